@@ -1,0 +1,132 @@
+/**
+ * Resolves a manifest's written lists (groups, '*', '!CC') into sets once, so
+ * that the decider and the verifier answer "which fences bind this country,
+ * which jurisdictions do they permit" without re-reading the manifest.
+ */
+import { ALL_COUNTRY_CODES } from '../geo/countries.js';
+import type { Datacenter, Fence, Manifest, Plan, Zone } from '../manifest/types.js';
+
+/** A fence with its clients and permitted jurisdictions resolved to sets. */
+export interface CompiledFence {
+  readonly fence: Fence;
+  /** Position in `manifest.fences`, for locating diagnostics. */
+  readonly index: number;
+  readonly clients: ReadonlySet<string>;
+  /** Jurisdictions the fence permits its clients to use. */
+  readonly permitted: ReadonlySet<string>;
+}
+
+/** A manifest with every list resolved; build it with `compilePolicy`. */
+export interface CompiledPolicy {
+  readonly manifest: Manifest;
+  readonly datacenterById: ReadonlyMap<string, Datacenter>;
+  readonly planById: ReadonlyMap<string, Plan>;
+  readonly fences: readonly CompiledFence[];
+  /** The zone serving a country: the zone naming it, else the '*' zone. */
+  zoneFor(country: string): Zone | undefined;
+  /** Countries a zone serves (for '*', every country no other zone names). */
+  countriesOf(zone: Zone): ReadonlySet<string>;
+  /** Fences whose clients include the country. */
+  fencesFor(country: string): readonly CompiledFence[];
+  /** Jurisdictions every fence binding the country permits. */
+  fenceAllowed(country: string): ReadonlySet<string>;
+  /** Exclusive plans whose tags a datacenter carries (they claim it). */
+  claimsOn(datacenter: Datacenter): readonly Plan[];
+  /** Expands codes and group names to country codes ('*' and '!' are not handled here). */
+  expand(entries: readonly string[]): ReadonlySet<string>;
+}
+
+const cache = new WeakMap<Manifest, CompiledPolicy>();
+
+/** Resolves a manifest's lists; memoized per manifest object, which is immutable. */
+export function compilePolicy(manifest: Manifest): CompiledPolicy {
+  let compiled = cache.get(manifest);
+  if (!compiled) {
+    compiled = compile(manifest);
+    cache.set(manifest, compiled);
+  }
+  return compiled;
+}
+
+function compile(manifest: Manifest): CompiledPolicy {
+  const groups = new Map(manifest.groups.map((g) => [g.id, g.members]));
+  const expand = (entries: readonly string[]): Set<string> => {
+    const out = new Set<string>();
+    const seen = new Set<string>();
+    const add = (entry: string): void => {
+      const members = groups.get(entry);
+      if (!members) {
+        out.add(entry);
+        return;
+      }
+      if (seen.has(entry)) return; // a cycle is reported by the parser; never loop on it
+      seen.add(entry);
+      members.forEach(add);
+    };
+    entries.forEach(add);
+    return out;
+  };
+
+  const fences = manifest.fences.map((fence, index): CompiledFence => {
+    const included = fence.clients.includes('*') ? new Set(ALL_COUNTRY_CODES) : expand(fence.clients.filter((c) => !c.startsWith('!')));
+    for (const c of expand(fence.clients.filter((c) => c.startsWith('!')).map((c) => c.slice(1)))) included.delete(c);
+    const rule = expand(fence.allow ?? fence.deny ?? []);
+    const permitted = fence.allow ? rule : new Set(ALL_COUNTRY_CODES.filter((j) => !rule.has(j)));
+    return { fence, index, clients: included, permitted };
+  });
+
+  const zoneByCountry = new Map<string, Zone>();
+  let wildcard: Zone | undefined;
+  for (const zone of manifest.zones) {
+    if (zone.countries.includes('*')) wildcard ??= zone;
+    for (const c of expand(zone.countries.filter((c) => c !== '*'))) if (!zoneByCountry.has(c)) zoneByCountry.set(c, zone);
+  }
+  const named = new Set(manifest.zones.flatMap((z) => [...expand(z.countries.filter((c) => c !== '*'))]));
+  const zoneCountries = new Map<Zone, Set<string>>();
+  const countriesOf = (zone: Zone): ReadonlySet<string> => {
+    let set = zoneCountries.get(zone);
+    if (!set) {
+      set = expand(zone.countries.filter((c) => c !== '*'));
+      if (zone.countries.includes('*')) for (const c of ALL_COUNTRY_CODES) if (!named.has(c)) set.add(c);
+      zoneCountries.set(zone, set);
+    }
+    return set;
+  };
+
+  const fencesByCountry = new Map<string, readonly CompiledFence[]>();
+  const fencesFor = (country: string): readonly CompiledFence[] => {
+    let list = fencesByCountry.get(country);
+    if (!list) {
+      list = fences.filter((f) => f.clients.has(country));
+      fencesByCountry.set(country, list);
+    }
+    return list;
+  };
+
+  const allowedByCountry = new Map<string, ReadonlySet<string>>();
+  const fenceAllowed = (country: string): ReadonlySet<string> => {
+    let allowed = allowedByCountry.get(country);
+    if (!allowed) {
+      const binding = fencesFor(country);
+      allowed = new Set(ALL_COUNTRY_CODES.filter((j) => binding.every((f) => f.permitted.has(j))));
+      allowedByCountry.set(country, allowed);
+    }
+    return allowed;
+  };
+
+  const exclusive = manifest.plans.filter((p) => p.exclusive);
+  const claims = new Map(manifest.datacenters.map((d) => [d, exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)))]));
+
+  return {
+    manifest,
+    datacenterById: new Map(manifest.datacenters.map((d) => [d.id, d])),
+    planById: new Map(manifest.plans.map((p) => [p.id, p])),
+    fences,
+    zoneFor: (country) => zoneByCountry.get(country) ?? (named.has(country) ? undefined : wildcard),
+    countriesOf,
+    fencesFor,
+    fenceAllowed,
+    claimsOn: (d) => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t))),
+    expand,
+  };
+}

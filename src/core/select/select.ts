@@ -1,0 +1,204 @@
+/**
+ * The one decider: which datacenters a participant may try, in which order.
+ * Every other part of geobridge (CLI, broker, simulator, tests) calls this and
+ * nothing else to pick datacenters. The scoring is in docs/selection.md.
+ */
+import { GeobridgeError } from '../errors.js';
+import { estimateRttMs, greatCircleKm } from '../geo/distance.js';
+import { countryPoint, isCountryCode } from '../geo/countries.js';
+import type { Datacenter, GeoPoint, Manifest, Plan } from '../manifest/types.js';
+import { compareStrings } from '../order.js';
+import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+
+/** Who is asking, from where, under which policies. */
+export interface RouteRequest {
+  /** ISO 3166-1 alpha-2 code of the participant's country. */
+  readonly country: string;
+  /** Defaults to the country's representative point. */
+  readonly location?: GeoPoint;
+  readonly plan?: string;
+  /** Data routing control of the participant's account: it narrows, never widens. */
+  readonly accountJurisdictions?: readonly string[];
+  /** Jurisdictions the meeting may be held in. */
+  readonly meetingJurisdictions?: readonly string[];
+}
+
+/** What is known right now about the datacenters. */
+export interface LiveState {
+  readonly down?: ReadonlySet<string>;
+  /** Share of capacity in use, 0..1, by datacenter id; absent means idle. */
+  readonly utilization?: ReadonlyMap<string, number>;
+}
+
+/** Why a datacenter was not offered, in the order the checks run. */
+export type ExclusionReason = 'FENCE' | 'PLAN' | 'ACCOUNT' | 'MEETING' | 'NOT_LISTED' | 'DOWN' | 'FULL';
+
+/** A datacenter to try. */
+export interface Candidate {
+  readonly datacenter: string;
+  readonly role: 'primary' | 'secondary';
+  readonly jurisdiction: string;
+}
+
+/** A datacenter not offered, with the first reason that ruled it out. */
+export interface Exclusion {
+  readonly datacenter: string;
+  readonly reason: ExclusionReason;
+}
+
+/** The retry rules the client must follow for the primaries. */
+export interface AttemptPolicy {
+  readonly perPrimary: number;
+  readonly timeoutMs: number;
+}
+
+/** A route: candidates in the order the client must try them. */
+export interface Decision {
+  readonly zone: string | null;
+  readonly country: string;
+  readonly allowedJurisdictions: readonly string[];
+  readonly candidates: readonly Candidate[];
+  readonly excluded: readonly Exclusion[];
+  readonly attempts: AttemptPolicy;
+}
+
+/** Refusal codes: nothing inside the fence is available, or no zone serves the country. */
+export type RefusalCode = 'NO_CAPACITY_IN_FENCE' | 'NO_ZONE';
+
+/** No route: the participant is refused rather than sent outside its fence. */
+export interface Refusal {
+  readonly error: { readonly code: RefusalCode; readonly message: string };
+  readonly zone: string | null;
+  readonly country: string;
+  readonly allowedJurisdictions: readonly string[];
+  readonly excluded: readonly Exclusion[];
+}
+
+/** The decider's answer. */
+export type RouteResult = Decision | Refusal;
+
+/** True when the result is a refusal. */
+export function isRefusal(result: RouteResult): result is Refusal {
+  return 'error' in result;
+}
+
+/** A penalty of this many ms at 50 % utilization; it grows without bound towards 100 %. */
+const LOAD_PENALTY_MS = 20;
+const EMPTY_SET: ReadonlySet<string> = new Set();
+const EMPTY_MAP: ReadonlyMap<string, number> = new Map();
+
+/**
+ * Picks the datacenters a participant may try, in order, or refuses.
+ * Never returns a datacenter outside the participant's effective allowed set.
+ */
+export function selectDatacenters(manifest: Manifest, request: RouteRequest, live: LiveState = {}): RouteResult {
+  if (!isCountryCode(request.country)) {
+    throw new GeobridgeError('INVALID_COUNTRY', `'${request.country}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
+  }
+  const policy = compilePolicy(manifest);
+  const plan = request.plan === undefined ? undefined : policy.planById.get(request.plan);
+  if (request.plan !== undefined && !plan) {
+    throw new GeobridgeError('UNKNOWN_PLAN', `plan '${request.plan}' is not defined in the manifest (plans: ${[...policy.planById.keys()].join(', ') || 'none'}).`);
+  }
+  const allowed = effectiveJurisdictions(policy, request);
+  const zone = policy.zoneFor(request.country) ?? null;
+  const where = request.location ?? countryPoint(request.country) ?? { lat: 0, lon: 0 };
+  const down = live.down ?? EMPTY_SET;
+  const utilization = live.utilization ?? EMPTY_MAP;
+  const maxUtilization = manifest.selection.maxUtilization;
+
+  const excluded: Exclusion[] = [];
+  const primaries: Ranked[] = [];
+  const secondaries: Ranked[] = [];
+  const primaryIds = new Set(zone?.primaries);
+  const secondaryIds = new Set(zone?.secondaries);
+  for (const dc of manifest.datacenters) {
+    const reason = policyReason(policy, dc, request, plan, allowed.fence);
+    if (reason) {
+      excluded.push({ datacenter: dc.id, reason });
+      continue;
+    }
+    const isPrimary = primaryIds.has(dc.id);
+    if (!isPrimary && !secondaryIds.has(dc.id)) excluded.push({ datacenter: dc.id, reason: 'NOT_LISTED' });
+    else if (down.has(dc.id)) excluded.push({ datacenter: dc.id, reason: 'DOWN' });
+    else {
+      const u = utilization.get(dc.id) ?? 0;
+      // `!(u < max)` also treats NaN as full: unknown load fails closed.
+      if (!(u < maxUtilization)) excluded.push({ datacenter: dc.id, reason: 'FULL' });
+      else (isPrimary ? primaries : secondaries).push(rank(dc, where, u));
+    }
+  }
+  primaries.sort(compareRanked);
+  secondaries.sort(compareRanked);
+  // Secondaries past the limit are on the backup list but not on this decision's list.
+  for (const r of secondaries.splice(manifest.selection.secondaries)) excluded.push({ datacenter: r.dc.id, reason: 'NOT_LISTED' });
+  excluded.sort((a, b) => compareStrings(a.datacenter, b.datacenter));
+
+  const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: [...allowed.all].sort(compareStrings), excluded };
+  if (!zone) {
+    return { error: { code: 'NO_ZONE', message: `no zone serves ${request.country}, so it has no datacenter lists; add it to a zone or add a zone with countries ['*'].` }, ...base };
+  }
+  const candidates = [
+    ...primaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'primary', jurisdiction: r.dc.jurisdiction })),
+    ...secondaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'secondary', jurisdiction: r.dc.jurisdiction })),
+  ];
+  if (candidates.length === 0) return { error: { code: 'NO_CAPACITY_IN_FENCE', message: refusalMessage(request.country, zone.id, excluded) }, ...base };
+  return { ...base, candidates, attempts: { perPrimary: manifest.selection.primaryAttempts, timeoutMs: manifest.selection.attemptTimeoutMs } };
+}
+
+interface Allowed {
+  /** Jurisdictions every binding fence permits. */
+  readonly fence: ReadonlySet<string>;
+  /** The effective set: fences ∩ account ∩ meeting. */
+  readonly all: ReadonlySet<string>;
+}
+
+function effectiveJurisdictions(policy: CompiledPolicy, request: RouteRequest): Allowed {
+  const fence = policy.fenceAllowed(request.country);
+  const account = request.accountJurisdictions && new Set(request.accountJurisdictions);
+  const meeting = request.meetingJurisdictions && new Set(request.meetingJurisdictions);
+  const all = new Set([...fence].filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))));
+  return { fence, all };
+}
+
+/** The first policy rule (fence, plan, account, meeting) that rules a datacenter out. */
+function policyReason(
+  policy: CompiledPolicy,
+  dc: Datacenter,
+  request: RouteRequest,
+  plan: Plan | undefined,
+  fenceAllowed: ReadonlySet<string>,
+): ExclusionReason | undefined {
+  if (!fenceAllowed.has(dc.jurisdiction)) return 'FENCE';
+  if (plan && !plan.tags.every((t) => dc.tags.includes(t))) return 'PLAN';
+  // An exclusive plan's datacenters serve nobody else: the enclave works both ways.
+  if (policy.claimsOn(dc).some((p) => p !== plan)) return 'PLAN';
+  if (request.accountJurisdictions && !request.accountJurisdictions.includes(dc.jurisdiction)) return 'ACCOUNT';
+  if (request.meetingJurisdictions && !request.meetingJurisdictions.includes(dc.jurisdiction)) return 'MEETING';
+  return undefined;
+}
+
+interface Ranked {
+  readonly dc: Datacenter;
+  readonly km: number;
+  readonly utilization: number;
+  readonly cost: number;
+}
+
+function rank(dc: Datacenter, from: GeoPoint, utilization: number): Ranked {
+  const km = greatCircleKm(from, dc.location);
+  const u = Math.min(Math.max(utilization, 0), 0.999);
+  return { dc, km, utilization: u, cost: estimateRttMs(km) + (LOAD_PENALTY_MS * u) / (1 - u) };
+}
+
+/** Cost first; distance, load and id break ties, so the order is total and deterministic. */
+function compareRanked(a: Ranked, b: Ranked): number {
+  return a.cost - b.cost || a.km - b.km || a.utilization - b.utilization || compareStrings(a.dc.id, b.dc.id);
+}
+
+function refusalMessage(country: string, zone: string, excluded: readonly Exclusion[]): string {
+  const counts = new Map<ExclusionReason, number>();
+  for (const e of excluded) counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
+  const parts = [...counts].map(([reason, n]) => `${n} ${reason}`).join(', ');
+  return `no datacenter inside the fence of ${country} participants (zone ${zone}) is up and below its utilization limit (${parts}); refusing rather than leaving the fence.`;
+}
