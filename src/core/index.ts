@@ -8,3 +8,5 @@ export * from './geo/countries.js';
 export * from './geo/distance.js';
 export * from './policy/compile.js';
 export * from './select/select.js';
+export * from './verify/check.js';
+export * from './verify/format.js';

@@ -1,0 +1,323 @@
+/**
+ * The verifier: every semantic problem of a parsed manifest, all at once.
+ * Its centre is GB_FENCE_CROSSED — a list that would carry participants
+ * across a fence, which is how the 2020 incident began.
+ */
+import { diagnostic, compareDiagnostics, type Diagnostic, type DiagnosticCode, type RelatedLocation, type SourcePosition } from '../diagnostics.js';
+import { ALL_COUNTRY_CODES } from '../geo/countries.js';
+import type { Datacenter, Manifest, Zone } from '../manifest/types.js';
+import type { ParseResult, PositionIndex } from '../manifest/parse.js';
+import { compareStrings } from '../order.js';
+import { compilePolicy, type CompiledFence, type CompiledPolicy } from '../policy/compile.js';
+import { formatCount, listCountries } from './format.js';
+
+/** Parse diagnostics plus, when the manifest parsed, every semantic finding; sorted by place. */
+export function checkManifest(parsed: ParseResult): Diagnostic[] {
+  const out = [...parsed.diagnostics];
+  if (parsed.manifest) out.push(...verify(parsed.manifest, new Locator(parsed.file, parsed.positions)));
+  return out.sort(compareDiagnostics);
+}
+
+/** Finds the source position of a path, falling back to its nearest recorded parent. */
+class Locator {
+  readonly file: string;
+  readonly #positions: PositionIndex;
+
+  constructor(file: string, positions: PositionIndex) {
+    this.file = file;
+    this.#positions = positions;
+  }
+
+  at(path: string): SourcePosition {
+    for (let p = path; p; p = parentPath(p)) {
+      const pos = this.#positions.get(p);
+      if (pos) return pos;
+    }
+    return { line: 1, column: 1 };
+  }
+
+  related(path: string, message: string): RelatedLocation {
+    return { path, message, ...this.at(path) };
+  }
+
+  diag(code: DiagnosticCode, path: string, message: string, related: readonly RelatedLocation[] = []): Diagnostic {
+    return diagnostic(code, this.file, path, this.at(path), message, related);
+  }
+}
+
+function parentPath(path: string): string {
+  const cut = Math.max(path.lastIndexOf('.'), path.lastIndexOf('['));
+  return cut > 0 ? path.slice(0, cut) : '';
+}
+
+function verify(manifest: Manifest, loc: Locator): Diagnostic[] {
+  const policy = compilePolicy(manifest);
+  return [
+    ...checkZoneLists(manifest, policy, loc),
+    ...checkZoneCountries(manifest, policy, loc),
+    ...checkFenceCrossings(manifest, policy, loc),
+    ...checkPrimariesInFence(manifest, policy, loc),
+    ...checkEnclaves(manifest, policy, loc),
+    ...checkFences(policy, loc),
+    ...checkPlans(manifest, loc),
+    ...checkCapacity(manifest, policy, loc),
+  ];
+}
+
+type ListName = 'primaries' | 'secondaries';
+
+/** Each existing datacenter a zone lists, with where it is written. */
+interface Listed {
+  readonly dc: Datacenter;
+  readonly list: ListName;
+  readonly path: string;
+}
+
+function listedDatacenters(zone: Zone, policy: CompiledPolicy): Listed[] {
+  const out: Listed[] = [];
+  for (const list of ['primaries', 'secondaries'] as const) {
+    zone[list].forEach((id, i) => {
+      const dc = policy.datacenterById.get(id);
+      if (dc) out.push({ dc, list, path: `zones.${zone.id}.${list}[${i}]` });
+    });
+  }
+  return out;
+}
+
+function checkZoneLists(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const ids = manifest.datacenters.map((d) => d.id);
+  for (const zone of manifest.zones) {
+    if (zone.primaries.length === 0) {
+      out.push(loc.diag('GB_NO_PRIMARIES', `zones.${zone.id}.primaries`, `zone '${zone.id}' has no primaries; list at least one datacenter near its countries.`));
+    }
+    const seen = new Map<string, string>();
+    for (const list of ['primaries', 'secondaries'] as const) {
+      zone[list].forEach((id, i) => {
+        const path = `zones.${zone.id}.${list}[${i}]`;
+        if (!policy.datacenterById.has(id)) {
+          const hint = ids.find((known) => known.toLowerCase() === id.toLowerCase());
+          out.push(loc.diag('GB_UNKNOWN_DATACENTER', path, `zone '${zone.id}' lists '${id}', which is not defined under \`datacenters\`${hint ? `; did you mean '${hint}'?` : '.'}`));
+        }
+        const first = seen.get(id);
+        if (first !== undefined) {
+          out.push(loc.diag('GB_DUPLICATE_LIST_ENTRY', path, `zone '${zone.id}' lists '${id}' twice; keep it in one place.`, [loc.related(first, 'first listed here')]));
+        } else {
+          seen.set(id, path);
+        }
+      });
+    }
+  }
+  return out;
+}
+
+function checkZoneCountries(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const claimedBy = new Map<string, { zone: string; path: string }>();
+  const wildcards: string[] = [];
+  for (const zone of manifest.zones) {
+    zone.countries.forEach((entry, i) => {
+      const path = `zones.${zone.id}.countries[${i}]`;
+      if (entry === '*') {
+        wildcards.push(path);
+        return;
+      }
+      const clashes = new Map<string, { path: string; countries: string[] }>();
+      for (const c of policy.expand([entry])) {
+        const first = claimedBy.get(c);
+        if (!first) claimedBy.set(c, { zone: zone.id, path });
+        else if (first.zone !== zone.id) {
+          const clash = clashes.get(first.zone) ?? { path: first.path, countries: [] };
+          clash.countries.push(c);
+          clashes.set(first.zone, clash);
+        }
+      }
+      for (const [other, clash] of clashes) {
+        out.push(loc.diag('GB_COUNTRY_IN_TWO_ZONES', path, `${listCountries(clash.countries)} ${clash.countries.length === 1 ? 'is' : 'are'} in zone '${zone.id}' and in zone '${other}'; a country belongs to one zone.`, [loc.related(clash.path, `claimed by zone '${other}' here`)]));
+      }
+    });
+  }
+  for (const path of wildcards.slice(1)) {
+    out.push(loc.diag('GB_MULTIPLE_WILDCARD_ZONES', path, `only one zone may use '*'; it is already used at ${formatPos(loc.at(wildcards[0] ?? ''))}.`, [loc.related(wildcards[0] ?? '', "first '*' here")]));
+  }
+  const unzoned = ALL_COUNTRY_CODES.filter((c) => !policy.zoneFor(c));
+  if (unzoned.length > 0) {
+    out.push(loc.diag('GB_COUNTRY_UNZONED', 'zones', `${formatCount(unzoned.length)} countries are in no zone and would always be refused: ${listCountries(unzoned)}; add a zone with countries ['*'] or list them.`));
+  }
+  return out;
+}
+
+/** Where a zone's countries bound by a fence are written: one note per list entry. */
+function countryNotes(zone: Zone, bound: ReadonlySet<string>, policy: CompiledPolicy, loc: Locator): RelatedLocation[] {
+  const notes: RelatedLocation[] = [];
+  zone.countries.forEach((entry, i) => {
+    const path = `zones.${zone.id}.countries[${i}]`;
+    if (entry === '*') {
+      const rest = [...bound].filter((c) => !policy.expand(zone.countries.filter((e) => e !== '*')).has(c));
+      if (rest.length > 0) notes.push(loc.related(path, `'*' gives zone '${zone.id}' ${listCountries(rest)}`));
+      return;
+    }
+    const hit = [...policy.expand([entry])].filter((c) => bound.has(c));
+    if (hit.length > 0) notes.push(loc.related(path, `${entry === hit[0] ? entry : `${entry} (${listCountries(hit)})`} is served by zone '${zone.id}'`));
+  });
+  return notes;
+}
+
+function checkFenceCrossings(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const zone of manifest.zones) {
+    const countries = policy.countriesOf(zone);
+    const boundBy = policy.fences.map((f) => new Set([...countries].filter((c) => f.clients.has(c))));
+    for (const { dc, list, path } of listedDatacenters(zone, policy)) {
+      policy.fences.forEach((f, i) => {
+        const bound = boundBy[i] ?? new Set<string>();
+        if (bound.size === 0 || f.permitted.has(dc.jurisdiction)) return;
+        const role = list === 'primaries' ? 'primary' : 'secondary';
+        out.push(
+          loc.diag(
+            'GB_FENCE_CROSSED',
+            path,
+            `zone '${zone.id}' lists ${dc.id} (jurisdiction ${dc.jurisdiction}) as a ${role}, but fence '${f.fence.name}' forbids ${dc.jurisdiction} for ${listCountries([...bound])}; ` +
+              `under load or failure these participants would be sent across the fence. Remove ${dc.id} from \`zones.${zone.id}.${list}\`.`,
+            [
+              loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
+              loc.related(`datacenters.${dc.id}.jurisdiction`, `${dc.id} is in ${dc.jurisdiction}`),
+              ...countryNotes(zone, bound, policy, loc),
+            ],
+          ),
+        );
+      });
+    }
+  }
+  return out;
+}
+
+function fencePath(f: CompiledFence): string {
+  return `fences[${f.index}]`;
+}
+
+/** Datacenters a country may use by fence and that no exclusive plan claims. */
+function openTo(policy: CompiledPolicy, country: string, dc: Datacenter): boolean {
+  return policy.fenceAllowed(country).has(dc.jurisdiction) && policy.claimsOn(dc).length === 0;
+}
+
+function checkPrimariesInFence(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const zone of manifest.zones) {
+    const primaries = zone.primaries.flatMap((id) => policy.datacenterById.get(id) ?? []);
+    if (zone.primaries.length === 0) continue;
+    const stranded = [...policy.countriesOf(zone)].filter((c) => !primaries.some((dc) => openTo(policy, c, dc)));
+    if (stranded.length === 0) continue;
+    out.push(
+      loc.diag(
+        'GB_NO_PRIMARY_IN_FENCE',
+        `zones.${zone.id}.primaries`,
+        `${listCountries(stranded)} in zone '${zone.id}' ${stranded.length === 1 ? 'has' : 'have'} no primary inside ${stranded.length === 1 ? 'its' : 'their'} fences (or open to participants without a plan); they would get backups only, or be refused. Add an in-fence primary.`,
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * An enclave is a fence that keeps clients inside their own territory, or keeps
+ * everyone else out of a territory. Either half alone leaks the other way.
+ */
+function checkEnclaves(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const f of policy.fences) {
+    if (f.fence.allow && !f.fence.clients.includes('*') && f.clients.size > 0 && [...f.permitted].every((j) => f.clients.has(j))) {
+      // Keeps its clients in; does anything keep the others out?
+      const territory = f.permitted;
+      const outsider = (c: string): boolean => !f.clients.has(c);
+      out.push(...enclaveLeaks(manifest, policy, loc, f, outsider, (dc) => territory.has(dc.jurisdiction), 'in', `add a fence with clients ['*', ${[...f.clients].map((c) => `'!${c}'`).join(', ')}] and deny ${listCountries([...territory])}`));
+    }
+    if (f.fence.deny && f.fence.clients.includes('*')) {
+      const insiders = new Set(ALL_COUNTRY_CODES.filter((c) => !f.clients.has(c)));
+      const territory = policy.expand(f.fence.deny);
+      if (insiders.size === 0 || ![...territory].every((j) => insiders.has(j))) continue;
+      // Keeps everyone else out; does anything keep the insiders in?
+      out.push(...enclaveLeaks(manifest, policy, loc, f, (c) => insiders.has(c), (dc) => !territory.has(dc.jurisdiction), 'out', `add a fence with clients [${[...insiders].join(', ')}] and allow ${listCountries([...territory])}`));
+    }
+  }
+  return out;
+}
+
+function enclaveLeaks(
+  manifest: Manifest,
+  policy: CompiledPolicy,
+  loc: Locator,
+  f: CompiledFence,
+  isAffected: (country: string) => boolean,
+  isLeak: (dc: Datacenter) => boolean,
+  half: 'in' | 'out',
+  fix: string,
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const zone of manifest.zones) {
+    const affected = [...policy.countriesOf(zone)].filter(isAffected);
+    if (affected.length === 0) continue;
+    for (const { dc, path } of listedDatacenters(zone, policy)) {
+      if (!isLeak(dc)) continue;
+      const reach = affected.filter((c) => policy.fenceAllowed(c).has(dc.jurisdiction));
+      if (reach.length === 0) continue;
+      const what = half === 'in' ? `keeps its clients inside ${dc.jurisdiction}, but nothing keeps others out` : `keeps everyone else out, but nothing keeps its own clients in`;
+      out.push(
+        loc.diag('GB_ENCLAVE_ONE_WAY', path, `fence '${f.fence.name}' ${what}: zone '${zone.id}' lists ${dc.id} (${dc.jurisdiction}) for ${listCountries(reach)}. If this is a two-way enclave, ${fix}; otherwise remove ${dc.id} from this list.`, [
+          loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
+        ]),
+      );
+    }
+  }
+  return out;
+}
+
+function checkFences(policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  return policy.fences
+    .filter((f) => f.clients.size === 0)
+    .map((f) => loc.diag('GB_FENCE_BINDS_NOBODY', `${fencePath(f)}.clients`, `fence '${f.fence.name}' binds no country, so it protects nobody; '!CC' only subtracts — start the list with '*' or a country.`));
+}
+
+function checkPlans(manifest: Manifest, loc: Locator): Diagnostic[] {
+  return manifest.plans
+    .filter((p) => !manifest.datacenters.some((d) => p.tags.every((t) => d.tags.includes(t))))
+    .map((p) => loc.diag('GB_PLAN_WITHOUT_DATACENTER', `plans.${p.id}`, `no datacenter carries all the tags of plan '${p.id}' (${p.tags.join(', ')}), so its participants would always be refused.`));
+}
+
+function checkCapacity(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const { maxUtilization, secondaries: wanted } = manifest.selection;
+  for (const zone of manifest.zones) {
+    const countries = [...policy.countriesOf(zone)];
+    const inFence = (dc: Datacenter): boolean => countries.every((c) => openTo(policy, c, dc));
+    const listed = dedupe(listedDatacenters(zone, policy).filter((l) => inFence(l.dc)));
+    if (zone.demand !== undefined && countries.length > 0) {
+      const largest = listed.reduce<Listed | undefined>((a, l) => (!a || l.dc.capacity > a.dc.capacity ? l : a), undefined);
+      const usable = Math.floor(listed.reduce((sum, l) => sum + l.dc.capacity, 0) * maxUtilization - (largest?.dc.capacity ?? 0) * maxUtilization);
+      if (usable < zone.demand) {
+        const lost = largest ? `after losing ${largest.dc.id} (${formatCount(largest.dc.capacity)})` : 'with no in-fence datacenter';
+        out.push(
+          loc.diag('GB_CAPACITY_N1', `zones.${zone.id}.demand`, `zone '${zone.id}' needs ${formatCount(zone.demand)} concurrent participants at peak, but ${lost} its in-fence datacenters carry ${formatCount(usable)} at maxUtilization ${maxUtilization}: short by ${formatCount(zone.demand - usable)}. Add in-fence capacity; never widen a list across a fence.`),
+        );
+      }
+    }
+    const backups = listed.filter((l) => l.list === 'secondaries').length;
+    if (backups < wanted && countries.length > 0) {
+      const listedIds = new Set([...zone.primaries, ...zone.secondaries]);
+      const spare = manifest.datacenters.filter((d) => !listedIds.has(d.id) && inFence(d)).map((d) => d.id).sort(compareStrings);
+      if (spare.length > 0) {
+        out.push(loc.diag('GB_FEW_SECONDARIES', `zones.${zone.id}.secondaries`, `zone '${zone.id}' has ${backups} in-fence secondar${backups === 1 ? 'y' : 'ies'} but selection.secondaries is ${wanted}; in-fence datacenters not on its lists: ${spare.slice(0, 8).join(', ')}${spare.length > 8 ? ', …' : ''}.`));
+      }
+    }
+  }
+  return out;
+}
+
+function dedupe(listed: readonly Listed[]): Listed[] {
+  const seen = new Set<string>();
+  return listed.filter((l) => !seen.has(l.dc.id) && seen.add(l.dc.id));
+}
+
+function formatPos(pos: SourcePosition): string {
+  return `${pos.line}:${pos.column}`;
+}
