@@ -10,3 +10,4 @@ export * from './policy/compile.js';
 export * from './select/select.js';
 export * from './verify/check.js';
 export * from './verify/format.js';
+export * from './verify/diff.js';

@@ -55,7 +55,7 @@ function verify(manifest: Manifest, loc: Locator): Diagnostic[] {
   return [
     ...checkZoneLists(manifest, policy, loc),
     ...checkZoneCountries(manifest, policy, loc),
-    ...checkFenceCrossings(manifest, policy, loc),
+    ...checkFenceCrossings(policy, loc),
     ...checkPrimariesInFence(manifest, policy, loc),
     ...checkEnclaves(manifest, policy, loc),
     ...checkFences(policy, loc),
@@ -163,33 +163,48 @@ function countryNotes(zone: Zone, bound: ReadonlySet<string>, policy: CompiledPo
   return notes;
 }
 
-function checkFenceCrossings(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const zone of manifest.zones) {
+/** A zone list entry that a fence forbids for some of the zone's countries. */
+export interface FenceCrossing {
+  readonly zone: Zone;
+  readonly dc: Datacenter;
+  readonly list: ListName;
+  /** Path of the list entry, e.g. `zones.north-america.secondaries[3]`. */
+  readonly path: string;
+  readonly fence: CompiledFence;
+  /** The zone's countries that the fence binds. */
+  readonly countries: ReadonlySet<string>;
+}
+
+/** Every list entry that crosses a fence (shared by the verifier and the diff). */
+export function findFenceCrossings(policy: CompiledPolicy): FenceCrossing[] {
+  const out: FenceCrossing[] = [];
+  for (const zone of policy.manifest.zones) {
     const countries = policy.countriesOf(zone);
     const boundBy = policy.fences.map((f) => new Set([...countries].filter((c) => f.clients.has(c))));
     for (const { dc, list, path } of listedDatacenters(zone, policy)) {
-      policy.fences.forEach((f, i) => {
+      policy.fences.forEach((fence, i) => {
         const bound = boundBy[i] ?? new Set<string>();
-        if (bound.size === 0 || f.permitted.has(dc.jurisdiction)) return;
-        const role = list === 'primaries' ? 'primary' : 'secondary';
-        out.push(
-          loc.diag(
-            'GB_FENCE_CROSSED',
-            path,
-            `zone '${zone.id}' lists ${dc.id} (jurisdiction ${dc.jurisdiction}) as a ${role}, but fence '${f.fence.name}' forbids ${dc.jurisdiction} for ${listCountries([...bound])}; ` +
-              `under load or failure these participants would be sent across the fence. Remove ${dc.id} from \`zones.${zone.id}.${list}\`.`,
-            [
-              loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
-              loc.related(`datacenters.${dc.id}.jurisdiction`, `${dc.id} is in ${dc.jurisdiction}`),
-              ...countryNotes(zone, bound, policy, loc),
-            ],
-          ),
-        );
+        if (bound.size > 0 && !fence.permitted.has(dc.jurisdiction)) out.push({ zone, dc, list, path, fence, countries: bound });
       });
     }
   }
   return out;
+}
+
+function checkFenceCrossings(policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  return findFenceCrossings(policy).map(({ zone, dc, list, path, fence: f, countries: bound }) =>
+    loc.diag(
+      'GB_FENCE_CROSSED',
+      path,
+      `zone '${zone.id}' lists ${dc.id} (jurisdiction ${dc.jurisdiction}) as a ${list === 'primaries' ? 'primary' : 'secondary'}, but fence '${f.fence.name}' forbids ${dc.jurisdiction} for ${listCountries([...bound])}; ` +
+        `under load or failure these participants would be sent across the fence. Remove ${dc.id} from \`zones.${zone.id}.${list}\`.`,
+      [
+        loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
+        loc.related(`datacenters.${dc.id}.jurisdiction`, `${dc.id} is in ${dc.jurisdiction}`),
+        ...countryNotes(zone, bound, policy, loc),
+      ],
+    ),
+  );
 }
 
 function fencePath(f: CompiledFence): string {

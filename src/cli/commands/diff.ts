@@ -1,0 +1,88 @@
+/**
+ * `geobridge diff old.yaml new.yaml`: what a manifest change does to exposure,
+ * lists and per-fence capacity — what a reviewer reads before approving it.
+ */
+import { GeobridgeError } from '../../core/errors.js';
+import type { Manifest } from '../../core/manifest/types.js';
+import { diffManifests, type ListChange, type ManifestDiff } from '../../core/verify/diff.js';
+import { formatCount, listCountries } from '../../core/verify/format.js';
+import { parseCommandArgs } from '../args.js';
+import { EXIT, type Io } from '../io.js';
+import { loadManifest } from '../manifest-file.js';
+
+export const DIFF_HELP = `Usage: geobridge diff [--json] OLD.yaml NEW.yaml
+
+Shows what a manifest change does to where participants' data may go:
+  - exposure: for each client country, the jurisdictions that become reachable
+    or unreachable (under any failure or load, for participants without a plan);
+  - list entries that start or stop crossing a fence (check rejects them; the
+    decider holds the fence anyway);
+  - list changes per zone; datacenters added, removed or changed;
+  - the capacity inside each fence, before and after.
+
+Exit codes: 0 compared · 2 a file is unreadable or does not parse
+
+Example:
+  geobridge diff examples/incident-2020.yaml examples/incident-2020-fixed.yaml
+`;
+
+/** Runs `diff`. */
+export function runDiff(argv: readonly string[], io: Io): number {
+  const { values, positionals } = parseCommandArgs('diff', argv, { json: { type: 'boolean' } });
+  if (values.help) {
+    io.out(DIFF_HELP);
+    return EXIT.ok;
+  }
+  const [oldFile, newFile, ...rest] = positionals;
+  if (oldFile === undefined || newFile === undefined || rest.length > 0) {
+    throw new GeobridgeError('USAGE', "diff: give exactly two manifests, OLD and NEW; see 'geobridge diff --help'.");
+  }
+  const diff = diffManifests(load(oldFile), load(newFile));
+  io.out(values.json ? `${JSON.stringify(diff, null, 2)}\n` : formatDiff(diff));
+  return EXIT.ok;
+}
+
+function load(file: string): Manifest {
+  const parsed = loadManifest(file);
+  if (parsed.manifest) return parsed.manifest;
+  const first = parsed.diagnostics[0];
+  const where = first ? `${first.file}:${first.line}:${first.column}: ${first.code}: ${first.message}` : parsed.file;
+  throw new GeobridgeError('INVALID_MANIFEST', `${parsed.file} does not parse (${where}); run 'geobridge check ${parsed.file}'.`);
+}
+
+function formatDiff(diff: ManifestDiff): string {
+  const lines: string[] = ['Exposure (jurisdictions reachable under any failure):'];
+  if (diff.exposure.length === 0) lines.push('  no change');
+  for (const e of diff.exposure) {
+    const change = [...e.gained.map((j) => `+${j}`), ...e.lost.map((j) => `-${j}`)].join(' ');
+    lines.push(`  ${change.padEnd(12)} for ${listCountries(e.countries, 15)} (${e.countries.length} ${e.countries.length === 1 ? 'country' : 'countries'})`);
+  }
+  lines.push('', 'Lists crossing a fence (held by the decider, rejected by check):');
+  if (diff.crossings.length === 0) lines.push('  no change');
+  for (const c of diff.crossings) {
+    lines.push(`  ${c.change === 'added' ? '+' : '-'} zone ${c.zone} lists ${c.datacenter} (${c.jurisdiction}) across fence '${c.fence}'`);
+  }
+  lines.push('', 'Zones:');
+  if (diff.zones.length === 0) lines.push('  no change');
+  for (const z of diff.zones) {
+    const parts = (['countries', 'primaries', 'secondaries'] as const).map((k) => listChange(k, z[k])).filter(Boolean);
+    lines.push(`  ${z.zone} (${z.change})${parts.length ? `: ${parts.join('; ')}` : ''}`);
+  }
+  lines.push('', 'Datacenters:');
+  if (diff.datacenters.length === 0) lines.push('  no change');
+  for (const d of diff.datacenters) {
+    const show = (s?: { jurisdiction: string; capacity: number }): string => (s ? `${s.jurisdiction}, ${formatCount(s.capacity)}` : '—');
+    lines.push(`  ${d.datacenter} (${d.change}): ${show(d.before)} → ${show(d.after)}`);
+  }
+  lines.push('', 'Capacity inside each fence:');
+  for (const f of diff.fences) {
+    const delta = f.capacityAfter - f.capacityBefore;
+    lines.push(`  ${f.fence}${f.change === 'unchanged' ? '' : ` (${f.change})`}: ${formatCount(f.capacityBefore)} → ${formatCount(f.capacityAfter)}${delta ? ` (${delta > 0 ? '+' : ''}${formatCount(delta)})` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function listChange(name: string, change: ListChange): string {
+  const items = [...change.added.map((x) => `+${x}`), ...change.removed.map((x) => `-${x}`)];
+  return items.length ? `${name} ${items.join(' ')}` : '';
+}

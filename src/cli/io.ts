@@ -1,0 +1,23 @@
+/**
+ * Where CLI commands write. Commands take an `Io` so tests run them in-process
+ * and read what they printed.
+ */
+import { fileURLToPath } from 'node:url';
+
+/** Output sinks of one CLI run. */
+export interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+/** The process's own stdout and stderr. */
+export const processIo: Io = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+/** The manifest used when none is given: the bundled world topology. */
+export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../examples/world.yaml', import.meta.url));
+
+/** CLI exit codes (PRODUCT.md contract). */
+export const EXIT = { ok: 0, violations: 1, badInput: 2, refused: 3 } as const;

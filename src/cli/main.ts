@@ -1,0 +1,66 @@
+/**
+ * The geobridge CLI: dispatches a command and maps errors to exit codes.
+ * Users see messages, never stack traces (set GEOBRIDGE_DEBUG=1 for those).
+ */
+import { isGeobridgeError } from '../core/errors.js';
+import { runCheck } from './commands/check.js';
+import { runDiff } from './commands/diff.js';
+import { runRoute } from './commands/route.js';
+import { runSchema } from './commands/schema.js';
+import { runTable } from './commands/table.js';
+import { EXIT, processIo, type Io } from './io.js';
+
+const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: Io) => number | Promise<number>>> = {
+  check: runCheck,
+  diff: runDiff,
+  route: runRoute,
+  table: runTable,
+  schema: runSchema,
+};
+
+export const MAIN_HELP = `geobridge — video conferencing that keeps data inside its legal borders
+
+Usage: geobridge <command> [options]     (geobridge <command> --help for details)
+
+Commands:
+  check [manifest…]        verify manifests: fences, lists, enclaves, capacity (exit 1 on errors)
+  diff OLD NEW             what a manifest change does to exposure and capacity
+  route --manifest F …     where a participant may connect, and why not elsewhere (exit 3 if refused)
+  table [manifest]         each zone's candidates under normal load
+  schema                   print the manifest JSON Schema for editors
+
+Exit codes: 0 success · 1 check found violations · 2 bad input or usage · 3 route refused
+
+Start here:
+  geobridge check examples/incident-2020.yaml
+  geobridge route --manifest examples/world.yaml --country US
+`;
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.out(MAIN_HELP);
+    return command === undefined ? EXIT.badInput : EXIT.ok;
+  }
+  if (command === '--version' || command === '-v') {
+    io.out('geobridge 0.1.0\n');
+    return EXIT.ok;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.err(`error: unknown command '${command}'. Commands: ${Object.keys(COMMANDS).join(', ')}; see 'geobridge --help'.\n`);
+    return EXIT.badInput;
+  }
+  try {
+    return await run(rest, io);
+  } catch (error) {
+    if (isGeobridgeError(error)) {
+      io.err(`error ${error.code}: ${error.message}\n`);
+      return EXIT.badInput;
+    }
+    io.err(`internal error: ${error instanceof Error ? error.message : String(error)}. This is a bug; please report it with the command you ran.\n`);
+    if (process.env.GEOBRIDGE_DEBUG) io.err(`${error instanceof Error ? (error.stack ?? '') : ''}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Reads a manifest file from disk and parses it; reading is the shell's job,
+ * parsing the core's.
+ */
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { GeobridgeError } from '../core/errors.js';
+import { parseManifest, type ParseResult } from '../core/manifest/parse.js';
+
+/** Reads and parses `path`; an unreadable file throws UNREADABLE_FILE (exit 2). */
+export function loadManifest(path: string): ParseResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new GeobridgeError('UNREADABLE_FILE', `cannot read manifest '${path}': ${reason}. Check the path.`);
+  }
+  return parseManifest(text, displayPath(path));
+}
+
+/** A path as the user would type it: relative to the working directory when inside it. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}

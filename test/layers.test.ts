@@ -1,0 +1,67 @@
+// Imports flow toward the core (ARCHITECTURE.md): the core imports only itself
+// and pure packages; nothing in src/ reaches into a layer it must not.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const src = join(import.meta.dirname, '..', 'src');
+
+/** Which top-level folders of src/ each layer may import from. */
+const ALLOWED: Readonly<Record<string, readonly string[]>> = {
+  core: ['core'],
+  node: ['core', 'node'],
+  cli: ['core', 'node', 'cli'],
+};
+/** npm packages the pure core may use: isomorphic, no I/O. */
+const CORE_PACKAGES = new Set(['yaml']);
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return files(path);
+    return e.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? '');
+}
+
+function layerOf(file: string): string {
+  return relative(src, file).split('/')[0] ?? '';
+}
+
+/** Every import that breaks the layer rules, as "file → specifier". */
+function violations(): string[] {
+  const out: string[] = [];
+  for (const file of files(src)) {
+    const layer = layerOf(file);
+    const isTest = file.endsWith('.test.ts');
+    for (const spec of imports(file)) {
+      if (spec.startsWith('.')) {
+        const target = layerOf(resolve(dirname(file), spec));
+        if (!(ALLOWED[layer] ?? []).includes(target)) out.push(`${relative(src, file)} → ${spec}`);
+      } else if (layer === 'core' && !isTest && (spec.startsWith('node:') || !CORE_PACKAGES.has(spec))) {
+        out.push(`${relative(src, file)} → ${spec}`);
+      }
+    }
+  }
+  return out;
+}
+
+describe('layering', () => {
+  it('every layer imports only what ARCHITECTURE.md allows', () => {
+    expect(violations()).toEqual([]);
+  });
+
+  it('knows every folder under src/ (a new layer must be added to the rules)', () => {
+    const layers = new Set(files(src).map(layerOf));
+    expect([...layers].filter((l) => !(l in ALLOWED))).toEqual([]);
+  });
+
+  it('sees imports (the scanner itself works)', () => {
+    expect(imports(join(src, 'core', 'index.ts')).length).toBeGreaterThan(3);
+    expect(imports(join(src, 'cli', 'main.ts'))).toContain('../core/errors.js');
+  });
+});
