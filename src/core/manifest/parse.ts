@@ -171,7 +171,7 @@ function readManifest(ctx: Context, root: Node | null): Manifest | undefined {
     return undefined;
   }
   const top = readFields(ctx, root, '', {
-    version: true,
+    version: false,
     groups: false,
     datacenters: true,
     zones: true,
@@ -181,7 +181,7 @@ function readManifest(ctx: Context, root: Node | null): Manifest | undefined {
   });
   if (!top) return undefined;
   const version = top.get('version');
-  if (top.has('version') && !(isScalar(version) && version.value === 1)) {
+  if (!(isScalar(version) && version.value === 1)) {
     ctx.report('GB_UNSUPPORTED_VERSION', 'version', version, 'this geobridge reads manifest version 1; write `version: 1`.');
   }
   const groupEntries = top.has('groups') ? readIdMap(ctx, top.get('groups') ?? null, 'groups', 'group') : [];
@@ -197,8 +197,8 @@ function readManifest(ctx: Context, root: Node | null): Manifest | undefined {
 }
 
 function readGroup(ctx: Context, e: Entry): CountryGroup {
-  if (/^[A-Z]{2}$/.test(e.key)) {
-    ctx.report('GB_INVALID_ID', e.path, e.keyNode, `group name '${e.key}' looks like a country code; use a longer name (e.g. '${e.key}-group').`);
+  if (/^[A-Za-z]{2}$/.test(e.key)) {
+    ctx.report('GB_INVALID_ID', e.path, e.keyNode, `group name '${e.key}' looks like a country code; use a longer name (e.g. '${e.key.toUpperCase()}-group').`);
   }
   return { id: e.key, members: readCountryList(ctx, e.value, e.path, 'members') };
 }
@@ -225,7 +225,7 @@ function readDatacenter(ctx: Context, e: Entry): Datacenter {
   const jurisdiction = readCode(ctx, f?.get('jurisdiction'), `${e.path}.jurisdiction`);
   const location = readLocation(ctx, f?.get('location'), `${e.path}.location`);
   const capacity = readNumber(ctx, f?.get('capacity'), `${e.path}.capacity`, { min: 0, integer: true });
-  const tags = f?.has('tags') ? readTags(ctx, f.get('tags') ?? null, `${e.path}.tags`) : [];
+  const tags = f?.has('tags') ? readTags(ctx, f.get('tags'), `${e.path}.tags`) : [];
   return { id: e.key, jurisdiction, location, capacity, tags };
 }
 
@@ -271,7 +271,7 @@ function readFences(ctx: Context, node: Node | null): Fence[] {
 
 function readPlan(ctx: Context, e: Entry): Plan {
   const f = readFields(ctx, e.value, e.path, { tags: true, exclusive: false }, e.keyNode);
-  const tags = readTags(ctx, f?.get('tags') ?? null, `${e.path}.tags`);
+  const tags = readTags(ctx, f?.get('tags'), `${e.path}.tags`);
   if (f?.has('tags') && tags.length === 0) {
     ctx.report('GB_INVALID_VALUE', `${e.path}.tags`, f.get('tags'), `plan '${e.key}' needs at least one tag; a plan without tags would allow every datacenter.`);
   }
@@ -318,7 +318,7 @@ function readNumber(ctx: Context, node: Node | null | undefined, path: string, r
 
 function readString(ctx: Context, node: Node | null | undefined, path: string): string {
   if (node === undefined) return '';
-  if (!isScalar(node) || typeof node.value !== 'string' || node.value === '') {
+  if (!isScalar(node) || typeof node.value !== 'string' || node.value.trim() === '') {
     ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be a non-empty string.`);
     return '';
   }
@@ -359,8 +359,11 @@ function readScalarList(ctx: Context, node: Node | null | undefined, path: strin
   (node.items as (Node | null)[]).forEach((item, i) => {
     const itemPath = `${path}[${i}]`;
     ctx.record(itemPath, item);
-    if (isScalar(item) && typeof item.value === 'string' && item.value !== '') out.push(item.value);
-    else ctx.report('GB_INVALID_TYPE', itemPath, item ?? node, `\`${itemPath}\` must be a string (one of ${what}).`);
+    if (isScalar(item) && typeof item.value === 'string' && item.value !== '' && !item.tag?.startsWith('!')) out.push(item.value);
+    else if (item?.tag?.startsWith('!')) {
+      // YAML reads an unquoted !CN as a tag, not as text.
+      ctx.report('GB_INVALID_TYPE', itemPath, item, `\`${itemPath}\`: write '${item.tag}' in quotes; unquoted, YAML reads it as a tag.`);
+    } else ctx.report('GB_INVALID_TYPE', itemPath, item ?? node, `\`${itemPath}\` must be a string (one of ${what}).`);
   });
   return out;
 }
@@ -369,7 +372,7 @@ function readIdList(ctx: Context, node: Node | null | undefined, path: string): 
   return readScalarList(ctx, node, path, 'datacenter ids');
 }
 
-function readTags(ctx: Context, node: Node | null, path: string): string[] {
+function readTags(ctx: Context, node: Node | null | undefined, path: string): string[] {
   const tags = readScalarList(ctx, node, path, 'tags');
   tags.forEach((tag, i) => {
     if (!TAG.test(tag)) ctx.report('GB_INVALID_ID', `${path}[${i}]`, null, `tag '${tag}' is not valid: use letters, digits, '-', '_' or '.'.`);
@@ -381,7 +384,7 @@ function readTags(ctx: Context, node: Node | null, path: string): string[] {
 function readCountryList(ctx: Context, node: Node | null | undefined, path: string, kind: CountryListKind): string[] {
   if (node === undefined) return [];
   const list = readScalarList(ctx, node, path, 'country codes or group names');
-  if (isSeq(node) && list.length === 0 && kind !== 'members') {
+  if (isSeq(node) && node.items.length === 0 && kind !== 'members') {
     ctx.report('GB_INVALID_VALUE', path, node, `\`${path}\` must name at least one country.`);
   }
   list.forEach((entry, i) => {

@@ -57,7 +57,6 @@ function verify(manifest: Manifest, loc: Locator): Diagnostic[] {
     ...checkZoneCountries(manifest, policy, loc),
     ...checkFenceCrossings(policy, loc),
     ...checkPrimariesInFence(manifest, policy, loc),
-    ...checkEnclaves(manifest, policy, loc),
     ...checkFences(policy, loc),
     ...checkPlans(manifest, loc),
     ...checkCapacity(manifest, policy, loc),
@@ -201,6 +200,7 @@ function checkFenceCrossings(policy: CompiledPolicy, loc: Locator): Diagnostic[]
       [
         loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
         loc.related(`datacenters.${dc.id}.jurisdiction`, `${dc.id} is in ${dc.jurisdiction}`),
+        ...enclaveNote(policy, f, loc),
         ...countryNotes(zone, bound, policy, loc),
       ],
     ),
@@ -235,56 +235,23 @@ function checkPrimariesInFence(manifest: Manifest, policy: CompiledPolicy, loc: 
 }
 
 /**
- * An enclave is a fence that keeps clients inside their own territory, or keeps
- * everyone else out of a territory. Either half alone leaks the other way.
+ * Two fences form a two-way enclave when one keeps its clients inside their own
+ * territory and the other keeps everyone else out of it (China in PRODUCT.md).
+ * A crossing of either half is named as a leak of the enclave.
  */
-function checkEnclaves(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const f of policy.fences) {
-    if (f.fence.allow && !f.fence.clients.includes('*') && f.clients.size > 0 && [...f.permitted].every((j) => f.clients.has(j))) {
-      // Keeps its clients in; does anything keep the others out?
-      const territory = f.permitted;
-      const outsider = (c: string): boolean => !f.clients.has(c);
-      out.push(...enclaveLeaks(manifest, policy, loc, f, outsider, (dc) => territory.has(dc.jurisdiction), 'in', `add a fence with clients ['*', ${[...f.clients].map((c) => `'!${c}'`).join(', ')}] and deny ${listCountries([...territory])}`));
-    }
-    if (f.fence.deny && f.fence.clients.includes('*')) {
-      const insiders = new Set(ALL_COUNTRY_CODES.filter((c) => !f.clients.has(c)));
-      const territory = policy.expand(f.fence.deny);
-      if (insiders.size === 0 || ![...territory].every((j) => insiders.has(j))) continue;
-      // Keeps everyone else out; does anything keep the insiders in?
-      out.push(...enclaveLeaks(manifest, policy, loc, f, (c) => insiders.has(c), (dc) => !territory.has(dc.jurisdiction), 'out', `add a fence with clients [${[...insiders].join(', ')}] and allow ${listCountries([...territory])}`));
+function enclaveNote(policy: CompiledPolicy, crossed: CompiledFence, loc: Locator): RelatedLocation[] {
+  for (const keepIn of policy.fences) {
+    if (!keepIn.fence.allow || ![...keepIn.permitted].every((j) => keepIn.clients.has(j))) continue;
+    for (const keepOut of policy.fences) {
+      if (!keepOut.fence.deny || keepOut === keepIn) continue;
+      const sealed = ALL_COUNTRY_CODES.every((c) => keepIn.clients.has(c) || keepOut.clients.has(c)) && [...keepIn.permitted].every((j) => !keepOut.permitted.has(j));
+      if (!sealed || (crossed !== keepIn && crossed !== keepOut)) continue;
+      const territory = listCountries([...keepIn.permitted]);
+      const direction = crossed === keepIn ? `lets ${listCountries([...keepIn.clients])} participants out of ${territory}` : `lets others into ${territory}`;
+      return [loc.related(fencePath(crossed === keepIn ? keepOut : keepIn), `this ${direction}: it leaks the two-way enclave formed with fence '${(crossed === keepIn ? keepOut : keepIn).fence.name}'`)];
     }
   }
-  return out;
-}
-
-function enclaveLeaks(
-  manifest: Manifest,
-  policy: CompiledPolicy,
-  loc: Locator,
-  f: CompiledFence,
-  isAffected: (country: string) => boolean,
-  isLeak: (dc: Datacenter) => boolean,
-  half: 'in' | 'out',
-  fix: string,
-): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const zone of manifest.zones) {
-    const affected = [...policy.countriesOf(zone)].filter(isAffected);
-    if (affected.length === 0) continue;
-    for (const { dc, path } of listedDatacenters(zone, policy)) {
-      if (!isLeak(dc)) continue;
-      const reach = affected.filter((c) => policy.fenceAllowed(c).has(dc.jurisdiction));
-      if (reach.length === 0) continue;
-      const what = half === 'in' ? `keeps its clients inside ${dc.jurisdiction}, but nothing keeps others out` : `keeps everyone else out, but nothing keeps its own clients in`;
-      out.push(
-        loc.diag('GB_ENCLAVE_ONE_WAY', path, `fence '${f.fence.name}' ${what}: zone '${zone.id}' lists ${dc.id} (${dc.jurisdiction}) for ${listCountries(reach)}. If this is a two-way enclave, ${fix}; otherwise remove ${dc.id} from this list.`, [
-          loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
-        ]),
-      );
-    }
-  }
-  return out;
+  return [];
 }
 
 function checkFences(policy: CompiledPolicy, loc: Locator): Diagnostic[] {

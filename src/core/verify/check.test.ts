@@ -1,0 +1,109 @@
+// One small manifest per diagnostic: each code can fire, at the right place.
+import { describe, expect, it } from 'vitest';
+import { DIAGNOSTIC_CODES, type DiagnosticCode } from '../diagnostics.js';
+import { parseManifest } from '../manifest/parse.js';
+import { checkManifest } from './check.js';
+
+const DCS = `datacenters:
+  us-east: { jurisdiction: US, location: { lat: 39.04, lon: -77.49 }, capacity: 100 }
+  us-west: { jurisdiction: US, location: { lat: 37.34, lon: -121.89 }, capacity: 100 }
+  eu-west: { jurisdiction: IE, location: { lat: 53.35, lon: -6.26 }, capacity: 100 }
+  eu-central: { jurisdiction: DE, location: { lat: 50.11, lon: 8.68 }, capacity: 100 }
+  cn-beijing: { jurisdiction: CN, location: { lat: 39.9, lon: 116.4 }, capacity: 100 }
+  cn-shanghai: { jurisdiction: CN, location: { lat: 31.23, lon: 121.47 }, capacity: 100 }
+`;
+const CHINA_FENCES = `fences:
+  - { name: china-stays-in-china, clients: [CN], allow: [CN] }
+  - { name: nobody-else-into-china, clients: ['*', '!CN'], deny: [CN] }
+`;
+const GOOD = `version: 1
+${DCS}zones:
+  na: { countries: [US, CA], primaries: [us-east, us-west], secondaries: [eu-west, eu-central] }
+  cn: { countries: [CN], primaries: [cn-beijing, cn-shanghai] }
+  rest: { countries: ['*'], primaries: [eu-west, eu-central], secondaries: [us-east, us-west] }
+${CHINA_FENCES}`;
+
+function codes(text: string): DiagnosticCode[] {
+  return checkManifest(parseManifest(text, 't.yaml')).map((d) => d.code);
+}
+
+function find(text: string, code: DiagnosticCode) {
+  return checkManifest(parseManifest(text, 't.yaml')).filter((d) => d.code === code);
+}
+
+describe('checkManifest', () => {
+  it('accepts a clean manifest', () => {
+    expect(codes(GOOD)).toEqual([]);
+  });
+
+  it('GB_FENCE_CROSSED: a backup list into China, located at the entry, with the fence and countries', () => {
+    const text = GOOD.replace('secondaries: [eu-west, eu-central]', 'secondaries: [eu-west, cn-beijing]');
+    const [d, ...rest] = find(text, 'GB_FENCE_CROSSED');
+    expect(rest).toEqual([]);
+    expect(d?.path).toBe('zones.na.secondaries[1]');
+    expect(d?.line).toBe(10);
+    expect(d?.message).toContain("fence 'nobody-else-into-china' forbids CN for CA, US");
+    expect(d?.related.map((r) => r.path)).toEqual(['fences[1]', 'datacenters.cn-beijing.jurisdiction', 'fences[0]', 'zones.na.countries[0]', 'zones.na.countries[1]']);
+  });
+
+  it('GB_FENCE_CROSSED: the enclave leaking outward names the keep-in fence', () => {
+    const d = find(GOOD.replace('primaries: [cn-beijing, cn-shanghai]', 'primaries: [cn-beijing, cn-shanghai], secondaries: [us-west]'), 'GB_FENCE_CROSSED');
+    expect(d).toHaveLength(1);
+    expect(d[0]?.message).toContain("fence 'china-stays-in-china' forbids US for CN");
+    expect(d[0]?.related.some((r) => r.message.includes('leaks the two-way enclave'))).toBe(true);
+  });
+
+  it("GB_FENCE_CROSSED: a '*' zone names what the wildcard covers", () => {
+    const d = find(GOOD.replace('secondaries: [us-east, us-west]', 'secondaries: [us-east, cn-shanghai]'), 'GB_FENCE_CROSSED');
+    expect(d).toHaveLength(1);
+    expect(d[0]?.related.at(-1)?.message).toMatch(/^'\*' gives zone 'rest' /);
+  });
+
+  it('GB_NO_PRIMARY_IN_FENCE: countries whose every primary is outside their fence', () => {
+    const text = GOOD.replace('cn: { countries: [CN], primaries: [cn-beijing, cn-shanghai] }', 'cn: { countries: [CN], primaries: [us-east] }');
+    expect(codes(text)).toEqual(expect.arrayContaining(['GB_FENCE_CROSSED', 'GB_NO_PRIMARY_IN_FENCE']));
+  });
+
+  it.each<[string, string, string, DiagnosticCode]>([
+    ['unknown datacenter', 'primaries: [us-east, us-west]', 'primaries: [us-east, us-wset]', 'GB_UNKNOWN_DATACENTER'],
+    ['duplicate list entry', 'secondaries: [eu-west, eu-central]', 'secondaries: [eu-west, us-east]', 'GB_DUPLICATE_LIST_ENTRY'],
+    ['country in two zones', 'countries: [US, CA]', 'countries: [US, CA, CN]', 'GB_COUNTRY_IN_TWO_ZONES'],
+    ['two wildcard zones', 'countries: [US, CA]', "countries: ['*']", 'GB_MULTIPLE_WILDCARD_ZONES'],
+    ['no primaries', 'primaries: [us-east, us-west]', 'primaries: []', 'GB_NO_PRIMARIES'],
+    ['unzoned countries', "rest: { countries: ['*']", 'rest: { countries: [FR]', 'GB_COUNTRY_UNZONED'],
+    ['fence binding nobody', "clients: ['*', '!CN']", "clients: ['!CN']", 'GB_FENCE_BINDS_NOBODY'],
+  ])('%s', (_name, from, to, code) => {
+    const text = GOOD.replace(from, to);
+    expect(text).not.toBe(GOOD);
+    expect(codes(text)).toContain(code);
+  });
+
+  it('GB_PLAN_WITHOUT_DATACENTER', () => {
+    expect(codes(`${GOOD}plans:\n  gov: { tags: [gov], exclusive: true }\n`)).toEqual(['GB_PLAN_WITHOUT_DATACENTER']);
+  });
+
+  it('GB_CAPACITY_N1: N-1 at maxUtilization, with the shortfall', () => {
+    const [d] = find(GOOD.replace('secondaries: [eu-west, eu-central] }', 'secondaries: [eu-west, eu-central], demand: 300 }'), 'GB_CAPACITY_N1');
+    // 4 × 100 listed, minus the largest (100), × 0.9 = 270 < 300.
+    expect(d?.message).toContain('carry 270');
+    expect(d?.message).toContain('short by 30');
+    expect(codes(GOOD.replace('secondaries: [eu-west, eu-central] }', 'secondaries: [eu-west, eu-central], demand: 270 }'))).toEqual([]);
+  });
+
+  it('GB_FEW_SECONDARIES only when in-fence datacenters are left off the lists', () => {
+    const few = GOOD.replace('secondaries: [eu-west, eu-central]', 'secondaries: [eu-west]');
+    const [d] = find(few, 'GB_FEW_SECONDARIES');
+    expect(d?.message).toContain('eu-central');
+    // The China enclave has no backups, but nothing in its fence is left to add: no warning.
+    expect(codes(GOOD)).toEqual([]);
+  });
+
+  it('reports every diagnostic with a known code and a real position', () => {
+    const broken = GOOD.replace('primaries: [us-east, us-west]', 'primaries: [nope]').replace("clients: ['*', '!CN']", "clients: ['!CN']");
+    for (const d of checkManifest(parseManifest(broken, 't.yaml'))) {
+      expect(DIAGNOSTIC_CODES[d.code]).toBeDefined();
+      expect(d.line).toBeGreaterThan(0);
+      expect(d.column).toBeGreaterThan(0);
+    }
+  });
+});
