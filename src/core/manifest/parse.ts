@@ -3,8 +3,8 @@
  * reported at file:line:col (never only the first). Semantic checks that need
  * the whole manifest (fence crossings, capacity) live in verify/check.ts.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
-import { diagnostic, type Diagnostic, type DiagnosticCode, type SourcePosition } from '../diagnostics.js';
+import { isScalar, isSeq, type Node } from 'yaml';
+import type { Diagnostic, SourcePosition } from '../diagnostics.js';
 import { isCountryCode } from '../geo/countries.js';
 import {
   DEFAULT_SELECTION,
@@ -16,9 +16,22 @@ import {
   type SelectionConfig,
   type Zone,
 } from './types.js';
+import {
+  readBoolean,
+  readFields,
+  readIdMap,
+  readNumber,
+  readScalarList,
+  readString,
+  readYaml,
+  SourceReader,
+  type Entry,
+  type NumberRange,
+  type PositionIndex,
+} from '../yaml/reader.js';
 
-/** Where each field of a parsed manifest came from, by dotted path. */
-export type PositionIndex = ReadonlyMap<string, SourcePosition>;
+export type { PositionIndex } from '../yaml/reader.js';
+
 
 /** The outcome of parsing: a manifest only when the text had no structural errors. */
 export interface ParseResult {
@@ -28,7 +41,6 @@ export interface ParseResult {
   readonly file: string;
 }
 
-const ID = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 const TAG = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** How a list of countries may be written at a given place. */
@@ -36,136 +48,23 @@ type CountryListKind = 'zone' | 'clients' | 'jurisdictions' | 'members';
 
 /** Parses manifest YAML; `file` is only used to label diagnostics. */
 export function parseManifest(text: string, file = 'manifest.yaml'): ParseResult {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
-  const ctx = new Context(file, lineCounter);
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) ctx.reportAt('GB_YAML_SYNTAX', '', e.pos[0], `${e.message}.`);
-    return ctx.result(undefined);
-  }
-  const manifest = readManifest(ctx, doc.contents);
-  return ctx.result(ctx.failed ? undefined : manifest);
+  const { reader, root } = readYaml(text, file);
+  const ctx = new ManifestReader(reader);
+  const manifest = root === undefined ? undefined : readManifest(ctx, root);
+  return { manifest: ctx.failed ? undefined : manifest, diagnostics: ctx.diagnostics, positions: ctx.positions, file };
 }
 
-class Context {
-  readonly diagnostics: Diagnostic[] = [];
-  readonly positions = new Map<string, SourcePosition>();
+/** A reader that also knows the manifest's group names, for country lists. */
+class ManifestReader extends SourceReader {
   groupNames: ReadonlySet<string> = new Set();
-  readonly file: string;
-  readonly #lines: LineCounter;
 
-  constructor(file: string, lines: LineCounter) {
-    this.file = file;
-    this.#lines = lines;
-  }
-
-  get failed(): boolean {
-    return this.diagnostics.some((d) => d.severity === 'error');
-  }
-
-  at(offset: number): SourcePosition {
-    const { line, col } = this.#lines.linePos(offset);
-    return { line, column: col };
-  }
-
-  posOf(node: Node | null | undefined, fallback: SourcePosition = { line: 1, column: 1 }): SourcePosition {
-    const offset = node?.range?.[0];
-    return offset === undefined ? fallback : this.at(offset);
-  }
-
-  record(path: string, node: Node | null | undefined): SourcePosition {
-    const pos = this.posOf(node);
-    this.positions.set(path, pos);
-    return pos;
-  }
-
-  report(code: DiagnosticCode, path: string, node: Node | null | undefined, message: string): void {
-    this.diagnostics.push(diagnostic(code, this.file, path, this.posOf(node, this.positions.get(path)), message));
-  }
-
-  reportAt(code: DiagnosticCode, path: string, offset: number, message: string): void {
-    this.diagnostics.push(diagnostic(code, this.file, path, this.at(offset), message));
-  }
-
-  result(manifest: Manifest | undefined): ParseResult {
-    return { manifest, diagnostics: this.diagnostics, positions: this.positions, file: this.file };
+  constructor(base: SourceReader) {
+    super(base.file, base.lines);
+    this.diagnostics.push(...base.diagnostics);
   }
 }
 
-interface Entry {
-  readonly key: string;
-  readonly keyNode: Node;
-  readonly value: Node | null;
-  readonly path: string;
-}
-
-/** Reads a mapping whose keys are ids (datacenters, zones, …), reporting duplicates and bad ids. */
-function readIdMap(ctx: Context, node: Node | null, path: string, what: string): Entry[] {
-  if (!isMap(node)) {
-    ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be a map of ${what} ids to their definitions.`);
-    return [];
-  }
-  const entries: Entry[] = [];
-  const seen = new Map<string, SourcePosition>();
-  for (const pair of node.items as Pair<Node | null, Node | null>[]) {
-    const key = keyText(pair.key);
-    const entryPath = `${path}.${key ?? '?'}`;
-    if (key === undefined || !ID.test(key)) {
-      ctx.report('GB_INVALID_ID', path, pair.key, `${what} id ${JSON.stringify(key ?? String(pair.key))} is not valid: start with a letter, then letters, digits, '-', '_' or '.' (64 at most).`);
-      continue;
-    }
-    const first = seen.get(key);
-    if (first) {
-      ctx.report('GB_DUPLICATE_ID', entryPath, pair.key, `${what} '${key}' is defined twice (first at ${first.line}:${first.column}); rename or merge one.`);
-      continue;
-    }
-    seen.set(key, ctx.record(entryPath, pair.key));
-    entries.push({ key, keyNode: pair.key as Node, value: pair.value, path: entryPath });
-  }
-  return entries;
-}
-
-/** Reads a mapping with a fixed set of fields; unknown and missing fields are errors. */
-function readFields(
-  ctx: Context,
-  node: Node | null,
-  path: string,
-  fields: Readonly<Record<string, boolean>>,
-  owner: Node | null = node,
-): Map<string, Node | null> | undefined {
-  if (!isMap(node)) {
-    ctx.report('GB_INVALID_TYPE', path, node ?? owner, `\`${path || 'the manifest'}\` must be a map with fields ${Object.keys(fields).join(', ')}.`);
-    return undefined;
-  }
-  const out = new Map<string, Node | null>();
-  for (const pair of node.items as Pair<Node | null, Node | null>[]) {
-    const key = keyText(pair.key) ?? '';
-    const fieldPath = path ? `${path}.${key}` : key;
-    if (!(key in fields)) {
-      const hint = closest(key, Object.keys(fields));
-      ctx.report('GB_UNKNOWN_FIELD', fieldPath, pair.key, `unknown field '${key}' in \`${path || 'the manifest'}\`${hint ? `; did you mean '${hint}'?` : `; expected one of ${Object.keys(fields).join(', ')}`}.`);
-      continue;
-    }
-    if (out.has(key)) {
-      ctx.report('GB_DUPLICATE_ID', fieldPath, pair.key, `field '${key}' is given twice in \`${path || 'the manifest'}\`; keep one.`);
-      continue;
-    }
-    ctx.record(fieldPath, isScalar(pair.value) || pair.value === null ? (pair.value ?? pair.key) : pair.key);
-    out.set(key, pair.value);
-  }
-  for (const [name, required] of Object.entries(fields)) {
-    if (required && !out.has(name)) {
-      ctx.report('GB_MISSING_FIELD', path, owner, `\`${path || 'the manifest'}\` is missing the required field '${name}'.`);
-    }
-  }
-  return out;
-}
-
-function keyText(node: unknown): string | undefined {
-  return isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
-}
-
-function readManifest(ctx: Context, root: Node | null): Manifest | undefined {
+function readManifest(ctx: ManifestReader, root: Node | null): Manifest | undefined {
   if (root === null) {
     ctx.report('GB_UNSUPPORTED_VERSION', 'version', null, 'the manifest is empty; start it with `version: 1`.');
     return undefined;
@@ -196,14 +95,14 @@ function readManifest(ctx: Context, root: Node | null): Manifest | undefined {
   return { version: 1, groups, datacenters, zones, fences, plans, selection };
 }
 
-function readGroup(ctx: Context, e: Entry): CountryGroup {
+function readGroup(ctx: ManifestReader, e: Entry): CountryGroup {
   if (/^[A-Za-z]{2}$/.test(e.key)) {
     ctx.report('GB_INVALID_ID', e.path, e.keyNode, `group name '${e.key}' looks like a country code; use a longer name (e.g. '${e.key.toUpperCase()}-group').`);
   }
   return { id: e.key, members: readCountryList(ctx, e.value, e.path, 'members') };
 }
 
-function checkGroupCycles(ctx: Context, groups: readonly CountryGroup[]): void {
+function checkGroupCycles(ctx: ManifestReader, groups: readonly CountryGroup[]): void {
   const byId = new Map(groups.map((g) => [g.id, g]));
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (id: string, trail: string[]): void => {
@@ -220,7 +119,7 @@ function checkGroupCycles(ctx: Context, groups: readonly CountryGroup[]): void {
   for (const g of groups) visit(g.id, []);
 }
 
-function readDatacenter(ctx: Context, e: Entry): Datacenter {
+function readDatacenter(ctx: ManifestReader, e: Entry): Datacenter {
   const f = readFields(ctx, e.value, e.path, { jurisdiction: true, location: true, capacity: true, tags: false }, e.keyNode);
   const jurisdiction = readCode(ctx, f?.get('jurisdiction'), `${e.path}.jurisdiction`);
   const location = readLocation(ctx, f?.get('location'), `${e.path}.location`);
@@ -229,7 +128,7 @@ function readDatacenter(ctx: Context, e: Entry): Datacenter {
   return { id: e.key, jurisdiction, location, capacity, tags };
 }
 
-function readZone(ctx: Context, e: Entry): Zone {
+function readZone(ctx: ManifestReader, e: Entry): Zone {
   const f = readFields(ctx, e.value, e.path, { countries: true, primaries: true, secondaries: false, demand: false }, e.keyNode);
   const countries = readCountryList(ctx, f?.get('countries'), `${e.path}.countries`, 'zone');
   const primaries = readIdList(ctx, f?.get('primaries'), `${e.path}.primaries`);
@@ -239,7 +138,7 @@ function readZone(ctx: Context, e: Entry): Zone {
   return zone;
 }
 
-function readFences(ctx: Context, node: Node | null): Fence[] {
+function readFences(ctx: ManifestReader, node: Node | null): Fence[] {
   if (!isSeq(node)) {
     ctx.report('GB_INVALID_TYPE', 'fences', node, '`fences` must be a list of fences, each `- name: …`.');
     return [];
@@ -269,7 +168,7 @@ function readFences(ctx: Context, node: Node | null): Fence[] {
   });
 }
 
-function readPlan(ctx: Context, e: Entry): Plan {
+function readPlan(ctx: ManifestReader, e: Entry): Plan {
   const f = readFields(ctx, e.value, e.path, { tags: true, exclusive: false }, e.keyNode);
   const tags = readTags(ctx, f?.get('tags'), `${e.path}.tags`);
   if (f?.has('tags') && tags.length === 0) {
@@ -279,7 +178,7 @@ function readPlan(ctx: Context, e: Entry): Plan {
   return { id: e.key, tags, exclusive };
 }
 
-function readSelection(ctx: Context, node: Node | null): SelectionConfig {
+function readSelection(ctx: ManifestReader, node: Node | null): SelectionConfig {
   const f = readFields(ctx, node, 'selection', { secondaries: false, primaryAttempts: false, attemptTimeoutMs: false, maxUtilization: false });
   const num = (key: keyof SelectionConfig, range: NumberRange): number =>
     f?.has(key) ? readNumber(ctx, f.get(key), `selection.${key}`, range) : DEFAULT_SELECTION[key];
@@ -291,47 +190,7 @@ function readSelection(ctx: Context, node: Node | null): SelectionConfig {
   };
 }
 
-interface NumberRange {
-  readonly min?: number;
-  readonly max?: number;
-  readonly integer?: boolean;
-  readonly minExclusive?: boolean;
-}
-
-function readNumber(ctx: Context, node: Node | null | undefined, path: string, range: NumberRange): number {
-  if (node === undefined) return 0;
-  const value = isScalar(node) ? node.value : undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be a number${range.integer ? ' (a whole number)' : ''}.`);
-    return 0;
-  }
-  const { min, max, integer, minExclusive } = range;
-  const tooLow = min !== undefined && (minExclusive ? value <= min : value < min);
-  if ((integer && !Number.isInteger(value)) || tooLow || (max !== undefined && value > max)) {
-    const lo = min === undefined ? '' : `${minExclusive ? 'above' : 'at least'} ${min}`;
-    const hi = max === undefined ? '' : `at most ${max}`;
-    const bounds = [lo, hi].filter(Boolean).join(' and ');
-    ctx.report('GB_INVALID_VALUE', path, node, `\`${path}\` is ${value}; it must be ${integer ? 'a whole number ' : ''}${bounds}.`);
-  }
-  return value;
-}
-
-function readString(ctx: Context, node: Node | null | undefined, path: string): string {
-  if (node === undefined) return '';
-  if (!isScalar(node) || typeof node.value !== 'string' || node.value.trim() === '') {
-    ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be a non-empty string.`);
-    return '';
-  }
-  return node.value;
-}
-
-function readBoolean(ctx: Context, node: Node | null | undefined, path: string): boolean {
-  if (isScalar(node) && typeof node.value === 'boolean') return node.value;
-  ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be true or false.`);
-  return false;
-}
-
-function readCode(ctx: Context, node: Node | null | undefined, path: string): string {
+function readCode(ctx: ManifestReader, node: Node | null | undefined, path: string): string {
   const code = readString(ctx, node, path);
   if (code && !isCountryCode(code)) {
     ctx.report('GB_INVALID_CODE', path, node, invalidCodeMessage(code, 'a jurisdiction'));
@@ -339,7 +198,7 @@ function readCode(ctx: Context, node: Node | null | undefined, path: string): st
   return code;
 }
 
-function readLocation(ctx: Context, node: Node | null | undefined, path: string): { lat: number; lon: number } {
+function readLocation(ctx: ManifestReader, node: Node | null | undefined, path: string): { lat: number; lon: number } {
   if (node === undefined) return { lat: 0, lon: 0 };
   const f = readFields(ctx, node, path, { lat: true, lon: true });
   return {
@@ -349,30 +208,11 @@ function readLocation(ctx: Context, node: Node | null | undefined, path: string)
 }
 
 /** Reads a list of scalars, recording each item's position as `path[i]`. */
-function readScalarList(ctx: Context, node: Node | null | undefined, path: string, what: string): string[] {
-  if (node === undefined) return [];
-  if (!isSeq(node)) {
-    ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be a list of ${what}, e.g. [a, b].`);
-    return [];
-  }
-  const out: string[] = [];
-  (node.items as (Node | null)[]).forEach((item, i) => {
-    const itemPath = `${path}[${i}]`;
-    ctx.record(itemPath, item);
-    if (isScalar(item) && typeof item.value === 'string' && item.value !== '' && !item.tag?.startsWith('!')) out.push(item.value);
-    else if (item?.tag?.startsWith('!')) {
-      // YAML reads an unquoted !CN as a tag, not as text.
-      ctx.report('GB_INVALID_TYPE', itemPath, item, `\`${itemPath}\`: write '${item.tag}' in quotes; unquoted, YAML reads it as a tag.`);
-    } else ctx.report('GB_INVALID_TYPE', itemPath, item ?? node, `\`${itemPath}\` must be a string (one of ${what}).`);
-  });
-  return out;
-}
-
-function readIdList(ctx: Context, node: Node | null | undefined, path: string): string[] {
+function readIdList(ctx: ManifestReader, node: Node | null | undefined, path: string): string[] {
   return readScalarList(ctx, node, path, 'datacenter ids');
 }
 
-function readTags(ctx: Context, node: Node | null | undefined, path: string): string[] {
+function readTags(ctx: ManifestReader, node: Node | null | undefined, path: string): string[] {
   const tags = readScalarList(ctx, node, path, 'tags');
   tags.forEach((tag, i) => {
     if (!TAG.test(tag)) ctx.report('GB_INVALID_ID', `${path}[${i}]`, null, `tag '${tag}' is not valid: use letters, digits, '-', '_' or '.'.`);
@@ -381,7 +221,7 @@ function readTags(ctx: Context, node: Node | null | undefined, path: string): st
 }
 
 /** Reads a list of country codes and groups, with '*' and '!X' where `kind` allows them. */
-function readCountryList(ctx: Context, node: Node | null | undefined, path: string, kind: CountryListKind): string[] {
+function readCountryList(ctx: ManifestReader, node: Node | null | undefined, path: string, kind: CountryListKind): string[] {
   if (node === undefined) return [];
   const list = readScalarList(ctx, node, path, 'country codes or group names');
   if (isSeq(node) && node.items.length === 0 && kind !== 'members') {
@@ -413,27 +253,4 @@ function invalidCodeMessage(code: string, what: string): string {
   const upper = code.toUpperCase();
   const hint = upper !== code && isCountryCode(upper) ? `; did you mean '${upper}'?` : '; use an upper-case ISO 3166-1 alpha-2 code such as DE or US.';
   return `'${code}' is not ${what} code${hint}`;
-}
-
-/** The candidate within edit distance 2 of `word`, if any (for "did you mean"). */
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
 }
