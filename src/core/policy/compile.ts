@@ -5,6 +5,7 @@
  */
 import { ALL_COUNTRY_CODES } from '../geo/countries.js';
 import type { Datacenter, Fence, Manifest, Plan, Zone } from '../manifest/types.js';
+import { compareStrings } from '../order.js';
 
 /** A fence with its clients and permitted jurisdictions resolved to sets. */
 export interface CompiledFence {
@@ -22,6 +23,8 @@ export interface CompiledPolicy {
   readonly datacenterById: ReadonlyMap<string, Datacenter>;
   readonly planById: ReadonlyMap<string, Plan>;
   readonly fences: readonly CompiledFence[];
+  /** The datacenters in id order (code units), so decisions list exclusions without sorting. */
+  readonly datacentersById: readonly Datacenter[];
   /** The zone serving a country: the zone naming it, else the '*' zone. */
   zoneFor(country: string): Zone | undefined;
   /** Countries a zone serves (for '*', every country no other zone names). */
@@ -30,6 +33,10 @@ export interface CompiledPolicy {
   fencesFor(country: string): readonly CompiledFence[];
   /** Jurisdictions every fence binding the country permits. */
   fenceAllowed(country: string): ReadonlySet<string>;
+  /** The same jurisdictions as a sorted, frozen array (shared between decisions). */
+  fenceAllowedSorted(country: string): readonly string[];
+  /** Each datacenter a zone lists, with its role (a primary listed twice stays a primary). */
+  rolesIn(zone: Zone): ReadonlyMap<string, 'primary' | 'secondary'>;
   /** Exclusive plans whose tags a datacenter carries (they claim it). */
   claimsOn(datacenter: Datacenter): readonly Plan[];
   /** Expands codes and group names to country codes ('*' and '!' are not handled here). */
@@ -103,15 +110,40 @@ function compile(manifest: Manifest): CompiledPolicy {
     return list;
   };
 
-  const allowedByCountry = new Map<string, ReadonlySet<string>>();
+  // Countries bound by the same fences share one set (a manifest has few distinct combinations).
+  const allowedByFences = new Map<string, ReadonlySet<string>>();
   const fenceAllowed = (country: string): ReadonlySet<string> => {
-    let allowed = allowedByCountry.get(country);
+    const binding = fencesFor(country);
+    const key = binding.map((f) => f.index).join(',');
+    let allowed = allowedByFences.get(key);
     if (!allowed) {
-      const binding = fencesFor(country);
       allowed = new Set(ALL_COUNTRY_CODES.filter((j) => binding.every((f) => f.permitted.has(j))));
-      allowedByCountry.set(country, allowed);
+      allowedByFences.set(key, allowed);
     }
     return allowed;
+  };
+
+  const sortedByCountry = new Map<string, readonly string[]>();
+  const fenceAllowedSorted = (country: string): readonly string[] => {
+    let sorted = sortedByCountry.get(country);
+    if (!sorted) {
+      sorted = Object.freeze([...fenceAllowed(country)].sort(compareStrings));
+      sortedByCountry.set(country, sorted);
+    }
+    return sorted;
+  };
+
+  const roles = new Map<Zone, ReadonlyMap<string, 'primary' | 'secondary'>>();
+  const rolesIn = (zone: Zone): ReadonlyMap<string, 'primary' | 'secondary'> => {
+    let map = roles.get(zone);
+    if (!map) {
+      const m = new Map<string, 'primary' | 'secondary'>();
+      for (const id of zone.secondaries) m.set(id, 'secondary');
+      for (const id of zone.primaries) m.set(id, 'primary');
+      roles.set(zone, m);
+      map = m;
+    }
+    return map;
   };
 
   const exclusive = manifest.plans.filter((p) => p.exclusive);
@@ -122,10 +154,13 @@ function compile(manifest: Manifest): CompiledPolicy {
     datacenterById: new Map(manifest.datacenters.map((d) => [d.id, d])),
     planById: new Map(manifest.plans.map((p) => [p.id, p])),
     fences,
+    datacentersById: [...manifest.datacenters].sort((a, b) => compareStrings(a.id, b.id)),
     zoneFor: (country) => zoneByCountry.get(country) ?? (named.has(country) ? undefined : wildcard),
     countriesOf,
     fencesFor,
     fenceAllowed,
+    fenceAllowedSorted,
+    rolesIn,
     claimsOn: (d) => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t))),
     expand,
   };

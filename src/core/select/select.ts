@@ -86,6 +86,7 @@ export function isRefusal(result: RouteResult): result is Refusal {
 const LOAD_PENALTY_MS = 20;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 const EMPTY_MAP: ReadonlyMap<string, number> = new Map();
+const EMPTY_ROLES: ReadonlyMap<string, 'primary' | 'secondary'> = new Map();
 
 /**
  * Picks the datacenters a participant may try, in order, or refuses.
@@ -106,35 +107,32 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
   const down = live.down ?? EMPTY_SET;
   const utilization = live.utilization ?? EMPTY_MAP;
   const maxUtilization = manifest.selection.maxUtilization;
+  const roles = zone ? policy.rolesIn(zone) : EMPTY_ROLES;
 
-  const excluded: Exclusion[] = [];
+  // One reason per datacenter, in id order, so `excluded` needs no sort.
+  const datacenters = policy.datacentersById;
+  const reasons: (ExclusionReason | undefined)[] = new Array<ExclusionReason | undefined>(datacenters.length);
   const primaries: Ranked[] = [];
   const secondaries: Ranked[] = [];
-  const primaryIds = new Set(zone?.primaries);
-  const secondaryIds = new Set(zone?.secondaries);
-  for (const dc of manifest.datacenters) {
-    const reason = policyReason(policy, dc, request, plan, allowed.fence);
-    if (reason) {
-      excluded.push({ datacenter: dc.id, reason });
-      continue;
-    }
-    const isPrimary = primaryIds.has(dc.id);
-    if (!isPrimary && !secondaryIds.has(dc.id)) excluded.push({ datacenter: dc.id, reason: 'NOT_LISTED' });
-    else if (down.has(dc.id)) excluded.push({ datacenter: dc.id, reason: 'DOWN' });
-    else {
-      const u = utilization.get(dc.id) ?? 0;
-      // `!(u < max)` also treats NaN as full: unknown load fails closed.
-      if (!(u < maxUtilization)) excluded.push({ datacenter: dc.id, reason: 'FULL' });
-      else (isPrimary ? primaries : secondaries).push(rank(dc, where, u));
-    }
-  }
+  datacenters.forEach((dc, i) => {
+    const role = roles.get(dc.id);
+    const u = utilization.get(dc.id) ?? 0;
+    const reason =
+      policyReason(policy, dc, request, plan, allowed.fence) ??
+      (role === undefined ? 'NOT_LISTED' : down.has(dc.id) ? 'DOWN' : !(u < maxUtilization) ? 'FULL' : undefined); // `!(u < max)` also treats NaN as full: unknown load fails closed.
+    if (reason) reasons[i] = reason;
+    else (role === 'primary' ? primaries : secondaries).push(rank(dc, i, where, u));
+  });
   primaries.sort(compareRanked);
   secondaries.sort(compareRanked);
   // Secondaries past the limit are on the backup list but not on this decision's list.
-  for (const r of secondaries.splice(manifest.selection.secondaries)) excluded.push({ datacenter: r.dc.id, reason: 'NOT_LISTED' });
-  excluded.sort((a, b) => compareStrings(a.datacenter, b.datacenter));
+  for (const r of secondaries.splice(manifest.selection.secondaries)) reasons[r.index] = 'NOT_LISTED';
+  const excluded: Exclusion[] = [];
+  reasons.forEach((reason, i) => {
+    if (reason) excluded.push({ datacenter: datacenters[i]?.id ?? '', reason });
+  });
 
-  const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: [...allowed.all].sort(compareStrings), excluded };
+  const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: allowed.sorted, excluded };
   if (!zone) {
     return { error: { code: 'NO_ZONE', message: `no zone serves ${request.country}, so it has no datacenter lists; add it to a zone or add a zone with countries ['*'].` }, ...base };
   }
@@ -149,16 +147,17 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
 interface Allowed {
   /** Jurisdictions every binding fence permits. */
   readonly fence: ReadonlySet<string>;
-  /** The effective set: fences ∩ account ∩ meeting. */
-  readonly all: ReadonlySet<string>;
+  /** The effective set, fences ∩ account ∩ meeting, sorted. */
+  readonly sorted: readonly string[];
 }
 
 function effectiveJurisdictions(policy: CompiledPolicy, request: RouteRequest): Allowed {
   const fence = policy.fenceAllowed(request.country);
+  const sorted = policy.fenceAllowedSorted(request.country);
+  if (!request.accountJurisdictions && !request.meetingJurisdictions) return { fence, sorted };
   const account = request.accountJurisdictions && new Set(request.accountJurisdictions);
   const meeting = request.meetingJurisdictions && new Set(request.meetingJurisdictions);
-  const all = new Set([...fence].filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))));
-  return { fence, all };
+  return { fence, sorted: sorted.filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))) };
 }
 
 /** The first policy rule (fence, plan, account, meeting) that rules a datacenter out. */
@@ -180,15 +179,17 @@ function policyReason(
 
 interface Ranked {
   readonly dc: Datacenter;
+  /** Position in `policy.datacentersById`. */
+  readonly index: number;
   readonly km: number;
   readonly utilization: number;
   readonly cost: number;
 }
 
-function rank(dc: Datacenter, from: GeoPoint, utilization: number): Ranked {
+function rank(dc: Datacenter, index: number, from: GeoPoint, utilization: number): Ranked {
   const km = greatCircleKm(from, dc.location);
   const u = Math.min(Math.max(utilization, 0), 0.999);
-  return { dc, km, utilization: u, cost: estimateRttMs(km) + (LOAD_PENALTY_MS * u) / (1 - u) };
+  return { dc, index, km, utilization: u, cost: estimateRttMs(km) + (LOAD_PENALTY_MS * u) / (1 - u) };
 }
 
 /** Cost first; distance, load and id break ties, so the order is total and deterministic. */
