@@ -8,12 +8,15 @@ import { fileURLToPath } from 'node:url';
 export interface Io {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
+  /** True when stderr is a terminal (progress may redraw one line). */
+  readonly interactive?: boolean;
 }
 
 /** The process's own stdout and stderr. */
 export const processIo: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  interactive: process.stderr.isTTY,
 };
 
 /** The manifest used when none is given: the bundled world topology. */

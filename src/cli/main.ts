@@ -7,6 +7,7 @@ import { runCheck } from './commands/check.js';
 import { runDiff } from './commands/diff.js';
 import { runRoute } from './commands/route.js';
 import { runSchema } from './commands/schema.js';
+import { runSimulate } from './commands/simulate.js';
 import { runTable } from './commands/table.js';
 import { EXIT, processIo, type Io } from './io.js';
 
@@ -16,6 +17,7 @@ const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: Io) => num
   route: runRoute,
   table: runTable,
   schema: runSchema,
+  simulate: runSimulate,
 };
 
 export const MAIN_HELP = `geobridge — video conferencing that keeps data inside its legal borders
@@ -27,6 +29,7 @@ Commands:
   diff OLD NEW             what a manifest change does to exposure and capacity
   route --manifest F …     where a participant may connect, and why not elsewhere (exit 3 if refused)
   table [manifest]         each zone's candidates under normal load
+  simulate SCENARIO        replay growth, spikes and outages through the real decider
   schema                   print the manifest JSON Schema for editors
 
 Exit codes: 0 success · 1 check found violations · 2 bad input or usage · 3 route refused
