@@ -259,7 +259,7 @@ export function utilizationHeatmap(spec: {
   const m = { top: 8, right: 14, bottom: 56, left: Math.max(52, labelChars * CHAR_WIDTH + 10) };
   const pw = width - m.left - m.right;
   const height = m.top + spec.rows.length * rowH + m.bottom;
-  const cols = Math.min(n, 160);
+  const cols = Math.min(n, 120);
   const tEnd = Math.max(spec.t[n - 1] ?? 0, 1);
   let out = svgOpen(width, height, spec.title);
   for (const [r, row] of spec.rows.entries()) {

@@ -118,7 +118,8 @@ export function worldMap(base: MapBase, run: RunResult, scale: MapScale): string
     if (a === undefined || b === undefined) continue;
     drawn++;
     if (Math.hypot(b[0] - a[0], b[1] - a[1]) < 1.5) continue; // served where it lives: the circle says it
-    const w = 0.75 + (7 * flow.participants) / Math.max(scale.maxFlow, 1);
+    // Violations get a thicker floor: a small leak across a fence must still be seen.
+    const w = (flow.violation ? 1.6 : 0.75) + (7 * flow.participants) / Math.max(scale.maxFlow, 1);
     const tip = `${countryName(flow.country) ?? flow.country} (${flow.country}) → ${flow.datacenter}: ${formatInteger(flow.participants)} participants${flow.violation ? ' — FENCE VIOLATION' : ''}`;
     const el = `<path d="${curve(a, b)}" stroke-width="${coord(w)}"><title>${escapeXml(tip)}</title></path>`;
     if (flow.violation) violating += el;
