@@ -71,6 +71,13 @@ export function seriesMax(series: readonly (readonly number[])[]): number {
   return max;
 }
 
+/** End of the time axis: the last point starts an interval one step long, so the axis runs to its end. */
+function timeEnd(t: readonly number[]): number {
+  const n = t.length;
+  const last = t[n - 1] ?? 0;
+  return Math.max(n > 1 ? last + (last - (t[0] ?? 0)) / (n - 1) : last, 1);
+}
+
 /** Indices to draw: all of them, or per pixel column the min and max in index order (keeps spikes). */
 function thin(xs: readonly number[], values: readonly number[]): number[] {
   if (xs.length <= 600) return xs.map((_, i) => i);
@@ -109,12 +116,13 @@ export function timeChart(spec: TimeChartSpec): string {
   const ph = height - m.top - m.bottom;
   const n = spec.t.length;
   if (n === 0) return emptyChart(spec.title, 'No data', width, height);
-  const tEnd = Math.max(spec.t[n - 1] ?? 0, 1);
+  const tEnd = timeEnd(spec.t);
   const ticks = niceTicks(Math.max(spec.yMax ?? 0, seriesMax(spec.series.map((s) => s.values))), 4);
   const yTop = ticks[ticks.length - 1] ?? 1;
   const x = (t: number): number => m.left + (t / tEnd) * pw;
   const y = (v: number): number => m.top + ph - (Math.min(Math.max(v, 0), yTop) / yTop) * ph;
-  const xs = spec.t.map(x);
+  // One closing point at the axis end holds each last value over its interval.
+  const xs = [...spec.t.map(x), x(tEnd)];
 
   let out = svgOpen(width, height, spec.title);
   out += legend(
@@ -134,18 +142,16 @@ export function timeChart(spec: TimeChartSpec): string {
   out += `<text class="axis-label" transform="translate(12 ${coord(m.top + ph / 2)}) rotate(-90)" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`;
 
   for (const s of spec.series) {
-    const idx = thin(xs, s.values);
+    const values = [...s.values.slice(0, n), s.values[n - 1] ?? 0];
+    const idx = thin(xs, values);
     let d = '';
-    let prevY = 0;
     for (const [k, i] of idx.entries()) {
       const px = coord(xs[i] ?? 0);
-      const py = y(s.values[i] ?? 0);
+      const py = y(values[i] ?? 0);
       if (k === 0) d += `M${px},${coord(py)}`;
       else if (s.style === 'step') d += `H${px}V${coord(py)}`;
       else d += `L${px},${coord(py)}`;
-      prevY = py;
     }
-    if (s.style === 'step') d += `H${coord(xs[n - 1] ?? 0)}V${coord(prevY)}`;
     if (s.style === 'area') {
       out += `<path class="area" d="${d}V${m.top + ph}H${coord(xs[idx[0] ?? 0] ?? 0)}Z" fill="${s.color}"/>`;
     }
@@ -158,14 +164,14 @@ export function timeChart(spec: TimeChartSpec): string {
 
 /** Invisible bands across the plot whose tooltips give each series' range in that slice of time. */
 function hoverBands(spec: TimeChartSpec, xs: readonly number[], top: number, ph: number, fmt: (v: number) => string): string {
-  const n = xs.length;
+  const n = spec.t.length; // xs holds one more x: the axis end
   const bands = Math.min(n, MAX_BANDS);
   let out = '<g class="bands">';
   for (let b = 0; b < bands; b++) {
     const i0 = Math.floor((b * n) / bands);
     const i1 = Math.floor(((b + 1) * n) / bands);
     const x0 = xs[i0] ?? 0;
-    const x1 = i1 < n ? (xs[i1] ?? x0) : (xs[n - 1] ?? x0) + 1;
+    const x1 = xs[i1] ?? x0;
     const t0 = spec.t[i0] ?? 0;
     const t1 = spec.t[i1 - 1] ?? t0;
     const lines = spec.series.map((s) => {
@@ -260,7 +266,7 @@ export function utilizationHeatmap(spec: {
   const pw = width - m.left - m.right;
   const height = m.top + spec.rows.length * rowH + m.bottom;
   const cols = Math.min(n, 120);
-  const tEnd = Math.max(spec.t[n - 1] ?? 0, 1);
+  const tEnd = timeEnd(spec.t);
   let out = svgOpen(width, height, spec.title);
   for (const [r, row] of spec.rows.entries()) {
     const y0 = m.top + r * rowH;
