@@ -11,7 +11,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: ['core'],
   sim: ['core', 'sim'],
   node: ['core', 'node'],
-  cli: ['core', 'sim', 'node', 'cli'],
+  broker: ['core', 'node', 'broker'],
+  cli: ['core', 'sim', 'node', 'broker', 'cli'],
 };
 /** npm packages each pure layer may use: isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {

@@ -1,0 +1,80 @@
+/**
+ * The audit port: an append-only, hash-chained log. Each record carries the
+ * hash of the previous one, so altering, inserting or dropping a record
+ * breaks the chain at that point (`verifyChain`). Adapters: memory and SQLite
+ * now, PostgreSQL later; one contract suite runs against each.
+ */
+import { createHash } from 'node:crypto';
+
+/** What happened. */
+export type AuditType =
+  | 'route.decision'
+  | 'route.refusal'
+  | 'bridge.enrolled'
+  | 'bridge.rejected'
+  | 'bridge.admission'
+  | 'bridge.refusal'
+  | 'placement.claimed'
+  | 'placement.rehomed'
+  | 'meeting.ended'
+  | 'manifest.changed'
+  | 'manifest.rejected'
+  | 'admin.action';
+
+/** One entry of the log. `hash` = SHA-256 of the canonical JSON of {seq, at, type, data, prevHash}. */
+export interface AuditRecord {
+  readonly seq: number;
+  /** ISO 8601 time. */
+  readonly at: string;
+  readonly type: AuditType;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** The hash before the first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The audit port. */
+export interface AuditLog {
+  /** Appends a record; it is durable (fsynced) when the promise resolves. */
+  append(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): Promise<AuditRecord>;
+  /** Records with from ≤ seq ≤ to (all by default), in order. */
+  read(range?: { from?: number; to?: number }): Promise<AuditRecord[]>;
+  /** Records whose time is within [from, to) (ISO strings), in order. */
+  readTimeRange(from: string, to: string): Promise<AuditRecord[]>;
+  close(): Promise<void>;
+}
+
+/** Deterministic JSON: object keys sorted at every depth, so the hash does not depend on insertion order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** The hash of a record from its fields. */
+export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  const { seq, at, type, data, prevHash } = record;
+  return createHash('sha256').update(canonicalJson({ seq, at, type, data, prevHash })).digest('hex');
+}
+
+/** The outcome of checking a chain. */
+export type ChainCheck = { readonly ok: true; readonly count: number } | { readonly ok: false; readonly seq: number; readonly reason: string };
+
+/** Checks sequence numbers, links and hashes; reports the first broken record. */
+export function verifyChain(records: readonly AuditRecord[]): ChainCheck {
+  let prev = GENESIS_HASH;
+  let expectedSeq = 1;
+  for (const r of records) {
+    if (r.seq !== expectedSeq) return { ok: false, seq: r.seq, reason: `expected record ${expectedSeq}, found ${r.seq} (a record is missing or out of order)` };
+    if (r.prevHash !== prev) return { ok: false, seq: r.seq, reason: 'prevHash does not match the previous record (a record before it was altered or removed)' };
+    if (hashRecord(r) !== r.hash) return { ok: false, seq: r.seq, reason: 'hash does not match the record (this record was altered)' };
+    prev = r.hash;
+    expectedSeq++;
+  }
+  return { ok: true, count: records.length };
+}

@@ -1,0 +1,116 @@
+/**
+ * The broker's storage port. Adapters: memory (tests, demos), SQLite (the
+ * embedded default), and later PostgreSQL and Redis; one contract suite
+ * (store-contract.ts) runs against every adapter. All methods are async so
+ * that networked adapters fit the same shape.
+ */
+
+/** An organisation using geobridge; its policy narrows, never widens, the fences. */
+export interface Account {
+  readonly id: string;
+  readonly name: string;
+  /** Plan of the manifest its participants are on (e.g. `government`), if any. */
+  readonly plan?: string;
+  /** Data routing control: the jurisdictions its meetings may use (ISO codes); absent = no narrowing. */
+  readonly allowedJurisdictions?: readonly string[];
+  /** SHA-256 (hex) of the account's API key; the key itself is shown once and never stored. */
+  readonly apiKeyHash: string;
+  readonly createdAt: string;
+}
+
+/** A meeting, owned by a host account whose policy applies to every participant. */
+export interface Meeting {
+  readonly id: string;
+  readonly accountId: string;
+  readonly title: string;
+  readonly createdAt: string;
+  /** Set when the meeting was ended (by its host, or by a policy re-check). */
+  readonly endedAt?: string;
+  readonly endedReason?: string;
+}
+
+/** Where a meeting lives. `epoch` grows with every (re)claim, for compare-and-set. */
+export interface Placement {
+  readonly meetingId: string;
+  readonly datacenter: string;
+  readonly epoch: number;
+  readonly since: string;
+}
+
+/** A participant the broker routed into a meeting, kept while the meeting is live for policy re-checks. */
+export interface Participant {
+  readonly id: string;
+  readonly meetingId: string;
+  readonly country: string;
+  readonly plan?: string;
+  readonly joinedAt: string;
+}
+
+/** A manifest accepted by the broker. */
+export interface ManifestVersion {
+  readonly version: number;
+  readonly text: string;
+  /** SHA-256 (hex) of `text`. */
+  readonly sha256: string;
+  readonly createdAt: string;
+  readonly actor: string;
+}
+
+/** An Ed25519 key the broker signs tickets with, as JWKs. */
+export interface SigningKey {
+  readonly kid: string;
+  readonly publicJwk: Readonly<Record<string, string>>;
+  readonly privateJwk: Readonly<Record<string, string>>;
+  readonly createdAt: string;
+  /** Set when a newer key took over; retired keys still verify tickets in flight. */
+  readonly retiredAt?: string;
+}
+
+/** Result of a placement claim: exactly one of concurrent claimants wins. */
+export interface ClaimResult {
+  readonly won: boolean;
+  /** The placement in force after the claim (the winner's, whoever it is). */
+  readonly placement: Placement;
+}
+
+/** The storage port. Errors are thrown as GeobridgeError with code STORE_* (see docs/errors.md). */
+export interface Store {
+  createAccount(account: Account): Promise<void>;
+  getAccount(id: string): Promise<Account | undefined>;
+  findAccountByApiKeyHash(hash: string): Promise<Account | undefined>;
+  /** Replaces plan and allowed jurisdictions; throws STORE_NOT_FOUND for an unknown id. */
+  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account>;
+  listAccounts(): Promise<Account[]>;
+
+  createMeeting(meeting: Meeting): Promise<void>;
+  getMeeting(id: string): Promise<Meeting | undefined>;
+  /** Marks a meeting ended; idempotent (a second call keeps the first reason). */
+  endMeeting(id: string, at: string, reason: string): Promise<void>;
+  /** Meetings not ended, oldest first. */
+  listLiveMeetings(): Promise<Meeting[]>;
+
+  getPlacement(meetingId: string): Promise<Placement | undefined>;
+  /**
+   * Atomically places a meeting on `datacenter` if its current epoch is
+   * `expectedEpoch` (0 = not placed yet). Of concurrent claims with the same
+   * expected epoch exactly one wins; the others get the winner's placement.
+   */
+  claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult>;
+
+  addParticipant(participant: Participant): Promise<void>;
+  removeParticipant(meetingId: string, participantId: string): Promise<void>;
+  listParticipants(meetingId: string): Promise<Participant[]>;
+
+  /** Stores a manifest as the next version (1, 2, …) and returns it. */
+  saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion>;
+  latestManifest(): Promise<ManifestVersion | undefined>;
+
+  saveSigningKey(key: SigningKey): Promise<void>;
+  /** Marks every other key retired at `at` (keeps them for verification). */
+  retireSigningKeysExcept(kid: string, at: string): Promise<void>;
+  /** All keys, newest first. */
+  listSigningKeys(): Promise<SigningKey[]>;
+
+  /** Releases connections and files; idempotent. */
+  close(): Promise<void>;
+}
