@@ -188,8 +188,9 @@ interface Ranked {
 
 function rank(dc: Datacenter, index: number, from: GeoPoint, utilization: number): Ranked {
   const km = greatCircleKm(from, dc.location);
+  // The cap keeps the penalty finite; ties are still broken on the real load.
   const u = Math.min(Math.max(utilization, 0), 0.999);
-  return { dc, index, km, utilization: u, cost: estimateRttMs(km) + (LOAD_PENALTY_MS * u) / (1 - u) };
+  return { dc, index, km, utilization, cost: estimateRttMs(km) + (LOAD_PENALTY_MS * u) / (1 - u) };
 }
 
 /** Cost first; distance, load and id break ties, so the order is total and deterministic. */

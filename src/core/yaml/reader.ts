@@ -3,7 +3,7 @@
  * file:line:col, and every problem becomes a diagnostic rather than an
  * exception. The manifest and scenario parsers are built on it.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, visit, type Node, type Pair } from 'yaml';
 import { diagnostic, type Diagnostic, type DiagnosticCode, type SourcePosition } from '../diagnostics.js';
 
 /** Where each field of a parsed document came from, by dotted path. */
@@ -14,14 +14,31 @@ export const ID = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /** Parses YAML text; syntax errors are reported on the reader and give `root: undefined`. */
 export function readYaml(text: string, file: string): { reader: SourceReader; root: Node | null | undefined } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
-  const reader = new SourceReader(file, lineCounter);
+  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
+  const reader = new SourceReader(file, lineStarts(text));
   if (doc.errors.length > 0) {
     for (const e of doc.errors) reader.reportAt('GB_YAML_SYNTAX', '', e.pos[0], `${e.message}.`);
     return { reader, root: undefined };
   }
-  return { reader, root: doc.contents };
+  // Aliases and merge keys would let one edit silently change many entries; ask for the values written out.
+  visit(doc, {
+    Alias(_, node) {
+      reader.reportAt('GB_INVALID_TYPE', '', node.range?.[0] ?? 0, `YAML aliases (*${node.source}) are not supported here; write the value out.`);
+    },
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === '<<') {
+          reader.reportAt('GB_INVALID_TYPE', '', pair.key.range?.[0] ?? 0, 'YAML merge keys (<<) are not supported here; write the fields out.');
+      }
+    },
+  });
+  return { reader, root: reader.diagnostics.length > 0 ? undefined : doc.contents };
+}
+
+/** Line start offsets computed from the text itself (the yaml package's counter drifts after recovered errors). */
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
 }
 
 /** Collects diagnostics and positions while a document is read. */
@@ -29,9 +46,10 @@ export class SourceReader {
   readonly diagnostics: Diagnostic[] = [];
   readonly positions = new Map<string, SourcePosition>();
   readonly file: string;
-  readonly lines: LineCounter;
+  /** Offset of the first character of each line. */
+  readonly lines: readonly number[];
 
-  constructor(file: string, lines: LineCounter) {
+  constructor(file: string, lines: readonly number[]) {
     this.file = file;
     this.lines = lines;
   }
@@ -41,8 +59,15 @@ export class SourceReader {
   }
 
   at(offset: number): SourcePosition {
-    const { line, col } = this.lines.linePos(offset);
-    return { line, column: col };
+    // Binary search for the last line starting at or before `offset`.
+    let lo = 0;
+    let hi = this.lines.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.lines[mid] ?? 0) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - (this.lines[lo] ?? 0) + 1 };
   }
 
   posOf(node: Node | null | undefined, fallback: SourcePosition = { line: 1, column: 1 }): SourcePosition {

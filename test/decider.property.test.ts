@@ -1,0 +1,375 @@
+/**
+ * Properties of the one decider (PRODUCT.md, "Decisions"), over random
+ * manifests × requests × live states. The allowed set is computed by the
+ * reference model in arbitraries.ts, never by compile.ts.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  greatCircleKm,
+  isRefusal,
+  parseManifest,
+  printManifest,
+  selectDatacenters,
+  type Candidate,
+  type Datacenter,
+  type LiveState,
+  type Manifest,
+  type RouteRequest,
+  type RouteResult,
+} from '../src/core/index.js';
+import {
+  effectiveJurisdictions,
+  effectivelyAllowed,
+  insideFences,
+  loadOf,
+  manifestArb,
+  operational,
+  planPermits,
+  pointArb,
+  policyPermits,
+  scenarioArb,
+  toLiveState,
+  twoDecimals,
+  whereIs,
+  zoneOf,
+  type Scenario,
+} from './arbitraries.js';
+
+const CONTRACT_REASONS = new Set(['FENCE', 'PLAN', 'ACCOUNT', 'MEETING', 'DOWN', 'FULL', 'NOT_LISTED']);
+
+/** Throws with the message when the condition fails (cheaper than expect() in hot properties). */
+function ensure(condition: boolean, message: () => string): void {
+  if (!condition) throw new Error(message());
+}
+
+function candidatesOf(result: RouteResult): readonly Candidate[] {
+  return isRefusal(result) ? [] : result.candidates;
+}
+
+function datacenter(manifest: Manifest, id: string): Datacenter {
+  const dc = manifest.datacenters.find((d) => d.id === id);
+  if (!dc) throw new Error(`the decider named '${id}', which the manifest does not define`);
+  return dc;
+}
+
+/** What the contract says the decider must offer: every eligible primary, and the eligible secondaries (before the limit). */
+function eligible(manifest: Manifest, request: RouteRequest, live: LiveState): { primaries: Set<string>; secondaries: Set<string> } {
+  const zone = zoneOf(manifest, request.country);
+  const primaries = new Set<string>();
+  const secondaries = new Set<string>();
+  if (!zone) return { primaries, secondaries };
+  for (const dc of manifest.datacenters) {
+    if (!policyPermits(manifest, request, dc) || !operational(manifest, live, dc.id)) continue;
+    if (zone.primaries.includes(dc.id)) primaries.add(dc.id);
+    else if (zone.secondaries.includes(dc.id)) secondaries.add(dc.id);
+  }
+  return { primaries, secondaries };
+}
+
+describe('selectDatacenters: residency (the main invariant)', () => {
+  it('(a) never offers a datacenter outside the effective allowed set, a claimed enclave, or one lacking the plan tags', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ manifest, request, live }) => {
+        const result = selectDatacenters(manifest, request, live);
+        // Plain checks, not expect(): this property runs 10,000 times and expect() would dominate its cost.
+        const allowed = effectiveJurisdictions(manifest, request);
+        ensure(result.allowedJurisdictions.join() === allowed.join(), () => `allowedJurisdictions ${result.allowedJurisdictions.join()} ≠ ${allowed.join()}`);
+        for (const c of candidatesOf(result)) {
+          const dc = datacenter(manifest, c.datacenter);
+          ensure(c.jurisdiction === dc.jurisdiction, () => `${c.datacenter} reported in ${c.jurisdiction}, defined in ${dc.jurisdiction}`);
+          ensure(insideFences(manifest, request.country, dc.jurisdiction), () => `${c.datacenter} (${dc.jurisdiction}) crosses a fence of ${request.country}`);
+          ensure(effectivelyAllowed(manifest, request, dc.jurisdiction), () => `${c.datacenter} (${dc.jurisdiction}) is outside the account or meeting jurisdictions`);
+          ensure(planPermits(manifest, request, dc), () => `${c.datacenter} lacks the plan's tags or is claimed by another exclusive plan`);
+        }
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+});
+
+describe('selectDatacenters: live state, roles, accounting', () => {
+  it('(b) never offers a datacenter that is down, at or above maxUtilization, or of unknown (NaN) load', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ manifest, request, live }) => {
+        for (const c of candidatesOf(selectDatacenters(manifest, request, live))) {
+          expect(live.down?.has(c.datacenter)).toBe(false);
+          const u = loadOf(live, c.datacenter);
+          expect(Number.isNaN(u)).toBe(false);
+          expect(u).toBeLessThan(manifest.selection.maxUtilization);
+        }
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('(c) lists primaries before secondaries, each from its own list, and at most selection.secondaries secondaries', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ manifest, request, live }) => {
+        const candidates = candidatesOf(selectDatacenters(manifest, request, live));
+        const zone = zoneOf(manifest, request.country);
+        const firstSecondary = candidates.findIndex((c) => c.role === 'secondary');
+        if (firstSecondary >= 0) expect(candidates.slice(firstSecondary).every((c) => c.role === 'secondary')).toBe(true);
+        expect(candidates.filter((c) => c.role === 'secondary').length).toBeLessThanOrEqual(manifest.selection.secondaries);
+        for (const c of candidates) {
+          if (c.role === 'primary') expect(zone?.primaries).toContain(c.datacenter);
+          else {
+            expect(zone?.secondaries).toContain(c.datacenter);
+            expect(zone?.primaries).not.toContain(c.datacenter);
+          }
+        }
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('(d) accounts for every datacenter exactly once, each exclusion with a true contract reason', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ manifest, request, live }) => {
+        const result = selectDatacenters(manifest, request, live);
+        const named = [...candidatesOf(result).map((c) => c.datacenter), ...result.excluded.map((e) => e.datacenter)];
+        expect([...named].sort()).toEqual(manifest.datacenters.map((d) => d.id).sort());
+        const zone = zoneOf(manifest, request.country);
+        const offered = eligible(manifest, request, live);
+        for (const { datacenter: id, reason } of result.excluded) {
+          expect(CONTRACT_REASONS).toContain(reason);
+          const dc = datacenter(manifest, id);
+          // The fence outranks every other reason: an audit must see who would have crossed it.
+          expect(reason === 'FENCE', `${id}: ${reason}`).toBe(!insideFences(manifest, request.country, dc.jurisdiction));
+          const truth: Record<string, boolean> = {
+            FENCE: true,
+            PLAN: !planPermits(manifest, request, dc),
+            ACCOUNT: !(request.accountJurisdictions?.includes(dc.jurisdiction) ?? true),
+            MEETING: !(request.meetingJurisdictions?.includes(dc.jurisdiction) ?? true),
+            DOWN: live.down?.has(id) ?? false,
+            FULL: !(loadOf(live, id) < manifest.selection.maxUtilization),
+            // Not on the zone's lists, or an eligible secondary past selection.secondaries.
+            NOT_LISTED: !zone || (!zone.primaries.includes(id) && (!zone.secondaries.includes(id) || offered.secondaries.has(id))),
+          };
+          expect(truth[reason], `${id} excluded as ${reason}, which is not true of it`).toBe(true);
+        }
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('(g) refuses only when nothing in the fence is listed, up and below the limit; NO_ZONE only without a zone', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ manifest, request, live }) => {
+        const result = selectDatacenters(manifest, request, live);
+        const zone = zoneOf(manifest, request.country);
+        const { primaries, secondaries } = eligible(manifest, request, live);
+        const offerable = primaries.size + Math.min(secondaries.size, manifest.selection.secondaries);
+        if (isRefusal(result)) {
+          expect(result.error.code).toBe(zone ? 'NO_CAPACITY_IN_FENCE' : 'NO_ZONE');
+          expect(result.error.message).not.toBe('');
+          if (zone) expect(offerable).toBe(0);
+          return;
+        }
+        expect(result.zone).toBe(zone?.id);
+        // Every eligible primary is offered, and as many eligible secondaries as the limit lets through.
+        const offered = result.candidates;
+        expect(new Set(offered.filter((c) => c.role === 'primary').map((c) => c.datacenter))).toEqual(primaries);
+        const backups = offered.filter((c) => c.role === 'secondary').map((c) => c.datacenter);
+        expect(backups.length).toBe(Math.min(secondaries.size, manifest.selection.secondaries));
+        for (const id of backups) expect(secondaries).toContain(id);
+        expect(result.attempts).toEqual({ perPrimary: manifest.selection.primaryAttempts, timeoutMs: manifest.selection.attemptTimeoutMs });
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+});
+
+describe('selectDatacenters: determinism', () => {
+  it('(e) gives the same answer twice, for a copied manifest, and whatever the insertion order of live state', () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.func(fc.integer()), ({ manifest, request, entries, live }, shuffleKey) => {
+        const first = selectDatacenters(manifest, request, live);
+        expect(selectDatacenters(manifest, request, live)).toStrictEqual(first);
+        expect(selectDatacenters(structuredClone(manifest), structuredClone(request), structuredClone(live))).toStrictEqual(first);
+        const reordered = toLiveState({
+          down: [...entries.down].reverse(),
+          utilization: [...entries.utilization].sort(([a], [b]) => shuffleKey(a) - shuffleKey(b)),
+        });
+        expect(selectDatacenters(manifest, request, reordered)).toStrictEqual(first);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
+/** Checks (f) on one decision: within a role, equal load ⇒ nearer first; equal distance ⇒ less loaded first. */
+function expectNearAndLightFirst(manifest: Manifest, request: RouteRequest, live: LiveState, result: RouteResult): void {
+  const from = whereIs(request);
+  const facts = (c: Candidate): { km: number; load: number } => ({
+    km: greatCircleKm(from, datacenter(manifest, c.datacenter).location),
+    load: loadOf(live, c.datacenter),
+  });
+  const candidates = candidatesOf(result);
+  candidates.forEach((a, i) => {
+    for (const b of candidates.slice(i + 1)) {
+      if (a.role !== b.role) continue;
+      const fa = facts(a);
+      const fb = facts(b);
+      if (fa.load === fb.load) expect(fa.km, `${a.datacenter} ranks before nearer ${b.datacenter} at equal load`).toBeLessThanOrEqual(fb.km);
+      if (fa.km === fb.km) expect(fa.load, `${a.datacenter} ranks before less loaded ${b.datacenter} at equal distance`).toBeLessThanOrEqual(fb.load);
+    }
+  });
+  // The secondaries chosen are the best ones: no eligible secondary left out is both nearer-or-equal and lighter-or-equal (one strictly).
+  const chosen = candidates.filter((c) => c.role === 'secondary');
+  const zone = zoneOf(manifest, request.country);
+  if (!zone) return;
+  const left = manifest.datacenters.filter(
+    (dc) =>
+      zone.secondaries.includes(dc.id) &&
+      !zone.primaries.includes(dc.id) &&
+      !chosen.some((c) => c.datacenter === dc.id) &&
+      policyPermits(manifest, request, dc) &&
+      operational(manifest, live, dc.id),
+  );
+  for (const c of chosen) {
+    const mine = facts(c);
+    for (const dc of left) {
+      const km = greatCircleKm(from, dc.location);
+      const load = loadOf(live, dc.id);
+      const dominates = km <= mine.km && load <= mine.load && (km < mine.km || load < mine.load);
+      expect(dominates, `secondary ${dc.id} left out although it beats chosen ${c.datacenter}`).toBe(false);
+    }
+  }
+}
+
+/** Datacenters crowded on three points with loads from a small set, so that ties in distance and load are common. */
+const crowdedArb: fc.Arbitrary<Scenario> = fc
+  .record({
+    points: fc.uniqueArray(pointArb, { minLength: 1, maxLength: 3, selector: (p) => `${p.lat},${p.lon}` }),
+    n: fc.integer({ min: 2, max: 8 }),
+  })
+  .chain(({ points, n }) =>
+    fc.record({
+      spots: fc.array(fc.integer({ min: 0, max: points.length - 1 }), { minLength: n, maxLength: n }),
+      roles: fc.array(fc.constantFrom('primary', 'secondary'), { minLength: n, maxLength: n }),
+      loads: fc.array(fc.option(fc.constantFrom(0, 0.1, 0.5, 0.7), { nil: undefined }), { minLength: n, maxLength: n }),
+      secondaries: fc.integer({ min: 0, max: 8 }),
+      from: fc.option(fc.oneof(fc.constantFrom(...points), pointArb), { nil: undefined }),
+    }).map(({ spots, roles, loads, secondaries, from }): Scenario => {
+      const ids = spots.map((_, i) => `dc-${i}`);
+      const manifest: Manifest = {
+        version: 1,
+        groups: [],
+        datacenters: ids.map((id, i) => ({ id, jurisdiction: 'US', location: points[spots[i] ?? 0] ?? { lat: 0, lon: 0 }, capacity: 1000, tags: [] })),
+        zones: [
+          {
+            id: 'everywhere',
+            countries: ['*'],
+            primaries: ids.filter((_, i) => roles[i] === 'primary'),
+            secondaries: ids.filter((_, i) => roles[i] === 'secondary'),
+          },
+        ],
+        fences: [],
+        plans: [],
+        selection: { secondaries, primaryAttempts: 2, attemptTimeoutMs: 1500, maxUtilization: 0.9 },
+      };
+      const entries = { down: [], utilization: ids.flatMap((id, i) => (loads[i] === undefined ? [] : [[id, loads[i]] as const])) };
+      return { manifest, request: from ? { country: 'US', location: from } : { country: 'US' }, entries, live: toLiveState(entries) };
+    }),
+  );
+
+describe('selectDatacenters: ordering (f)', () => {
+  it('ranks a nearer datacenter first at equal load, and a less loaded one first at equal distance (crowded points)', () => {
+    fc.assert(
+      fc.property(crowdedArb, ({ manifest, request, live }) => {
+        expectNearAndLightFirst(manifest, request, live, selectDatacenters(manifest, request, live));
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('holds the same ordering on random manifests', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ manifest, request, live }) => {
+        expectNearAndLightFirst(manifest, request, live, selectDatacenters(manifest, request, live));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  const pair = (a: Datacenter['location'], b: Datacenter['location']): Manifest => ({
+    version: 1,
+    groups: [],
+    datacenters: [
+      // Ids in the opposite order of the expected answer, so an id tie-break cannot pass the test by luck.
+      { id: 'b-first', jurisdiction: 'DE', location: a, capacity: 100, tags: [] },
+      { id: 'a-second', jurisdiction: 'DE', location: b, capacity: 100, tags: [] },
+    ],
+    zones: [{ id: 'all', countries: ['*'], primaries: ['a-second', 'b-first'], secondaries: [] }],
+    fences: [],
+    plans: [],
+    selection: { secondaries: 2, primaryAttempts: 2, attemptTimeoutMs: 1500, maxUtilization: 0.9 },
+  });
+
+  it('puts the less loaded of two datacenters at the same point first', () => {
+    fc.assert(
+      fc.property(pointArb, pointArb, twoDecimals(0, 0.89), twoDecimals(0, 0.89), (at, from, x, y) => {
+        fc.pre(x !== y);
+        const [light, heavy] = x < y ? [x, y] : [y, x];
+        const manifest = pair(at, at);
+        const live = { utilization: new Map([['b-first', light], ['a-second', heavy]]) };
+        const result = selectDatacenters(manifest, { country: 'DE', location: from }, live);
+        expect(candidatesOf(result).map((c) => c.datacenter)).toEqual(['b-first', 'a-second']);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('puts the nearer of two equally loaded datacenters first', () => {
+    fc.assert(
+      fc.property(pointArb, pointArb, pointArb, fc.constantFrom(0, 0.3, 0.8), (p, q, from, load) => {
+        const dp = greatCircleKm(from, p);
+        const dq = greatCircleKm(from, q);
+        fc.pre(dp !== dq);
+        const [near, far] = dp < dq ? [p, q] : [q, p];
+        const manifest = pair(near, far);
+        const live = { utilization: new Map([['b-first', load], ['a-second', load]]) };
+        const result = selectDatacenters(manifest, { country: 'DE', location: from }, live);
+        expect(candidatesOf(result).map((c) => c.datacenter)).toEqual(['b-first', 'a-second']);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  // Known bug, found here: rank() clamps utilization to 0.999 and compareRanked() breaks ties on the
+  // clamped value, so with maxUtilization 1 two loads in [0.999, 1) tie and the id decides. The
+  // properties above stay below 0.999; this is the minimal failing input.
+  it('puts the less loaded first even above 99.9 % load (regression: clamped utilization ties)', () => {
+    const at = { lat: 50.11, lon: 8.68 };
+    const manifest: Manifest = { ...pair(at, at), selection: { secondaries: 2, primaryAttempts: 2, attemptTimeoutMs: 1500, maxUtilization: 1 } };
+    const live = { utilization: new Map([['b-first', 0.9991], ['a-second', 0.9999]]) };
+    const result = selectDatacenters(manifest, { country: 'DE', location: at }, live);
+    expect(candidatesOf(result).map((c) => c.datacenter)).toEqual(['b-first', 'a-second']);
+  });
+
+  it('examples: Frankfurt before Dublin for a Berlin client; same rack, lighter first', () => {
+    const berlin = { lat: 52.52, lon: 13.4 };
+    const frankfurt = { lat: 50.11, lon: 8.68 };
+    const dublin = { lat: 53.35, lon: -6.26 };
+    expect(greatCircleKm(berlin, frankfurt)).toBeLessThan(greatCircleKm(berlin, dublin));
+    const near = selectDatacenters(pair(frankfurt, dublin), { country: 'DE', location: berlin }, {});
+    expect(candidatesOf(near).map((c) => c.datacenter)).toEqual(['b-first', 'a-second']);
+    const rack = selectDatacenters(pair(frankfurt, frankfurt), { country: 'DE', location: berlin }, { utilization: new Map([['b-first', 0.2], ['a-second', 0.6]]) });
+    expect(candidatesOf(rack).map((c) => c.datacenter)).toEqual(['b-first', 'a-second']);
+  });
+});
+
+describe('manifest round trip (h)', () => {
+  it('parseManifest(printManifest(m)) gives m back with no diagnostics', () => {
+    fc.assert(
+      fc.property(manifestArb, (manifest) => {
+        const text = printManifest(manifest);
+        const parsed = parseManifest(text);
+        expect(parsed.diagnostics, text).toEqual([]);
+        expect(parsed.manifest).toStrictEqual(manifest);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
