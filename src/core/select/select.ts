@@ -6,7 +6,7 @@
 import { GeobridgeError } from '../errors.js';
 import { estimateRttMs, greatCircleKm } from '../geo/distance.js';
 import { countryPoint, isCountryCode } from '../geo/countries.js';
-import type { Datacenter, GeoPoint, Manifest, Plan } from '../manifest/types.js';
+import type { Datacenter, GeoPoint, Manifest, Plan, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 
@@ -21,6 +21,12 @@ export interface RouteRequest {
   readonly accountJurisdictions?: readonly string[];
   /** Jurisdictions the meeting may be held in. */
   readonly meetingJurisdictions?: readonly string[];
+  /**
+   * Where the meeting already lives, if it is placed. Joining a placed meeting
+   * goes to that datacenter alone (zone lists do not apply, fences do); when
+   * it is down the decision is a normal one, from which the meeting re-homes.
+   */
+  readonly placedAt?: string;
 }
 
 /** What is known right now about the datacenters. */
@@ -62,8 +68,11 @@ export interface Decision {
   readonly attempts: AttemptPolicy;
 }
 
-/** Refusal codes: nothing inside the fence is available, or no zone serves the country. */
-export type RefusalCode = 'NO_CAPACITY_IN_FENCE' | 'NO_ZONE';
+/**
+ * Refusal codes: nothing inside the fence is available; no zone serves the
+ * country; the meeting lives in a datacenter the participant may not use.
+ */
+export type RefusalCode = 'NO_CAPACITY_IN_FENCE' | 'NO_ZONE' | 'FENCE_CONFLICT';
 
 /** No route: the participant is refused rather than sent outside its fence. */
 export interface Refusal {
@@ -123,6 +132,8 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
     if (reason) reasons[i] = reason;
     else (role === 'primary' ? primaries : secondaries).push(rank(dc, i, where, u));
   });
+  const placed = request.placedAt === undefined ? undefined : joinPlaced(policy, request, request.placedAt, zone, allowed, live, maxUtilization);
+  if (placed) return placed;
   primaries.sort(compareRanked);
   secondaries.sort(compareRanked);
   // Secondaries past the limit are on the backup list but not on this decision's list.
@@ -142,6 +153,49 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
   ];
   if (candidates.length === 0) return { error: { code: 'NO_CAPACITY_IN_FENCE', message: refusalMessage(request.country, zone.id, excluded) }, ...base };
   return { ...base, candidates, attempts: { perPrimary: manifest.selection.primaryAttempts, timeoutMs: manifest.selection.attemptTimeoutMs } };
+}
+
+/**
+ * A join of a placed meeting: the meeting's datacenter alone, or a refusal.
+ * Returns undefined when that datacenter is down, so the caller decides as
+ * usual and the meeting re-homes.
+ */
+function joinPlaced(
+  policy: CompiledPolicy,
+  request: RouteRequest,
+  placedAt: string,
+  zone: Zone | null,
+  allowed: Allowed,
+  live: LiveState,
+  maxUtilization: number,
+): RouteResult | undefined {
+  const home = policy.datacenterById.get(placedAt);
+  if (!home || live.down?.has(placedAt)) return undefined;
+  const plan = request.plan === undefined ? undefined : policy.planById.get(request.plan);
+  const excluded = policy.datacentersById.map((dc): Exclusion => ({ datacenter: dc.id, reason: policyReason(policy, dc, request, plan, allowed.fence) ?? 'NOT_LISTED' }));
+  const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: allowed.sorted };
+  const reason = policyReason(policy, home, request, plan, allowed.fence);
+  if (reason) {
+    return {
+      error: { code: 'FENCE_CONFLICT', message: `the meeting is held in ${home.id} (${home.jurisdiction}), which ${request.country} participants may not use (${reason}); it is never moved across a fence for one participant.` },
+      ...base,
+      excluded,
+    };
+  }
+  if (!((live.utilization?.get(placedAt) ?? 0) < maxUtilization)) {
+    return {
+      error: { code: 'NO_CAPACITY_IN_FENCE', message: `the meeting's datacenter ${home.id} is full; try again shortly.` },
+      ...base,
+      excluded: excluded.map((e) => (e.datacenter === placedAt ? { datacenter: placedAt, reason: 'FULL' } : e)),
+    };
+  }
+  const role = zone?.primaries.includes(placedAt) ? 'primary' : 'secondary';
+  return {
+    ...base,
+    candidates: [{ datacenter: home.id, role, jurisdiction: home.jurisdiction }],
+    excluded: excluded.filter((e) => e.datacenter !== placedAt),
+    attempts: { perPrimary: policy.manifest.selection.primaryAttempts, timeoutMs: policy.manifest.selection.attemptTimeoutMs },
+  };
 }
 
 interface Allowed {

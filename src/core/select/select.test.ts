@@ -1,0 +1,56 @@
+// Joining a placed meeting: the meeting's datacenter alone, or a refusal; never across a fence.
+import { describe, expect, it } from 'vitest';
+import { parseManifest } from '../manifest/parse.js';
+import type { Manifest } from '../manifest/types.js';
+import { isRefusal, selectDatacenters } from './select.js';
+
+const m = parseManifest(`version: 1
+datacenters:
+  us-east: { jurisdiction: US, location: { lat: 39.04, lon: -77.49 }, capacity: 100 }
+  us-west: { jurisdiction: US, location: { lat: 37.34, lon: -121.89 }, capacity: 100 }
+  eu-west: { jurisdiction: IE, location: { lat: 53.35, lon: -6.26 }, capacity: 100 }
+  cn-beijing: { jurisdiction: CN, location: { lat: 39.9, lon: 116.4 }, capacity: 100 }
+zones:
+  na: { countries: [US, CA], primaries: [us-east, us-west], secondaries: [eu-west] }
+  eu: { countries: [DE, FR], primaries: [eu-west], secondaries: [] }
+  cn: { countries: [CN], primaries: [cn-beijing] }
+fences:
+  - { name: china-stays-in-china, clients: [CN], allow: [CN] }
+  - { name: nobody-else-into-china, clients: ['*', '!CN'], deny: [CN] }
+`).manifest as Manifest;
+
+describe('selectDatacenters with a placed meeting', () => {
+  it('sends a participant to the meeting’s datacenter alone', () => {
+    const d = selectDatacenters(m, { country: 'US', placedAt: 'us-west' });
+    expect(isRefusal(d) ? d.error.code : d.candidates).toEqual([{ datacenter: 'us-west', role: 'primary', jurisdiction: 'US' }]);
+    expect(d.excluded.map((e) => e.datacenter)).toEqual(['cn-beijing', 'eu-west', 'us-east']);
+  });
+
+  it('lets a participant from another zone join inside its fence (lists do not apply)', () => {
+    const d = selectDatacenters(m, { country: 'DE', placedAt: 'us-east' });
+    expect(isRefusal(d) ? d.error.code : d.candidates).toEqual([{ datacenter: 'us-east', role: 'secondary', jurisdiction: 'US' }]);
+  });
+
+  it('refuses with FENCE_CONFLICT rather than move a meeting across a fence', () => {
+    const d = selectDatacenters(m, { country: 'CN', placedAt: 'us-east' });
+    expect(isRefusal(d) && d.error.code).toBe('FENCE_CONFLICT');
+    const other = selectDatacenters(m, { country: 'US', placedAt: 'cn-beijing' });
+    expect(isRefusal(other) && other.error.code).toBe('FENCE_CONFLICT');
+  });
+
+  it('refuses with FENCE_CONFLICT when the account narrows the meeting’s jurisdiction away', () => {
+    const d = selectDatacenters(m, { country: 'US', placedAt: 'us-east', accountJurisdictions: ['IE'] });
+    expect(isRefusal(d) && d.error.code).toBe('FENCE_CONFLICT');
+  });
+
+  it('decides as usual when the meeting’s datacenter is down, so the meeting can re-home', () => {
+    const d = selectDatacenters(m, { country: 'US', placedAt: 'us-west' }, { down: new Set(['us-west']) });
+    expect(isRefusal(d) ? d.error.code : d.candidates.map((c) => c.datacenter)).toEqual(['us-east', 'eu-west']);
+  });
+
+  it('refuses when the meeting’s datacenter is full instead of splitting the meeting', () => {
+    const d = selectDatacenters(m, { country: 'US', placedAt: 'us-west' }, { utilization: new Map([['us-west', 0.95]]) });
+    expect(isRefusal(d) && d.error.code).toBe('NO_CAPACITY_IN_FENCE');
+    expect(d.excluded).toContainEqual({ datacenter: 'us-west', reason: 'FULL' });
+  });
+});
