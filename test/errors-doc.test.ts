@@ -2,6 +2,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HTTP_STATUS } from '../src/broker/http-errors.js';
 import { DIAGNOSTIC_CODES } from '../src/core/diagnostics.js';
 
 const root = join(import.meta.dirname, '..');
@@ -17,7 +18,7 @@ function sourceFiles(dir: string): string[] {
 
 /** Codes thrown as GeobridgeError or returned as refusals anywhere in src/. */
 function codesInSource(): Set<string> {
-  const codes = new Set<string>(Object.keys(DIAGNOSTIC_CODES));
+  const codes = new Set<string>([...Object.keys(DIAGNOSTIC_CODES), ...Object.keys(HTTP_STATUS)]);
   for (const file of sourceFiles(join(root, 'src'))) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/GeobridgeError\(\s*'([A-Z_]+)'/g)) codes.add(m[1] ?? '');

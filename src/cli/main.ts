@@ -3,10 +3,12 @@
  * Users see messages, never stack traces (set GEOBRIDGE_DEBUG=1 for those).
  */
 import { isGeobridgeError } from '../core/errors.js';
+import { runAudit } from './commands/audit.js';
 import { runCheck } from './commands/check.js';
 import { runDiff } from './commands/diff.js';
 import { runRoute } from './commands/route.js';
 import { runSchema } from './commands/schema.js';
+import { runServe } from './commands/serve.js';
 import { runSimulate } from './commands/simulate.js';
 import { runTable } from './commands/table.js';
 import { EXIT, processIo, type Io } from './io.js';
@@ -18,6 +20,8 @@ const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: Io) => num
   table: runTable,
   schema: runSchema,
   simulate: runSimulate,
+  serve: runServe,
+  audit: runAudit,
 };
 
 export const MAIN_HELP = `geobridge — video conferencing that keeps data inside its legal borders
@@ -30,9 +34,11 @@ Commands:
   route --manifest F …     where a participant may connect, and why not elsewhere (exit 3 if refused)
   table [manifest]         each zone's candidates under normal load
   simulate SCENARIO        replay growth, spikes and outages through the real decider
+  serve --manifest F       run the broker: decisions, signed route tickets, placement, audit
   schema                   print the manifest JSON Schema for editors
+  audit verify|report      check the audit chain; who touched which jurisdiction, when (exit 1 if broken)
 
-Exit codes: 0 success · 1 check found violations · 2 bad input or usage · 3 route refused
+Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused
 
 Start here:
   geobridge check examples/incident-2020.yaml

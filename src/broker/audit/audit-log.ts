@@ -48,7 +48,8 @@ export interface AuditLog {
 
 /** Deterministic JSON: object keys sorted at every depth, so the hash does not depend on insertion order. */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  // JSON.stringify gives undefined for undefined and functions; they hash as null.
+  if (value === null || typeof value !== 'object') return value === undefined || typeof value === 'function' ? 'null' : JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)

@@ -9,6 +9,8 @@
 export interface Account {
   readonly id: string;
   readonly name: string;
+  /** The account's home country (ISO 3166-1 alpha-2): its policy must leave this country's zone a primary. */
+  readonly homeCountry: string;
   /** Plan of the manifest its participants are on (e.g. `government`), if any. */
   readonly plan?: string;
   /** Data routing control: the jurisdictions its meetings may use (ISO codes); absent = no narrowing. */
@@ -24,6 +26,8 @@ export interface Meeting {
   readonly accountId: string;
   readonly title: string;
   readonly createdAt: string;
+  /** Narrows where this meeting may be held (ISO codes), on top of the host account's policy. */
+  readonly allowedJurisdictions?: readonly string[];
   /** Set when the meeting was ended (by its host, or by a policy re-check). */
   readonly endedAt?: string;
   readonly endedReason?: string;
@@ -97,6 +101,7 @@ export interface Store {
    */
   claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult>;
 
+  /** Adds a participant, or replaces it when it is already in the meeting (a reconnect). */
   addParticipant(participant: Participant): Promise<void>;
   removeParticipant(meetingId: string, participantId: string): Promise<void>;
   listParticipants(meetingId: string): Promise<Participant[]>;

@@ -1,0 +1,428 @@
+// The broker's HTTP contract through inject(): happy paths, every refusal,
+// malformed input (4xx with a code, never 500), forged tokens, spoofed
+// headers, bridge attestation, placement races, manifest changes, audit.
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyChain } from './audit/audit-log.js';
+import { KeyRing } from './keys.js';
+import { MemoryStore } from './store/memory-store.js';
+import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
+import { issueJoinToken, verifyRouteTicket } from './tickets.js';
+
+let broker: TestBroker;
+
+beforeEach(async () => {
+  broker = await startTestBroker();
+});
+afterEach(async () => {
+  await broker.close();
+});
+
+function call(options: InjectOptions): Promise<LightMyRequestResponse> {
+  return broker.app.inject(options);
+}
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+async function account(body: Record<string, unknown> = { name: 'Acme', homeCountry: 'US' }): Promise<{ id: string; apiKey: string }> {
+  const res = await call({ method: 'POST', url: '/v1/accounts', headers: admin, payload: body });
+  expect(res.statusCode, res.body).toBe(201);
+  const json = res.json<{ account: { id: string }; apiKey: string }>();
+  return { id: json.account.id, apiKey: json.apiKey };
+}
+
+async function meeting(apiKey: string, body: Record<string, unknown> = { title: 'Standup' }): Promise<string> {
+  const res = await call({ method: 'POST', url: '/v1/meetings', headers: { authorization: `Bearer ${apiKey}` }, payload: body });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json<{ id: string }>().id;
+}
+
+async function joinToken(apiKey: string, meetingId: string): Promise<{ token: string; participant: string }> {
+  const res = await call({ method: 'POST', url: `/v1/meetings/${meetingId}/join-tokens`, headers: { authorization: `Bearer ${apiKey}` }, payload: { name: 'Ada' } });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+async function allBridgesUp(except: readonly string[] = []): Promise<void> {
+  for (const dc of broker.ctx.policy.current.manifest.datacenters) {
+    if (except.includes(dc.id)) continue;
+    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(dc.id, { kind: 'heartbeat', participants: 0, cpu: 0.1, draining: false }) } });
+    expect(res.statusCode, res.body).toBe(200);
+  }
+}
+
+/** A route request from a public address of `ip`'s country. */
+function route(token: string, ip = '8.8.8.8', extra: Partial<InjectOptions> = {}): Promise<LightMyRequestResponse> {
+  return call({ method: 'POST', url: '/v1/route', headers: { authorization: `Bearer ${token}` }, remoteAddress: ip, payload: {}, ...extra });
+}
+
+async function claim(datacenter: string, meetingId: string, expectedEpoch: number): Promise<{ won: boolean; datacenter: string; epoch: number }> {
+  const res = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs(datacenter, { kind: 'claim', meeting: meetingId, expectedEpoch }) } });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+describe('system routes', () => {
+  it('answers health, readiness, JWKS, metrics and the OpenAPI UI', async () => {
+    expect((await call({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await call({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', manifestVersion: 1 });
+    const jwks = (await call({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: { kid: string; alg: string }[] }>();
+    expect(jwks.keys[0]?.alg).toBe('EdDSA');
+    expect((await call({ method: 'GET', url: '/metrics' })).body).toContain('geobridge_decisions_total');
+    expect((await call({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, unknown> }>().paths).toHaveProperty('/v1/route');
+    expect((await call({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+
+  it('answers unknown routes with a 404 body of the error shape', async () => {
+    const res = await call({ method: 'GET', url: '/nope' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ statusCode: 404, code: 'NOT_FOUND', error: 'Not Found', message: expect.any(String) as string });
+  });
+});
+
+describe('route decisions', () => {
+  it('locates by IP, decides, signs a ticket, and audits before answering', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    const res = await route(token);
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json<{ country: string; candidates: { datacenter: string; jurisdiction: string }[]; ticket: string; decisionId: string }>();
+    expect(body.country).toBe('US');
+    expect(body.candidates.map((c) => c.jurisdiction)).not.toContain('CN');
+    const claims = await verifyRouteTicket(broker.ctx.keys, body.ticket, { now: broker.ctx.now(), datacenter: body.candidates[0]?.datacenter ?? '', jurisdiction: 'US' });
+    expect(claims).toMatchObject({ sub: participant, meeting: m, decision: body.decisionId, candidates: body.candidates.map((c) => c.datacenter) });
+    const records = await broker.ctx.audit.read();
+    expect(records.find((r) => r.type === 'route.decision')?.data).toMatchObject({ decisionId: body.decisionId, participant, country: 'US' });
+  });
+
+  it('refuses with 503, Retry-After and NO_CAPACITY_IN_FENCE when everything in the fence is down', async () => {
+    await allBridgesUp(['cn-beijing', 'cn-shanghai']);
+    const { apiKey } = await account({ name: 'Acme China', homeCountry: 'CN' });
+    const { token } = await joinToken(apiKey, await meeting(apiKey));
+    broker.advance(6000); // China's bridges never reported; the others went silent too
+    await allBridgesUp(['cn-beijing', 'cn-shanghai']);
+    const res = await route(token, '1.2.4.8'); // CNNIC, mainland China
+    expect(res.statusCode, res.body).toBe(503);
+    expect(res.headers['retry-after']).toBe('15');
+    expect(res.json()).toMatchObject({ statusCode: 503, code: 'NO_CAPACITY_IN_FENCE', error: 'Service Unavailable' });
+    expect((await broker.ctx.audit.read()).some((r) => r.type === 'route.refusal' && r.data.code === 'NO_CAPACITY_IN_FENCE')).toBe(true);
+  });
+
+  it('refuses with 403 FENCE_CONFLICT a participant whose fence excludes the meeting’s datacenter', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    expect((await claim('us-east', m, 0)).won).toBe(true);
+    const { token } = await joinToken(apiKey, m);
+    const res = await route(token, '1.2.4.8');
+    expect(res.statusCode, res.body).toBe(403);
+    expect(res.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
+  });
+
+  it('sends later participants to the meeting’s datacenter, and re-homes when it dies', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    expect((await claim('us-west', m, 0)).won).toBe(true);
+    const first = await route((await joinToken(apiKey, m)).token);
+    expect(first.json<{ candidates: { datacenter: string }[] }>().candidates.map((c) => c.datacenter)).toEqual(['us-west']);
+    broker.advance(6000);
+    await allBridgesUp(['us-west']);
+    const second = await route((await joinToken(apiKey, m)).token);
+    expect(second.json<{ candidates: { datacenter: string }[] }>().candidates[0]?.datacenter).not.toBe('us-west');
+    const moved = await claim('us-east', m, 1);
+    expect(moved).toEqual({ won: true, datacenter: 'us-east', epoch: 2 });
+    expect((await broker.ctx.audit.read()).map((r) => r.type)).toContain('placement.rehomed');
+  });
+
+  it('refuses NO_ZONE when no zone serves the country', async () => {
+    const small = `version: 1
+datacenters:
+  a: { jurisdiction: US, location: { lat: 39, lon: -77 }, capacity: 100 }
+zones:
+  us: { countries: [US], primaries: [a] }
+`;
+    await broker.close();
+    broker = await startTestBroker({ manifestText: small, config: { dev: true } });
+    const { apiKey } = await account();
+    const res = await route((await joinToken(apiKey, await meeting(apiKey))).token, '127.0.0.1', { payload: { country: 'DE' } });
+    expect(res.statusCode, res.body).toBe(503);
+    expect(res.json<{ code: string }>().code).toBe('NO_ZONE');
+  });
+
+  it('ignores X-Forwarded-For from an untrusted peer, honours it from a trusted proxy', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const token = (await joinToken(apiKey, m)).token;
+    const untrusted = await call({ method: 'POST', url: '/v1/route', remoteAddress: '8.8.8.8', headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': '217.160.0.1' }, payload: {} });
+    expect(untrusted.json<{ country: string }>().country).toBe('US');
+    await broker.close();
+    broker = await startTestBroker({ config: { trustedProxies: ['10.0.0.0/8'] } });
+    await allBridgesUp();
+    const second = await account();
+    const token2 = (await joinToken(second.apiKey, await meeting(second.apiKey))).token;
+    const trusted = await call({ method: 'POST', url: '/v1/route', remoteAddress: '10.1.2.3', headers: { authorization: `Bearer ${token2}`, 'x-forwarded-for': '217.160.0.1' }, payload: {} });
+    expect(trusted.json<{ country: string }>().country).toBe('DE');
+  });
+
+  it('lets a request name its country only in dev mode', async () => {
+    const { apiKey } = await account();
+    const token = (await joinToken(apiKey, await meeting(apiKey))).token;
+    const res = await route(token, '8.8.8.8', { payload: { country: 'DE' } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json<{ code: string }>().code).toBe('FORBIDDEN');
+  });
+
+  it('refuses a client it cannot locate (private address) with 422', async () => {
+    const { apiKey } = await account();
+    const res = await route((await joinToken(apiKey, await meeting(apiKey))).token, '10.0.0.1');
+    expect(res.statusCode).toBe(422);
+    expect(res.json<{ code: string }>().code).toBe('CLIENT_NOT_LOCATED');
+  });
+});
+
+describe('tokens', () => {
+  it('rejects forged, expired and wrong-audience join tokens with 401', async () => {
+    await allBridgesUp();
+    const { id, apiKey } = await account();
+    const m = await meeting(apiKey);
+    const other = await KeyRing.load(new MemoryStore(), () => broker.ctx.now());
+    const forged = await issueJoinToken(other, { participant: 'p', meeting: m, account: id, name: 'Eve' });
+    expect((await route(forged.token)).json<{ code: string }>().code).toBe('JOIN_TOKEN_INVALID');
+
+    const good = await route((await joinToken(apiKey, m)).token);
+    const ticket = good.json<{ ticket: string }>().ticket;
+    const asJoin = await route(ticket);
+    expect(asJoin.statusCode).toBe(401);
+    expect(asJoin.json<{ code: string }>().code).toBe('JOIN_TOKEN_INVALID');
+
+    const { token } = await joinToken(apiKey, m);
+    broker.advance(11 * 60 * 1000);
+    const expired = await route(token);
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json<{ code: string }>().code).toBe('JOIN_TOKEN_EXPIRED');
+  });
+
+  it('keeps tickets valid across a key rotation', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const res = await route((await joinToken(apiKey, await meeting(apiKey))).token);
+    const ticket = res.json<{ ticket: string }>().ticket;
+    expect((await call({ method: 'POST', url: '/v1/admin/keys/rotate', headers: admin })).statusCode).toBe(200);
+    const jwks = (await call({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: unknown[] }>();
+    expect(jwks.keys).toHaveLength(2);
+    await expect(verifyRouteTicket(jwks as never, ticket, { now: broker.ctx.now() })).resolves.toMatchObject({ aud: 'geobridge:bridge' });
+  });
+});
+
+describe('admin and account APIs', () => {
+  it.each([undefined, 'Bearer wrong', 'Basic abc', 'Bearer'])('rejects admin calls with authorization %s', async (authorization) => {
+    const res = await call({ method: 'GET', url: '/v1/accounts', headers: authorization === undefined ? {} : { authorization } });
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ code: string }>().code).toBe('UNAUTHORIZED');
+  });
+
+  it('creates, lists, reads and narrows accounts; rejects a narrowing that strands the home zone', async () => {
+    const { id } = await account({ name: 'Acme', homeCountry: 'DE' });
+    expect((await call({ method: 'GET', url: '/v1/accounts', headers: admin })).json<{ accounts: unknown[] }>().accounts).toHaveLength(1);
+    expect((await call({ method: 'GET', url: `/v1/accounts/${id}`, headers: admin })).json()).toMatchObject({ id, homeCountry: 'DE' });
+    const narrowed = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['EEA'] } });
+    expect(narrowed.statusCode, narrowed.body).toBe(200);
+    expect(narrowed.json<{ allowedJurisdictions: string[] }>().allowedJurisdictions).toContain('DE');
+    const stranded = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['BR'] } });
+    expect(stranded.statusCode).toBe(422);
+    expect(stranded.json<{ code: string; message: string }>()).toMatchObject({ code: 'POLICY_STRANDS_HOME_ZONE' });
+    expect((await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { plan: 'gold' } })).json<{ code: string }>().code).toBe('UNKNOWN_PLAN');
+    expect((await call({ method: 'GET', url: '/v1/accounts/acc_nope', headers: admin })).statusCode).toBe(404);
+  });
+
+  it('applies an account’s data routing control to its participants (ACCOUNT exclusions)', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account({ name: 'Acme', homeCountry: 'US', allowedJurisdictions: ['US'] });
+    const res = await route((await joinToken(apiKey, await meeting(apiKey))).token);
+    const body = res.json<{ candidates: { jurisdiction: string }[]; excluded: { datacenter: string; reason: string }[] }>();
+    expect(new Set(body.candidates.map((c) => c.jurisdiction))).toEqual(new Set(['US']));
+    expect(body.excluded).toContainEqual({ datacenter: 'ca-central', reason: 'ACCOUNT' });
+  });
+
+  it('hides other accounts’ meetings, ends meetings, refuses tokens for ended ones', async () => {
+    const a = await account();
+    const b = await account({ name: 'Other', homeCountry: 'US' });
+    const m = await meeting(a.apiKey);
+    expect((await call({ method: 'GET', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${b.apiKey}` } })).statusCode).toBe(404);
+    expect((await call({ method: 'GET', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${a.apiKey}` } })).json()).toMatchObject({ id: m, participants: 0 });
+    expect((await call({ method: 'DELETE', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${a.apiKey}` } })).statusCode).toBe(204);
+    const res = await call({ method: 'POST', url: `/v1/meetings/${m}/join-tokens`, headers: { authorization: `Bearer ${a.apiKey}` }, payload: { name: 'x' } });
+    expect(res.statusCode).toBe(410);
+  });
+});
+
+describe('malformed input never gives a 500', () => {
+  it.each<[string, InjectOptions]>([
+    ['unknown field', { method: 'POST', url: '/v1/accounts', headers: admin, payload: { name: 'A', homeCountry: 'US', color: 'red' } }],
+    ['wrong type', { method: 'POST', url: '/v1/accounts', headers: admin, payload: { name: 5, homeCountry: 'US' } }],
+    ['bad country pattern', { method: 'POST', url: '/v1/accounts', headers: admin, payload: { name: 'A', homeCountry: 'usa' } }],
+    ['invalid JSON', { method: 'POST', url: '/v1/accounts', headers: { ...admin, 'content-type': 'application/json' }, payload: '{"name":' }],
+    ['unsupported content type', { method: 'POST', url: '/v1/accounts', headers: { ...admin, 'content-type': 'application/xml' }, payload: '<a/>' }],
+    ['oversized body', { method: 'POST', url: '/v1/accounts', headers: { ...admin, 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024), homeCountry: 'US' }) }],
+    ['route with a bad location', { method: 'POST', url: '/v1/route', headers: { authorization: 'Bearer x' }, payload: { location: { lat: 100, lon: 0 } } }],
+    ['route with a garbage token', { method: 'POST', url: '/v1/route', headers: { authorization: 'Bearer a.b.c' }, payload: {} }],
+    ['bridge message not a JWS', { method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: 'hello' } }],
+    ['bridge message missing', { method: 'POST', url: '/v1/bridges/heartbeat', payload: {} }],
+    ['manifest not YAML', { method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: 'version: 1\nzones: [' }],
+  ])('%s → 4xx with a code', async (_name, options) => {
+    const res = await call(options);
+    expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode, res.body).toBeLessThan(500);
+    const body = res.json<{ statusCode: number; code: string; error: string; message: string }>();
+    expect(body.statusCode).toBe(res.statusCode);
+    expect(body.code).toMatch(/^[A-Z_]+$/);
+    expect(body.message).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('bridges', () => {
+  it('rejects and audits a heartbeat with a bad signature', async () => {
+    const forged = (await broker.signAs('us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false })).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: forged } });
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ code: string }>().code).toBe('BRIDGE_BAD_SIGNATURE');
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.rejected')?.data).toMatchObject({ reason: 'BRIDGE_BAD_SIGNATURE' });
+    expect(broker.ctx.registry.isLive('us-east', broker.ctx.now().getTime())).toBe(false);
+  });
+
+  it('rejects a datacenter that has no configured identity', async () => {
+    await broker.close();
+    broker = await startTestBroker({ bridges: ['us-east'] });
+    const stranger = await startTestBroker({ bridges: ['us-west'] });
+    const message = await stranger.signAs('us-west', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false });
+    await stranger.close();
+    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message } });
+    expect(res.json<{ code: string }>().code).toBe('BRIDGE_UNKNOWN');
+  });
+
+  it('marks a datacenter down when its heartbeats stop', async () => {
+    await allBridgesUp();
+    expect(broker.ctx.registry.isLive('us-east', broker.ctx.now().getTime())).toBe(true);
+    broker.advance(6000);
+    expect(broker.ctx.registry.isLive('us-east', broker.ctx.now().getTime())).toBe(false);
+  });
+
+  it('lets exactly one of concurrent placement claims win', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const dcs = ['us-east', 'us-west', 'ca-central', 'eu-west', 'eu-central', 'uk-south', 'ap-tokyo', 'br-south'];
+    const results = await Promise.all(dcs.map((dc) => claim(dc, m, 0)));
+    expect(results.filter((r) => r.won)).toHaveLength(1);
+    expect(new Set(results.map((r) => `${r.datacenter}@${String(r.epoch)}`)).size).toBe(1);
+  });
+
+  it('audits admissions with the jurisdiction from the manifest, never from the bridge', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    await route(token);
+    const res = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs('ca-central', { kind: 'admission', participant, meeting: m, outcome: 'admitted' }) } });
+    expect(res.statusCode, res.body).toBe(200);
+    const record = (await broker.ctx.audit.read()).find((r) => r.type === 'bridge.admission');
+    expect(record?.data).toMatchObject({ datacenter: 'ca-central', jurisdiction: 'CA', country: 'US', role: 'primary', outOfZone: false });
+  });
+});
+
+describe('manifest changes', () => {
+  it('rejects a manifest with errors, returning its diagnostics, and changes nothing', async () => {
+    const text = broker.ctx.policy.current.text.replace('secondaries: [eu-west, uk-south', 'secondaries: [cn-beijing, eu-west, uk-south');
+    expect(text).not.toBe(broker.ctx.policy.current.text);
+    const res = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: text });
+    expect(res.statusCode).toBe(422);
+    const body = res.json<{ code: string; diagnostics: { code: string }[] }>();
+    expect(body.code).toBe('MANIFEST_REJECTED');
+    expect(body.diagnostics.map((d) => d.code)).toContain('GB_FENCE_CROSSED');
+    expect(broker.ctx.policy.current.version).toBe(1);
+  });
+
+  const SMALL = `version: 1
+datacenters:
+  us-east: { jurisdiction: US, location: { lat: 39.04, lon: -77.49 }, capacity: 1000 }
+  us-west: { jurisdiction: US, location: { lat: 37.34, lon: -121.89 }, capacity: 1000 }
+  ca-central: { jurisdiction: CA, location: { lat: 45.5, lon: -73.57 }, capacity: 1000 }
+  eu-west: { jurisdiction: IE, location: { lat: 53.35, lon: -6.26 }, capacity: 1000 }
+zones:
+  na: { countries: [US, CA], primaries: [us-east, us-west, ca-central], secondaries: [eu-west] }
+  eu: { countries: ['*'], primaries: [eu-west], secondaries: [us-east] }
+`;
+
+  async function smallBroker(): Promise<string> {
+    await broker.close();
+    broker = await startTestBroker({ manifestText: SMALL, config: { dev: true } });
+    await allBridgesUp();
+    return (await account()).apiKey;
+  }
+
+  async function joinFrom(apiKey: string, m: string, country: string): Promise<void> {
+    const res = await route((await joinToken(apiKey, m)).token, '127.0.0.1', { payload: { country } });
+    expect(res.statusCode, res.body).toBe(200);
+  }
+
+  function put(text: string): Promise<LightMyRequestResponse> {
+    return call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: text });
+  }
+
+  it('accepts a clean manifest, versions and audits it with its diff, and re-homes meetings now outside a fence', async () => {
+    const apiKey = await smallBroker();
+    const stays = await meeting(apiKey);
+    const moves = await meeting(apiKey);
+    await claim('us-east', stays, 0);
+    await claim('us-west', moves, 0);
+    await joinFrom(apiKey, stays, 'US');
+    await joinFrom(apiKey, moves, 'US');
+    // us-west is now in Mexico, and US participants may use only US, CA and IE.
+    const next = SMALL.replace('us-west: { jurisdiction: US', 'us-west: { jurisdiction: MX')
+      .replace('primaries: [us-east, us-west, ca-central]', 'primaries: [us-east, ca-central]')
+      .concat('fences:\n  - { name: us-stays-close, clients: [US], allow: [US, CA, IE] }\n');
+    const res = await put(next);
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json<{ version: number; recheck: { checked: number; rehomed: { meeting: string; from: string; to: string }[]; ended: unknown[] } }>();
+    expect(body.version).toBe(2);
+    expect(body.recheck.rehomed).toEqual([{ meeting: moves, from: 'us-west', to: 'us-east' }]);
+    expect(body.recheck.ended).toEqual([]);
+    expect((await broker.ctx.store.getPlacement(stays))?.datacenter).toBe('us-east');
+    const records = await broker.ctx.audit.read();
+    expect(records.find((r) => r.type === 'manifest.changed')?.data).toMatchObject({ version: 2, previous: 1 });
+    expect(records.find((r) => r.type === 'placement.rehomed')?.data).toMatchObject({ meeting: moves, from: 'us-west', datacenter: 'us-east', reason: 'manifest change' });
+    expect(broker.ctx.policy.current.version).toBe(2);
+  });
+
+  it('ends a meeting that no datacenter can hold for all its participants', async () => {
+    const apiKey = await smallBroker();
+    const m = await meeting(apiKey);
+    await claim('us-east', m, 0);
+    await joinFrom(apiKey, m, 'US');
+    await joinFrom(apiKey, m, 'DE');
+    const next = SMALL.replace('secondaries: [eu-west] }', 'secondaries: [] }')
+      .replace('secondaries: [us-east] }', 'secondaries: [] }')
+      .concat('fences:\n  - { name: us-home, clients: [US], allow: [US, CA] }\n  - { name: de-home, clients: [DE], allow: [IE] }\n');
+    const res = await put(next);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json<{ recheck: { ended: { meeting: string }[] } }>().recheck.ended.map((e) => e.meeting)).toEqual([m]);
+    expect((await broker.ctx.store.getMeeting(m))?.endedReason).toContain('no datacenter');
+    expect((await broker.ctx.audit.read()).some((r) => r.type === 'meeting.ended' && r.data.meeting === m)).toBe(true);
+  });
+});
+
+describe('audit', () => {
+  it('keeps an intact chain over everything the broker did', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    for (let i = 0; i < 5; i++) await route((await joinToken(apiKey, m)).token);
+    const records = await broker.ctx.audit.read();
+    expect(records.filter((r) => r.type === 'route.decision')).toHaveLength(5);
+    expect(verifyChain(records)).toEqual({ ok: true, count: records.length });
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * The broker's HTTP app, built by a factory so tests drive it with
+ * `inject()`. Every route has a TypeBox schema (unknown fields rejected);
+ * every error leaves as `{ statusCode, code, error, message }` from the one
+ * table in http-errors.ts; OpenAPI UI at /docs.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
+import { isGeobridgeError } from '../core/errors.js';
+import type { BrokerContext } from './context.js';
+import { errorBody, RETRY_AFTER_SECONDS } from './http-errors.js';
+import { adminRoutes } from './routes/admin.js';
+import { bridgeRoutes } from './routes/bridges.js';
+import { manifestRoutes } from './routes/manifest.js';
+import { meetingRoutes } from './routes/meetings.js';
+import { routeRoutes } from './routes/route.js';
+import { systemRoutes } from './routes/system.js';
+
+/** Options of the HTTP layer itself. */
+export interface AppOptions {
+  /** Pino options (JSON logs), `true` for defaults, or `false` (tests). */
+  readonly logger?: boolean | { readonly level: string };
+}
+
+/** Fastify with our type provider, as every route module receives it. */
+export type BrokerApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** Builds the broker app; call `ready()` or `listen()` on the result. */
+export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    trustProxy: false, // X-Forwarded-For is honoured only from configured proxies (client-ip.ts)
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  // Manifests are uploaded as YAML text.
+  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    const { code, message } = classify(error);
+    const body = errorBody(code, message);
+    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    const retry = RETRY_AFTER_SECONDS[code];
+    if (retry !== undefined) void reply.header('retry-after', String(retry));
+    return reply.status(body.statusCode).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url}; see /docs for the API.`)));
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'geobridge broker', version: '1', description: 'Routes participants to datacenters inside their fences, signs route tickets, audits every decision.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const typed = app as unknown as BrokerApp;
+  systemRoutes(typed, ctx);
+  adminRoutes(typed, ctx);
+  meetingRoutes(typed, ctx);
+  routeRoutes(typed, ctx);
+  bridgeRoutes(typed, ctx);
+  manifestRoutes(typed, ctx);
+  return app;
+}
+
+/** Maps any thrown error to a code of the table and a message safe to show. */
+function classify(thrown: unknown): { code: string; message: string } {
+  if (isGeobridgeError(thrown)) return { code: thrown.code, message: thrown.message };
+  const error = thrown as FastifyError;
+  if (error.validation) return { code: 'VALIDATION', message: `${error.message}; see /docs for the schema.` };
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'PAYLOAD_TOO_LARGE', message: 'the body is larger than 1 MiB.' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json (or application/yaml for manifests).' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { code: 'BAD_REQUEST', message: 'the body is not valid JSON.' };
+    default:
+      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return { code: 'BAD_REQUEST', message: error.message };
+      return { code: 'INTERNAL', message: 'an internal error occurred; it has been logged.' };
+  }
+}
+

@@ -1,0 +1,227 @@
+// The audit adapters against the shared contract, plus what only a file can
+// show: durability across reopen, two processes on one chain, SQL tampering.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { verifyChain } from './audit-log.js';
+import { describeAuditContract } from './audit-contract.js';
+import { MemoryAuditLog } from './memory-audit-log.js';
+import { buildAuditReport, normalizeAuditTime, parseAuditTime, renderAuditReportHtml, renderAuditReportText } from './report.js';
+import { SqliteAuditLog } from './sqlite-audit-log.js';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'geobridge-audit-'));
+let files = 0;
+const tempFile = (): string => join(dir, `audit-${++files}.sqlite`);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describeAuditContract('memory', () => new MemoryAuditLog());
+describeAuditContract('sqlite', () => SqliteAuditLog.open(tempFile()));
+
+describe('SqliteAuditLog', () => {
+  it('keeps records across close and reopen, and continues the chain', async () => {
+    const file = tempFile();
+    const first = SqliteAuditLog.open(file);
+    await first.append('manifest.changed', { version: 1, actor: 'ops' }, '2024-03-01T00:00:00Z');
+    await first.append('admin.action', { actor: 'ops', action: 'x', target: 'y' }, '2024-03-01T00:00:01Z');
+    await first.close();
+    const second = SqliteAuditLog.open(file, { create: false });
+    expect((await second.append('admin.action', {}, '2024-03-02')).seq).toBe(3);
+    const records = await second.read();
+    await second.close();
+    expect(records.map((r) => r.data)).toEqual([{ actor: 'ops', version: 1 }, { action: 'x', actor: 'ops', target: 'y' }, {}]);
+    expect(verifyChain(records)).toEqual({ ok: true, count: 3 });
+  });
+
+  it('uses WAL and a table of seq, at, type, data, prev_hash, hash', async () => {
+    const file = tempFile();
+    await SqliteAuditLog.open(file).close();
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('audit_log')").all();
+      expect(columns.map((c) => c.name)).toEqual(['seq', 'at', 'type', 'data', 'prev_hash', 'hash']);
+      expect(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_log_at'").get()).toBeDefined();
+    } finally {
+      db.close();
+    }
+  });
+
+  it('refuses a missing file (create: false), a non-database and a newer schema with AUDIT_UNAVAILABLE naming the path', () => {
+    const missing = join(dir, 'missing.sqlite');
+    expect(() => SqliteAuditLog.open(missing, { create: false })).toThrow(expect.objectContaining({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining(missing) as unknown }));
+    const text = join(dir, 'not-a-db.sqlite');
+    writeFileSync(text, 'hello, this is not SQLite '.repeat(100));
+    expect(() => SqliteAuditLog.open(text)).toThrow(expect.objectContaining({ code: 'AUDIT_UNAVAILABLE' }));
+    const newer = tempFile();
+    const db = new Database(newer);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => SqliteAuditLog.open(newer)).toThrow(expect.objectContaining({ code: 'AUDIT_UNAVAILABLE' }));
+    const other = tempFile();
+    new Database(other).exec('CREATE TABLE t (x)').close();
+    expect(() => SqliteAuditLog.open(other, { create: false })).toThrow(expect.objectContaining({ code: 'AUDIT_UNAVAILABLE' }));
+  });
+
+  it('catches tampering done directly in the file with SQL', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    for (let i = 0; i < 5; i++) await log.append('bridge.admission', { participant: `p${i}`, country: 'US', jurisdiction: 'US', role: 'primary' }, `2024-03-01T0${i}:00:00Z`);
+    await log.close();
+    const db = new Database(file);
+    const verify = async (): Promise<ReturnType<typeof verifyChain>> => {
+      const reader = SqliteAuditLog.open(file, { create: false });
+      try {
+        return verifyChain(await reader.read());
+      } finally {
+        await reader.close();
+      }
+    };
+    try {
+      db.prepare("UPDATE audit_log SET data = json_set(data, '$.jurisdiction', 'CN') WHERE seq = 3").run();
+      expect(await verify()).toMatchObject({ ok: false, seq: 3 });
+      db.prepare("UPDATE audit_log SET data = json_set(data, '$.jurisdiction', 'US') WHERE seq = 3").run();
+      expect(await verify()).toEqual({ ok: true, count: 5 });
+      db.prepare('DELETE FROM audit_log WHERE seq = 2').run();
+      expect(await verify()).toMatchObject({ ok: false, seq: 3 });
+      // The CHECK stops plain SQL from storing unparsable data; a forger who switches it off gets AUDIT_CORRUPT.
+      expect(() => db.prepare("UPDATE audit_log SET data = 'oops' WHERE seq = 4").run()).toThrow(/CHECK constraint/);
+      db.pragma('ignore_check_constraints = ON');
+      db.prepare("UPDATE audit_log SET data = 'oops' WHERE seq = 4").run();
+      await expect(verify()).rejects.toMatchObject({ code: 'AUDIT_CORRUPT' });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('two processes appending 200 records each to one file form one valid chain', async () => {
+    const file = tempFile();
+    await SqliteAuditLog.open(file).close();
+    const fixture = join(import.meta.dirname, 'append-race.fixture.ts');
+    const children = ['a', 'b'].map((writer) => spawn(process.execPath, ['--import', 'tsx', fixture, file, '200', writer], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const timer = setTimeout(() => {
+      for (const c of children) c.kill('SIGKILL');
+    }, 30_000);
+    try {
+      const outputs = children.map((c) => {
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        c.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        return {
+          ready: () => out.includes('ready'),
+          result: new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+            c.on('close', (code) => {
+              resolve({ code, out, err });
+            });
+          }),
+        };
+      });
+      // Start both writers together, once both have loaded and opened the file.
+      while (!outputs.every((o) => o.ready()) && children.every((c) => c.exitCode === null)) await new Promise((r) => setTimeout(r, 20));
+      for (const c of children) c.stdin.end('go\n');
+      const results = await Promise.all(outputs.map((o) => o.result));
+      for (const r of results) expect(r, r.err).toMatchObject({ code: 0, out: 'ready\ndone\n' });
+    } finally {
+      clearTimeout(timer);
+    }
+    const log = SqliteAuditLog.open(file, { create: false });
+    const records = await log.read();
+    await log.close();
+    expect(verifyChain(records)).toEqual({ ok: true, count: 400 });
+    const writers = records.map((r) => r.data.writer);
+    expect(writers.filter((w) => w === 'a')).toHaveLength(200);
+    // The writers really raced: their records interleave all along the chain.
+    const switches = writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length;
+    expect(switches).toBeGreaterThan(10);
+  }, 60_000);
+});
+
+describe('audit time', () => {
+  it('normalizes ISO dates and date-times to canonical UTC', () => {
+    expect(parseAuditTime('2024-03-01')).toBe('2024-03-01T00:00:00.000Z');
+    expect(parseAuditTime('2024-03-01T09:30')).toBe('2024-03-01T09:30:00.000Z');
+    expect(parseAuditTime('2024-03-01T09:30:15.123456-05:00')).toBe('2024-03-01T14:30:15.123Z');
+    expect(parseAuditTime('2024-03-01 00:30+0100')).toBe('2024-02-29T23:30:00.000Z');
+    expect(parseAuditTime('0001-01-01')).toBe('0001-01-01T00:00:00.000Z');
+    for (const bad of ['', '2024', '2024-3-1', '2024-02-30', '2023-02-29', '2024-03-01T24:00', '2024-03-01T12:60', '2024-13-01', 'now', '2024-03-01T00:00+25:00', '0000-01-01T00:00+01:00']) {
+      expect(parseAuditTime(bad), bad).toBeUndefined();
+    }
+    expect(() => normalizeAuditTime('tomorrow', '--to')).toThrow(expect.objectContaining({ code: 'INVALID_TIME', message: expect.stringContaining('--to') as unknown }));
+  });
+});
+
+describe('audit report', () => {
+  const log = new MemoryAuditLog();
+  const admission = (participant: string, country: string, jurisdiction: string, role: string, at: string, outOfZone = false): Promise<unknown> =>
+    log.append('bridge.admission', { participant, meeting: 'm1', datacenter: `${jurisdiction.toLowerCase()}-1`, jurisdiction, role, country, zone: 'z', outOfZone }, at);
+
+  it('aggregates per UTC day and in total, deterministically', async () => {
+    await log.append('manifest.changed', { version: 2, sha256: 'ab'.repeat(32), actor: 'alice', diff: {} }, '2024-02-29T23:00:00Z');
+    await admission('p1', 'US', 'US', 'primary', '2024-03-01T10:00:00Z');
+    await admission('p1', 'US', 'US', 'primary', '2024-03-01T11:00:00Z');
+    await admission('p2', 'US', 'CN', 'secondary', '2024-03-01T12:00:00Z', true);
+    await admission('p3', 'DE', 'DE', 'primary', '2024-03-02T00:00:00+01:00');
+    await log.append('route.decision', { decisionId: 'd1', country: 'US', zone: 'na', policyVersion: 2, candidates: [{ datacenter: 'us-1', role: 'primary', jurisdiction: 'US' }, { datacenter: 'cn-1', role: 'secondary', jurisdiction: 'CN' }, { datacenter: 'us-2', role: 'secondary', jurisdiction: 'US' }] }, '2024-03-01T09:00:00Z');
+    await log.append('route.decision', { decisionId: 'd2', country: 'US', zone: 'na', policyVersion: 2, candidates: [{ datacenter: 'us-1', role: 'primary', jurisdiction: 'US' }] }, '2024-03-02T09:00:00Z');
+    await log.append('route.refusal', { country: 'CN', zone: 'cn', policyVersion: 2, code: 'NO_CAPACITY_IN_FENCE' }, '2024-03-02T09:00:00Z');
+    await log.append('bridge.refusal', { datacenter: 'us-1', reason: 'TICKET_EXPIRED' }, '2024-03-02T09:00:00Z');
+    await log.append('placement.claimed', { meeting: 'm1', datacenter: 'us-1', epoch: 1 }, '2024-03-01T09:00:00Z');
+    await log.append('placement.rehomed', { meeting: 'm1', datacenter: 'us-2', epoch: 2, from: 'us-1' }, '2024-03-02T10:00:00Z');
+    await log.append('admin.action', { actor: 'x\u001b[2Jy', action: 'a', target: 't' }, '2024-03-03T00:00:00Z');
+
+    const report = buildAuditReport(await log.read(), { from: '2024-03-01', to: '2024-03-03' });
+    expect(report.from).toBe('2024-03-01T00:00:00.000Z');
+    expect(report.total.records.total).toBe(10);
+    expect(report.total.connections.rows).toEqual([
+      { country: 'DE', jurisdiction: 'DE', role: 'primary', connections: 1, participants: 1 },
+      { country: 'US', jurisdiction: 'CN', role: 'secondary', connections: 1, participants: 1 },
+      { country: 'US', jurisdiction: 'US', role: 'primary', connections: 2, participants: 1 },
+    ]);
+    expect(report.total.outOfZone).toEqual({ total: 1, rows: [{ country: 'US', zone: 'z', datacenter: 'cn-1', jurisdiction: 'CN', connections: 1, participants: 1 }] });
+    expect(report.total.routeDecisions.rows).toEqual([{ country: 'US', decisions: 2, offered: [{ jurisdiction: 'CN', decisions: 1 }, { jurisdiction: 'US', decisions: 2 }] }]);
+    expect(report.total.refusals.rows).toEqual([
+      { type: 'bridge.refusal', code: 'TICKET_EXPIRED', count: 1 },
+      { type: 'route.refusal', code: 'NO_CAPACITY_IN_FENCE', count: 1 },
+    ]);
+    expect(report.total.placements).toMatchObject({ claimed: 1, rehomed: 1, rehomes: [{ meeting: 'm1', from: 'us-1', to: 'us-2', epoch: '2' }] });
+    expect(report.total.manifests.changed).toBe(0);
+    expect(report.days.map((d) => [d.date, d.connections.total, d.records.total])).toEqual([
+      ['2024-03-01', 4, 6],
+      ['2024-03-02', 0, 4],
+    ]);
+    // Same records in another order: the same report.
+    expect(buildAuditReport([...(await log.read())].reverse(), { from: '2024-03-01', to: '2024-03-03' })).toEqual(report);
+
+    const text = renderAuditReportText(report);
+    expect(text).toMatch(/US\s+CN\s+secondary\s+1\s+1/);
+    expect(text).toContain('NO_CAPACITY_IN_FENCE');
+    const html = renderAuditReportHtml(report);
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/(src|href)=|<script|url\(/i);
+  });
+
+  it('escapes record fields in text and HTML', async () => {
+    const evil = new MemoryAuditLog();
+    await evil.append('bridge.admission', { participant: 'p', country: '<img src=x onerror=alert(1)>', jurisdiction: '"&\u001b[31m', role: 'primary' }, '2024-03-01');
+    const report = buildAuditReport(await evil.read(), { from: '2024-03-01', to: '2024-03-02' });
+    const html = renderAuditReportHtml(report);
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(renderAuditReportText(report)).not.toContain('\u001b');
+  });
+
+  it('reports an empty range with empty tables and no chart', () => {
+    const report = buildAuditReport([], { from: '2024-03-01', to: '2024-03-08' });
+    expect(report.days).toEqual([]);
+    expect(renderAuditReportText(report)).toContain('(none)');
+    expect(renderAuditReportHtml(report)).toContain('No connections in this range.');
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * The in-memory audit log: the reference adapter for tests and demos. It
+ * keeps the chain for the life of the process only. Also home of
+ * `nextRecord`, which every adapter uses to build the record it stores, so
+ * they all hash exactly what they give back.
+ */
+import { GeobridgeError } from '../../core/errors.js';
+import { canonicalJson, GENESIS_HASH, hashRecord, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { normalizeAuditTime } from './report.js';
+
+/**
+ * Builds the record that follows `last` (undefined: the first record).
+ * `data` is stored as its canonical JSON reads back (undefined fields dropped,
+ * NaN → null, Dates → {}) and `at` in canonical UTC form, so the record
+ * an adapter returns, stores and reads back is the one that was hashed, and
+ * time ranges can compare `at` as strings. Throws INVALID_TIME.
+ */
+export function nextRecord(last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, type: AuditType, data: Readonly<Record<string, unknown>>, at: string): AuditRecord {
+  const normalized: unknown = JSON.parse(canonicalJson(data));
+  if (typeof normalized !== 'object' || normalized === null || Array.isArray(normalized)) throw new TypeError('audit data must be a JSON object');
+  const record = {
+    seq: (last?.seq ?? 0) + 1,
+    at: normalizeAuditTime(at, 'audit record time'),
+    type,
+    data: deepFreeze(normalized as Record<string, unknown>),
+    prevHash: last?.hash ?? GENESIS_HASH,
+  };
+  return Object.freeze({ ...record, hash: hashRecord(record) });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Runs `fn` and turns what it returns or throws into a promise. */
+export function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    resolve(fn());
+  });
+}
+
+/** An AuditLog held in memory. Records are frozen, so callers share them safely. */
+export class MemoryAuditLog implements AuditLog {
+  readonly #records: AuditRecord[] = [];
+  #closed = false;
+
+  /** Appends a record. There is no await between reading the last record and pushing the next, so concurrent appends cannot interleave: the chain stays a line. */
+  append(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): Promise<AuditRecord> {
+    return settle(() => {
+      this.#assertOpen();
+      const record = nextRecord(this.#records.at(-1), type, data, at);
+      this.#records.push(record);
+      return record;
+    });
+  }
+
+  /** Records with from ≤ seq ≤ to, in order. */
+  read(range: { from?: number; to?: number } = {}): Promise<AuditRecord[]> {
+    return settle(() => {
+      this.#assertOpen();
+      const from = range.from ?? -Infinity;
+      const to = range.to ?? Infinity;
+      return this.#records.filter((r) => r.seq >= from && r.seq <= to);
+    });
+  }
+
+  /** Records whose time is within [from, to), in seq order. */
+  readTimeRange(from: string, to: string): Promise<AuditRecord[]> {
+    return settle(() => {
+      this.#assertOpen();
+      const start = normalizeAuditTime(from, 'from');
+      const end = normalizeAuditTime(to, 'to');
+      return this.#records.filter((r) => r.at >= start && r.at < end);
+    });
+  }
+
+  /** Closes the log; later calls reject with AUDIT_UNAVAILABLE. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new GeobridgeError('AUDIT_UNAVAILABLE', 'the in-memory audit log is closed.');
+  }
+}

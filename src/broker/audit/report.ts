@@ -1,0 +1,526 @@
+/**
+ * The audit report: who touched which jurisdiction, when. A pure aggregation
+ * of audit records (per UTC day and in total) and two renderings, aligned
+ * text and one self-contained HTML page. The same records give the same
+ * bytes on any machine: every sort has a total order, no locale is consulted.
+ */
+import { GeobridgeError } from '../../core/errors.js';
+import { compareStrings } from '../../core/order.js';
+import { formatCount } from '../../core/verify/format.js';
+import type { AuditRecord } from './audit-log.js';
+
+/** Admissions by client country × datacenter jurisdiction × role. */
+export interface ConnectionRow {
+  readonly country: string;
+  readonly jurisdiction: string;
+  readonly role: string;
+  readonly connections: number;
+  /** Distinct participant ids among those connections. */
+  readonly participants: number;
+}
+
+/** Admissions outside the participant's zone lists (backups of backups, enclaves). */
+export interface OutOfZoneRow {
+  readonly country: string;
+  readonly zone: string;
+  readonly datacenter: string;
+  readonly jurisdiction: string;
+  readonly connections: number;
+  readonly participants: number;
+}
+
+/** Route decisions for one client country and the jurisdictions they offered. */
+export interface RouteDecisionRow {
+  readonly country: string;
+  readonly decisions: number;
+  /** How many of those decisions offered each jurisdiction (as primary or backup). */
+  readonly offered: readonly { readonly jurisdiction: string; readonly decisions: number }[];
+}
+
+/** Refusals and rejections by code (`reason` for the bridge's). */
+export interface RefusalRow {
+  readonly type: string;
+  readonly code: string;
+  readonly count: number;
+}
+
+/** A meeting moved to another datacenter. */
+export interface RehomeRow {
+  readonly at: string;
+  readonly meeting: string;
+  readonly from: string;
+  readonly to: string;
+  readonly epoch: string;
+}
+
+/** An accepted manifest version. */
+export interface ManifestChangeRow {
+  readonly at: string;
+  readonly version: string;
+  readonly actor: string;
+  readonly sha256: string;
+}
+
+/** The aggregates of one day, or of the whole range. */
+export interface AuditReportSection {
+  readonly records: { readonly total: number; readonly byType: readonly { readonly type: string; readonly count: number }[] };
+  readonly connections: { readonly total: number; readonly rows: readonly ConnectionRow[] };
+  readonly outOfZone: { readonly total: number; readonly rows: readonly OutOfZoneRow[] };
+  readonly routeDecisions: { readonly total: number; readonly rows: readonly RouteDecisionRow[] };
+  readonly refusals: { readonly total: number; readonly rows: readonly RefusalRow[] };
+  readonly placements: { readonly claimed: number; readonly rehomed: number; readonly ended: number; readonly rehomes: readonly RehomeRow[] };
+  readonly manifests: { readonly changed: number; readonly rejected: number; readonly changes: readonly ManifestChangeRow[] };
+}
+
+/** The report over [from, to): per UTC day that has records, and in total. */
+export interface AuditReport {
+  readonly from: string;
+  readonly to: string;
+  readonly total: AuditReportSection;
+  readonly days: readonly (AuditReportSection & { readonly date: string })[];
+}
+
+/** Shown for a field a record lacks (records are kept as written, so old or foreign ones may miss fields). */
+export const UNKNOWN = '?';
+
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * Parses an ISO 8601 date (`2024-03-01`, UTC midnight) or date-time (offset
+ * optional, UTC when absent) into the canonical UTC form
+ * `YYYY-MM-DDTHH:mm:ss.sssZ`, whose string order is time order; undefined if
+ * it is not one.
+ */
+export function parseAuditTime(text: string): string | undefined {
+  const m = ISO_TIME.exec(text.trim());
+  if (!m) return undefined;
+  const num = (i: number, absent: number): number => (m[i] === undefined ? absent : Number(m[i]));
+  const [year, month, day, hour, minute, second] = [num(1, NaN), num(2, NaN), num(3, NaN), num(4, 0), num(5, 0), num(6, 0)];
+  const ms = Number(((m[7] ?? '') + '000').slice(0, 3));
+  // setUTCFullYear, unlike Date.UTC, takes years 0–99 literally. Both roll
+  // 02-30 over to 03-01 and 24:00 to the next day; ISO does not, hence the check.
+  const check = new Date(0);
+  check.setUTCFullYear(year, month - 1, day);
+  check.setUTCHours(hour, minute, second, ms);
+  const base = check.getTime();
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return undefined;
+  if (check.getUTCHours() !== hour || check.getUTCMinutes() !== minute || check.getUTCSeconds() !== second) return undefined;
+  let offsetMinutes = 0;
+  const zone = m[8];
+  if (zone !== undefined && zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    const h = Number(digits.slice(0, 2));
+    const min = Number(digits.slice(2));
+    if (h > 23 || min > 59) return undefined;
+    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (h * 60 + min);
+  }
+  const time = new Date(base - offsetMinutes * 60_000);
+  const iso = time.toISOString();
+  // Keep to four-digit years, where string order is time order.
+  return /^\d{4}-/.test(iso) ? iso : undefined;
+}
+
+/** `parseAuditTime`, throwing INVALID_TIME naming `what` (e.g. `--from`) when `text` is not a date or date-time. */
+export function normalizeAuditTime(text: string, what = 'time'): string {
+  const iso = parseAuditTime(text);
+  if (iso === undefined) {
+    throw new GeobridgeError('INVALID_TIME', `${what} '${text}' is not an ISO 8601 date or date-time in years 0000–9999 (e.g. 2024-03-01 or 2024-03-01T09:30:00Z; UTC unless an offset is given).`);
+  }
+  return iso;
+}
+
+/** Aggregates the records whose time lies in [range.from, range.to). Records outside the range are ignored. */
+export function buildAuditReport(records: readonly AuditRecord[], range: { readonly from: string; readonly to: string }): AuditReport {
+  const from = normalizeAuditTime(range.from, 'from');
+  const to = normalizeAuditTime(range.to, 'to');
+  const total = new Tally();
+  const days = new Map<string, Tally>();
+  for (const record of records) {
+    const at = parseAuditTime(record.at);
+    if (at === undefined || at < from || at >= to) continue;
+    const date = at.slice(0, 10);
+    let day = days.get(date);
+    if (!day) days.set(date, (day = new Tally()));
+    total.add(record, at);
+    day.add(record, at);
+  }
+  return {
+    from,
+    to,
+    total: total.section(),
+    days: [...days.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([date, tally]) => ({ date, ...tally.section() })),
+  };
+}
+
+/** Counts and distinct participants under one key. */
+interface Bucket<K> {
+  readonly key: K;
+  count: number;
+  readonly participants: Set<string>;
+}
+
+/** A map from composite keys (joined with NUL, which no field holds meaningfully) to buckets. */
+class Buckets<K> {
+  readonly #map = new Map<string, Bucket<K>>();
+
+  add(parts: readonly string[], key: K, participant?: string): void {
+    const id = parts.join('\u0000');
+    let bucket = this.#map.get(id);
+    if (!bucket) this.#map.set(id, (bucket = { key, count: 0, participants: new Set() }));
+    bucket.count++;
+    if (participant !== undefined) bucket.participants.add(participant);
+  }
+
+  /** Buckets in key order. */
+  sorted(): Bucket<K>[] {
+    return [...this.#map.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, b]) => b);
+  }
+}
+
+/** Accumulates one section. */
+class Tally {
+  readonly #types = new Buckets<string>();
+  readonly #connections = new Buckets<{ country: string; jurisdiction: string; role: string }>();
+  readonly #outOfZone = new Buckets<{ country: string; zone: string; datacenter: string; jurisdiction: string }>();
+  readonly #decisions = new Buckets<string>();
+  readonly #offers = new Buckets<{ country: string; jurisdiction: string }>();
+  readonly #refusals = new Buckets<{ type: string; code: string }>();
+  readonly #rehomes: RehomeRow[] = [];
+  readonly #changes: ManifestChangeRow[] = [];
+  #records = 0;
+  #claimed = 0;
+  #ended = 0;
+  #rejectedManifests = 0;
+
+  add(record: AuditRecord, at: string): void {
+    const d = record.data;
+    this.#records++;
+    this.#types.add([record.type], record.type);
+    switch (record.type) {
+      case 'bridge.admission': {
+        const participant = optionalField(d, 'participant');
+        const country = field(d, 'country');
+        const jurisdiction = field(d, 'jurisdiction');
+        const role = field(d, 'role');
+        this.#connections.add([country, jurisdiction, role], { country, jurisdiction, role }, participant);
+        if (d.outOfZone === true) {
+          const zone = field(d, 'zone');
+          const datacenter = field(d, 'datacenter');
+          this.#outOfZone.add([country, zone, datacenter, jurisdiction], { country, zone, datacenter, jurisdiction }, participant);
+        }
+        break;
+      }
+      case 'route.decision': {
+        const country = field(d, 'country');
+        this.#decisions.add([country], country);
+        const offered = new Set(Array.isArray(d.candidates) ? d.candidates.map((c: unknown) => field(isRecord(c) ? c : {}, 'jurisdiction')) : []);
+        for (const jurisdiction of offered) this.#offers.add([country, jurisdiction], { country, jurisdiction });
+        break;
+      }
+      case 'route.refusal':
+        this.#refusals.add([record.type, field(d, 'code')], { type: record.type, code: field(d, 'code') });
+        break;
+      case 'bridge.refusal':
+      case 'bridge.rejected':
+        this.#refusals.add([record.type, field(d, 'reason')], { type: record.type, code: field(d, 'reason') });
+        break;
+      case 'placement.claimed':
+        this.#claimed++;
+        break;
+      case 'placement.rehomed':
+        this.#rehomes.push({ at, meeting: field(d, 'meeting'), from: field(d, 'from'), to: field(d, 'datacenter'), epoch: field(d, 'epoch') });
+        break;
+      case 'meeting.ended':
+        this.#ended++;
+        break;
+      case 'manifest.changed':
+        this.#changes.push({ at, version: field(d, 'version'), actor: field(d, 'actor'), sha256: field(d, 'sha256') });
+        break;
+      case 'manifest.rejected':
+        this.#rejectedManifests++;
+        break;
+      case 'bridge.enrolled':
+      case 'admin.action':
+        break;
+    }
+  }
+
+  section(): AuditReportSection {
+    const connections = this.#connections.sorted().map((b) => ({ ...b.key, connections: b.count, participants: b.participants.size }));
+    const outOfZone = this.#outOfZone.sorted().map((b) => ({ ...b.key, connections: b.count, participants: b.participants.size }));
+    const offers = this.#offers.sorted();
+    const refusals = this.#refusals.sorted().map((b) => ({ ...b.key, count: b.count }));
+    const byOrder = <T extends { at: string }>(rows: T[], tie: (r: T) => string): T[] => rows.sort((a, b) => compareStrings(a.at, b.at) || compareStrings(tie(a), tie(b)));
+    return {
+      records: { total: this.#records, byType: this.#types.sorted().map((b) => ({ type: b.key, count: b.count })) },
+      connections: { total: sum(connections.map((r) => r.connections)), rows: connections },
+      outOfZone: { total: sum(outOfZone.map((r) => r.connections)), rows: outOfZone },
+      routeDecisions: {
+        total: sum(this.#decisions.sorted().map((b) => b.count)),
+        rows: this.#decisions.sorted().map((b) => ({
+          country: b.key,
+          decisions: b.count,
+          offered: offers.filter((o) => o.key.country === b.key).map((o) => ({ jurisdiction: o.key.jurisdiction, decisions: o.count })),
+        })),
+      },
+      refusals: { total: sum(refusals.map((r) => r.count)), rows: refusals },
+      placements: { claimed: this.#claimed, rehomed: this.#rehomes.length, ended: this.#ended, rehomes: byOrder([...this.#rehomes], (r) => `${r.meeting}\u0000${r.epoch}`) },
+      manifests: { changed: this.#changes.length, rejected: this.#rejectedManifests, changes: byOrder([...this.#changes], (r) => `${r.version}\u0000${r.sha256}`) },
+    };
+  }
+}
+
+function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A scalar field as text, or UNKNOWN. */
+function field(data: Readonly<Record<string, unknown>>, key: string): string {
+  return optionalField(data, key) ?? UNKNOWN;
+}
+
+function optionalField(data: Readonly<Record<string, unknown>>, key: string): string | undefined {
+  const value = data[key];
+  if (typeof value === 'string' && value !== '') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+// ——— text ———
+
+/** The report as aligned plain-text tables. Control characters in record fields are shown escaped, never sent to the terminal. */
+export function renderAuditReportText(report: AuditReport): string {
+  const t = report.total;
+  const out: string[] = [
+    `audit report ${report.from} → ${report.to} (to exclusive, UTC days)`,
+    `${formatCount(t.records.total)} records${t.records.byType.length > 0 ? `: ${t.records.byType.map((b) => `${b.type} ${formatCount(b.count)}`).join(', ')}` : ''}`,
+  ];
+  const section = (title: string, body: string): void => {
+    out.push('', title, body);
+  };
+  section(
+    `Connections by client country × datacenter jurisdiction × role (${formatCount(t.connections.total)})`,
+    table(['COUNTRY', 'JURISDICTION', 'ROLE', '#CONNECTIONS', '#PARTICIPANTS'], t.connections.rows.map((r) => [r.country, r.jurisdiction, r.role, formatCount(r.connections), formatCount(r.participants)])),
+  );
+  section(
+    `Out-of-zone connections (${formatCount(t.outOfZone.total)})`,
+    table(['COUNTRY', 'ZONE', 'DATACENTER', 'JURISDICTION', '#CONNECTIONS', '#PARTICIPANTS'], t.outOfZone.rows.map((r) => [r.country, r.zone, r.datacenter, r.jurisdiction, formatCount(r.connections), formatCount(r.participants)])),
+  );
+  section(
+    `Route decisions by client country × jurisdictions offered (${formatCount(t.routeDecisions.total)})`,
+    table(['COUNTRY', '#DECISIONS', 'OFFERED (jurisdiction decisions)'], t.routeDecisions.rows.map((r) => [r.country, formatCount(r.decisions), offeredText(r)])),
+  );
+  section(`Refusals by code (${formatCount(t.refusals.total)})`, table(['TYPE', 'CODE', '#COUNT'], t.refusals.rows.map((r) => [r.type, r.code, formatCount(r.count)])));
+  section(
+    `Placements: ${formatCount(t.placements.claimed)} claimed, ${formatCount(t.placements.rehomed)} re-homed, ${formatCount(t.placements.ended)} meetings ended`,
+    table(['AT', 'MEETING', 'FROM', 'TO', 'EPOCH'], t.placements.rehomes.map((r) => [r.at, r.meeting, r.from, r.to, r.epoch])),
+  );
+  section(
+    `Manifest changes: ${formatCount(t.manifests.changed)} accepted, ${formatCount(t.manifests.rejected)} rejected`,
+    table(['AT', 'VERSION', 'ACTOR', 'SHA-256'], t.manifests.changes.map((r) => [r.at, r.version, r.actor, r.sha256])),
+  );
+  section(
+    'By day',
+    table(['DATE', '#RECORDS', '#CONNECTIONS', '#OUT-OF-ZONE', '#DECISIONS', '#REFUSALS', '#CLAIMED', '#RE-HOMED', '#MANIFESTS'], report.days.map((d) => [d.date, ...[d.records.total, d.connections.total, d.outOfZone.total, d.routeDecisions.total, d.refusals.total, d.placements.claimed, d.placements.rehomed, d.manifests.changed].map(formatCount)])),
+  );
+  section(
+    'Connections by day',
+    table(['DATE', 'COUNTRY', 'JURISDICTION', 'ROLE', '#CONNECTIONS', '#PARTICIPANTS'], report.days.flatMap((d) => d.connections.rows.map((r) => [d.date, r.country, r.jurisdiction, r.role, formatCount(r.connections), formatCount(r.participants)]))),
+  );
+  return `${out.join('\n')}\n`;
+}
+
+function offeredText(row: RouteDecisionRow): string {
+  return row.offered.map((o) => `${o.jurisdiction} ${formatCount(o.decisions)}`).join(', ');
+}
+
+/** Escapes control and format characters (C0, C1, bidi overrides) so record fields cannot move the cursor, recolour or reorder a terminal line. */
+function printable(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
+}
+
+/** Columns whose header starts with '#' are numeric: right-aligned, '#' dropped. */
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return '  (none)';
+  const numeric = headers.map((h) => h.startsWith('#'));
+  const head = headers.map((h) => h.replace(/^#/, ''));
+  const cells = [head, ...rows.map((r) => r.map(printable))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => `  ${r.map((c, i) => (numeric[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()}`).join('\n');
+}
+
+// ——— HTML ———
+
+const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+}
+
+const PALETTE = ['#2563eb', '#c92a2a', '#2b8a3e', '#b45309', '#7048e8', '#0c8599', '#d6336c', '#5c940d'];
+const OTHER_COLOR = '#adb5bd';
+
+const CSS = `
+:root{--fg:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f6f7f9;--card:#fff}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;font-variant-numeric:tabular-nums}
+main{max-width:1100px;margin:0 auto;padding:28px 32px 48px}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px}
+p.meta{color:var(--muted);margin:0}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:4px 16px 14px;margin-top:18px}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{text-align:left;padding:4px 10px 4px 0;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600}
+td.n,th.n{text-align:right}
+td.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+p.none{color:var(--muted)}
+svg{display:block;width:100%;height:auto}
+svg text{font-size:11px;fill:#475569}
+ul.legend{list-style:none;padding:0;margin:8px 0 0;display:flex;flex-wrap:wrap;gap:6px 16px;font-size:12px}
+ul.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+`;
+
+interface Column {
+  readonly title: string;
+  readonly numeric?: boolean;
+  readonly mono?: boolean;
+}
+
+function htmlTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return '<p class="none">None.</p>';
+  const cls = (c: Column | undefined): string => (c?.numeric ? ' class="n"' : c?.mono ? ' class="mono"' : '');
+  const head = columns.map((c) => `<th${cls(c)}>${esc(c.title)}</th>`).join('');
+  const body = rows.map((r) => `<tr>${r.map((cell, i) => `<td${cls(columns[i])}>${esc(cell)}</td>`).join('')}</tr>`).join('\n');
+  return `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** The report as one self-contained HTML page: inline CSS and SVG, no scripts, no external resources. */
+export function renderAuditReportHtml(report: AuditReport): string {
+  const t = report.total;
+  const n = (c: number): string => formatCount(c);
+  const num = (title: string): Column => ({ title, numeric: true });
+  const sections = [
+    ['Connections per day by client country → datacenter jurisdiction', connectionChart(report)],
+    [
+      `Connections by client country × jurisdiction × role (${n(t.connections.total)})`,
+      htmlTable([{ title: 'Country' }, { title: 'Jurisdiction' }, { title: 'Role' }, num('Connections'), num('Participants')], t.connections.rows.map((r) => [r.country, r.jurisdiction, r.role, n(r.connections), n(r.participants)])),
+    ],
+    [
+      `Out-of-zone connections (${n(t.outOfZone.total)})`,
+      htmlTable([{ title: 'Country' }, { title: 'Zone' }, { title: 'Datacenter' }, { title: 'Jurisdiction' }, num('Connections'), num('Participants')], t.outOfZone.rows.map((r) => [r.country, r.zone, r.datacenter, r.jurisdiction, n(r.connections), n(r.participants)])),
+    ],
+    [
+      `Route decisions by client country × jurisdictions offered (${n(t.routeDecisions.total)})`,
+      htmlTable([{ title: 'Country' }, num('Decisions'), { title: 'Offered (jurisdiction decisions)' }], t.routeDecisions.rows.map((r) => [r.country, n(r.decisions), offeredText(r)])),
+    ],
+    [`Refusals by code (${n(t.refusals.total)})`, htmlTable([{ title: 'Type' }, { title: 'Code' }, num('Count')], t.refusals.rows.map((r) => [r.type, r.code, n(r.count)]))],
+    [
+      `Placements: ${n(t.placements.claimed)} claimed, ${n(t.placements.rehomed)} re-homed, ${n(t.placements.ended)} meetings ended`,
+      htmlTable([{ title: 'At', mono: true }, { title: 'Meeting' }, { title: 'From' }, { title: 'To' }, num('Epoch')], t.placements.rehomes.map((r) => [r.at, r.meeting, r.from, r.to, r.epoch])),
+    ],
+    [
+      `Manifest changes: ${n(t.manifests.changed)} accepted, ${n(t.manifests.rejected)} rejected`,
+      htmlTable([{ title: 'At', mono: true }, { title: 'Version' }, { title: 'Actor' }, { title: 'SHA-256', mono: true }], t.manifests.changes.map((r) => [r.at, r.version, r.actor, r.sha256])),
+    ],
+    [
+      'By day',
+      htmlTable(
+        [{ title: 'Date' }, num('Records'), num('Connections'), num('Out of zone'), num('Decisions'), num('Refusals'), num('Claimed'), num('Re-homed'), num('Manifests')],
+        report.days.map((d) => [d.date, ...[d.records.total, d.connections.total, d.outOfZone.total, d.routeDecisions.total, d.refusals.total, d.placements.claimed, d.placements.rehomed, d.manifests.changed].map(n)]),
+      ),
+    ],
+  ] as const;
+  const title = `geobridge audit report ${report.from.slice(0, 10)} – ${report.to.slice(0, 10)}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>${esc(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+<h1>Audit report</h1>
+<p class="meta">${esc(report.from)} → ${esc(report.to)} (to exclusive; days are UTC) · ${esc(n(t.records.total))} records</p>
+${sections.map(([heading, body]) => `<section><h2>${esc(heading)}</h2>\n${body}</section>`).join('\n')}
+</main>
+</body>
+</html>
+`;
+}
+
+/** Stacked bars: one per day, one segment per country → jurisdiction pair (the 8 largest; the rest as "other"). */
+function connectionChart(report: AuditReport): string {
+  const days = report.days;
+  const pairTotals = new Map<string, number>();
+  for (const r of report.total.connections.rows) {
+    const pair = `${r.country} → ${r.jurisdiction}`;
+    pairTotals.set(pair, (pairTotals.get(pair) ?? 0) + r.connections);
+  }
+  if (pairTotals.size === 0) return '<p class="none">No connections in this range.</p>';
+  const ranked = [...pairTotals.entries()].sort(([a, x], [b, y]) => y - x || compareStrings(a, b)).map(([pair]) => pair);
+  const shown = ranked.slice(0, PALETTE.length);
+  const series = ranked.length > shown.length ? [...shown, 'other'] : shown;
+  const colorOf = (s: string): string => PALETTE[shown.indexOf(s)] ?? OTHER_COLOR;
+  const perDay = days.map((d) => {
+    const values = new Map<string, number>();
+    for (const r of d.connections.rows) {
+      const pair = `${r.country} → ${r.jurisdiction}`;
+      const s = shown.includes(pair) ? pair : 'other';
+      values.set(s, (values.get(s) ?? 0) + r.connections);
+    }
+    return { date: d.date, values, total: d.connections.total };
+  });
+  const max = Math.max(1, ...perDay.map((d) => d.total));
+  const ticks = niceTicks(max);
+  const top = ticks[ticks.length - 1] ?? max;
+  const [width, height, left, right, upper, lower] = [880, 280, 56, 12, 12, 36];
+  const plotW = width - left - right;
+  const plotH = height - upper - lower;
+  const slot = plotW / Math.max(1, perDay.length);
+  const barW = Math.max(1, Math.min(48, slot * 0.7));
+  const labelEvery = Math.max(1, Math.ceil(72 / slot));
+  const y = (v: number): number => upper + plotH - (v / top) * plotH;
+  const parts: string[] = [];
+  for (const tick of ticks) {
+    parts.push(`<line x1="${left}" x2="${width - right}" y1="${fix(y(tick))}" y2="${fix(y(tick))}" stroke="#edf0f4"/>`);
+    parts.push(`<text x="${left - 6}" y="${fix(y(tick) + 4)}" text-anchor="end">${esc(formatCount(tick))}</text>`);
+  }
+  perDay.forEach((d, i) => {
+    const x = left + i * slot + (slot - barW) / 2;
+    let base = 0;
+    for (const s of series) {
+      const v = d.values.get(s) ?? 0;
+      if (v === 0) continue;
+      parts.push(`<rect x="${fix(x)}" y="${fix(y(base + v))}" width="${fix(barW)}" height="${fix(y(base) - y(base + v))}" fill="${colorOf(s)}"><title>${esc(`${d.date} ${s}: ${formatCount(v)} connections`)}</title></rect>`);
+      base += v;
+    }
+    if (i % labelEvery === 0) parts.push(`<text x="${fix(left + i * slot + slot / 2)}" y="${height - lower + 16}" text-anchor="middle">${esc(d.date)}</text>`);
+  });
+  parts.push(`<line x1="${left}" x2="${width - right}" y1="${fix(y(0))}" y2="${fix(y(0))}" stroke="#a0aab8"/>`);
+  const legend = series.map((s) => `<li><i style="background:${colorOf(s)}"></i>${esc(s)} ${esc(formatCount(s === 'other' ? sum(ranked.slice(shown.length).map((p) => pairTotals.get(p) ?? 0)) : (pairTotals.get(s) ?? 0)))}</li>`).join('');
+  const title = 'Connections per UTC day, stacked by client country → datacenter jurisdiction';
+  return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg"><title>${esc(title)}</title>${parts.join('')}</svg>\n<ul class="legend">${legend}</ul>`;
+}
+
+/** Axis ticks at 1, 2 or 5 × 10^k up to at least `max`. */
+function niceTicks(max: number): number[] {
+  const raw = max / 5;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power);
+  const ticks: number[] = [];
+  for (let v = 0; v < max + step; v += step) ticks.push(v);
+  return ticks;
+}
+
+function fix(value: number): string {
+  const text = value.toFixed(1);
+  return text.endsWith('.0') ? text.slice(0, -2) : text;
+}

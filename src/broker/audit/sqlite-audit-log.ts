@@ -1,0 +1,169 @@
+/**
+ * The SQLite audit log, the embedded default. One table, one row per record;
+ * `data` is kept as the canonical JSON text that was hashed. Every append
+ * is an IMMEDIATE transaction that reads the last hash and inserts the next
+ * record while holding SQLite's write lock, so any number of connections and
+ * processes appending to one file still form a single chain.
+ */
+import Database from 'better-sqlite3';
+import { GeobridgeError } from '../../core/errors.js';
+import { canonicalJson, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { nextRecord, settle } from './memory-audit-log.js';
+import { normalizeAuditTime } from './report.js';
+
+/** Bumped on every incompatible schema change; a newer file is refused rather than misread. */
+const SCHEMA_VERSION = 1;
+
+/** How long an append waits for another writer's lock before giving up (SQLite busy timeout). */
+const BUSY_TIMEOUT_MS = 10_000;
+
+// STRICT keeps column types honest (an `at` edited to a number is an error,
+// not a silently different value); json_valid keeps SQL edits from storing
+// text that would not parse back.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL CHECK (json_valid(data)),
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+`;
+
+interface Row {
+  readonly seq: number;
+  readonly at: string;
+  readonly type: string;
+  readonly data: string;
+  readonly prev_hash: string;
+  readonly hash: string;
+}
+
+const COLUMNS = 'seq, at, type, data, prev_hash, hash';
+
+/** Options of `SqliteAuditLog.open`. */
+export interface SqliteAuditLogOptions {
+  /** Create the file and table when missing (default). False for readers such as `geobridge audit verify`: a missing log is an error, not an empty one. */
+  readonly create?: boolean;
+}
+
+/** An AuditLog in a SQLite file (WAL, synchronous=FULL). */
+export class SqliteAuditLog implements AuditLog {
+  readonly #db: Database.Database;
+  readonly #path: string;
+  readonly #append: (type: AuditType, data: Readonly<Record<string, unknown>>, at: string) => AuditRecord;
+  readonly #read: Database.Statement<[number, number], Row>;
+  readonly #readTime: Database.Statement<[string, string], Row>;
+  #closed = false;
+
+  private constructor(db: Database.Database, path: string) {
+    this.#db = db;
+    this.#path = path;
+    const last = db.prepare<[], Pick<Row, 'seq' | 'hash'>>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    const insert = db.prepare<[number, string, string, string, string, string]>(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
+    const transaction = db.transaction((type: AuditType, data: Readonly<Record<string, unknown>>, at: string): AuditRecord => {
+      const record = nextRecord(last.get(), type, data, at);
+      insert.run(record.seq, record.at, record.type, canonicalJson(record.data), record.prevHash, record.hash);
+      return record;
+    });
+    // IMMEDIATE takes the write lock before reading the last hash, so no other
+    // writer can append between that read and our insert.
+    this.#append = (type, data, at) => transaction.immediate(type, data, at);
+    this.#read = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`);
+    this.#readTime = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE at >= ? AND at < ? ORDER BY seq`);
+  }
+
+  /** Opens (by default creating) the audit log at `path`. Throws AUDIT_UNAVAILABLE naming the path. */
+  static open(path: string, options: SqliteAuditLogOptions = {}): SqliteAuditLog {
+    const create = options.create ?? true;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
+      db.pragma('journal_mode = WAL');
+      // FULL: in WAL mode the log is fsynced at every commit, so a record is
+      // durable once append resolves (NORMAL could lose the last ones on power loss).
+      db.pragma('synchronous = FULL');
+      // macOS only: fsync does not flush the drive's cache; F_FULLFSYNC does.
+      db.pragma('fullfsync = ON');
+      const version = Number(db.pragma('user_version', { simple: true }));
+      if (version > SCHEMA_VERSION) {
+        throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log '${path}' has schema version ${version}, newer than this geobridge understands (${SCHEMA_VERSION}); upgrade geobridge.`);
+      }
+      if (create) {
+        const handle = db;
+        handle.transaction(() => {
+          handle.exec(SCHEMA);
+          handle.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }).immediate();
+      } else if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get() === undefined) {
+        throw new GeobridgeError('AUDIT_UNAVAILABLE', `'${path}' is a SQLite database but not a geobridge audit log (it has no audit_log table).`);
+      }
+      return new SqliteAuditLog(db, path);
+    } catch (error) {
+      db?.close();
+      throw toAuditError(error, path, 'open');
+    }
+  }
+
+  /** Appends a record; it is on disk (fsynced) when the promise resolves. */
+  append(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): Promise<AuditRecord> {
+    return this.#run('append to', () => this.#append(type, data, at));
+  }
+
+  /** Records with from ≤ seq ≤ to (all by default), in order. */
+  read(range: { from?: number; to?: number } = {}): Promise<AuditRecord[]> {
+    return this.#run('read', () => this.#read.all(range.from ?? Number.MIN_SAFE_INTEGER, range.to ?? Number.MAX_SAFE_INTEGER).map((row) => this.#toRecord(row)));
+  }
+
+  /** Records whose time is within [from, to), in seq order (the index on `at` finds them). */
+  readTimeRange(from: string, to: string): Promise<AuditRecord[]> {
+    return this.#run('read', () => {
+      const start = normalizeAuditTime(from, 'from');
+      const end = normalizeAuditTime(to, 'to');
+      return this.#readTime.all(start, end).map((row) => this.#toRecord(row));
+    });
+  }
+
+  /** Closes the file; later calls reject with AUDIT_UNAVAILABLE. Idempotent. */
+  close(): Promise<void> {
+    return settle(() => {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#db.close();
+    });
+  }
+
+  #run<T>(action: string, fn: () => T): Promise<T> {
+    return settle(() => {
+      if (this.#closed) throw new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log '${this.#path}': it is closed.`);
+      try {
+        return fn();
+      } catch (error) {
+        throw toAuditError(error, this.#path, action);
+      }
+    });
+  }
+
+  #toRecord(row: Row): AuditRecord {
+    let data: unknown;
+    try {
+      data = JSON.parse(row.data);
+    } catch {
+      throw new GeobridgeError('AUDIT_CORRUPT', `record ${row.seq} of audit log '${this.#path}' holds data that is not JSON: the file was altered outside geobridge.`);
+    }
+    // Kept as read, even when not an object: verifyChain then reports the record as altered.
+    return { seq: row.seq, at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
+  }
+}
+
+/** SQLite failures as GeobridgeErrors naming the file; programming errors pass through. */
+function toAuditError(error: unknown, path: string, action: string): unknown {
+  if (!(error instanceof Database.SqliteError)) return error;
+  if (error.code.startsWith('SQLITE_CORRUPT')) {
+    return new GeobridgeError('AUDIT_CORRUPT', `audit log '${path}' is damaged (${error.message}); restore it from a backup and keep this copy as evidence.`, { cause: error });
+  }
+  const hint = error.code === 'SQLITE_CANTOPEN' ? ' Check that the file exists and its directory is writable.' : error.code === 'SQLITE_NOTADB' ? ' It is not a SQLite database.' : error.code.startsWith('SQLITE_BUSY') ? ' Another process held the write lock too long.' : '';
+  return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log '${path}': ${error.message} (${error.code}).${hint}`, { cause: error });
+}

@@ -1,0 +1,118 @@
+/**
+ * Broker configuration from flags and environment, validated once at start-up
+ * with every problem reported together. Only the entry point reads
+ * `process.env`; it passes it here.
+ */
+import { isGeobridgeError } from '../core/errors.js';
+import { checkTrustedProxies } from './client-ip.js';
+
+/** Flags as parsed by the CLI (strings as typed, undefined when absent). */
+export interface ServeFlags {
+  readonly manifest?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly data?: string | undefined;
+  readonly dev?: boolean | undefined;
+  readonly trustedProxies?: string | undefined;
+  readonly bridgeKeys?: string | undefined;
+  readonly geoip?: string | undefined;
+  readonly issuer?: string | undefined;
+  readonly heartbeatTimeoutMs?: string | undefined;
+  readonly ticketTtl?: string | undefined;
+  readonly joinTokenTtl?: string | undefined;
+}
+
+/** The validated settings of `geobridge serve`. */
+export interface ServeSettings {
+  readonly manifestPath: string;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly dev: boolean;
+  readonly trustedProxies: readonly string[];
+  readonly bridgeKeysPath: string | undefined;
+  readonly geoipPath: string | undefined;
+  readonly issuer: string;
+  /** From GEOBRIDGE_ADMIN_TOKEN; when absent one is generated into the data directory. */
+  readonly adminToken: string | undefined;
+  readonly heartbeatTimeoutMs: number;
+  readonly routeTicketSeconds: number;
+  readonly joinTokenSeconds: number;
+}
+
+/** Every flag with its environment variable (flags win). */
+export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
+  manifest: 'GEOBRIDGE_MANIFEST',
+  listen: 'GEOBRIDGE_LISTEN',
+  data: 'GEOBRIDGE_DATA',
+  dev: 'GEOBRIDGE_DEV',
+  trustedProxies: 'GEOBRIDGE_TRUSTED_PROXIES',
+  bridgeKeys: 'GEOBRIDGE_BRIDGE_KEYS',
+  geoip: 'GEOBRIDGE_GEOIP',
+  issuer: 'GEOBRIDGE_ISSUER',
+  heartbeatTimeoutMs: 'GEOBRIDGE_HEARTBEAT_TIMEOUT_MS',
+  ticketTtl: 'GEOBRIDGE_TICKET_TTL',
+  joinTokenTtl: 'GEOBRIDGE_JOIN_TOKEN_TTL',
+};
+
+/** Validates flags and environment; returns the settings or every problem found. */
+export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<string, string | undefined>>): { settings?: ServeSettings; problems: string[] } {
+  const problems: string[] = [];
+  const get = (key: keyof ServeFlags): string | undefined => {
+    const flag = flags[key];
+    if (typeof flag === 'string') return flag;
+    if (flag === true) return 'true';
+    return env[ENV_NAMES[key]];
+  };
+  const integer = (key: keyof ServeFlags, fallback: number, min: number, max: number): number => {
+    const text = get(key);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) problems.push(`--${kebab(key)} (${ENV_NAMES[key]}) is '${text}'; it must be a whole number from ${min} to ${max}.`);
+    return n;
+  };
+
+  const manifestPath = get('manifest');
+  if (!manifestPath) problems.push(`--manifest FILE (${ENV_NAMES.manifest}) is required: the manifest the broker routes with.`);
+  const listen = get('listen') ?? '127.0.0.1:8080';
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = match ? Number(match[2]) : Number.NaN;
+  if (!match || port > 65535) problems.push(`--listen (${ENV_NAMES.listen}) is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080.`);
+  const host = (match?.[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  const dev = ['1', 'true', 'yes'].includes((get('dev') ?? '').toLowerCase());
+  const trustedProxies = (get('trustedProxies') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    checkTrustedProxies(trustedProxies);
+  } catch (error) {
+    problems.push(isGeobridgeError(error) ? `--trusted-proxies: ${error.message}` : String(error));
+  }
+  const issuer = get('issuer') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (!/^https?:\/\/\S+$/.test(issuer)) problems.push(`--issuer (${ENV_NAMES.issuer}) is '${issuer}'; it must be the broker's URL, e.g. https://broker.example.com.`);
+  const adminToken = env.GEOBRIDGE_ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken.length < 16) problems.push('GEOBRIDGE_ADMIN_TOKEN must be at least 16 characters (a random secret).');
+  const heartbeatTimeoutMs = integer('heartbeatTimeoutMs', 5000, 500, 600_000);
+  const routeTicketSeconds = integer('ticketTtl', 120, 5, 3600);
+  const joinTokenSeconds = integer('joinTokenTtl', 600, 10, 86_400);
+  if (problems.length > 0 || !manifestPath) return { problems };
+  return {
+    problems,
+    settings: Object.freeze({
+      manifestPath,
+      host,
+      port,
+      dataDir: get('data') ?? './data',
+      dev,
+      trustedProxies,
+      bridgeKeysPath: get('bridgeKeys'),
+      geoipPath: get('geoip'),
+      issuer,
+      adminToken,
+      heartbeatTimeoutMs,
+      routeTicketSeconds,
+      joinTokenSeconds,
+    }),
+  };
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

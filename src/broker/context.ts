@@ -1,0 +1,77 @@
+/**
+ * Everything the broker's routes share, built once at start-up and passed to
+ * the app factory: configuration, ports (store, audit), keys, GeoIP, the
+ * bridge registry, the manifest in force, the clock and the metrics.
+ */
+import type { Manifest } from '../core/manifest/types.js';
+import type { GeoIpResolver } from '../node/geoip.js';
+import type { ReplayGuard } from './attestation.js';
+import type { AuditLog } from './audit/audit-log.js';
+import type { KeyRing } from './keys.js';
+import type { BrokerMetrics } from './metrics.js';
+import type { BridgeRegistry } from './registry.js';
+import type { Store } from './store/store.js';
+
+/** Validated, frozen broker configuration (see config.ts). */
+export interface BrokerConfig {
+  /** The issuer put in tickets, e.g. http://127.0.0.1:8080. */
+  readonly issuer: string;
+  /** SHA-256 (hex) of the admin bearer token. */
+  readonly adminTokenHash: string;
+  /** Peers whose X-Forwarded-For is honoured (IPs or CIDRs). */
+  readonly trustedProxies: readonly string[];
+  /** Local demos: a request may name its country; datacenters without a bridge count as up. */
+  readonly dev: boolean;
+  /** Bridge public keys by datacenter, imported (attestation.ts). */
+  readonly bridgeKeys: ReadonlyMap<string, CryptoKey>;
+  readonly heartbeatTimeoutMs: number;
+  readonly routeTicketSeconds: number;
+  readonly joinTokenSeconds: number;
+}
+
+/** The manifest in force and its version; replaced whole on an accepted change. */
+export interface PolicyState {
+  readonly manifest: Manifest;
+  readonly version: number;
+  readonly sha256: string;
+  readonly text: string;
+}
+
+/** Holds the manifest in force (swapped atomically: one reference). */
+export class PolicyHolder {
+  #state: PolicyState;
+
+  constructor(state: PolicyState) {
+    this.#state = state;
+  }
+
+  get current(): PolicyState {
+    return this.#state;
+  }
+
+  replace(state: PolicyState): void {
+    this.#state = state;
+  }
+}
+
+/** The broker's dependencies. */
+export interface BrokerContext {
+  readonly config: BrokerConfig;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly keys: KeyRing;
+  readonly geoip: GeoIpResolver;
+  readonly registry: BridgeRegistry;
+  readonly policy: PolicyHolder;
+  readonly metrics: BrokerMetrics;
+  /** Last accepted sequence number per bridge (replay protection). */
+  readonly replayGuard: ReplayGuard;
+  /** The clock: every time the broker uses comes from here. */
+  readonly now: () => Date;
+}
+
+/** Appends an audit record (durable when this resolves) and counts it. */
+export async function recordAudit(ctx: BrokerContext, type: Parameters<AuditLog['append']>[0], data: Readonly<Record<string, unknown>>): Promise<void> {
+  await ctx.audit.append(type, data, ctx.now().toISOString());
+  ctx.metrics.auditRecords.inc({ type });
+}

@@ -1,0 +1,22 @@
+/**
+ * Prometheus metrics of one broker (a registry per app, so tests and several
+ * brokers in one process do not share counters).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The broker's metrics. */
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  readonly decisions = new Counter({ name: 'geobridge_decisions_total', help: 'Route decisions, by zone and role of the first candidate', labelNames: ['zone', 'role'], registers: [this.registry] });
+  readonly refusals = new Counter({ name: 'geobridge_refusals_total', help: 'Route refusals, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly routeSeconds = new Histogram({
+    name: 'geobridge_route_duration_seconds',
+    help: 'Time to answer POST /v1/route, including ticket signing and the durable audit write',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly liveBridges = new Gauge({ name: 'geobridge_live_bridges', help: 'Datacenters whose bridge sent a heartbeat within the timeout', registers: [this.registry] });
+  readonly bridgeRejections = new Counter({ name: 'geobridge_bridge_rejections_total', help: 'Bridge messages rejected (bad signature, unknown, stale)', labelNames: ['code'], registers: [this.registry] });
+  readonly auditRecords = new Counter({ name: 'geobridge_audit_records_total', help: 'Audit records appended, by type', labelNames: ['type'], registers: [this.registry] });
+  readonly manifestVersion = new Gauge({ name: 'geobridge_manifest_version', help: 'Version of the manifest in force', registers: [this.registry] });
+}

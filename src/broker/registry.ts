@@ -1,0 +1,70 @@
+/**
+ * What the broker knows about live bridges, from their signed heartbeats. The
+ * decider gets it as LiveState: a datacenter whose heartbeat is older than the
+ * timeout (or that is draining) is down; utilization is load ÷ the capacity
+ * the manifest gives — a bridge never reports its own jurisdiction, location
+ * or capacity.
+ */
+import type { Manifest } from '../core/manifest/types.js';
+import type { LiveState } from '../core/select/select.js';
+
+/** What a bridge reports in a heartbeat. */
+export interface BridgeReport {
+  readonly participants: number;
+  readonly cpu: number;
+  readonly draining: boolean;
+}
+
+interface Entry extends BridgeReport {
+  readonly lastSeenMs: number;
+}
+
+/** Live bridges by datacenter. */
+export class BridgeRegistry {
+  readonly #entries = new Map<string, Entry>();
+  readonly #timeoutMs: number;
+  readonly #assumeUp: boolean;
+
+  /**
+   * @param timeoutMs heartbeats older than this mark a datacenter down
+   * @param assumeUp  treat datacenters that never reported as up and idle (local demos without bridges)
+   */
+  constructor(timeoutMs: number, assumeUp: boolean) {
+    this.#timeoutMs = timeoutMs;
+    this.#assumeUp = assumeUp;
+  }
+
+  /** Records a heartbeat; returns true when this is the datacenter's first since it was down or unknown. */
+  report(datacenter: string, report: BridgeReport, nowMs: number): boolean {
+    const before = this.#entries.get(datacenter);
+    this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs });
+    return !before || nowMs - before.lastSeenMs > this.#timeoutMs;
+  }
+
+  /** True when the datacenter's bridge reported within the timeout. */
+  isLive(datacenter: string, nowMs: number): boolean {
+    const e = this.#entries.get(datacenter);
+    return e !== undefined && nowMs - e.lastSeenMs <= this.#timeoutMs;
+  }
+
+  /** Datacenters with a live bridge. */
+  liveCount(nowMs: number): number {
+    return [...this.#entries.keys()].filter((d) => this.isLive(d, nowMs)).length;
+  }
+
+  /** The live state the decider needs, for the manifest in force. */
+  liveState(manifest: Manifest, nowMs: number): LiveState {
+    const down = new Set<string>();
+    const utilization = new Map<string, number>();
+    for (const dc of manifest.datacenters) {
+      const e = this.#entries.get(dc.id);
+      if (!e) {
+        if (!this.#assumeUp) down.add(dc.id);
+        continue;
+      }
+      if (nowMs - e.lastSeenMs > this.#timeoutMs || e.draining) down.add(dc.id);
+      utilization.set(dc.id, dc.capacity > 0 ? e.participants / dc.capacity : 1);
+    }
+    return { down, utilization };
+  }
+}

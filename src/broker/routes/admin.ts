@@ -1,0 +1,139 @@
+/**
+ * The operator's API (admin token): accounts and their data routing control,
+ * and key rotation. Every action is audited.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Type } from 'typebox';
+import { GeobridgeError } from '../../core/errors.js';
+import { isCountryCode } from '../../core/geo/countries.js';
+import type { Manifest } from '../../core/manifest/types.js';
+import { compilePolicy } from '../../core/policy/compile.js';
+import { isRefusal, selectDatacenters } from '../../core/select/select.js';
+import type { BrokerApp } from '../app.js';
+import { requireAdmin, sha256Hex } from '../auth.js';
+import { recordAudit, type BrokerContext } from '../context.js';
+import type { Account } from '../store/store.js';
+import { AccountSchema, BEARER, CountryCode } from './schemas.js';
+
+const PolicyBody = {
+  plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  allowedJurisdictions: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 300 })),
+};
+
+/** The account as the API shows it. */
+export function publicAccount(a: Account): Record<string, unknown> {
+  return {
+    id: a.id,
+    name: a.name,
+    homeCountry: a.homeCountry,
+    createdAt: a.createdAt,
+    ...(a.plan !== undefined ? { plan: a.plan } : {}),
+    ...(a.allowedJurisdictions ? { allowedJurisdictions: a.allowedJurisdictions } : {}),
+  };
+}
+
+/**
+ * Validates an account policy against the manifest: the plan exists, the
+ * jurisdictions are codes or groups, and the narrowing leaves the home
+ * country's zone at least one primary (otherwise every meeting would be
+ * refused, or served only by backups).
+ */
+export function checkAccountPolicy(manifest: Manifest, homeCountry: string, plan: string | undefined, jurisdictions: readonly string[] | undefined): string[] | undefined {
+  if (!isCountryCode(homeCountry)) throw new GeobridgeError('VALIDATION', `homeCountry '${homeCountry}' is not an ISO 3166-1 alpha-2 code.`);
+  const policy = compilePolicy(manifest);
+  if (plan !== undefined && !policy.planById.has(plan)) throw new GeobridgeError('UNKNOWN_PLAN', `plan '${plan}' is not defined in the manifest in force (plans: ${[...policy.planById.keys()].join(', ') || 'none'}).`);
+  const codes = jurisdictions === undefined ? undefined : [...policy.expand(jurisdictions)].sort();
+  const bad = (codes ?? []).filter((c) => !isCountryCode(c));
+  if (bad.length > 0) throw new GeobridgeError('INVALID_COUNTRY', `allowedJurisdictions: ${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} neither ISO codes nor groups of the manifest.`);
+  const decision = selectDatacenters(manifest, { country: homeCountry, ...(plan !== undefined ? { plan } : {}), ...(codes ? { accountJurisdictions: codes } : {}) });
+  if (isRefusal(decision) || !decision.candidates.some((c) => c.role === 'primary')) {
+    const zone = policy.zoneFor(homeCountry);
+    const primaries = (zone?.primaries ?? []).map((id) => `${id} (${policy.datacenterById.get(id)?.jurisdiction ?? '?'})`);
+    throw new GeobridgeError(
+      'POLICY_STRANDS_HOME_ZONE',
+      `with this policy, participants from ${homeCountry} (zone ${zone?.id ?? 'none'}) would have no primary datacenter: the zone's primaries are ${primaries.join(', ') || 'none'}. Allow one of their jurisdictions, or choose another plan.`,
+    );
+  }
+  return codes;
+}
+
+/** POST/GET /v1/accounts, PUT /v1/accounts/:id/policy, POST /v1/admin/keys/rotate. */
+export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  app.post(
+    '/v1/accounts',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Create an account; its API key is shown once',
+        security: BEARER,
+        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), homeCountry: CountryCode, ...PolicyBody }, { additionalProperties: false }),
+        response: { 201: Type.Object({ account: AccountSchema, apiKey: Type.String() }) },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(ctx, request);
+      const { name, homeCountry, plan } = request.body;
+      const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, homeCountry, plan, request.body.allowedJurisdictions);
+      const apiKey = `gbk_${randomBytes(24).toString('base64url')}`;
+      const account: Account = {
+        id: `acc_${randomUUID()}`,
+        name,
+        homeCountry,
+        apiKeyHash: sha256Hex(apiKey),
+        createdAt: ctx.now().toISOString(),
+        ...(plan !== undefined ? { plan } : {}),
+        ...(allowedJurisdictions ? { allowedJurisdictions } : {}),
+      };
+      await ctx.store.createAccount(account);
+      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.create', target: account.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
+      return reply.status(201).send({ account: publicAccount(account) as never, apiKey });
+    },
+  );
+
+  app.get('/v1/accounts', { schema: { tags: ['admin'], summary: 'List accounts', security: BEARER, response: { 200: Type.Object({ accounts: Type.Array(AccountSchema) }) } } }, async (request) => {
+    requireAdmin(ctx, request);
+    return { accounts: (await ctx.store.listAccounts()).map(publicAccount) as never };
+  });
+
+  app.get(
+    '/v1/accounts/:id',
+    { schema: { tags: ['admin'], summary: 'One account', security: BEARER, params: Type.Object({ id: Type.String({ maxLength: 100 }) }), response: { 200: AccountSchema } } },
+    async (request) => {
+      requireAdmin(ctx, request);
+      const account = await ctx.store.getAccount(request.params.id);
+      if (!account) throw new GeobridgeError('NOT_FOUND', `no account '${request.params.id}'.`);
+      return publicAccount(account) as never;
+    },
+  );
+
+  app.put(
+    '/v1/accounts/:id/policy',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Set the plan and data routing control (allowed jurisdictions) of an account; it narrows, never widens',
+        security: BEARER,
+        params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
+        body: Type.Object(PolicyBody, { additionalProperties: false }),
+        response: { 200: AccountSchema },
+      },
+    },
+    async (request) => {
+      requireAdmin(ctx, request);
+      const existing = await ctx.store.getAccount(request.params.id);
+      if (!existing) throw new GeobridgeError('NOT_FOUND', `no account '${request.params.id}'.`);
+      const { plan } = request.body;
+      const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
+      const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
+      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
+      return publicAccount(updated) as never;
+    },
+  );
+
+  app.post('/v1/admin/keys/rotate', { schema: { tags: ['admin'], summary: 'Rotate the ticket signing key; tickets in flight stay valid', security: BEARER, response: { 200: Type.Object({ kid: Type.String() }) } } }, async (request) => {
+    requireAdmin(ctx, request);
+    const kid = await ctx.keys.rotate();
+    await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'keys.rotate', target: kid });
+    return { kid };
+  });
+}

@@ -1,0 +1,117 @@
+/**
+ * The bridges' API. Every message is a compact JWS signed with the Ed25519
+ * key configured for the bridge's datacenter (attestation.ts); a message that
+ * cannot prove its identity is rejected and audited. The broker takes a
+ * datacenter's jurisdiction and location from the manifest, never from the
+ * bridge.
+ */
+import { Type, type Static, type TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
+import { compilePolicy } from '../../core/policy/compile.js';
+import type { BrokerApp } from '../app.js';
+import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
+import { recordAudit, type BrokerContext } from '../context.js';
+
+const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 65_536, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
+
+const Heartbeat = Type.Object({ kind: Type.Literal('heartbeat'), participants: Type.Integer({ minimum: 0 }), cpu: Type.Number({ minimum: 0 }), draining: Type.Boolean() }, { additionalProperties: false });
+const Admission = Type.Object(
+  {
+    kind: Type.Literal('admission'),
+    participant: Type.String({ maxLength: 100 }),
+    meeting: Type.String({ maxLength: 100 }),
+    outcome: Type.Union([Type.Literal('admitted'), Type.Literal('refused'), Type.Literal('left')]),
+    reason: Type.Optional(Type.String({ maxLength: 200 })),
+    decision: Type.Optional(Type.String({ maxLength: 100 })),
+  },
+  { additionalProperties: false },
+);
+const Claim = Type.Object({ kind: Type.Literal('claim'), meeting: Type.String({ maxLength: 100 }), expectedEpoch: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+
+/** Verifies a bridge message and its body's shape; rejections are audited. */
+async function verified<S extends TSchema>(ctx: BrokerContext, jws: string, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
+  let message: BridgeMessage;
+  try {
+    message = await verifyBridgeMessage(ctx.config.bridgeKeys, jws, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard });
+  } catch (error) {
+    const code = isGeobridgeError(error) ? error.code : 'BRIDGE_MESSAGE_INVALID';
+    ctx.metrics.bridgeRejections.inc({ code });
+    await recordAudit(ctx, 'bridge.rejected', { reason: code });
+    throw error;
+  }
+  if (!Value.Check(schema, message.payload)) throw new GeobridgeError('VALIDATION', `the bridge message from '${message.datacenter}' does not match its schema; see /docs.`);
+  return { datacenter: message.datacenter, body: message.payload };
+}
+
+/** POST /v1/bridges/heartbeat, /v1/bridges/admissions, /v1/bridges/placements. */
+export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  app.post(
+    '/v1/bridges/heartbeat',
+    { schema: { tags: ['bridges'], summary: 'Signed heartbeat: participants, CPU, draining (enrols on first contact)', body: Signed, response: { 200: Type.Object({ accepted: Type.Boolean() }) } } },
+    async (request) => {
+      const { datacenter, body } = await verified(ctx, request.body.message, Heartbeat);
+      const first = ctx.registry.report(datacenter, body, ctx.now().getTime());
+      if (first) await recordAudit(ctx, 'bridge.enrolled', { datacenter });
+      return { accepted: true };
+    },
+  );
+
+  app.post(
+    '/v1/bridges/admissions',
+    { schema: { tags: ['bridges'], summary: 'Signed report of a participant admitted, refused or gone', body: Signed, response: { 200: Type.Object({ recorded: Type.Boolean() }) } } },
+    async (request) => {
+      const { datacenter, body } = await verified(ctx, request.body.message, Admission);
+      if (body.outcome === 'left') {
+        await ctx.store.removeParticipant(body.meeting, body.participant);
+        return { recorded: true };
+      }
+      if (body.outcome === 'refused') {
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' });
+        return { recorded: true };
+      }
+      const manifest = ctx.policy.current.manifest;
+      const policy = compilePolicy(manifest);
+      const dc = policy.datacenterById.get(datacenter);
+      const participant = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
+      const country = participant?.country ?? null;
+      const zone = country ? policy.zoneFor(country) : undefined;
+      await recordAudit(ctx, 'bridge.admission', {
+        participant: body.participant,
+        meeting: body.meeting,
+        datacenter,
+        jurisdiction: dc?.jurisdiction ?? null,
+        role: zone?.primaries.includes(datacenter) ? 'primary' : 'secondary',
+        country,
+        zone: zone?.id ?? null,
+        outOfZone: zone && dc ? !policy.countriesOf(zone).has(dc.jurisdiction) : null,
+        decision: body.decision ?? null,
+      });
+      return { recorded: true };
+    },
+  );
+
+  app.post(
+    '/v1/bridges/placements',
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: "Signed claim of a meeting's placement (compare-and-set on its epoch; exactly one concurrent claimant wins)",
+        body: Signed,
+        response: { 200: Type.Object({ won: Type.Boolean(), datacenter: Type.String(), epoch: Type.Integer() }) },
+      },
+    },
+    async (request) => {
+      const { datacenter, body } = await verified(ctx, request.body.message, Claim);
+      const meeting = await ctx.store.getMeeting(body.meeting);
+      if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${body.meeting}'.`);
+      if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
+      const before = await ctx.store.getPlacement(meeting.id);
+      const result = await ctx.store.claimPlacement(meeting.id, datacenter, body.expectedEpoch, ctx.now().toISOString());
+      if (result.won) {
+        await recordAudit(ctx, before ? 'placement.rehomed' : 'placement.claimed', { meeting: meeting.id, datacenter, epoch: result.placement.epoch, from: before?.datacenter ?? null });
+      }
+      return { won: result.won, datacenter: result.placement.datacenter, epoch: result.placement.epoch };
+    },
+  );
+}

@@ -1,0 +1,63 @@
+/**
+ * The manifest in force: read it, or replace it (admin). A new manifest is
+ * verified first and rejected with its diagnostics when it has errors; an
+ * accepted one is versioned, audited with its exposure diff, and every live
+ * meeting is re-checked against it.
+ */
+import { Type } from 'typebox';
+import { GeobridgeError } from '../../core/errors.js';
+import { parseManifest } from '../../core/manifest/parse.js';
+import { checkManifest } from '../../core/verify/check.js';
+import { diffManifests } from '../../core/verify/diff.js';
+import type { BrokerApp } from '../app.js';
+import { requireAdmin, sha256Hex } from '../auth.js';
+import { recordAudit, type BrokerContext } from '../context.js';
+import { errorBody } from '../http-errors.js';
+import { recheckLiveMeetings } from '../recheck.js';
+import { BEARER } from './schemas.js';
+
+/** GET and PUT /v1/manifest. */
+export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  app.get(
+    '/v1/manifest',
+    { schema: { tags: ['manifest'], summary: 'The manifest in force', security: BEARER, response: { 200: Type.Object({ version: Type.Integer(), sha256: Type.String(), text: Type.String() }) } } },
+    (request) => {
+      requireAdmin(ctx, request);
+      const { version, sha256, text } = ctx.policy.current;
+      return { version, sha256, text };
+    },
+  );
+
+  app.put(
+    '/v1/manifest',
+    {
+      schema: {
+        tags: ['manifest'],
+        summary: 'Replace the manifest (YAML body); rejected with diagnostics when `check` finds errors',
+        security: BEARER,
+        consumes: ['application/yaml'],
+        body: Type.String({ minLength: 1, maxLength: 1024 * 1024 }),
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(ctx, request);
+      const text = request.body;
+      if (typeof text !== 'string') throw new GeobridgeError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as YAML text with Content-Type: application/yaml.');
+      const parsed = parseManifest(text, 'manifest.yaml');
+      const diagnostics = checkManifest(parsed);
+      const errors = diagnostics.filter((d) => d.severity === 'error');
+      if (!parsed.manifest || errors.length > 0) {
+        await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: errors.map((d) => `${d.line}:${d.column} ${d.code}`) });
+        return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest has ${errors.length} error(s); nothing was changed. Run 'geobridge check' on it.`), diagnostics });
+      }
+      const before = ctx.policy.current;
+      const diff = diffManifests(before.manifest, parsed.manifest);
+      const sha256 = sha256Hex(text);
+      const saved = await ctx.store.saveManifest(text, sha256, 'admin', ctx.now().toISOString());
+      ctx.policy.replace({ manifest: parsed.manifest, version: saved.version, sha256, text });
+      await recordAudit(ctx, 'manifest.changed', { actor: 'admin', version: saved.version, sha256, previous: before.version, diff });
+      const recheck = await recheckLiveMeetings(ctx, parsed.manifest);
+      return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff, recheck };
+    },
+  );
+}

@@ -1,0 +1,131 @@
+/**
+ * POST /v1/route: where may this participant connect? The core's decider
+ * answers; the broker signs the answer as a route ticket and writes the
+ * decision to the audit log before the response leaves.
+ */
+import { randomUUID } from 'node:crypto';
+import { Type } from 'typebox';
+import { GeobridgeError } from '../../core/errors.js';
+import { isRefusal, selectDatacenters } from '../../core/select/select.js';
+import type { BrokerApp } from '../app.js';
+import { requireJoinToken } from '../auth.js';
+import { resolveClientAddress } from '../client-ip.js';
+import { recordAudit, type BrokerContext } from '../context.js';
+import { issueRouteTicket } from '../tickets.js';
+import { BEARER, CandidateSchema, CountryCode, ExclusionSchema } from './schemas.js';
+
+const RouteBody = Type.Object(
+  {
+    location: Type.Optional(Type.Object({ lat: Type.Number({ minimum: -90, maximum: 90 }), lon: Type.Number({ minimum: -180, maximum: 180 }) }, { additionalProperties: false })),
+    country: Type.Optional(Type.Intersect([CountryCode], { description: 'Only with --dev: join as if from this country' })),
+  },
+  { additionalProperties: false },
+);
+
+const RouteResponse = Type.Object({
+  zone: Type.Union([Type.String(), Type.Null()]),
+  country: Type.String(),
+  allowedJurisdictions: Type.Array(Type.String()),
+  candidates: Type.Array(CandidateSchema),
+  excluded: Type.Array(ExclusionSchema),
+  attempts: Type.Object({ perPrimary: Type.Integer(), timeoutMs: Type.Integer() }),
+  decisionId: Type.String(),
+  policyVersion: Type.Integer(),
+  ticket: Type.String(),
+  ticketExpiresAt: Type.String(),
+});
+
+/** POST /v1/route. */
+export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  app.post(
+    '/v1/route',
+    {
+      schema: {
+        tags: ['route'],
+        summary: 'Decide where a participant may connect, with a signed route ticket (join token as bearer)',
+        security: BEARER,
+        body: RouteBody,
+        response: { 200: RouteResponse },
+      },
+      // `curl -X POST` without a body means "no hints".
+      preValidation: (request, _reply, done) => {
+        // The type says a body is there; on the wire it may not be.
+        if ((request.body as unknown) === undefined) request.body = {};
+        done();
+      },
+    },
+    async (request) => {
+      const started = process.hrtime.bigint();
+      const claims = await requireJoinToken(ctx, request);
+      const meeting = await ctx.store.getMeeting(claims.meeting);
+      if (!meeting) throw new GeobridgeError('NOT_FOUND', `meeting '${claims.meeting}' no longer exists.`);
+      if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
+      const account = await ctx.store.getAccount(meeting.accountId);
+      if (!account) throw new GeobridgeError('NOT_FOUND', `the meeting's account no longer exists.`);
+
+      const country = locate(ctx, request.body.country, request.socket.remoteAddress, request.headers['x-forwarded-for']);
+      const { manifest, version } = ctx.policy.current;
+      const placement = await ctx.store.getPlacement(meeting.id);
+      const result = selectDatacenters(
+        manifest,
+        {
+          country,
+          ...(request.body.location ? { location: request.body.location } : {}),
+          ...(account.plan !== undefined ? { plan: account.plan } : {}),
+          ...(account.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
+          ...(meeting.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
+          ...(placement ? { placedAt: placement.datacenter } : {}),
+        },
+        ctx.registry.liveState(manifest, ctx.now().getTime()),
+      );
+      const who = { participant: claims.sub, meeting: meeting.id, account: account.id, country, zone: result.zone, policyVersion: version };
+      if (isRefusal(result)) {
+        await recordAudit(ctx, 'route.refusal', { ...who, code: result.error.code, excluded: result.excluded });
+        ctx.metrics.refusals.inc({ code: result.error.code });
+        throw new GeobridgeError(result.error.code, result.error.message);
+      }
+      const decisionId = `dec_${randomUUID()}`;
+      const ticket = await issueRouteTicket(ctx.keys, {
+        issuer: ctx.config.issuer,
+        participant: claims.sub,
+        meeting: meeting.id,
+        candidates: result.candidates.map((c) => c.datacenter),
+        jurisdictions: result.allowedJurisdictions,
+        decision: decisionId,
+        country,
+        expiresInSeconds: ctx.config.routeTicketSeconds,
+      });
+      // Durable before the answer leaves: every route a client holds is in the audit log.
+      await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates });
+      await ctx.store.addParticipant({ id: claims.sub, meetingId: meeting.id, country, joinedAt: ctx.now().toISOString(), ...(account.plan !== undefined ? { plan: account.plan } : {}) });
+      ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
+      ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return {
+        ...result,
+        allowedJurisdictions: [...result.allowedJurisdictions],
+        candidates: [...result.candidates],
+        excluded: [...result.excluded],
+        decisionId,
+        policyVersion: version,
+        ticket: ticket.token,
+        ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
+      };
+    },
+  );
+}
+
+/** The participant's country: from the connection's address through GeoIP; a named country only in --dev. */
+function locate(ctx: BrokerContext, named: string | undefined, remoteAddress: string | undefined, forwardedFor: string | string[] | undefined): string {
+  if (named !== undefined) {
+    if (!ctx.config.dev) throw new GeobridgeError('FORBIDDEN', 'a request may name its country only when the broker runs with --dev (local demos).');
+    return named;
+  }
+  const address = resolveClientAddress({
+    remoteAddress: remoteAddress ?? '',
+    ...(forwardedFor !== undefined ? { forwardedFor: Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor } : {}),
+    trustedProxies: ctx.config.trustedProxies,
+  });
+  const country = address ? ctx.geoip.lookup(address) : null;
+  if (!country) throw new GeobridgeError('CLIENT_NOT_LOCATED', `the address ${address || '(none)'} is not in ${ctx.geoip.source}, so no fence can be applied; connect from a public address${ctx.config.dev ? ', or name a country in the body (dev mode)' : ''}.`);
+  return country;
+}

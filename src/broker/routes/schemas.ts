@@ -1,0 +1,32 @@
+/**
+ * TypeBox schemas shared by several routes.
+ */
+import { Type } from 'typebox';
+
+/** An ISO 3166-1 alpha-2 code (checked against the country list by the handlers). */
+export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2, e.g. DE' });
+
+/** The body of every error. */
+export const ErrorSchema = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() }, { additionalProperties: false });
+
+/** Bearer-authenticated route. */
+export const BEARER = [{ bearer: [] }];
+
+/** An account as the API shows it (never its key hash). */
+export const AccountSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    homeCountry: Type.String(),
+    plan: Type.Optional(Type.String()),
+    allowedJurisdictions: Type.Optional(Type.Array(Type.String())),
+    createdAt: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+/** A datacenter to try. */
+export const CandidateSchema = Type.Object({ datacenter: Type.String(), role: Type.Union([Type.Literal('primary'), Type.Literal('secondary')]), jurisdiction: Type.String() });
+
+/** A datacenter not offered, and why. */
+export const ExclusionSchema = Type.Object({ datacenter: Type.String(), reason: Type.String() });

@@ -1,0 +1,38 @@
+/**
+ * Health, readiness, the public keys that verify tickets, and metrics.
+ */
+import { Type } from 'typebox';
+import type { BrokerApp } from '../app.js';
+import type { BrokerContext } from '../context.js';
+
+/** /healthz, /readyz, /.well-known/jwks.json, /metrics. */
+export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness: the process answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, () => ({ status: 'ok' as const }));
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Readiness: store and audit log answer, a manifest is in force',
+        response: { 200: Type.Object({ status: Type.Literal('ready'), manifestVersion: Type.Integer(), liveBridges: Type.Integer() }) },
+      },
+    },
+    async () => {
+      await ctx.store.latestManifest();
+      await ctx.audit.read({ from: 1, to: 1 });
+      return { status: 'ready' as const, manifestVersion: ctx.policy.current.version, liveBridges: ctx.registry.liveCount(ctx.now().getTime()) };
+    },
+  );
+
+  app.get('/.well-known/jwks.json', { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens' } }, async (_request, reply) => {
+    await ctx.keys.refresh();
+    return reply.header('cache-control', 'public, max-age=60').send(ctx.keys.jwks());
+  });
+
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', hide: true } }, async (_request, reply) => {
+    ctx.metrics.liveBridges.set(ctx.registry.liveCount(ctx.now().getTime()));
+    ctx.metrics.manifestVersion.set(ctx.policy.current.version);
+    return reply.header('content-type', ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * Starts a broker process on the embedded defaults: SQLite store and audit
+ * log under the data directory, persisted signing keys, the embedded GeoIP
+ * database, and the manifest file (a broker never starts on a manifest with
+ * errors).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { parse as parseYaml } from 'yaml';
+import { GeobridgeError } from '../core/errors.js';
+import { parseManifest } from '../core/manifest/parse.js';
+import { checkManifest } from '../core/verify/check.js';
+import { openGeoIp } from '../node/geoip.js';
+import { buildBrokerApp } from './app.js';
+import { importBridgePublicKeys, ReplayGuard, type BridgePublicKeyConfig } from './attestation.js';
+import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
+import { sha256Hex } from './auth.js';
+import type { ServeSettings } from './config.js';
+import { PolicyHolder, recordAudit, type BrokerContext } from './context.js';
+import { KeyRing } from './keys.js';
+import { BrokerMetrics } from './metrics.js';
+import { BridgeRegistry } from './registry.js';
+import { SqliteStore } from './store/sqlite-store.js';
+
+/** A running broker. */
+export interface RunningBroker {
+  readonly app: FastifyInstance;
+  readonly url: string;
+  /** Where the admin token is, when it was generated rather than given. */
+  readonly adminTokenFile: string | undefined;
+  /** Stops accepting requests, then closes the store and the audit log; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Opens everything, builds the app and listens. */
+export async function startBroker(settings: ServeSettings, logger: boolean | { readonly level: string } = true): Promise<RunningBroker> {
+  mkdirSync(settings.dataDir, { recursive: true });
+  const now = (): Date => new Date();
+  const manifestText = readText(settings.manifestPath, 'manifest');
+  const parsed = parseManifest(manifestText, settings.manifestPath);
+  const errors = checkManifest(parsed).filter((d) => d.severity === 'error');
+  if (!parsed.manifest || errors.length > 0) {
+    const first = errors[0];
+    throw new GeobridgeError('INVALID_MANIFEST', `${settings.manifestPath} has ${errors.length} error(s)${first ? ` (first: ${first.line}:${first.column} ${first.code}: ${first.message})` : ''}; run 'geobridge check ${settings.manifestPath}'. The broker does not start on a manifest with errors.`);
+  }
+  const manifest = parsed.manifest;
+  const { adminToken, adminTokenFile } = loadAdminToken(settings);
+  const bridgeKeys = await loadBridgeKeys(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
+
+  const store = SqliteStore.open(join(settings.dataDir, 'broker.sqlite'));
+  const audit = SqliteAuditLog.open(join(settings.dataDir, 'audit.sqlite'));
+  try {
+    const keys = await KeyRing.load(store, now);
+    const geoip = await openGeoIp(settings.geoipPath);
+    const sha256 = sha256Hex(manifestText);
+    const latest = await store.latestManifest();
+    const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
+    const ctx: BrokerContext = {
+      config: {
+        issuer: settings.issuer,
+        adminTokenHash: sha256Hex(adminToken),
+        trustedProxies: settings.trustedProxies,
+        dev: settings.dev,
+        bridgeKeys,
+        heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
+        routeTicketSeconds: settings.routeTicketSeconds,
+        joinTokenSeconds: settings.joinTokenSeconds,
+      },
+      store,
+      audit,
+      keys,
+      geoip,
+      registry: new BridgeRegistry(settings.heartbeatTimeoutMs, settings.dev),
+      policy: new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText }),
+      metrics: new BrokerMetrics(),
+      replayGuard: new ReplayGuard(),
+      now,
+    };
+    if (latest?.sha256 !== sha256) await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath });
+    const app = await buildBrokerApp(ctx, { logger });
+    if (settings.dev) app.log.warn('DEV MODE: requests may name their country and datacenters without a bridge count as up. Never run this in production.');
+    await app.listen({ host: settings.host, port: settings.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : settings.port;
+    const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+    let closed = false;
+    return {
+      app,
+      url,
+      adminTokenFile,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await app.close();
+        await store.close();
+        await audit.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    await audit.close();
+    throw error;
+  }
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new GeobridgeError('UNREADABLE_FILE', `cannot read the ${what} '${path}'. Check the path.`);
+  }
+}
+
+/** The admin token: GEOBRIDGE_ADMIN_TOKEN, else one generated once into DATA/admin-token (mode 600). */
+function loadAdminToken(settings: ServeSettings): { adminToken: string; adminTokenFile: string | undefined } {
+  if (settings.adminToken !== undefined) return { adminToken: settings.adminToken, adminTokenFile: undefined };
+  const file = join(settings.dataDir, 'admin-token');
+  if (!existsSync(file)) {
+    writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return { adminToken: readFileSync(file, 'utf8').trim(), adminTokenFile: file };
+}
+
+/** Bridge keys file: YAML or JSON map `datacenter: <base64url Ed25519 public key or JWK>`. */
+async function loadBridgeKeys(path: string | undefined, datacenters: ReadonlySet<string>): Promise<Map<string, CryptoKey>> {
+  if (path === undefined) return new Map();
+  const raw: unknown = parseYaml(readText(path, 'bridge keys file'));
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path} must map datacenter ids to bridge public keys, e.g. "us-east: 3q2-7w…".`);
+  }
+  const unknown = Object.keys(raw).filter((id) => !datacenters.has(id));
+  if (unknown.length > 0) throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path} names datacenters the manifest does not define: ${unknown.join(', ')}.`);
+  return importBridgePublicKeys(raw as Record<string, BridgePublicKeyConfig>);
+}

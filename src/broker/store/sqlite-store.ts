@@ -1,0 +1,487 @@
+/**
+ * SQLite Store adapter (the embedded default) on better-sqlite3. WAL lets
+ * readers run beside one writer; `synchronous=FULL` makes every commit
+ * durable before its promise resolves; `busy_timeout` makes processes sharing
+ * the file queue for the write lock instead of failing. Compare-and-set steps
+ * run in IMMEDIATE transactions, which take the write lock up front, so they
+ * are atomic across processes, not just across calls in this one.
+ */
+import Database from 'better-sqlite3';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
+import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, Placement, SigningKey, Store } from './store.js';
+
+/** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** Schema migrations; entry i takes the database from version i to i + 1. Append, never edit. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    home_country TEXT NOT NULL,
+    plan TEXT,
+    allowed_jurisdictions TEXT CHECK (allowed_jurisdictions IS NULL OR json_valid(allowed_jurisdictions)),
+    api_key_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE meetings (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    allowed_jurisdictions TEXT CHECK (allowed_jurisdictions IS NULL OR json_valid(allowed_jurisdictions)),
+    ended_at TEXT,
+    ended_reason TEXT
+  ) STRICT;
+  CREATE INDEX meetings_live ON meetings (created_at, id) WHERE ended_at IS NULL;
+  CREATE INDEX meetings_account ON meetings (account_id);
+  CREATE TABLE placements (
+    meeting_id TEXT PRIMARY KEY REFERENCES meetings (id),
+    datacenter TEXT NOT NULL,
+    epoch INTEGER NOT NULL CHECK (epoch > 0),
+    since TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE participants (
+    meeting_id TEXT NOT NULL REFERENCES meetings (id),
+    id TEXT NOT NULL,
+    country TEXT NOT NULL,
+    plan TEXT,
+    joined_at TEXT NOT NULL,
+    PRIMARY KEY (meeting_id, id)
+  ) STRICT;
+  CREATE TABLE manifests (
+    version INTEGER PRIMARY KEY CHECK (version > 0),
+    text TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_jwk TEXT NOT NULL CHECK (json_valid(public_jwk)),
+    private_jwk TEXT NOT NULL CHECK (json_valid(private_jwk)),
+    created_at TEXT NOT NULL,
+    retired_at TEXT
+  ) STRICT;
+  `,
+];
+
+/** The schema version this code reads and writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface AccountRow {
+  id: string;
+  name: string;
+  home_country: string;
+  plan: string | null;
+  allowed_jurisdictions: string | null;
+  api_key_hash: string;
+  created_at: string;
+}
+interface MeetingRow {
+  id: string;
+  account_id: string;
+  title: string;
+  created_at: string;
+  allowed_jurisdictions: string | null;
+  ended_at: string | null;
+  ended_reason: string | null;
+}
+interface PlacementRow {
+  meeting_id: string;
+  datacenter: string;
+  epoch: number;
+  since: string;
+}
+interface ParticipantRow {
+  meeting_id: string;
+  id: string;
+  country: string;
+  plan: string | null;
+  joined_at: string;
+}
+interface ManifestRow {
+  version: number;
+  text: string;
+  sha256: string;
+  created_at: string;
+  actor: string;
+}
+interface SigningKeyRow {
+  kid: string;
+  public_jwk: string;
+  private_jwk: string;
+  created_at: string;
+  retired_at: string | null;
+}
+
+function accountToRow(a: Account): AccountRow {
+  return {
+    id: a.id,
+    name: a.name,
+    home_country: a.homeCountry,
+    plan: a.plan ?? null,
+    allowed_jurisdictions: a.allowedJurisdictions === undefined ? null : JSON.stringify(a.allowedJurisdictions),
+    api_key_hash: a.apiKeyHash,
+    created_at: a.createdAt,
+  };
+}
+
+function rowToAccount(r: AccountRow): Account {
+  return {
+    id: r.id,
+    name: r.name,
+    homeCountry: r.home_country,
+    ...(r.plan === null ? {} : { plan: r.plan }),
+    ...(r.allowed_jurisdictions === null ? {} : { allowedJurisdictions: JSON.parse(r.allowed_jurisdictions) as string[] }),
+    apiKeyHash: r.api_key_hash,
+    createdAt: r.created_at,
+  };
+}
+
+function meetingToRow(m: Meeting): MeetingRow {
+  return {
+    id: m.id,
+    account_id: m.accountId,
+    title: m.title,
+    created_at: m.createdAt,
+    allowed_jurisdictions: m.allowedJurisdictions === undefined ? null : JSON.stringify(m.allowedJurisdictions),
+    ended_at: m.endedAt ?? null,
+    ended_reason: m.endedReason ?? null,
+  };
+}
+
+function rowToMeeting(r: MeetingRow): Meeting {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    title: r.title,
+    createdAt: r.created_at,
+    ...(r.allowed_jurisdictions === null ? {} : { allowedJurisdictions: JSON.parse(r.allowed_jurisdictions) as string[] }),
+    ...(r.ended_at === null ? {} : { endedAt: r.ended_at }),
+    ...(r.ended_reason === null ? {} : { endedReason: r.ended_reason }),
+  };
+}
+
+function rowToPlacement(r: PlacementRow): Placement {
+  return { meetingId: r.meeting_id, datacenter: r.datacenter, epoch: r.epoch, since: r.since };
+}
+
+function participantToRow(p: Participant): ParticipantRow {
+  return { meeting_id: p.meetingId, id: p.id, country: p.country, plan: p.plan ?? null, joined_at: p.joinedAt };
+}
+
+function rowToParticipant(r: ParticipantRow): Participant {
+  return { id: r.id, meetingId: r.meeting_id, country: r.country, ...(r.plan === null ? {} : { plan: r.plan }), joinedAt: r.joined_at };
+}
+
+function rowToManifest(r: ManifestRow): ManifestVersion {
+  return { version: r.version, text: r.text, sha256: r.sha256, createdAt: r.created_at, actor: r.actor };
+}
+
+function signingKeyToRow(k: SigningKey): SigningKeyRow {
+  return {
+    kid: k.kid,
+    public_jwk: JSON.stringify(k.publicJwk),
+    private_jwk: JSON.stringify(k.privateJwk),
+    created_at: k.createdAt,
+    retired_at: k.retiredAt ?? null,
+  };
+}
+
+function rowToSigningKey(r: SigningKeyRow): SigningKey {
+  return {
+    kid: r.kid,
+    publicJwk: JSON.parse(r.public_jwk) as Record<string, string>,
+    privateJwk: JSON.parse(r.private_jwk) as Record<string, string>,
+    createdAt: r.created_at,
+    ...(r.retired_at === null ? {} : { retiredAt: r.retired_at }),
+  };
+}
+
+/** Brings the schema up to SCHEMA_VERSION; one IMMEDIATE transaction, so concurrent openers migrate once. */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT');
+    const current = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_version').get()?.v ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new GeobridgeError('STORE_UNAVAILABLE', `the database has schema version ${current}, newer than this geobridge supports (${SCHEMA_VERSION}); upgrade geobridge`);
+    }
+    const record = db.prepare<[number]>("INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))");
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      db.exec(MIGRATIONS[v] ?? '');
+      record.run(v + 1);
+    }
+  }).immediate();
+}
+
+/** Every statement the store runs, prepared once per connection. */
+function prepareStatements(db: Database.Database) {
+  return {
+    insertAccount: db.prepare<AccountRow>(
+      'INSERT INTO accounts (id, name, home_country, plan, allowed_jurisdictions, api_key_hash, created_at) VALUES (@id, @name, @home_country, @plan, @allowed_jurisdictions, @api_key_hash, @created_at)',
+    ),
+    getAccount: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
+    findAccountByApiKeyHash: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE api_key_hash = ?'),
+    updateAccountPolicy: db.prepare<{ id: string; plan: string | null; allowed_jurisdictions: string | null }, AccountRow>(
+      'UPDATE accounts SET plan = @plan, allowed_jurisdictions = @allowed_jurisdictions WHERE id = @id RETURNING *',
+    ),
+    listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, id'),
+    insertMeeting: db.prepare<MeetingRow>(
+      'INSERT INTO meetings (id, account_id, title, created_at, allowed_jurisdictions, ended_at, ended_reason) VALUES (@id, @account_id, @title, @created_at, @allowed_jurisdictions, @ended_at, @ended_reason)',
+    ),
+    getMeeting: db.prepare<[string], MeetingRow>('SELECT * FROM meetings WHERE id = ?'),
+    meetingExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM meetings WHERE id = ?'),
+    endMeeting: db.prepare<{ id: string; at: string; reason: string }>(
+      'UPDATE meetings SET ended_at = @at, ended_reason = @reason WHERE id = @id AND ended_at IS NULL',
+    ),
+    listLiveMeetings: db.prepare<[], MeetingRow>('SELECT * FROM meetings WHERE ended_at IS NULL ORDER BY created_at, id'),
+    getPlacement: db.prepare<[string], PlacementRow>('SELECT * FROM placements WHERE meeting_id = ?'),
+    // The WHERE guard repeats the compare-and-set in SQL, so even outside a transaction a stale epoch cannot overwrite.
+    writePlacement: db.prepare<PlacementRow, PlacementRow>(
+      `INSERT INTO placements (meeting_id, datacenter, epoch, since) VALUES (@meeting_id, @datacenter, @epoch, @since)
+       ON CONFLICT (meeting_id) DO UPDATE SET datacenter = excluded.datacenter, epoch = excluded.epoch, since = excluded.since
+       WHERE placements.epoch = excluded.epoch - 1
+       RETURNING *`,
+    ),
+    insertParticipant: db.prepare<ParticipantRow>(
+      'INSERT OR REPLACE INTO participants (meeting_id, id, country, plan, joined_at) VALUES (@meeting_id, @id, @country, @plan, @joined_at)',
+    ),
+    deleteParticipant: db.prepare<[string, string]>('DELETE FROM participants WHERE meeting_id = ? AND id = ?'),
+    listParticipants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at, id'),
+    insertManifest: db.prepare<Omit<ManifestRow, 'version'>, ManifestRow>(
+      `INSERT INTO manifests (version, text, sha256, created_at, actor)
+       SELECT coalesce(max(version), 0) + 1, @text, @sha256, @created_at, @actor FROM manifests
+       RETURNING *`,
+    ),
+    latestManifest: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version DESC LIMIT 1'),
+    insertSigningKey: db.prepare<SigningKeyRow>(
+      'INSERT INTO signing_keys (kid, public_jwk, private_jwk, created_at, retired_at) VALUES (@kid, @public_jwk, @private_jwk, @created_at, @retired_at)',
+    ),
+    signingKeyExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM signing_keys WHERE kid = ?'),
+    retireSigningKeys: db.prepare<{ kid: string; at: string }>('UPDATE signing_keys SET retired_at = @at WHERE kid <> @kid AND retired_at IS NULL'),
+    listSigningKeys: db.prepare<[], SigningKeyRow>('SELECT * FROM signing_keys ORDER BY created_at DESC, kid'),
+  };
+}
+
+/** SQLite result codes that mean the database, not the request, is the problem. */
+const UNAVAILABLE_CODES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_CORRUPT', 'SQLITE_NOTADB'];
+
+/** Maps a better-sqlite3 error to a STORE_* GeobridgeError; anything else (a bug) passes through. */
+function toStoreError(error: unknown, what: string): Error {
+  if (error instanceof Database.SqliteError) {
+    const { code } = error;
+    if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      return new GeobridgeError('STORE_CONFLICT', `${what}: already exists (${error.message})`, { cause: error });
+    }
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+      return new GeobridgeError('STORE_NOT_FOUND', `${what}: refers to a record that does not exist`, { cause: error });
+    }
+    if (UNAVAILABLE_CODES.some((c) => code.startsWith(c))) {
+      return new GeobridgeError('STORE_UNAVAILABLE', `${what}: the database is unavailable (${error.message}); check the disk and that no other process holds it locked`, {
+        cause: error,
+      });
+    }
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Runs one synchronous database step as a promise, mapping SQLite errors to STORE_* codes. */
+function settle<T>(what: string, fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(toStoreError(error, what));
+  }
+}
+
+/** A Store in one SQLite file, safe to share between processes. */
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #s: ReturnType<typeof prepareStatements>;
+  readonly #claim: (meetingId: string, datacenter: string, expectedEpoch: number, at: string) => ClaimResult;
+  readonly #saveManifest: (row: Omit<ManifestRow, 'version'>) => ManifestVersion;
+  #closed = false;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+    const s = prepareStatements(db);
+    this.#s = s;
+    const claim = db.transaction((meetingId: string, datacenter: string, expectedEpoch: number, at: string): ClaimResult => {
+      if (!s.meetingExists.get(meetingId)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${meetingId} does not exist`);
+      const current = s.getPlacement.get(meetingId);
+      if ((current?.epoch ?? 0) !== expectedEpoch) {
+        if (!current) throw new GeobridgeError('STORE_CONFLICT', `meeting ${meetingId} is not placed, but the claim expected epoch ${expectedEpoch}`);
+        return { won: false, placement: rowToPlacement(current) };
+      }
+      const written = s.writePlacement.get({ meeting_id: meetingId, datacenter, epoch: expectedEpoch + 1, since: at });
+      // Unreachable while the IMMEDIATE transaction holds the write lock; kept as a guard, not a code path.
+      if (!written) throw new Error(`placement of ${meetingId} changed inside an IMMEDIATE transaction`);
+      return { won: true, placement: rowToPlacement(written) };
+    });
+    this.#claim = (...args) => claim.immediate(...args);
+    const saveManifest = db.transaction((row: Omit<ManifestRow, 'version'>): ManifestVersion => {
+      const saved = s.insertManifest.get(row);
+      if (!saved) throw new Error('INSERT … RETURNING returned no row');
+      return rowToManifest(saved);
+    });
+    this.#saveManifest = (row) => saveManifest.immediate(row);
+  }
+
+  /** Opens (creating and migrating if needed) the database at `path`; `:memory:` gives a private in-memory one. */
+  static open(path: string): SqliteStore {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      return new SqliteStore(db);
+    } catch (error) {
+      db?.close();
+      if (isGeobridgeError(error)) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new GeobridgeError(
+        'STORE_UNAVAILABLE',
+        `cannot open the store at ${path}: ${reason}; check that the --data directory exists and is writable by this user, and that the file is a geobridge SQLite database`,
+        { cause: error },
+      );
+    }
+  }
+
+  createAccount(account: Account): Promise<void> {
+    return this.#run(`create account ${account.id}`, () => {
+      this.#s.insertAccount.run(accountToRow(account));
+    });
+  }
+
+  getAccount(id: string): Promise<Account | undefined> {
+    return this.#run(`get account ${id}`, () => {
+      const row = this.#s.getAccount.get(id);
+      return row && rowToAccount(row);
+    });
+  }
+
+  findAccountByApiKeyHash(hash: string): Promise<Account | undefined> {
+    return this.#run('find account by API key hash', () => {
+      const row = this.#s.findAccountByApiKeyHash.get(hash);
+      return row && rowToAccount(row);
+    });
+  }
+
+  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account> {
+    return this.#run(`update policy of account ${id}`, () => {
+      const row = this.#s.updateAccountPolicy.get({
+        id,
+        plan: policy.plan ?? null,
+        allowed_jurisdictions: policy.allowedJurisdictions === undefined ? null : JSON.stringify(policy.allowedJurisdictions),
+      });
+      if (!row) throw new GeobridgeError('STORE_NOT_FOUND', `account ${id} does not exist`);
+      return rowToAccount(row);
+    });
+  }
+
+  listAccounts(): Promise<Account[]> {
+    return this.#run('list accounts', () => this.#s.listAccounts.all().map(rowToAccount));
+  }
+
+  createMeeting(meeting: Meeting): Promise<void> {
+    return this.#run(`create meeting ${meeting.id} for account ${meeting.accountId}`, () => {
+      this.#s.insertMeeting.run(meetingToRow(meeting));
+    });
+  }
+
+  getMeeting(id: string): Promise<Meeting | undefined> {
+    return this.#run(`get meeting ${id}`, () => {
+      const row = this.#s.getMeeting.get(id);
+      return row && rowToMeeting(row);
+    });
+  }
+
+  endMeeting(id: string, at: string, reason: string): Promise<void> {
+    return this.#run(`end meeting ${id}`, () => {
+      // `ended_at IS NULL` in the UPDATE keeps the first reason; meetings are never deleted, so the follow-up check is race-free.
+      const { changes } = this.#s.endMeeting.run({ id, at, reason });
+      if (changes === 0 && !this.#s.meetingExists.get(id)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${id} does not exist`);
+    });
+  }
+
+  listLiveMeetings(): Promise<Meeting[]> {
+    return this.#run('list live meetings', () => this.#s.listLiveMeetings.all().map(rowToMeeting));
+  }
+
+  getPlacement(meetingId: string): Promise<Placement | undefined> {
+    return this.#run(`get placement of meeting ${meetingId}`, () => {
+      const row = this.#s.getPlacement.get(meetingId);
+      return row && rowToPlacement(row);
+    });
+  }
+
+  claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> {
+    return this.#run(`claim placement of meeting ${meetingId}`, () => this.#claim(meetingId, datacenter, expectedEpoch, at));
+  }
+
+  addParticipant(participant: Participant): Promise<void> {
+    return this.#run(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => {
+      this.#s.insertParticipant.run(participantToRow(participant));
+    });
+  }
+
+  removeParticipant(meetingId: string, participantId: string): Promise<void> {
+    return this.#run(`remove participant ${participantId} from meeting ${meetingId}`, () => {
+      this.#s.deleteParticipant.run(meetingId, participantId);
+    });
+  }
+
+  listParticipants(meetingId: string): Promise<Participant[]> {
+    return this.#run(`list participants of meeting ${meetingId}`, () => this.#s.listParticipants.all(meetingId).map(rowToParticipant));
+  }
+
+  saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion> {
+    return this.#run('save manifest', () => this.#saveManifest({ text, sha256, created_at: at, actor }));
+  }
+
+  latestManifest(): Promise<ManifestVersion | undefined> {
+    return this.#run('read latest manifest', () => {
+      const row = this.#s.latestManifest.get();
+      return row && rowToManifest(row);
+    });
+  }
+
+  saveSigningKey(key: SigningKey): Promise<void> {
+    return this.#run(`save signing key ${key.kid}`, () => {
+      this.#s.insertSigningKey.run(signingKeyToRow(key));
+    });
+  }
+
+  retireSigningKeysExcept(kid: string, at: string): Promise<void> {
+    return this.#run(`retire signing keys except ${kid}`, () => {
+      // An unknown kid would retire every key; refuse rather than leave no active key. Keys are never deleted, so no race.
+      if (!this.#s.signingKeyExists.get(kid)) throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
+      this.#s.retireSigningKeys.run({ kid, at });
+    });
+  }
+
+  listSigningKeys(): Promise<SigningKey[]> {
+    return this.#run('list signing keys', () => this.#s.listSigningKeys.all().map(rowToSigningKey));
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return settle('close the store', () => {
+      this.#db.close();
+    });
+  }
+
+  /** Runs one database step on an open store. */
+  #run<T>(what: string, fn: () => T): Promise<T> {
+    return settle(what, () => {
+      if (this.#closed) throw new GeobridgeError('STORE_UNAVAILABLE', `${what}: the store is closed; open it again`);
+      return fn();
+    });
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Builds a broker on in-memory adapters with a controllable clock, for the
+ * HTTP tests (they drive it with `inject()`; no sockets).
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { parseManifest } from '../core/manifest/parse.js';
+import { openGeoIp } from '../node/geoip.js';
+import { buildBrokerApp } from './app.js';
+import { generateBridgeIdentity, importBridgePublicKeys, ReplayGuard, signBridgeMessage } from './attestation.js';
+import { MemoryAuditLog } from './audit/memory-audit-log.js';
+import { sha256Hex } from './auth.js';
+import { PolicyHolder, type BrokerConfig, type BrokerContext } from './context.js';
+import { KeyRing } from './keys.js';
+import { BrokerMetrics } from './metrics.js';
+import { BridgeRegistry } from './registry.js';
+import { MemoryStore } from './store/memory-store.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** A broker under test, with handles on its parts. */
+export interface TestBroker {
+  readonly app: FastifyInstance;
+  readonly ctx: BrokerContext;
+  /** Moves the clock forward. */
+  advance(ms: number): void;
+  /** Signs a message as the bridge of `datacenter`. */
+  signAs(datacenter: string, payload: unknown): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Options of `startTestBroker`. */
+export interface TestBrokerOptions {
+  readonly manifestText?: string;
+  readonly config?: Partial<BrokerConfig>;
+  /** Datacenters given bridge identities (default: every datacenter of the manifest). */
+  readonly bridges?: readonly string[];
+}
+
+/** Starts a broker on memory adapters and examples/world.yaml (or the given manifest). */
+export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
+  const text = options.manifestText ?? readFileSync(new URL('../../examples/world.yaml', import.meta.url), 'utf8');
+  const manifest = parseManifest(text).manifest;
+  if (!manifest) throw new Error('test manifest does not parse');
+  let nowMs = Date.parse('2026-11-29T12:00:00.000Z');
+  const now = (): Date => new Date(nowMs);
+  const store = new MemoryStore();
+  const identities = new Map<string, JsonWebKey>();
+  const publicKeys: Record<string, string> = {};
+  for (const id of options.bridges ?? manifest.datacenters.map((d) => d.id)) {
+    const identity = await generateBridgeIdentity();
+    identities.set(id, identity.privateJwk);
+    publicKeys[id] = identity.publicKey;
+  }
+  const saved = await store.saveManifest(text, sha256Hex(text), 'test', now().toISOString());
+  const ctx: BrokerContext = {
+    config: {
+      issuer: 'http://broker.test',
+      adminTokenHash: sha256Hex(ADMIN_TOKEN),
+      trustedProxies: [],
+      dev: false,
+      bridgeKeys: await importBridgePublicKeys(publicKeys),
+      heartbeatTimeoutMs: 5000,
+      routeTicketSeconds: 120,
+      joinTokenSeconds: 600,
+      ...options.config,
+    },
+    store,
+    audit: new MemoryAuditLog(),
+    keys: await KeyRing.load(store, now),
+    geoip: await openGeoIp(),
+    registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false),
+    policy: new PolicyHolder({ manifest, version: saved.version, sha256: saved.sha256, text }),
+    metrics: new BrokerMetrics(),
+    replayGuard: new ReplayGuard(),
+    now,
+  };
+  const app = await buildBrokerApp(ctx);
+  await app.ready();
+  let seq = 0;
+  return {
+    app,
+    ctx,
+    advance: (ms) => {
+      nowMs += ms;
+    },
+    signAs: (datacenter, payload) => {
+      const key = identities.get(datacenter);
+      if (!key) throw new Error(`no identity for ${datacenter}`);
+      seq += 1;
+      return signBridgeMessage(key, datacenter, payload, { now: now(), seq });
+    },
+    close: async () => {
+      await app.close();
+      await store.close();
+      await ctx.audit.close();
+    },
+  };
+}

@@ -1,0 +1,303 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import { SignJWT, UnsecuredJWT, base64url, createLocalJWKSet, createRemoteJWKSet, decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyRing, type KeyStore } from './keys.js';
+import {
+  IDENTITY_AUDIENCE,
+  JOIN_TOKEN_AUDIENCE,
+  ROUTE_TICKET_AUDIENCE,
+  issueIdentityAssertion,
+  issueJoinToken,
+  issueRouteTicket,
+  verifyIdentityAssertion,
+  verifyJoinToken,
+  verifyRouteTicket,
+  type RouteTicketInput,
+} from './tickets.js';
+import type { SigningKey } from './store/store.js';
+
+/** The three key methods of Store, in memory. */
+function fakeKeyStore(): KeyStore {
+  const keys = new Map<string, SigningKey>();
+  return {
+    saveSigningKey: (key) => Promise.resolve(void keys.set(key.kid, key)),
+    retireSigningKeysExcept: (kid, at) => {
+      for (const [k, key] of keys) if (k !== kid && key.retiredAt === undefined) keys.set(k, { ...key, retiredAt: at });
+      return Promise.resolve();
+    },
+    listSigningKeys: () => Promise.resolve([...keys.values()].reverse()),
+  };
+}
+
+const T0 = new Date('2026-03-01T12:00:00Z');
+const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return (error as { code?: string }).code ?? 'NO_CODE';
+  }
+  return 'RESOLVED';
+}
+
+const ticketInput: RouteTicketInput = {
+  issuer: 'https://broker.example',
+  participant: 'p-42',
+  meeting: 'm-7',
+  candidates: ['eu-fra', 'eu-ams'],
+  jurisdictions: ['DE', 'NL'],
+  decision: 'd-123',
+  country: 'DE',
+};
+
+let ring: KeyRing;
+let forger: KeyRing;
+
+beforeAll(async () => {
+  ring = await KeyRing.load(fakeKeyStore(), () => T0);
+  forger = await KeyRing.load(fakeKeyStore(), () => T0);
+});
+
+describe('route tickets', () => {
+  it('issue → verify returns the claims, with every accepted form of keys', async () => {
+    const { token, claims } = await issueRouteTicket(ring, ticketInput);
+    const iat = T0.getTime() / 1000;
+    expect(claims).toEqual({
+      iss: 'https://broker.example',
+      sub: 'p-42',
+      aud: ROUTE_TICKET_AUDIENCE,
+      meeting: 'm-7',
+      candidates: ['eu-fra', 'eu-ams'],
+      jurisdictions: ['DE', 'NL'],
+      decision: 'd-123',
+      country: 'DE',
+      iat,
+      exp: iat + 120,
+      jti: claims.jti,
+    });
+    for (const keys of [ring, ring.jwks(), createLocalJWKSet({ keys: ring.jwks().keys.map((k) => ({ ...k })) })]) {
+      expect(await verifyRouteTicket(keys, token, { now: T0, datacenter: 'eu-ams', jurisdiction: 'NL', issuer: 'https://broker.example' })).toEqual(claims);
+    }
+  });
+
+  it('checks the bridge: a datacenter not among the candidates, or a jurisdiction outside the fence, is refused', async () => {
+    const { token } = await issueRouteTicket(ring, ticketInput);
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, datacenter: 'us-east' }))).toBe('TICKET_WRONG_DATACENTER');
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, datacenter: 'eu-fra', jurisdiction: 'US' }))).toBe('TICKET_OUTSIDE_FENCE');
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, jurisdiction: 'de' }))).toBe('TICKET_OUTSIDE_FENCE');
+  });
+
+  it('expires after 120 s (plus the clock tolerance)', async () => {
+    const { token } = await issueRouteTicket(ring, ticketInput);
+    await expect(verifyRouteTicket(ring, token, { now: at(124) })).resolves.toBeDefined();
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: at(126) }))).toBe('TICKET_EXPIRED');
+    const short = await issueRouteTicket(ring, { ...ticketInput, expiresInSeconds: 10 });
+    expect(await codeOf(verifyRouteTicket(ring, short.token, { now: at(16) }))).toBe('TICKET_EXPIRED');
+  });
+
+  it('rejects a ticket signed by another key (forged)', async () => {
+    const { token } = await issueRouteTicket(forger, ticketInput);
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0 }))).toBe('TICKET_INVALID');
+    expect(await codeOf(verifyRouteTicket(ring.jwks(), token, { now: T0 }))).toBe('TICKET_INVALID');
+  });
+
+  it('rejects a ticket from another issuer when an issuer is expected', async () => {
+    const { token } = await issueRouteTicket(ring, { ...ticketInput, issuer: 'https://evil.example' });
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, issuer: 'https://broker.example' }))).toBe('TICKET_INVALID');
+  });
+
+  it('rejects a tampered payload (a candidate added, the signature kept)', async () => {
+    const { token } = await issueRouteTicket(ring, ticketInput);
+    const [header, payload, signature] = token.split('.');
+    const claims = decodeJwt(token);
+    const forged = base64url.encode(JSON.stringify({ ...claims, candidates: ['us-east'], jurisdictions: ['US'] }));
+    expect(payload).not.toBe(forged);
+    expect(await codeOf(verifyRouteTicket(ring, `${header ?? ''}.${forged}.${signature ?? ''}`, { now: T0, datacenter: 'us-east' }))).toBe('TICKET_INVALID');
+  });
+
+  it('rejects alg none, with or without a signature segment', async () => {
+    const { claims } = await issueRouteTicket(ring, ticketInput);
+    const unsecured = new UnsecuredJWT({ ...claims }).encode();
+    expect(await codeOf(verifyRouteTicket(ring, unsecured, { now: T0 }))).toBe('TICKET_INVALID');
+    const header = base64url.encode(JSON.stringify({ alg: 'none', kid: ring.currentKid, typ: 'gb-route+jwt' }));
+    const withSig = `${header}.${base64url.encode(JSON.stringify(claims))}.AAAA`;
+    expect(await codeOf(verifyRouteTicket(ring, withSig, { now: T0 }))).toBe('TICKET_INVALID');
+  });
+
+  it('rejects HS256, including one keyed with the public key (algorithm confusion)', async () => {
+    const { claims } = await issueRouteTicket(ring, ticketInput);
+    const publicBytes = base64url.decode(ring.jwks().keys[0]?.x ?? '');
+    for (const secret of [publicBytes, new TextEncoder().encode(JSON.stringify(ring.jwks()))]) {
+      const hs = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', kid: ring.currentKid, typ: 'gb-route+jwt' }).sign(secret);
+      expect(await codeOf(verifyRouteTicket(ring, hs, { now: T0 }))).toBe('TICKET_INVALID');
+      expect(await codeOf(verifyRouteTicket(ring.jwks(), hs, { now: T0 }))).toBe('TICKET_INVALID');
+    }
+  });
+
+  it('rejects a token with the right audience but no route-ticket typ header', async () => {
+    const token = await ring.sign({ ...ticketInput }, { audience: ROUTE_TICKET_AUDIENCE, subject: 'p-42', expiresInSeconds: 60, issuer: 'https://broker.example' });
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0 }))).toBe('TICKET_INVALID');
+  });
+
+  it('rejects garbage', async () => {
+    for (const token of ['', 'a.b', 'a.b.c', '...', 'not a token', 'eyJhbGciOiJFZERTQSJ9.e30.'] as const) {
+      expect(await codeOf(verifyRouteTicket(ring, token, { now: T0 }))).toBe('TICKET_INVALID');
+    }
+  });
+
+  it('refuses to issue a ticket it would not accept (INVALID_TOKEN_REQUEST)', async () => {
+    for (const bad of [{ candidates: [] }, { jurisdictions: ['de'] }, { country: 'Germany' }, { meeting: '' }, { issuer: '' }, { decision: '' }]) {
+      expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, ...bad }))).toBe('INVALID_TOKEN_REQUEST');
+    }
+    expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, participant: '' }))).toBe('INVALID_TOKEN_REQUEST');
+  });
+});
+
+describe('route tickets through a remote JWKS', () => {
+  let server: Server;
+  let url: URL;
+
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(ring.jwks()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`);
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve, reject) => {
+      server.close((e) => {
+        if (e) reject(e);
+        else resolve();
+      });
+    });
+  });
+
+  it('verifies with createRemoteJWKSet, and tells forged tickets from an unreachable key set', async () => {
+    const jwks = createRemoteJWKSet(url);
+    const { token, claims } = await issueRouteTicket(ring, ticketInput);
+    expect(await verifyRouteTicket(jwks, token, { now: T0, datacenter: 'eu-fra', jurisdiction: 'DE' })).toEqual(claims);
+    const forged = await issueRouteTicket(forger, ticketInput);
+    expect(await codeOf(verifyRouteTicket(jwks, forged.token, { now: T0 }))).toBe('TICKET_INVALID');
+
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadUrl = new URL(`http://127.0.0.1:${(closed.address() as AddressInfo).port}/jwks.json`);
+    await new Promise<void>((resolve) => closed.close(() => { resolve(); }));
+    expect(await codeOf(verifyRouteTicket(createRemoteJWKSet(deadUrl), token, { now: T0 }))).toBe('JWKS_UNAVAILABLE');
+  });
+});
+
+describe('join tokens', () => {
+  const input = { participant: 'p-1', meeting: 'm-1', account: 'acme', name: 'Ada Lovelace' };
+
+  it('round-trips, and checks the meeting when one is expected', async () => {
+    const { token, claims } = await issueJoinToken(ring, input);
+    expect(claims).toMatchObject({ sub: 'p-1', aud: JOIN_TOKEN_AUDIENCE, meeting: 'm-1', account: 'acme', name: 'Ada Lovelace', exp: claims.iat + 600 });
+    expect(await verifyJoinToken(ring, token, { now: T0, meeting: 'm-1' })).toEqual(claims);
+    expect(await codeOf(verifyJoinToken(ring, token, { now: T0, meeting: 'm-2' }))).toBe('JOIN_TOKEN_WRONG_MEETING');
+  });
+
+  it('expires after 10 minutes', async () => {
+    const { token } = await issueJoinToken(ring, input);
+    await expect(verifyJoinToken(ring, token, { now: at(600) })).resolves.toBeDefined();
+    expect(await codeOf(verifyJoinToken(ring, token, { now: at(606) }))).toBe('JOIN_TOKEN_EXPIRED');
+  });
+
+  it('rejects forged join tokens', async () => {
+    const { token } = await issueJoinToken(forger, input);
+    expect(await codeOf(verifyJoinToken(ring, token, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
+  });
+});
+
+describe('identity assertions', () => {
+  const input = { participant: 'p-1', meeting: 'm-1', name: 'Grace Hopper' };
+
+  it('round-trips, checks the meeting, expires after an hour', async () => {
+    const { token, claims } = await issueIdentityAssertion(ring, input);
+    expect(claims).toMatchObject({ sub: 'p-1', aud: IDENTITY_AUDIENCE, meeting: 'm-1', name: 'Grace Hopper', exp: claims.iat + 3600 });
+    expect(await verifyIdentityAssertion(ring.jwks(), token, { now: T0, meeting: 'm-1' })).toEqual(claims);
+    expect(await codeOf(verifyIdentityAssertion(ring, token, { now: T0, meeting: 'm-2' }))).toBe('IDENTITY_ASSERTION_WRONG_MEETING');
+    expect(await codeOf(verifyIdentityAssertion(ring, token, { now: at(3606) }))).toBe('IDENTITY_ASSERTION_EXPIRED');
+    const forged = await issueIdentityAssertion(forger, input);
+    expect(await codeOf(verifyIdentityAssertion(ring, forged.token, { now: T0 }))).toBe('IDENTITY_ASSERTION_INVALID');
+  });
+});
+
+describe('one kind of token never passes as another', () => {
+  it('each verifier refuses the other two kinds', async () => {
+    const route = (await issueRouteTicket(ring, ticketInput)).token;
+    const join = (await issueJoinToken(ring, { participant: 'p-42', meeting: 'm-7', account: 'acme', name: 'Ada' })).token;
+    const identity = (await issueIdentityAssertion(ring, { participant: 'p-42', meeting: 'm-7', name: 'Ada' })).token;
+    for (const token of [join, identity]) expect(await codeOf(verifyRouteTicket(ring, token, { now: T0 }))).toBe('TICKET_INVALID');
+    for (const token of [route, identity]) expect(await codeOf(verifyJoinToken(ring, token, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
+    for (const token of [route, join]) expect(await codeOf(verifyIdentityAssertion(ring, token, { now: T0 }))).toBe('IDENTITY_ASSERTION_INVALID');
+  });
+});
+
+describe('properties', () => {
+  const id = fc.string({ minLength: 1, maxLength: 24, unit: 'grapheme' });
+  const country = fc.stringMatching(/^[A-Z]{2}$/);
+  const ticketInputs: fc.Arbitrary<RouteTicketInput> = fc.record({
+    issuer: fc.webUrl(),
+    participant: id,
+    meeting: id,
+    candidates: fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), { minLength: 1, maxLength: 6 }),
+    jurisdictions: fc.array(country, { minLength: 1, maxLength: 6 }),
+    decision: id,
+    country,
+    expiresInSeconds: fc.integer({ min: 1, max: 86_400 }),
+  });
+
+  it('issue → verify returns the same claims', async () => {
+    await fc.assert(
+      fc.asyncProperty(ticketInputs, async (input) => {
+        const { token, claims } = await issueRouteTicket(ring, input);
+        const verified = await verifyRouteTicket(ring.jwks(), token, { now: T0, issuer: input.issuer });
+        expect(verified).toEqual(claims);
+        expect(verified).toMatchObject({
+          iss: input.issuer,
+          sub: input.participant,
+          meeting: input.meeting,
+          candidates: input.candidates,
+          jurisdictions: input.jurisdictions,
+          decision: input.decision,
+          country: input.country,
+          exp: verified.iat + (input.expiresInSeconds ?? 0),
+        });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  const tokenChars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ';
+
+  it('any single-character change makes verification fail', async () => {
+    await fc.assert(
+      fc.asyncProperty(ticketInputs, fc.nat(), fc.constantFrom(...Array.from(tokenChars)), async (input, position, replacement) => {
+        const { token } = await issueRouteTicket(ring, input);
+        const i = position % token.length;
+        fc.pre(token[i] !== replacement);
+        const changed = token.slice(0, i) + replacement + token.slice(i + 1);
+        expect(await codeOf(verifyRouteTicket(ring, changed, { now: T0 }))).toBe('TICKET_INVALID');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('every position, changed to the character that differs only in its lowest bit, fails (covers the unused bits of the last character)', async () => {
+    const alphabet = tokenChars.slice(0, 64);
+    const { token } = await issueRouteTicket(ring, ticketInput);
+    for (let i = 0; i < token.length; i++) {
+      const c = token[i] ?? '';
+      const replacement = c === '.' ? 'A' : (alphabet[alphabet.indexOf(c) ^ 1] ?? '');
+      const changed = token.slice(0, i) + replacement + token.slice(i + 1);
+      expect(await codeOf(verifyRouteTicket(ring, changed, { now: T0 })), `position ${i}`).toBe('TICKET_INVALID');
+    }
+  });
+});

@@ -1,0 +1,340 @@
+/**
+ * The broker's token kinds. Each has its own audience and `typ` header
+ * (RFC 8725 §3.11), so a token of one kind never verifies as another:
+ *
+ * - route ticket (`geobridge:bridge`): which datacenters a participant may use
+ *   and which jurisdictions they must stay in; verified by client and bridge;
+ * - join token (`geobridge:join`): lets a participant ask to be routed;
+ * - identity assertion (`geobridge:identity`): binds a participant id to a
+ *   display name inside a meeting, for end-to-end encryption.
+ */
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { GeobridgeError } from '../core/errors.js';
+import { KeyRing, checkJwt, type JwtCheck, type VerificationKey } from './keys.js';
+
+/** Audience of route tickets: bridges (and clients reading them). */
+export const ROUTE_TICKET_AUDIENCE = 'geobridge:bridge';
+/** Audience of join tokens: the broker's routing endpoint. */
+export const JOIN_TOKEN_AUDIENCE = 'geobridge:join';
+/** Audience of identity assertions: the other participants of a meeting. */
+export const IDENTITY_AUDIENCE = 'geobridge:identity';
+
+const ROUTE_TICKET_TYPE = 'gb-route+jwt';
+const JOIN_TOKEN_TYPE = 'gb-join+jwt';
+const IDENTITY_TYPE = 'gb-identity+jwt';
+
+/** Default lifetimes, in seconds. */
+export const DEFAULT_LIFETIMES = { routeTicket: 120, joinToken: 600, identityAssertion: 3600 } as const;
+
+/** A JWKS document (RFC 7517 §5), e.g. `KeyRing.jwks()` or the JSON served at the broker's JWKS URL. */
+export interface JwksDocument {
+  readonly keys: readonly Readonly<JWK>[];
+}
+
+/** What verifies a token: the broker's key ring, a JWKS document, or a jose resolver (`createRemoteJWKSet`, `createLocalJWKSet`). */
+export type TokenKeys = KeyRing | JwksDocument | JWTVerifyGetKey;
+
+/** A signed token and the claims it carries. */
+export interface Issued<Claims> {
+  readonly token: string;
+  readonly claims: Claims;
+}
+
+/** Registered claims every token carries. */
+interface BaseClaims {
+  /** Participant id. */
+  readonly sub: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly jti: string;
+}
+
+/** Claims of a route ticket. */
+export interface RouteTicketClaims extends BaseClaims {
+  /** The broker that decided (its URL). */
+  readonly iss: string;
+  readonly aud: typeof ROUTE_TICKET_AUDIENCE;
+  readonly meeting: string;
+  /** Datacenter ids to try, in order. */
+  readonly candidates: readonly string[];
+  /** Jurisdictions (ISO 3166-1 alpha-2) the participant's media may be in. */
+  readonly jurisdictions: readonly string[];
+  /** Id of the routing decision (for the audit log). */
+  readonly decision: string;
+  /** The participant's country (ISO 3166-1 alpha-2). */
+  readonly country: string;
+}
+
+/** What the broker decided, to be put in a route ticket. */
+export interface RouteTicketInput {
+  readonly issuer: string;
+  readonly participant: string;
+  readonly meeting: string;
+  readonly candidates: readonly string[];
+  readonly jurisdictions: readonly string[];
+  readonly decision: string;
+  readonly country: string;
+  /** Default 120. */
+  readonly expiresInSeconds?: number;
+}
+
+/** Options of `verifyRouteTicket`. */
+export interface VerifyRouteTicketOptions {
+  readonly now: Date;
+  /** The verifying bridge's datacenter: must be one of the ticket's candidates. */
+  readonly datacenter?: string;
+  /** The verifying bridge's jurisdiction: must be one of the ticket's jurisdictions (compared exactly). */
+  readonly jurisdiction?: string;
+  /** The broker expected as `iss`. */
+  readonly issuer?: string;
+}
+
+/** Claims of a join token. */
+export interface JoinTokenClaims extends BaseClaims {
+  readonly aud: typeof JOIN_TOKEN_AUDIENCE;
+  readonly meeting: string;
+  readonly account: string;
+  /** Display name. */
+  readonly name: string;
+}
+
+/** Input of `issueJoinToken`. */
+export interface JoinTokenInput {
+  readonly participant: string;
+  readonly meeting: string;
+  readonly account: string;
+  readonly name: string;
+  /** Default 600. */
+  readonly expiresInSeconds?: number;
+}
+
+/** Claims of an identity assertion. */
+export interface IdentityAssertionClaims extends BaseClaims {
+  readonly aud: typeof IDENTITY_AUDIENCE;
+  readonly meeting: string;
+  readonly name: string;
+}
+
+/** Input of `issueIdentityAssertion`. */
+export interface IdentityAssertionInput {
+  readonly participant: string;
+  readonly meeting: string;
+  readonly name: string;
+  /** Default 3600. */
+  readonly expiresInSeconds?: number;
+}
+
+/** Options of `verifyJoinToken` and `verifyIdentityAssertion`. */
+export interface VerifyMeetingTokenOptions {
+  readonly now: Date;
+  /** The meeting the token must be for. */
+  readonly meeting?: string;
+}
+
+const COUNTRY = /^[A-Z]{2}$/;
+
+/** Reads typed claims from a verified payload, collecting what is missing or malformed. */
+class ClaimReader {
+  readonly problems: string[] = [];
+  readonly #payload: JWTPayload;
+
+  constructor(payload: JWTPayload) {
+    this.#payload = payload;
+  }
+
+  text(name: string, pattern?: RegExp): string {
+    const v = this.#payload[name];
+    if (typeof v === 'string' && v !== '' && (pattern === undefined || pattern.test(v))) return v;
+    this.problems.push(`claim '${name}' is missing or malformed`);
+    return '';
+  }
+
+  list(name: string, pattern?: RegExp): readonly string[] {
+    const v = this.#payload[name];
+    if (Array.isArray(v) && v.length > 0 && v.every((e): e is string => typeof e === 'string' && e !== '' && (pattern === undefined || pattern.test(e)))) {
+      return [...v];
+    }
+    this.problems.push(`claim '${name}' must be a non-empty list of ${pattern === undefined ? 'non-empty strings' : 'ISO country codes'}`);
+    return [];
+  }
+
+  time(name: string): number {
+    const v = this.#payload[name];
+    if (typeof v === 'number' && Number.isInteger(v)) return v;
+    this.problems.push(`claim '${name}' must be an integer NumericDate`);
+    return 0;
+  }
+
+  base(): BaseClaims {
+    return { sub: this.text('sub'), iat: this.time('iat'), exp: this.time('exp'), jti: this.text('jti') };
+  }
+}
+
+/** A typed claims parser: the claims, or the list of problems. */
+type Parsed<Claims> = { readonly claims: Claims } | { readonly problems: readonly string[] };
+
+function parsed<Claims>(reader: ClaimReader, claims: Claims): Parsed<Claims> {
+  return reader.problems.length === 0 ? { claims } : { problems: reader.problems };
+}
+
+function parseRouteTicket(payload: JWTPayload): Parsed<RouteTicketClaims> {
+  const r = new ClaimReader(payload);
+  return parsed(r, {
+    iss: r.text('iss'),
+    ...r.base(),
+    aud: ROUTE_TICKET_AUDIENCE,
+    meeting: r.text('meeting'),
+    candidates: r.list('candidates'),
+    jurisdictions: r.list('jurisdictions', COUNTRY),
+    decision: r.text('decision'),
+    country: r.text('country', COUNTRY),
+  });
+}
+
+function parseJoinToken(payload: JWTPayload): Parsed<JoinTokenClaims> {
+  const r = new ClaimReader(payload);
+  return parsed(r, { ...r.base(), aud: JOIN_TOKEN_AUDIENCE, meeting: r.text('meeting'), account: r.text('account'), name: r.text('name') });
+}
+
+function parseIdentityAssertion(payload: JWTPayload): Parsed<IdentityAssertionClaims> {
+  const r = new ClaimReader(payload);
+  return parsed(r, { ...r.base(), aud: IDENTITY_AUDIENCE, meeting: r.text('meeting'), name: r.text('name') });
+}
+
+/** Signs, then reads the token back through the verifier's own parser, so we never hand out a token we would refuse. */
+async function issue<Claims>(
+  keys: KeyRing,
+  claims: Readonly<Record<string, unknown>>,
+  options: { audience: string; subject: string; type: string; expiresInSeconds: number; issuer?: string },
+  parse: (payload: JWTPayload) => Parsed<Claims>,
+): Promise<Issued<Claims>> {
+  const token = await keys.sign(claims, options);
+  const result = parse(decodeJwt(token));
+  if ('problems' in result) {
+    throw new GeobridgeError('INVALID_TOKEN_REQUEST', `Cannot issue a ${options.type} token: ${result.problems.join('; ')}.`);
+  }
+  return { token, claims: result.claims };
+}
+
+const localSets = new WeakMap<JwksDocument, JWTVerifyGetKey>();
+
+/** The jose key argument for any accepted form of keys. */
+function resolverOf(keys: TokenKeys): VerificationKey {
+  if (keys instanceof KeyRing) return keys.keyResolver();
+  if (typeof keys === 'function') return keys;
+  let local = localSets.get(keys);
+  if (local === undefined) {
+    local = createLocalJWKSet({ keys: keys.keys.map((k) => ({ ...k })) } satisfies JSONWebKeySet);
+    localSets.set(keys, local);
+  }
+  return local;
+}
+
+type Failure = Extract<JwtCheck, { ok: false }>;
+
+/** The key set could not be fetched: not the token's fault, so not reported as invalid. */
+function keysUnavailable(failure: Failure): GeobridgeError {
+  return new GeobridgeError('JWKS_UNAVAILABLE', `The broker's key set could not be loaded: ${failure.detail}. Check that the broker's JWKS URL is reachable.`, {
+    cause: failure.cause,
+  });
+}
+
+/** Issues a route ticket for a routing decision (default lifetime 120 s). */
+export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promise<Issued<RouteTicketClaims>> {
+  return issue(
+    keys,
+    { meeting: input.meeting, candidates: [...input.candidates], jurisdictions: [...input.jurisdictions], decision: input.decision, country: input.country },
+    {
+      audience: ROUTE_TICKET_AUDIENCE,
+      subject: input.participant,
+      type: ROUTE_TICKET_TYPE,
+      issuer: input.issuer,
+      expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.routeTicket,
+    },
+    parseRouteTicket,
+  );
+}
+
+/**
+ * Verifies a route ticket and, when given, that `datacenter` is one of its
+ * candidates and `jurisdiction` inside its fence. Throws TICKET_INVALID,
+ * TICKET_EXPIRED, TICKET_WRONG_DATACENTER, TICKET_OUTSIDE_FENCE or JWKS_UNAVAILABLE.
+ */
+export async function verifyRouteTicket(keys: TokenKeys, token: string, options: VerifyRouteTicketOptions): Promise<RouteTicketClaims> {
+  const check = await checkJwt(token, resolverOf(keys), {
+    audience: ROUTE_TICKET_AUDIENCE,
+    type: ROUTE_TICKET_TYPE,
+    now: options.now,
+    ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+  });
+  if (!check.ok) {
+    if (check.reason === 'expired') throw new GeobridgeError('TICKET_EXPIRED', `The route ticket has expired; ask the broker for a new one.`, { cause: check.cause });
+    if (check.reason === 'unavailable') throw keysUnavailable(check);
+    throw new GeobridgeError('TICKET_INVALID', `The route ticket does not verify: ${check.detail}.`, { cause: check.cause });
+  }
+  const result = parseRouteTicket(check.payload);
+  if ('problems' in result) throw new GeobridgeError('TICKET_INVALID', `The route ticket is malformed: ${result.problems.join('; ')}.`);
+  const claims = result.claims;
+  if (options.datacenter !== undefined && !claims.candidates.includes(options.datacenter)) {
+    throw new GeobridgeError('TICKET_WRONG_DATACENTER', `The route ticket does not allow datacenter '${options.datacenter}'; it allows ${claims.candidates.join(', ')}.`);
+  }
+  if (options.jurisdiction !== undefined && !claims.jurisdictions.includes(options.jurisdiction)) {
+    throw new GeobridgeError(
+      'TICKET_OUTSIDE_FENCE',
+      `The route ticket keeps the participant in ${claims.jurisdictions.join(', ')}; this bridge is in '${options.jurisdiction}'.`,
+    );
+  }
+  return claims;
+}
+
+/** Issues a join token (default lifetime 10 min). */
+export function issueJoinToken(keys: KeyRing, input: JoinTokenInput): Promise<Issued<JoinTokenClaims>> {
+  return issue(
+    keys,
+    { meeting: input.meeting, account: input.account, name: input.name },
+    { audience: JOIN_TOKEN_AUDIENCE, subject: input.participant, type: JOIN_TOKEN_TYPE, expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.joinToken },
+    parseJoinToken,
+  );
+}
+
+/** Verifies a join token; throws JOIN_TOKEN_INVALID, JOIN_TOKEN_EXPIRED, JOIN_TOKEN_WRONG_MEETING or JWKS_UNAVAILABLE. */
+export async function verifyJoinToken(keys: TokenKeys, token: string, options: VerifyMeetingTokenOptions): Promise<JoinTokenClaims> {
+  const check = await checkJwt(token, resolverOf(keys), { audience: JOIN_TOKEN_AUDIENCE, type: JOIN_TOKEN_TYPE, now: options.now });
+  if (!check.ok) {
+    if (check.reason === 'expired') throw new GeobridgeError('JOIN_TOKEN_EXPIRED', `The join token has expired; ask the meeting host for a new link.`, { cause: check.cause });
+    if (check.reason === 'unavailable') throw keysUnavailable(check);
+    throw new GeobridgeError('JOIN_TOKEN_INVALID', `The join token does not verify: ${check.detail}.`, { cause: check.cause });
+  }
+  const result = parseJoinToken(check.payload);
+  if ('problems' in result) throw new GeobridgeError('JOIN_TOKEN_INVALID', `The join token is malformed: ${result.problems.join('; ')}.`);
+  if (options.meeting !== undefined && result.claims.meeting !== options.meeting) {
+    throw new GeobridgeError('JOIN_TOKEN_WRONG_MEETING', `The join token is for another meeting, not '${options.meeting}'.`);
+  }
+  return result.claims;
+}
+
+/** Issues an identity assertion (default lifetime 1 h). */
+export function issueIdentityAssertion(keys: KeyRing, input: IdentityAssertionInput): Promise<Issued<IdentityAssertionClaims>> {
+  return issue(
+    keys,
+    { meeting: input.meeting, name: input.name },
+    { audience: IDENTITY_AUDIENCE, subject: input.participant, type: IDENTITY_TYPE, expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.identityAssertion },
+    parseIdentityAssertion,
+  );
+}
+
+/** Verifies an identity assertion; throws IDENTITY_ASSERTION_INVALID, _EXPIRED, _WRONG_MEETING or JWKS_UNAVAILABLE. */
+export async function verifyIdentityAssertion(keys: TokenKeys, token: string, options: VerifyMeetingTokenOptions): Promise<IdentityAssertionClaims> {
+  const check = await checkJwt(token, resolverOf(keys), { audience: IDENTITY_AUDIENCE, type: IDENTITY_TYPE, now: options.now });
+  if (!check.ok) {
+    if (check.reason === 'expired') throw new GeobridgeError('IDENTITY_ASSERTION_EXPIRED', `The identity assertion has expired; the participant must fetch a new one.`, { cause: check.cause });
+    if (check.reason === 'unavailable') throw keysUnavailable(check);
+    throw new GeobridgeError('IDENTITY_ASSERTION_INVALID', `The identity assertion does not verify: ${check.detail}.`, { cause: check.cause });
+  }
+  const result = parseIdentityAssertion(check.payload);
+  if ('problems' in result) throw new GeobridgeError('IDENTITY_ASSERTION_INVALID', `The identity assertion is malformed: ${result.problems.join('; ')}.`);
+  if (options.meeting !== undefined && result.claims.meeting !== options.meeting) {
+    throw new GeobridgeError('IDENTITY_ASSERTION_WRONG_MEETING', `The identity assertion is for another meeting, not '${options.meeting}'.`);
+  }
+  return result.claims;
+}

@@ -1,0 +1,94 @@
+/**
+ * `geobridge serve`: runs the broker until SIGINT/SIGTERM.
+ */
+import { GeobridgeError } from '../../core/errors.js';
+import { parseServeSettings, ENV_NAMES } from '../../broker/config.js';
+import { startBroker } from '../../broker/server.js';
+import { parseCommandArgs } from '../args.js';
+import { EXIT, type Io } from '../io.js';
+
+export const SERVE_HELP = `Usage: geobridge serve --manifest FILE [--listen 127.0.0.1:8080] [--data ./data]
+                       [--dev] [--trusted-proxies IP,CIDR,…] [--bridge-keys FILE]
+                       [--geoip FILE] [--issuer URL]
+
+Runs the broker: it decides where each participant may connect (the core's
+decider), signs route tickets (Ed25519 JWTs, keys at /.well-known/jwks.json),
+places meetings, takes signed heartbeats from bridges, and writes every
+decision to a hash-chained audit log before answering. OpenAPI UI at /docs,
+Prometheus metrics at /metrics, JSON logs on stdout.
+
+Options (environment variable in brackets; flags win):
+  --manifest FILE          manifest to route with; it must pass 'geobridge check'   [${ENV_NAMES.manifest}]
+  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080)           [${ENV_NAMES.listen}]
+  --data DIR               SQLite store, audit log, keys (default ./data)           [${ENV_NAMES.data}]
+  --dev                    local demos only: a request may name its country, and
+                           datacenters without a bridge count as up                [${ENV_NAMES.dev}]
+  --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
+  --bridge-keys FILE       YAML map datacenter → bridge Ed25519 public key          [${ENV_NAMES.bridgeKeys}]
+  --geoip FILE             GeoLite2/GeoIP2 Country .mmdb instead of DB-IP Lite      [${ENV_NAMES.geoip}]
+  --issuer URL             broker URL put in tickets (default http://LISTEN)        [${ENV_NAMES.issuer}]
+  --heartbeat-timeout-ms N a bridge silent this long is down (default 5000)         [${ENV_NAMES.heartbeatTimeoutMs}]
+  --ticket-ttl S           route ticket lifetime, seconds (default 120)             [${ENV_NAMES.ticketTtl}]
+  --join-token-ttl S       join token lifetime, seconds (default 600)               [${ENV_NAMES.joinTokenTtl}]
+The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
+into DATA/admin-token (mode 600) and its path is printed.
+
+Example (the README walks through accounts, meetings and routes with curl):
+  geobridge serve --manifest examples/world.yaml --dev
+`;
+
+/** Runs `serve` until a signal; resolves to the exit code. */
+export async function runServe(argv: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+  const { values } = parseCommandArgs('serve', argv, {
+    manifest: { type: 'string' },
+    listen: { type: 'string' },
+    data: { type: 'string' },
+    dev: { type: 'boolean' },
+    'trusted-proxies': { type: 'string' },
+    'bridge-keys': { type: 'string' },
+    geoip: { type: 'string' },
+    issuer: { type: 'string' },
+    'heartbeat-timeout-ms': { type: 'string' },
+    'ticket-ttl': { type: 'string' },
+    'join-token-ttl': { type: 'string' },
+  });
+  if (values.help) {
+    io.out(SERVE_HELP);
+    return EXIT.ok;
+  }
+  const { settings, problems } = parseServeSettings(
+    {
+      manifest: values.manifest,
+      listen: values.listen,
+      data: values.data,
+      dev: values.dev,
+      trustedProxies: values['trusted-proxies'],
+      bridgeKeys: values['bridge-keys'],
+      geoip: values.geoip,
+      issuer: values.issuer,
+      heartbeatTimeoutMs: values['heartbeat-timeout-ms'],
+      ticketTtl: values['ticket-ttl'],
+      joinTokenTtl: values['join-token-ttl'],
+    },
+    env,
+  );
+  if (!settings) {
+    for (const p of problems) io.err(`error: ${p}\n`);
+    throw new GeobridgeError('USAGE', `serve: ${problems.length} configuration problem(s) above; see 'geobridge serve --help'.`);
+  }
+  const broker = await startBroker(settings, { level: env.GEOBRIDGE_LOG_LEVEL ?? 'info' });
+  io.err(`geobridge broker listening on ${broker.url} (OpenAPI UI at ${broker.url}/docs)\n`);
+  if (broker.adminTokenFile) io.err(`admin token: ${broker.adminTokenFile}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  io.err('stopping…\n');
+  await broker.close();
+  return EXIT.ok;
+}

@@ -1,0 +1,169 @@
+// `geobridge audit verify|report` through main(): exit codes, output, files.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
+import { main } from '../src/cli/main.js';
+
+const base = mkdtempSync(join(tmpdir(), 'geobridge-audit-cli-'));
+let dirs = 0;
+
+afterAll(() => {
+  rmSync(base, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+/** A data directory with a small audit log: two days of admissions, a decision, a refusal. */
+async function dataDir(): Promise<string> {
+  const dir = join(base, `data-${++dirs}`);
+  mkdirSync(dir);
+  const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
+  const admit = (participant: string, country: string, jurisdiction: string, role: string, at: string): Promise<unknown> =>
+    log.append('bridge.admission', { participant, meeting: 'm1', datacenter: `${jurisdiction.toLowerCase()}-1`, jurisdiction, role, country, zone: 'na', outOfZone: jurisdiction === 'CN' }, at);
+  await log.append('route.decision', { decisionId: 'd1', participant: 'p1', meeting: 'm1', account: 'a', country: 'US', zone: 'na', policyVersion: 1, candidates: [{ datacenter: 'us-1', role: 'primary', jurisdiction: 'US' }, { datacenter: 'cn-1', role: 'secondary', jurisdiction: 'CN' }] }, '2024-03-01T09:00:00Z');
+  await admit('p1', 'US', 'US', 'primary', '2024-03-01T09:00:01Z');
+  await admit('p2', 'US', 'CN', 'secondary', '2024-03-01T10:00:00Z');
+  await admit('p3', 'CA', 'US', 'primary', '2024-03-02T10:00:00Z');
+  await log.append('route.refusal', { country: 'CN', zone: 'cn', policyVersion: 1, code: 'NO_CAPACITY_IN_FENCE' }, '2024-03-02T11:00:00Z');
+  await log.close();
+  return dir;
+}
+
+describe('geobridge audit verify', () => {
+  it('reports an intact chain with its head (exit 0)', async () => {
+    const r = await run('audit', 'verify', '--data', await dataDir());
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^chain intact: 5 records\nhead: record 5, 2024-03-02T11:00:00\.000Z, hash [0-9a-f]{64}\n$/);
+  });
+
+  it('prints JSON', async () => {
+    const r = await run('audit', 'verify', '--json', '--data', await dataDir());
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: true, count: 5, head: { seq: 5 } });
+  });
+
+  it('finds a record altered in the file (exit 1)', async () => {
+    const dir = await dataDir();
+    const db = new Database(join(dir, 'audit.sqlite'));
+    db.prepare("UPDATE audit_log SET data = json_set(data, '$.jurisdiction', 'US') WHERE seq = 3").run();
+    db.close();
+    const r = await run('audit', 'verify', '--data', dir);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^chain broken at record 3: hash does not match/);
+    const json = await run('audit', 'verify', '--data', dir, '--json');
+    expect(JSON.parse(json.out)).toMatchObject({ ok: false, seq: 3 });
+  });
+
+  it('finds a deleted record (exit 1) and unparsable data (exit 1, AUDIT_CORRUPT)', async () => {
+    const dir = await dataDir();
+    const db = new Database(join(dir, 'audit.sqlite'));
+    db.prepare('DELETE FROM audit_log WHERE seq = 2').run();
+    expect((await run('audit', 'verify', '--data', dir)).out).toMatch(/^chain broken at record 3: expected record 2/);
+    db.pragma('ignore_check_constraints = ON');
+    db.prepare("UPDATE audit_log SET data = '{' WHERE seq = 4").run();
+    db.close();
+    const r = await run('audit', 'verify', '--data', dir, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, code: 'AUDIT_CORRUPT' });
+  });
+
+  it('exits 2 with AUDIT_UNAVAILABLE when the data directory or log is missing', async () => {
+    const missing = join(base, 'nope');
+    const r = await run('audit', 'verify', '--data', missing);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('AUDIT_UNAVAILABLE');
+    expect(r.err).toContain(join(missing, 'audit.sqlite'));
+    const empty = join(base, 'empty');
+    mkdirSync(empty, { recursive: true });
+    expect((await run('audit', 'report', '--data', empty, '--from', '2024-03-01', '--to', '2024-03-02')).code).toBe(2);
+  });
+});
+
+describe('geobridge audit report', () => {
+  it('prints aligned tables (exit 0)', async () => {
+    const r = await run('audit', 'report', '--data', await dataDir(), '--from', '2024-03-01', '--to', '2024-03-03');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('audit report 2024-03-01T00:00:00.000Z → 2024-03-03T00:00:00.000Z');
+    expect(r.out).toMatch(/Connections by client country × datacenter jurisdiction × role \(3\)\n\s+COUNTRY\s+JURISDICTION\s+ROLE\s+CONNECTIONS\s+PARTICIPANTS\n\s+CA\s+US\s+primary\s+1\s+1\n\s+US\s+CN\s+secondary\s+1\s+1\n/);
+    expect(r.out).toMatch(/US\s+1\s+CN 1, US 1/);
+    expect(r.out).toMatch(/route\.refusal\s+NO_CAPACITY_IN_FENCE\s+1/);
+  });
+
+  it('keeps --to exclusive and accepts date-times with offsets', async () => {
+    const dir = await dataDir();
+    const day1 = await run('audit', 'report', '--data', dir, '--from', '2024-03-01', '--to', '2024-03-02', '--json');
+    expect(JSON.parse(day1.out)).toMatchObject({ report: { total: { connections: { total: 2 } } } });
+    const r = await run('audit', 'report', '--data', dir, '--from', '2024-03-01T10:00+01:00', '--to', '2024-03-01T11:00:00Z', '--json');
+    const body = JSON.parse(r.out) as { chain: { ok: boolean }; report: { from: string; total: { records: { total: number } } } };
+    expect(body.chain.ok).toBe(true);
+    expect(body.report.from).toBe('2024-03-01T09:00:00.000Z');
+    expect(body.report.total.records.total).toBe(3);
+  });
+
+  it('writes one self-contained HTML file', async () => {
+    const dir = await dataDir();
+    const file = join(dir, 'report.html');
+    const r = await run('audit', 'report', '--data', dir, '--from', '2024-03-01', '--to', '2024-03-08', '--html', file);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`wrote ${file}: 5 records, 3 connections`);
+    const html = readFileSync(file, 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<svg');
+    expect(html).toContain('US → CN');
+    expect(html).not.toMatch(/(src|href)=|<script|url\(|@import/i);
+  });
+
+  it('still reports a tampered log, with a warning and exit 1', async () => {
+    const dir = await dataDir();
+    const db = new Database(join(dir, 'audit.sqlite'));
+    db.prepare("UPDATE audit_log SET at = '2024-03-05T00:00:00.000Z' WHERE seq = 2").run();
+    db.close();
+    const r = await run('audit', 'report', '--data', dir, '--from', '2024-03-01', '--to', '2024-03-08');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('Connections by client country');
+    expect(r.err).toMatch(/warning: chain broken at record 2/);
+  });
+
+  it('exits 2 on bad or missing dates and conflicting flags', async () => {
+    const dir = await dataDir();
+    const cases: readonly [string[], string][] = [
+      [['--from', '2024-02-30', '--to', '2024-03-02'], 'INVALID_TIME'],
+      [['--from', 'last week', '--to', '2024-03-02'], 'INVALID_TIME'],
+      [['--from', '2024-03-01', '--to', '2024-03-01T25:00'], 'INVALID_TIME'],
+      [['--from', '2024-03-01'], 'USAGE'],
+      [[], 'USAGE'],
+      [['--from', '2024-03-02', '--to', '2024-03-01'], 'USAGE'],
+      [['--from', '2024-03-01', '--to', '2024-03-02', '--json', '--html', join(dir, 'x.html')], 'USAGE'],
+      [['--from', '2024-03-01', '--to', '2024-03-02', 'extra'], 'USAGE'],
+      [['--from', '2024-03-01', '--to', '2024-03-02', '--html', join(dir, 'no', 'such', 'x.html')], 'UNWRITABLE_FILE'],
+    ];
+    for (const [args, code] of cases) {
+      const r = await run('audit', 'report', '--data', dir, ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err, args.join(' ')).toContain(`error ${code}:`);
+    }
+  });
+});
+
+describe('geobridge audit', () => {
+  it('has help with examples, and rejects unknown or missing subcommands', async () => {
+    const help = await run('audit', '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('geobridge audit report --from 2024-03-01 --to 2024-04-01');
+    expect((await run('audit', 'verify', '--help')).out).toBe(help.out);
+    expect((await run('--help')).out).toContain('audit verify|report');
+    for (const argv of [['audit'], ['audit', 'fix'], ['audit', 'verify', '--bogus']]) {
+      const r = await run(...argv);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('error USAGE:');
+    }
+  });
+});
