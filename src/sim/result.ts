@@ -88,6 +88,8 @@ export interface RunResult {
   readonly name: string;
   /** False when the run replays a system that does not enforce the fences (violations then count). */
   readonly enforceFences: boolean;
+  /** `selection.maxUtilization` of the manifest the run ended with: at or above it the decider skips a datacenter. */
+  readonly maxUtilization: number;
   readonly totals: RunTotals;
   readonly series: StepSeries;
   /** Estimated RTT of served participants, ms. */

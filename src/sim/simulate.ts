@@ -278,6 +278,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
   return {
     name: spec.name,
     enforceFences: spec.enforceFences,
+    maxUtilization: policy.reference.selection.maxUtilization,
     totals: metrics.totals(),
     series: metrics.series(),
     rttMs: metrics.rttMs(),

@@ -97,6 +97,7 @@ function run(enforce: boolean): RunResult {
   return {
     name: enforce ? 'geobridge' : 'fences not enforced',
     enforceFences: enforce,
+    maxUtilization: 0.85,
     totals: {
       joins: sum(arrivals),
       served: sum(served),

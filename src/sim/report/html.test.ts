@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunResult, SimulationResult } from '../result.js';
 import { fixtureResult, HOSTILE_ID } from './fixture.js';
 import { formatCompact, formatInteger, formatMinutes, formatPercent } from './format.js';
-import { inferMaxUtilization, isWorldTopology, renderReport, type WorldTopology } from './html.js';
+import { isWorldTopology, renderReport, type WorldTopology } from './html.js';
 import { INCIDENT_ROWS, pickIncidentRows } from './tables.js';
 import { pickFlows, TOP_FLOWS } from './world-map.js';
 
@@ -103,10 +103,6 @@ describe('report helpers', () => {
     expect(formatInteger(1234567)).toBe('1,234,567');
     expect([0, 0.00001, 0.0042, 0.123, 1].map(formatPercent)).toEqual(['0%', '<0.01%', '0.42%', '12.3%', '100%']);
     expect([0, 45, 90, 1440, 2160, 10080].map(formatMinutes)).toEqual(['0', '45m', '1h 30m', '1d', '1d 12h', '7d']);
-  });
-
-  it('recovers maxUtilization from the usable-capacity series', () => {
-    expect(inferMaxUtilization(result.runs[0] as RunResult)).toBe(0.85);
   });
 
   it('keeps every violation in the incident table and the map, and caps the rest', () => {

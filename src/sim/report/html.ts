@@ -27,20 +27,6 @@ const COLOR = {
   connect: '#0f766e',
 } as const;
 
-/** Used when a run's threshold cannot be inferred (the manifest default). */
-const DEFAULT_MAX_UTILIZATION = 0.9;
-
-/**
- * The run's maxUtilization. The result does not carry it, so it is recovered
- * from the usable-capacity series: with every datacenter up, usable capacity
- * is Σ capacity × maxUtilization, so the largest ratio seen is the threshold.
- */
-export function inferMaxUtilization(run: RunResult): number {
-  const total = run.datacenters.reduce((sum, d) => sum + d.capacity, 0);
-  const best = total > 0 ? seriesMax([run.series.capacity]) / total : 0;
-  return best > 0 && best <= 1 ? Math.round(best * 1000) / 1000 : DEFAULT_MAX_UTILIZATION;
-}
-
 function totalRefused(run: RunResult): number {
   return Object.values(run.totals.refused).reduce((a, b) => a + b, 0);
 }
@@ -79,7 +65,7 @@ function sharedScales(runs: readonly RunResult[]): SharedScales {
     map: {
       maxCapacity: seriesMax(runs.map((r) => r.datacenters.map((d) => d.capacity))),
       maxFlow: seriesMax(runs.map((r) => pickFlows(r.flows).map((f) => f.participants))),
-      threshold: Math.min(...runs.map(inferMaxUtilization), 1),
+      threshold: Math.min(...runs.map((r) => r.maxUtilization), 1),
     },
   };
 }
@@ -166,7 +152,7 @@ function heatmap(run: RunResult): string {
     const j = byId.get(id)?.jurisdiction;
     return { label: j === undefined ? id : `${id} · ${j}`, values: run.series.utilization[id] ?? [] };
   });
-  return utilizationHeatmap({ title: `${run.name}: utilization per datacenter over time`, t: run.series.t, rows, threshold: inferMaxUtilization(run) });
+  return utilizationHeatmap({ title: `${run.name}: utilization per datacenter over time`, t: run.series.t, rows, threshold: run.maxUtilization });
 }
 
 function backupChart(run: RunResult, scales: SharedScales): string {
