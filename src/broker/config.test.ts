@@ -1,0 +1,25 @@
+// Configuration is validated once, with every problem reported together.
+import { describe, expect, it } from 'vitest';
+import { parseServeSettings } from './config.js';
+
+describe('parseServeSettings', () => {
+  it('takes defaults, then environment, then flags', () => {
+    const { settings, problems } = parseServeSettings({ manifest: 'm.yaml', listen: '[::1]:9090' }, { GEOBRIDGE_DATA: '/var/lib/gb', GEOBRIDGE_LISTEN: '0.0.0.0:1', GEOBRIDGE_DEV: 'true' });
+    expect(problems).toEqual([]);
+    expect(settings).toMatchObject({ manifestPath: 'm.yaml', host: '::1', port: 9090, dataDir: '/var/lib/gb', dev: true, issuer: 'http://[::1]:9090', heartbeatTimeoutMs: 5000, routeTicketSeconds: 120 });
+    expect(Object.isFrozen(settings)).toBe(true);
+  });
+
+  it('reports every problem at once', () => {
+    const { settings, problems } = parseServeSettings(
+      { listen: 'localhost', trustedProxies: '10.0.0.0/99', heartbeatTimeoutMs: 'soon', ticketTtl: '0', issuer: 'broker' },
+      { GEOBRIDGE_ADMIN_TOKEN: 'short' },
+    );
+    expect(settings).toBeUndefined();
+    expect(problems).toHaveLength(7);
+    expect(problems.join('\n')).toMatch(/--manifest FILE/);
+    expect(problems.join('\n')).toMatch(/--listen/);
+    expect(problems.join('\n')).toMatch(/--trusted-proxies/);
+    expect(problems.join('\n')).toMatch(/GEOBRIDGE_ADMIN_TOKEN/);
+  });
+});
