@@ -37,6 +37,20 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
         security: BEARER,
         consumes: ['application/yaml'],
         body: Type.String({ minLength: 1, maxLength: 1024 * 1024 }),
+        response: {
+          200: Type.Object({
+            version: Type.Integer(),
+            sha256: Type.String(),
+            warnings: Type.Array(Type.Unknown(), { description: 'Diagnostics of severity warning, as `geobridge check --json`' }),
+            diff: Type.Unknown({ description: 'The exposure diff, as `geobridge diff --json`' }),
+            recheck: Type.Object({
+              checked: Type.Integer(),
+              rehomed: Type.Array(Type.Object({ meeting: Type.String(), from: Type.String(), to: Type.String() })),
+              ended: Type.Array(Type.Object({ meeting: Type.String(), reason: Type.String() })),
+            }),
+          }),
+          422: Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String(), diagnostics: Type.Array(Type.Unknown()) }),
+        },
       },
     },
     async (request, reply) => {
@@ -57,7 +71,7 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
       ctx.policy.replace({ manifest: parsed.manifest, version: saved.version, sha256, text });
       await recordAudit(ctx, 'manifest.changed', { actor: 'admin', version: saved.version, sha256, previous: before.version, diff });
       const recheck = await recheckLiveMeetings(ctx, parsed.manifest);
-      return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff, recheck };
+      return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff: diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } };
     },
   );
 }

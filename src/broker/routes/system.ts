@@ -25,12 +25,17 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
   );
 
-  app.get('/.well-known/jwks.json', { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens' } }, async (_request, reply) => {
+  const Jwk = Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') });
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } } },
+    async (_request, reply) => {
     await ctx.keys.refresh();
-    return reply.header('cache-control', 'public, max-age=60').send(ctx.keys.jwks());
-  });
+      return reply.header('cache-control', 'public, max-age=60').send({ keys: ctx.keys.jwks().keys.map((k) => ({ ...k })) });
+    },
+  );
 
-  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics (text exposition format)', response: { 200: Type.String() } } }, async (_request, reply) => {
     ctx.metrics.liveBridges.set(ctx.registry.liveCount(ctx.now().getTime()));
     ctx.metrics.manifestVersion.set(ctx.policy.current.version);
     return reply.header('content-type', ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
