@@ -27,7 +27,7 @@ export function countryName(code: string): string | undefined {
   return COUNTRIES.get(code)?.name;
 }
 
-/** The country's representative point (capital, else centroid), or undefined for an unknown code. */
+/** The country's representative point (its centroid, from world-countries), or undefined for an unknown code. */
 export function countryPoint(code: string): GeoPoint | undefined {
   return COUNTRIES.get(code)?.point;
 }
