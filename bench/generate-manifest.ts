@@ -13,6 +13,7 @@
  */
 import { ALL_COUNTRY_CODES, countryPoint, DEFAULT_SELECTION, isCountryCode, printManifest } from '../src/core/index.js';
 import type { CountryGroup, Datacenter, Fence, GeoPoint, Manifest, Plan, Zone } from '../src/core/index.js';
+import { seededRandom, type Random } from '../src/sim/random.js';
 
 /** What to generate; every field has a default. */
 export interface GenerateOptions {
@@ -26,21 +27,6 @@ export interface GenerateOptions {
   readonly wildcardZone?: boolean;
   /** PRNG seed (default 1). */
   readonly seed?: number;
-}
-
-/** A PRNG: uniform floats in [0, 1). */
-export type Random = () => number;
-
-/** mulberry32: a small, fast, seedable 32-bit PRNG (good enough for test data, not for secrets). */
-export function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A uniform integer in [min, max]. */
@@ -133,7 +119,7 @@ export function generateManifestModel(options: GenerateOptions = {}): Manifest {
   const countryCount = options.countries ?? ALL_COUNTRY_CODES.length;
   const wildcard = options.wildcardZone ?? true;
   const zoneCount = options.zones ?? 60;
-  const rand = mulberry32(options.seed ?? 1);
+  const rand = seededRandom(options.seed ?? 1);
 
   const resolver = new Resolver(GROUPS);
   const fences = FENCES.map((f) => resolver.fence(f));

@@ -27,7 +27,8 @@ import {
   type RouteRequest,
   type RouteResult,
 } from '../src/core/index.js';
-import { generateManifest, mulberry32, pick, type Random } from './generate-manifest.js';
+import { seededRandom, type Random } from '../src/sim/random.js';
+import { generateManifest, pick } from './generate-manifest.js';
 import type { BenchOptions } from './run.js';
 
 const REQUESTS = 4096;
@@ -74,7 +75,7 @@ interface Figures {
 }
 
 function measure(opts: BenchOptions, label: string, manifest: Manifest): Figures {
-  const cases = workload(manifest, mulberry32(WORKLOAD_SEED));
+  const cases = workload(manifest, seededRandom(WORKLOAD_SEED));
   const answers = new Map<string, RouteResult>();
   for (const c of cases) answers.set(c.key, selectDatacenters(manifest, c.request, c.live));
   const refused = cases.filter((c) => candidates(answers.get(c.key)) === 0).length;
