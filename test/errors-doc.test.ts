@@ -16,13 +16,15 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** Codes thrown as GeobridgeError or returned as refusals anywhere in src/. */
+/** Codes thrown as GeobridgeError (or its subclass SFrameError) or returned as refusals anywhere in src/. */
 function codesInSource(): Set<string> {
   const codes = new Set<string>([...Object.keys(DIAGNOSTIC_CODES), ...Object.keys(HTTP_STATUS)]);
   for (const file of sourceFiles(join(root, 'src'))) {
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/GeobridgeError\(\s*'([A-Z_]+)'/g)) codes.add(m[1] ?? '');
+    for (const m of text.matchAll(/(?:GeobridgeError|SFrameError)\(\s*'([A-Z_]+)'/g)) codes.add(m[1] ?? '');
     for (const m of text.matchAll(/code: '([A-Z_]+)'/g)) codes.add(m[1] ?? '');
+    // The simulator's own outcome codes.
+    for (const m of text.matchAll(/refuse\('([A-Z_]+)'/g)) codes.add(m[1] ?? '');
   }
   return codes;
 }
@@ -42,5 +44,6 @@ describe('docs/errors.md', () => {
     expect(inSource.has('GB_FENCE_CROSSED')).toBe(true);
     expect(inSource.has('NO_CAPACITY_IN_FENCE')).toBe(true);
     expect(inSource.has('USAGE')).toBe(true);
+    expect(inSource.has('SFRAME_AUTH_FAILED')).toBe(true);
   });
 });

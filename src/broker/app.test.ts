@@ -286,7 +286,10 @@ describe('malformed input never gives a 500', () => {
 
 describe('bridges', () => {
   it('rejects and audits a heartbeat with a bad signature', async () => {
-    const forged = (await broker.signAs('us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false })).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+    const signed = await broker.signAs('us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false });
+    // Change one signature character away from the end (the last one carries padding bits).
+    const i = signed.length - 10;
+    const forged = `${signed.slice(0, i)}${signed[i] === 'A' ? 'B' : 'A'}${signed.slice(i + 1)}`;
     const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: forged } });
     expect(res.statusCode).toBe(401);
     expect(res.json<{ code: string }>().code).toBe('BRIDGE_BAD_SIGNATURE');
@@ -326,11 +329,16 @@ describe('bridges', () => {
     const { apiKey } = await account();
     const m = await meeting(apiKey);
     const { token, participant } = await joinToken(apiKey, m);
-    await route(token);
-    const res = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs('ca-central', { kind: 'admission', participant, meeting: m, outcome: 'admitted' }) } });
+    const ticket = (await route(token)).json<{ ticket: string }>().ticket;
+    const admit = async (dc: string, payload: Record<string, unknown>): Promise<LightMyRequestResponse> =>
+      call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome: 'admitted', ...payload }) } });
+    expect((await admit('ca-central', {})).statusCode).toBe(400);
+    expect((await admit('ap-tokyo', { ticket })).json<{ code: string }>().code).toBe('TICKET_WRONG_DATACENTER');
+    const res = await admit('ca-central', { ticket });
     expect(res.statusCode, res.body).toBe(200);
     const record = (await broker.ctx.audit.read()).find((r) => r.type === 'bridge.admission');
     expect(record?.data).toMatchObject({ datacenter: 'ca-central', jurisdiction: 'CA', country: 'US', role: 'primary', outOfZone: false });
+    expect((await broker.ctx.store.listParticipants(m)).map((p) => p.id)).toEqual([participant]);
   });
 });
 
@@ -364,9 +372,15 @@ zones:
     return (await account()).apiKey;
   }
 
+  /** A participant from `country` routed into meeting `m` and admitted by the bridge of its datacenter. */
   async function joinFrom(apiKey: string, m: string, country: string): Promise<void> {
-    const res = await route((await joinToken(apiKey, m)).token, '127.0.0.1', { payload: { country } });
+    const { token, participant } = await joinToken(apiKey, m);
+    const res = await route(token, '127.0.0.1', { payload: { country } });
     expect(res.statusCode, res.body).toBe(200);
+    const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
+    const dc = candidates[0]?.datacenter ?? '';
+    const admitted = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
+    expect(admitted.statusCode, admitted.body).toBe(200);
   }
 
   function put(text: string): Promise<LightMyRequestResponse> {

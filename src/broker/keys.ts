@@ -3,9 +3,8 @@
  * published as a JWKS, rotated without breaking tokens in flight. Shell code:
  * time comes from an injected clock, randomness from WebCrypto.
  */
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign as signBytes, type KeyObject } from 'node:crypto';
 import {
-  SignJWT,
   calculateJwkThumbprint,
   createLocalJWKSet,
   errors,
@@ -13,7 +12,6 @@ import {
   generateKeyPair,
   importJWK,
   jwtVerify,
-  type CryptoKey,
   type JSONWebKeySet,
   type JWK,
   type JWTPayload,
@@ -134,7 +132,12 @@ function classify(error: unknown): 'invalid' | 'expired' | 'unavailable' {
 interface LoadedKey {
   readonly stored: SigningKey;
   readonly publicJwk: PublicJwk;
-  readonly privateKey: CryptoKey;
+  /** The same private key for node:crypto, which signs synchronously and ~5× faster than WebCrypto here. */
+  readonly signingKey: KeyObject;
+}
+
+function base64url(text: string): string {
+  return Buffer.from(text).toString('base64url');
 }
 
 /** Keeps only the string members of an exported JWK (the Store holds string maps). */
@@ -153,15 +156,15 @@ async function loadKey(stored: SigningKey): Promise<LoadedKey> {
   if (stored.privateJwk.x !== x) throw invalid('private and public JWK differ');
   const thumbprint = await calculateJwkThumbprint({ kty, crv, x });
   if (thumbprint !== stored.kid) throw invalid('kid is not the RFC 7638 thumbprint of the public key');
-  let privateKey: CryptoKey;
+  let signingKey: KeyObject;
   try {
     const imported = await importJWK({ ...stored.privateJwk }, 'EdDSA');
     if (imported instanceof Uint8Array) throw new TypeError('symmetric key');
-    privateKey = imported;
+    signingKey = createPrivateKey({ key: { ...stored.privateJwk }, format: 'jwk' });
   } catch (cause) {
     throw invalid('the private JWK does not import', cause);
   }
-  return { stored, privateKey, publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid: stored.kid, alg: 'EdDSA', use: 'sig' } };
+  return { stored, signingKey, publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid: stored.kid, alg: 'EdDSA', use: 'sig' } };
 }
 
 /** Generates a new Ed25519 key pair in stored form; `kid` is its RFC 7638 thumbprint. */
@@ -244,7 +247,14 @@ export class KeyRing {
   }
 
   /** Signs `claims` as a JWT with the current key; sets `aud`, `sub`, `iat`, `exp`, `jti` (and `iss` if given). */
-  async sign(claims: Readonly<Record<string, unknown>>, options: SignOptions): Promise<string> {
+  sign(claims: Readonly<Record<string, unknown>>, options: SignOptions): Promise<string> {
+    // Bad options reject, as from any async signer, rather than throw.
+    return new Promise((resolve) => {
+      resolve(this.#signNow(claims, options));
+    });
+  }
+
+  #signNow(claims: Readonly<Record<string, unknown>>, options: SignOptions): string {
     const lifetime = options.expiresInSeconds;
     if (!Number.isInteger(lifetime) || lifetime <= 0) {
       throw new GeobridgeError('INVALID_TOKEN_REQUEST', `expiresInSeconds must be a positive integer, got ${lifetime}.`);
@@ -254,15 +264,19 @@ export class KeyRing {
     }
     const key = this.#currentKey();
     const iat = Math.floor(this.#clock().getTime() / 1000);
-    let jwt = new SignJWT({ ...claims })
-      .setProtectedHeader({ alg: 'EdDSA', kid: key.stored.kid, ...(options.type === undefined ? {} : { typ: options.type }) })
-      .setAudience(options.audience)
-      .setSubject(options.subject)
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + lifetime)
-      .setJti(randomUUID());
-    if (options.issuer !== undefined) jwt = jwt.setIssuer(options.issuer);
-    return jwt.sign(key.privateKey);
+    // A compact JWS (RFC 7515 §7.1) over the JWT claims (RFC 7519), signed with node:crypto's Ed25519.
+    const header = { alg: 'EdDSA', kid: key.stored.kid, ...(options.type === undefined ? {} : { typ: options.type }) };
+    const payload = {
+      ...claims,
+      aud: options.audience,
+      sub: options.subject,
+      iat,
+      exp: iat + lifetime,
+      jti: randomUUID(),
+      ...(options.issuer === undefined ? {} : { iss: options.issuer }),
+    };
+    const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
+    return `${signingInput}.${signBytes(null, Buffer.from(signingInput), key.signingKey).toString('base64url')}`;
   }
 
   /** Verifies a token signed by this ring (any live key) at the ring's clock; throws TOKEN_INVALID or TOKEN_EXPIRED. */

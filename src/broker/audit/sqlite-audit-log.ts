@@ -49,11 +49,24 @@ export interface SqliteAuditLogOptions {
   readonly create?: boolean;
 }
 
+/** An append waiting for the next group commit. */
+interface PendingAppend {
+  readonly type: AuditType;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly at: string;
+  readonly resolve: (record: AuditRecord) => void;
+  readonly reject: (error: unknown) => void;
+  record?: AuditRecord;
+  error?: unknown;
+}
+
 /** An AuditLog in a SQLite file (WAL, synchronous=FULL). */
 export class SqliteAuditLog implements AuditLog {
   readonly #db: Database.Database;
   readonly #path: string;
-  readonly #append: (type: AuditType, data: Readonly<Record<string, unknown>>, at: string) => AuditRecord;
+  readonly #appendBatch: (batch: readonly PendingAppend[]) => void;
+  #pending: PendingAppend[] = [];
+  #closing: Promise<void> | undefined;
   readonly #read: Database.Statement<[number, number], Row>;
   readonly #readTime: Database.Statement<[string, string], Row>;
   #closed = false;
@@ -63,14 +76,27 @@ export class SqliteAuditLog implements AuditLog {
     this.#path = path;
     const last = db.prepare<[], Pick<Row, 'seq' | 'hash'>>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     const insert = db.prepare<[number, string, string, string, string, string]>(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
-    const transaction = db.transaction((type: AuditType, data: Readonly<Record<string, unknown>>, at: string): AuditRecord => {
-      const record = nextRecord(last.get(), type, data, at);
-      insert.run(record.seq, record.at, record.type, canonicalJson(record.data), record.prevHash, record.hash);
-      return record;
+    // Group commit: every append waiting when a flush runs goes into one
+    // transaction, so one fsync makes a whole batch durable. A record that
+    // cannot be built (bad time) fails alone; the others still commit.
+    const transaction = db.transaction((batch: readonly PendingAppend[]): void => {
+      let previous = last.get();
+      for (const item of batch) {
+        try {
+          const record = nextRecord(previous, item.type, item.data, item.at);
+          insert.run(record.seq, record.at, record.type, canonicalJson(record.data), record.prevHash, record.hash);
+          item.record = record;
+          previous = record;
+        } catch (error) {
+          item.error = error;
+        }
+      }
     });
     // IMMEDIATE takes the write lock before reading the last hash, so no other
     // writer can append between that read and our insert.
-    this.#append = (type, data, at) => transaction.immediate(type, data, at);
+    this.#appendBatch = (batch) => {
+      transaction.immediate(batch);
+    };
     this.#read = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`);
     this.#readTime = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE at >= ? AND at < ? ORDER BY seq`);
   }
@@ -107,9 +133,29 @@ export class SqliteAuditLog implements AuditLog {
     }
   }
 
-  /** Appends a record; it is on disk (fsynced) when the promise resolves. */
+  /** Appends a record; it is on disk (fsynced) when the promise resolves. Appends made in the same turn share one commit. */
   append(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): Promise<AuditRecord> {
-    return this.#run('append to', () => this.#append(type, data, at));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ type, data, at, resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    try {
+      await this.#run('append to', () => {
+        this.#appendBatch(batch);
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    for (const item of batch) {
+      if (item.record) item.resolve(item.record);
+      else item.reject(item.error);
+    }
   }
 
   /** Records with from ≤ seq ≤ to (all by default), in order. */
@@ -128,11 +174,13 @@ export class SqliteAuditLog implements AuditLog {
 
   /** Closes the file; later calls reject with AUDIT_UNAVAILABLE. Idempotent. */
   close(): Promise<void> {
-    return settle(() => {
-      if (this.#closed) return;
+    this.#closing ??= (async () => {
+      // Appends already accepted are committed before the file closes.
+      if (this.#pending.length > 0) await this.#flush();
       this.#closed = true;
       this.#db.close();
-    });
+    })();
+    return this.#closing;
   }
 
   #run<T>(action: string, fn: () => T): Promise<T> {

@@ -12,6 +12,7 @@ import { compilePolicy } from '../../core/policy/compile.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { verifyRouteTicket } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 65_536, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
 
@@ -23,7 +24,8 @@ const Admission = Type.Object(
     meeting: Type.String({ maxLength: 100 }),
     outcome: Type.Union([Type.Literal('admitted'), Type.Literal('refused'), Type.Literal('left')]),
     reason: Type.Optional(Type.String({ maxLength: 200 })),
-    decision: Type.Optional(Type.String({ maxLength: 100 })),
+    /** For `admitted`: the participant's route ticket, which carries its country under the broker's own signature. */
+    ticket: Type.Optional(Type.String({ maxLength: 16_384 })),
   },
   { additionalProperties: false },
 );
@@ -70,22 +72,29 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' });
         return { recorded: true };
       }
-      const manifest = ctx.policy.current.manifest;
-      const policy = compilePolicy(manifest);
+      if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
+      // The country comes from the broker's own signed ticket, never from the bridge's say-so.
+      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter });
+      if (ticket.sub !== body.participant || ticket.meeting !== body.meeting) {
+        throw new GeobridgeError('TICKET_INVALID', `the ticket is for participant ${ticket.sub} in meeting ${ticket.meeting}, not the one reported.`);
+      }
+      const policy = compilePolicy(ctx.policy.current.manifest);
       const dc = policy.datacenterById.get(datacenter);
-      const participant = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
-      const country = participant?.country ?? null;
-      const zone = country ? policy.zoneFor(country) : undefined;
+      const zone = policy.zoneFor(ticket.country);
+      const meeting = await ctx.store.getMeeting(body.meeting);
+      const account = meeting && (await ctx.store.getAccount(meeting.accountId));
+      // Admitted participants are the meeting's members: a manifest change re-checks them.
+      await ctx.store.addParticipant({ id: body.participant, meetingId: body.meeting, country: ticket.country, joinedAt: ctx.now().toISOString(), ...(account?.plan !== undefined ? { plan: account.plan } : {}) });
       await recordAudit(ctx, 'bridge.admission', {
         participant: body.participant,
         meeting: body.meeting,
         datacenter,
         jurisdiction: dc?.jurisdiction ?? null,
         role: zone?.primaries.includes(datacenter) ? 'primary' : 'secondary',
-        country,
+        country: ticket.country,
         zone: zone?.id ?? null,
         outOfZone: zone && dc ? !policy.countriesOf(zone).has(dc.jurisdiction) : null,
-        decision: body.decision ?? null,
+        decision: ticket.decision,
       });
       return { recorded: true };
     },

@@ -97,7 +97,6 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.
       await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates });
-      await ctx.store.addParticipant({ id: claims.sub, meetingId: meeting.id, country, joinedAt: ctx.now().toISOString(), ...(account.plan !== undefined ? { plan: account.plan } : {}) });
       ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return {
