@@ -20,14 +20,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts', 'src/sim/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/sim/**/*.ts', 'src/sframe/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'http', 'net', 'child_process'], message: 'src/core and src/sim are pure: no Node APIs.' },
+            { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'http', 'net', 'child_process'], message: 'src/core, src/sim and src/sframe are pure: no Node APIs.' },
           ],
         },
       ],

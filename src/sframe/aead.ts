@@ -1,0 +1,57 @@
+/**
+ * The AEAD of each cipher suite: AES-GCM from the backend, or the compound
+ * AES-CTR + HMAC AEAD of RFC 9605 §4.5.1 (encrypt-then-MAC, as in SRTP),
+ * which exists so that tags can be as short as 4 bytes.
+ */
+import { bigIntToBytes, concatBytes, constantTimeEqual } from './bytes.js';
+import type { SFrameCrypto } from './crypto.js';
+import { SFrameError } from './errors.js';
+import type { CipherSuite } from './suites.js';
+
+/** An AEAD key, with the compound AEAD's subkeys split out once (§4.5.1 derive_subkeys). */
+export interface AeadKey {
+  /** The whole AEAD key, AEAD.Nk bytes. */
+  readonly key: Uint8Array;
+  /** AES key: the first Nka bytes (the whole key for AES-GCM). */
+  readonly encKey: Uint8Array;
+  /** HMAC key: the remaining Nh bytes (empty for AES-GCM). */
+  readonly authKey: Uint8Array;
+}
+
+/** Splits an AEAD key for `suite` (§4.5.1: enc_key = key[..Nka], auth_key = key[Nka..]). */
+export function splitAeadKey(suite: CipherSuite, key: Uint8Array): AeadKey {
+  if (key.length !== suite.nk) throw new SFrameError('SFRAME_BAD_KEY', `${suite.name} needs a ${suite.nk}-byte AEAD key, got ${key.length} bytes.`);
+  if (suite.nka === undefined) return { key, encKey: key, authKey: new Uint8Array(0) };
+  // slice, not subarray: the subkeys are stable arrays a backend may cache.
+  return { key, encKey: key.slice(0, suite.nka), authKey: key.slice(suite.nka) };
+}
+
+/** initial_counter = nonce ‖ 0x00000000 (§4.5.1): the low 32 bits count AES blocks. */
+function initialCounter(nonce: Uint8Array): Uint8Array<ArrayBuffer> {
+  return concatBytes(nonce, new Uint8Array(4));
+}
+
+/** compute_tag of §4.5.1: HMAC over the three lengths, nonce, AAD and ciphertext, truncated to Nt. */
+async function computeTag(crypto: SFrameCrypto, suite: CipherSuite, authKey: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Promise<Uint8Array> {
+  const lengths = concatBytes(bigIntToBytes(BigInt(aad.length), 8), bigIntToBytes(BigInt(ct.length), 8), bigIntToBytes(BigInt(suite.nt), 8));
+  const tag = await crypto.hmac(suite.hash, authKey, concatBytes(lengths, nonce, aad, ct));
+  return tag.subarray(0, suite.nt);
+}
+
+/** AEAD.Encrypt(key, nonce, aad, pt) for `suite`: ciphertext ‖ tag (Nt bytes). */
+export async function aeadSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  if (suite.aead === 'AES-GCM') return crypto.aesGcmSeal(key.encKey, nonce, aad, plaintext);
+  const ct = await crypto.aesCtr(key.encKey, initialCounter(nonce), plaintext);
+  return concatBytes(ct, await computeTag(crypto, suite, key.authKey, nonce, aad, ct));
+}
+
+/** AEAD.Decrypt for `suite`: the plaintext, or undefined when the ciphertext is short or its tag is wrong. */
+export async function aeadOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
+  if (ciphertext.length < suite.nt) return undefined;
+  if (suite.aead === 'AES-GCM') return crypto.aesGcmOpen(key.encKey, nonce, aad, ciphertext);
+  const inner = ciphertext.subarray(0, ciphertext.length - suite.nt);
+  const tag = ciphertext.subarray(ciphertext.length - suite.nt);
+  // Verify before decrypting (encrypt-then-MAC), in constant time.
+  if (!constantTimeEqual(tag, await computeTag(crypto, suite, key.authKey, nonce, aad, inner))) return undefined;
+  return crypto.aesCtr(key.encKey, initialCounter(nonce), inner);
+}

@@ -1,0 +1,60 @@
+/** Byte helpers for the SFrame layer: concatenation, big-endian integers, XOR, comparison. */
+
+/** The concatenation of `parts`, as a new array. */
+export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** `value` as an unsigned big-endian integer of exactly `length` bytes (the caller checks the range). */
+export function bigIntToBytes(value: bigint, length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  let v = value;
+  for (let i = length - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** The unsigned big-endian integer in `bytes`. */
+export function bytesToBigInt(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** The number of bytes of the shortest big-endian encoding of `value` (at least 1). */
+export function byteLength(value: bigint): number {
+  let n = 1;
+  for (let v = value >> 8n; v > 0n; v >>= 8n) n++;
+  return n;
+}
+
+/** `a` XOR `b`, for arrays of equal length. */
+export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (a.length !== b.length) throw new RangeError(`xorBytes: lengths differ (${a.length} and ${b.length})`);
+  const out = new Uint8Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = (a[i] ?? 0) ^ (b[i] ?? 0);
+  return out;
+}
+
+/** Whether `a` and `b` are equal, in time that depends only on their lengths (RFC 9605 §4.5.1). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+/** ASCII text as bytes (the pure layers have no TextEncoder). */
+export function asciiBytes(text: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0x7f);
+}

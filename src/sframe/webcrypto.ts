@@ -1,0 +1,123 @@
+/**
+ * The SFrame crypto backend on WebCrypto (`crypto.subtle`): browsers, workers,
+ * and Node 20's global `crypto`. The pure layers compile without the DOM lib,
+ * so the few SubtleCrypto members used are declared here structurally and the
+ * caller passes `crypto.subtle` in.
+ */
+import { GCM_TAG_LENGTH, type HashName, type SFrameCrypto } from './crypto.js';
+import { hkdfExpandWith, nonEmptyHmacKey } from './hkdf.js';
+
+/** A WebCrypto CryptoKey, opaque to us. */
+export interface CryptoKeyLike {
+  readonly type: string;
+}
+
+/** The AES-GCM parameters of WebCrypto. */
+export interface AesGcmParamsLike {
+  readonly name: 'AES-GCM';
+  readonly iv: Uint8Array<ArrayBuffer>;
+  readonly additionalData: Uint8Array<ArrayBuffer>;
+  readonly tagLength: number;
+}
+
+/** The AES-CTR parameters of WebCrypto. */
+export interface AesCtrParamsLike {
+  readonly name: 'AES-CTR';
+  readonly counter: Uint8Array<ArrayBuffer>;
+  readonly length: number;
+}
+
+/** The members of SubtleCrypto this backend uses; `crypto.subtle` satisfies it. */
+export interface SubtleCryptoLike {
+  importKey(
+    format: 'raw',
+    keyData: Uint8Array<ArrayBuffer>,
+    algorithm: { readonly name: 'AES-GCM' | 'AES-CTR' } | { readonly name: 'HMAC'; readonly hash: HashName },
+    extractable: boolean,
+    keyUsages: ('encrypt' | 'decrypt' | 'sign')[],
+  ): Promise<CryptoKeyLike>;
+  sign(algorithm: 'HMAC', key: CryptoKeyLike, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+  encrypt(algorithm: AesGcmParamsLike | AesCtrParamsLike, key: CryptoKeyLike, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+  decrypt(algorithm: AesGcmParamsLike, key: CryptoKeyLike, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+}
+
+type KeyKind = 'AES-GCM' | 'AES-CTR' | `HMAC ${HashName}`;
+
+/** WebCrypto refuses views on a SharedArrayBuffer; copy those (and only those). */
+function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
+function isOperationError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'OperationError';
+}
+
+/** SFrameCrypto on WebCrypto. Imported keys are cached per key array (see SFrameCrypto). */
+export class WebCryptoBackend implements SFrameCrypto {
+  readonly name = 'webcrypto';
+  readonly #subtle: SubtleCryptoLike;
+  readonly #keys = new WeakMap<Uint8Array, Map<KeyKind, Promise<CryptoKeyLike>>>();
+
+  /** `subtle` is `globalThis.crypto.subtle` (or `require('node:crypto').webcrypto.subtle`). */
+  constructor(subtle: SubtleCryptoLike) {
+    this.#subtle = subtle;
+  }
+
+  /** HKDF-Extract is HMAC(salt, ikm), RFC 5869 §2.2. */
+  hkdfExtract(hash: HashName, salt: Uint8Array, ikm: Uint8Array): Promise<Uint8Array> {
+    return this.hmac(hash, salt, ikm);
+  }
+
+  hkdfExpand(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
+    return hkdfExpandWith((h, k, d) => this.hmac(h, k, d), hash, prk, info, length);
+  }
+
+  async hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+    // WebCrypto rejects zero-length HMAC keys; zeros give the same HMAC.
+    const cryptoKey = await this.#key(nonEmptyHmacKey(hash, key), `HMAC ${hash}`);
+    return new Uint8Array(await this.#subtle.sign('HMAC', cryptoKey, own(data)));
+  }
+
+  async aesGcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    const params: AesGcmParamsLike = { name: 'AES-GCM', iv: own(nonce), additionalData: own(aad), tagLength: GCM_TAG_LENGTH * 8 };
+    return new Uint8Array(await this.#subtle.encrypt(params, await this.#key(key, 'AES-GCM'), own(plaintext)));
+  }
+
+  async aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
+    if (ciphertext.length < GCM_TAG_LENGTH) return undefined;
+    const params: AesGcmParamsLike = { name: 'AES-GCM', iv: own(nonce), additionalData: own(aad), tagLength: GCM_TAG_LENGTH * 8 };
+    const cryptoKey = await this.#key(key, 'AES-GCM');
+    try {
+      return new Uint8Array(await this.#subtle.decrypt(params, cryptoKey, own(ciphertext)));
+    } catch (error) {
+      // OperationError is how WebCrypto says the tag did not verify; anything else is a bug.
+      if (isOperationError(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+    // RFC 9605 §4.5.1 counts blocks in the low 32 bits (nonce ‖ 0x00000000); a
+    // frame would need 64 GiB to wrap them, more than a Uint8Array can hold.
+    const params: AesCtrParamsLike = { name: 'AES-CTR', counter: own(counter), length: 32 };
+    return new Uint8Array(await this.#subtle.encrypt(params, await this.#key(key, 'AES-CTR'), own(data)));
+  }
+
+  #key(raw: Uint8Array, kind: KeyKind): Promise<CryptoKeyLike> {
+    let byKind = this.#keys.get(raw);
+    if (!byKind) {
+      byKind = new Map();
+      this.#keys.set(raw, byKind);
+    }
+    let key = byKind.get(kind);
+    if (!key) {
+      const algorithm = kind === 'AES-GCM' || kind === 'AES-CTR' ? { name: kind } : { name: 'HMAC' as const, hash: kind === 'HMAC SHA-256' ? ('SHA-256' as const) : ('SHA-512' as const) };
+      const usages: ('encrypt' | 'decrypt' | 'sign')[] = kind === 'AES-GCM' ? ['encrypt', 'decrypt'] : kind === 'AES-CTR' ? ['encrypt'] : ['sign'];
+      key = this.#subtle.importKey('raw', new Uint8Array(raw), algorithm, false, usages);
+      // Do not cache a failed import (e.g. a key of the wrong length): the next call reports it again.
+      key.catch(() => byKind.delete(kind));
+      byKind.set(kind, key);
+    }
+    return key;
+  }
+}
