@@ -99,8 +99,9 @@ function headline(run: RunResult): string {
   const vSub = v > 0 ? (run.enforceFences ? 'despite enforcement: a bug' : `${formatPercent(share(v, t.served))} of served`) : run.enforceFences ? 'fences enforced' : 'none occurred';
   return `<div class="cards">${[
     card('Joins', big(t.joins), t.reconnects > 0 ? `+${formatInteger(t.reconnects)} reconnects` : 'wanted to connect', '', formatInteger(t.joins)),
-    card('Served', big(t.served), `${formatPercent(share(t.served, t.joins))} of joins`, '', formatInteger(t.served)),
-    card('Refused', big(refused), `${formatPercent(share(refused, t.joins))} of joins`, refused > 0 ? '' : 'good', formatInteger(refused)),
+    // Reconnections are routed like joins, so both count in the shares (as in the CLI summary).
+    card('Served', big(t.served), `${formatPercent(share(t.served, t.joins + t.reconnects))} of ${t.reconnects > 0 ? 'joins + reconnects' : 'joins'}`, '', formatInteger(t.served)),
+    card('Refused', big(refused), `${formatPercent(share(refused, t.joins + t.reconnects))} of ${t.reconnects > 0 ? 'joins + reconnects' : 'joins'}`, refused > 0 ? '' : 'good', formatInteger(refused)),
     card('Via backups', formatPercent(share(t.servedSecondary, t.served)), `${formatInteger(t.servedSecondary)} served by a secondary`),
     card('Out of zone', big(t.outOfZone), `${formatPercent(share(t.outOfZone, t.served))} of served`, '', formatInteger(t.outOfZone)),
     card('Fence violations', big(v), vSub, vTone, formatInteger(v)),
