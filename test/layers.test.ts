@@ -14,6 +14,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   node: ['core', 'sframe', 'node'],
   broker: ['core', 'node', 'broker'],
   cli: ['core', 'sim', 'node', 'broker', 'cli'],
+  e2ee: ['core', 'e2ee'],
 };
 /** npm packages each pure layer may use: isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
