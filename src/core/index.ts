@@ -11,3 +11,4 @@ export * from './select/select.js';
 export * from './verify/check.js';
 export * from './verify/format.js';
 export * from './verify/diff.js';
+export * from './connection/index.js';
