@@ -8,19 +8,12 @@ import {
   signBridgeMessage,
   verifyBridgeMessage,
 } from './attestation.js';
+import { codeOf } from './code-of.fixture.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 const verifyAt = (now: Date, replayGuard?: ReplayGuard) => ({ now, maxSkewSeconds: 30, ...(replayGuard === undefined ? {} : { replayGuard }) });
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code ?? 'NO_CODE';
-  }
-  return 'RESOLVED';
-}
 
 let fra: { publicKey: string; privateJwk: JWK };
 let nyc: { publicKey: string; privateJwk: JWK };

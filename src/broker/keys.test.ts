@@ -2,6 +2,7 @@ import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { KeyRing, isCanonicalCompactJws, type KeyStore } from './keys.js';
 import type { SigningKey } from './store/store.js';
+import { codeOf } from './code-of.fixture.js';
 
 /** The three key methods of Store, in memory, with MemoryStore's semantics (newest first, first retirement kept). */
 class FakeKeyStore implements KeyStore {
@@ -30,14 +31,6 @@ function manualClock(start = '2026-03-01T12:00:00Z'): { clock: () => Date; advan
   return { clock: () => new Date(now), advance: (s) => (now += s * 1000) };
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code ?? 'NO_CODE';
-  }
-  return 'RESOLVED';
-}
 
 const signOpts = { audience: 'test:aud', subject: 'p-1', expiresInSeconds: 60 } as const;
 

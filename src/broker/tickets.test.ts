@@ -17,6 +17,7 @@ import {
   type RouteTicketInput,
 } from './tickets.js';
 import type { SigningKey } from './store/store.js';
+import { codeOf } from './code-of.fixture.js';
 
 /** The three key methods of Store, in memory. */
 function fakeKeyStore(): KeyStore {
@@ -34,14 +35,6 @@ function fakeKeyStore(): KeyStore {
 const T0 = new Date('2026-03-01T12:00:00Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code ?? 'NO_CODE';
-  }
-  return 'RESOLVED';
-}
 
 const ticketInput: RouteTicketInput = {
   issuer: 'https://broker.example',
