@@ -228,7 +228,7 @@ export function renderReport(result: SimulationResult, world: WorldTopology): st
     scenarioHeader(result),
     runs.length === 0 ? '<p class="empty-note">The scenario has no runs.</p>' : runHeadlines(runs),
     section('demand', 'Demand and capacity', 'Joins wanted against joins served, and connected participants against the capacity the decider may use (capacity × maxUtilization of datacenters that are up).', runs, (r, i) => demandCharts(r, scales, step(i))),
-    section('utilization', 'Utilization per datacenter', `Peak utilization per datacenter over time. Orange cells reached maxUtilization (the decider skips the datacenter); red cells reached 100%.`, runs, (r) => heatmap(r)),
+    section('utilization', 'Utilization per datacenter', `Utilization per datacenter over time (each cell: the load at the end of its interval). Orange cells reached maxUtilization (the decider skips the datacenter); red cells reached 100%.`, runs, (r) => heatmap(r)),
     section('backups', 'Backups, out-of-zone and violations', 'Share of served participants that went to a secondary datacenter, left their zone, or crossed a fence.', runs, (r) => backupChart(r, scales)),
     section('refusals', 'Refusals', 'Joins the decider refused, over time and by reason code.', runs, (r, i) => refusalCharts(r, scales, step(i))),
     section('map', 'Where participants were served', 'Flows from client countries to datacenters (largest flows and every violation). Circles: datacenters, sized by capacity and colored by peak utilization.', runs, (r) => worldMap(base, r, scales.map)),
