@@ -408,7 +408,7 @@ zones:
     expect((await broker.ctx.store.getPlacement(stays))?.datacenter).toBe('us-east');
     const records = await broker.ctx.audit.read();
     expect(records.find((r) => r.type === 'manifest.changed')?.data).toMatchObject({ version: 2, previous: 1 });
-    expect(records.find((r) => r.type === 'placement.rehomed')?.data).toMatchObject({ meeting: moves, from: 'us-west', datacenter: 'us-east', reason: 'manifest change' });
+    expect(records.find((r) => r.type === 'placement.rehomed')?.data).toMatchObject({ meeting: moves, from: 'us-west', datacenter: 'us-east', reason: 'policy change' });
     expect(broker.ctx.policy.current.version).toBe(2);
   });
 
@@ -426,6 +426,52 @@ zones:
     expect(res.json<{ recheck: { ended: { meeting: string }[] } }>().recheck.ended.map((e) => e.meeting)).toEqual([m]);
     expect((await broker.ctx.store.getMeeting(m))?.endedReason).toContain('no datacenter');
     expect((await broker.ctx.audit.read()).some((r) => r.type === 'meeting.ended' && r.data.meeting === m)).toBe(true);
+  });
+});
+
+describe('policy changes hold every live meeting to the fence', () => {
+  it('refuses a manifest that drops a plan an account is on', async () => {
+    await account({ name: 'Agency', homeCountry: 'US', plan: 'government' });
+    const text = broker.ctx.policy.current.text.replace(/^plans:\n {2}government:\n {4}tags: \[gov\]\n {4}exclusive: true\n/m, '');
+    expect(text).not.toBe(broker.ctx.policy.current.text);
+    const res = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: text });
+    expect(res.statusCode, res.body).toBe(422);
+    expect(res.json<{ code: string; message: string }>()).toMatchObject({ code: 'MANIFEST_REJECTED' });
+    expect(broker.ctx.policy.current.version).toBe(1);
+  });
+
+  it('refuses a placement claim outside an admitted participant’s fence, or the account’s jurisdictions', async () => {
+    await allBridgesUp();
+    const { apiKey, id } = await account();
+    const m = await meeting(apiKey);
+    expect((await claim('us-east', m, 0)).won).toBe(true);
+    const { token, participant } = await joinToken(apiKey, m);
+    const { ticket } = (await route(token)).json<{ ticket: string }>();
+    const admitted = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs('us-east', { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
+    expect(admitted.statusCode, admitted.body).toBe(200);
+    const intoChina = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs('cn-beijing', { kind: 'claim', meeting: m, expectedEpoch: 1 }) } });
+    expect(intoChina.statusCode).toBe(403);
+    expect(intoChina.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
+    expect((await broker.ctx.store.getPlacement(m))?.datacenter).toBe('us-east');
+
+    await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['US', 'CA'] } });
+    const other = await meeting(apiKey);
+    const toIreland = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs('eu-west', { kind: 'claim', meeting: other, expectedEpoch: 0 }) } });
+    expect(toIreland.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
+  });
+
+  it('re-homes an account’s live meetings when its data routing control narrows', async () => {
+    await allBridgesUp();
+    const { apiKey, id } = await account();
+    const m = await meeting(apiKey);
+    await claim('us-east', m, 0);
+    const { token, participant } = await joinToken(apiKey, m);
+    const { ticket } = (await route(token)).json<{ ticket: string }>();
+    await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs('us-east', { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
+    const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect((await broker.ctx.store.getPlacement(m))?.datacenter).toBe('ca-central');
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'placement.rehomed')?.data).toMatchObject({ meeting: m, from: 'us-east', datacenter: 'ca-central' });
   });
 });
 

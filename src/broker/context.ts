@@ -52,6 +52,20 @@ export class PolicyHolder {
   replace(state: PolicyState): void {
     this.#state = state;
   }
+
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs policy changes one at a time (a manifest change and its re-check of
+   * live meetings, an account's new policy and its re-check), so that two
+   * changes can never interleave and leave a meeting checked against a
+   * manifest that is no longer in force.
+   */
+  exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(change, change);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
 }
 
 /** The broker's dependencies. */

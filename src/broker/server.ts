@@ -21,6 +21,7 @@ import type { ServeSettings } from './config.js';
 import { PolicyHolder, recordAudit, type BrokerContext } from './context.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
+import { recheckLiveMeetings } from './recheck.js';
 import { BridgeRegistry } from './registry.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -78,7 +79,11 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       replayGuard: new ReplayGuard(),
       now,
     };
-    if (latest?.sha256 !== sha256) await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath });
+    if (latest?.sha256 !== sha256) {
+      await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath });
+      // Meetings that outlived the previous broker are held to the manifest it starts with.
+      await recheckLiveMeetings(ctx, manifest);
+    }
     const app = await buildBrokerApp(ctx, { logger });
     if (settings.dev) app.log.warn('DEV MODE: requests may name their country and datacenters without a bridge count as up. Never run this in production.');
     await app.listen({ host: settings.host, port: settings.port });

@@ -25,6 +25,23 @@ describeAuditContract('memory', () => new MemoryAuditLog());
 describeAuditContract('sqlite', () => SqliteAuditLog.open(tempFile()));
 
 describe('SqliteAuditLog', () => {
+  it('fails a whole group commit when a write fails, and keeps the chain intact', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    await log.append('admin.action', { n: 0 }, '2026-11-29T12:00:00.000Z');
+    // Another connection makes the third record's insert fail, as a full disk would.
+    const other = new Database(file);
+    other.exec("CREATE TRIGGER fail_third BEFORE INSERT ON audit_log WHEN NEW.seq = 3 BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+    const batch = await Promise.allSettled([1, 2, 3, 4].map((n) => log.append('admin.action', { n }, '2026-11-29T12:00:01.000Z')));
+    expect(batch.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    expect(verifyChain(await log.read())).toEqual({ ok: true, count: 1 });
+    other.exec('DROP TRIGGER fail_third');
+    other.close();
+    await log.append('admin.action', { n: 5 }, '2026-11-29T12:00:02.000Z');
+    expect(verifyChain(await log.read())).toEqual({ ok: true, count: 2 });
+    await log.close();
+  });
+
   it('keeps records across close and reopen, and continues the chain', async () => {
     const file = tempFile();
     const first = SqliteAuditLog.open(file);

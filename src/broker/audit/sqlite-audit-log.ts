@@ -78,18 +78,21 @@ export class SqliteAuditLog implements AuditLog {
     const insert = db.prepare<[number, string, string, string, string, string]>(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
     // Group commit: every append waiting when a flush runs goes into one
     // transaction, so one fsync makes a whole batch durable. A record that
-    // cannot be built (bad time) fails alone; the others still commit.
+    // cannot be built (bad time) fails alone; a failed write fails the batch.
     const transaction = db.transaction((batch: readonly PendingAppend[]): void => {
       let previous = last.get();
       for (const item of batch) {
+        let record: AuditRecord;
         try {
-          const record = nextRecord(previous, item.type, item.data, item.at);
-          insert.run(record.seq, record.at, record.type, canonicalJson(record.data), record.prevHash, record.hash);
-          item.record = record;
-          previous = record;
+          record = nextRecord(previous, item.type, item.data, item.at);
         } catch (error) {
-          item.error = error;
+          item.error = error; // this record's input is bad; the batch goes on
+          continue;
         }
+        // A failed insert (disk full, I/O) aborts the whole transaction: nothing of the batch lands.
+        insert.run(record.seq, record.at, record.type, canonicalJson(record.data), record.prevHash, record.hash);
+        item.record = record;
+        previous = record;
       }
     });
     // IMMEDIATE takes the write lock before reading the last hash, so no other

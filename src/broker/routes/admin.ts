@@ -12,6 +12,7 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { recheckLiveMeetings } from '../recheck.js';
 import type { Account } from '../store/store.js';
 import { AccountSchema, BEARER, CountryCode } from './schemas.js';
 
@@ -126,6 +127,8 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
       const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
       await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
+      // The account's live meetings move (or end) if the new policy excludes where they are.
+      await ctx.policy.exclusive(() => recheckLiveMeetings(ctx, ctx.policy.current.manifest, existing.id));
       return publicAccount(updated) as never;
     },
   );

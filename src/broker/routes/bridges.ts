@@ -9,9 +9,11 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
+import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import type { Meeting } from '../store/store.js';
 import { verifyRouteTicket } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 65_536, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
@@ -46,6 +48,31 @@ async function verified<S extends TSchema>(ctx: BrokerContext, jws: string, sche
   return { datacenter: message.datacenter, body: message.payload };
 }
 
+/**
+ * Why a meeting may not live in `datacenter`, if it may not: the datacenter is
+ * not in the manifest, is outside the host account's or the meeting's
+ * jurisdictions, or is outside the fence of a participant already admitted.
+ */
+async function claimRefusal(ctx: BrokerContext, meeting: Meeting, datacenter: string): Promise<string | undefined> {
+  const manifest = ctx.policy.current.manifest;
+  const dc = manifest.datacenters.find((d) => d.id === datacenter);
+  if (!dc) return 'it is not a datacenter of the manifest in force';
+  const account = await ctx.store.getAccount(meeting.accountId);
+  if (account?.allowedJurisdictions && !account.allowedJurisdictions.includes(dc.jurisdiction)) return `the host account does not allow ${dc.jurisdiction}`;
+  if (meeting.allowedJurisdictions && !meeting.allowedJurisdictions.includes(dc.jurisdiction)) return `the meeting does not allow ${dc.jurisdiction}`;
+  for (const p of await ctx.store.listParticipants(meeting.id)) {
+    const result = selectDatacenters(manifest, {
+      country: p.country,
+      placedAt: datacenter,
+      ...(account?.plan !== undefined ? { plan: account.plan } : {}),
+      ...(account?.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
+      ...(meeting.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
+    });
+    if (isRefusal(result) && result.error.code === 'FENCE_CONFLICT') return `participant ${p.id} (${p.country}) may not use ${dc.jurisdiction}`;
+  }
+  return undefined;
+}
+
 /** POST /v1/bridges/heartbeat, /v1/bridges/admissions, /v1/bridges/placements. */
 export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
@@ -74,7 +101,9 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       }
       if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
       // The country comes from the broker's own signed ticket, never from the bridge's say-so.
-      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter });
+      const here = ctx.policy.current.manifest.datacenters.find((d) => d.id === datacenter);
+      if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
+      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: here.jurisdiction });
       if (ticket.sub !== body.participant || ticket.meeting !== body.meeting) {
         throw new GeobridgeError('TICKET_INVALID', `the ticket is for participant ${ticket.sub} in meeting ${ticket.meeting}, not the one reported.`);
       }
@@ -83,6 +112,18 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const zone = policy.zoneFor(ticket.country);
       const meeting = await ctx.store.getMeeting(body.meeting);
       const account = meeting && (await ctx.store.getAccount(meeting.accountId));
+      // A ticket issued under an older manifest is held to the policy in force.
+      const now = selectDatacenters(ctx.policy.current.manifest, {
+        country: ticket.country,
+        placedAt: datacenter,
+        ...(account?.plan !== undefined ? { plan: account.plan } : {}),
+        ...(account?.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
+        ...(meeting?.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
+      });
+      if (isRefusal(now) && now.error.code === 'FENCE_CONFLICT') {
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: 'admission outside the fence under the manifest in force' });
+        throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the manifest in force, ${ticket.country} participants may not use ${datacenter}; the participant must ask for a fresh route.`);
+      }
       // Admitted participants are the meeting's members: a manifest change re-checks them.
       await ctx.store.addParticipant({ id: body.participant, meetingId: body.meeting, country: ticket.country, joinedAt: ctx.now().toISOString(), ...(account?.plan !== undefined ? { plan: account.plan } : {}) });
       await recordAudit(ctx, 'bridge.admission', {
@@ -115,6 +156,11 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const meeting = await ctx.store.getMeeting(body.meeting);
       if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${body.meeting}'.`);
       if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
+      const refusal = await claimRefusal(ctx, meeting, datacenter);
+      if (refusal !== undefined) {
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, reason: `placement refused: ${refusal}` });
+        throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
+      }
       const before = await ctx.store.getPlacement(meeting.id);
       const result = await ctx.store.claimPlacement(meeting.id, datacenter, body.expectedEpoch, ctx.now().toISOString());
       if (result.won) {

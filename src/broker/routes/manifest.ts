@@ -49,7 +49,7 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
               ended: Type.Array(Type.Object({ meeting: Type.String(), reason: Type.String() })),
             }),
           }),
-          422: Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String(), diagnostics: Type.Array(Type.Unknown()) }),
+          422: Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String(), diagnostics: Type.Optional(Type.Array(Type.Unknown())) }),
         },
       },
     },
@@ -64,14 +64,25 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
         await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: errors.map((d) => `${d.line}:${d.column} ${d.code}`) });
         return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest has ${errors.length} error(s); nothing was changed. Run 'geobridge check' on it.`), diagnostics });
       }
-      const before = ctx.policy.current;
-      const diff = diffManifests(before.manifest, parsed.manifest);
+      const manifest = parsed.manifest;
+      // Accounts keep their plan across manifests: a manifest that drops a plan in use is refused.
+      const plans = new Set(manifest.plans.map((p) => p.id));
+      const orphaned = (await ctx.store.listAccounts()).filter((a) => a.plan !== undefined && !plans.has(a.plan));
+      if (orphaned.length > 0) {
+        const names = [...new Set(orphaned.map((a) => a.plan))].join(', ');
+        await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: [`plans in use: ${names}`] });
+        return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest drops plan(s) ${names}, which ${orphaned.length} account(s) use; move those accounts to another plan first. Nothing was changed.`), diagnostics });
+      }
       const sha256 = sha256Hex(text);
-      const saved = await ctx.store.saveManifest(text, sha256, 'admin', ctx.now().toISOString());
-      ctx.policy.replace({ manifest: parsed.manifest, version: saved.version, sha256, text });
-      await recordAudit(ctx, 'manifest.changed', { actor: 'admin', version: saved.version, sha256, previous: before.version, diff });
-      const recheck = await recheckLiveMeetings(ctx, parsed.manifest);
-      return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff: diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } };
+      return ctx.policy.exclusive(async () => {
+        const before = ctx.policy.current;
+        const diff = diffManifests(before.manifest, manifest);
+        const saved = await ctx.store.saveManifest(text, sha256, 'admin', ctx.now().toISOString());
+        ctx.policy.replace({ manifest, version: saved.version, sha256, text });
+        await recordAudit(ctx, 'manifest.changed', { actor: 'admin', version: saved.version, sha256, previous: before.version, diff });
+        const recheck = await recheckLiveMeetings(ctx, manifest);
+        return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff: diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } };
+      });
     },
   );
 }

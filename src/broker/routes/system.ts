@@ -25,12 +25,17 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
   );
 
+  let lastRefresh = ctx.now().getTime();
   const Jwk = Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') });
   app.get(
     '/.well-known/jwks.json',
     { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } } },
     async (_request, reply) => {
-    await ctx.keys.refresh();
+      // Another broker may have rotated the key; re-read the store at most every 30 s, not per request.
+      if (ctx.now().getTime() - lastRefresh > 30_000) {
+        lastRefresh = ctx.now().getTime();
+        await ctx.keys.refresh();
+      }
       return reply.header('cache-control', 'public, max-age=60').send({ keys: ctx.keys.jwks().keys.map((k) => ({ ...k })) });
     },
   );
