@@ -118,6 +118,10 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
   const maxUtilization = manifest.selection.maxUtilization;
   const roles = zone ? policy.rolesIn(zone) : EMPTY_ROLES;
 
+  // Joining a placed meeting needs no ranking: its datacenter, or a refusal.
+  const placed = request.placedAt === undefined ? undefined : joinPlaced(policy, request, request.placedAt, zone, allowed, live, maxUtilization);
+  if (placed) return placed;
+
   // One reason per datacenter, in id order, so `excluded` needs no sort.
   const datacenters = policy.datacentersById;
   const reasons: (ExclusionReason | undefined)[] = new Array<ExclusionReason | undefined>(datacenters.length);
@@ -132,8 +136,6 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
     if (reason) reasons[i] = reason;
     else (role === 'primary' ? primaries : secondaries).push(rank(dc, i, where, u));
   });
-  const placed = request.placedAt === undefined ? undefined : joinPlaced(policy, request, request.placedAt, zone, allowed, live, maxUtilization);
-  if (placed) return placed;
   primaries.sort(compareRanked);
   secondaries.sort(compareRanked);
   // Secondaries past the limit are on the backup list but not on this decision's list.
