@@ -82,6 +82,8 @@ export interface BrokerContext {
   readonly replayGuard: ReplayGuard;
   /** The clock: every time the broker uses comes from here. */
   readonly now: () => Date;
+  /** Milliseconds that never step back (bridge liveness must not revive a dead datacenter when the wall clock is adjusted). */
+  readonly monotonicMs: () => number;
 }
 
 /** Appends an audit record (durable when this resolves) and counts it. */

@@ -62,7 +62,7 @@ async function recheckMeeting(ctx: BrokerContext, manifest: Manifest, live: Live
 
 /** Re-checks every live, placed meeting (of one account, when given) against `manifest`. */
 export async function recheckLiveMeetings(ctx: BrokerContext, manifest: Manifest, onlyAccount?: string): Promise<RecheckOutcome> {
-  const live = ctx.registry.liveState(manifest, ctx.now().getTime());
+  const live = ctx.registry.liveState(manifest, ctx.monotonicMs());
   const rehomed: { meeting: string; from: string; to: string }[] = [];
   const ended: { meeting: string; reason: string }[] = [];
   const meetings = (await ctx.store.listLiveMeetings()).filter((m) => onlyAccount === undefined || m.accountId === onlyAccount);

@@ -78,6 +78,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       metrics: new BrokerMetrics(),
       replayGuard: new ReplayGuard(),
       now,
+      monotonicMs: () => performance.now(),
     };
     if (latest?.sha256 !== sha256) {
       await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath });

@@ -74,6 +74,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     metrics: new BrokerMetrics(),
     replayGuard: new ReplayGuard(),
     now,
+    monotonicMs: () => nowMs,
   };
   const app = await buildBrokerApp(ctx);
   await app.ready();

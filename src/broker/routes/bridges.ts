@@ -80,7 +80,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     { schema: { tags: ['bridges'], summary: 'Signed heartbeat: participants, CPU, draining (enrols on first contact)', body: Signed, response: { 200: Type.Object({ accepted: Type.Boolean() }) } } },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request.body.message, Heartbeat);
-      const first = ctx.registry.report(datacenter, body, ctx.now().getTime());
+      const first = ctx.registry.report(datacenter, body, ctx.monotonicMs());
       if (first) await recordAudit(ctx, 'bridge.enrolled', { datacenter });
       return { accepted: true };
     },

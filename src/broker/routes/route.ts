@@ -76,7 +76,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
           ...(meeting.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
           ...(placement ? { placedAt: placement.datacenter } : {}),
         },
-        ctx.registry.liveState(manifest, ctx.now().getTime()),
+        ctx.registry.liveState(manifest, ctx.monotonicMs()),
       );
       const who = { participant: claims.sub, meeting: meeting.id, account: account.id, country, zone: result.zone, policyVersion: version };
       if (isRefusal(result)) {

@@ -21,7 +21,7 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
     async () => {
       await ctx.store.latestManifest();
       await ctx.audit.read({ from: 1, to: 1 });
-      return { status: 'ready' as const, manifestVersion: ctx.policy.current.version, liveBridges: ctx.registry.liveCount(ctx.now().getTime()) };
+      return { status: 'ready' as const, manifestVersion: ctx.policy.current.version, liveBridges: ctx.registry.liveCount(ctx.monotonicMs()) };
     },
   );
 
@@ -41,7 +41,7 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
   );
 
   app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics (text exposition format)', response: { 200: Type.String() } } }, async (_request, reply) => {
-    ctx.metrics.liveBridges.set(ctx.registry.liveCount(ctx.now().getTime()));
+    ctx.metrics.liveBridges.set(ctx.registry.liveCount(ctx.monotonicMs()));
     ctx.metrics.manifestVersion.set(ctx.policy.current.version);
     return reply.header('content-type', ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
