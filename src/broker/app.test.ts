@@ -62,6 +62,17 @@ async function claim(datacenter: string, meetingId: string, expectedEpoch: numbe
   return res.json();
 }
 
+/** Routes a new participant of meeting `m` and has the bridge of its first candidate admit it. */
+async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOptions> = {}, ip = '8.8.8.8'): Promise<void> {
+  const { token, participant } = await joinToken(apiKey, m);
+  const res = await route(token, ip, extra);
+  expect(res.statusCode, res.body).toBe(200);
+  const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
+  const dc = candidates[0]?.datacenter ?? '';
+  const admitted = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
+  expect(admitted.statusCode, admitted.body).toBe(200);
+}
+
 describe('system routes', () => {
   it('answers health, readiness, JWKS, metrics and the OpenAPI UI', async () => {
     expect((await call({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
@@ -373,14 +384,8 @@ zones:
   }
 
   /** A participant from `country` routed into meeting `m` and admitted by the bridge of its datacenter. */
-  async function joinFrom(apiKey: string, m: string, country: string): Promise<void> {
-    const { token, participant } = await joinToken(apiKey, m);
-    const res = await route(token, '127.0.0.1', { payload: { country } });
-    expect(res.statusCode, res.body).toBe(200);
-    const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
-    const dc = candidates[0]?.datacenter ?? '';
-    const admitted = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
-    expect(admitted.statusCode, admitted.body).toBe(200);
+  function joinFrom(apiKey: string, m: string, country: string): Promise<void> {
+    return routeAndAdmit(apiKey, m, { payload: { country } }, '127.0.0.1');
   }
 
   function put(text: string): Promise<LightMyRequestResponse> {
@@ -445,10 +450,7 @@ describe('policy changes hold every live meeting to the fence', () => {
     const { apiKey, id } = await account();
     const m = await meeting(apiKey);
     expect((await claim('us-east', m, 0)).won).toBe(true);
-    const { token, participant } = await joinToken(apiKey, m);
-    const { ticket } = (await route(token)).json<{ ticket: string }>();
-    const admitted = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs('us-east', { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
-    expect(admitted.statusCode, admitted.body).toBe(200);
+    await routeAndAdmit(apiKey, m);
     const intoChina = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs('cn-beijing', { kind: 'claim', meeting: m, expectedEpoch: 1 }) } });
     expect(intoChina.statusCode).toBe(403);
     expect(intoChina.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
@@ -465,9 +467,7 @@ describe('policy changes hold every live meeting to the fence', () => {
     const { apiKey, id } = await account();
     const m = await meeting(apiKey);
     await claim('us-east', m, 0);
-    const { token, participant } = await joinToken(apiKey, m);
-    const { ticket } = (await route(token)).json<{ ticket: string }>();
-    await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs('us-east', { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
+    await routeAndAdmit(apiKey, m);
     const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
     expect(res.statusCode, res.body).toBe(200);
     expect((await broker.ctx.store.getPlacement(m))?.datacenter).toBe('ca-central');

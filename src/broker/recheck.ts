@@ -7,7 +7,8 @@
 import type { Manifest } from '../core/manifest/types.js';
 import { isRefusal, selectDatacenters, type LiveState, type RouteRequest } from '../core/select/select.js';
 import { recordAudit, type BrokerContext } from './context.js';
-import type { Account, Meeting, Participant } from './store/store.js';
+import { routeRequestFor } from './route-request.js';
+import type { Meeting, Participant } from './store/store.js';
 
 /** What a re-check did. */
 export interface RecheckOutcome {
@@ -17,15 +18,6 @@ export interface RecheckOutcome {
 }
 
 const POLICY_REASONS = new Set(['FENCE', 'PLAN', 'ACCOUNT', 'MEETING']);
-
-function requestFor(p: Participant, account: Account | undefined, meeting: Meeting): RouteRequest {
-  return {
-    country: p.country,
-    ...(account?.plan !== undefined ? { plan: account.plan } : {}),
-    ...(account?.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
-    ...(meeting.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
-  };
-}
 
 /** Datacenters a participant may use (policy) that are up and not full, best first. */
 function usable(manifest: Manifest, request: RouteRequest, live: LiveState): string[] {
@@ -45,13 +37,13 @@ async function recheckMeeting(ctx: BrokerContext, manifest: Manifest, live: Live
   const account = await ctx.store.getAccount(meeting.accountId);
   const participants = await ctx.store.listParticipants(meeting.id);
   const stillAllowed = (p: Participant): boolean => {
-    const result = selectDatacenters(manifest, { ...requestFor(p, account, meeting), placedAt: placement.datacenter }, { down: new Set(), utilization: new Map() });
+    const result = selectDatacenters(manifest, routeRequestFor(p.country, account, meeting, { placedAt: placement.datacenter }), { down: new Set(), utilization: new Map() });
     return !(isRefusal(result) && result.error.code === 'FENCE_CONFLICT') && result.excluded.every((e) => e.datacenter !== placement.datacenter || !POLICY_REASONS.has(e.reason));
   };
   const gone = !manifest.datacenters.some((d) => d.id === placement.datacenter);
   if (!gone && participants.every(stillAllowed)) return { kind: 'ok' };
   // Somewhere every participant may go: the first participant's order, filtered by everyone else's.
-  const sets = participants.map((p) => usable(manifest, requestFor(p, account, meeting), live));
+  const sets = participants.map((p) => usable(manifest, routeRequestFor(p.country, account, meeting), live));
   const target = (sets[0] ?? []).find((dc) => sets.every((s) => s.includes(dc)));
   if (target === undefined) return { kind: 'stranded', from: placement.datacenter };
   const claim = await ctx.store.claimPlacement(meeting.id, target, placement.epoch, ctx.now().toISOString());

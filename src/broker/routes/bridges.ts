@@ -13,6 +13,7 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { routeRequestFor } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
 import { verifyRouteTicket } from '../tickets.js';
 
@@ -61,13 +62,7 @@ async function claimRefusal(ctx: BrokerContext, meeting: Meeting, datacenter: st
   if (account?.allowedJurisdictions && !account.allowedJurisdictions.includes(dc.jurisdiction)) return `the host account does not allow ${dc.jurisdiction}`;
   if (meeting.allowedJurisdictions && !meeting.allowedJurisdictions.includes(dc.jurisdiction)) return `the meeting does not allow ${dc.jurisdiction}`;
   for (const p of await ctx.store.listParticipants(meeting.id)) {
-    const result = selectDatacenters(manifest, {
-      country: p.country,
-      placedAt: datacenter,
-      ...(account?.plan !== undefined ? { plan: account.plan } : {}),
-      ...(account?.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
-      ...(meeting.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
-    });
+    const result = selectDatacenters(manifest, routeRequestFor(p.country, account, meeting, { placedAt: datacenter }));
     if (isRefusal(result) && result.error.code === 'FENCE_CONFLICT') return `participant ${p.id} (${p.country}) may not use ${dc.jurisdiction}`;
   }
   return undefined;
@@ -113,13 +108,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const meeting = await ctx.store.getMeeting(body.meeting);
       const account = meeting && (await ctx.store.getAccount(meeting.accountId));
       // A ticket issued under an older manifest is held to the policy in force.
-      const now = selectDatacenters(ctx.policy.current.manifest, {
-        country: ticket.country,
-        placedAt: datacenter,
-        ...(account?.plan !== undefined ? { plan: account.plan } : {}),
-        ...(account?.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
-        ...(meeting?.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
-      });
+      const now = selectDatacenters(ctx.policy.current.manifest, routeRequestFor(ticket.country, account, meeting, { placedAt: datacenter }));
       if (isRefusal(now) && now.error.code === 'FENCE_CONFLICT') {
         await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: 'admission outside the fence under the manifest in force' });
         throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the manifest in force, ${ticket.country} participants may not use ${datacenter}; the participant must ask for a fresh route.`);

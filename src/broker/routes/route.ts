@@ -11,6 +11,7 @@ import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { routeRequestFor } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
 import { BEARER, CandidateSchema, CountryCode, ExclusionSchema } from './schemas.js';
 
@@ -68,14 +69,10 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const placement = await ctx.store.getPlacement(meeting.id);
       const result = selectDatacenters(
         manifest,
-        {
-          country,
+        routeRequestFor(country, account, meeting, {
           ...(request.body.location ? { location: request.body.location } : {}),
-          ...(account.plan !== undefined ? { plan: account.plan } : {}),
-          ...(account.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
-          ...(meeting.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
           ...(placement ? { placedAt: placement.datacenter } : {}),
-        },
+        }),
         ctx.registry.liveState(manifest, ctx.monotonicMs()),
       );
       const who = { participant: claims.sub, meeting: meeting.id, account: account.id, country, zone: result.zone, policyVersion: version };
