@@ -13,6 +13,8 @@ export interface BridgeReport {
   readonly participants: number;
   readonly cpu: number;
   readonly draining: boolean;
+  /** Where clients reach the bridge's signalling (ws: or wss:), as the bridge announces it. */
+  readonly url?: string;
 }
 
 interface Entry extends BridgeReport {
@@ -45,6 +47,21 @@ export class BridgeRegistry {
   isLive(datacenter: string, nowMs: number): boolean {
     const e = this.#entries.get(datacenter);
     return e !== undefined && nowMs - e.lastSeenMs <= this.#timeoutMs;
+  }
+
+  /** The signalling URL of each live bridge among `datacenters`. */
+  endpoints(datacenters: readonly string[], nowMs: number): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const id of datacenters) {
+      const url = this.#entries.get(id)?.url;
+      if (url !== undefined && this.isLive(id, nowMs)) out[id] = url;
+    }
+    return out;
+  }
+
+  /** True when the datacenter's bridge is live and not draining: it keeps the meetings placed on it. */
+  isServing(datacenter: string, nowMs: number): boolean {
+    return this.isLive(datacenter, nowMs) && this.#entries.get(datacenter)?.draining === false;
   }
 
   /** Datacenters with a live bridge. */

@@ -19,7 +19,16 @@ import { verifyRouteTicket } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 65_536, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
 
-const Heartbeat = Type.Object({ kind: Type.Literal('heartbeat'), participants: Type.Integer({ minimum: 0 }), cpu: Type.Number({ minimum: 0 }), draining: Type.Boolean() }, { additionalProperties: false });
+const Heartbeat = Type.Object(
+  {
+    kind: Type.Literal('heartbeat'),
+    participants: Type.Integer({ minimum: 0 }),
+    cpu: Type.Number({ minimum: 0 }),
+    draining: Type.Boolean(),
+    url: Type.Optional(Type.String({ pattern: '^wss?://\\S+$', maxLength: 2048, description: "Where clients reach the bridge's signalling" })),
+  },
+  { additionalProperties: false },
+);
 const Admission = Type.Object(
   {
     kind: Type.Literal('admission'),
@@ -72,12 +81,22 @@ async function claimRefusal(ctx: BrokerContext, meeting: Meeting, datacenter: st
 export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
     '/v1/bridges/heartbeat',
-    { schema: { tags: ['bridges'], summary: 'Signed heartbeat: participants, CPU, draining (enrols on first contact)', body: Signed, response: { 200: Type.Object({ accepted: Type.Boolean() }) } } },
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: 'Signed heartbeat: participants, CPU, draining, signalling URL (enrols on first contact); answers with the jurisdiction the manifest gives the datacenter',
+        body: Signed,
+        response: { 200: Type.Object({ accepted: Type.Boolean(), jurisdiction: Type.String(), policyVersion: Type.Integer() }) },
+      },
+    },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request.body.message, Heartbeat);
+      const here = ctx.policy.current.manifest.datacenters.find((d) => d.id === datacenter);
+      if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
       const first = ctx.registry.report(datacenter, body, ctx.monotonicMs());
-      if (first) await recordAudit(ctx, 'bridge.enrolled', { datacenter });
-      return { accepted: true };
+      if (first) await recordAudit(ctx, 'bridge.enrolled', { datacenter, url: body.url ?? null });
+      // The bridge learns its jurisdiction from the manifest in force, never the other way round.
+      return { accepted: true, jurisdiction: here.jurisdiction, policyVersion: ctx.policy.current.version };
     },
   );
 
@@ -151,6 +170,10 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
       }
       const before = await ctx.store.getPlacement(meeting.id);
+      // A meeting moves only when its datacenter died or drains: a live holder keeps it, whatever the epoch.
+      if (before && before.datacenter !== datacenter && ctx.registry.isServing(before.datacenter, ctx.monotonicMs())) {
+        return { won: false, datacenter: before.datacenter, epoch: before.epoch };
+      }
       const result = await ctx.store.claimPlacement(meeting.id, datacenter, body.expectedEpoch, ctx.now().toISOString());
       if (result.won) {
         await recordAudit(ctx, before ? 'placement.rehomed' : 'placement.claimed', { meeting: meeting.id, datacenter, epoch: result.placement.epoch, from: before?.datacenter ?? null });

@@ -34,6 +34,7 @@ const RouteResponse = Type.Object({
   policyVersion: Type.Integer(),
   ticket: Type.String(),
   ticketExpiresAt: Type.String(),
+  bridges: Type.Record(Type.String(), Type.String(), { description: 'Signalling URL of each candidate whose bridge is live' }),
 });
 
 /** POST /v1/route. */
@@ -105,6 +106,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         policyVersion: version,
         ticket: ticket.token,
         ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
+        bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
       };
     },
   );
