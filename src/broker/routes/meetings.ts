@@ -11,6 +11,7 @@ import type { BrokerApp } from '../app.js';
 import { requireAccount } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import type { Account, Meeting } from '../store/store.js';
+import { DEFAULT_INVITE_SECONDS, issueInvite, verifyInvite } from '../invites.js';
 import { issueJoinToken } from '../tickets.js';
 import { BEARER } from './schemas.js';
 
@@ -40,7 +41,7 @@ async function ownMeeting(ctx: BrokerContext, account: Account, id: string): Pro
   return meeting;
 }
 
-/** POST /v1/meetings, GET/DELETE /v1/meetings/:id, POST /v1/meetings/:id/join-tokens. */
+/** POST /v1/meetings, GET/DELETE /v1/meetings/:id, POST /v1/meetings/:id/join-tokens and /invites, POST /v1/invites/accept. */
 export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
     '/v1/meetings',
@@ -109,9 +110,59 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const account = await requireAccount(ctx, request);
       const meeting = await ownMeeting(ctx, account, request.params.id);
       if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
-      const participant = `ptc_${randomUUID()}`;
-      const issued = await issueJoinToken(ctx.keys, { participant, meeting: meeting.id, account: account.id, name: request.body.name, expiresInSeconds: ctx.config.joinTokenSeconds });
-      return reply.status(201).send({ token: issued.token, participant, expiresAt: new Date(issued.claims.exp * 1000).toISOString() });
+      return reply.status(201).send(await joinToken(ctx, meeting, request.body.name));
     },
   );
+
+  app.post(
+    '/v1/meetings/:id/invites',
+    {
+      schema: {
+        tags: ['meetings'],
+        summary: 'Sign an invite link: anyone holding it may join this meeting under their own name (until it expires or the meeting ends)',
+        security: BEARER,
+        params: MeetingParams,
+        body: Type.Object({ expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 86_400 })) }, { additionalProperties: false }),
+        response: { 201: Type.Object({ invite: Type.String(), expiresAt: Type.String() }) },
+      },
+      // `curl -X POST` without a body means "the default lifetime".
+      preValidation: (request, _reply, done) => {
+        if ((request.body as unknown) === undefined) request.body = {};
+        done();
+      },
+    },
+    async (request, reply) => {
+      const account = await requireAccount(ctx, request);
+      const meeting = await ownMeeting(ctx, account, request.params.id);
+      if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
+      const invite = await issueInvite(ctx.keys, meeting.id, request.body.expiresInSeconds ?? DEFAULT_INVITE_SECONDS, ctx.now());
+      return reply.status(201).send({ invite: invite.token, expiresAt: invite.expiresAt.toISOString() });
+    },
+  );
+
+  app.post(
+    '/v1/invites/accept',
+    {
+      schema: {
+        tags: ['meetings'],
+        summary: 'Exchange an invite and a display name for a join token (what the meeting page does)',
+        body: Type.Object({ invite: Type.String({ minLength: 1, maxLength: 4096 }), name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
+        response: { 201: Type.Object({ token: Type.String(), participant: Type.String(), expiresAt: Type.String(), meeting: Type.String(), title: Type.String() }) },
+      },
+    },
+    async (request, reply) => {
+      const meetingId = await verifyInvite(ctx.keys, request.body.invite, ctx.now());
+      const meeting = await ctx.store.getMeeting(meetingId);
+      if (!meeting) throw new GeobridgeError('NOT_FOUND', `the meeting of this invite no longer exists.`);
+      if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.title}' has ended (${meeting.endedReason ?? 'ended'}).`);
+      return reply.status(201).send({ ...(await joinToken(ctx, meeting, request.body.name)), meeting: meeting.id, title: meeting.title });
+    },
+  );
+}
+
+/** A fresh participant id and its join token for `meeting`. */
+async function joinToken(ctx: BrokerContext, meeting: Meeting, name: string): Promise<{ token: string; participant: string; expiresAt: string }> {
+  const participant = `ptc_${randomUUID()}`;
+  const issued = await issueJoinToken(ctx.keys, { participant, meeting: meeting.id, account: meeting.accountId, name, expiresInSeconds: ctx.config.joinTokenSeconds });
+  return { token: issued.token, participant, expiresAt: new Date(issued.claims.exp * 1000).toISOString() };
 }

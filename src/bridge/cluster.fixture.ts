@@ -1,0 +1,95 @@
+/**
+ * Test fixture: a broker (dev mode, world.yaml, SQLite in a temporary
+ * directory) and in-process bridges for some datacenters, with an account
+ * and helpers to make meetings and join tokens. Everything on 127.0.0.1.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JWK } from 'jose';
+import { generateBridgeIdentity } from '../broker/attestation.js';
+import { startBroker, type RunningBroker } from '../broker/server.js';
+import { startBridge, type RunningBridge } from './server.js';
+
+export interface Cluster {
+  readonly broker: RunningBroker;
+  readonly bridges: Map<string, RunningBridge>;
+  readonly identities: ReadonlyMap<string, JWK>;
+  readonly adminToken: string;
+  readonly dataDir: string;
+  readonly apiKey: string;
+  startBridge(datacenter: string): Promise<RunningBridge>;
+  meeting(title?: string): Promise<string>;
+  joinToken(meeting: string, name: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const WORLD = fileURLToPath(new URL('../../examples/world.yaml', import.meta.url));
+
+/** Starts the broker with keys for `keyed` datacenters and bridges for `running` ones. */
+export async function startCluster(keyed: readonly string[], running: readonly string[] = keyed, heartbeatTimeoutMs = 1500): Promise<Cluster> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'geobridge-cluster-'));
+  const identities = new Map<string, JWK>();
+  const lines: string[] = [];
+  for (const dc of keyed) {
+    const id = await generateBridgeIdentity();
+    identities.set(dc, id.privateJwk);
+    lines.push(`${dc}: ${id.publicKey}`);
+  }
+  const keysFile = join(dataDir, 'bridge-keys.yaml');
+  writeFileSync(keysFile, `${lines.join('\n')}\n`);
+  const adminToken = randomBytes(24).toString('base64url');
+  const broker = await startBroker(
+    {
+      manifestPath: WORLD,
+      host: '127.0.0.1',
+      port: 0,
+      dataDir,
+      dev: true,
+      trustedProxies: [],
+      bridgeKeysPath: keysFile,
+      geoipPath: undefined,
+      issuer: 'http://127.0.0.1',
+      adminToken,
+      heartbeatTimeoutMs,
+      routeTicketSeconds: 120,
+      joinTokenSeconds: 600,
+    },
+    false,
+  );
+  const api = async (path: string, token: string, body: unknown): Promise<Record<string, unknown>> => {
+    const res = await fetch(new URL(path, broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const account = await api('/v1/accounts', adminToken, { name: 'Test', homeCountry: 'US' });
+  const apiKey = String(account.apiKey);
+  const bridges = new Map<string, RunningBridge>();
+  const start = async (datacenter: string): Promise<RunningBridge> => {
+    const privateJwk = identities.get(datacenter);
+    if (!privateJwk) throw new Error(`no identity for ${datacenter}`);
+    const bridge = await startBridge({ datacenter, broker: broker.url, privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 2000 });
+    bridges.set(datacenter, bridge);
+    return bridge;
+  };
+  for (const dc of running) await start(dc);
+  return {
+    broker,
+    bridges,
+    identities,
+    adminToken,
+    dataDir,
+    apiKey,
+    startBridge: start,
+    meeting: async (title = 'Test meeting') => String((await api('/v1/meetings', apiKey, { title })).id),
+    joinToken: async (meeting, name) => String((await api(`/v1/meetings/${meeting}/join-tokens`, apiKey, { name })).token),
+    close: async () => {
+      for (const b of bridges.values()) await b.close();
+      await broker.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,245 @@
+/**
+ * The selective forwarding unit: one werift RTCPeerConnection per
+ * participant, Opus audio and VP8 video in, each publisher's packets cloned
+ * out to every other participant of the same meeting. The bridge never
+ * decodes media (with E2EE on it could not). Policy, as werift gives only
+ * building blocks (docs/media.md):
+ *
+ * - keyframes: a subscriber's PLI is passed to the publisher, and a PLI is
+ *   sent on its behalf when its sender connects, so a newcomer sees video at
+ *   once instead of at the next periodic keyframe;
+ * - bitrate: a REMB every second caps each publisher's video at
+ *   `videoBitrate` (Chromium otherwise starts near 300 kbit/s and, with no
+ *   estimate from a werift receiver, stays there);
+ * - renegotiation: the bridge is always the offerer, one offer in flight per
+ *   participant, so offers never collide.
+ */
+import {
+  MediaStreamTrack,
+  ReceiverEstimatedMaxBitrate,
+  RTCPeerConnection,
+  RtcpPayloadSpecificFeedback,
+  useOPUS,
+  useSdesMid,
+  useVP8,
+  type PeerConfig,
+  type RTCRtpReceiver,
+  type RTCRtpTransceiver,
+  type RtpPacket,
+} from 'werift';
+import type { BridgeMessage, PeerInfo, StreamInfo } from '../core/signalling/protocol.js';
+
+type Kind = 'audio' | 'video';
+
+/** Network options of every peer connection (bridge flags). */
+export interface MediaOptions {
+  /** Address the UDP sockets bind to; `127.0.0.1` keeps media on loopback. */
+  readonly bindAddress?: string;
+  /** Extra host addresses announced as candidates (a public IP in front of NAT). */
+  readonly announcedAddresses?: readonly string[];
+  /** UDP port range for ICE, inclusive. */
+  readonly portRange?: readonly [number, number];
+  /** Cap on each publisher's video, bits per second. */
+  readonly videoBitrate: number;
+}
+
+/** How a participant's connection talks back to its client. */
+export interface PeerSignals {
+  offer(sdp: string, streams: readonly StreamInfo[]): void;
+  /** Any other message to the client (peer joined, left, updated). */
+  notify(message: BridgeMessage): void;
+  /** Tells the client to ask the broker for a fresh route, then closes. */
+  move(reason: string): void;
+}
+
+/** A remote track a participant publishes, and its receiver (for PLI and REMB). */
+interface Published {
+  readonly track: MediaStreamTrack;
+  readonly receiver: RTCRtpReceiver;
+  /** Local tracks that carry it to each subscriber, by subscriber id. */
+  readonly outlets: Map<string, MediaStreamTrack>;
+}
+
+/** A transceiver that sends another participant's media to this one. */
+interface Outgoing {
+  readonly transceiver: RTCRtpTransceiver;
+  readonly publisher: string;
+  readonly kind: Kind;
+}
+
+export class Participant {
+  readonly id: string;
+  readonly pc: RTCPeerConnection;
+  name: string;
+  audio = true;
+  video = true;
+  readonly published = new Map<Kind, Published>();
+  readonly outgoing: Outgoing[] = [];
+  readonly #signals: PeerSignals;
+  #offering = false;
+  #again = false;
+  #closed = false;
+
+  constructor(id: string, name: string, config: Partial<PeerConfig>, signals: PeerSignals) {
+    this.id = id;
+    this.name = name;
+    this.pc = new RTCPeerConnection(config);
+    this.#signals = signals;
+  }
+
+  notify(message: BridgeMessage): void {
+    this.#signals.notify(message);
+  }
+
+  disconnect(reason: string): void {
+    this.#signals.move(reason);
+  }
+
+  info(): PeerInfo {
+    return { id: this.id, name: this.name, audio: this.audio, video: this.video };
+  }
+
+  /** Sends a fresh offer now, or right after the answer to the one in flight. */
+  async renegotiate(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#offering) {
+      this.#again = true;
+      return;
+    }
+    this.#offering = true;
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    const streams: StreamInfo[] = this.outgoing.filter((o) => o.transceiver.mid !== null && o.transceiver.direction !== 'inactive').map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind }));
+    this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
+  }
+
+  /** Applies the client's answer; sends the next offer if one was asked for meanwhile. */
+  async answer(sdp: string): Promise<void> {
+    if (!this.#offering || this.#closed) return;
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+    this.#offering = false;
+    if (this.#again) {
+      this.#again = false;
+      await this.renegotiate();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.pc.close().catch(() => undefined);
+  }
+}
+
+/** The participants of one meeting on this bridge, and the forwarding between them. */
+export class Room {
+  readonly meeting: string;
+  readonly participants = new Map<string, Participant>();
+  readonly #options: MediaOptions;
+
+  constructor(meeting: string, options: MediaOptions) {
+    this.meeting = meeting;
+    this.#options = options;
+  }
+
+  /** Peer connection settings: Opus and VP8 only, mid header extension for demultiplexing, ICE as configured. */
+  peerConfig(): Partial<PeerConfig> {
+    const o = this.#options;
+    return {
+      codecs: { audio: [useOPUS()], video: [useVP8()] },
+      headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+      iceUseIpv6: false,
+      ...(o.bindAddress !== undefined ? { iceInterfaceAddresses: { udp4: o.bindAddress } } : {}),
+      ...(o.announcedAddresses ? { iceAdditionalHostAddresses: [...o.announcedAddresses] } : {}),
+      ...(o.portRange ? { icePortRange: [o.portRange[0], o.portRange[1]] as [number, number] } : {}),
+    };
+  }
+
+  /** Adds a participant: receives its audio and video, and sends it everyone else's. */
+  async add(p: Participant): Promise<void> {
+    this.participants.set(p.id, p);
+    for (const kind of ['audio', 'video'] as const) {
+      const transceiver = p.pc.addTransceiver(kind, { direction: 'recvonly' });
+      // werift recycles an inactive m-line for the next added transceiver; a participant who does not
+      // publish (yet) must keep its receiving m-lines, or the offer's stream labels and the media part.
+      transceiver.usedForSender = true;
+      transceiver.onTrack.subscribe((track) => {
+        // A track is published when its media flows, not when an answer merely mentions its SSRC.
+        const first = track.onReceiveRtp.subscribe(() => {
+          first.unSubscribe();
+          this.#publish(p, kind, track, transceiver.receiver);
+        });
+      });
+    }
+    for (const other of this.participants.values()) {
+      if (other === p) continue;
+      for (const [kind, published] of other.published) this.#subscribe(p, other.id, kind, published);
+    }
+    await p.renegotiate();
+  }
+
+  /** Removes a participant and stops forwarding its media to the others. */
+  async remove(id: string): Promise<void> {
+    const p = this.participants.get(id);
+    if (!p) return;
+    this.participants.delete(id);
+    for (const other of this.participants.values()) {
+      const gone = other.outgoing.filter((o) => o.publisher === id);
+      if (gone.length === 0) continue;
+      for (const o of gone) {
+        await o.transceiver.sender.replaceTrack(null);
+        o.transceiver.setDirection('inactive');
+        other.outgoing.splice(other.outgoing.indexOf(o), 1);
+      }
+      for (const published of other.published.values()) published.outlets.delete(id);
+      void other.renegotiate().catch(() => undefined);
+    }
+    await p.close();
+  }
+
+  /** Sends every video publisher its bitrate cap (called every second). */
+  tick(): void {
+    for (const p of this.participants.values()) {
+      const video = p.published.get('video');
+      if (video?.track.ssrc !== undefined) sendRemb(video.receiver, video.track.ssrc, this.#options.videoBitrate);
+    }
+  }
+
+  #publish(p: Participant, kind: Kind, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
+    if (p.published.has(kind)) return;
+    const published: Published = { track, receiver, outlets: new Map() };
+    p.published.set(kind, published);
+    // One serialization, then each subscriber's sender parses its own copy: werift rewrites SSRC, payload type and sequence numbers in place.
+    track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+      if (published.outlets.size === 0) return;
+      const bytes = rtp.serialize();
+      for (const outlet of published.outlets.values()) outlet.writeRtp(bytes);
+    });
+    for (const other of this.participants.values()) {
+      if (other === p) continue;
+      this.#subscribe(other, p.id, kind, published);
+      void other.renegotiate().catch(() => undefined);
+    }
+  }
+
+  #subscribe(subscriber: Participant, publisher: string, kind: Kind, published: Published): void {
+    const outlet = new MediaStreamTrack({ kind });
+    const transceiver = subscriber.pc.addTransceiver(outlet, { direction: 'sendonly' });
+    transceiver.usedForSender = true;
+    subscriber.outgoing.push({ transceiver, publisher, kind });
+    published.outlets.set(subscriber.id, outlet);
+    if (kind !== 'video') return;
+    const keyframe = (): void => {
+      if (published.track.ssrc !== undefined) void published.receiver.sendRtcpPLI(published.track.ssrc).catch(() => undefined);
+    };
+    transceiver.sender.onReady.subscribe(keyframe);
+    transceiver.sender.onPictureLossIndication.subscribe(keyframe);
+  }
+}
+
+/** REMB (draft-alvestrand-rmcat-remb): bitrate as an 18-bit mantissa and a 6-bit exponent. */
+function sendRemb(receiver: RTCRtpReceiver, ssrc: number, bitrate: number): void {
+  let exponent = 0;
+  while (bitrate >> exponent >= 1 << 18) exponent++;
+  const feedback = new ReceiverEstimatedMaxBitrate({ senderSsrc: 0, mediaSsrc: 0, ssrcNum: 1, brExp: exponent, brMantissa: bitrate >> exponent, ssrcFeedbacks: [ssrc] });
+  void receiver.dtlsTransport.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback })]).catch(() => undefined);
+}

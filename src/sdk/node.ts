@@ -1,0 +1,118 @@
+/**
+ * The SDK in Node: werift peer connections and `ws` sockets, so programs can
+ * join meetings too (probes, bots, load tests). Publishing is optional: pass
+ * werift tracks to send (e.g. RTP from a file or a generator), or none to
+ * only receive.
+ */
+import { MediaStreamTrack, RTCPeerConnection, useOPUS, useSdesMid, useVP8 } from 'werift';
+import WebSocket from 'ws';
+import type { StreamInfo } from '../core/signalling/protocol.js';
+import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
+
+export type { SessionEvent } from './session.js';
+
+/** What a Node participant publishes. */
+export interface NodeTracks {
+  readonly audio?: MediaStreamTrack;
+  readonly video?: MediaStreamTrack;
+}
+
+/** A Node platform; `tracks` are published on every bridge the session connects to. */
+export function nodePlatform(tracks: NodeTracks = {}): Platform<MediaStreamTrack> {
+  return {
+    openSocket: (url, protocol) => new NodeSocket(url, protocol),
+    createPeer: () => new NodePeer(tracks),
+  };
+}
+
+/** A session in Node. */
+export function nodeSession(options: Omit<SessionOptions<MediaStreamTrack>, 'platform'> & { readonly tracks?: NodeTracks }): Session<MediaStreamTrack> {
+  return new Session({ ...options, platform: nodePlatform(options.tracks) });
+}
+
+class NodeSocket implements SocketLike {
+  readonly #ws: WebSocket;
+  onopen: (() => void) | null = null;
+  onclose: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+
+  constructor(url: string, protocol: string) {
+    this.#ws = new WebSocket(url, protocol);
+    this.#ws.on('open', () => this.onopen?.());
+    this.#ws.on('close', () => this.onclose?.());
+    this.#ws.on('error', () => this.onerror?.());
+    this.#ws.on('message', (data, isBinary) => {
+      this.onmessage?.({ data: isBinary ? null : String(data) });
+    });
+  }
+
+  send(data: string): void {
+    this.#ws.send(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+}
+
+class NodePeer implements PeerHandle<MediaStreamTrack> {
+  readonly #pc = new RTCPeerConnection({ codecs: { audio: [useOPUS()], video: [useVP8()] }, headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] }, iceUseIpv6: false });
+  readonly #tracks: NodeTracks;
+  #streams = new Map<string, StreamInfo>();
+  readonly #publishing = new Set<string>();
+  /** One steady track per received stream, whatever SSRCs the bridge's sender goes through. */
+  readonly #received = new Map<string, MediaStreamTrack>();
+  onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
+  onFailed: (() => void) | null = null;
+
+  constructor(tracks: NodeTracks) {
+    this.#tracks = tracks;
+    this.#pc.onTransceiverAdded.subscribe((transceiver) => {
+      transceiver.onTrack.subscribe((track) => {
+        const mid = transceiver.mid;
+        const stream = mid === null ? undefined : this.#streams.get(mid);
+        if (mid === null || !stream) return;
+        let steady = this.#received.get(mid);
+        if (!steady) {
+          steady = new MediaStreamTrack({ kind: stream.kind });
+          this.#received.set(mid, steady);
+          this.onTrack?.(stream.peer, stream.kind, steady);
+        }
+        const out = steady;
+        track.onReceiveRtp.subscribe((rtp) => {
+          out.writeRtp(rtp);
+        });
+      });
+    });
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'failed' || state === 'closed') this.onFailed?.();
+    });
+  }
+
+  async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {
+    this.#streams = new Map(streams.map((s) => [s.mid, s]));
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+    for (const t of this.#pc.getTransceivers()) {
+      if (t.mid === null || this.#streams.has(t.mid)) continue;
+      // The m-lines that carry no other participant's media receive ours.
+      const track = t.kind === 'audio' ? this.#tracks.audio : this.#tracks.video;
+      if (!track) continue;
+      if (!this.#publishing.has(t.mid)) {
+        this.#publishing.add(t.mid);
+        await t.sender.replaceTrack(track);
+      }
+      // werift resets an answering transceiver's direction on every offer.
+      t.setDirection('sendonly');
+    }
+    await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+    // werift would recycle an inactive m-line for the next one the bridge offers, mixing up mids.
+    for (const t of this.#pc.getTransceivers()) t.usedForSender = true;
+    return this.#pc.localDescription?.sdp ?? '';
+  }
+
+  close(): void {
+    this.onFailed = null;
+    void this.#pc.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The SDK's shell: runs the pure connection machine's commands
+ * (src/core/connection/) against the real world — the broker over fetch,
+ * bridges over a WebSocket and a peer connection — and feeds each outcome
+ * back as an event. The platform (browser or Node) supplies only the socket
+ * and the peer connection (`Platform`), so both shells share every decision.
+ */
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
+import type { Decision } from '../core/select/select.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+
+/** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
+export interface SocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: (() => void) | null;
+  onclose: (() => void) | null;
+  onerror: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+}
+
+/** A platform's peer connection, reduced to what the protocol needs. */
+export interface PeerHandle<Track> {
+  /** Applies the bridge's offer, attaches the local tracks on the first one, and returns the answer SDP. */
+  answer(sdp: string, streams: readonly StreamInfo[]): Promise<string>;
+  /** Called with each remote track and the peer it belongs to. */
+  onTrack: ((peer: string, kind: 'audio' | 'video', track: Track) => void) | null;
+  /** Called once when the media path fails or closes. */
+  onFailed: (() => void) | null;
+  close(): void;
+}
+
+/** What a platform provides. */
+export interface Platform<Track> {
+  openSocket(url: string, protocol: string): SocketLike;
+  createPeer(): PeerHandle<Track>;
+}
+
+/** The SDK's typed events. */
+export type SessionEvent<Track> =
+  | { readonly type: 'connected'; readonly datacenter: string; readonly jurisdiction: string; readonly role: 'primary' | 'secondary'; readonly attempts: number }
+  | { readonly type: 'reconnecting'; readonly datacenter: string }
+  | { readonly type: 'participant-joined'; readonly peer: PeerInfo }
+  | { readonly type: 'participant-updated'; readonly peer: PeerInfo }
+  | { readonly type: 'participant-left'; readonly id: string }
+  | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly track: Track }
+  | { readonly type: 'refused'; readonly code: string; readonly message: string }
+  | { readonly type: 'failed'; readonly code: string; readonly message: string }
+  | { readonly type: 'notice'; readonly notice: ConnectionNotice };
+
+/** Options of `Session`. */
+export interface SessionOptions<Track> {
+  /** The broker's base URL. */
+  readonly broker: string;
+  readonly joinToken: string;
+  readonly name: string;
+  /** Dev-mode brokers only: route as if from this country. */
+  readonly country?: string;
+  readonly platform: Platform<Track>;
+  readonly onEvent: (event: SessionEvent<Track>) => void;
+}
+
+/** A route the broker gave, kept until the machine asks for another. */
+interface Route {
+  readonly ticket: string;
+  readonly bridges: Readonly<Record<string, string>>;
+}
+
+/** One bridge connection attempt. */
+interface Link {
+  readonly socket: SocketLike;
+  peer?: PeerHandle<unknown>;
+  admitted: boolean;
+  done: boolean;
+}
+
+/** A participant's session in one meeting: join, stay connected across failures, leave. */
+export class Session<Track> {
+  readonly #options: SessionOptions<Track>;
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet>;
+  #state: ConnectionState = INITIAL_CONNECTION_STATE;
+  readonly #routes = new Map<number, Route>();
+  readonly #links = new Map<number, Link>();
+  readonly #timers = new Map<number, ReturnType<typeof setTimeout>>();
+  readonly #requests = new Map<number, AbortController>();
+  #audio = true;
+  #video = true;
+
+  constructor(options: SessionOptions<Track>) {
+    this.#options = options;
+    this.#jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
+  }
+
+  get status(): ConnectionState['status'] {
+    return this.#state.status;
+  }
+
+  join(): void {
+    this.#dispatch({ type: 'join' });
+  }
+
+  leave(): void {
+    for (const link of this.#links.values()) this.#send(link, { type: 'leave' });
+    this.#dispatch({ type: 'leave' });
+  }
+
+  /** Tells the others whether the microphone and camera are on. */
+  setMediaState(audio: boolean, video: boolean): void {
+    this.#audio = audio;
+    this.#video = video;
+    for (const link of this.#links.values()) if (link.admitted) this.#send(link, { type: 'state', audio, video });
+  }
+
+  #dispatch(event: ConnectionEvent): void {
+    const result = step(this.#state, event, { now: Date.now(), random: Math.random });
+    this.#state = result.state;
+    for (const command of result.commands) this.#run(command);
+  }
+
+  #run(command: Command): void {
+    switch (command.type) {
+      case 'requestRoute':
+        void this.#requestRoute(command.requestId);
+        return;
+      case 'cancelRoute':
+        this.#requests.get(command.requestId)?.abort();
+        this.#requests.delete(command.requestId);
+        return;
+      case 'connect':
+        this.#connect(command.attemptId, command.requestId, command.datacenter);
+        return;
+      case 'disconnect':
+        this.#close(command.attemptId);
+        return;
+      case 'startTimer':
+        this.#timers.set(
+          command.timerId,
+          setTimeout(() => {
+            this.#timers.delete(command.timerId);
+            this.#dispatch({ type: 'timeout', timerId: command.timerId });
+          }, command.delayMs),
+        );
+        return;
+      case 'cancelTimer':
+        clearTimeout(this.#timers.get(command.timerId));
+        this.#timers.delete(command.timerId);
+        return;
+      case 'emit':
+        this.#emitNotice(command.notice);
+        return;
+    }
+  }
+
+  #emitNotice(notice: ConnectionNotice): void {
+    const emit = this.#options.onEvent;
+    if (notice.type === 'connected') emit({ type: 'connected', datacenter: notice.datacenter, jurisdiction: notice.jurisdiction, role: notice.role, attempts: notice.attempts });
+    else if (notice.type === 'reconnecting') emit({ type: 'reconnecting', datacenter: notice.datacenter });
+    else if (notice.type === 'refused') emit({ type: 'refused', code: notice.code, message: notice.message });
+    else if (notice.type === 'failed') emit({ type: 'failed', code: notice.code, message: notice.message });
+    emit({ type: 'notice', notice });
+  }
+
+  async #requestRoute(requestId: number): Promise<void> {
+    const abort = new AbortController();
+    this.#requests.set(requestId, abort);
+    let event: ConnectionEvent;
+    try {
+      const response = await fetch(new URL('/v1/route', this.#options.broker), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.#options.joinToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(this.#options.country !== undefined ? { country: this.#options.country } : {}),
+        signal: abort.signal,
+      });
+      const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+      if (response.ok) {
+        const token = String(body.ticket);
+        const verified = await this.#verifyTicket(token);
+        this.#routes.set(requestId, { ticket: token, bridges: (body.bridges ?? {}) as Record<string, string> });
+        event = { type: 'routeReceived', requestId, decision: body as unknown as Decision, ticket: verified.claims, ticketVerified: verified.ok };
+      } else if (response.status >= 500 && response.status !== 503) {
+        event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
+      } else {
+        const retryAfter = Number(response.headers.get('retry-after'));
+        event = {
+          type: 'routeRefused',
+          requestId,
+          code: typeof body.code === 'string' ? body.code : `HTTP_${response.status}`,
+          message: typeof body.message === 'string' ? body.message : `the broker answered ${response.status}`,
+          ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+        };
+      }
+    } catch (error) {
+      if (abort.signal.aborted) return;
+      event = { type: 'routeFailed', requestId, reason: error instanceof Error ? error.message : String(error) };
+    } finally {
+      this.#requests.delete(requestId);
+    }
+    this.#dispatch(event);
+  }
+
+  /** Checks the ticket's signature against the broker's published keys; the machine checks the claims. */
+  async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicket }> {
+    try {
+      const { payload } = await jwtVerify(token, this.#jwks, { audience: 'geobridge:bridge', algorithms: ['EdDSA'] });
+      return { ok: true, claims: payload as unknown as RouteTicket };
+    } catch {
+      const empty: RouteTicket = { sub: '', meeting: '', candidates: [], jurisdictions: [], decision: '', country: '', exp: 0 };
+      return { ok: false, claims: empty };
+    }
+  }
+
+  #connect(attemptId: number, requestId: number, datacenter: string): void {
+    const route = this.#routes.get(requestId);
+    const url = route?.bridges[datacenter];
+    if (!route || url === undefined) {
+      queueMicrotask(() => {
+        this.#dispatch({ type: 'connectFailed', attemptId, datacenter, reason: 'the broker gave no address for this bridge' });
+      });
+      return;
+    }
+    const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
+    const link: Link = { socket, admitted: false, done: false };
+    this.#links.set(attemptId, link);
+    const fail = (reason: string): void => {
+      if (link.done) return;
+      this.#close(attemptId);
+      this.#dispatch(link.admitted ? { type: 'disconnected', attemptId, reason } : { type: 'connectFailed', attemptId, datacenter, reason });
+    };
+    socket.onopen = (): void => {
+      this.#send(link, { type: 'join', ticket: route.ticket, name: this.#options.name });
+    };
+    socket.onerror = (): void => {
+      fail('the bridge connection failed');
+    };
+    socket.onclose = (): void => {
+      fail('the bridge closed the connection');
+    };
+    socket.onmessage = (event): void => {
+      const parsed = parseBridgeMessage(typeof event.data === 'string' ? event.data : '');
+      if (!parsed.ok) {
+        fail(`the bridge sent a bad message: ${parsed.error}`);
+        return;
+      }
+      this.#onBridgeMessage(attemptId, datacenter, link, parsed.message, fail);
+    };
+  }
+
+  #onBridgeMessage(attemptId: number, datacenter: string, link: Link, message: BridgeMessage, fail: (reason: string) => void): void {
+    const emit = this.#options.onEvent;
+    switch (message.type) {
+      case 'admitted': {
+        link.admitted = true;
+        const peer = this.#options.platform.createPeer();
+        link.peer = peer as PeerHandle<unknown>;
+        peer.onTrack = (id, kind, track): void => {
+          emit({ type: 'track-added', peer: id, kind, track });
+        };
+        peer.onFailed = (): void => {
+          fail('the media connection failed');
+        };
+        this.#dispatch({ type: 'connected', attemptId, datacenter });
+        for (const p of message.peers) emit({ type: 'participant-joined', peer: p });
+        if (!this.#audio || !this.#video) this.#send(link, { type: 'state', audio: this.#audio, video: this.#video });
+        return;
+      }
+      case 'offer':
+        link.peer
+          ?.answer(message.sdp, message.streams)
+          .then((sdp) => {
+            this.#send(link, { type: 'answer', sdp });
+          })
+          .catch((error: unknown) => {
+            fail(`the offer could not be answered: ${error instanceof Error ? error.message : String(error)}`);
+          });
+        return;
+      case 'peer-joined':
+        emit({ type: 'participant-joined', peer: message.peer });
+        return;
+      case 'peer-updated':
+        emit({ type: 'participant-updated', peer: message.peer });
+        return;
+      case 'peer-left':
+        emit({ type: 'participant-left', id: message.id });
+        return;
+      case 'redirect':
+        link.done = true;
+        this.#close(attemptId);
+        this.#dispatch({ type: 'redirect', attemptId, datacenter: message.datacenter });
+        return;
+      case 'refused':
+        fail(`${message.code}: ${message.message}`);
+        return;
+      case 'move':
+        fail(message.reason);
+        return;
+    }
+  }
+
+  #send(link: Link, message: ClientMessage): void {
+    try {
+      link.socket.send(encodeMessage(message));
+    } catch {
+      // A closed socket reports itself through onclose.
+    }
+  }
+
+  /** Closes an attempt's socket and peer; idempotent, and silent (the machine already knows). */
+  #close(attemptId: number): void {
+    const link = this.#links.get(attemptId);
+    if (!link) return;
+    this.#links.delete(attemptId);
+    link.done = true;
+    link.socket.onclose = null;
+    link.socket.onerror = null;
+    link.socket.onmessage = null;
+    link.peer?.close();
+    try {
+      link.socket.close(1000, 'bye');
+    } catch {
+      // Already closed.
+    }
+  }
+}
