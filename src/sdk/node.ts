@@ -43,7 +43,7 @@ class NodeSocket implements SocketLike {
     this.#ws.on('close', () => this.onclose?.());
     this.#ws.on('error', () => this.onerror?.());
     this.#ws.on('message', (data, isBinary) => {
-      this.onmessage?.({ data: isBinary ? null : String(data) });
+      this.onmessage?.({ data: isBinary || !Buffer.isBuffer(data) ? null : data.toString('utf8') });
     });
   }
 
