@@ -49,6 +49,12 @@ export interface SignOptions {
   readonly type?: string;
 }
 
+/** A signed JWT and the payload object it was serialized from. */
+export interface SignedJwt {
+  readonly token: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
 /** Options of `KeyRing.verify`. */
 export interface VerifyOptions {
   readonly audience: string;
@@ -132,8 +138,20 @@ function classify(error: unknown): 'invalid' | 'expired' | 'unavailable' {
 interface LoadedKey {
   readonly stored: SigningKey;
   readonly publicJwk: PublicJwk;
-  /** The same private key for node:crypto, which signs synchronously and ~5× faster than WebCrypto here. */
+  /** The same private key for node:crypto, which signs ~5× faster than WebCrypto here. */
   readonly signingKey: KeyObject;
+  /** Protected headers already encoded, by `typ` ('' for none): they are the same for every token of a kind. */
+  readonly headers: Map<string, string>;
+}
+
+/** The encoded protected header of `key`'s tokens of type `type`. */
+function encodedHeader(key: LoadedKey, type: string | undefined): string {
+  let header = key.headers.get(type ?? '');
+  if (header === undefined) {
+    header = base64url(JSON.stringify({ alg: 'EdDSA', kid: key.stored.kid, ...(type === undefined ? {} : { typ: type }) }));
+    key.headers.set(type ?? '', header);
+  }
+  return header;
 }
 
 function base64url(text: string): string {
@@ -164,7 +182,7 @@ async function loadKey(stored: SigningKey): Promise<LoadedKey> {
   } catch (cause) {
     throw invalid('the private JWK does not import', cause);
   }
-  return { stored, signingKey, publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid: stored.kid, alg: 'EdDSA', use: 'sig' } };
+  return { stored, signingKey, headers: new Map(), publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid: stored.kid, alg: 'EdDSA', use: 'sig' } };
 }
 
 /** Generates a new Ed25519 key pair in stored form; `kid` is its RFC 7638 thumbprint. */
@@ -231,6 +249,11 @@ export class KeyRing {
     return this.#currentKey().stored.kid;
   }
 
+  /** True when `kid` names a key of this ring that is not retired (a retired key verifies during its grace period, but nothing it signed is cached). */
+  isActive(kid: string): boolean {
+    return this.#keys.some((k) => k.stored.kid === kid && k.stored.retiredAt === undefined);
+  }
+
   /** The public keys that verify tokens now: active keys and keys retired less than the grace period ago. */
   jwks(): PublicJwks {
     return { keys: this.#liveKeys().map((k) => k.publicJwk) };
@@ -247,14 +270,25 @@ export class KeyRing {
   }
 
   /** Signs `claims` as a JWT with the current key; sets `aud`, `sub`, `iat`, `exp`, `jti` (and `iss` if given). */
-  sign(claims: Readonly<Record<string, unknown>>, options: SignOptions): Promise<string> {
+  async sign(claims: Readonly<Record<string, unknown>>, options: SignOptions): Promise<string> {
+    return (await this.signJwt(claims, options)).token;
+  }
+
+  /** `sign`, also giving the payload object the token was serialized from, so that the caller need not decode its own token. */
+  signJwt(claims: Readonly<Record<string, unknown>>, options: SignOptions): Promise<SignedJwt> {
     // Bad options reject, as from any async signer, rather than throw.
-    return new Promise((resolve) => {
-      resolve(this.#signNow(claims, options));
+    return new Promise((resolve, reject) => {
+      const { signingKey, signingInput, payload } = this.#prepare(claims, options);
+      // With a callback, node:crypto signs on the libuv thread pool: the event loop goes on serving requests meanwhile.
+      signBytes(null, Buffer.from(signingInput), signingKey, (error, signature) => {
+        if (error) reject(error);
+        else resolve({ token: `${signingInput}.${signature.toString('base64url')}`, payload });
+      });
     });
   }
 
-  #signNow(claims: Readonly<Record<string, unknown>>, options: SignOptions): string {
+  /** The JWS signing input (RFC 7515 §7.1) over the JWT claims (RFC 7519), and the key to sign it with. */
+  #prepare(claims: Readonly<Record<string, unknown>>, options: SignOptions): { signingKey: KeyObject; signingInput: string; payload: Readonly<Record<string, unknown>> } {
     const lifetime = options.expiresInSeconds;
     if (!Number.isInteger(lifetime) || lifetime <= 0) {
       throw new GeobridgeError('INVALID_TOKEN_REQUEST', `expiresInSeconds must be a positive integer, got ${lifetime}.`);
@@ -264,8 +298,6 @@ export class KeyRing {
     }
     const key = this.#currentKey();
     const iat = Math.floor(this.#clock().getTime() / 1000);
-    // A compact JWS (RFC 7515 §7.1) over the JWT claims (RFC 7519), signed with node:crypto's Ed25519.
-    const header = { alg: 'EdDSA', kid: key.stored.kid, ...(options.type === undefined ? {} : { typ: options.type }) };
     const payload = {
       ...claims,
       aud: options.audience,
@@ -275,8 +307,7 @@ export class KeyRing {
       jti: randomUUID(),
       ...(options.issuer === undefined ? {} : { iss: options.issuer }),
     };
-    const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
-    return `${signingInput}.${signBytes(null, Buffer.from(signingInput), key.signingKey).toString('base64url')}`;
+    return { signingKey: key.signingKey, signingInput: `${encodedHeader(key, options.type)}.${base64url(JSON.stringify(payload))}`, payload };
   }
 
   /** Verifies a token signed by this ring (any live key) at the ring's clock; throws TOKEN_INVALID or TOKEN_EXPIRED. */

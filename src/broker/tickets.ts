@@ -8,9 +8,10 @@
  * - identity assertion (`geobridge:identity`): binds a participant id to a
  *   display name inside a meeting, for end-to-end encryption.
  */
-import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
-import { KeyRing, checkJwt, type JwtCheck, type VerificationKey } from './keys.js';
+import { CLOCK_TOLERANCE_SECONDS, KeyRing, checkJwt, type JwtCheck, type VerificationKey } from './keys.js';
+import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /** Audience of route tickets: bridges (and clients reading them). */
 export const ROUTE_TICKET_AUDIENCE = 'geobridge:bridge';
@@ -201,15 +202,20 @@ function parseIdentityAssertion(payload: JWTPayload): Parsed<IdentityAssertionCl
   return parsed(r, { ...r.base(), aud: IDENTITY_AUDIENCE, meeting: r.text('meeting'), name: r.text('name') });
 }
 
-/** Signs, then reads the token back through the verifier's own parser, so we never hand out a token we would refuse. */
+/**
+ * Signs, then reads the claims through the verifier's own parser, so we never
+ * hand out a token we would refuse. It parses the payload object the token was
+ * serialized from rather than decoding the token: the claims are strings,
+ * string lists and integers, which JSON round-trips unchanged.
+ */
 async function issue<Claims>(
   keys: KeyRing,
   claims: Readonly<Record<string, unknown>>,
   options: { audience: string; subject: string; type: string; expiresInSeconds: number; issuer?: string },
   parse: (payload: JWTPayload) => Parsed<Claims>,
 ): Promise<Issued<Claims>> {
-  const token = await keys.sign(claims, options);
-  const result = parse(decodeJwt(token));
+  const { token, payload } = await keys.signJwt(claims, options);
+  const result = parse(payload);
   if ('problems' in result) {
     throw new GeobridgeError('INVALID_TOKEN_REQUEST', `Cannot issue a ${options.type} token: ${result.problems.join('; ')}.`);
   }
@@ -299,18 +305,53 @@ export function issueJoinToken(keys: KeyRing, input: JoinTokenInput): Promise<Is
 
 /** Verifies a join token; throws JOIN_TOKEN_INVALID, JOIN_TOKEN_EXPIRED, JOIN_TOKEN_WRONG_MEETING or JWKS_UNAVAILABLE. */
 export async function verifyJoinToken(keys: TokenKeys, token: string, options: VerifyMeetingTokenOptions): Promise<JoinTokenClaims> {
-  const check = await checkJwt(token, resolverOf(keys), { audience: JOIN_TOKEN_AUDIENCE, type: JOIN_TOKEN_TYPE, now: options.now });
+  const claims = keys instanceof KeyRing ? await checkJoinTokenOnce(keys, token, options.now) : (await checkJoinToken(keys, token, options.now)).claims;
+  if (options.meeting !== undefined && claims.meeting !== options.meeting) {
+    throw new GeobridgeError('JOIN_TOKEN_WRONG_MEETING', `The join token is for another meeting, not '${options.meeting}'.`);
+  }
+  return claims;
+}
+
+/** Join tokens whose signature each key ring has verified (participants re-route with the same token). */
+const verifiedJoinTokens = new WeakMap<KeyRing, VerifiedTokenCache<JoinTokenClaims>>();
+
+/**
+ * Checks the signature of a join token the first time its exact text is seen,
+ * and only while its signing key is active; expiry is checked on every use,
+ * as jose would (`exp` ≤ now − tolerance is expired). Audience and `typ` are
+ * in the signed bytes, so they passed with the signature. A token that fails
+ * is never remembered, so a forged token is always checked in full.
+ */
+async function checkJoinTokenOnce(keys: KeyRing, token: string, now: Date): Promise<JoinTokenClaims> {
+  let cache = verifiedJoinTokens.get(keys);
+  if (cache === undefined) verifiedJoinTokens.set(keys, (cache = new VerifiedTokenCache()));
+  const known = cache.get(token);
+  if (known !== undefined && keys.isActive(known.kid)) {
+    if (known.claims.exp > Math.floor(now.getTime() / 1000) - CLOCK_TOLERANCE_SECONDS) return known.claims;
+    cache.forget(token);
+    throw joinTokenExpired(undefined);
+  }
+  if (known !== undefined) cache.forget(token);
+  const { claims, kid } = await checkJoinToken(keys, token, now);
+  if (kid !== undefined && keys.isActive(kid)) cache.remember(token, { claims: Object.freeze(claims), kid });
+  return claims;
+}
+
+/** Verifies a join token in full (signature, `typ`, audience, expiry, claims); returns its claims and signing key. */
+async function checkJoinToken(keys: TokenKeys, token: string, now: Date): Promise<{ readonly claims: JoinTokenClaims; readonly kid: string | undefined }> {
+  const check = await checkJwt(token, resolverOf(keys), { audience: JOIN_TOKEN_AUDIENCE, type: JOIN_TOKEN_TYPE, now });
   if (!check.ok) {
-    if (check.reason === 'expired') throw new GeobridgeError('JOIN_TOKEN_EXPIRED', `The join token has expired; ask the meeting host for a new link.`, { cause: check.cause });
+    if (check.reason === 'expired') throw joinTokenExpired(check.cause);
     if (check.reason === 'unavailable') throw keysUnavailable(check);
     throw new GeobridgeError('JOIN_TOKEN_INVALID', `The join token does not verify: ${check.detail}.`, { cause: check.cause });
   }
   const result = parseJoinToken(check.payload);
   if ('problems' in result) throw new GeobridgeError('JOIN_TOKEN_INVALID', `The join token is malformed: ${result.problems.join('; ')}.`);
-  if (options.meeting !== undefined && result.claims.meeting !== options.meeting) {
-    throw new GeobridgeError('JOIN_TOKEN_WRONG_MEETING', `The join token is for another meeting, not '${options.meeting}'.`);
-  }
-  return result.claims;
+  return { claims: result.claims, kid: check.kid };
+}
+
+function joinTokenExpired(cause: unknown): GeobridgeError {
+  return new GeobridgeError('JOIN_TOKEN_EXPIRED', `The join token has expired; ask the meeting host for a new link.`, { cause });
 }
 
 /** Issues an identity assertion (default lifetime 1 h). */
