@@ -50,17 +50,43 @@ export interface AuditLog {
 export function canonicalJson(value: unknown): string {
   // JSON.stringify gives undefined for undefined and functions; they hash as null.
   if (value === null || typeof value !== 'object') return value === undefined || typeof value === 'function' ? 'null' : JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  // Plain loops and string appends: this runs on every audited request (no intermediate arrays).
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const object = value as Record<string, unknown>;
+  // The default sort compares UTF-16 code units, the order canonical JSON has always used here.
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  for (const key of keys) {
+    const v = object[key];
+    if (v === undefined) continue;
+    out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * `canonicalJson({ seq, at, type, data, prevHash })` from the data's canonical
+ * JSON, written out in canonical key order, so a record being built is not
+ * canonicalized a second time to be hashed.
+ */
+export function canonicalRecordJson(fields: Omit<AuditRecord, 'hash' | 'data'>, dataJson: string): string {
+  const { seq, at, type, prevHash } = fields;
+  return `{"at":${JSON.stringify(at)},"data":${dataJson},"prevHash":${JSON.stringify(prevHash)},"seq":${JSON.stringify(seq)},"type":${JSON.stringify(type)}}`;
+}
+
+/** SHA-256 (hex) of a record's canonical JSON. */
+export function hashCanonicalJson(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** The hash of a record from its fields. */
 export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
   const { seq, at, type, data, prevHash } = record;
-  return createHash('sha256').update(canonicalJson({ seq, at, type, data, prevHash })).digest('hex');
+  return hashCanonicalJson(canonicalJson({ seq, at, type, data, prevHash }));
 }
 
 /** The outcome of checking a chain. */

@@ -167,6 +167,11 @@ describe('audit time', () => {
     expect(parseAuditTime('2024-03-01T09:30:15.123456-05:00')).toBe('2024-03-01T14:30:15.123Z');
     expect(parseAuditTime('2024-03-01 00:30+0100')).toBe('2024-02-29T23:30:00.000Z');
     expect(parseAuditTime('0001-01-01')).toBe('0001-01-01T00:00:00.000Z');
+    expect(parseAuditTime('2024-02-29T23:59:59.999Z')).toBe('2024-02-29T23:59:59.999Z');
+    // Already in canonical shape, yet not a real time: the fast path must not let them through.
+    for (const bad of ['2024-02-30T00:00:00.000Z', '2023-02-29T12:00:00.000Z', '2024-13-01T00:00:00.000Z', '2024-03-01T24:00:00.000Z', '2024-03-01T12:00:60.000Z']) {
+      expect(parseAuditTime(bad), bad).toBeUndefined();
+    }
     for (const bad of ['', '2024', '2024-3-1', '2024-02-30', '2023-02-29', '2024-03-01T24:00', '2024-03-01T12:60', '2024-13-01', 'now', '2024-03-01T00:00+25:00', '0000-01-01T00:00+01:00']) {
       expect(parseAuditTime(bad), bad).toBeUndefined();
     }

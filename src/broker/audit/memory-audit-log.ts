@@ -5,8 +5,14 @@
  * they all hash exactly what they give back.
  */
 import { GeobridgeError } from '../../core/errors.js';
-import { canonicalJson, GENESIS_HASH, hashRecord, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { canonicalJson, canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { normalizeAuditTime } from './report.js';
+
+/** A record as built for storing: the record and the canonical JSON of its data, the text that was hashed. */
+export interface BuiltRecord {
+  readonly record: AuditRecord;
+  readonly dataJson: string;
+}
 
 /**
  * Builds the record that follows `last` (undefined: the first record).
@@ -16,16 +22,23 @@ import { normalizeAuditTime } from './report.js';
  * time ranges can compare `at` as strings. Throws INVALID_TIME.
  */
 export function nextRecord(last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, type: AuditType, data: Readonly<Record<string, unknown>>, at: string): AuditRecord {
-  const normalized: unknown = JSON.parse(canonicalJson(data));
+  return buildRecord(last, type, data, at).record;
+}
+
+/** `nextRecord`, also giving the data's canonical JSON, so that adapters store it without canonicalizing again. */
+export function buildRecord(last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, type: AuditType, data: Readonly<Record<string, unknown>>, at: string): BuiltRecord {
+  // Canonicalized once: canonical JSON parsed back canonicalizes to the same text, so this text is what the record hashes.
+  const dataJson = canonicalJson(data);
+  const normalized: unknown = JSON.parse(dataJson);
   if (typeof normalized !== 'object' || normalized === null || Array.isArray(normalized)) throw new TypeError('audit data must be a JSON object');
-  const record = {
+  const fields = {
     seq: (last?.seq ?? 0) + 1,
     at: normalizeAuditTime(at, 'audit record time'),
     type,
-    data: deepFreeze(normalized as Record<string, unknown>),
     prevHash: last?.hash ?? GENESIS_HASH,
   };
-  return Object.freeze({ ...record, hash: hashRecord(record) });
+  const record = Object.freeze({ ...fields, data: deepFreeze(normalized as Record<string, unknown>), hash: hashCanonicalJson(canonicalRecordJson(fields, dataJson)) });
+  return { record, dataJson };
 }
 
 function deepFreeze<T>(value: T): T {

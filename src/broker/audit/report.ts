@@ -84,6 +84,7 @@ export interface AuditReport {
 export const UNKNOWN = '?';
 
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /**
  * Parses an ISO 8601 date (`2024-03-01`, UTC midnight) or date-time (offset
@@ -92,6 +93,11 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.
  * it is not one.
  */
 export function parseAuditTime(text: string): string | undefined {
+  // Fast path for every appended record: a time from toISOString() is already canonical, as its round trip shows.
+  if (CANONICAL_TIME.test(text)) {
+    const ms = Date.parse(text);
+    if (!Number.isNaN(ms) && new Date(ms).toISOString() === text) return text;
+  }
   const m = ISO_TIME.exec(text.trim());
   if (!m) return undefined;
   const num = (i: number, absent: number): number => (m[i] === undefined ? absent : Number(m[i]));

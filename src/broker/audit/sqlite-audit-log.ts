@@ -7,8 +7,8 @@
  */
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
-import { canonicalJson, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
-import { nextRecord, settle } from './memory-audit-log.js';
+import type { AuditLog, AuditRecord, AuditType } from './audit-log.js';
+import { buildRecord, settle, type BuiltRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
 
 /** Bumped on every incompatible schema change; a newer file is refused rather than misread. */
@@ -82,15 +82,16 @@ export class SqliteAuditLog implements AuditLog {
     const transaction = db.transaction((batch: readonly PendingAppend[]): void => {
       let previous = last.get();
       for (const item of batch) {
-        let record: AuditRecord;
+        let built: BuiltRecord;
         try {
-          record = nextRecord(previous, item.type, item.data, item.at);
+          built = buildRecord(previous, item.type, item.data, item.at);
         } catch (error) {
           item.error = error; // this record's input is bad; the batch goes on
           continue;
         }
+        const { record, dataJson } = built;
         // A failed insert (disk full, I/O) aborts the whole transaction: nothing of the batch lands.
-        insert.run(record.seq, record.at, record.type, canonicalJson(record.data), record.prevHash, record.hash);
+        insert.run(record.seq, record.at, record.type, dataJson, record.prevHash, record.hash);
         item.record = record;
         previous = record;
       }
