@@ -1,0 +1,134 @@
+/**
+ * The SDK in the browser: the DOM's RTCPeerConnection and WebSocket. Same
+ * semantics as the Node platform (node.ts): the bridge always offers; the
+ * offer's m-lines not labelled in `streams` carry our own media, the others
+ * carry the other participants'. No trickle ICE: the answer goes out with
+ * every candidate gathered, as the protocol has no candidate message.
+ */
+import type { StreamInfo } from '../core/signalling/protocol.js';
+import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
+
+export type { SessionEvent } from './session.js';
+
+/** How long an answer waits for ICE gathering; host candidates take milliseconds, a dead STUN server forever. */
+const ICE_GATHERING_BOUND_MS = 2000;
+
+/** Monitoring hook: sees every peer connection the platform creates (for stats). */
+export type PeerObserver = (pc: RTCPeerConnection) => void;
+
+/** A browser platform publishing `localStream`'s first audio and video track on every bridge. */
+export function browserPlatform(localStream: MediaStream, observe?: PeerObserver): Platform<MediaStreamTrack> {
+  return {
+    openSocket: (url, protocol) => new BrowserSocket(url, protocol),
+    createPeer: () => {
+      const peer = new BrowserPeer(localStream);
+      observe?.(peer.pc);
+      return peer;
+    },
+  };
+}
+
+/** A session in the browser. */
+export function browserSession(
+  options: Omit<SessionOptions<MediaStreamTrack>, 'platform'> & { readonly localStream: MediaStream; readonly observe?: PeerObserver },
+): Session<MediaStreamTrack> {
+  return new Session({ ...options, platform: browserPlatform(options.localStream, options.observe) });
+}
+
+class BrowserSocket implements SocketLike {
+  readonly #ws: WebSocket;
+  onopen: (() => void) | null = null;
+  onclose: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+
+  constructor(url: string, protocol: string) {
+    this.#ws = new WebSocket(url, protocol);
+    this.#ws.onopen = () => this.onopen?.();
+    this.#ws.onclose = () => this.onclose?.();
+    this.#ws.onerror = () => this.onerror?.();
+    // Binary frames are not part of the protocol: pass null so the parser refuses them.
+    this.#ws.onmessage = (event: MessageEvent<unknown>) => this.onmessage?.({ data: typeof event.data === 'string' ? event.data : null });
+  }
+
+  send(data: string): void {
+    this.#ws.send(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+}
+
+class BrowserPeer implements PeerHandle<MediaStreamTrack> {
+  readonly pc = new RTCPeerConnection();
+  readonly #local: MediaStream;
+  /** Mids whose receiver track was already handed out: a receiver keeps one track for its life. */
+  readonly #emitted = new Set<string>();
+  #closed = false;
+  onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
+  onFailed: (() => void) | null = null;
+
+  constructor(local: MediaStream) {
+    this.#local = local;
+    this.pc.onconnectionstatechange = () => {
+      const state = this.pc.connectionState;
+      if (state === 'failed' || state === 'closed') this.#fail();
+    };
+  }
+
+  async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {
+    const labelled = new Map(streams.map((s) => [s.mid, s]));
+    await this.pc.setRemoteDescription({ type: 'offer', sdp });
+    for (const t of this.pc.getTransceivers()) {
+      const mid = t.mid;
+      if (mid === null) continue;
+      const stream = labelled.get(mid);
+      if (stream) {
+        if (!this.#emitted.has(mid)) {
+          this.#emitted.add(mid);
+          this.onTrack?.(stream.peer, stream.kind, t.receiver.track);
+        }
+        continue;
+      }
+      const kind = t.receiver.track.kind;
+      const track = kind === 'audio' ? this.#local.getAudioTracks()[0] : this.#local.getVideoTracks()[0];
+      if (!track) continue;
+      t.direction = 'sendonly';
+      if (t.sender.track !== track) await t.sender.replaceTrack(track);
+    }
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    await this.#iceGathered();
+    return this.pc.localDescription?.sdp ?? '';
+  }
+
+  /** Resolves when gathering completes, or after the bound with what was gathered so far. */
+  #iceGathered(): Promise<void> {
+    if (this.pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.pc.removeEventListener('icegatheringstatechange', check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.pc.iceGatheringState === 'complete') done();
+      };
+      const timer = setTimeout(done, ICE_GATHERING_BOUND_MS);
+      this.pc.addEventListener('icegatheringstatechange', check);
+    });
+  }
+
+  #fail(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onFailed?.();
+  }
+
+  close(): void {
+    // Our own close is not a failure: the session already knows.
+    this.#closed = true;
+    this.onFailed = null;
+    this.pc.close();
+  }
+}
