@@ -4,6 +4,7 @@
  */
 import { isGeobridgeError } from '../core/errors.js';
 import { runAudit } from './commands/audit.js';
+import { runBridge } from './commands/bridge.js';
 import { runCheck } from './commands/check.js';
 import { runDiff } from './commands/diff.js';
 import { runRoute } from './commands/route.js';
@@ -11,6 +12,7 @@ import { runSchema } from './commands/schema.js';
 import { runServe } from './commands/serve.js';
 import { runSimulate } from './commands/simulate.js';
 import { runTable } from './commands/table.js';
+import { runUp } from './commands/up.js';
 import { EXIT, processIo, type Io } from './io.js';
 
 const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: Io) => number | Promise<number>>> = {
@@ -22,6 +24,8 @@ const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: Io) => num
   simulate: runSimulate,
   serve: runServe,
   audit: runAudit,
+  bridge: runBridge,
+  up: runUp,
 };
 
 export const MAIN_HELP = `geobridge — video conferencing that keeps data inside its legal borders
@@ -35,6 +39,8 @@ Commands:
   table [manifest]         each zone's candidates under normal load
   simulate SCENARIO        replay growth, spikes and outages through the real decider
   serve --manifest F       run the broker: decisions, signed route tickets, placement, audit
+  bridge --datacenter ID … run one datacenter's media bridge (WebRTC SFU)
+  up                       everything on this machine: broker, a bridge per datacenter, a demo meeting
   schema                   print the manifest JSON Schema for editors
   audit verify|report      check the audit chain; who touched which jurisdiction, when (exit 1 if broken)
 

@@ -1,0 +1,135 @@
+/**
+ * `geobridge bridge`: runs the media bridge of one datacenter until SIGINT
+ * (stop at once) or SIGTERM (drain: stop admitting, tell clients to move,
+ * exit when empty or after --drain-ms).
+ */
+import { readFileSync } from 'node:fs';
+import type { JWK } from 'jose';
+import { GeobridgeError } from '../../core/errors.js';
+import { startBridge } from '../../bridge/server.js';
+import { parseCommandArgs, splitList } from '../args.js';
+import { EXIT, type Io } from '../io.js';
+
+export const BRIDGE_HELP = `Usage: geobridge bridge --datacenter ID --broker URL --key FILE
+                        [--listen 127.0.0.1:0] [--public-url ws://HOST:PORT/signal]
+                        [--bind-address IP] [--announce IP,…] [--ports MIN-MAX]
+                        [--video-bitrate BPS] [--heartbeat-ms N] [--drain-ms N]
+
+Runs the media bridge (a WebRTC SFU) of one datacenter of the manifest. It
+admits a participant only with a route ticket the broker signed that names
+this datacenter and its jurisdiction, reports every admission and refusal to
+the broker's audit log, and forwards Opus and VP8 between the participants
+of each meeting. Its identity is the Ed25519 key the broker has configured
+for the datacenter (--bridge-keys on 'geobridge serve').
+
+Options:
+  --datacenter ID       the manifest datacenter this bridge serves
+  --broker URL          the broker, e.g. http://127.0.0.1:8080
+  --key FILE            the bridge's private key: a JSON Ed25519 JWK
+  --listen HOST:PORT    signalling (WebSocket) address; port 0 picks one (default 127.0.0.1:0)
+  --public-url URL      the signalling URL clients use, if not ws://LISTEN/signal
+  --bind-address IP     address the media (UDP) sockets bind to (default: all)
+  --announce LIST       extra host addresses offered to clients (a public IP behind NAT)
+  --ports MIN-MAX       UDP port range for media
+  --video-bitrate BPS   cap on each publisher's video (default 1500000)
+  --heartbeat-ms N      heartbeat period (default 1000; keep it under the broker's timeout / 3)
+  --drain-ms N          how long SIGTERM waits for clients to move (default 10000)
+
+Example (the keys come from 'geobridge up', or generate your own):
+  geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 --key data/up/us-east.jwk
+`;
+
+/** Runs `bridge` until a signal; resolves to the exit code. */
+export async function runBridge(argv: readonly string[], io: Io): Promise<number> {
+  const { values } = parseCommandArgs('bridge', argv, {
+    datacenter: { type: 'string' },
+    broker: { type: 'string' },
+    key: { type: 'string' },
+    listen: { type: 'string' },
+    'public-url': { type: 'string' },
+    'bind-address': { type: 'string' },
+    announce: { type: 'string' },
+    ports: { type: 'string' },
+    'video-bitrate': { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    'drain-ms': { type: 'string' },
+  });
+  if (values.help) {
+    io.out(BRIDGE_HELP);
+    return EXIT.ok;
+  }
+  const problems: string[] = [];
+  const need = (name: string, value: string | undefined): string => {
+    if (value === undefined) problems.push(`--${name} is required`);
+    return value ?? '';
+  };
+  const int = (name: string, value: string | undefined, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) problems.push(`--${name} is '${value}'; it must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  const datacenter = need('datacenter', values.datacenter);
+  const broker = need('broker', values.broker);
+  const keyFile = need('key', values.key);
+  if (broker && !/^https?:\/\/\S+$/.test(broker)) problems.push(`--broker is '${broker}'; write the broker's URL, e.g. http://127.0.0.1:8080`);
+  const listen = values.listen ?? '127.0.0.1:0';
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  if (!match) problems.push(`--listen is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:0`);
+  const ports = values.ports === undefined ? undefined : /^(\d{1,5})-(\d{1,5})$/.exec(values.ports);
+  if (ports === null || (ports && !(Number(ports[1]) < Number(ports[2]) && Number(ports[2]) <= 65535))) problems.push(`--ports is '${values.ports ?? ''}'; write MIN-MAX with MIN < MAX ≤ 65535, e.g. 40000-40999`);
+  const videoBitrate = int('video-bitrate', values['video-bitrate'], 1_500_000, 50_000, 50_000_000);
+  const heartbeatMs = int('heartbeat-ms', values['heartbeat-ms'], 1000, 100, 60_000);
+  const drainMs = int('drain-ms', values['drain-ms'], 10_000, 0, 600_000);
+  let privateJwk: JWK | undefined;
+  if (keyFile) {
+    try {
+      privateJwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK;
+      if (privateJwk.kty !== 'OKP' || privateJwk.crv !== 'Ed25519' || typeof privateJwk.d !== 'string') problems.push(`--key ${keyFile} is not an Ed25519 private JWK ({"kty":"OKP","crv":"Ed25519","x":…,"d":…})`);
+    } catch {
+      problems.push(`--key ${keyFile} cannot be read as JSON; it must hold the bridge's Ed25519 private JWK`);
+    }
+  }
+  if (problems.length > 0 || !privateJwk || !match) {
+    for (const p of problems) io.err(`error: ${p}.\n`);
+    throw new GeobridgeError('USAGE', `bridge: ${problems.length} configuration problem(s) above; see 'geobridge bridge --help'.`);
+  }
+  const host = (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
+  const announced = splitList(values.announce);
+  const bridge = await startBridge({
+    datacenter,
+    broker,
+    privateJwk,
+    host,
+    port: Number(match[2]),
+    ...(values['public-url'] !== undefined ? { publicUrl: values['public-url'] } : {}),
+    media: {
+      videoBitrate,
+      ...(values['bind-address'] !== undefined ? { bindAddress: values['bind-address'] } : {}),
+      ...(announced.length > 0 ? { announcedAddresses: announced } : {}),
+      ...(ports ? { portRange: [Number(ports[1]), Number(ports[2])] as const } : {}),
+    },
+    heartbeatMs,
+    drainMs,
+    log: (line) => {
+      io.out(`${JSON.stringify({ time: new Date().toISOString(), datacenter, ...line })}\n`);
+    },
+  });
+  io.err(`geobridge bridge for ${datacenter} listening on ${bridge.url}\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(s);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  if (signal === 'SIGTERM') {
+    io.err('draining: clients are asked to move…\n');
+    await bridge.drain();
+  } else {
+    await bridge.close();
+  }
+  return EXIT.ok;
+}
