@@ -18,6 +18,7 @@ import { manifestRoutes } from './routes/manifest.js';
 import { meetingRoutes } from './routes/meetings.js';
 import { routeRoutes } from './routes/route.js';
 import { systemRoutes } from './routes/system.js';
+import { webRoutes } from './routes/web.js';
 
 /** Options of the HTTP layer itself. */
 export interface AppOptions {
@@ -68,6 +69,7 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   routeRoutes(typed, ctx);
   bridgeRoutes(typed, ctx);
   manifestRoutes(typed, ctx);
+  webRoutes(typed, ctx);
   return app;
 }
 

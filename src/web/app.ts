@@ -1,0 +1,271 @@
+/**
+ * The meeting page: read the invite from the URL fragment (it never reaches
+ * a server log), show the meeting and a camera preview, exchange the invite
+ * and a name for a join token, then run a browser `Session` and render the
+ * call. `window.geobridge` exposes the page's state, its event log and the
+ * media statistics, for tests and for support.
+ */
+import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
+import { browserSession, type SessionEvent } from '../sdk/browser.js';
+import type { Session } from '../sdk/session.js';
+import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
+import { Grid } from './grid.js';
+import { jurisdictionLabel, refusalText } from './messages.js';
+
+type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
+
+/** What the page shows, as tests read it. */
+interface PageState {
+  phase: Phase;
+  meeting?: { readonly id: string; readonly title: string };
+  connected?: { readonly datacenter: string; readonly jurisdiction: string; readonly role: 'primary' | 'secondary'; readonly attempts: number };
+  refusal?: { readonly code: string; readonly message: string; readonly text: string };
+}
+
+/** One inbound RTP stream's counters. */
+interface InboundStats {
+  readonly kind: string;
+  readonly packetsReceived: number;
+  readonly framesDecoded: number;
+  readonly bytesReceived: number;
+}
+
+declare global {
+  interface Window {
+    geobridge: { readonly state: PageState; readonly events: Record<string, unknown>[]; stats(): Promise<InboundStats[]> };
+  }
+}
+
+const state: PageState = { phase: 'loading' };
+const events: Record<string, unknown>[] = [];
+let peer: RTCPeerConnection | undefined;
+
+window.geobridge = {
+  state,
+  events,
+  stats: async () => {
+    if (!peer) return [];
+    const out: InboundStats[] = [];
+    (await peer.getStats()).forEach((s: Record<string, unknown>) => {
+      if (s.type !== 'inbound-rtp') return;
+      out.push({ kind: String(s.kind), packetsReceived: Number(s.packetsReceived ?? 0), framesDecoded: Number(s.framesDecoded ?? 0), bytesReceived: Number(s.bytesReceived ?? 0) });
+    });
+    return out;
+  },
+};
+
+/** The element `#id` of the page, checked to be a `type`. */
+function byId<T extends HTMLElement>(id: string, type: abstract new () => T): T;
+function byId(id: string): HTMLElement;
+function byId(id: string, type: abstract new () => HTMLElement = HTMLElement): HTMLElement {
+  const e = document.getElementById(id);
+  if (!(e instanceof type)) throw new Error(`the page has no #${id} of the expected kind`);
+  return e;
+}
+
+function show(screen: 'lobby' | 'call' | 'notice'): void {
+  for (const id of ['lobby', 'call', 'notice']) byId(id).hidden = id !== screen;
+}
+
+/** Ends the page's call and explains why, in words (messages.ts). */
+function showNotice(title: string, text: string, code?: string, retry = false): void {
+  byId('notice-title').textContent = title;
+  byId('notice-text').textContent = text;
+  byId('notice-code').textContent = code === undefined ? '' : `Code: ${code}`;
+  const again = byId('notice-retry', HTMLButtonElement);
+  again.hidden = !retry;
+  again.onclick = () => {
+    location.reload();
+  };
+  show('notice');
+}
+
+function refuse(code: string, message: string, info: BrokerInfo | undefined, phase: 'refused' | 'failed' = 'refused'): void {
+  const text = refusalText(code, message, info?.datacenters ?? []);
+  state.phase = phase;
+  state.refusal = { code, message, text };
+  events.push({ type: 'page-refused', code, message });
+  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, code !== 'MEETING_ENDED' && !code.startsWith('INVITE_'));
+}
+
+function inviteFromUrl(): string | undefined {
+  const value = new URLSearchParams(location.hash.slice(1)).get('invite');
+  return value === null || value === '' ? undefined : value;
+}
+
+/** The camera and microphone, or an empty stream (listen-only) when the browser refuses them. */
+async function openMedia(): Promise<MediaStream> {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
+  } catch {
+    const note = byId('preview-note');
+    note.textContent = 'Camera and microphone are unavailable. You can still join to watch and listen.';
+    note.hidden = false;
+    return new MediaStream();
+  }
+}
+
+function fillCountries(select: HTMLSelectElement, info: BrokerInfo): void {
+  const options = ALL_COUNTRY_CODES.map((code) => ({ code, name: countryName(code) ?? code })).sort((a, b) => a.name.localeCompare(b.name) || a.code.localeCompare(b.code));
+  for (const { code, name } of options) select.add(new Option(`${name} (${code})`, code));
+  const region = navigator.language.split('-')[1]?.toUpperCase();
+  const fallback = info.datacenters[0]?.jurisdiction ?? 'US';
+  select.value = region !== undefined && ALL_COUNTRY_CODES.includes(region) ? region : fallback;
+}
+
+function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting'): void {
+  const el = byId('badge');
+  el.dataset.state = phase;
+  byId('badge-text').textContent = text;
+}
+
+/** Runs the call: the session's events drive the grid, the badge and the notices. */
+function startCall(options: { token: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
+  const grid = new Grid(byId('grid'), byId('audio-sinks'));
+  grid.showSelf(options.name, options.stream);
+  byId('call-title').textContent = options.title;
+  show('call');
+  state.phase = 'connecting';
+  badge('Connecting…', 'connecting');
+
+  const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
+    events.push(e.type === 'track-added' ? { type: e.type, peer: e.peer, kind: e.kind } : { ...e });
+    switch (e.type) {
+      case 'connected':
+        state.phase = 'connected';
+        state.connected = { datacenter: e.datacenter, jurisdiction: e.jurisdiction, role: e.role, attempts: e.attempts };
+        badge(`${e.datacenter} · ${jurisdictionLabel(e.jurisdiction)} · ${e.role} · ${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'}`, 'connected');
+        return;
+      case 'reconnecting':
+        state.phase = 'reconnecting';
+        grid.clearRemote();
+        badge(`Reconnecting… (lost ${e.datacenter})`, 'reconnecting');
+        return;
+      case 'participant-joined':
+      case 'participant-updated':
+        grid.upsert(e.peer);
+        return;
+      case 'participant-left':
+        grid.remove(e.id);
+        return;
+      case 'track-added':
+        grid.setTrack(e.peer, e.kind, e.track);
+        return;
+      case 'refused':
+      case 'failed':
+        stopMedia(options.stream);
+        refuse(e.code, e.message, options.info, e.type);
+        return;
+      case 'notice':
+        return;
+    }
+  };
+  const session = browserSession({
+    broker: location.origin,
+    joinToken: options.token,
+    name: options.name,
+    ...(options.country !== undefined ? { country: options.country } : {}),
+    localStream: options.stream,
+    observe: (pc) => {
+      peer = pc;
+    },
+    onEvent,
+  });
+  wireControls(session, grid, options.stream);
+  session.join();
+}
+
+function stopMedia(stream: MediaStream): void {
+  for (const t of stream.getTracks()) t.stop();
+}
+
+function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream): void {
+  const mic = byId('mic', HTMLButtonElement);
+  const cam = byId('cam', HTMLButtonElement);
+  const audio = (): boolean => stream.getAudioTracks().some((t) => t.enabled);
+  const video = (): boolean => stream.getVideoTracks().some((t) => t.enabled);
+  const render = (): void => {
+    mic.setAttribute('aria-pressed', String(!audio()));
+    mic.title = audio() ? 'Mute microphone' : 'Unmute microphone';
+    cam.setAttribute('aria-pressed', String(!video()));
+    cam.title = video() ? 'Turn camera off' : 'Turn camera on';
+    grid.setSelfState(audio(), video());
+  };
+  mic.disabled = stream.getAudioTracks().length === 0;
+  cam.disabled = stream.getVideoTracks().length === 0;
+  mic.onclick = () => {
+    const on = !audio();
+    for (const t of stream.getAudioTracks()) t.enabled = on;
+    session.setMediaState(audio(), video());
+    render();
+  };
+  cam.onclick = () => {
+    const on = !video();
+    for (const t of stream.getVideoTracks()) t.enabled = on;
+    session.setMediaState(audio(), video());
+    render();
+  };
+  byId('leave').onclick = () => {
+    session.leave();
+    stopMedia(stream);
+    state.phase = 'left';
+    showNotice('You left the meeting', 'Thanks for joining.', undefined, true);
+  };
+  render();
+}
+
+async function main(): Promise<void> {
+  const invite = inviteFromUrl();
+  if (invite === undefined) {
+    showNotice('No invite in this link', 'Open the full invite link the host sent you; it ends in #invite=….');
+    return;
+  }
+  let info: BrokerInfo | undefined;
+  try {
+    const [brokerInfo, meeting] = await Promise.all([fetchInfo(), previewInvite(invite)]);
+    info = brokerInfo;
+    state.meeting = { id: meeting.meeting, title: meeting.title };
+    byId('meeting-title').textContent = meeting.title;
+    document.title = `${meeting.title} · geobridge`;
+  } catch (error) {
+    if (error instanceof BrokerRefusal) refuse(error.code, error.message, info);
+    else showNotice('The meeting service is unreachable', 'Check your connection and reload the page.', undefined, true);
+    return;
+  }
+  const known = info;
+  state.phase = 'lobby';
+  show('lobby');
+  const country = byId('country', HTMLSelectElement);
+  if (known.dev) {
+    fillCountries(country, known);
+    byId('country-field').hidden = false;
+  }
+  const nameInput = byId('name', HTMLInputElement);
+  nameInput.value = localStorage.getItem('geobridge.name') ?? '';
+  const stream = await openMedia();
+  byId('preview', HTMLVideoElement).srcObject = stream;
+  const join = byId('join', HTMLButtonElement);
+  join.disabled = false;
+  const error = byId('join-error');
+  byId('join-form', HTMLFormElement).onsubmit = (event) => {
+    event.preventDefault();
+    const name = nameInput.value.trim();
+    if (name === '') return;
+    join.disabled = true;
+    join.textContent = 'Joining…';
+    error.hidden = true;
+    localStorage.setItem('geobridge.name', name);
+    acceptInvite(invite, name)
+      .then((accepted) => {
+        startCall({ token: accepted.token, name, country: known.dev ? country.value : undefined, stream, info: known, title: accepted.title });
+      })
+      .catch((e: unknown) => {
+        join.disabled = false;
+        join.textContent = 'Join meeting';
+        error.textContent = e instanceof BrokerRefusal ? refusalText(e.code, e.message, known.datacenters) : 'The meeting service is unreachable; check your connection.';
+        error.hidden = false;
+      });
+  };
+}
+
+void main();

@@ -1,0 +1,57 @@
+/**
+ * What the page tells a person when the broker, the invite or a bridge says
+ * no: one sentence per refusal code, in words a participant can act on. The
+ * broker's own message is the fallback, never a stack of codes.
+ */
+import { countryName } from '../core/geo/countries.js';
+
+/** A datacenter as `/v1/info` lists it. */
+export interface DatacenterInfo {
+  readonly id: string;
+  readonly jurisdiction: string;
+}
+
+/** "Germany (DE)", or the bare code when it is not a known country. */
+export function jurisdictionLabel(code: string): string {
+  const name = countryName(code);
+  return name === undefined ? code : `${name} (${code})`;
+}
+
+/**
+ * The jurisdiction of the datacenter a FENCE_CONFLICT message names. The
+ * refusal body carries no structured field for it, so the page looks for a
+ * known datacenter id in the text; the longest match wins (`eu-west-2` over `eu-west`).
+ */
+function heldIn(message: string, datacenters: readonly DatacenterInfo[]): string | undefined {
+  const named = datacenters.filter((d) => new RegExp(`(^|[^\\w-])${d.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w-])`).test(message));
+  named.sort((a, b) => b.id.length - a.id.length || a.id.localeCompare(b.id));
+  return named[0]?.jurisdiction;
+}
+
+/** The sentence the page shows for a refusal `code` (with the broker's `message` as the fallback). */
+export function refusalText(code: string, message: string, datacenters: readonly DatacenterInfo[]): string {
+  switch (code) {
+    case 'FENCE_CONFLICT': {
+      const where = heldIn(message, datacenters);
+      return `This meeting is held in ${where === undefined ? 'another jurisdiction' : jurisdictionLabel(where)} and your organisation's policy does not allow your connection there.`;
+    }
+    case 'NO_CAPACITY_IN_FENCE':
+      return 'Every datacenter your connection may use is full right now. Please try again in a few minutes.';
+    case 'NO_ZONE':
+      return 'No datacenter serves your location under this meeting’s policy, so the call cannot connect from where you are.';
+    case 'MEETING_ENDED':
+      return 'This meeting has ended.';
+    case 'INVITE_EXPIRED':
+      return 'This invite link has expired. Ask the host for a new one.';
+    case 'INVITE_INVALID':
+      return 'This invite link is not valid. Check that it was copied whole, or ask the host for a new one.';
+    case 'TICKET_INVALID':
+      return 'The datacenter could not verify your admission ticket. Try joining again; if it keeps happening, tell your administrator.';
+    default:
+      return message === '' ? `The call could not connect (${code}).` : capitalise(message);
+  }
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
