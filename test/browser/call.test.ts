@@ -1,0 +1,176 @@
+/**
+ * The meeting page in real Chromium against a dev-mode broker and
+ * in-process bridges on 127.0.0.1: two participants open the invite link
+ * and each decodes the other's video and audio; a participant joining "as
+ * if from" China a meeting held in the US is refused with FENCE_CONFLICT and
+ * told so in words; a US participant's route never names a Chinese
+ * datacenter. Chromium uses its fake camera and microphone.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+interface Inbound {
+  kind: string;
+  packetsReceived: number;
+  framesDecoded: number;
+}
+interface PageState {
+  phase: string;
+  connected?: { datacenter: string; jurisdiction: string; role: string; attempts: number };
+  refusal?: { code: string; message: string; text: string };
+}
+interface RouteBody {
+  candidates?: { datacenter: string; jurisdiction: string }[];
+  bridges?: Record<string, string>;
+}
+
+let cluster: Cluster;
+let context: BrowserContext;
+let profile: string;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (apt-get install -y chromium)`);
+  profile = mkdtempSync(join(tmpdir(), 'geobridge-chromium-'));
+  [cluster, context] = await Promise.all([
+    startCluster(['us-east', 'us-west', 'eu-west', 'cn-beijing'], ['us-east', 'us-west', 'cn-beijing']),
+    chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, permissions: ['camera', 'microphone'] }),
+  ]);
+}, 45_000);
+
+afterAll(async () => {
+  await context.close();
+  await cluster.close();
+  rmSync(profile, { recursive: true, force: true });
+}, 30_000);
+
+async function invite(meeting: string): Promise<string> {
+  const res = await fetch(new URL(`/v1/meetings/${meeting}/invites`, cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${cluster.apiKey}`, 'content-type': 'application/json' }, body: '{}' });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { invite: string }).invite;
+}
+
+/** Opens the invite link in a new tab and fills the join screen; returns the page and the route answers it receives. */
+async function openInvite(link: string, name: string, country: string): Promise<{ page: Page; routes: RouteBody[] }> {
+  const page = await context.newPage();
+  const routes: RouteBody[] = [];
+  page.on('response', (response) => {
+    if (new URL(response.url()).pathname === '/v1/route' && response.ok()) void response.json().then((body: RouteBody) => routes.push(body));
+  });
+  await page.goto(`${cluster.broker.url}/join#invite=${link}`);
+  await page.locator('#join:not([disabled])').waitFor({ timeout: 15_000 });
+  await page.fill('#name', name);
+  await page.selectOption('#country', country);
+  return { page, routes };
+}
+
+function pageState(page: Page): Promise<PageState> {
+  return page.evaluate(() => JSON.parse(JSON.stringify(window.geobridge.state)) as PageState);
+}
+
+/** Polls the page's inbound RTP statistics until it decodes video and receives audio. */
+async function untilMediaFlows(page: Page, ms: number): Promise<Inbound[]> {
+  const deadline = Date.now() + ms;
+  let stats: Inbound[] = [];
+  while (Date.now() < deadline) {
+    stats = await page.evaluate(() => window.geobridge.stats());
+    const video = stats.some((s) => s.kind === 'video' && s.framesDecoded > 0);
+    const audio = stats.some((s) => s.kind === 'audio' && s.packetsReceived > 0);
+    if (video && audio) return stats;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no decoded media within ${ms} ms: ${JSON.stringify(stats)}; state ${JSON.stringify(await pageState(page))}`);
+}
+
+async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the meeting page in Chromium', () => {
+  it('two participants join from the invite link and each decodes the other’s video and audio', async () => {
+    const started = Date.now();
+    const link = await invite(await cluster.meeting('Quarterly planning'));
+    const ada = await openInvite(link, 'Ada Lovelace', 'US');
+    const bo = await openInvite(link, 'Bo Chen', 'US');
+    expect(await ada.page.textContent('#meeting-title')).toBe('Quarterly planning');
+
+    const clicked = Date.now();
+    await ada.page.click('#join');
+    await bo.page.click('#join');
+    const [adaStats, boStats] = await Promise.all([untilMediaFlows(ada.page, 40_000), untilMediaFlows(bo.page, 40_000)]);
+    const firstFrames = Date.now() - clicked;
+
+    expect(adaStats.some((s) => s.kind === 'video' && s.framesDecoded > 0)).toBe(true);
+    expect(boStats.some((s) => s.kind === 'audio' && s.packetsReceived > 0)).toBe(true);
+    for (const p of [ada, bo]) {
+      const state = await pageState(p.page);
+      expect(state.phase).toBe('connected');
+      expect(state.connected).toMatchObject({ jurisdiction: 'US', role: 'primary' });
+      expect(await p.page.textContent('#badge-text')).toMatch(/United States \(US\) · primary · \d+ attempts?/);
+    }
+    expect(await ada.page.textContent('.tile:not(.self) .tile-name')).toBe('Bo Chen');
+    expect(await bo.page.textContent('.tile:not(.self) .tile-name')).toBe('Ada Lovelace');
+
+    // Muting shows on the other side.
+    await ada.page.click('#mic');
+    await until(async () => (await bo.page.locator('.tile.muted:not(.self)').count()) === 1, 5000, 'the muted mark');
+
+    await ada.page.click('#leave');
+    await until(async () => (await bo.page.locator('.tile:not(.self)').count()) === 0, 5000, 'Ada’s tile to go');
+    await bo.page.click('#leave');
+    console.log(`two-participant call: join click → both decoding ${firstFrames} ms; whole test ${Date.now() - started} ms`);
+    await Promise.all([ada.page.close(), bo.page.close()]);
+  }, 60_000);
+
+  it('refuses a participant from China a meeting held in the US, in words; the US route names no Chinese datacenter', async () => {
+    const info = (await (await fetch(new URL('/v1/info', cluster.broker.url))).json()) as { dev: boolean; datacenters: { id: string; jurisdiction: string }[] };
+    expect(info.dev).toBe(true);
+    const chinese = new Set(info.datacenters.filter((d) => d.jurisdiction === 'CN').map((d) => d.id));
+    expect(chinese.size).toBeGreaterThan(0);
+
+    const link = await invite(await cluster.meeting('Board meeting'));
+    const us = await openInvite(link, 'Una', 'US');
+    await us.page.click('#join');
+    await until(async () => (await pageState(us.page)).phase === 'connected', 20_000, 'the US participant to connect');
+    expect((await pageState(us.page)).connected?.jurisdiction).toBe('US');
+    expect(us.routes.length).toBeGreaterThan(0);
+    for (const route of us.routes) {
+      const named = [...(route.candidates ?? []).map((c) => c.datacenter), ...Object.keys(route.bridges ?? {})];
+      expect(named.filter((d) => chinese.has(d))).toEqual([]);
+      expect((route.candidates ?? []).map((c) => c.jurisdiction)).not.toContain('CN');
+    }
+
+    const cn = await openInvite(link, 'Chen', 'CN');
+    await cn.page.click('#join');
+    await until(async () => (await pageState(cn.page)).refusal !== undefined, 20_000, 'the refusal');
+    expect((await pageState(cn.page)).refusal?.code).toBe('FENCE_CONFLICT');
+    expect(await cn.page.textContent('#notice-text')).toBe("This meeting is held in United States (US) and your organisation's policy does not allow your connection there.");
+    expect(await cn.page.isVisible('#notice')).toBe(true);
+    expect(cn.routes).toEqual([]);
+
+    await us.page.click('#leave');
+    await Promise.all([us.page.close(), cn.page.close()]);
+  }, 60_000);
+});
