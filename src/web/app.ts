@@ -28,6 +28,8 @@ interface InboundStats {
   readonly packetsReceived: number;
   readonly framesDecoded: number;
   readonly bytesReceived: number;
+  /** Keyframe requests this receiver sent: a climbing count with no frames decoded means the sender never hears them. */
+  readonly pliCount: number;
 }
 
 declare global {
@@ -48,7 +50,7 @@ window.geobridge = {
     const out: InboundStats[] = [];
     (await peer.getStats()).forEach((s: Record<string, unknown>) => {
       if (s.type !== 'inbound-rtp') return;
-      out.push({ kind: String(s.kind), packetsReceived: Number(s.packetsReceived ?? 0), framesDecoded: Number(s.framesDecoded ?? 0), bytesReceived: Number(s.bytesReceived ?? 0) });
+      out.push({ kind: String(s.kind), packetsReceived: Number(s.packetsReceived ?? 0), framesDecoded: Number(s.framesDecoded ?? 0), bytesReceived: Number(s.bytesReceived ?? 0), pliCount: Number(s.pliCount ?? 0) });
     });
     return out;
   },
@@ -84,7 +86,7 @@ function refuse(code: string, message: string, info: BrokerInfo | undefined, pha
   const text = refusalText(code, message, info?.datacenters ?? []);
   state.phase = phase;
   state.refusal = { code, message, text };
-  events.push({ type: 'page-refused', code, message });
+  events.push({ type: 'page-refused', code, message, at: Math.round(performance.now()) });
   showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, code !== 'MEETING_ENDED' && !code.startsWith('INVITE_'));
 }
 
@@ -129,7 +131,9 @@ function startCall(options: { token: string; name: string; country: string | und
   badge('Connecting…', 'connecting');
 
   const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
-    events.push(e.type === 'track-added' ? { type: e.type, peer: e.peer, kind: e.kind } : { ...e });
+    // Tracks are not serialisable; `at` (ms since the page loaded) lets support read the timeline.
+    const at = Math.round(performance.now());
+    events.push(e.type === 'track-added' ? { type: e.type, peer: e.peer, kind: e.kind, at } : { ...e, at });
     switch (e.type) {
       case 'connected':
         state.phase = 'connected';
