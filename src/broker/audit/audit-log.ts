@@ -69,13 +69,23 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * `canonicalJson({ seq, at, type, data, prevHash })` from the data's canonical
- * JSON, written out in canonical key order, so a record being built is not
- * canonicalized a second time to be hashed.
+ * `canonicalJson({ seq, at, type, data, prevHash })` of a record whose data
+ * is already canonical JSON, cut around `prevHash` and `seq`, which a writer
+ * learns only inside its transaction: the text is
+ * `before + JSON.stringify(prevHash) + RECORD_JSON_BETWEEN + seq + after`
+ * (keys in canonical order: at, data, prevHash, seq, type).
  */
+export function recordJsonTemplate(at: string, type: AuditType, dataJson: string): { readonly before: string; readonly after: string } {
+  return { before: `{"at":${JSON.stringify(at)},"data":${dataJson},"prevHash":`, after: `,"type":${JSON.stringify(type)}}` };
+}
+
+/** What goes between the prevHash and the seq of `recordJsonTemplate`. */
+export const RECORD_JSON_BETWEEN = ',"seq":';
+
+/** `canonicalJson` of a record from its data's canonical JSON, so a record being built is not canonicalized a second time to be hashed. */
 export function canonicalRecordJson(fields: Omit<AuditRecord, 'hash' | 'data'>, dataJson: string): string {
-  const { seq, at, type, prevHash } = fields;
-  return `{"at":${JSON.stringify(at)},"data":${dataJson},"prevHash":${JSON.stringify(prevHash)},"seq":${JSON.stringify(seq)},"type":${JSON.stringify(type)}}`;
+  const { before, after } = recordJsonTemplate(fields.at, fields.type, dataJson);
+  return `${before}${JSON.stringify(fields.prevHash)}${RECORD_JSON_BETWEEN}${JSON.stringify(fields.seq)}${after}`;
 }
 
 /** SHA-256 (hex) of a record's canonical JSON. */

@@ -42,6 +42,26 @@ describe('SqliteAuditLog', () => {
     await log.close();
   });
 
+  it('resolves an append only once its record is committed, also for appends made while a commit is under way', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    const reader = new Database(file, { readonly: true });
+    const committed = reader.prepare<[number], { n: number }>('SELECT count(*) AS n FROM audit_log WHERE seq = ?');
+    const seen: number[] = [];
+    const append = async (n: number): Promise<void> => {
+      const record = await log.append('admin.action', { n }, '2026-11-29T12:00:00.000Z');
+      seen.push(committed.get(record.seq)?.n ?? 0);
+    };
+    // A first burst, then more appends while its commit is in flight.
+    const first = Array.from({ length: 20 }, (_, n) => append(n));
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([...first, ...Array.from({ length: 20 }, (_, n) => append(20 + n))]);
+    expect(seen).toEqual(Array.from({ length: 40 }, () => 1));
+    expect(verifyChain(await log.read())).toEqual({ ok: true, count: 40 });
+    reader.close();
+    await log.close();
+  });
+
   it('keeps records across close and reopen, and continues the chain', async () => {
     const file = tempFile();
     const first = SqliteAuditLog.open(file);

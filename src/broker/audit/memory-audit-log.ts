@@ -8,9 +8,14 @@ import { GeobridgeError } from '../../core/errors.js';
 import { canonicalJson, canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { normalizeAuditTime } from './report.js';
 
-/** A record as built for storing: the record and the canonical JSON of its data, the text that was hashed. */
-export interface BuiltRecord {
-  readonly record: AuditRecord;
+/** An audit record's input, validated and normalized, before it has a place in the chain. */
+export interface PreparedRecord {
+  readonly type: AuditType;
+  /** Canonical UTC time. */
+  readonly at: string;
+  /** The data as its canonical JSON reads back, deeply frozen. */
+  readonly data: Readonly<Record<string, unknown>>;
+  /** The canonical JSON of the data: the text that is hashed and stored. */
   readonly dataJson: string;
 }
 
@@ -22,23 +27,22 @@ export interface BuiltRecord {
  * time ranges can compare `at` as strings. Throws INVALID_TIME.
  */
 export function nextRecord(last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, type: AuditType, data: Readonly<Record<string, unknown>>, at: string): AuditRecord {
-  return buildRecord(last, type, data, at).record;
+  return sealRecord(prepareRecord(type, data, at), last);
 }
 
-/** `nextRecord`, also giving the data's canonical JSON, so that adapters store it without canonicalizing again. */
-export function buildRecord(last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, type: AuditType, data: Readonly<Record<string, unknown>>, at: string): BuiltRecord {
+/** Validates and normalizes a record's input (the part of `nextRecord` that does not depend on the chain). Throws INVALID_TIME. */
+export function prepareRecord(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): PreparedRecord {
   // Canonicalized once: canonical JSON parsed back canonicalizes to the same text, so this text is what the record hashes.
   const dataJson = canonicalJson(data);
   const normalized: unknown = JSON.parse(dataJson);
   if (typeof normalized !== 'object' || normalized === null || Array.isArray(normalized)) throw new TypeError('audit data must be a JSON object');
-  const fields = {
-    seq: (last?.seq ?? 0) + 1,
-    at: normalizeAuditTime(at, 'audit record time'),
-    type,
-    prevHash: last?.hash ?? GENESIS_HASH,
-  };
-  const record = Object.freeze({ ...fields, data: deepFreeze(normalized as Record<string, unknown>), hash: hashCanonicalJson(canonicalRecordJson(fields, dataJson)) });
-  return { record, dataJson };
+  return { type, at: normalizeAuditTime(at, 'audit record time'), data: deepFreeze(normalized as Record<string, unknown>), dataJson };
+}
+
+/** The record that puts `prepared` after `last` in the chain. */
+export function sealRecord(prepared: PreparedRecord, last: Pick<AuditRecord, 'seq' | 'hash'> | undefined): AuditRecord {
+  const fields = { seq: (last?.seq ?? 0) + 1, at: prepared.at, type: prepared.type, prevHash: last?.hash ?? GENESIS_HASH };
+  return Object.freeze({ ...fields, data: prepared.data, hash: hashCanonicalJson(canonicalRecordJson(fields, prepared.dataJson)) });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,14 +1,17 @@
 /**
  * The SQLite audit log, the embedded default. One table, one row per record;
- * `data` is kept as the canonical JSON text that was hashed. Every append
- * is an IMMEDIATE transaction that reads the last hash and inserts the next
- * record while holding SQLite's write lock, so any number of connections and
- * processes appending to one file still form a single chain.
+ * `data` is kept as the canonical JSON text that was hashed. Appends are
+ * committed in batches by a writer thread (audit-writer.ts), each batch an
+ * IMMEDIATE transaction that reads the last hash and inserts the next records
+ * while holding SQLite's write lock, so any number of connections and
+ * processes appending to one file still form a single chain. Records are
+ * validated and canonicalized on the caller's thread, so bad input fails alone.
  */
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
-import type { AuditLog, AuditRecord, AuditType } from './audit-log.js';
-import { buildRecord, settle, type BuiltRecord } from './memory-audit-log.js';
+import { recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { AuditWriter } from './audit-writer.js';
+import { prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
 
 /** Bumped on every incompatible schema change; a newer file is refused rather than misread. */
@@ -51,21 +54,20 @@ export interface SqliteAuditLogOptions {
 
 /** An append waiting for the next group commit. */
 interface PendingAppend {
-  readonly type: AuditType;
-  readonly data: Readonly<Record<string, unknown>>;
-  readonly at: string;
+  readonly prepared: PreparedRecord;
   readonly resolve: (record: AuditRecord) => void;
   readonly reject: (error: unknown) => void;
-  record?: AuditRecord;
-  error?: unknown;
 }
 
-/** An AuditLog in a SQLite file (WAL, synchronous=FULL). */
+/** An AuditLog in a SQLite file (WAL, synchronous=FULL); appends are committed by a writer thread (audit-writer.ts), reads on this thread. */
 export class SqliteAuditLog implements AuditLog {
   readonly #db: Database.Database;
   readonly #path: string;
-  readonly #appendBatch: (batch: readonly PendingAppend[]) => void;
+  #writer: AuditWriter | undefined;
   #pending: PendingAppend[] = [];
+  /** The batch being committed, if any; the next one waits for it. */
+  #committing: Promise<void> | undefined;
+  #flushScheduled = false;
   #closing: Promise<void> | undefined;
   readonly #read: Database.Statement<[number, number], Row>;
   readonly #readTime: Database.Statement<[string, string], Row>;
@@ -74,33 +76,6 @@ export class SqliteAuditLog implements AuditLog {
   private constructor(db: Database.Database, path: string) {
     this.#db = db;
     this.#path = path;
-    const last = db.prepare<[], Pick<Row, 'seq' | 'hash'>>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-    const insert = db.prepare<[number, string, string, string, string, string]>(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
-    // Group commit: every append waiting when a flush runs goes into one
-    // transaction, so one fsync makes a whole batch durable. A record that
-    // cannot be built (bad time) fails alone; a failed write fails the batch.
-    const transaction = db.transaction((batch: readonly PendingAppend[]): void => {
-      let previous = last.get();
-      for (const item of batch) {
-        let built: BuiltRecord;
-        try {
-          built = buildRecord(previous, item.type, item.data, item.at);
-        } catch (error) {
-          item.error = error; // this record's input is bad; the batch goes on
-          continue;
-        }
-        const { record, dataJson } = built;
-        // A failed insert (disk full, I/O) aborts the whole transaction: nothing of the batch lands.
-        insert.run(record.seq, record.at, record.type, dataJson, record.prevHash, record.hash);
-        item.record = record;
-        previous = record;
-      }
-    });
-    // IMMEDIATE takes the write lock before reading the last hash, so no other
-    // writer can append between that read and our insert.
-    this.#appendBatch = (batch) => {
-      transaction.immediate(batch);
-    };
     this.#read = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`);
     this.#readTime = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE at >= ? AND at < ? ORDER BY seq`);
   }
@@ -137,29 +112,53 @@ export class SqliteAuditLog implements AuditLog {
     }
   }
 
-  /** Appends a record; it is on disk (fsynced) when the promise resolves. Appends made in the same turn share one commit. */
+  /**
+   * Appends a record; it is on disk (fsynced) when the promise resolves.
+   * Appends made in the same turn, or while a commit is under way, share the
+   * next commit. A record that cannot be built (bad time) fails alone.
+   */
   append(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
-      this.#pending.push({ type, data, at, resolve, reject });
-      if (this.#pending.length === 1) setImmediate(() => void this.#flush());
+      if (this.#closing !== undefined) throw this.#closedError('append to');
+      this.#pending.push({ prepared: prepareRecord(type, data, at), resolve, reject });
+      this.#scheduleFlush();
     });
   }
 
-  async #flush(): Promise<void> {
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#committing !== undefined) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Sends the pending appends to the writer as one batch; when it is durable, the next batch goes. */
+  #flush(): void {
+    if (this.#committing !== undefined || this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
-    try {
-      await this.#run('append to', () => {
-        this.#appendBatch(batch);
-      });
-    } catch (error) {
-      for (const item of batch) item.reject(error);
-      return;
-    }
-    for (const item of batch) {
-      if (item.record) item.resolve(item.record);
-      else item.reject(item.error);
-    }
+    this.#writer ??= new AuditWriter(this.#path, BUSY_TIMEOUT_MS);
+    const rows = batch.map(({ prepared }) => ({ at: prepared.at, type: prepared.type, dataJson: prepared.dataJson, ...recordJsonTemplate(prepared.at, prepared.type, prepared.dataJson) }));
+    this.#committing = this.#writer.write(rows).then(
+      (written) => {
+        batch.forEach((item, i) => {
+          const row = written[i];
+          if (row === undefined) item.reject(new Error('the audit writer answered fewer rows than it was sent'));
+          else item.resolve(Object.freeze({ seq: row.seq, at: item.prepared.at, type: item.prepared.type, data: item.prepared.data, prevHash: row.prevHash, hash: row.hash }));
+        });
+      },
+      (error: unknown) => {
+        // A failed commit lands nothing of the batch: the chain never forks.
+        const failure = toAuditError(error, this.#path, 'append to');
+        for (const item of batch) item.reject(failure);
+      },
+    );
+    void this.#committing.then(() => {
+      this.#committing = undefined;
+      this.#flush();
+    });
   }
 
   /** Records with from ≤ seq ≤ to (all by default), in order. */
@@ -180,16 +179,22 @@ export class SqliteAuditLog implements AuditLog {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       // Appends already accepted are committed before the file closes.
-      if (this.#pending.length > 0) await this.#flush();
+      this.#flush();
+      while (this.#committing !== undefined) await this.#committing;
+      await this.#writer?.close();
       this.#closed = true;
       this.#db.close();
     })();
     return this.#closing;
   }
 
+  #closedError(action: string): GeobridgeError {
+    return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log '${this.#path}': it is closed.`);
+  }
+
   #run<T>(action: string, fn: () => T): Promise<T> {
     return settle(() => {
-      if (this.#closed) throw new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log '${this.#path}': it is closed.`);
+      if (this.#closed) throw this.#closedError(action);
       try {
         return fn();
       } catch (error) {

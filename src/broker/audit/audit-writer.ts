@@ -1,0 +1,148 @@
+/**
+ * The SQLite audit log's writer thread. With synchronous=FULL every commit
+ * waits for the disk (fsync); on the event loop that wait stalls every
+ * request in flight. Here a worker thread holds its own connection and
+ * commits one batch at a time, while the event loop goes on serving requests
+ * and collecting the next batch (group commit). A batch is durable when
+ * `write` resolves, exactly as when the event loop committed it.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { GeobridgeError } from '../../core/errors.js';
+import { GENESIS_HASH, RECORD_JSON_BETWEEN } from './audit-log.js';
+
+/** One record to append: its fields and the canonical JSON around the prevHash and seq that the writer fills in (`recordJsonTemplate`). */
+export interface RowToWrite {
+  readonly at: string;
+  readonly type: string;
+  readonly dataJson: string;
+  readonly before: string;
+  readonly after: string;
+}
+
+/** Where the writer put a record in the chain. */
+export interface WrittenRow {
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+interface WriterData {
+  readonly sqlite: string;
+  readonly path: string;
+  readonly busyTimeoutMs: number;
+  readonly genesis: string;
+  readonly between: string;
+}
+
+/** The caller of the batch in flight. */
+interface Waiting {
+  readonly resolve: (rows: WrittenRow[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type WriterReply = { readonly rows: WrittenRow[] } | { readonly error: { readonly name: string; readonly code: unknown; readonly message: string } };
+
+// Plain JavaScript, evaluated in the worker: a worker does not inherit this
+// process's TypeScript loader. IMMEDIATE takes the write lock before reading
+// the last hash, so writers in other connections and processes cannot fork the
+// chain; a failed insert aborts the whole batch.
+const WRITER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+let append;
+try {
+  const Database = require(workerData.sqlite);
+  const db = new Database(workerData.path, { fileMustExist: true, timeout: workerData.busyTimeoutMs });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('fullfsync = ON');
+  const last = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+  const insert = db.prepare('INSERT INTO audit_log (seq, at, type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
+  const batch = db.transaction((rows) => {
+    let previous = last.get();
+    return rows.map((row) => {
+      const seq = (previous === undefined ? 0 : previous.seq) + 1;
+      const prevHash = previous === undefined ? workerData.genesis : previous.hash;
+      const text = row.before + JSON.stringify(prevHash) + workerData.between + JSON.stringify(seq) + row.after;
+      const hash = createHash('sha256').update(text).digest('hex');
+      insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
+      previous = { seq, hash };
+      return { seq, prevHash, hash };
+    });
+  });
+  append = (rows) => batch.immediate(rows);
+} catch (error) {
+  append = () => { throw error; };
+}
+parentPort.on('message', (rows) => {
+  try {
+    parentPort.postMessage({ rows: append(rows) });
+  } catch (error) {
+    parentPort.postMessage({ error: { name: String(error && error.name), code: error && error.code, message: String(error && error.message) } });
+  }
+});
+`;
+
+/** A worker thread that appends batches of audit rows to one SQLite file. */
+export class AuditWriter {
+  readonly #worker: Worker;
+  #waiting: Waiting | undefined;
+  #failure: Error | undefined;
+
+  constructor(path: string, busyTimeoutMs: number) {
+    const workerData: WriterData = { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path, busyTimeoutMs, genesis: GENESIS_HASH, between: RECORD_JSON_BETWEEN };
+    this.#worker = new Worker(WRITER_SOURCE, { eval: true, workerData, execArgv: [] });
+    // Idle, the writer does not keep the process alive; a batch in flight does.
+    this.#worker.unref();
+    this.#worker.on('message', (reply: WriterReply) => {
+      const waiting = this.#take();
+      if ('rows' in reply) waiting?.resolve(reply.rows);
+      else waiting?.reject(writerError(reply.error));
+    });
+    const stopped = (why: string, cause?: unknown): GeobridgeError => new GeobridgeError('AUDIT_UNAVAILABLE', `the writer thread of audit log '${path}' ${why}.`, { cause });
+    this.#worker.on('error', (error) => {
+      this.#fail(stopped(`failed: ${error.message}`, error));
+    });
+    this.#worker.on('exit', (code) => {
+      this.#fail(stopped(`exited (code ${code})`));
+    });
+  }
+
+  /** Appends `rows` in one transaction; resolves when they are durable. One batch at a time. */
+  write(rows: readonly RowToWrite[]): Promise<WrittenRow[]> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#waiting) return Promise.reject(new Error('the audit writer takes one batch at a time'));
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+      this.#worker.ref();
+      this.#worker.postMessage(rows);
+    });
+  }
+
+  /** Stops the thread (after the batch in flight, which the caller awaits first). */
+  async close(): Promise<void> {
+    this.#failure ??= new GeobridgeError('AUDIT_UNAVAILABLE', 'the audit writer is closed.');
+    await this.#worker.terminate();
+  }
+
+  /** The caller of the batch in flight, which is over: the idle thread no longer keeps the process alive. */
+  #take(): Waiting | undefined {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    this.#worker.unref();
+    return waiting;
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#take()?.reject(error);
+  }
+}
+
+/** An error of the writer thread as this thread's kind: SqliteErrors stay SqliteErrors, so their codes map as before. */
+function writerError(error: { readonly name: string; readonly code: unknown; readonly message: string }): Error {
+  return error.name === 'SqliteError' ? new Database.SqliteError(error.message, String(error.code)) : new Error(error.message);
+}
