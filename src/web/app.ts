@@ -87,7 +87,9 @@ function refuse(code: string, message: string, info: BrokerInfo | undefined, pha
   state.phase = phase;
   state.refusal = { code, message, text };
   events.push({ type: 'page-refused', code, message, at: Math.round(performance.now()) });
-  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, code !== 'MEETING_ENDED' && !code.startsWith('INVITE_'));
+  // Joining again cannot change a fence or a dead invite; in dev mode it can (another "as if from" country).
+  const final = code === 'MEETING_ENDED' || code.startsWith('INVITE_') || (!(info?.dev ?? false) && (code === 'FENCE_CONFLICT' || code === 'NO_ZONE'));
+  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, !final);
 }
 
 function inviteFromUrl(): string | undefined {
