@@ -82,10 +82,14 @@ export function recordJsonTemplate(at: string, type: AuditType, dataJson: string
 /** What goes between the prevHash and the seq of `recordJsonTemplate`. */
 export const RECORD_JSON_BETWEEN = ',"seq":';
 
+/** The record's canonical JSON from its template, once its place in the chain is known. */
+export function fillRecordJson(template: { readonly before: string; readonly after: string }, prevHash: string, seq: number): string {
+  return `${template.before}${JSON.stringify(prevHash)}${RECORD_JSON_BETWEEN}${JSON.stringify(seq)}${template.after}`;
+}
+
 /** `canonicalJson` of a record from its data's canonical JSON, so a record being built is not canonicalized a second time to be hashed. */
 export function canonicalRecordJson(fields: Omit<AuditRecord, 'hash' | 'data'>, dataJson: string): string {
-  const { before, after } = recordJsonTemplate(fields.at, fields.type, dataJson);
-  return `${before}${JSON.stringify(fields.prevHash)}${RECORD_JSON_BETWEEN}${JSON.stringify(fields.seq)}${after}`;
+  return fillRecordJson(recordJsonTemplate(fields.at, fields.type, dataJson), fields.prevHash, fields.seq);
 }
 
 /** SHA-256 (hex) of a record's canonical JSON. */

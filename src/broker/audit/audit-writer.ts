@@ -1,16 +1,18 @@
 /**
- * The SQLite audit log's writer thread. With synchronous=FULL every commit
- * waits for the disk (fsync); on the event loop that wait stalls every
- * request in flight. Here a worker thread holds its own connection and
+ * The SQLite audit log's writers. With synchronous=FULL every commit waits
+ * for the disk (fsync); on the event loop that wait stalls every request in
+ * flight. `ThreadWriter` holds its own connection in a worker thread and
  * commits one batch at a time, while the event loop goes on serving requests
  * and collecting the next batch (group commit). A batch is durable when
  * `write` resolves, exactly as when the event loop committed it.
+ * `InlineWriter` commits on the caller's connection: for in-memory databases,
+ * which no other connection can see and which never wait for a disk.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
-import { GENESIS_HASH, RECORD_JSON_BETWEEN } from './audit-log.js';
+import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, RECORD_JSON_BETWEEN } from './audit-log.js';
 
 /** One record to append: its fields and the canonical JSON around the prevHash and seq that the writer fills in (`recordJsonTemplate`). */
 export interface RowToWrite {
@@ -45,7 +47,8 @@ interface Waiting {
 type WriterReply = { readonly rows: WrittenRow[] } | { readonly error: { readonly name: string; readonly code: unknown; readonly message: string } };
 
 // Plain JavaScript, evaluated in the worker: a worker does not inherit this
-// process's TypeScript loader. IMMEDIATE takes the write lock before reading
+// process's TypeScript loader. It is InlineWriter's transaction, with
+// fillRecordJson written out. IMMEDIATE takes the write lock before reading
 // the last hash, so writers in other connections and processes cannot fork the
 // chain; a failed insert aborts the whole batch.
 const WRITER_SOURCE = `
@@ -86,8 +89,47 @@ parentPort.on('message', (rows) => {
 });
 `;
 
+/** Appends batches of audit rows, one batch at a time, each in one IMMEDIATE transaction. */
+export interface AuditWriter {
+  /** Appends `rows` in one transaction; resolves when they are committed (durable, for a file). */
+  write(rows: readonly RowToWrite[]): Promise<WrittenRow[]>;
+  close(): Promise<void>;
+}
+
+/** Commits on the caller's thread, with the caller's connection (in-memory databases). */
+export class InlineWriter implements AuditWriter {
+  readonly #append: (rows: readonly RowToWrite[]) => WrittenRow[];
+
+  constructor(db: Database.Database) {
+    const last = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    const insert = db.prepare<[number, string, string, string, string, string]>('INSERT INTO audit_log (seq, at, type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
+    const batch = db.transaction((rows: readonly RowToWrite[]): WrittenRow[] => {
+      let previous = last.get();
+      return rows.map((row) => {
+        const seq = (previous?.seq ?? 0) + 1;
+        const prevHash = previous?.hash ?? GENESIS_HASH;
+        const hash = hashCanonicalJson(fillRecordJson(row, prevHash, seq));
+        insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
+        previous = { seq, hash };
+        return { seq, prevHash, hash };
+      });
+    });
+    this.#append = (rows) => batch.immediate(rows);
+  }
+
+  write(rows: readonly RowToWrite[]): Promise<WrittenRow[]> {
+    return new Promise((resolve) => {
+      resolve(this.#append(rows));
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 /** A worker thread that appends batches of audit rows to one SQLite file. */
-export class AuditWriter {
+export class ThreadWriter implements AuditWriter {
   readonly #worker: Worker;
   #waiting: Waiting | undefined;
   #failure: Error | undefined;

@@ -23,6 +23,7 @@ afterAll(() => {
 
 describeAuditContract('memory', () => new MemoryAuditLog());
 describeAuditContract('sqlite', () => SqliteAuditLog.open(tempFile()));
+describeAuditContract('sqlite in memory', () => SqliteAuditLog.open(':memory:'));
 
 describe('SqliteAuditLog', () => {
   it('fails a whole group commit when a write fails, and keeps the chain intact', async () => {

@@ -1,16 +1,17 @@
 /**
  * The SQLite audit log, the embedded default. One table, one row per record;
  * `data` is kept as the canonical JSON text that was hashed. Appends are
- * committed in batches by a writer thread (audit-writer.ts), each batch an
- * IMMEDIATE transaction that reads the last hash and inserts the next records
- * while holding SQLite's write lock, so any number of connections and
- * processes appending to one file still form a single chain. Records are
- * validated and canonicalized on the caller's thread, so bad input fails alone.
+ * committed in batches by a writer thread (audit-writer.ts; an in-memory
+ * database commits on the caller's thread), each batch an IMMEDIATE
+ * transaction that reads the last hash and inserts the next records while
+ * holding SQLite's write lock, so any number of connections and processes
+ * appending to one file still form a single chain. Records are validated and
+ * canonicalized on the caller's thread, so bad input fails alone.
  */
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
 import { recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
-import { AuditWriter } from './audit-writer.js';
+import { InlineWriter, ThreadWriter, type AuditWriter } from './audit-writer.js';
 import { prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
 
@@ -139,7 +140,8 @@ export class SqliteAuditLog implements AuditLog {
     if (this.#committing !== undefined || this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
-    this.#writer ??= new AuditWriter(this.#path, BUSY_TIMEOUT_MS);
+    // An in-memory database is private to its connection, and never waits for a disk.
+    this.#writer ??= this.#db.memory ? new InlineWriter(this.#db) : new ThreadWriter(this.#path, BUSY_TIMEOUT_MS);
     const rows = batch.map(({ prepared }) => ({ at: prepared.at, type: prepared.type, dataJson: prepared.dataJson, ...recordJsonTemplate(prepared.at, prepared.type, prepared.dataJson) }));
     this.#committing = this.#writer.write(rows).then(
       (written) => {
