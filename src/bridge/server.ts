@@ -137,7 +137,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
           .catch((error: unknown) => {
             clearTimeout(joinTimer);
             const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
-            if (code !== 'REDIRECTED') refuse(socket, code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
+            refuse(socket, code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
             log({ level: 'info', msg: 'not admitted', code, remote: request.socket.remoteAddress });
           });
         return;
@@ -155,7 +155,8 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     socket.on('error', () => undefined);
   }
 
-  async function admit(socket: WebSocket, token: string, name: string): Promise<{ participant: Participant; room: Room; ticket: RouteTicketClaims }> {
+  /** Admits the participant, or redirects it (resolves undefined), or throws why not. */
+  async function admit(socket: WebSocket, token: string, name: string): Promise<{ participant: Participant; room: Room; ticket: RouteTicketClaims } | undefined> {
     if (draining) throw new GeobridgeError('BRIDGE_DRAINING', 'this bridge is shutting down; ask the broker for a fresh route.');
     let ticket: RouteTicketClaims;
     try {
@@ -171,7 +172,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       send(socket, { type: 'redirect', datacenter: placed });
       socket.close(1000, 'redirect');
       await link.refused(ticket.sub, ticket.meeting, `redirected to ${placed}, where the meeting lives`).catch(() => undefined);
-      throw new GeobridgeError('REDIRECTED', placed);
+      return undefined;
     }
     // The broker re-checks the ticket against the policy in force before the participant gets media.
     await link.admitted(ticket.sub, ticket.meeting, token);

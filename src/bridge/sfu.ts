@@ -65,6 +65,10 @@ interface Outgoing {
   readonly transceiver: RTCRtpTransceiver;
   readonly publisher: string;
   readonly kind: Kind;
+  /** Asks the publisher for a keyframe (video only). */
+  readonly keyframe: () => void;
+  /** Whether the subscriber has answered an offer carrying this stream. */
+  primed: boolean;
 }
 
 export class Participant {
@@ -118,6 +122,13 @@ export class Participant {
     if (!this.#offering || this.#closed) return;
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
     this.#offering = false;
+    // A stream just negotiated needs a keyframe now: werift's sender `onReady` fires only when DTLS first
+    // connects, so an already-connected subscriber would wait for the publisher's next periodic keyframe.
+    for (const o of this.outgoing) {
+      if (o.primed) continue;
+      o.primed = true;
+      o.keyframe();
+    }
     if (this.#again) {
       this.#again = false;
       await this.renegotiate();
@@ -225,12 +236,12 @@ export class Room {
     const outlet = new MediaStreamTrack({ kind });
     const transceiver = subscriber.pc.addTransceiver(outlet, { direction: 'sendonly' });
     transceiver.usedForSender = true;
-    subscriber.outgoing.push({ transceiver, publisher, kind });
+    const keyframe = (): void => {
+      if (kind === 'video' && published.track.ssrc !== undefined) void published.receiver.sendRtcpPLI(published.track.ssrc).catch(() => undefined);
+    };
+    subscriber.outgoing.push({ transceiver, publisher, kind, keyframe, primed: false });
     published.outlets.set(subscriber.id, outlet);
     if (kind !== 'video') return;
-    const keyframe = (): void => {
-      if (published.track.ssrc !== undefined) void published.receiver.sendRtcpPLI(published.track.ssrc).catch(() => undefined);
-    };
     transceiver.sender.onReady.subscribe(keyframe);
     transceiver.sender.onPictureLossIndication.subscribe(keyframe);
   }

@@ -122,8 +122,8 @@ function startBridgeProcess(datacenter: string, broker: string, keyFile: string)
     let said = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new GeobridgeError('BRIDGE_START_FAILED', `the bridge for ${datacenter} did not start within 60 s: ${said.trim() || 'no output'}`));
-    }, 60_000);
+      reject(new GeobridgeError('BRIDGE_START_FAILED', `the bridge for ${datacenter} did not start within 120 s: ${said.trim() || 'no output'}`));
+    }, 120_000);
     child.stderr.on('data', (chunk: Buffer) => {
       said += chunk.toString('utf8');
       if (said.includes('listening on')) {
