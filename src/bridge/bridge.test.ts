@@ -3,8 +3,14 @@
  * 127.0.0.1): admission only with a valid ticket for this datacenter,
  * forwarding between participants, placement and redirects, and the audit.
  */
+import { join } from 'node:path';
 import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
+import { KeyRing } from '../broker/keys.js';
+import { SqliteStore } from '../broker/store/sqlite-store.js';
+import { issueRouteTicket } from '../broker/tickets.js';
 import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
@@ -12,7 +18,7 @@ import { startCluster, type Cluster } from './cluster.fixture.js';
 let cluster: Cluster;
 
 beforeAll(async () => {
-  cluster = await startCluster(['us-east', 'us-west', 'eu-west', 'cn-beijing'], ['us-east', 'us-west', 'eu-west']);
+  cluster = await startCluster(['us-east', 'us-west', 'eu-north', 'cn-beijing'], ['us-east', 'us-west', 'eu-north']);
 }, 30_000);
 afterAll(async () => {
   await cluster.close();
@@ -72,5 +78,66 @@ describe('bridge with Node participants', () => {
     a.leave();
     b.leave();
     video.stop();
+  }, 30_000);
+});
+
+/** A US participant's route: its ticket and the candidates' bridge URLs. */
+async function route(meeting: string, country = 'US'): Promise<{ ticket: string; candidates: string[]; bridges: Record<string, string> }> {
+  const res = await fetch(new URL('/v1/route', cluster.broker.url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await cluster.joinToken(meeting, 'Probe')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ country }),
+  });
+  const body = (await res.json()) as { ticket: string; candidates: { datacenter: string }[]; bridges: Record<string, string> };
+  return { ticket: body.ticket, candidates: body.candidates.map((c) => c.datacenter), bridges: body.bridges };
+}
+
+/** What a bridge answers to `join` with `ticket`: its first message. */
+function present(bridgeUrl: string, ticket: string): Promise<{ type: string; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(bridgeUrl, SIGNALLING_SUBPROTOCOL);
+    ws.on('open', () => { ws.send(JSON.stringify({ type: 'join', ticket, name: 'Probe' })); });
+    ws.once('message', (data: Buffer) => {
+      resolve(JSON.parse(data.toString('utf8')) as { type: string; code?: string });
+      ws.close();
+    });
+    ws.on('error', reject);
+  });
+}
+
+describe('bridge admission', () => {
+  it('refuses a ticket for another datacenter, an expired ticket and a forged one', async () => {
+    const meeting = await cluster.meeting();
+    const { ticket, candidates } = await route(meeting);
+    expect(candidates).not.toContain('eu-north');
+    const euNorth = cluster.bridges.get('eu-north')?.url ?? '';
+    expect(await present(euNorth, ticket)).toMatchObject({ type: 'refused', code: 'TICKET_WRONG_DATACENTER' });
+
+    const usEast = cluster.bridges.get('us-east')?.url ?? '';
+    const [head, payload, signature] = ticket.split('.');
+    const flipped = `${signature?.startsWith('A') ? 'B' : 'A'}${signature?.slice(1) ?? ''}`;
+    expect(await present(usEast, `${head ?? ''}.${payload ?? ''}.${flipped}`)).toMatchObject({ type: 'refused', code: 'TICKET_INVALID' });
+
+    // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
+    const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
+    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000));
+    const expired = await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: 'p-old', meeting, candidates: ['us-east'], jurisdictions: ['US'], decision: 'dec-old', country: 'US' });
+    await store.close();
+    expect(await present(usEast, expired.token)).toMatchObject({ type: 'refused', code: 'TICKET_EXPIRED' });
+    // And the genuine, fresh ticket is admitted where it points.
+    expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
+  }, 30_000);
+
+  it('marks a datacenter down the moment its bridge goes away, not a heartbeat timeout later', async () => {
+    const meeting = await cluster.meeting();
+    expect((await route(meeting)).bridges).toHaveProperty('us-west');
+    await cluster.bridges.get('us-west')?.close();
+    const closedAt = Date.now();
+    let bridges = (await route(meeting)).bridges;
+    while ('us-west' in bridges && Date.now() - closedAt < 1000) bridges = (await route(meeting)).bridges;
+    expect(Date.now() - closedAt).toBeLessThan(1000); // the heartbeat timeout here is 1,500 ms
+    expect(bridges).not.toHaveProperty('us-west');
+    await cluster.startBridge('us-west');
+    expect((await route(meeting)).bridges).toHaveProperty('us-west');
   }, 30_000);
 });

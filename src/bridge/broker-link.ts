@@ -9,6 +9,7 @@
  * bridge continues above its previous life.
  */
 import { createRemoteJWKSet, importJWK, type CryptoKey, type JWK } from 'jose';
+import WebSocket from 'ws';
 import { GeobridgeError } from '../core/errors.js';
 import { signBridgeMessage } from '../broker/attestation.js';
 import { verifyRouteTicket, type RouteTicketClaims } from '../broker/tickets.js';
@@ -95,10 +96,48 @@ export class BrokerLink {
     return verifyRouteTicket(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction });
   }
 
+  /**
+   * Keeps a presence connection open to the broker: when it drops (this
+   * process dies), the broker marks the datacenter down at once. Reconnects
+   * after `retryMs` until stopped; returns a function that closes it.
+   */
+  keepPresent(retryMs = 1000): () => void {
+    let stopped = false;
+    let socket: WebSocket | undefined;
+    const connect = (): void => {
+      if (stopped) return;
+      const url = new URL('/v1/bridges/presence', this.#options.broker);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      const ws = new WebSocket(url);
+      socket = ws;
+      ws.on('open', () => {
+        // Signed in the same queue as every other message, so its seq is in order.
+        const signed = this.#queue.then(() => this.#sign({ kind: 'presence' }));
+        this.#queue = signed.catch(() => undefined);
+        signed.then((message) => {
+          ws.send(message);
+        }, () => { ws.close(); });
+      });
+      ws.on('close', () => {
+        if (!stopped) setTimeout(connect, retryMs).unref();
+      });
+      ws.on('error', () => undefined);
+    };
+    connect();
+    return () => {
+      stopped = true;
+      socket?.close(1000, 'bridge closing');
+    };
+  }
+
+  #sign(body: Readonly<Record<string, unknown>>): Promise<string> {
+    return signBridgeMessage(this.#key, this.#options.datacenter, body, { now: new Date(), seq: ++this.#seq });
+  }
+
   /** Signs and posts one message after the previous one is answered, so `seq` arrives in order. */
   #send(path: string, body: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
     const next = this.#queue.then(async () => {
-      const message = await signBridgeMessage(this.#key, this.#options.datacenter, body, { now: new Date(), seq: ++this.#seq });
+      const message = await this.#sign(body);
       const response = await fetch(new URL(path, this.#options.broker), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -80,6 +80,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     await link.heartbeat({ participants: participants(), cpu: Math.round(cpu * 1000) / 1000, draining });
   };
   await heartbeat();
+  const leavePresence = link.keepPresent();
   const beat = setInterval(() => {
     heartbeat().catch((error: unknown) => {
       log({ level: 'warn', msg: 'heartbeat failed', error: describe(error) });
@@ -248,6 +249,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     closed = true;
     clearInterval(beat);
     clearInterval(tick);
+    leavePresence();
     for (const socket of wss.clients) socket.terminate();
     for (const room of rooms.values()) for (const p of room.participants.values()) await p.close();
     rooms.clear();

@@ -13,6 +13,7 @@ import { isGeobridgeError } from '../core/errors.js';
 import type { BrokerContext } from './context.js';
 import { errorBody, RETRY_AFTER_SECONDS } from './http-errors.js';
 import { adminRoutes } from './routes/admin.js';
+import { servePresence } from './presence.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { manifestRoutes } from './routes/manifest.js';
 import { meetingRoutes } from './routes/meetings.js';
@@ -68,6 +69,7 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   meetingRoutes(typed, ctx);
   routeRoutes(typed, ctx);
   bridgeRoutes(typed, ctx);
+  servePresence(app, ctx);
   manifestRoutes(typed, ctx);
   webRoutes(typed, ctx);
   return app;

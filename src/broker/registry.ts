@@ -43,6 +43,13 @@ export class BridgeRegistry {
     return !before || nowMs - before.lastSeenMs > this.#timeoutMs;
   }
 
+  /** The bridge's presence connection dropped: down now, until its next heartbeat. */
+  lost(datacenter: string): void {
+    const e = this.#entries.get(datacenter);
+    // Kept as an entry that is infinitely stale: a datacenter that never reported counts as up in dev mode.
+    if (e) this.#entries.set(datacenter, { ...e, lastSeenMs: Number.NEGATIVE_INFINITY });
+  }
+
   /** True when the datacenter's bridge reported within the timeout. */
   isLive(datacenter: string, nowMs: number): boolean {
     const e = this.#entries.get(datacenter);

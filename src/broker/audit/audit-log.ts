@@ -11,6 +11,7 @@ export type AuditType =
   | 'route.decision'
   | 'route.refusal'
   | 'bridge.enrolled'
+  | 'bridge.lost'
   | 'bridge.rejected'
   | 'bridge.admission'
   | 'bridge.refusal'
