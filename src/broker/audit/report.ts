@@ -246,6 +246,7 @@ class Tally {
         this.#rejectedManifests++;
         break;
       case 'bridge.enrolled':
+      case 'bridge.lost':
       case 'admin.action':
         break;
     }
