@@ -48,6 +48,9 @@ const BENCHMARKS: Readonly<Record<string, Entry>> = {
   'route-http': { description: 'POST /v1/route requests/s of the broker over loopback HTTP (ticket signing, fsynced audit), against a Fastify hello-world route', load: () => import('./route-http.js') },
   audit: { description: 'durable appends/s to the SQLite audit log, against raw better-sqlite3 single-row INSERT transactions (synchronous=FULL)', load: () => import('./audit.js') },
   simulate: { description: 'simulator: wall time of the fluid world day (300 M participants), and agent-mode joins/s with the share spent in the decider', load: () => import('./simulate.js') },
+  join: { description: 'Chromium: join click → first decoded remote frame, for the newcomer and for the participant already in the meeting (median, p95)', load: () => import('./join.js') },
+  failover: { description: 'SIGKILL of the meeting\'s bridge process → media flowing again for both Node participants (median, p95; goal p95 ≤ 3 s)', load: () => import('./failover.js') },
+  'bridge-cpu': { description: 'bridge CPU per forwarded packet, 1 publisher → 1, 4, 8 subscribers, against a bare werift forwarder (goal ratio ≤ 1.1)', load: () => import('./bridge-cpu.js') },
 };
 
 // ---------------------------------------------------------------------------
