@@ -82,6 +82,8 @@ export class Participant {
   readonly #signals: PeerSignals;
   #offering = false;
   #again = false;
+  /** The outgoing streams the offer in flight carries. */
+  #offered: readonly Outgoing[] = [];
   #closed = false;
 
   constructor(id: string, name: string, config: Partial<PeerConfig>, signals: PeerSignals) {
@@ -113,7 +115,9 @@ export class Participant {
     this.#offering = true;
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
-    const streams: StreamInfo[] = this.outgoing.filter((o) => o.transceiver.mid !== null && o.transceiver.direction !== 'inactive').map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind }));
+    const carried = this.outgoing.filter((o) => o.transceiver.mid !== null && o.transceiver.direction !== 'inactive');
+    this.#offered = carried;
+    const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind }));
     this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
   }
 
@@ -124,7 +128,8 @@ export class Participant {
     this.#offering = false;
     // A stream just negotiated needs a keyframe now: werift's sender `onReady` fires only when DTLS first
     // connects, so an already-connected subscriber would wait for the publisher's next periodic keyframe.
-    for (const o of this.outgoing) {
+    // Only streams this answer negotiated: one added after the offer left waits for the next answer.
+    for (const o of this.#offered) {
       if (o.primed) continue;
       o.primed = true;
       o.keyframe();

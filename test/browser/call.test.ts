@@ -6,60 +6,24 @@
  * told so in words; a US participant's route never names a Chinese
  * datacenter. Chromium uses its fake camera and microphone.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
-
-interface Inbound {
-  kind: string;
-  packetsReceived: number;
-  framesDecoded: number;
-}
-interface PageState {
-  phase: string;
-  connected?: { datacenter: string; jurisdiction: string; role: string; attempts: number };
-  refusal?: { code: string; message: string; text: string };
-}
-interface RouteBody {
-  candidates?: { datacenter: string; jurisdiction: string }[];
-  bridges?: Record<string, string>;
-}
+import { launchChromium, openInvite as open, pageState, until, untilMediaFlows, type Inbound, type RouteBody } from './chromium.fixture.js';
 
 let cluster: Cluster;
 let context: BrowserContext;
-let profile: string;
+let closeChromium: () => Promise<void>;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (apt-get install -y chromium)`);
-  profile = mkdtempSync(join(tmpdir(), 'geobridge-chromium-'));
-  [cluster, context] = await Promise.all([
-    startCluster(['us-east', 'us-west', 'eu-west', 'cn-beijing'], ['us-east', 'us-west', 'cn-beijing']),
-    chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, permissions: ['camera', 'microphone'] }),
-  ]);
+  let chromium;
+  [cluster, chromium] = await Promise.all([startCluster(['us-east', 'us-west', 'eu-west', 'cn-beijing'], ['us-east', 'us-west', 'cn-beijing']), launchChromium()]);
+  ({ context, close: closeChromium } = chromium);
 }, 45_000);
 
 afterAll(async () => {
-  await context.close();
+  await closeChromium();
   await cluster.close();
-  rmSync(profile, { recursive: true, force: true });
 }, 30_000);
 
 async function invite(meeting: string): Promise<string> {
@@ -68,44 +32,8 @@ async function invite(meeting: string): Promise<string> {
   return ((await res.json()) as { invite: string }).invite;
 }
 
-/** Opens the invite link in a new tab and fills the join screen; returns the page and the route answers it receives. */
-async function openInvite(link: string, name: string, country: string): Promise<{ page: Page; routes: RouteBody[] }> {
-  const page = await context.newPage();
-  const routes: RouteBody[] = [];
-  page.on('response', (response) => {
-    if (new URL(response.url()).pathname === '/v1/route' && response.ok()) void response.json().then((body: RouteBody) => routes.push(body));
-  });
-  await page.goto(`${cluster.broker.url}/join#invite=${link}`);
-  await page.locator('#join:not([disabled])').waitFor({ timeout: 15_000 });
-  await page.fill('#name', name);
-  await page.selectOption('#country', country);
-  return { page, routes };
-}
-
-function pageState(page: Page): Promise<PageState> {
-  return page.evaluate(() => JSON.parse(JSON.stringify(window.geobridge.state)) as PageState);
-}
-
-/** Polls the page's inbound RTP statistics until it decodes video and receives audio. */
-async function untilMediaFlows(page: Page, ms: number): Promise<Inbound[]> {
-  const deadline = Date.now() + ms;
-  let stats: Inbound[] = [];
-  while (Date.now() < deadline) {
-    stats = await page.evaluate(() => window.geobridge.stats());
-    const video = stats.some((s) => s.kind === 'video' && s.framesDecoded > 0);
-    const audio = stats.some((s) => s.kind === 'audio' && s.packetsReceived > 0);
-    if (video && audio) return stats;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`no decoded media within ${ms} ms: ${JSON.stringify(stats)}; state ${JSON.stringify(await pageState(page))}`);
-}
-
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function openInvite(link: string, name: string, country: string): Promise<{ page: Page; routes: RouteBody[] }> {
+  return open(context, cluster.broker.url, link, name, country);
 }
 
 describe('the meeting page in Chromium', () => {

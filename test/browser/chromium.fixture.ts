@@ -1,0 +1,93 @@
+/**
+ * Driving the meeting page in real Chromium (playwright-core, Debian's
+ * /usr/bin/chromium, fake camera and microphone): launch, open an invite
+ * link, read the page's state and its inbound RTP statistics.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+export interface Inbound {
+  kind: string;
+  packetsReceived: number;
+  framesDecoded: number;
+}
+export interface PageState {
+  phase: string;
+  connected?: { datacenter: string; jurisdiction: string; role: string; attempts: number };
+  refusal?: { code: string; message: string; text: string };
+}
+export interface RouteBody {
+  candidates?: { datacenter: string; jurisdiction: string }[];
+  bridges?: Record<string, string>;
+}
+
+/** A Chromium with a fresh profile; `close` removes the profile too. */
+export async function launchChromium(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (apt-get install -y chromium)`);
+  const profile = mkdtempSync(join(tmpdir(), 'geobridge-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, permissions: ['camera', 'microphone'] });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens the invite link in a new tab and fills the join screen; returns the page and the route answers it receives. */
+export async function openInvite(context: BrowserContext, brokerUrl: string, link: string, name: string, country: string): Promise<{ page: Page; routes: RouteBody[] }> {
+  const page = await context.newPage();
+  const routes: RouteBody[] = [];
+  page.on('response', (response) => {
+    if (new URL(response.url()).pathname === '/v1/route' && response.ok()) void response.json().then((body: RouteBody) => routes.push(body));
+  });
+  await page.goto(`${brokerUrl}/join#invite=${link}`);
+  await page.locator('#join:not([disabled])').waitFor({ timeout: 15_000 });
+  await page.fill('#name', name);
+  await page.selectOption('#country', country);
+  return { page, routes };
+}
+
+export function pageState(page: Page): Promise<PageState> {
+  return page.evaluate(() => JSON.parse(JSON.stringify(window.geobridge.state)) as PageState);
+}
+
+/** Polls the page's inbound RTP statistics until it decodes video and receives audio. */
+export async function untilMediaFlows(page: Page, ms: number): Promise<Inbound[]> {
+  const deadline = Date.now() + ms;
+  let stats: Inbound[] = [];
+  while (Date.now() < deadline) {
+    stats = await page.evaluate(() => window.geobridge.stats());
+    const video = stats.some((s) => s.kind === 'video' && s.framesDecoded > 0);
+    const audio = stats.some((s) => s.kind === 'audio' && s.packetsReceived > 0);
+    if (video && audio) return stats;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no decoded media within ${ms} ms: ${JSON.stringify(stats)}; state ${JSON.stringify(await pageState(page))}`);
+}
+
+export async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
