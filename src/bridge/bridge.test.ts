@@ -141,3 +141,20 @@ describe('bridge admission', () => {
     expect((await route(meeting)).bridges).toHaveProperty('us-west');
   }, 30_000);
 });
+
+describe('bridge drain', () => {
+  it('on drain tells its participants to move, and they reconnect on another datacenter of their fence', async () => {
+    const meeting = await cluster.meeting();
+    const events: SessionEvent<MediaStreamTrack>[] = [];
+    const p = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Dee'), name: 'Dee', country: 'US', onEvent: (e) => events.push(e) });
+    p.join();
+    expect(await waitFor(events, (e) => (e.type === 'connected' ? e.datacenter : undefined))).toBe('us-east');
+    const drained = cluster.bridges.get('us-east')?.drain();
+    const moved = await waitFor(events, (e) => (e.type === 'connected' && e.datacenter !== 'us-east' ? e : undefined));
+    await drained;
+    expect(moved).toMatchObject({ datacenter: 'us-west', jurisdiction: 'US' });
+    expect(events.some((e) => e.type === 'reconnecting')).toBe(true);
+    p.leave();
+    await cluster.startBridge('us-east');
+  }, 30_000);
+});

@@ -45,6 +45,10 @@ export type SessionEvent<Track> =
   | { readonly type: 'participant-updated'; readonly peer: PeerInfo }
   | { readonly type: 'participant-left'; readonly id: string }
   | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly track: Track }
+  /** The peer left (or the connection carrying its media ended): its tracks end. */
+  | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video' }
+  /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
+  | { readonly type: 'bridge-refused'; readonly datacenter: string; readonly code: string; readonly message: string }
   | { readonly type: 'refused'; readonly code: string; readonly message: string }
   | { readonly type: 'failed'; readonly code: string; readonly message: string }
   | { readonly type: 'notice'; readonly notice: ConnectionNotice };
@@ -71,6 +75,8 @@ interface Route {
 interface Link {
   readonly socket: SocketLike;
   peer?: PeerHandle<unknown>;
+  /** Remote tracks this connection delivered, to end them when their peer leaves or the link closes. */
+  tracks: { peer: string; kind: 'audio' | 'video' }[];
   admitted: boolean;
   done: boolean;
 }
@@ -220,7 +226,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, admitted: false, done: false };
+    const link: Link = { socket, admitted: false, done: false, tracks: [] };
     this.#links.set(attemptId, link);
     const fail = (reason: string): void => {
       if (link.done) return;
@@ -254,6 +260,7 @@ export class Session<Track> {
         const peer = this.#options.platform.createPeer();
         link.peer = peer as PeerHandle<unknown>;
         peer.onTrack = (id, kind, track): void => {
+          link.tracks.push({ peer: id, kind });
           emit({ type: 'track-added', peer: id, kind, track });
         };
         peer.onFailed = (): void => {
@@ -281,6 +288,8 @@ export class Session<Track> {
         emit({ type: 'participant-updated', peer: message.peer });
         return;
       case 'peer-left':
+        for (const t of link.tracks.filter((t) => t.peer === message.id)) emit({ type: 'track-removed', ...t });
+        link.tracks = link.tracks.filter((t) => t.peer !== message.id);
         emit({ type: 'participant-left', id: message.id });
         return;
       case 'redirect':
@@ -289,6 +298,7 @@ export class Session<Track> {
         this.#dispatch({ type: 'redirect', attemptId, datacenter: message.datacenter });
         return;
       case 'refused':
+        emit({ type: 'bridge-refused', datacenter, code: message.code, message: message.message });
         fail(`${message.code}: ${message.message}`);
         return;
       case 'move':
@@ -311,6 +321,8 @@ export class Session<Track> {
     if (!link) return;
     this.#links.delete(attemptId);
     link.done = true;
+    for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', ...t });
+    link.tracks = [];
     link.socket.onclose = null;
     link.socket.onerror = null;
     link.socket.onmessage = null;

@@ -162,7 +162,10 @@ function startCall(options: { token: string; name: string; country: string | und
         stopMedia(options.stream);
         refuse(e.code, e.message, options.info, e.type);
         return;
+      case 'track-removed':
+      case 'bridge-refused':
       case 'notice':
+        // Kept in the event timeline; the grid follows participants, and the machine handles refusals.
         return;
     }
   };

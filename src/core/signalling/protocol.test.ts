@@ -1,0 +1,62 @@
+/**
+ * The signalling parsers: every valid message round-trips, nothing thrown
+ * at them makes them throw, and each kind of bad frame is named.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, type BridgeMessage, type ClientMessage } from './protocol.js';
+
+const id = fc.string({ minLength: 1, maxLength: 20 });
+const peer = fc.record({ id, name: fc.string({ maxLength: 20 }), audio: fc.boolean(), video: fc.boolean() });
+const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
+  fc.record({ type: fc.constant('join' as const), ticket: id, name: id }),
+  fc.record({ type: fc.constant('answer' as const), sdp: id }),
+  fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean() }),
+  fc.constant({ type: 'leave' as const }),
+);
+const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
+  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }), { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('peer-joined' as const), peer }),
+  fc.record({ type: fc.constant('peer-left' as const), id }),
+  fc.record({ type: fc.constant('redirect' as const), datacenter: id }),
+  fc.record({ type: fc.constant('refused' as const), code: id, message: fc.string({ maxLength: 50 }) }),
+  fc.record({ type: fc.constant('move' as const), reason: fc.string({ maxLength: 50 }) }),
+);
+
+describe('signalling protocol', () => {
+  it('round-trips every valid message in each direction', () => {
+    fc.assert(
+      fc.property(clientMessage, (m) => {
+        expect(parseClientMessage(encodeMessage(m))).toEqual({ ok: true, message: m });
+      }),
+    );
+    fc.assert(
+      fc.property(bridgeMessage, (m) => {
+        expect(parseBridgeMessage(encodeMessage(m))).toEqual({ ok: true, message: m });
+      }),
+    );
+  });
+
+  it('never throws, whatever the frame', () => {
+    const frames = fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v)), clientMessage.chain((m) => fc.jsonValue().map((v) => JSON.stringify({ ...m, extra: v }))));
+    fc.assert(
+      fc.property(frames, (frame) => {
+        expect(typeof parseClientMessage(frame).ok).toBe('boolean');
+        expect(typeof parseBridgeMessage(frame).ok).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('names what is wrong', () => {
+    expect(parseClientMessage('{')).toEqual({ ok: false, error: 'the frame is not JSON' });
+    expect(parseClientMessage('[]')).toEqual({ ok: false, error: 'the frame is not a JSON object' });
+    expect(JSON.stringify(parseClientMessage('{"type":"offer","sdp":"x"}'))).toContain('unknown message type \\"offer\\"');
+    expect(parseClientMessage('{"type":"join","name":"a"}')).toEqual({ ok: false, error: "'join' message: field 'ticket' is missing" });
+    expect(parseClientMessage('{"type":"state","audio":1,"video":true}')).toEqual({ ok: false, error: "'state' message: field 'audio' is malformed" });
+    expect(parseClientMessage('{"type":"leave","x":1}')).toEqual({ ok: false, error: "'leave' message: field 'x' is not part of the protocol" });
+    expect(parseClientMessage('{"type":"__proto__"}').ok).toBe(false);
+    expect(JSON.stringify(parseClientMessage(' '.repeat(MAX_SIGNALLING_FRAME_BYTES + 1)))).toContain('larger than');
+  });
+});
