@@ -16,28 +16,12 @@
  * tab), from the click dispatched in the newcomer's page. The newcomer then
  * leaves and its tab closes. One untimed round first warms up.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
+import { launchChromium } from '../test/browser/chromium.fixture.js';
 import { quantile } from './media-support.js';
 import type { BenchOptions } from './run.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 /** A join that shows no frame by then fails the run. */
 const FRAME_LIMIT_MS = 30_000;
 
@@ -51,16 +35,12 @@ interface Round {
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium`);
   const joins = opts.quick ? 4 : 10;
-  const profile = mkdtempSync(join(tmpdir(), 'geobridge-bench-chromium-'));
   let cluster: Cluster | undefined;
-  let context: BrowserContext | undefined;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   try {
-    [cluster, context] = await Promise.all([
-      startCluster(['us-east'], ['us-east']),
-      chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, permissions: ['camera', 'microphone'] }),
-    ]);
+    [cluster, browser] = await Promise.all([startCluster(['us-east'], ['us-east']), launchChromium()]);
+    const context = browser.context;
     const link = await invite(cluster);
     const host = await openInvite(context, cluster, link, 'Ada');
     await clickJoin(host);
@@ -88,9 +68,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       firstParticipantSamplesMs: pick('firstMs'),
     };
   } finally {
-    await context?.close();
+    await browser?.close();
     await cluster?.close();
-    rmSync(profile, { recursive: true, force: true });
   }
 }
 

@@ -24,3 +24,16 @@ export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../examples/world.yaml
 
 /** CLI exit codes (PRODUCT.md contract). */
 export const EXIT = { ok: 0, violations: 1, badInput: 2, refused: 3 } as const;
+
+/** Resolves with the first SIGINT or SIGTERM, for commands that run until stopped. */
+export function untilStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -8,7 +8,7 @@ import type { JWK } from 'jose';
 import { GeobridgeError } from '../../core/errors.js';
 import { startBridge } from '../../bridge/server.js';
 import { parseCommandArgs, splitList } from '../args.js';
-import { EXIT, type Io } from '../io.js';
+import { EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const BRIDGE_HELP = `Usage: geobridge bridge --datacenter ID --broker URL --key FILE
                         [--listen 127.0.0.1:0] [--public-url ws://HOST:PORT/signal]
@@ -116,16 +116,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     },
   });
   io.err(`geobridge bridge for ${datacenter} listening on ${bridge.url}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (s: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(s);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  if (signal === 'SIGTERM') {
+  if ((await untilStopSignal()) === 'SIGTERM') {
     io.err('draining: clients are asked to move…\n');
     await bridge.drain();
   } else {

@@ -5,7 +5,7 @@ import { GeobridgeError } from '../../core/errors.js';
 import { parseServeSettings, ENV_NAMES } from '../../broker/config.js';
 import { startBroker } from '../../broker/server.js';
 import { parseCommandArgs } from '../args.js';
-import { EXIT, type Io } from '../io.js';
+import { EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const SERVE_HELP = `Usage: geobridge serve --manifest FILE [--listen 127.0.0.1:8080] [--data ./data]
                        [--dev] [--trusted-proxies IP,CIDR,…] [--bridge-keys FILE]
@@ -79,15 +79,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
   const broker = await startBroker(settings, { level: env.GEOBRIDGE_LOG_LEVEL ?? 'info' });
   io.err(`geobridge broker listening on ${broker.url} (OpenAPI UI at ${broker.url}/docs)\n`);
   if (broker.adminTokenFile) io.err(`admin token: ${broker.adminTokenFile}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopSignal();
   io.err('stopping…\n');
   await broker.close();
   return EXIT.ok;

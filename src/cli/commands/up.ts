@@ -16,7 +16,7 @@ import { generateBridgeIdentity } from '../../broker/attestation.js';
 import { parseServeSettings } from '../../broker/config.js';
 import { startBroker, type RunningBroker } from '../../broker/server.js';
 import { parseCommandArgs, splitList } from '../args.js';
-import { DEFAULT_MANIFEST, EXIT, type Io } from '../io.js';
+import { DEFAULT_MANIFEST, EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const UP_HELP = `Usage: geobridge up [--manifest FILE] [--listen 127.0.0.1:8080] [--data ./data]
                     [--datacenters ID,…]
@@ -80,15 +80,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     );
     const invite = await demoMeeting(broker);
     io.out(`\ngeobridge is up. Open this link in two browser tabs to start a call:\n\n  ${broker.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilStopSignal();
   } finally {
     stopping = true;
     io.err('stopping: bridges drain, then the broker closes…\n');
