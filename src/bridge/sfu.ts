@@ -163,6 +163,8 @@ export class Room {
     return {
       codecs: { audio: [useOPUS()], video: [useVP8()] },
       headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+      // One transport per participant: fewer sockets, and none left behind per m-line.
+      bundlePolicy: 'max-bundle',
       iceUseIpv6: false,
       ...(o.bindAddress !== undefined ? { iceInterfaceAddresses: { udp4: o.bindAddress } } : {}),
       ...(o.announcedAddresses ? { iceAdditionalHostAddresses: [...o.announcedAddresses] } : {}),
