@@ -18,7 +18,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   sdk: ['core', 'sdk'],
   web: ['core', 'sdk', 'web'],
   cli: ['core', 'sim', 'node', 'broker', 'bridge', 'cli'],
-  e2ee: ['core', 'e2ee'],
+  e2ee: ['core', 'sframe', 'e2ee'],
 };
 /** npm packages each pure layer may use: isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {

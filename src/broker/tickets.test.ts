@@ -272,6 +272,28 @@ describe('identity assertions', () => {
     const forged = await issueIdentityAssertion(forger, input);
     expect(await codeOf(verifyIdentityAssertion(ring, forged.token, { now: T0 }))).toBe('IDENTITY_ASSERTION_INVALID');
   });
+
+  it('carries no signatureKey unless one is given', async () => {
+    const { token, claims } = await issueIdentityAssertion(ring, input);
+    expect(claims).not.toHaveProperty('signatureKey');
+    expect(decodeJwt(token)).not.toHaveProperty('signatureKey');
+  });
+
+  it('binds an MLS signature key (raw Ed25519, base64url), issued and verified', async () => {
+    const signatureKey = base64url.encode(new Uint8Array(32).fill(7));
+    const { token, claims } = await issueIdentityAssertion(ring, { ...input, signatureKey });
+    expect(claims.signatureKey).toBe(signatureKey);
+    expect(decodeJwt(token)['signatureKey']).toBe(signatureKey);
+    expect((await verifyIdentityAssertion(ring, token, { now: T0, meeting: 'm-1' })).signatureKey).toBe(signatureKey);
+  });
+
+  it('refuses to issue, and refuses to verify, a signatureKey that is not 32 bytes of base64url', async () => {
+    const bad = [base64url.encode(new Uint8Array(31)), base64url.encode(new Uint8Array(33)), `${base64url.encode(new Uint8Array(32)).slice(0, 42)}B`, 'x'.repeat(42) + '=', ''];
+    for (const signatureKey of bad) expect(await codeOf(issueIdentityAssertion(ring, { ...input, signatureKey }))).toBe('INVALID_TOKEN_REQUEST');
+    // Signed by the broker's own key but around the issuer's check: the verifier must still refuse it.
+    const { token } = await ring.signJwt({ meeting: 'm-1', name: 'Grace Hopper', signatureKey: 42 }, { audience: IDENTITY_AUDIENCE, subject: 'p-1', type: 'gb-identity+jwt', expiresInSeconds: 60 });
+    expect(await codeOf(verifyIdentityAssertion(ring, token, { now: T0 }))).toBe('IDENTITY_ASSERTION_INVALID');
+  });
 });
 
 describe('one kind of token never passes as another', () => {

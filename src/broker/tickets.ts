@@ -6,7 +6,8 @@
  *   and which jurisdictions they must stay in; verified by client and bridge;
  * - join token (`geobridge:join`): lets a participant ask to be routed;
  * - identity assertion (`geobridge:identity`): binds a participant id to a
- *   display name inside a meeting, for end-to-end encryption.
+ *   display name inside a meeting and, when given, to the participant's MLS
+ *   signature key, for end-to-end encryption (src/e2ee checks it).
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
@@ -114,6 +115,8 @@ export interface IdentityAssertionClaims extends BaseClaims {
   readonly aud: typeof IDENTITY_AUDIENCE;
   readonly meeting: string;
   readonly name: string;
+  /** The participant's MLS signature public key (raw Ed25519, base64url without padding), when bound. */
+  readonly signatureKey?: string;
 }
 
 /** Input of `issueIdentityAssertion`. */
@@ -121,6 +124,8 @@ export interface IdentityAssertionInput {
   readonly participant: string;
   readonly meeting: string;
   readonly name: string;
+  /** The participant's raw Ed25519 MLS signature public key, base64url without padding (43 characters). */
+  readonly signatureKey?: string;
   /** Default 3600. */
   readonly expiresInSeconds?: number;
 }
@@ -133,6 +138,8 @@ export interface VerifyMeetingTokenOptions {
 }
 
 const COUNTRY = /^[A-Z]{2}$/;
+/** A raw 32-byte Ed25519 public key in base64url without padding: 43 characters, the last one carrying 2 bits. */
+const ED25519_PUBLIC_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 /** Reads typed claims from a verified payload, collecting what is missing or malformed. */
 class ClaimReader {
@@ -157,6 +164,11 @@ class ClaimReader {
     }
     this.problems.push(`claim '${name}' must be a non-empty list of ${pattern === undefined ? 'non-empty strings' : 'ISO country codes'}`);
     return [];
+  }
+
+  /** Like `text`, but an absent claim is fine (undefined); a present one must match. */
+  optionalText(name: string, pattern?: RegExp): string | undefined {
+    return this.#payload[name] === undefined ? undefined : this.text(name, pattern);
   }
 
   time(name: string): number {
@@ -199,7 +211,8 @@ function parseJoinToken(payload: JWTPayload): Parsed<JoinTokenClaims> {
 
 function parseIdentityAssertion(payload: JWTPayload): Parsed<IdentityAssertionClaims> {
   const r = new ClaimReader(payload);
-  return parsed(r, { ...r.base(), aud: IDENTITY_AUDIENCE, meeting: r.text('meeting'), name: r.text('name') });
+  const signatureKey = r.optionalText('signatureKey', ED25519_PUBLIC_KEY);
+  return parsed(r, { ...r.base(), aud: IDENTITY_AUDIENCE, meeting: r.text('meeting'), name: r.text('name'), ...(signatureKey === undefined ? {} : { signatureKey }) });
 }
 
 /**
@@ -354,11 +367,11 @@ function joinTokenExpired(cause: unknown): GeobridgeError {
   return new GeobridgeError('JOIN_TOKEN_EXPIRED', `The join token has expired; ask the meeting host for a new link.`, { cause });
 }
 
-/** Issues an identity assertion (default lifetime 1 h). */
+/** Issues an identity assertion (default lifetime 1 h), bound to an MLS signature key when `signatureKey` is given. */
 export function issueIdentityAssertion(keys: KeyRing, input: IdentityAssertionInput): Promise<Issued<IdentityAssertionClaims>> {
   return issue(
     keys,
-    { meeting: input.meeting, name: input.name },
+    { meeting: input.meeting, name: input.name, ...(input.signatureKey === undefined ? {} : { signatureKey: input.signatureKey }) },
     { audience: IDENTITY_AUDIENCE, subject: input.participant, type: IDENTITY_TYPE, expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.identityAssertion },
     parseIdentityAssertion,
   );
