@@ -9,7 +9,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
-import { launchChromium, openInvite as open, pageState, until, untilMediaFlows, type Inbound, type RouteBody } from './chromium.fixture.js';
+import { launchChromium, openInvite as open, pageState, until, untilMediaFlows, videoBitrate, type Inbound, type RouteBody } from './chromium.fixture.js';
 
 let cluster: Cluster;
 let context: BrowserContext;
@@ -62,6 +62,12 @@ describe('the meeting page in Chromium', () => {
     }
     expect(await ada.page.textContent('.tile:not(.self) .tile-name')).toBe('Bo Chen');
     expect(await bo.page.textContent('.tile:not(.self) .tile-name')).toBe('Ada Lovelace');
+
+    // The bridge's REMB lets the publisher climb past Chromium's ~300 kbit/s start (docs/media.md).
+    await new Promise((r) => setTimeout(r, 4000));
+    const bitrate = await videoBitrate(bo.page, 2000);
+    console.log(`video received by Bo, 4–6 s into the call: ${Math.round(bitrate / 1000)} kbit/s`);
+    expect(bitrate).toBeGreaterThan(100_000);
 
     // Muting shows on the other side.
     await ada.page.click('#mic');

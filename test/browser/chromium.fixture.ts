@@ -27,6 +27,7 @@ export interface Inbound {
   kind: string;
   packetsReceived: number;
   framesDecoded: number;
+  bytesReceived: number;
 }
 export interface PageState {
   phase: string;
@@ -90,4 +91,13 @@ export async function until(check: () => Promise<boolean>, ms: number, what: str
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The page's received video bitrate over `ms`, in bits per second. */
+export async function videoBitrate(page: Page, ms: number): Promise<number> {
+  const bytes = async (): Promise<number> => (await page.evaluate(() => window.geobridge.stats())).filter((s) => s.kind === 'video').reduce((n, s) => n + s.bytesReceived, 0);
+  const before = await bytes();
+  const started = Date.now();
+  await new Promise((r) => setTimeout(r, ms));
+  return ((await bytes()) - before) * 8 / ((Date.now() - started) / 1000);
 }
