@@ -128,6 +128,26 @@ describe('bridge admission', () => {
     expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
   }, 30_000);
 
+  it("redirects a participant to the meeting's datacenter when the ticket names it, and never outside the ticket", async () => {
+    const meeting = await cluster.meeting();
+    // Place the meeting on us-east through a real admission.
+    const { ticket } = await route(meeting);
+    const usEast = cluster.bridges.get('us-east')?.url ?? '';
+    expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
+    // Tickets issued before the placement (a race) may put another datacenter first.
+    const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
+    const keys = await KeyRing.load(store, () => new Date());
+    const issue = async (candidates: string[]): Promise<string> =>
+      (await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: `p-${candidates.join('-')}`, meeting, candidates, jurisdictions: ['US', 'CA'], decision: 'dec-race', country: 'US' })).token;
+    const both = await issue(['us-west', 'us-east']);
+    const westOnly = await issue(['us-west']);
+    await store.close();
+    const usWest = cluster.bridges.get('us-west')?.url ?? '';
+    expect(await present(usWest, both)).toEqual({ type: 'redirect', datacenter: 'us-east' });
+    // us-east is alive and serving, so us-west may not take the meeting; the ticket does not allow us-east.
+    expect(await present(usWest, westOnly)).toMatchObject({ type: 'refused', code: 'PLACED_ELSEWHERE' });
+  }, 30_000);
+
   it('marks a datacenter down the moment its bridge goes away, not a heartbeat timeout later', async () => {
     const meeting = await cluster.meeting();
     expect((await route(meeting)).bridges).toHaveProperty('us-west');
