@@ -51,6 +51,7 @@ const BENCHMARKS: Readonly<Record<string, Entry>> = {
   join: { description: 'Chromium: join click → first decoded remote frame, for the newcomer and for the participant already in the meeting (median, p95)', load: () => import('./join.js') },
   failover: { description: 'SIGKILL of the meeting\'s bridge process → media flowing again for both Node participants (median, p95; goal p95 ≤ 3 s)', load: () => import('./failover.js') },
   'bridge-cpu': { description: 'bridge CPU per forwarded packet, 1 publisher → 1, 4, 8 subscribers, against a bare werift forwarder (goal ratio ≤ 1.1)', load: () => import('./bridge-cpu.js') },
+  mls: { description: 'MLS meeting group (ts-mls, suite 1): commit creation and processing ms, and SFrame base-key export, for groups of 3, 10, 50, 100', load: () => import('./mls.js') },
 };
 
 // ---------------------------------------------------------------------------

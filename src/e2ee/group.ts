@@ -181,7 +181,7 @@ export function removeMembers(group: MeetingGroup, leafIndices: readonly number[
   return commit(group, leafIndices.map((removed): Proposal => ({ proposalType: 'remove', remove: { removed } })));
 }
 
-/** Commits any proposals received so far and refreshes this member's path (also the way to re-commit after losing a race). */
+/** Commits the proposals received so far (none: a path update, which also refreshes this member's keys). */
 export function commitPending(group: MeetingGroup): Promise<CommitDraft> {
   return commit(group, []);
 }
