@@ -196,7 +196,9 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
         socket.close(1001, 'move');
       },
     });
-    send(socket, { type: 'admitted', participant: ticket.sub, meeting: ticket.meeting, datacenter: options.datacenter, jurisdiction: link.jurisdiction ?? '', peers: [...room.participants.values()].map((p) => p.info()) });
+    // No await from here to room.add: the founder decision and the membership change happen together.
+    const mlsFounder = room.mls.admit(room.participants.size);
+    send(socket, { type: 'admitted', participant: ticket.sub, meeting: ticket.meeting, datacenter: options.datacenter, jurisdiction: link.jurisdiction ?? '', peers: [...room.participants.values()].map((p) => p.info()), mlsFounder });
     for (const other of room.participants.values()) other.notify({ type: 'peer-joined', peer: participant.info() });
     await room.add(participant);
     log({ level: 'info', msg: 'admitted', participant: ticket.sub, meeting: ticket.meeting, country: ticket.country });
@@ -229,6 +231,11 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       case 'leave':
         await leave(participant, room);
         return;
+      case 'mls': {
+        const others = [...room.participants.keys()].filter((id) => id !== participant.id);
+        for (const out of room.mls.submit(participant.id, message, others)) room.participants.get(out.to)?.notify(out.message);
+        return;
+      }
       case 'join':
         return;
     }

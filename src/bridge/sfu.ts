@@ -28,6 +28,7 @@ import {
   type RtpPacket,
 } from 'werift';
 import type { BridgeMessage, PeerInfo, StreamInfo } from '../core/signalling/protocol.js';
+import { MlsRelay } from './mls-relay.js';
 
 type Kind = 'audio' | 'video';
 
@@ -150,10 +151,13 @@ export class Participant {
 export class Room {
   readonly meeting: string;
   readonly participants = new Map<string, Participant>();
+  /** The meeting's MLS delivery service on this bridge. */
+  readonly mls: MlsRelay;
   readonly #options: MediaOptions;
 
   constructor(meeting: string, options: MediaOptions) {
     this.meeting = meeting;
+    this.mls = new MlsRelay(meeting);
     this.#options = options;
   }
 

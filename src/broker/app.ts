@@ -16,6 +16,7 @@ import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { manifestRoutes } from './routes/manifest.js';
+import { identityRoutes } from './routes/identity.js';
 import { meetingRoutes } from './routes/meetings.js';
 import { routeRoutes } from './routes/route.js';
 import { systemRoutes } from './routes/system.js';
@@ -68,6 +69,7 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   adminRoutes(typed, ctx);
   meetingRoutes(typed, ctx);
   routeRoutes(typed, ctx);
+  identityRoutes(typed, ctx);
   bridgeRoutes(typed, ctx);
   servePresence(app, ctx);
   manifestRoutes(typed, ctx);

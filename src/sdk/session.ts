@@ -9,6 +9,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import type { Decision } from '../core/select/select.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+import { MeetingKeys, type E2eeEpoch } from './meeting-keys.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -47,6 +48,10 @@ export type SessionEvent<Track> =
   | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly track: Track }
   /** The peer left (or the connection carrying its media ended): its tracks end. */
   | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video' }
+  /** The meeting's MLS group moved to a new epoch on this connection: its SFrame keys and security code. */
+  | ({ readonly type: 'e2ee' } & E2eeEpoch)
+  /** The MLS group could not be joined or kept (the call goes on; its media keys do not change). */
+  | { readonly type: 'e2ee-error'; readonly message: string }
   /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
   | { readonly type: 'bridge-refused'; readonly datacenter: string; readonly code: string; readonly message: string }
   | { readonly type: 'refused'; readonly code: string; readonly message: string }
@@ -61,6 +66,8 @@ export interface SessionOptions<Track> {
   readonly name: string;
   /** Dev-mode brokers only: route as if from this country. */
   readonly country?: string;
+  /** Take part in the meeting's MLS group (end-to-end keys); emits `e2ee` events. */
+  readonly e2ee?: boolean;
   readonly platform: Platform<Track>;
   readonly onEvent: (event: SessionEvent<Track>) => void;
 }
@@ -77,6 +84,8 @@ interface Link {
   peer?: PeerHandle<unknown>;
   /** Remote tracks this connection delivered, to end them when their peer leaves or the link closes. */
   tracks: { peer: string; kind: 'audio' | 'video' }[];
+  /** This connection's MLS group (a new bridge means a new group). */
+  keys?: MeetingKeys;
   admitted: boolean;
   done: boolean;
 }
@@ -268,6 +277,23 @@ export class Session<Track> {
         };
         this.#dispatch({ type: 'connected', attemptId, datacenter });
         for (const p of message.peers) emit({ type: 'participant-joined', peer: p });
+        if (this.#options.e2ee) {
+          link.keys = new MeetingKeys({
+            broker: this.#options.broker,
+            joinToken: this.#options.joinToken,
+            meeting: message.meeting,
+            send: (m) => {
+              this.#send(link, m);
+            },
+            onEpoch: (epoch) => {
+              emit({ type: 'e2ee', ...epoch });
+            },
+            onError: (error) => {
+              emit({ type: 'e2ee-error', message: error instanceof Error ? error.message : String(error) });
+            },
+          });
+          link.keys.start(message.mlsFounder, message.peers.map((p) => p.id));
+        }
         if (!this.#audio || !this.#video) this.#send(link, { type: 'state', audio: this.#audio, video: this.#video });
         return;
       }
@@ -282,6 +308,7 @@ export class Session<Track> {
           });
         return;
       case 'peer-joined':
+        link.keys?.peerJoined(message.peer.id);
         emit({ type: 'participant-joined', peer: message.peer });
         return;
       case 'peer-updated':
@@ -290,7 +317,14 @@ export class Session<Track> {
       case 'peer-left':
         for (const t of link.tracks.filter((t) => t.peer === message.id)) emit({ type: 'track-removed', ...t });
         link.tracks = link.tracks.filter((t) => t.peer !== message.id);
+        link.keys?.peerLeft(message.id);
         emit({ type: 'participant-left', id: message.id });
+        return;
+      case 'mls':
+        link.keys?.relayed(message);
+        return;
+      case 'mls-result':
+        link.keys?.result(message);
         return;
       case 'redirect':
         link.done = true;
@@ -321,6 +355,7 @@ export class Session<Track> {
     if (!link) return;
     this.#links.delete(attemptId);
     link.done = true;
+    link.keys?.close();
     for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', ...t });
     link.tracks = [];
     link.socket.onclose = null;

@@ -15,7 +15,7 @@ const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.constant({ type: 'leave' as const }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
-  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean() }),
   fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }), { maxLength: 3 }) }),
   fc.record({ type: fc.constant('peer-joined' as const), peer }),
   fc.record({ type: fc.constant('peer-left' as const), id }),

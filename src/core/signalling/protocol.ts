@@ -5,9 +5,12 @@
  * offerer, so renegotiation never collides: it offers when the client joins
  * and whenever a peer's tracks come or go; the client only answers.
  *
- *   client → bridge: join, answer, state, leave
+ *   client → bridge: join, answer, state, leave, mls
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
- *                    redirect, refused, move
+ *                    redirect, refused, move, mls, mls-result
+ *
+ * `mls` carries the meeting's MLS handshake (docs/e2ee.md): the bridge is its
+ * delivery service — it orders commits per epoch and relays, never decrypts.
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
@@ -55,7 +58,14 @@ export interface StateMessage {
 export interface LeaveMessage {
   readonly type: 'leave';
 }
-export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage;
+/** An MLS key package, commit (with the Welcome for the members it adds) or proposal; bytes as base64url. */
+export interface MlsSubmitMessage {
+  readonly type: 'mls';
+  readonly kind: 'key-package' | 'commit' | 'proposal';
+  readonly data: string;
+  readonly welcome?: string;
+}
+export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage;
 
 // ------------------------------------------------------------ bridge → client
 
@@ -67,6 +77,8 @@ export interface AdmittedMessage {
   readonly datacenter: string;
   readonly jurisdiction: string;
   readonly peers: readonly PeerInfo[];
+  /** This participant founds the meeting's MLS group on this bridge (everyone else joins it). */
+  readonly mlsFounder: boolean;
 }
 /** An SDP offer; `streams` labels the transceivers that carry other peers' media. */
 export interface OfferMessage {
@@ -102,7 +114,23 @@ export interface MoveMessage {
   readonly type: 'move';
   readonly reason: string;
 }
+/** MLS handshake bytes from another participant, relayed (base64url). */
+export interface MlsRelayMessage {
+  readonly type: 'mls';
+  readonly kind: 'key-package' | 'commit' | 'proposal' | 'welcome';
+  readonly from: string;
+  readonly data: string;
+}
+/** The delivery service's answer to the participant's own commit: accepted, or why not (rebase on `stale-epoch`). */
+export interface MlsResultMessage {
+  readonly type: 'mls-result';
+  readonly accepted: boolean;
+  readonly reason: string;
+  readonly epoch: number;
+}
 export type BridgeMessage =
+  | MlsRelayMessage
+  | MlsResultMessage
   | AdmittedMessage
   | OfferMessage
   | PeerJoinedMessage
@@ -116,7 +144,10 @@ export type BridgeMessage =
 export type Parsed<M> = { readonly ok: true; readonly message: M } | { readonly ok: false; readonly error: string };
 
 type Fields = Readonly<Record<string, unknown>>;
-type Check = (value: unknown) => boolean;
+type Check = ((value: unknown) => boolean) & { readonly optional?: true };
+
+/** A field that may be absent. */
+const optional = (check: Check): Check => Object.assign((v: unknown) => check(v), { optional: true as const });
 
 const str =
   (max: number): Check =>
@@ -129,6 +160,12 @@ const nonEmpty =
 const bool: Check = (v) => typeof v === 'boolean';
 const ID_MAX = 100;
 const SDP_MAX = MAX_SIGNALLING_FRAME_BYTES;
+/** Base64url of MLS bytes: a Welcome carries the ratchet tree of a large meeting. */
+const mlsBytes: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_SIGNALLING_FRAME_BYTES - 1024 && /^[A-Za-z0-9_-]+$/.test(v);
+const oneOf =
+  (...values: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && values.includes(v);
 
 const peerInfo: Check = (v) => isObject(v) && fieldsOk(v, { id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool }) === undefined;
 const streamInfo: Check = (v) =>
@@ -143,10 +180,11 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Readonly<Record<str
   answer: { sdp: nonEmpty(SDP_MAX) },
   state: { audio: bool, video: bool },
   leave: {},
+  mls: { kind: oneOf('key-package', 'commit', 'proposal'), data: mlsBytes, welcome: optional(mlsBytes) },
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Readonly<Record<string, Check>>>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000) },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },
@@ -154,6 +192,8 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Readonly<Record<str
   redirect: { datacenter: nonEmpty(ID_MAX) },
   refused: { code: nonEmpty(64), message: str(1000) },
   move: { reason: str(200) },
+  mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome'), from: nonEmpty(ID_MAX), data: mlsBytes },
+  'mls-result': { accepted: bool, reason: str(64), epoch: (v) => Number.isSafeInteger(v) && (v as number) >= 0 },
 };
 
 /** Parses a frame a client sent. */
@@ -190,7 +230,10 @@ function parseWith<M>(frame: string, schemas: Readonly<Record<string, Readonly<R
 /** The first problem with `value`'s fields: a missing, malformed or unknown one. */
 function fieldsOk(value: Fields, schema: Readonly<Record<string, Check>>): string | undefined {
   for (const [name, check] of Object.entries(schema)) {
-    if (!Object.hasOwn(value, name)) return `field '${name}' is missing`;
+    if (!Object.hasOwn(value, name)) {
+      if (check.optional) continue;
+      return `field '${name}' is missing`;
+    }
     if (!check(value[name])) return `field '${name}' is malformed`;
   }
   const unknown = Object.keys(value).find((k) => !Object.hasOwn(schema, k));

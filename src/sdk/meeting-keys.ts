@@ -1,0 +1,226 @@
+/**
+ * A participant's side of the meeting's MLS group, over the bridge's relay
+ * (docs/e2ee.md). Per bridge connection: get the broker to vouch for a fresh
+ * MLS signature key (POST /v1/identity), then found the group (the bridge
+ * says who) or send a key package and wait for a Welcome. Inside the group,
+ * the member with the lowest leaf index commits: it adds the key packages
+ * of newcomers and removes members who left. A commit that loses its epoch
+ * to another is dropped, and redone after the winner is processed. Every
+ * new epoch yields the SFrame keys and the security code.
+ */
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { CiphersuiteImpl } from 'ts-mls';
+import type { MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import {
+  addMembers,
+  createKeyPackage,
+  createMeetingGroup,
+  createMemberIdentity,
+  encodeKeyPackage,
+  epochKeys,
+  generateSignatureKeyPair,
+  joinFromWelcome,
+  loadCipherSuite,
+  members,
+  ownLeafIndex,
+  processHandshake,
+  removeMembers,
+  securityCode,
+  signatureKeyClaim,
+  type CommitDraft,
+  type CredentialPolicy,
+  type EpochKeys,
+  type IdentityVerifier,
+  type KeyPackageBundle,
+  type MeetingGroup,
+} from '../e2ee/index.js';
+
+/** A new epoch: its SFrame keys, the code members compare, and who is in it. */
+export interface E2eeEpoch {
+  readonly epoch: bigint;
+  readonly securityCode: string;
+  readonly keys: EpochKeys;
+  readonly members: readonly { readonly participant: string; readonly name: string }[];
+}
+
+/** Options of `MeetingKeys`. */
+export interface MeetingKeysOptions {
+  readonly broker: string;
+  readonly joinToken: string;
+  readonly meeting: string;
+  readonly send: (message: MlsSubmitMessage) => void;
+  readonly onEpoch: (epoch: E2eeEpoch) => void;
+  readonly onError: (error: unknown) => void;
+}
+
+let suite: Promise<CiphersuiteImpl> | undefined;
+
+/** The broker's identity assertions, checked against its published keys. */
+function brokerVerifier(keys: JWTVerifyGetKey): IdentityVerifier {
+  return async (assertion, { now }) => {
+    const { payload } = await jwtVerify(assertion, keys, { audience: 'geobridge:identity', algorithms: ['EdDSA'], currentDate: now });
+    const { sub, exp, meeting, name, signatureKey } = payload;
+    if (typeof sub !== 'string' || typeof exp !== 'number' || typeof meeting !== 'string' || typeof name !== 'string') throw new Error('the identity assertion is malformed');
+    return { sub, exp, meeting, name, ...(typeof signatureKey === 'string' ? { signatureKey } : {}) };
+  };
+}
+
+/** The MLS group of one bridge connection. Create one per admission; drop it with the connection. */
+export class MeetingKeys {
+  readonly #options: MeetingKeysOptions;
+  readonly #policy: CredentialPolicy;
+  /** Serializes every group operation: ts-mls calls are async and each one needs the last one's group. */
+  #queue: Promise<void> = Promise.resolve();
+  #bundle: KeyPackageBundle | undefined;
+  #group: MeetingGroup | undefined;
+  /** Key packages of participants waiting to be added, by participant. */
+  readonly #waiting = new Map<string, Uint8Array>();
+  /** Participants on the bridge with us (the others). */
+  readonly #present = new Set<string>();
+  #draft: CommitDraft | undefined;
+  #closed = false;
+
+  constructor(options: MeetingKeysOptions) {
+    this.#options = options;
+    this.#policy = { meeting: options.meeting, verifyIdentity: brokerVerifier(createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker))), now: () => new Date() };
+  }
+
+  /** Starts after admission: founds the group, or asks to be added. */
+  start(founder: boolean, others: readonly string[]): void {
+    for (const p of others) this.#present.add(p);
+    this.#run(async () => {
+      const cs = await (suite ??= loadCipherSuite());
+      const keyPair = await generateSignatureKeyPair(cs);
+      const assertion = await this.#assertion(signatureKeyClaim(keyPair.publicKey));
+      this.#bundle = await createKeyPackage(createMemberIdentity(keyPair, assertion), cs);
+      if (founder) {
+        this.#group = await createMeetingGroup(this.#policy, this.#bundle, cs);
+        await this.#entered();
+      } else {
+        this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
+      }
+    });
+  }
+
+  peerJoined(participant: string): void {
+    this.#present.add(participant);
+  }
+
+  peerLeft(participant: string): void {
+    this.#present.delete(participant);
+    this.#waiting.delete(participant);
+    this.#run(() => this.#commitIfCommitter());
+  }
+
+  relayed(message: MlsRelayMessage): void {
+    this.#run(async () => {
+      const bytes = fromBase64url(message.data);
+      switch (message.kind) {
+        case 'key-package':
+          this.#waiting.set(message.from, bytes);
+          await this.#commitIfCommitter();
+          return;
+        case 'welcome':
+          if (this.#group || !this.#bundle) return;
+          try {
+            this.#group = await joinFromWelcome(this.#policy, bytes, this.#bundle, await (suite ??= loadCipherSuite()));
+          } catch {
+            return; // A Welcome for other newcomers: it opens only for the key packages it adds.
+          }
+          await this.#entered();
+          return;
+        case 'commit': {
+          if (!this.#group) return;
+          const processed = await processHandshake(this.#group, bytes);
+          if (processed.kind !== 'commit') return;
+          if (processed.removed) {
+            this.#group = undefined;
+            return;
+          }
+          this.#group = processed.group;
+          await this.#entered();
+          return;
+        }
+        case 'proposal':
+          return; // Members commit directly; proposals from others are not used.
+      }
+    });
+  }
+
+  /** The delivery service's answer to our commit. */
+  result(message: MlsResultMessage): void {
+    this.#run(async () => {
+      const draft = this.#draft;
+      this.#draft = undefined;
+      if (!draft) return;
+      if (message.accepted) {
+        this.#group = draft.group;
+        await this.#entered();
+      }
+      // A refused commit lost its epoch: the winner arrives as a relayed commit, and we commit again after it.
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  #run(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#closed) return;
+      try {
+        await task();
+      } catch (error) {
+        this.#options.onError(error);
+      }
+    });
+  }
+
+  async #assertion(signatureKey: string): Promise<string> {
+    const response = await fetch(new URL('/v1/identity', this.#options.broker), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.#options.joinToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ signatureKey }),
+    });
+    const body = (await response.json().catch(() => ({}))) as { assertion?: unknown; message?: unknown };
+    if (!response.ok || typeof body.assertion !== 'string') throw new Error(`the broker did not vouch for the MLS key: ${typeof body.message === 'string' ? body.message : response.status}`);
+    return body.assertion;
+  }
+
+  /** A new epoch: publish its keys and code, then do any commit that is ours to do. */
+  async #entered(): Promise<void> {
+    const group = this.#group;
+    if (!group) return;
+    const current = members(group);
+    for (const m of current) this.#waiting.delete(m.participant);
+    this.#options.onEpoch({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), keys: await epochKeys(group), members: current.map(({ participant, name }) => ({ participant, name })) });
+    await this.#commitIfCommitter();
+  }
+
+  /** The lowest leaf among members still present commits: one committer, so races are rare (and still safe). */
+  async #commitIfCommitter(): Promise<void> {
+    const group = this.#group;
+    if (!group || this.#draft) return;
+    const me = ownLeafIndex(group);
+    const current = members(group);
+    const live = current.filter((m) => m.leafIndex === me || this.#present.has(m.participant));
+    if (Math.min(...live.map((m) => m.leafIndex)) !== me) return;
+    const gone = current.filter((m) => m.leafIndex !== me && !this.#present.has(m.participant)).map((m) => m.leafIndex);
+    const adds = [...this.#waiting.entries()].filter(([p]) => this.#present.has(p)).map(([, kp]) => kp);
+    if (gone.length === 0 && adds.length === 0) return;
+    const draft = gone.length > 0 ? await removeMembers(group, gone) : await addMembers(group, adds);
+    this.#draft = draft;
+    this.#options.send({ type: 'mls', kind: 'commit', data: base64url(draft.commit), ...(draft.welcome ? { welcome: base64url(draft.welcome) } : {}) });
+  }
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64url(text: string): Uint8Array {
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
