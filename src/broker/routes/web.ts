@@ -17,31 +17,41 @@ import type { BrokerContext } from '../context.js';
 import { verifyInvite } from '../invites.js';
 
 const WEB = fileURLToPath(new URL('../../web/', import.meta.url));
+const SDK = fileURLToPath(new URL('../../sdk/', import.meta.url));
+
+/** Bundles the E2EE worker (src/sdk/e2ee-transform.ts) as one classic script: `runE2eeWorker(self)`. */
+export async function buildE2eeWorker(): Promise<string> {
+  const entry = { contents: "import { runE2eeWorker } from './e2ee-transform.js';\nrunE2eeWorker(self);\n", resolveDir: SDK, sourcefile: 'e2ee-worker.ts', loader: 'ts' as const };
+  const result = await build({ stdin: entry, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' });
+  return result.outputFiles[0]?.text ?? '';
+}
 
 /** The page's files, read and bundled once per process (every app instance serves the same page). */
 interface WebAssets {
   readonly html: string;
   readonly css: string;
   readonly js: string;
+  readonly worker: string;
 }
 
 let assets: Promise<WebAssets> | undefined;
 
 function loadAssets(): Promise<WebAssets> {
   assets ??= (async () => {
-    const [html, css, bundle] = await Promise.all([
+    const [html, css, bundle, worker] = await Promise.all([
       readFile(`${WEB}index.html`, 'utf8'),
       readFile(`${WEB}style.css`, 'utf8'),
       build({ entryPoints: [`${WEB}app.ts`], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' }),
+      buildE2eeWorker(),
     ]);
-    return { html, css, js: bundle.outputFiles[0]?.text ?? '' };
+    return { html, css, js: bundle.outputFiles[0]?.text ?? '', worker };
   })();
   return assets;
 }
 
-// The page runs only its own bundled script and talks to this broker and bridges' WebSockets.
+// The page runs only its own bundled scripts (the page and its E2EE worker) and talks to this broker and bridges' WebSockets.
 const PAGE_HEADERS = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; img-src 'self' data:",
+  'content-security-policy': "default-src 'self'; script-src 'self'; worker-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; img-src 'self' data:",
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
   'x-content-type-options': 'nosniff',
@@ -49,7 +59,7 @@ const PAGE_HEADERS = {
 
 const HIDDEN = { hide: true } as const;
 
-/** GET / and /join, /app.js, /style.css; GET /v1/info; POST /v1/invites/preview. */
+/** GET / and /join, /app.js, /e2ee-worker.js, /style.css; GET /v1/info; POST /v1/invites/preview. */
 export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
   // Bundle while the broker starts, not on the first visitor; a failure surfaces on the page's requests.
   loadAssets().catch(() => undefined);
@@ -62,6 +72,7 @@ export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.get('/', { schema: HIDDEN }, html);
   app.get('/join', { schema: HIDDEN }, html);
   app.get('/app.js', { schema: HIDDEN }, serve('text/javascript; charset=utf-8', (a) => a.js));
+  app.get('/e2ee-worker.js', { schema: HIDDEN }, serve('text/javascript; charset=utf-8', (a) => a.worker));
   app.get('/style.css', { schema: HIDDEN }, serve('text/css; charset=utf-8', (a) => a.css));
 
   app.get(

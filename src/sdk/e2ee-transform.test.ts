@@ -1,0 +1,282 @@
+// The E2EE frame format and key handling in Node, on Node 20's WebCrypto (the worker's backend).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { kid } from '../e2ee/kid.js';
+import { decodeHeader, WebCryptoBackend } from '../sframe/index.js';
+import {
+  checkKeysMessage,
+  clearPrefixLength,
+  frameKind,
+  frameTransform,
+  FrameCrypter,
+  splitClearPrefix,
+  VP8_DELTA_FRAME_PREFIX,
+  VP8_KEY_FRAME_PREFIX,
+  type EncodedFrameLike,
+  type KeysMessage,
+} from './e2ee-transform.js';
+
+const crypto = new WebCryptoBackend(globalThis.crypto.subtle);
+const KEY = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+const OTHER_KEY = Uint8Array.from({ length: 16 }, (_, i) => 100 + i);
+
+/** A VP8 key frame: frame tag with P = 0, start code 9d 01 2a, 640×480, then "compressed" bytes. */
+function vp8KeyFrame(size = 200): Uint8Array {
+  const f = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+  f.set([0x50, 0x2d, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]);
+  return f;
+}
+
+/** A VP8 delta frame: P = 1. */
+function vp8DeltaFrame(size = 80): Uint8Array {
+  const f = Uint8Array.from({ length: size }, (_, i) => (i * 13) & 0xff);
+  f.set([0x31, 0x02, 0x00]);
+  return f;
+}
+
+const keys = (epoch: number, ownLeaf: number, baseKey = KEY, senders = [0, 1, 2]): KeysMessage => ({ type: 'keys', epoch, baseKey, ownLeaf, senders });
+
+/** A fake clock for the switch and grace timers. */
+function fakeClock(): { schedule: (fn: () => void, ms: number) => void; advance: (ms: number) => void } {
+  let now = 0;
+  let timers: { at: number; fn: () => void }[] = [];
+  return {
+    schedule: (fn, ms) => timers.push({ at: now + ms, fn }),
+    advance: (ms) => {
+      now += ms;
+      const due = timers.filter((t) => t.at <= now).sort((a, b) => a.at - b.at);
+      timers = timers.filter((t) => t.at > now);
+      for (const t of due) t.fn();
+    },
+  };
+}
+
+async function pair(senderKey = KEY, receiverKey = KEY): Promise<{ sender: FrameCrypter; receiver: FrameCrypter }> {
+  const sender = new FrameCrypter({ crypto });
+  const receiver = new FrameCrypter({ crypto });
+  expect(await sender.setKeys(keys(1, 0, senderKey))).toBe('installed');
+  expect(await receiver.setKeys(keys(1, 1, receiverKey))).toBe('installed');
+  return { sender, receiver };
+}
+
+describe('the clear prefix (RFC 6386 §9.1)', () => {
+  it('is 10 bytes on VP8 key frames, 3 on delta frames, 0 on audio', () => {
+    expect(clearPrefixLength('video', vp8KeyFrame())).toBe(VP8_KEY_FRAME_PREFIX);
+    expect(clearPrefixLength('video', vp8DeltaFrame())).toBe(VP8_DELTA_FRAME_PREFIX);
+    expect(clearPrefixLength('audio', vp8KeyFrame())).toBe(0);
+    expect(clearPrefixLength('video', new Uint8Array(0))).toBe(0);
+  });
+
+  it('splits without copying, and refuses a frame shorter than its prefix', () => {
+    const frame = vp8KeyFrame();
+    const parts = splitClearPrefix('video', frame);
+    expect(parts?.prefix).toEqual(frame.subarray(0, 10));
+    expect(parts?.rest.length).toBe(frame.length - 10);
+    expect(parts?.rest.buffer).toBe(frame.buffer);
+    expect(splitClearPrefix('video', frame.subarray(0, 9))).toBeUndefined();
+    expect(splitClearPrefix('video', vp8DeltaFrame().subarray(0, 3))?.rest.length).toBe(0);
+  });
+
+  it('tells video frames (which have a type) from audio frames', () => {
+    expect(frameKind({ data: new ArrayBuffer(1), type: 'key' })).toBe('video');
+    expect(frameKind({ data: new ArrayBuffer(1) })).toBe('audio');
+  });
+});
+
+describe('FrameCrypter', () => {
+  it('sends clearPrefix ‖ SFrame(header ‖ ciphertext) under its own KID, and the receiver restores the frame', async () => {
+    const { sender, receiver } = await pair();
+    for (const [kind, frame, prefix] of [
+      ['video', vp8KeyFrame(), 10],
+      ['video', vp8DeltaFrame(), 3],
+      ['audio', Uint8Array.from({ length: 60 }, (_, i) => i), 0],
+    ] as const) {
+      const wire = await sender.encrypt(kind, frame);
+      if (!wire) throw new Error('not sent');
+      expect(wire.subarray(0, prefix)).toEqual(frame.subarray(0, prefix));
+      const header = decodeHeader(wire.subarray(prefix));
+      expect(header.kid).toBe(kid(1n, 0));
+      // header ‖ ciphertext ‖ 16-byte GCM tag
+      expect(wire.length).toBe(frame.length + header.length + 16);
+      expect(wire.subarray(prefix + header.length, prefix + header.length + 8)).not.toEqual(frame.subarray(prefix, prefix + 8));
+      expect(await receiver.decrypt(kind, wire)).toEqual(frame);
+    }
+    expect(sender.stats().encrypted).toEqual({ audio: 1, video: 2 });
+    expect(receiver.stats().decrypted).toEqual({ audio: 1, video: 2 });
+  });
+
+  it('sends nothing before it has keys', async () => {
+    const sender = new FrameCrypter({ crypto });
+    expect(await sender.encrypt('video', vp8KeyFrame())).toBeUndefined();
+    expect(await sender.encrypt('video', vp8KeyFrame().subarray(0, 5))).toBeUndefined();
+    expect(sender.stats().unsent).toEqual({ noKey: 2, malformed: 0, internal: 0 });
+    await sender.setKeys(keys(1, 0));
+    expect(await sender.encrypt('video', vp8KeyFrame().subarray(0, 5))).toBeUndefined();
+    expect(sender.stats().unsent.malformed).toBe(1);
+  });
+
+  it('drops, by reason: wrong key, tampered bytes (clear prefix included), replays, unknown KIDs, malformed frames', async () => {
+    const { sender, receiver } = await pair();
+    const wrong = (await pair(KEY, OTHER_KEY)).receiver;
+    const frame = vp8KeyFrame();
+    const wire = await sender.encrypt('video', frame);
+    if (!wire) throw new Error('not sent');
+
+    expect(await wrong.decrypt('video', wire)).toBeUndefined();
+    expect(wrong.stats().dropped.authFailed).toBe(1);
+
+    for (const at of [0, 5, 9, 12, wire.length - 1]) {
+      const tampered = wire.slice();
+      tampered[at] = (tampered[at] ?? 0) ^ (at === 0 ? 0x02 : 0x01); // at 0, keep the key-frame bit
+      expect(await receiver.decrypt('video', tampered)).toBeUndefined();
+    }
+    expect(receiver.stats().dropped.authFailed).toBe(5);
+
+    expect(await receiver.decrypt('video', wire)).toEqual(frame);
+    expect(await receiver.decrypt('video', wire)).toBeUndefined();
+    expect(receiver.stats().dropped.replay).toBe(1);
+
+    const stranger = new FrameCrypter({ crypto });
+    await stranger.setKeys(keys(1, 5, KEY, [5, 6]));
+    const foreign = await stranger.encrypt('video', frame);
+    if (!foreign) throw new Error('not sent');
+    expect(await receiver.decrypt('video', foreign)).toBeUndefined();
+    expect(receiver.stats().dropped.unknownKid).toBe(1);
+
+    expect(await receiver.decrypt('video', frame.subarray(0, 10))).toBeUndefined();
+    expect(await receiver.decrypt('audio', new Uint8Array(0))).toBeUndefined();
+    expect(receiver.stats().dropped.malformed).toBe(2);
+    expect(await receiver.decrypt('audio', Uint8Array.of(0x8f))).toBeUndefined(); // KID length 1, missing
+    expect(receiver.stats().dropped.badHeader).toBe(1);
+    expect(receiver.stats().decrypted.video).toBe(1);
+  });
+
+  it('never throws on random input: every frame is dropped (counted) or decrypted', async () => {
+    const { sender, receiver } = await pair();
+    const good = await Promise.all(Array.from({ length: 8 }, () => sender.encrypt('video', vp8DeltaFrame())));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 64 }),
+          fc.record({ i: fc.nat(7), at: fc.nat(), bit: fc.nat(7) }).map(({ i, at, bit }) => {
+            const f = (good[i] ?? new Uint8Array(0)).slice();
+            if (f.length > 0) f[at % f.length] = (f[at % f.length] ?? 0) ^ (1 << bit);
+            return f;
+          }),
+          fc.record({ i: fc.nat(7), cut: fc.nat() }).map(({ i, cut }) => (good[i] ?? new Uint8Array(0)).slice(0, cut % 100)),
+        ),
+        fc.constantFrom('audio' as const, 'video' as const),
+        async (bytes, kind) => {
+          const before = receiver.stats();
+          const out = await receiver.decrypt(kind, bytes);
+          const after = receiver.stats();
+          const count = (s: typeof after): number => Object.values(s.dropped).reduce((a, b) => a + b, 0) + s.decrypted.audio + s.decrypted.video;
+          expect(count(after)).toBe(count(before) + 1);
+          expect(out === undefined).toBe(after.decrypted.audio + after.decrypted.video === before.decrypted.audio + before.decrypted.video);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    expect(receiver.stats().dropped.internal).toBe(0);
+  });
+
+  it('switches epochs: receive keys at once, the send key after the delay, the previous receive keys for the grace period', async () => {
+    const clock = fakeClock();
+    const switched: bigint[] = [];
+    const alice = new FrameCrypter({ crypto, schedule: clock.schedule, onSwitch: (e) => switched.push(e) });
+    const bob = new FrameCrypter({ crypto, schedule: clock.schedule });
+    await alice.setKeys(keys(1, 0));
+    await bob.setKeys(keys(1, 1));
+    expect(switched).toEqual([1n]); // the first keys are used at once
+    const epoch2Key = OTHER_KEY;
+
+    await alice.setKeys(keys(2, 0, epoch2Key));
+    await bob.setKeys(keys(2, 1, epoch2Key));
+    expect(alice.stats()).toMatchObject({ sendEpoch: 1, receiveEpochs: [1, 2] });
+    const inFlight = await alice.encrypt('audio', Uint8Array.of(1, 2, 3));
+    if (!inFlight) throw new Error('not sent');
+    expect(decodeHeader(inFlight).kid).toBe(kid(1n, 0));
+
+    clock.advance(300);
+    expect(switched).toEqual([1n, 2n]);
+    const next = await alice.encrypt('audio', Uint8Array.of(4, 5, 6));
+    if (!next) throw new Error('not sent');
+    expect(decodeHeader(next).kid).toBe(kid(2n, 0));
+    // Both epochs decrypt during the grace period.
+    expect(await bob.decrypt('audio', next)).toEqual(Uint8Array.of(4, 5, 6));
+    expect(await bob.decrypt('audio', inFlight)).toEqual(Uint8Array.of(1, 2, 3));
+
+    clock.advance(1700);
+    expect(bob.stats().receiveEpochs).toEqual([2]);
+    const old = new FrameCrypter({ crypto });
+    await old.setKeys(keys(1, 0));
+    const oldFrame = await old.encrypt('audio', Uint8Array.of(7));
+    if (!oldFrame) throw new Error('not sent');
+    expect(await bob.decrypt('audio', oldFrame)).toBeUndefined();
+    expect(bob.stats().dropped.unknownKid).toBe(1);
+  });
+
+  it('refuses an epoch that is not newer (re-adding a send key from CTR 0 would reuse nonces)', async () => {
+    const c = new FrameCrypter({ crypto });
+    expect(await c.setKeys(keys(3, 0))).toBe('installed');
+    expect(await c.setKeys(keys(3, 0))).toBe('stale');
+    expect(await c.setKeys(keys(2, 0))).toBe('stale');
+    expect(c.stats()).toMatchObject({ sendEpoch: 3, receiveEpochs: [3] });
+  });
+
+  it('keeps at most the previous epoch, and replaces one whose KIDs an epoch 16 later would reuse', async () => {
+    const clock = fakeClock();
+    const c = new FrameCrypter({ crypto, schedule: clock.schedule });
+    await c.setKeys(keys(1, 0));
+    await c.setKeys(keys(2, 0));
+    await c.setKeys(keys(3, 0)); // before the switch to 2: epoch 1 goes, 2 becomes the sending epoch
+    expect(c.stats()).toMatchObject({ sendEpoch: 2, receiveEpochs: [2, 3] });
+    clock.advance(300);
+    expect(c.stats().sendEpoch).toBe(3);
+    expect(await c.setKeys(keys(19, 0))).toBe('installed');
+    expect(c.stats()).toMatchObject({ sendEpoch: 19, receiveEpochs: [19] });
+  });
+
+  it('checks the shape of keys messages', () => {
+    expect(checkKeysMessage({ ...keys(1, 0) })).toBeUndefined();
+    expect(checkKeysMessage({ ...keys(1, 0), epoch: 2n })).toBeUndefined();
+    expect(checkKeysMessage({ ...keys(1, 0), epoch: -1 })).toMatch(/epoch/);
+    expect(checkKeysMessage({ ...keys(1, 0), baseKey: new Uint8Array(8) })).toMatch(/baseKey/);
+    expect(checkKeysMessage({ ...keys(1, 0), ownLeaf: 70000 })).toMatch(/ownLeaf/);
+    expect(checkKeysMessage({ ...keys(1, 0), senders: [1, 'x'] })).toMatch(/senders/);
+  });
+});
+
+describe('frameTransform', () => {
+  it('encrypts and decrypts a stream of encoded frames in place, and drops what fails', async () => {
+    const { sender, receiver } = await pair();
+    const frames: EncodedFrameLike[] = [
+      { data: vp8KeyFrame().slice().buffer, type: 'key' },
+      { data: vp8DeltaFrame().slice().buffer, type: 'delta' },
+    ];
+    const expected = frames.map((f) => new Uint8Array(f.data.slice(0)));
+    const source = new ReadableStream<EncodedFrameLike>({
+      start(controller) {
+        for (const f of frames) controller.enqueue(f);
+        controller.close();
+      },
+    });
+    const tamper = new TransformStream<EncodedFrameLike, EncodedFrameLike>({
+      transform(frame, controller) {
+        // A forgery first (same CTR, bad tag): it fails and leaves the replay window alone for the real frame.
+        const copy = new Uint8Array(frame.data.slice(0));
+        copy[copy.length - 1] = (copy[copy.length - 1] ?? 0) ^ 1;
+        controller.enqueue({ data: copy.buffer, type: 'delta' });
+        controller.enqueue(frame);
+      },
+    });
+    const out: Uint8Array[] = [];
+    await source
+      .pipeThrough(frameTransform(sender, 'send'))
+      .pipeThrough(tamper)
+      .pipeThrough(frameTransform(receiver, 'receive'))
+      .pipeTo(new WritableStream({ write: (f) => void out.push(new Uint8Array(f.data)) }));
+    expect(out).toEqual(expected);
+    expect(receiver.stats().dropped.authFailed).toBe(2);
+  });
+});
