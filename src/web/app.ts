@@ -7,6 +7,7 @@
  */
 import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
 import { browserSession, type SessionEvent } from '../sdk/browser.js';
+import { e2eeStats, enableE2ee, encodedTransformApi, setKeys, type E2eeStats } from '../sdk/e2ee.js';
 import type { Session } from '../sdk/session.js';
 import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
 import { Grid } from './grid.js';
@@ -20,6 +21,8 @@ interface PageState {
   meeting?: { readonly id: string; readonly title: string };
   connected?: { readonly datacenter: string; readonly jurisdiction: string; readonly role: 'primary' | 'secondary'; readonly attempts: number };
   refusal?: { readonly code: string; readonly message: string; readonly text: string };
+  /** The meeting's end-to-end encryption as this page has it: the MLS epoch and its security code. */
+  e2ee?: { readonly epoch: number; readonly securityCode: string; readonly members: number } | { readonly error: string };
 }
 
 /** One inbound RTP stream's counters. */
@@ -34,13 +37,15 @@ interface InboundStats {
 
 declare global {
   interface Window {
-    geobridge: { readonly state: PageState; readonly events: Record<string, unknown>[]; stats(): Promise<InboundStats[]> };
+    geobridge: { readonly state: PageState; readonly events: Record<string, unknown>[]; stats(): Promise<InboundStats[]>; e2eeStats(): Promise<E2eeStats | undefined> };
   }
 }
 
 const state: PageState = { phase: 'loading' };
 const events: Record<string, unknown>[] = [];
 let peer: RTCPeerConnection | undefined;
+/** The SFrame worker of the current connection: a new bridge means a new MLS group, whose epochs start again at 0. */
+let crypter: Worker | undefined;
 
 window.geobridge = {
   state,
@@ -54,6 +59,7 @@ window.geobridge = {
     });
     return out;
   },
+  e2eeStats: async () => (crypter ? e2eeStats(crypter) : undefined),
 };
 
 /** The element `#id` of the page, checked to be a `type`. */
@@ -117,6 +123,14 @@ function fillCountries(select: HTMLSelectElement, info: BrokerInfo): void {
   select.value = region !== undefined && ALL_COUNTRY_CODES.includes(region) ? region : fallback;
 }
 
+/** The encryption line under the badge; its title explains how to use the security code. */
+function showE2ee(text: string, status: 'pending' | 'on' | 'error'): void {
+  const el = byId('e2ee');
+  el.dataset.state = status;
+  el.textContent = text;
+  el.hidden = false;
+}
+
 function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting'): void {
   const el = byId('badge');
   el.dataset.state = phase;
@@ -125,6 +139,12 @@ function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting')
 
 /** Runs the call: the session's events drive the grid, the badge and the notices. */
 function startCall(options: { token: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
+  if (encodedTransformApi() === undefined) {
+    // Joining without encoded transforms would send media the bridges could read: refuse instead.
+    stopMedia(options.stream);
+    refuse('E2EE_UNSUPPORTED', 'This browser cannot encrypt media end to end (no RTCRtpScriptTransform or insertable streams); use a current Chromium, Chrome, Edge, Firefox or Safari.', options.info, 'failed');
+    return;
+  }
   const grid = new Grid(byId('grid'), byId('audio-sinks'));
   grid.showSelf(options.name, options.stream);
   byId('call-title').textContent = options.title;
@@ -133,9 +153,9 @@ function startCall(options: { token: string; name: string; country: string | und
   badge('Connecting…', 'connecting');
 
   const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
-    // Tracks are not serialisable; `at` (ms since the page loaded) lets support read the timeline.
+    // Tracks and keys are not serialisable (nor to be logged); `at` (ms since the page loaded) lets support read the timeline.
     const at = Math.round(performance.now());
-    events.push(e.type === 'track-added' ? { type: e.type, peer: e.peer, kind: e.kind, at } : { ...e, at });
+    events.push(e.type === 'track-added' ? { type: e.type, peer: e.peer, kind: e.kind, at } : e.type === 'e2ee' ? { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at } : { ...e, at });
     switch (e.type) {
       case 'connected':
         state.phase = 'connected';
@@ -162,6 +182,15 @@ function startCall(options: { token: string; name: string; country: string | und
         stopMedia(options.stream);
         refuse(e.code, e.message, options.info, e.type);
         return;
+      case 'e2ee':
+        if (crypter) void setKeys(crypter, { epoch: e.epoch, baseKey: e.keys.baseKey, ownLeaf: e.keys.ownIndex, senders: e.keys.memberIndices });
+        state.e2ee = { epoch: Number(e.epoch), securityCode: e.securityCode, members: e.members.length };
+        showE2ee(`End-to-end encrypted · security code ${e.securityCode}`, 'on');
+        return;
+      case 'e2ee-error':
+        state.e2ee = { error: e.message };
+        showE2ee(`Encryption keys could not be agreed; media stays encrypted and may not play (${e.message})`, 'error');
+        return;
       case 'track-removed':
       case 'bridge-refused':
       case 'notice':
@@ -175,8 +204,14 @@ function startCall(options: { token: string; name: string; country: string | und
     name: options.name,
     ...(options.country !== undefined ? { country: options.country } : {}),
     localStream: options.stream,
+    e2ee: true,
     observe: (pc) => {
       peer = pc;
+      crypter?.terminate();
+      crypter = new Worker('/e2ee-worker.js');
+      // Before any media flows: from here on nothing leaves or arrives unencrypted.
+      enableE2ee(pc, crypter);
+      showE2ee('Agreeing on end-to-end encryption keys…', 'pending');
     },
     onEvent,
   });

@@ -33,6 +33,7 @@ export interface PageState {
   phase: string;
   connected?: { datacenter: string; jurisdiction: string; role: string; attempts: number };
   refusal?: { code: string; message: string; text: string };
+  e2ee?: { epoch: number; securityCode: string; members: number } | { error: string };
 }
 export interface RouteBody {
   candidates?: { datacenter: string; jurisdiction: string }[];
