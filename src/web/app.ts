@@ -10,6 +10,7 @@ import { browserSession, type SessionEvent } from '../sdk/browser.js';
 import { e2eeStats, enableE2ee, encodedTransformApi, setKeys, type E2eeStats } from '../sdk/e2ee.js';
 import type { Session } from '../sdk/session.js';
 import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
+import { e2eeWanted } from './e2ee-switch.js';
 import { Grid } from './grid.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
 
@@ -123,6 +124,19 @@ function fillCountries(select: HTMLSelectElement, info: BrokerInfo): void {
   select.value = region !== undefined && ALL_COUNTRY_CODES.includes(region) ? region : fallback;
 }
 
+/** Frames that fail to decrypt are dropped, never shown as garbage; say how many, so a broken key is visible. */
+function watchUndecryptable(): void {
+  const note = byId('e2ee-drops');
+  setInterval(() => {
+    if (!crypter) return;
+    void e2eeStats(crypter).then((stats) => {
+      const dropped = stats.dropped.authFailed + stats.dropped.unknownKid + stats.dropped.badHeader + stats.dropped.malformed;
+      note.hidden = dropped === 0;
+      note.textContent = `${dropped} media ${dropped === 1 ? 'frame' : 'frames'} could not be decrypted and ${dropped === 1 ? 'was' : 'were'} dropped`;
+    });
+  }, 2000);
+}
+
 /** The encryption line under the badge; its title explains how to use the security code. */
 function showE2ee(text: string, status: 'pending' | 'on' | 'error'): void {
   const el = byId('e2ee');
@@ -139,7 +153,9 @@ function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting')
 
 /** Runs the call: the session's events drive the grid, the badge and the notices. */
 function startCall(options: { token: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
-  if (encodedTransformApi() === undefined) {
+  // Dev brokers only (e2ee-switch.ts): `?e2ee=off` joins without E2EE, for benchmarks.
+  const e2ee = e2eeWanted(new URLSearchParams(location.search), options.info.dev);
+  if (e2ee && encodedTransformApi() === undefined) {
     // Joining without encoded transforms would send media the bridges could read: refuse instead.
     stopMedia(options.stream);
     refuse('E2EE_UNSUPPORTED', 'This browser cannot encrypt media end to end (no RTCRtpScriptTransform or insertable streams); use a current Chromium, Chrome, Edge, Firefox or Safari.', options.info, 'failed');
@@ -185,7 +201,7 @@ function startCall(options: { token: string; name: string; country: string | und
       case 'e2ee':
         if (crypter) void setKeys(crypter, { epoch: e.epoch, baseKey: e.keys.baseKey, ownLeaf: e.keys.ownIndex, senders: e.keys.memberIndices });
         state.e2ee = { epoch: Number(e.epoch), securityCode: e.securityCode, members: e.members.length };
-        showE2ee(`End-to-end encrypted · security code ${e.securityCode}`, 'on');
+        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others`, 'on');
         return;
       case 'e2ee-error':
         state.e2ee = { error: e.message };
@@ -204,9 +220,13 @@ function startCall(options: { token: string; name: string; country: string | und
     name: options.name,
     ...(options.country !== undefined ? { country: options.country } : {}),
     localStream: options.stream,
-    e2ee: true,
+    e2ee,
     observe: (pc) => {
       peer = pc;
+      if (!e2ee) {
+        showE2ee('Not end-to-end encrypted (dev switch)', 'error');
+        return;
+      }
       crypter?.terminate();
       crypter = new Worker('/e2ee-worker.js');
       // Before any media flows: from here on nothing leaves or arrives unencrypted.
@@ -216,6 +236,7 @@ function startCall(options: { token: string; name: string; country: string | und
     onEvent,
   });
   wireControls(session, grid, options.stream);
+  watchUndecryptable();
   session.join();
 }
 
