@@ -21,10 +21,10 @@ function codesInSource(): Set<string> {
   const codes = new Set<string>([...Object.keys(DIAGNOSTIC_CODES), ...Object.keys(HTTP_STATUS)]);
   for (const file of sourceFiles(join(root, 'src'))) {
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:GeobridgeError|SFrameError)\(\s*'([A-Z_]+)'/g)) codes.add(m[1] ?? '');
-    for (const m of text.matchAll(/code: '([A-Z_]+)'/g)) codes.add(m[1] ?? '');
+    for (const m of text.matchAll(/(?:GeobridgeError|SFrameError)\(\s*'([A-Z][A-Z0-9_]+)'/g)) codes.add(m[1] ?? '');
+    for (const m of text.matchAll(/code: '([A-Z][A-Z0-9_]+)'/g)) codes.add(m[1] ?? '');
     // The simulator's own outcome codes.
-    for (const m of text.matchAll(/refuse\('([A-Z_]+)'/g)) codes.add(m[1] ?? '');
+    for (const m of text.matchAll(/refuse\('([A-Z][A-Z0-9_]+)'/g)) codes.add(m[1] ?? '');
   }
   return codes;
 }
