@@ -38,17 +38,29 @@ async function computeTag(crypto: SFrameCrypto, suite: CipherSuite, authKey: Uin
   return tag.subarray(0, suite.nt);
 }
 
-/** AEAD.Encrypt(key, nonce, aad, pt) for `suite`: ciphertext ‖ tag (Nt bytes). */
-export async function aeadSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+/**
+ * AEAD.Encrypt(key, nonce, aad, pt) for `suite`: ciphertext ‖ tag (Nt bytes).
+ * Not `async`: AES-GCM hands the backend's promise straight back, without
+ * another promise per frame around it.
+ */
+export function aeadSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   if (suite.aead === 'AES-GCM') return crypto.aesGcmSeal(key.encKey, nonce, aad, plaintext);
+  return compoundSeal(crypto, suite, key, nonce, aad, plaintext);
+}
+
+async function compoundSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   const ct = await crypto.aesCtr(key.encKey, initialCounter(nonce), plaintext);
   return concatBytes(ct, await computeTag(crypto, suite, key.authKey, nonce, aad, ct));
 }
 
-/** AEAD.Decrypt for `suite`: the plaintext, or undefined when the ciphertext is short or its tag is wrong. */
-export async function aeadOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
-  if (ciphertext.length < suite.nt) return undefined;
+/** AEAD.Decrypt for `suite`: the plaintext, or undefined when the ciphertext is short or its tag is wrong. Not `async`, as aeadSeal. */
+export function aeadOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
+  if (ciphertext.length < suite.nt) return Promise.resolve(undefined);
   if (suite.aead === 'AES-GCM') return crypto.aesGcmOpen(key.encKey, nonce, aad, ciphertext);
+  return compoundOpen(crypto, suite, key, nonce, aad, ciphertext);
+}
+
+async function compoundOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
   const inner = ciphertext.subarray(0, ciphertext.length - suite.nt);
   const tag = ciphertext.subarray(ciphertext.length - suite.nt);
   // Verify before decrypting (encrypt-then-MAC), in constant time.

@@ -13,9 +13,34 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array<ArrayBu
   return out;
 }
 
-/** `value` as an unsigned big-endian integer of exactly `length` bytes (the caller checks the range). */
+/** 256^n for n = 0..8: a value below BYTE_LIMITS[n] fits in n bytes. */
+const BYTE_LIMITS: readonly bigint[] = Array.from({ length: 9 }, (_, n) => 1n << BigInt(8 * n));
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const TWO_32 = 2 ** 32;
+
+/**
+ * `value` as an unsigned big-endian integer of exactly `length` bytes (the caller
+ * checks the range; higher bytes are dropped). This runs for every frame's
+ * header and nonce, so values up to 2^53 − 1 (every CTR in practice) are
+ * converted to a Number once instead of taking three BigInt operations per byte.
+ */
 export function bigIntToBytes(value: bigint, length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
+  if (value >= 0n && value <= MAX_SAFE) {
+    const n = Number(value);
+    let lo = n % TWO_32;
+    let hi = (n - lo) / TWO_32;
+    for (let i = length - 1, k = 0; i >= 0 && k < 8; i--, k++) {
+      if (k < 4) {
+        out[i] = lo & 0xff;
+        lo = lo >>> 8;
+      } else {
+        out[i] = hi & 0xff;
+        hi = hi >>> 8;
+      }
+    }
+    return out;
+  }
   let v = value;
   for (let i = length - 1; i >= 0; i--) {
     out[i] = Number(v & 0xffn);
@@ -26,13 +51,20 @@ export function bigIntToBytes(value: bigint, length: number): Uint8Array<ArrayBu
 
 /** The unsigned big-endian integer in `bytes`. */
 export function bytesToBigInt(bytes: Uint8Array): bigint {
+  if (bytes.length <= 6) {
+    // Up to 48 bits fit a Number exactly: one BigInt conversion instead of two BigInt operations per byte.
+    let n = 0;
+    for (const b of bytes) n = n * 256 + b;
+    return BigInt(n);
+  }
   let v = 0n;
   for (const b of bytes) v = (v << 8n) | BigInt(b);
   return v;
 }
 
-/** The number of bytes of the shortest big-endian encoding of `value` (at least 1). */
+/** The number of bytes of the shortest big-endian encoding of `value` (at least 1; `value` ≥ 0). */
 export function byteLength(value: bigint): number {
+  for (let n = 1; n < BYTE_LIMITS.length; n++) if (value < (BYTE_LIMITS[n] ?? 0n)) return n;
   let n = 1;
   for (let v = value >> 8n; v > 0n; v >>= 8n) n++;
   return n;

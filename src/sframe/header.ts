@@ -47,21 +47,27 @@ export function encodeHeader(kid: bigint, ctr: bigint): Uint8Array<ArrayBuffer> 
 export function decodeHeader(frame: Uint8Array): SFrameHeader {
   const config = frame[0];
   if (config === undefined) throw new SFrameError('SFRAME_BAD_HEADER', 'The frame is empty: it has no SFrame header.');
-  let offset = 1;
-  const field = (bits: number, name: 'KID' | 'CTR'): bigint => {
-    if ((bits & 0x08) === 0) return BigInt(bits);
-    const len = (bits & 0x07) + 1;
-    if (frame.length < offset + len) {
-      throw new SFrameError('SFRAME_BAD_HEADER', `The SFrame header is truncated: its ${name} needs ${len} bytes, ${Math.max(0, frame.length - offset)} are left.`);
-    }
-    const value = bytesToBigInt(frame.subarray(offset, offset + len));
-    if (value < 8n || byteLength(value) !== len) {
-      throw new SFrameError('SFRAME_BAD_HEADER', `The SFrame header encodes ${name} ${value} in ${len} bytes, not in its shortest form (RFC 9605 §4.3).`);
-    }
-    offset += len;
-    return value;
-  };
-  const kid = field(config >> 4, 'KID');
-  const ctr = field(config & 0x0f, 'CTR');
-  return { kid, ctr, length: offset };
+  // Module-level helpers rather than a closure: this runs for every received frame.
+  const kid = readField(frame, 1, config >> 4, 'KID');
+  const ctr = readField(frame, 1 + fieldLength(config >> 4), config & 0x0f, 'CTR');
+  return { kid, ctr, length: 1 + fieldLength(config >> 4) + fieldLength(config & 0x0f) };
+}
+
+/** Bytes a KID or CTR field takes after the config byte: 0 when its value is in the 3 bits, else 1–8. */
+function fieldLength(bits: number): number {
+  return (bits & 0x08) === 0 ? 0 : (bits & 0x07) + 1;
+}
+
+/** The KID or CTR whose 4 config bits are `bits` and whose bytes (if any) start at `offset`. */
+function readField(frame: Uint8Array, offset: number, bits: number, name: 'KID' | 'CTR'): bigint {
+  if ((bits & 0x08) === 0) return BigInt(bits);
+  const len = (bits & 0x07) + 1;
+  if (frame.length < offset + len) {
+    throw new SFrameError('SFRAME_BAD_HEADER', `The SFrame header is truncated: its ${name} needs ${len} bytes, ${Math.max(0, frame.length - offset)} are left.`);
+  }
+  const value = bytesToBigInt(frame.subarray(offset, offset + len));
+  if (value < 8n || byteLength(value) !== len) {
+    throw new SFrameError('SFRAME_BAD_HEADER', `The SFrame header encodes ${name} ${value} in ${len} bytes, not in its shortest form (RFC 9605 §4.3).`);
+  }
+  return value;
 }
