@@ -15,6 +15,14 @@
  * (`performance.timeOrigin + performance.now()`, the same clock for every
  * tab), from the click dispatched in the newcomer's page. The newcomer then
  * leaves and its tab closes. One untimed round first warms up.
+ *
+ * Two variants, each in its own meeting (an unencrypted page cannot read an
+ * encrypted one's media): E2EE on, as every meeting runs, and off through
+ * the page's dev-only `?e2ee=off` switch (src/web/e2ee-switch.ts). Both
+ * first participants stay in their meetings throughout, and the rounds
+ * alternate between the variants (on, off, off, on, …), so that a slow phase
+ * of the machine hits both. `e2eeRatio` is the newcomer's median with E2EE
+ * over the median without.
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
@@ -24,6 +32,11 @@ import type { BenchOptions } from './run.js';
 
 /** A join that shows no frame by then fails the run. */
 const FRAME_LIMIT_MS = 30_000;
+/** Goal for the newcomer's median with E2EE over without (issue 6). */
+const GOAL_E2EE_RATIO = 1.15;
+
+type Variant = 'on' | 'off';
+const VARIANTS: readonly Variant[] = ['on', 'off'];
 
 interface Round {
   /** Newcomer: click → first decoded frame of the first participant's video. */
@@ -32,6 +45,8 @@ interface Round {
   readonly connectedMs: number;
   /** First participant: the newcomer's click → first decoded frame of the newcomer's video. */
   readonly firstMs: number;
+  /** Newcomer, E2EE on: click → the SDK's first `e2ee` event (the MLS epoch's SFrame keys); NaN when off. */
+  readonly keysMs: number;
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -41,31 +56,55 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   try {
     [cluster, browser] = await Promise.all([startCluster(['us-east'], ['us-east']), launchChromium()]);
     const context = browser.context;
-    const link = await invite(cluster);
-    const host = await openInvite(context, cluster, link, 'Ada');
-    await clickJoin(host);
-    await host.waitForFunction(() => window.geobridge.state.phase === 'connected', undefined, { timeout: FRAME_LIMIT_MS });
-    opts.log('the first participant is in the meeting; the newcomers follow');
-    const rounds: Round[] = [];
-    for (let i = 0; i <= joins; i++) {
-      const round = await joinOnce(context, cluster, link, host, `Newcomer ${i}`);
-      if (i === 0) {
-        opts.log(`warm-up: newcomer ${round.newcomerMs.toFixed(0)} ms, first participant ${round.firstMs.toFixed(0)} ms`);
-        continue;
-      }
-      rounds.push(round);
-      opts.log(`join ${i}/${joins}: newcomer ${round.newcomerMs.toFixed(0)} ms (connected at ${round.connectedMs.toFixed(0)} ms), first participant ${round.firstMs.toFixed(0)} ms`);
+    const meetings = {} as Record<Variant, { link: string; host: Page }>;
+    for (const variant of VARIANTS) {
+      const link = await invite(cluster, variant);
+      const host = await openInvite(context, cluster, link, `Ada (E2EE ${variant})`, variant);
+      await clickJoin(host);
+      await host.waitForFunction(() => window.geobridge.state.phase === 'connected', undefined, { timeout: FRAME_LIMIT_MS });
+      meetings[variant] = { link, host };
     }
-    const pick = (key: keyof Round): number[] => rounds.map((r) => r[key]);
+    opts.log('the first participants are in their meetings (E2EE on, E2EE off); the newcomers follow');
+    const rounds: Record<Variant, Round[]> = { on: [], off: [] };
+    for (let i = 0; i <= joins; i++) {
+      // a, b, b, a, a, b…: neither variant always goes first.
+      const order = i % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
+      for (const variant of order) {
+        const { link, host } = meetings[variant];
+        const round = await joinOnce(context, cluster, link, host, `Newcomer ${i}`, variant);
+        const keys = Number.isNaN(round.keysMs) ? '' : `, keys at ${round.keysMs.toFixed(0)} ms`;
+        const line = `newcomer ${round.newcomerMs.toFixed(0)} ms (connected at ${round.connectedMs.toFixed(0)} ms${keys}), first participant ${round.firstMs.toFixed(0)} ms`;
+        if (i === 0) {
+          opts.log(`warm-up, E2EE ${variant}: ${line}`);
+          continue;
+        }
+        rounds[variant].push(round);
+        opts.log(`join ${i}/${joins}, E2EE ${variant}: ${line}`);
+      }
+    }
+    const figures = (list: readonly Round[]): Record<string, unknown> => {
+      const pick = (key: keyof Round): number[] => list.map((r) => r[key]);
+      return {
+        medianMs: opts.median(pick('newcomerMs')),
+        p95Ms: quantile(pick('newcomerMs'), 0.95),
+        n: list.length,
+        connectedMedianMs: opts.median(pick('connectedMs')),
+        ...(list.every((r) => Number.isNaN(r.keysMs)) ? {} : { keysMedianMs: opts.median(pick('keysMs')) }),
+        firstParticipantMedianMs: opts.median(pick('firstMs')),
+        firstParticipantP95Ms: quantile(pick('firstMs'), 0.95),
+        newcomerSamplesMs: pick('newcomerMs'),
+        firstParticipantSamplesMs: pick('firstMs'),
+      };
+    };
+    const medianOf = (variant: Variant, key: keyof Round): number => opts.median(rounds[variant].map((r) => r[key]));
+    const e2eeRatio = medianOf('on', 'newcomerMs') / medianOf('off', 'newcomerMs');
     return {
-      medianMs: opts.median(pick('newcomerMs')),
-      p95Ms: quantile(pick('newcomerMs'), 0.95),
-      n: rounds.length,
-      connectedMedianMs: opts.median(pick('connectedMs')),
-      firstParticipantMedianMs: opts.median(pick('firstMs')),
-      firstParticipantP95Ms: quantile(pick('firstMs'), 0.95),
-      newcomerSamplesMs: pick('newcomerMs'),
-      firstParticipantSamplesMs: pick('firstMs'),
+      e2eeRatio,
+      goalE2eeRatio: GOAL_E2EE_RATIO,
+      goalMet: e2eeRatio <= GOAL_E2EE_RATIO,
+      firstParticipantE2eeRatio: medianOf('on', 'firstMs') / medianOf('off', 'firstMs'),
+      on: figures(rounds.on),
+      off: figures(rounds.off),
     };
   } finally {
     await browser?.close();
@@ -74,37 +113,50 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
 }
 
 /** One newcomer: open, join, time both sides' first decoded frame, leave. */
-async function joinOnce(context: BrowserContext, cluster: Cluster, link: string, host: Page, name: string): Promise<Round> {
-  const page = await openInvite(context, cluster, link, name);
+async function joinOnce(context: BrowserContext, cluster: Cluster, link: string, host: Page, name: string, variant: Variant): Promise<Round> {
+  const page = await openInvite(context, cluster, link, name, variant);
   const hostBaseline = await decodingVideoStreams(host);
   const clickedAt = await clickJoin(page);
   const [newcomerAt, firstAt] = await Promise.all([waitForNewVideo(page, 0), waitForNewVideo(host, hostBaseline)]);
-  const connectedAt = await page.evaluate(() => {
-    const connected = window.geobridge.events.find((e) => e.type === 'connected');
-    return performance.timeOrigin + Number(connected?.at ?? Number.NaN);
-  });
+  const [connectedAt, keysAt] = await page.evaluate(() =>
+    ['connected', 'e2ee'].map((type) => {
+      const event = window.geobridge.events.find((e) => e.type === type);
+      return performance.timeOrigin + Number(event?.at ?? Number.NaN);
+    }),
+  );
+  await checkVariant(page, variant);
   await page.click('#leave');
   await page.close();
   // The next round starts once the bridge has removed the newcomer and the host's page shows it.
   await host.locator('.tile:not(.self)').waitFor({ state: 'detached', timeout: 10_000 });
-  return { newcomerMs: newcomerAt - clickedAt, connectedMs: connectedAt - clickedAt, firstMs: firstAt - clickedAt };
+  return { newcomerMs: newcomerAt - clickedAt, connectedMs: (connectedAt ?? Number.NaN) - clickedAt, firstMs: firstAt - clickedAt, keysMs: (keysAt ?? Number.NaN) - clickedAt };
 }
 
-async function invite(cluster: Cluster): Promise<string> {
-  const meeting = await cluster.meeting('Join benchmark');
+async function invite(cluster: Cluster, variant: Variant): Promise<string> {
+  const meeting = await cluster.meeting(`Join benchmark, E2EE ${variant}`);
   const res = await fetch(new URL(`/v1/meetings/${meeting}/invites`, cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${cluster.apiKey}`, 'content-type': 'application/json' }, body: '{}' });
   if (res.status !== 201) throw new Error(`invite: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { invite: string }).invite;
 }
 
 /** Opens the invite link in a new tab and fills the join screen (camera open, button enabled). */
-async function openInvite(context: BrowserContext, cluster: Cluster, link: string, name: string): Promise<Page> {
+async function openInvite(context: BrowserContext, cluster: Cluster, link: string, name: string, variant: Variant): Promise<Page> {
   const page = await context.newPage();
-  await page.goto(`${cluster.broker.url}/join#invite=${link}`);
+  await page.goto(`${cluster.broker.url}/join${variant === 'off' ? '?e2ee=off' : ''}#invite=${link}`);
   await page.locator('#join:not([disabled])').waitFor({ timeout: 15_000 });
   await page.fill('#name', name);
   await page.selectOption('#country', 'US');
   return page;
+}
+
+/**
+ * After the timing: the page ran the variant it was meant to — with E2EE its
+ * worker decrypted video, without it there is no worker and the page says so.
+ */
+async function checkVariant(page: Page, variant: Variant): Promise<void> {
+  const seen = await page.evaluate(async () => ({ stats: await window.geobridge.e2eeStats(), line: document.getElementById('e2ee')?.textContent ?? '' }));
+  const ok = variant === 'on' ? (seen.stats?.decrypted.video ?? 0) > 0 : seen.stats === undefined && seen.line.includes('Not end-to-end encrypted');
+  if (!ok) throw new Error(`the E2EE ${variant} page did not run as such: ${JSON.stringify(seen)}`);
 }
 
 /** Clicks "Join meeting" inside the page; returns the click's time on the shared clock. */
