@@ -5,9 +5,10 @@
  * decodes media (with E2EE on it could not). Policy, as werift gives only
  * building blocks (docs/media.md):
  *
- * - keyframes: a subscriber's PLI is passed to the publisher, and a PLI is
- *   sent on its behalf when its sender connects, so a newcomer sees video at
- *   once instead of at the next periodic keyframe;
+ * - keyframes: a subscriber's PLI or FIR is passed to the publisher of the
+ *   stream it names, and a PLI is sent on its behalf when its sender connects
+ *   and when a stream is first negotiated, so a newcomer sees video at once
+ *   instead of at the next periodic keyframe;
  * - bitrate: a REMB every second caps each publisher's video at
  *   `videoBitrate` (Chromium otherwise starts near 300 kbit/s and, with no
  *   estimate from a werift receiver, stays there);
@@ -31,6 +32,10 @@ import type { BridgeMessage, PeerInfo, StreamInfo } from '../core/signalling/pro
 import { MlsRelay } from './mls-relay.js';
 
 type Kind = 'audio' | 'video';
+
+/** RTCP payload-specific feedback formats (RFC 4585 §6.3.1, RFC 5104 §4.3.1). */
+const PLI_FMT = 1;
+const FIR_FMT = 4;
 
 /** Network options of every peer connection (bridge flags). */
 export interface MediaOptions {
@@ -83,6 +88,7 @@ export class Participant {
   readonly #signals: PeerSignals;
   #offering = false;
   #again = false;
+  readonly #watched = new WeakSet<object>();
   /** The outgoing streams the offer in flight carries. */
   #offered: readonly Outgoing[] = [];
   #closed = false;
@@ -127,6 +133,7 @@ export class Participant {
     if (!this.#offering || this.#closed) return;
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
     this.#offering = false;
+    this.#watchKeyframeRequests();
     // A stream just negotiated needs a keyframe now: werift's sender `onReady` fires only when DTLS first
     // connects, so an already-connected subscriber would wait for the publisher's next periodic keyframe.
     // Only streams this answer negotiated: one added after the offer left waits for the next answer.
@@ -138,6 +145,25 @@ export class Participant {
     if (this.#again) {
       this.#again = false;
       await this.renegotiate();
+    }
+  }
+
+  /**
+   * Passes this subscriber's keyframe requests (PLI, FIR) to the publisher of the stream they name.
+   * werift routes RTCP feedback by the *sender's* SSRC first, which for a subscriber that also
+   * publishes is its own stream, so `onPictureLossIndication` alone would miss them; a decoder that
+   * lost a keyframe (e.g. one it could not decrypt yet) would then ask in vain forever.
+   */
+  #watchKeyframeRequests(): void {
+    for (const transport of this.pc.dtlsTransports) {
+      if (this.#watched.has(transport)) continue;
+      this.#watched.add(transport);
+      transport.onRtcp.subscribe((packet) => {
+        if (!(packet instanceof RtcpPayloadSpecificFeedback)) return;
+        const feedback = packet.feedback;
+        const targets = feedback.count === PLI_FMT ? [feedback.mediaSsrc] : feedback.count === FIR_FMT && 'fir' in feedback ? feedback.fir.map((f) => f.ssrc) : [];
+        for (const o of this.outgoing) if (targets.includes(o.transceiver.sender.ssrc)) o.keyframe();
+      });
     }
   }
 
@@ -254,7 +280,6 @@ export class Room {
     published.outlets.set(subscriber.id, outlet);
     if (kind !== 'video') return;
     transceiver.sender.onReady.subscribe(keyframe);
-    transceiver.sender.onPictureLossIndication.subscribe(keyframe);
   }
 }
 

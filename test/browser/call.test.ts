@@ -8,10 +8,10 @@
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RtpPacket } from 'werift';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
 import { parseKid } from '../../src/e2ee/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
+import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
 import { launchChromium, openInvite as open, pageState, until, untilMediaFlows, videoBitrate, type Inbound, type RouteBody } from './chromium.fixture.js';
 
 let cluster: Cluster;
@@ -37,38 +37,6 @@ async function invite(meeting: string): Promise<string> {
 
 function openInvite(link: string, name: string, country: string): Promise<{ page: Page; routes: RouteBody[] }> {
   return open(context, cluster.broker.url, link, name, country);
-}
-
-/**
- * The first bytes of VP8 frames the bridge receives from `name`: the payload after the VP8 payload
- * descriptor (RFC 7741 §4.2) of packets that start a frame.
- */
-async function tapVideoFrames(meeting: string, name: string, count: number): Promise<Uint8Array[]> {
-  const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
-  const publisher = [...(room?.participants.values() ?? [])].find((p) => p.name === name);
-  const track = publisher?.published.get('video')?.track;
-  if (!track) throw new Error(`the bridge has no video from ${name}`);
-  const frames: Uint8Array[] = [];
-  await new Promise<void>((resolve) => {
-    const sub = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
-      const p = rtp.payload;
-      const first = p[0] ?? 0;
-      if ((first & 0x10) === 0 || (first & 0x07) !== 0) return; // not the start of partition 0
-      let offset = 1;
-      if (first & 0x80) {
-        const ext = p[offset++] ?? 0;
-        if (ext & 0x80) offset += (p[offset] ?? 0) & 0x80 ? 2 : 1; // PictureID
-        if (ext & 0x40) offset += 1; // TL0PICIDX
-        if (ext & 0x30) offset += 1; // TID / KEYIDX
-      }
-      frames.push(p.subarray(offset));
-      if (frames.length >= count) {
-        sub.unSubscribe();
-        resolve();
-      }
-    });
-  });
-  return frames;
 }
 
 describe('the meeting page in Chromium', () => {
@@ -111,10 +79,9 @@ describe('the meeting page in Chromium', () => {
     // The bridge forwards only ciphertext: after VP8's clear payload header, every frame starts with an SFrame header
     // whose KID names the epoch and sender, and a frame does not decode without the key.
     const epoch = BigInt((codes[0] as { epoch: number }).epoch);
-    const frames = await tapVideoFrames(meetingId, 'Ada Lovelace', 20);
+    const frames = await tapVideoFrames(cluster, 'us-east', meetingId, 'Ada Lovelace', 20);
     for (const frame of frames) {
-      const clear = (frame[0] ?? 0) & 1 ? 3 : 10;
-      const header = decodeHeader(frame.subarray(clear));
+      const header = decodeHeader(frame.subarray(vp8ClearBytes(frame)));
       expect(parseKid(header.kid).epochBits).toBe(epoch & 0xfn);
     }
 

@@ -83,7 +83,8 @@ export async function untilMediaFlows(page: Page, ms: number): Promise<Inbound[]
     if (video && audio) return stats;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no decoded media within ${ms} ms: ${JSON.stringify(stats)}; state ${JSON.stringify(await pageState(page))}`);
+  const crypto = await page.evaluate(() => window.geobridge.e2eeStats());
+  throw new Error(`no decoded media within ${ms} ms: ${JSON.stringify(stats)}; state ${JSON.stringify(await pageState(page))}; e2ee ${JSON.stringify(crypto)}`);
 }
 
 export async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {

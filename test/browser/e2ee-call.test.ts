@@ -5,11 +5,11 @@
  * forwards after that is encrypted under that epoch, and their code changes.
  */
 import type { BrowserContext, Page } from 'playwright-core';
-import type { RtpPacket } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
 import { parseKid } from '../../src/e2ee/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
+import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
 import { launchChromium, openInvite, pageState, until, untilMediaFlows } from './chromium.fixture.js';
 
 let cluster: Cluster;
@@ -41,32 +41,8 @@ function epochsSeen(page: Page): Promise<number[]> {
 
 /** KID epoch bits of the next `count` VP8 frames the bridge receives from `name`. */
 async function forwardedEpochBits(meeting: string, name: string, count: number): Promise<bigint[]> {
-  const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
-  const track = [...(room?.participants.values() ?? [])].find((p) => p.name === name)?.published.get('video')?.track;
-  if (!track) throw new Error(`the bridge has no video from ${name}`);
-  const bits: bigint[] = [];
-  await new Promise<void>((resolve) => {
-    const sub = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
-      const p = rtp.payload;
-      const first = p[0] ?? 0;
-      if ((first & 0x10) === 0 || (first & 0x07) !== 0) return; // only packets that start a frame
-      let offset = 1;
-      if (first & 0x80) {
-        const ext = p[offset++] ?? 0;
-        if (ext & 0x80) offset += (p[offset] ?? 0) & 0x80 ? 2 : 1;
-        if (ext & 0x40) offset += 1;
-        if (ext & 0x30) offset += 1;
-      }
-      const frame = p.subarray(offset);
-      const clear = (frame[0] ?? 0) & 1 ? 3 : 10; // VP8 delta or key frame header, left clear
-      bits.push(parseKid(decodeHeader(frame.subarray(clear)).kid).epochBits);
-      if (bits.length >= count) {
-        sub.unSubscribe();
-        resolve();
-      }
-    });
-  });
-  return bits;
+  const frames = await tapVideoFrames(cluster, 'us-east', meeting, name, count);
+  return frames.map((frame) => parseKid(decodeHeader(frame.subarray(vp8ClearBytes(frame))).kid).epochBits);
 }
 
 describe('end-to-end encryption in Chromium', () => {
