@@ -74,7 +74,7 @@ async function measureAttempt(mode: ForwarderMode, fanout: number, timing: { war
   const forwarder = fork(FORWARDER, [FORWARDER_CHILD_FLAG], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const subscribers = fork(SUBSCRIBERS, [SUBSCRIBER_CHILD_FLAG], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const video = syntheticVideo(VIDEO);
-  const publisher = nodePlatform({ video: video.track }).createPeer();
+  const publisher = nodePlatform({ video: video.track }).createPeer([]);
   let failure: string | undefined;
   let onCpu: ((m: FromForwarder) => void) | undefined;
   let onCount: ((received: readonly number[]) => void) | undefined;

@@ -31,7 +31,7 @@ function serve(): void {
   const peer = (id: string): PeerHandle<MediaStreamTrack> => {
     const known = peers.get(id);
     if (known) return known;
-    const created = nodePlatform().createPeer();
+    const created = nodePlatform().createPeer([]);
     received.set(id, 0);
     created.onTrack = (_from, _kind, track): void => {
       track.onReceiveRtp.subscribe(() => { received.set(id, (received.get(id) ?? 0) + 1); });

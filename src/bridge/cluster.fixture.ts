@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { JWK } from 'jose';
 import { generateBridgeIdentity } from '../broker/attestation.js';
 import { startBroker, type RunningBroker } from '../broker/server.js';
-import { startBridge, type RunningBridge } from './server.js';
+import { startBridge, type BridgeOptions, type RunningBridge } from './server.js';
 
 export interface Cluster {
   readonly broker: RunningBroker;
@@ -20,7 +20,7 @@ export interface Cluster {
   readonly adminToken: string;
   readonly dataDir: string;
   readonly apiKey: string;
-  startBridge(datacenter: string): Promise<RunningBridge>;
+  startBridge(datacenter: string, overrides?: Partial<BridgeOptions>): Promise<RunningBridge>;
   meeting(title?: string): Promise<string>;
   joinToken(meeting: string, name: string): Promise<string>;
   close(): Promise<void>;
@@ -68,10 +68,10 @@ export async function startCluster(keyed: readonly string[], running: readonly s
   const account = await api('/v1/accounts', adminToken, { name: 'Test', homeCountry: 'US' });
   const apiKey = String(account.apiKey);
   const bridges = new Map<string, RunningBridge>();
-  const start = async (datacenter: string): Promise<RunningBridge> => {
+  const start = async (datacenter: string, overrides: Partial<BridgeOptions> = {}): Promise<RunningBridge> => {
     const privateJwk = identities.get(datacenter);
     if (!privateJwk) throw new Error(`no identity for ${datacenter}`);
-    const bridge = await startBridge({ datacenter, broker: broker.url, privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 2000 });
+    const bridge = await startBridge({ datacenter, broker: broker.url, privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 2000, ...overrides });
     bridges.set(datacenter, bridge);
     return bridge;
   };

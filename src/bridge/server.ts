@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
-import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage } from '../core/signalling/protocol.js';
+import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer } from '../core/signalling/protocol.js';
 import type { RouteTicketClaims } from '../broker/tickets.js';
 import { BrokerLink } from './broker-link.js';
 import { Participant, Room, type MediaOptions } from './sfu.js';
@@ -29,6 +29,8 @@ export interface BridgeOptions {
   /** The signalling URL clients use; defaults to ws://host:port/signal. */
   readonly publicUrl?: string;
   readonly media: MediaOptions;
+  /** STUN/TURN servers handed to every admitted client for its media connection. */
+  readonly iceServers?: readonly IceServer[];
   /** Every this many ms; the broker marks the datacenter down after a few missed. */
   readonly heartbeatMs: number;
   /** How long SIGTERM waits for clients to move before closing (ms). */
@@ -198,7 +200,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     });
     // No await from here to room.add: the founder decision and the membership change happen together.
     const mlsFounder = room.mls.admit(room.participants.size);
-    send(socket, { type: 'admitted', participant: ticket.sub, meeting: ticket.meeting, datacenter: options.datacenter, jurisdiction: link.jurisdiction ?? '', peers: [...room.participants.values()].map((p) => p.info()), mlsFounder });
+    send(socket, { type: 'admitted', participant: ticket.sub, meeting: ticket.meeting, datacenter: options.datacenter, jurisdiction: link.jurisdiction ?? '', peers: [...room.participants.values()].map((p) => p.info()), mlsFounder, iceServers: options.iceServers ?? [] });
     for (const other of room.participants.values()) other.notify({ type: 'peer-joined', peer: participant.info() });
     await room.add(participant);
     log({ level: 'info', msg: 'admitted', participant: ticket.sub, meeting: ticket.meeting, country: ticket.country });

@@ -5,7 +5,7 @@
  * carry the other participants'. No trickle ICE: the answer goes out with
  * every candidate gathered, as the protocol has no candidate message.
  */
-import type { StreamInfo } from '../core/signalling/protocol.js';
+import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
 
 export type { SessionEvent } from './session.js';
@@ -20,8 +20,8 @@ export type PeerObserver = (pc: RTCPeerConnection) => void;
 export function browserPlatform(localStream: MediaStream, observe?: PeerObserver): Platform<MediaStreamTrack> {
   return {
     openSocket: (url, protocol) => new BrowserSocket(url, protocol),
-    createPeer: () => {
-      const peer = new BrowserPeer(localStream);
+    createPeer: (iceServers) => {
+      const peer = new BrowserPeer(localStream, iceServers);
       observe?.(peer.pc);
       return peer;
     },
@@ -61,7 +61,7 @@ class BrowserSocket implements SocketLike {
 }
 
 class BrowserPeer implements PeerHandle<MediaStreamTrack> {
-  readonly pc = new RTCPeerConnection();
+  readonly pc: RTCPeerConnection;
   readonly #local: MediaStream;
   /** Mids whose receiver track was already handed out: a receiver keeps one track for its life. */
   readonly #emitted = new Set<string>();
@@ -69,7 +69,8 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
-  constructor(local: MediaStream) {
+  constructor(local: MediaStream, iceServers: readonly IceServer[]) {
+    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((s) => ({ ...s, urls: [...s.urls] })) });
     this.#local = local;
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;

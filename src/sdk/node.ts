@@ -6,7 +6,7 @@
  */
 import { MediaStreamTrack, RTCPeerConnection, useOPUS, useSdesMid, useVP8 } from 'werift';
 import WebSocket from 'ws';
-import type { StreamInfo } from '../core/signalling/protocol.js';
+import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
 
 export type { SessionEvent } from './session.js';
@@ -21,7 +21,7 @@ export interface NodeTracks {
 export function nodePlatform(tracks: NodeTracks = {}): Platform<MediaStreamTrack> {
   return {
     openSocket: (url, protocol) => new NodeSocket(url, protocol),
-    createPeer: () => new NodePeer(tracks),
+    createPeer: (iceServers) => new NodePeer(tracks, iceServers),
   };
 }
 
@@ -57,7 +57,7 @@ class NodeSocket implements SocketLike {
 }
 
 class NodePeer implements PeerHandle<MediaStreamTrack> {
-  readonly #pc = new RTCPeerConnection({ codecs: { audio: [useOPUS()], video: [useVP8()] }, headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] }, iceUseIpv6: false });
+  readonly #pc: RTCPeerConnection;
   readonly #tracks: NodeTracks;
   #streams = new Map<string, StreamInfo>();
   readonly #publishing = new Set<string>();
@@ -66,7 +66,13 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
-  constructor(tracks: NodeTracks) {
+  constructor(tracks: NodeTracks, iceServers: readonly IceServer[]) {
+    this.#pc = new RTCPeerConnection({
+      codecs: { audio: [useOPUS()], video: [useVP8()] },
+      headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
+      iceServers: iceServers.map((s) => ({ ...s, urls: [...s.urls] })),
+      iceUseIpv6: false,
+    });
     this.#tracks = tracks;
     this.#pc.onTransceiverAdded.subscribe((transceiver) => {
       transceiver.onTrack.subscribe((track) => {

@@ -8,7 +8,7 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import type { Decision } from '../core/select/select.js';
-import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
 import { MeetingKeys, type E2eeEpoch } from './meeting-keys.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
@@ -35,7 +35,8 @@ export interface PeerHandle<Track> {
 /** What a platform provides. */
 export interface Platform<Track> {
   openSocket(url: string, protocol: string): SocketLike;
-  createPeer(): PeerHandle<Track>;
+  /** A peer connection using the STUN/TURN servers the bridge handed out. */
+  createPeer(iceServers: readonly IceServer[]): PeerHandle<Track>;
 }
 
 /** The SDK's typed events. */
@@ -266,7 +267,7 @@ export class Session<Track> {
     switch (message.type) {
       case 'admitted': {
         link.admitted = true;
-        const peer = this.#options.platform.createPeer();
+        const peer = this.#options.platform.createPeer(message.iceServers);
         link.peer = peer as PeerHandle<unknown>;
         peer.onTrack = (id, kind, track): void => {
           link.tracks.push({ peer: id, kind });

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { GeobridgeError } from '../../core/errors.js';
+import type { IceServer } from '../../core/signalling/protocol.js';
 import { startBridge } from '../../bridge/server.js';
 import { parseCommandArgs, splitList } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
@@ -13,6 +14,7 @@ import { EXIT, untilStopSignal, type Io } from '../io.js';
 export const BRIDGE_HELP = `Usage: geobridge bridge --datacenter ID --broker URL --key FILE
                         [--listen 127.0.0.1:0] [--public-url ws://HOST:PORT/signal]
                         [--bind-address IP] [--announce IP,…] [--ports MIN-MAX]
+                        [--ice-servers URL,…] [--turn-username U --turn-credential C]
                         [--video-bitrate BPS] [--heartbeat-ms N] [--drain-ms N]
 
 Runs the media bridge (a WebRTC SFU) of one datacenter of the manifest. It
@@ -31,6 +33,10 @@ Options:
   --bind-address IP     address the media (UDP) sockets bind to (default: all)
   --announce LIST       extra host addresses offered to clients (a public IP behind NAT)
   --ports MIN-MAX       UDP port range for media
+  --ice-servers LIST    STUN/TURN servers handed to every client (stun:, turn:, turns: URLs),
+                        for clients behind NATs or firewalls that block UDP to the bridge
+  --turn-username U     credentials for the turn:/turns: servers
+  --turn-credential C   (env GEOBRIDGE_TURN_CREDENTIAL keeps it out of the process list)
   --video-bitrate BPS   cap on each publisher's video (default 1500000)
   --heartbeat-ms N      heartbeat period (default 1000; keep it under the broker's timeout / 3)
   --drain-ms N          how long SIGTERM waits for clients to move (default 10000)
@@ -51,6 +57,9 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     announce: { type: 'string' },
     ports: { type: 'string' },
     'video-bitrate': { type: 'string' },
+    'ice-servers': { type: 'string' },
+    'turn-username': { type: 'string' },
+    'turn-credential': { type: 'string' },
     'heartbeat-ms': { type: 'string' },
     'drain-ms': { type: 'string' },
   });
@@ -78,6 +87,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
   if (!match) problems.push(`--listen is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:0`);
   const ports = values.ports === undefined ? undefined : /^(\d{1,5})-(\d{1,5})$/.exec(values.ports);
   if (ports === null || (ports && !(Number(ports[1]) < Number(ports[2]) && Number(ports[2]) <= 65535))) problems.push(`--ports is '${values.ports ?? ''}'; write MIN-MAX with MIN < MAX ≤ 65535, e.g. 40000-40999`);
+  const iceServers = iceServersFrom(splitList(values['ice-servers']), values['turn-username'], values['turn-credential'] ?? process.env.GEOBRIDGE_TURN_CREDENTIAL, problems);
   const videoBitrate = int('video-bitrate', values['video-bitrate'], 1_500_000, 50_000, 50_000_000);
   const heartbeatMs = int('heartbeat-ms', values['heartbeat-ms'], 1000, 100, 60_000);
   const drainMs = int('drain-ms', values['drain-ms'], 10_000, 0, 600_000);
@@ -109,6 +119,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
       ...(announced.length > 0 ? { announcedAddresses: announced } : {}),
       ...(ports ? { portRange: [Number(ports[1]), Number(ports[2])] as const } : {}),
     },
+    iceServers,
     heartbeatMs,
     drainMs,
     log: (line) => {
@@ -123,4 +134,14 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     await bridge.close();
   }
   return EXIT.ok;
+}
+
+/** STUN servers as they are; TURN servers with the credentials (which they need). */
+function iceServersFrom(urls: readonly string[], username: string | undefined, credential: string | undefined, problems: string[]): IceServer[] {
+  const bad = urls.filter((u) => !/^(stun|stuns|turn|turns):\S+$/.test(u));
+  if (bad.length > 0) problems.push(`--ice-servers has ${bad.join(', ')}; write stun:HOST:PORT, turn:HOST:PORT or turns:HOST:PORT URLs`);
+  const turn = urls.filter((u) => /^turns?:/.test(u));
+  const stun = urls.filter((u) => /^stuns?:/.test(u));
+  if (turn.length > 0 && (username === undefined || credential === undefined)) problems.push('--ice-servers names a TURN server: give --turn-username and --turn-credential (or GEOBRIDGE_TURN_CREDENTIAL)');
+  return [...(stun.length > 0 ? [{ urls: stun }] : []), ...(turn.length > 0 ? [{ urls: turn, ...(username !== undefined ? { username } : {}), ...(credential !== undefined ? { credential } : {}) }] : [])];
 }

@@ -15,7 +15,7 @@ const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.constant({ type: 'leave' as const }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
-  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean() }),
+  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }) }),
   fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }), { maxLength: 3 }) }),
   fc.record({ type: fc.constant('peer-joined' as const), peer }),
   fc.record({ type: fc.constant('peer-left' as const), id }),

@@ -29,6 +29,13 @@ export interface PeerInfo {
   readonly video: boolean;
 }
 
+/** A STUN or TURN server the client should use to reach the bridge (the RTCIceServer shape). */
+export interface IceServer {
+  readonly urls: readonly string[];
+  readonly username?: string;
+  readonly credential?: string;
+}
+
 /** Which peer's media a transceiver of the offer carries. */
 export interface StreamInfo {
   readonly mid: string;
@@ -79,6 +86,8 @@ export interface AdmittedMessage {
   readonly peers: readonly PeerInfo[];
   /** This participant founds the meeting's MLS group on this bridge (everyone else joins it). */
   readonly mlsFounder: boolean;
+  /** STUN/TURN servers for the media connection, as the bridge's operator configured them. */
+  readonly iceServers: readonly IceServer[];
 }
 /** An SDP offer; `streams` labels the transceivers that carry other peers' media. */
 export interface OfferMessage {
@@ -168,8 +177,11 @@ const oneOf =
     typeof v === 'string' && values.includes(v);
 
 const peerInfo: Check = (v) => isObject(v) && fieldsOk(v, { id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool }) === undefined;
+const iceServer: Check = (v) =>
+  isObject(v) && fieldsOk(v, { urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= 8 && u.every(iceUrl), username: optional(str(256)), credential: optional(str(256)) }) === undefined;
 const streamInfo: Check = (v) =>
   isObject(v) && fieldsOk(v, { mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: (k) => k === 'audio' || k === 'video' }) === undefined;
+const iceUrl: Check = (v) => typeof v === 'string' && v.length <= 512 && /^(stun|stuns|turn|turns):\S+$/.test(v);
 const arrayOf =
   (item: Check, max: number): Check =>
   (v) =>
@@ -184,7 +196,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Readonly<Record<str
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Readonly<Record<string, Check>>>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, 16) },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },
