@@ -65,6 +65,9 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   readonly #local: MediaStream;
   /** Mids whose receiver track was already handed out: a receiver keeps one track for its life. */
   readonly #emitted = new Set<string>();
+  /** Mids that carry our own media, fixed by the first offer. */
+  readonly #ownFirst = new Set<string>();
+  #own: ReadonlySet<string> | undefined;
   #closed = false;
   onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
@@ -92,12 +95,17 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
         }
         continue;
       }
+      // Our own media goes on the unlabelled m-lines of the first offer; one unlabelled later is a
+      // departed peer's, now inactive, and must stay so.
+      if (this.#own === undefined) this.#ownFirst.add(mid);
+      if (!this.#ownFirst.has(mid)) continue;
       const kind = t.receiver.track.kind;
       const track = kind === 'audio' ? this.#local.getAudioTracks()[0] : this.#local.getVideoTracks()[0];
       if (!track) continue;
       t.direction = 'sendonly';
       if (t.sender.track !== track) await t.sender.replaceTrack(track);
     }
+    this.#own = this.#ownFirst;
     await this.pc.setLocalDescription(await this.pc.createAnswer());
     await this.#iceGathered();
     return this.pc.localDescription?.sdp ?? '';

@@ -61,6 +61,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   readonly #tracks: NodeTracks;
   #streams = new Map<string, StreamInfo>();
   readonly #publishing = new Set<string>();
+  #answered = false;
   /** One steady track per received stream, whatever SSRCs the bridge's sender goes through. */
   readonly #received = new Map<string, MediaStreamTrack>();
   onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
@@ -99,11 +100,13 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {
     this.#streams = new Map(streams.map((s) => [s.mid, s]));
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+    const first = !this.#answered;
+    this.#answered = true;
     for (const t of this.#pc.getTransceivers()) {
       if (t.mid === null || this.#streams.has(t.mid)) continue;
-      // The m-lines that carry no other participant's media receive ours.
+      // Our media goes on the unlabelled m-lines of the first offer; one unlabelled later is a departed peer's.
       const track = t.kind === 'audio' ? this.#tracks.audio : this.#tracks.video;
-      if (!track) continue;
+      if (!track || (!first && !this.#publishing.has(t.mid))) continue;
       if (!this.#publishing.has(t.mid)) {
         this.#publishing.add(t.mid);
         await t.sender.replaceTrack(track);

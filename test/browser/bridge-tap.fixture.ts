@@ -11,7 +11,7 @@ import type { Cluster } from '../../src/bridge/cluster.fixture.js';
 export async function tapVideoFrames(cluster: Cluster, datacenter: string, meeting: string, name: string, count: number): Promise<Uint8Array[]> {
   const room = cluster.bridges.get(datacenter)?.rooms.get(meeting);
   const track = [...(room?.participants.values() ?? [])].find((p) => p.name === name)?.published.get('video')?.track;
-  if (!track) throw new Error(`the bridge has no video from ${name}`);
+  if (!track) throw new Error(`the bridge has no video from ${name}: it has ${JSON.stringify([...(room?.participants.values() ?? [])].map((p) => [p.name, [...p.published.keys()]]))}`);
   const frames: Uint8Array[] = [];
   await new Promise<void>((resolve) => {
     const sub = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {

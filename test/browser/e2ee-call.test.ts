@@ -72,10 +72,11 @@ describe('end-to-end encryption in Chromium', () => {
     expect(two[0]?.securityCode).not.toBe(three[0]?.securityCode);
     // Cy was never given keys for the new epoch ...
     expect(await epochsSeen(cy)).not.toContain(epoch);
-    // ... and once the senders switch (a few hundred ms), every frame Ada sends is under it.
-    await new Promise((r) => setTimeout(r, 1000));
+    // ... and once Ada's sender switches to it (a few hundred ms after her keys), every frame she sends is under it.
+    const newBits = BigInt(epoch) % 16n;
+    await until(async () => (await forwardedEpochBits(meeting, 'Ada', 1))[0] === newBits, 20_000, "Ada's sender to switch epochs");
     const bits = await forwardedEpochBits(meeting, 'Ada', 10);
-    expect(bits.every((b) => b === BigInt(epoch) % 16n)).toBe(true);
+    expect(bits.every((b) => b === newBits)).toBe(true);
     await Promise.all([ada, bo].map((p) => untilMediaFlows(p, 20_000)));
     await Promise.all(pages.map((p) => p.close()));
   }, 120_000);
