@@ -8,7 +8,8 @@
  * - keyframes: a subscriber's PLI or FIR is passed to the publisher of the
  *   stream it names, and a PLI is sent on its behalf when its sender connects
  *   and when a stream is first negotiated, so a newcomer sees video at once
- *   instead of at the next periodic keyframe;
+ *   instead of at the next periodic keyframe; a request is repeated until a
+ *   key frame is forwarded (vp8.ts sees them, E2EE or not);
  * - bitrate: a REMB every second caps each publisher's video at
  *   `videoBitrate` (Chromium otherwise starts near 300 kbit/s and, with no
  *   estimate from a werift receiver, stays there);
@@ -30,12 +31,22 @@ import {
 } from 'werift';
 import type { BridgeMessage, PeerInfo, StreamInfo } from '../core/signalling/protocol.js';
 import { MlsRelay } from './mls-relay.js';
+import { startsVp8KeyFrame } from './vp8.js';
 
 type Kind = 'audio' | 'video';
 
 /** RTCP payload-specific feedback formats (RFC 4585 §6.3.1, RFC 5104 §4.3.1). */
 const PLI_FMT = 1;
 const FIR_FMT = 4;
+/**
+ * A keyframe request not answered with a key frame by then is sent again:
+ * WebRTC encoders ignore requests that come within 300 ms of the last one
+ * (encoder_rtcp_feedback.cc), and a key frame that left before the
+ * subscriber's transport connected never reached it.
+ */
+const KEYFRAME_RETRY_MS = 350;
+/** Requests per ask, the first included. */
+const KEYFRAME_TRIES = 4;
 
 /** Network options of every peer connection (bridge flags). */
 export interface MediaOptions {
@@ -64,6 +75,8 @@ interface Published {
   readonly receiver: RTCRtpReceiver;
   /** Local tracks that carry it to each subscriber, by subscriber id. */
   readonly outlets: Map<string, MediaStreamTrack>;
+  /** Key frames forwarded so far (video), to see whether a request was answered. */
+  keyframes: number;
 }
 
 /** A transceiver that sends another participant's media to this one. */
@@ -71,7 +84,7 @@ interface Outgoing {
   readonly transceiver: RTCRtpTransceiver;
   readonly publisher: string;
   readonly kind: Kind;
-  /** Asks the publisher for a keyframe (video only). */
+  /** Asks the publisher for a keyframe (video only), and again until one is forwarded. */
   readonly keyframe: () => void;
   /** Whether the subscriber has answered an offer carrying this stream. */
   primed: boolean;
@@ -140,7 +153,9 @@ export class Participant {
     for (const o of this.#offered) {
       if (o.primed) continue;
       o.primed = true;
-      o.keyframe();
+      // Before the transport connects, `onReady` asks: a request now would be answered before this
+      // subscriber could receive it, and the encoder would ignore the one at `onReady` as too soon.
+      if (o.transceiver.sender.dtlsTransport.state === 'connected') o.keyframe();
     }
     if (this.#again) {
       this.#again = false;
@@ -254,11 +269,12 @@ export class Room {
 
   #publish(p: Participant, kind: Kind, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
     if (p.published.has(kind)) return;
-    const published: Published = { track, receiver, outlets: new Map() };
+    const published: Published = { track, receiver, outlets: new Map(), keyframes: 0 };
     p.published.set(kind, published);
     // One serialization, then each subscriber's sender parses its own copy: werift rewrites SSRC, payload type and sequence numbers in place.
     track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
       if (published.outlets.size === 0) return;
+      if (kind === 'video' && startsVp8KeyFrame(rtp.payload)) published.keyframes++;
       const bytes = rtp.serialize();
       for (const outlet of published.outlets.values()) outlet.writeRtp(bytes);
     });
@@ -273,8 +289,23 @@ export class Room {
     const outlet = new MediaStreamTrack({ kind });
     const transceiver = subscriber.pc.addTransceiver(outlet, { direction: 'sendonly' });
     transceiver.usedForSender = true;
+    let retrying = false;
+    const connected = (): boolean => transceiver.sender.dtlsTransport.state === 'connected';
+    const ask = (tries: number): void => {
+      const ssrc = published.track.ssrc;
+      if (ssrc === undefined || published.outlets.get(subscriber.id) !== outlet) return;
+      void published.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
+      // Until connected, a key frame cannot reach this subscriber; `onReady` asks again then.
+      if (retrying || tries <= 1 || !connected()) return;
+      retrying = true;
+      const seen = published.keyframes;
+      setTimeout(() => {
+        retrying = false;
+        if (published.keyframes === seen) ask(tries - 1);
+      }, KEYFRAME_RETRY_MS);
+    };
     const keyframe = (): void => {
-      if (kind === 'video' && published.track.ssrc !== undefined) void published.receiver.sendRtcpPLI(published.track.ssrc).catch(() => undefined);
+      if (kind === 'video') ask(KEYFRAME_TRIES);
     };
     subscriber.outgoing.push({ transceiver, publisher, kind, keyframe, primed: false });
     published.outlets.set(subscriber.id, outlet);

@@ -51,6 +51,11 @@ function fakeClock(): { schedule: (fn: () => void, ms: number) => void; advance:
   };
 }
 
+/** Resolves once `condition` holds (polled; the test's timeout bounds it). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
 async function pair(senderKey = KEY, receiverKey = KEY): Promise<{ sender: FrameCrypter; receiver: FrameCrypter }> {
   const sender = new FrameCrypter({ crypto });
   const receiver = new FrameCrypter({ crypto });
@@ -152,7 +157,10 @@ describe('FrameCrypter', () => {
   });
 
   it('never throws on random input: every frame is dropped (counted) or decrypted', async () => {
-    const { sender, receiver } = await pair();
+    const { sender } = await pair();
+    // No hold: a random KID from a "newer epoch" would wait for keys that never come.
+    const receiver = new FrameCrypter({ crypto, holdMs: 0 });
+    await receiver.setKeys(keys(1, 1));
     const good = await Promise.all(Array.from({ length: 8 }, () => sender.encrypt('video', vp8DeltaFrame())));
     await fc.assert(
       fc.asyncProperty(
@@ -214,6 +222,80 @@ describe('FrameCrypter', () => {
     if (!oldFrame) throw new Error('not sent');
     expect(await bob.decrypt('audio', oldFrame)).toBeUndefined();
     expect(bob.stats().dropped.unknownKid).toBe(1);
+  });
+
+  it('holds a frame under a newer epoch until its keys arrive, and the frames behind it in order', async () => {
+    const clock = fakeClock();
+    const alice = new FrameCrypter({ crypto, switchDelayMs: 0 });
+    const bob = new FrameCrypter({ crypto, schedule: clock.schedule });
+    await alice.setKeys(keys(1, 0));
+    await bob.setKeys(keys(1, 1));
+    await alice.setKeys(keys(2, 0, OTHER_KEY)); // alice processed the commit first and already sends under epoch 2
+    const sent = await Promise.all([1, 2, 3].map((i) => alice.encrypt('audio', Uint8Array.of(i))));
+    const frames: EncodedFrameLike[] = sent.map((f) => ({ data: (f ?? new Uint8Array(0)).slice().buffer }));
+    const out: number[] = [];
+    const done = new ReadableStream<EncodedFrameLike>({
+      start(controller) {
+        for (const f of frames) controller.enqueue(f);
+        controller.close();
+      },
+    })
+      .pipeThrough(frameTransform(bob, 'receive', 'audio'))
+      .pipeTo(new WritableStream({ write: (f) => void out.push(...new Uint8Array(f.data)) }));
+    await until(() => bob.stats().held === 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(out).toEqual([]); // waiting for epoch 2, not dropped
+    await bob.setKeys(keys(2, 1, OTHER_KEY));
+    await done;
+    expect(out).toEqual([1, 2, 3]);
+    expect(bob.stats()).toMatchObject({ held: 1, dropped: { unknownKid: 0 }, decrypted: { audio: 3 } });
+  });
+
+  it('waits for the first keys (media can reach a newcomer before its Welcome is processed)', async () => {
+    const { sender } = await pair();
+    const newcomer = new FrameCrypter({ crypto });
+    const wire = await sender.encrypt('audio', Uint8Array.of(9));
+    if (!wire) throw new Error('not sent');
+    const decrypted = newcomer.decrypt('audio', wire);
+    await newcomer.setKeys(keys(1, 2));
+    expect(await decrypted).toEqual(Uint8Array.of(9));
+    expect(newcomer.stats().held).toBe(1);
+  });
+
+  it("drops a held frame when its keys do not come in time, and that epoch's next frames at once, until new keys", async () => {
+    const clock = fakeClock();
+    const alice = new FrameCrypter({ crypto });
+    const bob = new FrameCrypter({ crypto, schedule: clock.schedule, holdMs: 500 });
+    await alice.setKeys(keys(3, 0));
+    await bob.setKeys(keys(2, 1));
+    const [a, b] = await Promise.all([alice.encrypt('audio', Uint8Array.of(1)), alice.encrypt('audio', Uint8Array.of(2))]);
+    if (!a || !b) throw new Error('not sent');
+    const first = bob.decrypt('audio', a);
+    await until(() => bob.stats().held === 1);
+    clock.advance(499);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(bob.stats().dropped.unknownKid).toBe(0);
+    clock.advance(1);
+    expect(await first).toBeUndefined();
+    expect(await bob.decrypt('audio', b)).toBeUndefined(); // no second wait for epoch 3
+    expect(bob.stats()).toMatchObject({ held: 1, dropped: { unknownKid: 2 } });
+    await bob.setKeys(keys(3, 1));
+    const c = await alice.encrypt('audio', Uint8Array.of(3));
+    if (!c) throw new Error('not sent');
+    expect(await bob.decrypt('audio', c)).toEqual(Uint8Array.of(3));
+  });
+
+  it('drops at once a frame of an older epoch, or of a sender the current epoch does not have', async () => {
+    const bob = new FrameCrypter({ crypto, holdMs: 60_000 });
+    await bob.setKeys(keys(5, 1));
+    for (const [epoch, leaf] of [[4, 0], [1, 0], [5, 7]] as const) {
+      const other = new FrameCrypter({ crypto });
+      await other.setKeys(keys(epoch, leaf, KEY, [leaf]));
+      const wire = await other.encrypt('audio', Uint8Array.of(1));
+      if (!wire) throw new Error('not sent');
+      expect(await bob.decrypt('audio', wire)).toBeUndefined();
+    }
+    expect(bob.stats()).toMatchObject({ held: 0, dropped: { unknownKid: 3 } });
   });
 
   it('refuses an epoch that is not newer (re-adding a send key from CTR 0 would reuse nonces)', async () => {

@@ -20,9 +20,9 @@
  * The SFrame part itself is a standard RFC 9605 ciphertext (suite 0x0004,
  * AES_128_GCM_SHA256_128) and KIDs follow src/e2ee/kid.ts.
  */
-import { installEpochKeys, removeEpochKeys, type InstalledKids } from '../e2ee/kid.js';
+import { installEpochKeys, KID_EPOCH_BITS, parseKid, removeEpochKeys, type InstalledKids } from '../e2ee/kid.js';
 import { concatBytes } from '../sframe/bytes.js';
-import { isSFrameError, SFrameContext, WebCryptoBackend, type SFrameCrypto, type SFrameErrorCode, type SubtleCryptoLike } from '../sframe/index.js';
+import { decodeHeader, isSFrameError, SFrameContext, WebCryptoBackend, type SFrameCrypto, type SFrameErrorCode, type SubtleCryptoLike } from '../sframe/index.js';
 
 /** The media kind of a frame. */
 export type MediaKind = 'audio' | 'video';
@@ -33,10 +33,22 @@ export type TransformSide = 'send' | 'receive';
 export const VP8_KEY_FRAME_PREFIX = 10;
 /** Clear bytes in front of a VP8 delta frame: the 3-byte frame tag. */
 export const VP8_DELTA_FRAME_PREFIX = 3;
-/** Default delay before a sender switches to a new epoch's key, so receivers have it first. */
-export const DEFAULT_SWITCH_DELAY_MS = 300;
+/**
+ * Default delay before a sender switches to a new epoch's key, so that
+ * receivers, who process the same commit at about the same time, usually
+ * have it first (a slower one holds the frames, see DEFAULT_HOLD_MS).
+ */
+export const DEFAULT_SWITCH_DELAY_MS = 100;
 /** Default time the previous epoch's receive keys stay after new keys arrive, for frames in flight. */
 export const DEFAULT_GRACE_MS = 2000;
+/**
+ * Default longest wait of a received frame whose KID names an epoch newer
+ * than any installed here: its keys are on their way (the commit or Welcome
+ * is still being processed), and dropping the frame would cost a key frame.
+ */
+export const DEFAULT_HOLD_MS = 1000;
+/** Epochs mod 16 up to this far ahead of the newest installed one count as newer (the rest as older). */
+const AHEAD_EPOCHS = 8n;
 
 /** Why a received frame was dropped. */
 export type DropReason = 'unknownKid' | 'authFailed' | 'replay' | 'badHeader' | 'malformed' | 'internal';
@@ -51,6 +63,8 @@ export interface E2eeStats {
   readonly dropped: Record<DropReason, number>;
   /** Frames to send that were not sent (never sent in the clear), by reason. */
   readonly unsent: Record<UnsentReason, number>;
+  /** Received frames that waited for the keys of a newer epoch (then decrypted, or dropped after DEFAULT_HOLD_MS). */
+  readonly held: number;
   /** The epoch senders encrypt under, or null before the first keys. */
   readonly sendEpoch: number | null;
   /** Epochs with receive keys installed, oldest first. */
@@ -99,6 +113,15 @@ const DROP_REASONS: Readonly<Partial<Record<SFrameErrorCode, DropReason>>> = {
   SFRAME_BAD_HEADER: 'badHeader',
 };
 
+/** A promise and the function that resolves it (Promise.withResolvers, which Node 20 lacks). */
+function signal(): { readonly promise: Promise<void>; readonly resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
 interface Epoch {
   readonly epoch: bigint;
   readonly installed: InstalledKids;
@@ -110,6 +133,7 @@ export interface FrameCrypterOptions {
   readonly crypto: SFrameCrypto;
   readonly switchDelayMs?: number;
   readonly graceMs?: number;
+  readonly holdMs?: number;
   /** Runs `fn` after `ms` (setTimeout by default; tests pass a fake clock). */
   readonly schedule?: (fn: () => void, ms: number) => void;
   /** Called when senders start encrypting under `epoch`: request a key frame then. */
@@ -125,6 +149,7 @@ export class FrameCrypter {
   readonly #ctx: SFrameContext;
   readonly #switchDelayMs: number;
   readonly #graceMs: number;
+  readonly #holdMs: number;
   readonly #schedule: (fn: () => void, ms: number) => void;
   readonly #onSwitch: ((epoch: bigint) => void) | undefined;
   /** Installed epochs, oldest first; at most the previous and the current one once timers run. */
@@ -132,6 +157,11 @@ export class FrameCrypter {
   #send: Epoch | undefined;
   /** Serialises setKeys: each install awaits key derivation. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Resolves at the next install, which may bring the keys a held frame waits for. */
+  #nextInstall = signal();
+  /** Epochs (mod 16) whose keys did not come in time since the last install: their frames drop at once. */
+  readonly #gaveUp = new Set<bigint>();
+  #held = 0;
   readonly #encrypted: Record<MediaKind, number> = { audio: 0, video: 0 };
   readonly #decrypted: Record<MediaKind, number> = { audio: 0, video: 0 };
   readonly #dropped: Record<DropReason, number> = { unknownKid: 0, authFailed: 0, replay: 0, badHeader: 0, malformed: 0, internal: 0 };
@@ -141,6 +171,7 @@ export class FrameCrypter {
     this.#ctx = new SFrameContext({ crypto: options.crypto });
     this.#switchDelayMs = options.switchDelayMs ?? DEFAULT_SWITCH_DELAY_MS;
     this.#graceMs = Math.max(options.graceMs ?? DEFAULT_GRACE_MS, this.#switchDelayMs);
+    this.#holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     this.#schedule = options.schedule ?? ((fn, ms) => setTimeout(fn, ms));
     this.#onSwitch = options.onSwitch;
   }
@@ -168,8 +199,12 @@ export class FrameCrypter {
     const installed = await installEpochKeys(this.#ctx, { epoch, baseKey: keys.baseKey, ownIndex: keys.ownLeaf, memberIndices: members });
     const entry: Epoch = { epoch, installed };
     this.#epochs = keep ? [keep, entry] : [entry];
+    this.#gaveUp.clear();
+    this.#nextInstall.resolve();
+    this.#nextInstall = signal();
     // Nothing to send with (first keys, or the sending epoch was just retired): use the newest key that receivers had longest.
     if (this.#send === undefined) this.#switchTo(keep ?? entry);
+    if (this.#send !== entry && this.#switchDelayMs <= 0) this.#switchTo(entry);
     if (this.#send !== entry) {
       this.#schedule(() => {
         if (this.#epochs.at(-1) === entry) this.#switchTo(entry);
@@ -219,22 +254,53 @@ export class FrameCrypter {
     }
   }
 
-  /** The decrypted frame (clear prefix ‖ plaintext), or undefined (counted by reason) when it must be dropped. Throws only on bugs. */
+  /**
+   * The decrypted frame (clear prefix ‖ plaintext), or undefined (counted by
+   * reason) when it must be dropped. A frame under a newer epoch's KID waits
+   * for that epoch's keys (at most holdMs); a transform awaits each frame, so
+   * the frames behind it wait too and stay in order. Throws only on bugs.
+   */
   async decrypt(kind: MediaKind, frame: Uint8Array): Promise<Uint8Array<ArrayBuffer> | undefined> {
     const parts = splitClearPrefix(kind, frame);
     if (!parts || parts.rest.length === 0) {
       this.#dropped.malformed++;
       return undefined;
     }
-    try {
-      const { plaintext } = await this.#ctx.decrypt(parts.prefix, parts.rest);
-      this.#decrypted[kind]++;
-      return concatBytes(parts.prefix, plaintext);
-    } catch (error) {
-      if (!isSFrameError(error)) throw error;
-      this.#dropped[DROP_REASONS[error.code] ?? 'malformed']++;
-      return undefined;
+    let timedOut: Promise<'timeout'> | undefined;
+    for (;;) {
+      try {
+        const { plaintext } = await this.#ctx.decrypt(parts.prefix, parts.rest);
+        this.#decrypted[kind]++;
+        return concatBytes(parts.prefix, plaintext);
+      } catch (error) {
+        if (!isSFrameError(error)) throw error;
+        const epochBits = error.code === 'SFRAME_UNKNOWN_KID' ? this.#newerEpochBits(parts.rest) : undefined;
+        if (epochBits !== undefined) {
+          if (timedOut === undefined) {
+            this.#held++;
+            timedOut = new Promise((resolve) => {
+              this.#schedule(() => {
+                resolve('timeout');
+              }, this.#holdMs);
+            });
+          }
+          if ((await Promise.race([this.#nextInstall.promise, timedOut])) !== 'timeout') continue;
+          this.#gaveUp.add(epochBits);
+        }
+        this.#dropped[DROP_REASONS[error.code] ?? 'malformed']++;
+        return undefined;
+      }
     }
+  }
+
+  /** The epoch bits of `sframe`'s KID when they name an epoch newer than any installed whose keys may still come; else undefined. */
+  #newerEpochBits(sframe: Uint8Array): bigint | undefined {
+    const parts = parseKid(decodeHeader(sframe).kid);
+    if (parts.context !== 0n || this.#gaveUp.has(parts.epochBits)) return undefined;
+    const newest = this.#epochs.at(-1);
+    if (newest === undefined) return parts.epochBits; // no keys yet: the first ones are on their way
+    const ahead = (parts.epochBits - newest.epoch) & ((1n << BigInt(KID_EPOCH_BITS)) - 1n);
+    return ahead >= 1n && ahead <= AHEAD_EPOCHS ? parts.epochBits : undefined;
   }
 
   /** Counts a frame lost to an unexpected error in the pipeline (see frameTransform). */
@@ -250,6 +316,7 @@ export class FrameCrypter {
       decrypted: { ...this.#decrypted },
       dropped: { ...this.#dropped },
       unsent: { ...this.#unsent },
+      held: this.#held,
       sendEpoch: this.#send === undefined ? null : Number(this.#send.epoch),
       receiveEpochs: this.#epochs.map((e) => Number(e.epoch)),
     };

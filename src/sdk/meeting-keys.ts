@@ -48,6 +48,10 @@ export interface MeetingKeysOptions {
   readonly broker: string;
   readonly joinToken: string;
   readonly meeting: string;
+  /** This participant's key package, made ahead (`prepareMember`); made on `start` otherwise. A key package is used once. */
+  readonly prepared?: Promise<KeyPackageBundle>;
+  /** The broker's published keys (the session's, already fetched for its tickets); fetched on first use otherwise. */
+  readonly jwks?: JWTVerifyGetKey;
   readonly send: (message: MlsSubmitMessage) => void;
   readonly onEpoch: (epoch: E2eeEpoch) => void;
   readonly onError: (error: unknown) => void;
@@ -63,6 +67,30 @@ function brokerVerifier(keys: JWTVerifyGetKey): IdentityVerifier {
     if (typeof sub !== 'string' || typeof exp !== 'number' || typeof meeting !== 'string' || typeof name !== 'string') throw new Error('the identity assertion is malformed');
     return { sub, exp, meeting, name, ...(typeof signatureKey === 'string' ? { signatureKey } : {}) };
   };
+}
+
+/**
+ * Makes a fresh MLS signature key, has the broker vouch for it, and builds a
+ * key package: everything joining a group needs except the group. A session
+ * starts this with its route request, so that admission waits for none of it.
+ */
+export async function prepareMember(broker: string, joinToken: string): Promise<KeyPackageBundle> {
+  const cs = await (suite ??= loadCipherSuite());
+  const keyPair = await generateSignatureKeyPair(cs);
+  const assertion = await requestAssertion(broker, joinToken, signatureKeyClaim(keyPair.publicKey));
+  return createKeyPackage(createMemberIdentity(keyPair, assertion), cs);
+}
+
+/** POST /v1/identity: the broker's assertion that `signatureKey` belongs to the join token's participant. */
+async function requestAssertion(broker: string, joinToken: string, signatureKey: string): Promise<string> {
+  const response = await fetch(new URL('/v1/identity', broker), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${joinToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ signatureKey }),
+  });
+  const body = (await response.json().catch(() => ({}))) as { assertion?: unknown; message?: unknown };
+  if (!response.ok || typeof body.assertion !== 'string') throw new Error(`the broker did not vouch for the MLS key: ${typeof body.message === 'string' ? body.message : response.status}`);
+  return body.assertion;
 }
 
 /** The MLS group of one bridge connection. Create one per admission; drop it with the connection. */
@@ -82,19 +110,17 @@ export class MeetingKeys {
 
   constructor(options: MeetingKeysOptions) {
     this.#options = options;
-    this.#policy = { meeting: options.meeting, verifyIdentity: brokerVerifier(createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker))), now: () => new Date() };
+    const jwks = options.jwks ?? createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
+    this.#policy = { meeting: options.meeting, verifyIdentity: brokerVerifier(jwks), now: () => new Date() };
   }
 
   /** Starts after admission: founds the group, or asks to be added. */
   start(founder: boolean, others: readonly string[]): void {
     for (const p of others) this.#present.add(p);
     this.#run(async () => {
-      const cs = await (suite ??= loadCipherSuite());
-      const keyPair = await generateSignatureKeyPair(cs);
-      const assertion = await this.#assertion(signatureKeyClaim(keyPair.publicKey));
-      this.#bundle = await createKeyPackage(createMemberIdentity(keyPair, assertion), cs);
+      this.#bundle = await (this.#options.prepared ?? prepareMember(this.#options.broker, this.#options.joinToken));
       if (founder) {
-        this.#group = await createMeetingGroup(this.#policy, this.#bundle, cs);
+        this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
         await this.#entered();
       } else {
         this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
@@ -174,17 +200,6 @@ export class MeetingKeys {
         this.#options.onError(error);
       }
     });
-  }
-
-  async #assertion(signatureKey: string): Promise<string> {
-    const response = await fetch(new URL('/v1/identity', this.#options.broker), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${this.#options.joinToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ signatureKey }),
-    });
-    const body = (await response.json().catch(() => ({}))) as { assertion?: unknown; message?: unknown };
-    if (!response.ok || typeof body.assertion !== 'string') throw new Error(`the broker did not vouch for the MLS key: ${typeof body.message === 'string' ? body.message : response.status}`);
-    return body.assertion;
   }
 
   /** A new epoch: publish its keys and code, then do any commit that is ours to do. */

@@ -9,7 +9,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import type { Decision } from '../core/select/select.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
-import { MeetingKeys, type E2eeEpoch } from './meeting-keys.js';
+import { MeetingKeys, prepareMember, type E2eeEpoch } from './meeting-keys.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -102,6 +102,8 @@ export class Session<Track> {
   readonly #requests = new Map<number, AbortController>();
   #audio = true;
   #video = true;
+  /** The MLS key package for the next admission, made while the route is asked for (E2EE only; used once). */
+  #prepared: ReturnType<typeof prepareMember> | undefined;
 
   constructor(options: SessionOptions<Track>) {
     this.#options = options;
@@ -113,6 +115,10 @@ export class Session<Track> {
   }
 
   join(): void {
+    if (this.#options.e2ee) {
+      this.#prepared = prepareMember(this.#options.broker, this.#options.joinToken);
+      this.#prepared.catch(() => undefined); // reported by the connection that uses it
+    }
     this.#dispatch({ type: 'join' });
   }
 
@@ -279,10 +285,14 @@ export class Session<Track> {
         this.#dispatch({ type: 'connected', attemptId, datacenter });
         for (const p of message.peers) emit({ type: 'participant-joined', peer: p });
         if (this.#options.e2ee) {
+          const prepared = this.#prepared;
+          this.#prepared = undefined;
           link.keys = new MeetingKeys({
             broker: this.#options.broker,
             joinToken: this.#options.joinToken,
             meeting: message.meeting,
+            ...(prepared ? { prepared } : {}),
+            jwks: this.#jwks,
             send: (m) => {
               this.#send(link, m);
             },

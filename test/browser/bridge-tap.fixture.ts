@@ -6,6 +6,7 @@
  */
 import type { RtpPacket } from 'werift';
 import type { Cluster } from '../../src/bridge/cluster.fixture.js';
+import { vp8FrameStart } from '../../src/bridge/vp8.js';
 
 /** The next `count` frame starts that `name` sends through `datacenter`'s bridge in `meeting`. */
 export async function tapVideoFrames(cluster: Cluster, datacenter: string, meeting: string, name: string, count: number): Promise<Uint8Array[]> {
@@ -15,7 +16,7 @@ export async function tapVideoFrames(cluster: Cluster, datacenter: string, meeti
   const frames: Uint8Array[] = [];
   await new Promise<void>((resolve) => {
     const sub = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
-      const start = frameStart(rtp.payload);
+      const start = vp8FrameStart(rtp.payload);
       if (start === undefined) return;
       frames.push(start);
       if (frames.length >= count) {
@@ -25,20 +26,6 @@ export async function tapVideoFrames(cluster: Cluster, datacenter: string, meeti
     });
   });
   return frames;
-}
-
-/** The frame bytes of a packet that starts partition 0 of a frame, or undefined for any other packet. */
-function frameStart(p: Uint8Array): Uint8Array | undefined {
-  const first = p[0] ?? 0;
-  if ((first & 0x10) === 0 || (first & 0x07) !== 0) return undefined;
-  let offset = 1;
-  if (first & 0x80) {
-    const ext = p[offset++] ?? 0;
-    if (ext & 0x80) offset += (p[offset] ?? 0) & 0x80 ? 2 : 1; // PictureID
-    if (ext & 0x40) offset += 1; // TL0PICIDX
-    if (ext & 0x30) offset += 1; // TID / KEYIDX
-  }
-  return p.subarray(offset);
 }
 
 /** Bytes VP8 leaves clear at the start of a frame under E2EE: 3 on delta frames, 10 on key frames (RFC 6386 §9.1). */
