@@ -34,6 +34,8 @@ interface InboundStats {
   readonly bytesReceived: number;
   /** Keyframe requests this receiver sent: a climbing count with no frames decoded means the sender never hears them. */
   readonly pliCount: number;
+  /** The negotiated codec, e.g. 'audio/opus' ('' before the first packet): E2EE handles Opus and VP8 only, and no RED. */
+  readonly mimeType: string;
 }
 
 declare global {
@@ -54,9 +56,18 @@ window.geobridge = {
   stats: async () => {
     if (!peer) return [];
     const out: InboundStats[] = [];
-    (await peer.getStats()).forEach((s: Record<string, unknown>) => {
+    const report = await peer.getStats();
+    report.forEach((s: Record<string, unknown>) => {
       if (s.type !== 'inbound-rtp') return;
-      out.push({ kind: String(s.kind), packetsReceived: Number(s.packetsReceived ?? 0), framesDecoded: Number(s.framesDecoded ?? 0), bytesReceived: Number(s.bytesReceived ?? 0), pliCount: Number(s.pliCount ?? 0) });
+      const codec = typeof s.codecId === 'string' ? (report.get(s.codecId) as { mimeType?: unknown } | undefined) : undefined;
+      out.push({
+        kind: String(s.kind),
+        packetsReceived: Number(s.packetsReceived ?? 0),
+        framesDecoded: Number(s.framesDecoded ?? 0),
+        bytesReceived: Number(s.bytesReceived ?? 0),
+        pliCount: Number(s.pliCount ?? 0),
+        mimeType: typeof codec?.mimeType === 'string' ? codec.mimeType : '',
+      });
     });
     return out;
   },

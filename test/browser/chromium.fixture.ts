@@ -28,6 +28,7 @@ export interface Inbound {
   packetsReceived: number;
   framesDecoded: number;
   bytesReceived: number;
+  mimeType: string;
 }
 export interface PageState {
   phase: string;
