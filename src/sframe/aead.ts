@@ -3,8 +3,8 @@
  * AES-CTR + HMAC AEAD of RFC 9605 §4.5.1 (encrypt-then-MAC, as in SRTP),
  * which exists so that tags can be as short as 4 bytes.
  */
-import { bigIntToBytes, concatBytes, constantTimeEqual } from './bytes.js';
-import type { SFrameCrypto } from './crypto.js';
+import { bigIntToBytes, concatBytes, constantTimeEqual, TWO_32, writeU64 } from './bytes.js';
+import type { PreparedKey, SFrameCrypto, SyncSFrameCrypto } from './crypto.js';
 import { SFrameError } from './errors.js';
 import type { CipherSuite } from './suites.js';
 
@@ -66,4 +66,55 @@ async function compoundOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadK
   // Verify before decrypting (encrypt-then-MAC), in constant time.
   if (!constantTimeEqual(tag, await computeTag(crypto, suite, key.authKey, nonce, aad, inner))) return undefined;
   return crypto.aesCtr(key.encKey, initialCounter(nonce), inner);
+}
+
+/** An AeadKey imported once by a synchronous backend: the AES key, and the HMAC key of the compound AEAD. */
+export interface PreparedAeadKey {
+  readonly encKey: PreparedKey;
+  /** Undefined for AES-GCM. */
+  readonly authKey: PreparedKey | undefined;
+}
+
+/** Imports `key`'s subkeys into a synchronous backend, once per SFrame key. */
+export function prepareAeadKey(crypto: SyncSFrameCrypto, suite: CipherSuite, key: AeadKey): PreparedAeadKey {
+  return { encKey: crypto.prepareKey(key.encKey), authKey: suite.aead === 'AES-GCM' ? undefined : crypto.prepareKey(key.authKey) };
+}
+
+/** len(AAD) ‖ len(CT) ‖ Nt, each 8 bytes big-endian: the start of compute_tag's input (§4.5.1). */
+function tagLengths(aadLength: number, ctLength: number, nt: number): Uint8Array {
+  const out = new Uint8Array(24);
+  writeU64(out, 0, 8, Math.floor(aadLength / TWO_32), aadLength % TWO_32);
+  writeU64(out, 8, 8, Math.floor(ctLength / TWO_32), ctLength % TWO_32);
+  writeU64(out, 16, 8, 0, nt);
+  return out;
+}
+
+/** computeTag on a synchronous backend: the HMAC runs over the parts without joining them. */
+function computeTagSync(crypto: SyncSFrameCrypto, suite: CipherSuite, key: PreparedAeadKey, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array {
+  if (key.authKey === undefined) throw new TypeError(`${suite.name}: the prepared key has no HMAC key`);
+  return crypto.hmacSync(suite.hash, key.authKey, [tagLengths(aad.length, ct.length, suite.nt), nonce, aad, ct]).subarray(0, suite.nt);
+}
+
+/**
+ * aeadSeal on a synchronous backend: ciphertext ‖ tag (Nt bytes) written into
+ * `out` from `offset`, which must leave room for plaintext.length + Nt bytes.
+ */
+export function aeadSealInto(crypto: SyncSFrameCrypto, suite: CipherSuite, key: PreparedAeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void {
+  if (suite.aead === 'AES-GCM') {
+    crypto.aesGcmSealInto(key.encKey, nonce, aad, plaintext, out, offset);
+    return;
+  }
+  const ct = crypto.aesCtrSync(key.encKey, initialCounter(nonce), plaintext);
+  out.set(ct, offset);
+  out.set(computeTagSync(crypto, suite, key, nonce, aad, ct), offset + ct.length);
+}
+
+/** aeadOpen on a synchronous backend: the plaintext, or undefined when the ciphertext is short or its tag is wrong. */
+export function aeadOpenSync(crypto: SyncSFrameCrypto, suite: CipherSuite, key: PreparedAeadKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
+  if (ciphertext.length < suite.nt) return undefined;
+  if (suite.aead === 'AES-GCM') return crypto.aesGcmOpenSync(key.encKey, nonce, aad, ciphertext);
+  const inner = ciphertext.subarray(0, ciphertext.length - suite.nt);
+  // Verify before decrypting (encrypt-then-MAC), in constant time.
+  if (!constantTimeEqual(ciphertext.subarray(ciphertext.length - suite.nt), computeTagSync(crypto, suite, key, nonce, aad, inner))) return undefined;
+  return crypto.aesCtrSync(key.encKey, initialCounter(nonce), inner);
 }

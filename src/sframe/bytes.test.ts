@@ -1,7 +1,7 @@
-// The integer helpers' fast paths (Numbers below 2^53, ≤ 6 bytes) against the plain BigInt definitions.
+// The integer helpers' fast paths (Numbers below 2^53, ≤ 6 bytes; 64-bit values as two 32-bit halves) against the plain BigInt definitions.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bigIntToBytes, byteLength, bytesToBigInt } from './bytes.js';
+import { bigIntToBytes, byteLength, bytesToBigInt, joinU64, splitU64, u64ByteLength, writeU64 } from './bytes.js';
 
 /** The definition: one BigInt operation per byte, low bytes kept. */
 function referenceToBytes(value: bigint, length: number): Uint8Array {
@@ -54,6 +54,35 @@ describe('bigIntToBytes, bytesToBigInt, byteLength', () => {
         let n = 1;
         while (v >= 1n << BigInt(8 * n)) n++;
         expect(byteLength(v)).toBe(n);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('64-bit values as 32-bit halves', () => {
+  const u64 = value.map((v) => v & ((1n << 64n) - 1n));
+
+  it('splitU64 gives halves in 0..2^32 − 1 that joinU64 puts back exactly', () => {
+    fc.assert(
+      fc.property(u64, (v) => {
+        const [hi, lo] = splitU64(v);
+        expect(Number.isInteger(hi) && hi >= 0 && hi < 2 ** 32 && Number.isInteger(lo) && lo >= 0 && lo < 2 ** 32).toBe(true);
+        expect(BigInt(hi) * 2n ** 32n + BigInt(lo)).toBe(v);
+        expect(joinU64(hi, lo)).toBe(v);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('u64ByteLength and writeU64 agree with byteLength and bigIntToBytes', () => {
+    fc.assert(
+      fc.property(u64, fc.integer({ min: 1, max: 8 }), (v, length) => {
+        const [hi, lo] = splitU64(v);
+        expect(u64ByteLength(hi, lo)).toBe(byteLength(v));
+        const out = new Uint8Array(length + 2).fill(0xee);
+        writeU64(out, 1, length, hi, lo);
+        expect(out).toEqual(Uint8Array.of(0xee, ...referenceToBytes(v, length), 0xee));
       }),
       { numRuns: 2000 },
     );

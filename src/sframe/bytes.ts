@@ -16,7 +16,8 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array<ArrayBu
 /** 256^n for n = 0..8: a value below BYTE_LIMITS[n] fits in n bytes. */
 const BYTE_LIMITS: readonly bigint[] = Array.from({ length: 9 }, (_, n) => 1n << BigInt(8 * n));
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const TWO_32 = 2 ** 32;
+/** 2^32: a 64-bit KID or CTR is carried as two Numbers, hi · 2^32 + lo, each in 0..2^32 − 1. */
+export const TWO_32 = 2 ** 32;
 
 /**
  * `value` as an unsigned big-endian integer of exactly `length` bytes (the caller
@@ -68,6 +69,35 @@ export function byteLength(value: bigint): number {
   let n = 1;
   for (let v = value >> 8n; v > 0n; v >>= 8n) n++;
   return n;
+}
+
+/**
+ * The high and low 32-bit halves of a 64-bit `value`. The per-frame paths
+ * (header, nonce, replay window) work on halves: exact for every 64-bit value,
+ * with no BigInt operation per frame.
+ */
+export function splitU64(value: bigint): [hi: number, lo: number] {
+  if (value >= 0n && value <= MAX_SAFE) {
+    const n = Number(value);
+    const lo = n % TWO_32;
+    return [(n - lo) / TWO_32, lo];
+  }
+  return [Number((value >> 32n) & 0xffffffffn), Number(value & 0xffffffffn)];
+}
+
+/** hi · 2^32 + lo as a BigInt: one conversion while the value is below 2^53. */
+export function joinU64(hi: number, lo: number): bigint {
+  return hi < 0x200000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** Bytes of the shortest big-endian encoding of hi · 2^32 + lo (at least 1). */
+export function u64ByteLength(hi: number, lo: number): number {
+  return hi !== 0 ? 8 - (Math.clz32(hi) >>> 3) : 4 - (Math.clz32(lo | 1) >>> 3);
+}
+
+/** Writes hi · 2^32 + lo big-endian into `out[offset..offset + length)`, length 1–8 (higher bytes dropped). */
+export function writeU64(out: Uint8Array, offset: number, length: number, hi: number, lo: number): void {
+  for (let i = offset + length - 1, k = 0; i >= offset; i--, k++) out[i] = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
 }
 
 /** `a` XOR `b`, for arrays of equal length. */

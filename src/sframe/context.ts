@@ -2,14 +2,20 @@
  * An SFrame context (RFC 9605 Appendix A): one cipher suite, and KIDs mapped
  * to keys that are for encryption or for decryption, never both (§4.4.1).
  * Encryption keys carry the next CTR; decryption keys a replay window.
+ *
+ * encrypt/decrypt work on every backend (a promise per frame, as WebCrypto
+ * needs). encryptSync/decryptSync are the same operations, byte for byte,
+ * for a backend with the synchronous capability (node:crypto): what does not
+ * change per frame is computed once per key (the KID's header bytes, the
+ * imported AEAD key, the nonce buffer), and KID and CTR stay off BigInt.
  */
-import { aeadOpen, aeadSeal, splitAeadKey, type AeadKey } from './aead.js';
-import { concatBytes } from './bytes.js';
-import type { SFrameCrypto } from './crypto.js';
+import { aeadOpen, aeadOpenSync, aeadSeal, aeadSealInto, prepareAeadKey, splitAeadKey, type AeadKey, type PreparedAeadKey } from './aead.js';
+import { concatBytes, joinU64, splitU64, TWO_32 } from './bytes.js';
+import { isSyncSFrameCrypto, type SFrameCrypto, type SyncSFrameCrypto } from './crypto.js';
 import { SFrameError } from './errors.js';
-import { decodeHeader, encodeHeader, isU64, MAX_U64 } from './header.js';
-import { deriveKeySalt, frameNonce } from './keys.js';
-import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay.js';
+import { encodeHeader, headerLength, isU64, readHeader, writeHeader, type HeaderHalves } from './header.js';
+import { deriveKeySalt, writeFrameNonce } from './keys.js';
+import { DEFAULT_REPLAY_WINDOW, ReplayWindow, type ReplayVerdict } from './replay.js';
 import { DEFAULT_CIPHER_SUITE, getCipherSuite, type CipherSuite } from './suites.js';
 
 /** How to build an SFrameContext. */
@@ -31,19 +37,50 @@ export interface DecryptedFrame {
   readonly plaintext: Uint8Array;
 }
 
-interface EncryptionKey {
-  readonly role: 'encrypt';
+/** What a key needs for every frame, derived once when it is added. */
+interface KeyState {
+  readonly kid: bigint;
   readonly aead: AeadKey;
   readonly salt: Uint8Array;
-  /** The next CTR to use; MAX_U64 + 1 once exhausted. */
-  nextCtr: bigint;
+  /** The KID part of every header under this key (§4.3): its config bits X|K, and its bytes. */
+  readonly kidNibble: number;
+  readonly kidField: Uint8Array;
+  /** The AEAD key imported once into a synchronous backend; undefined without one. */
+  readonly prepared: PreparedAeadKey | undefined;
+  /** A copy of the salt whose last 8 bytes each synchronous call sets to salt XOR CTR. */
+  readonly nonce: Uint8Array;
 }
 
-interface DecryptionKey {
+interface EncryptionKey extends KeyState {
+  readonly role: 'encrypt';
+  /** The next CTR as 32-bit halves; ctrHi is 2^32 once every CTR up to 2^64 − 1 was used. */
+  ctrHi: number;
+  ctrLo: number;
+}
+
+interface DecryptionKey extends KeyState {
   readonly role: 'decrypt';
-  readonly aead: AeadKey;
-  readonly salt: Uint8Array;
   readonly window: ReplayWindow;
+}
+
+type Entry = EncryptionKey | DecryptionKey;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** KIDs above 2^53 − 1 have a high half of at least 2^21. */
+const SAFE_HI = 0x200000;
+
+/**
+ * The map key of a KID: a Number while it is exact (every KID in practice, and
+ * cheap to hash), else the BigInt; undefined for a value that is no BigInt.
+ */
+function mapKey(kid: bigint): number | bigint | undefined {
+  if (typeof kid !== 'bigint') return undefined;
+  return kid >= 0n && kid <= MAX_SAFE ? Number(kid) : kid;
+}
+
+/** mapKey of the KID hi · 2^32 + lo, as a header gives it. */
+function mapKeyOf(hi: number, lo: number): number | bigint {
+  return hi < SAFE_HI ? hi * TWO_32 + lo : joinU64(hi, lo);
 }
 
 /** Encrypts and decrypts SFrame ciphertexts for a set of KIDs under one cipher suite. */
@@ -51,14 +88,25 @@ export class SFrameContext {
   /** The cipher suite of every key in this context. */
   readonly suite: CipherSuite;
   readonly #crypto: SFrameCrypto;
+  readonly #sync: SyncSFrameCrypto | undefined;
   readonly #windowSize: number;
-  readonly #keys = new Map<bigint, EncryptionKey | DecryptionKey>();
+  readonly #keys = new Map<number | bigint, Entry>();
+  /** The header decryptSync reads into, reused across frames. */
+  readonly #header: HeaderHalves = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
+  /** Where the synchronous calls join header ‖ metadata when the metadata is not empty. */
+  #aad = new Uint8Array(64);
 
   constructor(options: SFrameContextOptions) {
     this.#crypto = options.crypto;
+    this.#sync = isSyncSFrameCrypto(options.crypto) ? options.crypto : undefined;
     this.suite = getCipherSuite(options.suite ?? DEFAULT_CIPHER_SUITE, { allowDraft: options.allowDraftSuites === true });
     this.#windowSize = options.replayWindow ?? DEFAULT_REPLAY_WINDOW;
     new ReplayWindow(this.#windowSize); // validates the size now rather than at the first key
+  }
+
+  /** True when the backend has the synchronous capability, so encryptSync and decryptSync work (node:crypto, not WebCrypto). */
+  get supportsSync(): boolean {
+    return this.#sync !== undefined;
   }
 
   /**
@@ -70,25 +118,28 @@ export class SFrameContext {
   async addEncryptionKey(kid: bigint, baseKey: Uint8Array, options: { nextCtr?: bigint } = {}): Promise<void> {
     const nextCtr = options.nextCtr ?? 0n;
     if (!isU64(nextCtr)) throw new SFrameError('SFRAME_BAD_KEY', `nextCtr must be a BigInt in 0..2^64-1, got ${String(nextCtr)}.`);
-    const { aead, salt } = await this.#derive(kid, baseKey);
-    this.#insert(kid, { role: 'encrypt', aead, salt, nextCtr });
+    const state = await this.#derive(kid, baseKey);
+    const [ctrHi, ctrLo] = splitU64(nextCtr);
+    this.#insert(kid, { ...state, role: 'encrypt', ctrHi, ctrLo });
   }
 
   /** Adds a key for receiving under `kid`, with an empty replay window. Throws SFRAME_BAD_KEY if `kid` already has a key. */
   async addDecryptionKey(kid: bigint, baseKey: Uint8Array): Promise<void> {
-    const { aead, salt } = await this.#derive(kid, baseKey);
-    this.#insert(kid, { role: 'decrypt', aead, salt, window: new ReplayWindow(this.#windowSize) });
+    const state = await this.#derive(kid, baseKey);
+    this.#insert(kid, { ...state, role: 'decrypt', window: new ReplayWindow(this.#windowSize) });
   }
 
   /** Forgets the key of `kid` (with its CTR or replay window); false if there was none. */
   removeKey(kid: bigint): boolean {
-    return this.#keys.delete(kid);
+    const key = mapKey(kid);
+    return key !== undefined && this.#keys.delete(key);
   }
 
   /** The CTR the next encryption under `kid` will use, for persisting (§9.1); undefined unless `kid` is an encryption key. */
   nextCounter(kid: bigint): bigint | undefined {
-    const entry = this.#keys.get(kid);
-    return entry?.role === 'encrypt' ? entry.nextCtr : undefined;
+    const key = mapKey(kid);
+    const entry = key === undefined ? undefined : this.#keys.get(key);
+    return entry?.role === 'encrypt' ? joinU64(entry.ctrHi, entry.ctrLo) : undefined;
   }
 
   /**
@@ -96,18 +147,34 @@ export class SFrameContext {
    * header ‖ metadata, plaintext). The metadata is authenticated, not sent.
    */
   async encrypt(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    const entry = this.#keys.get(kid);
-    if (entry?.role !== 'encrypt') {
-      const why = entry ? 'it is a decryption key, and a key is for one direction only (RFC 9605 §4.4.1)' : 'no key was added for it';
-      throw new SFrameError('SFRAME_UNKNOWN_KID', `Cannot encrypt with KID ${String(kid)}: ${why}.`);
-    }
-    const ctr = entry.nextCtr;
-    if (ctr > MAX_U64) throw new SFrameError('SFRAME_CTR_EXHAUSTED', `KID ${kid.toString()} has used every CTR up to 2^64-1; add a new key under a new KID.`);
+    const entry = this.#encryptionKey(kid);
     // Take the CTR before the first await, so concurrent calls never share a nonce (§7.4, §9.1).
-    entry.nextCtr = ctr + 1n;
-    const header = encodeHeader(kid, ctr);
-    const ciphertext = await aeadSeal(this.#crypto, this.suite, entry.aead, frameNonce(entry.salt, ctr), concatBytes(header, metadata), plaintext);
+    const { ctrHi, ctrLo } = entry;
+    advance(entry);
+    const header = new Uint8Array(headerLength(entry.kidField.length, ctrHi, ctrLo));
+    writeHeader(header, entry.kidNibble, entry.kidField, ctrHi, ctrLo);
+    const nonce = writeFrameNonce(entry.salt.slice(), entry.salt, ctrHi, ctrLo);
+    const ciphertext = await aeadSeal(this.#crypto, this.suite, entry.aead, nonce, concatBytes(header, metadata), plaintext);
     return concatBytes(header, ciphertext);
+  }
+
+  /**
+   * encrypt() without a promise, for a backend with the synchronous capability
+   * (see supportsSync; a TypeError otherwise): the same frame, byte for byte,
+   * and the same errors, thrown.
+   */
+  encryptSync(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array): Uint8Array<ArrayBuffer> {
+    const sync = this.#requireSync('encryptSync');
+    const entry = this.#encryptionKey(kid);
+    const { ctrHi, ctrLo } = entry;
+    advance(entry);
+    const length = headerLength(entry.kidField.length, ctrHi, ctrLo);
+    // One array for the whole frame: the header goes in first, the backend writes ciphertext ‖ tag after it.
+    const frame = new Uint8Array(length + plaintext.length + this.suite.nt);
+    writeHeader(frame, entry.kidNibble, entry.kidField, ctrHi, ctrLo);
+    const nonce = writeFrameNonce(entry.nonce, entry.salt, ctrHi, ctrLo);
+    aeadSealInto(sync, this.suite, prepared(entry), nonce, this.#joinAad(frame.subarray(0, length), metadata), plaintext, frame, length);
+    return frame;
   }
 
   /**
@@ -116,39 +183,127 @@ export class SFrameContext {
    * fails to authenticate leaves the replay window unchanged.
    */
   async decrypt(metadata: Uint8Array, frame: Uint8Array): Promise<DecryptedFrame> {
-    const { kid, ctr, length } = decodeHeader(frame);
-    const entry = this.#keys.get(kid);
+    const h: HeaderHalves = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
+    readHeader(frame, h);
+    const entry = this.#freshDecryptionKey(h);
+    const header = frame.subarray(0, h.length);
+    const nonce = writeFrameNonce(entry.salt.slice(), entry.salt, h.ctrHi, h.ctrLo);
+    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, concatBytes(header, metadata), frame.subarray(h.length));
+    return accepted(entry, h, plaintext);
+  }
+
+  /**
+   * decrypt() without a promise, for a backend with the synchronous capability
+   * (see supportsSync; a TypeError otherwise): the same checks, replay window
+   * and errors, thrown.
+   */
+  decryptSync(metadata: Uint8Array, frame: Uint8Array): DecryptedFrame {
+    const sync = this.#requireSync('decryptSync');
+    const h = this.#header;
+    readHeader(frame, h);
+    const entry = this.#freshDecryptionKey(h);
+    const nonce = writeFrameNonce(entry.nonce, entry.salt, h.ctrHi, h.ctrLo);
+    const plaintext = aeadOpenSync(sync, this.suite, prepared(entry), nonce, this.#joinAad(frame.subarray(0, h.length), metadata), frame.subarray(h.length));
+    return accepted(entry, h, plaintext);
+  }
+
+  /** The encryption key of `kid`, with a CTR left; throws SFRAME_UNKNOWN_KID or SFRAME_CTR_EXHAUSTED. */
+  #encryptionKey(kid: bigint): EncryptionKey {
+    const key = mapKey(kid);
+    const entry = key === undefined ? undefined : this.#keys.get(key);
+    if (entry?.role !== 'encrypt') {
+      const why = entry ? 'it is a decryption key, and a key is for one direction only (RFC 9605 §4.4.1)' : 'no key was added for it';
+      throw new SFrameError('SFRAME_UNKNOWN_KID', `Cannot encrypt with KID ${String(kid)}: ${why}.`);
+    }
+    if (entry.ctrHi > 0xffffffff) throw new SFrameError('SFRAME_CTR_EXHAUSTED', `KID ${kid.toString()} has used every CTR up to 2^64-1; add a new key under a new KID.`);
+    return entry;
+  }
+
+  /** The decryption key for header `h`, whose CTR the replay window still accepts; throws SFRAME_UNKNOWN_KID or SFRAME_REPLAY. */
+  #freshDecryptionKey(h: HeaderHalves): DecryptionKey {
+    const entry = this.#keys.get(mapKeyOf(h.kidHi, h.kidLo));
     if (entry?.role !== 'decrypt') {
       const why = entry ? 'it is an encryption key, and a key is for one direction only (RFC 9605 §4.4.1)' : 'no key was added for it';
-      throw new SFrameError('SFRAME_UNKNOWN_KID', `Cannot decrypt a frame with KID ${kid.toString()}: ${why}.`);
+      throw new SFrameError('SFRAME_UNKNOWN_KID', `Cannot decrypt a frame with KID ${joinU64(h.kidHi, h.kidLo).toString()}: ${why}.`);
     }
-    const before = entry.window.check(ctr);
-    if (before !== 'fresh') throw replayError(kid, ctr, before, entry.window.size);
-    const header = frame.subarray(0, length);
-    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, frameNonce(entry.salt, ctr), concatBytes(header, metadata), frame.subarray(length));
-    if (plaintext === undefined) throw new SFrameError('SFRAME_AUTH_FAILED', `The frame with KID ${kid.toString()} and CTR ${ctr.toString()} does not authenticate: altered, truncated, or encrypted under another key or metadata.`);
-    const after = entry.window.accept(ctr);
-    if (after !== 'fresh') throw replayError(kid, ctr, after, entry.window.size);
-    return { kid, ctr, plaintext };
+    const before = entry.window.checkHalves(h.ctrHi, h.ctrLo);
+    if (before !== 'fresh') throw replayError(entry, h, before);
+    return entry;
   }
 
-  async #derive(kid: bigint, baseKey: Uint8Array): Promise<{ aead: AeadKey; salt: Uint8Array }> {
+  /** header ‖ metadata for the synchronous calls: the header itself when there is no metadata, else joined in a reused buffer. */
+  #joinAad(header: Uint8Array, metadata: Uint8Array): Uint8Array {
+    if (metadata.length === 0) return header;
+    const length = header.length + metadata.length;
+    if (this.#aad.length < length) this.#aad = new Uint8Array(Math.max(length, 2 * this.#aad.length));
+    this.#aad.set(header);
+    this.#aad.set(metadata, header.length);
+    return this.#aad.subarray(0, length);
+  }
+
+  #requireSync(method: string): SyncSFrameCrypto {
+    if (this.#sync === undefined) throw new TypeError(`SFrameContext.${method} needs a backend with the synchronous capability (node:crypto); ${this.#crypto.name} has none: use the async method.`);
+    return this.#sync;
+  }
+
+  async #derive(kid: bigint, baseKey: Uint8Array): Promise<KeyState> {
     this.#checkFree(kid);
     const { key, salt } = await deriveKeySalt(this.#crypto, this.suite, kid, baseKey);
-    return { aead: splitAeadKey(this.suite, key), salt };
+    const aead = splitAeadKey(this.suite, key);
+    const kidOnly = encodeHeader(kid, 0n); // CTR 0 takes no bytes: config byte, then the KID's
+    return {
+      kid,
+      aead,
+      salt,
+      kidNibble: (kidOnly[0] ?? 0) >> 4,
+      kidField: kidOnly.slice(1),
+      prepared: this.#sync && prepareAeadKey(this.#sync, this.suite, aead),
+      nonce: salt.slice(),
+    };
   }
 
-  #insert(kid: bigint, entry: EncryptionKey | DecryptionKey): void {
+  #insert(kid: bigint, entry: Entry): void {
     this.#checkFree(kid); // again: another add for this KID may have finished during the derivation
-    this.#keys.set(kid, entry);
+    this.#keys.set(mapKey(kid) ?? kid, entry);
   }
 
   #checkFree(kid: bigint): void {
-    if (this.#keys.has(kid)) throw new SFrameError('SFRAME_BAD_KEY', `KID ${String(kid)} already has a key; remove it before adding another.`);
+    const key = mapKey(kid);
+    if (key !== undefined && this.#keys.has(key)) throw new SFrameError('SFRAME_BAD_KEY', `KID ${String(kid)} already has a key; remove it before adding another.`);
   }
 }
 
-function replayError(kid: bigint, ctr: bigint, verdict: 'duplicate' | 'too-old', size: number): SFrameError {
-  const why = verdict === 'duplicate' ? 'was already accepted' : `is more than ${size} counters behind the newest accepted`;
-  return new SFrameError('SFRAME_REPLAY', `The frame with KID ${kid.toString()} and CTR ${ctr.toString()} ${why}; dropped as a replay.`);
+/** Moves an encryption key to its next CTR: +1 on the halves, with the carry. */
+function advance(entry: EncryptionKey): void {
+  if (entry.ctrLo === 0xffffffff) {
+    entry.ctrLo = 0;
+    entry.ctrHi++;
+  } else {
+    entry.ctrLo++;
+  }
+}
+
+/** The prepared AEAD key; every key has one when the context has a synchronous backend. */
+function prepared(entry: KeyState): PreparedAeadKey {
+  if (entry.prepared === undefined) throw new TypeError(`KID ${entry.kid.toString()} has no prepared key`);
+  return entry.prepared;
+}
+
+/**
+ * The end of decryption: SFRAME_AUTH_FAILED when the AEAD refused the frame,
+ * else the CTR goes into the replay window (again checked: a concurrent
+ * decrypt of the same frame may have got there first) and the frame out.
+ */
+function accepted(entry: DecryptionKey, h: HeaderHalves, plaintext: Uint8Array | undefined): DecryptedFrame {
+  if (plaintext === undefined) {
+    throw new SFrameError('SFRAME_AUTH_FAILED', `The frame with KID ${entry.kid.toString()} and CTR ${joinU64(h.ctrHi, h.ctrLo).toString()} does not authenticate: altered, truncated, or encrypted under another key or metadata.`);
+  }
+  const after = entry.window.acceptHalves(h.ctrHi, h.ctrLo);
+  if (after !== 'fresh') throw replayError(entry, h, after);
+  return { kid: entry.kid, ctr: joinU64(h.ctrHi, h.ctrLo), plaintext };
+}
+
+function replayError(entry: DecryptionKey, h: HeaderHalves, verdict: Exclude<ReplayVerdict, 'fresh'>): SFrameError {
+  const why = verdict === 'duplicate' ? 'was already accepted' : `is more than ${entry.window.size} counters behind the newest accepted`;
+  return new SFrameError('SFRAME_REPLAY', `The frame with KID ${entry.kid.toString()} and CTR ${joinU64(h.ctrHi, h.ctrLo).toString()} ${why}; dropped as a replay.`);
 }

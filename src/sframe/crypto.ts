@@ -2,7 +2,8 @@
  * The crypto backend SFrame runs on. Two implementations: WebCrypto
  * (webcrypto.ts, browsers, workers and Node) and node:crypto
  * (src/node/sframe-node-crypto.ts). Everything is async so that WebCrypto fits;
- * bytes are Uint8Array in and out.
+ * bytes are Uint8Array in and out. A backend that can do better, node:crypto,
+ * also offers SyncSFrameCrypto: the per-frame primitives without a promise.
  */
 import type { HashName } from './suites.js';
 
@@ -34,4 +35,37 @@ export interface SFrameCrypto {
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined>;
   /** AES-CTR (16- or 32-byte key) from the 16-byte initial counter block; encrypts and decrypts. */
   aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+}
+
+declare const preparedKey: unique symbol;
+
+/** A key a synchronous backend imported once for repeated use (node:crypto: a KeyObject); opaque to SFrame. */
+export interface PreparedKey {
+  readonly [preparedKey]: true;
+}
+
+/**
+ * The optional synchronous capability of a backend (node:crypto has it;
+ * WebCrypto cannot). SFrameContext uses it for encryptSync/decryptSync: no
+ * promise per frame, keys imported once, the ciphertext written straight
+ * into the frame. Every input is read during the call only, so callers may
+ * reuse their nonce and AAD buffers for the next frame.
+ */
+export interface SyncSFrameCrypto extends SFrameCrypto {
+  /** Imports a raw AES (16 or 32 bytes) or HMAC key once; the array may change afterwards. */
+  prepareKey(key: Uint8Array): PreparedKey;
+  /** AES-GCM encryption, writing ciphertext ‖ 16-byte tag into `out` from `offset` (room for plaintext.length + 16 bytes). */
+  aesGcmSealInto(key: PreparedKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void;
+  /** AES-GCM decryption of ciphertext ‖ tag: the plaintext in a buffer of its own, or undefined when the tag does not verify. */
+  aesGcmOpenSync(key: PreparedKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined;
+  /** AES-CTR from the 16-byte initial counter block, into a buffer of its own; encrypts and decrypts. */
+  aesCtrSync(key: PreparedKey, counter: Uint8Array, data: Uint8Array): Uint8Array;
+  /** HMAC(key, parts[0] ‖ parts[1] ‖ …), full length, without concatenating the parts first. */
+  hmacSync(hash: HashName, key: PreparedKey, parts: readonly Uint8Array[]): Uint8Array;
+}
+
+/** True when `crypto` offers the synchronous capability. */
+export function isSyncSFrameCrypto(crypto: SFrameCrypto): crypto is SyncSFrameCrypto {
+  const c = crypto as Partial<SyncSFrameCrypto>;
+  return typeof c.prepareKey === 'function' && typeof c.aesGcmSealInto === 'function' && typeof c.aesGcmOpenSync === 'function' && typeof c.aesCtrSync === 'function' && typeof c.hmacSync === 'function';
 }

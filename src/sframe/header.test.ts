@@ -1,9 +1,9 @@
 // SFrame header (RFC 9605 §4.3): round trips, the shortest form, and typed rejections.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { byteLength, concatBytes } from './bytes.js';
+import { byteLength, concatBytes, splitU64 } from './bytes.js';
 import { isSFrameError } from './errors.js';
-import { decodeHeader, encodeHeader, MAX_U64 } from './header.js';
+import { decodeHeader, encodeHeader, headerLength, MAX_U64, readHeader, writeHeader, type HeaderHalves } from './header.js';
 
 /** Any 64-bit value, with the edges (0–8, 2^k − 1, 2^k) drawn often. */
 const u64 = fc.oneof(
@@ -74,5 +74,39 @@ describe('encodeHeader / decodeHeader', () => {
     expect(codeOf(() => encodeHeader(-1n, 0n))).toBe('SFRAME_BAD_HEADER');
     expect(codeOf(() => encodeHeader(0n, MAX_U64 + 1n))).toBe('SFRAME_BAD_HEADER');
     expect(codeOf(() => encodeHeader(1 as unknown as bigint, 0n))).toBe('SFRAME_BAD_HEADER');
+  });
+});
+
+describe('writeHeader / readHeader (the per-frame path, on 32-bit halves)', () => {
+  it('writeHeader from the KID part of encodeHeader(kid, 0) equals encodeHeader(kid, ctr), and readHeader reads it back', () => {
+    fc.assert(
+      fc.property(u64, u64, fc.uint8Array({ maxLength: 8 }), (kid, ctr, rest) => {
+        const kidOnly = encodeHeader(kid, 0n);
+        const [ctrHi, ctrLo] = splitU64(ctr);
+        const out = new Uint8Array(17 + rest.length);
+        const length = writeHeader(out, (kidOnly[0] ?? 0) >> 4, kidOnly.subarray(1), ctrHi, ctrLo);
+        expect(length).toBe(headerLength(kidOnly.length - 1, ctrHi, ctrLo));
+        expect(out.subarray(0, length)).toEqual(encodeHeader(kid, ctr));
+        out.set(rest, length);
+        const h: HeaderHalves = { kidHi: -1, kidLo: -1, ctrHi: -1, ctrLo: -1, length: -1 };
+        readHeader(out.subarray(0, length + rest.length), h);
+        expect(h).toEqual({ kidHi: splitU64(kid)[0], kidLo: splitU64(kid)[1], ctrHi, ctrLo, length });
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('readHeader rejects exactly what decodeHeader rejects, with the same code', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 20 }), (frame) => {
+        const h: HeaderHalves = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
+        expect(
+          codeOf(() => {
+            readHeader(frame, h);
+          }),
+        ).toBe(codeOf(() => decodeHeader(frame)));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

@@ -4,11 +4,11 @@ import { hkdfSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NodeSFrameCrypto } from '../node/sframe-node-crypto.js';
-import { asciiBytes } from './bytes.js';
+import { asciiBytes, splitU64 } from './bytes.js';
 import type { SFrameCrypto } from './crypto.js';
 import { isSFrameError } from './errors.js';
 import { MAX_U64 } from './header.js';
-import { deriveKeySalt, keyLabel, ratchetBaseKey, saltLabel } from './keys.js';
+import { deriveKeySalt, frameNonce, keyLabel, ratchetBaseKey, saltLabel, writeFrameNonce } from './keys.js';
 import { CIPHER_SUITES, DRAFT_CIPHER_SUITES, type CipherSuite } from './suites.js';
 import { WebCryptoBackend } from './webcrypto.js';
 
@@ -47,5 +47,20 @@ describe.each(backends)('keys on $name', (crypto) => {
       (error: unknown) => (isSFrameError(error) ? error.code : String(error)),
     );
     expect(code).toBe('SFRAME_BAD_KEY');
+  });
+});
+
+describe('writeFrameNonce', () => {
+  it('equals frameNonce (salt XOR CTR) for any salt and 64-bit CTR, over and over in one buffer', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.array(fc.bigInt({ min: 0n, max: MAX_U64 }), { minLength: 1, maxLength: 8 }), (salt, ctrs) => {
+        const nonce = salt.slice();
+        for (const ctr of ctrs) {
+          const [hi, lo] = splitU64(ctr);
+          expect(writeFrameNonce(nonce, salt, hi, lo)).toEqual(frameNonce(salt, ctr));
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

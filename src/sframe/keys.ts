@@ -60,6 +60,20 @@ export function frameNonce(salt: Uint8Array, ctr: bigint): Uint8Array<ArrayBuffe
 }
 
 /**
+ * frameNonce for the CTR hi · 2^32 + lo, written over the last 8 bytes of
+ * `nonce`, a copy of the salt: a 64-bit CTR changes nothing before them. No
+ * BigInt and no allocation, so a synchronous caller keeps one nonce per key.
+ * Returns `nonce`.
+ */
+export function writeFrameNonce(nonce: Uint8Array, salt: Uint8Array, hi: number, lo: number): Uint8Array {
+  for (let k = 0; k < 8; k++) {
+    const i = salt.length - 1 - k;
+    nonce[i] = (salt[i] ?? 0) ^ ((k < 4 ? lo >>> (8 * k) : hi >>> (8 * k - 32)) & 0xff);
+  }
+  return nonce;
+}
+
+/**
  * The next base_key in the sender-key ratchet of §5.1:
  * HKDF-Expand(HKDF-Extract("", base_key), "SFrame 1.0 Ratchet", Nh).
  */

@@ -5,6 +5,7 @@
  * seen; accept anything newer, and older CTRs once, while they are inside the
  * window. §7.5: with anti-replay, one forged tag buys at most one frame.
  */
+import { joinU64, splitU64 } from './bytes.js';
 
 /** The outcome of checking a CTR against the window. */
 export type ReplayVerdict = 'fresh' | 'duplicate' | 'too-old';
@@ -16,28 +17,37 @@ export const DEFAULT_REPLAY_WINDOW = 128;
 export class ReplayWindow {
   /** How many CTRs at and below the highest one the window remembers. */
   readonly size: number;
-  #highest: bigint | undefined;
-  /** Bit i set ⇔ CTR (highest − i) was accepted. */
-  #seen = 0n;
-  readonly #mask: bigint;
+  /** Whether any CTR was accepted yet. */
+  #started = false;
+  /** The highest accepted CTR as 32-bit halves: per-frame work stays off BigInt, exact to 2^64 − 1. */
+  #hi = 0;
+  #lo = 0;
+  /**
+   * A ring of `#mask + 1` bits (a power of two ≥ size): bit (c mod ring) is set
+   * ⇔ CTR c was accepted, for every c in (highest − ring, highest]. Only ages
+   * below `size` are ever read, so the verdicts are those of SRTP's bitmap.
+   */
+  readonly #bits: Uint32Array;
+  readonly #mask: number;
 
   constructor(size: number = DEFAULT_REPLAY_WINDOW) {
     if (!Number.isSafeInteger(size) || size < 1 || size > 65536) throw new RangeError(`replay window size must be an integer in 1..65536, got ${String(size)}`);
     this.size = size;
-    this.#mask = (1n << BigInt(size)) - 1n;
+    let ring = 32;
+    while (ring < size) ring *= 2;
+    this.#bits = new Uint32Array(ring / 32);
+    this.#mask = ring - 1;
   }
 
   /** The highest CTR accepted so far, if any. */
   get highest(): bigint | undefined {
-    return this.#highest;
+    return this.#started ? joinU64(this.#hi, this.#lo) : undefined;
   }
 
   /** Whether `ctr` would be accepted, without recording it (check before authenticating). */
   check(ctr: bigint): ReplayVerdict {
-    if (this.#highest === undefined || ctr > this.#highest) return 'fresh';
-    const age = this.#highest - ctr;
-    if (age >= BigInt(this.size)) return 'too-old';
-    return (this.#seen >> age) & 1n ? 'duplicate' : 'fresh';
+    const [hi, lo] = splitU64(ctr);
+    return this.checkHalves(hi, lo);
   }
 
   /**
@@ -46,15 +56,57 @@ export class ReplayWindow {
    * again here closes the race between two concurrent decrypts of one frame.
    */
   accept(ctr: bigint): ReplayVerdict {
-    const verdict = this.check(ctr);
+    const [hi, lo] = splitU64(ctr);
+    return this.acceptHalves(hi, lo);
+  }
+
+  /** check() for the CTR hi · 2^32 + lo (halves in 0..2^32 − 1), without BigInt. */
+  checkHalves(hi: number, lo: number): ReplayVerdict {
+    if (!this.#started || hi > this.#hi || (hi === this.#hi && lo > this.#lo)) return 'fresh';
+    if (ageAtLeast(this.#hi, this.#lo, hi, lo, this.size)) return 'too-old';
+    const bit = lo & this.#mask; // 2^32 is a multiple of the ring, so lo alone gives c mod ring
+    return ((this.#bits[bit >>> 5] ?? 0) >>> (bit & 31)) & 1 ? 'duplicate' : 'fresh';
+  }
+
+  /** accept() for the CTR hi · 2^32 + lo (halves in 0..2^32 − 1), without BigInt. */
+  acceptHalves(hi: number, lo: number): ReplayVerdict {
+    const verdict = this.checkHalves(hi, lo);
     if (verdict !== 'fresh') return verdict;
-    if (this.#highest === undefined || ctr > this.#highest) {
-      const shift = this.#highest === undefined ? BigInt(this.size) : ctr - this.#highest;
-      this.#seen = shift >= BigInt(this.size) ? 1n : ((this.#seen << shift) | 1n) & this.#mask;
-      this.#highest = ctr;
-    } else {
-      this.#seen |= 1n << (this.#highest - ctr);
+    if (!this.#started || hi > this.#hi || (hi === this.#hi && lo > this.#lo)) {
+      // Newer than the highest: forget what the ring held for the CTRs it now slides over.
+      if (!this.#started || ageAtLeast(hi, lo, this.#hi, this.#lo, this.#mask + 1)) this.#bits.fill(0);
+      else this.#clear((this.#lo + 1) & this.#mask, (lo - this.#lo + 2 ** 32) % 2 ** 32);
+      this.#started = true;
+      this.#hi = hi;
+      this.#lo = lo;
     }
+    const bit = lo & this.#mask;
+    this.#bits[bit >>> 5] = (this.#bits[bit >>> 5] ?? 0) | (1 << (bit & 31));
     return 'fresh';
   }
+
+  /** Clears `count` (< ring) bits of the ring from position `from`, wrapping; whole words where it can. */
+  #clear(from: number, count: number): void {
+    const bits = this.#bits;
+    let at = from;
+    for (let left = count; left > 0; ) {
+      if ((at & 31) === 0 && left >= 32) {
+        bits[at >>> 5] = 0;
+        at = (at + 32) & this.#mask;
+        left -= 32;
+      } else {
+        bits[at >>> 5] = (bits[at >>> 5] ?? 0) & ~(1 << (at & 31));
+        at = (at + 1) & this.#mask;
+        left--;
+      }
+    }
+  }
+}
+
+/** Whether (aHi, aLo) − (bHi, bLo) ≥ `limit`, for a ≥ b as 64-bit halves and a limit below 2^32. */
+function ageAtLeast(aHi: number, aLo: number, bHi: number, bLo: number, limit: number): boolean {
+  const hi = aHi - bHi;
+  if (hi === 0) return aLo - bLo >= limit;
+  // hi ≥ 1: the difference is (hi − 1) · 2^32 + (2^32 + aLo − bLo), at least the second term.
+  return hi > 1 || 2 ** 32 + aLo - bLo >= limit;
 }

@@ -3,12 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NodeSFrameCrypto } from '../node/sframe-node-crypto.js';
-import { aeadOpen, aeadSeal, splitAeadKey } from './aead.js';
-import { bigIntToBytes, concatBytes } from './bytes.js';
+import { aeadOpen, aeadOpenSync, aeadSeal, aeadSealInto, prepareAeadKey, splitAeadKey } from './aead.js';
+import { bigIntToBytes, concatBytes, splitU64 } from './bytes.js';
 import { SFrameContext } from './context.js';
-import type { SFrameCrypto } from './crypto.js';
-import { decodeHeader, encodeHeader } from './header.js';
-import { deriveKeySalt, frameNonce, keyLabel, saltLabel } from './keys.js';
+import { isSyncSFrameCrypto, type SFrameCrypto, type SyncSFrameCrypto } from './crypto.js';
+import { decodeHeader, encodeHeader, readHeader, writeHeader, type HeaderHalves } from './header.js';
+import { deriveKeySalt, frameNonce, keyLabel, saltLabel, writeFrameNonce } from './keys.js';
 import { getCipherSuite } from './suites.js';
 import { WebCryptoBackend } from './webcrypto.js';
 
@@ -50,6 +50,8 @@ const postRfc = readVectors('post-rfc-3d07d8f/test-vectors.json');
 const postRfcAes256 = readVectors('post-rfc-3d07d8f/test-vectors-aes256.json');
 
 const backends: SFrameCrypto[] = [new WebCryptoBackend(globalThis.crypto.subtle), new NodeSFrameCrypto()];
+/** The backends with the synchronous capability (node:crypto): the vectors run through encryptSync/decryptSync on them too. */
+const syncBackends = backends.filter(isSyncSFrameCrypto);
 
 describe('reading the vectors', () => {
   it('reads all 289 header cases, 3 CTR+HMAC cases and 5 SFrame cases', () => {
@@ -78,6 +80,33 @@ describe('header (RFC 9605 §4.3)', () => {
     const frame = concatBytes(bytes(encoded), Uint8Array.of(0xde, 0xad));
     expect(decodeHeader(frame)).toEqual({ kid, ctr, length: encoded.length / 2 });
   });
+
+  it.each(headerCases)('per-frame path (32-bit halves): KID $kid, CTR $ctr ↔ $encoded', ({ kid, ctr, encoded }) => {
+    const kidOnly = encodeHeader(kid, 0n);
+    const [ctrHi, ctrLo] = splitU64(ctr);
+    const out = new Uint8Array(19).fill(0xde);
+    const length = writeHeader(out, (kidOnly[0] ?? 0) >> 4, kidOnly.subarray(1), ctrHi, ctrLo);
+    expect(hex(out.subarray(0, length))).toBe(encoded);
+    const h: HeaderHalves = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
+    readHeader(out, h);
+    expect(h).toEqual({ kidHi: splitU64(kid)[0], kidLo: splitU64(kid)[1], ctrHi, ctrLo, length: encoded.length / 2 });
+  });
+});
+
+describe.each(syncBackends)('header vectors through encryptSync/decryptSync on $name', (crypto) => {
+  it('every KID and CTR of the 289 header cases: the frame starts with the vector’s header, and decrypts to that KID and CTR', async () => {
+    for (const { kid, ctr, encoded } of headerCases) {
+      const sender = new SFrameContext({ crypto });
+      const receiver = new SFrameContext({ crypto });
+      const baseKey = Uint8Array.from({ length: 16 }, (_, i) => i);
+      await sender.addEncryptionKey(kid, baseKey, { nextCtr: ctr });
+      await receiver.addDecryptionKey(kid, baseKey);
+      const frame = sender.encryptSync(kid, Uint8Array.of(1), Uint8Array.of(2, 3));
+      expect(hex(frame.subarray(0, encoded.length / 2))).toBe(encoded);
+      const out = receiver.decryptSync(Uint8Array.of(1), frame);
+      expect([out.kid, out.ctr, hex(out.plaintext)]).toEqual([kid, ctr, '0203']);
+    }
+  });
 });
 
 describe.each(backends)('aes_ctr_hmac (RFC 9605 §4.5.1) on $name', (crypto) => {
@@ -92,6 +121,7 @@ describe.each(backends)('aes_ctr_hmac (RFC 9605 §4.5.1) on $name', (crypto) => 
     const forged = bytes(c.ct);
     forged[forged.length - 1] = (forged.at(-1) ?? 0) ^ 1;
     expect(await aeadOpen(crypto, suite, key, bytes(c.nonce), bytes(c.aad), forged)).toBeUndefined();
+    if (isSyncSFrameCrypto(crypto)) checkAeadSync(crypto, c, forged);
   });
 
   it('the tag covers len(AAD) ‖ len(CT) ‖ Nt ‖ nonce ‖ AAD ‖ CT, all three lengths', async () => {
@@ -107,6 +137,18 @@ describe.each(backends)('aes_ctr_hmac (RFC 9605 §4.5.1) on $name', (crypto) => 
     }
   });
 });
+
+/** One AEAD vector through aeadSealInto/aeadOpenSync (prepared keys, the ciphertext written after a prefix). */
+function checkAeadSync(crypto: SyncSFrameCrypto, c: AeadCase, forged: Uint8Array): void {
+  const suite = getCipherSuite(c.cipher_suite, { allowDraft: true });
+  const key = prepareAeadKey(crypto, suite, splitAeadKey(suite, bytes(c.key)));
+  const out = new Uint8Array(3 + bytes(c.ct).length).fill(0xee);
+  aeadSealInto(crypto, suite, key, bytes(c.nonce), bytes(c.aad), bytes(c.pt), out, 3);
+  expect(hex(out)).toBe(`eeeeee${c.ct}`);
+  const opened = aeadOpenSync(crypto, suite, key, bytes(c.nonce), bytes(c.aad), bytes(c.ct));
+  expect(opened && hex(opened)).toBe(c.pt);
+  expect(aeadOpenSync(crypto, suite, key, bytes(c.nonce), bytes(c.aad), forged)).toBeUndefined();
+}
 
 /** Every step of one full SFrame vector: labels, derivation, nonce, AAD, then encrypt and decrypt through a context. */
 async function checkSFrameCase(crypto: SFrameCrypto, c: SFrameCase): Promise<void> {
@@ -130,6 +172,20 @@ async function checkSFrameCase(crypto: SFrameCrypto, c: SFrameCase): Promise<voi
   await receiver.addDecryptionKey(c.kid, bytes(c.base_key));
   const frame = await receiver.decrypt(bytes(c.metadata), bytes(c.ct));
   expect({ kid: frame.kid, ctr: frame.ctr, pt: hex(frame.plaintext) }).toEqual({ kid: c.kid, ctr: c.ctr, pt: c.pt });
+  if (!isSyncSFrameCrypto(crypto)) return;
+
+  // The synchronous path: the nonce written over a copy of the salt, then encryptSync and decryptSync.
+  const [hi, lo] = splitU64(c.ctr);
+  expect(hex(writeFrameNonce(derived.salt.slice(), derived.salt, hi, lo))).toBe(c.nonce);
+  const syncSender = new SFrameContext(options);
+  await syncSender.addEncryptionKey(c.kid, bytes(c.base_key), { nextCtr: c.ctr });
+  expect(hex(syncSender.encryptSync(c.kid, bytes(c.metadata), bytes(c.pt)))).toBe(c.ct);
+  expect(syncSender.nextCounter(c.kid)).toBe(c.ctr + 1n);
+  const syncReceiver = new SFrameContext(options);
+  await syncReceiver.addDecryptionKey(c.kid, bytes(c.base_key));
+  const syncFrame = syncReceiver.decryptSync(bytes(c.metadata), bytes(c.ct));
+  expect({ kid: syncFrame.kid, ctr: syncFrame.ctr, pt: hex(syncFrame.plaintext) }).toEqual({ kid: c.kid, ctr: c.ctr, pt: c.pt });
+  expect(() => syncReceiver.decryptSync(bytes(c.metadata), bytes(c.ct))).toThrow(expect.objectContaining({ code: 'SFRAME_REPLAY' }));
 }
 
 describe.each(backends)('sframe (RFC 9605 §4.4) on $name', (crypto) => {
@@ -155,6 +211,9 @@ describe('post-RFC vectors (sframe-wg/sframe 3d07d8f)', () => {
       expect(hex(await aeadSeal(crypto, suite, key, bytes(c.nonce), bytes(c.aad), bytes(c.pt)))).toBe(c.ct);
       const opened = await aeadOpen(crypto, suite, key, bytes(c.nonce), bytes(c.aad), bytes(c.ct));
       expect(opened && hex(opened)).toBe(c.pt);
+      const forged = bytes(c.ct);
+      forged[0] = (forged[0] ?? 0) ^ 1;
+      if (isSyncSFrameCrypto(crypto)) checkAeadSync(crypto, c, forged);
     });
 
     it.each(postRfcAes256.sframe_aes_256_ctr_hmac as SFrameCase[])('sframe_aes_256_ctr_hmac suite $cipher_suite', (c) => checkSFrameCase(crypto, c));
