@@ -128,6 +128,25 @@ describe('bridge admission', () => {
     expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
   }, 30_000);
 
+  it('applies what a client sends right behind its join, in order, before the admission has finished', async () => {
+    const meeting = await cluster.meeting();
+    const { ticket, bridges } = await route(meeting);
+    const url = bridges['us-east'] ?? '';
+    const received: { type: string; code?: string }[] = [];
+    const ws = new WebSocket(url, SIGNALLING_SUBPROTOCOL);
+    ws.on('message', (data: Buffer) => received.push(JSON.parse(data.toString('utf8')) as { type: string }));
+    await new Promise((resolve) => ws.on('open', resolve));
+    // An SDK with a key package ready sends it the moment `admitted` arrives: here, without even waiting for it.
+    ws.send(JSON.stringify({ type: 'join', ticket, name: 'Eager' }));
+    ws.send(JSON.stringify({ type: 'state', audio: false, video: true }));
+    ws.send(JSON.stringify({ type: 'state', audio: false, video: false }));
+    await until(() => received.some((m) => m.type === 'offer' || m.type === 'refused'), 10_000);
+    await until(() => received.some((m) => m.type === 'refused'), 300);
+    expect(received.filter((m) => m.type === 'refused')).toEqual([]);
+    expect([...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])][0]).toMatchObject({ name: 'Eager', audio: false, video: false });
+    ws.close();
+  }, 30_000);
+
   it("redirects a participant to the meeting's datacenter when the ticket names it, and never outside the ticket", async () => {
     const meeting = await cluster.meeting();
     // Place the meeting on us-east through a real admission.

@@ -118,6 +118,12 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
     }
     let joined: { participant: Participant; room: Room; ticket: RouteTicketClaims } | undefined;
     let joining = false;
+    /**
+     * Messages are applied one after another, a join included: the client may answer the offer or
+     * send its MLS key package as soon as `admitted` arrives, while the admission is still adding
+     * it to the room.
+     */
+    let applied: Promise<void> = Promise.resolve();
     const joinTimer = setTimeout(() => {
       if (!joined) refuse(socket, 'JOIN_TIMEOUT', 'send a join message with your route ticket first');
     }, options.joinTimeoutMs ?? 10_000);
@@ -132,7 +138,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
       if (message.type === 'join') {
         if (joined || joining) { refuse(socket, 'BAD_MESSAGE', 'join was already sent'); return; }
         joining = true;
-        admit(socket, message.ticket, message.name)
+        applied = admit(socket, message.ticket, message.name)
           .then((result) => {
             clearTimeout(joinTimer);
             joined = result;
@@ -145,10 +151,14 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
           });
         return;
       }
-      if (!joined) { refuse(socket, 'BAD_MESSAGE', 'send join first'); return; }
-      handle(joined.participant, joined.room, message).catch((error: unknown) => {
-        log({ level: 'warn', msg: 'signalling failed', participant: joined?.participant.id, error: describe(error) });
-        refuse(socket, 'BAD_MESSAGE', 'the message could not be applied');
+      if (!joining) { refuse(socket, 'BAD_MESSAGE', 'send join first'); return; }
+      applied = applied.then(async () => {
+        // A failed or redirected admission has already closed the socket.
+        if (!joined) return;
+        await handle(joined.participant, joined.room, message).catch((error: unknown) => {
+          log({ level: 'warn', msg: 'signalling failed', participant: joined?.participant.id, error: describe(error) });
+          refuse(socket, 'BAD_MESSAGE', 'the message could not be applied');
+        });
       });
     });
     socket.on('close', () => {
