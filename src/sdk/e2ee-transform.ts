@@ -38,7 +38,7 @@ export const VP8_DELTA_FRAME_PREFIX = 3;
  * receivers, who process the same commit at about the same time, usually
  * have it first (a slower one holds the frames, see DEFAULT_HOLD_MS).
  */
-export const DEFAULT_SWITCH_DELAY_MS = 100;
+export const DEFAULT_SWITCH_DELAY_MS = 50;
 /** Default time the previous epoch's receive keys stay after new keys arrive, for frames in flight. */
 export const DEFAULT_GRACE_MS = 2000;
 /**
