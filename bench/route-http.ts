@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- route-http`: requests per second of the broker's
  * `POST /v1/route` over real HTTP on loopback — join-token verification, the
- * decision, the Ed25519-signed route ticket, the fsynced audit append and the
- * participant write — as a ratio to a Fastify hello-world route
+ * store reads, the decision, the Ed25519-signed route ticket and the fsynced
+ * audit append — as a ratio to a Fastify hello-world route
  * (`GET /hello` → `{"ok":true}`) served by the same process, measured in the
  * same run with the same client:
  *
@@ -16,9 +16,15 @@
  * and over (a join token stays valid for 10 minutes), from one of eight
  * countries.
  *
- * The client (bench/http-load.ts) runs in a worker thread: 16 keep-alive
+ * The client (bench/http-load.ts) runs in a child process: 16 keep-alive
  * connections, closed loop, 1 s of warm-up then 5 s measured, route and hello
  * alternately, 3 rounds; each figure is the median over the rounds.
+ *
+ * Each phase also reads this process's CPU time (`process.cpuUsage`: every
+ * thread — event loop, libuv pool, audit writer — but not the client's
+ * process) and divides it by the phase's 200 answers, warm-up included:
+ * `routeCpuUsPerRequest` and `helloCpuUsPerRequest`. Throughput on a shared
+ * 2-CPU machine moves with whatever else runs; CPU per request much less.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +45,11 @@ const CONNECTIONS = 16;
 const ROUNDS = 3;
 /** Countries the participants route from, one per connection in turn (zones of world.yaml). */
 const COUNTRIES = ['US', 'DE', 'JP', 'BR', 'IN', 'GB', 'FR', 'AU'] as const;
+
+/** One phase's load figures and this process's CPU time per 200 answer. */
+interface PhaseResult extends LoadResult {
+  readonly cpuUsPerRequest: number;
+}
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
   const warmupMs = opts.quick ? 300 : 1000;
@@ -80,24 +91,29 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     });
     const helloRequests = Array.from({ length: CONNECTIONS }, () => rawRequest('GET', '/hello', helloAddress.port, {}));
 
-    const route: LoadResult[] = [];
-    const helloRuns: LoadResult[] = [];
+    const route: PhaseResult[] = [];
+    const helloRuns: PhaseResult[] = [];
     let routeOk = 0;
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate which goes first, so that neither always follows the other.
       const order = r % 2 === 0 ? (['route', 'hello'] as const) : (['hello', 'route'] as const);
       for (const which of order) {
         const spec = { host: HOST, warmupMs, durationMs, ...(which === 'route' ? { port: brokerPort, requests: routeRequests } : { port: helloAddress.port, requests: helloRequests }) };
+        const cpuBefore = process.cpuUsage();
         const result = await client.run(spec);
+        const cpu = process.cpuUsage(cpuBefore);
+        const cpuUsPerRequest = (cpu.user + cpu.system) / result.ok;
         const failed = Object.entries(result.failures);
         if (failed.length > 0) throw new Error(`${which}: responses other than 200: ${failed.map(([s, n]) => `${n} × ${s}`).join(', ')}; first: ${result.firstFailure ?? ''}`);
         if (which === 'route') {
-          route.push(result);
+          route.push({ ...result, cpuUsPerRequest });
           routeOk += result.ok;
         } else {
-          helloRuns.push(result);
+          helloRuns.push({ ...result, cpuUsPerRequest });
         }
-        opts.log(`round ${r + 1}/${ROUNDS} ${which}: ${result.perSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms (${result.completed} in ${durationMs} ms)`);
+        opts.log(
+          `round ${r + 1}/${ROUNDS} ${which}: ${result.perSec.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${cpuUsPerRequest.toFixed(0)} µs CPU/request (${result.completed} in ${durationMs} ms)`,
+        );
       }
     }
     await broker.close();
@@ -105,7 +121,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     if (audited !== routeOk) throw new Error(`the audit log holds ${audited} route decisions, but ${routeOk} route requests were answered 200`);
     opts.log(`audit log: ${audited} route decisions, chain verified`);
 
-    const med = (results: readonly LoadResult[], key: 'perSec' | 'p50Ms' | 'p99Ms'): number => opts.median(results.map((x) => x[key]));
+    const med = (results: readonly PhaseResult[], key: 'perSec' | 'p50Ms' | 'p99Ms' | 'cpuUsPerRequest'): number => opts.median(results.map((x) => x[key]));
     const routePerSec = med(route, 'perSec');
     const helloPerSec = med(helloRuns, 'perSec');
     return {
@@ -116,6 +132,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       routeP99Ms: med(route, 'p99Ms'),
       helloP50Ms: med(helloRuns, 'p50Ms'),
       helloP99Ms: med(helloRuns, 'p99Ms'),
+      routeCpuUsPerRequest: med(route, 'cpuUsPerRequest'),
+      helloCpuUsPerRequest: med(helloRuns, 'cpuUsPerRequest'),
       connections: CONNECTIONS,
       rounds: ROUNDS,
       windowSeconds: durationMs / 1000,
