@@ -19,6 +19,7 @@ import {
   type KeyInput,
 } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import { objectToJson } from './frozen-json.js';
 import type { SigningKey, Store } from './store/store.js';
 
 /** The part of the Store a key ring needs. */
@@ -277,13 +278,14 @@ export class KeyRing {
   /** `sign`, also giving the payload object the token was serialized from, so that the caller need not decode its own token. */
   signJwt(claims: Readonly<Record<string, unknown>>, options: SignOptions): Promise<SignedJwt> {
     // Bad options reject, as from any async signer, rather than throw.
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       const { signingKey, signingInput, payload } = this.#prepare(claims, options);
-      // With a callback, node:crypto signs on the libuv thread pool: the event loop goes on serving requests meanwhile.
-      signBytes(null, Buffer.from(signingInput), signingKey, (error, signature) => {
-        if (error) reject(error);
-        else resolve({ token: `${signingInput}.${signature.toString('base64url')}`, payload });
-      });
+      // Signed on the event loop (~45 µs), not on the libuv pool: on two CPUs the
+      // hop to a pool thread cost more than it saved the loop, and the pool thread
+      // competed with the audit writer and the clients for the other CPU. Measured
+      // with route-http, interleaved: 384 µs of CPU per route at 2,933/s signing
+      // here, 448 µs at 2,811/s on the pool.
+      resolve({ token: `${signingInput}.${signBytes(null, Buffer.from(signingInput), signingKey).toString('base64url')}`, payload });
     });
   }
 
@@ -307,7 +309,7 @@ export class KeyRing {
       jti: randomUUID(),
       ...(options.issuer === undefined ? {} : { iss: options.issuer }),
     };
-    return { signingKey: key.signingKey, signingInput: `${encodedHeader(key, options.type)}.${base64url(JSON.stringify(payload))}`, payload };
+    return { signingKey: key.signingKey, signingInput: `${encodedHeader(key, options.type)}.${base64url(objectToJson(payload))}`, payload };
   }
 
   /** Verifies a token signed by this ring (any live key) at the ring's clock; throws TOKEN_INVALID or TOKEN_EXPIRED. */

@@ -11,6 +11,7 @@ import {
   issueIdentityAssertion,
   issueJoinToken,
   issueRouteTicket,
+  isCountryShaped,
   verifyIdentityAssertion,
   verifyJoinToken,
   verifyRouteTicket,
@@ -146,6 +147,17 @@ describe('route tickets', () => {
       expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, ...bad }))).toBe('INVALID_TOKEN_REQUEST');
     }
     expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, participant: '' }))).toBe('INVALID_TOKEN_REQUEST');
+  });
+
+  it('checks a frozen fence list once, shares it, and still refuses a frozen bad one every time', async () => {
+    const fence = Object.freeze(['DE', 'FR', 'NL']);
+    for (let i = 0; i < 2; i++) {
+      const { token, claims } = await issueRouteTicket(ring, { ...ticketInput, jurisdictions: fence });
+      expect(claims.jurisdictions).toBe(fence);
+      expect((await verifyRouteTicket(ring, token, { now: T0 })).jurisdictions).toEqual(['DE', 'FR', 'NL']);
+    }
+    const bad = Object.freeze(['DE', 'fr']);
+    for (let i = 0; i < 2; i++) expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, jurisdictions: bad }))).toBe('INVALID_TOKEN_REQUEST');
   });
 });
 
@@ -339,6 +351,16 @@ describe('properties', () => {
         });
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('isCountryShaped is /^[A-Z]{2}$/', () => {
+    const near = fc.string({ unit: fc.constantFrom('A', 'Z', 'M', '@', '[', 'a', 'z', '\n', 'Ä', 'ｚ'), maxLength: 3 });
+    fc.assert(
+      fc.property(fc.oneof(near, fc.string({ maxLength: 3, unit: 'binary' })), (s) => {
+        expect(isCountryShaped(s)).toBe(/^[A-Z]{2}$/.test(s));
+      }),
+      { numRuns: 2000 },
     );
   });
 

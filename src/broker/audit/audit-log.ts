@@ -58,8 +58,7 @@ export function canonicalJson(value: unknown): string {
     return `${out}]`;
   }
   const object = value as Record<string, unknown>;
-  // The default sort compares UTF-16 code units, the order canonical JSON has always used here.
-  const keys = Object.keys(object).sort();
+  const keys = sortKeys(Object.keys(object));
   let out = '{';
   for (const key of keys) {
     const v = object[key];
@@ -67,6 +66,22 @@ export function canonicalJson(value: unknown): string {
     out += `${out.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(v)}`;
   }
   return `${out}}`;
+}
+
+/**
+ * Sorts `keys` in place by UTF-16 code units, the order of the default sort
+ * that canonical JSON has always used here (`<` compares strings the same
+ * way). Insertion sort: records have a handful of keys per object, and
+ * Array.prototype.sort allocates a work array on every call.
+ */
+function sortKeys(keys: string[]): string[] {
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] ?? '';
+    let j = i - 1;
+    for (; j >= 0 && (keys[j] ?? '') > key; j--) keys[j + 1] = keys[j] ?? '';
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /**

@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyChain } from './audit-log.js';
+import { canonicalJson, verifyChain } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import { buildAuditReport, normalizeAuditTime, parseAuditTime, renderAuditReportHtml, renderAuditReportText } from './report.js';
@@ -179,6 +180,49 @@ describe('SqliteAuditLog', () => {
     const switches = writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length;
     expect(switches).toBeGreaterThan(10);
   }, 60_000);
+});
+
+describe('canonical JSON and records', () => {
+  /** The definition: keys sorted by the default sort at every depth. */
+  const reference = (value: unknown): string => {
+    if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+    if (value !== null && typeof value === 'object') {
+      const object = value as Record<string, unknown>;
+      return `{${Object.keys(object)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${reference(object[k])}`)
+        .join(',')}}`;
+    }
+    return JSON.stringify(value);
+  };
+
+  it('property: canonicalJson sorts keys as the default sort does, at every depth', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }), (value) => {
+        expect(canonicalJson(value)).toBe(reference(value));
+      }),
+      { numRuns: 500 },
+    );
+    expect(canonicalJson({ b: 1, '10': 2, '9': 3, B: 4, é: 5, '': 6 })).toBe('{"":6,"10":2,"9":3,"B":4,"b":1,"é":5}');
+  });
+
+  it('refuses data that is not an object, on every adapter', async () => {
+    for (const log of [new MemoryAuditLog(), SqliteAuditLog.open(':memory:')]) {
+      for (const data of [[], null, 'text', 7]) await expect(log.append('admin.action', data as never, '2024-03-01')).rejects.toThrow(TypeError);
+      expect(await log.read()).toEqual([]);
+      await log.close();
+    }
+  });
+
+  it('gives back records whose data is the canonical JSON read back, deeply frozen, the same object every time', async () => {
+    const log = SqliteAuditLog.open(tempFile());
+    const record = await log.append('route.decision', { participant: 'p1', candidates: [{ datacenter: 'fra1', role: 'primary' }], gone: undefined }, '2024-03-01');
+    expect(record.data).toEqual({ candidates: [{ datacenter: 'fra1', role: 'primary' }], participant: 'p1' });
+    expect(record.data).toBe(record.data);
+    expect(Object.isFrozen(record) && Object.isFrozen(record.data) && Object.isFrozen(record.data.candidates)).toBe(true);
+    expect({ ...record }).toEqual((await log.read())[0]);
+    await log.close();
+  });
 });
 
 describe('audit time', () => {

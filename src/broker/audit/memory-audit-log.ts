@@ -13,7 +13,7 @@ export interface PreparedRecord {
   readonly type: AuditType;
   /** Canonical UTC time. */
   readonly at: string;
-  /** The data as its canonical JSON reads back, deeply frozen. */
+  /** The data as its canonical JSON reads back, deeply frozen (parsed when first read). */
   readonly data: Readonly<Record<string, unknown>>;
   /** The canonical JSON of the data: the text that is hashed and stored. */
   readonly dataJson: string;
@@ -34,15 +34,39 @@ export function nextRecord(last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, 
 export function prepareRecord(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): PreparedRecord {
   // Canonicalized once: canonical JSON parsed back canonicalizes to the same text, so this text is what the record hashes.
   const dataJson = canonicalJson(data);
-  const normalized: unknown = JSON.parse(dataJson);
-  if (typeof normalized !== 'object' || normalized === null || Array.isArray(normalized)) throw new TypeError('audit data must be a JSON object');
-  return { type, at: normalizeAuditTime(at, 'audit record time'), data: deepFreeze(normalized as Record<string, unknown>), dataJson };
+  // canonicalJson writes every object, and nothing else, as `{…}` (it never calls toJSON).
+  if (!dataJson.startsWith('{')) throw new TypeError('audit data must be a JSON object');
+  const time = normalizeAuditTime(at, 'audit record time');
+  // Parsed back only when someone reads it: most appends (a route decision) only wait for durability.
+  let normalized: Readonly<Record<string, unknown>> | undefined;
+  return {
+    type,
+    at: time,
+    dataJson,
+    get data() {
+      return (normalized ??= deepFreeze(JSON.parse(dataJson) as Record<string, unknown>));
+    },
+  };
 }
 
 /** The record that puts `prepared` after `last` in the chain. */
 export function sealRecord(prepared: PreparedRecord, last: Pick<AuditRecord, 'seq' | 'hash'> | undefined): AuditRecord {
   const fields = { seq: (last?.seq ?? 0) + 1, at: prepared.at, type: prepared.type, prevHash: last?.hash ?? GENESIS_HASH };
-  return Object.freeze({ ...fields, data: prepared.data, hash: hashCanonicalJson(canonicalRecordJson(fields, prepared.dataJson)) });
+  return placeRecord(prepared, { ...fields, hash: hashCanonicalJson(canonicalRecordJson(fields, prepared.dataJson)) });
+}
+
+/** The frozen record of `prepared` at its place in the chain; its data still parsed only when read. */
+export function placeRecord(prepared: PreparedRecord, place: Pick<AuditRecord, 'seq' | 'prevHash' | 'hash'>): AuditRecord {
+  return Object.freeze({
+    seq: place.seq,
+    at: prepared.at,
+    type: prepared.type,
+    get data() {
+      return prepared.data;
+    },
+    prevHash: place.prevHash,
+    hash: place.hash,
+  });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
 import { recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { InlineWriter, ThreadWriter, type AuditWriter } from './audit-writer.js';
-import { prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
+import { placeRecord, prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
 
 /** Bumped on every incompatible schema change; a newer file is refused rather than misread. */
@@ -148,7 +148,7 @@ export class SqliteAuditLog implements AuditLog {
         batch.forEach((item, i) => {
           const row = written[i];
           if (row === undefined) item.reject(new Error('the audit writer answered fewer rows than it was sent'));
-          else item.resolve(Object.freeze({ seq: row.seq, at: item.prepared.at, type: item.prepared.type, data: item.prepared.data, prevHash: row.prevHash, hash: row.hash }));
+          else item.resolve(placeRecord(item.prepared, row));
         });
       },
       (error: unknown) => {

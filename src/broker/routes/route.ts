@@ -4,13 +4,14 @@
  * decision to the audit log before the response leaves.
  */
 import { randomUUID } from 'node:crypto';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { toJson } from '../frozen-json.js';
 import { routeRequestFor } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
 import { BEARER, CandidateSchema, CountryCode, ExclusionSchema } from './schemas.js';
@@ -23,12 +24,14 @@ const RouteBody = Type.Object(
   { additionalProperties: false },
 );
 
-const RouteResponse = Type.Object({
+/** The 200 body (the decision JSON of PRODUCT.md, plus the ticket); `routeResponseJson` writes it. */
+export const RouteResponse = Type.Object({
   zone: Type.Union([Type.String(), Type.Null()]),
   country: Type.String(),
-  allowedJurisdictions: Type.Array(Type.String()),
-  candidates: Type.Array(CandidateSchema),
-  excluded: Type.Array(ExclusionSchema),
+  // Immutable: the decider's lists go out as they are (readonly in TypeScript, the same JSON Schema).
+  allowedJurisdictions: Type.Immutable(Type.Array(Type.String())),
+  candidates: Type.Immutable(Type.Array(CandidateSchema)),
+  excluded: Type.Immutable(Type.Array(ExclusionSchema)),
   attempts: Type.Object({ perPrimary: Type.Integer(), timeoutMs: Type.Integer() }),
   decisionId: Type.String(),
   policyVersion: Type.Integer(),
@@ -49,6 +52,8 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         body: RouteBody,
         response: { 200: RouteResponse },
       },
+      // The schema still documents the body (OpenAPI); routeResponseJson writes it. 200 is the only status with a schema here.
+      serializerCompiler: () => (body) => routeResponseJson(body as Static<typeof RouteResponse>),
       // `curl -X POST` without a body means "no hints".
       preValidation: (request, _reply, done) => {
         // The type says a body is there; on the wire it may not be.
@@ -99,9 +104,6 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return {
         ...result,
-        allowedJurisdictions: [...result.allowedJurisdictions],
-        candidates: [...result.candidates],
-        excluded: [...result.excluded],
         decisionId,
         policyVersion: version,
         ticket: ticket.token,
@@ -109,6 +111,31 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
       };
     },
+  );
+}
+
+/**
+ * The 200 body, byte for byte as Fastify's serializer of `RouteResponse`
+ * writes it (route.test.ts holds the two to the same bytes): the schema's
+ * fields in its order, strings through JSON.stringify, numbers as they are
+ * (integers: the manifest parser and the store see to it). Most of its ~5 kB
+ * is the fence list, ~250 codes and the same frozen list for every
+ * participant of a country, so its JSON comes from the cache (frozen-json.ts).
+ */
+export function routeResponseJson(body: Static<typeof RouteResponse>): string {
+  let candidates = '';
+  for (const c of body.candidates) candidates += `${candidates === '' ? '' : ','}{"datacenter":${JSON.stringify(c.datacenter)},"role":${JSON.stringify(c.role)},"jurisdiction":${JSON.stringify(c.jurisdiction)}}`;
+  let excluded = '';
+  for (const e of body.excluded) excluded += `${excluded === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
+  let bridges = '';
+  for (const [id, url] of Object.entries(body.bridges)) bridges += `${bridges === '' ? '' : ','}${JSON.stringify(id)}:${JSON.stringify(url)}`;
+  return (
+    `{"zone":${body.zone === null ? 'null' : JSON.stringify(body.zone)},"country":${JSON.stringify(body.country)},` +
+    `"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'},"candidates":[${candidates}],"excluded":[${excluded}],` +
+    `"attempts":{"perPrimary":${body.attempts.perPrimary},"timeoutMs":${body.attempts.timeoutMs}},` +
+    // A compact JWS is base64url and dots, which JSON never escapes: the ~2.3 kB ticket goes in without a scan.
+    `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
+    `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}}}`
   );
 }
 

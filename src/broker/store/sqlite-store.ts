@@ -13,6 +13,9 @@ import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, Place
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
 const BUSY_TIMEOUT_MS = 5000;
 
+/** Rows of each table kept for repeated reads (a few MB at most). */
+const MAX_CACHED_ROWS = 10_000;
+
 /** Schema migrations; entry i takes the database from version i to i + 1. Append, never edit. */
 const MIGRATIONS: readonly string[] = [
   `
@@ -222,6 +225,8 @@ function prepareStatements(db: Database.Database) {
     insertAccount: db.prepare<AccountRow>(
       'INSERT INTO accounts (id, name, home_country, plan, allowed_jurisdictions, api_key_hash, created_at) VALUES (@id, @name, @home_country, @plan, @allowed_jurisdictions, @api_key_hash, @created_at)',
     ),
+    // Moves when another connection commits to the file; not for this connection's own writes (sqlite.org/pragma.html#pragma_data_version).
+    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
     getAccount: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
     findAccountByApiKeyHash: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE api_key_hash = ?'),
     updateAccountPolicy: db.prepare<{ id: string; plan: string | null; allowed_jurisdictions: string | null }, AccountRow>(
@@ -303,6 +308,19 @@ export class SqliteStore implements Store {
   readonly #claim: (meetingId: string, datacenter: string, expectedEpoch: number, at: string) => ClaimResult;
   readonly #saveManifest: (row: Omit<ManifestRow, 'version'>) => ManifestVersion;
   #closed = false;
+  /**
+   * The rows POST /v1/route reads for every participant (meeting, account,
+   * placement), by id; undefined for a row that does not exist. Kept only
+   * while `PRAGMA data_version` is unchanged — it moves whenever another
+   * connection, in this process or another, commits to the file — and
+   * emptied by every write through this connection, so a read never returns
+   * a row other than the one the database holds. Rows, not objects: each
+   * read still decodes a fresh copy for its caller.
+   */
+  readonly #accounts = new Map<string, AccountRow | undefined>();
+  readonly #meetings = new Map<string, MeetingRow | undefined>();
+  readonly #placements = new Map<string, PlacementRow | undefined>();
+  #rowsVersion: number | undefined;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -353,14 +371,14 @@ export class SqliteStore implements Store {
   }
 
   createAccount(account: Account): Promise<void> {
-    return this.#run(`create account ${account.id}`, () => {
+    return this.#write(`create account ${account.id}`, () => {
       this.#s.insertAccount.run(accountToRow(account));
     });
   }
 
   getAccount(id: string): Promise<Account | undefined> {
     return this.#run(`get account ${id}`, () => {
-      const row = this.#s.getAccount.get(id);
+      const row = this.#cached(this.#accounts, id, () => this.#s.getAccount.get(id));
       return row && rowToAccount(row);
     });
   }
@@ -373,7 +391,7 @@ export class SqliteStore implements Store {
   }
 
   updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account> {
-    return this.#run(`update policy of account ${id}`, () => {
+    return this.#write(`update policy of account ${id}`, () => {
       const row = this.#s.updateAccountPolicy.get({
         id,
         plan: policy.plan ?? null,
@@ -389,20 +407,20 @@ export class SqliteStore implements Store {
   }
 
   createMeeting(meeting: Meeting): Promise<void> {
-    return this.#run(`create meeting ${meeting.id} for account ${meeting.accountId}`, () => {
+    return this.#write(`create meeting ${meeting.id} for account ${meeting.accountId}`, () => {
       this.#s.insertMeeting.run(meetingToRow(meeting));
     });
   }
 
   getMeeting(id: string): Promise<Meeting | undefined> {
     return this.#run(`get meeting ${id}`, () => {
-      const row = this.#s.getMeeting.get(id);
+      const row = this.#cached(this.#meetings, id, () => this.#s.getMeeting.get(id));
       return row && rowToMeeting(row);
     });
   }
 
   endMeeting(id: string, at: string, reason: string): Promise<void> {
-    return this.#run(`end meeting ${id}`, () => {
+    return this.#write(`end meeting ${id}`, () => {
       // `ended_at IS NULL` in the UPDATE keeps the first reason; meetings are never deleted, so the follow-up check is race-free.
       const { changes } = this.#s.endMeeting.run({ id, at, reason });
       if (changes === 0 && !this.#s.meetingExists.get(id)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${id} does not exist`);
@@ -415,23 +433,23 @@ export class SqliteStore implements Store {
 
   getPlacement(meetingId: string): Promise<Placement | undefined> {
     return this.#run(`get placement of meeting ${meetingId}`, () => {
-      const row = this.#s.getPlacement.get(meetingId);
+      const row = this.#cached(this.#placements, meetingId, () => this.#s.getPlacement.get(meetingId));
       return row && rowToPlacement(row);
     });
   }
 
   claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> {
-    return this.#run(`claim placement of meeting ${meetingId}`, () => this.#claim(meetingId, datacenter, expectedEpoch, at));
+    return this.#write(`claim placement of meeting ${meetingId}`, () => this.#claim(meetingId, datacenter, expectedEpoch, at));
   }
 
   addParticipant(participant: Participant): Promise<void> {
-    return this.#run(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => {
+    return this.#write(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => {
       this.#s.insertParticipant.run(participantToRow(participant));
     });
   }
 
   removeParticipant(meetingId: string, participantId: string): Promise<void> {
-    return this.#run(`remove participant ${participantId} from meeting ${meetingId}`, () => {
+    return this.#write(`remove participant ${participantId} from meeting ${meetingId}`, () => {
       this.#s.deleteParticipant.run(meetingId, participantId);
     });
   }
@@ -441,7 +459,7 @@ export class SqliteStore implements Store {
   }
 
   saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion> {
-    return this.#run('save manifest', () => this.#saveManifest({ text, sha256, created_at: at, actor }));
+    return this.#write('save manifest', () => this.#saveManifest({ text, sha256, created_at: at, actor }));
   }
 
   latestManifest(): Promise<ManifestVersion | undefined> {
@@ -452,13 +470,13 @@ export class SqliteStore implements Store {
   }
 
   saveSigningKey(key: SigningKey): Promise<void> {
-    return this.#run(`save signing key ${key.kid}`, () => {
+    return this.#write(`save signing key ${key.kid}`, () => {
       this.#s.insertSigningKey.run(signingKeyToRow(key));
     });
   }
 
   retireSigningKeysExcept(kid: string, at: string): Promise<void> {
-    return this.#run(`retire signing keys except ${kid}`, () => {
+    return this.#write(`retire signing keys except ${kid}`, () => {
       // An unknown kid would retire every key; refuse rather than leave no active key. Keys are never deleted, so no race.
       if (!this.#s.signingKeyExists.get(kid)) throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
       this.#s.retireSigningKeys.run({ kid, at });
@@ -483,5 +501,37 @@ export class SqliteStore implements Store {
       if (this.#closed) throw new GeobridgeError('STORE_UNAVAILABLE', `${what}: the store is closed; open it again`);
       return fn();
     });
+  }
+
+  /** Runs a step that writes: cached rows are dropped, whether it commits or fails. */
+  #write<T>(what: string, fn: () => T): Promise<T> {
+    return this.#run(what, () => {
+      try {
+        return fn();
+      } finally {
+        this.#dropCachedRows();
+      }
+    });
+  }
+
+  /** The row `read` gives for `id`, from `cache` while the database has not changed since it was read. */
+  #cached<Row>(cache: Map<string, Row | undefined>, id: string, read: () => Row | undefined): Row | undefined {
+    const version = this.#s.dataVersion.get();
+    if (version !== this.#rowsVersion) {
+      this.#dropCachedRows();
+      this.#rowsVersion = version;
+    }
+    if (cache.has(id)) return cache.get(id);
+    const row = read();
+    // Bounded: a busy broker re-reads after a clear, nothing worse.
+    if (cache.size >= MAX_CACHED_ROWS) cache.clear();
+    cache.set(id, row);
+    return row;
+  }
+
+  #dropCachedRows(): void {
+    this.#accounts.clear();
+    this.#meetings.clear();
+    this.#placements.clear();
   }
 }

@@ -152,6 +152,54 @@ describe('SqliteStore', () => {
     expect(isGeobridgeError(error) && error.message.includes(path)).toBe(true);
   });
 
+  it('reads what another connection committed at once, though it keeps the rows it read (data_version)', async () => {
+    const path = tempPath();
+    const broker = SqliteStore.open(path);
+    const other = SqliteStore.open(path);
+    try {
+      await broker.createAccount({ id: 'a1', name: 'Acme', homeCountry: 'US', apiKeyHash: 'h1', createdAt: '2026-01-01T00:00:00.000Z' });
+      await broker.createMeeting({ id: 'm1', accountId: 'a1', title: 'Board', createdAt: '2026-01-01T00:00:01.000Z' });
+      // Read twice, so that the rows (and the missing placement) are cached.
+      for (let i = 0; i < 2; i++) {
+        expect(await broker.getPlacement('m1')).toBeUndefined();
+        expect((await broker.getMeeting('m1'))?.endedAt).toBeUndefined();
+        expect((await broker.getAccount('a1'))?.allowedJurisdictions).toBeUndefined();
+      }
+      await other.claimPlacement('m1', 'fra1', 0, '2026-01-01T00:00:02.000Z');
+      expect(await broker.getPlacement('m1')).toStrictEqual({ meetingId: 'm1', datacenter: 'fra1', epoch: 1, since: '2026-01-01T00:00:02.000Z' });
+      await other.updateAccountPolicy('a1', { plan: 'government', allowedJurisdictions: ['DE'] });
+      expect(await broker.getAccount('a1')).toMatchObject({ plan: 'government', allowedJurisdictions: ['DE'] });
+      await other.endMeeting('m1', '2026-01-01T00:00:03.000Z', 'host');
+      expect(await broker.getMeeting('m1')).toMatchObject({ endedAt: '2026-01-01T00:00:03.000Z', endedReason: 'host' });
+      // And its own writes, which data_version does not count.
+      await broker.claimPlacement('m1', 'ams1', 1, '2026-01-01T00:00:04.000Z');
+      expect((await broker.getPlacement('m1'))?.datacenter).toBe('ams1');
+      expect((await other.getPlacement('m1'))?.datacenter).toBe('ams1');
+    } finally {
+      await broker.close();
+      await other.close();
+    }
+  });
+
+  it('reads a placement claimed by another process at once', async () => {
+    const path = tempPath();
+    const broker = SqliteStore.open(path);
+    const claimant = startClaimant(path, 'm1', 'fra1', '2026-01-01T00:00:02.000Z');
+    try {
+      await broker.createAccount({ id: 'a1', name: 'Acme', homeCountry: 'US', apiKeyHash: 'h1', createdAt: '2026-01-01T00:00:00.000Z' });
+      await broker.createMeeting({ id: 'm1', accountId: 'a1', title: 'Board', createdAt: '2026-01-01T00:00:01.000Z' });
+      expect(await broker.getPlacement('m1')).toBeUndefined();
+      expect(await claimant.ready).toBe(true);
+      claimant.go();
+      const exit = await claimant.exited;
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(await broker.getPlacement('m1')).toStrictEqual({ meetingId: 'm1', datacenter: 'fra1', epoch: 1, since: '2026-01-01T00:00:02.000Z' });
+    } finally {
+      claimant.kill();
+      await broker.close();
+    }
+  });
+
   it('lets exactly one of 4 processes win the first claim on a shared file', async () => {
     const path = tempPath();
     const setup = SqliteStore.open(path);

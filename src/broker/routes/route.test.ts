@@ -1,0 +1,127 @@
+// routeResponseJson against the serializer Fastify builds from the route's
+// own response schema: the same bytes for every decision of world.yaml, and
+// for arbitrary strings wherever the body carries one.
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Static } from 'typebox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_COUNTRY_CODES } from '../../core/geo/countries.js';
+import { parseManifest } from '../../core/manifest/parse.js';
+import type { Manifest } from '../../core/manifest/types.js';
+import { isRefusal, selectDatacenters, type RouteRequest } from '../../core/select/select.js';
+import { KeyRing, type KeyStore } from '../keys.js';
+import { issueRouteTicket } from '../tickets.js';
+import type { SigningKey } from '../store/store.js';
+import { RouteResponse, routeResponseJson } from './route.js';
+
+type Body = Static<typeof RouteResponse>;
+
+function loadWorld(): Manifest {
+  const parsed = parseManifest(readFileSync(new URL('../../../examples/world.yaml', import.meta.url), 'utf8')).manifest;
+  if (!parsed) throw new Error('examples/world.yaml does not parse');
+  return parsed;
+}
+const manifest = loadWorld();
+
+let app: FastifyInstance;
+let next: Body | undefined;
+let ring: KeyRing;
+
+beforeAll(async () => {
+  // Fastify's default serializer of the schema (fast-json-stringify), as the route used before it had its own.
+  app = Fastify();
+  app.get('/body', { schema: { response: { 200: RouteResponse } } }, () => Promise.resolve(next));
+  await app.ready();
+  const keys = new Map<string, SigningKey>();
+  const store: KeyStore = {
+    saveSigningKey: (key) => Promise.resolve(void keys.set(key.kid, key)),
+    retireSigningKeysExcept: () => Promise.resolve(),
+    listSigningKeys: () => Promise.resolve([...keys.values()]),
+  };
+  ring = await KeyRing.load(store, () => new Date('2026-03-01T12:00:00Z'));
+});
+afterAll(async () => {
+  await app.close();
+});
+
+/** What Fastify's schema serializer writes for `body`. */
+async function bySchema(body: Body): Promise<string> {
+  next = body;
+  const res = await app.inject({ method: 'GET', url: '/body' });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.body;
+}
+
+/** A 200 body for `request`, with a real ticket; undefined for a refusal. */
+async function answer(request: RouteRequest, bridges: Record<string, string> = {}): Promise<Body | undefined> {
+  const result = selectDatacenters(manifest, request, {});
+  if (isRefusal(result)) return undefined;
+  const ticket = await issueRouteTicket(ring, {
+    issuer: 'http://broker.test',
+    participant: 'p-1',
+    meeting: 'm-1',
+    candidates: result.candidates.map((c) => c.datacenter),
+    jurisdictions: result.allowedJurisdictions,
+    decision: 'dec_1',
+    country: request.country,
+  });
+  return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges };
+}
+
+describe('routeResponseJson', () => {
+  it('writes what the schema serializer writes, for every country, narrowed or placed', async () => {
+    const placedAt = manifest.datacenters[0]?.id ?? '';
+    let compared = 0;
+    for (const country of ALL_COUNTRY_CODES) {
+      const requests: RouteRequest[] = [
+        { country },
+        { country, accountJurisdictions: ['US', 'DE', 'FR', 'JP', 'BR'] },
+        { country, meetingJurisdictions: ['DE', 'FR'], location: { lat: 48.1, lon: 11.6 } },
+        { country, placedAt },
+      ];
+      for (const request of requests) {
+        const body = await answer(request, { [placedAt]: 'wss://bridge.example/signal' });
+        if (body === undefined) continue;
+        expect(routeResponseJson(body)).toBe(await bySchema(body));
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(ALL_COUNTRY_CODES.length);
+  });
+
+  it('writes the same bytes twice for the same frozen fence list (its JSON is cached, never stale)', async () => {
+    const body = await answer({ country: 'US' });
+    if (body === undefined) throw new Error('US is refused');
+    expect(Object.isFrozen(body.allowedJurisdictions)).toBe(true);
+    expect(routeResponseJson(body)).toBe(routeResponseJson({ ...body, allowedJurisdictions: [...body.allowedJurisdictions] }));
+  });
+
+  it('property: escapes every string as the schema serializer does', async () => {
+    // Quotes, backslashes, control characters, lone surrogates and line separators among ordinary text.
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\ud800', '\udfff', '\u2028', 'é', '😀'), fc.string({ minLength: 1, maxLength: 1 })), maxLength: 12 });
+    const base64url = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
+    const body = fc.record({
+      zone: fc.option(text, { nil: null }),
+      country: text,
+      allowedJurisdictions: fc.array(text, { maxLength: 5 }),
+      candidates: fc.array(fc.record({ datacenter: text, role: fc.constantFrom('primary' as const, 'secondary' as const), jurisdiction: text }), { maxLength: 4 }),
+      excluded: fc.array(fc.record({ datacenter: text, reason: text }), { maxLength: 4 }),
+      attempts: fc.record({ perPrimary: fc.integer(), timeoutMs: fc.integer({ min: 0 }) }),
+      decisionId: text,
+      policyVersion: fc.nat(),
+      // The ticket is a compact JWS: three base64url segments.
+      ticket: fc.tuple(base64url, base64url, base64url).map((parts) => parts.join('.')),
+      ticketExpiresAt: text,
+      // Keys are datacenter ids (the manifest's ID pattern). The schema's record is `patternProperties: {'^.*$'}`,
+      // whose serializer would drop a key holding a line terminator; an id never holds one.
+      bridges: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), text, { maxKeys: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(body, async (b) => {
+        expect(routeResponseJson(b)).toBe(await bySchema(b));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
