@@ -115,11 +115,12 @@ export class Session<Track> {
   }
 
   join(): void {
+    this.#dispatch({ type: 'join' });
+    // After the route request has left: the route is on the critical path, the key package only by admission.
     if (this.#options.e2ee) {
       this.#prepared = prepareMember(this.#options.broker, this.#options.joinToken);
       this.#prepared.catch(() => undefined); // reported by the connection that uses it
     }
-    this.#dispatch({ type: 'join' });
   }
 
   leave(): void {

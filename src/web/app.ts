@@ -49,6 +49,9 @@ const events: Record<string, unknown>[] = [];
 let peer: RTCPeerConnection | undefined;
 /** The SFrame worker of the current connection: a new bridge means a new MLS group, whose epochs start again at 0. */
 let crypter: Worker | undefined;
+/** A worker started in the lobby, so that the first connection does not wait for one to load. */
+let spareCrypter: Worker | undefined;
+const E2EE_WORKER = '/e2ee-worker.js';
 
 window.geobridge = {
   state,
@@ -239,7 +242,8 @@ function startCall(options: { token: string; name: string; country: string | und
         return;
       }
       crypter?.terminate();
-      crypter = new Worker('/e2ee-worker.js');
+      crypter = spareCrypter ?? new Worker(E2EE_WORKER);
+      spareCrypter = undefined;
       // Before any media flows: from here on nothing leaves or arrives unencrypted.
       enableE2ee(pc, crypter);
       showE2ee('Agreeing on end-to-end encryption keys…', 'pending');
@@ -316,6 +320,7 @@ async function main(): Promise<void> {
     fillCountries(country, known);
     byId('country-field').hidden = false;
   }
+  if (e2eeWanted(new URLSearchParams(location.search), known.dev) && encodedTransformApi() !== undefined) spareCrypter = new Worker(E2EE_WORKER);
   const nameInput = byId('name', HTMLInputElement);
   nameInput.value = localStorage.getItem('geobridge.name') ?? '';
   const stream = await openMedia();
