@@ -194,13 +194,16 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
           const join = tokens[(w + i * WORKERS) % tokens.length];
           if (!join) throw new Error('no join token');
           try {
-            const res = await post(`${broker.url}/v1/route`, join.token, { country: 'US' });
+            const pending = post(`${broker.url}/v1/route`, join.token, { country: 'US' });
+            // Killed with this request just sent, so at least one is in flight: a fast broker could
+            // otherwise answer every outstanding request before the signal lands.
+            if (received.length >= KILL_AFTER_DECISIONS && performance.now() - burstStart >= KILL_AFTER_MS) kill();
+            const res = await pending;
             if (res.status !== 200) {
               unexpected.push(`${res.status} ${JSON.stringify(res.body)}`);
               return;
             }
             received.push({ decisionId: stringField(res.body, 'decisionId'), participant: join.participant });
-            if (received.length >= KILL_AFTER_DECISIONS && performance.now() - burstStart >= KILL_AFTER_MS) kill();
           } catch (error) {
             // In flight when the broker died: reset connection, cut body, refused.
             if (killed()) failedByKill++;
