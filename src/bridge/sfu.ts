@@ -47,8 +47,6 @@ const FIR_FMT = 4;
 const KEYFRAME_RETRY_MS = 350;
 /** Requests per ask, the first included. */
 const KEYFRAME_TRIES = 4;
-/** How long a new publication waits for others before the subscribers get an offer (see renegotiateSoon). */
-const PUBLISH_SETTLE_MS = 40;
 
 /** Network options of every peer connection (bridge flags). */
 export interface MediaOptions {
@@ -106,7 +104,6 @@ export class Participant {
   readonly #watched = new WeakSet<object>();
   /** The outgoing streams the offer in flight carries. */
   #offered: readonly Outgoing[] = [];
-  #soon: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(id: string, name: string, config: Partial<PeerConfig>, signals: PeerSignals) {
@@ -142,19 +139,6 @@ export class Participant {
     this.#offered = carried;
     const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind }));
     this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
-  }
-
-  /**
-   * Renegotiates after PUBLISH_SETTLE_MS, with whatever else changed by then:
-   * a newcomer's audio and video start flowing a few ms apart, and one offer
-   * for both saves the others a whole offer/answer round trip.
-   */
-  renegotiateSoon(): void {
-    if (this.#soon) return;
-    this.#soon = setTimeout(() => {
-      this.#soon = undefined;
-      void this.renegotiate().catch(() => undefined);
-    }, PUBLISH_SETTLE_MS);
   }
 
   /** Applies the client's answer; sends the next offer if one was asked for meanwhile. */
@@ -200,7 +184,6 @@ export class Participant {
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#soon);
     await this.pc.close().catch(() => undefined);
   }
 }
@@ -298,7 +281,7 @@ export class Room {
     for (const other of this.participants.values()) {
       if (other === p) continue;
       this.#subscribe(other, p.id, kind, published);
-      other.renegotiateSoon();
+      void other.renegotiate().catch(() => undefined);
     }
   }
 
