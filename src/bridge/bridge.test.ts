@@ -81,6 +81,69 @@ describe('bridge with Node participants', () => {
   }, 30_000);
 });
 
+describe('keyframe requests', () => {
+  it('repeats a request for a new subscriber until a key frame is forwarded, four times at most', async () => {
+    const meeting = await cluster.meeting();
+    // VP8 payloads (RFC 7741): descriptor with S = 1, then a frame tag whose P bit says delta (1) or key (0).
+    let keyFrames = false;
+    const track = new MediaStreamTrack({ kind: 'video' });
+    let seq = 0;
+    const timer = setInterval(() => {
+      seq = (seq + 1) & 0xffff;
+      const payload = Buffer.alloc(200, 7);
+      payload.set([0x10, keyFrames ? 0x50 : 0x31, 0x02, 0x00]);
+      track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 4321, marker: true }), payload));
+    }, 20);
+    const sessions: { leave(): void }[] = [];
+    try {
+      const aEvents: SessionEvent<MediaStreamTrack>[] = [];
+      const ada = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), name: 'Ada', country: 'US', tracks: { video: track }, onEvent: (e) => aEvents.push(e) });
+      sessions.push(ada);
+      ada.join();
+      await waitFor(aEvents, (e) => (e.type === 'connected' ? e : undefined));
+      // Count the bridge's keyframe requests to Ada once her video is published.
+      const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
+      await until(() => [...(room?.participants.values() ?? [])].some((p) => p.published.has('video')), 10_000);
+      const published = [...(room?.participants.values() ?? [])].find((p) => p.name === 'Ada')?.published.get('video');
+      if (!published) throw new Error('Ada’s video was not published');
+      let requests = 0;
+      const send = published.receiver.sendRtcpPLI.bind(published.receiver);
+      published.receiver.sendRtcpPLI = (ssrc: number) => {
+        requests++;
+        return send(ssrc);
+      };
+
+      const subscribe = async (name: string): Promise<void> => {
+        const events: SessionEvent<MediaStreamTrack>[] = [];
+        const s = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), name, country: 'US', onEvent: (e) => events.push(e) });
+        sessions.push(s);
+        s.join();
+        const video = await waitFor(events, (e) => (e.type === 'track-added' && e.kind === 'video' ? e.track : undefined));
+        let received = 0;
+        video.onReceiveRtp.subscribe(() => received++);
+        await until(() => received > 0, 10_000);
+      };
+
+      // Delta frames only: asked at connect, then again every 350 ms, four requests in all.
+      await subscribe('Bo');
+      await until(() => requests >= 4, 5_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(requests).toBe(4);
+
+      // Key frames flowing: a newcomer's request is answered at once and not repeated.
+      keyFrames = true;
+      requests = 0;
+      await subscribe('Cy');
+      await until(() => requests >= 1, 5_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(requests).toBe(1);
+    } finally {
+      clearInterval(timer);
+      for (const s of sessions) s.leave();
+    }
+  }, 30_000);
+});
+
 /** A US participant's route: its ticket and the candidates' bridge URLs. */
 async function route(meeting: string, country = 'US'): Promise<{ ticket: string; candidates: string[]; bridges: Record<string, string> }> {
   const res = await fetch(new URL('/v1/route', cluster.broker.url), {
