@@ -351,6 +351,24 @@ describe('bridges', () => {
     expect(record?.data).toMatchObject({ datacenter: 'ca-central', jurisdiction: 'CA', country: 'US', role: 'primary', outOfZone: false });
     expect((await broker.ctx.store.listParticipants(m)).map((p) => p.id)).toEqual([participant]);
   });
+
+  it("takes a participant's departure only from the bridge that holds the meeting", async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    const ticket = (await route(token)).json<{ ticket: string }>().ticket;
+    await claim('ca-central', m, 0);
+    const report = async (dc: string, outcome: 'admitted' | 'left'): Promise<LightMyRequestResponse> =>
+      call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome, ...(outcome === 'admitted' ? { ticket } : {}) }) } });
+    expect((await report('ca-central', 'admitted')).statusCode).toBe(200);
+    const members = async (): Promise<string[]> => (await broker.ctx.store.listParticipants(m)).map((p) => p.id);
+    // An attested bridge of another datacenter cannot remove the participant.
+    expect((await report('us-east', 'left')).json()).toEqual({ recorded: false });
+    expect(await members()).toEqual([participant]);
+    expect((await report('ca-central', 'left')).json()).toEqual({ recorded: true });
+    expect(await members()).toEqual([]);
+  });
 });
 
 describe('manifest changes', () => {

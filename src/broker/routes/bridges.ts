@@ -106,6 +106,10 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     async (request) => {
       const { datacenter, body } = await verified(ctx, request.body.message, Admission);
       if (body.outcome === 'left') {
+        // Only the bridge holding the meeting says who left it: another datacenter's word would remove a
+        // participant it never had, and a bridge the meeting moved away from, one now admitted elsewhere.
+        const placement = await ctx.store.getPlacement(body.meeting);
+        if (placement?.datacenter !== datacenter) return { recorded: false };
         await ctx.store.removeParticipant(body.meeting, body.participant);
         return { recorded: true };
       }
