@@ -62,6 +62,11 @@ async function claim(datacenter: string, meetingId: string, expectedEpoch: numbe
   return res.json();
 }
 
+/** A signed admission report (`admitted`, `refused` or `left`) from `datacenter`'s bridge. */
+async function admission(datacenter: string, report: Readonly<Record<string, unknown>>): Promise<LightMyRequestResponse> {
+  return call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(datacenter, { kind: 'admission', ...report }) } });
+}
+
 /** Routes a new participant of meeting `m` and has the bridge of its first candidate admit it. */
 async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOptions> = {}, ip = '8.8.8.8'): Promise<void> {
   const { token, participant } = await joinToken(apiKey, m);
@@ -69,7 +74,7 @@ async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOpt
   expect(res.statusCode, res.body).toBe(200);
   const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
   const dc = candidates[0]?.datacenter ?? '';
-  const admitted = await call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome: 'admitted', ticket }) } });
+  const admitted = await admission(dc, { participant, meeting: m, outcome: 'admitted', ticket });
   expect(admitted.statusCode, admitted.body).toBe(200);
 }
 
@@ -341,8 +346,7 @@ describe('bridges', () => {
     const m = await meeting(apiKey);
     const { token, participant } = await joinToken(apiKey, m);
     const ticket = (await route(token)).json<{ ticket: string }>().ticket;
-    const admit = async (dc: string, payload: Record<string, unknown>): Promise<LightMyRequestResponse> =>
-      call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome: 'admitted', ...payload }) } });
+    const admit = (dc: string, payload: Record<string, unknown>): Promise<LightMyRequestResponse> => admission(dc, { participant, meeting: m, outcome: 'admitted', ...payload });
     expect((await admit('ca-central', {})).statusCode).toBe(400);
     expect((await admit('ap-tokyo', { ticket })).json<{ code: string }>().code).toBe('TICKET_WRONG_DATACENTER');
     const res = await admit('ca-central', { ticket });
@@ -359,8 +363,7 @@ describe('bridges', () => {
     const { token, participant } = await joinToken(apiKey, m);
     const ticket = (await route(token)).json<{ ticket: string }>().ticket;
     await claim('ca-central', m, 0);
-    const report = async (dc: string, outcome: 'admitted' | 'left'): Promise<LightMyRequestResponse> =>
-      call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(dc, { kind: 'admission', participant, meeting: m, outcome, ...(outcome === 'admitted' ? { ticket } : {}) }) } });
+    const report = (dc: string, outcome: 'admitted' | 'left'): Promise<LightMyRequestResponse> => admission(dc, { participant, meeting: m, outcome, ...(outcome === 'admitted' ? { ticket } : {}) });
     expect((await report('ca-central', 'admitted')).statusCode).toBe(200);
     const members = async (): Promise<string[]> => (await broker.ctx.store.listParticipants(m)).map((p) => p.id);
     // An attested bridge of another datacenter cannot remove the participant.
