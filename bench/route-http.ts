@@ -70,6 +70,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     heartbeatTimeoutMs: 5000,
     routeTicketSeconds: 120,
     joinTokenSeconds: 600,
+    placementReleaseMs: 30_000,
   };
   const hello = Fastify({ logger: false });
   hello.get('/hello', () => Promise.resolve({ ok: true }));

@@ -190,15 +190,17 @@ const draftRequestArb = fc.tuple(
   sometimes(fc.nat(), 2), // the plan, by index into the manifest's plans
   sometimes(mostOf(JURISDICTIONS), 3),
   sometimes(mostOf(REQUEST_COUNTRIES), 3),
+  sometimes(fc.constantFrom(...REQUEST_COUNTRIES), 2), // the host account's country
 );
 
-function settleRequest(manifest: Manifest, [country, location, planIndex, account, meeting]: ValueOf<typeof draftRequestArb>): RouteRequest {
+function settleRequest(manifest: Manifest, [country, location, planIndex, account, meeting, host]: ValueOf<typeof draftRequestArb>): RouteRequest {
   let request: RouteRequest = { country };
   if (location) request = { ...request, location };
   const plan = planIndex === undefined || manifest.plans.length === 0 ? undefined : manifest.plans[planIndex % manifest.plans.length];
   if (plan) request = { ...request, plan: plan.id };
   if (account) request = { ...request, accountJurisdictions: account };
   if (meeting) request = { ...request, meetingJurisdictions: meeting };
+  if (host) request = { ...request, hostCountry: host };
   return request;
 }
 
@@ -341,13 +343,14 @@ export function insideFences(manifest: Manifest, country: string, jurisdiction: 
   return fenceAllowedSet(manifest, country).has(jurisdiction);
 }
 
-/** The effective allowed set: fences ∩ account ∩ meeting (account and meeting narrow only when given). */
+/** The effective allowed set: fences ∩ account ∩ meeting ∩ the host's fences (each narrows only when given). */
 export function effectivelyAllowed(manifest: Manifest, request: RouteRequest, jurisdiction: string): boolean {
-  return (
-    insideFences(manifest, request.country, jurisdiction) &&
-    (request.accountJurisdictions?.includes(jurisdiction) ?? true) &&
-    (request.meetingJurisdictions?.includes(jurisdiction) ?? true)
-  );
+  return insideFences(manifest, request.country, jurisdiction) && meetingPermits(manifest, request, jurisdiction) && (request.accountJurisdictions?.includes(jurisdiction) ?? true);
+}
+
+/** The meeting may be held in `jurisdiction`: its own list and its host's fences allow it. */
+export function meetingPermits(manifest: Manifest, request: RouteRequest, jurisdiction: string): boolean {
+  return (request.meetingJurisdictions?.includes(jurisdiction) ?? true) && (request.hostCountry === undefined || insideFences(manifest, request.hostCountry, jurisdiction));
 }
 
 /** Every jurisdiction of the effective allowed set, sorted. */

@@ -24,6 +24,7 @@ import {
   insideFences,
   loadOf,
   manifestArb,
+  meetingPermits,
   operational,
   planPermits,
   pointArb,
@@ -140,7 +141,7 @@ describe('selectDatacenters: live state, roles, accounting', () => {
             FENCE: true,
             PLAN: !planPermits(manifest, request, dc),
             ACCOUNT: !(request.accountJurisdictions?.includes(dc.jurisdiction) ?? true),
-            MEETING: !(request.meetingJurisdictions?.includes(dc.jurisdiction) ?? true),
+            MEETING: !meetingPermits(manifest, request, dc.jurisdiction),
             DOWN: live.down?.has(id) ?? false,
             FULL: !(loadOf(live, id) < manifest.selection.maxUtilization),
             // Not on the zone's lists, or an eligible secondary past selection.secondaries.

@@ -56,6 +56,7 @@ export async function startCluster(keyed: readonly string[], running: readonly s
       heartbeatTimeoutMs,
       routeTicketSeconds: 120,
       joinTokenSeconds: 600,
+      placementReleaseMs: 30_000,
     },
     false,
   );

@@ -105,6 +105,35 @@ export async function importBridgePublicKeys(config: Readonly<Record<string, Bri
   return new Map(entries);
 }
 
+/** A datacenter's bridge as configured: its key, and optionally the signalling URL it must announce. */
+export type BridgeIdentityConfig = BridgePublicKeyConfig | { readonly key: BridgePublicKeyConfig; readonly url?: string };
+
+/** The bridges the broker knows: keys to verify them, public JWKs to publish, bound signalling URLs. */
+export interface BridgeIdentities {
+  readonly keys: ReadonlyMap<string, CryptoKey>;
+  readonly jwks: Readonly<Record<string, JWK>>;
+  readonly urls: ReadonlyMap<string, string>;
+}
+
+/** Imports every configured bridge; throws BRIDGE_KEY_INVALID or BRIDGE_URL_INVALID naming the first bad one. */
+export async function importBridgeIdentities(config: Readonly<Record<string, BridgeIdentityConfig>>): Promise<BridgeIdentities> {
+  const keys = new Map<string, CryptoKey>();
+  const jwks: Record<string, JWK> = {};
+  const urls = new Map<string, string>();
+  for (const [dc, entry] of Object.entries(config)) {
+    const key = typeof entry === 'object' && 'key' in entry ? entry.key : entry;
+    keys.set(dc, await importBridgePublicKey(dc, key));
+    jwks[dc] = { kty: 'OKP', crv: 'Ed25519', x: typeof key === 'string' ? key : String(key.x) };
+    const url = typeof entry === 'object' && 'key' in entry ? entry.url : undefined;
+    if (url === undefined) continue;
+    if (typeof url !== 'string' || !/^wss?:\/\/\S+$/.test(url) || !URL.canParse(url)) {
+      throw new GeobridgeError('BRIDGE_URL_INVALID', `The signalling URL configured for datacenter '${dc}' is not a ws:// or wss:// URL: ${JSON.stringify(url)}.`);
+    }
+    urls.set(dc, url);
+  }
+  return { keys, jwks, urls };
+}
+
 /** Generates a bridge identity: the public key to configure on the broker, and the private JWK the bridge keeps. */
 export async function generateBridgeIdentity(): Promise<{ publicKey: string; privateJwk: JWK }> {
   const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });

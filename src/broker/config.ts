@@ -19,6 +19,7 @@ export interface ServeFlags {
   readonly heartbeatTimeoutMs?: string | undefined;
   readonly ticketTtl?: string | undefined;
   readonly joinTokenTtl?: string | undefined;
+  readonly placementReleaseMs?: string | undefined;
 }
 
 /** The validated settings of `geobridge serve`. */
@@ -37,6 +38,8 @@ export interface ServeSettings {
   readonly heartbeatTimeoutMs: number;
   readonly routeTicketSeconds: number;
   readonly joinTokenSeconds: number;
+  /** How long a placed meeting may stay empty before its placement is released. */
+  readonly placementReleaseMs: number;
 }
 
 /** Every flag with its environment variable (flags win). */
@@ -52,6 +55,7 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   heartbeatTimeoutMs: 'GEOBRIDGE_HEARTBEAT_TIMEOUT_MS',
   ticketTtl: 'GEOBRIDGE_TICKET_TTL',
   joinTokenTtl: 'GEOBRIDGE_JOIN_TOKEN_TTL',
+  placementReleaseMs: 'GEOBRIDGE_PLACEMENT_RELEASE_MS',
 };
 
 /** Validates flags and environment; returns the settings or every problem found. */
@@ -92,6 +96,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   const heartbeatTimeoutMs = integer('heartbeatTimeoutMs', 5000, 500, 600_000);
   const routeTicketSeconds = integer('ticketTtl', 120, 5, 3600);
   const joinTokenSeconds = integer('joinTokenTtl', 600, 10, 86_400);
+  const placementReleaseMs = integer('placementReleaseMs', 30_000, 100, 86_400_000);
   if (problems.length > 0 || !manifestPath) return { problems };
   return {
     problems,
@@ -109,6 +114,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       heartbeatTimeoutMs,
       routeTicketSeconds,
       joinTokenSeconds,
+      placementReleaseMs,
     }),
   };
 }

@@ -7,6 +7,7 @@ import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { ReplayGuard } from './attestation.js';
 import type { AuditLog } from './audit/audit-log.js';
+import type { BridgeControl } from './control.js';
 import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { BridgeRegistry } from './registry.js';
@@ -24,9 +25,15 @@ export interface BrokerConfig {
   readonly dev: boolean;
   /** Bridge public keys by datacenter, imported (attestation.ts). */
   readonly bridgeKeys: ReadonlyMap<string, CryptoKey>;
+  /** Public JWKs of the bridge keys by datacenter, as published to clients (`GET /v1/bridges/keys`). */
+  readonly bridgePublicJwks: Readonly<Record<string, JsonWebKey>>;
+  /** Signalling URLs the operator bound to datacenters; a bridge may announce no other. */
+  readonly bridgeUrls: ReadonlyMap<string, string>;
   readonly heartbeatTimeoutMs: number;
   readonly routeTicketSeconds: number;
   readonly joinTokenSeconds: number;
+  /** How long a placed meeting may stay empty before its placement is released. */
+  readonly placementReleaseMs: number;
 }
 
 /** The manifest in force and its version; replaced whole on an accepted change. */
@@ -76,6 +83,8 @@ export interface BrokerContext {
   readonly keys: KeyRing;
   readonly geoip: GeoIpResolver;
   readonly registry: BridgeRegistry;
+  /** The bridges' control channels: commands pushed to the data plane. */
+  readonly control: BridgeControl;
   readonly policy: PolicyHolder;
   readonly metrics: BrokerMetrics;
   /** Last accepted sequence number per bridge (replay protection). */

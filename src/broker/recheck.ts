@@ -1,14 +1,18 @@
 /**
- * After a manifest change, every live meeting is checked again: a meeting
- * whose datacenter is now outside some participant's fence is re-homed to a
- * datacenter every participant may use, or ended with a reason — never left
+ * After a policy change (a new manifest, an account's new data routing
+ * control), every live meeting is checked again: a meeting whose datacenter
+ * is now outside its host's policy or some participant's fence is re-homed
+ * to a datacenter everyone may use, or ended with a reason — never left
  * running across a border (edumeet's gap: placed rooms never re-checked).
+ * `announceRecheck` then tells the bridges, which act before they forward
+ * another packet.
  */
 import type { Manifest } from '../core/manifest/types.js';
+import { routeRequestFor, whyNotHeldAt } from '../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters, type LiveState, type RouteRequest } from '../core/select/select.js';
 import { recordAudit, type BrokerContext } from './context.js';
-import { routeRequestFor } from './route-request.js';
-import type { Meeting, Participant } from './store/store.js';
+import { meetingPolicyOf } from './route-request.js';
+import type { Meeting } from './store/store.js';
 
 /** What a re-check did. */
 export interface RecheckOutcome {
@@ -16,8 +20,6 @@ export interface RecheckOutcome {
   readonly rehomed: readonly { meeting: string; from: string; to: string }[];
   readonly ended: readonly { meeting: string; reason: string }[];
 }
-
-const POLICY_REASONS = new Set(['FENCE', 'PLAN', 'ACCOUNT', 'MEETING']);
 
 /** Datacenters a participant may use (policy) that are up and not full, best first. */
 function usable(manifest: Manifest, request: RouteRequest, live: LiveState): string[] {
@@ -34,16 +36,14 @@ type MeetingOutcome = { kind: 'ok' } | { kind: 'rehomed'; from: string; to: stri
 async function recheckMeeting(ctx: BrokerContext, manifest: Manifest, live: LiveState, meeting: Meeting): Promise<MeetingOutcome> {
   const placement = await ctx.store.getPlacement(meeting.id);
   if (!placement) return { kind: 'ok' };
-  const account = await ctx.store.getAccount(meeting.accountId);
-  const participants = await ctx.store.listParticipants(meeting.id);
-  const stillAllowed = (p: Participant): boolean => {
-    const result = selectDatacenters(manifest, routeRequestFor(p.country, account, meeting, { placedAt: placement.datacenter }), { down: new Set(), utilization: new Map() });
-    return !(isRefusal(result) && result.error.code === 'FENCE_CONFLICT') && result.excluded.every((e) => e.datacenter !== placement.datacenter || !POLICY_REASONS.has(e.reason));
-  };
-  const gone = !manifest.datacenters.some((d) => d.id === placement.datacenter);
-  if (!gone && participants.every(stillAllowed)) return { kind: 'ok' };
-  // Somewhere every participant may go: the first participant's order, filtered by everyone else's.
-  const sets = participants.map((p) => usable(manifest, routeRequestFor(p.country, account, meeting), live));
+  const policy = meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting);
+  // Fail closed: without its host account, nobody can say where the meeting may be.
+  if (!policy) return { kind: 'stranded', from: placement.datacenter };
+  // The host counts as a participant: an empty meeting, too, must stay where its host may go.
+  const countries = [...(await ctx.store.listParticipants(meeting.id)).map((p) => p.country), policy.hostCountry];
+  if (countries.every((c) => whyNotHeldAt(manifest, placement.datacenter, c, policy) === undefined)) return { kind: 'ok' };
+  // Somewhere everyone may go: the first one's order, filtered by everyone else's (each request carries the host's fence).
+  const sets = countries.map((c) => usable(manifest, routeRequestFor(c, policy), live));
   const target = (sets[0] ?? []).find((dc) => sets.every((s) => s.includes(dc)));
   if (target === undefined) return { kind: 'stranded', from: placement.datacenter };
   const claim = await ctx.store.claimPlacement(meeting.id, target, placement.epoch, ctx.now().toISOString());
@@ -84,4 +84,10 @@ export async function recheckLiveMeetings(ctx: BrokerContext, manifest: Manifest
     }
   }
   return { checked: meetings.length, rehomed, ended };
+}
+
+/** Tells the bridges what a re-check decided: a re-homed meeting's old bridge moves its participants; an ended one closes. */
+export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcome): Promise<void> {
+  for (const r of outcome.rehomed) await ctx.control.move(r.from, r.meeting, r.to, `the policy changed: the meeting now lives in ${r.to}`);
+  for (const e of outcome.ended) await ctx.control.end(e.meeting, e.reason);
 }

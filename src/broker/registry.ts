@@ -56,6 +56,11 @@ export class BridgeRegistry {
     return e !== undefined && nowMs - e.lastSeenMs <= this.#timeoutMs;
   }
 
+  /** The signalling URL the datacenter's bridge last announced, live or not. */
+  url(datacenter: string): string | undefined {
+    return this.#entries.get(datacenter)?.url;
+  }
+
   /** The signalling URL of each live bridge among `datacenters`. */
   endpoints(datacenters: readonly string[], nowMs: number): Record<string, string> {
     const out: Record<string, string> = {};

@@ -1,19 +1,19 @@
 /**
- * The decider's request for a participant of a meeting: the host account's
- * plan and data routing control, and the meeting's own narrowing, apply to
- * every participant. Built in one place so that routing, admission, placement
- * claims and re-checks can never disagree about the policy.
+ * The broker's side of a meeting's policy: the host account's plan, data
+ * routing control and home country, and the meeting's own narrowing, read
+ * from the store rows. The rules themselves live in the core
+ * (src/core/select/meeting-policy.ts), shared with the bridges.
  */
-import type { RouteRequest } from '../core/select/select.js';
+import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { Account, Meeting } from './store/store.js';
 
-/** The request for a participant from `country`, under `account`'s and `meeting`'s policy. */
-export function routeRequestFor(country: string, account: Account | undefined, meeting: Meeting | undefined, extra: Partial<RouteRequest> = {}): RouteRequest {
+/** The policy every participant of `meeting` is held to; undefined without an account (the meeting's owner is gone). */
+export function meetingPolicyOf(account: Account | undefined, meeting: Meeting | undefined): MeetingPolicy | undefined {
+  if (!account) return undefined;
   return {
-    country,
-    ...(account?.plan !== undefined ? { plan: account.plan } : {}),
-    ...(account?.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
+    hostCountry: account.homeCountry,
+    ...(account.plan !== undefined ? { plan: account.plan } : {}),
+    ...(account.allowedJurisdictions ? { accountJurisdictions: account.allowedJurisdictions } : {}),
     ...(meeting?.allowedJurisdictions ? { meetingJurisdictions: meeting.allowedJurisdictions } : {}),
-    ...extra,
   };
 }

@@ -14,14 +14,16 @@ import { parseManifest } from '../core/manifest/parse.js';
 import { checkManifest } from '../core/verify/check.js';
 import { openGeoIp } from '../node/geoip.js';
 import { buildBrokerApp } from './app.js';
-import { importBridgePublicKeys, ReplayGuard, type BridgePublicKeyConfig } from './attestation.js';
+import { importBridgeIdentities, ReplayGuard, type BridgeIdentities, type BridgeIdentityConfig } from './attestation.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { sha256Hex } from './auth.js';
 import type { ServeSettings } from './config.js';
 import { PolicyHolder, recordAudit, type BrokerContext } from './context.js';
+import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
 import { recheckLiveMeetings } from './recheck.js';
+import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -48,7 +50,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   }
   const manifest = parsed.manifest;
   const { adminToken, adminTokenFile } = loadAdminToken(settings);
-  const bridgeKeys = await loadBridgeKeys(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
+  const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
 
   const store = SqliteStore.open(join(settings.dataDir, 'broker.sqlite'));
   const audit = SqliteAuditLog.open(join(settings.dataDir, 'audit.sqlite'));
@@ -58,23 +60,28 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const sha256 = sha256Hex(manifestText);
     const latest = await store.latestManifest();
     const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
+    const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
     const ctx: BrokerContext = {
       config: {
         issuer: settings.issuer,
         adminTokenHash: sha256Hex(adminToken),
         trustedProxies: settings.trustedProxies,
         dev: settings.dev,
-        bridgeKeys,
+        bridgeKeys: bridges.keys,
+        bridgePublicJwks: bridges.jwks,
+        bridgeUrls: bridges.urls,
         heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
         routeTicketSeconds: settings.routeTicketSeconds,
         joinTokenSeconds: settings.joinTokenSeconds,
+        placementReleaseMs: settings.placementReleaseMs,
       },
       store,
       audit,
       keys,
       geoip,
       registry: new BridgeRegistry(settings.heartbeatTimeoutMs, settings.dev),
-      policy: new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText }),
+      control: new BridgeControl(keys, policy),
+      policy,
       metrics: new BrokerMetrics(),
       replayGuard: new ReplayGuard(),
       now,
@@ -86,6 +93,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       await recheckLiveMeetings(ctx, manifest);
     }
     const app = await buildBrokerApp(ctx, { logger });
+    const releaser = new PlacementReleaser(ctx);
+    releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
     if (settings.dev) app.log.warn('DEV MODE: requests may name their country and datacenters without a bridge count as up. Never run this in production.');
     await app.listen({ host: settings.host, port: settings.port });
     const address = app.server.address();
@@ -99,6 +108,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       close: async () => {
         if (closed) return;
         closed = true;
+        await releaser.stop();
         await app.close();
         await store.close();
         await audit.close();
@@ -130,14 +140,18 @@ function loadAdminToken(settings: ServeSettings): { adminToken: string; adminTok
   return { adminToken: readFileSync(file, 'utf8').trim(), adminTokenFile: file };
 }
 
-/** Bridge keys file: YAML or JSON map `datacenter: <base64url Ed25519 public key or JWK>`. */
-async function loadBridgeKeys(path: string | undefined, datacenters: ReadonlySet<string>): Promise<Map<string, CryptoKey>> {
-  if (path === undefined) return new Map();
+/**
+ * Bridge keys file: YAML or JSON map `datacenter: <base64url Ed25519 public
+ * key or JWK>`, or `datacenter: { key: …, url: wss://… }` to bind the
+ * signalling URL the bridge must announce.
+ */
+async function loadBridgeIdentities(path: string | undefined, datacenters: ReadonlySet<string>): Promise<BridgeIdentities> {
+  if (path === undefined) return { keys: new Map(), jwks: {}, urls: new Map() };
   const raw: unknown = parseYaml(readText(path, 'bridge keys file'));
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path} must map datacenter ids to bridge public keys, e.g. "us-east: 3q2-7w…".`);
   }
   const unknown = Object.keys(raw).filter((id) => !datacenters.has(id));
   if (unknown.length > 0) throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path} names datacenters the manifest does not define: ${unknown.join(', ')}.`);
-  return importBridgePublicKeys(raw as Record<string, BridgePublicKeyConfig>);
+  return importBridgeIdentities(raw as Record<string, BridgeIdentityConfig>);
 }

@@ -7,10 +7,11 @@ import type { FastifyInstance } from 'fastify';
 import { parseManifest } from '../core/manifest/parse.js';
 import { openGeoIp } from '../node/geoip.js';
 import { buildBrokerApp } from './app.js';
-import { generateBridgeIdentity, importBridgePublicKeys, ReplayGuard, signBridgeMessage } from './attestation.js';
+import { generateBridgeIdentity, importBridgeIdentities, ReplayGuard, signBridgeMessage } from './attestation.js';
 import { MemoryAuditLog } from './audit/memory-audit-log.js';
 import { sha256Hex } from './auth.js';
 import { PolicyHolder, type BrokerConfig, type BrokerContext } from './context.js';
+import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
 import { BridgeRegistry } from './registry.js';
@@ -53,24 +54,31 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     publicKeys[id] = identity.publicKey;
   }
   const saved = await store.saveManifest(text, sha256Hex(text), 'test', now().toISOString());
+  const bridges = await importBridgeIdentities(publicKeys);
+  const keys = await KeyRing.load(store, now);
+  const policy = new PolicyHolder({ manifest, version: saved.version, sha256: saved.sha256, text });
   const ctx: BrokerContext = {
     config: {
       issuer: 'http://broker.test',
       adminTokenHash: sha256Hex(ADMIN_TOKEN),
       trustedProxies: [],
       dev: false,
-      bridgeKeys: await importBridgePublicKeys(publicKeys),
+      bridgeKeys: bridges.keys,
+      bridgePublicJwks: bridges.jwks,
+      bridgeUrls: bridges.urls,
       heartbeatTimeoutMs: 5000,
       routeTicketSeconds: 120,
       joinTokenSeconds: 600,
+      placementReleaseMs: 30_000,
       ...options.config,
     },
     store,
     audit: new MemoryAuditLog(),
-    keys: await KeyRing.load(store, now),
+    keys,
     geoip: await openGeoIp(),
     registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false),
-    policy: new PolicyHolder({ manifest, version: saved.version, sha256: saved.sha256, text }),
+    control: new BridgeControl(keys, policy),
+    policy,
     metrics: new BrokerMetrics(),
     replayGuard: new ReplayGuard(),
     now,

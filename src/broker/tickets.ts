@@ -7,7 +7,10 @@
  * - join token (`geobridge:join`): lets a participant ask to be routed;
  * - identity assertion (`geobridge:identity`): binds a participant id to a
  *   display name inside a meeting and, when given, to the participant's MLS
- *   signature key, for end-to-end encryption (src/e2ee checks it).
+ *   signature key, for end-to-end encryption (src/e2ee checks it);
+ * - control message (`geobridge:control`): a command from the broker to one
+ *   bridge on its presence connection (src/core/signalling/control.ts),
+ *   bound to that connection by the bridge's nonce and ordered by `seq`.
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
@@ -20,13 +23,16 @@ export const ROUTE_TICKET_AUDIENCE = 'geobridge:bridge';
 export const JOIN_TOKEN_AUDIENCE = 'geobridge:join';
 /** Audience of identity assertions: the other participants of a meeting. */
 export const IDENTITY_AUDIENCE = 'geobridge:identity';
+/** Audience of control messages: a bridge (the subject names its datacenter). */
+export const CONTROL_AUDIENCE = 'geobridge:control';
 
 const ROUTE_TICKET_TYPE = 'gb-route+jwt';
 const JOIN_TOKEN_TYPE = 'gb-join+jwt';
 const IDENTITY_TYPE = 'gb-identity+jwt';
+const CONTROL_TYPE = 'gb-control+jwt';
 
 /** Default lifetimes, in seconds. */
-export const DEFAULT_LIFETIMES = { routeTicket: 120, joinToken: 600, identityAssertion: 3600 } as const;
+export const DEFAULT_LIFETIMES = { routeTicket: 120, joinToken: 600, identityAssertion: 3600, controlMessage: 60 } as const;
 
 /** A JWKS document (RFC 7517 §5), e.g. `KeyRing.jwks()` or the JSON served at the broker's JWKS URL. */
 export interface JwksDocument {
@@ -65,6 +71,8 @@ export interface RouteTicketClaims extends BaseClaims {
   readonly decision: string;
   /** The participant's country (ISO 3166-1 alpha-2). */
   readonly country: string;
+  /** The display name from the participant's join token: what bridges show the others, whatever the client says. */
+  readonly name: string;
 }
 
 /** What the broker decided, to be put in a route ticket. */
@@ -76,6 +84,7 @@ export interface RouteTicketInput {
   readonly jurisdictions: readonly string[];
   readonly decision: string;
   readonly country: string;
+  readonly name: string;
   /** Default 120. */
   readonly expiresInSeconds?: number;
 }
@@ -128,6 +137,34 @@ export interface IdentityAssertionInput {
   readonly signatureKey?: string;
   /** Default 3600. */
   readonly expiresInSeconds?: number;
+}
+
+/** Claims of a control message. */
+export interface ControlMessageClaims extends BaseClaims {
+  readonly aud: typeof CONTROL_AUDIENCE;
+  /** The nonce the bridge sent when its presence connection opened: a message is good on that connection only. */
+  readonly nonce: string;
+  /** Strictly increasing per connection, from 1. */
+  readonly seq: number;
+  /** The command, checked by `parseControlCommand` (src/core/signalling/control.ts). */
+  readonly command: unknown;
+}
+
+/** Input of `issueControlMessage`. */
+export interface ControlMessageInput {
+  readonly datacenter: string;
+  readonly nonce: string;
+  readonly seq: number;
+  readonly command: Readonly<Record<string, unknown>>;
+}
+
+/** Options of `verifyControlMessage`. */
+export interface VerifyControlMessageOptions {
+  readonly now: Date;
+  /** The verifying bridge's datacenter: the message's subject. */
+  readonly datacenter: string;
+  /** The nonce of the bridge's current presence connection. */
+  readonly nonce: string;
 }
 
 /** Options of `verifyJoinToken` and `verifyIdentityAssertion`. */
@@ -229,7 +266,16 @@ function parseRouteTicket(payload: JWTPayload): Parsed<RouteTicketClaims> {
     jurisdictions: r.list('jurisdictions', true),
     decision: r.text('decision'),
     country: r.text('country', COUNTRY),
+    name: r.text('name'),
   });
+}
+
+function parseControlMessage(payload: JWTPayload): Parsed<ControlMessageClaims> {
+  const r = new ClaimReader(payload);
+  const seq = r.time('seq');
+  const command = payload.command;
+  if (typeof command !== 'object' || command === null || Array.isArray(command)) r.problems.push(`claim 'command' must be an object`);
+  return parsed(r, { ...r.base(), aud: CONTROL_AUDIENCE, nonce: r.text('nonce'), seq, command });
 }
 
 function parseJoinToken(payload: JWTPayload): Parsed<JoinTokenClaims> {
@@ -291,7 +337,7 @@ export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promis
   return issue(
     keys,
     // The fence list goes in as given, not copied: the decider's lists are frozen, so their JSON is cached (frozen-json.ts).
-    { meeting: input.meeting, candidates: [...input.candidates], jurisdictions: input.jurisdictions, decision: input.decision, country: input.country },
+    { meeting: input.meeting, candidates: [...input.candidates], jurisdictions: input.jurisdictions, decision: input.decision, country: input.country, name: input.name },
     {
       audience: ROUTE_TICKET_AUDIENCE,
       subject: input.participant,
@@ -418,6 +464,35 @@ export async function verifyIdentityAssertion(keys: TokenKeys, token: string, op
   if ('problems' in result) throw new GeobridgeError('IDENTITY_ASSERTION_INVALID', `The identity assertion is malformed: ${result.problems.join('; ')}.`);
   if (options.meeting !== undefined && result.claims.meeting !== options.meeting) {
     throw new GeobridgeError('IDENTITY_ASSERTION_WRONG_MEETING', `The identity assertion is for another meeting, not '${options.meeting}'.`);
+  }
+  return result.claims;
+}
+
+/** Signs a command for one bridge's presence connection (default lifetime 60 s). */
+export function issueControlMessage(keys: KeyRing, input: ControlMessageInput): Promise<Issued<ControlMessageClaims>> {
+  return issue(
+    keys,
+    { nonce: input.nonce, seq: input.seq, command: input.command },
+    { audience: CONTROL_AUDIENCE, subject: input.datacenter, type: CONTROL_TYPE, expiresInSeconds: DEFAULT_LIFETIMES.controlMessage },
+    parseControlMessage,
+  );
+}
+
+/**
+ * Verifies a control message: the broker's signature, unexpired, for this
+ * datacenter and this connection's nonce. The caller checks `seq` and parses
+ * the command. Throws CONTROL_MESSAGE_INVALID or JWKS_UNAVAILABLE.
+ */
+export async function verifyControlMessage(keys: TokenKeys, token: string, options: VerifyControlMessageOptions): Promise<ControlMessageClaims> {
+  const check = await checkJwt(token, resolverOf(keys), { audience: CONTROL_AUDIENCE, type: CONTROL_TYPE, now: options.now });
+  if (!check.ok) {
+    if (check.reason === 'unavailable') throw keysUnavailable(check);
+    throw new GeobridgeError('CONTROL_MESSAGE_INVALID', `The control message does not verify: ${check.detail}.`, { cause: check.cause });
+  }
+  const result = parseControlMessage(check.payload);
+  if ('problems' in result) throw new GeobridgeError('CONTROL_MESSAGE_INVALID', `The control message is malformed: ${result.problems.join('; ')}.`);
+  if (result.claims.sub !== options.datacenter || result.claims.nonce !== options.nonce) {
+    throw new GeobridgeError('CONTROL_MESSAGE_INVALID', `The control message is for another bridge or connection (${result.claims.sub}).`);
   }
   return result.claims;
 }

@@ -68,7 +68,7 @@ export interface AuditReportSection {
   readonly outOfZone: { readonly total: number; readonly rows: readonly OutOfZoneRow[] };
   readonly routeDecisions: { readonly total: number; readonly rows: readonly RouteDecisionRow[] };
   readonly refusals: { readonly total: number; readonly rows: readonly RefusalRow[] };
-  readonly placements: { readonly claimed: number; readonly rehomed: number; readonly ended: number; readonly rehomes: readonly RehomeRow[] };
+  readonly placements: { readonly claimed: number; readonly rehomed: number; readonly released: number; readonly ended: number; readonly rehomes: readonly RehomeRow[] };
   readonly manifests: { readonly changed: number; readonly rejected: number; readonly changes: readonly ManifestChangeRow[] };
 }
 
@@ -195,6 +195,7 @@ class Tally {
   readonly #changes: ManifestChangeRow[] = [];
   #records = 0;
   #claimed = 0;
+  #released = 0;
   #ended = 0;
   #rejectedManifests = 0;
 
@@ -230,6 +231,10 @@ class Tally {
       case 'bridge.rejected':
         this.#refusals.add([record.type, field(d, 'reason')], { type: record.type, code: field(d, 'reason') });
         break;
+      case 'bridge.eviction':
+      case 'ticket.renewal-refused':
+        this.#refusals.add([record.type, field(d, 'code')], { type: record.type, code: field(d, 'code') });
+        break;
       case 'placement.claimed':
         this.#claimed++;
         break;
@@ -245,8 +250,13 @@ class Tally {
       case 'manifest.rejected':
         this.#rejectedManifests++;
         break;
+      case 'placement.released':
+        this.#released++;
+        break;
       case 'bridge.enrolled':
       case 'bridge.lost':
+      case 'bridge.url-changed':
+      case 'participant.replaced':
       case 'admin.action':
         break;
     }
@@ -271,7 +281,7 @@ class Tally {
         })),
       },
       refusals: { total: sum(refusals.map((r) => r.count)), rows: refusals },
-      placements: { claimed: this.#claimed, rehomed: this.#rehomes.length, ended: this.#ended, rehomes: byOrder([...this.#rehomes], (r) => `${r.meeting}\u0000${r.epoch}`) },
+      placements: { claimed: this.#claimed, rehomed: this.#rehomes.length, released: this.#released, ended: this.#ended, rehomes: byOrder([...this.#rehomes], (r) => `${r.meeting}\u0000${r.epoch}`) },
       manifests: { changed: this.#changes.length, rejected: this.#rejectedManifests, changes: byOrder([...this.#changes], (r) => `${r.version}\u0000${r.sha256}`) },
     };
   }
@@ -323,7 +333,7 @@ export function renderAuditReportText(report: AuditReport): string {
   );
   section(`Refusals by code (${formatCount(t.refusals.total)})`, table(['TYPE', 'CODE', '#COUNT'], t.refusals.rows.map((r) => [r.type, r.code, formatCount(r.count)])));
   section(
-    `Placements: ${formatCount(t.placements.claimed)} claimed, ${formatCount(t.placements.rehomed)} re-homed, ${formatCount(t.placements.ended)} meetings ended`,
+    `Placements: ${formatCount(t.placements.claimed)} claimed, ${formatCount(t.placements.rehomed)} re-homed, ${formatCount(t.placements.released)} released, ${formatCount(t.placements.ended)} meetings ended`,
     table(['AT', 'MEETING', 'FROM', 'TO', 'EPOCH'], t.placements.rehomes.map((r) => [r.at, r.meeting, r.from, r.to, r.epoch])),
   );
   section(
@@ -427,7 +437,7 @@ export function renderAuditReportHtml(report: AuditReport): string {
     ],
     [`Refusals by code (${n(t.refusals.total)})`, htmlTable([{ title: 'Type' }, { title: 'Code' }, num('Count')], t.refusals.rows.map((r) => [r.type, r.code, n(r.count)]))],
     [
-      `Placements: ${n(t.placements.claimed)} claimed, ${n(t.placements.rehomed)} re-homed, ${n(t.placements.ended)} meetings ended`,
+      `Placements: ${n(t.placements.claimed)} claimed, ${n(t.placements.rehomed)} re-homed, ${n(t.placements.released)} released, ${n(t.placements.ended)} meetings ended`,
       htmlTable([{ title: 'At', mono: true }, { title: 'Meeting' }, { title: 'From' }, { title: 'To' }, num('Epoch')], t.placements.rehomes.map((r) => [r.at, r.meeting, r.from, r.to, r.epoch])),
     ],
     [

@@ -12,7 +12,8 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
-import { recheckLiveMeetings } from '../recheck.js';
+import { announceRecheck, recheckLiveMeetings } from '../recheck.js';
+import { meetingPolicyOf } from '../route-request.js';
 import type { Account } from '../store/store.js';
 import { AccountSchema, BEARER, CountryCode } from './schemas.js';
 
@@ -127,8 +128,17 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
       const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
       await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
-      // The account's live meetings move (or end) if the new policy excludes where they are.
-      await ctx.policy.exclusive(() => recheckLiveMeetings(ctx, ctx.policy.current.manifest, existing.id));
+      // The account's live meetings move (or end) if the new policy excludes where they are; their bridges re-check everyone.
+      await ctx.policy.exclusive(async () => {
+        const recheck = await recheckLiveMeetings(ctx, ctx.policy.current.manifest, existing.id);
+        for (const meeting of await ctx.store.listLiveMeetings()) {
+          if (meeting.accountId !== existing.id) continue;
+          const placement = await ctx.store.getPlacement(meeting.id);
+          const policy = meetingPolicyOf(updated, meeting);
+          if (placement && policy) await ctx.control.meetingPolicy(placement.datacenter, meeting.id, policy);
+        }
+        await announceRecheck(ctx, recheck);
+      });
       return publicAccount(updated) as never;
     },
   );

@@ -3,21 +3,25 @@
  * key configured for the bridge's datacenter (attestation.ts); a message that
  * cannot prove its identity is rejected and audited. The broker takes a
  * datacenter's jurisdiction and location from the manifest, never from the
- * bridge.
+ * bridge, and holds every admission, claim and renewal to the policy in force
+ * through the core's one rule (`whyNotHeldAt`).
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
+import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
-import { routeRequestFor } from '../route-request.js';
+import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
-import { verifyRouteTicket } from '../tickets.js';
+import { issueRouteTicket, verifyRouteTicket, type RouteTicketClaims } from '../tickets.js';
 
-const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 65_536, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
+const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
+const TicketText = Type.String({ minLength: 1, maxLength: 16_384 });
+const Id = Type.String({ minLength: 1, maxLength: 100 });
 
 const Heartbeat = Type.Object(
   {
@@ -32,16 +36,34 @@ const Heartbeat = Type.Object(
 const Admission = Type.Object(
   {
     kind: Type.Literal('admission'),
-    participant: Type.String({ maxLength: 100 }),
-    meeting: Type.String({ maxLength: 100 }),
+    participant: Id,
+    meeting: Id,
     outcome: Type.Union([Type.Literal('admitted'), Type.Literal('refused'), Type.Literal('left')]),
     reason: Type.Optional(Type.String({ maxLength: 200 })),
     /** For `admitted`: the participant's route ticket, which carries its country under the broker's own signature. */
-    ticket: Type.Optional(Type.String({ maxLength: 16_384 })),
+    ticket: Type.Optional(TicketText),
+    /** For `admitted`: the bridge replaced a connection of the same participant. */
+    replaced: Type.Optional(Type.Boolean()),
+    /** For `left`: the session (the ticket's decision) that left, so a late report cannot remove a newer one. */
+    session: Type.Optional(Id),
+    /** For `left`: why the bridge removed it, when it did (a code such as TICKET_OUTSIDE_FENCE); absent when the participant left. */
+    code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },
   { additionalProperties: false },
 );
-const Claim = Type.Object({ kind: Type.Literal('claim'), meeting: Type.String({ maxLength: 100 }), expectedEpoch: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+const Claim = Type.Object({ kind: Type.Literal('claim'), meeting: Id, ticket: TicketText }, { additionalProperties: false });
+const Renewal = Type.Object({ kind: Type.Literal('renewal'), tickets: Type.Array(TicketText, { minItems: 1, maxItems: 500 }) }, { additionalProperties: false });
+
+const MeetingPolicySchema = Type.Object({
+  hostCountry: Type.String(),
+  plan: Type.Optional(Type.String()),
+  accountJurisdictions: Type.Optional(Type.Array(Type.String())),
+  meetingJurisdictions: Type.Optional(Type.Array(Type.String())),
+});
+const RenewalResult = Type.Union([
+  Type.Object({ participant: Type.String(), meeting: Type.String(), ok: Type.Literal(true), ticket: Type.String() }),
+  Type.Object({ participant: Type.String(), meeting: Type.String(), ok: Type.Literal(false), code: Type.String(), message: Type.String() }),
+]);
 
 /** Verifies a bridge message and its body's shape; rejections are audited. */
 async function verified<S extends TSchema>(ctx: BrokerContext, jws: string, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
@@ -58,27 +80,60 @@ async function verified<S extends TSchema>(ctx: BrokerContext, jws: string, sche
   return { datacenter: message.datacenter, body: message.payload };
 }
 
+/** The datacenter's jurisdiction under the manifest in force; a datacenter the manifest dropped may do nothing. */
+function jurisdictionOf(ctx: BrokerContext, datacenter: string): string {
+  const here = compilePolicy(ctx.policy.current.manifest).datacenterById.get(datacenter);
+  if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
+  return here.jurisdiction;
+}
+
+/** The meeting and the policy its participants are held to. */
+async function meetingWithPolicy(ctx: BrokerContext, id: string): Promise<{ meeting: Meeting; policy: MeetingPolicy | undefined }> {
+  const meeting = await ctx.store.getMeeting(id);
+  if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${id}'.`);
+  if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
+  return { meeting, policy: meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting) };
+}
+
 /**
- * Why a meeting may not live in `datacenter`, if it may not: the datacenter is
- * not in the manifest, is outside the host account's or the meeting's
- * jurisdictions, or is outside the fence of a participant already admitted.
+ * Why a meeting may not live in `datacenter`, if it may not: the host's own
+ * participants (home country, plan, data routing control, the meeting's
+ * narrowing) may not go there, or the claimant, or a participant already
+ * admitted. So an empty meeting is never claimed outside its host's policy,
+ * and a guest never pulls a meeting across the host's fence.
  */
-async function claimRefusal(ctx: BrokerContext, meeting: Meeting, datacenter: string): Promise<string | undefined> {
+async function claimRefusal(ctx: BrokerContext, meeting: Meeting, policy: MeetingPolicy | undefined, datacenter: string, claimant: string): Promise<string | undefined> {
   const manifest = ctx.policy.current.manifest;
-  const dc = manifest.datacenters.find((d) => d.id === datacenter);
-  if (!dc) return 'it is not a datacenter of the manifest in force';
-  const account = await ctx.store.getAccount(meeting.accountId);
-  if (account?.allowedJurisdictions && !account.allowedJurisdictions.includes(dc.jurisdiction)) return `the host account does not allow ${dc.jurisdiction}`;
-  if (meeting.allowedJurisdictions && !meeting.allowedJurisdictions.includes(dc.jurisdiction)) return `the meeting does not allow ${dc.jurisdiction}`;
+  if (!policy) return "the meeting's account no longer exists";
+  const host = whyNotHeldAt(manifest, datacenter, policy.hostCountry, policy);
+  if (host) return `the host account's policy (home country ${policy.hostCountry}) does not allow it (${host})`;
+  const own = whyNotHeldAt(manifest, datacenter, claimant, policy);
+  if (own) return `the participant claiming it (${claimant}) may not use it (${own})`;
   for (const p of await ctx.store.listParticipants(meeting.id)) {
-    const result = selectDatacenters(manifest, routeRequestFor(p.country, account, meeting, { placedAt: datacenter }));
-    if (isRefusal(result) && result.error.code === 'FENCE_CONFLICT') return `participant ${p.id} (${p.country}) may not use ${dc.jurisdiction}`;
+    const reason = whyNotHeldAt(manifest, datacenter, p.country, policy);
+    if (reason) return `participant ${p.id} (${p.country}) may not use it (${reason})`;
   }
   return undefined;
 }
 
-/** POST /v1/bridges/heartbeat, /v1/bridges/admissions, /v1/bridges/placements. */
+/** Same URL, once normalized (scheme, host, port, path). */
+function sameUrl(a: string, b: string): boolean {
+  return URL.canParse(a) && URL.canParse(b) && new URL(a).href === new URL(b).href;
+}
+
+/** POST /v1/bridges/heartbeat, /admissions, /placements, /renewals; GET /v1/bridges/keys. */
 export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  /** Refused URL announcements already audited, so a bridge that insists writes one record, not one a second. */
+  const refusedUrls = new Set<string>();
+  const refuseUrl = async (datacenter: string, url: string, code: string, message: string): Promise<never> => {
+    const key = `${datacenter} ${url}`;
+    if (!refusedUrls.has(key) && refusedUrls.size < 10_000) {
+      refusedUrls.add(key);
+      await recordAudit(ctx, 'bridge.refusal', { datacenter, reason: code, url });
+    }
+    throw new GeobridgeError(code, message);
+  };
+
   app.post(
     '/v1/bridges/heartbeat',
     {
@@ -91,27 +146,47 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request.body.message, Heartbeat);
-      const here = ctx.policy.current.manifest.datacenters.find((d) => d.id === datacenter);
-      if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
-      const first = ctx.registry.report(datacenter, body, ctx.monotonicMs());
-      if (first) await recordAudit(ctx, 'bridge.enrolled', { datacenter, url: body.url ?? null });
+      const jurisdiction = jurisdictionOf(ctx, datacenter);
+      const nowMs = ctx.monotonicMs();
+      const bound = ctx.config.bridgeUrls.get(datacenter);
+      const before = ctx.registry.url(datacenter);
+      if (body.url !== undefined && bound !== undefined && !sameUrl(bound, body.url)) {
+        await refuseUrl(datacenter, body.url, 'BRIDGE_URL_MISMATCH', `'${datacenter}' must announce the signalling URL its operator configured (${bound}), not ${body.url}.`);
+      }
+      // A live bridge keeps the URL it enrolled with: clients already hold it. A new one comes with a new enrolment.
+      if (body.url !== undefined && before !== undefined && before !== body.url && ctx.registry.isLive(datacenter, nowMs)) {
+        await refuseUrl(datacenter, body.url, 'BRIDGE_URL_CHANGED', `'${datacenter}' enrolled with ${before}; a bridge changes its signalling URL only by enrolling again (restart it).`);
+      }
+      const first = ctx.registry.report(datacenter, body, nowMs);
+      if (first) {
+        await recordAudit(ctx, 'bridge.enrolled', { datacenter, url: body.url ?? null });
+        if (before !== undefined && body.url !== undefined && before !== body.url) await recordAudit(ctx, 'bridge.url-changed', { datacenter, from: before, to: body.url });
+      }
       // The bridge learns its jurisdiction from the manifest in force, never the other way round.
-      return { accepted: true, jurisdiction: here.jurisdiction, policyVersion: ctx.policy.current.version };
+      return { accepted: true, jurisdiction, policyVersion: ctx.policy.current.version };
     },
   );
 
   app.post(
     '/v1/bridges/admissions',
-    { schema: { tags: ['bridges'], summary: 'Signed report of a participant admitted, refused or gone', body: Signed, response: { 200: Type.Object({ recorded: Type.Boolean() }) } } },
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: 'Signed report of a participant admitted, refused or gone; an admission is answered with the policy the meeting is held to',
+        body: Signed,
+        response: { 200: Type.Object({ recorded: Type.Boolean(), policy: Type.Optional(MeetingPolicySchema) }) },
+      },
+    },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request.body.message, Admission);
       if (body.outcome === 'left') {
-        // Only the bridge holding the meeting says who left it: another datacenter's word would remove a
-        // participant it never had, and a bridge the meeting moved away from, one now admitted elsewhere.
-        const placement = await ctx.store.getPlacement(body.meeting);
-        if (placement?.datacenter !== datacenter) return { recorded: false };
-        await ctx.store.removeParticipant(body.meeting, body.participant);
-        return { recorded: true };
+        if (body.session === undefined) throw new GeobridgeError('VALIDATION', 'a departure must name the session (the ticket decision) that left.');
+        // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
+        const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
+        if (body.code !== undefined) {
+          await recordAudit(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null });
+        }
+        return { recorded: removed };
       }
       if (body.outcome === 'refused') {
         await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' });
@@ -119,37 +194,47 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       }
       if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
       // The country comes from the broker's own signed ticket, never from the bridge's say-so.
-      const here = ctx.policy.current.manifest.datacenters.find((d) => d.id === datacenter);
-      if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
-      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: here.jurisdiction });
+      const jurisdiction = jurisdictionOf(ctx, datacenter);
+      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction });
       if (ticket.sub !== body.participant || ticket.meeting !== body.meeting) {
         throw new GeobridgeError('TICKET_INVALID', `the ticket is for participant ${ticket.sub} in meeting ${ticket.meeting}, not the one reported.`);
       }
-      const policy = compilePolicy(ctx.policy.current.manifest);
-      const dc = policy.datacenterById.get(datacenter);
-      const zone = policy.zoneFor(ticket.country);
-      const meeting = await ctx.store.getMeeting(body.meeting);
-      const account = meeting && (await ctx.store.getAccount(meeting.accountId));
-      // A ticket issued under an older manifest is held to the policy in force.
-      const now = selectDatacenters(ctx.policy.current.manifest, routeRequestFor(ticket.country, account, meeting, { placedAt: datacenter }));
-      if (isRefusal(now) && now.error.code === 'FENCE_CONFLICT') {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: 'admission outside the fence under the manifest in force' });
-        throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the manifest in force, ${ticket.country} participants may not use ${datacenter}; the participant must ask for a fresh route.`);
+      const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
+      const placement = await ctx.store.getPlacement(meeting.id);
+      if (placement?.datacenter !== datacenter) {
+        throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'}, not ${datacenter}; claim it first.`);
       }
-      // Admitted participants are the meeting's members: a manifest change re-checks them.
-      await ctx.store.addParticipant({ id: body.participant, meetingId: body.meeting, country: ticket.country, joinedAt: ctx.now().toISOString(), ...(account?.plan !== undefined ? { plan: account.plan } : {}) });
-      await recordAudit(ctx, 'bridge.admission', {
-        participant: body.participant,
-        meeting: body.meeting,
-        datacenter,
-        jurisdiction: dc?.jurisdiction ?? null,
-        role: zone?.primaries.includes(datacenter) ? 'primary' : 'secondary',
+      // A ticket issued under an older manifest is held to the policy in force.
+      const manifest = ctx.policy.current.manifest;
+      const reason = whyNotHeldAt(manifest, datacenter, ticket.country, policy);
+      if (reason) {
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `admission outside the fence under the manifest in force (${reason})` });
+        throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
+      }
+      // Admitted participants are the meeting's members: a policy change re-checks them.
+      const replaced = await ctx.store.addParticipant({
+        id: body.participant,
+        meetingId: meeting.id,
         country: ticket.country,
-        zone: zone?.id ?? null,
-        outOfZone: zone && dc ? !policy.countriesOf(zone).has(dc.jurisdiction) : null,
-        decision: ticket.decision,
+        joinedAt: ctx.now().toISOString(),
+        datacenter,
+        session: ticket.decision,
+        ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
       });
-      return { recorded: true };
+      await recordAdmission(ctx, datacenter, ticket);
+      // One join token, one live session: a second use replaces the first, wherever that one is.
+      if (replaced && (body.replaced === true || replaced.datacenter !== datacenter || replaced.session !== ticket.decision)) {
+        await recordAudit(ctx, 'participant.replaced', {
+          participant: body.participant,
+          meeting: meeting.id,
+          from: { datacenter: replaced.datacenter, session: replaced.session },
+          to: { datacenter, session: ticket.decision },
+        });
+        if (replaced.datacenter !== datacenter && replaced.datacenter !== '') {
+          await ctx.control.evict(replaced.datacenter, { meeting: meeting.id, participant: body.participant, session: replaced.session, code: 'SESSION_REPLACED', reason: 'this participant joined again from another connection' });
+        }
+      }
+      return { recorded: true, ...(policy ? { policy: mutableCopy(policy) } : {}) };
     },
   );
 
@@ -158,31 +243,137 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['bridges'],
-        summary: "Signed claim of a meeting's placement (compare-and-set on its epoch; exactly one concurrent claimant wins)",
+        summary: "Signed claim of a meeting's placement for the participant whose ticket it carries (compare-and-set; exactly one concurrent claimant wins)",
         body: Signed,
         response: { 200: Type.Object({ won: Type.Boolean(), datacenter: Type.String(), epoch: Type.Integer() }) },
       },
     },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request.body.message, Claim);
-      const meeting = await ctx.store.getMeeting(body.meeting);
-      if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${body.meeting}'.`);
-      if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
-      const refusal = await claimRefusal(ctx, meeting, datacenter);
-      if (refusal !== undefined) {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, reason: `placement refused: ${refusal}` });
-        throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
-      }
+      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: jurisdictionOf(ctx, datacenter) });
+      if (ticket.meeting !== body.meeting) throw new GeobridgeError('TICKET_INVALID', `the ticket is for meeting ${ticket.meeting}, not '${body.meeting}'.`);
+      const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
       const before = await ctx.store.getPlacement(meeting.id);
-      // A meeting moves only when its datacenter died or drains: a live holder keeps it, whatever the epoch.
+      // A meeting moves only when its datacenter died or drains: a live holder keeps it.
       if (before && before.datacenter !== datacenter && ctx.registry.isServing(before.datacenter, ctx.monotonicMs())) {
         return { won: false, datacenter: before.datacenter, epoch: before.epoch };
       }
-      const result = await ctx.store.claimPlacement(meeting.id, datacenter, body.expectedEpoch, ctx.now().toISOString());
+      if (before?.datacenter !== datacenter) {
+        const refusal = await claimRefusal(ctx, meeting, policy, datacenter, ticket.country);
+        if (refusal !== undefined) {
+          await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, participant: ticket.sub, reason: `placement refused: ${refusal}` });
+          throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
+        }
+      }
+      if (before?.datacenter === datacenter) return { won: false, datacenter, epoch: before.epoch };
+      const result = await ctx.store.claimPlacement(meeting.id, datacenter, before?.epoch ?? 0, ctx.now().toISOString());
       if (result.won) {
         await recordAudit(ctx, before ? 'placement.rehomed' : 'placement.claimed', { meeting: meeting.id, datacenter, epoch: result.placement.epoch, from: before?.datacenter ?? null });
       }
       return { won: result.won, datacenter: result.placement.datacenter, epoch: result.placement.epoch };
     },
   );
+
+  app.post(
+    '/v1/bridges/renewals',
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: "Signed request to renew the route tickets of participants still connected; each is renewed only while its participant is entitled (member, meeting live and held here, inside its fence)",
+        body: Signed,
+        response: { 200: Type.Object({ results: Type.Array(RenewalResult) }) },
+      },
+    },
+    async (request) => {
+      const { datacenter, body } = await verified(ctx, request.body.message, Renewal);
+      const jurisdiction = jurisdictionOf(ctx, datacenter);
+      const results: Static<typeof RenewalResult>[] = [];
+      for (const text of body.tickets) {
+        let ticket: RouteTicketClaims | undefined;
+        try {
+          ticket = await verifyRouteTicket(ctx.keys, text, { now: ctx.now(), datacenter, jurisdiction });
+          results.push({ participant: ticket.sub, meeting: ticket.meeting, ok: true, ticket: await renew(ctx, datacenter, ticket) });
+        } catch (error) {
+          if (!isGeobridgeError(error) || error.code === 'JWKS_UNAVAILABLE') throw error;
+          const who = { participant: ticket?.sub ?? 'unknown', meeting: ticket?.meeting ?? 'unknown' };
+          await recordAudit(ctx, 'ticket.renewal-refused', { ...who, datacenter, code: error.code });
+          results.push({ ...who, ok: false, code: error.code, message: error.message });
+        }
+      }
+      ctx.metrics.renewals.inc({ outcome: 'renewed' }, results.filter((r) => r.ok).length);
+      ctx.metrics.renewals.inc({ outcome: 'refused' }, results.filter((r) => !r.ok).length);
+      return { results };
+    },
+  );
+
+  app.get(
+    '/v1/bridges/keys',
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: "Each datacenter's bridge public key (Ed25519 JWK): clients check the bridge's proof of identity against it",
+        response: { 200: Type.Object({ keys: Type.Record(Type.String(), Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() })) }) },
+      },
+    },
+    () => ({ keys: ctx.config.bridgePublicJwks as Record<string, { kty: string; crv: string; x: string }> }),
+  );
+}
+
+/**
+ * A fresh ticket for a participant still connected at `datacenter`, or why
+ * not: it must still be the meeting's member there (this session), the
+ * meeting live and held here, and the policy in force must allow it here.
+ */
+async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims): Promise<string> {
+  const { meeting, policy } = await meetingWithPolicy(ctx, ticket.meeting);
+  const member = (await ctx.store.listParticipants(meeting.id)).find((p) => p.id === ticket.sub);
+  if (!member) throw new GeobridgeError('NOT_A_MEMBER', `participant ${ticket.sub} is not admitted to meeting '${meeting.id}'.`);
+  if (member.datacenter !== datacenter || member.session !== ticket.decision) throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} joined again from another connection.`);
+  const placement = await ctx.store.getPlacement(meeting.id);
+  if (placement?.datacenter !== datacenter) throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'} now; take a fresh route.`);
+  const manifest = ctx.policy.current.manifest;
+  const decision = selectDatacenters(manifest, routeRequestFor(ticket.country, policy, { placedAt: datacenter }));
+  if (isRefusal(decision)) {
+    throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${whyNotHeldAt(manifest, datacenter, ticket.country, policy) ?? 'FENCE'}).`);
+  }
+  const issued = await issueRouteTicket(ctx.keys, {
+    issuer: ctx.config.issuer,
+    participant: ticket.sub,
+    meeting: meeting.id,
+    candidates: [datacenter],
+    jurisdictions: decision.allowedJurisdictions,
+    decision: ticket.decision,
+    country: ticket.country,
+    name: ticket.name,
+    expiresInSeconds: ctx.config.routeTicketSeconds,
+  });
+  return issued.token;
+}
+
+/** The policy as the response schema types it (plain arrays). */
+function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> {
+  return {
+    hostCountry: policy.hostCountry,
+    ...(policy.plan !== undefined ? { plan: policy.plan } : {}),
+    ...(policy.accountJurisdictions ? { accountJurisdictions: [...policy.accountJurisdictions] } : {}),
+    ...(policy.meetingJurisdictions ? { meetingJurisdictions: [...policy.meetingJurisdictions] } : {}),
+  };
+}
+
+/** The admission's audit record: who, from where, into which jurisdiction, in or out of their zone. */
+async function recordAdmission(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims): Promise<void> {
+  const policy = compilePolicy(ctx.policy.current.manifest);
+  const dc = policy.datacenterById.get(datacenter);
+  const zone = policy.zoneFor(ticket.country);
+  await recordAudit(ctx, 'bridge.admission', {
+    participant: ticket.sub,
+    meeting: ticket.meeting,
+    datacenter,
+    jurisdiction: dc?.jurisdiction ?? null,
+    role: zone?.primaries.includes(datacenter) ? 'primary' : 'secondary',
+    country: ticket.country,
+    zone: zone?.id ?? null,
+    outOfZone: zone && dc ? !policy.countriesOf(zone).has(dc.jurisdiction) : null,
+    decision: ticket.decision,
+  });
 }

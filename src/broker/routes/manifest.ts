@@ -1,8 +1,8 @@
 /**
  * The manifest in force: read it, or replace it (admin). A new manifest is
  * verified first and rejected with its diagnostics when it has errors; an
- * accepted one is versioned, audited with its exposure diff, and every live
- * meeting is re-checked against it.
+ * accepted one is versioned, audited with its exposure diff, every live
+ * meeting is re-checked against it, and every bridge gets it at once.
  */
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
@@ -13,7 +13,7 @@ import type { BrokerApp } from '../app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { errorBody } from '../http-errors.js';
-import { recheckLiveMeetings } from '../recheck.js';
+import { announceRecheck, recheckLiveMeetings } from '../recheck.js';
 import { BEARER } from './schemas.js';
 
 /** GET and PUT /v1/manifest. */
@@ -81,6 +81,9 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ctx.policy.replace({ manifest, version: saved.version, sha256, text });
         await recordAudit(ctx, 'manifest.changed', { actor: 'admin', version: saved.version, sha256, previous: before.version, diff });
         const recheck = await recheckLiveMeetings(ctx, manifest);
+        // The bridges re-check their participants against the new manifest, then move or close what the broker re-homed or ended.
+        await ctx.control.broadcastPolicy();
+        await announceRecheck(ctx, recheck);
         return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff: diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } };
       });
     },

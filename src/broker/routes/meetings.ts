@@ -91,6 +91,8 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
     const meeting = await ownMeeting(ctx, account, request.params.id);
     await ctx.store.endMeeting(meeting.id, ctx.now().toISOString(), 'ended by host');
     await recordAudit(ctx, 'meeting.ended', { meeting: meeting.id, reason: 'ended by host' });
+    // Ended everywhere: the bridges close it before they forward another packet.
+    await ctx.control.end(meeting.id, 'ended by host');
     return reply.status(204).send(null);
   });
 

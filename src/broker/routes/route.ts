@@ -6,13 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
+import { routeRequestFor } from '../../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { toJson } from '../frozen-json.js';
-import { routeRequestFor } from '../route-request.js';
+import { meetingPolicyOf } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
 import { BEARER, CandidateSchema, CountryCode, ExclusionSchema } from './schemas.js';
 
@@ -75,7 +76,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const placement = await ctx.store.getPlacement(meeting.id);
       const result = selectDatacenters(
         manifest,
-        routeRequestFor(country, account, meeting, {
+        routeRequestFor(country, meetingPolicyOf(account, meeting), {
           ...(request.body.location ? { location: request.body.location } : {}),
           ...(placement ? { placedAt: placement.datacenter } : {}),
         }),
@@ -96,6 +97,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         jurisdictions: result.allowedJurisdictions,
         decision: decisionId,
         country,
+        name: claims.name,
         expiresInSeconds: ctx.config.routeTicketSeconds,
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.

@@ -6,7 +6,7 @@
  */
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, Placement, SigningKey, Store } from './store.js';
+import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
 
 /** Copies an account, dropping absent optional fields (the same shape SQLite returns). */
 function copyAccount(a: Account): Account {
@@ -40,6 +40,8 @@ function copyParticipant(p: Participant): Participant {
     country: p.country,
     ...(p.plan === undefined ? {} : { plan: p.plan }),
     joinedAt: p.joinedAt,
+    datacenter: p.datacenter,
+    session: p.session,
   };
 }
 
@@ -174,7 +176,15 @@ export class MemoryStore implements Store {
     });
   }
 
-  addParticipant(participant: Participant): Promise<void> {
+  releasePlacement(meetingId: string, epoch: number): Promise<boolean> {
+    return this.#run(() => this.#placements.get(meetingId)?.epoch === epoch && this.#placements.delete(meetingId));
+  }
+
+  listPlacements(): Promise<Placement[]> {
+    return this.#run(() => [...this.#placements.values()].sort((a, b) => compareStrings(a.meetingId, b.meetingId)).map((p) => ({ ...p })));
+  }
+
+  addParticipant(participant: Participant): Promise<Participant | undefined> {
     return this.#run(() => {
       if (!this.#meetings.has(participant.meetingId)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${participant.meetingId} does not exist`);
       let inMeeting = this.#participants.get(participant.meetingId);
@@ -182,13 +192,31 @@ export class MemoryStore implements Store {
         inMeeting = new Map();
         this.#participants.set(participant.meetingId, inMeeting);
       }
+      const replaced = inMeeting.get(participant.id);
       inMeeting.set(participant.id, copyParticipant(participant));
+      return replaced;
     });
   }
 
-  removeParticipant(meetingId: string, participantId: string): Promise<void> {
+  removeParticipant(meetingId: string, participantId: string, of: ParticipantSession): Promise<boolean> {
     return this.#run(() => {
-      this.#participants.get(meetingId)?.delete(participantId);
+      const inMeeting = this.#participants.get(meetingId);
+      const row = inMeeting?.get(participantId);
+      return row?.session === of.session && row.datacenter === of.datacenter && inMeeting !== undefined && inMeeting.delete(participantId);
+    });
+  }
+
+  removeParticipantsAt(datacenter: string): Promise<Participant[]> {
+    return this.#run(() => {
+      const removed: Participant[] = [];
+      for (const inMeeting of this.#participants.values()) {
+        for (const [id, p] of inMeeting) {
+          if (p.datacenter !== datacenter) continue;
+          inMeeting.delete(id);
+          removed.push(p);
+        }
+      }
+      return removed.sort((a, b) => compareStrings(a.meetingId, b.meetingId) || compareStrings(a.id, b.id));
     });
   }
 

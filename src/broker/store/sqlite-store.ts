@@ -8,7 +8,8 @@
  */
 import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
-import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, Placement, SigningKey, Store } from './store.js';
+import { compareStrings } from '../../core/order.js';
+import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -68,6 +69,12 @@ const MIGRATIONS: readonly string[] = [
     retired_at TEXT
   ) STRICT;
   `,
+  // Which bridge admitted each participant, and under which routing decision (its session).
+  `
+  ALTER TABLE participants ADD COLUMN datacenter TEXT NOT NULL DEFAULT '';
+  ALTER TABLE participants ADD COLUMN session TEXT NOT NULL DEFAULT '';
+  CREATE INDEX participants_datacenter ON participants (datacenter);
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -103,6 +110,8 @@ interface ParticipantRow {
   country: string;
   plan: string | null;
   joined_at: string;
+  datacenter: string;
+  session: string;
 }
 interface ManifestRow {
   version: number;
@@ -172,11 +181,11 @@ function rowToPlacement(r: PlacementRow): Placement {
 }
 
 function participantToRow(p: Participant): ParticipantRow {
-  return { meeting_id: p.meetingId, id: p.id, country: p.country, plan: p.plan ?? null, joined_at: p.joinedAt };
+  return { meeting_id: p.meetingId, id: p.id, country: p.country, plan: p.plan ?? null, joined_at: p.joinedAt, datacenter: p.datacenter, session: p.session };
 }
 
 function rowToParticipant(r: ParticipantRow): Participant {
-  return { id: r.id, meetingId: r.meeting_id, country: r.country, ...(r.plan === null ? {} : { plan: r.plan }), joinedAt: r.joined_at };
+  return { id: r.id, meetingId: r.meeting_id, country: r.country, ...(r.plan === null ? {} : { plan: r.plan }), joinedAt: r.joined_at, datacenter: r.datacenter, session: r.session };
 }
 
 function rowToManifest(r: ManifestRow): ManifestVersion {
@@ -250,10 +259,14 @@ function prepareStatements(db: Database.Database) {
        WHERE placements.epoch = excluded.epoch - 1
        RETURNING *`,
     ),
+    releasePlacement: db.prepare<[string, number]>('DELETE FROM placements WHERE meeting_id = ? AND epoch = ?'),
+    listPlacements: db.prepare<[], PlacementRow>('SELECT * FROM placements ORDER BY meeting_id'),
+    getParticipant: db.prepare<[string, string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? AND id = ?'),
     insertParticipant: db.prepare<ParticipantRow>(
-      'INSERT OR REPLACE INTO participants (meeting_id, id, country, plan, joined_at) VALUES (@meeting_id, @id, @country, @plan, @joined_at)',
+      'INSERT OR REPLACE INTO participants (meeting_id, id, country, plan, joined_at, datacenter, session) VALUES (@meeting_id, @id, @country, @plan, @joined_at, @datacenter, @session)',
     ),
-    deleteParticipant: db.prepare<[string, string]>('DELETE FROM participants WHERE meeting_id = ? AND id = ?'),
+    deleteParticipant: db.prepare<[string, string, string, string]>('DELETE FROM participants WHERE meeting_id = ? AND id = ? AND session = ? AND datacenter = ?'),
+    deleteParticipantsAt: db.prepare<[string], ParticipantRow>('DELETE FROM participants WHERE datacenter = ? RETURNING *'),
     listParticipants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at, id'),
     insertManifest: db.prepare<Omit<ManifestRow, 'version'>, ManifestRow>(
       `INSERT INTO manifests (version, text, sha256, created_at, actor)
@@ -307,6 +320,7 @@ export class SqliteStore implements Store {
   readonly #s: ReturnType<typeof prepareStatements>;
   readonly #claim: (meetingId: string, datacenter: string, expectedEpoch: number, at: string) => ClaimResult;
   readonly #saveManifest: (row: Omit<ManifestRow, 'version'>) => ManifestVersion;
+  readonly #addParticipant: (participant: Participant) => Participant | undefined;
   #closed = false;
   /**
    * The rows POST /v1/route reads for every participant (meeting, account,
@@ -345,6 +359,13 @@ export class SqliteStore implements Store {
       return rowToManifest(saved);
     });
     this.#saveManifest = (row) => saveManifest.immediate(row);
+    const addParticipant = db.transaction((participant: Participant): Participant | undefined => {
+      if (!s.meetingExists.get(participant.meetingId)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${participant.meetingId} does not exist`);
+      const replaced = s.getParticipant.get(participant.meetingId, participant.id);
+      s.insertParticipant.run(participantToRow(participant));
+      return replaced && rowToParticipant(replaced);
+    });
+    this.#addParticipant = (participant) => addParticipant.immediate(participant);
   }
 
   /** Opens (creating and migrating if needed) the database at `path`; `:memory:` gives a private in-memory one. */
@@ -442,16 +463,29 @@ export class SqliteStore implements Store {
     return this.#write(`claim placement of meeting ${meetingId}`, () => this.#claim(meetingId, datacenter, expectedEpoch, at));
   }
 
-  addParticipant(participant: Participant): Promise<void> {
-    return this.#write(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => {
-      this.#s.insertParticipant.run(participantToRow(participant));
-    });
+  releasePlacement(meetingId: string, epoch: number): Promise<boolean> {
+    return this.#write(`release placement of meeting ${meetingId}`, () => this.#s.releasePlacement.run(meetingId, epoch).changes > 0);
   }
 
-  removeParticipant(meetingId: string, participantId: string): Promise<void> {
-    return this.#write(`remove participant ${participantId} from meeting ${meetingId}`, () => {
-      this.#s.deleteParticipant.run(meetingId, participantId);
-    });
+  listPlacements(): Promise<Placement[]> {
+    return this.#run('list placements', () => this.#s.listPlacements.all().map(rowToPlacement));
+  }
+
+  addParticipant(participant: Participant): Promise<Participant | undefined> {
+    return this.#write(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => this.#addParticipant(participant));
+  }
+
+  removeParticipantsAt(datacenter: string): Promise<Participant[]> {
+    return this.#write(`remove participants admitted at ${datacenter}`, () =>
+      this.#s.deleteParticipantsAt
+        .all(datacenter)
+        .map(rowToParticipant)
+        .sort((a, b) => compareStrings(a.meetingId, b.meetingId) || compareStrings(a.id, b.id)),
+    );
+  }
+
+  removeParticipant(meetingId: string, participantId: string, of: ParticipantSession): Promise<boolean> {
+    return this.#write(`remove participant ${participantId} from meeting ${meetingId}`, () => this.#s.deleteParticipant.run(meetingId, participantId, of.session, of.datacenter).changes > 0);
   }
 
   listParticipants(meetingId: string): Promise<Participant[]> {

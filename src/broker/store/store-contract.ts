@@ -22,7 +22,7 @@ function meeting(id: string, accountId: string, overrides: Partial<Meeting> = {}
 }
 
 function participant(id: string, meetingId: string, overrides: Partial<Participant> = {}): Participant {
-  return { id, meetingId, country: 'DE', joinedAt: at(0), ...overrides };
+  return { id, meetingId, country: 'DE', joinedAt: at(0), datacenter: 'eu-central', session: `dec-${id}`, ...overrides };
 }
 
 function signingKey(kid: string, createdAt: string): SigningKey {
@@ -271,6 +271,31 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
       });
     });
 
+    describe('placement release', () => {
+      it('releases a placement only at its current epoch, and a released meeting is claimed afresh from epoch 0', async () => {
+        await seedMeeting('m1');
+        await store.claimPlacement('m1', 'us-east', 0, at(1));
+        await store.claimPlacement('m1', 'us-west', 1, at(2));
+        expect(await store.releasePlacement('m1', 1)).toBe(false);
+        expect((await store.getPlacement('m1'))?.datacenter).toBe('us-west');
+        expect(await store.releasePlacement('m1', 2)).toBe(true);
+        expect(await store.getPlacement('m1')).toBeUndefined();
+        expect(await store.releasePlacement('m1', 2)).toBe(false);
+        expect((await store.claimPlacement('m1', 'ca-central', 0, at(3))).won).toBe(true);
+      });
+
+      it('lists every placement by meeting id', async () => {
+        await seedMeeting('m2');
+        await seedMeeting('m1');
+        await store.claimPlacement('m2', 'us-east', 0, at(1));
+        await store.claimPlacement('m1', 'eu-west', 0, at(2));
+        expect(await store.listPlacements()).toStrictEqual([
+          { meetingId: 'm1', datacenter: 'eu-west', epoch: 1, since: at(2) },
+          { meetingId: 'm2', datacenter: 'us-east', epoch: 1, since: at(1) },
+        ]);
+      });
+    });
+
     describe('participants', () => {
       it('adds, lists (by join time, then id) and removes participants, per meeting', async () => {
         await seedMeeting('m1');
@@ -284,26 +309,51 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         await store.addParticipant(participant('p-a', 'm2'));
         expect(await store.listParticipants('m1')).toStrictEqual([a, b, late]);
 
-        await store.removeParticipant('m1', 'p-a');
+        expect(await store.removeParticipant('m1', 'p-a', { session: 'dec-p-a', datacenter: 'eu-central' })).toBe(true);
         expect((await store.listParticipants('m1')).map((p) => p.id)).toEqual(['p-b', 'p-late']);
         expect((await store.listParticipants('m2')).map((p) => p.id)).toEqual(['p-a']);
       });
 
       it('treats removing an absent participant as a no-op', async () => {
         await seedMeeting('m1');
-        await store.removeParticipant('m1', 'nobody');
-        await store.removeParticipant('no-meeting', 'nobody');
+        expect(await store.removeParticipant('m1', 'nobody', { session: 'dec-x', datacenter: 'eu-central' })).toBe(false);
+        expect(await store.removeParticipant('no-meeting', 'nobody', { session: 'dec-x', datacenter: 'eu-central' })).toBe(false);
         expect(await store.listParticipants('m1')).toEqual([]);
         expect(await store.listParticipants('no-meeting')).toEqual([]);
       });
 
-      it('replaces a participant added again (a reconnect)', async () => {
+      it('replaces a participant added again (a reconnect) and returns the row it replaced', async () => {
         await seedMeeting('m1');
-        await store.addParticipant(participant('p1', 'm1'));
-        await store.addParticipant(participant('p1', 'm1', { country: 'US' }));
+        const first = participant('p1', 'm1');
+        expect(await store.addParticipant(first)).toBeUndefined();
+        expect(await store.addParticipant(participant('p1', 'm1', { country: 'US', datacenter: 'us-east', session: 'dec-2' }))).toStrictEqual(first);
         const list = await store.listParticipants('m1');
         expect(list).toHaveLength(1);
-        expect(list[0]?.country).toBe('US');
+        expect(list[0]).toMatchObject({ country: 'US', datacenter: 'us-east', session: 'dec-2' });
+      });
+
+      it('removes a participant only for its current session at its datacenter: a late departure of an older session, or another bridge’s word, removes nothing', async () => {
+        await seedMeeting('m1');
+        await store.addParticipant(participant('p1', 'm1', { session: 'dec-old' }));
+        await store.addParticipant(participant('p1', 'm1', { session: 'dec-new', datacenter: 'us-east' }));
+        expect(await store.removeParticipant('m1', 'p1', { session: 'dec-old', datacenter: 'eu-central' })).toBe(false);
+        expect(await store.removeParticipant('m1', 'p1', { session: 'dec-new', datacenter: 'eu-central' })).toBe(false);
+        expect((await store.listParticipants('m1')).map((p) => p.session)).toEqual(['dec-new']);
+        expect(await store.removeParticipant('m1', 'p1', { session: 'dec-new', datacenter: 'us-east' })).toBe(true);
+        expect(await store.listParticipants('m1')).toEqual([]);
+      });
+
+      it('removes every participant of one datacenter, across meetings, and returns them', async () => {
+        await seedMeeting('m1');
+        await seedMeeting('m2');
+        const a = participant('p-a', 'm1', { datacenter: 'us-east' });
+        const b = participant('p-b', 'm2', { datacenter: 'us-east' });
+        const c = participant('p-c', 'm1', { datacenter: 'us-west' });
+        for (const p of [b, c, a]) await store.addParticipant(p);
+        expect(await store.removeParticipantsAt('us-east')).toStrictEqual([a, b]);
+        expect(await store.listParticipants('m1')).toStrictEqual([c]);
+        expect(await store.listParticipants('m2')).toEqual([]);
+        expect(await store.removeParticipantsAt('us-east')).toEqual([]);
       });
 
       it('keeps a meeting’s allowed jurisdictions', async () => {

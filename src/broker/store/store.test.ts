@@ -85,7 +85,7 @@ describe('SqliteStore', () => {
     await first.createAccount({ id: 'a1', name: 'Acme', homeCountry: 'US', plan: 'government', allowedJurisdictions: ['DE'], apiKeyHash: 'h1', createdAt: '2026-01-01T00:00:00.000Z' });
     await first.createMeeting({ id: 'm1', accountId: 'a1', title: 'Board', createdAt: '2026-01-01T00:00:01.000Z' });
     await first.claimPlacement('m1', 'fra1', 0, '2026-01-01T00:00:02.000Z');
-    await first.addParticipant({ id: 'p1', meetingId: 'm1', country: 'DE', joinedAt: '2026-01-01T00:00:03.000Z' });
+    await first.addParticipant({ id: 'p1', meetingId: 'm1', country: 'DE', joinedAt: '2026-01-01T00:00:03.000Z', datacenter: 'fra1', session: 'dec-1' });
     await first.saveManifest('version: 1', 'sha', 'admin', '2026-01-01T00:00:04.000Z');
     await first.saveSigningKey({ kid: 'k1', publicJwk: { x: 'x' }, privateJwk: { d: 'd' }, createdAt: '2026-01-01T00:00:05.000Z' });
     await first.close();
@@ -110,10 +110,33 @@ describe('SqliteStore', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.prepare('SELECT max(version) AS v FROM schema_version').get()).toEqual({ v: SCHEMA_VERSION });
-      expect(SCHEMA_VERSION).toBe(1);
+      expect(SCHEMA_VERSION).toBe(2);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();
+    }
+  });
+
+  it('upgrades a version-1 database in place: participants of an older broker keep their rows, with no datacenter or session', async () => {
+    const path = tempPath();
+    const v1 = new Database(path);
+    v1.exec('CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL) STRICT');
+    v1.exec(`CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, home_country TEXT NOT NULL, plan TEXT, allowed_jurisdictions TEXT, api_key_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL) STRICT;
+      CREATE TABLE meetings (id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts (id), title TEXT NOT NULL, created_at TEXT NOT NULL, allowed_jurisdictions TEXT, ended_at TEXT, ended_reason TEXT) STRICT;
+      CREATE TABLE placements (meeting_id TEXT PRIMARY KEY REFERENCES meetings (id), datacenter TEXT NOT NULL, epoch INTEGER NOT NULL, since TEXT NOT NULL) STRICT;
+      CREATE TABLE participants (meeting_id TEXT NOT NULL REFERENCES meetings (id), id TEXT NOT NULL, country TEXT NOT NULL, plan TEXT, joined_at TEXT NOT NULL, PRIMARY KEY (meeting_id, id)) STRICT;
+      CREATE TABLE manifests (version INTEGER PRIMARY KEY, text TEXT NOT NULL, sha256 TEXT NOT NULL, created_at TEXT NOT NULL, actor TEXT NOT NULL) STRICT;
+      CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, public_jwk TEXT NOT NULL, private_jwk TEXT NOT NULL, created_at TEXT NOT NULL, retired_at TEXT) STRICT;
+      INSERT INTO schema_version VALUES (1, 'then');
+      INSERT INTO accounts VALUES ('a1', 'Acme', 'US', NULL, NULL, 'h1', 'then');
+      INSERT INTO meetings VALUES ('m1', 'a1', 'Standup', 'then', NULL, NULL, NULL);
+      INSERT INTO participants VALUES ('m1', 'p1', 'US', NULL, 'then');`);
+    v1.close();
+    const store = SqliteStore.open(path);
+    try {
+      expect(await store.listParticipants('m1')).toStrictEqual([{ id: 'p1', meetingId: 'm1', country: 'US', joinedAt: 'then', datacenter: '', session: '' }]);
+    } finally {
+      await store.close();
     }
   });
 

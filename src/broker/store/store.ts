@@ -41,13 +41,23 @@ export interface Placement {
   readonly since: string;
 }
 
-/** A participant the broker routed into a meeting, kept while the meeting is live for policy re-checks. */
+/** A participant a bridge admitted into a meeting, kept while it is connected, for policy re-checks. */
 export interface Participant {
   readonly id: string;
   readonly meetingId: string;
   readonly country: string;
   readonly plan?: string;
   readonly joinedAt: string;
+  /** The datacenter whose bridge admitted it. */
+  readonly datacenter: string;
+  /** The routing decision its ticket carries: one per admission, so a late departure of an older session removes nothing. */
+  readonly session: string;
+}
+
+/** Which admission of a participant: the bridge that admitted it and the decision of its ticket. */
+export interface ParticipantSession {
+  readonly datacenter: string;
+  readonly session: string;
 }
 
 /** A manifest accepted by the broker. */
@@ -100,10 +110,17 @@ export interface Store {
    * expected epoch exactly one wins; the others get the winner's placement.
    */
   claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult>;
+  /** Unplaces a meeting if its placement is still at `epoch` (compare-and-delete); true when it was released. */
+  releasePlacement(meetingId: string, epoch: number): Promise<boolean>;
+  /** Every placement, by meeting id. */
+  listPlacements(): Promise<Placement[]>;
 
-  /** Adds a participant, or replaces it when it is already in the meeting (a reconnect). */
-  addParticipant(participant: Participant): Promise<void>;
-  removeParticipant(meetingId: string, participantId: string): Promise<void>;
+  /** Adds a participant, or replaces it when it is already in the meeting (a reconnect); returns the row it replaced. */
+  addParticipant(participant: Participant): Promise<Participant | undefined>;
+  /** Removes a participant if its row is still of this session at this datacenter; true when it was removed. */
+  removeParticipant(meetingId: string, participantId: string, of: ParticipantSession): Promise<boolean>;
+  /** Removes every participant admitted at `datacenter` (its bridge is gone, or restarted empty); returns them. */
+  removeParticipantsAt(datacenter: string): Promise<Participant[]>;
   listParticipants(meetingId: string): Promise<Participant[]>;
 
   /** Stores a manifest as the next version (1, 2, …) and returns it. */

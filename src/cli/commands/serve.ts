@@ -24,12 +24,14 @@ Options (environment variable in brackets; flags win):
   --dev                    local demos only: a request may name its country, and
                            datacenters without a bridge count as up                [${ENV_NAMES.dev}]
   --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
-  --bridge-keys FILE       YAML map datacenter → bridge Ed25519 public key          [${ENV_NAMES.bridgeKeys}]
+  --bridge-keys FILE       YAML map datacenter → bridge Ed25519 public key, or
+                           → { key, url } to bind its signalling URL               [${ENV_NAMES.bridgeKeys}]
   --geoip FILE             GeoLite2/GeoIP2 Country .mmdb instead of DB-IP Lite      [${ENV_NAMES.geoip}]
   --issuer URL             broker URL put in tickets (default http://LISTEN)        [${ENV_NAMES.issuer}]
   --heartbeat-timeout-ms N a bridge silent this long is down (default 5000)         [${ENV_NAMES.heartbeatTimeoutMs}]
   --ticket-ttl S           route ticket lifetime, seconds (default 120)             [${ENV_NAMES.ticketTtl}]
   --join-token-ttl S       join token lifetime, seconds (default 600)               [${ENV_NAMES.joinTokenTtl}]
+  --placement-release-ms N a meeting empty this long loses its datacenter (30000)  [${ENV_NAMES.placementReleaseMs}]
 The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
 into DATA/admin-token (mode 600) and its path is printed.
 
@@ -51,6 +53,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     'heartbeat-timeout-ms': { type: 'string' },
     'ticket-ttl': { type: 'string' },
     'join-token-ttl': { type: 'string' },
+    'placement-release-ms': { type: 'string' },
   });
   if (values.help) {
     io.out(SERVE_HELP);
@@ -69,6 +72,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       heartbeatTimeoutMs: values['heartbeat-timeout-ms'],
       ticketTtl: values['ticket-ttl'],
       joinTokenTtl: values['join-token-ttl'],
+      placementReleaseMs: values['placement-release-ms'],
     },
     env,
   );

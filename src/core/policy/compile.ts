@@ -35,6 +35,8 @@ export interface CompiledPolicy {
   fenceAllowed(country: string): ReadonlySet<string>;
   /** The same jurisdictions as a sorted, frozen array (shared between decisions). */
   fenceAllowedSorted(country: string): readonly string[];
+  /** Those of `country` that `host`'s fences also permit, sorted and frozen (the very same array when the host's fences take nothing away). */
+  fenceAllowedSortedWithHost(country: string, host: string): readonly string[];
   /** Each datacenter a zone lists, with its role (a primary listed twice stays a primary). */
   rolesIn(zone: Zone): ReadonlyMap<string, 'primary' | 'secondary'>;
   /** Exclusive plans whose tags a datacenter carries (they claim it). */
@@ -133,6 +135,19 @@ function compile(manifest: Manifest): CompiledPolicy {
     return sorted;
   };
 
+  const sortedWithHost = new Map<string, readonly string[]>();
+  const fenceAllowedSortedWithHost = (country: string, host: string): readonly string[] => {
+    const key = `${country} ${host}`;
+    let sorted = sortedWithHost.get(key);
+    if (!sorted) {
+      const own = fenceAllowedSorted(country);
+      const hosts = fenceAllowed(host);
+      sorted = own.every((j) => hosts.has(j)) ? own : Object.freeze(own.filter((j) => hosts.has(j)));
+      sortedWithHost.set(key, sorted);
+    }
+    return sorted;
+  };
+
   const roles = new Map<Zone, ReadonlyMap<string, 'primary' | 'secondary'>>();
   const rolesIn = (zone: Zone): ReadonlyMap<string, 'primary' | 'secondary'> => {
     let map = roles.get(zone);
@@ -160,6 +175,7 @@ function compile(manifest: Manifest): CompiledPolicy {
     fencesFor,
     fenceAllowed,
     fenceAllowedSorted,
+    fenceAllowedSortedWithHost,
     rolesIn,
     claimsOn: (d) => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t))),
     expand,

@@ -22,6 +22,12 @@ export interface RouteRequest {
   /** Jurisdictions the meeting may be held in. */
   readonly meetingJurisdictions?: readonly string[];
   /**
+   * The country of the meeting's host account. A meeting is held only where
+   * the host's own participants may go: a guest never pulls it across the
+   * host's fence, even when nobody else has joined yet (reason MEETING).
+   */
+  readonly hostCountry?: string;
+  /**
    * Where the meeting already lives, if it is placed. Joining a placed meeting
    * goes to that datacenter alone (zone lists do not apply, fences do); when
    * it is down the decision is a normal one, from which the meeting re-homes.
@@ -209,7 +215,10 @@ interface Allowed {
 
 function effectiveJurisdictions(policy: CompiledPolicy, request: RouteRequest): Allowed {
   const fence = policy.fenceAllowed(request.country);
-  const sorted = policy.fenceAllowedSorted(request.country);
+  const host = request.hostCountry;
+  if (host !== undefined && !isCountryCode(host)) throw new GeobridgeError('INVALID_COUNTRY', `hostCountry '${host}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
+  // The host's fences narrow where the meeting may be held: a guest never takes it outside them.
+  const sorted = host === undefined ? policy.fenceAllowedSorted(request.country) : policy.fenceAllowedSortedWithHost(request.country, host);
   if (!request.accountJurisdictions && !request.meetingJurisdictions) return { fence, sorted };
   const account = request.accountJurisdictions && new Set(request.accountJurisdictions);
   const meeting = request.meetingJurisdictions && new Set(request.meetingJurisdictions);
@@ -230,6 +239,7 @@ function policyReason(
   if (policy.claimsOn(dc).some((p) => p !== plan)) return 'PLAN';
   if (request.accountJurisdictions && !request.accountJurisdictions.includes(dc.jurisdiction)) return 'ACCOUNT';
   if (request.meetingJurisdictions && !request.meetingJurisdictions.includes(dc.jurisdiction)) return 'MEETING';
+  if (request.hostCountry !== undefined && !policy.fenceAllowed(request.hostCountry).has(dc.jurisdiction)) return 'MEETING';
   return undefined;
 }
 

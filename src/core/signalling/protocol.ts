@@ -7,13 +7,24 @@
  *
  *   client → bridge: join, answer, state, leave, mls
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
- *                    redirect, refused, move, mls, mls-result
+ *                    redirect, refused, move, ticket, mls, mls-result
+ *
+ * The bridge proves who it is in `admitted`: a JWS over the client's `join`
+ * challenge, signed with its datacenter's key, which the broker publishes
+ * (`GET /v1/bridges/keys`). Names come from the route ticket the broker
+ * signed, never from the client. While a participant is connected the bridge
+ * renews its ticket with the broker and hands it on (`ticket`); a renewal the
+ * broker refuses, a ticket left to expire, or a policy that no longer allows
+ * the participant here ends the connection with `refused` and its code.
  *
  * `mls` carries the meeting's MLS handshake (docs/e2ee.md): the bridge is its
  * delivery service — it orders commits per epoch and relays, never decrypts.
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
+import { arrayOf, bool, count, fieldsOk, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
+
+export type { Parsed } from './fields.js';
 
 /** The WebSocket subprotocol both ends must agree on. */
 export const SIGNALLING_SUBPROTOCOL = 'geobridge.v1';
@@ -45,11 +56,12 @@ export interface StreamInfo {
 
 // ------------------------------------------------------------ client → bridge
 
-/** First message: the route ticket the broker signed, and the display name. */
+/** First message: the route ticket the broker signed, and a fresh challenge the bridge must sign (`admitted.proof`). */
 export interface JoinMessage {
   readonly type: 'join';
   readonly ticket: string;
-  readonly name: string;
+  /** 32 random bytes, base64url without padding. */
+  readonly challenge: string;
 }
 /** The answer to the bridge's latest offer. */
 export interface AnswerMessage {
@@ -88,6 +100,10 @@ export interface AdmittedMessage {
   readonly mlsFounder: boolean;
   /** STUN/TURN servers for the media connection, as the bridge's operator configured them. */
   readonly iceServers: readonly IceServer[];
+  /** The display name the others see: the one in the route ticket. */
+  readonly name: string;
+  /** A compact JWS (`BRIDGE_PROOF_TYPE`) over `BridgeProof`, signed with the datacenter's key. */
+  readonly proof: string;
 }
 /** An SDP offer; `streams` labels the transceivers that carry other peers' media. */
 export interface OfferMessage {
@@ -118,7 +134,12 @@ export interface RefusedMessage {
   readonly code: string;
   readonly message: string;
 }
-/** The bridge is draining: ask the broker for a fresh route now. */
+/** The participant's route ticket, renewed by the broker while it is entitled to stay. */
+export interface TicketMessage {
+  readonly type: 'ticket';
+  readonly ticket: string;
+}
+/** The bridge is draining, or the meeting moved: ask the broker for a fresh route now. */
 export interface MoveMessage {
   readonly type: 'move';
   readonly reason: string;
@@ -147,56 +168,56 @@ export type BridgeMessage =
   | PeerLeftMessage
   | RedirectMessage
   | RefusedMessage
-  | MoveMessage;
+  | MoveMessage
+  | TicketMessage;
 
-/** A parse result: the message, or what is wrong with the frame. */
-export type Parsed<M> = { readonly ok: true; readonly message: M } | { readonly ok: false; readonly error: string };
+/** The JWS `typ` of a bridge's proof of identity. */
+export const BRIDGE_PROOF_TYPE = 'gb-bridge-proof+jws';
 
-type Fields = Readonly<Record<string, unknown>>;
-type Check = ((value: unknown) => boolean) & { readonly optional?: true };
+/** What a bridge signs to prove to a client that it holds its datacenter's key. */
+export interface BridgeProof {
+  readonly datacenter: string;
+  /** The client's `join` challenge. */
+  readonly challenge: string;
+  /** The participant it admitted (the ticket's subject). */
+  readonly participant: string;
+  /** When it signed, ms since the epoch (for logs; the challenge makes it fresh). */
+  readonly at: number;
+}
 
-/** A field that may be absent. */
-const optional = (check: Check): Check => Object.assign((v: unknown) => check(v), { optional: true as const });
+/** A challenge: 32 bytes in base64url without padding. */
+export function isChallenge(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value);
+}
 
-const str =
-  (max: number): Check =>
-  (v) =>
-    typeof v === 'string' && v.length <= max;
-const nonEmpty =
-  (max: number): Check =>
-  (v) =>
-    typeof v === 'string' && v.length > 0 && v.length <= max;
-const bool: Check = (v) => typeof v === 'boolean';
+/** Parses the payload of a bridge proof. */
+export function parseBridgeProof(value: unknown): Parsed<BridgeProof> {
+  if (!isObject(value)) return { ok: false, error: 'the proof payload is not a JSON object' };
+  const problem = fieldsOk(value, { datacenter: nonEmpty(ID_MAX), challenge: isChallenge, participant: nonEmpty(ID_MAX), at: count });
+  return problem === undefined ? { ok: true, message: value as unknown as BridgeProof } : { ok: false, error: `bridge proof: ${problem}` };
+}
+
 const ID_MAX = 100;
 const SDP_MAX = MAX_SIGNALLING_FRAME_BYTES;
 /** Base64url of MLS bytes: a Welcome carries the ratchet tree of a large meeting. */
 const mlsBytes: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_SIGNALLING_FRAME_BYTES - 1024 && /^[A-Za-z0-9_-]+$/.test(v);
-const oneOf =
-  (...values: readonly string[]): Check =>
-  (v) =>
-    typeof v === 'string' && values.includes(v);
 
-const peerInfo: Check = (v) => isObject(v) && fieldsOk(v, { id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool }) === undefined;
-const iceServer: Check = (v) =>
-  isObject(v) && fieldsOk(v, { urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= 8 && u.every(iceUrl), username: optional(str(256)), credential: optional(str(256)) }) === undefined;
-const streamInfo: Check = (v) =>
-  isObject(v) && fieldsOk(v, { mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: (k) => k === 'audio' || k === 'video' }) === undefined;
 const iceUrl: Check = (v) => typeof v === 'string' && v.length <= 512 && /^(stun|stuns|turn|turns):\S+$/.test(v);
-const arrayOf =
-  (item: Check, max: number): Check =>
-  (v) =>
-    Array.isArray(v) && v.length <= max && v.every(item);
+const peerInfo = objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool });
+const iceServer = objectOf({ urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= 8 && u.every(iceUrl), username: optional(str(256)), credential: optional(str(256)) });
+const streamInfo = objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: oneOf('audio', 'video') });
+const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
-const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Readonly<Record<string, Check>>>> = {
-  join: { ticket: nonEmpty(16_384), name: nonEmpty(ID_MAX) },
+const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
+  join: { ticket: nonEmpty(16_384), challenge: isChallenge },
   answer: { sdp: nonEmpty(SDP_MAX) },
   state: { audio: bool, video: bool },
   leave: {},
   mls: { kind: oneOf('key-package', 'commit', 'proposal'), data: mlsBytes, welcome: optional(mlsBytes) },
 };
 
-const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Readonly<Record<string, Check>>>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, 16) },
+const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, 16), name: str(ID_MAX), proof: jws },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },
@@ -204,8 +225,9 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Readonly<Record<str
   redirect: { datacenter: nonEmpty(ID_MAX) },
   refused: { code: nonEmpty(64), message: str(1000) },
   move: { reason: str(200) },
+  ticket: { ticket: jws },
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome'), from: nonEmpty(ID_MAX), data: mlsBytes },
-  'mls-result': { accepted: bool, reason: str(64), epoch: (v) => Number.isSafeInteger(v) && (v as number) >= 0 },
+  'mls-result': { accepted: bool, reason: str(64), epoch: count },
 };
 
 /** Parses a frame a client sent. */
@@ -223,7 +245,7 @@ export function encodeMessage(message: ClientMessage | BridgeMessage): string {
   return JSON.stringify(message);
 }
 
-function parseWith<M>(frame: string, schemas: Readonly<Record<string, Readonly<Record<string, Check>>>>): Parsed<M> {
+function parseWith<M>(frame: string, schemas: Readonly<Record<string, Schema>>): Parsed<M> {
   if (frame.length > MAX_SIGNALLING_FRAME_BYTES) return { ok: false, error: `the frame is larger than ${MAX_SIGNALLING_FRAME_BYTES} bytes` };
   let value: unknown;
   try {
@@ -231,27 +253,5 @@ function parseWith<M>(frame: string, schemas: Readonly<Record<string, Readonly<R
   } catch {
     return { ok: false, error: 'the frame is not JSON' };
   }
-  if (!isObject(value)) return { ok: false, error: 'the frame is not a JSON object' };
-  const type = value.type;
-  if (typeof type !== 'string' || !Object.hasOwn(schemas, type)) return { ok: false, error: `unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(schemas).join(', ')}` };
-  const schema = schemas[type] ?? {};
-  const problem = fieldsOk(value, { type: () => true, ...schema });
-  return problem === undefined ? { ok: true, message: value as M } : { ok: false, error: `'${type}' message: ${problem}` };
-}
-
-/** The first problem with `value`'s fields: a missing, malformed or unknown one. */
-function fieldsOk(value: Fields, schema: Readonly<Record<string, Check>>): string | undefined {
-  for (const [name, check] of Object.entries(schema)) {
-    if (!Object.hasOwn(value, name)) {
-      if (check.optional) continue;
-      return `field '${name}' is missing`;
-    }
-    if (!check(value[name])) return `field '${name}' is malformed`;
-  }
-  const unknown = Object.keys(value).find((k) => !Object.hasOwn(schema, k));
-  return unknown === undefined ? undefined : `field '${unknown}' is not part of the protocol`;
-}
-
-function isObject(value: unknown): value is Fields {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return parseTagged<M>(value, schemas, 'frame');
 }

@@ -1,0 +1,117 @@
+/**
+ * The broker's end of the control channel (src/core/signalling/control.ts):
+ * the bridges' presence connections, and the commands pushed on them. A
+ * decision the broker takes — a new manifest, an account's new policy, a
+ * meeting re-homed or ended, a session replaced — reaches the bridges that
+ * carry the media at once, not at their next heartbeat.
+ *
+ * Every command is a JWT signed with the broker's ticket key, bound to the
+ * bridge's presence connection by the nonce the bridge chose for it, and
+ * numbered, so a captured command cannot be replayed on another connection
+ * or out of order on this one. A bridge without a channel fails closed.
+ */
+import type { ControlCommand } from '../core/signalling/control.js';
+import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import type { PolicyHolder } from './context.js';
+import type { KeyRing } from './keys.js';
+import { issueControlMessage } from './tickets.js';
+
+/** A bridge's presence connection, as the control channel needs it. */
+export interface ControlSocket {
+  send(frame: string): void;
+}
+
+interface Connection {
+  readonly socket: ControlSocket;
+  readonly nonce: string;
+  seq: number;
+  /** Commands are signed and sent one after another, so `seq` leaves in order. */
+  queue: Promise<void>;
+}
+
+/** Log sink for commands that could not be delivered. */
+export type ControlLog = (line: Readonly<Record<string, unknown>>) => void;
+
+/** The connected bridges, and the commands the broker sends them. */
+export class BridgeControl {
+  readonly #keys: KeyRing;
+  readonly #policy: PolicyHolder;
+  readonly #log: ControlLog;
+  readonly #connections = new Map<string, Connection>();
+
+  constructor(keys: KeyRing, policy: PolicyHolder, log: ControlLog = () => undefined) {
+    this.#keys = keys;
+    this.#policy = policy;
+    this.#log = log;
+  }
+
+  /** A bridge's presence connection was verified: it gets the manifest in force at once, then every command for it. */
+  attach(datacenter: string, socket: ControlSocket, nonce: string): void {
+    this.#connections.set(datacenter, { socket, nonce, seq: 0, queue: Promise.resolve() });
+    this.#sendPolicy(datacenter);
+  }
+
+  /** The connection closed; an older connection closing after a newer one attached changes nothing. */
+  detach(datacenter: string, socket: ControlSocket): void {
+    if (this.#connections.get(datacenter)?.socket === socket) this.#connections.delete(datacenter);
+  }
+
+  /** True when the datacenter's bridge has a control channel. */
+  isConnected(datacenter: string): boolean {
+    return this.#connections.has(datacenter);
+  }
+
+  /** Datacenters with a control channel. */
+  connected(): string[] {
+    return [...this.#connections.keys()];
+  }
+
+  /** The manifest in force, to every bridge (after a change). */
+  broadcastPolicy(): Promise<void> {
+    return this.#settled([...this.#connections.keys()].map((dc) => this.#sendPolicy(dc)));
+  }
+
+  /** A meeting's host policy changed: the bridge holding it re-checks its participants. */
+  meetingPolicy(datacenter: string, meeting: string, policy: MeetingPolicy): Promise<void> {
+    return this.#send(datacenter, { type: 'meeting-policy', meeting, policy });
+  }
+
+  /** The meeting moved away from `from`: its bridge sends everyone to a fresh route. */
+  move(from: string, meeting: string, to: string, reason: string): Promise<void> {
+    return this.#send(from, { type: 'move', meeting, to, reason });
+  }
+
+  /** The meeting ended: every bridge that has it closes it (any of them may, during a move). */
+  end(meeting: string, reason: string): Promise<void> {
+    return this.#settled([...this.#connections.keys()].map((dc) => this.#send(dc, { type: 'end', meeting, reason })));
+  }
+
+  /** One session of a participant must leave the bridge of `datacenter`. */
+  evict(datacenter: string, command: Omit<Extract<ControlCommand, { type: 'evict' }>, 'type'>): Promise<void> {
+    return this.#send(datacenter, { type: 'evict', ...command });
+  }
+
+  #sendPolicy(datacenter: string): Promise<void> {
+    const { version, sha256, text } = this.#policy.current;
+    return this.#send(datacenter, { type: 'policy', version, sha256 }, text);
+  }
+
+  /** Signs and sends one command; resolves when it has left (or could not: the channel's loss makes the bridge fail closed). */
+  #send(datacenter: string, command: ControlCommand, manifest?: string): Promise<void> {
+    const connection = this.#connections.get(datacenter);
+    if (!connection) return Promise.resolve();
+    const sent = connection.queue.then(async () => {
+      const seq = ++connection.seq;
+      const { token } = await issueControlMessage(this.#keys, { datacenter, nonce: connection.nonce, seq, command: { ...command } });
+      connection.socket.send(JSON.stringify(manifest === undefined ? { control: token } : { control: token, manifest }));
+    });
+    connection.queue = sent.catch((error: unknown) => {
+      this.#log({ msg: 'control command not sent', datacenter, command: command.type, error: error instanceof Error ? error.message : String(error) });
+    });
+    return connection.queue;
+  }
+
+  async #settled(sends: readonly Promise<void>[]): Promise<void> {
+    await Promise.all(sends);
+  }
+}

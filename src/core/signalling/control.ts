@@ -1,0 +1,76 @@
+/**
+ * The control channel from the broker to a bridge (docs/broker.md): commands
+ * the broker pushes on the bridge's presence connection, so that a decision
+ * taken in the broker's database reaches the data plane within a second.
+ * Defined once here for both ends.
+ *
+ * Each frame is JSON `{ control, manifest? }`: `control` is a JWT the broker
+ * signed (src/broker/tickets.ts, `geobridge:control`) whose `command` claim
+ * is one of the commands below, bound to the connection by the bridge's
+ * nonce and ordered by `seq`; `manifest` carries the text a `policy` command
+ * names by its SHA-256 (kept out of the JWT so it is not base64'd).
+ *
+ *   policy          the manifest in force (sent on connect and on every change)
+ *   meeting-policy  a meeting's host policy changed (an account's data routing control)
+ *   move            the meeting now lives elsewhere: its participants must take a fresh route
+ *   end             the meeting has ended
+ *   evict           one participant's session must leave (its join token was used again elsewhere)
+ */
+import type { MeetingPolicy } from '../select/meeting-policy.js';
+import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
+
+/** The manifest in force, by version and SHA-256; its text travels beside the JWT. */
+export interface PolicyCommand {
+  readonly type: 'policy';
+  readonly version: number;
+  readonly sha256: string;
+}
+/** A meeting's host policy, now (on admission the broker's answer carries it; this updates it). */
+export interface MeetingPolicyCommand {
+  readonly type: 'meeting-policy';
+  readonly meeting: string;
+  readonly policy: MeetingPolicy;
+}
+export interface MoveCommand {
+  readonly type: 'move';
+  readonly meeting: string;
+  /** Where the meeting lives now (for logs: participants get their new route from the broker). */
+  readonly to: string;
+  readonly reason: string;
+}
+export interface EndCommand {
+  readonly type: 'end';
+  readonly meeting: string;
+  readonly reason: string;
+}
+export interface EvictCommand {
+  readonly type: 'evict';
+  readonly meeting: string;
+  readonly participant: string;
+  /** Only this session (routing decision) leaves: a newer one of the same participant stays. */
+  readonly session: string;
+  /** What the client is told (`refused.code`). */
+  readonly code: string;
+  readonly reason: string;
+}
+export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand;
+
+/** The largest control frame a bridge accepts (a manifest of up to 1 MiB and its envelope). */
+export const MAX_CONTROL_FRAME_BYTES = 2 * 1024 * 1024;
+
+const ID = nonEmpty(100);
+const codes: Check = arrayOf((v) => typeof v === 'string' && /^[A-Z]{2}$/.test(v), 300);
+const meetingPolicy = objectOf({ hostCountry: (v) => typeof v === 'string' && /^[A-Z]{2}$/.test(v), plan: optional(nonEmpty(64)), accountJurisdictions: optional(codes), meetingJurisdictions: optional(codes) });
+
+const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
+  policy: { version: count, sha256: (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) },
+  'meeting-policy': { meeting: ID, policy: meetingPolicy },
+  move: { meeting: ID, to: ID, reason: str(500) },
+  end: { meeting: ID, reason: str(500) },
+  evict: { meeting: ID, participant: ID, session: ID, code: nonEmpty(64), reason: str(500) },
+};
+
+/** Parses the `command` claim of a verified control message. */
+export function parseControlCommand(value: unknown): Parsed<ControlCommand> {
+  return parseTagged<ControlCommand>(value, SCHEMAS, 'command');
+}
