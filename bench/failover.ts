@@ -110,7 +110,7 @@ function joinCall(broker: string, joinToken: string, name: string, ssrc: number)
       firstPackets.push(performance.now());
     });
   };
-  const session = nodeSession({ broker, joinToken, name, country: 'US', tracks: { video: video.track }, onEvent });
+  const session = nodeSession({ broker, joinToken, country: 'US', tracks: { video: video.track }, onEvent });
   Object.assign(caller, { session });
   session.join();
   return caller;

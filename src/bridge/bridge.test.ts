@@ -12,6 +12,7 @@ import { KeyRing } from '../broker/keys.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
 import { issueRouteTicket } from '../broker/tickets.js';
 import type { SessionEvent } from '../sdk/node.js';
+import { newChallenge } from '../sdk/bridge-proof.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 
@@ -62,8 +63,8 @@ describe('bridge with Node participants', () => {
     const video = syntheticVideo();
     const aEvents: SessionEvent<MediaStreamTrack>[] = [];
     const bEvents: SessionEvent<MediaStreamTrack>[] = [];
-    const a = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), name: 'Ada', country: 'US', tracks: { video: video.track }, onEvent: (e) => aEvents.push(e) });
-    const b = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Bo'), name: 'Bo', country: 'US', onEvent: (e) => bEvents.push(e) });
+    const a = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', tracks: { video: video.track }, onEvent: (e) => aEvents.push(e) });
+    const b = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Bo'), country: 'US', onEvent: (e) => bEvents.push(e) });
     a.join();
     const connected = await waitFor(aEvents, (e) => (e.type === 'connected' ? e : undefined));
     expect(connected).toMatchObject({ datacenter: 'us-east', jurisdiction: 'US', role: 'primary', attempts: 1 });
@@ -97,7 +98,7 @@ describe('keyframe requests', () => {
     const sessions: { leave(): void }[] = [];
     try {
       const aEvents: SessionEvent<MediaStreamTrack>[] = [];
-      const ada = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), name: 'Ada', country: 'US', tracks: { video: track }, onEvent: (e) => aEvents.push(e) });
+      const ada = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', tracks: { video: track }, onEvent: (e) => aEvents.push(e) });
       sessions.push(ada);
       ada.join();
       await waitFor(aEvents, (e) => (e.type === 'connected' ? e : undefined));
@@ -115,7 +116,7 @@ describe('keyframe requests', () => {
 
       const subscribe = async (name: string): Promise<void> => {
         const events: SessionEvent<MediaStreamTrack>[] = [];
-        const s = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), name, country: 'US', onEvent: (e) => events.push(e) });
+        const s = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', onEvent: (e) => events.push(e) });
         sessions.push(s);
         s.join();
         const video = await waitFor(events, (e) => (e.type === 'track-added' && e.kind === 'video' ? e.track : undefined));
@@ -159,7 +160,7 @@ async function route(meeting: string, country = 'US'): Promise<{ ticket: string;
 function present(bridgeUrl: string, ticket: string): Promise<{ type: string; code?: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(bridgeUrl, SIGNALLING_SUBPROTOCOL);
-    ws.on('open', () => { ws.send(JSON.stringify({ type: 'join', ticket, name: 'Probe' })); });
+    ws.on('open', () => { ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() })); });
     ws.once('message', (data: Buffer) => {
       resolve(JSON.parse(data.toString('utf8')) as { type: string; code?: string });
       ws.close();
@@ -184,7 +185,7 @@ describe('bridge admission', () => {
     // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
     const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000));
-    const expired = await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: 'p-old', meeting, candidates: ['us-east'], jurisdictions: ['US'], decision: 'dec-old', country: 'US' });
+    const expired = await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: 'p-old', meeting, candidates: ['us-east'], jurisdictions: ['US'], decision: 'dec-old', country: 'US', name: 'Old' });
     await store.close();
     expect(await present(usEast, expired.token)).toMatchObject({ type: 'refused', code: 'TICKET_EXPIRED' });
     // And the genuine, fresh ticket is admitted where it points.
@@ -200,13 +201,13 @@ describe('bridge admission', () => {
     ws.on('message', (data: Buffer) => received.push(JSON.parse(data.toString('utf8')) as { type: string }));
     await new Promise((resolve) => ws.on('open', resolve));
     // An SDK with a key package ready sends it the moment `admitted` arrives: here, without even waiting for it.
-    ws.send(JSON.stringify({ type: 'join', ticket, name: 'Eager' }));
+    ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
     ws.send(JSON.stringify({ type: 'state', audio: false, video: true }));
     ws.send(JSON.stringify({ type: 'state', audio: false, video: false }));
     await until(() => received.some((m) => m.type === 'offer' || m.type === 'refused'), 10_000);
     await until(() => received.some((m) => m.type === 'refused'), 300);
     expect(received.filter((m) => m.type === 'refused')).toEqual([]);
-    expect([...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])][0]).toMatchObject({ name: 'Eager', audio: false, video: false });
+    expect([...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])][0]).toMatchObject({ name: 'Probe', audio: false, video: false });
     ws.close();
   }, 30_000);
 
@@ -220,7 +221,7 @@ describe('bridge admission', () => {
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
     const keys = await KeyRing.load(store, () => new Date());
     const issue = async (candidates: string[]): Promise<string> =>
-      (await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: `p-${candidates.join('-')}`, meeting, candidates, jurisdictions: ['US', 'CA'], decision: 'dec-race', country: 'US' })).token;
+      (await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: `p-${candidates.join('-')}`, meeting, candidates, jurisdictions: ['US', 'CA'], decision: 'dec-race', country: 'US', name: 'Racer' })).token;
     const both = await issue(['us-west', 'us-east']);
     const westOnly = await issue(['us-west']);
     await store.close();
@@ -248,7 +249,7 @@ describe('bridge drain', () => {
   it('on drain tells its participants to move, and they reconnect on another datacenter of their fence', async () => {
     const meeting = await cluster.meeting();
     const events: SessionEvent<MediaStreamTrack>[] = [];
-    const p = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Dee'), name: 'Dee', country: 'US', onEvent: (e) => events.push(e) });
+    const p = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Dee'), country: 'US', onEvent: (e) => events.push(e) });
     p.join();
     expect(await waitFor(events, (e) => (e.type === 'connected' ? e.datacenter : undefined))).toBe('us-east');
     const drained = cluster.bridges.get('us-east')?.drain();

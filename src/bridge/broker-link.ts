@@ -1,18 +1,20 @@
 /**
  * A bridge's side of the broker's bridge API: signed heartbeats, placement
- * claims and admission reports (src/broker/routes/bridges.ts), and route
- * ticket checks against the broker's published keys.
+ * claims, admission reports and ticket renewals (src/broker/routes/bridges.ts),
+ * route ticket and control message checks against the broker's published
+ * keys, and the proof of identity the bridge gives its clients.
  *
  * The broker refuses a message whose `seq` is not above the last one it
  * accepted from this datacenter, so messages leave one at a time, in `seq`
  * order. `seq` starts from the clock in microseconds so that a restarted
  * bridge continues above its previous life.
  */
-import { createRemoteJWKSet, importJWK, type CryptoKey, type JWK } from 'jose';
-import WebSocket from 'ws';
+import { CompactSign, createRemoteJWKSet, importJWK, type CryptoKey, type JWK } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../core/signalling/protocol.js';
 import { signBridgeMessage } from '../broker/attestation.js';
-import { verifyRouteTicket, type RouteTicketClaims } from '../broker/tickets.js';
+import { verifyControlMessage, verifyRouteTicket, type ControlMessageClaims, type RouteTicketClaims } from '../broker/tickets.js';
 
 /** What a heartbeat reports. */
 export interface Load {
@@ -21,12 +23,16 @@ export interface Load {
   readonly draining: boolean;
 }
 
-/** The broker's answer to a placement claim. */
+/** The broker's answer to a placement claim: where the meeting lives now. */
 export interface ClaimResult {
   readonly won: boolean;
   readonly datacenter: string;
-  readonly epoch: number;
 }
+
+/** The broker's answer for one ticket of a renewal: the fresh ticket, or why not. */
+export type RenewalResult =
+  | { readonly participant: string; readonly meeting: string; readonly ok: true; readonly ticket: string }
+  | { readonly participant: string; readonly meeting: string; readonly ok: false; readonly code: string; readonly message: string };
 
 /** Options of `BrokerLink.open`. */
 export interface BrokerLinkOptions {
@@ -65,28 +71,74 @@ export class BrokerLink {
     return this.#jurisdiction;
   }
 
-  async heartbeat(load: Load): Promise<void> {
+  /** The broker URL (for the presence connection). */
+  get broker(): string {
+    return this.#options.broker;
+  }
+
+  /** Reports load; answers the broker's policy version (the bridge checks its control channel keeps up). */
+  async heartbeat(load: Load): Promise<number> {
     const answer = await this.#send('/v1/bridges/heartbeat', { kind: 'heartbeat', ...load, url: this.#options.url });
     if (typeof answer.jurisdiction === 'string') this.#jurisdiction = answer.jurisdiction;
+    return Number(answer.policyVersion);
   }
 
-  /** Claims `meeting` for this datacenter if its placement is still at `expectedEpoch` (0: never placed). */
-  async claim(meeting: string, expectedEpoch: number): Promise<ClaimResult> {
-    const answer = await this.#send('/v1/bridges/placements', { kind: 'claim', meeting, expectedEpoch });
-    return { won: answer.won === true, datacenter: String(answer.datacenter), epoch: Number(answer.epoch) };
+  /** Claims `meeting` for this datacenter on behalf of the participant whose ticket it presents; the broker holds it to the meeting's policy. */
+  async claim(meeting: string, ticket: string): Promise<ClaimResult> {
+    const answer = await this.#send('/v1/bridges/placements', { kind: 'claim', meeting, ticket });
+    return { won: answer.won === true, datacenter: String(answer.datacenter) };
   }
 
-  /** Reports an admission with its ticket; the broker re-checks it against the policy in force and may refuse. */
-  async admitted(participant: string, meeting: string, ticket: string): Promise<void> {
-    await this.#send('/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket });
+  /**
+   * Reports an admission with its ticket; the broker re-checks it against the
+   * policy in force and may refuse. Answers the policy the meeting is held to.
+   */
+  async admitted(participant: string, meeting: string, ticket: string, replaced: boolean): Promise<MeetingPolicy> {
+    const answer = await this.#send('/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket, ...(replaced ? { replaced } : {}) });
+    const policy = answer.policy as MeetingPolicy | undefined;
+    if (policy?.hostCountry === undefined) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer carries no meeting policy");
+    return policy;
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {
     await this.#send('/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'refused', reason: reason.slice(0, 200) });
   }
 
-  async left(participant: string, meeting: string): Promise<void> {
-    await this.#send('/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'left' });
+  /** Reports a session gone: it left, or (with `code`) the bridge removed it and why. */
+  async left(participant: string, meeting: string, session: string, code?: string, reason?: string): Promise<void> {
+    await this.#send('/v1/bridges/admissions', {
+      kind: 'admission',
+      participant,
+      meeting,
+      outcome: 'left',
+      session,
+      ...(code !== undefined ? { code } : {}),
+      ...(reason !== undefined ? { reason: reason.slice(0, 200) } : {}),
+    });
+  }
+
+  /** Asks the broker to renew the tickets of participants still connected. */
+  async renew(tickets: readonly string[]): Promise<RenewalResult[]> {
+    const answer = await this.#send('/v1/bridges/renewals', { kind: 'renewal', tickets });
+    return Array.isArray(answer.results) ? (answer.results as RenewalResult[]) : [];
+  }
+
+  /** Verifies a control message from the broker for this bridge's presence connection `nonce`. */
+  verifyControl(token: string, nonce: string): Promise<ControlMessageClaims> {
+    return verifyControlMessage(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, nonce });
+  }
+
+  /** Signs the proof a client asked for with its `challenge`: this bridge holds the datacenter's key. */
+  prove(challenge: string, participant: string): Promise<string> {
+    const proof: BridgeProof = { datacenter: this.#options.datacenter, challenge, participant, at: Date.now() };
+    return new CompactSign(new TextEncoder().encode(JSON.stringify(proof))).setProtectedHeader({ alg: 'EdDSA', typ: BRIDGE_PROOF_TYPE, kid: this.#options.datacenter }).sign(this.#key);
+  }
+
+  /** Signs `body` in this link's `seq` order without sending it (the presence hello). */
+  signed(body: Readonly<Record<string, unknown>>): Promise<string> {
+    const signed = this.#queue.then(() => this.#sign(body));
+    this.#queue = signed.catch(() => undefined);
+    return signed;
   }
 
   /** Verifies a route ticket: the broker's signature, unexpired, naming this datacenter and its jurisdiction. */
@@ -94,40 +146,6 @@ export class BrokerLink {
     const jurisdiction = this.#jurisdiction;
     if (jurisdiction === undefined) throw new GeobridgeError('BRIDGE_NOT_ENROLLED', 'this bridge has not heard from the broker yet; try again in a moment.');
     return verifyRouteTicket(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction });
-  }
-
-  /**
-   * Keeps a presence connection open to the broker: when it drops (this
-   * process dies), the broker marks the datacenter down at once. Reconnects
-   * after `retryMs` until stopped; returns a function that closes it.
-   */
-  keepPresent(retryMs = 1000): () => void {
-    let stopped = false;
-    let socket: WebSocket | undefined;
-    const connect = (): void => {
-      if (stopped) return;
-      const url = new URL('/v1/bridges/presence', this.#options.broker);
-      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      const ws = new WebSocket(url);
-      socket = ws;
-      ws.on('open', () => {
-        // Signed in the same queue as every other message, so its seq is in order.
-        const signed = this.#queue.then(() => this.#sign({ kind: 'presence' }));
-        this.#queue = signed.catch(() => undefined);
-        signed.then((message) => {
-          ws.send(message);
-        }, () => { ws.close(); });
-      });
-      ws.on('close', () => {
-        if (!stopped) setTimeout(connect, retryMs).unref();
-      });
-      ws.on('error', () => undefined);
-    };
-    connect();
-    return () => {
-      stopped = true;
-      socket?.close(1000, 'bridge closing');
-    };
   }
 
   #sign(body: Readonly<Record<string, unknown>>): Promise<string> {

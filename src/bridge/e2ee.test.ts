@@ -32,7 +32,7 @@ function latest(m: Member): Epoch | undefined {
 
 async function join(meeting: string, name: string): Promise<Member> {
   const events: SessionEvent<MediaStreamTrack>[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), name, country: 'US', e2ee: true, onEvent: (e) => events.push(e) });
+  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', e2ee: true, onEvent: (e) => events.push(e) });
   session.join();
   return { name, session, events };
 }

@@ -3,20 +3,30 @@
  * WebSocket (the signalling protocol in src/core/signalling/), present the
  * route ticket the broker signed, and are admitted only if the ticket names
  * this datacenter and its jurisdiction, is unexpired and verifies against
- * the broker's keys. Every admission and refusal is reported to the broker's
- * audit log. The meeting's placement is claimed through the broker: if the
- * meeting lives in another datacenter of the participant's ticket, the client
- * is redirected there.
+ * the broker's keys; the bridge proves in return that it holds its
+ * datacenter's key. Every admission and departure is reported to the
+ * broker, which keeps the member lists and the audit log.
+ *
+ * The broker's decisions reach the data plane through the control channel
+ * (control-channel.ts): on a new policy the bridge re-checks every admitted
+ * participant through the core's one rule and removes those now outside
+ * their fence before it forwards another packet; it moves, ends or evicts
+ * when told; it renews tickets while participants are entitled; and without
+ * the channel it admits nobody and, after its grace, forwards nothing.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
-import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer } from '../core/signalling/protocol.js';
-import type { RouteTicketClaims } from '../broker/tickets.js';
+import { WebSocketServer } from 'ws';
+import { isGeobridgeError } from '../core/errors.js';
+import { whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
+import type { ControlCommand } from '../core/signalling/control.js';
+import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer } from '../core/signalling/protocol.js';
 import { BrokerLink } from './broker-link.js';
-import { Participant, Room, type MediaOptions } from './sfu.js';
+import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
+import { ControlChannel, type PolicyInForce } from './control-channel.js';
+import { Room, type MediaOptions } from './sfu.js';
+import { TicketRenewals } from './ticket-renewals.js';
 
 /** Options of `startBridge` (the `geobridge bridge` flags). */
 export interface BridgeOptions {
@@ -35,6 +45,8 @@ export interface BridgeOptions {
   readonly heartbeatMs: number;
   /** How long SIGTERM waits for clients to move before closing (ms). */
   readonly drainMs: number;
+  /** How long the bridge keeps forwarding without its control channel to the broker (ms); then it drops everyone. */
+  readonly controlGraceMs?: number;
   /** How long a client has to send `join` after connecting (ms). */
   readonly joinTimeoutMs?: number;
   readonly log?: (line: Readonly<Record<string, unknown>>) => void;
@@ -52,12 +64,15 @@ export interface RunningBridge {
   close(): Promise<void>;
 }
 
-/** Starts a bridge: listens, enrolls with the broker (first heartbeat), then keeps heart-beating. */
+/** Broker answers that say "not now" rather than "no". */
+const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'INTERNAL', 'RATE_LIMITED']);
+
+/** The default grace without a control channel: long enough for a broker restart, short enough that a cut-off bridge does not linger. */
+export const DEFAULT_CONTROL_GRACE_MS = 10_000;
+
+/** Starts a bridge: listens, opens its control channel, enrols with the broker (first heartbeat), then keeps heart-beating. */
 export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
-  const log = options.log ?? ((): void => undefined);
-  const http = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ datacenter: options.datacenter, status: draining ? 'draining' : 'ok' }));
-  });
+  const http = createServer();
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(options.port, options.host, resolve);
@@ -65,250 +80,302 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   const port = (http.address() as AddressInfo).port;
   const url = options.publicUrl ?? `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/signal`;
   const link = await BrokerLink.open({ broker: options.broker, datacenter: options.datacenter, privateJwk: options.privateJwk, url });
-  const rooms = new Map<string, Room>();
-  /** Placement epochs this bridge knows, by meeting. */
-  const epochs = new Map<string, number>();
-  let draining = false;
-  let cpuBefore = process.cpuUsage();
-  let cpuAt = performance.now();
+  const bridge = new Bridge(options, url, link, http);
+  await bridge.start();
+  return bridge;
+}
 
-  const participants = (): number => [...rooms.values()].reduce((n, r) => n + r.participants.size, 0);
-  const heartbeat = async (): Promise<void> => {
-    const used = process.cpuUsage(cpuBefore);
-    const elapsed = performance.now() - cpuAt;
-    cpuBefore = process.cpuUsage();
-    cpuAt = performance.now();
-    const cpu = elapsed > 0 ? (used.user + used.system) / 1000 / elapsed : 0;
-    await link.heartbeat({ participants: participants(), cpu: Math.round(cpu * 1000) / 1000, draining });
-  };
-  await heartbeat();
-  const leavePresence = link.keepPresent();
-  const beat = setInterval(() => {
-    heartbeat().catch((error: unknown) => {
-      log({ level: 'warn', msg: 'heartbeat failed', error: describe(error) });
+/** A bridge and everything it owns: rooms, client connections, the control channel, timers, the HTTP server. */
+class Bridge implements RunningBridge, AdmissionHost {
+  readonly url: string;
+  readonly datacenter: string;
+  readonly #options: BridgeOptions;
+  readonly #link: BrokerLink;
+  readonly #http: ReturnType<typeof createServer>;
+  readonly #wss: WebSocketServer;
+  readonly #rooms = new Map<string, Room>();
+  /** Admitted sessions, by participant, per meeting. */
+  readonly #admissions = new Map<string, Map<string, Admission>>();
+  /** The policy each meeting's participants are held to, as the broker gave it at admission. */
+  readonly #meetingPolicies = new Map<string, MeetingPolicy>();
+  readonly #control: ControlChannel;
+  readonly #renewals: TicketRenewals<Admission>;
+  readonly #log: (line: Readonly<Record<string, unknown>>) => void;
+  #beat: ReturnType<typeof setInterval> | undefined;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #draining = false;
+  #closed = false;
+  #cpuBefore = process.cpuUsage();
+  #cpuAt = performance.now();
+
+  constructor(options: BridgeOptions, url: string, link: BrokerLink, http: ReturnType<typeof createServer>) {
+    this.#options = options;
+    this.url = url;
+    this.datacenter = options.datacenter;
+    this.#link = link;
+    this.#http = http;
+    this.#log = options.log ?? ((): void => undefined);
+    http.on('request', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ datacenter: this.datacenter, status: this.#draining ? 'draining' : this.#control.ready ? 'ok' : 'cut-off' }));
     });
-  }, options.heartbeatMs);
-  const tick = setInterval(() => {
-    for (const room of rooms.values()) room.tick();
-  }, 1000);
-
-  const wss = new WebSocketServer({
-    server: http,
-    path: '/signal',
-    maxPayload: MAX_SIGNALLING_FRAME_BYTES,
-    handleProtocols: (protocols) => (protocols.has(SIGNALLING_SUBPROTOCOL) ? SIGNALLING_SUBPROTOCOL : false),
-  });
-  wss.on('connection', (socket, request) => {
-    serveClient(socket, request);
-  });
-
-  function send(socket: WebSocket, message: BridgeMessage): void {
-    if (socket.readyState === socket.OPEN) socket.send(encodeMessage(message));
+    this.#wss = new WebSocketServer({
+      server: http,
+      path: '/signal',
+      maxPayload: MAX_SIGNALLING_FRAME_BYTES,
+      handleProtocols: (protocols) => (protocols.has(SIGNALLING_SUBPROTOCOL) ? SIGNALLING_SUBPROTOCOL : false),
+    });
+    this.#wss.on('connection', (socket, request) => {
+      new ClientConnection(socket, request.socket.remoteAddress ?? '', this, options.joinTimeoutMs ?? 10_000).serve();
+    });
+    this.#control = new ControlChannel(
+      { link, graceMs: options.controlGraceMs ?? DEFAULT_CONTROL_GRACE_MS },
+      {
+        onPolicy: (policy) => {
+          this.#recheck(policy);
+        },
+        onCommand: (command) => {
+          this.#obey(command);
+        },
+        onCutOff: () => {
+          this.#cutOff();
+        },
+        onLog: this.#log,
+      },
+    );
+    this.#renewals = new TicketRenewals(link, {
+      onRenewed: (admission) => {
+        admission.send({ type: 'ticket', ticket: admission.ticket });
+      },
+      onEnded: (admission, code, message) => {
+        this.end(admission, code, message);
+      },
+      onLog: this.#log,
+    });
   }
 
-  function refuse(socket: WebSocket, code: string, message: string): void {
-    send(socket, { type: 'refused', code, message });
-    socket.close(1008, code.slice(0, 100));
+  get rooms(): ReadonlyMap<string, Room> {
+    return this.#rooms;
   }
 
-  function serveClient(socket: WebSocket, request: IncomingMessage): void {
-    if (socket.protocol !== SIGNALLING_SUBPROTOCOL) {
-      refuse(socket, 'PROTOCOL', `speak the ${SIGNALLING_SUBPROTOCOL} subprotocol`);
-      return;
-    }
-    let joined: { participant: Participant; room: Room; ticket: RouteTicketClaims } | undefined;
-    let joining = false;
-    /**
-     * Messages are applied one after another, a join included: the client may answer the offer or
-     * send its MLS key package as soon as `admitted` arrives, while the admission is still adding
-     * it to the room.
-     */
-    let applied: Promise<void> = Promise.resolve();
-    const joinTimer = setTimeout(() => {
-      if (!joined) refuse(socket, 'JOIN_TIMEOUT', 'send a join message with your route ticket first');
-    }, options.joinTimeoutMs ?? 10_000);
-
-    socket.on('message', (data, isBinary) => {
-      const parsed = isBinary ? { ok: false as const, error: 'binary frames are not part of the protocol' } : parseClientMessage(rawText(data));
-      if (!parsed.ok) {
-        refuse(socket, 'BAD_MESSAGE', parsed.error);
-        return;
-      }
-      const message = parsed.message;
-      if (message.type === 'join') {
-        if (joined || joining) { refuse(socket, 'BAD_MESSAGE', 'join was already sent'); return; }
-        joining = true;
-        applied = admit(socket, message.ticket, message.name)
-          .then((result) => {
-            clearTimeout(joinTimer);
-            joined = result;
-          })
-          .catch((error: unknown) => {
-            clearTimeout(joinTimer);
-            const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
-            refuse(socket, code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
-            log({ level: 'info', msg: 'not admitted', code, remote: request.socket.remoteAddress });
-          });
-        return;
-      }
-      if (!joining) { refuse(socket, 'BAD_MESSAGE', 'send join first'); return; }
-      applied = applied.then(async () => {
-        // A failed or redirected admission has already closed the socket.
-        if (!joined) return;
-        await handle(joined.participant, joined.room, message).catch((error: unknown) => {
-          log({ level: 'warn', msg: 'signalling failed', participant: joined?.participant.id, error: describe(error) });
-          refuse(socket, 'BAD_MESSAGE', 'the message could not be applied');
-        });
-      });
-    });
-    socket.on('close', () => {
-      clearTimeout(joinTimer);
-      if (joined) void leave(joined.participant, joined.room);
-    });
-    socket.on('error', () => undefined);
-  }
-
-  /** Admits the participant, or redirects it (resolves undefined), or throws why not. */
-  async function admit(socket: WebSocket, token: string, name: string): Promise<{ participant: Participant; room: Room; ticket: RouteTicketClaims } | undefined> {
-    if (draining) throw new GeobridgeError('BRIDGE_DRAINING', 'this bridge is shutting down; ask the broker for a fresh route.');
-    let ticket: RouteTicketClaims;
+  /** Enrols (retrying while the broker is busy or starting), then heart-beats; a bridge that cannot enrol closes what it opened. */
+  async start(): Promise<void> {
+    this.#control.open();
     try {
-      ticket = await link.verifyTicket(token);
+      await this.#enrol();
     } catch (error) {
-      // Who presented it is unknown until the ticket verifies; the audit still records the refusal.
-      const code = isGeobridgeError(error) ? error.code : 'TICKET_INVALID';
-      await link.refused('unknown', 'unknown', code).catch(() => undefined);
+      await this.close();
       throw error;
     }
-    const placed = await place(ticket);
-    if (placed !== options.datacenter) {
-      send(socket, { type: 'redirect', datacenter: placed });
-      socket.close(1000, 'redirect');
-      await link.refused(ticket.sub, ticket.meeting, `redirected to ${placed}, where the meeting lives`).catch(() => undefined);
-      return undefined;
-    }
-    // The broker re-checks the ticket against the policy in force before the participant gets media.
-    await link.admitted(ticket.sub, ticket.meeting, token);
-    let room = rooms.get(ticket.meeting);
+    // Clients routed here as soon as the heartbeat enrolled the bridge find it admitting.
+    await this.#control.whenReady(5000);
+    this.#beat = setInterval(() => {
+      this.#heartbeat().catch((error: unknown) => {
+        this.#log({ level: 'warn', msg: 'heartbeat failed', error: error instanceof Error ? error.message : String(error) });
+      });
+    }, this.#options.heartbeatMs);
+    this.#tick = setInterval(() => {
+      for (const room of this.#rooms.values()) room.tick();
+      this.#renewals.tick(this.#allAdmissions(), Date.now());
+    }, 1000);
+  }
+
+  // ------------------------------------------------------------ AdmissionHost (client-connection.ts)
+
+  get link(): BrokerLink {
+    return this.#link;
+  }
+
+  get iceServers(): readonly IceServer[] {
+    return this.#options.iceServers ?? [];
+  }
+
+  get media(): MediaOptions {
+    return this.#options.media;
+  }
+
+  /** Why nobody may be admitted now, if so. */
+  closedReason(): { code: string; message: string } | undefined {
+    if (this.#draining || this.#closed) return { code: 'BRIDGE_DRAINING', message: 'this bridge is shutting down; ask the broker for a fresh route.' };
+    if (!this.#control.ready) return { code: 'BRIDGE_CUT_OFF', message: 'this bridge has lost its control channel to the broker and admits nobody until it is back; ask the broker for a fresh route.' };
+    return undefined;
+  }
+
+  log(line: Readonly<Record<string, unknown>>): void {
+    this.#log(line);
+  }
+
+  /** The room of a meeting, made on first use. */
+  room(meeting: string): Room {
+    let room = this.#rooms.get(meeting);
     if (!room) {
-      room = new Room(ticket.meeting, options.media);
-      rooms.set(ticket.meeting, room);
+      room = new Room(meeting, this.#options.media);
+      this.#rooms.set(meeting, room);
     }
-    const existing = room.participants.get(ticket.sub);
-    if (existing) await room.remove(existing.id);
-    const participant = new Participant(ticket.sub, name, room.peerConfig(), {
-      offer: (sdp, streams) => {
-        send(socket, { type: 'offer', sdp, streams });
-      },
-      notify: (m) => {
-        send(socket, m);
-      },
-      move: (reason) => {
-        send(socket, { type: 'move', reason });
-        socket.close(1001, 'move');
-      },
-    });
-    // No await from here to room.add: the founder decision and the membership change happen together.
-    const mlsFounder = room.mls.admit(room.participants.size);
-    send(socket, { type: 'admitted', participant: ticket.sub, meeting: ticket.meeting, datacenter: options.datacenter, jurisdiction: link.jurisdiction ?? '', peers: [...room.participants.values()].map((p) => p.info()), mlsFounder, iceServers: options.iceServers ?? [] });
-    for (const other of room.participants.values()) other.notify({ type: 'peer-joined', peer: participant.info() });
-    await room.add(participant);
-    log({ level: 'info', msg: 'admitted', participant: ticket.sub, meeting: ticket.meeting, country: ticket.country });
-    return { participant, room, ticket };
+    return room;
   }
 
-  /** Where the meeting lives after claiming it for this datacenter: here, or another datacenter of the ticket. */
-  async function place(ticket: RouteTicketClaims): Promise<string> {
-    let result = await link.claim(ticket.meeting, epochs.get(ticket.meeting) ?? 0);
-    if (!result.won && result.datacenter !== options.datacenter && !ticket.candidates.includes(result.datacenter)) {
-      // The broker left the meeting's datacenter out of this fresh ticket (down or draining): re-home it here.
-      result = await link.claim(ticket.meeting, result.epoch);
-    }
-    epochs.set(ticket.meeting, result.epoch);
-    if (result.won || result.datacenter === options.datacenter) return options.datacenter;
-    if (ticket.candidates.includes(result.datacenter)) return result.datacenter;
-    throw new GeobridgeError('PLACED_ELSEWHERE', `the meeting lives in ${result.datacenter}, which your route ticket does not allow; ask the broker for a fresh route.`);
+  /** The session of a participant in a meeting, if admitted here. */
+  admission(meeting: string, participant: string): Admission | undefined {
+    return this.#admissions.get(meeting)?.get(participant);
   }
 
-  async function handle(participant: Participant, room: Room, message: ClientMessage): Promise<void> {
-    switch (message.type) {
-      case 'answer':
-        await participant.answer(message.sdp);
+  /** Records an admitted session and the policy its meeting is held to, unless the policy in force already rules it out. */
+  enter(admission: Admission, policy: MeetingPolicy): boolean {
+    this.#meetingPolicies.set(admission.claims.meeting, policy);
+    let inMeeting = this.#admissions.get(admission.claims.meeting);
+    if (!inMeeting) this.#admissions.set(admission.claims.meeting, (inMeeting = new Map<string, Admission>()));
+    inMeeting.set(admission.claims.sub, admission);
+    const reason = this.#outOfPolicy(admission);
+    if (reason === undefined) return true;
+    this.end(admission, 'TICKET_OUTSIDE_FENCE', `under the policy in force, your participants may not use ${this.datacenter} (${reason}); ask for a fresh route.`);
+    return false;
+  }
+
+  /**
+   * Ends a session: forwarding to and from it stops at once, the client is
+   * told why (or to move, for `MOVED`), and the broker hears who left and
+   * why. Idempotent.
+   */
+  end(admission: Admission, code: string | undefined, message: string): void {
+    const { meeting, sub } = admission.claims;
+    const inMeeting = this.#admissions.get(meeting);
+    if (inMeeting?.get(sub) !== admission) return;
+    inMeeting.delete(sub);
+    if (inMeeting.size === 0) {
+      this.#admissions.delete(meeting);
+      this.#meetingPolicies.delete(meeting);
+    }
+    this.#renewals.forget(admission);
+    const room = this.#rooms.get(meeting);
+    if (room?.participants.get(sub) === admission.participant) {
+      void room.remove(sub).catch(() => undefined);
+      for (const other of room.participants.values()) other.notify({ type: 'peer-left', id: sub });
+      if (room.participants.size === 0) this.#rooms.delete(meeting);
+    }
+    admission.close(code, message);
+    // A session that left by itself has no code; one the bridge removed is audited with its reason.
+    void this.#link.left(sub, meeting, admission.claims.decision, code === 'MOVED' ? undefined : code, message).catch(() => undefined);
+    this.#log({ level: 'info', msg: code === undefined ? 'left' : 'removed', participant: sub, meeting, ...(code !== undefined ? { code } : {}) });
+  }
+
+  // ------------------------------------------------------------ the broker's decisions
+
+  /** A new manifest is in force: everyone admitted is checked again, through the decider. */
+  #recheck(policy: PolicyInForce): void {
+    this.#log({ level: 'info', msg: 'policy in force', version: policy.version });
+    for (const admission of [...this.#allAdmissions()]) {
+      const reason = this.#outOfPolicy(admission);
+      if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `the policy changed: your participants may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
+    }
+  }
+
+  /** Why the policy in force no longer allows this session here, if it does not. */
+  #outOfPolicy(admission: Admission): string | undefined {
+    const manifest = this.#control.policy?.manifest;
+    // No manifest yet means no admission either (closedReason); fail closed all the same.
+    if (!manifest) return 'no policy known';
+    return whyNotHeldAt(manifest, this.datacenter, admission.claims.country, this.#meetingPolicies.get(admission.claims.meeting));
+  }
+
+  #obey(command: Exclude<ControlCommand, { type: 'policy' }>): void {
+    this.#log({ level: 'info', msg: 'control', command: command.type, meeting: command.meeting });
+    const inMeeting = [...(this.#admissions.get(command.meeting)?.values() ?? [])];
+    switch (command.type) {
+      case 'meeting-policy':
+        if (inMeeting.length === 0) return;
+        this.#meetingPolicies.set(command.meeting, command.policy);
+        for (const admission of inMeeting) {
+          const reason = this.#outOfPolicy(admission);
+          if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: this meeting may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
+        }
         return;
-      case 'state':
-        participant.audio = message.audio;
-        participant.video = message.video;
-        for (const other of room.participants.values()) if (other !== participant) other.notify({ type: 'peer-updated', peer: participant.info() });
+      case 'move':
+        for (const admission of inMeeting) this.end(admission, 'MOVED', command.reason);
         return;
-      case 'leave':
-        await leave(participant, room);
+      case 'end':
+        for (const admission of inMeeting) this.end(admission, 'MEETING_ENDED', `the meeting has ended (${command.reason}).`);
         return;
-      case 'mls': {
-        const others = [...room.participants.keys()].filter((id) => id !== participant.id);
-        for (const out of room.mls.submit(participant.id, message, others)) room.participants.get(out.to)?.notify(out.message);
+      case 'evict': {
+        const admission = this.admission(command.meeting, command.participant);
+        if (admission?.claims.decision === command.session) this.end(admission, command.code, command.reason);
         return;
       }
-      case 'join':
-        return;
     }
   }
 
-  async function leave(participant: Participant, room: Room): Promise<void> {
-    if (room.participants.get(participant.id) !== participant) return;
-    await room.remove(participant.id);
-    for (const other of room.participants.values()) other.notify({ type: 'peer-left', id: participant.id });
-    if (room.participants.size === 0) rooms.delete(room.meeting);
-    await link.left(participant.id, room.meeting).catch(() => undefined);
-    log({ level: 'info', msg: 'left', participant: participant.id, meeting: room.meeting });
+  /** The control channel stayed down for the whole grace: forward nothing more. */
+  #cutOff(): void {
+    const all = [...this.#allAdmissions()];
+    if (all.length > 0) this.#log({ level: 'warn', msg: 'cut off from the broker: dropping every participant', participants: all.length });
+    for (const admission of all) this.end(admission, 'BRIDGE_CUT_OFF', 'this bridge lost its connection to the broker; ask the broker for a fresh route.');
   }
 
-  let closed = false;
-  async function close(): Promise<void> {
-    if (closed) return;
-    closed = true;
-    clearInterval(beat);
-    clearInterval(tick);
-    leavePresence();
-    for (const socket of wss.clients) socket.terminate();
-    for (const room of rooms.values()) for (const p of room.participants.values()) await p.close();
-    rooms.clear();
+  *#allAdmissions(): Iterable<Admission> {
+    for (const inMeeting of this.#admissions.values()) yield* inMeeting.values();
+  }
+
+  /** The first heartbeat, tried for up to a minute: a broker that is starting, or busy, answers late. */
+  async #enrol(): Promise<void> {
+    const deadline = performance.now() + 60_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#heartbeat();
+        return;
+      } catch (error) {
+        // A refusal is final; only an unreachable or slow broker is worth waiting for.
+        const final = isGeobridgeError(error) && !RETRYABLE_ENROLMENT_CODES.has(error.code) && !error.code.startsWith('HTTP_5');
+        if (final || performance.now() > deadline) throw error;
+        this.#log({ level: 'warn', msg: 'enrolment failed; trying again', attempt, error: error instanceof Error ? error.message : String(error) });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    const used = process.cpuUsage(this.#cpuBefore);
+    const elapsed = performance.now() - this.#cpuAt;
+    this.#cpuBefore = process.cpuUsage();
+    this.#cpuAt = performance.now();
+    const cpu = elapsed > 0 ? (used.user + used.system) / 1000 / elapsed : 0;
+    const participants = [...this.#rooms.values()].reduce((n, r) => n + r.participants.size, 0);
+    const brokerVersion = await this.#link.heartbeat({ participants, cpu: Math.round(cpu * 1000) / 1000, draining: this.#draining });
+    // The broker is on a newer policy than the channel delivered: the channel is stuck, not merely slow.
+    const ours = this.#control.policy?.version;
+    if (this.#control.ready && ours !== undefined && brokerVersion > ours) this.#control.reconnect(`the broker is on policy ${brokerVersion}, the channel delivered ${ours}`);
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async drain(): Promise<void> {
+    this.#draining = true;
+    // The broker stops routing here at once, and a moving client's fresh route will not name this datacenter.
+    await this.#heartbeat().catch(() => undefined);
+    for (const admission of [...this.#allAdmissions()]) this.end(admission, 'MOVED', 'this bridge is shutting down');
+    const deadline = performance.now() + this.#options.drainMs;
+    while ([...this.#rooms.values()].some((r) => r.participants.size > 0) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#beat);
+    clearInterval(this.#tick);
+    this.#control.close();
+    for (const socket of this.#wss.clients) socket.terminate();
+    for (const room of this.#rooms.values()) for (const p of room.participants.values()) await p.close();
+    this.#rooms.clear();
+    this.#admissions.clear();
     await new Promise<void>((resolve) => {
-      wss.close(() => {
+      this.#wss.close(() => {
         resolve();
       });
     });
     await new Promise<void>((resolve) => {
-      http.close(() => {
+      this.#http.close(() => {
         resolve();
       });
-      http.closeAllConnections();
+      this.#http.closeAllConnections();
     });
   }
-
-  return {
-    url,
-    datacenter: options.datacenter,
-    rooms,
-    close,
-    drain: async () => {
-      draining = true;
-      // The broker stops routing here at once, and a moving client's fresh route will not name this datacenter.
-      await heartbeat().catch(() => undefined);
-      for (const room of rooms.values()) for (const p of room.participants.values()) p.disconnect('this bridge is shutting down');
-      const deadline = performance.now() + options.drainMs;
-      while (participants() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      await close();
-    },
-  };
-}
-
-function rawText(data: unknown): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return '';
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${isGeobridgeError(error) ? `${error.code}: ` : ''}${error.message}` : String(error);
 }

@@ -65,8 +65,6 @@ export interface PeerSignals {
   offer(sdp: string, streams: readonly StreamInfo[]): void;
   /** Any other message to the client (peer joined, left, updated). */
   notify(message: BridgeMessage): void;
-  /** Tells the client to ask the broker for a fresh route, then closes. */
-  move(reason: string): void;
 }
 
 /** A remote track a participant publishes, and its receiver (for PLI and REMB). */
@@ -115,10 +113,6 @@ export class Participant {
 
   notify(message: BridgeMessage): void {
     this.#signals.notify(message);
-  }
-
-  disconnect(reason: string): void {
-    this.#signals.move(reason);
   }
 
   info(): PeerInfo {
@@ -240,11 +234,18 @@ export class Room {
     await p.renegotiate();
   }
 
-  /** Removes a participant and stops forwarding its media to the others. */
+  /**
+   * Removes a participant. Forwarding to and from it stops before this
+   * returns its promise (no await comes first), so a participant evicted for
+   * policy gets no further packet and sends none; renegotiation and closing
+   * its connection follow.
+   */
   async remove(id: string): Promise<void> {
     const p = this.participants.get(id);
     if (!p) return;
     this.participants.delete(id);
+    for (const published of p.published.values()) published.outlets.clear();
+    for (const other of this.participants.values()) for (const published of other.published.values()) published.outlets.delete(id);
     for (const other of this.participants.values()) {
       const gone = other.outgoing.filter((o) => o.publisher === id);
       if (gone.length === 0) continue;
@@ -253,7 +254,6 @@ export class Room {
         o.transceiver.setDirection('inactive');
         other.outgoing.splice(other.outgoing.indexOf(o), 1);
       }
-      for (const published of other.published.values()) published.outlets.delete(id);
       void other.renegotiate().catch(() => undefined);
     }
     await p.close();
@@ -268,7 +268,8 @@ export class Room {
   }
 
   #publish(p: Participant, kind: Kind, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
-    if (p.published.has(kind)) return;
+    // A participant removed before its first packet arrived publishes nothing.
+    if (p.published.has(kind) || this.participants.get(p.id) !== p) return;
     const published: Published = { track, receiver, outlets: new Map(), keyframes: 0 };
     p.published.set(kind, published);
     // One serialization, then each subscriber's sender parses its own copy: werift rewrites SSRC, payload type and sequence numbers in place.

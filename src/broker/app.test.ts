@@ -7,7 +7,8 @@ import { verifyChain } from './audit/audit-log.js';
 import { KeyRing } from './keys.js';
 import { MemoryStore } from './store/memory-store.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
-import { issueJoinToken, verifyRouteTicket } from './tickets.js';
+import { compilePolicy } from '../core/policy/compile.js';
+import { issueJoinToken, issueRouteTicket, verifyRouteTicket } from './tickets.js';
 
 let broker: TestBroker;
 
@@ -56,8 +57,23 @@ function route(token: string, ip = '8.8.8.8', extra: Partial<InjectOptions> = {}
   return call({ method: 'POST', url: '/v1/route', headers: { authorization: `Bearer ${token}` }, remoteAddress: ip, payload: {}, ...extra });
 }
 
-async function claim(datacenter: string, meetingId: string, expectedEpoch: number): Promise<{ won: boolean; datacenter: string; epoch: number }> {
-  const res = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs(datacenter, { kind: 'claim', meeting: meetingId, expectedEpoch }) } });
+let claimants = 0;
+
+/** A route ticket the broker could have issued to a participant from `country`, naming only `datacenter`. */
+async function ticketAt(datacenter: string, meetingId: string, country = 'US'): Promise<string> {
+  const jurisdictions = compilePolicy(broker.ctx.policy.current.manifest).fenceAllowedSorted(country);
+  const participant = `p-claimant-${String(++claimants)}`;
+  const issued = await issueRouteTicket(broker.ctx.keys, { issuer: 'http://broker.test', participant, meeting: meetingId, candidates: [datacenter], jurisdictions, decision: `dec-${participant}`, country, name: 'Claimant' });
+  return issued.token;
+}
+
+/** The bridge of `datacenter` claims the meeting for a participant whose ticket it holds. */
+async function claimWith(datacenter: string, meetingId: string, ticket: string): Promise<LightMyRequestResponse> {
+  return call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs(datacenter, { kind: 'claim', meeting: meetingId, ticket }) } });
+}
+
+async function claim(datacenter: string, meetingId: string, country = 'US'): Promise<{ won: boolean; datacenter: string; epoch: number }> {
+  const res = await claimWith(datacenter, meetingId, await ticketAt(datacenter, meetingId, country));
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
 }
@@ -74,6 +90,8 @@ async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOpt
   expect(res.statusCode, res.body).toBe(200);
   const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
   const dc = candidates[0]?.datacenter ?? '';
+  const claimed = await claimWith(dc, m, ticket);
+  expect(claimed.statusCode, claimed.body).toBe(200);
   const admitted = await admission(dc, { participant, meeting: m, outcome: 'admitted', ticket });
   expect(admitted.statusCode, admitted.body).toBe(200);
 }
@@ -130,7 +148,7 @@ describe('route decisions', () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const m = await meeting(apiKey);
-    expect((await claim('us-east', m, 0)).won).toBe(true);
+    expect((await claim('us-east', m)).won).toBe(true);
     const { token } = await joinToken(apiKey, m);
     const res = await route(token, '1.2.4.8');
     expect(res.statusCode, res.body).toBe(403);
@@ -141,14 +159,14 @@ describe('route decisions', () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const m = await meeting(apiKey);
-    expect((await claim('us-west', m, 0)).won).toBe(true);
+    expect((await claim('us-west', m)).won).toBe(true);
     const first = await route((await joinToken(apiKey, m)).token);
     expect(first.json<{ candidates: { datacenter: string }[] }>().candidates.map((c) => c.datacenter)).toEqual(['us-west']);
     broker.advance(6000);
     await allBridgesUp(['us-west']);
     const second = await route((await joinToken(apiKey, m)).token);
     expect(second.json<{ candidates: { datacenter: string }[] }>().candidates[0]?.datacenter).not.toBe('us-west');
-    const moved = await claim('us-east', m, 1);
+    const moved = await claim('us-east', m);
     expect(moved).toEqual({ won: true, datacenter: 'us-east', epoch: 2 });
     expect((await broker.ctx.audit.read()).map((r) => r.type)).toContain('placement.rehomed');
   });
@@ -335,7 +353,7 @@ describe('bridges', () => {
     const { apiKey } = await account();
     const m = await meeting(apiKey);
     const dcs = ['us-east', 'us-west', 'ca-central', 'eu-west', 'eu-central', 'uk-south', 'ap-tokyo', 'br-south'];
-    const results = await Promise.all(dcs.map((dc) => claim(dc, m, 0)));
+    const results = await Promise.all(dcs.map((dc) => claim(dc, m)));
     expect(results.filter((r) => r.won)).toHaveLength(1);
     expect(new Set(results.map((r) => `${r.datacenter}@${String(r.epoch)}`)).size).toBe(1);
   });
@@ -349,6 +367,8 @@ describe('bridges', () => {
     const admit = (dc: string, payload: Record<string, unknown>): Promise<LightMyRequestResponse> => admission(dc, { participant, meeting: m, outcome: 'admitted', ...payload });
     expect((await admit('ca-central', {})).statusCode).toBe(400);
     expect((await admit('ap-tokyo', { ticket })).json<{ code: string }>().code).toBe('TICKET_WRONG_DATACENTER');
+    expect((await admit('ca-central', { ticket })).json<{ code: string }>().code).toBe('PLACED_ELSEWHERE');
+    await claim('ca-central', m);
     const res = await admit('ca-central', { ticket });
     expect(res.statusCode, res.body).toBe(200);
     const record = (await broker.ctx.audit.read()).find((r) => r.type === 'bridge.admission');
@@ -361,9 +381,9 @@ describe('bridges', () => {
     const { apiKey } = await account();
     const m = await meeting(apiKey);
     const { token, participant } = await joinToken(apiKey, m);
-    const ticket = (await route(token)).json<{ ticket: string }>().ticket;
-    await claim('ca-central', m, 0);
-    const report = (dc: string, outcome: 'admitted' | 'left'): Promise<LightMyRequestResponse> => admission(dc, { participant, meeting: m, outcome, ...(outcome === 'admitted' ? { ticket } : {}) });
+    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    await claim('ca-central', m);
+    const report = (dc: string, outcome: 'admitted' | 'left'): Promise<LightMyRequestResponse> => admission(dc, { participant, meeting: m, outcome, ...(outcome === 'admitted' ? { ticket } : { session: decisionId }) });
     expect((await report('ca-central', 'admitted')).statusCode).toBe(200);
     const members = async (): Promise<string[]> => (await broker.ctx.store.listParticipants(m)).map((p) => p.id);
     // An attested bridge of another datacenter cannot remove the participant.
@@ -417,8 +437,8 @@ zones:
     const apiKey = await smallBroker();
     const stays = await meeting(apiKey);
     const moves = await meeting(apiKey);
-    await claim('us-east', stays, 0);
-    await claim('us-west', moves, 0);
+    await claim('us-east', stays);
+    await claim('us-west', moves);
     await joinFrom(apiKey, stays, 'US');
     await joinFrom(apiKey, moves, 'US');
     // us-west is now in Mexico, and US participants may use only US, CA and IE.
@@ -441,7 +461,7 @@ zones:
   it('ends a meeting that no datacenter can hold for all its participants', async () => {
     const apiKey = await smallBroker();
     const m = await meeting(apiKey);
-    await claim('us-east', m, 0);
+    await claim('us-east', m);
     await joinFrom(apiKey, m, 'US');
     await joinFrom(apiKey, m, 'DE');
     const next = SMALL.replace('secondaries: [eu-west] }', 'secondaries: [] }')
@@ -470,16 +490,16 @@ describe('policy changes hold every live meeting to the fence', () => {
     await allBridgesUp();
     const { apiKey, id } = await account();
     const m = await meeting(apiKey);
-    expect((await claim('us-east', m, 0)).won).toBe(true);
+    expect((await claim('us-east', m)).won).toBe(true);
     await routeAndAdmit(apiKey, m);
-    const intoChina = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs('cn-beijing', { kind: 'claim', meeting: m, expectedEpoch: 1 }) } });
+    const intoChina = await claimWith('cn-beijing', m, await ticketAt('cn-beijing', m, 'CN'));
     expect(intoChina.statusCode).toBe(403);
     expect(intoChina.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
     expect((await broker.ctx.store.getPlacement(m))?.datacenter).toBe('us-east');
 
     await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['US', 'CA'] } });
     const other = await meeting(apiKey);
-    const toIreland = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs('eu-west', { kind: 'claim', meeting: other, expectedEpoch: 0 }) } });
+    const toIreland = await claimWith('eu-west', other, await ticketAt('eu-west', other));
     expect(toIreland.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
   });
 
@@ -487,7 +507,7 @@ describe('policy changes hold every live meeting to the fence', () => {
     await allBridgesUp();
     const { apiKey, id } = await account();
     const m = await meeting(apiKey);
-    await claim('us-east', m, 0);
+    await claim('us-east', m);
     await routeAndAdmit(apiKey, m);
     const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
     expect(res.statusCode, res.body).toBe(200);

@@ -48,7 +48,7 @@ export class BridgeControl {
   /** A bridge's presence connection was verified: it gets the manifest in force at once, then every command for it. */
   attach(datacenter: string, socket: ControlSocket, nonce: string): void {
     this.#connections.set(datacenter, { socket, nonce, seq: 0, queue: Promise.resolve() });
-    this.#sendPolicy(datacenter);
+    void this.#sendPolicy(datacenter);
   }
 
   /** The connection closed; an older connection closing after a newer one attached changes nothing. */

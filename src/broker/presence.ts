@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
-import { verifyBridgeMessage } from './attestation.js';
+import { ReplayGuard, verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
 
 export const PRESENCE_PATH = '/v1/bridges/presence';
@@ -52,6 +52,8 @@ function helloOf(payload: unknown): Hello {
 /** Serves presence connections on the app's HTTP server. */
 export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  // Hellos travel apart from the bridge's HTTP messages, so they keep their own `seq` order: one overtaken by a heartbeat is not a replay.
+  const helloGuard = new ReplayGuard();
   /** The connection each datacenter is present on; an older one closing changes nothing. */
   const current = new Map<string, WebSocket>();
   /** The boot id each datacenter last said hello with. */
@@ -91,7 +93,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
     ws.once('message', (data, isBinary) => {
       clearTimeout(hello);
       if (isBinary || !Buffer.isBuffer(data)) { ws.close(1008, 'text frames only'); return; }
-      verifyBridgeMessage(ctx.config.bridgeKeys, data.toString('utf8'), { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard })
+      verifyBridgeMessage(ctx.config.bridgeKeys, data.toString('utf8'), { now: ctx.now(), maxSkewSeconds: 30, replayGuard: helloGuard })
         .then(async (message) => {
           const said = helloOf(message.payload);
           const dc = message.datacenter;

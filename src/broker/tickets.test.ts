@@ -8,10 +8,12 @@ import {
   IDENTITY_AUDIENCE,
   JOIN_TOKEN_AUDIENCE,
   ROUTE_TICKET_AUDIENCE,
+  issueControlMessage,
   issueIdentityAssertion,
   issueJoinToken,
   issueRouteTicket,
   isCountryShaped,
+  verifyControlMessage,
   verifyIdentityAssertion,
   verifyJoinToken,
   verifyRouteTicket,
@@ -43,6 +45,7 @@ const ticketInput: RouteTicketInput = {
   meeting: 'm-7',
   candidates: ['eu-fra', 'eu-ams'],
   jurisdictions: ['DE', 'NL'],
+  name: 'Ada Lovelace',
   decision: 'd-123',
   country: 'DE',
 };
@@ -68,6 +71,7 @@ describe('route tickets', () => {
       jurisdictions: ['DE', 'NL'],
       decision: 'd-123',
       country: 'DE',
+      name: 'Ada Lovelace',
       iat,
       exp: iat + 120,
       jti: claims.jti,
@@ -319,6 +323,26 @@ describe('one kind of token never passes as another', () => {
   });
 });
 
+describe('control messages', () => {
+  const input = { datacenter: 'eu-fra', nonce: 'n'.repeat(32), seq: 7, command: { type: 'end', meeting: 'm-7', reason: 'ended by host' } };
+
+  it('issue → verify gives the command, for that bridge and connection only', async () => {
+    const { token } = await issueControlMessage(ring, input);
+    const claims = await verifyControlMessage(ring, token, { now: T0, datacenter: 'eu-fra', nonce: input.nonce });
+    expect(claims).toMatchObject({ sub: 'eu-fra', nonce: input.nonce, seq: 7, command: input.command, aud: 'geobridge:control' });
+    expect(await codeOf(verifyControlMessage(ring, token, { now: T0, datacenter: 'eu-ams', nonce: input.nonce }))).toBe('CONTROL_MESSAGE_INVALID');
+    expect(await codeOf(verifyControlMessage(ring, token, { now: T0, datacenter: 'eu-fra', nonce: 'm'.repeat(32) }))).toBe('CONTROL_MESSAGE_INVALID');
+    expect(await codeOf(verifyControlMessage(ring, token, { now: at(120), datacenter: 'eu-fra', nonce: input.nonce }))).toBe('CONTROL_MESSAGE_INVALID');
+  });
+
+  it('refuses a forged one, and any other kind of token', async () => {
+    const forged = (await issueControlMessage(forger, input)).token;
+    expect(await codeOf(verifyControlMessage(ring, forged, { now: T0, datacenter: 'eu-fra', nonce: input.nonce }))).toBe('CONTROL_MESSAGE_INVALID');
+    const route = (await issueRouteTicket(ring, ticketInput)).token;
+    expect(await codeOf(verifyControlMessage(ring, route, { now: T0, datacenter: 'eu-fra', nonce: input.nonce }))).toBe('CONTROL_MESSAGE_INVALID');
+  });
+});
+
 describe('properties', () => {
   const id = fc.string({ minLength: 1, maxLength: 24, unit: 'grapheme' });
   const country = fc.stringMatching(/^[A-Z]{2}$/);
@@ -328,6 +352,7 @@ describe('properties', () => {
     meeting: id,
     candidates: fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), { minLength: 1, maxLength: 6 }),
     jurisdictions: fc.array(country, { minLength: 1, maxLength: 6 }),
+    name: id,
     decision: id,
     country,
     expiresInSeconds: fc.integer({ min: 1, max: 86_400 }),

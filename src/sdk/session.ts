@@ -8,7 +8,8 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import type { Decision } from '../core/select/select.js';
-import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { MeetingKeys, prepareMember, type E2eeEpoch } from './meeting-keys.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
@@ -63,8 +64,8 @@ export type SessionEvent<Track> =
 export interface SessionOptions<Track> {
   /** The broker's base URL. */
   readonly broker: string;
+  /** The join token: it carries the display name the others see. */
   readonly joinToken: string;
-  readonly name: string;
   /** Dev-mode brokers only: route as if from this country. */
   readonly country?: string;
   /** Take part in the meeting's MLS group (end-to-end keys); emits `e2ee` events. */
@@ -76,12 +77,20 @@ export interface SessionOptions<Track> {
 /** A route the broker gave, kept until the machine asks for another. */
 interface Route {
   readonly ticket: string;
+  readonly claims: RouteTicket;
   readonly bridges: Readonly<Record<string, string>>;
 }
 
 /** One bridge connection attempt. */
 interface Link {
   readonly socket: SocketLike;
+  /** The challenge the bridge must sign in `admitted`. */
+  readonly challenge: string;
+  /** The route ticket this connection holds (renewed by the bridge while connected), and its claims. */
+  ticket: string;
+  claims: RouteTicket;
+  /** The bridge's messages, handled one after another (the proof check in `admitted` is async). */
+  inbox: Promise<void>;
   peer?: PeerHandle<unknown>;
   /** Remote tracks this connection delivered, to end them when their peer leaves or the link closes. */
   tracks: { peer: string; kind: 'audio' | 'video' }[];
@@ -95,6 +104,7 @@ interface Link {
 export class Session<Track> {
   readonly #options: SessionOptions<Track>;
   readonly #jwks: ReturnType<typeof createRemoteJWKSet>;
+  readonly #bridgeKeys: BridgeKeys;
   #state: ConnectionState = INITIAL_CONNECTION_STATE;
   readonly #routes = new Map<number, Route>();
   readonly #links = new Map<number, Link>();
@@ -108,6 +118,7 @@ export class Session<Track> {
   constructor(options: SessionOptions<Track>) {
     this.#options = options;
     this.#jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
+    this.#bridgeKeys = new BridgeKeys(options.broker);
   }
 
   get status(): ConnectionState['status'] {
@@ -115,6 +126,7 @@ export class Session<Track> {
   }
 
   join(): void {
+    this.#bridgeKeys.prefetch();
     this.#dispatch({ type: 'join' });
     // After the route request has left: the route is on the critical path, the key package only by admission.
     if (this.#options.e2ee) {
@@ -199,7 +211,7 @@ export class Session<Track> {
       if (response.ok) {
         const token = String(body.ticket);
         const verified = await this.#verifyTicket(token);
-        this.#routes.set(requestId, { ticket: token, bridges: (body.bridges ?? {}) as Record<string, string> });
+        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string> });
         event = { type: 'routeReceived', requestId, decision: body as unknown as Decision, ticket: verified.claims, ticketVerified: verified.ok };
       } else if (response.status >= 500 && response.status !== 503) {
         event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
@@ -225,7 +237,7 @@ export class Session<Track> {
   /** Checks the ticket's signature against the broker's published keys; the machine checks the claims. */
   async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicket }> {
     try {
-      const { payload } = await jwtVerify(token, this.#jwks, { audience: 'geobridge:bridge', algorithms: ['EdDSA'] });
+      const { payload } = await jwtVerify(token, this.#jwks, { audience: 'geobridge:bridge', typ: 'gb-route+jwt', algorithms: ['EdDSA'] });
       return { ok: true, claims: payload as unknown as RouteTicket };
     } catch {
       const empty: RouteTicket = { sub: '', meeting: '', candidates: [], jurisdictions: [], decision: '', country: '', exp: 0 };
@@ -243,15 +255,15 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, admitted: false, done: false, tracks: [] };
+    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, inbox: Promise.resolve(), admitted: false, done: false, tracks: [] };
     this.#links.set(attemptId, link);
-    const fail = (reason: string): void => {
+    const fail = (reason: string, code?: string): void => {
       if (link.done) return;
       this.#close(attemptId);
-      this.#dispatch(link.admitted ? { type: 'disconnected', attemptId, reason } : { type: 'connectFailed', attemptId, datacenter, reason });
+      this.#dispatch(link.admitted ? { type: 'disconnected', attemptId, reason, ...(code !== undefined ? { code } : {}) } : { type: 'connectFailed', attemptId, datacenter, reason });
     };
     socket.onopen = (): void => {
-      this.#send(link, { type: 'join', ticket: route.ticket, name: this.#options.name });
+      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge });
     };
     socket.onerror = (): void => {
       fail('the bridge connection failed');
@@ -265,14 +277,34 @@ export class Session<Track> {
         fail(`the bridge sent a bad message: ${parsed.error}`);
         return;
       }
-      this.#onBridgeMessage(attemptId, datacenter, link, parsed.message, fail);
+      const message = parsed.message;
+      link.inbox = link.inbox.then(async () => {
+        if (!link.done) await this.#onBridgeMessage(attemptId, datacenter, link, message, fail);
+      });
     };
   }
 
-  #onBridgeMessage(attemptId: number, datacenter: string, link: Link, message: BridgeMessage, fail: (reason: string) => void): void {
+  /** The bridge must prove it holds the datacenter's key (the broker publishes it) before anything it says is used. */
+  async #checkProof(datacenter: string, link: Link, message: AdmittedMessage): Promise<string | undefined> {
+    try {
+      await this.#bridgeKeys.verify(message.proof, { datacenter, challenge: link.challenge, participant: link.claims.sub });
+      return undefined;
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  async #onBridgeMessage(attemptId: number, datacenter: string, link: Link, message: BridgeMessage, fail: (reason: string, code?: string) => void): Promise<void> {
     const emit = this.#options.onEvent;
     switch (message.type) {
       case 'admitted': {
+        const impostor = await this.#checkProof(datacenter, link, message);
+        if (link.done) return;
+        if (impostor !== undefined) {
+          emit({ type: 'bridge-refused', datacenter, code: 'BRIDGE_PROOF_INVALID', message: impostor });
+          fail(`BRIDGE_PROOF_INVALID: ${impostor}`);
+          return;
+        }
         link.admitted = true;
         const peer = this.#options.platform.createPeer(message.iceServers);
         link.peer = peer as PeerHandle<unknown>;
@@ -345,11 +377,24 @@ export class Session<Track> {
         return;
       case 'refused':
         emit({ type: 'bridge-refused', datacenter, code: message.code, message: message.message });
-        fail(`${message.code}: ${message.message}`);
+        fail(`${message.code}: ${message.message}`, message.code);
         return;
       case 'move':
         fail(message.reason);
         return;
+      case 'ticket': {
+        // The bridge renewed our ticket with the broker: it must be the broker's, for us, and still allow where we are.
+        const renewed = await this.#verifyTicket(message.ticket);
+        if (link.done) return;
+        const { claims } = renewed;
+        if (!renewed.ok || claims.sub !== link.claims.sub || claims.meeting !== link.claims.meeting || !claims.candidates.includes(datacenter)) {
+          fail('the renewed route ticket does not verify or does not allow this datacenter');
+          return;
+        }
+        link.ticket = message.ticket;
+        link.claims = claims;
+        return;
+      }
     }
   }
 

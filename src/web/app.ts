@@ -231,7 +231,6 @@ function startCall(options: { token: string; name: string; country: string | und
   const session = browserSession({
     broker: location.origin,
     joinToken: options.token,
-    name: options.name,
     ...(options.country !== undefined ? { country: options.country } : {}),
     localStream: options.stream,
     e2ee,

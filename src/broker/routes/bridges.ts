@@ -254,18 +254,14 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (ticket.meeting !== body.meeting) throw new GeobridgeError('TICKET_INVALID', `the ticket is for meeting ${ticket.meeting}, not '${body.meeting}'.`);
       const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
       const before = await ctx.store.getPlacement(meeting.id);
-      // A meeting moves only when its datacenter died or drains: a live holder keeps it.
-      if (before && before.datacenter !== datacenter && ctx.registry.isServing(before.datacenter, ctx.monotonicMs())) {
-        return { won: false, datacenter: before.datacenter, epoch: before.epoch };
-      }
-      if (before?.datacenter !== datacenter) {
-        const refusal = await claimRefusal(ctx, meeting, policy, datacenter, ticket.country);
-        if (refusal !== undefined) {
-          await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, participant: ticket.sub, reason: `placement refused: ${refusal}` });
-          throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
-        }
-      }
       if (before?.datacenter === datacenter) return { won: false, datacenter, epoch: before.epoch };
+      const refusal = await claimRefusal(ctx, meeting, policy, datacenter, ticket.country);
+      if (refusal !== undefined) {
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, participant: ticket.sub, reason: `placement refused: ${refusal}` });
+        throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
+      }
+      // A meeting moves only when its datacenter died or drains: a live holder keeps it.
+      if (before && ctx.registry.isServing(before.datacenter, ctx.monotonicMs())) return { won: false, datacenter: before.datacenter, epoch: before.epoch };
       const result = await ctx.store.claimPlacement(meeting.id, datacenter, before?.epoch ?? 0, ctx.now().toISOString());
       if (result.won) {
         await recordAudit(ctx, before ? 'placement.rehomed' : 'placement.claimed', { meeting: meeting.id, datacenter, epoch: result.placement.epoch, from: before?.datacenter ?? null });

@@ -65,6 +65,7 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
     jurisdictions: result.allowedJurisdictions,
     decision: 'dec_1',
     country: request.country,
+    name: 'Ada',
   });
   return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges };
 }

@@ -33,6 +33,7 @@ import type {
   StepResult,
 } from './types.js';
 import type { Candidate } from '../select/select.js';
+import { FINAL_BRIDGE_CODES } from './types.js';
 
 /** The state before `join`. */
 export const INITIAL_CONNECTION_STATE: ConnectionState = Object.freeze({ status: 'idle', nextId: 1 });
@@ -256,6 +257,9 @@ function onConnecting(state: ConnectingState, event: ConnectionEvent, ctx: StepC
 function onConnected(state: ConnectedState, event: ConnectionEvent, ctx: StepContext): StepResult {
   if ((event.type !== 'disconnected' && event.type !== 'redirect') || event.attemptId !== state.current.attemptId) return ignore(state);
   if (event.type === 'redirect') return redirect(state, event.datacenter, ctx);
+  if (event.code !== undefined && FINAL_BRIDGE_CODES.includes(event.code)) {
+    return refuse(state, { code: event.code, message: event.reason ?? event.code }, []);
+  }
   // A drop means the route may be stale (the datacenter may be down): always a fresh one.
   const notice: Command = { type: 'emit', notice: { type: 'reconnecting', datacenter: state.current.candidate.datacenter } };
   return requestRoute({ nextId: state.nextId, join: state.join, retries: 0, attempts: 0 }, 'reconnecting', [notice]);

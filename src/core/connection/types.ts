@@ -124,7 +124,17 @@ export interface DisconnectedEvent {
   readonly type: 'disconnected';
   readonly attemptId: number;
   readonly reason?: string;
+  /** The bridge's `refused` code, when it ended the session with one (see `FINAL_BRIDGE_CODES`). */
+  readonly code?: string;
 }
+
+/**
+ * Codes with which a bridge ends a session for good: the meeting is over, or
+ * the same participant joined again elsewhere (reconnecting would only
+ * throw that session out in turn). Any other drop is followed by a fresh
+ * route, which is where a changed policy gives its final word.
+ */
+export const FINAL_BRIDGE_CODES: readonly string[] = ['MEETING_ENDED', 'SESSION_REPLACED'];
 
 /** A bridge says the meeting lives in another datacenter. */
 export interface RedirectEvent {

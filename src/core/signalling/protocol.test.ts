@@ -7,21 +7,24 @@ import { describe, expect, it } from 'vitest';
 import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, type BridgeMessage, type ClientMessage } from './protocol.js';
 
 const id = fc.string({ minLength: 1, maxLength: 20 });
+const challenge = fc.stringMatching(/^[A-Za-z0-9_-]{43}$/);
+const jws = fc.tuple(fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/)).map((parts) => parts.join('.'));
 const peer = fc.record({ id, name: fc.string({ maxLength: 20 }), audio: fc.boolean(), video: fc.boolean() });
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
-  fc.record({ type: fc.constant('join' as const), ticket: id, name: id }),
+  fc.record({ type: fc.constant('join' as const), ticket: id, challenge }),
   fc.record({ type: fc.constant('answer' as const), sdp: id }),
   fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean() }),
   fc.constant({ type: 'leave' as const }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
-  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }) }),
+  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
   fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }), { maxLength: 3 }) }),
   fc.record({ type: fc.constant('peer-joined' as const), peer }),
   fc.record({ type: fc.constant('peer-left' as const), id }),
   fc.record({ type: fc.constant('redirect' as const), datacenter: id }),
   fc.record({ type: fc.constant('refused' as const), code: id, message: fc.string({ maxLength: 50 }) }),
   fc.record({ type: fc.constant('move' as const), reason: fc.string({ maxLength: 50 }) }),
+  fc.record({ type: fc.constant('ticket' as const), ticket: jws }),
 );
 
 describe('signalling protocol', () => {

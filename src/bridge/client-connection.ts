@@ -1,0 +1,255 @@
+/**
+ * One client's signalling connection to a bridge: the join (ticket check,
+ * placement, the broker's admission, the bridge's proof of identity), then
+ * the client's messages in order, and its end.
+ *
+ * Membership is exact: an admission that completes after its socket closed
+ * is rolled back at the broker, and a second connection of the same
+ * participant replaces the first (one join token, one live session).
+ */
+import type { WebSocket } from 'ws';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer } from '../core/signalling/protocol.js';
+import type { RouteTicketClaims } from '../broker/tickets.js';
+import type { BrokerLink } from './broker-link.js';
+import { Participant, type Room } from './sfu.js';
+import type { Renewable } from './ticket-renewals.js';
+
+/** An admitted session: the participant in its room, its ticket, and its socket. */
+export interface Admission extends Renewable {
+  readonly participant: Participant;
+  readonly room: Room;
+  send(message: BridgeMessage): void;
+  /** Closes the socket: told to move (`MOVED`), refused with `code`, or simply closed (no code). */
+  close(code: string | undefined, message: string): void;
+}
+
+/** What a connection needs of its bridge. */
+export interface AdmissionHost {
+  readonly datacenter: string;
+  readonly link: BrokerLink;
+  readonly iceServers: readonly IceServer[];
+  closedReason(): { code: string; message: string } | undefined;
+  log(line: Readonly<Record<string, unknown>>): void;
+  room(meeting: string): Room;
+  admission(meeting: string, participant: string): Admission | undefined;
+  /** Registers the session under the meeting's policy; false when the policy in force rules it out (then it has been ended). */
+  enter(admission: Admission, policy: MeetingPolicy): boolean;
+  end(admission: Admission, code: string | undefined, message: string): void;
+}
+
+export class ClientConnection {
+  readonly #socket: WebSocket;
+  readonly #remote: string;
+  readonly #host: AdmissionHost;
+  readonly #joinTimeoutMs: number;
+  #admission: Admission | undefined;
+  #joining = false;
+  #closed = false;
+  /** Messages are applied one after another, the join included: a client may answer or send MLS as soon as `admitted` arrives. */
+  #applied: Promise<void> = Promise.resolve();
+
+  constructor(socket: WebSocket, remote: string, host: AdmissionHost, joinTimeoutMs: number) {
+    this.#socket = socket;
+    this.#remote = remote;
+    this.#host = host;
+    this.#joinTimeoutMs = joinTimeoutMs;
+  }
+
+  serve(): void {
+    const socket = this.#socket;
+    if (socket.protocol !== SIGNALLING_SUBPROTOCOL) {
+      this.#refuse('PROTOCOL', `speak the ${SIGNALLING_SUBPROTOCOL} subprotocol`);
+      return;
+    }
+    const joinTimer = setTimeout(() => {
+      if (!this.#admission) this.#refuse('JOIN_TIMEOUT', 'send a join message with your route ticket first');
+    }, this.#joinTimeoutMs);
+    socket.on('message', (data, isBinary) => {
+      const parsed = isBinary ? { ok: false as const, error: 'binary frames are not part of the protocol' } : parseClientMessage(rawText(data));
+      if (!parsed.ok) {
+        this.#refuse('BAD_MESSAGE', parsed.error);
+        return;
+      }
+      const message = parsed.message;
+      if (message.type === 'join') {
+        if (this.#joining) {
+          this.#refuse('BAD_MESSAGE', 'join was already sent');
+          return;
+        }
+        this.#joining = true;
+        this.#applied = this.#join(message.ticket, message.challenge)
+          .catch((error: unknown) => {
+            const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
+            this.#refuse(code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
+            this.#host.log({ level: 'info', msg: 'not admitted', code, remote: this.#remote, ...(isGeobridgeError(error) ? {} : { error: String(error) }) });
+          })
+          .finally(() => {
+            clearTimeout(joinTimer);
+          });
+        return;
+      }
+      if (!this.#joining) {
+        this.#refuse('BAD_MESSAGE', 'send join first');
+        return;
+      }
+      this.#applied = this.#applied.then(async () => {
+        // A failed or redirected admission has already closed the socket.
+        const admission = this.#admission;
+        if (!admission) return;
+        await this.#handle(admission, message).catch((error: unknown) => {
+          this.#host.log({ level: 'warn', msg: 'signalling failed', participant: admission.claims.sub, error: error instanceof Error ? error.message : String(error) });
+          this.#refuse('BAD_MESSAGE', 'the message could not be applied');
+        });
+      });
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      clearTimeout(joinTimer);
+      if (this.#admission) this.#host.end(this.#admission, undefined, 'left');
+    });
+    socket.on('error', () => undefined);
+  }
+
+  /** Admits the participant, or redirects it, or throws why not. */
+  async #join(token: string, challenge: string): Promise<void> {
+    const host = this.#host;
+    const { link } = host;
+    const closed = host.closedReason();
+    if (closed) throw new GeobridgeError(closed.code, closed.message);
+    let claims: RouteTicketClaims;
+    try {
+      claims = await link.verifyTicket(token);
+    } catch (error) {
+      // Who presented it is unknown until the ticket verifies; the audit still records the refusal.
+      await link.refused('unknown', 'unknown', isGeobridgeError(error) ? error.code : 'TICKET_INVALID').catch(() => undefined);
+      throw error;
+    }
+    const { meeting, sub } = claims;
+    const proof = link.prove(challenge, sub);
+    const placed = await link.claim(meeting, token);
+    if (!placed.won && placed.datacenter !== host.datacenter) {
+      if (!claims.candidates.includes(placed.datacenter)) {
+        throw new GeobridgeError('PLACED_ELSEWHERE', `the meeting lives in ${placed.datacenter}, which your route ticket does not allow; ask the broker for a fresh route.`);
+      }
+      this.#send({ type: 'redirect', datacenter: placed.datacenter });
+      this.#socket.close(1000, 'redirect');
+      await link.refused(sub, meeting, `redirected to ${placed.datacenter}, where the meeting lives`).catch(() => undefined);
+      return;
+    }
+    const signedProof = await proof;
+    const earlier = host.admission(meeting, sub);
+    // The broker re-checks the ticket against the policy in force before the participant gets media, and records the member.
+    const policy = await link.admitted(sub, meeting, token, earlier !== undefined);
+    if (this.#closed) {
+      await this.#rollBack(claims, earlier);
+      return;
+    }
+    // From here to `room.add` nothing awaits: membership here and at the broker change together.
+    if (earlier) host.end(earlier, 'SESSION_REPLACED', 'you joined this meeting again from another connection.');
+    const room = host.room(meeting);
+    const participant = new Participant(sub, claims.name, room.peerConfig(), {
+      offer: (sdp, streams) => {
+        this.#send({ type: 'offer', sdp, streams });
+      },
+      notify: (m) => {
+        this.#send(m);
+      },
+    });
+    const admission: Admission = {
+      participant,
+      room,
+      ticket: token,
+      claims,
+      send: (m) => {
+        this.#send(m);
+      },
+      close: (code, message) => {
+        this.#end(code, message);
+      },
+    };
+    this.#admission = admission;
+    if (!host.enter(admission, policy)) return;
+    const mlsFounder = room.mls.admit(room.participants.size);
+    this.#send({
+      type: 'admitted',
+      participant: sub,
+      meeting,
+      datacenter: host.datacenter,
+      jurisdiction: link.jurisdiction ?? '',
+      peers: [...room.participants.values()].map((p) => p.info()),
+      mlsFounder,
+      iceServers: host.iceServers,
+      name: claims.name,
+      proof: signedProof,
+    });
+    for (const other of room.participants.values()) other.notify({ type: 'peer-joined', peer: participant.info() });
+    await room.add(participant);
+    host.log({ level: 'info', msg: 'admitted', participant: sub, meeting, country: claims.country });
+  }
+
+  /**
+   * The socket closed while the broker was recording the admission: the
+   * broker now lists a member nobody is connected as. Take it back, and give
+   * the row back to an earlier session of the same participant still here.
+   */
+  async #rollBack(claims: RouteTicketClaims, earlier: Admission | undefined): Promise<void> {
+    const { link } = this.#host;
+    await link.left(claims.sub, claims.meeting, claims.decision);
+    if (earlier && this.#host.admission(claims.meeting, claims.sub) === earlier) await link.admitted(claims.sub, claims.meeting, earlier.ticket, false);
+    this.#host.log({ level: 'info', msg: 'admission rolled back: the client left during it', participant: claims.sub, meeting: claims.meeting });
+  }
+
+  async #handle(admission: Admission, message: ClientMessage): Promise<void> {
+    const { participant, room } = admission;
+    switch (message.type) {
+      case 'answer':
+        await participant.answer(message.sdp);
+        return;
+      case 'state':
+        participant.audio = message.audio;
+        participant.video = message.video;
+        for (const other of room.participants.values()) if (other !== participant) other.notify({ type: 'peer-updated', peer: participant.info() });
+        return;
+      case 'leave':
+        this.#host.end(admission, undefined, 'left');
+        return;
+      case 'mls': {
+        const others = [...room.participants.keys()].filter((id) => id !== participant.id);
+        for (const out of room.mls.submit(participant.id, message, others)) room.participants.get(out.to)?.notify(out.message);
+        return;
+      }
+      case 'join':
+        return;
+    }
+  }
+
+  #send(message: BridgeMessage): void {
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(encodeMessage(message));
+  }
+
+  #refuse(code: string, message: string): void {
+    this.#send({ type: 'refused', code, message });
+    this.#socket.close(1008, code.slice(0, 100));
+  }
+
+  /** The session ended (the bridge's `end`): tell the client how, and close. */
+  #end(code: string | undefined, message: string): void {
+    if (code === undefined) {
+      this.#socket.close(1000, 'bye');
+    } else if (code === 'MOVED') {
+      this.#send({ type: 'move', reason: message.slice(0, 200) });
+      this.#socket.close(1001, 'move');
+    } else {
+      this.#refuse(code, message);
+    }
+  }
+}
+
+function rawText(data: unknown): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return '';
+}
