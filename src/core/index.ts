@@ -9,6 +9,7 @@ export * from './geo/distance.js';
 export * from './policy/compile.js';
 export * from './select/select.js';
 export * from './verify/check.js';
+export * from './verify/location.js';
 export * from './verify/format.js';
 export * from './verify/diff.js';
 export * from './connection/index.js';
