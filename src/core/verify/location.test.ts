@@ -72,6 +72,13 @@ describe('findMisplacement', () => {
     expect(findMisplacement({ jurisdiction: 'DE', location: { lat: 48.57, lon: 7.75 } })).toBeUndefined(); // Strasbourg, 5 km from Germany
   });
 
+  it('never flags a point at sea that is still nearer its own country than any other', () => {
+    // French Polynesia's representative point: open sea among its islands, nearly 300 km from the nearest.
+    const location = { lat: -15, lon: -140 };
+    expect(distanceToTerritoryKm('PF', location)).toBeGreaterThan(LOCATION_TOLERANCE_KM);
+    expect(findMisplacement({ jurisdiction: 'PF', location })).toBeUndefined();
+  });
+
   it.each(SITES)('never flags %s (%s)', (_site, jurisdiction, lat, lon) => {
     expect(findMisplacement({ jurisdiction, location: { lat, lon } })).toBeUndefined();
   });
