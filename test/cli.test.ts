@@ -1,5 +1,5 @@
 // The CLI's contracts: exit codes, compiler-style diagnostics, decision JSON.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,6 +52,23 @@ describe('geobridge check', () => {
     const m = tempManifest('version: 1\ndatacenters:\n  a: { jurisdiction: US, location: { lat: 1, lon: 1 }, capacity: 10 }\nzones:\n  z: { countries: [US], primaries: [a], demand: 100 }\n');
     expect((await run('check', m)).code).toBe(0);
     expect((await run('check', '--strict', m)).code).toBe(1);
+  });
+
+  it('warns, located, about a datacenter placed outside its jurisdiction, and fails only with --strict', async () => {
+    const m = tempManifest('version: 1\ndatacenters:\n  us-east:\n    jurisdiction: US\n    location: { lat: 39.9, lon: 116.41 }\n    capacity: 10\nzones:\n  z: { countries: [\'*\'], primaries: [us-east] }\n');
+    const r = await run('check', m);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${m}:5:5: warning GB_LOCATION_OUTSIDE_JURISDICTION: us-east has jurisdiction United States (US), but its location (lat 39.9, lon 116.41) lies in China (CN)`);
+    expect(r.out).toContain(`${m}:4:19: note: us-east is declared in US here`);
+    expect(r.out).toContain('0 errors, 1 warning');
+    expect((await run('check', '--strict', m)).code).toBe(1);
+  });
+
+  it('finds every datacenter of examples/*.yaml where its jurisdiction says', async () => {
+    const files = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.yaml'));
+    const r = await run('check', ...files.map((f) => join(root, 'examples', f)));
+    expect(r.out).toContain(`${String(files.length)} manifests:`);
+    expect(r.out).not.toContain('GB_LOCATION_OUTSIDE_JURISDICTION');
   });
 
   it('exits 2 on an unreadable file but still checks the others', async () => {

@@ -64,6 +64,7 @@ export const DIAGNOSTIC_CODES = {
   GB_PLAN_WITHOUT_DATACENTER: { severity: 'warning', summary: 'No datacenter carries all of a plan’s tags, so its participants are always refused.', fix: 'Tag datacenters for the plan, or correct the plan’s tags.' },
   GB_CAPACITY_N1: { severity: 'warning', summary: 'After losing its largest in-fence datacenter, a zone’s in-fence capacity is below its forecast demand.', fix: 'Add in-fence capacity to the zone’s lists (never a datacenter outside the fence), or lower the forecast if it is wrong.' },
   GB_FEW_SECONDARIES: { severity: 'warning', summary: 'A zone has fewer in-fence secondaries than `selection.secondaries`, while in-fence datacenters are left off its lists.', fix: 'Add the in-fence datacenters named in the message to the zone’s `secondaries`.' },
+  GB_LOCATION_OUTSIDE_JURISDICTION: { severity: 'warning', summary: 'A datacenter’s `location` lies clearly outside its `jurisdiction`: more than 100 km from that country’s territory, and inside or nearer another country.', fix: 'Correct `location` (latitude and longitude swapped, a lost minus sign, another datacenter’s coordinates), or `jurisdiction` if the datacenter really is where `location` says. Fences go by jurisdiction, so the two must agree.' },
 } as const satisfies Record<string, CodeInfo>;
 
 /** A code from DIAGNOSTIC_CODES. */

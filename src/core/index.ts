@@ -10,6 +10,7 @@ export * from './policy/compile.js';
 export * from './select/select.js';
 export * from './select/meeting-policy.js';
 export * from './verify/check.js';
+export * from './verify/location.js';
 export * from './verify/format.js';
 export * from './verify/diff.js';
 export * from './connection/index.js';

@@ -98,6 +98,26 @@ describe('checkManifest', () => {
     expect(codes(GOOD)).toEqual([]);
   });
 
+  it('GB_LOCATION_OUTSIDE_JURISDICTION: a US datacenter placed in Beijing, at its location', () => {
+    const text = GOOD.replace('us-east: { jurisdiction: US, location: { lat: 39.04, lon: -77.49 }', 'us-east: { jurisdiction: US, location: { lat: 39.9, lon: 116.41 }');
+    expect(codes(text)).toEqual(['GB_LOCATION_OUTSIDE_JURISDICTION']);
+    const [d] = find(text, 'GB_LOCATION_OUTSIDE_JURISDICTION');
+    expect(d?.severity).toBe('warning');
+    expect(d?.path).toBe('datacenters.us-east.location');
+    expect([d?.line, d?.column]).toEqual([3, 32]);
+    expect(d?.message).toMatch(/^us-east has jurisdiction United States \(US\), but its location \(lat 39\.9, lon 116\.41\) lies in China \(CN\), 4,\d{3} km from US territory\./);
+    expect(d?.related.map((r) => [r.path, r.line, r.column])).toEqual([['datacenters.us-east.jurisdiction', 3, 28]]);
+  });
+
+  it('GB_LOCATION_OUTSIDE_JURISDICTION: at sea, with the distance and the nearest country', () => {
+    // Dublin with the sign of its longitude lost lands in the Netherlands; with its latitude's, in the South Atlantic.
+    const text = GOOD.replace('location: { lat: 53.35, lon: -6.26 }', 'location: { lat: -53.35, lon: -6.26 }');
+    const [d] = find(text, 'GB_LOCATION_OUTSIDE_JURISDICTION');
+    expect(d?.line).toBe(5);
+    expect(d?.message).toMatch(/lies at sea, [\d,]+ km from IE territory; the nearest country is .+ \([A-Z]{2}\), [\d,]+ km away\./);
+    expect(find(GOOD.replace('location: { lat: 53.35, lon: -6.26 }', 'location: { lat: 53.35, lon: 6.26 }'), 'GB_LOCATION_OUTSIDE_JURISDICTION')[0]?.message).toContain('lies in Netherlands (NL)');
+  });
+
   it('reports every diagnostic with a known code and a real position', () => {
     const broken = GOOD.replace('primaries: [us-east, us-west]', 'primaries: [nope]').replace("clients: ['*', '!CN']", "clients: ['!CN']");
     for (const d of checkManifest(parseManifest(broken, 't.yaml'))) {

@@ -4,12 +4,13 @@
  * across a fence, which is how the 2020 incident began.
  */
 import { diagnostic, compareDiagnostics, type Diagnostic, type DiagnosticCode, type RelatedLocation, type SourcePosition } from '../diagnostics.js';
-import { ALL_COUNTRY_CODES } from '../geo/countries.js';
+import { ALL_COUNTRY_CODES, countryName } from '../geo/countries.js';
 import type { Datacenter, Manifest, Zone } from '../manifest/types.js';
 import type { ParseResult, PositionIndex } from '../manifest/parse.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledFence, type CompiledPolicy } from '../policy/compile.js';
 import { formatCount, listCountries } from './format.js';
+import { findMisplacement } from './location.js';
 
 /** Parse diagnostics plus, when the manifest parsed, every semantic finding; sorted by place. */
 export function checkManifest(parsed: ParseResult): Diagnostic[] {
@@ -60,6 +61,7 @@ function verify(manifest: Manifest, loc: Locator): Diagnostic[] {
     ...checkFences(policy, loc),
     ...checkPlans(manifest, loc),
     ...checkCapacity(manifest, policy, loc),
+    ...checkLocations(manifest, loc),
   ];
 }
 
@@ -293,6 +295,27 @@ function checkCapacity(manifest: Manifest, policy: CompiledPolicy, loc: Locator)
     }
   }
   return out;
+}
+
+/** Datacenters whose location is clearly outside their jurisdiction (the rule is in location.ts). */
+function checkLocations(manifest: Manifest, loc: Locator): Diagnostic[] {
+  const named = (code: string): string => `${countryName(code) ?? code} (${code})`;
+  return manifest.datacenters.flatMap((dc) => {
+    const miss = findMisplacement(dc);
+    if (!miss) return [];
+    const { nearest } = miss;
+    const away = `${formatCount(miss.km)} km from ${dc.jurisdiction} territory`;
+    const where = nearest.km === 0 ? `lies in ${named(nearest.code)}, ${away}` : `lies at sea, ${away}; the nearest country is ${named(nearest.code)}, ${formatCount(nearest.km)} km away`;
+    return [
+      loc.diag(
+        'GB_LOCATION_OUTSIDE_JURISDICTION',
+        `datacenters.${dc.id}.location`,
+        `${dc.id} has jurisdiction ${named(dc.jurisdiction)}, but its location (lat ${dc.location.lat}, lon ${dc.location.lon}) ${where}. ` +
+          'Fences go by jurisdiction and routes by location, so one of the two is wrong: correct `location` (swapped or sign-flipped coordinates?), or `jurisdiction` if the datacenter really is there.',
+        [loc.related(`datacenters.${dc.id}.jurisdiction`, `${dc.id} is declared in ${dc.jurisdiction} here`)],
+      ),
+    ];
+  });
 }
 
 function dedupe(listed: readonly Listed[]): Listed[] {
