@@ -196,6 +196,7 @@ export function generateManifestModel(options: GenerateOptions = {}): Manifest {
     location: p.location,
     capacity: p.capacity,
     tags: p.tags,
+    ice: [],
     gov: p.gov,
     zone: p.zone,
   }));
@@ -233,7 +234,7 @@ export function generateManifestModel(options: GenerateOptions = {}): Manifest {
   return {
     version: 1,
     groups: GROUPS,
-    datacenters: datacenters.map(({ id, jurisdiction, location, capacity, tags }) => ({ id, jurisdiction, location, capacity, tags })),
+    datacenters: datacenters.map(({ id, jurisdiction, location, capacity, tags, ice }) => ({ id, jurisdiction, location, capacity, tags, ice })),
     zones,
     fences: FENCES,
     plans: PLANS,

@@ -12,3 +12,4 @@ export * from './verify/check.js';
 export * from './verify/format.js';
 export * from './verify/diff.js';
 export * from './connection/index.js';
+export * from './ice/index.js';

@@ -14,6 +14,7 @@
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
+import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl } from '../ice/rules.js';
 
 /** The WebSocket subprotocol both ends must agree on. */
 export const SIGNALLING_SUBPROTOCOL = 'geobridge.v1';
@@ -178,10 +179,9 @@ const oneOf =
 
 const peerInfo: Check = (v) => isObject(v) && fieldsOk(v, { id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool }) === undefined;
 const iceServer: Check = (v) =>
-  isObject(v) && fieldsOk(v, { urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= 8 && u.every(iceUrl), username: optional(str(256)), credential: optional(str(256)) }) === undefined;
+  isObject(v) && fieldsOk(v, { urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= ICE_URLS_PER_SERVER_MAX && u.every(isIceUrl), username: optional(str(256)), credential: optional(str(256)) }) === undefined;
 const streamInfo: Check = (v) =>
   isObject(v) && fieldsOk(v, { mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: (k) => k === 'audio' || k === 'video' }) === undefined;
-const iceUrl: Check = (v) => typeof v === 'string' && v.length <= 512 && /^(stun|stuns|turn|turns):\S+$/.test(v);
 const arrayOf =
   (item: Check, max: number): Check =>
   (v) =>
@@ -196,7 +196,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Readonly<Record<str
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Readonly<Record<string, Check>>>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, 16) },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, ICE_SERVERS_MAX) },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },
