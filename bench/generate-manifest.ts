@@ -200,6 +200,7 @@ export function generateManifestModel(options: GenerateOptions = {}): Manifest {
     location: p.location,
     capacity: p.capacity,
     tags: p.tags,
+    ice: [],
     gov: p.gov,
     zone: p.zone,
   }));
@@ -237,7 +238,7 @@ export function generateManifestModel(options: GenerateOptions = {}): Manifest {
   return {
     version: 1,
     groups: GROUPS,
-    datacenters: datacenters.map(({ id, jurisdiction, location, capacity, tags }) => ({ id, jurisdiction, location, capacity, tags })),
+    datacenters: datacenters.map(({ id, jurisdiction, location, capacity, tags, ice }) => ({ id, jurisdiction, location, capacity, tags, ice })),
     zones,
     fences: FENCES,
     plans: PLANS,

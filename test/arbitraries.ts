@@ -55,11 +55,38 @@ type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 /** Names of the country lists a draft may use: the pool's codes and every group name. */
 const COUNTRY_TOKENS: readonly string[] = [...JURISDICTIONS, ...GROUP_NAMES];
 
+/**
+ * STUN/TURN URLs: plain ones, and ones a YAML printer must quote or a parser
+ * could misread (an IPv6 host's '[', a query, ',', '#', a trailing ':').
+ */
+export const ICE_URLS = [
+  'stun:stun-a.example.net:3478',
+  'stuns:stun-a.example.net:5349',
+  'turn:turn-a.example.net:3478',
+  'turn:turn-a.example.net:3478?transport=tcp',
+  'turns:turn-a.example.net:5349',
+  'turn:turn-b.example.org',
+  'turn:[2001:db8::1]:3478',
+  'stun:198.51.100.7',
+  'turn:x,y#z',
+  'turns:host.example:',
+] as const;
+
+/** A datacenter's servers: URLs, and a jurisdiction or none (the datacenter's own). */
+const draftIceArb = fc.oneof(
+  { weight: 2, arbitrary: fc.constant([]) },
+  {
+    weight: 1,
+    arbitrary: fc.array(fc.tuple(fc.subarray([...ICE_URLS], { minLength: 1, maxLength: 3 }), fc.option(fc.constantFrom(...JURISDICTIONS), { nil: undefined })), { minLength: 1, maxLength: 3 }),
+  },
+);
+
 const draftDatacenterArb = fc.tuple(
   fc.constantFrom(...JURISDICTIONS),
   pointArb,
   fc.integer({ min: 0, max: 200_000 }),
   fc.oneof({ weight: 2, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.subarray([...TAGS]) }),
+  draftIceArb,
 );
 
 const draftZoneArb = fc.tuple(
@@ -154,7 +181,14 @@ export const manifestArb: fc.Arbitrary<Manifest> = fc
     { noNullPrototype: true },
   )
   .map((d): Manifest => {
-    const datacenters = d.datacenters.map(([jurisdiction, location, capacity, tags], i): Datacenter => ({ id: d.ids[i] ?? `dc-${i}`, jurisdiction, location, capacity, tags }));
+    const datacenters = d.datacenters.map(([jurisdiction, location, capacity, tags, ice], i): Datacenter => ({
+      id: d.ids[i] ?? `dc-${i}`,
+      jurisdiction,
+      location,
+      capacity,
+      tags,
+      ice: ice.map(([urls, own]) => ({ urls, jurisdiction: own ?? jurisdiction })),
+    }));
     const ids = new Set(datacenters.map((dc) => dc.id));
     const fences = d.fenceNames.map((name, i): Fence => {
       const [everyone, included, excluded, isAllow, rule] = d.fences[i] ?? [true, [], [], false, ['CN']];

@@ -166,6 +166,19 @@ describe('geobridge diff', () => {
     expect(gained?.gained).toEqual(['CN']);
   });
 
+  it('shows a relay moved out of the China enclave: check rejects it, diff names it and the relays CN participants lose', async () => {
+    const text = (await import('node:fs')).readFileSync(world, 'utf8').replace('turns:turn.pek.example.com:5349]\n        jurisdiction: CN', 'turns:turn.pek.example.com:5349]\n        jurisdiction: HK');
+    const moved = tempManifest(text);
+    const check = await run('check', moved);
+    expect(check.code).toBe(1);
+    expect(check.out).toMatch(/:\d+:\d+: error GB_ICE_OUTSIDE_FENCE: cn-beijing may hand out TURN relay .* \(jurisdiction HK\), but fence 'china-stays-in-china' forbids HK for CN/);
+    const r = await run('diff', world, moved);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("+ cn-beijing declares turn:turn.pek.example.com:3478, turns:turn.pek.example.com:5349 (HK) across fence 'china-stays-in-china'");
+    expect(r.out).toMatch(/Exposure via TURN relays \(jurisdictions media may be relayed through\):\n {2}-CN +for CN \(1 country\)\n/);
+    expect(r.out).toContain('  cn-beijing turn:turn.pek.example.com:3478 (CN → HK)');
+  });
+
   it('needs two files', async () => {
     expect((await run('diff', incident)).code).toBe(2);
   });

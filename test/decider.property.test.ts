@@ -257,7 +257,7 @@ const crowdedArb: fc.Arbitrary<Scenario> = fc
       const manifest: Manifest = {
         version: 1,
         groups: [],
-        datacenters: ids.map((id, i) => ({ id, jurisdiction: 'US', location: points[spots[i] ?? 0] ?? { lat: 0, lon: 0 }, capacity: 1000, tags: [] })),
+        datacenters: ids.map((id, i) => ({ id, jurisdiction: 'US', location: points[spots[i] ?? 0] ?? { lat: 0, lon: 0 }, capacity: 1000, tags: [], ice: [] })),
         zones: [
           {
             id: 'everywhere',
@@ -299,8 +299,8 @@ describe('selectDatacenters: ordering (f)', () => {
     groups: [],
     datacenters: [
       // Ids in the opposite order of the expected answer, so an id tie-break cannot pass the test by luck.
-      { id: 'b-first', jurisdiction: 'DE', location: a, capacity: 100, tags: [] },
-      { id: 'a-second', jurisdiction: 'DE', location: b, capacity: 100, tags: [] },
+      { id: 'b-first', jurisdiction: 'DE', location: a, capacity: 100, tags: [], ice: [] },
+      { id: 'a-second', jurisdiction: 'DE', location: b, capacity: 100, tags: [], ice: [] },
     ],
     zones: [{ id: 'all', countries: ['*'], primaries: ['a-second', 'b-first'], secondaries: [] }],
     fences: [],

@@ -27,6 +27,13 @@ function parserCodes(yaml: string): DiagnosticCode[] {
   return parseManifest(yaml).diagnostics.filter((d) => d.severity === 'error').map((d) => d.code);
 }
 
+/** us-east's STUN/TURN servers in VALID. */
+const ICE_BLOCK = `    ice:
+      - urls: [turn:turn.use1.example.com:3478, turns:turn.use1.example.com:5349]
+      - urls: [stun:stun.use1.example.com:3478]
+        jurisdiction: US
+`;
+
 /** A small manifest that parses cleanly; each case below breaks one thing. */
 const VALID = `version: 1
 groups:
@@ -37,7 +44,7 @@ datacenters:
     jurisdiction: US
     location: { lat: 39.04, lon: -77.49 }
     capacity: 40000
-    tags: [gov]
+${ICE_BLOCK}    tags: [gov]
   eu-central:
     jurisdiction: DE
     location: { lat: 50.11, lon: 8.68 }
@@ -109,6 +116,17 @@ const BROKEN: readonly (readonly [string, string, DiagnosticCode])[] = [
   ['a capacity written as a string', broken('capacity: 40000', "capacity: '40000'"), 'GB_INVALID_TYPE'],
   ['a missing capacity', broken('    capacity: 60000\n', ''), 'GB_MISSING_FIELD'],
   ['a missing fence name', broken('  - name: china-stays-in-china\n    clients', '  - clients'), 'GB_MISSING_FIELD'],
+  ['an ICE URL with another scheme', broken('turn:turn.use1.example.com:3478,', 'http://turn.use1.example.com,'), 'GB_INVALID_VALUE'],
+  ['an ICE URL with a space', broken('turn:turn.use1.example.com:3478,', "'turn:turn.use1.example.com 3478',"), 'GB_INVALID_VALUE'],
+  ['an ICE URL in upper case', broken('stun:stun.use1', 'STUN:stun.use1'), 'GB_INVALID_VALUE'],
+  ['an ICE server without URLs', broken('urls: [stun:stun.use1.example.com:3478]', 'urls: []'), 'GB_INVALID_VALUE'],
+  ['an ICE server with nine URLs', broken('urls: [stun:stun.use1.example.com:3478]', `urls: [${Array.from({ length: 9 }, (_, i) => `stun:s${i}.example.com`).join(', ')}]`), 'GB_INVALID_VALUE'],
+  ['seventeen ICE servers', broken('    ice:\n', `    ice:\n${'      - urls: [stun:stun.example.com]\n'.repeat(16)}`), 'GB_INVALID_VALUE'],
+  ['TURN credentials in the manifest', broken('        jurisdiction: US\n', '        jurisdiction: US\n        credential: s3cret\n'), 'GB_UNKNOWN_FIELD'],
+  ['an unknown ICE server field', broken('        jurisdiction: US\n', '        jurisdction: US\n'), 'GB_UNKNOWN_FIELD'],
+  ['a lower-case ICE jurisdiction', broken('        jurisdiction: US\n', '        jurisdiction: us\n'), 'GB_INVALID_CODE'],
+  ['a group as an ICE jurisdiction', broken('        jurisdiction: US\n', '        jurisdiction: EU27\n'), 'GB_INVALID_CODE'],
+  ['ICE servers that are not a list', broken(ICE_BLOCK, '    ice: turn:turn.use1.example.com:3478\n'), 'GB_INVALID_TYPE'],
   ['version 2', broken('version: 1', 'version: 2'), 'GB_UNSUPPORTED_VERSION'],
   ['selection.secondaries 17', broken('secondaries: 0', 'secondaries: 17'), 'GB_INVALID_VALUE'],
   ['selection.primaryAttempts 0', broken('primaryAttempts: 10', 'primaryAttempts: 0'), 'GB_INVALID_VALUE'],
@@ -184,6 +202,7 @@ describe('MANIFEST_JSON_SCHEMA', () => {
   it.each([
     ['an unknown group', broken('countries: [CN]', 'countries: [CN, europa]'), 'GB_UNKNOWN_GROUP'],
     ['an unassigned country code', broken('jurisdiction: US', 'jurisdiction: XX'), 'GB_INVALID_CODE'],
+    ['an ICE server in an unassigned country', broken('        jurisdiction: US\n', '        jurisdiction: XX\n'), 'GB_INVALID_CODE'],
     ['a group cycle', broken('EU27: [DE, FR]', 'EU27: [DE, europe-plus]'), 'GB_GROUP_CYCLE'],
     ['two fences with one name', broken('name: nobody-else-into-china', 'name: china-stays-in-china'), 'GB_DUPLICATE_ID'],
   ] as const)('leaves %s to the parser', (_what, yaml, code) => {

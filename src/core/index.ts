@@ -14,3 +14,4 @@ export * from './verify/location.js';
 export * from './verify/format.js';
 export * from './verify/diff.js';
 export * from './connection/index.js';
+export * from './ice/index.js';

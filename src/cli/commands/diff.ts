@@ -14,10 +14,12 @@ export const DIFF_HELP = `Usage: geobridge diff [--json] OLD.yaml NEW.yaml
 
 Shows what a manifest change does to where participants' data may go:
   - exposure: for each client country, the jurisdictions that become reachable
-    or unreachable (under any failure or load, for participants without a plan);
-  - list entries that start or stop crossing a fence (check rejects them; the
-    decider holds the fence anyway);
-  - list changes per zone; datacenters added, removed or changed;
+    or unreachable (under any failure or load, for participants without a plan),
+    and those its media may be relayed through by the TURN servers it is handed;
+  - list entries and STUN/TURN servers that start or stop crossing a fence
+    (check rejects them; the decider holds the fence anyway);
+  - list changes per zone; datacenters added, removed or changed; STUN/TURN
+    servers added, removed or moved to another jurisdiction;
   - the capacity inside each fence, before and after.
 
 Exit codes: 0 compared · 2 a file is unreadable or does not parse
@@ -52,15 +54,18 @@ function load(file: string): Manifest {
 
 function formatDiff(diff: ManifestDiff): string {
   const lines: string[] = ['Exposure (jurisdictions reachable under any failure):'];
-  if (diff.exposure.length === 0) lines.push('  no change');
-  for (const e of diff.exposure) {
-    const change = [...e.gained.map((j) => `+${j}`), ...e.lost.map((j) => `-${j}`)].join(' ');
-    lines.push(`  ${change.padEnd(12)} for ${listCountries(e.countries, 15)} (${e.countries.length} ${e.countries.length === 1 ? 'country' : 'countries'})`);
-  }
+  lines.push(...exposureLines(diff.exposure));
+  lines.push('', 'Exposure via TURN relays (jurisdictions media may be relayed through):');
+  lines.push(...exposureLines(diff.relayExposure));
   lines.push('', 'Lists crossing a fence (held by the decider, rejected by check):');
   if (diff.crossings.length === 0) lines.push('  no change');
   for (const c of diff.crossings) {
     lines.push(`  ${c.change === 'added' ? '+' : '-'} zone ${c.zone} lists ${c.datacenter} (${c.jurisdiction}) across fence '${c.fence}'`);
+  }
+  lines.push('', 'STUN/TURN servers outside a fence (rejected by check):');
+  if (diff.iceCrossings.length === 0) lines.push('  no change');
+  for (const c of diff.iceCrossings) {
+    lines.push(`  ${c.change === 'added' ? '+' : '-'} ${c.datacenter} declares ${c.urls.join(', ')} (${c.jurisdiction}) across fence '${c.fence}'`);
   }
   lines.push('', 'Zones:');
   if (diff.zones.length === 0) lines.push('  no change');
@@ -74,12 +79,27 @@ function formatDiff(diff: ManifestDiff): string {
     const show = (s?: { jurisdiction: string; capacity: number }): string => (s ? `${s.jurisdiction}, ${formatCount(s.capacity)}` : '—');
     lines.push(`  ${d.datacenter} (${d.change}): ${show(d.before)} → ${show(d.after)}`);
   }
+  lines.push('', 'STUN/TURN servers:');
+  if (diff.ice.length === 0) lines.push('  no change');
+  for (const i of diff.ice) {
+    const mark = i.change === 'added' ? '+' : i.change === 'removed' ? '-' : ' ';
+    const where = [i.before, i.after].filter((j) => j !== undefined).join(' → ');
+    lines.push(`  ${mark} ${i.datacenter} ${i.url} (${where})`);
+  }
   lines.push('', 'Capacity inside each fence:');
   for (const f of diff.fences) {
     const delta = f.capacityAfter - f.capacityBefore;
     lines.push(`  ${f.fence}${f.change === 'unchanged' ? '' : ` (${f.change})`}: ${formatCount(f.capacityBefore)} → ${formatCount(f.capacityAfter)}${delta ? ` (${delta > 0 ? '+' : ''}${formatCount(delta)})` : ''}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+function exposureLines(exposure: ManifestDiff['exposure']): string[] {
+  if (exposure.length === 0) return ['  no change'];
+  return exposure.map((e) => {
+    const change = [...e.gained.map((j) => `+${j}`), ...e.lost.map((j) => `-${j}`)].join(' ');
+    return `  ${change.padEnd(12)} for ${listCountries(e.countries, 15)} (${e.countries.length} ${e.countries.length === 1 ? 'country' : 'countries'})`;
+  });
 }
 
 function listChange(name: string, change: ListChange): string {

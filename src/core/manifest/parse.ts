@@ -3,13 +3,15 @@
  * reported at file:line:col (never only the first). Semantic checks that need
  * the whole manifest (fence crossings, capacity) live in verify/check.ts.
  */
-import { isScalar, isSeq, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, YAMLMap, type Node, type Pair } from 'yaml';
 import type { Diagnostic, SourcePosition } from '../diagnostics.js';
 import { isCountryCode } from '../geo/countries.js';
+import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl } from '../ice/rules.js';
 import {
   DEFAULT_SELECTION,
   type CountryGroup,
   type Datacenter,
+  type DeclaredIceServer,
   type Fence,
   type Manifest,
   type Plan,
@@ -19,6 +21,7 @@ import {
 import {
   readBoolean,
   readFields,
+  keyText,
   readIdMap,
   readNumber,
   readScalarList,
@@ -120,12 +123,61 @@ function checkGroupCycles(ctx: ManifestReader, groups: readonly CountryGroup[]):
 }
 
 function readDatacenter(ctx: ManifestReader, e: Entry): Datacenter {
-  const f = readFields(ctx, e.value, e.path, { jurisdiction: true, location: true, capacity: true, tags: false }, e.keyNode);
+  const f = readFields(ctx, e.value, e.path, { jurisdiction: true, location: true, capacity: true, tags: false, ice: false }, e.keyNode);
   const jurisdiction = readCode(ctx, f?.get('jurisdiction'), `${e.path}.jurisdiction`);
   const location = readLocation(ctx, f?.get('location'), `${e.path}.location`);
   const capacity = readNumber(ctx, f?.get('capacity'), `${e.path}.capacity`, { min: 0, integer: true });
   const tags = f?.has('tags') ? readTags(ctx, f.get('tags'), `${e.path}.tags`) : [];
-  return { id: e.key, jurisdiction, location, capacity, tags };
+  const ice = f?.has('ice') ? readIce(ctx, f.get('ice') ?? null, `${e.path}.ice`, jurisdiction) : [];
+  return { id: e.key, jurisdiction, location, capacity, tags, ice };
+}
+
+/** Reads a datacenter's STUN/TURN servers; a server without a jurisdiction is the datacenter's own. */
+function readIce(ctx: ManifestReader, node: Node | null, path: string, own: string): DeclaredIceServer[] {
+  if (!isSeq(node)) {
+    ctx.report('GB_INVALID_TYPE', path, node, `\`${path}\` must be a list of STUN/TURN servers, each \`- urls: [turn:HOST:PORT]\`.`);
+    return [];
+  }
+  if (node.items.length > ICE_SERVERS_MAX) {
+    ctx.report('GB_INVALID_VALUE', path, node, `\`${path}\` declares ${node.items.length} servers; a bridge can hand out at most ${ICE_SERVERS_MAX}.`);
+  }
+  return (node.items as (Node | null)[]).map((item, i) => {
+    const itemPath = `${path}[${i}]`;
+    ctx.record(itemPath, item);
+    const f = readFields(ctx, withoutCredentials(ctx, item, itemPath), itemPath, { urls: true, jurisdiction: false }, item);
+    const urlsNode = f?.get('urls');
+    const urls = readScalarList(ctx, urlsNode, `${itemPath}.urls`, 'STUN/TURN URLs');
+    if (isSeq(urlsNode) && (urlsNode.items.length === 0 || urlsNode.items.length > ICE_URLS_PER_SERVER_MAX)) {
+      ctx.report('GB_INVALID_VALUE', `${itemPath}.urls`, urlsNode, `\`${itemPath}.urls\` has ${urlsNode.items.length} URLs; give 1 to ${ICE_URLS_PER_SERVER_MAX}.`);
+    }
+    // By the node's own items, so that a URL after a non-string entry is still located at its own index.
+    if (isSeq(urlsNode)) {
+      (urlsNode.items as (Node | null)[]).forEach((url, j) => {
+        if (isScalar(url) && typeof url.value === 'string' && url.value !== '' && !url.tag && !isIceUrl(url.value)) {
+          ctx.report('GB_INVALID_VALUE', `${itemPath}.urls[${j}]`, url, `'${url.value}' is not a STUN/TURN URL; write stun:HOST:PORT, stuns:…, turn:HOST:PORT or turns:HOST:PORT (RFC 7064, RFC 7065).`);
+        }
+      });
+    }
+    const jurisdiction = f?.has('jurisdiction') ? readCode(ctx, f.get('jurisdiction'), `${itemPath}.jurisdiction`) : own;
+    return { urls, jurisdiction };
+  });
+}
+
+/**
+ * username and credential are RTCIceServer fields, so they are the likely
+ * mistake here: each is reported with why it does not belong, and the rest of
+ * the server is read without them.
+ */
+function withoutCredentials(ctx: ManifestReader, item: Node | null, path: string): Node | null {
+  if (!isMap(item)) return item;
+  const secret = (pair: Pair): boolean => ['username', 'credential'].includes(keyText(pair.key) ?? '');
+  for (const pair of item.items.filter(secret)) {
+    const key = keyText(pair.key) ?? '';
+    ctx.report('GB_UNKNOWN_FIELD', `${path}.${key}`, pair.key as Node, `\`${path}.${key}\`: TURN credentials never go in the manifest, which is reviewed, versioned and audited; give them to the bridge (--turn-username, --turn-credential).`);
+  }
+  const rest = new YAMLMap();
+  rest.items = item.items.filter((pair) => !secret(pair));
+  return rest;
 }
 
 function readZone(ctx: ManifestReader, e: Entry): Zone {

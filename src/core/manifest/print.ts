@@ -19,6 +19,8 @@ export function printManifest(manifest: Manifest): string {
           ['capacity', d.capacity],
         ]);
         if (d.tags.length > 0) body.set('tags', [...d.tags]);
+        // Every server's jurisdiction is written out, even the datacenter's own: a reviewer should not have to infer where media is relayed.
+        if (d.ice.length > 0) body.set('ice', d.ice.map((s) => new Map<string, unknown>([['urls', [...s.urls]], ['jurisdiction', s.jurisdiction]])));
         return [d.id, body];
       }),
     ),

@@ -6,6 +6,7 @@
  * and `geobridge check`. schema/manifest.schema.json is generated from this
  * module by scripts/write-schema.ts; a test keeps the two equal.
  */
+import { ICE_SERVERS_MAX, ICE_URL_MAX_LENGTH, ICE_URL_PATTERN, ICE_URLS_PER_SERVER_MAX } from '../ice/rules.js';
 import { DEFAULT_SELECTION } from './types.js';
 
 // The patterns mirror parse.ts. They use only plain groups and alternation (no
@@ -90,6 +91,14 @@ export const MANIFEST_JSON_SCHEMA = {
             description: 'Optional labels that plans select datacenters by.',
             type: 'array',
             items: { $ref: '#/$defs/tag' },
+            default: [],
+          },
+          ice: {
+            title: 'STUN/TURN servers',
+            description: "STUN/TURN servers this datacenter's bridge may hand its clients; each participant gets only those in jurisdictions their fences allow. No credentials: they stay in the bridge's configuration.",
+            type: 'array',
+            maxItems: ICE_SERVERS_MAX,
+            items: { $ref: '#/$defs/iceServer' },
             default: [],
           },
         },
@@ -268,6 +277,28 @@ export const MANIFEST_JSON_SCHEMA = {
       description: "Starts with a letter or digit, then letters, digits, '-', '_' or '.'; 64 characters at most.",
       type: 'string',
       pattern: TAG,
+    },
+    iceServer: {
+      title: 'STUN/TURN server',
+      description: 'One server: its URLs and where it relays (or answers, for STUN).',
+      type: 'object',
+      additionalProperties: false,
+      required: ['urls'],
+      properties: {
+        urls: {
+          title: 'URLs',
+          description: 'stun:, stuns:, turn: or turns: URLs of the server (RFC 7064, RFC 7065), e.g. turn:turn.example.com:3478.',
+          type: 'array',
+          minItems: 1,
+          maxItems: ICE_URLS_PER_SERVER_MAX,
+          items: { type: 'string', pattern: ICE_URL_PATTERN, maxLength: ICE_URL_MAX_LENGTH },
+        },
+        jurisdiction: {
+          title: 'Jurisdiction',
+          description: "ISO 3166-1 alpha-2 code of the country where the server relays (or answers); the datacenter's own when absent.",
+          $ref: '#/$defs/countryCode',
+        },
+      },
     },
     countryCode: {
       title: 'Country code',

@@ -10,6 +10,17 @@ export interface GeoPoint {
   readonly lon: number;
 }
 
+/**
+ * A STUN or TURN server a datacenter's bridge may hand its clients. Credentials
+ * are never part of the manifest: they stay in the bridge's configuration.
+ */
+export interface DeclaredIceServer {
+  /** `stun:`, `stuns:`, `turn:` or `turns:` URLs of one server (RFC 7064, RFC 7065). */
+  readonly urls: readonly string[];
+  /** ISO 3166-1 alpha-2 code of where it relays or answers; the parser fills in the datacenter's own when none is written. */
+  readonly jurisdiction: string;
+}
+
 /** A datacenter that can host bridges. */
 export interface Datacenter {
   readonly id: string;
@@ -19,6 +30,8 @@ export interface Datacenter {
   /** Concurrent participants it can carry. */
   readonly capacity: number;
   readonly tags: readonly string[];
+  /** STUN/TURN servers its bridge may hand out, each filtered per participant by their allowed jurisdictions. */
+  readonly ice: readonly DeclaredIceServer[];
 }
 
 /** A client zone: the countries it serves and their datacenter lists. */

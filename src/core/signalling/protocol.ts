@@ -25,6 +25,7 @@
 import { arrayOf, bool, count, fieldsOk, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
 
 export type { Parsed } from './fields.js';
+import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl } from '../ice/rules.js';
 
 /** The WebSocket subprotocol both ends must agree on. */
 export const SIGNALLING_SUBPROTOCOL = 'geobridge.v1';
@@ -202,9 +203,8 @@ const SDP_MAX = MAX_SIGNALLING_FRAME_BYTES;
 /** Base64url of MLS bytes: a Welcome carries the ratchet tree of a large meeting. */
 const mlsBytes: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_SIGNALLING_FRAME_BYTES - 1024 && /^[A-Za-z0-9_-]+$/.test(v);
 
-const iceUrl: Check = (v) => typeof v === 'string' && v.length <= 512 && /^(stun|stuns|turn|turns):\S+$/.test(v);
 const peerInfo = objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool });
-const iceServer = objectOf({ urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= 8 && u.every(iceUrl), username: optional(str(256)), credential: optional(str(256)) });
+const iceServer = objectOf({ urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= ICE_URLS_PER_SERVER_MAX && u.every(isIceUrl), username: optional(str(256)), credential: optional(str(256)) });
 const streamInfo = objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: oneOf('audio', 'video') });
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
@@ -217,7 +217,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, 16), name: str(ID_MAX), proof: jws },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), name: str(ID_MAX), proof: jws },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },

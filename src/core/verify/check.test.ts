@@ -59,6 +59,75 @@ describe('checkManifest', () => {
     expect(d[0]?.related.at(-1)?.message).toMatch(/^'\*' gives zone 'rest' /);
   });
 
+  describe('STUN/TURN servers', () => {
+    /** GOOD with `ice` servers (flow YAML) added to one datacenter. */
+    const withIce = (text: string, dc: string, ice: string): string => {
+      const out = text.replace(new RegExp(`(\n  ${dc}: \\{.*capacity: 100)`), `$1, ice: [${ice}]`);
+      if (out === text) throw new Error(`test bug: no datacenter ${dc}`);
+      return out;
+    };
+
+    it('accepts servers in the datacenter’s own jurisdiction, written or not', () => {
+      const text = withIce(withIce(GOOD, 'us-east', '{ urls: [turn:turn.use1.example:3478, turns:turn.use1.example:5349] }'), 'cn-beijing', '{ urls: [turn:turn.bj.example:3478], jurisdiction: CN }');
+      expect(codes(text)).toEqual([]);
+    });
+
+    it('GB_ICE_OUTSIDE_FENCE: a TURN relay in China on a datacenter that serves North America, at the jurisdiction, with the fence and the zones', () => {
+      const text = withIce(GOOD, 'us-west', '{ urls: [turn:relay.cn.example:3478], jurisdiction: CN }');
+      const [d, ...rest] = find(text, 'GB_ICE_OUTSIDE_FENCE');
+      expect(rest).toEqual([]);
+      expect(d?.severity).toBe('error');
+      expect(d?.path).toBe('datacenters.us-west.ice[0].jurisdiction');
+      const line = text.split('\n')[3] ?? '';
+      expect([d?.line, d?.column]).toEqual([4, line.indexOf('jurisdiction: CN') + 'jurisdiction: '.length + 1]);
+      expect(d?.message).toContain("us-west may hand out TURN relay turn:relay.cn.example:3478 (jurisdiction CN), but fence 'nobody-else-into-china' forbids CN for AD, AE,");
+      expect(d?.message).toContain('their media would be relayed across the fence');
+      expect(d?.related.map((r) => r.path)).toEqual(['fences[1]', 'fences[0]', 'zones.na.primaries[1]', 'zones.na.countries[0]', 'zones.na.countries[1]', 'zones.rest.secondaries[1]', 'zones.rest.countries[0]']);
+      expect(d?.related[1]?.message).toContain('lets others into CN');
+    });
+
+    it('GB_ICE_OUTSIDE_FENCE: a STUN server is held to the same rule', () => {
+      const [d] = find(withIce(GOOD, 'us-east', '{ urls: [stun:stun.cn.example:3478], jurisdiction: CN }'), 'GB_ICE_OUTSIDE_FENCE');
+      expect(d?.message).toContain('may hand out STUN server stun:stun.cn.example:3478');
+      expect(d?.message).toContain('their addresses would be sent across the fence');
+    });
+
+    it('GB_ICE_OUTSIDE_FENCE: a relay outside the enclave, for the enclave’s own participants', () => {
+      const d = find(withIce(GOOD, 'cn-shanghai', '{ urls: [turns:relay.hk.example:5349], jurisdiction: HK }'), 'GB_ICE_OUTSIDE_FENCE');
+      expect(d).toHaveLength(1);
+      expect(d[0]?.message).toContain("fence 'china-stays-in-china' forbids HK for CN");
+      expect(d[0]?.related.some((r) => r.message.includes('lets CN participants out of CN'))).toBe(true);
+    });
+
+    it('counts only participants who can reach the datacenter: a list across a fence is GB_FENCE_CROSSED alone', () => {
+      // North America lists cn-beijing (crossing), but its participants never get there, so its relay in CN is no further leak.
+      const text = withIce(GOOD.replace('secondaries: [eu-west, eu-central]', 'secondaries: [eu-west, cn-beijing]'), 'cn-beijing', '{ urls: [turn:turn.bj.example:3478] }');
+      expect(codes(text)).toContain('GB_FENCE_CROSSED');
+      expect(codes(text)).not.toContain('GB_ICE_OUTSIDE_FENCE');
+    });
+
+    it('ignores servers of a datacenter no zone lists', () => {
+      const spare = '  spare: { jurisdiction: DE, location: { lat: 50.11, lon: 8.68 }, capacity: 100, ice: [{ urls: [turn:relay.cn.example:3478], jurisdiction: CN }] }\n';
+      expect(codes(GOOD.replace('zones:\n', `${spare}zones:\n`))).toEqual([]);
+    });
+
+    it('holds an exclusive plan’s datacenters to the fences of the countries that list them', () => {
+      const text = `${withIce(GOOD.replace('  us-west: { jurisdiction: US, location: { lat: 37.34, lon: -121.89 }, capacity: 100', '  us-west: { jurisdiction: US, location: { lat: 37.34, lon: -121.89 }, tags: [gov], capacity: 100'), 'us-west', '{ urls: [turn:relay.cn.example:3478], jurisdiction: CN }')}plans:\n  gov: { tags: [gov], exclusive: true }\n`;
+      expect(codes(text)).toContain('GB_ICE_OUTSIDE_FENCE');
+    });
+
+    it('GB_ICE_JURISDICTION_CONFLICT: one host in two jurisdictions, whatever the scheme and port', () => {
+      const text = withIce(withIce(GOOD, 'us-east', '{ urls: [turn:relay.example.com:3478] }'), 'eu-west', '{ urls: [turns:Relay.Example.com:5349] }');
+      const [d, ...rest] = find(text, 'GB_ICE_JURISDICTION_CONFLICT');
+      expect(rest).toEqual([]);
+      expect(d?.path).toBe('datacenters.us-east.ice[0].jurisdiction');
+      expect(d?.message).toContain("host 'relay.example.com' is declared in 2 jurisdictions (IE, US)");
+      expect(d?.related.map((r) => [r.path, r.message])).toEqual([['datacenters.eu-west.ice[0].jurisdiction', 'declared in IE here']]);
+      // The same host in one jurisdiction, from two datacenters, is one server shared.
+      expect(codes(withIce(withIce(GOOD, 'us-east', '{ urls: [turn:relay.example.com:3478] }'), 'us-west', '{ urls: [turns:relay.example.com:5349] }'))).toEqual([]);
+    });
+  });
+
   it('GB_NO_PRIMARY_IN_FENCE: countries whose every primary is outside their fence', () => {
     const text = GOOD.replace('cn: { countries: [CN], primaries: [cn-beijing, cn-shanghai] }', 'cn: { countries: [CN], primaries: [us-east] }');
     expect(codes(text)).toEqual(expect.arrayContaining(['GB_FENCE_CROSSED', 'GB_NO_PRIMARY_IN_FENCE']));

@@ -5,7 +5,8 @@
  */
 import { diagnostic, compareDiagnostics, type Diagnostic, type DiagnosticCode, type RelatedLocation, type SourcePosition } from '../diagnostics.js';
 import { ALL_COUNTRY_CODES, countryName } from '../geo/countries.js';
-import type { Datacenter, Manifest, Zone } from '../manifest/types.js';
+import { iceUrlHost, isRelayUrl } from '../ice/rules.js';
+import type { Datacenter, DeclaredIceServer, Manifest, Zone } from '../manifest/types.js';
 import type { ParseResult, PositionIndex } from '../manifest/parse.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledFence, type CompiledPolicy } from '../policy/compile.js';
@@ -57,6 +58,8 @@ function verify(manifest: Manifest, loc: Locator): Diagnostic[] {
     ...checkZoneLists(manifest, policy, loc),
     ...checkZoneCountries(manifest, policy, loc),
     ...checkFenceCrossings(policy, loc),
+    ...checkIceCrossings(policy, loc),
+    ...checkIceConflicts(manifest, loc),
     ...checkPrimariesInFence(manifest, policy, loc),
     ...checkFences(policy, loc),
     ...checkPlans(manifest, loc),
@@ -207,6 +210,111 @@ function checkFenceCrossings(policy: CompiledPolicy, loc: Locator): Diagnostic[]
       ],
     ),
   );
+}
+
+/** A zone that sends participants to a datacenter, and which of them a fence binds. */
+export interface IceServedZone {
+  readonly zone: Zone;
+  /** Path of the zone's (first) list entry for the datacenter. */
+  readonly path: string;
+  readonly countries: ReadonlySet<string>;
+}
+
+/** A declared STUN/TURN server that a fence forbids for participants its datacenter may serve. */
+export interface IceCrossing {
+  readonly dc: Datacenter;
+  /** Position in the datacenter's `ice` list. */
+  readonly index: number;
+  readonly server: DeclaredIceServer;
+  readonly fence: CompiledFence;
+  readonly zones: readonly IceServedZone[];
+}
+
+/**
+ * Every declared ICE server that a fence forbids for some participant its
+ * datacenter may serve (shared by the verifier and the diff). A datacenter
+ * serves the countries of each zone that lists it, primary or secondary, whose
+ * fences allow its own jurisdiction: the others never reach it (the decider
+ * filters them out, and GB_FENCE_CROSSED reports the list). Plans change
+ * nothing here: a plan narrows which datacenters its participants use, but
+ * they are still bound by their country's fences.
+ */
+export function findIceCrossings(policy: CompiledPolicy): IceCrossing[] {
+  const served = new Map<Datacenter, { zone: Zone; path: string; countries: string[] }[]>();
+  for (const zone of policy.manifest.zones) {
+    const countries = [...policy.countriesOf(zone)];
+    for (const { dc, path } of listedDatacenters(zone, policy)) {
+      const zones = served.get(dc) ?? [];
+      if (dc.ice.length === 0 || zones.some((z) => z.zone === zone)) continue;
+      const reaching = countries.filter((c) => policy.fenceAllowed(c).has(dc.jurisdiction));
+      if (reaching.length > 0) served.set(dc, [...zones, { zone, path, countries: reaching }]);
+    }
+  }
+  const out: IceCrossing[] = [];
+  for (const dc of policy.datacentersById) {
+    const zones = served.get(dc) ?? [];
+    dc.ice.forEach((server, index) => {
+      for (const fence of policy.fences) {
+        if (fence.permitted.has(server.jurisdiction)) continue;
+        const bound = zones.map((z) => ({ zone: z.zone, path: z.path, countries: new Set(z.countries.filter((c) => fence.clients.has(c))) })).filter((z) => z.countries.size > 0);
+        if (bound.length > 0) out.push({ dc, index, server, fence, zones: bound });
+      }
+    });
+  }
+  return out;
+}
+
+function checkIceCrossings(policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  return findIceCrossings(policy).map(({ dc, index, server, fence: f, zones }) => {
+    const path = `datacenters.${dc.id}.ice[${index}]`;
+    const relays = server.urls.some(isRelayUrl);
+    const countries = listCountries(zones.flatMap((z) => [...z.countries]));
+    return loc.diag(
+      'GB_ICE_OUTSIDE_FENCE',
+      `${path}.jurisdiction`,
+      `${dc.id} may hand out ${relays ? 'TURN relay' : 'STUN server'} ${server.urls.join(', ')} (jurisdiction ${server.jurisdiction}), but fence '${f.fence.name}' forbids ${server.jurisdiction} for ${countries}, whom ${dc.id} serves; ` +
+        `${relays ? 'their media would be relayed' : 'their addresses would be sent'} across the fence. Remove it from \`datacenters.${dc.id}.ice\`, or declare a server in a jurisdiction the fence allows.`,
+      [
+        loc.related(fencePath(f), `fence '${f.fence.name}' is defined here`),
+        ...enclaveNote(policy, f, loc),
+        ...zones.flatMap((z) => [loc.related(z.path, `zone '${z.zone.id}' sends participants to ${dc.id} here`), ...countryNotes(z.zone, z.countries, policy, loc)]),
+      ],
+    );
+  });
+}
+
+/**
+ * One host declared in two jurisdictions: at least one declaration is wrong,
+ * or the name resolves to relays in several countries (anycast, geo-DNS) and
+ * has no one jurisdiction a fence could be checked against.
+ */
+function checkIceConflicts(manifest: Manifest, loc: Locator): Diagnostic[] {
+  const byHost = new Map<string, { path: string; jurisdiction: string }[]>();
+  for (const dc of manifest.datacenters) {
+    dc.ice.forEach((server, i) => {
+      for (const host of new Set(server.urls.map(iceUrlHost))) {
+        const declared = byHost.get(host) ?? [];
+        declared.push({ path: `datacenters.${dc.id}.ice[${i}]`, jurisdiction: server.jurisdiction });
+        byHost.set(host, declared);
+      }
+    });
+  }
+  const out: Diagnostic[] = [];
+  for (const [host, declared] of byHost) {
+    const [first, ...rest] = declared;
+    const others = rest.filter((d) => d.jurisdiction !== first?.jurisdiction);
+    if (!first || others.length === 0) continue;
+    const jurisdictions = [...new Set(declared.map((d) => d.jurisdiction))].sort(compareStrings);
+    out.push(
+      loc.diag(
+        'GB_ICE_JURISDICTION_CONFLICT',
+        `${first.path}.jurisdiction`,
+        `STUN/TURN host '${host}' is declared in ${jurisdictions.length} jurisdictions (${jurisdictions.join(', ')}); a server is in one place. Correct the jurisdiction, or give each relay location its own host name.`,
+        others.map((d) => loc.related(`${d.path}.jurisdiction`, `declared in ${d.jurisdiction} here`)),
+      ),
+    );
+  }
+  return out;
 }
 
 function fencePath(f: CompiledFence): string {

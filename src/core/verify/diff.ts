@@ -3,10 +3,12 @@
  * go. This is what a reviewer reads before approving a change.
  */
 import { ALL_COUNTRY_CODES } from '../geo/countries.js';
+import { allowedIceServers } from '../ice/allowed.js';
+import { isRelayUrl } from '../ice/rules.js';
 import type { Datacenter, Manifest, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
-import { findFenceCrossings } from './check.js';
+import { findFenceCrossings, findIceCrossings } from './check.js';
 
 /** Countries whose reachable jurisdictions change the same way. */
 export interface ExposureChange {
@@ -57,14 +59,37 @@ export interface CrossingChange {
   readonly fence: string;
 }
 
+/** A declared STUN/TURN server outside a fence: rejected by `check`, never handed to the participants the fence binds. */
+export interface IceCrossingChange {
+  readonly change: 'added' | 'removed';
+  readonly datacenter: string;
+  readonly urls: readonly string[];
+  readonly jurisdiction: string;
+  readonly fence: string;
+}
+
+/** How one declared STUN/TURN URL of a datacenter changed: its jurisdiction before and after (', '-joined if it is declared twice). */
+export interface IceChange {
+  readonly datacenter: string;
+  readonly url: string;
+  readonly change: 'added' | 'removed' | 'changed';
+  readonly before?: string;
+  readonly after?: string;
+}
+
 /** Everything a change does to exposure, lists and capacity. */
 export interface ManifestDiff {
   readonly exposure: readonly ExposureChange[];
+  /** Jurisdictions a country's media may be relayed through by the TURN servers its datacenters hand out. */
+  readonly relayExposure: readonly ExposureChange[];
   /** Lists that start or stop crossing a fence (the 2020 misconfiguration shows up here). */
   readonly crossings: readonly CrossingChange[];
+  /** Declared STUN/TURN servers that start or stop being outside a fence. */
+  readonly iceCrossings: readonly IceCrossingChange[];
   readonly zones: readonly ZoneChange[];
   readonly fences: readonly FenceCapacity[];
   readonly datacenters: readonly DatacenterChange[];
+  readonly ice: readonly IceChange[];
 }
 
 /** Compares two manifests by what participants of each country could reach. */
@@ -72,12 +97,26 @@ export function diffManifests(before: Manifest, after: Manifest): ManifestDiff {
   const a = compilePolicy(before);
   const b = compilePolicy(after);
   return {
-    exposure: diffExposure(a, b),
+    exposure: diffExposure(a, b, reachableJurisdictions),
+    relayExposure: diffExposure(a, b, relayJurisdictions),
     crossings: diffCrossings(a, b),
+    iceCrossings: diffIceCrossings(a, b),
     zones: diffZones(before, after),
     fences: diffFences(a, b),
     datacenters: diffDatacenters(before, after),
+    ice: diffIce(before, after),
   };
+}
+
+/** Datacenters a country's participants (without a plan) can reach when failures and load make the decider walk their whole lists. */
+function reachableDatacenters(policy: CompiledPolicy, country: string): Datacenter[] {
+  const zone = policy.zoneFor(country);
+  if (!zone) return [];
+  const allowed = policy.fenceAllowed(country);
+  return [...zone.primaries, ...zone.secondaries].flatMap((id) => {
+    const dc = policy.datacenterById.get(id);
+    return dc && allowed.has(dc.jurisdiction) && policy.claimsOn(dc).length === 0 ? [dc] : [];
+  });
 }
 
 /**
@@ -85,21 +124,24 @@ export function diffManifests(before: Manifest, after: Manifest): ManifestDiff {
  * combination of failures and load makes the decider walk their whole lists.
  */
 export function reachableJurisdictions(policy: CompiledPolicy, country: string): ReadonlySet<string> {
-  const zone = policy.zoneFor(country);
-  const out = new Set<string>();
-  if (!zone) return out;
-  const allowed = policy.fenceAllowed(country);
-  for (const id of [...zone.primaries, ...zone.secondaries]) {
-    const dc = policy.datacenterById.get(id);
-    if (dc && allowed.has(dc.jurisdiction) && policy.claimsOn(dc).length === 0) out.add(dc.jurisdiction);
-  }
-  return out;
+  return new Set(reachableDatacenters(policy, country).map((dc) => dc.jurisdiction));
 }
 
-function diffExposure(a: CompiledPolicy, b: CompiledPolicy): ExposureChange[] {
+/**
+ * Jurisdictions of the TURN servers those datacenters may hand the country's
+ * participants, by the runtime rule (`allowedIceServers`): where their media
+ * may be relayed. STUN servers relay nothing and are left out.
+ */
+export function relayJurisdictions(policy: CompiledPolicy, country: string): ReadonlySet<string> {
+  const allowed = policy.fenceAllowed(country);
+  const servers = reachableDatacenters(policy, country).flatMap((dc) => allowedIceServers(policy.manifest, dc.id, allowed));
+  return new Set(servers.filter((s) => s.urls.some(isRelayUrl)).map((s) => s.jurisdiction));
+}
+
+function diffExposure(a: CompiledPolicy, b: CompiledPolicy, reachable: (policy: CompiledPolicy, country: string) => ReadonlySet<string>): ExposureChange[] {
   const rows = new Map<string, { countries: string[]; gained: string[]; lost: string[] }>();
   for (const country of ALL_COUNTRY_CODES) {
-    const diff = diffSets(reachableJurisdictions(a, country), reachableJurisdictions(b, country));
+    const diff = diffSets(reachable(a, country), reachable(b, country));
     if (diff.added.length === 0 && diff.removed.length === 0) continue;
     const key = `${diff.added.join(',')}|${diff.removed.join(',')}`;
     const row = rows.get(key) ?? { countries: [], gained: [...diff.added], lost: [...diff.removed] };
@@ -123,6 +165,24 @@ function diffCrossings(a: CompiledPolicy, b: CompiledPolicy): CrossingChange[] {
   for (const [key, row] of after) if (!before.has(key)) out.push({ change: 'added', ...row });
   for (const [key, row] of before) if (!after.has(key)) out.push({ change: 'removed', ...row });
   return out.sort((x, y) => compareStrings(x.change, y.change) || compareStrings(x.zone, y.zone) || compareStrings(x.datacenter, y.datacenter) || compareStrings(x.fence, y.fence));
+}
+
+function diffIceCrossings(a: CompiledPolicy, b: CompiledPolicy): IceCrossingChange[] {
+  const keyed = (policy: CompiledPolicy): Map<string, Omit<IceCrossingChange, 'change'>> =>
+    new Map(
+      findIceCrossings(policy).map((c) => {
+        const row = { datacenter: c.dc.id, urls: c.server.urls, jurisdiction: c.server.jurisdiction, fence: c.fence.fence.name };
+        return [JSON.stringify([row.datacenter, row.urls, row.jurisdiction, row.fence]), row];
+      }),
+    );
+  const before = keyed(a);
+  const after = keyed(b);
+  const out: IceCrossingChange[] = [];
+  for (const [key, row] of after) if (!before.has(key)) out.push({ change: 'added', ...row });
+  for (const [key, row] of before) if (!after.has(key)) out.push({ change: 'removed', ...row });
+  return out.sort(
+    (x, y) => compareStrings(x.change, y.change) || compareStrings(x.datacenter, y.datacenter) || compareStrings(x.urls.join(' '), y.urls.join(' ')) || compareStrings(x.jurisdiction, y.jurisdiction) || compareStrings(x.fence, y.fence),
+  );
 }
 
 function diffZones(before: Manifest, after: Manifest): ZoneChange[] {
@@ -181,6 +241,32 @@ function diffDatacenters(before: Manifest, after: Manifest): DatacenterChange[] 
     out.push({ datacenter: id, change, ...(x ? { before: summary(x) } : {}), ...(y ? { after: summary(y) } : {}) });
   }
   return out;
+}
+
+function diffIce(before: Manifest, after: Manifest): IceChange[] {
+  // By datacenter and URL: how servers group their URLs is presentation, where each URL relays is not.
+  const declared = (manifest: Manifest): Map<string, Map<string, string>> =>
+    new Map(
+      manifest.datacenters.map((dc) => {
+        const byUrl = new Map<string, Set<string>>();
+        for (const server of dc.ice) for (const url of server.urls) byUrl.set(url, (byUrl.get(url) ?? new Set()).add(server.jurisdiction));
+        return [dc.id, new Map([...byUrl].map(([url, set]) => [url, [...set].sort(compareStrings).join(', ')]))];
+      }),
+    );
+  const old = declared(before);
+  const now = declared(after);
+  const out: IceChange[] = [];
+  for (const datacenter of new Set([...old.keys(), ...now.keys()])) {
+    const x = old.get(datacenter) ?? new Map<string, string>();
+    const y = now.get(datacenter) ?? new Map<string, string>();
+    for (const url of new Set([...x.keys(), ...y.keys()])) {
+      const was = x.get(url);
+      const is = y.get(url);
+      if (was === is) continue;
+      out.push({ datacenter, url, change: was === undefined ? 'added' : is === undefined ? 'removed' : 'changed', ...(was === undefined ? {} : { before: was }), ...(is === undefined ? {} : { after: is }) });
+    }
+  }
+  return out.sort((p, q) => compareStrings(p.datacenter, q.datacenter) || compareStrings(p.url, q.url));
 }
 
 function diffLists(before: readonly string[], after: readonly string[]): ListChange {
