@@ -2,12 +2,17 @@
  * The meeting's MLS group over a real bridge and broker (Node participants):
  * members converge on one epoch and one security code, a leaver is removed
  * (new epoch, new code, keys it never sees), and a newcomer joins by Welcome.
+ * And the roster: every member sees the group's members checked against the
+ * meeting. A ghost that a colluding broker vouches for and a colluding bridge
+ * relays is on every roster, flagged, while every member shows the same
+ * security code — the code alone would not have shown it.
  */
 import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeSession, type SessionEvent } from '../sdk/node.js';
 import type { Session } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
+import { ghostKeyPackage, injectKeyPackage } from './ghost.fixture.js';
 
 let cluster: Cluster;
 
@@ -25,16 +30,34 @@ interface Member {
 }
 
 type Epoch = Extract<SessionEvent<MediaStreamTrack>, { type: 'e2ee' }>;
+type Roster = Extract<SessionEvent<MediaStreamTrack>, { type: 'roster' }>;
 
 function latest(m: Member): Epoch | undefined {
   return m.events.findLast((e): e is Epoch => e.type === 'e2ee');
 }
 
-async function join(meeting: string, name: string): Promise<Member> {
+function latestRoster(m: Member): Roster | undefined {
+  return m.events.findLast((e): e is Roster => e.type === 'roster');
+}
+
+function rosters(m: Member): Roster[] {
+  return m.events.filter((e): e is Roster => e.type === 'roster');
+}
+
+/** Joins with E2EE; `joinToken` reuses one (a second connection of the same participant). */
+async function join(meeting: string, name: string, joinToken?: string): Promise<Member> {
   const events: SessionEvent<MediaStreamTrack>[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', e2ee: true, onEvent: (e) => events.push(e) });
+  const session = nodeSession({ broker: cluster.broker.url, joinToken: joinToken ?? (await cluster.joinToken(meeting, name)), country: 'US', e2ee: true, onEvent: (e) => events.push(e) });
   session.join();
   return { name, session, events };
+}
+
+async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Waits until every member is in the same epoch with `size` members. */
@@ -52,6 +75,26 @@ async function converged(members: readonly Member[], size: number, ms = 20_000):
   }
 }
 
+/** Three members in one epoch, and each one's participant id by name. */
+async function threeMembers(): Promise<{ meeting: string; members: [Member, Member, Member]; ids: Record<string, string> }> {
+  const meeting = await cluster.meeting();
+  const ada = await join(meeting, 'Ada');
+  await converged([ada], 1);
+  const members: [Member, Member, Member] = [ada, await join(meeting, 'Bo'), await join(meeting, 'Cy')];
+  const [epoch] = await converged(members, 3);
+  const ids = Object.fromEntries((epoch?.members ?? []).map((m) => [m.name, m.participant]));
+  return { meeting, members, ids };
+}
+
+/** Name, own-leaf mark and flags of each roster member. */
+function summary(roster: Roster | undefined): [string, boolean, readonly string[]][] {
+  return (roster?.members ?? []).map((m) => [m.name, m.self, m.flags]);
+}
+
+function leaveAll(members: readonly Member[]): void {
+  for (const m of members) m.session.leave();
+}
+
 describe('MLS group over the bridge', () => {
   it('three members share one epoch and security code; a leaver is removed; a newcomer joins by Welcome', async () => {
     const meeting = await cluster.meeting();
@@ -65,6 +108,13 @@ describe('MLS group over the bridge', () => {
     expect(new Set(three.map((e) => e.securityCode))).toEqual(new Set([code]));
     expect(new Set(three.map((e) => Buffer.from(e.keys.baseKey).toString('hex'))).size).toBe(1);
     expect(three[0]?.members.map((m) => m.name).sort()).toEqual(['Ada', 'Bo', 'Cy']);
+    // Each roster lists exactly the participants, none flagged, its own leaf marked, with the epoch's code.
+    for (const m of [ada, bo, cy]) {
+      const roster = latestRoster(m);
+      expect(summary(roster)).toEqual(['Ada', 'Bo', 'Cy'].map((n) => [n, n === m.name, []]));
+      expect(roster?.joining).toEqual([]);
+      expect(roster?.securityCode).toBe(code);
+    }
 
     // Bo leaves: Ada and Cy move to an epoch Bo is not in, with a new code and key.
     const boLast = latest(bo);
@@ -74,11 +124,94 @@ describe('MLS group over the bridge', () => {
     expect(two[0]?.securityCode).not.toBe(code);
     expect(Buffer.from(two[0]?.keys.baseKey ?? []).equals(Buffer.from(boLast?.keys.baseKey ?? []))).toBe(false);
     expect(latest(bo)?.epoch).toBe(boLast?.epoch);
+    // Between Bo's departure and the commit that removes him, his leaf is "left" on the roster: never flagged.
+    for (const m of [ada, cy]) {
+      expect(rosters(m).some((r) => r.members.some((e) => e.name === 'Bo' && e.left))).toBe(true);
+      expect(rosters(m).every((r) => r.members.every((e) => e.flags.length === 0))).toBe(true);
+    }
 
     // A newcomer joins the running group.
     const dee = await join(meeting, 'Dee');
     const again = await converged([ada, cy, dee], 3);
     expect(new Set(again.map((e) => e.securityCode)).size).toBe(1);
+    // Until the commit that adds her, Dee is "joining": in the meeting, not yet in the group.
+    expect(rosters(ada).some((r) => r.joining.some((a) => a.name === 'Dee'))).toBe(true);
+    expect([ada, cy, dee].every((m) => rosters(m).every((r) => r.members.every((e) => e.flags.length === 0)))).toBe(true);
     for (const m of [ada, cy, dee]) m.session.leave();
+  }, 60_000);
+});
+
+describe('the E2EE roster over the bridge', () => {
+  it('a ghost MLS member shows on every roster and is flagged, while every member shows the same security code', async () => {
+    const { meeting, members, ids } = await threeMembers();
+    // The broker vouches for a key it holds; the bridge relays its key package as if Bo had sent it.
+    injectKeyPackage(cluster, 'us-east', meeting, ids.Bo ?? '', await ghostKeyPackage(cluster, meeting, 'p-ghost', 'Mallory'));
+
+    const withGhost = (m: Member): Roster | undefined => m.events.find((e): e is Roster => e.type === 'roster' && e.members.some((x) => x.participant === 'p-ghost'));
+    await until(() => members.every(withGhost), 'the ghost on every roster');
+    const rosters = members.map(withGhost);
+    for (const [i, roster] of rosters.entries()) {
+      expect(summary(roster)).toEqual([
+        ['Ada', i === 0, []],
+        ['Bo', i === 1, []],
+        ['Cy', i === 2, []],
+        ['Mallory', false, ['not-a-participant']],
+      ]);
+    }
+    // One group, one epoch, one code: comparing codes alone would not have shown the ghost.
+    expect(new Set(rosters.map((r) => r?.epoch)).size).toBe(1);
+    expect(new Set(rosters.map((r) => r?.securityCode)).size).toBe(1);
+    // An honest committer then removes the leaf no participant accounts for (a colluding bridge could withhold that commit).
+    await until(() => members.every((m) => latestRoster(m)?.members.length === 3), 'the ghost removed');
+    leaveAll(members);
+  }, 60_000);
+
+  it("a ghost that claims a participant's id is a second leaf for them, flagged on every roster, its own key apart", async () => {
+    const { meeting, members, ids } = await threeMembers();
+    const bo = ids.Bo ?? '';
+    injectKeyPackage(cluster, 'us-east', meeting, bo, await ghostKeyPackage(cluster, meeting, bo, 'Bo'));
+
+    await until(() => members.every((m) => latestRoster(m)?.members.length === 4), 'a fourth member on every roster');
+    const rosters = members.map(latestRoster);
+    expect(summary(rosters[0])).toEqual([['Ada', true, []], ['Bo', false, ['second-leaf']], ['Cy', false, []], ['Bo', false, ['second-leaf']]]);
+    expect(summary(rosters[2])).toEqual([['Ada', false, []], ['Bo', false, ['second-leaf']], ['Cy', true, []], ['Bo', false, ['second-leaf']]]);
+    // Bo knows which leaf is his: only the other one is flagged.
+    expect(summary(rosters[1])).toEqual([['Ada', false, []], ['Bo', true, []], ['Cy', false, []], ['Bo', false, ['second-leaf']]]);
+    const keys = rosters[0]?.members.filter((m) => m.participant === bo).map((m) => m.keyFingerprint);
+    expect(new Set(keys).size).toBe(2);
+    expect(new Set(rosters.map((r) => r?.securityCode)).size).toBe(1);
+    leaveAll(members);
+  }, 60_000);
+
+  it('a participant admitted again (a second connection with its join token) replaces its leaf instead of doubling it', async () => {
+    const meeting = await cluster.meeting();
+    const ada = await join(meeting, 'Ada');
+    await converged([ada], 1);
+    const token = await cluster.joinToken(meeting, 'Bo');
+    const bo = await join(meeting, 'Bo', token);
+    await converged([ada, bo], 2);
+    const again = await join(meeting, 'Bo', token);
+    await until(() => again.events.some((e) => e.type === 'connected'), 'the second connection admitted');
+    // The first connection gives up; the bridge replaced it without announcing a departure.
+    bo.session.leave();
+    await converged([ada, again], 2);
+    await until(() => [ada, again].every((m) => latestRoster(m)?.members.length === 2), 'two rosters of two');
+    expect(summary(latestRoster(ada))).toEqual([['Ada', true, []], ['Bo', false, []]]);
+    expect(summary(latestRoster(again))).toEqual([['Ada', false, []], ['Bo', true, []]]);
+    leaveAll([ada, again]);
+  }, 60_000);
+
+  it('a member pushed out of the group while still connected is told so, instead of keeping a stale code', async () => {
+    const { meeting, members, ids } = await threeMembers();
+    const [ada, bo, cy] = members;
+    const boLast = latest(bo);
+    // A colluding bridge tells Ada and Cy that Bo left, while Bo stays connected: the committer removes Bo's leaf.
+    const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
+    for (const id of [ids.Ada, ids.Cy]) room?.participants.get(id ?? '')?.notify({ type: 'peer-left', id: ids.Bo ?? '' });
+    await converged([ada, cy], 2);
+    await until(() => bo.events.some((e) => e.type === 'e2ee-error'), "Bo's error");
+    expect(latest(bo)?.epoch).toBe(boLast?.epoch);
+    expect(latest(ada)?.securityCode).not.toBe(boLast?.securityCode);
+    leaveAll(members);
   }, 60_000);
 });

@@ -18,7 +18,7 @@ import {
 import { GeobridgeError } from '../core/errors.js';
 import { sameBytes } from './bytes.js';
 import { DEFAULT_CIPHER_SUITE, getCipherSuite } from '../sframe/index.js';
-import { credentialProblem, identityOf, withCredentialCheck, type CredentialPolicy, type MemberIdentity } from './identity.js';
+import { credentialProblem, identityOf, keyFingerprint, withCredentialCheck, type CredentialPolicy, type MemberIdentity } from './identity.js';
 import type { EpochKeys } from './kid.js';
 
 /** The MLS cipher suite of every meeting group. */
@@ -72,8 +72,12 @@ export type Processed =
 /** A member of the group, read from its leaf (credentials were checked when the leaf entered). */
 export interface Member {
   readonly leafIndex: number;
+  /** The participant id the broker's identity assertion names (`sub`). */
   readonly participant: string;
+  /** The display name the assertion names. */
   readonly name: string;
+  /** `keyFingerprint` of the leaf's signature key: tells apart two leaves that claim one participant. */
+  readonly keyFingerprint: string;
 }
 
 function clientConfig(auth: AuthenticationService): ClientConfig {
@@ -226,10 +230,11 @@ export function memberLeafIndices(group: MeetingGroup): number[] {
 
 /** The members, by leaf index; a leaf whose assertion cannot be read (never, once checked) is named by its index. */
 export function members(group: MeetingGroup): Member[] {
-  return memberLeafIndices(group).map((leafIndex) => {
-    const node = group.state.ratchetTree[leafIndex * 2];
-    const who = node?.nodeType === 'leaf' ? identityOf(node.leaf.credential) : undefined;
-    return { leafIndex, participant: who?.participant ?? `leaf-${leafIndex}`, name: who?.name ?? '' };
+  return group.state.ratchetTree.flatMap((node, nodeIndex) => {
+    if (node?.nodeType !== 'leaf') return [];
+    const leafIndex = nodeIndex / 2;
+    const who = identityOf(node.leaf.credential);
+    return [{ leafIndex, participant: who?.participant ?? `leaf-${leafIndex}`, name: who?.name ?? '', keyFingerprint: keyFingerprint(node.leaf.signaturePublicKey) }];
   });
 }
 

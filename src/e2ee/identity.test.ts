@@ -2,9 +2,10 @@
 // credential is refused when it is added, when a commit adding it is
 // processed, and anywhere in the tree a newcomer joins.
 import { createGroup, generateKeyPackage, defaultCapabilities, defaultLifetime, type CiphersuiteImpl, type Credential } from 'ts-mls';
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addMembers, createKeyPackage, createMeetingGroup, encodeKeyPackage, groupIdOf, joinFromWelcome, loadCipherSuite, members, processHandshake, type KeyPackageBundle } from './group.js';
-import { createMemberIdentity, credentialProblem, generateSignatureKeyPair, signatureKeyClaim, type CredentialPolicy } from './identity.js';
+import { createMemberIdentity, credentialProblem, generateSignatureKeyPair, keyFingerprint, signatureKeyClaim, type CredentialPolicy } from './identity.js';
 import { codeOf, createTestBroker, MEETING, newMember, policyOf, T0, type TestBroker } from './test-broker.fixture.js';
 
 let cs: CiphersuiteImpl;
@@ -45,6 +46,15 @@ describe('the credential check', () => {
     const alice = await createMeetingGroup(policy, await newMember(cs, broker, 'alice'), cs);
     const draft = await addMembers(alice, [encodeKeyPackage(await newMember(cs, broker, 'bob'))]);
     expect(members(draft.group).map((m) => m.participant)).toEqual(['alice', 'bob']);
+  });
+
+  it("names each member's key by a fingerprint of its leaf's signature key", async () => {
+    const [a, b] = await Promise.all([newMember(cs, broker, 'alice'), newMember(cs, broker, 'bob')]);
+    const alice = await createMeetingGroup(policyOf(broker), a, cs);
+    const draft = await addMembers(alice, [encodeKeyPackage(b)]);
+    const expected = [a, b].map((m) => createHash('sha256').update(m.publicPackage.leafNode.signaturePublicKey).digest('hex').slice(0, 16).replace(/(.{4})(?!$)/g, '$1 '));
+    expect(members(draft.group).map((m) => m.keyFingerprint)).toEqual(expected);
+    expect(keyFingerprint(new Uint8Array(32))).toBe('6668 7aad f862 bd77');
   });
 
   it('refuses to add each forged key package (MLS_CREDENTIAL_REJECTED)', async () => {

@@ -5,6 +5,7 @@
  * assertion for this meeting that names the leaf's own signature key. So a
  * member cannot put someone else's name, or someone else's key, in its leaf.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { base64url, decodeJwt } from 'jose';
 import type { AuthenticationService, Credential, CiphersuiteImpl } from 'ts-mls';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
@@ -63,6 +64,17 @@ export function signatureKeyClaim(publicKey: Uint8Array): string {
 /** A member identity from its key pair and the broker's identity assertion (a JWT) naming that key. */
 export function createMemberIdentity(signatureKeyPair: SignatureKeyPair, assertion: string): MemberIdentity {
   return { signatureKeyPair, credential: { credentialType: 'basic', identity: new TextEncoder().encode(assertion) } };
+}
+
+/**
+ * A short name for a signature public key: the first 8 bytes of its SHA-256,
+ * as four groups of four hex digits ("3f2a 91c0 7b1e 04d2"). It tells two
+ * leaves that claim one participant apart on a roster; it is not what makes
+ * the group safe (the security code is), so 64 bits is plenty.
+ */
+export function keyFingerprint(publicKey: Uint8Array): string {
+  const hex = Array.from(sha256(publicKey).subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+  return hex.replace(/(.{4})(?!$)/g, '$1 ');
 }
 
 /** Who a credential names, read without verification: use only on leaves the group already checked. */

@@ -4,3 +4,4 @@ export * from './group.js';
 export * from './kid.js';
 export * from './security-code.js';
 export * from './delivery.js';
+export * from './roster.js';

@@ -9,6 +9,7 @@ import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
 
 export type { SessionEvent } from './session.js';
+export type { RosterEntry, RosterFlag } from '../e2ee/roster.js';
 
 /** How long an answer waits for ICE gathering; host candidates take milliseconds, a dead STUN server forever. */
 const ICE_GATHERING_BOUND_MS = 2000;

@@ -6,13 +6,17 @@
  * the member with the lowest leaf index commits: it adds the key packages
  * of newcomers and removes members who left. A commit that loses its epoch
  * to another is dropped, and redone after the winner is processed. Every
- * new epoch yields the SFrame keys and the security code.
+ * new epoch yields the SFrame keys and the security code, and every epoch
+ * and every arrival or departure the roster: the members checked against the
+ * participants the bridge announced (src/e2ee/roster.ts).
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
 import type { MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { GeobridgeError } from '../core/errors.js';
 import {
   addMembers,
+  checkRoster,
   createKeyPackage,
   createMeetingGroup,
   createMemberIdentity,
@@ -27,12 +31,15 @@ import {
   removeMembers,
   securityCode,
   signatureKeyClaim,
+  type Attendee,
   type CommitDraft,
   type CredentialPolicy,
   type EpochKeys,
   type IdentityVerifier,
   type KeyPackageBundle,
   type MeetingGroup,
+  type Member,
+  type Roster,
 } from '../e2ee/index.js';
 
 /** A new epoch: its SFrame keys, the code members compare, and who is in it. */
@@ -40,7 +47,14 @@ export interface E2eeEpoch {
   readonly epoch: bigint;
   readonly securityCode: string;
   readonly keys: EpochKeys;
-  readonly members: readonly { readonly participant: string; readonly name: string }[];
+  /** Every leaf: its index, the participant and name its broker-signed credential names, and its key's fingerprint. */
+  readonly members: readonly Member[];
+}
+
+/** The group's members checked against the meeting's participants, with the code of the epoch they are in. */
+export interface E2eeRoster extends Roster {
+  readonly epoch: bigint;
+  readonly securityCode: string;
 }
 
 /** Options of `MeetingKeys`. */
@@ -48,12 +62,15 @@ export interface MeetingKeysOptions {
   readonly broker: string;
   readonly joinToken: string;
   readonly meeting: string;
+  /** This participant's id, as the bridge admitted it (`admitted.participant`). */
+  readonly participant: string;
   /** This participant's key package, made ahead (`prepareMember`); made on `start` otherwise. A key package is used once. */
   readonly prepared?: Promise<KeyPackageBundle>;
   /** The broker's published keys (the session's, already fetched for its tickets); fetched on first use otherwise. */
   readonly jwks?: JWTVerifyGetKey;
   readonly send: (message: MlsSubmitMessage) => void;
   readonly onEpoch: (epoch: E2eeEpoch) => void;
+  readonly onRoster: (roster: E2eeRoster) => void;
   readonly onError: (error: unknown) => void;
 }
 
@@ -103,8 +120,12 @@ export class MeetingKeys {
   #group: MeetingGroup | undefined;
   /** Key packages of participants waiting to be added, by participant. */
   readonly #waiting = new Map<string, Uint8Array>();
-  /** Participants on the bridge with us (the others). */
-  readonly #present = new Set<string>();
+  /** Participants on the bridge with us (the others): id → display name. */
+  readonly #present = new Map<string, string>();
+  /** Participants announced on this connection who left since. */
+  readonly #left = new Map<string, string>();
+  /** Leaves (`leafKey`) of earlier connections of participants announced again: the committer removes them. */
+  readonly #replaced = new Set<string>();
   #draft: CommitDraft | undefined;
   #closed = false;
 
@@ -115,8 +136,8 @@ export class MeetingKeys {
   }
 
   /** Starts after admission: founds the group, or asks to be added. */
-  start(founder: boolean, others: readonly string[]): void {
-    for (const p of others) this.#present.add(p);
+  start(founder: boolean, others: readonly Attendee[]): void {
+    for (const p of others) this.#present.set(p.id, p.name);
     this.#run(async () => {
       this.#bundle = await (this.#options.prepared ?? prepareMember(this.#options.broker, this.#options.joinToken));
       if (founder) {
@@ -128,14 +149,28 @@ export class MeetingKeys {
     });
   }
 
-  peerJoined(participant: string): void {
-    this.#present.add(participant);
+  peerJoined(peer: Attendee): void {
+    this.#present.set(peer.id, peer.name);
+    this.#left.delete(peer.id);
+    this.#waiting.delete(peer.id);
+    this.#run(async () => {
+      // Any leaf it has now is an earlier connection's: the bridge admits a reconnect without announcing the old one's departure.
+      for (const m of this.#group ? members(this.#group) : []) if (m.participant === peer.id) this.#replaced.add(leafKey(m));
+      this.#publishRoster();
+      await this.#commitIfCommitter();
+    });
   }
 
   peerLeft(participant: string): void {
+    const name = this.#present.get(participant);
+    if (name === undefined) return;
     this.#present.delete(participant);
+    this.#left.set(participant, name);
     this.#waiting.delete(participant);
-    this.#run(() => this.#commitIfCommitter());
+    this.#run(async () => {
+      this.#publishRoster();
+      await this.#commitIfCommitter();
+    });
   }
 
   relayed(message: MlsRelayMessage): void {
@@ -161,7 +196,8 @@ export class MeetingKeys {
           if (processed.kind !== 'commit') return;
           if (processed.removed) {
             this.#group = undefined;
-            return;
+            // Still connected, yet out of the group: another connection took our place, or someone is pushing us out. Either way our code is stale.
+            throw new GeobridgeError('MLS_NOT_A_MEMBER', 'This participant was removed from the meeting’s encryption group while still connected; its security code no longer applies.');
           }
           this.#group = processed.group;
           await this.#entered();
@@ -202,14 +238,26 @@ export class MeetingKeys {
     });
   }
 
-  /** A new epoch: publish its keys and code, then do any commit that is ours to do. */
+  /** A new epoch: publish its keys, code and roster, then do any commit that is ours to do. */
   async #entered(): Promise<void> {
     const group = this.#group;
     if (!group) return;
     const current = members(group);
     for (const m of current) this.#waiting.delete(m.participant);
-    this.#options.onEpoch({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), keys: await epochKeys(group), members: current.map(({ participant, name }) => ({ participant, name })) });
+    const keys = new Set(current.map(leafKey));
+    for (const k of this.#replaced) if (!keys.has(k)) this.#replaced.delete(k);
+    this.#options.onEpoch({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), keys: await epochKeys(group), members: current });
+    this.#publishRoster();
     await this.#commitIfCommitter();
+  }
+
+  /** The roster of the current epoch against the participants announced so far. */
+  #publishRoster(): void {
+    const group = this.#group;
+    if (!group) return;
+    const attendees = (map: ReadonlyMap<string, string>): Attendee[] => [...map].map(([id, name]) => ({ id, name }));
+    const view = { self: this.#options.participant, ownLeaf: ownLeafIndex(group), present: attendees(this.#present), left: attendees(this.#left) };
+    this.#options.onRoster({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), ...checkRoster(members(group), view) });
   }
 
   /** The lowest leaf among members still present commits: one committer, so races are rare (and still safe). */
@@ -218,15 +266,21 @@ export class MeetingKeys {
     if (!group || this.#draft) return;
     const me = ownLeafIndex(group);
     const current = members(group);
-    const live = current.filter((m) => m.leafIndex === me || this.#present.has(m.participant));
+    const stays = (m: Member): boolean => m.leafIndex === me || (this.#present.has(m.participant) && !this.#replaced.has(leafKey(m)));
+    const live = current.filter(stays);
     if (Math.min(...live.map((m) => m.leafIndex)) !== me) return;
-    const gone = current.filter((m) => m.leafIndex !== me && !this.#present.has(m.participant)).map((m) => m.leafIndex);
+    const gone = current.filter((m) => !stays(m)).map((m) => m.leafIndex);
     const adds = [...this.#waiting.entries()].filter(([p]) => this.#present.has(p)).map(([, kp]) => kp);
     if (gone.length === 0 && adds.length === 0) return;
     const draft = gone.length > 0 ? await removeMembers(group, gone) : await addMembers(group, adds);
     this.#draft = draft;
     this.#options.send({ type: 'mls', kind: 'commit', data: base64url(draft.commit), ...(draft.welcome ? { welcome: base64url(draft.welcome) } : {}) });
   }
+}
+
+/** A leaf as one key at one index: an index alone is reused by the next add once the leaf is removed. */
+function leafKey(m: Member): string {
+  return `${m.leafIndex} ${m.keyFingerprint}`;
 }
 
 function base64url(bytes: Uint8Array): string {

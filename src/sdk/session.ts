@@ -10,7 +10,7 @@ import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, typ
 import type { Decision } from '../core/select/select.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
-import { MeetingKeys, prepareMember, type E2eeEpoch } from './meeting-keys.js';
+import { MeetingKeys, prepareMember, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -52,6 +52,8 @@ export type SessionEvent<Track> =
   | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video' }
   /** The meeting's MLS group moved to a new epoch on this connection: its SFrame keys and security code. */
   | ({ readonly type: 'e2ee' } & E2eeEpoch)
+  /** The group's members checked against the meeting's participants: on every epoch, and whenever a participant comes or goes. */
+  | ({ readonly type: 'roster' } & E2eeRoster)
   /** The MLS group could not be joined or kept (the call goes on; its media keys do not change). */
   | { readonly type: 'e2ee-error'; readonly message: string }
   /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
@@ -324,6 +326,7 @@ export class Session<Track> {
             broker: this.#options.broker,
             joinToken: this.#options.joinToken,
             meeting: message.meeting,
+            participant: message.participant,
             ...(prepared ? { prepared } : {}),
             jwks: this.#jwks,
             send: (m) => {
@@ -332,11 +335,14 @@ export class Session<Track> {
             onEpoch: (epoch) => {
               emit({ type: 'e2ee', ...epoch });
             },
+            onRoster: (roster) => {
+              emit({ type: 'roster', ...roster });
+            },
             onError: (error) => {
               emit({ type: 'e2ee-error', message: error instanceof Error ? error.message : String(error) });
             },
           });
-          link.keys.start(message.mlsFounder, message.peers.map((p) => p.id));
+          link.keys.start(message.mlsFounder, message.peers);
         }
         if (!this.#audio || !this.#video) this.#send(link, { type: 'state', audio: this.#audio, video: this.#video });
         return;
@@ -352,7 +358,7 @@ export class Session<Track> {
           });
         return;
       case 'peer-joined':
-        link.keys?.peerJoined(message.peer.id);
+        link.keys?.peerJoined(message.peer);
         emit({ type: 'participant-joined', peer: message.peer });
         return;
       case 'peer-updated':

@@ -2,7 +2,8 @@
  * The meeting page: read the invite from the URL fragment (it never reaches
  * a server log), show the meeting and a camera preview, exchange the invite
  * and a name for a join token, then run a browser `Session` and render the
- * call. `window.geobridge` exposes the page's state, its event log and the
+ * call, with the security code and the encryption group's roster.
+ * `window.geobridge` exposes the page's state, its event log and the
  * media statistics, for tests and for support.
  */
 import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
@@ -13,6 +14,7 @@ import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo 
 import { e2eeWanted } from './e2ee-switch.js';
 import { Grid } from './grid.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
+import { RosterView } from './roster-view.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -24,6 +26,13 @@ interface PageState {
   refusal?: { readonly code: string; readonly message: string; readonly text: string };
   /** The meeting's end-to-end encryption as this page has it: the MLS epoch and its security code. */
   e2ee?: { readonly epoch: number; readonly securityCode: string; readonly members: number } | { readonly error: string };
+  /** The encryption group's members as the page shows them, with the warnings for those no participant accounts for. */
+  roster?: {
+    readonly epoch: number;
+    readonly members: readonly { readonly name: string; readonly participant: string; readonly self: boolean; readonly left: boolean; readonly keyFingerprint: string; readonly flags: readonly string[] }[];
+    readonly joining: readonly string[];
+    readonly warnings: readonly string[];
+  };
 }
 
 /** One inbound RTP stream's counters. */
@@ -176,6 +185,11 @@ function startCall(options: { token: string; name: string; country: string | und
     return;
   }
   const grid = new Grid(byId('grid'), byId('audio-sinks'));
+  const roster = new RosterView(byId('roster'), byId('roster-title'), byId('roster-alert'), byId('roster-list'));
+  const clearRoster = (): void => {
+    roster.clear();
+    delete state.roster;
+  };
   grid.showSelf(options.name, options.stream);
   byId('call-title').textContent = options.title;
   show('call');
@@ -183,9 +197,7 @@ function startCall(options: { token: string; name: string; country: string | und
   badge('Connecting…', 'connecting');
 
   const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
-    // Tracks and keys are not serialisable (nor to be logged); `at` (ms since the page loaded) lets support read the timeline.
-    const at = Math.round(performance.now());
-    events.push(e.type === 'track-added' ? { type: e.type, peer: e.peer, kind: e.kind, at } : e.type === 'e2ee' ? { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at } : { ...e, at });
+    events.push(logged(e, Math.round(performance.now())));
     switch (e.type) {
       case 'connected':
         state.phase = 'connected';
@@ -195,6 +207,7 @@ function startCall(options: { token: string; name: string; country: string | und
       case 'reconnecting':
         state.phase = 'reconnecting';
         grid.clearRemote();
+        clearRoster();
         badge(`Reconnecting… (lost ${e.datacenter})`, 'reconnecting');
         return;
       case 'participant-joined':
@@ -215,8 +228,18 @@ function startCall(options: { token: string; name: string; country: string | und
       case 'e2ee':
         if (crypter) void setKeys(crypter, { epoch: e.epoch, baseKey: e.keys.baseKey, ownLeaf: e.keys.ownIndex, senders: e.keys.memberIndices });
         state.e2ee = { epoch: Number(e.epoch), securityCode: e.securityCode, members: e.members.length };
-        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others`, 'on');
+        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others, and check who is in the group`, 'on');
         return;
+      case 'roster': {
+        const warnings = roster.show(e);
+        state.roster = {
+          epoch: Number(e.epoch),
+          members: e.members.map(({ name, participant, self, left, keyFingerprint, flags }) => ({ name, participant, self, left, keyFingerprint, flags })),
+          joining: e.joining.map((a) => a.name),
+          warnings,
+        };
+        return;
+      }
       case 'e2ee-error':
         state.e2ee = { error: e.message };
         showE2ee(`Encryption keys could not be agreed; media stays encrypted and may not play (${e.message})`, 'error');
@@ -240,6 +263,7 @@ function startCall(options: { token: string; name: string; country: string | und
         showE2ee('Not end-to-end encrypted (dev switch)', 'error');
         return;
       }
+      clearRoster();
       crypter?.terminate();
       crypter = spareCrypter ?? new Worker(E2EE_WORKER);
       spareCrypter = undefined;
@@ -252,6 +276,20 @@ function startCall(options: { token: string; name: string; country: string | und
   wireControls(session, grid, options.stream);
   watchUndecryptable();
   session.join();
+}
+
+/** An event as the page's timeline keeps it: tracks and keys are not serialisable (nor to be logged); `at` is ms since the page loaded. */
+function logged(e: SessionEvent<MediaStreamTrack>, at: number): Record<string, unknown> {
+  switch (e.type) {
+    case 'track-added':
+      return { type: e.type, peer: e.peer, kind: e.kind, at };
+    case 'e2ee':
+      return { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at };
+    case 'roster':
+      return { type: e.type, epoch: Number(e.epoch), members: e.members.length, flagged: e.members.filter((m) => m.flags.length > 0).length, joining: e.joining.length, at };
+    default:
+      return { ...e, at };
+  }
 }
 
 function stopMedia(stream: MediaStream): void {

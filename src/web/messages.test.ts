@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jurisdictionLabel, refusalText } from './messages.js';
+import { displayName, jurisdictionLabel, refusalText, rosterAlert, rosterWarnings } from './messages.js';
 
 const DATACENTERS = [
   { id: 'us-east', jurisdiction: 'US' },
@@ -35,5 +35,42 @@ describe('refusal messages', () => {
   it('labels a jurisdiction with its country name and code', () => {
     expect(jurisdictionLabel('DE')).toBe('Germany (DE)');
     expect(jurisdictionLabel('XX')).toBe('XX');
+  });
+});
+
+describe('roster warnings', () => {
+  const member = { participant: 'p-x', name: 'Mallory', meetingName: '', flags: [] } as const;
+
+  it('says nothing about a member the meeting accounts for', () => {
+    expect(rosterWarnings(member, 'p-ada')).toEqual([]);
+  });
+
+  it('names an unknown member and says it is not a participant', () => {
+    expect(rosterWarnings({ ...member, flags: ['not-a-participant'] }, 'p-ada')).toEqual(['Unknown member in the encryption group: Mallory — not a participant of this meeting.']);
+  });
+
+  it('says a participant is in the group twice, and tells us when the second leaf claims to be us', () => {
+    expect(rosterWarnings({ ...member, name: 'Bo', flags: ['second-leaf'] }, 'p-ada')).toEqual(['Bo is in the encryption group twice — at most one of the two is really Bo.']);
+    expect(rosterWarnings({ ...member, participant: 'p-ada', name: 'Ada', flags: ['second-leaf'] }, 'p-ada')).toEqual([
+      'A second member of the encryption group claims to be you (Ada) — it is not this device.',
+    ]);
+  });
+
+  it('gives both names when the group and the meeting disagree, one sentence per flag', () => {
+    expect(rosterWarnings({ ...member, name: 'Bo (host)', meetingName: 'Bo', flags: ['second-leaf', 'name-differs'] }, 'p-ada')).toEqual([
+      'Bo (host) is in the encryption group twice — at most one of the two is really Bo (host).',
+      'A member of the encryption group is named “Bo (host)” there but “Bo” in the meeting.',
+    ]);
+  });
+
+  it('raises an alert only when a member is flagged, and says the code does not rule it out', () => {
+    expect(rosterAlert(0)).toBe('');
+    expect(rosterAlert(1)).toMatch(/^Warning: A member of the encryption group is not accounted for .* see the flagged member below\.$/);
+    expect(rosterAlert(2)).toMatch(/^Warning: 2 members of the encryption group are not accounted for .* see the flagged members below\.$/);
+  });
+
+  it('never shows an empty name as nothing', () => {
+    expect(displayName('  ')).toBe('(no name)');
+    expect(rosterWarnings({ ...member, name: '', flags: ['not-a-participant'] }, undefined)[0]).toContain('(no name)');
   });
 });

@@ -1,9 +1,11 @@
 /**
  * What the page tells a person when the broker, the invite or a bridge says
  * no: one sentence per refusal code, in words a participant can act on. The
- * broker's own message is the fallback, never a stack of codes.
+ * broker's own message is the fallback, never a stack of codes. And what it
+ * says about a member of the encryption group that no participant accounts for.
  */
 import { countryName } from '../core/geo/countries.js';
+import type { RosterFlag } from '../sdk/browser.js';
 
 /** A datacenter as `/v1/info` lists it. */
 export interface DatacenterInfo {
@@ -54,4 +56,45 @@ export function refusalText(code: string, message: string, datacenters: readonly
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** A display name as the page shows it: an empty one is said to be empty, never shown as nothing. */
+export function displayName(name: string): string {
+  return name.trim() === '' ? '(no name)' : name;
+}
+
+/** What the roster needs to know of a flagged member (src/e2ee/roster.ts). */
+export interface FlaggedMember {
+  readonly participant: string;
+  readonly name: string;
+  readonly meetingName: string;
+  readonly flags: readonly RosterFlag[];
+}
+
+/**
+ * What the page says about a member of the encryption group that no
+ * participant accounts for, one sentence per flag; none for the others.
+ * `self` is this participant's id, so a second leaf in our name says so.
+ */
+export function rosterWarnings(member: FlaggedMember, self: string | undefined): string[] {
+  const name = displayName(member.name);
+  return member.flags.map((flag) => {
+    switch (flag) {
+      case 'not-a-participant':
+        return `Unknown member in the encryption group: ${name} — not a participant of this meeting.`;
+      case 'second-leaf':
+        return member.participant === self
+          ? `A second member of the encryption group claims to be you (${name}) — it is not this device.`
+          : `${name} is in the encryption group twice — at most one of the two is really ${name}.`;
+      case 'name-differs':
+        return `A member of the encryption group is named “${name}” there but “${displayName(member.meetingName)}” in the meeting.`;
+    }
+  });
+}
+
+/** The alert above a roster with `flagged` members no participant accounts for ('' when there are none). */
+export function rosterAlert(flagged: number): string {
+  if (flagged === 0) return '';
+  const who = flagged === 1 ? 'A member of the encryption group is' : `${flagged} members of the encryption group are`;
+  return `Warning: ${who} not accounted for by this meeting's participants, and can decrypt the call. The same security code does not rule this out: see the flagged ${flagged === 1 ? 'member' : 'members'} below.`;
 }

@@ -35,6 +35,12 @@ export interface PageState {
   connected?: { datacenter: string; jurisdiction: string; role: string; attempts: number };
   refusal?: { code: string; message: string; text: string };
   e2ee?: { epoch: number; securityCode: string; members: number } | { error: string };
+  roster?: {
+    epoch: number;
+    members: { name: string; participant: string; self: boolean; left: boolean; keyFingerprint: string; flags: string[] }[];
+    joining: string[];
+    warnings: string[];
+  };
 }
 export interface RouteBody {
   candidates?: { datacenter: string; jurisdiction: string }[];

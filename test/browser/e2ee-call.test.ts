@@ -1,12 +1,15 @@
 /**
  * End-to-end encryption in real Chromium with three participants: all
- * decode each other and show one security code; when one leaves, the other
- * two move to an epoch it never held keys for, every frame the bridge
- * forwards after that is encrypted under that epoch, and their code changes.
+ * decode each other and show one security code and a roster of the three,
+ * none flagged; when one leaves, the other two move to an epoch it never held
+ * keys for, every frame the bridge forwards after that is encrypted under
+ * that epoch, and their code changes. A ghost that a colluding broker and
+ * bridge slip into the group is on both pages' rosters, with a warning.
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
+import { ghostKeyPackage, injectKeyPackage } from '../../src/bridge/ghost.fixture.js';
 import { parseKid } from '../../src/e2ee/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
 import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
@@ -32,6 +35,17 @@ type E2ee = { epoch: number; securityCode: string; members: number };
 async function e2ee(page: Page): Promise<E2ee | undefined> {
   const s = (await pageState(page)).e2ee;
   return s && 'securityCode' in s ? s : undefined;
+}
+
+/** The roster as the page shows it: names (ours marked), and the warnings. */
+async function rosterShown(page: Page): Promise<{ names: string[]; warnings: string[]; text: string; alert: string | null }> {
+  const roster = (await pageState(page)).roster;
+  return {
+    names: (roster?.members ?? []).map((m) => (m.self ? `${m.name} (you)` : m.name)),
+    warnings: roster?.warnings ?? [],
+    text: (await page.locator('#roster-list').textContent()) ?? '',
+    alert: (await page.locator('#roster-alert').isVisible()) ? await page.locator('#roster-alert').textContent() : null,
+  };
 }
 
 /** Epochs the page was ever given keys for. */
@@ -62,6 +76,13 @@ describe('end-to-end encryption in Chromium', () => {
     const three = await Promise.all(pages.map(e2ee));
     expect(new Set(three.map((s) => s?.securityCode)).size).toBe(1);
     expect(new Set(three.map((s) => s?.epoch)).size).toBe(1);
+    for (const [i, page] of pages.entries()) {
+      const shown = await rosterShown(page);
+      expect(shown.names).toEqual(['Ada', 'Bo', 'Cy'].map((n, j) => (i === j ? `${n} (you)` : n)));
+      expect(shown.warnings).toEqual([]);
+      expect(shown.alert).toBeNull();
+      for (const name of ['Ada', 'Bo', 'Cy']) expect(shown.text).toContain(name);
+    }
 
     await cy.click('#leave');
     await until(async () => (await Promise.all([ada, bo].map(e2ee))).every((s) => s?.members === 2), 30_000, 'the two remaining members to rekey');
@@ -78,6 +99,22 @@ describe('end-to-end encryption in Chromium', () => {
     const bits = await forwardedEpochBits(meeting, 'Ada', 10);
     expect(bits.every((b) => b === newBits)).toBe(true);
     await Promise.all([ada, bo].map((p) => untilMediaFlows(p, 20_000)));
+    await until(async () => (await Promise.all([ada, bo].map(rosterShown))).every((r) => r.names.length === 2 && r.warnings.length === 0), 10_000, 'rosters of two');
+
+    // A colluding broker vouches for a key it holds in Bo's name; the bridge relays it as Bo's: a second leaf for Bo.
+    const boId = (await pageState(ada)).roster?.members.find((m) => m.name === 'Bo')?.participant ?? '';
+    injectKeyPackage(cluster, 'us-east', meeting, boId, await ghostKeyPackage(cluster, meeting, boId, 'Bo'));
+    await until(async () => (await Promise.all([ada, bo].map(rosterShown))).every((r) => r.alert !== null), 30_000, 'both pages to warn');
+    const [adaSees, boSees] = await Promise.all([ada, bo].map(rosterShown));
+    expect(adaSees?.names).toEqual(['Ada (you)', 'Bo', 'Bo']);
+    expect(adaSees?.warnings).toEqual(['Bo is in the encryption group twice — at most one of the two is really Bo.', 'Bo is in the encryption group twice — at most one of the two is really Bo.']);
+    expect(adaSees?.alert).toContain('2 members of the encryption group are not accounted for');
+    expect(adaSees?.text).toContain('Warning: Bo is in the encryption group twice');
+    expect(boSees?.names).toEqual(['Ada', 'Bo (you)', 'Bo']);
+    expect(boSees?.warnings).toEqual(['A second member of the encryption group claims to be you (Bo) — it is not this device.']);
+    // The same code on both pages: only the roster shows the ghost.
+    const [adaCode, boCode] = await Promise.all([ada, bo].map(e2ee));
+    expect(adaCode?.securityCode).toBe(boCode?.securityCode);
     await Promise.all(pages.map((p) => p.close()));
   }, 120_000);
 });
