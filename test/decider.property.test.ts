@@ -162,7 +162,10 @@ describe('selectDatacenters: live state, roles, accounting', () => {
         const { primaries, secondaries } = eligible(manifest, request, live);
         const offerable = primaries.size + Math.min(secondaries.size, manifest.selection.secondaries);
         if (isRefusal(result)) {
-          expect(result.error.code).toBe(zone ? 'NO_CAPACITY_IN_FENCE' : 'NO_ZONE');
+          // FENCE_CONFLICT exactly when no datacenter is inside both the participant's fences and the host's.
+          const host = request.hostCountry;
+          const disjoint = host !== undefined && manifest.datacenters.every((dc) => !insideFences(manifest, request.country, dc.jurisdiction) || !insideFences(manifest, host, dc.jurisdiction));
+          expect(result.error.code).toBe(!zone ? 'NO_ZONE' : disjoint ? 'FENCE_CONFLICT' : 'NO_CAPACITY_IN_FENCE');
           expect(result.error.message).not.toBe('');
           if (zone) expect(offerable).toBe(0);
           return;

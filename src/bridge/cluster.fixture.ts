@@ -28,8 +28,18 @@ export interface Cluster {
 
 export const WORLD = fileURLToPath(new URL('../../examples/world.yaml', import.meta.url));
 
+/** Settings a test may change from the defaults. */
+export interface ClusterOptions {
+  readonly heartbeatTimeoutMs?: number;
+  readonly routeTicketSeconds?: number;
+  readonly placementReleaseMs?: number;
+  /** Options of every bridge it starts. */
+  readonly bridge?: Partial<BridgeOptions>;
+}
+
 /** Starts the broker with keys for `keyed` datacenters and bridges for `running` ones. */
-export async function startCluster(keyed: readonly string[], running: readonly string[] = keyed, heartbeatTimeoutMs = 1500): Promise<Cluster> {
+export async function startCluster(keyed: readonly string[], running: readonly string[] = keyed, options: ClusterOptions = {}): Promise<Cluster> {
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 1500;
   const dataDir = mkdtempSync(join(tmpdir(), 'geobridge-cluster-'));
   const identities = new Map<string, JWK>();
   const lines: string[] = [];
@@ -54,9 +64,9 @@ export async function startCluster(keyed: readonly string[], running: readonly s
       issuer: 'http://127.0.0.1',
       adminToken,
       heartbeatTimeoutMs,
-      routeTicketSeconds: 120,
+      routeTicketSeconds: options.routeTicketSeconds ?? 120,
       joinTokenSeconds: 600,
-      placementReleaseMs: 30_000,
+      placementReleaseMs: options.placementReleaseMs ?? 30_000,
     },
     false,
   );
@@ -72,7 +82,7 @@ export async function startCluster(keyed: readonly string[], running: readonly s
   const start = async (datacenter: string, overrides: Partial<BridgeOptions> = {}): Promise<RunningBridge> => {
     const privateJwk = identities.get(datacenter);
     if (!privateJwk) throw new Error(`no identity for ${datacenter}`);
-    const bridge = await startBridge({ datacenter, broker: broker.url, privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 2000, ...overrides });
+    const bridge = await startBridge({ datacenter, broker: broker.url, privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 2000, ...options.bridge, ...overrides });
     bridges.set(datacenter, bridge);
     return bridge;
   };

@@ -188,6 +188,8 @@ export class Room {
   readonly participants = new Map<string, Participant>();
   /** The meeting's MLS delivery service on this bridge. */
   readonly mls: MlsRelay;
+  /** RTP packets forwarded to subscribers so far (one per subscriber per packet): what a policy change must bring to a stop. */
+  forwarded = 0;
   readonly #options: MediaOptions;
 
   constructor(meeting: string, options: MediaOptions) {
@@ -278,6 +280,7 @@ export class Room {
       if (kind === 'video' && startsVp8KeyFrame(rtp.payload)) published.keyframes++;
       const bytes = rtp.serialize();
       for (const outlet of published.outlets.values()) outlet.writeRtp(bytes);
+      this.forwarded += published.outlets.size;
     });
     for (const other of this.participants.values()) {
       if (other === p) continue;

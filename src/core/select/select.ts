@@ -159,7 +159,19 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
     ...primaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'primary', jurisdiction: r.dc.jurisdiction })),
     ...secondaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'secondary', jurisdiction: r.dc.jurisdiction })),
   ];
-  if (candidates.length === 0) return { error: { code: 'NO_CAPACITY_IN_FENCE', message: refusalMessage(request.country, zone.id, excluded) }, ...base };
+  if (candidates.length === 0) {
+    // Waiting for capacity cannot help a guest whose fence and the host's share no datacenter: that refusal is final.
+    if (request.hostCountry !== undefined && disjointFromHost(policy, request.country, request.hostCountry)) {
+      return {
+        error: {
+          code: 'FENCE_CONFLICT',
+          message: `this meeting is held only where participants from its host's country (${request.hostCountry}) may go, and no such datacenter is inside the fence of ${request.country} participants; a guest never takes a meeting across its host's fence.`,
+        },
+        ...base,
+      };
+    }
+    return { error: { code: 'NO_CAPACITY_IN_FENCE', message: refusalMessage(request.country, zone.id, excluded) }, ...base };
+  }
   return { ...base, candidates, attempts: { perPrimary: manifest.selection.primaryAttempts, timeoutMs: manifest.selection.attemptTimeoutMs } };
 }
 
@@ -223,6 +235,13 @@ function effectiveJurisdictions(policy: CompiledPolicy, request: RouteRequest): 
   const account = request.accountJurisdictions && new Set(request.accountJurisdictions);
   const meeting = request.meetingJurisdictions && new Set(request.meetingJurisdictions);
   return { fence, sorted: sorted.filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))) };
+}
+
+/** No datacenter of the manifest is inside both the participant's fences and the host's. */
+function disjointFromHost(policy: CompiledPolicy, country: string, host: string): boolean {
+  const own = policy.fenceAllowed(country);
+  const hosts = policy.fenceAllowed(host);
+  return policy.datacentersById.every((dc) => !own.has(dc.jurisdiction) || !hosts.has(dc.jurisdiction));
 }
 
 /** The first policy rule (fence, plan, account, meeting) that rules a datacenter out. */
