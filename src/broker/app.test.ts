@@ -301,7 +301,7 @@ describe('malformed input never gives a 500', () => {
 });
 
 describe('bridges', () => {
-  it('rejects and audits a heartbeat with a bad signature', async () => {
+  it('rejects a heartbeat with a bad signature, and audits it in the next summary', async () => {
     const signed = await broker.signAs('us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false });
     // Change one signature character away from the end (the last one carries padding bits).
     const i = signed.length - 10;
@@ -309,8 +309,21 @@ describe('bridges', () => {
     const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: forged } });
     expect(res.statusCode).toBe(401);
     expect(res.json<{ code: string }>().code).toBe('BRIDGE_BAD_SIGNATURE');
-    expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.rejected')?.data).toMatchObject({ reason: 'BRIDGE_BAD_SIGNATURE' });
+    const summary = async (): Promise<unknown> => (await broker.ctx.audit.read()).find((r) => r.type === 'bridge.rejected.summary')?.data;
+    expect(await summary()).toBeUndefined();
+    broker.advance(60_000);
+    await expect
+      .poll(summary)
+      .toMatchObject({ total: 1, counts: [{ channel: '/v1/bridges/heartbeat', code: 'BRIDGE_BAD_SIGNATURE', count: 1 }], datacenters: [{ datacenter: 'us-east', count: 1 }] });
     expect(broker.ctx.registry.isLive('us-east', broker.ctx.monotonicMs())).toBe(false);
+  });
+
+  it('writes the rejections counted so far when the broker closes, not a minute later', async () => {
+    const res = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: 'not-a-jws' } });
+    expect(res.json<{ code: string }>().code).toBe('BRIDGE_MESSAGE_INVALID');
+    await broker.app.close();
+    const summaries = (await broker.ctx.audit.read()).filter((r) => r.type === 'bridge.rejected.summary');
+    expect(summaries.map((r) => r.data)).toMatchObject([{ total: 1, counts: [{ channel: '/v1/bridges/placements', code: 'BRIDGE_MESSAGE_INVALID', count: 1 }], datacenters: [] }]);
   });
 
   it('rejects a datacenter that has no configured identity', async () => {

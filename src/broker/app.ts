@@ -56,6 +56,9 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   });
   app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url}; see /docs for the API.`)));
 
+  // Whatever rejections were counted reach the audit log before the broker closes it.
+  app.addHook('onClose', () => ctx.rejections.close());
+
   await app.register(swagger, {
     openapi: {
       info: { title: 'geobridge broker', version: '1', description: 'Routes participants to datacenters inside their fences, signs route tickets, audits every decision.' },

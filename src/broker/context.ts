@@ -10,6 +10,7 @@ import type { AuditLog } from './audit/audit-log.js';
 import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { BridgeRegistry } from './registry.js';
+import type { RejectionSummary } from './rejection-summary.js';
 import type { Store } from './store/store.js';
 
 /** Validated, frozen broker configuration (see config.ts). */
@@ -80,6 +81,8 @@ export interface BrokerContext {
   readonly metrics: BrokerMetrics;
   /** Last accepted sequence number per bridge (replay protection). */
   readonly replayGuard: ReplayGuard;
+  /** Bridge messages that failed authentication, summarized into the audit log (closed with the app). */
+  readonly rejections: RejectionSummary;
   /** The clock: every time the broker uses comes from here. */
   readonly now: () => Date;
   /** Milliseconds that never step back (bridge liveness must not revive a dead datacenter when the wall clock is adjusted). */

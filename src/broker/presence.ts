@@ -11,9 +11,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { isGeobridgeError } from '../core/errors.js';
 import { verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
+import { rejectBridgeMessage } from './rejection-summary.js';
 
 export const PRESENCE_PATH = '/v1/bridges/presence';
 
@@ -48,7 +48,8 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
     ws.once('message', (data, isBinary) => {
       clearTimeout(hello);
       if (isBinary || !Buffer.isBuffer(data)) { ws.close(1008, 'text frames only'); return; }
-      verifyBridgeMessage(ctx.config.bridgeKeys, data.toString('utf8'), { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard })
+      const text = data.toString('utf8');
+      verifyBridgeMessage(ctx.config.bridgeKeys, text, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard })
         .then((message) => {
           const body = message.payload as { kind?: unknown };
           if (body.kind !== 'presence') throw new Error('the first message must be a signed presence');
@@ -57,10 +58,8 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
           current.set(datacenter, ws);
           ws.send(JSON.stringify({ present: true }));
         })
-        .catch(async (error: unknown) => {
-          const code = isGeobridgeError(error) ? error.code : 'BRIDGE_MESSAGE_INVALID';
-          ctx.metrics.bridgeRejections.inc({ code });
-          await recordAudit(ctx, 'bridge.rejected', { reason: code, channel: 'presence' }).catch(() => undefined);
+        .catch((error: unknown) => {
+          const code = rejectBridgeMessage(ctx, PRESENCE_PATH, text, error);
           ws.close(1008, code);
         });
     });

@@ -23,6 +23,7 @@ import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
 import { recheckLiveMeetings } from './recheck.js';
 import { BridgeRegistry } from './registry.js';
+import { RejectionSummary, timerSchedule } from './rejection-summary.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 /** A running broker. */
@@ -77,6 +78,14 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       policy: new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText }),
       metrics: new BrokerMetrics(),
       replayGuard: new ReplayGuard(),
+      rejections: new RejectionSummary({
+        now,
+        schedule: timerSchedule,
+        write: (data) => recordAudit(ctx, 'bridge.rejected.summary', data),
+        onWriteError: (error) => {
+          app.log.error({ err: error }, 'a bridge.rejected.summary record could not be written; its counts are in the metrics');
+        },
+      }),
       now,
       monotonicMs: () => performance.now(),
     };

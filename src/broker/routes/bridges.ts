@@ -7,12 +7,13 @@
  */
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
+import { GeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { rejectBridgeMessage } from '../rejection-summary.js';
 import { routeRequestFor } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
 import { verifyRouteTicket } from '../tickets.js';
@@ -43,15 +44,20 @@ const Admission = Type.Object(
 );
 const Claim = Type.Object({ kind: Type.Literal('claim'), meeting: Type.String({ maxLength: 100 }), expectedEpoch: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
 
-/** Verifies a bridge message and its body's shape; rejections are audited. */
-async function verified<S extends TSchema>(ctx: BrokerContext, jws: string, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
+/** The parts of a bridge API request that `verified` reads. */
+interface SignedRequest {
+  readonly body: Static<typeof Signed>;
+  readonly routeOptions: { readonly config: { readonly url: string } };
+}
+
+/** Verifies a bridge message and its body's shape; rejections are counted and summarized (rejection-summary.ts). */
+async function verified<S extends TSchema>(ctx: BrokerContext, request: SignedRequest, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
+  const jws = request.body.message;
   let message: BridgeMessage;
   try {
     message = await verifyBridgeMessage(ctx.config.bridgeKeys, jws, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard });
   } catch (error) {
-    const code = isGeobridgeError(error) ? error.code : 'BRIDGE_MESSAGE_INVALID';
-    ctx.metrics.bridgeRejections.inc({ code });
-    await recordAudit(ctx, 'bridge.rejected', { reason: code });
+    rejectBridgeMessage(ctx, request.routeOptions.config.url, jws, error);
     throw error;
   }
   if (!Value.Check(schema, message.payload)) throw new GeobridgeError('VALIDATION', `the bridge message from '${message.datacenter}' does not match its schema; see /docs.`);
@@ -90,7 +96,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Heartbeat);
+      const { datacenter, body } = await verified(ctx, request, Heartbeat);
       const here = ctx.policy.current.manifest.datacenters.find((d) => d.id === datacenter);
       if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
       const first = ctx.registry.report(datacenter, body, ctx.monotonicMs());
@@ -104,7 +110,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     '/v1/bridges/admissions',
     { schema: { tags: ['bridges'], summary: 'Signed report of a participant admitted, refused or gone', body: Signed, response: { 200: Type.Object({ recorded: Type.Boolean() }) } } },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Admission);
+      const { datacenter, body } = await verified(ctx, request, Admission);
       if (body.outcome === 'left') {
         // Only the bridge holding the meeting says who left it: another datacenter's word would remove a
         // participant it never had, and a bridge the meeting moved away from, one now admitted elsewhere.
@@ -164,7 +170,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Claim);
+      const { datacenter, body } = await verified(ctx, request, Claim);
       const meeting = await ctx.store.getMeeting(body.meeting);
       if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${body.meeting}'.`);
       if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
