@@ -28,6 +28,19 @@ export interface BrokerConfig {
   readonly heartbeatTimeoutMs: number;
   readonly routeTicketSeconds: number;
   readonly joinTokenSeconds: number;
+  readonly rateLimits: RateLimits;
+}
+
+/** Per-address limits, each per minute (rate-limits.ts says what each one counts). */
+export interface RateLimits {
+  /** Requests to routes that take no credential (the page, static files, health, metrics, docs). */
+  readonly requests: number;
+  /** Invite previews and accepts, per route. */
+  readonly invites: number;
+  /** Requests that fail authentication or are malformed, and failed presence hellos. */
+  readonly failures: number;
+  /** Presence WebSocket connections. */
+  readonly presence: number;
 }
 
 /** The manifest in force and its version; replaced whole on an accepted change. */

@@ -22,6 +22,7 @@ export class BrokerMetrics {
     labelNames: ['code', 'channel'],
     registers: [this.registry],
   });
+  readonly rateLimited = new Counter({ name: 'geobridge_rate_limited_total', help: 'Requests and presence connections refused with 429, by the per-address limit they hit', labelNames: ['limit'], registers: [this.registry] });
   readonly auditRecords = new Counter({ name: 'geobridge_audit_records_total', help: 'Audit records appended, by type', labelNames: ['type'], registers: [this.registry] });
   readonly manifestVersion = new Gauge({ name: 'geobridge_manifest_version', help: 'Version of the manifest in force', registers: [this.registry] });
 }

@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
+import type { PresenceLimits } from './rate-limits.js';
 import { rejectBridgeMessage } from './rejection-summary.js';
 
 export const PRESENCE_PATH = '/v1/bridges/presence';
@@ -21,7 +22,7 @@ export const PRESENCE_PATH = '/v1/bridges/presence';
 const HELLO_TIMEOUT_MS = 5000;
 
 /** Serves presence connections on the app's HTTP server. */
-export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
+export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: PresenceLimits): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   /** The connection each datacenter is present on; an older one closing changes nothing. */
   const current = new Map<string, WebSocket>();
@@ -31,8 +32,10 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(ws);
+    limits.gateUpgrade(request, socket, () => {
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        accept(ws, request);
+      });
     });
   });
   app.addHook('onClose', (_app, done) => {
@@ -42,7 +45,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
     });
   });
 
-  function accept(ws: WebSocket): void {
+  function accept(ws: WebSocket, request: IncomingMessage): void {
     let datacenter: string | undefined;
     const hello = setTimeout(() => { ws.close(1008, 'identify first'); }, HELLO_TIMEOUT_MS);
     ws.once('message', (data, isBinary) => {
@@ -60,6 +63,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
         })
         .catch((error: unknown) => {
           const code = rejectBridgeMessage(ctx, PRESENCE_PATH, text, error);
+          limits.countFailure(request);
           ws.close(1008, code);
         });
     });

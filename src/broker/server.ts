@@ -17,7 +17,7 @@ import { buildBrokerApp } from './app.js';
 import { importBridgePublicKeys, ReplayGuard, type BridgePublicKeyConfig } from './attestation.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { sha256Hex } from './auth.js';
-import type { ServeSettings } from './config.js';
+import { DEFAULT_RATE_LIMITS, type ServeSettings } from './config.js';
 import { PolicyHolder, recordAudit, type BrokerContext } from './context.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
@@ -69,6 +69,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
         routeTicketSeconds: settings.routeTicketSeconds,
         joinTokenSeconds: settings.joinTokenSeconds,
+        rateLimits: settings.rateLimits ?? DEFAULT_RATE_LIMITS,
       },
       store,
       audit,

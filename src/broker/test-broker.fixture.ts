@@ -11,6 +11,7 @@ import { buildBrokerApp } from './app.js';
 import { generateBridgeIdentity, importBridgePublicKeys, ReplayGuard, signBridgeMessage } from './attestation.js';
 import { MemoryAuditLog } from './audit/memory-audit-log.js';
 import { sha256Hex } from './auth.js';
+import { DEFAULT_RATE_LIMITS } from './config.js';
 import { PolicyHolder, recordAudit, type BrokerConfig, type BrokerContext } from './context.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
@@ -71,6 +72,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
       heartbeatTimeoutMs: 5000,
       routeTicketSeconds: 120,
       joinTokenSeconds: 600,
+      rateLimits: DEFAULT_RATE_LIMITS,
       ...options.config,
     },
     store,

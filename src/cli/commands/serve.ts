@@ -2,7 +2,7 @@
  * `geobridge serve`: runs the broker until SIGINT/SIGTERM.
  */
 import { GeobridgeError } from '../../core/errors.js';
-import { parseServeSettings, ENV_NAMES } from '../../broker/config.js';
+import { DEFAULT_RATE_LIMITS, parseServeSettings, ENV_NAMES } from '../../broker/config.js';
 import { startBroker } from '../../broker/server.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
@@ -30,6 +30,11 @@ Options (environment variable in brackets; flags win):
   --heartbeat-timeout-ms N a bridge silent this long is down (default 5000)         [${ENV_NAMES.heartbeatTimeoutMs}]
   --ticket-ttl S           route ticket lifetime, seconds (default 120)             [${ENV_NAMES.ticketTtl}]
   --join-token-ttl S       join token lifetime, seconds (default 600)               [${ENV_NAMES.joinTokenTtl}]
+Per-address limits, per minute (a limited request gets 429 RATE_LIMITED):
+  --rate-limit-requests N  requests to routes without a credential (default ${DEFAULT_RATE_LIMITS.requests})    [${ENV_NAMES.rateLimitRequests}]
+  --rate-limit-invites N   invite accepts; invite previews (default ${DEFAULT_RATE_LIMITS.invites})            [${ENV_NAMES.rateLimitInvites}]
+  --rate-limit-failures N  malformed or unauthenticated requests (default ${DEFAULT_RATE_LIMITS.failures})       [${ENV_NAMES.rateLimitFailures}]
+  --rate-limit-presence N  bridge presence connections (default ${DEFAULT_RATE_LIMITS.presence})                [${ENV_NAMES.rateLimitPresence}]
 The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
 into DATA/admin-token (mode 600) and its path is printed.
 
@@ -51,6 +56,10 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     'heartbeat-timeout-ms': { type: 'string' },
     'ticket-ttl': { type: 'string' },
     'join-token-ttl': { type: 'string' },
+    'rate-limit-requests': { type: 'string' },
+    'rate-limit-invites': { type: 'string' },
+    'rate-limit-failures': { type: 'string' },
+    'rate-limit-presence': { type: 'string' },
   });
   if (values.help) {
     io.out(SERVE_HELP);
@@ -69,6 +78,10 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       heartbeatTimeoutMs: values['heartbeat-timeout-ms'],
       ticketTtl: values['ticket-ttl'],
       joinTokenTtl: values['join-token-ttl'],
+      rateLimitRequests: values['rate-limit-requests'],
+      rateLimitInvites: values['rate-limit-invites'],
+      rateLimitFailures: values['rate-limit-failures'],
+      rateLimitPresence: values['rate-limit-presence'],
     },
     env,
   );
