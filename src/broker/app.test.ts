@@ -6,9 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyChain } from './audit/audit-log.js';
 import { KeyRing } from './keys.js';
 import { MemoryStore } from './store/memory-store.js';
-import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
-import { compilePolicy } from '../core/policy/compile.js';
-import { issueJoinToken, issueRouteTicket, verifyRouteTicket } from './tickets.js';
+import { admin, brokerApi } from './broker-api.fixture.js';
+import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
+import { issueJoinToken, verifyRouteTicket } from './tickets.js';
 
 let broker: TestBroker;
 
@@ -19,82 +19,7 @@ afterEach(async () => {
   await broker.close();
 });
 
-function call(options: InjectOptions): Promise<LightMyRequestResponse> {
-  return broker.app.inject(options);
-}
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
-async function account(body: Record<string, unknown> = { name: 'Acme', homeCountry: 'US' }): Promise<{ id: string; apiKey: string }> {
-  const res = await call({ method: 'POST', url: '/v1/accounts', headers: admin, payload: body });
-  expect(res.statusCode, res.body).toBe(201);
-  const json = res.json<{ account: { id: string }; apiKey: string }>();
-  return { id: json.account.id, apiKey: json.apiKey };
-}
-
-async function meeting(apiKey: string, body: Record<string, unknown> = { title: 'Standup' }): Promise<string> {
-  const res = await call({ method: 'POST', url: '/v1/meetings', headers: { authorization: `Bearer ${apiKey}` }, payload: body });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json<{ id: string }>().id;
-}
-
-async function joinToken(apiKey: string, meetingId: string): Promise<{ token: string; participant: string }> {
-  const res = await call({ method: 'POST', url: `/v1/meetings/${meetingId}/join-tokens`, headers: { authorization: `Bearer ${apiKey}` }, payload: { name: 'Ada' } });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-
-async function allBridgesUp(except: readonly string[] = []): Promise<void> {
-  for (const dc of broker.ctx.policy.current.manifest.datacenters) {
-    if (except.includes(dc.id)) continue;
-    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(dc.id, { kind: 'heartbeat', participants: 0, cpu: 0.1, draining: false }) } });
-    expect(res.statusCode, res.body).toBe(200);
-  }
-}
-
-/** A route request from a public address of `ip`'s country. */
-function route(token: string, ip = '8.8.8.8', extra: Partial<InjectOptions> = {}): Promise<LightMyRequestResponse> {
-  return call({ method: 'POST', url: '/v1/route', headers: { authorization: `Bearer ${token}` }, remoteAddress: ip, payload: {}, ...extra });
-}
-
-let claimants = 0;
-
-/** A route ticket the broker could have issued to a participant from `country`, naming only `datacenter`. */
-async function ticketAt(datacenter: string, meetingId: string, country = 'US'): Promise<string> {
-  const jurisdictions = compilePolicy(broker.ctx.policy.current.manifest).fenceAllowedSorted(country);
-  const participant = `p-claimant-${String(++claimants)}`;
-  const issued = await issueRouteTicket(broker.ctx.keys, { issuer: 'http://broker.test', participant, meeting: meetingId, candidates: [datacenter], jurisdictions, decision: `dec-${participant}`, country, name: 'Claimant' });
-  return issued.token;
-}
-
-/** The bridge of `datacenter` claims the meeting for a participant whose ticket it holds. */
-async function claimWith(datacenter: string, meetingId: string, ticket: string): Promise<LightMyRequestResponse> {
-  return call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: await broker.signAs(datacenter, { kind: 'claim', meeting: meetingId, ticket }) } });
-}
-
-async function claim(datacenter: string, meetingId: string, country = 'US'): Promise<{ won: boolean; datacenter: string; epoch: number }> {
-  const res = await claimWith(datacenter, meetingId, await ticketAt(datacenter, meetingId, country));
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json();
-}
-
-/** A signed admission report (`admitted`, `refused` or `left`) from `datacenter`'s bridge. */
-async function admission(datacenter: string, report: Readonly<Record<string, unknown>>): Promise<LightMyRequestResponse> {
-  return call({ method: 'POST', url: '/v1/bridges/admissions', payload: { message: await broker.signAs(datacenter, { kind: 'admission', ...report }) } });
-}
-
-/** Routes a new participant of meeting `m` and has the bridge of its first candidate admit it. */
-async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOptions> = {}, ip = '8.8.8.8'): Promise<void> {
-  const { token, participant } = await joinToken(apiKey, m);
-  const res = await route(token, ip, extra);
-  expect(res.statusCode, res.body).toBe(200);
-  const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
-  const dc = candidates[0]?.datacenter ?? '';
-  const claimed = await claimWith(dc, m, ticket);
-  expect(claimed.statusCode, claimed.body).toBe(200);
-  const admitted = await admission(dc, { participant, meeting: m, outcome: 'admitted', ticket });
-  expect(admitted.statusCode, admitted.body).toBe(200);
-}
+const { call, account, meeting, joinToken, allBridgesUp, route, ticketAt, claimWith, claim, admission, routeAndAdmit } = brokerApi(() => broker);
 
 describe('system routes', () => {
   it('answers health, readiness, JWKS, metrics and the OpenAPI UI', async () => {
@@ -319,7 +244,7 @@ describe('malformed input never gives a 500', () => {
 });
 
 describe('bridges', () => {
-  it('rejects and audits a heartbeat with a bad signature', async () => {
+  it('rejects a heartbeat with a bad signature, and audits it in the next summary', async () => {
     const signed = await broker.signAs('us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false });
     // Change one signature character away from the end (the last one carries padding bits).
     const i = signed.length - 10;
@@ -327,8 +252,21 @@ describe('bridges', () => {
     const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: forged } });
     expect(res.statusCode).toBe(401);
     expect(res.json<{ code: string }>().code).toBe('BRIDGE_BAD_SIGNATURE');
-    expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.rejected')?.data).toMatchObject({ reason: 'BRIDGE_BAD_SIGNATURE' });
+    const summary = async (): Promise<unknown> => (await broker.ctx.audit.read()).find((r) => r.type === 'bridge.rejected.summary')?.data;
+    expect(await summary()).toBeUndefined();
+    broker.advance(60_000);
+    await expect
+      .poll(summary)
+      .toMatchObject({ total: 1, counts: [{ channel: '/v1/bridges/heartbeat', code: 'BRIDGE_BAD_SIGNATURE', count: 1 }], datacenters: [{ datacenter: 'us-east', count: 1 }] });
     expect(broker.ctx.registry.isLive('us-east', broker.ctx.monotonicMs())).toBe(false);
+  });
+
+  it('writes the rejections counted so far when the broker closes, not a minute later', async () => {
+    const res = await call({ method: 'POST', url: '/v1/bridges/placements', payload: { message: 'not-a-jws' } });
+    expect(res.json<{ code: string }>().code).toBe('BRIDGE_MESSAGE_INVALID');
+    await broker.app.close();
+    const summaries = (await broker.ctx.audit.read()).filter((r) => r.type === 'bridge.rejected.summary');
+    expect(summaries.map((r) => r.data)).toMatchObject([{ total: 1, counts: [{ channel: '/v1/bridges/placements', code: 'BRIDGE_MESSAGE_INVALID', count: 1 }], datacenters: [] }]);
   });
 
   it('rejects a datacenter that has no configured identity', async () => {

@@ -14,6 +14,7 @@ import type { BrokerContext } from './context.js';
 import { errorBody, RETRY_AFTER_SECONDS } from './http-errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
+import { registerRateLimits } from './rate-limits.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { manifestRoutes } from './routes/manifest.js';
 import { identityRoutes } from './routes/identity.js';
@@ -56,6 +57,11 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   });
   app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url}; see /docs for the API.`)));
 
+  // Before every route (the docs' too): the limits attach to routes as they are added.
+  const limits = await registerRateLimits(app, ctx);
+  // Whatever rejections were counted reach the audit log before the broker closes it.
+  app.addHook('onClose', () => ctx.rejections.close());
+
   await app.register(swagger, {
     openapi: {
       info: { title: 'geobridge broker', version: '1', description: 'Routes participants to datacenters inside their fences, signs route tickets, audits every decision.' },
@@ -71,7 +77,7 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   routeRoutes(typed, ctx);
   identityRoutes(typed, ctx);
   bridgeRoutes(typed, ctx);
-  servePresence(app, ctx);
+  servePresence(app, ctx, limits);
   manifestRoutes(typed, ctx);
   webRoutes(typed, ctx);
   return app;

@@ -170,6 +170,15 @@ function claimedDatacenter(jws: string): string {
   return header.kid;
 }
 
+/** The datacenter a message claims to be from, or undefined when its header names none; for counting rejections, never for trust. */
+export function claimedDatacenterOf(jws: string): string | undefined {
+  try {
+    return claimedDatacenter(jws);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads `{ datacenter, seq, at, body }` from verified payload bytes. */
 function parseEnvelope(bytes: Uint8Array): { datacenter: unknown; seq: unknown; at: unknown; body: unknown } {
   let value: unknown;

@@ -114,12 +114,13 @@ export function checkTrustedProxies(trustedProxies: readonly string[]): void {
  * IPv6 addresses are returned as plain IPv4, IPv6 in canonical form.
  */
 export function resolveClientAddress(input: ClientAddressInput): string {
-  const trusted = trustedSet(input.trustedProxies);
-  const isTrusted = (ip: Ip): boolean => trusted.check(ip.address, ip.family);
-
   // Node reports link-local peers with a zone id (fe80::1%eth0); the zone is not part of the address.
   const peer = parseIp(input.remoteAddress.split('%')[0] ?? '');
   if (peer === null) return input.remoteAddress;
+  // No proxies, no lookup: a BlockList check costs microseconds, and this runs on every request (rate-limits.ts).
+  if (input.trustedProxies.length === 0) return peer.address;
+  const trusted = trustedSet(input.trustedProxies);
+  const isTrusted = (ip: Ip): boolean => trusted.check(ip.address, ip.family);
   if (!isTrusted(peer)) return peer.address;
 
   const header = typeof input.forwardedFor === 'string' ? input.forwardedFor : input.forwardedFor?.join(',');

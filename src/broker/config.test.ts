@@ -1,6 +1,6 @@
 // Configuration is validated once, with every problem reported together.
 import { describe, expect, it } from 'vitest';
-import { parseServeSettings } from './config.js';
+import { DEFAULT_RATE_LIMITS, parseServeSettings } from './config.js';
 
 describe('parseServeSettings', () => {
   it('takes defaults, then environment, then flags', () => {
@@ -21,5 +21,16 @@ describe('parseServeSettings', () => {
     expect(problems.join('\n')).toMatch(/--listen/);
     expect(problems.join('\n')).toMatch(/--trusted-proxies/);
     expect(problems.join('\n')).toMatch(/GEOBRIDGE_ADMIN_TOKEN/);
+  });
+
+  it('reads the per-address rate limits, defaults first, and rejects ones that are not whole numbers', () => {
+    expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.rateLimits).toEqual(DEFAULT_RATE_LIMITS);
+    const { settings } = parseServeSettings({ manifest: 'm.yaml', rateLimitFailures: '10' }, { GEOBRIDGE_RATE_LIMIT_FAILURES: '99', GEOBRIDGE_RATE_LIMIT_PRESENCE: '5' });
+    expect(settings?.rateLimits).toEqual({ ...DEFAULT_RATE_LIMITS, failures: 10, presence: 5 });
+    expect(Object.isFrozen(settings?.rateLimits)).toBe(true);
+    const bad = parseServeSettings({ manifest: 'm.yaml', rateLimitRequests: '0', rateLimitInvites: 'lots' }, {});
+    expect(bad.settings).toBeUndefined();
+    expect(bad.problems.join('\n')).toMatch(/--rate-limit-requests \(GEOBRIDGE_RATE_LIMIT_REQUESTS\)/);
+    expect(bad.problems.join('\n')).toMatch(/--rate-limit-invites/);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { isGeobridgeError } from '../core/errors.js';
 import { checkTrustedProxies } from './client-ip.js';
+import type { RateLimits } from './context.js';
 
 /** Flags as parsed by the CLI (strings as typed, undefined when absent). */
 export interface ServeFlags {
@@ -20,7 +21,18 @@ export interface ServeFlags {
   readonly ticketTtl?: string | undefined;
   readonly joinTokenTtl?: string | undefined;
   readonly placementReleaseMs?: string | undefined;
+  readonly rateLimitRequests?: string | undefined;
+  readonly rateLimitInvites?: string | undefined;
+  readonly rateLimitFailures?: string | undefined;
+  readonly rateLimitPresence?: string | undefined;
 }
+
+/**
+ * Per address and minute. A bridge's own signed messages and a participant's
+ * routes never count against any of them, so neither 20 bridges on one
+ * address nor a busy office behind one NAT gets near them; junk does.
+ */
+export const DEFAULT_RATE_LIMITS: RateLimits = Object.freeze({ requests: 600, invites: 120, failures: 60, presence: 120 });
 
 /** The validated settings of `geobridge serve`. */
 export interface ServeSettings {
@@ -40,6 +52,8 @@ export interface ServeSettings {
   readonly joinTokenSeconds: number;
   /** How long a placed meeting may stay empty before its placement is released. */
   readonly placementReleaseMs: number;
+  /** DEFAULT_RATE_LIMITS when absent. */
+  readonly rateLimits?: RateLimits;
 }
 
 /** Every flag with its environment variable (flags win). */
@@ -56,6 +70,10 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   ticketTtl: 'GEOBRIDGE_TICKET_TTL',
   joinTokenTtl: 'GEOBRIDGE_JOIN_TOKEN_TTL',
   placementReleaseMs: 'GEOBRIDGE_PLACEMENT_RELEASE_MS',
+  rateLimitRequests: 'GEOBRIDGE_RATE_LIMIT_REQUESTS',
+  rateLimitInvites: 'GEOBRIDGE_RATE_LIMIT_INVITES',
+  rateLimitFailures: 'GEOBRIDGE_RATE_LIMIT_FAILURES',
+  rateLimitPresence: 'GEOBRIDGE_RATE_LIMIT_PRESENCE',
 };
 
 /** Validates flags and environment; returns the settings or every problem found. */
@@ -97,6 +115,12 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   const routeTicketSeconds = integer('ticketTtl', 120, 5, 3600);
   const joinTokenSeconds = integer('joinTokenTtl', 600, 10, 86_400);
   const placementReleaseMs = integer('placementReleaseMs', 30_000, 100, 86_400_000);
+  const rateLimits: RateLimits = Object.freeze({
+    requests: integer('rateLimitRequests', DEFAULT_RATE_LIMITS.requests, 1, 1_000_000),
+    invites: integer('rateLimitInvites', DEFAULT_RATE_LIMITS.invites, 1, 1_000_000),
+    failures: integer('rateLimitFailures', DEFAULT_RATE_LIMITS.failures, 1, 1_000_000),
+    presence: integer('rateLimitPresence', DEFAULT_RATE_LIMITS.presence, 1, 1_000_000),
+  });
   if (problems.length > 0 || !manifestPath) return { problems };
   return {
     problems,
@@ -115,6 +139,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       routeTicketSeconds,
       joinTokenSeconds,
       placementReleaseMs,
+      rateLimits,
     }),
   };
 }

@@ -11,6 +11,7 @@ import type { BridgeControl } from './control.js';
 import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { BridgeRegistry } from './registry.js';
+import type { RejectionSummary } from './rejection-summary.js';
 import type { Store } from './store/store.js';
 
 /** Validated, frozen broker configuration (see config.ts). */
@@ -34,6 +35,19 @@ export interface BrokerConfig {
   readonly joinTokenSeconds: number;
   /** How long a placed meeting may stay empty before its placement is released. */
   readonly placementReleaseMs: number;
+  readonly rateLimits: RateLimits;
+}
+
+/** Per-address limits, each per minute (rate-limits.ts says what each one counts). */
+export interface RateLimits {
+  /** Requests to routes that take no credential (the page, static files, health, metrics, docs). */
+  readonly requests: number;
+  /** Invite previews and accepts, per route. */
+  readonly invites: number;
+  /** Requests that fail authentication or are malformed, and failed presence hellos. */
+  readonly failures: number;
+  /** Presence WebSocket connections. */
+  readonly presence: number;
 }
 
 /** The manifest in force and its version; replaced whole on an accepted change. */
@@ -89,6 +103,8 @@ export interface BrokerContext {
   readonly metrics: BrokerMetrics;
   /** Last accepted sequence number per bridge (replay protection). */
   readonly replayGuard: ReplayGuard;
+  /** Bridge messages that failed authentication, summarized into the audit log (closed with the app). */
+  readonly rejections: RejectionSummary;
   /** The clock: every time the broker uses comes from here. */
   readonly now: () => Date;
   /** Milliseconds that never step back (bridge liveness must not revive a dead datacenter when the wall clock is adjusted). */

@@ -16,7 +16,13 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
   readonly liveBridges = new Gauge({ name: 'geobridge_live_bridges', help: 'Datacenters whose bridge sent a heartbeat within the timeout', registers: [this.registry] });
-  readonly bridgeRejections = new Counter({ name: 'geobridge_bridge_rejections_total', help: 'Bridge messages rejected (bad signature, unknown, stale)', labelNames: ['code'], registers: [this.registry] });
+  readonly bridgeRejections = new Counter({
+    name: 'geobridge_bridge_rejections_total',
+    help: 'Bridge messages that failed authentication (bad signature, unknown, stale, replayed, malformed), by code and the path they came in on',
+    labelNames: ['code', 'channel'],
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({ name: 'geobridge_rate_limited_total', help: 'Requests and presence connections refused with 429, by the per-address limit they hit', labelNames: ['limit'], registers: [this.registry] });
   readonly renewals = new Counter({ name: 'geobridge_ticket_renewals_total', help: 'Route tickets renewed for connected participants, or refused', labelNames: ['outcome'], registers: [this.registry] });
   readonly auditRecords = new Counter({ name: 'geobridge_audit_records_total', help: 'Audit records appended, by type', labelNames: ['type'], registers: [this.registry] });
   readonly manifestVersion = new Gauge({ name: 'geobridge_manifest_version', help: 'Version of the manifest in force', registers: [this.registry] });

@@ -18,9 +18,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { GeobridgeError } from '../core/errors.js';
 import { ReplayGuard, verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
+import type { PresenceLimits } from './rate-limits.js';
+import { rejectBridgeMessage } from './rejection-summary.js';
 
 export const PRESENCE_PATH = '/v1/bridges/presence';
 
@@ -50,7 +52,7 @@ function helloOf(payload: unknown): Hello {
 }
 
 /** Serves presence connections on the app's HTTP server. */
-export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
+export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: PresenceLimits): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   // Hellos travel apart from the bridge's HTTP messages, so they keep their own `seq` order: one overtaken by a heartbeat is not a replay.
   const helloGuard = new ReplayGuard();
@@ -68,8 +70,10 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(ws);
+    limits.gateUpgrade(request, socket, () => {
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        accept(ws, request);
+      });
     });
   });
   app.addHook('onClose', (_app, done) => {
@@ -87,13 +91,14 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
     if (removed.length > 0) app.log.warn({ datacenter, members: removed.length }, `members of ${datacenter} dropped: ${why}`);
   }
 
-  function accept(ws: WebSocket): void {
+  function accept(ws: WebSocket, request: IncomingMessage): void {
     let datacenter: string | undefined;
     const hello = setTimeout(() => { ws.close(1008, 'identify first'); }, HELLO_TIMEOUT_MS);
     ws.once('message', (data, isBinary) => {
       clearTimeout(hello);
       if (isBinary || !Buffer.isBuffer(data)) { ws.close(1008, 'text frames only'); return; }
-      verifyBridgeMessage(ctx.config.bridgeKeys, data.toString('utf8'), { now: ctx.now(), maxSkewSeconds: 30, replayGuard: helloGuard })
+      const text = data.toString('utf8');
+      verifyBridgeMessage(ctx.config.bridgeKeys, text, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: helloGuard })
         .then(async (message) => {
           const said = helloOf(message.payload);
           const dc = message.datacenter;
@@ -111,10 +116,9 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext): void {
           ctx.control.attach(dc, ws, said.nonce);
           graces.set(dc, said.graceMs);
         })
-        .catch(async (error: unknown) => {
-          const code = isGeobridgeError(error) ? error.code : 'BRIDGE_MESSAGE_INVALID';
-          ctx.metrics.bridgeRejections.inc({ code });
-          await recordAudit(ctx, 'bridge.rejected', { reason: code, channel: 'presence' }).catch(() => undefined);
+        .catch((error: unknown) => {
+          const code = rejectBridgeMessage(ctx, PRESENCE_PATH, text, error);
+          limits.countFailure(request);
           ws.close(1008, code);
         });
     });

@@ -17,7 +17,7 @@ import { buildBrokerApp } from './app.js';
 import { importBridgeIdentities, ReplayGuard, type BridgeIdentities, type BridgeIdentityConfig } from './attestation.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { sha256Hex } from './auth.js';
-import type { ServeSettings } from './config.js';
+import { DEFAULT_RATE_LIMITS, type ServeSettings } from './config.js';
 import { PolicyHolder, recordAudit, type BrokerContext } from './context.js';
 import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
@@ -25,6 +25,7 @@ import { BrokerMetrics } from './metrics.js';
 import { recheckLiveMeetings } from './recheck.js';
 import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
+import { RejectionSummary, timerSchedule } from './rejection-summary.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 /** A running broker. */
@@ -74,6 +75,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         routeTicketSeconds: settings.routeTicketSeconds,
         joinTokenSeconds: settings.joinTokenSeconds,
         placementReleaseMs: settings.placementReleaseMs,
+        rateLimits: settings.rateLimits ?? DEFAULT_RATE_LIMITS,
       },
       store,
       audit,
@@ -84,6 +86,14 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       policy,
       metrics: new BrokerMetrics(),
       replayGuard: new ReplayGuard(),
+      rejections: new RejectionSummary({
+        now,
+        schedule: timerSchedule,
+        write: (data) => recordAudit(ctx, 'bridge.rejected.summary', data),
+        onWriteError: (error) => {
+          app.log.error({ err: error }, 'a bridge.rejected.summary record could not be written; its counts are in the metrics');
+        },
+      }),
       now,
       monotonicMs: () => performance.now(),
     };

@@ -1,6 +1,7 @@
 /**
  * Builds a broker on in-memory adapters with a controllable clock, for the
- * HTTP tests (they drive it with `inject()`; no sockets).
+ * HTTP tests (they drive it with `inject()`; no sockets). Timers of the
+ * rejection summary run on that clock too: `advance` fires the ones due.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -10,11 +11,13 @@ import { buildBrokerApp } from './app.js';
 import { generateBridgeIdentity, importBridgeIdentities, ReplayGuard, signBridgeMessage } from './attestation.js';
 import { MemoryAuditLog } from './audit/memory-audit-log.js';
 import { sha256Hex } from './auth.js';
-import { PolicyHolder, type BrokerConfig, type BrokerContext } from './context.js';
+import { DEFAULT_RATE_LIMITS } from './config.js';
+import { PolicyHolder, recordAudit, type BrokerConfig, type BrokerContext } from './context.js';
 import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
 import { BridgeRegistry } from './registry.js';
+import { RejectionSummary, type Schedule } from './rejection-summary.js';
 import { MemoryStore } from './store/memory-store.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -23,7 +26,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export interface TestBroker {
   readonly app: FastifyInstance;
   readonly ctx: BrokerContext;
-  /** Moves the clock forward. */
+  /** Moves the clock forward and fires the timers now due. */
   advance(ms: number): void;
   /** Signs a message as the bridge of `datacenter`. */
   signAs(datacenter: string, payload: unknown): Promise<string>;
@@ -45,6 +48,12 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
   if (!manifest) throw new Error('test manifest does not parse');
   let nowMs = Date.parse('2026-11-29T12:00:00.000Z');
   const now = (): Date => new Date(nowMs);
+  const timers = new Set<{ readonly due: number; readonly callback: () => void }>();
+  const schedule: Schedule = (callback, delayMs) => {
+    const timer = { due: nowMs + delayMs, callback };
+    timers.add(timer);
+    return () => timers.delete(timer);
+  };
   const store = new MemoryStore();
   const identities = new Map<string, JsonWebKey>();
   const publicKeys: Record<string, string> = {};
@@ -70,6 +79,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
       routeTicketSeconds: 120,
       joinTokenSeconds: 600,
       placementReleaseMs: 30_000,
+      rateLimits: DEFAULT_RATE_LIMITS,
       ...options.config,
     },
     store,
@@ -81,6 +91,15 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     policy,
     metrics: new BrokerMetrics(),
     replayGuard: new ReplayGuard(),
+    rejections: new RejectionSummary({
+      now,
+      schedule,
+      write: (data) => recordAudit(ctx, 'bridge.rejected.summary', data),
+      // A test must not pass on a summary that was never written.
+      onWriteError: (error) => {
+        throw error;
+      },
+    }),
     now,
     monotonicMs: () => nowMs,
   };
@@ -92,6 +111,11 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ctx,
     advance: (ms) => {
       nowMs += ms;
+      for (const timer of timers) {
+        if (timer.due > nowMs) continue;
+        timers.delete(timer);
+        timer.callback();
+      }
     },
     signAs: (datacenter, payload) => {
       const key = identities.get(datacenter);

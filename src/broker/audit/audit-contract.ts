@@ -17,6 +17,7 @@ const TYPES: readonly AuditType[] = [
   'route.refusal',
   'bridge.enrolled',
   'bridge.rejected',
+  'bridge.rejected.summary',
   'bridge.admission',
   'bridge.refusal',
   'placement.claimed',

@@ -12,7 +12,10 @@ export type AuditType =
   | 'route.refusal'
   | 'bridge.enrolled'
   | 'bridge.lost'
+  /** One message that failed authentication; brokers before the summaries wrote these, the report still reads them. */
   | 'bridge.rejected'
+  /** Messages that failed authentication in one window, counted (rejection-summary.ts). */
+  | 'bridge.rejected.summary'
   | 'bridge.admission'
   | 'bridge.refusal'
   | 'bridge.eviction'

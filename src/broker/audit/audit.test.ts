@@ -305,6 +305,32 @@ describe('audit report', () => {
     expect(renderAuditReportText(report)).not.toContain('\u001b');
   });
 
+  it('counts rejected bridge messages the same from single records and from summaries', async () => {
+    const mixed = new MemoryAuditLog();
+    await mixed.append('bridge.rejected', { reason: 'BRIDGE_BAD_SIGNATURE' }, '2024-03-01T09:00:00Z');
+    const counts = [
+      { channel: '/v1/bridges/heartbeat', code: 'BRIDGE_BAD_SIGNATURE', count: 1200 },
+      { channel: '/v1/bridges/presence', code: 'BRIDGE_BAD_SIGNATURE', count: 40 },
+      { channel: '/v1/bridges/presence', code: 'BRIDGE_UNKNOWN', count: 3 },
+      // What a report cannot trust, it does not count.
+      { channel: '/v1/bridges/heartbeat', code: 'BRIDGE_STALE', count: -5 },
+      'nonsense',
+    ];
+    await mixed.append('bridge.rejected.summary', { first: '2024-03-01T09:00:00Z', last: '2024-03-01T09:00:59Z', total: 1243, counts, datacenters: [], otherDatacenters: 0 }, '2024-03-01T09:01:00Z');
+    const report = buildAuditReport(await mixed.read(), { from: '2024-03-01', to: '2024-03-02' });
+    expect(report.total.refusals).toEqual({
+      total: 1244,
+      rows: [
+        { type: 'bridge.rejected', code: 'BRIDGE_BAD_SIGNATURE', count: 1241 },
+        { type: 'bridge.rejected', code: 'BRIDGE_UNKNOWN', count: 3 },
+      ],
+    });
+    expect(report.total.records.byType).toEqual([
+      { type: 'bridge.rejected', count: 1 },
+      { type: 'bridge.rejected.summary', count: 1 },
+    ]);
+  });
+
   it('reports an empty range with empty tables and no chart', () => {
     const report = buildAuditReport([], { from: '2024-03-01', to: '2024-03-08' });
     expect(report.days).toEqual([]);

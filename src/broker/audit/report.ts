@@ -169,11 +169,11 @@ interface Bucket<K> {
 class Buckets<K> {
   readonly #map = new Map<string, Bucket<K>>();
 
-  add(parts: readonly string[], key: K, participant?: string): void {
+  add(parts: readonly string[], key: K, participant?: string, count = 1): void {
     const id = parts.join('\u0000');
     let bucket = this.#map.get(id);
     if (!bucket) this.#map.set(id, (bucket = { key, count: 0, participants: new Set() }));
-    bucket.count++;
+    bucket.count += count;
     if (participant !== undefined) bucket.participants.add(participant);
   }
 
@@ -234,6 +234,14 @@ class Tally {
       case 'bridge.eviction':
       case 'ticket.renewal-refused':
         this.#refusals.add([record.type, field(d, 'code')], { type: record.type, code: field(d, 'code') });
+        break;
+      case 'bridge.rejected.summary':
+        // The same rows as one `bridge.rejected` record per message would give, whichever way a broker wrote them.
+        for (const row of Array.isArray(d.counts) ? (d.counts as unknown[]) : []) {
+          const r = isRecord(row) ? row : {};
+          const count = typeof r.count === 'number' && Number.isSafeInteger(r.count) && r.count > 0 ? r.count : 0;
+          if (count > 0) this.#refusals.add(['bridge.rejected', field(r, 'code')], { type: 'bridge.rejected', code: field(r, 'code') }, undefined, count);
+        }
         break;
       case 'placement.claimed':
         this.#claimed++;

@@ -15,6 +15,7 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
 import { issueRouteTicket, verifyRouteTicket, type RouteTicketClaims } from '../tickets.js';
@@ -65,15 +66,20 @@ const RenewalResult = Type.Union([
   Type.Object({ participant: Type.String(), meeting: Type.String(), ok: Type.Literal(false), code: Type.String(), message: Type.String() }),
 ]);
 
-/** Verifies a bridge message and its body's shape; rejections are audited. */
-async function verified<S extends TSchema>(ctx: BrokerContext, jws: string, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
+/** The parts of a bridge API request that `verified` reads. */
+interface SignedRequest {
+  readonly body: Static<typeof Signed>;
+  readonly routeOptions: { readonly config: { readonly url: string } };
+}
+
+/** Verifies a bridge message and its body's shape; rejections are counted and summarized (rejection-summary.ts). */
+async function verified<S extends TSchema>(ctx: BrokerContext, request: SignedRequest, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
+  const jws = request.body.message;
   let message: BridgeMessage;
   try {
     message = await verifyBridgeMessage(ctx.config.bridgeKeys, jws, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard });
   } catch (error) {
-    const code = isGeobridgeError(error) ? error.code : 'BRIDGE_MESSAGE_INVALID';
-    ctx.metrics.bridgeRejections.inc({ code });
-    await recordAudit(ctx, 'bridge.rejected', { reason: code });
+    rejectBridgeMessage(ctx, request.routeOptions.config.url, jws, error);
     throw error;
   }
   if (!Value.Check(schema, message.payload)) throw new GeobridgeError('VALIDATION', `the bridge message from '${message.datacenter}' does not match its schema; see /docs.`);
@@ -145,7 +151,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Heartbeat);
+      const { datacenter, body } = await verified(ctx, request, Heartbeat);
       const jurisdiction = jurisdictionOf(ctx, datacenter);
       const nowMs = ctx.monotonicMs();
       const bound = ctx.config.bridgeUrls.get(datacenter);
@@ -178,7 +184,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Admission);
+      const { datacenter, body } = await verified(ctx, request, Admission);
       if (body.outcome === 'left') {
         if (body.session === undefined) throw new GeobridgeError('VALIDATION', 'a departure must name the session (the ticket decision) that left.');
         // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
@@ -249,7 +255,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Claim);
+      const { datacenter, body } = await verified(ctx, request, Claim);
       const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: jurisdictionOf(ctx, datacenter) });
       if (ticket.meeting !== body.meeting) throw new GeobridgeError('TICKET_INVALID', `the ticket is for meeting ${ticket.meeting}, not '${body.meeting}'.`);
       const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
@@ -281,7 +287,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const { datacenter, body } = await verified(ctx, request.body.message, Renewal);
+      const { datacenter, body } = await verified(ctx, request, Renewal);
       const jurisdiction = jurisdictionOf(ctx, datacenter);
       const results: Static<typeof RenewalResult>[] = [];
       for (const text of body.tickets) {

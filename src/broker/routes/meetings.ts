@@ -12,6 +12,7 @@ import { requireAccount } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import type { Account, Meeting } from '../store/store.js';
 import { DEFAULT_INVITE_SECONDS, issueInvite, verifyInvite } from '../invites.js';
+import { inviteRateLimit } from '../rate-limits.js';
 import { issueJoinToken } from '../tickets.js';
 import { BEARER } from './schemas.js';
 
@@ -145,6 +146,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
     '/v1/invites/accept',
     {
+      config: { rateLimit: inviteRateLimit(ctx) },
       schema: {
         tags: ['meetings'],
         summary: 'Exchange an invite and a display name for a join token (what the meeting page does)',

@@ -15,6 +15,7 @@ import { GeobridgeError } from '../../core/errors.js';
 import type { BrokerApp } from '../app.js';
 import type { BrokerContext } from '../context.js';
 import { verifyInvite } from '../invites.js';
+import { inviteRateLimit } from '../rate-limits.js';
 
 const WEB = fileURLToPath(new URL('../../web/', import.meta.url));
 const SDK = fileURLToPath(new URL('../../sdk/', import.meta.url));
@@ -106,6 +107,7 @@ export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
     '/v1/invites/preview',
     {
+      config: { rateLimit: inviteRateLimit(ctx) },
       schema: {
         tags: ['meetings'],
         summary: "The meeting an invite is for (its title), so the page can show it before the participant names themselves",

@@ -2,7 +2,7 @@
  * `geobridge serve`: runs the broker until SIGINT/SIGTERM.
  */
 import { GeobridgeError } from '../../core/errors.js';
-import { parseServeSettings, ENV_NAMES } from '../../broker/config.js';
+import { DEFAULT_RATE_LIMITS, parseServeSettings, ENV_NAMES } from '../../broker/config.js';
 import { startBroker } from '../../broker/server.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
@@ -32,6 +32,11 @@ Options (environment variable in brackets; flags win):
   --ticket-ttl S           route ticket lifetime, seconds (default 120)             [${ENV_NAMES.ticketTtl}]
   --join-token-ttl S       join token lifetime, seconds (default 600)               [${ENV_NAMES.joinTokenTtl}]
   --placement-release-ms N a meeting empty this long loses its datacenter (30000)  [${ENV_NAMES.placementReleaseMs}]
+Per-address limits, per minute (a limited request gets 429 RATE_LIMITED):
+  --rate-limit-requests N  requests to routes without a credential (default ${DEFAULT_RATE_LIMITS.requests})    [${ENV_NAMES.rateLimitRequests}]
+  --rate-limit-invites N   invite accepts; invite previews (default ${DEFAULT_RATE_LIMITS.invites})            [${ENV_NAMES.rateLimitInvites}]
+  --rate-limit-failures N  malformed or unauthenticated requests (default ${DEFAULT_RATE_LIMITS.failures})       [${ENV_NAMES.rateLimitFailures}]
+  --rate-limit-presence N  bridge presence connections (default ${DEFAULT_RATE_LIMITS.presence})                [${ENV_NAMES.rateLimitPresence}]
 The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
 into DATA/admin-token (mode 600) and its path is printed.
 
@@ -54,6 +59,10 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     'ticket-ttl': { type: 'string' },
     'join-token-ttl': { type: 'string' },
     'placement-release-ms': { type: 'string' },
+    'rate-limit-requests': { type: 'string' },
+    'rate-limit-invites': { type: 'string' },
+    'rate-limit-failures': { type: 'string' },
+    'rate-limit-presence': { type: 'string' },
   });
   if (values.help) {
     io.out(SERVE_HELP);
@@ -73,6 +82,10 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       ticketTtl: values['ticket-ttl'],
       joinTokenTtl: values['join-token-ttl'],
       placementReleaseMs: values['placement-release-ms'],
+      rateLimitRequests: values['rate-limit-requests'],
+      rateLimitInvites: values['rate-limit-invites'],
+      rateLimitFailures: values['rate-limit-failures'],
+      rateLimitPresence: values['rate-limit-presence'],
     },
     env,
   );
