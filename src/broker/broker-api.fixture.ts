@@ -14,13 +14,12 @@ import { issueRouteTicket } from './tickets.js';
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 /** The helpers, on whatever broker `current()` returns when called. */
-// eslint-disable-next-line @typescript-eslint/explicit-function-return-type -- the helpers' types are their signatures
 export function brokerApi(current: () => TestBroker) {
   let claimants = 0;
+
   function call(options: InjectOptions): Promise<LightMyRequestResponse> {
     return current().app.inject(options);
   }
-
 
   async function account(body: Record<string, unknown> = { name: 'Acme', homeCountry: 'US' }): Promise<{ id: string; apiKey: string }> {
     const res = await call({ method: 'POST', url: '/v1/accounts', headers: admin, payload: body });
@@ -90,7 +89,6 @@ export function brokerApi(current: () => TestBroker) {
     const admitted = await admission(dc, { participant, meeting: m, outcome: 'admitted', ticket });
     expect(admitted.statusCode, admitted.body).toBe(200);
   }
-
 
   return { call, account, meeting, joinToken, allBridgesUp, route, ticketAt, claimWith, claim, admission, routeAndAdmit };
 }

@@ -1,0 +1,279 @@
+// The broker's side of the data plane, through inject() and fake control
+// sockets: placement under the host's policy and its release, exact
+// membership, ticket renewals, the commands pushed to bridges on every policy
+// change, and bridges' signalling URLs bound at enrolment.
+import { decodeJwt } from 'jose';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseControlCommand, type ControlCommand } from '../core/signalling/control.js';
+import { admin, brokerApi } from './broker-api.fixture.js';
+import { PlacementReleaser } from './placement-release.js';
+import { canadaStaysInCanada } from './policy-edits.fixture.js';
+import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
+import { verifyControlMessage, verifyRouteTicket } from './tickets.js';
+
+let broker: TestBroker;
+
+beforeEach(async () => {
+  broker = await startTestBroker();
+});
+afterEach(async () => {
+  await broker.close();
+});
+
+const { call, account, meeting, joinToken, allBridgesUp, route, ticketAt, claimWith, claim, admission, routeAndAdmit } = brokerApi(() => broker);
+
+/** What a bridge's control socket received: each frame verified as the bridge verifies it, then parsed. */
+function controlSocket(datacenter: string): { commands: () => Promise<(ControlCommand & { seq: number })[]> } {
+  const nonce = `nonce-${datacenter}-0123456789`;
+  const frames: string[] = [];
+  broker.ctx.control.attach(datacenter, { send: (frame) => frames.push(frame) }, nonce);
+  return {
+    commands: async () => {
+      // Commands leave one after another on a promise chain: let it drain.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const out: (ControlCommand & { seq: number })[] = [];
+      for (const frame of frames) {
+        const { control } = JSON.parse(frame) as { control: string };
+        const claims = await verifyControlMessage(broker.ctx.keys, control, { now: broker.ctx.now(), datacenter, nonce });
+        const parsed = parseControlCommand(claims.command);
+        if (!parsed.ok) throw new Error(parsed.error);
+        out.push({ ...parsed.message, seq: claims.seq });
+      }
+      return out;
+    },
+  };
+}
+
+async function auditTypes(): Promise<string[]> {
+  return (await broker.ctx.audit.read()).map((r) => r.type);
+}
+
+describe('placement follows the host’s policy', () => {
+  it('refuses a claim of an empty meeting by a bridge outside the host’s fence', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const res = await claimWith('cn-beijing', m, await ticketAt('cn-beijing', m, 'CN'));
+    expect(res.statusCode, res.body).toBe(403);
+    expect(res.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
+    expect(await broker.ctx.store.getPlacement(m)).toBeUndefined();
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.refusal')?.data.reason).toContain("host account's policy");
+  });
+
+  it('refuses a guest whose fence is disjoint from the host’s before any placement, so a first joiner cannot lock the meeting across the border', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const res = await route((await joinToken(apiKey, m)).token, '1.2.4.8'); // mainland China
+    expect(res.statusCode, res.body).toBe(403);
+    expect(res.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
+    expect(await broker.ctx.store.getPlacement(m)).toBeUndefined();
+    // The host's own participants then place it inside the host's fence.
+    await routeAndAdmit(apiKey, m);
+    expect((await broker.ctx.store.getPlacement(m))?.datacenter).toBe('us-east');
+  });
+
+  it('releases a placement once the meeting has stood empty for placementReleaseMs, and an ended meeting’s at once', async () => {
+    await broker.close();
+    broker = await startTestBroker({ config: { placementReleaseMs: 10_000 } });
+    await allBridgesUp();
+    const releaser = new PlacementReleaser(broker.ctx);
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    await claimWith('us-east', m, ticket);
+    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket });
+    broker.advance(60_000);
+    await allBridgesUp();
+    expect(await releaser.sweep()).toEqual([]); // not empty: kept however long
+    await admission('us-east', { participant, meeting: m, outcome: 'left', session: decisionId });
+    expect(await releaser.sweep()).toEqual([]); // empty since now
+    broker.advance(9_000);
+    expect(await releaser.sweep()).toEqual([]);
+    broker.advance(1_000);
+    expect(await releaser.sweep()).toEqual([m]);
+    expect(await broker.ctx.store.getPlacement(m)).toBeUndefined();
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'placement.released')?.data).toMatchObject({ meeting: m, datacenter: 'us-east' });
+    // Placed afresh, anywhere the policy then allows.
+    await allBridgesUp();
+    expect(await claim('us-west', m)).toMatchObject({ won: true, datacenter: 'us-west', epoch: 1 });
+
+    const ended = await meeting(apiKey);
+    await claim('us-east', ended);
+    expect((await call({ method: 'DELETE', url: `/v1/meetings/${ended}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
+    expect(await releaser.sweep()).toContain(ended);
+  });
+});
+
+describe('membership is exact', () => {
+  it('removes a member only on the word of the bridge that admitted that session', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    await claimWith('us-east', m, ticket);
+    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket });
+    expect((await admission('us-east', { participant, meeting: m, outcome: 'left', session: 'dec_older' })).json()).toEqual({ recorded: false });
+    expect((await admission('us-east', { participant, meeting: m, outcome: 'left' })).statusCode).toBe(400);
+    expect(await broker.ctx.store.listParticipants(m)).toHaveLength(1);
+    expect((await admission('us-east', { participant, meeting: m, outcome: 'left', session: decisionId, code: 'TICKET_OUTSIDE_FENCE', reason: 'policy' })).json()).toEqual({ recorded: true });
+    expect(await broker.ctx.store.listParticipants(m)).toEqual([]);
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.eviction')?.data).toMatchObject({ participant, code: 'TICKET_OUTSIDE_FENCE', datacenter: 'us-east' });
+  });
+
+  it('lets a join token hold one live session: a second admission replaces the first, audited, and the first one’s bridge is told to evict it', async () => {
+    await allBridgesUp();
+    const usEast = controlSocket('us-east');
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    const first = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    await claimWith('us-east', m, first.ticket);
+    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket: first.ticket });
+    // us-east dies; the same join token routes again and is admitted at us-west.
+    broker.advance(6000);
+    await allBridgesUp(['us-east']);
+    const second = (await route(token)).json<{ ticket: string; decisionId: string; candidates: { datacenter: string }[] }>();
+    const elsewhere = second.candidates[0]?.datacenter ?? '';
+    expect(elsewhere).not.toBe('us-east');
+    expect((await claimWith(elsewhere, m, second.ticket)).json()).toMatchObject({ won: true });
+    expect((await admission(elsewhere, { participant, meeting: m, outcome: 'admitted', ticket: second.ticket })).statusCode).toBe(200);
+    expect(await broker.ctx.store.listParticipants(m)).toMatchObject([{ id: participant, datacenter: elsewhere, session: second.decisionId }]);
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'participant.replaced')?.data).toMatchObject({
+      participant,
+      from: { datacenter: 'us-east', session: first.decisionId },
+      to: { datacenter: elsewhere, session: second.decisionId },
+    });
+    expect((await usEast.commands()).filter((c) => c.type === 'evict')).toEqual([
+      expect.objectContaining({ type: 'evict', meeting: m, participant, session: first.decisionId, code: 'SESSION_REPLACED' }),
+    ]);
+    // The first bridge's late departure report of the old session removes nothing.
+    expect((await admission('us-east', { participant, meeting: m, outcome: 'left', session: first.decisionId })).json()).toEqual({ recorded: false });
+    expect(await broker.ctx.store.listParticipants(m)).toHaveLength(1);
+  });
+});
+
+describe('ticket renewals', () => {
+  async function renew(datacenter: string, tickets: string[]): Promise<{ participant: string; ok: boolean; ticket?: string; code?: string }[]> {
+    const res = await call({ method: 'POST', url: '/v1/bridges/renewals', payload: { message: await broker.signAs(datacenter, { kind: 'renewal', tickets }) } });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json<{ results: { participant: string; ok: boolean; ticket?: string; code?: string }[] }>().results;
+  }
+
+  it('renews the ticket of a member still entitled, for its datacenter, keeping the decision', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { token, participant } = await joinToken(apiKey, m);
+    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    await claimWith('us-east', m, ticket);
+    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket });
+    broker.advance(90_000);
+    await allBridgesUp();
+    const [result] = await renew('us-east', [ticket]);
+    expect(result).toMatchObject({ participant, ok: true });
+    const claims = await verifyRouteTicket(broker.ctx.keys, result?.ticket ?? '', { now: broker.ctx.now(), datacenter: 'us-east', jurisdiction: 'US' });
+    expect(claims).toMatchObject({ sub: participant, meeting: m, decision: decisionId, candidates: ['us-east'], name: 'Ada' });
+    expect(claims.exp).toBeGreaterThan(decodeJwt(ticket).exp ?? 0);
+  });
+
+  it('refuses, with its code and an audit record, a participant no longer a member, replaced, moved away from, or whose meeting ended', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const routed = async (): Promise<{ participant: string; ticket: string }> => {
+      const { token, participant } = await joinToken(apiKey, m);
+      const { ticket } = (await route(token)).json<{ ticket: string }>();
+      return { participant, ticket };
+    };
+    const stranger = await routed();
+    const member = await routed();
+    await claimWith('us-east', m, member.ticket);
+    await admission('us-east', { participant: member.participant, meeting: m, outcome: 'admitted', ticket: member.ticket });
+    expect((await renew('us-east', [stranger.ticket, member.ticket])).map((r) => r.code ?? 'ok')).toEqual(['NOT_A_MEMBER', 'ok']);
+
+    // The meeting moves (its datacenter died): the old bridge's renewals are refused.
+    broker.advance(6000);
+    await allBridgesUp(['us-east']);
+    await claim('us-west', m);
+    expect((await renew('us-west', [await ticketAt('us-west', m)])).map((r) => r.code)).toEqual(['NOT_A_MEMBER']);
+    await allBridgesUp();
+    expect((await renew('us-east', [member.ticket])).map((r) => r.code)).toEqual(['PLACED_ELSEWHERE']);
+
+    expect((await call({ method: 'DELETE', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
+    expect((await renew('us-east', [member.ticket])).map((r) => r.code)).toEqual(['MEETING_ENDED']);
+    const refused = (await broker.ctx.audit.read()).filter((r) => r.type === 'ticket.renewal-refused').map((r) => r.data.code);
+    expect(refused).toEqual(['NOT_A_MEMBER', 'NOT_A_MEMBER', 'PLACED_ELSEWHERE', 'MEETING_ENDED']);
+  });
+});
+
+describe('policy changes reach the bridges', () => {
+  it('on a new manifest: the policy to every bridge, then a move to the bridge whose meeting was re-homed', async () => {
+    await broker.close();
+    broker = await startTestBroker({ config: { dev: true } });
+    await allBridgesUp();
+    const usEast = controlSocket('us-east');
+    const caCentral = controlSocket('ca-central');
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    await routeAndAdmit(apiKey, m, { payload: { country: 'US' } }, '127.0.0.1'); // at us-east
+    await routeAndAdmit(apiKey, m, { payload: { country: 'CA' } }, '127.0.0.1'); // sent to the meeting at us-east
+    const text = canadaStaysInCanada(broker.ctx.policy.current.text);
+    const res = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: text });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json<{ recheck: { rehomed: unknown[] } }>().recheck.rehomed).toEqual([{ meeting: m, from: 'us-east', to: 'ca-central' }]);
+    const east = await usEast.commands();
+    expect(east.map((c) => c.type)).toEqual(['policy', 'policy', 'move']);
+    expect(east.map((c) => c.seq)).toEqual([1, 2, 3]);
+    expect(east[1]).toMatchObject({ type: 'policy', version: 2 });
+    expect(east[2]).toMatchObject({ type: 'move', meeting: m, to: 'ca-central' });
+    expect((await caCentral.commands()).map((c) => c.type)).toEqual(['policy', 'policy']);
+  });
+
+  it('on an account’s new policy: a move to the bridge the meeting left, the policy to the one it moved to; on DELETE: an end to every bridge', async () => {
+    await allBridgesUp();
+    const usEast = controlSocket('us-east');
+    const caCentral = controlSocket('ca-central');
+    const { apiKey, id } = await account();
+    const m = await meeting(apiKey);
+    await routeAndAdmit(apiKey, m);
+    const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect((await usEast.commands()).slice(1)).toEqual([expect.objectContaining({ type: 'move', meeting: m, to: 'ca-central' })]);
+    expect((await caCentral.commands()).slice(1)).toEqual([expect.objectContaining({ type: 'meeting-policy', meeting: m, policy: { hostCountry: 'US', accountJurisdictions: ['CA'] } })]);
+    expect((await call({ method: 'DELETE', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
+    for (const socket of [usEast, caCentral]) expect((await socket.commands()).at(-1)).toMatchObject({ type: 'end', meeting: m });
+    expect(await auditTypes()).toEqual(expect.arrayContaining(['placement.rehomed', 'meeting.ended']));
+  });
+});
+
+describe('bridge signalling URLs', () => {
+  async function heartbeat(datacenter: string, url: string): Promise<{ status: number; code?: string }> {
+    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(datacenter, { kind: 'heartbeat', participants: 0, cpu: 0, draining: false, url }) } });
+    return { status: res.statusCode, ...(res.statusCode === 200 ? {} : { code: res.json<{ code: string }>().code }) };
+  }
+
+  it('binds the URL a bridge enrolled with: a live bridge may not change it; a new enrolment may, audited', async () => {
+    expect(await heartbeat('us-east', 'ws://10.0.0.1:9000/signal')).toEqual({ status: 200 });
+    for (let i = 0; i < 3; i++) expect(await heartbeat('us-east', 'ws://10.6.6.6:9000/signal')).toEqual({ status: 409, code: 'BRIDGE_URL_CHANGED' });
+    expect((await broker.ctx.audit.read()).filter((r) => r.type === 'bridge.refusal')).toHaveLength(1);
+    broker.advance(6000); // gone quiet: the next heartbeat enrols again
+    expect(await heartbeat('us-east', 'ws://10.0.0.2:9000/signal')).toEqual({ status: 200 });
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.url-changed')?.data).toEqual({ datacenter: 'us-east', from: 'ws://10.0.0.1:9000/signal', to: 'ws://10.0.0.2:9000/signal' });
+  });
+
+  it('refuses a URL other than the one its operator configured', async () => {
+    await broker.close();
+    broker = await startTestBroker({ config: { bridgeUrls: new Map([['us-east', 'wss://use1.example.com/signal']]) } });
+    expect(await heartbeat('us-east', 'wss://use1.example.com:8443/signal')).toEqual({ status: 409, code: 'BRIDGE_URL_MISMATCH' });
+    expect(await heartbeat('us-east', 'wss://use1.example.com/signal')).toEqual({ status: 200 });
+  });
+
+  it('publishes each datacenter’s bridge key, for clients to check a bridge’s proof', async () => {
+    const keys = (await call({ method: 'GET', url: '/v1/bridges/keys' })).json<{ keys: Record<string, { kty: string; crv: string; x: string }> }>().keys;
+    expect(Object.keys(keys).sort()).toEqual(broker.ctx.policy.current.manifest.datacenters.map((d) => d.id).sort());
+    expect(keys['us-east']).toMatchObject({ kty: 'OKP', crv: 'Ed25519', x: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) as string });
+  });
+});
