@@ -15,6 +15,7 @@ import type { SessionEvent } from '../sdk/node.js';
 import { newChallenge } from '../sdk/bridge-proof.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
+import { syntheticVideo, until, waitFor } from './participant.fixture.js';
 
 let cluster: Cluster;
 
@@ -24,38 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.close();
 });
-
-/** A werift video track that sends a synthetic VP8-typed RTP packet every 20 ms while `running`. */
-function syntheticVideo(): { track: MediaStreamTrack; stop: () => void } {
-  const track = new MediaStreamTrack({ kind: 'video' });
-  let seq = 0;
-  const timer = setInterval(() => {
-    seq = (seq + 1) & 0xffff;
-    const header = new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 1234, marker: true });
-    track.writeRtp(new RtpPacket(header, Buffer.alloc(200, seq & 0xff)));
-  }, 20);
-  return { track, stop: () => { clearInterval(timer); } };
-}
-
-async function until(condition: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
-
-function waitFor<T>(events: SessionEvent<MediaStreamTrack>[], pick: (e: SessionEvent<MediaStreamTrack>) => T | undefined, ms = 10_000): Promise<T> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = (): void => {
-      for (const e of events) {
-        const v = pick(e);
-        if (v !== undefined) { resolve(v); return; }
-      }
-      if (Date.now() - started > ms) { reject(new Error(`timed out; events: ${events.map((e) => e.type).join(', ')}`)); return; }
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
-}
 
 describe('bridge with Node participants', () => {
   it('admits two participants of a meeting and forwards one to the other', async () => {

@@ -67,6 +67,9 @@ export interface RunningBridge {
 /** Broker answers that say "not now" rather than "no". */
 const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'INTERNAL', 'RATE_LIMITED']);
 
+/** How long `close` waits for peer connections to shut. */
+const CLOSE_WAIT_MS = 2000;
+
 /** The default grace without a control channel: long enough for a broker restart, short enough that a cut-off bridge does not linger. */
 export const DEFAULT_CONTROL_GRACE_MS = 10_000;
 
@@ -363,7 +366,9 @@ class Bridge implements RunningBridge, AdmissionHost {
     clearInterval(this.#tick);
     this.#control.close();
     for (const socket of this.#wss.clients) socket.terminate();
-    for (const room of this.#rooms.values()) for (const p of room.participants.values()) await p.close();
+    // werift can take long to tear down a connection caught mid-handshake: close them all together, and wait a bounded time.
+    const closing = [...this.#rooms.values()].flatMap((room) => [...room.participants.values()].map((p) => p.close()));
+    await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     this.#rooms.clear();
     this.#admissions.clear();
     await new Promise<void>((resolve) => {

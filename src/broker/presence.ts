@@ -76,7 +76,8 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
       });
     });
   });
-  app.addHook('onClose', (_app, done) => {
+  // Before the HTTP server closes: it waits for every connection, and upgraded sockets are connections too.
+  app.addHook('preClose', (done) => {
     for (const timer of drops.values()) clearTimeout(timer);
     drops.clear();
     for (const ws of wss.clients) ws.terminate();
