@@ -19,6 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GeobridgeError } from '../core/errors.js';
+import { MAX_BRIDGE_GRACE_MS } from '../core/signalling/control.js';
 import { ReplayGuard, verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import type { PresenceLimits } from './rate-limits.js';
@@ -28,8 +29,6 @@ export const PRESENCE_PATH = '/v1/bridges/presence';
 
 /** How long a new presence connection has to identify itself. */
 const HELLO_TIMEOUT_MS = 5000;
-/** The longest grace a bridge may claim: its members are dropped at most this long (plus a margin) after it is lost. */
-export const MAX_BRIDGE_GRACE_MS = 5 * 60_000;
 /** Beyond the bridge's grace, before its members are dropped here (clock and timer slack). */
 const DROP_MARGIN_MS = 2000;
 

@@ -23,7 +23,7 @@ describe('refusal messages', () => {
   });
 
   it('has its own words for every refusal a participant can meet, and falls back to the broker’s message', () => {
-    for (const code of ['NO_CAPACITY_IN_FENCE', 'NO_ZONE', 'MEETING_ENDED', 'INVITE_EXPIRED', 'INVITE_INVALID', 'TICKET_INVALID']) {
+    for (const code of ['NO_CAPACITY_IN_FENCE', 'NO_ZONE', 'MEETING_ENDED', 'SESSION_REPLACED', 'INVITE_EXPIRED', 'INVITE_INVALID', 'TICKET_INVALID']) {
       const text = refusalText(code, 'broker says no', DATACENTERS);
       expect(text).not.toContain('broker says no');
       expect(text).not.toContain(code);

@@ -43,6 +43,8 @@ export function refusalText(code: string, message: string, datacenters: readonly
       return 'No datacenter serves your location under this meeting’s policy, so the call cannot connect from where you are.';
     case 'MEETING_ENDED':
       return 'This meeting has ended.';
+    case 'SESSION_REPLACED':
+      return 'You joined this meeting from another tab or device, so this one left. If that was not you, someone has your link: ask the host for a new one.';
     case 'INVITE_EXPIRED':
       return 'This invite link has expired. Ask the host for a new one.';
     case 'INVITE_INVALID':

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { GeobridgeError } from '../../core/errors.js';
 import type { IceServer } from '../../core/signalling/protocol.js';
-import { startBridge } from '../../bridge/server.js';
+import { DEFAULT_CONTROL_GRACE_MS, startBridge } from '../../bridge/server.js';
+import { MAX_BRIDGE_GRACE_MS } from '../../core/signalling/control.js';
 import { parseCommandArgs, splitList } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 
@@ -16,6 +17,7 @@ export const BRIDGE_HELP = `Usage: geobridge bridge --datacenter ID --broker URL
                         [--bind-address IP] [--announce IP,…] [--ports MIN-MAX]
                         [--ice-servers URL,…] [--turn-username U --turn-credential C]
                         [--video-bitrate BPS] [--heartbeat-ms N] [--drain-ms N]
+                        [--control-grace-ms N]
 
 Runs the media bridge (a WebRTC SFU) of one datacenter of the manifest. It
 admits a participant only with a route ticket the broker signed that names
@@ -40,6 +42,9 @@ Options:
   --video-bitrate BPS   cap on each publisher's video (default 1500000)
   --heartbeat-ms N      heartbeat period (default 1000; keep it under the broker's timeout / 3)
   --drain-ms N          how long SIGTERM waits for clients to move (default 10000)
+  --control-grace-ms N  how long the bridge keeps its calls without its control channel to
+                        the broker, then drops them (default 10000). Without the channel it
+                        admits nobody: a policy change it cannot hear must not find it forwarding.
 
 Example (the keys come from 'geobridge up', or generate your own):
   geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 --key data/up/us-east.jwk
@@ -62,6 +67,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     'turn-credential': { type: 'string' },
     'heartbeat-ms': { type: 'string' },
     'drain-ms': { type: 'string' },
+    'control-grace-ms': { type: 'string' },
   });
   if (values.help) {
     io.out(BRIDGE_HELP);
@@ -91,6 +97,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
   const videoBitrate = int('video-bitrate', values['video-bitrate'], 1_500_000, 50_000, 50_000_000);
   const heartbeatMs = int('heartbeat-ms', values['heartbeat-ms'], 1000, 100, 60_000);
   const drainMs = int('drain-ms', values['drain-ms'], 10_000, 0, 600_000);
+  const controlGraceMs = int('control-grace-ms', values['control-grace-ms'], DEFAULT_CONTROL_GRACE_MS, 0, MAX_BRIDGE_GRACE_MS);
   let privateJwk: JWK | undefined;
   if (keyFile) {
     try {
@@ -122,6 +129,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     iceServers,
     heartbeatMs,
     drainMs,
+    controlGraceMs,
     log: (line) => {
       io.out(`${JSON.stringify({ time: new Date().toISOString(), datacenter, ...line })}\n`);
     },

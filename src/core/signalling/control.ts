@@ -55,6 +55,9 @@ export interface EvictCommand {
 }
 export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand;
 
+/** The longest grace a bridge may announce in its presence hello (how long it keeps forwarding without this channel). */
+export const MAX_BRIDGE_GRACE_MS = 5 * 60_000;
+
 /** The largest control frame a bridge accepts (a manifest of up to 1 MiB and its envelope). */
 export const MAX_CONTROL_FRAME_BYTES = 2 * 1024 * 1024;
 
