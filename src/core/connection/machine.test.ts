@@ -399,6 +399,21 @@ describe('reconnecting', () => {
     m.succeed();
     expect(notices(m.commands)).toMatchObject([{ type: 'connected', datacenter: 'eu-dub', attempts: 1 }]);
   });
+
+  it.each(['MEETING_ENDED', 'SESSION_REPLACED'])('ends the join for good when the bridge drops it with %s', (code) => {
+    const m = joined();
+    m.succeed();
+    const commands = m.send({ type: 'disconnected', attemptId: m.last('connect').attemptId, reason: 'gone', code });
+    expect(commands).toEqual([{ type: 'emit', notice: { type: 'refused', code, message: 'gone' } }]);
+    expect(m.state).toMatchObject({ status: 'failed', code });
+  });
+
+  it.each(['TICKET_OUTSIDE_FENCE', 'BRIDGE_CUT_OFF', 'TICKET_EXPIRED'])('takes a fresh route when the bridge drops it with %s', (code) => {
+    const m = joined();
+    m.succeed();
+    m.send({ type: 'disconnected', attemptId: m.last('connect').attemptId, code });
+    expect(m.state).toMatchObject({ status: 'reconnecting' });
+  });
 });
 
 describe('redirects', () => {
