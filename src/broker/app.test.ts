@@ -363,8 +363,8 @@ zones:
   }
 
   /** A participant from `country` routed into meeting `m` and admitted by the bridge of its datacenter. */
-  function joinFrom(apiKey: string, m: string, country: string): Promise<void> {
-    return routeAndAdmit(apiKey, m, { payload: { country } }, '127.0.0.1');
+  async function joinFrom(apiKey: string, m: string, country: string): Promise<void> {
+    await routeAndAdmit(apiKey, m, { payload: { country } }, '127.0.0.1');
   }
 
   function put(text: string): Promise<LightMyRequestResponse> {

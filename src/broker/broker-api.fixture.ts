@@ -78,16 +78,18 @@ export function brokerApi(current: () => TestBroker) {
   }
 
   /** Routes a new participant of meeting `m` and has the bridge of its first candidate admit it. */
-  async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOptions> = {}, ip = '8.8.8.8'): Promise<void> {
+  /** Routes a new participant of meeting `m`, and has the bridge of its first candidate claim the meeting and admit it. */
+  async function routeAndAdmit(apiKey: string, m: string, extra: Partial<InjectOptions> = {}, ip = '8.8.8.8'): Promise<{ participant: string; ticket: string; decisionId: string; datacenter: string }> {
     const { token, participant } = await joinToken(apiKey, m);
     const res = await route(token, ip, extra);
     expect(res.statusCode, res.body).toBe(200);
-    const { ticket, candidates } = res.json<{ ticket: string; candidates: { datacenter: string }[] }>();
-    const dc = candidates[0]?.datacenter ?? '';
-    const claimed = await claimWith(dc, m, ticket);
+    const { ticket, decisionId, candidates } = res.json<{ ticket: string; decisionId: string; candidates: { datacenter: string }[] }>();
+    const datacenter = candidates[0]?.datacenter ?? '';
+    const claimed = await claimWith(datacenter, m, ticket);
     expect(claimed.statusCode, claimed.body).toBe(200);
-    const admitted = await admission(dc, { participant, meeting: m, outcome: 'admitted', ticket });
+    const admitted = await admission(datacenter, { participant, meeting: m, outcome: 'admitted', ticket });
     expect(admitted.statusCode, admitted.body).toBe(200);
+    return { participant, ticket, decisionId, datacenter };
   }
 
   return { call, account, meeting, joinToken, allBridgesUp, route, ticketAt, claimWith, claim, admission, routeAndAdmit };

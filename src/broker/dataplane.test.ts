@@ -80,10 +80,7 @@ describe('placement follows the host’s policy', () => {
     const releaser = new PlacementReleaser(broker.ctx);
     const { apiKey } = await account();
     const m = await meeting(apiKey);
-    const { token, participant } = await joinToken(apiKey, m);
-    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
-    await claimWith('us-east', m, ticket);
-    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket });
+    const { participant, decisionId } = await routeAndAdmit(apiKey, m);
     broker.advance(60_000);
     await allBridgesUp();
     expect(await releaser.sweep()).toEqual([]); // not empty: kept however long
@@ -111,10 +108,7 @@ describe('membership is exact', () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const m = await meeting(apiKey);
-    const { token, participant } = await joinToken(apiKey, m);
-    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
-    await claimWith('us-east', m, ticket);
-    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket });
+    const { participant, decisionId } = await routeAndAdmit(apiKey, m);
     expect((await admission('us-east', { participant, meeting: m, outcome: 'left', session: 'dec_older' })).json()).toEqual({ recorded: false });
     expect((await admission('us-east', { participant, meeting: m, outcome: 'left' })).statusCode).toBe(400);
     expect(await broker.ctx.store.listParticipants(m)).toHaveLength(1);
@@ -166,10 +160,7 @@ describe('ticket renewals', () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const m = await meeting(apiKey);
-    const { token, participant } = await joinToken(apiKey, m);
-    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
-    await claimWith('us-east', m, ticket);
-    await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket });
+    const { participant, ticket, decisionId } = await routeAndAdmit(apiKey, m);
     broker.advance(90_000);
     await allBridgesUp();
     const [result] = await renew('us-east', [ticket]);
