@@ -230,23 +230,3 @@ describe('bridge drain', () => {
     await cluster.startBridge('us-east');
   }, 30_000);
 });
-
-describe('bridge ICE servers', () => {
-  it('hands the STUN/TURN servers it was given to every admitted client', async () => {
-    const own = await startCluster(['us-east'], []);
-    try {
-      const iceServers = [{ urls: ['stun:stun.example.org:3478'] }, { urls: ['turns:turn.example.org:5349'], username: 'u', credential: 'c' }];
-      const bridge = await own.startBridge('us-east', { iceServers });
-      const meeting = await own.meeting();
-      const res = await fetch(new URL('/v1/route', own.broker.url), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${await own.joinToken(meeting, 'Probe')}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ country: 'US' }),
-      });
-      const { ticket } = (await res.json()) as { ticket: string };
-      expect(await present(bridge.url, ticket)).toMatchObject({ type: 'admitted', iceServers });
-    } finally {
-      await own.close();
-    }
-  }, 30_000);
-});

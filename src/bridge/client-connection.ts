@@ -29,7 +29,8 @@ export interface Admission extends Renewable {
 export interface AdmissionHost {
   readonly datacenter: string;
   readonly link: BrokerLink;
-  readonly iceServers: readonly IceServer[];
+  /** The STUN/TURN servers for a participant with these allowed jurisdictions (the route ticket's). */
+  iceServersFor(allowedJurisdictions: readonly string[]): readonly IceServer[];
   closedReason(): { code: string; message: string } | undefined;
   log(line: Readonly<Record<string, unknown>>): void;
   room(meeting: string): Room;
@@ -180,7 +181,7 @@ export class ClientConnection {
       jurisdiction: link.jurisdiction ?? '',
       peers: [...room.participants.values()].map((p) => p.info()),
       mlsFounder,
-      iceServers: host.iceServers,
+      iceServers: host.iceServersFor(claims.jurisdictions),
       name: claims.name,
       proof: signedProof,
     });

@@ -1,5 +1,5 @@
 /**
- * Test fixture: a broker (dev mode, world.yaml, SQLite in a temporary
+ * Test fixture: a broker (dev mode, world.yaml or a given manifest, SQLite in a temporary
  * directory) and in-process bridges for some datacenters, with an account
  * and helpers to make meetings and join tokens. Everything on 127.0.0.1.
  */
@@ -35,6 +35,8 @@ export interface ClusterOptions {
   readonly placementReleaseMs?: number;
   /** Options of every bridge it starts. */
   readonly bridge?: Partial<BridgeOptions>;
+  /** The broker's manifest (default: examples/world.yaml). */
+  readonly manifestPath?: string;
 }
 
 /** Starts the broker with keys for `keyed` datacenters and bridges for `running` ones. */
@@ -53,7 +55,7 @@ export async function startCluster(keyed: readonly string[], running: readonly s
   const adminToken = randomBytes(24).toString('base64url');
   const broker = await startBroker(
     {
-      manifestPath: WORLD,
+      manifestPath: options.manifestPath ?? WORLD,
       host: '127.0.0.1',
       port: 0,
       dataDir,

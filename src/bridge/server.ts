@@ -25,6 +25,7 @@ import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer } fr
 import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
+import { IceConfiguration } from './ice-servers.js';
 import { Room, type MediaOptions } from './sfu.js';
 import { TicketRenewals } from './ticket-renewals.js';
 
@@ -39,7 +40,12 @@ export interface BridgeOptions {
   /** The signalling URL clients use; defaults to ws://host:port/signal. */
   readonly publicUrl?: string;
   readonly media: MediaOptions;
-  /** STUN/TURN servers handed to every admitted client for its media connection. */
+  /**
+   * The STUN/TURN servers this bridge uses, with their credentials. Each URL
+   * must be one the manifest declares for this datacenter (startBridge
+   * refuses ICE_SERVER_NOT_DECLARED otherwise); a participant is handed only
+   * those inside their allowed jurisdictions (ice-servers.ts).
+   */
   readonly iceServers?: readonly IceServer[];
   /** Every this many ms; the broker marks the datacenter down after a few missed. */
   readonly heartbeatMs: number;
@@ -103,6 +109,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #meetingPolicies = new Map<string, MeetingPolicy>();
   readonly #control: ControlChannel;
   readonly #renewals: TicketRenewals<Admission>;
+  readonly #ice: IceConfiguration;
   readonly #log: (line: Readonly<Record<string, unknown>>) => void;
   #beat: ReturnType<typeof setInterval> | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
@@ -118,6 +125,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     this.#link = link;
     this.#http = http;
     this.#log = options.log ?? ((): void => undefined);
+    this.#ice = new IceConfiguration(options.iceServers);
     http.on('request', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ datacenter: this.datacenter, status: this.#draining ? 'draining' : this.#control.ready ? 'ok' : 'cut-off' }));
     });
@@ -164,6 +172,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   async start(): Promise<void> {
     this.#control.open();
     try {
+      await this.#checkIceServers();
       await this.#enrol();
     } catch (error) {
       await this.close();
@@ -188,8 +197,17 @@ class Bridge implements RunningBridge, AdmissionHost {
     return this.#link;
   }
 
-  get iceServers(): readonly IceServer[] {
-    return this.#options.iceServers ?? [];
+  /** The servers a participant with these allowed jurisdictions is handed: declared in the manifest in force, inside them, and configured here. */
+  iceServersFor(allowedJurisdictions: readonly string[]): readonly IceServer[] {
+    return this.#ice.handOut(this.#control.policy?.manifest, this.datacenter, allowedJurisdictions);
+  }
+
+  /** Before enrolling, so a bridge refused for its STUN/TURN configuration was never routable; without the manifest in 5 s it starts, and warns when it comes. */
+  async #checkIceServers(): Promise<void> {
+    if (!this.#ice.configured) return;
+    await this.#control.whenReady(5000);
+    const manifest = this.#control.policy?.manifest;
+    if (manifest) this.#ice.refuseUndeclared(manifest, this.datacenter);
   }
 
   get media(): MediaOptions {
@@ -266,6 +284,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   /** A new manifest is in force: everyone admitted is checked again, through the decider. */
   #recheck(policy: PolicyInForce): void {
     this.#log({ level: 'info', msg: 'policy in force', version: policy.version });
+    const undeclared = this.#ice.undeclared(policy.manifest, this.datacenter);
+    if (undeclared.length > 0) this.#log({ level: 'warn', msg: 'configured STUN/TURN servers the manifest does not declare for this datacenter are not handed out', code: 'ICE_SERVER_NOT_DECLARED', urls: undeclared });
     for (const admission of [...this.#allAdmissions()]) {
       const reason = this.#outOfPolicy(admission);
       if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `the policy changed: your participants may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);

@@ -9,7 +9,9 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import type { Decision } from '../core/select/select.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
+import { readIceAllowance, screenIceServers, type IceServerRefused } from './ice-servers.js';
 import { MeetingKeys, prepareMember, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
@@ -36,7 +38,7 @@ export interface PeerHandle<Track> {
 /** What a platform provides. */
 export interface Platform<Track> {
   openSocket(url: string, protocol: string): SocketLike;
-  /** A peer connection using the STUN/TURN servers the bridge handed out. */
+  /** A peer connection using the STUN/TURN servers the bridge handed out that the broker allowed (ice-servers.ts). */
   createPeer(iceServers: readonly IceServer[]): PeerHandle<Track>;
 }
 
@@ -58,6 +60,8 @@ export type SessionEvent<Track> =
   | { readonly type: 'e2ee-error'; readonly message: string }
   /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
   | { readonly type: 'bridge-refused'; readonly datacenter: string; readonly code: string; readonly message: string }
+  /** A bridge handed out a STUN/TURN URL the route answer does not allow (or one outside the ticket's jurisdictions): not used; the call goes on without it. */
+  | IceServerRefused
   | { readonly type: 'refused'; readonly code: string; readonly message: string }
   | { readonly type: 'failed'; readonly code: string; readonly message: string }
   | { readonly type: 'notice'; readonly notice: ConnectionNotice };
@@ -81,6 +85,8 @@ interface Route {
   readonly ticket: string;
   readonly claims: RouteTicket;
   readonly bridges: Readonly<Record<string, string>>;
+  /** The STUN/TURN servers the broker allows from each candidate's bridge. */
+  readonly iceServers: IceAllowance;
 }
 
 /** One bridge connection attempt. */
@@ -91,6 +97,8 @@ interface Link {
   /** The route ticket this connection holds (renewed by the bridge while connected), and its claims. */
   ticket: string;
   claims: RouteTicket;
+  /** What the route answer allows this bridge to hand out. */
+  readonly iceAllowance: IceAllowance;
   /** The bridge's messages, handled one after another (the proof check in `admitted` is async). */
   inbox: Promise<void>;
   peer?: PeerHandle<unknown>;
@@ -213,7 +221,7 @@ export class Session<Track> {
       if (response.ok) {
         const token = String(body.ticket);
         const verified = await this.#verifyTicket(token);
-        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string> });
+        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers: readIceAllowance(body.iceServers) });
         event = { type: 'routeReceived', requestId, decision: body as unknown as Decision, ticket: verified.claims, ticketVerified: verified.ok };
       } else if (response.status >= 500 && response.status !== 503) {
         event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
@@ -257,7 +265,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, inbox: Promise.resolve(), admitted: false, done: false, tracks: [] };
+    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [] };
     this.#links.set(attemptId, link);
     const fail = (reason: string, code?: string): void => {
       if (link.done) return;
@@ -308,7 +316,9 @@ export class Session<Track> {
           return;
         }
         link.admitted = true;
-        const peer = this.#options.platform.createPeer(message.iceServers);
+        const ice = screenIceServers(message.iceServers, link.iceAllowance, datacenter, link.claims.jurisdictions);
+        for (const refused of ice.refused) emit(refused);
+        const peer = this.#options.platform.createPeer(ice.accepted);
         link.peer = peer as PeerHandle<unknown>;
         peer.onTrack = (id, kind, track): void => {
           link.tracks.push({ peer: id, kind });

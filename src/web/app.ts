@@ -246,6 +246,7 @@ function startCall(options: { token: string; name: string; country: string | und
         return;
       case 'track-removed':
       case 'bridge-refused':
+      case 'ice-server-refused':
       case 'notice':
         // Kept in the event timeline; the grid follows participants, and the machine handles refusals.
         return;

@@ -13,6 +13,8 @@ import { isRefusal, selectDatacenters, type RouteRequest } from '../../core/sele
 import { KeyRing, type KeyStore } from '../keys.js';
 import { issueRouteTicket } from '../tickets.js';
 import type { SigningKey } from '../store/store.js';
+import { iceAllowance } from '../../core/ice/allowed.js';
+import { routeIceAllowance } from '../route-ice.js';
 import { RouteResponse, routeResponseJson } from './route.js';
 
 type Body = Static<typeof RouteResponse>;
@@ -67,7 +69,8 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
     country: request.country,
     name: 'Ada',
   });
-  return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges };
+  const iceServers = routeIceAllowance(manifest, ticket.claims.candidates, result.allowedJurisdictions);
+  return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers };
 }
 
 describe('routeResponseJson', () => {
@@ -98,6 +101,20 @@ describe('routeResponseJson', () => {
     expect(routeResponseJson(body)).toBe(routeResponseJson({ ...body, allowedJurisdictions: [...body.allowedJurisdictions] }));
   });
 
+  it('carries the STUN/TURN allowance of every candidate: the core rule, remembered only for frozen lists', async () => {
+    const de = await answer({ country: 'DE' });
+    if (de === undefined) throw new Error('DE is refused');
+    const ids = de.candidates.map((c) => c.datacenter);
+    expect(Object.keys(de.iceServers)).toEqual(ids);
+    expect(de.iceServers).toEqual(iceAllowance(manifest, ids, de.allowedJurisdictions));
+    expect(de.iceServers['eu-central']?.flatMap((s) => s.urls)).toEqual(['stun:stun.fra.example.com:3478', 'turn:turn.fra.example.com:3478', 'turns:turn.fra.example.com:5349']);
+    // The same frozen fence list gives the same (frozen) lists; a narrowed, unfrozen one is computed afresh and narrows.
+    expect(routeIceAllowance(manifest, ids, de.allowedJurisdictions)['eu-central']).toBe(de.iceServers['eu-central']);
+    expect(routeIceAllowance(manifest, ids, ['IE'])).toEqual(iceAllowance(manifest, ids, ['IE']));
+    expect(routeIceAllowance(manifest, ids, ['IE'])['eu-central']).toEqual([]);
+    expect(JSON.parse(routeResponseJson(de))).toMatchObject({ iceServers: JSON.parse(JSON.stringify(de.iceServers)) as unknown });
+  });
+
   it('property: escapes every string as the schema serializer does', async () => {
     // Quotes, backslashes, control characters, lone surrogates and line separators among ordinary text.
     const text = fc.string({ unit: fc.oneof(fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\ud800', '\udfff', '\u2028', 'é', '😀'), fc.string({ minLength: 1, maxLength: 1 })), maxLength: 12 });
@@ -117,6 +134,7 @@ describe('routeResponseJson', () => {
       // Keys are datacenter ids (the manifest's ID pattern). The schema's record is `patternProperties: {'^.*$'}`,
       // whose serializer would drop a key holding a line terminator; an id never holds one.
       bridges: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), text, { maxKeys: 3 }),
+      iceServers: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), fc.array(fc.record({ urls: fc.array(text, { maxLength: 3 }), jurisdiction: text }), { maxLength: 3 }), { maxKeys: 3 }),
     });
     await fc.assert(
       fc.asyncProperty(body, async (b) => {

@@ -13,9 +13,10 @@ import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { toJson } from '../frozen-json.js';
+import { iceServersJson, routeIceAllowance } from '../route-ice.js';
 import { meetingPolicyOf } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
-import { BEARER, CandidateSchema, CountryCode, ExclusionSchema } from './schemas.js';
+import { BEARER, CandidateSchema, CountryCode, ExclusionSchema, IceAllowanceSchema } from './schemas.js';
 
 const RouteBody = Type.Object(
   {
@@ -25,7 +26,7 @@ const RouteBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** The 200 body (the decision JSON of PRODUCT.md, plus the ticket); `routeResponseJson` writes it. */
+/** The 200 body (the decision JSON of PRODUCT.md, plus the ticket, the bridges' URLs and the STUN/TURN allowance); `routeResponseJson` writes it. */
 export const RouteResponse = Type.Object({
   zone: Type.Union([Type.String(), Type.Null()]),
   country: Type.String(),
@@ -39,6 +40,9 @@ export const RouteResponse = Type.Object({
   ticket: Type.String(),
   ticketExpiresAt: Type.String(),
   bridges: Type.Record(Type.String(), Type.String(), { description: 'Signalling URL of each candidate whose bridge is live' }),
+  iceServers: Type.Record(Type.String(), Type.Immutable(Type.Array(IceAllowanceSchema)), {
+    description: "For each candidate, the declared STUN/TURN servers the participant may accept from its bridge (the manifest's `ice` inside allowedJurisdictions); the client drops any other URL a bridge hands it",
+  }),
 });
 
 /** POST /v1/route. */
@@ -111,6 +115,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ticket: ticket.token,
         ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
+        iceServers: routeIceAllowance(manifest, ticket.claims.candidates, result.allowedJurisdictions),
       };
     },
   );
@@ -131,13 +136,15 @@ export function routeResponseJson(body: Static<typeof RouteResponse>): string {
   for (const e of body.excluded) excluded += `${excluded === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
   let bridges = '';
   for (const [id, url] of Object.entries(body.bridges)) bridges += `${bridges === '' ? '' : ','}${JSON.stringify(id)}:${JSON.stringify(url)}`;
+  let iceServers = '';
+  for (const [id, servers] of Object.entries(body.iceServers)) iceServers += `${iceServers === '' ? '' : ','}${JSON.stringify(id)}:${iceServersJson(servers)}`;
   return (
     `{"zone":${body.zone === null ? 'null' : JSON.stringify(body.zone)},"country":${JSON.stringify(body.country)},` +
     `"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'},"candidates":[${candidates}],"excluded":[${excluded}],` +
     `"attempts":{"perPrimary":${body.attempts.perPrimary},"timeoutMs":${body.attempts.timeoutMs}},` +
     // A compact JWS is base64url and dots, which JSON never escapes: the ~2.3 kB ticket goes in without a scan.
     `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
-    `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}}}`
+    `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}}}`
   );
 }
 

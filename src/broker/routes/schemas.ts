@@ -30,3 +30,6 @@ export const CandidateSchema = Type.Object({ datacenter: Type.String(), role: Ty
 
 /** A datacenter not offered, and why. */
 export const ExclusionSchema = Type.Object({ datacenter: Type.String(), reason: Type.String() });
+
+/** A declared STUN/TURN server a participant may accept (the manifest's `ice`, credentials never included). */
+export const IceAllowanceSchema = Type.Object({ urls: Type.Immutable(Type.Array(Type.String())), jurisdiction: Type.String() });

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { GeobridgeError } from '../../core/errors.js';
+import { isIceUrl, isRelayUrl } from '../../core/ice/rules.js';
 import type { IceServer } from '../../core/signalling/protocol.js';
 import { DEFAULT_CONTROL_GRACE_MS, startBridge } from '../../bridge/server.js';
 import { MAX_BRIDGE_GRACE_MS } from '../../core/signalling/control.js';
@@ -35,8 +36,12 @@ Options:
   --bind-address IP     address the media (UDP) sockets bind to (default: all)
   --announce LIST       extra host addresses offered to clients (a public IP behind NAT)
   --ports MIN-MAX       UDP port range for media
-  --ice-servers LIST    STUN/TURN servers handed to every client (stun:, turn:, turns: URLs),
-                        for clients behind NATs or firewalls that block UDP to the bridge
+  --ice-servers LIST    STUN/TURN servers this bridge uses (stun:, stuns:, turn:, turns: URLs), for
+                        clients behind NATs or firewalls that block UDP to the bridge. Each must be
+                        declared under this datacenter's 'ice' in the manifest, written exactly as
+                        there: the bridge refuses to start otherwise (ICE_SERVER_NOT_DECLARED). A
+                        participant is handed only those whose declared jurisdiction is inside
+                        their own allowed set; declared servers not listed here are not handed out.
   --turn-username U     credentials for the turn:/turns: servers
   --turn-credential C   (env GEOBRIDGE_TURN_CREDENTIAL keeps it out of the process list)
   --video-bitrate BPS   cap on each publisher's video (default 1500000)
@@ -46,8 +51,12 @@ Options:
                         the broker, then drops them (default 10000). Without the channel it
                         admits nobody: a policy change it cannot hear must not find it forwarding.
 
-Example (the keys come from 'geobridge up', or generate your own):
-  geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 --key data/up/us-east.jwk
+Examples (the keys come from 'geobridge up', or generate your own):
+  geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 --key data/bridges/us-east.jwk
+  # with the TURN server examples/world.yaml declares for us-east:
+  GEOBRIDGE_TURN_CREDENTIAL=… geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 \\
+      --key data/bridges/us-east.jwk --turn-username geobridge \\
+      --ice-servers turn:turn.use1.example.com:3478,turns:turn.use1.example.com:5349
 `;
 
 /** Runs `bridge` until a signal; resolves to the exit code. */
@@ -144,12 +153,16 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
   return EXIT.ok;
 }
 
-/** STUN servers as they are; TURN servers with the credentials (which they need). */
+/**
+ * STUN servers as they are; TURN servers with the credentials (which they
+ * need). Which of them a participant is handed is the manifest's say
+ * (src/bridge/ice-servers.ts); startBridge refuses a URL it does not declare.
+ */
 function iceServersFrom(urls: readonly string[], username: string | undefined, credential: string | undefined, problems: string[]): IceServer[] {
-  const bad = urls.filter((u) => !/^(stun|stuns|turn|turns):\S+$/.test(u));
-  if (bad.length > 0) problems.push(`--ice-servers has ${bad.join(', ')}; write stun:HOST:PORT, turn:HOST:PORT or turns:HOST:PORT URLs`);
-  const turn = urls.filter((u) => /^turns?:/.test(u));
-  const stun = urls.filter((u) => /^stuns?:/.test(u));
+  const bad = urls.filter((u) => !isIceUrl(u));
+  if (bad.length > 0) problems.push(`--ice-servers has ${bad.join(', ')}; write stun:HOST:PORT, turn:HOST:PORT or turns:HOST:PORT URLs, exactly as the manifest declares them`);
+  const turn = urls.filter((u) => isIceUrl(u) && isRelayUrl(u));
+  const stun = urls.filter((u) => isIceUrl(u) && !isRelayUrl(u));
   if (turn.length > 0 && (username === undefined || credential === undefined)) problems.push('--ice-servers names a TURN server: give --turn-username and --turn-credential (or GEOBRIDGE_TURN_CREDENTIAL)');
   return [...(stun.length > 0 ? [{ urls: stun }] : []), ...(turn.length > 0 ? [{ urls: turn, ...(username !== undefined ? { username } : {}), ...(credential !== undefined ? { credential } : {}) }] : [])];
 }

@@ -36,7 +36,9 @@ export interface IceCheck {
 
 /** The servers of `servers` whose jurisdiction is in `allowedJurisdictions`, in their order. */
 export function iceServersWithin(servers: readonly DeclaredIceServer[], allowedJurisdictions: Iterable<string>): DeclaredIceServer[] {
-  const allowed = new Set(allowedJurisdictions);
+  // Most datacenters declare none; a fence list is ~250 codes, not worth a Set for nothing.
+  if (servers.length === 0) return [];
+  const allowed = allowedJurisdictions instanceof Set ? (allowedJurisdictions as ReadonlySet<string>) : new Set(allowedJurisdictions);
   return servers.filter((s) => allowed.has(s.jurisdiction));
 }
 
@@ -47,7 +49,14 @@ export function allowedIceServers(manifest: Manifest, datacenter: string, allowe
 
 /** `allowedIceServers` for each of a decision's candidates: what the broker tells the client it may accept. */
 export function iceAllowance(manifest: Manifest, datacenters: readonly string[], allowedJurisdictions: readonly string[]): IceAllowance {
-  return Object.fromEntries(datacenters.map((id) => [id, allowedIceServers(manifest, id, allowedJurisdictions)]));
+  let allowed: ReadonlySet<string> | undefined;
+  const byId = compilePolicy(manifest).datacenterById;
+  return Object.fromEntries(
+    datacenters.map((id) => {
+      const declared = byId.get(id)?.ice ?? [];
+      return [id, declared.length === 0 ? [] : iceServersWithin(declared, (allowed ??= new Set(allowedJurisdictions)))];
+    }),
+  );
 }
 
 /**

@@ -1,0 +1,217 @@
+/**
+ * STUN/TURN servers inside the fence, end to end (a real broker and bridge on
+ * 127.0.0.1): the route answer allows each candidate's declared servers
+ * inside the participant's jurisdictions; the bridge hands out only those,
+ * that it is configured for, with its credentials; it refuses to start with
+ * a server its datacenter does not declare; and the SDK uses only what the
+ * route answer allows inside the signed ticket's jurisdictions, whatever a
+ * bridge (or a tampered answer) says, and reports the rest.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MediaStreamTrack } from 'werift';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type IceServer } from '../core/signalling/protocol.js';
+import { newChallenge } from '../sdk/bridge-proof.js';
+import { nodePlatform, type SessionEvent } from '../sdk/node.js';
+import { Session, type Platform, type SocketLike } from '../sdk/session.js';
+import { startCluster, type Cluster } from './cluster.fixture.js';
+
+const STUN = 'stun:stun.use1.example.com:3478';
+const TURN = 'turn:turn.use1.example.com:3478';
+const TURNS = 'turns:turn.use1.example.com:5349';
+const YUL = 'turns:turn.yul.example.com:5349';
+
+/** us-east declares a STUN and a TURN server in the US and a relay in Canada; us-west declares none. No fences: accounts and meetings narrow. */
+const MANIFEST = `version: 1
+datacenters:
+  us-east:
+    jurisdiction: US
+    location: { lat: 39.04, lon: -77.49 }
+    capacity: 1000
+    ice:
+      - urls: [${STUN}]
+      - urls: [${TURN}, ${TURNS}]
+      - urls: [${YUL}]
+        jurisdiction: CA
+  us-west:
+    jurisdiction: US
+    location: { lat: 37.34, lon: -121.89 }
+    capacity: 1000
+zones:
+  everyone: { countries: ['*'], primaries: [us-east] }
+  mexico: { countries: [MX], primaries: [us-west] }
+`;
+
+/** What us-east's bridge is configured with: not the declared turns: URL of the US server. */
+const CONFIGURED: readonly IceServer[] = [
+  { urls: [STUN] },
+  { urls: [TURN, YUL], username: 'bridge-user', credential: 'bridge-secret' },
+];
+const CREDENTIALS = { username: 'bridge-user', credential: 'bridge-secret' };
+
+let cluster: Cluster;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'geobridge-ice-'));
+  const manifestPath = join(dir, 'ice.yaml');
+  writeFileSync(manifestPath, MANIFEST);
+  cluster = await startCluster(['us-east', 'us-west'], [], { manifestPath });
+  await cluster.startBridge('us-east', { iceServers: CONFIGURED });
+}, 30_000);
+afterAll(async () => {
+  await cluster.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A meeting, narrowed to `allowedJurisdictions` if given. */
+async function meeting(allowedJurisdictions?: readonly string[]): Promise<string> {
+  const res = await fetch(new URL('/v1/meetings', cluster.broker.url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cluster.apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'ICE', ...(allowedJurisdictions ? { allowedJurisdictions } : {}) }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+interface RouteAnswer {
+  readonly ticket: string;
+  readonly allowedJurisdictions: string[];
+  readonly bridges: Record<string, string>;
+  readonly iceServers: Record<string, { urls: string[]; jurisdiction: string }[]>;
+}
+
+async function route(meetingId: string): Promise<RouteAnswer> {
+  const res = await fetch(new URL('/v1/route', cluster.broker.url), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await cluster.joinToken(meetingId, 'Probe')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ country: 'US' }),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as RouteAnswer;
+}
+
+/** Joins with `ticket` and returns the bridge's `admitted`. */
+function admitted(bridgeUrl: string, ticket: string): Promise<AdmittedMessage> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(bridgeUrl, SIGNALLING_SUBPROTOCOL);
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+    });
+    ws.once('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString('utf8')) as { type: string };
+      ws.close();
+      if (message.type === 'admitted') resolve(message as AdmittedMessage);
+      else reject(new Error(`not admitted: ${JSON.stringify(message)}`));
+    });
+    ws.on('error', reject);
+  });
+}
+
+describe('the broker and the bridge', () => {
+  it('allow, and hand out, the declared servers inside the participant’s jurisdictions that the bridge is configured for, with its credentials', async () => {
+    const open = await route(await meeting());
+    expect(open.allowedJurisdictions).toEqual(expect.arrayContaining(['US', 'CA']));
+    expect(open.iceServers).toEqual({
+      'us-east': [
+        { urls: [STUN], jurisdiction: 'US' },
+        { urls: [TURN, TURNS], jurisdiction: 'US' },
+        { urls: [YUL], jurisdiction: 'CA' },
+      ],
+    });
+    expect((await admitted(open.bridges['us-east'] ?? '', open.ticket)).iceServers).toEqual([{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }, { urls: [YUL], ...CREDENTIALS }]);
+
+    // A meeting held to the US: its participants may not relay through Canada, and are not even told of it.
+    const usOnly = await route(await meeting(['US']));
+    expect(usOnly.allowedJurisdictions).toEqual(['US']);
+    expect(usOnly.iceServers['us-east']?.map((s) => s.jurisdiction)).toEqual(['US', 'US']);
+    expect((await admitted(usOnly.bridges['us-east'] ?? '', usOnly.ticket)).iceServers).toEqual([{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]);
+  }, 30_000);
+
+  it('a bridge refuses to start with a server the manifest does not declare for its datacenter', async () => {
+    // Declared, but for us-east: us-west may not hand it out.
+    await expect(cluster.startBridge('us-west', { iceServers: [{ urls: [TURN], ...CREDENTIALS }] })).rejects.toMatchObject({ code: 'ICE_SERVER_NOT_DECLARED' });
+    await expect(cluster.startBridge('us-west', { iceServers: [{ urls: ['stun:stun.l.example.net:19302'] }] })).rejects.toMatchObject({ code: 'ICE_SERVER_NOT_DECLARED' });
+    // Refused before it enrolled: it was never routable, so the broker has no address for it.
+    const mexico = await fetch(new URL('/v1/route', cluster.broker.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await cluster.joinToken(await meeting(), 'Probe')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ country: 'MX' }),
+    });
+    expect(((await mexico.json()) as RouteAnswer).bridges).toEqual({});
+  }, 30_000);
+});
+
+describe('the SDK', () => {
+  it('uses only what the route answer allows inside the signed ticket’s jurisdictions, and reports every other URL a bridge hands it', async () => {
+    const id = await meeting(['US']);
+    // An impostor-ish path: the bridge's `admitted` (its proof does not cover the servers) is rewritten on the way,
+    // and the (unsigned) route answer is widened to allow the Canadian relay.
+    const ROGUE = 'turn:relay.elsewhere.example.net:3478';
+    const realFetch = globalThis.fetch;
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+      const res = await realFetch(input, init);
+      if (!String(input instanceof Request ? input.url : input).endsWith('/v1/route') || !res.ok) return res;
+      const body = (await res.json()) as RouteAnswer;
+      body.allowedJurisdictions.push('CA');
+      body.iceServers['us-east']?.push({ urls: [YUL], jurisdiction: 'CA' });
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    });
+    const node = nodePlatform();
+    const handedToPeer: (readonly IceServer[])[] = [];
+    const platform: Platform<MediaStreamTrack> = {
+      openSocket: (url, protocol) => tamper(node.openSocket(url, protocol), (message) =>
+        message.type === 'admitted' ? { ...message, iceServers: [...(message.iceServers as IceServer[]), { urls: [ROGUE, YUL], ...CREDENTIALS }] } : message,
+      ),
+      createPeer: (iceServers) => {
+        handedToPeer.push(iceServers);
+        // The servers do not exist; the call runs over loopback without them.
+        return node.createPeer([]);
+      },
+    };
+    const events: SessionEvent<MediaStreamTrack>[] = [];
+    const session = new Session({ broker: cluster.broker.url, joinToken: await cluster.joinToken(id, 'Ada'), country: 'US', platform, onEvent: (e) => events.push(e) });
+    try {
+      session.join();
+      const deadline = Date.now() + 10_000;
+      while (!events.some((e) => e.type === 'connected' || e.type === 'failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(events.find((e) => e.type === 'connected')).toMatchObject({ datacenter: 'us-east' });
+      expect(handedToPeer).toEqual([[{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]]);
+      expect(events.filter((e) => e.type === 'ice-server-refused')).toEqual([
+        { type: 'ice-server-refused', datacenter: 'us-east', url: ROGUE, reason: 'NOT_DECLARED' },
+        { type: 'ice-server-refused', datacenter: 'us-east', url: YUL, reason: 'OUTSIDE_FENCE' },
+      ]);
+    } finally {
+      session.leave();
+      spy.mockRestore();
+    }
+  }, 30_000);
+});
+
+/** The socket, with each bridge message passed through `rewrite` before the SDK sees it. */
+function tamper(socket: SocketLike, rewrite: (message: Record<string, unknown>) => Record<string, unknown>): SocketLike {
+  const proxy: SocketLike = {
+    send: (data) => {
+      socket.send(data);
+    },
+    close: (code, reason) => {
+      socket.close(code, reason);
+    },
+    onopen: null,
+    onclose: null,
+    onerror: null,
+    onmessage: null,
+  };
+  socket.onopen = (): void => proxy.onopen?.();
+  socket.onclose = (): void => proxy.onclose?.();
+  socket.onerror = (): void => proxy.onerror?.();
+  socket.onmessage = (event): void => {
+    const data = typeof event.data === 'string' ? JSON.stringify(rewrite(JSON.parse(event.data) as Record<string, unknown>)) : event.data;
+    proxy.onmessage?.({ data });
+  };
+  return proxy;
+}
