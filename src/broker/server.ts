@@ -28,6 +28,9 @@ import { BridgeRegistry } from './registry.js';
 import { RejectionSummary, timerSchedule } from './rejection-summary.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
+/** How long closing waits for requests in flight before it cuts their connections. */
+const CLOSE_GRACE_MS = 2000;
+
 /** A running broker. */
 export interface RunningBroker {
   readonly app: FastifyInstance;
@@ -119,7 +122,13 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         if (closed) return;
         closed = true;
         await releaser.stop();
+        // A keep-alive connection whose request was in flight when closing began outlives it (the client
+        // may hold it for the server's 72 s keep-alive): after a grace for answers in flight, cut what is left.
+        const cut = setTimeout(() => {
+          app.server.closeAllConnections();
+        }, CLOSE_GRACE_MS);
         await app.close();
+        clearTimeout(cut);
         await store.close();
         await audit.close();
       },
