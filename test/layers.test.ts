@@ -60,7 +60,8 @@ function violations(): string[] {
   const out: string[] = [];
   for (const file of files(src)) {
     const layer = layerOf(file);
-    const isTest = file.endsWith('.test.ts');
+    // Fixtures (`*.fixture.ts`) serve tests only, and are held to the tests' rules.
+    const isTest = file.endsWith('.test.ts') || file.endsWith('.fixture.ts');
     for (const spec of imports(file)) {
       if (spec.startsWith('.')) {
         const target = layerOf(resolve(dirname(file), spec));

@@ -73,6 +73,9 @@ export interface RunningBridge {
 /** Broker answers that say "not now" rather than "no". */
 const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'INTERNAL', 'RATE_LIMITED']);
 
+/** How long the channel may lag the broker's policy version before the bridge resets it. */
+const STUCK_CHANNEL_MS = 5000;
+
 /** How long `close` waits for peer connections to shut. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -115,6 +118,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   #tick: ReturnType<typeof setInterval> | undefined;
   #draining = false;
   #closed = false;
+  /** Since when the broker's policy version has been ahead of the channel's (monotonic ms). */
+  #behindSince: number | undefined;
   #cpuBefore = process.cpuUsage();
   #cpuAt = performance.now();
 
@@ -362,9 +367,15 @@ class Bridge implements RunningBridge, AdmissionHost {
     const cpu = elapsed > 0 ? (used.user + used.system) / 1000 / elapsed : 0;
     const participants = [...this.#rooms.values()].reduce((n, r) => n + r.participants.size, 0);
     const brokerVersion = await this.#link.heartbeat({ participants, cpu: Math.round(cpu * 1000) / 1000, draining: this.#draining });
-    // The broker is on a newer policy than the channel delivered: the channel is stuck, not merely slow.
+    // The broker has been on a newer policy than the channel delivered for a while: the channel is stuck, not
+    // merely a moment behind (a change is announced right after it takes effect; resetting then would lose it).
     const ours = this.#control.policy?.version;
-    if (this.#control.ready && ours !== undefined && brokerVersion > ours) this.#control.reconnect(`the broker is on policy ${brokerVersion}, the channel delivered ${ours}`);
+    const behind = this.#control.ready && ours !== undefined && brokerVersion > ours;
+    this.#behindSince = behind ? (this.#behindSince ?? performance.now()) : undefined;
+    if (this.#behindSince !== undefined && performance.now() - this.#behindSince > STUCK_CHANNEL_MS) {
+      this.#behindSince = undefined;
+      this.#control.reconnect(`the broker has been on policy ${brokerVersion} for ${STUCK_CHANNEL_MS / 1000} s; the channel delivered ${ours ?? 'none'}`);
+    }
   }
 
   // ------------------------------------------------------------ lifecycle

@@ -81,9 +81,10 @@ export class BridgeControl {
     return this.#send(from, { type: 'move', meeting, to, reason });
   }
 
-  /** The meeting ended: every bridge that has it closes it (any of them may, during a move). */
-  end(meeting: string, reason: string): Promise<void> {
-    return this.#settled([...this.#connections.keys()].map((dc) => this.#send(dc, { type: 'end', meeting, reason })));
+  /** The meeting ended: every bridge that has it closes it (any of them may, during a move); or only `datacenter`'s. */
+  end(meeting: string, reason: string, datacenter?: string): Promise<void> {
+    const to = datacenter === undefined ? [...this.#connections.keys()] : [datacenter];
+    return this.#settled(to.map((dc) => this.#send(dc, { type: 'end', meeting, reason })));
   }
 
   /** One session of a participant must leave the bridge of `datacenter`. */

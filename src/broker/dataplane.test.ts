@@ -8,6 +8,7 @@ import { parseControlCommand, type ControlCommand } from '../core/signalling/con
 import { admin, brokerApi } from './broker-api.fixture.js';
 import { PlacementReleaser } from './placement-release.js';
 import { canadaStaysInCanada } from './policy-edits.fixture.js';
+import { catchUpBridge } from './recheck.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
 import { verifyControlMessage, verifyRouteTicket } from './tickets.js';
 
@@ -237,6 +238,27 @@ describe('policy changes reach the bridges', () => {
     expect((await call({ method: 'DELETE', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
     for (const socket of [usEast, caCentral]) expect((await socket.commands()).at(-1)).toMatchObject({ type: 'end', meeting: m });
     expect(await auditTypes()).toEqual(expect.arrayContaining(['placement.rehomed', 'meeting.ended']));
+  });
+});
+
+describe('a bridge that reconnects is caught up', () => {
+  it('is told to move the meetings it still carries that moved while it was away, and to close those that ended', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const moved = await meeting(apiKey);
+    const ended = await meeting(apiKey);
+    const stays = await meeting(apiKey);
+    for (const m of [moved, ended, stays]) await routeAndAdmit(apiKey, m);
+    // While us-east's channel was down: one meeting re-homed, one ended.
+    broker.advance(6000);
+    await allBridgesUp(['us-east']);
+    await claim('us-west', moved);
+    expect((await call({ method: 'DELETE', url: `/v1/meetings/${ended}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
+    const usEast = controlSocket('us-east');
+    await catchUpBridge(broker.ctx, 'us-east');
+    const missed = (await usEast.commands()).slice(1).map(({ type, meeting: m }) => ({ type, meeting: m }));
+    expect(missed).toEqual(expect.arrayContaining([{ type: 'move', meeting: moved }, { type: 'end', meeting: ended }]));
+    expect(missed).toHaveLength(2);
   });
 });
 

@@ -22,6 +22,7 @@ import { GeobridgeError } from '../core/errors.js';
 import { MAX_BRIDGE_GRACE_MS } from '../core/signalling/control.js';
 import { ReplayGuard, verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
+import { catchUpBridge } from './recheck.js';
 import type { PresenceLimits } from './rate-limits.js';
 import { rejectBridgeMessage } from './rejection-summary.js';
 
@@ -115,6 +116,12 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           ws.send(JSON.stringify({ present: true }));
           ctx.control.attach(dc, ws, said.nonce);
           graces.set(dc, said.graceMs);
+          // Commands sent while it was away were lost with the old connection. If they cannot be worked out, the
+          // bridge must not carry on as if it had heard everything: it reconnects, and fails closed meanwhile.
+          await catchUpBridge(ctx, dc).catch((error: unknown) => {
+            app.log.error({ datacenter: dc, err: error }, 'could not catch a bridge up on missed commands');
+            ws.close(1011, 'catch-up failed');
+          });
         })
         .catch((error: unknown) => {
           const code = rejectBridgeMessage(ctx, PRESENCE_PATH, text, error);

@@ -65,19 +65,12 @@ export async function recheckLiveMeetings(ctx: BrokerContext, manifest: Manifest
   };
   for (const meeting of meetings) {
     try {
-      // A bridge may claim the meeting meanwhile: re-read and decide again (bounded).
-      for (let round = 0; round < 3; round++) {
-        const outcome = await recheckMeeting(ctx, manifest, live, meeting);
-        if (outcome.kind === 'ok') break;
-        if (outcome.kind === 'rehomed') {
-          rehomed.push({ meeting: meeting.id, from: outcome.from, to: outcome.to });
-          break;
-        }
-        if (outcome.kind === 'stranded') {
-          await end(meeting, `after the policy change no datacenter is allowed for every participant of the meeting (it was in ${outcome.from})`);
-          break;
-        }
-      }
+      // A bridge may claim the meeting meanwhile: re-read and decide again (bounded), and fail closed when it keeps racing.
+      let outcome: MeetingOutcome = { kind: 'raced' };
+      for (let round = 0; round < 3 && outcome.kind === 'raced'; round++) outcome = await recheckMeeting(ctx, manifest, live, meeting);
+      if (outcome.kind === 'rehomed') rehomed.push({ meeting: meeting.id, from: outcome.from, to: outcome.to });
+      if (outcome.kind === 'stranded') await end(meeting, `after the policy change no datacenter is allowed for every participant of the meeting (it was in ${outcome.from})`);
+      if (outcome.kind === 'raced') await end(meeting, 'the meeting kept changing datacenter while it was checked against the new policy');
     } catch (error) {
       // Fail closed: a meeting that cannot be checked does not keep running where it may not be.
       await end(meeting, `the meeting could not be checked against the new policy (${error instanceof Error ? error.message : String(error)})`);
@@ -90,4 +83,23 @@ export async function recheckLiveMeetings(ctx: BrokerContext, manifest: Manifest
 export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcome): Promise<void> {
   for (const r of outcome.rehomed) await ctx.control.move(r.from, r.meeting, r.to, `the policy changed: the meeting now lives in ${r.to}`);
   for (const e of outcome.ended) await ctx.control.end(e.meeting, e.reason);
+}
+
+/**
+ * Tells a bridge that has just (re)connected its control channel what it may
+ * have missed while it was away: meetings it still carries members of that
+ * have since moved elsewhere or ended. (The manifest in force it gets on
+ * connect, and re-checks everyone against it.)
+ */
+export async function catchUpBridge(ctx: BrokerContext, datacenter: string): Promise<void> {
+  const meetings = new Set((await ctx.store.listParticipantsAt(datacenter)).map((p) => p.meetingId));
+  for (const id of meetings) {
+    const meeting = await ctx.store.getMeeting(id);
+    if (!meeting || meeting.endedAt !== undefined) {
+      await ctx.control.end(id, meeting?.endedReason ?? 'the meeting no longer exists', datacenter);
+      continue;
+    }
+    const placement = await ctx.store.getPlacement(id);
+    if (placement?.datacenter !== datacenter) await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
+  }
 }

@@ -206,6 +206,15 @@ export class MemoryStore implements Store {
     });
   }
 
+  listParticipantsAt(datacenter: string): Promise<Participant[]> {
+    return this.#run(() =>
+      [...this.#participants.values()]
+        .flatMap((inMeeting) => [...inMeeting.values()].filter((p) => p.datacenter === datacenter))
+        .sort((a, b) => compareStrings(a.meetingId, b.meetingId) || compareStrings(a.id, b.id))
+        .map(copyParticipant),
+    );
+  }
+
   removeParticipantsAt(datacenter: string): Promise<Participant[]> {
     return this.#run(() => {
       const removed: Participant[] = [];

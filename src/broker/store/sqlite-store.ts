@@ -267,6 +267,7 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteParticipant: db.prepare<[string, string, string, string]>('DELETE FROM participants WHERE meeting_id = ? AND id = ? AND session = ? AND datacenter = ?'),
     deleteParticipantsAt: db.prepare<[string], ParticipantRow>('DELETE FROM participants WHERE datacenter = ? RETURNING *'),
+    listParticipantsAt: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE datacenter = ? ORDER BY meeting_id, id'),
     listParticipants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at, id'),
     insertManifest: db.prepare<Omit<ManifestRow, 'version'>, ManifestRow>(
       `INSERT INTO manifests (version, text, sha256, created_at, actor)
@@ -473,6 +474,10 @@ export class SqliteStore implements Store {
 
   addParticipant(participant: Participant): Promise<Participant | undefined> {
     return this.#write(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => this.#addParticipant(participant));
+  }
+
+  listParticipantsAt(datacenter: string): Promise<Participant[]> {
+    return this.#run(`list participants admitted at ${datacenter}`, () => this.#s.listParticipantsAt.all(datacenter).map(rowToParticipant));
   }
 
   removeParticipantsAt(datacenter: string): Promise<Participant[]> {

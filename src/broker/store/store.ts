@@ -119,6 +119,8 @@ export interface Store {
   addParticipant(participant: Participant): Promise<Participant | undefined>;
   /** Removes a participant if its row is still of this session at this datacenter; true when it was removed. */
   removeParticipant(meetingId: string, participantId: string, of: ParticipantSession): Promise<boolean>;
+  /** Every participant admitted at `datacenter`, by meeting then id. */
+  listParticipantsAt(datacenter: string): Promise<Participant[]>;
   /** Removes every participant admitted at `datacenter` (its bridge is gone, or restarted empty); returns them. */
   removeParticipantsAt(datacenter: string): Promise<Participant[]>;
   listParticipants(meetingId: string): Promise<Participant[]>;
