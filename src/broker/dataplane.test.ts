@@ -256,7 +256,7 @@ describe('a bridge that reconnects is caught up', () => {
     expect((await call({ method: 'DELETE', url: `/v1/meetings/${ended}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
     const usEast = controlSocket('us-east');
     await catchUpBridge(broker.ctx, 'us-east');
-    const missed = (await usEast.commands()).slice(1).map(({ type, meeting: m }) => ({ type, meeting: m }));
+    const missed = (await usEast.commands()).slice(1).map((c) => ({ type: c.type, meeting: 'meeting' in c ? c.meeting : undefined }));
     expect(missed).toEqual(expect.arrayContaining([{ type: 'move', meeting: moved }, { type: 'end', meeting: ended }]));
     expect(missed).toHaveLength(2);
   });
