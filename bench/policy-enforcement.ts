@@ -192,7 +192,7 @@ async function change(cluster: Cluster, texts: { readonly world: string; readonl
       packetsAfter: seen.packets - before,
       reunitedMs: together() && reunitedAt !== undefined ? reunitedAt - sentAt : undefined,
       resets: [...logs].filter(([, lines]) => lines.some((l) => l.at > sentAt && l.line.msg === 'control channel reset')).map(([dc]) => dc),
-      state: describe(people),
+      state: `${describe(people)} | meeting placed at ${await placementOf(cluster, meeting)}`,
     };
   } finally {
     watch?.stop();
@@ -233,6 +233,7 @@ function join(cluster: Cluster, joinToken: string, country: string, video?: Medi
   const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
     if (e.type === 'connected') connectedTo = e.datacenter;
     if (e.type === 'bridge-refused' || e.type === 'refused' || e.type === 'failed') trouble.push(`${e.type} ${e.code}: ${e.message}`);
+    if (e.type === 'notice' && e.notice.type === 'retrying') trouble.push(`retrying (${e.notice.reason}) in ${e.notice.delayMs} ms`);
     if (e.type !== 'track-added' || e.kind !== 'video') return;
     const via = connectedTo;
     const first = e.track.onReceiveRtp.subscribe(() => {
@@ -253,7 +254,7 @@ async function step(condition: () => boolean, what: string, people: readonly Par
 
 /** Where each participant is, what it received and what went wrong, for error messages. */
 function describe(people: readonly Participant[]): string {
-  return people.map((p) => `on ${p.connectedTo() ?? '-'}, video via [${p.firstPackets.map((f) => f.datacenter ?? '-').join(', ')}], trouble [${p.trouble.join('; ')}]`).join(' | ');
+  return people.map((p) => `${p.session.status}, last connected to ${p.connectedTo() ?? '-'}, video via [${p.firstPackets.map((f) => f.datacenter ?? '-').join(', ')}], trouble [${p.trouble.join('; ')}]`).join(' | ');
 }
 
 /** PUT /v1/manifest as the admin; the new version and the meetings it re-homed. */
@@ -262,6 +263,13 @@ async function putManifest(cluster: Cluster, text: string): Promise<{ version: n
   const body = (await res.json()) as { version: number; recheck: { rehomed: { meeting: string; from: string; to: string }[] } };
   if (res.status !== 200) throw new Error(`PUT /v1/manifest: ${res.status} ${JSON.stringify(body)}`);
   return { version: body.version, rehomed: body.recheck.rehomed };
+}
+
+/** Where the broker has the meeting (GET /v1/meetings/:id), for the log. */
+async function placementOf(cluster: Cluster, meeting: string): Promise<string> {
+  const res = await fetch(new URL(`/v1/meetings/${meeting}`, cluster.broker.url), { headers: { authorization: `Bearer ${cluster.apiKey}` } });
+  const body = (await res.json()) as { placement?: { datacenter: string; epoch: number } };
+  return body.placement ? `${body.placement.datacenter} (epoch ${body.placement.epoch})` : 'nowhere';
 }
 
 /** DELETE /v1/meetings/:id with the account's key. */
