@@ -65,6 +65,11 @@ export async function registerRateLimits(app: FastifyInstance, ctx: BrokerContex
   const keyOf = (request: AddressSource): string =>
     normalizeIP(resolveClientAddress({ remoteAddress: request.socket.remoteAddress ?? '', forwardedFor: request.headers['x-forwarded-for'], trustedProxies }));
 
+  // A route that checks a credential gets no `requests` hook at all: the plugin runs its key generator (the
+  // client-address lookup) before the allow list, so an allow-listed route would still pay for it on every request.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.rateLimit === undefined && checksCredential(route)) route.config = { ...route.config, rateLimit: false };
+  });
   await app.register(rateLimit, {
     global: true,
     max: limits.requests,
@@ -135,7 +140,7 @@ export function inviteRateLimit(ctx: BrokerContext): RateLimitOptions {
 }
 
 /** Routes that check a credential of their own: a bearer token (declared in the schema's `security`) or a bridge's signature. */
-function checksCredential(route: FastifyRequest['routeOptions']): boolean {
+function checksCredential(route: { readonly schema?: { readonly security?: unknown } | undefined; readonly url?: string | undefined }): boolean {
   return route.schema?.security !== undefined || route.url?.startsWith('/v1/bridges/') === true;
 }
 
