@@ -135,15 +135,17 @@ function compile(manifest: Manifest): CompiledPolicy {
     return sorted;
   };
 
-  const sortedWithHost = new Map<string, readonly string[]>();
+  /** country → host → the list; nested, so a lookup builds no key string. */
+  const sortedWithHost = new Map<string, Map<string, readonly string[]>>();
   const fenceAllowedSortedWithHost = (country: string, host: string): readonly string[] => {
-    const key = `${country} ${host}`;
-    let sorted = sortedWithHost.get(key);
+    let byHost = sortedWithHost.get(country);
+    if (!byHost) sortedWithHost.set(country, (byHost = new Map<string, readonly string[]>()));
+    let sorted = byHost.get(host);
     if (!sorted) {
       const own = fenceAllowedSorted(country);
       const hosts = fenceAllowed(host);
       sorted = own.every((j) => hosts.has(j)) ? own : Object.freeze(own.filter((j) => hosts.has(j)));
-      sortedWithHost.set(key, sorted);
+      byHost.set(host, sorted);
     }
     return sorted;
   };

@@ -137,7 +137,7 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
     const role = roles.get(dc.id);
     const u = utilization.get(dc.id) ?? 0;
     const reason =
-      policyReason(policy, dc, request, plan, allowed.fence) ??
+      policyReason(policy, dc, request, plan, allowed) ??
       (role === undefined ? 'NOT_LISTED' : down.has(dc.id) ? 'DOWN' : !(u < maxUtilization) ? 'FULL' : undefined); // `!(u < max)` also treats NaN as full: unknown load fails closed.
     if (reason) reasons[i] = reason;
     else (role === 'primary' ? primaries : secondaries).push(rank(dc, i, where, u));
@@ -192,9 +192,9 @@ function joinPlaced(
   const home = policy.datacenterById.get(placedAt);
   if (!home || live.down?.has(placedAt)) return undefined;
   const plan = request.plan === undefined ? undefined : policy.planById.get(request.plan);
-  const excluded = policy.datacentersById.map((dc): Exclusion => ({ datacenter: dc.id, reason: policyReason(policy, dc, request, plan, allowed.fence) ?? 'NOT_LISTED' }));
+  const excluded = policy.datacentersById.map((dc): Exclusion => ({ datacenter: dc.id, reason: policyReason(policy, dc, request, plan, allowed) ?? 'NOT_LISTED' }));
   const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: allowed.sorted };
-  const reason = policyReason(policy, home, request, plan, allowed.fence);
+  const reason = policyReason(policy, home, request, plan, allowed);
   if (reason) {
     return {
       error: { code: 'FENCE_CONFLICT', message: `the meeting is held in ${home.id} (${home.jurisdiction}), which ${request.country} participants may not use (${reason}); it is never moved across a fence for one participant.` },
@@ -221,20 +221,23 @@ function joinPlaced(
 interface Allowed {
   /** Jurisdictions every binding fence permits. */
   readonly fence: ReadonlySet<string>;
+  /** Jurisdictions the host's fences permit, when the meeting has a host. */
+  readonly host: ReadonlySet<string> | undefined;
   /** The effective set, fences ∩ account ∩ meeting, sorted. */
   readonly sorted: readonly string[];
 }
 
 function effectiveJurisdictions(policy: CompiledPolicy, request: RouteRequest): Allowed {
   const fence = policy.fenceAllowed(request.country);
-  const host = request.hostCountry;
-  if (host !== undefined && !isCountryCode(host)) throw new GeobridgeError('INVALID_COUNTRY', `hostCountry '${host}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
+  const hostCountry = request.hostCountry;
+  if (hostCountry !== undefined && !isCountryCode(hostCountry)) throw new GeobridgeError('INVALID_COUNTRY', `hostCountry '${hostCountry}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
+  const host = hostCountry === undefined ? undefined : policy.fenceAllowed(hostCountry);
   // The host's fences narrow where the meeting may be held: a guest never takes it outside them.
-  const sorted = host === undefined ? policy.fenceAllowedSorted(request.country) : policy.fenceAllowedSortedWithHost(request.country, host);
-  if (!request.accountJurisdictions && !request.meetingJurisdictions) return { fence, sorted };
+  const sorted = hostCountry === undefined ? policy.fenceAllowedSorted(request.country) : policy.fenceAllowedSortedWithHost(request.country, hostCountry);
+  if (!request.accountJurisdictions && !request.meetingJurisdictions) return { fence, host, sorted };
   const account = request.accountJurisdictions && new Set(request.accountJurisdictions);
   const meeting = request.meetingJurisdictions && new Set(request.meetingJurisdictions);
-  return { fence, sorted: sorted.filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))) };
+  return { fence, host, sorted: sorted.filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))) };
 }
 
 /** No datacenter of the manifest is inside both the participant's fences and the host's. */
@@ -245,20 +248,14 @@ function disjointFromHost(policy: CompiledPolicy, country: string, host: string)
 }
 
 /** The first policy rule (fence, plan, account, meeting) that rules a datacenter out. */
-function policyReason(
-  policy: CompiledPolicy,
-  dc: Datacenter,
-  request: RouteRequest,
-  plan: Plan | undefined,
-  fenceAllowed: ReadonlySet<string>,
-): ExclusionReason | undefined {
-  if (!fenceAllowed.has(dc.jurisdiction)) return 'FENCE';
+function policyReason(policy: CompiledPolicy, dc: Datacenter, request: RouteRequest, plan: Plan | undefined, allowed: Allowed): ExclusionReason | undefined {
+  if (!allowed.fence.has(dc.jurisdiction)) return 'FENCE';
   if (plan && !plan.tags.every((t) => dc.tags.includes(t))) return 'PLAN';
   // An exclusive plan's datacenters serve nobody else: the enclave works both ways.
   if (policy.claimsOn(dc).some((p) => p !== plan)) return 'PLAN';
   if (request.accountJurisdictions && !request.accountJurisdictions.includes(dc.jurisdiction)) return 'ACCOUNT';
   if (request.meetingJurisdictions && !request.meetingJurisdictions.includes(dc.jurisdiction)) return 'MEETING';
-  if (request.hostCountry !== undefined && !policy.fenceAllowed(request.hostCountry).has(dc.jurisdiction)) return 'MEETING';
+  if (allowed.host && !allowed.host.has(dc.jurisdiction)) return 'MEETING';
   return undefined;
 }
 
