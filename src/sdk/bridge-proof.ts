@@ -25,13 +25,24 @@ export function newChallenge(): string {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-/** The broker's published bridge keys, fetched once (again when a datacenter is missing: a bridge added since). */
+/** The broker's published bridge keys, fetched once per broker and shared by its sessions (again when a datacenter is missing, or its key no longer verifies: a bridge added, or re-keyed, since). */
 export class BridgeKeys {
+  static readonly #byBroker = new Map<string, BridgeKeys>();
   readonly #url: URL;
   #keys: Promise<Readonly<Record<string, JWK>>> | undefined;
+  /** Imported keys, by datacenter and the JWK's `x` (a re-keyed datacenter gets a new entry). */
+  readonly #imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
-  constructor(broker: string) {
+  private constructor(broker: string) {
     this.#url = new URL('/v1/bridges/keys', broker);
+  }
+
+  /** The keys of `broker`, shared by every session of this page or process. */
+  static of(broker: string): BridgeKeys {
+    const url = new URL(broker).origin;
+    let keys = BridgeKeys.#byBroker.get(url);
+    if (!keys) BridgeKeys.#byBroker.set(url, (keys = new BridgeKeys(url)));
+    return keys;
   }
 
   /** Starts the fetch now, so that the first admission does not wait for it. */
@@ -42,16 +53,26 @@ export class BridgeKeys {
 
   /** Checks a bridge's proof; throws with the reason when it does not hold. */
   async verify(proof: string, expected: ExpectedProof): Promise<void> {
-    let jwk = (await this.#current())[expected.datacenter];
-    if (jwk === undefined) {
+    try {
+      await this.#verifyWith(await this.#current(), proof, expected);
+    } catch (error) {
+      // Perhaps the datacenter was added or re-keyed since the keys were fetched: fetch them again, once.
       this.#keys = this.#fetch();
-      jwk = (await this.#keys)[expected.datacenter];
+      await this.#verifyWith(await this.#keys, proof, expected).catch(() => {
+        throw error;
+      });
     }
+  }
+
+  async #verifyWith(keys: Readonly<Record<string, JWK>>, proof: string, expected: ExpectedProof): Promise<void> {
+    const jwk = keys[expected.datacenter];
     if (jwk === undefined) throw new Error(`the broker publishes no key for datacenter ${expected.datacenter}`);
-    const key = await importJWK(jwk, 'EdDSA');
+    const cacheKey = `${expected.datacenter} ${String(jwk.x)}`;
+    let key = this.#imported.get(cacheKey);
+    if (!key) this.#imported.set(cacheKey, (key = importJWK(jwk, 'EdDSA')));
     let verified;
     try {
-      verified = await compactVerify(proof, key, { algorithms: ['EdDSA'] });
+      verified = await compactVerify(proof, await key, { algorithms: ['EdDSA'] });
     } catch {
       throw new Error(`the bridge did not prove it holds the key of ${expected.datacenter}: it may be an impostor`);
     }

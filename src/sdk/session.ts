@@ -128,7 +128,7 @@ export class Session<Track> {
   constructor(options: SessionOptions<Track>) {
     this.#options = options;
     this.#jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
-    this.#bridgeKeys = new BridgeKeys(options.broker);
+    this.#bridgeKeys = BridgeKeys.of(options.broker);
   }
 
   get status(): ConnectionState['status'] {
