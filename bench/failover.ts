@@ -50,7 +50,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const adminToken = randomBytes(24).toString('base64url');
   const keyFiles = await writeKeys(dataDir);
   const broker = await startBroker(
-    { manifestPath: WORLD, host: '127.0.0.1', port: 0, dataDir, dev: true, trustedProxies: [], bridgeKeysPath: join(dataDir, 'bridge-keys.yaml'), geoipPath: undefined, issuer: 'http://127.0.0.1', adminToken, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, routeTicketSeconds: 120, joinTokenSeconds: 600, placementReleaseMs: 30_000 },
+    { manifestPath: WORLD, host: '127.0.0.1', port: 0, dataDir, dev: true, assumeBridgesUp: true, trustedProxies: [], bridgeKeysPath: join(dataDir, 'bridge-keys.yaml'), geoipPath: undefined, issuer: 'http://127.0.0.1', adminToken, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, routeTicketSeconds: 120, joinTokenSeconds: 600, placementReleaseMs: 30_000 },
     false,
   );
   const bridges = new Map<string, ChildProcess>();

@@ -62,6 +62,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     port: 0,
     dataDir,
     dev: true,
+    assumeBridgesUp: true,
     trustedProxies: [],
     bridgeKeysPath: undefined,
     geoipPath: undefined,

@@ -60,6 +60,7 @@ export async function startCluster(keyed: readonly string[], running: readonly s
       port: 0,
       dataDir,
       dev: true,
+      assumeBridgesUp: true,
       trustedProxies: [],
       bridgeKeysPath: keysFile,
       geoipPath: undefined,

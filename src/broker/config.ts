@@ -41,6 +41,8 @@ export interface ServeSettings {
   readonly port: number;
   readonly dataDir: string;
   readonly dev: boolean;
+  /** Datacenters whose bridge never reported count as up (so routes can be tried without bridges); `dev` unless set. */
+  readonly assumeBridgesUp: boolean;
   readonly trustedProxies: readonly string[];
   readonly bridgeKeysPath: string | undefined;
   readonly geoipPath: string | undefined;
@@ -130,6 +132,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       port,
       dataDir: get('data') ?? './data',
       dev,
+      assumeBridgesUp: dev,
       trustedProxies,
       bridgeKeysPath: get('bridgeKeys'),
       geoipPath: get('geoip'),

@@ -6,7 +6,7 @@
 import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { ReplayGuard } from './attestation.js';
-import type { AuditLog } from './audit/audit-log.js';
+import type { AuditLog, AuditType } from './audit/audit-log.js';
 import type { BridgeControl } from './control.js';
 import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -109,10 +109,16 @@ export interface BrokerContext {
   readonly now: () => Date;
   /** Milliseconds that never step back (bridge liveness must not revive a dead datacenter when the wall clock is adjusted). */
   readonly monotonicMs: () => number;
+  /** Told of every audited event once it is durable (`geobridge up` prints bridges going down and up, and re-homes). */
+  readonly observe?: AuditObserver;
 }
 
-/** Appends an audit record (durable when this resolves) and counts it. */
-export async function recordAudit(ctx: BrokerContext, type: Parameters<AuditLog['append']>[0], data: Readonly<Record<string, unknown>>): Promise<void> {
+/** What a broker's host is told of each audited event. */
+export type AuditObserver = (type: AuditType, data: Readonly<Record<string, unknown>>) => void;
+
+/** Appends an audit record (durable when this resolves), counts it, and tells the observer. */
+export async function recordAudit(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>>): Promise<void> {
   await ctx.audit.append(type, data, ctx.now().toISOString());
   ctx.metrics.auditRecords.inc({ type });
+  ctx.observe?.(type, data);
 }

@@ -18,7 +18,7 @@ import { importBridgeIdentities, ReplayGuard, type BridgeIdentities, type Bridge
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { sha256Hex } from './auth.js';
 import { DEFAULT_RATE_LIMITS, type ServeSettings } from './config.js';
-import { PolicyHolder, recordAudit, type BrokerContext } from './context.js';
+import { PolicyHolder, recordAudit, type AuditObserver, type BrokerContext } from './context.js';
 import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
@@ -42,7 +42,7 @@ export interface RunningBroker {
 }
 
 /** Opens everything, builds the app and listens. */
-export async function startBroker(settings: ServeSettings, logger: boolean | { readonly level: string } = true): Promise<RunningBroker> {
+export async function startBroker(settings: ServeSettings, logger: boolean | { readonly level: string } = true, observe?: AuditObserver): Promise<RunningBroker> {
   mkdirSync(settings.dataDir, { recursive: true });
   const now = (): Date => new Date();
   const manifestText = readText(settings.manifestPath, 'manifest');
@@ -84,7 +84,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       audit,
       keys,
       geoip,
-      registry: new BridgeRegistry(settings.heartbeatTimeoutMs, settings.dev),
+      registry: new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp),
       control: new BridgeControl(keys, policy),
       policy,
       metrics: new BrokerMetrics(),
@@ -99,6 +99,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       }),
       now,
       monotonicMs: () => performance.now(),
+      ...(observe ? { observe } : {}),
     };
     if (latest?.sha256 !== sha256) {
       await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath });
@@ -108,7 +109,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const app = await buildBrokerApp(ctx, { logger });
     const releaser = new PlacementReleaser(ctx);
     releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
-    if (settings.dev) app.log.warn('DEV MODE: requests may name their country and datacenters without a bridge count as up. Never run this in production.');
+    if (settings.dev) app.log.warn(`DEV MODE: requests may name their country${settings.assumeBridgesUp ? ' and datacenters without a bridge count as up' : ''}. Never run this in production.`);
     await app.listen({ host: settings.host, port: settings.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : settings.port;

@@ -3,29 +3,26 @@
  * Users see messages, never stack traces (set GEOBRIDGE_DEBUG=1 for those).
  */
 import { isGeobridgeError } from '../core/errors.js';
-import { runAudit } from './commands/audit.js';
-import { runBridge } from './commands/bridge.js';
-import { runCheck } from './commands/check.js';
-import { runDiff } from './commands/diff.js';
-import { runRoute } from './commands/route.js';
-import { runSchema } from './commands/schema.js';
-import { runServe } from './commands/serve.js';
-import { runSimulate } from './commands/simulate.js';
-import { runTable } from './commands/table.js';
-import { runUp } from './commands/up.js';
 import { EXIT, processIo, type Io } from './io.js';
 
-const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: Io) => number | Promise<number>>> = {
-  check: runCheck,
-  diff: runDiff,
-  route: runRoute,
-  table: runTable,
-  schema: runSchema,
-  simulate: runSimulate,
-  serve: runServe,
-  audit: runAudit,
-  bridge: runBridge,
-  up: runUp,
+type Command = (argv: readonly string[], io: Io) => number | Promise<number>;
+
+/**
+ * Each command's module, loaded when it runs: a bridge process then loads the
+ * bridge and not the broker's web stack, the simulator or the page bundler
+ * (a bridge of `geobridge up` is a process of its own, on a laptop).
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  check: async () => (await import('./commands/check.js')).runCheck,
+  diff: async () => (await import('./commands/diff.js')).runDiff,
+  route: async () => (await import('./commands/route.js')).runRoute,
+  table: async () => (await import('./commands/table.js')).runTable,
+  schema: async () => (await import('./commands/schema.js')).runSchema,
+  simulate: async () => (await import('./commands/simulate.js')).runSimulate,
+  serve: async () => (await import('./commands/serve.js')).runServe,
+  audit: async () => (await import('./commands/audit.js')).runAudit,
+  bridge: async () => (await import('./commands/bridge.js')).runBridge,
+  up: async () => (await import('./commands/up.js')).runUp,
 };
 
 export const MAIN_HELP = `geobridge — video conferencing that keeps data inside its legal borders
@@ -62,12 +59,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     io.out('geobridge 0.1.0\n');
     return EXIT.ok;
   }
-  const run = COMMANDS[command];
-  if (!run) {
+  const load = COMMANDS[command];
+  if (!load) {
     io.err(`error: unknown command '${command}'. Commands: ${Object.keys(COMMANDS).join(', ')}; see 'geobridge --help'.\n`);
     return EXIT.badInput;
   }
   try {
+    const run = await load();
     return await run(rest, io);
   } catch (error) {
     if (isGeobridgeError(error)) {

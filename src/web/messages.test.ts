@@ -23,13 +23,20 @@ describe('refusal messages', () => {
   });
 
   it('has its own words for every refusal a participant can meet, and falls back to the broker’s message', () => {
-    for (const code of ['NO_CAPACITY_IN_FENCE', 'NO_ZONE', 'MEETING_ENDED', 'SESSION_REPLACED', 'INVITE_EXPIRED', 'INVITE_INVALID', 'TICKET_INVALID']) {
+    for (const code of ['NO_ZONE', 'MEETING_ENDED', 'SESSION_REPLACED', 'INVITE_EXPIRED', 'INVITE_INVALID', 'TICKET_INVALID']) {
       const text = refusalText(code, 'broker says no', DATACENTERS);
       expect(text).not.toContain('broker says no');
       expect(text).not.toContain(code);
     }
     expect(refusalText('CLIENT_NOT_LOCATED', 'the address 10.0.0.1 is not located.', DATACENTERS)).toBe('The address 10.0.0.1 is not located.');
     expect(refusalText('HTTP_502', '', DATACENTERS)).toBe('The call could not connect (HTTP_502).');
+  });
+
+  it('says, for NO_CAPACITY_IN_FENCE, which datacenters the participant needed: the broker names those down or full', () => {
+    const message = 'no datacenter inside the fence of DE participants (zone europe) is up and below its utilization limit (16 FENCE, 2 DOWN; down: eu-west, eu-central); refusing rather than leaving the fence.';
+    const text = refusalText('NO_CAPACITY_IN_FENCE', message, DATACENTERS);
+    expect(text).toMatch(/^No datacenter your connection may use is available right now/);
+    expect(text).toContain('down: eu-west, eu-central');
   });
 
   it('labels a jurisdiction with its country name and code', () => {

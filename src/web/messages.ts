@@ -38,7 +38,8 @@ export function refusalText(code: string, message: string, datacenters: readonly
       return `This meeting is held in ${where === undefined ? 'another jurisdiction' : jurisdictionLabel(where)} and your organisation's policy does not allow your connection there.`;
     }
     case 'NO_CAPACITY_IN_FENCE':
-      return 'Every datacenter your connection may use is full right now. Please try again in a few minutes.';
+      // The broker's message names the datacenters that would serve if they were running or had room.
+      return `No datacenter your connection may use is available right now, and the call is never taken outside the jurisdictions it may use. Please try again in a few minutes. (${message === '' ? 'every one is full or not running' : message})`;
     case 'NO_ZONE':
       return 'No datacenter serves your location under this meeting’s policy, so the call cannot connect from where you are.';
     case 'MEETING_ENDED':

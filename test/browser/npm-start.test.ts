@@ -24,6 +24,8 @@ let stdout = '';
 const pids = new Map<string, number>();
 let context: BrowserContext;
 let closeChromium: () => Promise<void>;
+/** The "two tabs idle for 2 minutes": long enough for a loaded machine to stall a heartbeat or two. */
+const IDLE_MS = 120_000;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'geobridge-up-'));
@@ -52,7 +54,9 @@ afterAll(async () => {
 
 describe('npm start (geobridge up)', () => {
   it('comes up; a call in Chromium survives SIGKILL of its bridge; Ctrl-C stops everything', async () => {
-    expect(pids.size).toBe(20);
+    // A handful of datacenters by default (--all for the 20 of world.yaml).
+    expect([...pids.keys()].sort()).toEqual(['cn-beijing', 'eu-central', 'eu-west', 'us-east', 'us-gov-east', 'us-west']);
+    expect(stdout).toMatch(/geobridge is up \(\d+\.\d s\)/);
     const link = /(http:\/\/127\.0\.0\.1:\d+)\/join#invite=(\S+)/.exec(stdout);
     expect(link).not.toBeNull();
     const url = link?.[1] ?? '';
@@ -66,6 +70,13 @@ describe('npm start (geobridge up)', () => {
     const first = (await pageState(ada.page)).connected?.datacenter ?? '';
     expect(first).toBe('us-east');
     expect((await pageState(bo.page)).connected?.datacenter).toBe(first);
+
+    // Two tabs in a call, idle for two minutes on a busy machine: no bridge is judged dead, no meeting moves.
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    const idle = await auditRecords();
+    expect(idle.filter((r) => r.type === 'bridge.enrolled')).toHaveLength(pids.size);
+    expect(idle.filter((r) => r.type === 'bridge.lost' || r.type === 'placement.rehomed')).toEqual([]);
+    expect((await pageState(ada.page)).connected?.datacenter).toBe(first);
 
     // Kill the meeting's bridge process outright, mid-call.
     const killedAt = Date.now();
@@ -100,11 +111,18 @@ describe('npm start (geobridge up)', () => {
     expect(stderr).toContain('stopping: bridges drain, then the broker closes');
 
     // The audit log shows the re-homing.
-    const audit = SqliteAuditLog.open(join(dataDir, 'audit.sqlite'));
-    const records = await audit.read();
-    await audit.close();
+    const records = await auditRecords();
     const rehomed = records.filter((r) => r.type === 'placement.rehomed').map((r) => r.data as { from?: string; datacenter?: string });
     expect(rehomed).toContainEqual(expect.objectContaining({ from: first, datacenter: second?.datacenter }));
     expect(records.some((r) => r.type === 'bridge.lost' && (r.data as { datacenter?: string }).datacenter === first)).toBe(true);
-  }, 200_000);
+  }, 200_000 + IDLE_MS);
 });
+
+async function auditRecords(): Promise<{ type: string; data: unknown }[]> {
+  const audit = SqliteAuditLog.open(join(dataDir, 'audit.sqlite'));
+  try {
+    return await audit.read();
+  } finally {
+    await audit.close();
+  }
+}

@@ -18,32 +18,49 @@ import { startBroker, type RunningBroker } from '../../broker/server.js';
 import { parseCommandArgs, splitList } from '../args.js';
 import { DEFAULT_MANIFEST, EXIT, untilStopSignal, type Io } from '../io.js';
 
+/** world.yaml's datacenters that `up` runs by default: two in North America, two in the EEA, China's enclave, a government one. */
+const SHOWCASE: readonly string[] = ['us-east', 'us-west', 'eu-west', 'eu-central', 'cn-beijing', 'us-gov-east'];
+
 export const UP_HELP = `Usage: geobridge up [--manifest FILE] [--listen 127.0.0.1:8080] [--data ./data]
-                    [--datacenters ID,…]
+                    [--datacenters ID,… | --all]
 
 Starts a whole geobridge on this machine, for trying it out: the broker in
 dev mode (a participant may choose "join as if from" a country, so routing
-and fences behave as they would for a real client there) and one bridge
-process per datacenter, all on 127.0.0.1. Creates a demo meeting and prints
-its invite link: open it in two browser tabs for a call. Kill a bridge
-process (the log names each one's pid) and the call comes back on the next
-datacenter inside the fence. Ctrl-C stops everything.
+and fences behave as they would for a real client there) and bridge
+processes, all on 127.0.0.1. Creates a demo meeting and prints its invite
+link: open it in two browser tabs for a call. Kill a bridge process (the log
+names each one's pid) and the call comes back on the next datacenter inside
+the fence. Bridges going down and up, and meetings moving, are printed as
+they happen. Ctrl-C stops everything.
+
+With the bundled world.yaml it runs a handful of datacenters that show the
+fences at work, so that it starts in seconds on a laptop:
+  ${SHOWCASE.join(', ')}
+The others are down, as they would be without a bridge: a participant whose
+fence allows none of the running ones is refused, and told which it needed.
 
 Options:
   --manifest FILE     default: the bundled examples/world.yaml
   --listen HOST:PORT  the broker and the meeting page (default 127.0.0.1:8080)
   --data DIR          SQLite store, audit log, keys (default ./data)
-  --datacenters LIST  start bridges only for these (default: every datacenter)
+  --datacenters LIST  start bridges for these
+  --all               start a bridge for every datacenter of the manifest
+                      (world.yaml: 20 processes; about a minute and 3 GB)
 `;
 
 const BIN = fileURLToPath(new URL('../../../bin/geobridge.js', import.meta.url));
 const HEARTBEAT_MS = 400;
-/** A datacenter is down this long after its bridge's last heartbeat: fast failover on loopback. */
-const HEARTBEAT_TIMEOUT_MS = 1500;
+/**
+ * A datacenter is down this long after its bridge's last heartbeat. A bridge that dies is down at once (its
+ * presence connection drops), so this only catches a bridge that hangs: generous, because a laptop running
+ * the broker, the bridges and a browser on two cores stalls for seconds, and a live bridge must not flap.
+ */
+const HEARTBEAT_TIMEOUT_MS = 10_000;
 
 /** Runs `up` until SIGINT/SIGTERM; resolves to the exit code. */
 export async function runUp(argv: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
-  const { values } = parseCommandArgs('up', argv, { manifest: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' }, datacenters: { type: 'string' } });
+  const started = performance.now();
+  const { values } = parseCommandArgs('up', argv, { manifest: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' }, datacenters: { type: 'string' }, all: { type: 'boolean' } });
   if (values.help) {
     io.out(UP_HELP);
     return EXIT.ok;
@@ -53,7 +70,9 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   const parsed = parseManifest(readFileSync(manifestPath, 'utf8'), manifestPath);
   if (!parsed.manifest) throw new GeobridgeError('INVALID_MANIFEST', `${manifestPath} does not parse; run 'geobridge check ${manifestPath}'.`);
   const all = parsed.manifest.datacenters.map((d) => d.id);
-  const wanted = values.datacenters === undefined ? all : splitList(values.datacenters);
+  if (values.all === true && values.datacenters !== undefined) throw new GeobridgeError('USAGE', 'up: give --datacenters or --all, not both.');
+  const showcase = SHOWCASE.every((d) => all.includes(d)) ? SHOWCASE : all;
+  const wanted = values.all === true ? all : values.datacenters === undefined ? showcase : splitList(values.datacenters);
   const unknown = wanted.filter((d) => !all.includes(d));
   if (unknown.length > 0) throw new GeobridgeError('USAGE', `up: --datacenters names ${unknown.join(', ')}, which ${manifestPath} does not define.`);
 
@@ -63,11 +82,17 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     { GEOBRIDGE_ADMIN_TOKEN: env.GEOBRIDGE_ADMIN_TOKEN },
   );
   if (!settings) throw new GeobridgeError('USAGE', `up: ${problems.join(' ')}`);
-  const broker = await startBroker(settings, { level: env.GEOBRIDGE_LOG_LEVEL ?? 'warn' });
+  let running = false;
+  io.err('starting the broker…\n');
+  // Datacenters without a bridge are down here, as in production: a participant is told what is missing.
+  const broker = await startBroker({ ...settings, assumeBridgesUp: false }, { level: env.GEOBRIDGE_LOG_LEVEL ?? 'warn' }, (type, data) => {
+    const line = running ? eventLine(type, data) : undefined;
+    if (line !== undefined) io.err(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  });
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   try {
-    io.err(`broker on ${broker.url}; starting ${wanted.length} bridges…\n`);
+    io.err(`broker on ${broker.url}; starting ${wanted.length} of ${all.length} bridges (${wanted.join(', ')})${wanted.length < all.length ? '; --all for every one' : ''}…\n`);
     await Promise.all(
       wanted.map(async (dc) => {
         const child = await startBridgeProcess(dc, broker.url, join(dataDir, 'bridges', `${dc}.jwk`));
@@ -79,7 +104,8 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
       }),
     );
     const invite = await demoMeeting(broker);
-    io.out(`\ngeobridge is up. Open this link in two browser tabs to start a call:\n\n  ${broker.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
+    running = true;
+    io.out(`\ngeobridge is up (${((performance.now() - started) / 1000).toFixed(1)} s). Open this link in two browser tabs to start a call:\n\n  ${broker.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
     await untilStopSignal();
   } finally {
     stopping = true;
@@ -88,6 +114,23 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     await broker.close();
   }
   return EXIT.ok;
+}
+
+/** The line `up` prints for an audited event worth watching live, if any. */
+function eventLine(type: string, data: Readonly<Record<string, unknown>>): string | undefined {
+  const text = (key: string): string => (typeof data[key] === 'string' ? data[key] : '?');
+  switch (type) {
+    case 'bridge.lost':
+      return `datacenter ${text('datacenter')} down: its bridge's connection to the broker dropped`;
+    case 'bridge.enrolled':
+      return `datacenter ${text('datacenter')} up: its bridge enrolled at ${text('url')}`;
+    case 'placement.rehomed':
+      return `meeting ${text('meeting')} moved from ${text('from')} to ${text('datacenter')}${typeof data.reason === 'string' ? ` (${data.reason})` : ''}`;
+    case 'meeting.ended':
+      return `meeting ${text('meeting')} ended: ${text('reason')}`;
+    default:
+      return undefined;
+  }
 }
 
 /** The bridge keys: one Ed25519 identity per datacenter, generated once; returns the broker's public key file. */

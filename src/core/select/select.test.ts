@@ -54,3 +54,17 @@ describe('selectDatacenters with a placed meeting', () => {
     expect(d.excluded).toContainEqual({ datacenter: 'us-west', reason: 'FULL' });
   });
 });
+
+describe('refusals say what is missing', () => {
+  it('names the in-fence datacenters that are down or full when nothing is left', () => {
+    const d = selectDatacenters(m, { country: 'US' }, { down: new Set(['us-east', 'eu-west']), utilization: new Map([['us-west', 0.95]]) });
+    expect(isRefusal(d) && d.error.code).toBe('NO_CAPACITY_IN_FENCE');
+    expect(isRefusal(d) && d.error.message).toContain('down: eu-west, us-east; full: us-west');
+  });
+
+  it('refuses for good a guest whose fences share no datacenter with the host’s', () => {
+    const d = selectDatacenters(m, { country: 'CN', hostCountry: 'US' });
+    expect(isRefusal(d) && d.error.code).toBe('FENCE_CONFLICT');
+    expect(d.excluded).toContainEqual({ datacenter: 'cn-beijing', reason: 'MEETING' });
+  });
+});

@@ -284,5 +284,10 @@ function refusalMessage(country: string, zone: string, excluded: readonly Exclus
   const counts = new Map<ExclusionReason, number>();
   for (const e of excluded) counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
   const parts = [...counts].map(([reason, n]) => `${n} ${reason}`).join(', ');
-  return `no datacenter inside the fence of ${country} participants (zone ${zone}) is up and below its utilization limit (${parts}); refusing rather than leaving the fence.`;
+  // The ones that would serve if they were up or had room: what an operator has to bring back.
+  const named = (reason: ExclusionReason): string[] => excluded.filter((e) => e.reason === reason).map((e) => e.datacenter);
+  const down = named('DOWN');
+  const full = named('FULL');
+  const wanted = [...(down.length > 0 ? [`down: ${down.join(', ')}`] : []), ...(full.length > 0 ? [`full: ${full.join(', ')}`] : [])].join('; ');
+  return `no datacenter inside the fence of ${country} participants (zone ${zone}) is up and below its utilization limit (${parts}${wanted === '' ? '' : `; ${wanted}`}); refusing rather than leaving the fence.`;
 }
