@@ -80,7 +80,10 @@ async function threeMembers(): Promise<{ meeting: string; members: [Member, Memb
   const meeting = await cluster.meeting();
   const ada = await join(meeting, 'Ada');
   await converged([ada], 1);
-  const members: [Member, Member, Member] = [ada, await join(meeting, 'Bo'), await join(meeting, 'Cy')];
+  // Bo in the group before Cy joins: leaves are then in name order, which the rosters below compare.
+  const bo = await join(meeting, 'Bo');
+  await converged([ada, bo], 2);
+  const members: [Member, Member, Member] = [ada, bo, await join(meeting, 'Cy')];
   const [epoch] = await converged(members, 3);
   const ids = Object.fromEntries((epoch?.members ?? []).map((m) => [m.name, m.participant]));
   return { meeting, members, ids };
@@ -101,6 +104,7 @@ describe('MLS group over the bridge', () => {
     const ada = await join(meeting, 'Ada');
     await converged([ada], 1);
     const bo = await join(meeting, 'Bo');
+    await converged([ada, bo], 2); // leaves in name order, as the rosters below expect
     const cy = await join(meeting, 'Cy');
     const three = await converged([ada, bo, cy], 3);
     const code = three[0]?.securityCode ?? '';
