@@ -61,7 +61,7 @@ describe('screen sharing in Chromium', () => {
       pages.push(page);
     }
     const [ada, bo] = pages as [Page, Page];
-    await until(async () => (await Promise.all(pages.map(e2ee))).every((s) => s?.members === 2), 60_000, 'two members in one epoch');
+    await until(async () => (await Promise.all(pages.map(e2ee))).every((s) => s?.members === 2), 90_000, 'two members in one epoch');
     await Promise.all(pages.map((p) => untilMediaFlows(p, 40_000)));
     expect(await bo.locator('.tile.screen').count()).toBe(0);
 
@@ -101,5 +101,5 @@ describe('screen sharing in Chromium', () => {
     const removed = await bo.evaluate(() => window.geobridge.events.filter((e) => e.type === 'track-removed' && e.source === 'screen').length);
     expect(removed).toBe(1);
     await Promise.all(pages.map((p) => p.close()));
-  }, 150_000);
+  }, 240_000);
 });
