@@ -22,24 +22,24 @@ afterAll(async () => {
   await cluster.close();
 });
 
-/** A werift video track whose every payload byte is `fill`, so a receiver can tell it from the camera's. */
+/** A werift video track whose payloads start `fill, ~fill`: the camera's (syntheticVideo) are uniform, so a receiver can tell them apart. */
 function markedVideo(fill: number): { track: MediaStreamTrack; stop: () => void } {
   const track = new MediaStreamTrack({ kind: 'video' });
   let seq = 0;
   const timer = setInterval(() => {
     seq = (seq + 1) & 0xffff;
-    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 9000 + fill, marker: true }), Buffer.alloc(200, fill)));
+    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 9000 + fill, marker: true }), Buffer.concat([Buffer.from([fill, ~fill & 0xff]), Buffer.alloc(198, fill)])));
   }, 20);
   return { track, stop: () => { clearInterval(timer); } };
 }
 
-/** Counts the packets a received track delivers, and those whose payload is all `fill`. */
+/** Counts the packets a received track delivers, and those marked by markedVideo(fill). */
 function count(track: MediaStreamTrack, fill: number): { all: () => number; marked: () => number } {
   let all = 0;
   let marked = 0;
   track.onReceiveRtp.subscribe((rtp) => {
     all++;
-    if (rtp.payload.length > 0 && rtp.payload.every((b) => b === fill)) marked++;
+    if (rtp.payload[0] === fill && rtp.payload[1] === (~fill & 0xff)) marked++;
   });
   return { all: () => all, marked: () => marked };
 }

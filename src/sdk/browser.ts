@@ -74,6 +74,10 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   /** Our screen's m-line: the second unlabelled video m-line of the first offer (none from a bridge without screens). */
   #screenMid: string | undefined;
   #screen: MediaStreamTrack | null = null;
+
+  get screenReady(): boolean {
+    return this.#screenMid !== undefined;
+  }
   #closed = false;
   onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;

@@ -65,6 +65,10 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   /** Our screen's m-line: the second unlabelled video m-line of the first offer (none from a bridge without screens). */
   #screenMid: string | undefined;
   #screen: MediaStreamTrack | null = null;
+
+  get screenReady(): boolean {
+    return this.#screenMid !== undefined;
+  }
   /** One steady track per received stream, whatever SSRCs the bridge's sender goes through. */
   readonly #received = new Map<string, MediaStreamTrack>();
   onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;

@@ -33,6 +33,8 @@ export interface PeerHandle<Track> {
   onTrack: ((stream: StreamInfo, track: Track) => void) | null;
   /** Sends `track` on our screen m-line (replaceTrack, no renegotiation), or nothing; kept for the first offer if it has not come yet. */
   setScreen(track: Track | null): Promise<void>;
+  /** The first offer had a screen m-line (a bridge from before screen sharing offers none, and would refuse `state.screen`). */
+  readonly screenReady: boolean;
   /** Called once when the media path fails or closes. */
   onFailed: (() => void) | null;
   close(): void;
@@ -111,6 +113,8 @@ interface Link {
   keys?: MeetingKeys;
   admitted: boolean;
   done: boolean;
+  /** The bridge was told we share a screen (`state.screen`) on this connection. */
+  screenAnnounced: boolean;
 }
 
 /** A participant's session in one meeting: join, stay connected across failures, leave. */
@@ -179,7 +183,8 @@ export class Session<Track> {
   }
 
   #sendState(link: Link): void {
-    this.#send(link, { type: 'state', audio: this.#audio, video: this.#video, ...(this.#screen !== null ? { screen: true } : {}) });
+    link.screenAnnounced = this.#screen !== null && link.peer?.screenReady === true;
+    this.#send(link, { type: 'state', audio: this.#audio, video: this.#video, ...(link.screenAnnounced ? { screen: true } : {}) });
   }
 
   #dispatch(event: ConnectionEvent): void {
@@ -290,7 +295,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [] };
+    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false };
     this.#links.set(attemptId, link);
     const fail = (reason: string, code?: string): void => {
       if (link.done) return;
@@ -381,7 +386,7 @@ export class Session<Track> {
           });
           link.keys.start(message.mlsFounder, message.peers);
         }
-        if (!this.#audio || !this.#video || this.#screen !== null) this.#sendState(link);
+        if (!this.#audio || !this.#video) this.#sendState(link);
         return;
       }
       case 'offer': {
@@ -393,6 +398,8 @@ export class Session<Track> {
           ?.answer(message.sdp, message.streams)
           .then((sdp) => {
             this.#send(link, { type: 'answer', sdp });
+            // A screen shared before this connection's first offer is announced once its m-line is answered.
+            if (this.#screen !== null && !link.screenAnnounced && link.peer?.screenReady === true) this.#sendState(link);
           })
           .catch((error: unknown) => {
             fail(`the offer could not be answered: ${error instanceof Error ? error.message : String(error)}`);
