@@ -133,4 +133,29 @@ describe('screen sharing', () => {
       for (const s of sessions) s.leave();
     }
   }, 90_000);
+
+  it('sends a screen shared before joining once the connection has its screen m-line', async () => {
+    const meeting = await cluster.meeting();
+    const screen = markedVideo(SCREEN);
+    const sessions: { leave(): void }[] = [];
+    try {
+      const boEvents: Event[] = [];
+      const bo = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Bo'), country: 'US', onEvent: (e) => boEvents.push(e) });
+      sessions.push(bo);
+      bo.join();
+      await waitFor(boEvents, (e) => (e.type === 'connected' ? e : undefined));
+      const ada = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', onEvent: () => undefined });
+      sessions.push(ada);
+      await ada.shareScreen(screen.track);
+      ada.join();
+      const shared = await waitFor(boEvents, (e) => (e.type === 'track-added' && e.source === 'screen' ? e : undefined), 30_000);
+      const packets = count(shared.track, SCREEN);
+      await until(() => packets.marked() > 5, 10_000);
+      expect(packets.marked()).toBeGreaterThan(5);
+      expect(boEvents.some((e) => e.type === 'track-added' && e.source === 'camera')).toBe(false);
+    } finally {
+      screen.stop();
+      for (const s of sessions) s.leave();
+    }
+  }, 60_000);
 });
