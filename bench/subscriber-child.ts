@@ -33,7 +33,7 @@ function serve(): void {
     if (known) return known;
     const created = nodePlatform().createPeer([]);
     received.set(id, 0);
-    created.onTrack = (_from, _kind, track): void => {
+    created.onTrack = (_stream, track): void => {
       track.onReceiveRtp.subscribe(() => { received.set(id, (received.get(id) ?? 0) + 1); });
     };
     peers.set(id, created);

@@ -211,6 +211,7 @@ export class ClientConnection {
       case 'state':
         participant.audio = message.audio;
         participant.video = message.video;
+        room.setScreen(participant, message.screen ?? false);
         for (const other of room.participants.values()) if (other !== participant) other.notify({ type: 'peer-updated', peer: participant.info() });
         return;
       case 'leave':

@@ -14,7 +14,11 @@
  *   `videoBitrate` (Chromium otherwise starts near 300 kbit/s and, with no
  *   estimate from a werift receiver, stays there);
  * - renegotiation: the bridge is always the offerer, one offer in flight per
- *   participant, so offers never collide.
+ *   participant, so offers never collide;
+ * - screens: each participant has a third receiving m-line, for a screen,
+ *   forwarded only while its `state` says it shares (at most one screen per
+ *   participant); when it stops, subscribers lose that stream as if its
+ *   publisher had left.
  */
 import {
   MediaStreamTrack,
@@ -29,11 +33,17 @@ import {
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
-import type { BridgeMessage, PeerInfo, StreamInfo } from '../core/signalling/protocol.js';
+import type { BridgeMessage, PeerInfo, StreamInfo, StreamSource } from '../core/signalling/protocol.js';
 import { MlsRelay } from './mls-relay.js';
 import { startsVp8KeyFrame } from './vp8.js';
 
 type Kind = 'audio' | 'video';
+/** A participant's own streams, in the order of its receiving m-lines (the client relies on it: protocol.ts). */
+type Slot = 'audio' | 'video' | 'screen';
+const SLOTS: readonly Slot[] = ['audio', 'video', 'screen'];
+
+const kindOf = (slot: Slot): Kind => (slot === 'audio' ? 'audio' : 'video');
+const sourceOf = (slot: Slot): StreamSource => (slot === 'screen' ? 'screen' : 'camera');
 
 /** RTCP payload-specific feedback formats (RFC 4585 §6.3.1, RFC 5104 §4.3.1). */
 const PLI_FMT = 1;
@@ -75,6 +85,14 @@ interface Published {
   readonly outlets: Map<string, MediaStreamTrack>;
   /** Key frames forwarded so far (video), to see whether a request was answered. */
   keyframes: number;
+  /** Stops forwarding it (a screen share that ended). */
+  readonly stop: () => void;
+}
+
+/** A receiving m-line's remote track, known once the client's answer lists its SSRC. */
+interface Incoming {
+  readonly track: MediaStreamTrack;
+  readonly receiver: RTCRtpReceiver;
 }
 
 /** A transceiver that sends another participant's media to this one. */
@@ -82,6 +100,7 @@ interface Outgoing {
   readonly transceiver: RTCRtpTransceiver;
   readonly publisher: string;
   readonly kind: Kind;
+  readonly source: StreamSource;
   /** Asks the publisher for a keyframe (video only), and again until one is forwarded. */
   readonly keyframe: () => void;
   /** Whether the subscriber has answered an offer carrying this stream. */
@@ -94,7 +113,14 @@ export class Participant {
   name: string;
   audio = true;
   video = true;
-  readonly published = new Map<Kind, Published>();
+  /** The participant says it shares a screen (`state`); only then is its screen m-line forwarded. */
+  screen = false;
+  /** What it publishes, by slot ('video' is the camera). */
+  readonly published = new Map<Slot, Published>();
+  /** Its receiving m-lines' tracks, by slot. */
+  readonly incoming = new Map<Slot, Incoming>();
+  /** Slots waiting for their first packet to publish. */
+  readonly armed = new Set<Slot>();
   readonly outgoing: Outgoing[] = [];
   readonly #signals: PeerSignals;
   #offering = false;
@@ -116,7 +142,7 @@ export class Participant {
   }
 
   info(): PeerInfo {
-    return { id: this.id, name: this.name, audio: this.audio, video: this.video };
+    return { id: this.id, name: this.name, audio: this.audio, video: this.video, ...(this.screen ? { screen: true } : {}) };
   }
 
   /** Sends a fresh offer now, or right after the answer to the one in flight. */
@@ -131,7 +157,8 @@ export class Participant {
     await this.pc.setLocalDescription(offer);
     const carried = this.outgoing.filter((o) => o.transceiver.mid !== null && o.transceiver.direction !== 'inactive');
     this.#offered = carried;
-    const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind }));
+    // Only screens are labelled with a source, so clients from before screen sharing read every other offer.
+    const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind, ...(o.source === 'screen' ? { source: o.source } : {}) }));
     this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
   }
 
@@ -213,27 +240,69 @@ export class Room {
     };
   }
 
-  /** Adds a participant: receives its audio and video, and sends it everyone else's. */
+  /** Adds a participant: receives its audio, video and screen, and sends it everyone else's. */
   async add(p: Participant): Promise<void> {
     this.participants.set(p.id, p);
-    for (const kind of ['audio', 'video'] as const) {
-      const transceiver = p.pc.addTransceiver(kind, { direction: 'recvonly' });
+    for (const slot of SLOTS) {
+      // The screen's m-line too, from the start: sharing then needs no renegotiation of the client's own m-lines.
+      const transceiver = p.pc.addTransceiver(kindOf(slot), { direction: 'recvonly' });
       // werift recycles an inactive m-line for the next added transceiver; a participant who does not
       // publish (yet) must keep its receiving m-lines, or the offer's stream labels and the media part.
       transceiver.usedForSender = true;
       transceiver.onTrack.subscribe((track) => {
-        // A track is published when its media flows, not when an answer merely mentions its SSRC.
-        const first = track.onReceiveRtp.subscribe(() => {
-          first.unSubscribe();
-          this.#publish(p, kind, track, transceiver.receiver);
-        });
+        p.incoming.set(slot, { track, receiver: transceiver.receiver });
+        this.#arm(p, slot);
       });
     }
     for (const other of this.participants.values()) {
       if (other === p) continue;
-      for (const [kind, published] of other.published) this.#subscribe(p, other.id, kind, published);
+      for (const [slot, published] of other.published) this.#subscribe(p, other.id, slot, published);
     }
     await p.renegotiate();
+  }
+
+  /**
+   * The participant starts or stops sharing its screen. Stopping ends the
+   * forwarding at once (before this returns) and takes the stream out of
+   * every subscriber's next offer, as for a participant who left.
+   */
+  setScreen(p: Participant, on: boolean): void {
+    if (p.screen === on) return;
+    p.screen = on;
+    if (on) {
+      this.#arm(p, 'screen');
+      return;
+    }
+    const published = p.published.get('screen');
+    if (!published) return;
+    p.published.delete('screen');
+    published.stop();
+    published.outlets.clear();
+    for (const other of this.participants.values()) {
+      const gone = other.outgoing.filter((o) => o.publisher === p.id && o.source === 'screen');
+      if (gone.length === 0) continue;
+      for (const o of gone) {
+        other.outgoing.splice(other.outgoing.indexOf(o), 1);
+        // Inactive before the next offer is made; m-lines are never recycled (werift would mix up the labels).
+        o.transceiver.setDirection('inactive');
+      }
+      void Promise.all(gone.map((o) => o.transceiver.sender.replaceTrack(null)))
+        .then(() => other.renegotiate())
+        .catch(() => undefined);
+    }
+  }
+
+  /** Publishes a slot at its next packet: a track is published when its media flows, not when an answer merely mentions its SSRC. */
+  #arm(p: Participant, slot: Slot): void {
+    const incoming = p.incoming.get(slot);
+    if (!incoming || p.armed.has(slot) || p.published.has(slot) || !wanted(p, slot)) return;
+    p.armed.add(slot);
+    const first = incoming.track.onReceiveRtp.subscribe(() => {
+      first.unSubscribe();
+      p.armed.delete(slot);
+      // Packets of a screen after its sharer said stop (in flight, or a client that never says start) are not a share.
+      if (wanted(p, slot)) this.#publish(p, slot, incoming.track, incoming.receiver);
+    });
   }
 
   /**
@@ -261,21 +330,27 @@ export class Room {
     await p.close();
   }
 
-  /** Sends every video publisher its bitrate cap (called every second). */
+  /**
+   * Sends every video publisher its bitrate cap (called every second). A
+   * REMB is an estimate for the whole transport, shared by its streams, so a
+   * camera and a screen get the cap each.
+   */
   tick(): void {
     for (const p of this.participants.values()) {
-      const video = p.published.get('video');
-      if (video?.track.ssrc !== undefined) sendRemb(video.receiver, video.track.ssrc, this.#options.videoBitrate);
+      const videos = [p.published.get('video'), p.published.get('screen')].filter((v) => v?.track.ssrc !== undefined);
+      const first = videos[0];
+      if (first) sendRemb(first.receiver, videos.map((v) => v?.track.ssrc ?? 0), this.#options.videoBitrate * videos.length);
     }
   }
 
-  #publish(p: Participant, kind: Kind, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
+  #publish(p: Participant, slot: Slot, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
     // A participant removed before its first packet arrived publishes nothing.
-    if (p.published.has(kind) || this.participants.get(p.id) !== p) return;
-    const published: Published = { track, receiver, outlets: new Map(), keyframes: 0 };
-    p.published.set(kind, published);
+    if (p.published.has(slot) || this.participants.get(p.id) !== p) return;
+    const kind = kindOf(slot);
+    const published: Published = { track, receiver, outlets: new Map(), keyframes: 0, stop: () => { forwarding.unSubscribe(); } };
+    p.published.set(slot, published);
     // One serialization, then each subscriber's sender parses its own copy: werift rewrites SSRC, payload type and sequence numbers in place.
-    track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+    const forwarding = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
       if (published.outlets.size === 0) return;
       if (kind === 'video' && startsVp8KeyFrame(rtp.payload)) published.keyframes++;
       const bytes = rtp.serialize();
@@ -284,12 +359,13 @@ export class Room {
     });
     for (const other of this.participants.values()) {
       if (other === p) continue;
-      this.#subscribe(other, p.id, kind, published);
+      this.#subscribe(other, p.id, slot, published);
       void other.renegotiate().catch(() => undefined);
     }
   }
 
-  #subscribe(subscriber: Participant, publisher: string, kind: Kind, published: Published): void {
+  #subscribe(subscriber: Participant, publisher: string, slot: Slot, published: Published): void {
+    const kind = kindOf(slot);
     const outlet = new MediaStreamTrack({ kind });
     const transceiver = subscriber.pc.addTransceiver(outlet, { direction: 'sendonly' });
     transceiver.usedForSender = true;
@@ -311,17 +387,22 @@ export class Room {
     const keyframe = (): void => {
       if (kind === 'video') ask(KEYFRAME_TRIES);
     };
-    subscriber.outgoing.push({ transceiver, publisher, kind, keyframe, primed: false });
+    subscriber.outgoing.push({ transceiver, publisher, kind, source: sourceOf(slot), keyframe, primed: false });
     published.outlets.set(subscriber.id, outlet);
     if (kind !== 'video') return;
     transceiver.sender.onReady.subscribe(keyframe);
   }
 }
 
+/** Whether a slot is to be published now: a screen only while its participant says it shares. */
+function wanted(p: Participant, slot: Slot): boolean {
+  return slot !== 'screen' || p.screen;
+}
+
 /** REMB (draft-alvestrand-rmcat-remb): bitrate as an 18-bit mantissa and a 6-bit exponent. */
-function sendRemb(receiver: RTCRtpReceiver, ssrc: number, bitrate: number): void {
+function sendRemb(receiver: RTCRtpReceiver, ssrcs: readonly number[], bitrate: number): void {
   let exponent = 0;
   while (bitrate >> exponent >= 1 << 18) exponent++;
-  const feedback = new ReceiverEstimatedMaxBitrate({ senderSsrc: 0, mediaSsrc: 0, ssrcNum: 1, brExp: exponent, brMantissa: bitrate >> exponent, ssrcFeedbacks: [ssrc] });
+  const feedback = new ReceiverEstimatedMaxBitrate({ senderSsrc: 0, mediaSsrc: 0, ssrcNum: ssrcs.length, brExp: exponent, brMantissa: bitrate >> exponent, ssrcFeedbacks: [...ssrcs] });
   void receiver.dtlsTransport.sendRtcp([new RtcpPayloadSpecificFeedback({ feedback })]).catch(() => undefined);
 }

@@ -1,8 +1,8 @@
 /**
  * The SDK in the browser: the DOM's RTCPeerConnection and WebSocket. Same
  * semantics as the Node platform (node.ts): the bridge always offers; the
- * offer's m-lines not labelled in `streams` carry our own media, the others
- * carry the other participants'. No trickle ICE: the answer goes out with
+ * offer's m-lines not labelled in `streams` carry our own media (audio,
+ * camera, then screen), the others carry the other participants'. No trickle ICE: the answer goes out with
  * every candidate gathered, as the protocol has no candidate message.
  *
  * With `e2ee`, each peer connection gets its own SFrame worker (a new bridge
@@ -80,9 +80,18 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   readonly #emitted = new Set<string>();
   /** Mids that carry our own media, fixed by the first offer. */
   readonly #ownFirst = new Set<string>();
+  /** Video m-lines among our own so far (the first is the camera's). */
+  #ownVideos = 0;
   #own: ReadonlySet<string> | undefined;
+  /** Our screen's m-line: the second unlabelled video m-line of the first offer (none from a bridge without screens). */
+  #screenMid: string | undefined;
+  #screen: MediaStreamTrack | null = null;
+
+  get screenReady(): boolean {
+    return this.#screenMid !== undefined;
+  }
   #closed = false;
-  onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
+  onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
   /** This connection's SFrame worker, under E2EE. */
@@ -110,15 +119,24 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
       if (stream) {
         if (!this.#emitted.has(mid)) {
           this.#emitted.add(mid);
-          this.onTrack?.(stream.peer, stream.kind, t.receiver.track);
+          this.onTrack?.(stream, t.receiver.track);
         }
         continue;
       }
       // Our own media goes on the unlabelled m-lines of the first offer; one unlabelled later is a
       // departed peer's, now inactive, and must stay so.
-      if (this.#own === undefined) this.#ownFirst.add(mid);
-      if (!this.#ownFirst.has(mid)) continue;
       const kind = t.receiver.track.kind;
+      if (this.#own === undefined) {
+        if (kind === 'video' && this.#ownVideos++ === 1) this.#screenMid = mid;
+        this.#ownFirst.add(mid);
+      }
+      if (!this.#ownFirst.has(mid)) continue;
+      if (mid === this.#screenMid) {
+        // Sending from the start, with no track until we share: replaceTrack then starts it without renegotiation.
+        t.direction = 'sendonly';
+        if (t.sender.track !== this.#screen) await t.sender.replaceTrack(this.#screen);
+        continue;
+      }
       const track = kind === 'audio' ? this.#local.getAudioTracks()[0] : this.#local.getVideoTracks()[0];
       if (!track) continue;
       t.direction = 'sendonly';
@@ -128,6 +146,12 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     await this.pc.setLocalDescription(await this.pc.createAnswer());
     await this.#iceGathered();
     return this.pc.localDescription?.sdp ?? '';
+  }
+
+  async setScreen(track: MediaStreamTrack | null): Promise<void> {
+    this.#screen = track;
+    const t = this.pc.getTransceivers().find((x) => x.mid !== null && x.mid === this.#screenMid);
+    if (t && t.sender.track !== track) await t.sender.replaceTrack(track);
   }
 
   /** Resolves when gathering completes, or after the bound with what was gathered so far. */

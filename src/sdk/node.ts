@@ -62,9 +62,16 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   #streams = new Map<string, StreamInfo>();
   readonly #publishing = new Set<string>();
   #answered = false;
+  /** Our screen's m-line: the second unlabelled video m-line of the first offer (none from a bridge without screens). */
+  #screenMid: string | undefined;
+  #screen: MediaStreamTrack | null = null;
+
+  get screenReady(): boolean {
+    return this.#screenMid !== undefined;
+  }
   /** One steady track per received stream, whatever SSRCs the bridge's sender goes through. */
   readonly #received = new Map<string, MediaStreamTrack>();
-  onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
+  onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
   constructor(tracks: NodeTracks, iceServers: readonly IceServer[]) {
@@ -84,7 +91,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
         if (!steady) {
           steady = new MediaStreamTrack({ kind: stream.kind });
           this.#received.set(mid, steady);
-          this.onTrack?.(stream.peer, stream.kind, steady);
+          this.onTrack?.(stream, steady);
         }
         const out = steady;
         track.onReceiveRtp.subscribe((rtp) => {
@@ -102,8 +109,16 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
     const first = !this.#answered;
     this.#answered = true;
+    let videos = 0;
     for (const t of this.#pc.getTransceivers()) {
       if (t.mid === null || this.#streams.has(t.mid)) continue;
+      if (first && t.kind === 'video' && videos++ === 1) this.#screenMid = t.mid;
+      if (t.mid === this.#screenMid) {
+        // Sending from the start, with no track until we share: replaceTrack then starts it without renegotiation.
+        if (first && this.#screen) await t.sender.replaceTrack(this.#screen);
+        t.setDirection('sendonly');
+        continue;
+      }
       // Our media goes on the unlabelled m-lines of the first offer; one unlabelled later is a departed peer's.
       const track = t.kind === 'audio' ? this.#tracks.audio : this.#tracks.video;
       if (!track || (!first && !this.#publishing.has(t.mid))) continue;
@@ -118,6 +133,13 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     // werift would recycle an inactive m-line for the next one the bridge offers, mixing up mids.
     for (const t of this.#pc.getTransceivers()) t.usedForSender = true;
     return this.#pc.localDescription?.sdp ?? '';
+  }
+
+  async setScreen(track: MediaStreamTrack | null): Promise<void> {
+    if (track === this.#screen) return;
+    this.#screen = track;
+    const t = this.#pc.getTransceivers().find((x) => x.mid !== null && x.mid === this.#screenMid);
+    await t?.sender.replaceTrack(track);
   }
 
   close(): void {

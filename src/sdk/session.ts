@@ -8,7 +8,8 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import type { Decision } from '../core/select/select.js';
-import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo } from '../core/signalling/protocol.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource } from '../core/signalling/protocol.js';
+import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { readIceAllowance, screenIceServers, type IceServerRefused } from './ice-servers.js';
@@ -28,8 +29,12 @@ export interface SocketLike {
 export interface PeerHandle<Track> {
   /** Applies the bridge's offer, attaches the local tracks on the first one, and returns the answer SDP. */
   answer(sdp: string, streams: readonly StreamInfo[]): Promise<string>;
-  /** Called with each remote track and the peer it belongs to. */
-  onTrack: ((peer: string, kind: 'audio' | 'video', track: Track) => void) | null;
+  /** Called with each remote track and the stream (peer, kind, source) it carries. */
+  onTrack: ((stream: StreamInfo, track: Track) => void) | null;
+  /** Sends `track` on our screen m-line (replaceTrack, no renegotiation), or nothing; kept for the first offer if it has not come yet. */
+  setScreen(track: Track | null): Promise<void>;
+  /** The first offer had a screen m-line (a bridge from before screen sharing offers none, and would refuse `state.screen`). */
+  readonly screenReady: boolean;
   /** Called once when the media path fails or closes. */
   onFailed: (() => void) | null;
   /** Installs an epoch's keys in this connection's media encryption (platforms that encrypt media end to end). */
@@ -82,9 +87,9 @@ export type SessionEvent<Track> =
   | { readonly type: 'participant-joined'; readonly peer: PeerInfo }
   | { readonly type: 'participant-updated'; readonly peer: PeerInfo }
   | { readonly type: 'participant-left'; readonly id: string }
-  | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly track: Track }
-  /** The peer left (or the connection carrying its media ended): its tracks end. */
-  | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video' }
+  | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly source: StreamSource; readonly track: Track }
+  /** The peer left, stopped sharing its screen (`source: 'screen'`), or the connection carrying its media ended: the track ends. */
+  | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly source: StreamSource }
   /** The meeting's MLS group moved to a new epoch on this connection: its SFrame keys and security code. */
   | ({ readonly type: 'e2ee' } & E2eeEpoch)
   /** The group's members checked against the meeting's participants: on every epoch, and whenever a participant comes or goes. */
@@ -136,7 +141,7 @@ interface Link {
   inbox: Promise<void>;
   peer?: PeerHandle<unknown>;
   /** Remote tracks this connection delivered, to end them when their peer leaves or the link closes. */
-  tracks: { peer: string; kind: 'audio' | 'video' }[];
+  tracks: ReceivedTrack[];
   /** This connection's MLS group (a new bridge means a new group). */
   keys?: MeetingKeys;
   /** The E2EE retry and deadline timers while this connection has no keys. */
@@ -147,6 +152,8 @@ interface Link {
   stalls: number;
   admitted: boolean;
   done: boolean;
+  /** The bridge was told we share a screen (`state.screen`) on this connection. */
+  screenAnnounced: boolean;
 }
 
 /** A participant's session in one meeting: join, stay connected across failures, leave. */
@@ -161,6 +168,8 @@ export class Session<Track> {
   readonly #requests = new Map<number, AbortController>();
   #audio = true;
   #video = true;
+  /** The screen we share, or null. */
+  #screen: Track | null = null;
   /** The MLS key package for the next admission, made ahead (E2EE only; used once, then the next one is made). */
   #prepared: ReturnType<typeof prepareMember> | undefined;
   #callState: CallState = { routing: 'idle', keys: 'off', media: 'none' };
@@ -215,7 +224,28 @@ export class Session<Track> {
   setMediaState(audio: boolean, video: boolean): void {
     this.#audio = audio;
     this.#video = video;
-    for (const link of this.#links.values()) if (link.admitted) this.#send(link, { type: 'state', audio, video });
+    for (const link of this.#links.values()) if (link.admitted) this.#sendState(link);
+  }
+
+  /**
+   * Shares a screen (a video track, e.g. from getDisplayMedia) as a second
+   * video stream, end-to-end encrypted like the camera, or stops with null.
+   * The track goes on the screen m-line the bridge negotiated at admission,
+   * on this connection and any later one. Resolves once the track is on the
+   * current connection's sender.
+   */
+  async shareScreen(track: Track | null): Promise<void> {
+    this.#screen = track;
+    const links = [...this.#links.values()].filter((l) => l.admitted);
+    // Stopping: tell the bridge first, so it stops forwarding before the sender goes quiet; starting: the track first.
+    if (track === null) for (const link of links) this.#sendState(link);
+    await Promise.all(links.flatMap((l) => (l.peer ? [l.peer.setScreen(track)] : [])));
+    if (track !== null) for (const link of links) this.#sendState(link);
+  }
+
+  #sendState(link: Link): void {
+    link.screenAnnounced = this.#screen !== null && link.peer?.screenReady === true;
+    this.#send(link, { type: 'state', audio: this.#audio, video: this.#video, ...(link.screenAnnounced ? { screen: true } : {}) });
   }
 
   #dispatch(event: ConnectionEvent): void {
@@ -332,7 +362,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], keysTimers: [], decoded: 0, stalls: 0 };
+    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
     this.#links.set(attemptId, link);
     const fail = (reason: string, code?: string): void => {
       if (link.done) return;
@@ -388,10 +418,12 @@ export class Session<Track> {
         for (const refused of ice.refused) emit(refused);
         const peer = this.#options.platform.createPeer(ice.accepted);
         link.peer = peer as PeerHandle<unknown>;
-        peer.onTrack = (id, kind, track): void => {
-          link.tracks.push({ peer: id, kind });
-          emit({ type: 'track-added', peer: id, kind, track });
+        peer.onTrack = (stream, track): void => {
+          const received = trackOf(stream);
+          link.tracks.push(received);
+          emit({ type: 'track-added', peer: received.peer, kind: received.kind, source: received.source, track });
         };
+        if (this.#screen !== null) void peer.setScreen(this.#screen);
         peer.onFailed = (): void => {
           fail('the media connection failed');
         };
@@ -435,19 +467,26 @@ export class Session<Track> {
           });
           link.keys.start(message.mlsFounder, message.peers);
         }
-        if (!this.#audio || !this.#video) this.#send(link, { type: 'state', audio: this.#audio, video: this.#video });
+        if (!this.#audio || !this.#video) this.#sendState(link);
         return;
       }
-      case 'offer':
+      case 'offer': {
+        // A stream the bridge no longer labels has ended (a screen share stopped, a peer's track gone).
+        const ended = endedStreams(link.tracks, message.streams);
+        link.tracks = link.tracks.filter((t) => !ended.includes(t));
+        for (const t of ended) emit({ type: 'track-removed', peer: t.peer, kind: t.kind, source: t.source });
         link.peer
           ?.answer(message.sdp, message.streams)
           .then((sdp) => {
             this.#send(link, { type: 'answer', sdp });
+            // A screen shared before this connection's first offer is announced once its m-line is answered.
+            if (this.#screen !== null && !link.screenAnnounced && link.peer?.screenReady === true) this.#sendState(link);
           })
           .catch((error: unknown) => {
             fail(`the offer could not be answered: ${error instanceof Error ? error.message : String(error)}`);
           });
         return;
+      }
       case 'peer-joined':
         link.keys?.peerJoined(message.peer);
         emit({ type: 'participant-joined', peer: message.peer });
@@ -456,7 +495,7 @@ export class Session<Track> {
         emit({ type: 'participant-updated', peer: message.peer });
         return;
       case 'peer-left':
-        for (const t of link.tracks.filter((t) => t.peer === message.id)) emit({ type: 'track-removed', ...t });
+        for (const t of link.tracks.filter((t) => t.peer === message.id)) emit({ type: 'track-removed', peer: t.peer, kind: t.kind, source: t.source });
         link.tracks = link.tracks.filter((t) => t.peer !== message.id);
         link.keys?.peerLeft(message.id);
         emit({ type: 'participant-left', id: message.id });
@@ -544,7 +583,7 @@ export class Session<Track> {
     for (const t of link.keysTimers) clearTimeout(t);
     clearInterval(link.mediaTimer);
     if (this.#current === attemptId) this.#current = undefined;
-    for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', ...t });
+    for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', peer: t.peer, kind: t.kind, source: t.source });
     link.tracks = [];
     link.socket.onclose = null;
     link.socket.onerror = null;

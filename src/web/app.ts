@@ -15,6 +15,7 @@ import { e2eeWanted } from './e2ee-switch.js';
 import { Grid } from './grid.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
 import { RosterView } from './roster-view.js';
+import { ScreenShare } from './screen-share.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -35,6 +36,8 @@ interface PageState {
     readonly joining: readonly string[];
     readonly warnings: readonly string[];
   };
+  /** This page is sharing its screen. */
+  screenSharing?: boolean;
 }
 
 /** One inbound RTP stream's counters. */
@@ -47,6 +50,8 @@ interface InboundStats {
   readonly pliCount: number;
   /** The negotiated codec, e.g. 'audio/opus' ('' before the first packet): E2EE handles Opus and VP8 only, and no RED. */
   readonly mimeType: string;
+  /** The receiver's track id, to tell a screen's stream from a camera's (the tile's video plays that track). */
+  readonly trackIdentifier: string;
 }
 
 declare global {
@@ -62,6 +67,8 @@ let peer: RTCPeerConnection | undefined;
 let crypter: Worker | undefined;
 /** A worker started in the lobby, so that the first connection does not wait for one to load. */
 let spareCrypter: Worker | undefined;
+/** The call's screen share, stopped with the rest of our media. */
+let screenShare: ScreenShare | undefined;
 const E2EE_WORKER = '/e2ee-worker.js';
 
 window.geobridge = {
@@ -81,6 +88,7 @@ window.geobridge = {
         bytesReceived: Number(s.bytesReceived ?? 0),
         pliCount: Number(s.pliCount ?? 0),
         mimeType: typeof codec?.mimeType === 'string' ? codec.mimeType : '',
+        trackIdentifier: typeof s.trackIdentifier === 'string' ? s.trackIdentifier : '',
       });
     });
     return out;
@@ -235,7 +243,8 @@ function startCall(options: { token: string; name: string; country: string | und
         grid.remove(e.id);
         return;
       case 'track-added':
-        grid.setTrack(e.peer, e.kind, e.track);
+        if (e.source === 'screen') grid.showScreen(e.peer, e.track);
+        else grid.setTrack(e.peer, e.kind, e.track);
         return;
       case 'refused':
       case 'failed':
@@ -262,6 +271,8 @@ function startCall(options: { token: string; name: string; country: string | und
         showE2ee(`Encryption keys could not be agreed; media stays encrypted and may not play (${e.message})`, 'error');
         return;
       case 'track-removed':
+        if (e.source === 'screen') grid.removeScreen(e.peer);
+        return;
       case 'bridge-refused':
       case 'ice-server-refused':
       case 'notice':
@@ -293,6 +304,7 @@ function startCall(options: { token: string; name: string; country: string | und
     onEvent,
   });
   wireControls(session, grid, options.stream);
+  wireScreenShare(session, grid);
   watchUndecryptable();
   session.join();
 }
@@ -301,7 +313,7 @@ function startCall(options: { token: string; name: string; country: string | und
 function logged(e: SessionEvent<MediaStreamTrack>, at: number): Record<string, unknown> {
   switch (e.type) {
     case 'track-added':
-      return { type: e.type, peer: e.peer, kind: e.kind, at };
+      return { type: e.type, peer: e.peer, kind: e.kind, source: e.source, at };
     case 'e2ee':
       return { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at };
     case 'roster':
@@ -313,6 +325,29 @@ function logged(e: SessionEvent<MediaStreamTrack>, at: number): Record<string, u
 
 function stopMedia(stream: MediaStream): void {
   for (const t of stream.getTracks()) t.stop();
+  void screenShare?.stop();
+}
+
+/** The "Share screen" toggle: our screen shows as a preview tile while it is sent. */
+function wireScreenShare(session: Session<MediaStreamTrack>, grid: Grid): void {
+  const button = byId('screen', HTMLButtonElement);
+  const share = new ScreenShare(session, (track) => {
+    state.screenSharing = track !== null;
+    button.setAttribute('aria-pressed', String(track !== null));
+    button.title = track ? 'Stop sharing your screen' : 'Share your screen';
+    if (track) grid.showScreen('self', track);
+    else grid.removeScreen('self');
+  });
+  screenShare = share;
+  state.screenSharing = false;
+  // getDisplayMedia is missing on phones.
+  button.disabled = typeof navigator.mediaDevices.getDisplayMedia !== 'function';
+  button.onclick = () => {
+    share.toggle().catch((error: unknown) => {
+      // Declining the browser's picker lands here too: nothing to show but the timeline entry.
+      events.push({ type: 'screen-share-error', message: error instanceof Error ? error.message : String(error), at: Math.round(performance.now()) });
+    });
+  };
 }
 
 function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream): void {

@@ -1,7 +1,8 @@
 /**
  * The call's participant grid: one tile per person (video, or their
  * initials when the camera is off, name and a muted mark), and one hidden
- * audio element per remote person so their voice plays whatever the layout.
+ * audio element per remote person so their voice plays whatever the layout;
+ * a shared screen is a tile of its own, across the grid's full width.
  */
 import type { PeerInfo } from '../core/signalling/protocol.js';
 
@@ -13,11 +14,17 @@ interface Tile {
 }
 
 const SELF = 'self';
+/** A screen's tile id: apart from its sharer's, so the camera stays in view. */
+const screenId = (peer: string): string => `screen:${peer}`;
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   e.className = className;
   return e;
+}
+
+function screenLabel(name: string): string {
+  return name === '' ? 'Shared screen' : `${name}’s screen`;
 }
 
 function initials(name: string): string {
@@ -53,6 +60,25 @@ export class Grid {
     tile.name.textContent = peer.name;
     tile.root.querySelector('.avatar')?.replaceChildren(initials(peer.name));
     this.#setState(peer.id, peer.audio, peer.video);
+    const screen = this.#tiles.get(screenId(peer.id));
+    if (screen) screen.name.textContent = screenLabel(peer.name);
+  }
+
+  /** Shows a shared screen (`self` for our own, as a preview) in its own large tile, labelled with its sharer's name. */
+  showScreen(peer: string, track: MediaStreamTrack): void {
+    const id = screenId(peer);
+    const label = peer === SELF ? 'Your screen' : screenLabel(this.#tiles.get(peer)?.name.textContent ?? '');
+    const tile = this.#tile(id, label, false);
+    tile.root.classList.add('screen');
+    tile.root.dataset.screen = peer;
+    tile.name.textContent = label;
+    tile.video.srcObject = new MediaStream([track]);
+    void tile.video.play().catch(() => undefined);
+  }
+
+  /** Removes a screen's tile (the share stopped). */
+  removeScreen(peer: string): void {
+    this.remove(screenId(peer));
   }
 
   /** Plays a remote track in its participant's tile (a reconnect replaces the old one). */
@@ -70,12 +96,13 @@ export class Grid {
     tile.root.remove();
     tile.audio?.remove();
     this.#tiles.delete(id);
+    if (this.#tiles.has(screenId(id))) this.remove(screenId(id));
     this.#layout();
   }
 
-  /** Removes every remote participant (the bridge re-announces them after a reconnect). */
+  /** Removes every remote participant and screen (the bridge re-announces them after a reconnect); our own screen stays. */
   clearRemote(): void {
-    for (const id of [...this.#tiles.keys()]) if (id !== SELF) this.remove(id);
+    for (const id of [...this.#tiles.keys()]) if (id !== SELF && id !== screenId(SELF)) this.remove(id);
   }
 
   #setState(id: string, audio: boolean, video: boolean): void {
@@ -117,9 +144,9 @@ export class Grid {
     return tile;
   }
 
-  /** Columns for a roughly square grid. */
+  /** Columns for a roughly square grid of people (screens span every column). */
   #layout(): void {
-    const n = Math.max(1, this.#tiles.size);
+    const n = Math.max(1, [...this.#tiles.keys()].filter((id) => !id.startsWith('screen:')).length);
     this.#container.style.setProperty('--cols', String(Math.ceil(Math.sqrt(n))));
   }
 }

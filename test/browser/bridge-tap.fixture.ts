@@ -8,11 +8,11 @@ import type { RtpPacket } from 'werift';
 import type { Cluster } from '../../src/bridge/cluster.fixture.js';
 import { vp8FrameStart } from '../../src/bridge/vp8.js';
 
-/** The next `count` frame starts that `name` sends through `datacenter`'s bridge in `meeting`. */
-export async function tapVideoFrames(cluster: Cluster, datacenter: string, meeting: string, name: string, count: number): Promise<Uint8Array[]> {
+/** The next `count` frame starts that `name` sends through `datacenter`'s bridge in `meeting`, from its camera or its screen. */
+export async function tapVideoFrames(cluster: Cluster, datacenter: string, meeting: string, name: string, count: number, source: 'video' | 'screen' = 'video'): Promise<Uint8Array[]> {
   const room = cluster.bridges.get(datacenter)?.rooms.get(meeting);
-  const track = [...(room?.participants.values() ?? [])].find((p) => p.name === name)?.published.get('video')?.track;
-  if (!track) throw new Error(`the bridge has no video from ${name}: it has ${JSON.stringify([...(room?.participants.values() ?? [])].map((p) => [p.name, [...p.published.keys()]]))}`);
+  const track = [...(room?.participants.values() ?? [])].find((p) => p.name === name)?.published.get(source)?.track;
+  if (!track) throw new Error(`the bridge has no ${source} from ${name}: it has ${JSON.stringify([...(room?.participants.values() ?? [])].map((p) => [p.name, [...p.published.keys()]]))}`);
   const frames: Uint8Array[] = [];
   await new Promise<void>((resolve) => {
     const sub = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {

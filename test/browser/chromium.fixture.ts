@@ -41,6 +41,7 @@ export interface PageState {
     joining: string[];
     warnings: string[];
   };
+  screenSharing?: boolean;
 }
 export interface RouteBody {
   candidates?: { datacenter: string; jurisdiction: string }[];

@@ -4,21 +4,25 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, type BridgeMessage, type ClientMessage } from './protocol.js';
+import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, streamSource, type BridgeMessage, type ClientMessage } from './protocol.js';
 
 const id = fc.string({ minLength: 1, maxLength: 20 });
 const challenge = fc.stringMatching(/^[A-Za-z0-9_-]{43}$/);
 const jws = fc.tuple(fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/)).map((parts) => parts.join('.'));
-const peer = fc.record({ id, name: fc.string({ maxLength: 20 }), audio: fc.boolean(), video: fc.boolean() });
+const peer = fc.record({ id, name: fc.string({ maxLength: 20 }), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['id', 'name', 'audio', 'video'] });
+const stream = fc.oneof(
+  fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }),
+  fc.record({ mid: id, peer: id, kind: fc.constant('video' as const), source: fc.constantFrom('camera' as const, 'screen' as const) }),
+);
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record({ type: fc.constant('join' as const), ticket: id, challenge }),
   fc.record({ type: fc.constant('answer' as const), sdp: id }),
-  fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean() }),
+  fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['type', 'audio', 'video'] }),
   fc.constant({ type: 'leave' as const }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
   fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
-  fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }), { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(stream, { maxLength: 3 }) }),
   fc.record({ type: fc.constant('peer-joined' as const), peer }),
   fc.record({ type: fc.constant('peer-left' as const), id }),
   fc.record({ type: fc.constant('redirect' as const), datacenter: id }),
@@ -28,6 +32,17 @@ const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
 );
 
 describe('signalling protocol', () => {
+  it('labels screens, and reads messages from before screen sharing as camera-only', () => {
+    const offer = (streams: unknown): ReturnType<typeof parseBridgeMessage> => parseBridgeMessage(JSON.stringify({ type: 'offer', sdp: 'v=0', streams }));
+    const old = offer([{ mid: '3', peer: 'a', kind: 'video' }]);
+    expect(old.ok && old.message.type === 'offer' ? old.message.streams.map(streamSource) : []).toEqual(['camera']);
+    const shared = offer([{ mid: '4', peer: 'a', kind: 'video', source: 'screen' }]);
+    expect(shared.ok && shared.message.type === 'offer' ? shared.message.streams.map(streamSource) : []).toEqual(['screen']);
+    expect(offer([{ mid: '4', peer: 'a', kind: 'audio', source: 'screen' }])).toEqual({ ok: false, error: "'offer' message: field 'streams' is malformed" });
+    expect(offer([{ mid: '4', peer: 'a', kind: 'video', source: 'window' }])).toEqual({ ok: false, error: "'offer' message: field 'streams' is malformed" });
+    expect(parseClientMessage('{"type":"state","audio":true,"video":false}')).toEqual({ ok: true, message: { type: 'state', audio: true, video: false } });
+  });
+
   it('round-trips every valid message in each direction', () => {
     fc.assert(
       fc.property(clientMessage, (m) => {
@@ -60,6 +75,8 @@ describe('signalling protocol', () => {
     expect(parseClientMessage('{"type":"state","audio":1,"video":true}')).toEqual({ ok: false, error: "'state' message: field 'audio' is malformed" });
     expect(parseClientMessage('{"type":"leave","x":1}')).toEqual({ ok: false, error: "'leave' message: field 'x' is not part of the protocol" });
     expect(parseClientMessage('{"type":"__proto__"}').ok).toBe(false);
+    expect(parseClientMessage('{"type":"state","audio":true,"video":true,"screen":"yes"}')).toEqual({ ok: false, error: "'state' message: field 'screen' is malformed" });
+    expect(parseBridgeMessage('{"type":"peer-updated","peer":{"id":"a","name":"A","audio":true,"video":true,"screen":1}}')).toEqual({ ok: false, error: "'peer-updated' message: field 'peer' is malformed" });
     expect(JSON.stringify(parseClientMessage(' '.repeat(MAX_SIGNALLING_FRAME_BYTES + 1)))).toContain('larger than');
   });
 });

@@ -18,6 +18,15 @@
  * broker refuses, a ticket left to expire, or a policy that no longer allows
  * the participant here ends the connection with `refused` and its code.
  *
+ * A participant publishes up to three streams on the m-lines of the
+ * bridge's first offer that `streams` leaves unlabelled, in this order:
+ * audio, camera video and screen video. The screen m-line is negotiated
+ * from the start (the client answers it sendonly, with no track until it
+ * shares), so sharing needs no renegotiation of the client's own m-lines;
+ * the bridge forwards a screen only while the sharer's `state` says
+ * `screen: true` and its packets flow. Others see it as a stream labelled
+ * `source: 'screen'`; a stream the bridge no longer labels has ended.
+ *
  * `mls` carries the meeting's MLS handshake (docs/e2ee.md): the bridge is its
  * delivery service — it orders commits per epoch and relays, never decrypts.
  * So that a group can never be lost while participants wait for it, members
@@ -43,7 +52,12 @@ export interface PeerInfo {
   readonly name: string;
   readonly audio: boolean;
   readonly video: boolean;
+  /** Sharing a screen; absent means false (a bridge sends it only when true, so older clients parse the rest). */
+  readonly screen?: boolean;
 }
+
+/** What a video stream shows: the camera (or, for audio, the microphone) or a shared screen. */
+export type StreamSource = 'camera' | 'screen';
 
 /** A STUN or TURN server the client should use to reach the bridge (the RTCIceServer shape). */
 export interface IceServer {
@@ -57,6 +71,13 @@ export interface StreamInfo {
   readonly mid: string;
   readonly peer: string;
   readonly kind: 'audio' | 'video';
+  /** Absent means 'camera': a bridge labels only screens, so offers without one parse as before. */
+  readonly source?: StreamSource;
+}
+
+/** A stream's source, absent meaning camera. */
+export function streamSource(stream: StreamInfo): StreamSource {
+  return stream.source ?? 'camera';
 }
 
 // ------------------------------------------------------------ client → bridge
@@ -73,11 +94,13 @@ export interface AnswerMessage {
   readonly type: 'answer';
   readonly sdp: string;
 }
-/** Mute and camera state, shown to the others. */
+/** Mute, camera and screen-share state, shown to the others. */
 export interface StateMessage {
   readonly type: 'state';
   readonly audio: boolean;
   readonly video: boolean;
+  /** Sharing a screen on the screen m-line; absent means false (the SDK sends it only when true, so older bridges parse the rest). */
+  readonly screen?: boolean;
 }
 export interface LeaveMessage {
   readonly type: 'leave';
@@ -217,15 +240,16 @@ const SDP_MAX = MAX_SIGNALLING_FRAME_BYTES;
 /** Base64url of MLS bytes: a Welcome carries the ratchet tree of a large meeting. */
 const mlsBytes: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_SIGNALLING_FRAME_BYTES - 1024 && /^[A-Za-z0-9_-]+$/.test(v);
 
-const peerInfo = objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool });
+const peerInfo = objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool, video: bool, screen: optional(bool) });
 const iceServer = objectOf({ urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= ICE_URLS_PER_SERVER_MAX && u.every(isIceUrl), username: optional(str(256)), credential: optional(str(256)) });
-const streamInfo = objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: oneOf('audio', 'video') });
+// A screen is video: an audio stream labelled 'screen' is refused.
+const streamInfo: Check = (v) => objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: oneOf('audio', 'video'), source: optional(oneOf('camera', 'screen')) })(v) && !(isObject(v) && v.kind === 'audio' && v.source === 'screen');
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
   join: { ticket: nonEmpty(16_384), challenge: isChallenge },
   answer: { sdp: nonEmpty(SDP_MAX) },
-  state: { audio: bool, video: bool },
+  state: { audio: bool, video: bool, screen: optional(bool) },
   leave: {},
   mls: { kind: oneOf('key-package', 'commit', 'proposal'), data: mlsBytes, welcome: optional(mlsBytes) },
   'mls-joined': { epoch: count },
