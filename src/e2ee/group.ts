@@ -80,9 +80,17 @@ export interface Member {
   readonly keyFingerprint: string;
 }
 
+/**
+ * Keys of the two epochs before the current one are kept, to read
+ * application messages (chat) sent just before a commit, or a removal and
+ * an add in a row (application.ts); ts-mls's default of four would keep
+ * past keys longer than the delivery service relays them (delivery.ts).
+ */
+export const RETAINED_PAST_EPOCHS = 2;
+
 function clientConfig(auth: AuthenticationService): ClientConfig {
   return {
-    keyRetentionConfig: defaultKeyRetentionConfig,
+    keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: RETAINED_PAST_EPOCHS },
     lifetimeConfig: defaultLifetimeConfig,
     keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
     paddingConfig: defaultPaddingConfig,

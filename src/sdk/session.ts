@@ -12,7 +12,9 @@ import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type Admitte
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { readIceAllowance, screenIceServers, type IceServerRefused } from './ice-servers.js';
-import { MeetingKeys, prepareMember, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
+import { MeetingKeys, prepareMember, type ChatMessage, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
+import { GeobridgeError } from '../core/errors.js';
+import { chatTextProblem } from '../e2ee/chat.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -58,6 +60,10 @@ export type SessionEvent<Track> =
   | ({ readonly type: 'roster' } & E2eeRoster)
   /** The MLS group could not be joined or kept (the call goes on; its media keys do not change). */
   | { readonly type: 'e2ee-error'; readonly message: string }
+  /** A chat message read from the encryption group (sender named by its credential there), or our own once sent (`self`). */
+  | ({ readonly type: 'chat' } & ChatMessage)
+  /** One of our chat messages did not reach the others (`reason`: the bridge's, e.g. `rate-limited`, or why it could not be encrypted). */
+  | { readonly type: 'chat-undelivered'; readonly reason: string }
   /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
   | { readonly type: 'bridge-refused'; readonly datacenter: string; readonly code: string; readonly message: string }
   /** A bridge handed out a STUN/TURN URL the route answer does not allow (or one outside the ticket's jurisdictions): not used; the call goes on without it. */
@@ -155,6 +161,22 @@ export class Session<Track> {
     this.#audio = audio;
     this.#video = video;
     for (const link of this.#links.values()) if (link.admitted) this.#send(link, { type: 'state', audio, video });
+  }
+
+  /**
+   * Sends a chat message, end-to-end encrypted to the meeting's MLS group
+   * (E2EE sessions only). False when there is no group to send to yet (not
+   * admitted, not added yet, or E2EE off); a `chat` event with `self: true`
+   * follows once it is sent. Throws CHAT_INVALID for an empty text or one
+   * over CHAT_TEXT_MAX characters.
+   */
+  sendChat(text: string): boolean {
+    const problem = chatTextProblem(text);
+    if (problem !== undefined) throw new GeobridgeError('CHAT_INVALID', `Cannot send this chat message: ${problem}.`);
+    const keys = [...this.#links.values()].find((link) => link.admitted && !link.done && link.keys?.inGroup === true)?.keys;
+    if (!keys) return false;
+    keys.sendChat(text, Date.now());
+    return true;
   }
 
   #dispatch(event: ConnectionEvent): void {
@@ -350,6 +372,12 @@ export class Session<Track> {
             },
             onError: (error) => {
               emit({ type: 'e2ee-error', message: error instanceof Error ? error.message : String(error) });
+            },
+            onChat: (chat) => {
+              emit({ type: 'chat', ...chat });
+            },
+            onChatUndelivered: (reason) => {
+              emit({ type: 'chat-undelivered', reason });
             },
           });
           link.keys.start(message.mlsFounder, message.peers);
