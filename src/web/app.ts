@@ -15,6 +15,7 @@ import { e2eeWanted } from './e2ee-switch.js';
 import { Grid } from './grid.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
 import { RosterView } from './roster-view.js';
+import { ChatView } from './chat-view.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -33,6 +34,8 @@ interface PageState {
     readonly joining: readonly string[];
     readonly warnings: readonly string[];
   };
+  /** The chat messages shown, in order (ours with `self`); senders named by their credentials in the encryption group. */
+  chat: { readonly from: string; readonly name: string; readonly text: string; readonly self: boolean }[];
 }
 
 /** One inbound RTP stream's counters. */
@@ -53,7 +56,7 @@ declare global {
   }
 }
 
-const state: PageState = { phase: 'loading' };
+const state: PageState = { phase: 'loading', chat: [] };
 const events: Record<string, unknown>[] = [];
 let peer: RTCPeerConnection | undefined;
 /** The SFrame worker of the current connection: a new bridge means a new MLS group, whose epochs start again at 0. */
@@ -190,6 +193,10 @@ function startCall(options: { token: string; name: string; country: string | und
     roster.clear();
     delete state.roster;
   };
+  const chat = new ChatView(
+    { panel: byId('chat'), toggle: byId('chat-toggle', HTMLButtonElement), unread: byId('chat-unread'), list: byId('chat-list'), form: byId('chat-form', HTMLFormElement), input: byId('chat-input', HTMLTextAreaElement), status: byId('chat-status'), close: byId('chat-close', HTMLButtonElement) },
+    (text) => session.sendChat(text),
+  );
   grid.showSelf(options.name, options.stream);
   byId('call-title').textContent = options.title;
   show('call');
@@ -244,6 +251,13 @@ function startCall(options: { token: string; name: string; country: string | und
         state.e2ee = { error: e.message };
         showE2ee(`Encryption keys could not be agreed; media stays encrypted and may not play (${e.message})`, 'error');
         return;
+      case 'chat':
+        chat.add(e);
+        state.chat.push({ from: e.from, name: e.name, text: e.text, self: e.self });
+        return;
+      case 'chat-undelivered':
+        chat.undelivered(e.reason);
+        return;
       case 'track-removed':
       case 'bridge-refused':
       case 'ice-server-refused':
@@ -288,6 +302,9 @@ function logged(e: SessionEvent<MediaStreamTrack>, at: number): Record<string, u
       return { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at };
     case 'roster':
       return { type: e.type, epoch: Number(e.epoch), members: e.members.length, flagged: e.members.filter((m) => m.flags.length > 0).length, joining: e.joining.length, at };
+    case 'chat':
+      // The timeline may be shared with support: who and when, never what.
+      return { type: e.type, from: e.from, self: e.self, at };
     default:
       return { ...e, at };
   }
