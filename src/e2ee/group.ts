@@ -215,7 +215,7 @@ export async function processHandshake(group: MeetingGroup, bytes: Uint8Array): 
     (auth) => processMessage(message, withAuth(group.state, auth), emptyPskIndex, acceptAll, group.cs),
     (detail, cause) => new GeobridgeError('MLS_MESSAGE_REJECTED', `The handshake message was refused: ${detail}.`, { cause }),
   );
-  if (result.kind === 'applicationMessage') throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'MLS application messages are not used in meetings (media goes over SFrame).');
+  if (result.kind === 'applicationMessage') throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'An MLS application message is not a handshake message; read it with decryptApplication.');
   const next = { ...group, state: result.newState };
   if (result.newState.groupContext.epoch === group.state.groupContext.epoch && result.newState.groupActiveState.kind === 'active') return { kind: 'proposal', group: next };
   return { kind: 'commit', group: next, removed: result.newState.groupActiveState.kind === 'removedFromGroup' };
