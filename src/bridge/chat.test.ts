@@ -147,7 +147,19 @@ describe('meeting chat over the bridge', () => {
     // The tap can see a marker: each member's own event log has it.
     expect(leaks(JSON.stringify(chats(bo)), marker)).toBe(true);
 
-    expect([ada, bo, cy, dee].flatMap((m) => m.events.filter((e) => e.type === 'e2ee-error' || e.type === 'chat-undelivered'))).toEqual([]);
+    expect([ada, bo, cy, dee].flatMap((m) => m.events.filter((e) => e.type === 'e2ee-error' || e.type === 'chat-undelivered' || e.type === 'chat-unreadable'))).toEqual([]);
+
+    // A bridge that alters a message in flight: Cy's last message, one ciphertext bit flipped, relayed as if from Cy.
+    const lastSent = frames.filter((f) => f.startsWith('{"type":"mls"')).map((f) => JSON.parse(f) as { type?: string; kind?: string; from?: string; data?: string }).findLast((f) => f.type === 'mls' && f.kind === 'application' && f.from === undefined);
+    const tampered = Buffer.from(lastSent?.data ?? '', 'base64url');
+    tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 1;
+    const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
+    const cyId = ids.Cy ?? '';
+    for (const out of room?.mls.submit(cyId, { type: 'mls', kind: 'application', data: tampered.toString('base64url') }, [...(room.participants.keys())].filter((id) => id !== cyId)) ?? []) room?.participants.get(out.to)?.notify(out.message);
+    await until(() => [ada, bo, dee].every((m) => m.events.some((e) => e.type === 'chat-unreadable')), 'the altered message to be refused');
+    // Dropped, not shown; the group and its keys are untouched.
+    expect([ada, bo, dee].map((m) => chats(m).filter((c) => c.from === ids.Cy).length)).toEqual([1, 1, 1]);
+    expect([ada, bo, cy, dee].flatMap((m) => m.events.filter((e) => e.type === 'e2ee-error'))).toEqual([]);
     for (const m of [ada, bo, cy, dee]) m.session.leave();
   }, 120_000);
 });

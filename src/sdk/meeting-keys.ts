@@ -102,6 +102,8 @@ export interface MeetingKeysOptions {
   readonly onChat?: (chat: ChatMessage) => void;
   /** One of our chat messages did not reach the others: the bridge dropped it (`reason` is its word) or it could not be encrypted. */
   readonly onChatUndelivered?: (reason: string) => void;
+  /** A relayed chat message was dropped unread: it does not decrypt or verify, or is not a chat payload. The group is unaffected. */
+  readonly onChatUnreadable?: (error: unknown) => void;
 }
 
 let suite: Promise<CiphersuiteImpl> | undefined;
@@ -268,7 +270,7 @@ export class MeetingKeys {
         case 'proposal':
           return; // Members commit directly; proposals from others are not used.
         case 'application':
-          await this.#receiveApplication(bytes);
+          await this.#receiveApplication(bytes).catch((error: unknown) => this.#options.onChatUnreadable?.(error));
           return;
       }
     });
@@ -335,11 +337,7 @@ export class MeetingKeys {
     const ready = this.#held.filter((bytes) => (applicationEpoch(bytes) ?? 0n) <= epochOf(group));
     this.#held = this.#held.filter((bytes) => !ready.includes(bytes));
     for (const bytes of ready) {
-      try {
-        await this.#receiveApplication(bytes);
-      } catch (error) {
-        this.#options.onError(error);
-      }
+      await this.#receiveApplication(bytes).catch((error: unknown) => this.#options.onChatUnreadable?.(error));
     }
   }
 

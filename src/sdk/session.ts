@@ -64,6 +64,8 @@ export type SessionEvent<Track> =
   | ({ readonly type: 'chat' } & ChatMessage)
   /** One of our chat messages did not reach the others (`reason`: the bridge's, e.g. `rate-limited`, or why it could not be encrypted). */
   | { readonly type: 'chat-undelivered'; readonly reason: string }
+  /** A chat message relayed to us was dropped unread (it does not decrypt or verify, or is not a chat payload); the group and media are unaffected. */
+  | { readonly type: 'chat-unreadable'; readonly message: string }
   /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
   | { readonly type: 'bridge-refused'; readonly datacenter: string; readonly code: string; readonly message: string }
   /** A bridge handed out a STUN/TURN URL the route answer does not allow (or one outside the ticket's jurisdictions): not used; the call goes on without it. */
@@ -378,6 +380,9 @@ export class Session<Track> {
             },
             onChatUndelivered: (reason) => {
               emit({ type: 'chat-undelivered', reason });
+            },
+            onChatUnreadable: (error) => {
+              emit({ type: 'chat-unreadable', message: error instanceof Error ? error.message : String(error) });
             },
           });
           link.keys.start(message.mlsFounder, message.peers);

@@ -258,6 +258,9 @@ function startCall(options: { token: string; name: string; country: string | und
       case 'chat-undelivered':
         chat.undelivered(e.reason);
         return;
+      case 'chat-unreadable':
+        chat.unreadable();
+        return;
       case 'track-removed':
       case 'bridge-refused':
       case 'ice-server-refused':

@@ -113,6 +113,11 @@ export class ChatView {
     this.#say(`A message was not delivered (${reason}); send it again.`);
   }
 
+  /** A message relayed to us could not be read (it does not verify): dropped, never shown. */
+  unreadable(): void {
+    this.#say('A message could not be verified as coming from a member of the encryption group and was not shown.');
+  }
+
   #setOpen(open: boolean): void {
     this.#open = open;
     this.#e.panel.hidden = !open;
