@@ -25,7 +25,7 @@ async function relayAtEpoch1(now: () => number): Promise<{ relay: MlsRelay; alic
   if (a === undefined || b === undefined) throw new Error('unreachable');
   const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
   const relay = new MlsRelay(MEETING, now);
-  relay.admit(0);
+  relay.admit('alice', 0);
   const out = relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), ...(draft.welcome ? { welcome: b64(draft.welcome) } : {}) }, ['bob']);
   expect(out[0]?.message).toMatchObject({ type: 'mls-result', accepted: true, epoch: 1 });
   return { relay, alice: draft.group };

@@ -9,9 +9,14 @@
  * participants when framed for a recent epoch (delivery.ts), bounded in size
  * and rate per sender; the bridge cannot read them, and never logs them.
  *
- * A meeting's group lives as long as someone on this bridge is in it: the
+ * A meeting's group lives as long as someone on this bridge holds it: the
  * first participant into an empty room founds a fresh group (epoch 0), so a
- * meeting re-homed to another bridge starts a new group there.
+ * meeting re-homed to another bridge starts a new group there. The relay
+ * keeps who holds the group — its founder, each member whose commit it
+ * accepted, each member that says it joined — and when the last holder
+ * leaves while others still wait to be added, it asks the earliest of them
+ * to found a new group (`mls-found`): without that they would wait forever
+ * for a Welcome nobody can send.
  */
 import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsSubmitMessage } from '../core/signalling/protocol.js';
 import { deliver, openDelivery, type DeliveryState } from '../e2ee/delivery.js';
@@ -38,6 +43,8 @@ export class MlsRelay {
   readonly #now: () => number;
   /** Application-message budget per participant. */
   readonly #buckets = new Map<string, Bucket>();
+  /** Participants who hold the group, as far as the relay has seen. */
+  readonly #holders = new Set<string>();
 
   /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
   constructor(meeting: string, now: () => number = () => performance.now()) {
@@ -46,12 +53,32 @@ export class MlsRelay {
     this.#state = openDelivery(meeting);
   }
 
-  /** Called when a participant is admitted into a room of `others` participants; true if it founds the group. */
-  admit(others: number): boolean {
+  /** Called when `participant` is admitted into a room of `others` participants; true if it founds the group. */
+  admit(participant: string, others: number): boolean {
     if (others > 0) return false;
+    this.#refound(participant);
+    return true;
+  }
+
+  /** The participant says it holds the group now. */
+  joined(participant: string): void {
+    this.#holders.add(participant);
+  }
+
+  /** `participant` left; `remaining` are those still in the room, earliest admitted first. */
+  left(participant: string, remaining: readonly string[]): Outgoing[] {
+    this.#holders.delete(participant);
+    const founder = remaining[0];
+    if (this.#holders.size > 0 || founder === undefined) return [];
+    this.#refound(founder);
+    return [{ to: founder, message: { type: 'mls-found' } }];
+  }
+
+  #refound(founder: string): void {
     this.#state = openDelivery(this.#meeting);
     this.#buckets.clear();
-    return true;
+    this.#holders.clear();
+    this.#holders.add(founder);
   }
 
   /** What to send, and to whom, for a participant's submission; `everyone` are the room's other participants. */
@@ -76,6 +103,7 @@ export class MlsRelay {
       case 'relay':
         return toAll(result.what, message.data);
       case 'commit-accepted':
+        this.#holders.add(from);
         // Members apply the commit; those still waiting to join try the Welcome (it opens only for the members it adds).
         return [
           { to: from, message: { type: 'mls-result', accepted: true, reason: 'accepted', epoch: Number(result.state.epoch) } },

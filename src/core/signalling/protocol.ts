@@ -5,9 +5,10 @@
  * offerer, so renegotiation never collides: it offers when the client joins
  * and whenever a peer's tracks come or go; the client only answers.
  *
- *   client → bridge: join, answer, state, leave, mls
+ *   client → bridge: join, answer, state, leave, mls, mls-joined
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
- *                    redirect, refused, move, ticket, mls, mls-result
+ *                    redirect, refused, move, ticket, mls, mls-result,
+ *                    mls-found
  *
  * The bridge proves who it is in `admitted`: a JWS over the client's `join`
  * challenge, signed with its datacenter's key, which the broker publishes
@@ -21,6 +22,9 @@
  * delivery service — it orders commits per epoch and relays, never decrypts.
  * Kind `application` carries MLS application messages (the chat), relayed to
  * the room's other participants; only the group's members can read them.
+ * So that a group can never be lost while participants wait for it, members
+ * say when they hold it (`mls-joined`), and when the last holder leaves the
+ * bridge asks one of those still waiting to found a new one (`mls-found`).
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
@@ -90,7 +94,12 @@ export interface MlsSubmitMessage {
   readonly data: string;
   readonly welcome?: string;
 }
-export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage;
+/** The participant now holds the meeting's group (joined by Welcome, or founded it): the bridge counts it among the holders. */
+export interface MlsJoinedMessage {
+  readonly type: 'mls-joined';
+  readonly epoch: number;
+}
+export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage;
 
 // ------------------------------------------------------------ bridge → client
 
@@ -172,8 +181,13 @@ export interface MlsResultMessage {
   /** Absent for commits. */
   readonly kind?: 'application';
 }
+/** Nobody on this bridge holds the meeting's group any more: found a new one (and add those waiting). */
+export interface MlsFoundMessage {
+  readonly type: 'mls-found';
+}
 export type BridgeMessage =
   | MlsRelayMessage
+  | MlsFoundMessage
   | MlsResultMessage
   | AdmittedMessage
   | OfferMessage
@@ -227,6 +241,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
   state: { audio: bool, video: bool },
   leave: {},
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'application'), data: mlsBytes, welcome: optional(mlsBytes) },
+  'mls-joined': { epoch: count },
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
@@ -241,6 +256,7 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   ticket: { ticket: jws },
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome', 'application'), from: nonEmpty(ID_MAX), data: mlsBytes },
   'mls-result': { accepted: bool, reason: str(64), epoch: count, kind: optional(oneOf('application')) },
+  'mls-found': {},
 };
 
 /** Parses a frame a client sent. */
