@@ -37,6 +37,8 @@ export interface ClusterOptions {
   readonly bridge?: Partial<BridgeOptions>;
   /** The broker's manifest (default: examples/world.yaml). */
   readonly manifestPath?: string;
+  /** The broker's logger (default: none), e.g. `{ level: 'trace', stream }` to read what it logs. */
+  readonly brokerLogger?: { readonly level: string };
 }
 
 /** Starts the broker with keys for `keyed` datacenters and bridges for `running` ones. */
@@ -71,7 +73,7 @@ export async function startCluster(keyed: readonly string[], running: readonly s
       joinTokenSeconds: 600,
       placementReleaseMs: options.placementReleaseMs ?? 30_000,
     },
-    false,
+    options.brokerLogger ?? false,
   );
   const api = async (path: string, token: string, body: unknown): Promise<Record<string, unknown>> => {
     const res = await fetch(new URL(path, broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -5,6 +5,10 @@
  * and relays key packages, proposals, commits and Welcomes between the
  * participants. It sees only public framing: never a key.
  *
+ * Application messages (the chat) are relayed to the room's other
+ * participants when framed for a recent epoch (delivery.ts), bounded in size
+ * and rate per sender; the bridge cannot read them, and never logs them.
+ *
  * A meeting's group lives as long as someone on this bridge holds it: the
  * first participant into an empty room founds a fresh group (epoch 0), so a
  * meeting re-homed to another bridge starts a new group there. The relay
@@ -14,7 +18,7 @@
  * to found a new group (`mls-found`): without that they would wait forever
  * for a Welcome nobody can send.
  */
-import type { BridgeMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsSubmitMessage } from '../core/signalling/protocol.js';
 import { deliver, openDelivery, type DeliveryState } from '../e2ee/delivery.js';
 
 /** A message for one participant. */
@@ -23,14 +27,29 @@ export interface Outgoing {
   readonly message: BridgeMessage;
 }
 
+/** Application messages a participant may send in a burst, and how many more per second after it. */
+export const APPLICATION_BURST = 10;
+export const APPLICATION_PER_SECOND = 2;
+
+/** A token bucket's level at a time. */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
 export class MlsRelay {
   #state: DeliveryState;
   readonly #meeting: string;
+  readonly #now: () => number;
+  /** Application-message budget per participant. */
+  readonly #buckets = new Map<string, Bucket>();
   /** Participants who hold the group, as far as the relay has seen. */
   readonly #holders = new Set<string>();
 
-  constructor(meeting: string) {
+  /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
+  constructor(meeting: string, now: () => number = () => performance.now()) {
     this.#meeting = meeting;
+    this.#now = now;
     this.#state = openDelivery(meeting);
   }
 
@@ -57,6 +76,7 @@ export class MlsRelay {
 
   #refound(founder: string): void {
     this.#state = openDelivery(this.#meeting);
+    this.#buckets.clear();
     this.#holders.clear();
     this.#holders.add(founder);
   }
@@ -64,12 +84,22 @@ export class MlsRelay {
   /** What to send, and to whom, for a participant's submission; `everyone` are the room's other participants. */
   submit(from: string, message: MlsSubmitMessage, everyone: readonly string[]): Outgoing[] {
     const bytes = Buffer.from(message.data, 'base64url');
-    const result = deliver(this.#state, { message: bytes, ...(message.welcome !== undefined ? { welcome: Buffer.from(message.welcome, 'base64url') } : {}) });
+    const now = this.#now();
+    if (message.kind === 'application') {
+      const dropped = (reason: string): Outgoing[] => [{ to: from, message: { type: 'mls-result', accepted: false, reason, epoch: Number(this.#state.epoch), kind: 'application' } }];
+      if (bytes.length > MAX_MLS_APPLICATION_BYTES) return dropped('too-large');
+      if (!this.#spend(from, now)) return dropped('rate-limited');
+    }
+    const result = deliver(this.#state, { message: bytes, ...(message.welcome !== undefined ? { welcome: Buffer.from(message.welcome, 'base64url') } : {}) }, now);
+    const application = message.kind === 'application';
+    const refuse = (reason: string, epoch: bigint): Outgoing[] => [{ to: from, message: { type: 'mls-result', accepted: false, reason, epoch: Number(epoch), ...(application ? { kind: 'application' as const } : {}) } }];
+    // The sender says what it sends and the framing what it is: an `application` must frame an application message, and only it.
+    if ((result.kind === 'relay' && (result.what === 'application') !== application) || (result.kind === 'commit-accepted' && application)) return refuse('unsupported', this.#state.epoch);
     this.#state = result.state;
-    const toAll = (kind: 'key-package' | 'commit' | 'proposal' | 'welcome', data: string): Outgoing[] => everyone.map((to) => ({ to, message: { type: 'mls', kind, from, data } }));
+    const toAll = (kind: 'key-package' | 'commit' | 'proposal' | 'welcome' | 'application', data: string): Outgoing[] => everyone.map((to) => ({ to, message: { type: 'mls', kind, from, data } }));
     switch (result.kind) {
       case 'rejected':
-        return [{ to: from, message: { type: 'mls-result', accepted: false, reason: result.reason, epoch: Number(result.epoch) } }];
+        return refuse(result.reason, result.epoch);
       case 'relay':
         return toAll(result.what, message.data);
       case 'commit-accepted':
@@ -81,5 +111,16 @@ export class MlsRelay {
           ...(message.welcome !== undefined ? toAll('welcome', message.welcome) : []),
         ];
     }
+  }
+
+  /** Takes one token from the participant's bucket, if it has one. */
+  #spend(participant: string, now: number): boolean {
+    const bucket = this.#buckets.get(participant) ?? { tokens: APPLICATION_BURST, at: now };
+    bucket.tokens = Math.min(APPLICATION_BURST, bucket.tokens + ((now - bucket.at) / 1000) * APPLICATION_PER_SECOND);
+    bucket.at = now;
+    this.#buckets.set(participant, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
   }
 }

@@ -80,9 +80,17 @@ export interface Member {
   readonly keyFingerprint: string;
 }
 
+/**
+ * Keys of the two epochs before the current one are kept, to read
+ * application messages (chat) sent just before a commit, or a removal and
+ * an add in a row (application.ts); ts-mls's default of four would keep
+ * past keys longer than the delivery service relays them (delivery.ts).
+ */
+export const RETAINED_PAST_EPOCHS = 2;
+
 function clientConfig(auth: AuthenticationService): ClientConfig {
   return {
-    keyRetentionConfig: defaultKeyRetentionConfig,
+    keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: RETAINED_PAST_EPOCHS },
     lifetimeConfig: defaultLifetimeConfig,
     keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
     paddingConfig: defaultPaddingConfig,
@@ -207,7 +215,7 @@ export async function processHandshake(group: MeetingGroup, bytes: Uint8Array): 
     (auth) => processMessage(message, withAuth(group.state, auth), emptyPskIndex, acceptAll, group.cs),
     (detail, cause) => new GeobridgeError('MLS_MESSAGE_REJECTED', `The handshake message was refused: ${detail}.`, { cause }),
   );
-  if (result.kind === 'applicationMessage') throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'MLS application messages are not used in meetings (media goes over SFrame).');
+  if (result.kind === 'applicationMessage') throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'An MLS application message is not a handshake message; read it with decryptApplication.');
   const next = { ...group, state: result.newState };
   if (result.newState.groupContext.epoch === group.state.groupContext.epoch && result.newState.groupActiveState.kind === 'active') return { kind: 'proposal', group: next };
   return { kind: 'commit', group: next, removed: result.newState.groupActiveState.kind === 'removedFromGroup' };

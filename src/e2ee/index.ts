@@ -5,3 +5,5 @@ export * from './kid.js';
 export * from './security-code.js';
 export * from './delivery.js';
 export * from './roster.js';
+export * from './application.js';
+export * from './chat.js';

@@ -15,6 +15,12 @@
  * found a new group (`found`); and the session calls `retry` when keys are
  * slow, which sends the key package again (one may have gone to a committer
  * that left before adding it).
+ *
+ * The chat rides in the group as MLS application messages (docs/e2ee.md#chat):
+ * encrypted to the current epoch; read in the epoch they were sent in while
+ * its keys are kept (two epochs back), and held until our group catches up
+ * when they are framed for an epoch we have not reached yet (or before we
+ * are in the group at all).
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
@@ -22,7 +28,13 @@ import type { MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMess
 import { GeobridgeError } from '../core/errors.js';
 import {
   addMembers,
+  applicationEpoch,
   checkRoster,
+  decryptApplication,
+  encodeChat,
+  encryptApplication,
+  epochOf,
+  parseChat,
   createKeyPackage,
   createMeetingGroup,
   createMemberIdentity,
@@ -63,6 +75,20 @@ export interface E2eeRoster extends Roster {
   readonly securityCode: string;
 }
 
+/** A chat message read from the group (or our own, once sent). */
+export interface ChatMessage {
+  /** The sender's participant id and display name, from its broker-signed credential in the group. */
+  readonly from: string;
+  readonly name: string;
+  readonly text: string;
+  /** The sender's clock, ms since the Unix epoch. */
+  readonly sentAt: number;
+  readonly self: boolean;
+}
+
+/** Messages framed for an epoch we have not reached, held at most this many (a member that far behind has lost the group anyway). */
+const HELD_APPLICATION_MAX = 64;
+
 /** Options of `MeetingKeys`. */
 export interface MeetingKeysOptions {
   readonly broker: string;
@@ -78,6 +104,12 @@ export interface MeetingKeysOptions {
   readonly onEpoch: (epoch: E2eeEpoch) => void;
   readonly onRoster: (roster: E2eeRoster) => void;
   readonly onError: (error: unknown) => void;
+  /** A chat message from a member, or ours once sent. */
+  readonly onChat?: (chat: ChatMessage) => void;
+  /** One of our chat messages did not reach the others: the bridge dropped it (`reason` is its word) or it could not be encrypted. */
+  readonly onChatUndelivered?: (reason: string) => void;
+  /** A relayed chat message was dropped unread: it does not decrypt or verify, or is not a chat payload. The group is unaffected. */
+  readonly onChatUnreadable?: (error: unknown) => void;
 }
 
 let suite: Promise<CiphersuiteImpl> | undefined;
@@ -134,11 +166,38 @@ export class MeetingKeys {
   readonly #replaced = new Set<string>();
   #draft: CommitDraft | undefined;
   #closed = false;
+  /** The epoch we entered the group at: application messages of earlier epochs were never for us. */
+  #joinedEpoch: bigint | undefined;
+  /** Application messages for an epoch we have not reached (or relayed before we were in the group), in arrival order. */
+  #held: Uint8Array[] = [];
 
   constructor(options: MeetingKeysOptions) {
     this.#options = options;
     const jwks = options.jwks ?? createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
     this.#policy = { meeting: options.meeting, verifyIdentity: brokerVerifier(jwks), now: () => new Date() };
+  }
+
+  /** Encrypts a chat message to the group and sends it; `onChat` echoes it once sent, `onChatUndelivered` says if it could not be. */
+  sendChat(text: string, sentAt: number): void {
+    const payload = encodeChat({ v: 1, text, sentAt });
+    this.#run(async () => {
+      const group = this.#group;
+      if (!group) {
+        this.#options.onChatUndelivered?.('not in the encryption group');
+        return;
+      }
+      let sent: Awaited<ReturnType<typeof encryptApplication>>;
+      try {
+        sent = await encryptApplication(group, payload);
+      } catch (error) {
+        this.#options.onChatUndelivered?.(error instanceof Error ? error.message : String(error));
+        return;
+      }
+      this.#group = sent.group;
+      this.#options.send({ type: 'mls', kind: 'application', data: base64url(sent.message) });
+      const me = members(group).find((m) => m.leafIndex === ownLeafIndex(group));
+      this.#options.onChat?.({ from: this.#options.participant, name: me?.name ?? '', text, sentAt, self: true });
+    });
   }
 
   /** Starts after admission: founds the group, or asks to be added. */
@@ -195,6 +254,7 @@ export class MeetingKeys {
             return; // A Welcome for other newcomers: it opens only for the key packages it adds.
           }
           this.#options.send({ type: 'mls-joined', epoch: Number(this.#group.state.groupContext.epoch) });
+          this.#joinedEpoch = undefined; // set by #entered: this group's first epoch
           await this.#entered();
           return;
         case 'commit': {
@@ -212,12 +272,22 @@ export class MeetingKeys {
         }
         case 'proposal':
           return; // Members commit directly; proposals from others are not used.
+        case 'application':
+          await this.#receiveApplication(bytes).catch((error: unknown) => this.#options.onChatUnreadable?.(error));
+          return;
       }
     });
   }
 
-  /** The delivery service's answer to our commit. */
+  /** The delivery service's answer to our commit, or word that it dropped one of our application messages. */
   result(message: MlsResultMessage): void {
+    if (message.kind === 'application') {
+      this.#run(() => {
+        this.#options.onChatUndelivered?.(message.reason);
+        return Promise.resolve();
+      });
+      return;
+    }
     this.#run(async () => {
       const draft = this.#draft;
       this.#draft = undefined;
@@ -241,6 +311,9 @@ export class MeetingKeys {
       if (!this.#bundle) return;
       this.#draft = undefined;
       this.#replaced.clear();
+      // A new group (same group id, epochs from 0): chat held for the old one can never be read in it.
+      this.#held = [];
+      this.#joinedEpoch = undefined;
       this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
       await this.#entered();
     });
@@ -269,16 +342,47 @@ export class MeetingKeys {
     });
   }
 
+  /** Reads an application message (the chat), or holds it until our group reaches its epoch. */
+  async #receiveApplication(bytes: Uint8Array): Promise<void> {
+    const epoch = applicationEpoch(bytes);
+    if (epoch === undefined) throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'The bridge relayed as an application message something that is not one.');
+    const group = this.#group;
+    if (!group || epoch > epochOf(group)) {
+      if (this.#held.length < HELD_APPLICATION_MAX) this.#held.push(bytes);
+      return;
+    }
+    // Sent before we were in the group: it was never for us (and we hold no keys for it).
+    if (this.#joinedEpoch !== undefined && epoch < this.#joinedEpoch) return;
+    const received = await decryptApplication(group, bytes);
+    this.#group = received.group;
+    const chat = parseChat(received.data);
+    if (!chat.ok) throw new GeobridgeError('MLS_MESSAGE_REJECTED', `${received.sender.name} sent a chat message this client cannot read: ${chat.error}.`);
+    this.#options.onChat?.({ from: received.sender.participant, name: received.sender.name, text: chat.chat.text, sentAt: chat.chat.sentAt, self: received.sender.leafIndex === ownLeafIndex(group) });
+  }
+
+  /** Application messages held for an epoch we have now reached. */
+  async #releaseHeld(): Promise<void> {
+    const group = this.#group;
+    if (!group || this.#held.length === 0) return;
+    const ready = this.#held.filter((bytes) => (applicationEpoch(bytes) ?? 0n) <= epochOf(group));
+    this.#held = this.#held.filter((bytes) => !ready.includes(bytes));
+    for (const bytes of ready) {
+      await this.#receiveApplication(bytes).catch((error: unknown) => this.#options.onChatUnreadable?.(error));
+    }
+  }
+
   /** A new epoch: publish its keys, code and roster, then do any commit that is ours to do. */
   async #entered(): Promise<void> {
     const group = this.#group;
     if (!group) return;
+    this.#joinedEpoch ??= epochOf(group);
     const current = members(group);
     for (const m of current) this.#waiting.delete(m.participant);
     const keys = new Set(current.map(leafKey));
     for (const k of this.#replaced) if (!keys.has(k)) this.#replaced.delete(k);
     this.#options.onEpoch({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), keys: await epochKeys(group), members: current });
     this.#publishRoster();
+    await this.#releaseHeld();
     await this.#commitIfCommitter();
   }
 

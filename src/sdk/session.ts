@@ -13,7 +13,9 @@ import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { readIceAllowance, screenIceServers, type IceServerRefused } from './ice-servers.js';
-import { MeetingKeys, prepareMember, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
+import { MeetingKeys, prepareMember, type ChatMessage, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
+import { GeobridgeError } from '../core/errors.js';
+import { chatTextProblem } from '../e2ee/chat.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -96,6 +98,12 @@ export type SessionEvent<Track> =
   | ({ readonly type: 'roster' } & E2eeRoster)
   /** The MLS group could not be joined or kept (the call goes on; its media keys do not change). */
   | { readonly type: 'e2ee-error'; readonly message: string }
+  /** A chat message read from the encryption group (sender named by its credential there), or our own once sent (`self`). */
+  | ({ readonly type: 'chat' } & ChatMessage)
+  /** One of our chat messages did not reach the others (`reason`: the bridge's, e.g. `rate-limited`, or why it could not be encrypted). */
+  | { readonly type: 'chat-undelivered'; readonly reason: string }
+  /** A chat message relayed to us was dropped unread (it does not decrypt or verify, or is not a chat payload); the group and media are unaffected. */
+  | { readonly type: 'chat-unreadable'; readonly message: string }
   /** A bridge refused this attempt; the machine goes on to the next candidate or a fresh route. */
   | { readonly type: 'bridge-refused'; readonly datacenter: string; readonly code: string; readonly message: string }
   /** A bridge handed out a STUN/TURN URL the route answer does not allow (or one outside the ticket's jurisdictions): not used; the call goes on without it. */
@@ -246,6 +254,22 @@ export class Session<Track> {
   #sendState(link: Link): void {
     link.screenAnnounced = this.#screen !== null && link.peer?.screenReady === true;
     this.#send(link, { type: 'state', audio: this.#audio, video: this.#video, ...(link.screenAnnounced ? { screen: true } : {}) });
+  }
+
+  /**
+   * Sends a chat message, end-to-end encrypted to the meeting's MLS group
+   * (E2EE sessions only). False when there is no group to send to yet (not
+   * admitted, not added yet, or E2EE off); a `chat` event with `self: true`
+   * follows once it is sent. Throws CHAT_INVALID for an empty text or one
+   * over CHAT_TEXT_MAX characters.
+   */
+  sendChat(text: string): boolean {
+    const problem = chatTextProblem(text);
+    if (problem !== undefined) throw new GeobridgeError('CHAT_INVALID', `Cannot send this chat message: ${problem}.`);
+    const keys = [...this.#links.values()].find((link) => link.admitted && !link.done && link.keys?.inGroup === true)?.keys;
+    if (!keys) return false;
+    keys.sendChat(text, Date.now());
+    return true;
   }
 
   #dispatch(event: ConnectionEvent): void {
@@ -463,6 +487,15 @@ export class Session<Track> {
                 if (link.keysTimers.length === 0) this.#watchKeys(link, fail);
               }
               emit({ type: 'e2ee-error', message: error instanceof Error ? error.message : String(error) });
+            },
+            onChat: (chat) => {
+              emit({ type: 'chat', ...chat });
+            },
+            onChatUndelivered: (reason) => {
+              emit({ type: 'chat-undelivered', reason });
+            },
+            onChatUnreadable: (error) => {
+              emit({ type: 'chat-unreadable', message: error instanceof Error ? error.message : String(error) });
             },
           });
           link.keys.start(message.mlsFounder, message.peers);

@@ -16,6 +16,7 @@ import { Grid } from './grid.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
 import { RosterView } from './roster-view.js';
 import { ScreenShare } from './screen-share.js';
+import { ChatView } from './chat-view.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -38,6 +39,8 @@ interface PageState {
   };
   /** This page is sharing its screen. */
   screenSharing?: boolean;
+  /** The chat messages shown, in order (ours with `self`); senders named by their credentials in the encryption group. */
+  chat: { readonly from: string; readonly name: string; readonly text: string; readonly self: boolean }[];
 }
 
 /** One inbound RTP stream's counters. */
@@ -60,7 +63,7 @@ declare global {
   }
 }
 
-const state: PageState = { phase: 'loading' };
+const state: PageState = { phase: 'loading', chat: [] };
 const events: Record<string, unknown>[] = [];
 let peer: RTCPeerConnection | undefined;
 /** The SFrame worker of the current connection (the SDK makes one per connection: a new bridge means a new MLS group). */
@@ -211,6 +214,10 @@ function startCall(options: { token: string; name: string; country: string | und
     roster.clear();
     delete state.roster;
   };
+  const chat = new ChatView(
+    { panel: byId('chat'), toggle: byId('chat-toggle', HTMLButtonElement), unread: byId('chat-unread'), list: byId('chat-list'), form: byId('chat-form', HTMLFormElement), input: byId('chat-input', HTMLTextAreaElement), status: byId('chat-status'), close: byId('chat-close', HTMLButtonElement) },
+    (text) => session.sendChat(text),
+  );
   grid.showSelf(options.name, options.stream);
   byId('call-title').textContent = options.title;
   show('call');
@@ -270,6 +277,16 @@ function startCall(options: { token: string; name: string; country: string | und
         state.e2ee = { error: e.message };
         showE2ee(`Encryption keys could not be agreed; media stays encrypted and may not play (${e.message})`, 'error');
         return;
+      case 'chat':
+        chat.add(e);
+        state.chat.push({ from: e.from, name: e.name, text: e.text, self: e.self });
+        return;
+      case 'chat-undelivered':
+        chat.undelivered(e.reason);
+        return;
+      case 'chat-unreadable':
+        chat.unreadable();
+        return;
       case 'track-removed':
         if (e.source === 'screen') grid.removeScreen(e.peer);
         return;
@@ -318,6 +335,9 @@ function logged(e: SessionEvent<MediaStreamTrack>, at: number): Record<string, u
       return { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at };
     case 'roster':
       return { type: e.type, epoch: Number(e.epoch), members: e.members.length, flagged: e.members.filter((m) => m.flags.length > 0).length, joining: e.joining.length, at };
+    case 'chat':
+      // The timeline may be shared with support: who and when, never what.
+      return { type: e.type, from: e.from, self: e.self, at };
     default:
       return { ...e, at };
   }

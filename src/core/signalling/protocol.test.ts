@@ -9,6 +9,7 @@ import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseCli
 const id = fc.string({ minLength: 1, maxLength: 20 });
 const challenge = fc.stringMatching(/^[A-Za-z0-9_-]{43}$/);
 const jws = fc.tuple(fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/)).map((parts) => parts.join('.'));
+const mlsData = fc.stringMatching(/^[A-Za-z0-9_-]{1,60}$/);
 const peer = fc.record({ id, name: fc.string({ maxLength: 20 }), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['id', 'name', 'audio', 'video'] });
 const stream = fc.oneof(
   fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }),
@@ -19,6 +20,7 @@ const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record({ type: fc.constant('answer' as const), sdp: id }),
   fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['type', 'audio', 'video'] }),
   fc.constant({ type: 'leave' as const }),
+  fc.record({ type: fc.constant('mls' as const), kind: fc.constantFrom('key-package' as const, 'commit' as const, 'proposal' as const, 'application' as const), data: mlsData }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
   fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
@@ -29,6 +31,8 @@ const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
   fc.record({ type: fc.constant('refused' as const), code: id, message: fc.string({ maxLength: 50 }) }),
   fc.record({ type: fc.constant('move' as const), reason: fc.string({ maxLength: 50 }) }),
   fc.record({ type: fc.constant('ticket' as const), ticket: jws }),
+  fc.record({ type: fc.constant('mls' as const), kind: fc.constantFrom('key-package' as const, 'welcome' as const, 'application' as const), from: id, data: mlsData }),
+  fc.record({ type: fc.constant('mls-result' as const), accepted: fc.boolean(), reason: fc.string({ maxLength: 20 }), epoch: fc.nat(), kind: fc.constant('application' as const) }, { requiredKeys: ['type', 'accepted', 'reason', 'epoch'] }),
 );
 
 describe('signalling protocol', () => {

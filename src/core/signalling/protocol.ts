@@ -29,6 +29,8 @@
  *
  * `mls` carries the meeting's MLS handshake (docs/e2ee.md): the bridge is its
  * delivery service — it orders commits per epoch and relays, never decrypts.
+ * Kind `application` carries MLS application messages (the chat), relayed to
+ * the room's other participants; only the group's members can read them.
  * So that a group can never be lost while participants wait for it, members
  * say when they hold it (`mls-joined`), and when the last holder leaves the
  * bridge asks one of those still waiting to found a new one (`mls-found`).
@@ -45,6 +47,9 @@ export const SIGNALLING_SUBPROTOCOL = 'geobridge.v1';
 
 /** A frame larger than this is refused before parsing (SDP of a big meeting fits easily). */
 export const MAX_SIGNALLING_FRAME_BYTES = 256 * 1024;
+
+/** The largest MLS application message (encoded bytes) a bridge relays: a chat of 2,000 four-byte characters, padded, fits. */
+export const MAX_MLS_APPLICATION_BYTES = 12 * 1024;
 
 /** What a participant shows others. */
 export interface PeerInfo {
@@ -105,10 +110,10 @@ export interface StateMessage {
 export interface LeaveMessage {
   readonly type: 'leave';
 }
-/** An MLS key package, commit (with the Welcome for the members it adds) or proposal; bytes as base64url. */
+/** An MLS key package, commit (with the Welcome for the members it adds), proposal or application message; bytes as base64url. */
 export interface MlsSubmitMessage {
   readonly type: 'mls';
-  readonly kind: 'key-package' | 'commit' | 'proposal';
+  readonly kind: 'key-package' | 'commit' | 'proposal' | 'application';
   readonly data: string;
   readonly welcome?: string;
 }
@@ -177,19 +182,27 @@ export interface MoveMessage {
   readonly type: 'move';
   readonly reason: string;
 }
-/** MLS handshake bytes from another participant, relayed (base64url). */
+/** MLS bytes from another participant, relayed (base64url): handshake, or an application message only members can read. */
 export interface MlsRelayMessage {
   readonly type: 'mls';
-  readonly kind: 'key-package' | 'commit' | 'proposal' | 'welcome';
+  readonly kind: 'key-package' | 'commit' | 'proposal' | 'welcome' | 'application';
   readonly from: string;
   readonly data: string;
 }
-/** The delivery service's answer to the participant's own commit: accepted, or why not (rebase on `stale-epoch`). */
+/**
+ * The delivery service's answer to the participant's own commit: accepted, or
+ * why not (rebase on `stale-epoch`). With `kind: 'application'` it says that
+ * one of the participant's application messages was dropped (never sent when
+ * one is relayed); its `reason` is a delivery rejection or `rate-limited` /
+ * `too-large`.
+ */
 export interface MlsResultMessage {
   readonly type: 'mls-result';
   readonly accepted: boolean;
   readonly reason: string;
   readonly epoch: number;
+  /** Absent for commits. */
+  readonly kind?: 'application';
 }
 /** Nobody on this bridge holds the meeting's group any more: found a new one (and add those waiting). */
 export interface MlsFoundMessage {
@@ -251,7 +264,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
   answer: { sdp: nonEmpty(SDP_MAX) },
   state: { audio: bool, video: bool, screen: optional(bool) },
   leave: {},
-  mls: { kind: oneOf('key-package', 'commit', 'proposal'), data: mlsBytes, welcome: optional(mlsBytes) },
+  mls: { kind: oneOf('key-package', 'commit', 'proposal', 'application'), data: mlsBytes, welcome: optional(mlsBytes) },
   'mls-joined': { epoch: count },
 };
 
@@ -265,8 +278,8 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   refused: { code: nonEmpty(64), message: str(1000) },
   move: { reason: str(200) },
   ticket: { ticket: jws },
-  mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome'), from: nonEmpty(ID_MAX), data: mlsBytes },
-  'mls-result': { accepted: bool, reason: str(64), epoch: count },
+  mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome', 'application'), from: nonEmpty(ID_MAX), data: mlsBytes },
+  'mls-result': { accepted: bool, reason: str(64), epoch: count, kind: optional(oneOf('application')) },
   'mls-found': {},
 };
 

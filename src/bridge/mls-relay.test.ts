@@ -1,0 +1,66 @@
+// The bridge's MLS relay for application messages: relayed to the others,
+// bounded in size and rate per sender, and a kind that does not match the
+// framing is refused without touching the delivery state.
+import type { CiphersuiteImpl } from 'ts-mls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { encryptApplication } from '../e2ee/application.js';
+import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from '../e2ee/group.js';
+import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from '../e2ee/test-broker.fixture.js';
+import { APPLICATION_BURST, APPLICATION_PER_SECOND, MlsRelay } from './mls-relay.js';
+
+let cs: CiphersuiteImpl;
+let broker: TestBroker;
+
+beforeAll(async () => {
+  cs = await loadCipherSuite();
+  broker = await createTestBroker();
+});
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+
+/** A relay at epoch 1 (Alice added Bob), and Alice's group. */
+async function relayAtEpoch1(now: () => number): Promise<{ relay: MlsRelay; alice: MeetingGroup }> {
+  const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
+  if (a === undefined || b === undefined) throw new Error('unreachable');
+  const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
+  const relay = new MlsRelay(MEETING, now);
+  relay.admit('alice', 0);
+  const out = relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), ...(draft.welcome ? { welcome: b64(draft.welcome) } : {}) }, ['bob']);
+  expect(out[0]?.message).toMatchObject({ type: 'mls-result', accepted: true, epoch: 1 });
+  return { relay, alice: draft.group };
+}
+
+describe('the MLS relay and application messages', () => {
+  it('relays to every other participant; past the burst it drops with rate-limited, and refills over time', async () => {
+    let t = 0;
+    const { relay, alice } = await relayAtEpoch1(() => t);
+    let group = alice;
+    const send = async (): Promise<ReturnType<MlsRelay['submit']>> => {
+      const sent = await encryptApplication(group, new Uint8Array([1, 2, 3]));
+      group = sent.group;
+      return relay.submit('alice', { type: 'mls', kind: 'application', data: b64(sent.message) }, ['bob', 'carol']);
+    };
+    for (let i = 0; i < APPLICATION_BURST; i++) {
+      const out = await send();
+      expect(out.map((o) => [o.to, o.message.type, 'kind' in o.message ? o.message.kind : undefined])).toEqual([['bob', 'mls', 'application'], ['carol', 'mls', 'application']]);
+    }
+    expect(await send()).toEqual([{ to: 'alice', message: { type: 'mls-result', accepted: false, reason: 'rate-limited', epoch: 1, kind: 'application' } }]);
+    t += 1000 / APPLICATION_PER_SECOND;
+    expect((await send()).map((o) => o.to)).toEqual(['bob', 'carol']);
+    expect((await send())[0]?.message).toMatchObject({ reason: 'rate-limited' });
+  });
+
+  it('drops an oversized one, and refuses a kind that does not match the framing without moving the epoch', async () => {
+    const { relay, alice } = await relayAtEpoch1(() => 0);
+    const big: MlsSubmitMessage = { type: 'mls', kind: 'application', data: b64(new Uint8Array(MAX_MLS_APPLICATION_BYTES + 1)) };
+    expect(relay.submit('alice', big, ['bob'])).toEqual([{ to: 'alice', message: { type: 'mls-result', accepted: false, reason: 'too-large', epoch: 1, kind: 'application' } }]);
+    const commit = await commitPending(alice);
+    // A commit sent as an application message is neither relayed nor accepted ...
+    expect(relay.submit('alice', { type: 'mls', kind: 'application', data: b64(commit.commit) }, ['bob'])).toEqual([{ to: 'alice', message: { type: 'mls-result', accepted: false, reason: 'unsupported', epoch: 1, kind: 'application' } }]);
+    // ... so the same commit, sent as one, still wins epoch 1.
+    expect(relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(commit.commit) }, ['bob'])[0]?.message).toMatchObject({ type: 'mls-result', accepted: true, epoch: 2 });
+    const app = await encryptApplication(commit.group, new Uint8Array([1]));
+    expect(relay.submit('alice', { type: 'mls', kind: 'proposal', data: b64(app.message) }, ['bob'])).toEqual([{ to: 'alice', message: { type: 'mls-result', accepted: false, reason: 'unsupported', epoch: 2 } }]);
+  });
+});
