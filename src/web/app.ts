@@ -12,6 +12,7 @@ import { e2eeStats, enableE2ee, encodedTransformApi, setKeys, type E2eeStats } f
 import type { Session } from '../sdk/session.js';
 import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
 import { e2eeWanted } from './e2ee-switch.js';
+import { joinAgainCanHelp } from './final-codes.js';
 import { Grid } from './grid.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
 import { RosterView } from './roster-view.js';
@@ -117,9 +118,8 @@ function refuse(code: string, message: string, info: BrokerInfo | undefined, pha
   state.phase = phase;
   state.refusal = { code, message, text };
   events.push({ type: 'page-refused', code, message, at: Math.round(performance.now()) });
-  // Joining again cannot change a fence or a dead invite; in dev mode it can (another "as if from" country).
-  const final = code === 'MEETING_ENDED' || code.startsWith('INVITE_') || (!(info?.dev ?? false) && (code === 'FENCE_CONFLICT' || code === 'NO_ZONE'));
-  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, !final);
+  // No "Join again" where a reload cannot succeed (final-codes.ts).
+  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, joinAgainCanHelp(code, info?.dev ?? false));
 }
 
 function inviteFromUrl(): string | undefined {
