@@ -2,7 +2,8 @@
  * The meeting page: read the invite from the URL fragment (it never reaches
  * a server log), show the meeting and a camera preview, exchange the invite
  * and a name for a join token, then run a browser `Session` and render the
- * call, with the security code and the encryption group's roster.
+ * call, with the security code and the encryption group's roster. Each
+ * piece of the call view is its own module, fed the session's events.
  * `window.geobridge` exposes the page's state, its event log and the
  * media statistics, for tests and for support.
  */
@@ -10,12 +11,18 @@ import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
 import { browserSession, type SessionEvent } from '../sdk/browser.js';
 import { e2eeStats, enableE2ee, encodedTransformApi, setKeys, type E2eeStats } from '../sdk/e2ee.js';
 import type { Session } from '../sdk/session.js';
+import { SpeakerDetector } from './active-speaker.js';
 import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
+import { wireCopyInvite } from './copy-invite.js';
+import { E2eePanel, type E2eeStatus } from './e2ee-panel.js';
 import { e2eeWanted } from './e2ee-switch.js';
 import { joinAgainCanHelp } from './final-codes.js';
 import { Grid } from './grid.js';
+import { LobbyMedia } from './lobby-media.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
+import { ParticipantList } from './participants.js';
 import { RosterView } from './roster-view.js';
+import { wirePanel } from './side-panel.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -34,6 +41,10 @@ interface PageState {
     readonly joining: readonly string[];
     readonly warnings: readonly string[];
   };
+  /** Everyone in the meeting as the participant list shows them, ourselves first; `inGroup` follows the roster. */
+  participants?: readonly { readonly id: string; readonly name: string; readonly audio: boolean; readonly video: boolean; readonly inGroup: boolean }[];
+  /** The participant whose tile is highlighted as speaking. */
+  activeSpeaker?: string;
 }
 
 /** One inbound RTP stream's counters. */
@@ -127,18 +138,6 @@ function inviteFromUrl(): string | undefined {
   return value === null || value === '' ? undefined : value;
 }
 
-/** The camera and microphone, or an empty stream (listen-only) when the browser refuses them. */
-async function openMedia(): Promise<MediaStream> {
-  try {
-    return await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
-  } catch {
-    const note = byId('preview-note');
-    note.textContent = 'Camera and microphone are unavailable. You can still join to watch and listen.';
-    note.hidden = false;
-    return new MediaStream();
-  }
-}
-
 function fillCountries(select: HTMLSelectElement, info: BrokerInfo): void {
   const options = ALL_COUNTRY_CODES.map((code) => ({ code, name: countryName(code) ?? code })).sort((a, b) => a.name.localeCompare(b.name) || a.code.localeCompare(b.code));
   for (const { code, name } of options) select.add(new Option(`${name} (${code})`, code));
@@ -160,12 +159,24 @@ function watchUndecryptable(): void {
   }, 2000);
 }
 
-/** The encryption line under the badge; its title explains how to use the security code. */
-function showE2ee(text: string, status: 'pending' | 'on' | 'error'): void {
-  const el = byId('e2ee');
-  el.dataset.state = status;
-  el.textContent = text;
-  el.hidden = false;
+/** The lock in the call bar and its panel: call `e2eePanel.show(...)` with each new encryption state. */
+const e2eePanel = new E2eePanel({
+  button: byId('e2ee-button', HTMLButtonElement),
+  label: byId('e2ee-label'),
+  headline: byId('e2ee-headline'),
+  message: byId('e2ee'),
+  code: byId('security-code'),
+  codeHelp: byId('security-code-help'),
+});
+
+/** The encryption state in the lock's panel: `text` is its detail sentence (#e2ee), `securityCode` is shown large while 'on'. */
+function showE2ee(text: string, status: E2eeStatus, securityCode?: string): void {
+  e2eePanel.show({ status, message: text, ...(securityCode !== undefined ? { securityCode } : {}) });
+}
+
+/** Marks the tile of the active speaker (every tile of that participant). */
+function highlightSpeaker(container: HTMLElement, id: string | undefined): void {
+  for (const tile of container.querySelectorAll<HTMLElement>('.tile')) tile.classList.toggle('speaking', id !== undefined && tile.dataset.peer === id);
 }
 
 function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting'): void {
@@ -175,7 +186,7 @@ function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting')
 }
 
 /** Runs the call: the session's events drive the grid, the badge and the notices. */
-function startCall(options: { token: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
+function startCall(options: { token: string; participant: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
   // Dev brokers only (e2ee-switch.ts): `?e2ee=off` joins without E2EE, for benchmarks.
   const e2ee = e2eeWanted(new URLSearchParams(location.search), options.info.dev);
   if (e2ee && encodedTransformApi() === undefined) {
@@ -190,6 +201,18 @@ function startCall(options: { token: string; name: string; country: string | und
     roster.clear();
     delete state.roster;
   };
+  const people = new ParticipantList(byId('people-list'), byId('people-count'), (rows) => {
+    state.participants = rows.map(({ id, name, audio, video, inGroup }) => ({ id, name, audio, video, inGroup }));
+  });
+  people.setE2ee(e2ee);
+  const speaker = new SpeakerDetector((id) => {
+    if (id === undefined) delete state.activeSpeaker;
+    else state.activeSpeaker = id;
+    highlightSpeaker(byId('grid'), id);
+  });
+  wirePanel(byId('e2ee-button', HTMLButtonElement), byId('e2ee-panel'));
+  wirePanel(byId('people', HTMLButtonElement), byId('people-panel'));
+  wireCopyInvite(byId('copy-invite', HTMLButtonElement), byId('invite-field', HTMLInputElement), byId('invite-status'));
   grid.showSelf(options.name, options.stream);
   byId('call-title').textContent = options.title;
   show('call');
@@ -198,6 +221,8 @@ function startCall(options: { token: string; name: string; country: string | und
 
   const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
     events.push(logged(e, Math.round(performance.now())));
+    people.handle(e);
+    speaker.handle(e);
     switch (e.type) {
       case 'connected':
         state.phase = 'connected';
@@ -228,7 +253,7 @@ function startCall(options: { token: string; name: string; country: string | und
       case 'e2ee':
         if (crypter) void setKeys(crypter, { epoch: e.epoch, baseKey: e.keys.baseKey, ownLeaf: e.keys.ownIndex, senders: e.keys.memberIndices });
         state.e2ee = { epoch: Number(e.epoch), securityCode: e.securityCode, members: e.members.length };
-        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others, and check who is in the group`, 'on');
+        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others, and check who is in the group`, 'on', e.securityCode);
         return;
       case 'roster': {
         const warnings = roster.show(e);
@@ -261,7 +286,7 @@ function startCall(options: { token: string; name: string; country: string | und
     observe: (pc) => {
       peer = pc;
       if (!e2ee) {
-        showE2ee('Not end-to-end encrypted (dev switch)', 'error');
+        showE2ee('Not end-to-end encrypted (dev switch)', 'off');
         return;
       }
       clearRoster();
@@ -274,7 +299,14 @@ function startCall(options: { token: string; name: string; country: string | und
     },
     onEvent,
   });
-  wireControls(session, grid, options.stream);
+  wireControls(session, grid, options.stream, {
+    onLocalMedia: (audio, video) => {
+      people.setSelf({ id: options.participant, name: options.name, audio, video });
+    },
+    onLeave: () => {
+      speaker.close();
+    },
+  });
   watchUndecryptable();
   session.join();
 }
@@ -297,7 +329,7 @@ function stopMedia(stream: MediaStream): void {
   for (const t of stream.getTracks()) t.stop();
 }
 
-function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream): void {
+function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream, hooks: { onLocalMedia: (audio: boolean, video: boolean) => void; onLeave: () => void }): void {
   const mic = byId('mic', HTMLButtonElement);
   const cam = byId('cam', HTMLButtonElement);
   const audio = (): boolean => stream.getAudioTracks().some((t) => t.enabled);
@@ -308,6 +340,7 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
     cam.setAttribute('aria-pressed', String(!video()));
     cam.title = video() ? 'Turn camera off' : 'Turn camera on';
     grid.setSelfState(audio(), video());
+    hooks.onLocalMedia(audio(), video());
   };
   mic.disabled = stream.getAudioTracks().length === 0;
   cam.disabled = stream.getVideoTracks().length === 0;
@@ -325,6 +358,7 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
   };
   byId('leave').onclick = () => {
     session.leave();
+    hooks.onLeave();
     stopMedia(stream);
     state.phase = 'left';
     showNotice('You left the meeting', 'Thanks for joining.', undefined, true);
@@ -361,8 +395,11 @@ async function main(): Promise<void> {
   if (e2eeWanted(new URLSearchParams(location.search), known.dev) && encodedTransformApi() !== undefined) spareCrypter = new Worker(E2EE_WORKER);
   const nameInput = byId('name', HTMLInputElement);
   nameInput.value = localStorage.getItem('geobridge.name') ?? '';
-  const stream = await openMedia();
-  byId('preview', HTMLVideoElement).srcObject = stream;
+  const lobby = new LobbyMedia(
+    { video: byId('preview', HTMLVideoElement), note: byId('preview-note'), camera: byId('camera-select', HTMLSelectElement), microphone: byId('mic-select', HTMLSelectElement), meter: byId('mic-level') },
+    localStorage,
+  );
+  await lobby.open();
   const join = byId('join', HTMLButtonElement);
   join.disabled = false;
   const error = byId('join-error');
@@ -376,7 +413,8 @@ async function main(): Promise<void> {
     localStorage.setItem('geobridge.name', name);
     acceptInvite(invite, name)
       .then((accepted) => {
-        startCall({ token: accepted.token, name, country: known.dev ? country.value : undefined, stream, info: known, title: accepted.title });
+        // The stream chosen in the lobby goes into the call; the lobby's meter stops.
+        startCall({ token: accepted.token, participant: accepted.participant, name, country: known.dev ? country.value : undefined, stream: lobby.leave(), info: known, title: accepted.title });
       })
       .catch((e: unknown) => {
         join.disabled = false;
