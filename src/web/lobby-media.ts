@@ -25,9 +25,13 @@ export function meterLevel(level: number): number {
   return Math.min(1, Math.max(0, (20 * Math.log10(level) + 60) / 60));
 }
 
-/** Constraints for the chosen devices: `exact` for one the person just picked, `ideal` for a remembered one that may be gone. */
-export function mediaConstraints(camera: string | null, microphone: string | null, exact: boolean): MediaStreamConstraints {
-  const pick = (id: string | null): { deviceId?: ConstrainDOMString } => (id === null || id === '' ? {} : { deviceId: exact ? { exact: id } : { ideal: id } });
+/**
+ * Constraints for the chosen devices. `exact`, because Chromium may open
+ * another camera for an `ideal` id that fits the resolution better; a device
+ * that is gone fails, and the lobby falls back to the defaults.
+ */
+export function mediaConstraints(camera: string | null, microphone: string | null): MediaStreamConstraints {
+  const pick = (id: string | null): { deviceId?: ConstrainDOMString } => (id === null || id === '' ? {} : { deviceId: { exact: id } });
   return { audio: { ...pick(microphone) }, video: { width: { ideal: 1280 }, height: { ideal: 720 }, ...pick(camera) } };
 }
 
@@ -56,16 +60,16 @@ export class LobbyMedia {
 
   /** Opens the remembered (or default) camera and microphone, then lists the devices. */
   async open(): Promise<MediaStream> {
-    await this.#reopen(false);
+    await this.#reopen();
     await this.#fillDevices();
     navigator.mediaDevices.addEventListener('devicechange', this.#onDeviceChange);
     this.#el.camera.onchange = () => {
       this.#storage.setItem(CAMERA_KEY, this.#el.camera.value);
-      void this.#reopen(true);
+      void this.#reopen();
     };
     this.#el.microphone.onchange = () => {
       this.#storage.setItem(MICROPHONE_KEY, this.#el.microphone.value);
-      void this.#reopen(true);
+      void this.#reopen();
     };
     return this.#stream;
   }
@@ -82,16 +86,16 @@ export class LobbyMedia {
     return this.#stream;
   }
 
-  async #reopen(exact: boolean): Promise<void> {
+  async #reopen(): Promise<void> {
     // Some cameras cannot be opened twice (most phones): release the old one first.
     for (const t of this.#stream.getTracks()) t.stop();
-    const constraints = mediaConstraints(this.#storage.getItem(CAMERA_KEY), this.#storage.getItem(MICROPHONE_KEY), exact);
+    const constraints = mediaConstraints(this.#storage.getItem(CAMERA_KEY), this.#storage.getItem(MICROPHONE_KEY));
     let stream: MediaStream;
     try {
       stream = await navigator.mediaDevices.getUserMedia(constraints);
       this.#el.note.hidden = true;
     } catch {
-      stream = await navigator.mediaDevices.getUserMedia(mediaConstraints(null, null, false)).catch(() => new MediaStream());
+      stream = await navigator.mediaDevices.getUserMedia(mediaConstraints(null, null)).catch(() => new MediaStream());
       this.#el.note.textContent = stream.getTracks().length === 0 ? 'Camera and microphone are unavailable. You can still join to watch and listen.' : 'That device could not be opened; using the default one.';
       this.#el.note.hidden = false;
     }
