@@ -70,10 +70,11 @@ export class E2eePanel {
     this.#el.button.setAttribute('aria-label', `${words.short}: encryption details`);
     this.#el.label.textContent = words.short;
     this.#el.headline.textContent = words.headline;
+    const groups = status === 'on' && securityCode !== undefined ? securityCodeGroups(securityCode) : [];
     this.#el.message.dataset.state = status;
     this.#el.message.textContent = message ?? '';
-    this.#el.message.hidden = message === undefined || message === '';
-    const groups = status === 'on' && securityCode !== undefined ? securityCodeGroups(securityCode) : [];
+    // With the code on screen in large digits (and labelled for screen readers), the sentence that repeats it is not shown twice.
+    this.#el.message.hidden = message === undefined || message === '' || groups.length > 0;
     this.#el.code.replaceChildren(
       ...groups.map((g) => {
         const span = document.createElement('span');

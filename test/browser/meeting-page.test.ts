@@ -100,7 +100,11 @@ describe('the meeting page in Chromium', () => {
     expect(Math.max(...readings)).toBeGreaterThan(30);
     expect(Math.min(...readings)).toBeLessThan(Math.max(...readings));
     expect(new Set(readings).size).toBeGreaterThan(3);
-    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'lobby.png') });
+    if (SHOTS) {
+      // On a beep, so the picture shows the meter at work.
+      await until(async () => Number(await page.getAttribute('#mic-level', 'aria-valuenow')) > 50, 10_000, 'a beep');
+      await page.screenshot({ path: join(SHOTS, 'lobby.png') });
+    }
 
     // Another camera and microphone: the preview reopens with them, and a reload remembers them.
     const current = await page.inputValue('#camera-select');
