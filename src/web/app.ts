@@ -412,9 +412,10 @@ async function main(): Promise<void> {
     error.hidden = true;
     localStorage.setItem('geobridge.name', name);
     acceptInvite(invite, name)
-      .then((accepted) => {
+      .then(async (accepted) => {
         // The stream chosen in the lobby goes into the call; the lobby's meter stops.
-        startCall({ token: accepted.token, participant: accepted.participant, name, country: known.dev ? country.value : undefined, stream: lobby.leave(), info: known, title: accepted.title });
+        const stream = await lobby.leave();
+        startCall({ token: accepted.token, participant: accepted.participant, name, country: known.dev ? country.value : undefined, stream, info: known, title: accepted.title });
       })
       .catch((e: unknown) => {
         join.disabled = false;

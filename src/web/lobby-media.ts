@@ -44,6 +44,10 @@ export class LobbyMedia {
   #source: MediaStreamAudioSourceNode | undefined;
   #meterTimer: ReturnType<typeof setInterval> | undefined;
   #left = false;
+  /** Bumped by every reopen: a slower, older getUserMedia must not win over the latest choice. */
+  #opening = 0;
+  /** The latest reopen, which `leave()` waits for: the call must not get the tracks it stopped. */
+  #pending: Promise<void> = Promise.resolve();
   readonly #onDeviceChange = (): void => {
     void this.#fillDevices();
   };
@@ -60,26 +64,28 @@ export class LobbyMedia {
 
   /** Opens the remembered (or default) camera and microphone, then lists the devices. */
   async open(): Promise<MediaStream> {
-    await this.#reopen();
+    this.#pending = this.#reopen();
+    await this.#pending;
     await this.#fillDevices();
     navigator.mediaDevices.addEventListener('devicechange', this.#onDeviceChange);
     this.#el.camera.onchange = () => {
       this.#storage.setItem(CAMERA_KEY, this.#el.camera.value);
-      void this.#reopen();
+      this.#pending = this.#reopen();
     };
     this.#el.microphone.onchange = () => {
       this.#storage.setItem(MICROPHONE_KEY, this.#el.microphone.value);
-      void this.#reopen();
+      this.#pending = this.#reopen();
     };
     return this.#stream;
   }
 
-  /** Leaves the lobby: the meter and the device lists stop; the stream goes on into the call. */
-  leave(): MediaStream {
-    this.#left = true;
+  /** Leaves the lobby once a device switch under way is done: the meter and the device lists stop; the stream goes on into the call. */
+  async leave(): Promise<MediaStream> {
     navigator.mediaDevices.removeEventListener('devicechange', this.#onDeviceChange);
     this.#el.camera.onchange = null;
     this.#el.microphone.onchange = null;
+    await this.#pending;
+    this.#left = true;
     this.#stopMeter();
     if (this.#audio) void this.#audio.close().catch(() => undefined);
     this.#audio = undefined;
@@ -87,6 +93,7 @@ export class LobbyMedia {
   }
 
   async #reopen(): Promise<void> {
+    const mine = ++this.#opening;
     // Some cameras cannot be opened twice (most phones): release the old one first.
     for (const t of this.#stream.getTracks()) t.stop();
     const constraints = mediaConstraints(this.#storage.getItem(CAMERA_KEY), this.#storage.getItem(MICROPHONE_KEY));
@@ -99,8 +106,8 @@ export class LobbyMedia {
       this.#el.note.textContent = stream.getTracks().length === 0 ? 'Camera and microphone are unavailable. You can still join to watch and listen.' : 'That device could not be opened; using the default one.';
       this.#el.note.hidden = false;
     }
-    if (this.#left) {
-      // The person joined while this was opening: the call has its stream already.
+    if (this.#left || mine !== this.#opening) {
+      // The person picked another device while this one was opening.
       for (const t of stream.getTracks()) t.stop();
       return;
     }
