@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NO_SPEAKER, nextSpeaker, rms, type SpeakerState } from './active-speaker.js';
+import { NO_SPEAKER, nextSpeaker, type SpeakerState } from './active-speaker.js';
 
 const opts = { threshold: 0.02, holdMs: 300 };
 
@@ -37,10 +37,5 @@ describe('the active speaker', () => {
   it('drops a speaker who is no longer measured (they left) at once', () => {
     expect(run([[0, { a: 0.1, b: 0.05 }], [40, { b: 0.05 }]])).toEqual(['a', 'b']);
     expect(run([[0, { a: 0.1 }], [40, {}]])).toEqual(['a', undefined]);
-  });
-
-  it('measures the level as RMS', () => {
-    expect(rms(new Float32Array([0.5, -0.5, 0.5, -0.5]))).toBeCloseTo(0.5);
-    expect(rms(new Float32Array([]))).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The active speaker: whose tile to highlight, from the decoded audio of each
- * remote participant (an AnalyserNode after the E2EE transform, so it works
- * on encrypted calls and the bridge is told nothing). The choice is a pure
+ * remote participant (measured after the E2EE transform, so it works on
+ * encrypted calls and the bridge is told nothing). The choice is a pure
  * step over measured levels with a hold, so that a pause between words does
  * not move the highlight and a cough does not steal it.
  */
@@ -41,85 +41,87 @@ export function nextSpeaker(state: SpeakerState, levels: ReadonlyMap<string, num
   return loudest === undefined ? NO_SPEAKER : { speaker: loudest, heardAt: now };
 }
 
-/** Root mean square of samples in -1..1. */
-export function rms(samples: Float32Array): number {
-  let sum = 0;
-  for (const s of samples) sum += s * s;
-  return samples.length === 0 ? 0 : Math.sqrt(sum / samples.length);
+/** The audio level (0..1) of each remote audio track, by track id, from the receivers' statistics. */
+async function receivedLevels(pc: RTCPeerConnection): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const report = await pc.getStats();
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio' && typeof s.trackIdentifier === 'string' && typeof s.audioLevel === 'number') out.set(s.trackIdentifier, s.audioLevel);
+  });
+  return out;
 }
 
-/** Measures every remote participant's decoded audio and reports the active speaker as it changes. */
+/**
+ * Measures every remote participant's decoded audio and reports the active
+ * speaker as it changes. The level is the receiver's own (`inbound-rtp`
+ * `audioLevel`), which the browser computes from the audio it decoded, after
+ * the E2EE transform. Not an AnalyserNode on each remote track: feeding a
+ * remote WebRTC track into Web Audio delayed the first decoded video frame in
+ * Chromium from ~5 s to 20–30 s (test/browser/call.test.ts).
+ */
 export class SpeakerDetector {
-  readonly #context: AudioContext;
-  readonly #analysers = new Map<string, { readonly source: MediaStreamAudioSourceNode; readonly analyser: AnalyserNode; readonly buffer: Float32Array<ArrayBuffer> }>();
+  readonly #peer: () => RTCPeerConnection | undefined;
   readonly #onChange: (speaker: string | undefined) => void;
+  /** Remote audio track id → its participant. */
+  readonly #tracks = new Map<string, string>();
   #state: SpeakerState = NO_SPEAKER;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #busy = false;
 
-  constructor(onChange: (speaker: string | undefined) => void) {
-    this.#context = new AudioContext();
+  constructor(peer: () => RTCPeerConnection | undefined, onChange: (speaker: string | undefined) => void) {
+    this.#peer = peer;
     this.#onChange = onChange;
-    resumeOnGesture(this.#context);
   }
 
   /** Follows the session's events: measures each remote audio track, forgets those who leave. */
   handle(e: SessionEvent<MediaStreamTrack>): void {
-    if (e.type === 'track-added' && e.kind === 'audio') this.#measure(e.peer, e.track);
-    else if ((e.type === 'track-removed' && e.kind === 'audio') || e.type === 'participant-left') this.#forget(e.type === 'participant-left' ? e.id : e.peer);
-    else if (e.type === 'reconnecting') for (const id of [...this.#analysers.keys()]) this.#forget(id);
+    if (e.type === 'track-added' && e.kind === 'audio') {
+      this.#tracks.set(e.track.id, e.peer);
+      this.#timer ??= setInterval(() => {
+        void this.#tick();
+      }, 100);
+    } else if ((e.type === 'track-removed' && e.kind === 'audio') || e.type === 'participant-left') {
+      const gone = e.type === 'participant-left' ? e.id : e.peer;
+      for (const [track, peer] of this.#tracks) if (peer === gone) this.#tracks.delete(track);
+    } else if (e.type === 'reconnecting') {
+      this.#tracks.clear();
+    } else if (e.type === 'refused' || e.type === 'failed') {
+      this.close();
+    }
   }
 
   get speaker(): string | undefined {
     return this.#state.speaker;
   }
 
+  /** Stops measuring. */
   close(): void {
-    for (const id of [...this.#analysers.keys()]) this.#forget(id);
-    void this.#context.close().catch(() => undefined);
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#tracks.clear();
+    this.#set(NO_SPEAKER);
   }
 
-  #measure(id: string, track: MediaStreamTrack): void {
-    this.#forget(id);
-    const source = this.#context.createMediaStreamSource(new MediaStream([track]));
-    const analyser = this.#context.createAnalyser();
-    // 1024 samples (~21 ms at 48 kHz), read every 40 ms: short sounds are seen, and a poll costs little.
-    analyser.fftSize = 1024;
-    source.connect(analyser);
-    this.#analysers.set(id, { source, analyser, buffer: new Float32Array(analyser.fftSize) });
-    this.#timer ??= setInterval(() => {
-      this.#tick();
-    }, 40);
-  }
-
-  #forget(id: string): void {
-    const a = this.#analysers.get(id);
-    if (!a) return;
-    a.source.disconnect();
-    this.#analysers.delete(id);
-    if (this.#analysers.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
+  async #tick(): Promise<void> {
+    const pc = this.#peer();
+    // One measurement at a time: on a loaded machine getStats can take longer than the interval.
+    if (!pc || this.#busy) return;
+    this.#busy = true;
+    try {
+      const byTrack = await receivedLevels(pc);
+      const levels = new Map<string, number>();
+      for (const [track, peer] of this.#tracks) levels.set(peer, Math.max(levels.get(peer) ?? 0, byTrack.get(track) ?? 0));
+      this.#set(nextSpeaker(this.#state, levels, performance.now()));
+    } catch {
+      // A closed peer connection: the next event (reconnecting, or a new connection) says what comes next.
+    } finally {
+      this.#busy = false;
     }
-    this.#tick();
   }
 
-  #tick(): void {
-    const levels = new Map<string, number>();
-    for (const [id, a] of this.#analysers) {
-      a.analyser.getFloatTimeDomainData(a.buffer);
-      levels.set(id, rms(a.buffer));
-    }
+  #set(next: SpeakerState): void {
     const before = this.#state.speaker;
-    this.#state = nextSpeaker(this.#state, levels, performance.now());
-    if (this.#state.speaker !== before) this.#onChange(this.#state.speaker);
+    this.#state = next;
+    if (next.speaker !== before) this.#onChange(next.speaker);
   }
-}
-
-/** Browsers start an AudioContext suspended until the page is interacted with; try at once, and again on the first gesture. */
-export function resumeOnGesture(context: AudioContext): void {
-  const resume = (): void => {
-    if (context.state === 'suspended') void context.resume().catch(() => undefined);
-  };
-  resume();
-  for (const type of ['pointerdown', 'keydown'] as const) document.addEventListener(type, resume, { once: true, capture: true });
 }

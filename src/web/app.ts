@@ -205,7 +205,7 @@ function startCall(options: { token: string; participant: string; name: string; 
     state.participants = rows.map(({ id, name, audio, video, inGroup }) => ({ id, name, audio, video, inGroup }));
   });
   people.setE2ee(e2ee);
-  const speaker = new SpeakerDetector((id) => {
+  const speaker = new SpeakerDetector(() => peer, (id) => {
     if (id === undefined) delete state.activeSpeaker;
     else state.activeSpeaker = id;
     highlightSpeaker(byId('grid'), id);

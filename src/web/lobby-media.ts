@@ -4,8 +4,6 @@
  * getUserMedia), see the preview and a live microphone level, and join
  * with the chosen stream. The choice is remembered per browser.
  */
-import { resumeOnGesture, rms } from './active-speaker.js';
-
 const CAMERA_KEY = 'geobridge.camera';
 const MICROPHONE_KEY = 'geobridge.microphone';
 
@@ -168,4 +166,20 @@ export class LobbyMedia {
     this.#el.meter.style.setProperty('--level', '0');
     this.#el.meter.setAttribute('aria-valuenow', '0');
   }
+}
+
+/** Root mean square of samples in -1..1. */
+export function rms(samples: Float32Array): number {
+  let sum = 0;
+  for (const s of samples) sum += s * s;
+  return samples.length === 0 ? 0 : Math.sqrt(sum / samples.length);
+}
+
+/** Browsers may start an AudioContext suspended until the page is interacted with; try at once, and again on the first gesture. */
+function resumeOnGesture(context: AudioContext): void {
+  const resume = (): void => {
+    if (context.state === 'suspended') void context.resume().catch(() => undefined);
+  };
+  resume();
+  for (const type of ['pointerdown', 'keydown'] as const) document.addEventListener(type, resume, { once: true, capture: true });
 }
