@@ -50,6 +50,7 @@ const BENCHMARKS: Readonly<Record<string, Entry>> = {
   simulate: { description: 'simulator: wall time of the fluid world day (300 M participants), and agent-mode joins/s with the share spent in the decider', load: () => import('./simulate.js') },
   join: { description: 'Chromium: join click → first decoded remote frame, for the newcomer and for the participant already in the meeting (median, p95)', load: () => import('./join.js') },
   failover: { description: 'SIGKILL of the meeting\'s bridge process → media flowing again for both Node participants (median, p95; goal p95 ≤ 3 s)', load: () => import('./failover.js') },
+  'failover-chromium': { description: 'Chromium with E2EE, three participants: SIGKILL of the meeting\'s bridge process → every page decoding every other one\'s video again, idle and with a core burning (median, p95; goal p95 ≤ 1.5 s)', load: () => import('./failover-chromium.js') },
   'policy-enforcement': { description: 'PUT /v1/manifest with a fence → last packet forwarded by the bridge it forbids, and media again on the allowed one (median, p95; goal p95 ≤ 1 s)', load: () => import('./policy-enforcement.js') },
   'bridge-cpu': { description: 'bridge CPU per forwarded packet, 1 publisher → 1, 4, 8 subscribers, against a bare werift forwarder (goal ratio ≤ 1.1)', load: () => import('./bridge-cpu.js') },
   mls: { description: 'MLS meeting group (ts-mls, suite 1): commit creation and processing ms, and SFrame base-key export, for groups of 3, 10, 50, 100', load: () => import('./mls.js') },

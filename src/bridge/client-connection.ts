@@ -172,7 +172,7 @@ export class ClientConnection {
     };
     this.#admission = admission;
     if (!host.enter(admission, policy)) return;
-    const mlsFounder = room.mls.admit(room.participants.size);
+    const mlsFounder = room.mls.admit(sub, room.participants.size);
     this.#send({
       type: 'admitted',
       participant: sub,
@@ -221,6 +221,9 @@ export class ClientConnection {
         for (const out of room.mls.submit(participant.id, message, others)) room.participants.get(out.to)?.notify(out.message);
         return;
       }
+      case 'mls-joined':
+        room.mls.joined(participant.id);
+        return;
       case 'join':
         return;
     }

@@ -276,6 +276,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     if (room?.participants.get(sub) === admission.participant) {
       void room.remove(sub).catch(() => undefined);
       for (const other of room.participants.values()) other.notify({ type: 'peer-left', id: sub });
+      for (const out of room.mls.left(sub, [...room.participants.keys()])) room.participants.get(out.to)?.notify(out.message);
       if (room.participants.size === 0) this.#rooms.delete(meeting);
     }
     admission.close(code, message);

@@ -4,36 +4,48 @@
  * offer's m-lines not labelled in `streams` carry our own media, the others
  * carry the other participants'. No trickle ICE: the answer goes out with
  * every candidate gathered, as the protocol has no candidate message.
+ *
+ * With `e2ee`, each peer connection gets its own SFrame worker (a new bridge
+ * means a new MLS group) attached before any media flows (e2ee.ts), and the
+ * session installs every epoch's keys in it: an application asks for E2EE
+ * and gets encrypted media, without wiring anything itself.
  */
 import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
+import { enableE2ee, setKeys } from './e2ee.js';
+import type { E2eeEpoch } from './meeting-keys.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
 
-export type { SessionEvent } from './session.js';
+export type { CallState, SessionEvent } from './session.js';
+export { isHealthy } from './session.js';
 export type { RosterEntry, RosterFlag } from '../e2ee/roster.js';
 
 /** How long an answer waits for ICE gathering; host candidates take milliseconds, a dead STUN server forever. */
 const ICE_GATHERING_BOUND_MS = 2000;
 
-/** Monitoring hook: sees every peer connection the platform creates (for stats). */
-export type PeerObserver = (pc: RTCPeerConnection) => void;
+/** Monitoring hook: sees every peer connection the platform creates, and its SFrame worker under E2EE (for stats). */
+export type PeerObserver = (pc: RTCPeerConnection, worker: Worker | undefined) => void;
 
-/** A browser platform publishing `localStream`'s first audio and video track on every bridge. */
-export function browserPlatform(localStream: MediaStream, observe?: PeerObserver): Platform<MediaStreamTrack> {
+/** Where SFrame workers come from: e.g. `() => new Worker('/e2ee-worker.js')` (the worker script is src/sdk/e2ee-worker.ts, bundled). */
+export type E2eeWorkerFactory = () => Worker;
+
+/** A browser platform publishing `localStream`'s first audio and video track on every bridge, encrypting media end to end when given workers. */
+export function browserPlatform(localStream: MediaStream, observe?: PeerObserver, e2eeWorker?: E2eeWorkerFactory): Platform<MediaStreamTrack> {
   return {
     openSocket: (url, protocol) => new BrowserSocket(url, protocol),
     createPeer: (iceServers) => {
-      const peer = new BrowserPeer(localStream, iceServers);
-      observe?.(peer.pc);
+      const peer = new BrowserPeer(localStream, iceServers, e2eeWorker?.());
+      observe?.(peer.pc, peer.worker);
       return peer;
     },
   };
 }
 
-/** A session in the browser. */
+/** A session in the browser. With `e2ee: true`, `e2eeWorker` is required: media is then encrypted end to end, or the session fails. */
 export function browserSession(
-  options: Omit<SessionOptions<MediaStreamTrack>, 'platform'> & { readonly localStream: MediaStream; readonly observe?: PeerObserver },
+  options: Omit<SessionOptions<MediaStreamTrack>, 'platform'> & { readonly localStream: MediaStream; readonly observe?: PeerObserver; readonly e2eeWorker?: E2eeWorkerFactory },
 ): Session<MediaStreamTrack> {
-  return new Session({ ...options, platform: browserPlatform(options.localStream, options.observe) });
+  if (options.e2ee === true && options.e2eeWorker === undefined) throw new TypeError('browserSession: e2ee needs an e2eeWorker factory (a Worker running the SDK\'s e2ee-worker bundle).');
+  return new Session({ ...options, platform: browserPlatform(options.localStream, options.observe, options.e2ee === true ? options.e2eeWorker : undefined) });
 }
 
 class BrowserSocket implements SocketLike {
@@ -73,9 +85,15 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   onTrack: ((peer: string, kind: 'audio' | 'video', track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
-  constructor(local: MediaStream, iceServers: readonly IceServer[]) {
+  /** This connection's SFrame worker, under E2EE. */
+  readonly worker: Worker | undefined;
+
+  constructor(local: MediaStream, iceServers: readonly IceServer[], worker: Worker | undefined) {
     this.pc = new RTCPeerConnection({ iceServers: iceServers.map((s) => ({ ...s, urls: [...s.urls] })) });
     this.#local = local;
+    this.worker = worker;
+    // Before any offer: from here on nothing leaves or arrives unencrypted.
+    if (worker) enableE2ee(this.pc, worker);
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;
       if (state === 'failed' || state === 'closed') this.#fail();
@@ -129,6 +147,22 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     });
   }
 
+  setKeys(epoch: E2eeEpoch): void {
+    if (!this.worker) return;
+    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: epoch.keys.baseKey, ownLeaf: epoch.keys.ownIndex, senders: epoch.keys.memberIndices }).catch(() => undefined);
+  }
+
+  /** Remote tracks still carried, and decoded video frames plus audio samples that were not concealment (undecryptable frames never decode). */
+  async mediaProgress(): Promise<{ tracks: number; decoded: number }> {
+    const tracks = this.pc.getTransceivers().filter((t) => t.mid !== null && this.#emitted.has(t.mid) && t.currentDirection !== 'inactive' && t.currentDirection !== 'stopped').length;
+    let decoded = 0;
+    (await this.pc.getStats()).forEach((s: Record<string, unknown>) => {
+      if (s.type !== 'inbound-rtp') return;
+      decoded += s.kind === 'video' ? Number(s.framesDecoded ?? 0) : Number(s.totalSamplesReceived ?? 0) - Number(s.concealedSamples ?? 0);
+    });
+    return { tracks, decoded };
+  }
+
   #fail(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -140,5 +174,6 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     this.#closed = true;
     this.onFailed = null;
     this.pc.close();
+    this.worker?.terminate();
   }
 }

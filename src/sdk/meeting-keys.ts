@@ -9,10 +9,16 @@
  * new epoch yields the SFrame keys and the security code, and every epoch
  * and every arrival or departure the roster: the members checked against the
  * participants the bridge announced (src/e2ee/roster.ts).
+ *
+ * Liveness: a member joined by Welcome tells the bridge it holds the group
+ * (`mls-joined`); when no holder is left the bridge asks one participant to
+ * found a new group (`found`); and the session calls `retry` when keys are
+ * slow, which sends the key package again (one may have gone to a committer
+ * that left before adding it).
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
-import type { MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import type { MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
 import { GeobridgeError } from '../core/errors.js';
 import {
   addMembers,
@@ -68,7 +74,7 @@ export interface MeetingKeysOptions {
   readonly prepared?: Promise<KeyPackageBundle>;
   /** The broker's published keys (the session's, already fetched for its tickets); fetched on first use otherwise. */
   readonly jwks?: JWTVerifyGetKey;
-  readonly send: (message: MlsSubmitMessage) => void;
+  readonly send: (message: MlsSubmitMessage | MlsJoinedMessage) => void;
   readonly onEpoch: (epoch: E2eeEpoch) => void;
   readonly onRoster: (roster: E2eeRoster) => void;
   readonly onError: (error: unknown) => void;
@@ -188,6 +194,7 @@ export class MeetingKeys {
           } catch {
             return; // A Welcome for other newcomers: it opens only for the key packages it adds.
           }
+          this.#options.send({ type: 'mls-joined', epoch: Number(this.#group.state.groupContext.epoch) });
           await this.#entered();
           return;
         case 'commit': {
@@ -220,6 +227,30 @@ export class MeetingKeys {
         await this.#entered();
       }
       // A refused commit lost its epoch: the winner arrives as a relayed commit, and we commit again after it.
+    });
+  }
+
+  /** True once this member holds the group (and until it is pushed out). */
+  get inGroup(): boolean {
+    return this.#group !== undefined;
+  }
+
+  /** The bridge says nobody there holds the group any more: found a new one, which adds everyone waiting. */
+  found(): void {
+    this.#run(async () => {
+      if (!this.#bundle) return;
+      this.#draft = undefined;
+      this.#replaced.clear();
+      this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
+      await this.#entered();
+    });
+  }
+
+  /** Keys are slow to come: if still waiting to be added, send the key package again. */
+  retry(): void {
+    this.#run(() => {
+      if (!this.#group && this.#bundle) this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
+      return Promise.resolve();
     });
   }
 

@@ -32,6 +32,10 @@ export interface PeerHandle<Track> {
   onTrack: ((peer: string, kind: 'audio' | 'video', track: Track) => void) | null;
   /** Called once when the media path fails or closes. */
   onFailed: (() => void) | null;
+  /** Installs an epoch's keys in this connection's media encryption (platforms that encrypt media end to end). */
+  setKeys?(epoch: E2eeEpoch): void;
+  /** A count that rises while remote media is decoded (decrypted first, under E2EE), and how many remote tracks there are. */
+  mediaProgress?(): Promise<{ readonly tracks: number; readonly decoded: number }>;
   close(): void;
 }
 
@@ -42,8 +46,37 @@ export interface Platform<Track> {
   createPeer(iceServers: readonly IceServer[]): PeerHandle<Track>;
 }
 
+/**
+ * What the call is like, in three separate facets — the one truth a page
+ * shows (see `isHealthy`):
+ * - `routing`: where the connection machine is;
+ * - `keys`: the meeting's end-to-end keys on the current connection ('off' without E2EE);
+ * - `media`: remote media decoding on the current connection ('none' when nobody else publishes).
+ */
+export interface CallState {
+  readonly routing: 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
+  readonly keys: 'off' | 'agreeing' | 'agreed';
+  readonly media: 'none' | 'waiting' | 'flowing';
+  /** The datacenter of the current connection, once connected. */
+  readonly datacenter?: string;
+}
+
+/** True when the call works as it should: connected, keys agreed (or E2EE off), and remote media decoding (or nobody else publishing). */
+export function isHealthy(state: CallState): boolean {
+  return state.routing === 'connected' && state.keys !== 'agreeing' && state.media !== 'waiting';
+}
+
+/** E2EE timing: after `retryMs` without keys the key package is sent again; after `deadlineMs` the connection is given up and the machine reconnects. */
+export const KEYS_RETRY_MS = 4000;
+export const KEYS_DEADLINE_MS = 12_000;
+/** How often remote media progress is sampled, and how many samples in a row without progress make media 'waiting'. */
+const MEDIA_SAMPLE_MS = 1000;
+const MEDIA_STALL_SAMPLES = 2;
+
 /** The SDK's typed events. */
 export type SessionEvent<Track> =
+  /** The call's state changed (any facet). */
+  | ({ readonly type: 'call-state' } & CallState)
   | { readonly type: 'connected'; readonly datacenter: string; readonly jurisdiction: string; readonly role: 'primary' | 'secondary'; readonly attempts: number }
   | { readonly type: 'reconnecting'; readonly datacenter: string }
   | { readonly type: 'participant-joined'; readonly peer: PeerInfo }
@@ -106,6 +139,12 @@ interface Link {
   tracks: { peer: string; kind: 'audio' | 'video' }[];
   /** This connection's MLS group (a new bridge means a new group). */
   keys?: MeetingKeys;
+  /** The E2EE retry and deadline timers while this connection has no keys. */
+  keysTimers: ReturnType<typeof setTimeout>[];
+  /** The remote media sampler, the last progress count it saw, and how many samples in a row saw none. */
+  mediaTimer?: ReturnType<typeof setInterval>;
+  decoded: number;
+  stalls: number;
   admitted: boolean;
   done: boolean;
 }
@@ -122,8 +161,11 @@ export class Session<Track> {
   readonly #requests = new Map<number, AbortController>();
   #audio = true;
   #video = true;
-  /** The MLS key package for the next admission, made while the route is asked for (E2EE only; used once). */
+  /** The MLS key package for the next admission, made ahead (E2EE only; used once, then the next one is made). */
   #prepared: ReturnType<typeof prepareMember> | undefined;
+  #callState: CallState = { routing: 'idle', keys: 'off', media: 'none' };
+  /** The attempt whose connection is current (admitted), for the call state. */
+  #current: number | undefined;
 
   constructor(options: SessionOptions<Track>) {
     this.#options = options;
@@ -135,19 +177,38 @@ export class Session<Track> {
     return this.#state.status;
   }
 
+  /** The call's state: routing, keys and media, each separately. */
+  get callState(): CallState {
+    return this.#callState;
+  }
+
   join(): void {
     this.#bridgeKeys.prefetch();
+    this.#setCallState({ routing: 'connecting', keys: this.#options.e2ee ? 'agreeing' : 'off' });
     this.#dispatch({ type: 'join' });
     // After the route request has left: the route is on the critical path, the key package only by admission.
-    if (this.#options.e2ee) {
-      this.#prepared = prepareMember(this.#options.broker, this.#options.joinToken);
-      this.#prepared.catch(() => undefined); // reported by the connection that uses it
-    }
+    this.#prepareNext();
+  }
+
+  /** Makes the key package for the next admission now, so that a reconnection after failover does not wait for the broker to vouch for a key. */
+  #prepareNext(): void {
+    if (!this.#options.e2ee) return;
+    this.#prepared = prepareMember(this.#options.broker, this.#options.joinToken);
+    this.#prepared.catch(() => undefined); // reported by the connection that uses it
+  }
+
+  #setCallState(change: Partial<CallState>): void {
+    const next = { ...this.#callState, ...change };
+    const before = this.#callState;
+    if (next.routing === before.routing && next.keys === before.keys && next.media === before.media && next.datacenter === before.datacenter) return;
+    this.#callState = next;
+    this.#options.onEvent({ type: 'call-state', ...next });
   }
 
   leave(): void {
     for (const link of this.#links.values()) this.#send(link, { type: 'leave' });
     this.#dispatch({ type: 'leave' });
+    this.#setCallState({ routing: 'left', media: 'none' });
   }
 
   /** Tells the others whether the microphone and camera are on. */
@@ -199,10 +260,16 @@ export class Session<Track> {
 
   #emitNotice(notice: ConnectionNotice): void {
     const emit = this.#options.onEvent;
-    if (notice.type === 'connected') emit({ type: 'connected', datacenter: notice.datacenter, jurisdiction: notice.jurisdiction, role: notice.role, attempts: notice.attempts });
-    else if (notice.type === 'reconnecting') emit({ type: 'reconnecting', datacenter: notice.datacenter });
-    else if (notice.type === 'refused') emit({ type: 'refused', code: notice.code, message: notice.message });
-    else if (notice.type === 'failed') emit({ type: 'failed', code: notice.code, message: notice.message });
+    if (notice.type === 'connected') {
+      this.#setCallState({ routing: 'connected', datacenter: notice.datacenter });
+      emit({ type: 'connected', datacenter: notice.datacenter, jurisdiction: notice.jurisdiction, role: notice.role, attempts: notice.attempts });
+    } else if (notice.type === 'reconnecting') {
+      this.#setCallState({ routing: 'reconnecting', keys: this.#options.e2ee ? 'agreeing' : 'off', media: 'none' });
+      emit({ type: 'reconnecting', datacenter: notice.datacenter });
+    } else if (notice.type === 'refused' || notice.type === 'failed') {
+      this.#setCallState({ routing: notice.type, media: 'none' });
+      emit({ type: notice.type, code: notice.code, message: notice.message });
+    }
     emit({ type: 'notice', notice });
   }
 
@@ -265,7 +332,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [] };
+    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], keysTimers: [], decoded: 0, stalls: 0 };
     this.#links.set(attemptId, link);
     const fail = (reason: string, code?: string): void => {
       if (link.done) return;
@@ -274,6 +341,7 @@ export class Session<Track> {
     };
     socket.onopen = (): void => {
       this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge });
+      this.#dispatch({ type: 'reached', attemptId });
     };
     socket.onerror = (): void => {
       fail('the bridge connection failed');
@@ -327,11 +395,15 @@ export class Session<Track> {
         peer.onFailed = (): void => {
           fail('the media connection failed');
         };
+        this.#current = attemptId;
+        this.#setCallState({ keys: this.#options.e2ee ? 'agreeing' : 'off', media: 'none' });
+        this.#watchMedia(link, peer);
         this.#dispatch({ type: 'connected', attemptId, datacenter });
         for (const p of message.peers) emit({ type: 'participant-joined', peer: p });
         if (this.#options.e2ee) {
           const prepared = this.#prepared;
-          this.#prepared = undefined;
+          this.#prepareNext();
+          this.#watchKeys(link, fail);
           link.keys = new MeetingKeys({
             broker: this.#options.broker,
             joinToken: this.#options.joinToken,
@@ -343,12 +415,21 @@ export class Session<Track> {
               this.#send(link, m);
             },
             onEpoch: (epoch) => {
+              for (const t of link.keysTimers) clearTimeout(t);
+              link.keysTimers = [];
+              peer.setKeys?.(epoch);
+              if (this.#current === attemptId) this.#setCallState({ keys: 'agreed' });
               emit({ type: 'e2ee', ...epoch });
             },
             onRoster: (roster) => {
               emit({ type: 'roster', ...roster });
             },
             onError: (error) => {
+              // Out of the group while connected: no keys until a new epoch takes us in, or the deadline reconnects.
+              if (!link.keys?.inGroup) {
+                if (this.#current === attemptId) this.#setCallState({ keys: 'agreeing' });
+                if (link.keysTimers.length === 0) this.#watchKeys(link, fail);
+              }
               emit({ type: 'e2ee-error', message: error instanceof Error ? error.message : String(error) });
             },
           });
@@ -386,6 +467,9 @@ export class Session<Track> {
       case 'mls-result':
         link.keys?.result(message);
         return;
+      case 'mls-found':
+        link.keys?.found();
+        return;
       case 'redirect':
         link.done = true;
         this.#close(attemptId);
@@ -414,6 +498,34 @@ export class Session<Track> {
     }
   }
 
+  /** E2EE liveness on one connection: send the key package again after a while, then give the connection up (the machine reconnects). */
+  #watchKeys(link: Link, fail: (reason: string, code?: string) => void): void {
+    link.keysTimers = [
+      setTimeout(() => link.keys?.retry(), KEYS_RETRY_MS),
+      setTimeout(() => {
+        fail(`E2EE_KEYS_TIMEOUT: no end-to-end keys were agreed within ${KEYS_DEADLINE_MS / 1000} s on this bridge`, 'E2EE_KEYS_TIMEOUT');
+      }, KEYS_DEADLINE_MS),
+    ];
+  }
+
+  /** Samples remote media on the current connection: flowing while the decoded count rises. */
+  #watchMedia(link: Link, peer: PeerHandle<Track>): void {
+    const sample = peer.mediaProgress?.bind(peer);
+    if (!sample) return;
+    link.mediaTimer = setInterval(() => {
+      void sample()
+        .then(({ tracks, decoded }) => {
+          if (link.done) return;
+          link.stalls = decoded > link.decoded ? 0 : link.stalls + 1;
+          link.decoded = decoded;
+          // One quiet sample is a hiccup of a loaded machine, two are a stall; the first frames count at once.
+          const media = tracks === 0 ? 'none' : link.stalls === 0 ? 'flowing' : link.stalls >= MEDIA_STALL_SAMPLES || this.#callState.media !== 'flowing' ? 'waiting' : 'flowing';
+          this.#setCallState({ media });
+        })
+        .catch(() => undefined);
+    }, MEDIA_SAMPLE_MS);
+  }
+
   #send(link: Link, message: ClientMessage): void {
     try {
       link.socket.send(encodeMessage(message));
@@ -429,6 +541,9 @@ export class Session<Track> {
     this.#links.delete(attemptId);
     link.done = true;
     link.keys?.close();
+    for (const t of link.keysTimers) clearTimeout(t);
+    clearInterval(link.mediaTimer);
+    if (this.#current === attemptId) this.#current = undefined;
     for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', ...t });
     link.tracks = [];
     link.socket.onclose = null;

@@ -8,8 +8,8 @@
  * media statistics, for tests and for support.
  */
 import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
-import { browserSession, type SessionEvent } from '../sdk/browser.js';
-import { e2eeStats, enableE2ee, encodedTransformApi, setKeys, type E2eeStats } from '../sdk/e2ee.js';
+import { browserSession, isHealthy, type CallState, type SessionEvent } from '../sdk/browser.js';
+import { e2eeStats, encodedTransformApi, type E2eeStats } from '../sdk/e2ee.js';
 import type { Session } from '../sdk/session.js';
 import { SpeakerDetector } from './active-speaker.js';
 import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
@@ -29,6 +29,8 @@ type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' |
 /** What the page shows, as tests read it. */
 interface PageState {
   phase: Phase;
+  /** The SDK's call state: routing, keys and media separately; the badge is green only when all three are well (isHealthy). */
+  call?: CallState;
   meeting?: { readonly id: string; readonly title: string };
   connected?: { readonly datacenter: string; readonly jurisdiction: string; readonly role: 'primary' | 'secondary'; readonly attempts: number };
   refusal?: { readonly code: string; readonly message: string; readonly text: string };
@@ -68,7 +70,7 @@ declare global {
 const state: PageState = { phase: 'loading' };
 const events: Record<string, unknown>[] = [];
 let peer: RTCPeerConnection | undefined;
-/** The SFrame worker of the current connection: a new bridge means a new MLS group, whose epochs start again at 0. */
+/** The SFrame worker of the current connection (the SDK makes one per connection: a new bridge means a new MLS group). */
 let crypter: Worker | undefined;
 /** A worker started in the lobby, so that the first connection does not wait for one to load. */
 let spareCrypter: Worker | undefined;
@@ -185,6 +187,17 @@ function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting')
   byId('badge-text').textContent = text;
 }
 
+/** The badge from the SDK's call state: green only when connected, keys agreed and remote media decoding. */
+function renderBadge(): void {
+  const call = state.call;
+  const where = state.connected;
+  if (!call || !where || call.routing !== 'connected') return;
+  const route = `${where.datacenter} · ${jurisdictionLabel(where.jurisdiction)} · ${where.role} · ${where.attempts} ${where.attempts === 1 ? 'attempt' : 'attempts'}`;
+  if (isHealthy(call)) badge(call.media === 'none' ? `${route} · nobody else here yet` : route, 'connected');
+  else if (call.keys === 'agreeing') badge(`${where.datacenter} · agreeing on end-to-end keys…`, 'connecting');
+  else badge(`${where.datacenter} · waiting for media…`, 'connecting');
+}
+
 /** Runs the call: the session's events drive the grid, the badge and the notices. */
 function startCall(options: { token: string; participant: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
   // Dev brokers only (e2ee-switch.ts): `?e2ee=off` joins without E2EE, for benchmarks.
@@ -224,10 +237,14 @@ function startCall(options: { token: string; participant: string; name: string; 
     people.handle(e);
     speaker.handle(e);
     switch (e.type) {
+      case 'call-state':
+        state.call = { routing: e.routing, keys: e.keys, media: e.media, ...(e.datacenter !== undefined ? { datacenter: e.datacenter } : {}) };
+        renderBadge();
+        return;
       case 'connected':
         state.phase = 'connected';
         state.connected = { datacenter: e.datacenter, jurisdiction: e.jurisdiction, role: e.role, attempts: e.attempts };
-        badge(`${e.datacenter} · ${jurisdictionLabel(e.jurisdiction)} · ${e.role} · ${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'}`, 'connected');
+        renderBadge();
         return;
       case 'reconnecting':
         state.phase = 'reconnecting';
@@ -251,7 +268,7 @@ function startCall(options: { token: string; participant: string; name: string; 
         refuse(e.code, e.message, options.info, e.type);
         return;
       case 'e2ee':
-        if (crypter) void setKeys(crypter, { epoch: e.epoch, baseKey: e.keys.baseKey, ownLeaf: e.keys.ownIndex, senders: e.keys.memberIndices });
+        // The SDK has installed the epoch's keys in the connection's SFrame worker.
         state.e2ee = { epoch: Number(e.epoch), securityCode: e.securityCode, members: e.members.length };
         showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others, and check who is in the group`, 'on', e.securityCode);
         return;
@@ -283,18 +300,19 @@ function startCall(options: { token: string; participant: string; name: string; 
     ...(options.country !== undefined ? { country: options.country } : {}),
     localStream: options.stream,
     e2ee,
-    observe: (pc) => {
+    e2eeWorker: () => {
+      const worker = spareCrypter ?? new Worker(E2EE_WORKER);
+      spareCrypter = undefined;
+      return worker;
+    },
+    observe: (pc, worker) => {
       peer = pc;
+      crypter = worker;
       if (!e2ee) {
         showE2ee('Not end-to-end encrypted (dev switch)', 'off');
         return;
       }
       clearRoster();
-      crypter?.terminate();
-      crypter = spareCrypter ?? new Worker(E2EE_WORKER);
-      spareCrypter = undefined;
-      // Before any media flows: from here on nothing leaves or arrives unencrypted.
-      enableE2ee(pc, crypter);
       showE2ee('Agreeing on end-to-end encryption keys…', 'pending');
     },
     onEvent,

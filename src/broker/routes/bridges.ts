@@ -15,6 +15,7 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { isNewerDecision } from '../decision-id.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
@@ -217,6 +218,12 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `admission outside the fence under the manifest in force (${reason})` });
         throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
       }
+      // An attempt the client already gave up on can finish after the one it kept: the later route wins.
+      const current = (await ctx.store.listParticipants(meeting.id)).find((p) => p.id === body.participant);
+      if (current && isNewerDecision(current.session, ticket.decision)) {
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `stale admission: session ${ticket.decision} is older than ${current.session}, admitted in ${current.datacenter}` });
+        throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} holds a newer session (in ${current.datacenter}); this older route is not admitted.`);
+      }
       // Admitted participants are the meeting's members: a policy change re-checks them.
       const replaced = await ctx.store.addParticipant({
         id: body.participant,
@@ -271,6 +278,8 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const result = await ctx.store.claimPlacement(meeting.id, datacenter, before?.epoch ?? 0, ctx.now().toISOString());
       if (result.won) {
         await recordAudit(ctx, before ? 'placement.rehomed' : 'placement.claimed', { meeting: meeting.id, datacenter, epoch: result.placement.epoch, from: before?.datacenter ?? null });
+        // A holder judged down may still be there (heartbeats late, not lost): its participants follow, or the meeting would be split.
+        if (before && before.datacenter !== datacenter) await ctx.control.move(before.datacenter, meeting.id, datacenter, `the meeting moved to ${datacenter}`);
       }
       return { won: result.won, datacenter: result.placement.datacenter, epoch: result.placement.epoch };
     },

@@ -3,7 +3,6 @@
  * answers; the broker signs the answer as a route ticket and writes the
  * decision to the audit log before the response leaves.
  */
-import { randomUUID } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { routeRequestFor } from '../../core/select/meeting-policy.js';
@@ -12,6 +11,7 @@ import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { newDecisionId } from '../decision-id.js';
 import { toJson } from '../frozen-json.js';
 import { iceServersJson, routeIceAllowance } from '../route-ice.js';
 import { meetingPolicyOf } from '../route-request.js';
@@ -92,7 +92,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ctx.metrics.refusals.inc({ code: result.error.code });
         throw new GeobridgeError(result.error.code, result.error.message);
       }
-      const decisionId = `dec_${randomUUID()}`;
+      const decisionId = newDecisionId();
       const ticket = await issueRouteTicket(ctx.keys, {
         issuer: ctx.config.issuer,
         participant: claims.sub,

@@ -64,7 +64,7 @@ const routeArb: fc.Arbitrary<RouteSpec> = fc
 /** `lag` 0 is the current id; more is an older one (a stale event). */
 const lagArb = fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 1 });
 
-const KINDS = ['join', 'leave', 'route', 'refused', 'routeFailed', 'connected', 'connectFailed', 'timeout', 'disconnected', 'redirect', 'tick'] as const;
+const KINDS = ['join', 'leave', 'route', 'refused', 'routeFailed', 'connected', 'reached', 'connectFailed', 'timeout', 'disconnected', 'redirect', 'tick'] as const;
 type Kind = (typeof KINDS)[number];
 
 /**
@@ -110,7 +110,7 @@ function steer(status: ConnectionState['status'], pick: number): Kind {
     case 'waiting':
       return 'timeout';
     case 'connecting':
-      return pick < 25 ? 'connected' : pick < 50 ? 'connectFailed' : pick < 70 ? 'timeout' : pick < 78 ? 'disconnected' : pick < 92 ? 'redirect' : 'tick';
+      return pick < 20 ? 'connected' : pick < 30 ? 'reached' : pick < 50 ? 'connectFailed' : pick < 70 ? 'timeout' : pick < 78 ? 'disconnected' : pick < 92 ? 'redirect' : 'tick';
     case 'connected':
       return pick < 40 ? 'disconnected' : pick < 85 ? 'redirect' : 'tick';
     case 'closed':
@@ -150,6 +150,8 @@ function eventFor(move: Move, status: ConnectionState['status'], shell: Shell): 
       };
     case 'routeFailed':
       return { type: 'routeFailed', requestId: shell.requestId - move.lag, reason: 'x' };
+    case 'reached':
+      return { type: 'reached', attemptId: shell.attemptId - move.lag };
     case 'connectFailed':
       return { type: 'connectFailed', attemptId: shell.attemptId - move.lag, datacenter: shell.datacenter, reason: 'x' };
     case 'timeout':
@@ -293,7 +295,8 @@ function checkCommand(
     case 'startTimer':
       expect(Number.isFinite(c.delayMs) && c.delayMs >= 0).toBe(true);
       expect(c.deadline).toBe(shell.now + c.delayMs);
-      if (!connectIds.has(c.timerId)) {
+      // A timer is new, or the attempt's own (started with it, or re-armed when its bridge answered).
+      if (!connectIds.has(c.timerId) && c.timerId !== shell.attemptId) {
         expect(c.timerId).toBeGreaterThan(maxId());
         setMax(c.timerId);
       }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Candidate, Decision } from '../select/select.js';
 import { INITIAL_CONNECTION_STATE, step } from './machine.js';
 import type { RetryPolicy } from './retry.js';
-import type { Command, ConnectionEvent, ConnectionNotice, ConnectionState, ConnectionStatus, RouteTicket } from './types.js';
+import { ADMISSION_TIMEOUT_MS, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type ConnectionStatus, type RouteTicket } from './types.js';
 
 const T0 = 1_700_000_000_000;
 const POLICY: RetryPolicy = { baseDelayMs: 1000, maxDelayMs: 8000, maxRetries: 3, jitter: 0.5 };
@@ -163,6 +163,20 @@ describe('trying the candidates', () => {
     const commands = m.timeout();
     expect(commands[0]).toEqual({ type: 'disconnect', attemptId: first.attemptId, datacenter: 'eu-fra' });
     expect(commands[1]).toMatchObject({ type: 'connect', datacenter: 'eu-fra', attempt: 2 });
+  });
+
+  it('gives an attempt whose bridge answered the admission bound instead of the route’s attempt timeout, once', () => {
+    const m = joined();
+    const first = m.last('connect');
+    m.now += 500;
+    expect(m.send({ type: 'reached', attemptId: first.attemptId })).toEqual([
+      { type: 'cancelTimer', timerId: first.attemptId },
+      { type: 'startTimer', timerId: first.attemptId, deadline: T0 + 500 + ADMISSION_TIMEOUT_MS, delayMs: ADMISSION_TIMEOUT_MS },
+    ]);
+    expect(m.send({ type: 'reached', attemptId: first.attemptId })).toEqual([]);
+    expect(m.send({ type: 'reached', attemptId: first.attemptId - 1 })).toEqual([]);
+    // A slow admission still ends: the timer abandons the attempt.
+    expect(m.timeout()[0]).toEqual({ type: 'disconnect', attemptId: first.attemptId, datacenter: 'eu-fra' });
   });
 
   it('treats a drop before admission as a failed attempt', () => {

@@ -33,7 +33,7 @@ import type {
   StepResult,
 } from './types.js';
 import type { Candidate } from '../select/select.js';
-import { FINAL_BRIDGE_CODES } from './types.js';
+import { ADMISSION_TIMEOUT_MS, FINAL_BRIDGE_CODES } from './types.js';
 
 /** The state before `join`. */
 export const INITIAL_CONNECTION_STATE: ConnectionState = Object.freeze({ status: 'idle', nextId: 1 });
@@ -238,6 +238,13 @@ function onConnecting(state: ConnectingState, event: ConnectionEvent, ctx: StepC
       const { datacenter, jurisdiction, role } = candidate;
       const connected: ConnectedState = { ...state, status: 'connected', retries: 0 };
       return { state: connected, commands: [cancel, { type: 'emit', notice: { type: 'connected', datacenter, jurisdiction, role, attempts: state.attempts } }] };
+    }
+    case 'reached': {
+      if (event.attemptId !== attemptId) return ignore(state);
+      const deadline = ctx.now + ADMISSION_TIMEOUT_MS;
+      if (deadline <= state.current.deadline) return ignore(state);
+      const reached: ConnectingState = { ...state, current: { ...state.current, deadline } };
+      return { state: reached, commands: [cancel, { type: 'startTimer', timerId: attemptId, deadline, delayMs: ADMISSION_TIMEOUT_MS }] };
     }
     case 'connectFailed':
       if (event.attemptId !== attemptId || event.datacenter !== candidate.datacenter) return ignore(state);

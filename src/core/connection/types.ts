@@ -105,6 +105,21 @@ export interface ConnectedEvent {
   readonly datacenter: string;
 }
 
+/**
+ * The attempt's bridge answered (its signalling socket opened): the attempt
+ * now has `ADMISSION_TIMEOUT_MS` to be admitted. The route's short attempt
+ * timeout is for bridges that cannot be reached; one that answers but is
+ * slow to admit (a loaded machine, the broker's round trips) is waited for,
+ * since abandoning it would only start the same work on another bridge.
+ */
+export interface ReachedEvent {
+  readonly type: 'reached';
+  readonly attemptId: number;
+}
+
+/** How long a bridge that answered has to admit the participant. */
+export const ADMISSION_TIMEOUT_MS = 10_000;
+
 /** A connection attempt failed before its timeout. */
 export interface ConnectFailedEvent {
   readonly type: 'connectFailed';
@@ -151,6 +166,7 @@ export type ConnectionEvent =
   | RouteRefusedEvent
   | RouteFailedEvent
   | ConnectedEvent
+  | ReachedEvent
   | ConnectFailedEvent
   | TimeoutEvent
   | DisconnectedEvent

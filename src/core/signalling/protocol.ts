@@ -5,9 +5,10 @@
  * offerer, so renegotiation never collides: it offers when the client joins
  * and whenever a peer's tracks come or go; the client only answers.
  *
- *   client → bridge: join, answer, state, leave, mls
+ *   client → bridge: join, answer, state, leave, mls, mls-joined
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
- *                    redirect, refused, move, ticket, mls, mls-result
+ *                    redirect, refused, move, ticket, mls, mls-result,
+ *                    mls-found
  *
  * The bridge proves who it is in `admitted`: a JWS over the client's `join`
  * challenge, signed with its datacenter's key, which the broker publishes
@@ -19,6 +20,9 @@
  *
  * `mls` carries the meeting's MLS handshake (docs/e2ee.md): the bridge is its
  * delivery service — it orders commits per epoch and relays, never decrypts.
+ * So that a group can never be lost while participants wait for it, members
+ * say when they hold it (`mls-joined`), and when the last holder leaves the
+ * bridge asks one of those still waiting to found a new one (`mls-found`).
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
@@ -85,7 +89,12 @@ export interface MlsSubmitMessage {
   readonly data: string;
   readonly welcome?: string;
 }
-export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage;
+/** The participant now holds the meeting's group (joined by Welcome, or founded it): the bridge counts it among the holders. */
+export interface MlsJoinedMessage {
+  readonly type: 'mls-joined';
+  readonly epoch: number;
+}
+export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage;
 
 // ------------------------------------------------------------ bridge → client
 
@@ -159,8 +168,13 @@ export interface MlsResultMessage {
   readonly reason: string;
   readonly epoch: number;
 }
+/** Nobody on this bridge holds the meeting's group any more: found a new one (and add those waiting). */
+export interface MlsFoundMessage {
+  readonly type: 'mls-found';
+}
 export type BridgeMessage =
   | MlsRelayMessage
+  | MlsFoundMessage
   | MlsResultMessage
   | AdmittedMessage
   | OfferMessage
@@ -214,6 +228,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
   state: { audio: bool, video: bool },
   leave: {},
   mls: { kind: oneOf('key-package', 'commit', 'proposal'), data: mlsBytes, welcome: optional(mlsBytes) },
+  'mls-joined': { epoch: count },
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
@@ -228,6 +243,7 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   ticket: { ticket: jws },
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome'), from: nonEmpty(ID_MAX), data: mlsBytes },
   'mls-result': { accepted: bool, reason: str(64), epoch: count },
+  'mls-found': {},
 };
 
 /** Parses a frame a client sent. */

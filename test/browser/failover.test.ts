@@ -1,0 +1,67 @@
+/**
+ * Failover with end-to-end encryption in Chromium: three participants on
+ * meeting pages, the meeting's bridge process SIGKILLed five times in a row
+ * (each time the one the meeting moved to, the killed one restarted), and
+ * every time all three must decode each other's video again through the next
+ * bridge — which takes a new MLS group there. Then five more kills with the
+ * machine loaded (a child process burning a core). The figures are printed;
+ * `npm run bench -- failover-chromium` measures them over more kills.
+ */
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProcessCluster, type ProcessCluster } from '../../src/bridge/processes.fixture.js';
+import { launchChromium, pageState } from './chromium.fixture.js';
+import { burnCpu, joinPages, killAndTime, type Round } from './failover.fixture.js';
+
+const DATACENTERS = ['us-east', 'us-west', 'ca-central'];
+const KILLS = 5;
+
+let cluster: ProcessCluster;
+let context: BrowserContext;
+let closeChromium: () => Promise<void>;
+
+beforeAll(async () => {
+  let chromium;
+  [cluster, chromium] = await Promise.all([startProcessCluster(DATACENTERS), launchChromium()]);
+  ({ context, close: closeChromium } = chromium);
+}, 90_000);
+
+afterAll(async () => {
+  await closeChromium();
+  await cluster.close();
+});
+
+/** Kills the meeting's bridge `KILLS` times; each time checks that all three pages agree on new keys and decode each other. */
+async function fiveKills(pages: readonly Page[], label: string): Promise<Round[]> {
+  const rounds: Round[] = [];
+  for (let i = 1; i <= KILLS; i++) {
+    const round = await killAndTime(cluster, pages);
+    rounds.push(round);
+    console.log(`failover ${label} ${i}/${KILLS}: ${round.from} → ${round.to}, every page decoding everyone after ${round.ms} ms (${round.perPageMs.join(', ')})`);
+    expect(round.to).not.toBe(round.from);
+    const states = await Promise.all(pages.map(pageState));
+    // One group on the new bridge: the same epoch and code everywhere, with all three in it.
+    expect(states.map((s) => (s.e2ee && 'members' in s.e2ee ? s.e2ee.members : 0))).toEqual([3, 3, 3]);
+    expect(new Set(states.map((s) => (s.e2ee && 'securityCode' in s.e2ee ? s.e2ee.securityCode : undefined))).size).toBe(1);
+    await cluster.restart(round.from);
+  }
+  return rounds;
+}
+
+describe('failover in Chromium with E2EE', () => {
+  it('five SIGKILLs of the meeting bridge, idle and then loaded: every time all three decode each other again', async () => {
+    const meeting = await cluster.meeting('Failover');
+    const pages = await joinPages(context, cluster, meeting, ['Ada', 'Bo', 'Cy']);
+    const idle = await fiveKills(pages, 'idle');
+    const burner = burnCpu();
+    let loaded: Round[];
+    try {
+      loaded = await fiveKills(pages, 'loaded');
+    } finally {
+      burner.stop();
+    }
+    const summary = (rounds: Round[]): string => rounds.map((r) => r.ms).sort((a, b) => a - b).join(', ');
+    console.log(`failover idle ms: ${summary(idle)}; loaded ms: ${summary(loaded)}`);
+    await Promise.all(pages.map((p) => p.close()));
+  }, 600_000);
+});
