@@ -2,7 +2,8 @@
  * The meeting page: read the invite from the URL fragment (it never reaches
  * a server log), show the meeting and a camera preview, exchange the invite
  * and a name for a join token, then run a browser `Session` and render the
- * call, with the security code and the encryption group's roster.
+ * call, with the security code and the encryption group's roster. Each
+ * piece of the call view is its own module, fed the session's events.
  * `window.geobridge` exposes the page's state, its event log and the
  * media statistics, for tests and for support.
  */
@@ -10,13 +11,20 @@ import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
 import { browserSession, isHealthy, type CallState, type SessionEvent } from '../sdk/browser.js';
 import { e2eeStats, encodedTransformApi, type E2eeStats } from '../sdk/e2ee.js';
 import type { Session } from '../sdk/session.js';
+import { SpeakerDetector } from './active-speaker.js';
 import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
+import { wireCopyInvite } from './copy-invite.js';
+import { E2eePanel, type E2eeStatus } from './e2ee-panel.js';
 import { e2eeWanted } from './e2ee-switch.js';
+import { joinAgainCanHelp } from './final-codes.js';
 import { Grid } from './grid.js';
+import { LobbyMedia } from './lobby-media.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
+import { ParticipantList } from './participants.js';
 import { RosterView } from './roster-view.js';
 import { ScreenShare } from './screen-share.js';
 import { ChatView } from './chat-view.js';
+import { wirePanel } from './side-panel.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -41,6 +49,10 @@ interface PageState {
   screenSharing?: boolean;
   /** The chat messages shown, in order (ours with `self`); senders named by their credentials in the encryption group. */
   chat: { readonly from: string; readonly name: string; readonly text: string; readonly self: boolean }[];
+  /** Everyone in the meeting as the participant list shows them, ourselves first; `inGroup` follows the roster. */
+  participants?: readonly { readonly id: string; readonly name: string; readonly audio: boolean; readonly video: boolean; readonly inGroup: boolean }[];
+  /** The participant whose tile is highlighted as speaking. */
+  activeSpeaker?: string;
 }
 
 /** One inbound RTP stream's counters. */
@@ -130,26 +142,13 @@ function refuse(code: string, message: string, info: BrokerInfo | undefined, pha
   state.phase = phase;
   state.refusal = { code, message, text };
   events.push({ type: 'page-refused', code, message, at: Math.round(performance.now()) });
-  // Joining again cannot change a fence or a dead invite; in dev mode it can (another "as if from" country).
-  const final = code === 'MEETING_ENDED' || code.startsWith('INVITE_') || (!(info?.dev ?? false) && (code === 'FENCE_CONFLICT' || code === 'NO_ZONE'));
-  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, !final);
+  // No "Join again" where a reload cannot succeed (final-codes.ts).
+  showNotice(phase === 'refused' ? 'You cannot join this meeting' : 'The call could not connect', text, code, joinAgainCanHelp(code, info?.dev ?? false));
 }
 
 function inviteFromUrl(): string | undefined {
   const value = new URLSearchParams(location.hash.slice(1)).get('invite');
   return value === null || value === '' ? undefined : value;
-}
-
-/** The camera and microphone, or an empty stream (listen-only) when the browser refuses them. */
-async function openMedia(): Promise<MediaStream> {
-  try {
-    return await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } });
-  } catch {
-    const note = byId('preview-note');
-    note.textContent = 'Camera and microphone are unavailable. You can still join to watch and listen.';
-    note.hidden = false;
-    return new MediaStream();
-  }
 }
 
 function fillCountries(select: HTMLSelectElement, info: BrokerInfo): void {
@@ -173,12 +172,24 @@ function watchUndecryptable(): void {
   }, 2000);
 }
 
-/** The encryption line under the badge; its title explains how to use the security code. */
-function showE2ee(text: string, status: 'pending' | 'on' | 'error'): void {
-  const el = byId('e2ee');
-  el.dataset.state = status;
-  el.textContent = text;
-  el.hidden = false;
+/** The lock in the call bar and its panel: call `e2eePanel.show(...)` with each new encryption state. */
+const e2eePanel = new E2eePanel({
+  button: byId('e2ee-button', HTMLButtonElement),
+  label: byId('e2ee-label'),
+  headline: byId('e2ee-headline'),
+  message: byId('e2ee'),
+  code: byId('security-code'),
+  codeHelp: byId('security-code-help'),
+});
+
+/** The encryption state in the lock's panel: `text` is its detail sentence (#e2ee), `securityCode` is shown large while 'on'. */
+function showE2ee(text: string, status: E2eeStatus, securityCode?: string): void {
+  e2eePanel.show({ status, message: text, ...(securityCode !== undefined ? { securityCode } : {}) });
+}
+
+/** Marks the tile of the active speaker (every tile of that participant). */
+function highlightSpeaker(container: HTMLElement, id: string | undefined): void {
+  for (const tile of container.querySelectorAll<HTMLElement>('.tile')) tile.classList.toggle('speaking', id !== undefined && tile.dataset.peer === id);
 }
 
 function badge(text: string, phase: 'connecting' | 'connected' | 'reconnecting'): void {
@@ -199,7 +210,7 @@ function renderBadge(): void {
 }
 
 /** Runs the call: the session's events drive the grid, the badge and the notices. */
-function startCall(options: { token: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
+function startCall(options: { token: string; participant: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
   // Dev brokers only (e2ee-switch.ts): `?e2ee=off` joins without E2EE, for benchmarks.
   const e2ee = e2eeWanted(new URLSearchParams(location.search), options.info.dev);
   if (e2ee && encodedTransformApi() === undefined) {
@@ -218,6 +229,18 @@ function startCall(options: { token: string; name: string; country: string | und
     { panel: byId('chat'), toggle: byId('chat-toggle', HTMLButtonElement), unread: byId('chat-unread'), list: byId('chat-list'), form: byId('chat-form', HTMLFormElement), input: byId('chat-input', HTMLTextAreaElement), status: byId('chat-status'), close: byId('chat-close', HTMLButtonElement) },
     (text) => session.sendChat(text),
   );
+  const people = new ParticipantList(byId('people-list'), byId('people-count'), (rows) => {
+    state.participants = rows.map(({ id, name, audio, video, inGroup }) => ({ id, name, audio, video, inGroup }));
+  });
+  people.setE2ee(e2ee);
+  const speaker = new SpeakerDetector(() => peer, (id) => {
+    if (id === undefined) delete state.activeSpeaker;
+    else state.activeSpeaker = id;
+    highlightSpeaker(byId('grid'), id);
+  });
+  wirePanel(byId('e2ee-button', HTMLButtonElement), byId('e2ee-panel'));
+  wirePanel(byId('people', HTMLButtonElement), byId('people-panel'));
+  wireCopyInvite(byId('copy-invite', HTMLButtonElement), byId('invite-field', HTMLInputElement), byId('invite-status'));
   grid.showSelf(options.name, options.stream);
   byId('call-title').textContent = options.title;
   show('call');
@@ -226,6 +249,8 @@ function startCall(options: { token: string; name: string; country: string | und
 
   const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
     events.push(logged(e, Math.round(performance.now())));
+    people.handle(e);
+    speaker.handle(e);
     switch (e.type) {
       case 'call-state':
         state.call = { routing: e.routing, keys: e.keys, media: e.media, ...(e.datacenter !== undefined ? { datacenter: e.datacenter } : {}) };
@@ -261,7 +286,7 @@ function startCall(options: { token: string; name: string; country: string | und
       case 'e2ee':
         // The SDK has installed the epoch's keys in the connection's SFrame worker.
         state.e2ee = { epoch: Number(e.epoch), securityCode: e.securityCode, members: e.members.length };
-        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others, and check who is in the group`, 'on');
+        showE2ee(`End-to-end encrypted · security code ${e.securityCode} · compare it aloud with the others, and check who is in the group`, 'on', e.securityCode);
         return;
       case 'roster': {
         const warnings = roster.show(e);
@@ -312,7 +337,7 @@ function startCall(options: { token: string; name: string; country: string | und
       peer = pc;
       crypter = worker;
       if (!e2ee) {
-        showE2ee('Not end-to-end encrypted (dev switch)', 'error');
+        showE2ee('Not end-to-end encrypted (dev switch)', 'off');
         return;
       }
       clearRoster();
@@ -320,7 +345,14 @@ function startCall(options: { token: string; name: string; country: string | und
     },
     onEvent,
   });
-  wireControls(session, grid, options.stream);
+  wireControls(session, grid, options.stream, {
+    onLocalMedia: (audio, video) => {
+      people.setSelf({ id: options.participant, name: options.name, audio, video });
+    },
+    onLeave: () => {
+      speaker.close();
+    },
+  });
   wireScreenShare(session, grid);
   watchUndecryptable();
   session.join();
@@ -370,7 +402,7 @@ function wireScreenShare(session: Session<MediaStreamTrack>, grid: Grid): void {
   };
 }
 
-function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream): void {
+function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream, hooks: { onLocalMedia: (audio: boolean, video: boolean) => void; onLeave: () => void }): void {
   const mic = byId('mic', HTMLButtonElement);
   const cam = byId('cam', HTMLButtonElement);
   const audio = (): boolean => stream.getAudioTracks().some((t) => t.enabled);
@@ -381,6 +413,7 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
     cam.setAttribute('aria-pressed', String(!video()));
     cam.title = video() ? 'Turn camera off' : 'Turn camera on';
     grid.setSelfState(audio(), video());
+    hooks.onLocalMedia(audio(), video());
   };
   mic.disabled = stream.getAudioTracks().length === 0;
   cam.disabled = stream.getVideoTracks().length === 0;
@@ -398,6 +431,7 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
   };
   byId('leave').onclick = () => {
     session.leave();
+    hooks.onLeave();
     stopMedia(stream);
     state.phase = 'left';
     showNotice('You left the meeting', 'Thanks for joining.', undefined, true);
@@ -434,8 +468,11 @@ async function main(): Promise<void> {
   if (e2eeWanted(new URLSearchParams(location.search), known.dev) && encodedTransformApi() !== undefined) spareCrypter = new Worker(E2EE_WORKER);
   const nameInput = byId('name', HTMLInputElement);
   nameInput.value = localStorage.getItem('geobridge.name') ?? '';
-  const stream = await openMedia();
-  byId('preview', HTMLVideoElement).srcObject = stream;
+  const lobby = new LobbyMedia(
+    { video: byId('preview', HTMLVideoElement), note: byId('preview-note'), camera: byId('camera-select', HTMLSelectElement), microphone: byId('mic-select', HTMLSelectElement), meter: byId('mic-level') },
+    localStorage,
+  );
+  await lobby.open();
   const join = byId('join', HTMLButtonElement);
   join.disabled = false;
   const error = byId('join-error');
@@ -448,8 +485,10 @@ async function main(): Promise<void> {
     error.hidden = true;
     localStorage.setItem('geobridge.name', name);
     acceptInvite(invite, name)
-      .then((accepted) => {
-        startCall({ token: accepted.token, name, country: known.dev ? country.value : undefined, stream, info: known, title: accepted.title });
+      .then(async (accepted) => {
+        // The stream chosen in the lobby goes into the call; the lobby's meter stops.
+        const stream = await lobby.leave();
+        startCall({ token: accepted.token, participant: accepted.participant, name, country: known.dev ? country.value : undefined, stream, info: known, title: accepted.title });
       })
       .catch((e: unknown) => {
         join.disabled = false;

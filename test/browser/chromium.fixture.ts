@@ -42,17 +42,19 @@ export interface PageState {
     warnings: string[];
   };
   screenSharing?: boolean;
+  participants?: { id: string; name: string; audio: boolean; video: boolean; inGroup: boolean }[];
+  activeSpeaker?: string;
 }
 export interface RouteBody {
   candidates?: { datacenter: string; jurisdiction: string }[];
   bridges?: Record<string, string>;
 }
 
-/** A Chromium with a fresh profile; `close` removes the profile too. */
-export async function launchChromium(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+/** A Chromium with a fresh profile; `close` removes the profile too. `args` are added after the defaults (a later switch wins). */
+export async function launchChromium(options: { args?: readonly string[] } = {}): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (apt-get install -y chromium)`);
   const profile = mkdtempSync(join(tmpdir(), 'geobridge-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, permissions: ['camera', 'microphone'] });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...ARGS, ...(options.args ?? [])], permissions: ['camera', 'microphone'] });
   return {
     context,
     close: async () => {

@@ -33,6 +33,16 @@ describe('the meeting page routes', () => {
     expect(js.body).not.toMatch(/from\s*["']\.\.?\//); // bundled: no relative imports left
   }, 30_000);
 
+  it('serves the SVG favicon that the page links to', async () => {
+    const res = await broker.app.inject({ method: 'GET', url: '/favicon.svg' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('image/svg+xml');
+    expect(res.body).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*viewBox=/);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    const page = await broker.app.inject({ method: 'GET', url: '/join' });
+    expect(page.body).toMatch(/<link rel="icon" href="\/favicon\.svg" type="image\/svg\+xml" \/>/);
+  });
+
   it('GET /v1/info lists the datacenters of the manifest in force and the mode', async () => {
     const res = await broker.app.inject({ method: 'GET', url: '/v1/info' });
     const info = res.json<{ dev: boolean; datacenters: { id: string; jurisdiction: string; location: { lat: number; lon: number } }[] }>();

@@ -33,19 +33,21 @@ interface WebAssets {
   readonly css: string;
   readonly js: string;
   readonly worker: string;
+  readonly favicon: string;
 }
 
 let assets: Promise<WebAssets> | undefined;
 
 function loadAssets(): Promise<WebAssets> {
   assets ??= (async () => {
-    const [html, css, bundle, worker] = await Promise.all([
+    const [html, css, favicon, bundle, worker] = await Promise.all([
       readFile(`${WEB}index.html`, 'utf8'),
       readFile(`${WEB}style.css`, 'utf8'),
+      readFile(`${WEB}favicon.svg`, 'utf8'),
       build({ entryPoints: [`${WEB}app.ts`], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' }),
       buildE2eeWorker(),
     ]);
-    return { html, css, js: bundle.outputFiles[0]?.text ?? '', worker };
+    return { html, css, js: bundle.outputFiles[0]?.text ?? '', worker, favicon };
   })();
   return assets;
 }
@@ -60,7 +62,7 @@ const PAGE_HEADERS = {
 
 const HIDDEN = { hide: true } as const;
 
-/** GET / and /join, /app.js, /e2ee-worker.js, /style.css; GET /v1/info; POST /v1/invites/preview. */
+/** GET / and /join, /app.js, /e2ee-worker.js, /style.css, /favicon.svg; GET /v1/info; POST /v1/invites/preview. */
 export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
   // Bundle while the broker starts, not on the first visitor; a failure surfaces on the page's requests.
   loadAssets().catch(() => undefined);
@@ -75,6 +77,7 @@ export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.get('/app.js', { schema: HIDDEN }, serve('text/javascript; charset=utf-8', (a) => a.js));
   app.get('/e2ee-worker.js', { schema: HIDDEN }, serve('text/javascript; charset=utf-8', (a) => a.worker));
   app.get('/style.css', { schema: HIDDEN }, serve('text/css; charset=utf-8', (a) => a.css));
+  app.get('/favicon.svg', { schema: HIDDEN }, serve('image/svg+xml; charset=utf-8', (a) => a.favicon));
 
   app.get(
     '/v1/info',

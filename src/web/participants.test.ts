@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { participantRows } from './participants.js';
+
+const ada = { id: 'p-ada', name: 'Ada', audio: true, video: false };
+const bo = { id: 'p-bo', name: 'Bo', audio: false, video: true };
+const cy = { id: 'p-cy', name: 'Cy', audio: true, video: true };
+
+describe('the participant list', () => {
+  it('puts us first, then the others by name and id, with their microphone and camera', () => {
+    const rows = participantRows(ada, [cy, bo, { ...bo, id: 'p-bo0' }], []);
+    expect(rows.map((r) => [r.id, r.self, r.audio, r.video])).toEqual([
+      ['p-ada', true, true, false],
+      ['p-bo', false, false, true],
+      ['p-bo0', false, false, true],
+      ['p-cy', false, true, true],
+    ]);
+  });
+
+  it('marks in the group exactly the participants with a leaf that is not leaving', () => {
+    const rows = participantRows(ada, [bo, cy], [
+      { participant: 'p-ada', left: false },
+      { participant: 'p-bo', left: true },
+      { participant: 'p-ghost', left: false },
+    ]);
+    expect(rows.map((r) => [r.id, r.inGroup])).toEqual([
+      ['p-ada', true],
+      ['p-bo', false],
+      ['p-cy', false],
+    ]);
+  });
+
+  it('lists the others before we know who we are, and never ourselves twice', () => {
+    expect(participantRows(undefined, [bo], []).map((r) => r.id)).toEqual(['p-bo']);
+    expect(participantRows(ada, [ada, bo], []).map((r) => r.id)).toEqual(['p-ada', 'p-bo']);
+  });
+});
