@@ -37,7 +37,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       for (let i = 1; i <= kills; i++) {
         const round = await killAndTime(cluster, pages);
         samples.push(round.ms);
-        opts.log(`${label} kill ${i}/${kills}: ${round.from} → ${round.to}, every page decoding everyone after ${round.ms} ms (${round.perPageMs.join(', ')})`);
+        opts.log(`${label} kill ${i}/${kills}: ${round.from} → ${round.to}, every page decoding everyone after ${round.ms} ms (${round.perPageMs.join(', ')}); slowest page: ${JSON.stringify(round.phases)}`);
         await cluster.restart(round.from);
         // The restarted bridge heartbeats, and the call settles, before the next kill.
         await new Promise((r) => setTimeout(r, 2000));

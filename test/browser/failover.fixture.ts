@@ -40,6 +40,15 @@ export interface Round {
   readonly to: string;
   readonly ms: number;
   readonly perPageMs: readonly number[];
+  /** Where the time went, for the slowest page: ms from the kill until it saw the drop, was admitted on the next bridge, had a group of everyone, and decoded everyone. */
+  readonly phases: Phases;
+}
+
+export interface Phases {
+  readonly dropMs: number;
+  readonly admittedMs: number;
+  readonly groupMs: number;
+  readonly decodedMs: number;
 }
 
 /** SIGKILLs the bridge the pages are on and times until every page decodes every other page's video through another bridge. */
@@ -55,7 +64,26 @@ export async function killAndTime(cluster: ProcessCluster, pages: readonly Page[
   const after = await Promise.all(pages.map(pageState));
   if (at.some((t) => t < 0)) throw new Error(`no decoded video on every page ${ROUND_LIMIT_MS} ms after killing ${from}: ${JSON.stringify(await Promise.all(pages.map(timeline)))}`);
   const perPageMs = at.map((t) => t - killedAt);
-  return { from, to: after[0]?.connected?.datacenter ?? '', ms: Math.max(...perPageMs), perPageMs };
+  const slowest = perPageMs.indexOf(Math.max(...perPageMs));
+  const page = pages[slowest] ?? pages[0];
+  const phases = page ? await phasesOf(page, killedAt, pages.length, perPageMs[slowest] ?? 0) : { dropMs: 0, admittedMs: 0, groupMs: 0, decodedMs: 0 };
+  return { from, to: after[0]?.connected?.datacenter ?? '', ms: Math.max(...perPageMs), perPageMs, phases };
+}
+
+/** The page's own event times after the kill (its clock is `performance.timeOrigin + at`). */
+async function phasesOf(page: Page, killedAt: number, participants: number, decodedMs: number): Promise<Phases> {
+  const events = await page.evaluate(() => window.geobridge.events.map((e) => ({ ...e, at: performance.timeOrigin + Number(e.at) })));
+  const after = events.filter((e) => e.at >= killedAt);
+  const first = (match: (e: Record<string, unknown>) => boolean): number => {
+    const e = after.find(match);
+    return e ? Math.round(e.at - killedAt) : -1;
+  };
+  return {
+    dropMs: first((e) => e.type === 'reconnecting'),
+    admittedMs: first((e) => e.type === 'connected'),
+    groupMs: first((e) => e.type === 'roster' && e.members === participants && e.joining === 0),
+    decodedMs,
+  };
 }
 
 /**

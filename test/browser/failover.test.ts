@@ -37,7 +37,7 @@ async function fiveKills(pages: readonly Page[], label: string): Promise<Round[]
   for (let i = 1; i <= KILLS; i++) {
     const round = await killAndTime(cluster, pages);
     rounds.push(round);
-    console.log(`failover ${label} ${i}/${KILLS}: ${round.from} → ${round.to}, every page decoding everyone after ${round.ms} ms (${round.perPageMs.join(', ')})`);
+    console.log(`failover ${label} ${i}/${KILLS}: ${round.from} → ${round.to}, every page decoding everyone after ${round.ms} ms (${round.perPageMs.join(', ')}); slowest page: ${JSON.stringify(round.phases)}`);
     expect(round.to).not.toBe(round.from);
     const states = await Promise.all(pages.map(pageState));
     // One group on the new bridge: the same epoch and code everywhere, with all three in it.
