@@ -575,7 +575,8 @@ export class Session<Track> {
     link.keysTimers = [
       setTimeout(() => link.keys?.retry(), KEYS_RETRY_MS),
       setTimeout(() => {
-        fail(`E2EE_KEYS_TIMEOUT: no end-to-end keys were agreed within ${KEYS_DEADLINE_MS / 1000} s on this bridge`, 'E2EE_KEYS_TIMEOUT');
+        const error = new GeobridgeError('E2EE_KEYS_TIMEOUT', `no end-to-end keys were agreed within ${KEYS_DEADLINE_MS / 1000} s on this bridge`);
+        fail(`${error.code}: ${error.message}`, error.code);
       }, KEYS_DEADLINE_MS),
     ];
   }
