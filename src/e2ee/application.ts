@@ -11,12 +11,12 @@
  * used once, §9.1), so both return the next group value.
  */
 import {
-  acceptAll, createApplicationMessage, decodeMlsMessage, emptyPskIndex, encodeMlsMessage, processMessage, type MLSMessage, type PaddingConfig, type RatchetTree,
+  acceptAll, createApplicationMessage, emptyPskIndex, encodeMlsMessage, processMessage, type PaddingConfig, type RatchetTree,
 } from 'ts-mls';
 import { decryptSenderData } from 'ts-mls/privateMessage.js';
 import { GeobridgeError } from '../core/errors.js';
 import { sameBytes } from './bytes.js';
-import { checkActive, epochOf, type MeetingGroup, type Member } from './group.js';
+import { checkActive, decodeWholeMessage, epochOf, type MeetingGroup, type Member } from './group.js';
 import { identityOf, keyFingerprint } from './identity.js';
 
 /**
@@ -62,7 +62,7 @@ export async function encryptApplication(group: MeetingGroup, data: Uint8Array):
 
 /** The epoch an application message is framed for (clear in a PrivateMessage), or undefined if `bytes` is not one. */
 export function applicationEpoch(bytes: Uint8Array): bigint | undefined {
-  const message = decodeOne(bytes);
+  const message = decodeWholeMessage(bytes);
   return message?.wireformat === 'mls_private_message' && message.privateMessage.contentType === 'application' ? message.privateMessage.epoch : undefined;
 }
 
@@ -77,7 +77,7 @@ export function applicationEpoch(bytes: Uint8Array): bigint | undefined {
  */
 export async function decryptApplication(group: MeetingGroup, bytes: Uint8Array): Promise<ReceivedApplication> {
   checkActive(group);
-  const message = decodeOne(bytes);
+  const message = decodeWholeMessage(bytes);
   if (message?.wireformat !== 'mls_private_message' || message.privateMessage.contentType !== 'application') {
     throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'Not an MLS application message.');
   }
@@ -111,11 +111,3 @@ function memberAt(tree: RatchetTree, leafIndex: number): Member | undefined {
   return { leafIndex, participant: who?.participant ?? `leaf-${leafIndex}`, name: who?.name ?? '', keyFingerprint: keyFingerprint(node.leaf.signaturePublicKey) };
 }
 
-function decodeOne(bytes: Uint8Array): MLSMessage | undefined {
-  try {
-    const decoded = decodeMlsMessage(bytes, 0);
-    return decoded !== undefined && decoded[1] === bytes.length ? decoded[0] : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -18,9 +18,9 @@
  * holds a secret and cannot check signatures, so "valid" here means well
  * formed, for this meeting's group and for the current epoch.
  */
-import { decodeMlsMessage, type MLSMessage } from 'ts-mls';
+import type { MLSMessage } from 'ts-mls';
 import { sameBytes } from './bytes.js';
-import { groupIdOf, RETAINED_PAST_EPOCHS } from './group.js';
+import { decodeWholeMessage, groupIdOf, RETAINED_PAST_EPOCHS } from './group.js';
 
 /** How long after an epoch ends application messages framed for it are still relayed. */
 export const APPLICATION_GRACE_MS = 10_000;
@@ -83,19 +83,11 @@ function framing(message: MLSMessage): { groupId: Uint8Array; epoch: bigint; con
   return undefined;
 }
 
-function decodeOne(bytes: Uint8Array): MLSMessage | undefined {
-  try {
-    const decoded = decodeMlsMessage(bytes, 0);
-    return decoded !== undefined && decoded[1] === bytes.length ? decoded[0] : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Applies the delivery rule to one submission; `now` (ms, any monotonic clock) times the grace of ended epochs. */
 export function deliver(state: DeliveryState, submission: Submission, now = 0): DeliveryResult {
   const reject = (reason: DeliveryRejection): DeliveryResult => ({ kind: 'rejected', state, reason, epoch: state.epoch });
-  const message = decodeOne(submission.message);
+  const message = decodeWholeMessage(submission.message);
   if (message === undefined) return reject('malformed');
   if (message.wireformat === 'mls_key_package') {
     return submission.welcome === undefined ? { kind: 'relay', state, what: 'key-package', message: submission.message } : reject('welcome-without-commit');
@@ -115,7 +107,7 @@ export function deliver(state: DeliveryState, submission: Submission, now = 0): 
   if (frame.contentType === 'proposal') {
     return submission.welcome === undefined ? { kind: 'relay', state, what: 'proposal', message: submission.message } : reject('welcome-without-commit');
   }
-  if (submission.welcome !== undefined && decodeOne(submission.welcome)?.wireformat !== 'mls_welcome') return reject('malformed');
+  if (submission.welcome !== undefined && decodeWholeMessage(submission.welcome)?.wireformat !== 'mls_welcome') return reject('malformed');
   const ended = [{ epoch: state.epoch, endedAt: now }, ...state.ended].slice(0, RETAINED_PAST_EPOCHS);
   return { kind: 'commit-accepted', state: { ...state, epoch: state.epoch + 1n, ended }, commit: submission.message, welcome: submission.welcome };
 }

@@ -103,6 +103,16 @@ function withAuth(state: ClientState, auth: AuthenticationService): ClientState 
   return { ...state, clientConfig: { ...state.clientConfig, authService: auth } };
 }
 
+/** Exactly one MLSMessage filling `bytes`, or undefined (never throws): for the delivery rule and application messages. */
+export function decodeWholeMessage(bytes: Uint8Array): MLSMessage | undefined {
+  try {
+    const decoded = decodeMlsMessage(bytes, 0);
+    return decoded !== undefined && decoded[1] === bytes.length ? decoded[0] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function decode(bytes: Uint8Array, what: string): MLSMessage {
   let decoded: [MLSMessage, number] | undefined;
   try {
