@@ -49,6 +49,46 @@ describe('bridge with Node participants', () => {
     b.leave();
     video.stop();
   }, 30_000);
+
+  it('publishes a stream when the answer says it sends, before its first packet, and the first packet reaches the subscriber', async () => {
+    const meeting = await cluster.meeting();
+    // Ada's camera sends nothing yet (as under E2EE before the keys are agreed); she has no microphone.
+    const camera = new MediaStreamTrack({ kind: 'video' });
+    const aEvents: SessionEvent<MediaStreamTrack>[] = [];
+    const bEvents: SessionEvent<MediaStreamTrack>[] = [];
+    const a = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', tracks: { video: camera }, onEvent: (e) => aEvents.push(e) });
+    const b = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Bo'), country: 'US', onEvent: (e) => bEvents.push(e) });
+    try {
+      a.join();
+      await waitFor(aEvents, (e) => (e.type === 'connected' ? e : undefined));
+      b.join();
+      // Bo negotiates Ada's camera with no packet of it sent anywhere.
+      const track = await waitFor(bEvents, (e) => (e.type === 'track-added' && e.kind === 'video' ? e.track : undefined));
+      const sequence: number[] = [];
+      track.onReceiveRtp.subscribe((rtp) => sequence.push(rtp.header.sequenceNumber));
+      // Once both transports are up (Ada's first packet was the only thing still missing), a key frame from her reaches Bo.
+      await until(() => [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])].every((p) => p.pc.connectionState === 'connected'), 10_000);
+      await new Promise((r) => setTimeout(r, 200));
+      let seq = 100;
+      const timer = setInterval(() => {
+        seq++;
+        const payload = Buffer.alloc(200, 7);
+        payload.set([0x10, 0x50, 0x02, 0x00]);
+        camera.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 5678, marker: true }), payload));
+      }, 20);
+      try {
+        await until(() => sequence.length > 5, 5000);
+      } finally {
+        clearInterval(timer);
+      }
+      expect(sequence.length).toBeGreaterThan(5);
+      // No stream for the microphone Ada does not have: an m-line she leaves inactive publishes nothing.
+      expect(bEvents.flatMap((e) => (e.type === 'track-added' ? [e.kind] : []))).toEqual(['video']);
+    } finally {
+      a.leave();
+      b.leave();
+    }
+  }, 30_000);
 });
 
 describe('keyframe requests', () => {

@@ -92,7 +92,7 @@ interface Published {
 /** A receiving m-line's remote track, known once the client's answer lists its SSRC. */
 interface Incoming {
   readonly track: MediaStreamTrack;
-  readonly receiver: RTCRtpReceiver;
+  readonly transceiver: RTCRtpTransceiver;
 }
 
 /** A transceiver that sends another participant's media to this one. */
@@ -119,8 +119,6 @@ export class Participant {
   readonly published = new Map<Slot, Published>();
   /** Its receiving m-lines' tracks, by slot. */
   readonly incoming = new Map<Slot, Incoming>();
-  /** Slots waiting for their first packet to publish. */
-  readonly armed = new Set<Slot>();
   readonly outgoing: Outgoing[] = [];
   readonly #signals: PeerSignals;
   #offering = false;
@@ -250,7 +248,7 @@ export class Room {
       // publish (yet) must keep its receiving m-lines, or the offer's stream labels and the media part.
       transceiver.usedForSender = true;
       transceiver.onTrack.subscribe((track) => {
-        p.incoming.set(slot, { track, receiver: transceiver.receiver });
+        p.incoming.set(slot, { track, transceiver });
         this.#arm(p, slot);
       });
     }
@@ -292,17 +290,21 @@ export class Room {
     }
   }
 
-  /** Publishes a slot at its next packet: a track is published when its media flows, not when an answer merely mentions its SSRC. */
+  /**
+   * Publishes a slot as soon as the publisher's answer says it sends there (a
+   * screen only while its participant says it shares): subscribers then
+   * negotiate while the publisher's transport connects and, under E2EE, its
+   * keys are agreed, so its first key frame reaches them all. Waiting for the
+   * first packet instead put a renegotiation round after it (failover in
+   * Chromium, docs/benchmarks.md). The direction decides, not the SSRC: werift
+   * clients list one on m-lines they leave inactive.
+   */
   #arm(p: Participant, slot: Slot): void {
     const incoming = p.incoming.get(slot);
-    if (!incoming || p.armed.has(slot) || p.published.has(slot) || !wanted(p, slot)) return;
-    p.armed.add(slot);
-    const first = incoming.track.onReceiveRtp.subscribe(() => {
-      first.unSubscribe();
-      p.armed.delete(slot);
-      // Packets of a screen after its sharer said stop (in flight, or a client that never says start) are not a share.
-      if (wanted(p, slot)) this.#publish(p, slot, incoming.track, incoming.receiver);
-    });
+    if (!incoming || p.published.has(slot) || !wanted(p, slot)) return;
+    const direction = incoming.transceiver.currentDirection;
+    if (direction !== 'recvonly' && direction !== 'sendrecv') return;
+    this.#publish(p, slot, incoming.track, incoming.transceiver.receiver);
   }
 
   /**

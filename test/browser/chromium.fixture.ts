@@ -65,13 +65,14 @@ export async function launchChromium(options: { args?: readonly string[] } = {})
 }
 
 /** Opens the invite link in a new tab and fills the join screen; returns the page and the route answers it receives. */
-export async function openInvite(context: BrowserContext, brokerUrl: string, link: string, name: string, country: string): Promise<{ page: Page; routes: RouteBody[] }> {
+/** Opens the meeting page on an invite link and fills the lobby; `query` (e.g. `?e2ee=off`) goes on the page's URL. */
+export async function openInvite(context: BrowserContext, brokerUrl: string, link: string, name: string, country: string, query = ''): Promise<{ page: Page; routes: RouteBody[] }> {
   const page = await context.newPage();
   const routes: RouteBody[] = [];
   page.on('response', (response) => {
     if (new URL(response.url()).pathname === '/v1/route' && response.ok()) void response.json().then((body: RouteBody) => routes.push(body));
   });
-  await page.goto(`${brokerUrl}/join#invite=${link}`);
+  await page.goto(`${brokerUrl}/join${query}#invite=${link}`);
   await page.locator('#join:not([disabled])').waitFor({ timeout: 15_000 });
   await page.fill('#name', name);
   await page.selectOption('#country', country);

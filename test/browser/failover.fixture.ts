@@ -18,7 +18,7 @@ export async function joinPages(context: BrowserContext, cluster: ProcessCluster
   const link = await cluster.invite(meeting);
   const pages: Page[] = [];
   for (const name of names) {
-    const { page } = await openInvite(context, `${cluster.broker.url}${query}`, link, name, 'US');
+    const { page } = await openInvite(context, cluster.broker.url, link, name, 'US', query);
     await page.click('#join');
     pages.push(page);
   }
