@@ -23,13 +23,15 @@ export interface AssertionInput {
 
 export interface TestBroker {
   readonly verify: IdentityVerifier;
+  /** Its public key, for code that verifies assertions itself (e.g. the SDK's MeetingKeys, given as `jwks`). */
+  readonly publicKey: CryptoKey;
   assert(input: AssertionInput): Promise<string>;
 }
 
 /** A broker with a fresh Ed25519 key. */
 export async function createTestBroker(): Promise<TestBroker> {
   const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  return { verify: verifierFor(publicKey), assert: (input) => sign(privateKey, input) };
+  return { verify: verifierFor(publicKey), publicKey, assert: (input) => sign(privateKey, input) };
 }
 
 function verifierFor(publicKey: CryptoKey): IdentityVerifier {

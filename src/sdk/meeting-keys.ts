@@ -110,7 +110,19 @@ export interface MeetingKeysOptions {
   readonly onChatUndelivered?: (reason: string) => void;
   /** A relayed chat message was dropped unread: it does not decrypt or verify, or is not a chat payload. The group is unaffected. */
   readonly onChatUnreadable?: (error: unknown) => void;
+  /** How long the committer waits for the key packages of participants already announced (default ADD_BATCH_MS). */
+  readonly addBatchMs?: number;
 }
+
+/**
+ * How long the committer holds an add while participants the bridge has
+ * announced have not sent their key packages yet: after a failover everyone
+ * arrives within a few hundred milliseconds, and one commit adding them all
+ * saves a commit round (create, relay, process, Welcome) per extra newcomer.
+ * Bounded, so a participant whose key package never comes delays the others
+ * by this much at most.
+ */
+export const ADD_BATCH_MS = 150;
 
 let suite: Promise<CiphersuiteImpl> | undefined;
 
@@ -165,6 +177,10 @@ export class MeetingKeys {
   /** Leaves (`leafKey`) of earlier connections of participants announced again: the committer removes them. */
   readonly #replaced = new Set<string>();
   #draft: CommitDraft | undefined;
+  /** Set while an add waits for announced participants' key packages (ADD_BATCH_MS). */
+  #batchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The wait is over: the next commit adds whoever is waiting. */
+  #batchDue = false;
   #closed = false;
   /** The epoch we entered the group at: application messages of earlier epochs were never for us. */
   #joinedEpoch: bigint | undefined;
@@ -329,6 +345,7 @@ export class MeetingKeys {
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#batchTimer);
   }
 
   #run(task: () => Promise<void>): void {
@@ -395,6 +412,13 @@ export class MeetingKeys {
     this.#options.onRoster({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), ...checkRoster(members(group), view) });
   }
 
+  /** Whether a participant the bridge announced is neither in the group nor waiting with a key package. */
+  #keyPackagesExpected(current: readonly Member[]): boolean {
+    const inGroup = new Set(current.map((m) => m.participant));
+    for (const p of this.#present.keys()) if (!inGroup.has(p) && !this.#waiting.has(p)) return true;
+    return false;
+  }
+
   /** The lowest leaf among members still present commits: one committer, so races are rare (and still safe). */
   async #commitIfCommitter(): Promise<void> {
     const group = this.#group;
@@ -407,6 +431,17 @@ export class MeetingKeys {
     const gone = current.filter((m) => !stays(m)).map((m) => m.leafIndex);
     const adds = [...this.#waiting.entries()].filter(([p]) => this.#present.has(p)).map(([, kp]) => kp);
     if (gone.length === 0 && adds.length === 0) return;
+    if (gone.length === 0 && !this.#batchDue && this.#keyPackagesExpected(current)) {
+      this.#batchTimer ??= setTimeout(() => {
+        this.#batchTimer = undefined;
+        this.#batchDue = true;
+        this.#run(() => this.#commitIfCommitter());
+      }, this.#options.addBatchMs ?? ADD_BATCH_MS);
+      return;
+    }
+    clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
+    this.#batchDue = false;
     const draft = gone.length > 0 ? await removeMembers(group, gone) : await addMembers(group, adds);
     this.#draft = draft;
     this.#options.send({ type: 'mls', kind: 'commit', data: base64url(draft.commit), ...(draft.welcome ? { welcome: base64url(draft.welcome) } : {}) });

@@ -1,0 +1,115 @@
+/**
+ * MeetingKeys, the SDK's side of the MLS group, against the bridge's real
+ * relay (src/bridge/mls-relay.ts) with delivery in this process: who gets
+ * added by which commit.
+ */
+import type { CiphersuiteImpl } from 'ts-mls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { MlsJoinedMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { MlsRelay, type Outgoing } from '../bridge/mls-relay.js';
+import { loadCipherSuite } from '../e2ee/group.js';
+import { createTestBroker, MEETING, newMember, type TestBroker } from '../e2ee/test-broker.fixture.js';
+import { MeetingKeys, type E2eeEpoch } from './meeting-keys.js';
+
+let cs: CiphersuiteImpl;
+let broker: TestBroker;
+
+beforeAll(async () => {
+  cs = await loadCipherSuite();
+  broker = await createTestBroker();
+});
+
+/** Assertions are dated from the fixture's T0; MeetingKeys checks them against the real clock. */
+const LIFETIME = 20 * 365 * 86_400;
+
+/** A bridge room in miniature: participants in admission order, their MeetingKeys, the relay, and every commit submitted. */
+class Room {
+  readonly relay = new MlsRelay(MEETING);
+  readonly keys = new Map<string, MeetingKeys>();
+  readonly epochs = new Map<string, E2eeEpoch>();
+  readonly commits: string[] = [];
+
+  admit(id: string, addBatchMs?: number): MeetingKeys {
+    const others = [...this.keys.keys()];
+    const founder = this.relay.admit(id, others.length);
+    const keys = new MeetingKeys({
+      broker: 'http://127.0.0.1:9',
+      joinToken: 'unused',
+      meeting: MEETING,
+      participant: id,
+      prepared: newMember(cs, broker, id, { lifetime: LIFETIME }),
+      jwks: () => Promise.resolve(broker.publicKey),
+      send: (m) => {
+        this.#submit(id, m);
+      },
+      onEpoch: (epoch) => this.epochs.set(id, epoch),
+      onRoster: () => undefined,
+      onError: (error) => {
+        throw error;
+      },
+      ...(addBatchMs !== undefined ? { addBatchMs } : {}),
+    });
+    this.keys.set(id, keys);
+    for (const other of others) this.keys.get(other)?.peerJoined({ id, name: id.toUpperCase() });
+    keys.start(founder, others.map((o) => ({ id: o, name: o.toUpperCase() })));
+    return keys;
+  }
+
+  #submit(from: string, m: MlsSubmitMessage | MlsJoinedMessage): void {
+    if (m.type === 'mls-joined') {
+      this.relay.joined(from);
+      return;
+    }
+    if (m.kind === 'commit') this.commits.push(from);
+    this.#deliver(this.relay.submit(from, m, [...this.keys.keys()].filter((p) => p !== from)));
+  }
+
+  #deliver(out: readonly Outgoing[]): void {
+    for (const { to, message } of out) {
+      const keys = this.keys.get(to);
+      if (message.type === 'mls') keys?.relayed(message);
+      else if (message.type === 'mls-result') keys?.result(message);
+      else keys?.found();
+    }
+  }
+
+  /** Resolves once every participant is at the same epoch with all of them in it. */
+  async agreed(limitMs = 20_000): Promise<bigint> {
+    const deadline = Date.now() + limitMs;
+    while (Date.now() < deadline) {
+      const epochs = [...this.keys.keys()].map((p) => this.epochs.get(p));
+      const first = epochs[0];
+      if (first && epochs.every((e) => e?.epoch === first.epoch && e.members.length === this.keys.size)) return first.epoch;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no agreement: ${JSON.stringify([...this.epochs].map(([p, e]) => [p, String(e.epoch), e.members.length]))}`);
+  }
+}
+
+describe('MeetingKeys', () => {
+  it('adds participants announced together with one commit, waiting for the key package still on its way', async () => {
+    const room = new Room();
+    room.admit('ada', 60_000);
+    expect(await room.agreed()).toBe(0n);
+    // Bo and Cy are admitted and announced; Cy's key package comes later than Bo's (they always come one by one).
+    room.admit('bo', 60_000);
+    room.admit('cy', 60_000);
+    expect(await room.agreed()).toBe(1n);
+    expect(room.commits).toEqual(['ada']);
+  });
+
+  it('adds whoever sent a key package once the wait is over, when an announced participant never sends one', async () => {
+    const room = new Room();
+    room.admit('ada', 200);
+    expect(await room.agreed()).toBe(0n);
+    room.admit('bo', 200);
+    // Cy is announced to Ada and Bo, but never starts: no key package.
+    room.keys.get('ada')?.peerJoined({ id: 'cy', name: 'CY' });
+    room.keys.get('bo')?.peerJoined({ id: 'cy', name: 'CY' });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && room.epochs.get('bo')?.epoch !== 1n) await new Promise((r) => setTimeout(r, 10));
+    expect(room.epochs.get('bo')?.epoch).toBe(1n);
+    expect(room.epochs.get('ada')?.members.map((m) => m.participant).sort()).toEqual(['ada', 'bo']);
+    expect(room.commits).toEqual(['ada']);
+  });
+});
