@@ -1,5 +1,5 @@
 // Imports flow toward the core (ARCHITECTURE.md): the pure layers (core, sim,
-// sframe) import only pure packages; nothing in src/ reaches into a layer it must not.
+// sframe, translog) import only pure packages; nothing in src/ reaches into a layer it must not.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,12 +20,14 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   web: ['core', 'e2ee', 'sframe', 'sdk', 'web'],
   cli: ['core', 'sim', 'node', 'broker', 'bridge', 'cli'],
   e2ee: ['core', 'sframe', 'e2ee'],
+  translog: ['core', 'translog'],
 };
 /** npm packages each pure layer may use: isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
   core: new Set(['yaml']),
   sim: new Set(['yaml', 'd3-geo', 'topojson-client', 'topojson-specification']),
   sframe: new Set(),
+  translog: new Set(['@noble/hashes/sha2.js']),
 };
 /**
  * Extra folders a layer's tests (only) may import. The SFrame tests run the
