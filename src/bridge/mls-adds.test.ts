@@ -6,10 +6,10 @@
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MlsJoinedMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
-import { MlsRelay, type Outgoing } from '../bridge/mls-relay.js';
+import { MlsRelay, type Outgoing } from './mls-relay.js';
 import { loadCipherSuite } from '../e2ee/group.js';
 import { createTestBroker, MEETING, newMember, type TestBroker } from '../e2ee/test-broker.fixture.js';
-import { MeetingKeys, type E2eeEpoch } from './meeting-keys.js';
+import { MeetingKeys, type E2eeEpoch } from '../sdk/meeting-keys.js';
 
 let cs: CiphersuiteImpl;
 let broker: TestBroker;
