@@ -76,9 +76,11 @@ export function isHealthy(state: CallState): boolean {
 /** E2EE timing: after `retryMs` without keys the key package is sent again; after `deadlineMs` the connection is given up and the machine reconnects. */
 export const KEYS_RETRY_MS = 4000;
 export const KEYS_DEADLINE_MS = 12_000;
-/** How often remote media progress is sampled, and how many samples in a row without progress make media 'waiting'. */
+/** How often remote media progress is sampled while it flows, and how many samples in a row without progress make media 'waiting'. */
 const MEDIA_SAMPLE_MS = 1000;
 const MEDIA_STALL_SAMPLES = 2;
+/** How often it is sampled while not flowing: a stream is announced before its media arrives, and 'flowing' should follow the first frames closely. */
+const MEDIA_WAITING_SAMPLE_MS = 200;
 
 /** The SDK's typed events. */
 export type SessionEvent<Track> =
@@ -155,7 +157,7 @@ interface Link {
   /** The E2EE retry and deadline timers while this connection has no keys. */
   keysTimers: ReturnType<typeof setTimeout>[];
   /** The remote media sampler, the last progress count it saw, and how many samples in a row saw none. */
-  mediaTimer?: ReturnType<typeof setInterval>;
+  mediaTimer?: ReturnType<typeof setTimeout>;
   decoded: number;
   stalls: number;
   admitted: boolean;
@@ -585,18 +587,24 @@ export class Session<Track> {
   #watchMedia(link: Link, peer: PeerHandle<Track>): void {
     const sample = peer.mediaProgress?.bind(peer);
     if (!sample) return;
-    link.mediaTimer = setInterval(() => {
-      void sample()
-        .then(({ tracks, decoded }) => {
-          if (link.done) return;
-          link.stalls = decoded > link.decoded ? 0 : link.stalls + 1;
-          link.decoded = decoded;
-          // One quiet sample is a hiccup of a loaded machine, two are a stall; the first frames count at once.
-          const media = tracks === 0 ? 'none' : link.stalls === 0 ? 'flowing' : link.stalls >= MEDIA_STALL_SAMPLES || this.#callState.media !== 'flowing' ? 'waiting' : 'flowing';
-          this.#setCallState({ media });
-        })
-        .catch(() => undefined);
-    }, MEDIA_SAMPLE_MS);
+    const next = (): void => {
+      link.mediaTimer = setTimeout(() => {
+        void sample()
+          .then(({ tracks, decoded }) => {
+            if (link.done) return;
+            link.stalls = decoded > link.decoded ? 0 : link.stalls + 1;
+            link.decoded = decoded;
+            // One quiet sample is a hiccup of a loaded machine, two are a stall; the first frames count at once.
+            const media = tracks === 0 ? 'none' : link.stalls === 0 ? 'flowing' : link.stalls >= MEDIA_STALL_SAMPLES || this.#callState.media !== 'flowing' ? 'waiting' : 'flowing';
+            this.#setCallState({ media });
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            if (!link.done) next();
+          });
+      }, this.#callState.media === 'flowing' ? MEDIA_SAMPLE_MS : MEDIA_WAITING_SAMPLE_MS);
+    };
+    next();
   }
 
   #send(link: Link, message: ClientMessage): void {
@@ -615,7 +623,7 @@ export class Session<Track> {
     link.done = true;
     link.keys?.close();
     for (const t of link.keysTimers) clearTimeout(t);
-    clearInterval(link.mediaTimer);
+    clearTimeout(link.mediaTimer);
     if (this.#current === attemptId) this.#current = undefined;
     for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', peer: t.peer, kind: t.kind, source: t.source });
     link.tracks = [];

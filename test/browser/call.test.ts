@@ -67,7 +67,8 @@ describe('the meeting page in Chromium', () => {
       const state = await pageState(p.page);
       expect(state.phase).toBe('connected');
       expect(state.connected).toMatchObject({ jurisdiction: 'US', role: 'primary' });
-      expect(await p.page.textContent('#badge-text')).toMatch(/United States \(US\) · primary · \d+ attempts?/);
+      // The badge follows the SDK's call state, sampled a moment after the first frames.
+      await until(async () => /United States \(US\) · primary · \d+ attempts?/.test((await p.page.textContent('#badge-text')) ?? ''), 10_000, `${p.page.url()}: the badge to show the route once media flows`);
     }
     expect(await ada.page.textContent('.tile:not(.self) .tile-name')).toBe('Bo Chen');
     expect(await bo.page.textContent('.tile:not(.self) .tile-name')).toBe('Ada Lovelace');
