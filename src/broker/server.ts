@@ -5,7 +5,7 @@
  * errors).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
@@ -43,7 +43,8 @@ export interface RunningBroker {
 
 /** Opens everything, builds the app and listens. */
 export async function startBroker(settings: ServeSettings, logger: boolean | { readonly level: string } = true, observe?: AuditObserver): Promise<RunningBroker> {
-  mkdirSync(settings.dataDir, { recursive: true });
+  // The data directory holds the signing keys and the admin token: a new one is for this user only.
+  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
   const now = (): Date => new Date();
   const manifestText = readText(settings.manifestPath, 'manifest');
   const parsed = parseManifest(manifestText, settings.manifestPath);
@@ -56,8 +57,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   const { adminToken, adminTokenFile } = loadAdminToken(settings);
   const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
 
-  const store = SqliteStore.open(join(settings.dataDir, 'broker.sqlite'));
-  const audit = SqliteAuditLog.open(join(settings.dataDir, 'audit.sqlite'));
+  const store = SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite')));
+  const audit = SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
   try {
     const keys = await KeyRing.load(store, now);
     const geoip = await openGeoIp(settings.geoipPath);
@@ -147,6 +148,18 @@ function readText(path: string, what: string): string {
   } catch {
     throw new GeobridgeError('UNREADABLE_FILE', `cannot read the ${what} '${path}'. Check the path.`);
   }
+}
+
+/**
+ * Makes a database file readable by its owner only (mode 600), creating it
+ * so if it is new: broker.sqlite holds the private signing keys. SQLite
+ * gives the -wal and -shm files it creates the database file's mode; ones
+ * left by an earlier run are narrowed too.
+ */
+function ownerOnly(path: string): string {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
+  return path;
 }
 
 /** The admin token: GEOBRIDGE_ADMIN_TOKEN, else one generated once into DATA/admin-token (mode 600). */

@@ -135,7 +135,8 @@ function eventLine(type: string, data: Readonly<Record<string, unknown>>): strin
 
 /** The bridge keys: one Ed25519 identity per datacenter, generated once; returns the broker's public key file. */
 async function bridgeKeys(dir: string, datacenters: readonly string[]): Promise<string> {
-  mkdirSync(dir, { recursive: true });
+  // Private keys: the directory is this user's alone.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const lines: string[] = [];
   for (const dc of datacenters) {
     const keyFile = join(dir, `${dc}.jwk`);

@@ -1,0 +1,78 @@
+/**
+ * The broker's data directory holds the private signing keys (broker.sqlite)
+ * and the admin token: a new one is the user's alone (700), and so is every
+ * database file in it (600), whatever the umask; files an earlier run left
+ * readable are narrowed.
+ */
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { startBroker, type RunningBroker } from './server.js';
+
+const WORLD = fileURLToPath(new URL('../../examples/world.yaml', import.meta.url));
+
+function start(dataDir: string): Promise<RunningBroker> {
+  return startBroker(
+    {
+      manifestPath: WORLD,
+      host: '127.0.0.1',
+      port: 0,
+      dataDir,
+      dev: true,
+      assumeBridgesUp: true,
+      trustedProxies: [],
+      bridgeKeysPath: undefined,
+      geoipPath: undefined,
+      issuer: 'http://127.0.0.1',
+      adminToken: undefined,
+      heartbeatTimeoutMs: 1500,
+      routeTicketSeconds: 120,
+      joinTokenSeconds: 600,
+      placementReleaseMs: 30_000,
+    },
+    false,
+  );
+}
+
+const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);
+
+describe('the data directory', () => {
+  it('is created 700, with its databases, their WAL files and the admin token 600, even under a permissive umask', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'geobridge-data-'));
+    const dataDir = join(parent, 'data');
+    const umask = process.umask(0o000);
+    try {
+      const broker = await start(dataDir);
+      // A write, so that the WAL files exist too.
+      await fetch(new URL('/v1/accounts', broker.url), { method: 'POST', headers: { authorization: `Bearer ${readToken(dataDir)}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Acme' }) });
+      expect(mode(dataDir)).toBe('700');
+      for (const file of ['broker.sqlite', 'audit.sqlite', 'admin-token', 'broker.sqlite-wal', 'audit.sqlite-wal']) expect([file, mode(join(dataDir, file))]).toEqual([file, '600']);
+      await broker.close();
+    } finally {
+      process.umask(umask);
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('narrows database files an earlier run left readable by others', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'geobridge-data-'));
+    try {
+      let broker = await start(dataDir);
+      await broker.close();
+      for (const file of ['broker.sqlite', 'audit.sqlite']) chmodSync(join(dataDir, file), 0o644);
+      writeFileSync(join(dataDir, 'broker.sqlite-shm'), '');
+      chmodSync(join(dataDir, 'broker.sqlite-shm'), 0o644);
+      broker = await start(dataDir);
+      for (const file of ['broker.sqlite', 'audit.sqlite', 'broker.sqlite-shm']) if (existsSync(join(dataDir, file))) expect([file, mode(join(dataDir, file))]).toEqual([file, '600']);
+      await broker.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+function readToken(dataDir: string): string {
+  return readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+}
