@@ -23,7 +23,7 @@
  */
 import type { Page } from 'playwright-core';
 import { startProcessCluster, type ProcessCluster } from '../src/bridge/processes.fixture.js';
-import { launchChromium } from '../test/browser/chromium.fixture.js';
+import { checkE2eeVariant, launchChromium } from '../test/browser/chromium.fixture.js';
 import { burnCpu, joinPages, killAndTime, type Phases } from '../test/browser/failover.fixture.js';
 import { quantile } from './media-support.js';
 import type { BenchOptions } from './run.js';
@@ -55,7 +55,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
               const label = `${String(fps)} fps, ${variant.name}, ${load}`;
               const meeting = await cluster.meeting(`Failover benchmark (${label})`);
               const pages = await joinPages(chromium.context, cluster, meeting, ['Ada', 'Bo', 'Cy'], variant.query);
-              await checkVariant(pages, variant.name);
+              for (const page of pages) await checkE2eeVariant(page, variant.name === 'e2ee');
               blocks[`${variant.name}.${load}`] = await rounds(opts, cluster, pages, kills, label);
               await Promise.all(pages.map((p) => p.close()));
             }
@@ -88,15 +88,6 @@ async function rounds(opts: BenchOptions, cluster: ProcessCluster, pages: readon
     await new Promise((r) => setTimeout(r, 2000));
   }
   return samples;
-}
-
-/** The pages ran the variant they were meant to: an SFrame worker decrypting video, or none at all. */
-async function checkVariant(pages: readonly Page[], variant: 'e2ee' | 'plain'): Promise<void> {
-  for (const page of pages) {
-    const stats = await page.evaluate(() => window.geobridge.e2eeStats());
-    const ok = variant === 'e2ee' ? (stats?.decrypted.video ?? 0) > 0 : stats === undefined;
-    if (!ok) throw new Error(`a ${variant} page did not run as such: ${JSON.stringify(stats)}`);
-  }
 }
 
 /** Median, p95 and max per block, the median of each phase, and E2EE's ratio to the plain baseline. */

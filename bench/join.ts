@@ -26,7 +26,7 @@
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
-import { launchChromium } from '../test/browser/chromium.fixture.js';
+import { checkE2eeVariant, launchChromium } from '../test/browser/chromium.fixture.js';
 import { quantile } from './media-support.js';
 import type { BenchOptions } from './run.js';
 
@@ -124,7 +124,8 @@ async function joinOnce(context: BrowserContext, cluster: Cluster, link: string,
       return performance.timeOrigin + Number(event?.at ?? Number.NaN);
     }),
   );
-  await checkVariant(page, variant);
+  // After the timing: the page ran the variant it was meant to.
+  await checkE2eeVariant(page, variant === 'on');
   await page.click('#leave');
   await page.close();
   // The next round starts once the bridge has removed the newcomer and the host's page shows it.
@@ -147,16 +148,6 @@ async function openInvite(context: BrowserContext, cluster: Cluster, link: strin
   await page.fill('#name', name);
   await page.selectOption('#country', 'US');
   return page;
-}
-
-/**
- * After the timing: the page ran the variant it was meant to — with E2EE its
- * worker decrypted video, without it there is no worker and the page says so.
- */
-async function checkVariant(page: Page, variant: Variant): Promise<void> {
-  const seen = await page.evaluate(async () => ({ stats: await window.geobridge.e2eeStats(), line: document.getElementById('e2ee')?.textContent ?? '' }));
-  const ok = variant === 'on' ? (seen.stats?.decrypted.video ?? 0) > 0 : seen.stats === undefined && seen.line.includes('Not end-to-end encrypted');
-  if (!ok) throw new Error(`the E2EE ${variant} page did not run as such: ${JSON.stringify(seen)}`);
 }
 
 /** Clicks "Join meeting" inside the page; returns the click's time on the shared clock. */

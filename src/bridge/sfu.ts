@@ -249,7 +249,7 @@ export class Room {
       transceiver.usedForSender = true;
       transceiver.onTrack.subscribe((track) => {
         p.incoming.set(slot, { track, transceiver });
-        this.#arm(p, slot);
+        this.#publishIfSending(p, slot);
       });
     }
     for (const other of this.participants.values()) {
@@ -268,7 +268,7 @@ export class Room {
     if (p.screen === on) return;
     p.screen = on;
     if (on) {
-      this.#arm(p, 'screen');
+      this.#publishIfSending(p, 'screen');
       return;
     }
     const published = p.published.get('screen');
@@ -299,7 +299,7 @@ export class Room {
    * Chromium, docs/benchmarks.md). The direction decides, not the SSRC: werift
    * clients list one on m-lines they leave inactive.
    */
-  #arm(p: Participant, slot: Slot): void {
+  #publishIfSending(p: Participant, slot: Slot): void {
     const incoming = p.incoming.get(slot);
     if (!incoming || p.published.has(slot) || !wanted(p, slot)) return;
     const direction = incoming.transceiver.currentDirection;

@@ -9,31 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseServeSettings } from './config.js';
 import { startBroker, type RunningBroker } from './server.js';
 
 const WORLD = fileURLToPath(new URL('../../examples/world.yaml', import.meta.url));
 
+/** A broker on the settings `geobridge serve --manifest … --data DIR --dev` would use. */
 function start(dataDir: string): Promise<RunningBroker> {
-  return startBroker(
-    {
-      manifestPath: WORLD,
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      dev: true,
-      assumeBridgesUp: true,
-      trustedProxies: [],
-      bridgeKeysPath: undefined,
-      geoipPath: undefined,
-      issuer: 'http://127.0.0.1',
-      adminToken: undefined,
-      heartbeatTimeoutMs: 1500,
-      routeTicketSeconds: 120,
-      joinTokenSeconds: 600,
-      placementReleaseMs: 30_000,
-    },
-    false,
-  );
+  const { settings, problems } = parseServeSettings({ manifest: WORLD, data: dataDir, dev: true, listen: '127.0.0.1:0' }, {});
+  if (!settings) throw new Error(problems.join('\n'));
+  return startBroker(settings, false);
 }
 
 const mode = (path: string): string => (statSync(path).mode & 0o777).toString(8);

@@ -79,6 +79,16 @@ export async function openInvite(context: BrowserContext, brokerUrl: string, lin
   return { page, routes };
 }
 
+/**
+ * Checks that a page ran as meant: with E2EE its SFrame worker decrypted
+ * video; without (the dev switch `?e2ee=off`) it has no worker and says so.
+ */
+export async function checkE2eeVariant(page: Page, e2ee: boolean): Promise<void> {
+  const seen = await page.evaluate(async () => ({ stats: await window.geobridge.e2eeStats(), line: document.getElementById('e2ee')?.textContent ?? '' }));
+  const ok = e2ee ? (seen.stats?.decrypted.video ?? 0) > 0 : seen.stats === undefined && seen.line.includes('Not end-to-end encrypted');
+  if (!ok) throw new Error(`the page meant to run ${e2ee ? 'with' : 'without'} E2EE did not: ${JSON.stringify(seen)}`);
+}
+
 export function pageState(page: Page): Promise<PageState> {
   return page.evaluate(() => JSON.parse(JSON.stringify(window.geobridge.state)) as PageState);
 }
