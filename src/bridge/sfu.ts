@@ -152,6 +152,9 @@ export class Participant {
     }
     this.#offering = true;
     const offer = await this.pc.createOffer();
+    // werift's ICE falls back to querying stun.l.google.com: a third party outside every fence, and a
+    // 5 s wait for every offer where UDP to it is dropped. The bridge's own addresses are its candidates.
+    for (const t of this.pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
     await this.pc.setLocalDescription(offer);
     const carried = this.outgoing.filter((o) => o.transceiver.mid !== null && o.transceiver.direction !== 'inactive');
     this.#offered = carried;

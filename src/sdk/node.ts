@@ -74,6 +74,13 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
+  /**
+   * Whether the route allowed a STUN server. Without one, werift would query its built-in
+   * stun.l.google.com, outside every fence (docs/security.md, TURN relays and residency):
+   * gathering is then told to skip server-reflexive candidates.
+   */
+  readonly #stun: boolean;
+
   constructor(tracks: NodeTracks, iceServers: readonly IceServer[]) {
     this.#pc = new RTCPeerConnection({
       codecs: { audio: [useOPUS()], video: [useVP8()] },
@@ -82,6 +89,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
       iceUseIpv6: false,
     });
     this.#tracks = tracks;
+    this.#stun = iceServers.some((s) => s.urls.some((u) => u.startsWith('stun:') || u.startsWith('stuns:')));
     this.#pc.onTransceiverAdded.subscribe((transceiver) => {
       transceiver.onTrack.subscribe((track) => {
         const mid = transceiver.mid;
@@ -107,6 +115,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {
     this.#streams = new Map(streams.map((s) => [s.mid, s]));
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+    if (!this.#stun) for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
     const first = !this.#answered;
     this.#answered = true;
     let videos = 0;
