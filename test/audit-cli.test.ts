@@ -1,10 +1,13 @@
 // `geobridge audit verify|report` through main(): exit codes, output, files.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
+import { TreeHeadSigner, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
+import { loadLogKey, logKeyPath, logPublicJwk } from '../src/broker/log-key.js';
 import { main } from '../src/cli/main.js';
 
 const base = mkdtempSync(join(tmpdir(), 'geobridge-audit-cli-'));
@@ -38,10 +41,10 @@ async function dataDir(): Promise<string> {
 }
 
 describe('geobridge audit verify', () => {
-  it('reports an intact chain with its head (exit 0)', async () => {
+  it('reports an intact chain with its head and Merkle root (exit 0)', async () => {
     const r = await run('audit', 'verify', '--data', await dataDir());
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^chain intact: 5 records\nhead: record 5, 2024-03-02T11:00:00\.000Z, hash [0-9a-f]{64}\n$/);
+    expect(r.out).toMatch(/^chain intact: 5 records\nhead: record 5, 2024-03-02T11:00:00\.000Z, hash [0-9a-f]{64}\nMerkle tree: 5 leaves, root [A-Za-z0-9+/]{43}=, as the records give it\nKeep a signed tree head/);
   });
 
   it('prints JSON', async () => {
@@ -84,6 +87,118 @@ describe('geobridge audit verify', () => {
     const empty = join(base, 'empty');
     mkdirSync(empty, { recursive: true });
     expect((await run('audit', 'report', '--data', empty, '--from', '2024-03-01', '--to', '2024-03-02')).code).toBe(2);
+  });
+});
+
+describe('geobridge audit verify, transparency log', () => {
+  /** A broker's data directory: the log, its key, and a signed tree head kept in the log and returned (as GET /v1/log/sth serves it). */
+  async function signedDataDir(): Promise<{ dir: string; sth: SignedTreeHead; sthFile: string }> {
+    const dir = await dataDir();
+    const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
+    const sth = await new TreeHeadSigner(log, loadLogKey(dir, true)).refresh();
+    await log.close();
+    const sthFile = join(dir, '..', `sth-${String(++dirs)}.json`);
+    writeFileSync(sthFile, JSON.stringify(sth));
+    return { dir, sth, sthFile };
+  }
+
+  /**
+   * What the issue's auditor did, done by someone who also holds the log key:
+   * the log rebuilt from the records `keep` selects, with seq, prev_hash,
+   * hash, the Merkle tree and a signed head all recomputed.
+   */
+  async function rewrite(dir: string, keep: (r: AuditRecord) => boolean): Promise<void> {
+    const file = join(dir, 'audit.sqlite');
+    const old = SqliteAuditLog.open(file, { create: false });
+    const records = (await old.read()).filter(keep);
+    await old.close();
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    const log = SqliteAuditLog.open(file);
+    for (const r of records) await log.append(r.type, r.data, r.at);
+    await new TreeHeadSigner(log, loadLogKey(dir, false)).refresh();
+    await log.close();
+  }
+
+  it('checks the tree and every signed head, and a head kept outside (exit 0)', async () => {
+    const { dir, sth, sthFile } = await signedDataDir();
+    const r = await run('audit', 'verify', '--data', dir, '--sth', sthFile);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('Merkle tree: 5 leaves');
+    expect(r.out).toContain(`signed tree heads: 1 kept, each signed by log key ${sth.keyId}`);
+    expect(r.out).toContain(`your tree head (5 records, signed ${new Date(sth.timestamp).toISOString()}): the log still holds exactly those records`);
+    const json = JSON.parse((await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--json')).out) as Record<string, unknown>;
+    expect(json).toMatchObject({ ok: true, count: 5, headsChecked: 1, pinned: { size: 5 }, keyId: sth.keyId, rootHash: sth.rootHash });
+  });
+
+  it('catches a history rewritten with every hash, the tree and the heads redone, against a head kept outside (exit 1)', async () => {
+    const { dir, sthFile } = await signedDataDir();
+    // The secondary admission into CN disappears; the rest is renumbered and re-hashed.
+    await rewrite(dir, (r) => r.data.jurisdiction !== 'CN');
+    const alone = await run('audit', 'verify', '--data', dir);
+    expect(alone.code).toBe(0);
+    expect(alone.out).toMatch(/^chain intact: 4 records/);
+    const r = await run('audit', 'verify', '--data', dir, '--sth', sthFile);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^log altered: the tree head you kept \(5 records, signed [^)]+\): the log now holds only 4 records: its tail was cut\n$/);
+  });
+
+  it('catches a rewrite that keeps the count, and a cut tail (exit 1)', async () => {
+    const { dir, sthFile } = await signedDataDir();
+    const file = join(dir, 'audit.sqlite');
+    const log = SqliteAuditLog.open(file);
+    await log.append('admin.action', { later: true }, '2024-03-03T00:00:00Z');
+    await log.close();
+    // Record 2 edited, everything after it re-hashed: as many records as the kept head signed, and more.
+    await rewrite(dir, () => true);
+    const db = new Database(file);
+    db.exec('DROP TABLE translog_node; DROP TABLE translog_head;');
+    db.pragma('user_version = 1');
+    const rows = db.prepare<[], { seq: number; at: string; type: string; data: string }>('SELECT seq, at, type, data FROM audit_log ORDER BY seq').all();
+    db.exec('DELETE FROM audit_log');
+    db.close();
+    const rebuilt = SqliteAuditLog.open(file);
+    for (const row of rows) {
+      const data = JSON.parse(row.data) as Record<string, unknown>;
+      await rebuilt.append(row.type as AuditRecord['type'], row.seq === 2 ? { ...data, jurisdiction: 'DE' } : data, row.at);
+    }
+    await new TreeHeadSigner(rebuilt, loadLogKey(dir, false)).refresh();
+    await rebuilt.close();
+    const r = await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out)).toMatchObject({ ok: false, problem: 'pinned', reason: expect.stringContaining('the first 5 records no longer produce the root it signed') as unknown });
+    await rewrite(dir, (rec) => rec.seq <= 3);
+    expect((await run('audit', 'verify', '--data', dir, '--sth', sthFile)).out).toContain('its tail was cut');
+  });
+
+  it('finds a tree edited apart from the records, and heads signed by a key that is not the pinned one', async () => {
+    const { dir, sth, sthFile } = await signedDataDir();
+    const keyFile = join(dir, '..', `key-${String(++dirs)}.json`);
+    writeFileSync(keyFile, JSON.stringify(logPublicJwk(loadLogKey(dir, false))));
+    expect((await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--log-key', keyFile)).code).toBe(0);
+    // A new key in the data directory, and the log re-signed with it: the pinned key does not accept it.
+    rmSync(logKeyPath(dir));
+    loadLogKey(dir, true);
+    await rewrite(dir, () => true);
+    const r = await run('audit', 'verify', '--data', dir, '--log-key', keyFile);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`not the log key '${sth.keyId}'`);
+    const db = new Database(join(dir, 'audit.sqlite'));
+    db.prepare('DELETE FROM translog_node WHERE level = 2 AND idx = 0').run();
+    db.close();
+    expect((await run('audit', 'verify', '--data', dir)).out).toMatch(/^log altered: the stored Merkle tree lacks nodes/);
+  });
+
+  it('exits 2 when heads are kept but no key is at hand, or the kept head is not a tree head', async () => {
+    const { dir, sthFile } = await signedDataDir();
+    rmSync(logKeyPath(dir));
+    const r = await run('audit', 'verify', '--data', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('LOG_KEY_UNAVAILABLE');
+    expect(r.err).toContain('--log-key');
+    writeFileSync(sthFile, '{"size": 5}');
+    const bad = await run('audit', 'verify', '--data', dir, '--sth', sthFile);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('not a signed tree head');
   });
 });
 

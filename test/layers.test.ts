@@ -12,13 +12,14 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   sim: ['core', 'sim'],
   sframe: ['core', 'sframe'],
   node: ['core', 'sframe', 'node'],
-  broker: ['core', 'node', 'broker'],
+  // The audit log is a transparency log: its Merkle tree is translog's.
+  broker: ['core', 'node', 'translog', 'broker'],
   // The bridge speaks the broker's bridge API: it signs with attestation.ts and checks tickets with tickets.ts.
   bridge: ['core', 'node', 'broker', 'e2ee', 'bridge'],
   // The SDK holds the participant's side of the MLS group (e2ee) and its media keys (sframe).
   sdk: ['core', 'e2ee', 'sframe', 'sdk'],
   web: ['core', 'e2ee', 'sframe', 'sdk', 'web'],
-  cli: ['core', 'sim', 'node', 'broker', 'bridge', 'cli'],
+  cli: ['core', 'sim', 'node', 'translog', 'broker', 'bridge', 'cli'],
   e2ee: ['core', 'sframe', 'e2ee'],
   translog: ['core', 'translog'],
 };

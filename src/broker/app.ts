@@ -16,6 +16,7 @@ import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
 import { registerRateLimits } from './rate-limits.js';
 import { bridgeRoutes } from './routes/bridges.js';
+import { logRoutes } from './routes/log.js';
 import { manifestRoutes } from './routes/manifest.js';
 import { identityRoutes } from './routes/identity.js';
 import { meetingRoutes } from './routes/meetings.js';
@@ -79,6 +80,7 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   bridgeRoutes(typed, ctx);
   servePresence(app, ctx, limits);
   manifestRoutes(typed, ctx);
+  logRoutes(typed, ctx);
   webRoutes(typed, ctx);
   return app;
 }

@@ -7,6 +7,7 @@ import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { ReplayGuard } from './attestation.js';
 import type { AuditLog, AuditType } from './audit/audit-log.js';
+import type { LogKey, TreeHeadSigner } from './audit/tree-heads.js';
 import type { BridgeControl } from './control.js';
 import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -94,6 +95,10 @@ export interface BrokerContext {
   readonly config: BrokerConfig;
   readonly store: Store;
   readonly audit: AuditLog;
+  /** The transparency log's signing key (never the ticket key). */
+  readonly logKey: LogKey;
+  /** Signs the audit log's tree heads. */
+  readonly treeHeads: TreeHeadSigner;
   readonly keys: KeyRing;
   readonly geoip: GeoIpResolver;
   readonly registry: BridgeRegistry;

@@ -1,6 +1,6 @@
 /**
- * The broker's data directory holds the private signing keys (broker.sqlite)
- * and the admin token: a new one is the user's alone (700), and so is every
+ * The broker's data directory holds the private signing keys (broker.sqlite,
+ * keys/log.pem) and the admin token: a new one is the user's alone (700), and so is every
  * database file in it (600), whatever the umask; files an earlier run left
  * readable are narrowed.
  */
@@ -33,8 +33,18 @@ describe('the data directory', () => {
       // A write, so that the WAL files exist too.
       await fetch(new URL('/v1/accounts', broker.url), { method: 'POST', headers: { authorization: `Bearer ${readToken(dataDir)}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Acme' }) });
       expect(mode(dataDir)).toBe('700');
-      for (const file of ['broker.sqlite', 'audit.sqlite', 'admin-token', 'broker.sqlite-wal', 'audit.sqlite-wal']) expect([file, mode(join(dataDir, file))]).toEqual([file, '600']);
+      expect(mode(join(dataDir, 'keys'))).toBe('700');
+      for (const file of ['broker.sqlite', 'audit.sqlite', 'admin-token', 'broker.sqlite-wal', 'audit.sqlite-wal', 'keys/log.pem']) expect([file, mode(join(dataDir, file))]).toEqual([file, '600']);
+      // The log key is kept across restarts: auditors pin it.
+      const key = readFileSync(join(dataDir, 'keys/log.pem'), 'utf8');
+      const sth = (await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as { size: number; keyId: string };
       await broker.close();
+      const again = await start(dataDir);
+      expect(readFileSync(join(dataDir, 'keys/log.pem'), 'utf8')).toBe(key);
+      const later = (await (await fetch(new URL('/v1/log/sth', again.url))).json()) as { size: number; keyId: string };
+      expect(later.keyId).toBe(sth.keyId);
+      expect(later.size).toBeGreaterThanOrEqual(sth.size);
+      await again.close();
     } finally {
       process.umask(umask);
       rmSync(parent, { recursive: true, force: true });
@@ -46,11 +56,13 @@ describe('the data directory', () => {
     try {
       let broker = await start(dataDir);
       await broker.close();
-      for (const file of ['broker.sqlite', 'audit.sqlite']) chmodSync(join(dataDir, file), 0o644);
+      for (const file of ['broker.sqlite', 'audit.sqlite', 'keys/log.pem']) chmodSync(join(dataDir, file), 0o644);
+      chmodSync(join(dataDir, 'keys'), 0o755);
       writeFileSync(join(dataDir, 'broker.sqlite-shm'), '');
       chmodSync(join(dataDir, 'broker.sqlite-shm'), 0o644);
       broker = await start(dataDir);
-      for (const file of ['broker.sqlite', 'audit.sqlite', 'broker.sqlite-shm']) if (existsSync(join(dataDir, file))) expect([file, mode(join(dataDir, file))]).toEqual([file, '600']);
+      for (const file of ['broker.sqlite', 'audit.sqlite', 'broker.sqlite-shm', 'keys/log.pem']) if (existsSync(join(dataDir, file))) expect([file, mode(join(dataDir, file))]).toEqual([file, '600']);
+      expect(mode(join(dataDir, 'keys'))).toBe('700');
       await broker.close();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

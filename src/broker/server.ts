@@ -16,11 +16,13 @@ import { openGeoIp } from '../node/geoip.js';
 import { buildBrokerApp } from './app.js';
 import { importBridgeIdentities, ReplayGuard, type BridgeIdentities, type BridgeIdentityConfig } from './attestation.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
+import { TreeHeadSigner } from './audit/tree-heads.js';
 import { sha256Hex } from './auth.js';
 import { DEFAULT_RATE_LIMITS, type ServeSettings } from './config.js';
 import { PolicyHolder, recordAudit, type AuditObserver, type BrokerContext } from './context.js';
 import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
+import { loadLogKey } from './log-key.js';
 import { BrokerMetrics } from './metrics.js';
 import { recheckLiveMeetings } from './recheck.js';
 import { PlacementReleaser } from './placement-release.js';
@@ -61,6 +63,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   const audit = SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
   try {
     const keys = await KeyRing.load(store, now);
+    const logKey = loadLogKey(settings.dataDir, true);
+    const treeHeads = new TreeHeadSigner(audit, logKey);
     const geoip = await openGeoIp(settings.geoipPath);
     const sha256 = sha256Hex(manifestText);
     const latest = await store.latestManifest();
@@ -83,6 +87,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       },
       store,
       audit,
+      logKey,
+      treeHeads,
       keys,
       geoip,
       registry: new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp),
@@ -108,6 +114,9 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       await recheckLiveMeetings(ctx, manifest);
     }
     const app = await buildBrokerApp(ctx, { logger });
+    treeHeads.start((error: unknown) => {
+      app.log.error({ err: error }, 'a tree head could not be signed and kept; retrying in a second');
+    });
     const releaser = new PlacementReleaser(ctx);
     releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
     if (settings.dev) app.log.warn(`DEV MODE: requests may name their country${settings.assumeBridgesUp ? ' and datacenters without a bridge count as up' : ''}. Never run this in production.`);
@@ -131,6 +140,10 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         }, CLOSE_GRACE_MS);
         await app.close();
         clearTimeout(cut);
+        // The last records get a signed head before the log closes.
+        await treeHeads.stop().catch((error: unknown) => {
+          app.log.error({ err: error }, 'the last tree head could not be signed and kept');
+        });
         await store.close();
         await audit.close();
       },

@@ -10,6 +10,8 @@ import { openGeoIp } from '../node/geoip.js';
 import { buildBrokerApp } from './app.js';
 import { generateBridgeIdentity, importBridgeIdentities, ReplayGuard, signBridgeMessage } from './attestation.js';
 import { MemoryAuditLog } from './audit/memory-audit-log.js';
+import { TreeHeadSigner } from './audit/tree-heads.js';
+import { ephemeralLogKey } from './log-key.js';
 import { sha256Hex } from './auth.js';
 import { DEFAULT_RATE_LIMITS } from './config.js';
 import { PolicyHolder, recordAudit, type BrokerConfig, type BrokerContext } from './context.js';
@@ -66,6 +68,8 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
   const bridges = await importBridgeIdentities(publicKeys);
   const keys = await KeyRing.load(store, now);
   const policy = new PolicyHolder({ manifest, version: saved.version, sha256: saved.sha256, text });
+  const audit = new MemoryAuditLog();
+  const logKey = ephemeralLogKey();
   const ctx: BrokerContext = {
     config: {
       issuer: 'http://broker.test',
@@ -83,7 +87,10 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
       ...options.config,
     },
     store,
-    audit: new MemoryAuditLog(),
+    audit,
+    logKey,
+    // Signs on demand (GET /v1/log/sth); no timer in tests.
+    treeHeads: new TreeHeadSigner(audit, logKey, () => now().getTime()),
     keys,
     geoip: await openGeoIp(),
     registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false),

@@ -10,7 +10,9 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GENESIS_HASH, hashRecord, verifyChain, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { hashLeaf, MerkleTree, verifyConsistency, verifyInclusion } from '../../translog/index.js';
+import { GENESIS_HASH, hashRecord, leafEntry, verifyChain, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import type { SignedTreeHead } from './tree-heads.js';
 
 const TYPES: readonly AuditType[] = [
   'route.decision',
@@ -244,6 +246,49 @@ export function describeAuditContract(name: string, open: () => AuditLog | Promi
       const records = await log.read();
       expect(verifyChain(records)).toEqual({ ok: true, count: 50 });
       expect(records).toEqual([...results].sort((x, y) => x.seq - y.seq));
+    });
+
+    describe('transparency log', () => {
+      it('is the RFC 9162 tree of the records\' hashes, leaf seq − 1 for record seq, at every size', async () => {
+        const { log, appended } = await filled(13);
+        const reference = new MerkleTree();
+        expect(await log.treeHead(0)).toEqual(reference.head());
+        for (const r of appended) {
+          reference.append(leafEntry(r.hash));
+          expect(await log.treeHead(r.seq)).toEqual(reference.head());
+        }
+        expect(await log.treeHead()).toEqual(reference.head());
+      });
+
+      it('proves every record in every tree that holds it, and every tree consistent with every later one', async () => {
+        const { log, appended } = await filled(9);
+        for (let size = 1; size <= appended.length; size++) {
+          const head = await log.treeHead(size);
+          for (const r of appended.slice(0, size)) {
+            expect(verifyInclusion(hashLeaf(leafEntry(r.hash)), r.seq - 1, await log.inclusionProof(r.seq, size), head)).toEqual({ ok: true });
+          }
+          for (let first = 0; first <= size; first++) {
+            expect(verifyConsistency(await log.treeHead(first), head, await log.consistencyProof(first, size))).toEqual({ ok: true });
+          }
+        }
+      });
+
+      it('refuses sizes beyond the log and records outside the tree with TRANSLOG_OUT_OF_RANGE', async () => {
+        const { log } = await filled(3);
+        await expect(log.treeHead(4)).rejects.toMatchObject({ code: 'TRANSLOG_OUT_OF_RANGE' });
+        await expect(log.inclusionProof(4, 3)).rejects.toMatchObject({ code: 'TRANSLOG_OUT_OF_RANGE' });
+        await expect(log.inclusionProof(0, 3)).rejects.toMatchObject({ code: 'TRANSLOG_OUT_OF_RANGE' });
+        await expect(log.consistencyProof(3, 2)).rejects.toMatchObject({ code: 'TRANSLOG_OUT_OF_RANGE' });
+      });
+
+      it('keeps signed tree heads in order, with records appended around them', async () => {
+        const log = await fresh();
+        const head = (size: number): SignedTreeHead => ({ size, rootHash: 'cm9vdA==', timestamp: 1_700_000_000_000 + size, keyId: 'k', signature: 'c2ln' });
+        await log.saveTreeHead(head(0));
+        await Promise.all([log.append('admin.action', {}, '2024-03-01'), log.saveTreeHead(head(1)), log.append('admin.action', {}, '2024-03-02')]);
+        expect(await log.treeHeads()).toEqual([head(0), head(1)]);
+        expect((await log.read()).map((r) => r.seq)).toEqual([1, 2]);
+      });
     });
 
     it('closes idempotently; a closed log rejects with AUDIT_UNAVAILABLE', async () => {

@@ -1,10 +1,17 @@
 /**
- * The audit port: an append-only, hash-chained log. Each record carries the
- * hash of the previous one, so altering, inserting or dropping a record
- * breaks the chain at that point (`verifyChain`). Adapters: memory and SQLite
- * now, PostgreSQL later; one contract suite runs against each.
+ * The audit port: an append-only, hash-chained log that is also a Merkle
+ * transparency log (RFC 9162). Each record carries the hash of the previous
+ * one, so altering, inserting or dropping a record breaks the chain at that
+ * point (`verifyChain`); and record `seq` is leaf `seq − 1` of a Merkle tree,
+ * written in the same transaction, whose signed heads (tree-heads.ts) pin the
+ * whole history: a rewrite, even with every chain hash recomputed, changes
+ * the root that earlier heads signed, and a cut tail fails their consistency
+ * proofs. Adapters: memory and SQLite now, PostgreSQL later; one contract
+ * suite runs against each.
  */
 import { createHash } from 'node:crypto';
+import type { TreeHead } from '../../translog/index.js';
+import type { SignedTreeHead } from './tree-heads.js';
 
 /** What happened. */
 export type AuditType =
@@ -52,7 +59,22 @@ export interface AuditLog {
   read(range?: { from?: number; to?: number }): Promise<AuditRecord[]>;
   /** Records whose time is within [from, to) (ISO strings), in order. */
   readTimeRange(from: string, to: string): Promise<AuditRecord[]>;
+  /** The Merkle tree head of the first `size` records (default: all). Throws TRANSLOG_OUT_OF_RANGE. */
+  treeHead(size?: number): Promise<TreeHead>;
+  /** The inclusion proof of record `seq` (leaf seq − 1) in the tree of the first `size` records (RFC 9162 §2.1.3). */
+  inclusionProof(seq: number, size: number): Promise<Uint8Array[]>;
+  /** The consistency proof from the tree of `first` records to that of `second` (RFC 9162 §2.1.4). */
+  consistencyProof(first: number, second: number): Promise<Uint8Array[]>;
+  /** Keeps a signed tree head; durable when the promise resolves. */
+  saveTreeHead(head: SignedTreeHead): Promise<void>;
+  /** The signed tree heads kept, oldest first. */
+  treeHeads(): Promise<SignedTreeHead[]>;
   close(): Promise<void>;
+}
+
+/** The entry of the Merkle tree for a record: the 32 bytes of its chain hash, which covers seq, time, type, data and the previous hash. */
+export function leafEntry(recordHash: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(recordHash, 'hex'));
 }
 
 /** Deterministic JSON: object keys sorted at every depth, so the hash does not depend on insertion order. */

@@ -12,7 +12,9 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
-import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, RECORD_JSON_BETWEEN } from './audit-log.js';
+import { MerkleTree } from '../../translog/index.js';
+import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, RECORD_JSON_BETWEEN } from './audit-log.js';
+import { SqliteNodeStore } from './sqlite-node-store.js';
 
 /** One record to append: its fields and the canonical JSON around the prevHash and seq that the writer fills in (`recordJsonTemplate`). */
 export interface RowToWrite {
@@ -21,6 +23,15 @@ export interface RowToWrite {
   readonly dataJson: string;
   readonly before: string;
   readonly after: string;
+}
+
+/** A signed tree head to keep, as stored (tree-heads.ts). */
+export interface HeadToWrite {
+  readonly size: number;
+  readonly rootHash: string;
+  readonly timestamp: number;
+  readonly keyId: string;
+  readonly signature: string;
 }
 
 /** Where the writer put a record in the chain. */
@@ -36,6 +47,8 @@ interface WriterData {
   readonly busyTimeoutMs: number;
   readonly genesis: string;
   readonly between: string;
+  readonly insertRecord: string;
+  readonly insertHead: string;
 }
 
 /** The caller of the batch in flight. */
@@ -46,11 +59,17 @@ interface Waiting {
 
 type WriterReply = { readonly rows: WrittenRow[] } | { readonly error: { readonly name: string; readonly code: unknown; readonly message: string } };
 
+const INSERT_RECORD = 'INSERT INTO audit_log (seq, at, type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)';
+const INSERT_HEAD = 'INSERT INTO translog_head (size, timestamp, root_hash, key_id, signature) VALUES (?, ?, ?, ?, ?)';
+
 // Plain JavaScript, evaluated in the worker: a worker does not inherit this
 // process's TypeScript loader. It is InlineWriter's transaction, with
-// fillRecordJson written out. IMMEDIATE takes the write lock before reading
-// the last hash, so writers in other connections and processes cannot fork the
-// chain; a failed insert aborts the whole batch.
+// fillRecordJson and MerkleTree.append (src/translog/tree.ts: the leaf, then
+// the parent of every perfect subtree it completes, stored top down) written
+// out; audit.test.ts holds the tree it writes to MerkleTree's. IMMEDIATE
+// takes the write lock before reading the last hash, so writers in other
+// connections and processes cannot fork the chain; a failed insert aborts
+// the whole batch, records, tree nodes and heads alike.
 const WRITER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
@@ -63,63 +82,85 @@ try {
   db.pragma('synchronous = FULL');
   db.pragma('fullfsync = ON');
   const last = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-  const insert = db.prepare('INSERT INTO audit_log (seq, at, type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
-  const batch = db.transaction((rows) => {
+  const insert = db.prepare(workerData.insertRecord);
+  const insertHead = db.prepare(workerData.insertHead);
+  const node = db.prepare('SELECT hash FROM translog_node WHERE level = ? AND idx = ?').pluck();
+  const putNode = db.prepare('INSERT INTO translog_node (level, idx, hash) VALUES (?, ?, ?)');
+  const LEAF = Buffer.from([0]);
+  const INTERIOR = Buffer.from([1]);
+  const appendLeaf = (index, recordHash) => {
+    let hash = createHash('sha256').update(LEAF).update(Buffer.from(recordHash, 'hex')).digest();
+    const writes = [[0, index, hash]];
+    for (let level = 0, i = index; i % 2 === 1; level++, i = (i - 1) / 2) {
+      hash = createHash('sha256').update(INTERIOR).update(node.get(level, i - 1)).update(hash).digest();
+      writes.push([level + 1, (i - 1) / 2, hash]);
+    }
+    for (let w = writes.length - 1; w >= 0; w--) putNode.run(writes[w][0], writes[w][1], writes[w][2]);
+  };
+  const batch = db.transaction((rows, heads) => {
     let previous = last.get();
-    return rows.map((row) => {
+    const written = rows.map((row) => {
       const seq = (previous === undefined ? 0 : previous.seq) + 1;
       const prevHash = previous === undefined ? workerData.genesis : previous.hash;
       const text = row.before + JSON.stringify(prevHash) + workerData.between + JSON.stringify(seq) + row.after;
       const hash = createHash('sha256').update(text).digest('hex');
       insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
+      appendLeaf(seq - 1, hash);
       previous = { seq, hash };
       return { seq, prevHash, hash };
     });
+    for (const h of heads) insertHead.run(h.size, h.timestamp, h.rootHash, h.keyId, h.signature);
+    return written;
   });
-  append = (rows) => batch.immediate(rows);
+  append = (message) => batch.immediate(message.rows, message.heads);
 } catch (error) {
   append = () => { throw error; };
 }
-parentPort.on('message', (rows) => {
+parentPort.on('message', (message) => {
   try {
-    parentPort.postMessage({ rows: append(rows) });
+    parentPort.postMessage({ rows: append(message) });
   } catch (error) {
     parentPort.postMessage({ error: { name: String(error && error.name), code: error && error.code, message: String(error && error.message) } });
   }
 });
 `;
 
-/** Appends batches of audit rows, one batch at a time, each in one IMMEDIATE transaction. */
+/** Appends batches of audit rows and tree heads, one batch at a time, each in one IMMEDIATE transaction. */
 export interface AuditWriter {
-  /** Appends `rows` in one transaction; resolves when they are committed (durable, for a file). */
-  write(rows: readonly RowToWrite[]): Promise<WrittenRow[]>;
+  /** Appends `rows` (and their tree leaves) and `heads` in one transaction; resolves when they are committed (durable, for a file). */
+  write(rows: readonly RowToWrite[], heads?: readonly HeadToWrite[]): Promise<WrittenRow[]>;
   close(): Promise<void>;
 }
 
 /** Commits on the caller's thread, with the caller's connection (in-memory databases). */
 export class InlineWriter implements AuditWriter {
-  readonly #append: (rows: readonly RowToWrite[]) => WrittenRow[];
+  readonly #append: (rows: readonly RowToWrite[], heads: readonly HeadToWrite[]) => WrittenRow[];
 
   constructor(db: Database.Database) {
     const last = db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-    const insert = db.prepare<[number, string, string, string, string, string]>('INSERT INTO audit_log (seq, at, type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
-    const batch = db.transaction((rows: readonly RowToWrite[]): WrittenRow[] => {
+    const insert = db.prepare<[number, string, string, string, string, string]>(INSERT_RECORD);
+    const insertHead = db.prepare<[number, number, string, string, string]>(INSERT_HEAD);
+    const tree = new MerkleTree(new SqliteNodeStore(db));
+    const batch = db.transaction((rows: readonly RowToWrite[], heads: readonly HeadToWrite[]): WrittenRow[] => {
       let previous = last.get();
-      return rows.map((row) => {
+      const written = rows.map((row) => {
         const seq = (previous?.seq ?? 0) + 1;
         const prevHash = previous?.hash ?? GENESIS_HASH;
         const hash = hashCanonicalJson(fillRecordJson(row, prevHash, seq));
         insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
+        tree.append(leafEntry(hash));
         previous = { seq, hash };
         return { seq, prevHash, hash };
       });
+      for (const h of heads) insertHead.run(h.size, h.timestamp, h.rootHash, h.keyId, h.signature);
+      return written;
     });
-    this.#append = (rows) => batch.immediate(rows);
+    this.#append = (rows, heads) => batch.immediate(rows, heads);
   }
 
-  write(rows: readonly RowToWrite[]): Promise<WrittenRow[]> {
+  write(rows: readonly RowToWrite[], heads: readonly HeadToWrite[] = []): Promise<WrittenRow[]> {
     return new Promise((resolve) => {
-      resolve(this.#append(rows));
+      resolve(this.#append(rows, heads));
     });
   }
 
@@ -135,7 +176,7 @@ export class ThreadWriter implements AuditWriter {
   #failure: Error | undefined;
 
   constructor(path: string, busyTimeoutMs: number) {
-    const workerData: WriterData = { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path, busyTimeoutMs, genesis: GENESIS_HASH, between: RECORD_JSON_BETWEEN };
+    const workerData: WriterData = { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path, busyTimeoutMs, genesis: GENESIS_HASH, between: RECORD_JSON_BETWEEN, insertRecord: INSERT_RECORD, insertHead: INSERT_HEAD };
     this.#worker = new Worker(WRITER_SOURCE, { eval: true, workerData, execArgv: [] });
     // Idle, the writer does not keep the process alive; a batch in flight does.
     this.#worker.unref();
@@ -153,14 +194,14 @@ export class ThreadWriter implements AuditWriter {
     });
   }
 
-  /** Appends `rows` in one transaction; resolves when they are durable. One batch at a time. */
-  write(rows: readonly RowToWrite[]): Promise<WrittenRow[]> {
+  /** Appends `rows` and `heads` in one transaction; resolves when they are durable. One batch at a time. */
+  write(rows: readonly RowToWrite[], heads: readonly HeadToWrite[] = []): Promise<WrittenRow[]> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#waiting) return Promise.reject(new Error('the audit writer takes one batch at a time'));
     return new Promise((resolve, reject) => {
       this.#waiting = { resolve, reject };
       this.#worker.ref();
-      this.#worker.postMessage(rows);
+      this.#worker.postMessage({ rows, heads });
     });
   }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canonicalJson, verifyChain } from './audit-log.js';
+import { MerkleTree, type TreeHead } from '../../translog/index.js';
+import { canonicalJson, leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import { buildAuditReport, normalizeAuditTime, parseAuditTime, renderAuditReportHtml, renderAuditReportText } from './report.js';
@@ -172,14 +173,50 @@ describe('SqliteAuditLog', () => {
     }
     const log = SqliteAuditLog.open(file, { create: false });
     const records = await log.read();
+    const stored = await log.treeHead();
     await log.close();
     expect(verifyChain(records)).toEqual({ ok: true, count: 400 });
+    // The writer threads' tree (their own copy of MerkleTree.append) is the reference tree of the records.
+    expect(stored).toEqual(referenceHead(records));
     const writers = records.map((r) => r.data.writer);
     expect(writers.filter((w) => w === 'a')).toHaveLength(200);
     // The writers really raced: their records interleave all along the chain.
     const switches = writers.filter((w, i) => i > 0 && w !== writers[i - 1]).length;
     expect(switches).toBeGreaterThan(10);
   }, 60_000);
+});
+
+describe('SqliteAuditLog transparency log', () => {
+  it('writes, from its writer thread, the tree MerkleTree builds, in every group commit', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    // Batches of 1, 2, …, 12 records: every way a batch can start and end on a subtree boundary.
+    for (let n = 1; n <= 12; n++) await Promise.all(Array.from({ length: n }, (_, i) => log.append('admin.action', { n, i }, '2024-03-01')));
+    const records = await log.read();
+    expect(records).toHaveLength(78);
+    for (const size of [0, 1, 2, 3, 4, 7, 8, 9, 63, 64, 65, 77, 78]) expect(await log.treeHead(size)).toEqual(referenceHead(records.slice(0, size)));
+    await log.close();
+  });
+
+  it('builds the tree of a log written before it (schema 1) when a broker opens it, and goes on from there', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    for (let i = 0; i < 6; i++) await log.append('admin.action', { i }, '2024-03-01');
+    await log.close();
+    const db = new Database(file);
+    db.exec('DROP TABLE translog_node; DROP TABLE translog_head;');
+    db.pragma('user_version = 1');
+    db.close();
+    const reader = SqliteAuditLog.open(file, { create: false });
+    await expect(reader.treeHead()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('start the broker') as unknown });
+    expect(await reader.treeHeads()).toEqual([]);
+    await reader.close();
+    const upgraded = SqliteAuditLog.open(file);
+    await upgraded.append('admin.action', { i: 6 }, '2024-03-02');
+    const records = await upgraded.read();
+    expect(await upgraded.treeHead()).toEqual(referenceHead(records));
+    await upgraded.close();
+  });
 });
 
 describe('canonical JSON and records', () => {
@@ -338,3 +375,10 @@ describe('audit report', () => {
     expect(renderAuditReportHtml(report)).toContain('No connections in this range.');
   });
 });
+
+/** The head of MerkleTree over the records' leaf entries: what every adapter's tree must be. */
+function referenceHead(records: readonly AuditRecord[]): TreeHead {
+  const tree = new MerkleTree();
+  for (const r of records) tree.append(leafEntry(r.hash));
+  return tree.head();
+}

@@ -5,8 +5,10 @@
  * they all hash exactly what they give back.
  */
 import { GeobridgeError } from '../../core/errors.js';
-import { canonicalJson, canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { MerkleTree, type TreeHead } from '../../translog/index.js';
+import { canonicalJson, canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { normalizeAuditTime } from './report.js';
+import type { SignedTreeHead } from './tree-heads.js';
 
 /** An audit record's input, validated and normalized, before it has a place in the chain. */
 export interface PreparedRecord {
@@ -87,6 +89,8 @@ export function settle<T>(fn: () => T): Promise<T> {
 /** An AuditLog held in memory. Records are frozen, so callers share them safely. */
 export class MemoryAuditLog implements AuditLog {
   readonly #records: AuditRecord[] = [];
+  readonly #tree = new MerkleTree();
+  readonly #heads: SignedTreeHead[] = [];
   #closed = false;
 
   /** Appends a record. There is no await between reading the last record and pushing the next, so concurrent appends cannot interleave: the chain stays a line. */
@@ -94,8 +98,44 @@ export class MemoryAuditLog implements AuditLog {
     return settle(() => {
       this.#assertOpen();
       const record = nextRecord(this.#records.at(-1), type, data, at);
+      this.#tree.append(leafEntry(record.hash));
       this.#records.push(record);
       return record;
+    });
+  }
+
+  treeHead(size?: number): Promise<TreeHead> {
+    return settle(() => {
+      this.#assertOpen();
+      return this.#tree.head(size);
+    });
+  }
+
+  inclusionProof(seq: number, size: number): Promise<Uint8Array[]> {
+    return settle(() => {
+      this.#assertOpen();
+      return this.#tree.inclusionProof(seq - 1, size);
+    });
+  }
+
+  consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    return settle(() => {
+      this.#assertOpen();
+      return this.#tree.consistencyProof(first, second);
+    });
+  }
+
+  saveTreeHead(head: SignedTreeHead): Promise<void> {
+    return settle(() => {
+      this.#assertOpen();
+      this.#heads.push(head);
+    });
+  }
+
+  treeHeads(): Promise<SignedTreeHead[]> {
+    return settle(() => {
+      this.#assertOpen();
+      return [...this.#heads];
     });
   }
 

@@ -1,6 +1,7 @@
 /**
- * The SQLite audit log, the embedded default. One table, one row per record;
- * `data` is kept as the canonical JSON text that was hashed. Appends are
+ * The SQLite audit log, the embedded default. One row per record, `data`
+ * kept as the canonical JSON text that was hashed; the Merkle tree's nodes
+ * (sqlite-node-store.ts) and the signed tree heads in two more tables. Appends are
  * committed in batches by a writer thread (audit-writer.ts; an in-memory
  * database commits on the caller's thread), each batch an IMMEDIATE
  * transaction that reads the last hash and inserts the next records while
@@ -10,13 +11,20 @@
  */
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
-import { recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
-import { InlineWriter, ThreadWriter, type AuditWriter } from './audit-writer.js';
+import { MerkleTree, type TreeHead } from '../../translog/index.js';
+import { leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { InlineWriter, ThreadWriter, type AuditWriter, type HeadToWrite } from './audit-writer.js';
 import { placeRecord, prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
+import { NODE_TABLE, SqliteNodeStore } from './sqlite-node-store.js';
+import type { SignedTreeHead } from './tree-heads.js';
 
-/** Bumped on every incompatible schema change; a newer file is refused rather than misread. */
-const SCHEMA_VERSION = 1;
+/**
+ * Bumped on every incompatible schema change; a newer file is refused rather
+ * than misread. 2: the Merkle tree and its signed heads (a version 1 file
+ * gets its tree built from its records when a broker next opens it).
+ */
+const SCHEMA_VERSION = 2;
 
 /** How long an append waits for another writer's lock before giving up (SQLite busy timeout). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -34,6 +42,15 @@ CREATE TABLE IF NOT EXISTS audit_log (
   hash TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+${NODE_TABLE}
+CREATE TABLE IF NOT EXISTS translog_head (
+  id INTEGER PRIMARY KEY,
+  size INTEGER NOT NULL,
+  timestamp INTEGER NOT NULL,
+  root_hash TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  signature TEXT NOT NULL
+) STRICT;
 `;
 
 interface Row {
@@ -60,12 +77,30 @@ interface PendingAppend {
   readonly reject: (error: unknown) => void;
 }
 
+/** A tree head waiting for the next group commit. */
+interface PendingHead {
+  readonly head: HeadToWrite;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface HeadRow {
+  readonly size: number;
+  readonly timestamp: number;
+  readonly root_hash: string;
+  readonly key_id: string;
+  readonly signature: string;
+}
+
 /** An AuditLog in a SQLite file (WAL, synchronous=FULL); appends are committed by a writer thread (audit-writer.ts), reads on this thread. */
 export class SqliteAuditLog implements AuditLog {
   readonly #db: Database.Database;
   readonly #path: string;
   #writer: AuditWriter | undefined;
   #pending: PendingAppend[] = [];
+  #pendingHeads: PendingHead[] = [];
+  /** Reads the tree; undefined in a version 1 file opened read-only, which has none. */
+  readonly #tree: MerkleTree | undefined;
   /** The batch being committed, if any; the next one waits for it. */
   #committing: Promise<void> | undefined;
   #flushScheduled = false;
@@ -74,9 +109,10 @@ export class SqliteAuditLog implements AuditLog {
   readonly #readTime: Database.Statement<[string, string], Row>;
   #closed = false;
 
-  private constructor(db: Database.Database, path: string) {
+  private constructor(db: Database.Database, path: string, hasTree: boolean) {
     this.#db = db;
     this.#path = path;
+    this.#tree = hasTree ? new MerkleTree(new SqliteNodeStore(db)) : undefined;
     this.#read = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`);
     this.#readTime = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE at >= ? AND at < ? ORDER BY seq`);
   }
@@ -97,16 +133,18 @@ export class SqliteAuditLog implements AuditLog {
       if (version > SCHEMA_VERSION) {
         throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log '${path}' has schema version ${version}, newer than this geobridge understands (${SCHEMA_VERSION}); upgrade geobridge.`);
       }
+      const hasTable = (name: string): boolean => db?.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
       if (create) {
         const handle = db;
         handle.transaction(() => {
           handle.exec(SCHEMA);
+          if (version < 2) buildTree(handle);
           handle.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
-      } else if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").get() === undefined) {
+      } else if (!hasTable('audit_log')) {
         throw new GeobridgeError('AUDIT_UNAVAILABLE', `'${path}' is a SQLite database but not a geobridge audit log (it has no audit_log table).`);
       }
-      return new SqliteAuditLog(db, path);
+      return new SqliteAuditLog(db, path, hasTable('translog_node'));
     } catch (error) {
       db?.close();
       throw toAuditError(error, path, 'open');
@@ -126,6 +164,43 @@ export class SqliteAuditLog implements AuditLog {
     });
   }
 
+  /** Keeps a signed tree head, committed with the next batch of records (or alone). */
+  saveTreeHead(head: SignedTreeHead): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#closing !== undefined) throw this.#closedError('append to');
+      const { size, rootHash, timestamp, keyId, signature } = head;
+      this.#pendingHeads.push({ head: { size, rootHash, timestamp, keyId, signature }, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  treeHead(size?: number): Promise<TreeHead> {
+    return this.#run('read', () => this.#readTree().head(size));
+  }
+
+  inclusionProof(seq: number, size: number): Promise<Uint8Array[]> {
+    return this.#run('read', () => this.#readTree().inclusionProof(seq - 1, size));
+  }
+
+  consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    return this.#run('read', () => this.#readTree().consistencyProof(first, second));
+  }
+
+  treeHeads(): Promise<SignedTreeHead[]> {
+    return this.#run('read', () => {
+      if (this.#tree === undefined) return [];
+      return this.#db
+        .prepare<[], HeadRow>('SELECT size, timestamp, root_hash, key_id, signature FROM translog_head ORDER BY id')
+        .all()
+        .map((r) => ({ size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature }));
+    });
+  }
+
+  #readTree(): MerkleTree {
+    if (this.#tree === undefined) throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log '${this.#path}' was written by a geobridge before the transparency log and has no Merkle tree yet; start the broker on it once to build it.`);
+    return this.#tree;
+  }
+
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#committing !== undefined) return;
     this.#flushScheduled = true;
@@ -137,24 +212,27 @@ export class SqliteAuditLog implements AuditLog {
 
   /** Sends the pending appends to the writer as one batch; when it is durable, the next batch goes. */
   #flush(): void {
-    if (this.#committing !== undefined || this.#pending.length === 0) return;
+    if (this.#committing !== undefined || (this.#pending.length === 0 && this.#pendingHeads.length === 0)) return;
     const batch = this.#pending;
+    const heads = this.#pendingHeads;
     this.#pending = [];
+    this.#pendingHeads = [];
     // An in-memory database is private to its connection, and never waits for a disk.
     this.#writer ??= this.#db.memory ? new InlineWriter(this.#db) : new ThreadWriter(this.#path, BUSY_TIMEOUT_MS);
     const rows = batch.map(({ prepared }) => ({ at: prepared.at, type: prepared.type, dataJson: prepared.dataJson, ...recordJsonTemplate(prepared.at, prepared.type, prepared.dataJson) }));
-    this.#committing = this.#writer.write(rows).then(
+    this.#committing = this.#writer.write(rows, heads.map((h) => h.head)).then(
       (written) => {
         batch.forEach((item, i) => {
           const row = written[i];
           if (row === undefined) item.reject(new Error('the audit writer answered fewer rows than it was sent'));
           else item.resolve(placeRecord(item.prepared, row));
         });
+        for (const item of heads) item.resolve();
       },
       (error: unknown) => {
         // A failed commit lands nothing of the batch: the chain never forks.
         const failure = toAuditError(error, this.#path, 'append to');
-        for (const item of batch) item.reject(failure);
+        for (const item of [...batch, ...heads]) item.reject(failure);
       },
     );
     void this.#committing.then(() => {
@@ -215,6 +293,14 @@ export class SqliteAuditLog implements AuditLog {
     // Kept as read, even when not an object: verifyChain then reports the record as altered.
     return { seq: row.seq, at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
   }
+}
+
+/** Appends the leaves of the records the tree lacks (a version 1 file's, all of them), inside the opening transaction. */
+function buildTree(db: Database.Database): void {
+  const tree = new MerkleTree(new SqliteNodeStore(db));
+  const hashes = db.prepare<[number], string>('SELECT hash FROM audit_log WHERE seq > ? ORDER BY seq').pluck();
+  // All first: the connection cannot write while a statement iterates.
+  for (const hash of hashes.all(tree.size)) tree.append(leafEntry(hash));
 }
 
 /** SQLite failures as GeobridgeErrors naming the file; programming errors pass through. */

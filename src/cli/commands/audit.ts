@@ -1,26 +1,33 @@
 /**
- * `geobridge audit verify|report`: checks the broker's hash-chained audit log
- * and reports who touched which jurisdiction, when. It never creates the
- * log or changes its records.
+ * `geobridge audit verify|report`: checks the broker's audit log (hash
+ * chain, Merkle tree, signed tree heads, a head kept elsewhere) and reports
+ * who touched which jurisdiction, when. It never creates the log or changes
+ * its records.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyChain, type AuditRecord } from '../../broker/audit/audit-log.js';
 import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText } from '../../broker/audit/report.js';
 import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
+import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
+import { verifyLog, type LogPublicKey, type StoredTree } from '../../broker/audit/verify-log.js';
+import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
 
-export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--json]
+export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE] [--log-key FILE] [--json]
        geobridge audit report --from T --to T [--data DIR] [--json | --html FILE]
 
-Reads the broker's hash-chained audit log, DIR/audit.sqlite (DIR is ./data
-unless --data is given). Never creates it or changes its records.
+Reads the broker's audit log, DIR/audit.sqlite (DIR is ./data unless --data
+is given): a hash chain that is also a Merkle transparency log (RFC 9162).
+Never creates it or changes its records.
 
-  verify   checks every record's number, link and hash, and names the first
-           record that was altered, inserted, dropped or reordered.
+  verify   checks every record's number, link and hash (naming the first
+           record altered, inserted, dropped or reordered), the Merkle tree
+           against the records, and every signed tree head the log kept
+           against the log key (DIR/keys/log.pem, or --log-key).
   report   who touched which jurisdiction, when — per UTC day and in total:
            connections by client country × datacenter jurisdiction × role
            (with distinct participants), out-of-zone connections, route
@@ -30,24 +37,33 @@ unless --data is given). Never creates it or changes its records.
            warning on stderr, and the exit code is 1.
 
 Options:
-  --data DIR    the broker's data directory (default ./data)
-  --from T      start of the report, inclusive (required)
-  --to T        end of the report, exclusive (required)
-  --json        print JSON: verify {ok, count | seq, reason}; report {chain, report}
-  --html FILE   write the report as one self-contained HTML page (tables, chart)
-  -h, --help    show this help
+  --data DIR      the broker's data directory (default ./data)
+  --sth FILE      a signed tree head kept outside the broker (the body of
+                  GET /v1/log/sth, saved earlier): the log must still hold
+                  exactly the records it signed, and more after them
+  --log-key FILE  the log key you pinned (the body of GET /v1/log/key),
+                  instead of the one in DIR/keys
+  --from T        start of the report, inclusive (required)
+  --to T          end of the report, exclusive (required)
+  --json          print JSON: verify {ok, count, rootHash, headsChecked |
+                  problem, seq, reason}; report {chain, report}
+  --html FILE     write the report as one self-contained HTML page
+  -h, --help      show this help
 
 T is an ISO 8601 date (2024-03-01 is midnight UTC) or date-time
 (2024-03-01T09:30:00Z, 2024-03-01T10:30+01:00; UTC when no offset is given).
 
-The chain alone cannot reveal that its newest records were cut off. verify
-prints the head (last record and hash): keep it outside the broker (a
-ticket, another system) and compare later.
+Whoever holds the data directory holds the log key too, and can rewrite the
+records, the tree and the heads alike. What they cannot redo is a tree head
+someone kept elsewhere: save GET /v1/log/sth now and then (a ticket, another
+system, a witness) and verify with --sth; a rewritten or cut history fails.
 
-Exit codes: 0 ok · 1 chain broken · 2 bad input, missing or unreadable log
+Exit codes: 0 ok · 1 log altered · 2 bad input, missing or unreadable log or key
 
 Examples:
   geobridge audit verify --data /var/lib/geobridge
+  curl -s https://broker.example/v1/log/sth > sth-2024-03-01.json
+  geobridge audit verify --data /var/lib/geobridge --sth sth-2024-03-01.json
   geobridge audit report --from 2024-03-01 --to 2024-04-01
   geobridge audit report --from 2024-03-01 --to 2024-03-08 --html week.html
   geobridge audit report --from 2024-03-01 --to 2024-03-02 --json | jq '.report.total.connections'
@@ -66,28 +82,75 @@ export async function runAudit(argv: readonly string[], io: Io): Promise<number>
 }
 
 async function runVerify(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, sth: { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(AUDIT_HELP);
     return EXIT.ok;
   }
   noPositionals('verify', positionals);
   const file = auditFile(values.data);
+  const pinned = values.sth === undefined ? undefined : readTreeHeadFile(values.sth);
   const read = await readAll(file);
   if (!read.ok) {
     io.out(values.json ? `${JSON.stringify({ file, ok: false, code: read.code, reason: read.reason }, null, 2)}\n` : `chain broken: ${read.reason}\n`);
     return EXIT.violations;
   }
-  const check = verifyChain(read.records);
+  const key = values['log-key'] !== undefined ? readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? loadLogKey(values.data ?? 'data', false) : undefined;
+  if (key === undefined && (read.stored.heads.length > 0 || pinned !== undefined)) {
+    throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log keeps signed tree heads but there is no log key at '${logKeyPath(values.data ?? 'data')}'; pass --log-key with the key you pinned (the JSON of GET /v1/log/key).`);
+  }
+  const check = verifyLog(read.records, read.stored, key, pinned);
   const last = read.records.at(-1);
   if (values.json) {
-    io.out(`${JSON.stringify({ file, ...check, ...(check.ok && last ? { head: { seq: last.seq, hash: last.hash, at: last.at } } : {}) }, null, 2)}\n`);
+    const detail = check.ok ? { ...check, ...(last ? { head: { seq: last.seq, hash: last.hash, at: last.at } } : {}), ...(key ? { keyId: key.keyId } : {}) } : check;
+    io.out(`${JSON.stringify({ file, ...detail }, null, 2)}\n`);
   } else if (check.ok) {
-    io.out(`chain intact: ${check.count} records\n${last ? `head: record ${last.seq}, ${last.at}, hash ${last.hash}\n` : ''}`);
+    const lines = [`chain intact: ${count(check.count, 'record')}`];
+    if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
+    lines.push(read.stored.head ? `Merkle tree: ${count(check.count, 'leaf', 'leaves')}, root ${check.rootHash}, as the records give it` : 'Merkle tree: none (written before the transparency log; a broker builds it when it next starts)');
+    if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId} over the records it covers`);
+    if (check.pinned) lines.push(`your tree head (${count(check.pinned.size, 'record')}, signed ${new Date(check.pinned.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
+    else lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
+    io.out(`${lines.join('\n')}\n`);
   } else {
-    io.out(`chain broken at record ${check.seq}: ${check.reason}\n`);
+    io.out(check.problem === 'chain' ? `chain broken at record ${String(check.seq)}: ${check.reason}\n` : `log altered: ${check.reason}\n`);
   }
   return check.ok ? EXIT.ok : EXIT.violations;
+}
+
+/** A signed tree head saved from GET /v1/log/sth. */
+function readTreeHeadFile(path: string): SignedTreeHead {
+  const text = readInput(path, 'tree head');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `--sth ${path} is not JSON (${error instanceof Error ? error.message : String(error)}); save the body of GET /v1/log/sth as it is.`);
+  }
+  const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
+  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
+    throw new GeobridgeError('USAGE', `--sth ${path} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature, as GET /v1/log/sth answers.`);
+  }
+  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
+}
+
+/** The log's public key as pinned (the JSON of GET /v1/log/key). */
+function readLogKeyFile(path: string): LogPublicKey {
+  const text = readInput(path, 'log key');
+  try {
+    return logPublicKeyFromJwk(JSON.parse(text));
+  } catch (error) {
+    if (error instanceof GeobridgeError) throw new GeobridgeError(error.code, `--log-key ${path}: ${error.message}`);
+    throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `--log-key ${path} is not JSON; save the body of GET /v1/log/key as it is.`);
+  }
+}
+
+function readInput(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `cannot read the ${what} '${path}': ${error instanceof Error ? error.message : String(error)}.`);
+  }
 }
 
 async function runReport(argv: readonly string[], io: Io): Promise<number> {
@@ -140,8 +203,8 @@ async function runReport(argv: readonly string[], io: Io): Promise<number> {
 }
 
 /** "1 record", "2,000 records". */
-function count(n: number, noun: string): string {
-  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : plural}`;
 }
 
 function noPositionals(sub: string, positionals: readonly string[]): void {
@@ -158,17 +221,30 @@ function auditFile(dataDir: string | undefined): string {
   return file;
 }
 
-type ReadResult = { readonly ok: true; readonly records: AuditRecord[] } | { readonly ok: false; readonly code: string; readonly reason: string };
+type ReadResult = { readonly ok: true; readonly records: AuditRecord[]; readonly stored: StoredTree } | { readonly ok: false; readonly code: string; readonly reason: string };
 
-/** Every record of the log; a record that cannot even be parsed (AUDIT_CORRUPT) is a broken chain, not bad input. */
+/** Every record of the log, its stored tree and signed heads; a record that cannot even be parsed (AUDIT_CORRUPT) is a broken chain, not bad input. */
 async function readAll(file: string): Promise<ReadResult> {
   const log = SqliteAuditLog.open(file, { create: false });
   try {
-    return { ok: true, records: await log.read() };
+    const records = await log.read();
+    const heads = await log.treeHeads();
+    return { ok: true, records, stored: { head: await storedHead(log), heads } };
   } catch (error) {
     if (isGeobridgeError(error) && error.code === 'AUDIT_CORRUPT') return { ok: false, code: error.code, reason: error.message };
     throw error;
   } finally {
     await log.close();
+  }
+}
+
+/** The stored tree's head: undefined for a file without a tree, 'damaged' (a finding, not an error) when nodes are missing. */
+async function storedHead(log: SqliteAuditLog): Promise<StoredTree['head']> {
+  try {
+    return await log.treeHead();
+  } catch (error) {
+    if (isGeobridgeError(error) && error.code === 'AUDIT_UNAVAILABLE') return undefined;
+    if (isGeobridgeError(error) && error.code === 'TRANSLOG_MISSING_NODE') return 'damaged';
+    throw error;
   }
 }

@@ -1,0 +1,137 @@
+/**
+ * Signed tree heads (STH) of the audit log's Merkle tree: size, root and
+ * time, signed with the log's own Ed25519 key (log-key.ts), never the key
+ * that signs tickets. An auditor who keeps one can later ask for a
+ * consistency proof to any newer head, and catch a log that was rewritten or
+ * cut since (RFC 9162 §2.1.4, §4.10). `TreeHeadSigner` signs one at least
+ * once a second while records arrive.
+ */
+import { sign, verify, type KeyObject } from 'node:crypto';
+import { hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
+import type { AuditLog } from './audit-log.js';
+
+/** A signed tree head, as served at /v1/log/sth and kept in the log. */
+export interface SignedTreeHead {
+  /** Leaves (records) in the tree. */
+  readonly size: number;
+  /** The tree's root hash (MTH), base64. */
+  readonly rootHash: string;
+  /** When it was signed, milliseconds since the Unix epoch. */
+  readonly timestamp: number;
+  /** The log key's id (RFC 7638 thumbprint of its public JWK). */
+  readonly keyId: string;
+  /** Ed25519 over `treeHeadMessage(size, rootHash, timestamp)`, base64. */
+  readonly signature: string;
+}
+
+/** The log's signing key: private for the broker, public for everyone. */
+export interface LogKey {
+  readonly keyId: string;
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/** Separates these signatures from any other use of an Ed25519 key. */
+const DOMAIN = new TextEncoder().encode('geobridge tree head v1\0');
+
+/**
+ * The bytes a tree head's signature covers: the domain string, then the
+ * timestamp and the size as 64-bit big-endian integers, then the 32-byte
+ * root. Fixed layout, so no parser is involved in what gets signed.
+ */
+export function treeHeadMessage(size: number, rootHash: Uint8Array, timestamp: number): Uint8Array {
+  const out = new Uint8Array(DOMAIN.length + 16 + rootHash.length);
+  out.set(DOMAIN, 0);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(DOMAIN.length, BigInt(timestamp));
+  view.setBigUint64(DOMAIN.length + 8, BigInt(size));
+  out.set(rootHash, DOMAIN.length + 16);
+  return out;
+}
+
+/** Signs `head` at `timestamp` (ms). */
+export function signTreeHead(key: LogKey, head: TreeHead, timestamp: number): SignedTreeHead {
+  const signature = sign(null, treeHeadMessage(head.size, head.rootHash, timestamp), key.privateKey);
+  return { size: head.size, rootHash: Buffer.from(head.rootHash).toString('base64'), timestamp, keyId: key.keyId, signature: signature.toString('base64') };
+}
+
+/** The outcome of checking a signed tree head. */
+export type TreeHeadCheck = { readonly ok: true; readonly head: TreeHead } | { readonly ok: false; readonly reason: string };
+
+/** Checks a signed tree head's form and its signature under `publicKey` (whose id is `keyId`). */
+export function verifyTreeHead(sth: SignedTreeHead, publicKey: KeyObject, keyId: string): TreeHeadCheck {
+  if (!Number.isSafeInteger(sth.size) || sth.size < 0) return { ok: false, reason: `size ${String(sth.size)} is not a count of leaves` };
+  if (!Number.isSafeInteger(sth.timestamp) || sth.timestamp < 0) return { ok: false, reason: `timestamp ${String(sth.timestamp)} is not milliseconds since 1970` };
+  const rootHash = decodeBase64(sth.rootHash);
+  if (!isHash(rootHash)) return { ok: false, reason: 'rootHash is not 32 bytes of base64' };
+  if (sth.size === 0 && Buffer.compare(rootHash, hashEmptyTree()) !== 0) return { ok: false, reason: 'a tree of 0 leaves whose root is not SHA-256 of the empty string' };
+  if (sth.keyId !== keyId) return { ok: false, reason: `signed with key '${sth.keyId}', not the log key '${keyId}'` };
+  const signature = decodeBase64(sth.signature);
+  if (signature === undefined || !verify(null, treeHeadMessage(sth.size, rootHash, sth.timestamp), publicKey, signature)) return { ok: false, reason: 'the signature does not verify under the log key' };
+  return { ok: true, head: { size: sth.size, rootHash } };
+}
+
+/** Strict base64 (what Buffer writes), or undefined. */
+function decodeBase64(text: unknown): Uint8Array | undefined {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return undefined;
+  return Uint8Array.from(Buffer.from(text, 'base64'));
+}
+
+/** How often a new head is signed while records arrive. */
+export const TREE_HEAD_INTERVAL_MS = 1000;
+
+/**
+ * Signs and keeps a tree head whenever the log has grown, checked every
+ * `intervalMs`; `latest()` serves the newest (signing the first on demand).
+ */
+export class TreeHeadSigner {
+  readonly #log: AuditLog;
+  readonly #key: LogKey;
+  readonly #now: () => number;
+  #latest: SignedTreeHead | undefined;
+  #signing: Promise<SignedTreeHead> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(log: AuditLog, key: LogKey, now: () => number = Date.now) {
+    this.#log = log;
+    this.#key = key;
+    this.#now = now;
+  }
+
+  /** Signs every `intervalMs` when the log grew. Failures are reported to `onError` and retried at the next tick. */
+  start(onError: (error: unknown) => void, intervalMs = TREE_HEAD_INTERVAL_MS): void {
+    this.#timer ??= setInterval(() => {
+      this.refresh().catch(onError);
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  /** The newest signed head: one covering every record durable when it was signed, at most an interval old. */
+  async latest(): Promise<SignedTreeHead> {
+    return this.#latest ?? (await this.refresh());
+  }
+
+  /** Signs and keeps a head of the log as it is now, unless the newest already has its size. One at a time. */
+  refresh(): Promise<SignedTreeHead> {
+    this.#signing ??= (async () => {
+      try {
+        const head = await this.#log.treeHead();
+        if (this.#latest?.size === head.size) return this.#latest;
+        const sth = signTreeHead(this.#key, head, this.#now());
+        await this.#log.saveTreeHead(sth);
+        this.#latest = sth;
+        return sth;
+      } finally {
+        this.#signing = undefined;
+      }
+    })();
+    return this.#signing;
+  }
+
+  /** Stops the timer and signs a last head, so that a clean stop leaves every record under one. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.refresh();
+  }
+}

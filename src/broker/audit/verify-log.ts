@@ -1,0 +1,71 @@
+/**
+ * Checks an audit log as an auditor would: the hash chain, the Merkle tree
+ * rebuilt from the records against the one the log stored, every signed
+ * tree head the log kept, and — what no one holding the data directory can
+ * forge — a tree head signed earlier and kept elsewhere (`pinned`): the
+ * records must still produce the root it signed, so a rewrite or a cut tail
+ * shows however carefully the chain, the tree and the heads were redone.
+ */
+import type { KeyObject } from 'node:crypto';
+import { equalBytes, MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
+import { leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
+import { verifyTreeHead, type SignedTreeHead } from './tree-heads.js';
+
+/** What the log holds beside its records. */
+export interface StoredTree {
+  /** The stored tree's head over all its leaves; undefined when the file has no tree (written before the transparency log), 'damaged' when nodes are missing. */
+  readonly head: TreeHead | 'damaged' | undefined;
+  /** The signed heads the log kept. */
+  readonly heads: readonly SignedTreeHead[];
+}
+
+/** The outcome: the first problem found, or what was checked. */
+export type LogCheck =
+  | { readonly ok: true; readonly count: number; readonly rootHash: string; readonly headsChecked: number; readonly pinned?: { readonly size: number; readonly timestamp: number } }
+  | { readonly ok: false; readonly problem: 'chain' | 'tree' | 'head' | 'pinned'; readonly seq?: number; readonly reason: string };
+
+/** The log's public key and its id. */
+export interface LogPublicKey {
+  readonly keyId: string;
+  readonly publicKey: KeyObject;
+}
+
+/**
+ * Checks `records` and their stored tree and heads under the log key; with
+ * `pinned`, against a head kept outside the log. Without a key (the data
+ * directory of a broker from before the transparency log) there must be no
+ * heads to check.
+ */
+export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, key: LogPublicKey | undefined, pinned?: SignedTreeHead): LogCheck {
+  const chain = verifyChain(records);
+  if (!chain.ok) return { ok: false, problem: 'chain', seq: chain.seq, reason: chain.reason };
+  const tree = new MerkleTree(new MemoryNodeStore());
+  for (const r of records) tree.append(leafEntry(r.hash));
+  const head = tree.head();
+  if (stored.head === 'damaged') return { ok: false, problem: 'tree', reason: 'the stored Merkle tree lacks nodes a tree of its size has: it was edited or partly deleted' };
+  if (stored.head === undefined) {
+    if (stored.heads.length > 0) return { ok: false, problem: 'tree', reason: 'the log keeps signed tree heads but no tree: its tree table was removed' };
+  } else if (stored.head.size !== head.size || !equalBytes(stored.head.rootHash, head.rootHash)) {
+    return { ok: false, problem: 'tree', reason: `the stored Merkle tree (${String(stored.head.size)} leaves) does not match the records (${String(head.size)}): one of them was changed without the other` };
+  }
+  const toCheck = pinned === undefined ? stored.heads : [...stored.heads, pinned];
+  if (key === undefined && toCheck.length > 0) return { ok: false, problem: 'head', reason: 'there are signed tree heads to check but no log key to check them with' };
+  for (const sth of stored.heads) {
+    const problem = againstRecords(sth, tree, key as LogPublicKey);
+    if (problem !== undefined) return { ok: false, problem: 'head', reason: `the tree head of ${String(sth.size)} records signed at ${new Date(sth.timestamp).toISOString()}: ${problem}` };
+  }
+  if (pinned !== undefined) {
+    const problem = againstRecords(pinned, tree, key as LogPublicKey);
+    if (problem !== undefined) return { ok: false, problem: 'pinned', reason: `the tree head you kept (${String(pinned.size)} records, signed ${new Date(pinned.timestamp).toISOString()}): ${problem}` };
+  }
+  return { ok: true, count: records.length, rootHash: Buffer.from(head.rootHash).toString('base64'), headsChecked: stored.heads.length, ...(pinned ? { pinned: { size: pinned.size, timestamp: pinned.timestamp } } : {}) };
+}
+
+/** Why `sth` does not fit the tree of the records, or undefined when it does. */
+function againstRecords(sth: SignedTreeHead, tree: MerkleTree, key: LogPublicKey): string | undefined {
+  const signed = verifyTreeHead(sth, key.publicKey, key.keyId);
+  if (!signed.ok) return signed.reason;
+  if (sth.size > tree.size) return `the log now holds only ${String(tree.size)} records: its tail was cut`;
+  if (!equalBytes(tree.head(sth.size).rootHash, signed.head.rootHash)) return `the first ${String(sth.size)} records no longer produce the root it signed: history up to then was rewritten`;
+  return undefined;
+}
