@@ -127,7 +127,7 @@ describe('geobridge audit verify, transparency log', () => {
     expect(r.out).toContain(`signed tree heads: 1 kept, each signed by log key ${sth.keyId}`);
     expect(r.out).toContain(`your tree head (5 records, signed ${new Date(sth.timestamp).toISOString()}): the log still holds exactly those records`);
     const json = JSON.parse((await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--json')).out) as Record<string, unknown>;
-    expect(json).toMatchObject({ ok: true, count: 5, headsChecked: 1, pinned: { size: 5 }, keyId: sth.keyId, rootHash: sth.rootHash });
+    expect(json).toMatchObject({ ok: true, count: 5, headsChecked: 1, pinned: [{ size: 5 }], keyId: sth.keyId, rootHash: sth.rootHash });
   });
 
   it('catches a history rewritten with every hash, the tree and the heads redone, against a head kept outside (exit 1)', async () => {
@@ -163,7 +163,7 @@ describe('geobridge audit verify, transparency log', () => {
     }
     await new TreeHeadSigner(rebuilt, loadLogKey(dir, false)).refresh();
     await rebuilt.close();
-    const r = await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--json');
+    const r = await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--sth', sthFile, '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, problem: 'pinned', reason: expect.stringContaining('the first 5 records no longer produce the root it signed') as unknown });
     await rewrite(dir, (rec) => rec.seq <= 3);

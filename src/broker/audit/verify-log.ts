@@ -21,7 +21,7 @@ export interface StoredTree {
 
 /** The outcome: the first problem found, or what was checked. */
 export type LogCheck =
-  | { readonly ok: true; readonly count: number; readonly rootHash: string; readonly headsChecked: number; readonly pinned?: { readonly size: number; readonly timestamp: number } }
+  | { readonly ok: true; readonly count: number; readonly rootHash: string; readonly headsChecked: number; readonly pinned: readonly { readonly size: number; readonly timestamp: number }[] }
   | { readonly ok: false; readonly problem: 'chain' | 'tree' | 'head' | 'pinned'; readonly seq?: number; readonly reason: string };
 
 /** The log's public key and its id. */
@@ -31,12 +31,12 @@ export interface LogPublicKey {
 }
 
 /**
- * Checks `records` and their stored tree and heads under the log key; with
- * `pinned`, against a head kept outside the log. Without a key (the data
+ * Checks `records` and their stored tree and heads under the log key, and
+ * against the `pinned` heads kept outside the log. Without a key (the data
  * directory of a broker from before the transparency log) there must be no
  * heads to check.
  */
-export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, key: LogPublicKey | undefined, pinned?: SignedTreeHead): LogCheck {
+export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, key: LogPublicKey | undefined, pinned: readonly SignedTreeHead[] = []): LogCheck {
   const chain = verifyChain(records);
   if (!chain.ok) return { ok: false, problem: 'chain', seq: chain.seq, reason: chain.reason };
   const tree = new MerkleTree(new MemoryNodeStore());
@@ -48,17 +48,16 @@ export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, k
   } else if (stored.head.size !== head.size || !equalBytes(stored.head.rootHash, head.rootHash)) {
     return { ok: false, problem: 'tree', reason: `the stored Merkle tree (${String(stored.head.size)} leaves) does not match the records (${String(head.size)}): one of them was changed without the other` };
   }
-  const toCheck = pinned === undefined ? stored.heads : [...stored.heads, pinned];
-  if (key === undefined && toCheck.length > 0) return { ok: false, problem: 'head', reason: 'there are signed tree heads to check but no log key to check them with' };
+  if (key === undefined && stored.heads.length + pinned.length > 0) return { ok: false, problem: 'head', reason: 'there are signed tree heads to check but no log key to check them with' };
   for (const sth of stored.heads) {
     const problem = againstRecords(sth, tree, key as LogPublicKey);
     if (problem !== undefined) return { ok: false, problem: 'head', reason: `the tree head of ${String(sth.size)} records signed at ${new Date(sth.timestamp).toISOString()}: ${problem}` };
   }
-  if (pinned !== undefined) {
-    const problem = againstRecords(pinned, tree, key as LogPublicKey);
-    if (problem !== undefined) return { ok: false, problem: 'pinned', reason: `the tree head you kept (${String(pinned.size)} records, signed ${new Date(pinned.timestamp).toISOString()}): ${problem}` };
+  for (const sth of pinned) {
+    const problem = againstRecords(sth, tree, key as LogPublicKey);
+    if (problem !== undefined) return { ok: false, problem: 'pinned', reason: `the tree head you kept (${String(sth.size)} records, signed ${new Date(sth.timestamp).toISOString()}): ${problem}` };
   }
-  return { ok: true, count: records.length, rootHash: Buffer.from(head.rootHash).toString('base64'), headsChecked: stored.heads.length, ...(pinned ? { pinned: { size: pinned.size, timestamp: pinned.timestamp } } : {}) };
+  return { ok: true, count: records.length, rootHash: Buffer.from(head.rootHash).toString('base64'), headsChecked: stored.heads.length, pinned: pinned.map((h) => ({ size: h.size, timestamp: h.timestamp })) };
 }
 
 /** Why `sth` does not fit the tree of the records, or undefined when it does. */

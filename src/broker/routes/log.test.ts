@@ -40,21 +40,25 @@ describe('/v1/log', () => {
     const head = { size: sth.size, rootHash: fromBase64(sth.rootHash) };
     const records = await broker.ctx.audit.read();
     for (const record of records) {
-      const { status, body } = (await get(`/v1/log/proof?seq=${String(record.seq)}&size=${String(sth.size)}`)) as { status: number; body: { seq: number; leafIndex: number; recordHash: string; proof: string[] } };
+      // Without a size: the tree of the latest signed head.
+      const { status, body } = (await get(`/v1/log/proof?index=${String(record.seq - 1)}`)) as { status: number; body: { seq: number; index: number; size: number; recordHash: string; proof: string[] } };
       expect(status).toBe(200);
-      expect(body.recordHash).toBe(record.hash);
-      expect(verifyInclusion(hashLeaf(leafEntry(body.recordHash)), body.leafIndex, body.proof.map(fromBase64), head)).toEqual({ ok: true });
+      expect(body).toMatchObject({ seq: record.seq, size: sth.size, recordHash: record.hash });
+      expect(verifyInclusion(hashLeaf(leafEntry(body.recordHash)), body.index, body.proof.map(fromBase64), head)).toEqual({ ok: true });
     }
-    const consistency = (await get(`/v1/log/consistency?first=5&second=${String(sth.size)}`)) as { status: number; body: { proof: string[] } };
+    const consistency = (await get('/v1/log/consistency?from=5')) as { status: number; body: { to: number; proof: string[] } };
+    expect(consistency.body.to).toBe(sth.size);
     expect(verifyConsistency(await broker.ctx.audit.treeHead(5), head, consistency.body.proof.map(fromBase64))).toEqual({ ok: true });
+    const older = (await get('/v1/log/proof?index=2&size=4')) as { status: number; body: { proof: string[] } };
+    expect(verifyInclusion(hashLeaf(leafEntry(records[2]?.hash ?? '')), 2, older.body.proof.map(fromBase64), await broker.ctx.audit.treeHead(4))).toEqual({ ok: true });
   });
 
   it('answers requests outside the log with 416 TRANSLOG_OUT_OF_RANGE and malformed ones with 400, never 500', async () => {
-    for (const url of ['/v1/log/proof?seq=0&size=5', '/v1/log/proof?seq=6&size=5', '/v1/log/proof?seq=1&size=99', '/v1/log/consistency?first=6&second=5', '/v1/log/consistency?first=1&second=99']) {
+    for (const url of ['/v1/log/proof?index=5&size=5', '/v1/log/proof?index=11', '/v1/log/proof?index=1&size=99', '/v1/log/consistency?from=6&to=5', '/v1/log/consistency?from=12', '/v1/log/consistency?from=1&to=99']) {
       const res = (await get(url)) as { status: number; body: { code: string } };
       expect([url, res.status, res.body.code]).toEqual([url, 416, 'TRANSLOG_OUT_OF_RANGE']);
     }
-    for (const url of ['/v1/log/proof?seq=x&size=5', '/v1/log/proof?seq=1', '/v1/log/proof?seq=-1&size=5', '/v1/log/consistency?first=1.5&second=5', '/v1/log/consistency?first=1&second=5&extra=1', `/v1/log/proof?seq=1&size=${'9'.repeat(20)}`]) {
+    for (const url of ['/v1/log/proof?index=x&size=5', '/v1/log/proof?size=5', '/v1/log/proof?index=-1&size=5', '/v1/log/consistency?from=1.5&to=5', '/v1/log/consistency?from=1&to=5&extra=1', `/v1/log/proof?index=1&size=${'9'.repeat(20)}`]) {
       const res = (await get(url)) as { status: number; body: { code: string } };
       expect([url, res.status, res.body.code]).toEqual([url, 400, 'VALIDATION']);
     }

@@ -48,19 +48,19 @@ export function logRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['log'],
-        summary: 'Inclusion proof (RFC 9162 §2.1.3) of record `seq` in the tree of `size` records',
-        querystring: Type.Object({ seq: Count, size: Count }, { additionalProperties: false }),
-        response: { 200: Type.Object({ seq: Type.Integer(), leafIndex: Type.Integer(), size: Type.Integer(), recordHash: Type.String({ description: "The record's chain hash, hex: the leaf's entry" }), proof: Type.Array(Base64Hash) }) },
+        summary: 'Inclusion proof (RFC 9162 §2.1.3) of leaf `index` (record index + 1) in the tree of `size` leaves (default: the latest signed tree head)',
+        querystring: Type.Object({ index: Count, size: Type.Optional(Count) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ index: Type.Integer(), seq: Type.Integer(), size: Type.Integer(), recordHash: Type.String({ description: "The record's chain hash, hex: the leaf's entry" }), proof: Type.Array(Base64Hash) }) },
       },
     },
     async (request) => {
-      const seq = Number(request.query.seq);
-      const size = Number(request.query.size);
-      if (seq < 1 || seq > size) throw new GeobridgeError('TRANSLOG_OUT_OF_RANGE', `record ${String(seq)} is not in a tree of ${String(size)} records (seq runs from 1 to the size).`);
-      const proof = await ctx.audit.inclusionProof(seq, size);
-      const [record] = await ctx.audit.read({ from: seq, to: seq });
-      if (record === undefined) throw new GeobridgeError('TRANSLOG_OUT_OF_RANGE', `record ${String(seq)} is not in the log.`);
-      return { seq, leafIndex: seq - 1, size, recordHash: record.hash, proof: proof.map(base64) };
+      const index = Number(request.query.index);
+      const size = request.query.size === undefined ? (await ctx.treeHeads.latest()).size : Number(request.query.size);
+      if (index >= size) throw new GeobridgeError('TRANSLOG_OUT_OF_RANGE', `leaf ${String(index)} is not in a tree of ${String(size)} leaves${request.query.size === undefined ? ' (the latest signed tree head; a newer one comes within a second)' : ''}.`);
+      const proof = await ctx.audit.inclusionProof(index + 1, size);
+      const [record] = await ctx.audit.read({ from: index + 1, to: index + 1 });
+      if (record === undefined) throw new GeobridgeError('TRANSLOG_OUT_OF_RANGE', `leaf ${String(index)} is not in the log.`);
+      return { index, seq: record.seq, size, recordHash: record.hash, proof: proof.map(base64) };
     },
   );
 
@@ -69,15 +69,15 @@ export function logRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['log'],
-        summary: 'Consistency proof (RFC 9162 §2.1.4) from the tree of `first` records to that of `second`',
-        querystring: Type.Object({ first: Count, second: Count }, { additionalProperties: false }),
-        response: { 200: Type.Object({ first: Type.Integer(), second: Type.Integer(), proof: Type.Array(Base64Hash) }) },
+        summary: 'Consistency proof (RFC 9162 §2.1.4) from the tree of `from` leaves to that of `to` (default: the latest signed tree head)',
+        querystring: Type.Object({ from: Count, to: Type.Optional(Count) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Base64Hash) }) },
       },
     },
     async (request) => {
-      const first = Number(request.query.first);
-      const second = Number(request.query.second);
-      return { first, second, proof: (await ctx.audit.consistencyProof(first, second)).map(base64) };
+      const from = Number(request.query.from);
+      const to = request.query.to === undefined ? (await ctx.treeHeads.latest()).size : Number(request.query.to);
+      return { from, to, proof: (await ctx.audit.consistencyProof(from, to)).map(base64) };
     },
   );
 }

@@ -17,7 +17,7 @@ import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
 
-export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE] [--log-key FILE] [--json]
+export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE]… [--log-key FILE] [--json]
        geobridge audit report --from T --to T [--data DIR] [--json | --html FILE]
 
 Reads the broker's audit log, DIR/audit.sqlite (DIR is ./data unless --data
@@ -40,7 +40,8 @@ Options:
   --data DIR      the broker's data directory (default ./data)
   --sth FILE      a signed tree head kept outside the broker (the body of
                   GET /v1/log/sth, saved earlier): the log must still hold
-                  exactly the records it signed, and more after them
+                  exactly the records it signed, and more after them; give
+                  it once per head
   --log-key FILE  the log key you pinned (the body of GET /v1/log/key),
                   instead of the one in DIR/keys
   --from T        start of the report, inclusive (required)
@@ -82,21 +83,21 @@ export async function runAudit(argv: readonly string[], io: Io): Promise<number>
 }
 
 async function runVerify(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, sth: { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, sth: { type: 'string', multiple: true }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(AUDIT_HELP);
     return EXIT.ok;
   }
   noPositionals('verify', positionals);
   const file = auditFile(values.data);
-  const pinned = values.sth === undefined ? undefined : readTreeHeadFile(values.sth);
+  const pinned = (values.sth ?? []).map(readTreeHeadFile);
   const read = await readAll(file);
   if (!read.ok) {
     io.out(values.json ? `${JSON.stringify({ file, ok: false, code: read.code, reason: read.reason }, null, 2)}\n` : `chain broken: ${read.reason}\n`);
     return EXIT.violations;
   }
   const key = values['log-key'] !== undefined ? readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? loadLogKey(values.data ?? 'data', false) : undefined;
-  if (key === undefined && (read.stored.heads.length > 0 || pinned !== undefined)) {
+  if (key === undefined && (read.stored.heads.length > 0 || pinned.length > 0)) {
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log keeps signed tree heads but there is no log key at '${logKeyPath(values.data ?? 'data')}'; pass --log-key with the key you pinned (the JSON of GET /v1/log/key).`);
   }
   const check = verifyLog(read.records, read.stored, key, pinned);
@@ -109,8 +110,8 @@ async function runVerify(argv: readonly string[], io: Io): Promise<number> {
     if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
     lines.push(read.stored.head ? `Merkle tree: ${count(check.count, 'leaf', 'leaves')}, root ${check.rootHash}, as the records give it` : 'Merkle tree: none (written before the transparency log; a broker builds it when it next starts)');
     if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId} over the records it covers`);
-    if (check.pinned) lines.push(`your tree head (${count(check.pinned.size, 'record')}, signed ${new Date(check.pinned.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
-    else lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
+    for (const p of check.pinned) lines.push(`your tree head (${count(p.size, 'record')}, signed ${new Date(p.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
+    if (check.pinned.length === 0) lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
     io.out(`${lines.join('\n')}\n`);
   } else {
     io.out(check.problem === 'chain' ? `chain broken at record ${String(check.seq)}: ${check.reason}\n` : `log altered: ${check.reason}\n`);
