@@ -6,8 +6,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
-import { TreeHeadSigner, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
-import { loadLogKey, logKeyPath, logPublicJwk } from '../src/broker/log-key.js';
+import { signInclusionPromise, TreeHeadSigner, type LogKey, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
+import { ephemeralLogKey, loadLogKey, logKeyPath, logPublicJwk } from '../src/broker/log-key.js';
 import { main } from '../src/cli/main.js';
 
 const base = mkdtempSync(join(tmpdir(), 'geobridge-audit-cli-'));
@@ -90,6 +90,23 @@ describe('geobridge audit verify', () => {
   });
 });
 
+/**
+ * What the issue's auditor did, done by someone who also holds the log key:
+ * the log rebuilt from the records `keep` selects, with seq, prev_hash,
+ * hash, the Merkle tree and a signed head all recomputed.
+ */
+async function rewriteLog(dir: string, keep: (r: AuditRecord) => boolean): Promise<void> {
+  const file = join(dir, 'audit.sqlite');
+  const old = SqliteAuditLog.open(file, { create: false });
+  const records = (await old.read()).filter(keep);
+  await old.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  const log = SqliteAuditLog.open(file);
+  for (const r of records) await log.append(r.type, r.data, r.at);
+  await new TreeHeadSigner(log, loadLogKey(dir, false)).refresh();
+  await log.close();
+}
+
 describe('geobridge audit verify, transparency log', () => {
   /** A broker's data directory: the log, its key, and a signed tree head kept in the log and returned (as GET /v1/log/sth serves it). */
   async function signedDataDir(): Promise<{ dir: string; sth: SignedTreeHead; sthFile: string }> {
@@ -102,22 +119,7 @@ describe('geobridge audit verify, transparency log', () => {
     return { dir, sth, sthFile };
   }
 
-  /**
-   * What the issue's auditor did, done by someone who also holds the log key:
-   * the log rebuilt from the records `keep` selects, with seq, prev_hash,
-   * hash, the Merkle tree and a signed head all recomputed.
-   */
-  async function rewrite(dir: string, keep: (r: AuditRecord) => boolean): Promise<void> {
-    const file = join(dir, 'audit.sqlite');
-    const old = SqliteAuditLog.open(file, { create: false });
-    const records = (await old.read()).filter(keep);
-    await old.close();
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-    const log = SqliteAuditLog.open(file);
-    for (const r of records) await log.append(r.type, r.data, r.at);
-    await new TreeHeadSigner(log, loadLogKey(dir, false)).refresh();
-    await log.close();
-  }
+  const rewrite = rewriteLog;
 
   it('checks the tree and every signed head, and a head kept outside (exit 0)', async () => {
     const { dir, sth, sthFile } = await signedDataDir();
@@ -199,6 +201,71 @@ describe('geobridge audit verify, transparency log', () => {
     const bad = await run('audit', 'verify', '--data', dir, '--sth', sthFile);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('not a signed tree head');
+  });
+});
+
+describe('geobridge audit prove', () => {
+  /** A data directory whose log holds route decisions, and the /v1/route answers (receipts) a client saved for two of them. */
+  async function withReceipts(): Promise<{ dir: string; first: string; last: string; key: LogKey }> {
+    const dir = await dataDir();
+    const key = loadLogKey(dir, true);
+    const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
+    const answers: string[] = [];
+    for (const decisionId of ['d2', 'd3', 'd4']) {
+      const record = await log.append('route.decision', { decisionId, participant: 'p9', meeting: 'm1', country: 'DE', candidates: [] }, '2024-03-03T09:00:00Z');
+      const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(key, record.seq - 1, record.hash, Date.parse('2024-03-03T09:00:00Z')) };
+      const file = join(dir, '..', `answer-${String(++dirs)}.json`);
+      writeFileSync(file, JSON.stringify({ country: 'DE', decisionId, ticket: 'eyJ…', receipt }));
+      answers.push(file);
+    }
+    await log.close();
+    return { dir, first: answers[0] ?? '', last: answers[2] ?? '', key };
+  }
+
+  it('finds the decision a saved route answer promises (exit 0), also with a tree head kept beside it', async () => {
+    const { dir, first, key } = await withReceipts();
+    const r = await run('audit', 'prove', first, '--data', dir);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^in the log: record 6 \(route\.decision d2, 2024-03-03T09:00:00\.000Z\), as promised 2024-03-03T09:00:00\.000Z, under manifest (ab){32}\nMerkle root of the log now: \S+=\n$/);
+    const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
+    const sth = await new TreeHeadSigner(log, key).refresh();
+    await log.close();
+    writeFileSync(first, JSON.stringify({ ...(JSON.parse(readFileSync(first, 'utf8')) as object), sth }));
+    expect(JSON.parse((await run('audit', 'prove', first, '--data', dir, '--json')).out)).toMatchObject({ ok: true, seq: 6, type: 'route.decision' });
+  });
+
+  it('catches a log rewritten under the receipt, or cut before it (exit 1)', async () => {
+    const { dir, first, last } = await withReceipts();
+    await rewriteLog(dir, (r) => r.data.jurisdiction !== 'CN');
+    const rewritten = await run('audit', 'prove', first, '--data', dir);
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.out).toMatch(/^not proven: the log holds a different record 6 than the one promised .*: it was rewritten\n$/);
+    const cut = await run('audit', 'prove', last, '--data', dir);
+    expect(cut.out).toBe('not proven: the log lacks it: the receipt is for record 8, and the log holds 7\n');
+  });
+
+  it("refuses a receipt from another log, one edited, or one for another decision (exit 1)", async () => {
+    const { dir, first } = await withReceipts();
+    const answer = JSON.parse(readFileSync(first, 'utf8')) as { decisionId: string; receipt: { index: number; signature: string } };
+    const other = ephemeralLogKey();
+    const foreign = join(dir, '..', `foreign-${String(++dirs)}.json`);
+    writeFileSync(foreign, JSON.stringify({ ...answer, receipt: { ...answer.receipt, ...signInclusionPromise(other, answer.receipt.index, 'cd'.repeat(32), 1) } }));
+    expect((await run('audit', 'prove', foreign, '--data', dir)).out).toMatch(/^not proven: the receipt is not this log's promise: signed with key '[^']+', not the log key/);
+    writeFileSync(foreign, JSON.stringify({ ...answer, receipt: { ...answer.receipt, index: answer.receipt.index - 1 } }));
+    expect((await run('audit', 'prove', foreign, '--data', dir)).out).toContain('the signature does not verify under the log key');
+    writeFileSync(foreign, JSON.stringify({ ...answer, decisionId: 'd9' }));
+    const r = await run('audit', 'prove', foreign, '--data', dir);
+    expect([r.code, r.out]).toEqual([1, 'not proven: record 6 is not decision d9\n']);
+  });
+
+  it('exits 2 on a file that is not a receipt, or no file', async () => {
+    const { dir } = await withReceipts();
+    const bad = join(dir, '..', `bad-${String(++dirs)}.json`);
+    writeFileSync(bad, '{"decisionId": "d2"}');
+    expect(await run('audit', 'prove', bad, '--data', dir)).toMatchObject({ code: 2, err: expect.stringContaining('holds no receipt') as unknown });
+    writeFileSync(bad, 'not json');
+    expect((await run('audit', 'prove', bad, '--data', dir)).code).toBe(2);
+    expect((await run('audit', 'prove', '--data', dir)).err).toContain('give one receipt file');
   });
 });
 

@@ -3,7 +3,10 @@
 // headers, bridge attestation, placement races, manifest changes, audit.
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyChain } from './audit/audit-log.js';
+import { hashLeaf, verifyInclusion } from '../translog/index.js';
+import { leafEntry, verifyChain } from './audit/audit-log.js';
+import { checkInclusionPromise, type InclusionPromise } from './audit/tree-heads.js';
+import { ephemeralLogKey } from './log-key.js';
 import { KeyRing } from './keys.js';
 import { MemoryStore } from './store/memory-store.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
@@ -54,6 +57,27 @@ describe('route decisions', () => {
     expect(claims).toMatchObject({ sub: participant, meeting: m, decision: body.decisionId, candidates: body.candidates.map((c) => c.datacenter) });
     const records = await broker.ctx.audit.read();
     expect(records.find((r) => r.type === 'route.decision')?.data).toMatchObject({ decisionId: body.decisionId, participant, country: 'US' });
+  });
+
+  it("answers with the log's signed promise that the decision is in it, which the log's proofs then bear out", async () => {
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const { token } = await joinToken(apiKey, await meeting(apiKey));
+    const body = (await route(token)).json<{ decisionId: string; receipt: InclusionPromise & { manifestSha256: string } }>();
+    const { receipt } = body;
+    expect(checkInclusionPromise(receipt, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toBeUndefined();
+    expect(receipt.manifestSha256).toBe(broker.ctx.policy.current.sha256);
+    const [record] = await broker.ctx.audit.read({ from: receipt.index + 1, to: receipt.index + 1 });
+    expect(record).toMatchObject({ type: 'route.decision', hash: receipt.recordHash, data: { decisionId: body.decisionId } });
+    // A promise over another index or hash, or from another log, is not this one.
+    expect(checkInclusionPromise({ ...receipt, index: receipt.index + 1 }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    const other = ephemeralLogKey();
+    expect(checkInclusionPromise(receipt, other.publicKey, other.keyId)).toMatch(/not the log key/);
+    // The next signed head covers it, and the log proves it there.
+    const sth = await broker.ctx.treeHeads.refresh();
+    const proof = (await call({ method: 'GET', url: `/v1/log/proof?index=${String(receipt.index)}` })).json<{ proof: string[] }>();
+    const head = { size: sth.size, rootHash: Uint8Array.from(Buffer.from(sth.rootHash, 'base64')) };
+    expect(verifyInclusion(hashLeaf(leafEntry(receipt.recordHash)), receipt.index, proof.proof.map((p) => Uint8Array.from(Buffer.from(p, 'base64'))), head)).toEqual({ ok: true });
   });
 
   it('refuses with 503, Retry-After and NO_CAPACITY_IN_FENCE when everything in the fence is down', async () => {

@@ -6,7 +6,7 @@
 import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { ReplayGuard } from './attestation.js';
-import type { AuditLog, AuditType } from './audit/audit-log.js';
+import type { AuditLog, AuditRecord, AuditType } from './audit/audit-log.js';
 import type { LogKey, TreeHeadSigner } from './audit/tree-heads.js';
 import type { BridgeControl } from './control.js';
 import type { KeyRing } from './keys.js';
@@ -122,8 +122,9 @@ export interface BrokerContext {
 export type AuditObserver = (type: AuditType, data: Readonly<Record<string, unknown>>) => void;
 
 /** Appends an audit record (durable when this resolves), counts it, and tells the observer. */
-export async function recordAudit(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>>): Promise<void> {
-  await ctx.audit.append(type, data, ctx.now().toISOString());
+export async function recordAudit(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>>): Promise<AuditRecord> {
+  const record = await ctx.audit.append(type, data, ctx.now().toISOString());
   ctx.metrics.auditRecords.inc({ type });
   ctx.observe?.(type, data);
+  return record;
 }

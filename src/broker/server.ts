@@ -99,7 +99,9 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       rejections: new RejectionSummary({
         now,
         schedule: timerSchedule,
-        write: (data) => recordAudit(ctx, 'bridge.rejected.summary', data),
+        write: async (data) => {
+          await recordAudit(ctx, 'bridge.rejected.summary', data);
+        },
         onWriteError: (error) => {
           app.log.error({ err: error }, 'a bridge.rejected.summary record could not be written; its counts are in the metrics');
         },

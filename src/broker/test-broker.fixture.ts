@@ -101,7 +101,9 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     rejections: new RejectionSummary({
       now,
       schedule,
-      write: (data) => recordAudit(ctx, 'bridge.rejected.summary', data),
+      write: async (data) => {
+        await recordAudit(ctx, 'bridge.rejected.summary', data);
+      },
       // A test must not pass on a summary that was never written.
       onWriteError: (error) => {
         throw error;

@@ -77,6 +77,54 @@ function decodeBase64(text: unknown): Uint8Array | undefined {
   return Uint8Array.from(Buffer.from(text, 'base64'));
 }
 
+/**
+ * A signed promise that record `index + 1` (leaf `index`), with chain hash
+ * `recordHash`, is in the log, and in a signed tree head by `timestamp` plus
+ * one interval: what a route answer carries, as a CT log's SCT does, because
+ * the head that covers the record is signed after the answer leaves.
+ */
+export interface InclusionPromise {
+  /** Leaf index: the record's seq − 1. */
+  readonly index: number;
+  /** The record's chain hash, hex (the leaf's entry). */
+  readonly recordHash: string;
+  /** When the log made the promise, ms since 1970. */
+  readonly timestamp: number;
+  readonly keyId: string;
+  /** Ed25519 over `inclusionPromiseMessage(index, recordHash, timestamp)`, base64. */
+  readonly signature: string;
+}
+
+const PROMISE_DOMAIN = new TextEncoder().encode('geobridge inclusion promise v1\0');
+
+/** The bytes a promise's signature covers: the domain string, timestamp and index (uint64 BE), the 32-byte record hash. */
+export function inclusionPromiseMessage(index: number, recordHash: Uint8Array, timestamp: number): Uint8Array {
+  const out = new Uint8Array(PROMISE_DOMAIN.length + 16 + recordHash.length);
+  out.set(PROMISE_DOMAIN, 0);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(PROMISE_DOMAIN.length, BigInt(timestamp));
+  view.setBigUint64(PROMISE_DOMAIN.length + 8, BigInt(index));
+  out.set(recordHash, PROMISE_DOMAIN.length + 16);
+  return out;
+}
+
+/** Promises that the record with `recordHash` (hex) is leaf `index`. */
+export function signInclusionPromise(key: LogKey, index: number, recordHash: string, timestamp: number): InclusionPromise {
+  const signature = sign(null, inclusionPromiseMessage(index, Buffer.from(recordHash, 'hex'), timestamp), key.privateKey);
+  return { index, recordHash, timestamp, keyId: key.keyId, signature: signature.toString('base64') };
+}
+
+/** Why `promise` is not the log's under `publicKey`, or undefined when it is. */
+export function checkInclusionPromise(promise: InclusionPromise, publicKey: KeyObject, keyId: string): string | undefined {
+  if (!Number.isSafeInteger(promise.index) || promise.index < 0) return `index ${String(promise.index)} is not a leaf index`;
+  if (!Number.isSafeInteger(promise.timestamp) || promise.timestamp < 0) return `timestamp ${String(promise.timestamp)} is not milliseconds since 1970`;
+  if (typeof promise.recordHash !== 'string' || !/^[0-9a-f]{64}$/.test(promise.recordHash)) return 'recordHash is not 64 hex digits';
+  if (promise.keyId !== keyId) return `signed with key '${promise.keyId}', not the log key '${keyId}'`;
+  const signature = decodeBase64(promise.signature);
+  if (signature === undefined || !verify(null, inclusionPromiseMessage(promise.index, Buffer.from(promise.recordHash, 'hex'), promise.timestamp), publicKey, signature)) return 'the signature does not verify under the log key';
+  return undefined;
+}
+
 /** How often a new head is signed while records arrive. */
 export const TREE_HEAD_INTERVAL_MS = 1000;
 

@@ -9,7 +9,7 @@
 import type { KeyObject } from 'node:crypto';
 import { equalBytes, MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
 import { leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
-import { verifyTreeHead, type SignedTreeHead } from './tree-heads.js';
+import { checkInclusionPromise, verifyTreeHead, type InclusionPromise, type SignedTreeHead } from './tree-heads.js';
 
 /** What the log holds beside its records. */
 export interface StoredTree {
@@ -67,4 +67,41 @@ function againstRecords(sth: SignedTreeHead, tree: MerkleTree, key: LogPublicKey
   if (sth.size > tree.size) return `the log now holds only ${String(tree.size)} records: its tail was cut`;
   if (!equalBytes(tree.head(sth.size).rootHash, signed.head.rootHash)) return `the first ${String(sth.size)} records no longer produce the root it signed: history up to then was rewritten`;
   return undefined;
+}
+
+/** What `proveReceipt` needs of a receipt: the route answer's `receipt`, its decision, and a tree head if the holder kept one. */
+export interface Receipt {
+  readonly promise: InclusionPromise;
+  readonly decisionId?: string;
+  readonly sth?: SignedTreeHead;
+}
+
+/** The outcome of proving a receipt against a log. */
+export type ReceiptCheck = { readonly ok: true; readonly record: AuditRecord; readonly rootHash: string } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Whether the log (`records`, read whole) holds the decision `receipt`
+ * promises: signed by the log key, the same record at the promised leaf, the
+ * decision it names, and a log that still gives the root of any tree head
+ * the holder kept. The first contradiction is the reason.
+ */
+export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, key: LogPublicKey): ReceiptCheck {
+  const { promise } = receipt;
+  const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
+  if (unsigned !== undefined) return { ok: false, reason: `the receipt is not this log's promise: ${unsigned}` };
+  const chain = verifyChain(records);
+  if (!chain.ok) return { ok: false, reason: `the log itself is broken at record ${String(chain.seq)}: ${chain.reason}` };
+  const seq = promise.index + 1;
+  const record = records[promise.index];
+  if (record === undefined) return { ok: false, reason: `the log lacks it: the receipt is for record ${String(seq)}, and the log holds ${String(records.length)}` };
+  if (record.hash !== promise.recordHash) return { ok: false, reason: `the log holds a different record ${String(seq)} than the one promised (hash ${record.hash}, promised ${promise.recordHash}): it was rewritten` };
+  if (receipt.decisionId !== undefined && record.data.decisionId !== receipt.decisionId) return { ok: false, reason: `record ${String(seq)} is not decision ${receipt.decisionId}` };
+  const tree = new MerkleTree(new MemoryNodeStore());
+  for (const r of records) tree.append(leafEntry(r.hash));
+  if (receipt.sth !== undefined) {
+    const problem = againstRecords(receipt.sth, tree, key);
+    if (problem !== undefined) return { ok: false, reason: `the receipt's tree head (${String(receipt.sth.size)} records): ${problem}` };
+    if (receipt.sth.size <= promise.index) return { ok: false, reason: `the receipt's tree head (${String(receipt.sth.size)} records) does not cover record ${String(seq)}` };
+  }
+  return { ok: true, record, rootHash: Buffer.from(tree.head().rootHash).toString('base64') };
 }

@@ -12,6 +12,8 @@ import type { Manifest } from '../../core/manifest/types.js';
 import { isRefusal, selectDatacenters, type RouteRequest } from '../../core/select/select.js';
 import { KeyRing, type KeyStore } from '../keys.js';
 import { issueRouteTicket } from '../tickets.js';
+import { signInclusionPromise } from '../audit/tree-heads.js';
+import { ephemeralLogKey } from '../log-key.js';
 import type { SigningKey } from '../store/store.js';
 import { iceAllowance } from '../../core/ice/allowed.js';
 import { routeIceAllowance } from '../route-ice.js';
@@ -29,6 +31,7 @@ const manifest = loadWorld();
 let app: FastifyInstance;
 let next: Body | undefined;
 let ring: KeyRing;
+const logKey = ephemeralLogKey();
 
 beforeAll(async () => {
   // Fastify's default serializer of the schema (fast-json-stringify), as the route used before it had its own.
@@ -70,7 +73,8 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
     name: 'Ada',
   });
   const iceServers = routeIceAllowance(manifest, ticket.claims.candidates, result.allowedJurisdictions);
-  return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers };
+  const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(logKey, 41, 'cd'.repeat(32), 1_700_000_000_000) };
+  return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers, receipt };
 }
 
 describe('routeResponseJson', () => {
@@ -135,6 +139,7 @@ describe('routeResponseJson', () => {
       // whose serializer would drop a key holding a line terminator; an id never holds one.
       bridges: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), text, { maxKeys: 3 }),
       iceServers: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), fc.array(fc.record({ urls: fc.array(text, { maxLength: 3 }), jurisdiction: text }), { maxLength: 3 }), { maxKeys: 3 }),
+      receipt: fc.record({ manifestSha256: text, index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text }),
     });
     await fc.assert(
       fc.asyncProperty(body, async (b) => {

@@ -10,6 +10,7 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
+import { signInclusionPromise } from '../audit/tree-heads.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { newDecisionId } from '../decision-id.js';
 import { toJson } from '../frozen-json.js';
@@ -43,6 +44,17 @@ export const RouteResponse = Type.Object({
   iceServers: Type.Record(Type.String(), Type.Immutable(Type.Array(IceAllowanceSchema)), {
     description: "For each candidate, the declared STUN/TURN servers the participant may accept from its bridge (the manifest's `ice` inside allowedJurisdictions); the client drops any other URL a bridge hands it",
   }),
+  receipt: Type.Object(
+    {
+      manifestSha256: Type.String({ description: 'SHA-256 (hex) of the manifest the decision was made under' }),
+      index: Type.Integer({ description: "The decision's leaf in the transparency log (its audit record's seq − 1)" }),
+      recordHash: Type.String({ description: "The decision's audit record hash (hex): the leaf's entry" }),
+      timestamp: Type.Integer({ description: 'When the log promised it, ms since 1970' }),
+      keyId: Type.String({ description: 'The log key (GET /v1/log/key)' }),
+      signature: Type.String({ description: 'Ed25519 by the log key over the inclusion promise (docs/security.md), base64' }),
+    },
+    { description: "The log's signed promise that this decision is in it, in a signed tree head within a second (GET /v1/log/proof?index=… then proves it)" },
+  ),
 });
 
 /** POST /v1/route. */
@@ -76,7 +88,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (!account) throw new GeobridgeError('NOT_FOUND', `the meeting's account no longer exists.`);
 
       const country = locate(ctx, request.body.country, request.socket.remoteAddress, request.headers['x-forwarded-for']);
-      const { manifest, version } = ctx.policy.current;
+      const { manifest, version, sha256 } = ctx.policy.current;
       const placement = await ctx.store.getPlacement(meeting.id);
       const result = selectDatacenters(
         manifest,
@@ -105,7 +117,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         expiresInSeconds: ctx.config.routeTicketSeconds,
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.
-      await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates });
+      const record = await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates });
       ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return {
@@ -116,6 +128,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
         iceServers: routeIceAllowance(manifest, ticket.claims.candidates, result.allowedJurisdictions),
+        receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, record.seq - 1, record.hash, ctx.now().getTime()) },
       };
     },
   );
@@ -136,6 +149,7 @@ export function routeResponseJson(body: Static<typeof RouteResponse>): string {
   for (const e of body.excluded) excluded += `${excluded === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
   let bridges = '';
   for (const [id, url] of Object.entries(body.bridges)) bridges += `${bridges === '' ? '' : ','}${JSON.stringify(id)}:${JSON.stringify(url)}`;
+  const r = body.receipt;
   let iceServers = '';
   for (const [id, servers] of Object.entries(body.iceServers)) iceServers += `${iceServers === '' ? '' : ','}${JSON.stringify(id)}:${iceServersJson(servers)}`;
   return (
@@ -144,7 +158,8 @@ export function routeResponseJson(body: Static<typeof RouteResponse>): string {
     `"attempts":{"perPrimary":${body.attempts.perPrimary},"timeoutMs":${body.attempts.timeoutMs}},` +
     // A compact JWS is base64url and dots, which JSON never escapes: the ~2.3 kB ticket goes in without a scan.
     `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
-    `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}}}`
+    `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}},` +
+    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}}}`
   );
 }
 

@@ -10,7 +10,7 @@ import { verifyChain, type AuditRecord } from '../../broker/audit/audit-log.js';
 import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText } from '../../broker/audit/report.js';
 import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
 import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import { verifyLog, type LogPublicKey, type StoredTree } from '../../broker/audit/verify-log.js';
+import { proveReceipt, verifyLog, type LogPublicKey, type Receipt, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
@@ -18,6 +18,7 @@ import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
 
 export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE]… [--log-key FILE] [--json]
+       geobridge audit prove RECEIPT [--data DIR] [--log-key FILE] [--json]
        geobridge audit report --from T --to T [--data DIR] [--json | --html FILE]
 
 Reads the broker's audit log, DIR/audit.sqlite (DIR is ./data unless --data
@@ -28,6 +29,10 @@ Never creates it or changes its records.
            record altered, inserted, dropped or reordered), the Merkle tree
            against the records, and every signed tree head the log kept
            against the log key (DIR/keys/log.pem, or --log-key).
+  prove    checks a receipt — a /v1/route answer saved as JSON, which is
+           enough on its own — against the log: the log's signed promise,
+           the same record at the promised place, the decision it names,
+           and (if the file has an "sth") the tree head kept with it.
   report   who touched which jurisdiction, when — per UTC day and in total:
            connections by client country × datacenter jurisdiction × role
            (with distinct participants), out-of-zone connections, route
@@ -59,12 +64,14 @@ records, the tree and the heads alike. What they cannot redo is a tree head
 someone kept elsewhere: save GET /v1/log/sth now and then (a ticket, another
 system, a witness) and verify with --sth; a rewritten or cut history fails.
 
-Exit codes: 0 ok · 1 log altered · 2 bad input, missing or unreadable log or key
+Exit codes: 0 ok · 1 log altered, or lacks or contradicts the receipt · 2 bad
+input, missing or unreadable log or key
 
 Examples:
   geobridge audit verify --data /var/lib/geobridge
   curl -s https://broker.example/v1/log/sth > sth-2024-03-01.json
   geobridge audit verify --data /var/lib/geobridge --sth sth-2024-03-01.json
+  geobridge audit prove --data /var/lib/geobridge route-answer.json
   geobridge audit report --from 2024-03-01 --to 2024-04-01
   geobridge audit report --from 2024-03-01 --to 2024-03-08 --html week.html
   geobridge audit report --from 2024-03-01 --to 2024-03-02 --json | jq '.report.total.connections'
@@ -78,8 +85,9 @@ export async function runAudit(argv: readonly string[], io: Io): Promise<number>
     return EXIT.ok;
   }
   if (sub === 'verify') return runVerify(rest, io);
+  if (sub === 'prove') return runProve(rest, io);
   if (sub === 'report') return runReport(rest, io);
-  throw new GeobridgeError('USAGE', `audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand '${sub}'`}: verify or report; see 'geobridge audit --help'.`);
+  throw new GeobridgeError('USAGE', `audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand '${sub}'`}: verify, prove or report; see 'geobridge audit --help'.`);
 }
 
 async function runVerify(argv: readonly string[], io: Io): Promise<number> {
@@ -119,6 +127,55 @@ async function runVerify(argv: readonly string[], io: Io): Promise<number> {
   return check.ok ? EXIT.ok : EXIT.violations;
 }
 
+async function runProve(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help) {
+    io.out(AUDIT_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new GeobridgeError('USAGE', `audit prove: give one receipt file (a saved /v1/route answer), not ${String(positionals.length)}; see 'geobridge audit --help'.`);
+  const receiptFile = positionals[0] ?? '';
+  const receipt = readReceiptFile(receiptFile);
+  const dir = values.data ?? 'data';
+  const file = auditFile(values.data);
+  const key = values['log-key'] !== undefined ? readLogKeyFile(values['log-key']) : loadLogKey(dir, false);
+  const read = await readAll(file);
+  const check: ReceiptCheck = read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` };
+  if (values.json) {
+    io.out(`${JSON.stringify({ file, receipt: receiptFile, ...(check.ok ? { ok: true, seq: check.record.seq, type: check.record.type, at: check.record.at, rootHash: check.rootHash } : check) }, null, 2)}\n`);
+  } else if (check.ok) {
+    const r = check.record;
+    const manifest = receipt.manifestSha256 === undefined ? '' : `, under manifest ${receipt.manifestSha256}`;
+    io.out(`in the log: record ${String(r.seq)} (${r.type}${typeof r.data.decisionId === 'string' ? ` ${r.data.decisionId}` : ''}, ${r.at}), as promised ${new Date(receipt.promise.timestamp).toISOString()}${manifest}\nMerkle root of the log now: ${check.rootHash}\n`);
+  } else {
+    io.out(`not proven: ${check.reason}\n`);
+  }
+  return check.ok ? EXIT.ok : EXIT.violations;
+}
+
+/** A receipt: a saved /v1/route answer (its `receipt`, `decisionId`), optionally with a tree head kept beside it (`sth`). */
+function readReceiptFile(path: string): Receipt & { readonly manifestSha256?: string } {
+  const text = readInput(path, 'receipt');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `${path} is not JSON (${error instanceof Error ? error.message : String(error)}); give the /v1/route answer as it was received.`);
+  }
+  const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown } | null;
+  const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
+  if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string') {
+    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature, as a /v1/route answer has.`);
+  }
+  const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature };
+  return {
+    promise,
+    ...(typeof v?.decisionId === 'string' ? { decisionId: v.decisionId } : {}),
+    ...(typeof r.manifestSha256 === 'string' ? { manifestSha256: r.manifestSha256 } : {}),
+    ...(v?.sth !== undefined ? { sth: treeHeadFrom(v.sth, path) } : {}),
+  };
+}
+
 /** A signed tree head saved from GET /v1/log/sth. */
 function readTreeHeadFile(path: string): SignedTreeHead {
   const text = readInput(path, 'tree head');
@@ -128,9 +185,13 @@ function readTreeHeadFile(path: string): SignedTreeHead {
   } catch (error) {
     throw new GeobridgeError('USAGE', `--sth ${path} is not JSON (${error instanceof Error ? error.message : String(error)}); save the body of GET /v1/log/sth as it is.`);
   }
+  return treeHeadFrom(value, `--sth ${path}`);
+}
+
+function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
   const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
   if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
-    throw new GeobridgeError('USAGE', `--sth ${path} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature, as GET /v1/log/sth answers.`);
+    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature, as GET /v1/log/sth answers.`);
   }
   return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
 }
