@@ -8,8 +8,11 @@ import type { AuditRecord } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
 import { signInclusionPromise, TreeHeadSigner, type LogKey, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
 import { ephemeralLogKey, loadLogKey, logKeyPath, logPublicJwk } from '../src/broker/log-key.js';
+import { parseServeSettings } from '../src/broker/config.js';
+import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { main } from '../src/cli/main.js';
 
+const root = join(import.meta.dirname, '..');
 const base = mkdtempSync(join(tmpdir(), 'geobridge-audit-cli-'));
 let dirs = 0;
 
@@ -95,14 +98,14 @@ describe('geobridge audit verify', () => {
  * the log rebuilt from the records `keep` selects, with seq, prev_hash,
  * hash, the Merkle tree and a signed head all recomputed.
  */
-async function rewriteLog(dir: string, keep: (r: AuditRecord) => boolean): Promise<void> {
+async function rewriteLog(dir: string, keep: (r: AuditRecord) => boolean, edit: (r: AuditRecord) => AuditRecord['data'] = (r) => r.data): Promise<void> {
   const file = join(dir, 'audit.sqlite');
   const old = SqliteAuditLog.open(file, { create: false });
   const records = (await old.read()).filter(keep);
   await old.close();
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const log = SqliteAuditLog.open(file);
-  for (const r of records) await log.append(r.type, r.data, r.at);
+  for (const r of records) await log.append(r.type, edit(r), r.at);
   await new TreeHeadSigner(log, loadLogKey(dir, false)).refresh();
   await log.close();
 }
@@ -269,6 +272,79 @@ describe('geobridge audit prove', () => {
   });
 });
 
+describe('geobridge audit witness', () => {
+  /** A broker as `geobridge serve --dev` runs it, on `data`. */
+  async function serve(data: string): Promise<RunningBroker> {
+    const { settings, problems } = parseServeSettings({ manifest: join(root, 'examples/world.yaml'), data, dev: true, listen: '127.0.0.1:0' }, {});
+    if (!settings) throw new Error(problems.join('\n'));
+    return startBroker(settings, false);
+  }
+
+  /** Makes the broker audit one more record (an account), and waits until a signed head covers it. */
+  async function oneMoreRecord(broker: RunningBroker, data: string): Promise<void> {
+    const before = ((await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as SignedTreeHead).size;
+    const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    const res = await fetch(new URL('/v1/accounts', broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `Acme ${String(++dirs)}`, homeCountry: 'US' }) });
+    expect(res.status).toBe(201);
+    for (let i = 0; i < 100; i++) {
+      if (((await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as SignedTreeHead).size > before) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('no signed tree head covered the new record within 10 s');
+  }
+
+  it('keeps every head that extends the last, and catches a rollback, a fork and a new key (exit 1)', async () => {
+    const data = join(base, `broker-${String(++dirs)}`);
+    const state = join(base, `witness-${String(dirs)}`);
+    let broker = await serve(data);
+    try {
+      const first = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      expect(first.code, first.err).toBe(0);
+      expect(first.out).toMatch(/^pinned log key \S+ .*\n.*: 1 record, first head kept\n$/);
+      await oneMoreRecord(broker, data);
+      await oneMoreRecord(broker, data);
+      const grew = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      expect(grew.out).toMatch(/: 3 records \(\+2\), consistent with the 1 seen before\n$/);
+      expect(readFileSync(join(state, 'heads.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+      expect((await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once')).out).toBe('');
+
+      // Fork: record 2 changed, everything re-hashed and re-signed, and one more record so the log is longer.
+      await broker.close();
+      await rewriteLog(data, () => true, (r) => (r.seq === 2 ? { ...r.data, name: 'Someone else' } : r.data));
+      broker = await serve(data);
+      await oneMoreRecord(broker, data);
+      const fork = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      expect(fork.code).toBe(1);
+      expect(fork.out).toMatch(/^ALARM \(fork\): the tree of 4 records does not extend the one of 3 seen before/);
+
+      // Rollback: the last two records cut.
+      await broker.close();
+      await rewriteLog(data, (r) => r.seq <= 2);
+      broker = await serve(data);
+      const rollback = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      expect(rollback.out).toMatch(/^ALARM \(rollback\): the log shrank from 3 to 2 records/);
+
+      // A new log key: nothing it signs speaks for the log the witness watched.
+      await broker.close();
+      rmSync(logKeyPath(data));
+      broker = await serve(data);
+      const rekeyed = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      expect([rekeyed.code, rekeyed.out]).toEqual([1, expect.stringMatching(/^ALARM: the broker now publishes log key \S+, not the pinned /) as unknown]);
+    } finally {
+      await broker.close();
+    }
+  }, 60_000);
+
+  it('exits 2 without --broker or --state, on a bad URL, and when the broker cannot be reached (--once)', async () => {
+    expect((await run('audit', 'witness', '--state', base)).err).toContain('give --broker URL and --state DIR');
+    expect((await run('audit', 'witness', '--broker', 'nope', '--state', base)).code).toBe(2);
+    const r = await run('audit', 'witness', '--broker', 'http://127.0.0.1:9', '--state', join(base, 'w-unreachable'), '--once');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('BROKER_UNREACHABLE');
+    expect((await run('audit', 'witness', '--help')).out).toContain('rollback');
+  });
+});
+
 describe('geobridge audit report', () => {
   it('prints aligned tables (exit 0)', async () => {
     const r = await run('audit', 'report', '--data', await dataDir(), '--from', '2024-03-01', '--to', '2024-03-03');
@@ -341,7 +417,7 @@ describe('geobridge audit', () => {
     expect(help.code).toBe(0);
     expect(help.out).toContain('geobridge audit report --from 2024-03-01 --to 2024-04-01');
     expect((await run('audit', 'verify', '--help')).out).toBe(help.out);
-    expect((await run('--help')).out).toContain('audit verify|report');
+    expect((await run('--help')).out).toContain('audit verify|prove|witness|report');
     for (const argv of [['audit'], ['audit', 'fix'], ['audit', 'verify', '--bogus']]) {
       const r = await run(...argv);
       expect(r.code).toBe(2);

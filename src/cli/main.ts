@@ -39,7 +39,9 @@ Commands:
   bridge --datacenter ID … run one datacenter's media bridge (WebRTC SFU)
   up                       everything on this machine: broker, a bridge per datacenter, a demo meeting
   schema                   print the manifest JSON Schema for editors
-  audit verify|report      check the audit chain; who touched which jurisdiction, when (exit 1 if broken)
+  audit verify|prove|witness|report
+                           check the audit log, a receipt, or a broker's log from outside;
+                           who touched which jurisdiction, when (exit 1 if altered)
 
 Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused
 

@@ -19,6 +19,7 @@ import { EXIT, type Io } from '../io.js';
 
 export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE]… [--log-key FILE] [--json]
        geobridge audit prove RECEIPT [--data DIR] [--log-key FILE] [--json]
+       geobridge audit witness --broker URL --state DIR [--interval S] [--once]
        geobridge audit report --from T --to T [--data DIR] [--json | --html FILE]
 
 Reads the broker's audit log, DIR/audit.sqlite (DIR is ./data unless --data
@@ -33,6 +34,9 @@ Never creates it or changes its records.
            enough on its own — against the log: the log's signed promise,
            the same record at the promised place, the decision it names,
            and (if the file has an "sth") the tree head kept with it.
+  witness  watches a broker's log from outside: pins its key, keeps every
+           signed tree head, and stops with exit 1 on a rollback or a fork
+           (see 'geobridge audit witness --help').
   report   who touched which jurisdiction, when — per UTC day and in total:
            connections by client country × datacenter jurisdiction × role
            (with distinct participants), out-of-zone connections, route
@@ -86,8 +90,9 @@ export async function runAudit(argv: readonly string[], io: Io): Promise<number>
   }
   if (sub === 'verify') return runVerify(rest, io);
   if (sub === 'prove') return runProve(rest, io);
+  if (sub === 'witness') return (await import('./witness.js')).runWitness(rest, io);
   if (sub === 'report') return runReport(rest, io);
-  throw new GeobridgeError('USAGE', `audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand '${sub}'`}: verify, prove or report; see 'geobridge audit --help'.`);
+  throw new GeobridgeError('USAGE', `audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand '${sub}'`}: verify, prove, witness or report; see 'geobridge audit --help'.`);
 }
 
 async function runVerify(argv: readonly string[], io: Io): Promise<number> {

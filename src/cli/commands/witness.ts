@@ -1,0 +1,137 @@
+/**
+ * `geobridge audit witness`: watches a broker's transparency log from
+ * outside. It pins the log key on its first run, keeps every head it
+ * accepts in STATE/heads.jsonl, and on each poll asks for the latest head
+ * and the proof that it extends the last one kept. A rollback, a fork or a
+ * changed key ends it with exit 1 and says which.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
+import { judgeTreeHead } from '../../broker/audit/witness.js';
+import { logPublicKeyFromJwk } from '../../broker/log-key.js';
+import { GeobridgeError } from '../../core/errors.js';
+import { formatCount } from '../../core/verify/format.js';
+import { parseCommandArgs } from '../args.js';
+import { EXIT, type Io } from '../io.js';
+
+export const WITNESS_HELP = `Usage: geobridge audit witness --broker URL --state DIR [--interval S] [--once]
+
+Watches a broker's transparency log from outside, as anyone may: pins the
+log key (GET /v1/log/key) on the first run, then polls the signed tree head
+(GET /v1/log/sth) and checks, with the log's consistency proof, that each
+new head extends the last one it kept. Heads it accepts go to
+DIR/heads.jsonl, one JSON line each: keep them, they are your evidence.
+
+It stops with exit 1, saying which, when the log
+  - shrank (a rollback: records were cut),
+  - signed two roots for one size, or a tree that does not contain the one
+    it showed before (a fork: records were changed, removed or reordered),
+  - or signs with another key than the one pinned.
+
+Options:
+  --broker URL   the broker (http://host:port)
+  --state DIR    where the pinned key and the heads are kept (created)
+  --interval S   seconds between polls (default 10)
+  --once         poll once and exit (0 when the log is consistent), for cron
+  -h, --help     show this help
+
+Exit codes: 0 consistent (--once) · 1 rollback, fork or changed key · 2 bad
+input, or the broker cannot be reached (--once; otherwise it retries)
+
+Examples:
+  geobridge audit witness --broker https://broker.example --state ~/geobridge-witness
+  geobridge audit witness --broker http://127.0.0.1:8080 --state ./witness --once
+`;
+
+/** How long one request may take. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Runs `audit witness`. */
+export async function runWitness(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs('audit witness', argv, { broker: { type: 'string' }, state: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' } });
+  if (values.help) {
+    io.out(WITNESS_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) throw new GeobridgeError('USAGE', `audit witness: unexpected argument '${positionals[0] ?? ''}'; see 'geobridge audit witness --help'.`);
+  if (values.broker === undefined || values.state === undefined) throw new GeobridgeError('USAGE', "audit witness: give --broker URL and --state DIR; see 'geobridge audit witness --help'.");
+  let broker: URL;
+  try {
+    broker = new URL(values.broker);
+  } catch {
+    throw new GeobridgeError('USAGE', `audit witness: --broker '${values.broker}' is not a URL (e.g. http://127.0.0.1:8080).`);
+  }
+  const intervalS = Number(values.interval ?? '10');
+  if (!Number.isFinite(intervalS) || intervalS < 0.1) throw new GeobridgeError('USAGE', `audit witness: --interval '${values.interval ?? ''}' is not a number of seconds ≥ 0.1.`);
+  const state = values.state;
+  mkdirSync(state, { recursive: true });
+
+  for (;;) {
+    let outcome: number | undefined;
+    try {
+      outcome = await poll(broker, state, io);
+    } catch (error) {
+      if (!(error instanceof GeobridgeError) || error.code !== 'BROKER_UNREACHABLE' || values.once) throw error;
+      io.err(`warning: ${error.message}; retrying in ${String(intervalS)} s\n`);
+    }
+    if (outcome === EXIT.violations || values.once) return outcome ?? EXIT.ok;
+    await new Promise((resolve) => setTimeout(resolve, intervalS * 1000));
+  }
+}
+
+/** One poll: exit code when it ends the watch (a violation), undefined to go on. */
+async function poll(broker: URL, state: string, io: Io): Promise<number | undefined> {
+  const keyFile = join(state, 'log-key.json');
+  const servedKey = await getJson(broker, '/v1/log/key');
+  const served = logPublicKeyFromJwk(servedKey);
+  if (!existsSync(keyFile)) {
+    writeFileSync(keyFile, `${JSON.stringify(servedKey)}\n`);
+    io.out(`pinned log key ${served.keyId} (${keyFile})\n`);
+  }
+  const pinned = logPublicKeyFromJwk(JSON.parse(readFileSync(keyFile, 'utf8')));
+  if (pinned.keyId !== served.keyId) {
+    io.out(`ALARM: the broker now publishes log key ${served.keyId}, not the pinned ${pinned.keyId}: heads signed with it prove nothing about the log you watched.\n`);
+    return EXIT.violations;
+  }
+  const headsFile = join(state, 'heads.jsonl');
+  const last = lastHead(headsFile);
+  const next = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
+  const proof = last !== undefined && next.size > last.size ? ((await getJson(broker, `/v1/log/consistency?from=${String(last.size)}&to=${String(next.size)}`)) as { proof: string[] }).proof : [];
+  const verdict = judgeTreeHead(last, next, proof, pinned);
+  switch (verdict.kind) {
+    case 'first':
+    case 'grew':
+      appendFileSync(headsFile, `${JSON.stringify(next)}\n`);
+      io.out(`${new Date(next.timestamp).toISOString()}: ${records(next.size)}${last ? ` (+${formatCount(next.size - last.size)}), consistent with the ${formatCount(last.size)} seen before` : ', first head kept'}\n`);
+      return undefined;
+    case 'same':
+      return undefined;
+    default:
+      io.out(`ALARM (${verdict.kind}): ${verdict.reason}. Keep ${headsFile} as evidence.\n`);
+      return EXIT.violations;
+  }
+}
+
+function records(n: number): string {
+  return `${formatCount(n)} record${n === 1 ? '' : 's'}`;
+}
+
+function lastHead(file: string): SignedTreeHead | undefined {
+  if (!existsSync(file)) return undefined;
+  const lines = readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '');
+  const line = lines.at(-1);
+  return line === undefined ? undefined : (JSON.parse(line) as SignedTreeHead);
+}
+
+async function getJson(broker: URL, path: string): Promise<unknown> {
+  const url = new URL(path, broker);
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (error) {
+    throw new GeobridgeError('BROKER_UNREACHABLE', `cannot reach ${url.href} (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!res.ok) throw new GeobridgeError('BROKER_UNREACHABLE', `${url.href} answered ${String(res.status)}: ${(await res.text()).slice(0, 200)}`);
+  return res.json();
+}
