@@ -4,17 +4,17 @@
  * who touched which jurisdiction, when. It never creates the log or changes
  * its records.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyChain, type AuditRecord } from '../../broker/audit/audit-log.js';
 import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText } from '../../broker/audit/report.js';
 import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
-import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import { proveReceipt, verifyLog, type LogPublicKey, type Receipt, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
-import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
+import { proveReceipt, verifyLog, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
+import { loadLogKey, logKeyPath } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
+import { readLogKeyFile, readReceiptFile, readTreeHeadFile } from '../log-files.js';
 import { EXIT, type Io } from '../io.js';
 
 export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE]… [--log-key FILE] [--json]
@@ -156,68 +156,6 @@ async function runProve(argv: readonly string[], io: Io): Promise<number> {
     io.out(`not proven: ${check.reason}\n`);
   }
   return check.ok ? EXIT.ok : EXIT.violations;
-}
-
-/** A receipt: a saved /v1/route answer (its `receipt`, `decisionId`), optionally with a tree head kept beside it (`sth`). */
-function readReceiptFile(path: string): Receipt & { readonly manifestSha256?: string } {
-  const text = readInput(path, 'receipt');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new GeobridgeError('USAGE', `${path} is not JSON (${error instanceof Error ? error.message : String(error)}); give the /v1/route answer as it was received.`);
-  }
-  const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown } | null;
-  const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
-  if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string') {
-    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature, as a /v1/route answer has.`);
-  }
-  const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature };
-  return {
-    promise,
-    ...(typeof v?.decisionId === 'string' ? { decisionId: v.decisionId } : {}),
-    ...(typeof r.manifestSha256 === 'string' ? { manifestSha256: r.manifestSha256 } : {}),
-    ...(v?.sth !== undefined ? { sth: treeHeadFrom(v.sth, path) } : {}),
-  };
-}
-
-/** A signed tree head saved from GET /v1/log/sth. */
-function readTreeHeadFile(path: string): SignedTreeHead {
-  const text = readInput(path, 'tree head');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new GeobridgeError('USAGE', `--sth ${path} is not JSON (${error instanceof Error ? error.message : String(error)}); save the body of GET /v1/log/sth as it is.`);
-  }
-  return treeHeadFrom(value, `--sth ${path}`);
-}
-
-function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
-  const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
-  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
-    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature, as GET /v1/log/sth answers.`);
-  }
-  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
-}
-
-/** The log's public key as pinned (the JSON of GET /v1/log/key). */
-function readLogKeyFile(path: string): LogPublicKey {
-  const text = readInput(path, 'log key');
-  try {
-    return logPublicKeyFromJwk(JSON.parse(text));
-  } catch (error) {
-    if (error instanceof GeobridgeError) throw new GeobridgeError(error.code, `--log-key ${path}: ${error.message}`);
-    throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `--log-key ${path} is not JSON; save the body of GET /v1/log/key as it is.`);
-  }
-}
-
-function readInput(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new GeobridgeError('USAGE', `cannot read the ${what} '${path}': ${error instanceof Error ? error.message : String(error)}.`);
-  }
 }
 
 async function runReport(argv: readonly string[], io: Io): Promise<number> {

@@ -1,0 +1,73 @@
+/**
+ * The files people keep of a transparency log and bring to the CLI: a
+ * receipt (a saved /v1/route answer), a signed tree head (the body of
+ * GET /v1/log/sth) and a pinned log key (GET /v1/log/key). Read strictly,
+ * with errors that name the file and say what it should hold.
+ */
+import { readFileSync } from 'node:fs';
+import type { SignedTreeHead } from '../broker/audit/tree-heads.js';
+import type { LogPublicKey, Receipt } from '../broker/audit/verify-log.js';
+import { logPublicKeyFromJwk } from '../broker/log-key.js';
+import { GeobridgeError } from '../core/errors.js';
+
+/** A receipt: a saved /v1/route answer (its `receipt`, `decisionId`), optionally with a tree head kept beside it (`sth`). */
+export function readReceiptFile(path: string): Receipt & { readonly manifestSha256?: string } {
+  const text = readInput(path, 'receipt');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `${path} is not JSON (${error instanceof Error ? error.message : String(error)}); give the /v1/route answer as it was received.`);
+  }
+  const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown } | null;
+  const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
+  if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string') {
+    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature, as a /v1/route answer has.`);
+  }
+  const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature };
+  return {
+    promise,
+    ...(typeof v?.decisionId === 'string' ? { decisionId: v.decisionId } : {}),
+    ...(typeof r.manifestSha256 === 'string' ? { manifestSha256: r.manifestSha256 } : {}),
+    ...(v?.sth !== undefined ? { sth: treeHeadFrom(v.sth, path) } : {}),
+  };
+}
+
+/** A signed tree head saved from GET /v1/log/sth. */
+export function readTreeHeadFile(path: string): SignedTreeHead {
+  const text = readInput(path, 'tree head');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `--sth ${path} is not JSON (${error instanceof Error ? error.message : String(error)}); save the body of GET /v1/log/sth as it is.`);
+  }
+  return treeHeadFrom(value, `--sth ${path}`);
+}
+
+function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
+  const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
+  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
+    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature, as GET /v1/log/sth answers.`);
+  }
+  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
+}
+
+/** The log's public key as pinned (the JSON of GET /v1/log/key). */
+export function readLogKeyFile(path: string): LogPublicKey {
+  const text = readInput(path, 'log key');
+  try {
+    return logPublicKeyFromJwk(JSON.parse(text));
+  } catch (error) {
+    if (error instanceof GeobridgeError) throw new GeobridgeError(error.code, `--log-key ${path}: ${error.message}`);
+    throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `--log-key ${path} is not JSON; save the body of GET /v1/log/key as it is.`);
+  }
+}
+
+function readInput(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `cannot read the ${what} '${path}': ${error instanceof Error ? error.message : String(error)}.`);
+  }
+}
