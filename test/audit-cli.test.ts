@@ -1,4 +1,4 @@
-// `geobridge audit verify|report` through main(): exit codes, output, files.
+// `geobridge audit verify|prove|witness|report` and `receipt verify` through main(): exit codes, output, files.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,27 +272,27 @@ describe('geobridge audit prove', () => {
   });
 });
 
+/** A broker as `geobridge serve --dev` runs it, on `data`. */
+async function serve(data: string): Promise<RunningBroker> {
+  const { settings, problems } = parseServeSettings({ manifest: join(root, 'examples/world.yaml'), data, dev: true, listen: '127.0.0.1:0' }, {});
+  if (!settings) throw new Error(problems.join('\n'));
+  return startBroker(settings, false);
+}
+
+/** Makes the broker audit one more record (an account), and waits until a signed head covers it. */
+async function oneMoreRecord(broker: RunningBroker, data: string): Promise<void> {
+  const before = ((await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as SignedTreeHead).size;
+  const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+  const res = await fetch(new URL('/v1/accounts', broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `Acme ${String(++dirs)}`, homeCountry: 'US' }) });
+  expect(res.status).toBe(201);
+  for (let i = 0; i < 100; i++) {
+    if (((await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as SignedTreeHead).size > before) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no signed tree head covered the new record within 10 s');
+}
+
 describe('geobridge audit witness', () => {
-  /** A broker as `geobridge serve --dev` runs it, on `data`. */
-  async function serve(data: string): Promise<RunningBroker> {
-    const { settings, problems } = parseServeSettings({ manifest: join(root, 'examples/world.yaml'), data, dev: true, listen: '127.0.0.1:0' }, {});
-    if (!settings) throw new Error(problems.join('\n'));
-    return startBroker(settings, false);
-  }
-
-  /** Makes the broker audit one more record (an account), and waits until a signed head covers it. */
-  async function oneMoreRecord(broker: RunningBroker, data: string): Promise<void> {
-    const before = ((await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as SignedTreeHead).size;
-    const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-    const res = await fetch(new URL('/v1/accounts', broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: `Acme ${String(++dirs)}`, homeCountry: 'US' }) });
-    expect(res.status).toBe(201);
-    for (let i = 0; i < 100; i++) {
-      if (((await (await fetch(new URL('/v1/log/sth', broker.url))).json()) as SignedTreeHead).size > before) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('no signed tree head covered the new record within 10 s');
-  }
-
   it('keeps every head that extends the last, and catches a rollback, a fork and a new key (exit 1)', async () => {
     const data = join(base, `broker-${String(++dirs)}`);
     const state = join(base, `witness-${String(dirs)}`);
@@ -342,6 +342,62 @@ describe('geobridge audit witness', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('BROKER_UNREACHABLE');
     expect((await run('audit', 'witness', '--help')).out).toContain('rollback');
+  });
+});
+
+describe('geobridge receipt verify', () => {
+  /** POSTs as `geobridge serve`'s clients do; the JSON answer. */
+  async function post(broker: RunningBroker, path: string, token: string, body: unknown): Promise<Record<string, unknown>> {
+    const res = await fetch(new URL(path, broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status, path).toBeLessThan(300);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  it('proves a route answer in the broker\'s signed log, says where it went, and catches a log rewritten under it', async () => {
+    const data = join(base, `broker-${String(++dirs)}`);
+    let broker = await serve(data);
+    try {
+      const admin = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+      const { apiKey } = (await post(broker, '/v1/accounts', admin, { name: 'Acme', homeCountry: 'US' })) as { apiKey: string };
+      const { id } = (await post(broker, '/v1/meetings', apiKey, { title: 'Standup' })) as { id: string };
+      const { token } = (await post(broker, `/v1/meetings/${id}/join-tokens`, apiKey, { name: 'Ada' })) as { token: string };
+      const answer = await post(broker, '/v1/route', token, { country: 'US' });
+      const file = join(base, `answer-${String(++dirs)}.json`);
+      writeFileSync(file, JSON.stringify(answer));
+      const r = await run('receipt', 'verify', file, '--broker', broker.url);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/^record 3 is in the log: the tree head of 3 records signed \S+ holds it \(an inclusion proof of 1 hash, checked here\)\nthe route: US → us-east \(US\), then .*; decided \S+, decision dec_\S+, under manifest [0-9a-f]{64}\nlog key \S+, fetched from the broker/);
+      // Pinned key and a head kept now.
+      const keyFile = join(base, `key-${String(++dirs)}.json`);
+      writeFileSync(keyFile, await (await fetch(new URL('/v1/log/key', broker.url))).text());
+      const sthFile = join(base, `sth-${String(++dirs)}.json`);
+      writeFileSync(sthFile, await (await fetch(new URL('/v1/log/sth', broker.url))).text());
+      const pinned = await run('receipt', 'verify', file, '--broker', broker.url, '--log-key', keyFile, '--sth', sthFile);
+      expect(pinned.out).toContain('and that log extends the head you kept (3 records');
+      expect(pinned.out).not.toContain('fetched from the broker');
+
+      // The account's record removed, everything recomputed and re-signed, one record more: as long as before.
+      await broker.close();
+      await rewriteLog(data, (rec) => rec.seq !== 2);
+      broker = await serve(data);
+      await oneMoreRecord(broker, data);
+      const forged = await run('receipt', 'verify', file, '--broker', broker.url, '--log-key', keyFile, '--sth', sthFile);
+      expect(forged.code).toBe(1);
+      expect(forged.out).toMatch(/^not verified: the log now holds another record 3 \(hash [0-9a-f]{64}, promised [0-9a-f]{64}\): it was rewritten\n$/);
+
+      const edited = join(base, `edited-${String(++dirs)}.json`);
+      writeFileSync(edited, JSON.stringify({ ...answer, receipt: { ...(answer.receipt as object), index: 0 } }));
+      expect((await run('receipt', 'verify', edited, '--broker', broker.url)).out).toMatch(/^not verified: the receipt is not the log's promise: the signature does not verify/);
+    } finally {
+      await broker.close();
+    }
+  }, 60_000);
+
+  it('exits 2 without a file or --broker, and has help', async () => {
+    expect((await run('receipt', 'verify', '--broker', 'http://127.0.0.1:9')).err).toContain('give one receipt file');
+    expect((await run('receipt', 'verify', 'x.json')).err).toContain('give --broker URL');
+    expect((await run('receipt', 'check')).code).toBe(2);
+    expect((await run('receipt', '--help')).out).toContain('geobridge receipt verify FILE --broker URL');
   });
 });
 

@@ -11,7 +11,7 @@ import { logPublicKeyFromJwk } from '../broker/log-key.js';
 import { GeobridgeError } from '../core/errors.js';
 
 /** A receipt: a saved /v1/route answer (its `receipt`, `decisionId`), optionally with a tree head kept beside it (`sth`). */
-export function readReceiptFile(path: string): Receipt & { readonly manifestSha256?: string } {
+export function readReceiptFile(path: string): Receipt & { readonly manifestSha256?: string; readonly answer: Readonly<Record<string, unknown>> } {
   const text = readInput(path, 'receipt');
   let value: unknown;
   try {
@@ -27,6 +27,7 @@ export function readReceiptFile(path: string): Receipt & { readonly manifestSha2
   const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature };
   return {
     promise,
+    answer: v as Record<string, unknown>,
     ...(typeof v?.decisionId === 'string' ? { decisionId: v.decisionId } : {}),
     ...(typeof r.manifestSha256 === 'string' ? { manifestSha256: r.manifestSha256 } : {}),
     ...(v?.sth !== undefined ? { sth: treeHeadFrom(v.sth, path) } : {}),

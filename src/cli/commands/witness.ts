@@ -13,6 +13,7 @@ import { logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
+import { getJson } from '../broker-client.js';
 import { EXIT, type Io } from '../io.js';
 
 export const WITNESS_HELP = `Usage: geobridge audit witness --broker URL --state DIR [--interval S] [--once]
@@ -43,9 +44,6 @@ Examples:
   geobridge audit witness --broker https://broker.example --state ~/geobridge-witness
   geobridge audit witness --broker http://127.0.0.1:8080 --state ./witness --once
 `;
-
-/** How long one request may take. */
-const REQUEST_TIMEOUT_MS = 10_000;
 
 /** Runs `audit witness`. */
 export async function runWitness(argv: readonly string[], io: Io): Promise<number> {
@@ -122,16 +120,4 @@ function lastHead(file: string): SignedTreeHead | undefined {
   const lines = readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '');
   const line = lines.at(-1);
   return line === undefined ? undefined : (JSON.parse(line) as SignedTreeHead);
-}
-
-async function getJson(broker: URL, path: string): Promise<unknown> {
-  const url = new URL(path, broker);
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  } catch (error) {
-    throw new GeobridgeError('BROKER_UNREACHABLE', `cannot reach ${url.href} (${error instanceof Error ? error.message : String(error)})`);
-  }
-  if (!res.ok) throw new GeobridgeError('BROKER_UNREACHABLE', `${url.href} answered ${String(res.status)}: ${(await res.text()).slice(0, 200)}`);
-  return res.json();
 }
