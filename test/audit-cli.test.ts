@@ -106,7 +106,7 @@ async function rewriteLog(dir: string, keep: (r: AuditRecord) => boolean, edit: 
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const log = SqliteAuditLog.open(file);
   for (const r of records) await log.append(r.type, edit(r), r.at);
-  await new TreeHeadSigner(log, loadLogKey(dir, false)).refresh();
+  await new TreeHeadSigner(log, await loadLogKey(dir, false)).refresh();
   await log.close();
 }
 
@@ -115,7 +115,7 @@ describe('geobridge audit verify, transparency log', () => {
   async function signedDataDir(): Promise<{ dir: string; sth: SignedTreeHead; sthFile: string }> {
     const dir = await dataDir();
     const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
-    const sth = await new TreeHeadSigner(log, loadLogKey(dir, true)).refresh();
+    const sth = await new TreeHeadSigner(log, await loadLogKey(dir, true)).refresh();
     await log.close();
     const sthFile = join(dir, '..', `sth-${String(++dirs)}.json`);
     writeFileSync(sthFile, JSON.stringify(sth));
@@ -166,7 +166,7 @@ describe('geobridge audit verify, transparency log', () => {
       const data = JSON.parse(row.data) as Record<string, unknown>;
       await rebuilt.append(row.type as AuditRecord['type'], row.seq === 2 ? { ...data, jurisdiction: 'DE' } : data, row.at);
     }
-    await new TreeHeadSigner(rebuilt, loadLogKey(dir, false)).refresh();
+    await new TreeHeadSigner(rebuilt, await loadLogKey(dir, false)).refresh();
     await rebuilt.close();
     const r = await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--sth', sthFile, '--json');
     expect(r.code).toBe(1);
@@ -178,11 +178,11 @@ describe('geobridge audit verify, transparency log', () => {
   it('finds a tree edited apart from the records, and heads signed by a key that is not the pinned one', async () => {
     const { dir, sth, sthFile } = await signedDataDir();
     const keyFile = join(dir, '..', `key-${String(++dirs)}.json`);
-    writeFileSync(keyFile, JSON.stringify(logPublicJwk(loadLogKey(dir, false))));
+    writeFileSync(keyFile, JSON.stringify(logPublicJwk(await loadLogKey(dir, false))));
     expect((await run('audit', 'verify', '--data', dir, '--sth', sthFile, '--log-key', keyFile)).code).toBe(0);
     // A new key in the data directory, and the log re-signed with it: the pinned key does not accept it.
     rmSync(logKeyPath(dir));
-    loadLogKey(dir, true);
+    await loadLogKey(dir, true);
     await rewrite(dir, () => true);
     const r = await run('audit', 'verify', '--data', dir, '--log-key', keyFile);
     expect(r.code).toBe(1);
@@ -211,7 +211,7 @@ describe('geobridge audit prove', () => {
   /** A data directory whose log holds route decisions, and the /v1/route answers (receipts) a client saved for two of them. */
   async function withReceipts(): Promise<{ dir: string; first: string; last: string; key: LogKey }> {
     const dir = await dataDir();
-    const key = loadLogKey(dir, true);
+    const key = await loadLogKey(dir, true);
     const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
     const answers: string[] = [];
     for (const decisionId of ['d2', 'd3', 'd4']) {
@@ -250,7 +250,7 @@ describe('geobridge audit prove', () => {
   it("refuses a receipt from another log, one edited, or one for another decision (exit 1)", async () => {
     const { dir, first } = await withReceipts();
     const answer = JSON.parse(readFileSync(first, 'utf8')) as { decisionId: string; receipt: { index: number; signature: string } };
-    const other = ephemeralLogKey();
+    const other = await ephemeralLogKey();
     const foreign = join(dir, '..', `foreign-${String(++dirs)}.json`);
     writeFileSync(foreign, JSON.stringify({ ...answer, receipt: { ...answer.receipt, ...signInclusionPromise(other, answer.receipt.index, 'cd'.repeat(32), 1) } }));
     expect((await run('audit', 'prove', foreign, '--data', dir)).out).toMatch(/^not proven: the receipt is not this log's promise: signed with key '[^']+', not the log key/);

@@ -237,7 +237,7 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
       const missing = received.filter((r) => logged.get(r.decisionId)?.data.participant !== r.participant);
       expect(missing, `received decisions missing from the log (${summary})`).toEqual([]);
       // (2b) Every answer's receipt is the log's signed promise of that very record, kept through the crash.
-      const key = loadLogKey(dataDir, false);
+      const key = await loadLogKey(dataDir, false);
       const unproven = received.map((r) => ({ r, check: proveReceipt(records, { promise: r.receipt, decisionId: r.decisionId }, key) })).filter((x) => !x.check.ok);
       expect(unproven.map((x) => `${x.r.decisionId}: ${x.check.ok ? '' : x.check.reason}`), summary).toEqual([]);
       // Nothing logged that no request asked for: at most one record per request that died in flight.

@@ -71,7 +71,7 @@ describe('route decisions', () => {
     expect(record).toMatchObject({ type: 'route.decision', hash: receipt.recordHash, data: { decisionId: body.decisionId } });
     // A promise over another index or hash, or from another log, is not this one.
     expect(checkInclusionPromise({ ...receipt, index: receipt.index + 1 }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
-    const other = ephemeralLogKey();
+    const other = await ephemeralLogKey();
     expect(checkInclusionPromise(receipt, other.publicKey, other.keyId)).toMatch(/not the log key/);
     // The next signed head covers it, and the log proves it there.
     const sth = await broker.ctx.treeHeads.refresh();

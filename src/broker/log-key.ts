@@ -6,21 +6,14 @@
  * and the file 600 whatever the umask; made on first start, then kept, since
  * auditors pin it.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { calculateJwkThumbprint } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import type { LogKey } from './audit/tree-heads.js';
-
-/** The log key's public half as a JWK (RFC 8037), with its id. */
-export interface LogPublicJwk {
-  readonly kty: 'OKP';
-  readonly crv: 'Ed25519';
-  readonly x: string;
-  readonly kid: string;
-  readonly alg: 'EdDSA';
-  readonly use: 'sig';
-}
+import type { LogPublicKey } from './audit/verify-log.js';
+import type { PublicJwk } from './keys.js';
 
 /** Where the log key of a data directory lives. */
 export function logKeyPath(dataDir: string): string {
@@ -28,7 +21,7 @@ export function logKeyPath(dataDir: string): string {
 }
 
 /** Loads DATA/keys/log.pem, making it first when `create` (a broker) and it does not exist. Throws LOG_KEY_UNAVAILABLE naming the file. */
-export function loadLogKey(dataDir: string, create: boolean): LogKey {
+export async function loadLogKey(dataDir: string, create: boolean): Promise<LogKey> {
   const dir = join(dataDir, 'keys');
   const file = logKeyPath(dataDir);
   try {
@@ -43,7 +36,7 @@ export function loadLogKey(dataDir: string, create: boolean): LogKey {
       chmodSync(dir, 0o700);
       chmodSync(file, 0o600);
     }
-    return logKeyFrom(createPrivateKey(readFileSync(file)));
+    return await logKeyFrom(createPrivateKey(readFileSync(file)));
   } catch (error) {
     if (error instanceof GeobridgeError) throw error;
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `cannot read the log key '${file}': ${error instanceof Error ? error.message : String(error)}. It must be an Ed25519 private key in PKCS #8 PEM, as the broker writes it.`, { cause: error });
@@ -51,37 +44,36 @@ export function loadLogKey(dataDir: string, create: boolean): LogKey {
 }
 
 /** A fresh log key held in memory only (tests, in-memory brokers). */
-export function ephemeralLogKey(): LogKey {
+export function ephemeralLogKey(): Promise<LogKey> {
   return logKeyFrom(generateKeyPairSync('ed25519').privateKey);
 }
 
-function logKeyFrom(privateKey: KeyObject): LogKey {
+async function logKeyFrom(privateKey: KeyObject): Promise<LogKey> {
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log key is a ${String(privateKey.asymmetricKeyType)} key, not Ed25519.`);
   const publicKey = createPublicKey(privateKey);
-  return { keyId: thumbprint(publicKey), privateKey, publicKey };
+  return { keyId: await thumbprint(rawPublic(publicKey)), privateKey, publicKey };
 }
 
 /** The public JWK of a log key, as /v1/log/key serves it. */
-export function logPublicJwk(key: Pick<LogKey, 'keyId' | 'publicKey'>): LogPublicJwk {
+export function logPublicJwk(key: Pick<LogKey, 'keyId' | 'publicKey'>): PublicJwk {
   return { kty: 'OKP', crv: 'Ed25519', x: rawPublic(key.publicKey), kid: key.keyId, alg: 'EdDSA', use: 'sig' };
 }
 
 /** A public key from its JWK (what an auditor pinned), checked against its `kid`. */
-export function logPublicKeyFromJwk(jwk: unknown): { readonly keyId: string; readonly publicKey: KeyObject } {
-  const j = jwk as Partial<LogPublicJwk> | null;
+export async function logPublicKeyFromJwk(jwk: unknown): Promise<LogPublicKey> {
+  const j = jwk as Partial<PublicJwk> | null;
   if (typeof j !== 'object' || j === null || j.kty !== 'OKP' || j.crv !== 'Ed25519' || typeof j.x !== 'string') throw new GeobridgeError('LOG_KEY_UNAVAILABLE', 'the log key is not an Ed25519 public JWK ({"kty":"OKP","crv":"Ed25519","x":…}).');
   const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: j.x }, format: 'jwk' });
-  const keyId = thumbprint(publicKey);
+  const keyId = await thumbprint(j.x);
   if (j.kid !== undefined && j.kid !== keyId) throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log key's kid '${j.kid}' is not its thumbprint '${keyId}'.`);
   return { keyId, publicKey };
 }
 
 function rawPublic(publicKey: KeyObject): string {
-  const jwk = publicKey.export({ format: 'jwk' });
-  return String(jwk.x);
+  return String(publicKey.export({ format: 'jwk' }).x);
 }
 
-/** RFC 7638 thumbprint of an Ed25519 public key: SHA-256 of its required members in order, base64url. */
-function thumbprint(publicKey: KeyObject): string {
-  return createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${rawPublic(publicKey)}"}`).digest('base64url');
+/** The key's id: its RFC 7638 thumbprint, as the ticket keys' (keys.ts). */
+function thumbprint(x: string): Promise<string> {
+  return calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x });
 }

@@ -63,7 +63,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   const audit = SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
   try {
     const keys = await KeyRing.load(store, now);
-    const logKey = loadLogKey(settings.dataDir, true);
+    const logKey = await loadLogKey(settings.dataDir, true);
     const treeHeads = new TreeHeadSigner(audit, logKey);
     const geoip = await openGeoIp(settings.geoipPath);
     const sha256 = sha256Hex(manifestText);

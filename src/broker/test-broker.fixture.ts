@@ -69,7 +69,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
   const keys = await KeyRing.load(store, now);
   const policy = new PolicyHolder({ manifest, version: saved.version, sha256: saved.sha256, text });
   const audit = new MemoryAuditLog();
-  const logKey = ephemeralLogKey();
+  const logKey = await ephemeralLogKey();
   const ctx: BrokerContext = {
     config: {
       issuer: 'http://broker.test',

@@ -9,6 +9,15 @@ import { GeobridgeError } from '../core/errors.js';
 /** How long one request may take. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
+/** The broker's URL from `--broker`; a USAGE error naming `command` when it is not one. */
+export function brokerUrl(text: string, command: string): URL {
+  try {
+    return new URL(text);
+  } catch {
+    throw new GeobridgeError('USAGE', `${command}: --broker '${text}' is not a URL (e.g. http://127.0.0.1:8080).`);
+  }
+}
+
 /** The JSON body of GET `path` on `broker`. */
 export async function getJson(broker: URL, path: string): Promise<unknown> {
   const url = new URL(path, broker);

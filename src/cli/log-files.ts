@@ -55,10 +55,10 @@ function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
 }
 
 /** The log's public key as pinned (the JSON of GET /v1/log/key). */
-export function readLogKeyFile(path: string): LogPublicKey {
+export async function readLogKeyFile(path: string): Promise<LogPublicKey> {
   const text = readInput(path, 'log key');
   try {
-    return logPublicKeyFromJwk(JSON.parse(text));
+    return await logPublicKeyFromJwk(JSON.parse(text));
   } catch (error) {
     if (error instanceof GeobridgeError) throw new GeobridgeError(error.code, `--log-key ${path}: ${error.message}`);
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `--log-key ${path} is not JSON; save the body of GET /v1/log/key as it is.`);

@@ -99,8 +99,8 @@ export class SqliteAuditLog implements AuditLog {
   #writer: AuditWriter | undefined;
   #pending: PendingAppend[] = [];
   #pendingHeads: PendingHead[] = [];
-  /** Reads the tree; undefined in a version 1 file opened read-only, which has none. */
-  readonly #tree: MerkleTree | undefined;
+  /** Reads the tree and its heads; undefined in a version 1 file opened read-only, which has neither. */
+  readonly #tree: { readonly merkle: MerkleTree; readonly heads: Database.Statement<[], HeadRow> } | undefined;
   /** The batch being committed, if any; the next one waits for it. */
   #committing: Promise<void> | undefined;
   #flushScheduled = false;
@@ -112,7 +112,7 @@ export class SqliteAuditLog implements AuditLog {
   private constructor(db: Database.Database, path: string, hasTree: boolean) {
     this.#db = db;
     this.#path = path;
-    this.#tree = hasTree ? new MerkleTree(new SqliteNodeStore(db)) : undefined;
+    this.#tree = hasTree ? { merkle: new MerkleTree(new SqliteNodeStore(db)), heads: db.prepare('SELECT size, timestamp, root_hash, key_id, signature FROM translog_head ORDER BY id') } : undefined;
     this.#read = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`);
     this.#readTime = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE at >= ? AND at < ? ORDER BY seq`);
   }
@@ -187,18 +187,12 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   treeHeads(): Promise<SignedTreeHead[]> {
-    return this.#run('read', () => {
-      if (this.#tree === undefined) return [];
-      return this.#db
-        .prepare<[], HeadRow>('SELECT size, timestamp, root_hash, key_id, signature FROM translog_head ORDER BY id')
-        .all()
-        .map((r) => ({ size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature }));
-    });
+    return this.#run('read', () => (this.#tree?.heads.all() ?? []).map((r) => ({ size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature })));
   }
 
   #readTree(): MerkleTree {
     if (this.#tree === undefined) throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log '${this.#path}' was written by a geobridge before the transparency log and has no Merkle tree yet; start the broker on it once to build it.`);
-    return this.#tree;
+    return this.#tree.merkle;
   }
 
   #scheduleFlush(): void {

@@ -6,7 +6,7 @@ import { ephemeralLogKey } from '../log-key.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import { signTreeHead, treeHeadMessage, TreeHeadSigner, verifyTreeHead, type SignedTreeHead } from './tree-heads.js';
 
-const key = ephemeralLogKey();
+const key = await ephemeralLogKey();
 const root = Uint8Array.from({ length: 32 }, (_, i) => i);
 
 describe('tree head signatures', () => {
@@ -25,8 +25,8 @@ describe('tree head signatures', () => {
     expect(verifyTreeHead(signTreeHead(key, { size: 0, rootHash: root }, 1), key.publicKey, key.keyId)).toMatchObject({ ok: false, reason: expect.stringContaining('0 leaves') as unknown });
   });
 
-  it('fail under another key, or another key id', () => {
-    const other = ephemeralLogKey();
+  it('fail under another key, or another key id', async () => {
+    const other = await ephemeralLogKey();
     const sth = signTreeHead(key, { size: 3, rootHash: root }, 1);
     expect(verifyTreeHead(sth, other.publicKey, other.keyId)).toMatchObject({ ok: false, reason: expect.stringContaining('not the log key') as unknown });
     expect(verifyTreeHead({ ...sth, keyId: other.keyId }, other.publicKey, other.keyId)).toMatchObject({ ok: false, reason: expect.stringContaining('does not verify') as unknown });

@@ -7,7 +7,7 @@
  * once a second while records arrive.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
-import { hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
+import { equalBytes, hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
 import type { AuditLog } from './audit-log.js';
 
 /** A signed tree head, as served at /v1/log/sth and kept in the log. */
@@ -31,22 +31,28 @@ export interface LogKey {
   readonly publicKey: KeyObject;
 }
 
-/** Separates these signatures from any other use of an Ed25519 key. */
-const DOMAIN = new TextEncoder().encode('geobridge tree head v1\0');
+/** Separate the log's two kinds of signature from each other and from any other use of an Ed25519 key. */
+const HEAD_DOMAIN = new TextEncoder().encode('geobridge tree head v1\0');
+const PROMISE_DOMAIN = new TextEncoder().encode('geobridge inclusion promise v1\0');
 
 /**
- * The bytes a tree head's signature covers: the domain string, then the
- * timestamp and the size as 64-bit big-endian integers, then the 32-byte
- * root. Fixed layout, so no parser is involved in what gets signed.
+ * What the log signs, one fixed layout for both kinds: the domain string,
+ * then the timestamp and a count as 64-bit big-endian integers, then a
+ * 32-byte hash. No parser is involved in what gets signed.
  */
-export function treeHeadMessage(size: number, rootHash: Uint8Array, timestamp: number): Uint8Array {
-  const out = new Uint8Array(DOMAIN.length + 16 + rootHash.length);
-  out.set(DOMAIN, 0);
+function signedLayout(domain: Uint8Array, timestamp: number, count: number, hash: Uint8Array): Uint8Array {
+  const out = new Uint8Array(domain.length + 16 + hash.length);
+  out.set(domain, 0);
   const view = new DataView(out.buffer);
-  view.setBigUint64(DOMAIN.length, BigInt(timestamp));
-  view.setBigUint64(DOMAIN.length + 8, BigInt(size));
-  out.set(rootHash, DOMAIN.length + 16);
+  view.setBigUint64(domain.length, BigInt(timestamp));
+  view.setBigUint64(domain.length + 8, BigInt(count));
+  out.set(hash, domain.length + 16);
   return out;
+}
+
+/** The bytes a tree head's signature covers: its domain, timestamp, size and root. */
+export function treeHeadMessage(size: number, rootHash: Uint8Array, timestamp: number): Uint8Array {
+  return signedLayout(HEAD_DOMAIN, timestamp, size, rootHash);
 }
 
 /** Signs `head` at `timestamp` (ms). */
@@ -64,7 +70,7 @@ export function verifyTreeHead(sth: SignedTreeHead, publicKey: KeyObject, keyId:
   if (!Number.isSafeInteger(sth.timestamp) || sth.timestamp < 0) return { ok: false, reason: `timestamp ${String(sth.timestamp)} is not milliseconds since 1970` };
   const rootHash = decodeBase64(sth.rootHash);
   if (!isHash(rootHash)) return { ok: false, reason: 'rootHash is not 32 bytes of base64' };
-  if (sth.size === 0 && Buffer.compare(rootHash, hashEmptyTree()) !== 0) return { ok: false, reason: 'a tree of 0 leaves whose root is not SHA-256 of the empty string' };
+  if (sth.size === 0 && !equalBytes(rootHash, hashEmptyTree())) return { ok: false, reason: 'a tree of 0 leaves whose root is not SHA-256 of the empty string' };
   if (sth.keyId !== keyId) return { ok: false, reason: `signed with key '${sth.keyId}', not the log key '${keyId}'` };
   const signature = decodeBase64(sth.signature);
   if (signature === undefined || !verify(null, treeHeadMessage(sth.size, rootHash, sth.timestamp), publicKey, signature)) return { ok: false, reason: 'the signature does not verify under the log key' };
@@ -95,17 +101,9 @@ export interface InclusionPromise {
   readonly signature: string;
 }
 
-const PROMISE_DOMAIN = new TextEncoder().encode('geobridge inclusion promise v1\0');
-
-/** The bytes a promise's signature covers: the domain string, timestamp and index (uint64 BE), the 32-byte record hash. */
+/** The bytes a promise's signature covers: its domain, timestamp, leaf index and record hash. */
 export function inclusionPromiseMessage(index: number, recordHash: Uint8Array, timestamp: number): Uint8Array {
-  const out = new Uint8Array(PROMISE_DOMAIN.length + 16 + recordHash.length);
-  out.set(PROMISE_DOMAIN, 0);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(PROMISE_DOMAIN.length, BigInt(timestamp));
-  view.setBigUint64(PROMISE_DOMAIN.length + 8, BigInt(index));
-  out.set(recordHash, PROMISE_DOMAIN.length + 16);
-  return out;
+  return signedLayout(PROMISE_DOMAIN, timestamp, index, recordHash);
 }
 
 /** Promises that the record with `recordHash` (hex) is leaf `index`. */

@@ -39,8 +39,7 @@ export interface LogPublicKey {
 export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, key: LogPublicKey | undefined, pinned: readonly SignedTreeHead[] = []): LogCheck {
   const chain = verifyChain(records);
   if (!chain.ok) return { ok: false, problem: 'chain', seq: chain.seq, reason: chain.reason };
-  const tree = new MerkleTree(new MemoryNodeStore());
-  for (const r of records) tree.append(leafEntry(r.hash));
+  const tree = treeOf(records);
   const head = tree.head();
   if (stored.head === 'damaged') return { ok: false, problem: 'tree', reason: 'the stored Merkle tree lacks nodes a tree of its size has: it was edited or partly deleted' };
   if (stored.head === undefined) {
@@ -48,16 +47,25 @@ export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, k
   } else if (stored.head.size !== head.size || !equalBytes(stored.head.rootHash, head.rootHash)) {
     return { ok: false, problem: 'tree', reason: `the stored Merkle tree (${String(stored.head.size)} leaves) does not match the records (${String(head.size)}): one of them was changed without the other` };
   }
-  if (key === undefined && stored.heads.length + pinned.length > 0) return { ok: false, problem: 'head', reason: 'there are signed tree heads to check but no log key to check them with' };
-  for (const sth of stored.heads) {
-    const problem = againstRecords(sth, tree, key as LogPublicKey);
-    if (problem !== undefined) return { ok: false, problem: 'head', reason: `the tree head of ${String(sth.size)} records signed at ${new Date(sth.timestamp).toISOString()}: ${problem}` };
-  }
-  for (const sth of pinned) {
-    const problem = againstRecords(sth, tree, key as LogPublicKey);
-    if (problem !== undefined) return { ok: false, problem: 'pinned', reason: `the tree head you kept (${String(sth.size)} records, signed ${new Date(sth.timestamp).toISOString()}): ${problem}` };
+  if (stored.heads.length + pinned.length > 0) {
+    if (key === undefined) return { ok: false, problem: 'head', reason: 'there are signed tree heads to check but no log key to check them with' };
+    for (const sth of stored.heads) {
+      const problem = againstRecords(sth, tree, key);
+      if (problem !== undefined) return { ok: false, problem: 'head', reason: `the tree head of ${String(sth.size)} records signed at ${new Date(sth.timestamp).toISOString()}: ${problem}` };
+    }
+    for (const sth of pinned) {
+      const problem = againstRecords(sth, tree, key);
+      if (problem !== undefined) return { ok: false, problem: 'pinned', reason: `the tree head you kept (${String(sth.size)} records, signed ${new Date(sth.timestamp).toISOString()}): ${problem}` };
+    }
   }
   return { ok: true, count: records.length, rootHash: Buffer.from(head.rootHash).toString('base64'), headsChecked: stored.heads.length, pinned: pinned.map((h) => ({ size: h.size, timestamp: h.timestamp })) };
+}
+
+/** The Merkle tree of `records`, rebuilt in memory: what the log's tree must be. */
+function treeOf(records: readonly AuditRecord[]): MerkleTree {
+  const tree = new MerkleTree(new MemoryNodeStore());
+  for (const r of records) tree.append(leafEntry(r.hash));
+  return tree;
 }
 
 /** Why `sth` does not fit the tree of the records, or undefined when it does. */
@@ -96,8 +104,7 @@ export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, 
   if (record === undefined) return { ok: false, reason: `the log lacks it: the receipt is for record ${String(seq)}, and the log holds ${String(records.length)}` };
   if (record.hash !== promise.recordHash) return { ok: false, reason: `the log holds a different record ${String(seq)} than the one promised (hash ${record.hash}, promised ${promise.recordHash}): it was rewritten` };
   if (receipt.decisionId !== undefined && record.data.decisionId !== receipt.decisionId) return { ok: false, reason: `record ${String(seq)} is not decision ${receipt.decisionId}` };
-  const tree = new MerkleTree(new MemoryNodeStore());
-  for (const r of records) tree.append(leafEntry(r.hash));
+  const tree = treeOf(records);
   if (receipt.sth !== undefined) {
     const problem = againstRecords(receipt.sth, tree, key);
     if (problem !== undefined) return { ok: false, reason: `the receipt's tree head (${String(receipt.sth.size)} records): ${problem}` };

@@ -6,7 +6,7 @@ import { ephemeralLogKey } from '../log-key.js';
 import { signTreeHead } from './tree-heads.js';
 import { judgeTreeHead } from './witness.js';
 
-const key = ephemeralLogKey();
+const key = await ephemeralLogKey();
 const base64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 
 /** A tree of `n` leaves `prefix` 0…n−1. */
@@ -26,14 +26,14 @@ describe('judgeTreeHead', () => {
     expect(judgeTreeHead(old, now, t.consistencyProof(5, 9).map(base64), key).kind).toBe('grew');
   });
 
-  it('calls a smaller log a rollback, and two roots for a size, or a tree without the old one, a fork', () => {
+  it('calls a smaller log a rollback, and two roots for a size, or a tree without the old one, a fork', async () => {
     const t = tree(9);
     const old = signTreeHead(key, t.head(5), 1);
     expect(judgeTreeHead(old, signTreeHead(key, t.head(4), 2), [], key)).toMatchObject({ kind: 'rollback' });
     const other = tree(9, 'x');
     expect(judgeTreeHead(old, signTreeHead(key, other.head(5), 2), [], key)).toMatchObject({ kind: 'fork', reason: expect.stringContaining('two different roots') as unknown });
     expect(judgeTreeHead(old, signTreeHead(key, other.head(9), 2), other.consistencyProof(5, 9).map(base64), key)).toMatchObject({ kind: 'fork' });
-    expect(judgeTreeHead(old, signTreeHead(ephemeralLogKey(), t.head(9), 2), t.consistencyProof(5, 9).map(base64), key)).toMatchObject({ kind: 'bad-signature' });
+    expect(judgeTreeHead(old, signTreeHead(await ephemeralLogKey(), t.head(9), 2), t.consistencyProof(5, 9).map(base64), key)).toMatchObject({ kind: 'bad-signature' });
   });
 
   it('property: a log that changed any earlier leaf is never accepted as grown', () => {

@@ -26,7 +26,7 @@ const fromBase64 = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'ba
 describe('/v1/log', () => {
   it('serves a tree head of every record, signed by the log key it publishes (not the ticket key)', async () => {
     const jwk = (await get('/v1/log/key')) as { status: number; body: Record<string, string> };
-    const key = logPublicKeyFromJwk(jwk.body);
+    const key = await logPublicKeyFromJwk(jwk.body);
     const tickets = (await get('/.well-known/jwks.json')) as { status: number; body: { keys: { kid: string }[] } };
     expect(tickets.body.keys.map((k) => k.kid)).not.toContain(key.keyId);
     const sth = (await get('/v1/log/sth')) as { status: number; body: SignedTreeHead };

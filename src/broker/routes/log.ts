@@ -9,6 +9,7 @@ import { GeobridgeError } from '../../core/errors.js';
 import type { BrokerApp } from '../app.js';
 import type { BrokerContext } from '../context.js';
 import { logPublicJwk } from '../log-key.js';
+import { PublicJwkSchema } from './schemas.js';
 
 const Base64Hash = Type.String({ pattern: '^[A-Za-z0-9+/]{43}=$', description: 'SHA-256, base64' });
 const Count = Type.String({ pattern: '^[0-9]{1,15}$', description: 'A non-negative integer' });
@@ -31,7 +32,7 @@ export function logRoutes(app: BrokerApp, ctx: BrokerContext): void {
       schema: {
         tags: ['log'],
         summary: "The transparency log's public key (Ed25519 JWK); pin it to check tree heads",
-        response: { 200: Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') }) },
+        response: { 200: PublicJwkSchema },
       },
     },
     async (_request, reply) => reply.header('cache-control', 'public, max-age=3600').send(logPublicJwk(ctx.logKey)),

@@ -31,7 +31,7 @@ const manifest = loadWorld();
 let app: FastifyInstance;
 let next: Body | undefined;
 let ring: KeyRing;
-const logKey = ephemeralLogKey();
+const logKey = await ephemeralLogKey();
 
 beforeAll(async () => {
   // Fastify's default serializer of the schema (fast-json-stringify), as the route used before it had its own.

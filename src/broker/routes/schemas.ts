@@ -33,3 +33,6 @@ export const ExclusionSchema = Type.Object({ datacenter: Type.String(), reason: 
 
 /** A declared STUN/TURN server a participant may accept (the manifest's `ice`, credentials never included). */
 export const IceAllowanceSchema = Type.Object({ urls: Type.Immutable(Type.Array(Type.String())), jurisdiction: Type.String() });
+
+/** An Ed25519 public key as published (RFC 8037, `kid` the RFC 7638 thumbprint): the JWKS's keys and the log key. */
+export const PublicJwkSchema = Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') });

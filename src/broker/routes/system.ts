@@ -4,6 +4,7 @@
 import { Type } from 'typebox';
 import type { BrokerApp } from '../app.js';
 import type { BrokerContext } from '../context.js';
+import { PublicJwkSchema } from './schemas.js';
 
 /** /healthz, /readyz, /.well-known/jwks.json, /metrics. */
 export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
@@ -26,10 +27,9 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
   );
 
   let lastRefresh = ctx.now().getTime();
-  const Jwk = Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') });
   app.get(
     '/.well-known/jwks.json',
-    { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } } },
+    { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens', response: { 200: Type.Object({ keys: Type.Array(PublicJwkSchema) }) } } },
     async (_request, reply) => {
       // Another broker may have rotated the key; re-read the store at most every 30 s, not per request.
       if (ctx.now().getTime() - lastRefresh > 30_000) {

@@ -109,7 +109,7 @@ async function runVerify(argv: readonly string[], io: Io): Promise<number> {
     io.out(values.json ? `${JSON.stringify({ file, ok: false, code: read.code, reason: read.reason }, null, 2)}\n` : `chain broken: ${read.reason}\n`);
     return EXIT.violations;
   }
-  const key = values['log-key'] !== undefined ? readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? loadLogKey(values.data ?? 'data', false) : undefined;
+  const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? await loadLogKey(values.data ?? 'data', false) : undefined;
   if (key === undefined && (read.stored.heads.length > 0 || pinned.length > 0)) {
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log keeps signed tree heads but there is no log key at '${logKeyPath(values.data ?? 'data')}'; pass --log-key with the key you pinned (the JSON of GET /v1/log/key).`);
   }
@@ -143,7 +143,7 @@ async function runProve(argv: readonly string[], io: Io): Promise<number> {
   const receipt = readReceiptFile(receiptFile);
   const dir = values.data ?? 'data';
   const file = auditFile(values.data);
-  const key = values['log-key'] !== undefined ? readLogKeyFile(values['log-key']) : loadLogKey(dir, false);
+  const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : await loadLogKey(dir, false);
   const read = await readAll(file);
   const check: ReceiptCheck = read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` };
   if (values.json) {

@@ -11,7 +11,7 @@ import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../.
 import { logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseCommandArgs } from '../args.js';
-import { getJson } from '../broker-client.js';
+import { brokerUrl, getJson } from '../broker-client.js';
 import { readLogKeyFile, readReceiptFile, readTreeHeadFile } from '../log-files.js';
 import { EXIT, type Io } from '../io.js';
 
@@ -66,12 +66,12 @@ export async function runReceipt(argv: readonly string[], io: Io): Promise<numbe
   }
   if (positionals.length !== 1) throw new GeobridgeError('USAGE', `receipt verify: give one receipt file (a saved /v1/route answer), not ${String(positionals.length)}; see 'geobridge receipt --help'.`);
   if (values.broker === undefined) throw new GeobridgeError('USAGE', "receipt verify: give --broker URL, the broker that routed; see 'geobridge receipt --help'.");
-  const broker = brokerUrl(values.broker);
+  const broker = brokerUrl(values.broker, 'receipt verify');
   const file = positionals[0] ?? '';
   const receipt = readReceiptFile(file);
   const kept = values.sth === undefined ? undefined : readTreeHeadFile(values.sth);
-  const pinned = values['log-key'] !== undefined ? readLogKeyFile(values['log-key']) : undefined;
-  const key = pinned ?? logPublicKeyFromJwk(await getJson(broker, '/v1/log/key'));
+  const pinned = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : undefined;
+  const key = pinned ?? await logPublicKeyFromJwk(await getJson(broker, '/v1/log/key'));
 
   const result = await check();
   if (values.json) io.out(`${JSON.stringify({ file, ...result, keyId: key.keyId, keyPinned: pinned !== undefined }, null, 2)}\n`);
@@ -124,12 +124,4 @@ function plainWords(answer: Record<string, unknown>, manifest: string | undefine
 
 function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text, 'base64'));
-}
-
-function brokerUrl(text: string): URL {
-  try {
-    return new URL(text);
-  } catch {
-    throw new GeobridgeError('USAGE', `receipt verify: --broker '${text}' is not a URL (e.g. http://127.0.0.1:8080).`);
-  }
 }

@@ -8,12 +8,13 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
+import type { LogPublicKey } from '../../broker/audit/verify-log.js';
 import { judgeTreeHead } from '../../broker/audit/witness.js';
 import { logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
-import { getJson } from '../broker-client.js';
+import { brokerUrl, getJson } from '../broker-client.js';
 import { EXIT, type Io } from '../io.js';
 
 export const WITNESS_HELP = `Usage: geobridge audit witness --broker URL --state DIR [--interval S] [--once]
@@ -54,21 +55,16 @@ export async function runWitness(argv: readonly string[], io: Io): Promise<numbe
   }
   if (positionals.length > 0) throw new GeobridgeError('USAGE', `audit witness: unexpected argument '${positionals[0] ?? ''}'; see 'geobridge audit witness --help'.`);
   if (values.broker === undefined || values.state === undefined) throw new GeobridgeError('USAGE', "audit witness: give --broker URL and --state DIR; see 'geobridge audit witness --help'.");
-  let broker: URL;
-  try {
-    broker = new URL(values.broker);
-  } catch {
-    throw new GeobridgeError('USAGE', `audit witness: --broker '${values.broker}' is not a URL (e.g. http://127.0.0.1:8080).`);
-  }
+  const broker = brokerUrl(values.broker, 'audit witness');
   const intervalS = Number(values.interval ?? '10');
   if (!Number.isFinite(intervalS) || intervalS < 0.1) throw new GeobridgeError('USAGE', `audit witness: --interval '${values.interval ?? ''}' is not a number of seconds ≥ 0.1.`);
-  const state = values.state;
-  mkdirSync(state, { recursive: true });
+  mkdirSync(values.state, { recursive: true });
+  const watch = await openWatch(values.state);
 
   for (;;) {
     let outcome: number | undefined;
     try {
-      outcome = await poll(broker, state, io);
+      outcome = await poll(broker, watch, io);
     } catch (error) {
       if (!(error instanceof GeobridgeError) || error.code !== 'BROKER_UNREACHABLE' || values.once) throw error;
       io.err(`warning: ${error.message}; retrying in ${String(intervalS)} s\n`);
@@ -78,35 +74,50 @@ export async function runWitness(argv: readonly string[], io: Io): Promise<numbe
   }
 }
 
-/** One poll: exit code when it ends the watch (a violation), undefined to go on. */
-async function poll(broker: URL, state: string, io: Io): Promise<number | undefined> {
+/** What a witness keeps between polls: its files, the key it pinned and the last head it accepted (read from the files once). */
+interface Watch {
+  readonly keyFile: string;
+  readonly headsFile: string;
+  pinned: LogPublicKey | undefined;
+  last: SignedTreeHead | undefined;
+}
+
+async function openWatch(state: string): Promise<Watch> {
   const keyFile = join(state, 'log-key.json');
+  const headsFile = join(state, 'heads.jsonl');
+  const pinned = existsSync(keyFile) ? await logPublicKeyFromJwk(JSON.parse(readFileSync(keyFile, 'utf8'))) : undefined;
+  return { keyFile, headsFile, pinned, last: lastHead(headsFile) };
+}
+
+/** One poll: exit code when it ends the watch (a violation), undefined to go on. */
+async function poll(broker: URL, watch: Watch, io: Io): Promise<number | undefined> {
   const servedKey = await getJson(broker, '/v1/log/key');
-  const served = logPublicKeyFromJwk(servedKey);
-  if (!existsSync(keyFile)) {
-    writeFileSync(keyFile, `${JSON.stringify(servedKey)}\n`);
-    io.out(`pinned log key ${served.keyId} (${keyFile})\n`);
+  const served = await logPublicKeyFromJwk(servedKey);
+  if (watch.pinned === undefined) {
+    writeFileSync(watch.keyFile, `${JSON.stringify(servedKey)}\n`);
+    watch.pinned = served;
+    io.out(`pinned log key ${served.keyId} (${watch.keyFile})\n`);
   }
-  const pinned = logPublicKeyFromJwk(JSON.parse(readFileSync(keyFile, 'utf8')));
+  const pinned = watch.pinned;
   if (pinned.keyId !== served.keyId) {
     io.out(`ALARM: the broker now publishes log key ${served.keyId}, not the pinned ${pinned.keyId}: heads signed with it prove nothing about the log you watched.\n`);
     return EXIT.violations;
   }
-  const headsFile = join(state, 'heads.jsonl');
-  const last = lastHead(headsFile);
+  const last = watch.last;
   const next = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
   const proof = last !== undefined && next.size > last.size ? ((await getJson(broker, `/v1/log/consistency?from=${String(last.size)}&to=${String(next.size)}`)) as { proof: string[] }).proof : [];
   const verdict = judgeTreeHead(last, next, proof, pinned);
   switch (verdict.kind) {
     case 'first':
     case 'grew':
-      appendFileSync(headsFile, `${JSON.stringify(next)}\n`);
+      appendFileSync(watch.headsFile, `${JSON.stringify(next)}\n`);
+      watch.last = next;
       io.out(`${new Date(next.timestamp).toISOString()}: ${records(next.size)}${last ? ` (+${formatCount(next.size - last.size)}), consistent with the ${formatCount(last.size)} seen before` : ', first head kept'}\n`);
       return undefined;
     case 'same':
       return undefined;
     default:
-      io.out(`ALARM (${verdict.kind}): ${verdict.reason}. Keep ${headsFile} as evidence.\n`);
+      io.out(`ALARM (${verdict.kind}): ${verdict.reason}. Keep ${watch.headsFile} as evidence.\n`);
       return EXIT.violations;
   }
 }
