@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
 import { KeyRing } from '../broker/keys.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
-import { issueRouteTicket } from '../broker/tickets.js';
+import { reissueRouteTicket } from '../broker/ticket.fixture.js';
 import type { SessionEvent } from '../sdk/node.js';
 import { newChallenge } from '../sdk/bridge-proof.js';
 import { nodeSession } from '../sdk/node.js';
@@ -194,9 +194,16 @@ describe('bridge admission', () => {
     // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
     const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000));
-    const expired = await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: 'p-old', meeting, candidates: ['us-east'], jurisdictions: ['US'], decision: 'dec-old', country: 'US', name: 'Old' });
+    const keysNow = await KeyRing.load(store, () => new Date());
+    const expired = await reissueRouteTicket(keys, ticket, { participant: 'p-old', candidates: ['us-east'], candidateJurisdictions: ['US'], decision: 'dec-old', name: 'Old' });
     await store.close();
     expect(await present(usEast, expired.token)).toMatchObject({ type: 'refused', code: 'TICKET_EXPIRED' });
+    // Genuinely signed, but under a manifest the broker never sent this bridge: its fence cannot be derived here.
+    const unknown = await reissueRouteTicket(keysNow, ticket, { manifest: 'f'.repeat(64) });
+    expect(await present(usEast, unknown.token)).toMatchObject({ type: 'refused', code: 'TICKET_UNKNOWN_MANIFEST' });
+    // A guest's ticket whose policy inputs put this datacenter outside its fence (a host that allows only CA).
+    const narrowed = await reissueRouteTicket(keysNow, ticket, { policy: { hostCountry: 'US', meetingJurisdictions: ['CA'] } });
+    expect(await present(usEast, narrowed.token)).toMatchObject({ type: 'refused', code: 'TICKET_OUTSIDE_FENCE' });
     // And the genuine, fresh ticket is admitted where it points.
     expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
   }, 30_000);
@@ -230,7 +237,7 @@ describe('bridge admission', () => {
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
     const keys = await KeyRing.load(store, () => new Date());
     const issue = async (candidates: string[]): Promise<string> =>
-      (await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: `p-${candidates.join('-')}`, meeting, candidates, jurisdictions: ['US', 'CA'], decision: 'dec-race', country: 'US', name: 'Racer' })).token;
+      (await reissueRouteTicket(keys, ticket, { participant: `p-${candidates.join('-')}`, candidates, candidateJurisdictions: candidates.map(() => 'US'), decision: 'dec-race', name: 'Racer' })).token;
     const both = await issue(['us-west', 'us-east']);
     const westOnly = await issue(['us-west']);
     await store.close();

@@ -11,10 +11,11 @@
  */
 import { CompactSign, createRemoteJWKSet, importJWK, type CryptoKey, type JWK } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../core/signalling/protocol.js';
 import { signBridgeMessage } from '../broker/attestation.js';
-import { verifyControlMessage, verifyRouteTicket, type ControlMessageClaims, type RouteTicketClaims } from '../broker/tickets.js';
+import { ticketJurisdictions, verifyControlMessage, verifyRouteTicket, type ControlMessageClaims, type RouteTicketClaims } from '../broker/tickets.js';
 
 /** What a heartbeat reports. */
 export interface Load {
@@ -45,6 +46,9 @@ export interface BrokerLinkOptions {
   readonly timeoutMs?: number;
 }
 
+/** How many manifests a bridge keeps by hash: tickets live minutes, manifests change far more rarely. */
+const RECENT_MANIFESTS = 8;
+
 export class BrokerLink {
   readonly #options: BrokerLinkOptions;
   readonly #key: CryptoKey;
@@ -52,6 +56,8 @@ export class BrokerLink {
   #seq = Date.now() * 1000;
   #queue: Promise<unknown> = Promise.resolve();
   #jurisdiction: string | undefined;
+  /** The manifests the broker has sent, by SHA-256, newest last: a ticket names the one it was issued under. */
+  readonly #manifests = new Map<string, Manifest>();
 
   private constructor(options: BrokerLinkOptions, key: CryptoKey) {
     this.#options = options;
@@ -141,11 +147,32 @@ export class BrokerLink {
     return signed;
   }
 
-  /** Verifies a route ticket: the broker's signature, unexpired, naming this datacenter and its jurisdiction. */
+  /**
+   * Verifies a route ticket: the broker's signature, unexpired, naming this
+   * datacenter, issued under a manifest the broker has sent this bridge, and
+   * allowing this datacenter's jurisdiction under it.
+   */
   async verifyTicket(token: string): Promise<RouteTicketClaims> {
-    const jurisdiction = this.#jurisdiction;
-    if (jurisdiction === undefined) throw new GeobridgeError('BRIDGE_NOT_ENROLLED', 'this bridge has not heard from the broker yet; try again in a moment.');
-    return verifyRouteTicket(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction });
+    const code = this.#jurisdiction;
+    if (code === undefined) throw new GeobridgeError('BRIDGE_NOT_ENROLLED', 'this bridge has not heard from the broker yet; try again in a moment.');
+    const manifests = (sha256: string): Manifest | undefined => this.#manifests.get(sha256);
+    return verifyRouteTicket(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction: { code, manifests } });
+  }
+
+  /** A manifest the broker put in force (from the control channel, which checked its hash). */
+  adoptManifest(sha256: string, manifest: Manifest): void {
+    this.#manifests.delete(sha256);
+    this.#manifests.set(sha256, manifest);
+    for (const oldest of this.#manifests.keys()) {
+      if (this.#manifests.size <= RECENT_MANIFESTS) break;
+      this.#manifests.delete(oldest);
+    }
+  }
+
+  /** The jurisdictions a verified ticket allows (empty if its manifest has since been forgotten: fail closed). */
+  ticketJurisdictions(claims: RouteTicketClaims): readonly string[] {
+    const manifest = this.#manifests.get(claims.manifest);
+    return manifest ? ticketJurisdictions(manifest, claims) : [];
   }
 
   #sign(body: Readonly<Record<string, unknown>>): Promise<string> {

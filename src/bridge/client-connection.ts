@@ -181,7 +181,7 @@ export class ClientConnection {
       jurisdiction: link.jurisdiction ?? '',
       peers: [...room.participants.values()].map((p) => p.info()),
       mlsFounder,
-      iceServers: host.iceServersFor(claims.jurisdictions),
+      iceServers: host.iceServersFor(link.ticketJurisdictions(claims)),
       name: claims.name,
       proof: signedProof,
     });

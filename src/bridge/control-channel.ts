@@ -166,6 +166,7 @@ export class ControlChannel {
       const manifest = parseManifest(frame.manifest, `manifest v${command.version}`).manifest;
       if (!manifest) throw new Error(`manifest v${command.version} does not parse`);
       this.#policy = { manifest, version: command.version };
+      this.#options.link.adoptManifest(command.sha256, manifest);
       this.#ready = true;
       clearTimeout(this.#cutOff);
       this.#cutOff = undefined;

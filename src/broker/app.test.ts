@@ -53,7 +53,7 @@ describe('route decisions', () => {
     const body = res.json<{ country: string; candidates: { datacenter: string; jurisdiction: string }[]; ticket: string; decisionId: string }>();
     expect(body.country).toBe('US');
     expect(body.candidates.map((c) => c.jurisdiction)).not.toContain('CN');
-    const claims = await verifyRouteTicket(broker.ctx.keys, body.ticket, { now: broker.ctx.now(), datacenter: body.candidates[0]?.datacenter ?? '', jurisdiction: 'US' });
+    const claims = await verifyRouteTicket(broker.ctx.keys, body.ticket, { now: broker.ctx.now(), datacenter: body.candidates[0]?.datacenter ?? '', jurisdiction: { code: 'US', manifests: broker.ctx.policy.manifestBySha256 } });
     expect(claims).toMatchObject({ sub: participant, meeting: m, decision: body.decisionId, candidates: body.candidates.map((c) => c.datacenter) });
     const records = await broker.ctx.audit.read();
     expect(records.find((r) => r.type === 'route.decision')?.data).toMatchObject({ decisionId: body.decisionId, participant, country: 'US' });
@@ -454,14 +454,17 @@ describe('policy changes hold every live meeting to the fence', () => {
     const m = await meeting(apiKey);
     expect((await claim('us-east', m)).won).toBe(true);
     await routeAndAdmit(apiKey, m);
+    // A CN guest's ticket carries the US host's policy: its own fence already rules Beijing out.
     const intoChina = await claimWith('cn-beijing', m, await ticketAt('cn-beijing', m, 'CN'));
     expect(intoChina.statusCode).toBe(403);
-    expect(intoChina.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
+    expect(intoChina.json<{ code: string }>().code).toBe('TICKET_OUTSIDE_FENCE');
     expect((await broker.ctx.store.getPlacement(m))?.datacenter).toBe('us-east');
 
-    await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['US', 'CA'] } });
+    // A ticket issued before the account narrowed still verifies; the claim is held to the policy in force.
     const other = await meeting(apiKey);
-    const toIreland = await claimWith('eu-west', other, await ticketAt('eu-west', other));
+    const before = await ticketAt('eu-west', other);
+    await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['US', 'CA'] } });
+    const toIreland = await claimWith('eu-west', other, before);
     expect(toIreland.json<{ code: string }>().code).toBe('FENCE_CONFLICT');
   });
 

@@ -8,6 +8,8 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { compilePolicy } from '../core/policy/compile.js';
 import { ADMIN_TOKEN, type TestBroker } from './test-broker.fixture.js';
+import { iceAllowanceDigest } from './route-ice.js';
+import { meetingPolicyOf } from './route-request.js';
 import { issueRouteTicket } from './tickets.js';
 
 /** The admin token as a header. */
@@ -55,9 +57,26 @@ export function brokerApi(current: () => TestBroker) {
 
   /** A route ticket the broker could have issued to a participant from `country`, naming only `datacenter`. */
   async function ticketAt(datacenter: string, meetingId: string, country = 'US'): Promise<string> {
-    const jurisdictions = compilePolicy(current().ctx.policy.current.manifest).fenceAllowedSorted(country);
+    const { ctx } = current();
+    const { manifest, sha256 } = ctx.policy.current;
+    const jurisdiction = compilePolicy(manifest).datacenterById.get(datacenter)?.jurisdiction ?? 'US';
+    const meeting = await ctx.store.getMeeting(meetingId);
+    const account = meeting && (await ctx.store.getAccount(meeting.accountId));
+    const policy = meetingPolicyOf(account, meeting) ?? { hostCountry: country };
     const participant = `p-claimant-${String(++claimants)}`;
-    const issued = await issueRouteTicket(current().ctx.keys, { issuer: 'http://broker.test', participant, meeting: meetingId, candidates: [datacenter], jurisdictions, decision: `dec-${participant}`, country, name: 'Claimant' });
+    const issued = await issueRouteTicket(ctx.keys, {
+      issuer: 'http://broker.test',
+      participant,
+      meeting: meetingId,
+      candidates: [datacenter],
+      candidateJurisdictions: [jurisdiction],
+      decision: `dec-${participant}`,
+      country,
+      name: 'Claimant',
+      manifest: sha256,
+      policy,
+      ice: iceAllowanceDigest({ [datacenter]: [] }),
+    });
     return issued.token;
   }
 

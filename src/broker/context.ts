@@ -59,12 +59,17 @@ export interface PolicyState {
   readonly text: string;
 }
 
-/** Holds the manifest in force (swapped atomically: one reference). */
+/** How many manifests the broker keeps at hand by hash: route tickets live minutes, manifests change far more rarely. */
+const RECENT_MANIFESTS = 16;
+
+/** Holds the manifest in force (swapped atomically: one reference), and the recent ones that tickets in flight may name. */
 export class PolicyHolder {
   #state: PolicyState;
+  readonly #recent = new Map<string, Manifest>();
 
   constructor(state: PolicyState) {
     this.#state = state;
+    this.#remember(state);
   }
 
   get current(): PolicyState {
@@ -73,6 +78,19 @@ export class PolicyHolder {
 
   replace(state: PolicyState): void {
     this.#state = state;
+    this.#remember(state);
+  }
+
+  /** A manifest in force in this process's life, by SHA-256 (hex), if it is one of the recent ones. */
+  readonly manifestBySha256 = (sha256: string): Manifest | undefined => this.#recent.get(sha256);
+
+  #remember(state: PolicyState): void {
+    this.#recent.delete(state.sha256);
+    this.#recent.set(state.sha256, state.manifest);
+    for (const oldest of this.#recent.keys()) {
+      if (this.#recent.size <= RECENT_MANIFESTS) break;
+      this.#recent.delete(oldest);
+    }
   }
 
   #queue: Promise<unknown> = Promise.resolve();

@@ -13,6 +13,7 @@
  * narrowed by an account or meeting is a fresh array each time: computed
  * afresh (such lists are short, so it is cheap).
  */
+import { createHash } from 'node:crypto';
 import { allowedIceServers, iceAllowance, type IceAllowance } from '../core/ice/allowed.js';
 import type { DeclaredIceServer, Manifest } from '../core/manifest/types.js';
 
@@ -58,4 +59,13 @@ function frozen(servers: Servers): Servers {
   const copy = Object.freeze(servers.map((s) => Object.freeze({ urls: Object.freeze([...s.urls]), jurisdiction: s.jurisdiction })));
   texts.set(copy, iceServersJson(copy));
   return copy;
+}
+
+/**
+ * What a route ticket signs of the allowance (its `ice` claim): the base64url
+ * SHA-256 of its JSON, as `JSON.stringify` writes it and as the SDK recomputes
+ * it from the answer it parsed (src/sdk/ice-servers.ts, `signedIceAllowance`).
+ */
+export function iceAllowanceDigest(allowance: IceAllowance): string {
+  return createHash('sha256').update(JSON.stringify(allowance)).digest('base64url');
 }

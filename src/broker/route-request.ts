@@ -8,6 +8,8 @@ import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { Account, Meeting } from './store/store.js';
 
 /** The policy every participant of `meeting` is held to; undefined without an account (the meeting's owner is gone). */
+export function meetingPolicyOf(account: Account, meeting: Meeting | undefined): MeetingPolicy;
+export function meetingPolicyOf(account: Account | undefined, meeting: Meeting | undefined): MeetingPolicy | undefined;
 export function meetingPolicyOf(account: Account | undefined, meeting: Meeting | undefined): MeetingPolicy | undefined {
   if (!account) return undefined;
   return {

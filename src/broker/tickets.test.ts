@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
@@ -12,7 +14,7 @@ import {
   issueIdentityAssertion,
   issueJoinToken,
   issueRouteTicket,
-  isCountryShaped,
+  ticketJurisdictions,
   verifyControlMessage,
   verifyIdentityAssertion,
   verifyJoinToken,
@@ -20,6 +22,8 @@ import {
   type RouteTicketInput,
 } from './tickets.js';
 import type { SigningKey } from './store/store.js';
+import { parseManifest } from '../core/manifest/parse.js';
+import type { Manifest } from '../core/manifest/types.js';
 import { codeOf } from './code-of.fixture.js';
 
 /** The three key methods of Store, in memory. */
@@ -39,15 +43,25 @@ const T0 = new Date('2026-03-01T12:00:00Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
 
+const WORLD_TEXT = readFileSync(new URL('../../examples/world.yaml', import.meta.url), 'utf8');
+const WORLD_SHA256 = createHash('sha256').update(WORLD_TEXT).digest('hex');
+const world = parseManifest(WORLD_TEXT, 'world.yaml').manifest as Manifest;
+/** The manifests a verifier knows: world.yaml only. */
+const known = (sha256: string): Manifest | undefined => (sha256 === WORLD_SHA256 ? world : undefined);
+const fence = (code: string): { code: string; manifests: typeof known } => ({ code, manifests: known });
+
 const ticketInput: RouteTicketInput = {
   issuer: 'https://broker.example',
   participant: 'p-42',
   meeting: 'm-7',
   candidates: ['eu-fra', 'eu-ams'],
-  jurisdictions: ['DE', 'NL'],
+  candidateJurisdictions: ['DE', 'NL'],
   name: 'Ada Lovelace',
   decision: 'd-123',
   country: 'DE',
+  manifest: WORLD_SHA256,
+  policy: { hostCountry: 'DE' },
+  ice: createHash('sha256').update('{}').digest('base64url'),
 };
 
 let ring: KeyRing;
@@ -68,24 +82,43 @@ describe('route tickets', () => {
       aud: ROUTE_TICKET_AUDIENCE,
       meeting: 'm-7',
       candidates: ['eu-fra', 'eu-ams'],
-      jurisdictions: ['DE', 'NL'],
+      candidateJurisdictions: ['DE', 'NL'],
       decision: 'd-123',
       country: 'DE',
       name: 'Ada Lovelace',
+      manifest: WORLD_SHA256,
+      policy: { hostCountry: 'DE' },
+      ice: ticketInput.ice,
       iat,
       exp: iat + 120,
       jti: claims.jti,
     });
     for (const keys of [ring, ring.jwks(), createLocalJWKSet({ keys: ring.jwks().keys.map((k) => ({ ...k })) })]) {
-      expect(await verifyRouteTicket(keys, token, { now: T0, datacenter: 'eu-ams', jurisdiction: 'NL', issuer: 'https://broker.example' })).toEqual(claims);
+      expect(await verifyRouteTicket(keys, token, { now: T0, datacenter: 'eu-ams', jurisdiction: fence('NL'), issuer: 'https://broker.example' })).toEqual(claims);
     }
   });
 
-  it('checks the bridge: a datacenter not among the candidates, or a jurisdiction outside the fence, is refused', async () => {
+  it('checks the bridge: a datacenter not among the candidates, a jurisdiction outside the fence, or an unknown manifest, is refused', async () => {
     const { token } = await issueRouteTicket(ring, ticketInput);
     expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, datacenter: 'us-east' }))).toBe('TICKET_WRONG_DATACENTER');
-    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, datacenter: 'eu-fra', jurisdiction: 'US' }))).toBe('TICKET_OUTSIDE_FENCE');
-    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, jurisdiction: 'de' }))).toBe('TICKET_OUTSIDE_FENCE');
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, datacenter: 'eu-fra', jurisdiction: fence('CN') }))).toBe('TICKET_OUTSIDE_FENCE');
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, jurisdiction: fence('de') }))).toBe('TICKET_OUTSIDE_FENCE');
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, jurisdiction: { code: 'DE', manifests: () => undefined } }))).toBe('TICKET_UNKNOWN_MANIFEST');
+  });
+
+  it('derives the fence from the manifest and the policy inputs, through the decider: narrowing inputs narrow it', async () => {
+    expect(ticketJurisdictions(world, ticketInput)).toContain('NL');
+    expect(ticketJurisdictions(world, ticketInput)).not.toContain('CN');
+    const narrowed = { ...ticketInput, policy: { hostCountry: 'DE', meetingJurisdictions: ['DE'] } };
+    expect(ticketJurisdictions(world, narrowed)).toEqual(['DE']);
+    const { token } = await issueRouteTicket(ring, narrowed);
+    await expect(verifyRouteTicket(ring, token, { now: T0, jurisdiction: fence('DE') })).resolves.toBeDefined();
+    expect(await codeOf(verifyRouteTicket(ring, token, { now: T0, jurisdiction: fence('NL') }))).toBe('TICKET_OUTSIDE_FENCE');
+  });
+
+  it('is compact: a typical ticket is well under half a kilobyte of claims, whatever the manifest', async () => {
+    const { token } = await issueRouteTicket(ring, ticketInput);
+    expect(token.length).toBeLessThan(900);
   });
 
   it('expires after 120 s (plus the clock tolerance)', async () => {
@@ -147,21 +180,28 @@ describe('route tickets', () => {
   });
 
   it('refuses to issue a ticket it would not accept (INVALID_TOKEN_REQUEST)', async () => {
-    for (const bad of [{ candidates: [] }, { jurisdictions: ['de'] }, { country: 'Germany' }, { meeting: '' }, { issuer: '' }, { decision: '' }]) {
+    const badInputs: Partial<RouteTicketInput>[] = [
+      { candidates: [] },
+      { candidateJurisdictions: ['de', 'NL'] },
+      { candidateJurisdictions: ['DE'] },
+      { country: 'Germany' },
+      { meeting: '' },
+      { issuer: '' },
+      { decision: '' },
+      { manifest: 'AB'.repeat(32) },
+      { policy: { hostCountry: 'de' } },
+      { policy: { hostCountry: 'DE', meetingJurisdictions: [] } },
+      { ice: 'short' },
+    ];
+    for (const bad of badInputs) {
       expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, ...bad }))).toBe('INVALID_TOKEN_REQUEST');
     }
     expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, participant: '' }))).toBe('INVALID_TOKEN_REQUEST');
   });
 
-  it('checks a frozen fence list once, shares it, and still refuses a frozen bad one every time', async () => {
-    const fence = Object.freeze(['DE', 'FR', 'NL']);
-    for (let i = 0; i < 2; i++) {
-      const { token, claims } = await issueRouteTicket(ring, { ...ticketInput, jurisdictions: fence });
-      expect(claims.jurisdictions).toBe(fence);
-      expect((await verifyRouteTicket(ring, token, { now: T0 })).jurisdictions).toEqual(['DE', 'FR', 'NL']);
-    }
-    const bad = Object.freeze(['DE', 'fr']);
-    for (let i = 0; i < 2; i++) expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, jurisdictions: bad }))).toBe('INVALID_TOKEN_REQUEST');
+  it('refuses policy inputs it does not know: one could narrow the fence on the broker and be ignored here', async () => {
+    const input = { ...ticketInput, policy: { hostCountry: 'DE', tomorrow: ['DE'] } as RouteTicketInput['policy'] };
+    expect(await codeOf(issueRouteTicket(ring, input))).toBe('INVALID_TOKEN_REQUEST');
   });
 });
 
@@ -190,7 +230,7 @@ describe('route tickets through a remote JWKS', () => {
   it('verifies with createRemoteJWKSet, and tells forged tickets from an unreachable key set', async () => {
     const jwks = createRemoteJWKSet(url);
     const { token, claims } = await issueRouteTicket(ring, ticketInput);
-    expect(await verifyRouteTicket(jwks, token, { now: T0, datacenter: 'eu-fra', jurisdiction: 'DE' })).toEqual(claims);
+    expect(await verifyRouteTicket(jwks, token, { now: T0, datacenter: 'eu-fra', jurisdiction: fence('DE') })).toEqual(claims);
     const forged = await issueRouteTicket(forger, ticketInput);
     expect(await codeOf(verifyRouteTicket(jwks, forged.token, { now: T0 }))).toBe('TICKET_INVALID');
 
@@ -350,13 +390,18 @@ describe('properties', () => {
     issuer: fc.webUrl(),
     participant: id,
     meeting: id,
-    candidates: fc.array(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), { minLength: 1, maxLength: 6 }),
-    jurisdictions: fc.array(country, { minLength: 1, maxLength: 6 }),
+    candidates: fc.array(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), country), { minLength: 1, maxLength: 6 }),
     name: id,
     decision: id,
     country,
+    manifest: fc.stringMatching(/^[0-9a-f]{64}$/),
+    policy: fc.record(
+      { hostCountry: country, plan: id, accountJurisdictions: fc.array(country, { minLength: 1, maxLength: 4 }), meetingJurisdictions: fc.array(country, { minLength: 1, maxLength: 4 }) },
+      { requiredKeys: ['hostCountry'] },
+    ),
+    ice: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     expiresInSeconds: fc.integer({ min: 1, max: 86_400 }),
-  });
+  }).map(({ candidates, ...rest }) => ({ ...rest, candidates: candidates.map(([c]) => c), candidateJurisdictions: candidates.map(([, j]) => j) }));
 
   it('issue → verify returns the same claims', async () => {
     await fc.assert(
@@ -369,23 +414,15 @@ describe('properties', () => {
           sub: input.participant,
           meeting: input.meeting,
           candidates: input.candidates,
-          jurisdictions: input.jurisdictions,
+          candidateJurisdictions: input.candidateJurisdictions,
           decision: input.decision,
+          manifest: input.manifest,
+          policy: input.policy,
           country: input.country,
           exp: verified.iat + (input.expiresInSeconds ?? 0),
         });
       }),
       { numRuns: 100 },
-    );
-  });
-
-  it('isCountryShaped is /^[A-Z]{2}$/', () => {
-    const near = fc.string({ unit: fc.constantFrom('A', 'Z', 'M', '@', '[', 'a', 'z', '\n', 'Ä', 'ｚ'), maxLength: 3 });
-    fc.assert(
-      fc.property(fc.oneof(near, fc.string({ maxLength: 3, unit: 'binary' })), (s) => {
-        expect(isCountryShaped(s)).toBe(/^[A-Z]{2}$/.test(s));
-      }),
-      { numRuns: 2000 },
     );
   });
 

@@ -2,8 +2,10 @@
  * The broker's token kinds. Each has its own audience and `typ` header
  * (RFC 8725 §3.11), so a token of one kind never verifies as another:
  *
- * - route ticket (`geobridge:bridge`): which datacenters a participant may use
- *   and which jurisdictions they must stay in; verified by client and bridge;
+ * - route ticket (`geobridge:bridge`): which datacenters a participant may use,
+ *   and the manifest and policy inputs that fix the jurisdictions they must
+ *   stay in (compact: a bridge derives the set through the core's decider,
+ *   `ticketJurisdictions`); verified by client and bridge;
  * - join token (`geobridge:join`): lets a participant ask to be routed;
  * - identity assertion (`geobridge:identity`): binds a participant id to a
  *   display name inside a meeting and, when given, to the participant's MLS
@@ -14,6 +16,9 @@
  */
 import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import type { Manifest } from '../core/manifest/types.js';
+import { routeRequestFor, type MeetingPolicy } from '../core/select/meeting-policy.js';
+import { allowedJurisdictions } from '../core/select/select.js';
 import { CLOCK_TOLERANCE_SECONDS, KeyRing, checkJwt, type JwtCheck, type VerificationKey } from './keys.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
@@ -65,14 +70,20 @@ export interface RouteTicketClaims extends BaseClaims {
   readonly meeting: string;
   /** Datacenter ids to try, in order. */
   readonly candidates: readonly string[];
-  /** Jurisdictions (ISO 3166-1 alpha-2) the participant's media may be in. */
-  readonly jurisdictions: readonly string[];
+  /** The jurisdiction of each candidate, in the same order: what the client holds the unsigned decision to. */
+  readonly candidateJurisdictions: readonly string[];
   /** Id of the routing decision (for the audit log). */
   readonly decision: string;
   /** The participant's country (ISO 3166-1 alpha-2). */
   readonly country: string;
   /** The display name from the participant's join token: what bridges show the others, whatever the client says. */
   readonly name: string;
+  /** SHA-256 (hex) of the manifest the decision was made under: a bridge that does not know it refuses the ticket. */
+  readonly manifest: string;
+  /** The meeting's policy inputs which, with the manifest and `country`, fix the jurisdictions the media may be in. */
+  readonly policy: MeetingPolicy;
+  /** Base64url SHA-256 of the route answer's `iceServers` JSON (src/broker/route-ice.ts): the client takes no other allowance. */
+  readonly ice: string;
 }
 
 /** What the broker decided, to be put in a route ticket. */
@@ -81,12 +92,21 @@ export interface RouteTicketInput {
   readonly participant: string;
   readonly meeting: string;
   readonly candidates: readonly string[];
-  readonly jurisdictions: readonly string[];
+  readonly candidateJurisdictions: readonly string[];
   readonly decision: string;
   readonly country: string;
   readonly name: string;
+  readonly manifest: string;
+  readonly policy: MeetingPolicy;
+  readonly ice: string;
   /** Default 120. */
   readonly expiresInSeconds?: number;
+}
+
+/** A verifier's jurisdiction, and the manifests it knows by SHA-256 (hex). */
+export interface FenceCheck {
+  readonly code: string;
+  readonly manifests: (sha256: string) => Manifest | undefined;
 }
 
 /** Options of `verifyRouteTicket`. */
@@ -94,8 +114,12 @@ export interface VerifyRouteTicketOptions {
   readonly now: Date;
   /** The verifying bridge's datacenter: must be one of the ticket's candidates. */
   readonly datacenter?: string;
-  /** The verifying bridge's jurisdiction: must be one of the ticket's jurisdictions (compared exactly). */
-  readonly jurisdiction?: string;
+  /**
+   * The verifying bridge's jurisdiction, with the manifests it knows by
+   * SHA-256: the ticket's manifest must be one of them, and the jurisdiction
+   * inside the set the ticket's policy inputs allow under it.
+   */
+  readonly jurisdiction?: FenceCheck;
   /** The broker expected as `iss`. */
   readonly issuer?: string;
 }
@@ -175,32 +199,10 @@ export interface VerifyMeetingTokenOptions {
 }
 
 const COUNTRY = /^[A-Z]{2}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SHA256_BASE64URL = /^[A-Za-z0-9_-]{43}$/;
 /** A raw 32-byte Ed25519 public key in base64url without padding: 43 characters, the last one carrying 2 bits. */
 const ED25519_PUBLIC_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
-
-/**
- * `COUNTRY.test(code)` without a RegExp: a ticket's fence list holds up to
- * ~250 codes, checked on every issue and verification (~13 µs by RegExp).
- */
-export function isCountryShaped(code: string): boolean {
-  return code.length === 2 && isCapital(code.charCodeAt(0)) && isCapital(code.charCodeAt(1));
-}
-
-function isCapital(c: number): boolean {
-  return c >= 65 && c <= 90; // A–Z
-}
-
-/**
- * Frozen lists that passed as country-code lists. The decider hands out one
- * frozen fence list per country, and every ticket issued for that country
- * carries it: a frozen list of strings cannot change, so it is checked once
- * (and shared, not copied).
- */
-const checkedCountryLists = new WeakSet<readonly string[]>();
-
-function isCheckedCountryList(value: unknown): value is readonly string[] {
-  return Array.isArray(value) && checkedCountryLists.has(value);
-}
 
 /** Reads typed claims from a verified payload, collecting what is missing or malformed. */
 class ClaimReader {
@@ -218,17 +220,40 @@ class ClaimReader {
     return '';
   }
 
-  /** A non-empty list of non-empty strings, or of country codes when `countries` is set. */
-  list(name: string, countries = false): readonly string[] {
+  /** A non-empty list of non-empty strings, each matching `pattern` when given. */
+  list(name: string, pattern?: RegExp): readonly string[] {
+    return this.listOf(name, this.#payload[name], pattern) ?? [];
+  }
+
+  /** The meeting policy a route ticket carries (`MeetingPolicy`). */
+  policy(name: string): MeetingPolicy {
     const v = this.#payload[name];
-    if (countries && isCheckedCountryList(v)) return v;
-    if (Array.isArray(v) && v.length > 0 && v.every((e): e is string => typeof e === 'string' && e !== '' && (!countries || isCountryShaped(e)))) {
-      if (!countries || !Object.isFrozen(v)) return [...v];
-      checkedCountryLists.add(v);
-      return v;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      this.problems.push(`claim '${name}' must be an object`);
+      return { hostCountry: '' };
     }
-    this.problems.push(`claim '${name}' must be a non-empty list of ${countries ? 'ISO country codes' : 'non-empty strings'}`);
-    return [];
+    const p = v as Record<string, unknown>;
+    const known = new Set(['hostCountry', 'plan', 'accountJurisdictions', 'meetingJurisdictions']);
+    const unknown = Object.keys(p).filter((k) => !known.has(k));
+    // An unknown input could narrow the set on the broker and be ignored here: refuse it rather than widen.
+    if (unknown.length > 0) this.problems.push(`claim '${name}' has unknown input(s) ${unknown.join(', ')}`);
+    const hostCountry = typeof p.hostCountry === 'string' && COUNTRY.test(p.hostCountry) ? p.hostCountry : undefined;
+    if (hostCountry === undefined) this.problems.push(`claim '${name}.hostCountry' must be an ISO country code`);
+    if (p.plan !== undefined && (typeof p.plan !== 'string' || p.plan === '')) this.problems.push(`claim '${name}.plan' must be a non-empty string`);
+    const account = p.accountJurisdictions === undefined ? undefined : this.listOf(`${name}.accountJurisdictions`, p.accountJurisdictions, COUNTRY);
+    const meeting = p.meetingJurisdictions === undefined ? undefined : this.listOf(`${name}.meetingJurisdictions`, p.meetingJurisdictions, COUNTRY);
+    return {
+      hostCountry: hostCountry ?? '',
+      ...(typeof p.plan === 'string' ? { plan: p.plan } : {}),
+      ...(account ? { accountJurisdictions: account } : {}),
+      ...(meeting ? { meetingJurisdictions: meeting } : {}),
+    };
+  }
+
+  private listOf(name: string, v: unknown, pattern?: RegExp): readonly string[] | undefined {
+    if (Array.isArray(v) && v.length > 0 && v.every((e): e is string => typeof e === 'string' && e !== '' && (pattern === undefined || pattern.test(e)))) return [...v];
+    this.problems.push(`claim '${name}' must be a non-empty list of ${pattern === COUNTRY ? 'ISO country codes' : 'non-empty strings'}`);
+    return undefined;
   }
 
   /** Like `text`, but an absent claim is fine (undefined); a present one must match. */
@@ -257,16 +282,22 @@ function parsed<Claims>(reader: ClaimReader, claims: Claims): Parsed<Claims> {
 
 function parseRouteTicket(payload: JWTPayload): Parsed<RouteTicketClaims> {
   const r = new ClaimReader(payload);
+  const candidates = r.list('candidates');
+  const candidateJurisdictions = r.list('candidateJurisdictions', COUNTRY);
+  if (candidateJurisdictions.length !== candidates.length) r.problems.push(`claim 'candidateJurisdictions' must have one jurisdiction per candidate`);
   return parsed(r, {
     iss: r.text('iss'),
     ...r.base(),
     aud: ROUTE_TICKET_AUDIENCE,
     meeting: r.text('meeting'),
-    candidates: r.list('candidates'),
-    jurisdictions: r.list('jurisdictions', true),
+    candidates,
+    candidateJurisdictions,
     decision: r.text('decision'),
     country: r.text('country', COUNTRY),
     name: r.text('name'),
+    manifest: r.text('manifest', SHA256_HEX),
+    policy: r.policy('policy'),
+    ice: r.text('ice', SHA256_BASE64URL),
   });
 }
 
@@ -336,8 +367,17 @@ function keysUnavailable(failure: Failure): GeobridgeError {
 export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promise<Issued<RouteTicketClaims>> {
   return issue(
     keys,
-    // The fence list goes in as given, not copied: the decider's lists are frozen, so their JSON is cached (frozen-json.ts).
-    { meeting: input.meeting, candidates: [...input.candidates], jurisdictions: input.jurisdictions, decision: input.decision, country: input.country, name: input.name },
+    {
+      meeting: input.meeting,
+      candidates: input.candidates,
+      candidateJurisdictions: input.candidateJurisdictions,
+      decision: input.decision,
+      country: input.country,
+      name: input.name,
+      manifest: input.manifest,
+      policy: input.policy,
+      ice: input.ice,
+    },
     {
       audience: ROUTE_TICKET_AUDIENCE,
       subject: input.participant,
@@ -372,13 +412,31 @@ export async function verifyRouteTicket(keys: TokenKeys, token: string, options:
   if (options.datacenter !== undefined && !claims.candidates.includes(options.datacenter)) {
     throw new GeobridgeError('TICKET_WRONG_DATACENTER', `The route ticket does not allow datacenter '${options.datacenter}'; it allows ${claims.candidates.join(', ')}.`);
   }
-  if (options.jurisdiction !== undefined && !claims.jurisdictions.includes(options.jurisdiction)) {
+  if (options.jurisdiction !== undefined) checkInsideFence(claims, options.jurisdiction.code, options.jurisdiction.manifests(claims.manifest));
+  return claims;
+}
+
+/**
+ * The jurisdictions a route ticket keeps its participant's media in: what the
+ * decider allows a participant of the ticket's country under the ticket's
+ * manifest and meeting policy. The one core function, so a bridge, the
+ * broker and the client can never disagree about a ticket's fence.
+ */
+export function ticketJurisdictions(manifest: Manifest, claims: Pick<RouteTicketClaims, 'country' | 'policy'>): readonly string[] {
+  return allowedJurisdictions(manifest, routeRequestFor(claims.country, claims.policy));
+}
+
+function checkInsideFence(claims: RouteTicketClaims, jurisdiction: string, manifest: Manifest | undefined): void {
+  if (manifest === undefined) {
     throw new GeobridgeError(
-      'TICKET_OUTSIDE_FENCE',
-      `The route ticket keeps the participant in ${claims.jurisdictions.join(', ')}; this bridge is in '${options.jurisdiction}'.`,
+      'TICKET_UNKNOWN_MANIFEST',
+      `The route ticket was issued under manifest ${claims.manifest.slice(0, 12)}…, which this bridge has not been given; ask the broker for a new route.`,
     );
   }
-  return claims;
+  const allowed = ticketJurisdictions(manifest, claims);
+  if (!allowed.includes(jurisdiction)) {
+    throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `The route ticket keeps the participant in ${allowed.join(', ') || 'no jurisdiction'}; this bridge is in '${jurisdiction}'.`);
+  }
 }
 
 /** Issues a join token (default lifetime 10 min). */

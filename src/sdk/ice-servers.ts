@@ -2,9 +2,9 @@
  * The client's half of "TURN inside the fence"
  * (docs/security.md#turn-relays-and-residency): a bridge's `admitted`
  * message names the STUN/TURN servers to use, and the SDK uses only those the
- * broker's route answer allowed for that datacenter, in jurisdictions the
- * signed route ticket allows. A bridge cannot widen what the broker allowed,
- * and the unsigned route answer cannot widen what the ticket allows.
+ * broker's route answer allowed for that datacenter (the broker allows only
+ * servers declared inside the participant's jurisdictions). A bridge cannot
+ * widen what the broker allowed.
  */
 import { checkIceServers, type IceAllowance, type IceRejection } from '../core/ice/allowed.js';
 import type { DeclaredIceServer } from '../core/manifest/types.js';
@@ -31,16 +31,31 @@ export function readIceAllowance(value: unknown): IceAllowance {
   return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, DeclaredIceServer[]] => Array.isArray(entry[1]) && entry[1].every(isDeclaredServer)));
 }
 
+/**
+ * The route answer's `iceServers`, if the route ticket signs them: the ticket's
+ * `ice` claim is the base64url SHA-256 of the allowance's JSON
+ * (`JSON.stringify`, as the broker computes it: src/broker/route-ice.ts). An
+ * allowance that does not match allows nothing: the unsigned answer cannot
+ * widen what the broker decided.
+ */
+export async function signedIceAllowance(value: unknown, signed: unknown): Promise<IceAllowance> {
+  if (typeof signed !== 'string') return {};
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(value))));
+  let binary = '';
+  for (const b of digest) binary += String.fromCharCode(b);
+  const mine = btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return mine === signed ? readIceAllowance(value) : {};
+}
+
 /** The servers the peer connection may use (only their accepted URLs, credentials kept), and an event for every URL refused. */
 export function screenIceServers(
   handed: readonly IceServer[],
   allowance: IceAllowance,
   datacenter: string,
-  allowedJurisdictions: readonly string[],
 ): { readonly accepted: readonly IceServer[]; readonly refused: readonly IceServerRefused[] } {
   // Own keys only: a datacenter id such as `constructor` must not find Object.prototype's.
   const allowed = Object.hasOwn(allowance, datacenter) ? (allowance[datacenter] ?? []) : [];
-  const { accepted, rejected } = checkIceServers(handed, allowed, allowedJurisdictions);
+  const { accepted, rejected } = checkIceServers(handed, allowed);
   return { accepted, refused: rejected.map(({ url, reason }) => ({ type: 'ice-server-refused', datacenter, url, reason })) };
 }
 

@@ -12,7 +12,7 @@ import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type Admitte
 import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
-import { readIceAllowance, screenIceServers, type IceServerRefused } from './ice-servers.js';
+import { screenIceServers, signedIceAllowance, type IceServerRefused } from './ice-servers.js';
 import { MeetingKeys, prepareMember, type ChatMessage, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
 import { GeobridgeError } from '../core/errors.js';
 import { chatTextProblem } from '../e2ee/chat.js';
@@ -344,7 +344,8 @@ export class Session<Track> {
       if (response.ok) {
         const token = String(body.ticket);
         const verified = await this.#verifyTicket(token);
-        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers: readIceAllowance(body.iceServers) });
+        const iceServers = await signedIceAllowance(body.iceServers, verified.claims.ice);
+        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers });
         event = { type: 'routeReceived', requestId, decision: body as unknown as Decision, ticket: verified.claims, ticketVerified: verified.ok };
       } else if (response.status >= 500 && response.status !== 503) {
         event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
@@ -371,9 +372,12 @@ export class Session<Track> {
   async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicket }> {
     try {
       const { payload } = await jwtVerify(token, this.#jwks, { audience: 'geobridge:bridge', typ: 'gb-route+jwt', algorithms: ['EdDSA'] });
+      const { candidates, candidateJurisdictions } = payload;
+      // The machine reads the lists by index: a ticket without one per candidate is refused here.
+      if (!Array.isArray(candidates) || !Array.isArray(candidateJurisdictions) || candidates.length !== candidateJurisdictions.length) throw new Error('malformed ticket');
       return { ok: true, claims: payload as unknown as RouteTicket };
     } catch {
-      const empty: RouteTicket = { sub: '', meeting: '', candidates: [], jurisdictions: [], decision: '', country: '', exp: 0 };
+      const empty: RouteTicket = { sub: '', meeting: '', candidates: [], candidateJurisdictions: [], decision: '', country: '', exp: 0, ice: '' };
       return { ok: false, claims: empty };
     }
   }
@@ -440,7 +444,7 @@ export class Session<Track> {
           return;
         }
         link.admitted = true;
-        const ice = screenIceServers(message.iceServers, link.iceAllowance, datacenter, link.claims.jurisdictions);
+        const ice = screenIceServers(message.iceServers, link.iceAllowance, datacenter);
         for (const refused of ice.refused) emit(refused);
         const peer = this.#options.platform.createPeer(ice.accepted);
         link.peer = peer as PeerHandle<unknown>;

@@ -19,7 +19,8 @@ import { isNewerDecision } from '../decision-id.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
-import { issueRouteTicket, verifyRouteTicket, type RouteTicketClaims } from '../tickets.js';
+import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
+import { issueRouteTicket, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
 const TicketText = Type.String({ minLength: 1, maxLength: 16_384 });
@@ -92,6 +93,11 @@ function jurisdictionOf(ctx: BrokerContext, datacenter: string): string {
   const here = compilePolicy(ctx.policy.current.manifest).datacenterById.get(datacenter);
   if (!here) throw new GeobridgeError('TICKET_WRONG_DATACENTER', `'${datacenter}' is not a datacenter of the manifest in force.`);
   return here.jurisdiction;
+}
+
+/** What a ticket presented for `datacenter` is checked against: its jurisdiction, under the manifests the broker knows. */
+function fenceCheck(ctx: BrokerContext, datacenter: string): FenceCheck {
+  return { code: jurisdictionOf(ctx, datacenter), manifests: ctx.policy.manifestBySha256 };
 }
 
 /** The meeting and the policy its participants are held to. */
@@ -201,8 +207,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       }
       if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
       // The country comes from the broker's own signed ticket, never from the bridge's say-so.
-      const jurisdiction = jurisdictionOf(ctx, datacenter);
-      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction });
+      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: fenceCheck(ctx, datacenter) });
       if (ticket.sub !== body.participant || ticket.meeting !== body.meeting) {
         throw new GeobridgeError('TICKET_INVALID', `the ticket is for participant ${ticket.sub} in meeting ${ticket.meeting}, not the one reported.`);
       }
@@ -263,7 +268,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request, Claim);
-      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: jurisdictionOf(ctx, datacenter) });
+      const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: fenceCheck(ctx, datacenter) });
       if (ticket.meeting !== body.meeting) throw new GeobridgeError('TICKET_INVALID', `the ticket is for meeting ${ticket.meeting}, not '${body.meeting}'.`);
       const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
       const before = await ctx.store.getPlacement(meeting.id);
@@ -297,7 +302,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     async (request) => {
       const { datacenter, body } = await verified(ctx, request, Renewal);
-      const jurisdiction = jurisdictionOf(ctx, datacenter);
+      const jurisdiction = fenceCheck(ctx, datacenter);
       const results: Static<typeof RenewalResult>[] = [];
       for (const text of body.tickets) {
         let ticket: RouteTicketClaims | undefined;
@@ -342,20 +347,25 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
   if (member.datacenter !== datacenter || member.session !== ticket.decision) throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} joined again from another connection.`);
   const placement = await ctx.store.getPlacement(meeting.id);
   if (placement?.datacenter !== datacenter) throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'} now; take a fresh route.`);
-  const manifest = ctx.policy.current.manifest;
+  if (!policy) throw new GeobridgeError('NOT_FOUND', `the account of meeting '${meeting.id}' no longer exists.`);
+  const { manifest, sha256 } = ctx.policy.current;
   const decision = selectDatacenters(manifest, routeRequestFor(ticket.country, policy, { placedAt: datacenter }));
   if (isRefusal(decision)) {
     throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${whyNotHeldAt(manifest, datacenter, ticket.country, policy) ?? 'FENCE'}).`);
   }
+  // Renewed under the manifest and meeting policy in force, not the old ticket's.
   const issued = await issueRouteTicket(ctx.keys, {
     issuer: ctx.config.issuer,
     participant: ticket.sub,
     meeting: meeting.id,
     candidates: [datacenter],
-    jurisdictions: decision.allowedJurisdictions,
+    candidateJurisdictions: [jurisdictionOf(ctx, datacenter)],
+    ice: iceAllowanceDigest(routeIceAllowance(manifest, [datacenter], decision.allowedJurisdictions)),
     decision: ticket.decision,
     country: ticket.country,
     name: ticket.name,
+    manifest: sha256,
+    policy,
     expiresInSeconds: ctx.config.routeTicketSeconds,
   });
   return issued.token;

@@ -16,7 +16,7 @@ import { signInclusionPromise } from '../audit/tree-heads.js';
 import { ephemeralLogKey } from '../log-key.js';
 import type { SigningKey } from '../store/store.js';
 import { iceAllowance } from '../../core/ice/allowed.js';
-import { routeIceAllowance } from '../route-ice.js';
+import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
 import { RouteResponse, routeResponseJson } from './route.js';
 
 type Body = Static<typeof RouteResponse>;
@@ -62,17 +62,21 @@ async function bySchema(body: Body): Promise<string> {
 async function answer(request: RouteRequest, bridges: Record<string, string> = {}): Promise<Body | undefined> {
   const result = selectDatacenters(manifest, request, {});
   if (isRefusal(result)) return undefined;
+  const candidates = result.candidates.map((c) => c.datacenter);
+  const iceServers = routeIceAllowance(manifest, candidates, result.allowedJurisdictions);
   const ticket = await issueRouteTicket(ring, {
     issuer: 'http://broker.test',
     participant: 'p-1',
     meeting: 'm-1',
-    candidates: result.candidates.map((c) => c.datacenter),
-    jurisdictions: result.allowedJurisdictions,
+    candidates,
+    candidateJurisdictions: result.candidates.map((c) => c.jurisdiction),
     decision: 'dec_1',
     country: request.country,
     name: 'Ada',
+    manifest: 'ab'.repeat(32),
+    policy: { hostCountry: request.hostCountry ?? request.country },
+    ice: iceAllowanceDigest(iceServers),
   });
-  const iceServers = routeIceAllowance(manifest, ticket.claims.candidates, result.allowedJurisdictions);
   const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(logKey, 41, 'cd'.repeat(32), 1_700_000_000_000) };
   return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers, receipt };
 }

@@ -14,7 +14,7 @@ import { signInclusionPromise } from '../audit/tree-heads.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { newDecisionId } from '../decision-id.js';
 import { toJson } from '../frozen-json.js';
-import { iceServersJson, routeIceAllowance } from '../route-ice.js';
+import { iceAllowanceDigest, iceServersJson, routeIceAllowance } from '../route-ice.js';
 import { meetingPolicyOf } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
 import { BEARER, CandidateSchema, CountryCode, ExclusionSchema, IceAllowanceSchema } from './schemas.js';
@@ -90,9 +90,10 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const country = locate(ctx, request.body.country, request.socket.remoteAddress, request.headers['x-forwarded-for']);
       const { manifest, version, sha256 } = ctx.policy.current;
       const placement = await ctx.store.getPlacement(meeting.id);
+      const policy = meetingPolicyOf(account, meeting);
       const result = selectDatacenters(
         manifest,
-        routeRequestFor(country, meetingPolicyOf(account, meeting), {
+        routeRequestFor(country, policy, {
           ...(request.body.location ? { location: request.body.location } : {}),
           ...(placement ? { placedAt: placement.datacenter } : {}),
         }),
@@ -105,15 +106,20 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         throw new GeobridgeError(result.error.code, result.error.message);
       }
       const decisionId = newDecisionId();
+      const datacenters = result.candidates.map((c) => c.datacenter);
+      const iceServers = routeIceAllowance(manifest, datacenters, result.allowedJurisdictions);
       const ticket = await issueRouteTicket(ctx.keys, {
         issuer: ctx.config.issuer,
         participant: claims.sub,
         meeting: meeting.id,
-        candidates: result.candidates.map((c) => c.datacenter),
-        jurisdictions: result.allowedJurisdictions,
+        candidates: datacenters,
+        candidateJurisdictions: result.candidates.map((c) => c.jurisdiction),
         decision: decisionId,
         country,
         name: claims.name,
+        manifest: sha256,
+        policy,
+        ice: iceAllowanceDigest(iceServers),
         expiresInSeconds: ctx.config.routeTicketSeconds,
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.
@@ -127,7 +133,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ticket: ticket.token,
         ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
-        iceServers: routeIceAllowance(manifest, ticket.claims.candidates, result.allowedJurisdictions),
+        iceServers,
         receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, record.seq - 1, record.hash, ctx.now().getTime()) },
       };
     },

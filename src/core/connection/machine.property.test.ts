@@ -41,6 +41,7 @@ const routeArb: fc.Arbitrary<RouteSpec> = fc
     meeting: fc.oneof({ arbitrary: fc.constant('m-1'), weight: 5 }, { arbitrary: fc.constant('m-2'), weight: 1 }),
   })
   .map((r) => {
+    const ticketCandidates = r.ticketCandidates ?? r.candidates.map((c) => c.datacenter);
     const decision: Decision = {
       zone: 'z',
       country: 'DE',
@@ -52,11 +53,13 @@ const routeArb: fc.Arbitrary<RouteSpec> = fc
     const ticket: RouteTicket = {
       sub: 'p-1',
       meeting: r.meeting,
-      candidates: r.ticketCandidates ?? r.candidates.map((c) => c.datacenter),
-      jurisdictions: r.jurisdictions,
+      candidates: ticketCandidates,
+      // The broker signs where each candidate is: the truth, whatever the unsigned decision says.
+      candidateJurisdictions: ticketCandidates.map((dc) => JURISDICTION[dc] ?? 'ZZ'),
       decision: 'dec',
       country: 'DE',
       exp: r.expInS, // seconds from delivery: made absolute when the route is delivered
+      ice: '',
     };
     return { decision, ticket, verified: r.verified };
   });
@@ -271,14 +274,14 @@ function checkCommand(
       shell.requestId = c.requestId;
       break;
     case 'connect': {
-      // The fence: only a datacenter the verified ticket names, declared inside its jurisdictions, never after it expired.
+      // The fence: only a datacenter the verified ticket names, in the jurisdiction it signs for it, never after it expired.
       const route = accepted.get(c.requestId);
       expect(route).toBeDefined();
       if (route === undefined) return;
       expect(route.verified).toBe(true);
       expect(route.ticket.meeting).toBe('m-1');
       expect(route.ticket.candidates).toContain(c.datacenter);
-      expect(route.ticket.jurisdictions).toContain(c.jurisdiction);
+      expect(route.ticket.candidates.some((id, i) => id === c.datacenter && route.ticket.candidateJurisdictions[i] === c.jurisdiction)).toBe(true);
       const declared = route.decision.candidates.filter((d) => d.datacenter === c.datacenter);
       expect(declared.length).toBeGreaterThan(0);
       expect(declared.every((d) => d.jurisdiction === c.jurisdiction)).toBe(true);

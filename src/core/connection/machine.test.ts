@@ -22,10 +22,11 @@ function ticket(d: Decision, overrides: Partial<RouteTicket> = {}): RouteTicket 
     sub: 'p-1',
     meeting: 'm-1',
     candidates: d.candidates.map((c) => c.datacenter),
-    jurisdictions: ['DE', 'IE', 'NL'],
+    candidateJurisdictions: d.candidates.map((c) => c.jurisdiction),
     decision: 'dec_1',
     country: 'DE',
     exp: T0 / 1000 + 120,
+    ice: '',
     ...overrides,
   };
 }
@@ -278,12 +279,12 @@ describe('a tampered broker answer', () => {
     }
   });
 
-  it('never contacts a candidate outside the ticket’s jurisdictions, and tries the rest', () => {
-    const d = decision([fra, iad, ams]);
+  it('never contacts a candidate the decision places elsewhere than the ticket signs, and tries the rest', () => {
+    const moved: Candidate = { ...iad, jurisdiction: 'DE' };
     const m = new Driver();
     m.join();
-    const commands = m.route(d, ticket(d));
-    expect(notices(commands)).toEqual([{ type: 'candidateRejected', datacenter: 'us-iad', jurisdiction: 'US', reason: 'OUTSIDE_FENCE' }]);
+    const commands = m.route(decision([fra, moved, ams]), ticket(decision([fra, iad, ams])));
+    expect(notices(commands)).toEqual([{ type: 'candidateRejected', datacenter: 'us-iad', jurisdiction: 'DE', reason: 'OUTSIDE_FENCE' }]);
     m.fail();
     m.fail();
     expect(m.connects()).toEqual(['eu-fra#1', 'eu-fra#2', 'eu-ams#1']);
@@ -293,7 +294,7 @@ describe('a tampered broker answer', () => {
     const signed = decision([fra, ams]);
     const m = new Driver();
     m.join();
-    const commands = m.route(decision([fra, iad, ams]), ticket(signed, { jurisdictions: ['DE', 'NL', 'US'] }));
+    const commands = m.route(decision([fra, iad, ams]), ticket(signed));
     expect(notices(commands)).toEqual([
       { type: 'routeMismatch', decision: ['eu-fra', 'us-iad', 'eu-ams'], ticket: ['eu-fra', 'eu-ams'] },
       { type: 'candidateRejected', datacenter: 'us-iad', jurisdiction: 'US', reason: 'NOT_IN_TICKET' },
@@ -316,7 +317,7 @@ describe('a tampered broker answer', () => {
     const m = new Driver();
     m.join();
     const lying: Candidate = { ...fra, jurisdiction: 'US' };
-    const commands = m.route(decision([fra, lying, ams]), ticket(decision([fra, ams]), { jurisdictions: ['DE', 'NL', 'US'] }));
+    const commands = m.route(decision([fra, lying, ams]), ticket(decision([fra, ams])));
     expect(notices(commands).filter((n) => n.type === 'candidateRejected')).toEqual([{ type: 'candidateRejected', datacenter: 'eu-fra', jurisdiction: 'US', reason: 'OUTSIDE_FENCE' }]);
     expect(m.connects()).toEqual(['eu-ams#1']);
   });
@@ -324,7 +325,7 @@ describe('a tampered broker answer', () => {
   it('asks for a fresh route when no candidate is left, contacting nothing', () => {
     const m = new Driver();
     m.join();
-    const commands = m.route(decision([iad]), ticket(decision([iad])));
+    const commands = m.route(decision([{ ...iad, jurisdiction: 'DE' }]), ticket(decision([iad])));
     expect(notices(commands).map((n) => n.type)).toEqual(['candidateRejected', 'retrying']);
     expect(notices(commands)[1]).toMatchObject({ reason: 'NO_VALID_CANDIDATE' });
     expect(m.connects()).toEqual([]);
@@ -467,8 +468,10 @@ describe('redirects', () => {
     expect(m.connects()).toEqual(['eu-fra#1', 'eu-dub#1']);
   });
 
-  it('rejects a redirect to a datacenter of the ticket outside its jurisdictions', () => {
-    const m = joined(decision([fra, iad]));
+  it('rejects a redirect to a datacenter of the ticket that the decision places elsewhere', () => {
+    const m = new Driver();
+    m.join();
+    m.route(decision([fra, { ...iad, jurisdiction: 'DE' }]), ticket(decision([fra, iad])));
     m.succeed();
     const { attemptId } = m.last('connect');
     const commands = m.send({ type: 'redirect', attemptId, datacenter: 'us-iad' });

@@ -1,8 +1,8 @@
 /**
  * The client's own check of a broker answer against its signed ticket. The
  * decision travels unsigned next to the ticket, so the ticket wins: only a
- * datacenter the ticket names, with a jurisdiction inside the ticket's, is
- * ever contacted, in the ticket's order. Bridges check the same ticket again
+ * datacenter the ticket names, in the jurisdiction the ticket signs for it,
+ * is ever contacted, in the ticket's order. Bridges check the same ticket again
  * (docs/broker.md); this is the client's line of that defence.
  */
 import { DEFAULT_SELECTION } from '../manifest/types.js';
@@ -32,12 +32,13 @@ const MAX_TIMEOUT_MS = 60_000;
 
 /**
  * Splits a decision's candidates into those that may be contacted and those
- * that may not. A datacenter listed twice with different jurisdictions is
- * rejected: its jurisdiction is then unknown, and unknown fails closed.
+ * that may not. A datacenter listed twice with different jurisdictions (in
+ * the decision or in the ticket) is rejected: its jurisdiction is then
+ * unknown, and unknown fails closed.
  */
 export function checkRoute(decision: Decision, ticket: RouteTicket): RouteCheck {
   const inTicket = new Set(ticket.candidates);
-  const fence = new Set(ticket.jurisdictions);
+  const signed = signedJurisdictions(ticket);
   const accepted = new Map<string, Candidate>();
   const bad = new Set<string>();
   const rejected: RejectedCandidate[] = [];
@@ -45,7 +46,7 @@ export function checkRoute(decision: Decision, ticket: RouteTicket): RouteCheck 
     const seen = accepted.get(c.datacenter);
     const reason: CandidateRejection | undefined = !inTicket.has(c.datacenter)
       ? 'NOT_IN_TICKET'
-      : !fence.has(c.jurisdiction) || (seen !== undefined && seen.jurisdiction !== c.jurisdiction)
+      : signed.get(c.datacenter) !== c.jurisdiction || (seen !== undefined && seen.jurisdiction !== c.jurisdiction)
         ? 'OUTSIDE_FENCE'
         : undefined;
     if (reason === undefined) {
@@ -63,6 +64,16 @@ export function checkRoute(decision: Decision, ticket: RouteTicket): RouteCheck 
   const ids = decision.candidates.map((c) => c.datacenter);
   const matchesTicket = ids.length === ticket.candidates.length && ids.every((id, i) => id === ticket.candidates[i]);
   return { candidates, rejected, matchesTicket };
+}
+
+/** Each candidate's signed jurisdiction; one the ticket lists twice with different jurisdictions maps to none. */
+function signedJurisdictions(ticket: RouteTicket): ReadonlyMap<string, string | undefined> {
+  const signed = new Map<string, string | undefined>();
+  ticket.candidates.forEach((id, i) => {
+    const j = ticket.candidateJurisdictions[i];
+    signed.set(id, signed.has(id) && signed.get(id) !== j ? undefined : j);
+  });
+  return signed;
 }
 
 /** The decision's attempt rules, brought inside the manifest's bounds (a malformed answer must not stall or flood the client). */

@@ -19,13 +19,15 @@ export interface RouteTicket {
   readonly meeting: string;
   /** Datacenter ids to try, in order: the signed list. */
   readonly candidates: readonly string[];
-  /** Jurisdictions (ISO 3166-1 alpha-2) the participant's media may be in. */
-  readonly jurisdictions: readonly string[];
+  /** The jurisdiction (ISO 3166-1 alpha-2) of each candidate, in the same order: the signed word on where each one is. */
+  readonly candidateJurisdictions: readonly string[];
   /** Id of the routing decision. */
   readonly decision: string;
   readonly country: string;
   /** Expiry, in seconds since the epoch (a JWT NumericDate, RFC 7519 §4.1.4). */
   readonly exp: number;
+  /** Base64url SHA-256 of the route answer's `iceServers` JSON: the allowance the ticket signs (src/sdk/ice-servers.ts). */
+  readonly ice: string;
 }
 
 /** What the shell passes to every `step`. */
@@ -245,7 +247,7 @@ export interface JoinTarget {
 export interface CheckedRoute {
   readonly requestId: number;
   readonly ticket: RouteTicket;
-  /** Candidates that are in the ticket and inside its jurisdictions, in the ticket's order. */
+  /** Candidates that are in the ticket, in the jurisdiction it signs for them, in the ticket's order. */
   readonly candidates: readonly Candidate[];
   /** One entry per attempt: each primary `perPrimary` times, then each secondary once. */
   readonly plan: readonly Candidate[];

@@ -65,14 +65,14 @@ describe('checkIceServers', () => {
     { urls: ['turns:turn.yul.example.com:5349'], jurisdiction: 'CA' },
   ];
 
-  it('accepts what the allowance declares in allowed jurisdictions, with the bridge’s credentials', () => {
+  it('accepts what the allowance declares, with the bridge’s credentials', () => {
     const handed: IceServer[] = [{ urls: ['stun:stun.use1.example.com:3478'] }, { urls: ['turn:turn.use1.example.com:3478', 'turns:turn.use1.example.com:5349'], ...CREDENTIALS }];
-    expect(checkIceServers(handed, allowance, ['US'])).toEqual({ accepted: handed, rejected: [] });
+    expect(checkIceServers(handed, allowance)).toEqual({ accepted: handed, rejected: [] });
   });
 
   it('drops a URL the allowance does not declare, keeping the rest of its server', () => {
     const handed: IceServer[] = [{ urls: ['turn:turn.use1.example.com:3478', 'turn:relay.cn.example.com:3478'], ...CREDENTIALS }, { urls: ['stun:stun.l.example.net:19302'] }];
-    expect(checkIceServers(handed, allowance, ['US'])).toEqual({
+    expect(checkIceServers(handed, allowance)).toEqual({
       accepted: [{ urls: ['turn:turn.use1.example.com:3478'], ...CREDENTIALS }],
       rejected: [
         { url: 'turn:relay.cn.example.com:3478', reason: 'NOT_DECLARED' },
@@ -81,15 +81,10 @@ describe('checkIceServers', () => {
     });
   });
 
-  it('re-applies the ticket’s jurisdictions: the allowance travels unsigned', () => {
-    const handed: IceServer[] = [{ urls: ['turns:turn.yul.example.com:5349'], ...CREDENTIALS }];
-    expect(checkIceServers(handed, allowance, ['US'])).toEqual({ accepted: [], rejected: [{ url: 'turns:turn.yul.example.com:5349', reason: 'OUTSIDE_FENCE' }] });
-  });
-
   it('fails closed on a URL the allowance places in two jurisdictions', () => {
     const twice: DeclaredIceServer[] = [...allowance, { urls: ['turn:turn.use1.example.com:3478'], jurisdiction: 'CN' }];
     const handed: IceServer[] = [{ urls: ['turn:turn.use1.example.com:3478'] }];
-    expect(checkIceServers(handed, twice, ['US']).rejected).toEqual([{ url: 'turn:turn.use1.example.com:3478', reason: 'OUTSIDE_FENCE' }]);
+    expect(checkIceServers(handed, twice).rejected).toEqual([{ url: 'turn:turn.use1.example.com:3478', reason: 'OUTSIDE_FENCE' }]);
   });
 });
 
@@ -119,14 +114,13 @@ describe('properties', () => {
     );
   });
 
-  it('checkIceServers accepts only URLs declared inside the allowed set, and accounts for every URL handed', () => {
+  it('checkIceServers accepts only URLs the allowance declares in exactly one jurisdiction, and accounts for every URL handed', () => {
     fc.assert(
-      fc.property(handedArb, declaredArb, allowedArb, (handed, allowance, allowed) => {
-        const { accepted, rejected } = checkIceServers(handed, allowance, allowed);
+      fc.property(handedArb, declaredArb, (handed, allowance) => {
+        const { accepted, rejected } = checkIceServers(handed, allowance);
         for (const url of accepted.flatMap((s) => s.urls)) {
-          const places = allowance.filter((s) => s.urls.includes(url)).map((s) => s.jurisdiction);
-          expect(places.length).toBeGreaterThan(0);
-          expect(places.every((j) => allowed.includes(j))).toBe(true);
+          const places = new Set(allowance.filter((s) => s.urls.includes(url)).map((s) => s.jurisdiction));
+          expect(places.size).toBe(1);
         }
         expect(accepted.flatMap((s) => s.urls).length + rejected.length).toBe(handed.flatMap((s) => s.urls).length);
         expect(accepted.every((s) => s.urls.length > 0 && s.username === 'u')).toBe(true);
@@ -139,7 +133,7 @@ describe('properties', () => {
       fc.property(declaredArb, allowedArb, (declared, allowed) => {
         const coherent = declared.filter((s) => s.urls.every((u) => declared.every((t) => !t.urls.includes(u) || t.jurisdiction === s.jurisdiction)));
         const handed = iceServersWithin(coherent, allowed).map((s) => ({ urls: s.urls, ...CREDENTIALS }));
-        expect(checkIceServers(handed, iceServersWithin(coherent, allowed), allowed)).toEqual({ accepted: handed, rejected: [] });
+        expect(checkIceServers(handed, iceServersWithin(coherent, allowed))).toEqual({ accepted: handed, rejected: [] });
       }),
     );
   });

@@ -17,7 +17,7 @@ export type IceAllowance = Readonly<Record<string, readonly DeclaredIceServer[]>
 export type IceRejection =
   /** The broker's allowance for this datacenter does not list the URL. */
   | 'NOT_DECLARED'
-  /** The URL is declared in a jurisdiction outside the participant's allowed set (or in two, one of them outside). */
+  /** The allowance places the URL in two jurisdictions: where it is, is unknown. */
   | 'OUTSIDE_FENCE';
 
 /** One URL a bridge handed out that the client must not use. */
@@ -61,16 +61,18 @@ export function iceAllowance(manifest: Manifest, datacenters: readonly string[],
 
 /**
  * The client's check of the servers a bridge handed it: a URL is used only if
- * the allowance for that datacenter declares it, and only in jurisdictions the
- * participant's signed ticket allows. The allowance is re-filtered by the
- * ticket because the route answer that carries it is not signed; a URL the
- * allowance places in two jurisdictions is unknown, and unknown fails closed.
+ * the allowance for that datacenter declares it. The broker allows only
+ * servers inside the participant's jurisdictions, and the route ticket signs
+ * the allowance's hash, so the unsigned answer cannot widen it
+ * (src/sdk/ice-servers.ts). A URL the allowance places in two jurisdictions
+ * is somewhere unknown, and unknown fails closed.
  */
-export function checkIceServers(handed: readonly IceServer[], allowance: readonly DeclaredIceServer[], allowedJurisdictions: readonly string[]): IceCheck {
-  const allowed = new Set(allowedJurisdictions);
+export function checkIceServers(handed: readonly IceServer[], allowance: readonly DeclaredIceServer[]): IceCheck {
+  const places = new Map<string, Set<string>>();
+  for (const server of allowance) for (const url of server.urls) places.set(url, (places.get(url) ?? new Set()).add(server.jurisdiction));
   const inside = new Set<string>();
   const outside = new Set<string>();
-  for (const server of allowance) for (const url of server.urls) (allowed.has(server.jurisdiction) ? inside : outside).add(url);
+  for (const [url, where] of places) (where.size === 1 ? inside : outside).add(url);
   const accepted: IceServer[] = [];
   const rejected: RejectedIceUrl[] = [];
   for (const server of handed) {

@@ -291,3 +291,16 @@ function refusalMessage(country: string, zone: string, excluded: readonly Exclus
   const wanted = [...(down.length > 0 ? [`down: ${down.join(', ')}`] : []), ...(full.length > 0 ? [`full: ${full.join(', ')}`] : [])].join('; ');
   return `no datacenter inside the fence of ${country} participants (zone ${zone}) is up and below its utilization limit (${parts}${wanted === '' ? '' : `; ${wanted}`}); refusing rather than leaving the fence.`;
 }
+
+/**
+ * The jurisdictions a participant's media may be in: fences ∩ host's fences ∩
+ * account ∩ meeting, sorted — the decision's `allowedJurisdictions`, without
+ * the ranking. Compact route tickets carry the inputs, and bridges derive the
+ * set here (src/broker/tickets.ts, `ticketJurisdictions`).
+ */
+export function allowedJurisdictions(manifest: Manifest, request: RouteRequest): readonly string[] {
+  if (!isCountryCode(request.country)) {
+    throw new GeobridgeError('INVALID_COUNTRY', `'${request.country}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
+  }
+  return effectiveJurisdictions(compilePolicy(manifest), request).sorted;
+}
