@@ -5,12 +5,17 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { generateManifestModel } from '../bench/generate-manifest.js';
 import {
+  ALL_COUNTRY_CODES,
+  compilePolicy,
   greatCircleKm,
+  isGeobridgeError,
   isRefusal,
   parseManifest,
   printManifest,
   selectDatacenters,
+  selectRoute,
   type Candidate,
   type Datacenter,
   type LiveState,
@@ -19,6 +24,7 @@ import {
   type RouteResult,
 } from '../src/core/index.js';
 import {
+  DATACENTER_IDS,
   effectiveJurisdictions,
   effectivelyAllowed,
   insideFences,
@@ -375,5 +381,83 @@ describe('manifest round trip (h)', () => {
       }),
       { numRuns: 1_000 },
     );
+  });
+});
+
+/**
+ * The hot path (`selectRoute`) is the explained decision minus `excluded`:
+ * same zone, allowed jurisdictions, candidates in the same order and
+ * attempts; a refusal is the very same refusal, explanation included.
+ */
+function expectRouteIsDecisionUnexplained(manifest: Manifest, request: RouteRequest, live: LiveState): void {
+  const explained = selectDatacenters(manifest, request, live);
+  const fast = selectRoute(manifest, request, live);
+  if (isRefusal(explained)) {
+    expect(fast).toStrictEqual(explained);
+    return;
+  }
+  const { excluded, ...unexplained } = explained;
+  expect(excluded.length + explained.candidates.length).toBe(manifest.datacenters.length);
+  // Not merely an empty or undefined `excluded`: the hot path's answer has no such key.
+  expect(Object.keys(fast)).not.toContain('excluded');
+  expect(fast).toStrictEqual(unexplained);
+}
+
+describe('selectRoute: the hot path decides as the explained decider does', () => {
+  const generated = generateManifestModel({ datacenters: 1000, countries: 250, seed: 1 });
+
+  it('gives the explained decision minus excluded, or the same refusal, for random manifests, requests (placed or not) and live states', () => {
+    // A placed meeting anywhere the arbitraries name, or in a datacenter the manifest lost.
+    const placedArb = fc.option(fc.constantFrom(...DATACENTER_IDS, 'dc-gone'), { nil: undefined });
+    fc.assert(
+      fc.property(scenarioArb, placedArb, ({ manifest, request, live }, placedAt) => {
+        expectRouteIsDecisionUnexplained(manifest, placedAt === undefined ? request : { ...request, placedAt }, live);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('holds on the generated 1,000-datacenter manifest: every country, host, placement and a busy live state', () => {
+    const manifest = generated;
+    const ids = compilePolicy(manifest).datacentersById.map((d) => d.id);
+    // Every 7th datacenter down and loads 0..0.99 spread over the rest, so some zones run out and refuse.
+    const busy: LiveState = { down: new Set(ids.filter((_, i) => i % 7 === 0)), utilization: new Map(ids.map((id, i) => [id, (i % 100) / 100])) };
+    const plan = manifest.plans[0]?.id;
+    let refusals = 0;
+    for (const country of ALL_COUNTRY_CODES) {
+      const requests: RouteRequest[] = [
+        { country },
+        { country, hostCountry: 'US', placedAt: ids[country.charCodeAt(0) % ids.length] ?? '' },
+        { country, accountJurisdictions: [country], ...(plan === undefined ? {} : { plan }) },
+      ];
+      for (const request of requests) {
+        for (const live of [{}, busy]) {
+          expectRouteIsDecisionUnexplained(manifest, request, live);
+          if (isRefusal(selectRoute(manifest, request, live))) refusals++;
+        }
+      }
+    }
+    // Both branches ran: routes and (explained) refusals.
+    expect(refusals).toBeGreaterThan(0);
+    expect(refusals).toBeLessThan(ALL_COUNTRY_CODES.length * 6);
+  });
+
+  it('rejects bad input as the explained decider does', () => {
+    const manifest = generated;
+    const bad: RouteRequest[] = [{ country: 'XX' }, { country: 'DE', plan: 'no-such-plan' }, { country: 'DE', hostCountry: 'de' }];
+    for (const request of bad) {
+      const codeOf = (decide: () => unknown): string => {
+        try {
+          decide();
+        } catch (error) {
+          if (isGeobridgeError(error)) return error.code;
+          throw error;
+        }
+        throw new Error(`${JSON.stringify(request)} was accepted`);
+      };
+      const code = codeOf(() => selectRoute(manifest, request));
+      expect(code).toBe(codeOf(() => selectDatacenters(manifest, request)));
+      expect(['INVALID_COUNTRY', 'UNKNOWN_PLAN']).toContain(code);
+    }
   });
 });

@@ -225,7 +225,8 @@ describe('admin and account APIs', () => {
   it('applies an account’s data routing control to its participants (ACCOUNT exclusions)', async () => {
     await allBridgesUp();
     const { apiKey } = await account({ name: 'Acme', homeCountry: 'US', allowedJurisdictions: ['US'] });
-    const res = await route((await joinToken(apiKey, await meeting(apiKey))).token);
+    // `excluded` comes only with ?explain=true (the hot path leaves it out).
+    const res = await route((await joinToken(apiKey, await meeting(apiKey))).token, '8.8.8.8', { url: '/v1/route?explain=true' });
     const body = res.json<{ candidates: { jurisdiction: string }[]; excluded: { datacenter: string; reason: string }[] }>();
     expect(new Set(body.candidates.map((c) => c.jurisdiction))).toEqual(new Set(['US']));
     expect(body.excluded).toContainEqual({ datacenter: 'ca-central', reason: 'ACCOUNT' });

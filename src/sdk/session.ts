@@ -7,7 +7,7 @@
  */
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
-import type { Decision } from '../core/select/select.js';
+import type { Route as DecidedRoute } from '../core/select/select.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource } from '../core/signalling/protocol.js';
 import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
@@ -346,7 +346,7 @@ export class Session<Track> {
         const verified = await this.#verifyTicket(token);
         const iceServers = await signedIceAllowance(body.iceServers, verified.claims.ice);
         this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers });
-        event = { type: 'routeReceived', requestId, decision: body as unknown as Decision, ticket: verified.claims, ticketVerified: verified.ok };
+        event = { type: 'routeReceived', requestId, decision: body as unknown as DecidedRoute, ticket: verified.claims, ticketVerified: verified.ok };
       } else if (response.status >= 500 && response.status !== 503) {
         event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
       } else {

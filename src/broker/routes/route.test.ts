@@ -1,6 +1,7 @@
 // routeResponseJson against the serializer Fastify builds from the route's
-// own response schema: the same bytes for every decision of world.yaml, and
-// for arbitrary strings wherever the body carries one.
+// own response schema: the same bytes for every decision of world.yaml,
+// explained or not, and for arbitrary strings wherever the body carries one;
+// and ?explain=true through the broker.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_COUNTRY_CODES } from '../../core/geo/countries.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import type { Manifest } from '../../core/manifest/types.js';
-import { isRefusal, selectDatacenters, type RouteRequest } from '../../core/select/select.js';
+import { isRefusal, selectDatacenters, selectRoute, type RouteRequest } from '../../core/select/select.js';
 import { KeyRing, type KeyStore } from '../keys.js';
 import { issueRouteTicket } from '../tickets.js';
 import { signInclusionPromise } from '../audit/tree-heads.js';
@@ -17,6 +18,8 @@ import { ephemeralLogKey } from '../log-key.js';
 import type { SigningKey } from '../store/store.js';
 import { iceAllowance } from '../../core/ice/allowed.js';
 import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
+import { brokerApi } from '../broker-api.fixture.js';
+import { startTestBroker, type TestBroker } from '../test-broker.fixture.js';
 import { RouteResponse, routeResponseJson } from './route.js';
 
 type Body = Static<typeof RouteResponse>;
@@ -58,9 +61,9 @@ async function bySchema(body: Body): Promise<string> {
   return res.body;
 }
 
-/** A 200 body for `request`, with a real ticket; undefined for a refusal. */
-async function answer(request: RouteRequest, bridges: Record<string, string> = {}): Promise<Body | undefined> {
-  const result = selectDatacenters(manifest, request, {});
+/** A 200 body for `request`, with a real ticket, explained (`excluded`) or not as the route answers; undefined for a refusal. */
+async function answer(request: RouteRequest, bridges: Record<string, string> = {}, explain = false): Promise<Body | undefined> {
+  const result = (explain ? selectDatacenters : selectRoute)(manifest, request, {});
   if (isRefusal(result)) return undefined;
   const candidates = result.candidates.map((c) => c.datacenter);
   const iceServers = routeIceAllowance(manifest, candidates, result.allowedJurisdictions);
@@ -82,7 +85,7 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
 }
 
 describe('routeResponseJson', () => {
-  it('writes what the schema serializer writes, for every country, narrowed or placed', async () => {
+  it('writes what the schema serializer writes, for every country, narrowed or placed, explained or not', async () => {
     const placedAt = manifest.datacenters[0]?.id ?? '';
     let compared = 0;
     for (const country of ALL_COUNTRY_CODES) {
@@ -93,13 +96,16 @@ describe('routeResponseJson', () => {
         { country, placedAt },
       ];
       for (const request of requests) {
-        const body = await answer(request, { [placedAt]: 'wss://bridge.example/signal' });
-        if (body === undefined) continue;
-        expect(routeResponseJson(body)).toBe(await bySchema(body));
-        compared++;
+        for (const explain of [false, true]) {
+          const body = await answer(request, { [placedAt]: 'wss://bridge.example/signal' }, explain);
+          if (body === undefined) continue;
+          expect('excluded' in body).toBe(explain);
+          expect(routeResponseJson(body)).toBe(await bySchema(body));
+          compared++;
+        }
       }
     }
-    expect(compared).toBeGreaterThan(ALL_COUNTRY_CODES.length);
+    expect(compared).toBeGreaterThan(2 * ALL_COUNTRY_CODES.length);
   });
 
   it('writes the same bytes twice for the same frozen fence list (its JSON is cached, never stale)', async () => {
@@ -132,7 +138,7 @@ describe('routeResponseJson', () => {
       country: text,
       allowedJurisdictions: fc.array(text, { maxLength: 5 }),
       candidates: fc.array(fc.record({ datacenter: text, role: fc.constantFrom('primary' as const, 'secondary' as const), jurisdiction: text }), { maxLength: 4 }),
-      excluded: fc.array(fc.record({ datacenter: text, reason: text }), { maxLength: 4 }),
+      excluded: fc.option(fc.array(fc.record({ datacenter: text, reason: text }), { maxLength: 4 }), { nil: undefined }),
       attempts: fc.record({ perPrimary: fc.integer(), timeoutMs: fc.integer({ min: 0 }) }),
       decisionId: text,
       policyVersion: fc.nat(),
@@ -146,10 +152,79 @@ describe('routeResponseJson', () => {
       receipt: fc.record({ manifestSha256: text, index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text }),
     });
     await fc.assert(
-      fc.asyncProperty(body, async (b) => {
+      // An absent `excluded` (the unexplained answer) is no key at all, not `"excluded":undefined`.
+      fc.asyncProperty(body, async ({ excluded, ...rest }) => {
+        const b: Body = excluded === undefined ? rest : { ...rest, excluded };
         expect(routeResponseJson(b)).toBe(await bySchema(b));
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('POST /v1/route?explain=true', () => {
+  let broker: TestBroker;
+  beforeAll(async () => {
+    broker = await startTestBroker();
+  });
+  afterAll(async () => {
+    await broker.close();
+  });
+  const { call, account, meeting, joinToken, allBridgesUp, route } = brokerApi(() => broker);
+
+  interface Answer {
+    candidates: { datacenter: string }[];
+    excluded?: { datacenter: string; reason: string }[];
+  }
+
+  it('answers from the hot path without excluded; explains every other datacenter only when asked', async () => {
+    await allBridgesUp();
+    const { apiKey } = await account({ name: 'Acme', homeCountry: 'US', allowedJurisdictions: ['US'] });
+    const m = await meeting(apiKey);
+    const ask = async (query: string): Promise<Answer> => {
+      const res = await route((await joinToken(apiKey, m)).token, '8.8.8.8', { url: `/v1/route${query}` });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<Answer>();
+    };
+    const plain = await ask('');
+    const explained = await ask('?explain=true');
+    expect(plain).not.toHaveProperty('excluded');
+    expect(await ask('?explain=false')).not.toHaveProperty('excluded');
+    expect(explained.candidates).toEqual(plain.candidates);
+    expect(explained.excluded).toContainEqual({ datacenter: 'ca-central', reason: 'ACCOUNT' });
+    const named = [...explained.candidates, ...(explained.excluded ?? [])].map((e) => e.datacenter).sort();
+    expect(named).toEqual(manifest.datacenters.map((d) => d.id).sort());
+  });
+
+  it('rejects any other explain value or query parameter with 400 VALIDATION', async () => {
+    const { apiKey } = await account();
+    const { token } = await joinToken(apiKey, await meeting(apiKey));
+    for (const query of ['?explain=yes', '?explain=1', '?explain=', '?verbose=true']) {
+      const res = await route(token, '8.8.8.8', { url: `/v1/route${query}` });
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json<{ code: string }>().code).toBe('VALIDATION');
+    }
+  });
+
+  it('refuses as before either way: the same code and message, the explanation in the audit record', async () => {
+    const { apiKey } = await account({ name: 'Acme China', homeCountry: 'CN' });
+    const m = await meeting(apiKey);
+    broker.advance(60_000); // every bridge silent: China has nowhere to go
+    const refusals: { code: string; message: string }[] = [];
+    for (const query of ['', '?explain=true']) {
+      const res = await route((await joinToken(apiKey, m)).token, '1.2.4.8', { url: `/v1/route${query}` }); // CNNIC, mainland China
+      expect(res.statusCode, res.body).toBe(503);
+      refusals.push(res.json());
+    }
+    expect(refusals[0]).toEqual(refusals[1]);
+    expect(refusals[0]?.code).toBe('NO_CAPACITY_IN_FENCE');
+    const records = (await broker.ctx.audit.read()).filter((r) => r.type === 'route.refusal');
+    expect(records).toHaveLength(2);
+    for (const r of records) expect((r.data as { excluded: unknown[] }).excluded).toHaveLength(manifest.datacenters.length);
+  });
+
+  it('documents the query in the OpenAPI document', async () => {
+    const doc = (await call({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, { post?: { parameters?: { name: string; in: string }[] } }> }>();
+    expect(doc.paths['/v1/route']?.post?.parameters).toContainEqual(expect.objectContaining({ name: 'explain', in: 'query' }));
   });
 });

@@ -6,7 +6,7 @@
 import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { routeRequestFor } from '../../core/select/meeting-policy.js';
-import { isRefusal, selectDatacenters } from '../../core/select/select.js';
+import { isRefusal, selectDatacenters, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
@@ -27,6 +27,17 @@ const RouteBody = Type.Object(
   { additionalProperties: false },
 );
 
+const RouteQuery = Type.Object(
+  {
+    explain: Type.Optional(
+      Type.Union([Type.Literal('true'), Type.Literal('false')], {
+        description: 'true: also list every datacenter not offered with its reason (`excluded`, as `geobridge route` shows it); it walks the whole manifest, so the default answer leaves it out',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /** The 200 body (the decision JSON of PRODUCT.md, plus the ticket, the bridges' URLs and the STUN/TURN allowance); `routeResponseJson` writes it. */
 export const RouteResponse = Type.Object({
   zone: Type.Union([Type.String(), Type.Null()]),
@@ -34,7 +45,7 @@ export const RouteResponse = Type.Object({
   // Immutable: the decider's lists go out as they are (readonly in TypeScript, the same JSON Schema).
   allowedJurisdictions: Type.Immutable(Type.Array(Type.String())),
   candidates: Type.Immutable(Type.Array(CandidateSchema)),
-  excluded: Type.Immutable(Type.Array(ExclusionSchema)),
+  excluded: Type.Optional(Type.Immutable(Type.Array(ExclusionSchema, { description: 'Only with ?explain=true: every datacenter not offered, with its reason' }))),
   attempts: Type.Object({ perPrimary: Type.Integer(), timeoutMs: Type.Integer() }),
   decisionId: Type.String(),
   policyVersion: Type.Integer(),
@@ -67,6 +78,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         summary: 'Decide where a participant may connect, with a signed route ticket (join token as bearer)',
         security: BEARER,
         body: RouteBody,
+        querystring: RouteQuery,
         response: { 200: RouteResponse },
       },
       // The schema still documents the body (OpenAPI); routeResponseJson writes it. 200 is the only status with a schema here.
@@ -91,7 +103,8 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const { manifest, version, sha256 } = ctx.policy.current;
       const placement = await ctx.store.getPlacement(meeting.id);
       const policy = meetingPolicyOf(account, meeting);
-      const result = selectDatacenters(
+      // The hot path decides from the zone's lists; explaining walks every datacenter of the manifest.
+      const result = (request.query.explain === 'true' ? selectDatacenters : selectRoute)(
         manifest,
         routeRequestFor(country, policy, {
           ...(request.body.location ? { location: request.body.location } : {}),
@@ -151,8 +164,14 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
 export function routeResponseJson(body: Static<typeof RouteResponse>): string {
   let candidates = '';
   for (const c of body.candidates) candidates += `${candidates === '' ? '' : ','}{"datacenter":${JSON.stringify(c.datacenter)},"role":${JSON.stringify(c.role)},"jurisdiction":${JSON.stringify(c.jurisdiction)}}`;
+  // Only an explained answer (?explain=true) has `excluded`. The schema serializer leaves an absent optional
+  // key out and writes a present one after the required ones, whatever its place in the schema: so last.
   let excluded = '';
-  for (const e of body.excluded) excluded += `${excluded === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
+  if (body.excluded) {
+    let list = '';
+    for (const e of body.excluded) list += `${list === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
+    excluded = `,"excluded":[${list}]`;
+  }
   let bridges = '';
   for (const [id, url] of Object.entries(body.bridges)) bridges += `${bridges === '' ? '' : ','}${JSON.stringify(id)}:${JSON.stringify(url)}`;
   const r = body.receipt;
@@ -160,12 +179,12 @@ export function routeResponseJson(body: Static<typeof RouteResponse>): string {
   for (const [id, servers] of Object.entries(body.iceServers)) iceServers += `${iceServers === '' ? '' : ','}${JSON.stringify(id)}:${iceServersJson(servers)}`;
   return (
     `{"zone":${body.zone === null ? 'null' : JSON.stringify(body.zone)},"country":${JSON.stringify(body.country)},` +
-    `"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'},"candidates":[${candidates}],"excluded":[${excluded}],` +
+    `"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'},"candidates":[${candidates}],` +
     `"attempts":{"perPrimary":${body.attempts.perPrimary},"timeoutMs":${body.attempts.timeoutMs}},` +
     // A compact JWS is base64url and dots, which JSON never escapes: the ~2.3 kB ticket goes in without a scan.
     `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
     `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}},` +
-    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}}}`
+    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}}${excluded}}`
   );
 }
 

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Candidate, Decision } from '../select/select.js';
+import type { Candidate, Decision, Route } from '../select/select.js';
 import { INITIAL_CONNECTION_STATE, step } from './machine.js';
 import type { RetryPolicy } from './retry.js';
 import type { Command, ConnectionEvent, ConnectionState, RouteTicket } from './types.js';
@@ -188,7 +188,7 @@ describe('connection machine properties', () => {
         let state: ConnectionState = INITIAL_CONNECTION_STATE;
         let maxId = 0;
         /** The route each request id was answered with, as the machine accepted it. */
-        const accepted = new Map<number, { decision: Decision; ticket: RouteTicket; verified: boolean }>();
+        const accepted = new Map<number, { decision: Route; ticket: RouteTicket; verified: boolean }>();
         for (const move of moves) {
           const event = eventFor(move, state.status, shell);
           if (event === undefined) continue;
@@ -262,7 +262,7 @@ describe('connection machine properties', () => {
 function checkCommand(
   c: Command,
   shell: Shell,
-  accepted: ReadonlyMap<number, { decision: Decision; ticket: RouteTicket; verified: boolean }>,
+  accepted: ReadonlyMap<number, { decision: Route; ticket: RouteTicket; verified: boolean }>,
   connectIds: Set<number>,
   maxId: () => number,
   setMax: (id: number) => void,

@@ -5,7 +5,7 @@
  * that expects an answer carries a fresh one, and an answer whose id is no
  * longer current is ignored.
  */
-import type { AttemptPolicy, Candidate, Decision } from '../select/select.js';
+import type { AttemptPolicy, Candidate, Route } from '../select/select.js';
 import type { RandomSource, RetryPolicy } from './retry.js';
 
 /**
@@ -77,7 +77,7 @@ export interface LeaveEvent {
 export interface RouteReceivedEvent {
   readonly type: 'routeReceived';
   readonly requestId: number;
-  readonly decision: Decision;
+  readonly decision: Route;
   readonly ticket: RouteTicket;
   /** Whether the ticket's signature verified against the broker's keys. */
   readonly ticketVerified: boolean;

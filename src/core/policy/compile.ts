@@ -17,6 +17,13 @@ export interface CompiledFence {
   readonly permitted: ReadonlySet<string>;
 }
 
+/** A datacenter a zone lists, with its role and its position in `datacentersById`. */
+export interface ListedDatacenter {
+  readonly datacenter: Datacenter;
+  readonly role: 'primary' | 'secondary';
+  readonly index: number;
+}
+
 /** A manifest with every list resolved; build it with `compilePolicy`. */
 export interface CompiledPolicy {
   readonly manifest: Manifest;
@@ -39,6 +46,8 @@ export interface CompiledPolicy {
   fenceAllowedSortedWithHost(country: string, host: string): readonly string[];
   /** Each datacenter a zone lists, with its role (a primary listed twice stays a primary). */
   rolesIn(zone: Zone): ReadonlyMap<string, 'primary' | 'secondary'>;
+  /** The datacenters a zone lists that the manifest defines, in id order: the only ones a decision in the zone can offer. */
+  listedIn(zone: Zone): readonly ListedDatacenter[];
   /** Exclusive plans whose tags a datacenter carries (they claim it). */
   claimsOn(datacenter: Datacenter): readonly Plan[];
   /** Expands codes and group names to country codes ('*' and '!' are not handled here). */
@@ -163,6 +172,22 @@ function compile(manifest: Manifest): CompiledPolicy {
     return map;
   };
 
+  const datacentersById = [...manifest.datacenters].sort((a, b) => compareStrings(a.id, b.id));
+  // The decider's hot path walks a zone's lists, not the manifest: its cost follows the candidates.
+  const listed = new Map<Zone, readonly ListedDatacenter[]>();
+  const listedIn = (zone: Zone): readonly ListedDatacenter[] => {
+    let list = listed.get(zone);
+    if (!list) {
+      const zoneRoles = rolesIn(zone);
+      list = datacentersById.flatMap((datacenter, index): ListedDatacenter[] => {
+        const role = zoneRoles.get(datacenter.id);
+        return role === undefined ? [] : [{ datacenter, role, index }];
+      });
+      listed.set(zone, list);
+    }
+    return list;
+  };
+
   const exclusive = manifest.plans.filter((p) => p.exclusive);
   const claims = new Map(manifest.datacenters.map((d) => [d, exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)))]));
 
@@ -171,7 +196,7 @@ function compile(manifest: Manifest): CompiledPolicy {
     datacenterById: new Map(manifest.datacenters.map((d) => [d.id, d])),
     planById: new Map(manifest.plans.map((p) => [p.id, p])),
     fences,
-    datacentersById: [...manifest.datacenters].sort((a, b) => compareStrings(a.id, b.id)),
+    datacentersById,
     zoneFor: (country) => zoneByCountry.get(country) ?? (named.has(country) ? undefined : wildcard),
     countriesOf,
     fencesFor,
@@ -179,6 +204,7 @@ function compile(manifest: Manifest): CompiledPolicy {
     fenceAllowedSorted,
     fenceAllowedSortedWithHost,
     rolesIn,
+    listedIn,
     claimsOn: (d) => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t))),
     expand,
   };

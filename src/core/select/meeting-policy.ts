@@ -7,7 +7,7 @@
  */
 import type { Manifest } from '../manifest/types.js';
 import { compilePolicy } from '../policy/compile.js';
-import { isRefusal, selectDatacenters, type ExclusionReason, type RouteRequest } from './select.js';
+import { isRefusal, selectRoute, type ExclusionReason, type RouteRequest } from './select.js';
 
 /** What a meeting carries into every participant's route: its host account's policy and its own narrowing. */
 export interface MeetingPolicy {
@@ -44,8 +44,9 @@ export function routeRequestFor(country: string, policy: MeetingPolicy | undefin
  */
 export function whyNotHeldAt(manifest: Manifest, datacenter: string, country: string, policy: MeetingPolicy | undefined): HoldRefusal | undefined {
   if (!compilePolicy(manifest).datacenterById.has(datacenter)) return 'GONE';
-  const result = selectDatacenters(manifest, routeRequestFor(country, policy, { placedAt: datacenter }));
-  // With the datacenter placed and nothing down or full, the decider offers it or refuses with the policy reason.
+  // With the datacenter placed and nothing down or full, the decider offers it or refuses with the policy reason
+  // (the hot path: only a refusal walks the manifest, to explain itself).
+  const result = selectRoute(manifest, routeRequestFor(country, policy, { placedAt: datacenter }));
   if (!isRefusal(result)) return undefined;
   return result.excluded.find((e) => e.datacenter === datacenter)?.reason ?? 'FENCE';
 }

@@ -64,14 +64,18 @@ export interface AttemptPolicy {
   readonly timeoutMs: number;
 }
 
-/** A route: candidates in the order the client must try them. */
-export interface Decision {
+/** A route: candidates in the order the client must try them, without saying why the rest were left out (the broker's hot path, `selectRoute`). */
+export interface Route {
   readonly zone: string | null;
   readonly country: string;
   readonly allowedJurisdictions: readonly string[];
   readonly candidates: readonly Candidate[];
-  readonly excluded: readonly Exclusion[];
   readonly attempts: AttemptPolicy;
+}
+
+/** A route explained: every other datacenter of the manifest with the reason it was not offered, in id order. */
+export interface Decision extends Route {
+  readonly excluded: readonly Exclusion[];
 }
 
 /**
@@ -80,7 +84,7 @@ export interface Decision {
  */
 export type RefusalCode = 'NO_CAPACITY_IN_FENCE' | 'NO_ZONE' | 'FENCE_CONFLICT';
 
-/** No route: the participant is refused rather than sent outside its fence. */
+/** No route: the participant is refused rather than sent outside its fence. Always explained. */
 export interface Refusal {
   readonly error: { readonly code: RefusalCode; readonly message: string };
   readonly zone: string | null;
@@ -89,11 +93,14 @@ export interface Refusal {
   readonly excluded: readonly Exclusion[];
 }
 
-/** The decider's answer. */
+/** The decider's explained answer (`selectDatacenters`). */
 export type RouteResult = Decision | Refusal;
 
+/** The hot path's answer (`selectRoute`): a route, or a refusal (explained, as refusals are rare). */
+export type RouteChoice = Route | Refusal;
+
 /** True when the result is a refusal. */
-export function isRefusal(result: RouteResult): result is Refusal {
+export function isRefusal(result: RouteChoice): result is Refusal {
   return 'error' in result;
 }
 
@@ -104,10 +111,42 @@ const EMPTY_MAP: ReadonlyMap<string, number> = new Map();
 const EMPTY_ROLES: ReadonlyMap<string, 'primary' | 'secondary'> = new Map();
 
 /**
- * Picks the datacenters a participant may try, in order, or refuses.
+ * Picks the datacenters a participant may try, in order, or refuses, and
+ * explains every datacenter not offered (`excluded`): what `geobridge route`,
+ * the simulator and audits show. Walks every datacenter of the manifest.
  * Never returns a datacenter outside the participant's effective allowed set.
  */
 export function selectDatacenters(manifest: Manifest, request: RouteRequest, live: LiveState = {}): RouteResult {
+  return explain(resolve(manifest, request, live));
+}
+
+/**
+ * The same decision as `selectDatacenters` without `excluded`: it looks only
+ * at the datacenters the participant's zone lists (or the placed meeting's),
+ * so its cost grows with the candidates, not the manifest. A refusal is
+ * explained in full, as `selectDatacenters` gives it.
+ */
+export function selectRoute(manifest: Manifest, request: RouteRequest, live: LiveState = {}): RouteChoice {
+  const inputs = resolve(manifest, request, live);
+  const outcome = decide(inputs, undefined);
+  // A refusal lists and counts its reasons: that rare path walks the manifest.
+  return isRefused(outcome) ? explain(inputs) : outcome;
+}
+
+/** Everything one decision reads, resolved once. */
+interface Inputs {
+  readonly policy: CompiledPolicy;
+  readonly request: RouteRequest;
+  readonly plan: Plan | undefined;
+  readonly allowed: Allowed;
+  readonly zone: Zone | null;
+  readonly where: GeoPoint;
+  readonly down: ReadonlySet<string>;
+  readonly utilization: ReadonlyMap<string, number>;
+  readonly maxUtilization: number;
+}
+
+function resolve(manifest: Manifest, request: RouteRequest, live: LiveState): Inputs {
   if (!isCountryCode(request.country)) {
     throw new GeobridgeError('INVALID_COUNTRY', `'${request.country}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
   }
@@ -116,106 +155,154 @@ export function selectDatacenters(manifest: Manifest, request: RouteRequest, liv
   if (request.plan !== undefined && !plan) {
     throw new GeobridgeError('UNKNOWN_PLAN', `plan '${request.plan}' is not defined in the manifest (plans: ${[...policy.planById.keys()].join(', ') || 'none'}).`);
   }
-  const allowed = effectiveJurisdictions(policy, request);
-  const zone = policy.zoneFor(request.country) ?? null;
-  const where = request.location ?? countryPoint(request.country) ?? { lat: 0, lon: 0 };
-  const down = live.down ?? EMPTY_SET;
-  const utilization = live.utilization ?? EMPTY_MAP;
-  const maxUtilization = manifest.selection.maxUtilization;
-  const roles = zone ? policy.rolesIn(zone) : EMPTY_ROLES;
+  return {
+    policy,
+    request,
+    plan,
+    allowed: effectiveJurisdictions(policy, request),
+    zone: policy.zoneFor(request.country) ?? null,
+    where: request.location ?? countryPoint(request.country) ?? { lat: 0, lon: 0 },
+    down: live.down ?? EMPTY_SET,
+    utilization: live.utilization ?? EMPTY_MAP,
+    maxUtilization: manifest.selection.maxUtilization,
+  };
+}
 
-  // Joining a placed meeting needs no ranking: its datacenter, or a refusal.
-  const placed = request.placedAt === undefined ? undefined : joinPlaced(policy, request, request.placedAt, zone, allowed, live, maxUtilization);
-  if (placed) return placed;
+/** Why a decision is refused, before the refusal is explained. */
+type Refused =
+  | { readonly refused: 'NO_ZONE' }
+  | { readonly refused: 'NOTHING_LEFT'; readonly zone: Zone }
+  | { readonly refused: 'PLACED_ELSEWHERE'; readonly home: Datacenter; readonly reason: ExclusionReason }
+  | { readonly refused: 'PLACED_FULL'; readonly home: Datacenter };
 
-  // One reason per datacenter, in id order, so `excluded` needs no sort.
-  const datacenters = policy.datacentersById;
-  const reasons: (ExclusionReason | undefined)[] = new Array<ExclusionReason | undefined>(datacenters.length);
-  const primaries: Ranked[] = [];
-  const secondaries: Ranked[] = [];
-  datacenters.forEach((dc, i) => {
-    const role = roles.get(dc.id);
-    const u = utilization.get(dc.id) ?? 0;
-    const reason =
-      policyReason(policy, dc, request, plan, allowed) ??
-      (role === undefined ? 'NOT_LISTED' : down.has(dc.id) ? 'DOWN' : !(u < maxUtilization) ? 'FULL' : undefined); // `!(u < max)` also treats NaN as full: unknown load fails closed.
-    if (reason) reasons[i] = reason;
-    else (role === 'primary' ? primaries : secondaries).push(rank(dc, i, where, u));
-  });
-  primaries.sort(compareRanked);
-  secondaries.sort(compareRanked);
-  // Secondaries past the limit are on the backup list but not on this decision's list.
-  for (const r of secondaries.splice(manifest.selection.secondaries)) reasons[r.index] = 'NOT_LISTED';
+function isRefused(outcome: Route | Refused): outcome is Refused {
+  return 'refused' in outcome;
+}
+
+/**
+ * One reason slot per datacenter of `policy.datacentersById` when the caller
+ * asked why; undefined on the hot path, which looks at listed datacenters only.
+ */
+type Reasons = (ExclusionReason | undefined)[];
+
+/** The one decision, with or without its explanation written into `reasons`. */
+function decide(inputs: Inputs, reasons: Reasons | undefined): Route | Refused {
+  const placedAt = inputs.request.placedAt;
+  return (placedAt === undefined ? undefined : joinPlaced(inputs, placedAt, reasons)) ?? rankListed(inputs, reasons);
+}
+
+/** The decision with `excluded` (in id order, so it needs no sort), or the refusal it explains. */
+function explain(inputs: Inputs): RouteResult {
+  const datacenters = inputs.policy.datacentersById;
+  const reasons: Reasons = new Array<ExclusionReason | undefined>(datacenters.length);
+  const outcome = decide(inputs, reasons);
   const excluded: Exclusion[] = [];
   reasons.forEach((reason, i) => {
     if (reason) excluded.push({ datacenter: datacenters[i]?.id ?? '', reason });
   });
-
-  const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: allowed.sorted, excluded };
-  if (!zone) {
-    return { error: { code: 'NO_ZONE', message: `no zone serves ${request.country}, so it has no datacenter lists; add it to a zone or add a zone with countries ['*'].` }, ...base };
-  }
-  const candidates = [
-    ...primaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'primary', jurisdiction: r.dc.jurisdiction })),
-    ...secondaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'secondary', jurisdiction: r.dc.jurisdiction })),
-  ];
-  if (candidates.length === 0) {
-    // Waiting for capacity cannot help a guest whose fence and the host's share no datacenter: that refusal is final.
-    if (request.hostCountry !== undefined && disjointFromHost(policy, request.country, request.hostCountry)) {
-      return {
-        error: {
-          code: 'FENCE_CONFLICT',
-          message: `this meeting is held only where participants from its host's country (${request.hostCountry}) may go, and no such datacenter is inside the fence of ${request.country} participants; a guest never takes a meeting across its host's fence.`,
-        },
-        ...base,
-      };
-    }
-    return { error: { code: 'NO_CAPACITY_IN_FENCE', message: refusalMessage(request.country, zone.id, excluded) }, ...base };
-  }
-  return { ...base, candidates, attempts: { perPrimary: manifest.selection.primaryAttempts, timeoutMs: manifest.selection.attemptTimeoutMs } };
+  if (isRefused(outcome)) return refusal(inputs, outcome, excluded);
+  const { zone, country, allowedJurisdictions, candidates, attempts } = outcome;
+  // The key order `geobridge route --json` has always printed.
+  return { zone, country, allowedJurisdictions, excluded, candidates, attempts };
 }
 
 /**
- * A join of a placed meeting: the meeting's datacenter alone, or a refusal.
- * Returns undefined when that datacenter is down, so the caller decides as
- * usual and the meeting re-homes.
+ * Ranks the datacenters the zone lists. Explaining, it walks every datacenter
+ * instead, through the same check, so the unlisted ones get their reason.
  */
-function joinPlaced(
-  policy: CompiledPolicy,
-  request: RouteRequest,
-  placedAt: string,
-  zone: Zone | null,
-  allowed: Allowed,
-  live: LiveState,
-  maxUtilization: number,
-): RouteResult | undefined {
-  const home = policy.datacenterById.get(placedAt);
-  if (!home || live.down?.has(placedAt)) return undefined;
-  const plan = request.plan === undefined ? undefined : policy.planById.get(request.plan);
-  const excluded = policy.datacentersById.map((dc): Exclusion => ({ datacenter: dc.id, reason: policyReason(policy, dc, request, plan, allowed) ?? 'NOT_LISTED' }));
-  const base = { zone: zone?.id ?? null, country: request.country, allowedJurisdictions: allowed.sorted };
-  const reason = policyReason(policy, home, request, plan, allowed);
-  if (reason) {
-    return {
-      error: { code: 'FENCE_CONFLICT', message: `the meeting is held in ${home.id} (${home.jurisdiction}), which ${request.country} participants may not use (${reason}); it is never moved across a fence for one participant.` },
-      ...base,
-      excluded,
-    };
-  }
-  if (!((live.utilization?.get(placedAt) ?? 0) < maxUtilization)) {
-    return {
-      error: { code: 'NO_CAPACITY_IN_FENCE', message: `the meeting's datacenter ${home.id} is full; try again shortly.` },
-      ...base,
-      excluded: excluded.map((e) => (e.datacenter === placedAt ? { datacenter: placedAt, reason: 'FULL' } : e)),
-    };
-  }
-  const role = zone?.primaries.includes(placedAt) ? 'primary' : 'secondary';
-  return {
-    ...base,
-    candidates: [{ datacenter: home.id, role, jurisdiction: home.jurisdiction }],
-    excluded: excluded.filter((e) => e.datacenter !== placedAt),
-    attempts: { perPrimary: policy.manifest.selection.primaryAttempts, timeoutMs: policy.manifest.selection.attemptTimeoutMs },
+function rankListed(inputs: Inputs, reasons: Reasons | undefined): Route | Refused {
+  const { policy, zone } = inputs;
+  const primaries: Ranked[] = [];
+  const secondaries: Ranked[] = [];
+  const consider = (dc: Datacenter, index: number, role: 'primary' | 'secondary' | undefined): void => {
+    const u = inputs.utilization.get(dc.id) ?? 0;
+    const reason =
+      policyReason(inputs, dc) ??
+      (role === undefined ? 'NOT_LISTED' : inputs.down.has(dc.id) ? 'DOWN' : !(u < inputs.maxUtilization) ? 'FULL' : undefined); // `!(u < max)` also treats NaN as full: unknown load fails closed.
+    if (!reason) (role === 'primary' ? primaries : secondaries).push(rank(dc, index, inputs.where, u));
+    else if (reasons) reasons[index] = reason;
   };
+  if (reasons) {
+    const roles = zone ? policy.rolesIn(zone) : EMPTY_ROLES;
+    policy.datacentersById.forEach((dc, i) => {
+      consider(dc, i, roles.get(dc.id));
+    });
+  } else if (zone) {
+    for (const listed of policy.listedIn(zone)) consider(listed.datacenter, listed.index, listed.role);
+  }
+  primaries.sort(compareRanked);
+  secondaries.sort(compareRanked);
+  // Secondaries past the limit are on the backup list but not on this decision's list.
+  const cut = secondaries.splice(policy.manifest.selection.secondaries);
+  if (reasons) for (const r of cut) reasons[r.index] = 'NOT_LISTED';
+  if (!zone) return { refused: 'NO_ZONE' };
+  if (primaries.length + secondaries.length === 0) return { refused: 'NOTHING_LEFT', zone };
+  return route(inputs, [
+    ...primaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'primary', jurisdiction: r.dc.jurisdiction })),
+    ...secondaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'secondary', jurisdiction: r.dc.jurisdiction })),
+  ]);
+}
+
+/**
+ * A join of a placed meeting: the meeting's datacenter alone, or why not.
+ * Returns undefined when that datacenter is down or gone, so the caller
+ * decides as usual and the meeting re-homes.
+ */
+function joinPlaced(inputs: Inputs, placedAt: string, reasons: Reasons | undefined): Route | Refused | undefined {
+  const { policy } = inputs;
+  const home = policy.datacenterById.get(placedAt);
+  if (!home || inputs.down.has(placedAt)) return undefined;
+  const reason = policyReason(inputs, home);
+  const full = !((inputs.utilization.get(placedAt) ?? 0) < inputs.maxUtilization);
+  // Zone lists do not apply to joining someone else's meeting: every other datacenter is simply not this one.
+  if (reasons) {
+    policy.datacentersById.forEach((dc, i) => {
+      reasons[i] = dc === home ? (reason ?? (full ? 'FULL' : undefined)) : (policyReason(inputs, dc) ?? 'NOT_LISTED');
+    });
+  }
+  if (reason) return { refused: 'PLACED_ELSEWHERE', home, reason };
+  if (full) return { refused: 'PLACED_FULL', home };
+  const role = inputs.zone && policy.rolesIn(inputs.zone).get(placedAt) === 'primary' ? 'primary' : 'secondary';
+  return route(inputs, [{ datacenter: home.id, role, jurisdiction: home.jurisdiction }]);
+}
+
+function route(inputs: Inputs, candidates: readonly Candidate[]): Route {
+  const { request, allowed, zone, policy } = inputs;
+  const selection = policy.manifest.selection;
+  return {
+    zone: zone?.id ?? null,
+    country: request.country,
+    allowedJurisdictions: allowed.sorted,
+    candidates,
+    attempts: { perPrimary: selection.primaryAttempts, timeoutMs: selection.attemptTimeoutMs },
+  };
+}
+
+/** The refusal for `why`, carrying its explanation. */
+function refusal(inputs: Inputs, why: Refused, excluded: readonly Exclusion[]): Refusal {
+  const { request, zone, policy } = inputs;
+  const country = request.country;
+  const error = (code: RefusalCode, message: string): Refusal => ({ error: { code, message }, zone: zone?.id ?? null, country, allowedJurisdictions: inputs.allowed.sorted, excluded });
+  switch (why.refused) {
+    case 'PLACED_ELSEWHERE':
+      return error(
+        'FENCE_CONFLICT',
+        `the meeting is held in ${why.home.id} (${why.home.jurisdiction}), which ${country} participants may not use (${why.reason}); it is never moved across a fence for one participant.`,
+      );
+    case 'PLACED_FULL':
+      return error('NO_CAPACITY_IN_FENCE', `the meeting's datacenter ${why.home.id} is full; try again shortly.`);
+    case 'NO_ZONE':
+      return error('NO_ZONE', `no zone serves ${country}, so it has no datacenter lists; add it to a zone or add a zone with countries ['*'].`);
+    case 'NOTHING_LEFT':
+      // Waiting for capacity cannot help a guest whose fence and the host's share no datacenter: that refusal is final.
+      if (request.hostCountry !== undefined && disjointFromHost(policy, country, request.hostCountry)) {
+        return error(
+          'FENCE_CONFLICT',
+          `this meeting is held only where participants from its host's country (${request.hostCountry}) may go, and no such datacenter is inside the fence of ${country} participants; a guest never takes a meeting across its host's fence.`,
+        );
+      }
+      return error('NO_CAPACITY_IN_FENCE', refusalMessage(country, why.zone.id, excluded));
+  }
 }
 
 interface Allowed {
@@ -248,7 +335,7 @@ function disjointFromHost(policy: CompiledPolicy, country: string, host: string)
 }
 
 /** The first policy rule (fence, plan, account, meeting) that rules a datacenter out. */
-function policyReason(policy: CompiledPolicy, dc: Datacenter, request: RouteRequest, plan: Plan | undefined, allowed: Allowed): ExclusionReason | undefined {
+function policyReason({ policy, request, plan, allowed }: Inputs, dc: Datacenter): ExclusionReason | undefined {
   if (!allowed.fence.has(dc.jurisdiction)) return 'FENCE';
   if (plan && !plan.tags.every((t) => dc.tags.includes(t))) return 'PLAN';
   // An exclusive plan's datacenters serve nobody else: the enclave works both ways.
