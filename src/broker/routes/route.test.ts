@@ -81,7 +81,8 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
     ice: iceAllowanceDigest(iceServers),
   });
   const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(logKey, 41, 'cd'.repeat(32), 1_700_000_000_000) };
-  return { ...result, decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers, receipt };
+  const { allowedJurisdictions, ...route } = result;
+  return { ...route, ...(explain ? { allowedJurisdictions } : {}), decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers, receipt };
 }
 
 describe('routeResponseJson', () => {
@@ -100,6 +101,7 @@ describe('routeResponseJson', () => {
           const body = await answer(request, { [placedAt]: 'wss://bridge.example/signal' }, explain);
           if (body === undefined) continue;
           expect('excluded' in body).toBe(explain);
+          expect('allowedJurisdictions' in body).toBe(explain);
           expect(routeResponseJson(body)).toBe(await bySchema(body));
           compared++;
         }
@@ -109,15 +111,15 @@ describe('routeResponseJson', () => {
   });
 
   it('writes the same bytes twice for the same frozen fence list (its JSON is cached, never stale)', async () => {
-    const body = await answer({ country: 'US' });
-    if (body === undefined) throw new Error('US is refused');
+    const body = await answer({ country: 'US' }, {}, true);
+    if (body?.allowedJurisdictions === undefined) throw new Error('US is refused');
     expect(Object.isFrozen(body.allowedJurisdictions)).toBe(true);
     expect(routeResponseJson(body)).toBe(routeResponseJson({ ...body, allowedJurisdictions: [...body.allowedJurisdictions] }));
   });
 
   it('carries the STUN/TURN allowance of every candidate: the core rule, remembered only for frozen lists', async () => {
-    const de = await answer({ country: 'DE' });
-    if (de === undefined) throw new Error('DE is refused');
+    const de = await answer({ country: 'DE' }, {}, true);
+    if (de?.allowedJurisdictions === undefined) throw new Error('DE is refused');
     const ids = de.candidates.map((c) => c.datacenter);
     expect(Object.keys(de.iceServers)).toEqual(ids);
     expect(de.iceServers).toEqual(iceAllowance(manifest, ids, de.allowedJurisdictions));
@@ -136,7 +138,7 @@ describe('routeResponseJson', () => {
     const body = fc.record({
       zone: fc.option(text, { nil: null }),
       country: text,
-      allowedJurisdictions: fc.array(text, { maxLength: 5 }),
+      allowedJurisdictions: fc.option(fc.array(text, { maxLength: 5 }), { nil: undefined }),
       candidates: fc.array(fc.record({ datacenter: text, role: fc.constantFrom('primary' as const, 'secondary' as const), jurisdiction: text }), { maxLength: 4 }),
       excluded: fc.option(fc.array(fc.record({ datacenter: text, reason: text }), { maxLength: 4 }), { nil: undefined }),
       attempts: fc.record({ perPrimary: fc.integer(), timeoutMs: fc.integer({ min: 0 }) }),
@@ -152,9 +154,9 @@ describe('routeResponseJson', () => {
       receipt: fc.record({ manifestSha256: text, index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text }),
     });
     await fc.assert(
-      // An absent `excluded` (the unexplained answer) is no key at all, not `"excluded":undefined`.
-      fc.asyncProperty(body, async ({ excluded, ...rest }) => {
-        const b: Body = excluded === undefined ? rest : { ...rest, excluded };
+      // An absent `excluded` or `allowedJurisdictions` (the unexplained answer) is no key at all, not `"excluded":undefined`.
+      fc.asyncProperty(body, async ({ excluded, allowedJurisdictions, ...rest }) => {
+        const b: Body = { ...rest, ...(allowedJurisdictions === undefined ? {} : { allowedJurisdictions }), ...(excluded === undefined ? {} : { excluded }) };
         expect(routeResponseJson(b)).toBe(await bySchema(b));
       }),
       { numRuns: 200 },
@@ -174,6 +176,7 @@ describe('POST /v1/route?explain=true', () => {
 
   interface Answer {
     candidates: { datacenter: string }[];
+    allowedJurisdictions?: string[];
     excluded?: { datacenter: string; reason: string }[];
   }
 
@@ -189,11 +192,28 @@ describe('POST /v1/route?explain=true', () => {
     const plain = await ask('');
     const explained = await ask('?explain=true');
     expect(plain).not.toHaveProperty('excluded');
+    expect(plain).not.toHaveProperty('allowedJurisdictions');
+    expect(explained.allowedJurisdictions).toEqual(['US']);
     expect(await ask('?explain=false')).not.toHaveProperty('excluded');
     expect(explained.candidates).toEqual(plain.candidates);
     expect(explained.excluded).toContainEqual({ datacenter: 'ca-central', reason: 'ACCOUNT' });
     const named = [...explained.candidates, ...(explained.excluded ?? [])].map((e) => e.datacenter).sort();
     expect(named).toEqual(manifest.datacenters.map((d) => d.id).sort());
+  });
+
+  it('is compact: the answer carries no fence list, so it grows with the candidates, not the fence', async () => {
+    await allBridgesUp();
+    // A US participant may use ~250 jurisdictions, a narrowed one only the US: the answers weigh the same.
+    const sizes: number[] = [];
+    for (const allowedJurisdictions of [undefined, ['US']]) {
+      const { apiKey } = await account({ name: 'Typical', homeCountry: 'US', ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
+      const res = await route((await joinToken(apiKey, await meeting(apiKey))).token);
+      expect(res.statusCode, res.body).toBe(200);
+      sizes.push(Buffer.byteLength(res.body));
+    }
+    // ~2.1 kB for five candidates (the ticket ~1 kB, the receipt ~0.3 kB): it was ~5 kB with the fence list, twice.
+    expect(Math.max(...sizes)).toBeLessThan(2400);
+    expect(Math.abs((sizes[0] ?? 0) - (sizes[1] ?? 0))).toBeLessThan(400);
   });
 
   it('rejects any other explain value or query parameter with 400 VALIDATION', async () => {

@@ -31,7 +31,8 @@ const RouteQuery = Type.Object(
   {
     explain: Type.Optional(
       Type.Union([Type.Literal('true'), Type.Literal('false')], {
-        description: 'true: also list every datacenter not offered with its reason (`excluded`, as `geobridge route` shows it); it walks the whole manifest, so the default answer leaves it out',
+        description:
+          'true: also list the jurisdictions the participant may use (`allowedJurisdictions`) and every datacenter not offered with its reason (`excluded`), as `geobridge route --json` shows them; the default answer leaves both out (the ticket carries what fixes them, compactly)',
       }),
     ),
   },
@@ -43,7 +44,7 @@ export const RouteResponse = Type.Object({
   zone: Type.Union([Type.String(), Type.Null()]),
   country: Type.String(),
   // Immutable: the decider's lists go out as they are (readonly in TypeScript, the same JSON Schema).
-  allowedJurisdictions: Type.Immutable(Type.Array(Type.String())),
+  allowedJurisdictions: Type.Optional(Type.Immutable(Type.Array(Type.String(), { description: 'Only with ?explain=true: the jurisdictions the participant may use' }))),
   candidates: Type.Immutable(Type.Array(CandidateSchema)),
   excluded: Type.Optional(Type.Immutable(Type.Array(ExclusionSchema, { description: 'Only with ?explain=true: every datacenter not offered, with its reason' }))),
   attempts: Type.Object({ perPrimary: Type.Integer(), timeoutMs: Type.Integer() }),
@@ -104,7 +105,8 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const placement = await ctx.store.getPlacement(meeting.id);
       const policy = meetingPolicyOf(account, meeting);
       // The hot path decides from the zone's lists; explaining walks every datacenter of the manifest.
-      const result = (request.query.explain === 'true' ? selectDatacenters : selectRoute)(
+      const explain = request.query.explain === 'true';
+      const result = (explain ? selectDatacenters : selectRoute)(
         manifest,
         routeRequestFor(country, policy, {
           ...(request.body.location ? { location: request.body.location } : {}),
@@ -139,8 +141,11 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const record = await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates });
       ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      // The fence list (~250 codes for most countries) goes out only when asked: the ticket names what fixes it.
+      const { allowedJurisdictions, ...route } = result;
       return {
-        ...result,
+        ...route,
+        ...(explain ? { allowedJurisdictions } : {}),
         decisionId,
         policyVersion: version,
         ticket: ticket.token,
@@ -157,15 +162,16 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
  * The 200 body, byte for byte as Fastify's serializer of `RouteResponse`
  * writes it (route.test.ts holds the two to the same bytes): the schema's
  * fields in its order, strings through JSON.stringify, numbers as they are
- * (integers: the manifest parser and the store see to it). Most of its ~5 kB
- * is the fence list, ~250 codes and the same frozen list for every
+ * (integers: the manifest parser and the store see to it). An explained
+ * answer's fence list is ~250 codes and the same frozen list for every
  * participant of a country, so its JSON comes from the cache (frozen-json.ts).
  */
 export function routeResponseJson(body: Static<typeof RouteResponse>): string {
   let candidates = '';
   for (const c of body.candidates) candidates += `${candidates === '' ? '' : ','}{"datacenter":${JSON.stringify(c.datacenter)},"role":${JSON.stringify(c.role)},"jurisdiction":${JSON.stringify(c.jurisdiction)}}`;
-  // Only an explained answer (?explain=true) has `excluded`. The schema serializer leaves an absent optional
-  // key out and writes a present one after the required ones, whatever its place in the schema: so last.
+  // Only an explained answer (?explain=true) has `allowedJurisdictions` and `excluded`. The schema serializer leaves
+  // an absent optional key out and writes a present one after the required ones, whatever its place in the schema: so last.
+  const allowed = body.allowedJurisdictions ? `,"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'}` : '';
   let excluded = '';
   if (body.excluded) {
     let list = '';
@@ -179,12 +185,12 @@ export function routeResponseJson(body: Static<typeof RouteResponse>): string {
   for (const [id, servers] of Object.entries(body.iceServers)) iceServers += `${iceServers === '' ? '' : ','}${JSON.stringify(id)}:${iceServersJson(servers)}`;
   return (
     `{"zone":${body.zone === null ? 'null' : JSON.stringify(body.zone)},"country":${JSON.stringify(body.country)},` +
-    `"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'},"candidates":[${candidates}],` +
+    `"candidates":[${candidates}],` +
     `"attempts":{"perPrimary":${body.attempts.perPrimary},"timeoutMs":${body.attempts.timeoutMs}},` +
-    // A compact JWS is base64url and dots, which JSON never escapes: the ~2.3 kB ticket goes in without a scan.
+    // A compact JWS is base64url and dots, which JSON never escapes: the ticket goes in without a scan.
     `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
     `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}},` +
-    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}}${excluded}}`
+    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}}${allowed}${excluded}}`
   );
 }
 
