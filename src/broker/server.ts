@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { GeobridgeError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest/parse.js';
+import { diffManifests } from '../core/verify/diff.js';
 import { checkManifest } from '../core/verify/check.js';
 import { openGeoIp } from '../node/geoip.js';
 import { buildBrokerApp } from './app.js';
@@ -111,7 +112,10 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       ...(observe ? { observe } : {}),
     };
     if (latest?.sha256 !== sha256) {
-      await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath });
+      // What the change does to exposure, as an admin's change records it (the previous manifest parses: the broker stored it).
+      const before = latest && parseManifest(latest.text, `manifest v${latest.version}`).manifest;
+      const diff = before ? diffManifests(before, manifest) : null;
+      await recordAudit(ctx, 'manifest.changed', { actor: 'startup', version: version.version, sha256, previous: latest?.version ?? null, file: settings.manifestPath, diff });
       // Meetings that outlived the previous broker are held to the manifest it starts with.
       await recheckLiveMeetings(ctx, manifest);
     }

@@ -22,6 +22,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   serve: async () => (await import('./commands/serve.js')).runServe,
   audit: async () => (await import('./commands/audit.js')).runAudit,
   receipt: async () => (await import('./commands/receipt.js')).runReceipt,
+  manifest: async () => (await import('./commands/manifest.js')).runManifest,
   bridge: async () => (await import('./commands/bridge.js')).runBridge,
   up: async () => (await import('./commands/up.js')).runUp,
 };
@@ -44,6 +45,7 @@ Commands:
                            check the audit log, a receipt, or a broker's log from outside;
                            who touched which jurisdiction, when (exit 1 if altered)
   receipt verify FILE      check a routing receipt (a saved /v1/route answer) against a broker's log
+  manifest log|show        the manifests a broker put in force: when, by whom, what changed; one whole
 
 Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused
 

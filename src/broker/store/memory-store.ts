@@ -252,6 +252,10 @@ export class MemoryStore implements Store {
     });
   }
 
+  listManifests(): Promise<ManifestVersion[]> {
+    return this.#run(() => this.#manifests.map((m) => ({ ...m })));
+  }
+
   saveSigningKey(key: SigningKey): Promise<void> {
     return this.#run(() => {
       if (this.#signingKeys.has(key.kid)) throw new GeobridgeError('STORE_CONFLICT', `signing key ${key.kid} already exists`);

@@ -188,6 +188,22 @@ function rowToParticipant(r: ParticipantRow): Participant {
   return { id: r.id, meetingId: r.meeting_id, country: r.country, ...(r.plan === null ? {} : { plan: r.plan }), joinedAt: r.joined_at, datacenter: r.datacenter, session: r.session };
 }
 
+/**
+ * The manifest history of a broker's store file, read-only (the broker may be
+ * running): never creates the file or migrates it.
+ */
+export function readManifestHistory(path: string): ManifestVersion[] {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    return db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version').all().map(rowToManifest);
+  } catch (error) {
+    throw new GeobridgeError('STORE_UNAVAILABLE', `cannot read the manifests in '${path}': ${error instanceof Error ? error.message : String(error)}; pass --data with the broker's data directory.`, { cause: error });
+  } finally {
+    db?.close();
+  }
+}
+
 function rowToManifest(r: ManifestRow): ManifestVersion {
   return { version: r.version, text: r.text, sha256: r.sha256, createdAt: r.created_at, actor: r.actor };
 }
@@ -275,6 +291,7 @@ function prepareStatements(db: Database.Database) {
        RETURNING *`,
     ),
     latestManifest: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version DESC LIMIT 1'),
+    listManifests: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version'),
     insertSigningKey: db.prepare<SigningKeyRow>(
       'INSERT INTO signing_keys (kid, public_jwk, private_jwk, created_at, retired_at) VALUES (@kid, @public_jwk, @private_jwk, @created_at, @retired_at)',
     ),
@@ -506,6 +523,10 @@ export class SqliteStore implements Store {
       const row = this.#s.latestManifest.get();
       return row && rowToManifest(row);
     });
+  }
+
+  listManifests(): Promise<ManifestVersion[]> {
+    return this.#run('list manifests', () => this.#s.listManifests.all().map(rowToManifest));
   }
 
   saveSigningKey(key: SigningKey): Promise<void> {

@@ -373,6 +373,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
     describe('manifests', () => {
       it('has no manifest at first', async () => {
         expect(await store.latestManifest()).toBeUndefined();
+        expect(await store.listManifests()).toEqual([]);
       });
 
       it('numbers manifests 1, 2, 3 and returns the latest', async () => {
@@ -381,6 +382,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect(saved.map((m) => m.version)).toEqual([1, 2, 3]);
         expect(saved[2]).toStrictEqual({ version: 3, text: 'version: 1 # 3', sha256: 'sha-3', createdAt: at(3), actor: 'admin-3' });
         expect(await store.latestManifest()).toStrictEqual(saved[2]);
+        expect(await store.listManifests()).toStrictEqual(saved);
       });
 
       it('gives simultaneous saves distinct consecutive versions', async () => {

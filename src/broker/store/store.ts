@@ -128,6 +128,8 @@ export interface Store {
   /** Stores a manifest as the next version (1, 2, …) and returns it. */
   saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion>;
   latestManifest(): Promise<ManifestVersion | undefined>;
+  /** Every manifest ever saved, oldest first: the broker's manifest history (`geobridge manifest log`). */
+  listManifests(): Promise<ManifestVersion[]>;
 
   saveSigningKey(key: SigningKey): Promise<void>;
   /** Marks every other key retired at `at` (keeps them for verification). */

@@ -279,3 +279,26 @@ function diffSets(before: ReadonlySet<string>, after: ReadonlySet<string>): List
     removed: [...before].filter((x) => !after.has(x)).sort(compareStrings),
   };
 }
+
+/**
+ * One line on what a change did, for the manifest history (`geobridge
+ * manifest log`): who gains or loses reach first, since that is what a
+ * reviewer of residency looks for.
+ */
+export function summarizeDiff(diff: ManifestDiff): string {
+  const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+  const parts: string[] = [];
+  const gain = diff.exposure.filter((e) => e.gained.length > 0).reduce((n, e) => n + e.countries.length, 0);
+  const lose = diff.exposure.filter((e) => e.lost.length > 0).reduce((n, e) => n + e.countries.length, 0);
+  if (gain > 0) parts.push(`${count(gain, 'country', 'countries')} gain jurisdictions`);
+  if (lose > 0) parts.push(`${count(lose, 'country', 'countries')} lose jurisdictions`);
+  const crossing = diff.crossings.filter((c) => c.change === 'added').length;
+  if (crossing > 0) parts.push(`${count(crossing, 'list')} start crossing a fence`);
+  const relays = diff.iceCrossings.filter((c) => c.change === 'added').length;
+  if (relays > 0) parts.push(`${count(relays, 'relay')} start crossing a fence`);
+  const dcs = (change: DatacenterChange['change']): number => diff.datacenters.filter((d) => d.change === change).length;
+  for (const change of ['added', 'removed', 'changed'] as const) if (dcs(change) > 0) parts.push(`${count(dcs(change), 'datacenter')} ${change}`);
+  const zones = diff.zones.length;
+  if (zones > 0) parts.push(`${count(zones, 'zone')} changed`);
+  return parts.length === 0 ? 'no change in exposure, lists or datacenters' : parts.join('; ');
+}

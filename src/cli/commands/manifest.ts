@@ -1,0 +1,181 @@
+/**
+ * `geobridge manifest log|show`: the broker's manifest history. The
+ * transparency log (audit.sqlite) holds, for every manifest the broker put in
+ * force, its hash, who applied it and what it changed; the store
+ * (broker.sqlite) holds each one whole. This command reads both, read-only,
+ * and says where they disagree: a stored text whose hash is not the logged
+ * one, or a logged manifest whose text is gone.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditRecord } from '../../broker/audit/audit-log.js';
+import { readManifestHistory } from '../../broker/store/sqlite-store.js';
+import type { ManifestVersion } from '../../broker/store/store.js';
+import { GeobridgeError } from '../../core/errors.js';
+import { summarizeDiff, type ManifestDiff } from '../../core/verify/diff.js';
+import { parseCommandArgs } from '../args.js';
+import { EXIT, type Io } from '../io.js';
+import { auditFile, readAll } from './audit.js';
+
+export const MANIFEST_HELP = `Usage: geobridge manifest log [--data DIR] [--json]
+       geobridge manifest show REF [--data DIR]
+
+The manifests a broker has put in force, read from its data directory (DIR
+is ./data unless --data is given; the broker may be running):
+
+  log    one line per manifest, oldest first: its version, when and by whom it
+         was applied (startup or admin), its SHA-256, and what it changed (the
+         exposure diff the broker logged: countries gaining or losing
+         jurisdictions, lists starting to cross a fence, datacenters added or
+         removed). The hash, the actor and the change come from the
+         transparency log (audit.sqlite); the text from broker.sqlite, whose
+         hash is checked against the logged one.
+  show   prints manifest REF exactly as it was applied, so that
+         'geobridge manifest show REF | sha256sum' gives its hash. REF is a
+         SHA-256 (or a prefix of at least 8 hex digits that only one has, as
+         route receipts and tickets name it), or a version (v3).
+
+Options:
+  --data DIR   the broker's data directory (default ./data)
+  --json       print JSON (log)
+  -h, --help   show this help
+
+Exit codes: 0 ok · 1 the history is inconsistent (a stored text whose hash
+is not the logged one, or a logged manifest whose text is missing) · 2 bad
+input, an unknown or ambiguous REF, or no broker data in DIR
+
+Examples:
+  geobridge manifest log --data ./data
+  geobridge manifest show d57985ce > in-force-then.yaml
+  geobridge diff <(geobridge manifest show v1) <(geobridge manifest show v2)
+`;
+
+/** One manifest of the history, as the log and the store give it. */
+export interface ManifestHistoryEntry {
+  readonly version: number;
+  readonly sha256: string;
+  readonly appliedAt: string;
+  readonly actor: string;
+  /** The audit record that logged it, if any. */
+  readonly record?: number;
+  readonly change: string;
+  /** What disagrees, if anything. */
+  readonly problem?: string;
+}
+
+/** Runs `manifest`. */
+export function runManifest(argv: readonly string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h' || sub === 'help' || sub === undefined) {
+    io.out(MANIFEST_HELP);
+    return Promise.resolve(sub === undefined ? EXIT.badInput : EXIT.ok);
+  }
+  if (sub === 'log') return runLog(rest, io);
+  if (sub === 'show') return Promise.resolve(runShow(rest, io));
+  throw new GeobridgeError('USAGE', `manifest: unknown subcommand '${sub}': log or show; see 'geobridge manifest --help'.`);
+}
+
+async function runLog(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help) {
+    io.out(MANIFEST_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length > 0) throw new GeobridgeError('USAGE', `manifest log: unexpected argument '${positionals[0] ?? ''}'; see 'geobridge manifest --help'.`);
+  const history = await manifestHistory(values.data ?? 'data');
+  if (values.json) io.out(`${JSON.stringify(history, null, 2)}\n`);
+  else io.out(renderHistory(history));
+  return history.some((h) => h.problem !== undefined) ? EXIT.violations : EXIT.ok;
+}
+
+function runShow(argv: readonly string[], io: Io): number {
+  const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' } });
+  if (values.help) {
+    io.out(MANIFEST_HELP);
+    return EXIT.ok;
+  }
+  const [ref, extra] = positionals;
+  if (ref === undefined || extra !== undefined) throw new GeobridgeError('USAGE', `manifest show: give one REF (a SHA-256, a prefix of 8+ hex digits, or a version such as v3); see 'geobridge manifest --help'.`);
+  const stored = readManifestHistory(storeFile(values.data ?? 'data'));
+  const found = pick(stored, ref);
+  // Printed exactly as applied: its hash is the one that tickets and receipts name.
+  io.out(found.text);
+  return EXIT.ok;
+}
+
+/** The history of `dataDir`: every manifest the log records, joined with the store's text. */
+export async function manifestHistory(dataDir: string): Promise<ManifestHistoryEntry[]> {
+  const stored = readManifestHistory(storeFile(dataDir));
+  const read = await readAll(auditFile(dataDir));
+  const logged = read.ok ? read.records.filter((r) => r.type === 'manifest.changed') : [];
+  const byVersion = new Map<number, AuditRecord>();
+  for (const r of logged) if (typeof r.data.version === 'number') byVersion.set(r.data.version, r);
+  return stored.map((m): ManifestHistoryEntry => {
+    const record = byVersion.get(m.version);
+    const actual = createHash('sha256').update(m.text).digest('hex');
+    const problem =
+      actual !== m.sha256
+        ? `the stored text hashes to ${actual.slice(0, 12)}…, not ${m.sha256.slice(0, 12)}…: it was changed after it was applied`
+        : record === undefined
+          ? 'the transparency log has no record of it being applied'
+          : record.data.sha256 !== m.sha256
+            ? `the transparency log says version ${m.version} was ${String(record.data.sha256).slice(0, 12)}…, not this text`
+            : undefined;
+    return {
+      version: m.version,
+      sha256: m.sha256,
+      appliedAt: m.createdAt,
+      actor: typeof record?.data.actor === 'string' ? record.data.actor : m.actor,
+      ...(record ? { record: record.seq } : {}),
+      change: changeOf(record),
+      ...(problem === undefined ? {} : { problem }),
+    };
+  });
+}
+
+function changeOf(record: AuditRecord | undefined): string {
+  if (record === undefined) return 'unknown';
+  if (record.data.previous === null) return 'first manifest';
+  const diff = record.data.diff;
+  // Records written before diffs were logged at startup carry none.
+  return isDiff(diff) ? summarizeDiff(diff) : 'not recorded';
+}
+
+function isDiff(value: unknown): value is ManifestDiff {
+  if (typeof value !== 'object' || value === null) return false;
+  const d = value as Record<string, unknown>;
+  return ['exposure', 'crossings', 'iceCrossings', 'zones', 'datacenters'].every((k) => Array.isArray(d[k]));
+}
+
+function renderHistory(history: readonly ManifestHistoryEntry[]): string {
+  if (history.length === 0) return 'no manifest has been applied yet\n';
+  const lines = history.map((h) => `v${h.version}  ${h.appliedAt}  ${h.actor.padEnd(7)}  ${h.sha256.slice(0, 12)}  ${h.change}${h.problem === undefined ? '' : `\n     PROBLEM: ${h.problem}`}`);
+  const problems = history.filter((h) => h.problem !== undefined).length;
+  const tail = problems === 0 ? `${history.length} manifest(s); each stored text hashes to the logged SHA-256` : `${problems} of ${history.length} manifest(s) disagree with the transparency log`;
+  return `${lines.join('\n')}\n${tail}\n`;
+}
+
+/** The one manifest REF names, or a clear refusal. */
+function pick(stored: readonly ManifestVersion[], ref: string): ManifestVersion {
+  const version = /^v?(\d+)$/.exec(ref);
+  if (version) {
+    const found = stored.find((m) => m.version === Number(version[1]));
+    if (found) return found;
+    throw new GeobridgeError('NOT_FOUND', `no manifest version ${version[1] ?? ''} (versions 1–${stored.length}); see 'geobridge manifest log'.`);
+  }
+  const prefix = ref.toLowerCase();
+  if (!/^[0-9a-f]{8,64}$/.test(prefix)) throw new GeobridgeError('USAGE', `'${ref}' is neither a SHA-256 (8 to 64 hex digits) nor a version such as v3.`);
+  const matches = stored.filter((m) => m.sha256.startsWith(prefix));
+  const only = matches[0];
+  if (matches.length === 1 && only) return only;
+  if (matches.length === 0) throw new GeobridgeError('NOT_FOUND', `no manifest with SHA-256 ${prefix}…; see 'geobridge manifest log'.`);
+  throw new GeobridgeError('USAGE', `${matches.length} manifests have SHA-256s starting ${prefix} (versions ${matches.map((m) => m.version).join(', ')}); give more digits.`);
+}
+
+/** DIR/broker.sqlite, which must exist. */
+function storeFile(dataDir: string): string {
+  const file = join(dataDir, 'broker.sqlite');
+  if (!existsSync(file)) throw new GeobridgeError('STORE_UNAVAILABLE', `no broker store at '${file}'; pass --data with the broker's data directory.`);
+  return file;
+}

@@ -1,0 +1,96 @@
+// `geobridge manifest log|show` on a real broker's data directory: the history as the transparency log and the store give it.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseServeSettings } from '../src/broker/config.js';
+import { startBroker, type RunningBroker } from '../src/broker/server.js';
+import { main } from '../src/cli/main.js';
+
+const root = join(import.meta.dirname, '..');
+const base = mkdtempSync(join(tmpdir(), 'geobridge-manifest-cli-'));
+const WORLD = readFileSync(join(root, 'examples/world.yaml'), 'utf8');
+
+afterAll(() => {
+  rmSync(base, { recursive: true, force: true });
+});
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+async function serve(data: string, manifest: string): Promise<RunningBroker> {
+  const { settings, problems } = parseServeSettings({ manifest, data, dev: true, listen: '127.0.0.1:0' }, {});
+  if (!settings) throw new Error(problems.join('\n'));
+  return startBroker(settings, false);
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+describe('geobridge manifest log|show', () => {
+  const data = join(base, 'data');
+  // Brazil's datacenter is dropped by an operator; then a restart on a file that takes it back.
+  const withoutBrazil = WORLD.replace(/\n {2}br-south:\n(?: {4}.*\n)+/, '\n').replace(/br-south, /g, '').replace(/, br-south/g, '');
+  const v1 = join(base, 'world.yaml');
+  writeFileSync(v1, WORLD);
+
+  it('lists every manifest put in force, by whom and what it changed, and shows each exactly as applied', async () => {
+    let broker = await serve(data, v1);
+    try {
+      const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+      const res = await fetch(new URL('/v1/manifest', broker.url), { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' }, body: withoutBrazil });
+      expect(res.status, await res.text()).toBe(200);
+    } finally {
+      await broker.close();
+    }
+    broker = await serve(data, v1);
+    await broker.close();
+
+    const log = await run('manifest', 'log', '--data', data);
+    expect(log.code, log.err).toBe(0);
+    const lines = log.out.trim().split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^v1  \\S+  startup  ${sha256(WORLD).slice(0, 12)}  first manifest$`));
+    expect(lines[1]).toMatch(new RegExp(`^v2  \\S+  admin    ${sha256(withoutBrazil).slice(0, 12)}  .*1 datacenter removed`));
+    expect(lines[2]).toMatch(/^v3 .* startup .*1 datacenter added/);
+    expect(lines[3]).toBe('3 manifest(s); each stored text hashes to the logged SHA-256');
+    const json = JSON.parse((await run('manifest', 'log', '--data', data, '--json')).out) as { version: number; sha256: string; record?: number }[];
+    expect(json.map((m) => [m.version, m.sha256])).toEqual([
+      [1, sha256(WORLD)],
+      [2, sha256(withoutBrazil)],
+      [3, sha256(WORLD)],
+    ]);
+    expect(json.every((m) => typeof m.record === 'number')).toBe(true);
+
+    // Exactly as applied, by version or by a hash prefix (as tickets and receipts name it).
+    expect((await run('manifest', 'show', 'v2', '--data', data)).out).toBe(withoutBrazil);
+    expect((await run('manifest', 'show', sha256(withoutBrazil).slice(0, 8), '--data', data)).out).toBe(withoutBrazil);
+    expect((await run('manifest', 'show', sha256(withoutBrazil), '--data', data)).out).toBe(withoutBrazil);
+  }, 60_000);
+
+  it('refuses an unknown, ambiguous or malformed REF, and a directory without a broker (exit 2)', async () => {
+    // v1 and v3 are the same text: a prefix of their hash names two.
+    const both = await run('manifest', 'show', sha256(WORLD).slice(0, 8), '--data', data);
+    expect([both.code, both.err]).toEqual([2, expect.stringContaining('2 manifests have SHA-256s starting') as unknown]);
+    expect((await run('manifest', 'show', 'v9', '--data', data)).err).toContain('no manifest version 9');
+    expect((await run('manifest', 'show', 'ffffffff', '--data', data)).err).toContain('no manifest with SHA-256 ffffffff');
+    expect((await run('manifest', 'show', 'nothex!', '--data', data)).code).toBe(2);
+    expect((await run('manifest', 'show', '--data', data)).err).toContain('give one REF');
+    expect((await run('manifest', 'log', '--data', join(base, 'nowhere'))).err).toContain('STORE_UNAVAILABLE');
+    expect((await run('manifest', 'frobnicate')).code).toBe(2);
+  });
+
+  it('catches a stored manifest rewritten after it was applied (exit 1)', async () => {
+    const db = new Database(join(data, 'broker.sqlite'));
+    db.prepare('UPDATE manifests SET text = ? WHERE version = 2').run(WORLD);
+    db.close();
+    const log = await run('manifest', 'log', '--data', data);
+    expect(log.code).toBe(1);
+    expect(log.out).toContain(`PROBLEM: the stored text hashes to ${sha256(WORLD).slice(0, 12)}…, not ${sha256(withoutBrazil).slice(0, 12)}…`);
+    expect(log.out).toContain('1 of 3 manifest(s) disagree with the transparency log');
+  });
+});
