@@ -6,75 +6,14 @@
  * receipt file** built from them, which adds for each route the broker's
  * signed tree head covering it and the inclusion proof up to that head's
  * root (RFC 9162 §2.1.3), so that `geobridge receipt verify` can check it
- * later without the broker. Nothing here verifies the log: the file is
- * evidence for whoever checks it, and the checker trusts only its own key.
+ * later without the broker (its format: src/core/receipt-file.ts). Nothing
+ * here verifies the log: the file is evidence for whoever checks it, and the
+ * checker trusts only its own key.
  */
 import { GeobridgeError } from '../core/errors.js';
+import { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
 
-/** The `format` field of a routing receipt file. */
-export const ROUTING_RECEIPT_FORMAT = 'geobridge-routing-receipt/1';
-
-/** The log's signed promise in a route answer (`receipt`): leaf `index` holds the decision's record `recordHash`. */
-export interface LogPromise {
-  readonly manifestSha256: string;
-  readonly index: number;
-  readonly recordHash: string;
-  readonly timestamp: number;
-  readonly keyId: string;
-  readonly signature: string;
-}
-
-/** A connection the session made on a route: the bridge proved it holds the datacenter's key over our challenge. */
-export interface RouteConnection {
-  readonly datacenter: string;
-  /** When the bridge admitted us (ISO 8601). */
-  readonly connectedAt: string;
-  /** The `join` challenge we sent, which the proof signs. */
-  readonly challenge: string;
-  /** The bridge's `admitted` proof (compact JWS, typ gb-bridge-proof+jws), verified by the session against the broker's bridge keys. */
-  readonly bridgeProof: string;
-}
-
-/** One route a session was given, as it keeps it for the whole call. */
-export interface RouteReceipt {
-  /** The route ticket, as the broker signed it (opaque here). */
-  readonly ticket: string;
-  readonly decisionId: string;
-  /** Who the ticket was for (its verified subject), which the bridge proofs name. */
-  readonly participant: string;
-  readonly country: string;
-  readonly candidates: readonly { readonly datacenter: string; readonly jurisdiction: string }[];
-  readonly receipt: LogPromise;
-  /** When the answer arrived (ISO 8601). */
-  readonly receivedAt: string;
-  readonly connections: readonly RouteConnection[];
-}
-
-/** A signed tree head, as GET /v1/log/sth serves it. */
-export interface TreeHeadJson {
-  readonly size: number;
-  readonly rootHash: string;
-  readonly timestamp: number;
-  readonly keyId: string;
-  readonly signature: string;
-}
-
-/** A route in the file: what the session kept, the head covering its leaf, and the leaf's inclusion proof to that head (base64 hashes). */
-export interface ReceiptFileRoute extends RouteReceipt {
-  readonly sth: TreeHeadJson;
-  readonly inclusionProof: readonly string[];
-}
-
-/** The routing receipt file. */
-export interface RoutingReceiptFile {
-  readonly format: typeof ROUTING_RECEIPT_FORMAT;
-  /** The broker that routed (its origin). */
-  readonly broker: string;
-  readonly meeting?: string;
-  /** When the file was made (ISO 8601). */
-  readonly createdAt: string;
-  readonly routes: readonly ReceiptFileRoute[];
-}
+export { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
 
 /**
  * The session's record of its routes: `keep` each route answer as it

@@ -217,7 +217,7 @@ function noPositionals(sub: string, positionals: readonly string[]): void {
 }
 
 /** DIR/audit.sqlite, which must exist: a missing log is never read as an empty one. */
-function auditFile(dataDir: string | undefined): string {
+export function auditFile(dataDir: string | undefined): string {
   const dir = dataDir ?? 'data';
   const file = join(dir, 'audit.sqlite');
   if (!existsSync(file)) {
@@ -226,10 +226,10 @@ function auditFile(dataDir: string | undefined): string {
   return file;
 }
 
-type ReadResult = { readonly ok: true; readonly records: AuditRecord[]; readonly stored: StoredTree } | { readonly ok: false; readonly code: string; readonly reason: string };
+export type ReadResult = { readonly ok: true; readonly records: AuditRecord[]; readonly stored: StoredTree } | { readonly ok: false; readonly code: string; readonly reason: string };
 
 /** Every record of the log, its stored tree and signed heads; a record that cannot even be parsed (AUDIT_CORRUPT) is a broken chain, not bad input. */
-async function readAll(file: string): Promise<ReadResult> {
+export async function readAll(file: string): Promise<ReadResult> {
   const log = SqliteAuditLog.open(file, { create: false });
   try {
     const records = await log.read();
