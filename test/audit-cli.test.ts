@@ -11,6 +11,7 @@ import { ephemeralLogKey, loadLogKey, logKeyPath, logPublicJwk } from '../src/br
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { main } from '../src/cli/main.js';
+import { rewriteLog } from './rewrite-log.fixture.js';
 
 const root = join(import.meta.dirname, '..');
 const base = mkdtempSync(join(tmpdir(), 'geobridge-audit-cli-'));
@@ -92,23 +93,6 @@ describe('geobridge audit verify', () => {
     expect((await run('audit', 'report', '--data', empty, '--from', '2024-03-01', '--to', '2024-03-02')).code).toBe(2);
   });
 });
-
-/**
- * What the issue's auditor did, done by someone who also holds the log key:
- * the log rebuilt from the records `keep` selects, with seq, prev_hash,
- * hash, the Merkle tree and a signed head all recomputed.
- */
-async function rewriteLog(dir: string, keep: (r: AuditRecord) => boolean, edit: (r: AuditRecord) => AuditRecord['data'] = (r) => r.data): Promise<void> {
-  const file = join(dir, 'audit.sqlite');
-  const old = SqliteAuditLog.open(file, { create: false });
-  const records = (await old.read()).filter(keep);
-  await old.close();
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-  const log = SqliteAuditLog.open(file);
-  for (const r of records) await log.append(r.type, edit(r), r.at);
-  await new TreeHeadSigner(log, await loadLogKey(dir, false)).refresh();
-  await log.close();
-}
 
 describe('geobridge audit verify, transparency log', () => {
   /** A broker's data directory: the log, its key, and a signed tree head kept in the log and returned (as GET /v1/log/sth serves it). */
@@ -395,7 +379,7 @@ describe('geobridge receipt verify', () => {
 
   it('exits 2 without a file or --broker, and has help', async () => {
     expect((await run('receipt', 'verify', '--broker', 'http://127.0.0.1:9')).err).toContain('give one receipt file');
-    expect((await run('receipt', 'verify', 'x.json')).err).toContain('give --broker URL');
+    expect((await run('receipt', 'verify', 'x.json')).err).toContain('give --log-key KEY (the log key you pinned), --broker URL');
     expect((await run('receipt', 'check')).code).toBe(2);
     expect((await run('receipt', '--help')).out).toContain('geobridge receipt verify FILE --broker URL');
   });

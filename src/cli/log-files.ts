@@ -1,6 +1,6 @@
 /**
  * The files people keep of a transparency log and bring to the CLI: a
- * receipt (a saved /v1/route answer), a signed tree head (the body of
+ * receipt (a routing receipt file, or a saved /v1/route answer), a signed tree head (the body of
  * GET /v1/log/sth) and a pinned log key (GET /v1/log/key). Read strictly,
  * with errors that name the file and say what it should hold.
  */
@@ -9,16 +9,35 @@ import type { SignedTreeHead } from '../broker/audit/tree-heads.js';
 import type { LogPublicKey, Receipt } from '../broker/audit/verify-log.js';
 import { logPublicKeyFromJwk } from '../broker/log-key.js';
 import { GeobridgeError } from '../core/errors.js';
+import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../core/receipt-file.js';
+
+/** A saved /v1/route answer as a receipt: its `receipt`, `decisionId`, and the answer itself. */
+export type AnswerReceipt = Receipt & { readonly manifestSha256?: string; readonly answer: Readonly<Record<string, unknown>> };
 
 /** A receipt: a saved /v1/route answer (its `receipt`, `decisionId`), optionally with a tree head kept beside it (`sth`). */
-export function readReceiptFile(path: string): Receipt & { readonly manifestSha256?: string; readonly answer: Readonly<Record<string, unknown>> } {
+export function readReceiptFile(path: string): AnswerReceipt {
+  return answerReceiptFrom(readJson(path), path);
+}
+
+/** What `receipt verify` reads: a routing receipt file (the meeting page's download, src/core/receipt-file.ts), or a bare /v1/route answer. */
+export function readReceiptInput(path: string): { readonly kind: 'file'; readonly file: RoutingReceiptFile } | { readonly kind: 'answer'; readonly answer: AnswerReceipt } {
+  const value = readJson(path);
+  if (typeof value !== 'object' || value === null || !('format' in value)) return { kind: 'answer', answer: answerReceiptFrom(value, path) };
+  const parsed = parseRoutingReceiptFile(value);
+  if (!parsed.ok) throw new GeobridgeError('USAGE', `${path} is not a routing receipt file (${ROUTING_RECEIPT_FORMAT}): ${parsed.error}. Give the file as the meeting page saved it, or a /v1/route answer.`);
+  return { kind: 'file', file: parsed.file };
+}
+
+function readJson(path: string): unknown {
   const text = readInput(path, 'receipt');
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
-    throw new GeobridgeError('USAGE', `${path} is not JSON (${error instanceof Error ? error.message : String(error)}); give the /v1/route answer as it was received.`);
+    throw new GeobridgeError('USAGE', `${path} is not JSON (${error instanceof Error ? error.message : String(error)}); give the receipt file or the /v1/route answer as it was saved.`);
   }
+}
+
+function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
   const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown } | null;
   const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
   if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string') {

@@ -44,7 +44,7 @@ Commands:
   audit verify|prove|witness|report
                            check the audit log, a receipt, or a broker's log from outside;
                            who touched which jurisdiction, when (exit 1 if altered)
-  receipt verify FILE      check a routing receipt (a saved /v1/route answer) against a broker's log
+  receipt verify FILE      check a routing receipt (the meeting page's file, or a saved /v1/route answer)
   manifest log|show        the manifests a broker put in force: when, by whom, what changed; one whole
 
 Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused

@@ -16,6 +16,7 @@ import { screenIceServers, signedIceAllowance, type IceServerRefused } from './i
 import { MeetingKeys, prepareMember, type ChatMessage, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
 import { GeobridgeError } from '../core/errors.js';
 import { chatTextProblem } from '../e2ee/chat.js';
+import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -135,6 +136,8 @@ interface Route {
   readonly bridges: Readonly<Record<string, string>>;
   /** The STUN/TURN servers the broker allows from each candidate's bridge. */
   readonly iceServers: IceAllowance;
+  /** Where its receipt records the connections made on it (none: the answer had no receipt). */
+  readonly receipt: RouteReceiptHandle | undefined;
 }
 
 /** One bridge connection attempt. */
@@ -147,6 +150,8 @@ interface Link {
   claims: RouteTicket;
   /** What the route answer allows this bridge to hand out. */
   readonly iceAllowance: IceAllowance;
+  /** The route's receipt, told once this bridge has proved itself. */
+  readonly receipt: RouteReceiptHandle | undefined;
   /** The bridge's messages, handled one after another (the proof check in `admitted` is async). */
   inbox: Promise<void>;
   peer?: PeerHandle<unknown>;
@@ -176,6 +181,8 @@ export class Session<Track> {
   readonly #links = new Map<number, Link>();
   readonly #timers = new Map<number, ReturnType<typeof setTimeout>>();
   readonly #requests = new Map<number, AbortController>();
+  /** Every route given in this call, kept for the participant's routing receipt. */
+  readonly #receipts = new RouteReceipts();
   #audio = true;
   #video = true;
   /** The screen we share, or null. */
@@ -194,6 +201,11 @@ export class Session<Track> {
 
   get status(): ConnectionState['status'] {
     return this.#state.status;
+  }
+
+  /** Every route the broker gave this session, oldest first: ticket, decision, log promise, and the bridges that proved they were reached (receipts.ts builds the file). */
+  receipts(): readonly RouteReceipt[] {
+    return this.#receipts.list();
   }
 
   /** The call's state: routing, keys and media, each separately. */
@@ -345,7 +357,9 @@ export class Session<Track> {
         const token = String(body.ticket);
         const verified = await this.#verifyTicket(token);
         const iceServers = await signedIceAllowance(body.iceServers, verified.claims.ice);
-        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers });
+        // Only a ticket that verifies is a route worth a receipt; the machine refuses the others.
+        const receipt = verified.ok ? this.#receipts.keep(body, verified.claims.sub, new Date()) : undefined;
+        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers, receipt });
         event = { type: 'routeReceived', requestId, decision: body as unknown as DecidedRoute, ticket: verified.claims, ticketVerified: verified.ok };
       } else if (response.status >= 500 && response.status !== 503) {
         event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
@@ -392,7 +406,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
+    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, receipt: route.receipt, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
     this.#links.set(attemptId, link);
     const fail = (reason: string, code?: string): void => {
       if (link.done) return;
@@ -444,6 +458,7 @@ export class Session<Track> {
           return;
         }
         link.admitted = true;
+        link.receipt?.connected({ datacenter, connectedAt: new Date().toISOString(), challenge: link.challenge, bridgeProof: message.proof });
         const ice = screenIceServers(message.iceServers, link.iceAllowance, datacenter);
         for (const refused of ice.refused) emit(refused);
         const peer = this.#options.platform.createPeer(ice.accepted);

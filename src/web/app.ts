@@ -25,6 +25,7 @@ import { RosterView } from './roster-view.js';
 import { ScreenShare } from './screen-share.js';
 import { ChatView } from './chat-view.js';
 import { wirePanel } from './side-panel.js';
+import { wireRoutingReceipt } from './routing-receipt.js';
 
 type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' | 'refused' | 'failed' | 'left';
 
@@ -354,6 +355,13 @@ function startCall(options: { token: string; participant: string; name: string; 
     },
   });
   wireScreenShare(session, grid);
+  wireRoutingReceipt({
+    container: byId('e2ee-panel'),
+    broker: location.origin,
+    meeting: state.meeting?.id ?? 'meeting',
+    routes: () => session.receipts(),
+    onOutcome: (outcome) => events.push({ type: 'routing-receipt', ...outcome, at: Math.round(performance.now()) }),
+  });
   watchUndecryptable();
   session.join();
 }

@@ -1,55 +1,93 @@
 /**
  * `geobridge receipt verify`: what a participant (or anyone holding their
- * route answer) can check without the operator's data directory: that the
- * log's signed promise is genuine, and that the broker's latest signed tree
- * head includes that very record (an inclusion proof from the broker,
- * checked here), and extends any head kept from before.
+ * receipt) can check. A routing receipt file (the meeting page's download,
+ * src/core/receipt-file.ts) carries, per route, the log's signed promise, a
+ * signed tree head covering it and the inclusion proof to that head's root:
+ * it verifies offline under a pinned log key, and more with the broker
+ * (its latest head extends the file's and still holds the record) or the
+ * broker's data directory (the record itself). A bare /v1/route answer has
+ * no head or proof: it needs the broker or the log.
  */
-import { hashLeaf, verifyConsistency, verifyInclusion } from '../../translog/index.js';
+import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../../translog/index.js';
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import { logPublicKeyFromJwk } from '../../broker/log-key.js';
+import { proveReceipt, type LogPublicKey } from '../../broker/audit/verify-log.js';
+import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
+import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseCommandArgs } from '../args.js';
+import { bridgeProofProblem } from '../bridge-proof-check.js';
 import { brokerUrl, getJson } from '../broker-client.js';
-import { readLogKeyFile, readReceiptFile, readTreeHeadFile } from '../log-files.js';
+import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
 import { EXIT, type Io } from '../io.js';
+import { auditFile, readAll, type ReadResult } from './audit.js';
 
-export const RECEIPT_HELP = `Usage: geobridge receipt verify FILE --broker URL [--log-key FILE] [--sth FILE] [--json]
+export const RECEIPT_HELP = `Usage: geobridge receipt verify FILE --log-key KEY [--broker URL | --log DIR] [--json]
+       geobridge receipt verify FILE --broker URL [--log-key KEY] [--sth FILE] [--json]
+       geobridge receipt verify FILE --log DIR [--log-key KEY] [--json]
 
-Checks a routing receipt — a /v1/route answer saved as JSON — against the
-broker's transparency log, without its data directory:
+Checks a routing receipt against the broker's transparency log. FILE is the
+routing receipt file the meeting page saves ("Routing receipt"), or a
+/v1/route answer saved as JSON.
 
-  1. the receipt is the log's signed promise (under the log key: pinned with
-     --log-key, else fetched from the broker — pin it for a stronger check);
-  2. the broker's latest signed tree head holds that very record: the
-     broker's inclusion proof (GET /v1/log/proof) leads from it to the root
-     the head signs;
-  3. with --sth, that head extends the one you kept before (a consistency
-     proof), so the log was not rewritten since.
+A routing receipt file holds, for each route of the call, the log's signed
+promise, a signed tree head that covers it and the inclusion proof up to
+that head's root, so it verifies OFFLINE under the log key (--log-key, the
+key you pinned):
 
-Then it says, in plain words, what the receipt records: the country, the
-datacenter and jurisdiction it was sent to first, when, and under which
-manifest. With the log itself at hand, 'geobridge audit prove' checks the
-same receipt against the records.
+  1. the promise and the head are signed by the log key;
+  2. the head covers the route's record (the index is inside the log);
+  3. the inclusion proof leads from that record to the root the head signs.
+
+With --broker the log key comes from the broker unless pinned, and also:
+the broker's latest head is not older than the file's (no rollback), a
+consistency proof shows it extends the file's head, the record is proven
+again in it, and each bridge's proof that it was reached is checked under
+the key the broker publishes for its datacenter. With --log DIR (a broker's
+data directory; its key DIR/keys/log.pem unless pinned) the log itself must
+hold the record promised, as the decision the file names, for the country
+and datacenters it names, and the file's head must fit its records.
+
+A bare /v1/route answer has no head or proof: it needs --broker (the
+broker's latest head and inclusion proof; with --sth, that head extends one
+you kept) or --log.
+
+Then it says, in plain words, for each route: the country, the datacenter
+connected to and its jurisdiction, when, and the manifest the decision was
+made under.
 
 Options:
+  --log-key KEY   the log key you pinned (the body of GET /v1/log/key)
   --broker URL    the broker that routed (http://host:port)
-  --log-key FILE  the log key you pinned (the body of GET /v1/log/key)
-  --sth FILE      a signed tree head you kept (the body of GET /v1/log/sth)
+  --log DIR       the broker's data directory (audit.sqlite, keys/log.pem)
+  --sth FILE      a signed tree head you kept (the body of GET /v1/log/sth),
+                  for a bare /v1/route answer, with --broker
   --json          print JSON
   -h, --help      show this help
 
-Exit codes: 0 verified · 1 not in the log, or a signature, proof or head
-that fails · 2 bad input, or the broker cannot be reached
+Exit codes: 0 verified · 1 a signature, head or proof that fails, a rollback,
+a record not in the log · 2 bad input, or the broker or log cannot be read
 
-Example:
+Examples:
+  geobridge receipt verify geobridge-receipt-m_01J…-20260301-091500.json --log-key log-key.json
+  geobridge receipt verify geobridge-receipt-m_01J….json --broker https://meet.example
   curl -s -X POST $B/v1/route -H "authorization: Bearer $JOIN" -d '{}' > answer.json
   geobridge receipt verify answer.json --broker $B
 `;
 
-/** How long a receipt may wait for a signed head to cover it: the promise is one interval, plus slack. */
+/** How long a bare answer's receipt may wait for a signed head to cover it: the promise is one interval, plus slack. */
 const COVER_WAIT_MS = 3000;
+
+/** The outcome for one route, or for a bare answer. */
+type Outcome = { readonly ok: true; readonly seq: number; readonly lines: readonly string[] } | { readonly ok: false; readonly reason: string };
+
+/** Where the checks get what they need beyond the file. */
+interface Sources {
+  readonly key: LogPublicKey;
+  readonly broker: URL | undefined;
+  readonly log: { readonly dir: string; readonly read: ReadResult } | undefined;
+  readonly kept: SignedTreeHead | undefined;
+}
 
 /** Runs `receipt`. */
 export async function runReceipt(argv: readonly string[], io: Io): Promise<number> {
@@ -59,67 +97,185 @@ export async function runReceipt(argv: readonly string[], io: Io): Promise<numbe
     return sub === undefined ? EXIT.badInput : EXIT.ok;
   }
   if (sub !== 'verify') throw new GeobridgeError('USAGE', `receipt: unknown subcommand '${sub}': verify; see 'geobridge receipt --help'.`);
-  const { values, positionals } = parseCommandArgs('receipt', rest, { broker: { type: 'string' }, 'log-key': { type: 'string' }, sth: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('receipt', rest, { broker: { type: 'string' }, 'log-key': { type: 'string' }, log: { type: 'string' }, sth: { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(RECEIPT_HELP);
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new GeobridgeError('USAGE', `receipt verify: give one receipt file (a saved /v1/route answer), not ${String(positionals.length)}; see 'geobridge receipt --help'.`);
-  if (values.broker === undefined) throw new GeobridgeError('USAGE', "receipt verify: give --broker URL, the broker that routed; see 'geobridge receipt --help'.");
-  const broker = brokerUrl(values.broker, 'receipt verify');
-  const file = positionals[0] ?? '';
-  const receipt = readReceiptFile(file);
-  const kept = values.sth === undefined ? undefined : readTreeHeadFile(values.sth);
-  const pinned = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : undefined;
-  const key = pinned ?? await logPublicKeyFromJwk(await getJson(broker, '/v1/log/key'));
-
-  const result = await check();
-  if (values.json) io.out(`${JSON.stringify({ file, ...result, keyId: key.keyId, keyPinned: pinned !== undefined }, null, 2)}\n`);
-  else io.out(result.ok ? `${result.lines.join('\n')}\n` : `not verified: ${result.reason}\n`);
-  return result.ok ? EXIT.ok : EXIT.violations;
-
-  async function check(): Promise<{ ok: true; seq: number; treeSize: number; lines: string[] } | { ok: false; reason: string }> {
-    const { promise } = receipt;
-    const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
-    if (unsigned !== undefined) return { ok: false, reason: `the receipt is not the log's promise: ${unsigned}` };
-    let sth = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
-    // A head covers a record within an interval of its promise; wait that long, no longer.
-    for (const deadline = Date.now() + COVER_WAIT_MS; sth.size <= promise.index && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      sth = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
-    }
-    const signed = verifyTreeHead(sth, key.publicKey, key.keyId);
-    if (!signed.ok) return { ok: false, reason: `the broker's tree head: ${signed.reason}` };
-    const seq = promise.index + 1;
-    if (sth.size <= promise.index) return { ok: false, reason: `the broker's latest signed tree head (${String(sth.size)} records) does not hold record ${String(seq)}, promised ${new Date(promise.timestamp).toISOString()}: the log lost it, or broke its promise` };
-    const inclusion = (await getJson(broker, `/v1/log/proof?index=${String(promise.index)}&size=${String(sth.size)}`)) as { recordHash: string; proof: string[] };
-    if (inclusion.recordHash !== promise.recordHash) return { ok: false, reason: `the log now holds another record ${String(seq)} (hash ${inclusion.recordHash}, promised ${promise.recordHash}): it was rewritten` };
-    const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, inclusion.proof.map(fromBase64), signed.head);
-    if (!proved.ok) return { ok: false, reason: `the broker's inclusion proof does not lead to the root its head signs (${proved.message})` };
-    const lines = [`record ${String(seq)} is in the log: the tree head of ${String(sth.size)} records signed ${new Date(sth.timestamp).toISOString()} holds it (an inclusion proof of ${String(inclusion.proof.length)} hash${inclusion.proof.length === 1 ? '' : 'es'}, checked here)`];
-    if (kept !== undefined) {
-      const keptSigned = verifyTreeHead(kept, key.publicKey, key.keyId);
-      if (!keptSigned.ok) return { ok: false, reason: `the tree head you kept: ${keptSigned.reason}` };
-      if (kept.size > sth.size) return { ok: false, reason: `the log shrank: you kept a head of ${String(kept.size)} records, the broker now signs ${String(sth.size)}` };
-      const consistency = (await getJson(broker, `/v1/log/consistency?from=${String(kept.size)}&to=${String(sth.size)}`)) as { proof: string[] };
-      const extends_ = verifyConsistency(keptSigned.head, signed.head, consistency.proof.map(fromBase64));
-      if (!extends_.ok) return { ok: false, reason: `the log does not extend the head you kept (${String(kept.size)} records, signed ${new Date(kept.timestamp).toISOString()}): ${extends_.message}` };
-      lines.push(`and that log extends the head you kept (${String(kept.size)} records, signed ${new Date(kept.timestamp).toISOString()})`);
-    }
-    lines.push(plainWords(receipt.answer, receipt.manifestSha256, promise.timestamp));
-    if (pinned === undefined) lines.push(`log key ${key.keyId}, fetched from the broker: pin it (--log-key) to check against the key you trust`);
-    return { ok: true, seq, treeSize: sth.size, lines };
+  if (positionals.length !== 1) throw new GeobridgeError('USAGE', `receipt verify: give one receipt file (the meeting page's routing receipt, or a saved /v1/route answer), not ${String(positionals.length)}; see 'geobridge receipt --help'.`);
+  if (values.broker === undefined && values.log === undefined && values['log-key'] === undefined) {
+    throw new GeobridgeError('USAGE', "receipt verify: give --log-key KEY (the log key you pinned), --broker URL (the broker that routed) or --log DIR (its data directory); see 'geobridge receipt --help'.");
   }
+  if (values.sth !== undefined && values.broker === undefined) throw new GeobridgeError('USAGE', "receipt verify: --sth is checked against the broker's latest head: give --broker URL too.");
+  const file = positionals[0] ?? '';
+  const input = readReceiptInput(file);
+  if (input.kind === 'file' && values.sth !== undefined) throw new GeobridgeError('USAGE', `receipt verify: ${file} carries its own tree heads, which --broker checks against the latest; --sth is for a bare /v1/route answer.`);
+  if (input.kind === 'answer' && values.broker === undefined && values.log === undefined) {
+    throw new GeobridgeError('USAGE', `receipt verify: ${file} is a bare /v1/route answer, with no tree head or proof to check offline: give --broker URL or --log DIR.`);
+  }
+  const broker = values.broker === undefined ? undefined : brokerUrl(values.broker, 'receipt verify');
+  const log = values.log === undefined ? undefined : { dir: values.log, read: await readAll(auditFile(values.log)) };
+  const pinned = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : undefined;
+  // Without a pinned key, the data directory's is the operator's own; the broker's is only what it says today.
+  const key = pinned ?? (log !== undefined ? await loadLogKey(log.dir, false) : await logPublicKeyFromJwk(await getJson(brokerUrl(values.broker ?? '', 'receipt verify'), '/v1/log/key')));
+  const keyNote = log !== undefined ? `log key ${key.keyId}, from ${logKeyPath(log.dir)}` : `log key ${key.keyId}, fetched from the broker: pin it (--log-key) to check against the key you trust`;
+  const sources: Sources = { key, broker, log, kept: values.sth === undefined ? undefined : readTreeHeadFile(values.sth) };
+
+  const outcomes = input.kind === 'file' ? await Promise.all(input.file.routes.map((route) => checkRoute(route, sources))) : [await checkAnswer(input.answer, sources)];
+  const ok = outcomes.every((o) => o.ok);
+  if (values.json) {
+    io.out(`${JSON.stringify({ file, ok, routes: outcomes.map((o) => (o.ok ? { ok: true, seq: o.seq } : o)), keyId: key.keyId, keyPinned: pinned !== undefined }, null, 2)}\n`);
+  } else {
+    // One route reads as lines; several are numbered, their details indented under each.
+    const many = outcomes.length > 1;
+    const lines = outcomes.flatMap((o, i) => {
+      const label = many ? `route ${String(i + 1)} of ${String(outcomes.length)}: ` : '';
+      return o.ok ? [`${label}${o.lines[0] ?? ''}`, ...o.lines.slice(1).map((l) => (many ? `  ${l}` : l))] : [`${label}not verified: ${o.reason}`];
+    });
+    if (ok && pinned === undefined) lines.push(keyNote);
+    io.out(`${lines.join('\n')}\n`);
+  }
+  return ok ? EXIT.ok : EXIT.violations;
 }
 
-/** "DE → eu-central (DE), 2026-…, decision dec_…, manifest 9f2c…": what the receipt's answer says, for people. */
-function plainWords(answer: Record<string, unknown>, manifest: string | undefined, at: number): string {
+/** A route of a receipt file: offline against its own head, then against the broker and the log when given. */
+async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Outcome> {
+  const { key } = sources;
+  const promise = route.receipt;
+  const seq = promise.index + 1;
+  const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
+  if (unsigned !== undefined) return { ok: false, reason: `bad signature: the receipt is not the log's promise: ${unsigned}` };
+  const signed = verifyTreeHead(route.sth, key.publicKey, key.keyId);
+  if (!signed.ok) return { ok: false, reason: `the file's tree head is not signed by the log key: ${signed.reason}` };
+  if (route.sth.size <= promise.index) return { ok: false, reason: `index beyond the log: the file's tree head holds ${String(route.sth.size)} records, not record ${String(seq)}` };
+  const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, route.inclusionProof.map(fromBase64), signed.head);
+  if (!proved.ok) return { ok: false, reason: `the file's inclusion proof does not lead to the root its tree head signs (${proved.message})` };
+  const lines = [plainWords(route), `record ${String(seq)} is in the log: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  if (sources.broker !== undefined) {
+    const latest = await latestHead(sources.broker, key);
+    if (!latest.ok) return latest;
+    const extended = await extendsHead(sources.broker, route.sth, signed.head, latest, 'in the file');
+    if (extended !== undefined) return { ok: false, reason: extended };
+    const again = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
+    if (!again.ok) return again;
+    lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
+    const keys = ((await getJson(sources.broker, '/v1/bridges/keys')) as { keys?: Record<string, unknown> }).keys ?? {};
+    for (const c of route.connections) {
+      const problem = await bridgeProofProblem(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
+      if (problem !== undefined) return { ok: false, reason: `the bridge proof for ${c.datacenter} does not hold: ${problem}` };
+      lines.push(`the bridge of ${c.datacenter} proved it was reached: its proof is signed by the key the broker publishes for ${c.datacenter}`);
+    }
+  }
+  if (sources.log !== undefined) {
+    const inLog = againstLog(route, sources.log, key);
+    if (!inLog.ok) return inLog;
+    lines.push(inLog.line);
+  }
+  return { ok: true, seq, lines };
+}
+
+/** A bare /v1/route answer: the broker's latest head and proof (and a kept head), or the log's record. */
+async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Outcome> {
+  const { key } = sources;
+  const { promise } = receipt;
+  const seq = promise.index + 1;
+  const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
+  if (unsigned !== undefined) return { ok: false, reason: `the receipt is not the log's promise: ${unsigned}` };
+  const lines: string[] = [];
+  if (sources.broker !== undefined) {
+    let latest = await latestHead(sources.broker, key);
+    // A head covers a record within an interval of its promise; wait that long, no longer.
+    for (const deadline = Date.now() + COVER_WAIT_MS; latest.ok && latest.sth.size <= promise.index && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      latest = await latestHead(sources.broker, key);
+    }
+    if (!latest.ok) return latest;
+    if (latest.sth.size <= promise.index) return { ok: false, reason: `the broker's latest signed tree head (${String(latest.sth.size)} records) does not hold record ${String(seq)}, promised ${iso(promise.timestamp)}: the log lost it, or broke its promise` };
+    const proven = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
+    if (!proven.ok) return proven;
+    lines.push(`record ${String(seq)} is in the log: the tree head of ${String(latest.sth.size)} records signed ${iso(latest.sth.timestamp)} holds it (${proven.line})`);
+    if (sources.kept !== undefined) {
+      const keptSigned = verifyTreeHead(sources.kept, key.publicKey, key.keyId);
+      if (!keptSigned.ok) return { ok: false, reason: `the tree head you kept: ${keptSigned.reason}` };
+      const extended = await extendsHead(sources.broker, sources.kept, keptSigned.head, latest, 'you kept');
+      if (extended !== undefined) return { ok: false, reason: extended };
+      lines.push(`and that log extends the head you kept (${String(sources.kept.size)} records, signed ${iso(sources.kept.timestamp)})`);
+    }
+  }
+  if (sources.log !== undefined) {
+    const { read } = sources.log;
+    const check = read.ok ? proveReceipt(read.records, receipt, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
+    if (!check.ok) return { ok: false, reason: `the log in ${sources.log.dir}: ${check.reason}` };
+    lines.push(`the log in ${sources.log.dir} holds it: record ${String(check.record.seq)} (${check.record.type}, ${check.record.at})`);
+  }
+  lines.push(answerWords(receipt.answer, receipt.manifestSha256, promise.timestamp));
+  return { ok: true, seq, lines };
+}
+
+type LatestHead = { readonly ok: true; readonly sth: SignedTreeHead; readonly head: TreeHead } | { readonly ok: false; readonly reason: string };
+
+/** The broker's latest signed tree head, checked under the key. */
+async function latestHead(broker: URL, key: LogPublicKey): Promise<LatestHead> {
+  const sth = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
+  const signed = verifyTreeHead(sth, key.publicKey, key.keyId);
+  return signed.ok ? { ok: true, sth, head: signed.head } : { ok: false, reason: `the broker's tree head is not signed by the log key: ${signed.reason}` };
+}
+
+/** Why the broker's latest head does not extend `older` (the head `whose`: 'in the file', 'you kept'): a rollback, or a fork. */
+async function extendsHead(broker: URL, older: SignedTreeHead, olderHead: TreeHead, latest: Extract<LatestHead, { ok: true }>, whose: string): Promise<string | undefined> {
+  const was = `${String(older.size)} records, signed ${iso(older.timestamp)}`;
+  if (latest.sth.size < older.size) return `rollback: the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) is older than the one ${whose} (${was}): the log was cut back`;
+  const consistency = (await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}`)) as { proof: string[] };
+  const extended = verifyConsistency(olderHead, latest.head, consistency.proof.map(fromBase64));
+  return extended.ok ? undefined : `the log does not extend the tree head ${whose} (${was}): ${extended.message}`;
+}
+
+/** The record at `index` proven again in the broker's latest head, through the broker's inclusion proof. */
+async function provenAtBroker(broker: URL, index: number, recordHash: string, latest: Extract<LatestHead, { ok: true }>): Promise<{ ok: true; line: string } | { ok: false; reason: string }> {
+  const inclusion = (await getJson(broker, `/v1/log/proof?index=${String(index)}&size=${String(latest.sth.size)}`)) as { recordHash: string; proof: string[] };
+  if (inclusion.recordHash !== recordHash) return { ok: false, reason: `the log now holds another record ${String(index + 1)} (hash ${inclusion.recordHash}, promised ${recordHash}): it was rewritten` };
+  const proved = verifyInclusion(hashLeaf(leafEntry(recordHash)), index, inclusion.proof.map(fromBase64), latest.head);
+  if (!proved.ok) return { ok: false, reason: `the broker's inclusion proof does not lead to the root its head signs (${proved.message})` };
+  return { ok: true, line: `an inclusion proof of ${hashes(inclusion.proof.length)}, checked here` };
+}
+
+/** The log itself holds the promised record, as the decision of the file's route, for its country and datacenters; the file's head fits the records. */
+function againstLog(route: ReceiptFileRoute, log: NonNullable<Sources['log']>, key: LogPublicKey): { ok: true; line: string } | { ok: false; reason: string } {
+  const { read, dir } = log;
+  const check = read.ok ? proveReceipt(read.records, { promise: route.receipt, decisionId: route.decisionId, sth: route.sth }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
+  if (!check.ok) return { ok: false, reason: `the log in ${dir}: ${check.reason}` };
+  const data = check.record.data as { country?: unknown; candidates?: unknown };
+  const logged = Array.isArray(data.candidates) ? (data.candidates as { datacenter?: unknown }[]).map((c) => String(c.datacenter)).join(',') : '';
+  const filed = route.candidates.map((c) => c.datacenter).join(',');
+  if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${dir} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
+  return { ok: true, line: `the log in ${dir} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${route.country} → ${filed}` };
+}
+
+/** "US → us-east (US), connected 2026-…; decided 2026-…, decision dec_…, under manifest 9f2c…": a file's route, for people. */
+function plainWords(route: ReceiptFileRoute): string {
+  const jurisdiction = new Map(route.candidates.map((c) => [c.datacenter, c.jurisdiction]));
+  const reached = route.connections.map((c) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), connected ${c.connectedAt}`);
+  const offered = route.candidates.map((c) => `${c.datacenter} (${c.jurisdiction})`).join(', ');
+  const where = reached.length > 0 ? reached.join('; then ') : `${route.country}, offered ${offered}, not connected on this route`;
+  return `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
+}
+
+/** "the route: DE → eu-central (DE), …; decided …": a bare answer, which says where it was sent, not where it connected. */
+function answerWords(answer: Readonly<Record<string, unknown>>, manifest: string | undefined, at: number): string {
   const candidates = Array.isArray(answer.candidates) ? (answer.candidates as { datacenter?: unknown; jurisdiction?: unknown }[]) : [];
   const first = candidates[0];
   const country = typeof answer.country === 'string' ? answer.country : '?';
   const path = first ? `${country} → ${String(first.datacenter)} (${String(first.jurisdiction)})` : country;
   const more = candidates.length > 1 ? `, then ${candidates.slice(1).map((c) => `${String(c.datacenter)} (${String(c.jurisdiction)})`).join(', ')}` : '';
-  return `the route: ${path}${more}; decided ${new Date(at).toISOString()}${typeof answer.decisionId === 'string' ? `, decision ${answer.decisionId}` : ''}${manifest ? `, under manifest ${manifest}` : ''}`;
+  return `the route: ${path}${more}; decided ${iso(at)}${typeof answer.decisionId === 'string' ? `, decision ${answer.decisionId}` : ''}${manifest ? `, under manifest ${manifest}` : ''}`;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function hashes(n: number): string {
+  return `${String(n)} hash${n === 1 ? '' : 'es'}`;
 }
 
 function fromBase64(text: string): Uint8Array {

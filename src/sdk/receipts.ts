@@ -1,0 +1,131 @@
+/**
+ * A participant's routing receipts: every route the broker gave a session
+ * (its ticket, decision and candidates, and the transparency log's signed
+ * promise that the decision is in the log), where the session actually
+ * connected and the bridge's proof that it was reached; and the **routing
+ * receipt file** built from them, which adds for each route the broker's
+ * signed tree head covering it and the inclusion proof up to that head's
+ * root (RFC 9162 §2.1.3), so that `geobridge receipt verify` can check it
+ * later without the broker (its format: src/core/receipt-file.ts). Nothing
+ * here verifies the log: the file is evidence for whoever checks it, and the
+ * checker trusts only its own key.
+ */
+import { GeobridgeError } from '../core/errors.js';
+import { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
+
+export { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
+
+/**
+ * The session's record of its routes: `keep` each route answer as it
+ * arrives, `connected` when a bridge proves itself on one; `list` is a
+ * snapshot, oldest first.
+ */
+export class RouteReceipts {
+  readonly #routes: { route: Omit<RouteReceipt, 'connections'>; connections: RouteConnection[] }[] = [];
+
+  /** Keeps a route answer; undefined (nothing kept) when it carries no log promise, as from a broker before the transparency log. */
+  keep(answer: Readonly<Record<string, unknown>>, participant: string, receivedAt: Date): RouteReceiptHandle | undefined {
+    const receipt = logPromiseOf(answer.receipt);
+    if (receipt === undefined || typeof answer.ticket !== 'string' || typeof answer.decisionId !== 'string') return undefined;
+    const candidates = Array.isArray(answer.candidates) ? (answer.candidates as unknown[]).flatMap(candidateOf) : [];
+    const entry = {
+      route: { ticket: answer.ticket, decisionId: answer.decisionId, participant, country: typeof answer.country === 'string' ? answer.country : '', candidates, receipt, receivedAt: receivedAt.toISOString() },
+      connections: [] as RouteConnection[],
+    };
+    this.#routes.push(entry);
+    return { connected: (c) => entry.connections.push(c) };
+  }
+
+  /** Every route kept so far, each with its connections. */
+  list(): readonly RouteReceipt[] {
+    return this.#routes.map(({ route, connections }) => ({ ...route, connections: [...connections] }));
+  }
+}
+
+/** Where a kept route records its connections. */
+export interface RouteReceiptHandle {
+  connected(connection: RouteConnection): void;
+}
+
+function candidateOf(value: unknown): { datacenter: string; jurisdiction: string }[] {
+  const c = value as { datacenter?: unknown; jurisdiction?: unknown } | null;
+  return typeof c === 'object' && c !== null && typeof c.datacenter === 'string' && typeof c.jurisdiction === 'string' ? [{ datacenter: c.datacenter, jurisdiction: c.jurisdiction }] : [];
+}
+
+function logPromiseOf(value: unknown): LogPromise | undefined {
+  const r = value as Partial<Record<keyof LogPromise, unknown>> | null;
+  if (typeof r !== 'object' || r === null) return undefined;
+  const { manifestSha256, index, recordHash, timestamp, keyId, signature } = r;
+  if (typeof manifestSha256 !== 'string' || typeof index !== 'number' || typeof recordHash !== 'string' || typeof timestamp !== 'number' || typeof keyId !== 'string' || typeof signature !== 'string') return undefined;
+  return { manifestSha256, index, recordHash, timestamp, keyId, signature };
+}
+
+/** Options of `buildReceiptFile`. */
+export interface ReceiptFileOptions {
+  /** The broker's base URL. */
+  readonly broker: string;
+  readonly routes: readonly RouteReceipt[];
+  readonly meeting?: string;
+  /** How long to wait for a signed tree head to cover the newest route (heads are signed every second). Default 5 s. */
+  readonly coverWaitMs?: number;
+  readonly now?: () => Date;
+}
+
+/** How often the head is asked for again while it does not cover yet. */
+const COVER_POLL_MS = 250;
+
+/**
+ * Builds the routing receipt file: the broker's latest signed tree head
+ * (waited for until it covers every route's leaf) and, for each route, the
+ * inclusion proof of its leaf in that head. Throws RECEIPT_UNAVAILABLE when
+ * there is no route, the broker cannot be reached, or no head covers the
+ * routes in time.
+ */
+export async function buildReceiptFile(options: ReceiptFileOptions): Promise<RoutingReceiptFile> {
+  const { routes } = options;
+  if (routes.length === 0) throw new GeobridgeError('RECEIPT_UNAVAILABLE', 'no routing receipt yet: the broker has not routed this session (or answered without a receipt).');
+  const broker = new URL(options.broker).origin;
+  const newest = Math.max(...routes.map((r) => r.receipt.index));
+  const deadline = Date.now() + (options.coverWaitMs ?? 5000);
+  let sth = treeHeadOf(await getJson(broker, '/v1/log/sth'));
+  while (sth.size <= newest) {
+    if (Date.now() >= deadline) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's signed tree head (${String(sth.size)} records) does not cover record ${String(newest + 1)} yet; try again in a few seconds.`);
+    await new Promise((resolve) => setTimeout(resolve, COVER_POLL_MS));
+    sth = treeHeadOf(await getJson(broker, '/v1/log/sth'));
+  }
+  const proven = await Promise.all(
+    routes.map(async (route): Promise<ReceiptFileRoute> => {
+      const answer = (await getJson(broker, `/v1/log/proof?index=${String(route.receipt.index)}&size=${String(sth.size)}`)) as { proof?: unknown };
+      if (!Array.isArray(answer.proof) || !answer.proof.every((h): h is string => typeof h === 'string')) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's inclusion proof for record ${String(route.receipt.index + 1)} is not a list of hashes.`);
+      return { ...route, sth, inclusionProof: answer.proof };
+    }),
+  );
+  return { format: ROUTING_RECEIPT_FORMAT, broker, ...(options.meeting !== undefined ? { meeting: options.meeting } : {}), createdAt: (options.now?.() ?? new Date()).toISOString(), routes: proven };
+}
+
+function treeHeadOf(value: unknown): TreeHeadJson {
+  const v = value as Partial<Record<keyof TreeHeadJson, unknown>> | null;
+  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
+    throw new GeobridgeError('RECEIPT_UNAVAILABLE', "the broker's /v1/log/sth answer is not a signed tree head.");
+  }
+  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
+}
+
+async function getJson(broker: string, path: string): Promise<unknown> {
+  const url = new URL(path, broker);
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    throw new GeobridgeError('RECEIPT_UNAVAILABLE', `cannot reach ${url.href} for the receipt's proofs (${error instanceof Error ? error.message : String(error)}).`);
+  }
+  if (!response.ok) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `${url.href} answered ${String(response.status)} when asked for the receipt's proofs.`);
+  return response.json();
+}
+
+/** `geobridge-receipt-<meeting>-<yyyymmdd-hhmmss>.json`, in UTC; the meeting id reduced to file-name-safe characters. */
+export function receiptFileName(meeting: string, at: Date): string {
+  const d = at.toISOString();
+  const stamp = `${d.slice(0, 4)}${d.slice(5, 7)}${d.slice(8, 10)}-${d.slice(11, 13)}${d.slice(14, 16)}${d.slice(17, 19)}`;
+  return `geobridge-receipt-${meeting.replace(/[^A-Za-z0-9_-]/g, '_')}-${stamp}.json`;
+}
