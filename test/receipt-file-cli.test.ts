@@ -100,6 +100,16 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     expect((await run('receipt', 'verify', otherDecision, '--log', cluster.dataDir)).out).toMatch(/^not verified: the log in \S+: record \d+ is not decision dec_forged\n$/);
   });
 
+  it('refuses a receipt that names another manifest than the one its decision was made under, through the ticket and through the log (exit 1)', async () => {
+    // The promise does not sign the manifest's hash: the broker's ticket and the log's record do.
+    const other = edited((route) => ({ ...route, receipt: { ...route.receipt, manifestSha256: 'f'.repeat(64) } }));
+    const viaBroker = await run('receipt', 'verify', other, '--broker', cluster.broker.url, '--log-key', keyPath);
+    expect([viaBroker.code, viaBroker.out]).toEqual([1, expect.stringMatching(/^not verified: wrong manifest: the ticket was issued under manifest [0-9a-f]{64}, the receipt names f{64}\n$/) as unknown]);
+    const viaLog = await run('receipt', 'verify', other, '--log', cluster.dataDir);
+    expect([viaLog.code, viaLog.out]).toEqual([1, expect.stringMatching(/^not verified: wrong manifest: the log records decision dec_\S+ under manifest [0-9a-f]{64}, the file names f{64}\n$/) as unknown]);
+    expect((await run('receipt', 'verify', goodPath, '--broker', cluster.broker.url)).out).toMatch(/the route ticket is the broker's, for decision dec_\S+ under manifest [0-9a-f]{12}…/);
+  });
+
   it('refuses a bad signature, a head not signed by the key, a proof that does not lead to the root, a head that does not hold the index (exit 1)', async () => {
     const cases: readonly [string, string][] = [
       [edited((route) => ({ ...route, receipt: { ...route.receipt, signature: flipped(route.receipt.signature) } })), "not verified: bad signature: the receipt is not the log's promise: the signature does not verify under the log key"],

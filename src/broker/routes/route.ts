@@ -138,7 +138,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         expiresInSeconds: ctx.config.routeTicketSeconds,
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.
-      const record = await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates });
+      const record = await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates, manifestSha256: sha256 });
       ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       // The fence list (~250 codes for most countries) goes out only when asked: the ticket names what fixes it.

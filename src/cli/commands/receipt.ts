@@ -12,6 +12,7 @@ import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { proveReceipt, type LogPublicKey } from '../../broker/audit/verify-log.js';
+import type { JwksDocument } from '../../broker/tickets.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import { GeobridgeError } from '../../core/errors.js';
@@ -19,6 +20,7 @@ import { parseCommandArgs } from '../args.js';
 import { bridgeProofProblem } from '../bridge-proof-check.js';
 import { brokerUrl, getJson } from '../broker-client.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
+import { ticketProblem } from '../ticket-check.js';
 import { EXIT, type Io } from '../io.js';
 import { auditFile, readAll, type ReadResult } from './audit.js';
 
@@ -159,6 +161,9 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     const again = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!again.ok) return again;
     lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
+    const ticket = await ticketProblem(route.ticket, { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256 }, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
+    if (ticket !== undefined) return { ok: false, reason: ticket };
+    lines.push(`the route ticket is the broker's, for decision ${route.decisionId} under manifest ${promise.manifestSha256.slice(0, 12)}…`);
     const keys = ((await getJson(sources.broker, '/v1/bridges/keys')) as { keys?: Record<string, unknown> }).keys ?? {};
     for (const c of route.connections) {
       const problem = await bridgeProofProblem(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
@@ -244,7 +249,12 @@ function againstLog(route: ReceiptFileRoute, log: NonNullable<Sources['log']>, k
   const { read, dir } = log;
   const check = read.ok ? proveReceipt(read.records, { promise: route.receipt, decisionId: route.decisionId, sth: route.sth }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
   if (!check.ok) return { ok: false, reason: `the log in ${dir}: ${check.reason}` };
-  const data = check.record.data as { country?: unknown; candidates?: unknown };
+  const data = check.record.data as { country?: unknown; candidates?: unknown; manifestSha256?: unknown };
+  // Records from before decisions named their manifest carry none.
+  const manifest = typeof data.manifestSha256 === 'string' ? data.manifestSha256 : undefined;
+  if (manifest !== undefined && manifest !== route.receipt.manifestSha256) {
+    return { ok: false, reason: `wrong manifest: the log records decision ${route.decisionId} under manifest ${manifest}, the file names ${route.receipt.manifestSha256}` };
+  }
   const logged = Array.isArray(data.candidates) ? (data.candidates as { datacenter?: unknown }[]).map((c) => String(c.datacenter)).join(',') : '';
   const filed = route.candidates.map((c) => c.datacenter).join(',');
   if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${dir} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
