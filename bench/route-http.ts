@@ -23,8 +23,12 @@
  * Each phase also reads this process's CPU time (`process.cpuUsage`: every
  * thread — event loop, libuv pool, audit writer — but not the client's
  * process) and divides it by the phase's 200 answers, warm-up included:
- * `routeCpuUsPerRequest` and `helloCpuUsPerRequest`. Throughput on a shared
- * 2-CPU machine moves with whatever else runs; CPU per request much less.
+ * `routeCpuUsPerRequest` and `helloCpuUsPerRequest`, and their quotient
+ * `cpuRatio` (issue 13's goal: ≤ 2.5). Throughput on a shared 2-CPU machine
+ * moves with whatever else runs; CPU per request much less.
+ *
+ * Before timing, one route per country of the workload gives the answer's
+ * size in bytes (`answerBytesMedian`, `answerBytesMax`).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -93,9 +97,18 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     });
     const helloRequests = Array.from({ length: CONNECTIONS }, () => rawRequest('GET', '/hello', helloAddress.port, {}));
 
+    // What one answer weighs, for each country of the workload (these routes are audited too).
+    const answerBytes: number[] = [];
+    for (const [i, country] of COUNTRIES.entries()) {
+      const res = await fetch(`${broker.url}/v1/route`, { method: 'POST', headers: { authorization: `Bearer ${tokens[i % tokens.length] ?? ''}`, 'content-type': 'application/json' }, body: JSON.stringify({ country }) });
+      if (res.status !== 200) throw new Error(`POST /v1/route for ${country}: ${res.status} ${await res.text()}`);
+      answerBytes.push(Buffer.byteLength(await res.text()));
+    }
+    opts.log(`route answers: ${answerBytes.join(', ')} bytes (${COUNTRIES.join(', ')})`);
+
     const route: PhaseResult[] = [];
     const helloRuns: PhaseResult[] = [];
-    let routeOk = 0;
+    let routeOk = answerBytes.length;
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate which goes first, so that neither always follows the other.
       const order = r % 2 === 0 ? (['route', 'hello'] as const) : (['hello', 'route'] as const);
@@ -136,6 +149,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       helloP99Ms: med(helloRuns, 'p99Ms'),
       routeCpuUsPerRequest: med(route, 'cpuUsPerRequest'),
       helloCpuUsPerRequest: med(helloRuns, 'cpuUsPerRequest'),
+      cpuRatio: med(route, 'cpuUsPerRequest') / med(helloRuns, 'cpuUsPerRequest'),
+      answerBytesMedian: opts.median(answerBytes),
+      answerBytesMax: Math.max(...answerBytes),
       connections: CONNECTIONS,
       rounds: ROUNDS,
       windowSeconds: durationMs / 1000,
