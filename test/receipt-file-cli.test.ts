@@ -106,8 +106,13 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     const viaBroker = await run('receipt', 'verify', other, '--broker', cluster.broker.url, '--log-key', keyPath);
     expect([viaBroker.code, viaBroker.out]).toEqual([1, expect.stringMatching(/^not verified: wrong manifest: the ticket was issued under manifest [0-9a-f]{64}, the receipt names f{64}\n$/) as unknown]);
     const viaLog = await run('receipt', 'verify', other, '--log', cluster.dataDir);
-    expect([viaLog.code, viaLog.out]).toEqual([1, expect.stringMatching(/^not verified: wrong manifest: the log records decision dec_\S+ under manifest [0-9a-f]{64}, the file names f{64}\n$/) as unknown]);
+    expect([viaLog.code, viaLog.out]).toEqual([1, expect.stringMatching(/^not verified: the log in \S+: wrong manifest: record \d+ was decided under manifest [0-9a-f]{64}, the receipt names f{64}\n$/) as unknown]);
     expect((await run('receipt', 'verify', goodPath, '--broker', cluster.broker.url)).out).toMatch(/the route ticket is the broker's, for decision dec_\S+ under manifest [0-9a-f]{12}…/);
+    // The operator's own check takes the same file, every route of it.
+    const proven = await run('audit', 'prove', goodPath, '--data', cluster.dataDir);
+    expect([proven.code, proven.out]).toEqual([0, expect.stringMatching(/^in the log: record \d+ \(route\.decision dec_\S+, \S+\), as promised \S+, under manifest [0-9a-f]{64}\nMerkle root of the log now: \S+\n$/) as unknown]);
+    const wrong = await run('audit', 'prove', other, '--data', cluster.dataDir);
+    expect([wrong.code, wrong.out]).toEqual([1, expect.stringMatching(/^not proven: wrong manifest: record \d+ was decided under manifest/) as unknown]);
   });
 
   it('refuses a bad signature, a head not signed by the key, a proof that does not lead to the root, a head that does not hold the index (exit 1)', async () => {

@@ -12,12 +12,7 @@ import { GeobridgeError } from '../core/errors.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../core/receipt-file.js';
 
 /** A saved /v1/route answer as a receipt: its `receipt`, `decisionId`, and the answer itself. */
-export type AnswerReceipt = Receipt & { readonly manifestSha256?: string; readonly answer: Readonly<Record<string, unknown>> };
-
-/** A receipt: a saved /v1/route answer (its `receipt`, `decisionId`), optionally with a tree head kept beside it (`sth`). */
-export function readReceiptFile(path: string): AnswerReceipt {
-  return answerReceiptFrom(readJson(path), path);
-}
+export type AnswerReceipt = Receipt & { readonly answer: Readonly<Record<string, unknown>> };
 
 /** What `receipt verify` reads: a routing receipt file (the meeting page's download, src/core/receipt-file.ts), or a bare /v1/route answer. */
 export function readReceiptInput(path: string): { readonly kind: 'file'; readonly file: RoutingReceiptFile } | { readonly kind: 'answer'; readonly answer: AnswerReceipt } {
@@ -26,6 +21,15 @@ export function readReceiptInput(path: string): { readonly kind: 'file'; readonl
   const parsed = parseRoutingReceiptFile(value);
   if (!parsed.ok) throw new GeobridgeError('USAGE', `${path} is not a routing receipt file (${ROUTING_RECEIPT_FORMAT}): ${parsed.error}. Give the file as the meeting page saved it, or a /v1/route answer.`);
   return { kind: 'file', file: parsed.file };
+}
+
+/** The receipts a receipt input holds: a bare answer's one, or one per route of a receipt file (with the head it carries). */
+export function receiptsOf(input: ReturnType<typeof readReceiptInput>): AnswerReceipt[] {
+  if (input.kind === 'answer') return [input.answer];
+  return input.file.routes.map((route) => {
+    const { manifestSha256, ...promise } = route.receipt;
+    return { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth, answer: { ...route } };
+  });
 }
 
 function readJson(path: string): unknown {

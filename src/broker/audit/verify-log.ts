@@ -81,6 +81,8 @@ function againstRecords(sth: SignedTreeHead, tree: MerkleTree, key: LogPublicKey
 export interface Receipt {
   readonly promise: InclusionPromise;
   readonly decisionId?: string;
+  /** The manifest the receipt says the decision was made under (the promise does not sign it; the record does). */
+  readonly manifestSha256?: string;
   readonly sth?: SignedTreeHead;
 }
 
@@ -104,6 +106,11 @@ export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, 
   if (record === undefined) return { ok: false, reason: `the log lacks it: the receipt is for record ${String(seq)}, and the log holds ${String(records.length)}` };
   if (record.hash !== promise.recordHash) return { ok: false, reason: `the log holds a different record ${String(seq)} than the one promised (hash ${record.hash}, promised ${promise.recordHash}): it was rewritten` };
   if (receipt.decisionId !== undefined && record.data.decisionId !== receipt.decisionId) return { ok: false, reason: `record ${String(seq)} is not decision ${receipt.decisionId}` };
+  // Records from before decisions named their manifest carry none.
+  const manifest = record.data.manifestSha256;
+  if (receipt.manifestSha256 !== undefined && typeof manifest === 'string' && manifest !== receipt.manifestSha256) {
+    return { ok: false, reason: `wrong manifest: record ${String(seq)} was decided under manifest ${manifest}, the receipt names ${receipt.manifestSha256}` };
+  }
   const tree = treeOf(records);
   if (receipt.sth !== undefined) {
     const problem = againstRecords(receipt.sth, tree, key);

@@ -14,7 +14,7 @@ import { loadLogKey, logKeyPath } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
-import { readLogKeyFile, readReceiptFile, readTreeHeadFile } from '../log-files.js';
+import { readLogKeyFile, readReceiptInput, readTreeHeadFile, receiptsOf } from '../log-files.js';
 import { EXIT, type Io } from '../io.js';
 
 export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE]… [--log-key FILE] [--json]
@@ -30,9 +30,11 @@ Never creates it or changes its records.
            record altered, inserted, dropped or reordered), the Merkle tree
            against the records, and every signed tree head the log kept
            against the log key (DIR/keys/log.pem, or --log-key).
-  prove    checks a receipt — a /v1/route answer saved as JSON, which is
+  prove    checks a receipt — the meeting page's routing receipt file (every
+           route in it), or a /v1/route answer saved as JSON, which is
            enough on its own — against the log: the log's signed promise,
-           the same record at the promised place, the decision it names,
+           the same record at the promised place, the decision and the
+           manifest it names,
            and (if the file has an "sth") the tree head kept with it.
   witness  watches a broker's log from outside: pins its key, keeps every
            signed tree head, and stops with exit 1 on a rollback or a fork
@@ -138,24 +140,32 @@ async function runProve(argv: readonly string[], io: Io): Promise<number> {
     io.out(AUDIT_HELP);
     return EXIT.ok;
   }
-  if (positionals.length !== 1) throw new GeobridgeError('USAGE', `audit prove: give one receipt file (a saved /v1/route answer), not ${String(positionals.length)}; see 'geobridge audit --help'.`);
+  if (positionals.length !== 1) throw new GeobridgeError('USAGE', `audit prove: give one receipt file (the meeting page's routing receipt, or a saved /v1/route answer), not ${String(positionals.length)}; see 'geobridge audit --help'.`);
   const receiptFile = positionals[0] ?? '';
-  const receipt = readReceiptFile(receiptFile);
+  const receipts = receiptsOf(readReceiptInput(receiptFile));
   const dir = values.data ?? 'data';
   const file = auditFile(values.data);
   const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : await loadLogKey(dir, false);
   const read = await readAll(file);
-  const check: ReceiptCheck = read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` };
+  const checks = receipts.map((receipt): ReceiptCheck => (read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` }));
+  const ok = checks.every((c) => c.ok);
   if (values.json) {
-    io.out(`${JSON.stringify({ file, receipt: receiptFile, ...(check.ok ? { ok: true, seq: check.record.seq, type: check.record.type, at: check.record.at, rootHash: check.rootHash } : check) }, null, 2)}\n`);
-  } else if (check.ok) {
-    const r = check.record;
-    const manifest = receipt.manifestSha256 === undefined ? '' : `, under manifest ${receipt.manifestSha256}`;
-    io.out(`in the log: record ${String(r.seq)} (${r.type}${typeof r.data.decisionId === 'string' ? ` ${r.data.decisionId}` : ''}, ${r.at}), as promised ${new Date(receipt.promise.timestamp).toISOString()}${manifest}\nMerkle root of the log now: ${check.rootHash}\n`);
+    const one = (check: ReceiptCheck): Record<string, unknown> => (check.ok ? { ok: true, seq: check.record.seq, type: check.record.type, at: check.record.at, rootHash: check.rootHash } : check);
+    // A saved answer holds one receipt: its result is the document; a receipt file's routes are listed.
+    const [only] = checks;
+    io.out(`${JSON.stringify({ file, receipt: receiptFile, ...(checks.length === 1 && only ? one(only) : { ok, routes: checks.map(one) }) }, null, 2)}\n`);
   } else {
-    io.out(`not proven: ${check.reason}\n`);
+    const lines = checks.map((check, i) => {
+      const receipt = receipts[i];
+      if (!check.ok || receipt === undefined) return `not proven: ${check.ok ? 'no receipt' : check.reason}`;
+      const r = check.record;
+      const manifest = receipt.manifestSha256 === undefined ? '' : `, under manifest ${receipt.manifestSha256}`;
+      return `in the log: record ${String(r.seq)} (${r.type}${typeof r.data.decisionId === 'string' ? ` ${r.data.decisionId}` : ''}, ${r.at}), as promised ${new Date(receipt.promise.timestamp).toISOString()}${manifest}`;
+    });
+    const root = checks.find((c) => c.ok);
+    io.out(`${lines.join('\n')}\n${ok && root?.ok ? `Merkle root of the log now: ${root.rootHash}\n` : ''}`);
   }
-  return check.ok ? EXIT.ok : EXIT.violations;
+  return ok ? EXIT.ok : EXIT.violations;
 }
 
 async function runReport(argv: readonly string[], io: Io): Promise<number> {

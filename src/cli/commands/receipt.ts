@@ -247,14 +247,10 @@ async function provenAtBroker(broker: URL, index: number, recordHash: string, la
 /** The log itself holds the promised record, as the decision of the file's route, for its country and datacenters; the file's head fits the records. */
 function againstLog(route: ReceiptFileRoute, log: NonNullable<Sources['log']>, key: LogPublicKey): { ok: true; line: string } | { ok: false; reason: string } {
   const { read, dir } = log;
-  const check = read.ok ? proveReceipt(read.records, { promise: route.receipt, decisionId: route.decisionId, sth: route.sth }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
+  const { manifestSha256, ...promise } = route.receipt;
+  const check = read.ok ? proveReceipt(read.records, { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
   if (!check.ok) return { ok: false, reason: `the log in ${dir}: ${check.reason}` };
-  const data = check.record.data as { country?: unknown; candidates?: unknown; manifestSha256?: unknown };
-  // Records from before decisions named their manifest carry none.
-  const manifest = typeof data.manifestSha256 === 'string' ? data.manifestSha256 : undefined;
-  if (manifest !== undefined && manifest !== route.receipt.manifestSha256) {
-    return { ok: false, reason: `wrong manifest: the log records decision ${route.decisionId} under manifest ${manifest}, the file names ${route.receipt.manifestSha256}` };
-  }
+  const data = check.record.data as { country?: unknown; candidates?: unknown };
   const logged = Array.isArray(data.candidates) ? (data.candidates as { datacenter?: unknown }[]).map((c) => String(c.datacenter)).join(',') : '';
   const filed = route.candidates.map((c) => c.datacenter).join(',');
   if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${dir} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
