@@ -17,11 +17,13 @@ export interface CompiledFence {
   readonly permitted: ReadonlySet<string>;
 }
 
-/** A datacenter a zone lists, with its role and its position in `datacentersById`. */
+/** A datacenter a zone lists, with its role, its position in `datacentersById` and the exclusive plans claiming it. */
 export interface ListedDatacenter {
   readonly datacenter: Datacenter;
   readonly role: 'primary' | 'secondary';
   readonly index: number;
+  /** `claimsOn(datacenter)`, kept here so the hot path reads it without a lookup in a manifest-sized map. */
+  readonly claims: readonly Plan[];
 }
 
 /** A manifest with every list resolved; build it with `compilePolicy`. */
@@ -173,6 +175,9 @@ function compile(manifest: Manifest): CompiledPolicy {
   };
 
   const datacentersById = [...manifest.datacenters].sort((a, b) => compareStrings(a.id, b.id));
+  const exclusive = manifest.plans.filter((p) => p.exclusive);
+  const claims = new Map(manifest.datacenters.map((d) => [d, exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)))]));
+  const claimsOn = (d: Datacenter): readonly Plan[] => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)));
   // The decider's hot path walks a zone's lists, not the manifest: its cost follows the candidates.
   const listed = new Map<Zone, readonly ListedDatacenter[]>();
   const listedIn = (zone: Zone): readonly ListedDatacenter[] => {
@@ -181,15 +186,13 @@ function compile(manifest: Manifest): CompiledPolicy {
       const zoneRoles = rolesIn(zone);
       list = datacentersById.flatMap((datacenter, index): ListedDatacenter[] => {
         const role = zoneRoles.get(datacenter.id);
-        return role === undefined ? [] : [{ datacenter, role, index }];
+        return role === undefined ? [] : [{ datacenter, role, index, claims: claimsOn(datacenter) }];
       });
       listed.set(zone, list);
     }
     return list;
   };
 
-  const exclusive = manifest.plans.filter((p) => p.exclusive);
-  const claims = new Map(manifest.datacenters.map((d) => [d, exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)))]));
 
   return {
     manifest,
@@ -205,7 +208,7 @@ function compile(manifest: Manifest): CompiledPolicy {
     fenceAllowedSortedWithHost,
     rolesIn,
     listedIn,
-    claimsOn: (d) => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t))),
+    claimsOn,
     expand,
   };
 }
