@@ -12,6 +12,8 @@
  *
  * `explainedNsPerDecision` is the explained decision (`selectDatacenters`,
  * with `excluded`: what `geobridge route` shows), which walks the manifest.
+ * `…ListedPerRequest` is how many datacenters the requesters' zones list on
+ * average: the hot path's work is per listed datacenter.
  *
  * All loops run in one interleaved measurement, the two manifests' hot paths
  * back to back in every repeat: on a shared machine the load changes between
@@ -61,6 +63,8 @@ interface Stream {
   readonly cases: readonly Case[];
   readonly answers: ReadonlyMap<string, RouteChoice>;
   readonly refusedShare: number;
+  /** Datacenters the requester's zone lists, on average over the stream: what the hot path walks. */
+  readonly listedPerRequest: number;
 }
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
@@ -103,6 +107,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     worldDecisionVsLookupRatio: ratio(r.worldDecide, r.worldLookup),
     worldRefusedShare: world.refusedShare,
     generatedRefusedShare: generated.refusedShare,
+    // What generatedVsWorldRatio is to be read against: the hot path's work is per listed datacenter.
+    worldListedPerRequest: world.listedPerRequest,
+    generatedListedPerRequest: generated.listedPerRequest,
     requests: REQUESTS,
     liveStates: LIVE_STATES,
   };
@@ -114,7 +121,12 @@ function stream(opts: BenchOptions, label: string, manifest: Manifest): Stream {
   for (const c of cases) answers.set(c.key, selectRoute(manifest, c.request, c.live));
   const refused = cases.filter((c) => candidates(answers.get(c.key)) === 0).length;
   opts.log(`${label}: ${manifest.datacenters.length} datacenters, ${cases.length} requests (${answers.size} distinct inputs, ${refused} refused)`);
-  return { manifest, cases, answers, refusedShare: refused / cases.length };
+  const policy = compilePolicy(manifest);
+  const listed = cases.reduce((sum, c) => {
+    const zone = policy.zoneFor(c.request.country);
+    return sum + (zone ? policy.listedIn(zone).length : 0);
+  }, 0);
+  return { manifest, cases, answers, refusedShare: refused / cases.length, listedPerRequest: listed / cases.length };
 }
 
 // The loops have the same shape: walk the stream, get a result, fold it into the sink.
