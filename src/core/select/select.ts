@@ -8,7 +8,7 @@ import { estimateRttMs, greatCircleKm } from '../geo/distance.js';
 import { countryPoint, isCountryCode } from '../geo/countries.js';
 import type { Datacenter, GeoPoint, Manifest, Plan, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
-import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+import { compilePolicy, type CompiledPolicy, type ListedDatacenter } from '../policy/compile.js';
 
 /** Who is asking, from where, under which policies. */
 export interface RouteRequest {
@@ -108,7 +108,7 @@ export function isRefusal(result: RouteChoice): result is Refusal {
 const LOAD_PENALTY_MS = 20;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 const EMPTY_MAP: ReadonlyMap<string, number> = new Map();
-const EMPTY_ROLES: ReadonlyMap<string, 'primary' | 'secondary'> = new Map();
+const NONE_LISTED: readonly ListedDatacenter[] = [];
 
 /**
  * Picks the datacenters a participant may try, in order, or refuses, and
@@ -226,13 +226,16 @@ function rankListed(inputs: Inputs, reasons: Reasons | undefined): Route | Refus
     if (u < inputs.maxUtilization) (role === 'primary' ? primaries : secondaries).push(rank(dc, index, inputs.where, u));
     else if (reasons) reasons[index] = 'FULL';
   };
+  const listed = zone ? policy.listedIn(zone) : NONE_LISTED;
   if (reasons) {
-    const roles = zone ? policy.rolesIn(zone) : EMPTY_ROLES;
+    // Both lists are in id order: walk them together, so the listed ones are known without a lookup.
+    let next = 0;
     policy.datacentersById.forEach((dc, i) => {
-      consider(dc, i, roles.get(dc.id), policy.claimsOn(dc));
+      const entry = listed[next]?.index === i ? listed[next++] : undefined;
+      consider(dc, i, entry?.role, policy.claimsById[i] ?? []);
     });
-  } else if (zone) {
-    for (const listed of policy.listedIn(zone)) consider(listed.datacenter, listed.index, listed.role, listed.claims);
+  } else {
+    for (const entry of listed) consider(entry.datacenter, entry.index, entry.role, entry.claims);
   }
   primaries.sort(compareRanked);
   secondaries.sort(compareRanked);
@@ -261,7 +264,7 @@ function joinPlaced(inputs: Inputs, placedAt: string, reasons: Reasons | undefin
   // Zone lists do not apply to joining someone else's meeting: every other datacenter is simply not this one.
   if (reasons) {
     policy.datacentersById.forEach((dc, i) => {
-      reasons[i] = dc === home ? (reason ?? (full ? 'FULL' : undefined)) : (policyReason(inputs, dc, policy.claimsOn(dc)) ?? 'NOT_LISTED');
+      reasons[i] = dc === home ? (reason ?? (full ? 'FULL' : undefined)) : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
     });
   }
   if (reason) return { refused: 'PLACED_ELSEWHERE', home, reason };
