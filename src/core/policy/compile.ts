@@ -17,11 +17,13 @@ export interface CompiledFence {
   readonly permitted: ReadonlySet<string>;
 }
 
-/** A datacenter a zone lists, with its role and its position in `datacentersById`. */
+/** A datacenter a zone lists, with its role, its position in `datacentersById` and the exclusive plans claiming it. */
 export interface ListedDatacenter {
   readonly datacenter: Datacenter;
   readonly role: 'primary' | 'secondary';
   readonly index: number;
+  /** `claimsOn(datacenter)`, kept here so the hot path reads it without a lookup in a manifest-sized map. */
+  readonly claims: readonly Plan[];
 }
 
 /** A manifest with every list resolved; build it with `compilePolicy`. */
@@ -32,6 +34,8 @@ export interface CompiledPolicy {
   readonly fences: readonly CompiledFence[];
   /** The datacenters in id order (code units), so decisions list exclusions without sorting. */
   readonly datacentersById: readonly Datacenter[];
+  /** `claimsOn` of each datacenter of `datacentersById`, at the same position (no map lookup per datacenter). */
+  readonly claimsById: readonly (readonly Plan[])[];
   /** The zone serving a country: the zone naming it, else the '*' zone. */
   zoneFor(country: string): Zone | undefined;
   /** Countries a zone serves (for '*', every country no other zone names). */
@@ -173,6 +177,10 @@ function compile(manifest: Manifest): CompiledPolicy {
   };
 
   const datacentersById = [...manifest.datacenters].sort((a, b) => compareStrings(a.id, b.id));
+  const exclusive = manifest.plans.filter((p) => p.exclusive);
+  const claims = new Map(manifest.datacenters.map((d) => [d, exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)))]));
+  const claimsOn = (d: Datacenter): readonly Plan[] => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)));
+  const claimsById = datacentersById.map(claimsOn);
   // The decider's hot path walks a zone's lists, not the manifest: its cost follows the candidates.
   const listed = new Map<Zone, readonly ListedDatacenter[]>();
   const listedIn = (zone: Zone): readonly ListedDatacenter[] => {
@@ -181,15 +189,13 @@ function compile(manifest: Manifest): CompiledPolicy {
       const zoneRoles = rolesIn(zone);
       list = datacentersById.flatMap((datacenter, index): ListedDatacenter[] => {
         const role = zoneRoles.get(datacenter.id);
-        return role === undefined ? [] : [{ datacenter, role, index }];
+        return role === undefined ? [] : [{ datacenter, role, index, claims: claimsById[index] ?? [] }];
       });
       listed.set(zone, list);
     }
     return list;
   };
 
-  const exclusive = manifest.plans.filter((p) => p.exclusive);
-  const claims = new Map(manifest.datacenters.map((d) => [d, exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t)))]));
 
   return {
     manifest,
@@ -197,6 +203,7 @@ function compile(manifest: Manifest): CompiledPolicy {
     planById: new Map(manifest.plans.map((p) => [p.id, p])),
     fences,
     datacentersById,
+    claimsById,
     zoneFor: (country) => zoneByCountry.get(country) ?? (named.has(country) ? undefined : wildcard),
     countriesOf,
     fencesFor,
@@ -205,7 +212,7 @@ function compile(manifest: Manifest): CompiledPolicy {
     fenceAllowedSortedWithHost,
     rolesIn,
     listedIn,
-    claimsOn: (d) => claims.get(d) ?? exclusive.filter((p) => p.tags.every((t) => d.tags.includes(t))),
+    claimsOn,
     expand,
   };
 }

@@ -8,7 +8,7 @@ import { estimateRttMs, greatCircleKm } from '../geo/distance.js';
 import { countryPoint, isCountryCode } from '../geo/countries.js';
 import type { Datacenter, GeoPoint, Manifest, Plan, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
-import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+import { compilePolicy, type CompiledPolicy, type ListedDatacenter } from '../policy/compile.js';
 
 /** Who is asking, from where, under which policies. */
 export interface RouteRequest {
@@ -108,7 +108,7 @@ export function isRefusal(result: RouteChoice): result is Refusal {
 const LOAD_PENALTY_MS = 20;
 const EMPTY_SET: ReadonlySet<string> = new Set();
 const EMPTY_MAP: ReadonlyMap<string, number> = new Map();
-const EMPTY_ROLES: ReadonlyMap<string, 'primary' | 'secondary'> = new Map();
+const NONE_LISTED: readonly ListedDatacenter[] = [];
 
 /**
  * Picks the datacenters a participant may try, in order, or refuses, and
@@ -214,21 +214,28 @@ function rankListed(inputs: Inputs, reasons: Reasons | undefined): Route | Refus
   const { policy, zone } = inputs;
   const primaries: Ranked[] = [];
   const secondaries: Ranked[] = [];
-  const consider = (dc: Datacenter, index: number, role: 'primary' | 'secondary' | undefined): void => {
+  const consider = (dc: Datacenter, index: number, role: 'primary' | 'secondary' | undefined, claims: readonly Plan[]): void => {
+    const ruledOut = policyReason(inputs, dc, claims) ?? (role === undefined ? 'NOT_LISTED' : inputs.down.has(dc.id) ? 'DOWN' : undefined);
+    if (ruledOut !== undefined) {
+      if (reasons) reasons[index] = ruledOut;
+      return;
+    }
+    // The load is read last: only a datacenter that passed every other check needs it.
     const u = inputs.utilization.get(dc.id) ?? 0;
-    const reason =
-      policyReason(inputs, dc) ??
-      (role === undefined ? 'NOT_LISTED' : inputs.down.has(dc.id) ? 'DOWN' : !(u < inputs.maxUtilization) ? 'FULL' : undefined); // `!(u < max)` also treats NaN as full: unknown load fails closed.
-    if (!reason) (role === 'primary' ? primaries : secondaries).push(rank(dc, index, inputs.where, u));
-    else if (reasons) reasons[index] = reason;
+    // `!(u < max)` also treats NaN as full: unknown load fails closed.
+    if (u < inputs.maxUtilization) (role === 'primary' ? primaries : secondaries).push(rank(dc, index, inputs.where, u));
+    else if (reasons) reasons[index] = 'FULL';
   };
+  const listed = zone ? policy.listedIn(zone) : NONE_LISTED;
   if (reasons) {
-    const roles = zone ? policy.rolesIn(zone) : EMPTY_ROLES;
+    // Both lists are in id order: walk them together, so the listed ones are known without a lookup.
+    let next = 0;
     policy.datacentersById.forEach((dc, i) => {
-      consider(dc, i, roles.get(dc.id));
+      const entry = listed[next]?.index === i ? listed[next++] : undefined;
+      consider(dc, i, entry?.role, policy.claimsById[i] ?? []);
     });
-  } else if (zone) {
-    for (const listed of policy.listedIn(zone)) consider(listed.datacenter, listed.index, listed.role);
+  } else {
+    for (const entry of listed) consider(entry.datacenter, entry.index, entry.role, entry.claims);
   }
   primaries.sort(compareRanked);
   secondaries.sort(compareRanked);
@@ -252,12 +259,12 @@ function joinPlaced(inputs: Inputs, placedAt: string, reasons: Reasons | undefin
   const { policy } = inputs;
   const home = policy.datacenterById.get(placedAt);
   if (!home || inputs.down.has(placedAt)) return undefined;
-  const reason = policyReason(inputs, home);
+  const reason = policyReason(inputs, home, policy.claimsOn(home));
   const full = !((inputs.utilization.get(placedAt) ?? 0) < inputs.maxUtilization);
   // Zone lists do not apply to joining someone else's meeting: every other datacenter is simply not this one.
   if (reasons) {
     policy.datacentersById.forEach((dc, i) => {
-      reasons[i] = dc === home ? (reason ?? (full ? 'FULL' : undefined)) : (policyReason(inputs, dc) ?? 'NOT_LISTED');
+      reasons[i] = dc === home ? (reason ?? (full ? 'FULL' : undefined)) : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
     });
   }
   if (reason) return { refused: 'PLACED_ELSEWHERE', home, reason };
@@ -334,12 +341,12 @@ function disjointFromHost(policy: CompiledPolicy, country: string, host: string)
   return policy.datacentersById.every((dc) => !own.has(dc.jurisdiction) || !hosts.has(dc.jurisdiction));
 }
 
-/** The first policy rule (fence, plan, account, meeting) that rules a datacenter out. */
-function policyReason({ policy, request, plan, allowed }: Inputs, dc: Datacenter): ExclusionReason | undefined {
+/** The first policy rule (fence, plan, account, meeting) that rules a datacenter out; `claims` are the exclusive plans claiming it. */
+function policyReason({ request, plan, allowed }: Inputs, dc: Datacenter, claims: readonly Plan[]): ExclusionReason | undefined {
   if (!allowed.fence.has(dc.jurisdiction)) return 'FENCE';
   if (plan && !plan.tags.every((t) => dc.tags.includes(t))) return 'PLAN';
   // An exclusive plan's datacenters serve nobody else: the enclave works both ways.
-  if (policy.claimsOn(dc).some((p) => p !== plan)) return 'PLAN';
+  if (claims.some((p) => p !== plan)) return 'PLAN';
   if (request.accountJurisdictions && !request.accountJurisdictions.includes(dc.jurisdiction)) return 'ACCOUNT';
   if (request.meetingJurisdictions && !request.meetingJurisdictions.includes(dc.jurisdiction)) return 'MEETING';
   if (allowed.host && !allowed.host.has(dc.jurisdiction)) return 'MEETING';
