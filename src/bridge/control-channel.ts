@@ -28,8 +28,10 @@ export interface PolicyInForce {
 export interface ControlHandlers {
   /** A (new) manifest is in force. */
   onPolicy(policy: PolicyInForce): void;
+  /** The broker revoked these signing keys (the link already refuses them): sessions admitted under them must go. */
+  onKeysRevoked(revoked: ReadonlySet<string>): void;
   /** Any other command. */
-  onCommand(command: Exclude<ControlCommand, { type: 'policy' }>): void;
+  onCommand(command: Exclude<ControlCommand, { type: 'policy' | 'keys' }>): void;
   /** The channel has been down for the whole grace: stop forwarding. */
   onCutOff(): void;
   onLog(line: Readonly<Record<string, unknown>>): void;
@@ -171,6 +173,12 @@ export class ControlChannel {
       this.#cutOff = undefined;
       this.#handlers.onPolicy(this.#policy);
       for (const wake of this.#readyWaiters.splice(0)) wake();
+    } else if (command.type === 'keys') {
+      // The revocations hold before the next frame is applied; a JWKS that cannot be fetched now is fetched at the next unknown kid.
+      await this.#options.link.keysChanged(command.revoked).catch((error: unknown) => {
+        this.#handlers.onLog({ level: 'warn', msg: "the broker's keys changed but its JWKS could not be fetched again", error: error instanceof Error ? error.message : String(error) });
+      });
+      if (command.revoked.length > 0) this.#handlers.onKeysRevoked(new Set(command.revoked));
     } else {
       this.#handlers.onCommand(command);
     }
