@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
 import { KeyRing } from '../broker/keys.js';
+import { SigningKeyFiles } from '../broker/signing-key-secrets.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
 import { issueRouteTicket } from '../broker/tickets.js';
 import type { SessionEvent } from '../sdk/node.js';
@@ -193,7 +194,7 @@ describe('bridge admission', () => {
 
     // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
-    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000));
+    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000), { secrets: new SigningKeyFiles(cluster.dataDir) });
     const expired = await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: 'p-old', meeting, candidates: ['us-east'], jurisdictions: ['US'], decision: 'dec-old', country: 'US', name: 'Old' });
     await store.close();
     expect(await present(usEast, expired.token)).toMatchObject({ type: 'refused', code: 'TICKET_EXPIRED' });
@@ -228,7 +229,7 @@ describe('bridge admission', () => {
     expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
     // Tickets issued before the placement (a race) may put another datacenter first.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
-    const keys = await KeyRing.load(store, () => new Date());
+    const keys = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
     const issue = async (candidates: string[]): Promise<string> =>
       (await issueRouteTicket(keys, { issuer: 'http://127.0.0.1', participant: `p-${candidates.join('-')}`, meeting, candidates, jurisdictions: ['US', 'CA'], decision: 'dec-race', country: 'US', name: 'Racer' })).token;
     const both = await issue(['us-west', 'us-east']);
