@@ -21,6 +21,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   simulate: async () => (await import('./commands/simulate.js')).runSimulate,
   serve: async () => (await import('./commands/serve.js')).runServe,
   audit: async () => (await import('./commands/audit.js')).runAudit,
+  keys: async () => (await import('./commands/keys.js')).runKeys,
   receipt: async () => (await import('./commands/receipt.js')).runReceipt,
   bridge: async () => (await import('./commands/bridge.js')).runBridge,
   up: async () => (await import('./commands/up.js')).runUp,
@@ -44,6 +45,7 @@ Commands:
                            check the audit log, a receipt, or a broker's log from outside;
                            who touched which jurisdiction, when (exit 1 if altered)
   receipt verify FILE      check a routing receipt (a saved /v1/route answer) against a broker's log
+  keys list|rotate|revoke  the broker's signing keys: list them, rotate, revoke one (admin token)
 
 Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused
 
