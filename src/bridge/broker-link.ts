@@ -131,9 +131,13 @@ export class BrokerLink {
     return verifyControlMessage(this.#controlKeys, token, { now: new Date(), datacenter: this.#options.datacenter, nonce });
   }
 
-  /** The broker's keys changed: its revoked kids are refused from now on, and its JWKS is fetched again at once (not after jose's 30 s cooldown). */
-  async keysChanged(revoked: readonly string[]): Promise<void> {
+  /** Refuses tokens signed by these kids from now on, whatever the JWKS cache still holds: the broker revoked them. */
+  refuseKeys(revoked: readonly string[]): void {
     for (const kid of revoked) this.#revoked.add(kid);
+  }
+
+  /** Fetches the broker's JWKS again at once (its keys changed), not after jose's 30 s cooldown. */
+  async reloadKeys(): Promise<void> {
     await this.#jwks.reload();
   }
 
