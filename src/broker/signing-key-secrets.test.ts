@@ -81,9 +81,12 @@ describe('SigningKeyFiles', () => {
     }
   });
 
-  it('refuses a kid that is not a thumbprint, so nothing else becomes a file name', () => {
+  it('refuses a kid that is not a thumbprint, so nothing else becomes a file name', async () => {
     const files = new SigningKeyFiles(tempDir());
     for (const kid of ['../admin-token', 'a/b', '', 'x'.repeat(44)]) expect(() => files.path(kid)).toThrow(expect.objectContaining({ code: 'SIGNING_KEY_INVALID' }) as Error);
+    // Through the port, as a rejection.
+    expect(await codeOf(files.save('../admin-token', generateKeyPairSync('ed25519').privateKey))).toBe('SIGNING_KEY_INVALID');
+    expect(await codeOf(files.remove('../admin-token'))).toBe('SIGNING_KEY_INVALID');
   });
 
   it('names the file it cannot read (SIGNING_KEY_INVALID)', async () => {

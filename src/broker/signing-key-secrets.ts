@@ -65,27 +65,44 @@ export class SigningKeyFiles implements SigningKeySecrets {
   }
 
   save(kid: string, key: KeyObject): Promise<void> {
-    return settle(() => {
-      writePrivateKeyFile(this.path(kid), key);
-    }, `cannot write the signing key file '${this.path(kid)}'`);
+    return this.#io(kid, 'write', (file) => {
+      writePrivateKeyFile(file, key);
+    });
   }
 
   load(kid: string): Promise<KeyObject | undefined> {
-    const file = this.path(kid);
-    return settle(() => {
-      try {
-        return readPrivateKeyFile(file, true);
-      } catch (error) {
-        if (isMissing(error)) return undefined;
-        throw error;
-      }
-    }, `cannot read the signing key file '${file}' (it must be an Ed25519 private key in PKCS #8 PEM, as the broker writes it; restore it from a backup, or remove it and restart the broker to sign with a new key)`);
+    const hint = ' (it must be an Ed25519 private key in PKCS #8 PEM, as the broker writes it; restore it from a backup, or remove it and restart the broker to sign with a new key)';
+    return this.#io(
+      kid,
+      'read',
+      (file) => {
+        try {
+          return readPrivateKeyFile(file, true);
+        } catch (error) {
+          if (isMissing(error)) return undefined;
+          throw error;
+        }
+      },
+      hint,
+    );
   }
 
   remove(kid: string): Promise<void> {
-    return settle(() => {
-      rmSync(this.path(kid), { force: true });
-    }, `cannot remove the signing key file '${this.path(kid)}'`);
+    return this.#io(kid, 'remove', (file) => {
+      rmSync(file, { force: true });
+    });
+  }
+
+  /** Runs file I/O on `kid`'s file as a promise; a failure becomes SIGNING_KEY_INVALID naming the file. */
+  #io<T>(kid: string, verb: string, fn: (file: string) => T, hint = ''): Promise<T> {
+    let file = '';
+    try {
+      file = this.path(kid);
+      return Promise.resolve(fn(file));
+    } catch (error) {
+      if (error instanceof GeobridgeError) return Promise.reject(error);
+      return Promise.reject(new GeobridgeError('SIGNING_KEY_INVALID', `cannot ${verb} the signing key file '${file}'${hint}: ${error instanceof Error ? error.message : String(error)}.`, { cause: error }));
+    }
   }
 }
 
@@ -132,14 +149,4 @@ function publicOf(key: KeyObject): Buffer {
 
 function isMissing(error: unknown): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
-}
-
-/** Runs file I/O as a promise; a failure other than a GeobridgeError becomes SIGNING_KEY_INVALID naming what was tried. */
-function settle<T>(fn: () => T, what: string): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (error) {
-    if (error instanceof GeobridgeError) return Promise.reject(error);
-    return Promise.reject(new GeobridgeError('SIGNING_KEY_INVALID', `${what}: ${error instanceof Error ? error.message : String(error)}.`, { cause: error }));
-  }
 }
