@@ -94,6 +94,14 @@ describe('geobridge keys', () => {
     expect(out).toContain('current');
   });
 
+  it('takes a KID that begins with a dash (base64url) for the KID, not a flag, wherever it stands', async () => {
+    const dashed = `-${'A'.repeat(42)}`;
+    for (const argv of [['keys', 'revoke', dashed, '--broker', broker.url, '--admin-token-file', tokenFile], ['keys', 'revoke', '--broker', broker.url, dashed, '--admin-token-file', tokenFile]]) {
+      // Parsed as the KID: the broker looks it up, and knows no such key.
+      expect(await run(...argv)).toMatchObject({ code: 1, err: expect.stringContaining('refused (404 NOT_FOUND)') as unknown });
+    }
+  });
+
   it('exits 1 when the broker refuses: a wrong token, an unknown kid', async () => {
     const wrong = join(data, '..', `wrong-token-${String(process.pid)}`);
     writeFileSync(wrong, 'not-the-token\n');

@@ -54,6 +54,21 @@ Examples:
   geobridge keys revoke uVq3…Xk0 --broker http://127.0.0.1:8080 --admin-token-file data/admin-token
 `;
 
+/** A kid: an RFC 7638 thumbprint, 43 base64url characters. */
+const KID = /^[A-Za-z0-9_-]{43}$/;
+
+/** Flags whose value is the next argument. */
+const VALUE_FLAGS = new Set(['--broker', '--admin-token-file']);
+
+/**
+ * Takes the KID out of `revoke`'s arguments before they are parsed: a kid
+ * may begin with '-' (base64url), and would otherwise pass for a flag.
+ */
+function takeKid(args: readonly string[]): { kid: string | undefined; others: string[] } {
+  const index = args.findIndex((arg, i) => KID.test(arg) && !VALUE_FLAGS.has(args[i - 1] ?? ''));
+  return index < 0 ? { kid: undefined, others: [...args] } : { kid: args[index], others: args.filter((_, i) => i !== index) };
+}
+
 /** A key as GET /v1/admin/keys lists it. */
 interface ListedKey {
   readonly kid: string;
@@ -71,7 +86,9 @@ export async function runKeys(argv: readonly string[], io: Io, env: Readonly<Rec
     return sub === undefined ? EXIT.badInput : EXIT.ok;
   }
   if (sub !== 'list' && sub !== 'rotate' && sub !== 'revoke') throw new GeobridgeError('USAGE', `keys: unknown subcommand '${sub}': list, rotate or revoke; see 'geobridge keys --help'.`);
-  const { values, positionals } = parseCommandArgs('keys', rest, { broker: { type: 'string' }, 'admin-token-file': { type: 'string' }, json: { type: 'boolean' } });
+  const { kid: given, others } = sub === 'revoke' ? takeKid(rest) : { kid: undefined, others: rest };
+  const { values, positionals: more } = parseCommandArgs('keys', others, { broker: { type: 'string' }, 'admin-token-file': { type: 'string' }, json: { type: 'boolean' } });
+  const positionals = given === undefined ? more : [given, ...more];
   if (values.help) {
     io.out(KEYS_HELP);
     return EXIT.ok;
