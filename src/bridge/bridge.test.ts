@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
 import { KeyRing } from '../broker/keys.js';
+import { SigningKeyFiles } from '../broker/signing-key-secrets.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
 import { reissueRouteTicket } from '../broker/ticket.fixture.js';
 import type { SessionEvent } from '../sdk/node.js';
@@ -193,8 +194,8 @@ describe('bridge admission', () => {
 
     // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
-    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000));
-    const keysNow = await KeyRing.load(store, () => new Date());
+    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000), { secrets: new SigningKeyFiles(cluster.dataDir) });
+    const keysNow = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
     const expired = await reissueRouteTicket(keys, ticket, { participant: 'p-old', candidates: ['us-east'], candidateJurisdictions: ['US'], decision: 'dec-old', name: 'Old' });
     await store.close();
     expect(await present(usEast, expired.token)).toMatchObject({ type: 'refused', code: 'TICKET_EXPIRED' });
@@ -235,7 +236,7 @@ describe('bridge admission', () => {
     expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
     // Tickets issued before the placement (a race) may put another datacenter first.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
-    const keys = await KeyRing.load(store, () => new Date());
+    const keys = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
     const issue = async (candidates: string[]): Promise<string> =>
       (await reissueRouteTicket(keys, ticket, { participant: `p-${candidates.join('-')}`, candidates, candidateJurisdictions: candidates.map(() => 'US'), decision: 'dec-race', name: 'Racer' })).token;
     const both = await issue(['us-west', 'us-east']);

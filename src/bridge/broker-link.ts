@@ -2,14 +2,15 @@
  * A bridge's side of the broker's bridge API: signed heartbeats, placement
  * claims, admission reports and ticket renewals (src/broker/routes/bridges.ts),
  * route ticket and control message checks against the broker's published
- * keys, and the proof of identity the bridge gives its clients.
+ * keys (minus those the broker revoked), and the proof of identity the
+ * bridge gives its clients.
  *
  * The broker refuses a message whose `seq` is not above the last one it
  * accepted from this datacenter, so messages leave one at a time, in `seq`
  * order. `seq` starts from the clock in microseconds so that a restarted
  * bridge continues above its previous life.
  */
-import { CompactSign, createRemoteJWKSet, importJWK, type CryptoKey, type JWK } from 'jose';
+import { CompactSign, createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
@@ -53,6 +54,8 @@ export class BrokerLink {
   readonly #options: BrokerLinkOptions;
   readonly #key: CryptoKey;
   readonly #jwks: ReturnType<typeof createRemoteJWKSet>;
+  /** Kids the broker revoked: refused before the JWKS is asked, whatever jose still caches. */
+  readonly #revoked = new Set<string>();
   #seq = Date.now() * 1000;
   #queue: Promise<unknown> = Promise.resolve();
   #jurisdiction: string | undefined;
@@ -131,8 +134,46 @@ export class BrokerLink {
 
   /** Verifies a control message from the broker for this bridge's presence connection `nonce`. */
   verifyControl(token: string, nonce: string): Promise<ControlMessageClaims> {
-    return verifyControlMessage(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, nonce });
+    return verifyControlMessage(this.#controlKeys, token, { now: new Date(), datacenter: this.#options.datacenter, nonce });
   }
+
+  /** Refuses tokens signed by these kids from now on, whatever the JWKS cache still holds: the broker revoked them. */
+  refuseKeys(revoked: readonly string[]): void {
+    for (const kid of revoked) this.#revoked.add(kid);
+  }
+
+  /** Fetches the broker's JWKS again at once (its keys changed), not after jose's 30 s cooldown. */
+  async reloadKeys(): Promise<void> {
+    await this.#jwks.reload();
+  }
+
+  /** True when `token` (a ticket this bridge admitted) is signed by a key the broker revoked. */
+  signedByRevokedKey(token: string): boolean {
+    const { kid } = decodeProtectedHeader(token);
+    return kid !== undefined && this.#revoked.has(kid);
+  }
+
+  /** The broker's published keys, but never a revoked one (KEY_REVOKED, as the broker's own key ring says). */
+  readonly #keys: JWTVerifyGetKey = (header, token) => {
+    if (header.kid !== undefined && this.#revoked.has(header.kid)) throw new GeobridgeError('KEY_REVOKED', `the broker revoked the key ${header.kid} that signed this token`);
+    return this.#jwks(header, token);
+  };
+
+  /**
+   * `#keys`, fetching the JWKS again for a kid it does not know: after a
+   * rotation the broker's next command is signed by the new key, and a
+   * command comes only from the broker over this bridge's own connection,
+   * so it may bypass the cooldown that protects against clients' tokens.
+   */
+  readonly #controlKeys: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await this.#keys(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      await this.#jwks.reload();
+      return this.#keys(header, token);
+    }
+  };
 
   /** Signs the proof a client asked for with its `challenge`: this bridge holds the datacenter's key. */
   prove(challenge: string, participant: string): Promise<string> {
@@ -156,7 +197,7 @@ export class BrokerLink {
     const code = this.#jurisdiction;
     if (code === undefined) throw new GeobridgeError('BRIDGE_NOT_ENROLLED', 'this bridge has not heard from the broker yet; try again in a moment.');
     const manifests = (sha256: string): Manifest | undefined => this.#manifests.get(sha256);
-    return verifyRouteTicket(this.#jwks, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction: { code, manifests } });
+    return verifyRouteTicket(this.#keys, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction: { code, manifests } });
   }
 
   /** A manifest the broker put in force (from the control channel, which checked its hash). */

@@ -28,8 +28,10 @@ export interface PolicyInForce {
 export interface ControlHandlers {
   /** A (new) manifest is in force. */
   onPolicy(policy: PolicyInForce): void;
+  /** The broker revoked signing keys (the link refuses them already): sessions admitted under them must go. */
+  onKeysRevoked(): void;
   /** Any other command. */
-  onCommand(command: Exclude<ControlCommand, { type: 'policy' }>): void;
+  onCommand(command: Exclude<ControlCommand, { type: 'policy' | 'keys' }>): void;
   /** The channel has been down for the whole grace: stop forwarding. */
   onCutOff(): void;
   onLog(line: Readonly<Record<string, unknown>>): void;
@@ -172,6 +174,13 @@ export class ControlChannel {
       this.#cutOff = undefined;
       this.#handlers.onPolicy(this.#policy);
       for (const wake of this.#readyWaiters.splice(0)) wake();
+    } else if (command.type === 'keys') {
+      // Refused and dropped at once; then the new JWKS (one that cannot be fetched now is fetched at the next unknown kid).
+      this.#options.link.refuseKeys(command.revoked);
+      if (command.revoked.length > 0) this.#handlers.onKeysRevoked();
+      await this.#options.link.reloadKeys().catch((error: unknown) => {
+        this.#handlers.onLog({ level: 'warn', msg: "the broker's keys changed but its JWKS could not be fetched again", error: error instanceof Error ? error.message : String(error) });
+      });
     } else {
       this.#handlers.onCommand(command);
     }

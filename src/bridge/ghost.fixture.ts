@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { KeyRing } from '../broker/keys.js';
+import { SigningKeyFiles } from '../broker/signing-key-secrets.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
 import { issueIdentityAssertion } from '../broker/tickets.js';
 import { createKeyPackage, createMemberIdentity, encodeKeyPackage, generateSignatureKeyPair, loadCipherSuite, signatureKeyClaim } from '../e2ee/index.js';
@@ -18,7 +19,7 @@ export async function ghostKeyPackage(cluster: Cluster, meeting: string, partici
   const keyPair = await generateSignatureKeyPair(cs);
   const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
   try {
-    const keys = await KeyRing.load(store, () => new Date());
+    const keys = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
     const { token } = await issueIdentityAssertion(keys, { participant, meeting, name, signatureKey: signatureKeyClaim(keyPair.publicKey) });
     return encodeKeyPackage(await createKeyPackage(createMemberIdentity(keyPair, token), cs));
   } finally {

@@ -76,6 +76,9 @@ const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILAB
 /** How long the channel may lag the broker's policy version before the bridge resets it. */
 const STUCK_CHANNEL_MS = 5000;
 
+/** What a participant whose ticket was signed by a revoked key is told. */
+const REVOKED_MESSAGE = 'the broker revoked the key that signed your route ticket; ask the broker for a fresh route.';
+
 /** How long `close` waits for peer connections to shut. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -151,6 +154,9 @@ class Bridge implements RunningBridge, AdmissionHost {
         },
         onCommand: (command) => {
           this.#obey(command);
+        },
+        onKeysRevoked: () => {
+          this.#dropRevoked();
         },
         onCutOff: () => {
           this.#cutOff();
@@ -251,6 +257,11 @@ class Bridge implements RunningBridge, AdmissionHost {
     let inMeeting = this.#admissions.get(admission.claims.meeting);
     if (!inMeeting) this.#admissions.set(admission.claims.meeting, (inMeeting = new Map<string, Admission>()));
     inMeeting.set(admission.claims.sub, admission);
+    // Revoked while the broker was answering this admission.
+    if (this.#link.signedByRevokedKey(admission.ticket)) {
+      this.end(admission, 'KEY_REVOKED', REVOKED_MESSAGE);
+      return false;
+    }
     const reason = this.#outOfPolicy(admission);
     if (reason === undefined) return true;
     this.end(admission, 'TICKET_OUTSIDE_FENCE', `under the policy in force, your participants may not use ${this.datacenter} (${reason}); ask for a fresh route.`);
@@ -306,7 +317,16 @@ class Bridge implements RunningBridge, AdmissionHost {
     return whyNotHeldAt(manifest, this.datacenter, admission.claims.country, this.#meetingPolicies.get(admission.claims.meeting));
   }
 
-  #obey(command: Exclude<ControlCommand, { type: 'policy' }>): void {
+  /**
+   * The broker revoked a signing key: whoever holds a ticket it signed leaves
+   * at once, since that ticket may be a forgery. The client takes a fresh
+   * route with its join token (or needs a new link, if that key signed it).
+   */
+  #dropRevoked(): void {
+    for (const admission of [...this.#allAdmissions()]) if (this.#link.signedByRevokedKey(admission.ticket)) this.end(admission, 'KEY_REVOKED', REVOKED_MESSAGE);
+  }
+
+  #obey(command: Exclude<ControlCommand, { type: 'policy' | 'keys' }>): void {
     this.#log({ level: 'info', msg: 'control', command: command.type, meeting: command.meeting });
     const inMeeting = [...(this.#admissions.get(command.meeting)?.values() ?? [])];
     switch (command.type) {

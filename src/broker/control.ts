@@ -2,8 +2,9 @@
  * The broker's end of the control channel (src/core/signalling/control.ts):
  * the bridges' presence connections, and the commands pushed on them. A
  * decision the broker takes — a new manifest, an account's new policy, a
- * meeting re-homed or ended, a session replaced — reaches the bridges that
- * carry the media at once, not at their next heartbeat.
+ * meeting re-homed or ended, a session replaced, a signing key rotated or
+ * revoked — reaches the bridges that carry the media at once, not at their
+ * next heartbeat.
  *
  * Every command is a JWT signed with the broker's ticket key, bound to the
  * bridge's presence connection by the nonce the bridge chose for it, and
@@ -45,9 +46,14 @@ export class BridgeControl {
     this.#log = log;
   }
 
-  /** A bridge's presence connection was verified: it gets the manifest in force at once, then every command for it. */
+  /**
+   * A bridge's presence connection was verified: it gets the keys (which it
+   * must refuse), then the manifest in force — which lets it admit — at
+   * once, then every command for it.
+   */
   attach(datacenter: string, socket: ControlSocket, nonce: string): void {
     this.#connections.set(datacenter, { socket, nonce, seq: 0, queue: Promise.resolve() });
+    void this.#sendKeys(datacenter);
     void this.#sendPolicy(datacenter);
   }
 
@@ -71,6 +77,11 @@ export class BridgeControl {
     return this.#settled([...this.#connections.keys()].map((dc) => this.#sendPolicy(dc)));
   }
 
+  /** The signing keys changed (a rotation or a revocation): every bridge refetches the JWKS and refuses the revoked kids. */
+  keysChanged(): Promise<void> {
+    return this.#settled([...this.#connections.keys()].map((dc) => this.#sendKeys(dc)));
+  }
+
   /** A meeting's host policy changed: the bridge holding it re-checks its participants. */
   meetingPolicy(datacenter: string, meeting: string, policy: MeetingPolicy): Promise<void> {
     return this.#send(datacenter, { type: 'meeting-policy', meeting, policy });
@@ -90,6 +101,10 @@ export class BridgeControl {
   /** One session of a participant must leave the bridge of `datacenter`. */
   evict(datacenter: string, command: Omit<Extract<ControlCommand, { type: 'evict' }>, 'type'>): Promise<void> {
     return this.#send(datacenter, { type: 'evict', ...command });
+  }
+
+  #sendKeys(datacenter: string): Promise<void> {
+    return this.#send(datacenter, { type: 'keys', revoked: this.#keys.revokedKids() });
   }
 
   #sendPolicy(datacenter: string): Promise<void> {

@@ -2,7 +2,7 @@
 // sockets: placement under the host's policy and its release, exact
 // membership, ticket renewals, the commands pushed to bridges on every policy
 // change, and bridges' signalling URLs bound at enrolment.
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseControlCommand, type ControlCommand } from '../core/signalling/control.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
@@ -23,17 +23,17 @@ afterEach(async () => {
 
 const { call, account, meeting, joinToken, allBridgesUp, route, ticketAt, claimWith, claim, admission, routeAndAdmit } = brokerApi(() => broker);
 
-/** What a bridge's control socket received: each frame verified as the bridge verifies it, then parsed. */
-function controlSocket(datacenter: string): { commands: () => Promise<(ControlCommand & { seq: number })[]> } {
+/** What a bridge's control socket received (from the `from`th frame on): each frame verified as the bridge verifies it, then parsed. */
+function controlSocket(datacenter: string): { commands: (from?: number) => Promise<(ControlCommand & { seq: number })[]> } {
   const nonce = `nonce-${datacenter}-0123456789`;
   const frames: string[] = [];
   broker.ctx.control.attach(datacenter, { send: (frame) => frames.push(frame) }, nonce);
   return {
-    commands: async () => {
+    commands: async (from = 0) => {
       // Commands leave one after another on a promise chain: let it drain.
       await new Promise((resolve) => setTimeout(resolve, 20));
       const out: (ControlCommand & { seq: number })[] = [];
-      for (const frame of frames) {
+      for (const frame of frames.slice(from)) {
         const { control } = JSON.parse(frame) as { control: string };
         const claims = await verifyControlMessage(broker.ctx.keys, control, { now: broker.ctx.now(), datacenter, nonce });
         const parsed = parseControlCommand(claims.command);
@@ -216,11 +216,12 @@ describe('policy changes reach the bridges', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json<{ recheck: { rehomed: unknown[] } }>().recheck.rehomed).toEqual([{ meeting: m, from: 'us-east', to: 'ca-central' }]);
     const east = await usEast.commands();
-    expect(east.map((c) => c.type)).toEqual(['policy', 'policy', 'move']);
-    expect(east.map((c) => c.seq)).toEqual([1, 2, 3]);
-    expect(east[1]).toMatchObject({ type: 'policy', version: 2 });
-    expect(east[2]).toMatchObject({ type: 'move', meeting: m, to: 'ca-central' });
-    expect((await caCentral.commands()).map((c) => c.type)).toEqual(['policy', 'policy']);
+    // On attach: the keys to refuse, then the manifest in force.
+    expect(east.map((c) => c.type)).toEqual(['keys', 'policy', 'policy', 'move']);
+    expect(east.map((c) => c.seq)).toEqual([1, 2, 3, 4]);
+    expect(east[2]).toMatchObject({ type: 'policy', version: 2 });
+    expect(east[3]).toMatchObject({ type: 'move', meeting: m, to: 'ca-central' });
+    expect((await caCentral.commands()).map((c) => c.type)).toEqual(['keys', 'policy', 'policy']);
   });
 
   it('on an account’s new policy: a move to the bridge the meeting left, the policy to the one it moved to; on DELETE: an end to every bridge', async () => {
@@ -232,8 +233,8 @@ describe('policy changes reach the bridges', () => {
     await routeAndAdmit(apiKey, m);
     const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
     expect(res.statusCode, res.body).toBe(200);
-    expect((await usEast.commands()).slice(1)).toEqual([expect.objectContaining({ type: 'move', meeting: m, to: 'ca-central' })]);
-    expect((await caCentral.commands()).slice(1)).toEqual([expect.objectContaining({ type: 'meeting-policy', meeting: m, policy: { hostCountry: 'US', accountJurisdictions: ['CA'] } })]);
+    expect((await usEast.commands()).slice(2)).toEqual([expect.objectContaining({ type: 'move', meeting: m, to: 'ca-central' })]);
+    expect((await caCentral.commands()).slice(2)).toEqual([expect.objectContaining({ type: 'meeting-policy', meeting: m, policy: { hostCountry: 'US', accountJurisdictions: ['CA'] } })]);
     expect((await call({ method: 'DELETE', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
     for (const socket of [usEast, caCentral]) expect((await socket.commands()).at(-1)).toMatchObject({ type: 'end', meeting: m });
     expect(await auditTypes()).toEqual(expect.arrayContaining(['placement.rehomed', 'meeting.ended']));
@@ -255,7 +256,7 @@ describe('a bridge that reconnects is caught up', () => {
     expect((await call({ method: 'DELETE', url: `/v1/meetings/${ended}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
     const usEast = controlSocket('us-east');
     await catchUpBridge(broker.ctx, 'us-east');
-    const missed = (await usEast.commands()).slice(1).map((c) => ({ type: c.type, meeting: 'meeting' in c ? c.meeting : undefined }));
+    const missed = (await usEast.commands()).slice(2).map((c) => ({ type: c.type, meeting: 'meeting' in c ? c.meeting : undefined }));
     expect(missed).toEqual(expect.arrayContaining([{ type: 'move', meeting: moved }, { type: 'end', meeting: ended }]));
     expect(missed).toHaveLength(2);
   });
@@ -287,5 +288,93 @@ describe('bridge signalling URLs', () => {
     const keys = (await call({ method: 'GET', url: '/v1/bridges/keys' })).json<{ keys: Record<string, { kty: string; crv: string; x: string }> }>().keys;
     expect(Object.keys(keys).sort()).toEqual(broker.ctx.policy.current.manifest.datacenters.map((d) => d.id).sort());
     expect(keys['us-east']).toMatchObject({ kty: 'OKP', crv: 'Ed25519', x: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) as string });
+  });
+});
+
+describe('signing keys: list, rotate, revoke (admin token)', () => {
+  type Listed = { kid: string; state: string; createdAt: string; retiredAt?: string; revokedAt?: string; verifiesUntil?: string };
+
+  async function listKeys(): Promise<Listed[]> {
+    const res = await call({ method: 'GET', url: '/v1/admin/keys', headers: admin });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json<{ keys: Listed[] }>().keys;
+  }
+
+  it('answers only the admin token, on every keys endpoint', async () => {
+    for (const [method, url] of [['GET', '/v1/admin/keys'], ['POST', '/v1/admin/keys/rotate'], ['POST', '/v1/admin/keys/revoke']] as const) {
+      const res = await call({ method, url, headers: { authorization: 'Bearer not-the-admin-token' }, ...(method === 'POST' ? { payload: { kid: broker.ctx.keys.currentKid } } : {}) });
+      expect([url, res.statusCode, res.json<{ code: string }>().code]).toEqual([url, 401, 'UNAUTHORIZED']);
+    }
+    expect((await listKeys()).map((k) => k.state)).toEqual(['current']);
+  });
+
+  it('rotate: the bridges are told at once, and what the old key signed keeps working', async () => {
+    await allBridgesUp();
+    const usEast = controlSocket('us-east');
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { ticket, participant } = await routeAndAdmit(apiKey, m);
+    const { token } = await joinToken(apiKey, m);
+    const old = broker.ctx.keys.currentKid;
+    broker.advance(1000);
+    const res = await call({ method: 'POST', url: '/v1/admin/keys/rotate', headers: admin });
+    expect(res.statusCode, res.body).toBe(200);
+    const kid = res.json<{ kid: string }>().kid;
+    expect((await usEast.commands()).map((c) => c.type)).toEqual(['keys', 'policy', 'keys']);
+    expect((await listKeys()).map((k) => [k.kid, k.state])).toEqual([
+      [kid, 'current'],
+      [old, 'retired'],
+    ]);
+    // In flight: the old join token still routes, the old ticket is still renewed — with a ticket of the new key.
+    expect((await route(token)).statusCode).toBe(200);
+    const renewed = await call({ method: 'POST', url: '/v1/bridges/renewals', payload: { message: await broker.signAs('us-east', { kind: 'renewal', tickets: [ticket] }) } });
+    const [result] = renewed.json<{ results: { participant: string; ok: boolean; ticket: string }[] }>().results;
+    expect(result).toMatchObject({ participant, ok: true });
+    expect(decodeProtectedHeader(result?.ticket ?? '').kid).toBe(kid);
+  });
+
+  it('revoke: refused at once by every verifier of the broker, told to every bridge, audited, kept; the current key is rotated first', async () => {
+    await allBridgesUp();
+    const usEast = controlSocket('us-east');
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { ticket } = await routeAndAdmit(apiKey, m);
+    const { token } = await joinToken(apiKey, m);
+    const old = broker.ctx.keys.currentKid;
+    const sent = (await usEast.commands()).length;
+    broker.advance(1000);
+    const res = await call({ method: 'POST', url: '/v1/admin/keys/revoke', headers: admin, payload: { kid: old } });
+    expect(res.statusCode, res.body).toBe(200);
+    const { rotatedTo, revokedAt } = res.json<{ kid: string; revokedAt: string; rotatedTo: string }>();
+    expect(rotatedTo).toBe(broker.ctx.keys.currentKid);
+    expect(revokedAt).toBe(broker.ctx.now().toISOString());
+    // The bridge was told before the answer left, signed by the new key.
+    expect(await usEast.commands(sent)).toEqual([expect.objectContaining({ type: 'keys', revoked: [old] })]);
+    const jwks = (await call({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: { kid: string }[] }>();
+    expect(jwks.keys.map((k) => k.kid)).toEqual([rotatedTo]);
+    // The join token (remembered as verified before) and the ticket it signed: refused, with their own code.
+    const routed = await route(token);
+    expect([routed.statusCode, routed.json<{ code: string }>().code]).toEqual([401, 'KEY_REVOKED']);
+    const admitted = await admission('us-east', { participant: 'p-late', meeting: m, outcome: 'admitted', ticket });
+    expect([admitted.statusCode, admitted.json<{ code: string }>().code]).toEqual([401, 'KEY_REVOKED']);
+    const renewed = await call({ method: 'POST', url: '/v1/bridges/renewals', payload: { message: await broker.signAs('us-east', { kind: 'renewal', tickets: [ticket] }) } });
+    expect(renewed.json<{ results: unknown[] }>().results).toEqual([expect.objectContaining({ ok: false, code: 'KEY_REVOKED' })]);
+    expect((await broker.ctx.audit.read()).find((r) => r.type === 'admin.action' && r.data.action === 'keys.revoke')?.data).toEqual({ actor: 'admin', action: 'keys.revoke', target: old, rotatedTo });
+    expect((await listKeys()).map((k) => [k.kid, k.state, k.revokedAt])).toEqual([
+      [rotatedTo, 'current', undefined],
+      [old, 'revoked', revokedAt],
+    ]);
+    // A bridge that connects later hears of it before it may admit anyone.
+    const later = controlSocket('ca-central');
+    expect((await later.commands()).slice(0, 2)).toEqual([expect.objectContaining({ type: 'keys', revoked: [old] }), expect.objectContaining({ type: 'policy' })]);
+  });
+
+  it('revoke refuses an unknown kid (404 NOT_FOUND) and a body with other fields (400), and changes nothing', async () => {
+    const current = broker.ctx.keys.currentKid;
+    const unknown = await call({ method: 'POST', url: '/v1/admin/keys/revoke', headers: admin, payload: { kid: 'no-such-kid' } });
+    expect([unknown.statusCode, unknown.json<{ code: string }>().code]).toEqual([404, 'NOT_FOUND']);
+    const extra = await call({ method: 'POST', url: '/v1/admin/keys/revoke', headers: admin, payload: { kid: current, all: true } });
+    expect(extra.statusCode).toBe(400);
+    expect((await listKeys()).map((k) => [k.kid, k.state])).toEqual([[current, 'current']]);
   });
 });

@@ -1,28 +1,25 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { KeyRing, isCanonicalCompactJws, type KeyStore } from './keys.js';
-import type { SigningKey } from './store/store.js';
+import { KeyRing, isCanonicalCompactJws } from './keys.js';
+import { MemorySigningKeySecrets } from './signing-key-secrets.js';
+import { MemoryStore } from './store/memory-store.js';
+import { issueJoinToken, issueRouteTicket, verifyJoinToken, verifyRouteTicket } from './tickets.js';
 import { codeOf } from './code-of.fixture.js';
 
-/** The three key methods of Store, in memory, with MemoryStore's semantics (newest first, first retirement kept). */
-class FakeKeyStore implements KeyStore {
-  readonly keys = new Map<string, SigningKey>();
-  saved = 0;
+/** A key store and the secrets beside it: what one broker's data directory holds. */
+function dataDir(): { store: MemoryStore; secrets: MemorySigningKeySecrets } {
+  return { store: new MemoryStore(), secrets: new MemorySigningKeySecrets() };
+}
 
-  saveSigningKey(key: SigningKey): Promise<void> {
-    this.keys.set(key.kid, key);
-    this.saved++;
-    return Promise.resolve();
-  }
+/** Loads a ring on `dir`, as a broker starting on it would. */
+function open(dir: ReturnType<typeof dataDir>, clock: () => Date, retiredGraceSeconds?: number): Promise<KeyRing> {
+  return KeyRing.load(dir.store, clock, { secrets: dir.secrets, ...(retiredGraceSeconds === undefined ? {} : { retiredGraceSeconds }) });
+}
 
-  retireSigningKeysExcept(kid: string, at: string): Promise<void> {
-    for (const [k, key] of this.keys) if (k !== kid && key.retiredAt === undefined) this.keys.set(k, { ...key, retiredAt: at });
-    return Promise.resolve();
-  }
-
-  listSigningKeys(): Promise<SigningKey[]> {
-    return Promise.resolve([...this.keys.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.kid < b.kid ? -1 : 1)));
-  }
+/** A ring on a data directory of its own. */
+function freshRing(clock: () => Date, retiredGraceSeconds?: number): Promise<KeyRing> {
+  return open(dataDir(), clock, retiredGraceSeconds);
 }
 
 /** A clock the test moves by hand. */
@@ -35,55 +32,71 @@ function manualClock(start = '2026-03-01T12:00:00Z'): { clock: () => Date; advan
 const signOpts = { audience: 'test:aud', subject: 'p-1', expiresInSeconds: 60 } as const;
 
 describe('KeyRing.load', () => {
-  it('generates and saves the first key when the store has none; kid is the RFC 7638 thumbprint', async () => {
-    const store = new FakeKeyStore();
-    const ring = await KeyRing.load(store, manualClock().clock);
-    expect(store.keys.size).toBe(1);
-    const [stored] = [...store.keys.values()];
+  it('generates the first key; kid is the RFC 7638 thumbprint; the store holds only its public half', async () => {
+    const dir = dataDir();
+    const ring = await open(dir, manualClock().clock);
+    const [stored, ...others] = await dir.store.listSigningKeys();
+    expect(others).toEqual([]);
     expect(stored?.kid).toBe(ring.currentKid);
     expect(await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: stored?.publicJwk.x ?? '' })).toBe(ring.currentKid);
-    expect(stored?.privateJwk.d).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(stored?.publicJwk).toEqual({ kty: 'OKP', crv: 'Ed25519', x: stored?.publicJwk.x });
+    expect((await dir.secrets.load(ring.currentKid))?.asymmetricKeyType).toBe('ed25519');
     expect(ring.jwks()).toEqual({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: stored?.publicJwk.x, kid: ring.currentKid, alg: 'EdDSA', use: 'sig' }] });
   });
 
-  it('persists keys: a second load on the same store uses the same key and verifies its tokens', async () => {
-    const store = new FakeKeyStore();
+  it('persists keys: a second load on the same data directory uses the same key and verifies its tokens', async () => {
+    const dir = dataDir();
     const { clock } = manualClock();
-    const first = await KeyRing.load(store, clock);
+    const first = await open(dir, clock);
     const token = await first.sign({ hello: 'world' }, signOpts);
-    const second = await KeyRing.load(store, clock);
+    const second = await open(dir, clock);
     expect(second.currentKid).toBe(first.currentKid);
-    expect(store.saved).toBe(1);
+    expect(await dir.store.listSigningKeys()).toHaveLength(1);
     expect((await second.verify(token, { audience: 'test:aud' })).hello).toBe('world');
   });
 
   it('refuses a stored key whose kid is not its thumbprint (SIGNING_KEY_INVALID)', async () => {
-    const store = new FakeKeyStore();
-    const ring = await KeyRing.load(store, manualClock().clock);
-    const key = store.keys.get(ring.currentKid);
-    if (key === undefined) throw new Error('no key');
-    store.keys.clear();
-    store.keys.set('forged-kid', { ...key, kid: 'forged-kid' });
-    expect(await codeOf(KeyRing.load(store, manualClock().clock))).toBe('SIGNING_KEY_INVALID');
+    const dir = dataDir();
+    const ring = await open(dir, manualClock().clock);
+    const [key] = await dir.store.listSigningKeys();
+    const forged = dataDir();
+    await forged.store.saveSigningKey({ ...(key ?? { publicJwk: {}, createdAt: '' }), kid: 'forged-kid' });
+    expect(await codeOf(open(forged, manualClock().clock))).toBe('SIGNING_KEY_INVALID');
+    expect(ring.currentKid).not.toBe('forged-kid');
   });
 
-  it('refuses a stored key whose private half belongs to another key', async () => {
-    const a = new FakeKeyStore();
-    const b = new FakeKeyStore();
-    const ringA = await KeyRing.load(a, manualClock().clock);
-    const ringB = await KeyRing.load(b, manualClock().clock);
-    const keyA = a.keys.get(ringA.currentKid);
-    const keyB = b.keys.get(ringB.currentKid);
-    if (keyA === undefined || keyB === undefined) throw new Error('no key');
-    a.keys.set(keyA.kid, { ...keyA, privateJwk: keyB.privateJwk });
-    expect(await codeOf(KeyRing.load(a, manualClock().clock))).toBe('SIGNING_KEY_INVALID');
+  it("refuses a private key that is another key's (SIGNING_KEY_INVALID)", async () => {
+    const dir = dataDir();
+    const ring = await open(dir, manualClock().clock);
+    await dir.secrets.remove(ring.currentKid);
+    await dir.secrets.save(ring.currentKid, generateKeyPairSync('ed25519').privateKey);
+    expect(await codeOf(open(dir, manualClock().clock))).toBe('SIGNING_KEY_INVALID');
+  });
+
+  it('makes a new key when the current private key is lost; what the lost key signed verifies for the grace period', async () => {
+    const dir = dataDir();
+    const { clock, advance } = manualClock();
+    const ring = await open(dir, clock, 3600);
+    const lost = ring.currentKid;
+    const token = await ring.sign({}, signOpts);
+    await dir.secrets.remove(lost);
+    advance(1);
+    const again = await open(dir, clock, 3600);
+    expect(again.currentKid).not.toBe(lost);
+    expect(again.list().map((k) => [k.kid, k.state])).toEqual([
+      [again.currentKid, 'current'],
+      [lost, 'retired'],
+    ]);
+    await expect(again.verify(token, { audience: 'test:aud' })).resolves.toBeDefined();
+    advance(3600);
+    expect(await codeOf(again.verify(token, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
   });
 });
 
 describe('KeyRing.sign / verify', () => {
   it('round-trips claims and sets iat, exp, aud, sub, jti, kid', async () => {
     const { clock } = manualClock();
-    const ring = await KeyRing.load(new FakeKeyStore(), clock);
+    const ring = await freshRing(clock);
     const token = await ring.sign({ meeting: 'm-1', list: ['a', 'b'] }, { ...signOpts, issuer: 'https://broker.example', type: 'test+jwt' });
     const payload = await ring.verify(token, { audience: 'test:aud', issuer: 'https://broker.example', type: 'test+jwt' });
     const iat = Math.floor(clock().getTime() / 1000);
@@ -93,7 +106,7 @@ describe('KeyRing.sign / verify', () => {
   });
 
   it('gives every token its own jti', async () => {
-    const ring = await KeyRing.load(new FakeKeyStore(), manualClock().clock);
+    const ring = await freshRing(manualClock().clock);
     const a = await ring.verify(await ring.sign({}, signOpts), { audience: 'test:aud' });
     const b = await ring.verify(await ring.sign({}, signOpts), { audience: 'test:aud' });
     expect(a.jti).not.toBe(b.jti);
@@ -101,7 +114,7 @@ describe('KeyRing.sign / verify', () => {
 
   it('rejects an expired token (TOKEN_EXPIRED) after the clock tolerance, not before', async () => {
     const { clock, advance } = manualClock();
-    const ring = await KeyRing.load(new FakeKeyStore(), clock);
+    const ring = await freshRing(clock);
     const token = await ring.sign({}, signOpts);
     advance(64);
     await expect(ring.verify(token, { audience: 'test:aud' })).resolves.toBeDefined();
@@ -110,7 +123,7 @@ describe('KeyRing.sign / verify', () => {
   });
 
   it('rejects the wrong audience, issuer or type (TOKEN_INVALID)', async () => {
-    const ring = await KeyRing.load(new FakeKeyStore(), manualClock().clock);
+    const ring = await freshRing(manualClock().clock);
     const token = await ring.sign({}, { ...signOpts, issuer: 'https://a.example', type: 'a+jwt' });
     expect(await codeOf(ring.verify(token, { audience: 'other:aud' }))).toBe('TOKEN_INVALID');
     expect(await codeOf(ring.verify(token, { audience: 'test:aud', issuer: 'https://b.example' }))).toBe('TOKEN_INVALID');
@@ -119,13 +132,13 @@ describe('KeyRing.sign / verify', () => {
 
   it('rejects a token signed by another key ring (forged)', async () => {
     const { clock } = manualClock();
-    const ring = await KeyRing.load(new FakeKeyStore(), clock);
-    const forger = await KeyRing.load(new FakeKeyStore(), clock);
+    const ring = await freshRing(clock);
+    const forger = await freshRing(clock);
     expect(await codeOf(ring.verify(await forger.sign({}, signOpts), { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
   });
 
   it('rejects a token whose signature differs only in the unused bits of its last character', async () => {
-    const ring = await KeyRing.load(new FakeKeyStore(), manualClock().clock);
+    const ring = await freshRing(manualClock().clock);
     const token = await ring.sign({}, signOpts);
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const last = token.at(-1) ?? '';
@@ -137,7 +150,7 @@ describe('KeyRing.sign / verify', () => {
   });
 
   it('refuses to sign with a lifetime that is not a positive integer (INVALID_TOKEN_REQUEST)', async () => {
-    const ring = await KeyRing.load(new FakeKeyStore(), manualClock().clock);
+    const ring = await freshRing(manualClock().clock);
     for (const expiresInSeconds of [0, -1, 1.5, Number.NaN]) {
       expect(await codeOf(ring.sign({}, { ...signOpts, expiresInSeconds }))).toBe('INVALID_TOKEN_REQUEST');
     }
@@ -146,10 +159,10 @@ describe('KeyRing.sign / verify', () => {
 });
 
 describe('KeyRing.rotate', () => {
-  it('a token signed before rotate() still verifies after it; new tokens use the new key', async () => {
+  it('a token signed before rotate() still verifies after it; new tokens use the new key; the old private key is destroyed', async () => {
     const { clock } = manualClock();
-    const store = new FakeKeyStore();
-    const ring = await KeyRing.load(store, clock);
+    const dir = dataDir();
+    const ring = await open(dir, clock);
     const oldKid = ring.currentKid;
     const before = await ring.sign({ n: 1 }, signOpts);
     const newKid = await ring.rotate();
@@ -159,17 +172,21 @@ describe('KeyRing.rotate', () => {
     expect((await ring.verify(before, { audience: 'test:aud' })).n).toBe(1);
     const after = await ring.sign({ n: 2 }, signOpts);
     expect(decodeProtectedHeader(after).kid).toBe(newKid);
-    expect(store.keys.get(oldKid)?.retiredAt).toBe(clock().toISOString());
-    expect(store.keys.get(newKid)?.retiredAt).toBeUndefined();
+    const stored = new Map((await dir.store.listSigningKeys()).map((k) => [k.kid, k]));
+    expect(stored.get(oldKid)?.retiredAt).toBe(clock().toISOString());
+    expect(stored.get(newKid)?.retiredAt).toBeUndefined();
+    // A retired key only verifies, with its public half: its private half is gone.
+    expect(await dir.secrets.load(oldKid)).toBeUndefined();
+    expect(await dir.secrets.load(newKid)).toBeDefined();
   });
 
   it('rotations persist: a fresh load signs with the newest key and still verifies the old one', async () => {
     const { clock } = manualClock();
-    const store = new FakeKeyStore();
-    const ring = await KeyRing.load(store, clock);
+    const dir = dataDir();
+    const ring = await open(dir, clock);
     const before = await ring.sign({}, signOpts);
     const newKid = await ring.rotate();
-    const reloaded = await KeyRing.load(store, clock);
+    const reloaded = await open(dir, clock);
     expect(reloaded.currentKid).toBe(newKid);
     expect(reloaded.jwks().keys).toHaveLength(2);
     await expect(reloaded.verify(before, { audience: 'test:aud' })).resolves.toBeDefined();
@@ -177,9 +194,11 @@ describe('KeyRing.rotate', () => {
 
   it('drops a retired key from the JWKS after the grace period, and stops verifying with it', async () => {
     const { clock, advance } = manualClock();
-    const ring = await KeyRing.load(new FakeKeyStore(), clock, { retiredGraceSeconds: 3600 });
+    const ring = await freshRing(clock, 3600);
     const longLived = await ring.sign({}, { ...signOpts, expiresInSeconds: 7 * 24 * 3600 });
+    advance(1);
     const newKid = await ring.rotate();
+    expect(ring.list()[1]).toMatchObject({ state: 'retired', verifiesUntil: new Date(clock().getTime() + 3600_000).toISOString() });
     advance(3599);
     expect(ring.jwks().keys).toHaveLength(2);
     await expect(ring.verify(longLived, { audience: 'test:aud' })).resolves.toBeDefined();
@@ -190,19 +209,105 @@ describe('KeyRing.rotate', () => {
 
   it('converges when two instances raced to create the first key: the newest active key signs, both verify', async () => {
     const { clock, advance } = manualClock();
-    const store = new FakeKeyStore();
-    const a = await KeyRing.load(store, clock);
+    const dir = dataDir();
+    const a = await open(dir, clock);
     const fromA = await a.sign({}, signOpts);
     advance(1);
-    // Instance B also saw an empty store and saved its own key there.
-    const elsewhere = new FakeKeyStore();
-    const b = await KeyRing.load(elsewhere, clock);
-    for (const key of elsewhere.keys.values()) await store.saveSigningKey(key);
+    // Instance B, on the same data directory, also saw an empty store and saved its own key there.
+    const elsewhere = { store: new MemoryStore(), secrets: dir.secrets };
+    const b = await open(elsewhere, clock);
+    for (const key of await elsewhere.store.listSigningKeys()) await dir.store.saveSigningKey(key);
     await a.refresh();
-    const c = await KeyRing.load(store, clock);
+    const c = await open(dir, clock);
     expect(a.currentKid).toBe(b.currentKid);
     expect(c.currentKid).toBe(b.currentKid);
     expect(a.jwks().keys).toHaveLength(2);
     await expect(c.verify(fromA, { audience: 'test:aud' })).resolves.toBeDefined();
+  });
+});
+
+describe('KeyRing.revoke', () => {
+  it('a revoked retired key stops verifying at once (KEY_REVOKED), leaves the JWKS, and is listed as revoked', async () => {
+    const { clock, advance } = manualClock();
+    const ring = await freshRing(clock);
+    const old = ring.currentKid;
+    const token = await ring.sign({}, signOpts);
+    advance(10);
+    const current = await ring.rotate();
+    expect(await ring.revoke(old)).toEqual({ kid: old, revokedAt: clock().toISOString() });
+    expect(await codeOf(ring.verify(token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+    expect(ring.jwks().keys.map((k) => k.kid)).toEqual([current]);
+    expect(ring.isRevoked(old)).toBe(true);
+    expect(ring.isActive(old)).toBe(false);
+    expect(ring.revokedKids()).toEqual([old]);
+    expect(ring.list().map((k) => [k.kid, k.state])).toEqual([
+      [current, 'current'],
+      [old, 'revoked'],
+    ]);
+    expect(ring.currentKid).toBe(current);
+  });
+
+  it('revoking the current key first makes a new one current: new tokens verify, the old ones do not', async () => {
+    const { clock } = manualClock();
+    const dir = dataDir();
+    const ring = await open(dir, clock);
+    const old = ring.currentKid;
+    const token = await ring.sign({}, signOpts);
+    const revocation = await ring.revoke(old);
+    expect(revocation.rotatedTo).toBe(ring.currentKid);
+    expect(ring.currentKid).not.toBe(old);
+    expect(await codeOf(ring.verify(token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+    await expect(ring.verify(await ring.sign({}, signOpts), { audience: 'test:aud' })).resolves.toBeDefined();
+    expect(await dir.secrets.load(old)).toBeUndefined();
+  });
+
+  it('stays revoked across restarts, and a second revocation keeps the first time', async () => {
+    const { clock, advance } = manualClock();
+    const dir = dataDir();
+    const ring = await open(dir, clock);
+    const old = ring.currentKid;
+    const token = await ring.sign({}, signOpts);
+    const first = await ring.revoke(old);
+    advance(60);
+    const again = await open(dir, clock);
+    expect(again.isRevoked(old)).toBe(true);
+    expect(await codeOf(again.verify(token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+    expect(await again.revoke(old)).toEqual({ kid: old, revokedAt: first.revokedAt });
+    expect(again.currentKid).toBe(first.rotatedTo);
+  });
+
+  it('refuses a kid it does not know (NOT_FOUND) and changes nothing', async () => {
+    const ring = await freshRing(manualClock().clock);
+    const current = ring.currentKid;
+    expect(await codeOf(ring.revoke('no-such-kid'))).toBe('NOT_FOUND');
+    expect(ring.currentKid).toBe(current);
+    expect(ring.revokedKids()).toEqual([]);
+  });
+
+  it('reaches the token verifiers: route tickets and join tokens, even a join token verified and remembered before', async () => {
+    const { clock } = manualClock();
+    const ring = await freshRing(clock);
+    const ticket = await issueRouteTicket(ring, {
+      issuer: 'https://b',
+      participant: 'p',
+      meeting: 'm',
+      candidates: ['us-east'],
+      candidateJurisdictions: ['US'],
+      decision: 'd',
+      country: 'US',
+      name: 'P',
+      manifest: 'a'.repeat(64),
+      policy: { hostCountry: 'US' },
+      ice: 'A'.repeat(43),
+    });
+    const join = await issueJoinToken(ring, { participant: 'p', meeting: 'm', account: 'a', name: 'P' });
+    // Verified once: its signature is remembered while its key is active.
+    await verifyJoinToken(ring, join.token, { now: clock() });
+    await expect(verifyJoinToken(ring, join.token, { now: clock() })).resolves.toMatchObject({ meeting: 'm' });
+    await ring.revoke(ring.currentKid);
+    expect(await codeOf(verifyRouteTicket(ring, ticket.token, { now: clock() }))).toBe('KEY_REVOKED');
+    expect(await codeOf(verifyJoinToken(ring, join.token, { now: clock() }))).toBe('KEY_REVOKED');
+    // A revoked key is refused whatever else the token says: also by a verifier given the JWKS alone, which no longer has it.
+    expect(await codeOf(verifyRouteTicket(ring.jwks(), ticket.token, { now: clock() }))).toBe('TICKET_INVALID');
   });
 });

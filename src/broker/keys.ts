@@ -1,29 +1,21 @@
 /**
- * The broker's signing keys: Ed25519 key pairs persisted through the Store,
- * published as a JWKS, rotated without breaking tokens in flight. Shell code:
- * time comes from an injected clock, randomness from WebCrypto.
+ * The broker's signing keys: Ed25519 key pairs whose public half and life
+ * (created, retired, revoked) are in the Store and whose private half is in
+ * a SigningKeySecrets (files in DATA/keys, or memory); published as a JWKS,
+ * rotated without breaking tokens in flight, revoked at once. Shell code:
+ * time comes from an injected clock, randomness from node:crypto.
  */
-import { createPrivateKey, randomUUID, sign as signBytes, type KeyObject } from 'node:crypto';
-import {
-  calculateJwkThumbprint,
-  createLocalJWKSet,
-  errors,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  type KeyInput,
-} from 'jose';
-import { GeobridgeError } from '../core/errors.js';
+import { createPublicKey, generateKeyPairSync, randomUUID, sign as signBytes, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type KeyInput } from 'jose';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { compareStrings } from '../core/order.js';
+import { MAX_REVOKED_KIDS } from '../core/signalling/control.js';
 import { objectToJson } from './frozen-json.js';
+import { MemorySigningKeySecrets, type SigningKeySecrets } from './signing-key-secrets.js';
 import type { SigningKey, Store } from './store/store.js';
 
 /** The part of the Store a key ring needs. */
-export type KeyStore = Pick<Store, 'saveSigningKey' | 'retireSigningKeysExcept' | 'listSigningKeys'>;
+export type KeyStore = Pick<Store, 'saveSigningKey' | 'retireSigningKeysExcept' | 'revokeSigningKey' | 'listSigningKeys'>;
 
 /** A public key as published in the JWKS (RFC 7517 §4, RFC 8037 §2). */
 export interface PublicJwk {
@@ -68,7 +60,32 @@ export interface VerifyOptions {
 export interface KeyRingOptions {
   /** How long a retired key stays in the JWKS and verifies tokens (default 24 h; must exceed every token lifetime). */
   readonly retiredGraceSeconds?: number;
+  /** Where the private halves are kept (default: in this process's memory, which suits only the memory store). */
+  readonly secrets?: SigningKeySecrets;
 }
+
+/** A key's state: `current` signs; `retired` only verifies, for the grace period; `revoked` verifies nothing. */
+export type KeyState = 'current' | 'retired' | 'revoked';
+
+/** A key as the operator's API lists it. */
+export interface KeyInfo {
+  readonly kid: string;
+  readonly state: KeyState;
+  readonly createdAt: string;
+  readonly retiredAt?: string;
+  readonly revokedAt?: string;
+  /** Until when a retired key verifies tokens (its retirement plus the grace period). */
+  readonly verifiesUntil?: string;
+}
+
+/** What a revocation did. */
+export interface Revocation {
+  readonly kid: string;
+  readonly revokedAt: string;
+  /** The key made current first, when the revoked key was the one signing. */
+  readonly rotatedTo?: string;
+}
+
 
 /** Seconds of clock skew tolerated between broker, bridges and clients. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
@@ -78,10 +95,13 @@ const DEFAULT_GRACE_SECONDS = 24 * 60 * 60;
 /** Anything a JWT can be verified with: a key or a jose key resolver (local or remote JWKS). */
 export type VerificationKey = KeyInput | JWTVerifyGetKey;
 
+/** Why a JWT was refused: a bad token, an expired one, a key set that could not be had, a revoked key. */
+export type JwtFailureReason = 'invalid' | 'expired' | 'unavailable' | 'revoked';
+
 /** Outcome of checking a JWT: the payload, or why it was refused. */
 export type JwtCheck =
   | { readonly ok: true; readonly payload: JWTPayload; readonly kid: string | undefined }
-  | { readonly ok: false; readonly reason: 'invalid' | 'expired' | 'unavailable'; readonly detail: string; readonly cause: unknown };
+  | { readonly ok: false; readonly reason: JwtFailureReason; readonly detail: string; readonly cause: unknown };
 
 /** Options of `checkJwt`. */
 export interface CheckJwtOptions {
@@ -125,8 +145,18 @@ export async function checkJwt(token: string, key: VerificationKey, options: Che
   }
 }
 
-/** Expired tokens and unreachable key sets are told apart from bad tokens; everything else is invalid. */
-function classify(error: unknown): 'invalid' | 'expired' | 'unavailable' {
+/**
+ * The error a key resolver throws for a token whose `kid` was revoked
+ * (the ring's own resolver, and a bridge's): `checkJwt` reports it as
+ * `revoked`, whatever else is wrong with the token.
+ */
+export function keyRevokedError(kid: string): GeobridgeError {
+  return new GeobridgeError('KEY_REVOKED', `the broker revoked the key ${kid} that signed this token`);
+}
+
+/** Expired tokens, unreachable key sets and revoked keys are told apart from bad tokens; everything else is invalid. */
+function classify(error: unknown): JwtFailureReason {
+  if (isGeobridgeError(error) && error.code === 'KEY_REVOKED') return 'revoked';
   if (error instanceof errors.JWTExpired) return 'expired';
   if (error instanceof errors.JWKSTimeout) return 'unavailable';
   // A remote JWKS that answers non-200 or non-JSON throws the generic JOSEError;
@@ -135,14 +165,17 @@ function classify(error: unknown): 'invalid' | 'expired' | 'unavailable' {
   return 'unavailable';
 }
 
-/** A loaded key: its stored form and the imported private key (current key only needs it, but import all to validate). */
+/** A loaded key: its stored form and public JWK, and its private key if it is the current one. */
 interface LoadedKey {
   readonly stored: SigningKey;
   readonly publicJwk: PublicJwk;
-  /** The same private key for node:crypto, which signs ~5× faster than WebCrypto here. */
-  readonly signingKey: KeyObject;
   /** Protected headers already encoded, by `typ` ('' for none): they are the same for every token of a kind. */
   readonly headers: Map<string, string>;
+}
+
+/** The key that signs: a loaded key and its private half, for node:crypto (~5× faster than WebCrypto here). */
+interface CurrentKey extends LoadedKey {
+  readonly signingKey: KeyObject;
 }
 
 /** The encoded protected header of `key`'s tokens of type `type`. */
@@ -159,90 +192,123 @@ function base64url(text: string): string {
   return Buffer.from(text).toString('base64url');
 }
 
-/** Keeps only the string members of an exported JWK (the Store holds string maps). */
-function stringMembers(jwk: JWK): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(jwk)) if (typeof v === 'string') out[k] = v;
-  return out;
+function invalidKey(kid: string, why: string, cause?: unknown): GeobridgeError {
+  return new GeobridgeError('SIGNING_KEY_INVALID', `Signing key ${kid} is unusable: ${why}. Restore the data directory's keys/ and broker.sqlite from the same backup, or revoke the key (geobridge keys revoke).`, { cause });
 }
 
-/** Imports and cross-checks a stored key, so a corrupt store fails at load, not at the first verification. */
+/** Checks a stored public key, so a corrupt store fails at load, not at the first verification. */
 async function loadKey(stored: SigningKey): Promise<LoadedKey> {
   const { kty, crv, x } = stored.publicJwk;
-  const invalid = (why: string, cause?: unknown): GeobridgeError =>
-    new GeobridgeError('SIGNING_KEY_INVALID', `Stored signing key ${stored.kid} is unusable: ${why}. Remove it from the store and restart the broker to generate a new key.`, { cause });
-  if (kty !== 'OKP' || crv !== 'Ed25519' || x === undefined) throw invalid('not an Ed25519 public JWK');
-  if (stored.privateJwk.x !== x) throw invalid('private and public JWK differ');
+  if (kty !== 'OKP' || crv !== 'Ed25519' || x === undefined) throw invalidKey(stored.kid, 'not an Ed25519 public JWK');
   const thumbprint = await calculateJwkThumbprint({ kty, crv, x });
-  if (thumbprint !== stored.kid) throw invalid('kid is not the RFC 7638 thumbprint of the public key');
-  let signingKey: KeyObject;
-  try {
-    const imported = await importJWK({ ...stored.privateJwk }, 'EdDSA');
-    if (imported instanceof Uint8Array) throw new TypeError('symmetric key');
-    signingKey = createPrivateKey({ key: { ...stored.privateJwk }, format: 'jwk' });
-  } catch (cause) {
-    throw invalid('the private JWK does not import', cause);
-  }
-  return { stored, signingKey, headers: new Map(), publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid: stored.kid, alg: 'EdDSA', use: 'sig' } };
+  if (thumbprint !== stored.kid) throw invalidKey(stored.kid, 'kid is not the RFC 7638 thumbprint of the public key');
+  return { stored, headers: new Map(), publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid: stored.kid, alg: 'EdDSA', use: 'sig' } };
 }
 
-/** Generates a new Ed25519 key pair in stored form; `kid` is its RFC 7638 thumbprint. */
-async function generateSigningKey(createdAt: string): Promise<SigningKey> {
-  const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-  const publicJwk = stringMembers(await exportJWK(pair.publicKey));
-  const privateJwk = stringMembers(await exportJWK(pair.privateKey));
-  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: publicJwk.x ?? '' });
-  return { kid, publicJwk, privateJwk, createdAt };
+/** The base64url `x` of an Ed25519 key's public half (RFC 8037 §2). */
+function publicX(key: KeyObject): string {
+  return String(createPublicKey(key).export({ format: 'jwk' }).x);
 }
 
-/** The broker's Ed25519 keys: one current key signs, retired keys keep verifying for a grace period. */
+/** The state of `key` in a ring whose current key is `current`. */
+function stateOf(key: SigningKey, current: string | undefined): KeyState {
+  if (key.revokedAt !== undefined) return 'revoked';
+  return key.kid === current ? 'current' : 'retired';
+}
+
+/** The broker's Ed25519 keys: one current key signs, retired keys keep verifying for a grace period, revoked keys never verify. */
 export class KeyRing {
   readonly #store: KeyStore;
+  readonly #secrets: SigningKeySecrets;
   readonly #clock: () => Date;
   readonly #graceMs: number;
   #keys: readonly LoadedKey[] = [];
-  #current: LoadedKey | undefined;
+  #current: CurrentKey | undefined;
+  #revoked: ReadonlySet<string> = new Set();
   #resolver: { readonly kids: string; readonly getKey: JWTVerifyGetKey } | undefined;
 
-  private constructor(store: KeyStore, clock: () => Date, graceSeconds: number) {
+  private constructor(store: KeyStore, secrets: SigningKeySecrets, clock: () => Date, graceSeconds: number) {
     this.#store = store;
+    this.#secrets = secrets;
     this.#clock = clock;
     this.#graceMs = graceSeconds * 1000;
   }
 
-  /** Loads the persisted keys, generating and saving the first key when there is none. */
+  /**
+   * Loads the keys, making a new current key when there is none — or when
+   * the current key's private half is lost (its public half still verifies
+   * what it signed, for the grace period) — and destroys the private halves
+   * of keys that no longer sign.
+   */
   static async load(store: KeyStore, clock: () => Date, options: KeyRingOptions = {}): Promise<KeyRing> {
     const grace = options.retiredGraceSeconds ?? DEFAULT_GRACE_SECONDS;
     if (!Number.isFinite(grace) || grace < 0) {
       throw new GeobridgeError('INVALID_TOKEN_REQUEST', `retiredGraceSeconds must be a number ≥ 0, got ${grace}.`);
     }
-    const ring = new KeyRing(store, clock, grace);
+    const ring = new KeyRing(store, options.secrets ?? new MemorySigningKeySecrets(), clock, grace);
     await ring.refresh();
     if (ring.#current === undefined) await ring.rotate();
+    else await ring.#destroyRetiredSecrets();
     return ring;
   }
 
   /**
-   * Re-reads the keys from the store (another broker instance may have rotated).
-   * The current key is the newest one not retired, so instances that raced to
-   * create a key converge on the same one.
+   * Re-reads the keys from the store (another broker instance may have
+   * rotated or revoked). The current key is the newest one neither retired
+   * nor revoked, so instances that raced to create a key converge on the
+   * same one; without its private half the ring signs nothing until rotated.
    */
   async refresh(): Promise<void> {
     const stored = await this.#store.listSigningKeys();
-    this.#keys = await Promise.all(stored.map(loadKey));
-    this.#current = this.#keys.find((k) => k.stored.retiredAt === undefined);
+    const keys = await Promise.all(stored.map(loadKey));
+    const newest = keys.find((k) => k.stored.retiredAt === undefined && k.stored.revokedAt === undefined);
+    let current: CurrentKey | undefined;
+    if (newest !== undefined) {
+      const kid = newest.stored.kid;
+      const signingKey = this.#current?.stored.kid === kid ? this.#current.signingKey : await this.#secrets.load(kid);
+      if (signingKey !== undefined) {
+        if (signingKey.asymmetricKeyType !== 'ed25519' || publicX(signingKey) !== newest.publicJwk.x) throw invalidKey(kid, 'its private key file holds another key');
+        current = { ...newest, signingKey };
+      }
+    }
+    this.#keys = keys;
+    this.#current = current;
+    this.#revoked = new Set(keys.filter((k) => k.stored.revokedAt !== undefined).map((k) => k.stored.kid));
     this.#resolver = undefined;
   }
 
-  /** Creates a new key, makes it current and retires the others (they still verify during the grace period). */
+  /** Creates a new key, makes it current and retires the others (they still verify during the grace period); answers its kid. */
   async rotate(): Promise<string> {
     const at = this.#clock().toISOString();
-    const key = await generateSigningKey(at);
-    // Save before retiring: a crash in between leaves two active keys, never none.
-    await this.#store.saveSigningKey(key);
-    await this.#store.retireSigningKeysExcept(key.kid, at);
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const x = publicX(privateKey);
+    const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x });
+    // The private half first, then the key, then the retirements: a crash in between leaves
+    // an unused file, or two keys that may sign — never a current key without its private half.
+    await this.#secrets.save(kid, privateKey);
+    await this.#store.saveSigningKey({ kid, publicJwk: { kty: 'OKP', crv: 'Ed25519', x }, createdAt: at });
+    await this.#store.retireSigningKeysExcept(kid, at);
     await this.refresh();
-    return key.kid;
+    await this.#destroyRetiredSecrets();
+    return kid;
+  }
+
+  /**
+   * Revokes a key: from now on it verifies nothing, here or (once told) on
+   * any bridge, and it never comes back. The current key is first replaced
+   * by a new one. Revoking a revoked key changes nothing. Throws NOT_FOUND
+   * for a kid the ring does not know.
+   */
+  async revoke(kid: string): Promise<Revocation> {
+    const known = this.#keys.find((k) => k.stored.kid === kid);
+    if (known === undefined) throw new GeobridgeError('NOT_FOUND', `no signing key '${kid}'; 'geobridge keys list' shows the kids.`);
+    if (known.stored.revokedAt !== undefined) return { kid, revokedAt: known.stored.revokedAt };
+    const rotatedTo = this.#current?.stored.kid === kid ? await this.rotate() : undefined;
+    const at = this.#clock().toISOString();
+    await this.#store.revokeSigningKey(kid, at);
+    await this.#secrets.remove(kid);
+    await this.refresh();
+    return { kid, revokedAt: at, ...(rotatedTo === undefined ? {} : { rotatedTo }) };
   }
 
   /** The kid of the key that signs new tokens. */
@@ -250,22 +316,59 @@ export class KeyRing {
     return this.#currentKey().stored.kid;
   }
 
-  /** True when `kid` names a key of this ring that is not retired (a retired key verifies during its grace period, but nothing it signed is cached). */
+  /** True when `kid` names a key of this ring that is neither retired nor revoked (a retired key verifies during its grace period, but nothing it signed is cached). */
   isActive(kid: string): boolean {
-    return this.#keys.some((k) => k.stored.kid === kid && k.stored.retiredAt === undefined);
+    return this.#keys.some((k) => k.stored.kid === kid && k.stored.retiredAt === undefined && k.stored.revokedAt === undefined);
   }
 
-  /** The public keys that verify tokens now: active keys and keys retired less than the grace period ago. */
+  /** True when `kid` was revoked. */
+  isRevoked(kid: string): boolean {
+    return this.#revoked.has(kid);
+  }
+
+  /** The revoked kids, newest revocation first, at most MAX_REVOKED_KIDS (what bridges are told to refuse). */
+  revokedKids(): string[] {
+    return this.#keys
+      .filter((k) => k.stored.revokedAt !== undefined)
+      .sort((a, b) => compareStrings(b.stored.revokedAt ?? '', a.stored.revokedAt ?? '') || compareStrings(a.stored.kid, b.stored.kid))
+      .slice(0, MAX_REVOKED_KIDS)
+      .map((k) => k.stored.kid);
+  }
+
+  /** Every key and its state, newest first. */
+  list(): KeyInfo[] {
+    const current = this.#current?.stored.kid;
+    return this.#keys.map(({ stored }) => {
+      const state = stateOf(stored, current);
+      const until = state === 'retired' && stored.retiredAt !== undefined ? new Date(Date.parse(stored.retiredAt) + this.#graceMs).toISOString() : undefined;
+      return {
+        kid: stored.kid,
+        state,
+        createdAt: stored.createdAt,
+        ...(stored.retiredAt === undefined ? {} : { retiredAt: stored.retiredAt }),
+        ...(stored.revokedAt === undefined ? {} : { revokedAt: stored.revokedAt }),
+        ...(until === undefined ? {} : { verifiesUntil: until }),
+      };
+    });
+  }
+
+  /** The public keys that verify tokens now: active keys and keys retired less than the grace period ago, never revoked ones. */
   jwks(): PublicJwks {
     return { keys: this.#liveKeys().map((k) => k.publicJwk) };
   }
 
-  /** A jose key resolver over `jwks()`, for `jwtVerify` and the ticket verifiers. */
+  /** A jose key resolver over `jwks()`, for `jwtVerify` and the ticket verifiers; a revoked kid throws KEY_REVOKED. */
   keyResolver(): JWTVerifyGetKey {
     const live = this.jwks();
     const kids = live.keys.map((k) => k.kid).join(',');
     if (this.#resolver?.kids !== kids) {
-      this.#resolver = { kids, getKey: createLocalJWKSet({ keys: live.keys.map((k) => ({ ...k })) } satisfies JSONWebKeySet) };
+      const local = createLocalJWKSet({ keys: live.keys.map((k) => ({ ...k })) } satisfies JSONWebKeySet);
+      const revoked = this.#revoked;
+      const getKey: JWTVerifyGetKey = (header, token) => {
+        if (header.kid !== undefined && revoked.has(header.kid)) throw keyRevokedError(header.kid);
+        return local(header, token);
+      };
+      this.#resolver = { kids, getKey };
     }
     return this.#resolver.getKey;
   }
@@ -312,23 +415,29 @@ export class KeyRing {
     return { signingKey: key.signingKey, signingInput: `${encodedHeader(key, options.type)}.${base64url(objectToJson(payload))}`, payload };
   }
 
-  /** Verifies a token signed by this ring (any live key) at the ring's clock; throws TOKEN_INVALID or TOKEN_EXPIRED. */
+  /** Verifies a token signed by this ring (any live key) at the ring's clock; throws TOKEN_INVALID, TOKEN_EXPIRED or KEY_REVOKED. */
   async verify(token: string, options: VerifyOptions): Promise<JWTPayload> {
     const check = await checkJwt(token, this.keyResolver(), { ...options, now: this.#clock() });
     if (check.ok) return check.payload;
+    if (check.reason === 'revoked') throw new GeobridgeError('KEY_REVOKED', `The token was signed by a revoked key: ${check.detail}; request a new token.`, { cause: check.cause });
     if (check.reason === 'expired') throw new GeobridgeError('TOKEN_EXPIRED', `The token has expired: ${check.detail}.`, { cause: check.cause });
     throw new GeobridgeError('TOKEN_INVALID', `The token does not verify: ${check.detail}.`, { cause: check.cause });
   }
 
-  /** Keys not yet past their grace period, newest first. */
+  /** Keys neither revoked nor past their grace period, newest first. */
   #liveKeys(): readonly LoadedKey[] {
     const now = this.#clock().getTime();
-    return this.#keys.filter((k) => k.stored.retiredAt === undefined || Date.parse(k.stored.retiredAt) + this.#graceMs > now);
+    return this.#keys.filter((k) => k.stored.revokedAt === undefined && (k.stored.retiredAt === undefined || Date.parse(k.stored.retiredAt) + this.#graceMs > now));
   }
 
-  #currentKey(): LoadedKey {
-    // load() always leaves a current key; only a store emptied behind our back breaks this.
-    if (this.#current === undefined) throw new GeobridgeError('SIGNING_KEY_INVALID', 'The key ring has no active signing key; call rotate() or restart the broker.');
+  /** Private halves of keys that will never sign again are destroyed: a copy of the disk taken later holds no key that verifies. */
+  async #destroyRetiredSecrets(): Promise<void> {
+    for (const { stored } of this.#keys) if (stored.retiredAt !== undefined || stored.revokedAt !== undefined) await this.#secrets.remove(stored.kid);
+  }
+
+  #currentKey(): CurrentKey {
+    // load() always leaves a current key; only a store changed behind our back breaks this.
+    if (this.#current === undefined) throw new GeobridgeError('SIGNING_KEY_INVALID', "The key ring has no current signing key with its private half here; rotate ('geobridge keys rotate') or restart the broker.");
     return this.#current;
   }
 }

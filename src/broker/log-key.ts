@@ -6,37 +6,31 @@
  * and the file 600 whatever the umask; made on first start, then kept, since
  * auditors pin it.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import type { LogKey } from './audit/tree-heads.js';
 import type { LogPublicKey } from './audit/verify-log.js';
+import { ensureKeysDir, keysDir, readPrivateKeyFile, writePrivateKeyFile } from './key-files.js';
 import type { PublicJwk } from './keys.js';
 
 /** Where the log key of a data directory lives. */
 export function logKeyPath(dataDir: string): string {
-  return join(dataDir, 'keys', 'log.pem');
+  return join(keysDir(dataDir), 'log.pem');
 }
 
 /** Loads DATA/keys/log.pem, making it first when `create` (a broker) and it does not exist. Throws LOG_KEY_UNAVAILABLE naming the file. */
 export async function loadLogKey(dataDir: string, create: boolean): Promise<LogKey> {
-  const dir = join(dataDir, 'keys');
   const file = logKeyPath(dataDir);
   try {
+    if (create) ensureKeysDir(dataDir);
     if (!existsSync(file)) {
       if (!create) throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `no log key at '${file}': it is made when a broker first starts on this data directory; pass --data with the broker's data directory.`);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const { privateKey } = generateKeyPairSync('ed25519');
-      // 'wx': never overwrite a key another process wrote meanwhile.
-      writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+      writePrivateKeyFile(file, generateKeyPairSync('ed25519').privateKey);
     }
-    if (create) {
-      chmodSync(dir, 0o700);
-      chmodSync(file, 0o600);
-    }
-    return await logKeyFrom(createPrivateKey(readFileSync(file)));
+    return await logKeyFrom(readPrivateKeyFile(file, create));
   } catch (error) {
     if (error instanceof GeobridgeError) throw error;
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `cannot read the log key '${file}': ${error instanceof Error ? error.message : String(error)}. It must be an Ed25519 private key in PKCS #8 PEM, as the broker writes it.`, { cause: error });

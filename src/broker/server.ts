@@ -1,6 +1,6 @@
 /**
  * Starts a broker process on the embedded defaults: SQLite store and audit
- * log under the data directory, persisted signing keys, the embedded GeoIP
+ * log under the data directory, signing keys in its keys/ folder, the embedded GeoIP
  * database, and the manifest file (a broker never starts on a manifest with
  * errors).
  */
@@ -29,6 +29,7 @@ import { recheckLiveMeetings } from './recheck.js';
 import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
 import { RejectionSummary, timerSchedule } from './rejection-summary.js';
+import { SigningKeyFiles, moveLegacySigningKeys } from './signing-key-secrets.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 /** How long closing waits for requests in flight before it cuts their connections. */
@@ -46,7 +47,7 @@ export interface RunningBroker {
 
 /** Opens everything, builds the app and listens. */
 export async function startBroker(settings: ServeSettings, logger: boolean | { readonly level: string } = true, observe?: AuditObserver): Promise<RunningBroker> {
-  // The data directory holds the signing keys and the admin token: a new one is for this user only.
+  // The data directory holds the signing keys and the admin token: it is this user's alone (narrowed below if it exists).
   mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
   const now = (): Date => new Date();
   const manifestText = readText(settings.manifestPath, 'manifest');
@@ -63,7 +64,10 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   const store = SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite')));
   const audit = SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
   try {
-    const keys = await KeyRing.load(store, now);
+    // Narrows DATA and DATA/keys to 700; keys an older broker kept in broker.sqlite move here first.
+    const secrets = new SigningKeyFiles(settings.dataDir);
+    await moveLegacySigningKeys(store, secrets);
+    const keys = await KeyRing.load(store, now, { secrets });
     const logKey = await loadLogKey(settings.dataDir, true);
     const treeHeads = new TreeHeadSigner(audit, logKey);
     const geoip = await openGeoIp(settings.geoipPath);
@@ -171,7 +175,7 @@ function readText(path: string, what: string): string {
 
 /**
  * Makes a database file readable by its owner only (mode 600), creating it
- * so if it is new: broker.sqlite holds the private signing keys. SQLite
+ * so if it is new: the databases hold who met whom, where. SQLite
  * gives the -wal and -shm files it creates the database file's mode; ones
  * left by an earlier run are narrowed too.
  */

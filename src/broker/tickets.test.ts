@@ -35,6 +35,7 @@ function fakeKeyStore(): KeyStore {
       for (const [k, key] of keys) if (k !== kid && key.retiredAt === undefined) keys.set(k, { ...key, retiredAt: at });
       return Promise.resolve();
     },
+    revokeSigningKey: () => Promise.reject(new Error('not used here')),
     listSigningKeys: () => Promise.resolve([...keys.values()].reverse()),
   };
 }

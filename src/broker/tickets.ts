@@ -356,6 +356,11 @@ function resolverOf(keys: TokenKeys): VerificationKey {
 
 type Failure = Extract<JwtCheck, { ok: false }>;
 
+/** The token's key was revoked: said as such, so that nobody hunts for a bad token or a wrong clock. */
+function keyRevoked(failure: Failure, what: string): GeobridgeError {
+  return new GeobridgeError('KEY_REVOKED', `The ${what} was signed by a key the broker revoked (${failure.detail}); ask the broker for a new one.`, { cause: failure.cause });
+}
+
 /** The key set could not be fetched: not the token's fault, so not reported as invalid. */
 function keysUnavailable(failure: Failure): GeobridgeError {
   return new GeobridgeError('JWKS_UNAVAILABLE', `The broker's key set could not be loaded: ${failure.detail}. Check that the broker's JWKS URL is reachable.`, {
@@ -392,7 +397,7 @@ export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promis
 /**
  * Verifies a route ticket and, when given, that `datacenter` is one of its
  * candidates and `jurisdiction` inside its fence. Throws TICKET_INVALID,
- * TICKET_EXPIRED, TICKET_WRONG_DATACENTER, TICKET_OUTSIDE_FENCE or JWKS_UNAVAILABLE.
+ * TICKET_EXPIRED, TICKET_WRONG_DATACENTER, TICKET_OUTSIDE_FENCE, KEY_REVOKED or JWKS_UNAVAILABLE.
  */
 export async function verifyRouteTicket(keys: TokenKeys, token: string, options: VerifyRouteTicketOptions): Promise<RouteTicketClaims> {
   const check = await checkJwt(token, resolverOf(keys), {
@@ -402,6 +407,7 @@ export async function verifyRouteTicket(keys: TokenKeys, token: string, options:
     ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
   });
   if (!check.ok) {
+    if (check.reason === 'revoked') throw keyRevoked(check, 'route ticket');
     if (check.reason === 'expired') throw new GeobridgeError('TICKET_EXPIRED', `The route ticket has expired; ask the broker for a new one.`, { cause: check.cause });
     if (check.reason === 'unavailable') throw keysUnavailable(check);
     throw new GeobridgeError('TICKET_INVALID', `The route ticket does not verify: ${check.detail}.`, { cause: check.cause });
@@ -487,6 +493,7 @@ async function checkJoinTokenOnce(keys: KeyRing, token: string, now: Date): Prom
 async function checkJoinToken(keys: TokenKeys, token: string, now: Date): Promise<{ readonly claims: JoinTokenClaims; readonly kid: string | undefined }> {
   const check = await checkJwt(token, resolverOf(keys), { audience: JOIN_TOKEN_AUDIENCE, type: JOIN_TOKEN_TYPE, now });
   if (!check.ok) {
+    if (check.reason === 'revoked') throw keyRevoked(check, 'join token');
     if (check.reason === 'expired') throw joinTokenExpired(check.cause);
     if (check.reason === 'unavailable') throw keysUnavailable(check);
     throw new GeobridgeError('JOIN_TOKEN_INVALID', `The join token does not verify: ${check.detail}.`, { cause: check.cause });
@@ -514,6 +521,7 @@ export function issueIdentityAssertion(keys: KeyRing, input: IdentityAssertionIn
 export async function verifyIdentityAssertion(keys: TokenKeys, token: string, options: VerifyMeetingTokenOptions): Promise<IdentityAssertionClaims> {
   const check = await checkJwt(token, resolverOf(keys), { audience: IDENTITY_AUDIENCE, type: IDENTITY_TYPE, now: options.now });
   if (!check.ok) {
+    if (check.reason === 'revoked') throw keyRevoked(check, 'identity assertion');
     if (check.reason === 'expired') throw new GeobridgeError('IDENTITY_ASSERTION_EXPIRED', `The identity assertion has expired; the participant must fetch a new one.`, { cause: check.cause });
     if (check.reason === 'unavailable') throw keysUnavailable(check);
     throw new GeobridgeError('IDENTITY_ASSERTION_INVALID', `The identity assertion does not verify: ${check.detail}.`, { cause: check.cause });
@@ -544,6 +552,7 @@ export function issueControlMessage(keys: KeyRing, input: ControlMessageInput): 
 export async function verifyControlMessage(keys: TokenKeys, token: string, options: VerifyControlMessageOptions): Promise<ControlMessageClaims> {
   const check = await checkJwt(token, resolverOf(keys), { audience: CONTROL_AUDIENCE, type: CONTROL_TYPE, now: options.now });
   if (!check.ok) {
+    if (check.reason === 'revoked') throw keyRevoked(check, 'control message');
     if (check.reason === 'unavailable') throw keysUnavailable(check);
     throw new GeobridgeError('CONTROL_MESSAGE_INVALID', `The control message does not verify: ${check.detail}.`, { cause: check.cause });
   }

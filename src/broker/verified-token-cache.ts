@@ -4,8 +4,9 @@
  * token, and an Ed25519 signature over identical bytes cannot verify
  * differently the second time, so it is checked once. Only the signature
  * check is saved: the caller still checks expiry, the meeting and that the
- * signing key is still active on every use. Bounded: the oldest entry goes
- * first.
+ * signing key is still active — neither retired nor revoked — on every use,
+ * so an entry under a revoked key is never used again (it is verified in
+ * full, and refused). Bounded: the oldest entry goes first.
  */
 
 /** What the first, full verification established about a token. */

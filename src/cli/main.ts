@@ -21,6 +21,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   simulate: async () => (await import('./commands/simulate.js')).runSimulate,
   serve: async () => (await import('./commands/serve.js')).runServe,
   audit: async () => (await import('./commands/audit.js')).runAudit,
+  keys: async () => (await import('./commands/keys.js')).runKeys,
   receipt: async () => (await import('./commands/receipt.js')).runReceipt,
   manifest: async () => (await import('./commands/manifest.js')).runManifest,
   bridge: async () => (await import('./commands/bridge.js')).runBridge,
@@ -46,6 +47,7 @@ Commands:
                            who touched which jurisdiction, when (exit 1 if altered)
   receipt verify FILE      check a routing receipt (the meeting page's file, or a saved /v1/route answer)
   manifest log|show        the manifests a broker put in force: when, by whom, what changed; one whole
+  keys list|rotate|revoke  the broker's signing keys: list them, rotate, revoke one (admin token)
 
 Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused
 

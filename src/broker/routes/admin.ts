@@ -1,6 +1,6 @@
 /**
  * The operator's API (admin token): accounts and their data routing control,
- * and key rotation. Every action is audited.
+ * and the signing keys (list, rotate, revoke). Every action is audited.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Type } from 'typebox';
@@ -59,7 +59,20 @@ export function checkAccountPolicy(manifest: Manifest, homeCountry: string, plan
   return codes;
 }
 
-/** POST/GET /v1/accounts, PUT /v1/accounts/:id/policy, POST /v1/admin/keys/rotate. */
+/** A signing key as GET /v1/admin/keys lists it (never its private half). */
+const KeyInfoSchema = Type.Object(
+  {
+    kid: Type.String({ description: 'RFC 7638 thumbprint, as in the JWKS and in every token header' }),
+    state: Type.Union([Type.Literal('current'), Type.Literal('retired'), Type.Literal('revoked')], { description: 'current signs; retired verifies until verifiesUntil; revoked verifies nothing' }),
+    createdAt: Type.String(),
+    retiredAt: Type.Optional(Type.String()),
+    revokedAt: Type.Optional(Type.String()),
+    verifiesUntil: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+/** POST/GET /v1/accounts, PUT /v1/accounts/:id/policy, GET /v1/admin/keys, POST /v1/admin/keys/rotate and /revoke. */
 export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
     '/v1/accounts',
@@ -143,10 +156,41 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
   );
 
+  app.get('/v1/admin/keys', { schema: { tags: ['admin'], summary: 'The signing keys, newest first, and their state', security: BEARER, response: { 200: Type.Object({ keys: Type.Array(KeyInfoSchema) }) } } }, async (request) => {
+    requireAdmin(ctx, request);
+    // Another broker on the same store may have rotated or revoked.
+    await ctx.keys.refresh();
+    return { keys: ctx.keys.list() };
+  });
+
   app.post('/v1/admin/keys/rotate', { schema: { tags: ['admin'], summary: 'Rotate the ticket signing key; tickets in flight stay valid', security: BEARER, response: { 200: Type.Object({ kid: Type.String() }) } } }, async (request) => {
     requireAdmin(ctx, request);
     const kid = await ctx.keys.rotate();
     await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'keys.rotate', target: kid });
+    // Bridges fetch the new key now, not when the first ticket it signed surprises them.
+    await ctx.control.keysChanged();
     return { kid };
   });
+
+  app.post(
+    '/v1/admin/keys/revoke',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Revoke a signing key: it verifies nothing from now on, here and on every bridge, and whoever a bridge admitted with a ticket it signed must route again (a current key is first rotated)',
+        security: BEARER,
+        body: Type.Object({ kid: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ kid: Type.String(), revokedAt: Type.String(), rotatedTo: Type.Optional(Type.String()) }, { additionalProperties: false }) },
+      },
+    },
+    async (request) => {
+      requireAdmin(ctx, request);
+      await ctx.keys.refresh();
+      const revocation = await ctx.keys.revoke(request.body.kid);
+      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'keys.revoke', target: revocation.kid, rotatedTo: revocation.rotatedTo ?? null });
+      // Answered once every connected bridge has been sent the revocation.
+      await ctx.control.keysChanged();
+      return revocation;
+    },
+  );
 }

@@ -45,6 +45,7 @@ beforeAll(async () => {
   const store: KeyStore = {
     saveSigningKey: (key) => Promise.resolve(void keys.set(key.kid, key)),
     retireSigningKeysExcept: () => Promise.resolve(),
+    revokeSigningKey: () => Promise.reject(new Error('not used here')),
     listSigningKeys: () => Promise.resolve([...keys.values()]),
   };
   ring = await KeyRing.load(store, () => new Date('2026-03-01T12:00:00Z'));

@@ -49,9 +49,9 @@ function copySigningKey(k: SigningKey): SigningKey {
   return {
     kid: k.kid,
     publicJwk: { ...k.publicJwk },
-    privateJwk: { ...k.privateJwk },
     createdAt: k.createdAt,
     ...(k.retiredAt === undefined ? {} : { retiredAt: k.retiredAt }),
+    ...(k.revokedAt === undefined ? {} : { revokedAt: k.revokedAt }),
   };
 }
 
@@ -270,6 +270,14 @@ export class MemoryStore implements Store {
       for (const [k, key] of this.#signingKeys) {
         if (k !== kid && key.retiredAt === undefined) this.#signingKeys.set(k, { ...key, retiredAt: at });
       }
+    });
+  }
+
+  revokeSigningKey(kid: string, at: string): Promise<void> {
+    return this.#run(() => {
+      const key = this.#signingKeys.get(kid);
+      if (!key) throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
+      if (key.revokedAt === undefined) this.#signingKeys.set(kid, { ...key, revokedAt: at });
     });
   }
 

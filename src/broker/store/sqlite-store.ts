@@ -75,6 +75,19 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE participants ADD COLUMN session TEXT NOT NULL DEFAULT '';
   CREATE INDEX participants_datacenter ON participants (datacenter);
   `,
+  // Private keys leave the database for files (signing-key-files.ts): the old table is kept
+  // aside only until the broker has moved them (takeLegacySigningSecrets, eraseLegacySigningSecrets).
+  `
+  ALTER TABLE signing_keys RENAME TO legacy_signing_keys;
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_jwk TEXT NOT NULL CHECK (json_valid(public_jwk)),
+    created_at TEXT NOT NULL,
+    retired_at TEXT,
+    revoked_at TEXT
+  ) STRICT;
+  INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at) SELECT kid, public_jwk, created_at, retired_at FROM legacy_signing_keys;
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -123,9 +136,15 @@ interface ManifestRow {
 interface SigningKeyRow {
   kid: string;
   public_jwk: string;
-  private_jwk: string;
   created_at: string;
   retired_at: string | null;
+  revoked_at: string | null;
+}
+
+/** A private key an older broker kept in the database, as a JWK. */
+export interface LegacySigningSecret {
+  readonly kid: string;
+  readonly privateJwk: Readonly<Record<string, string>>;
 }
 
 function accountToRow(a: Account): AccountRow {
@@ -212,9 +231,9 @@ function signingKeyToRow(k: SigningKey): SigningKeyRow {
   return {
     kid: k.kid,
     public_jwk: JSON.stringify(k.publicJwk),
-    private_jwk: JSON.stringify(k.privateJwk),
     created_at: k.createdAt,
     retired_at: k.retiredAt ?? null,
+    revoked_at: k.revokedAt ?? null,
   };
 }
 
@@ -222,9 +241,9 @@ function rowToSigningKey(r: SigningKeyRow): SigningKey {
   return {
     kid: r.kid,
     publicJwk: JSON.parse(r.public_jwk) as Record<string, string>,
-    privateJwk: JSON.parse(r.private_jwk) as Record<string, string>,
     createdAt: r.created_at,
     ...(r.retired_at === null ? {} : { retiredAt: r.retired_at }),
+    ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
   };
 }
 
@@ -293,10 +312,11 @@ function prepareStatements(db: Database.Database) {
     latestManifest: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version DESC LIMIT 1'),
     listManifests: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version'),
     insertSigningKey: db.prepare<SigningKeyRow>(
-      'INSERT INTO signing_keys (kid, public_jwk, private_jwk, created_at, retired_at) VALUES (@kid, @public_jwk, @private_jwk, @created_at, @retired_at)',
+      'INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, revoked_at) VALUES (@kid, @public_jwk, @created_at, @retired_at, @revoked_at)',
     ),
     signingKeyExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM signing_keys WHERE kid = ?'),
     retireSigningKeys: db.prepare<{ kid: string; at: string }>('UPDATE signing_keys SET retired_at = @at WHERE kid <> @kid AND retired_at IS NULL'),
+    revokeSigningKey: db.prepare<{ kid: string; at: string }>('UPDATE signing_keys SET revoked_at = coalesce(revoked_at, @at) WHERE kid = @kid'),
     listSigningKeys: db.prepare<[], SigningKeyRow>('SELECT * FROM signing_keys ORDER BY created_at DESC, kid'),
   };
 }
@@ -543,8 +563,53 @@ export class SqliteStore implements Store {
     });
   }
 
+  revokeSigningKey(kid: string, at: string): Promise<void> {
+    return this.#write(`revoke signing key ${kid}`, () => {
+      if (this.#s.revokeSigningKey.run({ kid, at }).changes === 0) throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
+    });
+  }
+
   listSigningKeys(): Promise<SigningKey[]> {
     return this.#run('list signing keys', () => this.#s.listSigningKeys.all().map(rowToSigningKey));
+  }
+
+  /** The private keys an older broker kept in this database, until `eraseLegacySigningSecrets` (SQLite only: the port never held them). */
+  takeLegacySigningSecrets(): Promise<LegacySigningSecret[]> {
+    return this.#run('read the private keys an older broker kept in the database', () => {
+      if (!this.#hasLegacySigningKeys()) return [];
+      const rows = this.#db.prepare<[], { kid: string; private_jwk: string }>('SELECT kid, private_jwk FROM legacy_signing_keys ORDER BY kid').all();
+      return rows.map((r) => ({ kid: r.kid, privateJwk: JSON.parse(r.private_jwk) as Record<string, string> }));
+    });
+  }
+
+  /**
+   * Erases the private keys an older broker kept here, so that the files
+   * hold no copy: deleted with `secure_delete` (their bytes zeroed), the
+   * database rebuilt (VACUUM: no stale copy in free space), and the WAL
+   * checkpointed and truncated (no old frame keeps them). Throws
+   * STORE_UNAVAILABLE if another connection keeps the WAL from being
+   * truncated; the next start tries again.
+   */
+  eraseLegacySigningSecrets(): Promise<void> {
+    return this.#write('erase the private keys an older broker kept in the database', () => {
+      if (!this.#hasLegacySigningKeys()) return;
+      const before = Number(this.#db.pragma('secure_delete', { simple: true }));
+      this.#db.pragma('secure_delete = ON');
+      this.#db.exec('DELETE FROM legacy_signing_keys');
+      this.#db.exec('VACUUM');
+      this.#db.pragma(`secure_delete = ${before}`);
+      const [checkpoint] = this.#db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (checkpoint?.busy !== 0) {
+        throw new GeobridgeError('STORE_UNAVAILABLE', "the private keys an older broker kept in broker.sqlite are deleted, but another process holds the database open and old copies may remain in broker.sqlite-wal: stop every other process using the data directory and start the broker again");
+      }
+      // Only now: the table is the sign that the erasure is not complete.
+      this.#db.exec('DROP TABLE legacy_signing_keys');
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    });
+  }
+
+  #hasLegacySigningKeys(): boolean {
+    return this.#db.prepare<[], { one: number }>("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'legacy_signing_keys'").get() !== undefined;
   }
 
   close(): Promise<void> {

@@ -26,7 +26,7 @@ function participant(id: string, meetingId: string, overrides: Partial<Participa
 }
 
 function signingKey(kid: string, createdAt: string): SigningKey {
-  return { kid, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}` }, privateJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}`, d: `d-${kid}` }, createdAt };
+  return { kid, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: `x-${kid}` }, createdAt };
 }
 
 /** Asserts that `promise` rejects with a GeobridgeError carrying `code`. */
@@ -417,6 +417,20 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect((await store.listSigningKeys())[0]?.retiredAt).toBeUndefined();
       });
 
+      it('revokes a key, keeping the first revocation time, and leaves the others alone', async () => {
+        for (const k of [signingKey('k1', at(1)), signingKey('k2', at(2))]) await store.saveSigningKey(k);
+        await store.retireSigningKeysExcept('k2', at(3));
+        await store.revokeSigningKey('k1', at(4));
+        await store.revokeSigningKey('k1', at(5));
+        expect(await store.listSigningKeys()).toStrictEqual([signingKey('k2', at(2)), { ...signingKey('k1', at(1)), retiredAt: at(3), revokedAt: at(4) }]);
+      });
+
+      it('rejects revoking an unknown key with STORE_NOT_FOUND', async () => {
+        await store.saveSigningKey(signingKey('k1', at(1)));
+        await expectCode(store.revokeSigningKey('nope', at(2)), 'STORE_NOT_FOUND');
+        expect(await store.listSigningKeys()).toStrictEqual([signingKey('k1', at(1))]);
+      });
+
       it('rejects a duplicate kid with STORE_CONFLICT', async () => {
         await store.saveSigningKey(signingKey('k1', at(1)));
         await expectCode(store.saveSigningKey(signingKey('k1', at(2))), 'STORE_CONFLICT');
@@ -473,7 +487,7 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         ((await store.listParticipants('m1'))[0] as { country: string }).country = 'US';
         expect((await store.listParticipants('m1'))[0]?.country).toBe('DE');
 
-        ((await store.listSigningKeys())[0]?.privateJwk as Record<string, string>).d = 'leaked';
+        ((await store.listSigningKeys())[0]?.publicJwk as Record<string, string>).x = 'changed';
         expect((await store.listSigningKeys())[0]).toStrictEqual(signingKey('k1', at(1)));
 
         (await store.latestManifest() as { text: string }).text = 'changed';

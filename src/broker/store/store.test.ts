@@ -87,7 +87,7 @@ describe('SqliteStore', () => {
     await first.claimPlacement('m1', 'fra1', 0, '2026-01-01T00:00:02.000Z');
     await first.addParticipant({ id: 'p1', meetingId: 'm1', country: 'DE', joinedAt: '2026-01-01T00:00:03.000Z', datacenter: 'fra1', session: 'dec-1' });
     await first.saveManifest('version: 1', 'sha', 'admin', '2026-01-01T00:00:04.000Z');
-    await first.saveSigningKey({ kid: 'k1', publicJwk: { x: 'x' }, privateJwk: { d: 'd' }, createdAt: '2026-01-01T00:00:05.000Z' });
+    await first.saveSigningKey({ kid: 'k1', publicJwk: { x: 'x' }, createdAt: '2026-01-01T00:00:05.000Z' });
     await first.close();
 
     const again = SqliteStore.open(path);
@@ -110,7 +110,7 @@ describe('SqliteStore', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.prepare('SELECT max(version) AS v FROM schema_version').get()).toEqual({ v: SCHEMA_VERSION });
-      expect(SCHEMA_VERSION).toBe(2);
+      expect(SCHEMA_VERSION).toBe(3);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();

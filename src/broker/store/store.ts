@@ -70,14 +70,19 @@ export interface ManifestVersion {
   readonly actor: string;
 }
 
-/** An Ed25519 key the broker signs tickets with, as JWKs. */
+/**
+ * An Ed25519 key the broker signs tickets with: its public half and its
+ * life. The private half is never in the store: it is a file in the data
+ * directory (signing-key-files.ts), or held in memory.
+ */
 export interface SigningKey {
   readonly kid: string;
   readonly publicJwk: Readonly<Record<string, string>>;
-  readonly privateJwk: Readonly<Record<string, string>>;
   readonly createdAt: string;
   /** Set when a newer key took over; retired keys still verify tickets in flight. */
   readonly retiredAt?: string;
+  /** Set when an operator revoked it: from then on it verifies nothing, ever. */
+  readonly revokedAt?: string;
 }
 
 /** Result of a placement claim: exactly one of concurrent claimants wins. */
@@ -134,6 +139,8 @@ export interface Store {
   saveSigningKey(key: SigningKey): Promise<void>;
   /** Marks every other key retired at `at` (keeps them for verification). */
   retireSigningKeysExcept(kid: string, at: string): Promise<void>;
+  /** Marks a key revoked at `at`; a second call keeps the first time. Throws STORE_NOT_FOUND for an unknown kid. */
+  revokeSigningKey(kid: string, at: string): Promise<void>;
   /** All keys, newest first. */
   listSigningKeys(): Promise<SigningKey[]>;
 

@@ -15,6 +15,8 @@
  *   move            the meeting now lives elsewhere: its participants must take a fresh route
  *   end             the meeting has ended
  *   evict           one participant's session must leave (its join token was used again elsewhere)
+ *   keys            the broker's signing keys changed (sent on connect, on rotation, on revocation):
+ *                   refetch its JWKS now, and refuse the revoked kids from then on
  */
 import type { MeetingPolicy } from '../select/meeting-policy.js';
 import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
@@ -53,7 +55,16 @@ export interface EvictCommand {
   readonly code: string;
   readonly reason: string;
 }
-export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand;
+/** The broker's signing keys changed: what its JWKS holds now, and which kids it revoked. */
+export interface KeysCommand {
+  readonly type: 'keys';
+  /** Kids that verify nothing, ever: newest revocation first, at most MAX_REVOKED_KIDS. */
+  readonly revoked: readonly string[];
+}
+export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand;
+
+/** The most revoked kids a `keys` command carries: a key revoked long ago is in no verifier's cache. */
+export const MAX_REVOKED_KIDS = 1000;
 
 /** The longest grace a bridge may announce in its presence hello (how long it keeps forwarding without this channel). */
 export const MAX_BRIDGE_GRACE_MS = 5 * 60_000;
@@ -71,6 +82,7 @@ const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
   move: { meeting: ID, to: ID, reason: str(500) },
   end: { meeting: ID, reason: str(500) },
   evict: { meeting: ID, participant: ID, session: ID, code: nonEmpty(64), reason: str(500) },
+  keys: { revoked: arrayOf(ID, MAX_REVOKED_KIDS) },
 };
 
 /** Parses the `command` claim of a verified control message. */
