@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
-import { isRefusal, selectDatacenters } from './select.js';
+import type { Datacenter } from '../manifest/types.js';
+import { compilePolicy } from '../policy/compile.js';
+import { isRefusal, selectDatacenters, selectRoute } from './select.js';
 
 const m = parseManifest(`version: 1
 datacenters:
@@ -66,5 +68,61 @@ describe('refusals say what is missing', () => {
     const d = selectDatacenters(m, { country: 'CN', hostCountry: 'US' });
     expect(isRefusal(d) && d.error.code).toBe('FENCE_CONFLICT');
     expect(d.excluded).toContainEqual({ datacenter: 'cn-beijing', reason: 'MEETING' });
+  });
+});
+
+describe('selectRoute looks only at what can be a candidate', () => {
+  // 200 datacenters, of which the zone of US lists three; each records when a decision reads its jurisdiction,
+  // which every check of a datacenter does first (the fence).
+  const read = new Set<string>();
+  const watched = (dc: Datacenter): Datacenter => {
+    const { jurisdiction, ...rest } = dc;
+    return Object.defineProperty({ ...rest, jurisdiction }, 'jurisdiction', {
+      enumerable: true,
+      get: (): string => {
+        read.add(dc.id);
+        return jurisdiction;
+      },
+    });
+  };
+  const extra = Array.from({ length: 196 }, (_, i): Datacenter => ({ id: `far-${String(i).padStart(3, '0')}`, jurisdiction: 'JP', location: { lat: 35.7, lon: 139.7 }, capacity: 100, tags: [], ice: [] }));
+  const big = { ...m, datacenters: [...m.datacenters, ...extra].map(watched) };
+  compilePolicy(big); // compiled once per manifest, as the broker does: not part of a decision
+  const readBy = (decide: () => unknown): string[] => {
+    decide();
+    read.clear();
+    decide();
+    return [...read].sort();
+  };
+
+  it('reads only the zone’s listed datacenters, or the placed meeting’s alone; explaining reads them all', () => {
+    expect(readBy(() => selectRoute(big, { country: 'US' }))).toEqual(['eu-west', 'us-east', 'us-west']);
+    expect(readBy(() => selectRoute(big, { country: 'US', placedAt: 'far-150' }))).toEqual(['far-150']);
+    expect(readBy(() => selectDatacenters(big, { country: 'US' }))).toHaveLength(200);
+    expect(readBy(() => selectDatacenters(big, { country: 'US', placedAt: 'far-150' }))).toHaveLength(200);
+  });
+
+  it('gives the same answers as the explained decider, minus excluded', () => {
+    for (const request of [{ country: 'US' }, { country: 'US', placedAt: 'far-150' }, { country: 'DE', placedAt: 'us-east' }]) {
+      const explained = selectDatacenters(big, request);
+      if (isRefusal(explained)) throw new Error(`${JSON.stringify(request)} is refused`);
+      const { excluded, ...route } = explained;
+      expect(excluded.length + route.candidates.length).toBe(200);
+      expect(selectRoute(big, request)).toStrictEqual(route);
+    }
+  });
+
+  it('explains a refusal in full, as the explained decider does', () => {
+    const requests = [
+      { request: { country: 'US' }, live: { down: new Set(['us-east', 'us-west', 'eu-west']) } },
+      { request: { country: 'CN', placedAt: 'us-east' }, live: {} },
+      { request: { country: 'US', placedAt: 'us-west' }, live: { utilization: new Map([['us-west', 0.95]]) } },
+      { request: { country: 'ZA' }, live: {} }, // no zone
+    ];
+    for (const { request, live } of requests) {
+      const fast = selectRoute(big, request, live);
+      expect(isRefusal(fast) && fast.excluded).toHaveLength(200);
+      expect(fast).toStrictEqual(selectDatacenters(big, request, live));
+    }
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The one decider: which datacenters a participant may try, in which order.
  * Every other part of geobridge (CLI, broker, simulator, tests) calls this and
- * nothing else to pick datacenters. The scoring is in docs/selection.md.
+ * nothing else to pick datacenters: `selectDatacenters` explains every
+ * datacenter not offered, `selectRoute` (the broker's hot path) runs the same
+ * code over the zone's lists only. The scoring is in docs/selection.md.
  */
 import { GeobridgeError } from '../errors.js';
 import { estimateRttMs, greatCircleKm } from '../geo/distance.js';
