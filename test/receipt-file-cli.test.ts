@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signTreeHead } from '../src/broker/audit/tree-heads.js';
 import { ephemeralLogKey, logPublicJwk } from '../src/broker/log-key.js';
@@ -146,6 +147,21 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     expect((await run('receipt', 'verify', goodPath, '--log', join(base, 'nope'))).err).toContain('AUDIT_UNAVAILABLE');
     expect((await run('receipt', '--help')).out).toContain('geobridge receipt verify FILE --log-key KEY');
     expect(readFileSync(goodPath, 'utf8')).toContain(`"format": "${ROUTING_RECEIPT_FORMAT}"`);
+  });
+
+  // Last: it revokes the cluster's ticket key.
+  it('refuses a receipt whose route ticket was signed with a key since revoked (exit 1), while the log’s proofs still hold offline', async () => {
+    const { kid } = decodeProtectedHeader(good.routes[0]?.ticket ?? '');
+    const res = await fetch(new URL('/v1/admin/keys/revoke', cluster.broker.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kid }),
+    });
+    expect(res.status, await res.text()).toBe(200);
+    const r = await run('receipt', 'verify', goodPath, '--broker', cluster.broker.url, '--log-key', keyPath);
+    expect([r.code, r.out]).toEqual([1, `not verified: the route ticket is signed with key ${String(kid)}, which the broker no longer publishes (revoked, or retired more than a day ago)\n`]);
+    // The log key is not the ticket key: what the log committed to stands.
+    expect((await run('receipt', 'verify', goodPath, '--log-key', keyPath)).code).toBe(0);
   });
 });
 
