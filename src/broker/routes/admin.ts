@@ -148,7 +148,7 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
           if (meeting.accountId !== existing.id) continue;
           const placement = await ctx.store.getPlacement(meeting.id);
           const policy = meetingPolicyOf(updated, meeting);
-          if (placement && policy) await ctx.control.meetingPolicy(placement.datacenter, meeting.id, policy);
+          if (placement) await ctx.control.meetingPolicy(placement.datacenter, meeting.id, policy);
         }
         await announceRecheck(ctx, recheck);
       });
