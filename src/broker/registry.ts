@@ -26,6 +26,8 @@ export class BridgeRegistry {
   readonly #entries = new Map<string, Entry>();
   readonly #timeoutMs: number;
   readonly #assumeUp: boolean;
+  /** The last live state built, and until when it holds: every route asks, and building it walks the whole manifest. */
+  #cached: { readonly manifest: Manifest; readonly state: LiveState; readonly untilMs: number } | undefined;
 
   /**
    * @param timeoutMs heartbeats older than this mark a datacenter down
@@ -40,6 +42,7 @@ export class BridgeRegistry {
   report(datacenter: string, report: BridgeReport, nowMs: number): boolean {
     const before = this.#entries.get(datacenter);
     this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs });
+    this.#cached = undefined;
     return !before || nowMs - before.lastSeenMs > this.#timeoutMs;
   }
 
@@ -48,6 +51,7 @@ export class BridgeRegistry {
     const e = this.#entries.get(datacenter);
     // Kept as an entry that is infinitely stale: a datacenter that never reported counts as up in dev mode.
     if (e) this.#entries.set(datacenter, { ...e, lastSeenMs: Number.NEGATIVE_INFINITY });
+    this.#cached = undefined;
   }
 
   /** True when the datacenter's bridge reported within the timeout. */
@@ -83,17 +87,25 @@ export class BridgeRegistry {
 
   /** The live state the decider needs, for the manifest in force. */
   liveState(manifest: Manifest, nowMs: number): LiveState {
+    const cached = this.#cached;
+    // It changes only with a report, a lost bridge, a new manifest, or a heartbeat growing stale.
+    if (cached?.manifest === manifest && nowMs < cached.untilMs) return cached.state;
     const down = new Set<string>();
     const utilization = new Map<string, number>();
+    let untilMs = Number.POSITIVE_INFINITY;
     for (const dc of manifest.datacenters) {
       const e = this.#entries.get(dc.id);
       if (!e) {
         if (!this.#assumeUp) down.add(dc.id);
         continue;
       }
-      if (nowMs - e.lastSeenMs > this.#timeoutMs || e.draining) down.add(dc.id);
+      const staleAtMs = e.lastSeenMs + this.#timeoutMs;
+      if (nowMs > staleAtMs || e.draining) down.add(dc.id);
+      else untilMs = Math.min(untilMs, staleAtMs);
       utilization.set(dc.id, dc.capacity > 0 ? e.participants / dc.capacity : 1);
     }
-    return { down, utilization };
+    const state = { down, utilization };
+    this.#cached = { manifest, state, untilMs };
+    return state;
   }
 }

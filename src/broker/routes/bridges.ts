@@ -11,7 +11,7 @@ import { Value } from 'typebox/value';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../../core/select/meeting-policy.js';
-import { isRefusal, selectDatacenters } from '../../core/select/select.js';
+import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
 import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
 import { recordAudit, type BrokerContext } from '../context.js';
@@ -349,7 +349,7 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
   if (placement?.datacenter !== datacenter) throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'} now; take a fresh route.`);
   if (!policy) throw new GeobridgeError('NOT_FOUND', `the account of meeting '${meeting.id}' no longer exists.`);
   const { manifest, sha256 } = ctx.policy.current;
-  const decision = selectDatacenters(manifest, routeRequestFor(ticket.country, policy, { placedAt: datacenter }));
+  const decision = selectRoute(manifest, routeRequestFor(ticket.country, policy, { placedAt: datacenter }));
   if (isRefusal(decision)) {
     throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${whyNotHeldAt(manifest, datacenter, ticket.country, policy) ?? 'FENCE'}).`);
   }
