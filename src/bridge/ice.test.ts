@@ -4,8 +4,8 @@
  * inside the participant's jurisdictions; the bridge hands out only those,
  * that it is configured for, with its credentials; it refuses to start with
  * a server its datacenter does not declare; and the SDK uses only what the
- * route answer allows inside the signed ticket's jurisdictions, whatever a
- * bridge (or a tampered answer) says, and reports the rest.
+ * route answer allows, and only an allowance whose hash the signed ticket
+ * holds, whatever a bridge (or a tampered answer) says, and reports the rest.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,8 +85,9 @@ interface RouteAnswer {
   readonly iceServers: Record<string, { urls: string[]; jurisdiction: string }[]>;
 }
 
+/** The answer, explained (with its allowed jurisdictions). */
 async function route(meetingId: string): Promise<RouteAnswer> {
-  const res = await fetch(new URL('/v1/route', cluster.broker.url), {
+  const res = await fetch(new URL('/v1/route?explain=true', cluster.broker.url), {
     method: 'POST',
     headers: { authorization: `Bearer ${await cluster.joinToken(meetingId, 'Probe')}`, 'content-type': 'application/json' },
     body: JSON.stringify({ country: 'US' }),
@@ -147,18 +148,17 @@ describe('the broker and the bridge', () => {
 });
 
 describe('the SDK', () => {
-  it('uses only what the route answer allows inside the signed ticket’s jurisdictions, and reports every other URL a bridge hands it', async () => {
+  const ROGUE = 'turn:relay.elsewhere.example.net:3478';
+
+  /** A call on a US-only meeting whose bridge's `admitted` is rewritten on the way, the route answer widened too if `widen`. */
+  async function tamperedCall(widen: boolean): Promise<{ handedToPeer: (readonly IceServer[])[]; refused: SessionEvent<MediaStreamTrack>[] }> {
     const id = await meeting(['US']);
-    // An impostor-ish path: the bridge's `admitted` (its proof does not cover the servers) is rewritten on the way,
-    // and the (unsigned) route answer is widened to allow the Canadian relay.
-    const ROGUE = 'turn:relay.elsewhere.example.net:3478';
     const realFetch = globalThis.fetch;
     const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
       const res = await realFetch(input, init);
-      if (!String(input instanceof Request ? input.url : input).endsWith('/v1/route') || !res.ok) return res;
+      if (!widen || !String(input instanceof Request ? input.url : input).endsWith('/v1/route') || !res.ok) return res;
       const body = (await res.json()) as RouteAnswer;
-      body.allowedJurisdictions.push('CA');
-      body.iceServers['us-east']?.push({ urls: [YUL], jurisdiction: 'CA' });
+      body.iceServers['us-east']?.push({ urls: [YUL], jurisdiction: 'US' });
       return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
     });
     const node = nodePlatform();
@@ -180,15 +180,31 @@ describe('the SDK', () => {
       const deadline = Date.now() + 10_000;
       while (!events.some((e) => e.type === 'connected' || e.type === 'failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(events.find((e) => e.type === 'connected')).toMatchObject({ datacenter: 'us-east' });
-      expect(handedToPeer).toEqual([[{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]]);
-      expect(events.filter((e) => e.type === 'ice-server-refused')).toEqual([
-        { type: 'ice-server-refused', datacenter: 'us-east', url: ROGUE, reason: 'NOT_DECLARED' },
-        { type: 'ice-server-refused', datacenter: 'us-east', url: YUL, reason: 'OUTSIDE_FENCE' },
-      ]);
+      return { handedToPeer, refused: events.filter((e) => e.type === 'ice-server-refused') };
     } finally {
       session.leave();
       spy.mockRestore();
     }
+  }
+
+  it('uses only what the route answer allows, and reports every other URL a bridge hands it', async () => {
+    const { handedToPeer, refused } = await tamperedCall(false);
+    expect(handedToPeer).toEqual([[{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]]);
+    expect(refused).toEqual([
+      { type: 'ice-server-refused', datacenter: 'us-east', url: ROGUE, reason: 'NOT_DECLARED' },
+      { type: 'ice-server-refused', datacenter: 'us-east', url: YUL, reason: 'NOT_DECLARED' },
+    ]);
+  }, 30_000);
+
+  it('takes no allowance the ticket does not sign: a widened answer allows nothing', async () => {
+    const { handedToPeer, refused } = await tamperedCall(true);
+    expect(handedToPeer).toEqual([[]]);
+    expect(refused.map((e) => (e.type === 'ice-server-refused' ? [e.url, e.reason] : []))).toEqual([
+      [STUN, 'NOT_DECLARED'],
+      [TURN, 'NOT_DECLARED'],
+      [ROGUE, 'NOT_DECLARED'],
+      [YUL, 'NOT_DECLARED'],
+    ]);
   }, 30_000);
 });
 
