@@ -43,7 +43,7 @@ interface Entry {
 
 /** The registry: one line per benchmark. */
 const BENCHMARKS: Readonly<Record<string, Entry>> = {
-  select: { description: 'decisions/s of selectDatacenters on world.yaml and a generated 1,000-datacenter manifest, against a Map.get of the precomputed answer', load: () => import('./select.js') },
+  select: { description: 'decisions/s of the hot path of the decider (selectRoute) and of the explained selectDatacenters on world.yaml and a generated 1,000-datacenter manifest: generated ÷ world, and against a Map.get of the precomputed answer', load: () => import('./select.js') },
   check: { description: 'checkManifest(parseManifest(text)) on a generated 1,000-datacenter manifest, against parsing the YAML alone', load: () => import('./check.js') },
   'route-http': { description: 'POST /v1/route requests/s of the broker over loopback HTTP (ticket signing, fsynced audit), against a Fastify hello-world route', load: () => import('./route-http.js') },
   audit: { description: 'durable appends/s to the SQLite audit log, against raw better-sqlite3 single-row INSERT transactions (synchronous=FULL)', load: () => import('./audit.js') },
