@@ -13,7 +13,9 @@
  * `explainedNsPerDecision` is the explained decision (`selectDatacenters`,
  * with `excluded`: what `geobridge route` shows), which walks the manifest.
  * `…ListedPerRequest` is how many datacenters the requesters' zones list on
- * average: the hot path's work is per listed datacenter.
+ * average: the hot path's work is per listed datacenter, and
+ * `perListedGeneratedVsWorldRatio` divides the ratio by theirs (1 when the cost
+ * grows with the lists and nothing else).
  *
  * All loops run in one interleaved measurement, the two manifests' hot paths
  * back to back in every repeat: on a shared machine the load changes between
@@ -91,6 +93,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const ratio = (a: LoopResult, b: LoopResult): number => opts.median(a.samplesNsPerOp.map((ns, i) => ns / (b.samplesNsPerOp[i] ?? Number.NaN)));
   return {
     generatedVsWorldRatio: ratio(r.generatedDecide, r.worldDecide),
+    // The same per datacenter the zones list: 1 when the cost grows with the lists and nothing else.
+    perListedGeneratedVsWorldRatio: ratio(r.generatedDecide, r.worldDecide) / (generated.listedPerRequest / world.listedPerRequest),
     worldDecisionsPerSec: 1e9 / r.worldDecide.nsPerOp,
     generatedDecisionsPerSec: 1e9 / r.generatedDecide.nsPerOp,
     // The headline figures are the generated manifest's.
