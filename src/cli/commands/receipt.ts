@@ -44,11 +44,13 @@ key you pinned):
 With --broker the log key comes from the broker unless pinned, and also:
 the broker's latest head is not older than the file's (no rollback), a
 consistency proof shows it extends the file's head, the record is proven
-again in it, and each bridge's proof that it was reached is checked under
+again in it, the route ticket is the broker's (signed by a key it still
+publishes: not revoked) for the file's decision and under the manifest the
+file names, and each bridge's proof that it was reached is checked under
 the key the broker publishes for its datacenter. With --log DIR (a broker's
 data directory; its key DIR/keys/log.pem unless pinned) the log itself must
-hold the record promised, as the decision the file names, for the country
-and datacenters it names, and the file's head must fit its records.
+hold the record promised, as the decision the file names, for the country,
+datacenters and manifest it names, and the file's head must fit its records.
 
 A bare /v1/route answer has no head or proof: it needs --broker (the
 broker's latest head and inclusion proof; with --sth, that head extends one
@@ -68,7 +70,8 @@ Options:
   -h, --help      show this help
 
 Exit codes: 0 verified · 1 a signature, head or proof that fails, a rollback,
-a record not in the log · 2 bad input, or the broker or log cannot be read
+a record not in the log, a wrong manifest, a revoked ticket key · 2 bad
+input, or the broker or log cannot be read
 
 Examples:
   geobridge receipt verify geobridge-receipt-m_01J…-20260301-091500.json --log-key log-key.json
