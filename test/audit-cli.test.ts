@@ -10,7 +10,7 @@ import { signInclusionPromise, TreeHeadSigner, type LogKey, type SignedTreeHead 
 import { ephemeralLogKey, loadLogKey, logKeyPath, logPublicJwk } from '../src/broker/log-key.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
-import { main } from '../src/cli/main.js';
+import { runCli as run } from './run-cli.fixture.js';
 import { rewriteLog } from './rewrite-log.fixture.js';
 
 const root = join(import.meta.dirname, '..');
@@ -20,13 +20,6 @@ let dirs = 0;
 afterAll(() => {
   rmSync(base, { recursive: true, force: true });
 });
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 /** A data directory with a small audit log: two days of admissions, a decision, a refusal. */
 async function dataDir(): Promise<string> {

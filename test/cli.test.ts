@@ -3,19 +3,12 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.js';
+import { runCli as run } from './run-cli.fixture.js';
 
 const root = join(import.meta.dirname, '..');
 const world = join(root, 'examples/world.yaml');
 const incident = join(root, 'examples/incident-2020.yaml');
 const fixed = join(root, 'examples/incident-2020-fixed.yaml');
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 function tempManifest(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'geobridge-cli-')), 'm.yaml');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { runKeys } from '../src/cli/commands/keys.js';
-import { main } from '../src/cli/main.js';
+import { runCli, type CliRun } from './run-cli.fixture.js';
 
 const root = join(import.meta.dirname, '..');
 let data: string;
@@ -28,18 +28,14 @@ afterAll(async () => {
   rmSync(data, { recursive: true, force: true });
 });
 
-type Run = { code: number; out: string; err: string };
-
-async function run(...argv: string[]): Promise<Run> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+async function run(...argv: string[]): Promise<CliRun> {
+  const result = await runCli(...argv);
   // The admin token is a bearer secret: no output ever shows it.
-  expect(out + err).not.toContain(token);
-  return { code, out, err };
+  expect(result.out + result.err).not.toContain(token);
+  return result;
 }
 
-const keys = (sub: string, ...rest: string[]): Promise<Run> => run('keys', sub, ...rest, '--broker', broker.url, '--admin-token-file', tokenFile);
+const keys = (sub: string, ...rest: string[]): Promise<CliRun> => run('keys', sub, ...rest, '--broker', broker.url, '--admin-token-file', tokenFile);
 
 /** Kid and state of each row of `keys list`. */
 async function listed(): Promise<string[][]> {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
-import { main } from '../src/cli/main.js';
+import { runCli as run } from './run-cli.fixture.js';
 
 const root = join(import.meta.dirname, '..');
 const base = mkdtempSync(join(tmpdir(), 'geobridge-manifest-cli-'));
@@ -16,13 +16,6 @@ const WORLD = readFileSync(join(root, 'examples/world.yaml'), 'utf8');
 afterAll(() => {
   rmSync(base, { recursive: true, force: true });
 });
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 async function serve(data: string, manifest: string): Promise<RunningBroker> {
   const { settings, problems } = parseServeSettings({ manifest, data, dev: true, listen: '127.0.0.1:0' }, {});

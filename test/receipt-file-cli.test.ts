@@ -11,7 +11,7 @@ import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
 import { joinCall, until } from '../src/bridge/participant.fixture.js';
-import { main } from '../src/cli/main.js';
+import { runCli as run } from './run-cli.fixture.js';
 import { ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../src/core/receipt-file.js';
 import { buildReceiptFile, RouteReceipts } from '../src/sdk/receipts.js';
 import { rewriteLog } from './rewrite-log.fixture.js';
@@ -26,13 +26,6 @@ let goodPath: string;
 let keyPath: string;
 /** The log's head before the call: signed, but too old to hold its route. */
 let before: unknown;
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 function save(value: unknown): string {
   const path = join(base, `receipt-${String(++files)}.json`);

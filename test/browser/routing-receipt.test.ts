@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
-import { main } from '../../src/cli/main.js';
+import { runCli as run } from '../run-cli.fixture.js';
 import { parseRoutingReceiptFile } from '../../src/core/receipt-file.js';
 import { launchChromium, openInvite, pageState, until } from './chromium.fixture.js';
 
@@ -34,13 +34,6 @@ afterAll(async () => {
   await cluster.close();
   rmSync(downloads, { recursive: true, force: true });
 }, 30_000);
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 describe('the routing receipt in Chromium', () => {
   it('downloads from the meeting page, verifies with --log and --broker naming the datacenter, and is refused with one byte of its proof changed', async () => {
