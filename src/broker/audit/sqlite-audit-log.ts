@@ -249,6 +249,11 @@ export class SqliteAuditLog implements AuditLog {
     });
   }
 
+  /** Records of one type, in seq order: what a question about one kind of event needs, without parsing the rest. */
+  readType(type: AuditType): Promise<AuditRecord[]> {
+    return this.#run('read', () => this.#db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_log WHERE type = ? ORDER BY seq`).all(type).map((row) => this.#toRecord(row)));
+  }
+
   /** Closes the file; later calls reject with AUDIT_UNAVAILABLE. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../broker/audit/audit-log.js';
+import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
 import { readManifestHistory } from '../../broker/store/sqlite-store.js';
 import type { ManifestVersion } from '../../broker/store/store.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { summarizeDiff, type ManifestDiff } from '../../core/verify/diff.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
-import { auditFile, readAll } from './audit.js';
+import { auditFile } from './audit.js';
 
 export const MANIFEST_HELP = `Usage: geobridge manifest log [--data DIR] [--json]
        geobridge manifest show REF [--data DIR]
@@ -107,8 +108,8 @@ function runShow(argv: readonly string[], io: Io): number {
 /** The history of `dataDir`: every manifest the log records, joined with the store's text. */
 export async function manifestHistory(dataDir: string): Promise<ManifestHistoryEntry[]> {
   const stored = readManifestHistory(storeFile(dataDir));
-  const read = await readAll(auditFile(dataDir));
-  const logged = read.ok ? read.records.filter((r) => r.type === 'manifest.changed') : [];
+  const log = SqliteAuditLog.open(auditFile(dataDir), { create: false });
+  const logged = await log.readType('manifest.changed').finally(() => log.close());
   const byVersion = new Map<number, AuditRecord>();
   for (const r of logged) if (typeof r.data.version === 'number') byVersion.set(r.data.version, r);
   return stored.map((m): ManifestHistoryEntry => {
