@@ -12,6 +12,7 @@
  */
 import { CompactSign, createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../core/signalling/protocol.js';
@@ -60,7 +61,7 @@ export class BrokerLink {
   #queue: Promise<unknown> = Promise.resolve();
   #jurisdiction: string | undefined;
   /** The manifests the broker has sent, by SHA-256, newest last: a ticket names the one it was issued under. */
-  readonly #manifests = new Map<string, Manifest>();
+  readonly #manifests = new RecentManifests(RECENT_MANIFESTS);
 
   private constructor(options: BrokerLinkOptions, key: CryptoKey) {
     this.#options = options;
@@ -196,23 +197,17 @@ export class BrokerLink {
   async verifyTicket(token: string): Promise<RouteTicketClaims> {
     const code = this.#jurisdiction;
     if (code === undefined) throw new GeobridgeError('BRIDGE_NOT_ENROLLED', 'this bridge has not heard from the broker yet; try again in a moment.');
-    const manifests = (sha256: string): Manifest | undefined => this.#manifests.get(sha256);
-    return verifyRouteTicket(this.#keys, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction: { code, manifests } });
+    return verifyRouteTicket(this.#keys, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction: { code, manifests: this.#manifests.bySha256 } });
   }
 
   /** A manifest the broker put in force (from the control channel, which checked its hash). */
   adoptManifest(sha256: string, manifest: Manifest): void {
-    this.#manifests.delete(sha256);
-    this.#manifests.set(sha256, manifest);
-    for (const oldest of this.#manifests.keys()) {
-      if (this.#manifests.size <= RECENT_MANIFESTS) break;
-      this.#manifests.delete(oldest);
-    }
+    this.#manifests.adopt(sha256, manifest);
   }
 
   /** The jurisdictions a verified ticket allows (empty if its manifest has since been forgotten: fail closed). */
   ticketJurisdictions(claims: RouteTicketClaims): readonly string[] {
-    const manifest = this.#manifests.get(claims.manifest);
+    const manifest = this.#manifests.bySha256(claims.manifest);
     return manifest ? ticketJurisdictions(manifest, claims) : [];
   }
 

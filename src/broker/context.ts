@@ -3,6 +3,7 @@
  * the app factory: configuration, ports (store, audit), keys, GeoIP, the
  * bridge registry, the manifest in force, the clock and the metrics.
  */
+import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { ReplayGuard } from './attestation.js';
@@ -65,11 +66,11 @@ const RECENT_MANIFESTS = 16;
 /** Holds the manifest in force (swapped atomically: one reference), and the recent ones that tickets in flight may name. */
 export class PolicyHolder {
   #state: PolicyState;
-  readonly #recent = new Map<string, Manifest>();
+  readonly #recent = new RecentManifests(RECENT_MANIFESTS);
 
   constructor(state: PolicyState) {
     this.#state = state;
-    this.#remember(state);
+    this.#recent.adopt(state.sha256, state.manifest);
   }
 
   get current(): PolicyState {
@@ -78,20 +79,11 @@ export class PolicyHolder {
 
   replace(state: PolicyState): void {
     this.#state = state;
-    this.#remember(state);
+    this.#recent.adopt(state.sha256, state.manifest);
   }
 
   /** A manifest in force in this process's life, by SHA-256 (hex), if it is one of the recent ones. */
-  readonly manifestBySha256 = (sha256: string): Manifest | undefined => this.#recent.get(sha256);
-
-  #remember(state: PolicyState): void {
-    this.#recent.delete(state.sha256);
-    this.#recent.set(state.sha256, state.manifest);
-    for (const oldest of this.#recent.keys()) {
-      if (this.#recent.size <= RECENT_MANIFESTS) break;
-      this.#recent.delete(oldest);
-    }
-  }
+  readonly manifestBySha256 = (sha256: string): Manifest | undefined => this.#recent.bySha256(sha256);
 
   #queue: Promise<unknown> = Promise.resolve();
 
