@@ -200,6 +200,8 @@ export interface VerifyMeetingTokenOptions {
 
 const COUNTRY = /^[A-Z]{2}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** The fields of `MeetingPolicy`: a route ticket's policy inputs. */
+const POLICY_INPUTS: ReadonlySet<string> = new Set(['hostCountry', 'plan', 'accountJurisdictions', 'meetingJurisdictions']);
 const SHA256_BASE64URL = /^[A-Za-z0-9_-]{43}$/;
 /** A raw 32-byte Ed25519 public key in base64url without padding: 43 characters, the last one carrying 2 bits. */
 const ED25519_PUBLIC_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
@@ -222,7 +224,7 @@ class ClaimReader {
 
   /** A non-empty list of non-empty strings, each matching `pattern` when given. */
   list(name: string, pattern?: RegExp): readonly string[] {
-    return this.listOf(name, this.#payload[name], pattern) ?? [];
+    return this.#listOf(name, this.#payload[name], pattern) ?? [];
   }
 
   /** The meeting policy a route ticket carries (`MeetingPolicy`). */
@@ -233,15 +235,14 @@ class ClaimReader {
       return { hostCountry: '' };
     }
     const p = v as Record<string, unknown>;
-    const known = new Set(['hostCountry', 'plan', 'accountJurisdictions', 'meetingJurisdictions']);
-    const unknown = Object.keys(p).filter((k) => !known.has(k));
+    const unknown = Object.keys(p).filter((k) => !POLICY_INPUTS.has(k));
     // An unknown input could narrow the set on the broker and be ignored here: refuse it rather than widen.
     if (unknown.length > 0) this.problems.push(`claim '${name}' has unknown input(s) ${unknown.join(', ')}`);
     const hostCountry = typeof p.hostCountry === 'string' && COUNTRY.test(p.hostCountry) ? p.hostCountry : undefined;
     if (hostCountry === undefined) this.problems.push(`claim '${name}.hostCountry' must be an ISO country code`);
     if (p.plan !== undefined && (typeof p.plan !== 'string' || p.plan === '')) this.problems.push(`claim '${name}.plan' must be a non-empty string`);
-    const account = p.accountJurisdictions === undefined ? undefined : this.listOf(`${name}.accountJurisdictions`, p.accountJurisdictions, COUNTRY);
-    const meeting = p.meetingJurisdictions === undefined ? undefined : this.listOf(`${name}.meetingJurisdictions`, p.meetingJurisdictions, COUNTRY);
+    const account = p.accountJurisdictions === undefined ? undefined : this.#listOf(`${name}.accountJurisdictions`, p.accountJurisdictions, COUNTRY);
+    const meeting = p.meetingJurisdictions === undefined ? undefined : this.#listOf(`${name}.meetingJurisdictions`, p.meetingJurisdictions, COUNTRY);
     return {
       hostCountry: hostCountry ?? '',
       ...(typeof p.plan === 'string' ? { plan: p.plan } : {}),
@@ -250,7 +251,7 @@ class ClaimReader {
     };
   }
 
-  private listOf(name: string, v: unknown, pattern?: RegExp): readonly string[] | undefined {
+  #listOf(name: string, v: unknown, pattern?: RegExp): readonly string[] | undefined {
     if (Array.isArray(v) && v.length > 0 && v.every((e): e is string => typeof e === 'string' && e !== '' && (pattern === undefined || pattern.test(e)))) return [...v];
     this.problems.push(`claim '${name}' must be a non-empty list of ${pattern === COUNTRY ? 'ISO country codes' : 'non-empty strings'}`);
     return undefined;
