@@ -10,7 +10,7 @@
 import type { WebSocket } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer } from '../core/signalling/protocol.js';
+import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type MlsHolding } from '../core/signalling/protocol.js';
 import type { RouteTicketClaims } from '../broker/tickets.js';
 import type { BrokerLink } from './broker-link.js';
 import { Participant, type Room } from './sfu.js';
@@ -80,7 +80,7 @@ export class ClientConnection {
           return;
         }
         this.#joining = true;
-        this.#applied = this.#join(message.ticket, message.challenge)
+        this.#applied = this.#join(message.ticket, message.challenge, message.mls)
           .catch((error: unknown) => {
             const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
             this.#refuse(code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
@@ -114,7 +114,7 @@ export class ClientConnection {
   }
 
   /** Admits the participant, or redirects it, or throws why not. */
-  async #join(token: string, challenge: string): Promise<void> {
+  async #join(token: string, challenge: string, carried: MlsHolding | undefined): Promise<void> {
     const host = this.#host;
     const { link } = host;
     const closed = host.closedReason();
@@ -172,7 +172,7 @@ export class ClientConnection {
     };
     this.#admission = admission;
     if (!host.enter(admission, policy)) return;
-    const mlsFounder = room.mls.admit(sub, room.participants.size);
+    const entry = room.mls.admit(sub, room.participants.size, carried);
     this.#send({
       type: 'admitted',
       participant: sub,
@@ -180,7 +180,8 @@ export class ClientConnection {
       datacenter: host.datacenter,
       jurisdiction: link.jurisdiction ?? '',
       peers: [...room.participants.values()].map((p) => p.info()),
-      mlsFounder,
+      mlsFounder: entry === 'found',
+      mlsContinues: entry === 'continue',
       iceServers: host.iceServersFor(link.ticketJurisdictions(claims)),
       name: claims.name,
       proof: signedProof,
@@ -223,7 +224,7 @@ export class ClientConnection {
         return;
       }
       case 'mls-joined':
-        room.mls.joined(participant.id);
+        room.mls.joined(participant.id, message.epoch, message.tag);
         return;
       case 'join':
         return;

@@ -1,15 +1,16 @@
 /**
  * MeetingKeys, the SDK's side of the MLS group, against the bridge's real
  * relay (src/bridge/mls-relay.ts) with delivery in this process: who gets
- * added by which commit.
+ * added by which commit, and a group that moves to another bridge.
  */
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MlsJoinedMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
 import { MlsRelay, type Outgoing } from './mls-relay.js';
 import { loadCipherSuite } from '../e2ee/group.js';
+import { firstCounter } from '../e2ee/kid.js';
 import { createTestBroker, MEETING, newMember, type TestBroker } from '../e2ee/test-broker.fixture.js';
-import { MeetingKeys, type E2eeEpoch } from '../sdk/meeting-keys.js';
+import { holdingOf, MeetingKeys, type CarriedGroup, type E2eeEpoch } from '../sdk/meeting-keys.js';
 
 let cs: CiphersuiteImpl;
 let broker: TestBroker;
@@ -29,9 +30,9 @@ class Room {
   readonly epochs = new Map<string, E2eeEpoch>();
   readonly commits: string[] = [];
 
-  admit(id: string, addBatchMs?: number): MeetingKeys {
+  admit(id: string, addBatchMs?: number, carried?: CarriedGroup, rejoinGraceMs?: number): MeetingKeys {
     const others = [...this.keys.keys()];
-    const founder = this.relay.admit(id, others.length);
+    const entry = this.relay.admit(id, others.length, carried ? holdingOf(carried) : undefined);
     const keys = new MeetingKeys({
       broker: 'http://127.0.0.1:9',
       joinToken: 'unused',
@@ -48,16 +49,18 @@ class Room {
         throw error;
       },
       ...(addBatchMs !== undefined ? { addBatchMs } : {}),
+      ...(carried ? { carried } : {}),
+      ...(rejoinGraceMs !== undefined ? { rejoinGraceMs } : {}),
     });
     this.keys.set(id, keys);
     for (const other of others) this.keys.get(other)?.peerJoined({ id, name: id.toUpperCase() });
-    keys.start(founder, others.map((o) => ({ id: o, name: o.toUpperCase() })));
+    keys.start(entry, others.map((o) => ({ id: o, name: o.toUpperCase() })));
     return keys;
   }
 
   #submit(from: string, m: MlsSubmitMessage | MlsJoinedMessage): void {
     if (m.type === 'mls-joined') {
-      this.relay.joined(from);
+      this.relay.joined(from, m.epoch, m.tag);
       return;
     }
     if (m.kind === 'commit') this.commits.push(from);
@@ -83,6 +86,19 @@ class Room {
       await new Promise((r) => setTimeout(r, 10));
     }
     throw new Error(`no agreement: ${JSON.stringify([...this.epochs].map(([p, e]) => [p, String(e.epoch), e.members.length]))}`);
+  }
+
+  /** The bridge is gone: every participant keeps its group, and those in `order` are admitted to a fresh room carrying it. */
+  moveTo(order: readonly string[], rejoinGraceMs?: number): Room {
+    const carried = new Map([...this.keys].map(([id, k]) => [id, k.carry()]));
+    this.close();
+    const next = new Room();
+    for (const id of order) next.admit(id, 100, carried.get(id), rejoinGraceMs);
+    return next;
+  }
+
+  close(): void {
+    for (const k of this.keys.values()) k.close();
   }
 }
 
@@ -112,4 +128,69 @@ describe('MeetingKeys', () => {
     expect(room.epochs.get('ada')?.members.map((m) => m.participant).sort()).toEqual(['ada', 'bo']);
     expect(room.commits).toEqual(['ada']);
   });
+
+  it('goes on in the same group on the next bridge: same epoch, code and members, no commit, and CTRs above the last connection\'s', async () => {
+    const east = new Room();
+    for (const id of ['ada', 'bo', 'cy']) east.admit(id, 100);
+    const epoch = await east.agreed();
+    const code = east.epochs.get('ada')?.securityCode;
+    expect(east.epochs.get('bo')?.keys.firstCounter).toBeUndefined();
+
+    // The bridge dies: each session keeps its group, and joins the next bridge naming it.
+    const west = east.moveTo(['cy', 'ada', 'bo']);
+    expect(await west.agreed()).toBe(epoch);
+    expect(west.commits).toEqual([]);
+    for (const id of ['ada', 'bo', 'cy']) {
+      expect(west.epochs.get(id)?.securityCode).toBe(code);
+      expect(west.epochs.get(id)?.keys.firstCounter).toBe(firstCounter(1));
+    }
+    // And again: the third connection in this epoch starts above the second.
+    const north = west.moveTo(['bo', 'cy', 'ada']);
+    expect(await north.agreed()).toBe(epoch);
+    expect(north.epochs.get('ada')?.keys.firstCounter).toBe(firstCounter(2));
+    north.close();
+  });
+
+  it('removes a member of the carried group who does not come to the next bridge once the grace is over', async () => {
+    const east = new Room();
+    for (const id of ['ada', 'bo', 'cy']) east.admit(id, 100);
+    const epoch = await east.agreed();
+    const west = east.moveTo(['bo', 'ada'], 300);
+    // At once: both go on in the old epoch, Cy's leaf still there.
+    await waitFor(() => west.epochs.get('ada')?.epoch === epoch && west.epochs.get('bo')?.epoch === epoch);
+    expect(west.commits).toEqual([]);
+    // After the grace: the lowest leaf present (Ada, leaf 0) removes Cy, and the keys change.
+    expect(await west.agreed()).toBe(epoch + 1n);
+    expect(west.commits).toEqual(['ada']);
+    expect(west.epochs.get('bo')?.members.map((m) => m.participant).sort()).toEqual(['ada', 'bo']);
+    expect(west.epochs.get('bo')?.keys.firstCounter).toBeUndefined();
+    west.close();
+  });
+
+  it('adds a member that carries another epoch as a newcomer, in place of its old leaf', async () => {
+    const east = new Room();
+    for (const id of ['ada', 'bo']) east.admit(id, 100);
+    await east.agreed();
+    // Cy's group is taken before the commit that adds Dee reaches it: it carries a stale epoch.
+    east.admit('cy', 100);
+    const before = await east.agreed();
+    const stale = east.keys.get('cy')?.carry();
+    east.admit('dee', 100);
+    expect(await east.agreed()).toBe(before + 1n);
+    const west = east.moveTo(['ada', 'bo', 'dee']);
+    west.admit('cy', 100, stale);
+    const epoch = await west.agreed();
+    const members = west.epochs.get('cy')?.members.map((m) => m.participant).sort();
+    expect(members).toEqual(['ada', 'bo', 'cy', 'dee']);
+    expect(epoch).toBeGreaterThan(before + 1n);
+    west.close();
+  });
 });
+
+async function waitFor(condition: () => boolean, limitMs = 20_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

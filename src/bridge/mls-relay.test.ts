@@ -1,6 +1,7 @@
-// The bridge's MLS relay for application messages: relayed to the others,
-// bounded in size and rate per sender, and a kind that does not match the
-// framing is refused without touching the delivery state.
+// The bridge's MLS relay: who founds, goes on in or joins the group on
+// admission; application messages relayed to the others, bounded in size and
+// rate per sender, and a kind that does not match the framing refused
+// without touching the delivery state.
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../core/signalling/protocol.js';
@@ -18,6 +19,46 @@ beforeAll(async () => {
 });
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+const TAG_A = 'AAAAAAAAAAAAAAAAAAAAAA';
+const TAG_B = 'BBBBBBBBBBBBBBBBBBBBBB';
+
+describe('the MLS relay on admission', () => {
+  it('lets the first arrival carrying a group go on in it at its epoch, and later arrivals carrying the same epoch and tag', () => {
+    const relay = new MlsRelay(MEETING);
+    expect(relay.admit('ada', 0, { epoch: 7, tag: TAG_A })).toBe('continue');
+    expect(relay.admit('bo', 1, { epoch: 7, tag: TAG_A })).toBe('continue');
+    // Another fork of epoch 7, an earlier epoch, or nothing carried: join with a key package.
+    expect(relay.admit('cy', 2, { epoch: 7, tag: TAG_B })).toBe('join');
+    expect(relay.admit('dee', 3, { epoch: 6, tag: TAG_A })).toBe('join');
+    expect(relay.admit('eve', 4)).toBe('join');
+    // The delivery state is at the carried epoch: a commit for epoch 0 is stale.
+    expect(relay.submit('ada', { type: 'mls', kind: 'key-package', data: 'AAAA' }, ['bo'])[0]?.message).toMatchObject({ type: 'mls-result', accepted: false, reason: 'malformed', epoch: 7 });
+  });
+
+  it('founds a new group for the first arrival that carries none; a carried group matches only the tag a member gave for the current epoch', () => {
+    const relay = new MlsRelay(MEETING);
+    expect(relay.admit('ada', 0)).toBe('found');
+    // Epoch 0's tag is unknown until the founder gives it.
+    expect(relay.admit('bo', 1, { epoch: 0, tag: TAG_A })).toBe('join');
+    relay.joined('ada', 0, TAG_A);
+    expect(relay.admit('cy', 2, { epoch: 0, tag: TAG_A })).toBe('continue');
+    // A tag for an epoch the relay is not at is not taken.
+    relay.joined('ada', 3, TAG_B);
+    expect(relay.admit('dee', 3, { epoch: 0, tag: TAG_B })).toBe('join');
+  });
+
+  it('takes the tag of an accepted commit\'s epoch, and forgets the old one', async () => {
+    const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
+    if (a === undefined || b === undefined) throw new Error('unreachable');
+    const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
+    const relay = new MlsRelay(MEETING);
+    relay.admit('alice', 0);
+    relay.joined('alice', 0, TAG_A);
+    relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), tag: TAG_B }, ['bob']);
+    expect(relay.admit('carol', 1, { epoch: 0, tag: TAG_A })).toBe('join');
+    expect(relay.admit('dan', 2, { epoch: 1, tag: TAG_B })).toBe('continue');
+  });
+});
 
 /** A relay at epoch 1 (Alice added Bob), and Alice's group. */
 async function relayAtEpoch1(now: () => number): Promise<{ relay: MlsRelay; alice: MeetingGroup }> {

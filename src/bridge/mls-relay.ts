@@ -10,15 +10,22 @@
  * and rate per sender; the bridge cannot read them, and never logs them.
  *
  * A meeting's group lives as long as someone on this bridge holds it: the
- * first participant into an empty room founds a fresh group (epoch 0), so a
- * meeting re-homed to another bridge starts a new group there. The relay
+ * first participant into an empty room founds a fresh group (epoch 0), or,
+ * when it carries the group from its last bridge (a failover, a re-home),
+ * the group goes on here at the epoch it names, and later arrivals carrying
+ * the same epoch (same tag) go on in it too: no key package, no Welcome, the
+ * same keys and security code. An arrival carrying anything else joins as a
+ * newcomer. The relay learns each epoch's tag from the commit that makes it
+ * or the members that say they joined it; a wrong tag only costs a rejoin,
+ * since a member that goes on in a group it is not in can decrypt nothing
+ * and be decrypted by no one. The relay
  * keeps who holds the group — its founder, each member whose commit it
  * accepted, each member that says it joined — and when the last holder
  * leaves while others still wait to be added, it asks the earliest of them
  * to found a new group (`mls-found`): without that they would wait forever
  * for a Welcome nobody can send.
  */
-import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsHolding, type MlsSubmitMessage } from '../core/signalling/protocol.js';
 import { deliver, openDelivery, type DeliveryState } from '../e2ee/delivery.js';
 
 /** A message for one participant. */
@@ -30,6 +37,9 @@ export interface Outgoing {
 /** Application messages a participant may send in a burst, and how many more per second after it. */
 export const APPLICATION_BURST = 10;
 export const APPLICATION_PER_SECOND = 2;
+
+/** How a participant enters the room's group: founds it, goes on in the group it carries, or joins with a key package. */
+export type MlsEntry = 'found' | 'continue' | 'join';
 
 /** A token bucket's level at a time. */
 interface Bucket {
@@ -45,6 +55,8 @@ export class MlsRelay {
   readonly #buckets = new Map<string, Bucket>();
   /** Participants who hold the group, as far as the relay has seen. */
   readonly #holders = new Set<string>();
+  /** The current epoch's `groupTag`, as its committer or members gave it; undefined while unknown. */
+  #tag: string | undefined;
 
   /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
   constructor(meeting: string, now: () => number = () => performance.now()) {
@@ -53,16 +65,23 @@ export class MlsRelay {
     this.#state = openDelivery(meeting);
   }
 
-  /** Called when `participant` is admitted into a room of `others` participants; true if it founds the group. */
-  admit(participant: string, others: number): boolean {
-    if (others > 0) return false;
-    this.#refound(participant);
-    return true;
+  /** Called when `participant` is admitted into a room of `others` participants, with the group it carries if any: how it enters the group. */
+  admit(participant: string, others: number, carried?: MlsHolding): MlsEntry {
+    if (others === 0) {
+      this.#refound(participant, carried);
+      return carried ? 'continue' : 'found';
+    }
+    if (carried && this.#holders.size > 0 && this.#tag === carried.tag && this.#state.epoch === BigInt(carried.epoch)) {
+      this.#holders.add(participant);
+      return 'continue';
+    }
+    return 'join';
   }
 
-  /** The participant says it holds the group now. */
-  joined(participant: string): void {
+  /** The participant says it holds the group now, at `epoch` (whose tag it may give). */
+  joined(participant: string, epoch: number, tag?: string): void {
     this.#holders.add(participant);
+    if (tag !== undefined && BigInt(epoch) === this.#state.epoch) this.#tag = tag;
   }
 
   /** `participant` left; `remaining` are those still in the room, earliest admitted first. */
@@ -74,8 +93,10 @@ export class MlsRelay {
     return [{ to: founder, message: { type: 'mls-found' } }];
   }
 
-  #refound(founder: string): void {
-    this.#state = openDelivery(this.#meeting);
+  /** A new group from epoch 0, or the group `carried` names going on at its epoch, held by `founder` alone. */
+  #refound(founder: string, carried?: MlsHolding): void {
+    this.#state = openDelivery(this.#meeting, BigInt(carried?.epoch ?? 0));
+    this.#tag = carried?.tag;
     this.#buckets.clear();
     this.#holders.clear();
     this.#holders.add(founder);
@@ -104,6 +125,7 @@ export class MlsRelay {
         return toAll(result.what, message.data);
       case 'commit-accepted':
         this.#holders.add(from);
+        this.#tag = message.tag;
         // Members apply the commit; those still waiting to join try the Welcome (it opens only for the members it adds).
         return [
           { to: from, message: { type: 'mls-result', accepted: true, reason: 'accepted', epoch: Number(result.state.epoch) } },

@@ -71,9 +71,9 @@ export type DeliveryResult =
   /** Tell the sender; nothing is relayed. */
   | { readonly kind: 'rejected'; readonly state: DeliveryState; readonly reason: DeliveryRejection; readonly epoch: bigint };
 
-/** A meeting's delivery state before its first commit: the group's creator is at epoch 0. */
-export function openDelivery(meeting: string): DeliveryState {
-  return { meeting, groupId: groupIdOf(meeting), epoch: 0n, ended: [] };
+/** A meeting's delivery state before its first commit here: at epoch 0 for a new group, at the epoch its members carry for a group that moved. */
+export function openDelivery(meeting: string, epoch = 0n): DeliveryState {
+  return { meeting, groupId: groupIdOf(meeting), epoch, ended: [] };
 }
 
 /** Public framing of a handshake message, or undefined for anything else. */

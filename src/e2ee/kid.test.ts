@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeHeader } from '../sframe/index.js';
-import { KID_CONTEXT_BITS, KID_EPOCH_BITS, KID_SENDER_BITS, kid, parseKid } from './kid.js';
+import { firstCounter, KID_CONTEXT_BITS, KID_EPOCH_BITS, KID_SENDER_BITS, kid, parseKid } from './kid.js';
 
 const epochs = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const senders = fc.integer({ min: 0, max: 2 ** KID_SENDER_BITS - 1 });
@@ -60,5 +60,13 @@ describe('kid(epoch, senderIndex, context)', () => {
     expect(encodeHeader(kid(7n, 0), 0n)).toHaveLength(1);
     expect(encodeHeader(kid(9n, 15), 0n)).toHaveLength(2);
     expect(encodeHeader(kid(9n, 4095), 0n)).toHaveLength(3);
+  });
+
+  it('gives each connection of a member in one epoch its own CTR range, and refuses counts that do not fit', () => {
+    expect(firstCounter(0)).toBe(0n);
+    expect(firstCounter(1)).toBe(1n << 40n);
+    expect(firstCounter(2) - firstCounter(1)).toBe(1n << 40n);
+    expect(firstCounter((1 << 24) - 1) + (1n << 40n)).toBe(1n << 64n);
+    for (const bad of [-1, 1.5, 1 << 24]) expect(() => firstCounter(bad)).toThrow(expect.objectContaining({ code: 'MLS_BAD_KID' }));
   });
 });

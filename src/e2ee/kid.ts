@@ -72,6 +72,22 @@ export interface EpochKeys {
   readonly ownIndex: number;
   /** Every member's leaf index, this member's included. */
   readonly memberIndices: readonly number[];
+  /**
+   * The CTR of this member's first frame in the epoch (default 0). A group
+   * carried to another bridge keeps its epoch, and a new SFrame context there
+   * would start again at 0 and reuse the AEAD nonces of the first connection;
+   * `firstCounter(n)` puts the n-th connection in the epoch above them.
+   */
+  readonly firstCounter?: bigint;
+}
+
+/** CTRs each connection of a member may use in one epoch: 2^40 frames, 350 years at 100 frames/s. */
+const COUNTERS_PER_CONNECTION = 1n << 40n;
+
+/** The first CTR of a member's `connection`-th connection in one epoch (0 for the first), so connections never share a nonce. */
+export function firstCounter(connection: number): bigint {
+  if (!Number.isSafeInteger(connection) || connection < 0 || connection >= 1 << 24) throw new GeobridgeError('MLS_BAD_KID', `A connection count must be in 0..2^24-1, got ${String(connection)}.`);
+  return BigInt(connection) * COUNTERS_PER_CONNECTION;
 }
 
 /** The KIDs `installEpochKeys` adds. */
@@ -88,7 +104,7 @@ export interface InstalledKids {
 export async function installEpochKeys(ctx: SFrameContext, keys: EpochKeys, context = 0n): Promise<InstalledKids> {
   const send = kid(keys.epoch, keys.ownIndex, context);
   const receive = keys.memberIndices.filter((i) => i !== keys.ownIndex).map((i) => kid(keys.epoch, i, context));
-  await ctx.addEncryptionKey(send, keys.baseKey);
+  await ctx.addEncryptionKey(send, keys.baseKey, { nextCtr: keys.firstCounter ?? 0n });
   await Promise.all(receive.map((k) => ctx.addDecryptionKey(k, keys.baseKey)));
   return { send, receive };
 }

@@ -39,6 +39,30 @@ export function securityCodeFromAuthenticator(epochAuthenticator: Uint8Array): s
   return groups.join(' ');
 }
 
+const TAG_INFO = new TextEncoder().encode('geobridge group tag v1');
+const TAG_BYTES = 16;
+
+/**
+ * A name for the group's current epoch that members may show a bridge: the
+ * same for every member of the epoch, different for another group or a fork
+ * (base64url of HKDF(epoch_authenticator, "geobridge group tag v1"), 16 bytes).
+ * A bridge compares tags to let members that carry the group from another
+ * bridge go on in it; it learns neither the code nor any key from one, and
+ * a wrong tag costs a rejoin, never a key.
+ */
+export function groupTag(group: MeetingGroup): string {
+  checkActive(group);
+  return groupTagFromAuthenticator(group.state.keySchedule.epochAuthenticator);
+}
+
+/** The tag for an epoch authenticator (see `groupTag`). */
+export function groupTagFromAuthenticator(epochAuthenticator: Uint8Array): string {
+  const okm = hkdf(sha256, epochAuthenticator, new Uint8Array(0), TAG_INFO, TAG_BYTES);
+  let binary = '';
+  for (const b of okm) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
 /** The security code of the group's current epoch. Throws MLS_NOT_A_MEMBER once removed. */
 export function securityCode(group: MeetingGroup): string {
   checkActive(group);

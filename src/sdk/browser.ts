@@ -173,7 +173,7 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
 
   setKeys(epoch: E2eeEpoch): void {
     if (!this.worker) return;
-    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: epoch.keys.baseKey, ownLeaf: epoch.keys.ownIndex, senders: epoch.keys.memberIndices }).catch(() => undefined);
+    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: epoch.keys.baseKey, ownLeaf: epoch.keys.ownIndex, senders: epoch.keys.memberIndices, ...(epoch.keys.firstCounter !== undefined ? { firstCounter: epoch.keys.firstCounter } : {}) }).catch(() => undefined);
   }
 
   /** Remote tracks still carried, and decoded video frames plus audio samples that were not concealment (undecryptable frames never decode). */

@@ -326,6 +326,20 @@ describe('FrameCrypter', () => {
     expect(checkKeysMessage({ ...keys(1, 0), baseKey: new Uint8Array(8) })).toMatch(/baseKey/);
     expect(checkKeysMessage({ ...keys(1, 0), ownLeaf: 70000 })).toMatch(/ownLeaf/);
     expect(checkKeysMessage({ ...keys(1, 0), senders: [1, 'x'] })).toMatch(/senders/);
+    expect(checkKeysMessage({ ...keys(1, 0), firstCounter: 1n << 40n })).toBeUndefined();
+    for (const bad of [-1n, 1n << 64n, 5]) expect(checkKeysMessage({ ...keys(1, 0), firstCounter: bad })).toMatch(/firstCounter/);
+  });
+
+  it('starts the send CTR at firstCounter (a group carried to another connection), which the receiver accepts', async () => {
+    const sender = new FrameCrypter({ crypto });
+    const receiver = new FrameCrypter({ crypto });
+    await sender.setKeys({ ...keys(1, 0), firstCounter: 1n << 40n });
+    await receiver.setKeys(keys(1, 1));
+    const frame = vp8KeyFrame();
+    const wire = await sender.encrypt('video', frame);
+    if (!wire) throw new Error('not sent');
+    expect(decodeHeader(wire.subarray(10)).ctr).toBe(1n << 40n);
+    expect(await receiver.decrypt('video', wire)).toEqual(frame);
   });
 });
 

@@ -82,6 +82,8 @@ export interface KeysMessage {
   readonly ownLeaf: number;
   /** The leaf indices of the group's members (this member's may be included). */
   readonly senders: readonly number[];
+  /** The CTR of this member's first frame in the epoch (default 0): above every CTR an earlier connection used in it (src/e2ee/kid.ts `firstCounter`). */
+  readonly firstCounter?: bigint;
 }
 
 /** What `setKeys` did: installed, or refused an epoch not newer than the current one (re-installing would reuse nonces). */
@@ -196,7 +198,7 @@ export class FrameCrypter {
     const keep = newest !== undefined && (epoch - newest.epoch) % 16n !== 0n ? newest : undefined;
     for (const e of this.#epochs) if (e !== keep) this.#retire(e);
     const members = [...new Set([...keys.senders, keys.ownLeaf])];
-    const installed = await installEpochKeys(this.#ctx, { epoch, baseKey: keys.baseKey, ownIndex: keys.ownLeaf, memberIndices: members });
+    const installed = await installEpochKeys(this.#ctx, { epoch, baseKey: keys.baseKey, ownIndex: keys.ownLeaf, memberIndices: members, ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}) });
     const entry: Epoch = { epoch, installed };
     this.#epochs = keep ? [keep, entry] : [entry];
     this.#gaveUp.clear();
@@ -415,13 +417,14 @@ export function parseTransformOptions(value: unknown): TransformOptions | undefi
 
 /** Checks a keys message's shape; a string saying what is wrong, or undefined. */
 export function checkKeysMessage(value: Record<string, unknown>): string | undefined {
-  const { epoch, baseKey, ownLeaf, senders } = value;
+  const { epoch, baseKey, ownLeaf, senders, firstCounter } = value;
   const epochOk = (typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0) || (typeof epoch === 'bigint' && epoch >= 0n);
   if (!epochOk) return 'epoch must be a non-negative integer';
   if (!(baseKey instanceof Uint8Array) || baseKey.length < 16) return 'baseKey must be a Uint8Array of at least 16 bytes';
   const leaf = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 65536;
   if (!leaf(ownLeaf)) return 'ownLeaf must be a leaf index (0..65535)';
   if (!Array.isArray(senders) || !senders.every(leaf)) return 'senders must be an array of leaf indices';
+  if (firstCounter !== undefined && !(typeof firstCounter === 'bigint' && firstCounter >= 0n && firstCounter < 1n << 64n)) return 'firstCounter must be a bigint in 0..2^64-1';
   return undefined;
 }
 

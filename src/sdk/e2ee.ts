@@ -31,6 +31,8 @@ export interface E2eeKeys {
   readonly ownLeaf: number;
   /** Every member's leaf index (this member's may be included). */
   readonly senders: readonly number[];
+  /** The CTR of this member's first frame in the epoch (default 0; see src/e2ee/kid.ts `firstCounter`). */
+  readonly firstCounter?: bigint;
 }
 
 /** What the worker reports on its own: a key switch (request a key frame then), or an unexpected error. */
@@ -112,7 +114,7 @@ function channel(worker: Worker): Channel {
  * the current one; rejects on malformed keys (a bug in the caller).
  */
 export async function setKeys(worker: Worker, keys: E2eeKeys): Promise<KeysResult> {
-  const reply = await channel(worker).request({ type: 'keys', epoch: keys.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownLeaf, senders: [...keys.senders] });
+  const reply = await channel(worker).request({ type: 'keys', epoch: keys.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownLeaf, senders: [...keys.senders], ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}) });
   if (reply.type !== 'keys') throw new Error(`unexpected reply ${reply.type} from the E2EE worker`);
   if (reply.result === 'invalid') throw new TypeError(`the E2EE worker refused the keys of epoch ${String(keys.epoch)}: ${reply.message ?? ''}`);
   return reply.result;

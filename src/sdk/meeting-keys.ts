@@ -10,6 +10,13 @@
  * and every arrival or departure the roster: the members checked against the
  * participants the bridge announced (src/e2ee/roster.ts).
  *
+ * A group survives a move: when a connection ends, the session keeps our
+ * group (`carry`) and names it in its next `join`; if the next bridge has no
+ * group yet, or the same one, we go on in it (`start('continue')`): keys at
+ * once, the same security code, and members not there yet keep their leaves
+ * for `REJOIN_GRACE_MS` before the committer removes them. Our SFrame CTRs
+ * in the carried epoch start above the last connection's (`firstCounter`).
+ *
  * Liveness: a member joined by Welcome tells the bridge it holds the group
  * (`mls-joined`); when no holder is left the bridge asks one participant to
  * found a new group (`found`); and the session calls `retry` when keys are
@@ -24,7 +31,7 @@
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
-import type { MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
 import { GeobridgeError } from '../core/errors.js';
 import {
   addMembers,
@@ -40,7 +47,9 @@ import {
   createMemberIdentity,
   encodeKeyPackage,
   epochKeys,
+  firstCounter,
   generateSignatureKeyPair,
+  groupTag,
   joinFromWelcome,
   loadCipherSuite,
   members,
@@ -86,6 +95,32 @@ export interface ChatMessage {
   readonly self: boolean;
 }
 
+/** Our group as a closed connection left it, for the next connection to go on in. */
+export interface CarriedGroup {
+  readonly group: MeetingGroup;
+  /** The epoch we entered the group at (chat from before it was never for us). */
+  readonly joinedEpoch: bigint;
+  /** Connections that have sent media in the group's current epoch so far: the next one's CTRs start at `firstCounter(connections)`. */
+  readonly connections: number;
+}
+
+/** What the next `join` says about a carried group. */
+export function holdingOf(carried: CarriedGroup): MlsHolding {
+  return { epoch: Number(epochOf(carried.group)), tag: groupTag(carried.group) };
+}
+
+/** How this connection enters the group, as the bridge said in `admitted`. */
+export type GroupEntry = 'found' | 'continue' | 'join';
+
+/**
+ * How long members of a carried group who are not on the new bridge yet
+ * keep their leaves: after a failover everyone arrives within a second or
+ * two, even on a loaded machine, and a member removed before it arrives
+ * must join again with a key package and a Welcome, which costs everyone
+ * new keys. A member who really left is removed when it runs out.
+ */
+export const REJOIN_GRACE_MS = 5000;
+
 /** Messages framed for an epoch we have not reached, held at most this many (a member that far behind has lost the group anyway). */
 const HELD_APPLICATION_MAX = 64;
 
@@ -112,6 +147,10 @@ export interface MeetingKeysOptions {
   readonly onChatUnreadable?: (error: unknown) => void;
   /** How long the committer waits for the key packages of participants already announced (default ADD_BATCH_MS). */
   readonly addBatchMs?: number;
+  /** Our group from the last connection, for `start('continue')`. */
+  readonly carried?: CarriedGroup;
+  /** How long members of a carried group keep their leaves before they arrive (default REJOIN_GRACE_MS). */
+  readonly rejoinGraceMs?: number;
 }
 
 /**
@@ -176,6 +215,8 @@ export class MeetingKeys {
   readonly #left = new Map<string, string>();
   /** Leaves (`leafKey`) of earlier connections of participants announced again: the committer removes them. */
   readonly #replaced = new Set<string>();
+  /** Participants announced while they had a leaf: back from another connection. One that sends a key package gives its old leaf up; one that goes on in the group keeps it. */
+  readonly #returning = new Set<string>();
   #draft: CommitDraft | undefined;
   /** Set while an add waits for announced participants' key packages (ADD_BATCH_MS). */
   #batchTimer: ReturnType<typeof setTimeout> | undefined;
@@ -186,6 +227,11 @@ export class MeetingKeys {
   #joinedEpoch: bigint | undefined;
   /** Application messages for an epoch we have not reached (or relayed before we were in the group), in arrival order. */
   #held: Uint8Array[] = [];
+  /** Members of the carried group not on this bridge yet, by participant: kept until they come or the grace ends. */
+  readonly #awaited = new Set<string>();
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The carried epoch and how many connections sent in it before this one, for our first CTR. */
+  #carriedEpoch: { readonly epoch: bigint; readonly connections: number } | undefined;
 
   constructor(options: MeetingKeysOptions) {
     this.#options = options;
@@ -216,13 +262,19 @@ export class MeetingKeys {
     });
   }
 
-  /** Starts after admission: founds the group, or asks to be added. */
-  start(founder: boolean, others: readonly Attendee[]): void {
+  /** Starts after admission: founds the group, goes on in the carried one, or asks to be added. */
+  start(entry: GroupEntry, others: readonly Attendee[]): void {
     for (const p of others) this.#present.set(p.id, p.name);
+    const carried = this.#options.carried;
+    if (entry === 'continue' && carried) {
+      this.#continue(carried);
+      return;
+    }
     this.#run(async () => {
       this.#bundle = await (this.#options.prepared ?? prepareMember(this.#options.broker, this.#options.joinToken));
-      if (founder) {
+      if (entry === 'found') {
         this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
+        this.#announceHeld();
         await this.#entered();
       } else {
         this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
@@ -230,13 +282,52 @@ export class MeetingKeys {
     });
   }
 
+  /** Goes on in the group we carry: keys now; members not here yet keep their leaves for the grace. */
+  #continue(carried: CarriedGroup): void {
+    const group = carried.group;
+    const self = ownLeafIndex(group);
+    for (const m of members(group)) {
+      if (m.leafIndex === self || this.#present.has(m.participant)) continue;
+      this.#awaited.add(m.participant);
+      this.#left.set(m.participant, m.name);
+    }
+    if (this.#awaited.size > 0) {
+      this.#graceTimer = setTimeout(() => {
+        this.#awaited.clear();
+        this.#run(() => this.#commitIfCommitter());
+      }, this.#options.rejoinGraceMs ?? REJOIN_GRACE_MS);
+    }
+    this.#carriedEpoch = { epoch: epochOf(group), connections: carried.connections };
+    this.#joinedEpoch = carried.joinedEpoch;
+    this.#run(async () => {
+      this.#group = group;
+      await this.#entered();
+      // Only for a fallback (found, retry): the group we carry needs no key package.
+      this.#bundle = await (this.#options.prepared ?? prepareMember(this.#options.broker, this.#options.joinToken));
+    });
+  }
+
+  /** Our group for the next connection (undefined when we hold none). */
+  carry(): CarriedGroup | undefined {
+    const group = this.#group;
+    if (!group || this.#joinedEpoch === undefined) return undefined;
+    const before = this.#carriedEpoch?.epoch === epochOf(group) ? this.#carriedEpoch.connections : 0;
+    return { group, joinedEpoch: this.#joinedEpoch, connections: before + 1 };
+  }
+
+  /** Tells the bridge we hold the group, with the epoch's tag (for members that come back carrying it). */
+  #announceHeld(): void {
+    const group = this.#group;
+    if (group) this.#options.send({ type: 'mls-joined', epoch: Number(epochOf(group)), tag: groupTag(group) });
+  }
+
   peerJoined(peer: Attendee): void {
     this.#present.set(peer.id, peer.name);
     this.#left.delete(peer.id);
     this.#waiting.delete(peer.id);
+    this.#awaited.delete(peer.id);
     this.#run(async () => {
-      // Any leaf it has now is an earlier connection's: the bridge admits a reconnect without announcing the old one's departure.
-      for (const m of this.#group ? members(this.#group) : []) if (m.participant === peer.id) this.#replaced.add(leafKey(m));
+      if (this.#group && members(this.#group).some((m) => m.participant === peer.id)) this.#returning.add(peer.id);
       this.#publishRoster();
       await this.#commitIfCommitter();
     });
@@ -259,6 +350,9 @@ export class MeetingKeys {
       const bytes = fromBase64url(message.data);
       switch (message.kind) {
         case 'key-package':
+          // A participant back from another connection asks for a new leaf: the bridge admitted it in place of
+          // the old one without announcing a departure, or it carried a group that is not this one.
+          if (this.#returning.delete(message.from)) for (const m of this.#group ? members(this.#group) : []) if (m.participant === message.from) this.#replaced.add(leafKey(m));
           this.#waiting.set(message.from, bytes);
           await this.#commitIfCommitter();
           return;
@@ -269,7 +363,7 @@ export class MeetingKeys {
           } catch {
             return; // A Welcome for other newcomers: it opens only for the key packages it adds.
           }
-          this.#options.send({ type: 'mls-joined', epoch: Number(this.#group.state.groupContext.epoch) });
+          this.#announceHeld();
           this.#joinedEpoch = undefined; // set by #entered: this group's first epoch
           await this.#entered();
           return;
@@ -331,6 +425,7 @@ export class MeetingKeys {
       this.#held = [];
       this.#joinedEpoch = undefined;
       this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
+      this.#announceHeld();
       await this.#entered();
     });
   }
@@ -346,6 +441,7 @@ export class MeetingKeys {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#batchTimer);
+    clearTimeout(this.#graceTimer);
   }
 
   #run(task: () => Promise<void>): void {
@@ -397,7 +493,9 @@ export class MeetingKeys {
     for (const m of current) this.#waiting.delete(m.participant);
     const keys = new Set(current.map(leafKey));
     for (const k of this.#replaced) if (!keys.has(k)) this.#replaced.delete(k);
-    this.#options.onEpoch({ epoch: group.state.groupContext.epoch, securityCode: securityCode(group), keys: await epochKeys(group), members: current });
+    const sframe = await epochKeys(group);
+    const before = this.#carriedEpoch?.epoch === sframe.epoch ? this.#carriedEpoch.connections : 0;
+    this.#options.onEpoch({ epoch: sframe.epoch, securityCode: securityCode(group), keys: before > 0 ? { ...sframe, firstCounter: firstCounter(before) } : sframe, members: current });
     this.#publishRoster();
     await this.#releaseHeld();
     await this.#commitIfCommitter();
@@ -425,7 +523,7 @@ export class MeetingKeys {
     if (!group || this.#draft) return;
     const me = ownLeafIndex(group);
     const current = members(group);
-    const stays = (m: Member): boolean => m.leafIndex === me || (this.#present.has(m.participant) && !this.#replaced.has(leafKey(m)));
+    const stays = (m: Member): boolean => m.leafIndex === me || this.#awaited.has(m.participant) || (this.#present.has(m.participant) && !this.#replaced.has(leafKey(m)));
     const live = current.filter(stays);
     if (Math.min(...live.map((m) => m.leafIndex)) !== me) return;
     const gone = current.filter((m) => !stays(m)).map((m) => m.leafIndex);
@@ -444,7 +542,7 @@ export class MeetingKeys {
     this.#batchDue = false;
     const draft = gone.length > 0 ? await removeMembers(group, gone) : await addMembers(group, adds);
     this.#draft = draft;
-    this.#options.send({ type: 'mls', kind: 'commit', data: base64url(draft.commit), ...(draft.welcome ? { welcome: base64url(draft.welcome) } : {}) });
+    this.#options.send({ type: 'mls', kind: 'commit', data: base64url(draft.commit), ...(draft.welcome ? { welcome: base64url(draft.welcome) } : {}), tag: groupTag(draft.group) });
   }
 }
 

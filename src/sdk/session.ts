@@ -13,7 +13,7 @@ import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { screenIceServers, signedIceAllowance, type IceServerRefused } from './ice-servers.js';
-import { MeetingKeys, prepareMember, type ChatMessage, type E2eeEpoch, type E2eeRoster } from './meeting-keys.js';
+import { holdingOf, MeetingKeys, prepareMember, type CarriedGroup, type ChatMessage, type E2eeEpoch, type E2eeRoster, type GroupEntry } from './meeting-keys.js';
 import { GeobridgeError } from '../core/errors.js';
 import { chatTextProblem } from '../e2ee/chat.js';
 import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
@@ -157,7 +157,7 @@ interface Link {
   peer?: PeerHandle<unknown>;
   /** Remote tracks this connection delivered, to end them when their peer leaves or the link closes. */
   tracks: ReceivedTrack[];
-  /** This connection's MLS group (a new bridge means a new group). */
+  /** This connection's side of the MLS group (the group itself may go on across connections: `carry`). */
   keys?: MeetingKeys;
   /** The E2EE retry and deadline timers while this connection has no keys. */
   keysTimers: ReturnType<typeof setTimeout>[];
@@ -187,6 +187,8 @@ export class Session<Track> {
   #video = true;
   /** The screen we share, or null. */
   #screen: Track | null = null;
+  /** Our MLS group as the last connection left it, named in the next `join` so that the next bridge may let us go on in it. */
+  #carried: CarriedGroup | undefined;
   /** The MLS key package for the next admission, made ahead (E2EE only; used once, then the next one is made). */
   #prepared: ReturnType<typeof prepareMember> | undefined;
   #callState: CallState = { routing: 'idle', keys: 'off', media: 'none' };
@@ -414,7 +416,8 @@ export class Session<Track> {
       this.#dispatch(link.admitted ? { type: 'disconnected', attemptId, reason, ...(code !== undefined ? { code } : {}) } : { type: 'connectFailed', attemptId, datacenter, reason });
     };
     socket.onopen = (): void => {
-      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge });
+      const carried = this.#options.e2ee ? this.#carried : undefined;
+      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}) });
       this.#dispatch({ type: 'reached', attemptId });
     };
     socket.onerror = (): void => {
@@ -478,6 +481,10 @@ export class Session<Track> {
         this.#dispatch({ type: 'connected', attemptId, datacenter });
         for (const p of message.peers) emit({ type: 'participant-joined', peer: p });
         if (this.#options.e2ee) {
+          const entry: GroupEntry = message.mlsContinues === true ? 'continue' : message.mlsFounder ? 'found' : 'join';
+          // The carried group goes to this connection if it goes on in it, and is of no use otherwise (we join anew).
+          const carried = entry === 'continue' ? this.#carried : undefined;
+          this.#carried = undefined;
           const prepared = this.#prepared;
           this.#prepareNext();
           this.#watchKeys(link, fail);
@@ -487,6 +494,7 @@ export class Session<Track> {
             meeting: message.meeting,
             participant: message.participant,
             ...(prepared ? { prepared } : {}),
+            ...(carried ? { carried } : {}),
             jwks: this.#jwks,
             send: (m) => {
               this.#send(link, m);
@@ -519,7 +527,7 @@ export class Session<Track> {
               emit({ type: 'chat-unreadable', message: error instanceof Error ? error.message : String(error) });
             },
           });
-          link.keys.start(message.mlsFounder, message.peers);
+          link.keys.start(entry, message.peers);
         }
         if (!this.#audio || !this.#video) this.#sendState(link);
         return;
@@ -640,6 +648,8 @@ export class Session<Track> {
     if (!link) return;
     this.#links.delete(attemptId);
     link.done = true;
+    // The group goes on with us to the next bridge, unless we are leaving.
+    this.#carried = this.#state.status === 'closed' ? undefined : (link.keys?.carry() ?? this.#carried);
     link.keys?.close();
     for (const t of link.keysTimers) clearTimeout(t);
     clearTimeout(link.mediaTimer);

@@ -10,20 +10,22 @@ const id = fc.string({ minLength: 1, maxLength: 20 });
 const challenge = fc.stringMatching(/^[A-Za-z0-9_-]{43}$/);
 const jws = fc.tuple(fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/)).map((parts) => parts.join('.'));
 const mlsData = fc.stringMatching(/^[A-Za-z0-9_-]{1,60}$/);
+const groupTag = fc.stringMatching(/^[A-Za-z0-9_-]{22}$/);
 const peer = fc.record({ id, name: fc.string({ maxLength: 20 }), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['id', 'name', 'audio', 'video'] });
 const stream = fc.oneof(
   fc.record({ mid: id, peer: id, kind: fc.constantFrom('audio' as const, 'video' as const) }),
   fc.record({ mid: id, peer: id, kind: fc.constant('video' as const), source: fc.constantFrom('camera' as const, 'screen' as const) }),
 );
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
-  fc.record({ type: fc.constant('join' as const), ticket: id, challenge }),
+  fc.record({ type: fc.constant('join' as const), ticket: id, challenge, mls: fc.record({ epoch: fc.nat(), tag: groupTag }) }, { requiredKeys: ['type', 'ticket', 'challenge'] }),
   fc.record({ type: fc.constant('answer' as const), sdp: id }),
   fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['type', 'audio', 'video'] }),
   fc.constant({ type: 'leave' as const }),
-  fc.record({ type: fc.constant('mls' as const), kind: fc.constantFrom('key-package' as const, 'commit' as const, 'proposal' as const, 'application' as const), data: mlsData }),
+  fc.record({ type: fc.constant('mls' as const), kind: fc.constantFrom('key-package' as const, 'commit' as const, 'proposal' as const, 'application' as const), data: mlsData, tag: groupTag }, { requiredKeys: ['type', 'kind', 'data'] }),
+  fc.record({ type: fc.constant('mls-joined' as const), epoch: fc.nat(), tag: groupTag }, { requiredKeys: ['type', 'epoch'] }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
-  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
+  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), mlsContinues: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
   fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(stream, { maxLength: 3 }) }),
   fc.record({ type: fc.constant('peer-joined' as const), peer }),
   fc.record({ type: fc.constant('peer-left' as const), id }),
@@ -82,5 +84,9 @@ describe('signalling protocol', () => {
     expect(parseClientMessage('{"type":"state","audio":true,"video":true,"screen":"yes"}')).toEqual({ ok: false, error: "'state' message: field 'screen' is malformed" });
     expect(parseBridgeMessage('{"type":"peer-updated","peer":{"id":"a","name":"A","audio":true,"video":true,"screen":1}}')).toEqual({ ok: false, error: "'peer-updated' message: field 'peer' is malformed" });
     expect(JSON.stringify(parseClientMessage(' '.repeat(MAX_SIGNALLING_FRAME_BYTES + 1)))).toContain('larger than');
+    const join = (mls: unknown): string => JSON.stringify({ type: 'join', ticket: 't', challenge: 'c'.repeat(43), mls });
+    expect(parseClientMessage(join({ epoch: 3, tag: 'short' }))).toEqual({ ok: false, error: "'join' message: field 'mls' is malformed" });
+    expect(parseClientMessage(join({ epoch: -1, tag: 'A'.repeat(22) }))).toEqual({ ok: false, error: "'join' message: field 'mls' is malformed" });
+    expect(parseClientMessage(join({ epoch: 3, tag: 'A'.repeat(22) })).ok).toBe(true);
   });
 });

@@ -34,6 +34,10 @@
  * So that a group can never be lost while participants wait for it, members
  * say when they hold it (`mls-joined`), and when the last holder leaves the
  * bridge asks one of those still waiting to found a new one (`mls-found`).
+ * A participant that held the group on its last bridge names it in `join`
+ * (`mls`: epoch and tag); a bridge whose room has no group yet, or that one,
+ * lets it go on in it (`admitted.mlsContinues`), so a meeting that moves
+ * keeps its keys and its security code.
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
@@ -93,6 +97,13 @@ export interface JoinMessage {
   readonly ticket: string;
   /** 32 random bytes, base64url without padding. */
   readonly challenge: string;
+  /** The meeting's MLS group as this participant holds it from its last connection: the bridge lets it go on in it (`admitted.mlsContinues`) when the room has no group yet or this one. */
+  readonly mls?: MlsHolding;
+}
+/** An MLS group a participant holds: its epoch and `groupTag` (src/e2ee/security-code.ts), which names the epoch without revealing a key. */
+export interface MlsHolding {
+  readonly epoch: number;
+  readonly tag: string;
 }
 /** The answer to the bridge's latest offer. */
 export interface AnswerMessage {
@@ -116,11 +127,15 @@ export interface MlsSubmitMessage {
   readonly kind: 'key-package' | 'commit' | 'proposal' | 'application';
   readonly data: string;
   readonly welcome?: string;
+  /** With a commit: the `groupTag` of the epoch it makes, which the bridge keeps for members that come back carrying the group. */
+  readonly tag?: string;
 }
 /** The participant now holds the meeting's group (joined by Welcome, or founded it): the bridge counts it among the holders. */
 export interface MlsJoinedMessage {
   readonly type: 'mls-joined';
   readonly epoch: number;
+  /** The epoch's `groupTag`. */
+  readonly tag?: string;
 }
 export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage;
 
@@ -136,6 +151,8 @@ export interface AdmittedMessage {
   readonly peers: readonly PeerInfo[];
   /** This participant founds the meeting's MLS group on this bridge (everyone else joins it). */
   readonly mlsFounder: boolean;
+  /** The group `join.mls` names is the room's: go on in it, with no key package and no Welcome. Absent means false. */
+  readonly mlsContinues?: boolean;
   /** STUN/TURN servers for the media connection, as the bridge's operator configured them. */
   readonly iceServers: readonly IceServer[];
   /** The display name the others see: the one in the route ticket. */
@@ -257,19 +274,22 @@ const peerInfo = objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), audio: bool
 const iceServer = objectOf({ urls: (u) => Array.isArray(u) && u.length > 0 && u.length <= ICE_URLS_PER_SERVER_MAX && u.every(isIceUrl), username: optional(str(256)), credential: optional(str(256)) });
 // A screen is video: an audio stream labelled 'screen' is refused.
 const streamInfo: Check = (v) => objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID_MAX), kind: oneOf('audio', 'video'), source: optional(oneOf('camera', 'screen')) })(v) && !(isObject(v) && v.kind === 'audio' && v.source === 'screen');
+/** A `groupTag`: 16 bytes, base64url without padding. */
+const groupTag: Check = (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{22}$/.test(v);
+const mlsHolding = objectOf({ epoch: count, tag: groupTag });
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
-  join: { ticket: nonEmpty(16_384), challenge: isChallenge },
+  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding) },
   answer: { sdp: nonEmpty(SDP_MAX) },
   state: { audio: bool, video: bool, screen: optional(bool) },
   leave: {},
-  mls: { kind: oneOf('key-package', 'commit', 'proposal', 'application'), data: mlsBytes, welcome: optional(mlsBytes) },
-  'mls-joined': { epoch: count },
+  mls: { kind: oneOf('key-package', 'commit', 'proposal', 'application'), data: mlsBytes, welcome: optional(mlsBytes), tag: optional(groupTag) },
+  'mls-joined': { epoch: count, tag: optional(groupTag) },
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), name: str(ID_MAX), proof: jws },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), name: str(ID_MAX), proof: jws },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },
