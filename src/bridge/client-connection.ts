@@ -183,6 +183,7 @@ export class ClientConnection {
       mlsFounder: entry === 'found',
       mlsContinues: entry === 'continue',
       iceServers: host.iceServersFor(link.ticketJurisdictions(claims)),
+      trickle: true,
       name: claims.name,
       proof: signedProof,
     });
@@ -208,6 +209,10 @@ export class ClientConnection {
     switch (message.type) {
       case 'answer':
         await participant.answer(message.sdp);
+        return;
+      case 'candidate':
+        // One the bridge cannot use is dropped, not fatal: the client's other candidates may do.
+        if (!(await participant.addCandidate(message))) this.#host.log({ level: 'info', msg: 'trickled ICE candidate not used', participant: participant.id });
         return;
       case 'state':
         participant.audio = message.audio;

@@ -33,7 +33,7 @@ import {
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
-import type { BridgeMessage, PeerInfo, StreamInfo, StreamSource } from '../core/signalling/protocol.js';
+import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../core/signalling/protocol.js';
 import { MlsRelay } from './mls-relay.js';
 import { startsVp8KeyFrame } from './vp8.js';
 
@@ -41,6 +41,8 @@ type Kind = 'audio' | 'video';
 /** A participant's own streams, in the order of its receiving m-lines (the client relies on it: protocol.ts). */
 type Slot = 'audio' | 'video' | 'screen';
 const SLOTS: readonly Slot[] = ['audio', 'video', 'screen'];
+/** Trickled candidates a participant's connection takes: a browser gathers a few per interface and server. */
+export const MAX_TRICKLED_CANDIDATES = 32;
 
 const kindOf = (slot: Slot): Kind => (slot === 'audio' ? 'audio' : 'video');
 const sourceOf = (slot: Slot): StreamSource => (slot === 'screen' ? 'screen' : 'camera');
@@ -127,6 +129,8 @@ export class Participant {
   /** The outgoing streams the offer in flight carries. */
   #offered: readonly Outgoing[] = [];
   #closed = false;
+  /** Candidates the client trickled so far. */
+  #candidates = 0;
 
   constructor(id: string, name: string, config: Partial<PeerConfig>, signals: PeerSignals) {
     this.id = id;
@@ -161,6 +165,28 @@ export class Participant {
     // Only screens are labelled with a source, so clients from before screen sharing read every other offer.
     const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind, ...(o.source === 'screen' ? { source: o.source } : {}) }));
     this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
+  }
+
+  /**
+   * A candidate the client trickled after its answer; false when werift refuses
+   * it (malformed, or for an m-line it does not know). The client gathers a
+   * handful; past `MAX_TRICKLED_CANDIDATES` the rest are dropped, so a client
+   * cannot make the bridge check an unbounded list of addresses.
+   */
+  /** Candidates the client trickled that the bridge tried (at most MAX_TRICKLED_CANDIDATES). */
+  get trickled(): number {
+    return this.#candidates;
+  }
+
+  async addCandidate(candidate: CandidateMessage): Promise<boolean> {
+    if (this.#closed || this.#candidates >= MAX_TRICKLED_CANDIDATES) return false;
+    this.#candidates++;
+    try {
+      await this.pc.addIceCandidate({ candidate: candidate.candidate, ...(candidate.sdpMid !== undefined ? { sdpMid: candidate.sdpMid } : {}), ...(candidate.sdpMLineIndex !== undefined ? { sdpMLineIndex: candidate.sdpMLineIndex } : {}) });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Applies the client's answer; sends the next offer if one was asked for meanwhile. */

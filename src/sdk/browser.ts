@@ -2,8 +2,10 @@
  * The SDK in the browser: the DOM's RTCPeerConnection and WebSocket. Same
  * semantics as the Node platform (node.ts): the bridge always offers; the
  * offer's m-lines not labelled in `streams` carry our own media (audio,
- * camera, then screen), the others carry the other participants'. No trickle ICE: the answer goes out with
- * every candidate gathered, as the protocol has no candidate message.
+ * camera, then screen), the others carry the other participants'. ICE
+ * trickles where the bridge takes candidates (`admitted.trickle`): the answer
+ * goes out at once and candidates follow; otherwise the answer waits for
+ * gathering (bounded) and carries them all.
  *
  * With `e2ee`, each peer connection gets its own SFrame worker (a new bridge
  * means a new MLS group) attached before any media flows (e2ee.ts), and the
@@ -13,7 +15,7 @@
 import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
 import { enableE2ee, setKeys } from './e2ee.js';
 import type { E2eeEpoch } from './meeting-keys.js';
-import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
+import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike, type TrickledCandidate } from './session.js';
 
 export type { CallState, SessionEvent } from './session.js';
 export { isHealthy } from './session.js';
@@ -91,6 +93,8 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     return this.#screenMid !== undefined;
   }
   #closed = false;
+  /** Candidates go out as they come (`trickle`), so answers do not wait for gathering. */
+  #trickling = false;
   onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
@@ -144,8 +148,18 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     }
     this.#own = this.#ownFirst;
     await this.pc.setLocalDescription(await this.pc.createAnswer());
-    await this.#iceGathered();
+    if (!this.#trickling) await this.#iceGathered();
     return this.pc.localDescription?.sdp ?? '';
+  }
+
+  trickle(send: (candidate: TrickledCandidate) => void): void {
+    this.#trickling = true;
+    this.pc.onicecandidate = (event) => {
+      const c = event.candidate;
+      // null, or an empty candidate, ends a generation: the protocol has no end-of-candidates.
+      if (!c || c.candidate === '') return;
+      send({ candidate: c.candidate, ...(c.sdpMid !== null ? { sdpMid: c.sdpMid } : {}), ...(c.sdpMLineIndex !== null ? { sdpMLineIndex: c.sdpMLineIndex } : {}) });
+    };
   }
 
   async setScreen(track: MediaStreamTrack | null): Promise<void> {

@@ -42,9 +42,18 @@ export interface PeerHandle<Track> {
   onFailed: (() => void) | null;
   /** Installs an epoch's keys in this connection's media encryption (platforms that encrypt media end to end). */
   setKeys?(epoch: E2eeEpoch): void;
+  /** From now on answers go out at once, and each local ICE candidate goes to `send` as it is gathered (platforms that trickle). */
+  trickle?(send: (candidate: TrickledCandidate) => void): void;
   /** A count that rises while remote media is decoded (decrypted first, under E2EE), and how many remote tracks there are. */
   mediaProgress?(): Promise<{ readonly tracks: number; readonly decoded: number }>;
   close(): void;
+}
+
+/** A local ICE candidate, as RTCIceCandidateInit carries it. */
+export interface TrickledCandidate {
+  readonly candidate: string;
+  readonly sdpMid?: string;
+  readonly sdpMLineIndex?: number;
 }
 
 /** What a platform provides. */
@@ -169,6 +178,8 @@ interface Link {
   done: boolean;
   /** The bridge was told we share a screen (`state.screen`) on this connection. */
   screenAnnounced: boolean;
+  /** Candidates gathered before the first answer went out: the bridge applies them after it. */
+  candidates?: TrickledCandidate[] | undefined;
 }
 
 /** A participant's session in one meeting: join, stay connected across failures, leave. */
@@ -466,6 +477,13 @@ export class Session<Track> {
         for (const refused of ice.refused) emit(refused);
         const peer = this.#options.platform.createPeer(ice.accepted);
         link.peer = peer as PeerHandle<unknown>;
+        if (message.trickle === true && peer.trickle) {
+          link.candidates = [];
+          peer.trickle((c) => {
+            if (link.candidates) link.candidates.push(c);
+            else this.#send(link, { type: 'candidate', ...c });
+          });
+        }
         peer.onTrack = (stream, track): void => {
           const received = trackOf(stream);
           link.tracks.push(received);
@@ -541,6 +559,9 @@ export class Session<Track> {
           ?.answer(message.sdp, message.streams)
           .then((sdp) => {
             this.#send(link, { type: 'answer', sdp });
+            const early = link.candidates;
+            link.candidates = undefined;
+            for (const c of early ?? []) this.#send(link, { type: 'candidate', ...c });
             // A screen shared before this connection's first offer is announced once its m-line is answered.
             if (this.#screen !== null && !link.screenAnnounced && link.peer?.screenReady === true) this.#sendState(link);
           })

@@ -19,13 +19,14 @@ const stream = fc.oneof(
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record({ type: fc.constant('join' as const), ticket: id, challenge, mls: fc.record({ epoch: fc.nat(), tag: groupTag }) }, { requiredKeys: ['type', 'ticket', 'challenge'] }),
   fc.record({ type: fc.constant('answer' as const), sdp: id }),
+  fc.record({ type: fc.constant('candidate' as const), candidate: id, sdpMid: fc.string({ maxLength: 3 }), sdpMLineIndex: fc.nat(8) }, { requiredKeys: ['type', 'candidate'] }),
   fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['type', 'audio', 'video'] }),
   fc.constant({ type: 'leave' as const }),
   fc.record({ type: fc.constant('mls' as const), kind: fc.constantFrom('key-package' as const, 'commit' as const, 'proposal' as const, 'application' as const), data: mlsData, tag: groupTag }, { requiredKeys: ['type', 'kind', 'data'] }),
   fc.record({ type: fc.constant('mls-joined' as const), epoch: fc.nat(), tag: groupTag }, { requiredKeys: ['type', 'epoch'] }),
 );
 const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
-  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), mlsContinues: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
+  fc.record({ type: fc.constant('admitted' as const), participant: id, meeting: id, datacenter: id, jurisdiction: fc.constantFrom('US', 'DE'), peers: fc.array(peer, { maxLength: 3 }), mlsFounder: fc.boolean(), mlsContinues: fc.boolean(), trickle: fc.boolean(), iceServers: fc.array(fc.record({ urls: fc.array(fc.constantFrom('stun:stun.example.org:3478', 'turns:turn.example.org:5349?transport=tcp'), { minLength: 1, maxLength: 2 }) }, { requiredKeys: ['urls'] }), { maxLength: 2 }), name: fc.string({ maxLength: 20 }), proof: jws }),
   fc.record({ type: fc.constant('offer' as const), sdp: id, streams: fc.array(stream, { maxLength: 3 }) }),
   fc.record({ type: fc.constant('peer-joined' as const), peer }),
   fc.record({ type: fc.constant('peer-left' as const), id }),
@@ -88,5 +89,8 @@ describe('signalling protocol', () => {
     expect(parseClientMessage(join({ epoch: 3, tag: 'short' }))).toEqual({ ok: false, error: "'join' message: field 'mls' is malformed" });
     expect(parseClientMessage(join({ epoch: -1, tag: 'A'.repeat(22) }))).toEqual({ ok: false, error: "'join' message: field 'mls' is malformed" });
     expect(parseClientMessage(join({ epoch: 3, tag: 'A'.repeat(22) })).ok).toBe(true);
+    // An empty candidate would be end-of-candidates, which the protocol leaves out.
+    expect(parseClientMessage('{"type":"candidate","candidate":""}')).toEqual({ ok: false, error: "'candidate' message: field 'candidate' is malformed" });
+    expect(parseClientMessage(JSON.stringify({ type: 'candidate', candidate: 'c'.repeat(513) })).ok).toBe(false);
   });
 });

@@ -5,10 +5,16 @@
  * offerer, so renegotiation never collides: it offers when the client joins
  * and whenever a peer's tracks come or go; the client only answers.
  *
- *   client → bridge: join, answer, state, leave, mls, mls-joined
+ *   client → bridge: join, answer, candidate, state, leave, mls, mls-joined
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
  *                    redirect, refused, move, ticket, mls, mls-result,
  *                    mls-found
+ *
+ * ICE trickles from the client when the bridge says it takes candidates
+ * (`admitted.trickle`): the answer goes out at once and each local candidate
+ * follows in a `candidate` message, so the bridge starts its checks without
+ * waiting for the client's gathering (slow STUN or TURN servers). Without
+ * it, the answer waits for gathering and carries every candidate.
  *
  * The bridge proves who it is in `admitted`: a JWS over the client's `join`
  * challenge, signed with its datacenter's key, which the broker publishes
@@ -110,6 +116,14 @@ export interface AnswerMessage {
   readonly type: 'answer';
   readonly sdp: string;
 }
+/** One of the client's ICE candidates, gathered after its answer went out (RTCIceCandidateInit, without end-of-candidates). */
+export interface CandidateMessage {
+  readonly type: 'candidate';
+  /** The `candidate:` attribute line (RFC 8839 §5.1). */
+  readonly candidate: string;
+  readonly sdpMid?: string;
+  readonly sdpMLineIndex?: number;
+}
 /** Mute, camera and screen-share state, shown to the others. */
 export interface StateMessage {
   readonly type: 'state';
@@ -137,7 +151,7 @@ export interface MlsJoinedMessage {
   /** The epoch's `groupTag`. */
   readonly tag?: string;
 }
-export type ClientMessage = JoinMessage | AnswerMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage;
+export type ClientMessage = JoinMessage | AnswerMessage | CandidateMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage;
 
 // ------------------------------------------------------------ bridge → client
 
@@ -155,6 +169,8 @@ export interface AdmittedMessage {
   readonly mlsContinues?: boolean;
   /** STUN/TURN servers for the media connection, as the bridge's operator configured them. */
   readonly iceServers: readonly IceServer[];
+  /** The bridge takes the client's ICE candidates in `candidate` messages: answer at once. Absent means false. */
+  readonly trickle?: boolean;
   /** The display name the others see: the one in the route ticket. */
   readonly name: string;
   /** A compact JWS (`BRIDGE_PROOF_TYPE`) over `BridgeProof`, signed with the datacenter's key. */
@@ -267,6 +283,8 @@ export function parseBridgeProof(value: unknown): Parsed<BridgeProof> {
 
 const ID_MAX = 100;
 const SDP_MAX = MAX_SIGNALLING_FRAME_BYTES;
+/** A candidate line is under 200 characters; 512 leaves room for long hostnames and extensions. */
+const CANDIDATE_MAX = 512;
 /** Base64url of MLS bytes: a Welcome carries the ratchet tree of a large meeting. */
 const mlsBytes: Check = (v) => typeof v === 'string' && v.length > 0 && v.length <= MAX_SIGNALLING_FRAME_BYTES - 1024 && /^[A-Za-z0-9_-]+$/.test(v);
 
@@ -282,6 +300,7 @@ const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
   join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding) },
   answer: { sdp: nonEmpty(SDP_MAX) },
+  candidate: { candidate: nonEmpty(CANDIDATE_MAX), sdpMid: optional(str(32)), sdpMLineIndex: optional(count) },
   state: { audio: bool, video: bool, screen: optional(bool) },
   leave: {},
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'application'), data: mlsBytes, welcome: optional(mlsBytes), tag: optional(groupTag) },
@@ -289,7 +308,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), name: str(ID_MAX), proof: jws },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), trickle: optional(bool), name: str(ID_MAX), proof: jws },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },
