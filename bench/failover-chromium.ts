@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- failover-chromium`: time from SIGKILL of a meeting's
  * bridge process to every participant decoding every other participant's
- * video again, in Chromium with end-to-end encryption — a new MLS group on
- * the next bridge, new SFrame keys, a key frame under them. Goal: p95 ≤
+ * video again, in Chromium with end-to-end encryption — the MLS group carried to
+ * the next bridge, its keys in a new SFrame worker, a key frame. Goal: p95 ≤
  * 1.5 s on loopback.
  *
  * A broker in this process and bridge processes for us-east, us-west and

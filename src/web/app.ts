@@ -79,7 +79,7 @@ declare global {
 const state: PageState = { phase: 'loading', chat: [] };
 const events: Record<string, unknown>[] = [];
 let peer: RTCPeerConnection | undefined;
-/** The SFrame worker of the current connection (the SDK makes one per connection: a new bridge means a new MLS group). */
+/** The SFrame worker of the current connection (the SDK makes one per connection; the MLS group goes on across them). */
 let crypter: Worker | undefined;
 /** A worker started in the lobby, so that the first connection does not wait for one to load. */
 let spareCrypter: Worker | undefined;

@@ -68,7 +68,7 @@ export class RosterView {
     return warnings;
   }
 
-  /** Hides the roster: a new connection means a new group, whose members are not known yet. */
+  /** Hides the roster until the new connection has keys: the group it goes on in, or a new one. */
   clear(): void {
     this.#list.replaceChildren();
     this.#alert.textContent = '';
