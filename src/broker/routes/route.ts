@@ -39,7 +39,7 @@ const RouteQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** The 200 body (the decision JSON of PRODUCT.md, plus the ticket, the bridges' URLs and the STUN/TURN allowance); `routeResponseJson` writes it. */
+/** The 200 body (the decision JSON of docs/selection.md section 7, plus the ticket, the bridges' URLs and the STUN/TURN allowance); `routeResponseJson` writes it. */
 export const RouteResponse = Type.Object({
   zone: Type.Union([Type.String(), Type.Null()]),
   country: Type.String(),

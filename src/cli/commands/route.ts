@@ -35,7 +35,7 @@ Options:
   --meeting J,J          the meeting's allowed jurisdictions (codes or groups)
   --down DC,DC           datacenters that are down
   --utilization DC=U,…   load per datacenter, 0..1 (at or above maxUtilization = full)
-  --json                 print the decision JSON (PRODUCT.md contract)
+  --json                 print the decision JSON (a contract: docs/selection.md, section 7)
 
 Exit codes: 0 decided · 3 refused · 2 bad input
 

@@ -186,7 +186,7 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Creates the demo account (first run only) and a fresh meeting; returns its invite. */
+/** Creates a demo account and a fresh meeting in it, every run (the accounts of earlier runs stay in the data directory); returns its invite. */
 async function demoMeeting(broker: RunningBroker): Promise<string> {
   const adminToken = broker.adminTokenFile ? readFileSync(broker.adminTokenFile, 'utf8').trim() : (process.env.GEOBRIDGE_ADMIN_TOKEN ?? '');
   const call = async (path: string, token: string, body: unknown): Promise<Record<string, unknown>> => {
