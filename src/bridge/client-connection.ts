@@ -211,8 +211,12 @@ export class ClientConnection {
         await participant.answer(message.sdp);
         return;
       case 'candidate':
+        // Not awaited: werift resolves a browser's mDNS (.local) candidate before it returns, which can
+        // take seconds, and the connection's later messages (MLS commits, answers) must not wait behind it.
         // One the bridge cannot use is dropped, not fatal: the client's other candidates may do.
-        if (!(await participant.addCandidate(message))) this.#host.log({ level: 'info', msg: 'trickled ICE candidate not used', participant: participant.id });
+        void participant.addCandidate(message).then((used) => {
+          if (!used) this.#host.log({ level: 'info', msg: 'trickled ICE candidate not used', participant: participant.id });
+        });
         return;
       case 'state':
         participant.audio = message.audio;
