@@ -29,6 +29,8 @@ class Room {
   readonly keys = new Map<string, MeetingKeys>();
   readonly epochs = new Map<string, E2eeEpoch>();
   readonly commits: string[] = [];
+  /** The last key package each participant sent. */
+  readonly keyPackages = new Map<string, string>();
 
   admit(id: string, addBatchMs?: number, carried?: CarriedGroup, rejoinGraceMs?: number): MeetingKeys {
     const others = [...this.keys.keys()];
@@ -64,6 +66,7 @@ class Room {
       return;
     }
     if (m.kind === 'commit') this.commits.push(from);
+    if (m.kind === 'key-package') this.keyPackages.set(from, m.data);
     this.#deliver(this.relay.submit(from, m, [...this.keys.keys()].filter((p) => p !== from)));
   }
 
@@ -95,6 +98,13 @@ class Room {
     const next = new Room();
     for (const id of order) next.admit(id, 100, carried.get(id), rejoinGraceMs);
     return next;
+  }
+
+  /** Relays `from`'s last key package again, as a retry that crossed its Welcome would. */
+  resend(from: string): void {
+    const data = this.keyPackages.get(from);
+    if (data === undefined) throw new Error(`${from} sent no key package`);
+    this.#submit(from, { type: 'mls', kind: 'key-package', data });
   }
 
   close(): void {
@@ -184,6 +194,19 @@ describe('MeetingKeys', () => {
     expect(members).toEqual(['ada', 'bo', 'cy', 'dee']);
     expect(epoch).toBeGreaterThan(before + 1n);
     west.close();
+  });
+
+  it('does not add again a member whose key package comes a second time (a retry that crossed its Welcome)', async () => {
+    const room = new Room();
+    room.admit('ada', 100);
+    room.admit('bo', 100);
+    expect(await room.agreed()).toBe(1n);
+    room.resend('bo');
+    // The next arrival is added by one commit; a second add of Bo would have failed Ada's commit (onError throws).
+    room.admit('cy', 100);
+    expect(await room.agreed()).toBe(2n);
+    expect(room.commits).toEqual(['ada', 'ada']);
+    room.close();
   });
 });
 

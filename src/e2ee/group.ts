@@ -257,6 +257,18 @@ export function members(group: MeetingGroup): Member[] {
 }
 
 /**
+ * Whether `keyPackage` (encoded) is already in the group: its leaf's signature
+ * key is a member's. A key package sent again (a retry that crossed the
+ * Welcome) must not be added twice; MLS refuses such a commit.
+ */
+export function hasKeyPackage(group: MeetingGroup, keyPackage: Uint8Array): boolean {
+  const message = decodeWholeMessage(keyPackage);
+  if (message?.wireformat !== 'mls_key_package') return false;
+  const key = message.keyPackage.leafNode.signaturePublicKey;
+  return group.state.ratchetTree.some((node) => node?.nodeType === 'leaf' && sameBytes(node.leaf.signaturePublicKey, key));
+}
+
+/**
  * MLS-Exporter("SFrame 1.0 Base Key", "", Nk) for this epoch (RFC 9605 §5.2),
  * Nk of the SFrame suite (16 for the default AES_128_GCM_SHA256_128).
  * Throws MLS_NOT_A_MEMBER once removed.

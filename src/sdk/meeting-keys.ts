@@ -50,6 +50,7 @@ import {
   firstCounter,
   generateSignatureKeyPair,
   groupTag,
+  hasKeyPackage,
   joinFromWelcome,
   loadCipherSuite,
   members,
@@ -350,6 +351,8 @@ export class MeetingKeys {
       const bytes = fromBase64url(message.data);
       switch (message.kind) {
         case 'key-package':
+          // Sent again (a retry that crossed its Welcome) by a member we already added: nothing to do.
+          if (this.#group && hasKeyPackage(this.#group, bytes)) return;
           // A participant back from another connection asks for a new leaf: the bridge admitted it in place of
           // the old one without announcing a departure, or it carried a group that is not this one.
           if (this.#returning.delete(message.from)) for (const m of this.#group ? members(this.#group) : []) if (m.participant === message.from) this.#replaced.add(leafKey(m));
