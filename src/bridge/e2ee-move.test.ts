@@ -3,12 +3,14 @@
  * participants with E2EE): when the meeting's bridge drains, every member
  * reconnects on the next datacenter naming the group it holds, and goes on
  * in it there — the same epoch and security code, no commit — and a member
- * that joins afterwards is added to that group by the usual commit.
+ * that joins afterwards is added to that group by the usual commit. A member
+ * whose next bridge predates `join.mls` (it refuses the field) joins the
+ * group anew there instead of failing every attempt.
  */
 import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeSession, type SessionEvent } from '../sdk/node.js';
-import type { Session } from '../sdk/session.js';
+import { nodePlatform, nodeSession, type SessionEvent } from '../sdk/node.js';
+import { Session, type Platform, type SocketLike } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 
 let cluster: Cluster;
@@ -27,11 +29,48 @@ interface Member {
 
 type Epoch = Extract<SessionEvent<MediaStreamTrack>, { type: 'e2ee' }>;
 
-async function join(meeting: string, name: string): Promise<Member> {
+async function join(meeting: string, name: string, platform?: Platform<MediaStreamTrack>): Promise<Member> {
   const events: SessionEvent<MediaStreamTrack>[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', e2ee: true, onEvent: (e) => events.push(e) });
+  const options = { broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', e2ee: true, onEvent: (e: SessionEvent<MediaStreamTrack>) => events.push(e) };
+  const session = platform ? new Session({ ...options, platform }) : nodeSession(options);
   session.join();
   return { session, events };
+}
+
+/** Node sockets to bridges that answer a `join` naming a group as a bridge from before `join.mls` would: refused, BAD_MESSAGE. */
+function olderBridges(): Platform<MediaStreamTrack> {
+  const base = nodePlatform();
+  return {
+    createPeer: (iceServers) => base.createPeer(iceServers),
+    openSocket: (url, protocol) => {
+      const real = base.openSocket(url, protocol);
+      const socket: SocketLike = {
+        onopen: null,
+        onclose: null,
+        onerror: null,
+        onmessage: null,
+        send: (data) => {
+          const message = JSON.parse(data) as { type?: string; mls?: unknown };
+          if (message.type !== 'join' || message.mls === undefined) {
+            real.send(data);
+            return;
+          }
+          setTimeout(() => {
+            socket.onmessage?.({ data: JSON.stringify({ type: 'refused', code: 'BAD_MESSAGE', message: "'join' message: field 'mls' is not part of the protocol" }) });
+            real.close(1008, 'BAD_MESSAGE');
+          }, 0);
+        },
+        close: (code, reason) => {
+          real.close(code, reason);
+        },
+      };
+      real.onopen = () => socket.onopen?.();
+      real.onclose = () => socket.onclose?.();
+      real.onerror = () => socket.onerror?.();
+      real.onmessage = (event) => socket.onmessage?.(event);
+      return socket;
+    },
+  };
 }
 
 const latest = (m: Member): Epoch | undefined => m.events.findLast((e): e is Epoch => e.type === 'e2ee');
@@ -79,6 +118,27 @@ describe('the MLS group across a move', () => {
     await until(() => agreed(members, 4) !== undefined, 'Dee in the group on us-west');
     expect(datacenter(members[3] as Member)).toBe('us-west');
     expect(agreed(members, 4)?.epoch).toBe((before?.epoch ?? 0n) + 1n);
+    for (const m of members) m.session.leave();
+    await cluster.startBridge('us-east');
+  }, 60_000);
+
+  it('joins the group anew on a bridge that refuses join.mls, instead of failing every attempt', async () => {
+    const meeting = await cluster.meeting();
+    const members: Member[] = [];
+    for (const [name, platform] of [['Ada'], ['Bo'], ['Cy', olderBridges()]] as const) {
+      members.push(await join(meeting, name, platform));
+      await until(() => agreed(members, members.length) !== undefined, `${name} in the group`);
+    }
+    const before = agreed(members, 3);
+    const drained = cluster.bridges.get('us-east')?.drain();
+    await until(() => members.every((m) => datacenter(m) === 'us-west'), 'everyone on us-west');
+    await drained;
+    // Cy's first join there named the group and was refused; the next one joined as a newcomer, in place of its old leaf.
+    await until(() => agreed(members, 3) !== undefined && (agreed(members, 3)?.epoch ?? 0n) > (before?.epoch ?? 0n), 'Cy in the group again');
+    const cy = members[2] as Member;
+    expect(cy.events.some((e) => e.type === 'bridge-refused' && e.code === 'BAD_MESSAGE')).toBe(true);
+    expect(cy.events.some((e) => e.type === 'failed')).toBe(false);
+    expect(agreed(members, 3)?.members.map((m) => m.name).sort()).toEqual(['Ada', 'Bo', 'Cy']);
     for (const m of members) m.session.leave();
     await cluster.startBridge('us-east');
   }, 60_000);

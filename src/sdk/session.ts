@@ -178,6 +178,8 @@ interface Link {
   done: boolean;
   /** The bridge was told we share a screen (`state.screen`) on this connection. */
   screenAnnounced: boolean;
+  /** Our `join` named the group we carry (`join.mls`). */
+  namedGroup?: boolean;
   /** Candidates gathered before the first answer went out: the bridge applies them after it. */
   candidates?: TrickledCandidate[] | undefined;
 }
@@ -428,6 +430,7 @@ export class Session<Track> {
     };
     socket.onopen = (): void => {
       const carried = this.#options.e2ee ? this.#carried : undefined;
+      link.namedGroup = carried !== undefined;
       this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}) });
       this.#dispatch({ type: 'reached', attemptId });
     };
@@ -598,6 +601,8 @@ export class Session<Track> {
         this.#dispatch({ type: 'redirect', attemptId, datacenter: message.datacenter });
         return;
       case 'refused':
+        // A bridge from before groups moved refuses `join.mls`: the next attempt joins the group anew instead.
+        if (!link.admitted && link.namedGroup === true && message.code === 'BAD_MESSAGE') this.#carried = undefined;
         emit({ type: 'bridge-refused', datacenter, code: message.code, message: message.message });
         fail(`${message.code}: ${message.message}`, message.code);
         return;
