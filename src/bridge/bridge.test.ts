@@ -16,6 +16,7 @@ import type { SessionEvent } from '../sdk/node.js';
 import { newChallenge } from '../sdk/bridge-proof.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
+import { MAX_REPLAY_PACKETS } from './sfu.js';
 import { syntheticVideo, until, waitFor } from './participant.fixture.js';
 
 let cluster: Cluster;
@@ -92,18 +93,24 @@ describe('bridge with Node participants', () => {
   }, 30_000);
 });
 
-describe('keyframe requests', () => {
-  it('repeats a request for a new subscriber until a key frame is forwarded, four times at most', async () => {
+describe('key frames for a new subscriber', () => {
+  it('replays the last key frame and what followed; asks the publisher (four times at most) when there is none or the run is too long', async () => {
     const meeting = await cluster.meeting();
     // VP8 payloads (RFC 7741): descriptor with S = 1, then a frame tag whose P bit says delta (1) or key (0).
-    let keyFrames = false;
+    const KEY = 0x50;
+    const DELTA = 0x31;
+    let nextKey = false;
     const track = new MediaStreamTrack({ kind: 'video' });
     let seq = 0;
-    const timer = setInterval(() => {
+    const send = (tag: number): void => {
       seq = (seq + 1) & 0xffff;
       const payload = Buffer.alloc(200, 7);
-      payload.set([0x10, keyFrames ? 0x50 : 0x31, 0x02, 0x00]);
+      payload.set([0x10, tag, 0x02, 0x00]);
       track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 4321, marker: true }), payload));
+    };
+    const timer = setInterval(() => {
+      send(nextKey ? KEY : DELTA);
+      nextKey = false;
     }, 20);
     const sessions: { leave(): void }[] = [];
     try {
@@ -118,41 +125,53 @@ describe('keyframe requests', () => {
       const published = [...(room?.participants.values() ?? [])].find((p) => p.name === 'Ada')?.published.get('video');
       if (!published) throw new Error('Ada’s video was not published');
       let requests = 0;
-      const send = published.receiver.sendRtcpPLI.bind(published.receiver);
+      const pli = published.receiver.sendRtcpPLI.bind(published.receiver);
       published.receiver.sendRtcpPLI = (ssrc: number) => {
         requests++;
-        return send(ssrc);
+        return pli(ssrc);
       };
 
-      const subscribe = async (name: string): Promise<void> => {
+      /** Joins `name` and returns the frame tags and sequence numbers of the first packets it receives of Ada's video. */
+      const subscribe = async (name: string): Promise<{ tag: number; seq: number }[]> => {
         const events: SessionEvent<MediaStreamTrack>[] = [];
         const s = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', onEvent: (e) => events.push(e) });
         sessions.push(s);
         s.join();
         const video = await waitFor(events, (e) => (e.type === 'track-added' && e.kind === 'video' ? e.track : undefined));
-        let received = 0;
-        video.onReceiveRtp.subscribe(() => received++);
-        await until(() => received > 0, 10_000);
+        const received: { tag: number; seq: number }[] = [];
+        video.onReceiveRtp.subscribe((rtp) => received.push({ tag: rtp.payload[1] ?? 0, seq: rtp.header.sequenceNumber }));
+        await until(() => received.length > 5, 10_000);
+        return received;
       };
 
-      // Delta frames only: asked at connect, then again every 350 ms, four requests in all.
+      // Delta frames only, nothing to replay: asked at connect, then again every 350 ms, four requests in all.
       await subscribe('Bo');
       await until(() => requests >= 4, 5_000);
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       expect(requests).toBe(4);
 
-      // Key frames flowing: a newcomer's request is answered at once and not repeated.
-      keyFrames = true;
+      // One key frame, then deltas: a newcomer gets that key frame first and every packet since, in order, and nobody asks Ada.
+      nextKey = true;
+      await until(() => published.keyframes >= 1, 5_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       requests = 0;
-      await subscribe('Cy');
-      await until(() => requests >= 1, 5_000);
+      const cy = await subscribe('Cy');
+      expect(cy[0]?.tag).toBe(KEY);
+      expect(cy.slice(1).every((p, i) => p.tag === DELTA && p.seq === (((cy[i]?.seq ?? 0) + 1) & 0xffff))).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect(requests).toBe(1);
+      expect(requests).toBe(0);
+
+      // More than MAX_REPLAY_PACKETS since that key frame: the next newcomer is asked for, as without one.
+      for (let i = 0; i <= MAX_REPLAY_PACKETS; i++) send(DELTA);
+      await until(() => published.replay === undefined, 5_000);
+      await subscribe('Dee');
+      await until(() => requests >= 4, 5_000);
+      expect(published.replay).toBeUndefined();
     } finally {
       clearInterval(timer);
       for (const s of sessions) s.leave();
     }
-  }, 30_000);
+  }, 40_000);
 });
 
 /** A US participant's route: its ticket and the candidates' bridge URLs. */

@@ -6,10 +6,14 @@
  * building blocks (docs/media.md):
  *
  * - keyframes: a subscriber's PLI or FIR is passed to the publisher of the
- *   stream it names, and a PLI is sent on its behalf when its sender connects
- *   and when a stream is first negotiated, so a newcomer sees video at once
- *   instead of at the next periodic keyframe; a request is repeated until a
- *   key frame is forwarded (vp8.ts sees them, E2EE or not);
+ *   stream it names. When a subscriber's sender connects, or a stream is
+ *   first negotiated on a connected one, the bridge replays the publisher's
+ *   last key frame and every packet since (kept while that is at most
+ *   `MAX_REPLAY_PACKETS`), so a newcomer decodes at once: on failover every
+ *   publisher's first frame on the new bridge is a key frame, most often sent
+ *   before every subscriber's transport is up. Without such a recent key
+ *   frame it asks the publisher for one (PLI), again until a key frame is
+ *   forwarded (vp8.ts sees them, E2EE or not);
  * - bitrate: a REMB every second caps each publisher's video at
  *   `videoBitrate` (Chromium otherwise starts near 300 kbit/s and, with no
  *   estimate from a werift receiver, stays there);
@@ -59,6 +63,13 @@ const FIR_FMT = 4;
 const KEYFRAME_RETRY_MS = 350;
 /** Requests per ask, the first included. */
 const KEYFRAME_TRIES = 4;
+/**
+ * Packets since a video stream's last key frame that the bridge keeps to
+ * replay to a subscriber whose sender just connected: a second or two of
+ * 720p. A longer run is dropped until the next key frame; a subscriber then
+ * asks for one instead, as a replay that long would be a burst on its link.
+ */
+export const MAX_REPLAY_PACKETS = 256;
 
 /** Network options of every peer connection (bridge flags). */
 export interface MediaOptions {
@@ -87,6 +98,8 @@ interface Published {
   readonly outlets: Map<string, MediaStreamTrack>;
   /** Key frames forwarded so far (video), to see whether a request was answered. */
   keyframes: number;
+  /** The last key frame and every packet since (video), serialized; undefined when none or too long ago. */
+  replay: Buffer[] | undefined;
   /** Stops forwarding it (a screen share that ended). */
   readonly stop: () => void;
 }
@@ -105,6 +118,8 @@ interface Outgoing {
   readonly source: StreamSource;
   /** Asks the publisher for a keyframe (video only), and again until one is forwarded. */
   readonly keyframe: () => void;
+  /** Starts the stream for a subscriber that can now receive it: the publisher's recent key frame replayed, or else `keyframe`. */
+  readonly start: () => void;
   /** Whether the subscriber has answered an offer carrying this stream. */
   primed: boolean;
 }
@@ -195,15 +210,16 @@ export class Participant {
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
     this.#offering = false;
     this.#watchKeyframeRequests();
-    // A stream just negotiated needs a keyframe now: werift's sender `onReady` fires only when DTLS first
-    // connects, so an already-connected subscriber would wait for the publisher's next periodic keyframe.
-    // Only streams this answer negotiated: one added after the offer left waits for the next answer.
+    // A stream just negotiated needs a key frame now (replayed, or asked for): werift's sender `onReady`
+    // fires only when DTLS first connects, so an already-connected subscriber would wait for the
+    // publisher's next periodic keyframe. Only streams this answer negotiated: one added after the
+    // offer left waits for the next answer.
     for (const o of this.#offered) {
       if (o.primed) continue;
       o.primed = true;
-      // Before the transport connects, `onReady` asks: a request now would be answered before this
+      // Before the transport connects, `onReady` starts it: a request now would be answered before this
       // subscriber could receive it, and the encoder would ignore the one at `onReady` as too soon.
-      if (o.transceiver.sender.dtlsTransport.state === 'connected') o.keyframe();
+      if (o.transceiver.sender.dtlsTransport.state === 'connected') o.start();
     }
     if (this.#again) {
       this.#again = false;
@@ -378,13 +394,15 @@ export class Room {
     // A participant removed before its first packet arrived publishes nothing.
     if (p.published.has(slot) || this.participants.get(p.id) !== p) return;
     const kind = kindOf(slot);
-    const published: Published = { track, receiver, outlets: new Map(), keyframes: 0, stop: () => { forwarding.unSubscribe(); } };
+    const published: Published = { track, receiver, outlets: new Map(), keyframes: 0, replay: undefined, stop: () => { forwarding.unSubscribe(); } };
     p.published.set(slot, published);
     // One serialization, then each subscriber's sender parses its own copy: werift rewrites SSRC, payload type and sequence numbers in place.
     const forwarding = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
-      if (published.outlets.size === 0) return;
-      if (kind === 'video' && startsVp8KeyFrame(rtp.payload)) published.keyframes++;
+      const keyframe = kind === 'video' && startsVp8KeyFrame(rtp.payload);
+      if (keyframe) published.keyframes++;
+      if (published.outlets.size === 0 && (kind !== 'video' || (!keyframe && published.replay === undefined))) return;
       const bytes = rtp.serialize();
+      if (kind === 'video') keepForReplay(published, bytes, keyframe);
       for (const outlet of published.outlets.values()) outlet.writeRtp(bytes);
       this.forwarded += published.outlets.size;
     });
@@ -418,10 +436,30 @@ export class Room {
     const keyframe = (): void => {
       if (kind === 'video') ask(KEYFRAME_TRIES);
     };
-    subscriber.outgoing.push({ transceiver, publisher, kind, source: sourceOf(slot), keyframe, primed: false });
+    const start = (): void => {
+      if (kind !== 'video' || published.outlets.get(subscriber.id) !== outlet) return;
+      // Replayed only once the sender can send (connected, and negotiated: werift drops packets before both).
+      const replay = connected() && transceiver.sender.codec !== undefined ? published.replay : undefined;
+      if (replay === undefined) {
+        keyframe();
+        return;
+      }
+      for (const bytes of replay) outlet.writeRtp(bytes);
+      this.forwarded += replay.length;
+    };
+    subscriber.outgoing.push({ transceiver, publisher, kind, source: sourceOf(slot), keyframe, start, primed: false });
     published.outlets.set(subscriber.id, outlet);
     if (kind !== 'video') return;
-    transceiver.sender.onReady.subscribe(keyframe);
+    transceiver.sender.onReady.subscribe(start);
+  }
+}
+
+/** Keeps a video packet for replay: a key frame starts the run afresh; a run past MAX_REPLAY_PACKETS is dropped. */
+function keepForReplay(published: Published, bytes: Buffer, keyframe: boolean): void {
+  if (keyframe) published.replay = [bytes];
+  else if (published.replay !== undefined) {
+    if (published.replay.length < MAX_REPLAY_PACKETS) published.replay.push(bytes);
+    else published.replay = undefined;
   }
 }
 
