@@ -4,7 +4,7 @@
  * forwarding between participants, placement and redirects, and the audit.
  */
 import { join } from 'node:path';
-import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, useVP8 } from 'werift';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
@@ -93,6 +93,49 @@ describe('bridge with Node participants', () => {
   }, 30_000);
 });
 
+describe('streams announced in join', () => {
+  it('are in the others\' offers before the announcer answers, and withdrawn when its answer does not send them', async () => {
+    const meeting = await cluster.meeting();
+    const boEvents: SessionEvent<MediaStreamTrack>[] = [];
+    const bo = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Bo'), country: 'US', onEvent: (e) => boEvents.push(e) });
+    bo.join();
+    await waitFor(boEvents, (e) => (e.type === 'connected' ? e : undefined));
+    // The announcer speaks the protocol by hand, so that it can hold its answer back.
+    const { ticket, bridges } = await route(meeting);
+    const received: { type: string; sdp?: string; participant?: string }[] = [];
+    const ws = new WebSocket(bridges['us-east'] ?? '', SIGNALLING_SUBPROTOCOL);
+    ws.on('message', (data: Buffer) => received.push(JSON.parse(data.toString('utf8')) as { type: string }));
+    await new Promise((resolve) => ws.on('open', resolve));
+    try {
+      ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge(), sends: ['audio', 'video'] }));
+      await until(() => received.some((m) => m.type === 'offer'), 10_000);
+      const offer = received.find((m) => m.type === 'offer');
+      const announcer = received.find((m) => m.type === 'admitted')?.participant;
+      // Bo negotiates both streams while the announcer has not answered anything.
+      const added = async (kind: string): Promise<void> => {
+        await waitFor(boEvents, (e) => (e.type === 'track-added' && e.peer === announcer && e.kind === kind ? e : undefined));
+      };
+      await Promise.all([added('audio'), added('video')]);
+      expect(received.filter((m) => m.type === 'offer')).toHaveLength(1);
+      // Its answer sends nothing (no tracks): both are withdrawn, and Bo's next offer drops them.
+      const pc = new RTCPeerConnection({ codecs: { audio: [useOPUS()], video: [useVP8()] } });
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer?.sdp ?? '' });
+      await pc.setLocalDescription(await pc.createAnswer());
+      ws.send(JSON.stringify({ type: 'answer', sdp: pc.localDescription?.sdp ?? '' }));
+      const removed = async (kind: string): Promise<void> => {
+        await waitFor(boEvents, (e) => (e.type === 'track-removed' && e.peer === announcer && e.kind === kind ? e : undefined));
+      };
+      await Promise.all([removed('audio'), removed('video')]);
+      const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
+      expect([...(room?.participants.get(announcer ?? '')?.published.keys() ?? [])]).toEqual([]);
+      await pc.close();
+    } finally {
+      ws.close();
+      bo.leave();
+    }
+  }, 30_000);
+});
+
 describe('key frames for a new subscriber', () => {
   it('replays the last key frame and what followed; asks the publisher (four times at most) when there is none or the run is too long', async () => {
     const meeting = await cluster.meeting();
@@ -121,12 +164,13 @@ describe('key frames for a new subscriber', () => {
       await waitFor(aEvents, (e) => (e.type === 'connected' ? e : undefined));
       // Count the bridge's keyframe requests to Ada once her video is published.
       const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
-      await until(() => [...(room?.participants.values() ?? [])].some((p) => p.published.has('video')), 10_000);
+      await until(() => [...(room?.participants.values() ?? [])].some((p) => p.published.get('video')?.receiver !== undefined), 10_000);
       const published = [...(room?.participants.values() ?? [])].find((p) => p.name === 'Ada')?.published.get('video');
-      if (!published) throw new Error('Ada’s video was not published');
+      const receiver = published?.receiver;
+      if (!published || !receiver) throw new Error('Ada’s video was not published');
       let requests = 0;
-      const pli = published.receiver.sendRtcpPLI.bind(published.receiver);
-      published.receiver.sendRtcpPLI = (ssrc: number) => {
+      const pli = receiver.sendRtcpPLI.bind(receiver);
+      receiver.sendRtcpPLI = (ssrc: number) => {
         requests++;
         return pli(ssrc);
       };

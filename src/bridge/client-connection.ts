@@ -80,7 +80,7 @@ export class ClientConnection {
           return;
         }
         this.#joining = true;
-        this.#applied = this.#join(message.ticket, message.challenge, message.mls)
+        this.#applied = this.#join(message.ticket, message.challenge, message.mls, message.sends ?? [])
           .catch((error: unknown) => {
             const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
             this.#refuse(code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
@@ -114,7 +114,7 @@ export class ClientConnection {
   }
 
   /** Admits the participant, or redirects it, or throws why not. */
-  async #join(token: string, challenge: string, carried: MlsHolding | undefined): Promise<void> {
+  async #join(token: string, challenge: string, carried: MlsHolding | undefined, sends: readonly ('audio' | 'video')[]): Promise<void> {
     const host = this.#host;
     const { link } = host;
     const closed = host.closedReason();
@@ -188,7 +188,7 @@ export class ClientConnection {
       proof: signedProof,
     });
     for (const other of room.participants.values()) other.notify({ type: 'peer-joined', peer: participant.info() });
-    await room.add(participant);
+    await room.add(participant, sends);
     host.log({ level: 'info', msg: 'admitted', participant: sub, meeting, country: claims.country });
   }
 

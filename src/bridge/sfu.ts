@@ -90,10 +90,14 @@ export interface PeerSignals {
   notify(message: BridgeMessage): void;
 }
 
-/** A remote track a participant publishes, and its receiver (for PLI and REMB). */
+/**
+ * A stream a participant publishes, or has announced it will (`join.sends`):
+ * subscribers are negotiated from then on, and its remote track and receiver
+ * (for PLI and REMB) are there once the publisher's answer says it sends.
+ */
 interface Published {
-  readonly track: MediaStreamTrack;
-  readonly receiver: RTCRtpReceiver;
+  track: MediaStreamTrack | undefined;
+  receiver: RTCRtpReceiver | undefined;
   /** Local tracks that carry it to each subscriber, by subscriber id. */
   readonly outlets: Map<string, MediaStreamTrack>;
   /** Key frames forwarded so far (video), to see whether a request was answered. */
@@ -101,7 +105,7 @@ interface Published {
   /** The last key frame and every packet since (video), serialized; undefined when none or too long ago. */
   replay: Buffer[] | undefined;
   /** Stops forwarding it (a screen share that ended). */
-  readonly stop: () => void;
+  stop: () => void;
 }
 
 /** A receiving m-line's remote track, known once the client's answer lists its SSRC. */
@@ -114,6 +118,7 @@ interface Incoming {
 interface Outgoing {
   readonly transceiver: RTCRtpTransceiver;
   readonly publisher: string;
+  readonly slot: Slot;
   readonly kind: Kind;
   readonly source: StreamSource;
   /** Asks the publisher for a keyframe (video only), and again until one is forwarded. */
@@ -136,6 +141,8 @@ export class Participant {
   readonly published = new Map<Slot, Published>();
   /** Its receiving m-lines' tracks, by slot. */
   readonly incoming = new Map<Slot, Incoming>();
+  /** Called after each of its answers is applied (the room withdraws announced streams it does not send). */
+  onAnswered: (() => void) | undefined;
   readonly outgoing: Outgoing[] = [];
   readonly #signals: PeerSignals;
   #offering = false;
@@ -210,6 +217,7 @@ export class Participant {
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
     this.#offering = false;
     this.#watchKeyframeRequests();
+    this.onAnswered?.();
     // A stream just negotiated needs a key frame now (replayed, or asked for): werift's sender `onReady`
     // fires only when DTLS first connects, so an already-connected subscriber would wait for the
     // publisher's next periodic keyframe. Only streams this answer negotiated: one added after the
@@ -283,15 +291,22 @@ export class Room {
     };
   }
 
-  /** Adds a participant: receives its audio, video and screen, and sends it everyone else's. */
-  async add(p: Participant): Promise<void> {
+  /**
+   * Adds a participant: receives its audio, video and screen, and sends it
+   * everyone else's. The streams it `announces` (join.sends) go into the
+   * others' offers now, so that they negotiate them while it answers its own
+   * first offer; one its answer does not send is withdrawn.
+   */
+  async add(p: Participant, announces: readonly ('audio' | 'video')[] = []): Promise<void> {
     this.participants.set(p.id, p);
+    const receiving = new Map<Slot, RTCRtpTransceiver>();
     for (const slot of SLOTS) {
       // The screen's m-line too, from the start: sharing then needs no renegotiation of the client's own m-lines.
       const transceiver = p.pc.addTransceiver(kindOf(slot), { direction: 'recvonly' });
       // werift recycles an inactive m-line for the next added transceiver; a participant who does not
       // publish (yet) must keep its receiving m-lines, or the offer's stream labels and the media part.
       transceiver.usedForSender = true;
+      receiving.set(slot, transceiver);
       transceiver.onTrack.subscribe((track) => {
         p.incoming.set(slot, { track, transceiver });
         this.#publishIfSending(p, slot);
@@ -301,6 +316,13 @@ export class Room {
       if (other === p) continue;
       for (const [slot, published] of other.published) this.#subscribe(p, other.id, slot, published);
     }
+    for (const slot of new Set(announces)) this.#announce(p, slot);
+    p.onAnswered = (): void => {
+      for (const [slot, published] of p.published) {
+        const direction = receiving.get(slot)?.currentDirection;
+        if (published.track === undefined && direction !== undefined && direction !== 'recvonly' && direction !== 'sendrecv') this.#withdraw(p, slot);
+      }
+    };
     await p.renegotiate();
   }
 
@@ -312,17 +334,19 @@ export class Room {
   setScreen(p: Participant, on: boolean): void {
     if (p.screen === on) return;
     p.screen = on;
-    if (on) {
-      this.#publishIfSending(p, 'screen');
-      return;
-    }
-    const published = p.published.get('screen');
+    if (on) this.#publishIfSending(p, 'screen');
+    else this.#withdraw(p, 'screen');
+  }
+
+  /** Ends a stream of `p` (a screen no longer shared, an announced stream its answer does not send): forwarding stops now, subscribers' next offers drop it. */
+  #withdraw(p: Participant, slot: Slot): void {
+    const published = p.published.get(slot);
     if (!published) return;
-    p.published.delete('screen');
+    p.published.delete(slot);
     published.stop();
     published.outlets.clear();
     for (const other of this.participants.values()) {
-      const gone = other.outgoing.filter((o) => o.publisher === p.id && o.source === 'screen');
+      const gone = other.outgoing.filter((o) => o.publisher === p.id && o.slot === slot);
       if (gone.length === 0) continue;
       for (const o of gone) {
         other.outgoing.splice(other.outgoing.indexOf(o), 1);
@@ -346,7 +370,7 @@ export class Room {
    */
   #publishIfSending(p: Participant, slot: Slot): void {
     const incoming = p.incoming.get(slot);
-    if (!incoming || p.published.has(slot) || !wanted(p, slot)) return;
+    if (!incoming || p.published.get(slot)?.track !== undefined || !wanted(p, slot)) return;
     const direction = incoming.transceiver.currentDirection;
     if (direction !== 'recvonly' && direction !== 'sendrecv') return;
     this.#publish(p, slot, incoming.track, incoming.transceiver.receiver);
@@ -384,17 +408,32 @@ export class Room {
    */
   tick(): void {
     for (const p of this.participants.values()) {
-      const videos = [p.published.get('video'), p.published.get('screen')].filter((v) => v?.track.ssrc !== undefined);
-      const first = videos[0];
-      if (first) sendRemb(first.receiver, videos.map((v) => v?.track.ssrc ?? 0), this.#options.videoBitrate * videos.length);
+      const videos = [p.published.get('video'), p.published.get('screen')].filter((v) => v?.track?.ssrc !== undefined);
+      const receiver = videos[0]?.receiver;
+      if (receiver) sendRemb(receiver, videos.map((v) => v?.track?.ssrc ?? 0), this.#options.videoBitrate * videos.length);
+    }
+  }
+
+  /** Announces a stream `p` will publish: every other participant negotiates it from now on. */
+  #announce(p: Participant, slot: Slot): void {
+    if (p.published.has(slot) || !wanted(p, slot)) return;
+    const published: Published = { track: undefined, receiver: undefined, outlets: new Map(), keyframes: 0, replay: undefined, stop: () => undefined };
+    p.published.set(slot, published);
+    for (const other of this.participants.values()) {
+      if (other === p) continue;
+      this.#subscribe(other, p.id, slot, published);
+      void other.renegotiate().catch(() => undefined);
     }
   }
 
   #publish(p: Participant, slot: Slot, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
     // A participant removed before its first packet arrived publishes nothing.
-    if (p.published.has(slot) || this.participants.get(p.id) !== p) return;
+    const announced = p.published.get(slot);
+    if (announced?.track !== undefined || this.participants.get(p.id) !== p) return;
     const kind = kindOf(slot);
-    const published: Published = { track, receiver, outlets: new Map(), keyframes: 0, replay: undefined, stop: () => { forwarding.unSubscribe(); } };
+    const published: Published = announced ?? { track, receiver, outlets: new Map(), keyframes: 0, replay: undefined, stop: () => undefined };
+    published.track = track;
+    published.receiver = receiver;
     p.published.set(slot, published);
     // One serialization, then each subscriber's sender parses its own copy: werift rewrites SSRC, payload type and sequence numbers in place.
     const forwarding = track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
@@ -406,6 +445,11 @@ export class Room {
       for (const outlet of published.outlets.values()) outlet.writeRtp(bytes);
       this.forwarded += published.outlets.size;
     });
+    published.stop = (): void => {
+      forwarding.unSubscribe();
+    };
+    // Subscribers of an announced stream negotiated it already.
+    if (announced) return;
     for (const other of this.participants.values()) {
       if (other === p) continue;
       this.#subscribe(other, p.id, slot, published);
@@ -421,9 +465,11 @@ export class Room {
     let retrying = false;
     const connected = (): boolean => transceiver.sender.dtlsTransport.state === 'connected';
     const ask = (tries: number): void => {
-      const ssrc = published.track.ssrc;
-      if (ssrc === undefined || published.outlets.get(subscriber.id) !== outlet) return;
-      void published.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
+      const { receiver } = published;
+      const ssrc = published.track?.ssrc;
+      // Not sending yet (announced): its first frame is a key frame anyway.
+      if (ssrc === undefined || receiver === undefined || published.outlets.get(subscriber.id) !== outlet) return;
+      void receiver.sendRtcpPLI(ssrc).catch(() => undefined);
       // Until connected, a key frame cannot reach this subscriber; `onReady` asks again then.
       if (retrying || tries <= 1 || !connected()) return;
       retrying = true;
@@ -447,7 +493,7 @@ export class Room {
       for (const bytes of replay) outlet.writeRtp(bytes);
       this.forwarded += replay.length;
     };
-    subscriber.outgoing.push({ transceiver, publisher, kind, source: sourceOf(slot), keyframe, start, primed: false });
+    subscriber.outgoing.push({ transceiver, publisher, slot, kind, source: sourceOf(slot), keyframe, start, primed: false });
     published.outlets.set(subscriber.id, outlet);
     if (kind !== 'video') return;
     transceiver.sender.onReady.subscribe(start);

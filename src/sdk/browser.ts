@@ -39,6 +39,7 @@ export function browserPlatform(localStream: MediaStream, observe?: PeerObserver
       observe?.(peer.pc, peer.worker);
       return peer;
     },
+    sends: () => [...(localStream.getAudioTracks().length > 0 ? ['audio' as const] : []), ...(localStream.getVideoTracks().length > 0 ? ['video' as const] : [])],
   };
 }
 

@@ -22,6 +22,7 @@ export function nodePlatform(tracks: NodeTracks = {}): Platform<MediaStreamTrack
   return {
     openSocket: (url, protocol) => new NodeSocket(url, protocol),
     createPeer: (iceServers) => new NodePeer(tracks, iceServers),
+    sends: () => [...(tracks.audio ? ['audio' as const] : []), ...(tracks.video ? ['video' as const] : [])],
   };
 }
 

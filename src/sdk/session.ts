@@ -61,6 +61,8 @@ export interface Platform<Track> {
   openSocket(url: string, protocol: string): SocketLike;
   /** A peer connection using the STUN/TURN servers the bridge handed out that the broker allowed (ice-servers.ts). */
   createPeer(iceServers: readonly IceServer[]): PeerHandle<Track>;
+  /** What its peers will send on the microphone and camera m-lines, told to the bridge in `join` so the others negotiate them one round sooner. */
+  sends?(): readonly ('audio' | 'video')[];
 }
 
 /**
@@ -178,8 +180,8 @@ interface Link {
   done: boolean;
   /** The bridge was told we share a screen (`state.screen`) on this connection. */
   screenAnnounced: boolean;
-  /** Our `join` named the group we carry (`join.mls`). */
-  namedGroup?: boolean;
+  /** Our `join` had fields a bridge from before them refuses (`mls`, `sends`). */
+  extendedJoin?: boolean;
   /** Candidates gathered before the first answer went out: the bridge applies them after it. */
   candidates?: TrickledCandidate[] | undefined;
 }
@@ -202,6 +204,8 @@ export class Session<Track> {
   #screen: Track | null = null;
   /** Our MLS group as the last connection left it, named in the next `join` so that the next bridge may let us go on in it. */
   #carried: CarriedGroup | undefined;
+  /** A bridge refused an extended join (BAD_MESSAGE): from then on joins carry only the ticket and challenge. */
+  #bareJoin = false;
   /** The MLS key package for the next admission, made ahead (E2EE only; used once, then the next one is made). */
   #prepared: ReturnType<typeof prepareMember> | undefined;
   #callState: CallState = { routing: 'idle', keys: 'off', media: 'none' };
@@ -430,8 +434,9 @@ export class Session<Track> {
     };
     socket.onopen = (): void => {
       const carried = this.#options.e2ee ? this.#carried : undefined;
-      link.namedGroup = carried !== undefined;
-      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}) });
+      const sends = this.#bareJoin ? [] : (this.#options.platform.sends?.() ?? []);
+      link.extendedJoin = carried !== undefined || sends.length > 0;
+      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}), ...(sends.length > 0 ? { sends } : {}) });
       this.#dispatch({ type: 'reached', attemptId });
     };
     socket.onerror = (): void => {
@@ -601,8 +606,11 @@ export class Session<Track> {
         this.#dispatch({ type: 'redirect', attemptId, datacenter: message.datacenter });
         return;
       case 'refused':
-        // A bridge from before groups moved refuses `join.mls`: the next attempt joins the group anew instead.
-        if (!link.admitted && link.namedGroup === true && message.code === 'BAD_MESSAGE') this.#carried = undefined;
+        // A bridge from before `join.mls` and `join.sends` refuses them: later attempts send a bare join (and join the group anew).
+        if (!link.admitted && link.extendedJoin === true && message.code === 'BAD_MESSAGE') {
+          this.#carried = undefined;
+          this.#bareJoin = true;
+        }
         emit({ type: 'bridge-refused', datacenter, code: message.code, message: message.message });
         fail(`${message.code}: ${message.message}`, message.code);
         return;

@@ -31,7 +31,9 @@
  * shares), so sharing needs no renegotiation of the client's own m-lines;
  * the bridge forwards a screen only while the sharer's `state` says
  * `screen: true` and its packets flow. Others see it as a stream labelled
- * `source: 'screen'`; a stream the bridge no longer labels has ended.
+ * `source: 'screen'`; a stream the bridge no longer labels has ended. A
+ * client that says in `join` what it sends (`sends`) has those streams in
+ * the others' offers before its own answer, one offer round sooner.
  *
  * `mls` carries the meeting's MLS handshake (docs/e2ee.md): the bridge is its
  * delivery service — it orders commits per epoch and relays, never decrypts.
@@ -105,6 +107,13 @@ export interface JoinMessage {
   readonly challenge: string;
   /** The meeting's MLS group as this participant holds it from its last connection: the bridge lets it go on in it (`admitted.mlsContinues`) when the room has no group yet or this one. */
   readonly mls?: MlsHolding;
+  /**
+   * What it will send on its microphone and camera m-lines. The bridge puts
+   * these streams in the others' next offers at once, before this client has
+   * answered, and withdraws one its answer does not send. Absent: the bridge
+   * waits for the answer.
+   */
+  readonly sends?: readonly ('audio' | 'video')[];
 }
 /** An MLS group a participant holds: its epoch and `groupTag` (src/e2ee/security-code.ts), which names the epoch without revealing a key. */
 export interface MlsHolding {
@@ -295,10 +304,12 @@ const streamInfo: Check = (v) => objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID
 /** A `groupTag`: 16 bytes, base64url without padding. */
 const groupTag: Check = (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{22}$/.test(v);
 const mlsHolding = objectOf({ epoch: count, tag: groupTag });
+/** `join.sends`: 'audio' and 'video', each at most once. */
+const sends: Check = (v) => arrayOf(oneOf('audio', 'video'), 2)(v) && new Set(v as unknown[]).size === (v as unknown[]).length;
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
-  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding) },
+  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends) },
   answer: { sdp: nonEmpty(SDP_MAX) },
   candidate: { candidate: nonEmpty(CANDIDATE_MAX), sdpMid: optional(str(32)), sdpMLineIndex: optional(count) },
   state: { audio: bool, video: bool, screen: optional(bool) },
