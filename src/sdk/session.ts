@@ -142,8 +142,9 @@ export interface SessionOptions<Track> {
 
 /** A route the broker gave, kept until the machine asks for another. */
 interface Route {
-  readonly ticket: string;
-  readonly claims: RouteTicket;
+  /** The ticket (renewed by a bridge while connected, when it names the same candidates) and its claims. */
+  ticket: string;
+  claims: RouteTicket;
   readonly bridges: Readonly<Record<string, string>>;
   /** The STUN/TURN servers the broker allows from each candidate's bridge. */
   readonly iceServers: IceAllowance;
@@ -156,6 +157,8 @@ interface Link {
   readonly socket: SocketLike;
   /** The challenge the bridge must sign in `admitted`. */
   readonly challenge: string;
+  /** The route it was made on. */
+  readonly requestId: number;
   /** The route ticket this connection holds (renewed by the bridge while connected), and its claims. */
   ticket: string;
   claims: RouteTicket;
@@ -425,12 +428,13 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, receipt: route.receipt, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
+    const link: Link = { requestId, socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, receipt: route.receipt, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
     this.#links.set(attemptId, link);
-    const fail = (reason: string, code?: string): void => {
+    /** `lost`: the socket ended without a word from the bridge (the machine may go on with the same route). */
+    const fail = (reason: string, code?: string, lost = false): void => {
       if (link.done) return;
       this.#close(attemptId);
-      this.#dispatch(link.admitted ? { type: 'disconnected', attemptId, reason, ...(code !== undefined ? { code } : {}) } : { type: 'connectFailed', attemptId, datacenter, reason });
+      this.#dispatch(link.admitted ? { type: 'disconnected', attemptId, reason, ...(code !== undefined ? { code } : {}), ...(lost ? { lost } : {}) } : { type: 'connectFailed', attemptId, datacenter, reason });
     };
     socket.onopen = (): void => {
       const carried = this.#options.e2ee ? this.#carried : undefined;
@@ -440,10 +444,10 @@ export class Session<Track> {
       this.#dispatch({ type: 'reached', attemptId });
     };
     socket.onerror = (): void => {
-      fail('the bridge connection failed');
+      fail('the bridge connection failed', undefined, true);
     };
     socket.onclose = (): void => {
-      fail('the bridge closed the connection');
+      fail('the bridge closed the connection', undefined, true);
     };
     socket.onmessage = (event): void => {
       const parsed = parseBridgeMessage(typeof event.data === 'string' ? event.data : '');
@@ -628,6 +632,13 @@ export class Session<Track> {
         }
         link.ticket = message.ticket;
         link.claims = claims;
+        // The route goes on with it (the next datacenter is tried with it if this bridge vanishes), if it names the same candidates.
+        const route = this.#routes.get(link.requestId);
+        if (route && claims.candidates.join() === route.claims.candidates.join()) {
+          route.ticket = message.ticket;
+          route.claims = claims;
+          this.#dispatch({ type: 'ticketRenewed', attemptId, ticket: claims });
+        }
         return;
       }
     }

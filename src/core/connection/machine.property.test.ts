@@ -83,6 +83,7 @@ interface Move {
   readonly code: string;
   readonly retryAfterMs: number | null;
   readonly otherDatacenter: boolean;
+  readonly lost: boolean;
   readonly datacenter: string;
   readonly ms: number;
 }
@@ -96,6 +97,7 @@ const moveArb: fc.Arbitrary<Move> = fc.record({
   code: fc.constantFrom('NO_CAPACITY_IN_FENCE', 'FENCE_CONFLICT', 'NO_ZONE', 'MEETING_ENDED'),
   retryAfterMs: fc.option(fc.integer({ min: -100, max: 20_000 })),
   otherDatacenter: fc.oneof({ arbitrary: fc.constant(false), weight: 5 }, { arbitrary: fc.constant(true), weight: 1 }),
+  lost: fc.boolean(),
   datacenter: fc.constantFrom(...DATACENTERS, 'zz'),
   ms: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 150_000 })),
 });
@@ -162,7 +164,8 @@ function eventFor(move: Move, status: ConnectionState['status'], shell: Shell): 
       if (move.lag === 0) shell.now = Math.max(shell.now, shell.deadline);
       return { type: 'timeout', timerId: shell.timerId - move.lag };
     case 'disconnected':
-      return { type: 'disconnected', attemptId: shell.attemptId - move.lag };
+      // A bridge that vanished (lost): the route may go on to its next datacenter.
+      return { type: 'disconnected', attemptId: shell.attemptId - move.lag, ...(move.lost ? { lost: true } : {}) };
     case 'connected':
       return { type: 'connected', attemptId: shell.attemptId - move.lag, datacenter: move.otherDatacenter ? 'zz' : shell.datacenter };
     case 'redirect':

@@ -415,6 +415,56 @@ describe('reconnecting', () => {
     expect(notices(m.commands)).toMatchObject([{ type: 'connected', datacenter: 'eu-dub', attempts: 1 }]);
   });
 
+  it('goes on to the next datacenter of its route, without the broker, when the bridge vanishes', () => {
+    const m = joined();
+    m.succeed();
+    const { attemptId, requestId } = m.last('connect');
+    const commands = m.send({ type: 'disconnected', attemptId, reason: 'the bridge closed the connection', lost: true });
+    // eu-fra's second planned attempt is skipped: it is the datacenter that just went.
+    expect(commands).toEqual([
+      { type: 'emit', notice: { type: 'reconnecting', datacenter: 'eu-fra' } },
+      { type: 'connect', attemptId: attemptId + 1, requestId, datacenter: 'eu-dub', jurisdiction: 'IE', role: 'primary', attempt: 1, timeoutMs: 1500 },
+      { type: 'startTimer', timerId: attemptId + 1, deadline: T0 + 1500, delayMs: 1500 },
+    ]);
+    expect(m.state).toMatchObject({ status: 'connecting', retries: 0, attempts: 1 });
+    m.succeed();
+    expect(notices(m.commands)).toMatchObject([{ type: 'connected', datacenter: 'eu-dub', attempts: 1 }]);
+    // When the rest of the plan fails too, a fresh route follows.
+    m.send({ type: 'disconnected', attemptId: m.last('connect').attemptId, lost: true });
+    expect(m.last('connect')).toMatchObject({ datacenter: 'eu-ams', requestId });
+    m.fail();
+    expect(m.state).toMatchObject({ status: 'waiting', reason: 'ATTEMPTS_EXHAUSTED' });
+  });
+
+  it('asks the broker when the vanished bridge leaves no datacenter in the plan, or the ticket has expired', () => {
+    const alone = joined(decision([fra]));
+    alone.succeed();
+    alone.send({ type: 'disconnected', attemptId: alone.last('connect').attemptId, lost: true });
+    expect(alone.state).toMatchObject({ status: 'reconnecting' });
+    const late = joined();
+    late.succeed();
+    late.now = T0 + 120_000;
+    late.send({ type: 'disconnected', attemptId: late.last('connect').attemptId, lost: true });
+    expect(late.state).toMatchObject({ status: 'reconnecting' });
+  });
+
+  it('keeps a ticket the bridge renewed for the same candidates, so the route outlives the first ticket; ignores any other', () => {
+    const d = decision([fra, dub, ams]);
+    const m = joined(d);
+    m.succeed();
+    const { attemptId } = m.last('connect');
+    const renewed = ticket(d, { exp: T0 / 1000 + 600 });
+    expect(m.send({ type: 'ticketRenewed', attemptId, ticket: { ...renewed, candidates: ['eu-dub', 'eu-fra', 'eu-ams'] } })).toEqual([]);
+    const before = m.state;
+    m.send({ type: 'ticketRenewed', attemptId: attemptId + 7, ticket: renewed });
+    expect(m.state).toBe(before);
+    m.send({ type: 'ticketRenewed', attemptId, ticket: renewed });
+    expect(m.state).toMatchObject({ status: 'connected', route: { ticket: { exp: T0 / 1000 + 600 } } });
+    m.now = T0 + 300_000;
+    m.send({ type: 'disconnected', attemptId, lost: true });
+    expect(m.last('connect')).toMatchObject({ datacenter: 'eu-dub' });
+  });
+
   it.each(['MEETING_ENDED', 'SESSION_REPLACED'])('ends the join for good when the bridge drops it with %s', (code) => {
     const m = joined();
     m.succeed();

@@ -10,7 +10,9 @@
  * signed ticket names it and the decision puts it inside the ticket's
  * jurisdictions; a redirect from a bridge is held to the same rule. A failed
  * route is never reused: when its attempts run out, or its ticket expires,
- * the client asks the broker for a fresh one, paced by the retry policy.
+ * the client asks the broker for a fresh one, paced by the retry policy. A
+ * connected route goes on only past a bridge that vanished (`lost`): its next
+ * datacenter is tried before a fresh route is asked for.
  */
 import { DEFAULT_RETRY_POLICY, nextRetryDelayMs } from './retry.js';
 import { checkRoute, isTicketExpired, normalizeAttempts, planAttempts } from './route-check.js';
@@ -28,6 +30,7 @@ import type {
   RouteProgress,
   RouteReceivedEvent,
   RouteRefusedEvent,
+  RouteTicket,
   RoutingState,
   StepContext,
   StepResult,
@@ -262,14 +265,34 @@ function onConnecting(state: ConnectingState, event: ConnectionEvent, ctx: StepC
 }
 
 function onConnected(state: ConnectedState, event: ConnectionEvent, ctx: StepContext): StepResult {
+  if (event.type === 'ticketRenewed') return renewTicket(state, event.attemptId, event.ticket);
   if ((event.type !== 'disconnected' && event.type !== 'redirect') || event.attemptId !== state.current.attemptId) return ignore(state);
   if (event.type === 'redirect') return redirect(state, event.datacenter, ctx);
   if (event.code !== undefined && FINAL_BRIDGE_CODES.includes(event.code)) {
     return refuse(state, { code: event.code, message: event.reason ?? event.code }, []);
   }
-  // A drop means the route may be stale (the datacenter may be down): always a fresh one.
-  const notice: Command = { type: 'emit', notice: { type: 'reconnecting', datacenter: state.current.candidate.datacenter } };
+  const dropped = state.current.candidate.datacenter;
+  const notice: Command = { type: 'emit', notice: { type: 'reconnecting', datacenter: dropped } };
+  // A bridge that vanished (a crash, a cut link) leaves the route good: its ticket is signed and fresh, and the
+  // next bridge checks it, and the broker the policy in force, before admitting. So the next datacenter of the
+  // plan is tried at once, without a broker round trip on the way back; only if that fails, a fresh route.
+  const next = lost(event) && !isTicketExpired(state.route.ticket, ctx.now) ? state.route.plan.findIndex((c, i) => i >= state.next && c.datacenter !== dropped) : -1;
+  const candidate = state.route.plan[next];
+  if (candidate !== undefined) return attempt({ ...state, retries: 0, attempts: 0 }, candidate, next + 1, ctx, [notice]);
+  // Any other drop may mean the route is stale (a drain, a policy that moved the meeting): a fresh one.
   return requestRoute({ nextId: state.nextId, join: state.join, retries: 0, attempts: 0 }, 'reconnecting', [notice]);
+}
+
+/** Takes a renewed ticket for the route only if it signs the same participant, meeting and candidates: the plan stays what was checked. */
+function renewTicket(state: ConnectedState, attemptId: number, renewed: RouteTicket): StepResult {
+  const held = state.route.ticket;
+  const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+  if (attemptId !== state.current.attemptId || renewed.sub !== held.sub || renewed.meeting !== held.meeting || !same(renewed.candidates, held.candidates) || !same(renewed.candidateJurisdictions, held.candidateJurisdictions) || !(renewed.exp > held.exp)) return ignore(state);
+  return { state: { ...state, route: { ...state.route, ticket: renewed } }, commands: NO_COMMANDS };
+}
+
+function lost(event: ConnectionEvent): boolean {
+  return event.type === 'disconnected' && event.lost === true;
 }
 
 /**

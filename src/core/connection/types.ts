@@ -143,6 +143,11 @@ export interface DisconnectedEvent {
   readonly reason?: string;
   /** The bridge's `refused` code, when it ended the session with one (see `FINAL_BRIDGE_CODES`). */
   readonly code?: string;
+  /**
+   * The connection was lost without a word from the bridge (its socket closed
+   * or failed): the bridge is gone, the route is not (see `onConnected`).
+   */
+  readonly lost?: boolean;
 }
 
 /**
@@ -161,7 +166,19 @@ export interface RedirectEvent {
 }
 
 /** Everything `step` accepts. */
+/**
+ * The bridge renewed the connection's route ticket (signature checked by the
+ * shell): the route it came from stays usable past the old expiry, for the
+ * next datacenter of its plan if this bridge vanishes.
+ */
+export interface TicketRenewedEvent {
+  readonly type: 'ticketRenewed';
+  readonly attemptId: number;
+  readonly ticket: RouteTicket;
+}
+
 export type ConnectionEvent =
+  | TicketRenewedEvent
   | JoinEvent
   | LeaveEvent
   | RouteReceivedEvent
