@@ -68,8 +68,15 @@ export async function startProcessCluster(datacenters: readonly string[], option
     false,
   );
   const bridges = new Map<string, ChildProcess>();
+  /** Each datacenter's signalling address: a restarted bridge takes it again, as a datacenter keeps its URL. */
+  const listens = new Map<string, string>();
   const start = async (dc: string): Promise<void> => {
-    bridges.set(dc, await startBridgeProcess(dc, broker.url, keyFiles.get(dc) ?? '', options.heartbeatMs ?? 400));
+    const launch = (listen: string): Promise<{ child: ChildProcess; listen: string }> => startBridgeProcess(dc, broker.url, keyFiles.get(dc) ?? '', options.heartbeatMs ?? 400, listen);
+    const earlier = listens.get(dc);
+    // Someone else may have taken the port meanwhile: then any port.
+    const started = earlier === undefined ? await launch('127.0.0.1:0') : await launch(earlier).catch(() => launch('127.0.0.1:0'));
+    bridges.set(dc, started.child);
+    listens.set(dc, started.listen);
   };
   const post = async (path: string, bearer: string, body: unknown): Promise<Record<string, unknown>> => {
     const res = await fetch(new URL(path, broker.url), { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -120,9 +127,9 @@ async function writeKeys(dir: string, datacenters: readonly string[]): Promise<M
   return files;
 }
 
-/** Spawns `geobridge bridge` as `geobridge up` does and resolves once it listens. */
-function startBridgeProcess(datacenter: string, broker: string, keyFile: string, heartbeatMs: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'bridge', '--datacenter', datacenter, '--broker', broker, '--key', keyFile, '--bind-address', '127.0.0.1', '--heartbeat-ms', String(heartbeatMs)], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Spawns `geobridge bridge` as `geobridge up` does and resolves once it listens, with the address it listens on (HOST:PORT). */
+function startBridgeProcess(datacenter: string, broker: string, keyFile: string, heartbeatMs: number, listen: string): Promise<{ child: ChildProcess; listen: string }> {
+  const child = spawn(process.execPath, [BIN, 'bridge', '--datacenter', datacenter, '--broker', broker, '--key', keyFile, '--bind-address', '127.0.0.1', '--listen', listen, '--heartbeat-ms', String(heartbeatMs)], { stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolve, reject) => {
     let said = '';
     const timer = setTimeout(() => {
@@ -136,7 +143,7 @@ function startBridgeProcess(datacenter: string, broker: string, keyFile: string,
       // Keep draining stderr (a full pipe would block the bridge), but stop collecting it.
       child.stderr.off('data', onData);
       child.stderr.resume();
-      resolve(child);
+      resolve({ child, listen: /listening on wss?:\/\/([^/\s]+)/.exec(said)?.[1] ?? listen });
     };
     child.stderr.on('data', onData);
     child.once('exit', (code, signal) => {

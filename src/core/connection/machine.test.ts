@@ -429,11 +429,15 @@ describe('reconnecting', () => {
     expect(m.state).toMatchObject({ status: 'connecting', retries: 0, attempts: 1 });
     m.succeed();
     expect(notices(m.commands)).toMatchObject([{ type: 'connected', datacenter: 'eu-dub', attempts: 1 }]);
-    // When the rest of the plan fails too, a fresh route follows.
+    // Again, without either datacenter that went; when that plan fails too, a fresh route at once, as for any drop (no back-off).
     m.send({ type: 'disconnected', attemptId: m.last('connect').attemptId, lost: true });
     expect(m.last('connect')).toMatchObject({ datacenter: 'eu-ams', requestId });
-    m.fail();
-    expect(m.state).toMatchObject({ status: 'waiting', reason: 'ATTEMPTS_EXHAUSTED' });
+    const ams = m.last('connect').attemptId;
+    expect(m.fail()).toEqual([
+      { type: 'cancelTimer', timerId: ams },
+      { type: 'requestRoute', requestId: ams + 1 },
+    ]);
+    expect(m.state).toMatchObject({ status: 'reconnecting', retries: 0 });
   });
 
   it('asks the broker when the vanished bridge leaves no datacenter in the plan, or the ticket has expired', () => {

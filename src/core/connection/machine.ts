@@ -212,6 +212,7 @@ function attempt(p: RouteSnapshot, candidate: Candidate, next: number, ctx: Step
     current: { attemptId, candidate, attempt: n, deadline },
     tried: [...p.tried, datacenter],
     redirects: p.redirects,
+    ...(p.resumed === true ? { resumed: true } : {}),
   };
   return {
     state,
@@ -225,8 +226,11 @@ function attempt(p: RouteSnapshot, candidate: Candidate, next: number, ctx: Step
 
 /** The next planned attempt, or a fresh route when the plan is done or the ticket has expired. */
 function advance(state: RouteProgress, ctx: StepContext, commands: readonly Command[]): StepResult {
-  if (isTicketExpired(state.route.ticket, ctx.now)) return retryRoute(state, 'TICKET_EXPIRED', ctx, commands);
   const candidate = state.route.plan[state.next];
+  const spent = isTicketExpired(state.route.ticket, ctx.now) || candidate === undefined;
+  // A route resumed after a drop stood in for the fresh route that drop would have asked for: ask for it now.
+  if (spent && state.resumed === true) return requestRoute({ ...progressOf(state), retries: 0, attempts: 0 }, 'reconnecting', commands);
+  if (isTicketExpired(state.route.ticket, ctx.now)) return retryRoute(state, 'TICKET_EXPIRED', ctx, commands);
   if (candidate === undefined) return retryRoute(state, 'ATTEMPTS_EXHAUSTED', ctx, commands);
   return attempt(state, candidate, state.next + 1, ctx, commands);
 }
@@ -274,11 +278,14 @@ function onConnected(state: ConnectedState, event: ConnectionEvent, ctx: StepCon
   const dropped = state.current.candidate.datacenter;
   const notice: Command = { type: 'emit', notice: { type: 'reconnecting', datacenter: dropped } };
   // A bridge that vanished (a crash, a cut link) leaves the route good: its ticket is signed and fresh, and the
-  // next bridge checks it, and the broker the policy in force, before admitting. So the next datacenter of the
-  // plan is tried at once, without a broker round trip on the way back; only if that fails, a fresh route.
-  const next = lost(event) && !isTicketExpired(state.route.ticket, ctx.now) ? state.route.plan.findIndex((c, i) => i >= state.next && c.datacenter !== dropped) : -1;
-  const candidate = state.route.plan[next];
-  if (candidate !== undefined) return attempt({ ...state, retries: 0, attempts: 0 }, candidate, next + 1, ctx, [notice]);
+  // next bridge checks it, and the broker the policy in force, before admitting. So its plan, without the
+  // datacenter that went, is tried again from the top at once, without a broker round trip on the way back;
+  // only when that fails, a fresh route.
+  const plan = state.route.plan.filter((c) => c.datacenter !== dropped);
+  const candidate = plan[0];
+  if (lost(event) && candidate !== undefined && !isTicketExpired(state.route.ticket, ctx.now)) {
+    return attempt({ ...state, retries: 0, attempts: 0, route: { ...state.route, plan }, tried: [], redirects: [], resumed: true }, candidate, 1, ctx, [notice]);
+  }
   // Any other drop may mean the route is stale (a drain, a policy that moved the meeting): a fresh one.
   return requestRoute({ nextId: state.nextId, join: state.join, retries: 0, attempts: 0 }, 'reconnecting', [notice]);
 }

@@ -290,6 +290,8 @@ export interface RouteProgress extends JoinProgress {
   readonly tried: readonly string[];
   /** Datacenters a bridge redirected to on this route. */
   readonly redirects: readonly string[];
+  /** The route goes on after its bridge vanished (see `onConnected`): when it runs out, a fresh one at once, not after a back-off. */
+  readonly resumed?: boolean;
 }
 
 /** Not joined yet. */
