@@ -11,8 +11,8 @@
  * jurisdictions; a redirect from a bridge is held to the same rule. A failed
  * route is never reused: when its attempts run out, or its ticket expires,
  * the client asks the broker for a fresh one, paced by the retry policy. A
- * connected route goes on only past a bridge that vanished (`lost`): its next
- * datacenter is tried before a fresh route is asked for.
+ * connected route goes on only past a bridge that vanished (`lost`): its plan,
+ * without that datacenter, is tried before a fresh route is asked for.
  */
 import { DEFAULT_RETRY_POLICY, nextRetryDelayMs } from './retry.js';
 import { checkRoute, isTicketExpired, normalizeAttempts, planAttempts } from './route-check.js';
@@ -224,7 +224,7 @@ function attempt(p: RouteSnapshot, candidate: Candidate, next: number, ctx: Step
   };
 }
 
-/** The next planned attempt, or a fresh route when the plan is done or the ticket has expired. */
+/** The next planned attempt, or a fresh route when the plan is done or the ticket has expired (at once for a resumed route, else paced). */
 function advance(state: RouteProgress, ctx: StepContext, commands: readonly Command[]): StepResult {
   const candidate = state.route.plan[state.next];
   const spent = isTicketExpired(state.route.ticket, ctx.now) || candidate === undefined;
