@@ -126,8 +126,8 @@ describe('geobridge up', () => {
     const umask = process.umask(0o000);
     const child = spawn(process.execPath, [BIN, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', '--datacenters', 'us-east'], { stdio: ['ignore', 'pipe', 'pipe'] });
     process.umask(umask);
+    let said = '';
     try {
-      let said = '';
       const up = new Promise<void>((resolve, reject) => {
         child.stdout.on('data', (chunk: Buffer) => {
           said += chunk.toString('utf8');
@@ -151,6 +151,21 @@ describe('geobridge up', () => {
       await exited;
       rmSync(parent, { recursive: true, force: true });
     }
+    // Stopped right after it came up, `up` takes its bridge with it (it once died of the SIGTERM, leaving it running).
+    const bridge = Number(/bridge us-east\s+pid (\d+)/.exec(said)?.[1] ?? 0);
+    expect(bridge).toBeGreaterThan(0);
+    const alive = (): boolean => {
+      try {
+        process.kill(bridge, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    const leaked = alive();
+    if (leaked) process.kill(bridge, 'SIGKILL');
+    expect(leaked).toBe(false);
   }, 120_000);
 });
 

@@ -91,6 +91,9 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   });
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  // Listening from here, not from after the link is printed: a SIGTERM that came in between (a script that
+  // stops `up` as soon as it is up) killed this process with its bridges still running, orphaned.
+  const stopSignal = untilStopSignal();
   try {
     io.err(`broker on ${broker.url}; starting ${wanted.length} of ${all.length} bridges (${wanted.join(', ')})${wanted.length < all.length ? '; --all for every one' : ''}…\n`);
     await Promise.all(
@@ -106,7 +109,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     const invite = await demoMeeting(broker);
     running = true;
     io.out(`\ngeobridge is up (${((performance.now() - started) / 1000).toFixed(1)} s). Open this link in two browser tabs to start a call:\n\n  ${broker.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
-    await untilStopSignal();
+    await stopSignal;
   } finally {
     stopping = true;
     io.err('stopping: bridges drain, then the broker closes…\n');
