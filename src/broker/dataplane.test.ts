@@ -166,8 +166,24 @@ describe('ticket renewals', () => {
     const [result] = await renew('us-east', [ticket]);
     expect(result).toMatchObject({ participant, ok: true });
     const claims = await verifyRouteTicket(broker.ctx.keys, result?.ticket ?? '', { now: broker.ctx.now(), datacenter: 'us-east', jurisdiction: { code: 'US', manifests: broker.ctx.policy.manifestBySha256 } });
-    expect(claims).toMatchObject({ sub: participant, meeting: m, decision: decisionId, candidates: ['us-east'], name: 'Ada' });
+    // The route's other candidates stay on it: the client may still go on through them should this bridge vanish.
+    expect(claims).toMatchObject({ sub: participant, meeting: m, decision: decisionId, candidates: decodeJwt(ticket).candidates, name: 'Ada' });
     expect(claims.exp).toBeGreaterThan(decodeJwt(ticket).exp ?? 0);
+  });
+
+  it('leaves out of the renewed ticket the candidates the policy in force no longer allows', async () => {
+    await broker.close();
+    broker = await startTestBroker({ config: { dev: true } });
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const m = await meeting(apiKey);
+    const { ticket, datacenter } = await routeAndAdmit(apiKey, m, { payload: { country: 'CA' } }, '127.0.0.1');
+    expect(datacenter).toBe('ca-central');
+    expect(decodeJwt(ticket).candidates).toContain('us-east');
+    const put = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: canadaStaysInCanada(broker.ctx.policy.current.text) });
+    expect(put.statusCode, put.body).toBe(200);
+    const [result] = await renew('ca-central', [ticket]);
+    expect(decodeJwt(result?.ticket ?? '')).toMatchObject({ candidates: ['ca-central'], candidateJurisdictions: ['CA'] });
   });
 
   it('refuses, with its code and an audit record, a participant no longer a member, replaced, moved away from, or whose meeting ended', async () => {

@@ -142,7 +142,7 @@ export interface SessionOptions<Track> {
 
 /** A route the broker gave, kept until the machine asks for another. */
 interface Route {
-  /** The ticket (renewed by a bridge while connected, when it names the same candidates) and its claims. */
+  /** The ticket (renewed by a bridge while connected, when it names none but these candidates) and its claims. */
   ticket: string;
   claims: RouteTicket;
   readonly bridges: Readonly<Record<string, string>>;
@@ -632,9 +632,10 @@ export class Session<Track> {
         }
         link.ticket = message.ticket;
         link.claims = claims;
-        // The route goes on with it (the next datacenter is tried with it if this bridge vanishes), if it names the same candidates.
+        // The route goes on with it (the next datacenter is tried with it if this bridge vanishes), if it names
+        // none but the route's candidates: the broker leaves out those the policy in force no longer allows.
         const route = this.#routes.get(link.requestId);
-        if (route && claims.candidates.join() === route.claims.candidates.join()) {
+        if (route && claims.candidates.every((dc) => route.claims.candidates.includes(dc))) {
           route.ticket = message.ticket;
           route.claims = claims;
           this.#dispatch({ type: 'ticketRenewed', attemptId, ticket: claims });

@@ -353,14 +353,17 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
   if (isRefusal(decision)) {
     throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${whyNotHeldAt(manifest, datacenter, ticket.country, policy) ?? 'FENCE'}).`);
   }
-  // Renewed under the manifest and meeting policy in force, not the old ticket's.
+  // Renewed under the manifest and meeting policy in force, not the old ticket's. The route's other candidates stay
+  // while that policy allows them, so the client can still go on through them should this bridge vanish.
+  const kept = ticket.candidates.filter((dc) => dc === datacenter || whyNotHeldAt(manifest, dc, ticket.country, policy) === undefined);
+  const candidates = kept.includes(datacenter) ? kept : [datacenter];
   const issued = await issueRouteTicket(ctx.keys, {
     issuer: ctx.config.issuer,
     participant: ticket.sub,
     meeting: meeting.id,
-    candidates: [datacenter],
-    candidateJurisdictions: [jurisdictionOf(ctx, datacenter)],
-    ice: iceAllowanceDigest(routeIceAllowance(manifest, [datacenter], decision.allowedJurisdictions)),
+    candidates,
+    candidateJurisdictions: candidates.map((dc) => jurisdictionOf(ctx, dc)),
+    ice: iceAllowanceDigest(routeIceAllowance(manifest, candidates, decision.allowedJurisdictions)),
     decision: ticket.decision,
     country: ticket.country,
     name: ticket.name,

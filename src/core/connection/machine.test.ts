@@ -458,15 +458,36 @@ describe('reconnecting', () => {
     m.succeed();
     const { attemptId } = m.last('connect');
     const renewed = ticket(d, { exp: T0 / 1000 + 600 });
-    expect(m.send({ type: 'ticketRenewed', attemptId, ticket: { ...renewed, candidates: ['eu-dub', 'eu-fra', 'eu-ams'] } })).toEqual([]);
+    expect(m.send({ type: 'ticketRenewed', attemptId, ticket: { ...renewed, candidates: ['eu-dub', 'eu-fra', 'eu-ams', 'us-east'], candidateJurisdictions: ['IE', 'DE', 'NL', 'US'] } })).toEqual([]);
     const before = m.state;
     m.send({ type: 'ticketRenewed', attemptId: attemptId + 7, ticket: renewed });
+    expect(m.state).toBe(before);
+    m.send({ type: 'ticketRenewed', attemptId, ticket: { ...renewed, candidateJurisdictions: ['DE', 'IE', 'US'] } });
+    expect(m.state).toBe(before);
+    m.send({ type: 'ticketRenewed', attemptId, ticket: { ...renewed, exp: T0 / 1000 } });
     expect(m.state).toBe(before);
     m.send({ type: 'ticketRenewed', attemptId, ticket: renewed });
     expect(m.state).toMatchObject({ status: 'connected', route: { ticket: { exp: T0 / 1000 + 600 } } });
     m.now = T0 + 300_000;
     m.send({ type: 'disconnected', attemptId, lost: true });
     expect(m.last('connect')).toMatchObject({ datacenter: 'eu-dub' });
+  });
+
+  it('narrows the plan to a renewal that leaves out a candidate the policy no longer allows', () => {
+    const d = decision([fra, dub, ams]);
+    const m = joined(d);
+    m.succeed();
+    const { attemptId } = m.last('connect');
+    const held = ticket(d);
+    const narrowed = { ...held, candidates: ['eu-fra', 'eu-ams'], candidateJurisdictions: ['DE', 'NL'], exp: held.exp + 600 };
+    m.send({ type: 'ticketRenewed', attemptId, ticket: { ...narrowed, candidates: ['eu-dub', 'eu-ams'], candidateJurisdictions: ['IE', 'NL'] } });
+    expect(m.state).toMatchObject({ route: { ticket: { exp: held.exp } } });
+    m.send({ type: 'ticketRenewed', attemptId, ticket: narrowed });
+    expect(m.state).toMatchObject({ route: { ticket: { exp: held.exp + 600 } } });
+    // The plan is the route's attempts (two per primary): eu-dub's are gone.
+    expect(m.state.status === 'connected' && m.state.route.plan.map((c) => c.datacenter)).toEqual(['eu-fra', 'eu-fra', 'eu-ams']);
+    m.send({ type: 'disconnected', attemptId, lost: true });
+    expect(m.last('connect')).toMatchObject({ datacenter: 'eu-ams' });
   });
 
   it.each(['MEETING_ENDED', 'SESSION_REPLACED'])('ends the join for good when the bridge drops it with %s', (code) => {

@@ -290,12 +290,22 @@ function onConnected(state: ConnectedState, event: ConnectionEvent, ctx: StepCon
   return requestRoute({ nextId: state.nextId, join: state.join, retries: 0, attempts: 0 }, 'reconnecting', [notice]);
 }
 
-/** Takes a renewed ticket for the route only if it signs the same participant, meeting and candidates: the plan stays what was checked. */
+/**
+ * Takes a renewed ticket for the route only if it signs the same participant
+ * and meeting, lasts longer, and names the datacenter we are on and no
+ * datacenter (or jurisdiction) the route's ticket did not: the plan stays
+ * what was checked, narrowed to what the policy in force still allows.
+ */
 function renewTicket(state: ConnectedState, attemptId: number, renewed: RouteTicket): StepResult {
   const held = state.route.ticket;
-  const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
-  if (attemptId !== state.current.attemptId || renewed.sub !== held.sub || renewed.meeting !== held.meeting || !same(renewed.candidates, held.candidates) || !same(renewed.candidateJurisdictions, held.candidateJurisdictions) || !(renewed.exp > held.exp)) return ignore(state);
-  return { state: { ...state, route: { ...state.route, ticket: renewed } }, commands: NO_COMMANDS };
+  const heldAt = new Map(held.candidates.map((dc, i) => [dc, held.candidateJurisdictions[i]]));
+  const narrows =
+    renewed.candidates.length === renewed.candidateJurisdictions.length &&
+    renewed.candidates.includes(state.current.candidate.datacenter) &&
+    renewed.candidates.every((dc, i) => heldAt.get(dc) === renewed.candidateJurisdictions[i]);
+  if (attemptId !== state.current.attemptId || renewed.sub !== held.sub || renewed.meeting !== held.meeting || !narrows || !(renewed.exp > held.exp)) return ignore(state);
+  const plan = state.route.plan.filter((c) => renewed.candidates.includes(c.datacenter));
+  return { state: { ...state, route: { ...state.route, ticket: renewed, plan } }, commands: NO_COMMANDS };
 }
 
 function lost(event: ConnectionEvent): boolean {

@@ -165,11 +165,11 @@ export interface RedirectEvent {
   readonly datacenter: string;
 }
 
-/** Everything `step` accepts. */
 /**
  * The bridge renewed the connection's route ticket (signature checked by the
  * shell): the route it came from stays usable past the old expiry, for the
- * next datacenter of its plan if this bridge vanishes.
+ * next datacenter of its plan if this bridge vanishes (the plan narrowed to
+ * the candidates the renewal still names).
  */
 export interface TicketRenewedEvent {
   readonly type: 'ticketRenewed';
@@ -177,6 +177,7 @@ export interface TicketRenewedEvent {
   readonly ticket: RouteTicket;
 }
 
+/** Everything `step` accepts. */
 export type ConnectionEvent =
   | TicketRenewedEvent
   | JoinEvent

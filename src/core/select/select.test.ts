@@ -1,4 +1,4 @@
-// Joining a placed meeting: the meeting's datacenter alone, or a refusal; never across a fence.
+// Joining a placed meeting: the meeting's datacenter first (then the participant's own fallbacks), or a refusal; never across a fence.
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
@@ -22,15 +22,28 @@ fences:
 `).manifest as Manifest;
 
 describe('selectDatacenters with a placed meeting', () => {
-  it('sends a participant to the meeting’s datacenter alone', () => {
+  it('sends a participant to the meeting’s datacenter first, then to its own candidates should that one vanish', () => {
     const d = selectDatacenters(m, { country: 'US', placedAt: 'us-west' });
-    expect(isRefusal(d) ? d.error.code : d.candidates).toEqual([{ datacenter: 'us-west', role: 'primary', jurisdiction: 'US' }]);
-    expect(d.excluded.map((e) => e.datacenter)).toEqual(['cn-beijing', 'eu-west', 'us-east']);
+    expect(isRefusal(d) ? d.error.code : d.candidates).toEqual([
+      { datacenter: 'us-west', role: 'primary', jurisdiction: 'US' },
+      { datacenter: 'us-east', role: 'primary', jurisdiction: 'US' },
+      { datacenter: 'eu-west', role: 'secondary', jurisdiction: 'IE' },
+    ]);
+    expect(d.excluded).toEqual([{ datacenter: 'cn-beijing', reason: 'FENCE' }]);
   });
 
-  it('lets a participant from another zone join inside its fence (lists do not apply)', () => {
+  it('lets a participant from another zone join inside its fence (lists do not apply), its own zone behind', () => {
     const d = selectDatacenters(m, { country: 'DE', placedAt: 'us-east' });
-    expect(isRefusal(d) ? d.error.code : d.candidates).toEqual([{ datacenter: 'us-east', role: 'secondary', jurisdiction: 'US' }]);
+    expect(isRefusal(d) ? d.error.code : d.candidates).toEqual([
+      { datacenter: 'us-east', role: 'secondary', jurisdiction: 'US' },
+      { datacenter: 'eu-west', role: 'primary', jurisdiction: 'IE' },
+    ]);
+    expect(d.excluded.find((e) => e.datacenter === 'us-east')).toBeUndefined();
+  });
+
+  it('offers the meeting’s datacenter alone when the participant’s own zone has nothing left', () => {
+    const d = selectDatacenters(m, { country: 'DE', placedAt: 'us-east' }, { down: new Set(['eu-west']) });
+    expect(isRefusal(d) ? d.error.code : d.candidates.map((c) => c.datacenter)).toEqual(['us-east']);
   });
 
   it('refuses with FENCE_CONFLICT rather than move a meeting across a fence', () => {
@@ -95,9 +108,9 @@ describe('selectRoute looks only at what can be a candidate', () => {
     return [...read].sort();
   };
 
-  it('reads only the zone’s listed datacenters, or the placed meeting’s alone; explaining reads them all', () => {
+  it('reads only the zone’s listed datacenters and the placed meeting’s; explaining reads them all', () => {
     expect(readBy(() => selectRoute(big, { country: 'US' }))).toEqual(['eu-west', 'us-east', 'us-west']);
-    expect(readBy(() => selectRoute(big, { country: 'US', placedAt: 'far-150' }))).toEqual(['far-150']);
+    expect(readBy(() => selectRoute(big, { country: 'US', placedAt: 'far-150' }))).toEqual(['eu-west', 'far-150', 'us-east', 'us-west']);
     expect(readBy(() => selectDatacenters(big, { country: 'US' }))).toHaveLength(200);
     expect(readBy(() => selectDatacenters(big, { country: 'US', placedAt: 'far-150' }))).toHaveLength(200);
   });

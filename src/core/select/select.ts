@@ -253,7 +253,12 @@ function rankListed(inputs: Inputs, reasons: Reasons | undefined): Route | Refus
 }
 
 /**
- * A join of a placed meeting: the meeting's datacenter alone, or why not.
+ * A join of a placed meeting: the meeting's datacenter first, or why not.
+ * After it come the participant's own ranked candidates, as fallbacks for
+ * the moment that datacenter vanishes: a bridge reached through one of them
+ * either re-homes the meeting there (the home is down) or redirects back to
+ * the home, so the meeting is never split, and a client can go on through
+ * its plan at once instead of asking the broker again.
  * Returns undefined when that datacenter is down or gone, so the caller
  * decides as usual and the meeting re-homes.
  */
@@ -263,16 +268,20 @@ function joinPlaced(inputs: Inputs, placedAt: string, reasons: Reasons | undefin
   if (!home || inputs.down.has(placedAt)) return undefined;
   const reason = policyReason(inputs, home, policy.claimsOn(home));
   const full = !((inputs.utilization.get(placedAt) ?? 0) < inputs.maxUtilization);
-  // Zone lists do not apply to joining someone else's meeting: every other datacenter is simply not this one.
-  if (reasons) {
-    policy.datacentersById.forEach((dc, i) => {
-      reasons[i] = dc === home ? (reason ?? (full ? 'FULL' : undefined)) : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
-    });
+  if (reason || full) {
+    // Zone lists do not apply to joining someone else's meeting: every other datacenter is simply not this one.
+    if (reasons) {
+      policy.datacentersById.forEach((dc, i) => {
+        reasons[i] = dc === home ? (reason ?? 'FULL') : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
+      });
+    }
+    return reason ? { refused: 'PLACED_ELSEWHERE', home, reason } : { refused: 'PLACED_FULL', home };
   }
-  if (reason) return { refused: 'PLACED_ELSEWHERE', home, reason };
-  if (full) return { refused: 'PLACED_FULL', home };
   const role = inputs.zone && policy.rolesIn(inputs.zone).get(placedAt) === 'primary' ? 'primary' : 'secondary';
-  return route(inputs, [{ datacenter: home.id, role, jurisdiction: home.jurisdiction }]);
+  const ranked = rankListed(inputs, reasons);
+  if (reasons) reasons[policy.datacentersById.indexOf(home)] = undefined;
+  const fallbacks = isRefused(ranked) ? [] : ranked.candidates.filter((c) => c.datacenter !== home.id);
+  return route(inputs, [{ datacenter: home.id, role, jurisdiction: home.jurisdiction }, ...fallbacks]);
 }
 
 function route(inputs: Inputs, candidates: readonly Candidate[]): Route {
