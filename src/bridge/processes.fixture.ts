@@ -40,6 +40,8 @@ export interface ProcessClusterOptions {
   readonly heartbeatMs?: number;
   /** The broker's heartbeat timeout (default 10 s, as `geobridge up`: sized for a loaded machine; a lost presence connection is seen at once anyway). */
   readonly heartbeatTimeoutMs?: number;
+  /** Route tickets' lifetime (default 120 s, as `geobridge up`); bridges renew them at half of it. */
+  readonly ticketSeconds?: number;
 }
 
 /** Starts the broker and a bridge process for each of `datacenters`; the others are down. */
@@ -61,7 +63,7 @@ export async function startProcessCluster(datacenters: readonly string[], option
       issuer: 'http://127.0.0.1',
       adminToken,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 10_000,
-      routeTicketSeconds: 120,
+      routeTicketSeconds: options.ticketSeconds ?? 120,
       joinTokenSeconds: 600,
       placementReleaseMs: 30_000,
     },
