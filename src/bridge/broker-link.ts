@@ -18,6 +18,7 @@ import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../core/signalling/protocol.js';
 import { signBridgeMessage } from '../broker/attestation.js';
 import { ticketJurisdictions, verifyControlMessage, verifyRouteTicket, type ControlMessageClaims, type RouteTicketClaims } from '../broker/tickets.js';
+import { Lanes } from './lanes.js';
 
 /** What a heartbeat reports. */
 export interface Load {
@@ -50,6 +51,8 @@ export interface BrokerLinkOptions {
 
 /** How many manifests a bridge keeps by hash: tickets live minutes, manifests change far more rarely. */
 const RECENT_MANIFESTS = 8;
+/** Messages to the broker at once: far inside its replay window (1,024 seqs), which takes them out of order. */
+const MESSAGES_IN_FLIGHT = 16;
 
 export class BrokerLink {
   readonly #options: BrokerLinkOptions;
@@ -58,7 +61,7 @@ export class BrokerLink {
   /** Kids the broker revoked: refused before the JWKS is asked, whatever jose still caches. */
   readonly #revoked = new Set<string>();
   #seq = Date.now() * 1000;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #lanes = new Lanes(MESSAGES_IN_FLIGHT);
   #jurisdiction: string | undefined;
   /** The manifests the broker has sent, by SHA-256, newest last: a ticket names the one it was issued under. */
   readonly #manifests = new RecentManifests(RECENT_MANIFESTS);
@@ -88,14 +91,14 @@ export class BrokerLink {
 
   /** Reports load; answers the broker's policy version (the bridge checks its control channel keeps up). */
   async heartbeat(load: Load): Promise<number> {
-    const answer = await this.#send('/v1/bridges/heartbeat', { kind: 'heartbeat', ...load, url: this.#options.url });
+    const answer = await this.#send('heartbeat', '/v1/bridges/heartbeat', { kind: 'heartbeat', ...load, url: this.#options.url });
     if (typeof answer.jurisdiction === 'string') this.#jurisdiction = answer.jurisdiction;
     return Number(answer.policyVersion);
   }
 
   /** Claims `meeting` for this datacenter on behalf of the participant whose ticket it presents; the broker holds it to the meeting's policy. */
   async claim(meeting: string, ticket: string): Promise<ClaimResult> {
-    const answer = await this.#send('/v1/bridges/placements', { kind: 'claim', meeting, ticket });
+    const answer = await this.#send(`claim ${meeting}`, '/v1/bridges/placements', { kind: 'claim', meeting, ticket });
     return { won: answer.won === true, datacenter: String(answer.datacenter) };
   }
 
@@ -104,19 +107,19 @@ export class BrokerLink {
    * policy in force and may refuse. Answers the policy the meeting is held to.
    */
   async admitted(participant: string, meeting: string, ticket: string, replaced: boolean): Promise<MeetingPolicy> {
-    const answer = await this.#send('/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket, ...(replaced ? { replaced } : {}) });
+    const answer = await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket, ...(replaced ? { replaced } : {}) });
     const policy = answer.policy as MeetingPolicy | undefined;
     if (policy?.hostCountry === undefined) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer carries no meeting policy");
     return policy;
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {
-    await this.#send('/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'refused', reason: reason.slice(0, 200) });
+    await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'refused', reason: reason.slice(0, 200) });
   }
 
   /** Reports a session gone: it left, or (with `code`) the bridge removed it and why. */
   async left(participant: string, meeting: string, session: string, code?: string, reason?: string): Promise<void> {
-    await this.#send('/v1/bridges/admissions', {
+    await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', {
       kind: 'admission',
       participant,
       meeting,
@@ -129,7 +132,7 @@ export class BrokerLink {
 
   /** Asks the broker to renew the tickets of participants still connected. */
   async renew(tickets: readonly string[]): Promise<RenewalResult[]> {
-    const answer = await this.#send('/v1/bridges/renewals', { kind: 'renewal', tickets });
+    const answer = await this.#send('renewals', '/v1/bridges/renewals', { kind: 'renewal', tickets });
     return Array.isArray(answer.results) ? (answer.results as RenewalResult[]) : [];
   }
 
@@ -182,11 +185,9 @@ export class BrokerLink {
     return new CompactSign(new TextEncoder().encode(JSON.stringify(proof))).setProtectedHeader({ alg: 'EdDSA', typ: BRIDGE_PROOF_TYPE, kid: this.#options.datacenter }).sign(this.#key);
   }
 
-  /** Signs `body` in this link's `seq` order without sending it (the presence hello). */
+  /** Signs `body` with this link's next `seq` without sending it (the presence hello). */
   signed(body: Readonly<Record<string, unknown>>): Promise<string> {
-    const signed = this.#queue.then(() => this.#sign(body));
-    this.#queue = signed.catch(() => undefined);
-    return signed;
+    return this.#sign(body);
   }
 
   /**
@@ -215,9 +216,14 @@ export class BrokerLink {
     return signBridgeMessage(this.#key, this.#options.datacenter, body, { now: new Date(), seq: ++this.#seq });
   }
 
-  /** Signs and posts one message after the previous one is answered, so `seq` arrives in order. */
-  #send(path: string, body: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
-    const next = this.#queue.then(async () => {
+  /**
+   * Signs and posts one message after the previous one of its lane is
+   * answered: what concerns one participant (or one meeting's claims, or
+   * heartbeats) keeps its order, and nothing waits behind another
+   * participant's report. The broker's replay window takes seqs out of order.
+   */
+  #send(lane: string, path: string, body: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
+    return this.#lanes.run(lane, async () => {
       const message = await this.#sign(body);
       const response = await fetch(new URL(path, this.#options.broker), {
         method: 'POST',
@@ -232,7 +238,5 @@ export class BrokerLink {
       }
       return answer;
     });
-    this.#queue = next.catch(() => undefined);
-    return next;
   }
 }

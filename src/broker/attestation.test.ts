@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { CompactSign, SignJWT, base64url, importJWK, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -84,13 +85,17 @@ describe('verifyBridgeMessage', () => {
     expect(await codeOf(verifyBridgeMessage(keys, jws, verifyAt(at(-31))))).toBe('BRIDGE_STALE');
   });
 
-  it('rejects a replayed or older seq per datacenter (BRIDGE_REPLAYED); failed messages do not advance the guard', async () => {
-    const guard = new ReplayGuard();
+  it('rejects a replayed seq, or one below its window, per datacenter (BRIDGE_REPLAYED); failed messages do not advance the guard', async () => {
+    const guard = new ReplayGuard(3);
     const sign = (seq: number, jwk = fra.privateJwk, dc = 'eu-fra') => signBridgeMessage(jwk, dc, { seq }, { now: T0, seq });
     const five = await sign(5);
     await verifyBridgeMessage(keys, five, verifyAt(T0, guard));
     expect(await codeOf(verifyBridgeMessage(keys, five, verifyAt(T0, guard)))).toBe('BRIDGE_REPLAYED');
-    expect(await codeOf(verifyBridgeMessage(keys, await sign(4), verifyAt(T0, guard)))).toBe('BRIDGE_REPLAYED');
+    // Messages in flight side by side arrive out of order: one not seen inside the window is taken, once.
+    const four = await sign(4);
+    await expect(verifyBridgeMessage(keys, four, verifyAt(T0, guard))).resolves.toMatchObject({ seq: 4 });
+    expect(await codeOf(verifyBridgeMessage(keys, four, verifyAt(T0, guard)))).toBe('BRIDGE_REPLAYED');
+    expect(await codeOf(verifyBridgeMessage(keys, await sign(2), verifyAt(T0, guard)))).toBe('BRIDGE_REPLAYED');
     // A forged message with a huge seq is refused before the guard sees it.
     expect(await codeOf(verifyBridgeMessage(keys, await sign(1_000_000, nyc.privateJwk), verifyAt(T0, guard)))).toBe('BRIDGE_BAD_SIGNATURE');
     // So is a stale one.
@@ -100,6 +105,23 @@ describe('verifyBridgeMessage', () => {
     // Each datacenter has its own sequence.
     await expect(verifyBridgeMessage(keys, await sign(1, nyc.privateJwk, 'us-nyc'), verifyAt(T0, guard))).resolves.toMatchObject({ seq: 1 });
     expect(guard.lastSeq('eu-fra')).toBe(6);
+  });
+
+  it('takes every seq once, in any order, within its window (random arrivals)', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 200 }), { minLength: 1, maxLength: 100 }), fc.integer({ min: 1, max: 64 }), (arrivals, window) => {
+        const guard = new ReplayGuard(window);
+        let highest = -Infinity;
+        for (const seq of arrivals) {
+          const fresh = seq > highest - window;
+          expect(guard.isFresh('eu-fra', seq)).toBe(fresh);
+          guard.accept('eu-fra', seq);
+          // Accepted or not, the same seq never passes twice.
+          expect(guard.isFresh('eu-fra', seq)).toBe(false);
+          if (fresh) highest = Math.max(highest, seq);
+        }
+      }),
+    );
   });
 
   it('rejects alg none and HS256 (even keyed with the public key)', async () => {

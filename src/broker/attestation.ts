@@ -33,38 +33,54 @@ export interface VerifyBridgeMessageOptions {
   readonly now: Date;
   /** How far `at` may be from `now`, either way. */
   readonly maxSkewSeconds: number;
-  /** Rejects a `seq` not greater than the last accepted one; recorded only for messages that pass every other check. */
+  /** Rejects a `seq` accepted before or below its window; recorded only for messages that pass every other check. */
   readonly replayGuard?: ReplayGuard;
 }
 
 /** Options of `signBridgeMessage`. */
 export interface SignBridgeMessageOptions {
   readonly now: Date;
-  /** Strictly increasing per datacenter, also across bridge restarts (e.g. persisted, or derived from the clock). */
+  /** Increasing per datacenter, also across bridge restarts (e.g. persisted, or derived from the clock); messages may arrive out of order within the broker's window. */
   readonly seq: number;
 }
 
 const BRIDGE_MESSAGE_TYPE = 'gb-bridge+jws';
 const ED25519_KEY_BYTES = 32;
 
-/** Remembers the last accepted `seq` per datacenter, in memory. */
+/**
+ * Accepts each `seq` once per datacenter, in memory: one above every seq
+ * accepted so far, or one of the last `window` below the highest that has
+ * not been seen (the anti-replay window of IPsec, RFC 4303 §3.4.3), so a
+ * bridge may have several messages in flight that arrive out of order.
+ */
 export class ReplayGuard {
-  readonly #last = new Map<string, number>();
+  readonly #window: number;
+  readonly #seen = new Map<string, { highest: number; recent: Set<number> }>();
 
-  /** True when `seq` is greater than every seq accepted so far for `datacenter`. */
+  constructor(window = 1024) {
+    this.#window = window;
+  }
+
+  /** True when `seq` was not accepted before for `datacenter` and is not below the window. */
   isFresh(datacenter: string, seq: number): boolean {
-    const last = this.#last.get(datacenter);
-    return last === undefined || seq > last;
+    const seen = this.#seen.get(datacenter);
+    return seen === undefined || seq > seen.highest || (seq > seen.highest - this.#window && !seen.recent.has(seq));
   }
 
-  /** Records `seq` as accepted (keeps the maximum). */
+  /** Records `seq` as accepted. */
   accept(datacenter: string, seq: number): void {
-    if (this.isFresh(datacenter, seq)) this.#last.set(datacenter, seq);
+    if (!this.isFresh(datacenter, seq)) return;
+    const seen = this.#seen.get(datacenter) ?? { highest: seq, recent: new Set<number>() };
+    this.#seen.set(datacenter, seen);
+    seen.recent.add(seq);
+    seen.highest = Math.max(seen.highest, seq);
+    // Below the window nothing is fresh anyway: forget those, now and then, so memory stays bounded.
+    if (seen.recent.size > 2 * this.#window) for (const old of seen.recent) if (old <= seen.highest - this.#window) seen.recent.delete(old);
   }
 
-  /** The last accepted seq, if any. */
+  /** The highest accepted seq, if any. */
   lastSeq(datacenter: string): number | undefined {
-    return this.#last.get(datacenter);
+    return this.#seen.get(datacenter)?.highest;
   }
 }
 
@@ -226,7 +242,7 @@ export async function verifyBridgeMessage(publicKeys: ReadonlyMap<string, Crypto
   const guard = options.replayGuard;
   if (guard !== undefined) {
     if (!guard.isFresh(datacenter, seq)) {
-      throw new GeobridgeError('BRIDGE_REPLAYED', `The message from '${datacenter}' has seq ${seq}, not above the last accepted ${guard.lastSeq(datacenter) ?? 0}: a replay, or a bridge that reset its counter.`);
+      throw new GeobridgeError('BRIDGE_REPLAYED', `The message from '${datacenter}' has seq ${seq}, accepted before or too far below the highest accepted ${guard.lastSeq(datacenter) ?? 0}: a replay, or a bridge that reset its counter.`);
     }
     guard.accept(datacenter, seq);
   }
