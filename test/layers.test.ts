@@ -13,15 +13,16 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   sframe: ['core', 'sframe'],
   node: ['core', 'sframe', 'node'],
   // The audit log is a transparency log: its Merkle tree is translog's.
-  broker: ['core', 'node', 'translog', 'broker'],
+  broker: ['core', 'node', 'translog', 'protocol', 'broker'],
   // The bridge speaks the broker's bridge API: it signs with attestation.ts and checks tickets with tickets.ts.
-  bridge: ['core', 'node', 'broker', 'e2ee', 'bridge'],
+  bridge: ['core', 'node', 'protocol', 'broker', 'e2ee', 'bridge'],
   // The SDK holds the participant's side of the MLS group (e2ee) and its media keys (sframe).
-  sdk: ['core', 'e2ee', 'sframe', 'sdk'],
-  web: ['core', 'e2ee', 'sframe', 'sdk', 'web'],
-  cli: ['core', 'sim', 'node', 'translog', 'broker', 'bridge', 'cli'],
+  sdk: ['core', 'protocol', 'e2ee', 'sframe', 'sdk'],
+  web: ['core', 'protocol', 'e2ee', 'sframe', 'sdk', 'web'],
+  cli: ['core', 'sim', 'node', 'translog', 'protocol', 'broker', 'bridge', 'cli'],
   e2ee: ['core', 'sframe', 'e2ee'],
   translog: ['core', 'translog'],
+  protocol: ['core', 'protocol'],
 };
 /** npm packages each pure layer may use: isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {

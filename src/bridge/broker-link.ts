@@ -15,7 +15,7 @@ import { GeobridgeError } from '../core/errors.js';
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../core/signalling/protocol.js';
+import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../protocol/signalling.js';
 import { signBridgeMessage } from '../broker/attestation.js';
 import { ticketJurisdictions, verifyControlMessage, verifyRouteTicket, type ControlMessageClaims, type RouteTicketClaims } from '../broker/tickets.js';
 

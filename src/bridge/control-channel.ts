@@ -15,7 +15,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
-import { MAX_CONTROL_FRAME_BYTES, parseControlCommand, type ControlCommand } from '../core/signalling/control.js';
+import { MAX_CONTROL_FRAME_BYTES, parseControlCommand, type ControlCommand } from '../protocol/control-commands.js';
 import type { BrokerLink } from './broker-link.js';
 
 /** The manifest in force, as the broker last sent it. */

@@ -14,7 +14,7 @@ import { CompactSign, generateKeyPair } from 'jose';
 import type { MediaStreamTrack } from 'werift';
 import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BRIDGE_PROOF_TYPE, SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
+import { BRIDGE_PROOF_TYPE, SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
 import { canadaStaysInCanada } from '../broker/policy-edits.fixture.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
 import { newChallenge } from '../sdk/bridge-proof.js';

@@ -11,7 +11,7 @@
  * numbered, so a captured command cannot be replayed on another connection
  * or out of order on this one. A bridge without a channel fails closed.
  */
-import type { ControlCommand } from '../core/signalling/control.js';
+import type { ControlCommand } from '../protocol/control-commands.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { PolicyHolder } from './context.js';
 import type { KeyRing } from './keys.js';

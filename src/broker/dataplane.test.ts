@@ -4,7 +4,7 @@
 // change, and bridges' signalling URLs bound at enrolment.
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseControlCommand, type ControlCommand } from '../core/signalling/control.js';
+import { parseControlCommand, type ControlCommand } from '../protocol/control-commands.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
 import { PlacementReleaser } from './placement-release.js';
 import { canadaStaysInCanada } from './policy-edits.fixture.js';

@@ -9,7 +9,7 @@ import { createPublicKey, generateKeyPairSync, randomUUID, sign as signBytes, ty
 import { calculateJwkThumbprint, createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type KeyInput } from 'jose';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { compareStrings } from '../core/order.js';
-import { MAX_REVOKED_KIDS } from '../core/signalling/control.js';
+import { MAX_REVOKED_KIDS } from '../protocol/control-commands.js';
 import { objectToJson } from './frozen-json.js';
 import { MemorySigningKeySecrets, type SigningKeySecrets } from './signing-key-secrets.js';
 import type { SigningKey, Store } from './store/store.js';

@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GeobridgeError } from '../core/errors.js';
-import { MAX_BRIDGE_GRACE_MS } from '../core/signalling/control.js';
+import { MAX_BRIDGE_GRACE_MS } from '../protocol/control-commands.js';
 import { ReplayGuard, verifyBridgeMessage } from './attestation.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { catchUpBridge } from './recheck.js';

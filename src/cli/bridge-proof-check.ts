@@ -6,7 +6,7 @@
  * shows the datacenter was reached, not merely an address.
  */
 import { compactVerify, importJWK, type JWK } from 'jose';
-import { BRIDGE_PROOF_TYPE, parseBridgeProof } from '../core/signalling/protocol.js';
+import { BRIDGE_PROOF_TYPE, parseBridgeProof } from '../protocol/signalling.js';
 
 /** What the proof must say. */
 export interface ExpectedBridgeProof {

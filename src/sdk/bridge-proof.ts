@@ -8,7 +8,7 @@
  * messages are used.
  */
 import { compactVerify, importJWK, type JWK } from 'jose';
-import { BRIDGE_PROOF_TYPE, parseBridgeProof } from '../core/signalling/protocol.js';
+import { BRIDGE_PROOF_TYPE, parseBridgeProof } from '../protocol/signalling.js';
 
 /** What the proof must say. */
 export interface ExpectedProof {

@@ -31,7 +31,7 @@
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
-import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { GeobridgeError } from '../core/errors.js';
 import {
   addMembers,

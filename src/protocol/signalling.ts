@@ -49,10 +49,12 @@
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
-import { arrayOf, bool, count, fieldsOk, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
+import { arrayOf, bool, count, fieldsOk, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
+import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl, type IceServer } from '../core/ice/rules.js';
 
-export type { Parsed } from './fields.js';
-import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl } from '../ice/rules.js';
+export type { Parsed } from '../core/fields.js';
+// The ICE server shape is core's (its rules judge it); messages carry it.
+export type { IceServer } from '../core/ice/rules.js';
 
 /** The WebSocket subprotocol both ends must agree on. */
 export const SIGNALLING_SUBPROTOCOL = 'geobridge.v1';
@@ -75,13 +77,6 @@ export interface PeerInfo {
 
 /** What a video stream shows: the camera (or, for audio, the microphone) or a shared screen. */
 export type StreamSource = 'camera' | 'screen';
-
-/** A STUN or TURN server the client should use to reach the bridge (the RTCIceServer shape). */
-export interface IceServer {
-  readonly urls: readonly string[];
-  readonly username?: string;
-  readonly credential?: string;
-}
 
 /** Which peer's media a transceiver of the offer carries. */
 export interface StreamInfo {

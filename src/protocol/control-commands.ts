@@ -18,8 +18,8 @@
  *   keys            the broker's signing keys changed (sent on connect, on rotation, on revocation):
  *                   refetch its JWKS now, and refuse the revoked kids from then on
  */
-import type { MeetingPolicy } from '../select/meeting-policy.js';
-import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
+import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
 
 /** The manifest in force, by version and SHA-256; its text travels beside the JWT. */
 export interface PolicyCommand {
