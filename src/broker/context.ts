@@ -6,7 +6,7 @@
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
-import type { ReplayGuard } from './attestation.js';
+import type { ReplayGuard } from '../protocol/bridge-message.js';
 import type { AuditLog, AuditRecord, AuditType } from './audit/audit-log.js';
 import type { LogKey, TreeHeadSigner } from './audit/tree-heads.js';
 import type { BridgeControl } from './control.js';

@@ -20,7 +20,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GeobridgeError } from '../core/errors.js';
 import { MAX_BRIDGE_GRACE_MS } from '../protocol/control-commands.js';
-import { ReplayGuard, verifyBridgeMessage } from './attestation.js';
+import { ReplayGuard, verifyBridgeMessage } from '../protocol/bridge-message.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { catchUpBridge } from './recheck.js';
 import type { PresenceLimits } from './rate-limits.js';
