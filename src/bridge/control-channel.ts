@@ -1,5 +1,5 @@
 /**
- * The bridge's end of the control channel (src/core/signalling/control.ts):
+ * The bridge's end of the control channel (src/protocol/control-commands.ts):
  * one WebSocket to the broker that is both presence (the broker marks the
  * datacenter down the moment it drops) and the broker's command line to this
  * bridge. Commands are JWTs the broker signed, bound to this connection by a

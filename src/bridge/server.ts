@@ -1,6 +1,6 @@
 /**
  * A bridge: the media server of one datacenter. Clients reach it over one
- * WebSocket (the signalling protocol in src/core/signalling/), present the
+ * WebSocket (the signalling protocol in src/protocol/signalling.ts), present the
  * route ticket the broker signed, and are admitted only if the ticket names
  * this datacenter and its jurisdiction, is unexpired and verifies against
  * the broker's keys; the bridge proves in return that it holds its

@@ -26,7 +26,7 @@ export interface BrokerConfig {
   readonly trustedProxies: readonly string[];
   /** Local demos: a request may name its country; datacenters without a bridge count as up. */
   readonly dev: boolean;
-  /** Bridge public keys by datacenter, imported (attestation.ts). */
+  /** Bridge public keys by datacenter, imported (attestation.ts), for src/protocol/bridge-message.ts. */
   readonly bridgeKeys: ReadonlyMap<string, CryptoKey>;
   /** Public JWKs of the bridge keys by datacenter, as published to clients (`GET /v1/bridges/keys`). */
   readonly bridgePublicJwks: Readonly<Record<string, JsonWebKey>>;

@@ -1,5 +1,5 @@
 /**
- * The broker's end of the control channel (src/core/signalling/control.ts):
+ * The broker's end of the control channel (src/protocol/control-commands.ts):
  * the bridges' presence connections, and the commands pushed on them. A
  * decision the broker takes — a new manifest, an account's new policy, a
  * meeting re-homed or ended, a session replaced, a signing key rotated or

@@ -5,7 +5,7 @@
  * Defined once here for both ends.
  *
  * Each frame is JSON `{ control, manifest? }`: `control` is a JWT the broker
- * signed (src/broker/tickets.ts, `geobridge:control`) whose `command` claim
+ * signed (control-message.ts, `geobridge:control`) whose `command` claim
  * is one of the commands below, bound to the connection by the bridge's
  * nonce and ordered by `seq`; `manifest` carries the text a `policy` command
  * names by its SHA-256 (kept out of the JWT so it is not base64'd).

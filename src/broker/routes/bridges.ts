@@ -1,6 +1,6 @@
 /**
  * The bridges' API. Every message is a compact JWS signed with the Ed25519
- * key configured for the bridge's datacenter (attestation.ts); a message that
+ * key configured for the bridge's datacenter (src/protocol/bridge-message.ts); a message that
  * cannot prove its identity is rejected and audited. The broker takes a
  * datacenter's jurisdiction and location from the manifest, never from the
  * bridge, and holds every admission, claim and renewal to the policy in force
