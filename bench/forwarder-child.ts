@@ -9,7 +9,7 @@
  * answer), so the parent's werift clients answer both the same way.
  */
 import { MediaStreamTrack, RTCPeerConnection, useSdesMid, useVP8, type PeerConfig } from 'werift';
-import type { StreamInfo } from '../src/core/signalling/protocol.js';
+import type { StreamInfo } from '../src/protocol/signalling.js';
 import { Participant, Room } from '../src/bridge/sfu.js';
 
 export const FORWARDER_CHILD_FLAG = '--bench-forwarder-child';

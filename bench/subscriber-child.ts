@@ -6,7 +6,7 @@
  * the forwarder is measured at.
  */
 import type { MediaStreamTrack } from 'werift';
-import type { StreamInfo } from '../src/core/signalling/protocol.js';
+import type { StreamInfo } from '../src/protocol/signalling.js';
 import { nodePlatform } from '../src/sdk/node.js';
 import type { PeerHandle } from '../src/sdk/session.js';
 

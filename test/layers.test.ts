@@ -1,34 +1,38 @@
 // Imports flow toward the core (ARCHITECTURE.md): the pure layers (core, sim,
-// sframe, translog) import only pure packages; nothing in src/ reaches into a layer it must not.
+// sframe, translog, protocol) import only pure packages; nothing in src/ reaches
+// into a layer it must not, and the table in ARCHITECTURE.md states exactly these rules.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const src = join(import.meta.dirname, '..', 'src');
 
-/** Which top-level folders of src/ each layer may import from. */
+/** Which top-level folders of src/ each layer may import from (itself included). */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: ['core'],
   sim: ['core', 'sim'],
   sframe: ['core', 'sframe'],
+  translog: ['core', 'translog'],
+  // The wire contracts, below every party that reads them.
+  protocol: ['core', 'protocol'],
+  e2ee: ['core', 'sframe', 'e2ee'],
   node: ['core', 'sframe', 'node'],
   // The audit log is a transparency log: its Merkle tree is translog's.
-  broker: ['core', 'node', 'translog', 'broker'],
-  // The bridge speaks the broker's bridge API: it signs with attestation.ts and checks tickets with tickets.ts.
-  bridge: ['core', 'node', 'broker', 'e2ee', 'bridge'],
+  broker: ['core', 'node', 'translog', 'protocol', 'broker'],
+  // The bridge meets the broker in protocol only, never in its internals.
+  bridge: ['core', 'node', 'protocol', 'e2ee', 'bridge'],
   // The SDK holds the participant's side of the MLS group (e2ee) and its media keys (sframe).
-  sdk: ['core', 'e2ee', 'sframe', 'sdk'],
-  web: ['core', 'e2ee', 'sframe', 'sdk', 'web'],
-  cli: ['core', 'sim', 'node', 'translog', 'broker', 'bridge', 'cli'],
-  e2ee: ['core', 'sframe', 'e2ee'],
-  translog: ['core', 'translog'],
+  sdk: ['core', 'protocol', 'e2ee', 'sframe', 'sdk'],
+  web: ['core', 'protocol', 'e2ee', 'sframe', 'sdk', 'web'],
+  cli: ['core', 'sim', 'node', 'translog', 'protocol', 'broker', 'bridge', 'cli'],
 };
-/** npm packages each pure layer may use: isomorphic, no I/O. Other layers may use any. */
+/** npm packages each pure layer may use (exact specifiers): isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
   core: new Set(['yaml']),
   sim: new Set(['yaml', 'd3-geo', 'topojson-client', 'topojson-specification']),
   sframe: new Set(),
   translog: new Set(['@noble/hashes/sha2.js']),
+  protocol: new Set(['jose', 'typebox', 'typebox/value', 'typebox/error']),
 };
 /**
  * Extra folders a layer's tests (only) may import. The SFrame tests run the
@@ -37,9 +41,25 @@ const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
  */
 const TEST_ALLOWED: Readonly<Record<string, readonly string[]>> = {
   sframe: ['node'],
-  // Bridge tests join meetings with the Node SDK.
-  bridge: ['sdk'],
+  // Bridge tests join meetings with the Node SDK, and start a broker for the bridges to talk to.
+  bridge: ['sdk', 'broker'],
 };
+
+/** ARCHITECTURE.md's "What may import what" table, read into the same three rules. */
+function documentedRules(): { allowed: Record<string, string[]>; packages: Record<string, string[] | 'any'>; tests: Record<string, string[]> } {
+  const text = readFileSync(join(src, '..', 'ARCHITECTURE.md'), 'utf8');
+  const section = text.slice(text.indexOf('## What may import what'));
+  const rows = [...section.matchAll(/^\| `src\/(\w+)` \|([^|]*)\|([^|]*)\|([^|]*)\|$/gm)];
+  const folders = (cell: string): string[] => [...cell.matchAll(/`src\/(\w+)`/g)].map((m) => m[1] ?? '');
+  const out = { allowed: {} as Record<string, string[]>, packages: {} as Record<string, string[] | 'any'>, tests: {} as Record<string, string[]> };
+  for (const [, layer = '', imports = '', packages = '', tests = ''] of rows) {
+    out.allowed[layer] = [...folders(imports), layer].sort();
+    out.packages[layer] = packages.trim().startsWith('any') ? 'any' : [...packages.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '').sort();
+    const extra = folders(tests);
+    if (extra.length > 0) out.tests[layer] = extra.sort();
+  }
+  return out;
+}
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -81,6 +101,13 @@ function violations(): string[] {
 describe('layering', () => {
   it('every layer imports only what ARCHITECTURE.md allows', () => {
     expect(violations()).toEqual([]);
+  });
+
+  it('enforces exactly the rules ARCHITECTURE.md states', () => {
+    const documented = documentedRules();
+    expect(documented.allowed).toEqual(Object.fromEntries(Object.entries(ALLOWED).map(([layer, folders]) => [layer, [...folders].sort()])));
+    expect(documented.packages).toEqual(Object.fromEntries(Object.keys(ALLOWED).map((layer) => [layer, PURE_PACKAGES[layer] ? [...PURE_PACKAGES[layer]].sort() : 'any'])));
+    expect(documented.tests).toEqual(Object.fromEntries(Object.entries(TEST_ALLOWED).map(([layer, folders]) => [layer, [...folders].sort()])));
   });
 
   it('knows every folder under src/ (a new layer must be added to the rules)', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, useOPUS, useVP8 } from 'werift';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
+import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
 import { KeyRing } from '../broker/keys.js';
 import { SigningKeyFiles } from '../broker/signing-key-secrets.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';

@@ -10,14 +10,16 @@
  * order. `seq` starts from the clock in microseconds so that a restarted
  * bridge continues above its previous life.
  */
-import { CompactSign, createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import { BRIDGE_PROOF_TYPE, type BridgeProof } from '../core/signalling/protocol.js';
-import { signBridgeMessage } from '../broker/attestation.js';
-import { ticketJurisdictions, verifyControlMessage, verifyRouteTicket, type ControlMessageClaims, type RouteTicketClaims } from '../broker/tickets.js';
+import { signBridgeMessage } from '../protocol/bridge-message.js';
+import { signBridgeProof } from '../protocol/bridge-proof.js';
+import { verifyControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
+import { keyRevokedError } from '../protocol/jwt.js';
+import { ticketJurisdictions, verifyRouteTicket, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import { Lanes } from './lanes.js';
 
 /** What a heartbeat reports. */
@@ -159,7 +161,7 @@ export class BrokerLink {
 
   /** The broker's published keys, but never a revoked one (KEY_REVOKED, as the broker's own key ring says). */
   readonly #keys: JWTVerifyGetKey = (header, token) => {
-    if (header.kid !== undefined && this.#revoked.has(header.kid)) throw new GeobridgeError('KEY_REVOKED', `the broker revoked the key ${header.kid} that signed this token`);
+    if (header.kid !== undefined && this.#revoked.has(header.kid)) throw keyRevokedError(header.kid);
     return this.#jwks(header, token);
   };
 
@@ -181,8 +183,7 @@ export class BrokerLink {
 
   /** Signs the proof a client asked for with its `challenge`: this bridge holds the datacenter's key. */
   prove(challenge: string, participant: string): Promise<string> {
-    const proof: BridgeProof = { datacenter: this.#options.datacenter, challenge, participant, at: Date.now() };
-    return new CompactSign(new TextEncoder().encode(JSON.stringify(proof))).setProtectedHeader({ alg: 'EdDSA', typ: BRIDGE_PROOF_TYPE, kid: this.#options.datacenter }).sign(this.#key);
+    return signBridgeProof(this.#key, { datacenter: this.#options.datacenter, challenge, participant, at: Date.now() });
   }
 
   /** Signs `body` with this link's next `seq` without sending it (the presence hello). */

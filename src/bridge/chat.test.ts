@@ -13,7 +13,7 @@ import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { nodeSession, type SessionEvent } from '../sdk/node.js';
 import type { Session } from '../sdk/session.js';
-import type { MlsSubmitMessage } from '../core/signalling/protocol.js';
+import type { MlsSubmitMessage } from '../protocol/signalling.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { MlsRelay } from './mls-relay.js';
 

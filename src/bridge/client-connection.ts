@@ -10,8 +10,8 @@
 import type { WebSocket } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type MlsHolding } from '../core/signalling/protocol.js';
-import type { RouteTicketClaims } from '../broker/tickets.js';
+import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type MlsHolding } from '../protocol/signalling.js';
+import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BrokerLink } from './broker-link.js';
 import { Participant, type Room } from './sfu.js';
 import type { Renewable } from './ticket-renewals.js';

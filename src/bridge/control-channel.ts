@@ -1,5 +1,5 @@
 /**
- * The bridge's end of the control channel (src/core/signalling/control.ts):
+ * The bridge's end of the control channel (src/protocol/control-commands.ts):
  * one WebSocket to the broker that is both presence (the broker marks the
  * datacenter down the moment it drops) and the broker's command line to this
  * bridge. Commands are JWTs the broker signed, bound to this connection by a
@@ -15,7 +15,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
-import { MAX_CONTROL_FRAME_BYTES, parseControlCommand, type ControlCommand } from '../core/signalling/control.js';
+import { MAX_CONTROL_FRAME_BYTES, type ControlCommand } from '../protocol/control-commands.js';
 import type { BrokerLink } from './broker-link.js';
 
 /** The manifest in force, as the broker last sent it. */
@@ -160,9 +160,7 @@ export class ControlChannel {
     if (typeof frame.control !== 'string') throw new Error('a control frame carries a signed `control` token');
     const claims = await this.#options.link.verifyControl(frame.control, nonce);
     if (claims.seq <= lastSeq) throw new Error(`control seq ${claims.seq} is not above ${lastSeq}: a replay`);
-    const parsed = parseControlCommand(claims.command);
-    if (!parsed.ok) throw new Error(parsed.error);
-    const command = parsed.message;
+    const command = claims.command;
     if (command.type === 'policy') {
       if (typeof frame.manifest !== 'string' || createHash('sha256').update(frame.manifest).digest('hex') !== command.sha256) throw new Error('the manifest does not match the SHA-256 the broker signed');
       const manifest = parseManifest(frame.manifest, `manifest v${command.version}`).manifest;

@@ -21,7 +21,7 @@ import { allowedIceServers } from '../core/ice/allowed.js';
 import { ICE_SERVERS_MAX } from '../core/ice/rules.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { compilePolicy } from '../core/policy/compile.js';
-import type { IceServer } from '../core/signalling/protocol.js';
+import type { IceServer } from '../protocol/signalling.js';
 
 /** The credentials of one configured URL (none for STUN). */
 interface Credentials {

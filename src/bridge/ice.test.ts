@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { MediaStreamTrack } from 'werift';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type IceServer } from '../core/signalling/protocol.js';
+import { SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type IceServer } from '../protocol/signalling.js';
 import { newChallenge } from '../sdk/bridge-proof.js';
 import { nodePlatform, type SessionEvent } from '../sdk/node.js';
 import { Session, type Platform, type SocketLike } from '../sdk/session.js';

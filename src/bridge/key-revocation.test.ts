@@ -9,7 +9,7 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
-import { SIGNALLING_SUBPROTOCOL } from '../core/signalling/protocol.js';
+import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
 import { newChallenge } from '../sdk/bridge-proof.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { until } from './participant.fixture.js';

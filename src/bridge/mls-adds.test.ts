@@ -5,7 +5,7 @@
  */
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MlsJoinedMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import type { MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { MlsRelay, type Outgoing } from './mls-relay.js';
 import { loadCipherSuite } from '../e2ee/group.js';
 import { firstCounter } from '../e2ee/kid.js';

@@ -4,7 +4,7 @@
 // without touching the delivery state.
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../protocol/signalling.js';
 import { encryptApplication } from '../e2ee/application.js';
 import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from '../e2ee/group.js';
 import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from '../e2ee/test-broker.fixture.js';

@@ -25,7 +25,7 @@
  * to found a new group (`mls-found`): without that they would wait forever
  * for a Welcome nobody can send.
  */
-import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsHolding, type MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsHolding, type MlsSubmitMessage } from '../protocol/signalling.js';
 import { deliver, openDelivery, type DeliveryState } from '../e2ee/delivery.js';
 
 /** A message for one participant. */

@@ -1,6 +1,6 @@
 /**
  * A bridge: the media server of one datacenter. Clients reach it over one
- * WebSocket (the signalling protocol in src/core/signalling/), present the
+ * WebSocket (the signalling protocol in src/protocol/signalling.ts), present the
  * route ticket the broker signed, and are admitted only if the ticket names
  * this datacenter and its jurisdiction, is unexpired and verifies against
  * the broker's keys; the bridge proves in return that it holds its
@@ -20,8 +20,8 @@ import type { JWK } from 'jose';
 import { WebSocketServer } from 'ws';
 import { isGeobridgeError } from '../core/errors.js';
 import { whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
-import type { ControlCommand } from '../core/signalling/control.js';
-import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer } from '../core/signalling/protocol.js';
+import type { ControlCommand } from '../protocol/control-commands.js';
+import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer } from '../protocol/signalling.js';
 import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';

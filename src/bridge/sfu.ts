@@ -37,7 +37,7 @@ import {
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
-import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../core/signalling/protocol.js';
+import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
 import { MlsRelay } from './mls-relay.js';
 import { startsVp8KeyFrame } from './vp8.js';
 

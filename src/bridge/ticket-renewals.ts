@@ -7,7 +7,7 @@
  * that expires unrenewed (the broker unreachable) ends it with
  * TICKET_EXPIRED. So admission is not a licence for ever.
  */
-import type { RouteTicketClaims } from '../broker/tickets.js';
+import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BrokerLink } from './broker-link.js';
 
 /** A session whose ticket the renewals keep fresh. */

@@ -11,7 +11,8 @@ import { KeyRing } from './keys.js';
 import { MemoryStore } from './store/memory-store.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
-import { issueJoinToken, verifyRouteTicket } from './tickets.js';
+import { verifyRouteTicket } from '../protocol/route-ticket.js';
+import { issueJoinToken } from './tickets.js';
 
 let broker: TestBroker;
 

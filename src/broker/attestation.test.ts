@@ -1,14 +1,8 @@
 import fc from 'fast-check';
 import { CompactSign, SignJWT, base64url, importJWK, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  ReplayGuard,
-  generateBridgeIdentity,
-  importBridgePublicKey,
-  importBridgePublicKeys,
-  signBridgeMessage,
-  verifyBridgeMessage,
-} from './attestation.js';
+import { ReplayGuard, signBridgeMessage, verifyBridgeMessage } from '../protocol/bridge-message.js';
+import { generateBridgeIdentity, importBridgePublicKey, importBridgePublicKeys } from './attestation.js';
 import { codeOf } from './code-of.fixture.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');

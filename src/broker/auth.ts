@@ -8,7 +8,8 @@ import type { FastifyRequest } from 'fastify';
 import { GeobridgeError } from '../core/errors.js';
 import type { BrokerContext } from './context.js';
 import type { Account } from './store/store.js';
-import { verifyJoinToken, type JoinTokenClaims } from './tickets.js';
+import type { JoinTokenClaims } from '../protocol/join-token.js';
+import { verifyJoinTokenOnce } from './tickets.js';
 
 /** SHA-256 (hex) of a secret; secrets are stored and compared only as hashes. */
 export function sha256Hex(text: string): string {
@@ -38,5 +39,5 @@ export async function requireAccount(ctx: BrokerContext, request: FastifyRequest
 
 /** Requires a join token; returns its claims. */
 export function requireJoinToken(ctx: BrokerContext, request: FastifyRequest): Promise<JoinTokenClaims> {
-  return verifyJoinToken(ctx.keys, bearer(request), { now: ctx.now() });
+  return verifyJoinTokenOnce(ctx.keys, bearer(request), { now: ctx.now() });
 }

@@ -6,7 +6,7 @@
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
-import type { ReplayGuard } from './attestation.js';
+import type { ReplayGuard } from '../protocol/bridge-message.js';
 import type { AuditLog, AuditRecord, AuditType } from './audit/audit-log.js';
 import type { LogKey, TreeHeadSigner } from './audit/tree-heads.js';
 import type { BridgeControl } from './control.js';
@@ -26,7 +26,7 @@ export interface BrokerConfig {
   readonly trustedProxies: readonly string[];
   /** Local demos: a request may name its country; datacenters without a bridge count as up. */
   readonly dev: boolean;
-  /** Bridge public keys by datacenter, imported (attestation.ts). */
+  /** Bridge public keys by datacenter, imported (attestation.ts), for src/protocol/bridge-message.ts. */
   readonly bridgeKeys: ReadonlyMap<string, CryptoKey>;
   /** Public JWKs of the bridge keys by datacenter, as published to clients (`GET /v1/bridges/keys`). */
   readonly bridgePublicJwks: Readonly<Record<string, JsonWebKey>>;

@@ -1,5 +1,5 @@
 /**
- * The broker's end of the control channel (src/core/signalling/control.ts):
+ * The broker's end of the control channel (src/protocol/control-commands.ts):
  * the bridges' presence connections, and the commands pushed on them. A
  * decision the broker takes — a new manifest, an account's new policy, a
  * meeting re-homed or ended, a session replaced, a signing key rotated or
@@ -11,7 +11,7 @@
  * numbered, so a captured command cannot be replayed on another connection
  * or out of order on this one. A bridge without a channel fails closed.
  */
-import type { ControlCommand } from '../core/signalling/control.js';
+import type { ControlCommand } from '../protocol/control-commands.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { PolicyHolder } from './context.js';
 import type { KeyRing } from './keys.js';

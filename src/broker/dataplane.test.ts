@@ -4,13 +4,14 @@
 // change, and bridges' signalling URLs bound at enrolment.
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseControlCommand, type ControlCommand } from '../core/signalling/control.js';
+import type { ControlCommand } from '../protocol/control-commands.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
 import { PlacementReleaser } from './placement-release.js';
 import { canadaStaysInCanada } from './policy-edits.fixture.js';
 import { catchUpBridge } from './recheck.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
-import { verifyControlMessage, verifyRouteTicket } from './tickets.js';
+import { verifyControlMessage } from '../protocol/control-message.js';
+import { verifyRouteTicket } from '../protocol/route-ticket.js';
 
 let broker: TestBroker;
 
@@ -36,9 +37,7 @@ function controlSocket(datacenter: string): { commands: (from?: number) => Promi
       for (const frame of frames.slice(from)) {
         const { control } = JSON.parse(frame) as { control: string };
         const claims = await verifyControlMessage(broker.ctx.keys, control, { now: broker.ctx.now(), datacenter, nonce });
-        const parsed = parseControlCommand(claims.command);
-        if (!parsed.ok) throw new Error(parsed.error);
-        out.push({ ...parsed.message, seq: claims.seq });
+        out.push({ ...claims.command, seq: claims.seq });
       }
       return out;
     },

@@ -1,10 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { calculateJwkThumbprint, decodeProtectedHeader } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { KeyRing, isCanonicalCompactJws } from './keys.js';
+import { isCanonicalCompactJws } from '../protocol/compact-jws.js';
+import { checkJwt } from '../protocol/jwt.js';
+import { verifyRouteTicket } from '../protocol/route-ticket.js';
+import { KeyRing } from './keys.js';
 import { MemorySigningKeySecrets } from './signing-key-secrets.js';
 import { MemoryStore } from './store/memory-store.js';
-import { issueJoinToken, issueRouteTicket, verifyJoinToken, verifyRouteTicket } from './tickets.js';
+import { issueJoinToken, issueRouteTicket, verifyJoinTokenOnce } from './tickets.js';
 import { codeOf } from './code-of.fixture.js';
 
 /** A key store and the secrets beside it: what one broker's data directory holds. */
@@ -29,7 +32,21 @@ function manualClock(start = '2026-03-01T12:00:00Z'): { clock: () => Date; advan
 }
 
 
-const signOpts = { audience: 'test:aud', subject: 'p-1', expiresInSeconds: 60 } as const;
+const signOpts = { audience: 'test:aud', subject: 'p-1', expiresInSeconds: 60, type: 'test+jwt' } as const;
+
+const CODES = { invalid: 'TOKEN_INVALID', expired: 'TOKEN_EXPIRED', revoked: 'KEY_REVOKED', unavailable: 'JWKS_UNAVAILABLE' } as const;
+
+/**
+ * Checks a token against the ring's live keys as src/protocol's verifiers do
+ * (`typ` test+jwt unless given), at `now` — by default the token's own `iat`,
+ * so only the tests of expiry move time; refusals reject with a code.
+ */
+async function verify(ring: KeyRing, token: string, options: { audience: string; issuer?: string; type?: string }, now?: Date): Promise<JWTPayload> {
+  const at = now ?? new Date(Number(decodeJwt(token).iat) * 1000);
+  const check = await checkJwt(token, ring, { type: 'test+jwt', ...options, now: at });
+  if (check.ok) return check.payload;
+  throw Object.assign(new Error(check.detail), { code: CODES[check.reason] });
+}
 
 describe('KeyRing.load', () => {
   it('generates the first key; kid is the RFC 7638 thumbprint; the store holds only its public half', async () => {
@@ -52,7 +69,7 @@ describe('KeyRing.load', () => {
     const second = await open(dir, clock);
     expect(second.currentKid).toBe(first.currentKid);
     expect(await dir.store.listSigningKeys()).toHaveLength(1);
-    expect((await second.verify(token, { audience: 'test:aud' })).hello).toBe('world');
+    expect((await verify(second, token, { audience: 'test:aud' })).hello).toBe('world');
   });
 
   it('refuses a stored key whose kid is not its thumbprint (SIGNING_KEY_INVALID)', async () => {
@@ -87,18 +104,18 @@ describe('KeyRing.load', () => {
       [again.currentKid, 'current'],
       [lost, 'retired'],
     ]);
-    await expect(again.verify(token, { audience: 'test:aud' })).resolves.toBeDefined();
+    await expect(verify(again, token, { audience: 'test:aud' })).resolves.toBeDefined();
     advance(3600);
-    expect(await codeOf(again.verify(token, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(again, token, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
   });
 });
 
-describe('KeyRing.sign / verify', () => {
+describe('KeyRing.sign, checked by src/protocol', () => {
   it('round-trips claims and sets iat, exp, aud, sub, jti, kid', async () => {
     const { clock } = manualClock();
     const ring = await freshRing(clock);
     const token = await ring.sign({ meeting: 'm-1', list: ['a', 'b'] }, { ...signOpts, issuer: 'https://broker.example', type: 'test+jwt' });
-    const payload = await ring.verify(token, { audience: 'test:aud', issuer: 'https://broker.example', type: 'test+jwt' });
+    const payload = await verify(ring, token, { audience: 'test:aud', issuer: 'https://broker.example', type: 'test+jwt' });
     const iat = Math.floor(clock().getTime() / 1000);
     expect(payload).toMatchObject({ meeting: 'm-1', list: ['a', 'b'], aud: 'test:aud', sub: 'p-1', iss: 'https://broker.example', iat, exp: iat + 60 });
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
@@ -107,8 +124,8 @@ describe('KeyRing.sign / verify', () => {
 
   it('gives every token its own jti', async () => {
     const ring = await freshRing(manualClock().clock);
-    const a = await ring.verify(await ring.sign({}, signOpts), { audience: 'test:aud' });
-    const b = await ring.verify(await ring.sign({}, signOpts), { audience: 'test:aud' });
+    const a = await verify(ring, await ring.sign({}, signOpts), { audience: 'test:aud' });
+    const b = await verify(ring, await ring.sign({}, signOpts), { audience: 'test:aud' });
     expect(a.jti).not.toBe(b.jti);
   });
 
@@ -117,24 +134,24 @@ describe('KeyRing.sign / verify', () => {
     const ring = await freshRing(clock);
     const token = await ring.sign({}, signOpts);
     advance(64);
-    await expect(ring.verify(token, { audience: 'test:aud' })).resolves.toBeDefined();
+    await expect(verify(ring, token, { audience: 'test:aud' }, clock())).resolves.toBeDefined();
     advance(2);
-    expect(await codeOf(ring.verify(token, { audience: 'test:aud' }))).toBe('TOKEN_EXPIRED');
+    expect(await codeOf(verify(ring, token, { audience: 'test:aud' }, clock()))).toBe('TOKEN_EXPIRED');
   });
 
   it('rejects the wrong audience, issuer or type (TOKEN_INVALID)', async () => {
     const ring = await freshRing(manualClock().clock);
     const token = await ring.sign({}, { ...signOpts, issuer: 'https://a.example', type: 'a+jwt' });
-    expect(await codeOf(ring.verify(token, { audience: 'other:aud' }))).toBe('TOKEN_INVALID');
-    expect(await codeOf(ring.verify(token, { audience: 'test:aud', issuer: 'https://b.example' }))).toBe('TOKEN_INVALID');
-    expect(await codeOf(ring.verify(token, { audience: 'test:aud', type: 'b+jwt' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(ring, token, { audience: 'other:aud' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(ring, token, { audience: 'test:aud', issuer: 'https://b.example' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(ring, token, { audience: 'test:aud', type: 'b+jwt' }))).toBe('TOKEN_INVALID');
   });
 
   it('rejects a token signed by another key ring (forged)', async () => {
     const { clock } = manualClock();
     const ring = await freshRing(clock);
     const forger = await freshRing(clock);
-    expect(await codeOf(ring.verify(await forger.sign({}, signOpts), { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(ring, await forger.sign({}, signOpts), { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
   });
 
   it('rejects a token whose signature differs only in the unused bits of its last character', async () => {
@@ -146,7 +163,7 @@ describe('KeyRing.sign / verify', () => {
     // Both spell the same 64 signature bytes: a lenient decoder would accept the twin.
     expect(Buffer.from(twin.split('.')[2] ?? '', 'base64url')).toEqual(Buffer.from(token.split('.')[2] ?? '', 'base64url'));
     expect(isCanonicalCompactJws(twin)).toBe(false);
-    expect(await codeOf(ring.verify(twin, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(ring, twin, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
   });
 
   it('refuses to sign with a lifetime that is not a positive integer (INVALID_TOKEN_REQUEST)', async () => {
@@ -169,7 +186,7 @@ describe('KeyRing.rotate', () => {
     expect(newKid).not.toBe(oldKid);
     expect(ring.currentKid).toBe(newKid);
     expect(ring.jwks().keys.map((k) => k.kid).sort()).toEqual([oldKid, newKid].sort());
-    expect((await ring.verify(before, { audience: 'test:aud' })).n).toBe(1);
+    expect((await verify(ring, before, { audience: 'test:aud' })).n).toBe(1);
     const after = await ring.sign({ n: 2 }, signOpts);
     expect(decodeProtectedHeader(after).kid).toBe(newKid);
     const stored = new Map((await dir.store.listSigningKeys()).map((k) => [k.kid, k]));
@@ -189,7 +206,7 @@ describe('KeyRing.rotate', () => {
     const reloaded = await open(dir, clock);
     expect(reloaded.currentKid).toBe(newKid);
     expect(reloaded.jwks().keys).toHaveLength(2);
-    await expect(reloaded.verify(before, { audience: 'test:aud' })).resolves.toBeDefined();
+    await expect(verify(reloaded, before, { audience: 'test:aud' })).resolves.toBeDefined();
   });
 
   it('drops a retired key from the JWKS after the grace period, and stops verifying with it', async () => {
@@ -201,10 +218,10 @@ describe('KeyRing.rotate', () => {
     expect(ring.list()[1]).toMatchObject({ state: 'retired', verifiesUntil: new Date(clock().getTime() + 3600_000).toISOString() });
     advance(3599);
     expect(ring.jwks().keys).toHaveLength(2);
-    await expect(ring.verify(longLived, { audience: 'test:aud' })).resolves.toBeDefined();
+    await expect(verify(ring, longLived, { audience: 'test:aud' })).resolves.toBeDefined();
     advance(1);
     expect(ring.jwks().keys.map((k) => k.kid)).toEqual([newKid]);
-    expect(await codeOf(ring.verify(longLived, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verify(ring, longLived, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
   });
 
   it('converges when two instances raced to create the first key: the newest active key signs, both verify', async () => {
@@ -222,7 +239,7 @@ describe('KeyRing.rotate', () => {
     expect(a.currentKid).toBe(b.currentKid);
     expect(c.currentKid).toBe(b.currentKid);
     expect(a.jwks().keys).toHaveLength(2);
-    await expect(c.verify(fromA, { audience: 'test:aud' })).resolves.toBeDefined();
+    await expect(verify(c, fromA, { audience: 'test:aud' })).resolves.toBeDefined();
   });
 });
 
@@ -235,7 +252,7 @@ describe('KeyRing.revoke', () => {
     advance(10);
     const current = await ring.rotate();
     expect(await ring.revoke(old)).toEqual({ kid: old, revokedAt: clock().toISOString() });
-    expect(await codeOf(ring.verify(token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+    expect(await codeOf(verify(ring, token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
     expect(ring.jwks().keys.map((k) => k.kid)).toEqual([current]);
     expect(ring.isRevoked(old)).toBe(true);
     expect(ring.isActive(old)).toBe(false);
@@ -256,8 +273,8 @@ describe('KeyRing.revoke', () => {
     const revocation = await ring.revoke(old);
     expect(revocation.rotatedTo).toBe(ring.currentKid);
     expect(ring.currentKid).not.toBe(old);
-    expect(await codeOf(ring.verify(token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
-    await expect(ring.verify(await ring.sign({}, signOpts), { audience: 'test:aud' })).resolves.toBeDefined();
+    expect(await codeOf(verify(ring, token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+    await expect(verify(ring, await ring.sign({}, signOpts), { audience: 'test:aud' })).resolves.toBeDefined();
     expect(await dir.secrets.load(old)).toBeUndefined();
   });
 
@@ -271,7 +288,7 @@ describe('KeyRing.revoke', () => {
     advance(60);
     const again = await open(dir, clock);
     expect(again.isRevoked(old)).toBe(true);
-    expect(await codeOf(again.verify(token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+    expect(await codeOf(verify(again, token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
     expect(await again.revoke(old)).toEqual({ kid: old, revokedAt: first.revokedAt });
     expect(again.currentKid).toBe(first.rotatedTo);
   });
@@ -302,11 +319,11 @@ describe('KeyRing.revoke', () => {
     });
     const join = await issueJoinToken(ring, { participant: 'p', meeting: 'm', account: 'a', name: 'P' });
     // Verified once: its signature is remembered while its key is active.
-    await verifyJoinToken(ring, join.token, { now: clock() });
-    await expect(verifyJoinToken(ring, join.token, { now: clock() })).resolves.toMatchObject({ meeting: 'm' });
+    await verifyJoinTokenOnce(ring, join.token, { now: clock() });
+    await expect(verifyJoinTokenOnce(ring, join.token, { now: clock() })).resolves.toMatchObject({ meeting: 'm' });
     await ring.revoke(ring.currentKid);
     expect(await codeOf(verifyRouteTicket(ring, ticket.token, { now: clock() }))).toBe('KEY_REVOKED');
-    expect(await codeOf(verifyJoinToken(ring, join.token, { now: clock() }))).toBe('KEY_REVOKED');
+    expect(await codeOf(verifyJoinTokenOnce(ring, join.token, { now: clock() }))).toBe('KEY_REVOKED');
     // A revoked key is refused whatever else the token says: also by a verifier given the JWKS alone, which no longer has it.
     expect(await codeOf(verifyRouteTicket(ring.jwks(), ticket.token, { now: clock() }))).toBe('TICKET_INVALID');
   });

@@ -6,10 +6,11 @@
  * time comes from an injected clock, randomness from node:crypto.
  */
 import { createPublicKey, generateKeyPairSync, randomUUID, sign as signBytes, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type KeyInput } from 'jose';
-import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { calculateJwkThumbprint, createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { GeobridgeError } from '../core/errors.js';
 import { compareStrings } from '../core/order.js';
-import { MAX_REVOKED_KIDS } from '../core/signalling/control.js';
+import { MAX_REVOKED_KIDS } from '../protocol/control-commands.js';
+import { keyRevokedError, type KeySource } from '../protocol/jwt.js';
 import { objectToJson } from './frozen-json.js';
 import { MemorySigningKeySecrets, type SigningKeySecrets } from './signing-key-secrets.js';
 import type { SigningKey, Store } from './store/store.js';
@@ -48,14 +49,6 @@ export interface SignedJwt {
   readonly payload: Readonly<Record<string, unknown>>;
 }
 
-/** Options of `KeyRing.verify`. */
-export interface VerifyOptions {
-  readonly audience: string;
-  readonly issuer?: string;
-  /** The `typ` header the token must carry. */
-  readonly type?: string;
-}
-
 /** Options of `KeyRing.load`. */
 export interface KeyRingOptions {
   /** How long a retired key stays in the JWKS and verifies tokens (default 24 h; must exceed every token lifetime). */
@@ -86,84 +79,7 @@ export interface Revocation {
   readonly rotatedTo?: string;
 }
 
-
-/** Seconds of clock skew tolerated between broker, bridges and clients. */
-export const CLOCK_TOLERANCE_SECONDS = 5;
-
 const DEFAULT_GRACE_SECONDS = 24 * 60 * 60;
-
-/** Anything a JWT can be verified with: a key or a jose key resolver (local or remote JWKS). */
-export type VerificationKey = KeyInput | JWTVerifyGetKey;
-
-/** Why a JWT was refused: a bad token, an expired one, a key set that could not be had, a revoked key. */
-export type JwtFailureReason = 'invalid' | 'expired' | 'unavailable' | 'revoked';
-
-/** Outcome of checking a JWT: the payload, or why it was refused. */
-export type JwtCheck =
-  | { readonly ok: true; readonly payload: JWTPayload; readonly kid: string | undefined }
-  | { readonly ok: false; readonly reason: JwtFailureReason; readonly detail: string; readonly cause: unknown };
-
-/** Options of `checkJwt`. */
-export interface CheckJwtOptions {
-  readonly audience: string;
-  readonly now: Date;
-  readonly issuer?: string;
-  readonly type?: string;
-}
-
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-
-/**
- * True when `token` is three (or `parts`) base64url segments in canonical form.
- * Decoders ignore the unused low bits of the last character (RFC 4648 §3.5),
- * so without this check one token would have several valid spellings.
- */
-export function isCanonicalCompactJws(token: string, parts = 3): boolean {
-  const segments = token.split('.');
-  return segments.length === parts && segments.every((s) => BASE64URL.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s);
-}
-
-/** Verifies a JWT signed with EdDSA only and classifies any failure; never throws. */
-export async function checkJwt(token: string, key: VerificationKey, options: CheckJwtOptions): Promise<JwtCheck> {
-  if (!isCanonicalCompactJws(token)) {
-    return { ok: false, reason: 'invalid', detail: 'not a compact JWS in canonical base64url', cause: undefined };
-  }
-  try {
-    const { payload, protectedHeader } = await jwtVerify(token, key, {
-      // EdDSA only: no `none`, no HMAC keyed with a public key (RFC 8725 §3.1–3.2).
-      algorithms: ['EdDSA'],
-      audience: options.audience,
-      currentDate: options.now,
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: ['exp', 'iat', 'sub', 'jti'],
-      ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
-      ...(options.type === undefined ? {} : { typ: options.type }),
-    });
-    return { ok: true, payload, kid: protectedHeader.kid };
-  } catch (cause) {
-    return { ok: false, reason: classify(cause), detail: cause instanceof Error ? cause.message : String(cause), cause };
-  }
-}
-
-/**
- * The error a key resolver throws for a token whose `kid` was revoked
- * (the ring's own resolver, and a bridge's): `checkJwt` reports it as
- * `revoked`, whatever else is wrong with the token.
- */
-export function keyRevokedError(kid: string): GeobridgeError {
-  return new GeobridgeError('KEY_REVOKED', `the broker revoked the key ${kid} that signed this token`);
-}
-
-/** Expired tokens, unreachable key sets and revoked keys are told apart from bad tokens; everything else is invalid. */
-function classify(error: unknown): JwtFailureReason {
-  if (isGeobridgeError(error) && error.code === 'KEY_REVOKED') return 'revoked';
-  if (error instanceof errors.JWTExpired) return 'expired';
-  if (error instanceof errors.JWKSTimeout) return 'unavailable';
-  // A remote JWKS that answers non-200 or non-JSON throws the generic JOSEError;
-  // a network failure throws fetch's own TypeError.
-  if (error instanceof errors.JOSEError) return error.code === 'ERR_JOSE_GENERIC' ? 'unavailable' : 'invalid';
-  return 'unavailable';
-}
 
 /** A loaded key: its stored form and public JWK, and its private key if it is the current one. */
 interface LoadedKey {
@@ -217,7 +133,7 @@ function stateOf(key: SigningKey, current: string | undefined): KeyState {
 }
 
 /** The broker's Ed25519 keys: one current key signs, retired keys keep verifying for a grace period, revoked keys never verify. */
-export class KeyRing {
+export class KeyRing implements KeySource {
   readonly #store: KeyStore;
   readonly #secrets: SigningKeySecrets;
   readonly #clock: () => Date;
@@ -357,7 +273,7 @@ export class KeyRing {
     return { keys: this.#liveKeys().map((k) => k.publicJwk) };
   }
 
-  /** A jose key resolver over `jwks()`, for `jwtVerify` and the ticket verifiers; a revoked kid throws KEY_REVOKED. */
+  /** A jose key resolver over `jwks()`, for src/protocol's verifiers; a revoked kid throws KEY_REVOKED. */
   keyResolver(): JWTVerifyGetKey {
     const live = this.jwks();
     const kids = live.keys.map((k) => k.kid).join(',');
@@ -413,15 +329,6 @@ export class KeyRing {
       ...(options.issuer === undefined ? {} : { iss: options.issuer }),
     };
     return { signingKey: key.signingKey, signingInput: `${encodedHeader(key, options.type)}.${base64url(objectToJson(payload))}`, payload };
-  }
-
-  /** Verifies a token signed by this ring (any live key) at the ring's clock; throws TOKEN_INVALID, TOKEN_EXPIRED or KEY_REVOKED. */
-  async verify(token: string, options: VerifyOptions): Promise<JWTPayload> {
-    const check = await checkJwt(token, this.keyResolver(), { ...options, now: this.#clock() });
-    if (check.ok) return check.payload;
-    if (check.reason === 'revoked') throw new GeobridgeError('KEY_REVOKED', `The token was signed by a revoked key: ${check.detail}; request a new token.`, { cause: check.cause });
-    if (check.reason === 'expired') throw new GeobridgeError('TOKEN_EXPIRED', `The token has expired: ${check.detail}.`, { cause: check.cause });
-    throw new GeobridgeError('TOKEN_INVALID', `The token does not verify: ${check.detail}.`, { cause: check.cause });
   }
 
   /** Keys neither revoked nor past their grace period, newest first. */

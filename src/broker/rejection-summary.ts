@@ -7,7 +7,7 @@
  */
 import { isGeobridgeError } from '../core/errors.js';
 import { compareStrings } from '../core/order.js';
-import { claimedDatacenterOf } from './attestation.js';
+import { claimedDatacenterOf } from '../protocol/bridge-message.js';
 import type { BrokerContext } from './context.js';
 
 /** One rejected message. */

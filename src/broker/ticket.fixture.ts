@@ -5,7 +5,8 @@
  */
 import { decodeJwt } from 'jose';
 import type { KeyRing } from './keys.js';
-import { issueRouteTicket, type Issued, type RouteTicketClaims, type RouteTicketInput } from './tickets.js';
+import type { RouteTicketClaims } from '../protocol/route-ticket.js';
+import { issueRouteTicket, type Issued, type RouteTicketInput } from './tickets.js';
 
 /** A route ticket with `genuine`'s claims, `changes` applied, signed by `keys` (on the key ring's clock). */
 export function reissueRouteTicket(keys: KeyRing, genuine: string, changes: Partial<RouteTicketInput>): Promise<Issued<RouteTicketClaims>> {

@@ -6,21 +6,11 @@ import fc from 'fast-check';
 import { SignJWT, UnsecuredJWT, base64url, createLocalJWKSet, createRemoteJWKSet, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing, type KeyStore } from './keys.js';
-import {
-  IDENTITY_AUDIENCE,
-  JOIN_TOKEN_AUDIENCE,
-  ROUTE_TICKET_AUDIENCE,
-  issueControlMessage,
-  issueIdentityAssertion,
-  issueJoinToken,
-  issueRouteTicket,
-  ticketJurisdictions,
-  verifyControlMessage,
-  verifyIdentityAssertion,
-  verifyJoinToken,
-  verifyRouteTicket,
-  type RouteTicketInput,
-} from './tickets.js';
+import { verifyControlMessage } from '../protocol/control-message.js';
+import { IDENTITY_AUDIENCE, verifyIdentityAssertion } from '../protocol/identity-assertion.js';
+import { JOIN_TOKEN_AUDIENCE, verifyJoinToken } from '../protocol/join-token.js';
+import { ROUTE_TICKET_AUDIENCE, ticketJurisdictions, verifyRouteTicket } from '../protocol/route-ticket.js';
+import { issueControlMessage, issueIdentityAssertion, issueJoinToken, issueRouteTicket, verifyJoinTokenOnce, type RouteTicketInput } from './tickets.js';
 import type { SigningKey } from './store/store.js';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
@@ -270,50 +260,50 @@ describe('join tokens verified before (the signature is checked once per token t
 
   it('still expires: a token verified before is refused after its exp plus the tolerance', async () => {
     const { token } = await issueJoinToken(ring, input);
-    await expect(verifyJoinToken(ring, token, { now: T0 })).resolves.toBeDefined();
-    await expect(verifyJoinToken(ring, token, { now: at(604) })).resolves.toBeDefined();
-    expect(await codeOf(verifyJoinToken(ring, token, { now: at(605) }))).toBe('JOIN_TOKEN_EXPIRED');
-    expect(await codeOf(verifyJoinToken(ring, token, { now: at(3600) }))).toBe('JOIN_TOKEN_EXPIRED');
+    await expect(verifyJoinTokenOnce(ring, token, { now: T0 })).resolves.toBeDefined();
+    await expect(verifyJoinTokenOnce(ring, token, { now: at(604) })).resolves.toBeDefined();
+    expect(await codeOf(verifyJoinTokenOnce(ring, token, { now: at(605) }))).toBe('JOIN_TOKEN_EXPIRED');
+    expect(await codeOf(verifyJoinTokenOnce(ring, token, { now: at(3600) }))).toBe('JOIN_TOKEN_EXPIRED');
   });
 
   it('never serves a forged token: another signature, or another payload under the same signature, is checked in full', async () => {
     const { token } = await issueJoinToken(ring, input);
     const other = await issueJoinToken(ring, { ...input, participant: 'p-3' });
-    await expect(verifyJoinToken(ring, token, { now: T0 })).resolves.toMatchObject({ sub: 'p-2' });
-    await expect(verifyJoinToken(ring, other.token, { now: T0 })).resolves.toMatchObject({ sub: 'p-3' });
+    await expect(verifyJoinTokenOnce(ring, token, { now: T0 })).resolves.toMatchObject({ sub: 'p-2' });
+    await expect(verifyJoinTokenOnce(ring, other.token, { now: T0 })).resolves.toMatchObject({ sub: 'p-3' });
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const otherPayload = other.token.split('.')[1] ?? '';
     const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
     for (const forged of [`${header}.${payload}.${flipped}`, `${header}.${otherPayload}.${signature}`, (await issueJoinToken(forger, input)).token]) {
-      expect(await codeOf(verifyJoinToken(ring, forged, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
-      expect(await codeOf(verifyJoinToken(ring, forged, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
+      expect(await codeOf(verifyJoinTokenOnce(ring, forged, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
+      expect(await codeOf(verifyJoinTokenOnce(ring, forged, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
     }
   });
 
   it('checks the meeting on every use', async () => {
     const { token } = await issueJoinToken(ring, input);
-    await expect(verifyJoinToken(ring, token, { now: T0, meeting: 'm-1' })).resolves.toBeDefined();
-    expect(await codeOf(verifyJoinToken(ring, token, { now: T0, meeting: 'm-2' }))).toBe('JOIN_TOKEN_WRONG_MEETING');
+    await expect(verifyJoinTokenOnce(ring, token, { now: T0, meeting: 'm-1' })).resolves.toBeDefined();
+    expect(await codeOf(verifyJoinTokenOnce(ring, token, { now: T0, meeting: 'm-2' }))).toBe('JOIN_TOKEN_WRONG_MEETING');
   });
 
   it('refuses a token whose key was retired and is past its grace period, though it verified before', async () => {
     let now = T0;
     const rotating = await KeyRing.load(fakeKeyStore(), () => now, { retiredGraceSeconds: 60 });
     const { token } = await issueJoinToken(rotating, input);
-    await expect(verifyJoinToken(rotating, token, { now })).resolves.toBeDefined();
+    await expect(verifyJoinTokenOnce(rotating, token, { now })).resolves.toBeDefined();
     await rotating.rotate();
     // Within the grace period the retired key still verifies (in full: nothing it signed is served from the cache).
-    await expect(verifyJoinToken(rotating, token, { now })).resolves.toBeDefined();
+    await expect(verifyJoinTokenOnce(rotating, token, { now })).resolves.toBeDefined();
     now = at(60);
-    expect(await codeOf(verifyJoinToken(rotating, token, { now }))).toBe('JOIN_TOKEN_INVALID');
+    expect(await codeOf(verifyJoinTokenOnce(rotating, token, { now }))).toBe('JOIN_TOKEN_INVALID');
   });
 
   it('refuses at once a token whose key was retired with no grace period', async () => {
     const rotating = await KeyRing.load(fakeKeyStore(), () => T0, { retiredGraceSeconds: 0 });
     const { token } = await issueJoinToken(rotating, input);
-    await expect(verifyJoinToken(rotating, token, { now: T0 })).resolves.toBeDefined();
+    await expect(verifyJoinTokenOnce(rotating, token, { now: T0 })).resolves.toBeDefined();
     await rotating.rotate();
-    expect(await codeOf(verifyJoinToken(rotating, token, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
+    expect(await codeOf(verifyJoinTokenOnce(rotating, token, { now: T0 }))).toBe('JOIN_TOKEN_INVALID');
   });
 });
 
@@ -365,7 +355,7 @@ describe('one kind of token never passes as another', () => {
 });
 
 describe('control messages', () => {
-  const input = { datacenter: 'eu-fra', nonce: 'n'.repeat(32), seq: 7, command: { type: 'end', meeting: 'm-7', reason: 'ended by host' } };
+  const input = { datacenter: 'eu-fra', nonce: 'n'.repeat(32), seq: 7, command: { type: 'end', meeting: 'm-7', reason: 'ended by host' } } as const;
 
   it('issue → verify gives the command, for that bridge and connection only', async () => {
     const { token } = await issueControlMessage(ring, input);

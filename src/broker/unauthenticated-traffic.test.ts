@@ -6,7 +6,8 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { generateBridgeIdentity, signBridgeMessage } from './attestation.js';
+import { signBridgeMessage } from '../protocol/bridge-message.js';
+import { generateBridgeIdentity } from './attestation.js';
 import { presenceHello, tryPresence, type PresenceOutcome } from './presence-client.fixture.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
 

@@ -5,31 +5,20 @@
  * key the broker publishes for that datacenter (GET /v1/bridges/keys). It
  * shows the datacenter was reached, not merely an address.
  */
-import { compactVerify, importJWK, type JWK } from 'jose';
-import { BRIDGE_PROOF_TYPE, parseBridgeProof } from '../core/signalling/protocol.js';
-
-/** What the proof must say. */
-export interface ExpectedBridgeProof {
-  readonly datacenter: string;
-  readonly challenge: string;
-  readonly participant: string;
-}
+import type { Static } from 'typebox';
+import { isGeobridgeError } from '../core/errors.js';
+import type { BridgeKeysAnswer } from '../protocol/answers.js';
+import { verifyBridgeProof, type ExpectedBridgeProof } from '../protocol/bridge-proof.js';
 
 /** Why `proof` is not the bridge of `expected.datacenter` answering that challenge for that participant, or undefined when it is. */
-export async function bridgeProofProblem(proof: string, expected: ExpectedBridgeProof, keys: Readonly<Record<string, unknown>>): Promise<string | undefined> {
-  const jwk = keys[expected.datacenter];
-  if (typeof jwk !== 'object' || jwk === null) return `the broker publishes no key for datacenter ${expected.datacenter}`;
-  let payload: unknown;
+export async function bridgeProofProblem(proof: string, expected: ExpectedBridgeProof, keys: Static<typeof BridgeKeysAnswer>['keys']): Promise<string | undefined> {
+  const jwk = Object.hasOwn(keys, expected.datacenter) ? keys[expected.datacenter] : undefined;
+  if (jwk === undefined) return `the broker publishes no key for datacenter ${expected.datacenter}`;
   try {
-    const verified = await compactVerify(proof, await importJWK(jwk as JWK, 'EdDSA'), { algorithms: ['EdDSA'] });
-    if (verified.protectedHeader.typ !== BRIDGE_PROOF_TYPE) return `the proof is not a ${BRIDGE_PROOF_TYPE}`;
-    payload = JSON.parse(new TextDecoder().decode(verified.payload));
-  } catch {
-    return `the proof is not signed by the key the broker publishes for ${expected.datacenter}`;
+    await verifyBridgeProof(jwk, proof, expected);
+    return undefined;
+  } catch (error) {
+    if (isGeobridgeError(error)) return error.message;
+    throw error;
   }
-  const parsed = parseBridgeProof(payload);
-  if (!parsed.ok) return parsed.error;
-  const { datacenter, challenge, participant } = parsed.message;
-  if (datacenter !== expected.datacenter || challenge !== expected.challenge || participant !== expected.participant) return `the proof is for ${datacenter}, another challenge or another participant`;
-  return undefined;
 }

@@ -7,7 +7,8 @@
  * which rules, so the two must agree.
  */
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { verifyRouteTicket, type JwksDocument } from '../broker/tickets.js';
+import type { JwksDocument } from '../protocol/jwt.js';
+import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { isGeobridgeError } from '../core/errors.js';
 
 /** What the ticket must say. */

@@ -7,7 +7,7 @@
  * promise, the bridges that proved they were reached, and a signed tree
  * head covering the route's leaf with the inclusion proof to its root.
  */
-import { arrayOf, count, fieldsOk, isObject, nonEmpty, objectOf, optional, str, type Schema } from './signalling/fields.js';
+import { arrayOf, count, fieldsOk, isObject, nonEmpty, objectOf, optional, str, type Schema } from './fields.js';
 
 /** The `format` field of a routing receipt file. */
 export const ROUTING_RECEIPT_FORMAT = 'geobridge-routing-receipt/1';

@@ -1,5 +1,5 @@
 // A stand-in broker for the e2ee tests and the mls benchmark: it signs
-// identity assertions shaped like src/broker/tickets.ts's (audience
+// identity assertions shaped like src/protocol/identity-assertion.ts's (audience
 // geobridge:identity, typ gb-identity+jwt, EdDSA) with its own key, and its
 // verifier checks signature, audience, typ and expiry. It deliberately does
 // not check the meeting, so the tests show the group's own check catches it.

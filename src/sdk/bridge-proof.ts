@@ -7,15 +7,14 @@
  * impostor, a misrouted URL) is refused before its media or its MLS
  * messages are used.
  */
-import { compactVerify, importJWK, type JWK } from 'jose';
-import { BRIDGE_PROOF_TYPE, parseBridgeProof } from '../core/signalling/protocol.js';
+import { importJWK } from 'jose';
+import type { Static } from 'typebox';
+import { BridgeKeysAnswer } from '../protocol/answers.js';
+import { verifyBridgeProof, type ExpectedBridgeProof } from '../protocol/bridge-proof.js';
+import { parseAnswer } from '../protocol/parse-answer.js';
 
-/** What the proof must say. */
-export interface ExpectedProof {
-  readonly datacenter: string;
-  readonly challenge: string;
-  readonly participant: string;
-}
+/** The published keys: an Ed25519 public JWK per datacenter. */
+type PublishedKeys = Static<typeof BridgeKeysAnswer>['keys'];
 
 /** 32 random bytes, base64url without padding: the `join` challenge. */
 export function newChallenge(): string {
@@ -29,7 +28,7 @@ export function newChallenge(): string {
 export class BridgeKeys {
   static readonly #byBroker = new Map<string, BridgeKeys>();
   readonly #url: URL;
-  #keys: Promise<Readonly<Record<string, JWK>>> | undefined;
+  #keys: Promise<PublishedKeys> | undefined;
   /** Imported keys, by datacenter and the JWK's `x` (a re-keyed datacenter gets a new entry). */
   readonly #imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
@@ -52,7 +51,7 @@ export class BridgeKeys {
   }
 
   /** Checks a bridge's proof; throws with the reason when it does not hold. */
-  async verify(proof: string, expected: ExpectedProof): Promise<void> {
+  async verify(proof: string, expected: ExpectedBridgeProof): Promise<void> {
     try {
       await this.#verifyWith(await this.#current(), proof, expected);
     } catch (error) {
@@ -64,45 +63,32 @@ export class BridgeKeys {
     }
   }
 
-  async #verifyWith(keys: Readonly<Record<string, JWK>>, proof: string, expected: ExpectedProof): Promise<void> {
+  async #verifyWith(keys: PublishedKeys, proof: string, expected: ExpectedBridgeProof): Promise<void> {
     const jwk = keys[expected.datacenter];
     if (jwk === undefined) throw new Error(`the broker publishes no key for datacenter ${expected.datacenter}`);
-    const cacheKey = `${expected.datacenter} ${String(jwk.x)}`;
+    const cacheKey = `${expected.datacenter} ${jwk.x}`;
     let key = this.#imported.get(cacheKey);
     if (!key) this.#imported.set(cacheKey, (key = importJWK(jwk, 'EdDSA')));
-    let verified;
-    try {
-      verified = await compactVerify(proof, await key, { algorithms: ['EdDSA'] });
-    } catch {
-      throw new Error(`the bridge did not prove it holds the key of ${expected.datacenter}: it may be an impostor`);
-    }
-    if (verified.protectedHeader.typ !== BRIDGE_PROOF_TYPE) throw new Error(`the bridge's proof is not a ${BRIDGE_PROOF_TYPE}`);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(new TextDecoder().decode(verified.payload));
-    } catch {
-      throw new Error("the bridge's proof payload is not JSON");
-    }
-    const parsed = parseBridgeProof(payload);
-    if (!parsed.ok) throw new Error(parsed.error);
-    const { datacenter, challenge, participant } = parsed.message;
-    if (datacenter !== expected.datacenter || challenge !== expected.challenge || participant !== expected.participant) {
-      throw new Error(`the bridge's proof is for ${datacenter}, another challenge or another participant: a replayed or misdirected proof`);
-    }
+    await verifyBridgeProof(await key, proof, expected);
   }
 
-  #current(): Promise<Readonly<Record<string, JWK>>> {
+  #current(): Promise<PublishedKeys> {
     this.#keys ??= this.#fetch();
     return this.#keys;
   }
 
-  async #fetch(): Promise<Readonly<Record<string, JWK>>> {
+  async #fetch(): Promise<PublishedKeys> {
     const response = await fetch(this.#url);
-    const body = (await response.json().catch(() => ({}))) as { keys?: unknown };
-    if (!response.ok || typeof body.keys !== 'object' || body.keys === null) {
+    const body: unknown = await response.json().catch(() => ({}));
+    if (!response.ok) {
       this.#keys = undefined;
       throw new Error(`the broker's bridge keys could not be loaded (HTTP ${response.status})`);
     }
-    return body.keys as Record<string, JWK>;
+    try {
+      return parseAnswer(BridgeKeysAnswer, body, 'GET /v1/bridges/keys').keys;
+    } catch (error) {
+      this.#keys = undefined;
+      throw error;
+    }
   }
 }

@@ -12,7 +12,7 @@
  * session installs every epoch's keys in it: an application asks for E2EE
  * and gets encrypted media, without wiring anything itself.
  */
-import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
+import type { IceServer, StreamInfo } from '../protocol/signalling.js';
 import { enableE2ee, setKeys } from './e2ee.js';
 import type { E2eeEpoch } from './meeting-keys.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike, type TrickledCandidate } from './session.js';

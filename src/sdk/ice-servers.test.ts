@@ -1,6 +1,6 @@
 // The SDK's check of what a bridge hands it, against the route answer's allowance that the ticket signs.
 import { describe, expect, it } from 'vitest';
-import type { IceServer } from '../core/signalling/protocol.js';
+import type { IceServer } from '../protocol/signalling.js';
 import { createHash } from 'node:crypto';
 import { readIceAllowance, screenIceServers, signedIceAllowance } from './ice-servers.js';
 

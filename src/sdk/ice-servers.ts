@@ -8,7 +8,7 @@
  */
 import { checkIceServers, type IceAllowance, type IceRejection } from '../core/ice/allowed.js';
 import type { DeclaredIceServer } from '../core/manifest/types.js';
-import type { IceServer } from '../core/signalling/protocol.js';
+import type { IceServer } from '../protocol/signalling.js';
 
 /** A URL a bridge handed out that the SDK does not use (the `ice-server-refused` event). */
 export interface IceServerRefused {

@@ -29,10 +29,14 @@
  * when they are framed for an epoch we have not reached yet (or before we
  * are in the group at all).
  */
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
-import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../core/signalling/protocol.js';
+import { isObject } from '../core/fields.js';
+import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { GeobridgeError } from '../core/errors.js';
+import { IdentityAnswer } from '../protocol/answers.js';
+import { verifyIdentityAssertion } from '../protocol/identity-assertion.js';
+import { parseAnswer } from '../protocol/parse-answer.js';
 import {
   addMembers,
   applicationEpoch,
@@ -166,14 +170,9 @@ export const ADD_BATCH_MS = 150;
 
 let suite: Promise<CiphersuiteImpl> | undefined;
 
-/** The broker's identity assertions, checked against its published keys. */
+/** The broker's identity assertions, checked against its published keys (the group checks the meeting itself). */
 function brokerVerifier(keys: JWTVerifyGetKey): IdentityVerifier {
-  return async (assertion, { now }) => {
-    const { payload } = await jwtVerify(assertion, keys, { audience: 'geobridge:identity', algorithms: ['EdDSA'], currentDate: now });
-    const { sub, exp, meeting, name, signatureKey } = payload;
-    if (typeof sub !== 'string' || typeof exp !== 'number' || typeof meeting !== 'string' || typeof name !== 'string') throw new Error('the identity assertion is malformed');
-    return { sub, exp, meeting, name, ...(typeof signatureKey === 'string' ? { signatureKey } : {}) };
-  };
+  return (assertion, { now }) => verifyIdentityAssertion(keys, assertion, { now });
 }
 
 /**
@@ -195,9 +194,9 @@ async function requestAssertion(broker: string, joinToken: string, signatureKey:
     headers: { authorization: `Bearer ${joinToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ signatureKey }),
   });
-  const body = (await response.json().catch(() => ({}))) as { assertion?: unknown; message?: unknown };
-  if (!response.ok || typeof body.assertion !== 'string') throw new Error(`the broker did not vouch for the MLS key: ${typeof body.message === 'string' ? body.message : response.status}`);
-  return body.assertion;
+  const body: unknown = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`the broker did not vouch for the MLS key: ${isObject(body) && typeof body.message === 'string' ? body.message : response.status}`);
+  return parseAnswer(IdentityAnswer, body, 'POST /v1/identity').assertion;
 }
 
 /** The MLS group of one bridge connection. Create one per admission; drop it with the connection. */

@@ -6,7 +6,7 @@
  */
 import { MediaStreamTrack, RTCPeerConnection, useOPUS, useSdesMid, useVP8 } from 'werift';
 import WebSocket from 'ws';
-import type { IceServer, StreamInfo } from '../core/signalling/protocol.js';
+import type { IceServer, StreamInfo } from '../protocol/signalling.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
 
 export type { SessionEvent } from './session.js';

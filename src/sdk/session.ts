@@ -5,16 +5,19 @@
  * back as an event. The platform (browser or Node) supplies only the socket
  * and the peer connection (`Platform`), so both shells share every decision.
  */
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
-import type { Route as DecidedRoute } from '../core/select/select.js';
-import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource } from '../core/signalling/protocol.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource } from '../protocol/signalling.js';
 import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { screenIceServers, signedIceAllowance, type IceServerRefused } from './ice-servers.js';
 import { holdingOf, MeetingKeys, prepareMember, type CarriedGroup, type ChatMessage, type E2eeEpoch, type E2eeRoster, type GroupEntry } from './meeting-keys.js';
 import { GeobridgeError } from '../core/errors.js';
+import { isObject } from '../core/fields.js';
+import { parseAnswer } from '../protocol/parse-answer.js';
+import { RouteAnswer } from '../protocol/route-answer.js';
+import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { chatTextProblem } from '../e2ee/chat.js';
 import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
 
@@ -374,24 +377,27 @@ export class Session<Track> {
         body: JSON.stringify(this.#options.country !== undefined ? { country: this.#options.country } : {}),
         signal: abort.signal,
       });
-      const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+      const body: unknown = await response.json().catch(() => ({}));
       if (response.ok) {
-        const token = String(body.ticket);
-        const verified = await this.#verifyTicket(token);
-        const iceServers = await signedIceAllowance(body.iceServers, verified.claims.ice);
+        // An answer that does not match the protocol is no answer: it throws, and the machine hears routeFailed.
+        const answer = parseAnswer(RouteAnswer, body, 'POST /v1/route');
+        const verified = await this.#verifyTicket(answer.ticket);
+        const iceServers = await signedIceAllowance(answer.iceServers, verified.claims.ice);
         // Only a ticket that verifies is a route worth a receipt; the machine refuses the others.
-        const receipt = verified.ok ? this.#receipts.keep(body, verified.claims.sub, new Date()) : undefined;
-        this.#routes.set(requestId, { ticket: token, claims: verified.claims, bridges: (body.bridges ?? {}) as Record<string, string>, iceServers, receipt });
-        event = { type: 'routeReceived', requestId, decision: body as unknown as DecidedRoute, ticket: verified.claims, ticketVerified: verified.ok };
+        const receipt = verified.ok ? this.#receipts.keep(answer, verified.claims.sub, new Date()) : undefined;
+        this.#routes.set(requestId, { ticket: answer.ticket, claims: verified.claims, bridges: answer.bridges, iceServers, receipt });
+        event = { type: 'routeReceived', requestId, decision: answer, ticket: verified.claims, ticketVerified: verified.ok };
       } else if (response.status >= 500 && response.status !== 503) {
         event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
       } else {
         const retryAfter = Number(response.headers.get('retry-after'));
+        // An error body is read leniently: a proxy in between may answer with anything.
+        const error = isObject(body) ? body : {};
         event = {
           type: 'routeRefused',
           requestId,
-          code: typeof body.code === 'string' ? body.code : `HTTP_${response.status}`,
-          message: typeof body.message === 'string' ? body.message : `the broker answered ${response.status}`,
+          code: typeof error.code === 'string' ? error.code : `HTTP_${response.status}`,
+          message: typeof error.message === 'string' ? error.message : `the broker answered ${response.status}`,
           ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
         };
       }
@@ -404,14 +410,10 @@ export class Session<Track> {
     this.#dispatch(event);
   }
 
-  /** Checks the ticket's signature against the broker's published keys; the machine checks the claims. */
+  /** Verifies the ticket against the broker's published keys (signature, `typ`, audience, expiry, claims); the machine checks it against the route. */
   async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicket }> {
     try {
-      const { payload } = await jwtVerify(token, this.#jwks, { audience: 'geobridge:bridge', typ: 'gb-route+jwt', algorithms: ['EdDSA'] });
-      const { candidates, candidateJurisdictions } = payload;
-      // The machine reads the lists by index: a ticket without one per candidate is refused here.
-      if (!Array.isArray(candidates) || !Array.isArray(candidateJurisdictions) || candidates.length !== candidateJurisdictions.length) throw new Error('malformed ticket');
-      return { ok: true, claims: payload as unknown as RouteTicket };
+      return { ok: true, claims: await verifyRouteTicket(this.#jwks, token, { now: new Date() }) };
     } catch {
       const empty: RouteTicket = { sub: '', meeting: '', candidates: [], candidateJurisdictions: [], decision: '', country: '', exp: 0, ice: '' };
       return { ok: false, claims: empty };

@@ -4,7 +4,7 @@
  * so one it no longer labels has ended (m-lines are never recycled, so a mid
  * names one stream for the connection's life).
  */
-import { streamSource, type StreamInfo, type StreamSource } from '../core/signalling/protocol.js';
+import { streamSource, type StreamInfo, type StreamSource } from '../protocol/signalling.js';
 
 /** A remote track the application was given. */
 export interface ReceivedTrack {

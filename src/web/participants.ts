@@ -4,7 +4,7 @@
  * encryption group (from the SDK's roster). The list and `state.participants`
  * come from one pure function, so what tests read is what people see.
  */
-import type { PeerInfo } from '../core/signalling/protocol.js';
+import type { PeerInfo } from '../protocol/signalling.js';
 import type { SessionEvent } from '../sdk/session.js';
 import { displayName } from './messages.js';
 

@@ -1,6 +1,6 @@
 /**
  * The bridges' API. Every message is a compact JWS signed with the Ed25519
- * key configured for the bridge's datacenter (attestation.ts); a message that
+ * key configured for the bridge's datacenter (src/protocol/bridge-message.ts); a message that
  * cannot prove its identity is rejected and audited. The broker takes a
  * datacenter's jurisdiction and location from the manifest, never from the
  * bridge, and holds every admission, claim and renewal to the policy in force
@@ -13,14 +13,16 @@ import { compilePolicy } from '../../core/policy/compile.js';
 import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../../core/select/meeting-policy.js';
 import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from '../app.js';
-import { verifyBridgeMessage, type BridgeMessage } from '../attestation.js';
+import { BridgeKeysAnswer } from '../../protocol/answers.js';
+import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { isNewerDecision } from '../decision-id.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
 import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
-import { issueRouteTicket, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../tickets.js';
+import { verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
+import { issueRouteTicket } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
 const TicketText = Type.String({ minLength: 1, maxLength: 16_384 });
@@ -77,7 +79,7 @@ interface SignedRequest {
 /** Verifies a bridge message and its body's shape; rejections are counted and summarized (rejection-summary.ts). */
 async function verified<S extends TSchema>(ctx: BrokerContext, request: SignedRequest, schema: S): Promise<{ datacenter: string; body: Static<S> }> {
   const jws = request.body.message;
-  let message: BridgeMessage;
+  let message: VerifiedBridgeMessage;
   try {
     message = await verifyBridgeMessage(ctx.config.bridgeKeys, jws, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.replayGuard });
   } catch (error) {
@@ -328,7 +330,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       schema: {
         tags: ['bridges'],
         summary: "Each datacenter's bridge public key (Ed25519 JWK): clients check the bridge's proof of identity against it",
-        response: { 200: Type.Object({ keys: Type.Record(Type.String(), Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() })) }) },
+        response: { 200: BridgeKeysAnswer },
       },
     },
     () => ({ keys: ctx.config.bridgePublicJwks as Record<string, { kty: string; crv: string; x: string }> }),

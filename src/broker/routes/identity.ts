@@ -12,6 +12,7 @@ import { GeobridgeError } from '../../core/errors.js';
 import type { BrokerApp } from '../app.js';
 import { requireJoinToken } from '../auth.js';
 import type { BrokerContext } from '../context.js';
+import { IdentityAnswer } from '../../protocol/answers.js';
 import { issueIdentityAssertion } from '../tickets.js';
 import { BEARER } from './schemas.js';
 
@@ -27,7 +28,7 @@ export function identityRoutes(app: BrokerApp, ctx: BrokerContext): void {
         summary: "Bind the participant's MLS signature key to its identity: a broker-signed identity assertion (join token as bearer)",
         security: BEARER,
         body: Type.Object({ signatureKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'Raw Ed25519 public key, base64url without padding' }) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ assertion: Type.String(), expiresAt: Type.String() }) },
+        response: { 201: IdentityAnswer },
       },
     },
     async (request, reply) => {

@@ -3,7 +3,7 @@
  * let participants ask for a route into one meeting.
  */
 import { randomUUID } from 'node:crypto';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { isCountryCode } from '../../core/geo/countries.js';
 import { compilePolicy } from '../../core/policy/compile.js';
@@ -11,7 +11,9 @@ import type { BrokerApp } from '../app.js';
 import { requireAccount } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import type { Account, Meeting } from '../store/store.js';
-import { DEFAULT_INVITE_SECONDS, issueInvite, verifyInvite } from '../invites.js';
+import { InviteAcceptAnswer, JoinTokenAnswer } from '../../protocol/answers.js';
+import { verifyInvite } from '../../protocol/invite.js';
+import { DEFAULT_INVITE_SECONDS, issueInvite } from '../invites.js';
 import { inviteRateLimit } from '../rate-limits.js';
 import { issueJoinToken } from '../tickets.js';
 import { BEARER } from './schemas.js';
@@ -106,7 +108,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
         security: BEARER,
         params: MeetingParams,
         body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ token: Type.String(), participant: Type.String(), expiresAt: Type.String() }) },
+        response: { 201: JoinTokenAnswer },
       },
     },
     async (request, reply) => {
@@ -151,7 +153,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
         tags: ['meetings'],
         summary: 'Exchange an invite and a display name for a join token (what the meeting page does)',
         body: Type.Object({ invite: Type.String({ minLength: 1, maxLength: 4096 }), name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ token: Type.String(), participant: Type.String(), expiresAt: Type.String(), meeting: Type.String(), title: Type.String() }) },
+        response: { 201: InviteAcceptAnswer },
       },
     },
     async (request, reply) => {
@@ -165,7 +167,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
 }
 
 /** A fresh participant id and its join token for `meeting`. */
-async function joinToken(ctx: BrokerContext, meeting: Meeting, name: string): Promise<{ token: string; participant: string; expiresAt: string }> {
+async function joinToken(ctx: BrokerContext, meeting: Meeting, name: string): Promise<Static<typeof JoinTokenAnswer>> {
   const participant = `ptc_${randomUUID()}`;
   const issued = await issueJoinToken(ctx.keys, { participant, meeting: meeting.id, account: meeting.accountId, name, expiresInSeconds: ctx.config.joinTokenSeconds });
   return { token: issued.token, participant, expiresAt: new Date(issued.claims.exp * 1000).toISOString() };

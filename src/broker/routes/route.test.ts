@@ -20,9 +20,10 @@ import { iceAllowance } from '../../core/ice/allowed.js';
 import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
 import { brokerApi } from '../broker-api.fixture.js';
 import { startTestBroker, type TestBroker } from '../test-broker.fixture.js';
-import { RouteResponse, routeResponseJson } from './route.js';
+import { RouteAnswer } from '../../protocol/route-answer.js';
+import { routeResponseJson } from './route.js';
 
-type Body = Static<typeof RouteResponse>;
+type Body = Static<typeof RouteAnswer>;
 
 function loadWorld(): Manifest {
   const parsed = parseManifest(readFileSync(new URL('../../../examples/world.yaml', import.meta.url), 'utf8')).manifest;
@@ -39,7 +40,7 @@ const logKey = await ephemeralLogKey();
 beforeAll(async () => {
   // Fastify's default serializer of the schema (fast-json-stringify), as the route used before it had its own.
   app = Fastify();
-  app.get('/body', { schema: { response: { 200: RouteResponse } } }, () => Promise.resolve(next));
+  app.get('/body', { schema: { response: { 200: RouteAnswer } } }, () => Promise.resolve(next));
   await app.ready();
   const keys = new Map<string, SigningKey>();
   const store: KeyStore = {

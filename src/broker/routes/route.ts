@@ -17,7 +17,8 @@ import { toJson } from '../frozen-json.js';
 import { iceAllowanceDigest, iceServersJson, routeIceAllowance } from '../route-ice.js';
 import { meetingPolicyOf } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
-import { BEARER, CandidateSchema, CountryCode, ExclusionSchema, IceAllowanceSchema } from './schemas.js';
+import { RouteAnswer } from '../../protocol/route-answer.js';
+import { BEARER, CountryCode } from './schemas.js';
 
 const RouteBody = Type.Object(
   {
@@ -39,36 +40,6 @@ const RouteQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** The 200 body (the decision JSON of docs/selection.md section 7, plus the ticket, the bridges' URLs and the STUN/TURN allowance); `routeResponseJson` writes it. */
-export const RouteResponse = Type.Object({
-  zone: Type.Union([Type.String(), Type.Null()]),
-  country: Type.String(),
-  // Immutable: the decider's lists go out as they are (readonly in TypeScript, the same JSON Schema).
-  allowedJurisdictions: Type.Optional(Type.Immutable(Type.Array(Type.String(), { description: 'Only with ?explain=true: the jurisdictions the participant may use' }))),
-  candidates: Type.Immutable(Type.Array(CandidateSchema)),
-  excluded: Type.Optional(Type.Immutable(Type.Array(ExclusionSchema, { description: 'Only with ?explain=true: every datacenter not offered, with its reason' }))),
-  attempts: Type.Object({ perPrimary: Type.Integer(), timeoutMs: Type.Integer() }),
-  decisionId: Type.String(),
-  policyVersion: Type.Integer(),
-  ticket: Type.String(),
-  ticketExpiresAt: Type.String(),
-  bridges: Type.Record(Type.String(), Type.String(), { description: 'Signalling URL of each candidate whose bridge is live' }),
-  iceServers: Type.Record(Type.String(), Type.Immutable(Type.Array(IceAllowanceSchema)), {
-    description: "For each candidate, the declared STUN/TURN servers the participant may accept from its bridge (the manifest's `ice` inside allowedJurisdictions); the client drops any other URL a bridge hands it",
-  }),
-  receipt: Type.Object(
-    {
-      manifestSha256: Type.String({ description: 'SHA-256 (hex) of the manifest the decision was made under' }),
-      index: Type.Integer({ description: "The decision's leaf in the transparency log (its audit record's seq − 1)" }),
-      recordHash: Type.String({ description: "The decision's audit record hash (hex): the leaf's entry" }),
-      timestamp: Type.Integer({ description: 'When the log promised it, ms since 1970' }),
-      keyId: Type.String({ description: 'The log key (GET /v1/log/key)' }),
-      signature: Type.String({ description: 'Ed25519 by the log key over the inclusion promise (docs/security.md), base64' }),
-    },
-    { description: "The log's signed promise that this decision is in it, in a signed tree head within a second (GET /v1/log/proof?index=… then proves it)" },
-  ),
-});
-
 /** POST /v1/route. */
 export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.post(
@@ -80,10 +51,10 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         security: BEARER,
         body: RouteBody,
         querystring: RouteQuery,
-        response: { 200: RouteResponse },
+        response: { 200: RouteAnswer },
       },
       // The schema still documents the body (OpenAPI); routeResponseJson writes it. 200 is the only status with a schema here.
-      serializerCompiler: () => (body) => routeResponseJson(body as Static<typeof RouteResponse>),
+      serializerCompiler: () => (body) => routeResponseJson(body as Static<typeof RouteAnswer>),
       // `curl -X POST` without a body means "no hints".
       preValidation: (request, _reply, done) => {
         // The type says a body is there; on the wire it may not be.
@@ -159,14 +130,14 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
 }
 
 /**
- * The 200 body, byte for byte as Fastify's serializer of `RouteResponse`
+ * The 200 body, byte for byte as Fastify's serializer of `RouteAnswer`
  * writes it (route.test.ts holds the two to the same bytes): the schema's
  * fields in its order, strings through JSON.stringify, numbers as they are
  * (integers: the manifest parser and the store see to it). An explained
  * answer's fence list is ~250 codes and the same frozen list for every
  * participant of a country, so its JSON comes from the cache (frozen-json.ts).
  */
-export function routeResponseJson(body: Static<typeof RouteResponse>): string {
+export function routeResponseJson(body: Static<typeof RouteAnswer>): string {
   let candidates = '';
   for (const c of body.candidates) candidates += `${candidates === '' ? '' : ','}{"datacenter":${JSON.stringify(c.datacenter)},"role":${JSON.stringify(c.role)},"jurisdiction":${JSON.stringify(c.jurisdiction)}}`;
   // Only an explained answer (?explain=true) has `allowedJurisdictions` and `excluded`. The schema serializer leaves

@@ -6,9 +6,6 @@ import { Type } from 'typebox';
 /** An ISO 3166-1 alpha-2 code (checked against the country list by the handlers). */
 export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2, e.g. DE' });
 
-/** The body of every error. */
-export const ErrorSchema = Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() }, { additionalProperties: false });
-
 /** Bearer-authenticated route. */
 export const BEARER = [{ bearer: [] }];
 
@@ -24,15 +21,6 @@ export const AccountSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-
-/** A datacenter to try. */
-export const CandidateSchema = Type.Object({ datacenter: Type.String(), role: Type.Union([Type.Literal('primary'), Type.Literal('secondary')]), jurisdiction: Type.String() });
-
-/** A datacenter not offered, and why. */
-export const ExclusionSchema = Type.Object({ datacenter: Type.String(), reason: Type.String() });
-
-/** A declared STUN/TURN server a participant may accept (the manifest's `ice`, credentials never included). */
-export const IceAllowanceSchema = Type.Object({ urls: Type.Immutable(Type.Array(Type.String())), jurisdiction: Type.String() });
 
 /** An Ed25519 public key as published (RFC 8037, `kid` the RFC 7638 thumbprint): the JWKS's keys and the log key. */
 export const PublicJwkSchema = Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String(), kid: Type.String(), alg: Type.Literal('EdDSA'), use: Type.Literal('sig') });

@@ -14,7 +14,8 @@ import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import type { BrokerApp } from '../app.js';
 import type { BrokerContext } from '../context.js';
-import { verifyInvite } from '../invites.js';
+import { BrokerInfoAnswer, InvitePreviewAnswer } from '../../protocol/answers.js';
+import { verifyInvite } from '../../protocol/invite.js';
 import { inviteRateLimit } from '../rate-limits.js';
 
 const WEB = fileURLToPath(new URL('../../web/', import.meta.url));
@@ -85,20 +86,7 @@ export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
       schema: {
         tags: ['system'],
         summary: 'What this broker runs: dev mode, and the datacenters of the manifest in force',
-        response: {
-          200: Type.Object(
-            {
-              dev: Type.Boolean(),
-              datacenters: Type.Array(
-                Type.Object(
-                  { id: Type.String(), jurisdiction: Type.String(), location: Type.Object({ lat: Type.Number(), lon: Type.Number() }, { additionalProperties: false }) },
-                  { additionalProperties: false },
-                ),
-              ),
-            },
-            { additionalProperties: false },
-          ),
-        },
+        response: { 200: BrokerInfoAnswer },
       },
     },
     () => ({
@@ -115,7 +103,7 @@ export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
         tags: ['meetings'],
         summary: "The meeting an invite is for (its title), so the page can show it before the participant names themselves",
         body: Type.Object({ invite: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ meeting: Type.String(), title: Type.String() }, { additionalProperties: false }) },
+        response: { 200: InvitePreviewAnswer },
       },
     },
     async (request) => {

@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { GeobridgeError } from '../../core/errors.js';
 import { isIceUrl, isRelayUrl } from '../../core/ice/rules.js';
-import type { IceServer } from '../../core/signalling/protocol.js';
+import type { IceServer } from '../../protocol/signalling.js';
 import { DEFAULT_CONTROL_GRACE_MS, startBridge } from '../../bridge/server.js';
-import { MAX_BRIDGE_GRACE_MS } from '../../core/signalling/control.js';
+import { MAX_BRIDGE_GRACE_MS } from '../../protocol/control-commands.js';
 import { parseCommandArgs, splitList } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 

@@ -12,11 +12,13 @@ import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { proveReceipt, type LogPublicKey } from '../../broker/audit/verify-log.js';
-import type { JwksDocument } from '../../broker/tickets.js';
+import type { JwksDocument } from '../../protocol/jwt.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseCommandArgs } from '../args.js';
+import { BridgeKeysAnswer } from '../../protocol/answers.js';
+import { parseAnswer } from '../../protocol/parse-answer.js';
 import { bridgeProofProblem } from '../bridge-proof-check.js';
 import { brokerUrl, getJson } from '../broker-client.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
@@ -167,7 +169,7 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     const ticket = await ticketProblem(route.ticket, { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256 }, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
     if (ticket !== undefined) return { ok: false, reason: ticket };
     lines.push(`the route ticket is the broker's, for decision ${route.decisionId} under manifest ${promise.manifestSha256.slice(0, 12)}…`);
-    const keys = ((await getJson(sources.broker, '/v1/bridges/keys')) as { keys?: Record<string, unknown> }).keys ?? {};
+    const keys = parseAnswer(BridgeKeysAnswer, await getJson(sources.broker, '/v1/bridges/keys'), 'GET /v1/bridges/keys').keys;
     for (const c of route.connections) {
       const problem = await bridgeProofProblem(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
       if (problem !== undefined) return { ok: false, reason: `the bridge proof for ${c.datacenter} does not hold: ${problem}` };

@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Candidate, Decision, Route } from '../select/select.js';
+import type { Candidate, Decision } from '../select/select.js';
 import { INITIAL_CONNECTION_STATE, step } from './machine.js';
 import type { RetryPolicy } from './retry.js';
-import type { Command, ConnectionEvent, ConnectionState, RouteTicket } from './types.js';
+import type { Command, ConnectionEvent, ConnectionState, RouteOffer, RouteTicket } from './types.js';
 
 const T0 = 1_700_000_000_000;
 const POLICY: RetryPolicy = { baseDelayMs: 200, maxDelayMs: 5000, maxRetries: 4, jitter: 0.5 };
@@ -191,7 +191,7 @@ describe('connection machine properties', () => {
         let state: ConnectionState = INITIAL_CONNECTION_STATE;
         let maxId = 0;
         /** The route each request id was answered with, as the machine accepted it. */
-        const accepted = new Map<number, { decision: Route; ticket: RouteTicket; verified: boolean }>();
+        const accepted = new Map<number, { decision: RouteOffer; ticket: RouteTicket; verified: boolean }>();
         for (const move of moves) {
           const event = eventFor(move, state.status, shell);
           if (event === undefined) continue;
@@ -265,7 +265,7 @@ describe('connection machine properties', () => {
 function checkCommand(
   c: Command,
   shell: Shell,
-  accepted: ReadonlyMap<number, { decision: Route; ticket: RouteTicket; verified: boolean }>,
+  accepted: ReadonlyMap<number, { decision: RouteOffer; ticket: RouteTicket; verified: boolean }>,
   connectIds: Set<number>,
   maxId: () => number,
   setMax: (id: number) => void,

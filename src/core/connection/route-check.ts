@@ -6,8 +6,8 @@
  * (docs/broker.md); this is the client's line of that defence.
  */
 import { DEFAULT_SELECTION } from '../manifest/types.js';
-import type { AttemptPolicy, Candidate, Route } from '../select/select.js';
-import type { CandidateRejection, RouteTicket } from './types.js';
+import type { AttemptPolicy, Candidate } from '../select/select.js';
+import type { CandidateRejection, RouteOffer, RouteTicket } from './types.js';
 
 /** A candidate that must not be contacted, and why. */
 export interface RejectedCandidate {
@@ -36,7 +36,7 @@ const MAX_TIMEOUT_MS = 60_000;
  * the decision or in the ticket) is rejected: its jurisdiction is then
  * unknown, and unknown fails closed.
  */
-export function checkRoute(decision: Route, ticket: RouteTicket): RouteCheck {
+export function checkRoute(decision: RouteOffer, ticket: RouteTicket): RouteCheck {
   const inTicket = new Set(ticket.candidates);
   const signed = signedJurisdictions(ticket);
   const accepted = new Map<string, Candidate>();

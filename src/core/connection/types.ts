@@ -9,9 +9,10 @@ import type { AttemptPolicy, Candidate, Route } from '../select/select.js';
 import type { RandomSource, RetryPolicy } from './retry.js';
 
 /**
- * The route ticket claims the client relies on (the broker's
- * `RouteTicketClaims` has these and more). The shell verifies the signature
- * and says so in `routeReceived.ticketVerified`; the core only reads claims.
+ * The route ticket claims the client's machine reads: src/protocol's
+ * `RouteTicketClaims` extends this with the rest. The shell verifies the
+ * ticket and says so in `routeReceived.ticketVerified`; the core only reads
+ * claims.
  */
 export interface RouteTicket {
   /** Participant id. */
@@ -29,6 +30,9 @@ export interface RouteTicket {
   /** Base64url SHA-256 of the route answer's `iceServers` JSON: the allowance the ticket signs (src/sdk/ice-servers.ts). */
   readonly ice: string;
 }
+
+/** What the machine needs of a route answer's decision (the default answer leaves `allowedJurisdictions` out). */
+export type RouteOffer = Pick<Route, 'candidates' | 'attempts'>;
 
 /** What the shell passes to every `step`. */
 export interface StepContext {
@@ -77,7 +81,8 @@ export interface LeaveEvent {
 export interface RouteReceivedEvent {
   readonly type: 'routeReceived';
   readonly requestId: number;
-  readonly decision: Route;
+  /** The route answer's decision: the machine reads its candidates and attempt policy. */
+  readonly decision: RouteOffer;
   readonly ticket: RouteTicket;
   /** Whether the ticket's signature verified against the broker's keys. */
   readonly ticketVerified: boolean;

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../manifest/parse.js';
 import type { DeclaredIceServer, Manifest } from '../manifest/types.js';
-import type { IceServer } from '../signalling/protocol.js';
+import type { IceServer } from './rules.js';
 import { allowedIceServers, checkIceServers, iceAllowance, iceServersWithin } from './allowed.js';
 
 const MANIFEST = `version: 1

@@ -8,7 +8,7 @@
  */
 import type { DeclaredIceServer, Manifest } from '../manifest/types.js';
 import { compilePolicy } from '../policy/compile.js';
-import type { IceServer } from '../signalling/protocol.js';
+import type { IceServer } from './rules.js';
 
 /** The servers a participant may accept from each candidate datacenter's bridge, by datacenter id. */
 export type IceAllowance = Readonly<Record<string, readonly DeclaredIceServer[]>>;

@@ -5,6 +5,13 @@
  * may send in `admitted.iceServers`.
  */
 
+/** A STUN or TURN server the client should use to reach the bridge (the RTCIceServer shape). */
+export interface IceServer {
+  readonly urls: readonly string[];
+  readonly username?: string;
+  readonly credential?: string;
+}
+
 /** Servers one `admitted` message may carry, so also servers one datacenter may declare. */
 export const ICE_SERVERS_MAX = 16;
 

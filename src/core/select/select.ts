@@ -401,7 +401,7 @@ function refusalMessage(country: string, zone: string, excluded: readonly Exclus
  * The jurisdictions a participant's media may be in: fences ∩ host's fences ∩
  * account ∩ meeting, sorted — the decision's `allowedJurisdictions`, without
  * the ranking. Compact route tickets carry the inputs, and bridges derive the
- * set here (src/broker/tickets.ts, `ticketJurisdictions`).
+ * set here (src/protocol/route-ticket.ts, `ticketJurisdictions`).
  */
 export function allowedJurisdictions(manifest: Manifest, request: RouteRequest): readonly string[] {
   if (!isCountryCode(request.country)) {

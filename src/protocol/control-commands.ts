@@ -5,7 +5,7 @@
  * Defined once here for both ends.
  *
  * Each frame is JSON `{ control, manifest? }`: `control` is a JWT the broker
- * signed (src/broker/tickets.ts, `geobridge:control`) whose `command` claim
+ * signed (control-message.ts, `geobridge:control`) whose `command` claim
  * is one of the commands below, bound to the connection by the bridge's
  * nonce and ordered by `seq`; `manifest` carries the text a `policy` command
  * names by its SHA-256 (kept out of the JWT so it is not base64'd).
@@ -18,8 +18,8 @@
  *   keys            the broker's signing keys changed (sent on connect, on rotation, on revocation):
  *                   refetch its JWKS now, and refuse the revoked kids from then on
  */
-import type { MeetingPolicy } from '../select/meeting-policy.js';
-import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
+import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
 
 /** The manifest in force, by version and SHA-256; its text travels beside the JWT. */
 export interface PolicyCommand {

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, streamSource, type BridgeMessage, type ClientMessage } from './protocol.js';
+import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, streamSource, type BridgeMessage, type ClientMessage } from './signalling.js';
 
 const id = fc.string({ minLength: 1, maxLength: 20 });
 const challenge = fc.stringMatching(/^[A-Za-z0-9_-]{43}$/);

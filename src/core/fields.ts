@@ -1,5 +1,6 @@
 /**
- * Field checks for the JSON messages of src/core/signalling: small
+ * Field checks for JSON messages and files (the signalling messages of
+ * src/protocol, the routing receipt file): small
  * predicates composed into per-message schemas, and `fieldsOk`, which names
  * the first missing, malformed or unknown field. Pure and never throwing.
  */

@@ -18,7 +18,7 @@
  *
  * The bridge proves who it is in `admitted`: a JWS over the client's `join`
  * challenge, signed with its datacenter's key, which the broker publishes
- * (`GET /v1/bridges/keys`). Names come from the route ticket the broker
+ * (`GET /v1/bridges/keys`; bridge-proof.ts). Names come from the route ticket the broker
  * signed, never from the client. While a participant is connected the bridge
  * renews its ticket with the broker and hands it on (`ticket`); a renewal the
  * broker refuses, a ticket left to expire, or a policy that no longer allows
@@ -49,10 +49,12 @@
  *
  * Parsers never throw: they return the message, or an error naming the field.
  */
-import { arrayOf, bool, count, fieldsOk, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from './fields.js';
+import { arrayOf, bool, count, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
+import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl, type IceServer } from '../core/ice/rules.js';
 
-export type { Parsed } from './fields.js';
-import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl } from '../ice/rules.js';
+export type { Parsed } from '../core/fields.js';
+// The ICE server shape is core's (its rules judge it); messages carry it.
+export type { IceServer } from '../core/ice/rules.js';
 
 /** The WebSocket subprotocol both ends must agree on. */
 export const SIGNALLING_SUBPROTOCOL = 'geobridge.v1';
@@ -75,13 +77,6 @@ export interface PeerInfo {
 
 /** What a video stream shows: the camera (or, for audio, the microphone) or a shared screen. */
 export type StreamSource = 'camera' | 'screen';
-
-/** A STUN or TURN server the client should use to reach the bridge (the RTCIceServer shape). */
-export interface IceServer {
-  readonly urls: readonly string[];
-  readonly username?: string;
-  readonly credential?: string;
-}
 
 /** Which peer's media a transceiver of the offer carries. */
 export interface StreamInfo {
@@ -264,30 +259,9 @@ export type BridgeMessage =
   | MoveMessage
   | TicketMessage;
 
-/** The JWS `typ` of a bridge's proof of identity. */
-export const BRIDGE_PROOF_TYPE = 'gb-bridge-proof+jws';
-
-/** What a bridge signs to prove to a client that it holds its datacenter's key. */
-export interface BridgeProof {
-  readonly datacenter: string;
-  /** The client's `join` challenge. */
-  readonly challenge: string;
-  /** The participant it admitted (the ticket's subject). */
-  readonly participant: string;
-  /** When it signed, ms since the epoch (for logs; the challenge makes it fresh). */
-  readonly at: number;
-}
-
 /** A challenge: 32 bytes in base64url without padding. */
 export function isChallenge(value: unknown): value is string {
   return typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value);
-}
-
-/** Parses the payload of a bridge proof. */
-export function parseBridgeProof(value: unknown): Parsed<BridgeProof> {
-  if (!isObject(value)) return { ok: false, error: 'the proof payload is not a JSON object' };
-  const problem = fieldsOk(value, { datacenter: nonEmpty(ID_MAX), challenge: isChallenge, participant: nonEmpty(ID_MAX), at: count });
-  return problem === undefined ? { ok: true, message: value as unknown as BridgeProof } : { ok: false, error: `bridge proof: ${problem}` };
 }
 
 const ID_MAX = 100;

@@ -1,0 +1,30 @@
+/**
+ * The broker's HTTP answers that its clients read, besides the route answer
+ * (route-answer.ts): defined once, declared by the broker's routes, parsed
+ * by the SDK and the meeting page (parse-answer.ts).
+ */
+import { Type } from 'typebox';
+
+/** POST /v1/identity: the broker's identity assertion for the participant's MLS signature key (identity-assertion.ts). */
+export const IdentityAnswer = Type.Object({ assertion: Type.String(), expiresAt: Type.String() });
+
+/** POST /v1/meetings/:id/join-tokens: a fresh participant and its join token (join-token.ts). */
+export const JoinTokenAnswer = Type.Object({ token: Type.String(), participant: Type.String(), expiresAt: Type.String() });
+
+/** POST /v1/invites/accept: a join token, and the meeting it is for. */
+export const InviteAcceptAnswer = Type.Object({ token: Type.String(), participant: Type.String(), expiresAt: Type.String(), meeting: Type.String(), title: Type.String() });
+
+/** POST /v1/invites/preview: the meeting an invite is for, and its title. */
+export const InvitePreviewAnswer = Type.Object({ meeting: Type.String(), title: Type.String() }, { additionalProperties: false });
+
+/** A datacenter of the manifest in force, as GET /v1/info lists it. */
+export const DatacenterInfo = Type.Object(
+  { id: Type.String(), jurisdiction: Type.String(), location: Type.Object({ lat: Type.Number(), lon: Type.Number() }, { additionalProperties: false }) },
+  { additionalProperties: false },
+);
+
+/** GET /v1/info: dev mode, and the datacenters of the manifest in force. */
+export const BrokerInfoAnswer = Type.Object({ dev: Type.Boolean(), datacenters: Type.Array(DatacenterInfo) }, { additionalProperties: false });
+
+/** GET /v1/bridges/keys: each datacenter's bridge public key (an Ed25519 JWK), which its proofs of identity verify against (bridge-proof.ts). */
+export const BridgeKeysAnswer = Type.Object({ keys: Type.Record(Type.String(), Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() })) });

@@ -1,0 +1,113 @@
+/**
+ * Checking the broker's JWTs, for every party that reads them: EdDSA only,
+ * explicit `typ` (RFC 8725 §3.11) and audience per token kind, a little clock
+ * tolerance, and every failure classified so that an expired token, a
+ * revoked key and an unreachable key set are each said as such.
+ */
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { isCanonicalCompactJws } from './compact-jws.js';
+
+/** Seconds of clock skew tolerated between broker, bridges and clients. */
+export const CLOCK_TOLERANCE_SECONDS = 5;
+
+/** A JWKS document (RFC 7517 §5), e.g. the JSON served at the broker's JWKS URL. */
+export interface JwksDocument {
+  readonly keys: readonly Readonly<JWK>[];
+}
+
+/** Anything that hands out a jose key resolver over its live keys (the broker's key ring). */
+export interface KeySource {
+  keyResolver(): JWTVerifyGetKey;
+}
+
+/** What verifies a token: a key source, a JWKS document, or a jose resolver (`createRemoteJWKSet`, `createLocalJWKSet`). */
+export type TokenKeys = KeySource | JwksDocument | JWTVerifyGetKey;
+
+/** Why a JWT was refused: a bad token, an expired one, a key set that could not be had, a revoked key. */
+export type JwtFailureReason = 'invalid' | 'expired' | 'unavailable' | 'revoked';
+
+/** Outcome of checking a JWT: the payload and its key id, or why it was refused. */
+export type JwtCheck =
+  | { readonly ok: true; readonly payload: JWTPayload; readonly kid: string | undefined }
+  | { readonly ok: false; readonly reason: JwtFailureReason; readonly detail: string; readonly cause: unknown };
+
+/** A refused JWT. */
+export type JwtFailure = Extract<JwtCheck, { ok: false }>;
+
+/** Options of `checkJwt`. */
+export interface CheckJwtOptions {
+  readonly audience: string;
+  /** The `typ` header the token must carry. */
+  readonly type: string;
+  readonly now: Date;
+  readonly issuer?: string;
+}
+
+const localSets = new WeakMap<JwksDocument, JWTVerifyGetKey>();
+
+/** The jose key resolver for any accepted form of keys. */
+function resolverOf(keys: TokenKeys): JWTVerifyGetKey {
+  if (typeof keys === 'function') return keys;
+  if ('keyResolver' in keys) return keys.keyResolver();
+  let local = localSets.get(keys);
+  if (local === undefined) {
+    local = createLocalJWKSet({ keys: keys.keys.map((k) => ({ ...k })) } satisfies JSONWebKeySet);
+    localSets.set(keys, local);
+  }
+  return local;
+}
+
+/** Verifies a JWT signed with EdDSA only and classifies any failure; never throws. */
+export async function checkJwt(token: string, keys: TokenKeys, options: CheckJwtOptions): Promise<JwtCheck> {
+  if (!isCanonicalCompactJws(token)) {
+    return { ok: false, reason: 'invalid', detail: 'not a compact JWS in canonical base64url', cause: undefined };
+  }
+  try {
+    const { payload, protectedHeader } = await jwtVerify(token, resolverOf(keys), {
+      // EdDSA only: no `none`, no HMAC keyed with a public key (RFC 8725 §3.1–3.2).
+      algorithms: ['EdDSA'],
+      audience: options.audience,
+      typ: options.type,
+      currentDate: options.now,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+      ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+    });
+    return { ok: true, payload, kid: protectedHeader.kid };
+  } catch (cause) {
+    return { ok: false, reason: classify(cause), detail: cause instanceof Error ? cause.message : String(cause), cause };
+  }
+}
+
+/**
+ * The error a key resolver throws for a token whose `kid` was revoked (the
+ * broker's key ring, a bridge's): `checkJwt` reports it as `revoked`,
+ * whatever else is wrong with the token.
+ */
+export function keyRevokedError(kid: string): GeobridgeError {
+  return new GeobridgeError('KEY_REVOKED', `the broker revoked the key ${kid} that signed this token`);
+}
+
+/** The token's key was revoked: said as such, so that nobody hunts for a bad token or a wrong clock. */
+export function keyRevoked(failure: JwtFailure, what: string): GeobridgeError {
+  return new GeobridgeError('KEY_REVOKED', `The ${what} was signed by a key the broker revoked (${failure.detail}); ask the broker for a new one.`, { cause: failure.cause });
+}
+
+/** The key set could not be fetched: not the token's fault, so not reported as invalid. */
+export function keysUnavailable(failure: JwtFailure): GeobridgeError {
+  return new GeobridgeError('JWKS_UNAVAILABLE', `The broker's key set could not be loaded: ${failure.detail}. Check that the broker's JWKS URL is reachable.`, {
+    cause: failure.cause,
+  });
+}
+
+/** Expired tokens, unreachable key sets and revoked keys are told apart from bad tokens; everything else is invalid. */
+function classify(error: unknown): JwtFailureReason {
+  if (isGeobridgeError(error) && error.code === 'KEY_REVOKED') return 'revoked';
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JWKSTimeout) return 'unavailable';
+  // A remote JWKS that answers non-200 or non-JSON throws the generic JOSEError;
+  // a network failure throws fetch's own TypeError.
+  if (error instanceof errors.JOSEError) return error.code === 'ERR_JOSE_GENERIC' ? 'unavailable' : 'invalid';
+  return 'unavailable';
+}

@@ -1,0 +1,232 @@
+/**
+ * Every verifier of a broker JWT, held to the same six cases: a good token
+ * verifies to its claims; a wrong `typ`, a wrong audience, an expired token
+ * and a bad signature are refused with the kind's code; and a malformed
+ * claim is refused naming the claim. Tokens are signed here with jose, not
+ * with the broker's key ring, so these tests fix the contract itself.
+ */
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { CONTROL_AUDIENCE, CONTROL_TYPE, verifyControlMessage } from './control-message.js';
+import { IDENTITY_AUDIENCE, IDENTITY_TYPE, verifyIdentityAssertion } from './identity-assertion.js';
+import { INVITE_AUDIENCE, INVITE_TYPE, verifyInvite } from './invite.js';
+import { JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_TYPE, verifyJoinToken } from './join-token.js';
+import type { JwksDocument } from './jwt.js';
+import { ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, verifyRouteTicket } from './route-ticket.js';
+
+const T0 = new Date('2026-03-01T12:00:00Z');
+const IAT = Math.floor(T0.getTime() / 1000);
+const LIFETIME = 120;
+
+/** One token kind: how to make a good one, how to verify it, and the codes it fails with. */
+interface Kind {
+  readonly name: string;
+  readonly audience: string;
+  readonly type: string;
+  readonly subject: string;
+  readonly claims: JWTPayload;
+  readonly verify: (keys: JwksDocument, token: string, now: Date) => Promise<unknown>;
+  /** What a verified good token answers (the claims, or for an invite its meeting). */
+  readonly verified: (payload: JWTPayload) => unknown;
+  readonly invalid: string;
+  readonly expired: string;
+  /** A claim set to a malformed value, and the claim the error must name. */
+  readonly malformed: { readonly claims: JWTPayload; readonly names: string };
+}
+
+const withRegistered = (kind: Pick<Kind, 'audience' | 'subject'>, claims: JWTPayload): JWTPayload => ({
+  ...claims,
+  aud: kind.audience,
+  sub: kind.subject,
+  iat: IAT,
+  exp: IAT + LIFETIME,
+  jti: 'jti-1',
+});
+
+const KINDS: readonly Kind[] = [
+  {
+    name: 'route ticket',
+    audience: ROUTE_TICKET_AUDIENCE,
+    type: ROUTE_TICKET_TYPE,
+    subject: 'p-42',
+    claims: {
+      iss: 'https://broker.example',
+      meeting: 'm-7',
+      candidates: ['eu-fra', 'eu-ams'],
+      candidateJurisdictions: ['DE', 'NL'],
+      decision: 'd-123',
+      country: 'DE',
+      name: 'Ada Lovelace',
+      manifest: 'a'.repeat(64),
+      policy: { hostCountry: 'DE', accountJurisdictions: ['DE', 'NL'] },
+      ice: 'b'.repeat(43),
+    },
+    verify: (keys, token, now) => verifyRouteTicket(keys, token, { now }),
+    verified: (payload) => payload,
+    invalid: 'TICKET_INVALID',
+    expired: 'TICKET_EXPIRED',
+    malformed: { claims: { candidateJurisdictions: ['DE', 'nl'] }, names: "'candidateJurisdictions'" },
+  },
+  {
+    name: 'join token',
+    audience: JOIN_TOKEN_AUDIENCE,
+    type: JOIN_TOKEN_TYPE,
+    subject: 'p-1',
+    claims: { meeting: 'm-1', account: 'acme', name: 'Alan Turing' },
+    verify: (keys, token, now) => verifyJoinToken(keys, token, { now }),
+    verified: (payload) => payload,
+    invalid: 'JOIN_TOKEN_INVALID',
+    expired: 'JOIN_TOKEN_EXPIRED',
+    malformed: { claims: { account: 42 }, names: "'account'" },
+  },
+  {
+    name: 'identity assertion',
+    audience: IDENTITY_AUDIENCE,
+    type: IDENTITY_TYPE,
+    subject: 'p-1',
+    claims: { meeting: 'm-1', name: 'Grace Hopper', signatureKey: `${'A'.repeat(42)}E` },
+    verify: (keys, token, now) => verifyIdentityAssertion(keys, token, { now }),
+    verified: (payload) => payload,
+    invalid: 'IDENTITY_ASSERTION_INVALID',
+    expired: 'IDENTITY_ASSERTION_EXPIRED',
+    // The last character of a 32-byte key carries 2 bits: 'B' sets an unused one.
+    malformed: { claims: { signatureKey: `${'A'.repeat(42)}B` }, names: "'signatureKey'" },
+  },
+  {
+    name: 'control message',
+    audience: CONTROL_AUDIENCE,
+    type: CONTROL_TYPE,
+    subject: 'eu-fra',
+    claims: { nonce: 'n'.repeat(32), seq: 7, command: { type: 'end', meeting: 'm-7', reason: 'ended by host' } },
+    verify: (keys, token, now) => verifyControlMessage(keys, token, { now, datacenter: 'eu-fra', nonce: 'n'.repeat(32) }),
+    verified: (payload) => payload,
+    invalid: 'CONTROL_MESSAGE_INVALID',
+    // A command is good for a minute: an expired one is simply not a valid command.
+    expired: 'CONTROL_MESSAGE_INVALID',
+    malformed: { claims: { command: { type: 'end', meeting: 'm-7' } }, names: "'reason'" },
+  },
+  {
+    name: 'invite',
+    audience: INVITE_AUDIENCE,
+    type: INVITE_TYPE,
+    subject: 'm-9',
+    claims: { meeting: 'm-9' },
+    verify: (keys, token, now) => verifyInvite(keys, token, now),
+    verified: (payload) => payload.meeting,
+    invalid: 'INVITE_INVALID',
+    expired: 'INVITE_EXPIRED',
+    malformed: { claims: { meeting: 'm-10' }, names: "'meeting'" },
+  },
+];
+
+let signingKey: CryptoKey;
+let otherKey: CryptoKey;
+let keys: JwksDocument;
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  signingKey = pair.privateKey;
+  otherKey = (await generateKeyPair('EdDSA', { crv: 'Ed25519' })).privateKey;
+  keys = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k-1', alg: 'EdDSA', use: 'sig' }] };
+});
+
+function sign(payload: JWTPayload, type: string, key: CryptoKey = signingKey): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: type }).sign(key);
+}
+
+/** The error a promise rejects with (a GeobridgeError, or the test fails). */
+async function refusal(promise: Promise<unknown>): Promise<GeobridgeError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isGeobridgeError(error)) return error;
+    throw error;
+  }
+  throw new Error('it verified');
+}
+
+describe.each(KINDS)('$name', (kind) => {
+  const good = withRegistered(kind, kind.claims);
+  const verifyAt = (token: string, now = T0): Promise<unknown> => kind.verify(keys, token, now);
+
+  it('verifies a good token to its claims', async () => {
+    expect(await verifyAt(await sign(good, kind.type))).toEqual(kind.verified(good));
+  });
+
+  it('refuses another `typ`, also that of another kind', async () => {
+    for (const type of ['JWT', 'gb-other+jwt', ...KINDS.filter((k) => k !== kind).map((k) => k.type)]) {
+      expect((await refusal(verifyAt(await sign(good, type)))).code, type).toBe(kind.invalid);
+    }
+  });
+
+  it('refuses another audience, also that of another kind', async () => {
+    for (const audience of ['geobridge:other', ...KINDS.filter((k) => k.audience !== kind.audience).map((k) => k.audience)]) {
+      expect((await refusal(verifyAt(await sign({ ...good, aud: audience }, kind.type)))).code, audience).toBe(kind.invalid);
+    }
+  });
+
+  it('refuses it once expired (past the clock tolerance), not before', async () => {
+    const token = await sign(good, kind.type);
+    const after = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
+    await expect(verifyAt(token, after(LIFETIME + 4))).resolves.toBeDefined();
+    expect((await refusal(verifyAt(token, after(LIFETIME + 5)))).code).toBe(kind.expired);
+  });
+
+  it('refuses a token signed by another key', async () => {
+    expect((await refusal(verifyAt(await sign(good, kind.type, otherKey)))).code).toBe(kind.invalid);
+  });
+
+  it('refuses a malformed claim, naming it', async () => {
+    const error = await refusal(verifyAt(await sign({ ...good, ...kind.malformed.claims }, kind.type)));
+    expect(error.code).toBe(kind.invalid);
+    expect(error.message).toContain(kind.malformed.names);
+  });
+
+  it('refuses a token missing a registered claim, naming it', async () => {
+    const withoutJti: JWTPayload = { ...good };
+    delete withoutJti.jti;
+    const error = await refusal(verifyAt(await sign(withoutJti, kind.type)));
+    expect(error.code).toBe(kind.invalid);
+    expect(error.message).toContain('jti');
+  });
+});
+
+describe('route ticket claims', () => {
+  const base = withRegistered({ audience: ROUTE_TICKET_AUDIENCE, subject: 'p-42' }, KINDS[0]?.claims ?? {});
+
+  it('needs one jurisdiction per candidate, and refuses a policy input it does not know rather than widen the fence', async () => {
+    const uneven = await refusal(verifyRouteTicket(keys, await sign({ ...base, candidateJurisdictions: ['DE'] }, ROUTE_TICKET_TYPE), { now: T0 }));
+    expect(uneven.message).toContain("'candidateJurisdictions' must have one jurisdiction per candidate");
+    const unknown = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', region: 'eu' } }, ROUTE_TICKET_TYPE), { now: T0 }));
+    expect([unknown.code, unknown.message]).toEqual(['TICKET_INVALID', expect.stringContaining("'policy' has unknown input(s) region") as unknown]);
+  });
+
+  it('checks the issuer when asked, and the datacenter', async () => {
+    const token = await sign(base, ROUTE_TICKET_TYPE);
+    expect((await refusal(verifyRouteTicket(keys, token, { now: T0, issuer: 'https://other.example' }))).code).toBe('TICKET_INVALID');
+    expect((await refusal(verifyRouteTicket(keys, token, { now: T0, datacenter: 'us-east' }))).code).toBe('TICKET_WRONG_DATACENTER');
+    await expect(verifyRouteTicket(keys, token, { now: T0, issuer: 'https://broker.example', datacenter: 'eu-ams' })).resolves.toBeDefined();
+  });
+});
+
+describe('join tokens and identity assertions', () => {
+  it('are refused for another meeting when a meeting is asked for', async () => {
+    const join = await sign(withRegistered({ audience: JOIN_TOKEN_AUDIENCE, subject: 'p-1' }, KINDS[1]?.claims ?? {}), JOIN_TOKEN_TYPE);
+    expect((await refusal(verifyJoinToken(keys, join, { now: T0, meeting: 'm-2' }))).code).toBe('JOIN_TOKEN_WRONG_MEETING');
+    const identity = await sign(withRegistered({ audience: IDENTITY_AUDIENCE, subject: 'p-1' }, KINDS[2]?.claims ?? {}), IDENTITY_TYPE);
+    expect((await refusal(verifyIdentityAssertion(keys, identity, { now: T0, meeting: 'm-2' }))).code).toBe('IDENTITY_ASSERTION_WRONG_MEETING');
+  });
+});
+
+describe('control messages', () => {
+  const base = withRegistered({ audience: CONTROL_AUDIENCE, subject: 'eu-fra' }, KINDS[3]?.claims ?? {});
+
+  it('are good on their bridge and connection only, and carry a command the bridge knows', async () => {
+    const token = await sign(base, CONTROL_TYPE);
+    expect((await refusal(verifyControlMessage(keys, token, { now: T0, datacenter: 'eu-ams', nonce: 'n'.repeat(32) }))).code).toBe('CONTROL_MESSAGE_INVALID');
+    expect((await refusal(verifyControlMessage(keys, token, { now: T0, datacenter: 'eu-fra', nonce: 'm'.repeat(32) }))).code).toBe('CONTROL_MESSAGE_INVALID');
+    const unknown = await sign({ ...base, command: { type: 'reboot' } }, CONTROL_TYPE);
+    expect((await refusal(verifyControlMessage(keys, unknown, { now: T0, datacenter: 'eu-fra', nonce: 'n'.repeat(32) }))).message).toContain("claim 'command'");
+  });
+});
