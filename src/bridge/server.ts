@@ -26,7 +26,7 @@ import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
 import { IceConfiguration } from './ice-servers.js';
-import { Room, type MediaOptions } from './sfu.js';
+import { Room, warmUp, type MediaOptions } from './sfu.js';
 import { TicketRenewals } from './ticket-renewals.js';
 
 /** Options of `startBridge` (the `geobridge bridge` flags). */
@@ -184,6 +184,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     this.#control.open();
     try {
       await this.#checkIceServers();
+      await warmUp(this.#options.media);
       await this.#enrol();
     } catch (error) {
       await this.close();
