@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { bundlePageScripts } from '../src/broker/page-bundle.js';
-import { newestMtimeMs, writeStamp } from './dist-stamp.js';
+import { newestMtimeMs, removeStamp, writeStamp } from './dist-stamp.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const SRC = join(ROOT, 'src');
@@ -51,6 +51,7 @@ export async function buildDist(): Promise<number> {
   const started = performance.now();
   // Taken before anything is read: a source saved during the build leaves dist/ stale.
   const inputsMtimeMs = newestMtimeMs(ROOT);
+  removeStamp(ROOT);
   rmSync(CLI, { recursive: true, force: true });
   rmSync(WEB, { recursive: true, force: true });
   const [cli, page] = await Promise.all([

@@ -6,7 +6,7 @@
  * asks before it knows whether it needs tsx, and `npm start` before
  * node_modules may exist.
  */
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -59,4 +59,12 @@ export function distIsFresh(root) {
  */
 export function writeStamp(root, inputsMtimeMs) {
   writeFileSync(join(root, STAMP), `${JSON.stringify({ inputsMtimeMs })}\n`);
+}
+
+/**
+ * Marks dist/ as stale, before a build empties it: a launcher started meanwhile runs the sources.
+ * @param {string} root
+ */
+export function removeStamp(root) {
+  rmSync(join(root, STAMP), { force: true });
 }
