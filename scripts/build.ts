@@ -95,6 +95,11 @@ function checkBundledPackages(metafile: Metafile): void {
 
 if (process.argv[1] === import.meta.filename) {
   process.stderr.write('building dist/ (the CLI and the meeting page)…\n');
-  const seconds = await buildDist();
-  process.stderr.write(`built dist/ in ${seconds.toFixed(1)} s\n`);
+  try {
+    process.stderr.write(`built dist/ in ${(await buildDist()).toFixed(1)} s\n`);
+  } catch (error) {
+    // esbuild has printed its errors; ours say what to change.
+    process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -1,10 +1,12 @@
-// bin/geobridge.js runs the compiled CLI (dist/) only while it is up to date with the sources, and the CLI
-// loads a command's code only when that command runs: both keep `npm start` fast (docs/media.md).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+// bin/geobridge.js runs the compiled CLI (dist/) only while it is up to date with the sources, the CLI
+// loads a command's code only when that command runs, and the build's dist/ behaves as the sources do:
+// what keeps `npm start` fast (docs/media.md).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildDist } from '../scripts/build.js';
 import { distIsFresh, newestMtimeMs, writeStamp } from '../scripts/dist-stamp.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -79,15 +81,55 @@ describe('bin/geobridge.js', () => {
   }, 30_000);
 });
 
-describe('the CLI', () => {
-  /** The npm packages a `geobridge …` process loaded (CommonJS ones are all in require.cache, whether it ran dist/ or tsx). */
-  const packagesLoaded = (...argv: string[]): string => {
-    const probe = "import { createRequire } from 'node:module'; process.on('exit', () => process.stderr.write(Object.keys(createRequire(process.argv[1]).cache).join('\\n')));";
-    return spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, join(ROOT, 'bin/geobridge.js'), ...argv], { encoding: 'utf8' }).stderr;
-  };
+/** Makes a `geobridge …` process list, on stderr as it exits, the CommonJS modules it loaded from node_modules (whether it ran dist/ or tsx). */
+const PROBE = ['--import', `data:text/javascript,${encodeURIComponent("import { createRequire } from 'node:module'; process.on('exit', () => process.stderr.write(Object.keys(createRequire(process.argv[1]).cache).join('\\n')));")}`];
 
+/** What `geobridge …argv` printed on stderr, the modules it loaded included. */
+const packagesLoaded = (...argv: string[]): string => spawnSync(process.execPath, [...PROBE, join(ROOT, 'bin/geobridge.js'), ...argv], { encoding: 'utf8' }).stderr;
+
+describe('the CLI', () => {
   it("loads only the command that runs: 'check --help' does not load the broker's fastify, 'serve --help' does", () => {
     expect(packagesLoaded('check', '--help')).not.toContain('/node_modules/fastify/');
     expect(packagesLoaded('serve', '--help')).toContain('/node_modules/fastify/');
   }, 30_000);
+});
+
+describe('the built CLI (npm run build)', () => {
+  beforeAll(async () => {
+    await buildDist();
+  }, 120_000);
+
+  it('is what the launcher runs: a bridge loads werift from the bundle, not from node_modules', () => {
+    expect(distIsFresh(ROOT)).toBe(true);
+    expect(packagesLoaded('bridge', '--help')).not.toContain('/node_modules/werift/');
+  }, 30_000);
+
+  it('runs `up` as `npm start` does, finding the files beside the sources as tsx does (examples/, bin/, src/web/), and serves the page scripts the build bundled without loading esbuild', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'geobridge-built-'));
+    const up = spawn(process.execPath, [...PROBE, join(ROOT, 'bin/geobridge.js'), 'up', '--datacenters', 'us-east', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => up.once('exit', resolve));
+    let said = '';
+    up.stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        up.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const link = /(http:\/\/\S+)\/join#invite=/.exec(out);
+          if (link?.[1] !== undefined) resolve(link[1]);
+        });
+        void exited.then(() => {
+          reject(new Error(`up exited: ${said}`));
+        });
+      });
+      for (const file of ['app.js', 'e2ee-worker.js']) expect(await (await fetch(`${url}/${file}`)).text()).toBe(readFileSync(join(ROOT, 'dist/web', file), 'utf8'));
+      expect((await fetch(`${url}/join`)).status).toBe(200);
+    } finally {
+      up.kill('SIGINT');
+      await exited;
+      rmSync(data, { recursive: true, force: true });
+    }
+    expect(said).toContain('/node_modules/fastify/');
+    expect(said).not.toContain('/node_modules/esbuild/');
+  }, 90_000);
 });
