@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Launcher: runs the compiled CLI (dist/, `npm run build`) when it is up to date with the sources, and the
 // TypeScript through tsx otherwise, so `npx geobridge` works right after `npm ci` and right after an edit.
+// GEOBRIDGE_FROM_SOURCE=1 runs the sources anyway (bench/start.ts compares the two).
 import { fileURLToPath } from 'node:url';
 import { distIsFresh } from '../scripts/dist-stamp.js';
 
@@ -14,7 +15,7 @@ for (const stream of [process.stdout, process.stderr]) {
 
 /** @type {{ main: (argv: readonly string[]) => Promise<number> }} */
 let cli;
-if (distIsFresh(fileURLToPath(new URL('..', import.meta.url)))) {
+if (process.env.GEOBRIDGE_FROM_SOURCE === undefined && distIsFresh(fileURLToPath(new URL('..', import.meta.url)))) {
   cli = await import(new URL('../dist/cli/main.js', import.meta.url).href);
 } else {
   (await import('tsx/esm/api')).register();
