@@ -55,6 +55,7 @@ const BENCHMARKS: Readonly<Record<string, Entry>> = {
   'bridge-cpu': { description: 'bridge CPU per forwarded packet, 1 publisher → 1, 4, 8 subscribers, against a bare werift forwarder (goal ratio ≤ 1.1)', load: () => import('./bridge-cpu.js') },
   mls: { description: 'MLS meeting group (ts-mls, suite 1): commit creation and processing ms, and SFrame base-key export, for groups of 3, 10, 50, 100', load: () => import('./mls.js') },
   merkle: { description: 'transparency log (RFC 9162 Merkle tree, in memory): appends/s against hashing the leaves alone (appendRatio); proof sizes and µs to prove and verify in a log of 10^6 leaves, sizes at 10^8 computed', load: () => import('./merkle.js') },
+  start: { description: 'seconds from `npm start` to its meeting link (six bridge processes), against its broker answering /healthz in the same run (linkRatio); built (dist/) and from source through tsx (sourceToBuiltRatio); goal: the link within 10 s', load: () => import('./start.js') },
   sframe: { description: 'encrypt+decrypt frames/s of 1,200-byte frames through SFrameContext (node:crypto), against raw node:crypto AES-128-GCM (goal ratio ≥ 0.8); WebCrypto in Node and in a Chromium worker', load: () => import('./sframe.js') },
 };
 

@@ -1,14 +1,14 @@
 /**
  * Driving the meeting page in real Chromium (playwright-core, Debian's
- * /usr/bin/chromium, fake camera and microphone): launch, open an invite
- * link, read the page's state and its inbound RTP statistics.
+ * chromium, found as `npm test` finds it, fake camera and microphone): launch,
+ * open an invite link, read the page's state and its inbound RTP statistics.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { findChromium } from '../../scripts/ensure.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -52,9 +52,10 @@ export interface RouteBody {
 
 /** A Chromium with a fresh profile; `close` removes the profile too. `args` are added after the defaults (a later switch wins). */
 export async function launchChromium(options: { args?: readonly string[] } = {}): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install chromium (apt-get install -y chromium)`);
+  const executablePath = findChromium();
+  if (executablePath === undefined) throw new Error('Chromium is missing (/usr/bin/chromium, or chromium on PATH): install it (apt-get install -y chromium)');
   const profile = mkdtempSync(join(tmpdir(), 'geobridge-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...ARGS, ...(options.args ?? [])], permissions: ['camera', 'microphone'] });
+  const context = await chromium.launchPersistentContext(profile, { executablePath, headless: true, args: [...ARGS, ...(options.args ?? [])], permissions: ['camera', 'microphone'] });
   return {
     context,
     close: async () => {

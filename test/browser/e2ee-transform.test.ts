@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildE2eeWorker } from '../../src/broker/routes/web.js';
+import { buildE2eeWorker } from '../../src/broker/page-bundle.js';
 import { startTestBroker } from '../../src/broker/test-broker.fixture.js';
 import { kid } from '../../src/e2ee/kid.js';
 import type * as E2ee from '../../src/sdk/e2ee.js';

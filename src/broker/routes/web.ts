@@ -1,14 +1,13 @@
 /**
- * The meeting page (src/web/): its HTML, its script bundled in memory by
- * esbuild once per process, its stylesheet, and the two public calls it
- * needs before a participant has a join token — what this broker runs
- * (`/v1/info`) and the title behind an invite (`/v1/invites/preview`).
- * The invite travels in the URL fragment and in POST bodies only, so it
- * never reaches an access log.
+ * The meeting page (src/web/): its HTML, its scripts (bundled by the build
+ * into dist/web/, or here once per process when running from source), its
+ * stylesheet, and the two public calls it needs before a participant has a
+ * join token — what this broker runs (`/v1/info`) and the title behind an
+ * invite (`/v1/invites/preview`). The invite travels in the URL fragment and
+ * in POST bodies only, so it never reaches an access log.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
@@ -16,24 +15,22 @@ import type { BrokerApp } from '../app.js';
 import type { BrokerContext } from '../context.js';
 import { BrokerInfoAnswer, InvitePreviewAnswer } from '../../protocol/answers.js';
 import { verifyInvite } from '../../protocol/invite.js';
+import type { PageScripts } from '../page-bundle.js';
 import { inviteRateLimit } from '../rate-limits.js';
 
+/**
+ * True in the compiled CLI: scripts/build.ts defines it, having bundled the page's scripts into BUILT (the
+ * build keeps `import.meta.url` this source file's). Undefined under tsx, where they are bundled here.
+ */
+declare const GEOBRIDGE_BUILT: boolean | undefined;
+
 const WEB = fileURLToPath(new URL('../../web/', import.meta.url));
-const SDK = fileURLToPath(new URL('../../sdk/', import.meta.url));
+const BUILT = fileURLToPath(new URL('../../../dist/web/', import.meta.url));
 
-/** Bundles the E2EE worker (src/sdk/e2ee-transform.ts) as one classic script: `runE2eeWorker(self)`. */
-export async function buildE2eeWorker(): Promise<string> {
-  const entry = { contents: "import { runE2eeWorker } from './e2ee-transform.js';\nrunE2eeWorker(self);\n", resolveDir: SDK, sourcefile: 'e2ee-worker.ts', loader: 'ts' as const };
-  const result = await build({ stdin: entry, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' });
-  return result.outputFiles[0]?.text ?? '';
-}
-
-/** The page's files, read and bundled once per process (every app instance serves the same page). */
-interface WebAssets {
+/** The page's files, read (and bundled when running from source) once per process: every app instance serves the same page. */
+interface WebAssets extends PageScripts {
   readonly html: string;
   readonly css: string;
-  readonly js: string;
-  readonly worker: string;
   readonly favicon: string;
 }
 
@@ -41,16 +38,20 @@ let assets: Promise<WebAssets> | undefined;
 
 function loadAssets(): Promise<WebAssets> {
   assets ??= (async () => {
-    const [html, css, favicon, bundle, worker] = await Promise.all([
-      readFile(`${WEB}index.html`, 'utf8'),
-      readFile(`${WEB}style.css`, 'utf8'),
-      readFile(`${WEB}favicon.svg`, 'utf8'),
-      build({ entryPoints: [`${WEB}app.ts`], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' }),
-      buildE2eeWorker(),
-    ]);
-    return { html, css, js: bundle.outputFiles[0]?.text ?? '', worker, favicon };
+    const [html, css, favicon, scripts] = await Promise.all([readFile(`${WEB}index.html`, 'utf8'), readFile(`${WEB}style.css`, 'utf8'), readFile(`${WEB}favicon.svg`, 'utf8'), pageScripts()]);
+    return { html, css, favicon, ...scripts };
   })();
   return assets;
+}
+
+async function pageScripts(): Promise<PageScripts> {
+  if (typeof GEOBRIDGE_BUILT === 'boolean') {
+    const [js, worker] = await Promise.all([readFile(`${BUILT}app.js`, 'utf8'), readFile(`${BUILT}e2ee-worker.js`, 'utf8')]);
+    return { js, worker };
+  }
+  // Loaded only here: esbuild is not part of the compiled CLI.
+  const { bundlePageScripts } = await import('../page-bundle.js');
+  return bundlePageScripts();
 }
 
 // The page runs only its own bundled scripts (the page and its E2EE worker) and talks to this broker and bridges' WebSockets.

@@ -95,12 +95,12 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   // stops `up` as soon as it is up) killed this process with its bridges still running, orphaned.
   const stopSignal = untilStopSignal();
   try {
-    io.err(`broker on ${broker.url}; starting ${wanted.length} of ${all.length} bridges (${wanted.join(', ')})${wanted.length < all.length ? '; --all for every one' : ''}…\n`);
+    io.err(`broker on ${broker.url}; starting ${wanted.length} of ${all.length} bridges at once (${wanted.join(', ')})${wanted.length < all.length ? '; --all for every one' : ''}…\n`);
     await Promise.all(
       wanted.map(async (dc) => {
         const child = await startBridgeProcess(dc, broker.url, join(dataDir, 'bridges', `${dc}.jwk`));
         children.set(dc, child);
-        io.err(`  bridge ${dc.padEnd(14)} pid ${child.pid ?? '?'}\n`);
+        io.err(`  bridge ${dc.padEnd(14)} pid ${String(child.pid ?? '?').padEnd(7)} ${children.size}/${wanted.length} listening\n`);
         child.once('exit', (code, signal) => {
           if (!stopping) io.err(`bridge ${dc} (pid ${child.pid ?? '?'}) exited (${signal ?? `code ${code ?? '?'}`}); its meetings move to the next datacenter inside their fences.\n`);
         });

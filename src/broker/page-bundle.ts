@@ -1,0 +1,30 @@
+/**
+ * The meeting page's scripts (src/web/app.ts and the E2EE worker of
+ * src/sdk/e2ee-transform.ts), bundled for browsers by esbuild: by the build
+ * (`npm run build`, into dist/web/) and by the broker when it runs from source.
+ */
+import { fileURLToPath } from 'node:url';
+import { build, type BuildOptions } from 'esbuild';
+
+const WEB = fileURLToPath(new URL('../web/', import.meta.url));
+const SDK = fileURLToPath(new URL('../sdk/', import.meta.url));
+const BROWSER: BuildOptions = { bundle: true, write: false, platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' };
+
+/** The page's scripts: `app.js` (an ES module) and `e2ee-worker.js`. */
+export interface PageScripts {
+  readonly js: string;
+  readonly worker: string;
+}
+
+/** Bundles the E2EE worker (src/sdk/e2ee-transform.ts) as one classic script: `runE2eeWorker(self)`. */
+export async function buildE2eeWorker(): Promise<string> {
+  const entry = { contents: "import { runE2eeWorker } from './e2ee-transform.js';\nrunE2eeWorker(self);\n", resolveDir: SDK, sourcefile: 'e2ee-worker.ts', loader: 'ts' as const };
+  const result = await build({ ...BROWSER, stdin: entry, format: 'iife' });
+  return result.outputFiles?.[0]?.text ?? '';
+}
+
+/** Bundles the page's script and its E2EE worker. */
+export async function bundlePageScripts(): Promise<PageScripts> {
+  const [page, worker] = await Promise.all([build({ ...BROWSER, entryPoints: [`${WEB}app.ts`], format: 'esm' }), buildE2eeWorker()]);
+  return { js: page.outputFiles?.[0]?.text ?? '', worker };
+}
