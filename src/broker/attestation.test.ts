@@ -3,7 +3,7 @@ import { CompactSign, SignJWT, base64url, importJWK, type CryptoKey, type JWK } 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReplayGuard, signBridgeMessage, verifyBridgeMessage } from '../protocol/bridge-message.js';
 import { generateBridgeIdentity, importBridgePublicKey, importBridgePublicKeys } from './attestation.js';
-import { codeOf } from './code-of.fixture.js';
+import { codeOf } from '../protocol/code-of.fixture.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);

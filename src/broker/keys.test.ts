@@ -8,7 +8,7 @@ import { KeyRing } from './keys.js';
 import { MemorySigningKeySecrets } from './signing-key-secrets.js';
 import { MemoryStore } from './store/memory-store.js';
 import { issueJoinToken, issueRouteTicket, verifyJoinTokenOnce } from './tickets.js';
-import { codeOf } from './code-of.fixture.js';
+import { codeOf } from '../protocol/code-of.fixture.js';
 
 /** A key store and the secrets beside it: what one broker's data directory holds. */
 function dataDir(): { store: MemoryStore; secrets: MemorySigningKeySecrets } {

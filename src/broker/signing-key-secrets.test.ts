@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { calculateJwkThumbprint } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeOf } from './code-of.fixture.js';
+import { codeOf } from '../protocol/code-of.fixture.js';
 import { KeyRing } from './keys.js';
 import { SigningKeyFiles, moveLegacySigningKeys } from './signing-key-secrets.js';
 import { SqliteStore } from './store/sqlite-store.js';

@@ -14,7 +14,7 @@ import { issueControlMessage, issueIdentityAssertion, issueJoinToken, issueRoute
 import type { SigningKey } from './store/store.js';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
-import { codeOf } from './code-of.fixture.js';
+import { codeOf } from '../protocol/code-of.fixture.js';
 
 /** The three key methods of Store, in memory. */
 function fakeKeyStore(): KeyStore {
