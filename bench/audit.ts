@@ -33,7 +33,7 @@ import { canonicalJson } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
 import { parseManifest } from '../src/core/manifest/parse.js';
 import { isRefusal, selectDatacenters } from '../src/core/select/select.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const CONCURRENCY = 8;
 /** Distinct records to cycle through (each with its own decision id), built before timing. */

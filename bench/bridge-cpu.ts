@@ -18,7 +18,7 @@ import { nodePlatform } from '../src/sdk/node.js';
 import { FORWARDER_CHILD_FLAG, type ForwarderMode, type FromForwarder, type ToForwarder } from './forwarder-child.js';
 import { syntheticVideo } from './media-support.js';
 import { SUBSCRIBER_CHILD_FLAG, type FromSubscribers, type ToSubscribers } from './subscriber-child.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const FANOUTS = [1, 4, 8] as const;
 const VIDEO = { fps: 30, packetsPerFrame: 13, payloadBytes: 1000, ssrc: 5000 } as const;

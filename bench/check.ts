@@ -15,7 +15,7 @@
 import { LineCounter, parseDocument } from 'yaml';
 import { checkManifest, parseManifest } from '../src/core/index.js';
 import { generateManifest } from './generate-manifest.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const FILE = 'generated.yaml';
 

@@ -26,7 +26,7 @@ import { startProcessCluster, type ProcessCluster } from '../src/bridge/processe
 import { checkE2eeVariant, launchChromium } from '../test/browser/chromium.fixture.js';
 import { burnCpu, joinPages, killAndTime, type Phases } from '../test/browser/failover.fixture.js';
 import { quantile } from './media-support.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const DATACENTERS = ['us-east', 'us-west', 'ca-central'];
 const GOAL_P95_MS = 1500;

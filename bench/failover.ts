@@ -18,7 +18,7 @@ import { startProcessCluster, type ProcessCluster } from '../src/bridge/processe
 import { nodeSession, type SessionEvent } from '../src/sdk/node.js';
 import type { Session } from '../src/sdk/session.js';
 import { pollUntil, quantile, syntheticVideo, type VideoSource } from './media-support.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const DATACENTERS = ['us-east', 'us-west', 'ca-central'] as const;
 const HEARTBEAT_TIMEOUT_MS = 1500;

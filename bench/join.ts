@@ -28,7 +28,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
 import { checkE2eeVariant, launchChromium } from '../test/browser/chromium.fixture.js';
 import { quantile } from './media-support.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 /** A join that shows no frame by then fails the run. */
 const FRAME_LIMIT_MS = 30_000;

@@ -14,7 +14,7 @@
  */
 import { seededRandom } from '../src/sim/random.js';
 import { HASH_SIZE, MerkleTree, hashLeaf, verifyConsistency, verifyInclusion } from '../src/translog/index.js';
-import type { BenchOptions, LoopSpec } from './run.js';
+import type { BenchOptions, LoopSpec } from './harness.js';
 
 const LEAF_BYTES = 256;
 const ENTRIES = 4096;

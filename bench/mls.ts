@@ -21,7 +21,7 @@ import {
   type MeetingGroup,
 } from '../src/e2ee/group.js';
 import { createTestBroker, newMember, policyOf } from '../src/e2ee/test-broker.fixture.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const SIZES = [3, 10, 50, 100] as const;
 

@@ -32,7 +32,7 @@ import { nodeSession, type SessionEvent } from '../src/sdk/node.js';
 import type { Session } from '../src/sdk/session.js';
 import { ForwardingWatch, SAMPLE_MS } from './forwarding-watch.js';
 import { pollUntil, quantile, syntheticVideo } from './media-support.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const GOAL_P95_MS = 1000;
 /** How long the room must forward nothing, once both participants are on ca-central, before a change counts as enforced. */

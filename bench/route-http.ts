@@ -42,7 +42,7 @@ import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
 import type { ServeSettings } from '../src/broker/config.js';
 import { startBroker } from '../src/broker/server.js';
 import { openLoadClient, type LoadClient, type LoadResult } from './http-load.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const HOST = '127.0.0.1';
 const CONNECTIONS = 16;

@@ -3,8 +3,8 @@
  *
  * Each benchmark is a module bench/<name>.ts exporting
  * `run(opts: BenchOptions): Promise<Record<string, unknown>>`; add it to
- * BENCHMARKS below. It receives the timing helpers in `opts` (so it imports
- * only types from this file), writes progress with `opts.log` (stderr), and
+ * BENCHMARKS below. It receives the timing helpers in `opts` (bench/harness.ts;
+ * it imports only types from there), writes progress with `opts.log` (stderr), and
  * returns its figures. The harness prints them as ONE JSON line on stdout,
  * with the node version and CPU count:
  *
@@ -16,25 +16,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-
-/** What a benchmark receives. */
-export interface BenchOptions {
-  /** `--quick`: shorter measurements, for smoke tests and CI; figures are noisier. */
-  readonly quick: boolean;
-  /** Writes one progress line on stderr. */
-  readonly log: (message: string) => void;
-  /** Calibrated, interleaved throughput measurement of fast operations (see `measureLoops` below). */
-  readonly measureLoops: <K extends string>(loops: Readonly<Record<K, LoopSpec>>, label?: string) => Record<K, LoopResult>;
-  /** Interleaved timing of individual runs of slow operations (see `timeRuns` below). */
-  readonly timeRuns: <K extends string>(fns: Readonly<Record<K, () => unknown>>, counts?: RunCounts) => Record<K, RunsResult>;
-  /** The median of a non-empty list. */
-  readonly median: (values: readonly number[]) => number;
-}
-
-/** A benchmark module. */
-export interface Benchmark {
-  run(opts: BenchOptions): Promise<Record<string, unknown>>;
-}
+import { benchOptions, tidy, type Benchmark } from './harness.js';
 
 interface Entry {
   readonly description: string;
@@ -59,175 +41,6 @@ const BENCHMARKS: Readonly<Record<string, Entry>> = {
   sframe: { description: 'encrypt+decrypt frames/s of 1,200-byte frames through SFrameContext (node:crypto), against raw node:crypto AES-128-GCM (goal ratio ≥ 0.8); WebCrypto in Node and in a Chromium worker', load: () => import('./sframe.js') },
 };
 
-// ---------------------------------------------------------------------------
-// Measurement helpers, handed to benchmarks through BenchOptions.
-
-/**
- * A loop to measure: `run(ops)` performs exactly `ops` operations and returns
- * a number derived from their results (the harness keeps it, so that the
- * optimizer cannot drop the work).
- */
-export interface LoopSpec {
-  readonly run: (ops: number) => number;
-  /** Operations the warm-up must cover at least, e.g. one pass over a request stream. */
-  readonly warmupOps?: number;
-}
-
-/** The outcome of one measured loop. */
-export interface LoopResult {
-  /** Median over the repeats of nanoseconds per operation. */
-  readonly nsPerOp: number;
-  readonly samplesNsPerOp: readonly number[];
-  /** Operations in each timed repeat (fixed after calibration). */
-  readonly opsPerSample: number;
-}
-
-interface Timing {
-  readonly quick: boolean;
-  readonly log: (message: string) => void;
-}
-
-/** Keeps loop results observable, so that the optimizer cannot drop the work. */
-let blackhole = 0;
-
-/**
- * Measures fast operations. For each loop: doubles the operations until one
- * call takes ≥ 100 ms (30 ms quick) and keeps running it until the warm-up has
- * lasted ≥ 0.5 s (0.1 s quick) and covered `warmupOps`; then times one more
- * call and fixes the number of operations so that one repeat takes ~1.5 s
- * (0.2 s quick). Then it runs 5 repeats (3 quick) of every loop, interleaved
- * (a, b, a, b…), and reports the median ns per operation of each.
- */
-function measureLoops<K extends string>(timing: Timing, loops: Readonly<Record<K, LoopSpec>>, label = ''): Record<K, LoopResult> {
-  const { quick } = timing;
-  const log = (message: string): void => {
-    timing.log(label ? `${label}/${message}` : message);
-  };
-  const callMs = quick ? 30 : 100;
-  const warmupMs = quick ? 100 : 500;
-  const targetMs = quick ? 200 : 1500;
-  const repeats = quick ? 3 : 5;
-  const names = Object.keys(loops) as K[];
-  const opsPerSample = new Map<K, number>();
-  for (const name of names) {
-    const spec = loops[name];
-    let ops = 1;
-    let lastMs = timeMs(() => (blackhole += spec.run(ops)));
-    let spentMs = lastMs;
-    let doneOps = ops;
-    while (lastMs < callMs) {
-      ops *= 2;
-      lastMs = timeMs(() => (blackhole += spec.run(ops)));
-      spentMs += lastMs;
-      doneOps += ops;
-    }
-    const warmupOps = spec.warmupOps ?? 0;
-    while (spentMs < warmupMs || doneOps < warmupOps) {
-      const n = Math.max(ops, warmupOps - doneOps);
-      spentMs += timeMs(() => (blackhole += spec.run(n)));
-      doneOps += n;
-    }
-    // Size the repeats from a call made after the warm-up, with the code optimized.
-    lastMs = timeMs(() => (blackhole += spec.run(ops)));
-    const chosen = Math.max(1, Math.round((ops * targetMs) / lastMs));
-    opsPerSample.set(name, chosen);
-    log(`${name}: warmed up ${doneOps} ops in ${spentMs.toFixed(0)} ms; ${chosen} ops per repeat (~${((lastMs * 1e6) / ops).toFixed(0)} ns/op)`);
-  }
-  const samples = new Map<K, number[]>(names.map((n) => [n, []]));
-  for (let r = 0; r < repeats; r++) {
-    for (const name of names) {
-      const ops = opsPerSample.get(name) ?? 1;
-      const ms = timeMs(() => (blackhole += loops[name].run(ops)));
-      const ns = (ms * 1e6) / ops;
-      samples.get(name)?.push(ns);
-      log(`${name}: repeat ${r + 1}/${repeats}: ${ns.toFixed(1)} ns/op (${ms.toFixed(0)} ms)`);
-    }
-  }
-  const out = {} as Record<K, LoopResult>;
-  for (const name of names) {
-    const s = samples.get(name) ?? [];
-    out[name] = { nsPerOp: median(s), samplesNsPerOp: s, opsPerSample: opsPerSample.get(name) ?? 1 };
-  }
-  return out;
-}
-
-/** Untimed and timed runs for `timeRuns`. */
-export interface RunCounts {
-  readonly warmup?: number;
-  readonly runs?: number;
-}
-
-/** The outcome of timing individual runs. */
-export interface RunsResult {
-  /** Median over the runs, in ms. */
-  readonly ms: number;
-  readonly samplesMs: readonly number[];
-}
-
-/**
- * Times slow operations (tens of ms or more) run by run: `warmup` untimed runs
- * of each, then `runs` timed runs of each, interleaved (a, b, a, b…); the
- * median of each. Defaults: 3 warm-up and 15 timed runs (1 and 5 quick).
- */
-function timeRuns<K extends string>(
-  timing: Timing,
-  fns: Readonly<Record<K, () => unknown>>,
-  counts: RunCounts = {},
-): Record<K, RunsResult> {
-  const { quick, log } = timing;
-  const warmup = counts.warmup ?? (quick ? 1 : 3);
-  const runs = counts.runs ?? (quick ? 5 : 15);
-  const names = Object.keys(fns) as K[];
-  const timeOne = (name: K): number =>
-    timeMs(() => {
-      keep(fns[name]());
-    });
-  for (let i = 0; i < warmup; i++) for (const name of names) log(`${name}: warm-up ${i + 1}/${warmup}: ${timeOne(name).toFixed(1)} ms`);
-  const samples = new Map<K, number[]>(names.map((n) => [n, []]));
-  for (let i = 0; i < runs; i++) {
-    const line: string[] = [];
-    for (const name of names) {
-      const ms = timeOne(name);
-      samples.get(name)?.push(ms);
-      line.push(`${name} ${ms.toFixed(1)} ms`);
-    }
-    log(`run ${i + 1}/${runs}: ${line.join(', ')}`);
-  }
-  const out = {} as Record<K, RunsResult>;
-  for (const name of names) {
-    const s = samples.get(name) ?? [];
-    out[name] = { ms: median(s), samplesMs: s };
-  }
-  return out;
-}
-
-/** The median of a non-empty list (mean of the middle two for even lengths). */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const hi = sorted[mid] ?? Number.NaN;
-  return sorted.length % 2 === 1 ? hi : ((sorted[mid - 1] ?? Number.NaN) + hi) / 2;
-}
-
-function timeMs(fn: () => void): number {
-  const start = performance.now();
-  fn();
-  return performance.now() - start;
-}
-
-function keep(value: unknown): void {
-  if (value === blackhole) blackhole++;
-}
-
-// ---------------------------------------------------------------------------
-
-/** Three significant digits; whole numbers from 100 up. Applied to every figure. */
-function tidy(value: unknown): unknown {
-  if (typeof value === 'number' && Number.isFinite(value)) return Math.abs(value) >= 100 ? Math.round(value) : Number(value.toPrecision(3));
-  if (Array.isArray(value)) return value.map(tidy);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, tidy(v)]));
-  return value;
-}
 
 function usage(): string {
   const width = Math.max(...Object.keys(BENCHMARKS).map((n) => n.length));
@@ -254,14 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`[${name}] ${message}\n`);
   };
-  const timing = { quick, log };
-  const opts: BenchOptions = {
-    quick,
-    log,
-    measureLoops: (loops, label) => measureLoops(timing, loops, label),
-    timeRuns: (fns, counts) => timeRuns(timing, fns, counts),
-    median,
-  };
+  const opts = benchOptions(quick, log);
   log(`node ${process.version}, ${availableParallelism()} cpus${quick ? ', quick' : ''}`);
   const started = performance.now();
   const benchmark = await entry.load();

@@ -46,7 +46,7 @@ import {
 } from '../src/core/index.js';
 import { seededRandom, type Random } from '../src/sim/random.js';
 import { generateManifest, pick } from './generate-manifest.js';
-import type { BenchOptions, LoopResult, LoopSpec } from './run.js';
+import type { BenchOptions, LoopResult, LoopSpec } from './harness.js';
 
 const REQUESTS = 4096;
 const LIVE_STATES = 16;

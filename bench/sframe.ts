@@ -22,7 +22,7 @@ import { build } from 'esbuild';
 import { NodeSFrameCrypto } from '../src/node/sframe-node-crypto.js';
 import { SFrameContext, WebCryptoBackend } from '../src/sframe/index.js';
 import { launchChromium } from '../test/browser/chromium.fixture.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 import { BASE_KEY, makeFrames, rawWebCryptoLoop, sframeLoop, type AsyncLoop, type WorkerReply, type WorkerRequest } from './sframe-loops.js';
 
 const FRAME_BYTES = 1200;

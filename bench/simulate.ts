@@ -25,7 +25,7 @@ import type { Manifest } from '../src/core/manifest/types.js';
 import type { RunResult } from '../src/sim/result.js';
 import { parseScenario, type Scenario } from '../src/sim/scenario.js';
 import { scenarioReferenceProblems, simulate } from '../src/sim/simulate.js';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const WORLD_DAY = new URL('../examples/scenarios/world-day.yaml', import.meta.url);
 

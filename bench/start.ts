@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchOptions } from './run.js';
+import type { BenchOptions } from './harness.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const GOAL_LINK_S = 10;

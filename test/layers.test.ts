@@ -98,7 +98,37 @@ function violations(): string[] {
   return out;
 }
 
+/**
+ * Import circles among the modules of src/ and bench/, type-only and dynamic
+ * imports included, each as "a → b → … → a": one side of a circle cannot be
+ * read or changed without the other.
+ */
+function circles(): string[] {
+  const root = join(src, '..');
+  const modules = [...files(src), ...files(join(root, 'bench'))];
+  const known = new Set(modules);
+  const edges = new Map(modules.map((file) => [file, imports(file).filter((s) => s.startsWith('.')).map((s) => resolve(dirname(file), s.replace(/\.js$/, '.ts'))).filter((f) => known.has(f))]));
+  const found: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (file: string, path: string[]): void => {
+    state.set(file, 'open');
+    path.push(file);
+    for (const next of edges.get(file) ?? []) {
+      if (state.get(next) === 'open') found.push([...path.slice(path.indexOf(next)), next].map((f) => relative(root, f)).join(' → '));
+      else if (!state.has(next)) visit(next, path);
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of modules) if (!state.has(file)) visit(file, []);
+  return found;
+}
+
 describe('layering', () => {
+  it('has no import circles (a type-only or dynamic import counts)', () => {
+    expect(circles()).toEqual([]);
+  });
+
   it('every layer imports only what ARCHITECTURE.md allows', () => {
     expect(violations()).toEqual([]);
   });

@@ -7,8 +7,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { isGeobridgeError } from '../core/errors.js';
 import type { BrokerContext } from './context.js';
 import { errorBody, RETRY_AFTER_SECONDS } from './http-errors.js';
@@ -23,15 +22,13 @@ import { meetingRoutes } from './routes/meetings.js';
 import { routeRoutes } from './routes/route.js';
 import { systemRoutes } from './routes/system.js';
 import { webRoutes } from './routes/web.js';
+import type { BrokerApp } from './routes/broker-app.js';
 
 /** Options of the HTTP layer itself. */
 export interface AppOptions {
   /** Pino options (JSON logs), `true` for defaults, or `false` (tests). */
   readonly logger?: boolean | { readonly level: string };
 }
-
-/** Fastify with our type provider, as every route module receives it. */
-export type BrokerApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 /** Builds the broker app; call `ready()` or `listen()` on the result. */
 export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {}): Promise<FastifyInstance> {

@@ -13,7 +13,6 @@
  */
 import type { ControlCommand } from '../protocol/control-commands.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import type { PolicyHolder } from './context.js';
 import type { KeyRing } from './keys.js';
 import { issueControlMessage } from './tickets.js';
 
@@ -30,17 +29,22 @@ interface Connection {
   queue: Promise<void>;
 }
 
+/** The manifest in force, as the broker's PolicyHolder keeps it: what a bridge that connects is sent first. */
+export interface ManifestInForce {
+  readonly current: { readonly version: number; readonly sha256: string; readonly text: string };
+}
+
 /** Log sink for commands that could not be delivered. */
 export type ControlLog = (line: Readonly<Record<string, unknown>>) => void;
 
 /** The connected bridges, and the commands the broker sends them. */
 export class BridgeControl {
   readonly #keys: KeyRing;
-  readonly #policy: PolicyHolder;
+  readonly #policy: ManifestInForce;
   readonly #log: ControlLog;
   readonly #connections = new Map<string, Connection>();
 
-  constructor(keys: KeyRing, policy: PolicyHolder, log: ControlLog = () => undefined) {
+  constructor(keys: KeyRing, policy: ManifestInForce, log: ControlLog = () => undefined) {
     this.#keys = keys;
     this.#policy = policy;
     this.#log = log;

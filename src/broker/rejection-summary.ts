@@ -8,7 +8,7 @@
 import { isGeobridgeError } from '../core/errors.js';
 import { compareStrings } from '../core/order.js';
 import { claimedDatacenterOf } from '../protocol/bridge-message.js';
-import type { BrokerContext } from './context.js';
+import type { BrokerMetrics } from './metrics.js';
 
 /** One rejected message. */
 export interface Rejection {
@@ -149,7 +149,7 @@ function summaryOf(window: Window): RejectionSummaryData {
 }
 
 /** Counts a bridge message that failed authentication (metrics now, audit in the next summary); returns its code. */
-export function rejectBridgeMessage(ctx: BrokerContext, channel: string, message: string, error: unknown): string {
+export function rejectBridgeMessage(ctx: { readonly metrics: BrokerMetrics; readonly rejections: RejectionSummary }, channel: string, message: string, error: unknown): string {
   const code = isGeobridgeError(error) ? error.code : 'BRIDGE_MESSAGE_INVALID';
   ctx.metrics.bridgeRejections.inc({ code, channel });
   ctx.rejections.record({ channel, code, datacenter: claimedDatacenterOf(message) });

@@ -8,7 +8,6 @@
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { equalBytes, hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
-import type { AuditLog } from './audit-log.js';
 
 /** A signed tree head, as served at /v1/log/sth and kept in the log. */
 export interface SignedTreeHead {
@@ -130,15 +129,21 @@ export const TREE_HEAD_INTERVAL_MS = 1000;
  * Signs and keeps a tree head whenever the log has grown, checked every
  * `intervalMs`; `latest()` serves the newest (signing the first on demand).
  */
+/** What the signer needs of the audit log (an AuditLog is one). */
+export interface TreeHeadStore {
+  treeHead(): Promise<TreeHead>;
+  saveTreeHead(head: SignedTreeHead): Promise<void>;
+}
+
 export class TreeHeadSigner {
-  readonly #log: AuditLog;
+  readonly #log: TreeHeadStore;
   readonly #key: LogKey;
   readonly #now: () => number;
   #latest: SignedTreeHead | undefined;
   #signing: Promise<SignedTreeHead> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(log: AuditLog, key: LogKey, now: () => number = Date.now) {
+  constructor(log: TreeHeadStore, key: LogKey, now: () => number = Date.now) {
     this.#log = log;
     this.#key = key;
     this.#now = now;

@@ -9,7 +9,7 @@ import { isCountryCode } from '../../core/geo/countries.js';
 import type { Manifest } from '../../core/manifest/types.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { announceRecheck, recheckLiveMeetings } from '../recheck.js';

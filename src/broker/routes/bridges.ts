@@ -12,7 +12,7 @@ import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../../core/select/meeting-policy.js';
 import { isRefusal, selectRoute } from '../../core/select/select.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
 import { recordAudit, type BrokerContext } from '../context.js';

@@ -9,7 +9,7 @@
  */
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import { requireJoinToken } from '../auth.js';
 import type { BrokerContext } from '../context.js';
 import { IdentityAnswer } from '../../protocol/answers.js';

@@ -6,7 +6,7 @@
  */
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import type { BrokerContext } from '../context.js';
 import { logPublicJwk } from '../log-key.js';
 import { PublicJwkSchema } from './schemas.js';

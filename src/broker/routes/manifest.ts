@@ -9,7 +9,7 @@ import { GeobridgeError } from '../../core/errors.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import { checkManifest } from '../../core/verify/check.js';
 import { diffManifests } from '../../core/verify/diff.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import { errorBody } from '../http-errors.js';

@@ -7,7 +7,7 @@ import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { isCountryCode } from '../../core/geo/countries.js';
 import { compilePolicy } from '../../core/policy/compile.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import { requireAccount } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
 import type { Account, Meeting } from '../store/store.js';

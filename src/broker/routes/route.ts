@@ -7,7 +7,7 @@ import { Type, type Static } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { routeRequestFor } from '../../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters, selectRoute } from '../../core/select/select.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { signInclusionPromise } from '../audit/tree-heads.js';

@@ -2,7 +2,7 @@
  * Health, readiness, the public keys that verify tickets, and metrics.
  */
 import { Type } from 'typebox';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import type { BrokerContext } from '../context.js';
 import { PublicJwkSchema } from './schemas.js';
 

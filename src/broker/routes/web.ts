@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
-import type { BrokerApp } from '../app.js';
+import type { BrokerApp } from './broker-app.js';
 import type { BrokerContext } from '../context.js';
 import { BrokerInfoAnswer, InvitePreviewAnswer } from '../../protocol/answers.js';
 import { verifyInvite } from '../../protocol/invite.js';
