@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MerkleTree, type TreeHead } from '../../translog/index.js';
 import { canonicalJson, leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
-import { describeAuditContract } from './audit-contract.js';
+import { describeAuditContract } from './audit-contract.fixture.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import { buildAuditReport, normalizeAuditTime, parseAuditTime, renderAuditReportHtml, renderAuditReportText } from './report.js';
 import { SqliteAuditLog } from './sqlite-audit-log.js';

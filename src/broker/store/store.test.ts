@@ -8,7 +8,7 @@ import { isGeobridgeError } from '../../core/errors.js';
 import { MemoryStore } from './memory-store.js';
 import { SCHEMA_VERSION, SqliteStore } from './sqlite-store.js';
 import type { ClaimResult } from './store.js';
-import { describeStoreContract } from './store-contract.js';
+import { describeStoreContract } from './store-contract.fixture.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const FIXTURE = join(import.meta.dirname, 'claim-race.fixture.ts');

@@ -1,7 +1,7 @@
 /**
  * The broker's storage port. Adapters: memory (tests, demos), SQLite (the
  * embedded default), and later PostgreSQL and Redis; one contract suite
- * (store-contract.ts) runs against every adapter. All methods are async so
+ * (store-contract.fixture.ts) runs against every adapter. All methods are async so
  * that networked adapters fit the same shape.
  */
 

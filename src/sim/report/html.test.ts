@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { RunResult, SimulationResult } from '../result.js';
-import { fixtureResult, HOSTILE_ID } from './fixture.js';
+import { fixtureResult, HOSTILE_ID } from './report.fixture.js';
 import { formatCompact, formatInteger, formatMinutes, formatPercent } from './format.js';
 import { isWorldTopology, renderReport, type WorldTopology } from './html.js';
 import { INCIDENT_ROWS, pickIncidentRows } from './tables.js';
