@@ -23,6 +23,13 @@
  * alternate between the variants (on, off, off, on, …), so that a slow phase
  * of the machine hits both. `e2eeRatio` is the newcomer's median with E2EE
  * over the median without.
+ *
+ * The floor, in the same run, a round after each pair: two RTCPeerConnections
+ * connected directly inside one Chromium page (in-page signalling, the same
+ * fake camera, already open as the lobby's is), from creating them to the
+ * first decoded frame. `floorRatio` is the newcomer's median with E2EE over
+ * the floor's: what routing, admission, the bridge and the keys add to
+ * WebRTC itself (issue 14's goal: ≤ 2).
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
@@ -34,6 +41,8 @@ import type { BenchOptions } from './harness.js';
 const FRAME_LIMIT_MS = 30_000;
 /** Goal for the newcomer's median with E2EE over without (issue 6). */
 const GOAL_E2EE_RATIO = 1.15;
+/** Goal for the newcomer's median with E2EE over the direct floor (issue 14). */
+const GOAL_FLOOR_RATIO = 2;
 
 type Variant = 'on' | 'off';
 const VARIANTS: readonly Variant[] = ['on', 'off'];
@@ -66,6 +75,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     }
     opts.log('the first participants are in their meetings (E2EE on, E2EE off); the newcomers follow');
     const rounds: Record<Variant, Round[]> = { on: [], off: [] };
+    const floor: number[] = [];
+    const floorPage = await context.newPage();
+    await floorPage.goto(`${cluster.broker.url}/healthz`);
     for (let i = 0; i <= joins; i++) {
       // a, b, b, a, a, b…: neither variant always goes first.
       const order = i % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
@@ -81,6 +93,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
         rounds[variant].push(round);
         opts.log(`join ${i}/${joins}, E2EE ${variant}: ${line}`);
       }
+      const direct = await floorOnce(floorPage);
+      opts.log(`${i === 0 ? 'warm-up' : `floor ${i}/${joins}`}: two peer connections in one page, first decoded frame after ${direct.toFixed(0)} ms`);
+      if (i > 0) floor.push(direct);
     }
     const figures = (list: readonly Round[]): Record<string, unknown> => {
       const pick = (key: keyof Round): number[] => list.map((r) => r[key]);
@@ -98,10 +113,15 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     };
     const medianOf = (variant: Variant, key: keyof Round): number => opts.median(rounds[variant].map((r) => r[key]));
     const e2eeRatio = medianOf('on', 'newcomerMs') / medianOf('off', 'newcomerMs');
+    const floorRatio = medianOf('on', 'newcomerMs') / opts.median(floor);
     return {
       e2eeRatio,
       goalE2eeRatio: GOAL_E2EE_RATIO,
       goalMet: e2eeRatio <= GOAL_E2EE_RATIO,
+      floorRatio,
+      goalFloorRatio: GOAL_FLOOR_RATIO,
+      floorGoalMet: floorRatio <= GOAL_FLOOR_RATIO,
+      floor: { medianMs: opts.median(floor), p95Ms: quantile(floor, 0.95), n: floor.length, samplesMs: floor },
       firstParticipantE2eeRatio: medianOf('on', 'firstMs') / medianOf('off', 'firstMs'),
       on: figures(rounds.on),
       off: figures(rounds.off),
@@ -131,6 +151,41 @@ async function joinOnce(context: BrowserContext, cluster: Cluster, link: string,
   // The next round starts once the bridge has removed the newcomer and the host's page shows it.
   await host.locator('.tile:not(.self)').waitFor({ state: 'detached', timeout: 10_000 });
   return { newcomerMs: newcomerAt - clickedAt, connectedMs: (connectedAt ?? Number.NaN) - clickedAt, firstMs: firstAt - clickedAt, keysMs: (keysAt ?? Number.NaN) - clickedAt };
+}
+
+/**
+ * The floor: two peer connections in `page`, connected directly (candidates
+ * and descriptions handed over in the page), carrying the fake camera opened
+ * beforehand; ms from creating them to the receiver's first decoded frame.
+ */
+async function floorOnce(page: Page): Promise<number> {
+  const ms = await page.evaluate(async (limitMs) => {
+    const camera = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    const started = performance.now();
+    const sender = new RTCPeerConnection();
+    const receiver = new RTCPeerConnection();
+    try {
+      sender.onicecandidate = (e) => void (e.candidate && receiver.addIceCandidate(e.candidate));
+      receiver.onicecandidate = (e) => void (e.candidate && sender.addIceCandidate(e.candidate));
+      for (const track of camera.getTracks()) sender.addTrack(track, camera);
+      await sender.setLocalDescription();
+      await receiver.setRemoteDescription(sender.localDescription as RTCSessionDescriptionInit);
+      await receiver.setLocalDescription();
+      await sender.setRemoteDescription(receiver.localDescription as RTCSessionDescriptionInit);
+      while (performance.now() - started < limitMs) {
+        const stats = [...(await receiver.getStats()).values()] as { type: string; kind?: string; framesDecoded?: number }[];
+        if (stats.some((s) => s.type === 'inbound-rtp' && s.kind === 'video' && (s.framesDecoded ?? 0) > 0)) return performance.now() - started;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return null;
+    } finally {
+      sender.close();
+      receiver.close();
+      for (const track of camera.getTracks()) track.stop();
+    }
+  }, FRAME_LIMIT_MS);
+  if (ms === null) throw new Error(`two peer connections in one page decoded no frame within ${FRAME_LIMIT_MS} ms`);
+  return ms;
 }
 
 async function invite(cluster: Cluster, variant: Variant): Promise<string> {
