@@ -20,14 +20,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts', 'src/sim/**/*.ts', 'src/sframe/**/*.ts', 'src/translog/**/*.ts', 'src/protocol/**/*.ts'],
+    files: ['src/core/**/*.ts', 'src/sim/**/*.ts', 'src/sframe/**/*.ts', 'src/translog/**/*.ts', 'src/protocol/**/*.ts', 'src/report/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'http', 'net', 'child_process'], message: 'src/core, src/sim, src/sframe, src/translog and src/protocol are pure: no Node APIs.' },
+            { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'http', 'net', 'child_process'], message: 'src/core, src/sim, src/sframe, src/translog, src/protocol and src/report are pure: no Node APIs.' },
           ],
         },
       ],

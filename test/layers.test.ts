@@ -10,7 +10,9 @@ const src = join(import.meta.dirname, '..', 'src');
 /** Which top-level folders of src/ each layer may import from (itself included). */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: ['core'],
-  sim: ['core', 'sim'],
+  sim: ['core', 'report', 'sim'],
+  // The report kit: what the simulator's report and the audit report both write.
+  report: ['report'],
   sframe: ['core', 'sframe'],
   translog: ['core', 'translog'],
   // The wire contracts, below every party that reads them.
@@ -18,19 +20,20 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   e2ee: ['core', 'sframe', 'e2ee'],
   node: ['core', 'sframe', 'node'],
   // The audit log is a transparency log: its Merkle tree is translog's.
-  broker: ['core', 'node', 'translog', 'protocol', 'broker'],
+  broker: ['core', 'node', 'translog', 'protocol', 'report', 'broker'],
   // The bridge meets the broker in protocol only, never in its internals.
   bridge: ['core', 'node', 'protocol', 'e2ee', 'bridge'],
   // The SDK holds the participant's side of the MLS group (e2ee) and its media keys (sframe).
   sdk: ['core', 'protocol', 'e2ee', 'sframe', 'sdk'],
   web: ['core', 'protocol', 'e2ee', 'sframe', 'sdk', 'web'],
-  cli: ['core', 'sim', 'node', 'translog', 'protocol', 'broker', 'bridge', 'cli'],
+  cli: ['core', 'sim', 'node', 'translog', 'protocol', 'report', 'broker', 'bridge', 'cli'],
 };
 /** npm packages each pure layer may use (exact specifiers): isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
   core: new Set(['yaml']),
   sim: new Set(['yaml', 'd3-geo', 'topojson-client', 'topojson-specification']),
   sframe: new Set(),
+  report: new Set(),
   translog: new Set(['@noble/hashes/sha2.js']),
   protocol: new Set(['jose', 'typebox', 'typebox/value', 'typebox/error']),
 };

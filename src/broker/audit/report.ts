@@ -7,6 +7,8 @@
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import { formatCount } from '../../core/verify/format.js';
+import { BASE_CSS, OTHER_COLOR, PALETTE } from '../../report/style.js';
+import { escapeXml, niceTicks } from '../../report/text.js';
 import type { AuditRecord } from './audit-log.js';
 
 /** Admissions by client country × datacenter jurisdiction × role. */
@@ -380,20 +382,8 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
 
 // ——— HTML ———
 
-const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-}
-
-const PALETTE = ['#2563eb', '#c92a2a', '#2b8a3e', '#b45309', '#7048e8', '#0c8599', '#d6336c', '#5c940d'];
-const OTHER_COLOR = '#adb5bd';
-
-const CSS = `
-:root{--fg:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f6f7f9;--card:#fff}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;font-variant-numeric:tabular-nums}
-main{max-width:1100px;margin:0 auto;padding:28px 32px 48px}
+/** The report kit's base, then this report's layout. */
+const CSS = `${BASE_CSS}main{max-width:1100px;margin:0 auto;padding:28px 32px 48px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:17px;margin:28px 0 8px}
 p.meta{color:var(--muted);margin:0}
@@ -419,8 +409,8 @@ interface Column {
 function htmlTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
   if (rows.length === 0) return '<p class="none">None.</p>';
   const cls = (c: Column | undefined): string => (c?.numeric ? ' class="n"' : c?.mono ? ' class="mono"' : '');
-  const head = columns.map((c) => `<th${cls(c)}>${esc(c.title)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((cell, i) => `<td${cls(columns[i])}>${esc(cell)}</td>`).join('')}</tr>`).join('\n');
+  const head = columns.map((c) => `<th${cls(c)}>${escapeXml(c.title)}</th>`).join('');
+  const body = rows.map((r) => `<tr>${r.map((cell, i) => `<td${cls(columns[i])}>${escapeXml(cell)}</td>`).join('')}</tr>`).join('\n');
   return `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
@@ -467,14 +457,14 @@ export function renderAuditReportHtml(report: AuditReport): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>${esc(title)}</title>
+<title>${escapeXml(title)}</title>
 <style>${CSS}</style>
 </head>
 <body>
 <main>
 <h1>Audit report</h1>
-<p class="meta">${esc(report.from)} → ${esc(report.to)} (to exclusive; days are UTC) · ${esc(n(t.records.total))} records</p>
-${sections.map(([heading, body]) => `<section><h2>${esc(heading)}</h2>\n${body}</section>`).join('\n')}
+<p class="meta">${escapeXml(report.from)} → ${escapeXml(report.to)} (to exclusive; days are UTC) · ${escapeXml(n(t.records.total))} records</p>
+${sections.map(([heading, body]) => `<section><h2>${escapeXml(heading)}</h2>\n${body}</section>`).join('\n')}
 </main>
 </body>
 </html>
@@ -504,7 +494,7 @@ function connectionChart(report: AuditReport): string {
     return { date: d.date, values, total: d.connections.total };
   });
   const max = Math.max(1, ...perDay.map((d) => d.total));
-  const ticks = niceTicks(max);
+  const ticks = niceTicks(max, 5, true);
   const top = ticks[ticks.length - 1] ?? max;
   const [width, height, left, right, upper, lower] = [880, 280, 56, 12, 12, 36];
   const plotW = width - left - right;
@@ -516,7 +506,7 @@ function connectionChart(report: AuditReport): string {
   const parts: string[] = [];
   for (const tick of ticks) {
     parts.push(`<line x1="${left}" x2="${width - right}" y1="${fix(y(tick))}" y2="${fix(y(tick))}" stroke="#edf0f4"/>`);
-    parts.push(`<text x="${left - 6}" y="${fix(y(tick) + 4)}" text-anchor="end">${esc(formatCount(tick))}</text>`);
+    parts.push(`<text x="${left - 6}" y="${fix(y(tick) + 4)}" text-anchor="end">${escapeXml(formatCount(tick))}</text>`);
   }
   perDay.forEach((d, i) => {
     const x = left + i * slot + (slot - barW) / 2;
@@ -524,25 +514,15 @@ function connectionChart(report: AuditReport): string {
     for (const s of series) {
       const v = d.values.get(s) ?? 0;
       if (v === 0) continue;
-      parts.push(`<rect x="${fix(x)}" y="${fix(y(base + v))}" width="${fix(barW)}" height="${fix(y(base) - y(base + v))}" fill="${colorOf(s)}"><title>${esc(`${d.date} ${s}: ${formatCount(v)} connections`)}</title></rect>`);
+      parts.push(`<rect x="${fix(x)}" y="${fix(y(base + v))}" width="${fix(barW)}" height="${fix(y(base) - y(base + v))}" fill="${colorOf(s)}"><title>${escapeXml(`${d.date} ${s}: ${formatCount(v)} connections`)}</title></rect>`);
       base += v;
     }
-    if (i % labelEvery === 0) parts.push(`<text x="${fix(left + i * slot + slot / 2)}" y="${height - lower + 16}" text-anchor="middle">${esc(d.date)}</text>`);
+    if (i % labelEvery === 0) parts.push(`<text x="${fix(left + i * slot + slot / 2)}" y="${height - lower + 16}" text-anchor="middle">${escapeXml(d.date)}</text>`);
   });
   parts.push(`<line x1="${left}" x2="${width - right}" y1="${fix(y(0))}" y2="${fix(y(0))}" stroke="#a0aab8"/>`);
-  const legend = series.map((s) => `<li><i style="background:${colorOf(s)}"></i>${esc(s)} ${esc(formatCount(s === 'other' ? sum(ranked.slice(shown.length).map((p) => pairTotals.get(p) ?? 0)) : (pairTotals.get(s) ?? 0)))}</li>`).join('');
+  const legend = series.map((s) => `<li><i style="background:${colorOf(s)}"></i>${escapeXml(s)} ${escapeXml(formatCount(s === 'other' ? sum(ranked.slice(shown.length).map((p) => pairTotals.get(p) ?? 0)) : (pairTotals.get(s) ?? 0)))}</li>`).join('');
   const title = 'Connections per UTC day, stacked by client country → datacenter jurisdiction';
-  return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg"><title>${esc(title)}</title>${parts.join('')}</svg>\n<ul class="legend">${legend}</ul>`;
-}
-
-/** Axis ticks at 1, 2 or 5 × 10^k up to at least `max`. */
-function niceTicks(max: number): number[] {
-  const raw = max / 5;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power);
-  const ticks: number[] = [];
-  for (let v = 0; v < max + step; v += step) ticks.push(v);
-  return ticks;
+  return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg"><title>${escapeXml(title)}</title>${parts.join('')}</svg>\n<ul class="legend">${legend}</ul>`;
 }
 
 function fix(value: number): string {

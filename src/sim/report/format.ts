@@ -1,14 +1,8 @@
 /**
- * Text helpers for the report: escaping and number/duration formatting that
+ * Text helpers for the report: number/duration formatting that (escaping and
+ * axis ticks are the report kit's, src/report/text.ts)
  * never consults the locale, so the same result gives the same bytes anywhere.
  */
-
-const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Escapes text for HTML/SVG element content and quoted attribute values. */
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-}
 
 /** A number with at most `digits` fractional digits, trailing zeros dropped ("1.5", "2", "-0" → "0"). */
 export function formatFixed(value: number, digits: number): string {
@@ -79,18 +73,6 @@ export function formatMinutes(minutes: number): string {
 /** Milliseconds for axis labels: "80 ms", "1.5 s". */
 export function formatMs(ms: number): string {
   return ms >= 1000 ? `${formatFixed(ms / 1000, 1)} s` : `${formatFixed(ms, 0)} ms`;
-}
-
-/** About `count` evenly spaced "nice" ticks (steps of 1, 2 or 5 × 10^n) covering [0, max]. */
-export function niceTicks(max: number, count: number): number[] {
-  if (!(max > 0) || !Number.isFinite(max)) return [0, 1];
-  const raw = max / Math.max(1, count);
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = ([1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power);
-  const ticks: number[] = [];
-  const last = Math.ceil(max / step - 1e-9);
-  for (let i = 0; i <= last; i++) ticks.push(Number((i * step).toPrecision(12)));
-  return ticks;
 }
 
 /** Time ticks in minutes over [0, end] at a step a reader counts in (15m, 1h, 6h, 1d, 7d, ...). */

@@ -6,7 +6,8 @@
  */
 import { compareStrings } from '../../core/order.js';
 import type { RunResult, SimulationResult } from '../result.js';
-import { escapeXml, formatCompact, formatFixed, formatInteger, formatMinutes, formatMs, formatPercent, share } from './format.js';
+import { escapeXml } from '../../report/text.js';
+import { formatCompact, formatFixed, formatInteger, formatMinutes, formatMs, formatPercent, share } from './format.js';
 import { REPORT_CSS } from './style.js';
 import { barChart, histogramChart, seriesMax, timeChart, utilizationHeatmap, type TimeSeries } from './svg-charts.js';
 import { incidentTable, shortfallTable } from './tables.js';

@@ -1,10 +1,7 @@
-/** The report's inline stylesheet: system fonts, a restrained palette, charts that scale to their column. */
-export const REPORT_CSS = `
-:root{--fg:#0f172a;--muted:#64748b;--faint:#94a3b8;--line:#e2e8f0;--bg:#f6f7f9;--card:#fff;--red:#c92a2a;--red-bg:#fff1f1;--green:#2b8a3e;--green-bg:#ebfbee;--amber:#b45309;--blue:#2563eb}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;font-variant-numeric:tabular-nums}
-.page{max-width:1440px;margin:0 auto;padding:28px 32px 48px}
+import { BASE_CSS } from '../../report/style.js';
+
+/** The simulator report's inline stylesheet: the report kit's base, then its layout and charts. */
+export const REPORT_CSS = `${BASE_CSS}.page{max-width:1440px;margin:0 auto;padding:28px 32px 48px}
 .page.single{max-width:980px}
 header.top{padding-bottom:20px;border-bottom:1px solid var(--line);margin-bottom:8px}
 .brand{font-size:12px;font-weight:600;letter-spacing:.08em;text-transform:uppercase;color:var(--muted)}

@@ -3,7 +3,8 @@
  * histogram. Every chart carries a <title>, axes with locale-free labels and
  * its legend; hover details use native <title> tooltips, so no script is needed.
  */
-import { coord, escapeXml, formatCompact, formatMinutes, formatPercent, niceTicks, timeTicks } from './format.js';
+import { escapeXml, niceTicks } from '../../report/text.js';
+import { coord, formatCompact, formatMinutes, formatPercent, timeTicks } from './format.js';
 
 const CHAR_WIDTH = 6.2; // average advance of an 11px sans-serif glyph, for layout estimates
 const MAX_BANDS = 96; // hover bands per time chart

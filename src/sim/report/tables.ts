@@ -5,7 +5,8 @@
 import { countryName } from '../../core/geo/countries.js';
 import { compareStrings } from '../../core/order.js';
 import type { CapacityShortfall, IncidentRow, RunResult } from '../result.js';
-import { escapeXml, formatInteger, formatPercent, share } from './format.js';
+import { escapeXml } from '../../report/text.js';
+import { formatInteger, formatPercent, share } from './format.js';
 
 /** Rows shown before the "N more" line (violations are always shown, even past it). */
 export const INCIDENT_ROWS = 50;

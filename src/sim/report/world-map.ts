@@ -8,7 +8,8 @@ import type { GeometryCollection, Topology } from 'topojson-specification';
 import { countryName, countryPoint } from '../../core/geo/countries.js';
 import { compareStrings } from '../../core/order.js';
 import type { Flow, RunResult } from '../result.js';
-import { coord, escapeXml, formatCompact, formatInteger, formatPercent } from './format.js';
+import { escapeXml } from '../../report/text.js';
+import { coord, formatCompact, formatInteger, formatPercent } from './format.js';
 import { legend, svgOpen, utilizationColor, utilizationLegend } from './svg-charts.js';
 
 /** Flow stroke colors (map and legend). */
