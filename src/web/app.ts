@@ -12,7 +12,7 @@ import { browserSession, isHealthy, type CallState, type SessionEvent } from '..
 import { e2eeStats, encodedTransformApi, type E2eeStats } from '../sdk/e2ee.js';
 import type { Session } from '../sdk/session.js';
 import { SpeakerDetector } from './active-speaker.js';
-import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
+import { BrokerClient, BrokerError, type BrokerInfo } from '../sdk/broker-client.js';
 import { wireCopyInvite } from './copy-invite.js';
 import { E2eePanel, type E2eeStatus } from './e2ee-panel.js';
 import { e2eeWanted } from './e2ee-switch.js';
@@ -447,7 +447,13 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
   render();
 }
 
+/** The broker said no (a code to explain), as opposed to no answer at all. */
+function isRefusal(error: unknown): error is BrokerError {
+  return error instanceof BrokerError && error.code !== 'BROKER_UNREACHABLE';
+}
+
 async function main(): Promise<void> {
+  const broker = new BrokerClient(location.origin);
   const invite = inviteFromUrl();
   if (invite === undefined) {
     showNotice('No invite in this link', 'Open the full invite link the host sent you; it ends in #invite=….');
@@ -455,13 +461,13 @@ async function main(): Promise<void> {
   }
   let info: BrokerInfo | undefined;
   try {
-    const [brokerInfo, meeting] = await Promise.all([fetchInfo(), previewInvite(invite)]);
+    const [brokerInfo, meeting] = await Promise.all([broker.info(), broker.previewInvite(invite)]);
     info = brokerInfo;
     state.meeting = { id: meeting.meeting, title: meeting.title };
     byId('meeting-title').textContent = meeting.title;
     document.title = `${meeting.title} · geobridge`;
   } catch (error) {
-    if (error instanceof BrokerRefusal) refuse(error.code, error.message, info);
+    if (isRefusal(error)) refuse(error.code, error.message, info);
     else showNotice('The meeting service is unreachable', 'Check your connection and reload the page.', undefined, true);
     return;
   }
@@ -492,7 +498,8 @@ async function main(): Promise<void> {
     join.textContent = 'Joining…';
     error.hidden = true;
     localStorage.setItem('geobridge.name', name);
-    acceptInvite(invite, name)
+    broker
+      .acceptInvite(invite, name)
       .then(async (accepted) => {
         // The stream chosen in the lobby goes into the call; the lobby's meter stops.
         const stream = await lobby.leave();
@@ -501,7 +508,7 @@ async function main(): Promise<void> {
       .catch((e: unknown) => {
         join.disabled = false;
         join.textContent = 'Join meeting';
-        error.textContent = e instanceof BrokerRefusal ? refusalText(e.code, e.message, known.datacenters) : 'The meeting service is unreachable; check your connection.';
+        error.textContent = isRefusal(e) ? refusalText(e.code, e.message, known.datacenters) : 'The meeting service is unreachable; check your connection.';
         error.hidden = false;
       });
   };
