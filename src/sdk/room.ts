@@ -168,6 +168,11 @@ export class Room<Track> {
     this.#client = client;
     this.#media = media;
     this.#initial = initial;
+    // Given tracks are ours to publish from now (mute works before join); devices open on join().
+    for (const source of ['camera', 'microphone'] as const) {
+      const track = initial[source];
+      if (track !== undefined && track !== 'capture') this.#local.set(source, { track, owned: false, muted: false });
+    }
   }
 
   /** Where the room is: connection, keys and media. */
@@ -233,9 +238,9 @@ export class Room<Track> {
       this.#meeting = accepted.meeting;
     }
     for (const source of ['camera', 'microphone'] as const) {
-      const initial = this.#initial[source];
-      if (initial === undefined || this.#local.has(source)) continue;
-      await this.#publishOwn(source, initial === 'capture' ? undefined : initial);
+      const local = this.#local.get(source);
+      if (local) await this.#media.setOwn(source === 'camera' ? 'video' : 'audio', local.track);
+      else if (this.#initial[source] === 'capture') await this.#publishOwn(source, undefined);
     }
     if (this.#left) throw new GeobridgeError('ROOM_CLOSED', 'leave() was called before the room connected.');
     const outcome = new Promise<void>((resolve, reject) => {
@@ -348,10 +353,12 @@ export class Room<Track> {
    * bridges that proved they were reached, and the transparency log's
    * proofs, which `geobridge receipt verify` checks offline. Save it as
    * JSON. Throws RECEIPT_UNAVAILABLE before the first route, or when the
-   * log cannot prove it yet.
+   * log cannot prove it yet. `meeting` names the meeting in the file
+   * (default: the invite's, when the room accepted one).
    */
-  routingReceipt(options: { readonly coverWaitMs?: number } = {}): Promise<RoutingReceiptFile> {
-    return buildReceiptFile({ broker: this.#client.url, client: this.#client, routes: this.routes, ...(this.#meeting !== undefined ? { meeting: this.#meeting } : {}), ...options });
+  routingReceipt(options: { readonly meeting?: string; readonly coverWaitMs?: number } = {}): Promise<RoutingReceiptFile> {
+    const meeting = options.meeting ?? this.#meeting;
+    return buildReceiptFile({ broker: this.#client.url, client: this.#client, routes: this.routes, ...(meeting !== undefined ? { meeting } : {}), ...(options.coverWaitMs !== undefined ? { coverWaitMs: options.coverWaitMs } : {}) });
   }
 
   async #publishOwn(source: 'camera' | 'microphone', track: Track | undefined): Promise<void> {
