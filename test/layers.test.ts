@@ -25,8 +25,16 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   bridge: ['core', 'node', 'protocol', 'e2ee', 'bridge'],
   // The SDK holds the participant's side of the MLS group (e2ee) and its media keys (sframe).
   sdk: ['core', 'protocol', 'e2ee', 'sframe', 'sdk'],
-  web: ['core', 'protocol', 'e2ee', 'sframe', 'sdk', 'web'],
+  // The meeting page is an application of the public SDK, and nothing else (ENTRY_ONLY).
+  web: ['sdk', 'web'],
   cli: ['core', 'sim', 'node', 'translog', 'protocol', 'report', 'broker', 'bridge', 'cli'],
+};
+/**
+ * Layers that may reach another only through its public entry point: the
+ * meeting page uses the SDK as any application would (`geobridge/sdk`).
+ */
+const ENTRY_ONLY: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  web: { sdk: 'sdk/index.ts' },
 };
 /** npm packages each pure layer may use (exact specifiers): isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
@@ -49,14 +57,16 @@ const TEST_ALLOWED: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** ARCHITECTURE.md's "What may import what" table, read into the same three rules. */
-function documentedRules(): { allowed: Record<string, string[]>; packages: Record<string, string[] | 'any'>; tests: Record<string, string[]> } {
+function documentedRules(): { allowed: Record<string, string[]>; packages: Record<string, string[] | 'any'>; tests: Record<string, string[]>; entries: Record<string, Record<string, string>> } {
   const text = readFileSync(join(src, '..', 'ARCHITECTURE.md'), 'utf8');
   const section = text.slice(text.indexOf('## What may import what'));
   const rows = [...section.matchAll(/^\| `src\/(\w+)` \|([^|]*)\|([^|]*)\|([^|]*)\|$/gm)];
-  const folders = (cell: string): string[] => [...cell.matchAll(/`src\/(\w+)`/g)].map((m) => m[1] ?? '');
-  const out = { allowed: {} as Record<string, string[]>, packages: {} as Record<string, string[] | 'any'>, tests: {} as Record<string, string[]> };
+  const folders = (cell: string): string[] => [...new Set([...cell.matchAll(/`src\/(\w+)(?:\/[\w./-]+)?`/g)].map((m) => m[1] ?? ''))];
+  const out = { allowed: {} as Record<string, string[]>, packages: {} as Record<string, string[] | 'any'>, tests: {} as Record<string, string[]>, entries: {} as Record<string, Record<string, string>> };
   for (const [, layer = '', imports = '', packages = '', tests = ''] of rows) {
     out.allowed[layer] = [...folders(imports), layer].sort();
+    // "`src/sdk/index.ts` only": that layer only through that entry point.
+    for (const m of imports.matchAll(/`src\/((\w+)\/[\w./-]+\.ts)` only/g)) (out.entries[layer] ??= {})[m[2] ?? ''] = m[1] ?? '';
     out.packages[layer] = packages.trim().startsWith('any') ? 'any' : [...packages.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '').sort();
     const extra = folders(tests);
     if (extra.length > 0) out.tests[layer] = extra.sort();
@@ -90,9 +100,11 @@ function violations(): string[] {
     const isTest = file.endsWith('.test.ts') || file.endsWith('.fixture.ts');
     for (const spec of imports(file)) {
       if (spec.startsWith('.')) {
-        const target = layerOf(resolve(dirname(file), spec));
+        const resolved = resolve(dirname(file), spec);
+        const target = layerOf(resolved);
         const allowed = [...(ALLOWED[layer] ?? []), ...(isTest ? (TEST_ALLOWED[layer] ?? []) : [])];
-        if (!allowed.includes(target)) out.push(`${relative(src, file)} → ${spec}`);
+        const entry = ENTRY_ONLY[layer]?.[target];
+        if (!allowed.includes(target) || (entry !== undefined && relative(src, resolved).replace(/\.js$/, '.ts') !== entry)) out.push(`${relative(src, file)} → ${spec}`);
       } else if (!isTest && PURE_PACKAGES[layer] && !PURE_PACKAGES[layer].has(spec)) {
         out.push(`${relative(src, file)} → ${spec}`);
       }
@@ -141,6 +153,7 @@ describe('layering', () => {
     expect(documented.allowed).toEqual(Object.fromEntries(Object.entries(ALLOWED).map(([layer, folders]) => [layer, [...folders].sort()])));
     expect(documented.packages).toEqual(Object.fromEntries(Object.keys(ALLOWED).map((layer) => [layer, PURE_PACKAGES[layer] ? [...PURE_PACKAGES[layer]].sort() : 'any'])));
     expect(documented.tests).toEqual(Object.fromEntries(Object.entries(TEST_ALLOWED).map(([layer, folders]) => [layer, [...folders].sort()])));
+    expect(documented.entries).toEqual(ENTRY_ONLY);
   });
 
   it('knows every folder under src/ (a new layer must be added to the rules)', () => {

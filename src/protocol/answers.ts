@@ -28,3 +28,9 @@ export const BrokerInfoAnswer = Type.Object({ dev: Type.Boolean(), datacenters: 
 
 /** GET /v1/bridges/keys: each datacenter's bridge public key (an Ed25519 JWK), which its proofs of identity verify against (bridge-proof.ts). */
 export const BridgeKeysAnswer = Type.Object({ keys: Type.Record(Type.String(), Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() })) });
+
+/** GET /v1/log/sth: the transparency log's latest signed tree head (docs/security.md). */
+export const TreeHeadAnswer = Type.Object({ size: Type.Integer({ minimum: 0 }), rootHash: Type.String(), timestamp: Type.Integer({ minimum: 0 }), keyId: Type.String(), signature: Type.String() });
+
+/** GET /v1/log/proof: the inclusion proof (RFC 9162 §2.1.3) of one leaf in a tree of `size` leaves. */
+export const InclusionProofAnswer = Type.Object({ index: Type.Integer(), size: Type.Integer(), proof: Type.Array(Type.String()) });

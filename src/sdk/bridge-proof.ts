@@ -9,9 +9,9 @@
  */
 import { importJWK } from 'jose';
 import type { Static } from 'typebox';
-import { BridgeKeysAnswer } from '../protocol/answers.js';
+import type { BridgeKeysAnswer } from '../protocol/answers.js';
 import { verifyBridgeProof, type ExpectedBridgeProof } from '../protocol/bridge-proof.js';
-import { parseAnswer } from '../protocol/parse-answer.js';
+import { BrokerClient } from './broker-client.js';
 
 /** The published keys: an Ed25519 public JWK per datacenter. */
 type PublishedKeys = Static<typeof BridgeKeysAnswer>['keys'];
@@ -27,20 +27,20 @@ export function newChallenge(): string {
 /** The broker's published bridge keys, fetched once per broker and shared by its sessions (again when a datacenter is missing, or its key no longer verifies: a bridge added, or re-keyed, since). */
 export class BridgeKeys {
   static readonly #byBroker = new Map<string, BridgeKeys>();
-  readonly #url: URL;
+  readonly #client: BrokerClient;
   #keys: Promise<PublishedKeys> | undefined;
   /** Imported keys, by datacenter and the JWK's `x` (a re-keyed datacenter gets a new entry). */
   readonly #imported = new Map<string, Promise<CryptoKey | Uint8Array>>();
 
-  private constructor(broker: string) {
-    this.#url = new URL('/v1/bridges/keys', broker);
+  private constructor(client: BrokerClient) {
+    this.#client = client;
   }
 
   /** The keys of `broker`, shared by every session of this page or process. */
-  static of(broker: string): BridgeKeys {
-    const url = new URL(broker).origin;
-    let keys = BridgeKeys.#byBroker.get(url);
-    if (!keys) BridgeKeys.#byBroker.set(url, (keys = new BridgeKeys(url)));
+  static of(broker: BrokerClient | string): BridgeKeys {
+    const client = typeof broker === 'string' ? new BrokerClient(broker) : broker;
+    let keys = BridgeKeys.#byBroker.get(client.url);
+    if (!keys) BridgeKeys.#byBroker.set(client.url, (keys = new BridgeKeys(client)));
     return keys;
   }
 
@@ -78,14 +78,8 @@ export class BridgeKeys {
   }
 
   async #fetch(): Promise<PublishedKeys> {
-    const response = await fetch(this.#url);
-    const body: unknown = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      this.#keys = undefined;
-      throw new Error(`the broker's bridge keys could not be loaded (HTTP ${response.status})`);
-    }
     try {
-      return parseAnswer(BridgeKeysAnswer, body, 'GET /v1/bridges/keys').keys;
+      return await this.#client.bridgeKeys();
     } catch (error) {
       this.#keys = undefined;
       throw error;

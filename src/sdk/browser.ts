@@ -31,15 +31,43 @@ export type PeerObserver = (pc: RTCPeerConnection, worker: Worker | undefined) =
 export type E2eeWorkerFactory = () => Worker;
 
 /** A browser platform publishing `localStream`'s first audio and video track on every bridge, encrypting media end to end when given workers. */
-export function browserPlatform(localStream: MediaStream, observe?: PeerObserver, e2eeWorker?: E2eeWorkerFactory): Platform<MediaStreamTrack> {
+export function browserPlatform(localStream: MediaStream, observe?: PeerObserver, e2eeWorker?: E2eeWorkerFactory, live?: Set<BrowserPeer>): Platform<MediaStreamTrack> {
   return {
     openSocket: (url, protocol) => new BrowserSocket(url, protocol),
     createPeer: (iceServers) => {
-      const peer = new BrowserPeer(localStream, iceServers, e2eeWorker?.());
+      const peer = new BrowserPeer(localStream, iceServers, e2eeWorker?.(), live);
       observe?.(peer.pc, peer.worker);
       return peer;
     },
     sends: () => [...(localStream.getAudioTracks().length > 0 ? ['audio' as const] : []), ...(localStream.getVideoTracks().length > 0 ? ['video' as const] : [])],
+  };
+}
+
+/** The browser's side of a Room (browser-room.ts): the platform, the local stream it publishes from, and the live peer connections. */
+export interface BrowserMedia {
+  readonly platform: Platform<MediaStreamTrack>;
+  /** Sends `track` as our camera ('video') or microphone ('audio') from now on: on live connections whose m-line sends (replaceTrack), and on every later one. */
+  setOwn(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void>;
+  /** The newest live peer connection and its SFrame worker (under E2EE), for statistics. */
+  current(): { readonly pc: RTCPeerConnection; readonly worker: Worker | undefined } | undefined;
+}
+
+/** A browser platform over a local stream the SDK manages, with each connection's SFrame worker from `e2eeWorker` (E2EE) or none. */
+export function browserMedia(e2eeWorker: E2eeWorkerFactory | undefined, observe?: PeerObserver): BrowserMedia {
+  const local = new MediaStream();
+  const peers = new Set<BrowserPeer>();
+  const platform = browserPlatform(local, observe, e2eeWorker, peers);
+  return {
+    platform,
+    setOwn: async (kind, track) => {
+      for (const t of kind === 'audio' ? local.getAudioTracks() : local.getVideoTracks()) if (t !== track) local.removeTrack(t);
+      if (track) local.addTrack(track);
+      await Promise.all([...peers].map((p) => p.setOwn(kind, track)));
+    },
+    current: () => {
+      const newest = [...peers].at(-1);
+      return newest ? { pc: newest.pc, worker: newest.worker } : undefined;
+    },
   };
 }
 
@@ -101,11 +129,15 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
 
   /** This connection's SFrame worker, under E2EE. */
   readonly worker: Worker | undefined;
+  /** The platform's live peers, which this one leaves on close. */
+  readonly #live: Set<BrowserPeer> | undefined;
 
-  constructor(local: MediaStream, iceServers: readonly IceServer[], worker: Worker | undefined) {
+  constructor(local: MediaStream, iceServers: readonly IceServer[], worker: Worker | undefined, live?: Set<BrowserPeer>) {
     this.pc = new RTCPeerConnection({ iceServers: iceServers.map((s) => ({ ...s, urls: [...s.urls] })) });
     this.#local = local;
     this.worker = worker;
+    this.#live = live;
+    live?.add(this);
     // Before any offer: from here on nothing leaves or arrives unencrypted.
     if (worker) enableE2ee(this.pc, worker);
     this.pc.onconnectionstatechange = () => {
@@ -163,6 +195,14 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     };
   }
 
+  /** Our camera ('video') or microphone ('audio') from now on, on its m-line if the bridge's offer let it send (replaceTrack; otherwise from the next offer). */
+  async setOwn(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void> {
+    for (const t of this.pc.getTransceivers()) {
+      if (t.mid === null || !this.#ownFirst.has(t.mid) || t.mid === this.#screenMid || t.receiver.track.kind !== kind) continue;
+      if (t.direction === 'sendonly' && t.sender.track !== track) await t.sender.replaceTrack(track);
+    }
+  }
+
   async setScreen(track: MediaStreamTrack | null): Promise<void> {
     this.#screen = track;
     const t = this.pc.getTransceivers().find((x) => x.mid !== null && x.mid === this.#screenMid);
@@ -212,6 +252,7 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     // Our own close is not a failure: the session already knows.
     this.#closed = true;
     this.onFailed = null;
+    this.#live?.delete(this);
     this.pc.close();
     this.worker?.terminate();
   }

@@ -29,14 +29,12 @@
  * when they are framed for an epoch we have not reached yet (or before we
  * are in the group at all).
  */
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
-import { isObject } from '../core/fields.js';
 import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { GeobridgeError } from '../core/errors.js';
-import { IdentityAnswer } from '../protocol/answers.js';
 import { verifyIdentityAssertion } from '../protocol/identity-assertion.js';
-import { parseAnswer } from '../protocol/parse-answer.js';
+import { BrokerClient, BrokerError } from './broker-client.js';
 import {
   addMembers,
   applicationEpoch,
@@ -132,6 +130,8 @@ const HELD_APPLICATION_MAX = 64;
 /** Options of `MeetingKeys`. */
 export interface MeetingKeysOptions {
   readonly broker: string;
+  /** The broker client to use (one is made from `broker` otherwise). */
+  readonly client?: BrokerClient;
   readonly joinToken: string;
   readonly meeting: string;
   /** This participant's id, as the bridge admitted it (`admitted.participant`). */
@@ -180,28 +180,23 @@ function brokerVerifier(keys: JWTVerifyGetKey): IdentityVerifier {
  * key package: everything joining a group needs except the group. A session
  * starts this with its route request, so that admission waits for none of it.
  */
-export async function prepareMember(broker: string, joinToken: string): Promise<KeyPackageBundle> {
+export async function prepareMember(broker: BrokerClient | string, joinToken: string): Promise<KeyPackageBundle> {
+  const client = typeof broker === 'string' ? new BrokerClient(broker) : broker;
   const cs = await (suite ??= loadCipherSuite());
   const keyPair = await generateSignatureKeyPair(cs);
-  const assertion = await requestAssertion(broker, joinToken, signatureKeyClaim(keyPair.publicKey));
+  let assertion: string;
+  try {
+    assertion = await client.identity(joinToken, signatureKeyClaim(keyPair.publicKey));
+  } catch (error) {
+    throw error instanceof BrokerError ? new BrokerError(error.code, `the broker did not vouch for the MLS key: ${error.message}`, { ...(error.status !== undefined ? { status: error.status } : {}) }) : error;
+  }
   return createKeyPackage(createMemberIdentity(keyPair, assertion), cs);
-}
-
-/** POST /v1/identity: the broker's assertion that `signatureKey` belongs to the join token's participant. */
-async function requestAssertion(broker: string, joinToken: string, signatureKey: string): Promise<string> {
-  const response = await fetch(new URL('/v1/identity', broker), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${joinToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ signatureKey }),
-  });
-  const body: unknown = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(`the broker did not vouch for the MLS key: ${isObject(body) && typeof body.message === 'string' ? body.message : response.status}`);
-  return parseAnswer(IdentityAnswer, body, 'POST /v1/identity').assertion;
 }
 
 /** The MLS group of one bridge connection. Create one per admission; drop it with the connection. */
 export class MeetingKeys {
   readonly #options: MeetingKeysOptions;
+  readonly #client: BrokerClient;
   readonly #policy: CredentialPolicy;
   /** Serializes every group operation: ts-mls calls are async and each one needs the last one's group. */
   #queue: Promise<void> = Promise.resolve();
@@ -235,7 +230,8 @@ export class MeetingKeys {
 
   constructor(options: MeetingKeysOptions) {
     this.#options = options;
-    const jwks = options.jwks ?? createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
+    this.#client = options.client ?? new BrokerClient(options.broker);
+    const jwks = options.jwks ?? this.#client.jwks;
     this.#policy = { meeting: options.meeting, verifyIdentity: brokerVerifier(jwks), now: () => new Date() };
   }
 
@@ -271,7 +267,7 @@ export class MeetingKeys {
       return;
     }
     this.#run(async () => {
-      this.#bundle = await (this.#options.prepared ?? prepareMember(this.#options.broker, this.#options.joinToken));
+      this.#bundle = await (this.#options.prepared ?? prepareMember(this.#client, this.#options.joinToken));
       if (entry === 'found') {
         this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
         this.#announceHeld();
@@ -303,7 +299,7 @@ export class MeetingKeys {
       this.#group = group;
       await this.#entered();
       // Only for a fallback (found, retry): the group we carry needs no key package.
-      this.#bundle = await (this.#options.prepared ?? prepareMember(this.#options.broker, this.#options.joinToken));
+      this.#bundle = await (this.#options.prepared ?? prepareMember(this.#client, this.#options.joinToken));
     });
   }
 

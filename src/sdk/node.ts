@@ -26,6 +26,34 @@ export function nodePlatform(tracks: NodeTracks = {}): Platform<MediaStreamTrack
   };
 }
 
+/** The Node side of a Room (node-room.ts): the platform over tracks that may change, and the live peer connections. */
+export interface NodeMedia {
+  readonly platform: Platform<MediaStreamTrack>;
+  /** Sends `track` as our camera ('video') or microphone ('audio') from now on: on live connections already publishing that kind, and on every later one. */
+  setOwn(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void>;
+}
+
+/** A Node platform whose published tracks the room sets (`setOwn`). */
+export function nodeMedia(): NodeMedia {
+  const tracks: { audio?: MediaStreamTrack; video?: MediaStreamTrack } = {};
+  const peers = new Set<NodePeer>();
+  return {
+    platform: {
+      openSocket: (url, protocol) => new NodeSocket(url, protocol),
+      createPeer: (iceServers) => new NodePeer(tracks, iceServers, peers),
+      sends: () => [...(tracks.audio ? ['audio' as const] : []), ...(tracks.video ? ['video' as const] : [])],
+    },
+    setOwn: async (kind, track) => {
+      if (kind === 'audio') {
+        if (track) tracks.audio = track;
+        else delete tracks.audio;
+      } else if (track) tracks.video = track;
+      else delete tracks.video;
+      await Promise.all([...peers].map((p) => p.setOwn(kind, track)));
+    },
+  };
+}
+
 /** A session in Node. */
 export function nodeSession(options: Omit<SessionOptions<MediaStreamTrack>, 'platform'> & { readonly tracks?: NodeTracks }): Session<MediaStreamTrack> {
   return new Session({ ...options, platform: nodePlatform(options.tracks) });
@@ -82,7 +110,12 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
    */
   readonly #stun: boolean;
 
-  constructor(tracks: NodeTracks, iceServers: readonly IceServer[]) {
+  /** The platform's live peers, which this one leaves on close. */
+  readonly #live: Set<NodePeer> | undefined;
+
+  constructor(tracks: NodeTracks, iceServers: readonly IceServer[], live?: Set<NodePeer>) {
+    this.#live = live;
+    live?.add(this);
     this.#pc = new RTCPeerConnection({
       codecs: { audio: [useOPUS()], video: [useVP8()] },
       headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
@@ -145,6 +178,11 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     return this.#pc.localDescription?.sdp ?? '';
   }
 
+  /** Our camera or microphone from now on, on the m-lines already publishing that kind (a kind not published at the first answer waits for the next connection). */
+  async setOwn(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void> {
+    await Promise.all(this.#pc.getTransceivers().filter((t) => t.mid !== null && this.#publishing.has(t.mid) && t.kind === kind).map((t) => t.sender.replaceTrack(track)));
+  }
+
   async setScreen(track: MediaStreamTrack | null): Promise<void> {
     if (track === this.#screen) return;
     this.#screen = track;
@@ -154,6 +192,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
 
   close(): void {
     this.onFailed = null;
+    this.#live?.delete(this);
     void this.#pc.close().catch(() => undefined);
   }
 }

@@ -11,7 +11,8 @@
  * checker trusts only its own key.
  */
 import { GeobridgeError } from '../core/errors.js';
-import { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
+import { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile } from '../core/receipt-file.js';
+import { BrokerClient } from './broker-client.js';
 
 export { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
 
@@ -64,6 +65,8 @@ function logPromiseOf(value: unknown): LogPromise | undefined {
 export interface ReceiptFileOptions {
   /** The broker's base URL. */
   readonly broker: string;
+  /** The broker client to use (one is made from `broker` otherwise). */
+  readonly client?: BrokerClient;
   readonly routes: readonly RouteReceipt[];
   readonly meeting?: string;
   /** How long to wait for a signed tree head to cover the newest route (heads are signed every second). Default 5 s. */
@@ -73,6 +76,8 @@ export interface ReceiptFileOptions {
 
 /** How often the head is asked for again while it does not cover yet. */
 const COVER_POLL_MS = 250;
+/** How long one request to the log may take. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * Builds the routing receipt file: the broker's latest signed tree head
@@ -84,43 +89,33 @@ const COVER_POLL_MS = 250;
 export async function buildReceiptFile(options: ReceiptFileOptions): Promise<RoutingReceiptFile> {
   const { routes } = options;
   if (routes.length === 0) throw new GeobridgeError('RECEIPT_UNAVAILABLE', 'no routing receipt yet: the broker has not routed this session (or answered without a receipt).');
-  const broker = new URL(options.broker).origin;
+  const client = options.client ?? new BrokerClient(options.broker);
+  const broker = client.url;
   const newest = Math.max(...routes.map((r) => r.receipt.index));
   const deadline = Date.now() + (options.coverWaitMs ?? 5000);
-  let sth = treeHeadOf(await getJson(broker, '/v1/log/sth'));
+  let sth = await fromLog(() => client.treeHead({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
   while (sth.size <= newest) {
     if (Date.now() >= deadline) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's signed tree head (${String(sth.size)} records) does not cover record ${String(newest + 1)} yet; try again in a few seconds.`);
     await new Promise((resolve) => setTimeout(resolve, COVER_POLL_MS));
-    sth = treeHeadOf(await getJson(broker, '/v1/log/sth'));
+    sth = await fromLog(() => client.treeHead({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
   }
+  const head = sth;
   const proven = await Promise.all(
     routes.map(async (route): Promise<ReceiptFileRoute> => {
-      const answer = (await getJson(broker, `/v1/log/proof?index=${String(route.receipt.index)}&size=${String(sth.size)}`)) as { proof?: unknown };
-      if (!Array.isArray(answer.proof) || !answer.proof.every((h): h is string => typeof h === 'string')) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's inclusion proof for record ${String(route.receipt.index + 1)} is not a list of hashes.`);
-      return { ...route, sth, inclusionProof: answer.proof };
+      const proof = await fromLog(() => client.inclusionProof(route.receipt.index, head.size, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
+      return { ...route, sth: head, inclusionProof: [...proof] };
     }),
   );
   return { format: ROUTING_RECEIPT_FORMAT, broker, ...(options.meeting !== undefined ? { meeting: options.meeting } : {}), createdAt: (options.now?.() ?? new Date()).toISOString(), routes: proven };
 }
 
-function treeHeadOf(value: unknown): TreeHeadJson {
-  const v = value as Partial<Record<keyof TreeHeadJson, unknown>> | null;
-  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
-    throw new GeobridgeError('RECEIPT_UNAVAILABLE', "the broker's /v1/log/sth answer is not a signed tree head.");
-  }
-  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
-}
-
-async function getJson(broker: string, path: string): Promise<unknown> {
-  const url = new URL(path, broker);
-  let response: Response;
+/** One request to the log: any failure (no answer, a status, an answer off the protocol) is RECEIPT_UNAVAILABLE, saying which. */
+async function fromLog<T>(request: () => Promise<T>): Promise<T> {
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    return await request();
   } catch (error) {
-    throw new GeobridgeError('RECEIPT_UNAVAILABLE', `cannot reach ${url.href} for the receipt's proofs (${error instanceof Error ? error.message : String(error)}).`);
+    throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's log could not give the receipt's proofs: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  if (!response.ok) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `${url.href} answered ${String(response.status)} when asked for the receipt's proofs.`);
-  return response.json();
 }
 
 /** `geobridge-receipt-<meeting>-<yyyymmdd-hhmmss>.json`, in UTC; the meeting id reduced to file-name-safe characters. */

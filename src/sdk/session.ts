@@ -5,7 +5,6 @@
  * back as an event. The platform (browser or Node) supplies only the socket
  * and the peer connection (`Platform`), so both shells share every decision.
  */
-import { createRemoteJWKSet } from 'jose';
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource } from '../protocol/signalling.js';
 import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
@@ -14,12 +13,10 @@ import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { screenIceServers, signedIceAllowance, type IceServerRefused } from './ice-servers.js';
 import { holdingOf, MeetingKeys, prepareMember, type CarriedGroup, type ChatMessage, type E2eeEpoch, type E2eeRoster, type GroupEntry } from './meeting-keys.js';
 import { GeobridgeError } from '../core/errors.js';
-import { isObject } from '../core/fields.js';
-import { parseAnswer } from '../protocol/parse-answer.js';
-import { RouteAnswer } from '../protocol/route-answer.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { chatTextProblem } from '../e2ee/chat.js';
 import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
+import { BrokerClient, BrokerError } from './broker-client.js';
 
 /** The WebSocket subset the shell uses (browser WebSocket and `ws` both fit). */
 export interface SocketLike {
@@ -133,6 +130,8 @@ export type SessionEvent<Track> =
 export interface SessionOptions<Track> {
   /** The broker's base URL. */
   readonly broker: string;
+  /** The broker client to use (one is made from `broker` otherwise). */
+  readonly client?: BrokerClient;
   /** The join token: it carries the display name the others see. */
   readonly joinToken: string;
   /** Dev-mode brokers only: route as if from this country. */
@@ -195,7 +194,8 @@ interface Link {
 /** A participant's session in one meeting: join, stay connected across failures, leave. */
 export class Session<Track> {
   readonly #options: SessionOptions<Track>;
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet>;
+  /** The broker's API, and its published keys (`jwks`), which verify route tickets and identity assertions. */
+  readonly #broker: BrokerClient;
   readonly #bridgeKeys: BridgeKeys;
   #state: ConnectionState = INITIAL_CONNECTION_STATE;
   readonly #routes = new Map<number, Route>();
@@ -220,8 +220,8 @@ export class Session<Track> {
 
   constructor(options: SessionOptions<Track>) {
     this.#options = options;
-    this.#jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker));
-    this.#bridgeKeys = BridgeKeys.of(options.broker);
+    this.#broker = options.client ?? new BrokerClient(options.broker);
+    this.#bridgeKeys = BridgeKeys.of(this.#broker);
   }
 
   get status(): ConnectionState['status'] {
@@ -249,7 +249,7 @@ export class Session<Track> {
   /** Makes the key package for the next admission now, so that a reconnection after failover does not wait for the broker to vouch for a key. */
   #prepareNext(): void {
     if (!this.#options.e2ee) return;
-    this.#prepared = prepareMember(this.#options.broker, this.#options.joinToken);
+    this.#prepared = prepareMember(this.#broker, this.#options.joinToken);
     this.#prepared.catch(() => undefined); // reported by the connection that uses it
   }
 
@@ -371,39 +371,22 @@ export class Session<Track> {
     this.#requests.set(requestId, abort);
     let event: ConnectionEvent;
     try {
-      const response = await fetch(new URL('/v1/route', this.#options.broker), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.#options.joinToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(this.#options.country !== undefined ? { country: this.#options.country } : {}),
-        signal: abort.signal,
-      });
-      const body: unknown = await response.json().catch(() => ({}));
-      if (response.ok) {
-        // An answer that does not match the protocol is no answer: it throws, and the machine hears routeFailed.
-        const answer = parseAnswer(RouteAnswer, body, 'POST /v1/route');
-        const verified = await this.#verifyTicket(answer.ticket);
-        const iceServers = await signedIceAllowance(answer.iceServers, verified.claims.ice);
-        // Only a ticket that verifies is a route worth a receipt; the machine refuses the others.
-        const receipt = verified.ok ? this.#receipts.keep(answer, verified.claims.sub, new Date()) : undefined;
-        this.#routes.set(requestId, { ticket: answer.ticket, claims: verified.claims, bridges: answer.bridges, iceServers, receipt });
-        event = { type: 'routeReceived', requestId, decision: answer, ticket: verified.claims, ticketVerified: verified.ok };
-      } else if (response.status >= 500 && response.status !== 503) {
-        event = { type: 'routeFailed', requestId, reason: `HTTP ${response.status}` };
-      } else {
-        const retryAfter = Number(response.headers.get('retry-after'));
-        // An error body is read leniently: a proxy in between may answer with anything.
-        const error = isObject(body) ? body : {};
-        event = {
-          type: 'routeRefused',
-          requestId,
-          code: typeof error.code === 'string' ? error.code : `HTTP_${response.status}`,
-          message: typeof error.message === 'string' ? error.message : `the broker answered ${response.status}`,
-          ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
-        };
-      }
+      // An answer that does not match the protocol is no answer: it throws, and the machine hears routeFailed.
+      const answer = await this.#broker.route(this.#options.joinToken, this.#options.country !== undefined ? { country: this.#options.country } : {}, { signal: abort.signal });
+      const verified = await this.#verifyTicket(answer.ticket);
+      const iceServers = await signedIceAllowance(answer.iceServers, verified.claims.ice);
+      // Only a ticket that verifies is a route worth a receipt; the machine refuses the others.
+      const receipt = verified.ok ? this.#receipts.keep(answer, verified.claims.sub, new Date()) : undefined;
+      this.#routes.set(requestId, { ticket: answer.ticket, claims: verified.claims, bridges: answer.bridges, iceServers, receipt });
+      event = { type: 'routeReceived', requestId, decision: answer, ticket: verified.claims, ticketVerified: verified.ok };
     } catch (error) {
       if (abort.signal.aborted) return;
-      event = { type: 'routeFailed', requestId, reason: error instanceof Error ? error.message : String(error) };
+      const status = error instanceof BrokerError ? error.status : undefined;
+      // A refusal (4xx, or 503 with its Retry-After) is the broker's word; no answer, a 5xx or an invalid 200 is a failure to retry.
+      event =
+        error instanceof BrokerError && status !== undefined && (status < 200 || status >= 300) && (status < 500 || status === 503)
+          ? { type: 'routeRefused', requestId, code: error.code, message: error.message, ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) }
+          : { type: 'routeFailed', requestId, reason: error instanceof BrokerError && status !== undefined && status >= 500 ? `HTTP ${String(status)}` : error instanceof Error ? error.message : String(error) };
     } finally {
       this.#requests.delete(requestId);
     }
@@ -413,7 +396,7 @@ export class Session<Track> {
   /** Verifies the ticket against the broker's published keys (signature, `typ`, audience, expiry, claims); the machine checks it against the route. */
   async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicket }> {
     try {
-      return { ok: true, claims: await verifyRouteTicket(this.#jwks, token, { now: new Date() }) };
+      return { ok: true, claims: await verifyRouteTicket(this.#broker.jwks, token, { now: new Date() }) };
     } catch {
       const empty: RouteTicket = { sub: '', meeting: '', candidates: [], candidateJurisdictions: [], decision: '', country: '', exp: 0, ice: '' };
       return { ok: false, claims: empty };
@@ -527,7 +510,7 @@ export class Session<Track> {
             participant: message.participant,
             ...(prepared ? { prepared } : {}),
             ...(carried ? { carried } : {}),
-            jwks: this.#jwks,
+            client: this.#broker,
             send: (m) => {
               this.#send(link, m);
             },

@@ -5,7 +5,7 @@
  * step over measured levels with a hold, so that a pause between words does
  * not move the highlight and a cough does not steal it.
  */
-import type { SessionEvent } from '../sdk/session.js';
+import type { RoomEvent } from '../sdk/index.js';
 
 /** What the step remembers between two measurements. */
 export interface SpeakerState {
@@ -42,9 +42,8 @@ export function nextSpeaker(state: SpeakerState, levels: ReadonlyMap<string, num
 }
 
 /** The audio level (0..1) of each remote audio track, by track id, from the receivers' statistics. */
-async function receivedLevels(pc: RTCPeerConnection): Promise<Map<string, number>> {
+function receivedLevels(report: RTCStatsReport): Map<string, number> {
   const out = new Map<string, number>();
-  const report = await pc.getStats();
   report.forEach((s: Record<string, unknown>) => {
     if (s.type === 'inbound-rtp' && s.kind === 'audio' && typeof s.trackIdentifier === 'string' && typeof s.audioLevel === 'number') out.set(s.trackIdentifier, s.audioLevel);
   });
@@ -60,7 +59,7 @@ async function receivedLevels(pc: RTCPeerConnection): Promise<Map<string, number
  * Chromium from ~5 s to 20–30 s (test/browser/call.test.ts).
  */
 export class SpeakerDetector {
-  readonly #peer: () => RTCPeerConnection | undefined;
+  readonly #stats: () => Promise<RTCStatsReport | undefined>;
   readonly #onChange: (speaker: string | undefined) => void;
   /** Remote audio track id → its participant. */
   readonly #tracks = new Map<string, string>();
@@ -68,20 +67,21 @@ export class SpeakerDetector {
   #timer: ReturnType<typeof setInterval> | undefined;
   #busy = false;
 
-  constructor(peer: () => RTCPeerConnection | undefined, onChange: (speaker: string | undefined) => void) {
-    this.#peer = peer;
+  /** `stats`: the current connection's statistics (Room.getStats). */
+  constructor(stats: () => Promise<RTCStatsReport | undefined>, onChange: (speaker: string | undefined) => void) {
+    this.#stats = stats;
     this.#onChange = onChange;
   }
 
   /** Follows the session's events: measures each remote audio track, forgets those who leave. */
-  handle(e: SessionEvent<MediaStreamTrack>): void {
+  handle(e: RoomEvent<MediaStreamTrack>): void {
     if (e.type === 'track-added' && e.kind === 'audio') {
-      this.#tracks.set(e.track.id, e.peer);
+      this.#tracks.set(e.track.id, e.participant);
       this.#timer ??= setInterval(() => {
         void this.#tick();
       }, 100);
     } else if ((e.type === 'track-removed' && e.kind === 'audio') || e.type === 'participant-left') {
-      const gone = e.type === 'participant-left' ? e.id : e.peer;
+      const gone = e.type === 'participant-left' ? e.id : e.participant;
       for (const [track, peer] of this.#tracks) if (peer === gone) this.#tracks.delete(track);
     } else if (e.type === 'reconnecting') {
       this.#tracks.clear();
@@ -103,12 +103,13 @@ export class SpeakerDetector {
   }
 
   async #tick(): Promise<void> {
-    const pc = this.#peer();
     // One measurement at a time: on a loaded machine getStats can take longer than the interval.
-    if (!pc || this.#busy) return;
+    if (this.#busy) return;
     this.#busy = true;
     try {
-      const byTrack = await receivedLevels(pc);
+      const report = await this.#stats();
+      if (!report) return;
+      const byTrack = receivedLevels(report);
       const levels = new Map<string, number>();
       for (const [track, peer] of this.#tracks) levels.set(peer, Math.max(levels.get(peer) ?? 0, byTrack.get(track) ?? 0));
       this.#set(nextSpeaker(this.#state, levels, performance.now()));

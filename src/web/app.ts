@@ -1,18 +1,15 @@
 /**
  * The meeting page: read the invite from the URL fragment (it never reaches
  * a server log), show the meeting and a camera preview, exchange the invite
- * and a name for a join token, then run a browser `Session` and render the
+ * and a name for a join token, then join a `Room` of the public SDK
+ * (src/sdk/index.ts, the only part of the SDK this page uses) and render the
  * call, with the security code and the encryption group's roster. Each
- * piece of the call view is its own module, fed the session's events.
+ * piece of the call view is its own module, fed the room's events.
  * `window.geobridge` exposes the page's state, its event log and the
  * media statistics, for tests and for support.
  */
-import { ALL_COUNTRY_CODES, countryName } from '../core/geo/countries.js';
-import { browserSession, isHealthy, type CallState, type SessionEvent } from '../sdk/browser.js';
-import { e2eeStats, encodedTransformApi, type E2eeStats } from '../sdk/e2ee.js';
-import type { Session } from '../sdk/session.js';
+import { ALL_COUNTRY_CODES, BrokerClient, BrokerError, countryName, createRoom, isGeobridgeError, type BrokerInfo, type BrowserRoom, type E2eeStats, type RoomEvent, type RoomState } from '../sdk/index.js';
 import { SpeakerDetector } from './active-speaker.js';
-import { acceptInvite, BrokerRefusal, fetchInfo, previewInvite, type BrokerInfo } from './api.js';
 import { wireCopyInvite } from './copy-invite.js';
 import { E2eePanel, type E2eeStatus } from './e2ee-panel.js';
 import { e2eeWanted } from './e2ee-switch.js';
@@ -32,8 +29,8 @@ type Phase = 'loading' | 'lobby' | 'connecting' | 'connected' | 'reconnecting' |
 /** What the page shows, as tests read it. */
 interface PageState {
   phase: Phase;
-  /** The SDK's call state: routing, keys and media separately; the badge is green only when all three are well (isHealthy). */
-  call?: CallState;
+  /** The SDK's call state: routing, keys and media separately; the badge is green only when all three are well (RoomState.healthy). */
+  call?: { readonly routing: string; readonly keys: RoomState['keys']; readonly media: RoomState['media']; readonly healthy: boolean; readonly datacenter?: string };
   meeting?: { readonly id: string; readonly title: string };
   connected?: { readonly datacenter: string; readonly jurisdiction: string; readonly role: 'primary' | 'secondary'; readonly attempts: number };
   refusal?: { readonly code: string; readonly message: string; readonly text: string };
@@ -78,22 +75,20 @@ declare global {
 
 const state: PageState = { phase: 'loading', chat: [] };
 const events: Record<string, unknown>[] = [];
-let peer: RTCPeerConnection | undefined;
-/** The SFrame worker of the current connection (the SDK makes one per connection; the MLS group goes on across them). */
-let crypter: Worker | undefined;
-/** A worker started in the lobby, so that the first connection does not wait for one to load. */
-let spareCrypter: Worker | undefined;
+/** The call, once joined: the SDK's room (its connections, SFrame workers and MLS group are its own). */
+let room: BrowserRoom | undefined;
 /** The call's screen share, stopped with the rest of our media. */
 let screenShare: ScreenShare | undefined;
+/** The page's Content-Security-Policy allows workers from its own origin only: the broker serves the SDK's SFrame worker there. */
 const E2EE_WORKER = '/e2ee-worker.js';
 
 window.geobridge = {
   state,
   events,
   stats: async () => {
-    if (!peer) return [];
+    const report = await room?.getStats();
+    if (!report) return [];
     const out: InboundStats[] = [];
-    const report = await peer.getStats();
     report.forEach((s: Record<string, unknown>) => {
       if (s.type !== 'inbound-rtp') return;
       const codec = typeof s.codecId === 'string' ? (report.get(s.codecId) as { mimeType?: unknown } | undefined) : undefined;
@@ -109,7 +104,7 @@ window.geobridge = {
     });
     return out;
   },
-  e2eeStats: async () => (crypter ? e2eeStats(crypter) : undefined),
+  e2eeStats: async () => room?.e2eeStats(),
 };
 
 /** The element `#id` of the page, checked to be a `type`. */
@@ -164,8 +159,8 @@ function fillCountries(select: HTMLSelectElement, info: BrokerInfo): void {
 function watchUndecryptable(): void {
   const note = byId('e2ee-drops');
   setInterval(() => {
-    if (!crypter) return;
-    void e2eeStats(crypter).then((stats) => {
+    void room?.e2eeStats().then((stats) => {
+      if (!stats) return;
       const dropped = stats.dropped.authFailed + stats.dropped.unknownKid + stats.dropped.badHeader + stats.dropped.malformed;
       note.hidden = dropped === 0;
       note.textContent = `${dropped} media ${dropped === 1 ? 'frame' : 'frames'} could not be decrypted and ${dropped === 1 ? 'was' : 'were'} dropped`;
@@ -205,21 +200,35 @@ function renderBadge(): void {
   const where = state.connected;
   if (!call || !where || call.routing !== 'connected') return;
   const route = `${where.datacenter} · ${jurisdictionLabel(where.jurisdiction)} · ${where.role} · ${where.attempts} ${where.attempts === 1 ? 'attempt' : 'attempts'}`;
-  if (isHealthy(call)) badge(call.media === 'none' ? `${route} · nobody else here yet` : route, 'connected');
+  if (call.healthy) badge(call.media === 'none' ? `${route} · nobody else here yet` : route, 'connected');
   else if (call.keys === 'agreeing') badge(`${where.datacenter} · agreeing on end-to-end keys…`, 'connecting');
   else badge(`${where.datacenter} · waiting for media…`, 'connecting');
 }
 
-/** Runs the call: the session's events drive the grid, the badge and the notices. */
+/** Runs the call: the room's events drive the grid, the badge and the notices. */
 function startCall(options: { token: string; participant: string; name: string; country: string | undefined; stream: MediaStream; info: BrokerInfo; title: string }): void {
   // Dev brokers only (e2ee-switch.ts): `?e2ee=off` joins without E2EE, for benchmarks.
   const e2ee = e2eeWanted(new URLSearchParams(location.search), options.info.dev);
-  if (e2ee && encodedTransformApi() === undefined) {
-    // Joining without encoded transforms would send media the bridges could read: refuse instead.
+  let call: BrowserRoom;
+  try {
+    call = createRoom({
+      broker: location.origin,
+      token: options.token,
+      ...(options.country !== undefined ? { country: options.country } : {}),
+      e2ee,
+      // The lobby's choice: its tracks, or none (the page owns them and stops them on leave).
+      camera: options.stream.getVideoTracks()[0] ?? false,
+      microphone: options.stream.getAudioTracks()[0] ?? false,
+      e2eeWorker: E2EE_WORKER,
+    });
+  } catch (error) {
+    // E2EE_UNSUPPORTED: joining without encoded transforms would send media the bridges could read.
     stopMedia(options.stream);
-    refuse('E2EE_UNSUPPORTED', 'This browser cannot encrypt media end to end (no RTCRtpScriptTransform or insertable streams); use a current Chromium, Chrome, Edge, Firefox or Safari.', options.info, 'failed');
+    if (isGeobridgeError(error)) refuse(error.code, error.message, options.info, 'failed');
+    else throw error;
     return;
   }
+  room = call;
   const grid = new Grid(byId('grid'), byId('audio-sinks'));
   const roster = new RosterView(byId('roster'), byId('roster-title'), byId('roster-alert'), byId('roster-list'));
   const clearRoster = (): void => {
@@ -228,13 +237,13 @@ function startCall(options: { token: string; participant: string; name: string; 
   };
   const chat = new ChatView(
     { panel: byId('chat'), toggle: byId('chat-toggle', HTMLButtonElement), unread: byId('chat-unread'), list: byId('chat-list'), form: byId('chat-form', HTMLFormElement), input: byId('chat-input', HTMLTextAreaElement), status: byId('chat-status'), close: byId('chat-close', HTMLButtonElement) },
-    (text) => session.sendChat(text),
+    (text) => call.sendChat(text),
   );
   const people = new ParticipantList(byId('people-list'), byId('people-count'), (rows) => {
     state.participants = rows.map(({ id, name, audio, video, inGroup }) => ({ id, name, audio, video, inGroup }));
   });
   people.setE2ee(e2ee);
-  const speaker = new SpeakerDetector(() => peer, (id) => {
+  const speaker = new SpeakerDetector(() => call.getStats(), (id) => {
     if (id === undefined) delete state.activeSpeaker;
     else state.activeSpeaker = id;
     highlightSpeaker(byId('grid'), id);
@@ -248,18 +257,25 @@ function startCall(options: { token: string; participant: string; name: string; 
   state.phase = 'connecting';
   badge('Connecting…', 'connecting');
 
-  const onEvent = (e: SessionEvent<MediaStreamTrack>): void => {
+  call.on('*', (e: RoomEvent<MediaStreamTrack>): void => {
     events.push(logged(e, Math.round(performance.now())));
     people.handle(e);
     speaker.handle(e);
     switch (e.type) {
-      case 'call-state':
-        state.call = { routing: e.routing, keys: e.keys, media: e.media, ...(e.datacenter !== undefined ? { datacenter: e.datacenter } : {}) };
+      case 'state': {
+        const { connection, keys, media, healthy, datacenter } = e.state;
+        state.call = { routing: connection === 'routing' ? 'connecting' : connection, keys, media, healthy, ...(datacenter !== undefined ? { datacenter } : {}) };
         renderBadge();
         return;
+      }
       case 'connected':
         state.phase = 'connected';
         state.connected = { datacenter: e.datacenter, jurisdiction: e.jurisdiction, role: e.role, attempts: e.attempts };
+        // A new connection: a new group to agree on (or the carried one to go on in).
+        if (e2ee) {
+          clearRoster();
+          showE2ee('Agreeing on end-to-end encryption keys…', 'pending');
+        } else showE2ee('Not end-to-end encrypted (dev switch)', 'off');
         renderBadge();
         return;
       case 'reconnecting':
@@ -270,14 +286,14 @@ function startCall(options: { token: string; participant: string; name: string; 
         return;
       case 'participant-joined':
       case 'participant-updated':
-        grid.upsert(e.peer);
+        grid.upsert(e.participant);
         return;
       case 'participant-left':
         grid.remove(e.id);
         return;
       case 'track-added':
-        if (e.source === 'screen') grid.showScreen(e.peer, e.track);
-        else grid.setTrack(e.peer, e.kind, e.track);
+        if (e.source === 'screen') grid.showScreen(e.participant, e.track);
+        else grid.setTrack(e.participant, e.kind, e.track);
         return;
       case 'refused':
       case 'failed':
@@ -314,39 +330,17 @@ function startCall(options: { token: string; participant: string; name: string; 
         chat.unreadable();
         return;
       case 'track-removed':
-        if (e.source === 'screen') grid.removeScreen(e.peer);
+        if (e.source === 'screen') grid.removeScreen(e.participant);
         return;
+      case 'route':
       case 'bridge-refused':
       case 'ice-server-refused':
       case 'notice':
-        // Kept in the event timeline; the grid follows participants, and the machine handles refusals.
+        // Kept in the event timeline; the grid follows participants, and the SDK handles refusals.
         return;
     }
-  };
-  const session = browserSession({
-    broker: location.origin,
-    joinToken: options.token,
-    ...(options.country !== undefined ? { country: options.country } : {}),
-    localStream: options.stream,
-    e2ee,
-    e2eeWorker: () => {
-      const worker = spareCrypter ?? new Worker(E2EE_WORKER);
-      spareCrypter = undefined;
-      return worker;
-    },
-    observe: (pc, worker) => {
-      peer = pc;
-      crypter = worker;
-      if (!e2ee) {
-        showE2ee('Not end-to-end encrypted (dev switch)', 'off');
-        return;
-      }
-      clearRoster();
-      showE2ee('Agreeing on end-to-end encryption keys…', 'pending');
-    },
-    onEvent,
   });
-  wireControls(session, grid, options.stream, {
+  wireControls(call, grid, options.stream, {
     onLocalMedia: (audio, video) => {
       people.setSelf({ id: options.participant, name: options.name, audio, video });
     },
@@ -354,23 +348,25 @@ function startCall(options: { token: string; participant: string; name: string; 
       speaker.close();
     },
   });
-  wireScreenShare(session, grid);
+  wireScreenShare(call, grid);
   wireRoutingReceipt({
     container: byId('e2ee-panel'),
-    broker: location.origin,
     meeting: state.meeting?.id ?? 'meeting',
-    routes: () => session.receipts(),
+    build: () => call.routingReceipt({ meeting: state.meeting?.id ?? 'meeting' }),
     onOutcome: (outcome) => events.push({ type: 'routing-receipt', ...outcome, at: Math.round(performance.now()) }),
   });
   watchUndecryptable();
-  session.join();
+  // Refusals and failures come as events too (above): the promise has nothing more to say.
+  call.join().catch(() => undefined);
 }
 
 /** An event as the page's timeline keeps it: tracks and keys are not serialisable (nor to be logged); `at` is ms since the page loaded. */
-function logged(e: SessionEvent<MediaStreamTrack>, at: number): Record<string, unknown> {
+function logged(e: RoomEvent<MediaStreamTrack>, at: number): Record<string, unknown> {
   switch (e.type) {
     case 'track-added':
-      return { type: e.type, peer: e.peer, kind: e.kind, source: e.source, at };
+      return { type: e.type, participant: e.participant, kind: e.kind, source: e.source, at };
+    case 'route':
+      return { type: e.type, decisionId: e.route.decisionId, at };
     case 'e2ee':
       return { type: e.type, epoch: Number(e.epoch), securityCode: e.securityCode, at };
     case 'roster':
@@ -389,9 +385,9 @@ function stopMedia(stream: MediaStream): void {
 }
 
 /** The "Share screen" toggle: our screen shows as a preview tile while it is sent. */
-function wireScreenShare(session: Session<MediaStreamTrack>, grid: Grid): void {
+function wireScreenShare(call: BrowserRoom, grid: Grid): void {
   const button = byId('screen', HTMLButtonElement);
-  const share = new ScreenShare(session, (track) => {
+  const share = new ScreenShare(call, (track) => {
     state.screenSharing = track !== null;
     button.setAttribute('aria-pressed', String(track !== null));
     button.title = track ? 'Stop sharing your screen' : 'Share your screen';
@@ -410,11 +406,11 @@ function wireScreenShare(session: Session<MediaStreamTrack>, grid: Grid): void {
   };
 }
 
-function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: MediaStream, hooks: { onLocalMedia: (audio: boolean, video: boolean) => void; onLeave: () => void }): void {
+function wireControls(call: BrowserRoom, grid: Grid, stream: MediaStream, hooks: { onLocalMedia: (audio: boolean, video: boolean) => void; onLeave: () => void }): void {
   const mic = byId('mic', HTMLButtonElement);
   const cam = byId('cam', HTMLButtonElement);
-  const audio = (): boolean => stream.getAudioTracks().some((t) => t.enabled);
-  const video = (): boolean => stream.getVideoTracks().some((t) => t.enabled);
+  const audio = (): boolean => call.isOn('microphone');
+  const video = (): boolean => call.isOn('camera');
   const render = (): void => {
     mic.setAttribute('aria-pressed', String(!audio()));
     mic.title = audio() ? 'Mute microphone' : 'Unmute microphone';
@@ -426,19 +422,15 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
   mic.disabled = stream.getAudioTracks().length === 0;
   cam.disabled = stream.getVideoTracks().length === 0;
   mic.onclick = () => {
-    const on = !audio();
-    for (const t of stream.getAudioTracks()) t.enabled = on;
-    session.setMediaState(audio(), video());
+    call.mute('microphone', audio());
     render();
   };
   cam.onclick = () => {
-    const on = !video();
-    for (const t of stream.getVideoTracks()) t.enabled = on;
-    session.setMediaState(audio(), video());
+    call.mute('camera', video());
     render();
   };
   byId('leave').onclick = () => {
-    session.leave();
+    call.leave();
     hooks.onLeave();
     stopMedia(stream);
     state.phase = 'left';
@@ -447,7 +439,13 @@ function wireControls(session: Session<MediaStreamTrack>, grid: Grid, stream: Me
   render();
 }
 
+/** The broker said no (a code to explain), as opposed to no answer at all. */
+function isRefusal(error: unknown): error is BrokerError {
+  return error instanceof BrokerError && error.code !== 'BROKER_UNREACHABLE';
+}
+
 async function main(): Promise<void> {
+  const broker = new BrokerClient(location.origin);
   const invite = inviteFromUrl();
   if (invite === undefined) {
     showNotice('No invite in this link', 'Open the full invite link the host sent you; it ends in #invite=….');
@@ -455,13 +453,13 @@ async function main(): Promise<void> {
   }
   let info: BrokerInfo | undefined;
   try {
-    const [brokerInfo, meeting] = await Promise.all([fetchInfo(), previewInvite(invite)]);
+    const [brokerInfo, meeting] = await Promise.all([broker.info(), broker.previewInvite(invite)]);
     info = brokerInfo;
     state.meeting = { id: meeting.meeting, title: meeting.title };
     byId('meeting-title').textContent = meeting.title;
     document.title = `${meeting.title} · geobridge`;
   } catch (error) {
-    if (error instanceof BrokerRefusal) refuse(error.code, error.message, info);
+    if (isRefusal(error)) refuse(error.code, error.message, info);
     else showNotice('The meeting service is unreachable', 'Check your connection and reload the page.', undefined, true);
     return;
   }
@@ -473,7 +471,6 @@ async function main(): Promise<void> {
     fillCountries(country, known);
     byId('country-field').hidden = false;
   }
-  if (e2eeWanted(new URLSearchParams(location.search), known.dev) && encodedTransformApi() !== undefined) spareCrypter = new Worker(E2EE_WORKER);
   const nameInput = byId('name', HTMLInputElement);
   nameInput.value = localStorage.getItem('geobridge.name') ?? '';
   const lobby = new LobbyMedia(
@@ -492,7 +489,8 @@ async function main(): Promise<void> {
     join.textContent = 'Joining…';
     error.hidden = true;
     localStorage.setItem('geobridge.name', name);
-    acceptInvite(invite, name)
+    broker
+      .acceptInvite(invite, name)
       .then(async (accepted) => {
         // The stream chosen in the lobby goes into the call; the lobby's meter stops.
         const stream = await lobby.leave();
@@ -501,7 +499,7 @@ async function main(): Promise<void> {
       .catch((e: unknown) => {
         join.disabled = false;
         join.textContent = 'Join meeting';
-        error.textContent = e instanceof BrokerRefusal ? refusalText(e.code, e.message, known.datacenters) : 'The meeting service is unreachable; check your connection.';
+        error.textContent = isRefusal(e) ? refusalText(e.code, e.message, known.datacenters) : 'The meeting service is unreachable; check your connection.';
         error.hidden = false;
       });
   };

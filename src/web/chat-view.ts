@@ -6,8 +6,7 @@
  * application messages (docs/e2ee.md#chat). Text is only ever set with
  * `textContent`: a message cannot inject markup.
  */
-import { isGeobridgeError } from '../core/errors.js';
-import { CHAT_TEXT_MAX, chatTextProblem } from '../e2ee/chat.js';
+import { CHAT_TEXT_MAX, chatTextProblem, isGeobridgeError } from '../sdk/index.js';
 
 /** A message as the panel shows it. */
 export interface ChatShown {

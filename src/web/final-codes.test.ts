@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FINAL_BRIDGE_CODES } from '../core/connection/types.js';
+import { FINAL_BRIDGE_CODES } from '../sdk/index.js';
 import { FINAL_CODES, FINAL_UNLESS_DEV, joinAgainCanHelp } from './final-codes.js';
 
 const documented = new Set([...readFileSync(join(import.meta.dirname, '../../docs/errors.md'), 'utf8').matchAll(/^### ([A-Z][A-Z0-9_]+)$/gm)].map((m) => m[1]));

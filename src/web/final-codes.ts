@@ -4,7 +4,7 @@
  * place, in the same browser. A refusal that none of those changes is final,
  * and the notice offers no button that cannot work (docs/errors.md).
  */
-import { FINAL_BRIDGE_CODES } from '../core/connection/types.js';
+import { FINAL_BRIDGE_CODES } from '../sdk/index.js';
 
 /** Final whatever the broker's mode: the meeting, the invite, this browser or the broker's rules would have to change. */
 export const FINAL_CODES: readonly string[] = [

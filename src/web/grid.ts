@@ -4,7 +4,7 @@
  * audio element per remote person so their voice plays whatever the layout;
  * a shared screen is a tile of its own, across the grid's full width.
  */
-import type { PeerInfo } from '../protocol/signalling.js';
+import type { Participant as PeerInfo } from '../sdk/index.js';
 
 interface Tile {
   readonly root: HTMLElement;

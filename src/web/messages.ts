@@ -4,8 +4,7 @@
  * broker's own message is the fallback, never a stack of codes. And what it
  * says about a member of the encryption group that no participant accounts for.
  */
-import { countryName } from '../core/geo/countries.js';
-import type { RosterFlag } from '../sdk/browser.js';
+import { countryName, type RosterFlag } from '../sdk/index.js';
 
 /** A datacenter as `/v1/info` lists it. */
 export interface DatacenterInfo {

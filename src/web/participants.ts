@@ -4,8 +4,7 @@
  * encryption group (from the SDK's roster). The list and `state.participants`
  * come from one pure function, so what tests read is what people see.
  */
-import type { PeerInfo } from '../protocol/signalling.js';
-import type { SessionEvent } from '../sdk/session.js';
+import type { Participant as PeerInfo, RoomEvent } from '../sdk/index.js';
 import { displayName } from './messages.js';
 
 /** One row of the list, as `window.geobridge.state.participants` exposes it. */
@@ -70,11 +69,11 @@ export class ParticipantList {
   }
 
   /** Follows the session's events. */
-  handle(e: SessionEvent<MediaStreamTrack>): void {
+  handle(e: RoomEvent<MediaStreamTrack>): void {
     switch (e.type) {
       case 'participant-joined':
       case 'participant-updated':
-        this.#peers.set(e.peer.id, e.peer);
+        this.#peers.set(e.participant.id, e.participant);
         break;
       case 'participant-left':
         this.#peers.delete(e.id);

@@ -5,7 +5,7 @@
  * participant accounts for gets a warning in words (never colour alone),
  * and an alert above the list says so, for screen readers to announce.
  */
-import type { RosterEntry } from '../sdk/browser.js';
+import type { RosterEntry } from '../sdk/index.js';
 import { displayName, rosterAlert, rosterWarnings } from './messages.js';
 
 /** What `RosterView.show` renders: the roster event's members and joiners. */

@@ -1,11 +1,11 @@
 /**
  * "Routing receipt": a button in the encryption panel that saves the routing
- * receipt file of this call (src/sdk/receipts.ts) as
+ * receipt file of this call (the SDK's `Room.routingReceipt`) as
  * `geobridge-receipt-<meeting>-<yyyymmdd-hhmmss>.json`: every route the
  * broker gave, the bridges that proved they were reached, and the log's
  * proofs, which `geobridge receipt verify` checks later, offline.
  */
-import { buildReceiptFile, receiptFileName, type RouteReceipt } from '../sdk/receipts.js';
+import { receiptFileName, type RoutingReceiptFile } from '../sdk/index.js';
 
 /** What the control says it is, next to it and once a file is saved. */
 export const RECEIPT_HELP = 'Proof of where your call was routed, checkable with `geobridge receipt verify`.';
@@ -14,10 +14,9 @@ export const RECEIPT_HELP = 'Proof of where your call was routed, checkable with
 export interface RoutingReceiptOptions {
   /** Where the section goes (the encryption panel: what can be checked about this call). */
   readonly container: HTMLElement;
-  readonly broker: string;
   readonly meeting: string;
-  /** The session's routes so far (Session.receipts). */
-  readonly routes: () => readonly RouteReceipt[];
+  /** Builds the file (Room.routingReceipt). */
+  readonly build: () => Promise<RoutingReceiptFile>;
   /** Told of every file saved, and every failure, for the page's timeline. */
   readonly onOutcome: (outcome: { readonly saved: string; readonly routes: number } | { readonly error: string }) => void;
 }
@@ -60,7 +59,8 @@ export function wireRoutingReceipt(options: RoutingReceiptOptions): HTMLButtonEl
     button.disabled = true;
     label.textContent = 'Preparing receipt…';
     const now = new Date();
-    buildReceiptFile({ broker: options.broker, routes: options.routes(), meeting: options.meeting, now: () => now })
+    options
+      .build()
       .then((file) => {
         const name = receiptFileName(options.meeting, now);
         download(name, `${JSON.stringify(file, null, 2)}\n`);

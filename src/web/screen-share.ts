@@ -1,22 +1,22 @@
 /**
  * The page's screen share: asks the browser for a screen (getDisplayMedia),
- * hands its track to the session, which sends it end-to-end encrypted like
+ * hands its track to the room, which sends it end-to-end encrypted like
  * the camera, and stops it when the user does — with our button, or with
  * the browser's own "Stop sharing" (the track's 'ended' event).
  */
-import type { Session } from '../sdk/session.js';
+import type { BrowserRoom } from '../sdk/index.js';
 
 /** What the page does when the share starts or stops. */
 export type ScreenShareListener = (track: MediaStreamTrack | null) => void;
 
 /** One page's screen share. */
 export class ScreenShare {
-  readonly #session: Session<MediaStreamTrack>;
+  readonly #room: BrowserRoom;
   readonly #onChange: ScreenShareListener;
   #track: MediaStreamTrack | null = null;
 
-  constructor(session: Session<MediaStreamTrack>, onChange: ScreenShareListener) {
-    this.#session = session;
+  constructor(room: BrowserRoom, onChange: ScreenShareListener) {
+    this.#room = room;
     this.#onChange = onChange;
   }
 
@@ -45,7 +45,7 @@ export class ScreenShare {
     this.#track = track;
     track.addEventListener('ended', this.#ended);
     this.#onChange(track);
-    await this.#session.shareScreen(track);
+    await this.#room.publishScreen(track);
   }
 
   /** Stops sharing (idempotent). */
@@ -53,7 +53,7 @@ export class ScreenShare {
     if (!this.#track) return;
     this.#release();
     this.#onChange(null);
-    await this.#session.shareScreen(null);
+    await this.#room.unpublishScreen();
   }
 
   /** The user stopped it in the browser's own UI. */

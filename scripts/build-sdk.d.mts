@@ -1,0 +1,2 @@
+/** Builds the SDK into `out` (default dist/sdk): the two entry bundles, the SFrame worker, and (unless `types: false`) the declarations; resolves to `out`. */
+export function buildSdk(options?: { readonly out?: string; readonly types?: boolean }): Promise<string>;
