@@ -39,7 +39,6 @@ import {
 } from 'werift';
 import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
 import { MlsRelay } from './mls-relay.js';
-import { bridgeOfferSdp, type OfferNetwork } from './offer-sdp.js';
 import { startsVp8KeyFrame } from './vp8.js';
 
 type Kind = 'audio' | 'video';
@@ -154,14 +153,11 @@ export class Participant {
   #closed = false;
   /** Candidates the client trickled so far. */
   #candidates = 0;
-  /** Where this connection's sockets are, for the candidates of its offers. */
-  readonly #network: OfferNetwork;
 
   constructor(id: string, name: string, config: Partial<PeerConfig>, signals: PeerSignals) {
     this.id = id;
     this.name = name;
     this.pc = new RTCPeerConnection(config);
-    this.#network = { bindAddress: config.iceInterfaceAddresses?.udp4, announced: config.iceAdditionalHostAddresses };
     this.#signals = signals;
   }
 
@@ -190,7 +186,7 @@ export class Participant {
     this.#offered = carried;
     // Only screens are labelled with a source, so clients from before screen sharing read every other offer.
     const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind, ...(o.source === 'screen' ? { source: o.source } : {}) }));
-    this.#signals.offer(bridgeOfferSdp(this.pc.localDescription?.sdp ?? '', this.#network), streams);
+    this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
   }
 
   /**
