@@ -10,7 +10,7 @@
 import { GeobridgeError } from '../core/errors.js';
 import { BrokerClient } from './broker-client.js';
 import { browserMedia, type BrowserMedia } from './browser.js';
-import { e2eeStats, encodedTransformApi, type E2eeStats } from './e2ee.js';
+import { E2eeWorkerClosedError, e2eeStats, encodedTransformApi, type E2eeStats } from './e2ee.js';
 import { E2EE_WORKER_SOURCE } from './e2ee-worker-source.js';
 import { Room, type RoomMedia, type RoomOptions, type TrackSource } from './room.js';
 
@@ -48,7 +48,14 @@ export class BrowserRoom extends Room<MediaStreamTrack> {
   /** The current connection's SFrame counters (frames encrypted, decrypted, dropped by reason), or undefined without E2EE or a connection. */
   async e2eeStats(): Promise<E2eeStats | undefined> {
     const worker = this.#media.current()?.worker;
-    return worker ? e2eeStats(worker) : undefined;
+    if (!worker) return undefined;
+    try {
+      return await e2eeStats(worker);
+    } catch (error) {
+      // The connection closed while we asked: there is no connection to count for.
+      if (error instanceof E2eeWorkerClosedError) return undefined;
+      throw error;
+    }
   }
 }
 

@@ -13,7 +13,7 @@
  * and gets encrypted media, without wiring anything itself.
  */
 import type { IceServer, StreamInfo } from '../protocol/signalling.js';
-import { enableE2ee, setKeys } from './e2ee.js';
+import { enableE2ee, setKeys, terminateWorker } from './e2ee.js';
 import type { E2eeEpoch } from './meeting-keys.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike, type TrickledCandidate } from './session.js';
 
@@ -254,6 +254,6 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     this.onFailed = null;
     this.#live?.delete(this);
     this.pc.close();
-    this.worker?.terminate();
+    if (this.worker) terminateWorker(this.worker);
   }
 }

@@ -61,8 +61,9 @@ export function encodedTransformApi(): EncodedTransformApi | undefined {
 class Channel {
   readonly #worker: Worker;
   #nextId = 1;
-  readonly #pending = new Map<number, (reply: E2eeReply) => void>();
+  readonly #pending = new Map<number, { readonly resolve: (reply: E2eeReply) => void; readonly reject: (error: Error) => void }>();
   readonly #listeners = new Set<(event: E2eeEvent) => void>();
+  #closed = false;
 
   constructor(worker: Worker) {
     this.#worker = worker;
@@ -72,11 +73,19 @@ class Channel {
   }
 
   request(message: Record<string, unknown>): Promise<E2eeReply> {
+    if (this.#closed) return Promise.reject(new E2eeWorkerClosedError());
     const id = this.#nextId++;
-    return new Promise((resolve) => {
-      this.#pending.set(id, resolve);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage({ ...message, id });
     });
+  }
+
+  /** The worker is gone: what was asked of it will never be answered. */
+  close(): void {
+    this.#closed = true;
+    for (const { reject } of this.#pending.values()) reject(new E2eeWorkerClosedError());
+    this.#pending.clear();
   }
 
   listen(listener: (event: E2eeEvent) => void): () => void {
@@ -90,13 +99,27 @@ class Channel {
       return;
     }
     if (reply.id === undefined) return;
-    const resolve = this.#pending.get(reply.id);
+    const pending = this.#pending.get(reply.id);
     this.#pending.delete(reply.id);
-    resolve?.(reply);
+    pending?.resolve(reply);
+  }
+}
+
+/** A request to a worker that was terminated (its connection closed): it would never be answered. */
+export class E2eeWorkerClosedError extends Error {
+  constructor() {
+    super('the E2EE worker was terminated (its connection closed)');
+    this.name = 'E2eeWorkerClosedError';
   }
 }
 
 const channels = new WeakMap<Worker, Channel>();
+
+/** Terminates `worker` and rejects what is still asked of it (E2eeWorkerClosedError), now and later. */
+export function terminateWorker(worker: Worker): void {
+  channel(worker).close();
+  worker.terminate();
+}
 
 function channel(worker: Worker): Channel {
   let c = channels.get(worker);
