@@ -7,6 +7,7 @@
  * decision. Bridges are processes (processes.fixture.ts), SIGKILLed.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import { nodeSession } from '../sdk/node.js';
 import type { MediaStreamTrack } from 'werift';
 import type { Session } from '../sdk/session.js';
@@ -63,8 +64,9 @@ it('goes on to the next datacenter with renewed tickets, the placed joiner too, 
     }
     const from = on.get('Ada') ?? '';
     expect(on.get('Bo')).toBe(from);
-    // Past the first tickets' expiry, with each renewed at least once.
-    await new Promise((r) => setTimeout(r, (TICKET_SECONDS + 1) * 1000));
+    // Past the first tickets' expiry and the clock tolerance, so that a bridge would refuse them: the next
+    // datacenter admits only a participant who joins with its renewed ticket.
+    await new Promise((r) => setTimeout(r, (TICKET_SECONDS + CLOCK_TOLERANCE_SECONDS + 1) * 1000));
     await until(async () => (await metric('geobridge_ticket_renewals_total', 'outcome="renewed"')) >= 2, 'both tickets renewed');
     const decided = await metric('geobridge_decisions_total');
     cluster.kill(from);

@@ -617,13 +617,15 @@ export class Session<Track> {
         }
         link.ticket = message.ticket;
         link.claims = claims;
-        // The route goes on with it (the next datacenter is tried with it if this bridge vanishes), if it names
-        // none but the route's candidates: the broker leaves out those the policy in force no longer allows.
+        // The route goes on with it (the next datacenter is joined with it if this bridge vanishes) if the
+        // connection machine takes it: its rule (machine.ts, renewTicket) is the only one that says which renewals
+        // a route may take (none but the route's candidates, in their jurisdictions, lasting longer).
+        this.#dispatch({ type: 'ticketRenewed', attemptId, ticket: claims });
         const route = this.#routes.get(link.requestId);
-        if (route && claims.candidates.every((dc) => route.claims.candidates.includes(dc))) {
+        const taken = this.#state.status === 'connected' && this.#state.route.requestId === link.requestId && this.#state.route.ticket === claims;
+        if (route && taken) {
           route.ticket = message.ticket;
           route.claims = claims;
-          this.#dispatch({ type: 'ticketRenewed', attemptId, ticket: claims });
         }
         return;
       }
