@@ -417,6 +417,21 @@ describe('selectRoute: the hot path decides as the explained decider does', () =
     );
   });
 
+  it('placedOnly: the placed datacenter alone, as the full join names it first, or the same decision when it cannot be joined', () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.constantFrom(...DATACENTER_IDS, 'dc-gone'), ({ manifest, request, live }, placedAt) => {
+        const alone = { ...request, placedAt, placedOnly: true };
+        expectRouteIsDecisionUnexplained(manifest, alone, live);
+        const full = selectRoute(manifest, { ...request, placedAt }, live);
+        const only = selectRoute(manifest, alone, live);
+        // Joined there: that datacenter alone. Refused, or placed where it is down or gone: the same decision.
+        if (!isRefusal(full) && full.candidates[0]?.datacenter === placedAt) expect(only).toEqual({ ...full, candidates: full.candidates.slice(0, 1) });
+        else expect(only).toEqual(full);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('holds on the generated 1,000-datacenter manifest: every country, host, placement and a busy live state', () => {
     const manifest = generated;
     const ids = compilePolicy(manifest).datacentersById.map((d) => d.id);

@@ -351,7 +351,8 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
   if (placement?.datacenter !== datacenter) throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'} now; take a fresh route.`);
   if (!policy) throw new GeobridgeError('NOT_FOUND', `the account of meeting '${meeting.id}' no longer exists.`);
   const { manifest, sha256 } = ctx.policy.current;
-  const decision = selectRoute(manifest, routeRequestFor(ticket.country, policy, { placedAt: datacenter }));
+  // The meeting's datacenter alone: the fallbacks the decision would rank are not what is asked here.
+  const decision = selectRoute(manifest, routeRequestFor(ticket.country, policy, { placedAt: datacenter, placedOnly: true }));
   if (isRefusal(decision)) {
     throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${whyNotHeldAt(manifest, datacenter, ticket.country, policy) ?? 'FENCE'}).`);
   }

@@ -44,9 +44,9 @@ export function routeRequestFor(country: string, policy: MeetingPolicy | undefin
  */
 export function whyNotHeldAt(manifest: Manifest, datacenter: string, country: string, policy: MeetingPolicy | undefined): HoldRefusal | undefined {
   if (!compilePolicy(manifest).datacenterById.has(datacenter)) return 'GONE';
-  // With the datacenter placed and nothing down or full, the decider offers it or refuses with the policy reason
-  // (the hot path: only a refusal walks the manifest, to explain itself).
-  const result = selectRoute(manifest, routeRequestFor(country, policy, { placedAt: datacenter }));
+  // With the datacenter placed (alone) and nothing down or full, the decider offers it or refuses with the policy
+  // reason (the hot path: only a refusal walks the manifest, to explain itself).
+  const result = selectRoute(manifest, routeRequestFor(country, policy, { placedAt: datacenter, placedOnly: true }));
   if (!isRefusal(result)) return undefined;
   return result.excluded.find((e) => e.datacenter === datacenter)?.reason ?? 'FENCE';
 }

@@ -35,6 +35,12 @@ export interface RouteRequest {
    * it is down the decision is a normal one, from which the meeting re-homes.
    */
   readonly placedAt?: string;
+  /**
+   * With `placedAt`: the decision names the meeting's datacenter alone, without
+   * the participant's fallbacks. For checks that ask only whether media may be
+   * held there (admission, renewals, re-checks), which need no ranking.
+   */
+  readonly placedOnly?: boolean;
 }
 
 /** What is known right now about the datacenters. */
@@ -278,10 +284,19 @@ function joinPlaced(inputs: Inputs, placedAt: string, reasons: Reasons | undefin
     return reason ? { refused: 'PLACED_ELSEWHERE', home, reason } : { refused: 'PLACED_FULL', home };
   }
   const role = inputs.zone && policy.rolesIn(inputs.zone).get(placedAt) === 'primary' ? 'primary' : 'secondary';
+  const placed: Candidate = { datacenter: home.id, role, jurisdiction: home.jurisdiction };
+  if (inputs.request.placedOnly === true) {
+    if (reasons) {
+      policy.datacentersById.forEach((dc, i) => {
+        reasons[i] = dc === home ? undefined : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
+      });
+    }
+    return route(inputs, [placed]);
+  }
   const ranked = rankListed(inputs, reasons);
   if (reasons) reasons[policy.datacentersById.indexOf(home)] = undefined;
   const fallbacks = isRefused(ranked) ? [] : ranked.candidates.filter((c) => c.datacenter !== home.id);
-  return route(inputs, [{ datacenter: home.id, role, jurisdiction: home.jurisdiction }, ...fallbacks]);
+  return route(inputs, [placed, ...fallbacks]);
 }
 
 function route(inputs: Inputs, candidates: readonly Candidate[]): Route {
