@@ -136,6 +136,56 @@ describe('streams announced in join', () => {
   }, 30_000);
 });
 
+describe('codecs in one BUNDLE group', () => {
+  it('give every Opus m-line of an offer the same format parameters, the ones browsers answer with', async () => {
+    // Chromium answers Opus with minptime=10;useinbandfec=1 and refuses to bundle one payload type with two sets
+    // of parameters ("codec collision", an error since Chromium 156): the bridge's own m-lines must carry the same.
+    const meeting = await cluster.meeting();
+    const adaEvents: SessionEvent<MediaStreamTrack>[] = [];
+    const ada = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', tracks: { audio: new MediaStreamTrack({ kind: 'audio' }) }, onEvent: (e) => adaEvents.push(e) });
+    ada.join();
+    await waitFor(adaEvents, (e) => (e.type === 'connected' ? e : undefined));
+    const { ticket, bridges } = await route(meeting);
+    const offers: string[] = [];
+    const ws = new WebSocket(bridges['us-east'] ?? '', SIGNALLING_SUBPROTOCOL);
+    const pc = new RTCPeerConnection({ codecs: { audio: [useOPUS({ parameters: 'minptime=10;useinbandfec=1' })], video: [useVP8()] } });
+    pc.addTransceiver(new MediaStreamTrack({ kind: 'audio' }), { direction: 'sendonly' });
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString('utf8')) as { type: string; sdp?: string };
+      if (m.type !== 'offer' || m.sdp === undefined) return;
+      offers.push(m.sdp);
+      void (async () => {
+        await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp ?? '' });
+        await pc.setLocalDescription(await pc.createAnswer());
+        ws.send(JSON.stringify({ type: 'answer', sdp: pc.localDescription?.sdp ?? '' }));
+      })();
+    });
+    await new Promise((resolve) => ws.on('open', resolve));
+    try {
+      ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge(), sends: ['audio'] }));
+      // Our own audio's m-line (its parameters from our answer) and Ada's, forwarded (the bridge's own).
+      const opusLines = (sdp: string): string[][] =>
+        sdp
+          .split('m=')
+          .slice(1)
+          .filter((section) => section.startsWith('audio'))
+          .map((section) => section.split('\r\n').filter((l) => l.startsWith('a=fmtp:96')));
+      await until(() => offers.some((o) => opusLines(o).length >= 2), 10_000);
+      const both = offers.filter((o) => opusLines(o).length >= 2);
+      expect(both.length).toBeGreaterThan(0);
+      for (const offer of offers) {
+        const lines = opusLines(offer);
+        expect(lines.every((l) => l.length === 1)).toBe(true);
+        expect(new Set(lines.map((l) => l[0])).size).toBe(1);
+      }
+    } finally {
+      ws.close();
+      await pc.close();
+      ada.leave();
+    }
+  }, 30_000);
+});
+
 describe('key frames for a new subscriber', () => {
   it('replays the last key frame and what followed; asks the publisher (four times at most) when there is none or the run is too long', async () => {
     const meeting = await cluster.meeting();

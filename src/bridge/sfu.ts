@@ -260,9 +260,18 @@ export class Participant {
   }
 }
 
+/**
+ * Opus with the format parameters browsers answer with. An m-line takes the
+ * parameters of the answer that negotiated it, so with werift's bare Opus the
+ * bridge's new m-lines and a participant's own differed, and Chromium refuses
+ * one payload type with two sets of parameters in a BUNDLE group (a "codec
+ * collision": logged since Chromium 156, a failed negotiation where enforced).
+ */
+const OPUS = useOPUS({ parameters: 'minptime=10;useinbandfec=1' });
+
 function peerConfigOf(o: MediaOptions): Partial<PeerConfig> {
   return {
-    codecs: { audio: [useOPUS()], video: [useVP8()] },
+    codecs: { audio: [OPUS], video: [useVP8()] },
     headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
     // One transport per participant: fewer sockets, and none left behind per m-line.
     bundlePolicy: 'max-bundle',
