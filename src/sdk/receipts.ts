@@ -93,26 +93,26 @@ export async function buildReceiptFile(options: ReceiptFileOptions): Promise<Rou
   const broker = client.url;
   const newest = Math.max(...routes.map((r) => r.receipt.index));
   const deadline = Date.now() + (options.coverWaitMs ?? 5000);
-  let sth = await fromLog(() => client.treeHead({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
+  let sth = await fromLog((signal) => client.treeHead({ signal }));
   while (sth.size <= newest) {
     if (Date.now() >= deadline) throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's signed tree head (${String(sth.size)} records) does not cover record ${String(newest + 1)} yet; try again in a few seconds.`);
     await new Promise((resolve) => setTimeout(resolve, COVER_POLL_MS));
-    sth = await fromLog(() => client.treeHead({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
+    sth = await fromLog((signal) => client.treeHead({ signal }));
   }
   const head = sth;
   const proven = await Promise.all(
     routes.map(async (route): Promise<ReceiptFileRoute> => {
-      const proof = await fromLog(() => client.inclusionProof(route.receipt.index, head.size, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }));
+      const proof = await fromLog((signal) => client.inclusionProof(route.receipt.index, head.size, { signal }));
       return { ...route, sth: head, inclusionProof: [...proof] };
     }),
   );
   return { format: ROUTING_RECEIPT_FORMAT, broker, ...(options.meeting !== undefined ? { meeting: options.meeting } : {}), createdAt: (options.now?.() ?? new Date()).toISOString(), routes: proven };
 }
 
-/** One request to the log: any failure (no answer, a status, an answer off the protocol) is RECEIPT_UNAVAILABLE, saying which. */
-async function fromLog<T>(request: () => Promise<T>): Promise<T> {
+/** One request to the log, bounded in time: any failure (no answer, a status, an answer off the protocol) is RECEIPT_UNAVAILABLE, saying which. */
+async function fromLog<T>(request: (signal: AbortSignal) => Promise<T>): Promise<T> {
   try {
-    return await request();
+    return await request(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
   } catch (error) {
     throw new GeobridgeError('RECEIPT_UNAVAILABLE', `the broker's log could not give the receipt's proofs: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }

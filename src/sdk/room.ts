@@ -129,6 +129,11 @@ export interface RoomMedia<Track> {
   close(): void;
 }
 
+/** The media kind a camera or microphone sends. */
+function kindOf(source: 'camera' | 'microphone'): 'audio' | 'video' {
+  return source === 'camera' ? 'video' : 'audio';
+}
+
 /** Local tracks, by source. */
 interface Local<Track> {
   track: Track;
@@ -239,7 +244,7 @@ export class Room<Track> {
     }
     for (const source of ['camera', 'microphone'] as const) {
       const local = this.#local.get(source);
-      if (local) await this.#media.setOwn(source === 'camera' ? 'video' : 'audio', local.track);
+      if (local) await this.#media.setOwn(kindOf(source), local.track);
       else if (this.#initial[source] === 'capture') await this.#publishOwn(source, undefined);
     }
     if (this.#left) throw new GeobridgeError('ROOM_CLOSED', 'leave() was called before the room connected.');
@@ -365,14 +370,14 @@ export class Room<Track> {
     this.#media.checkPublish();
     const next = track ?? (await this.#media.capture(source));
     this.#replaceLocal(source, { track: next, owned: track === undefined, muted: false });
-    await this.#media.setOwn(source === 'camera' ? 'video' : 'audio', next);
+    await this.#media.setOwn(kindOf(source), next);
     this.#sendMediaState();
   }
 
   async #unpublishOwn(source: 'camera' | 'microphone'): Promise<void> {
     if (!this.#local.has(source)) return;
     this.#replaceLocal(source, undefined);
-    await this.#media.setOwn(source === 'camera' ? 'video' : 'audio', null);
+    await this.#media.setOwn(kindOf(source), null);
     this.#sendMediaState();
   }
 

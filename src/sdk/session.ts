@@ -191,6 +191,18 @@ interface Link {
   candidates?: TrickledCandidate[] | undefined;
 }
 
+/**
+ * The machine's event for a route request that failed. A refusal (4xx, or 503
+ * with its Retry-After) is the broker's word; no answer, another 5xx or a 200
+ * that is not a route answer is a failure to retry.
+ */
+function routeError(requestId: number, error: unknown): ConnectionEvent {
+  const status = error instanceof BrokerError ? error.status : undefined;
+  if (!(error instanceof BrokerError) || status === undefined || (status >= 200 && status < 300)) return { type: 'routeFailed', requestId, reason: error instanceof Error ? error.message : String(error) };
+  if (status >= 500 && status !== 503) return { type: 'routeFailed', requestId, reason: `HTTP ${String(status)}` };
+  return { type: 'routeRefused', requestId, code: error.code, message: error.message, ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) };
+}
+
 /** A participant's session in one meeting: join, stay connected across failures, leave. */
 export class Session<Track> {
   readonly #options: SessionOptions<Track>;
@@ -381,12 +393,7 @@ export class Session<Track> {
       event = { type: 'routeReceived', requestId, decision: answer, ticket: verified.claims, ticketVerified: verified.ok };
     } catch (error) {
       if (abort.signal.aborted) return;
-      const status = error instanceof BrokerError ? error.status : undefined;
-      // A refusal (4xx, or 503 with its Retry-After) is the broker's word; no answer, a 5xx or an invalid 200 is a failure to retry.
-      event =
-        error instanceof BrokerError && status !== undefined && (status < 200 || status >= 300) && (status < 500 || status === 503)
-          ? { type: 'routeRefused', requestId, code: error.code, message: error.message, ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}) }
-          : { type: 'routeFailed', requestId, reason: error instanceof BrokerError && status !== undefined && status >= 500 ? `HTTP ${String(status)}` : error instanceof Error ? error.message : String(error) };
+      event = routeError(requestId, error);
     } finally {
       this.#requests.delete(requestId);
     }
