@@ -52,6 +52,23 @@ describe('bridge with Node participants', () => {
     video.stop();
   }, 30_000);
 
+  it('is the DTLS client of every connection, and the SDK answers as the server', async () => {
+    // A browser's ClientHello sent before werift's ICE agent had nominated a pair was dropped and resent a
+    // second later; as the client the bridge starts the handshake itself once ICE is up (sfu.ts).
+    const meeting = await cluster.meeting();
+    const events: SessionEvent<MediaStreamTrack>[] = [];
+    const a = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', onEvent: (e) => events.push(e) });
+    try {
+      a.join();
+      await waitFor(events, (e) => (e.type === 'connected' ? e : undefined));
+      const transports = () => [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])].flatMap((p) => p.pc.dtlsTransports);
+      await until(() => transports().length > 0 && transports().every((t) => t.state === 'connected'), 10_000);
+      expect(transports().map((t) => t.role)).toEqual(['client']);
+    } finally {
+      a.leave();
+    }
+  }, 30_000);
+
   it('publishes a stream when the answer says it sends, before its first packet, and the first packet reaches the subscriber', async () => {
     const meeting = await cluster.meeting();
     // Ada's camera sends nothing yet (as under E2EE before the keys are agreed); she has no microphone.

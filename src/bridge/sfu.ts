@@ -39,6 +39,7 @@ import {
 } from 'werift';
 import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
 import { MlsRelay } from './mls-relay.js';
+import { bridgeOfferSdp, type OfferNetwork } from './offer-sdp.js';
 import { startsVp8KeyFrame } from './vp8.js';
 
 type Kind = 'audio' | 'video';
@@ -153,11 +154,14 @@ export class Participant {
   #closed = false;
   /** Candidates the client trickled so far. */
   #candidates = 0;
+  /** Where this connection's sockets are, for the candidates of its offers. */
+  readonly #network: OfferNetwork;
 
   constructor(id: string, name: string, config: Partial<PeerConfig>, signals: PeerSignals) {
     this.id = id;
     this.name = name;
     this.pc = new RTCPeerConnection(config);
+    this.#network = { bindAddress: config.iceInterfaceAddresses?.udp4, announced: config.iceAdditionalHostAddresses };
     this.#signals = signals;
   }
 
@@ -177,6 +181,9 @@ export class Participant {
       return;
     }
     this.#offering = true;
+    // The bridge is the DTLS client (`a=setup:active`): werift's DTLS server starts only once its own ICE
+    // check succeeds and drops a ClientHello that came sooner, which the browser then resends a second later.
+    for (const t of this.pc.dtlsTransports) if (t.state === 'new') t.role = 'client';
     const offer = await this.pc.createOffer();
     // werift's ICE falls back to querying stun.l.google.com: a third party outside every fence, and a
     // 5 s wait for every offer where UDP to it is dropped. The bridge's own addresses are its candidates.
@@ -186,7 +193,7 @@ export class Participant {
     this.#offered = carried;
     // Only screens are labelled with a source, so clients from before screen sharing read every other offer.
     const streams: StreamInfo[] = carried.map((o) => ({ mid: o.transceiver.mid ?? '', peer: o.publisher, kind: o.kind, ...(o.source === 'screen' ? { source: o.source } : {}) }));
-    this.#signals.offer(this.pc.localDescription?.sdp ?? '', streams);
+    this.#signals.offer(bridgeOfferSdp(this.pc.localDescription?.sdp ?? '', this.#network), streams);
   }
 
   /**

@@ -150,6 +150,8 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     this.#streams = new Map(streams.map((s) => [s.mid, s]));
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
     if (!this.#stun) for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
+    // The bridge offers to be the DTLS client (sfu.ts); werift would answer `active` to any offer.
+    if (/^a=setup:active\r?$/m.test(sdp)) for (const t of this.#pc.dtlsTransports) if (t.state === 'new') t.role = 'server';
     const first = !this.#answered;
     this.#answered = true;
     let videos = 0;
