@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- mls`: MLS commit costs in a meeting group (src/e2ee) of
+ * `npm run bench -- mls`: MLS commit costs in a meeting group (src/mls) of
  * 3, 10, 50 and 100 members, cipher suite 1 through ts-mls 1.6.4 with
  * WebCrypto (Node 20):
  *
@@ -19,8 +19,8 @@ import { performance } from 'node:perf_hooks';
 import {
   addMembers, commitPending, createMeetingGroup, encodeKeyPackage, exportSframeBaseKey, joinFromWelcome, loadCipherSuite, processHandshake,
   type MeetingGroup,
-} from '../src/e2ee/group.js';
-import { createTestBroker, newMember, policyOf } from '../src/e2ee/test-broker.fixture.js';
+} from '../src/mls/group.js';
+import { createTestBroker, newMember, policyOf } from '../src/mls/test-broker.fixture.js';
 import type { BenchOptions } from './harness.js';
 
 const SIZES = [3, 10, 50, 100] as const;

@@ -7,7 +7,7 @@
  * a time (as an encoded-transform pipeline does), and returns a checksum of
  * the plaintexts so that the work cannot be dropped.
  */
-import { FrameCrypter } from '../src/sdk/e2ee-transform.js';
+import { FrameCrypter } from '../src/sdk/sframe-transform.js';
 import { SFrameContext, WebCryptoBackend, type SFrameCrypto, type SubtleCryptoLike } from '../src/sframe/index.js';
 
 /** Encrypts and decrypts `n` frames; resolves to a checksum. */

@@ -15,19 +15,19 @@ import { build } from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const sdk = join(root, 'src', 'sdk');
 
-/** The SFrame worker (e2ee-transform.ts's runE2eeWorker) as one classic script, as the broker serves it at /e2ee-worker.js. */
+/** The SFrame worker (sframe-transform.ts's runSFrameWorker) as one classic script, as the broker serves it at /e2ee-worker.js. */
 async function buildWorker() {
-  const entry = { contents: "import { runE2eeWorker } from './e2ee-transform.js';\nrunE2eeWorker(self);\n", resolveDir: sdk, sourcefile: 'e2ee-worker.ts', loader: 'ts' };
+  const entry = { contents: "import { runSFrameWorker } from './sframe-transform.js';\nrunSFrameWorker(self);\n", resolveDir: sdk, sourcefile: 'e2ee-worker.ts', loader: 'ts' };
   const result = await build({ stdin: entry, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent' });
   return result.outputFiles[0]?.text ?? '';
 }
 
-/** Replaces src/sdk/e2ee-worker-source.ts (undefined from source) with the bundled worker. */
+/** Replaces src/sdk/sframe-worker-source.ts (undefined from source) with the bundled worker. */
 function inlineWorker(worker) {
   return {
     name: 'geobridge-e2ee-worker',
     setup(b) {
-      b.onLoad({ filter: /[\\/]sdk[\\/]e2ee-worker-source\.ts$/ }, () => ({ contents: `export const E2EE_WORKER_SOURCE = ${JSON.stringify(worker)};\n`, loader: 'ts' }));
+      b.onLoad({ filter: /[\\/]sdk[\\/]sframe-worker-source\.ts$/ }, () => ({ contents: `export const E2EE_WORKER_SOURCE = ${JSON.stringify(worker)};\n`, loader: 'ts' }));
     },
   };
 }

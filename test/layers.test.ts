@@ -17,14 +17,14 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   translog: ['core', 'translog'],
   // The wire contracts, below every party that reads them.
   protocol: ['core', 'protocol'],
-  e2ee: ['core', 'sframe', 'e2ee'],
+  mls: ['core', 'sframe', 'mls'],
   node: ['core', 'sframe', 'node'],
   // The audit log is a transparency log: its Merkle tree is translog's.
   broker: ['core', 'node', 'translog', 'protocol', 'report', 'broker'],
   // The bridge meets the broker in protocol only, never in its internals.
-  bridge: ['core', 'node', 'protocol', 'e2ee', 'bridge'],
-  // The SDK holds the participant's side of the MLS group (e2ee) and its media keys (sframe).
-  sdk: ['core', 'protocol', 'e2ee', 'sframe', 'sdk'],
+  bridge: ['core', 'node', 'protocol', 'mls', 'bridge'],
+  // The SDK holds the participant's side of the MLS group (mls) and its media keys (sframe).
+  sdk: ['core', 'protocol', 'mls', 'sframe', 'sdk'],
   // The meeting page is an application of the public SDK, and nothing else (ENTRY_ONLY).
   web: ['sdk', 'web'],
   cli: ['core', 'sim', 'node', 'translog', 'protocol', 'report', 'broker', 'bridge', 'cli'],

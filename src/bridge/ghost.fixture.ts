@@ -10,7 +10,7 @@ import { KeyRing } from '../broker/keys.js';
 import { SigningKeyFiles } from '../broker/signing-key-secrets.js';
 import { SqliteStore } from '../broker/store/sqlite-store.js';
 import { issueIdentityAssertion } from '../broker/tickets.js';
-import { createKeyPackage, createMemberIdentity, encodeKeyPackage, generateSignatureKeyPair, loadCipherSuite, signatureKeyClaim } from '../e2ee/index.js';
+import { createKeyPackage, createMemberIdentity, encodeKeyPackage, generateSignatureKeyPair, loadCipherSuite, signatureKeyClaim } from '../mls/index.js';
 import type { Cluster } from './cluster.fixture.js';
 
 /** A key package for `participant` named `name` in `meeting`, with an identity assertion signed by the cluster's broker keys. */

@@ -7,9 +7,9 @@ import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { MlsRelay, type Outgoing } from './mls-relay.js';
-import { loadCipherSuite } from '../e2ee/group.js';
-import { firstCounter } from '../e2ee/kid.js';
-import { createTestBroker, MEETING, newMember, type TestBroker } from '../e2ee/test-broker.fixture.js';
+import { loadCipherSuite } from '../mls/group.js';
+import { firstCounter } from '../mls/kid.js';
+import { createTestBroker, MEETING, newMember, type TestBroker } from '../mls/test-broker.fixture.js';
 import { holdingOf, MeetingKeys, type CarriedGroup, type E2eeEpoch } from '../sdk/meeting-keys.js';
 
 let cs: CiphersuiteImpl;

@@ -5,9 +5,9 @@
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../protocol/signalling.js';
-import { encryptApplication } from '../e2ee/application.js';
-import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from '../e2ee/group.js';
-import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from '../e2ee/test-broker.fixture.js';
+import { encryptApplication } from '../mls/application.js';
+import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from '../mls/group.js';
+import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from '../mls/test-broker.fixture.js';
 import { APPLICATION_BURST, APPLICATION_PER_SECOND, MlsRelay } from './mls-relay.js';
 
 let cs: CiphersuiteImpl;

@@ -1,6 +1,6 @@
 /**
  * The bridge as the MLS delivery service of its meetings (RFC 9420 §14):
- * it orders commits with the pure rule of src/e2ee/delivery.ts — the first
+ * it orders commits with the pure rule of src/mls/delivery.ts — the first
  * commit for an epoch wins, later ones are refused so their senders rebase —
  * and relays key packages, proposals, commits and Welcomes between the
  * participants. It sees only public framing: never a key.
@@ -26,7 +26,7 @@
  * for a Welcome nobody can send.
  */
 import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsHolding, type MlsSubmitMessage } from '../protocol/signalling.js';
-import { deliver, openDelivery, type DeliveryState } from '../e2ee/delivery.js';
+import { deliver, openDelivery, type DeliveryState } from '../mls/delivery.js';
 
 /** A message for one participant. */
 export interface Outgoing {

@@ -2,7 +2,7 @@
  * Just enough of the VP8 RTP payload (RFC 7741) for a bridge to see where a
  * frame starts and whether it is a key frame. Both are in the clear under
  * E2EE: the payload descriptor is RTP's, and the first byte of the frame is
- * in the clear prefix the SFrame transform leaves (src/sdk/e2ee-transform.ts).
+ * in the clear prefix the SFrame transform leaves (src/sdk/sframe-transform.ts).
  */
 
 /**

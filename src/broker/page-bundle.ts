@@ -1,6 +1,6 @@
 /**
  * The meeting page's scripts (src/web/app.ts and the E2EE worker of
- * src/sdk/e2ee-transform.ts), bundled for browsers by esbuild: by the build
+ * src/sdk/sframe-transform.ts), bundled for browsers by esbuild: by the build
  * (`npm run build`, into dist/web/) and by the broker when it runs from source.
  */
 import { fileURLToPath } from 'node:url';
@@ -16,9 +16,9 @@ export interface PageScripts {
   readonly worker: string;
 }
 
-/** Bundles the E2EE worker (src/sdk/e2ee-transform.ts) as one classic script: `runE2eeWorker(self)`. */
+/** Bundles the E2EE worker (src/sdk/sframe-transform.ts) as one classic script: `runSFrameWorker(self)`. */
 export async function buildE2eeWorker(): Promise<string> {
-  const entry = { contents: "import { runE2eeWorker } from './e2ee-transform.js';\nrunE2eeWorker(self);\n", resolveDir: SDK, sourcefile: 'e2ee-worker.ts', loader: 'ts' as const };
+  const entry = { contents: "import { runSFrameWorker } from './sframe-transform.js';\nrunSFrameWorker(self);\n", resolveDir: SDK, sourcefile: 'e2ee-worker.ts', loader: 'ts' as const };
   const result = await build({ ...BROWSER, stdin: entry, format: 'iife' });
   return result.outputFiles?.[0]?.text ?? '';
 }

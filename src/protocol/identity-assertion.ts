@@ -3,7 +3,7 @@
  * gb-identity+jwt): binds a participant id to a display name inside a
  * meeting and, when given, to the participant's MLS signature key, for
  * end-to-end encryption. The broker issues it (POST /v1/identity); the other
- * members check it before they accept a leaf (src/e2ee/identity.ts).
+ * members check it before they accept a leaf (src/mls/identity.ts).
  */
 import type { JWTPayload } from 'jose';
 import { GeobridgeError } from '../core/errors.js';

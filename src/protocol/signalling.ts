@@ -110,7 +110,7 @@ export interface JoinMessage {
    */
   readonly sends?: readonly ('audio' | 'video')[];
 }
-/** An MLS group a participant holds: its epoch and `groupTag` (src/e2ee/security-code.ts), which names the epoch without revealing a key. */
+/** An MLS group a participant holds: its epoch and `groupTag` (src/mls/security-code.ts), which names the epoch without revealing a key. */
 export interface MlsHolding {
   readonly epoch: number;
   readonly tag: string;

@@ -10,8 +10,8 @@
 import { GeobridgeError } from '../core/errors.js';
 import { BrokerClient } from './broker-client.js';
 import { browserMedia, type BrowserMedia } from './browser.js';
-import { E2eeWorkerClosedError, e2eeStats, encodedTransformApi, type E2eeStats } from './e2ee.js';
-import { E2EE_WORKER_SOURCE } from './e2ee-worker-source.js';
+import { E2eeWorkerClosedError, e2eeStats, encodedTransformApi, type E2eeStats } from './sframe-peer.js';
+import { E2EE_WORKER_SOURCE } from './sframe-worker-source.js';
 import { Room, type RoomMedia, type RoomOptions, type TrackSource } from './room.js';
 
 /** Options of a browser room. */

@@ -8,18 +8,18 @@
  * gathering (bounded) and carries them all.
  *
  * With `e2ee`, each peer connection gets its own SFrame worker (a new bridge
- * means a new MLS group) attached before any media flows (e2ee.ts), and the
+ * means a new MLS group) attached before any media flows (sframe-peer.ts), and the
  * session installs every epoch's keys in it: an application asks for E2EE
  * and gets encrypted media, without wiring anything itself.
  */
 import type { IceServer, StreamInfo } from '../protocol/signalling.js';
-import { enableE2ee, setKeys, terminateWorker } from './e2ee.js';
+import { enableE2ee, setKeys, terminateWorker } from './sframe-peer.js';
 import type { E2eeEpoch } from './meeting-keys.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike, type TrickledCandidate } from './session.js';
 
 export type { CallState, SessionEvent } from './session.js';
 export { isHealthy } from './session.js';
-export type { RosterEntry, RosterFlag } from '../e2ee/roster.js';
+export type { RosterEntry, RosterFlag } from '../mls/roster.js';
 
 /** How long an answer waits for ICE gathering; host candidates take milliseconds, a dead STUN server forever. */
 const ICE_GATHERING_BOUND_MS = 2000;

@@ -8,7 +8,7 @@
  * to another is dropped, and redone after the winner is processed. Every
  * new epoch yields the SFrame keys and the security code, and every epoch
  * and every arrival or departure the roster: the members checked against the
- * participants the bridge announced (src/e2ee/roster.ts).
+ * participants the bridge announced (src/mls/roster.ts).
  *
  * A group survives a move: when a connection ends, the session keeps our
  * group (`carry`) and names it in its next `join`; if the next bridge has no
@@ -70,7 +70,7 @@ import {
   type MeetingGroup,
   type Member,
   type Roster,
-} from '../e2ee/index.js';
+} from '../mls/index.js';
 
 /** A new epoch: its SFrame keys, the code members compare, and who is in it. */
 export interface E2eeEpoch {

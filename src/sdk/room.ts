@@ -10,7 +10,7 @@
 import type { ConnectionNotice } from '../core/connection/index.js';
 import { GeobridgeError } from '../core/errors.js';
 import type { RoutingReceiptFile } from '../core/receipt-file.js';
-import type { Member } from '../e2ee/index.js';
+import type { Member } from '../mls/index.js';
 import type { PeerInfo, StreamSource } from '../protocol/signalling.js';
 import type { BrokerClient } from './broker-client.js';
 import type { IceServerRefused } from './ice-servers.js';

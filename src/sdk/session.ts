@@ -14,7 +14,7 @@ import { screenIceServers, signedIceAllowance, type IceServerRefused } from './i
 import { holdingOf, MeetingKeys, prepareMember, type CarriedGroup, type ChatMessage, type E2eeEpoch, type E2eeRoster, type GroupEntry } from './meeting-keys.js';
 import { GeobridgeError } from '../core/errors.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
-import { chatTextProblem } from '../e2ee/chat.js';
+import { chatTextProblem } from '../mls/chat.js';
 import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
 import { BrokerClient, BrokerError } from './broker-client.js';
 

@@ -65,7 +65,7 @@ export function displayName(name: string): string {
   return name.trim() === '' ? '(no name)' : name;
 }
 
-/** What the roster needs to know of a flagged member (src/e2ee/roster.ts). */
+/** What the roster needs to know of a flagged member (src/mls/roster.ts). */
 export interface FlaggedMember {
   readonly participant: string;
   readonly name: string;

@@ -9,7 +9,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
-import { parseKid } from '../../src/e2ee/kid.js';
+import { parseKid } from '../../src/mls/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
 import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
 import { launchChromium, openInvite as open, pageState, until, untilMediaFlows, videoBitrate, type Inbound, type RouteBody } from './chromium.fixture.js';

@@ -10,7 +10,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
 import { ghostKeyPackage, injectKeyPackage } from '../../src/bridge/ghost.fixture.js';
-import { parseKid } from '../../src/e2ee/kid.js';
+import { parseKid } from '../../src/mls/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
 import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
 import { launchChromium, openInvite, pageState, until, untilMediaFlows } from './chromium.fixture.js';

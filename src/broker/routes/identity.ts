@@ -4,7 +4,7 @@
  * it will sign MLS messages with; the broker answers with an identity
  * assertion (a JWT it signs) binding that key to the participant, display
  * name and meeting of the join token. Other members accept the participant
- * into the meeting's MLS group only with such an assertion (src/e2ee/
+ * into the meeting's MLS group only with such an assertion (src/mls/
  * identity.ts), so a bridge — or anyone else — cannot slip in a member.
  */
 import { Type } from 'typebox';

@@ -8,8 +8,8 @@ export { Room, type RoomOptions, type RoomState, type RoomEvent, type RoomEventT
 export { BrokerClient, BrokerError, isBrokerError, type BrokerInfo, type InviteAcceptance, type InvitePreview, type RouteAnswerBody, type TreeHead, type CallOptions } from '../broker-client.js';
 export { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 export { receiptFileName, type RouteReceipt, type RoutingReceiptFile } from '../receipts.js';
-export { CHAT_TEXT_MAX, chatTextProblem } from '../../e2ee/chat.js';
+export { CHAT_TEXT_MAX, chatTextProblem } from '../../mls/chat.js';
 export { FINAL_BRIDGE_CODES, type ConnectionNotice } from '../../core/connection/index.js';
 export type { ChatMessage, E2eeRoster } from '../meeting-keys.js';
-export type { Member, RosterEntry, RosterFlag } from '../../e2ee/index.js';
+export type { Member, RosterEntry, RosterFlag } from '../../mls/index.js';
 export type { IceServerRefused } from '../ice-servers.js';

@@ -1,7 +1,7 @@
 // The E2EE frame format and key handling in Node, on Node 20's WebCrypto (the worker's backend).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { kid } from '../e2ee/kid.js';
+import { kid } from '../mls/kid.js';
 import { decodeHeader, WebCryptoBackend } from '../sframe/index.js';
 import {
   checkKeysMessage,
@@ -14,7 +14,7 @@ import {
   VP8_KEY_FRAME_PREFIX,
   type EncodedFrameLike,
   type KeysMessage,
-} from './e2ee-transform.js';
+} from './sframe-transform.js';
 
 const crypto = new WebCryptoBackend(globalThis.crypto.subtle);
 const KEY = Uint8Array.from({ length: 16 }, (_, i) => i + 1);

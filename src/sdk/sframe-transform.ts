@@ -18,9 +18,9 @@
  *   frame fail to decrypt instead of changing what the decoder sees.
  *
  * The SFrame part itself is a standard RFC 9605 ciphertext (suite 0x0004,
- * AES_128_GCM_SHA256_128) and KIDs follow src/e2ee/kid.ts.
+ * AES_128_GCM_SHA256_128) and KIDs follow src/mls/kid.ts.
  */
-import { installEpochKeys, KID_EPOCH_BITS, parseKid, removeEpochKeys, type InstalledKids } from '../e2ee/kid.js';
+import { installEpochKeys, KID_EPOCH_BITS, parseKid, removeEpochKeys, type InstalledKids } from '../mls/kid.js';
 import { concatBytes } from '../sframe/bytes.js';
 import { decodeHeader, isSFrameError, SFrameContext, WebCryptoBackend, type SFrameCrypto, type SFrameErrorCode, type SubtleCryptoLike } from '../sframe/index.js';
 
@@ -71,7 +71,7 @@ export interface E2eeStats {
   readonly receiveEpochs: readonly number[];
 }
 
-/** One MLS epoch's SFrame material, as the page posts it (see src/e2ee/kid.ts). */
+/** One MLS epoch's SFrame material, as the page posts it (see src/mls/kid.ts). */
 export interface KeysMessage {
   readonly type: 'keys';
   /** The MLS epoch (a number below 2^53, or a bigint). */
@@ -82,7 +82,7 @@ export interface KeysMessage {
   readonly ownLeaf: number;
   /** The leaf indices of the group's members (this member's may be included). */
   readonly senders: readonly number[];
-  /** The CTR of this member's first frame in the epoch (default 0): above every CTR an earlier connection used in it (src/e2ee/kid.ts `firstCounter`). */
+  /** The CTR of this member's first frame in the epoch (default 0): above every CTR an earlier connection used in it (src/mls/kid.ts `firstCounter`). */
   readonly firstCounter?: bigint;
 }
 
@@ -431,9 +431,9 @@ export function checkKeysMessage(value: Record<string, unknown>): string | undef
 /**
  * Runs the E2EE worker on `scope`: answers the page's messages (E2eeRequest)
  * and pipes every encoded transform through one FrameCrypter. The bundle
- * served as /e2ee-worker.js is `runE2eeWorker(self)`.
+ * served as /e2ee-worker.js is `runSFrameWorker(self)`.
  */
-export function runE2eeWorker(scope: E2eeWorkerScope, subtle: SubtleCryptoLike = globalThis.crypto.subtle): FrameCrypter {
+export function runSFrameWorker(scope: E2eeWorkerScope, subtle: SubtleCryptoLike = globalThis.crypto.subtle): FrameCrypter {
   /** Video send transformers, asked for a key frame on every key switch. */
   const videoSenders = new Set<ScriptTransformerLike>();
   const reply = (message: E2eeReply): void => {

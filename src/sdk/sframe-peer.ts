@@ -1,6 +1,6 @@
 /**
  * End-to-end encryption of a peer connection's media, the main-thread side:
- * attaches the SFrame transform of e2ee-transform.ts (running in a Worker
+ * attaches the SFrame transform of sframe-transform.ts (running in a Worker
  * built from /e2ee-worker.js) to every sender and receiver, and talks to the
  * worker — keys in, counters and key switches out. One worker holds one
  * member's keys and may serve several peer connections.
@@ -14,14 +14,14 @@
  *   allows it only on a peer connection created with
  *   `{ encodedInsertableStreams: true }`, and only once per sender/receiver.
  */
-import type { E2eeReply, E2eeStats, KeysResult, MediaKind, TransformSide } from './e2ee-transform.js';
+import type { E2eeReply, E2eeStats, KeysResult, MediaKind, TransformSide } from './sframe-transform.js';
 
-export type { E2eeStats, KeysResult, DropReason, UnsentReason } from './e2ee-transform.js';
+export type { E2eeStats, KeysResult, DropReason, UnsentReason } from './sframe-transform.js';
 
 /** The encoded-transform API in use. */
 export type EncodedTransformApi = 'script-transform' | 'encoded-streams';
 
-/** One epoch's keys for `setKeys` (see src/e2ee/kid.ts for how they become KIDs). */
+/** One epoch's keys for `setKeys` (see src/mls/kid.ts for how they become KIDs). */
 export interface E2eeKeys {
   /** The MLS epoch. */
   readonly epoch: number | bigint;
@@ -31,7 +31,7 @@ export interface E2eeKeys {
   readonly ownLeaf: number;
   /** Every member's leaf index (this member's may be included). */
   readonly senders: readonly number[];
-  /** The CTR of this member's first frame in the epoch (default 0; see src/e2ee/kid.ts `firstCounter`). */
+  /** The CTR of this member's first frame in the epoch (default 0; see src/mls/kid.ts `firstCounter`). */
   readonly firstCounter?: bigint;
 }
 

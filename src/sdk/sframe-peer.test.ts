@@ -4,7 +4,7 @@
  * in flight then (a page polls them every second) used to wait forever.
  */
 import { describe, expect, it } from 'vitest';
-import { E2eeWorkerClosedError, e2eeStats, setKeys, terminateWorker } from './e2ee.js';
+import { E2eeWorkerClosedError, e2eeStats, setKeys, terminateWorker } from './sframe-peer.js';
 
 /** What the channel uses of a Worker: messages in and out, and terminate. */
 class FakeWorker extends EventTarget {

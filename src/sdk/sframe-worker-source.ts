@@ -1,5 +1,5 @@
 /**
- * The SFrame worker's script (e2ee-transform.ts's `runE2eeWorker(self)`,
+ * The SFrame worker's script (sframe-transform.ts's `runSFrameWorker(self)`,
  * bundled), which the built SDK carries inline so that an application gets
  * encrypted media without serving a worker file: scripts/build-sdk.mjs
  * replaces this module with the bundled script. Running from source it is

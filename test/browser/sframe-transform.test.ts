@@ -1,7 +1,7 @@
 /**
  * The E2EE encoded transform in real Chromium, without a bridge: one page,
  * two RTCPeerConnections connected to each other over loopback, Chromium's
- * fake camera and microphone. The page loads src/sdk/e2ee.ts (bundled) and
+ * fake camera and microphone. The page loads src/sdk/sframe-peer.ts (bundled) and
  * the worker bundle the broker serves (buildE2eeWorker), from a tiny local
  * HTTP server (getUserMedia needs a secure context; 127.0.0.1 is one).
  *
@@ -19,9 +19,9 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildE2eeWorker } from '../../src/broker/page-bundle.js';
 import { startTestBroker } from '../../src/broker/test-broker.fixture.js';
-import { kid } from '../../src/e2ee/kid.js';
-import type * as E2ee from '../../src/sdk/e2ee.js';
-import type { E2eeStats } from '../../src/sdk/e2ee.js';
+import { kid } from '../../src/mls/kid.js';
+import type * as E2ee from '../../src/sdk/sframe-peer.js';
+import type { E2eeStats } from '../../src/sdk/sframe-peer.js';
 import { decodeHeader } from '../../src/sframe/header.js';
 import { launchChromium } from './chromium.fixture.js';
 
@@ -74,7 +74,7 @@ let page: Page;
 beforeAll(async () => {
   const [worker, harness, chromium] = await Promise.all([
     buildE2eeWorker(),
-    build({ stdin: { contents: "import * as e2ee from './e2ee.js';\nwindow.e2ee = e2ee;\n", resolveDir: SDK, loader: 'ts' }, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022', logLevel: 'silent' }),
+    build({ stdin: { contents: "import * as e2ee from './sframe-peer.js';\nwindow.e2ee = e2ee;\n", resolveDir: SDK, loader: 'ts' }, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022', logLevel: 'silent' }),
     launchChromium(),
   ]);
   const files: Record<string, string> = {
