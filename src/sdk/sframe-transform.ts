@@ -245,9 +245,9 @@ export class FrameCrypter {
       return undefined;
     }
     try {
-      const sframe = await this.#ctx.encrypt(send.installed.send, parts.prefix, parts.rest);
+      const sent = await this.#ctx.encryptWithPrefix(send.installed.send, parts.prefix, parts.rest);
       this.#encrypted[kind]++;
-      return concatBytes(parts.prefix, sframe);
+      return sent;
     } catch (error) {
       // The key can go between our check and the call only through a bug; CTR exhaustion needs 2^64 frames.
       if (!isSFrameError(error)) throw error;

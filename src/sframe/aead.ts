@@ -41,14 +41,18 @@ async function computeTag(crypto: SFrameCrypto, suite: CipherSuite, authKey: Uin
 /**
  * AEAD.Encrypt(key, nonce, aad, pt) for `suite`: ciphertext ‖ tag (Nt bytes).
  * Not `async`: AES-GCM hands the backend's promise straight back, without
- * another promise per frame around it.
+ * another promise per frame around it. Nonce and AAD are read before it
+ * returns, so the caller may reuse their buffers (crypto.ts).
  */
 export function aeadSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   if (suite.aead === 'AES-GCM') return crypto.aesGcmSeal(key.encKey, nonce, aad, plaintext);
   return compoundSeal(crypto, suite, key, nonce, aad, plaintext);
 }
 
-async function compoundSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+async function compoundSeal(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, reusedNonce: Uint8Array, reusedAad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  // Read after an await: copies, as the caller may reuse its buffers once we return (crypto.ts).
+  const nonce = reusedNonce.slice();
+  const aad = reusedAad.slice();
   const ct = await crypto.aesCtr(key.encKey, initialCounter(nonce), plaintext);
   return concatBytes(ct, await computeTag(crypto, suite, key.authKey, nonce, aad, ct));
 }
@@ -60,7 +64,9 @@ export function aeadOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey,
   return compoundOpen(crypto, suite, key, nonce, aad, ciphertext);
 }
 
-async function compoundOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
+async function compoundOpen(crypto: SFrameCrypto, suite: CipherSuite, key: AeadKey, reusedNonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
+  // The nonce is read again after an await; the AAD only before (computeTag joins it at once).
+  const nonce = reusedNonce.slice();
   const inner = ciphertext.subarray(0, ciphertext.length - suite.nt);
   const tag = ciphertext.subarray(ciphertext.length - suite.nt);
   // Verify before decrypting (encrypt-then-MAC), in constant time.

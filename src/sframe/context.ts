@@ -8,9 +8,14 @@
  * for a backend with the synchronous capability (node:crypto): what does not
  * change per frame is computed once per key (the KID's header bytes, the
  * imported AEAD key, the nonce buffer), and KID and CTR stay off BigInt.
+ * Both kinds write each frame's nonce and AAD into buffers they reuse (the
+ * backend reads them before it returns, crypto.ts) and allocate one array
+ * per frame beside the backend's own: in a browser, where every new
+ * ArrayBuffer costs microseconds, that is most of what SFrame adds to the
+ * AES-GCM call (docs/benchmarks.md, `sframe`).
  */
 import { aeadOpen, aeadOpenSync, aeadSeal, aeadSealInto, prepareAeadKey, splitAeadKey, type AeadKey, type PreparedAeadKey } from './aead.js';
-import { concatBytes, joinU64, splitU64, TWO_32 } from './bytes.js';
+import { joinU64, splitU64, TWO_32 } from './bytes.js';
 import { isSyncSFrameCrypto, type SFrameCrypto, type SyncSFrameCrypto } from './crypto.js';
 import { SFrameError } from './errors.js';
 import { encodeHeader, headerLength, isU64, readHeader, writeHeader, type HeaderHalves } from './header.js';
@@ -47,7 +52,7 @@ interface KeyState {
   readonly kidField: Uint8Array;
   /** The AEAD key imported once into a synchronous backend; undefined without one. */
   readonly prepared: PreparedAeadKey | undefined;
-  /** A copy of the salt whose last 8 bytes each synchronous call sets to salt XOR CTR. */
+  /** A copy of the salt whose last 8 bytes each call sets to salt XOR CTR (on an ArrayBuffer of its own, as #aad). */
   readonly nonce: Uint8Array;
 }
 
@@ -93,8 +98,13 @@ export class SFrameContext {
   readonly #keys = new Map<number | bigint, Entry>();
   /** The header decryptSync reads into, reused across frames. */
   readonly #header: HeaderHalves = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
-  /** Where the synchronous calls join header ‖ metadata when the metadata is not empty. */
-  #aad = new Uint8Array(64);
+  /**
+   * Where each call writes header ‖ metadata, the AAD (the header alone is
+   * used in place when the frame has it and there is no metadata). Made on
+   * an ArrayBuffer of its own: V8 keeps a small typed array on its heap and
+   * moves it out, allocating, whenever its buffer is asked for.
+   */
+  #aad = new Uint8Array(new ArrayBuffer(128));
 
   constructor(options: SFrameContextOptions) {
     this.#crypto = options.crypto;
@@ -146,16 +156,38 @@ export class SFrameContext {
    * Encrypts `plaintext` under `kid` (§4.4.3): header ‖ AEAD(key, salt XOR CTR,
    * header ‖ metadata, plaintext). The metadata is authenticated, not sent.
    */
-  async encrypt(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  encrypt(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#encrypt(kid, metadata, plaintext, false);
+  }
+
+  /**
+   * encrypt() with the metadata in front, in the same array: metadata ‖
+   * header ‖ ciphertext. It is what a media transform sends (the codec's
+   * clear prefix, authenticated, then the SFrame ciphertext), without joining
+   * two arrays per frame.
+   */
+  encryptWithPrefix(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#encrypt(kid, metadata, plaintext, true);
+  }
+
+  async #encrypt(kid: bigint, metadata: Uint8Array, plaintext: Uint8Array, prefixed: boolean): Promise<Uint8Array<ArrayBuffer>> {
     const entry = this.#encryptionKey(kid);
     // Take the CTR before the first await, so concurrent calls never share a nonce (§7.4, §9.1).
     const { ctrHi, ctrLo } = entry;
     advance(entry);
-    const header = new Uint8Array(headerLength(entry.kidField.length, ctrHi, ctrLo));
-    writeHeader(header, entry.kidNibble, entry.kidField, ctrHi, ctrLo);
-    const nonce = writeFrameNonce(entry.salt.slice(), entry.salt, ctrHi, ctrLo);
-    const ciphertext = await aeadSeal(this.#crypto, this.suite, entry.aead, nonce, concatBytes(header, metadata), plaintext);
-    return concatBytes(header, ciphertext);
+    const length = headerLength(entry.kidField.length, ctrHi, ctrLo);
+    const aad = this.#aadBuffer(length + metadata.length);
+    writeHeader(aad, entry.kidNibble, entry.kidField, ctrHi, ctrLo);
+    aad.set(metadata, length);
+    const nonce = writeFrameNonce(entry.nonce, entry.salt, ctrHi, ctrLo);
+    const sealed = aeadSeal(this.#crypto, this.suite, entry.aead, nonce, aad, plaintext);
+    // Nonce and AAD are read by now; the AAD buffer is the next frame's once we await, so copy out of it first.
+    const lead = prefixed ? metadata.length : 0;
+    const frame = new Uint8Array(lead + length + plaintext.length + this.suite.nt);
+    if (prefixed) frame.set(metadata);
+    frame.set(aad.subarray(0, length), lead);
+    frame.set(await sealed, lead + length);
+    return frame;
   }
 
   /**
@@ -183,12 +215,12 @@ export class SFrameContext {
    * fails to authenticate leaves the replay window unchanged.
    */
   async decrypt(metadata: Uint8Array, frame: Uint8Array): Promise<DecryptedFrame> {
+    // Its own halves, not #header: they are read again after the await.
     const h: HeaderHalves = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
     readHeader(frame, h);
     const entry = this.#freshDecryptionKey(h);
-    const header = frame.subarray(0, h.length);
-    const nonce = writeFrameNonce(entry.salt.slice(), entry.salt, h.ctrHi, h.ctrLo);
-    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, concatBytes(header, metadata), frame.subarray(h.length));
+    const nonce = writeFrameNonce(entry.nonce, entry.salt, h.ctrHi, h.ctrLo);
+    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, this.#joinAad(frame.subarray(0, h.length), metadata), frame.subarray(h.length));
     return accepted(entry, h, plaintext);
   }
 
@@ -231,13 +263,18 @@ export class SFrameContext {
     return entry;
   }
 
-  /** header ‖ metadata for the synchronous calls: the header itself when there is no metadata, else joined in a reused buffer. */
+  /** header ‖ metadata: the header itself when there is no metadata, else joined in the reused AAD buffer. */
   #joinAad(header: Uint8Array, metadata: Uint8Array): Uint8Array {
     if (metadata.length === 0) return header;
-    const length = header.length + metadata.length;
-    if (this.#aad.length < length) this.#aad = new Uint8Array(Math.max(length, 2 * this.#aad.length));
-    this.#aad.set(header);
-    this.#aad.set(metadata, header.length);
+    const aad = this.#aadBuffer(header.length + metadata.length);
+    aad.set(header);
+    aad.set(metadata, header.length);
+    return aad;
+  }
+
+  /** The first `length` bytes of the reused AAD buffer, grown when needed. */
+  #aadBuffer(length: number): Uint8Array {
+    if (this.#aad.length < length) this.#aad = new Uint8Array(new ArrayBuffer(Math.max(length, 2 * this.#aad.length)));
     return this.#aad.subarray(0, length);
   }
 
@@ -258,7 +295,7 @@ export class SFrameContext {
       kidNibble: (kidOnly[0] ?? 0) >> 4,
       kidField: kidOnly.slice(1),
       prepared: this.#sync && prepareAeadKey(this.#sync, this.suite, aead),
-      nonce: salt.slice(),
+      nonce: ownBuffer(salt),
     };
   }
 
@@ -294,6 +331,13 @@ function prepared(entry: KeyState): PreparedAeadKey {
  * else the CTR goes into the replay window (again checked: a concurrent
  * decrypt of the same frame may have got there first) and the frame out.
  */
+/** A copy of `bytes` on an ArrayBuffer of its own (never on V8's heap; see SFrameContext's #aad). */
+function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(new ArrayBuffer(bytes.length));
+  copy.set(bytes);
+  return copy;
+}
+
 function accepted(entry: DecryptionKey, h: HeaderHalves, plaintext: Uint8Array | undefined): DecryptedFrame {
   if (plaintext === undefined) {
     throw new SFrameError('SFRAME_AUTH_FAILED', `The frame with KID ${entry.kid.toString()} and CTR ${joinU64(h.ctrHi, h.ctrLo).toString()} does not authenticate: altered, truncated, or encrypted under another key or metadata.`);

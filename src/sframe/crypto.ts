@@ -18,7 +18,11 @@ export const GCM_TAG_LENGTH = 16;
 /**
  * Primitives SFrame needs. Key arguments are raw bytes; a backend may cache
  * imported keys by array identity, so callers must not mutate a key array
- * after using it (the SFrame context never does).
+ * after using it (the SFrame context never does). Every other input is read
+ * before the call returns, though its promise settles later (WebCrypto's
+ * methods copy their arguments at once): the context writes each frame's
+ * nonce and AAD into buffers it reuses, and a backend that read them later
+ * could seal a frame under another frame's nonce.
  */
 export interface SFrameCrypto {
   /** A short name for reports and tests, e.g. 'webcrypto'. */

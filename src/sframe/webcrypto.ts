@@ -52,11 +52,23 @@ function isOperationError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'OperationError';
 }
 
-/** SFrameCrypto on WebCrypto. Imported keys are cached per key array (see SFrameCrypto). */
+/** A key's import: its promise, and the key itself once it resolved. */
+interface Imported {
+  readonly promise: Promise<CryptoKeyLike>;
+  key?: CryptoKeyLike;
+}
+
+/**
+ * SFrameCrypto on WebCrypto. Imported keys are cached per key array (see
+ * SFrameCrypto). Each input is read before a method returns, as SFrameCrypto
+ * requires: with the key imported, WebCrypto copies its arguments in the
+ * call itself; before (a key's first frames), the inputs are copied and the
+ * call waits for the import.
+ */
 export class WebCryptoBackend implements SFrameCrypto {
   readonly name = 'webcrypto';
   readonly #subtle: SubtleCryptoLike;
-  readonly #keys = new WeakMap<Uint8Array, Map<KeyKind, Promise<CryptoKeyLike>>>();
+  readonly #keys = new WeakMap<Uint8Array, Map<KeyKind, Imported>>();
 
   /** `subtle` is `globalThis.crypto.subtle` (or `require('node:crypto').webcrypto.subtle`). */
   constructor(subtle: SubtleCryptoLike) {
@@ -72,52 +84,74 @@ export class WebCryptoBackend implements SFrameCrypto {
     return hkdfExpandWith((h, k, d) => this.hmac(h, k, d), hash, prk, info, length);
   }
 
-  async hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+  hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
     // WebCrypto rejects zero-length HMAC keys; zeros give the same HMAC.
-    const cryptoKey = await this.#key(nonEmptyHmacKey(hash, key), `HMAC ${hash}`);
-    return new Uint8Array(await this.#subtle.sign('HMAC', cryptoKey, own(data)));
+    return this.#with(nonEmptyHmacKey(hash, key), `HMAC ${hash}`, [data], async (cryptoKey, [bytes]) => new Uint8Array(await this.#subtle.sign('HMAC', cryptoKey, bytes)));
   }
 
-  async aesGcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    const params: AesGcmParamsLike = { name: 'AES-GCM', iv: own(nonce), additionalData: own(aad), tagLength: GCM_TAG_LENGTH * 8 };
-    return new Uint8Array(await this.#subtle.encrypt(params, await this.#key(key, 'AES-GCM'), own(plaintext)));
+  aesGcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.#with(key, 'AES-GCM', [nonce, aad, plaintext], async (cryptoKey, [iv, additionalData, data]) => {
+      const params: AesGcmParamsLike = { name: 'AES-GCM', iv, additionalData, tagLength: GCM_TAG_LENGTH * 8 };
+      return new Uint8Array(await this.#subtle.encrypt(params, cryptoKey, data));
+    });
   }
 
-  async aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
-    if (ciphertext.length < GCM_TAG_LENGTH) return undefined;
-    const params: AesGcmParamsLike = { name: 'AES-GCM', iv: own(nonce), additionalData: own(aad), tagLength: GCM_TAG_LENGTH * 8 };
-    const cryptoKey = await this.#key(key, 'AES-GCM');
-    try {
-      return new Uint8Array(await this.#subtle.decrypt(params, cryptoKey, own(ciphertext)));
-    } catch (error) {
-      // OperationError is how WebCrypto says the tag did not verify; anything else is a bug.
-      if (isOperationError(error)) return undefined;
-      throw error;
-    }
+  aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
+    if (ciphertext.length < GCM_TAG_LENGTH) return Promise.resolve(undefined);
+    return this.#with(key, 'AES-GCM', [nonce, aad, ciphertext], async (cryptoKey, [iv, additionalData, data]) => {
+      const params: AesGcmParamsLike = { name: 'AES-GCM', iv, additionalData, tagLength: GCM_TAG_LENGTH * 8 };
+      try {
+        return new Uint8Array(await this.#subtle.decrypt(params, cryptoKey, data));
+      } catch (error) {
+        // OperationError is how WebCrypto says the tag did not verify; anything else is a bug.
+        if (isOperationError(error)) return undefined;
+        throw error;
+      }
+    });
   }
 
-  async aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+  aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
     // RFC 9605 §4.5.1 counts blocks in the low 32 bits (nonce ‖ 0x00000000); a
     // frame would need 64 GiB to wrap them, more than a Uint8Array can hold.
-    const params: AesCtrParamsLike = { name: 'AES-CTR', counter: own(counter), length: 32 };
-    return new Uint8Array(await this.#subtle.encrypt(params, await this.#key(key, 'AES-CTR'), own(data)));
+    return this.#with(key, 'AES-CTR', [counter, data], async (cryptoKey, [block, bytes]) => {
+      const params: AesCtrParamsLike = { name: 'AES-CTR', counter: block, length: 32 };
+      return new Uint8Array(await this.#subtle.encrypt(params, cryptoKey, bytes));
+    });
   }
 
-  #key(raw: Uint8Array, kind: KeyKind): Promise<CryptoKeyLike> {
+  /**
+   * Runs `call` with `raw` imported as `kind` and `inputs` ready for WebCrypto:
+   * synchronously when the key is imported already (WebCrypto copies the inputs
+   * before it returns), else on copies of the inputs once the import resolves.
+   */
+  #with<T, const I extends readonly Uint8Array[]>(raw: Uint8Array, kind: KeyKind, inputs: I, call: (key: CryptoKeyLike, inputs: { [K in keyof I]: Uint8Array<ArrayBuffer> }) => Promise<T>): Promise<T> {
+    const imported = this.#key(raw, kind);
+    if (imported.key !== undefined) return call(imported.key, inputs.map(own) as { [K in keyof I]: Uint8Array<ArrayBuffer> });
+    const copies = inputs.map((bytes) => new Uint8Array(bytes)) as { [K in keyof I]: Uint8Array<ArrayBuffer> };
+    return imported.promise.then((key) => call(key, copies));
+  }
+
+  #key(raw: Uint8Array, kind: KeyKind): Imported {
     let byKind = this.#keys.get(raw);
     if (!byKind) {
       byKind = new Map();
       this.#keys.set(raw, byKind);
     }
-    let key = byKind.get(kind);
-    if (!key) {
+    let imported = byKind.get(kind);
+    if (!imported) {
       const algorithm = kind === 'AES-GCM' || kind === 'AES-CTR' ? { name: kind } : { name: 'HMAC' as const, hash: kind === 'HMAC SHA-256' ? ('SHA-256' as const) : ('SHA-512' as const) };
       const usages: ('encrypt' | 'decrypt' | 'sign')[] = kind === 'AES-GCM' ? ['encrypt', 'decrypt'] : kind === 'AES-CTR' ? ['encrypt'] : ['sign'];
-      key = this.#subtle.importKey('raw', new Uint8Array(raw), algorithm, false, usages);
-      // Do not cache a failed import (e.g. a key of the wrong length): the next call reports it again.
-      key.catch(() => byKind.delete(kind));
-      byKind.set(kind, key);
+      const entry: Imported = { promise: this.#subtle.importKey('raw', new Uint8Array(raw), algorithm, false, usages) };
+      entry.promise.then(
+        (key) => {
+          entry.key = key;
+        },
+        // Do not cache a failed import (e.g. a key of the wrong length): the next call reports it again.
+        () => byKind.delete(kind),
+      );
+      byKind.set(kind, entry);
+      imported = entry;
     }
-    return key;
+    return imported;
   }
 }
