@@ -23,6 +23,21 @@ describe('parseServeSettings', () => {
     expect(problems.join('\n')).toMatch(/GEOBRIDGE_ADMIN_TOKEN/);
   });
 
+  it('keeps the store in SQLite unless --store names a PostgreSQL URL, and never echoes a bad one', () => {
+    expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.storeUrl).toBeUndefined();
+    expect(parseServeSettings({ manifest: 'm.yaml', store: 'sqlite' }, {}).settings?.storeUrl).toBeUndefined();
+    const url = 'postgres://gb:secret@db.example.com:5432/geobridge';
+    expect(parseServeSettings({ manifest: 'm.yaml' }, { GEOBRIDGE_STORE: url }).settings?.storeUrl).toBe(url);
+    expect(parseServeSettings({ manifest: 'm.yaml', store: 'postgresql://db/gb' }, { GEOBRIDGE_STORE: url }).settings?.storeUrl).toBe('postgresql://db/gb');
+    for (const bad of ['mysql://gb:hunter2@db/gb', 'hunter2', 'postgres:///gb']) {
+      const { settings, problems } = parseServeSettings({ manifest: 'm.yaml', store: bad }, {});
+      expect(settings).toBeUndefined();
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/--store \(GEOBRIDGE_STORE\)/);
+      expect(problems[0]).not.toContain('hunter2');
+    }
+  });
+
   it('reads the per-address rate limits, defaults first, and rejects ones that are not whole numbers', () => {
     expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.rateLimits).toEqual(DEFAULT_RATE_LIMITS);
     const { settings } = parseServeSettings({ manifest: 'm.yaml', rateLimitFailures: '10' }, { GEOBRIDGE_RATE_LIMIT_FAILURES: '99', GEOBRIDGE_RATE_LIMIT_PRESENCE: '5' });

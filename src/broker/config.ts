@@ -12,6 +12,7 @@ export interface ServeFlags {
   readonly manifest?: string | undefined;
   readonly listen?: string | undefined;
   readonly data?: string | undefined;
+  readonly store?: string | undefined;
   readonly dev?: boolean | undefined;
   readonly trustedProxies?: string | undefined;
   readonly bridgeKeys?: string | undefined;
@@ -40,6 +41,8 @@ export interface ServeSettings {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** A PostgreSQL URL for the store (accounts, meetings, placements, manifests, public keys); undefined: SQLite in the data directory. */
+  readonly storeUrl?: string | undefined;
   readonly dev: boolean;
   /** Datacenters whose bridge never reported count as up (so routes can be tried without bridges); `dev` unless set. */
   readonly assumeBridgesUp: boolean;
@@ -63,6 +66,7 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   manifest: 'GEOBRIDGE_MANIFEST',
   listen: 'GEOBRIDGE_LISTEN',
   data: 'GEOBRIDGE_DATA',
+  store: 'GEOBRIDGE_STORE',
   dev: 'GEOBRIDGE_DEV',
   trustedProxies: 'GEOBRIDGE_TRUSTED_PROXIES',
   bridgeKeys: 'GEOBRIDGE_BRIDGE_KEYS',
@@ -103,6 +107,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   if (!match || port > 65535) problems.push(`--listen (${ENV_NAMES.listen}) is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080.`);
   const host = (match?.[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
   const dev = ['1', 'true', 'yes'].includes((get('dev') ?? '').toLowerCase());
+  const storeUrl = parseStoreUrl(get('store'), problems);
   const trustedProxies = (get('trustedProxies') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   try {
     checkTrustedProxies(trustedProxies);
@@ -131,6 +136,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       host,
       port,
       dataDir: get('data') ?? './data',
+      storeUrl,
       dev,
       assumeBridgesUp: dev,
       trustedProxies,
@@ -145,6 +151,22 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       rateLimits,
     }),
   };
+}
+
+/** `--store`: `sqlite` (the default: DATA/broker.sqlite) or a postgres:// URL, which the problem text never repeats (it may hold a password). */
+function parseStoreUrl(text: string | undefined, problems: string[]): string | undefined {
+  if (text === undefined || text === 'sqlite') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['postgres:', 'postgresql:'].includes(url.protocol) || url.hostname === '') {
+    problems.push(`--store (${ENV_NAMES.store}) must be 'sqlite' or a PostgreSQL URL such as postgres://geobridge@db.example.com:5432/geobridge; got ${url ? `a ${url.protocol} URL` : 'something that is not a URL'}.`);
+    return undefined;
+  }
+  return text;
 }
 
 function kebab(key: string): string {

@@ -31,7 +31,9 @@ import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
 import { RejectionSummary, timerSchedule } from './rejection-summary.js';
 import { SigningKeyFiles, moveLegacySigningKeys } from './signing-key-secrets.js';
+import { PostgresStore } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
 
 /** How long closing waits for requests in flight before it cuts their connections. */
 const CLOSE_GRACE_MS = 2000;
@@ -62,12 +64,13 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   const { adminToken, adminTokenFile } = loadAdminToken(settings);
   const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
 
-  const store = SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite')));
+  const sqlite = settings.storeUrl === undefined ? SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite'))) : undefined;
+  const store: Store = sqlite ?? (await PostgresStore.open(settings.storeUrl ?? ''));
   const audit = SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
   try {
     // Narrows DATA and DATA/keys to 700; keys an older broker kept in broker.sqlite move here first.
     const secrets = new SigningKeyFiles(settings.dataDir);
-    await moveLegacySigningKeys(store, secrets);
+    if (sqlite) await moveLegacySigningKeys(sqlite, secrets);
     const keys = await KeyRing.load(store, now, { secrets });
     const logKey = await loadLogKey(settings.dataDir, true);
     const treeHeads = new TreeHeadSigner(audit, logKey);

@@ -1,6 +1,6 @@
 /**
  * The broker's storage port. Adapters: memory (tests, demos), SQLite (the
- * embedded default), and later PostgreSQL and Redis; one contract suite
+ * embedded default) and PostgreSQL (`serve --store postgres://…`); one contract suite
  * (store-contract.fixture.ts) runs against every adapter. All methods are async so
  * that networked adapters fit the same shape.
  */

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
+import { PostgresStore } from '../../broker/store/postgres-store.js';
 import { readManifestHistory } from '../../broker/store/sqlite-store.js';
 import type { ManifestVersion } from '../../broker/store/store.js';
 import { GeobridgeError } from '../../core/errors.js';
@@ -19,8 +20,8 @@ import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
 import { auditFile } from './audit.js';
 
-export const MANIFEST_HELP = `Usage: geobridge manifest log [--data DIR] [--json]
-       geobridge manifest show REF [--data DIR]
+export const MANIFEST_HELP = `Usage: geobridge manifest log [--data DIR] [--store URL] [--json]
+       geobridge manifest show REF [--data DIR] [--store URL]
 
 The manifests a broker has put in force, read from its data directory (DIR
 is ./data unless --data is given; the broker may be running):
@@ -39,6 +40,8 @@ is ./data unless --data is given; the broker may be running):
 
 Options:
   --data DIR   the broker's data directory (default ./data)
+  --store URL  the broker's PostgreSQL store, when it runs with one
+               (serve --store); the log stays in DIR        [GEOBRIDGE_STORE]
   --json       print JSON (log)
   -h, --help   show this help
 
@@ -73,32 +76,32 @@ export function runManifest(argv: readonly string[], io: Io): Promise<number> {
     return Promise.resolve(sub === undefined ? EXIT.badInput : EXIT.ok);
   }
   if (sub === 'log') return runLog(rest, io);
-  if (sub === 'show') return Promise.resolve(runShow(rest, io));
+  if (sub === 'show') return runShow(rest, io);
   throw new GeobridgeError('USAGE', `manifest: unknown subcommand '${sub}': log or show; see 'geobridge manifest --help'.`);
 }
 
 async function runLog(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' }, store: { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(MANIFEST_HELP);
     return EXIT.ok;
   }
   if (positionals.length > 0) throw new GeobridgeError('USAGE', `manifest log: unexpected argument '${positionals[0] ?? ''}'; see 'geobridge manifest --help'.`);
-  const history = await manifestHistory(values.data ?? 'data');
+  const history = await manifestHistory(values.data ?? 'data', values.store ?? process.env.GEOBRIDGE_STORE);
   if (values.json) io.out(`${JSON.stringify(history, null, 2)}\n`);
   else io.out(renderHistory(history));
   return history.some((h) => h.problem !== undefined) ? EXIT.violations : EXIT.ok;
 }
 
-function runShow(argv: readonly string[], io: Io): number {
-  const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' } });
+async function runShow(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' }, store: { type: 'string' } });
   if (values.help) {
     io.out(MANIFEST_HELP);
     return EXIT.ok;
   }
   const [ref, extra] = positionals;
   if (ref === undefined || extra !== undefined) throw new GeobridgeError('USAGE', `manifest show: give one REF (a SHA-256, a prefix of 8+ hex digits, or a version such as v3); see 'geobridge manifest --help'.`);
-  const stored = readManifestHistory(storeFile(values.data ?? 'data'));
+  const stored = await storedManifests(values.data ?? 'data', values.store ?? process.env.GEOBRIDGE_STORE);
   const found = pick(stored, ref);
   // Printed exactly as applied: its hash is the one that tickets and receipts name.
   io.out(found.text);
@@ -106,8 +109,8 @@ function runShow(argv: readonly string[], io: Io): number {
 }
 
 /** The history of `dataDir`: every manifest the log records, joined with the store's text. */
-export async function manifestHistory(dataDir: string): Promise<ManifestHistoryEntry[]> {
-  const stored = readManifestHistory(storeFile(dataDir));
+export async function manifestHistory(dataDir: string, storeUrl?: string): Promise<ManifestHistoryEntry[]> {
+  const stored = await storedManifests(dataDir, storeUrl);
   const log = SqliteAuditLog.open(auditFile(dataDir), { create: false });
   const logged = await log.readType('manifest.changed').finally(() => log.close());
   const byVersion = new Map<number, AuditRecord>();
@@ -172,6 +175,13 @@ function pick(stored: readonly ManifestVersion[], ref: string): ManifestVersion 
   if (matches.length === 1 && only) return only;
   if (matches.length === 0) throw new GeobridgeError('NOT_FOUND', `no manifest with SHA-256 ${prefix}…; see 'geobridge manifest log'.`);
   throw new GeobridgeError('USAGE', `${matches.length} manifests have SHA-256s starting ${prefix} (versions ${matches.map((m) => m.version).join(', ')}); give more digits.`);
+}
+
+/** Every stored manifest, oldest first: from the PostgreSQL store at `storeUrl` ('sqlite' or none: DIR/broker.sqlite). */
+async function storedManifests(dataDir: string, storeUrl: string | undefined): Promise<ManifestVersion[]> {
+  if (storeUrl === undefined || storeUrl === 'sqlite') return readManifestHistory(storeFile(dataDir));
+  const store = await PostgresStore.open(storeUrl);
+  return store.listManifests().finally(() => store.close());
 }
 
 /** DIR/broker.sqlite, which must exist. */

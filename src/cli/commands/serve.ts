@@ -8,8 +8,8 @@ import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const SERVE_HELP = `Usage: geobridge serve --manifest FILE [--listen 127.0.0.1:8080] [--data ./data]
-                       [--dev] [--trusted-proxies IP,CIDR,…] [--bridge-keys FILE]
-                       [--geoip FILE] [--issuer URL]
+                       [--store sqlite|postgres://…] [--dev] [--trusted-proxies IP,CIDR,…]
+                       [--bridge-keys FILE] [--geoip FILE] [--issuer URL]
 
 Runs the broker: it decides where each participant may connect (the core's
 decider), signs route tickets (Ed25519 JWTs, keys at /.well-known/jwks.json),
@@ -21,6 +21,8 @@ Options (environment variable in brackets; flags win):
   --manifest FILE          manifest to route with; it must pass 'geobridge check'   [${ENV_NAMES.manifest}]
   --listen HOST:PORT       address to listen on (default 127.0.0.1:8080)           [${ENV_NAMES.listen}]
   --data DIR               SQLite store, audit log, keys (default ./data)           [${ENV_NAMES.data}]
+  --store URL              'sqlite' (DATA/broker.sqlite, the default) or a
+                           PostgreSQL URL for the store (docs/postgres.md)          [${ENV_NAMES.store}]
   --dev                    local demos only: a request may name its country, and
                            datacenters without a bridge count as up                [${ENV_NAMES.dev}]
   --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
@@ -50,6 +52,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     manifest: { type: 'string' },
     listen: { type: 'string' },
     data: { type: 'string' },
+    store: { type: 'string' },
     dev: { type: 'boolean' },
     'trusted-proxies': { type: 'string' },
     'bridge-keys': { type: 'string' },
@@ -73,6 +76,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       manifest: values.manifest,
       listen: values.listen,
       data: values.data,
+      store: values.store,
       dev: values.dev,
       trustedProxies: values['trusted-proxies'],
       bridgeKeys: values['bridge-keys'],
