@@ -6,8 +6,8 @@
  * written in the same transaction, whose signed heads (tree-heads.ts) pin the
  * whole history: a rewrite, even with every chain hash recomputed, changes
  * the root that earlier heads signed, and a cut tail fails their consistency
- * proofs. Adapters: memory and SQLite now, PostgreSQL later; one contract
- * suite runs against each.
+ * proofs. Adapters: memory, SQLite and PostgreSQL; one contract suite runs
+ * against each.
  */
 import { createHash } from 'node:crypto';
 import type { TreeHead } from '../../translog/index.js';

@@ -1,0 +1,148 @@
+// The PostgreSQL audit log against a real server: the AuditLog contract, each log in a fresh schema,
+// one chain and one tree from several brokers (separate pools) appending at once, and how it fails
+// when the server cannot be reached.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { MerkleTree } from '../../translog/index.js';
+import { leafEntry, verifyChain } from './audit-log.js';
+import { describeAuditContract } from './audit-contract.fixture.js';
+import { PostgresStore } from '../store/postgres-store.js';
+import { AUDIT_SCHEMA_VERSION, CONNECT_TIMEOUT_MS, PostgresAuditLog } from './postgres-audit-log.js';
+
+// Sized for a loaded 2-core machine running test files in parallel.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 });
+
+const URL_ = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schemas: string[] = [];
+
+/** A new, unique schema name, dropped after the suite. */
+function newSchema(): string {
+  const name = `gb_audit_${String(process.pid)}_${String(schemas.length)}_${randomBytes(4).toString('hex')}`;
+  schemas.push(name);
+  return name;
+}
+
+afterAll(async () => {
+  const client = new pg.Client({ connectionString: URL_ });
+  await client.connect();
+  try {
+    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+});
+
+describeAuditContract('postgres', () => PostgresAuditLog.open(URL_, { schema: newSchema() }));
+
+describe('PostgresAuditLog', () => {
+  it('chains the appends of 4 brokers (separate pools) on one schema into one line and one tree', async () => {
+    const schema = newSchema();
+    // Opened at once: the migration lock makes them create the tables once.
+    const logs = await Promise.all(Array.from({ length: 4 }, () => PostgresAuditLog.open(URL_, { schema })));
+    try {
+      await Promise.all(
+        logs.map(async (log, broker) => {
+          // Some appends one by one, some queued into group commits, so transactions of every size interleave.
+          for (let i = 0; i < 50; i += 5) {
+            await Promise.all(Array.from({ length: 5 }, (_, k) => log.append('admin.action', { broker, i: i + k }, '2024-03-01T00:00:00Z')));
+          }
+        }),
+      );
+      const [reader, , , last] = logs;
+      if (reader === undefined || last === undefined) throw new Error('four logs were opened');
+      const records = await reader.read();
+      expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(verifyChain(records)).toEqual({ ok: true, count: 200 });
+      const reference = new MerkleTree();
+      for (const r of records) reference.append(leafEntry(r.hash));
+      for (const log of logs) expect(await log.treeHead()).toEqual(reference.head());
+      expect(await last.treeHead(77)).toEqual(reference.head(77));
+    } finally {
+      await Promise.all(logs.map((log) => log.close()));
+    }
+  });
+
+  it('shares a schema with a second log opened later, which continues the chain', async () => {
+    const schema = newSchema();
+    const first = await PostgresAuditLog.open(URL_, { schema });
+    await first.append('admin.action', { n: 1 }, '2024-03-01');
+    await first.close();
+    const second = await PostgresAuditLog.open(URL_, { schema });
+    try {
+      const r = await second.append('admin.action', { n: 2 }, '2024-03-02');
+      expect(r.seq).toBe(2);
+      expect(verifyChain(await second.read())).toEqual({ ok: true, count: 2 });
+      expect((await second.readType('admin.action')).map((x) => x.seq)).toEqual([1, 2]);
+      expect(await second.readType('route.decision')).toEqual([]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('migrates beside the PostgreSQL store in one schema, each under its own lock and version table', async () => {
+    const schema = newSchema();
+    // One after the other: the store's migration does not expect another creator of the schema (the audit log's does).
+    const store = await PostgresStore.open(URL_, { schema });
+    const log = await PostgresAuditLog.open(URL_, { schema });
+    try {
+      await store.createAccount({ id: 'a1', name: 'A', homeCountry: 'US', apiKeyHash: 'h1', createdAt: '2024-03-01T00:00:00.000Z' });
+      expect((await log.append('admin.action', { account: 'a1' }, '2024-03-01')).seq).toBe(1);
+      expect(await store.getAccount('a1')).toBeDefined();
+    } finally {
+      await Promise.all([store.close(), log.close()]);
+    }
+    const client = new pg.Client({ connectionString: URL_ });
+    await client.connect();
+    try {
+      const version = await client.query<{ v: number }>(`SELECT max(version) AS v FROM ${pg.escapeIdentifier(schema)}.audit_migrations`);
+      expect(version.rows[0]?.v).toBe(AUDIT_SCHEMA_VERSION);
+      // A schema migrated by a newer geobridge is refused, not misread.
+      await client.query(`INSERT INTO ${pg.escapeIdentifier(schema)}.audit_migrations (version) VALUES ($1)`, [AUDIT_SCHEMA_VERSION + 1]);
+    } finally {
+      await client.end();
+    }
+    await expect(PostgresAuditLog.open(URL_, { schema })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('upgrade geobridge') as unknown });
+  });
+
+  it('opens when another migration creates the schema at the same moment', async () => {
+    const schema = newSchema();
+    const other = new pg.Client({ connectionString: URL_ });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
+      const opening = PostgresAuditLog.open(URL_, { schema });
+      // Commit once the audit log's CREATE SCHEMA waits on ours, so it then finds the schema taken.
+      for (let tries = 0; ; tries++) {
+        if (tries === 1000) throw new Error('the audit log never waited on the schema being created');
+        // Statistics are a snapshot per transaction, and this client is in one: take a fresh one each time.
+        await other.query('SELECT pg_stat_clear_snapshot()');
+        const waiting = await other.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [`CREATE SCHEMA %${schema}%`]);
+        if (waiting.rowCount !== 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await other.query('COMMIT');
+      const log = await opening;
+      try {
+        expect((await log.append('admin.action', {}, '2024-03-01')).seq).toBe(1);
+      } finally {
+        await log.close();
+      }
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('rejects an unreachable server with AUDIT_UNAVAILABLE at once, naming the server but not the password', async () => {
+    const start = performance.now();
+    const error: unknown = await PostgresAuditLog.open('postgres://postgres:s3cret@127.0.0.1:1/test', { schema: newSchema() }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(performance.now() - start).toBeLessThan(CONNECT_TIMEOUT_MS);
+    expect(error).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    const message = error instanceof Error ? error.message : '';
+    expect(message.includes('127.0.0.1:1') && !message.includes('s3cret')).toBe(true);
+  });
+});

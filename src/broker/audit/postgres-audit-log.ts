@@ -1,0 +1,410 @@
+/**
+ * The PostgreSQL audit log, for brokers that share one database. The tables
+ * of sqlite-audit-log.ts in one schema (`public` by default), named with the
+ * schema rather than through search_path, so the log can share a schema, and
+ * even a pool's URL, with the PostgreSQL store. Appends are group-committed as
+ * in the SQLite adapter: the appends that queue up while a commit is under
+ * way go in the next one, one transaction that takes an EXCLUSIVE lock on
+ * audit_log (readers are not blocked), then reads the last record and the
+ * tree's frontier, and inserts the records, their Merkle nodes and pending
+ * signed heads; so any number of brokers appending to one schema form one
+ * gap-free chain. Data is kept in a `json` column, which stores the text
+ * verbatim (jsonb would re-encode it, and refuses \u0000).
+ */
+import pg from 'pg';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
+import type { TreeHead } from '../../translog/index.js';
+import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
+import { frontier, insertNodes, nodeTable, readNodes, treeSize, type NodeQuery } from './postgres-node-store.js';
+import { normalizeAuditTime } from './report.js';
+import type { SignedTreeHead } from './tree-heads.js';
+
+/** How long to wait for a connection (a new one, or a free one of the pool) before AUDIT_UNAVAILABLE. */
+export const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * The advisory lock audit migrations run under: 'gbaudit1' in ASCII. Not the
+ * store's lock, and a version table of its own (audit_migrations), so store
+ * and audit log migrate independently in one schema.
+ */
+const MIGRATION_LOCK = '7449355746048407857';
+
+/** Schema migrations of the schema `q` (escaped); entry i takes it from version i to i + 1. Append, never edit. */
+const MIGRATIONS: readonly ((q: string) => string)[] = [
+  // COLLATE "C": `at` compares by code point, as in SQLite, whatever the database's locale.
+  (q) => `
+  CREATE TABLE ${q}.audit_log (
+    seq BIGINT PRIMARY KEY CHECK (seq > 0),
+    at TEXT COLLATE "C" NOT NULL,
+    type TEXT NOT NULL,
+    data JSON NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE INDEX audit_log_at ON ${q}.audit_log (at);
+  CREATE INDEX audit_log_type ON ${q}.audit_log (type, seq);
+  ${nodeTable(q)}
+  CREATE TABLE ${q}.translog_head (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    size BIGINT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    root_hash TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+  );
+  `,
+];
+
+/** The schema version this code reads and writes. */
+export const AUDIT_SCHEMA_VERSION = MIGRATIONS.length;
+
+interface Row {
+  readonly seq: string;
+  readonly at: string;
+  readonly type: string;
+  readonly data: string;
+  readonly prev_hash: string;
+  readonly hash: string;
+}
+
+interface HeadRow {
+  readonly size: string;
+  readonly timestamp: string;
+  readonly root_hash: string;
+  readonly key_id: string;
+  readonly signature: string;
+}
+
+// data::text: pg would parse a json column; the stored text is what was hashed.
+const COLUMNS = 'seq, at, type, data::text AS data, prev_hash, hash';
+
+/** An append waiting for the next group commit. */
+interface PendingAppend {
+  readonly prepared: PreparedRecord;
+  readonly resolve: (record: AuditRecord) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A tree head waiting for the next group commit. */
+interface PendingHead {
+  readonly head: SignedTreeHead;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Options of `PostgresAuditLog.open`. */
+export interface PostgresAuditLogOptions {
+  /** The schema of the tables (default `public`); created if missing. */
+  readonly schema?: string;
+}
+
+/** An AuditLog in one schema of a PostgreSQL database, safe to share between brokers. */
+export class PostgresAuditLog implements AuditLog {
+  readonly #pool: pg.Pool;
+  readonly #where: string;
+  /** The schema, escaped as an identifier. */
+  readonly #q: string;
+  #pending: PendingAppend[] = [];
+  #pendingHeads: PendingHead[] = [];
+  /** The batch being committed, if any; the next one waits for it. */
+  #committing: Promise<void> | undefined;
+  #flushScheduled = false;
+  #closing: Promise<void> | undefined;
+  /** Set once the pool has ended; reads go on until then, as in the SQLite adapter. */
+  #closed = false;
+
+  private constructor(pool: pg.Pool, where: string, schema: string) {
+    this.#pool = pool;
+    this.#where = where;
+    this.#q = pg.escapeIdentifier(schema);
+  }
+
+  /**
+   * Opens the audit log at `url` (`postgres://user:password@host:port/database`)
+   * in `options.schema`, creating and migrating it if needed. Throws
+   * AUDIT_UNAVAILABLE, within CONNECT_TIMEOUT_MS when the server does not answer.
+   */
+  static async open(url: string, options: PostgresAuditLogOptions = {}): Promise<PostgresAuditLog> {
+    const schema = options.schema ?? 'public';
+    const where = `${serverOf(url)} (schema ${schema})`;
+    const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'geobridge-audit' });
+    // An idle connection the server drops emits 'error' on the pool, which would crash the process unheard; the pool discards it.
+    pool.on('error', () => undefined);
+    const log = new PostgresAuditLog(pool, where, schema);
+    try {
+      await log.#migrate(schema);
+      return log;
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw toAuditError(error, where, 'open');
+    }
+  }
+
+  /**
+   * Appends a record; it is committed when the promise resolves. Appends made
+   * in the same turn, or while a commit is under way, share the next commit.
+   * A record that cannot be built (bad time) fails alone.
+   */
+  append(type: AuditType, data: Readonly<Record<string, unknown>>, at: string): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      if (this.#closing !== undefined) throw this.#closedError('append to');
+      this.#pending.push({ prepared: prepareRecord(type, data, at), resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Keeps a signed tree head, committed with the next batch of records (or alone). */
+  saveTreeHead(head: SignedTreeHead): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#closing !== undefined) throw this.#closedError('append to');
+      const { size, rootHash, timestamp, keyId, signature } = head;
+      this.#pendingHeads.push({ head: { size, rootHash, timestamp, keyId, signature }, resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  treeHead(size?: number): Promise<TreeHead> {
+    return this.#read('read', (query) => readNodes(query, this.#nodes, (tree) => tree.head(size)));
+  }
+
+  inclusionProof(seq: number, size: number): Promise<Uint8Array[]> {
+    return this.#read('read', (query) => readNodes(query, this.#nodes, (tree) => tree.inclusionProof(seq - 1, size)));
+  }
+
+  consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    return this.#read('read', (query) => readNodes(query, this.#nodes, (tree) => tree.consistencyProof(first, second)));
+  }
+
+  treeHeads(): Promise<SignedTreeHead[]> {
+    return this.#read('read', async (query) => {
+      const { rows } = await query(`SELECT size, timestamp, root_hash, key_id, signature FROM ${this.#q}.translog_head ORDER BY id`);
+      return (rows as HeadRow[]).map((r) => ({ size: Number(r.size), rootHash: r.root_hash, timestamp: Number(r.timestamp), keyId: r.key_id, signature: r.signature }));
+    });
+  }
+
+  /** Records with from ≤ seq ≤ to (all by default), in order. */
+  read(range: { from?: number; to?: number } = {}): Promise<AuditRecord[]> {
+    return this.#records('read', `WHERE seq >= $1 AND seq <= $2`, [range.from ?? Number.MIN_SAFE_INTEGER, range.to ?? Number.MAX_SAFE_INTEGER]);
+  }
+
+  /** Records whose time is within [from, to), in seq order (the index on `at` finds them). */
+  readTimeRange(from: string, to: string): Promise<AuditRecord[]> {
+    return this.#read('read', () => {
+      const start = normalizeAuditTime(from, 'from');
+      const end = normalizeAuditTime(to, 'to');
+      return this.#records('read', 'WHERE at >= $1 AND at < $2', [start, end]);
+    });
+  }
+
+  /** Records of one type, in seq order. */
+  readType(type: AuditType): Promise<AuditRecord[]> {
+    return this.#records('read', 'WHERE type = $1', [type]);
+  }
+
+  /** Commits the appends already accepted, then closes the pool; later calls reject with AUDIT_UNAVAILABLE. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#flush();
+      while (this.#committing !== undefined) await this.#committing;
+      this.#closed = true;
+      await this.#pool.end().catch(() => undefined);
+    })();
+    return this.#closing;
+  }
+
+  get #nodes(): string {
+    return `${this.#q}.translog_node`;
+  }
+
+  async #records(action: string, where: string, values: readonly unknown[]): Promise<AuditRecord[]> {
+    return this.#read(action, async (query) => {
+      const { rows } = await query(`SELECT ${COLUMNS} FROM ${this.#q}.audit_log ${where} ORDER BY seq`, values);
+      return (rows as Row[]).map((row) => this.#toRecord(row));
+    });
+  }
+
+  /** Runs `fn` with autocommitted statements on the pool, mapping pg's errors. */
+  async #read<T>(action: string, fn: (query: NodeQuery) => Promise<T> | T): Promise<T> {
+    if (this.#closed) throw this.#closedError(action);
+    try {
+      return await fn((text, values = []) => this.#pool.query(text, [...values]));
+    } catch (error) {
+      throw toAuditError(error, this.#where, action);
+    }
+  }
+
+  /** Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it throws. */
+  async #transaction<T>(fn: (query: NodeQuery) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn((text, values = []) => client.query(text, [...values]));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw error;
+    } finally {
+      // A connection that cannot even roll back is dropped, not handed to the next caller.
+      client.release(broken);
+    }
+  }
+
+  /** Creates the schema if missing and brings it up to AUDIT_SCHEMA_VERSION under the advisory lock, so concurrent openers migrate once. */
+  async #migrate(schema: string): Promise<void> {
+    const q = this.#q;
+    await this.#transaction(async (query) => {
+      await query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+      // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the schema exists.
+      if ((await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 0) {
+        // The store migrates under another lock and may create the schema at the same moment: that is fine, it exists.
+        await query('SAVEPOINT create_schema');
+        try {
+          await query(`CREATE SCHEMA ${q}`);
+        } catch (error) {
+          if (!(error instanceof pg.DatabaseError && (error.code === '42P06' || error.code === '23505'))) throw error;
+          await query('ROLLBACK TO SAVEPOINT create_schema');
+        }
+      }
+      await query(`CREATE TABLE IF NOT EXISTS ${q}.audit_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+      const current = (await query(`SELECT max(version) AS v FROM ${q}.audit_migrations`)).rows[0] as { v: number | null } | undefined;
+      const version = current?.v ?? 0;
+      if (version > AUDIT_SCHEMA_VERSION) {
+        throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log at ${this.#where} has schema version ${String(version)}, newer than this geobridge understands (${String(AUDIT_SCHEMA_VERSION)}); upgrade geobridge.`);
+      }
+      for (let v = version; v < AUDIT_SCHEMA_VERSION; v++) {
+        await query(MIGRATIONS[v]?.(q) ?? '');
+        await query(`INSERT INTO ${q}.audit_migrations (version) VALUES ($1)`, [v + 1]);
+      }
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#committing !== undefined) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** Commits the pending appends and heads as one batch; when it is committed, the next batch goes. */
+  #flush(): void {
+    if (this.#committing !== undefined || (this.#pending.length === 0 && this.#pendingHeads.length === 0)) return;
+    const batch = this.#pending;
+    const heads = this.#pendingHeads;
+    this.#pending = [];
+    this.#pendingHeads = [];
+    this.#committing = this.#write(batch.map((b) => b.prepared), heads.map((h) => h.head)).then(
+      (written) => {
+        batch.forEach((item, i) => {
+          const place = written[i];
+          if (place === undefined) item.reject(new Error('the audit batch wrote fewer rows than it was sent'));
+          else item.resolve(placeRecord(item.prepared, place));
+        });
+        for (const item of heads) item.resolve();
+      },
+      (error: unknown) => {
+        // A failed commit lands nothing of the batch: the chain never forks.
+        const failure = toAuditError(error, this.#where, 'append to');
+        for (const item of [...batch, ...heads]) item.reject(failure);
+      },
+    );
+    void this.#committing.then(() => {
+      this.#committing = undefined;
+      this.#flush();
+    });
+  }
+
+  /**
+   * One group commit. Durable when it resolves provided the server's
+   * synchronous_commit is not `off` (with `off`, a crash loses the last
+   * commits although they were acknowledged), so the transaction turns it
+   * back on when it finds it off; `local`, `on` and the replica levels are
+   * kept as configured.
+   */
+  async #write(records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<{ seq: number; prevHash: string; hash: string }[]> {
+    const q = this.#q;
+    return this.#transaction(async (query) => {
+      await query("SELECT set_config('synchronous_commit', 'on', true) WHERE current_setting('synchronous_commit') = 'off'");
+      // EXCLUSIVE queues appenders of every broker (and blocks no reader); in READ COMMITTED, the statements
+      // after it see the last appender's commit, so the tail and the frontier read below are current.
+      await query(`LOCK TABLE ${q}.audit_log IN EXCLUSIVE MODE`);
+      const [last] = (await query(`SELECT seq, hash FROM ${q}.audit_log ORDER BY seq DESC LIMIT 1`)).rows as { seq: string; hash: string }[];
+      let previous = last === undefined ? undefined : { seq: Number(last.seq), hash: last.hash };
+      const size = await treeSize(query, this.#nodes);
+      if (size !== (previous?.seq ?? 0)) {
+        throw new GeobridgeError('AUDIT_CORRUPT', `audit log at ${this.#where} has ${String(previous?.seq ?? 0)} records but ${String(size)} tree leaves: it was altered outside geobridge; restore it from a backup.`);
+      }
+      const { tree, written: nodes } = await frontier(query, this.#nodes, size);
+      const written = records.map((record) => {
+        const seq = (previous?.seq ?? 0) + 1;
+        const prevHash = previous?.hash ?? GENESIS_HASH;
+        const hash = hashCanonicalJson(fillRecordJson(recordJsonTemplate(record.at, record.type, record.dataJson), prevHash, seq));
+        tree.append(leafEntry(hash));
+        previous = { seq, hash };
+        return { seq, prevHash, hash };
+      });
+      if (written.length > 0) {
+        await query(`INSERT INTO ${q}.audit_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])`, [
+          written.map((w) => w.seq),
+          records.map((r) => r.at),
+          records.map((r) => r.type),
+          records.map((r) => r.dataJson),
+          written.map((w) => w.prevHash),
+          written.map((w) => w.hash),
+        ]);
+      }
+      await insertNodes(query, this.#nodes, nodes);
+      for (const h of heads) {
+        await query(`INSERT INTO ${q}.translog_head (size, timestamp, root_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)`, [h.size, h.timestamp, h.rootHash, h.keyId, h.signature]);
+      }
+      return written;
+    });
+  }
+
+  #closedError(action: string): GeobridgeError {
+    return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log at ${this.#where}: it is closed.`);
+  }
+
+  #toRecord(row: Row): AuditRecord {
+    let data: unknown;
+    try {
+      data = JSON.parse(row.data);
+    } catch {
+      throw new GeobridgeError('AUDIT_CORRUPT', `record ${row.seq} of audit log at ${this.#where} holds data that is not JSON: it was altered outside geobridge.`);
+    }
+    // Kept as read, even when not an object: verifyChain then reports the record as altered.
+    return { seq: Number(row.seq), at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
+  }
+}
+
+/** host:port/database of `url`, for messages: never the user's password. */
+function serverOf(url: string): string {
+  if (!URL.canParse(url)) return 'the PostgreSQL URL given (it does not parse as a URL)';
+  const u = new URL(url);
+  return `postgres://${u.host}${u.pathname}`;
+}
+
+/**
+ * pg's failures as AUDIT_UNAVAILABLE naming the server, with what to do; a
+ * GeobridgeError (TRANSLOG_*, INVALID_TIME, AUDIT_*) and a bug in the caller
+ * (a TypeError) pass through. Every PostgreSQL error is a failure of the log,
+ * not of the request: appends and reads carry no user-chosen keys.
+ */
+function toAuditError(error: unknown, where: string, action: string): unknown {
+  if (isGeobridgeError(error)) return error;
+  const isPg = error instanceof pg.DatabaseError;
+  // pg reports a refused or lost connection, a timeout or an ended pool as a plain Error (Node's socket errors too).
+  if (!isPg && !(error instanceof Error && error.constructor === Error)) return error;
+  const sqlstate = isPg ? (error.code ?? '') : '';
+  // Class 23 (a duplicate seq or node): a row this writer did not expect, written by hand or by a writer that skips the append lock.
+  const hint = sqlstate.startsWith('23')
+    ? 'the tables hold rows that no geobridge append wrote; stop other writers of the schema and verify the log'
+    : 'check that PostgreSQL is running and reachable at that URL, that the database exists and that the user may create and write tables in the schema, then retry';
+  return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log at ${where}: ${error.message}${isPg ? ` (SQLSTATE ${sqlstate})` : ''}; ${hint}.`, { cause: error });
+}
