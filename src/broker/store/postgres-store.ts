@@ -11,6 +11,7 @@ import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { rowToManifest, rowToParticipant, rowToPlacement, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long to wait for a connection (a new one, or a free one of the pool) before STORE_UNAVAILABLE. */
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -101,28 +102,6 @@ interface MeetingRow {
   ended_at: string | null;
   ended_reason: string | null;
 }
-interface PlacementRow {
-  meeting_id: string;
-  datacenter: string;
-  epoch: number;
-  since: string;
-}
-interface ParticipantRow {
-  meeting_id: string;
-  id: string;
-  country: string;
-  plan: string | null;
-  joined_at: string;
-  datacenter: string;
-  session: string;
-}
-interface ManifestRow {
-  version: number;
-  text: string;
-  sha256: string;
-  created_at: string;
-  actor: string;
-}
 interface SigningKeyRow {
   kid: string;
   public_jwk: Record<string, string>;
@@ -160,21 +139,9 @@ function rowToMeeting(r: MeetingRow): Meeting {
   };
 }
 
-function rowToPlacement(r: PlacementRow): Placement {
-  return { meetingId: r.meeting_id, datacenter: r.datacenter, epoch: r.epoch, since: r.since };
-}
-
 /** The participant's columns in table order, as statement parameters $1…$7. */
 function participantParams(p: Participant): unknown[] {
   return [p.meetingId, p.id, p.country, p.plan ?? null, p.joinedAt, p.datacenter, p.session];
-}
-
-function rowToParticipant(r: ParticipantRow): Participant {
-  return { id: r.id, meetingId: r.meeting_id, country: r.country, ...(r.plan === null ? {} : { plan: r.plan }), joinedAt: r.joined_at, datacenter: r.datacenter, session: r.session };
-}
-
-function rowToManifest(r: ManifestRow): ManifestVersion {
-  return { version: r.version, text: r.text, sha256: r.sha256, createdAt: r.created_at, actor: r.actor };
 }
 
 function rowToSigningKey(r: SigningKeyRow): SigningKey {

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { rowToManifest, rowToParticipant, rowToPlacement, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -111,28 +112,6 @@ interface MeetingRow {
   ended_at: string | null;
   ended_reason: string | null;
 }
-interface PlacementRow {
-  meeting_id: string;
-  datacenter: string;
-  epoch: number;
-  since: string;
-}
-interface ParticipantRow {
-  meeting_id: string;
-  id: string;
-  country: string;
-  plan: string | null;
-  joined_at: string;
-  datacenter: string;
-  session: string;
-}
-interface ManifestRow {
-  version: number;
-  text: string;
-  sha256: string;
-  created_at: string;
-  actor: string;
-}
 interface SigningKeyRow {
   kid: string;
   public_jwk: string;
@@ -195,16 +174,8 @@ function rowToMeeting(r: MeetingRow): Meeting {
   };
 }
 
-function rowToPlacement(r: PlacementRow): Placement {
-  return { meetingId: r.meeting_id, datacenter: r.datacenter, epoch: r.epoch, since: r.since };
-}
-
 function participantToRow(p: Participant): ParticipantRow {
   return { meeting_id: p.meetingId, id: p.id, country: p.country, plan: p.plan ?? null, joined_at: p.joinedAt, datacenter: p.datacenter, session: p.session };
-}
-
-function rowToParticipant(r: ParticipantRow): Participant {
-  return { id: r.id, meetingId: r.meeting_id, country: r.country, ...(r.plan === null ? {} : { plan: r.plan }), joinedAt: r.joined_at, datacenter: r.datacenter, session: r.session };
 }
 
 /**
@@ -221,10 +192,6 @@ export function readManifestHistory(path: string): ManifestVersion[] {
   } finally {
     db?.close();
   }
-}
-
-function rowToManifest(r: ManifestRow): ManifestVersion {
-  return { version: r.version, text: r.text, sha256: r.sha256, createdAt: r.created_at, actor: r.actor };
 }
 
 function signingKeyToRow(k: SigningKey): SigningKeyRow {
