@@ -82,7 +82,6 @@ describe('PostgresAuditLog', () => {
 
   it('migrates beside the PostgreSQL store in one schema, each under its own lock and version table', async () => {
     const schema = newSchema();
-    // One after the other: the store's migration does not expect another creator of the schema (the audit log's does).
     const store = await PostgresStore.open(URL_, { schema });
     const log = await PostgresAuditLog.open(URL_, { schema });
     try {
@@ -103,6 +102,16 @@ describe('PostgresAuditLog', () => {
       await client.end();
     }
     await expect(PostgresAuditLog.open(URL_, { schema })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining('upgrade geobridge') as unknown });
+  });
+
+  it('opens beside a PostgreSQL store opened at the same moment on a new schema, round after round', async () => {
+    // Under their different locks both may find the schema missing and create it: the one that loses must open all the same.
+    for (let round = 0; round < 10; round++) {
+      const schema = newSchema();
+      const opening = await Promise.allSettled([PostgresStore.open(URL_, { schema }), PostgresAuditLog.open(URL_, { schema })]);
+      await Promise.all(opening.flatMap((o) => (o.status === 'fulfilled' ? [o.value.close()] : [])));
+      expect(opening.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []))).toEqual([]);
+    }
   });
 
   it('opens when another migration creates the schema at the same moment', async () => {

@@ -14,6 +14,7 @@
 import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import type { TreeHead } from '../../translog/index.js';
+import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, transaction, type Migrations, type Query } from '../pg.js';
 import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
 import { frontier, insertNodes, nodeTable, readNodes, treeSize, type NodeQuery } from './postgres-node-store.js';
@@ -21,7 +22,7 @@ import { normalizeAuditTime } from './report.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
 /** How long to wait for a connection (a new one, or a free one of the pool) before AUDIT_UNAVAILABLE. */
-export const CONNECT_TIMEOUT_MS = 5000;
+export { CONNECT_TIMEOUT_MS } from '../pg.js';
 
 /**
  * The advisory lock audit migrations run under: 'gbaudit1' in ASCII. Not the
@@ -58,6 +59,17 @@ const MIGRATIONS: readonly ((q: string) => string)[] = [
 
 /** The schema version this code reads and writes. */
 export const AUDIT_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The audit log's migrations of the schema `q` (escaped), for messages at `where`: versions in its own audit_migrations. */
+function auditMigrations(q: string, where: string): Migrations {
+  return {
+    lock: MIGRATION_LOCK,
+    versionTable: `${q}.audit_migrations`,
+    steps: MIGRATIONS.map((step) => step(q)),
+    refuseNewer: (version) =>
+      new GeobridgeError('AUDIT_UNAVAILABLE', `audit log at ${where} has schema version ${String(version)}, newer than this geobridge understands (${String(AUDIT_SCHEMA_VERSION)}); upgrade geobridge.`),
+  };
+}
 
 interface Row {
   readonly seq: string;
@@ -127,17 +139,14 @@ export class PostgresAuditLog implements AuditLog {
    */
   static async open(url: string, options: PostgresAuditLogOptions = {}): Promise<PostgresAuditLog> {
     const schema = options.schema ?? 'public';
-    const where = `${serverOf(url)} (schema ${schema})`;
-    const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'geobridge-audit' });
-    // An idle connection the server drops emits 'error' on the pool, which would crash the process unheard; the pool discards it.
-    pool.on('error', () => undefined);
-    const log = new PostgresAuditLog(pool, where, schema);
+    const where = `${describeUrl(url)} (schema ${schema})`;
+    const pool = openPool(url, { application_name: 'geobridge-audit' });
     try {
-      await log.#migrate(schema);
-      return log;
+      await migrate(pool, schema, auditMigrations(pg.escapeIdentifier(schema), where), (error) => toAuditError(error, where, 'open'));
+      return new PostgresAuditLog(pool, where, schema);
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw toAuditError(error, where, 'open');
+      throw error;
     }
   }
 
@@ -234,55 +243,6 @@ export class PostgresAuditLog implements AuditLog {
     }
   }
 
-  /** Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it throws. */
-  async #transaction<T>(fn: (query: NodeQuery) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const result = await fn((text, values = []) => client.query(text, [...values]));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      // A connection that cannot even roll back is dropped, not handed to the next caller.
-      client.release(broken);
-    }
-  }
-
-  /** Creates the schema if missing and brings it up to AUDIT_SCHEMA_VERSION under the advisory lock, so concurrent openers migrate once. */
-  async #migrate(schema: string): Promise<void> {
-    const q = this.#q;
-    await this.#transaction(async (query) => {
-      await query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
-      // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the schema exists.
-      if ((await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 0) {
-        // The store migrates under another lock and may create the schema at the same moment: that is fine, it exists.
-        await query('SAVEPOINT create_schema');
-        try {
-          await query(`CREATE SCHEMA ${q}`);
-        } catch (error) {
-          if (!(error instanceof pg.DatabaseError && (error.code === '42P06' || error.code === '23505'))) throw error;
-          await query('ROLLBACK TO SAVEPOINT create_schema');
-        }
-      }
-      await query(`CREATE TABLE IF NOT EXISTS ${q}.audit_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
-      const current = (await query(`SELECT max(version) AS v FROM ${q}.audit_migrations`)).rows[0] as { v: number | null } | undefined;
-      const version = current?.v ?? 0;
-      if (version > AUDIT_SCHEMA_VERSION) {
-        throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log at ${this.#where} has schema version ${String(version)}, newer than this geobridge understands (${String(AUDIT_SCHEMA_VERSION)}); upgrade geobridge.`);
-      }
-      for (let v = version; v < AUDIT_SCHEMA_VERSION; v++) {
-        await query(MIGRATIONS[v]?.(q) ?? '');
-        await query(`INSERT INTO ${q}.audit_migrations (version) VALUES ($1)`, [v + 1]);
-      }
-    });
-  }
-
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#committing !== undefined) return;
     this.#flushScheduled = true;
@@ -367,6 +327,11 @@ export class PostgresAuditLog implements AuditLog {
     });
   }
 
+  /** Runs `fn` in a transaction; pg's failures reject as failed appends. */
+  #transaction<T>(fn: (query: Query) => Promise<T>): Promise<T> {
+    return transaction(this.#pool, fn, (error) => toAuditError(error, this.#where, 'append to'));
+  }
+
   #closedError(action: string): GeobridgeError {
     return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log at ${this.#where}: it is closed.`);
   }
@@ -383,13 +348,6 @@ export class PostgresAuditLog implements AuditLog {
   }
 }
 
-/** host:port/database of `url`, for messages: never the user's password. */
-function serverOf(url: string): string {
-  if (!URL.canParse(url)) return 'the PostgreSQL URL given (it does not parse as a URL)';
-  const u = new URL(url);
-  return `postgres://${u.host}${u.pathname}`;
-}
-
 /**
  * pg's failures as AUDIT_UNAVAILABLE naming the server, with what to do; a
  * GeobridgeError (TRANSLOG_*, INVALID_TIME, AUDIT_*) and a bug in the caller
@@ -399,11 +357,10 @@ function serverOf(url: string): string {
 function toAuditError(error: unknown, where: string, action: string): unknown {
   if (isGeobridgeError(error)) return error;
   const isPg = error instanceof pg.DatabaseError;
-  // pg reports a refused or lost connection, a timeout or an ended pool as a plain Error (Node's socket errors too).
-  if (!isPg && !(error instanceof Error && error.constructor === Error)) return error;
+  if (!isPg && !isConnectionFailure(error)) return error;
   const sqlstate = isPg ? (error.code ?? '') : '';
   // Class 23 (a duplicate seq or node): a row this writer did not expect, written by hand or by a writer that skips the append lock.
-  const hint = sqlstate.startsWith('23')
+  const hint = isIntegrityViolation(error)
     ? 'the tables hold rows that no geobridge append wrote; stop other writers of the schema and verify the log'
     : 'check that PostgreSQL is running and reachable at that URL, that the database exists and that the user may create and write tables in the schema, then retry';
   return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log at ${where}: ${error.message}${isPg ? ` (SQLSTATE ${sqlstate})` : ''}; ${hint}.`, { cause: error });

@@ -10,11 +10,12 @@
 import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
+import { describeUrl, isForeignKeyViolation, isUnavailable, isUniqueViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
 import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
 import { rowToManifest, rowToParticipant, rowToPlacement, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long to wait for a connection (a new one, or a free one of the pool) before STORE_UNAVAILABLE. */
-export const CONNECT_TIMEOUT_MS = 5000;
+export { CONNECT_TIMEOUT_MS } from '../pg.js';
 
 /** The advisory lock migrations run under: 'geobridg' in ASCII, the same for every broker and schema of a database. */
 const MIGRATION_LOCK = '7450483627171341415';
@@ -79,10 +80,24 @@ const MIGRATIONS: readonly string[] = [
     revoked_at TEXT
   );
   `,
+  // Brokers that share a store each sign with a key of their own (SigningKey.holder).
+  `
+  ALTER TABLE signing_keys ADD COLUMN holder TEXT;
+  `,
 ];
 
 /** The schema version this code reads and writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The store's migrations of `schema`: tables found through search_path, versions in schema_migrations. */
+function storeMigrations(schema: string): Migrations {
+  return {
+    lock: MIGRATION_LOCK,
+    versionTable: 'schema_migrations',
+    steps: MIGRATIONS,
+    refuseNewer: (version) => new GeobridgeError('STORE_UNAVAILABLE', `schema ${schema} has store version ${version}, newer than this geobridge supports (${SCHEMA_VERSION}); upgrade geobridge`),
+  };
+}
 
 interface AccountRow {
   id: string;
@@ -106,6 +121,7 @@ interface SigningKeyRow {
   kid: string;
   public_jwk: Record<string, string>;
   created_at: string;
+  holder: string | null;
   retired_at: string | null;
   revoked_at: string | null;
 }
@@ -149,33 +165,18 @@ function rowToSigningKey(r: SigningKeyRow): SigningKey {
     kid: r.kid,
     publicJwk: r.public_jwk,
     createdAt: r.created_at,
+    ...(r.holder === null ? {} : { holder: r.holder }),
     ...(r.retired_at === null ? {} : { retiredAt: r.retired_at }),
     ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
   };
 }
 
-/**
- * SQLSTATE classes and codes that mean the server, not the request, is the
- * problem: connection (08), authorization (28), database (3D), resources
- * (53), shutdown and cancel (57), system (58), deadlock or serialization (40),
- * a read-only standby (25006), a missing grant (42501).
- */
-const UNAVAILABLE_CLASSES = ['08', '28', '3D', '53', '57', '58', '40'];
-const UNAVAILABLE_CODES = ['25006', '42501'];
-
 /** Maps an error pg raised to a STORE_* GeobridgeError; anything else (a bug) passes through. */
 function toStoreError(error: unknown, what: string): Error {
-  if (error instanceof pg.DatabaseError) {
-    const code = error.code ?? '';
-    // The message names the constraint, never the values (an API key's hash stays out of logs).
-    if (code === '23505') return new GeobridgeError('STORE_CONFLICT', `${what}: already exists (${error.message}); use another id`, { cause: error });
-    if (code === '23503') return new GeobridgeError('STORE_NOT_FOUND', `${what}: refers to a record that does not exist (${error.detail ?? error.message}); create that first`, { cause: error });
-    if (UNAVAILABLE_CLASSES.includes(code.slice(0, 2)) || UNAVAILABLE_CODES.includes(code)) return unavailable(what, error);
-    return error;
-  }
-  // pg reports a lost or refused connection, a timeout or an ended pool as a plain Error (Node's socket errors are plain Errors
-  // too); TypeError and its kin are bugs.
-  if (error instanceof Error && error.constructor === Error) return unavailable(what, error);
+  // The message names the constraint, never the values (an API key's hash stays out of logs).
+  if (isUniqueViolation(error)) return new GeobridgeError('STORE_CONFLICT', `${what}: already exists (${error.message}); use another id`, { cause: error });
+  if (isForeignKeyViolation(error)) return new GeobridgeError('STORE_NOT_FOUND', `${what}: refers to a record that does not exist (${error.detail ?? error.message}); create that first`, { cause: error });
+  if (isUnavailable(error)) return unavailable(what, error);
   return error instanceof Error ? error : new Error(String(error));
 }
 
@@ -187,18 +188,6 @@ function unavailable(what: string, error: Error): GeobridgeError {
   );
 }
 
-/** The URL without its password and parameters, for messages. */
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    u.search = '';
-    return u.href;
-  } catch {
-    return 'the PostgreSQL URL given (it does not parse as a URL)';
-  }
-}
-
 /**
  * The startup option that sets the search_path: the schema quoted as an
  * identifier, then spaces and backslashes escaped for the options string
@@ -206,69 +195,6 @@ function describeUrl(url: string): string {
  */
 function searchPathOption(schema: string): string {
   return `-c search_path=${pg.escapeIdentifier(schema).replace(/[\\\s]/g, '\\$&')}`;
-}
-
-/** Runs one statement; `values` are its parameters $1, $2, … */
-type Query = <R extends pg.QueryResultRow>(text: string, values?: readonly unknown[]) => Promise<pg.QueryResult<R>>;
-
-/**
- * Runs statements on `on` (the pool, or one connection) for `what`, mapping
- * pg's errors, and only those (not a bug in the caller), to STORE_* codes.
- */
-function queryFor(on: pg.Pool | pg.PoolClient, what: string): Query {
-  return async <R extends pg.QueryResultRow>(text: string, values: readonly unknown[] = []) => {
-    try {
-      return await on.query<R>(text, [...values]);
-    } catch (error) {
-      throw toStoreError(error, what);
-    }
-  };
-}
-
-/** Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it throws. */
-async function inTransaction<T>(pool: pg.Pool, what: string, fn: (query: Query) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw toStoreError(error, what);
-  }
-  const query = queryFor(client, what);
-  let broken = false;
-  try {
-    await query('BEGIN');
-    const result = await fn(query);
-    await query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw error;
-  } finally {
-    // A connection that cannot even roll back is dropped, not handed to the next caller.
-    client.release(broken);
-  }
-}
-
-/** Creates the schema if missing and brings it up to SCHEMA_VERSION, under the advisory lock, so concurrent openers migrate once. */
-async function migrate(pool: pg.Pool, what: string, schema: string): Promise<void> {
-  await inTransaction(pool, what, async (query) => {
-    await query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
-    // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the schema exists.
-    if ((await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 0) {
-      await query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
-    }
-    await query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
-    const current = (await query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0;
-    if (current > SCHEMA_VERSION) {
-      throw new GeobridgeError('STORE_UNAVAILABLE', `schema ${schema} has store version ${current}, newer than this geobridge supports (${SCHEMA_VERSION}); upgrade geobridge`);
-    }
-    for (let v = current; v < SCHEMA_VERSION; v++) {
-      await query(MIGRATIONS[v] ?? '');
-      await query('INSERT INTO schema_migrations (version) VALUES ($1)', [v + 1]);
-    }
-  });
 }
 
 /** A Store in one schema of a PostgreSQL database, safe to share between brokers. */
@@ -292,11 +218,10 @@ export class PostgresStore implements Store {
     if (URL.canParse(url) && new URL(url).searchParams.has('options')) {
       throw new GeobridgeError('STORE_UNAVAILABLE', `cannot open the store at ${where}: the URL sets 'options', which would replace the store's search_path; remove it from the URL`);
     }
-    const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'geobridge', options: searchPathOption(schema) });
-    // An idle connection the server drops emits 'error' on the pool, which would crash the process unheard; the pool discards it and connects afresh.
-    pool.on('error', () => undefined);
+    const pool = openPool(url, { application_name: 'geobridge', options: searchPathOption(schema) });
+    const what = `open the store at ${where}`;
     try {
-      await migrate(pool, `open the store at ${where}`, schema);
+      await migrate(pool, schema, storeMigrations(schema), (error) => toStoreError(error, what));
       return new PostgresStore(pool);
     } catch (error) {
       await pool.end().catch(() => undefined);
@@ -491,10 +416,11 @@ export class PostgresStore implements Store {
   }
 
   async saveSigningKey(key: SigningKey): Promise<void> {
-    await this.#query(`save signing key ${key.kid}`, 'INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, revoked_at) VALUES ($1, $2, $3, $4, $5)', [
+    await this.#query(`save signing key ${key.kid}`, 'INSERT INTO signing_keys (kid, public_jwk, created_at, holder, retired_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)', [
       key.kid,
       jsonParam(key.publicJwk),
       key.createdAt,
+      key.holder ?? null,
       key.retiredAt ?? null,
       key.revokedAt ?? null,
     ]);
@@ -506,7 +432,11 @@ export class PostgresStore implements Store {
     if ((await this.#query(what, 'SELECT 1 FROM signing_keys WHERE kid = $1', [kid])).rowCount === 0) {
       throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
     }
-    await this.#query(what, 'UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL', [kid, at]);
+    await this.#query(
+      what,
+      'UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL AND (holder IS NULL OR holder IS NOT DISTINCT FROM (SELECT holder FROM signing_keys WHERE kid = $1))',
+      [kid, at],
+    );
   }
 
   async revokeSigningKey(kid: string, at: string): Promise<void> {
@@ -528,13 +458,13 @@ export class PostgresStore implements Store {
   /** Runs one statement, autocommitted. */
   async #query<R extends pg.QueryResultRow>(what: string, text: string, values: readonly unknown[] = []): Promise<pg.QueryResult<R>> {
     this.#checkOpen(what);
-    return queryFor(this.#pool, what)<R>(text, values);
+    return queryOn(this.#pool, (error) => toStoreError(error, what))<R>(text, values);
   }
 
   /** Runs `fn` in a transaction. */
   async #transaction<T>(what: string, fn: (query: Query) => Promise<T>): Promise<T> {
     this.#checkOpen(what);
-    return inTransaction(this.#pool, what, fn);
+    return transaction(this.#pool, fn, (error) => toStoreError(error, what));
   }
 
   #checkOpen(what: string): void {
