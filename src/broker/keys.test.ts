@@ -243,6 +243,56 @@ describe('KeyRing.rotate', () => {
   });
 });
 
+describe('KeyRing, brokers sharing one store', () => {
+  /** Broker `holder`'s ring on the shared store, with its own data directory's secrets. */
+  const broker = (store: MemoryStore, holder: string, clock: () => Date) => KeyRing.load(store, clock, { secrets: new MemorySigningKeySecrets(), holder, retiredGraceSeconds: 3600 });
+
+  it('each broker signs with its own key, verifies the others, and rotating retires only its own', async () => {
+    const { clock, advance } = manualClock();
+    const store = new MemoryStore();
+    const a = await broker(store, 'broker-a', clock);
+    advance(1);
+    const b = await broker(store, 'broker-b', clock);
+    await a.refresh();
+    expect(a.currentKid).not.toBe(b.currentKid);
+    expect(a.isActive(b.currentKid) && b.isActive(a.currentKid)).toBe(true);
+    const fromA = await a.sign({}, signOpts);
+    await expect(verify(b, fromA, { audience: 'test:aud' })).resolves.toBeDefined();
+    const aKid = a.currentKid;
+    advance(1);
+    await b.rotate();
+    await a.refresh();
+    expect(a.currentKid).toBe(aKid);
+    expect(a.isActive(aKid)).toBe(true);
+    expect(a.list().map((k) => [k.holder, k.state])).toEqual([
+      ['broker-b', 'current'],
+      ['broker-b', 'retired'],
+      ['broker-a', 'current'],
+    ]);
+    // Hours later A still signs, and what it signs still verifies: B's rotation did not start A's grace period.
+    advance(7200);
+    await b.refresh();
+    await expect(verify(b, await a.sign({}, signOpts), { audience: 'test:aud' })).resolves.toBeDefined();
+  });
+
+  it("a broker whose key another broker revoked makes a new one of its own (ensureCurrent); the revoked one verifies nothing", async () => {
+    const { clock } = manualClock();
+    const store = new MemoryStore();
+    const a = await broker(store, 'broker-a', clock);
+    const b = await broker(store, 'broker-b', clock);
+    const old = a.currentKid;
+    const token = await a.sign({}, signOpts);
+    await b.refresh();
+    await b.revoke(old);
+    expect(b.currentKid).not.toBe(old);
+    await a.refresh();
+    expect(await a.ensureCurrent()).toBe(true);
+    expect(a.currentKid).not.toBe(old);
+    expect(await a.ensureCurrent()).toBe(false);
+    expect(await codeOf(verify(a, token, { audience: 'test:aud' }))).toBe('KEY_REVOKED');
+  });
+});
+
 describe('KeyRing.revoke', () => {
   it('a revoked retired key stops verifying at once (KEY_REVOKED), leaves the JWKS, and is listed as revoked', async () => {
     const { clock, advance } = manualClock();

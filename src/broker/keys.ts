@@ -2,7 +2,11 @@
  * The broker's signing keys: Ed25519 key pairs whose public half and life
  * (created, retired, revoked) are in the Store and whose private half is in
  * a SigningKeySecrets (files in DATA/keys, or memory); published as a JWKS,
- * rotated without breaking tokens in flight, revoked at once. Shell code:
+ * rotated without breaking tokens in flight, revoked at once. Brokers that
+ * share a store each sign with a key of their own (its `holder` is the
+ * broker's name) and verify with everyone's: no private key ever leaves the
+ * broker that made it, and one broker's rotation retires only its own keys.
+ * Shell code:
  * time comes from an injected clock, randomness from node:crypto.
  */
 import { createPublicKey, generateKeyPairSync, randomUUID, sign as signBytes, type KeyObject } from 'node:crypto';
@@ -55,6 +59,8 @@ export interface KeyRingOptions {
   readonly retiredGraceSeconds?: number;
   /** Where the private halves are kept (default: in this process's memory, which suits only the memory store). */
   readonly secrets?: SigningKeySecrets;
+  /** This broker's name among those sharing the store (default 'local'): the keys it makes are its own. */
+  readonly holder?: string;
 }
 
 /** A key's state: `current` signs; `retired` only verifies, for the grace period; `revoked` verifies nothing. */
@@ -65,6 +71,8 @@ export interface KeyInfo {
   readonly kid: string;
   readonly state: KeyState;
   readonly createdAt: string;
+  /** The broker that signs with it, when brokers share a store. */
+  readonly holder?: string;
   readonly retiredAt?: string;
   readonly revokedAt?: string;
   /** Until when a retired key verifies tokens (its retirement plus the grace period). */
@@ -126,10 +134,10 @@ function publicX(key: KeyObject): string {
   return String(createPublicKey(key).export({ format: 'jwk' }).x);
 }
 
-/** The state of `key` in a ring whose current key is `current`. */
-function stateOf(key: SigningKey, current: string | undefined): KeyState {
+/** The state of `key`: each broker's newest key is current (it signs there). */
+function stateOf(key: SigningKey): KeyState {
   if (key.revokedAt !== undefined) return 'revoked';
-  return key.kid === current ? 'current' : 'retired';
+  return key.retiredAt === undefined ? 'current' : 'retired';
 }
 
 /** The broker's Ed25519 keys: one current key signs, retired keys keep verifying for a grace period, revoked keys never verify. */
@@ -138,16 +146,18 @@ export class KeyRing implements KeySource {
   readonly #secrets: SigningKeySecrets;
   readonly #clock: () => Date;
   readonly #graceMs: number;
+  readonly #holder: string;
   #keys: readonly LoadedKey[] = [];
   #current: CurrentKey | undefined;
   #revoked: ReadonlySet<string> = new Set();
   #resolver: { readonly kids: string; readonly getKey: JWTVerifyGetKey } | undefined;
 
-  private constructor(store: KeyStore, secrets: SigningKeySecrets, clock: () => Date, graceSeconds: number) {
+  private constructor(store: KeyStore, secrets: SigningKeySecrets, clock: () => Date, graceSeconds: number, holder: string) {
     this.#store = store;
     this.#secrets = secrets;
     this.#clock = clock;
     this.#graceMs = graceSeconds * 1000;
+    this.#holder = holder;
   }
 
   /**
@@ -161,23 +171,31 @@ export class KeyRing implements KeySource {
     if (!Number.isFinite(grace) || grace < 0) {
       throw new GeobridgeError('INVALID_TOKEN_REQUEST', `retiredGraceSeconds must be a number ≥ 0, got ${grace}.`);
     }
-    const ring = new KeyRing(store, options.secrets ?? new MemorySigningKeySecrets(), clock, grace);
+    const ring = new KeyRing(store, options.secrets ?? new MemorySigningKeySecrets(), clock, grace, options.holder ?? 'local');
     await ring.refresh();
-    if (ring.#current === undefined) await ring.rotate();
-    else await ring.#destroyRetiredSecrets();
+    if (!(await ring.ensureCurrent())) await ring.#destroyRetiredSecrets();
     return ring;
   }
 
+  /** Makes a new key unless this broker has one that signs (another broker may have revoked it); true when it did. */
+  async ensureCurrent(): Promise<boolean> {
+    if (this.#current !== undefined) return false;
+    await this.rotate();
+    return true;
+  }
+
   /**
-   * Re-reads the keys from the store (another broker instance may have
-   * rotated or revoked). The current key is the newest one neither retired
-   * nor revoked, so instances that raced to create a key converge on the
-   * same one; without its private half the ring signs nothing until rotated.
+   * Re-reads the keys from the store (another broker may have rotated or
+   * revoked). The current key is this broker's newest one neither retired
+   * nor revoked, so instances on one data directory that raced to create a
+   * key converge on the same one; without its private half the ring signs
+   * nothing until rotated. A key without a holder is from before brokers
+   * had names: it counts as this broker's.
    */
   async refresh(): Promise<void> {
     const stored = await this.#store.listSigningKeys();
     const keys = await Promise.all(stored.map(loadKey));
-    const newest = keys.find((k) => k.stored.retiredAt === undefined && k.stored.revokedAt === undefined);
+    const newest = keys.find((k) => k.stored.retiredAt === undefined && k.stored.revokedAt === undefined && (k.stored.holder ?? this.#holder) === this.#holder);
     let current: CurrentKey | undefined;
     if (newest !== undefined) {
       const kid = newest.stored.kid;
@@ -193,7 +211,7 @@ export class KeyRing implements KeySource {
     this.#resolver = undefined;
   }
 
-  /** Creates a new key, makes it current and retires the others (they still verify during the grace period); answers its kid. */
+  /** Creates a new key, makes it current here and retires this broker's others (they still verify during the grace period); answers its kid. */
   async rotate(): Promise<string> {
     const at = this.#clock().toISOString();
     const { privateKey } = generateKeyPairSync('ed25519');
@@ -202,7 +220,7 @@ export class KeyRing implements KeySource {
     // The private half first, then the key, then the retirements: a crash in between leaves
     // an unused file, or two keys that may sign — never a current key without its private half.
     await this.#secrets.save(kid, privateKey);
-    await this.#store.saveSigningKey({ kid, publicJwk: { kty: 'OKP', crv: 'Ed25519', x }, createdAt: at });
+    await this.#store.saveSigningKey({ kid, publicJwk: { kty: 'OKP', crv: 'Ed25519', x }, createdAt: at, holder: this.#holder });
     await this.#store.retireSigningKeysExcept(kid, at);
     await this.refresh();
     await this.#destroyRetiredSecrets();
@@ -253,14 +271,14 @@ export class KeyRing implements KeySource {
 
   /** Every key and its state, newest first. */
   list(): KeyInfo[] {
-    const current = this.#current?.stored.kid;
     return this.#keys.map(({ stored }) => {
-      const state = stateOf(stored, current);
+      const state = stateOf(stored);
       const until = state === 'retired' && stored.retiredAt !== undefined ? new Date(Date.parse(stored.retiredAt) + this.#graceMs).toISOString() : undefined;
       return {
         kid: stored.kid,
         state,
         createdAt: stored.createdAt,
+        ...(stored.holder === undefined ? {} : { holder: stored.holder }),
         ...(stored.retiredAt === undefined ? {} : { retiredAt: stored.retiredAt }),
         ...(stored.revokedAt === undefined ? {} : { revokedAt: stored.revokedAt }),
         ...(until === undefined ? {} : { verifiesUntil: until }),

@@ -7,8 +7,9 @@
  * verifies, with its public half, so the key ring destroys the private half
  * once the key is retired.
  */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
@@ -56,6 +57,20 @@ export class SigningKeyFiles implements SigningKeySecrets {
   constructor(dataDir: string) {
     this.#dir = keysDir(dataDir);
     ensureKeysDir(dataDir);
+  }
+
+  /**
+   * This data directory's name among brokers that share a store (the holder
+   * of the keys it makes, keys.ts): DATA/keys/holder, made once as the host
+   * name and a random suffix, so two brokers on one host differ.
+   */
+  holder(): string {
+    const file = join(this.#dir, 'holder');
+    if (!existsSync(file)) {
+      const host = hostname().replace(/[^A-Za-z0-9.-]/g, '').slice(0, 40) || 'broker';
+      writeFileSync(file, `${host}-${randomBytes(4).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    }
+    return readFileSync(file, 'utf8').trim();
   }
 
   /** The file of `kid`'s private key. */

@@ -50,6 +50,7 @@ function copySigningKey(k: SigningKey): SigningKey {
     kid: k.kid,
     publicJwk: { ...k.publicJwk },
     createdAt: k.createdAt,
+    ...(k.holder === undefined ? {} : { holder: k.holder }),
     ...(k.retiredAt === undefined ? {} : { retiredAt: k.retiredAt }),
     ...(k.revokedAt === undefined ? {} : { revokedAt: k.revokedAt }),
   };
@@ -266,9 +267,11 @@ export class MemoryStore implements Store {
   retireSigningKeysExcept(kid: string, at: string): Promise<void> {
     return this.#run(() => {
       // An unknown kid would retire every key; refuse rather than leave no active key.
-      if (!this.#signingKeys.has(kid)) throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
+      const kept = this.#signingKeys.get(kid);
+      if (!kept) throw new GeobridgeError('STORE_NOT_FOUND', `signing key ${kid} does not exist`);
       for (const [k, key] of this.#signingKeys) {
-        if (k !== kid && key.retiredAt === undefined) this.#signingKeys.set(k, { ...key, retiredAt: at });
+        const sameHolder = key.holder === undefined || key.holder === kept.holder;
+        if (k !== kid && sameHolder && key.retiredAt === undefined) this.#signingKeys.set(k, { ...key, retiredAt: at });
       }
     });
   }

@@ -89,6 +89,10 @@ const MIGRATIONS: readonly string[] = [
   ) STRICT;
   INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at) SELECT kid, public_jwk, created_at, retired_at FROM legacy_signing_keys;
   `,
+  // Brokers that share a store each sign with a key of their own (SigningKey.holder).
+  `
+  ALTER TABLE signing_keys ADD COLUMN holder TEXT;
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -116,6 +120,7 @@ interface SigningKeyRow {
   kid: string;
   public_jwk: string;
   created_at: string;
+  holder: string | null;
   retired_at: string | null;
   revoked_at: string | null;
 }
@@ -199,6 +204,7 @@ function signingKeyToRow(k: SigningKey): SigningKeyRow {
     kid: k.kid,
     public_jwk: JSON.stringify(k.publicJwk),
     created_at: k.createdAt,
+    holder: k.holder ?? null,
     retired_at: k.retiredAt ?? null,
     revoked_at: k.revokedAt ?? null,
   };
@@ -209,6 +215,7 @@ function rowToSigningKey(r: SigningKeyRow): SigningKey {
     kid: r.kid,
     publicJwk: JSON.parse(r.public_jwk) as Record<string, string>,
     createdAt: r.created_at,
+    ...(r.holder === null ? {} : { holder: r.holder }),
     ...(r.retired_at === null ? {} : { retiredAt: r.retired_at }),
     ...(r.revoked_at === null ? {} : { revokedAt: r.revoked_at }),
   };
@@ -279,10 +286,11 @@ function prepareStatements(db: Database.Database) {
     latestManifest: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version DESC LIMIT 1'),
     listManifests: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version'),
     insertSigningKey: db.prepare<SigningKeyRow>(
-      'INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, revoked_at) VALUES (@kid, @public_jwk, @created_at, @retired_at, @revoked_at)',
+      'INSERT INTO signing_keys (kid, public_jwk, created_at, holder, retired_at, revoked_at) VALUES (@kid, @public_jwk, @created_at, @holder, @retired_at, @revoked_at)',
     ),
     signingKeyExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM signing_keys WHERE kid = ?'),
-    retireSigningKeys: db.prepare<{ kid: string; at: string }>('UPDATE signing_keys SET retired_at = @at WHERE kid <> @kid AND retired_at IS NULL'),
+    retireSigningKeys: db.prepare<{ kid: string; at: string }>(`UPDATE signing_keys SET retired_at = @at WHERE kid <> @kid AND retired_at IS NULL
+       AND (holder IS NULL OR holder IS (SELECT holder FROM signing_keys WHERE kid = @kid))`),
     revokeSigningKey: db.prepare<{ kid: string; at: string }>('UPDATE signing_keys SET revoked_at = coalesce(revoked_at, @at) WHERE kid = @kid'),
     listSigningKeys: db.prepare<[], SigningKeyRow>('SELECT * FROM signing_keys ORDER BY created_at DESC, kid'),
   };

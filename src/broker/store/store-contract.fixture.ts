@@ -411,6 +411,17 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect((await store.listSigningKeys())[0]).toStrictEqual(signingKey('k4', at(4)));
       });
 
+      it("retires only the keeping key's holder's keys (and keys without a holder), never another broker's; keeps the holder", async () => {
+        const a1 = { ...signingKey('a1', at(1)), holder: 'broker-a' };
+        const b1 = { ...signingKey('b1', at(2)), holder: 'broker-b' };
+        const a2 = { ...signingKey('a2', at(3)), holder: 'broker-a' };
+        for (const k of [signingKey('old', at(0)), a1, b1, a2]) await store.saveSigningKey(k);
+        await store.retireSigningKeysExcept('a2', at(10));
+        const retiredAt = Object.fromEntries((await store.listSigningKeys()).map((k) => [k.kid, k.retiredAt]));
+        expect(retiredAt).toStrictEqual({ old: at(10), a1: at(10), b1: undefined, a2: undefined });
+        expect((await store.listSigningKeys()).find((k) => k.kid === 'b1')).toStrictEqual(b1);
+      });
+
       it('rejects retiring around an unknown key with STORE_NOT_FOUND and retires nothing', async () => {
         await store.saveSigningKey(signingKey('k1', at(1)));
         await expectCode(store.retireSigningKeysExcept('nope', at(2)), 'STORE_NOT_FOUND');

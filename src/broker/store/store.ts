@@ -79,6 +79,12 @@ export interface SigningKey {
   readonly kid: string;
   readonly publicJwk: Readonly<Record<string, string>>;
   readonly createdAt: string;
+  /**
+   * The broker that holds its private half and signs with it (its data
+   * directory's name, signing-key-secrets.ts): brokers that share a store each
+   * sign with a key of their own. Absent on keys made before brokers had names.
+   */
+  readonly holder?: string;
   /** Set when a newer key took over; retired keys still verify tickets in flight. */
   readonly retiredAt?: string;
   /** Set when an operator revoked it: from then on it verifies nothing, ever. */
@@ -137,7 +143,7 @@ export interface Store {
   listManifests(): Promise<ManifestVersion[]>;
 
   saveSigningKey(key: SigningKey): Promise<void>;
-  /** Marks every other key retired at `at` (keeps them for verification). */
+  /** Marks every other key of the same holder (and every key without one) retired at `at`, keeping them for verification; another broker's keys are left alone. */
   retireSigningKeysExcept(kid: string, at: string): Promise<void>;
   /** Marks a key revoked at `at`; a second call keeps the first time. Throws STORE_NOT_FOUND for an unknown kid. */
   revokeSigningKey(kid: string, at: string): Promise<void>;
