@@ -2,7 +2,8 @@
  * `geobridge serve --store postgres://…`: the broker keeps its store in a
  * real PostgreSQL database (a fresh one per run, dropped after), nothing of
  * it in DATA/broker.sqlite, and finds it again after a restart; `geobridge
- * manifest log --store` reads the history from it.
+ * manifest log --store` reads the history from it (the audit log there is
+ * tested in postgres-audit-serve.test.ts).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,7 +77,7 @@ describe('serve --store postgres://…', () => {
         await broker.close();
       }
 
-      // The text from PostgreSQL, the record of it from the data directory's log: they agree.
+      // The text and the record of it, both from PostgreSQL: they agree.
       const log = await runCli('manifest', 'log', '--data', dataDir, '--store', url, '--json');
       expect(log.code, log.err).toBe(0);
       const history = JSON.parse(log.out) as { version: number; actor: string; problem?: string }[];

@@ -13,6 +13,8 @@ export interface ServeFlags {
   readonly listen?: string | undefined;
   readonly data?: string | undefined;
   readonly store?: string | undefined;
+  readonly bus?: string | undefined;
+  readonly busPrefix?: string | undefined;
   readonly dev?: boolean | undefined;
   readonly trustedProxies?: string | undefined;
   readonly bridgeKeys?: string | undefined;
@@ -43,6 +45,10 @@ export interface ServeSettings {
   readonly dataDir: string;
   /** A PostgreSQL URL for the store (accounts, meetings, placements, manifests, public keys); undefined: SQLite in the data directory. */
   readonly storeUrl?: string | undefined;
+  /** A Redis URL for the bus that brokers of one deployment share (presence, reports, control, replay guards, rate limits); undefined: one broker alone. */
+  readonly busUrl?: string | undefined;
+  /** What the bus's keys and channel start with, so deployments can share one Redis (default 'geobridge'). */
+  readonly busPrefix?: string | undefined;
   readonly dev: boolean;
   /** Datacenters whose bridge never reported count as up (so routes can be tried without bridges); `dev` unless set. */
   readonly assumeBridgesUp: boolean;
@@ -67,6 +73,8 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   listen: 'GEOBRIDGE_LISTEN',
   data: 'GEOBRIDGE_DATA',
   store: 'GEOBRIDGE_STORE',
+  bus: 'GEOBRIDGE_BUS',
+  busPrefix: 'GEOBRIDGE_BUS_PREFIX',
   dev: 'GEOBRIDGE_DEV',
   trustedProxies: 'GEOBRIDGE_TRUSTED_PROXIES',
   bridgeKeys: 'GEOBRIDGE_BRIDGE_KEYS',
@@ -108,6 +116,10 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   const host = (match?.[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
   const dev = ['1', 'true', 'yes'].includes((get('dev') ?? '').toLowerCase());
   const storeUrl = parseStoreUrl(get('store'), problems);
+  const busUrl = parseBusUrl(get('bus'), problems);
+  const busPrefix = get('busPrefix') ?? 'geobridge';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(busPrefix)) problems.push(`--bus-prefix (${ENV_NAMES.busPrefix}) is '${busPrefix}'; use 1–64 letters, digits, '_', '.' or '-'.`);
+  if (busUrl !== undefined && storeUrl === undefined) problems.push(`--bus (${ENV_NAMES.bus}) needs --store postgres://…: brokers that share a bus must share their store and audit log too.`);
   const trustedProxies = (get('trustedProxies') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   try {
     checkTrustedProxies(trustedProxies);
@@ -137,6 +149,8 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       port,
       dataDir: get('data') ?? './data',
       storeUrl,
+      busUrl,
+      busPrefix,
       dev,
       assumeBridgesUp: dev,
       trustedProxies,
@@ -154,7 +168,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
 }
 
 /** `--store`: `sqlite` (the default: DATA/broker.sqlite) or a postgres:// URL, which the problem text never repeats (it may hold a password). */
-function parseStoreUrl(text: string | undefined, problems: string[]): string | undefined {
+export function parseStoreUrl(text: string | undefined, problems: string[]): string | undefined {
   if (text === undefined || text === 'sqlite') return undefined;
   let url: URL | undefined;
   try {
@@ -164,6 +178,17 @@ function parseStoreUrl(text: string | undefined, problems: string[]): string | u
   }
   if (!url || !['postgres:', 'postgresql:'].includes(url.protocol) || url.hostname === '') {
     problems.push(`--store (${ENV_NAMES.store}) must be 'sqlite' or a PostgreSQL URL such as postgres://geobridge@db.example.com:5432/geobridge; got ${url ? `a ${url.protocol} URL` : 'something that is not a URL'}.`);
+    return undefined;
+  }
+  return text;
+}
+
+/** `--bus`: a redis:// or rediss:// URL, which the problem text never repeats (it may hold a password). */
+export function parseBusUrl(text: string | undefined, problems: string[]): string | undefined {
+  if (text === undefined) return undefined;
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (!url || !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '') {
+    problems.push(`--bus (${ENV_NAMES.bus}) must be a Redis URL such as redis://redis.example.com:6379; got ${url ? `a ${url.protocol} URL` : 'something that is not a URL'}.`);
     return undefined;
   }
   return text;

@@ -3,13 +3,13 @@
  * the app factory: configuration, ports (store, audit), keys, GeoIP, the
  * bridge registry, the manifest in force, the clock and the metrics.
  */
-import { RecentManifests } from '../core/manifest/recent.js';
-import type { Manifest } from '../core/manifest/types.js';
 import type { GeoIpResolver } from '../node/geoip.js';
-import type { ReplayGuard } from '../protocol/bridge-message.js';
+import type { SeqGuard } from '../protocol/bridge-message.js';
 import type { AuditLog, AuditRecord, AuditType } from './audit/audit-log.js';
 import type { LogKey, TreeHeadSigner } from './audit/tree-heads.js';
+import type { Cluster } from './bus/cluster.js';
 import type { BridgeControl } from './control.js';
+import type { PolicyHolder } from './policy-holder.js';
 import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { BridgeRegistry } from './registry.js';
@@ -52,54 +52,6 @@ export interface RateLimits {
   readonly presence: number;
 }
 
-/** The manifest in force and its version; replaced whole on an accepted change. */
-export interface PolicyState {
-  readonly manifest: Manifest;
-  readonly version: number;
-  readonly sha256: string;
-  readonly text: string;
-}
-
-/** How many manifests the broker keeps at hand by hash: route tickets live minutes, manifests change far more rarely. */
-const RECENT_MANIFESTS = 16;
-
-/** Holds the manifest in force (swapped atomically: one reference), and the recent ones that tickets in flight may name. */
-export class PolicyHolder {
-  #state: PolicyState;
-  readonly #recent = new RecentManifests(RECENT_MANIFESTS);
-
-  constructor(state: PolicyState) {
-    this.#state = state;
-    this.#recent.adopt(state.sha256, state.manifest);
-  }
-
-  get current(): PolicyState {
-    return this.#state;
-  }
-
-  replace(state: PolicyState): void {
-    this.#state = state;
-    this.#recent.adopt(state.sha256, state.manifest);
-  }
-
-  /** A manifest in force in this process's life, by SHA-256 (hex), if it is one of the recent ones. */
-  readonly manifestBySha256 = (sha256: string): Manifest | undefined => this.#recent.bySha256(sha256);
-
-  #queue: Promise<unknown> = Promise.resolve();
-
-  /**
-   * Runs policy changes one at a time (a manifest change and its re-check of
-   * live meetings, an account's new policy and its re-check), so that two
-   * changes can never interleave and leave a meeting checked against a
-   * manifest that is no longer in force.
-   */
-  exclusive<T>(change: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(change, change);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-}
-
 /** The broker's dependencies. */
 export interface BrokerContext {
   readonly config: BrokerConfig;
@@ -116,8 +68,12 @@ export interface BrokerContext {
   readonly control: BridgeControl;
   readonly policy: PolicyHolder;
   readonly metrics: BrokerMetrics;
-  /** Last accepted sequence number per bridge (replay protection). */
-  readonly replayGuard: ReplayGuard;
+  /** Last accepted sequence number per bridge (replay protection), shared by the brokers of a cluster. */
+  readonly replayGuard: SeqGuard;
+  /** Replay protection of presence hellos, numbered apart from the bridge's other messages. */
+  readonly helloGuard: SeqGuard;
+  /** The link to the other brokers, when brokers share a bus (`serve --bus`). */
+  readonly cluster?: Cluster;
   /** Bridge messages that failed authentication, summarized into the audit log (closed with the app). */
   readonly rejections: RejectionSummary;
   /** The clock: every time the broker uses comes from here. */

@@ -37,12 +37,25 @@ export interface ManifestInForce {
 /** Log sink for commands that could not be delivered. */
 export type ControlLog = (line: Readonly<Record<string, unknown>>) => void;
 
+/**
+ * Where what this broker cannot deliver itself goes when brokers share a bus
+ * (bus/cluster.ts): a command for a bridge present on another broker, and the
+ * news that the manifest or the keys changed, which every broker passes on
+ * to its own bridges.
+ */
+export interface ControlRelay {
+  /** A command for the bridge of `datacenter` ('*': every bridge), for the broker that holds it. */
+  forward(datacenter: string, command: ControlCommand): void;
+  announce(change: 'policy' | 'keys'): void;
+}
+
 /** The connected bridges, and the commands the broker sends them. */
 export class BridgeControl {
   readonly #keys: KeyRing;
   readonly #policy: ManifestInForce;
   readonly #log: ControlLog;
   readonly #connections = new Map<string, Connection>();
+  #relay: ControlRelay | undefined;
 
   constructor(keys: KeyRing, policy: ManifestInForce, log: ControlLog = () => undefined) {
     this.#keys = keys;
@@ -66,7 +79,12 @@ export class BridgeControl {
     if (this.#connections.get(datacenter)?.socket === socket) this.#connections.delete(datacenter);
   }
 
-  /** True when the datacenter's bridge has a control channel. */
+  /** Sends what this broker cannot deliver to the other brokers. */
+  relayThrough(relay: ControlRelay): void {
+    this.#relay = relay;
+  }
+
+  /** True when the datacenter's bridge has a control channel here. */
   isConnected(datacenter: string): boolean {
     return this.#connections.has(datacenter);
   }
@@ -76,35 +94,58 @@ export class BridgeControl {
     return [...this.#connections.keys()];
   }
 
-  /** The manifest in force, to every bridge (after a change). */
+  /** The manifest in force, to every bridge (after a change made here). */
   broadcastPolicy(): Promise<void> {
+    this.#relay?.announce('policy');
+    return this.policyArrived();
+  }
+
+  /** The signing keys changed here (a rotation or a revocation): every bridge refetches the JWKS and refuses the revoked kids. */
+  keysChanged(): Promise<void> {
+    this.#relay?.announce('keys');
+    return this.keysArrived();
+  }
+
+  /** Another broker changed the manifest (and this one has taken it): to the bridges here. */
+  policyArrived(): Promise<void> {
     return this.#settled([...this.#connections.keys()].map((dc) => this.#sendPolicy(dc)));
   }
 
-  /** The signing keys changed (a rotation or a revocation): every bridge refetches the JWKS and refuses the revoked kids. */
-  keysChanged(): Promise<void> {
+  /** Another broker changed the keys (and this one has re-read them): to the bridges here. */
+  keysArrived(): Promise<void> {
     return this.#settled([...this.#connections.keys()].map((dc) => this.#sendKeys(dc)));
+  }
+
+  /** A command another broker forwarded, for a bridge here ('*': every bridge here); never forwarded again. */
+  deliver(datacenter: string, command: ControlCommand): Promise<void> {
+    const to = datacenter === '*' ? [...this.#connections.keys()] : [datacenter];
+    return this.#settled(to.map((dc) => this.#send(dc, command)));
   }
 
   /** A meeting's host policy changed: the bridge holding it re-checks its participants. */
   meetingPolicy(datacenter: string, meeting: string, policy: MeetingPolicy): Promise<void> {
-    return this.#send(datacenter, { type: 'meeting-policy', meeting, policy });
+    return this.#command(datacenter, { type: 'meeting-policy', meeting, policy });
   }
 
   /** The meeting moved away from `from`: its bridge sends everyone to a fresh route. */
   move(from: string, meeting: string, to: string, reason: string): Promise<void> {
-    return this.#send(from, { type: 'move', meeting, to, reason });
+    return this.#command(from, { type: 'move', meeting, to, reason });
   }
 
   /** The meeting ended: every bridge that has it closes it (any of them may, during a move); or only `datacenter`'s. */
   end(meeting: string, reason: string, datacenter?: string): Promise<void> {
-    const to = datacenter === undefined ? [...this.#connections.keys()] : [datacenter];
-    return this.#settled(to.map((dc) => this.#send(dc, { type: 'end', meeting, reason })));
+    return this.#command(datacenter ?? '*', { type: 'end', meeting, reason });
   }
 
   /** One session of a participant must leave the bridge of `datacenter`. */
   evict(datacenter: string, command: Omit<Extract<ControlCommand, { type: 'evict' }>, 'type'>): Promise<void> {
-    return this.#send(datacenter, { type: 'evict', ...command });
+    return this.#command(datacenter, { type: 'evict', ...command });
+  }
+
+  /** A command decided here: to the bridge if it is present here, else (or for '*', also) through the relay. */
+  #command(datacenter: string, command: ControlCommand): Promise<void> {
+    if (datacenter === '*' || !this.#connections.has(datacenter)) this.#relay?.forward(datacenter, command);
+    return this.deliver(datacenter, command);
   }
 
   #sendKeys(datacenter: string): Promise<void> {

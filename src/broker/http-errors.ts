@@ -51,10 +51,11 @@ export const HTTP_STATUS: Readonly<Record<string, number>> = {
   NO_ZONE: 503,
   STORE_UNAVAILABLE: 503,
   AUDIT_UNAVAILABLE: 503,
+  BUS_UNAVAILABLE: 503,
 };
 
 /** Seconds a refused client should wait before asking again. */
-export const RETRY_AFTER_SECONDS: Readonly<Record<string, number>> = { NO_CAPACITY_IN_FENCE: 15, STORE_UNAVAILABLE: 5, AUDIT_UNAVAILABLE: 5 };
+export const RETRY_AFTER_SECONDS: Readonly<Record<string, number>> = { NO_CAPACITY_IN_FENCE: 15, STORE_UNAVAILABLE: 5, AUDIT_UNAVAILABLE: 5, BUS_UNAVAILABLE: 5 };
 
 /** The body of every error response. */
 export interface ErrorBody {

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
-import type { LogKey } from './audit/tree-heads.js';
+import type { LogKey, SignedTreeHead } from './audit/tree-heads.js';
 import type { LogPublicKey } from './audit/verify-log.js';
 import { ensureKeysDir, keysDir, readPrivateKeyFile, writePrivateKeyFile } from './key-files.js';
 import type { PublicJwk } from './keys.js';
@@ -35,6 +35,19 @@ export async function loadLogKey(dataDir: string, create: boolean): Promise<LogK
     if (error instanceof GeobridgeError) throw error;
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `cannot read the log key '${file}': ${error instanceof Error ? error.message : String(error)}. It must be an Ed25519 private key in PKCS #8 PEM, as the broker writes it.`, { cause: error });
   }
+}
+
+/**
+ * Refuses to sign a shared log with another key than the one that signed its
+ * latest tree head (`where` names the log): brokers sharing one log are one
+ * log to auditors, who pin one key. Throws LOG_KEY_MISMATCH.
+ */
+export function assertSameLogKey(latest: SignedTreeHead | undefined, key: LogKey, where: string, dataDir: string): void {
+  if (latest === undefined || latest.keyId === key.keyId) return;
+  throw new GeobridgeError(
+    'LOG_KEY_MISMATCH',
+    `the audit log in ${where} is signed by log key ${latest.keyId}, but this broker's '${logKeyPath(dataDir)}' is key ${key.keyId}: brokers sharing one log must share its key. Copy keys/log.pem from the broker that first used this database to '${logKeyPath(dataDir)}' (mode 600), then start again.`,
+  );
 }
 
 /** A fresh log key held in memory only (tests, in-memory brokers). */

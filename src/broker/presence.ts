@@ -20,7 +20,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GeobridgeError } from '../core/errors.js';
 import { MAX_BRIDGE_GRACE_MS } from '../protocol/control-commands.js';
-import { ReplayGuard, verifyBridgeMessage } from '../protocol/bridge-message.js';
+import { verifyBridgeMessage } from '../protocol/bridge-message.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { catchUpBridge } from './recheck.js';
 import type { PresenceLimits } from './rate-limits.js';
@@ -54,8 +54,6 @@ function helloOf(payload: unknown): Hello {
 /** Serves presence connections on the app's HTTP server. */
 export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: PresenceLimits): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  // Hellos travel apart from the bridge's HTTP messages, so they keep their own `seq` order: one overtaken by a heartbeat is not a replay.
-  const helloGuard = new ReplayGuard();
   /** The connection each datacenter is present on; an older one closing changes nothing. */
   const current = new Map<string, WebSocket>();
   /** The boot id each datacenter last said hello with. */
@@ -99,7 +97,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
       clearTimeout(hello);
       if (isBinary || !Buffer.isBuffer(data)) { ws.close(1008, 'text frames only'); return; }
       const text = data.toString('utf8');
-      verifyBridgeMessage(ctx.config.bridgeKeys, text, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: helloGuard })
+      verifyBridgeMessage(ctx.config.bridgeKeys, text, { now: ctx.now(), maxSkewSeconds: 30, replayGuard: ctx.helloGuard })
         .then(async (message) => {
           const said = helloOf(message.payload);
           const dc = message.datacenter;
@@ -115,6 +113,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           current.set(dc, ws);
           ws.send(JSON.stringify({ present: true }));
           ctx.control.attach(dc, ws, said.nonce);
+          ctx.cluster?.present(dc);
           graces.set(dc, said.graceMs);
           // Commands sent while it was away were lost with the old connection. If they cannot be worked out, the
           // bridge must not carry on as if it had heard everything: it reconnects, and fails closed meanwhile.
@@ -136,6 +135,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
       current.delete(dc);
       ctx.control.detach(dc, ws);
       ctx.registry.lost(dc);
+      ctx.cluster?.lost(dc);
       app.log.warn({ datacenter: dc }, 'bridge presence lost: datacenter down until its next heartbeat');
       void recordAudit(ctx, 'bridge.lost', { datacenter: dc }).catch(() => undefined);
       // The bridge fails closed after its grace; then its members are gone, here too.

@@ -22,7 +22,11 @@
  * - `presence`: presence WebSocket upgrades, counted before the handshake.
  *
  * Windows run on the process clock in the plugin's in-memory store (the
- * 5,000 most recent addresses per limit), one store per broker process.
+ * 5,000 most recent addresses per limit), one store per broker process; with
+ * a bus (`serve --bus`) in Redis, so brokers behind one load balancer share
+ * each address's budget. While Redis is away the limits are not enforced
+ * rather than refuse everything (health included): no route is admitted
+ * then anyway (bus/cluster.ts).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -80,9 +84,11 @@ export async function registerRateLimits(app: FastifyInstance, ctx: BrokerContex
     keyGenerator: keyOf,
     allowList: (request) => checksCredential(request.routeOptions),
     errorResponseBuilder: (_request, context) => refusal(ctx, 'requests', context.max, context.ttl),
+    ...(ctx.cluster ? { redis: ctx.cluster.redis, nameSpace: ctx.cluster.key('rate:'), skipOnError: true } : {}),
   });
-  const failures = app.createRateLimit({ max: limits.failures, timeWindow: WINDOW_MS, keyGenerator: keyOf, allowList: () => false });
-  const connections = app.createRateLimit({ max: limits.presence, timeWindow: WINDOW_MS, keyGenerator: keyOf, allowList: () => false });
+  // Named apart: in Redis both limiters would otherwise count under one key per address.
+  const failures = app.createRateLimit({ max: limits.failures, timeWindow: WINDOW_MS, keyGenerator: (request) => `failures:${keyOf(request)}`, allowList: () => false });
+  const connections = app.createRateLimit({ max: limits.presence, timeWindow: WINDOW_MS, keyGenerator: (request) => `presence:${keyOf(request)}`, allowList: () => false });
   /**
    * Addresses with a failure in the last window, and when (process clock, as the plugin's windows): the limiter is asked only about
    * those, so a request from an address that never failed — nearly every real one — costs a Map lookup,

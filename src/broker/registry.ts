@@ -28,6 +28,8 @@ export class BridgeRegistry {
   readonly #assumeUp: boolean;
   /** The last live state built, and until when it holds: every route asks, and building it walks the whole manifest. */
   #cached: { readonly manifest: Manifest; readonly state: LiveState; readonly untilMs: number } | undefined;
+  /** Set while this broker cannot hear the others (their bus is away): every datacenter counts as down. */
+  #suspended = false;
 
   /**
    * @param timeoutMs heartbeats older than this mark a datacenter down
@@ -54,10 +56,25 @@ export class BridgeRegistry {
     this.#cached = undefined;
   }
 
-  /** True when the datacenter's bridge reported within the timeout. */
+  /** True when the datacenter's bridge reported within the timeout (and the registry is not suspended). */
   isLive(datacenter: string, nowMs: number): boolean {
     const e = this.#entries.get(datacenter);
-    return e !== undefined && nowMs - e.lastSeenMs <= this.#timeoutMs;
+    return !this.#suspended && e !== undefined && nowMs - e.lastSeenMs <= this.#timeoutMs;
+  }
+
+  /**
+   * Fails closed while the brokers' bus is away: a bridge lost by another
+   * broker would go unheard, so no datacenter counts as up (not even in dev
+   * mode) until `resume`.
+   */
+  suspend(): void {
+    this.#suspended = true;
+    this.#cached = undefined;
+  }
+
+  resume(): void {
+    this.#suspended = false;
+    this.#cached = undefined;
   }
 
   /** The signalling URL the datacenter's bridge last announced, live or not. */
@@ -90,6 +107,7 @@ export class BridgeRegistry {
     const cached = this.#cached;
     // It changes only with a report, a lost bridge, a new manifest, or a heartbeat growing stale.
     if (cached?.manifest === manifest && nowMs < cached.untilMs) return cached.state;
+    if (this.#suspended) return { down: new Set(manifest.datacenters.map((d) => d.id)), utilization: new Map() };
     const down = new Set<string>();
     const utilization = new Map<string, number>();
     let untilMs = Number.POSITIVE_INFINITY;

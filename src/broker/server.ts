@@ -1,10 +1,10 @@
 /**
  * Starts a broker process on the embedded defaults: SQLite store and audit
- * log under the data directory, signing keys in its keys/ folder, the embedded GeoIP
+ * log under the data directory (or both in PostgreSQL), signing keys in its keys/ folder, the embedded GeoIP
  * database, and the manifest file (a broker never starts on a manifest with
  * errors).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -17,19 +17,25 @@ import { openGeoIp } from '../node/geoip.js';
 import { buildBrokerApp } from './app.js';
 import { ReplayGuard } from '../protocol/bridge-message.js';
 import { importBridgeIdentities, type BridgeIdentities, type BridgeIdentityConfig } from './attestation.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { PostgresAuditLog } from './audit/postgres-audit-log.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { TreeHeadSigner } from './audit/tree-heads.js';
 import { sha256Hex } from './auth.js';
+import { Cluster } from './bus/cluster.js';
+import { RedisBus } from './bus/redis-bus.js';
 import { DEFAULT_RATE_LIMITS, type ServeSettings } from './config.js';
-import { PolicyHolder, recordAudit, type AuditObserver, type BrokerContext } from './context.js';
+import { recordAudit, type AuditObserver, type BrokerContext } from './context.js';
+import { PolicyHolder } from './policy-holder.js';
 import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
-import { loadLogKey } from './log-key.js';
+import { assertSameLogKey, loadLogKey } from './log-key.js';
 import { BrokerMetrics } from './metrics.js';
 import { recheckLiveMeetings } from './recheck.js';
 import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
 import { RejectionSummary, timerSchedule } from './rejection-summary.js';
+import { describeUrl } from './pg.js';
 import { SigningKeyFiles, moveLegacySigningKeys } from './signing-key-secrets.js';
 import { PostgresStore } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -66,19 +72,29 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
 
   const sqlite = settings.storeUrl === undefined ? SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite'))) : undefined;
   const store: Store = sqlite ?? (await PostgresStore.open(settings.storeUrl ?? ''));
-  const audit = SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
+  const audit = await openAuditLog(settings).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  let bus: RedisBus | undefined;
   try {
+    const logKey = await loadLogKey(settings.dataDir, true);
+    // Before this broker writes anything to a shared store or log.
+    if (settings.storeUrl !== undefined) assertSameLogKey((await audit.treeHeads()).at(-1), logKey, describeUrl(settings.storeUrl), settings.dataDir);
     // Narrows DATA and DATA/keys to 700; keys an older broker kept in broker.sqlite move here first.
     const secrets = new SigningKeyFiles(settings.dataDir);
     if (sqlite) await moveLegacySigningKeys(sqlite, secrets);
-    const keys = await KeyRing.load(store, now, { secrets });
-    const logKey = await loadLogKey(settings.dataDir, true);
+    const keys = await KeyRing.load(store, now, { secrets, holder: secrets.holder() });
     const treeHeads = new TreeHeadSigner(audit, logKey);
     const geoip = await openGeoIp(settings.geoipPath);
     const sha256 = sha256Hex(manifestText);
     const latest = await store.latestManifest();
     const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
+    const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
+    const control = new BridgeControl(keys, policy);
+    bus = settings.busUrl === undefined ? undefined : await RedisBus.connect(settings.busUrl, { broker: `${secrets.holder()}-${randomUUID().slice(0, 8)}`, ...(settings.busPrefix === undefined ? {} : { prefix: settings.busPrefix }) });
+    const cluster = bus && new Cluster(bus, { registry, control, policy, keys, store, monotonicMs: () => performance.now(), wallMs: Date.now, log: (level, message, detail) => { app.log[level](detail ?? {}, message); } });
     const ctx: BrokerContext = {
       config: {
         issuer: settings.issuer,
@@ -100,11 +116,14 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       treeHeads,
       keys,
       geoip,
-      registry: new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp),
-      control: new BridgeControl(keys, policy),
+      registry,
+      control,
       policy,
       metrics: new BrokerMetrics(),
-      replayGuard: new ReplayGuard(),
+      // Hellos travel apart from the bridge's HTTP messages, so they keep their own `seq` order: one overtaken by a heartbeat is not a replay.
+      replayGuard: bus?.seqGuard('messages') ?? new ReplayGuard(),
+      helloGuard: bus?.seqGuard('hellos') ?? new ReplayGuard(),
+      ...(cluster ? { cluster } : {}),
       rejections: new RejectionSummary({
         now,
         schedule: timerSchedule,
@@ -128,6 +147,10 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       await recheckLiveMeetings(ctx, manifest);
     }
     const app = await buildBrokerApp(ctx, { logger });
+    if (cluster) {
+      control.relayThrough(cluster);
+      await cluster.start();
+    }
     treeHeads.start((error: unknown) => {
       app.log.error({ err: error }, 'a tree head could not be signed and kept; retrying in a second');
     });
@@ -158,15 +181,23 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         await treeHeads.stop().catch((error: unknown) => {
           app.log.error({ err: error }, 'the last tree head could not be signed and kept');
         });
+        await bus?.close();
         await store.close();
         await audit.close();
       },
     };
   } catch (error) {
+    await bus?.close();
     await store.close();
     await audit.close();
     throw error;
   }
+}
+
+/** The audit log beside the store: DATA/audit.sqlite, or the store's PostgreSQL database, so brokers sharing a store share one log. */
+async function openAuditLog(settings: ServeSettings): Promise<AuditLog> {
+  if (settings.storeUrl === undefined) return SqliteAuditLog.open(ownerOnly(join(settings.dataDir, 'audit.sqlite')));
+  return PostgresAuditLog.open(settings.storeUrl);
 }
 
 function readText(path: string, what: string): string {

@@ -15,7 +15,8 @@ import { TreeHeadSigner } from './audit/tree-heads.js';
 import { ephemeralLogKey } from './log-key.js';
 import { sha256Hex } from './auth.js';
 import { DEFAULT_RATE_LIMITS } from './config.js';
-import { PolicyHolder, recordAudit, type BrokerConfig, type BrokerContext } from './context.js';
+import { recordAudit, type BrokerConfig, type BrokerContext } from './context.js';
+import { PolicyHolder } from './policy-holder.js';
 import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
 import { BrokerMetrics } from './metrics.js';
@@ -99,6 +100,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     policy,
     metrics: new BrokerMetrics(),
     replayGuard: new ReplayGuard(),
+    helloGuard: new ReplayGuard(),
     rejections: new RejectionSummary({
       now,
       schedule,

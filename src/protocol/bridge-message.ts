@@ -36,7 +36,7 @@ export interface VerifyBridgeMessageOptions {
   /** How far `at` may be from `now`, either way. */
   readonly maxSkewSeconds: number;
   /** Rejects a `seq` accepted before or below its window; recorded only for messages that pass every other check. */
-  readonly replayGuard?: ReplayGuard;
+  readonly replayGuard?: SeqGuard;
 }
 
 /** Options of `signBridgeMessage`. */
@@ -47,12 +47,25 @@ export interface SignBridgeMessageOptions {
 }
 
 /**
- * Accepts each `seq` once per datacenter, in memory: one above every seq
+ * Accepts each `seq` once per datacenter: `admit` answers whether it is
+ * fresh and, if so, records it, in one step (brokers that share a guard
+ * through Redis must not both accept one message).
+ */
+export interface SeqGuard {
+  /** Records `seq` and answers true when it is fresh for `datacenter`; else answers the highest seq accepted so far. */
+  admit(datacenter: string, seq: number): SeqVerdict | Promise<SeqVerdict>;
+}
+
+/** What a guard said of one seq. */
+export type SeqVerdict = { readonly fresh: true } | { readonly fresh: false; readonly highest: number };
+
+/**
+ * The SeqGuard of one process, in memory: it accepts each `seq` once per datacenter: one above every seq
  * accepted so far, or one of the last `window` below the highest that has
  * not been seen (the anti-replay window of IPsec, RFC 4303 §3.4.3), so a
  * bridge may have several messages in flight that arrive out of order.
  */
-export class ReplayGuard {
+export class ReplayGuard implements SeqGuard {
   readonly #window: number;
   readonly #seen = new Map<string, { highest: number; recent: Set<number> }>();
 
@@ -75,6 +88,12 @@ export class ReplayGuard {
     seen.highest = Math.max(seen.highest, seq);
     // Below the window nothing is fresh anyway: forget those, now and then, so memory stays bounded.
     if (seen.recent.size > 2 * this.#window) for (const old of seen.recent) if (old <= seen.highest - this.#window) seen.recent.delete(old);
+  }
+
+  admit(datacenter: string, seq: number): SeqVerdict {
+    if (!this.isFresh(datacenter, seq)) return { fresh: false, highest: this.lastSeq(datacenter) ?? 0 };
+    this.accept(datacenter, seq);
+    return { fresh: true };
   }
 
   /** The highest accepted seq, if any. */
@@ -165,10 +184,10 @@ export async function verifyBridgeMessage(publicKeys: ReadonlyMap<string, Crypto
   }
   const guard = options.replayGuard;
   if (guard !== undefined) {
-    if (!guard.isFresh(datacenter, seq)) {
-      throw new GeobridgeError('BRIDGE_REPLAYED', `The message from '${datacenter}' has seq ${seq}, accepted before or too far below the highest accepted ${guard.lastSeq(datacenter) ?? 0}: a replay, or a bridge that reset its counter.`);
+    const verdict = await guard.admit(datacenter, seq);
+    if (!verdict.fresh) {
+      throw new GeobridgeError('BRIDGE_REPLAYED', `The message from '${datacenter}' has seq ${seq}, accepted before or too far below the highest accepted ${verdict.highest}: a replay, or a bridge that reset its counter.`);
     }
-    guard.accept(datacenter, seq);
   }
   return { datacenter, seq, at, payload: envelope.body };
 }

@@ -173,6 +173,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         await refuseUrl(datacenter, body.url, 'BRIDGE_URL_CHANGED', `'${datacenter}' enrolled with ${before}; a bridge changes its signalling URL only by enrolling again (restart it).`);
       }
       const first = ctx.registry.report(datacenter, body, nowMs);
+      ctx.cluster?.reported(datacenter, { participants: body.participants, cpu: body.cpu, draining: body.draining, ...(body.url === undefined ? {} : { url: body.url }) });
       if (first) {
         await recordAudit(ctx, 'bridge.enrolled', { datacenter, url: body.url ?? null });
         if (before !== undefined && body.url !== undefined && before !== body.url) await recordAudit(ctx, 'bridge.url-changed', { datacenter, from: before, to: body.url });

@@ -15,11 +15,12 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['system'],
-        summary: 'Readiness: store and audit log answer, a manifest is in force',
+        summary: 'Readiness: store and audit log answer, a manifest is in force, and the bus (with --bus) is up',
         response: { 200: Type.Object({ status: Type.Literal('ready'), manifestVersion: Type.Integer(), liveBridges: Type.Integer() }) },
       },
     },
     async () => {
+      ctx.cluster?.assertReady();
       await ctx.store.latestManifest();
       await ctx.audit.read({ from: 1, to: 1 });
       return { status: 'ready' as const, manifestVersion: ctx.policy.current.version, liveBridges: ctx.registry.liveCount(ctx.monotonicMs()) };

@@ -2,29 +2,31 @@
  * `geobridge audit verify|report`: checks the broker's audit log (hash
  * chain, Merkle tree, signed tree heads, a head kept elsewhere) and reports
  * who touched which jurisdiction, when. It never creates the log or changes
- * its records.
+ * its records. The log is DATA/audit.sqlite, or in the PostgreSQL store.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { verifyChain, type AuditRecord } from '../../broker/audit/audit-log.js';
+import { verifyChain, type AuditLog, type AuditRecord } from '../../broker/audit/audit-log.js';
 import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText } from '../../broker/audit/report.js';
-import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
+import { ENV_NAMES } from '../../broker/config.js';
 import { proveReceipt, verifyLog, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
 import { loadLogKey, logKeyPath } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
+import { auditSource, auditSourceJson, openAuditLog, storeUrlOf, type AuditSource, type Env } from '../audit-source.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, receiptsOf } from '../log-files.js';
 import { EXIT, type Io } from '../io.js';
 
-export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--sth FILE]… [--log-key FILE] [--json]
-       geobridge audit prove RECEIPT [--data DIR] [--log-key FILE] [--json]
+export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--store URL] [--sth FILE]… [--log-key FILE] [--json]
+       geobridge audit prove RECEIPT [--data DIR] [--store URL] [--log-key FILE] [--json]
        geobridge audit witness --broker URL --state DIR [--interval S] [--once]
-       geobridge audit report --from T --to T [--data DIR] [--json | --html FILE]
+       geobridge audit report --from T --to T [--data DIR] [--store URL] [--json | --html FILE]
 
-Reads the broker's audit log, DIR/audit.sqlite (DIR is ./data unless --data
-is given): a hash chain that is also a Merkle transparency log (RFC 9162).
-Never creates it or changes its records.
+Reads the broker's audit log: a hash chain that is also a Merkle
+transparency log (RFC 9162). It is DIR/audit.sqlite (DIR is ./data unless
+--data is given), or, for a broker started with --store postgres://…, in
+that PostgreSQL database (give the same URL). The log key stays in
+DIR/keys/log.pem either way. Never creates the log or changes its records.
 
   verify   checks every record's number, link and hash (naming the first
            record altered, inserted, dropped or reordered), the Merkle tree
@@ -49,6 +51,8 @@ Never creates it or changes its records.
 
 Options:
   --data DIR      the broker's data directory (default ./data)
+  --store URL     the broker's PostgreSQL store (serve --store), which holds
+                  its log; 'sqlite' reads DIR/audit.sqlite      [${ENV_NAMES.store}]
   --sth FILE      a signed tree head kept outside the broker (the body of
                   GET /v1/log/sth, saved earlier): the log must still hold
                   exactly the records it signed, and more after them; give
@@ -65,10 +69,11 @@ Options:
 T is an ISO 8601 date (2024-03-01 is midnight UTC) or date-time
 (2024-03-01T09:30:00Z, 2024-03-01T10:30+01:00; UTC when no offset is given).
 
-Whoever holds the data directory holds the log key too, and can rewrite the
-records, the tree and the heads alike. What they cannot redo is a tree head
-someone kept elsewhere: save GET /v1/log/sth now and then (a ticket, another
-system, a witness) and verify with --sth; a rewritten or cut history fails.
+Whoever holds the data directory holds the log key too, and (with the
+database, when the log is in PostgreSQL) can rewrite the records, the tree
+and the heads alike. What they cannot redo is a tree head someone kept
+elsewhere: save GET /v1/log/sth now and then (a ticket, another system, a
+witness) and verify with --sth; a rewritten or cut history fails.
 
 Exit codes: 0 ok · 1 log altered, or lacks or contradicts the receipt · 2 bad
 input, missing or unreadable log or key
@@ -77,38 +82,39 @@ Examples:
   geobridge audit verify --data /var/lib/geobridge
   curl -s https://broker.example/v1/log/sth > sth-2024-03-01.json
   geobridge audit verify --data /var/lib/geobridge --sth sth-2024-03-01.json
+  geobridge audit verify --data /var/lib/geobridge --store postgres://geobridge@db.example.com/geobridge
   geobridge audit prove --data /var/lib/geobridge route-answer.json
   geobridge audit report --from 2024-03-01 --to 2024-04-01
   geobridge audit report --from 2024-03-01 --to 2024-03-08 --html week.html
   geobridge audit report --from 2024-03-01 --to 2024-03-02 --json | jq '.report.total.connections'
 `;
 
-/** Runs `audit`. */
-export async function runAudit(argv: readonly string[], io: Io): Promise<number> {
+/** Runs `audit`; `env` gives GEOBRIDGE_STORE. */
+export async function runAudit(argv: readonly string[], io: Io, env: Env = process.env): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h' || sub === 'help') {
     io.out(AUDIT_HELP);
     return EXIT.ok;
   }
-  if (sub === 'verify') return runVerify(rest, io);
-  if (sub === 'prove') return runProve(rest, io);
+  if (sub === 'verify') return runVerify(rest, io, env);
+  if (sub === 'prove') return runProve(rest, io, env);
   if (sub === 'witness') return (await import('./witness.js')).runWitness(rest, io);
-  if (sub === 'report') return runReport(rest, io);
+  if (sub === 'report') return runReport(rest, io, env);
   throw new GeobridgeError('USAGE', `audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand '${sub}'`}: verify, prove, witness or report; see 'geobridge audit --help'.`);
 }
 
-async function runVerify(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, sth: { type: 'string', multiple: true }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
+async function runVerify(argv: readonly string[], io: Io, env: Env): Promise<number> {
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, store: { type: 'string' }, sth: { type: 'string', multiple: true }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(AUDIT_HELP);
     return EXIT.ok;
   }
   noPositionals('verify', positionals);
-  const file = auditFile(values.data);
+  const source = auditSource(values.data, storeUrlOf(values.store, env, 'audit verify'));
   const pinned = (values.sth ?? []).map(readTreeHeadFile);
-  const read = await readAll(file);
+  const read = await readAll(source);
   if (!read.ok) {
-    io.out(values.json ? `${JSON.stringify({ file, ok: false, code: read.code, reason: read.reason }, null, 2)}\n` : `chain broken: ${read.reason}\n`);
+    io.out(values.json ? `${JSON.stringify({ ...auditSourceJson(source), ok: false, code: read.code, reason: read.reason }, null, 2)}\n` : `chain broken: ${read.reason}\n`);
     return EXIT.violations;
   }
   const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? await loadLogKey(values.data ?? 'data', false) : undefined;
@@ -119,7 +125,7 @@ async function runVerify(argv: readonly string[], io: Io): Promise<number> {
   const last = read.records.at(-1);
   if (values.json) {
     const detail = check.ok ? { ...check, ...(last ? { head: { seq: last.seq, hash: last.hash, at: last.at } } : {}), ...(key ? { keyId: key.keyId } : {}) } : check;
-    io.out(`${JSON.stringify({ file, ...detail }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ ...auditSourceJson(source), ...detail }, null, 2)}\n`);
   } else if (check.ok) {
     const lines = [`chain intact: ${count(check.count, 'record')}`];
     if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
@@ -134,8 +140,8 @@ async function runVerify(argv: readonly string[], io: Io): Promise<number> {
   return check.ok ? EXIT.ok : EXIT.violations;
 }
 
-async function runProve(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
+async function runProve(argv: readonly string[], io: Io, env: Env): Promise<number> {
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, store: { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(AUDIT_HELP);
     return EXIT.ok;
@@ -144,16 +150,16 @@ async function runProve(argv: readonly string[], io: Io): Promise<number> {
   const receiptFile = positionals[0] ?? '';
   const receipts = receiptsOf(readReceiptInput(receiptFile));
   const dir = values.data ?? 'data';
-  const file = auditFile(values.data);
+  const source = auditSource(values.data, storeUrlOf(values.store, env, 'audit prove'));
   const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : await loadLogKey(dir, false);
-  const read = await readAll(file);
+  const read = await readAll(source);
   const checks = receipts.map((receipt): ReceiptCheck => (read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` }));
   const ok = checks.every((c) => c.ok);
   if (values.json) {
     const one = (check: ReceiptCheck): Record<string, unknown> => (check.ok ? { ok: true, seq: check.record.seq, type: check.record.type, at: check.record.at, rootHash: check.rootHash } : check);
     // A saved answer holds one receipt: its result is the document; a receipt file's routes are listed.
     const [only] = checks;
-    io.out(`${JSON.stringify({ file, receipt: receiptFile, ...(checks.length === 1 && only ? one(only) : { ok, routes: checks.map(one) }) }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ ...auditSourceJson(source), receipt: receiptFile, ...(checks.length === 1 && only ? one(only) : { ok, routes: checks.map(one) }) }, null, 2)}\n`);
   } else {
     const lines = checks.map((check, i) => {
       const receipt = receipts[i];
@@ -168,9 +174,10 @@ async function runProve(argv: readonly string[], io: Io): Promise<number> {
   return ok ? EXIT.ok : EXIT.violations;
 }
 
-async function runReport(argv: readonly string[], io: Io): Promise<number> {
+async function runReport(argv: readonly string[], io: Io, env: Env): Promise<number> {
   const { values, positionals } = parseCommandArgs('audit', argv, {
     data: { type: 'string' },
+    store: { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
     json: { type: 'boolean' },
@@ -189,8 +196,7 @@ async function runReport(argv: readonly string[], io: Io): Promise<number> {
   const to = normalizeAuditTime(values.to, '--to');
   if (from >= to) throw new GeobridgeError('USAGE', `audit report: --from (${from}) must be before --to (${to}); --to is exclusive.`);
 
-  const file = auditFile(values.data);
-  const read = await readAll(file);
+  const read = await readAll(auditSource(values.data, storeUrlOf(values.store, env, 'audit report')));
   if (!read.ok) {
     io.err(`error: chain broken: ${read.reason}\nNo report: the log cannot be read as written. Run 'geobridge audit verify' for details.\n`);
     return EXIT.violations;
@@ -226,25 +232,15 @@ function noPositionals(sub: string, positionals: readonly string[]): void {
   if (positionals.length > 0) throw new GeobridgeError('USAGE', `audit ${sub}: unexpected argument '${positionals[0] ?? ''}'; see 'geobridge audit --help'.`);
 }
 
-/** DIR/audit.sqlite, which must exist: a missing log is never read as an empty one. */
-export function auditFile(dataDir: string | undefined): string {
-  const dir = dataDir ?? 'data';
-  const file = join(dir, 'audit.sqlite');
-  if (!existsSync(file)) {
-    throw new GeobridgeError('AUDIT_UNAVAILABLE', `no audit log at '${file}'${existsSync(dir) ? '' : ` (directory '${dir}' does not exist)`}; pass --data with the broker's data directory.`);
-  }
-  return file;
-}
-
 export type ReadResult = { readonly ok: true; readonly records: AuditRecord[]; readonly stored: StoredTree } | { readonly ok: false; readonly code: string; readonly reason: string };
 
 /** Every record of the log, its stored tree and signed heads; a record that cannot even be parsed (AUDIT_CORRUPT) is a broken chain, not bad input. */
-export async function readAll(file: string): Promise<ReadResult> {
-  const log = SqliteAuditLog.open(file, { create: false });
+export async function readAll(source: AuditSource): Promise<ReadResult> {
+  const log = await openAuditLog(source);
   try {
     const records = await log.read();
     const heads = await log.treeHeads();
-    return { ok: true, records, stored: { head: await storedHead(log), heads } };
+    return { ok: true, records, stored: { head: await storedHead(log, source), heads } };
   } catch (error) {
     if (isGeobridgeError(error) && error.code === 'AUDIT_CORRUPT') return { ok: false, code: error.code, reason: error.message };
     throw error;
@@ -254,11 +250,12 @@ export async function readAll(file: string): Promise<ReadResult> {
 }
 
 /** The stored tree's head: undefined for a file without a tree, 'damaged' (a finding, not an error) when nodes are missing. */
-async function storedHead(log: SqliteAuditLog): Promise<StoredTree['head']> {
+async function storedHead(log: AuditLog, source: AuditSource): Promise<StoredTree['head']> {
   try {
     return await log.treeHead();
   } catch (error) {
-    if (isGeobridgeError(error) && error.code === 'AUDIT_UNAVAILABLE') return undefined;
+    // Only a SQLite file can predate the tree; on PostgreSQL AUDIT_UNAVAILABLE is the server failing.
+    if (source.kind === 'sqlite' && isGeobridgeError(error) && error.code === 'AUDIT_UNAVAILABLE') return undefined;
     if (isGeobridgeError(error) && error.code === 'TRANSLOG_MISSING_NODE') return 'damaged';
     throw error;
   }

@@ -1,38 +1,40 @@
 /**
  * `geobridge manifest log|show`: the broker's manifest history. The
- * transparency log (audit.sqlite) holds, for every manifest the broker put in
- * force, its hash, who applied it and what it changed; the store
- * (broker.sqlite) holds each one whole. This command reads both, read-only,
- * and says where they disagree: a stored text whose hash is not the logged
- * one, or a logged manifest whose text is gone.
+ * transparency log (audit.sqlite, or the PostgreSQL store's) holds, for every
+ * manifest the broker put in force, its hash, who applied it and what it
+ * changed; the store (broker.sqlite, or PostgreSQL) holds each one whole. This
+ * command reads both, read-only, and says where they disagree: a stored text
+ * whose hash is not the logged one, or a logged manifest whose text is gone.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../broker/audit/audit-log.js';
-import { SqliteAuditLog } from '../../broker/audit/sqlite-audit-log.js';
+import { ENV_NAMES } from '../../broker/config.js';
 import { PostgresStore } from '../../broker/store/postgres-store.js';
 import { readManifestHistory } from '../../broker/store/sqlite-store.js';
 import type { ManifestVersion } from '../../broker/store/store.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { summarizeDiff, type ManifestDiff } from '../../core/verify/diff.js';
 import { parseCommandArgs } from '../args.js';
+import { auditSource, openAuditLog, requireStoreTables, storeUrlOf, type Env } from '../audit-source.js';
 import { EXIT, type Io } from '../io.js';
-import { auditFile } from './audit.js';
 
 export const MANIFEST_HELP = `Usage: geobridge manifest log [--data DIR] [--store URL] [--json]
        geobridge manifest show REF [--data DIR] [--store URL]
 
 The manifests a broker has put in force, read from its data directory (DIR
-is ./data unless --data is given; the broker may be running):
+is ./data unless --data is given), or from its PostgreSQL store when it runs
+with one (--store); the broker may be running:
 
   log    one line per manifest, oldest first: its version, when and by whom it
          was applied (startup or admin), its SHA-256, and what it changed (the
          exposure diff the broker logged: countries gaining or losing
          jurisdictions, lists starting to cross a fence, datacenters added or
          removed). The hash, the actor and the change come from the
-         transparency log (audit.sqlite); the text from broker.sqlite, whose
-         hash is checked against the logged one.
+         transparency log (DIR/audit.sqlite, or the store's); the text from
+         the store (DIR/broker.sqlite, or PostgreSQL), whose hash is checked
+         against the logged one.
   show   prints manifest REF exactly as it was applied, so that
          'geobridge manifest show REF | sha256sum' gives its hash. REF is a
          SHA-256 (or a prefix of at least 8 hex digits that only one has, as
@@ -41,16 +43,18 @@ is ./data unless --data is given; the broker may be running):
 Options:
   --data DIR   the broker's data directory (default ./data)
   --store URL  the broker's PostgreSQL store, when it runs with one
-               (serve --store); the log stays in DIR        [GEOBRIDGE_STORE]
+               (serve --store): the manifests and the log are read there,
+               DIR is not needed; 'sqlite' reads DIR    [${ENV_NAMES.store}]
   --json       print JSON (log)
   -h, --help   show this help
 
 Exit codes: 0 ok · 1 the history is inconsistent (a stored text whose hash
 is not the logged one, or a logged manifest whose text is missing) · 2 bad
-input, an unknown or ambiguous REF, or no broker data in DIR
+input, an unknown or ambiguous REF, or no broker data in DIR or the store
 
 Examples:
   geobridge manifest log --data ./data
+  geobridge manifest log --store postgres://geobridge@db.example.com/geobridge
   geobridge manifest show d57985ce > in-force-then.yaml
   geobridge diff <(geobridge manifest show v1) <(geobridge manifest show v2)
 `;
@@ -68,32 +72,32 @@ export interface ManifestHistoryEntry {
   readonly problem?: string;
 }
 
-/** Runs `manifest`. */
-export function runManifest(argv: readonly string[], io: Io): Promise<number> {
+/** Runs `manifest`; `env` gives GEOBRIDGE_STORE. */
+export function runManifest(argv: readonly string[], io: Io, env: Env = process.env): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h' || sub === 'help' || sub === undefined) {
     io.out(MANIFEST_HELP);
     return Promise.resolve(sub === undefined ? EXIT.badInput : EXIT.ok);
   }
-  if (sub === 'log') return runLog(rest, io);
-  if (sub === 'show') return runShow(rest, io);
+  if (sub === 'log') return runLog(rest, io, env);
+  if (sub === 'show') return runShow(rest, io, env);
   throw new GeobridgeError('USAGE', `manifest: unknown subcommand '${sub}': log or show; see 'geobridge manifest --help'.`);
 }
 
-async function runLog(argv: readonly string[], io: Io): Promise<number> {
+async function runLog(argv: readonly string[], io: Io, env: Env): Promise<number> {
   const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' }, store: { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(MANIFEST_HELP);
     return EXIT.ok;
   }
   if (positionals.length > 0) throw new GeobridgeError('USAGE', `manifest log: unexpected argument '${positionals[0] ?? ''}'; see 'geobridge manifest --help'.`);
-  const history = await manifestHistory(values.data ?? 'data', values.store ?? process.env.GEOBRIDGE_STORE);
+  const history = await manifestHistory(values.data ?? 'data', storeUrlOf(values.store, env, 'manifest log'));
   if (values.json) io.out(`${JSON.stringify(history, null, 2)}\n`);
   else io.out(renderHistory(history));
   return history.some((h) => h.problem !== undefined) ? EXIT.violations : EXIT.ok;
 }
 
-async function runShow(argv: readonly string[], io: Io): Promise<number> {
+async function runShow(argv: readonly string[], io: Io, env: Env): Promise<number> {
   const { values, positionals } = parseCommandArgs('manifest', argv, { data: { type: 'string' }, store: { type: 'string' } });
   if (values.help) {
     io.out(MANIFEST_HELP);
@@ -101,17 +105,17 @@ async function runShow(argv: readonly string[], io: Io): Promise<number> {
   }
   const [ref, extra] = positionals;
   if (ref === undefined || extra !== undefined) throw new GeobridgeError('USAGE', `manifest show: give one REF (a SHA-256, a prefix of 8+ hex digits, or a version such as v3); see 'geobridge manifest --help'.`);
-  const stored = await storedManifests(values.data ?? 'data', values.store ?? process.env.GEOBRIDGE_STORE);
+  const stored = await storedManifests(values.data ?? 'data', storeUrlOf(values.store, env, 'manifest show'));
   const found = pick(stored, ref);
   // Printed exactly as applied: its hash is the one that tickets and receipts name.
   io.out(found.text);
   return EXIT.ok;
 }
 
-/** The history of `dataDir`: every manifest the log records, joined with the store's text. */
+/** The history of `dataDir`, or of the PostgreSQL store at `storeUrl`: every manifest the log records, joined with the store's text. */
 export async function manifestHistory(dataDir: string, storeUrl?: string): Promise<ManifestHistoryEntry[]> {
   const stored = await storedManifests(dataDir, storeUrl);
-  const log = SqliteAuditLog.open(auditFile(dataDir), { create: false });
+  const log = await openAuditLog(auditSource(dataDir, storeUrl));
   const logged = await log.readType('manifest.changed').finally(() => log.close());
   const byVersion = new Map<number, AuditRecord>();
   for (const r of logged) if (typeof r.data.version === 'number') byVersion.set(r.data.version, r);
@@ -177,9 +181,11 @@ function pick(stored: readonly ManifestVersion[], ref: string): ManifestVersion 
   throw new GeobridgeError('USAGE', `${matches.length} manifests have SHA-256s starting ${prefix} (versions ${matches.map((m) => m.version).join(', ')}); give more digits.`);
 }
 
-/** Every stored manifest, oldest first: from the PostgreSQL store at `storeUrl` ('sqlite' or none: DIR/broker.sqlite). */
+/** Every stored manifest, oldest first: from the PostgreSQL store at `storeUrl` (none: DIR/broker.sqlite). */
 async function storedManifests(dataDir: string, storeUrl: string | undefined): Promise<ManifestVersion[]> {
-  if (storeUrl === undefined || storeUrl === 'sqlite') return readManifestHistory(storeFile(dataDir));
+  if (storeUrl === undefined) return readManifestHistory(storeFile(dataDir));
+  // PostgresStore.open creates missing tables; a command that reads must not.
+  await requireStoreTables(storeUrl);
   const store = await PostgresStore.open(storeUrl);
   return store.listManifests().finally(() => store.close());
 }

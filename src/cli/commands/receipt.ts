@@ -17,6 +17,7 @@ import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-ke
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseCommandArgs } from '../args.js';
+import { auditSource, describeAuditSource, storeUrlOf, type Env } from '../audit-source.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { parseAnswer } from '../../protocol/parse-answer.js';
 import { bridgeProofProblem } from '../bridge-proof-check.js';
@@ -24,11 +25,12 @@ import { brokerUrl, getJson } from '../broker-client.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
 import { ticketProblem } from '../ticket-check.js';
 import { EXIT, type Io } from '../io.js';
-import { auditFile, readAll, type ReadResult } from './audit.js';
+import { ENV_NAMES } from '../../broker/config.js';
+import { readAll, type ReadResult } from './audit.js';
 
 export const RECEIPT_HELP = `Usage: geobridge receipt verify FILE --log-key KEY [--broker URL | --log DIR] [--json]
        geobridge receipt verify FILE --broker URL [--log-key KEY] [--sth FILE] [--json]
-       geobridge receipt verify FILE --log DIR [--log-key KEY] [--json]
+       geobridge receipt verify FILE --log DIR [--store URL] [--log-key KEY] [--json]
 
 Checks a routing receipt against the broker's transparency log. FILE is the
 routing receipt file the meeting page saves ("Routing receipt"), or a
@@ -53,6 +55,8 @@ the key the broker publishes for its datacenter. With --log DIR (a broker's
 data directory; its key DIR/keys/log.pem unless pinned) the log itself must
 hold the record promised, as the decision the file names, for the country,
 datacenters and manifest it names, and the file's head must fit its records.
+For a broker on a PostgreSQL store, add --store URL: the log is read from
+that database, the key still from DIR/keys/log.pem.
 
 A bare /v1/route answer has no head or proof: it needs --broker (the
 broker's latest head and inclusion proof; with --sth, that head extends one
@@ -66,6 +70,8 @@ Options:
   --log-key KEY   the log key you pinned (the body of GET /v1/log/key)
   --broker URL    the broker that routed (http://host:port)
   --log DIR       the broker's data directory (audit.sqlite, keys/log.pem)
+  --store URL     with --log: the broker's PostgreSQL store (serve --store),
+                  which holds its log; 'sqlite' reads DIR   [${ENV_NAMES.store}]
   --sth FILE      a signed tree head you kept (the body of GET /v1/log/sth),
                   for a bare /v1/route answer, with --broker
   --json          print JSON
@@ -78,6 +84,7 @@ input, or the broker or log cannot be read
 Examples:
   geobridge receipt verify geobridge-receipt-m_01J…-20260301-091500.json --log-key log-key.json
   geobridge receipt verify geobridge-receipt-m_01J….json --broker https://meet.example
+  geobridge receipt verify geobridge-receipt-m_01J….json --log /var/lib/geobridge --store postgres://geobridge@db.example.com/geobridge
   curl -s -X POST $B/v1/route -H "authorization: Bearer $JOIN" -d '{}' > answer.json
   geobridge receipt verify answer.json --broker $B
 `;
@@ -92,19 +99,20 @@ type Outcome = { readonly ok: true; readonly seq: number; readonly lines: readon
 interface Sources {
   readonly key: LogPublicKey;
   readonly broker: URL | undefined;
-  readonly log: { readonly dir: string; readonly read: ReadResult } | undefined;
+  /** The log read whole, `where` it is (the file, or the database without its password), and the directory holding its key. */
+  readonly log: { readonly dir: string; readonly where: string; readonly read: ReadResult } | undefined;
   readonly kept: SignedTreeHead | undefined;
 }
 
-/** Runs `receipt`. */
-export async function runReceipt(argv: readonly string[], io: Io): Promise<number> {
+/** Runs `receipt`; `env` gives GEOBRIDGE_STORE. */
+export async function runReceipt(argv: readonly string[], io: Io, env: Env = process.env): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h' || sub === 'help' || sub === undefined) {
     io.out(RECEIPT_HELP);
     return sub === undefined ? EXIT.badInput : EXIT.ok;
   }
   if (sub !== 'verify') throw new GeobridgeError('USAGE', `receipt: unknown subcommand '${sub}': verify; see 'geobridge receipt --help'.`);
-  const { values, positionals } = parseCommandArgs('receipt', rest, { broker: { type: 'string' }, 'log-key': { type: 'string' }, log: { type: 'string' }, sth: { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('receipt', rest, { broker: { type: 'string' }, 'log-key': { type: 'string' }, log: { type: 'string' }, store: { type: 'string' }, sth: { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(RECEIPT_HELP);
     return EXIT.ok;
@@ -113,6 +121,7 @@ export async function runReceipt(argv: readonly string[], io: Io): Promise<numbe
   if (values.broker === undefined && values.log === undefined && values['log-key'] === undefined) {
     throw new GeobridgeError('USAGE', "receipt verify: give --log-key KEY (the log key you pinned), --broker URL (the broker that routed) or --log DIR (its data directory); see 'geobridge receipt --help'.");
   }
+  if (values.store !== undefined && values.log === undefined) throw new GeobridgeError('USAGE', "receipt verify: --store says where the log of --log DIR is kept: give --log DIR too (its keys/log.pem is the log key).");
   if (values.sth !== undefined && values.broker === undefined) throw new GeobridgeError('USAGE', "receipt verify: --sth is checked against the broker's latest head: give --broker URL too.");
   const file = positionals[0] ?? '';
   const input = readReceiptInput(file);
@@ -121,7 +130,7 @@ export async function runReceipt(argv: readonly string[], io: Io): Promise<numbe
     throw new GeobridgeError('USAGE', `receipt verify: ${file} is a bare /v1/route answer, with no tree head or proof to check offline: give --broker URL or --log DIR.`);
   }
   const broker = values.broker === undefined ? undefined : brokerUrl(values.broker, 'receipt verify');
-  const log = values.log === undefined ? undefined : { dir: values.log, read: await readAll(auditFile(values.log)) };
+  const log = values.log === undefined ? undefined : await readLogOf(values.log, storeUrlOf(values.store, env, 'receipt verify'));
   const pinned = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : undefined;
   // Without a pinned key, the data directory's is the operator's own; the broker's is only what it says today.
   const key = pinned ?? (log !== undefined ? await loadLogKey(log.dir, false) : await logPublicKeyFromJwk(await getJson(brokerUrl(values.broker ?? '', 'receipt verify'), '/v1/log/key')));
@@ -213,10 +222,10 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
     }
   }
   if (sources.log !== undefined) {
-    const { read } = sources.log;
+    const { read, where } = sources.log;
     const check = read.ok ? proveReceipt(read.records, receipt, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
-    if (!check.ok) return { ok: false, reason: `the log in ${sources.log.dir}: ${check.reason}` };
-    lines.push(`the log in ${sources.log.dir} holds it: record ${String(check.record.seq)} (${check.record.type}, ${check.record.at})`);
+    if (!check.ok) return { ok: false, reason: `the log in ${where}: ${check.reason}` };
+    lines.push(`the log in ${where} holds it: record ${String(check.record.seq)} (${check.record.type}, ${check.record.at})`);
   }
   lines.push(answerWords(receipt.answer, receipt.manifestSha256, promise.timestamp));
   return { ok: true, seq, lines };
@@ -251,15 +260,21 @@ async function provenAtBroker(broker: URL, index: number, recordHash: string, la
 
 /** The log itself holds the promised record, as the decision of the file's route, for its country and datacenters; the file's head fits the records. */
 function againstLog(route: ReceiptFileRoute, log: NonNullable<Sources['log']>, key: LogPublicKey): { ok: true; line: string } | { ok: false; reason: string } {
-  const { read, dir } = log;
+  const { read, where } = log;
   const { manifestSha256, ...promise } = route.receipt;
   const check = read.ok ? proveReceipt(read.records, { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
-  if (!check.ok) return { ok: false, reason: `the log in ${dir}: ${check.reason}` };
+  if (!check.ok) return { ok: false, reason: `the log in ${where}: ${check.reason}` };
   const data = check.record.data as { country?: unknown; candidates?: unknown };
   const logged = Array.isArray(data.candidates) ? (data.candidates as { datacenter?: unknown }[]).map((c) => String(c.datacenter)).join(',') : '';
   const filed = route.candidates.map((c) => c.datacenter).join(',');
-  if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${dir} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
-  return { ok: true, line: `the log in ${dir} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${route.country} → ${filed}` };
+  if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${where} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
+  return { ok: true, line: `the log in ${where} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${route.country} → ${filed}` };
+}
+
+/** The log of the broker whose data directory is `dir`: DIR/audit.sqlite, or in its PostgreSQL store. */
+async function readLogOf(dir: string, storeUrl: string | undefined): Promise<NonNullable<Sources['log']>> {
+  const source = auditSource(dir, storeUrl);
+  return { dir, where: describeAuditSource(source), read: await readAll(source) };
 }
 
 /** "US → us-east (US), connected 2026-…; decided 2026-…, decision dec_…, under manifest 9f2c…": a file's route, for people. */

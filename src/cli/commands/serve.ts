@@ -8,7 +8,8 @@ import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const SERVE_HELP = `Usage: geobridge serve --manifest FILE [--listen 127.0.0.1:8080] [--data ./data]
-                       [--store sqlite|postgres://…] [--dev] [--trusted-proxies IP,CIDR,…]
+                       [--store sqlite|postgres://…] [--bus redis://…] [--dev]
+                       [--trusted-proxies IP,CIDR,…]
                        [--bridge-keys FILE] [--geoip FILE] [--issuer URL]
 
 Runs the broker: it decides where each participant may connect (the core's
@@ -22,7 +23,14 @@ Options (environment variable in brackets; flags win):
   --listen HOST:PORT       address to listen on (default 127.0.0.1:8080)           [${ENV_NAMES.listen}]
   --data DIR               SQLite store, audit log, keys (default ./data)           [${ENV_NAMES.data}]
   --store URL              'sqlite' (DATA/broker.sqlite, the default) or a
-                           PostgreSQL URL for the store (docs/postgres.md)          [${ENV_NAMES.store}]
+                           PostgreSQL URL for the store and audit log
+                           (docs/postgres.md)                                       [${ENV_NAMES.store}]
+  --bus URL                a Redis URL shared with the other brokers of this
+                           deployment: bridges' presence and reports, commands,
+                           replay guards, rate limits; needs a PostgreSQL
+                           --store (docs/deploy.md)                                 [${ENV_NAMES.bus}]
+  --bus-prefix NAME        start of the bus's Redis keys and channel, for several
+                           deployments on one Redis (default geobridge)             [${ENV_NAMES.busPrefix}]
   --dev                    local demos only: a request may name its country, and
                            datacenters without a bridge count as up                [${ENV_NAMES.dev}]
   --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
@@ -42,8 +50,10 @@ Per-address limits, per minute (a limited request gets 429 RATE_LIMITED):
 The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
 into DATA/admin-token (mode 600) and its path is printed.
 
-Example (the README walks through accounts, meetings and routes with curl):
+Examples (the README walks through accounts, meetings and routes with curl):
   geobridge serve --manifest examples/world.yaml --dev
+  geobridge serve --manifest world.yaml --listen 10.0.0.5:8080 \
+    --store postgres://geobridge@db:5432/geobridge --bus redis://redis:6379
 `;
 
 /** Runs `serve` until a signal; resolves to the exit code. */
@@ -53,6 +63,8 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     listen: { type: 'string' },
     data: { type: 'string' },
     store: { type: 'string' },
+    bus: { type: 'string' },
+    'bus-prefix': { type: 'string' },
     dev: { type: 'boolean' },
     'trusted-proxies': { type: 'string' },
     'bridge-keys': { type: 'string' },
@@ -77,6 +89,8 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       listen: values.listen,
       data: values.data,
       store: values.store,
+      bus: values.bus,
+      busPrefix: values['bus-prefix'],
       dev: values.dev,
       trustedProxies: values['trusted-proxies'],
       bridgeKeys: values['bridge-keys'],

@@ -1,0 +1,200 @@
+/**
+ * One broker among several: what it hears from the others on the bus
+ * (redis-bus.ts) and what it tells them.
+ *
+ * - Presence: the broker holding a bridge's presence connection says so, and
+ *   says when it loses it; a datacenter is down when the broker that last
+ *   held its bridge lost it (an older holder's loss changes nothing).
+ * - Reports: every heartbeat a broker accepts reaches the others' registries,
+ *   so a route on any broker sees the same bridges.
+ * - Control: a command for a bridge held elsewhere is forwarded to its
+ *   holder; a manifest or key change made on one broker is re-read from the
+ *   shared store by the others, which pass it on to their own bridges.
+ * - Fail closed: while the bus is away every datacenter is down here (no
+ *   admission without presence) and /readyz says why; when it is back, this
+ *   broker catches up (reports, manifest, keys) and announces its bridges.
+ */
+import { GeobridgeError } from '../../core/errors.js';
+import { parseManifest } from '../../core/manifest/parse.js';
+import type { ControlCommand } from '../../protocol/control-commands.js';
+import type { PolicyHolder } from '../policy-holder.js';
+import type { BridgeControl, ControlRelay } from '../control.js';
+import type { KeyRing } from '../keys.js';
+import type { BridgeReport, BridgeRegistry } from '../registry.js';
+import type { Store } from '../store/store.js';
+import type { BusEvent, RedisBus } from './redis-bus.js';
+
+/** What the cluster link works on: the broker's own parts. */
+export interface ClusterParts {
+  readonly registry: BridgeRegistry;
+  readonly control: BridgeControl;
+  readonly policy: PolicyHolder;
+  readonly keys: KeyRing;
+  readonly store: Pick<Store, 'latestManifest'>;
+  readonly monotonicMs: () => number;
+  readonly wallMs: () => number;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: Readonly<Record<string, unknown>>) => void;
+}
+
+/** This broker's link to the others. */
+export class Cluster implements ControlRelay {
+  readonly #bus: RedisBus;
+  readonly #parts: ClusterParts;
+  /** The broker each datacenter's bridge was last present on, as announced. */
+  readonly #holders = new Map<string, string>();
+  /** Work started by events, in order: a manifest re-read must not overtake the command that follows it. */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(bus: RedisBus, parts: ClusterParts) {
+    this.#bus = bus;
+    this.#parts = parts;
+  }
+
+  /** Listens, and catches up with what the others already know. */
+  async start(): Promise<void> {
+    this.#bus.onEvent((event) => { this.#enqueue(() => this.#apply(event)); });
+    this.#bus.onStatus((ready) => {
+      if (!ready) {
+        this.#parts.registry.suspend();
+        this.#parts.log('error', 'the bus (Redis) is away: every datacenter counts as down here until it is back');
+        return;
+      }
+      this.#enqueue(async () => {
+        await this.#catchUp();
+        this.#parts.log('info', 'the bus (Redis) is back: caught up with the other brokers');
+      });
+    });
+    await this.#catchUp();
+    // The others learn this broker's signing key before it serves, so before they are shown anything it signed.
+    await this.#bus.publish({ kind: 'keys', broker: this.#bus.broker });
+  }
+
+  /** True while this broker hears the others. */
+  get ready(): boolean {
+    return this.#bus.ready;
+  }
+
+  /** The Redis connection, for the rate limits' counters. */
+  get redis(): RedisBus['client'] {
+    return this.#bus.client;
+  }
+
+  /** A key under the bus's prefix. */
+  key(name: string): string {
+    return this.#bus.key(name);
+  }
+
+  /** Throws BUS_UNAVAILABLE unless the bus is up (readiness). */
+  assertReady(): void {
+    if (!this.#bus.ready) throw new GeobridgeError('BUS_UNAVAILABLE', 'this broker cannot reach the bus (Redis) it shares with the other brokers; it refuses routes until Redis is back.');
+  }
+
+  /** A bridge said hello on this broker. */
+  present(datacenter: string): void {
+    this.#holders.set(datacenter, this.#bus.broker);
+    this.#tell({ kind: 'present', broker: this.#bus.broker, datacenter });
+  }
+
+  /** This broker lost the bridge's presence connection. */
+  lost(datacenter: string): void {
+    if (this.#holders.get(datacenter) === this.#bus.broker) this.#holders.delete(datacenter);
+    this.#tell({ kind: 'lost', broker: this.#bus.broker, datacenter });
+  }
+
+  /** This broker accepted a heartbeat. */
+  reported(datacenter: string, report: BridgeReport): void {
+    this.#tell({ kind: 'report', broker: this.#bus.broker, datacenter, report });
+    this.#bus.saveReport(datacenter, report, this.#parts.wallMs()).catch((error: unknown) => {
+      this.#parts.log('warn', 'a bridge report could not be kept for brokers that start later', { datacenter, err: error });
+    });
+  }
+
+  forward(datacenter: string, command: ControlCommand): void {
+    this.#tell({ kind: 'command', broker: this.#bus.broker, datacenter, command });
+  }
+
+  announce(change: 'policy' | 'keys'): void {
+    this.#tell(change === 'policy' ? { kind: 'policy', broker: this.#bus.broker, version: this.#parts.policy.current.version } : { kind: 'keys', broker: this.#bus.broker });
+  }
+
+  async #apply(event: BusEvent): Promise<void> {
+    const { registry, control, monotonicMs } = this.#parts;
+    switch (event.kind) {
+      case 'present':
+        this.#holders.set(event.datacenter, event.broker);
+        return;
+      case 'lost':
+        // Only the last holder's loss counts: the bridge may already be present on another broker, or here.
+        if (this.#holders.get(event.datacenter) !== event.broker || control.isConnected(event.datacenter)) return;
+        this.#holders.delete(event.datacenter);
+        registry.lost(event.datacenter);
+        return;
+      case 'report':
+        registry.report(event.datacenter, event.report, monotonicMs());
+        return;
+      case 'policy':
+        if (await this.#takeLatestManifest()) await control.policyArrived();
+        return;
+      case 'keys':
+        await this.#takeKeys();
+        return;
+      case 'command':
+        if (event.datacenter === '*' || control.isConnected(event.datacenter)) await control.deliver(event.datacenter, event.command);
+        return;
+    }
+  }
+
+  /** Reports the others kept, the manifest and keys in force, and this broker's bridges announced again. */
+  async #catchUp(): Promise<void> {
+    const { registry, control, monotonicMs, wallMs } = this.#parts;
+    const reports = await this.#bus.reports();
+    const now = monotonicMs();
+    for (const r of reports) registry.report(r.datacenter, r.report, now - Math.max(0, wallMs() - r.atMs));
+    if (await this.#takeLatestManifest()) await control.policyArrived();
+    await this.#takeKeys();
+    for (const datacenter of control.connected()) this.present(datacenter);
+    registry.resume();
+  }
+
+  /**
+   * Re-reads the keys (another broker made, rotated or revoked one) and
+   * tells the bridges here; makes a new key of this broker's if its own was
+   * revoked elsewhere, and tells the others of it.
+   */
+  async #takeKeys(): Promise<void> {
+    const { keys, control } = this.#parts;
+    await keys.refresh();
+    if (await keys.ensureCurrent()) this.announce('keys');
+    await control.keysArrived();
+  }
+
+  /** Puts the store's latest manifest in force if it is newer than ours; true if it did. */
+  async #takeLatestManifest(): Promise<boolean> {
+    const { policy, store } = this.#parts;
+    return policy.exclusive(async () => {
+      const latest = await store.latestManifest();
+      if (!latest || latest.version <= policy.current.version) return false;
+      const parsed = parseManifest(latest.text, `manifest v${latest.version}`);
+      // The broker that applied it checked it; one that does not parse here is a different code version's.
+      if (!parsed.manifest) {
+        this.#parts.log('error', `manifest v${latest.version} from the store does not parse here; keeping v${policy.current.version}`);
+        return false;
+      }
+      policy.replace({ manifest: parsed.manifest, version: latest.version, sha256: latest.sha256, text: latest.text });
+      this.#parts.log('info', `manifest v${latest.version} applied by another broker is in force here`);
+      return true;
+    });
+  }
+
+  #tell(event: BusEvent): void {
+    this.#bus.publish(event).catch((error: unknown) => {
+      this.#parts.log('warn', `could not tell the other brokers (${event.kind}); they catch up when the bus is back`, { err: error });
+    });
+  }
+
+  #enqueue(work: () => Promise<void>): void {
+    this.#queue = this.#queue.then(work).catch((error: unknown) => {
+      this.#parts.log('error', 'an event from another broker could not be applied', { err: error });
+    });
+  }
+}
