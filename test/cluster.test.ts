@@ -1,0 +1,235 @@
+/**
+ * Two brokers of one deployment, on a fresh PostgreSQL database and a Redis
+ * prefix of their own, with a real bridge present on broker A only. The
+ * heartbeat timeout is a minute, so whatever broker B learns within seconds
+ * it learned through the bus: the bridge up and down, a manifest applied on
+ * B reaching the bridge on A, A's join tokens and B's tickets accepted on
+ * the other side, a heartbeat A accepted refused at B as a replay, B failing
+ * closed while its Redis is away and catching up after, and one audit log
+ * that verifies with both brokers' records in it.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JWK } from 'jose';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateBridgeIdentity } from '../src/broker/attestation.js';
+import { parseServeSettings } from '../src/broker/config.js';
+import { startBroker, type RunningBroker } from '../src/broker/server.js';
+import { startBridge, type RunningBridge } from '../src/bridge/server.js';
+import { startTcpProxy, type TcpProxy } from '../src/node/tcp-proxy.fixture.js';
+import { signBridgeMessage } from '../src/protocol/bridge-message.js';
+import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
+import { newChallenge } from '../src/sdk/bridge-proof.js';
+import { runCli } from './run-cli.fixture.js';
+
+const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
+const PG_SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env.GEOBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const ADMIN = 'cluster-test-admin-token-0123456789';
+const tag = `${String(process.pid)}_${Date.now().toString(36)}`;
+const database = `gb_cluster_${tag}`;
+const prefix = `gb_test_cluster_${tag}`;
+const storeUrl = (() => {
+  const u = new URL(PG_SERVER);
+  u.pathname = `/${database}`;
+  return u.toString();
+})();
+
+/** Runs `sql` on the server's own database (CREATE/DROP DATABASE cannot run inside the one they name). */
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_SERVER });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Polls `check` until it answers true, for at most `ms`; throws with `what` if it never does. */
+async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<number> {
+  const start = performance.now();
+  while (!(await check())) {
+    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return performance.now() - start;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'geobridge-cluster-'));
+let a: RunningBroker;
+let b: RunningBroker;
+let bridge: RunningBridge;
+let proxy: TcpProxy;
+/** What afterAll undoes, last first: only what beforeAll got to start. */
+const cleanups: (() => Promise<unknown>)[] = [];
+let privateJwk: JWK;
+const bridgeLog: Readonly<Record<string, unknown>>[] = [];
+
+function startOn(name: string, busUrl: string): Promise<RunningBroker> {
+  const { settings, problems } = parseServeSettings(
+    { manifest: WORLD, data: join(root, name), dev: true, listen: '127.0.0.1:0', store: storeUrl, bus: busUrl, busPrefix: prefix, bridgeKeys: join(root, 'bridge-keys.yaml'), heartbeatTimeoutMs: '60000' },
+    { GEOBRIDGE_ADMIN_TOKEN: ADMIN },
+  );
+  if (!settings) throw new Error(problems.join('\n'));
+  // Dev mode lets a request name its country; datacenters without a bridge stay down, so liveness is what the bus says.
+  return startBroker({ ...settings, assumeBridgesUp: false }, false);
+}
+
+async function api(broker: RunningBroker, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(new URL(path, broker.url), {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'application/yaml' : 'application/json' }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+let apiKey = '';
+let meeting = '';
+
+/** A route for a participant in the US asked of `broker`, with a join token `issuer` minted. */
+async function routeVia(broker: RunningBroker, issuer: RunningBroker = broker): Promise<{ status: number; json: Record<string, unknown> }> {
+  const token = await api(issuer, 'POST', `/v1/meetings/${meeting}/join-tokens`, apiKey, { name: 'Probe' });
+  return api(broker, 'POST', '/v1/route', String(token.json.token), { country: 'US' });
+}
+
+async function readyz(broker: RunningBroker): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(new URL('/readyz', broker.url));
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  await admin(`CREATE DATABASE ${database}`);
+  cleanups.push(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  const identity = await generateBridgeIdentity();
+  privateJwk = identity.privateJwk;
+  writeFileSync(join(root, 'bridge-keys.yaml'), `us-east: ${identity.publicKey}\n`);
+  a = await startOn('a', REDIS_URL);
+  cleanups.push(() => a.close());
+  // One log, one log key: B starts with A's.
+  const bKeys = join(root, 'b', 'keys');
+  mkdirSync(bKeys, { recursive: true, mode: 0o700 });
+  copyFileSync(join(root, 'a', 'keys', 'log.pem'), join(bKeys, 'log.pem'));
+  proxy = await startTcpProxy('127.0.0.1', Number(new URL(REDIS_URL).port || 6379));
+  cleanups.push(() => proxy.close());
+  b = await startOn('b', `redis://127.0.0.1:${String(proxy.port)}`);
+  cleanups.push(() => b.close());
+  const account = await api(a, 'POST', '/v1/accounts', ADMIN, { name: 'Cluster', homeCountry: 'US' });
+  apiKey = String(account.json.apiKey);
+  meeting = String((await api(a, 'POST', '/v1/meetings', apiKey, { title: 'Across brokers' })).json.id);
+  bridge = await startBridge({
+    datacenter: 'us-east',
+    broker: a.url,
+    privateJwk,
+    host: '127.0.0.1',
+    port: 0,
+    media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 },
+    heartbeatMs: 300,
+    drainMs: 1000,
+    log: (line) => {
+      bridgeLog.push(line);
+    },
+  });
+  cleanups.push(() => bridge.close());
+}, 60_000);
+
+afterAll(async () => {
+  for (const undo of cleanups.reverse()) await undo().catch(() => undefined);
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+  rmSync(root, { recursive: true, force: true });
+}, 60_000);
+
+describe('two brokers, one PostgreSQL, one Redis', () => {
+  it('broker B routes to the bridge present on broker A, with a join token A minted', async () => {
+    await eventually('us-east live on B', async () => (await readyz(b)).json.liveBridges === 1);
+    const route = await routeVia(b, a);
+    expect(route.status, JSON.stringify(route.json)).toBe(200);
+    expect(route.json.bridges).toEqual({ 'us-east': bridge.url });
+  });
+
+  it("each broker signs with its own key, and the bridge (which fetches keys from A) admits B's ticket", async () => {
+    const kidOf = (t: string): string => (JSON.parse(Buffer.from(t.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid: string }).kid;
+    const fromA = String((await routeVia(a)).json.ticket);
+    const fromB = String((await routeVia(b)).json.ticket);
+    expect(kidOf(fromA)).not.toBe(kidOf(fromB));
+    const answer = await new Promise<{ type: string; code?: string }>((resolve, reject) => {
+      const ws = new WebSocket(bridge.url, SIGNALLING_SUBPROTOCOL);
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error('no answer from the bridge in 15 s'));
+      }, 15_000);
+      ws.on('open', () => {
+        ws.send(JSON.stringify({ type: 'join', ticket: fromB, challenge: newChallenge() }));
+      });
+      ws.on('message', (data: Buffer) => {
+        clearTimeout(timer);
+        resolve(JSON.parse(data.toString('utf8')) as { type: string; code?: string });
+        ws.close();
+      });
+      ws.on('error', () => undefined);
+    });
+    expect(answer.type, JSON.stringify(answer)).toBe('admitted');
+  });
+
+  it('a manifest applied on B is in force on A and reaches the bridge present on A', async () => {
+    const text = `${readFileSync(WORLD, 'utf8')}\n# edited on broker B\n`;
+    const put = await api(b, 'PUT', '/v1/manifest', ADMIN, text);
+    expect(put.status, JSON.stringify(put.json)).toBe(200);
+    const version = Number(put.json.version);
+    await eventually('A has the new manifest', async () => (await readyz(a)).json.manifestVersion === version, 10_000);
+    await eventually('the bridge on A has it', () => bridgeLog.some((l) => l.msg === 'policy in force' && l.version === version), 10_000);
+  });
+
+  it('a heartbeat broker A accepted is refused by broker B as a replay', async () => {
+    const message = await signBridgeMessage(privateJwk, 'us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false, url: bridge.url }, { now: new Date(), seq: Date.now() * 1000 + 999_999 });
+    const post = (broker: RunningBroker) => fetch(new URL('/v1/bridges/heartbeat', broker.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message }) });
+    expect((await post(a)).status).toBe(200);
+    const replayed = await post(b);
+    expect(replayed.status).toBe(401);
+    expect(((await replayed.json()) as { code: string }).code).toBe('BRIDGE_REPLAYED');
+  });
+
+  it('while its Redis is away B fails closed (not ready, no route), and catches up when it is back', async () => {
+    await proxy.cut();
+    await eventually('B not ready', async () => (await readyz(b)).status === 503);
+    expect((await readyz(b)).json.code).toBe('BUS_UNAVAILABLE');
+    const refused = await routeVia(b, b);
+    expect(refused.status, JSON.stringify(refused.json)).toBe(503);
+    // A, which still hears Redis, routes on.
+    expect((await routeVia(a)).status).toBe(200);
+    await proxy.restore();
+    await eventually('B ready again', async () => (await readyz(b)).status === 200);
+    expect((await routeVia(b)).status).toBe(200);
+  }, 40_000);
+
+  it('the bridge lost on A is down on B within seconds, not after the heartbeat timeout', async () => {
+    await bridge.close();
+    const ms = await eventually('us-east down on B', async () => (await readyz(b)).json.liveBridges === 0, 10_000);
+    expect(ms).toBeLessThan(10_000);
+    expect((await routeVia(b)).status).toBe(503);
+  });
+
+  it('one audit log holds both brokers’ records, and it verifies', async () => {
+    const verified = await runCli('audit', 'verify', '--store', storeUrl, '--data', join(root, 'a'));
+    expect(verified.code, verified.out + verified.err).toBe(0);
+    const client = new pg.Client({ connectionString: storeUrl });
+    await client.connect();
+    try {
+      const kinds = (await client.query<{ type: string }>('SELECT DISTINCT type FROM audit_log')).rows.map((r) => r.type);
+      expect(kinds).toEqual(expect.arrayContaining(['route.decision', 'route.refusal', 'manifest.changed', 'bridge.enrolled', 'bridge.lost']));
+      const holders = (await client.query<{ holder: string }>('SELECT DISTINCT holder FROM signing_keys')).rows;
+      expect(holders).toHaveLength(2);
+    } finally {
+      await client.end();
+    }
+  });
+});
