@@ -2,10 +2,11 @@
 // properties that only a shared server can break (concurrent migrations, claims and manifest saves
 // from separate pools), and how it fails when the server cannot be reached.
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CONNECT_TIMEOUT_MS, PostgresStore, SCHEMA_VERSION } from './postgres-store.js';
+import { startTcpProxy, type TcpProxy } from '../../node/tcp-proxy.fixture.js';
 import { describeStoreContract } from './store-contract.fixture.js';
 
 // Sized for a loaded 2-core machine running test files in parallel.
@@ -62,48 +63,14 @@ async function openError(url: string): Promise<{ error: unknown; ms: number }> {
 
 const T0 = '2026-01-01T00:00:00.000Z';
 
-/** Listens on `port` (0: any free one) of 127.0.0.1 and returns the port. */
-async function listen(server: Server, port: number): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const address = server.address();
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
-/** A TCP proxy to the test server that a test can cut, as a crash or a network failure would, and restore on the same port. */
-async function startProxy(): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+/** A TCP proxy to the test server that a test can cut and restore; `url` reaches the server through it. */
+async function startProxy(): Promise<TcpProxy & { url: string }> {
   const target = new URL(URL_);
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): Socket => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    return socket;
-  };
-  const forward = (client: Socket): void => {
-    const upstream = track(connect(Number(target.port || 5432), target.hostname));
-    track(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  };
-  let server = createServer(forward);
-  const port = await listen(server, 0);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
   const url = new URL(URL_);
   url.hostname = '127.0.0.1';
-  url.port = String(port);
-  const cut = async (): Promise<void> => {
-    const closed = new Promise((resolve) => server.close(resolve));
-    for (const s of sockets) s.destroy();
-    await closed;
-  };
-  return {
-    url: url.href,
-    cut,
-    restore: async () => {
-      server = createServer(forward);
-      await listen(server, port);
-    },
-    close: () => (server.listening ? cut() : Promise.resolve()),
-  };
+  url.port = String(proxy.port);
+  return Object.assign(proxy, { url: url.href });
 }
 
 describe('PostgresStore', () => {
@@ -215,7 +182,8 @@ describe('PostgresStore', () => {
   it('gives up on a server that accepts but never answers after the connect timeout, with STORE_UNAVAILABLE', async () => {
     const sockets = new Set<Socket>();
     const silent = createServer((socket) => sockets.add(socket));
-    const port = await listen(silent, 0);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
     try {
       const { error, ms } = await openError(`postgres://postgres@127.0.0.1:${String(port)}/test`);
       expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
