@@ -1,8 +1,9 @@
 /**
  * Where the commands that read the audit log find it: DATA/audit.sqlite, or
  * the PostgreSQL database of `--store` (GEOBRIDGE_STORE), where a broker on
- * that store keeps its log. They read, never create: PostgresAuditLog.open
- * creates missing tables, so the tables are looked for first.
+ * that store keeps its log. They read, never create: both logs are opened
+ * with `create: false`; PostgresStore.open would create the store's tables,
+ * so those are looked for first.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,9 +25,6 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The schema the broker keeps its store and log in (serve has no option for another). */
 const SCHEMA = 'public';
-
-/** Tables the audit log's migrations make; all exist once a broker has opened it. */
-const AUDIT_TABLES = ['audit_migrations', 'audit_log', 'translog_node', 'translog_head'] as const;
 
 /** The PostgreSQL URL of `--store`, else GEOBRIDGE_STORE; undefined for 'sqlite' or neither. A URL that is not PostgreSQL's is USAGE. */
 export function storeUrlOf(flag: string | undefined, env: Env, command: string): string | undefined {
@@ -60,8 +58,7 @@ export function auditSourceJson(source: AuditSource): { file: string } | { store
 /** Opens the log to read it (an adapter, for readType); AUDIT_UNAVAILABLE when it does not exist, and nothing is created. */
 export async function openAuditLog(source: AuditSource): Promise<SqliteAuditLog | PostgresAuditLog> {
   if (source.kind === 'sqlite') return SqliteAuditLog.open(source.file, { create: false });
-  await requireTables(source.url, AUDIT_TABLES, 'AUDIT_UNAVAILABLE', 'no audit log');
-  return PostgresAuditLog.open(source.url);
+  return PostgresAuditLog.open(source.url, { schema: SCHEMA, create: false });
 }
 
 /** Refuses, before PostgresStore.open would create them, a database without the store's tables. */

@@ -289,6 +289,22 @@ export function describeAuditContract(name: string, open: () => AuditLog | Promi
         expect(await log.treeHeads()).toEqual([head(0), head(1)]);
         expect((await log.read()).map((r) => r.seq)).toEqual([1, 2]);
       });
+
+      it('gives the newest head kept as the latest: the last saved, not the largest or latest signed', async () => {
+        const log = await fresh();
+        expect(await log.latestTreeHead()).toBeUndefined();
+        // Signers of brokers sharing a log may save a smaller, earlier-signed head after a larger one.
+        const head = (size: number, timestamp: number): SignedTreeHead => ({ size, rootHash: `cm9vdA${String(size)}=`, timestamp, keyId: `k${String(size)}`, signature: 'c2ln' });
+        await log.saveTreeHead(head(1, 1_700_000_000_001));
+        expect(await log.latestTreeHead()).toEqual(head(1, 1_700_000_000_001));
+        await log.append('admin.action', {}, '2024-03-01');
+        await log.saveTreeHead(head(3, 1_700_000_000_003));
+        await Promise.all([log.append('admin.action', {}, '2024-03-02'), log.saveTreeHead(head(2, 1_700_000_000_002))]);
+        const heads = await log.treeHeads();
+        expect(heads).toHaveLength(3);
+        expect(await log.latestTreeHead()).toEqual(heads.at(-1));
+        expect(await log.latestTreeHead()).toEqual(head(2, 1_700_000_000_002));
+      });
     });
 
     it('closes idempotently; a closed log rejects with AUDIT_UNAVAILABLE', async () => {
@@ -297,6 +313,7 @@ export function describeAuditContract(name: string, open: () => AuditLog | Promi
       await log.close();
       await expect(log.append('admin.action', {}, '2024-03-01')).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
       await expect(log.read()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+      await expect(log.latestTreeHead()).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     });
   });
 }

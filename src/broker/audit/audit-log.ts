@@ -69,6 +69,8 @@ export interface AuditLog {
   saveTreeHead(head: SignedTreeHead): Promise<void>;
   /** The signed tree heads kept, oldest first. */
   treeHeads(): Promise<SignedTreeHead[]>;
+  /** The newest signed tree head kept (the last `treeHeads()` gives), without reading the others; undefined when none is. */
+  latestTreeHead(): Promise<SignedTreeHead | undefined>;
   close(): Promise<void>;
 }
 

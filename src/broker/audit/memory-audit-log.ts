@@ -139,6 +139,13 @@ export class MemoryAuditLog implements AuditLog {
     });
   }
 
+  latestTreeHead(): Promise<SignedTreeHead | undefined> {
+    return settle(() => {
+      this.#assertOpen();
+      return this.#heads.at(-1);
+    });
+  }
+
   /** Records with from ≤ seq ≤ to, in order. */
   read(range: { from?: number; to?: number } = {}): Promise<AuditRecord[]> {
     return settle(() => {

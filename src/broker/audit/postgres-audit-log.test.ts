@@ -1,6 +1,6 @@
 // The PostgreSQL audit log against a real server: the AuditLog contract, each log in a fresh schema,
-// one chain and one tree from several brokers (separate pools) appending at once, and how it fails
-// when the server cannot be reached.
+// one chain and one tree from several brokers (separate pools) appending at once, how it fails
+// when the server cannot be reached, and the read-only open (`create: false`) of the CLI.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -8,7 +8,11 @@ import { MerkleTree } from '../../translog/index.js';
 import { leafEntry, verifyChain } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.fixture.js';
 import { PostgresStore } from '../store/postgres-store.js';
+import { ephemeralLogKey } from '../log-key.js';
+import { describeUrl } from '../pg.js';
 import { AUDIT_SCHEMA_VERSION, CONNECT_TIMEOUT_MS, PostgresAuditLog } from './postgres-audit-log.js';
+import { signTreeHead } from './tree-heads.js';
+import { verifyLog } from './verify-log.js';
 
 // Sized for a loaded 2-core machine running test files in parallel.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 });
@@ -32,6 +36,34 @@ afterAll(async () => {
     await client.end();
   }
 });
+
+/** Runs `sql` on `url` in a connection of its own. */
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** `URL_` as another user or database, with startup `options` (e.g. `-c lock_timeout=…`). */
+function urlWith(change: { user?: string; database?: string; options?: string }): string {
+  const u = new URL(URL_);
+  if (change.user !== undefined) u.username = change.user;
+  if (change.database !== undefined) u.pathname = `/${change.database}`;
+  if (change.options !== undefined) u.searchParams.set('options', change.options);
+  return u.toString();
+}
+
+/** The tables of `schema` in the database of `url`. */
+async function tablesOf(url: string, schema: string): Promise<string[]> {
+  return (await sql<{ name: string }>(url, 'SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 ORDER BY tablename', [schema])).map((r) => r.name);
+}
+
+/** The migration lock of the audit log ('gbaudit1'), held by a broker that is migrating. */
+const MIGRATION_LOCK = '7449355746048407857';
 
 describeAuditContract('postgres', () => PostgresAuditLog.open(URL_, { schema: newSchema() }));
 
@@ -153,5 +185,88 @@ describe('PostgresAuditLog', () => {
     expect(error).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
     const message = error instanceof Error ? error.message : '';
     expect(message.includes('127.0.0.1:1') && !message.includes('s3cret')).toBe(true);
+  });
+});
+
+describe('PostgresAuditLog.open with create: false', () => {
+  it('refuses a missing schema with AUDIT_UNAVAILABLE and creates nothing: no schema, no version table', async () => {
+    const schema = newSchema();
+    const error: unknown = await PostgresAuditLog.open(URL_, { schema, create: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining(`no audit log in ${describeUrl(URL_)}: `) as unknown });
+    expect(await sql(URL_, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).toEqual([]);
+  });
+
+  it('refuses an empty database with AUDIT_UNAVAILABLE and creates no table in it', async () => {
+    const database = `gb_audit_ro_${String(process.pid)}_${randomBytes(4).toString('hex')}`;
+    await sql(URL_, `CREATE DATABASE ${database}`);
+    try {
+      const url = urlWith({ database });
+      const namespaces = async (): Promise<string[]> => (await sql<{ n: string }>(url, 'SELECT nspname AS n FROM pg_namespace ORDER BY nspname')).map((r) => r.n);
+      const before = await namespaces();
+      await expect(PostgresAuditLog.open(url, { create: false })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining(`no audit log in ${describeUrl(url)}: `) as unknown });
+      expect(await sql(url, "SELECT tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")).toEqual([]);
+      expect(await namespaces()).toEqual(before);
+    } finally {
+      await sql(URL_, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    }
+  });
+
+  it('reads what a writer wrote, as a role that may only read and while a broker holds the migration lock: the same records, tree and heads, and they verify', async () => {
+    const schema = newSchema();
+    const key = await ephemeralLogKey();
+    const writer = await PostgresAuditLog.open(URL_, { schema });
+    try {
+      for (let i = 0; i < 5; i++) await writer.append('admin.action', { i }, `2024-03-0${String(i + 1)}`);
+      await writer.saveTreeHead(signTreeHead(key, await writer.treeHead(3), 1_700_000_000_000));
+      await writer.saveTreeHead(signTreeHead(key, await writer.treeHead(), 1_700_000_001_000));
+    } finally {
+      await writer.close();
+    }
+    const reader = `gb_test_reader_${randomBytes(4).toString('hex')}`;
+    const q = pg.escapeIdentifier(schema);
+    await sql(URL_, `CREATE ROLE ${reader} LOGIN`);
+    const holder = new pg.Client({ connectionString: URL_ });
+    await holder.connect();
+    try {
+      await sql(URL_, `GRANT USAGE ON SCHEMA ${q} TO ${reader}; GRANT SELECT ON ALL TABLES IN SCHEMA ${q} TO ${reader}`);
+      // Held for the whole read: an open that migrated would wait on it, and give up after lock_timeout.
+      await holder.query(`SELECT pg_advisory_lock(${MIGRATION_LOCK})`);
+      const log = await PostgresAuditLog.open(urlWith({ user: reader, options: '-c lock_timeout=2000' }), { schema, create: false });
+      const admin = await PostgresAuditLog.open(URL_, { schema, create: false });
+      try {
+        const records = await log.read();
+        expect(records).toEqual(await admin.read());
+        expect(records.map((r) => r.data)).toEqual([0, 1, 2, 3, 4].map((i) => ({ i })));
+        const heads = await log.treeHeads();
+        expect(heads.map((h) => h.size)).toEqual([3, 5]);
+        expect(await log.latestTreeHead()).toEqual(heads.at(-1));
+        expect(verifyLog(records, { head: await log.treeHead(), heads }, key)).toMatchObject({ ok: true, count: 5, headsChecked: 2 });
+      } finally {
+        await Promise.all([log.close(), admin.close()]);
+      }
+    } finally {
+      await holder.end();
+      await sql(URL_, `DROP OWNED BY ${reader}; DROP ROLE ${reader}`);
+    }
+  });
+
+  it('refuses a schema of another version, newer or older, with AUDIT_UNAVAILABLE, changing nothing', async () => {
+    const schema = newSchema();
+    await (await PostgresAuditLog.open(URL_, { schema })).close();
+    const versions = `${pg.escapeIdentifier(schema)}.audit_migrations`;
+    const recorded = async (): Promise<number[]> => (await sql<{ version: number }>(URL_, `SELECT version FROM ${versions} ORDER BY version`)).map((r) => r.version);
+
+    await sql(URL_, `INSERT INTO ${versions} (version) VALUES ($1)`, [AUDIT_SCHEMA_VERSION + 1]);
+    await expect(PostgresAuditLog.open(URL_, { schema, create: false })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining(`schema version ${String(AUDIT_SCHEMA_VERSION + 1)}, newer`) as unknown });
+
+    // Older: as if a migration this geobridge knows had not run yet (the tables still exist, so only the version tells).
+    await sql(URL_, `DELETE FROM ${versions} WHERE version >= $1`, [AUDIT_SCHEMA_VERSION]);
+    const before = await recorded();
+    await expect(PostgresAuditLog.open(URL_, { schema, create: false })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE', message: expect.stringContaining(`schema version ${String(AUDIT_SCHEMA_VERSION - 1)}, older`) as unknown });
+    expect(await recorded()).toEqual(before);
+    expect(await tablesOf(URL_, schema)).toEqual(['audit_log', 'audit_migrations', 'translog_head', 'translog_node']);
   });
 });

@@ -14,7 +14,8 @@
 import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import type { TreeHead } from '../../translog/index.js';
-import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, transaction, type Migrations, type Query } from '../pg.js';
+import { ENV_NAMES } from '../config.js';
+import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
 import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
 import { frontier, insertNodes, nodeTable, readNodes, treeSize, type NodeQuery } from './postgres-node-store.js';
@@ -60,15 +61,52 @@ const MIGRATIONS: readonly ((q: string) => string)[] = [
 /** The schema version this code reads and writes. */
 export const AUDIT_SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The tables the migrations make, the version table first: a log opened without `create` must have them all. */
+const AUDIT_TABLES = ['audit_migrations', 'audit_log', 'translog_node', 'translog_head'] as const;
+
 /** The audit log's migrations of the schema `q` (escaped), for messages at `where`: versions in its own audit_migrations. */
 function auditMigrations(q: string, where: string): Migrations {
   return {
     lock: MIGRATION_LOCK,
     versionTable: `${q}.audit_migrations`,
     steps: MIGRATIONS.map((step) => step(q)),
-    refuseNewer: (version) =>
-      new GeobridgeError('AUDIT_UNAVAILABLE', `audit log at ${where} has schema version ${String(version)}, newer than this geobridge understands (${String(AUDIT_SCHEMA_VERSION)}); upgrade geobridge.`),
+    refuseNewer: (version) => refuseNewer(version, where),
   };
+}
+
+/** The refusal of tables migrated by a newer geobridge. */
+function refuseNewer(version: number, where: string): GeobridgeError {
+  return new GeobridgeError('AUDIT_UNAVAILABLE', `audit log at ${where} has schema version ${String(version)}, newer than this geobridge understands (${String(AUDIT_SCHEMA_VERSION)}); upgrade geobridge.`);
+}
+
+/**
+ * Refuses, for a log opened without `create`, a schema that lacks the audit
+ * tables or holds another version of them; reads the catalog and the version
+ * table only, so a role with USAGE on the schema and SELECT on its tables
+ * passes, and nothing is created, locked or migrated.
+ */
+async function requireCurrentTables(query: Query, url: string, schema: string, where: string): Promise<void> {
+  // pg_class rather than to_regclass: the catalog answers for a missing schema, or one the role may not use, without an error.
+  const found = await query<{ name: string }>(
+    "SELECT c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) AND c.relkind IN ('r', 'p')",
+    [schema, AUDIT_TABLES],
+  );
+  const names = new Set(found.rows.map((r) => r.name));
+  const missing = AUDIT_TABLES.filter((t) => !names.has(t));
+  if (missing.length > 0) {
+    throw new GeobridgeError(
+      'AUDIT_UNAVAILABLE',
+      `no audit log in ${describeUrl(url)}: schema ${schema} has no table ${missing.join(', ')}. A broker started with --store on this database makes them: pass --store with the URL the broker was started with (or ${ENV_NAMES.store}). Nothing was created.`,
+    );
+  }
+  const version = (await query<{ v: number | null }>(`SELECT max(version) AS v FROM ${pg.escapeIdentifier(schema)}.audit_migrations`)).rows[0]?.v ?? 0;
+  if (version > AUDIT_SCHEMA_VERSION) throw refuseNewer(version, where);
+  if (version < AUDIT_SCHEMA_VERSION) {
+    throw new GeobridgeError(
+      'AUDIT_UNAVAILABLE',
+      `audit log at ${where} has schema version ${String(version)}, older than this geobridge reads (${String(AUDIT_SCHEMA_VERSION)}); start a broker of this geobridge on it once (--store with this URL) to migrate it, then retry. Nothing was changed.`,
+    );
+  }
 }
 
 interface Row {
@@ -90,6 +128,11 @@ interface HeadRow {
 
 // data::text: pg would parse a json column; the stored text is what was hashed.
 const COLUMNS = 'seq, at, type, data::text AS data, prev_hash, hash';
+const HEAD_COLUMNS = 'size, timestamp, root_hash, key_id, signature';
+
+function toHead(r: HeadRow): SignedTreeHead {
+  return { size: Number(r.size), rootHash: r.root_hash, timestamp: Number(r.timestamp), keyId: r.key_id, signature: r.signature };
+}
 
 /** An append waiting for the next group commit. */
 interface PendingAppend {
@@ -107,8 +150,14 @@ interface PendingHead {
 
 /** Options of `PostgresAuditLog.open`. */
 export interface PostgresAuditLogOptions {
-  /** The schema of the tables (default `public`); created if missing. */
+  /** The schema of the tables (default `public`); created if missing, unless `create` is false. */
   readonly schema?: string;
+  /**
+   * Create the schema and tables, and migrate them, as needed (default). False
+   * for readers such as `geobridge audit verify`: the tables must exist at
+   * AUDIT_SCHEMA_VERSION, and a missing log is an error, not an empty one.
+   */
+  readonly create?: boolean;
 }
 
 /** An AuditLog in one schema of a PostgreSQL database, safe to share between brokers. */
@@ -134,15 +183,20 @@ export class PostgresAuditLog implements AuditLog {
 
   /**
    * Opens the audit log at `url` (`postgres://user:password@host:port/database`)
-   * in `options.schema`, creating and migrating it if needed. Throws
-   * AUDIT_UNAVAILABLE, within CONNECT_TIMEOUT_MS when the server does not answer.
+   * in `options.schema`, creating and migrating it if needed; with `create:
+   * false`, only if it exists at this version, creating nothing and taking no
+   * lock. Throws AUDIT_UNAVAILABLE, within CONNECT_TIMEOUT_MS when the server
+   * does not answer.
    */
   static async open(url: string, options: PostgresAuditLogOptions = {}): Promise<PostgresAuditLog> {
     const schema = options.schema ?? 'public';
     const where = `${describeUrl(url)} (schema ${schema})`;
     const pool = openPool(url, { application_name: 'geobridge-audit' });
+    const create = options.create ?? true;
+    const mapError = (error: unknown): unknown => toAuditError(error, where, 'open', create ? 'create and write' : 'read');
     try {
-      await migrate(pool, schema, auditMigrations(pg.escapeIdentifier(schema), where), (error) => toAuditError(error, where, 'open'));
+      if (create) await migrate(pool, schema, auditMigrations(pg.escapeIdentifier(schema), where), mapError);
+      else await requireCurrentTables(queryOn(pool, mapError), url, schema, where);
       return new PostgresAuditLog(pool, where, schema);
     } catch (error) {
       await pool.end().catch(() => undefined);
@@ -187,8 +241,16 @@ export class PostgresAuditLog implements AuditLog {
 
   treeHeads(): Promise<SignedTreeHead[]> {
     return this.#read('read', async (query) => {
-      const { rows } = await query(`SELECT size, timestamp, root_hash, key_id, signature FROM ${this.#q}.translog_head ORDER BY id`);
-      return (rows as HeadRow[]).map((r) => ({ size: Number(r.size), rootHash: r.root_hash, timestamp: Number(r.timestamp), keyId: r.key_id, signature: r.signature }));
+      const { rows } = await query(`SELECT ${HEAD_COLUMNS} FROM ${this.#q}.translog_head ORDER BY id`);
+      return (rows as HeadRow[]).map(toHead);
+    });
+  }
+
+  /** The head with the highest id: ids are drawn inside the append lock, so the last one committed. */
+  latestTreeHead(): Promise<SignedTreeHead | undefined> {
+    return this.#read('read', async (query) => {
+      const [row] = (await query(`SELECT ${HEAD_COLUMNS} FROM ${this.#q}.translog_head ORDER BY id DESC LIMIT 1`)).rows as HeadRow[];
+      return row === undefined ? undefined : toHead(row);
     });
   }
 
@@ -354,7 +416,7 @@ export class PostgresAuditLog implements AuditLog {
  * (a TypeError) pass through. Every PostgreSQL error is a failure of the log,
  * not of the request: appends and reads carry no user-chosen keys.
  */
-function toAuditError(error: unknown, where: string, action: string): unknown {
+function toAuditError(error: unknown, where: string, action: string, access = 'create and write'): unknown {
   if (isGeobridgeError(error)) return error;
   const isPg = error instanceof pg.DatabaseError;
   if (!isPg && !isConnectionFailure(error)) return error;
@@ -362,6 +424,6 @@ function toAuditError(error: unknown, where: string, action: string): unknown {
   // Class 23 (a duplicate seq or node): a row this writer did not expect, written by hand or by a writer that skips the append lock.
   const hint = isIntegrityViolation(error)
     ? 'the tables hold rows that no geobridge append wrote; stop other writers of the schema and verify the log'
-    : 'check that PostgreSQL is running and reachable at that URL, that the database exists and that the user may create and write tables in the schema, then retry';
+    : `check that PostgreSQL is running and reachable at that URL, that the database exists and that the user may ${access} tables in the schema, then retry`;
   return new GeobridgeError('AUDIT_UNAVAILABLE', `cannot ${action} audit log at ${where}: ${error.message}${isPg ? ` (SQLSTATE ${sqlstate})` : ''}; ${hint}.`, { cause: error });
 }

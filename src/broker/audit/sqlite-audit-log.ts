@@ -63,6 +63,7 @@ interface Row {
 }
 
 const COLUMNS = 'seq, at, type, data, prev_hash, hash';
+const HEAD_COLUMNS = 'size, timestamp, root_hash, key_id, signature';
 
 /** Options of `SqliteAuditLog.open`. */
 export interface SqliteAuditLogOptions {
@@ -100,7 +101,7 @@ export class SqliteAuditLog implements AuditLog {
   #pending: PendingAppend[] = [];
   #pendingHeads: PendingHead[] = [];
   /** Reads the tree and its heads; undefined in a version 1 file opened read-only, which has neither. */
-  readonly #tree: { readonly merkle: MerkleTree; readonly heads: Database.Statement<[], HeadRow> } | undefined;
+  readonly #tree: { readonly merkle: MerkleTree; readonly heads: Database.Statement<[], HeadRow>; readonly latest: Database.Statement<[], HeadRow> } | undefined;
   /** The batch being committed, if any; the next one waits for it. */
   #committing: Promise<void> | undefined;
   #flushScheduled = false;
@@ -112,7 +113,14 @@ export class SqliteAuditLog implements AuditLog {
   private constructor(db: Database.Database, path: string, hasTree: boolean) {
     this.#db = db;
     this.#path = path;
-    this.#tree = hasTree ? { merkle: new MerkleTree(new SqliteNodeStore(db)), heads: db.prepare('SELECT size, timestamp, root_hash, key_id, signature FROM translog_head ORDER BY id') } : undefined;
+    this.#tree = hasTree
+      ? {
+          merkle: new MerkleTree(new SqliteNodeStore(db)),
+          heads: db.prepare(`SELECT ${HEAD_COLUMNS} FROM translog_head ORDER BY id`),
+          // The rowid's index finds the last one: no scan of the others.
+          latest: db.prepare(`SELECT ${HEAD_COLUMNS} FROM translog_head ORDER BY id DESC LIMIT 1`),
+        }
+      : undefined;
     this.#read = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`);
     this.#readTime = db.prepare(`SELECT ${COLUMNS} FROM audit_log WHERE at >= ? AND at < ? ORDER BY seq`);
   }
@@ -187,7 +195,14 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   treeHeads(): Promise<SignedTreeHead[]> {
-    return this.#run('read', () => (this.#tree?.heads.all() ?? []).map((r) => ({ size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature })));
+    return this.#run('read', () => (this.#tree?.heads.all() ?? []).map(toHead));
+  }
+
+  latestTreeHead(): Promise<SignedTreeHead | undefined> {
+    return this.#run('read', () => {
+      const row = this.#tree?.latest.get();
+      return row === undefined ? undefined : toHead(row);
+    });
   }
 
   #readTree(): MerkleTree {
@@ -292,6 +307,10 @@ export class SqliteAuditLog implements AuditLog {
     // Kept as read, even when not an object: verifyChain then reports the record as altered.
     return { seq: row.seq, at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
   }
+}
+
+function toHead(r: HeadRow): SignedTreeHead {
+  return { size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature };
 }
 
 /** Appends the leaves of the records the tree lacks (a version 1 file's, all of them), inside the opening transaction. */
