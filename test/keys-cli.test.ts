@@ -42,9 +42,10 @@ async function listed(): Promise<string[][]> {
   const r = await keys('list');
   expect(r.code).toBe(0);
   const [header, ...rows] = r.out.trimEnd().split('\n');
-  expect(header).toMatch(/^KID\s+CREATED\s+STATE$/);
+  expect(header).toMatch(/^KID\s+CREATED\s+HOLDER\s+STATE$/);
   return rows.map((row) => {
-    const [kid = '', , state = ''] = row.split(/\s{2,}/);
+    const [kid = '', , holder = '', state = ''] = row.split(/\s{2,}/);
+    expect(holder).toMatch(/-[0-9a-f]{8}$/);
     return [kid, state.split(' ')[0] ?? ''];
   });
 }

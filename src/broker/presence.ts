@@ -104,7 +104,8 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           clearTimeout(drops.get(dc));
           drops.delete(dc);
           // A new process starts empty: whatever the old one held is gone.
-          const before = boots.get(dc);
+          // With several brokers the bridge may have said hello to another one last.
+          const before = ctx.cluster?.bootOf(dc) ?? boots.get(dc);
           boots.set(dc, said.boot);
           if (before !== undefined && before !== said.boot) await dropMembers(dc, 'its bridge restarted');
           if (ws.readyState !== ws.OPEN) return;
@@ -113,7 +114,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           current.set(dc, ws);
           ws.send(JSON.stringify({ present: true }));
           ctx.control.attach(dc, ws, said.nonce);
-          ctx.cluster?.present(dc);
+          ctx.cluster?.present(dc, said.boot);
           graces.set(dc, said.graceMs);
           // Commands sent while it was away were lost with the old connection. If they cannot be worked out, the
           // bridge must not carry on as if it had heard everything: it reconnects, and fails closed meanwhile.
@@ -141,7 +142,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
       // The bridge fails closed after its grace; then its members are gone, here too.
       const timer = setTimeout(() => {
         drops.delete(dc);
-        if (!current.has(dc)) void dropMembers(dc, 'its bridge stayed away longer than its grace').catch(() => undefined);
+        if (!current.has(dc) && ctx.cluster?.heldElsewhere(dc) !== true) void dropMembers(dc, 'its bridge stayed away longer than its grace').catch(() => undefined);
       }, (graces.get(dc) ?? 0) + DROP_MARGIN_MS);
       timer.unref();
       drops.set(dc, timer);

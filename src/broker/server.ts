@@ -80,7 +80,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   try {
     const logKey = await loadLogKey(settings.dataDir, true);
     // Before this broker writes anything to a shared store or log.
-    if (settings.storeUrl !== undefined) assertSameLogKey((await audit.treeHeads()).at(-1), logKey, describeUrl(settings.storeUrl), settings.dataDir);
+    if (settings.storeUrl !== undefined) assertSameLogKey(await audit.latestTreeHead(), logKey, describeUrl(settings.storeUrl), settings.dataDir);
     // Narrows DATA and DATA/keys to 700; keys an older broker kept in broker.sqlite move here first.
     const secrets = new SigningKeyFiles(settings.dataDir);
     if (sqlite) await moveLegacySigningKeys(sqlite, secrets);
@@ -150,6 +150,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     if (cluster) {
       control.relayThrough(cluster);
       await cluster.start();
+      // A manifest this broker put in force at start reaches the others, as one applied through the API does.
+      if (latest?.sha256 !== sha256) cluster.announce('policy');
     }
     treeHeads.start((error: unknown) => {
       app.log.error({ err: error }, 'a tree head could not be signed and kept; retrying in a second');

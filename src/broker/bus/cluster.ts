@@ -42,6 +42,8 @@ export class Cluster implements ControlRelay {
   readonly #parts: ClusterParts;
   /** The broker each datacenter's bridge was last present on, as announced. */
   readonly #holders = new Map<string, string>();
+  /** The boot id each datacenter's bridge last said hello with, on any broker: a new one means a new process. */
+  readonly #boots = new Map<string, string>();
   /** Work started by events, in order: a manifest re-read must not overtake the command that follows it. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -89,10 +91,22 @@ export class Cluster implements ControlRelay {
     if (!this.#bus.ready) throw new GeobridgeError('BUS_UNAVAILABLE', 'this broker cannot reach the bus (Redis) it shares with the other brokers; it refuses routes until Redis is back.');
   }
 
-  /** A bridge said hello on this broker. */
-  present(datacenter: string): void {
+  /** A bridge said hello on this broker, as process `boot`. */
+  present(datacenter: string, boot: string): void {
     this.#holders.set(datacenter, this.#bus.broker);
-    this.#tell({ kind: 'present', broker: this.#bus.broker, datacenter });
+    this.#boots.set(datacenter, boot);
+    this.#tell({ kind: 'present', broker: this.#bus.broker, datacenter, boot });
+  }
+
+  /** The boot id the datacenter's bridge last said hello with, on any broker. */
+  bootOf(datacenter: string): string | undefined {
+    return this.#boots.get(datacenter);
+  }
+
+  /** True when the datacenter's bridge is present on another broker now (its members are not this broker's to drop). */
+  heldElsewhere(datacenter: string): boolean {
+    const holder = this.#holders.get(datacenter);
+    return holder !== undefined && holder !== this.#bus.broker;
   }
 
   /** This broker lost the bridge's presence connection. */
@@ -122,6 +136,7 @@ export class Cluster implements ControlRelay {
     switch (event.kind) {
       case 'present':
         this.#holders.set(event.datacenter, event.broker);
+        this.#boots.set(event.datacenter, event.boot);
         return;
       case 'lost':
         // Only the last holder's loss counts: the bridge may already be present on another broker, or here.
@@ -152,7 +167,7 @@ export class Cluster implements ControlRelay {
     for (const r of reports) registry.report(r.datacenter, r.report, now - Math.max(0, wallMs() - r.atMs));
     if (await this.#takeLatestManifest()) await control.policyArrived();
     await this.#takeKeys();
-    for (const datacenter of control.connected()) this.present(datacenter);
+    for (const datacenter of control.connected()) this.present(datacenter, this.#boots.get(datacenter) ?? '');
     registry.resume();
   }
 

@@ -19,7 +19,7 @@ import type { BridgeReport } from '../registry.js';
 
 /** What one broker tells the others. Each event names the broker it came from. */
 export type BusEvent =
-  | { readonly kind: 'present'; readonly broker: string; readonly datacenter: string }
+  | { readonly kind: 'present'; readonly broker: string; readonly datacenter: string; readonly boot: string }
   | { readonly kind: 'lost'; readonly broker: string; readonly datacenter: string }
   | { readonly kind: 'report'; readonly broker: string; readonly datacenter: string; readonly report: BridgeReport }
   | { readonly kind: 'policy'; readonly broker: string; readonly version: number }

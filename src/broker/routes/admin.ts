@@ -65,6 +65,7 @@ const KeyInfoSchema = Type.Object(
     kid: Type.String({ description: 'RFC 7638 thumbprint, as in the JWKS and in every token header' }),
     state: Type.Union([Type.Literal('current'), Type.Literal('retired'), Type.Literal('revoked')], { description: 'current signs; retired verifies until verifiesUntil; revoked verifies nothing' }),
     createdAt: Type.String(),
+    holder: Type.Optional(Type.String({ description: 'The broker that signs with it (DATA/keys/holder), when brokers share a store; each broker has its own current key' })),
     retiredAt: Type.Optional(Type.String()),
     revokedAt: Type.Optional(Type.String()),
     verifiesUntil: Type.Optional(Type.String()),

@@ -19,8 +19,10 @@ DATA/keys/ticket-<KID>.pem (mode 600); bridges and clients verify with the
 public half the broker publishes (/.well-known/jwks.json). KID is the key's
 RFC 7638 thumbprint, as in every token's header.
 
-  list     each key: its KID, when it was made, and its state —
-             current   signs every new token
+  list     each key: its KID, when it was made, the broker that signs
+           with it (when several brokers share a store, each signs with a
+           key of its own), and its state —
+             current   signs every new token (on its broker)
              retired   verifies what it signed until the time shown
                        (24 h after it was retired), then nothing
              revoked   verifies nothing, anywhere, ever
@@ -74,6 +76,7 @@ interface ListedKey {
   readonly kid: string;
   readonly state: string;
   readonly createdAt: string;
+  readonly holder?: string;
   readonly revokedAt?: string;
   readonly verifiesUntil?: string;
 }
@@ -124,10 +127,13 @@ function refused(answer: Extract<AdminAnswer, { ok: false }>, io: Io): number {
 }
 
 function keyTable(keys: readonly ListedKey[]): string {
-  const rows = keys.map((k) => [k.kid, k.createdAt, k.state === 'retired' && k.verifiesUntil !== undefined ? `retired (verifies until ${k.verifiesUntil})` : k.state === 'revoked' && k.revokedAt !== undefined ? `revoked (${k.revokedAt})` : k.state]);
-  const kidWidth = Math.max(3, ...rows.map((r) => r[0]?.length ?? 0));
-  const line = (r: readonly string[]): string => `${(r[0] ?? '').padEnd(kidWidth)}  ${(r[1] ?? '').padEnd(24)}  ${r[2] ?? ''}`.trimEnd();
-  return `${[line(['KID', 'CREATED', 'STATE']), ...rows.map(line)].join('\n')}\n`;
+  const state = (k: ListedKey): string => (k.state === 'retired' && k.verifiesUntil !== undefined ? `retired (verifies until ${k.verifiesUntil})` : k.state === 'revoked' && k.revokedAt !== undefined ? `revoked (${k.revokedAt})` : k.state);
+  // A key made before brokers had names has no holder: '-'.
+  const rows = keys.map((k) => [k.kid, k.createdAt, k.holder ?? '-', state(k)]);
+  const header = ['KID', 'CREATED', 'HOLDER', 'STATE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (r: readonly string[]): string => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
 function revokedLine(r: { kid: string; revokedAt: string; rotatedTo?: string }): string {
