@@ -27,9 +27,10 @@ const WEB = join(ROOT, 'dist', 'web');
 /**
  * Left to node_modules: better-sqlite3 is native; esbuild is native and only bundles the page when running
  * from source; fastify's logger (pino) starts worker files and @fastify/swagger-ui serves its own folder;
- * pg-native is pg's optional native driver, which we do not use and npm does not install.
+ * pg-native is pg's optional native driver, which we do not use and npm does not install; ioredis reads its
+ * own package.json and its command table beside its code.
  */
-const EXTERNAL = ['better-sqlite3', 'esbuild', 'fastify', '@fastify/*', 'pg-native'];
+const EXTERNAL = ['better-sqlite3', 'esbuild', 'fastify', '@fastify/*', 'pg-native', 'ioredis'];
 
 /** Code in node_modules that locates files beside itself, which breaks once bundled elsewhere. */
 const SELF_LOCATING = /\b__dirname\b|\b__filename\b|\bimport\.meta\.(url|dirname|filename)\b/;

@@ -28,6 +28,12 @@ afterAll(async () => {
   await cluster.close();
 });
 
+
+/** The broker's key ring options on the cluster's data directory: its secrets, as that broker's holder (a ring of its own would sign with a key the broker does not publish). */
+function brokerKeyOptions(): { secrets: SigningKeyFiles; holder: string } {
+  const secrets = new SigningKeyFiles(cluster.dataDir);
+  return { secrets, holder: secrets.holder() };
+}
 describe('bridge with Node participants', () => {
   it('admits two participants of a meeting and forwards one to the other', async () => {
     const meeting = await cluster.meeting();
@@ -324,8 +330,8 @@ describe('bridge admission', () => {
 
     // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
-    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000), { secrets: new SigningKeyFiles(cluster.dataDir) });
-    const keysNow = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
+    const keys = await KeyRing.load(store, () => new Date(Date.now() - 3_600_000), brokerKeyOptions());
+    const keysNow = await KeyRing.load(store, () => new Date(), brokerKeyOptions());
     const expired = await reissueRouteTicket(keys, ticket, { participant: 'p-old', candidates: ['us-east'], candidateJurisdictions: ['US'], decision: 'dec-old', name: 'Old' });
     await store.close();
     expect(await present(usEast, expired.token)).toMatchObject({ type: 'refused', code: 'TICKET_EXPIRED' });
@@ -366,7 +372,7 @@ describe('bridge admission', () => {
     expect(await present(usEast, ticket)).toMatchObject({ type: 'admitted' });
     // Tickets issued before the placement (a race) may put another datacenter first.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
-    const keys = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
+    const keys = await KeyRing.load(store, () => new Date(), brokerKeyOptions());
     const issue = async (candidates: string[]): Promise<string> =>
       (await reissueRouteTicket(keys, ticket, { participant: `p-${candidates.join('-')}`, candidates, candidateJurisdictions: candidates.map(() => 'US'), decision: 'dec-race', name: 'Racer' })).token;
     const both = await issue(['us-west', 'us-east']);

@@ -5,10 +5,16 @@
  * keys (minus those the broker revoked), and the proof of identity the
  * bridge gives its clients.
  *
- * The broker refuses a message whose `seq` is not above the last one it
- * accepted from this datacenter, so messages leave one at a time, in `seq`
- * order. `seq` starts from the clock in microseconds so that a restarted
- * bridge continues above its previous life.
+ * The broker refuses a message whose `seq` it has seen (a window of 1,024
+ * below the highest it accepted), so up to 16 messages are in flight at once.
+ * `seq` starts from the clock in microseconds so that a restarted bridge
+ * continues above its previous life.
+ *
+ * Several brokers of one deployment (a shared store and bus) are equals: the
+ * link talks to one at a time and moves to the next when a request gets no
+ * answer or a 502/503/504. The request is then signed again with a fresh
+ * `seq` and sent there: the brokers share one replay guard, and the dead one
+ * may have accepted the old `seq` before it died.
  */
 import { createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
@@ -42,13 +48,24 @@ export type RenewalResult =
 
 /** Options of `BrokerLink.open`. */
 export interface BrokerLinkOptions {
-  readonly broker: string;
+  /** The broker, or the brokers of one deployment in the order to try them. */
+  readonly broker: string | readonly string[];
   readonly datacenter: string;
   readonly privateJwk: JWK;
   /** The signalling URL announced to the broker. */
   readonly url: string;
-  /** Per request. */
+  /** Per request (and per broker tried). */
   readonly timeoutMs?: number;
+  /** Where the link says that it moved to another broker, and why. */
+  readonly log?: (line: Readonly<Record<string, unknown>>) => void;
+}
+
+/** Answers that mean "this broker cannot serve now", not "no": the next broker may. */
+const FAILOVER_STATUSES = new Set([502, 503, 504]);
+
+/** The brokers of `broker` as a list, in order. */
+export function brokerList(broker: string | readonly string[]): readonly string[] {
+  return typeof broker === 'string' ? [broker] : broker;
 }
 
 /** How many manifests a bridge keeps by hash: tickets live minutes, manifests change far more rarely. */
@@ -59,7 +76,11 @@ const MESSAGES_IN_FLIGHT = 16;
 export class BrokerLink {
   readonly #options: BrokerLinkOptions;
   readonly #key: CryptoKey;
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet>;
+  readonly #brokers: readonly string[];
+  /** The broker talked to now: an index into `#brokers`. */
+  #current = 0;
+  /** Each broker's JWKS, made when first used: every broker publishes every broker's keys, so the current one's verifies all. */
+  readonly #jwksSets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
   /** Kids the broker revoked: refused before the JWKS is asked, whatever jose still caches. */
   readonly #revoked = new Set<string>();
   #seq = Date.now() * 1000;
@@ -71,11 +92,12 @@ export class BrokerLink {
   private constructor(options: BrokerLinkOptions, key: CryptoKey) {
     this.#options = options;
     this.#key = key;
-    // Keys are cached by jose and refetched on an unknown kid (key rotation), at most every 30 s.
-    this.#jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', options.broker), { cooldownDuration: 30_000, timeoutDuration: options.timeoutMs ?? 5000 });
+    this.#brokers = brokerList(options.broker);
   }
 
+  /** Imports the bridge's key; refuses an empty broker list. */
   static async open(options: BrokerLinkOptions): Promise<BrokerLink> {
+    if (brokerList(options.broker).length === 0) throw new GeobridgeError('USAGE', 'a bridge needs at least one broker URL');
     const key = await importJWK(options.privateJwk, 'EdDSA');
     if (!('type' in key)) throw new TypeError('an Ed25519 private JWK imports as a CryptoKey');
     return new BrokerLink(options, key);
@@ -86,9 +108,38 @@ export class BrokerLink {
     return this.#jurisdiction;
   }
 
-  /** The broker URL (for the presence connection). */
+  /** The broker talked to now (the presence connection goes there too). */
   get broker(): string {
-    return this.#options.broker;
+    return this.#brokers[this.#current] ?? '';
+  }
+
+  /** Every broker the link may use, in order. */
+  get brokers(): readonly string[] {
+    return this.#brokers;
+  }
+
+  /**
+   * `from` failed (`why`): the link moves to the broker after it, unless it
+   * has moved already (another request saw the same failure first). Answers
+   * the broker the link uses now.
+   */
+  failover(from: string, why: string): string {
+    if (this.#brokers.length > 1 && this.broker === from) {
+      this.#current = (this.#current + 1) % this.#brokers.length;
+      this.#options.log?.({ level: 'warn', msg: 'moving to another broker', from, to: this.broker, why });
+    }
+    return this.broker;
+  }
+
+  /** The current broker's JWKS. Keys are cached by jose and refetched on an unknown kid (key rotation), at most every 30 s. */
+  get #jwks(): ReturnType<typeof createRemoteJWKSet> {
+    const broker = this.broker;
+    let set = this.#jwksSets.get(broker);
+    if (!set) {
+      set = createRemoteJWKSet(new URL('/.well-known/jwks.json', broker), { cooldownDuration: 30_000, timeoutDuration: this.#options.timeoutMs ?? 5000 });
+      this.#jwksSets.set(broker, set);
+    }
+    return set;
   }
 
   /** Reports load; answers the broker's policy version (the bridge checks its control channel keeps up). */
@@ -225,19 +276,52 @@ export class BrokerLink {
    */
   #send(lane: string, path: string, body: Readonly<Record<string, unknown>>): Promise<Record<string, unknown>> {
     return this.#lanes.run(lane, async () => {
-      const message = await this.#sign(body);
-      const response = await fetch(new URL(path, this.#options.broker), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ message }),
-        signal: AbortSignal.timeout(this.#options.timeoutMs ?? 5000),
-      });
-      const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-      if (!response.ok) {
-        const code = typeof answer.code === 'string' ? answer.code : `HTTP_${response.status}`;
-        throw new GeobridgeError(code, typeof answer.message === 'string' ? answer.message : `the broker answered ${response.status} to ${path}`);
+      // Each broker at most once per request; a failure that another request saw first moved the link already.
+      const failures: string[] = [];
+      for (let attempt = 0; attempt < this.#brokers.length; attempt++) {
+        const broker = this.broker;
+        const message = await this.#sign(body);
+        let response: Response;
+        try {
+          response = await fetch(new URL(path, broker), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ message }),
+            signal: AbortSignal.timeout(this.#options.timeoutMs ?? 5000),
+          });
+        } catch (error) {
+          const why = `no answer to ${path} (${transportFailure(error)})`;
+          failures.push(`${broker}: ${why}`);
+          this.failover(broker, why);
+          continue;
+        }
+        const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+        if (FAILOVER_STATUSES.has(response.status)) {
+          const why = `${path} answered ${response.status}${typeof answer.code === 'string' ? ` ${answer.code}` : ''}`;
+          this.failover(broker, why);
+          // The last broker's own refusal is the error: its code says whether to try again later (STORE_UNAVAILABLE…).
+          if (attempt + 1 < this.#brokers.length) {
+            failures.push(`${broker}: ${why}`);
+            continue;
+          }
+        }
+        if (!response.ok) {
+          const code = typeof answer.code === 'string' ? answer.code : `HTTP_${response.status}`;
+          const said = typeof answer.message === 'string' ? answer.message : `the broker answered ${response.status} to ${path}`;
+          throw new GeobridgeError(code, failures.length > 0 ? `${said} (${broker}, after ${failures.join('; ')})` : said);
+        }
+        return answer;
       }
-      return answer;
+      throw new GeobridgeError('BROKER_UNREACHABLE', `no broker answered ${path}: ${failures.join('; ')}`);
     });
   }
+}
+
+/** What went wrong with a request that got no answer, for a log line: the cause's code (ECONNREFUSED…) or the timeout. */
+function transportFailure(error: unknown): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'timed out';
+  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  if (typeof cause?.code === 'string') return cause.code;
+  if (typeof cause?.message === 'string') return cause.message;
+  return error instanceof Error ? error.message : String(error);
 }

@@ -10,6 +10,12 @@
  * admitting at once and, after `graceMs` without it, stops forwarding
  * (`onCutOff`): a bridge the broker cannot reach must not go on carrying
  * media that a policy change may have forbidden meanwhile.
+ *
+ * With several brokers it connects to the one its link talks to now; a
+ * connection that never became ready (refused, or closed before the
+ * manifest came) moves the link to the next broker. The nonce and the
+ * command numbering are per connection, so a new broker numbers its commands
+ * from the start for the fresh nonce, and nothing of the old one's carries over.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
@@ -113,12 +119,16 @@ export class ControlChannel {
 
   #connect(): void {
     if (this.#closed) return;
-    const url = new URL('/v1/bridges/presence', this.#options.link.broker);
+    const broker = this.#options.link.broker;
+    const url = new URL('/v1/bridges/presence', broker);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const nonce = randomBytes(24).toString('base64url');
     const ws = new WebSocket(url, { maxPayload: MAX_CONTROL_FRAME_BYTES });
     this.#socket = ws;
     let lastSeq = 0;
+    /** Whether this connection delivered the manifest in force; one that never did moves the link on. */
+    let becameReady = false;
+    let failure = 'closed before the manifest came';
     /** Frames are handled one after another: verification is async, and commands must apply in order. */
     let applying: Promise<void> = Promise.resolve();
     ws.on('open', () => {
@@ -137,20 +147,26 @@ export class ControlChannel {
         if (ws !== this.#socket) return;
         try {
           lastSeq = await this.#apply(text, nonce, lastSeq);
+          becameReady ||= this.#ready;
         } catch (error) {
           this.#handlers.onLog({ level: 'warn', msg: 'control frame refused', error: error instanceof Error ? error.message : String(error) });
           ws.close(1008, 'bad control frame');
         }
       });
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       if (ws !== this.#socket) return;
       if (this.#ready) this.#handlers.onLog({ level: 'warn', msg: 'control channel lost: admitting nobody; forwarding stops after the grace', graceMs: this.#options.graceMs });
       this.#ready = false;
       this.#startGrace();
-      if (!this.#closed) this.#retry = setTimeout(() => { this.#connect(); }, this.#options.retryMs ?? 500);
+      if (this.#closed) return;
+      // A broker that was serving us gets one more try (a restart, a blip); one that could not is passed over.
+      if (!becameReady) this.#options.link.failover(broker, `control channel: ${failure === 'closed before the manifest came' ? `${failure} (close code ${code})` : failure}`);
+      this.#retry = setTimeout(() => { this.#connect(); }, this.#options.retryMs ?? 500);
     });
-    ws.on('error', () => undefined);
+    ws.on('error', (error: Error & { code?: string }) => {
+      failure = `connection failed (${error.code ?? error.message})`;
+    });
   }
 
   /** Applies one frame; returns its `seq`. Throws on anything that is not a fresh, valid command for this connection. */

@@ -19,7 +19,8 @@ export async function ghostKeyPackage(cluster: Cluster, meeting: string, partici
   const keyPair = await generateSignatureKeyPair(cs);
   const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));
   try {
-    const keys = await KeyRing.load(store, () => new Date(), { secrets: new SigningKeyFiles(cluster.dataDir) });
+    const secrets = new SigningKeyFiles(cluster.dataDir);
+    const keys = await KeyRing.load(store, () => new Date(), { secrets, holder: secrets.holder() });
     const { token } = await issueIdentityAssertion(keys, { participant, meeting, name, signatureKey: signatureKeyClaim(keyPair.publicKey) });
     return encodeKeyPackage(await createKeyPackage(createMemberIdentity(keyPair, token), cs));
   } finally {

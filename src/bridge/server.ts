@@ -32,7 +32,8 @@ import { TicketRenewals } from './ticket-renewals.js';
 /** Options of `startBridge` (the `geobridge bridge` flags). */
 export interface BridgeOptions {
   readonly datacenter: string;
-  readonly broker: string;
+  /** The broker, or the brokers of one deployment (shared store and bus) in the order to try them; the bridge moves to the next when one fails. */
+  readonly broker: string | readonly string[];
   readonly privateJwk: JWK;
   readonly host: string;
   /** 0 picks a free port. */
@@ -62,6 +63,8 @@ export interface BridgeOptions {
 export interface RunningBridge {
   readonly url: string;
   readonly datacenter: string;
+  /** The broker the bridge talks to now (one of `BridgeOptions.broker`). */
+  readonly broker: string;
   /** Participants by meeting, for tests and heartbeats. */
   readonly rooms: ReadonlyMap<string, Room>;
   /** Stops admitting, tells every client to move, and closes when they are gone or after `drainMs`. */
@@ -71,7 +74,7 @@ export interface RunningBridge {
 }
 
 /** Broker answers that say "not now" rather than "no". */
-const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'INTERNAL', 'RATE_LIMITED']);
+const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'INTERNAL', 'RATE_LIMITED', 'BROKER_UNREACHABLE']);
 
 /** How long the channel may lag the broker's policy version before the bridge resets it. */
 const STUCK_CHANNEL_MS = 5000;
@@ -94,7 +97,7 @@ export async function startBridge(options: BridgeOptions): Promise<RunningBridge
   });
   const port = (http.address() as AddressInfo).port;
   const url = options.publicUrl ?? `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/signal`;
-  const link = await BrokerLink.open({ broker: options.broker, datacenter: options.datacenter, privateJwk: options.privateJwk, url });
+  const link = await BrokerLink.open({ broker: options.broker, datacenter: options.datacenter, privateJwk: options.privateJwk, url, ...(options.log ? { log: options.log } : {}) });
   const bridge = new Bridge(options, url, link, http);
   await bridge.start();
   return bridge;
@@ -177,6 +180,10 @@ class Bridge implements RunningBridge, AdmissionHost {
 
   get rooms(): ReadonlyMap<string, Room> {
     return this.#rooms;
+  }
+
+  get broker(): string {
+    return this.#link.broker;
   }
 
   /** Enrols (retrying while the broker is busy or starting), then heart-beats; a bridge that cannot enrol closes what it opened. */

@@ -13,7 +13,7 @@ import { MAX_BRIDGE_GRACE_MS } from '../../protocol/control-commands.js';
 import { parseCommandArgs, splitList } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 
-export const BRIDGE_HELP = `Usage: geobridge bridge --datacenter ID --broker URL --key FILE
+export const BRIDGE_HELP = `Usage: geobridge bridge --datacenter ID --broker URL[,URL…] --key FILE
                         [--listen 127.0.0.1:0] [--public-url ws://HOST:PORT/signal]
                         [--bind-address IP] [--announce IP,…] [--ports MIN-MAX]
                         [--ice-servers URL,…] [--turn-username U --turn-credential C]
@@ -29,7 +29,10 @@ for the datacenter (--bridge-keys on 'geobridge serve').
 
 Options:
   --datacenter ID       the manifest datacenter this bridge serves
-  --broker URL          the broker, e.g. http://127.0.0.1:8080
+  --broker URL[,URL…]   the broker, e.g. http://127.0.0.1:8080; or every broker of a deployment
+                        that shares one store and bus (geobridge serve --store --bus), comma-
+                        separated: the bridge talks to one at a time and moves to the next when
+                        it stops answering (a line 'moving to another broker' says so)
   --key FILE            the bridge's private key: a JSON Ed25519 JWK
   --listen HOST:PORT    signalling (WebSocket) address; port 0 picks one (default 127.0.0.1:0)
   --public-url URL      the signalling URL clients use, if not ws://LISTEN/signal
@@ -53,6 +56,9 @@ Options:
 
 Examples (the keys come from 'geobridge up', or generate your own):
   geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 --key data/bridges/us-east.jwk
+  # two brokers of one deployment:
+  geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080,http://127.0.0.1:8081 \\
+      --key data/bridges/us-east.jwk
   # with the TURN server examples/world.yaml declares for us-east:
   GEOBRIDGE_TURN_CREDENTIAL=… geobridge bridge --datacenter us-east --broker http://127.0.0.1:8080 \\
       --key data/bridges/us-east.jwk --turn-username geobridge \\
@@ -94,9 +100,12 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     return n;
   };
   const datacenter = need('datacenter', values.datacenter);
-  const broker = need('broker', values.broker);
+  const brokers = splitList(need('broker', values.broker));
   const keyFile = need('key', values.key);
-  if (broker && !/^https?:\/\/\S+$/.test(broker)) problems.push(`--broker is '${broker}'; write the broker's URL, e.g. http://127.0.0.1:8080`);
+  for (const broker of brokers.filter((b) => !/^https?:\/\/\S+$/.test(b))) problems.push(`--broker has '${broker}'; write the broker's URL, e.g. http://127.0.0.1:8080 (several: comma-separated)`);
+  const twice = brokers.filter((b, i) => brokers.indexOf(b) !== i);
+  if (twice.length > 0) problems.push(`--broker names ${[...new Set(twice)].join(', ')} more than once`);
+  if (values.broker !== undefined && brokers.length === 0) problems.push("--broker is empty; write the broker's URL, e.g. http://127.0.0.1:8080");
   const listen = values.listen ?? '127.0.0.1:0';
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(listen);
   if (!match) problems.push(`--listen is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:0`);
@@ -124,7 +133,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
   const announced = splitList(values.announce);
   const bridge = await startBridge({
     datacenter,
-    broker,
+    broker: brokers,
     privateJwk,
     host,
     port: Number(match[2]),

@@ -5,15 +5,19 @@
  * bridge keys generated once into DATA/bridges/, creates a demo account and
  * meeting, and prints the link to open. Ctrl-C drains the bridges and stops
  * everything.
+ *
+ * With `--replicas N` it runs N brokers in this process, as one deployment
+ * (a shared PostgreSQL store and Redis bus): on consecutive ports, each with
+ * a data directory of its own, and gives every bridge all of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import { generateBridgeIdentity } from '../../broker/attestation.js';
-import { parseServeSettings } from '../../broker/config.js';
+import { parseBusUrl, parseServeSettings, parseStoreUrl, type ServeSettings } from '../../broker/config.js';
 import { startBroker, type RunningBroker } from '../../broker/server.js';
 import { parseCommandArgs, splitList } from '../args.js';
 import { DEFAULT_MANIFEST, EXIT, untilStopSignal, type Io } from '../io.js';
@@ -23,6 +27,7 @@ const SHOWCASE: readonly string[] = ['us-east', 'us-west', 'eu-west', 'eu-centra
 
 export const UP_HELP = `Usage: geobridge up [--manifest FILE] [--listen 127.0.0.1:8080] [--data ./data]
                     [--datacenters ID,… | --all]
+                    [--replicas N --store postgres://… --bus redis://… [--bus-prefix NAME]]
 
 Starts a whole geobridge on this machine, for trying it out: the broker in
 dev mode (a participant may choose "join as if from" a country, so routing
@@ -46,7 +51,26 @@ Options:
   --datacenters LIST  start bridges for these
   --all               start a bridge for every datacenter of the manifest
                       (world.yaml: 20 processes; about a minute and 3 GB)
+  --replicas N        run N brokers (2 to 8) as one deployment, the way several
+                      'geobridge serve' behind a load balancer share one store and
+                      bus: on consecutive ports from --listen (8080, 8081, …), each
+                      with its own data directory DATA/broker-1, DATA/broker-2, …
+                      (broker-1's log key is copied into the others). Every bridge
+                      is given all of them and moves to the next when its broker
+                      stops answering. Needs --store and --bus
+  --store URL         the PostgreSQL database the brokers share (store and audit log)
+  --bus URL           the Redis the brokers share (presence, reports, control)
+  --bus-prefix NAME   what the bus's keys start with (default geobridge), so that
+                      deployments can share one Redis
+
+Two brokers, with PostgreSQL and Redis running on this machine:
+  createdb geobridge
+  geobridge up --replicas 2 --store postgres://postgres@127.0.0.1:5432/geobridge \\
+      --bus redis://127.0.0.1:6379
 `;
+
+/** At most this many brokers: each is a whole broker in this one process. */
+const MAX_REPLICAS = 8;
 
 const BIN = fileURLToPath(new URL('../../../bin/geobridge.js', import.meta.url));
 const HEARTBEAT_MS = 400;
@@ -60,7 +84,17 @@ const HEARTBEAT_TIMEOUT_MS = 10_000;
 /** Runs `up` until SIGINT/SIGTERM; resolves to the exit code. */
 export async function runUp(argv: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const started = performance.now();
-  const { values } = parseCommandArgs('up', argv, { manifest: { type: 'string' }, listen: { type: 'string' }, data: { type: 'string' }, datacenters: { type: 'string' }, all: { type: 'boolean' } });
+  const { values } = parseCommandArgs('up', argv, {
+    manifest: { type: 'string' },
+    listen: { type: 'string' },
+    data: { type: 'string' },
+    datacenters: { type: 'string' },
+    all: { type: 'boolean' },
+    replicas: { type: 'string' },
+    store: { type: 'string' },
+    bus: { type: 'string' },
+    'bus-prefix': { type: 'string' },
+  });
   if (values.help) {
     io.out(UP_HELP);
     return EXIT.ok;
@@ -75,30 +109,43 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   const wanted = values.all === true ? all : values.datacenters === undefined ? showcase : splitList(values.datacenters);
   const unknown = wanted.filter((d) => !all.includes(d));
   if (unknown.length > 0) throw new GeobridgeError('USAGE', `up: --datacenters names ${unknown.join(', ')}, which ${manifestPath} does not define.`);
+  const brokers = brokerPlan(values, dataDir);
+  if (brokers.problems.length > 0) {
+    for (const p of brokers.problems) io.err(`error: ${p}\n`);
+    throw new GeobridgeError('USAGE', `up: ${brokers.problems.length} configuration problem(s) above; see 'geobridge up --help'.`);
+  }
 
   const keysFile = await bridgeKeys(join(dataDir, 'bridges'), all);
-  const { settings, problems } = parseServeSettings(
-    { manifest: manifestPath, listen: values.listen ?? '127.0.0.1:8080', data: dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS) },
-    { GEOBRIDGE_ADMIN_TOKEN: env.GEOBRIDGE_ADMIN_TOKEN },
-  );
-  if (!settings) throw new GeobridgeError('USAGE', `up: ${problems.join(' ')}`);
-  let running = false;
-  io.err('starting the broker…\n');
-  // Datacenters without a bridge are down here, as in production: a participant is told what is missing.
-  const broker = await startBroker({ ...settings, assumeBridgesUp: false }, { level: env.GEOBRIDGE_LOG_LEVEL ?? 'warn' }, (type, data) => {
-    const line = running ? eventLine(type, data) : undefined;
-    if (line !== undefined) io.err(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  const settingsOf = brokers.replicas.map((replica) => {
+    const { settings, problems } = parseServeSettings(
+      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'] },
+      { GEOBRIDGE_ADMIN_TOKEN: env.GEOBRIDGE_ADMIN_TOKEN },
+    );
+    if (!settings) throw new GeobridgeError('USAGE', `up: ${problems.join(' ')}`);
+    return settings;
   });
+  let running = false;
+  const replicated = settingsOf.length > 1;
+  const brokersUp: RunningBroker[] = [];
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   // Listening from here, not from after the link is printed: a SIGTERM that came in between (a script that
   // stops `up` as soon as it is up) killed this process with its bridges still running, orphaned.
   const stopSignal = untilStopSignal();
   try {
-    io.err(`broker on ${broker.url}; starting ${wanted.length} of ${all.length} bridges at once (${wanted.join(', ')})${wanted.length < all.length ? '; --all for every one' : ''}…\n`);
+    for (const [i, settings] of settingsOf.entries()) {
+      io.err(replicated ? `starting broker ${i + 1} of ${settingsOf.length}…\n` : 'starting the broker…\n');
+      // Brokers sharing a log sign it with one key: the first one's.
+      if (i > 0) shareLogKey(settingsOf[0]?.dataDir ?? '', settings.dataDir);
+      brokersUp.push(await startReplica(settings, env, io, replicated ? `[broker-${i + 1}] ` : '', () => running));
+    }
+    const urls = brokersUp.map((b) => b.url);
+    const first = brokersUp[0];
+    if (!first) throw new GeobridgeError('UP_FAILED', 'no broker started');
+    io.err(`${replicated ? `brokers on ${urls.join(', ')}` : `broker on ${first.url}`}; starting ${wanted.length} of ${all.length} bridges at once (${wanted.join(', ')})${wanted.length < all.length ? '; --all for every one' : ''}…\n`);
     await Promise.all(
       wanted.map(async (dc) => {
-        const child = await startBridgeProcess(dc, broker.url, join(dataDir, 'bridges', `${dc}.jwk`));
+        const child = await startBridgeProcess(dc, urls, join(dataDir, 'bridges', `${dc}.jwk`));
         children.set(dc, child);
         io.err(`  bridge ${dc.padEnd(14)} pid ${String(child.pid ?? '?').padEnd(7)} ${children.size}/${wanted.length} listening\n`);
         child.once('exit', (code, signal) => {
@@ -106,17 +153,68 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
         });
       }),
     );
-    const invite = await demoMeeting(broker);
+    const invite = await demoMeeting(first);
     running = true;
-    io.out(`\ngeobridge is up (${((performance.now() - started) / 1000).toFixed(1)} s). Open this link in two browser tabs to start a call:\n\n  ${broker.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
+    const brokerLines = replicated ? `Brokers (one deployment: one store, one bus):\n${brokersUp.map((b, i) => `  broker-${i + 1}  ${b.url}  (${settingsOf[i]?.dataDir ?? '?'})`).join('\n')}\n\n` : '';
+    io.out(`\ngeobridge is up (${((performance.now() - started) / 1000).toFixed(1)} s). ${brokerLines}Open this link in two browser tabs to start a call:\n\n  ${first.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
     await stopSignal;
   } finally {
     stopping = true;
-    io.err('stopping: bridges drain, then the broker closes…\n');
+    io.err(`stopping: bridges drain, then the broker${replicated ? 's close' : ' closes'}…\n`);
     await Promise.all([...children.values()].map((c) => stopChild(c)));
-    await broker.close();
+    for (const broker of brokersUp.reverse()) await broker.close();
   }
   return EXIT.ok;
+}
+
+/** One broker of the plan. */
+interface Replica {
+  readonly listen: string;
+  readonly dataDir: string;
+}
+
+/**
+ * Where each broker listens and keeps its data: one broker on --listen and
+ * DATA, or with --replicas N, N on consecutive ports (each on a free one of
+ * its own for port 0) and DATA/broker-<i>. Every problem is listed.
+ */
+function brokerPlan(values: { listen?: string | undefined; replicas?: string | undefined; store?: string | undefined; bus?: string | undefined }, dataDir: string): { replicas: readonly Replica[]; problems: readonly string[] } {
+  const listen = values.listen ?? '127.0.0.1:8080';
+  if (values.replicas === undefined) return { replicas: [{ listen, dataDir }], problems: [] };
+  const problems: string[] = [];
+  const n = Number(values.replicas);
+  if (!Number.isInteger(n) || n < 2 || n > MAX_REPLICAS) problems.push(`--replicas is '${values.replicas}'; it must be a whole number from 2 to ${MAX_REPLICAS}`);
+  // Brokers that share a bus must share their store and audit log: both are required, and neither may be SQLite.
+  if (values.store === undefined) problems.push('--replicas needs --store postgres://…: the brokers share one store and audit log');
+  else if (values.store === 'sqlite') problems.push("--replicas needs --store postgres://…, not 'sqlite': a SQLite store belongs to one broker");
+  else parseStoreUrl(values.store, problems);
+  if (values.bus === undefined) problems.push('--replicas needs --bus redis://…: the brokers share presence, reports and control through it');
+  else parseBusUrl(values.bus, problems);
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) problems.push(`--listen is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:8080`);
+  else if (Number.isInteger(n) && port !== 0 && port + n - 1 > 65535) problems.push(`--listen port ${port} leaves no room for ${n} consecutive ports`);
+  if (problems.length > 0 || !match) return { replicas: [], problems };
+  const host = match[1] ?? '127.0.0.1';
+  return { replicas: Array.from({ length: n }, (_, i) => ({ listen: `${host}:${port === 0 ? 0 : port + i}`, dataDir: join(dataDir, `broker-${i + 1}`) })), problems: [] };
+}
+
+/** Copies the first broker's log key into another's data directory (mode 600), over any key of its own. */
+function shareLogKey(fromDataDir: string, toDataDir: string): void {
+  const keys = join(toDataDir, 'keys');
+  mkdirSync(keys, { recursive: true, mode: 0o700 });
+  const to = join(keys, 'log.pem');
+  copyFileSync(join(fromDataDir, 'keys', 'log.pem'), to);
+  chmodSync(to, 0o600);
+}
+
+/** Starts one broker, printing the audited events worth watching (with `label` when there are several) once `up` is running. */
+function startReplica(settings: ServeSettings, env: Readonly<Record<string, string | undefined>>, io: Io, label: string, running: () => boolean): Promise<RunningBroker> {
+  // Datacenters without a bridge are down here, as in production: a participant is told what is missing.
+  return startBroker({ ...settings, assumeBridgesUp: false }, { level: env.GEOBRIDGE_LOG_LEVEL ?? 'warn' }, (type, data) => {
+    const line = running() ? eventLine(type, data) : undefined;
+    if (line !== undefined) io.err(`${new Date().toISOString().slice(11, 19)} ${label}${line}\n`);
+  });
 }
 
 /** The line `up` prints for an audited event worth watching live, if any. */
@@ -152,9 +250,9 @@ async function bridgeKeys(dir: string, datacenters: readonly string[]): Promise<
   return file;
 }
 
-/** Spawns `geobridge bridge` for `datacenter` and resolves once it listens. */
-function startBridgeProcess(datacenter: string, broker: string, keyFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'bridge', '--datacenter', datacenter, '--broker', broker, '--key', keyFile, '--bind-address', '127.0.0.1', '--heartbeat-ms', String(HEARTBEAT_MS), '--drain-ms', '2000'], {
+/** Spawns `geobridge bridge` for `datacenter`, given every broker, and resolves once it listens. */
+function startBridgeProcess(datacenter: string, brokers: readonly string[], keyFile: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'bridge', '--datacenter', datacenter, '--broker', brokers.join(','), '--key', keyFile, '--bind-address', '127.0.0.1', '--heartbeat-ms', String(HEARTBEAT_MS), '--drain-ms', '2000'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {
