@@ -171,7 +171,7 @@ async function timed(ms: number, step: () => Promise<number>): Promise<number> {
 }
 
 /** Realistic route.decision records: what the broker writes for a US participant on examples/world.yaml. */
-function decisionRecords(): Record<string, unknown>[] {
+export function decisionRecords(): Record<string, unknown>[] {
   const file = new URL('../examples/world.yaml', import.meta.url);
   const manifest = parseManifest(readFileSync(file, 'utf8'), 'examples/world.yaml').manifest;
   if (!manifest) throw new Error('examples/world.yaml does not parse');

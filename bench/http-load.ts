@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 export interface LoadSpec {
   readonly host: string;
   readonly port: number;
+  /** Per connection, the port it uses instead of `port` (to spread connections over several servers). */
+  readonly ports?: readonly number[];
   /** One raw HTTP/1.1 request per connection (its length sets the number of connections). */
   readonly requests: readonly string[];
   readonly warmupMs: number;
@@ -117,10 +119,10 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const measureTo = measureFrom + spec.durationMs;
 
   const sockets = new Set<Socket>();
-  const runConnection = (request: string): Promise<void> =>
+  const runConnection = (request: string, index: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const bytes = Buffer.from(request, 'latin1');
-      const socket = connect({ host: spec.host, port: spec.port });
+      const socket = connect({ host: spec.host, port: spec.ports?.[index] ?? spec.port });
       sockets.add(socket);
       socket.setNoDelay(true);
       let buffer: Buffer = Buffer.alloc(0);

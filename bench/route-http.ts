@@ -166,7 +166,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
 }
 
 /** Creates an account and a meeting through the API, then `count` join tokens (one participant each). */
-async function joinTokens(url: string, adminToken: string, count: number): Promise<string[]> {
+export async function joinTokens(url: string, adminToken: string, count: number): Promise<string[]> {
   const account = await post<{ apiKey: string }>(url, '/v1/accounts', adminToken, { name: 'Bench', homeCountry: 'US' });
   const meeting = await post<{ id: string }>(url, '/v1/meetings', account.apiKey, { title: 'Benchmark' });
   const tokens: string[] = [];
@@ -182,14 +182,14 @@ async function post<T>(url: string, path: string, bearer: string, body: unknown)
 }
 
 /** One HTTP/1.1 keep-alive request as the bytes to send. */
-function rawRequest(method: string, path: string, port: number, headers: Readonly<Record<string, string>>, body = ''): string {
+export function rawRequest(method: string, path: string, port: number, headers: Readonly<Record<string, string>>, body = ''): string {
   const lines = [`${method} ${path} HTTP/1.1`, `host: ${HOST}:${port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   if (method !== 'GET') lines.push(`content-length: ${Buffer.byteLength(body)}`);
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 
 /** Counts the route decisions in the audit log after the run and verifies its hash chain. */
-async function checkAudit(path: string): Promise<number> {
+export async function checkAudit(path: string): Promise<number> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const row = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM audit_log WHERE type = 'route.decision'").get();

@@ -17,6 +17,7 @@ import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { startBridge, type RunningBridge } from '../src/bridge/server.js';
+import { startTcpProxy } from '../src/node/tcp-proxy.fixture.js';
 import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
 import { newChallenge } from '../src/sdk/bridge-proof.js';
 
@@ -46,14 +47,20 @@ async function admin(sql: string): Promise<void> {
 }
 
 const dirs: string[] = [];
+/** The second test's deployment: a database and a bus of its own (its brokers have their own log key). */
+const dropDatabase = `${database}_drop`;
+const dropStore = store.replace(`/${database}`, `/${dropDatabase}`);
+const dropPrefix = `${prefix}_drop`;
 beforeAll(async () => {
   await admin(`CREATE DATABASE ${database}`);
+  await admin(`CREATE DATABASE ${dropDatabase}`);
 });
 afterAll(async () => {
   await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin(`DROP DATABASE IF EXISTS ${dropDatabase} WITH (FORCE)`);
   const redis = new Redis(REDIS, { lazyConnect: true });
   await redis.connect();
-  const keys = await redis.keys(`${prefix}:*`);
+  const keys = await redis.keys(`${prefix}*`);
   if (keys.length > 0) await redis.del(...keys);
   await redis.quit();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -66,9 +73,9 @@ function tempDir(name: string): string {
 }
 
 /** A broker of the deployment, with bridges counted down until they report (as in production). */
-function broker(dataDir: string, bridgeKeys: string): Promise<RunningBroker> {
+function broker(dataDir: string, bridgeKeys: string, storeUrl = store, busPrefix = prefix): Promise<RunningBroker> {
   const { settings, problems } = parseServeSettings(
-    { manifest: WORLD, data: dataDir, dev: true, listen: '127.0.0.1:0', store, bus: REDIS, busPrefix: prefix, bridgeKeys, heartbeatTimeoutMs: '3000' },
+    { manifest: WORLD, data: dataDir, dev: true, listen: '127.0.0.1:0', store: storeUrl, bus: REDIS, busPrefix, bridgeKeys, heartbeatTimeoutMs: '3000' },
     { GEOBRIDGE_ADMIN_TOKEN: adminToken },
   );
   if (!settings) throw new Error(problems.join('\n'));
@@ -187,4 +194,69 @@ describe('a bridge with two brokers on one store and bus', () => {
       await a.close();
     }
   }, 60_000);
+});
+
+describe('a network drop between a bridge and its broker', () => {
+  it('moves the bridge to B, and A does not drop its participants when the grace is over: the bridge is present elsewhere', async () => {
+    const identity = await generateBridgeIdentity();
+    const keysDir = tempDir('keys');
+    const bridgeKeys = join(keysDir, 'bridge-keys.yaml');
+    writeFileSync(bridgeKeys, `us-east: ${identity.publicKey}\n`);
+    const dataA = tempDir('broker-a');
+    const dataB = tempDir('broker-b');
+    const a = await broker(dataA, bridgeKeys, dropStore, dropPrefix);
+    const cleanups: (() => Promise<unknown>)[] = [() => a.close()];
+    try {
+      mkdirSync(join(dataB, 'keys'), { recursive: true, mode: 0o700 });
+      copyFileSync(join(dataA, 'keys', 'log.pem'), join(dataB, 'keys', 'log.pem'));
+      const b = await broker(dataB, bridgeKeys, dropStore, dropPrefix);
+      cleanups.push(() => b.close());
+      const toA = await startTcpProxy('127.0.0.1', Number(new URL(a.url).port));
+      cleanups.push(() => toA.close());
+      const viaProxy = `http://127.0.0.1:${String(toA.port)}`;
+      const apiKey = String((await post(b.url, '/v1/accounts', adminToken, { name: 'Drop', homeCountry: 'US' })).json.apiKey);
+      const meeting = String((await post(b.url, '/v1/meetings', apiKey, { title: 'drop' })).json.id);
+      // The bridge keeps forwarding for 8 s without a channel: longer than a move to B takes on a loaded machine,
+      // so only A's own timer (8 s + its margin) could drop the participant.
+      const bridge = await startBridge({ datacenter: 'us-east', broker: [viaProxy, b.url], privateJwk: identity.privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 1000, controlGraceMs: 8000 });
+      cleanups.push(() => bridge.close());
+      expect(await within(10_000, async () => bridge.broker === viaProxy && ((await (await fetch(new URL('/readyz', b.url))).json()) as { liveBridges: number }).liveBridges === 1)).toBe(true);
+      const token = String((await post(b.url, `/v1/meetings/${meeting}/join-tokens`, apiKey, { name: 'Stays' })).json.token);
+      const ticket = String((await post(b.url, '/v1/route', token, { country: 'US' })).json.ticket);
+      // A participant who stays connected to the bridge throughout.
+      const participant = new WebSocket(bridge.url, SIGNALLING_SUBPROTOCOL);
+      cleanups.push(() => {
+        participant.close();
+        return Promise.resolve();
+      });
+      const admitted = new Promise<string>((resolve) => {
+        participant.on('message', (data: Buffer) => {
+          resolve((JSON.parse(data.toString('utf8')) as { type: string }).type);
+        });
+      });
+      participant.on('open', () => {
+        participant.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+      });
+      participant.on('error', () => undefined);
+      expect(await admitted).toBe('admitted');
+      const members = async (): Promise<number> => {
+        const client = new pg.Client({ connectionString: dropStore });
+        await client.connect();
+        try {
+          return (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM participants WHERE meeting_id = $1', [meeting])).rows[0]?.n ?? 0;
+        } finally {
+          await client.end();
+        }
+      };
+      expect(await within(5000, async () => (await members()) === 1)).toBe(true);
+
+      await toA.cut();
+      expect(await within(FAILOVER_WITHIN_MS, () => Promise.resolve(bridge.broker === b.url))).toBe(true);
+      // A's timer for the lost presence fires 8 s + 2 s after the cut; wait past it.
+      await new Promise((r) => setTimeout(r, 11_000));
+      expect(await members()).toBe(1);
+    } finally {
+      for (const undo of cleanups.reverse()) await undo().catch(() => undefined);
+    }
+  }, 90_000);
 });
