@@ -77,6 +77,11 @@ export class BridgeRegistry {
     this.#cached = undefined;
   }
 
+  /** Every datacenter but `keep` is down until its next heartbeat (what was heard before an outage is not trusted after it). */
+  loseAllExcept(keep: ReadonlySet<string>): void {
+    for (const datacenter of this.#entries.keys()) if (!keep.has(datacenter)) this.lost(datacenter);
+  }
+
   /** The signalling URL the datacenter's bridge last announced, live or not. */
   url(datacenter: string): string | undefined {
     return this.#entries.get(datacenter)?.url;

@@ -62,6 +62,9 @@ export class Cluster implements ControlRelay {
         return;
       }
       this.#enqueue(async () => {
+        // A bridge lost by another broker while the bus was away went unheard: only what is heard again counts.
+        this.#parts.registry.loseAllExcept(new Set(this.#parts.control.connected()));
+        this.#holders.clear();
         await this.#catchUp();
         this.#parts.log('info', 'the bus (Redis) is back: caught up with the other brokers');
       });
