@@ -21,6 +21,7 @@ import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { startBridge, type RunningBridge } from '../src/bridge/server.js';
+import { RedisBus } from '../src/broker/bus/redis-bus.js';
 import { startTcpProxy, type TcpProxy } from '../src/node/tcp-proxy.fixture.js';
 import { signBridgeMessage } from '../src/protocol/bridge-message.js';
 import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
@@ -187,6 +188,23 @@ describe('two brokers, one PostgreSQL, one Redis', () => {
     const version = Number(put.json.version);
     await eventually('A has the new manifest', async () => (await readyz(a)).json.manifestVersion === version, 10_000);
     await eventually('the bridge on A has it', () => bridgeLog.some((l) => l.msg === 'policy in force' && l.version === version), 10_000);
+  });
+
+  it('a command forged on the bus is not sent to the bridge; a meeting ended on B is ended on the bridge present on A', async () => {
+    const other = String((await api(a, 'POST', '/v1/meetings', apiKey, { title: 'Ended on B' })).json.id);
+    const ended = (): boolean => bridgeLog.some((l) => l.msg === 'control' && l.command === 'end' && l.meeting === other);
+    // Whoever can write to Redis, without a broker's key: the store says the meeting is live, so A signs nothing.
+    const rogue = await RedisBus.connect(REDIS_URL, { broker: 'rogue', prefix });
+    try {
+      await rogue.publish({ kind: 'command', broker: 'rogue', datacenter: 'us-east', command: { type: 'end', meeting: other, reason: 'forged' } });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(ended()).toBe(false);
+    } finally {
+      await rogue.close();
+    }
+    const res = await fetch(new URL(`/v1/meetings/${other}`, b.url), { method: 'DELETE', headers: { authorization: `Bearer ${apiKey}` } });
+    expect(res.status).toBe(204);
+    await eventually('the bridge on A ends it', ended, 10_000);
   });
 
   it('a heartbeat broker A accepted is refused by broker B as a replay', async () => {

@@ -8,8 +8,11 @@
  * - Reports: every heartbeat a broker accepts reaches the others' registries,
  *   so a route on any broker sees the same bridges.
  * - Control: a command for a bridge held elsewhere is forwarded to its
- *   holder; a manifest or key change made on one broker is re-read from the
- *   shared store by the others, which pass it on to their own bridges.
+ *   holder, which signs it only if the shared store bears it out (the bus is
+ *   not trusted with anything a fence depends on: whoever can write to Redis
+ *   must not be able to widen a meeting's policy or end a meeting); a
+ *   manifest or key change made on one broker is re-read from the store by
+ *   the others, which pass it on to their own bridges.
  * - Fail closed: while the bus is away every datacenter is down here (no
  *   admission without presence) and /readyz says why; when it is back, this
  *   broker catches up (reports, manifest, keys) and announces its bridges.
@@ -21,6 +24,7 @@ import type { PolicyHolder } from '../policy-holder.js';
 import type { BridgeControl, ControlRelay } from '../control.js';
 import type { KeyRing } from '../keys.js';
 import type { BridgeReport, BridgeRegistry } from '../registry.js';
+import { meetingPolicyOf } from '../route-request.js';
 import type { Store } from '../store/store.js';
 import type { BusEvent, RedisBus } from './redis-bus.js';
 
@@ -30,7 +34,7 @@ export interface ClusterParts {
   readonly control: BridgeControl;
   readonly policy: PolicyHolder;
   readonly keys: KeyRing;
-  readonly store: Pick<Store, 'latestManifest'>;
+  readonly store: Pick<Store, 'latestManifest' | 'getMeeting' | 'getAccount' | 'getPlacement' | 'listParticipants'>;
   readonly monotonicMs: () => number;
   readonly wallMs: () => number;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: Readonly<Record<string, unknown>>) => void;
@@ -141,11 +145,16 @@ export class Cluster implements ControlRelay {
         this.#holders.set(event.datacenter, event.broker);
         this.#boots.set(event.datacenter, event.boot);
         return;
-      case 'lost':
+      case 'lost': {
         // Only the last holder's loss counts: the bridge may already be present on another broker, or here.
-        if (this.#holders.get(event.datacenter) !== event.broker || control.isConnected(event.datacenter)) return;
+        const holder = this.#holders.get(event.datacenter);
+        if ((holder !== undefined && holder !== event.broker) || control.isConnected(event.datacenter)) return;
         this.#holders.delete(event.datacenter);
         registry.lost(event.datacenter);
+        return;
+      }
+      case 'sync':
+        this.#announcePresence();
         return;
       case 'report':
         registry.report(event.datacenter, event.report, monotonicMs());
@@ -156,9 +165,44 @@ export class Cluster implements ControlRelay {
       case 'keys':
         await this.#takeKeys();
         return;
-      case 'command':
-        if (event.datacenter === '*' || control.isConnected(event.datacenter)) await control.deliver(event.datacenter, event.command);
+      case 'command': {
+        if (event.datacenter !== '*' && !control.isConnected(event.datacenter)) return;
+        const command = await this.#vetted(event.datacenter, event.command);
+        if (command) await control.deliver(event.datacenter, command);
+        else this.#parts.log('warn', 'a command from the bus that the store does not bear out was not sent', { datacenter: event.datacenter, command: event.command.type, from: event.broker });
         return;
+      }
+    }
+  }
+
+  /**
+   * The command to sign for a bridge here, as the store has it now: a
+   * meeting's policy is re-read, not taken from the bus; a meeting is ended,
+   * moved away or a session evicted only if the store says so.
+   */
+  async #vetted(datacenter: string, command: ControlCommand): Promise<ControlCommand | undefined> {
+    const { store } = this.#parts;
+    switch (command.type) {
+      case 'meeting-policy': {
+        const meeting = await store.getMeeting(command.meeting);
+        const policy = meeting && meetingPolicyOf(await store.getAccount(meeting.accountId), meeting);
+        return policy && { type: 'meeting-policy', meeting: command.meeting, policy };
+      }
+      case 'end': {
+        const meeting = await store.getMeeting(command.meeting);
+        return meeting?.endedAt === undefined && meeting !== undefined ? undefined : command;
+      }
+      case 'move': {
+        const placement = await store.getPlacement(command.meeting);
+        return placement?.datacenter === datacenter ? undefined : { ...command, to: placement?.datacenter ?? 'nowhere yet' };
+      }
+      case 'evict': {
+        const current = (await store.listParticipants(command.meeting)).find((p) => p.id === command.participant);
+        return current?.session === command.session ? undefined : command;
+      }
+      default:
+        // Policy and keys never travel as commands: each broker re-reads them (announce).
+        return undefined;
     }
   }
 
@@ -170,8 +214,15 @@ export class Cluster implements ControlRelay {
     for (const r of reports) registry.report(r.datacenter, r.report, now - Math.max(0, wallMs() - r.atMs));
     if (await this.#takeLatestManifest()) await control.policyArrived();
     await this.#takeKeys();
-    for (const datacenter of control.connected()) this.present(datacenter, this.#boots.get(datacenter) ?? '');
+    this.#announcePresence();
+    // Who holds which bridge, as the others say it again.
+    this.#tell({ kind: 'sync', broker: this.#bus.broker });
     registry.resume();
+  }
+
+  /** Says again which bridges this broker holds. */
+  #announcePresence(): void {
+    for (const datacenter of this.#parts.control.connected()) this.present(datacenter, this.#boots.get(datacenter) ?? '');
   }
 
   /**

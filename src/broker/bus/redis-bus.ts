@@ -24,6 +24,8 @@ export type BusEvent =
   | { readonly kind: 'report'; readonly broker: string; readonly datacenter: string; readonly report: BridgeReport }
   | { readonly kind: 'policy'; readonly broker: string; readonly version: number }
   | { readonly kind: 'keys'; readonly broker: string }
+  /** The sender has just joined or heard the bus again: every broker says again which bridges it holds. */
+  | { readonly kind: 'sync'; readonly broker: string }
   /** For the bridge of `datacenter` ('*': every bridge), sent by whichever broker holds its presence connection. */
   | { readonly kind: 'command'; readonly broker: string; readonly datacenter: string; readonly command: ControlCommand };
 
