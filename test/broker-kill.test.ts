@@ -9,32 +9,22 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { startBridge, type RunningBridge } from '../src/bridge/server.js';
 import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
 import { newChallenge } from '../src/sdk/bridge-proof.js';
+import { deleteRedisKeys, eventually, freePort, freshDatabase, onDatabase, REDIS_URL, uniqueName } from './services.fixture.js';
 
 const BIN = fileURLToPath(new URL('../bin/geobridge.js', import.meta.url));
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
-const PG_SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.GEOBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const ADMIN = 'broker-kill-admin-token-0123456789';
-const tag = `${String(process.pid)}_${Date.now().toString(36)}`;
-const database = `gb_kill_${tag}`;
-const prefix = `gb_test_kill_${tag}`;
-const storeUrl = (() => {
-  const u = new URL(PG_SERVER);
-  u.pathname = `/${database}`;
-  return u.toString();
-})();
+const prefix = uniqueName('kill');
+let storeUrl = '';
 /** A broker process loads TypeScript through tsx: slow on a loaded 2-core machine. */
 const START_LIMIT_MS = 60_000;
 const MEETINGS = 6;
@@ -44,33 +34,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 interface BrokerProcess {
   readonly url: string;
   readonly child: ChildProcess;
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, ms: number): Promise<number> {
-  const start = performance.now();
-  while (!(await check().catch(() => false))) {
-    if (performance.now() - start > ms) throw new Error(`${what}: not within ${String(ms)} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return performance.now() - start;
 }
 
 /** `geobridge serve` as a process of its own, ready when /readyz answers. */
@@ -110,14 +73,10 @@ let apiKey = '';
 const meetings: string[] = [];
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${database}`);
-  cleanups.push(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
-  cleanups.push(async () => {
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-  });
+  const database = await freshDatabase('kill');
+  storeUrl = database.url;
+  cleanups.push(() => database.drop());
+  cleanups.push(() => deleteRedisKeys(prefix));
   const identity = await generateBridgeIdentity();
   writeFileSync(join(root, 'bridge-keys.yaml'), `us-east: ${identity.publicKey}\n`);
   a = await serve('a');
@@ -157,14 +116,8 @@ async function place(meeting: string): Promise<void> {
 }
 
 async function placements(): Promise<Record<string, string>> {
-  const client = new pg.Client({ connectionString: storeUrl });
-  await client.connect();
-  try {
-    const rows = (await client.query<{ meeting_id: string; datacenter: string; epoch: number }>('SELECT meeting_id, datacenter, epoch FROM placements')).rows;
-    return Object.fromEntries(rows.map((r) => [r.meeting_id, `${r.datacenter}#${String(r.epoch)}`]));
-  } finally {
-    await client.end();
-  }
+  const rows = await onDatabase(storeUrl, async (client) => (await client.query<{ meeting_id: string; datacenter: string; epoch: number }>('SELECT meeting_id, datacenter, epoch FROM placements')).rows);
+  return Object.fromEntries(rows.map((r) => [r.meeting_id, `${r.datacenter}#${String(r.epoch)}`]));
 }
 
 describe('a broker SIGKILLed during a burst of joins', () => {
@@ -207,14 +160,8 @@ describe('a broker SIGKILLed during a burst of joins', () => {
     expect(received.length).toBeGreaterThan(receivedBeforeKill);
     expect(failures).toEqual([]);
     expect(movedMs).toBeLessThan(5000);
-    const db = new pg.Client({ connectionString: storeUrl });
-    await db.connect();
-    try {
-      const logged = new Set((await db.query<{ id: string }>("SELECT data->>'decisionId' AS id FROM audit_log WHERE type = 'route.decision'")).rows.map((r) => r.id));
-      expect(received.filter((id) => !logged.has(id))).toEqual([]);
-    } finally {
-      await db.end();
-    }
+    const logged = await onDatabase(storeUrl, async (db) => new Set((await db.query<{ id: string }>("SELECT data->>'decisionId' AS id FROM audit_log WHERE type = 'route.decision'")).rows.map((r) => r.id)));
+    expect(received.filter((id) => !logged.has(id))).toEqual([]);
     expect(await placements()).toEqual(before);
   }, 90_000);
 });

@@ -13,8 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JWK } from 'jose';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBridgeIdentity } from '../src/broker/attestation.js';
@@ -27,40 +25,12 @@ import { signBridgeMessage } from '../src/protocol/bridge-message.js';
 import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
 import { newChallenge } from '../src/sdk/bridge-proof.js';
 import { runCli } from './run-cli.fixture.js';
+import { deleteRedisKeys, eventually, freshDatabase, onDatabase, REDIS_URL, uniqueName } from './services.fixture.js';
 
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
-const PG_SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.GEOBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
 const ADMIN = 'cluster-test-admin-token-0123456789';
-const tag = `${String(process.pid)}_${Date.now().toString(36)}`;
-const database = `gb_cluster_${tag}`;
-const prefix = `gb_test_cluster_${tag}`;
-const storeUrl = (() => {
-  const u = new URL(PG_SERVER);
-  u.pathname = `/${database}`;
-  return u.toString();
-})();
-
-/** Runs `sql` on the server's own database (CREATE/DROP DATABASE cannot run inside the one they name). */
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Polls `check` until it answers true, for at most `ms`; throws with `what` if it never does. */
-async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<number> {
-  const start = performance.now();
-  while (!(await check())) {
-    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return performance.now() - start;
-}
+const prefix = uniqueName('cluster');
+let storeUrl = '';
 
 const root = mkdtempSync(join(tmpdir(), 'geobridge-cluster-'));
 let a: RunningBroker;
@@ -106,8 +76,10 @@ async function readyz(broker: RunningBroker): Promise<{ status: number; json: Re
 }
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${database}`);
-  cleanups.push(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  const database = await freshDatabase('cluster');
+  storeUrl = database.url;
+  cleanups.push(() => database.drop());
+  cleanups.push(() => deleteRedisKeys(prefix));
   const identity = await generateBridgeIdentity();
   privateJwk = identity.privateJwk;
   writeFileSync(join(root, 'bridge-keys.yaml'), `us-east: ${identity.publicKey}\n`);
@@ -142,16 +114,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const undo of cleanups.reverse()) await undo().catch(() => undefined);
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
   rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
 describe('two brokers, one PostgreSQL, one Redis', () => {
   it('broker B routes to the bridge present on broker A, with a join token A minted', async () => {
-    await eventually('us-east live on B', async () => (await readyz(b)).json.liveBridges === 1);
+    await eventually('us-east live on B', async () => (await readyz(b)).json.liveBridges === 1, 15_000);
     const route = await routeVia(b, a);
     expect(route.status, JSON.stringify(route.json)).toBe(200);
     expect(route.json.bridges).toEqual({ 'us-east': bridge.url });
@@ -218,14 +186,14 @@ describe('two brokers, one PostgreSQL, one Redis', () => {
 
   it('while its Redis is away B fails closed (not ready, no route), and catches up when it is back', async () => {
     await proxy.cut();
-    await eventually('B not ready', async () => (await readyz(b)).status === 503);
+    await eventually('B not ready', async () => (await readyz(b)).status === 503, 15_000);
     expect((await readyz(b)).json.code).toBe('BUS_UNAVAILABLE');
     const refused = await routeVia(b, b);
     expect(refused.status, JSON.stringify(refused.json)).toBe(503);
     // A, which still hears Redis, routes on.
     expect((await routeVia(a)).status).toBe(200);
     await proxy.restore();
-    await eventually('B ready again', async () => (await readyz(b)).status === 200);
+    await eventually('B ready again', async () => (await readyz(b)).status === 200, 15_000);
     expect((await routeVia(b)).status).toBe(200);
   }, 40_000);
 
@@ -239,15 +207,11 @@ describe('two brokers, one PostgreSQL, one Redis', () => {
   it('one audit log holds both brokers’ records, and it verifies', async () => {
     const verified = await runCli('audit', 'verify', '--store', storeUrl, '--data', join(root, 'a'));
     expect(verified.code, verified.out + verified.err).toBe(0);
-    const client = new pg.Client({ connectionString: storeUrl });
-    await client.connect();
-    try {
+    await onDatabase(storeUrl, async (client) => {
       const kinds = (await client.query<{ type: string }>('SELECT DISTINCT type FROM audit_log')).rows.map((r) => r.type);
       expect(kinds).toEqual(expect.arrayContaining(['route.decision', 'route.refusal', 'manifest.changed', 'bridge.enrolled', 'bridge.lost']));
       const holders = (await client.query<{ holder: string }>('SELECT DISTINCT holder FROM signing_keys')).rows;
       expect(holders).toHaveLength(2);
-    } finally {
-      await client.end();
-    }
+    });
   });
 });

@@ -12,36 +12,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { PostgresStore } from '../src/broker/store/postgres-store.js';
 import { startTcpProxy, type TcpProxy } from '../src/node/tcp-proxy.fixture.js';
+import { freshDatabase, onDatabase, PG_SERVER } from './services.fixture.js';
 
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
-const PG_SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ADMIN = 'outage-test-admin-token-0123456789';
-const database = `gb_outage_${String(process.pid)}_${Date.now().toString(36)}`;
-const direct = (() => {
-  const u = new URL(PG_SERVER);
-  u.pathname = `/${database}`;
-  return u.toString();
-})();
+let direct = '';
 const root = mkdtempSync(join(tmpdir(), 'geobridge-outage-'));
 const cleanups: (() => Promise<unknown>)[] = [];
 let proxy: TcpProxy;
 let broker: RunningBroker;
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 async function api(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(new URL(path, broker.url), {
@@ -54,8 +38,9 @@ async function api(method: string, path: string, token: string, body?: unknown):
 }
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${database}`);
-  cleanups.push(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  const database = await freshDatabase('outage');
+  direct = database.url;
+  cleanups.push(() => database.drop());
   const target = new URL(PG_SERVER);
   proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
   cleanups.push(() => proxy.close());
@@ -114,14 +99,8 @@ describe('PostgreSQL away for 10 s', () => {
     expect(answers.filter((a) => a.phase === 'after').at(-1)?.status, summary.join(' ')).toBe(200);
 
     const granted = answers.flatMap((a) => (a.decisionId === undefined ? [] : [a.decisionId]));
-    const db = new pg.Client({ connectionString: direct });
-    await db.connect();
-    try {
-      const logged = new Set((await db.query<{ id: string }>("SELECT data->>'decisionId' AS id FROM audit_log WHERE type = 'route.decision'")).rows.map((r) => r.id));
-      expect(granted.filter((id) => !logged.has(id))).toEqual([]);
-    } finally {
-      await db.end();
-    }
+    const logged = await onDatabase(direct, async (db) => new Set((await db.query<{ id: string }>("SELECT data->>'decisionId' AS id FROM audit_log WHERE type = 'route.decision'")).rows.map((r) => r.id)));
+    expect(granted.filter((id) => !logged.has(id))).toEqual([]);
   }, 90_000);
 });
 

@@ -10,28 +10,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { startBridge, type RunningBridge } from '../src/bridge/server.js';
+import { eventually, freePort, freshDatabase } from './services.fixture.js';
 
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
-const PG_SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_SERVER = process.env.GEOBRIDGE_TEST_REDIS_SERVER ?? 'redis-server';
 const ADMIN = 'redis-restart-admin-token-0123456789';
-const database = `gb_redis_restart_${String(process.pid)}_${Date.now().toString(36)}`;
-const storeUrl = (() => {
-  const u = new URL(PG_SERVER);
-  u.pathname = `/${database}`;
-  return u.toString();
-})();
+let storeUrl = '';
 const root = mkdtempSync(join(tmpdir(), 'geobridge-redis-restart-'));
 const cleanups: (() => Promise<unknown>)[] = [];
 const bridgeLog: Readonly<Record<string, unknown>>[] = [];
@@ -40,24 +33,6 @@ let redis: ChildProcess | undefined;
 let a: RunningBroker;
 let b: RunningBroker;
 let bridge: RunningBridge;
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_SERVER });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
 
 /** Starts an empty Redis on `port` and waits until it answers. */
 async function startRedis(): Promise<void> {
@@ -102,21 +77,13 @@ async function readyz(broker: RunningBroker): Promise<{ status: number; liveBrid
   return { status: res.status, ...(json.liveBridges === undefined ? {} : { liveBridges: json.liveBridges }) };
 }
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, ms: number): Promise<number> {
-  const start = performance.now();
-  while (!(await check())) {
-    if (performance.now() - start > ms) throw new Error(`${what}: not within ${String(ms)} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return performance.now() - start;
-}
-
 beforeAll(async () => {
   port = await freePort();
   await startRedis();
   cleanups.push(() => killRedis());
-  await admin(`CREATE DATABASE ${database}`);
-  cleanups.push(() => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  const database = await freshDatabase('redis_restart');
+  storeUrl = database.url;
+  cleanups.push(() => database.drop());
   const identity = await generateBridgeIdentity();
   writeFileSync(join(root, 'bridge-keys.yaml'), `us-east: ${identity.publicKey}\n`);
   a = await startOn('a');
