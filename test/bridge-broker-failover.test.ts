@@ -4,14 +4,12 @@
  * present on A, it moves to B when A closes, and within a bounded time B
  * counts it live and routes to it.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { parseServeSettings } from '../src/broker/config.js';
@@ -20,49 +18,30 @@ import { startBridge, type RunningBridge } from '../src/bridge/server.js';
 import { startTcpProxy } from '../src/node/tcp-proxy.fixture.js';
 import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
 import { newChallenge } from '../src/sdk/bridge-proof.js';
+import { adminSql, databaseUrl, deleteRedisKeys, onDatabase, REDIS_URL, uniqueName } from './services.fixture.js';
 
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
-const SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.GEOBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const database = `gb_failover_${String(process.pid)}_${Date.now().toString(36)}`;
-const prefix = `gb_test_${randomUUID().slice(0, 8)}`;
-const store = (() => {
-  const u = new URL(SERVER);
-  u.pathname = `/${database}`;
-  return u.toString();
-})();
+const REDIS = REDIS_URL;
+const database = uniqueName('failover');
+const prefix = uniqueName('failover_bus');
+const store = databaseUrl(database);
 const adminToken = randomBytes(24).toString('base64url');
 /** Sized for a loaded 2-core machine: A's loss seen, the channel moved, a heartbeat on B. */
 const FAILOVER_WITHIN_MS = 15_000;
 
-/** Runs `sql` on the server's own database (CREATE/DROP DATABASE cannot run inside the one they name). */
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: SERVER });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 const dirs: string[] = [];
 /** The second test's deployment: a database and a bus of its own (its brokers have their own log key). */
 const dropDatabase = `${database}_drop`;
-const dropStore = store.replace(`/${database}`, `/${dropDatabase}`);
+const dropStore = databaseUrl(dropDatabase);
 const dropPrefix = `${prefix}_drop`;
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${database}`);
-  await admin(`CREATE DATABASE ${dropDatabase}`);
+  await adminSql(`CREATE DATABASE ${database}`);
+  await adminSql(`CREATE DATABASE ${dropDatabase}`);
 });
 afterAll(async () => {
-  await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin(`DROP DATABASE IF EXISTS ${dropDatabase} WITH (FORCE)`);
-  const redis = new Redis(REDIS, { lazyConnect: true });
-  await redis.connect();
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await adminSql(`DROP DATABASE IF EXISTS ${dropDatabase} WITH (FORCE)`);
+  await deleteRedisKeys(prefix);
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -239,15 +218,7 @@ describe('a network drop between a bridge and its broker', () => {
       });
       participant.on('error', () => undefined);
       expect(await admitted).toBe('admitted');
-      const members = async (): Promise<number> => {
-        const client = new pg.Client({ connectionString: dropStore });
-        await client.connect();
-        try {
-          return (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM participants WHERE meeting_id = $1', [meeting])).rows[0]?.n ?? 0;
-        } finally {
-          await client.end();
-        }
-      };
+      const members = (): Promise<number> => onDatabase(dropStore, async (client) => (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM participants WHERE meeting_id = $1', [meeting])).rows[0]?.n ?? 0);
       expect(await within(5000, async () => (await members()) === 1)).toBe(true);
 
       await toA.cut();

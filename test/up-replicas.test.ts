@@ -5,48 +5,27 @@
  * both, and both count it live and route to it. Ctrl-C stops everything.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.fixture.js';
+import { adminSql, databaseUrl, deleteRedisKeys, REDIS_URL, uniqueName } from './services.fixture.js';
 
 const BIN = fileURLToPath(new URL('../bin/geobridge.js', import.meta.url));
-const SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS = process.env.GEOBRIDGE_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const database = `gb_up_${String(process.pid)}_${Date.now().toString(36)}`;
-const prefix = `gb_test_${randomUUID().slice(0, 8)}`;
-const store = (() => {
-  const u = new URL(SERVER);
-  u.pathname = `/${database}`;
-  return u.toString();
-})();
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: SERVER });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const database = uniqueName('up');
+const prefix = uniqueName('up_bus');
+const store = databaseUrl(database);
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE ${database}`);
+  await adminSql(`CREATE DATABASE ${database}`);
 });
 afterAll(async () => {
-  await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  const redis = new Redis(REDIS, { lazyConnect: true });
-  await redis.connect();
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await adminSql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await deleteRedisKeys(prefix);
 });
 
 function free(port: number): Promise<boolean> {
@@ -89,7 +68,7 @@ describe('up --replicas', () => {
   it('runs two brokers on consecutive ports that both route to the bridge, and stops cleanly', async () => {
     const data = mkdtempSync(join(tmpdir(), 'geobridge-up-replicas-'));
     const port = await twoFreePorts();
-    const child = spawn(process.execPath, [BIN, 'up', '--replicas', '2', '--store', store, '--bus', REDIS, '--bus-prefix', prefix, '--datacenters', 'us-east', '--data', data, '--listen', `127.0.0.1:${port}`], {
+    const child = spawn(process.execPath, [BIN, 'up', '--replicas', '2', '--store', store, '--bus', REDIS_URL, '--bus-prefix', prefix, '--datacenters', 'us-east', '--data', data, '--listen', `127.0.0.1:${port}`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
