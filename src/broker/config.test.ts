@@ -1,4 +1,7 @@
 // Configuration is validated once, with every problem reported together.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RATE_LIMITS, parseServeSettings } from './config.js';
 
@@ -47,5 +50,38 @@ describe('parseServeSettings', () => {
     expect(bad.settings).toBeUndefined();
     expect(bad.problems.join('\n')).toMatch(/--rate-limit-requests \(GEOBRIDGE_RATE_LIMIT_REQUESTS\)/);
     expect(bad.problems.join('\n')).toMatch(/--rate-limit-invites/);
+  });
+});
+
+describe('serve --config FILE', () => {
+  const write = (text: string): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'geobridge-config-'));
+    const file = join(dir, 'broker.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('takes settings from the file, its paths from its own directory; the environment and the flags win over it', () => {
+    const file = write('manifest: world.yaml\ndata: state\nstore: postgres://db.example.com/gb\nbus: redis://redis.example.com:6379\nrate-limit-requests: 900\ndev: true\nlisten: 127.0.0.1:9000\n');
+    const dir = dirname(file);
+    const { settings, problems } = parseServeSettings({ config: file, listen: '127.0.0.1:9100' }, { GEOBRIDGE_RATE_LIMIT_REQUESTS: '700' });
+    expect(problems).toEqual([]);
+    expect(settings).toMatchObject({ manifestPath: join(dir, 'world.yaml'), dataDir: join(dir, 'state'), storeUrl: 'postgres://db.example.com/gb', busUrl: 'redis://redis.example.com:6379', dev: true, port: 9100 });
+    expect(settings?.rateLimits?.requests).toBe(700);
+    expect(parseServeSettings({}, { GEOBRIDGE_CONFIG: file }).settings?.rateLimits?.requests).toBe(900);
+  });
+
+  it('names the place of each problem in the file, with the other problems, and sets nothing from a file that is not a mapping', () => {
+    const file = write('manifest: world.yaml\nstor: postgres://db/gb\nbridge-keys:\n  us-east: abc\n');
+    const { settings, problems } = parseServeSettings({ config: file, listen: 'nowhere' }, {});
+    expect(settings).toBeUndefined();
+    expect(problems).toEqual([
+      expect.stringMatching(new RegExp(`^${file}:2:1: unknown setting 'stor'`)),
+      expect.stringMatching(new RegExp(`^${file}:3:1: 'bridge-keys' needs a single value`)),
+      expect.stringMatching(/^--listen/),
+    ]);
+    expect(parseServeSettings({ config: write('- a\n- b\n') }, {}).problems[0]).toMatch(/:1:1: the config file must be a mapping/);
+    expect(parseServeSettings({ config: write('manifest: [\n') }, {}).problems[0]).toMatch(/broker\.yaml:\d+:\d+: .*fix the YAML/);
+    expect(parseServeSettings({ config: '/nonexistent/broker.yaml' }, {}).problems[0]).toMatch(/--config: cannot read '\/nonexistent\/broker\.yaml'/);
   });
 });

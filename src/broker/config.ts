@@ -5,10 +5,13 @@
  */
 import { isGeobridgeError } from '../core/errors.js';
 import { checkTrustedProxies } from './client-ip.js';
+import { readConfigFile } from './config-file.js';
 import type { RateLimits } from './context.js';
 
 /** Flags as parsed by the CLI (strings as typed, undefined when absent). */
 export interface ServeFlags {
+  /** A YAML file of these settings (config-file.ts); flags and environment win over it. */
+  readonly config?: string | undefined;
   readonly manifest?: string | undefined;
   readonly listen?: string | undefined;
   readonly data?: string | undefined;
@@ -69,6 +72,7 @@ export interface ServeSettings {
 
 /** Every flag with its environment variable (flags win). */
 export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
+  config: 'GEOBRIDGE_CONFIG',
   manifest: 'GEOBRIDGE_MANIFEST',
   listen: 'GEOBRIDGE_LISTEN',
   data: 'GEOBRIDGE_DATA',
@@ -90,14 +94,20 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   rateLimitPresence: 'GEOBRIDGE_RATE_LIMIT_PRESENCE',
 };
 
-/** Validates flags and environment; returns the settings or every problem found. */
+/** What a config file may set: every flag but --config itself. */
+const SETTINGS = (Object.keys(ENV_NAMES) as (keyof ServeFlags)[]).filter((key) => key !== 'config');
+
+/** Validates flags, environment and config file; returns the settings or every problem found. */
 export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<string, string | undefined>>): { settings?: ServeSettings; problems: string[] } {
   const problems: string[] = [];
+  const configPath = flags.config ?? env[ENV_NAMES.config];
+  const file = configPath === undefined ? undefined : readConfigFile(configPath, SETTINGS);
+  problems.push(...(file?.problems ?? []));
   const get = (key: keyof ServeFlags): string | undefined => {
     const flag = flags[key];
     if (typeof flag === 'string') return flag;
     if (flag === true) return 'true';
-    return env[ENV_NAMES[key]];
+    return env[ENV_NAMES[key]] ?? file?.values[key];
   };
   const integer = (key: keyof ServeFlags, fallback: number, min: number, max: number): number => {
     const text = get(key);

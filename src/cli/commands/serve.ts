@@ -7,7 +7,7 @@ import { startBroker } from '../../broker/server.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 
-export const SERVE_HELP = `Usage: geobridge serve --manifest FILE [--listen 127.0.0.1:8080] [--data ./data]
+export const SERVE_HELP = `Usage: geobridge serve --manifest FILE | --config FILE [--listen 127.0.0.1:8080] [--data ./data]
                        [--store sqlite|postgres://…] [--bus redis://…] [--dev]
                        [--trusted-proxies IP,CIDR,…]
                        [--bridge-keys FILE] [--geoip FILE] [--issuer URL]
@@ -18,7 +18,11 @@ places meetings, takes signed heartbeats from bridges, and writes every
 decision to a hash-chained audit log before answering. OpenAPI UI at /docs,
 Prometheus metrics at /metrics, JSON logs on stdout.
 
-Options (environment variable in brackets; flags win):
+Options (environment variable in brackets; flags win, then the environment,
+then the config file):
+  --config FILE            a YAML file of these settings, keys as the flags
+                           without '--' (store: postgres://…); its paths are
+                           read from its own directory                       [${ENV_NAMES.config}]
   --manifest FILE          manifest to route with; it must pass 'geobridge check'   [${ENV_NAMES.manifest}]
   --listen HOST:PORT       address to listen on (default 127.0.0.1:8080)           [${ENV_NAMES.listen}]
   --data DIR               SQLite store, audit log, keys (default ./data)           [${ENV_NAMES.data}]
@@ -51,6 +55,7 @@ The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
 into DATA/admin-token (mode 600) and its path is printed.
 
 Examples (the README walks through accounts, meetings and routes with curl):
+  geobridge serve --config /etc/geobridge/broker.yaml
   geobridge serve --manifest examples/world.yaml --dev
   geobridge serve --manifest world.yaml --listen 10.0.0.5:8080 \
     --store postgres://geobridge@db:5432/geobridge --bus redis://redis:6379
@@ -59,6 +64,7 @@ Examples (the README walks through accounts, meetings and routes with curl):
 /** Runs `serve` until a signal; resolves to the exit code. */
 export async function runServe(argv: readonly string[], io: Io, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const { values } = parseCommandArgs('serve', argv, {
+    config: { type: 'string' },
     manifest: { type: 'string' },
     listen: { type: 'string' },
     data: { type: 'string' },
@@ -85,6 +91,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
   }
   const { settings, problems } = parseServeSettings(
     {
+      config: values.config,
       manifest: values.manifest,
       listen: values.listen,
       data: values.data,

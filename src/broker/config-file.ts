@@ -1,0 +1,65 @@
+/**
+ * `serve --config FILE`: the same settings as the flags, in a YAML file an
+ * operator keeps under configuration management. Keys are the flags' names
+ * without `--` (`store: postgres://…`, `rate-limit-requests: 600`); flags
+ * and environment variables win over the file. Paths in it (the manifest,
+ * the data directory, the bridge keys, the GeoIP database) are read from the
+ * file's own directory, so a deployment's files can move together. Every
+ * problem is reported with its place (file:line:col).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import type { ServeFlags } from './config.js';
+
+/** The settings a config file gave, as flag values, and what was wrong with it. */
+export interface ConfigFile {
+  readonly values: Readonly<Partial<Record<keyof ServeFlags, string>>>;
+  readonly problems: readonly string[];
+}
+
+/** Keys whose values are paths, read from the config file's directory. */
+const PATHS: ReadonlySet<keyof ServeFlags> = new Set(['manifest', 'data', 'bridgeKeys', 'geoip']);
+
+function camel(key: string): string {
+  return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Reads `path` as serve's settings; `known` lists the flags a file may set. */
+export function readConfigFile(path: string, known: readonly (keyof ServeFlags)[]): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { values: {}, problems: [`--config: cannot read '${path}'. Check the path.`] };
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const at = (offset: number | undefined): string => {
+    const { line, col } = lines.linePos(offset ?? 0);
+    return `${path}:${String(line)}:${String(col)}`;
+  };
+  const syntax = doc.errors[0];
+  if (syntax) return { values: {}, problems: [`${at(syntax.pos[0])}: ${syntax.message.split('\n')[0] ?? 'not YAML'}; fix the YAML.`] };
+  if (doc.contents === null) return { values: {}, problems: [] };
+  if (!isMap(doc.contents)) return { values: {}, problems: [`${at(doc.contents.range[0])}: the config file must be a mapping of settings, e.g. "store: postgres://…".`] };
+  const values: Record<string, string> = {};
+  const problems: string[] = [];
+  const names = new Set<string>(known);
+  for (const pair of doc.contents.items) {
+    const keyNode = isScalar(pair.key) ? pair.key : undefined;
+    const name = keyNode ? camel(String(keyNode.value)) : '';
+    if (!keyNode || !names.has(name)) {
+      problems.push(`${at(keyNode?.range[0])}: unknown setting '${String(keyNode?.value)}'; the settings are serve's flags without '--' (see 'geobridge serve --help').`);
+      continue;
+    }
+    const value = isScalar(pair.value) ? pair.value.value : undefined;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      problems.push(`${at(keyNode.range[0])}: '${String(keyNode.value)}' needs a single value (text, a number or true/false).`);
+      continue;
+    }
+    const textValue = String(value);
+    values[name] = PATHS.has(name as keyof ServeFlags) ? resolve(dirname(path), textValue) : textValue;
+  }
+  return { values, problems };
+}
