@@ -22,7 +22,7 @@ Options (environment variable in brackets; flags win, then the environment,
 then the config file):
   --config FILE            a YAML file of these settings, keys as the flags
                            without '--' (store: postgres://…); its paths are
-                           read from its own directory                       [${ENV_NAMES.config}]
+                           read from its own directory                              [${ENV_NAMES.config}]
   --manifest FILE          manifest to route with; it must pass 'geobridge check'   [${ENV_NAMES.manifest}]
   --listen HOST:PORT       address to listen on (default 127.0.0.1:8080)           [${ENV_NAMES.listen}]
   --data DIR               SQLite store, audit log, keys (default ./data)           [${ENV_NAMES.data}]
