@@ -68,15 +68,15 @@ describe('PostgreSQL away for 10 s', () => {
     const run = { stop: false };
     const client = (async () => {
       while (!run.stop) {
-        const asked = phase;
         const { status, json } = await api('POST', '/v1/route', token, { country: 'DE' });
-        answers.push({ phase: asked, status, ...(typeof json.code === 'string' ? { code: json.code } : {}), ...(typeof json.decisionId === 'string' ? { decisionId: json.decisionId } : {}) });
+        // The phase when the answer came: one asked before the cut may be answered after it.
+        answers.push({ phase, status, ...(typeof json.code === 'string' ? { code: json.code } : {}), ...(typeof json.decisionId === 'string' ? { decisionId: json.decisionId } : {}) });
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
     await new Promise((r) => setTimeout(r, 1000));
-    await proxy.cut();
     phase = 'during';
+    await proxy.cut();
     await new Promise((r) => setTimeout(r, 10_000));
     await proxy.restore();
     phase = 'after';
