@@ -102,7 +102,8 @@ export class RedisBus {
       // Fail closed: a command while Redis is away rejects at once instead of waiting in a queue.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      retryStrategy: (attempt: number) => Math.min(100 * attempt, 2000),
+      // At most a second between attempts: a broker back on the bus within a second of Redis is what "presence rebuilt in 5 s" needs.
+      retryStrategy: (attempt: number) => Math.min(100 * attempt, 1000),
     };
     this.#commands = new Redis(url, common);
     // The listener queues its SUBSCRIBE until it is connected, and ioredis subscribes again after each reconnect.
