@@ -10,23 +10,23 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
-import type { ServeFlags } from './config.js';
 
 /** The settings a config file gave, as flag values, and what was wrong with it. */
 export interface ConfigFile {
-  readonly values: Readonly<Partial<Record<keyof ServeFlags, string>>>;
+  /** By setting name (the flag's, in camelCase: `rateLimitRequests`). */
+  readonly values: Readonly<Record<string, string | undefined>>;
   readonly problems: readonly string[];
 }
 
 /** Keys whose values are paths, read from the config file's directory. */
-const PATHS: ReadonlySet<keyof ServeFlags> = new Set(['manifest', 'data', 'bridgeKeys', 'geoip']);
+const PATHS: ReadonlySet<string> = new Set(['manifest', 'data', 'bridgeKeys', 'geoip']);
 
 function camel(key: string): string {
   return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** Reads `path` as serve's settings; `known` lists the flags a file may set. */
-export function readConfigFile(path: string, known: readonly (keyof ServeFlags)[]): ConfigFile {
+/** Reads `path` as serve's settings; `known` lists the settings a file may set (camelCase). */
+export function readConfigFile(path: string, known: readonly string[]): ConfigFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -59,7 +59,7 @@ export function readConfigFile(path: string, known: readonly (keyof ServeFlags)[
       continue;
     }
     const textValue = String(value);
-    values[name] = PATHS.has(name as keyof ServeFlags) ? resolve(dirname(path), textValue) : textValue;
+    values[name] = PATHS.has(name) ? resolve(dirname(path), textValue) : textValue;
   }
   return { values, problems };
 }
