@@ -84,7 +84,9 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     // Narrows DATA and DATA/keys to 700; keys an older broker kept in broker.sqlite move here first.
     const secrets = new SigningKeyFiles(settings.dataDir);
     if (sqlite) await moveLegacySigningKeys(sqlite, secrets);
-    const keys = await KeyRing.load(store, now, { secrets, holder: secrets.holder() });
+    // This broker's name among those sharing the store: the holder of its keys, and its name on the bus.
+    const holder = secrets.holder();
+    const keys = await KeyRing.load(store, now, { secrets, holder });
     const treeHeads = new TreeHeadSigner(audit, logKey);
     const geoip = await openGeoIp(settings.geoipPath);
     const sha256 = sha256Hex(manifestText);
@@ -93,7 +95,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
     const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
     const control = new BridgeControl(keys, policy);
-    bus = settings.busUrl === undefined ? undefined : await RedisBus.connect(settings.busUrl, { broker: `${secrets.holder()}-${randomUUID().slice(0, 8)}`, ...(settings.busPrefix === undefined ? {} : { prefix: settings.busPrefix }) });
+    bus = settings.busUrl === undefined ? undefined : await RedisBus.connect(settings.busUrl, { broker: `${holder}-${randomUUID().slice(0, 8)}`, ...(settings.busPrefix === undefined ? {} : { prefix: settings.busPrefix }) });
     const cluster = bus && new Cluster(bus, { registry, control, policy, keys, store, monotonicMs: () => performance.now(), wallMs: Date.now, log: (level, message, detail) => { app.log[level](detail ?? {}, message); } });
     const ctx: BrokerContext = {
       config: {
