@@ -8,19 +8,30 @@
  * group anew there instead of failing every attempt.
  */
 import type { MediaStreamTrack } from 'werift';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { nodePlatform, nodeSession, type SessionEvent } from '../sdk/node.js';
 import { Session, type Platform, type SocketLike } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 
 let cluster: Cluster;
 
+// Nothing here waits for a heartbeat timeout (the meeting moves by a drain), so the
+// timeout is long: an event loop held up for seconds on a loaded CI machine (every
+// participant, both bridges and the broker share this process) must not make the
+// broker judge a live bridge dead and move the meeting before the test does.
 beforeAll(async () => {
-  cluster = await startCluster(['us-east', 'us-west']);
+  cluster = await startCluster(['us-east', 'us-west'], ['us-east', 'us-west'], { heartbeatTimeoutMs: 15_000 });
 }, 30_000);
 afterAll(async () => {
   await cluster.close();
 });
+const sessions: Session<MediaStreamTrack>[] = [];
+// Each test starts with both bridges up and nobody in a call, even after one failed.
+afterEach(async () => {
+  for (const s of sessions.splice(0)) s.leave();
+  await cluster.bridges.get('us-east')?.close(); // drained already, unless the test failed first
+  await cluster.startBridge('us-east');
+}, 30_000);
 
 interface Member {
   readonly session: Session<MediaStreamTrack>;
@@ -34,6 +45,7 @@ async function join(meeting: string, name: string, platform?: Platform<MediaStre
   const options = { broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', e2ee: true, onEvent: (e: SessionEvent<MediaStreamTrack>) => events.push(e) };
   const session = platform ? new Session({ ...options, platform }) : nodeSession(options);
   session.join();
+  sessions.push(session);
   return { session, events };
 }
 
@@ -76,10 +88,14 @@ function olderBridges(): Platform<MediaStreamTrack> {
 const latest = (m: Member): Epoch | undefined => m.events.findLast((e): e is Epoch => e.type === 'e2ee');
 const datacenter = (m: Member): string | undefined => m.events.findLast((e): e is Extract<SessionEvent<MediaStreamTrack>, { type: 'connected' }> => e.type === 'connected')?.datacenter;
 
+/** Where everyone stands, for a failure message. */
+const state = (members: readonly Member[]): string => members.map((m) => `${datacenter(m) ?? 'nowhere'}@${String(latest(m)?.epoch ?? '-')}/${String(latest(m)?.members.length ?? 0)}`).join(', ');
+let watched: readonly Member[] = [];
+
 async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (datacenter@epoch/members: ${state(watched)})`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -95,6 +111,7 @@ describe('the MLS group across a move', () => {
   it('goes on on the next bridge when the meeting moves: same epoch and code, no commit; a later newcomer joins it', async () => {
     const meeting = await cluster.meeting();
     const members: Member[] = [];
+    watched = members;
     for (const name of ['Ada', 'Bo', 'Cy']) {
       members.push(await join(meeting, name));
       await until(() => agreed(members, members.length) !== undefined, `${name} in the group`);
@@ -118,13 +135,12 @@ describe('the MLS group across a move', () => {
     await until(() => agreed(members, 4) !== undefined, 'Dee in the group on us-west');
     expect(datacenter(members[3] as Member)).toBe('us-west');
     expect(agreed(members, 4)?.epoch).toBe((before?.epoch ?? 0n) + 1n);
-    for (const m of members) m.session.leave();
-    await cluster.startBridge('us-east');
   }, 60_000);
 
   it('joins the group anew on a bridge that refuses join.mls, instead of failing every attempt', async () => {
     const meeting = await cluster.meeting();
     const members: Member[] = [];
+    watched = members;
     for (const [name, platform] of [['Ada'], ['Bo'], ['Cy', olderBridges()]] as const) {
       members.push(await join(meeting, name, platform));
       await until(() => agreed(members, members.length) !== undefined, `${name} in the group`);
@@ -139,7 +155,5 @@ describe('the MLS group across a move', () => {
     expect(cy.events.some((e) => e.type === 'bridge-refused' && e.code === 'BAD_MESSAGE')).toBe(true);
     expect(cy.events.some((e) => e.type === 'failed')).toBe(false);
     expect(agreed(members, 3)?.members.map((m) => m.name).sort()).toEqual(['Ada', 'Bo', 'Cy']);
-    for (const m of members) m.session.leave();
-    await cluster.startBridge('us-east');
   }, 60_000);
 });

@@ -278,8 +278,8 @@ describe('a bridge that reconnects is caught up', () => {
 });
 
 describe('bridge signalling URLs', () => {
-  async function heartbeat(datacenter: string, url: string): Promise<{ status: number; code?: string }> {
-    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(datacenter, { kind: 'heartbeat', participants: 0, cpu: 0, draining: false, url }) } });
+  async function heartbeat(datacenter: string, url: string, draining = false): Promise<{ status: number; code?: string }> {
+    const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(datacenter, { kind: 'heartbeat', participants: 0, cpu: 0, draining, url }) } });
     return { status: res.statusCode, ...(res.statusCode === 200 ? {} : { code: res.json<{ code: string }>().code }) };
   }
 
@@ -290,6 +290,19 @@ describe('bridge signalling URLs', () => {
     broker.advance(6000); // gone quiet: the next heartbeat enrols again
     expect(await heartbeat('us-east', 'ws://10.0.0.2:9000/signal')).toEqual({ status: 200 });
     expect((await broker.ctx.audit.read()).find((r) => r.type === 'bridge.url-changed')?.data).toEqual({ datacenter: 'us-east', from: 'ws://10.0.0.1:9000/signal', to: 'ws://10.0.0.2:9000/signal' });
+  });
+
+  it('lets a new bridge take over from a draining one at once, and keeps the old one from taking the URL back', async () => {
+    const [old, next] = ['ws://10.0.0.1:9000/signal', 'ws://10.0.0.3:9000/signal'];
+    expect(await heartbeat('us-west', old)).toEqual({ status: 200 });
+    // The old bridge drains (its last heartbeat may land after its presence dropped): its successor enrols at once.
+    expect(await heartbeat('us-west', old, true)).toEqual({ status: 200 });
+    expect(await heartbeat('us-west', next)).toEqual({ status: 200 });
+    expect(broker.ctx.registry.url('us-west')).toBe(next);
+    expect((await broker.ctx.audit.read()).filter((r) => r.type === 'bridge.url-changed').map((r) => r.data)).toEqual([{ datacenter: 'us-west', from: old, to: next }]);
+    // A late heartbeat of the old one changes nothing: the new one is serving.
+    expect(await heartbeat('us-west', old, true)).toEqual({ status: 409, code: 'BRIDGE_URL_CHANGED' });
+    expect(broker.ctx.registry.isServing('us-west', broker.ctx.monotonicMs())).toBe(true);
   });
 
   it('refuses a URL other than the one its operator configured', async () => {

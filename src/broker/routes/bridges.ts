@@ -168,15 +168,18 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (body.url !== undefined && bound !== undefined && !sameUrl(bound, body.url)) {
         await refuseUrl(datacenter, body.url, 'BRIDGE_URL_MISMATCH', `'${datacenter}' must announce the signalling URL its operator configured (${bound}), not ${body.url}.`);
       }
-      // A live bridge keeps the URL it enrolled with: clients already hold it. A new one comes with a new enrolment.
-      if (body.url !== undefined && before !== undefined && before !== body.url && ctx.registry.isLive(datacenter, nowMs)) {
-        await refuseUrl(datacenter, body.url, 'BRIDGE_URL_CHANGED', `'${datacenter}' enrolled with ${before}; a bridge changes its signalling URL only by enrolling again (restart it).`);
+      // A serving bridge keeps the URL it enrolled with: clients already hold it. A new one comes with a new
+      // enrolment, once the old one is gone or draining (a drained bridge's last heartbeat may land after it left).
+      const { url } = body;
+      const moved = url !== undefined && before !== undefined && before !== url;
+      if (moved && ctx.registry.isServing(datacenter, nowMs)) {
+        await refuseUrl(datacenter, url, 'BRIDGE_URL_CHANGED', `'${datacenter}' enrolled with ${before}; a bridge changes its signalling URL only by enrolling again (restart it, or drain the old one first).`);
       }
-      const first = ctx.registry.report(datacenter, body, nowMs);
+      const first = ctx.registry.report(datacenter, body, nowMs) || moved;
       ctx.cluster?.reported(datacenter, { participants: body.participants, cpu: body.cpu, draining: body.draining, ...(body.url === undefined ? {} : { url: body.url }) });
       if (first) {
         await recordAudit(ctx, 'bridge.enrolled', { datacenter, url: body.url ?? null });
-        if (before !== undefined && body.url !== undefined && before !== body.url) await recordAudit(ctx, 'bridge.url-changed', { datacenter, from: before, to: body.url });
+        if (moved) await recordAudit(ctx, 'bridge.url-changed', { datacenter, from: before, to: url });
       }
       // The bridge learns its jurisdiction from the manifest in force, never the other way round.
       return { accepted: true, jurisdiction, policyVersion: ctx.policy.current.version };
