@@ -4,7 +4,10 @@
 //                                                 the SFrame worker inlined (and dist/sdk/e2ee-worker.js)
 //   dist/sdk/node.js          geobridge/sdk/node  Node: one ES module, npm packages left as imports
 //   dist/sdk/types/           declarations (tsc --emitDeclarationOnly, src/sdk/tsconfig.build.json)
-// Usage: node scripts/build-sdk.mjs [--out DIR] [--no-types]     (npm run build:sdk)
+// and the pure core, for tools that check manifests or decide routes as the broker does:
+//   dist/core/index.js        geobridge/core      one ES module importing its npm packages (yaml);
+//                                                 declarations in dist/types/core/ (npm run build's tsc)
+// Usage: node scripts/build-sdk.mjs [--out DIR] [--no-types]     (npm run build:sdk; --out moves the SDK only)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -50,8 +53,15 @@ export async function buildSdk({ out = join(root, 'dist', 'sdk'), types = true }
   return out;
 }
 
+/** Builds `geobridge/core` into `out` (default dist/core); resolves to `out`. */
+export async function buildCore({ out = join(root, 'dist', 'core') } = {}) {
+  rmSync(out, { recursive: true, force: true });
+  await build({ entryPoints: [join(root, 'src', 'core', 'index.ts')], outfile: join(out, 'index.js'), bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', packages: 'external', sourcemap: true, logLevel: 'warning' });
+  return out;
+}
+
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { out: { type: 'string' }, 'no-types': { type: 'boolean' } } });
-  const out = await buildSdk({ ...(values.out !== undefined ? { out: resolve(values.out) } : {}), types: values['no-types'] !== true });
-  console.log(`geobridge SDK built into ${out}`);
+  const [out, core] = await Promise.all([buildSdk({ ...(values.out !== undefined ? { out: resolve(values.out) } : {}), types: values['no-types'] !== true }), buildCore()]);
+  console.log(`geobridge SDK built into ${out}, its core into ${core}`);
 }
