@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGeobridgeError } from '../core/errors.js';
 import { BrokerClient, BrokerError, isBrokerError } from './broker-client.js';
@@ -78,6 +79,36 @@ describe('BrokerClient', () => {
       expect(isGeobridgeError(e)).toBe(true);
       expect(isBrokerError(e)).toBe(true);
     }
+  });
+
+  it('fetches the token keys ahead when asked, once: a verification under way waits for that fetch', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    ANSWERS['/.well-known/jwks.json'] = { status: 200, body: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA' }] } };
+    const keyFetches = (): number => seen.filter((r) => r.path === '/.well-known/jwks.json').length;
+    const before = keyFetches();
+    const client = new BrokerClient(url);
+    client.prefetchKeys();
+    client.prefetchKeys(); // already under way: no second request
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid: 'k1' }).sign(privateKey);
+    // Asked before the prefetch has answered, the key resolves from it: the one request is the prefetch's.
+    const key = client.jwks({ alg: 'EdDSA', kid: 'k1' }, { payload: '', signature: '', protected: token.split('.')[0] ?? '' });
+    expect(keyFetches() - before).toBe(0);
+    expect(await key).toBeDefined();
+    client.prefetchKeys(); // cached and fresh: nothing
+    await new Promise((r) => setTimeout(r, 50));
+    expect(keyFetches() - before).toBe(1);
+    // Without being asked, it had not fetched them at all.
+    const lazy = new BrokerClient(url);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(lazy.url).toBe(client.url);
+    expect(keyFetches() - before).toBe(1);
+    lazy.prefetchKeys();
+    for (let i = 0; i < 100 && keyFetches() - before < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(keyFetches() - before).toBe(2);
+    // A prefetch that fails is no unhandled rejection: the verification meets the failure itself.
+    const closed = new BrokerClient('http://127.0.0.1:9');
+    closed.prefetchKeys();
+    await expect(closed.jwks({ alg: 'EdDSA', kid: 'k1' }, { payload: '', signature: '', protected: '' })).rejects.toThrow();
   });
 
   it('refuses a base URL that is not one, saying what to pass', () => {

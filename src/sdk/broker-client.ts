@@ -60,7 +60,7 @@ export interface CallOptions {
 export class BrokerClient {
   /** The broker's origin, e.g. `https://meet.example.org`. */
   readonly url: string;
-  #jwks: JWTVerifyGetKey | undefined;
+  #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
   /** `broker` is the broker's base URL (only its origin is used). Throws BROKER_URL_INVALID when it is not a URL. */
   constructor(broker: string | URL) {
@@ -77,6 +77,16 @@ export class BrokerClient {
   get jwks(): JWTVerifyGetKey {
     this.#jwks ??= createRemoteJWKSet(new URL('/.well-known/jwks.json', this.url));
     return this.#jwks;
+  }
+
+  /**
+   * Starts fetching the token keys now, unless they are cached, so that the route ticket's check does not
+   * wait a round trip after the route answer: a verification while it is under way awaits the same fetch. A
+   * failure is left for that verification to meet (and retry).
+   */
+  prefetchKeys(): void {
+    this.#jwks ??= createRemoteJWKSet(new URL('/.well-known/jwks.json', this.url));
+    if (!this.#jwks.fresh && !this.#jwks.reloading) this.#jwks.reload().catch(() => undefined);
   }
 
   /** `GET /v1/info`: dev mode and the datacenters of the manifest in force. */

@@ -254,6 +254,8 @@ export class Session<Track> {
     this.#bridgeKeys.prefetch();
     this.#setCallState({ routing: 'connecting', keys: this.#options.e2ee ? 'agreeing' : 'off' });
     this.#dispatch({ type: 'join' });
+    // Beside the route request, which has left: its ticket is checked against these keys when it comes back.
+    this.#broker.prefetchKeys();
     // After the route request has left: the route is on the critical path, the key package only by admission.
     this.#prepareNext();
   }
