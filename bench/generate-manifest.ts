@@ -239,6 +239,7 @@ export function generateManifestModel(options: GenerateOptions = {}): Manifest {
     version: 1,
     groups: GROUPS,
     datacenters: datacenters.map(({ id, jurisdiction, location, capacity, tags, ice }) => ({ id, jurisdiction, location, capacity, tags, ice })),
+    stores: [],
     zones,
     fences: FENCES,
     plans: PLANS,

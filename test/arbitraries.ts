@@ -16,6 +16,7 @@ import {
   type LiveState,
   type Manifest,
   type Plan,
+  type RecordStore,
   type RouteRequest,
   type SelectionConfig,
   type Zone,
@@ -171,6 +172,8 @@ export const manifestArb: fc.Arbitrary<Manifest> = fc
       // A permutation of the ids, so that the manifest's order is not the ids' order.
       ids: fc.shuffledSubarray([...DATACENTER_IDS], { minLength: MAX_DATACENTERS }),
       datacenters: fc.array(draftDatacenterArb, { minLength: 1, maxLength: MAX_DATACENTERS }),
+      // Record stores: none (the broker's one store) now and then.
+      stores: fc.array(fc.tuple(fc.constantFrom(...JURISDICTIONS), pointArb), { maxLength: 4 }),
       zones: fc.array(draftZoneArb, { minLength: 1, maxLength: 5 }),
       fenceNames: fc.uniqueArray(fenceNameArb, { maxLength: 4 }),
       fences: fc.array(draftFenceArb, { minLength: 4, maxLength: 4 }),
@@ -202,7 +205,8 @@ export const manifestArb: fc.Arbitrary<Manifest> = fc
       const [tags, exclusive] = d.planRules[i] ?? [['gov'], false];
       return { id, tags, exclusive };
     });
-    return { version: 1, groups, datacenters, zones: settleZones(d.zones, groups, ids), fences, plans, selection: d.selection };
+    const stores = d.stores.map(([jurisdiction, location], i): RecordStore => ({ id: `store-${String(i)}`, jurisdiction, location }));
+    return { version: 1, groups, datacenters, stores, zones: settleZones(d.zones, groups, ids), fences, plans, selection: d.selection };
   });
 
 /** `arb` about once in `1 + absent` times, else undefined. */

@@ -267,6 +267,7 @@ const crowdedArb: fc.Arbitrary<Scenario> = fc
         version: 1,
         groups: [],
         datacenters: ids.map((id, i) => ({ id, jurisdiction: 'US', location: points[spots[i] ?? 0] ?? { lat: 0, lon: 0 }, capacity: 1000, tags: [], ice: [] })),
+        stores: [],
         zones: [
           {
             id: 'everywhere',
@@ -311,6 +312,7 @@ describe('selectDatacenters: ordering (f)', () => {
       { id: 'b-first', jurisdiction: 'DE', location: a, capacity: 100, tags: [], ice: [] },
       { id: 'a-second', jurisdiction: 'DE', location: b, capacity: 100, tags: [], ice: [] },
     ],
+    stores: [],
     zones: [{ id: 'all', countries: ['*'], primaries: ['a-second', 'b-first'], secondaries: [] }],
     fences: [],
     plans: [],

@@ -8,6 +8,7 @@ export * from './geo/countries.js';
 export * from './geo/distance.js';
 export * from './policy/compile.js';
 export * from './select/select.js';
+export * from './select/store.js';
 export * from './select/meeting-policy.js';
 export * from './verify/check.js';
 export * from './verify/location.js';

@@ -15,6 +15,7 @@ import {
   type Fence,
   type Manifest,
   type Plan,
+  type RecordStore,
   type SelectionConfig,
   type Zone,
 } from './types.js';
@@ -76,6 +77,7 @@ function readManifest(ctx: ManifestReader, root: Node | null): Manifest | undefi
     version: false,
     groups: false,
     datacenters: true,
+    stores: false,
     zones: true,
     fences: false,
     plans: false,
@@ -91,11 +93,12 @@ function readManifest(ctx: ManifestReader, root: Node | null): Manifest | undefi
   const groups = groupEntries.map((e) => readGroup(ctx, e));
   checkGroupCycles(ctx, groups);
   const datacenters = readIdMap(ctx, top.get('datacenters') ?? null, 'datacenters', 'datacenter').map((e) => readDatacenter(ctx, e));
+  const stores = top.has('stores') ? readIdMap(ctx, top.get('stores') ?? null, 'stores', 'store').map((e) => readStore(ctx, e)) : [];
   const zones = readIdMap(ctx, top.get('zones') ?? null, 'zones', 'zone').map((e) => readZone(ctx, e));
   const fences = top.has('fences') ? readFences(ctx, top.get('fences') ?? null) : [];
   const plans = top.has('plans') ? readIdMap(ctx, top.get('plans') ?? null, 'plans', 'plan').map((e) => readPlan(ctx, e)) : [];
   const selection = top.has('selection') ? readSelection(ctx, top.get('selection') ?? null) : DEFAULT_SELECTION;
-  return { version: 1, groups, datacenters, zones, fences, plans, selection };
+  return { version: 1, groups, datacenters, stores, zones, fences, plans, selection };
 }
 
 function readGroup(ctx: ManifestReader, e: Entry): CountryGroup {
@@ -130,6 +133,11 @@ function readDatacenter(ctx: ManifestReader, e: Entry): Datacenter {
   const tags = f?.has('tags') ? readTags(ctx, f.get('tags'), `${e.path}.tags`) : [];
   const ice = f?.has('ice') ? readIce(ctx, f.get('ice') ?? null, `${e.path}.ice`, jurisdiction) : [];
   return { id: e.key, jurisdiction, location, capacity, tags, ice };
+}
+
+function readStore(ctx: ManifestReader, e: Entry): RecordStore {
+  const f = readFields(ctx, e.value, e.path, { jurisdiction: true, location: true }, e.keyNode);
+  return { id: e.key, jurisdiction: readCode(ctx, f?.get('jurisdiction'), `${e.path}.jurisdiction`), location: readLocation(ctx, f?.get('location'), `${e.path}.location`) };
 }
 
 /** Reads a datacenter's STUN/TURN servers; a server without a jurisdiction is the datacenter's own. */

@@ -25,6 +25,9 @@ export function printManifest(manifest: Manifest): string {
       }),
     ),
   );
+  if (manifest.stores.length > 0) {
+    doc.set('stores', new Map(manifest.stores.map((st) => [st.id, new Map<string, unknown>([['jurisdiction', st.jurisdiction], ['location', new Map([['lat', st.location.lat], ['lon', st.location.lon]])]])])));
+  }
   doc.set(
     'zones',
     new Map(

@@ -104,6 +104,38 @@ export const MANIFEST_JSON_SCHEMA = {
         },
       },
     },
+    stores: {
+      title: 'Record stores',
+      description:
+        "Where the broker keeps what it records about participants (audit records, participant and meeting rows, receipts), by id. Optional; when declared, each participant's records go to the nearest store whose jurisdiction every fence binding them permits, and `geobridge check` fails a country whose fences permit none.",
+      type: 'object',
+      propertyNames: { $ref: '#/$defs/id' },
+      additionalProperties: {
+        title: 'Record store',
+        description: 'A regional store of personal records; the broker configuration gives its database.',
+        type: 'object',
+        additionalProperties: false,
+        required: ['jurisdiction', 'location'],
+        properties: {
+          jurisdiction: {
+            title: 'Jurisdiction',
+            description: 'ISO 3166-1 alpha-2 code of the country whose law governs the data it holds (a code, not a group).',
+            $ref: '#/$defs/countryCode',
+          },
+          location: {
+            title: 'Location',
+            description: 'Where the store is, in degrees; of the stores a participant may use, the nearest holds their records.',
+            type: 'object',
+            additionalProperties: false,
+            required: ['lat', 'lon'],
+            properties: {
+              lat: { title: 'Latitude', description: 'Degrees north, -90 to 90.', type: 'number', minimum: -90, maximum: 90 },
+              lon: { title: 'Longitude', description: 'Degrees east, -180 to 180.', type: 'number', minimum: -180, maximum: 180 },
+            },
+          },
+        },
+      },
+    },
     zones: {
       title: 'Zones',
       description: "Client zones, by id: the countries each serves and the datacenters their clients may try.",

@@ -34,6 +34,20 @@ export interface Datacenter {
   readonly ice: readonly DeclaredIceServer[];
 }
 
+/**
+ * Where the broker keeps what it records about participants (audit records,
+ * participant and meeting rows, receipts). That is personal data, held to the
+ * same fences as media: a participant's records go only to a store whose
+ * jurisdiction every fence binding the participant permits.
+ */
+export interface RecordStore {
+  readonly id: string;
+  /** ISO 3166-1 alpha-2 code of the country whose law governs the data it holds. */
+  readonly jurisdiction: string;
+  /** Where it is; of the stores a participant may use, the nearest holds their records. */
+  readonly location: GeoPoint;
+}
+
 /** A client zone: the countries it serves and their datacenter lists. */
 export interface Zone {
   readonly id: string;
@@ -86,6 +100,8 @@ export interface Manifest {
   readonly version: 1;
   readonly groups: readonly CountryGroup[];
   readonly datacenters: readonly Datacenter[];
+  /** Record stores by region; none declared means the broker's one store, outside the manifest's view. */
+  readonly stores: readonly RecordStore[];
   readonly zones: readonly Zone[];
   readonly fences: readonly Fence[];
   readonly plans: readonly Plan[];

@@ -65,7 +65,29 @@ function verify(manifest: Manifest, loc: Locator): Diagnostic[] {
     ...checkPlans(manifest, loc),
     ...checkCapacity(manifest, policy, loc),
     ...checkLocations(manifest, loc),
+    ...checkStores(manifest, policy, loc),
   ];
+}
+
+/** With record stores declared, every country a zone serves needs one inside its fences (control-plane residency). */
+function checkStores(manifest: Manifest, policy: CompiledPolicy, loc: Locator): Diagnostic[] {
+  if (manifest.stores.length === 0) return [];
+  const jurisdictions = new Set(manifest.stores.map((s) => s.jurisdiction));
+  const out: Diagnostic[] = [];
+  for (const zone of manifest.zones) {
+    const stranded = [...policy.countriesOf(zone)].filter((c) => ![...policy.fenceAllowed(c)].some((j) => jurisdictions.has(j))).sort(compareStrings);
+    if (stranded.length === 0) continue;
+    const fences = [...new Set(stranded.flatMap((c) => policy.fencesFor(c).map((f) => f.fence.name)))].sort(compareStrings);
+    out.push(
+      loc.diag(
+        'GB_NO_STORE_IN_FENCE',
+        `zones.${zone.id}.countries`,
+        `${formatCount(stranded.length)} ${stranded.length === 1 ? 'country' : 'countries'} of zone '${zone.id}' (${listCountries(stranded)}) may keep records in none of the stores (${[...jurisdictions].sort(compareStrings).join(', ')})${fences.length > 0 ? `: fences ${fences.map((f) => `'${f}'`).join(', ')}` : ''}; their participants would be refused. Declare a store inside their fences.`,
+        [loc.related('stores', 'the record stores')],
+      ),
+    );
+  }
+  return out;
 }
 
 type ListName = 'primaries' | 'secondaries';
