@@ -15,7 +15,9 @@ export const DIFF_HELP = `Usage: geobridge diff [--json] OLD.yaml NEW.yaml
 Shows what a manifest change does to where participants' data may go:
   - exposure: for each client country, the jurisdictions that become reachable
     or unreachable (under any failure or load, for participants without a plan),
-    and those its media may be relayed through by the TURN servers it is handed;
+    and those its media may be relayed through by the TURN servers it is handed,
+    and those of the record stores that may keep what the broker records
+    about its participants (\`stores:\`);
   - list entries and STUN/TURN servers that start or stop crossing a fence
     (check rejects them; the decider holds the fence anyway);
   - list changes per zone; datacenters added, removed or changed; STUN/TURN
@@ -57,6 +59,8 @@ function formatDiff(diff: ManifestDiff): string {
   lines.push(...exposureLines(diff.exposure));
   lines.push('', 'Exposure via TURN relays (jurisdictions media may be relayed through):');
   lines.push(...exposureLines(diff.relayExposure));
+  lines.push('', 'Exposure of records (jurisdictions of the record stores that may hold them):');
+  lines.push(...exposureLines(diff.recordExposure));
   lines.push('', 'Lists crossing a fence (held by the decider, rejected by check):');
   if (diff.crossings.length === 0) lines.push('  no change');
   for (const c of diff.crossings) {

@@ -77,3 +77,21 @@ describe('diffManifests: STUN/TURN servers', () => {
     ]);
   });
 });
+
+describe('diffManifests: record stores', () => {
+  const stores = (lines: string): string => BASE.replace('zones:\n', `stores:\n${lines}zones:\n`);
+  it('reports the jurisdictions where each country’s records may be kept, gained and lost', () => {
+    const us = '  us: { jurisdiction: US, location: { lat: 39.04, lon: -77.49 } }\n';
+    const cn = '  cn: { jurisdiction: CN, location: { lat: 31.23, lon: 121.47 } }\n';
+    const ca = '  ca: { jurisdiction: CA, location: { lat: 45.5, lon: -73.57 } }\n';
+    expect(diffManifests(manifest(BASE), manifest(BASE)).recordExposure).toEqual([]);
+    // Declaring stores: US and CA records may be kept in the US, China's in China; nobody else is zoned.
+    expect(diffManifests(manifest(BASE), manifest(stores(us + cn))).recordExposure).toEqual([
+      { countries: ['CA', 'US'], gained: ['US'], lost: [] },
+      { countries: ['CN'], gained: ['CN'], lost: [] },
+    ]);
+    // A Canadian store: records of both North American countries may now go there too; China's are untouched.
+    expect(diffManifests(manifest(stores(us + cn)), manifest(stores(us + cn + ca))).recordExposure).toEqual([{ countries: ['CA', 'US'], gained: ['CA'], lost: [] }]);
+    expect(diffManifests(manifest(stores(us + cn + ca)), manifest(stores(us + cn))).recordExposure).toEqual([{ countries: ['CA', 'US'], gained: [], lost: ['CA'] }]);
+  });
+});

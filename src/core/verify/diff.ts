@@ -82,6 +82,8 @@ export interface ManifestDiff {
   readonly exposure: readonly ExposureChange[];
   /** Jurisdictions a country's media may be relayed through by the TURN servers its datacenters hand out. */
   readonly relayExposure: readonly ExposureChange[];
+  /** Jurisdictions of the record stores that may hold what the broker records about a country's participants (`stores:`; none declared: none compared). */
+  readonly recordExposure: readonly ExposureChange[];
   /** Lists that start or stop crossing a fence (the 2020 misconfiguration shows up here). */
   readonly crossings: readonly CrossingChange[];
   /** Declared STUN/TURN servers that start or stop being outside a fence. */
@@ -99,6 +101,7 @@ export function diffManifests(before: Manifest, after: Manifest): ManifestDiff {
   return {
     exposure: diffExposure(a, b, reachableJurisdictions),
     relayExposure: diffExposure(a, b, relayJurisdictions),
+    recordExposure: diffExposure(a, b, recordJurisdictions),
     crossings: diffCrossings(a, b),
     iceCrossings: diffIceCrossings(a, b),
     zones: diffZones(before, after),
@@ -136,6 +139,17 @@ export function relayJurisdictions(policy: CompiledPolicy, country: string): Rea
   const allowed = policy.fenceAllowed(country);
   const servers = reachableDatacenters(policy, country).flatMap((dc) => allowedIceServers(policy.manifest, dc.id, allowed));
   return new Set(servers.filter((s) => s.urls.some(isRelayUrl)).map((s) => s.jurisdiction));
+}
+
+/**
+ * Jurisdictions of the record stores a zoned country's participants may have
+ * their records kept in (`storesFor` before any account narrows it): the
+ * nearest holds them, an account's jurisdictions may pick another of these.
+ */
+export function recordJurisdictions(policy: CompiledPolicy, country: string): ReadonlySet<string> {
+  if (!policy.zoneFor(country)) return new Set();
+  const allowed = policy.fenceAllowed(country);
+  return new Set(policy.manifest.stores.filter((s) => allowed.has(s.jurisdiction)).map((s) => s.jurisdiction));
 }
 
 function diffExposure(a: CompiledPolicy, b: CompiledPolicy, reachable: (policy: CompiledPolicy, country: string) => ReadonlySet<string>): ExposureChange[] {
