@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { GeobridgeError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest/parse.js';
+import type { Manifest } from '../core/manifest/types.js';
 import { diffManifests } from '../core/verify/diff.js';
 import { checkManifest } from '../core/verify/check.js';
 import { openGeoIp } from '../node/geoip.js';
@@ -39,7 +40,31 @@ import { describeUrl } from './pg.js';
 import { SigningKeyFiles, moveLegacySigningKeys } from './signing-key-secrets.js';
 import { PostgresStore } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import type { Store } from './store/store.js';
+import type { ManifestVersion, Store } from './store/store.js';
+
+/**
+ * The manifest a broker starts with: its file, unless the store is shared and the file is an older version
+ * of the store's manifest. Then the file is a broker not yet updated, not an operator's change, and putting
+ * it in force would roll every broker back: the store's newest stays in force, and `stale` names the file's
+ * version. A file the store has never held is a change, as on a store of one's own.
+ */
+async function manifestInForce(
+  store: Store,
+  shared: boolean,
+  fileManifest: Manifest,
+  fileText: string,
+  latest: ManifestVersion | undefined,
+): Promise<{ manifest: Manifest; text: string; sha256: string; stale?: ManifestVersion }> {
+  const sha256 = sha256Hex(fileText);
+  const asFile = { manifest: fileManifest, text: fileText, sha256 };
+  if (!shared || latest === undefined || latest.sha256 === sha256) return asFile;
+  const older = (await store.listManifests()).findLast((m) => m.sha256 === sha256);
+  if (!older) return asFile;
+  const inForce = parseManifest(latest.text, `manifest v${String(latest.version)}`).manifest;
+  // The store's text was checked by the broker that saved it; one that no longer parses here is no reason to roll back.
+  if (!inForce) throw new GeobridgeError('INVALID_MANIFEST', `the shared store's manifest version ${String(latest.version)} does not parse with this geobridge; upgrade it, or apply a manifest it reads with PUT /v1/manifest.`);
+  return { manifest: inForce, text: latest.text, sha256: latest.sha256, stale: older };
+}
 
 /** How long closing waits for requests in flight before it cuts their connections. */
 const CLOSE_GRACE_MS = 2000;
@@ -59,16 +84,16 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   // The data directory holds the signing keys and the admin token: it is this user's alone (narrowed below if it exists).
   mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
   const now = (): Date => new Date();
-  const manifestText = readText(settings.manifestPath, 'manifest');
-  const parsed = parseManifest(manifestText, settings.manifestPath);
+  const fileText = readText(settings.manifestPath, 'manifest');
+  const parsed = parseManifest(fileText, settings.manifestPath);
   const errors = checkManifest(parsed).filter((d) => d.severity === 'error');
   if (!parsed.manifest || errors.length > 0) {
     const first = errors[0];
     throw new GeobridgeError('INVALID_MANIFEST', `${settings.manifestPath} has ${errors.length} error(s)${first ? ` (first: ${first.line}:${first.column} ${first.code}: ${first.message})` : ''}; run 'geobridge check ${settings.manifestPath}'. The broker does not start on a manifest with errors.`);
   }
-  const manifest = parsed.manifest;
+  const fileManifest = parsed.manifest;
   const { adminToken, adminTokenFile } = loadAdminToken(settings);
-  const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
+  const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(fileManifest.datacenters.map((d) => d.id)));
 
   const sqlite = settings.storeUrl === undefined ? SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite'))) : undefined;
   const store: Store = sqlite ?? (await PostgresStore.open(settings.storeUrl ?? ''));
@@ -89,8 +114,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const keys = await KeyRing.load(store, now, { secrets, holder });
     const treeHeads = new TreeHeadSigner(audit, logKey);
     const geoip = await openGeoIp(settings.geoipPath);
-    const sha256 = sha256Hex(manifestText);
     const latest = await store.latestManifest();
+    const { manifest, text: manifestText, sha256, stale } = await manifestInForce(store, settings.storeUrl !== undefined, fileManifest, fileText, latest);
     const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
     const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
@@ -160,6 +185,12 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     });
     const releaser = new PlacementReleaser(ctx);
     releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
+    if (stale) {
+      app.log.warn(
+        { file: settings.manifestPath, fileVersion: stale.version, inForce: version.version },
+        `${settings.manifestPath} is manifest version ${String(stale.version)} of the shared store, which is at version ${String(version.version)}: running version ${String(version.version)}, not rolling every broker back. Write the manifest in force to this file (geobridge manifest show --store …); change the manifest with PUT /v1/manifest.`,
+      );
+    }
     if (settings.dev) app.log.warn(`DEV MODE: requests may name their country${settings.assumeBridgesUp ? ' and datacenters without a bridge count as up' : ''}. Never run this in production.`);
     await app.listen({ host: settings.host, port: settings.port });
     const address = app.server.address();
