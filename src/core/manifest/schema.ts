@@ -72,13 +72,7 @@ export const MANIFEST_JSON_SCHEMA = {
           location: {
             title: 'Location',
             description: 'Where the datacenter is, in degrees; used to rank datacenters by distance.',
-            type: 'object',
-            additionalProperties: false,
-            required: ['lat', 'lon'],
-            properties: {
-              lat: { title: 'Latitude', description: 'Degrees north, -90 to 90.', type: 'number', minimum: -90, maximum: 90 },
-              lon: { title: 'Longitude', description: 'Degrees east, -180 to 180.', type: 'number', minimum: -180, maximum: 180 },
-            },
+            $ref: '#/$defs/location',
           },
           capacity: {
             title: 'Capacity',
@@ -125,13 +119,7 @@ export const MANIFEST_JSON_SCHEMA = {
           location: {
             title: 'Location',
             description: 'Where the store is, in degrees; of the stores a participant may use, the nearest holds their records.',
-            type: 'object',
-            additionalProperties: false,
-            required: ['lat', 'lon'],
-            properties: {
-              lat: { title: 'Latitude', description: 'Degrees north, -90 to 90.', type: 'number', minimum: -90, maximum: 90 },
-              lon: { title: 'Longitude', description: 'Degrees east, -180 to 180.', type: 'number', minimum: -180, maximum: 180 },
-            },
+            $ref: '#/$defs/location',
           },
         },
       },
@@ -292,6 +280,17 @@ export const MANIFEST_JSON_SCHEMA = {
     },
   },
   $defs: {
+    location: {
+      title: 'Location',
+      description: 'A point on Earth in degrees.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['lat', 'lon'],
+      properties: {
+        lat: { title: 'Latitude', description: 'Degrees north, -90 to 90.', type: 'number', minimum: -90, maximum: 90 },
+        lon: { title: 'Longitude', description: 'Degrees east, -180 to 180.', type: 'number', minimum: -180, maximum: 180 },
+      },
+    },
     id: {
       title: 'Id',
       description: "Starts with a letter, then letters, digits, '-', '_' or '.'; 64 characters at most.",
