@@ -391,6 +391,27 @@ describe('refusals', () => {
     expect(commands.at(-1)).toMatchObject({ type: 'startTimer', deadline: T0 + 5000 });
   });
 
+  it('asks again after Retry-After when the broker is away for now (its store, log or bus), and reports the refusal if it stays away', () => {
+    for (const code of ['STORE_UNAVAILABLE', 'AUDIT_UNAVAILABLE', 'BUS_UNAVAILABLE']) {
+      const m = new Driver();
+      const commands = m.send({ type: 'routeRefused', requestId: m.join(), code, message: 'away', retryAfterMs: 5000 });
+      expect(notices(commands)).toEqual([{ type: 'retrying', reason: 'BROKER_UNAVAILABLE', retry: 1, delayMs: 5000 }]);
+      expect(m.status).toBe('waiting');
+      let retries = 1;
+      for (;;) {
+        m.timeout();
+        const again = m.send({ type: 'routeRefused', requestId: m.last('requestRoute').requestId, code, message: 'away', retryAfterMs: 5000 });
+        if (m.status !== 'waiting') {
+          expect(notices(again)).toEqual([{ type: 'refused', code, message: 'away' }]);
+          break;
+        }
+        retries++;
+      }
+      expect(retries).toBe(POLICY.maxRetries);
+      expect(m.state).toMatchObject({ status: 'failed', code });
+    }
+  });
+
   it('gives up at once when Retry-After is beyond the policy’s longest delay', () => {
     const m = new Driver();
     m.send({ type: 'routeRefused', requestId: m.join(), code: 'NO_CAPACITY_IN_FENCE', message: 'full', retryAfterMs: 60_000 });

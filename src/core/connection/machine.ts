@@ -140,11 +140,17 @@ function receiveRoute(state: RoutingState, event: RouteReceivedEvent, ctx: StepC
   return attempt({ ...progressOf(state), route, tried: [], redirects: [] }, first, 1, ctx, commands);
 }
 
+/**
+ * A refusal is final unless the broker says it is for now: NO_CAPACITY_IN_FENCE, or any refusal that comes
+ * with a Retry-After (its store, log or bus away: 503 with Retry-After, RFC 9110 §10.2.3). Those are asked
+ * again after the delay, as the policy allows.
+ */
 function receiveRefusal(state: RoutingState, event: RouteRefusedEvent, ctx: StepContext): StepResult {
   const refusal = { code: event.code, message: event.message };
-  if (event.code !== 'NO_CAPACITY_IN_FENCE') return refuse(state, refusal, []);
   const retryAfterMs = event.retryAfterMs !== undefined && event.retryAfterMs > 0 ? Math.ceil(event.retryAfterMs) : 0;
-  return retryRoute(state, 'NO_CAPACITY_IN_FENCE', ctx, [], { retryAfterMs, refusal });
+  if (event.code === 'NO_CAPACITY_IN_FENCE') return retryRoute(state, 'NO_CAPACITY_IN_FENCE', ctx, [], { retryAfterMs, refusal });
+  if (retryAfterMs > 0) return retryRoute(state, 'BROKER_UNAVAILABLE', ctx, [], { retryAfterMs, refusal });
+  return refuse(state, refusal, []);
 }
 
 interface Refusal {
