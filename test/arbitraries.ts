@@ -115,6 +115,7 @@ const draftFenceArb = fc.tuple(
   fc.subarray([...COUNTRY_TOKENS], { maxLength: 3 }), // '!X' exclusions
   fc.boolean(), // allow (else deny)
   fc.subarray([...COUNTRY_TOKENS], { minLength: 1, maxLength: 5 }),
+  fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }), // transit: e2ee
 );
 
 const draftPlanArb = fc.tuple(fc.subarray([...TAGS], { minLength: 1 }), fc.boolean());
@@ -194,9 +195,10 @@ export const manifestArb: fc.Arbitrary<Manifest> = fc
     }));
     const ids = new Set(datacenters.map((dc) => dc.id));
     const fences = d.fenceNames.map((name, i): Fence => {
-      const [everyone, included, excluded, isAllow, rule] = d.fences[i] ?? [true, [], [], false, ['CN']];
+      const [everyone, included, excluded, isAllow, rule, e2ee] = d.fences[i] ?? [true, [], [], false, ['CN'], false];
       const clients = [...(everyone ? ['*'] : included), ...excluded.map((c) => `!${c}`)];
-      return isAllow ? { name, clients, allow: rule } : { name, clients, deny: rule };
+      const fence: Fence = isAllow ? { name, clients, allow: rule } : { name, clients, deny: rule };
+      return e2ee ? { ...fence, transit: 'e2ee' } : fence;
     });
     // Define every group that a list names, and some that none does.
     const used = new Set([...d.zones.flatMap(([countries]) => countries), ...d.fences.slice(0, fences.length).flatMap(([, inc, exc, , rule]) => [...inc, ...exc, ...rule])]);
@@ -428,4 +430,14 @@ export function loadOf(live: LiveState, id: string): number {
 /** Up and strictly below the limit (NaN is never below it: unknown load fails closed). */
 export function operational(manifest: Manifest, live: LiveState, id: string): boolean {
   return !(live.down?.has(id) ?? false) && loadOf(live, id) < manifest.selection.maxUtilization;
+}
+
+/**
+ * May a bridge in `jurisdiction` carry the media of a participant from
+ * `country` (the cascade's rule, docs/cascading.md)? Inside every binding
+ * fence; or, in an E2EE meeting, every binding fence that forbids it lets
+ * ciphertext transit (`transit: e2ee`).
+ */
+export function mayCarry(manifest: Manifest, country: string, jurisdiction: string, e2ee: boolean): boolean {
+  return manifest.fences.every((f) => !fenceBinds(manifest, f, country) || fencePermits(manifest, f, jurisdiction) || (e2ee && f.transit === 'e2ee'));
 }

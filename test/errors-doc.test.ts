@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HTTP_STATUS } from '../src/broker/http-errors.js';
 import { DIAGNOSTIC_CODES } from '../src/core/diagnostics.js';
+import { UNREACHABLE_REASONS } from '../src/core/plan/plan.js';
 
 const root = join(import.meta.dirname, '..');
 const documented = new Set([...readFileSync(join(root, 'docs/errors.md'), 'utf8').matchAll(/^### ([A-Z][A-Z0-9_]+)$/gm)].map((m) => m[1]));
@@ -16,9 +17,9 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** Codes thrown as GeobridgeError (or its subclass SFrameError) or returned as refusals anywhere in src/. */
+/** Codes thrown as GeobridgeError (or its subclass SFrameError) or returned as refusals anywhere in src/, and the cascade plan's reasons. */
 function codesInSource(): Set<string> {
-  const codes = new Set<string>([...Object.keys(DIAGNOSTIC_CODES), ...Object.keys(HTTP_STATUS)]);
+  const codes = new Set<string>([...Object.keys(DIAGNOSTIC_CODES), ...Object.keys(HTTP_STATUS), ...Object.keys(UNREACHABLE_REASONS)]);
   for (const file of sourceFiles(join(root, 'src'))) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/(?:GeobridgeError|SFrameError)\(\s*'([A-Z][A-Z0-9_]+)'/g)) codes.add(m[1] ?? '');

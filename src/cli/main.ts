@@ -16,6 +16,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   check: async () => (await import('./commands/check.js')).runCheck,
   diff: async () => (await import('./commands/diff.js')).runDiff,
   route: async () => (await import('./commands/route.js')).runRoute,
+  plan: async () => (await import('./commands/plan.js')).runPlan,
   table: async () => (await import('./commands/table.js')).runTable,
   schema: async () => (await import('./commands/schema.js')).runSchema,
   simulate: async () => (await import('./commands/simulate.js')).runSimulate,
@@ -36,6 +37,7 @@ Commands:
   check [manifest…]        verify manifests: fences, lists, enclaves, capacity (exit 1 on errors)
   diff OLD NEW             what a manifest change does to exposure and capacity
   route --manifest F …     where a participant may connect, and why not elsewhere (exit 3 if refused)
+  plan --manifest F …      a meeting across bridges: who connects where, relays, who cannot see whom
   table [manifest]         each zone's candidates under normal load
   simulate SCENARIO        replay growth, spikes and outages through the real decider
   serve --manifest F       run the broker: decisions, signed route tickets, placement, audit
@@ -49,7 +51,7 @@ Commands:
   manifest log|show        the manifests a broker put in force: when, by whom, what changed; one whole
   keys list|rotate|revoke  the broker's signing keys: list them, rotate, revoke one (admin token)
 
-Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused
+Exit codes: 0 success · 1 check found violations or audit chain broken · 2 bad input or usage · 3 route refused or a planned participant reaches nobody
 
 Start here:
   geobridge check examples/incident-2020.yaml

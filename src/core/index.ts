@@ -16,3 +16,4 @@ export * from './verify/format.js';
 export * from './verify/diff.js';
 export * from './connection/index.js';
 export * from './ice/index.js';
+export * from './plan/plan.js';

@@ -22,6 +22,8 @@ Shows what a manifest change does to where participants' data may go:
     (check rejects them; the decider holds the fence anyway);
   - list changes per zone; datacenters added, removed or changed; STUN/TURN
     servers added, removed or moved to another jurisdiction;
+  - fences whose \`transit\` changed: whether E2EE media of their clients may
+    transit a bridge outside them in a cascaded meeting (never or e2ee);
   - the capacity inside each fence, before and after.
 
 Exit codes: 0 compared · 2 a file is unreadable or does not parse
@@ -90,6 +92,9 @@ function formatDiff(diff: ManifestDiff): string {
     const where = [i.before, i.after].filter((j) => j !== undefined).join(' → ');
     lines.push(`  ${mark} ${i.datacenter} ${i.url} (${where})`);
   }
+  lines.push('', 'Transit of E2EE media outside a fence (cascaded meetings):');
+  if (diff.transit.length === 0) lines.push('  no change');
+  for (const t of diff.transit) lines.push(`  ${t.fence}: ${t.before ?? '—'} → ${t.after ?? '—'}`);
   lines.push('', 'Capacity inside each fence:');
   for (const f of diff.fences) {
     const delta = f.capacityAfter - f.capacityBefore;

@@ -5,12 +5,13 @@
 import { GeobridgeError } from '../../core/errors.js';
 import { countryName, countryPoint, isCountryCode } from '../../core/geo/countries.js';
 import { estimateRttMs, greatCircleKm } from '../../core/geo/distance.js';
-import type { GeoPoint, Manifest } from '../../core/manifest/types.js';
+import type { Manifest } from '../../core/manifest/types.js';
 import { isRefusal, selectDatacenters, type Decision, type LiveState, type Refusal, type RouteRequest } from '../../core/select/select.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { checkManifest } from '../../core/verify/check.js';
 import { openGeoIp } from '../../node/geoip.js';
 import { parseCommandArgs, splitList } from '../args.js';
+import { buildLiveState, parseLocation } from '../route-flags.js';
 import { EXIT, type Io } from '../io.js';
 import { loadManifest } from '../manifest-file.js';
 
@@ -121,31 +122,6 @@ async function buildRequest(manifest: Manifest, flags: RequestFlags): Promise<Ro
     ...(accountJurisdictions ? { accountJurisdictions } : {}),
     ...(meetingJurisdictions ? { meetingJurisdictions } : {}),
   };
-}
-
-function parseLocation(text: string): GeoPoint {
-  const parts = text.split(',').map((s) => Number(s.trim()));
-  const [lat, lon] = parts;
-  if (parts.length !== 2 || lat === undefined || lon === undefined || !Number.isFinite(lat) || !Number.isFinite(lon) || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
-    throw new GeobridgeError('INVALID_LOCATION', `--location '${text}' must be LAT,LON in degrees, e.g. 52.52,13.40 (lat -90..90, lon -180..180).`);
-  }
-  return { lat, lon };
-}
-
-function buildLiveState(manifest: Manifest, down: string | undefined, utilization: string | undefined): LiveState {
-  const ids = new Set(manifest.datacenters.map((d) => d.id));
-  const known = (flag: string, id: string): string => {
-    if (!ids.has(id)) throw new GeobridgeError('UNKNOWN_DATACENTER', `${flag}: '${id}' is not a datacenter of the manifest (known: ${[...ids].join(', ')}).`);
-    return id;
-  };
-  const loads = new Map<string, number>();
-  for (const pair of splitList(utilization)) {
-    const [id = '', value = ''] = pair.split('=');
-    const u = Number(value);
-    if (value.trim() === '' || !Number.isFinite(u) || u < 0) throw new GeobridgeError('INVALID_UTILIZATION', `--utilization: '${pair}' must be DC=U with U a number ≥ 0, e.g. us-east=0.95.`);
-    loads.set(known('--utilization', id.trim()), u);
-  }
-  return { down: new Set(splitList(down).map((id) => known('--down', id))), utilization: loads };
 }
 
 function usage(message: string): GeobridgeError {

@@ -69,3 +69,27 @@ describe('parseManifest: ice', () => {
     expect(errors(withIce('    ice:\n      - jurisdiction: US\n')).map((d) => [d.code, d.line, d.column])).toEqual([['GB_MISSING_FIELD', 8, 9]]);
   });
 });
+
+describe('parseManifest: a fence’s transit', () => {
+  const withTransit = (transit: string): string => `version: 1
+datacenters:
+  us-east: { jurisdiction: US, location: { lat: 39.04, lon: -77.49 }, capacity: 100 }
+zones:
+  all: { countries: ['*'], primaries: [us-east] }
+fences:
+  - name: eea
+    clients: [DE]
+    allow: [DE]
+${transit}`;
+
+  it('reads `e2ee`, and keeps `never` (the default) as no field, so the manifest prints back as written', () => {
+    expect(parseManifest(withTransit('    transit: e2ee\n')).manifest?.fences[0]).toEqual({ name: 'eea', clients: ['DE'], allow: ['DE'], transit: 'e2ee' });
+    expect(parseManifest(withTransit('    transit: never\n')).manifest?.fences[0]).toEqual({ name: 'eea', clients: ['DE'], allow: ['DE'] });
+    expect(parseManifest(withTransit('')).manifest?.fences[0]).toEqual({ name: 'eea', clients: ['DE'], allow: ['DE'] });
+  });
+
+  it('reports any other value at file:line:col', () => {
+    expect(errors(withTransit('    transit: always\n')).map((d) => [d.code, d.path, d.line, d.column])).toEqual([['GB_INVALID_VALUE', 'fences[0].transit', 10, 14]]);
+    expect(errors(withTransit('    transit: [e2ee]\n')).map((d) => [d.code, d.path])).toEqual([['GB_INVALID_TYPE', 'fences[0].transit']]);
+  });
+});

@@ -13,6 +13,7 @@ import {
   type Datacenter,
   type DeclaredIceServer,
   type Fence,
+  type FenceTransit,
   type Manifest,
   type Plan,
   type RecordStore,
@@ -207,7 +208,7 @@ function readFences(ctx: ManifestReader, node: Node | null): Fence[] {
   return (node.items as (Node | null)[]).map((item, i) => {
     const path = `fences[${i}]`;
     ctx.record(path, item);
-    const f = readFields(ctx, item, path, { name: true, clients: true, allow: false, deny: false });
+    const f = readFields(ctx, item, path, { name: true, clients: true, allow: false, deny: false, transit: false });
     const name = readString(ctx, f?.get('name'), `${path}.name`);
     const first = seen.get(name);
     if (first && name) {
@@ -221,11 +222,21 @@ function readFences(ctx: ManifestReader, node: Node | null): Fence[] {
     if (f && hasAllow === hasDeny) {
       ctx.report('GB_FENCE_RULE', path, item, `fence '${name}' needs exactly one of \`allow\` and \`deny\` (it has ${hasAllow ? 'both' : 'neither'}).`);
     }
-    const fence: Fence = { name, clients };
+    const transit = f?.has('transit') ? readTransit(ctx, f.get('transit'), `${path}.transit`) : 'never';
+    // 'never' is the default and is not kept: a fence prints back as it was written without it.
+    const fence: Fence = transit === 'e2ee' ? { name, clients, transit } : { name, clients };
     if (hasAllow) return { ...fence, allow: readCountryList(ctx, f?.get('allow'), `${path}.allow`, 'jurisdictions') };
     if (hasDeny) return { ...fence, deny: readCountryList(ctx, f?.get('deny'), `${path}.deny`, 'jurisdictions') };
     return fence;
   });
+}
+
+/** Reads a fence's `transit`: `never` or `e2ee`. */
+function readTransit(ctx: ManifestReader, node: Node | null | undefined, path: string): FenceTransit {
+  const value = readString(ctx, node, path);
+  if (value === 'never' || value === 'e2ee') return value;
+  if (value !== '') ctx.report('GB_INVALID_VALUE', path, node, `\`${path}\` is '${value}'; write \`never\` (the default: the clients' media never passes a bridge outside the fence) or \`e2ee\` (end-to-end encrypted media may transit one as ciphertext).`);
+  return 'never';
 }
 
 function readPlan(ctx: ManifestReader, e: Entry): Plan {

@@ -49,6 +49,7 @@ export function printManifest(manifest: Manifest): string {
         const body = new Map<string, unknown>([['name', f.name], ['clients', [...f.clients]]]);
         if (f.allow) body.set('allow', [...f.allow]);
         if (f.deny) body.set('deny', [...f.deny]);
+        if (f.transit) body.set('transit', f.transit);
         return body;
       }),
     );

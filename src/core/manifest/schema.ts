@@ -203,6 +203,14 @@ export const MANIFEST_JSON_SCHEMA = {
             minItems: 1,
             items: { $ref: '#/$defs/countryOrGroup' },
           },
+          transit: {
+            title: 'Transit',
+            description:
+              "Whether the clients' end-to-end encrypted media may transit a bridge outside the fence, as ciphertext, when a meeting's participants are split across bridges: `never` (the default) or `e2ee`. Never lets them connect to such a bridge.",
+            type: 'string',
+            enum: ['never', 'e2ee'],
+            default: 'never',
+          },
         },
         oneOf: [
           { title: 'Allow fence', description: 'A fence with `allow` (and no `deny`).', required: ['allow'] },

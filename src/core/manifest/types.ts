@@ -67,7 +67,16 @@ export interface Fence {
   readonly clients: readonly string[];
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
+  /**
+   * `'e2ee'`: end-to-end encrypted media of the clients may transit (be relayed
+   * by) a bridge outside the fence, as ciphertext only. Absent means `never`,
+   * the default, so a fence written without it prints back without it.
+   */
+  readonly transit?: 'e2ee';
 }
+
+/** What a fence says about E2EE ciphertext transiting a bridge outside it (`transit:`; absent in the model means never). */
+export type FenceTransit = 'never' | 'e2ee';
 
 /** A plan restricts its participants to datacenters carrying all its tags. */
 export interface Plan {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
-import { diffManifests } from './diff.js';
+import { diffManifests, summarizeDiff } from './diff.js';
 
 const BASE = `version: 1
 datacenters:
@@ -93,5 +93,23 @@ describe('diffManifests: record stores', () => {
     // A Canadian store: records of both North American countries may now go there too; China's are untouched.
     expect(diffManifests(manifest(stores(us + cn)), manifest(stores(us + cn + ca))).recordExposure).toEqual([{ countries: ['CA', 'US'], gained: ['CA'], lost: [] }]);
     expect(diffManifests(manifest(stores(us + cn + ca)), manifest(stores(us + cn))).recordExposure).toEqual([{ countries: ['CA', 'US'], gained: [], lost: ['CA'] }]);
+  });
+});
+
+describe('diffManifests: transit', () => {
+  const withTransit = (china: string, extra = ''): string =>
+    BASE.replace("- { name: china-stays-in-china, clients: [CN], allow: [CN] }", `- { name: china-stays-in-china, clients: [CN], allow: [CN]${china} }${extra}`);
+
+  it('reports a fence whose transit changed, an added fence only when it lets ciphertext transit, and nothing else', () => {
+    expect(diffManifests(manifest(BASE), manifest(BASE)).transit).toEqual([]);
+    expect(diffManifests(manifest(BASE), manifest(withTransit(', transit: never'))).transit).toEqual([]);
+    expect(diffManifests(manifest(BASE), manifest(withTransit(', transit: e2ee'))).transit).toEqual([{ fence: 'china-stays-in-china', before: 'never', after: 'e2ee' }]);
+    expect(diffManifests(manifest(withTransit(', transit: e2ee')), manifest(BASE)).transit).toEqual([{ fence: 'china-stays-in-china', before: 'e2ee', after: 'never' }]);
+    const added = (t: string): string => withTransit('', `\n  - { name: us-only, clients: [US], allow: [US]${t} }`);
+    expect(diffManifests(manifest(BASE), manifest(added(''))).transit).toEqual([]);
+    expect(diffManifests(manifest(BASE), manifest(added(', transit: e2ee'))).transit).toEqual([{ fence: 'us-only', before: null, after: 'e2ee' }]);
+    expect(diffManifests(manifest(added(', transit: e2ee')), manifest(BASE)).transit).toEqual([{ fence: 'us-only', before: 'e2ee', after: null }]);
+    // The manifest history's one line names it too.
+    expect(summarizeDiff(diffManifests(manifest(BASE), manifest(withTransit(', transit: e2ee'))))).toBe('1 fence lets E2EE media transit');
   });
 });

@@ -5,7 +5,7 @@
 import { ALL_COUNTRY_CODES } from '../geo/countries.js';
 import { allowedIceServers } from '../ice/allowed.js';
 import { isRelayUrl } from '../ice/rules.js';
-import type { Datacenter, Manifest, Zone } from '../manifest/types.js';
+import type { Datacenter, FenceTransit, Manifest, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { findFenceCrossings, findIceCrossings } from './check.js';
@@ -40,6 +40,17 @@ export interface FenceCapacity {
   readonly change: 'added' | 'removed' | 'changed' | 'unchanged';
   readonly capacityBefore: number;
   readonly capacityAfter: number;
+}
+
+/**
+ * A fence whose `transit` changed: whether E2EE ciphertext of its clients may
+ * transit a bridge outside it. A fence added or removed is listed only when
+ * it lets ciphertext transit (null: the fence is not in that manifest).
+ */
+export interface TransitChange {
+  readonly fence: string;
+  readonly before: FenceTransit | null;
+  readonly after: FenceTransit | null;
 }
 
 /** How one datacenter changed. */
@@ -90,6 +101,8 @@ export interface ManifestDiff {
   readonly iceCrossings: readonly IceCrossingChange[];
   readonly zones: readonly ZoneChange[];
   readonly fences: readonly FenceCapacity[];
+  /** Fences whose `transit` rule changed (where a cascaded meeting may relay their clients' ciphertext). */
+  readonly transit: readonly TransitChange[];
   readonly datacenters: readonly DatacenterChange[];
   readonly ice: readonly IceChange[];
 }
@@ -106,6 +119,7 @@ export function diffManifests(before: Manifest, after: Manifest): ManifestDiff {
     iceCrossings: diffIceCrossings(a, b),
     zones: diffZones(before, after),
     fences: diffFences(a, b),
+    transit: diffTransit(before, after),
     datacenters: diffDatacenters(before, after),
     ice: diffIce(before, after),
   };
@@ -242,6 +256,20 @@ function diffFences(a: CompiledPolicy, b: CompiledPolicy): FenceCapacity[] {
   });
 }
 
+function diffTransit(before: Manifest, after: Manifest): TransitChange[] {
+  const rule = (manifest: Manifest): Map<string, FenceTransit> => new Map(manifest.fences.map((f) => [f.name, f.transit ?? 'never']));
+  const old = rule(before);
+  const now = rule(after);
+  const out: TransitChange[] = [];
+  for (const name of [...new Set([...old.keys(), ...now.keys()])].sort(compareStrings)) {
+    const x = old.get(name) ?? null;
+    const y = now.get(name) ?? null;
+    // A fence added or removed with the default says nothing new about transit: capacity lists it.
+    if ((x ?? 'never') !== (y ?? 'never')) out.push({ fence: name, before: x, after: y });
+  }
+  return out;
+}
+
 function diffDatacenters(before: Manifest, after: Manifest): DatacenterChange[] {
   const old = new Map(before.datacenters.map((d) => [d.id, d]));
   const now = new Map(after.datacenters.map((d) => [d.id, d]));
@@ -312,6 +340,8 @@ export function summarizeDiff(diff: ManifestDiff): string {
   if (relays > 0) parts.push(`${count(relays, 'relay')} start crossing a fence`);
   const dcs = (change: DatacenterChange['change']): number => diff.datacenters.filter((d) => d.change === change).length;
   for (const change of ['added', 'removed', 'changed'] as const) if (dcs(change) > 0) parts.push(`${count(dcs(change), 'datacenter')} ${change}`);
+  const transit = diff.transit.filter((t) => t.after === 'e2ee').length;
+  if (transit > 0) parts.push(`${count(transit, 'fence')} ${transit === 1 ? 'lets' : 'let'} E2EE media transit`);
   const zones = diff.zones.length;
   if (zones > 0) parts.push(`${count(zones, 'zone')} changed`);
   return parts.length === 0 ? 'no change in exposure, lists or datacenters' : parts.join('; ');
