@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker } from '../src/broker/server.js';
 import { freshDatabase } from './services.fixture.js';
@@ -34,14 +35,14 @@ const versions = ['# one\n', '# two\n', '# three\n'].map((line, i) => {
 });
 
 /** Starts a broker on `manifest`, and answers the manifest it put in force (version, and which file's text it is). */
-async function startOn(manifest: string, data: string, store?: string): Promise<{ version: number; file: number }> {
+async function startOn(manifest: string, data: string, store?: string, bridgeKeys?: string): Promise<{ version: number; file: number }> {
   // Brokers sharing a log share its key (the first broker's).
   const shared = join(root, 'a', 'keys', 'log.pem');
   if (store !== undefined && data !== 'a' && existsSync(shared) && !existsSync(join(root, data, 'keys', 'log.pem'))) {
     mkdirSync(join(root, data, 'keys'), { recursive: true, mode: 0o700 });
     copyFileSync(shared, join(root, data, 'keys', 'log.pem'));
   }
-  const { settings, problems } = parseServeSettings({ manifest, data: join(root, data), dev: true, listen: '127.0.0.1:0', ...(store === undefined ? {} : { store }) }, {});
+  const { settings, problems } = parseServeSettings({ manifest, data: join(root, data), dev: true, listen: '127.0.0.1:0', ...(store === undefined ? {} : { store }), ...(bridgeKeys === undefined ? {} : { bridgeKeys }) }, {});
   if (!settings) throw new Error(problems.join('\n'));
   const broker = await startBroker(settings, false);
   try {
@@ -62,6 +63,25 @@ describe('a broker started with an older manifest file', () => {
     expect(await startOn(one, 'a', database.url)).toEqual({ version: 2, file: 2 });
     expect(await startOn(three, 'a', database.url)).toEqual({ version: 3, file: 3 });
     expect(await startOn(two, 'b', database.url)).toEqual({ version: 3, file: 3 });
+  }, 120_000);
+
+  it('checks the bridge keys against the manifest it puts in force, before storing anything', async () => {
+    const [one] = versions as [string, string, string];
+    // Version 4 adds a datacenter, with its bridge's key; broker a's file is still version 1.
+    const extra = join(root, 'world-extra.yaml');
+    writeFileSync(extra, `# four\n${WORLD.replace('datacenters:\n', 'datacenters:\n  us-extra: { jurisdiction: US, location: { lat: 40.0, lon: -75.0 }, capacity: 1000 }\n')}`);
+    const keys = join(root, 'bridge-keys.yaml');
+    writeFileSync(keys, `us-extra: ${(await generateBridgeIdentity()).publicKey}\n`);
+    expect((await startOn(extra, 'b', database.url, keys)).version).toBe(4);
+    // The stale file lacks us-extra, but the manifest in force has it: the keys file is good.
+    expect((await startOn(one, 'a', database.url, keys)).version).toBe(4);
+    // A keys file naming a datacenter no manifest has: refused, and the new file is not stored as a version.
+    const bad = join(root, 'bad-keys.yaml');
+    writeFileSync(bad, `nowhere: ${(await generateBridgeIdentity()).publicKey}\n`);
+    const fresh = join(root, 'world-5.yaml');
+    writeFileSync(fresh, `# five\n${WORLD}`);
+    await expect(startOn(fresh, 'a', database.url, bad)).rejects.toMatchObject({ code: 'INVALID_BRIDGE_KEYS' });
+    expect((await startOn(one, 'a', database.url)).version).toBe(4);
   }, 120_000);
 
   it('on a store of its own, takes its file as the operator’s word', async () => {

@@ -93,7 +93,6 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   }
   const fileManifest = parsed.manifest;
   const { adminToken, adminTokenFile } = loadAdminToken(settings);
-  const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(fileManifest.datacenters.map((d) => d.id)));
 
   const sqlite = settings.storeUrl === undefined ? SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite'))) : undefined;
   const store: Store = sqlite ?? (await PostgresStore.open(settings.storeUrl ?? ''));
@@ -116,6 +115,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const geoip = await openGeoIp(settings.geoipPath);
     const latest = await store.latestManifest();
     const { manifest, text: manifestText, sha256, stale } = await manifestInForce(store, settings.storeUrl !== undefined, fileManifest, fileText, latest);
+    // Checked against the manifest in force (the store's newest when the file is stale), before it is saved.
+    const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
     const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
     const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
