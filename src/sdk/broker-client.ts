@@ -75,8 +75,7 @@ export class BrokerClient {
 
   /** The broker's published token keys (`/.well-known/jwks.json`), fetched once and cached by jose; verifies route tickets and identity assertions. */
   get jwks(): JWTVerifyGetKey {
-    this.#jwks ??= createRemoteJWKSet(new URL('/.well-known/jwks.json', this.url));
-    return this.#jwks;
+    return this.#keySet();
   }
 
   /**
@@ -85,8 +84,13 @@ export class BrokerClient {
    * failure is left for that verification to meet (and retry).
    */
   prefetchKeys(): void {
+    const keys = this.#keySet();
+    if (!keys.fresh && !keys.reloading) keys.reload().catch(() => undefined);
+  }
+
+  #keySet(): ReturnType<typeof createRemoteJWKSet> {
     this.#jwks ??= createRemoteJWKSet(new URL('/.well-known/jwks.json', this.url));
-    if (!this.#jwks.fresh && !this.#jwks.reloading) this.#jwks.reload().catch(() => undefined);
+    return this.#jwks;
   }
 
   /** `GET /v1/info`: dev mode and the datacenters of the manifest in force. */

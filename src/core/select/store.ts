@@ -13,7 +13,7 @@ import { countryPoint, isCountryCode } from '../geo/countries.js';
 import { greatCircleKm } from '../geo/distance.js';
 import type { GeoPoint, Manifest, RecordStore } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
-import { allowedJurisdictions } from './select.js';
+import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 
 /** Whose records are to be stored. */
 export interface StoreRequest {
@@ -25,17 +25,23 @@ export interface StoreRequest {
   readonly accountJurisdictions?: readonly string[];
 }
 
+/** The stores every fence binding `country` permits, in manifest order: the rule `check` and `diff` apply too. */
+export function storesInFence(policy: CompiledPolicy, country: string): readonly RecordStore[] {
+  const allowed = policy.fenceAllowed(country);
+  return policy.manifest.stores.filter((store) => allowed.has(store.jurisdiction));
+}
+
 /** The stores that may hold the participant's records, nearest first (empty when the manifest declares none). */
 export function storesFor(manifest: Manifest, request: StoreRequest): readonly RecordStore[] {
   if (manifest.stores.length === 0) return [];
   if (!isCountryCode(request.country)) {
     throw new GeobridgeError('INVALID_COUNTRY', `'${request.country}' is not an ISO 3166-1 alpha-2 country code (e.g. US, DE).`);
   }
-  const allowed = new Set(allowedJurisdictions(manifest, { country: request.country, ...(request.accountJurisdictions ? { accountJurisdictions: request.accountJurisdictions } : {}) }));
+  const account = request.accountJurisdictions;
   const from = request.location ?? countryPoint(request.country);
   const km = (store: RecordStore): number => (from ? greatCircleKm(from, store.location) : 0);
-  return manifest.stores
-    .filter((store) => allowed.has(store.jurisdiction))
+  return storesInFence(compilePolicy(manifest), request.country)
+    .filter((store) => account?.includes(store.jurisdiction) ?? true)
     .map((store) => ({ store, km: km(store) }))
     .sort((a, b) => a.km - b.km || compareStrings(a.store.id, b.store.id))
     .map((e) => e.store);

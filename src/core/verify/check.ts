@@ -10,6 +10,7 @@ import type { Datacenter, DeclaredIceServer, Manifest, Zone } from '../manifest/
 import type { ParseResult, PositionIndex } from '../manifest/parse.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledFence, type CompiledPolicy } from '../policy/compile.js';
+import { storesInFence } from '../select/store.js';
 import { formatCount, listCountries } from './format.js';
 import { findMisplacement } from './location.js';
 
@@ -75,7 +76,7 @@ function checkStores(manifest: Manifest, policy: CompiledPolicy, loc: Locator): 
   const jurisdictions = new Set(manifest.stores.map((s) => s.jurisdiction));
   const out: Diagnostic[] = [];
   for (const zone of manifest.zones) {
-    const stranded = [...policy.countriesOf(zone)].filter((c) => ![...policy.fenceAllowed(c)].some((j) => jurisdictions.has(j))).sort(compareStrings);
+    const stranded = [...policy.countriesOf(zone)].filter((c) => storesInFence(policy, c).length === 0).sort(compareStrings);
     if (stranded.length === 0) continue;
     const fences = [...new Set(stranded.flatMap((c) => policy.fencesFor(c).map((f) => f.fence.name)))].sort(compareStrings);
     out.push(

@@ -8,6 +8,7 @@ import { isRelayUrl } from '../ice/rules.js';
 import type { Datacenter, FenceTransit, Manifest, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+import { storesInFence } from '../select/store.js';
 import { findFenceCrossings, findIceCrossings } from './check.js';
 
 /** Countries whose reachable jurisdictions change the same way. */
@@ -162,8 +163,7 @@ export function relayJurisdictions(policy: CompiledPolicy, country: string): Rea
  */
 export function recordJurisdictions(policy: CompiledPolicy, country: string): ReadonlySet<string> {
   if (!policy.zoneFor(country)) return new Set();
-  const allowed = policy.fenceAllowed(country);
-  return new Set(policy.manifest.stores.filter((s) => allowed.has(s.jurisdiction)).map((s) => s.jurisdiction));
+  return new Set(storesInFence(policy, country).map((s) => s.jurisdiction));
 }
 
 function diffExposure(a: CompiledPolicy, b: CompiledPolicy, reachable: (policy: CompiledPolicy, country: string) => ReadonlySet<string>): ExposureChange[] {
