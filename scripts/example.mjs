@@ -52,7 +52,12 @@ export async function startExample({ broker = 'http://127.0.0.1:8080', port = 51
   await new Promise((done) => server.listen(port, host, done));
   const address = server.address();
   const url = `http://${host}:${String(typeof address === 'object' && address ? address.port : port)}`;
-  return { url, close: () => new Promise((done) => server.close(done)) };
+  // Closing drops open connections too: a browser keeps its sockets alive after its pages close, and waiting for them could take minutes.
+  const close = () => new Promise((done) => {
+    server.close(done);
+    server.closeAllConnections();
+  });
+  return { url, close };
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -32,10 +32,10 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await example.close();
   await closeChromium();
+  await example.close();
   await cluster.close();
-}, 30_000);
+}, 60_000);
 
 /** What the example's room says: its state, video frames decoded, frames its SFrame worker decrypted, and the code shown. */
 interface Seen {
