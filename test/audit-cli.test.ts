@@ -41,7 +41,7 @@ describe('geobridge audit verify', () => {
   it('reports an intact chain with its head and Merkle root (exit 0)', async () => {
     const r = await run('audit', 'verify', '--data', await dataDir());
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^chain intact: 5 records\nhead: record 5, 2024-03-02T11:00:00\.000Z, hash [0-9a-f]{64}\nMerkle tree: 5 leaves, root [A-Za-z0-9+/]{43}=, as the records give it\nKeep a signed tree head/);
+    expect(r.out).toMatch(/^chain intact: 5 records of the broker's own log\nhead: record 5, 2024-03-02T11:00:00\.000Z, hash [0-9a-f]{64}\nMerkle tree: 5 leaves, root [A-Za-z0-9+/]{43}=, as the records give it\nKeep a signed tree head/);
   });
 
   it('prints JSON', async () => {

@@ -18,6 +18,7 @@ export interface ServeFlags {
   readonly store?: string | undefined;
   readonly bus?: string | undefined;
   readonly busPrefix?: string | undefined;
+  readonly recordStores?: string | undefined;
   readonly dev?: boolean | undefined;
   readonly trustedProxies?: string | undefined;
   readonly bridgeKeys?: string | undefined;
@@ -52,6 +53,8 @@ export interface ServeSettings {
   readonly busUrl?: string | undefined;
   /** What the bus's keys and channel start with, so deployments can share one Redis (default 'geobridge'). */
   readonly busPrefix?: string | undefined;
+  /** The database of each record store the manifest declares (`stores:`): a PostgreSQL URL, or 'sqlite' for DATA/records-ID.sqlite. */
+  readonly recordStores?: ReadonlyMap<string, string>;
   readonly dev: boolean;
   /** Datacenters whose bridge never reported count as up (so routes can be tried without bridges); `dev` unless set. */
   readonly assumeBridgesUp: boolean;
@@ -79,6 +82,7 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   store: 'GEOBRIDGE_STORE',
   bus: 'GEOBRIDGE_BUS',
   busPrefix: 'GEOBRIDGE_BUS_PREFIX',
+  recordStores: 'GEOBRIDGE_RECORD_STORES',
   dev: 'GEOBRIDGE_DEV',
   trustedProxies: 'GEOBRIDGE_TRUSTED_PROXIES',
   bridgeKeys: 'GEOBRIDGE_BRIDGE_KEYS',
@@ -129,6 +133,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   const busUrl = parseBusUrl(get('bus'), problems);
   const busPrefix = get('busPrefix') ?? 'geobridge';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(busPrefix)) problems.push(`--bus-prefix (${ENV_NAMES.busPrefix}) is '${busPrefix}'; use 1–64 letters, digits, '_', '.' or '-'.`);
+  const recordStores = parseRecordStores(get('recordStores'), problems);
   if (busUrl !== undefined && storeUrl === undefined) problems.push(`--bus (${ENV_NAMES.bus}) needs --store postgres://…: brokers that share a bus must share their store and audit log too.`);
   const trustedProxies = (get('trustedProxies') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   try {
@@ -161,6 +166,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       storeUrl,
       busUrl,
       busPrefix,
+      recordStores,
       dev,
       assumeBridgesUp: dev,
       trustedProxies,
@@ -191,6 +197,31 @@ export function parseStoreUrl(text: string | undefined, problems: string[]): str
     return undefined;
   }
   return text;
+}
+
+/**
+ * `--record-stores`: `ID=URL,ID=URL…`, one per record store the manifest
+ * declares; URL is a PostgreSQL URL, or `sqlite` for DATA/records-ID.sqlite.
+ * A comma starts a new entry only before `ID=`, so URLs keep theirs.
+ */
+export function parseRecordStores(text: string | undefined, problems: string[]): ReadonlyMap<string, string> {
+  const stores = new Map<string, string>();
+  if (text === undefined || text.trim() === '') return stores;
+  for (const entry of text.split(/,(?=\s*[A-Za-z][A-Za-z0-9_.-]*=)/)) {
+    const match = /^\s*([A-Za-z][A-Za-z0-9_.-]{0,63})=(.+?)\s*$/.exec(entry);
+    const where = `--record-stores (${ENV_NAMES.recordStores})`;
+    if (!match) {
+      problems.push(`${where}: '${entry.split('=')[0] ?? ''}…' is not ID=URL; write e.g. eu=postgres://geobridge@db-eu.example.com/geobridge,us=postgres://…`);
+      continue;
+    }
+    const [, id = '', url = ''] = match;
+    if (stores.has(id)) problems.push(`${where} names store '${id}' twice; give each store one database.`);
+    const storeProblems: string[] = [];
+    const parsed = url === 'sqlite' ? 'sqlite' : parseStoreUrl(url, storeProblems);
+    if (parsed === undefined) problems.push(`${where}: store '${id}' must be 'sqlite' (DATA/records-${id}.sqlite) or a PostgreSQL URL such as postgres://geobridge@db-eu.example.com/geobridge.`);
+    else stores.set(id, parsed);
+  }
+  return stores;
 }
 
 /** `--bus`: a redis:// or rediss:// URL, which the problem text never repeats (it may hold a password). */

@@ -6,6 +6,7 @@
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { SeqGuard } from '../protocol/bridge-message.js';
 import type { AuditLog, AuditRecord, AuditType } from './audit/audit-log.js';
+import type { StoreLogs } from './audit/record-logs.js';
 import type { LogKey, TreeHeadSigner } from './audit/tree-heads.js';
 import type { Cluster } from './bus/cluster.js';
 import type { BridgeControl } from './control.js';
@@ -14,6 +15,7 @@ import type { KeyRing } from './keys.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { BridgeRegistry } from './registry.js';
 import type { RejectionSummary } from './rejection-summary.js';
+import type { StoreRequest } from '../core/select/store.js';
 import type { Store } from './store/store.js';
 
 /** Validated, frozen broker configuration (see config.ts). */
@@ -56,11 +58,14 @@ export interface RateLimits {
 export interface BrokerContext {
   readonly config: BrokerConfig;
   readonly store: Store;
+  /** The broker's own audit log: everything not about a participant, and everything when the manifest declares no record stores. */
   readonly audit: AuditLog;
   /** The transparency log's signing key (never the ticket key). */
   readonly logKey: LogKey;
   /** Signs the audit log's tree heads. */
   readonly treeHeads: TreeHeadSigner;
+  /** The logs of the record stores the manifest declares (`stores:`), where records about participants go. */
+  readonly storeLogs: StoreLogs;
   readonly keys: KeyRing;
   readonly geoip: GeoIpResolver;
   readonly registry: BridgeRegistry;
@@ -87,10 +92,25 @@ export interface BrokerContext {
 /** What a broker's host is told of each audited event. */
 export type AuditObserver = (type: AuditType, data: Readonly<Record<string, unknown>>) => void;
 
-/** Appends an audit record (durable when this resolves), counts it, and tells the observer. */
-export async function recordAudit(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>>): Promise<AuditRecord> {
-  const record = await ctx.audit.append(type, data, ctx.now().toISOString());
+/** Whose record it is, for a record about a participant: it goes to their record store's log. */
+export type RecordSubject = StoreRequest;
+
+/** A durable record and the record store whose log holds it (undefined: the broker's own). */
+export interface Recorded {
+  readonly record: AuditRecord;
+  readonly log: string | undefined;
+}
+
+/**
+ * Appends an audit record (durable when this resolves), counts it, and tells
+ * the observer. A record about a participant (`subject`) goes to the log of
+ * the record store inside their fences when the manifest declares stores;
+ * throws rather than write it anywhere else.
+ */
+export async function recordAudit(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>>, subject?: RecordSubject): Promise<Recorded> {
+  const log = subject === undefined ? undefined : ctx.storeLogs.forSubject(ctx.policy.current.manifest, subject);
+  const record = await (log?.audit ?? ctx.audit).append(type, data, ctx.now().toISOString());
   ctx.metrics.auditRecords.inc({ type });
   ctx.observe?.(type, data);
-  return record;
+  return { record, log: log?.name };
 }

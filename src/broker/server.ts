@@ -19,9 +19,11 @@ import { buildBrokerApp } from './app.js';
 import { ReplayGuard } from '../protocol/bridge-message.js';
 import { importBridgeIdentities, type BridgeIdentities, type BridgeIdentityConfig } from './attestation.js';
 import type { AuditLog } from './audit/audit-log.js';
+import { openRecordStoreLog } from './audit/open-store-log.js';
+import { recordStoreProblems, StoreLogs } from './audit/record-logs.js';
 import { PostgresAuditLog } from './audit/postgres-audit-log.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
-import { TreeHeadSigner } from './audit/tree-heads.js';
+import { TreeHeadSigner, type LogKey } from './audit/tree-heads.js';
 import { sha256Hex } from './auth.js';
 import { Cluster } from './bus/cluster.js';
 import { RedisBus } from './bus/redis-bus.js';
@@ -101,6 +103,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     throw error;
   });
   let bus: RedisBus | undefined;
+  let storeLogs: StoreLogs | undefined;
   try {
     const logKey = await loadLogKey(settings.dataDir, true);
     // Before this broker writes anything to a shared store or log.
@@ -118,6 +121,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     // Checked against the manifest in force (the store's newest when the file is stale), before it is saved.
     const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
     const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
+    storeLogs = await openStoreLogs(settings, manifest, logKey, now);
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
     const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
     const control = new BridgeControl(keys, policy);
@@ -142,6 +146,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       audit,
       logKey,
       treeHeads,
+      storeLogs,
       keys,
       geoip,
       registry,
@@ -184,6 +189,9 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     treeHeads.start((error: unknown) => {
       app.log.error({ err: error }, 'a tree head could not be signed and kept; retrying in a second');
     });
+    storeLogs.startSigning((error, log) => {
+      app.log.error({ err: error, store: log }, `a tree head of record store '${log}' could not be signed and kept; retrying in a second`);
+    });
     const releaser = new PlacementReleaser(ctx);
     releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
     if (stale) {
@@ -220,14 +228,42 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         await bus?.close();
         await store.close();
         await audit.close();
+        await storeLogs?.close((error, log) => {
+          app.log.error({ err: error, store: log }, `the last tree head of record store '${log}' could not be signed and kept`);
+        });
       },
     };
   } catch (error) {
     await bus?.close();
     await store.close();
     await audit.close();
+    // The start's own error is the one to report; a last head that fails to sign here adds nothing to it.
+    await storeLogs?.close(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The logs of the record stores the manifest in force declares, each checked
+ * to be that store's and signed by this broker's log key; start fails, with
+ * every problem, when the configuration and the manifest's stores differ.
+ */
+async function openStoreLogs(settings: ServeSettings, manifest: Manifest, logKey: LogKey, now: () => Date): Promise<StoreLogs> {
+  const urls = settings.recordStores ?? new Map<string, string>();
+  const problems = recordStoreProblems(manifest, urls);
+  if (problems.length > 0) throw new GeobridgeError('RECORD_STORE_MISMATCH', `${problems.join('; ')}.`);
+  const logs = new Map<string, AuditLog>();
+  try {
+    for (const [id, url] of urls) {
+      const log = await openRecordStoreLog(id, url, settings.dataDir, now, ownerOnly);
+      logs.set(id, log);
+      assertSameLogKey(await log.latestTreeHead(), logKey, `record store '${id}' (${url === 'sqlite' ? 'sqlite' : describeUrl(url)})`, settings.dataDir);
+    }
+  } catch (error) {
+    for (const log of logs.values()) await log.close();
+    throw error;
+  }
+  return new StoreLogs(logs, logKey);
 }
 
 /** The audit log beside the store: DATA/audit.sqlite, or the store's PostgreSQL database, so brokers sharing a store share one log. */

@@ -11,6 +11,7 @@ import { buildBrokerApp } from './app.js';
 import { ReplayGuard, signBridgeMessage } from '../protocol/bridge-message.js';
 import { generateBridgeIdentity, importBridgeIdentities } from './attestation.js';
 import { MemoryAuditLog } from './audit/memory-audit-log.js';
+import { StoreLogs } from './audit/record-logs.js';
 import { TreeHeadSigner } from './audit/tree-heads.js';
 import { ephemeralLogKey } from './log-key.js';
 import { sha256Hex } from './auth.js';
@@ -43,6 +44,8 @@ export interface TestBrokerOptions {
   readonly config?: Partial<BrokerConfig>;
   /** Datacenters given bridge identities (default: every datacenter of the manifest). */
   readonly bridges?: readonly string[];
+  /** Record stores given an in-memory log (default: every store the manifest declares). */
+  readonly recordStores?: readonly string[];
 }
 
 /** Starts a broker on memory adapters and examples/world.yaml (or the given manifest). */
@@ -93,6 +96,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     logKey,
     // Signs on demand (GET /v1/log/sth); no timer in tests.
     treeHeads: new TreeHeadSigner(audit, logKey, () => now().getTime()),
+    storeLogs: new StoreLogs(new Map((options.recordStores ?? manifest.stores.map((s) => s.id)).map((id) => [id, new MemoryAuditLog()])), logKey),
     keys,
     geoip: await openGeoIp(),
     registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false),

@@ -44,10 +44,10 @@ function readJson(path: string): unknown {
 function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
   const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown } | null;
   const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
-  if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string') {
-    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature, as a /v1/route answer has.`);
+  if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
+    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
   }
-  const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature };
+  const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature, ...logOf(r) };
   return {
     promise,
     answer: v as Record<string, unknown>,
@@ -71,10 +71,19 @@ export function readTreeHeadFile(path: string): SignedTreeHead {
 
 function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
   const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
-  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string') {
-    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature, as GET /v1/log/sth answers.`);
+  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string' || !optionalString(v.log)) {
+    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature (and log, a record store's id, when it names one), as GET /v1/log/sth answers.`);
   }
-  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature };
+  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature, ...logOf(v) };
+}
+
+function optionalString(value: unknown): boolean {
+  return value === undefined || typeof value === 'string';
+}
+
+/** The record store a head or promise names, kept: its signature covers the name. */
+function logOf(value: { readonly log?: unknown }): { log?: string } {
+  return typeof value.log === 'string' ? { log: value.log } : {};
 }
 
 /** The log's public key as pinned (the JSON of GET /v1/log/key). */

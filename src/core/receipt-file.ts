@@ -5,7 +5,9 @@
  * its shape and its parser, below both. Per route: the route ticket (opaque
  * here), the decision and its candidates, the transparency log's signed
  * promise, the bridges that proved they were reached, and a signed tree
- * head covering the route's leaf with the inclusion proof to its root.
+ * head covering the route's leaf with the inclusion proof to its root,
+ * both of the one log that holds the decision: the broker's own, or a
+ * record store's (`log`).
  */
 import { arrayOf, count, fieldsOk, isObject, nonEmpty, objectOf, optional, str, type Schema } from './fields.js';
 
@@ -20,6 +22,8 @@ export interface LogPromise {
   readonly timestamp: number;
   readonly keyId: string;
   readonly signature: string;
+  /** The record store whose log holds the decision (manifest `stores:`); absent for the broker's own log. The signature covers it. */
+  readonly log?: string;
 }
 
 /** A connection made on a route: the bridge proved it holds the datacenter's key over our challenge. */
@@ -55,6 +59,8 @@ export interface TreeHeadJson {
   readonly timestamp: number;
   readonly keyId: string;
   readonly signature: string;
+  /** The record store whose log this is the head of; absent for the broker's own log. The signature covers it. */
+  readonly log?: string;
 }
 
 /** A route in the file: the route, the head covering its leaf, and the leaf's inclusion proof to that head (base64 hashes). */
@@ -77,8 +83,8 @@ export interface RoutingReceiptFile {
 const TEXT_MAX = 100;
 const TOKEN_MAX = 16_384;
 const string = str(TOKEN_MAX);
-const PROMISE: Schema = { manifestSha256: string, index: count, recordHash: string, timestamp: count, keyId: string, signature: string };
-const HEAD: Schema = { size: count, rootHash: string, timestamp: count, keyId: string, signature: string };
+const PROMISE: Schema = { manifestSha256: string, index: count, recordHash: string, timestamp: count, keyId: string, signature: string, log: optional(nonEmpty(TEXT_MAX)) };
+const HEAD: Schema = { size: count, rootHash: string, timestamp: count, keyId: string, signature: string, log: optional(nonEmpty(TEXT_MAX)) };
 const CONNECTION: Schema = { datacenter: nonEmpty(TEXT_MAX), connectedAt: string, challenge: string, bridgeProof: string };
 const CANDIDATE: Schema = { datacenter: nonEmpty(TEXT_MAX), jurisdiction: nonEmpty(TEXT_MAX) };
 const ROUTE: Schema = {

@@ -30,7 +30,7 @@ export const BrokerInfoAnswer = Type.Object({ dev: Type.Boolean(), datacenters: 
 export const BridgeKeysAnswer = Type.Object({ keys: Type.Record(Type.String(), Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() })) });
 
 /** GET /v1/log/sth: the transparency log's latest signed tree head (docs/security.md). */
-export const TreeHeadAnswer = Type.Object({ size: Type.Integer({ minimum: 0 }), rootHash: Type.String(), timestamp: Type.Integer({ minimum: 0 }), keyId: Type.String(), signature: Type.String() });
+export const TreeHeadAnswer = Type.Object({ size: Type.Integer({ minimum: 0 }), rootHash: Type.String(), timestamp: Type.Integer({ minimum: 0 }), keyId: Type.String(), signature: Type.String(), log: Type.Optional(Type.String()) });
 
 /** GET /v1/log/proof: the inclusion proof (RFC 9162 §2.1.3) of one leaf in a tree of `size` leaves. */
 export const InclusionProofAnswer = Type.Object({ index: Type.Integer(), size: Type.Integer(), proof: Type.Array(Type.String()) });

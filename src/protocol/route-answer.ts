@@ -39,6 +39,7 @@ export const RouteAnswer = Type.Object({
       timestamp: Type.Integer({ description: 'When the log promised it, ms since 1970' }),
       keyId: Type.String({ description: 'The log key (GET /v1/log/key)' }),
       signature: Type.String({ description: 'Ed25519 by the log key over the inclusion promise (docs/security.md), base64' }),
+      log: Type.Optional(Type.String({ description: "The record store whose log holds the decision (manifest `stores:`; GET /v1/log/…?store= proves it); absent: the broker's own log. The signature covers it" })),
     },
     { description: "The log's signed promise that this decision is in it, in a signed tree head within a second (GET /v1/log/proof?index=… then proves it)" },
   ),

@@ -123,14 +123,14 @@ export class BrokerClient {
     return (await this.#call(BridgeKeysAnswer, 'GET', '/v1/bridges/keys', undefined, undefined, options)).keys;
   }
 
-  /** `GET /v1/log/sth`: the transparency log's latest signed tree head. */
-  treeHead(options: CallOptions = {}): Promise<TreeHead> {
-    return this.#call(TreeHeadAnswer, 'GET', '/v1/log/sth', undefined, undefined, options);
+  /** `GET /v1/log/sth`: the transparency log's latest signed tree head; with `store`, that record store's log's. */
+  treeHead(options: CallOptions & { readonly store?: string } = {}): Promise<TreeHead> {
+    return this.#call(TreeHeadAnswer, 'GET', `/v1/log/sth${storeQuery('?', options.store)}`, undefined, undefined, options);
   }
 
-  /** `GET /v1/log/proof`: the inclusion proof of leaf `index` in the tree of `size` leaves. */
-  async inclusionProof(index: number, size: number, options: CallOptions = {}): Promise<readonly string[]> {
-    return (await this.#call(InclusionProofAnswer, 'GET', `/v1/log/proof?index=${String(index)}&size=${String(size)}`, undefined, undefined, options)).proof;
+  /** `GET /v1/log/proof`: the inclusion proof of leaf `index` in the tree of `size` leaves; with `store`, in that record store's log. */
+  async inclusionProof(index: number, size: number, options: CallOptions & { readonly store?: string } = {}): Promise<readonly string[]> {
+    return (await this.#call(InclusionProofAnswer, 'GET', `/v1/log/proof?index=${String(index)}&size=${String(size)}${storeQuery('&', options.store)}`, undefined, undefined, options)).proof;
   }
 
   async #call<Schema extends TSchema>(schema: Schema, method: 'GET' | 'POST', path: string, body: unknown, bearer: string | undefined, options: CallOptions): Promise<Static<Schema>> {
@@ -161,4 +161,9 @@ export class BrokerClient {
       throw isGeobridgeError(error) ? new BrokerError(error.code, error.message, { status: response.status }) : error;
     }
   }
+}
+
+/** The query parameter that asks for record store `store`'s log (`?store=eu`, after `separator`); nothing for the broker's own log. */
+function storeQuery(separator: '?' | '&', store: string | undefined): string {
+  return store === undefined ? '' : `${separator}store=${encodeURIComponent(store)}`;
 }

@@ -35,7 +35,9 @@ export type AuditType =
   | 'meeting.ended'
   | 'manifest.changed'
   | 'manifest.rejected'
-  | 'admin.action';
+  | 'admin.action'
+  /** The first record of a record store's log: which store it is (record-logs.ts). */
+  | 'store.opened';
 
 /** One entry of the log. `hash` = SHA-256 of the canonical JSON of {seq, at, type, data, prevHash}. */
 export interface AuditRecord {
@@ -46,6 +48,12 @@ export interface AuditRecord {
   readonly data: Readonly<Record<string, unknown>>;
   readonly prevHash: string;
   readonly hash: string;
+}
+
+/** The record store whose log this is, from its first record (`store.opened`); undefined for a broker's own log. */
+export function logNameOf(first: AuditRecord | undefined): string | undefined {
+  const store = first?.type === 'store.opened' ? first.data.store : undefined;
+  return typeof store === 'string' ? store : undefined;
 }
 
 /** The hash before the first record. */

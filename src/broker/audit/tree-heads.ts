@@ -7,6 +7,7 @@
  * once a second while records arrive.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
+import { ID } from '../../core/yaml/reader.js';
 import { equalBytes, hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
 
 /** A signed tree head, as served at /v1/log/sth and kept in the log. */
@@ -19,8 +20,10 @@ export interface SignedTreeHead {
   readonly timestamp: number;
   /** The log key's id (RFC 7638 thumbprint of its public JWK). */
   readonly keyId: string;
-  /** Ed25519 over `treeHeadMessage(size, rootHash, timestamp)`, base64. */
+  /** Ed25519 over `treeHeadMessage(size, rootHash, timestamp, log)`, base64. */
   readonly signature: string;
+  /** The record store whose log this is (manifest `stores:`); absent for the broker's own log. */
+  readonly log?: string;
 }
 
 /** The log's signing key: private for the broker, public for everyone. */
@@ -30,9 +33,15 @@ export interface LogKey {
   readonly publicKey: KeyObject;
 }
 
-/** Separate the log's two kinds of signature from each other and from any other use of an Ed25519 key. */
-const HEAD_DOMAIN = new TextEncoder().encode('geobridge tree head v1\0');
-const PROMISE_DOMAIN = new TextEncoder().encode('geobridge inclusion promise v1\0');
+/**
+ * Separate the log's two kinds of signature from each other and from any
+ * other use of an Ed25519 key; a record store's log (one per region, all
+ * under the one log key) names itself in the domain, so a head or promise of
+ * one log never verifies as another's.
+ */
+function domain(kind: 'tree head' | 'inclusion promise', log: string | undefined): Uint8Array {
+  return new TextEncoder().encode(`geobridge ${kind} v1${log === undefined ? '' : ` store=${log}`}\0`);
+}
 
 /**
  * What the log signs, one fixed layout for both kinds: the domain string,
@@ -49,15 +58,15 @@ function signedLayout(domain: Uint8Array, timestamp: number, count: number, hash
   return out;
 }
 
-/** The bytes a tree head's signature covers: its domain, timestamp, size and root. */
-export function treeHeadMessage(size: number, rootHash: Uint8Array, timestamp: number): Uint8Array {
-  return signedLayout(HEAD_DOMAIN, timestamp, size, rootHash);
+/** The bytes a tree head's signature covers: its domain (naming `log`, a record store's), timestamp, size and root. */
+export function treeHeadMessage(size: number, rootHash: Uint8Array, timestamp: number, log?: string): Uint8Array {
+  return signedLayout(domain('tree head', log), timestamp, size, rootHash);
 }
 
-/** Signs `head` at `timestamp` (ms). */
-export function signTreeHead(key: LogKey, head: TreeHead, timestamp: number): SignedTreeHead {
-  const signature = sign(null, treeHeadMessage(head.size, head.rootHash, timestamp), key.privateKey);
-  return { size: head.size, rootHash: Buffer.from(head.rootHash).toString('base64'), timestamp, keyId: key.keyId, signature: signature.toString('base64') };
+/** Signs `head` at `timestamp` (ms), as the head of record store `log`'s log when given. */
+export function signTreeHead(key: LogKey, head: TreeHead, timestamp: number, log?: string): SignedTreeHead {
+  const signature = sign(null, treeHeadMessage(head.size, head.rootHash, timestamp, log), key.privateKey);
+  return { size: head.size, rootHash: Buffer.from(head.rootHash).toString('base64'), timestamp, keyId: key.keyId, signature: signature.toString('base64'), ...(log === undefined ? {} : { log }) };
 }
 
 /** The outcome of checking a signed tree head. */
@@ -71,9 +80,15 @@ export function verifyTreeHead(sth: SignedTreeHead, publicKey: KeyObject, keyId:
   if (!isHash(rootHash)) return { ok: false, reason: 'rootHash is not 32 bytes of base64' };
   if (sth.size === 0 && !equalBytes(rootHash, hashEmptyTree())) return { ok: false, reason: 'a tree of 0 leaves whose root is not SHA-256 of the empty string' };
   if (sth.keyId !== keyId) return { ok: false, reason: `signed with key '${sth.keyId}', not the log key '${keyId}'` };
+  if (sth.log !== undefined && !isLogName(sth.log)) return { ok: false, reason: 'log is not the id of a record store' };
   const signature = decodeBase64(sth.signature);
-  if (signature === undefined || !verify(null, treeHeadMessage(sth.size, rootHash, sth.timestamp), publicKey, signature)) return { ok: false, reason: 'the signature does not verify under the log key' };
+  if (signature === undefined || !verify(null, treeHeadMessage(sth.size, rootHash, sth.timestamp, sth.log), publicKey, signature)) return { ok: false, reason: 'the signature does not verify under the log key' };
   return { ok: true, head: { size: sth.size, rootHash } };
+}
+
+/** A record store's id as the manifest spells one (what a log may be named in a signed domain). */
+function isLogName(log: unknown): boolean {
+  return typeof log === 'string' && ID.test(log);
 }
 
 /** Strict base64 (what Buffer writes), or undefined. */
@@ -96,19 +111,21 @@ export interface InclusionPromise {
   /** When the log made the promise, ms since 1970. */
   readonly timestamp: number;
   readonly keyId: string;
-  /** Ed25519 over `inclusionPromiseMessage(index, recordHash, timestamp)`, base64. */
+  /** Ed25519 over `inclusionPromiseMessage(index, recordHash, timestamp, log)`, base64. */
   readonly signature: string;
+  /** The record store whose log holds the record; absent for the broker's own log. */
+  readonly log?: string;
 }
 
-/** The bytes a promise's signature covers: its domain, timestamp, leaf index and record hash. */
-export function inclusionPromiseMessage(index: number, recordHash: Uint8Array, timestamp: number): Uint8Array {
-  return signedLayout(PROMISE_DOMAIN, timestamp, index, recordHash);
+/** The bytes a promise's signature covers: its domain (naming `log`, a record store's), timestamp, leaf index and record hash. */
+export function inclusionPromiseMessage(index: number, recordHash: Uint8Array, timestamp: number, log?: string): Uint8Array {
+  return signedLayout(domain('inclusion promise', log), timestamp, index, recordHash);
 }
 
-/** Promises that the record with `recordHash` (hex) is leaf `index`. */
-export function signInclusionPromise(key: LogKey, index: number, recordHash: string, timestamp: number): InclusionPromise {
-  const signature = sign(null, inclusionPromiseMessage(index, Buffer.from(recordHash, 'hex'), timestamp), key.privateKey);
-  return { index, recordHash, timestamp, keyId: key.keyId, signature: signature.toString('base64') };
+/** Promises that the record with `recordHash` (hex) is leaf `index` of the broker's log, or of record store `log`'s. */
+export function signInclusionPromise(key: LogKey, index: number, recordHash: string, timestamp: number, log?: string): InclusionPromise {
+  const signature = sign(null, inclusionPromiseMessage(index, Buffer.from(recordHash, 'hex'), timestamp, log), key.privateKey);
+  return { index, recordHash, timestamp, keyId: key.keyId, signature: signature.toString('base64'), ...(log === undefined ? {} : { log }) };
 }
 
 /** Why `promise` is not the log's under `publicKey`, or undefined when it is. */
@@ -117,8 +134,9 @@ export function checkInclusionPromise(promise: InclusionPromise, publicKey: KeyO
   if (!Number.isSafeInteger(promise.timestamp) || promise.timestamp < 0) return `timestamp ${String(promise.timestamp)} is not milliseconds since 1970`;
   if (typeof promise.recordHash !== 'string' || !/^[0-9a-f]{64}$/.test(promise.recordHash)) return 'recordHash is not 64 hex digits';
   if (promise.keyId !== keyId) return `signed with key '${promise.keyId}', not the log key '${keyId}'`;
+  if (promise.log !== undefined && !isLogName(promise.log)) return 'log is not the id of a record store';
   const signature = decodeBase64(promise.signature);
-  if (signature === undefined || !verify(null, inclusionPromiseMessage(promise.index, Buffer.from(promise.recordHash, 'hex'), promise.timestamp), publicKey, signature)) return 'the signature does not verify under the log key';
+  if (signature === undefined || !verify(null, inclusionPromiseMessage(promise.index, Buffer.from(promise.recordHash, 'hex'), promise.timestamp, promise.log), publicKey, signature)) return 'the signature does not verify under the log key';
   return undefined;
 }
 
@@ -139,14 +157,17 @@ export class TreeHeadSigner {
   readonly #log: TreeHeadStore;
   readonly #key: LogKey;
   readonly #now: () => number;
+  readonly #name: string | undefined;
   #latest: SignedTreeHead | undefined;
   #signing: Promise<SignedTreeHead> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(log: TreeHeadStore, key: LogKey, now: () => number = Date.now) {
+  /** `name`: the record store whose log this is (absent for the broker's own log). */
+  constructor(log: TreeHeadStore, key: LogKey, now: () => number = Date.now, name?: string) {
     this.#log = log;
     this.#key = key;
     this.#now = now;
+    this.#name = name;
   }
 
   /** Signs every `intervalMs` when the log grew. Failures are reported to `onError` and retried at the next tick. */
@@ -168,7 +189,7 @@ export class TreeHeadSigner {
       try {
         const head = await this.#log.treeHead();
         if (this.#latest?.size === head.size) return this.#latest;
-        const sth = signTreeHead(this.#key, head, this.#now());
+        const sth = signTreeHead(this.#key, head, this.#now(), this.#name);
         await this.#log.saveTreeHead(sth);
         this.#latest = sth;
         return sth;

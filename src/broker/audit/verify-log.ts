@@ -5,10 +5,13 @@
  * forge — a tree head signed earlier and kept elsewhere (`pinned`): the
  * records must still produce the root it signed, so a rewrite or a cut tail
  * shows however carefully the chain, the tree and the heads were redone.
+ * A record store's log names itself in its first record (`store.opened`),
+ * and its heads are signed under that name: a head of one log never passes
+ * as another's.
  */
 import type { KeyObject } from 'node:crypto';
 import { equalBytes, MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
-import { leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
+import { leafEntry, logNameOf, verifyChain, type AuditRecord } from './audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type InclusionPromise, type SignedTreeHead } from './tree-heads.js';
 
 /** What the log holds beside its records. */
@@ -21,7 +24,7 @@ export interface StoredTree {
 
 /** The outcome: the first problem found, or what was checked. */
 export type LogCheck =
-  | { readonly ok: true; readonly count: number; readonly rootHash: string; readonly headsChecked: number; readonly pinned: readonly { readonly size: number; readonly timestamp: number }[] }
+  | { readonly ok: true; readonly count: number; readonly rootHash: string; readonly headsChecked: number; readonly pinned: readonly { readonly size: number; readonly timestamp: number }[]; readonly log?: string }
   | { readonly ok: false; readonly problem: 'chain' | 'tree' | 'head' | 'pinned'; readonly seq?: number; readonly reason: string };
 
 /** The log's public key and its id. */
@@ -39,6 +42,7 @@ export interface LogPublicKey {
 export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, key: LogPublicKey | undefined, pinned: readonly SignedTreeHead[] = []): LogCheck {
   const chain = verifyChain(records);
   if (!chain.ok) return { ok: false, problem: 'chain', seq: chain.seq, reason: chain.reason };
+  const log = logNameOf(records[0]);
   const tree = treeOf(records);
   const head = tree.head();
   if (stored.head === 'damaged') return { ok: false, problem: 'tree', reason: 'the stored Merkle tree lacks nodes a tree of its size has: it was edited or partly deleted' };
@@ -50,15 +54,21 @@ export function verifyLog(records: readonly AuditRecord[], stored: StoredTree, k
   if (stored.heads.length + pinned.length > 0) {
     if (key === undefined) return { ok: false, problem: 'head', reason: 'there are signed tree heads to check but no log key to check them with' };
     for (const sth of stored.heads) {
-      const problem = againstRecords(sth, tree, key);
+      // The log keeps its heads without its name: they were signed under the one its first record gives.
+      const problem = againstRecords(log === undefined ? sth : { ...sth, log }, tree, key, log);
       if (problem !== undefined) return { ok: false, problem: 'head', reason: `the tree head of ${String(sth.size)} records signed at ${new Date(sth.timestamp).toISOString()}: ${problem}` };
     }
     for (const sth of pinned) {
-      const problem = againstRecords(sth, tree, key);
+      const problem = againstRecords(sth, tree, key, log);
       if (problem !== undefined) return { ok: false, problem: 'pinned', reason: `the tree head you kept (${String(sth.size)} records, signed ${new Date(sth.timestamp).toISOString()}): ${problem}` };
     }
   }
-  return { ok: true, count: records.length, rootHash: Buffer.from(head.rootHash).toString('base64'), headsChecked: stored.heads.length, pinned: pinned.map((h) => ({ size: h.size, timestamp: h.timestamp })) };
+  return { ok: true, count: records.length, rootHash: Buffer.from(head.rootHash).toString('base64'), headsChecked: stored.heads.length, pinned: pinned.map((h) => ({ size: h.size, timestamp: h.timestamp })), ...(log === undefined ? {} : { log }) };
+}
+
+/** A log as people name it: the broker's own, or the log of record store `log`. */
+export function describeLog(log: string | undefined): string {
+  return log === undefined ? "the broker's own log" : `the log of record store ${log}`;
 }
 
 /** The Merkle tree of `records`, rebuilt in memory: what the log's tree must be. */
@@ -68,8 +78,9 @@ function treeOf(records: readonly AuditRecord[]): MerkleTree {
   return tree;
 }
 
-/** Why `sth` does not fit the tree of the records, or undefined when it does. */
-function againstRecords(sth: SignedTreeHead, tree: MerkleTree, key: LogPublicKey): string | undefined {
+/** Why `sth` does not fit the tree of the records of `log` (its name; undefined for a broker's own), or undefined when it does. */
+function againstRecords(sth: SignedTreeHead, tree: MerkleTree, key: LogPublicKey, log: string | undefined): string | undefined {
+  if (sth.log !== log) return `it is a head of ${describeLog(sth.log)}, and this is ${describeLog(log)}: check it against its own log`;
   const signed = verifyTreeHead(sth, key.publicKey, key.keyId);
   if (!signed.ok) return signed.reason;
   if (sth.size > tree.size) return `the log now holds only ${String(tree.size)} records: its tail was cut`;
@@ -91,7 +102,8 @@ export type ReceiptCheck = { readonly ok: true; readonly record: AuditRecord; re
 
 /**
  * Whether the log (`records`, read whole) holds the decision `receipt`
- * promises: signed by the log key, the same record at the promised leaf, the
+ * promises: signed by the log key, for this log (the promise names a record
+ * store's), the same record at the promised leaf, the
  * decision it names, and a log that still gives the root of any tree head
  * the holder kept. The first contradiction is the reason.
  */
@@ -101,6 +113,8 @@ export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, 
   if (unsigned !== undefined) return { ok: false, reason: `the receipt is not this log's promise: ${unsigned}` };
   const chain = verifyChain(records);
   if (!chain.ok) return { ok: false, reason: `the log itself is broken at record ${String(chain.seq)}: ${chain.reason}` };
+  const log = logNameOf(records[0]);
+  if (promise.log !== log) return { ok: false, reason: `the receipt is for ${describeLog(promise.log)}, and this is ${describeLog(log)}: check it against the log it names` };
   const seq = promise.index + 1;
   const record = records[promise.index];
   if (record === undefined) return { ok: false, reason: `the log lacks it: the receipt is for record ${String(seq)}, and the log holds ${String(records.length)}` };
@@ -113,7 +127,7 @@ export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, 
   }
   const tree = treeOf(records);
   if (receipt.sth !== undefined) {
-    const problem = againstRecords(receipt.sth, tree, key);
+    const problem = againstRecords(receipt.sth, tree, key, log);
     if (problem !== undefined) return { ok: false, reason: `the receipt's tree head (${String(receipt.sth.size)} records): ${problem}` };
     if (receipt.sth.size <= promise.index) return { ok: false, reason: `the receipt's tree head (${String(receipt.sth.size)} records) does not cover record ${String(seq)}` };
   }

@@ -11,17 +11,18 @@ import { Value } from 'typebox/value';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../../core/select/meeting-policy.js';
-import { isRefusal, selectRoute } from '../../core/select/select.js';
+import { allowedJurisdictions, isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
-import { recordAudit, type BrokerContext } from '../context.js';
+import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
+import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
 import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
-import { verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
+import { ticketJurisdictions, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
 import { issueRouteTicket } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
@@ -200,15 +201,19 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const { datacenter, body } = await verified(ctx, request, Admission);
       if (body.outcome === 'left') {
         if (body.session === undefined) throw new GeobridgeError('VALIDATION', 'a departure must name the session (the ticket decision) that left.');
+        // The member's country, for where the eviction is recorded, before the row goes.
+        const member = body.code === undefined ? undefined : (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
         // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
         const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
         if (body.code !== undefined) {
-          await recordAudit(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null });
+          await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx, member.meetingId, member.country)));
         }
         return { recorded: removed };
       }
       if (body.outcome === 'refused') {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' });
+        // A bridge's refusal carries no ticket: the broker knows the participant's country only if they are a member.
+        const member = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
+        await recordAboutParticipant(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' }, member && (await memberSubject(ctx, member.meetingId, member.country)));
         return { recorded: true };
       }
       if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
@@ -218,6 +223,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         throw new GeobridgeError('TICKET_INVALID', `the ticket is for participant ${ticket.sub} in meeting ${ticket.meeting}, not the one reported.`);
       }
       const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
+      const subject = subjectOfTicket(ctx, ticket);
       const placement = await ctx.store.getPlacement(meeting.id);
       if (placement?.datacenter !== datacenter) {
         throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'}, not ${datacenter}; claim it first.`);
@@ -226,13 +232,13 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const manifest = ctx.policy.current.manifest;
       const reason = whyNotHeldAt(manifest, datacenter, ticket.country, policy);
       if (reason) {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `admission outside the fence under the manifest in force (${reason})` });
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `admission outside the fence under the manifest in force (${reason})` }, subject);
         throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
       }
       // An attempt the client already gave up on can finish after the one it kept: the later route wins.
       const current = (await ctx.store.listParticipants(meeting.id)).find((p) => p.id === body.participant);
       if (current && isNewerDecision(current.session, ticket.decision)) {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `stale admission: session ${ticket.decision} is older than ${current.session}, admitted in ${current.datacenter}` });
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `stale admission: session ${ticket.decision} is older than ${current.session}, admitted in ${current.datacenter}` }, subject);
         throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} holds a newer session (in ${current.datacenter}); this older route is not admitted.`);
       }
       // Admitted participants are the meeting's members: a policy change re-checks them.
@@ -245,7 +251,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         session: ticket.decision,
         ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
       });
-      await recordAdmission(ctx, datacenter, ticket);
+      await recordAdmission(ctx, datacenter, ticket, subject);
       // One join token, one live session: a second use replaces the first, wherever that one is.
       if (replaced && (body.replaced === true || replaced.datacenter !== datacenter || replaced.session !== ticket.decision)) {
         await recordAudit(ctx, 'participant.replaced', {
@@ -253,7 +259,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
           meeting: meeting.id,
           from: { datacenter: replaced.datacenter, session: replaced.session },
           to: { datacenter, session: ticket.decision },
-        });
+        }, subject);
         if (replaced.datacenter !== datacenter && replaced.datacenter !== '') {
           await ctx.control.evict(replaced.datacenter, { meeting: meeting.id, participant: body.participant, session: replaced.session, code: 'SESSION_REPLACED', reason: 'this participant joined again from another connection' });
         }
@@ -281,7 +287,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (before?.datacenter === datacenter) return { won: false, datacenter, epoch: before.epoch };
       const refusal = await claimRefusal(ctx, meeting, policy, datacenter, ticket.country);
       if (refusal !== undefined) {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, participant: ticket.sub, reason: `placement refused: ${refusal}` });
+        await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, participant: ticket.sub, reason: `placement refused: ${refusal}` }, subjectOfTicket(ctx, ticket));
         throw new GeobridgeError('FENCE_CONFLICT', `meeting '${meeting.id}' may not be placed in ${datacenter}: ${refusal}.`);
       }
       // A meeting moves only when its datacenter died or drains: a live holder keeps it.
@@ -318,7 +324,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         } catch (error) {
           if (!isGeobridgeError(error) || error.code === 'JWKS_UNAVAILABLE') throw error;
           const who = { participant: ticket?.sub ?? 'unknown', meeting: ticket?.meeting ?? 'unknown' };
-          await recordAudit(ctx, 'ticket.renewal-refused', { ...who, datacenter, code: error.code });
+          await recordAboutParticipant(ctx, 'ticket.renewal-refused', { ...who, datacenter, code: error.code }, ticket && subjectOfTicket(ctx, ticket));
           results.push({ ...who, ok: false, code: error.code, message: error.message });
         }
       }
@@ -391,8 +397,34 @@ function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> 
   };
 }
 
+/** Whose records a ticket's participant's are: their country, narrowed to what the decider allows them now (records obey what media obeys). */
+function subjectOfTicket(ctx: BrokerContext, ticket: RouteTicketClaims): RecordSubject {
+  const { manifest } = ctx.policy.current;
+  return { country: ticket.country, ...(manifest.stores.length > 0 ? { accountJurisdictions: ticketJurisdictions(manifest, ticket) } : {}) };
+}
+
+/** A member's subject, from their row and their meeting's policy (no ticket at hand). */
+async function memberSubject(ctx: BrokerContext, meetingId: string, country: string): Promise<RecordSubject> {
+  const { manifest } = ctx.policy.current;
+  if (manifest.stores.length === 0) return { country };
+  const meeting = await ctx.store.getMeeting(meetingId);
+  const policy = meeting && meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting);
+  return { country, accountJurisdictions: allowedJurisdictions(manifest, routeRequestFor(country, policy)) };
+}
+
+/**
+ * Records about a participant go to their record store. When the broker
+ * cannot know their country (no ticket, not a member) and the manifest
+ * declares stores, the broker's own log keeps the record without their id:
+ * who they are has nowhere known to be inside their fence.
+ */
+async function recordAboutParticipant(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>> & { readonly participant: string }, subject: RecordSubject | undefined): Promise<Recorded> {
+  if (subject !== undefined || ctx.policy.current.manifest.stores.length === 0) return recordAudit(ctx, type, data, subject);
+  return recordAudit(ctx, type, { ...data, participant: null });
+}
+
 /** The admission's audit record: who, from where, into which jurisdiction, in or out of their zone. */
-async function recordAdmission(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims): Promise<void> {
+async function recordAdmission(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims, subject: RecordSubject): Promise<void> {
   const policy = compilePolicy(ctx.policy.current.manifest);
   const dc = policy.datacenterById.get(datacenter);
   const zone = policy.zoneFor(ticket.country);
@@ -406,5 +438,5 @@ async function recordAdmission(ctx: BrokerContext, datacenter: string, ticket: R
     zone: zone?.id ?? null,
     outOfZone: zone && dc ? !policy.countriesOf(zone).has(dc.jurisdiction) : null,
     decision: ticket.decision,
-  });
+  }, subject);
 }

@@ -12,6 +12,7 @@ import { diffManifests } from '../../core/verify/diff.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { storesWithoutDatabase } from '../audit/record-logs.js';
 import { errorBody } from '../http-errors.js';
 import { announceRecheck, recheckLiveMeetings } from '../recheck.js';
 import { BEARER } from './schemas.js';
@@ -72,6 +73,12 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
         const names = [...new Set(orphaned.map((a) => a.plan))].join(', ');
         await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: [`plans in use: ${names}`] });
         return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest drops plan(s) ${names}, which ${orphaned.length} account(s) use; move those accounts to another plan first. Nothing was changed.`), diagnostics });
+      }
+      // A store without a database here would leave its participants unroutable: declared stores need one first.
+      const unserved = storesWithoutDatabase(manifest, ctx.storeLogs.names);
+      if (unserved.length > 0) {
+        await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: [`record stores without a database: ${unserved.join(', ')}`] });
+        return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest declares record store(s) ${unserved.join(', ')}, which have no database on this broker; add them to --record-stores on every broker and restart them first. Nothing was changed.`), diagnostics });
       }
       const sha256 = sha256Hex(text);
       return ctx.policy.exclusive(async () => {

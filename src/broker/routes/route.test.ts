@@ -153,7 +153,7 @@ describe('routeResponseJson', () => {
       // whose serializer would drop a key holding a line terminator; an id never holds one.
       bridges: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), text, { maxKeys: 3 }),
       iceServers: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), fc.array(fc.record({ urls: fc.array(text, { maxLength: 3 }), jurisdiction: text }), { maxLength: 3 }), { maxKeys: 3 }),
-      receipt: fc.record({ manifestSha256: text, index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text }),
+      receipt: fc.record({ manifestSha256: text, index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text, log: text }, { requiredKeys: ['manifestSha256', 'index', 'recordHash', 'timestamp', 'keyId', 'signature'] }),
     });
     await fc.assert(
       // An absent `excluded` or `allowedJurisdictions` (the unexplained answer) is no key at all, not `"excluded":undefined`.

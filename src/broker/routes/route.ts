@@ -4,14 +4,15 @@
  * decision to the audit log before the response leaves.
  */
 import { Type, type Static } from 'typebox';
-import { GeobridgeError } from '../../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { routeRequestFor } from '../../core/select/meeting-policy.js';
-import { isRefusal, selectDatacenters, selectRoute } from '../../core/select/select.js';
+import { allowedJurisdictions as jurisdictionsAllowed, isRefusal, selectDatacenters, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
 import { signInclusionPromise } from '../audit/tree-heads.js';
-import { recordAudit, type BrokerContext } from '../context.js';
+import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
+import type { AuditType } from '../audit/audit-log.js';
 import { newDecisionId } from '../decision-id.js';
 import { toJson } from '../frozen-json.js';
 import { iceAllowanceDigest, iceServersJson, routeIceAllowance } from '../route-ice.js';
@@ -77,17 +78,21 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const policy = meetingPolicyOf(account, meeting);
       // The hot path decides from the zone's lists; explaining walks every datacenter of the manifest.
       const explain = request.query.explain === 'true';
-      const result = (explain ? selectDatacenters : selectRoute)(
-        manifest,
-        routeRequestFor(country, policy, {
-          ...(request.body.location ? { location: request.body.location } : {}),
-          ...(placement ? { placedAt: placement.datacenter } : {}),
-        }),
-        ctx.registry.liveState(manifest, ctx.monotonicMs()),
-      );
+      const routeRequest = routeRequestFor(country, policy, {
+        ...(request.body.location ? { location: request.body.location } : {}),
+        ...(placement ? { placedAt: placement.datacenter } : {}),
+      });
+      const result = (explain ? selectDatacenters : selectRoute)(manifest, routeRequest, ctx.registry.liveState(manifest, ctx.monotonicMs()));
       const who = { participant: claims.sub, meeting: meeting.id, account: account.id, country, zone: result.zone, policyVersion: version };
+      // The participant's records obey what their media obeys: a record store inside every jurisdiction the decider allows them.
+      const subject: RecordSubject = {
+        country,
+        ...(request.body.location ? { location: request.body.location } : {}),
+        ...(manifest.stores.length > 0 ? { accountJurisdictions: isRefusal(result) ? jurisdictionsAllowed(manifest, routeRequest) : result.allowedJurisdictions } : {}),
+      };
+      const record = (type: AuditType, data: Readonly<Record<string, unknown>>): Promise<Recorded> => recordInFence(ctx, type, { ...who, ...data }, subject);
       if (isRefusal(result)) {
-        await recordAudit(ctx, 'route.refusal', { ...who, code: result.error.code, excluded: result.excluded });
+        await record('route.refusal', { code: result.error.code, excluded: result.excluded });
         ctx.metrics.refusals.inc({ code: result.error.code });
         throw new GeobridgeError(result.error.code, result.error.message);
       }
@@ -109,7 +114,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         expiresInSeconds: ctx.config.routeTicketSeconds,
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.
-      const record = await recordAudit(ctx, 'route.decision', { ...who, decisionId, candidates: result.candidates, manifestSha256: sha256 });
+      const decision = await record('route.decision', { decisionId, candidates: result.candidates, manifestSha256: sha256 });
       ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       // The fence list (~250 codes for most countries) goes out only when asked: the ticket names what fixes it.
@@ -123,10 +128,27 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
         iceServers,
-        receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, record.seq - 1, record.hash, ctx.now().getTime()) },
+        receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, decision.record.seq - 1, decision.record.hash, ctx.now().getTime(), decision.log) },
       };
     },
   );
+}
+
+/**
+ * Records a route decision or refusal in the participant's record store.
+ * When none is inside their fences (NO_STORE_IN_FENCE) the route is refused,
+ * and the broker's own log keeps the refusal without who was refused: their
+ * identity has nowhere in the fence to go.
+ */
+async function recordInFence(ctx: BrokerContext, type: AuditType, data: Readonly<Record<string, unknown>>, subject: RecordSubject): Promise<Recorded> {
+  try {
+    return await recordAudit(ctx, type, data, subject);
+  } catch (error) {
+    if (!isGeobridgeError(error) || error.code !== 'NO_STORE_IN_FENCE') throw error;
+    await recordAudit(ctx, 'route.refusal', { ...data, participant: null, code: error.code });
+    ctx.metrics.refusals.inc({ code: error.code });
+    throw error;
+  }
 }
 
 /**
@@ -161,7 +183,7 @@ export function routeResponseJson(body: Static<typeof RouteAnswer>): string {
     // A compact JWS is base64url and dots, which JSON never escapes: the ticket goes in without a scan.
     `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
     `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}},` +
-    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}}${allowed}${excluded}}`
+    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}${r.log === undefined ? '' : `,"log":${JSON.stringify(r.log)}`}}${allowed}${excluded}}`
   );
 }
 

@@ -2,13 +2,15 @@
  * `geobridge audit verify|report`: checks the broker's audit log (hash
  * chain, Merkle tree, signed tree heads, a head kept elsewhere) and reports
  * who touched which jurisdiction, when. It never creates the log or changes
- * its records. The log is DATA/audit.sqlite, or in the PostgreSQL store.
+ * its records. The log is DATA/audit.sqlite, or in the PostgreSQL store;
+ * a record store's log (its own database) reads the same way, and names
+ * itself in its first record.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { verifyChain, type AuditLog, type AuditRecord } from '../../broker/audit/audit-log.js';
 import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText } from '../../broker/audit/report.js';
 import { ENV_NAMES } from '../../broker/config.js';
-import { proveReceipt, verifyLog, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
+import { describeLog, proveReceipt, verifyLog, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
 import { loadLogKey, logKeyPath } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
@@ -38,6 +40,8 @@ DIR/keys/log.pem either way. Never creates the log or changes its records.
            the same record at the promised place, the decision and the
            manifest it names,
            and (if the file has an "sth") the tree head kept with it.
+           A receipt whose promise names a record store ("log") is proven
+           only in that store's log.
   witness  watches a broker's log from outside: pins its key, keeps every
            signed tree head, and stops with exit 1 on a rollback or a fork
            (see 'geobridge audit witness --help').
@@ -68,6 +72,12 @@ Options:
 
 T is an ISO 8601 date (2024-03-01 is midnight UTC) or date-time
 (2024-03-01T09:30:00Z, 2024-03-01T10:30+01:00; UTC when no offset is given).
+
+A record store's log (manifest stores:) is a database of its own: give its
+--store URL (or --data DIR of a SQLite one). Its first record names the
+store, and its heads (and any --sth) must be that store's, signed under
+its name; verify says which log it checked (--json: "log", absent for the
+broker's own).
 
 Whoever holds the data directory holds the log key too, and (with the
 database, when the log is in PostgreSQL) can rewrite the records, the tree
@@ -127,10 +137,10 @@ async function runVerify(argv: readonly string[], io: Io, env: Env): Promise<num
     const detail = check.ok ? { ...check, ...(last ? { head: { seq: last.seq, hash: last.hash, at: last.at } } : {}), ...(key ? { keyId: key.keyId } : {}) } : check;
     io.out(`${JSON.stringify({ ...auditSourceJson(source), ...detail }, null, 2)}\n`);
   } else if (check.ok) {
-    const lines = [`chain intact: ${count(check.count, 'record')}`];
+    const lines = [`chain intact: ${count(check.count, 'record')} of ${describeLog(check.log)}`];
     if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
     lines.push(read.stored.head ? `Merkle tree: ${count(check.count, 'leaf', 'leaves')}, root ${check.rootHash}, as the records give it` : 'Merkle tree: none (written before the transparency log; a broker builds it when it next starts)');
-    if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId} over the records it covers`);
+    if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId}${check.log === undefined ? '' : ` for record store ${check.log}`} over the records it covers`);
     for (const p of check.pinned) lines.push(`your tree head (${count(p.size, 'record')}, signed ${new Date(p.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
     if (check.pinned.length === 0) lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
     io.out(`${lines.join('\n')}\n`);
@@ -166,7 +176,7 @@ async function runProve(argv: readonly string[], io: Io, env: Env): Promise<numb
       if (!check.ok || receipt === undefined) return `not proven: ${check.ok ? 'no receipt' : check.reason}`;
       const r = check.record;
       const manifest = receipt.manifestSha256 === undefined ? '' : `, under manifest ${receipt.manifestSha256}`;
-      return `in the log: record ${String(r.seq)} (${r.type}${typeof r.data.decisionId === 'string' ? ` ${r.data.decisionId}` : ''}, ${r.at}), as promised ${new Date(receipt.promise.timestamp).toISOString()}${manifest}`;
+      return `in ${receipt.promise.log === undefined ? 'the log' : describeLog(receipt.promise.log)}: record ${String(r.seq)} (${r.type}${typeof r.data.decisionId === 'string' ? ` ${r.data.decisionId}` : ''}, ${r.at}), as promised ${new Date(receipt.promise.timestamp).toISOString()}${manifest}`;
     });
     const root = checks.find((c) => c.ok);
     io.out(`${lines.join('\n')}\n${ok && root?.ok ? `Merkle root of the log now: ${root.rootHash}\n` : ''}`);

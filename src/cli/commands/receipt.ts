@@ -6,12 +6,13 @@
  * it verifies offline under a pinned log key, and more with the broker
  * (its latest head extends the file's and still holds the record) or the
  * broker's data directory (the record itself). A bare /v1/route answer has
- * no head or proof: it needs the broker or the log.
+ * no head or proof: it needs the broker or the log. A decision recorded in a
+ * record store's log (the promise's `log`) is checked in that log only.
  */
 import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../../translog/index.js';
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import { proveReceipt, type LogPublicKey } from '../../broker/audit/verify-log.js';
+import { describeLog, proveReceipt, type LogPublicKey } from '../../broker/audit/verify-log.js';
 import type { JwksDocument } from '../../protocol/jwt.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
@@ -62,6 +63,11 @@ A bare /v1/route answer has no head or proof: it needs --broker (the
 broker's latest head and inclusion proof; with --sth, that head extends one
 you kept) or --log.
 
+A decision recorded in a record store's log (manifest stores:, the
+promise's "log") is checked in that log: its head and proofs with
+--broker, and with --log DIR the log opened must be that store's (give
+--store with the URL of its log's database).
+
 Then it says, in plain words, for each route: the country, the datacenter
 connected to and its jurisdiction, when, and the manifest the decision was
 made under.
@@ -93,7 +99,7 @@ Examples:
 const COVER_WAIT_MS = 3000;
 
 /** The outcome for one route, or for a bare answer. */
-type Outcome = { readonly ok: true; readonly seq: number; readonly lines: readonly string[] } | { readonly ok: false; readonly reason: string };
+type Outcome = { readonly ok: true; readonly seq: number; readonly log?: string; readonly lines: readonly string[] } | { readonly ok: false; readonly reason: string };
 
 /** Where the checks get what they need beyond the file. */
 interface Sources {
@@ -140,7 +146,7 @@ export async function runReceipt(argv: readonly string[], io: Io, env: Env = pro
   const outcomes = input.kind === 'file' ? await Promise.all(input.file.routes.map((route) => checkRoute(route, sources))) : [await checkAnswer(input.answer, sources)];
   const ok = outcomes.every((o) => o.ok);
   if (values.json) {
-    io.out(`${JSON.stringify({ file, ok, routes: outcomes.map((o) => (o.ok ? { ok: true, seq: o.seq } : o)), keyId: key.keyId, keyPinned: pinned !== undefined }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ file, ok, routes: outcomes.map((o) => (o.ok ? { ok: true, seq: o.seq, ...logField(o.log) } : o)), keyId: key.keyId, keyPinned: pinned !== undefined }, null, 2)}\n`);
   } else {
     // One route reads as lines; several are numbered, their details indented under each.
     const many = outcomes.length > 1;
@@ -161,14 +167,15 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
   const seq = promise.index + 1;
   const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
   if (unsigned !== undefined) return { ok: false, reason: `bad signature: the receipt is not the log's promise: ${unsigned}` };
+  if (route.sth.log !== promise.log) return { ok: false, reason: `the file's tree head is of ${describeLog(route.sth.log)}, but the promise is for ${describeLog(promise.log)}: a head proves only the records of its own log` };
   const signed = verifyTreeHead(route.sth, key.publicKey, key.keyId);
   if (!signed.ok) return { ok: false, reason: `the file's tree head is not signed by the log key: ${signed.reason}` };
   if (route.sth.size <= promise.index) return { ok: false, reason: `index beyond the log: the file's tree head holds ${String(route.sth.size)} records, not record ${String(seq)}` };
   const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, route.inclusionProof.map(fromBase64), signed.head);
   if (!proved.ok) return { ok: false, reason: `the file's inclusion proof does not lead to the root its tree head signs (${proved.message})` };
-  const lines = [plainWords(route), `record ${String(seq)} is in the log: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  const lines = [plainWords(route), `record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
   if (sources.broker !== undefined) {
-    const latest = await latestHead(sources.broker, key);
+    const latest = await latestHead(sources.broker, key, promise.log);
     if (!latest.ok) return latest;
     const extended = await extendsHead(sources.broker, route.sth, signed.head, latest, 'in the file');
     if (extended !== undefined) return { ok: false, reason: extended };
@@ -190,7 +197,7 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     if (!inLog.ok) return inLog;
     lines.push(inLog.line);
   }
-  return { ok: true, seq, lines };
+  return { ok: true, seq, ...logField(promise.log), lines };
 }
 
 /** A bare /v1/route answer: the broker's latest head and proof (and a kept head), or the log's record. */
@@ -202,18 +209,19 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
   if (unsigned !== undefined) return { ok: false, reason: `the receipt is not the log's promise: ${unsigned}` };
   const lines: string[] = [];
   if (sources.broker !== undefined) {
-    let latest = await latestHead(sources.broker, key);
+    let latest = await latestHead(sources.broker, key, promise.log);
     // A head covers a record within an interval of its promise; wait that long, no longer.
     for (const deadline = Date.now() + COVER_WAIT_MS; latest.ok && latest.sth.size <= promise.index && Date.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 250));
-      latest = await latestHead(sources.broker, key);
+      latest = await latestHead(sources.broker, key, promise.log);
     }
     if (!latest.ok) return latest;
     if (latest.sth.size <= promise.index) return { ok: false, reason: `the broker's latest signed tree head (${String(latest.sth.size)} records) does not hold record ${String(seq)}, promised ${iso(promise.timestamp)}: the log lost it, or broke its promise` };
     const proven = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!proven.ok) return proven;
-    lines.push(`record ${String(seq)} is in the log: the tree head of ${String(latest.sth.size)} records signed ${iso(latest.sth.timestamp)} holds it (${proven.line})`);
+    lines.push(`record ${String(seq)} is in ${theLog(promise.log)}: the tree head of ${String(latest.sth.size)} records signed ${iso(latest.sth.timestamp)} holds it (${proven.line})`);
     if (sources.kept !== undefined) {
+      if (sources.kept.log !== promise.log) return { ok: false, reason: `the tree head you kept is of ${describeLog(sources.kept.log)}, but the receipt is for ${describeLog(promise.log)}: give --sth a head of that log (GET /v1/log/sth${storeQuery(promise.log)})` };
       const keptSigned = verifyTreeHead(sources.kept, key.publicKey, key.keyId);
       if (!keptSigned.ok) return { ok: false, reason: `the tree head you kept: ${keptSigned.reason}` };
       const extended = await extendsHead(sources.broker, sources.kept, keptSigned.head, latest, 'you kept');
@@ -225,17 +233,19 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
     const { read, where } = sources.log;
     const check = read.ok ? proveReceipt(read.records, receipt, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
     if (!check.ok) return { ok: false, reason: `the log in ${where}: ${check.reason}` };
-    lines.push(`the log in ${where} holds it: record ${String(check.record.seq)} (${check.record.type}, ${check.record.at})`);
+    lines.push(`${theLog(promise.log)} in ${where} holds it: record ${String(check.record.seq)} (${check.record.type}, ${check.record.at})`);
   }
   lines.push(answerWords(receipt.answer, receipt.manifestSha256, promise.timestamp));
-  return { ok: true, seq, lines };
+  return { ok: true, seq, ...logField(promise.log), lines };
 }
 
 type LatestHead = { readonly ok: true; readonly sth: SignedTreeHead; readonly head: TreeHead } | { readonly ok: false; readonly reason: string };
 
-/** The broker's latest signed tree head, checked under the key. */
-async function latestHead(broker: URL, key: LogPublicKey): Promise<LatestHead> {
-  const sth = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
+/** The broker's latest signed tree head of `log` (its own when undefined), checked under the key. */
+async function latestHead(broker: URL, key: LogPublicKey, log: string | undefined): Promise<LatestHead> {
+  const sth = (await getJson(broker, `/v1/log/sth${storeQuery(log)}`)) as SignedTreeHead;
+  // A broker that ignores `store` answers with its own log's head, which proves nothing of a store's record.
+  if (sth.log !== log) return { ok: false, reason: `asked for ${describeLog(log)}, the broker answered with a tree head of ${describeLog(sth.log)}: it does not serve the log that holds this decision` };
   const signed = verifyTreeHead(sth, key.publicKey, key.keyId);
   return signed.ok ? { ok: true, sth, head: signed.head } : { ok: false, reason: `the broker's tree head is not signed by the log key: ${signed.reason}` };
 }
@@ -244,14 +254,14 @@ async function latestHead(broker: URL, key: LogPublicKey): Promise<LatestHead> {
 async function extendsHead(broker: URL, older: SignedTreeHead, olderHead: TreeHead, latest: Extract<LatestHead, { ok: true }>, whose: string): Promise<string | undefined> {
   const was = `${String(older.size)} records, signed ${iso(older.timestamp)}`;
   if (latest.sth.size < older.size) return `rollback: the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) is older than the one ${whose} (${was}): the log was cut back`;
-  const consistency = (await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}`)) as { proof: string[] };
+  const consistency = (await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`)) as { proof: string[] };
   const extended = verifyConsistency(olderHead, latest.head, consistency.proof.map(fromBase64));
   return extended.ok ? undefined : `the log does not extend the tree head ${whose} (${was}): ${extended.message}`;
 }
 
-/** The record at `index` proven again in the broker's latest head, through the broker's inclusion proof. */
+/** The record at `index` proven again in the broker's latest head (of the log it names), through the broker's inclusion proof. */
 async function provenAtBroker(broker: URL, index: number, recordHash: string, latest: Extract<LatestHead, { ok: true }>): Promise<{ ok: true; line: string } | { ok: false; reason: string }> {
-  const inclusion = (await getJson(broker, `/v1/log/proof?index=${String(index)}&size=${String(latest.sth.size)}`)) as { recordHash: string; proof: string[] };
+  const inclusion = (await getJson(broker, `/v1/log/proof?index=${String(index)}&size=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`)) as { recordHash: string; proof: string[] };
   if (inclusion.recordHash !== recordHash) return { ok: false, reason: `the log now holds another record ${String(index + 1)} (hash ${inclusion.recordHash}, promised ${recordHash}): it was rewritten` };
   const proved = verifyInclusion(hashLeaf(leafEntry(recordHash)), index, inclusion.proof.map(fromBase64), latest.head);
   if (!proved.ok) return { ok: false, reason: `the broker's inclusion proof does not lead to the root its head signs (${proved.message})` };
@@ -268,7 +278,7 @@ function againstLog(route: ReceiptFileRoute, log: NonNullable<Sources['log']>, k
   const logged = Array.isArray(data.candidates) ? (data.candidates as { datacenter?: unknown }[]).map((c) => String(c.datacenter)).join(',') : '';
   const filed = route.candidates.map((c) => c.datacenter).join(',');
   if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${where} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
-  return { ok: true, line: `the log in ${where} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${route.country} → ${filed}` };
+  return { ok: true, line: `${theLog(promise.log)} in ${where} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${route.country} → ${filed}` };
 }
 
 /** The log of the broker whose data directory is `dir`: DIR/audit.sqlite, or in its PostgreSQL store. */
@@ -294,6 +304,21 @@ function answerWords(answer: Readonly<Record<string, unknown>>, manifest: string
   const path = first ? `${country} → ${String(first.datacenter)} (${String(first.jurisdiction)})` : country;
   const more = candidates.length > 1 ? `, then ${candidates.slice(1).map((c) => `${String(c.datacenter)} (${String(c.jurisdiction)})`).join(', ')}` : '';
   return `the route: ${path}${more}; decided ${iso(at)}${typeof answer.decisionId === 'string' ? `, decision ${answer.decisionId}` : ''}${manifest ? `, under manifest ${manifest}` : ''}`;
+}
+
+/** The query that asks the broker for record store `log`'s log (after `separator`); nothing for its own. */
+function storeQuery(log: string | undefined, separator: '?' | '&' = '?'): string {
+  return log === undefined ? '' : `${separator}store=${encodeURIComponent(log)}`;
+}
+
+/** "the log" (the broker's own), or "the log of record store eu": where a record is, in plain words. */
+function theLog(log: string | undefined): string {
+  return log === undefined ? 'the log' : describeLog(log);
+}
+
+/** The `log` field of a JSON outcome: only for a record store's log, as the broker's answers have it. */
+function logField(log: string | undefined): { log?: string } {
+  return log === undefined ? {} : { log };
 }
 
 function iso(ms: number): string {

@@ -9,6 +9,7 @@ import { EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const SERVE_HELP = `Usage: geobridge serve --manifest FILE | --config FILE [--listen 127.0.0.1:8080] [--data ./data]
                        [--store sqlite|postgres://…] [--bus redis://…] [--dev]
+                       [--record-stores ID=URL,…]
                        [--trusted-proxies IP,CIDR,…]
                        [--bridge-keys FILE] [--geoip FILE] [--issuer URL]
 
@@ -35,6 +36,11 @@ then the config file):
                            --store (docs/deploy.md)                                 [${ENV_NAMES.bus}]
   --bus-prefix NAME        start of the bus's Redis keys and channel, for several
                            deployments on one Redis (default geobridge)             [${ENV_NAMES.busPrefix}]
+  --record-stores LIST     the database of each record store the manifest declares
+                           (stores:), as ID=URL,…: what is recorded about a
+                           participant goes to a store inside their fences, one
+                           transparency log per store; URL is postgres://… or
+                           'sqlite' (DATA/records-ID.sqlite) (docs/deploy.md)      [${ENV_NAMES.recordStores}]
   --dev                    local demos only: a request may name its country, and
                            datacenters without a bridge count as up                [${ENV_NAMES.dev}]
   --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
@@ -58,7 +64,8 @@ Examples (the README walks through accounts, meetings and routes with curl):
   geobridge serve --config /etc/geobridge/broker.yaml
   geobridge serve --manifest examples/world.yaml --dev
   geobridge serve --manifest world.yaml --listen 10.0.0.5:8080 \
-    --store postgres://geobridge@db:5432/geobridge --bus redis://redis:6379
+    --store postgres://geobridge@db:5432/geobridge --bus redis://redis:6379 \
+    --record-stores eu=postgres://geobridge@db-eu:5432/geobridge,us=postgres://geobridge@db-us:5432/geobridge
 `;
 
 /** Runs `serve` until a signal; resolves to the exit code. */
@@ -71,6 +78,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     store: { type: 'string' },
     bus: { type: 'string' },
     'bus-prefix': { type: 'string' },
+    'record-stores': { type: 'string' },
     dev: { type: 'boolean' },
     'trusted-proxies': { type: 'string' },
     'bridge-keys': { type: 'string' },
@@ -98,6 +106,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       store: values.store,
       bus: values.bus,
       busPrefix: values['bus-prefix'],
+      recordStores: values['record-stores'],
       dev: values.dev,
       trustedProxies: values['trusted-proxies'],
       bridgeKeys: values['bridge-keys'],
