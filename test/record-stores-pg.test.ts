@@ -2,9 +2,10 @@
  * Residency of records, on the real PostgreSQL server: a broker with an EU
  * and a US record store (two databases of the one server, beside its own
  * store's database) and a CN store in a SQLite file routes a mixed load of
- * participants from 14 countries; reading the databases afterwards, no
- * record about an EEA participant is in the US store, every participant's
- * records are in exactly one store, and the broker's own log names nobody.
+ * participants from 14 countries, and their bridges admit them; reading the
+ * databases afterwards, no record and no participant row about an EEA
+ * participant is in the US store, every participant's records are in
+ * exactly one store, and the broker's own database names nobody.
  * Each store's log verifies on its own (`audit verify --store`), a receipt
  * names its log and verifies against the broker, and a broker whose
  * databases do not match the manifest's stores does not start.
@@ -15,7 +16,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { JWK } from 'jose';
+import { generateBridgeIdentity } from '../src/broker/attestation.js';
 import { parseServeSettings } from '../src/broker/config.js';
+import { signBridgeMessage } from '../src/protocol/bridge-message.js';
+import { parseManifest } from '../src/core/manifest/parse.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { runCli as run } from './run-cli.fixture.js';
 
@@ -59,14 +65,26 @@ fences:`,
   ),
 );
 
+// Every datacenter's bridge identity: the test signs the bridges' claims and admissions.
+const bridgeKeys = new Map<string, JWK>();
+const bridgeKeysPath = join(base, 'bridge-keys.yaml');
+let seq = 0;
+
 function start(data: string, recordStores: string | undefined): Promise<RunningBroker> {
-  const { settings, problems } = parseServeSettings({ manifest: manifestPath, data, dev: true, listen: '127.0.0.1:0', store: urls.own, recordStores }, { GEOBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN });
+  const { settings, problems } = parseServeSettings({ manifest: manifestPath, data, dev: true, listen: '127.0.0.1:0', store: urls.own, recordStores, bridgeKeys: bridgeKeysPath }, { GEOBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN });
   if (!settings) throw new Error(problems.join('\n'));
   return startBroker(settings, false);
 }
 
 beforeAll(async () => {
   for (const name of Object.values(names)) await query(SERVER, `CREATE DATABASE ${name}`);
+  const lines: string[] = [];
+  for (const dc of parseManifest(world).manifest?.datacenters ?? []) {
+    const identity = await generateBridgeIdentity();
+    bridgeKeys.set(dc.id, identity.privateJwk);
+    lines.push(`${dc.id}: ${identity.publicKey}`);
+  }
+  writeFileSync(bridgeKeysPath, `${lines.join('\n')}\n`);
 });
 afterAll(async () => {
   for (const name of Object.values(names)) await query(SERVER, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -78,6 +96,15 @@ async function post<T>(broker: RunningBroker, path: string, auth: string, body: 
   const text = await res.text();
   if (!res.ok) throw new Error(`${path}: ${String(res.status)} ${text}`);
   return JSON.parse(text) as T;
+}
+
+/** A signed message from `datacenter`'s bridge to the broker. */
+async function fromBridge(broker: RunningBroker, datacenter: string, path: string, payload: Record<string, unknown>): Promise<void> {
+  const key = bridgeKeys.get(datacenter);
+  if (!key) throw new Error(`no bridge key for ${datacenter}`);
+  const message = await signBridgeMessage(key, datacenter, payload, { now: new Date(), seq: ++seq });
+  const res = await fetch(new URL(path, broker.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message }) });
+  if (!res.ok) throw new Error(`${path} from ${datacenter}: ${String(res.status)} ${await res.text()}`);
 }
 
 /** Records naming a participant in one database's audit log: participant → the record types. */
@@ -95,19 +122,30 @@ describe('record stores on PostgreSQL', () => {
     try {
       const { apiKey } = await post<{ apiKey: string }>(broker, '/v1/accounts', ADMIN_TOKEN, { name: 'Acme', homeCountry: 'US' });
       const { apiKey: cnKey } = await post<{ apiKey: string }>(broker, '/v1/accounts', ADMIN_TOKEN, { name: 'Beijing office', homeCountry: 'CN' });
-      const meetings = await Promise.all([apiKey, apiKey, cnKey].map((key) => post<{ id: string }>(broker, '/v1/meetings', key, { title: 'Mixed' }).then((m) => ({ key, id: m.id }))));
+      // One meeting per country, so each is held where its participants may all go.
+      const meetings = new Map(await Promise.all(COUNTRIES.map(async (cc) => {
+        const key = cc === 'CN' ? cnKey : apiKey;
+        return [cc, { key, id: (await post<{ id: string }>(broker, '/v1/meetings', key, { title: `From ${cc}` })).id }] as const;
+      })));
       // 84 participants joining together, 6 per country: the stores are written to side by side.
-      const joins = COUNTRIES.flatMap((cc, i) => Array.from({ length: 6 }, (_, j) => ({ cc, meeting: cc === 'CN' ? meetings[2] : meetings[(i + j) % 2] })));
+      const joins = COUNTRIES.flatMap((cc) => Array.from({ length: 6 }, () => cc));
       const answers = await Promise.all(
-        joins.map(async ({ cc, meeting }) => {
+        joins.map(async (cc) => {
+          const meeting = meetings.get(cc);
           if (!meeting) throw new Error('no meeting');
           const { token, participant } = await post<{ token: string; participant: string }>(broker, `/v1/meetings/${meeting.id}/join-tokens`, meeting.key, { name: `From ${cc}` });
           country.set(participant, cc);
-          const answer = await post<{ receipt: { log?: string } }>(broker, '/v1/route', token, { country: cc });
-          return { cc, answer };
+          const answer = await post<{ ticket: string; candidates: { datacenter: string }[]; receipt: { log?: string } }>(broker, '/v1/route', token, { country: cc });
+          return { cc, participant, meeting: meeting.id, answer };
         }),
       );
       for (const { cc, answer } of answers) expect(answer.receipt.log, cc).toBe(EEA.has(cc) ? 'eu' : cc === 'CN' ? 'cn' : answer.receipt.log === 'eu' ? 'eu' : 'us');
+      // Each bridge claims its meeting and admits its participants (one at a time: a bridge's messages are numbered).
+      for (const { participant, meeting, answer } of answers) {
+        const datacenter = answer.candidates[0]?.datacenter ?? '';
+        await fromBridge(broker, datacenter, '/v1/bridges/placements', { kind: 'claim', meeting, ticket: answer.ticket });
+        await fromBridge(broker, datacenter, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket: answer.ticket });
+      }
       const de = answers.find((a) => a.cc === 'DE');
       answerFile = join(base, 'answer-de.json');
       writeFileSync(answerFile, JSON.stringify(de?.answer));
@@ -125,8 +163,26 @@ describe('record stores on PostgreSQL', () => {
     const nonCn = [...country].filter(([, cc]) => cc !== 'CN').map(([p]) => p);
     expect(decided.sort()).toEqual(nonCn.sort());
     expect(inEu.filter((r) => r.type === 'route.decision').length).toBeGreaterThanOrEqual(EEA.size * 6);
-    // The broker's own log in its own database names no participant.
+    // Admissions too: each where the participant's decision is.
+    for (const [records, name] of [[inEu, 'eu'], [inUs, 'us']] as const) {
+      const decided = new Set(records.filter((r) => r.type === 'route.decision').map((r) => r.participant));
+      const admitted = new Set(records.filter((r) => r.type === 'bridge.admission').map((r) => r.participant));
+      expect(admitted, name).toEqual(decided);
+    }
+    // The rows of connected participants: in their store's database, never the broker's own.
+    const rows = async (url: string): Promise<string[]> => (await query<{ id: string }>(url, 'SELECT id FROM participant_rows')).map((r) => r.id);
+    const euRows = await rows(urls.eu);
+    const usRows = await rows(urls.us);
+    expect(usRows.filter((id) => EEA.has(country.get(id) ?? '?'))).toEqual([]);
+    expect(euRows.filter((id) => EEA.has(country.get(id) ?? '?')).length).toBe(EEA.size * 6);
+    const cnFile = new Database(join(data, 'records-cn.sqlite'), { readonly: true });
+    const cnRows = (cnFile.prepare('SELECT id FROM participant_rows').all() as { id: string }[]).map((r) => r.id);
+    cnFile.close();
+    expect(cnRows.map((id) => country.get(id))).toEqual(Array.from({ length: 6 }, () => 'CN'));
+    expect([...euRows, ...usRows, ...cnRows].sort()).toEqual([...country.keys()].sort());
+    // The broker's own database names no participant: not in its log, not in its rows.
     expect(await participantRecords(urls.own)).toEqual([]);
+    expect(await query(urls.own, 'SELECT id FROM participants')).toEqual([]);
     // Each store's log says whose it is in its first record.
     for (const [name, url] of [['eu', urls.eu], ['us', urls.us]] as const) {
       expect(await query(url, 'SELECT type, data FROM audit_log WHERE seq = 1')).toEqual([{ type: 'store.opened', data: { store: name } }]);

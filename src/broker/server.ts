@@ -19,7 +19,7 @@ import { buildBrokerApp } from './app.js';
 import { ReplayGuard } from '../protocol/bridge-message.js';
 import { importBridgeIdentities, type BridgeIdentities, type BridgeIdentityConfig } from './attestation.js';
 import type { AuditLog } from './audit/audit-log.js';
-import { openRecordStoreLog } from './audit/open-store-log.js';
+import { openRecordStoreLog, recordStoreFile } from './audit/open-store-log.js';
 import { recordStoreProblems, StoreLogs } from './audit/record-logs.js';
 import { PostgresAuditLog } from './audit/postgres-audit-log.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
@@ -41,6 +41,11 @@ import { RejectionSummary, timerSchedule } from './rejection-summary.js';
 import { describeUrl } from './pg.js';
 import { SigningKeyFiles, moveLegacySigningKeys } from './signing-key-secrets.js';
 import { PostgresStore } from './store/postgres-store.js';
+import { ResidentStore } from './store/resident-store.js';
+import type { ParticipantRows } from './store/participant-rows.js';
+import { PostgresParticipantRows } from './store/postgres-participant-rows.js';
+import { SqliteParticipantRows } from './store/sqlite-participant-rows.js';
+import { rowStoreOf } from './record-subject.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { ManifestVersion, Store } from './store/store.js';
 
@@ -97,7 +102,8 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
   const { adminToken, adminTokenFile } = loadAdminToken(settings);
 
   const sqlite = settings.storeUrl === undefined ? SqliteStore.open(ownerOnly(join(settings.dataDir, 'broker.sqlite'))) : undefined;
-  const store: Store = sqlite ?? (await PostgresStore.open(settings.storeUrl ?? ''));
+  // `store` becomes the resident store once the record stores are open (participant rows in theirs).
+  let store: Store = sqlite ?? (await PostgresStore.open(settings.storeUrl ?? ''));
   const audit = await openAuditLog(settings).catch(async (error: unknown) => {
     await store.close();
     throw error;
@@ -121,8 +127,13 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     // Checked against the manifest in force (the store's newest when the file is stale), before it is saved.
     const bridges = await loadBridgeIdentities(settings.bridgeKeysPath, new Set(manifest.datacenters.map((d) => d.id)));
     const version = latest?.sha256 === sha256 ? latest : await store.saveManifest(manifestText, sha256, 'startup', now().toISOString());
-    storeLogs = await openStoreLogs(settings, manifest, logKey, now);
+    const records = await openRecordStores(settings, manifest, logKey, now);
+    storeLogs = records.logs;
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
+    if (records.rows.size > 0) {
+      const own = store;
+      store = new ResidentStore(own, records.rows, (participant) => rowStoreOf(own, policy.current.manifest, participant));
+    }
     const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
     const control = new BridgeControl(keys, policy);
     bus = settings.busUrl === undefined ? undefined : await RedisBus.connect(settings.busUrl, { broker: `${holder}-${randomUUID().slice(0, 8)}`, ...(settings.busPrefix === undefined ? {} : { prefix: settings.busPrefix }) });
@@ -244,26 +255,30 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
 }
 
 /**
- * The logs of the record stores the manifest in force declares, each checked
- * to be that store's and signed by this broker's log key; start fails, with
- * every problem, when the configuration and the manifest's stores differ.
+ * The record stores the manifest in force declares: each one's log, checked
+ * to be that store's and signed by this broker's log key, and its store of
+ * participant rows (the same database). Start fails, with every problem,
+ * when the configuration and the manifest's stores differ.
  */
-async function openStoreLogs(settings: ServeSettings, manifest: Manifest, logKey: LogKey, now: () => Date): Promise<StoreLogs> {
+async function openRecordStores(settings: ServeSettings, manifest: Manifest, logKey: LogKey, now: () => Date): Promise<{ logs: StoreLogs; rows: Map<string, ParticipantRows> }> {
   const urls = settings.recordStores ?? new Map<string, string>();
   const problems = recordStoreProblems(manifest, urls);
   if (problems.length > 0) throw new GeobridgeError('RECORD_STORE_MISMATCH', `${problems.join('; ')}.`);
   const logs = new Map<string, AuditLog>();
+  const rows = new Map<string, ParticipantRows>();
   try {
     for (const [id, url] of urls) {
       const log = await openRecordStoreLog(id, url, settings.dataDir, now, ownerOnly);
       logs.set(id, log);
       assertSameLogKey(await log.latestTreeHead(), logKey, `record store '${id}' (${url === 'sqlite' ? 'sqlite' : describeUrl(url)})`, settings.dataDir);
+      rows.set(id, url === 'sqlite' ? SqliteParticipantRows.open(recordStoreFile(settings.dataDir, id)) : await PostgresParticipantRows.open(url));
     }
   } catch (error) {
     for (const log of logs.values()) await log.close();
+    for (const row of rows.values()) await row.close();
     throw error;
   }
-  return new StoreLogs(logs, logKey);
+  return { logs: new StoreLogs(logs, logKey), rows };
 }
 
 /** The audit log beside the store: DATA/audit.sqlite, or the store's PostgreSQL database, so brokers sharing a store share one log. */

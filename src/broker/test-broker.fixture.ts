@@ -24,6 +24,10 @@ import { BrokerMetrics } from './metrics.js';
 import { BridgeRegistry } from './registry.js';
 import { RejectionSummary, type Schedule } from './rejection-summary.js';
 import { MemoryStore } from './store/memory-store.js';
+import { ResidentStore } from './store/resident-store.js';
+import { MemoryParticipantRows } from './store/memory-participant-rows.js';
+import type { ParticipantRows } from './store/participant-rows.js';
+import { rowStoreOf } from './record-subject.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -35,6 +39,8 @@ export interface TestBroker {
   advance(ms: number): void;
   /** Signs a message as the bridge of `datacenter`. */
   signAs(datacenter: string, payload: unknown): Promise<string>;
+  /** The participant rows each record store holds (none without stores). */
+  readonly recordRows: ReadonlyMap<string, ParticipantRows>;
   close(): Promise<void>;
 }
 
@@ -62,6 +68,8 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     return () => timers.delete(timer);
   };
   const store = new MemoryStore();
+  const recordStores = options.recordStores ?? manifest.stores.map((s) => s.id);
+  const recordRows = new Map<string, ParticipantRows>(recordStores.map((id) => [id, new MemoryParticipantRows()]));
   const identities = new Map<string, JsonWebKey>();
   const publicKeys: Record<string, string> = {};
   for (const id of options.bridges ?? manifest.datacenters.map((d) => d.id)) {
@@ -91,12 +99,13 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
       rateLimits: DEFAULT_RATE_LIMITS,
       ...options.config,
     },
-    store,
+    // With record stores, participant rows go to each one's own memory store, as `serve --record-stores` puts them in each one's database.
+    store: recordStores.length === 0 ? store : new ResidentStore(store, recordRows, (participant) => rowStoreOf(store, policy.current.manifest, participant)),
     audit,
     logKey,
     // Signs on demand (GET /v1/log/sth); no timer in tests.
     treeHeads: new TreeHeadSigner(audit, logKey, () => now().getTime()),
-    storeLogs: new StoreLogs(new Map((options.recordStores ?? manifest.stores.map((s) => s.id)).map((id) => [id, new MemoryAuditLog()])), logKey),
+    storeLogs: new StoreLogs(new Map(recordStores.map((id) => [id, new MemoryAuditLog()])), logKey),
     keys,
     geoip: await openGeoIp(),
     registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false),
@@ -133,6 +142,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
         timer.callback();
       }
     },
+    recordRows,
     signAs: (datacenter, payload) => {
       const key = identities.get(datacenter);
       if (!key) throw new Error(`no identity for ${datacenter}`);
@@ -141,7 +151,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     },
     close: async () => {
       await app.close();
-      await store.close();
+      await ctx.store.close();
       await ctx.audit.close();
     },
   };

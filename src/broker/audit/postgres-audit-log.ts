@@ -26,8 +26,9 @@ import type { SignedTreeHead } from './tree-heads.js';
 export { CONNECT_TIMEOUT_MS } from '../pg.js';
 
 /**
- * The advisory lock audit migrations run under: 'gbaudit1' in ASCII. Not the
- * store's lock, and a version table of its own (audit_migrations), so store
+ * The advisory lock audit migrations run under: a constant of its own (it
+ * was meant to spell 'gbaudit1' in ASCII and does not; it stays, since
+ * brokers of different versions must agree on it). Not the store's lock, and a version table of its own (audit_migrations), so store
  * and audit log migrate independently in one schema.
  */
 const MIGRATION_LOCK = '7449355746048407857';

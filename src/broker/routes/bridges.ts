@@ -11,13 +11,14 @@ import { Value } from 'typebox/value';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../../core/select/meeting-policy.js';
-import { allowedJurisdictions, isRefusal, selectRoute } from '../../core/select/select.js';
+import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
+import { memberSubject } from '../record-subject.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting } from '../store/store.js';
@@ -206,14 +207,14 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
         const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
         if (body.code !== undefined) {
-          await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx, member.meetingId, member.country)));
+          await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country)));
         }
         return { recorded: removed };
       }
       if (body.outcome === 'refused') {
         // A bridge's refusal carries no ticket: the broker knows the participant's country only if they are a member.
         const member = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
-        await recordAboutParticipant(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' }, member && (await memberSubject(ctx, member.meetingId, member.country)));
+        await recordAboutParticipant(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country)));
         return { recorded: true };
       }
       if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
@@ -401,15 +402,6 @@ function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> 
 function subjectOfTicket(ctx: BrokerContext, ticket: RouteTicketClaims): RecordSubject {
   const { manifest } = ctx.policy.current;
   return { country: ticket.country, ...(manifest.stores.length > 0 ? { accountJurisdictions: ticketJurisdictions(manifest, ticket) } : {}) };
-}
-
-/** A member's subject, from their row and their meeting's policy (no ticket at hand). */
-async function memberSubject(ctx: BrokerContext, meetingId: string, country: string): Promise<RecordSubject> {
-  const { manifest } = ctx.policy.current;
-  if (manifest.stores.length === 0) return { country };
-  const meeting = await ctx.store.getMeeting(meetingId);
-  const policy = meeting && meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting);
-  return { country, accountJurisdictions: allowedJurisdictions(manifest, routeRequestFor(country, policy)) };
 }
 
 /**

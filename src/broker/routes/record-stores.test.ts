@@ -65,6 +65,12 @@ describe('records about participants under record stores', () => {
     expect(where.get('CN')).toEqual(new Set(['cn:route.decision', 'cn:bridge.admission']));
     // Brazil may use eu or us; the nearest of them holds its records.
     expect([...(where.get('BR') ?? [])].every((e) => e.startsWith('us:') || e.startsWith('eu:'))).toBe(true);
+    // Their rows while connected: each in their store, none in the broker's own.
+    const rows = new Map<string, string>();
+    for (const [name, store] of broker.recordRows) for (const row of [...(await store.listParticipants(m)), ...(await store.listParticipants(cnMeeting))]) rows.set(row.id, name);
+    for (const [participant, cc] of who) expect(rows.get(participant), cc).toBe(cc === 'CN' ? 'cn' : ['DE', 'FR'].includes(cc) ? 'eu' : cc === 'US' ? 'us' : rows.get(participant));
+    expect(rows.size).toBe(who.size);
+    expect((await broker.ctx.store.listParticipants(m)).map((p) => p.id).sort()).toEqual([...who].filter(([, cc]) => cc !== 'CN').map(([p]) => p).sort());
     // The broker's own log keeps what is not about a participant: placements, manifests, accounts.
     const own = await records(undefined);
     expect(own.filter((r) => 'participant' in r.data)).toEqual([]);
