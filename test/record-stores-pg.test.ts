@@ -197,6 +197,35 @@ describe('record stores on PostgreSQL', () => {
     expect(us.code, us.err).toBe(0);
   }, 60_000);
 
+  it('verifies and reports over every log at once with --record-stores, saying where the records live', async () => {
+    const stores = `eu=${urls.eu},us=${urls.us},cn=sqlite`;
+    const verify = await run('audit', 'verify', '--data', data, '--store', urls.own, '--record-stores', stores, '--json');
+    expect(verify.code, verify.err + verify.out).toBe(0);
+    expect((JSON.parse(verify.out) as { ok: boolean; logs: { log?: string; ok: boolean }[] }).logs.map((l) => `${l.log ?? 'own'}:${String(l.ok)}`)).toEqual(['own:true', 'eu:true', 'us:true', 'cn:true']);
+    // Two stores swapped in the list: each log names another store than the one it is given as.
+    const swapped = await run('audit', 'verify', '--data', data, '--store', urls.own, '--record-stores', `eu=${urls.us},us=${urls.eu},cn=sqlite`);
+    expect(swapped.code).toBe(1);
+    expect(swapped.out).toMatch(/holds the log of record store us, not the log of record store eu/);
+
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const report = await run('audit', 'report', '--data', data, '--store', urls.own, '--record-stores', stores, '--from', today, '--to', tomorrow, '--json');
+    expect(report.code, report.err).toBe(0);
+    const body = JSON.parse(report.out) as { report: { total: { routeDecisions: { total: number }; connections: { total: number } } }; logs: { log: string | null; routeDecisions: number; connections: number }[] };
+    expect(body.report.total.routeDecisions.total).toBe(country.size);
+    expect(body.report.total.connections.total).toBe(country.size);
+    const where = new Map(body.logs.map((l) => [l.log, l]));
+    expect(where.get(null)?.routeDecisions).toBe(0);
+    expect(where.get('eu')?.routeDecisions).toBeGreaterThanOrEqual(EEA.size * 6);
+    expect(where.get('cn')?.connections).toBe(6);
+    const text = await run('audit', 'report', '--data', data, '--store', urls.own, '--record-stores', stores, '--from', today, '--to', tomorrow);
+    expect(text.out).toMatch(/Where the records live:\n  the broker's own log: .*\n  the log of record store eu: /);
+    // prove finds the log the receipt names among them.
+    const prove = await run('audit', 'prove', answerFile, '--data', data, '--store', urls.own, '--record-stores', stores);
+    expect(prove.code, prove.err + prove.out).toBe(0);
+    expect(prove.out).toMatch(/^in the log of record store eu: record /);
+  }, 60_000);
+
   it('proves a route receipt in the log it names, with audit prove against that store and receipt verify against the broker', async () => {
     const prove = await run('audit', 'prove', answerFile, '--data', data, '--store', urls.eu);
     expect(prove.code, prove.err + prove.out).toBe(0);

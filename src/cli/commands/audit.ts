@@ -7,22 +7,25 @@
  * itself in its first record.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { verifyChain, type AuditLog, type AuditRecord } from '../../broker/audit/audit-log.js';
-import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText } from '../../broker/audit/report.js';
-import { ENV_NAMES } from '../../broker/config.js';
-import { describeLog, proveReceipt, verifyLog, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
+import { verifyChain, type AuditLog, type AuditRecord, type ChainCheck } from '../../broker/audit/audit-log.js';
+import { recordStoreFile } from '../../broker/audit/open-store-log.js';
+import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText, type AuditReport } from '../../broker/audit/report.js';
+import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
+import { ENV_NAMES, parseRecordStores } from '../../broker/config.js';
+import { describeLog, proveReceipt, verifyLog, type LogPublicKey, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
+import { compareStrings } from '../../core/order.js';
 import { loadLogKey, logKeyPath } from '../../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
-import { auditSource, auditSourceJson, openAuditLog, storeUrlOf, type AuditSource, type Env } from '../audit-source.js';
+import { auditSource, auditSourceJson, describeAuditSource, openAuditLog, storeUrlOf, type AuditSource, type Env } from '../audit-source.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, receiptsOf } from '../log-files.js';
 import { EXIT, type Io } from '../io.js';
 
-export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--store URL] [--sth FILE]… [--log-key FILE] [--json]
-       geobridge audit prove RECEIPT [--data DIR] [--store URL] [--log-key FILE] [--json]
+export const AUDIT_HELP = `Usage: geobridge audit verify [--data DIR] [--store URL] [--record-stores LIST] [--sth FILE]… [--log-key FILE] [--json]
+       geobridge audit prove RECEIPT [--data DIR] [--store URL] [--record-stores LIST] [--log-key FILE] [--json]
        geobridge audit witness --broker URL --state DIR [--interval S] [--once]
-       geobridge audit report --from T --to T [--data DIR] [--store URL] [--json | --html FILE]
+       geobridge audit report --from T --to T [--data DIR] [--store URL] [--record-stores LIST] [--json | --html FILE]
 
 Reads the broker's audit log: a hash chain that is also a Merkle
 transparency log (RFC 9162). It is DIR/audit.sqlite (DIR is ./data unless
@@ -57,6 +60,11 @@ Options:
   --data DIR      the broker's data directory (default ./data)
   --store URL     the broker's PostgreSQL store (serve --store), which holds
                   its log; 'sqlite' reads DIR/audit.sqlite      [${ENV_NAMES.store}]
+  --record-stores LIST
+                  the record stores' logs too, as serve takes them (ID=URL,…;
+                  'sqlite' is DIR/records-ID.sqlite): verify checks each log,
+                  prove reads the log each receipt names, report covers them
+                  all and says where the records live      [${ENV_NAMES.recordStores}]
   --sth FILE      a signed tree head kept outside the broker (the body of
                   GET /v1/log/sth, saved earlier): the log must still hold
                   exactly the records it signed, and more after them; give
@@ -73,11 +81,12 @@ Options:
 T is an ISO 8601 date (2024-03-01 is midnight UTC) or date-time
 (2024-03-01T09:30:00Z, 2024-03-01T10:30+01:00; UTC when no offset is given).
 
-A record store's log (manifest stores:) is a database of its own: give its
---store URL (or --data DIR of a SQLite one). Its first record names the
-store, and its heads (and any --sth) must be that store's, signed under
-its name; verify says which log it checked (--json: "log", absent for the
-broker's own).
+A record store's log (manifest stores:) is a database of its own: give
+--record-stores as the broker has it, or check one alone with its --store
+URL. Its first record names the store, and its heads (and any --sth) must
+be that store's, signed under its name; verify says which log it checked
+(--json: "log", absent for the broker's own; with several logs,
+{ok, logs: […]}).
 
 Whoever holds the data directory holds the log key too, and (with the
 database, when the log is in PostgreSQL) can rewrite the records, the tree
@@ -114,44 +123,55 @@ export async function runAudit(argv: readonly string[], io: Io, env: Env = proce
 }
 
 async function runVerify(argv: readonly string[], io: Io, env: Env): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, store: { type: 'string' }, sth: { type: 'string', multiple: true }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, store: { type: 'string' }, 'record-stores': { type: 'string' }, sth: { type: 'string', multiple: true }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(AUDIT_HELP);
     return EXIT.ok;
   }
   noPositionals('verify', positionals);
-  const source = auditSource(values.data, storeUrlOf(values.store, env, 'audit verify'));
+  const logs = logSources(values, env, 'audit verify');
   const pinned = (values.sth ?? []).map(readTreeHeadFile);
-  const read = await readAll(source);
-  if (!read.ok) {
-    io.out(values.json ? `${JSON.stringify({ ...auditSourceJson(source), ok: false, code: read.code, reason: read.reason }, null, 2)}\n` : `chain broken: ${read.reason}\n`);
-    return EXIT.violations;
-  }
   const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? await loadLogKey(values.data ?? 'data', false) : undefined;
+  const results: { ok: boolean; json: Record<string, unknown>; text: string }[] = [];
+  if (logs.length === 1) results.push(await verifyOne(logs[0]?.source ?? auditSource(values.data, undefined), 'any', key, pinned, values.data ?? 'data'));
+  else {
+    const stray = pinned.find((sth) => !logs.some((l) => l.name === sth.log));
+    if (stray) throw new GeobridgeError('USAGE', `audit verify: a --sth is a head of ${describeLog(stray.log)}, which is not among the logs given (--record-stores).`);
+    // Each kept head is checked against the log it names.
+    for (const { name, source } of logs) results.push(await verifyOne(source, name, key, pinned.filter((sth) => sth.log === name), values.data ?? 'data'));
+  }
+  const ok = results.every((r) => r.ok);
+  if (values.json) io.out(`${JSON.stringify(logs.length === 1 ? results[0]?.json : { ok, logs: results.map((r) => r.json) }, null, 2)}\n`);
+  else io.out(results.map((r) => r.text).join(logs.length === 1 ? '' : '\n'));
+  return ok ? EXIT.ok : EXIT.violations;
+}
+
+/** Verifies one log: the broker's own or record store `name`'s (`'any'`: whichever the source holds); its JSON and its lines. */
+async function verifyOne(source: AuditSource, name: string | undefined | 'any', key: LogPublicKey | undefined, pinned: readonly SignedTreeHead[], dir: string): Promise<{ ok: boolean; json: Record<string, unknown>; text: string }> {
+  const read = await readAll(source);
+  if (!read.ok) return { ok: false, json: { ...auditSourceJson(source), ok: false, code: read.code, reason: read.reason }, text: `chain broken: ${read.reason}\n` };
   if (key === undefined && (read.stored.heads.length > 0 || pinned.length > 0)) {
-    throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log keeps signed tree heads but there is no log key at '${logKeyPath(values.data ?? 'data')}'; pass --log-key with the key you pinned (the JSON of GET /v1/log/key).`);
+    throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log keeps signed tree heads but there is no log key at '${logKeyPath(dir)}'; pass --log-key with the key you pinned (the JSON of GET /v1/log/key).`);
   }
   const check = verifyLog(read.records, read.stored, key, pinned);
-  const last = read.records.at(-1);
-  if (values.json) {
-    const detail = check.ok ? { ...check, ...(last ? { head: { seq: last.seq, hash: last.hash, at: last.at } } : {}), ...(key ? { keyId: key.keyId } : {}) } : check;
-    io.out(`${JSON.stringify({ ...auditSourceJson(source), ...detail }, null, 2)}\n`);
-  } else if (check.ok) {
-    const lines = [`chain intact: ${count(check.count, 'record')} of ${describeLog(check.log)}`];
-    if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
-    lines.push(read.stored.head ? `Merkle tree: ${count(check.count, 'leaf', 'leaves')}, root ${check.rootHash}, as the records give it` : 'Merkle tree: none (written before the transparency log; a broker builds it when it next starts)');
-    if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId}${check.log === undefined ? '' : ` for record store ${check.log}`} over the records it covers`);
-    for (const p of check.pinned) lines.push(`your tree head (${count(p.size, 'record')}, signed ${new Date(p.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
-    if (check.pinned.length === 0) lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
-    io.out(`${lines.join('\n')}\n`);
-  } else {
-    io.out(check.problem === 'chain' ? `chain broken at record ${String(check.seq)}: ${check.reason}\n` : `log altered: ${check.reason}\n`);
+  if (check.ok && name !== 'any' && check.log !== name) {
+    const reason = `${describeAuditSource(source)} holds ${describeLog(check.log)}, not ${describeLog(name)}: check --record-stores`;
+    return { ok: false, json: { ...auditSourceJson(source), ok: false, problem: 'log', reason }, text: `wrong log: ${reason}\n` };
   }
-  return check.ok ? EXIT.ok : EXIT.violations;
+  const last = read.records.at(-1);
+  const json = { ...auditSourceJson(source), ...(check.ok ? { ...check, ...(last ? { head: { seq: last.seq, hash: last.hash, at: last.at } } : {}), ...(key ? { keyId: key.keyId } : {}) } : check) };
+  if (!check.ok) return { ok: false, json, text: check.problem === 'chain' ? `chain broken at record ${String(check.seq)}: ${check.reason}\n` : `log altered: ${check.reason}\n` };
+  const lines = [`chain intact: ${count(check.count, 'record')} of ${describeLog(check.log)}`];
+  if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
+  lines.push(read.stored.head ? `Merkle tree: ${count(check.count, 'leaf', 'leaves')}, root ${check.rootHash}, as the records give it` : 'Merkle tree: none (written before the transparency log; a broker builds it when it next starts)');
+  if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId}${check.log === undefined ? '' : ` for record store ${check.log}`} over the records it covers`);
+  for (const p of check.pinned) lines.push(`your tree head (${count(p.size, 'record')}, signed ${new Date(p.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
+  if (check.pinned.length === 0) lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
+  return { ok: true, json, text: `${lines.join('\n')}\n` };
 }
 
 async function runProve(argv: readonly string[], io: Io, env: Env): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, store: { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('audit', argv, { data: { type: 'string' }, store: { type: 'string' }, 'record-stores': { type: 'string' }, 'log-key': { type: 'string' }, json: { type: 'boolean' } });
   if (values.help) {
     io.out(AUDIT_HELP);
     return EXIT.ok;
@@ -160,10 +180,22 @@ async function runProve(argv: readonly string[], io: Io, env: Env): Promise<numb
   const receiptFile = positionals[0] ?? '';
   const receipts = receiptsOf(readReceiptInput(receiptFile));
   const dir = values.data ?? 'data';
-  const source = auditSource(values.data, storeUrlOf(values.store, env, 'audit prove'));
+  const logs = logSources(values, env, 'audit prove');
+  // With --record-stores, each receipt is proven in the log it names; otherwise in the one log given.
+  const named = logs.length > 1 ? [...new Set(receipts.map((r) => r.promise.log))] : [undefined];
+  const sourceOf = (log: string | undefined): AuditSource => {
+    const found = logs.length > 1 ? logs.find((l) => l.name === log) : logs[0];
+    if (found === undefined) throw new GeobridgeError('USAGE', `audit prove: the receipt names record store '${String(log)}', which --record-stores does not list.`);
+    return found.source;
+  };
+  const source = sourceOf(named[0]);
   const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : await loadLogKey(dir, false);
-  const read = await readAll(source);
-  const checks = receipts.map((receipt): ReceiptCheck => (read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` }));
+  const reads = new Map(await Promise.all(named.map(async (log) => [log, await readAll(sourceOf(log))] as const)));
+  const checks = receipts.map((receipt): ReceiptCheck => {
+    const read = reads.get(logs.length > 1 ? receipt.promise.log : undefined);
+    if (read === undefined) return { ok: false, reason: 'no log read for it' };
+    return read.ok ? proveReceipt(read.records, receipt, key) : { ok: false, reason: `the log cannot be read as written: ${read.reason}` };
+  });
   const ok = checks.every((c) => c.ok);
   if (values.json) {
     const one = (check: ReceiptCheck): Record<string, unknown> => (check.ok ? { ok: true, seq: check.record.seq, type: check.record.type, at: check.record.at, rootHash: check.rootHash } : check);
@@ -188,6 +220,7 @@ async function runReport(argv: readonly string[], io: Io, env: Env): Promise<num
   const { values, positionals } = parseCommandArgs('audit', argv, {
     data: { type: 'string' },
     store: { type: 'string' },
+    'record-stores': { type: 'string' },
     from: { type: 'string' },
     to: { type: 'string' },
     json: { type: 'boolean' },
@@ -206,15 +239,22 @@ async function runReport(argv: readonly string[], io: Io, env: Env): Promise<num
   const to = normalizeAuditTime(values.to, '--to');
   if (from >= to) throw new GeobridgeError('USAGE', `audit report: --from (${from}) must be before --to (${to}); --to is exclusive.`);
 
-  const read = await readAll(auditSource(values.data, storeUrlOf(values.store, env, 'audit report')));
-  if (!read.ok) {
-    io.err(`error: chain broken: ${read.reason}\nNo report: the log cannot be read as written. Run 'geobridge audit verify' for details.\n`);
-    return EXIT.violations;
+  const logs = logSources(values, env, 'audit report');
+  const read: { name: string | undefined; records: AuditRecord[]; chain: ChainCheck }[] = [];
+  for (const { name, source } of logs) {
+    const one = await readAll(source);
+    if (!one.ok) {
+      io.err(`error: chain broken in ${describeLog(name)}: ${one.reason}\nNo report: the log cannot be read as written. Run 'geobridge audit verify' for details.\n`);
+      return EXIT.violations;
+    }
+    read.push({ name, records: one.records, chain: verifyChain(one.records) });
   }
-  const chain = verifyChain(read.records);
-  const report = buildAuditReport(read.records, { from, to });
+  // One report over every log, in time order: a compliance question spans the regions.
+  const report = buildAuditReport(read.flatMap((r) => r.records).sort((a, b) => compareStrings(a.at, b.at)), { from, to });
+  const chain = read.find((r) => !r.chain.ok)?.chain ?? { ok: true as const, count: read.reduce((n, r) => n + r.records.length, 0) };
+  const where = read.map((r) => ({ log: r.name ?? null, ...whatLives(buildAuditReport(r.records, { from, to })) }));
   if (values.json) {
-    io.out(`${JSON.stringify({ chain, report }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ chain, report, ...(logs.length > 1 ? { logs: where } : {}) }, null, 2)}\n`);
   } else if (values.html !== undefined) {
     try {
       writeFileSync(values.html, renderAuditReportHtml(report));
@@ -225,12 +265,43 @@ async function runReport(argv: readonly string[], io: Io, env: Env): Promise<num
     io.out(`wrote ${values.html}: ${count(t.records.total, 'record')}, ${count(t.connections.total, 'connection')}, ${count(t.routeDecisions.total, 'route decision')}, ${count(t.refusals.total, 'refusal')} over ${count(report.days.length, 'day')}\n`);
   } else {
     io.out(renderAuditReportText(report));
+    if (logs.length > 1) {
+      io.out(`\nWhere the records live:\n${where.map((w) => `  ${describeLog(w.log ?? undefined)}: ${count(w.records, 'record')}, ${count(w.routeDecisions, 'route decision')}, ${count(w.connections, 'connection')}, ${count(w.refusals, 'refusal')}`).join('\n')}\n`);
+    }
   }
   if (!chain.ok) {
     io.err(`warning: chain broken at record ${chain.seq}: ${chain.reason}. This report may rest on altered records; run 'geobridge audit verify'.\n`);
     return EXIT.violations;
   }
   return EXIT.ok;
+}
+
+/** What one log holds of a report's range, for "where the records live". */
+function whatLives(report: AuditReport): { records: number; routeDecisions: number; connections: number; refusals: number } {
+  const t = report.total;
+  return { records: t.records.total, routeDecisions: t.routeDecisions.total, connections: t.connections.total, refusals: t.refusals.total };
+}
+
+/**
+ * The logs a command reads: the broker's own (--store, or --data's
+ * audit.sqlite) and, with --record-stores (as serve takes it), each record
+ * store's: its PostgreSQL database, or DATA/records-ID.sqlite.
+ */
+function logSources(values: { data?: string | undefined; store?: string | undefined; 'record-stores'?: string | undefined }, env: Env, command: string): { name: string | undefined; source: AuditSource }[] {
+  const problems: string[] = [];
+  const stores = parseRecordStores(values['record-stores'] ?? env[ENV_NAMES.recordStores], problems);
+  if (problems.length > 0) throw new GeobridgeError('USAGE', `${command}: ${problems.join(' ')}`);
+  const own = { name: undefined, source: auditSource(values.data, storeUrlOf(values.store, env, command)) };
+  const dir = values.data ?? 'data';
+  return [
+    own,
+    ...[...stores].map(([name, url]) => {
+      if (url !== 'sqlite') return { name, source: { kind: 'postgres' as const, url } };
+      const file = recordStoreFile(dir, name);
+      if (!existsSync(file)) throw new GeobridgeError('AUDIT_UNAVAILABLE', `no log of record store '${name}' at '${file}'; pass --data with the broker's data directory, or give the store's PostgreSQL URL in --record-stores.`);
+      return { name, source: { kind: 'sqlite' as const, file } };
+    }),
+  ];
 }
 
 /** "1 record", "2,000 records". */
