@@ -219,7 +219,7 @@ describe('record stores on PostgreSQL', () => {
     expect(where.get('eu')?.routeDecisions).toBeGreaterThanOrEqual(EEA.size * 6);
     expect(where.get('cn')?.connections).toBe(6);
     const text = await run('audit', 'report', '--data', data, '--store', urls.own, '--record-stores', stores, '--from', today, '--to', tomorrow);
-    expect(text.out).toMatch(/Where the records live:\n  the broker's own log: .*\n  the log of record store eu: /);
+    expect(text.out).toMatch(/Where the records live:\n {2}the broker's own log: .*\n {2}the log of record store eu: /);
     // prove finds the log the receipt names among them.
     const prove = await run('audit', 'prove', answerFile, '--data', data, '--store', urls.own, '--record-stores', stores);
     expect(prove.code, prove.err + prove.out).toBe(0);

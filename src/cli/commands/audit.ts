@@ -133,12 +133,12 @@ async function runVerify(argv: readonly string[], io: Io, env: Env): Promise<num
   const pinned = (values.sth ?? []).map(readTreeHeadFile);
   const key = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : existsSync(logKeyPath(values.data ?? 'data')) ? await loadLogKey(values.data ?? 'data', false) : undefined;
   const results: { ok: boolean; json: Record<string, unknown>; text: string }[] = [];
-  if (logs.length === 1) results.push(await verifyOne(logs[0]?.source ?? auditSource(values.data, undefined), 'any', key, pinned, values.data ?? 'data'));
+  if (logs.length === 1) results.push(await verifyOne(logs[0]?.source ?? auditSource(values.data, undefined), { any: true }, key, pinned, values.data ?? 'data'));
   else {
     const stray = pinned.find((sth) => !logs.some((l) => l.name === sth.log));
     if (stray) throw new GeobridgeError('USAGE', `audit verify: a --sth is a head of ${describeLog(stray.log)}, which is not among the logs given (--record-stores).`);
     // Each kept head is checked against the log it names.
-    for (const { name, source } of logs) results.push(await verifyOne(source, name, key, pinned.filter((sth) => sth.log === name), values.data ?? 'data'));
+    for (const { name, source } of logs) results.push(await verifyOne(source, { name }, key, pinned.filter((sth) => sth.log === name), values.data ?? 'data'));
   }
   const ok = results.every((r) => r.ok);
   if (values.json) io.out(`${JSON.stringify(logs.length === 1 ? results[0]?.json : { ok, logs: results.map((r) => r.json) }, null, 2)}\n`);
@@ -146,16 +146,16 @@ async function runVerify(argv: readonly string[], io: Io, env: Env): Promise<num
   return ok ? EXIT.ok : EXIT.violations;
 }
 
-/** Verifies one log: the broker's own or record store `name`'s (`'any'`: whichever the source holds); its JSON and its lines. */
-async function verifyOne(source: AuditSource, name: string | undefined | 'any', key: LogPublicKey | undefined, pinned: readonly SignedTreeHead[], dir: string): Promise<{ ok: boolean; json: Record<string, unknown>; text: string }> {
+/** Verifies one log: the broker's own or record store `name`'s, or whichever the source holds (`any`); its JSON and its lines. */
+async function verifyOne(source: AuditSource, expected: { readonly name?: string | undefined; readonly any?: true }, key: LogPublicKey | undefined, pinned: readonly SignedTreeHead[], dir: string): Promise<{ ok: boolean; json: Record<string, unknown>; text: string }> {
   const read = await readAll(source);
   if (!read.ok) return { ok: false, json: { ...auditSourceJson(source), ok: false, code: read.code, reason: read.reason }, text: `chain broken: ${read.reason}\n` };
   if (key === undefined && (read.stored.heads.length > 0 || pinned.length > 0)) {
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the log keeps signed tree heads but there is no log key at '${logKeyPath(dir)}'; pass --log-key with the key you pinned (the JSON of GET /v1/log/key).`);
   }
   const check = verifyLog(read.records, read.stored, key, pinned);
-  if (check.ok && name !== 'any' && check.log !== name) {
-    const reason = `${describeAuditSource(source)} holds ${describeLog(check.log)}, not ${describeLog(name)}: check --record-stores`;
+  if (check.ok && expected.any === undefined && check.log !== expected.name) {
+    const reason = `${describeAuditSource(source)} holds ${describeLog(check.log)}, not ${describeLog(expected.name)}: check --record-stores`;
     return { ok: false, json: { ...auditSourceJson(source), ok: false, problem: 'log', reason }, text: `wrong log: ${reason}\n` };
   }
   const last = read.records.at(-1);
