@@ -28,6 +28,7 @@ const SHOWCASE: readonly string[] = ['us-east', 'us-west', 'eu-west', 'eu-centra
 export const UP_HELP = `Usage: geobridge up [--manifest FILE] [--listen 127.0.0.1:8080] [--data ./data]
                     [--datacenters ID,… | --all]
                     [--replicas N --store postgres://… --bus redis://… [--bus-prefix NAME]]
+                    [--record-stores ID=URL,…]
 
 Starts a whole geobridge on this machine, for trying it out: the broker in
 dev mode (a participant may choose "join as if from" a country, so routing
@@ -62,6 +63,9 @@ Options:
   --bus URL           the Redis the brokers share (presence, reports, control)
   --bus-prefix NAME   what the bus's keys start with (default geobridge), so that
                       deployments can share one Redis
+  --record-stores LIST  a database for each record store the manifest declares
+                      (stores:), as serve takes them: ID=postgres://… or ID=sqlite
+                      (DATA/records-ID.sqlite; one broker only)
 
 Two brokers, with PostgreSQL and Redis running on this machine:
   createdb geobridge
@@ -94,6 +98,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     store: { type: 'string' },
     bus: { type: 'string' },
     'bus-prefix': { type: 'string' },
+    'record-stores': { type: 'string' },
   });
   if (values.help) {
     io.out(UP_HELP);
@@ -118,10 +123,13 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   const keysFile = await bridgeKeys(join(dataDir, 'bridges'), all);
   const settingsOf = brokers.replicas.map((replica) => {
     const { settings, problems } = parseServeSettings(
-      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'] },
+      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'], recordStores: values['record-stores'] },
       { GEOBRIDGE_ADMIN_TOKEN: env.GEOBRIDGE_ADMIN_TOKEN },
     );
     if (!settings) throw new GeobridgeError('USAGE', `up: ${problems.join(' ')}`);
+    // Replicas share every log: a record store in one broker's data directory would split it.
+    const local = [...(settings.recordStores ?? [])].filter(([, url]) => url === 'sqlite').map(([id]) => id);
+    if (brokers.replicas.length > 1 && local.length > 0) throw new GeobridgeError('USAGE', `up: with --replicas, give record store(s) ${local.join(', ')} a PostgreSQL database the brokers share, not 'sqlite'.`);
     return settings;
   });
   let running = false;
