@@ -15,7 +15,9 @@
  * 60 s with memory sampled every 5 s, progress lines, and a final JSON line
  * (`LOAD_HELD {...}`) of the figures: about 3 minutes.
  * GEOBRIDGE_SOAK_PARTICIPANTS, _MEETINGS, _JOIN_S, _HOLD_S and _PPS (RTP
- * packets a second each participant sends) change its size.
+ * packets a second each participant sends) change its size; _STALL_MS
+ * blocks the brokers' and bridges' event loop that long every second, as a
+ * loaded machine does, so that faults of a lagging loop show at a small size.
  *
  * Brokers and bridges run in this process; the participants in a child
  * process of their own (this file, run with CHILD_FLAG), so that the two
@@ -60,6 +62,8 @@ const PLAN = Object.freeze({
   holdMs: sized('HOLD_S', SOAK ? 60 : 15) * 1000,
   /** RTP packets a second each participant sends (200-byte payloads); the soak's report says what this machine carries. */
   packetsPerSecond: sized('PPS', SOAK ? 2 : 5),
+  /** Milliseconds the brokers' and bridges' event loop is blocked every second (soak only; 0: never). */
+  stallMs: SOAK ? sized('STALL_MS', 0) : 0,
   sampleEveryMs: 5000,
 });
 
@@ -152,7 +156,11 @@ function joinRoom(m: Extract<ToChild, { type: 'join' }>): { report: CallerReport
       report.jurisdiction = e.jurisdiction;
     } else if (e.type === 'reconnecting') report.reconnects++;
     else if (e.type === 'refused' || e.type === 'failed') report.errors.push(`${e.type}:${e.code}`);
-    else if (e.type === 'bridge-refused') report.bridgeRefusals++;
+    else if (e.type === 'bridge-refused') {
+      report.bridgeRefusals++;
+      report.trail.push(`bridgeRefused@${e.datacenter}:${e.code}`);
+      if (report.trail.length > 6) report.trail.shift();
+    }
     else if (e.type === 'state') report.state = e.state.connection;
     else if (e.type === 'participant-joined') names.set(e.participant.id, e.participant.name);
     else if (e.type === 'track-added' && e.kind === 'video') {
@@ -335,6 +343,16 @@ function defineTest(): void {
   };
 
   beforeAll(async () => {
+    if (PLAN.stallMs > 0) {
+      const stall = setInterval(() => {
+        const until = performance.now() + PLAN.stallMs;
+        while (performance.now() < until);
+      }, 1000);
+      cleanups.push(() => {
+        clearInterval(stall);
+        return Promise.resolve();
+      });
+    }
     const database = await freshDatabase('loadheld');
     storeUrl = database.url;
     cleanups.push(() => database.drop());
@@ -457,13 +475,36 @@ function defineTest(): void {
         if (!from || !to) return `${pair}: ${[from ? '' : 'the sender', to ? '' : 'the receiver'].filter(Boolean).join(' and ')} not in the room on ${dc || '(none)'}`;
         const video = from.published.get('video');
         const out = to.outgoing.find((o) => o.publisher === from.id && o.slot === 'video');
-        return `${pair}: on ${dc} the sender's video is ${video?.track ? 'received' : 'not received'}, with an outlet to the receiver ${video?.outlets.has(to.id) ? 'yes' : 'no'}, its outgoing m-line ${out ? (out.primed ? 'answered' : 'not answered') : 'absent'}`;
+        const sent = (out?.transceiver.sender as unknown as { packetCount?: number } | undefined)?.packetCount;
+        return `${pair}: on ${dc} the sender's video is ${video?.track ? 'received' : 'not received'}, with an outlet to the receiver ${video?.outlets.has(to.id) ? 'yes' : 'no'}, its outgoing m-line ${out ? (out.primed ? 'answered' : 'not answered') : 'absent'}, ${String(sent)} packets sent on it; the receiver counted ${JSON.stringify(reports().get(receiver)?.received ?? {})}`;
       };
-      await eventually('every participant receives RTP from every other in its meeting', () => missing().length === 0, MEDIA_LIMIT_MS).catch((error: unknown) => {
+      /** Packets the bridge gets from a pair's sender, and writes to its outlet to the receiver, over `ms`. */
+      const flow = async (pair: string, ms: number): Promise<string> => {
+        const [sender = '', receiver = ''] = pair.split('→');
+        const p = plan.find((x) => x.name === receiver);
+        const room = bridges.get(reports().get(receiver)?.datacenter ?? '')?.rooms.get(meetings[p?.meeting ?? -1] ?? '');
+        const byName = (name: string) => [...(room?.participants.values() ?? [])].find((x) => x.name === name);
+        const video = byName(sender)?.published.get('video');
+        const outlet = video?.outlets.get(byName(receiver)?.id ?? '');
+        let inbound = 0;
+        let outbound = 0;
+        const a = video?.track?.onReceiveRtp.subscribe(() => {
+          inbound++;
+        });
+        const b = outlet?.onReceiveRtp.subscribe(() => {
+          outbound++;
+        });
+        await new Promise((r) => setTimeout(r, ms));
+        a?.unSubscribe();
+        b?.unSubscribe();
+        return `${pair}: in ${String(ms)} ms the bridge got ${String(inbound)} packets from the sender (track ssrc ${String(video?.track?.ssrc)}) and wrote ${String(outbound)} to the receiver's outlet`;
+      };
+      await eventually('every participant receives RTP from every other in its meeting', () => missing().length === 0, MEDIA_LIMIT_MS).catch(async (error: unknown) => {
         const pairs = missing();
         const bySender = new Map<string, number>();
         for (const pair of pairs) bySender.set(pair.split('→')[0] ?? '', (bySender.get(pair.split('→')[0] ?? '') ?? 0) + 1);
-        throw new Error(`${String(error)}; ${String(pairs.length)} pairs without media; receivers missing each sender: ${JSON.stringify(Object.fromEntries(bySender))}; ${pairs.slice(0, 8).map(bridgeView).join('; ')}`);
+        const flows = await Promise.all(pairs.slice(0, 4).map((pair) => flow(pair, 3000)));
+        throw new Error(`${String(error)}; ${String(pairs.length)} pairs without media; receivers missing each sender: ${JSON.stringify(Object.fromEntries(bySender))}; ${pairs.slice(0, 8).map(bridgeView).join('; ')}; ${flows.join('; ')}`);
       });
       const received = (r: FromChild): number => r.callers.reduce((sum, c) => sum + Object.values(c.received).reduce((a, b) => a + b, 0), 0);
       log(`media: every pair receives, ${String(received(child.latest))} packets so far`);
