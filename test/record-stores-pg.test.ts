@@ -237,6 +237,14 @@ describe('record stores on PostgreSQL', () => {
       const receipt = await run('receipt', 'verify', answerFile, '--broker', broker.url);
       expect(receipt.code, receipt.err + receipt.out).toBe(0);
       expect(receipt.out).toMatch(/record store eu/);
+      // A witness of the eu log: its heads name eu, and each extends the last.
+      const state = join(base, 'witness-eu');
+      const first = await run('audit', 'witness', '--broker', broker.url, '--store', 'eu', '--state', state, '--once');
+      expect(first.code, first.err + first.out).toBe(0);
+      expect(first.out).toMatch(/first head kept/);
+      expect((JSON.parse(readFileSync(join(state, 'heads.jsonl'), 'utf8').trim()) as { log?: string }).log).toBe('eu');
+      expect((await run('audit', 'witness', '--broker', broker.url, '--store', 'eu', '--state', state, '--once')).code).toBe(0);
+      expect((await run('audit', 'witness', '--broker', broker.url, '--store', 'mars', '--state', join(base, 'witness-mars'), '--once')).code).toBe(2);
     } finally {
       await broker.close();
     }

@@ -8,16 +8,17 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import type { LogPublicKey } from '../../broker/audit/verify-log.js';
+import { describeLog, type LogPublicKey } from '../../broker/audit/verify-log.js';
 import { judgeTreeHead } from '../../broker/audit/witness.js';
 import { logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError } from '../../core/errors.js';
+import { ID } from '../../core/yaml/reader.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
 import { brokerUrl, getJson } from '../broker-client.js';
 import { EXIT, type Io } from '../io.js';
 
-export const WITNESS_HELP = `Usage: geobridge audit witness --broker URL --state DIR [--interval S] [--once]
+export const WITNESS_HELP = `Usage: geobridge audit witness --broker URL --state DIR [--store ID] [--interval S] [--once]
 
 Watches a broker's transparency log from outside, as anyone may: pins the
 log key (GET /v1/log/key) on the first run, then polls the signed tree head
@@ -33,7 +34,10 @@ It stops with exit 1, saying which, when the log
 
 Options:
   --broker URL   the broker (http://host:port)
-  --state DIR    where the pinned key and the heads are kept (created)
+  --state DIR    where the pinned key and the heads are kept (created); one
+                 directory per log watched
+  --store ID     watch record store ID's log (GET /v1/log/stores lists them)
+                 instead of the broker's own: its heads must name it
   --interval S   seconds between polls (default 10)
   --once         poll once and exit (0 when the log is consistent), for cron
   -h, --help     show this help
@@ -44,11 +48,12 @@ input, or the broker cannot be reached (--once; otherwise it retries)
 Examples:
   geobridge audit witness --broker https://broker.example --state ~/geobridge-witness
   geobridge audit witness --broker http://127.0.0.1:8080 --state ./witness --once
+  geobridge audit witness --broker https://broker.example --store eu --state ~/witness-eu
 `;
 
 /** Runs `audit witness`. */
 export async function runWitness(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit witness', argv, { broker: { type: 'string' }, state: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('audit witness', argv, { broker: { type: 'string' }, state: { type: 'string' }, store: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' } });
   if (values.help) {
     io.out(WITNESS_HELP);
     return EXIT.ok;
@@ -59,7 +64,8 @@ export async function runWitness(argv: readonly string[], io: Io): Promise<numbe
   const intervalS = Number(values.interval ?? '10');
   if (!Number.isFinite(intervalS) || intervalS < 0.1) throw new GeobridgeError('USAGE', `audit witness: --interval '${values.interval ?? ''}' is not a number of seconds ≥ 0.1.`);
   mkdirSync(values.state, { recursive: true });
-  const watch = await openWatch(values.state);
+  if (values.store !== undefined && !ID.test(values.store)) throw new GeobridgeError('USAGE', `audit witness: --store '${values.store}' is not a record store's id (GET /v1/log/stores lists them).`);
+  const watch = await openWatch(values.state, values.store);
 
   for (;;) {
     let outcome: number | undefined;
@@ -76,17 +82,19 @@ export async function runWitness(argv: readonly string[], io: Io): Promise<numbe
 
 /** What a witness keeps between polls: its files, the key it pinned and the last head it accepted (read from the files once). */
 interface Watch {
+  /** The record store whose log is watched; undefined for the broker's own. */
+  readonly store: string | undefined;
   readonly keyFile: string;
   readonly headsFile: string;
   pinned: LogPublicKey | undefined;
   last: SignedTreeHead | undefined;
 }
 
-async function openWatch(state: string): Promise<Watch> {
+async function openWatch(state: string, store: string | undefined): Promise<Watch> {
   const keyFile = join(state, 'log-key.json');
   const headsFile = join(state, 'heads.jsonl');
   const pinned = existsSync(keyFile) ? await logPublicKeyFromJwk(JSON.parse(readFileSync(keyFile, 'utf8'))) : undefined;
-  return { keyFile, headsFile, pinned, last: lastHead(headsFile) };
+  return { store, keyFile, headsFile, pinned, last: lastHead(headsFile) };
 }
 
 /** One poll: exit code when it ends the watch (a violation), undefined to go on. */
@@ -104,8 +112,13 @@ async function poll(broker: URL, watch: Watch, io: Io): Promise<number | undefin
     return EXIT.violations;
   }
   const last = watch.last;
-  const next = (await getJson(broker, '/v1/log/sth')) as SignedTreeHead;
-  const proof = last !== undefined && next.size > last.size ? ((await getJson(broker, `/v1/log/consistency?from=${String(last.size)}&to=${String(next.size)}`)) as { proof: string[] }).proof : [];
+  const store = watch.store === undefined ? '' : `store=${encodeURIComponent(watch.store)}`;
+  const next = (await getJson(broker, `/v1/log/sth${store === '' ? '' : `?${store}`}`)) as SignedTreeHead;
+  if (next.log !== watch.store) {
+    io.out(`ALARM (wrong log): asked for ${describeLog(watch.store)}, the broker answered with a head of ${describeLog(next.log)}.\n`);
+    return EXIT.violations;
+  }
+  const proof = last !== undefined && next.size > last.size ? ((await getJson(broker, `/v1/log/consistency?from=${String(last.size)}&to=${String(next.size)}${store === '' ? '' : `&${store}`}`)) as { proof: string[] }).proof : [];
   const verdict = judgeTreeHead(last, next, proof, pinned);
   switch (verdict.kind) {
     case 'first':
