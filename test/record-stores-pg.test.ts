@@ -220,6 +220,9 @@ describe('record stores on PostgreSQL', () => {
     expect(where.get('cn')?.connections).toBe(6);
     const text = await run('audit', 'report', '--data', data, '--store', urls.own, '--record-stores', stores, '--from', today, '--to', tomorrow);
     expect(text.out).toMatch(/Where the records live:\n {2}the broker's own log: .*\n {2}the log of record store eu: /);
+    const html = join(base, 'report.html');
+    expect((await run('audit', 'report', '--data', data, '--store', urls.own, '--record-stores', stores, '--from', today, '--to', tomorrow, '--html', html)).code).toBe(0);
+    expect(readFileSync(html, 'utf8')).toMatch(/<h2>Where the records live<\/h2>[\s\S]*the log of record store eu/);
     // prove finds the log the receipt names among them.
     const prove = await run('audit', 'prove', answerFile, '--data', data, '--store', urls.own, '--record-stores', stores);
     expect(prove.code, prove.err + prove.out).toBe(0);

@@ -415,11 +415,40 @@ function htmlTable(columns: readonly Column[], rows: readonly (readonly string[]
 }
 
 /** The report as one self-contained HTML page: inline CSS and SVG, no scripts, no external resources. */
-export function renderAuditReportHtml(report: AuditReport): string {
+/** What one log (the broker's own, `log` null, or a record store's) holds of a report's range: where the records live. */
+export interface LogShare {
+  readonly log: string | null;
+  readonly records: number;
+  readonly routeDecisions: number;
+  readonly connections: number;
+  readonly refusals: number;
+}
+
+/** Log `log`'s share, from the report over its records alone. */
+export function logShare(log: string | null, report: AuditReport): LogShare {
+  const t = report.total;
+  return { log, records: t.records.total, routeDecisions: t.routeDecisions.total, connections: t.connections.total, refusals: t.refusals.total };
+}
+
+/** A log as people name it. */
+function logName(log: string | null): string {
+  return log === null ? "the broker's own log" : `the log of record store ${log}`;
+}
+
+/** "Where the records live": a line per log, for the text report over several logs. */
+export function renderLogSharesText(shares: readonly LogShare[]): string {
+  const n = (c: number, noun: string): string => `${formatCount(c)} ${noun}${c === 1 ? '' : 's'}`;
+  return `\nWhere the records live:\n${shares.map((w) => `  ${logName(w.log)}: ${n(w.records, 'record')}, ${n(w.routeDecisions, 'route decision')}, ${n(w.connections, 'connection')}, ${n(w.refusals, 'refusal')}`).join('\n')}\n`;
+}
+
+/** The report as one self-contained page; `shares`, when it covers several logs, adds where the records live. */
+export function renderAuditReportHtml(report: AuditReport, shares: readonly LogShare[] = []): string {
   const t = report.total;
   const n = (c: number): string => formatCount(c);
   const num = (title: string): Column => ({ title, numeric: true });
+  const where = shares.length === 0 ? [] : [['Where the records live', htmlTable([{ title: 'Log' }, num('Records'), num('Route decisions'), num('Connections'), num('Refusals')], shares.map((w) => [logName(w.log), ...[w.records, w.routeDecisions, w.connections, w.refusals].map(n)]))] as const];
   const sections = [
+    ...where,
     ['Connections per day by client country → datacenter jurisdiction', connectionChart(report)],
     [
       `Connections by client country × jurisdiction × role (${n(t.connections.total)})`,

@@ -9,7 +9,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { verifyChain, type AuditLog, type AuditRecord, type ChainCheck } from '../../broker/audit/audit-log.js';
 import { recordStoreFile } from '../../broker/audit/open-store-log.js';
-import { buildAuditReport, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText, type AuditReport } from '../../broker/audit/report.js';
+import { buildAuditReport, logShare, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText, renderLogSharesText } from '../../broker/audit/report.js';
 import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { ENV_NAMES, parseRecordStores } from '../../broker/config.js';
 import { describeLog, proveReceipt, verifyLog, type LogPublicKey, type ReceiptCheck, type StoredTree } from '../../broker/audit/verify-log.js';
@@ -252,12 +252,12 @@ async function runReport(argv: readonly string[], io: Io, env: Env): Promise<num
   // One report over every log, in time order: a compliance question spans the regions.
   const report = buildAuditReport(read.flatMap((r) => r.records).sort((a, b) => compareStrings(a.at, b.at)), { from, to });
   const chain = read.find((r) => !r.chain.ok)?.chain ?? { ok: true as const, count: read.reduce((n, r) => n + r.records.length, 0) };
-  const where = read.map((r) => ({ log: r.name ?? null, ...whatLives(buildAuditReport(r.records, { from, to })) }));
+  const where = read.map((r) => logShare(r.name ?? null, buildAuditReport(r.records, { from, to })));
   if (values.json) {
     io.out(`${JSON.stringify({ chain, report, ...(logs.length > 1 ? { logs: where } : {}) }, null, 2)}\n`);
   } else if (values.html !== undefined) {
     try {
-      writeFileSync(values.html, renderAuditReportHtml(report));
+      writeFileSync(values.html, renderAuditReportHtml(report, logs.length > 1 ? where : []));
     } catch (error) {
       throw new GeobridgeError('UNWRITABLE_FILE', `cannot write '${values.html}': ${error instanceof Error ? error.message : String(error)}. Check the directory exists and is writable.`, { cause: error });
     }
@@ -265,21 +265,13 @@ async function runReport(argv: readonly string[], io: Io, env: Env): Promise<num
     io.out(`wrote ${values.html}: ${count(t.records.total, 'record')}, ${count(t.connections.total, 'connection')}, ${count(t.routeDecisions.total, 'route decision')}, ${count(t.refusals.total, 'refusal')} over ${count(report.days.length, 'day')}\n`);
   } else {
     io.out(renderAuditReportText(report));
-    if (logs.length > 1) {
-      io.out(`\nWhere the records live:\n${where.map((w) => `  ${describeLog(w.log ?? undefined)}: ${count(w.records, 'record')}, ${count(w.routeDecisions, 'route decision')}, ${count(w.connections, 'connection')}, ${count(w.refusals, 'refusal')}`).join('\n')}\n`);
-    }
+    if (logs.length > 1) io.out(renderLogSharesText(where));
   }
   if (!chain.ok) {
     io.err(`warning: chain broken at record ${chain.seq}: ${chain.reason}. This report may rest on altered records; run 'geobridge audit verify'.\n`);
     return EXIT.violations;
   }
   return EXIT.ok;
-}
-
-/** What one log holds of a report's range, for "where the records live". */
-function whatLives(report: AuditReport): { records: number; routeDecisions: number; connections: number; refusals: number } {
-  const t = report.total;
-  return { records: t.records.total, routeDecisions: t.routeDecisions.total, connections: t.connections.total, refusals: t.refusals.total };
 }
 
 /**
