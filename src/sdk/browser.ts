@@ -109,6 +109,7 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   readonly #local: MediaStream;
   /** Mids whose receiver track was already handed out: a receiver keeps one track for its life. */
   readonly #emitted = new Set<string>();
+  #connected = false;
   /** Mids that carry our own media, fixed by the first offer. */
   readonly #ownFirst = new Set<string>();
   /** Video m-lines among our own so far (the first is the camera's). */
@@ -142,8 +143,13 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
     if (worker) enableE2ee(this.pc, worker);
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;
+      if (state === 'connected') this.#connected = true;
       if (state === 'failed' || state === 'closed') this.#fail();
     };
+  }
+
+  hasConnected(): boolean {
+    return this.#connected;
   }
 
   async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {

@@ -93,6 +93,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   #answered = false;
   /** Our screen's m-line: the second unlabelled video m-line of the first offer (none from a bridge without screens). */
   #screenMid: string | undefined;
+  #connected = false;
   #screen: MediaStreamTrack | null = null;
 
   get screenReady(): boolean {
@@ -142,8 +143,14 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
       });
     });
     this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') this.#connected = true;
       if (state === 'failed' || state === 'closed') this.onFailed?.();
     });
+  }
+
+  /** werift may wait in 'connecting' forever (it gives up on neither ICE nor DTLS): the session's deadline asks this. */
+  hasConnected(): boolean {
+    return this.#connected;
   }
 
   async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {

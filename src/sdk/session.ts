@@ -40,6 +40,8 @@ export interface PeerHandle<Track> {
   readonly screenReady: boolean;
   /** Called once when the media path fails or closes. */
   onFailed: (() => void) | null;
+  /** Whether the media path (ICE and DTLS) has come up, at least once; the session gives up a connection on which it has not by PEER_CONNECT_TIMEOUT_MS. */
+  hasConnected?(): boolean;
   /** Installs an epoch's keys in this connection's media encryption (platforms that encrypt media end to end). */
   setKeys?(epoch: E2eeEpoch): void;
   /** From now on answers go out at once, and each local ICE candidate goes to `send` as it is gathered (platforms that trickle). */
@@ -88,6 +90,14 @@ export function isHealthy(state: CallState): boolean {
 /** E2EE timing: after `retryMs` without keys the key package is sent again; after `deadlineMs` the connection is given up and the machine reconnects. */
 export const KEYS_RETRY_MS = 4000;
 export const KEYS_DEADLINE_MS = 12_000;
+/**
+ * How long after admission the media path may take to come up before the
+ * connection is given up and the machine reconnects. A browser fails a path
+ * that cannot connect by itself; werift (the Node SDK) can wait in
+ * 'connecting' forever, admitted and silent, as a saturated bridge showed
+ * (docs/scale.md §6). Long enough for a loaded machine's ICE and DTLS.
+ */
+export const PEER_CONNECT_TIMEOUT_MS = 20_000;
 /** How often remote media progress is sampled while it flows, and how many samples in a row without progress make media 'waiting'. */
 const MEDIA_SAMPLE_MS = 1000;
 const MEDIA_STALL_SAMPLES = 2;
@@ -140,6 +150,8 @@ export interface SessionOptions<Track> {
   readonly e2ee?: boolean;
   readonly platform: Platform<Track>;
   readonly onEvent: (event: SessionEvent<Track>) => void;
+  /** How long an admitted connection's media path may take to come up (PEER_CONNECT_TIMEOUT_MS). */
+  readonly peerConnectTimeoutMs?: number;
 }
 
 /** A route the broker gave, kept until the machine asks for another. */
@@ -179,6 +191,8 @@ interface Link {
   keysTimers: ReturnType<typeof setTimeout>[];
   /** The remote media sampler, the last progress count it saw, and how many samples in a row saw none. */
   mediaTimer?: ReturnType<typeof setTimeout>;
+  /** Fires PEER_CONNECT_TIMEOUT_MS after admission unless the media path came up. */
+  connectTimer?: ReturnType<typeof setTimeout>;
   decoded: number;
   stalls: number;
   admitted: boolean;
@@ -502,6 +516,7 @@ export class Session<Track> {
         this.#current = attemptId;
         this.#setCallState({ keys: this.#options.e2ee ? 'agreeing' : 'off', media: 'none' });
         this.#watchMedia(link, peer);
+        this.#watchPeerConnect(link, peer, fail);
         this.#dispatch({ type: 'connected', attemptId, datacenter });
         for (const p of message.peers) emit({ type: 'participant-joined', peer: p });
         if (this.#options.e2ee) {
@@ -676,6 +691,15 @@ export class Session<Track> {
     next();
   }
 
+  /** Gives the connection up when its media path has not come up PEER_CONNECT_TIMEOUT_MS after admission: admitted and silent is no call. */
+  #watchPeerConnect(link: Link, peer: PeerHandle<Track>, fail: (reason: string) => void): void {
+    const connected = peer.hasConnected?.bind(peer);
+    if (!connected) return;
+    link.connectTimer = setTimeout(() => {
+      if (!link.done && !connected()) fail(`the media connection did not come up within ${String(PEER_CONNECT_TIMEOUT_MS / 1000)} s of admission`);
+    }, this.#options.peerConnectTimeoutMs ?? PEER_CONNECT_TIMEOUT_MS);
+  }
+
   #send(link: Link, message: ClientMessage): void {
     try {
       link.socket.send(encodeMessage(message));
@@ -695,6 +719,7 @@ export class Session<Track> {
     link.keys?.close();
     for (const t of link.keysTimers) clearTimeout(t);
     clearTimeout(link.mediaTimer);
+    clearTimeout(link.connectTimer);
     if (this.#current === attemptId) this.#current = undefined;
     for (const t of link.tracks) this.#options.onEvent({ type: 'track-removed', peer: t.peer, kind: t.kind, source: t.source });
     link.tracks = [];
