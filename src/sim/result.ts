@@ -83,6 +83,36 @@ export interface CapacityShortfall {
   readonly extraCapacityNeeded: number;
 }
 
+/** Bridge-to-bridge streams of one ordered pair of datacenters. */
+export interface RelayPairHops {
+  readonly from: string;
+  readonly to: string;
+  /** Streams on this hop, summed over the sampled meetings. */
+  readonly hops: number;
+}
+
+/**
+ * A sample of meetings planned as cascades (the core's `planMeeting`) and in
+ * one home each (docs/simulator.md#cascading). Counts are of the sample, not
+ * scaled to the run's participants.
+ */
+export interface CascadeFigures {
+  /** How the meetings were drawn: `size` participants, `perSample` meetings every `everyMinutes`, guests local with `localShare`. */
+  readonly sample: { readonly size: number; readonly everyMinutes: number; readonly perSample: number; readonly localShare: number };
+  readonly meetings: number;
+  readonly participants: number;
+  /** Mean great-circle km from participant to bridge, over the `participants` who have a bridge in both models. */
+  readonly distanceKm: { readonly cascade: number; readonly home: number; readonly participants: number };
+  /** Cascade ÷ home distance; null when no participant had a bridge in both, or the home distance is 0. */
+  readonly distanceRatio: number | null;
+  /** Relayed stream-hops (a stream counts once per hop): in all, by fence binding the sender (every fence of the manifest, 0 included), by bridge pair. */
+  readonly relayHops: { readonly total: number; readonly byFence: Readonly<Record<string, number>>; readonly byPair: readonly RelayPairHops[] };
+  /** Directed pairs of distinct participants, and those that get no media under cascading, by reason (FENCE, SENDER_UNROUTED, RECEIVER_UNROUTED). */
+  readonly unreachable: { readonly pairs: number; readonly byReason: Readonly<Record<string, number>> };
+  /** Participants without a bridge, by refusal code: cascading, and one home per meeting (where FENCE_CONFLICT appears). */
+  readonly unrouted: { readonly cascade: Readonly<Record<string, number>>; readonly home: Readonly<Record<string, number>> };
+}
+
 /** One run of a scenario (a scenario may compare several, e.g. with and without fences). */
 export interface RunResult {
   readonly name: string;
@@ -100,7 +130,9 @@ export interface RunResult {
   readonly flows: readonly Flow[];
   readonly datacenters: readonly DatacenterInfo[];
   readonly shortfall: readonly CapacityShortfall[];
-  /** Calls to the decider made by this run. */
+  /** Sampled meetings as cascades vs one home each. */
+  readonly cascade: CascadeFigures;
+  /** Calls to the decider made by this run (joins and reconnections; not the cascade sample's). */
   readonly decisions: number;
   /** Time spent inside the decider, ms (only when the caller passed a clock). */
   readonly deciderMs?: number;

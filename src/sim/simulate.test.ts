@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
+import { MEETING_SAMPLE } from './meetings.js';
 import type { RunResult } from './result.js';
 import { parseScenario, type Scenario } from './scenario.js';
 import { scenarioReferenceProblems, simulate } from './simulate.js';
@@ -153,5 +154,44 @@ describe('simulate', () => {
     const s = scenario('');
     expect(scenarioReferenceProblems({ ...s, events: [{ at: 0, datacenter: 'mars', kind: 'outage' }], demand: [{ zone: 'atlantis', daily: 1, diurnal: [] }] }, manifests)).toHaveLength(2);
     expect(scenarioReferenceProblems(s, manifests)).toEqual([]);
+  });
+});
+
+describe('simulate: cascade sample', () => {
+  it('plans a sample of meetings every hour: 100 meetings of 4 at each of the 8 hours', () => {
+    const r = run(scenario());
+    expect(r.cascade.meetings).toBe(800);
+    expect(r.cascade.participants).toBe(3200);
+    expect(r.cascade.unreachable.pairs).toBe(800 * 4 * 3);
+    expect(r.cascade.distanceKm.participants).toBeGreaterThan(0);
+  });
+
+  it("attributes relays to the manifest's fences, enforced or not", () => {
+    const s = scenario('runs:\n  - { name: unfenced, enforceFences: false }\n  - { name: fenced, enforceFences: true }\n');
+    const [unfenced, fenced] = simulate({ scenario: s, manifests }).runs;
+    // Fenced: Chinese streams never leave China, nobody else's enter it; those pairs are FENCE.
+    expect(fenced?.cascade.relayHops.byFence['china-stays-in-china']).toBe(0);
+    expect(fenced?.cascade.relayHops.byFence['nobody-else-into-china']).toBeGreaterThan(0);
+    expect(fenced?.cascade.unreachable.byReason.FENCE).toBeGreaterThan(0);
+    expect(fenced?.cascade.relayHops.byPair.some((p) => (p.from === 'cn') !== (p.to === 'cn'))).toBe(false);
+    // Unfenced: the same sample relays Chinese media abroad, and every pair talks (when routed).
+    expect(unfenced?.cascade.relayHops.byFence['china-stays-in-china']).toBeGreaterThan(0);
+    expect(unfenced?.cascade.unreachable.byReason.FENCE).toBeUndefined();
+  });
+
+  it('plans on the live state of the step: a datacenter down all run carries no relay', () => {
+    const up = run(scenario());
+    expect(up.cascade.relayHops.byPair.some((p) => p.from === 'a' || p.to === 'a')).toBe(true);
+    const down = run(scenario('  - { at: 0, datacenter: a, kind: outage }\n'));
+    expect(down.cascade.relayHops.byPair.some((p) => p.from === 'a' || p.to === 'a')).toBe(false);
+  });
+
+  it('draws meetings from their own random stream and changes nothing else in the result', () => {
+    const s = scenario('', 'agent');
+    const [none] = simulate({ scenario: s, manifests, meetingSample: { ...MEETING_SAMPLE, perSample: 0 } }).runs;
+    const [some] = simulate({ scenario: s, manifests }).runs;
+    expect(none?.cascade.meetings).toBe(0);
+    expect(some?.cascade.meetings).toBeGreaterThan(0);
+    expect(JSON.stringify({ ...some, cascade: undefined })).toBe(JSON.stringify({ ...none, cascade: undefined }));
   });
 });

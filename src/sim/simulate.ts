@@ -9,13 +9,18 @@
  * Two modes share this loop. Fluid: a cohort is a real-valued amount split by
  * expected outcomes (world-scale days). Agent: every join is an event with
  * sampled outcomes (small scenarios, exact traces).
+ *
+ * Every hour a sample of meetings is also planned as a cascade and in one
+ * home (cascade.ts), on the live state of that step.
  */
 import { estimateRttMs, greatCircleKm } from '../core/geo/distance.js';
 import { countryPoint } from '../core/geo/countries.js';
 import type { Datacenter, Manifest } from '../core/manifest/types.js';
 import { compilePolicy, type CompiledPolicy } from '../core/policy/compile.js';
 import { isRefusal, selectDatacenters, type LiveState } from '../core/select/select.js';
+import { CascadeTally } from './cascade.js';
 import { arrivalRate, expandDemand } from './demand.js';
+import { drawMeetings, MEETING_SAMPLE, type MeetingSample } from './meetings.js';
 import { RunMetrics } from './metrics.js';
 import { binomial, poisson, seededRandom, shuffle } from './random.js';
 import type { CapacityShortfall, RunResult, SimulationResult } from './result.js';
@@ -29,6 +34,8 @@ export interface SimulateInput {
   readonly onProgress?: (run: string, step: number, steps: number) => void;
   /** A clock in ms; when given, each run reports the time spent inside the decider. */
   readonly clock?: () => number;
+  /** How meetings are sampled for the cascade figures (default MEETING_SAMPLE). */
+  readonly meetingSample?: MeetingSample;
 }
 
 /** Names the scenario entries that refer to datacenters or zones no manifest defines. */
@@ -114,6 +121,12 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
   let nextChange = 0;
   let deciderMs = 0;
   let reconnecting: [string, number][] = [];
+  // The meeting sample draws from its own stream, so adding it left every other figure as it was.
+  const meetingRandom = seededRandom(((scenario.seed + index * 0x9e3779b1) ^ 0x5bd1e995) >>> 0);
+  const sample = input.meetingSample ?? MEETING_SAMPLE;
+  const cascade = new CascadeTally(sample);
+  let nextSample = 0;
+  cascade.knowFences(policy.reference);
 
   const capacityOf = (s: DcState): number => s.dc.capacity * s.capacityFactor;
   const refreshUtilization = (s: DcState): void => {
@@ -217,6 +230,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
     while (nextChange < changes.length && (changes[nextChange]?.at ?? Infinity) <= t) {
       policy = policyFor(lookup(manifests, changes[nextChange]?.manifest ?? ''), spec.enforceFences);
       cohorts = expandDemand(scenario, policy.compiled);
+      cascade.knowFences(policy.reference);
       nextChange++;
     }
     // Sessions end (exponential lengths): the expected share in fluid mode, each participant sampled in agent mode.
@@ -259,6 +273,12 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
       else join(cohort.country, n, live);
     }
 
+    if (t >= nextSample) {
+      // Meetings of the demand of this minute, planned on the live state the step's joins left.
+      const weights = cohorts.map((c) => ({ country: c.country, weight: arrivalRate(scenario, c, t) }));
+      for (const meeting of drawMeetings(meetingRandom, weights, sample)) cascade.add(policy.compiled, policy.decider, meeting, live);
+      nextSample = (Math.floor(t / sample.everyMinutes) + 1) * sample.everyMinutes;
+    }
     for (const [zone, n] of refusedConcurrent) if (n > (peakRefused.get(zone) ?? 0)) peakRefused.set(zone, n);
     let concurrent = 0;
     let usable = 0;
@@ -296,6 +316,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
     shortfall,
     decisions: metrics.decisions,
     ...(clock ? { deciderMs } : {}),
+    cascade: cascade.figures(),
   };
 }
 

@@ -11,7 +11,7 @@ import type { Manifest } from '../../core/manifest/types.js';
 import { checkManifest } from '../../core/verify/check.js';
 import { formatCount } from '../../core/verify/format.js';
 import { isWorldTopology, renderReport, type WorldTopology } from '../../sim/report/html.js';
-import type { RunResult, SimulationResult } from '../../sim/result.js';
+import type { CascadeFigures, RunResult, SimulationResult } from '../../sim/result.js';
 import { parseScenario, type Scenario } from '../../sim/scenario.js';
 import { scenarioReferenceProblems, simulate } from '../../sim/simulate.js';
 import { parseCommandArgs } from '../args.js';
@@ -26,8 +26,10 @@ Replays a scenario — demand per country with a diurnal curve, growth over
 days, spikes, datacenter outages, degradations and congestion, manifest
 changes — through the real selection engine, and reports joins served and
 refused (by code), primary vs backup use, out-of-zone connections, fence
-violations, RTT and time-to-connect, utilization per datacenter, and which
-countries touched which jurisdictions. Format: docs/simulator.md.
+violations, RTT and time-to-connect, utilization per datacenter, which
+countries touched which jurisdictions, and — on a sample of meetings —
+cascading against one home per meeting (distance to the bridge, relayed
+streams per fence, who cannot see whom). Format: docs/simulator.md.
 
 Options:
   --report FILE   write a self-contained HTML report (charts, map, incident table)
@@ -163,7 +165,28 @@ function summarizeRun(run: RunResult): string[] {
   for (const s of run.shortfall.slice(0, 5)) {
     lines.push(`  zone ${s.zone}: ${formatCount(s.peakRefusedConcurrent)} refused at peak; ${formatCount(s.extraCapacityNeeded)} more in-fence capacity would refuse no one`);
   }
-  return lines;
+  return [...lines, ...summarizeCascade(run.cascade)];
+}
+
+/** "FENCE 3, SENDER_UNROUTED 1", or "none". */
+function counts(record: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(record);
+  return entries.length === 0 ? 'none' : entries.map(([k, n]) => `${k} ${formatCount(n)}`).join(', ');
+}
+
+/** The cascade sample: distances, relays per fence and pair, and who cannot see whom (docs/simulator.md#cascading). */
+function summarizeCascade(c: CascadeFigures): string[] {
+  const unreachable = Object.values(c.unreachable.byReason).reduce((a, b) => a + b, 0);
+  const d = c.distanceKm;
+  const top = c.relayHops.byPair.slice(0, 3).map((p) => `${p.from}→${p.to} ${formatCount(p.hops)}`);
+  return [
+    `  cascade sample   ${formatCount(c.meetings)} meetings of ${c.sample.size} (${c.sample.perSample} every ${formatDuration(c.sample.everyMinutes)}), ${formatCount(c.participants)} participants`,
+    `    distance       ${formatCount(d.cascade)} km to own bridge vs ${formatCount(d.home)} km to one home: ratio ${c.distanceRatio === null ? '-' : c.distanceRatio.toFixed(3)} (${formatCount(d.participants)} with a bridge in both)`,
+    `    relayed        ${formatCount(c.relayHops.total)} stream-hops; by fence: ${counts(c.relayHops.byFence)}`,
+    ...(top.length > 0 ? [`    top relays     ${top.join(', ')}`] : []),
+    `    unreachable    ${formatCount(unreachable)} of ${formatCount(c.unreachable.pairs)} pairs: ${counts(c.unreachable.byReason)}`,
+    `    no bridge      cascading: ${counts(c.unrouted.cascade)}; one home: ${counts(c.unrouted.home)}`,
+  ];
 }
 
 function formatDuration(minutes: number): string {

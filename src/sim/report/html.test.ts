@@ -5,7 +5,7 @@ import type { RunResult, SimulationResult } from '../result.js';
 import { fixtureResult, HOSTILE_ID } from './report.fixture.js';
 import { formatCompact, formatInteger, formatMinutes, formatPercent } from './format.js';
 import { isWorldTopology, renderReport, type WorldTopology } from './html.js';
-import { INCIDENT_ROWS, pickIncidentRows } from './tables.js';
+import { cascadeTable, INCIDENT_ROWS, pickIncidentRows, RELAY_PAIR_ROWS } from './tables.js';
 import { pickFlows, TOP_FLOWS } from './world-map.js';
 
 const require = createRequire(import.meta.url);
@@ -92,6 +92,33 @@ describe('renderReport', () => {
     const out = renderReport({ ...result, runs: [blank] }, world);
     expect(out.match(/<svg\b/g)?.length).toBe(CHARTS_PER_RUN);
     expect(out).toContain('No one was served.');
+  });
+});
+
+describe('cascade table', () => {
+  const [, fenced] = result.runs as [RunResult, RunResult];
+
+  it('shows the sample, both distances and their ratio, relays by fence and pair, and unreachable pairs by reason', () => {
+    const section = /<section id="cascade">[\s\S]*?<\/section>/.exec(html)?.[0] ?? '';
+    expect(section).toContain('<h2>Cascading</h2>');
+    const table = cascadeTable(fenced);
+    for (const text of ['2,400 × 4', '812 km', '2,211 km', '0.367', 'senders bound by eea-stays-in-eea', '1,500', '<span class="code">FENCE</span></td><td class="num">640', 'FENCE_CONFLICT', '3,900']) {
+      expect(table).toContain(text);
+      expect(section).toContain(text);
+    }
+    // The hostile datacenter id of a relay pair is escaped.
+    expect(table).not.toContain(HOSTILE_ID);
+    expect(table).toContain('&lt;script&gt;');
+  });
+
+  it('caps the relay pairs, says when nothing was sampled or relayed', () => {
+    const many = Array.from({ length: RELAY_PAIR_ROWS + 3 }, (_, i) => ({ from: `a${String(i)}`, to: 'b', hops: 1 }));
+    const capped = cascadeTable({ ...fenced, cascade: { ...fenced.cascade, relayHops: { ...fenced.cascade.relayHops, byPair: many } } });
+    expect(capped).toContain('3 more pairs · 3 stream-hops');
+    expect(capped).not.toContain(`a${String(RELAY_PAIR_ROWS)}<`);
+    const none = cascadeTable({ ...fenced, cascade: { ...fenced.cascade, relayHops: { total: 0, byFence: {}, byPair: [] } } });
+    expect(none).toContain('No stream was relayed between bridges.');
+    expect(cascadeTable({ ...fenced, cascade: { ...fenced.cascade, meetings: 0 } })).toContain('No meeting was sampled');
   });
 });
 

@@ -116,6 +116,24 @@ function run(enforce: boolean): RunResult {
     datacenters: DCS.map((d) => ({ ...d, peakUtilization: peak(d.id) })),
     shortfall: enforce ? [{ zone: 'europe', peakRefusedConcurrent: 1240, extraCapacityNeeded: 1240 / MAX_UTIL }] : [],
     decisions: sum(arrivals) + (enforce ? 3120 : 0),
+    cascade: {
+      sample: { size: 4, everyMinutes: 60, perSample: 100, localShare: 0.5 },
+      meetings: 2400,
+      participants: 9600,
+      distanceKm: { cascade: 812.4, home: enforce ? 2210.9 : 2630.2, participants: enforce ? 9120 : 9600 },
+      distanceRatio: enforce ? 0.367 : 0.309,
+      relayHops: {
+        total: enforce ? 3900 : 4700,
+        byFence: { 'eea-stays-in-eea': enforce ? 1500 : 2300, 'nobody-else-into-china': 3900 },
+        byPair: [
+          { from: 'fra-1', to: 'iad-1', hops: enforce ? 1400 : 2200 },
+          { from: 'iad-1', to: 'fra-1', hops: 1300 },
+          { from: HOSTILE_ID, to: 'sin-1', hops: 1200 },
+        ],
+      },
+      unreachable: { pairs: 28800, byReason: enforce ? { FENCE: 640, RECEIVER_UNROUTED: 90, SENDER_UNROUTED: 90 } : {} },
+      unrouted: { cascade: enforce ? { NO_CAPACITY_IN_FENCE: 30 } : {}, home: enforce ? { FENCE_CONFLICT: 480 } : {} },
+    },
   };
 }
 
