@@ -25,6 +25,7 @@ import { signBridgeMessage } from '../protocol/bridge-message.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
 import { verifyControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
 import { keyRevokedError } from '../protocol/jwt.js';
+import { verifyRelayTicket, type RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { ticketJurisdictions, verifyRouteTicket, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import { Lanes } from './lanes.js';
 
@@ -251,6 +252,19 @@ export class BrokerLink {
     const code = this.#jurisdiction;
     if (code === undefined) throw new GeobridgeError('BRIDGE_NOT_ENROLLED', 'this bridge has not heard from the broker yet; try again in a moment.');
     return verifyRouteTicket(this.#keys, token, { now: new Date(), datacenter: this.#options.datacenter, jurisdiction: { code, manifests: this.#manifests.bySha256 } });
+  }
+
+  /**
+   * Verifies a relay ticket: the broker's signature, unexpired, with this
+   * datacenter at the given end of the hop, and its bridge key this bridge's.
+   */
+  async verifyRelayTicket(token: string, side: 'from' | 'to'): Promise<RelayTicketClaims> {
+    const claims = await verifyRelayTicket(this.#keys, token, { now: new Date(), datacenter: { id: this.#options.datacenter, side } });
+    const ours = side === 'from' ? claims.fromKey : claims.toKey;
+    if (ours !== this.#options.privateJwk.x) {
+      throw new GeobridgeError('RELAY_TICKET_INVALID', `The relay ticket names another key for ${this.#options.datacenter} than this bridge holds; check the broker's bridge key for it.`);
+    }
+    return claims;
   }
 
   /** A manifest the broker put in force (from the control channel, which checked its hash). */

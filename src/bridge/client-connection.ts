@@ -13,6 +13,7 @@ import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type MlsHolding } from '../protocol/signalling.js';
 import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BrokerLink } from './broker-link.js';
+import { RelaySession, type RelayHost } from './relay-session.js';
 import { Participant, type Room } from './sfu.js';
 import type { Renewable } from './ticket-renewals.js';
 
@@ -25,8 +26,8 @@ export interface Admission extends Renewable {
   close(code: string | undefined, message: string): void;
 }
 
-/** What a connection needs of its bridge. */
-export interface AdmissionHost {
+/** What a connection needs of its bridge (a relay's, too). */
+export interface AdmissionHost extends RelayHost {
   readonly datacenter: string;
   readonly link: BrokerLink;
   /** The STUN/TURN servers for a participant with these allowed jurisdictions (the route ticket's). */
@@ -38,6 +39,9 @@ export interface AdmissionHost {
   /** Registers the session under the meeting's policy; false when the policy in force rules it out (then it has been ended). */
   enter(admission: Admission, policy: MeetingPolicy): boolean;
   end(admission: Admission, code: string | undefined, message: string): void;
+  /** A relay to another bridge was admitted, or its connection closed. */
+  relayOpened(session: RelaySession): void;
+  relayClosed(session: RelaySession): void;
 }
 
 export class ClientConnection {
@@ -46,6 +50,8 @@ export class ClientConnection {
   readonly #host: AdmissionHost;
   readonly #joinTimeoutMs: number;
   #admission: Admission | undefined;
+  /** Set when another bridge connected to relay (`relay` instead of `join`). */
+  #relay: RelaySession | undefined;
   #joining = false;
   #closed = false;
   /** Messages are applied one after another, the join included: a client may answer or send MLS as soon as `admitted` arrives. */
@@ -74,6 +80,39 @@ export class ClientConnection {
         return;
       }
       const message = parsed.message;
+      if (message.type === 'relay' && !this.#joining) {
+        this.#joining = true;
+        const session = new RelaySession(this.#host, (m) => {
+          this.#send(m);
+        });
+        this.#relay = session;
+        this.#applied = session
+          .open(message)
+          .then(() => {
+            if (this.#closed) void session.close();
+            else this.#host.relayOpened(session);
+          })
+          .catch((error: unknown) => {
+            this.#relay = undefined;
+            const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
+            this.#refuse(code, isGeobridgeError(error) ? error.message : 'the bridge failed to take the relay');
+            this.#host.log({ level: 'info', msg: 'relay refused', code, remote: this.#remote, ...(isGeobridgeError(error) ? {} : { error: String(error) }) });
+          })
+          .finally(() => {
+            clearTimeout(joinTimer);
+          });
+        return;
+      }
+      if (this.#relay) {
+        const session = this.#relay;
+        this.#applied = this.#applied.then(async () => {
+          if (this.#relay !== session) return;
+          await this.#handleRelay(session, message).catch((error: unknown) => {
+            this.#refuse(isGeobridgeError(error) ? error.code : 'BAD_MESSAGE', isGeobridgeError(error) ? error.message : 'the message could not be applied');
+          });
+        });
+        return;
+      }
       if (message.type === 'join') {
         if (this.#joining) {
           this.#refuse('BAD_MESSAGE', 'join was already sent');
@@ -109,6 +148,12 @@ export class ClientConnection {
       this.#closed = true;
       clearTimeout(joinTimer);
       if (this.#admission) this.#host.end(this.#admission, undefined, 'left');
+      const relay = this.#relay;
+      if (relay) {
+        this.#relay = undefined;
+        this.#host.relayClosed(relay);
+        void relay.close();
+      }
     });
     socket.on('error', () => undefined);
   }
@@ -179,7 +224,7 @@ export class ClientConnection {
       meeting,
       datacenter: host.datacenter,
       jurisdiction: link.jurisdiction ?? '',
-      peers: [...room.participants.values()].map((p) => p.info()),
+      peers: room.peers(),
       mlsFounder: entry === 'found',
       mlsContinues: entry === 'continue',
       iceServers: host.iceServersFor(link.ticketJurisdictions(claims)),
@@ -187,7 +232,7 @@ export class ClientConnection {
       name: claims.name,
       proof: signedProof,
     });
-    for (const other of room.participants.values()) other.notify({ type: 'peer-joined', peer: participant.info() });
+    room.tell(sub, { type: 'peer-joined', peer: participant.info() });
     await room.add(participant, sends);
     host.log({ level: 'info', msg: 'admitted', participant: sub, meeting, country: claims.country });
   }
@@ -222,7 +267,7 @@ export class ClientConnection {
         participant.audio = message.audio;
         participant.video = message.video;
         room.setScreen(participant, message.screen ?? false);
-        for (const other of room.participants.values()) if (other !== participant) other.notify({ type: 'peer-updated', peer: participant.info() });
+        room.tell(participant.id, { type: 'peer-updated', peer: participant.info() });
         return;
       case 'leave':
         this.#host.end(admission, undefined, 'left');
@@ -237,6 +282,27 @@ export class ClientConnection {
         return;
       case 'join':
         return;
+      case 'relay':
+      case 'relay-update':
+        throw new GeobridgeError('BAD_MESSAGE', `${message.type} is for bridges that relay, not for participants`);
+    }
+  }
+
+  /** A relaying bridge's messages after `relay`: answers, candidates and newer tickets only. */
+  async #handleRelay(session: RelaySession, message: ClientMessage): Promise<void> {
+    const relay = session.participant;
+    switch (message.type) {
+      case 'answer':
+        await relay?.answer(message.sdp);
+        return;
+      case 'candidate':
+        void relay?.addCandidate(message);
+        return;
+      case 'relay-update':
+        await session.update(message.ticket);
+        return;
+      default:
+        throw new GeobridgeError('BAD_MESSAGE', `a relay sends answer, candidate and relay-update only, not ${message.type}`);
     }
   }
 

@@ -39,6 +39,8 @@ export interface ClusterOptions {
   readonly manifestPath?: string;
   /** The broker's logger (default: none), e.g. `{ level: 'trace', stream }` to read what it logs. */
   readonly brokerLogger?: { readonly level: string };
+  /** Meetings cascade over the bridges (`serve --cascade`). */
+  readonly cascade?: boolean;
 }
 
 /** Starts the broker with keys for `keyed` datacenters and bridges for `running` ones. */
@@ -72,6 +74,7 @@ export async function startCluster(keyed: readonly string[], running: readonly s
       routeTicketSeconds: options.routeTicketSeconds ?? 120,
       joinTokenSeconds: 600,
       placementReleaseMs: options.placementReleaseMs ?? 30_000,
+      ...(options.cascade === true ? { cascade: true } : {}),
     },
     options.brokerLogger ?? false,
   );

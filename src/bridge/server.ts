@@ -18,7 +18,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import { WebSocketServer } from 'ws';
-import { isGeobridgeError } from '../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import type { Manifest } from '../core/manifest/types.js';
 import { whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer } from '../protocol/signalling.js';
@@ -26,6 +27,8 @@ import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
 import { IceConfiguration } from './ice-servers.js';
+import { RelayLink } from './relay-link.js';
+import type { RelaySession } from './relay-session.js';
 import { Room, warmUp, type MediaOptions } from './sfu.js';
 import { TicketRenewals } from './ticket-renewals.js';
 
@@ -119,6 +122,12 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #control: ControlChannel;
   readonly #renewals: TicketRenewals<Admission>;
   readonly #ice: IceConfiguration;
+  /** Relays other bridges take from this one (the sending ends of cascade hops). */
+  readonly #relaySessions = new Set<RelaySession>();
+  /** Hops into this bridge (the receiving ends), by meeting and sending datacenter. */
+  readonly #relayLinks = new Map<string, RelayLink>();
+  /** Relay tickets used for a connection, with their expiry (s): each is good once. */
+  readonly #usedRelayTickets = new Map<string, number>();
   readonly #log: (line: Readonly<Record<string, unknown>>) => void;
   #beat: ReturnType<typeof setInterval> | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
@@ -233,6 +242,29 @@ class Bridge implements RunningBridge, AdmissionHost {
     return this.#options.media;
   }
 
+  /** The manifest in force, once the control channel delivered it. */
+  get manifest(): Manifest | undefined {
+    return this.#control.policy?.manifest;
+  }
+
+  firstUse(jti: string, exp: number): boolean {
+    const now = Date.now() / 1000;
+    for (const [used, until] of this.#usedRelayTickets) if (until < now) this.#usedRelayTickets.delete(used);
+    if (this.#usedRelayTickets.has(jti)) return false;
+    this.#usedRelayTickets.set(jti, exp);
+    return true;
+  }
+
+  relayOpened(session: RelaySession): void {
+    this.#relaySessions.add(session);
+  }
+
+  relayClosed(session: RelaySession): void {
+    this.#relaySessions.delete(session);
+    const room = session.room;
+    if (room?.empty === true && this.#rooms.get(room.meeting) === room) this.#rooms.delete(room.meeting);
+  }
+
   /** Why nobody may be admitted now, if so. */
   closedReason(): { code: string; message: string } | undefined {
     if (this.#draining || this.#closed) return { code: 'BRIDGE_DRAINING', message: 'this bridge is shutting down; ask the broker for a fresh route.' };
@@ -294,9 +326,11 @@ class Bridge implements RunningBridge, AdmissionHost {
     const room = this.#rooms.get(meeting);
     if (room?.participants.get(sub) === admission.participant) {
       void room.remove(sub).catch(() => undefined);
-      for (const other of room.participants.values()) other.notify({ type: 'peer-left', id: sub });
+      room.tell(sub, { type: 'peer-left', id: sub });
       for (const out of room.mls.left(sub, [...room.participants.keys()])) room.participants.get(out.to)?.notify(out.message);
-      if (room.participants.size === 0) this.#rooms.delete(meeting);
+      // Hops into a meeting nobody here attends any more carry nothing anyone receives.
+      if (room.participants.size === 0) for (const [key, link] of this.#relayLinks) if (key.startsWith(`${meeting}\u0000`)) link.close('nobody here attends the meeting any more');
+      if (room.empty) this.#rooms.delete(meeting);
     }
     admission.close(code, message);
     // A session that left by itself has no code; one the bridge removed is audited with its reason.
@@ -315,6 +349,8 @@ class Bridge implements RunningBridge, AdmissionHost {
       const reason = this.#outOfPolicy(admission);
       if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `the policy changed: your participants may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
     }
+    // Every hop from here is held to the new fences before another packet crosses it.
+    for (const session of this.#relaySessions) session.recheck();
   }
 
   /** Why the policy in force no longer allows this session here, if it does not. */
@@ -345,12 +381,22 @@ class Bridge implements RunningBridge, AdmissionHost {
           const reason = this.#outOfPolicy(admission);
           if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: this meeting may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
         }
+        for (const session of this.#relaySessions) if (session.room?.meeting === command.meeting) session.recheck();
         return;
       case 'move':
         for (const admission of inMeeting) this.end(admission, 'MOVED', command.reason);
         return;
       case 'end':
         for (const admission of inMeeting) this.end(admission, 'MEETING_ENDED', `the meeting has ended (${command.reason}).`);
+        this.#closeRelays(command.meeting, `the meeting has ended (${command.reason})`);
+        return;
+      case 'relay':
+        void this.#relay(command.meeting, command.from, command.url, command.ticket).catch((error: unknown) => {
+          this.#log({ level: 'warn', msg: 'relay not opened', meeting: command.meeting, from: command.from, code: isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR', error: error instanceof Error ? error.message : String(error) });
+        });
+        return;
+      case 'relay-end':
+        this.#relayLinks.get(hopKey(command.meeting, command.from))?.close(command.reason);
         return;
       case 'evict': {
         const admission = this.admission(command.meeting, command.participant);
@@ -360,11 +406,46 @@ class Bridge implements RunningBridge, AdmissionHost {
     }
   }
 
+  /** Opens the hop `from` → here for a meeting with a relay ticket the broker signed, or hands an open one the newer ticket. */
+  async #relay(meeting: string, from: string, url: string, ticket: string): Promise<void> {
+    const claims = await this.#link.verifyRelayTicket(ticket, 'to');
+    if (claims.meeting !== meeting || claims.from !== from) throw new GeobridgeError('RELAY_TICKET_INVALID', `the relay ticket is for ${claims.meeting} from ${claims.from}, not ${meeting} from ${from}`);
+    const key = hopKey(meeting, from);
+    const open = this.#relayLinks.get(key);
+    if (open) {
+      open.update(ticket);
+      return;
+    }
+    if (this.closedReason()) return;
+    const link = new RelayLink({
+      room: this.room(meeting),
+      url,
+      ticket,
+      claims,
+      link: this.#link,
+      log: this.#log,
+      onClosed: () => {
+        if (this.#relayLinks.get(key) === link) this.#relayLinks.delete(key);
+        const room = this.#rooms.get(meeting);
+        if (room?.empty === true) this.#rooms.delete(meeting);
+      },
+    });
+    this.#relayLinks.set(key, link);
+  }
+
+  /** Closes every hop into and out of a meeting here. */
+  #closeRelays(meeting: string, why: string): void {
+    for (const [key, link] of this.#relayLinks) if (key.startsWith(`${meeting}\u0000`)) link.close(why);
+    const room = this.#rooms.get(meeting);
+    for (const id of [...(room?.relays.keys() ?? [])]) void room?.removeRelay(id);
+  }
+
   /** The control channel stayed down for the whole grace: forward nothing more. */
   #cutOff(): void {
     const all = [...this.#allAdmissions()];
     if (all.length > 0) this.#log({ level: 'warn', msg: 'cut off from the broker: dropping every participant', participants: all.length });
     for (const admission of all) this.end(admission, 'BRIDGE_CUT_OFF', 'this bridge lost its connection to the broker; ask the broker for a fresh route.');
+    for (const meeting of [...this.#rooms.keys()]) this.#closeRelays(meeting, 'this bridge lost its connection to the broker');
   }
 
   *#allAdmissions(): Iterable<Admission> {
@@ -425,6 +506,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     clearInterval(this.#beat);
     clearInterval(this.#tick);
     this.#control.close();
+    for (const link of [...this.#relayLinks.values()]) link.close('the bridge is closing');
     for (const socket of this.#wss.clients) socket.terminate();
     // werift can take long to tear down a connection caught mid-handshake: close them all together, and wait a bounded time.
     const closing = [...this.#rooms.values()].flatMap((room) => [...room.participants.values()].map((p) => p.close()));
@@ -443,4 +525,9 @@ class Bridge implements RunningBridge, AdmissionHost {
       this.#http.closeAllConnections();
     });
   }
+}
+
+/** A hop into this bridge: the meeting and the sending datacenter. */
+function hopKey(meeting: string, from: string): string {
+  return `${meeting}\u0000${from}`;
 }

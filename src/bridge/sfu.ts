@@ -22,7 +22,11 @@
  * - screens: each participant has a third receiving m-line, for a screen,
  *   forwarded only while its `state` says it shares (at most one screen per
  *   participant); when it stops, subscribers lose that stream as if its
- *   publisher had left.
+ *   publisher had left;
+ * - cascades (docs/cascading.md): a relay is a subscriber like a participant
+ *   but takes only the streams its `accepts` allows, and never publishes; the
+ *   streams a relay brings in are published by remote peers, which only this
+ *   bridge's participants receive (a stream crosses one hop, never two).
  */
 import {
   MediaStreamTrack,
@@ -44,7 +48,7 @@ import { startsVp8KeyFrame } from './vp8.js';
 
 type Kind = 'audio' | 'video';
 /** A participant's own streams, in the order of its receiving m-lines (the client relies on it: protocol.ts). */
-type Slot = 'audio' | 'video' | 'screen';
+export type Slot = 'audio' | 'video' | 'screen';
 const SLOTS: readonly Slot[] = ['audio', 'video', 'screen'];
 /** Trickled candidates a participant's connection takes: a browser gathers a few per interface and server. */
 export const MAX_TRICKLED_CANDIDATES = 32;
@@ -109,6 +113,12 @@ interface Published {
   stop: () => void;
 }
 
+/** Whoever publishes streams into a room: a participant, or a peer behind a relay (RemotePeer). */
+interface Publisher {
+  readonly id: string;
+  readonly published: Map<Slot, Published>;
+}
+
 /** A receiving m-line's remote track, known once the client's answer lists its SSRC. */
 interface Incoming {
   readonly track: MediaStreamTrack;
@@ -130,10 +140,12 @@ interface Outgoing {
   primed: boolean;
 }
 
-export class Participant {
+export class Participant implements Publisher {
   readonly id: string;
   readonly pc: RTCPeerConnection;
   name: string;
+  /** Whose streams it is sent: everyone's for a participant, what its ticket and the fences allow for a relay. */
+  accepts: (publisher: string) => boolean = () => true;
   audio = true;
   video = true;
   /** The participant says it shares a screen (`state`); only then is its screen m-line forwarded. */
@@ -313,6 +325,10 @@ export async function warmUp(options: MediaOptions): Promise<void> {
 export class Room {
   readonly meeting: string;
   readonly participants = new Map<string, Participant>();
+  /** Other bridges relaying from this one, by their relay id. */
+  readonly relays = new Map<string, Participant>();
+  /** Participants of other bridges whose streams relays bring in, by id. */
+  readonly remotes = new Map<string, RemotePeer>();
   /** The meeting's MLS delivery service on this bridge. */
   readonly mls: MlsRelay;
   /** RTP packets forwarded to subscribers so far (one per subscriber per packet): what a policy change must bring to a stop. */
@@ -351,7 +367,7 @@ export class Room {
         this.#publishIfSending(p, slot);
       });
     }
-    for (const other of this.participants.values()) {
+    for (const other of [...this.participants.values(), ...this.remotes.values()]) {
       if (other === p) continue;
       for (const [slot, published] of other.published) this.#subscribe(p, other.id, slot, published);
     }
@@ -378,24 +394,13 @@ export class Room {
   }
 
   /** Ends a stream of `p` (a screen no longer shared, an announced stream its answer does not send): forwarding stops now, subscribers' next offers drop it. */
-  #withdraw(p: Participant, slot: Slot): void {
+  #withdraw(p: Publisher, slot: Slot): void {
     const published = p.published.get(slot);
     if (!published) return;
     p.published.delete(slot);
     published.stop();
     published.outlets.clear();
-    for (const other of this.participants.values()) {
-      const gone = other.outgoing.filter((o) => o.publisher === p.id && o.slot === slot);
-      if (gone.length === 0) continue;
-      for (const o of gone) {
-        other.outgoing.splice(other.outgoing.indexOf(o), 1);
-        // Inactive before the next offer is made; m-lines are never recycled (werift would mix up the labels).
-        o.transceiver.setDirection('inactive');
-      }
-      void Promise.all(gone.map((o) => o.transceiver.sender.replaceTrack(null)))
-        .then(() => other.renegotiate())
-        .catch(() => undefined);
-    }
+    for (const other of this.#subscribers()) unsubscribe(other, (o) => o.publisher === p.id && o.slot === slot);
   }
 
   /**
@@ -426,8 +431,8 @@ export class Room {
     if (!p) return;
     this.participants.delete(id);
     for (const published of p.published.values()) published.outlets.clear();
-    for (const other of this.participants.values()) for (const published of other.published.values()) published.outlets.delete(id);
-    for (const other of this.participants.values()) {
+    for (const other of [...this.participants.values(), ...this.remotes.values()]) for (const published of other.published.values()) published.outlets.delete(id);
+    for (const other of this.#subscribers()) {
       const gone = other.outgoing.filter((o) => o.publisher === id);
       if (gone.length === 0) continue;
       for (const o of gone) {
@@ -458,17 +463,31 @@ export class Room {
     if (p.published.has(slot) || !wanted(p, slot)) return;
     const published: Published = { track: undefined, receiver: undefined, outlets: new Map(), keyframes: 0, replay: undefined, stop: () => undefined };
     p.published.set(slot, published);
-    for (const other of this.participants.values()) {
-      if (other === p) continue;
+    for (const other of this.#subscribersOf(p)) {
       this.#subscribe(other, p.id, slot, published);
       void other.renegotiate().catch(() => undefined);
     }
   }
 
-  #publish(p: Participant, slot: Slot, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
-    // A participant removed before its first packet arrived publishes nothing.
+  /** Every subscriber: the participants, then the relays. */
+  #subscribers(): Participant[] {
+    return [...this.participants.values(), ...this.relays.values()];
+  }
+
+  /** Who receives what `p` publishes: the other participants and, for a participant here, the relays that accept it (never a remote peer's: one hop). */
+  #subscribersOf(p: Publisher): Participant[] {
+    if (p instanceof RemotePeer) return [...this.participants.values()];
+    return this.#subscribers().filter((other) => other !== p && other.accepts(p.id));
+  }
+
+  /** Whether `p` is still in this room (a publisher removed before its first packet publishes nothing). */
+  #holds(p: Publisher): boolean {
+    return this.participants.get(p.id) === p || this.remotes.get(p.id) === p;
+  }
+
+  #publish(p: Publisher, slot: Slot, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
     const announced = p.published.get(slot);
-    if (announced?.track !== undefined || this.participants.get(p.id) !== p) return;
+    if (announced?.track !== undefined || !this.#holds(p)) return;
     const kind = kindOf(slot);
     const published: Published = announced ?? { track, receiver, outlets: new Map(), keyframes: 0, replay: undefined, stop: () => undefined };
     published.track = track;
@@ -489,11 +508,101 @@ export class Room {
     };
     // Subscribers of an announced stream negotiated it already.
     if (announced) return;
-    for (const other of this.participants.values()) {
-      if (other === p) continue;
+    for (const other of this.#subscribersOf(p)) {
       this.#subscribe(other, p.id, slot, published);
       void other.renegotiate().catch(() => undefined);
     }
+  }
+
+  // ------------------------------------------------------------ cascades
+
+  /** Whether nobody is here: no participant, no relay from here, no remote peer relayed in. */
+  get empty(): boolean {
+    return this.participants.size === 0 && this.relays.size === 0 && this.remotes.size === 0;
+  }
+
+  /** What everyone here shows the participants: this bridge's participants and the remote peers. */
+  peers(): PeerInfo[] {
+    return [...this.participants.values(), ...this.remotes.values()].map((p) => p.info());
+  }
+
+  /**
+   * Tells everyone who should hear of `about` (joined, updated, left): the
+   * other participants, and the relays that carry its streams; of a remote
+   * peer, the participants only.
+   */
+  tell(about: string, message: BridgeMessage): void {
+    for (const p of this.participants.values()) if (p.id !== about) p.notify(message);
+    if (this.remotes.has(about)) return;
+    for (const relay of this.relays.values()) if (relay.accepts(about)) relay.notify(message);
+  }
+
+  /** Adds a relay to another bridge: it is sent the streams of this bridge's participants its `accepts` allows, from now on. */
+  async addRelay(relay: Participant): Promise<void> {
+    this.relays.set(relay.id, relay);
+    // One receiving m-line, so that the first offer has a transport even before the relay takes a stream.
+    relay.pc.addTransceiver('audio', { direction: 'recvonly' }).usedForSender = true;
+    this.refilter(relay);
+    await relay.renegotiate();
+  }
+
+  /**
+   * Applies a relay's `accepts` again (a new ticket, a new policy): streams
+   * it no longer accepts stop at once, newly accepted ones are offered.
+   */
+  refilter(relay: Participant): void {
+    const dropped = new Set<string>();
+    for (const o of relay.outgoing) if (!relay.accepts(o.publisher)) dropped.add(o.publisher);
+    for (const id of dropped) for (const published of this.participants.get(id)?.published.values() ?? []) published.outlets.delete(relay.id);
+    const stopped = unsubscribe(relay, (o) => dropped.has(o.publisher));
+    let added = false;
+    for (const p of this.participants.values()) {
+      if (!relay.accepts(p.id)) continue;
+      for (const [slot, published] of p.published) {
+        if (published.outlets.has(relay.id)) continue;
+        this.#subscribe(relay, p.id, slot, published);
+        added = true;
+      }
+    }
+    if (added && !stopped) void relay.renegotiate().catch(() => undefined);
+  }
+
+  /** Removes a relay: nothing more is sent to it. */
+  async removeRelay(id: string): Promise<void> {
+    const relay = this.relays.get(id);
+    if (!relay) return;
+    this.relays.delete(id);
+    for (const p of this.participants.values()) for (const published of p.published.values()) published.outlets.delete(id);
+    await relay.close();
+  }
+
+  /** A peer of another bridge whose streams a relay brings in: known (and told to the participants) from now on. */
+  remote(info: PeerInfo): RemotePeer {
+    let remote = this.remotes.get(info.id);
+    const joined = remote === undefined;
+    if (remote === undefined) this.remotes.set(info.id, (remote = new RemotePeer(info.id)));
+    remote.update(info);
+    this.tell(info.id, joined ? { type: 'peer-joined', peer: remote.info() } : { type: 'peer-updated', peer: remote.info() });
+    return remote;
+  }
+
+  /** A stream a relay brings in, forwarded to this bridge's participants; keyframe requests go back over the relay. */
+  publishRemote(remote: RemotePeer, slot: Slot, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
+    this.#publish(remote, slot, track, receiver);
+  }
+
+  /** The relay no longer carries that stream. */
+  unpublishRemote(remote: RemotePeer, slot: Slot): void {
+    this.#withdraw(remote, slot);
+  }
+
+  /** A remote peer left (or its relay closed): its streams end here and the participants are told. */
+  removeRemote(id: string): void {
+    const remote = this.remotes.get(id);
+    if (!remote) return;
+    for (const slot of [...remote.published.keys()]) this.#withdraw(remote, slot);
+    this.remotes.delete(id);
+    this.tell(id, { type: 'peer-left', id });
   }
 
   #subscribe(subscriber: Participant, publisher: string, slot: Slot, published: Published): void {
@@ -537,6 +646,44 @@ export class Room {
     if (kind !== 'video') return;
     transceiver.sender.onReady.subscribe(start);
   }
+}
+
+/** A participant of another bridge, as the relay that brings its streams in describes it. */
+export class RemotePeer implements Publisher {
+  readonly id: string;
+  readonly published = new Map<Slot, Published>();
+  #info: PeerInfo;
+
+  constructor(id: string) {
+    this.id = id;
+    this.#info = { id, name: '', audio: true, video: true };
+  }
+
+  update(info: PeerInfo): void {
+    this.#info = { ...info, id: this.id };
+  }
+
+  info(): PeerInfo {
+    return this.#info;
+  }
+}
+
+/**
+ * Stops sending a subscriber the streams `which` picks: the m-lines go
+ * inactive before its next offer (never recycled: werift would mix up the
+ * labels), and it renegotiates. Whether any stopped.
+ */
+function unsubscribe(subscriber: Participant, which: (o: Outgoing) => boolean): boolean {
+  const gone = subscriber.outgoing.filter(which);
+  if (gone.length === 0) return false;
+  for (const o of gone) {
+    subscriber.outgoing.splice(subscriber.outgoing.indexOf(o), 1);
+    o.transceiver.setDirection('inactive');
+  }
+  void Promise.all(gone.map((o) => o.transceiver.sender.replaceTrack(null)))
+    .then(() => subscriber.renegotiate())
+    .catch(() => undefined);
+  return true;
 }
 
 /** Keeps a video packet for replay: a key frame starts the run afresh; a run past MAX_REPLAY_PACKETS is dropped. */

@@ -20,6 +20,7 @@ export interface ServeFlags {
   readonly busPrefix?: string | undefined;
   readonly recordStores?: string | undefined;
   readonly dev?: boolean | undefined;
+  readonly cascade?: boolean | undefined;
   readonly trustedProxies?: string | undefined;
   readonly bridgeKeys?: string | undefined;
   readonly geoip?: string | undefined;
@@ -58,6 +59,12 @@ export interface ServeSettings {
   readonly dev: boolean;
   /** Datacenters whose bridge never reported count as up (so routes can be tried without bridges); `dev` unless set. */
   readonly assumeBridgesUp: boolean;
+  /**
+   * Meetings cascade (docs/cascading.md): each participant on its own
+   * nearest in-fence bridge, the bridges relaying what the fences allow,
+   * instead of one home datacenter per meeting. False when absent.
+   */
+  readonly cascade?: boolean;
   readonly trustedProxies: readonly string[];
   readonly bridgeKeysPath: string | undefined;
   readonly geoipPath: string | undefined;
@@ -84,6 +91,7 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   busPrefix: 'GEOBRIDGE_BUS_PREFIX',
   recordStores: 'GEOBRIDGE_RECORD_STORES',
   dev: 'GEOBRIDGE_DEV',
+  cascade: 'GEOBRIDGE_CASCADE',
   trustedProxies: 'GEOBRIDGE_TRUSTED_PROXIES',
   bridgeKeys: 'GEOBRIDGE_BRIDGE_KEYS',
   geoip: 'GEOBRIDGE_GEOIP',
@@ -129,6 +137,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   if (!match || port > 65535) problems.push(`--listen (${ENV_NAMES.listen}) is '${listen}'; write HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080.`);
   const host = (match?.[1] ?? '127.0.0.1').replace(/^\[|\]$/g, '');
   const dev = ['1', 'true', 'yes'].includes((get('dev') ?? '').toLowerCase());
+  const cascade = ['1', 'true', 'yes'].includes((get('cascade') ?? '').toLowerCase());
   const storeUrl = parseStoreUrl(get('store'), problems);
   const busUrl = parseBusUrl(get('bus'), problems);
   const busPrefix = get('busPrefix') ?? 'geobridge';
@@ -169,6 +178,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       recordStores,
       dev,
       assumeBridgesUp: dev,
+      cascade,
       trustedProxies,
       bridgeKeysPath: get('bridgeKeys'),
       geoipPath: get('geoip'),

@@ -28,6 +28,8 @@ export interface BrokerConfig {
   readonly trustedProxies: readonly string[];
   /** Local demos: a request may name its country; datacenters without a bridge count as up. */
   readonly dev: boolean;
+  /** Meetings cascade over several bridges (cascade.ts); false when absent. */
+  readonly cascade?: boolean;
   /** Bridge public keys by datacenter, imported (attestation.ts), for src/protocol/bridge-message.ts. */
   readonly bridgeKeys: ReadonlyMap<string, CryptoKey>;
   /** Public JWKs of the bridge keys by datacenter, as published to clients (`GET /v1/bridges/keys`). */

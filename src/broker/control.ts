@@ -142,6 +142,16 @@ export class BridgeControl {
     return this.#command(datacenter, { type: 'evict', ...command });
   }
 
+  /** The bridge of `to` opens (or updates) its hop from `from` with this relay ticket. */
+  relay(to: string, command: Omit<Extract<ControlCommand, { type: 'relay' }>, 'type'>): Promise<void> {
+    return this.#command(to, { type: 'relay', ...command });
+  }
+
+  /** The bridge of `to` closes its hop from `from`. */
+  relayEnd(to: string, meeting: string, from: string, reason: string): Promise<void> {
+    return this.#command(to, { type: 'relay-end', meeting, from, reason });
+  }
+
   /** A command decided here: to the bridge if it is present here, else (or for '*', also) through the relay. */
   #command(datacenter: string, command: ControlCommand): Promise<void> {
     if (datacenter === '*' || !this.#connections.has(datacenter)) this.#relay?.forward(datacenter, command);

@@ -10,6 +10,7 @@
 import type { Manifest } from '../core/manifest/types.js';
 import { routeRequestFor, whyNotHeldAt } from '../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters, type LiveState, type RouteRequest } from '../core/select/select.js';
+import { replanCascades } from './cascade.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { meetingPolicyOf } from './route-request.js';
 import type { Meeting } from './store/store.js';
@@ -83,6 +84,8 @@ export async function recheckLiveMeetings(ctx: BrokerContext, manifest: Manifest
 export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcome): Promise<void> {
   for (const r of outcome.rehomed) await ctx.control.move(r.from, r.meeting, r.to, `the policy changed: the meeting now lives in ${r.to}`);
   for (const e of outcome.ended) await ctx.control.end(e.meeting, e.reason);
+  // Cascaded meetings' hops are planned again under the new fences (each sending bridge has already stopped what they forbid).
+  await replanCascades(ctx);
 }
 
 /**
@@ -99,6 +102,8 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string): Pro
       await ctx.control.end(id, meeting?.endedReason ?? 'the meeting no longer exists', datacenter);
       continue;
     }
+    // A cascaded meeting has no home: its members stay on their own bridges.
+    if (ctx.config.cascade === true) continue;
     const placement = await ctx.store.getPlacement(id);
     if (placement?.datacenter !== datacenter) await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
   }

@@ -82,6 +82,8 @@ export interface RunningBroker {
   readonly url: string;
   /** Where the admin token is, when it was generated rather than given. */
   readonly adminTokenFile: string | undefined;
+  /** What the routes share (store, keys, registry, control): for `up` and tests that look inside. */
+  readonly context: BrokerContext;
   /** Stops accepting requests, then closes the store and the audit log; idempotent. */
   close(): Promise<void>;
 }
@@ -144,6 +146,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         adminTokenHash: sha256Hex(adminToken),
         trustedProxies: settings.trustedProxies,
         dev: settings.dev,
+        cascade: settings.cascade === true,
         bridgeKeys: bridges.keys,
         bridgePublicJwks: bridges.jwks,
         bridgeUrls: bridges.urls,
@@ -221,6 +224,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       app,
       url,
       adminTokenFile,
+      context: ctx,
       close: async () => {
         if (closed) return;
         closed = true;

@@ -11,6 +11,8 @@
  *   of the meeting's MLS group;
  * - control message (control-message.ts): a command to one bridge on its
  *   presence connection;
+ * - relay ticket (relay-ticket.ts): lets one bridge pull named participants'
+ *   streams of a meeting from another (a cascade hop);
  * - invite (invite.ts, issued by invites.ts).
  */
 import type { JWTPayload } from 'jose';
@@ -22,12 +24,13 @@ import { CONTROL_AUDIENCE, CONTROL_TYPE, parseControlMessage, type ControlMessag
 import { IDENTITY_AUDIENCE, IDENTITY_TYPE, parseIdentityAssertion, type IdentityAssertionClaims } from '../protocol/identity-assertion.js';
 import { checkJoinToken, checkJoinTokenMeeting, JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_TYPE, joinTokenExpired, parseJoinToken, type JoinTokenClaims, type VerifyJoinTokenOptions } from '../protocol/join-token.js';
 import { CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
+import { parseRelayTicket, RELAY_TICKET_AUDIENCE, RELAY_TICKET_TYPE, type RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { parseRouteTicket, ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { KeyRing } from './keys.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /** Default lifetimes, in seconds. */
-export const DEFAULT_LIFETIMES = { routeTicket: 120, joinToken: 600, identityAssertion: 3600, controlMessage: 60 } as const;
+export const DEFAULT_LIFETIMES = { routeTicket: 120, joinToken: 600, identityAssertion: 3600, controlMessage: 60, relayTicket: 120 } as const;
 
 /** A signed token and the claims it carries. */
 export interface Issued<Claims> {
@@ -48,6 +51,22 @@ export interface RouteTicketInput {
   readonly manifest: string;
   readonly policy: MeetingPolicy;
   readonly ice: string;
+  /** Default 120. */
+  readonly expiresInSeconds?: number;
+}
+
+/** A planned cascade hop, to be put in a relay ticket. */
+export interface RelayTicketInput {
+  readonly issuer: string;
+  readonly meeting: string;
+  readonly from: string;
+  readonly to: string;
+  /** `x` of each bridge's Ed25519 public key, as the broker has it configured. */
+  readonly fromKey: string;
+  readonly toKey: string;
+  readonly manifest: string;
+  readonly e2ee: boolean;
+  readonly streams: readonly string[];
   /** Default 120. */
   readonly expiresInSeconds?: number;
 }
@@ -124,6 +143,25 @@ export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promis
       expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.routeTicket,
     },
     parseRouteTicket,
+  );
+}
+
+/** Issues a relay ticket for one hop of a meeting's cascade (default lifetime 120 s); its streams are sorted. */
+export function issueRelayTicket(keys: KeyRing, input: RelayTicketInput): Promise<Issued<RelayTicketClaims>> {
+  return issue(
+    keys,
+    {
+      meeting: input.meeting,
+      from: input.from,
+      to: input.to,
+      fromKey: input.fromKey,
+      toKey: input.toKey,
+      manifest: input.manifest,
+      e2ee: input.e2ee,
+      streams: [...input.streams].sort(),
+    },
+    { audience: RELAY_TICKET_AUDIENCE, subject: input.to, type: RELAY_TICKET_TYPE, issuer: input.issuer, expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.relayTicket },
+    parseRelayTicket,
   );
 }
 

@@ -17,6 +17,9 @@
  *   evict           one participant's session must leave (its join token was used again elsewhere)
  *   keys            the broker's signing keys changed (sent on connect, on rotation, on revocation):
  *                   refetch its JWKS now, and refuse the revoked kids from then on
+ *   relay           pull a meeting's streams from another bridge with this relay ticket (a cascade
+ *                   hop, docs/cascading.md); for a hop already open, hand it the newer ticket
+ *   relay-end       close the hop from that bridge
  */
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
@@ -61,7 +64,24 @@ export interface KeysCommand {
   /** Kids that verify nothing, ever: newest revocation first, at most MAX_REVOKED_KIDS. */
   readonly revoked: readonly string[];
 }
-export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand;
+/** Open (or update) the hop `from` → this bridge for a meeting. */
+export interface RelayCommand {
+  readonly type: 'relay';
+  readonly meeting: string;
+  readonly from: string;
+  /** The sending bridge's signalling URL (its proof, checked against the ticket's key, says it is that bridge). */
+  readonly url: string;
+  /** The relay ticket (relay-ticket.ts) for the hop. */
+  readonly ticket: string;
+}
+/** Close the hop `from` → this bridge for a meeting. */
+export interface RelayEndCommand {
+  readonly type: 'relay-end';
+  readonly meeting: string;
+  readonly from: string;
+  readonly reason: string;
+}
+export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand | RelayCommand | RelayEndCommand;
 
 /** The most revoked kids a `keys` command carries: a key revoked long ago is in no verifier's cache. */
 export const MAX_REVOKED_KIDS = 1000;
@@ -83,6 +103,8 @@ const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
   end: { meeting: ID, reason: str(500) },
   evict: { meeting: ID, participant: ID, session: ID, code: nonEmpty(64), reason: str(500) },
   keys: { revoked: arrayOf(ID, MAX_REVOKED_KIDS) },
+  relay: { meeting: ID, from: ID, url: (v) => typeof v === 'string' && /^wss?:\/\/[^\s]{1,2000}$/.test(v), ticket: nonEmpty(16_384) },
+  'relay-end': { meeting: ID, from: ID, reason: str(500) },
 };
 
 /** Parses the `command` claim of a verified control message. */

@@ -10,6 +10,13 @@
  *                    redirect, refused, move, ticket, mls, mls-result,
  *                    mls-found
  *
+ * Another bridge may connect instead of a participant, to relay a cascaded
+ * meeting (docs/cascading.md): it sends `relay` first, with the relay ticket
+ * the broker signed and its own proof of identity, and `relay-update` when
+ * the broker changes the hop; the sending bridge answers `relay-admitted`
+ * with its proof, then offers the streams the ticket allows and tells the
+ * peers behind them (peer-joined, -updated, -left) as it would a client.
+ *
  * ICE trickles from the client when the bridge says it takes candidates
  * (`admitted.trickle`): the answer goes out at once and each local candidate
  * follows in a `candidate` message, so the bridge starts its checks without
@@ -155,7 +162,24 @@ export interface MlsJoinedMessage {
   /** The epoch's `groupTag`. */
   readonly tag?: string;
 }
-export type ClientMessage = JoinMessage | AnswerMessage | CandidateMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage;
+/**
+ * First message of a bridge that relays (instead of `join`): the relay
+ * ticket, a fresh challenge for the sending bridge's proof, and the relaying
+ * bridge's own proof (`BridgeProof` by the ticket's `to`, over this
+ * challenge, for participant = the ticket's `jti`, which is good once).
+ */
+export interface RelayMessage {
+  readonly type: 'relay';
+  readonly ticket: string;
+  readonly challenge: string;
+  readonly proof: string;
+}
+/** A newer relay ticket for the same hop (other streams, or a renewal). */
+export interface RelayUpdateMessage {
+  readonly type: 'relay-update';
+  readonly ticket: string;
+}
+export type ClientMessage = JoinMessage | AnswerMessage | CandidateMessage | StateMessage | LeaveMessage | MlsSubmitMessage | MlsJoinedMessage | RelayMessage | RelayUpdateMessage;
 
 // ------------------------------------------------------------ bridge → client
 
@@ -179,6 +203,12 @@ export interface AdmittedMessage {
   readonly name: string;
   /** A compact JWS (`BRIDGE_PROOF_TYPE`) over `BridgeProof`, signed with the datacenter's key. */
   readonly proof: string;
+}
+/** The sending bridge took a relay: its proof over the relay's challenge (participant = the ticket's `to`), and the peers whose streams it will offer. */
+export interface RelayAdmittedMessage {
+  readonly type: 'relay-admitted';
+  readonly proof: string;
+  readonly peers: readonly PeerInfo[];
 }
 /** An SDP offer; `streams` labels the transceivers that carry other peers' media. */
 export interface OfferMessage {
@@ -250,6 +280,7 @@ export type BridgeMessage =
   | MlsFoundMessage
   | MlsResultMessage
   | AdmittedMessage
+  | RelayAdmittedMessage
   | OfferMessage
   | PeerJoinedMessage
   | PeerUpdatedMessage
@@ -290,10 +321,13 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
   leave: {},
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'application'), data: mlsBytes, welcome: optional(mlsBytes), tag: optional(groupTag) },
   'mls-joined': { epoch: count, tag: optional(groupTag) },
+  relay: { ticket: jws, challenge: isChallenge, proof: jws },
+  'relay-update': { ticket: jws },
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), trickle: optional(bool), name: str(ID_MAX), proof: jws },
+  'relay-admitted': { proof: jws, peers: arrayOf(peerInfo, 10_000) },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },

@@ -13,6 +13,7 @@ import { IDENTITY_AUDIENCE, IDENTITY_TYPE, verifyIdentityAssertion } from './ide
 import { INVITE_AUDIENCE, INVITE_TYPE, verifyInvite } from './invite.js';
 import { JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_TYPE, verifyJoinToken } from './join-token.js';
 import type { JwksDocument } from './jwt.js';
+import { RELAY_TICKET_AUDIENCE, RELAY_TICKET_TYPE, verifyRelayTicket } from './relay-ticket.js';
 import { ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, verifyRouteTicket } from './route-ticket.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');
@@ -118,6 +119,28 @@ const KINDS: readonly Kind[] = [
     expired: 'INVITE_EXPIRED',
     malformed: { claims: { meeting: 'm-10' }, names: "'meeting'" },
   },
+  {
+    name: 'relay ticket',
+    audience: RELAY_TICKET_AUDIENCE,
+    type: RELAY_TICKET_TYPE,
+    subject: 'us-east',
+    claims: {
+      iss: 'https://broker.example',
+      meeting: 'm-7',
+      from: 'eu-fra',
+      to: 'us-east',
+      fromKey: 'f'.repeat(43),
+      toKey: 't'.repeat(43),
+      manifest: 'a'.repeat(64),
+      e2ee: true,
+      streams: ['p-1', 'p-2'],
+    },
+    verify: (keys, token, now) => verifyRelayTicket(keys, token, { now }),
+    verified: (payload) => payload,
+    invalid: 'RELAY_TICKET_INVALID',
+    expired: 'RELAY_TICKET_EXPIRED',
+    malformed: { claims: { toKey: 'short' }, names: "'toKey'" },
+  },
 ];
 
 let signingKey: CryptoKey;
@@ -216,6 +239,32 @@ describe('join tokens and identity assertions', () => {
     expect((await refusal(verifyJoinToken(keys, join, { now: T0, meeting: 'm-2' }))).code).toBe('JOIN_TOKEN_WRONG_MEETING');
     const identity = await sign(withRegistered({ audience: IDENTITY_AUDIENCE, subject: 'p-1' }, KINDS[2]?.claims ?? {}), IDENTITY_TYPE);
     expect((await refusal(verifyIdentityAssertion(keys, identity, { now: T0, meeting: 'm-2' }))).code).toBe('IDENTITY_ASSERTION_WRONG_MEETING');
+  });
+});
+
+describe('relay tickets', () => {
+  const base = withRegistered({ audience: RELAY_TICKET_AUDIENCE, subject: 'us-east' }, KINDS[5]?.claims ?? {});
+
+  it('are good at their two ends only, each on its side', async () => {
+    const token = await sign(base, RELAY_TICKET_TYPE);
+    await expect(verifyRelayTicket(keys, token, { now: T0, datacenter: { id: 'eu-fra', side: 'from' } })).resolves.toBeDefined();
+    await expect(verifyRelayTicket(keys, token, { now: T0, datacenter: { id: 'us-east', side: 'to' } })).resolves.toBeDefined();
+    expect((await refusal(verifyRelayTicket(keys, token, { now: T0, datacenter: { id: 'us-east', side: 'from' } }))).code).toBe('RELAY_TICKET_WRONG_DATACENTER');
+    expect((await refusal(verifyRelayTicket(keys, token, { now: T0, datacenter: { id: 'ap-tyo', side: 'to' } }))).code).toBe('RELAY_TICKET_WRONG_DATACENTER');
+  });
+
+  it('refuses a subject other than the receiving bridge, a hop to itself, a stream named twice and a missing e2ee', async () => {
+    const cases: readonly [JWTPayload, string][] = [
+      [{ sub: 'eu-fra' }, "'sub'"],
+      [{ to: 'eu-fra', sub: 'eu-fra' }, "'from' and 'to'"],
+      [{ streams: ['p-1', 'p-1'] }, 'twice'],
+      [{ e2ee: 'yes' }, "'e2ee'"],
+      [{ streams: [] }, "'streams'"],
+    ];
+    for (const [claims, names] of cases) {
+      const error = await refusal(verifyRelayTicket(keys, await sign({ ...base, ...claims }, RELAY_TICKET_TYPE), { now: T0 }));
+      expect([error.code, error.message], names).toEqual(['RELAY_TICKET_INVALID', expect.stringContaining(names) as unknown]);
+    }
   });
 });
 

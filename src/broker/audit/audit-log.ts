@@ -37,7 +37,10 @@ export type AuditType =
   | 'manifest.rejected'
   | 'admin.action'
   /** The first record of a record store's log: which store it is (record-logs.ts). */
-  | 'store.opened';
+  | 'store.opened'
+  /** A cascade hop now carries (or no longer carries) a participant's streams from one datacenter to another (relays.ts). */
+  | 'relay.opened'
+  | 'relay.closed';
 
 /** One entry of the log. `hash` = SHA-256 of the canonical JSON of {seq, at, type, data, prevHash}. */
 export interface AuditRecord {

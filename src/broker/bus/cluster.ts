@@ -200,8 +200,13 @@ export class Cluster implements ControlRelay {
         const current = (await store.listParticipants(command.meeting)).find((p) => p.id === command.participant);
         return current?.session === command.session ? undefined : command;
       }
+      case 'relay':
+        // The relay ticket speaks for itself: the bridge checks the broker's signature on it, the sending
+        // bridge's proof against the key it names, and the sending bridge checks every stream's fences.
+        return command;
       default:
-        // Policy and keys never travel as commands: each broker re-reads them (announce).
+        // Policy and keys never travel as commands: each broker re-reads them (announce). A relay-end
+        // would need the meeting's plan in the store to be borne out; until then it is not taken from the bus.
         return undefined;
     }
   }

@@ -15,6 +15,7 @@ import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
+import { replanMeeting } from '../cascade.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
@@ -133,6 +134,20 @@ async function claimRefusal(ctx: BrokerContext, meeting: Meeting, policy: Meetin
   return undefined;
 }
 
+/**
+ * A claim in a cascade: the meeting has no home, so every bridge may hold it
+ * for the participants whose own fences (and meeting policy) allow that
+ * bridge; nothing is stored, and the bridges relay between them.
+ */
+async function cascadeClaim(ctx: BrokerContext, meeting: Meeting, policy: MeetingPolicy | undefined, datacenter: string, ticket: RouteTicketClaims): Promise<{ won: boolean; datacenter: string; epoch: number }> {
+  const refusal = policy ? whyNotHeldAt(ctx.policy.current.manifest, datacenter, ticket.country, policy) : "the meeting's account no longer exists";
+  if (refusal !== undefined) {
+    await recordAudit(ctx, 'bridge.refusal', { datacenter, meeting: meeting.id, participant: ticket.sub, reason: `placement refused: ${refusal}` }, subjectOfTicket(ctx, ticket));
+    throw new GeobridgeError('FENCE_CONFLICT', `participant ${ticket.sub} (${ticket.country}) may not be held in ${datacenter}: ${refusal}.`);
+  }
+  return { won: true, datacenter, epoch: 0 };
+}
+
 /** Same URL, once normalized (scheme, host, port, path). */
 function sameUrl(a: string, b: string): boolean {
   return URL.canParse(a) && URL.canParse(b) && new URL(a).href === new URL(b).href;
@@ -206,6 +221,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         const member = body.code === undefined ? undefined : (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
         // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
         const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
+        if (removed) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
         if (body.code !== undefined) {
           await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country)));
         }
@@ -226,7 +242,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
       const subject = subjectOfTicket(ctx, ticket);
       const placement = await ctx.store.getPlacement(meeting.id);
-      if (placement?.datacenter !== datacenter) {
+      if (ctx.config.cascade !== true && placement?.datacenter !== datacenter) {
         throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'}, not ${datacenter}; claim it first.`);
       }
       // A ticket issued under an older manifest is held to the policy in force.
@@ -253,6 +269,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
       });
       await recordAdmission(ctx, datacenter, ticket, subject);
+      void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
       if (replaced && (body.replaced === true || replaced.datacenter !== datacenter || replaced.session !== ticket.decision)) {
         await recordAudit(ctx, 'participant.replaced', {
@@ -284,6 +301,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const ticket = await verifyRouteTicket(ctx.keys, body.ticket, { now: ctx.now(), datacenter, jurisdiction: fenceCheck(ctx, datacenter) });
       if (ticket.meeting !== body.meeting) throw new GeobridgeError('TICKET_INVALID', `the ticket is for meeting ${ticket.meeting}, not '${body.meeting}'.`);
       const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
+      if (ctx.config.cascade === true) return cascadeClaim(ctx, meeting, policy, datacenter, ticket);
       const before = await ctx.store.getPlacement(meeting.id);
       if (before?.datacenter === datacenter) return { won: false, datacenter, epoch: before.epoch };
       const refusal = await claimRefusal(ctx, meeting, policy, datacenter, ticket.country);
@@ -359,7 +377,7 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
   if (!member) throw new GeobridgeError('NOT_A_MEMBER', `participant ${ticket.sub} is not admitted to meeting '${meeting.id}'.`);
   if (member.datacenter !== datacenter || member.session !== ticket.decision) throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} joined again from another connection.`);
   const placement = await ctx.store.getPlacement(meeting.id);
-  if (placement?.datacenter !== datacenter) throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'} now; take a fresh route.`);
+  if (ctx.config.cascade !== true && placement?.datacenter !== datacenter) throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'} now; take a fresh route.`);
   if (!policy) throw new GeobridgeError('NOT_FOUND', `the account of meeting '${meeting.id}' no longer exists.`);
   const { manifest, sha256 } = ctx.policy.current;
   // The meeting's datacenter alone: the fallbacks the decision would rank are not what is asked here.

@@ -80,7 +80,8 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const explain = request.query.explain === 'true';
       const routeRequest = routeRequestFor(country, policy, {
         ...(request.body.location ? { location: request.body.location } : {}),
-        ...(placement ? { placedAt: placement.datacenter } : {}),
+        // In a cascade every participant takes its own nearest bridge; the meeting has no home to pull them to.
+        ...(placement && ctx.config.cascade !== true ? { placedAt: placement.datacenter } : {}),
       });
       const result = (explain ? selectDatacenters : selectRoute)(manifest, routeRequest, ctx.registry.liveState(manifest, ctx.monotonicMs()));
       const who = { participant: claims.sub, meeting: meeting.id, account: account.id, country, zone: result.zone, policyVersion: version };

@@ -8,7 +8,7 @@ import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
 
 export const SERVE_HELP = `Usage: geobridge serve --manifest FILE | --config FILE [--listen 127.0.0.1:8080] [--data ./data]
-                       [--store sqlite|postgres://…] [--bus redis://…] [--dev]
+                       [--store sqlite|postgres://…] [--bus redis://…] [--dev] [--cascade]
                        [--record-stores ID=URL,…]
                        [--trusted-proxies IP,CIDR,…]
                        [--bridge-keys FILE] [--geoip FILE] [--issuer URL]
@@ -43,6 +43,10 @@ then the config file):
                            'sqlite' (DATA/records-ID.sqlite) (docs/deploy.md)      [${ENV_NAMES.recordStores}]
   --dev                    local demos only: a request may name its country, and
                            datacenters without a bridge count as up                [${ENV_NAMES.dev}]
+  --cascade                meetings cascade: each participant on its own nearest
+                           in-fence bridge, bridges relaying what the fences
+                           allow, every hop audited (docs/cascading.md); E2EE
+                           across bridges is not built yet                         [${ENV_NAMES.cascade}]
   --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
   --bridge-keys FILE       YAML map datacenter → bridge Ed25519 public key, or
                            → { key, url } to bind its signalling URL               [${ENV_NAMES.bridgeKeys}]
@@ -80,6 +84,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     'bus-prefix': { type: 'string' },
     'record-stores': { type: 'string' },
     dev: { type: 'boolean' },
+    cascade: { type: 'boolean' },
     'trusted-proxies': { type: 'string' },
     'bridge-keys': { type: 'string' },
     geoip: { type: 'string' },
@@ -108,6 +113,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       busPrefix: values['bus-prefix'],
       recordStores: values['record-stores'],
       dev: values.dev,
+      cascade: values.cascade,
       trustedProxies: values['trusted-proxies'],
       bridgeKeys: values['bridge-keys'],
       geoip: values.geoip,

@@ -28,7 +28,7 @@ const SHOWCASE: readonly string[] = ['us-east', 'us-west', 'eu-west', 'eu-centra
 export const UP_HELP = `Usage: geobridge up [--manifest FILE] [--listen 127.0.0.1:8080] [--data ./data]
                     [--datacenters ID,… | --all]
                     [--replicas N --store postgres://… --bus redis://… [--bus-prefix NAME]]
-                    [--record-stores ID=URL,…]
+                    [--record-stores ID=URL,…] [--cascade]
 
 Starts a whole geobridge on this machine, for trying it out: the broker in
 dev mode (a participant may choose "join as if from" a country, so routing
@@ -63,6 +63,10 @@ Options:
   --bus URL           the Redis the brokers share (presence, reports, control)
   --bus-prefix NAME   what the bus's keys start with (default geobridge), so that
                       deployments can share one Redis
+  --cascade           meetings cascade: each participant on its own nearest
+                      in-fence bridge, the bridges relaying what the fences allow
+                      (docs/cascading.md). E2EE across bridges is not built yet:
+                      turn it off on the page to see media from other bridges
   --record-stores LIST  a database for each record store the manifest declares
                       (stores:), as serve takes them: ID=postgres://… or ID=sqlite
                       (DATA/records-ID.sqlite; one broker only)
@@ -95,6 +99,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     datacenters: { type: 'string' },
     all: { type: 'boolean' },
     replicas: { type: 'string' },
+    cascade: { type: 'boolean' },
     store: { type: 'string' },
     bus: { type: 'string' },
     'bus-prefix': { type: 'string' },
@@ -123,7 +128,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   const keysFile = await bridgeKeys(join(dataDir, 'bridges'), all);
   const settingsOf = brokers.replicas.map((replica) => {
     const { settings, problems } = parseServeSettings(
-      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'], recordStores: values['record-stores'] },
+      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'], recordStores: values['record-stores'], cascade: values.cascade },
       { GEOBRIDGE_ADMIN_TOKEN: env.GEOBRIDGE_ADMIN_TOKEN },
     );
     if (!settings) throw new GeobridgeError('USAGE', `up: ${problems.join(' ')}`);

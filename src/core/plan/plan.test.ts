@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isGeobridgeError } from '../errors.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
-import { planMeeting, type MeetingParticipant } from './plan.js';
+import { mayCarry, planMeeting, type MeetingParticipant } from './plan.js';
 
 /** Frankfurt (two bridges), São Paulo, Tokyo and Beijing; EEA media stays in the EEA or Japan; China is an enclave. */
 function world(transit: { eea?: string; china?: string } = {}): Manifest {
@@ -138,3 +138,32 @@ describe('planMeeting', () => {
     expect(code).toBe('DUPLICATE_PARTICIPANT');
   });
 });
+
+describe('mayCarry (the rule a sending bridge checks on every hop)', () => {
+  it('says of every pair exactly what the plan did', () => {
+    for (const transit of [{}, { eea: 'e2ee' }, { china: 'e2ee' }]) {
+      for (const e2ee of [true, false]) {
+        const manifest = world(transit);
+        const people = [anna, bruno, kenji, li];
+        const plan = planMeeting(manifest, people, {}, { e2ee });
+        const jurisdiction = { 'eu-frankfurt': 'DE', 'sa-saopaulo': 'BR', 'ap-tokyo': 'JP', 'cn-beijing': 'CN' } as Record<string, string>;
+        for (const sender of plan.participants) {
+          for (const receiver of plan.participants) {
+            if (sender === receiver || receiver.datacenter === null || sender.datacenter === null || sender.datacenter === receiver.datacenter) continue;
+            const carried = mayCarry(manifest, sender.country, jurisdiction[receiver.datacenter] ?? '', { e2ee });
+            const fenced = plan.unreachable.some((u) => u.from === sender.name && u.to === receiver.name && u.reason === 'FENCE');
+            expect(carried, `${sender.name} → ${receiver.name} ${JSON.stringify(transit)} e2ee=${e2ee}`).toBe(!fenced);
+          }
+        }
+      }
+    }
+  });
+
+  it('never lets a stream leave China, nor E2EE media through a fence that does not say so', () => {
+    expect(mayCarry(world(), 'CN', 'JP')).toBe(false);
+    expect(mayCarry(world({ eea: 'e2ee' }), 'DE', 'BR', { e2ee: false })).toBe(false);
+    expect(mayCarry(world({ eea: 'e2ee' }), 'DE', 'BR')).toBe(true);
+    expect(mayCarry(world(), 'DE', 'JP')).toBe(true);
+  });
+});
+

@@ -96,10 +96,31 @@ export function planMeeting(manifest: Manifest, participants: readonly MeetingPa
     if (seen.has(p.name)) throw new GeobridgeError('DUPLICATE_PARTICIPANT', `participant '${p.name}' is named twice; give each participant of a meeting its own name.`);
     seen.add(p.name);
   }
+  const routes = participants.map((p) => selectRoute(manifest, p.location ? { country: p.country, location: p.location } : { country: p.country }, live));
+  const placed = participants.map((p, i): PlannedParticipant => {
+    const route = routes[i];
+    return { name: p.name, country: p.country, datacenter: route === undefined || isRefusal(route) ? null : (route.candidates[0]?.datacenter ?? null) };
+  });
+  return { participants: placed, ...planRelays(manifest, placed, options), routes };
+}
+
+/** The relays and unreachable pairs of a meeting whose participants are where they are (`planMeeting` without the routing). */
+export interface RelayPlan {
+  readonly relays: readonly PlannedRelay[];
+  readonly unreachable: readonly UnreachablePair[];
+  readonly isolated: readonly string[];
+}
+
+/**
+ * The relays between the bridges participants are on (rules 2–6 of
+ * docs/cascading.md): what `planMeeting` does once each participant has its
+ * bridge, and what the broker does for a live meeting, whose participants
+ * are where their bridges admitted them.
+ */
+export function planRelays(manifest: Manifest, participants: readonly PlannedParticipant[], options: PlanOptions = {}): RelayPlan {
   const policy = compilePolicy(manifest);
   const e2ee = options.e2ee ?? true;
-  const routes = participants.map((p) => selectRoute(manifest, p.location ? { country: p.country, location: p.location } : { country: p.country }, live));
-  const bridges = routes.map((r) => (isRefusal(r) ? null : (r.candidates[0]?.datacenter ?? null)));
+  const bridges = participants.map((p) => p.datacenter);
   const jurisdictions = bridges.map((id) => (id === null ? null : (policy.datacenterById.get(id)?.jurisdiction ?? null)));
 
   const relays = new Map<string, { from: string; to: string; streams: string[] }>();
@@ -131,14 +152,21 @@ export function planMeeting(manifest: Manifest, participants: readonly MeetingPa
 
   const isolated = participants.filter((_, i) => bridges[i] === null || (participants.length > 1 && !sends[i] && !receives[i])).map((p) => p.name);
   return {
-    participants: participants.map((p, i) => ({ name: p.name, country: p.country, datacenter: bridges[i] ?? null })),
     relays: [...relays.values()]
       .map((relay): PlannedRelay => ({ from: relay.from, to: relay.to, streams: relay.streams.sort(compareStrings) }))
       .sort((a, b) => compareStrings(a.from, b.from) || compareStrings(a.to, b.to)),
     unreachable,
     isolated,
-    routes,
   };
+}
+
+/**
+ * Whether a bridge in `jurisdiction` may carry the stream of a participant
+ * from `country` (rule 2 of docs/cascading.md): the plan's rule, which a
+ * sending bridge applies again to every stream before a relay hop.
+ */
+export function mayCarry(manifest: Manifest, country: string, jurisdiction: string, options: PlanOptions = {}): boolean {
+  return carrier(compilePolicy(manifest), country, options.e2ee ?? true)(jurisdiction);
 }
 
 /**

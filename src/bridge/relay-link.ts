@@ -1,0 +1,193 @@
+/**
+ * The receiving end of a cascade hop: this bridge connects to the sending
+ * bridge with the relay ticket the broker sent it (docs/cascading.md),
+ * proves it holds its datacenter's key, checks the sender's proof against
+ * the key the ticket names, and answers its offers. Each stream that arrives
+ * is published in the meeting's room here as a remote peer's, so this
+ * bridge's participants receive it as they would a local one; keyframe
+ * requests go back over the hop. Frames cross unchanged: with E2EE on, both
+ * bridges see ciphertext only.
+ */
+import { randomBytes } from 'node:crypto';
+import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift';
+import WebSocket from 'ws';
+import { verifyBridgeProof } from '../protocol/bridge-proof.js';
+import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type StreamInfo } from '../protocol/signalling.js';
+import type { BrokerLink } from './broker-link.js';
+import type { Room, Slot } from './sfu.js';
+
+/** Options of a relay link. */
+export interface RelayLinkOptions {
+  readonly room: Room;
+  /** The sending bridge's signalling URL. */
+  readonly url: string;
+  readonly ticket: string;
+  readonly claims: RelayTicketClaims;
+  readonly link: BrokerLink;
+  readonly log: (line: Readonly<Record<string, unknown>>) => void;
+  /** Called once when the link is gone (closed by either end, refused, or failed). */
+  readonly onClosed: (why: string) => void;
+}
+
+/** One hop into this bridge. */
+export class RelayLink {
+  readonly #options: RelayLinkOptions;
+  readonly #socket: WebSocket;
+  readonly #pc: RTCPeerConnection;
+  readonly #challenge = randomBytes(32).toString('base64url');
+  /** The streams of the sender's latest offer, by mid. */
+  #streams = new Map<string, StreamInfo>();
+  /** What each mid publishes here, so that a stream left out of an offer ends. */
+  readonly #published = new Map<string, { peer: string; slot: Slot }>();
+  /** The peers this hop brought in. */
+  readonly #peers = new Set<string>();
+  #admitted = false;
+  #closed = false;
+  /** Offers are answered one after another. */
+  #applied: Promise<void> = Promise.resolve();
+
+  constructor(options: RelayLinkOptions) {
+    this.#options = options;
+    this.#pc = new RTCPeerConnection(options.room.peerConfig());
+    this.#pc.onTransceiverAdded.subscribe((transceiver) => {
+      transceiver.onTrack.subscribe((track) => {
+        this.#arrived(transceiver, track);
+      });
+    });
+    this.#socket = new WebSocket(options.url, SIGNALLING_SUBPROTOCOL);
+    this.#socket.on('open', () => {
+      void this.#hello();
+    });
+    this.#socket.on('message', (data, isBinary) => {
+      const parsed = isBinary || !Buffer.isBuffer(data) ? undefined : parseBridgeMessage(data.toString('utf8'));
+      if (!parsed?.ok) {
+        this.close(`the sending bridge sent a bad frame${parsed ? `: ${parsed.error}` : ''}`);
+        return;
+      }
+      const message = parsed.message;
+      this.#applied = this.#applied
+        .then(() => this.#handle(message))
+        .catch((error: unknown) => {
+          this.close(error instanceof Error ? error.message : String(error));
+        });
+    });
+    this.#socket.on('close', (code, reason) => {
+      this.close(`the sending bridge closed the relay (${code}${reason.length > 0 ? ` ${reason.toString('utf8')}` : ''})`);
+    });
+    this.#socket.on('error', () => undefined);
+  }
+
+  get from(): string {
+    return this.#options.claims.from;
+  }
+
+  /** Whether the sending bridge admitted this hop (and proved who it is). */
+  get admitted(): boolean {
+    return this.#admitted;
+  }
+
+  /** The remote peers whose streams this hop brings in. */
+  get peers(): ReadonlySet<string> {
+    return this.#peers;
+  }
+
+  /** A newer ticket for the same hop: handed on, the sender checks it. */
+  update(ticket: string): void {
+    this.#sendMessage({ type: 'relay-update', ticket });
+  }
+
+  /** Ends the hop: its peers leave this bridge's room. Idempotent. */
+  close(why: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const { room, log, claims, onClosed } = this.#options;
+    for (const id of this.#peers) room.removeRemote(id);
+    this.#peers.clear();
+    this.#socket.close(1000, 'relay closed');
+    void this.#pc.close().catch(() => undefined);
+    log({ level: 'info', msg: 'relay closed', meeting: claims.meeting, from: claims.from, why });
+    onClosed(why);
+  }
+
+  async #hello(): Promise<void> {
+    const { link, claims, ticket } = this.#options;
+    const proof = await link.prove(this.#challenge, claims.jti);
+    this.#sendMessage({ type: 'relay', ticket, challenge: this.#challenge, proof });
+  }
+
+  async #handle(message: BridgeMessage): Promise<void> {
+    if (this.#closed) return;
+    const { room, claims } = this.#options;
+    if (!this.#admitted && message.type !== 'relay-admitted') {
+      if (message.type === 'refused') throw new Error(`the sending bridge refused the relay: ${message.code}: ${message.message}`);
+      throw new Error(`the sending bridge sent ${message.type} before relay-admitted`);
+    }
+    switch (message.type) {
+      case 'relay-admitted':
+        // An impostor at the sender's URL cannot sign for its datacenter.
+        await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.fromKey }, message.proof, { datacenter: claims.from, challenge: this.#challenge, participant: claims.to });
+        this.#admitted = true;
+        for (const peer of message.peers) this.#join(peer.id, () => room.remote(peer));
+        this.#options.log({ level: 'info', msg: 'relay open', meeting: claims.meeting, from: claims.from, peers: message.peers.length });
+        return;
+      case 'offer':
+        await this.#answer(message.sdp, message.streams);
+        return;
+      case 'peer-joined':
+      case 'peer-updated':
+        this.#join(message.peer.id, () => room.remote(message.peer));
+        return;
+      case 'peer-left':
+        this.#peers.delete(message.id);
+        room.removeRemote(message.id);
+        return;
+      case 'refused':
+        throw new Error(`the sending bridge ended the relay: ${message.code}: ${message.message}`);
+      default:
+        // Participants' messages (MLS, tickets, moves) are not for a relay.
+        return;
+    }
+  }
+
+  /** A peer of the sender becomes a remote peer here, unless it is a participant of this bridge too (it moved): the local one stands. */
+  #join(id: string, make: () => void): void {
+    if (this.#options.room.participants.has(id)) return;
+    this.#peers.add(id);
+    make();
+  }
+
+  async #answer(sdp: string, streams: readonly StreamInfo[]): Promise<void> {
+    const { room } = this.#options;
+    this.#streams = new Map(streams.map((s) => [s.mid, s]));
+    // A stream the offer no longer labels has ended (its publisher left, or the hop no longer carries it).
+    for (const [mid, was] of this.#published) {
+      if (this.#streams.get(mid)?.peer === was.peer) continue;
+      this.#published.delete(mid);
+      const remote = room.remotes.get(was.peer);
+      if (remote) room.unpublishRemote(remote, was.slot);
+    }
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+    for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
+    // The sender offers to be the DTLS client (sfu.ts).
+    for (const t of this.#pc.dtlsTransports) if (t.state === 'new') t.role = 'server';
+    await this.#pc.setLocalDescription(await this.#pc.createAnswer());
+    for (const t of this.#pc.getTransceivers()) t.usedForSender = true;
+    this.#sendMessage({ type: 'answer', sdp: this.#pc.localDescription?.sdp ?? '' });
+  }
+
+  #arrived(transceiver: RTCRtpTransceiver, track: Parameters<Room['publishRemote']>[2]): void {
+    const { room } = this.#options;
+    const mid = transceiver.mid;
+    const stream = mid === null ? undefined : this.#streams.get(mid);
+    const remote = stream ? room.remotes.get(stream.peer) : undefined;
+    if (mid === null || !stream || !remote || !this.#peers.has(stream.peer)) return;
+    const slot: Slot = stream.kind === 'audio' ? 'audio' : stream.source === 'screen' ? 'screen' : 'video';
+    this.#published.set(mid, { peer: stream.peer, slot });
+    room.publishRemote(remote, slot, track, transceiver.receiver);
+  }
+
+  #sendMessage(message: ClientMessage): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(encodeMessage(message));
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Cascade hops as the broker orders them (docs/cascading.md): it signs a
+ * relay ticket for a planned hop (the meeting, both datacenters and their
+ * bridge keys, the manifest in force, the participants whose streams may
+ * cross) and sends it to the receiving bridge, which connects to the
+ * sending one. Each hop opened or closed is audited once per participant
+ * it carries, in that participant's record store's log, so an operator can
+ * say whose media crossed into which jurisdiction, and when.
+ */
+import { GeobridgeError } from '../core/errors.js';
+import { recordAudit, type BrokerContext } from './context.js';
+import { memberSubject } from './record-subject.js';
+import { issueRelayTicket } from './tickets.js';
+
+/** One hop of a meeting's plan. */
+export interface Hop {
+  readonly meeting: string;
+  readonly from: string;
+  readonly to: string;
+  /** Participants (ids) whose streams the hop carries. */
+  readonly streams: readonly string[];
+  /** Each carried participant's country, as admitted: whose record store holds the hop's records about them. */
+  readonly countries: Readonly<Record<string, string>>;
+  /** Whether the meeting is end-to-end encrypted (a fence's `transit: e2ee` applies only then). */
+  readonly e2ee: boolean;
+}
+
+/**
+ * Signs the hop's relay ticket and tells the receiving bridge to open it (or
+ * to take the new ticket); audited per participant carried, except those the
+ * hop already carried (`carried`).
+ */
+export async function openRelay(ctx: BrokerContext, hop: Hop, carried: readonly string[] = []): Promise<void> {
+  const { config } = ctx;
+  const fromKey = config.bridgePublicJwks[hop.from]?.x;
+  const toKey = config.bridgePublicJwks[hop.to]?.x;
+  const url = ctx.registry.url(hop.from) ?? config.bridgeUrls.get(hop.from);
+  if (fromKey === undefined || toKey === undefined) throw new GeobridgeError('RELAY_UNKNOWN_BRIDGE', `no bridge key is configured for ${fromKey === undefined ? hop.from : hop.to}; a hop needs both bridges' keys.`);
+  if (url === undefined) throw new GeobridgeError('RELAY_UNKNOWN_BRIDGE', `the bridge of ${hop.from} has no known URL; it has not enrolled.`);
+  const { token } = await issueRelayTicket(ctx.keys, {
+    issuer: config.issuer,
+    meeting: hop.meeting,
+    from: hop.from,
+    to: hop.to,
+    fromKey,
+    toKey,
+    manifest: ctx.policy.current.sha256,
+    e2ee: hop.e2ee,
+    streams: hop.streams,
+    expiresInSeconds: config.routeTicketSeconds,
+  });
+  await auditHop(ctx, 'relay.opened', { ...hop, streams: hop.streams.filter((s) => !carried.includes(s)) });
+  await ctx.control.relay(hop.to, { meeting: hop.meeting, from: hop.from, url, ticket: token });
+}
+
+/**
+ * Tells the receiving bridge to close the hop; audited per participant it
+ * carried. With `keepOpen` the hop stays (a newer ticket drops these streams)
+ * and only the audit is written.
+ */
+export async function closeRelay(ctx: BrokerContext, hop: Hop, reason: string, options: { readonly keepOpen?: boolean } = {}): Promise<void> {
+  if (options.keepOpen !== true) await ctx.control.relayEnd(hop.to, hop.meeting, hop.from, reason);
+  await auditHop(ctx, 'relay.closed', hop, reason);
+}
+
+/** One record per participant carried, in their own record store's log: a record names only its own subject. */
+async function auditHop(ctx: BrokerContext, type: 'relay.opened' | 'relay.closed', hop: Hop, reason?: string): Promise<void> {
+  const manifest = ctx.policy.current.manifest;
+  for (const participant of hop.streams) {
+    const country = hop.countries[participant];
+    const data = { meeting: hop.meeting, from: hop.from, to: hop.to, participant, e2ee: hop.e2ee, ...(reason === undefined ? {} : { reason }) };
+    // Whose country is unknown has no record store to go to; the record stays in the broker's own log without their id.
+    if (country === undefined) await recordAudit(ctx, type, { ...data, participant: null });
+    else await recordAudit(ctx, type, data, await memberSubject(ctx.store, manifest, hop.meeting, country));
+  }
+}
