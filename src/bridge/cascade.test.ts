@@ -92,6 +92,16 @@ describe('a cascaded meeting', () => {
     expect([...(cluster.bridges.get('eu-central')?.rooms.get(meeting)?.relays.keys() ?? [])]).toEqual(['relay:ap-tokyo']);
   });
 
+  it('tells each participant whom it cannot exchange media with, and why', async () => {
+    type Notice = { id: string; name: string; direction: string; reason: string };
+    const latest = (caller: Caller): readonly Notice[] | undefined => caller.events.findLast((e) => e.type === 'unreachable')?.peers;
+    await until(() => latest(ben)?.length === 1 && latest(anna)?.length === 1, MEDIA_MS);
+    expect(latest(ben)).toEqual([{ id: ids.get('Anna'), name: 'Anna', direction: 'from', reason: 'FENCE' }]);
+    expect(latest(anna)).toEqual([{ id: ids.get('Ben'), name: 'Ben', direction: 'to', reason: 'FENCE' }]);
+    // Kenji reaches everyone: nothing to tell.
+    expect(latest(kenji) ?? []).toEqual([]);
+  });
+
   it('audits each hop once per participant it carries, in the broker\u2019s log', async () => {
     const records = await cluster.broker.context.audit.read();
     const opened = records.filter((r) => r.type === 'relay.opened').map((r) => `${String(r.data.from)}→${String(r.data.to)}:${String(r.data.participant)}`);
@@ -144,7 +154,9 @@ describe('a cascaded meeting', () => {
     const base = got(kenji, anna);
     await until(() => got(kenji, anna) > base + 20 && got(anna, kenji) > 20, MEDIA_MS);
     const backMs = Math.round(performance.now() - killed);
-    expect(got(kenji, anna), `Kenji gets Anna's video from ${moved} again`).toBeGreaterThan(base + 20);
+    const tokyo = cluster.bridges.get('ap-tokyo')?.rooms.get(meeting);
+    const seen = { hops: hopsOf(ctx, meeting).map((h) => `${h.from}→${h.to}:${h.streams.join(',')}`), tokyoRemotes: [...(tokyo?.remotes.keys() ?? [])], tokyoRemoteStreams: [...(tokyo?.remotes.get(annaId)?.published.keys() ?? [])], southRelays: [...(cluster.bridges.get(moved)?.rooms.get(meeting)?.relays.keys() ?? [])] };
+    expect(got(kenji, anna), `Kenji gets Anna's video from ${moved} again (${JSON.stringify(seen)})`).toBeGreaterThan(base + 20);
     expect(got(anna, kenji), `Anna gets Kenji's video on ${moved}`).toBeGreaterThan(20);
     expect(hopsOf(ctx, meeting).filter((h) => h.streams.includes(annaId)).map((h) => `${h.from}→${h.to}`)).toEqual([`${moved}→ap-tokyo`]);
     // Still never towards the US.

@@ -39,6 +39,8 @@ export interface AdmissionHost extends RelayHost {
   /** Registers the session under the meeting's policy; false when the policy in force rules it out (then it has been ended). */
   enter(admission: Admission, policy: MeetingPolicy): boolean;
   end(admission: Admission, code: string | undefined, message: string): void;
+  /** In a cascaded meeting, tells the participant whom it cannot exchange media with (sent once it is in the room). */
+  tellUnreachable(admission: Admission): void;
   /** A relay to another bridge was admitted, or its connection closed. */
   relayOpened(session: RelaySession): void;
   relayClosed(session: RelaySession): void;
@@ -234,6 +236,7 @@ export class ClientConnection {
     });
     room.tell(sub, { type: 'peer-joined', peer: participant.info() });
     await room.add(participant, sends);
+    if (host.admission(meeting, sub) === admission) host.tellUnreachable(admission);
     host.log({ level: 'info', msg: 'admitted', participant: sub, meeting, country: claims.country });
   }
 

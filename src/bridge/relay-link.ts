@@ -102,7 +102,7 @@ export class RelayLink {
     if (this.#closed) return;
     this.#closed = true;
     const { room, log, claims, onClosed } = this.#options;
-    for (const id of this.#peers) room.removeRemote(id);
+    for (const id of this.#peers) room.removeRemote(id, this);
     this.#peers.clear();
     this.#socket.close(1000, 'relay closed');
     void this.#pc.close().catch(() => undefined);
@@ -128,7 +128,7 @@ export class RelayLink {
         // An impostor at the sender's URL cannot sign for its datacenter.
         await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.fromKey }, message.proof, { datacenter: claims.from, challenge: this.#challenge, participant: claims.to });
         this.#admitted = true;
-        for (const peer of message.peers) this.#join(peer.id, () => room.remote(peer));
+        for (const peer of message.peers) this.#join(peer.id, () => room.remote(peer, this));
         this.#options.log({ level: 'info', msg: 'relay open', meeting: claims.meeting, from: claims.from, peers: message.peers.length });
         return;
       case 'offer':
@@ -136,11 +136,11 @@ export class RelayLink {
         return;
       case 'peer-joined':
       case 'peer-updated':
-        this.#join(message.peer.id, () => room.remote(message.peer));
+        this.#join(message.peer.id, () => room.remote(message.peer, this));
         return;
       case 'peer-left':
         this.#peers.delete(message.id);
-        room.removeRemote(message.id);
+        room.removeRemote(message.id, this);
         return;
       case 'refused':
         throw new Error(`the sending bridge ended the relay: ${message.code}: ${message.message}`);
@@ -165,7 +165,7 @@ export class RelayLink {
       if (this.#streams.get(mid)?.peer === was.peer) continue;
       this.#published.delete(mid);
       const remote = room.remotes.get(was.peer);
-      if (remote) room.unpublishRemote(remote, was.slot);
+      if (remote?.via === this) room.unpublishRemote(remote, was.slot);
     }
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
     for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
@@ -181,7 +181,7 @@ export class RelayLink {
     const mid = transceiver.mid;
     const stream = mid === null ? undefined : this.#streams.get(mid);
     const remote = stream ? room.remotes.get(stream.peer) : undefined;
-    if (mid === null || !stream || !remote || !this.#peers.has(stream.peer)) return;
+    if (mid === null || !stream || remote?.via !== this || !this.#peers.has(stream.peer)) return;
     const slot: Slot = stream.kind === 'audio' ? 'audio' : stream.source === 'screen' ? 'screen' : 'video';
     this.#published.set(mid, { peer: stream.peer, slot });
     room.publishRemote(remote, slot, track, transceiver.receiver);

@@ -22,7 +22,7 @@ import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
-import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer } from '../protocol/signalling.js';
+import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer, type UnreachablePeer } from '../protocol/signalling.js';
 import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
@@ -126,6 +126,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #relaySessions = new Set<RelaySession>();
   /** Hops into this bridge (the receiving ends), by meeting and sending datacenter. */
   readonly #relayLinks = new Map<string, RelayLink>();
+  /** Who cannot exchange media with whom in each cascaded meeting here, as the broker last said. */
+  readonly #unreachable = new Map<string, Extract<ControlCommand, { type: 'unreachable' }>>();
   /** Relay tickets used for a connection, with their expiry (s): each is good once. */
   readonly #usedRelayTickets = new Map<string, number>();
   readonly #log: (line: Readonly<Record<string, unknown>>) => void;
@@ -398,12 +400,32 @@ class Bridge implements RunningBridge, AdmissionHost {
       case 'relay-end':
         this.#relayLinks.get(hopKey(command.meeting, command.from))?.close(command.reason);
         return;
+      case 'unreachable':
+        if (command.pairs.length === 0) this.#unreachable.delete(command.meeting);
+        else this.#unreachable.set(command.meeting, command);
+        for (const admission of inMeeting) this.tellUnreachable(admission, true);
+        return;
       case 'evict': {
         const admission = this.admission(command.meeting, command.participant);
         if (admission?.claims.decision === command.session) this.end(admission, command.code, command.reason);
         return;
       }
     }
+  }
+
+  /** Tells a participant of a cascaded meeting whom it cannot exchange media with, and why (the whole list; with `clear`, also an empty one). */
+  tellUnreachable(admission: Admission, clear = false): void {
+    const command = this.#unreachable.get(admission.claims.meeting);
+    // Only a cascaded meeting's participants hear of it (an older client refuses a message it does not know).
+    if (command === undefined && !clear) return;
+    const id = admission.claims.sub;
+    const names = new Map(command?.names.map((n) => [n.id, n.name]));
+    const peers = (command?.pairs ?? []).flatMap((p): UnreachablePeer[] => {
+      if (p.to === id) return [{ id: p.from, name: names.get(p.from) ?? '', direction: 'from', reason: p.reason }];
+      if (p.from === id) return [{ id: p.to, name: names.get(p.to) ?? '', direction: 'to', reason: p.reason }];
+      return [];
+    });
+    admission.send({ type: 'unreachable', peers });
   }
 
   /** Opens the hop `from` → here for a meeting with a relay ticket the broker signed, or hands an open one the newer ticket. */

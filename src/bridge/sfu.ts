@@ -576,11 +576,20 @@ export class Room {
     await relay.close();
   }
 
-  /** A peer of another bridge whose streams a relay brings in: known (and told to the participants) from now on. */
-  remote(info: PeerInfo): RemotePeer {
+  /**
+   * A peer of another bridge whose streams the relay `via` brings in: known
+   * (and told to the participants) from now on. A peer that moved comes in
+   * over a new relay while the old one may not have closed yet: the new one
+   * takes it over, and the old one's streams of it end here.
+   */
+  remote(info: PeerInfo, via: object): RemotePeer {
     let remote = this.remotes.get(info.id);
     const joined = remote === undefined;
-    if (remote === undefined) this.remotes.set(info.id, (remote = new RemotePeer(info.id)));
+    if (remote === undefined) this.remotes.set(info.id, (remote = new RemotePeer(info.id, via)));
+    if (remote.via !== via) {
+      for (const slot of [...remote.published.keys()]) this.#withdraw(remote, slot);
+      remote.via = via;
+    }
     remote.update(info);
     this.tell(info.id, joined ? { type: 'peer-joined', peer: remote.info() } : { type: 'peer-updated', peer: remote.info() });
     return remote;
@@ -596,10 +605,10 @@ export class Room {
     this.#withdraw(remote, slot);
   }
 
-  /** A remote peer left (or its relay closed): its streams end here and the participants are told. */
-  removeRemote(id: string): void {
+  /** A remote peer left (or its relay `via` closed): its streams end here and the participants are told; one another relay took over stays. */
+  removeRemote(id: string, via: object): void {
     const remote = this.remotes.get(id);
-    if (!remote) return;
+    if (remote?.via !== via) return;
     for (const slot of [...remote.published.keys()]) this.#withdraw(remote, slot);
     this.remotes.delete(id);
     this.tell(id, { type: 'peer-left', id });
@@ -652,10 +661,13 @@ export class Room {
 export class RemotePeer implements Publisher {
   readonly id: string;
   readonly published = new Map<Slot, Published>();
+  /** The relay that brings its streams in now. */
+  via: object;
   #info: PeerInfo;
 
-  constructor(id: string) {
+  constructor(id: string, via: object) {
     this.id = id;
+    this.via = via;
     this.#info = { id, name: '', audio: true, video: true };
   }
 

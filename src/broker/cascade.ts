@@ -7,9 +7,11 @@
  * Plans of one meeting run one after another; each is made from the store
  * as it is when it runs, so a burst of joins ends with the plan of them all.
  */
-import { planRelays } from '../core/plan/plan.js';
+import { compareStrings } from '../core/order.js';
+import { planRelays, type UnreachablePair } from '../core/plan/plan.js';
 import type { BrokerContext } from './context.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
+import type { Participant } from './store/store.js';
 
 /** A meeting's hops as the bridges were last told, by `from → to`. */
 type Hops = Map<string, Hop>;
@@ -17,13 +19,17 @@ type Hops = Map<string, Hop>;
 interface State {
   readonly hops: Map<string, Hops>;
   readonly queues: Map<string, Promise<void>>;
+  /** Display names from the admitted tickets, by meeting and participant: what a participant who cannot see someone is told. */
+  readonly names: Map<string, Map<string, string>>;
+  /** The unreachable pairs each bridge was last told, by meeting and datacenter (JSON), so an unchanged list is not sent again. */
+  readonly told: Map<string, Map<string, string>>;
 }
 
 const states = new WeakMap<BrokerContext, State>();
 
 function stateOf(ctx: BrokerContext): State {
   let state = states.get(ctx);
-  if (!state) states.set(ctx, (state = { hops: new Map(), queues: new Map() }));
+  if (!state) states.set(ctx, (state = { hops: new Map(), queues: new Map(), names: new Map(), told: new Map() }));
   return state;
 }
 
@@ -41,6 +47,15 @@ export function replanMeeting(ctx: BrokerContext, meeting: string, log: (line: R
     if (queues.get(meeting) === next) queues.delete(meeting);
   });
   return next;
+}
+
+/** Remembers an admitted participant's display name (from its ticket), for the notices of those who cannot see them. */
+export function noteName(ctx: BrokerContext, meeting: string, participant: string, name: string): void {
+  if (ctx.config.cascade !== true) return;
+  const { names } = stateOf(ctx);
+  let inMeeting = names.get(meeting);
+  if (!inMeeting) names.set(meeting, (inMeeting = new Map<string, string>()));
+  inMeeting.set(participant, name);
 }
 
 /** Plans every cascaded meeting with hops again (after a policy change). */
@@ -63,6 +78,7 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
     members.map((m) => ({ name: m.id, country: m.country, datacenter: m.datacenter === '' ? null : m.datacenter })),
     { e2ee },
   );
+  await tellUnreachable(ctx, meeting, members, plan.unreachable);
   const { hops } = stateOf(ctx);
   const before: Hops = hops.get(meeting) ?? new Map<string, Hop>();
   const countries = Object.fromEntries(members.map((m) => [m.id, m.country]));
@@ -80,6 +96,35 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
       if (gone.length > 0) await closeRelay(ctx, { ...was, streams: gone }, 'the plan no longer carries these streams', { keepOpen: true });
     }
     await openRelay(ctx, hop, was?.streams ?? []);
+  }
+}
+
+/**
+ * Tells each bridge of the meeting which of its participants cannot
+ * exchange media with whom, and why: the pairs that involve them, with the
+ * display names they name. Only a changed list is sent.
+ */
+async function tellUnreachable(ctx: BrokerContext, meeting: string, members: readonly Participant[], pairs: readonly UnreachablePair[]): Promise<void> {
+  const state = stateOf(ctx);
+  const names = state.names.get(meeting) ?? new Map<string, string>();
+  const present = new Set(members.map((m) => m.id));
+  for (const id of names.keys()) if (!present.has(id)) names.delete(id);
+  if (members.length === 0) {
+    state.names.delete(meeting);
+    state.told.delete(meeting);
+    return;
+  }
+  const told = state.told.get(meeting) ?? new Map<string, string>();
+  state.told.set(meeting, told);
+  const where = new Map(members.map((m) => [m.id, m.datacenter]));
+  for (const datacenter of new Set([...members.map((m) => m.datacenter), ...told.keys()])) {
+    const mine = pairs.filter((p) => where.get(p.from) === datacenter || where.get(p.to) === datacenter);
+    const ids = [...new Set(mine.flatMap((p) => [p.from, p.to]))].sort(compareStrings);
+    const command = { meeting, pairs: mine.map((p) => ({ from: p.from, to: p.to, reason: p.reason })), names: ids.map((id) => ({ id, name: names.get(id) ?? '' })) };
+    const text = JSON.stringify(command);
+    if ((told.get(datacenter) ?? JSON.stringify({ meeting, pairs: [], names: [] })) === text) continue;
+    told.set(datacenter, text);
+    await ctx.control.unreachable(datacenter, command);
   }
 }
 

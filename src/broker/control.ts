@@ -152,6 +152,11 @@ export class BridgeControl {
     return this.#command(to, { type: 'relay-end', meeting, from, reason });
   }
 
+  /** Who the bridge's participants in a cascaded meeting cannot exchange media with (the whole list). */
+  unreachable(datacenter: string, command: Omit<Extract<ControlCommand, { type: 'unreachable' }>, 'type'>): Promise<void> {
+    return this.#command(datacenter, { type: 'unreachable', ...command });
+  }
+
   /** A command decided here: to the bridge if it is present here, else (or for '*', also) through the relay. */
   #command(datacenter: string, command: ControlCommand): Promise<void> {
     if (datacenter === '*' || !this.#connections.has(datacenter)) this.#relay?.forward(datacenter, command);

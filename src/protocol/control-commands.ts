@@ -20,6 +20,8 @@
  *   relay           pull a meeting's streams from another bridge with this relay ticket (a cascade
  *                   hop, docs/cascading.md); for a hop already open, hand it the newer ticket
  *   relay-end       close the hop from that bridge
+ *   unreachable     who in a cascaded meeting cannot exchange media with whom, and why, for this
+ *                   bridge's participants (with the display names of those they cannot reach)
  */
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
@@ -81,7 +83,15 @@ export interface RelayEndCommand {
   readonly from: string;
   readonly reason: string;
 }
-export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand | RelayCommand | RelayEndCommand;
+/** The directed pairs of a cascaded meeting without media that involve this bridge's participants (the whole list). */
+export interface UnreachableCommand {
+  readonly type: 'unreachable';
+  readonly meeting: string;
+  readonly pairs: readonly { readonly from: string; readonly to: string; readonly reason: string }[];
+  /** Display names of the participants the pairs name. */
+  readonly names: readonly { readonly id: string; readonly name: string }[];
+}
+export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand | RelayCommand | RelayEndCommand | UnreachableCommand;
 
 /** The most revoked kids a `keys` command carries: a key revoked long ago is in no verifier's cache. */
 export const MAX_REVOKED_KIDS = 1000;
@@ -105,6 +115,7 @@ const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
   keys: { revoked: arrayOf(ID, MAX_REVOKED_KIDS) },
   relay: { meeting: ID, from: ID, url: (v) => typeof v === 'string' && /^wss?:\/\/[^\s]{1,2000}$/.test(v), ticket: nonEmpty(16_384) },
   'relay-end': { meeting: ID, from: ID, reason: str(500) },
+  unreachable: { meeting: ID, pairs: arrayOf(objectOf({ from: ID, to: ID, reason: nonEmpty(64) }), 100_000), names: arrayOf(objectOf({ id: ID, name: str(100) }), 10_000) },
 };
 
 /** Parses the `command` claim of a verified control message. */

@@ -8,7 +8,7 @@
  *   client → bridge: join, answer, candidate, state, leave, mls, mls-joined
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
  *                    redirect, refused, move, ticket, mls, mls-result,
- *                    mls-found
+ *                    mls-found, unreachable
  *
  * Another bridge may connect instead of a participant, to relay a cascaded
  * meeting (docs/cascading.md): it sends `relay` first, with the relay ticket
@@ -204,6 +204,22 @@ export interface AdmittedMessage {
   /** A compact JWS (`BRIDGE_PROOF_TYPE`) over `BridgeProof`, signed with the datacenter's key. */
   readonly proof: string;
 }
+/**
+ * In a cascaded meeting, who this participant cannot exchange media with
+ * and why (the plan's reason, e.g. FENCE): `from` — it cannot receive that
+ * peer's media; `to` — that peer cannot receive its media. The whole list,
+ * replacing the last (empty: nobody).
+ */
+export interface UnreachableMessage {
+  readonly type: 'unreachable';
+  readonly peers: readonly UnreachablePeer[];
+}
+export interface UnreachablePeer {
+  readonly id: string;
+  readonly name: string;
+  readonly direction: 'from' | 'to';
+  readonly reason: string;
+}
 /** The sending bridge took a relay: its proof over the relay's challenge (participant = the ticket's `to`), and the peers whose streams it will offer. */
 export interface RelayAdmittedMessage {
   readonly type: 'relay-admitted';
@@ -280,6 +296,7 @@ export type BridgeMessage =
   | MlsFoundMessage
   | MlsResultMessage
   | AdmittedMessage
+  | UnreachableMessage
   | RelayAdmittedMessage
   | OfferMessage
   | PeerJoinedMessage
@@ -328,6 +345,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), trickle: optional(bool), name: str(ID_MAX), proof: jws },
   'relay-admitted': { proof: jws, peers: arrayOf(peerInfo, 10_000) },
+  unreachable: { peers: arrayOf(objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), direction: oneOf('from', 'to'), reason: nonEmpty(64) }), 20_000) },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
   'peer-joined': { peer: peerInfo },
   'peer-updated': { peer: peerInfo },

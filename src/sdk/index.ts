@@ -5,7 +5,7 @@
  * is end-to-end encrypted unless `e2ee: false`. Reference: docs/sdk.md.
  */
 export { connect, createRoom, BrowserRoom, type BrowserRoomOptions } from './browser-room.js';
-export { Room, type RoomOptions, type RoomState, type RoomEvent, type RoomEventType, type RoomEventOf, type Participant, type TrackSource, type E2eeState } from './room.js';
+export { Room, type RoomOptions, type RoomState, type RoomEvent, type RoomEventType, type RoomEventOf, type Participant, type TrackSource, type E2eeState, type UnreachablePeer } from './room.js';
 export { BrokerClient, BrokerError, isBrokerError, type BrokerInfo, type InviteAcceptance, type InvitePreview, type RouteAnswerBody, type TreeHead, type CallOptions } from './broker-client.js';
 export { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 export { receiptFileName, type RouteReceipt, type RoutingReceiptFile } from './receipts.js';

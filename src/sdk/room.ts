@@ -11,7 +11,7 @@ import type { ConnectionNotice } from '../core/connection/index.js';
 import { GeobridgeError } from '../core/errors.js';
 import type { RoutingReceiptFile } from '../core/receipt-file.js';
 import type { Member } from '../mls/index.js';
-import type { PeerInfo, StreamSource } from '../protocol/signalling.js';
+import type { PeerInfo, StreamSource, UnreachablePeer } from '../protocol/signalling.js';
 import type { BrokerClient } from './broker-client.js';
 import type { IceServerRefused } from './ice-servers.js';
 import type { ChatMessage, E2eeRoster } from './meeting-keys.js';
@@ -20,6 +20,9 @@ import { Session, type CallState, type Platform, type SessionEvent } from './ses
 
 /** Someone else in the meeting: id, display name (from their join token), and what they send. */
 export type Participant = PeerInfo;
+
+/** In a cascaded meeting, someone we cannot exchange media with, and why. */
+export type { UnreachablePeer };
 
 /** What a local or remote track carries: the camera, the microphone, or a shared screen. */
 export type TrackSource = 'camera' | 'microphone' | 'screen';
@@ -67,6 +70,13 @@ export type RoomEvent<Track> =
   /** A participant muted, unmuted, or started or stopped sharing a screen. */
   | { readonly type: 'participant-updated'; readonly participant: Participant }
   | { readonly type: 'participant-left'; readonly id: string }
+  /**
+   * In a cascaded meeting (docs/cascading.md): the participants we cannot
+   * exchange media with, and why — `from`: we cannot receive theirs; `to`:
+   * they cannot receive ours; `reason` the plan's code, e.g. `FENCE`. The
+   * whole list, replacing the last (empty: nobody).
+   */
+  | { readonly type: 'unreachable'; readonly peers: readonly UnreachablePeer[] }
   /** A remote track, decrypted under E2EE, ready to play. */
   | { readonly type: 'track-added'; readonly participant: string; readonly kind: 'audio' | 'video'; readonly source: TrackSource; readonly track: Track }
   /** A remote track ended (its participant left or stopped sharing, or the connection carrying it ended). */

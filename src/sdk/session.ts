@@ -6,7 +6,7 @@
  * and the peer connection (`Platform`), so both shells share every decision.
  */
 import { INITIAL_CONNECTION_STATE, step, type Command, type ConnectionEvent, type ConnectionNotice, type ConnectionState, type RouteTicket } from '../core/connection/index.js';
-import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource } from '../protocol/signalling.js';
+import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type BridgeMessage, type ClientMessage, type IceServer, type PeerInfo, type StreamInfo, type StreamSource, type UnreachablePeer } from '../protocol/signalling.js';
 import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
@@ -113,6 +113,8 @@ export type SessionEvent<Track> =
   | { readonly type: 'participant-joined'; readonly peer: PeerInfo }
   | { readonly type: 'participant-updated'; readonly peer: PeerInfo }
   | { readonly type: 'participant-left'; readonly id: string }
+  /** In a cascaded meeting: whom we cannot exchange media with and why (the whole list; empty: nobody). */
+  | { readonly type: 'unreachable'; readonly peers: readonly UnreachablePeer[] }
   | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly source: StreamSource; readonly track: Track }
   /** The peer left, stopped sharing its screen (`source: 'screen'`), or the connection carrying its media ended: the track ends. */
   | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly source: StreamSource }
@@ -597,6 +599,9 @@ export class Session<Track> {
         return;
       case 'peer-updated':
         emit({ type: 'participant-updated', peer: message.peer });
+        return;
+      case 'unreachable':
+        emit({ type: 'unreachable', peers: message.peers });
         return;
       case 'peer-left':
         for (const t of link.tracks.filter((t) => t.peer === message.id)) emit({ type: 'track-removed', peer: t.peer, kind: t.kind, source: t.source });

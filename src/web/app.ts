@@ -17,7 +17,7 @@ import { joinAgainCanHelp } from './final-codes.js';
 import { Grid } from './grid.js';
 import { LobbyMedia } from './lobby-media.js';
 import { jurisdictionLabel, refusalText } from './messages.js';
-import { ParticipantList } from './participants.js';
+import { ParticipantList, type UnreachableRow } from './participants.js';
 import { RosterView } from './roster-view.js';
 import { ScreenShare } from './screen-share.js';
 import { ChatView } from './chat-view.js';
@@ -49,6 +49,8 @@ interface PageState {
   chat: { readonly from: string; readonly name: string; readonly text: string; readonly self: boolean }[];
   /** Everyone in the meeting as the participant list shows them, ourselves first; `inGroup` follows the roster. */
   participants?: readonly { readonly id: string; readonly name: string; readonly audio: boolean; readonly video: boolean; readonly inGroup: boolean }[];
+  /** In a cascaded meeting: who we cannot exchange media with, and why (the list's extra rows). */
+  unreachable?: readonly UnreachableRow[];
   /** The participant whose tile is highlighted as speaking. */
   activeSpeaker?: string;
 }
@@ -239,8 +241,9 @@ function startCall(options: { token: string; participant: string; name: string; 
     { panel: byId('chat'), toggle: byId('chat-toggle', HTMLButtonElement), unread: byId('chat-unread'), list: byId('chat-list'), form: byId('chat-form', HTMLFormElement), input: byId('chat-input', HTMLTextAreaElement), status: byId('chat-status'), close: byId('chat-close', HTMLButtonElement) },
     (text) => call.sendChat(text),
   );
-  const people = new ParticipantList(byId('people-list'), byId('people-count'), (rows) => {
+  const people = new ParticipantList(byId('people-list'), byId('people-count'), (rows, unreachable) => {
     state.participants = rows.map(({ id, name, audio, video, inGroup }) => ({ id, name, audio, video, inGroup }));
+    state.unreachable = unreachable;
   });
   people.setE2ee(e2ee);
   const speaker = new SpeakerDetector(() => call.getStats(), (id) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { participantRows } from './participants.js';
+import { participantRows, unreachableRows } from './participants.js';
 
 const ada = { id: 'p-ada', name: 'Ada', audio: true, video: false };
 const bo = { id: 'p-bo', name: 'Bo', audio: false, video: true };
@@ -34,3 +34,28 @@ describe('the participant list', () => {
     expect(participantRows(ada, [ada, bo], []).map((r) => r.id)).toEqual(['p-ada', 'p-bo']);
   });
 });
+
+describe('who we cannot exchange media with (a cascade)', () => {
+  it('merges both directions of one peer, says which way is blocked and why in words, by name', () => {
+    const rows = unreachableRows([
+      { id: 'p-li', name: 'Li', direction: 'from', reason: 'FENCE' },
+      { id: 'p-ben', name: 'Ben', direction: 'to', reason: 'FENCE' },
+      { id: 'p-li', name: 'Li', direction: 'to', reason: 'FENCE' },
+      { id: 'p-ana', name: 'Ana', direction: 'from', reason: 'SOMETHING_NEW' },
+    ]);
+    expect(rows.map((r) => [r.id, r.blocked])).toEqual([
+      ['p-ana', 'theirs'],
+      ['p-ben', 'ours'],
+      ['p-li', 'both'],
+    ]);
+    expect(rows[1]?.why).toBe("They cannot see or hear you: residency rules keep the media out of the other's region");
+    expect(rows[2]?.why).toMatch(/^You cannot see or hear each other: residency rules/);
+    // A code the page does not know yet is shown as it is, not hidden.
+    expect(rows[0]?.why).toBe('You cannot see or hear them: SOMETHING_NEW');
+  });
+
+  it('is empty when everyone can reach everyone', () => {
+    expect(unreachableRows([])).toEqual([]);
+  });
+});
+

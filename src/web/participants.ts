@@ -4,7 +4,7 @@
  * encryption group (from the SDK's roster). The list and `state.participants`
  * come from one pure function, so what tests read is what people see.
  */
-import type { Participant as PeerInfo, RoomEvent } from '../sdk/index.js';
+import type { Participant as PeerInfo, RoomEvent, UnreachablePeer } from '../sdk/index.js';
 import { displayName } from './messages.js';
 
 /** One row of the list, as `window.geobridge.state.participants` exposes it. */
@@ -22,6 +22,42 @@ export interface ParticipantRow {
 export interface GroupMember {
   readonly participant: string;
   readonly left: boolean;
+}
+
+/** Someone in a cascaded meeting we cannot exchange media with, as the list says it. */
+export interface UnreachableRow {
+  readonly id: string;
+  readonly name: string;
+  /** What cannot cross: their media to us, ours to them, or neither way. */
+  readonly blocked: 'theirs' | 'ours' | 'both';
+  /** In words, for people. */
+  readonly why: string;
+}
+
+/** Why, in words, for the plan's reason codes (docs/errors.md#cascade-reasons). */
+const REASONS: Readonly<Record<string, string>> = {
+  FENCE: "residency rules keep the media out of the other's region",
+  SENDER_UNROUTED: 'no datacenter may carry their media',
+  RECEIVER_UNROUTED: 'no datacenter may serve them',
+};
+
+/** One row per peer we cannot exchange media with (both directions merged), by name. */
+export function unreachableRows(peers: readonly UnreachablePeer[]): UnreachableRow[] {
+  const byId = new Map<string, { name: string; from?: string; to?: string }>();
+  for (const p of peers) {
+    const row = byId.get(p.id) ?? { name: p.name };
+    if (p.direction === 'from') row.from = p.reason;
+    else row.to = p.reason;
+    byId.set(p.id, row);
+  }
+  return [...byId]
+    .map(([id, r]): UnreachableRow => {
+      const blocked = r.from !== undefined && r.to !== undefined ? 'both' : r.from !== undefined ? 'theirs' : 'ours';
+      const reason = r.from ?? r.to ?? '';
+      const what = blocked === 'both' ? 'You cannot see or hear each other' : blocked === 'theirs' ? 'You cannot see or hear them' : 'They cannot see or hear you';
+      return { id, name: r.name, blocked, why: `${what}: ${REASONS[reason] ?? reason}` };
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** The rows: ourselves first, then the others by name (then id); `inGroup` from the latest roster. */
@@ -43,14 +79,15 @@ function element<K extends keyof HTMLElementTagNameMap>(tag: K, className: strin
 export class ParticipantList {
   readonly #list: HTMLElement;
   readonly #count: HTMLElement;
-  readonly #onChange: (rows: ParticipantRow[]) => void;
+  readonly #onChange: (rows: ParticipantRow[], unreachable: UnreachableRow[]) => void;
   readonly #peers = new Map<string, PeerInfo>();
+  #unreachable: UnreachableRow[] = [];
   #self: PeerInfo | undefined;
   #roster: readonly GroupMember[] = [];
   /** Whether this call has end-to-end encryption (else nobody is in a group, and the list says so once). */
   #e2ee = true;
 
-  constructor(list: HTMLElement, count: HTMLElement, onChange: (rows: ParticipantRow[]) => void) {
+  constructor(list: HTMLElement, count: HTMLElement, onChange: (rows: ParticipantRow[], unreachable: UnreachableRow[]) => void) {
     this.#list = list;
     this.#count = count;
     this.#onChange = onChange;
@@ -82,9 +119,13 @@ export class ParticipantList {
         // A new bridge announces everyone again, and its group is a new one.
         this.#peers.clear();
         this.#roster = [];
+        this.#unreachable = [];
         break;
       case 'roster':
         this.#roster = e.members;
+        break;
+      case 'unreachable':
+        this.#unreachable = unreachableRows(e.peers);
         break;
       default:
         return;
@@ -118,8 +159,18 @@ export class ParticipantList {
         item.append(text, mic, cam);
         return item;
       }),
+      // In a cascade, those whose media cannot reach us (or ours them) are in the meeting too: say who, and why.
+      ...this.#unreachable.map((u) => {
+        const item = element('li', 'person unreachable');
+        item.dataset.peer = u.id;
+        item.dataset.blocked = u.blocked;
+        const text = element('div', 'person-text');
+        text.append(element('span', 'person-name', displayName(u.name)), element('span', 'person-group', u.why));
+        item.append(text);
+        return item;
+      }),
     );
-    this.#count.textContent = String(rows.length);
-    this.#onChange(rows);
+    this.#count.textContent = String(rows.length + this.#unreachable.filter((u) => !this.#peers.has(u.id)).length);
+    this.#onChange(rows, this.#unreachable);
   }
 }

@@ -15,7 +15,7 @@ import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
-import { replanMeeting } from '../cascade.js';
+import { noteName, replanMeeting } from '../cascade.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
@@ -269,6 +269,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
       });
       await recordAdmission(ctx, datacenter, ticket, subject);
+      noteName(ctx, meeting.id, body.participant, ticket.name);
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
       if (replaced && (body.replaced === true || replaced.datacenter !== datacenter || replaced.session !== ticket.decision)) {
