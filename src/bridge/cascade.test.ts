@@ -26,6 +26,8 @@ import { joinCall, participantIdOf, until, type Caller } from './participant.fix
 const DCS = ['eu-central', 'us-east', 'ap-tokyo'];
 /** Where Anna goes when eu-central dies: the rest of her zone's primaries. */
 const SPARE = ['eu-south', 'eu-west'];
+/** China is an enclave under world.yaml: nobody else's media goes in, nothing of its participants' comes out. */
+const ENCLAVE = ['cn-beijing'];
 /** A loaded 2-core machine runs other test files beside this one. */
 const MEDIA_MS = 30_000;
 
@@ -37,7 +39,7 @@ let kenji: Caller;
 const ids = new Map<string, string>();
 
 beforeAll(async () => {
-  cluster = await startCluster([...DCS, ...SPARE], [...DCS, ...SPARE], { cascade: true });
+  cluster = await startCluster([...DCS, ...SPARE, ...ENCLAVE], [...DCS, ...SPARE, ...ENCLAVE], { cascade: true });
   meeting = await cluster.meeting('Cascade');
   anna = await joinCall(cluster, meeting, 'Anna', 'DE', { publish: true });
   ben = await joinCall(cluster, meeting, 'Ben', 'US', { publish: true });
@@ -100,6 +102,33 @@ describe('a cascaded meeting', () => {
     expect(latest(anna)).toEqual([{ id: ids.get('Ben'), name: 'Ben', direction: 'to', reason: 'FENCE' }]);
     // Kenji reaches everyone: nothing to tell.
     expect(latest(kenji) ?? []).toEqual([]);
+  });
+
+  it('admits a Chinese and an American participant of one meeting each to their own datacenter, tells each why they cannot see the other, and moves no frame across', async () => {
+    const enclave = await cluster.meeting('Enclave');
+    const li = await joinCall(cluster, enclave, 'Li', 'CN', { publish: true });
+    const sam = await joinCall(cluster, enclave, 'Sam', 'US', { publish: true });
+    try {
+      type Notice = { name: string; direction: string; reason: string };
+      const latest = (caller: Caller): readonly Notice[] => caller.events.findLast((e) => e.type === 'unreachable')?.peers ?? [];
+      await until(() => latest(li).length === 2 && latest(sam).length === 2, MEDIA_MS);
+      expect([li.datacenter(), sam.datacenter()], JSON.stringify(li.events.filter((e) => e.type === 'refused' || e.type === 'bridge-refused' || e.type === 'failed'))).toEqual(['cn-beijing', 'us-east']);
+      const said = (caller: Caller): string[] => latest(caller).map((n) => `${n.name} ${n.direction} ${n.reason}`).sort();
+      expect(said(li)).toEqual(['Sam from FENCE', 'Sam to FENCE']);
+      expect(said(sam)).toEqual(['Li from FENCE', 'Li to FENCE']);
+      // A second of media flowing on each side, and none of it on the other's bridge.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(hopsOf(cluster.broker.context, enclave)).toEqual([]);
+      for (const dc of ['cn-beijing', 'us-east']) {
+        const room = cluster.bridges.get(dc)?.rooms.get(enclave);
+        expect([room?.remotes.size, room?.relays.size], dc).toEqual([0, 0]);
+      }
+      expect(li.events.some((e) => e.type === 'track-added')).toBe(false);
+      expect(sam.events.some((e) => e.type === 'track-added')).toBe(false);
+    } finally {
+      li.leave();
+      sam.leave();
+    }
   });
 
   it('audits each hop once per participant it carries, in the broker\u2019s log', async () => {

@@ -37,7 +37,7 @@ type MeetingOutcome = { kind: 'ok' } | { kind: 'rehomed'; from: string; to: stri
 async function recheckMeeting(ctx: BrokerContext, manifest: Manifest, live: LiveState, meeting: Meeting): Promise<MeetingOutcome> {
   const placement = await ctx.store.getPlacement(meeting.id);
   if (!placement) return { kind: 'ok' };
-  const policy = meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting);
+  const policy = meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting, ctx.config.cascade);
   // Fail closed: without its host account, nobody can say where the meeting may be.
   if (!policy) return { kind: 'stranded', from: placement.datacenter };
   // The host counts as a participant: an empty meeting, too, must stay where its host may go.

@@ -71,6 +71,6 @@ async function auditHop(ctx: BrokerContext, type: 'relay.opened' | 'relay.closed
     const data = { meeting: hop.meeting, from: hop.from, to: hop.to, participant, e2ee: hop.e2ee, ...(reason === undefined ? {} : { reason }) };
     // Whose country is unknown has no record store to go to; the record stays in the broker's own log without their id.
     if (country === undefined) await recordAudit(ctx, type, { ...data, participant: null });
-    else await recordAudit(ctx, type, data, await memberSubject(ctx.store, manifest, hop.meeting, country));
+    else await recordAudit(ctx, type, data, await memberSubject(ctx.store, manifest, hop.meeting, country, ctx.config.cascade));
   }
 }

@@ -134,12 +134,12 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const policy = new PolicyHolder({ manifest, version: version.version, sha256, text: manifestText });
     if (records.rows.size > 0) {
       const own = store;
-      store = new ResidentStore(own, records.rows, (participant) => rowStoreOf(own, policy.current.manifest, participant));
+      store = new ResidentStore(own, records.rows, (participant) => rowStoreOf(own, policy.current.manifest, participant, settings.cascade === true));
     }
     const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp);
     const control = new BridgeControl(keys, policy);
     bus = settings.busUrl === undefined ? undefined : await RedisBus.connect(settings.busUrl, { broker: `${holder}-${randomUUID().slice(0, 8)}`, ...(settings.busPrefix === undefined ? {} : { prefix: settings.busPrefix }) });
-    const cluster = bus && new Cluster(bus, { registry, control, policy, keys, store, monotonicMs: () => performance.now(), wallMs: Date.now, log: (level, message, detail) => { app.log[level](detail ?? {}, message); } });
+    const cluster = bus && new Cluster(bus, { registry, control, policy, keys, store, cascade: settings.cascade === true, monotonicMs: () => performance.now(), wallMs: Date.now, log: (level, message, detail) => { app.log[level](detail ?? {}, message); } });
     const ctx: BrokerContext = {
       config: {
         issuer: settings.issuer,

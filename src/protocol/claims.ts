@@ -22,7 +22,7 @@ export type ClaimsResult<Claims> = { readonly ok: true; readonly claims: Claims 
 /** An ISO 3166-1 alpha-2 code. */
 export const COUNTRY = /^[A-Z]{2}$/;
 /** The fields of `MeetingPolicy`: a route ticket's policy inputs. */
-const POLICY_INPUTS: ReadonlySet<string> = new Set(['hostCountry', 'plan', 'accountJurisdictions', 'meetingJurisdictions']);
+const POLICY_INPUTS: ReadonlySet<string> = new Set(['hostCountry', 'plan', 'accountJurisdictions', 'meetingJurisdictions', 'cascade']);
 
 /** Reads typed claims from a verified payload, collecting what is missing or malformed. */
 export class ClaimReader {
@@ -77,6 +77,7 @@ export class ClaimReader {
     const hostCountry = typeof v.hostCountry === 'string' && COUNTRY.test(v.hostCountry) ? v.hostCountry : undefined;
     if (hostCountry === undefined) this.problems.push(`claim '${name}.hostCountry' must be an ISO country code`);
     if (v.plan !== undefined && (typeof v.plan !== 'string' || v.plan === '')) this.problems.push(`claim '${name}.plan' must be a non-empty string`);
+    if (v.cascade !== undefined && v.cascade !== true) this.problems.push(`claim '${name}.cascade' must be true when present`);
     const account = v.accountJurisdictions === undefined ? undefined : this.#listOf(`${name}.accountJurisdictions`, v.accountJurisdictions, COUNTRY);
     const meeting = v.meetingJurisdictions === undefined ? undefined : this.#listOf(`${name}.meetingJurisdictions`, v.meetingJurisdictions, COUNTRY);
     return {
@@ -84,6 +85,7 @@ export class ClaimReader {
       ...(typeof v.plan === 'string' ? { plan: v.plan } : {}),
       ...(account ? { accountJurisdictions: account } : {}),
       ...(meeting ? { meetingJurisdictions: meeting } : {}),
+      ...(v.cascade === true ? { cascade: true } : {}),
     };
   }
 

@@ -104,7 +104,7 @@ export const MAX_CONTROL_FRAME_BYTES = 2 * 1024 * 1024;
 
 const ID = nonEmpty(100);
 const codes: Check = arrayOf((v) => typeof v === 'string' && /^[A-Z]{2}$/.test(v), 300);
-const meetingPolicy = objectOf({ hostCountry: (v) => typeof v === 'string' && /^[A-Z]{2}$/.test(v), plan: optional(nonEmpty(64)), accountJurisdictions: optional(codes), meetingJurisdictions: optional(codes) });
+const meetingPolicy = objectOf({ hostCountry: (v) => typeof v === 'string' && /^[A-Z]{2}$/.test(v), plan: optional(nonEmpty(64)), accountJurisdictions: optional(codes), meetingJurisdictions: optional(codes), cascade: optional((v) => v === true) });
 
 const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
   policy: { version: count, sha256: (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) },

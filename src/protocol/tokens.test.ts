@@ -225,6 +225,13 @@ describe('route ticket claims', () => {
     expect([unknown.code, unknown.message]).toEqual(['TICKET_INVALID', expect.stringContaining("'policy' has unknown input(s) region") as unknown]);
   });
 
+  it('carries a cascaded meeting’s policy, and refuses a cascade claim that is not plainly true', async () => {
+    const cascaded = await verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', cascade: true } }, ROUTE_TICKET_TYPE), { now: T0 });
+    expect(cascaded.policy).toEqual({ hostCountry: 'DE', cascade: true });
+    const odd = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', cascade: 'yes' } }, ROUTE_TICKET_TYPE), { now: T0 }));
+    expect([odd.code, odd.message]).toEqual(['TICKET_INVALID', expect.stringContaining("'policy.cascade' must be true") as unknown]);
+  });
+
   it('checks the issuer when asked, and the datacenter', async () => {
     const token = await sign(base, ROUTE_TICKET_TYPE);
     expect((await refusal(verifyRouteTicket(keys, token, { now: T0, issuer: 'https://other.example' }))).code).toBe('TICKET_INVALID');

@@ -38,6 +38,8 @@ export interface ClusterParts {
   readonly monotonicMs: () => number;
   readonly wallMs: () => number;
   readonly log: (level: 'info' | 'warn' | 'error', message: string, detail?: Readonly<Record<string, unknown>>) => void;
+  /** Meetings cascade (`serve --cascade`): as this broker is configured, never as the bus says. */
+  readonly cascade?: boolean;
 }
 
 /** This broker's link to the others. */
@@ -185,7 +187,7 @@ export class Cluster implements ControlRelay {
     switch (command.type) {
       case 'meeting-policy': {
         const meeting = await store.getMeeting(command.meeting);
-        const policy = meeting && meetingPolicyOf(await store.getAccount(meeting.accountId), meeting);
+        const policy = meeting && meetingPolicyOf(await store.getAccount(meeting.accountId), meeting, this.#parts.cascade);
         return policy && { type: 'meeting-policy', meeting: command.meeting, policy };
       }
       case 'end': {

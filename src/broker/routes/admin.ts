@@ -148,7 +148,7 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
         for (const meeting of await ctx.store.listLiveMeetings()) {
           if (meeting.accountId !== existing.id) continue;
           const placement = await ctx.store.getPlacement(meeting.id);
-          const policy = meetingPolicyOf(updated, meeting);
+          const policy = meetingPolicyOf(updated, meeting, ctx.config.cascade);
           if (placement) await ctx.control.meetingPolicy(placement.datacenter, meeting.id, policy);
         }
         await announceRecheck(ctx, recheck);

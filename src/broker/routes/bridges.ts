@@ -67,6 +67,7 @@ const MeetingPolicySchema = Type.Object({
   plan: Type.Optional(Type.String()),
   accountJurisdictions: Type.Optional(Type.Array(Type.String())),
   meetingJurisdictions: Type.Optional(Type.Array(Type.String())),
+  cascade: Type.Optional(Type.Literal(true)),
 });
 const RenewalResult = Type.Union([
   Type.Object({ participant: Type.String(), meeting: Type.String(), ok: Type.Literal(true), ticket: Type.String() }),
@@ -110,7 +111,7 @@ async function meetingWithPolicy(ctx: BrokerContext, id: string): Promise<{ meet
   const meeting = await ctx.store.getMeeting(id);
   if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${id}'.`);
   if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
-  return { meeting, policy: meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting) };
+  return { meeting, policy: meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting, ctx.config.cascade) };
 }
 
 /**
@@ -223,14 +224,14 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
         if (removed) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
         if (body.code !== undefined) {
-          await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country)));
+          await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country, ctx.config.cascade)));
         }
         return { recorded: removed };
       }
       if (body.outcome === 'refused') {
         // A bridge's refusal carries no ticket: the broker knows the participant's country only if they are a member.
         const member = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
-        await recordAboutParticipant(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country)));
+        await recordAboutParticipant(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: body.reason ?? 'unspecified' }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country, ctx.config.cascade)));
         return { recorded: true };
       }
       if (body.ticket === undefined) throw new GeobridgeError('VALIDATION', 'an admission report must carry the route ticket the bridge admitted.');
@@ -414,6 +415,7 @@ function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> 
     ...(policy.plan !== undefined ? { plan: policy.plan } : {}),
     ...(policy.accountJurisdictions ? { accountJurisdictions: [...policy.accountJurisdictions] } : {}),
     ...(policy.meetingJurisdictions ? { meetingJurisdictions: [...policy.meetingJurisdictions] } : {}),
+    ...(policy.cascade === true ? { cascade: true as const } : {}),
   };
 }
 

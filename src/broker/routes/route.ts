@@ -75,7 +75,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const country = locate(ctx, request.body.country, request.socket.remoteAddress, request.headers['x-forwarded-for']);
       const { manifest, version, sha256 } = ctx.policy.current;
       const placement = await ctx.store.getPlacement(meeting.id);
-      const policy = meetingPolicyOf(account, meeting);
+      const policy = meetingPolicyOf(account, meeting, ctx.config.cascade);
       // The hot path decides from the zone's lists; explaining walks every datacenter of the manifest.
       const explain = request.query.explain === 'true';
       const routeRequest = routeRequestFor(country, policy, {

@@ -19,6 +19,12 @@ export interface MeetingPolicy {
   readonly accountJurisdictions?: readonly string[];
   /** The meeting's own narrowing (ISO codes); absent = none. */
   readonly meetingJurisdictions?: readonly string[];
+  /**
+   * The meeting cascades (docs/cascading.md): each participant is on its own
+   * bridge, so the host's fence does not bind where the others connect (the
+   * host's own media is held to it on every hop). Absent = one home.
+   */
+  readonly cascade?: boolean;
 }
 
 /** Why a participant's media may not be at a datacenter: a decider reason, or the datacenter left the manifest. */
@@ -28,7 +34,7 @@ export type HoldRefusal = ExclusionReason | 'GONE';
 export function routeRequestFor(country: string, policy: MeetingPolicy | undefined, extra: Partial<RouteRequest> = {}): RouteRequest {
   return {
     country,
-    ...(policy ? { hostCountry: policy.hostCountry } : {}),
+    ...(policy && policy.cascade !== true ? { hostCountry: policy.hostCountry } : {}),
     ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
     ...(policy?.accountJurisdictions ? { accountJurisdictions: policy.accountJurisdictions } : {}),
     ...(policy?.meetingJurisdictions ? { meetingJurisdictions: policy.meetingJurisdictions } : {}),

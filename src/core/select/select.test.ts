@@ -4,6 +4,7 @@ import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Datacenter } from '../manifest/types.js';
 import { compilePolicy } from '../policy/compile.js';
+import { routeRequestFor, whyNotHeldAt } from './meeting-policy.js';
 import { isRefusal, selectDatacenters, selectRoute } from './select.js';
 
 const m = parseManifest(`version: 1
@@ -81,6 +82,17 @@ describe('refusals say what is missing', () => {
     const d = selectDatacenters(m, { country: 'CN', hostCountry: 'US' });
     expect(isRefusal(d) && d.error.code).toBe('FENCE_CONFLICT');
     expect(d.excluded).toContainEqual({ datacenter: 'cn-beijing', reason: 'MEETING' });
+  });
+
+  it('holds the guest of a cascaded meeting to its own fences only: the host’s do not bind where it connects', () => {
+    const request = routeRequestFor('CN', { hostCountry: 'US', cascade: true });
+    expect(request.hostCountry).toBeUndefined();
+    const d = selectDatacenters(m, request);
+    expect(isRefusal(d) ? d.error.code : d.candidates.map((c) => c.datacenter)).toEqual(['cn-beijing']);
+    expect(whyNotHeldAt(m, 'cn-beijing', 'CN', { hostCountry: 'US', cascade: true })).toBeUndefined();
+    expect(whyNotHeldAt(m, 'cn-beijing', 'CN', { hostCountry: 'US' })).toBe('MEETING');
+    // The account's own narrowing still binds.
+    expect(whyNotHeldAt(m, 'cn-beijing', 'CN', { hostCountry: 'US', cascade: true, accountJurisdictions: ['US'] })).toBe('ACCOUNT');
   });
 });
 
