@@ -41,6 +41,7 @@ const BENCHMARKS: Readonly<Record<string, Entry>> = {
   mls: { description: 'MLS meeting group (ts-mls, suite 1): commit creation and processing ms, and SFrame base-key export, for groups of 3, 10, 50, 100', load: () => import('./mls.js') },
   merkle: { description: 'transparency log (RFC 9162 Merkle tree, in memory): appends/s against hashing the leaves alone (appendRatio); proof sizes and µs to prove and verify in a log of 10^6 leaves, sizes at 10^8 computed', load: () => import('./merkle.js') },
   start: { description: 'seconds from `npm start` to its meeting link (six bridge processes), against its broker answering /healthz in the same run (linkRatio); built (dist/) and from source through tsx (sourceToBuiltRatio); goal: the link within 10 s', load: () => import('./start.js') },
+  relay: { description: 'one cascade hop: both bridges\' CPU per packet a relayed stream adds, against a bridge forwarding it to a local subscriber (relayToLocalCpuRatio, goal ≤ 1.2); glass-to-glass ms added by the hop (median), loopback', load: () => import('./relay.js') },
   sframe: { description: 'encrypt+decrypt frames/s of 1,200-byte frames through SFrameContext (node:crypto), against raw node:crypto AES-128-GCM (goal ratio ≥ 0.8); WebCrypto in Node and in a Chromium worker', load: () => import('./sframe.js') },
 };
 
