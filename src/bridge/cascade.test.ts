@@ -16,12 +16,13 @@ import { randomBytes } from 'node:crypto';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { hopsOf } from '../broker/cascade.js';
+import { hopsOf, refreshHops } from '../broker/cascade.js';
 import { issueRelayTicket } from '../broker/tickets.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
 import { parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage } from '../protocol/signalling.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { joinCall, participantIdOf, until, type Caller } from './participant.fixture.js';
+import type { Room } from './sfu.js';
 
 const DCS = ['eu-central', 'us-east', 'ap-tokyo'];
 /** Where Anna goes when eu-central dies: the rest of her zone's primaries. */
@@ -169,6 +170,23 @@ describe('a cascaded meeting', () => {
     expect(admitted).toMatchObject({ type: 'relay-admitted', peers: [] });
     const offers = frames.filter((m): m is Extract<BridgeMessage, { type: 'offer' }> => m.type === 'offer');
     expect(offers.flatMap((o) => o.streams)).toEqual([]);
+  });
+
+  it('opens again a hop a receiving bridge lost while the plan still holds it, when the broker refreshes its hops', async () => {
+    const ctx = cluster.broker.context;
+    const tokyo = (): Room | undefined => cluster.bridges.get('ap-tokyo')?.rooms.get(meeting);
+    const annaId = ids.get('Anna') ?? '';
+    // As a network fault between the bridges would: Tokyo's link from eu-central goes, the plan is unchanged.
+    await ctx.control.relayEnd('ap-tokyo', meeting, 'eu-central', 'test: the link broke');
+    await until(() => tokyo()?.remotes.has(annaId) === false, MEDIA_MS);
+    expect(tokyo()?.remotes.has(annaId)).toBe(false);
+    await refreshHops(ctx);
+    const base = got(kenji, anna);
+    await until(() => got(kenji, anna) > base + 20, MEDIA_MS);
+    expect(got(kenji, anna)).toBeGreaterThan(base + 20);
+    // A refresh audits nothing new: the hop carries what it carried.
+    const opened = (await ctx.audit.read()).filter((r) => r.type === 'relay.opened' && r.data.participant === annaId);
+    expect(opened).toHaveLength(1);
   });
 
   it('rebuilds the hops when a bridge dies: its participant moves inside her fence, and the others get her media again', async () => {

@@ -33,12 +33,42 @@ function stateOf(ctx: BrokerContext): State {
   return state;
 }
 
+/** How often every hop gets a fresh ticket: a hop whose link broke while both bridges lived is opened again within this. */
+export const HOP_REFRESH_MS = 15_000;
+
 /** Plans the meeting's hops again (after the ones asked before); a no-op unless the broker cascades. Never rejects: a hop that could not be ordered is logged. */
 export function replanMeeting(ctx: BrokerContext, meeting: string, log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<void> {
+  return inTurn(ctx, meeting, () => replan(ctx, meeting), log);
+}
+
+/**
+ * Sends every hop the bridges were told to hold a fresh ticket. A receiving
+ * bridge that holds the hop hands the ticket on; one whose link broke (a
+ * network fault, a sending bridge restarted) opens it again. Nothing new is
+ * audited: the hops carry what they carried.
+ */
+export function refreshHops(ctx: BrokerContext, log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<void> {
+  const { hops } = stateOf(ctx);
+  return Promise.all(
+    [...hops.keys()].map((meeting) =>
+      inTurn(
+        ctx,
+        meeting,
+        async () => {
+          for (const hop of hops.get(meeting)?.values() ?? []) await openRelay(ctx, hop, hop.streams);
+        },
+        log,
+      ),
+    ),
+  ).then(() => undefined);
+}
+
+/** Runs `work` on a meeting's hops after whatever was asked of them before. */
+function inTurn(ctx: BrokerContext, meeting: string, work: () => Promise<void>, log: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
   if (ctx.config.cascade !== true) return Promise.resolve();
   const { queues } = stateOf(ctx);
   const next = (queues.get(meeting) ?? Promise.resolve())
-    .then(() => replan(ctx, meeting))
+    .then(work)
     .catch((error: unknown) => {
       log({ level: 'warn', msg: 'cascade plan not applied', meeting, error: error instanceof Error ? error.message : String(error) });
     });

@@ -35,6 +35,7 @@ import { KeyRing } from './keys.js';
 import { assertSameLogKey, loadLogKey } from './log-key.js';
 import { BrokerMetrics } from './metrics.js';
 import { recheckLiveMeetings } from './recheck.js';
+import { HOP_REFRESH_MS, refreshHops } from './cascade.js';
 import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
 import { RejectionSummary, timerSchedule } from './rejection-summary.js';
@@ -208,6 +209,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     });
     const releaser = new PlacementReleaser(ctx);
     releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
+    const hopRefresh = settings.cascade === true ? setInterval(() => void refreshHops(ctx, (line) => { app.log.warn(line); }), HOP_REFRESH_MS) : undefined;
     if (stale) {
       app.log.warn(
         { file: settings.manifestPath, fileVersion: stale.version, inForce: version.version },
@@ -228,6 +230,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       close: async () => {
         if (closed) return;
         closed = true;
+        clearInterval(hopRefresh);
         await releaser.stop();
         // A keep-alive connection whose request was in flight when closing began outlives it (the client
         // may hold it for the server's 72 s keep-alive): after a grace for answers in flight, cut what is left.
