@@ -55,21 +55,12 @@ export interface RouteTicketInput {
   readonly expiresInSeconds?: number;
 }
 
-/** A planned cascade hop, to be put in a relay ticket. */
-export interface RelayTicketInput {
+/** A planned cascade hop, to be put in a relay ticket: its claims but the registered ones, and who issues it. */
+export type RelayTicketInput = Pick<RelayTicketClaims, 'meeting' | 'from' | 'to' | 'fromKey' | 'toKey' | 'manifest' | 'e2ee' | 'streams'> & {
   readonly issuer: string;
-  readonly meeting: string;
-  readonly from: string;
-  readonly to: string;
-  /** `x` of each bridge's Ed25519 public key, as the broker has it configured. */
-  readonly fromKey: string;
-  readonly toKey: string;
-  readonly manifest: string;
-  readonly e2ee: boolean;
-  readonly streams: readonly string[];
   /** Default 120. */
   readonly expiresInSeconds?: number;
-}
+};
 
 /** Input of `issueJoinToken`. */
 export interface JoinTokenInput {
