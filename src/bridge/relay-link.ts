@@ -24,7 +24,8 @@ export interface RelayLinkOptions {
   readonly url: string;
   readonly ticket: string;
   readonly claims: RelayTicketClaims;
-  readonly link: BrokerLink;
+  /** This bridge's link to the broker: its proof of identity. */
+  readonly link: Pick<BrokerLink, 'prove'>;
   readonly log: (line: Readonly<Record<string, unknown>>) => void;
   /** Called once when the link is gone (closed by either end, refused, or failed). */
   readonly onClosed: (why: string) => void;
@@ -43,6 +44,8 @@ export class RelayLink {
   /** The peers this hop brought in. */
   readonly #peers = new Set<string>();
   #admitted = false;
+  /** A newer ticket that came before the sending bridge admitted the hop: handed on once it has (the sender takes only `relay` first). */
+  #newer: string | undefined;
   #closed = false;
   /** Offers are answered one after another. */
   #applied: Promise<void> = Promise.resolve();
@@ -92,9 +95,10 @@ export class RelayLink {
     return this.#peers;
   }
 
-  /** A newer ticket for the same hop: handed on, the sender checks it. */
+  /** A newer ticket for the same hop: handed on (once the hop is admitted), the sender checks it. */
   update(ticket: string): void {
-    this.#sendMessage({ type: 'relay-update', ticket });
+    if (this.#admitted) this.#sendMessage({ type: 'relay-update', ticket });
+    else this.#newer = ticket;
   }
 
   /** Ends the hop: its peers leave this bridge's room. Idempotent. */
@@ -128,6 +132,8 @@ export class RelayLink {
         // An impostor at the sender's URL cannot sign for its datacenter.
         await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.fromKey }, message.proof, { datacenter: claims.from, challenge: this.#challenge, participant: claims.to });
         this.#admitted = true;
+        if (this.#newer !== undefined) this.#sendMessage({ type: 'relay-update', ticket: this.#newer });
+        this.#newer = undefined;
         for (const peer of message.peers) this.#join(peer.id, () => room.remote(peer, this));
         this.#options.log({ level: 'info', msg: 'relay open', meeting: claims.meeting, from: claims.from, peers: message.peers.length });
         return;

@@ -1,0 +1,243 @@
+/**
+ * A cascaded meeting in real Chromium (issue 16): three meeting pages, "as if
+ * from" Germany, the US and Japan, join one meeting of a broker started with
+ * cascade and each lands on its own nearest bridge (eu-central, us-east,
+ * ap-tokyo); the bridges relay what world.yaml's fences allow. Each page
+ * decodes the video of every peer its fences allow, and the US page never
+ * gets the German participant's: the EEA fence keeps her media out of the
+ * US, so it is on eu-central and ap-tokyo only, never on us-east — sampled
+ * all along, not once. Then eu-central dies: she comes back on eu-south and
+ * the Japanese page decodes her video again; the time is printed.
+ *
+ * E2EE across the bridges of a cascade is not built yet (docs/cascading.md),
+ * so the pages run with the dev-only switch `?e2ee=off`.
+ */
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
+import { checkE2eeVariant, launchChromium, openInvite, pageState, until } from './chromium.fixture.js';
+
+/** Each page's country and the bridge it must land on. */
+const DE = { name: 'Dora', country: 'DE', datacenter: 'eu-central' } as const;
+const US = { name: 'Uma', country: 'US', datacenter: 'us-east' } as const;
+const JP = { name: 'Jun', country: 'JP', datacenter: 'ap-tokyo' } as const;
+/** Where Dora goes when eu-central dies: the nearest other primary of her zone. */
+const SPARE = 'eu-south';
+/** A loaded 2-core machine runs other test files beside this one. */
+const MEDIA_MS = 60_000;
+/** The bound of the failover (issue 16's goal is 3 s; the figure is printed). */
+const FAILOVER_LIMIT_MS = 20_000;
+/** Frames a page must decode from a peer to count as seeing them. */
+const FRAMES = 5;
+
+let cluster: Cluster;
+let context: BrowserContext;
+let closeChromium: () => Promise<void>;
+let meeting: string;
+const pages = new Map<string, Page>();
+/** Where Dora's media was seen where it must never be: on us-east, or on Uma's page. */
+const violations: string[] = [];
+let sampler: ReturnType<typeof setInterval> | undefined;
+let pageSampler: ReturnType<typeof setInterval> | undefined;
+
+beforeAll(async () => {
+  let chromium;
+  const all = [DE.datacenter, US.datacenter, JP.datacenter, SPARE];
+  [cluster, chromium] = await Promise.all([startCluster(all, all, { cascade: true }), launchChromium()]);
+  ({ context, close: closeChromium } = chromium);
+  meeting = await cluster.meeting('Cascade in Chromium');
+  sampler = setInterval(sampleBridges, 20);
+  let busy = false;
+  pageSampler = setInterval(() => {
+    const uma = pages.get(US.name);
+    if (busy || !uma) return;
+    busy = true;
+    void samplePage(uma).finally(() => (busy = false));
+  }, 250);
+}, 90_000);
+
+afterAll(async () => {
+  clearInterval(sampler);
+  clearInterval(pageSampler);
+  await closeChromium();
+  await cluster.close();
+}, 90_000);
+
+function page(name: string): Page {
+  const p = pages.get(name);
+  if (!p) throw new Error(`no page for ${name}`);
+  return p;
+}
+
+/** Dora's participant ids, as any bridge knows her (she keeps hers across a failover, but nothing here relies on it). */
+function doraIds(): Set<string> {
+  const ids = new Set<string>();
+  for (const bridge of cluster.bridges.values()) {
+    const room = bridge.rooms.get(meeting);
+    for (const p of room?.participants.values() ?? []) if (p.name === DE.name) ids.add(p.id);
+    for (const r of room?.remotes.values() ?? []) if (r.info().name === DE.name) ids.add(r.id);
+  }
+  return ids;
+}
+
+/** Where Dora's streams are on the bridges: `dc:local` (she publishes there), `dc:remote` (a relay brought them in), `dc:out:<subscriber>` (sent on). */
+function doraOnBridges(ids = doraIds()): string[] {
+  const out: string[] = [];
+  for (const [dc, bridge] of cluster.bridges) {
+    const room = bridge.rooms.get(meeting);
+    if (!room) continue;
+    for (const p of room.participants.values()) if (ids.has(p.id) && p.published.size > 0) out.push(`${dc}:local`);
+    for (const r of room.remotes.values()) if (ids.has(r.id) || r.info().name === DE.name) out.push(`${dc}:remote`);
+    for (const s of [...room.participants.values(), ...room.relays.values()]) if (s.outgoing.some((o) => ids.has(o.publisher))) out.push(`${dc}:out:${s.id}`);
+  }
+  return out.sort();
+}
+
+/** Every 20 ms: is anything of Dora's on us-east? */
+function sampleBridges(): void {
+  const room = cluster.bridges.get(US.datacenter)?.rooms.get(meeting);
+  if (!room) return;
+  const ids = doraIds();
+  const seen = [
+    ...[...room.participants.values()].filter((p) => p.name === DE.name || ids.has(p.id)).map((p) => `participant ${p.id}`),
+    ...[...room.remotes.values()].filter((r) => r.info().name === DE.name || ids.has(r.id)).map((r) => `remote ${r.id}`),
+    ...[...room.participants.values(), ...room.relays.values()].flatMap((s) => s.outgoing.filter((o) => ids.has(o.publisher)).map((o) => `sent to ${s.id}: ${o.slot}`)),
+  ];
+  for (const s of seen) if (violations.length < 50) violations.push(`us-east: ${s}`);
+}
+
+/** Every 250 ms: does Uma's page know of Dora? */
+async function samplePage(uma: Page): Promise<void> {
+  try {
+    const seen = await uma.evaluate((name) => {
+      const tiles = [...document.querySelectorAll('.tile-name')].map((e) => e.textContent);
+      const listed = (window.geobridge.state.participants ?? []).map((p) => p.name);
+      return [...tiles, ...listed].filter((n) => n.includes(name));
+    }, DE.name);
+    for (const s of seen) if (violations.length < 50) violations.push(`Uma's page shows ${s}`);
+  } catch {
+    // The page closed while it was sampled.
+  }
+}
+
+/** Frames each remote participant's camera decoded on this page so far, by name, as its tiles play them (getStats matched to the tile's track). */
+function decodedByName(p: Page): Promise<Record<string, number>> {
+  return p.evaluate(async () => {
+    const stats = await window.geobridge.stats();
+    const out: Record<string, number> = {};
+    for (const tile of document.querySelectorAll<HTMLElement>('.tile:not(.self):not(.screen)')) {
+      const name = tile.querySelector('.tile-name')?.textContent ?? '';
+      const source = tile.querySelector('video')?.srcObject;
+      const track = source instanceof MediaStream ? source.getVideoTracks()[0] : undefined;
+      if (track === undefined) continue;
+      out[name] = stats.filter((s) => s.kind === 'video' && s.trackIdentifier === track.id).reduce((n, s) => n + s.framesDecoded, 0);
+    }
+    return out;
+  });
+}
+
+/** Video streams the page decodes that no tile of `names` plays. */
+function decodedOutside(p: Page, names: readonly string[]): Promise<string[]> {
+  return p.evaluate(async (names) => {
+    const stats = await window.geobridge.stats();
+    const known = new Set<string>();
+    for (const tile of document.querySelectorAll<HTMLElement>('.tile:not(.self)')) {
+      if (!names.includes(tile.querySelector('.tile-name')?.textContent ?? '')) continue;
+      const source = tile.querySelector('video')?.srcObject;
+      for (const t of source instanceof MediaStream ? source.getVideoTracks() : []) known.add(t.id);
+    }
+    return stats.filter((s) => s.kind === 'video' && s.framesDecoded > 0 && !known.has(s.trackIdentifier)).map((s) => `${s.trackIdentifier}: ${s.framesDecoded} frames`);
+  }, names);
+}
+
+/** Who each page must decode, under world.yaml's fences: the EEA fence keeps Dora's media out of the US. */
+const SEES: Readonly<Record<string, readonly string[]>> = {
+  [DE.name]: [US.name, JP.name],
+  [US.name]: [JP.name],
+  [JP.name]: [DE.name, US.name],
+};
+
+async function decodesAll(name: string): Promise<boolean> {
+  const decoded = await decodedByName(page(name));
+  return (SEES[name] ?? []).every((peer) => (decoded[peer] ?? 0) >= FRAMES);
+}
+
+describe('a cascaded meeting in Chromium', () => {
+  it('puts each page on its own bridge, and each decodes every peer its fences allow, and no other', async () => {
+    const res = await fetch(new URL(`/v1/meetings/${meeting}/invites`, cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${cluster.apiKey}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(201);
+    const link = ((await res.json()) as { invite: string }).invite;
+    for (const who of [DE, US, JP]) {
+      const { page: p } = await openInvite(context, cluster.broker.url, link, who.name, who.country, '?e2ee=off');
+      await p.click('#join');
+      pages.set(who.name, p);
+    }
+    for (const who of [DE, US, JP]) {
+      await until(async () => (await pageState(page(who.name))).connected !== undefined, MEDIA_MS, `${who.name} to connect`);
+      expect((await pageState(page(who.name))).connected?.datacenter, who.name).toBe(who.datacenter);
+    }
+    const started = Date.now();
+    for (const who of [DE, US, JP]) await until(() => decodesAll(who.name), MEDIA_MS, `${who.name} to decode ${(SEES[who.name] ?? []).join(', ')}`);
+    console.log(`cascade in Chromium: every page decodes every peer it may ${Date.now() - started} ms after all three connected`);
+    for (const who of [DE, US, JP]) {
+      const decoded = await decodedByName(page(who.name));
+      for (const peer of SEES[who.name] ?? []) expect(decoded[peer] ?? 0, `${who.name} decodes ${peer}`).toBeGreaterThanOrEqual(FRAMES);
+      // Nothing decoded that is not one of the peers it may see.
+      expect(await decodedOutside(page(who.name), SEES[who.name] ?? [])).toEqual([]);
+      await checkE2eeVariant(page(who.name), false);
+    }
+    // Uma's page never even hears of Dora.
+    const uma = await pageState(page(US.name));
+    expect((uma.participants ?? []).map((p) => p.name).sort()).toEqual([JP.name, US.name]);
+    expect(violations).toEqual([]);
+  }, 150_000);
+
+  it('keeps Dora\u2019s streams on eu-central and ap-tokyo only, never on us-east', () => {
+    const ids = doraIds();
+    expect(ids.size).toBe(1);
+    const where = doraOnBridges(ids);
+    const dcs = new Set(where.map((w) => w.split(':')[0]));
+    expect([...dcs].sort()).toEqual([JP.datacenter, DE.datacenter].sort());
+    expect(where).toContain(`${DE.datacenter}:local`);
+    expect(where).toContain(`${JP.datacenter}:remote`);
+    // eu-central sends her streams to one relay only: Tokyo's.
+    expect(where.filter((w) => w.startsWith(`${DE.datacenter}:out:relay:`))).toEqual([`${DE.datacenter}:out:relay:${JP.datacenter}`]);
+    expect(violations).toEqual([]);
+  });
+
+  it('moves Dora to eu-south when eu-central dies, and Jun decodes her video again', async () => {
+    const dora = page(DE.name);
+    const jun = page(JP.name);
+    const killed = Date.now();
+    await cluster.bridges.get(DE.datacenter)?.close();
+    cluster.bridges.delete(DE.datacenter);
+    await until(async () => (await pageState(dora)).connected?.datacenter === SPARE && (await pageState(dora)).phase === 'connected', FAILOVER_LIMIT_MS + 10_000, `Dora to reconnect on ${SPARE}`);
+    const movedMs = Date.now() - killed;
+    // Every frame of hers Jun decodes from now on came through eu-south: eu-central is gone, and her page has been on eu-south since.
+    let last = (await decodedByName(jun))[DE.name] ?? 0;
+    let fresh = 0;
+    await until(
+      async () => {
+        const now = (await decodedByName(jun))[DE.name] ?? 0;
+        // A new stream starts counting from zero.
+        fresh += now >= last ? now - last : now;
+        last = now;
+        return fresh >= FRAMES;
+      },
+      FAILOVER_LIMIT_MS + 10_000,
+      'Jun to decode Dora again',
+    );
+    const backMs = Date.now() - killed;
+    console.log(JSON.stringify({ cascadeFailoverChromium: { killed: DE.datacenter, movedTo: SPARE, reconnectedMs: movedMs, decodedAgainMs: backMs } }));
+    expect(backMs).toBeLessThan(FAILOVER_LIMIT_MS);
+    // Dora sees the others again on eu-south, and the fences still hold.
+    await until(() => decodesAll(DE.name), MEDIA_MS, 'Dora to decode Uma and Jun on eu-south');
+    const where = doraOnBridges();
+    expect([...new Set(where.map((w) => w.split(':')[0]))].sort()).toEqual([JP.datacenter, SPARE].sort());
+    expect(where.filter((w) => w.startsWith(`${SPARE}:out:relay:`))).toEqual([`${SPARE}:out:relay:${JP.datacenter}`]);
+    expect(await decodedOutside(page(US.name), [JP.name])).toEqual([]);
+    expect(violations).toEqual([]);
+    await Promise.all([...pages.values()].map((p) => p.close()));
+    pages.clear();
+  }, 150_000);
+});
