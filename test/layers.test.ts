@@ -17,10 +17,11 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   translog: ['core', 'translog'],
   // The wire contracts, below every party that reads them.
   protocol: ['core', 'protocol'],
-  mls: ['core', 'sframe', 'mls'],
+  // The delivery service (relay.ts) speaks the signalling contract's messages.
+  mls: ['core', 'sframe', 'protocol', 'mls'],
   node: ['core', 'sframe', 'node'],
-  // The audit log is a transparency log: its Merkle tree is translog's.
-  broker: ['core', 'node', 'translog', 'protocol', 'report', 'broker'],
+  // The audit log is a transparency log: its Merkle tree is translog's. The broker is a cascaded meeting's MLS delivery service (mls).
+  broker: ['core', 'node', 'translog', 'protocol', 'mls', 'report', 'broker'],
   // The bridge meets the broker in protocol only, never in its internals.
   bridge: ['core', 'node', 'protocol', 'mls', 'bridge'],
   // The SDK holds the participant's side of the MLS group (mls) and its media keys (sframe).

@@ -21,12 +21,14 @@ import { GeobridgeError } from '../core/errors.js';
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import type { MlsEntry } from '../mls/relay.js';
 import { signBridgeMessage } from '../protocol/bridge-message.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
 import { verifyControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
 import { keyRevokedError } from '../protocol/jwt.js';
 import { verifyRelayTicket, type RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { ticketJurisdictions, verifyRouteTicket, type RouteTicketClaims } from '../protocol/route-ticket.js';
+import type { GroupMember, MlsHolding, MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { Lanes } from './lanes.js';
 
 /** What a heartbeat reports. */
@@ -59,6 +61,13 @@ export interface BrokerLinkOptions {
   readonly timeoutMs?: number;
   /** Where the link says that it moved to another broker, and why. */
   readonly log?: (line: Readonly<Record<string, unknown>>) => void;
+}
+
+/** The broker's answer to an admission. */
+export interface Admitted {
+  readonly policy: MeetingPolicy;
+  /** In a cascaded meeting: how the participant enters the meeting's one MLS group, and its members on every bridge. */
+  readonly group?: { readonly entry: MlsEntry; readonly members: readonly GroupMember[] };
 }
 
 /** Answers that mean "this broker cannot serve now", not "no": the next broker may. */
@@ -157,14 +166,24 @@ export class BrokerLink {
   }
 
   /**
-   * Reports an admission with its ticket; the broker re-checks it against the
-   * policy in force and may refuse. Answers the policy the meeting is held to.
+   * Reports an admission with its ticket (and the MLS group the participant
+   * carries); the broker re-checks it against the policy in force and may
+   * refuse. Answers the policy the meeting is held to and, in a cascaded
+   * meeting, how the participant enters the group the broker orders.
    */
-  async admitted(participant: string, meeting: string, ticket: string, replaced: boolean): Promise<MeetingPolicy> {
-    const answer = await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket, ...(replaced ? { replaced } : {}) });
+  async admitted(participant: string, meeting: string, ticket: string, replaced: boolean, carried?: MlsHolding): Promise<Admitted> {
+    const answer = await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket, ...(replaced ? { replaced } : {}), ...(carried ? { mls: carried } : {}) });
     const policy = answer.policy as MeetingPolicy | undefined;
     if (policy?.hostCountry === undefined) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer carries no meeting policy");
-    return policy;
+    const group = answer.group as Admitted['group'];
+    if (policy.cascade !== true) return { policy };
+    if (group === undefined || !['found', 'continue', 'join'].includes(group.entry) || !Array.isArray(group.members)) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer to a cascaded meeting says nothing of its MLS group");
+    return { policy, group };
+  }
+
+  /** Passes a participant's MLS message in a cascaded meeting to the broker, which orders the meeting's one group; after its admission, in order. */
+  async mls(participant: string, meeting: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage): Promise<void> {
+    await this.#send(`${meeting} ${participant}`, '/v1/bridges/mls', { kind: 'mls', meeting, participant, session, message });
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {

@@ -15,7 +15,7 @@ import { nodeSession, type SessionEvent } from '../sdk/node.js';
 import type { Session } from '../sdk/session.js';
 import type { MlsSubmitMessage } from '../protocol/signalling.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { MlsRelay } from './mls-relay.js';
+import { MlsRelay } from '../mls/relay.js';
 
 let cluster: Cluster;
 /** Every line the broker and the bridge logged. */

@@ -21,6 +21,8 @@ import type { Renewable } from './ticket-renewals.js';
 export interface Admission extends Renewable {
   readonly participant: Participant;
   readonly room: Room;
+  /** A cascaded meeting: its MLS group spans bridges and the broker is its delivery service, not this room. */
+  readonly cascaded: boolean;
   send(message: BridgeMessage): void;
   /** Closes the socket: told to move (`MOVED`), refused with `code`, or simply closed (no code). */
   close(code: string | undefined, message: string): void;
@@ -36,6 +38,13 @@ export interface AdmissionHost extends RelayHost {
   log(line: Readonly<Record<string, unknown>>): void;
   room(meeting: string): Room;
   admission(meeting: string, participant: string): Admission | undefined;
+  /**
+   * Holds what the broker sends for this participant's group (a cascaded
+   * meeting) while its admission is under way: the broker may send it before
+   * the bridge has told the participant it is in. `release` sends it to the
+   * admitted session, or drops it.
+   */
+  holdGroupMessages(meeting: string, participant: string): { release(admission?: Admission): void };
   /** Registers the session under the meeting's policy; false when the policy in force rules it out (then it has been ended). */
   enter(admission: Admission, policy: MeetingPolicy): boolean;
   end(admission: Admission, code: string | undefined, message: string): void;
@@ -188,8 +197,22 @@ export class ClientConnection {
     }
     const signedProof = await proof;
     const earlier = host.admission(meeting, sub);
-    // The broker re-checks the ticket against the policy in force before the participant gets media, and records the member.
-    const policy = await link.admitted(sub, meeting, token, earlier !== undefined);
+    const held = host.holdGroupMessages(meeting, sub);
+    try {
+      await this.#admit(claims, token, signedProof, earlier, carried, sends, held);
+    } finally {
+      held.release();
+    }
+  }
+
+  /** The broker's admission, then the participant into the room. */
+  async #admit(claims: RouteTicketClaims, token: string, signedProof: string, earlier: Admission | undefined, carried: MlsHolding | undefined, sends: readonly ('audio' | 'video')[], held: { release(admission?: Admission): void }): Promise<void> {
+    const host = this.#host;
+    const { link } = host;
+    const { meeting, sub } = claims;
+    // The broker re-checks the ticket against the policy in force before the participant gets media, and records the member
+    // (and, in a cascaded meeting, takes it into the group it orders: only there is the carried group the broker's business).
+    const { policy, group } = await link.admitted(sub, meeting, token, earlier !== undefined, claims.policy.cascade === true ? carried : undefined);
     if (this.#closed) {
       await this.#rollBack(claims, earlier);
       return;
@@ -208,6 +231,7 @@ export class ClientConnection {
     const admission: Admission = {
       participant,
       room,
+      cascaded: group !== undefined,
       ticket: token,
       claims,
       send: (m) => {
@@ -219,7 +243,7 @@ export class ClientConnection {
     };
     this.#admission = admission;
     if (!host.enter(admission, policy)) return;
-    const entry = room.mls.admit(sub, room.participants.size, carried);
+    const entry = group?.entry ?? room.mls.admit(sub, room.participants.size, carried);
     this.#send({
       type: 'admitted',
       participant: sub,
@@ -229,11 +253,13 @@ export class ClientConnection {
       peers: room.peers(),
       mlsFounder: entry === 'found',
       mlsContinues: entry === 'continue',
+      ...(group ? { mlsMembers: group.members } : {}),
       iceServers: host.iceServersFor(link.ticketJurisdictions(claims)),
       trickle: true,
       name: claims.name,
       proof: signedProof,
     });
+    held.release(admission);
     room.tell(sub, { type: 'peer-joined', peer: participant.info() });
     await room.add(participant, sends);
     if (host.admission(meeting, sub) === admission) host.tellUnreachable(admission);
@@ -275,13 +301,19 @@ export class ClientConnection {
       case 'leave':
         this.#host.end(admission, undefined, 'left');
         return;
-      case 'mls': {
-        const others = [...room.participants.keys()].filter((id) => id !== participant.id);
-        for (const out of room.mls.submit(participant.id, message, others)) room.participants.get(out.to)?.notify(out.message);
-        return;
-      }
+      case 'mls':
       case 'mls-joined':
-        room.mls.joined(participant.id, message.epoch, message.tag);
+        if (admission.cascaded) {
+          // The broker orders a cascaded meeting's group; its answers come back as control commands. Not awaited: answers and candidates do not wait for it.
+          void this.#host.link.mls(participant.id, admission.claims.meeting, admission.claims.decision, message).catch((error: unknown) => {
+            this.#host.log({ level: 'warn', msg: 'MLS message not passed to the broker', participant: participant.id, code: isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR', error: error instanceof Error ? error.message : String(error) });
+          });
+        } else if (message.type === 'mls') {
+          const others = [...room.participants.keys()].filter((id) => id !== participant.id);
+          for (const out of room.mls.submit(participant.id, message, others)) room.participants.get(out.to)?.notify(out.message);
+        } else {
+          room.mls.joined(participant.id, message.epoch, message.tag);
+        }
         return;
       case 'join':
         return;

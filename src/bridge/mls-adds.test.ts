@@ -1,12 +1,12 @@
 /**
  * MeetingKeys, the SDK's side of the MLS group, against the bridge's real
- * relay (src/bridge/mls-relay.ts) with delivery in this process: who gets
+ * relay (src/mls/relay.ts) with delivery in this process: who gets
  * added by which commit, and a group that moves to another bridge.
  */
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
-import { MlsRelay, type Outgoing } from './mls-relay.js';
+import { MlsRelay, type Outgoing } from '../mls/relay.js';
 import { loadCipherSuite } from '../mls/group.js';
 import { firstCounter } from '../mls/kid.js';
 import { createTestBroker, MEETING, newMember, type TestBroker } from '../mls/test-broker.fixture.js';

@@ -22,7 +22,7 @@ import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
-import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type IceServer, type UnreachablePeer } from '../protocol/signalling.js';
+import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type GroupDeliveryMessage, type IceServer, type UnreachablePeer } from '../protocol/signalling.js';
 import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
@@ -128,6 +128,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #relayLinks = new Map<string, RelayLink>();
   /** Who cannot exchange media with whom in each cascaded meeting here, as the broker last said. */
   readonly #unreachable = new Map<string, Extract<ControlCommand, { type: 'unreachable' }>>();
+  /** Group messages for participants whose admission is under way, by meeting and participant (`holdGroupMessages`). */
+  readonly #heldGroupMessages = new Map<string, GroupDeliveryMessage[]>();
   /** Relay tickets used for a connection, with their expiry (s): each is good once. */
   readonly #usedRelayTickets = new Map<string, number>();
   readonly #log: (line: Readonly<Record<string, unknown>>) => void;
@@ -293,6 +295,19 @@ class Bridge implements RunningBridge, AdmissionHost {
     return this.#admissions.get(meeting)?.get(participant);
   }
 
+  holdGroupMessages(meeting: string, participant: string): { release(admission?: Admission): void } {
+    const key = meetingKey(meeting, participant);
+    const held: GroupDeliveryMessage[] = [];
+    this.#heldGroupMessages.set(key, held);
+    return {
+      release: (admission) => {
+        if (this.#heldGroupMessages.get(key) === held) this.#heldGroupMessages.delete(key);
+        const messages = held.splice(0);
+        if (admission) for (const message of messages) admission.send(message);
+      },
+    };
+  }
+
   /** Records an admitted session and the policy its meeting is held to, unless the policy in force already rules it out. */
   enter(admission: Admission, policy: MeetingPolicy): boolean {
     this.#meetingPolicies.set(admission.claims.meeting, policy);
@@ -329,9 +344,10 @@ class Bridge implements RunningBridge, AdmissionHost {
     if (room?.participants.get(sub) === admission.participant) {
       void room.remove(sub).catch(() => undefined);
       room.tell(sub, { type: 'peer-left', id: sub });
-      for (const out of room.mls.left(sub, [...room.participants.keys()])) room.participants.get(out.to)?.notify(out.message);
+      // A cascaded meeting's group is the broker's: it hears of the departure below.
+      if (!admission.cascaded) for (const out of room.mls.left(sub, [...room.participants.keys()])) room.participants.get(out.to)?.notify(out.message);
       // Hops into a meeting nobody here attends any more carry nothing anyone receives.
-      if (room.participants.size === 0) for (const [key, link] of this.#relayLinks) if (key.startsWith(`${meeting}\u0000`)) link.close('nobody here attends the meeting any more');
+      if (room.participants.size === 0) for (const [key, link] of this.#relayLinks) if (key.startsWith(meetingKey(meeting, ''))) link.close('nobody here attends the meeting any more');
       if (room.empty) this.#rooms.delete(meeting);
     }
     admission.close(code, message);
@@ -373,7 +389,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   }
 
   #obey(command: Exclude<ControlCommand, { type: 'policy' | 'keys' }>): void {
-    this.#log({ level: 'info', msg: 'control', command: command.type, meeting: command.meeting });
+    // A cascaded meeting's group messages are many and say nothing an operator needs.
+    if (command.type !== 'mls') this.#log({ level: 'info', msg: 'control', command: command.type, meeting: command.meeting });
     const inMeeting = [...(this.#admissions.get(command.meeting)?.values() ?? [])];
     switch (command.type) {
       case 'meeting-policy':
@@ -398,7 +415,16 @@ class Bridge implements RunningBridge, AdmissionHost {
         });
         return;
       case 'relay-end':
-        this.#relayLinks.get(hopKey(command.meeting, command.from))?.close(command.reason);
+        this.#relayLinks.get(meetingKey(command.meeting, command.from))?.close(command.reason);
+        return;
+      case 'mls':
+        for (const { to, message } of command.deliveries) {
+          for (const id of to) {
+            const held = this.#heldGroupMessages.get(meetingKey(command.meeting, id));
+            if (held) held.push(message);
+            else this.admission(command.meeting, id)?.send(message);
+          }
+        }
         return;
       case 'unreachable':
         if (command.pairs.length === 0) this.#unreachable.delete(command.meeting);
@@ -432,7 +458,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   async #relay(meeting: string, from: string, url: string, ticket: string): Promise<void> {
     const claims = await this.#link.verifyRelayTicket(ticket, 'to');
     if (claims.meeting !== meeting || claims.from !== from) throw new GeobridgeError('RELAY_TICKET_INVALID', `the relay ticket is for ${claims.meeting} from ${claims.from}, not ${meeting} from ${from}`);
-    const key = hopKey(meeting, from);
+    const key = meetingKey(meeting, from);
     const open = this.#relayLinks.get(key);
     if (open) {
       open.update(ticket);
@@ -457,7 +483,7 @@ class Bridge implements RunningBridge, AdmissionHost {
 
   /** Closes every hop into and out of a meeting here. */
   #closeRelays(meeting: string, why: string): void {
-    for (const [key, link] of this.#relayLinks) if (key.startsWith(`${meeting}\u0000`)) link.close(why);
+    for (const [key, link] of this.#relayLinks) if (key.startsWith(meetingKey(meeting, ''))) link.close(why);
     const room = this.#rooms.get(meeting);
     for (const id of [...(room?.relays.keys() ?? [])]) void room?.removeRelay(id);
   }
@@ -549,7 +575,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   }
 }
 
-/** A hop into this bridge: the meeting and the sending datacenter. */
-function hopKey(meeting: string, from: string): string {
-  return `${meeting}\u0000${from}`;
+/** Something of a meeting, by id: a hop into this bridge by its sending datacenter, a participant by its id. */
+function meetingKey(meeting: string, id: string): string {
+  return `${meeting}\u0000${id}`;
 }

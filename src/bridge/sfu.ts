@@ -42,7 +42,7 @@ import {
   type RtpPacket,
 } from 'werift';
 import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
-import { MlsRelay } from './mls-relay.js';
+import { MlsRelay } from '../mls/relay.js';
 import { bridgeOfferSdp, type OfferNetwork } from './offer-sdp.js';
 import { startsVp8KeyFrame } from './vp8.js';
 

@@ -157,6 +157,11 @@ export class BridgeControl {
     return this.#command(datacenter, { type: 'unreachable', ...command });
   }
 
+  /** Messages of a cascaded meeting's group for participants on the bridge of `datacenter`. */
+  mls(datacenter: string, command: Omit<Extract<ControlCommand, { type: 'mls' }>, 'type'>): Promise<void> {
+    return this.#command(datacenter, { type: 'mls', ...command });
+  }
+
   /** A command decided here: to the bridge if it is present here, else (or for '*', also) through the relay. */
   #command(datacenter: string, command: ControlCommand): Promise<void> {
     if (datacenter === '*' || !this.#connections.has(datacenter)) this.#relay?.forward(datacenter, command);

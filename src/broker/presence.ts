@@ -22,6 +22,7 @@ import { GeobridgeError } from '../core/errors.js';
 import { MAX_BRIDGE_GRACE_MS } from '../protocol/control-commands.js';
 import { verifyBridgeMessage } from '../protocol/bridge-message.js';
 import { replanMeeting } from './cascade.js';
+import { leaveGroup } from './group-delivery.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { catchUpBridge } from './recheck.js';
 import type { PresenceLimits } from './rate-limits.js';
@@ -89,6 +90,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
   async function dropMembers(datacenter: string, why: string): Promise<void> {
     const removed = await ctx.store.removeParticipantsAt(datacenter);
     if (removed.length > 0) app.log.warn({ datacenter, members: removed.length }, `members of ${datacenter} dropped: ${why}`);
+    for (const p of removed) leaveGroup(ctx, p.meetingId, p.id, p.session);
     for (const meeting of new Set(removed.map((p) => p.meetingId))) void replanMeeting(ctx, meeting, (line) => { app.log.warn(line); });
   }
 

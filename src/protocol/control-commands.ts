@@ -22,8 +22,12 @@
  *   relay-end       close the hop from that bridge
  *   unreachable     who in a cascaded meeting cannot exchange media with whom, and why, for this
  *                   bridge's participants (with the display names of those they cannot reach)
+ *   mls             a cascaded meeting's MLS delivery service (the broker) has messages for
+ *                   participants on this bridge: relayed key packages, commits, Welcomes and chat,
+ *                   answers to their commits, calls to found, the group's members
  */
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import { isGroupDeliveryMessage, type GroupDeliveryMessage } from './signalling.js';
 import { arrayOf, count, nonEmpty, objectOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
 
 /** The manifest in force, by version and SHA-256; its text travels beside the JWT. */
@@ -91,7 +95,13 @@ export interface UnreachableCommand {
   /** Display names of the participants the pairs name. */
   readonly names: readonly { readonly id: string; readonly name: string }[];
 }
-export type ControlCommand = PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand | RelayCommand | RelayEndCommand | UnreachableCommand;
+/** Messages of a cascaded meeting's group for participants admitted on this bridge, in the order the delivery service sent them. */
+export interface MlsCommand {
+  readonly type: 'mls';
+  readonly meeting: string;
+  readonly deliveries: readonly { readonly to: readonly string[]; readonly message: GroupDeliveryMessage }[];
+}
+export type ControlCommand = MlsCommand | PolicyCommand | MeetingPolicyCommand | MoveCommand | EndCommand | EvictCommand | KeysCommand | RelayCommand | RelayEndCommand | UnreachableCommand;
 
 /** The most revoked kids a `keys` command carries: a key revoked long ago is in no verifier's cache. */
 export const MAX_REVOKED_KIDS = 1000;
@@ -115,6 +125,7 @@ const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
   keys: { revoked: arrayOf(ID, MAX_REVOKED_KIDS) },
   relay: { meeting: ID, from: ID, url: (v) => typeof v === 'string' && /^wss?:\/\/[^\s]{1,2000}$/.test(v), ticket: nonEmpty(16_384) },
   'relay-end': { meeting: ID, from: ID, reason: str(500) },
+  mls: { meeting: ID, deliveries: arrayOf(objectOf({ to: arrayOf(ID, 10_000), message: isGroupDeliveryMessage }), 10_000) },
   unreachable: { meeting: ID, pairs: arrayOf(objectOf({ from: ID, to: ID, reason: nonEmpty(64) }), 100_000), names: arrayOf(objectOf({ id: ID, name: str(100) }), 10_000) },
 };
 

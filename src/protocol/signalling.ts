@@ -195,6 +195,14 @@ export interface AdmittedMessage {
   readonly mlsFounder: boolean;
   /** The group `join.mls` names is the room's: go on in it, with no key package and no Welcome. Absent means false. */
   readonly mlsContinues?: boolean;
+  /**
+   * In a cascaded meeting, whose group spans its bridges: everyone admitted
+   * to the meeting on any bridge, this participant included. Those are the
+   * members the group keeps (`peers` are only whose media reaches this
+   * bridge); `mls-members` updates the list. Absent: the group is this
+   * bridge's room.
+   */
+  readonly mlsMembers?: readonly GroupMember[];
   /** STUN/TURN servers for the media connection, as the bridge's operator configured them. */
   readonly iceServers: readonly IceServer[];
   /** The bridge takes the client's ICE candidates in `candidate` messages: answer at once. Absent means false. */
@@ -291,10 +299,24 @@ export interface MlsResultMessage {
 export interface MlsFoundMessage {
   readonly type: 'mls-found';
 }
+/** A participant in a cascaded meeting's group scope: `since` changes each time it is admitted again (a new connection). */
+export interface GroupMember {
+  readonly id: string;
+  readonly name: string;
+  readonly since: number;
+}
+/** A cascaded meeting's members on every bridge, now (the whole list, replacing `admitted.mlsMembers` or the last one). */
+export interface MlsMembersMessage {
+  readonly type: 'mls-members';
+  readonly members: readonly GroupMember[];
+}
+/** What the MLS delivery service sends a participant: relayed bytes, its answer, a call to found, the group's scope. */
+export type GroupDeliveryMessage = MlsRelayMessage | MlsResultMessage | MlsFoundMessage | MlsMembersMessage;
 export type BridgeMessage =
   | MlsRelayMessage
   | MlsFoundMessage
   | MlsResultMessage
+  | MlsMembersMessage
   | AdmittedMessage
   | UnreachableMessage
   | RelayAdmittedMessage
@@ -326,6 +348,7 @@ const streamInfo: Check = (v) => objectOf({ mid: nonEmpty(32), peer: nonEmpty(ID
 /** A `groupTag`: 16 bytes, base64url without padding. */
 const groupTag: Check = (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{22}$/.test(v);
 const mlsHolding = objectOf({ epoch: count, tag: groupTag });
+const groupMembers: Check = arrayOf(objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), since: count }), 10_000);
 /** `join.sends`: 'audio' and 'video', each at most once. */
 const sends: Check = (v) => arrayOf(oneOf('audio', 'video'), 2)(v) && new Set(v as unknown[]).size === (v as unknown[]).length;
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
@@ -343,7 +366,7 @@ const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
 };
 
 const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
-  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), trickle: optional(bool), name: str(ID_MAX), proof: jws },
+  admitted: { participant: nonEmpty(ID_MAX), meeting: nonEmpty(ID_MAX), datacenter: nonEmpty(ID_MAX), jurisdiction: nonEmpty(2), peers: arrayOf(peerInfo, 10_000), mlsFounder: bool, mlsContinues: optional(bool), mlsMembers: optional(groupMembers), iceServers: arrayOf(iceServer, ICE_SERVERS_MAX), trickle: optional(bool), name: str(ID_MAX), proof: jws },
   'relay-admitted': { proof: jws, peers: arrayOf(peerInfo, 10_000) },
   unreachable: { peers: arrayOf(objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), direction: oneOf('from', 'to'), reason: nonEmpty(64) }), 20_000) },
   offer: { sdp: nonEmpty(SDP_MAX), streams: arrayOf(streamInfo, 20_000) },
@@ -357,7 +380,20 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome', 'application'), from: nonEmpty(ID_MAX), data: mlsBytes },
   'mls-result': { accepted: bool, reason: str(64), epoch: count, kind: optional(oneOf('application')) },
   'mls-found': {},
+  'mls-members': { members: groupMembers },
 };
+
+const GROUP_DELIVERY_SCHEMAS: Readonly<Record<GroupDeliveryMessage['type'], Schema>> = {
+  mls: BRIDGE_SCHEMAS.mls,
+  'mls-result': BRIDGE_SCHEMAS['mls-result'],
+  'mls-found': BRIDGE_SCHEMAS['mls-found'],
+  'mls-members': BRIDGE_SCHEMAS['mls-members'],
+};
+
+/** A message the MLS delivery service may send a participant (what the broker's `mls` control command carries). */
+export function isGroupDeliveryMessage(value: unknown): value is GroupDeliveryMessage {
+  return parseTagged<GroupDeliveryMessage>(value, GROUP_DELIVERY_SCHEMAS, 'message').ok;
+}
 
 /** Parses a frame a client sent. */
 export function parseClientMessage(frame: string): Parsed<ClientMessage> {

@@ -31,7 +31,7 @@
  */
 import type { JWTVerifyGetKey } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
-import type { MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../protocol/signalling.js';
+import type { GroupMember, MlsHolding, MlsJoinedMessage, MlsRelayMessage, MlsResultMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { GeobridgeError } from '../core/errors.js';
 import { verifyIdentityAssertion } from '../protocol/identity-assertion.js';
 import { BrokerClient, BrokerError } from './broker-client.js';
@@ -204,8 +204,10 @@ export class MeetingKeys {
   #group: MeetingGroup | undefined;
   /** Key packages of participants waiting to be added, by participant. */
   readonly #waiting = new Map<string, Uint8Array>();
-  /** Participants on the bridge with us (the others): id → display name. */
+  /** Participants on the bridge with us (the others): id → display name. In a cascaded meeting, the others on every bridge. */
   readonly #present = new Map<string, string>();
+  /** In a cascaded meeting (`setMembers`): each member's admission, whose change means it came back on a new connection. */
+  #since: Map<string, number> | undefined;
   /** Participants announced on this connection who left since. */
   readonly #left = new Map<string, string>();
   /** Leaves (`leafKey`) of earlier connections of participants announced again: the committer removes them. */
@@ -225,6 +227,8 @@ export class MeetingKeys {
   /** Members of the carried group not on this bridge yet, by participant: kept until they come or the grace ends. */
   readonly #awaited = new Set<string>();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** In a cascaded meeting: the grace of each member gone from the meeting's scope, which may be moving to another bridge. */
+  readonly #departures = new Map<string, ReturnType<typeof setTimeout>>();
   /** The carried epoch and how many connections sent in it before this one, for our first CTR. */
   #carriedEpoch: { readonly epoch: bigint; readonly connections: number } | undefined;
 
@@ -288,8 +292,10 @@ export class MeetingKeys {
       this.#left.set(m.participant, m.name);
     }
     if (this.#awaited.size > 0) {
+      const carriedIn = [...this.#awaited];
       this.#graceTimer = setTimeout(() => {
-        this.#awaited.clear();
+        // Members that left after arriving have a grace of their own (#awaitReturn).
+        for (const p of carriedIn) if (!this.#departures.has(p)) this.#awaited.delete(p);
         this.#run(() => this.#commitIfCommitter());
       }, this.#options.rejoinGraceMs ?? REJOIN_GRACE_MS);
     }
@@ -317,11 +323,45 @@ export class MeetingKeys {
     if (group) this.#options.send({ type: 'mls-joined', epoch: Number(epochOf(group)), tag: groupTag(group) });
   }
 
+  /** A participant the bridge announced. In a cascaded meeting the group's members come from `setMembers` instead. */
   peerJoined(peer: Attendee): void {
+    if (!this.#since) this.#arrived(peer);
+  }
+
+  /** A participant the bridge said left. In a cascaded meeting the group's members come from `setMembers` instead. */
+  peerLeft(participant: string): void {
+    if (!this.#since) this.#departed(participant);
+  }
+
+  /**
+   * A cascaded meeting's members on every bridge (`admitted.mlsMembers`,
+   * `mls-members`): the group keeps these, including those whose media never
+   * reaches this bridge. A member admitted again (a new `since`) is back
+   * from another connection, as a participant announced again is.
+   */
+  setMembers(list: readonly GroupMember[]): void {
+    const since = (this.#since ??= new Map<string, number>());
+    const others = list.filter((m) => m.id !== this.#options.participant);
+    const ids = new Set(others.map((m) => m.id));
+    for (const id of [...this.#present.keys()]) {
+      if (ids.has(id)) continue;
+      since.delete(id);
+      this.#departed(id);
+    }
+    for (const m of others) {
+      if (this.#present.has(m.id) && since.get(m.id) === m.since) continue;
+      since.set(m.id, m.since);
+      this.#arrived(m);
+    }
+  }
+
+  #arrived(peer: Attendee): void {
     this.#present.set(peer.id, peer.name);
     this.#left.delete(peer.id);
     this.#waiting.delete(peer.id);
     this.#awaited.delete(peer.id);
+    clearTimeout(this.#departures.get(peer.id));
+    this.#departures.delete(peer.id);
     this.#run(async () => {
       if (this.#group && members(this.#group).some((m) => m.participant === peer.id)) this.#returning.add(peer.id);
       this.#publishRoster();
@@ -329,16 +369,33 @@ export class MeetingKeys {
     });
   }
 
-  peerLeft(participant: string): void {
+  #departed(participant: string): void {
     const name = this.#present.get(participant);
     if (name === undefined) return;
     this.#present.delete(participant);
     this.#left.set(participant, name);
     this.#waiting.delete(participant);
+    // In a cascade the others stay where they are while one member's bridge fails: it keeps its leaf for the
+    // grace, as members of a moved group do, and goes on in the group when it is back (no commit, same code).
+    if (this.#since) this.#awaitReturn(participant);
     this.#run(async () => {
       this.#publishRoster();
       await this.#commitIfCommitter();
     });
+  }
+
+  /** Keeps a departed member's leaf for the grace; the committer removes it when the grace ends without it. */
+  #awaitReturn(participant: string): void {
+    clearTimeout(this.#departures.get(participant));
+    this.#awaited.add(participant);
+    this.#departures.set(
+      participant,
+      setTimeout(() => {
+        this.#departures.delete(participant);
+        this.#awaited.delete(participant);
+        this.#run(() => this.#commitIfCommitter());
+      }, this.#options.rejoinGraceMs ?? REJOIN_GRACE_MS),
+    );
   }
 
   relayed(message: MlsRelayMessage): void {
@@ -440,6 +497,7 @@ export class MeetingKeys {
     this.#closed = true;
     clearTimeout(this.#batchTimer);
     clearTimeout(this.#graceTimer);
+    for (const timer of this.#departures.values()) clearTimeout(timer);
   }
 
   #run(task: () => Promise<void>): void {

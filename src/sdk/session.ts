@@ -568,7 +568,9 @@ export class Session<Track> {
               emit({ type: 'chat-unreadable', message: error instanceof Error ? error.message : String(error) });
             },
           });
-          link.keys.start(entry, message.peers);
+          // A cascaded meeting's group is its members on every bridge, not only the peers whose media reaches this one.
+          if (message.mlsMembers) link.keys.setMembers(message.mlsMembers);
+          link.keys.start(entry, message.mlsMembers ? [] : message.peers);
         }
         if (!this.#audio || !this.#video) this.#sendState(link);
         return;
@@ -617,6 +619,9 @@ export class Session<Track> {
         return;
       case 'mls-found':
         link.keys?.found();
+        return;
+      case 'mls-members':
+        link.keys?.setMembers(message.members);
         return;
       case 'redirect':
         link.done = true;

@@ -16,6 +16,7 @@ import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
 import { noteName, replanMeeting } from '../cascade.js';
+import { admitToGroup, leaveGroup, submitToGroup } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
@@ -30,6 +31,37 @@ import { issueRouteTicket } from '../tickets.js';
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
 const TicketText = Type.String({ minLength: 1, maxLength: 16_384 });
 const Id = Type.String({ minLength: 1, maxLength: 100 });
+const GroupTag = Type.String({ pattern: '^[A-Za-z0-9_-]{22}$' });
+/** Base64url of MLS bytes, as a participant's `mls` message carries them. */
+const MlsBytes = Type.String({ minLength: 1, maxLength: 262_144, pattern: '^[A-Za-z0-9_-]+$' });
+/** A participant's MLS message in a cascaded meeting, as its bridge passes it on (the signalling `mls` and `mls-joined`). */
+const GroupSubmission = Type.Object(
+  {
+    kind: Type.Literal('mls'),
+    meeting: Id,
+    participant: Id,
+    /** The session (the ticket's decision) the bridge admitted: only it speaks for the participant. */
+    session: Id,
+    message: Type.Union([
+      Type.Object(
+        {
+          type: Type.Literal('mls'),
+          kind: Type.Union([Type.Literal('key-package'), Type.Literal('commit'), Type.Literal('proposal'), Type.Literal('application')]),
+          data: MlsBytes,
+          welcome: Type.Optional(MlsBytes),
+          tag: Type.Optional(GroupTag),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Object({ type: Type.Literal('mls-joined'), epoch: Type.Integer({ minimum: 0 }), tag: Type.Optional(GroupTag) }, { additionalProperties: false }),
+    ]),
+  },
+  { additionalProperties: false },
+);
+const GroupEntry = Type.Object({
+  entry: Type.Union([Type.Literal('found'), Type.Literal('continue'), Type.Literal('join')]),
+  members: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), since: Type.Integer() })),
+});
 
 const Heartbeat = Type.Object(
   {
@@ -56,6 +88,8 @@ const Admission = Type.Object(
     session: Type.Optional(Id),
     /** For `left`: why the bridge removed it, when it did (a code such as TICKET_OUTSIDE_FENCE); absent when the participant left. */
     code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** For `admitted`: the MLS group the participant carries from its last bridge (`join.mls`); a cascaded meeting's group lives here. */
+    mls: Type.Optional(Type.Object({ epoch: Type.Integer({ minimum: 0 }), tag: GroupTag }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -154,7 +188,7 @@ function sameUrl(a: string, b: string): boolean {
   return URL.canParse(a) && URL.canParse(b) && new URL(a).href === new URL(b).href;
 }
 
-/** POST /v1/bridges/heartbeat, /admissions, /placements, /renewals; GET /v1/bridges/keys. */
+/** POST /v1/bridges/heartbeat, /admissions, /mls, /placements, /renewals; GET /v1/bridges/keys. */
 export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
   /** Refused URL announcements already audited, so a bridge that insists writes one record, not one a second. */
   const refusedUrls = new Set<string>();
@@ -209,9 +243,9 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['bridges'],
-        summary: 'Signed report of a participant admitted, refused or gone; an admission is answered with the policy the meeting is held to',
+        summary: 'Signed report of a participant admitted, refused or gone; an admission is answered with the policy the meeting is held to (and, in a cascaded meeting, how the participant enters its MLS group)',
         body: Signed,
-        response: { 200: Type.Object({ recorded: Type.Boolean(), policy: Type.Optional(MeetingPolicySchema) }) },
+        response: { 200: Type.Object({ recorded: Type.Boolean(), policy: Type.Optional(MeetingPolicySchema), group: Type.Optional(GroupEntry) }) },
       },
     },
     async (request) => {
@@ -222,7 +256,10 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         const member = body.code === undefined ? undefined : (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
         // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
         const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
-        if (removed) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
+        if (removed) {
+          leaveGroup(ctx, body.meeting, body.participant, body.session);
+          void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
+        }
         if (body.code !== undefined) {
           await recordAboutParticipant(ctx, 'bridge.eviction', { datacenter, participant: body.participant, meeting: body.meeting, session: body.session, code: body.code, reason: body.reason ?? null }, member && (await memberSubject(ctx.store, ctx.policy.current.manifest, member.meetingId, member.country, ctx.config.cascade)));
         }
@@ -271,6 +308,8 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       });
       await recordAdmission(ctx, datacenter, ticket, subject);
       noteName(ctx, meeting.id, body.participant, ticket.name);
+      // A cascaded meeting's one MLS group is ordered here, for all its bridges.
+      const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls) : undefined;
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
       if (replaced && (body.replaced === true || replaced.datacenter !== datacenter || replaced.session !== ticket.decision)) {
@@ -284,7 +323,25 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
           await ctx.control.evict(replaced.datacenter, { meeting: meeting.id, participant: body.participant, session: replaced.session, code: 'SESSION_REPLACED', reason: 'this participant joined again from another connection' });
         }
       }
-      return { recorded: true, ...(policy ? { policy: mutableCopy(policy) } : {}) };
+      return { recorded: true, ...(policy ? { policy: mutableCopy(policy) } : {}), ...(group ? { group } : {}) };
+    },
+  );
+
+  app.post(
+    '/v1/bridges/mls',
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: "Signed MLS message of a participant in a cascaded meeting (key package, commit, proposal, chat, or word that it holds the group): the broker orders it for the meeting's one group and relays it to the other bridges' participants as `mls` control commands",
+        body: Signed,
+        response: { 200: Type.Object({ relayed: Type.Literal(true) }) },
+      },
+    },
+    async (request) => {
+      const { datacenter, body } = await verified(ctx, request, GroupSubmission);
+      if (ctx.config.cascade !== true) throw new GeobridgeError('VALIDATION', 'this broker does not cascade meetings: a bridge is the delivery service of its own rooms.');
+      submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, body.message);
+      return { relayed: true as const };
     },
   );
 

@@ -1,13 +1,14 @@
 /**
- * The bridge as the MLS delivery service of its meetings (RFC 9420 §14):
- * it orders commits with the pure rule of src/mls/delivery.ts — the first
+ * The MLS delivery service of a meeting's group (RFC 9420 §14): the
+ * bridge runs one per room, the broker one per cascaded meeting
+ * (src/broker/group-delivery.ts). It orders commits with the pure rule of src/mls/delivery.ts — the first
  * commit for an epoch wins, later ones are refused so their senders rebase —
  * and relays key packages, proposals, commits and Welcomes between the
  * participants. It sees only public framing: never a key.
  *
  * Application messages (the chat) are relayed to the room's other
  * participants when framed for a recent epoch (delivery.ts), bounded in size
- * and rate per sender; the bridge cannot read them, and never logs them.
+ * and rate per sender; the relay cannot read them, and never logs them.
  *
  * A meeting's group lives as long as someone on this bridge holds it: the
  * first participant into an empty room founds a fresh group (epoch 0), or,
@@ -25,13 +26,13 @@
  * to found a new group (`mls-found`): without that they would wait forever
  * for a Welcome nobody can send.
  */
-import { MAX_MLS_APPLICATION_BYTES, type BridgeMessage, type MlsHolding, type MlsSubmitMessage } from '../protocol/signalling.js';
-import { deliver, openDelivery, type DeliveryState } from '../mls/delivery.js';
+import { MAX_MLS_APPLICATION_BYTES, type GroupDeliveryMessage, type MlsHolding, type MlsSubmitMessage } from '../protocol/signalling.js';
+import { deliver, openDelivery, type DeliveryState } from './delivery.js';
 
 /** A message for one participant. */
 export interface Outgoing {
   readonly to: string;
-  readonly message: BridgeMessage;
+  readonly message: GroupDeliveryMessage;
 }
 
 /** Application messages a participant may send in a burst, and how many more per second after it. */

@@ -5,10 +5,10 @@
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../protocol/signalling.js';
-import { encryptApplication } from '../mls/application.js';
-import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from '../mls/group.js';
-import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from '../mls/test-broker.fixture.js';
-import { APPLICATION_BURST, APPLICATION_PER_SECOND, MlsRelay } from './mls-relay.js';
+import { encryptApplication } from './application.js';
+import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from './group.js';
+import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from './test-broker.fixture.js';
+import { APPLICATION_BURST, APPLICATION_PER_SECOND, MlsRelay } from './relay.js';
 
 let cs: CiphersuiteImpl;
 let broker: TestBroker;

@@ -1,0 +1,134 @@
+/**
+ * One MLS group across the bridges of a cascaded meeting (issue 16): Anna
+ * (DE), Ben (US) and Kenji (JP) on eu-central, us-east and ap-tokyo, with
+ * E2EE, and the broker as the group's delivery service. They agree on one
+ * epoch and one security code although no bridge has all three; the chat's
+ * ciphertext goes only where its sender's media may (Anna's never reaches the
+ * US); when eu-central drains Anna comes back on another bridge and goes on in
+ * the group she had — same epoch, same code, no commit; and when she leaves,
+ * the others commit her out.
+ */
+import type { MediaStreamTrack } from 'werift';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupMembers } from '../broker/group-delivery.js';
+import { nodeSession, type SessionEvent } from '../sdk/node.js';
+import type { Session } from '../sdk/session.js';
+import { startCluster, type Cluster } from './cluster.fixture.js';
+
+type Event = SessionEvent<MediaStreamTrack>;
+type Epoch = Extract<Event, { type: 'e2ee' }>;
+
+const DCS = ['eu-central', 'us-east', 'ap-tokyo'];
+/** Where Anna goes when eu-central dies. */
+const SPARE = ['eu-south', 'eu-west'];
+/** A loaded 2-core machine runs other test files beside this one. */
+const WAIT_MS = 30_000;
+
+interface Member {
+  readonly name: string;
+  readonly session: Session<MediaStreamTrack>;
+  readonly events: Event[];
+}
+
+let cluster: Cluster;
+let meeting: string;
+let anna: Member;
+let ben: Member;
+let kenji: Member;
+
+async function join(name: string, country: string): Promise<Member> {
+  const events: Event[] = [];
+  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country, e2ee: true, onEvent: (e) => events.push(e) });
+  session.join();
+  return { name, session, events };
+}
+
+const latest = (m: Member): Epoch | undefined => m.events.findLast((e): e is Epoch => e.type === 'e2ee');
+const datacenterOf = (m: Member): string | undefined => m.events.findLast((e) => e.type === 'connected')?.datacenter;
+const chats = (m: Member): string[] => m.events.flatMap((e) => (e.type === 'chat' && !e.self ? [`${e.name}: ${e.text}`] : []));
+
+async function until(condition: () => boolean, what: () => string, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every member in one epoch of `size` members. */
+async function converged(members: readonly Member[], size: number): Promise<Epoch> {
+  const state = (): string => JSON.stringify(members.map((m) => ({ name: m.name, at: datacenterOf(m), epoch: String(latest(m)?.epoch), size: latest(m)?.members.length, errors: m.events.filter((e) => e.type === 'e2ee-error') })));
+  await until(() => members.every((m) => latest(m) !== undefined && latest(m)?.epoch === latest(members[0] as Member)?.epoch && latest(m)?.members.length === size), state);
+  return latest(members[0] as Member) as Epoch;
+}
+
+beforeAll(async () => {
+  cluster = await startCluster([...DCS, ...SPARE], [...DCS, ...SPARE], { cascade: true });
+  meeting = await cluster.meeting('Cascade E2EE');
+  anna = await join('Anna', 'DE');
+  ben = await join('Ben', 'US');
+  kenji = await join('Kenji', 'JP');
+}, 60_000);
+
+afterAll(async () => {
+  for (const m of [anna, ben, kenji]) m.session.leave();
+  await cluster.close();
+}, 60_000);
+
+describe('E2EE across the bridges of a cascade', () => {
+  let before: Epoch;
+
+  it('gives the three participants on three bridges one group: one epoch, one security code, three members', async () => {
+    before = await converged([anna, ben, kenji], 3);
+    expect([anna, ben, kenji].map(datacenterOf)).toEqual(DCS);
+    expect(new Set([anna, ben, kenji].map((m) => latest(m)?.securityCode)).size).toBe(1);
+    expect(latest(ben)?.members.map((m) => m.name).sort()).toEqual(['Anna', 'Ben', 'Kenji']);
+    // Ordered by the broker: no bridge's own delivery service holds the meeting's group.
+    expect(groupMembers(cluster.broker.context, meeting).map((m) => m.name)).toEqual(['Anna', 'Ben', 'Kenji']);
+    // Every roster accounts for every member: the group's scope is the meeting on every bridge, not the peers whose media reaches one.
+    await until(
+      () => [anna, ben, kenji].every((m) => m.events.findLast((e) => e.type === 'roster')?.members.length === 3),
+      () => 'rosters of three',
+    );
+    for (const m of [anna, ben, kenji]) {
+      const roster = m.events.findLast((e) => e.type === 'roster');
+      expect(roster?.members.map((e) => `${e.name}${e.flags.length > 0 ? ` ${e.flags.join(',')}` : ''}`).sort(), m.name).toEqual(['Anna', 'Ben', 'Kenji']);
+      expect(roster?.joining, m.name).toEqual([]);
+    }
+  });
+
+  it('sends the chat’s ciphertext only where the sender’s media may go: Anna’s reaches Kenji, never Ben in the US', async () => {
+    expect(anna.session.sendChat('Hallo aus Frankfurt')).toBe(true);
+    expect(ben.session.sendChat('Hi from Virginia')).toBe(true);
+    await until(() => chats(kenji).length === 2 && chats(anna).length === 1, () => JSON.stringify({ kenji: chats(kenji), anna: chats(anna) }));
+    expect(chats(kenji).sort()).toEqual(['Anna: Hallo aus Frankfurt', 'Ben: Hi from Virginia']);
+    expect(chats(anna)).toEqual(['Ben: Hi from Virginia']);
+    // Ben's bridge may not carry Anna's content, encrypted or not: give it time to be wrongly delivered.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(chats(ben)).toEqual([]);
+  });
+
+  it('keeps the group when Anna’s bridge drains: she comes back elsewhere in the same epoch, with the same code, and nobody commits', async () => {
+    // A drain tells the broker she left before she is back: the others keep her leaf for the grace.
+    await cluster.bridges.get('eu-central')?.drain();
+    await until(() => SPARE.includes(datacenterOf(anna) ?? ''), () => `Anna at ${String(datacenterOf(anna))}`);
+    await until(
+      () => groupMembers(cluster.broker.context, meeting).length === 3,
+      () => JSON.stringify(groupMembers(cluster.broker.context, meeting)),
+    );
+    // Past Ben's and Kenji's grace for her leaf: had she not gone on in the group, they would have committed by now.
+    await new Promise((r) => setTimeout(r, 6000));
+    const after = await converged([anna, ben, kenji], 3);
+    expect(after.epoch).toBe(before.epoch);
+    expect(after.securityCode).toBe(before.securityCode);
+    expect(anna.events.filter((e) => e.type === 'e2ee-error')).toEqual([]);
+  });
+
+  it('commits Anna out when she leaves: a new epoch and code for the two who stay', async () => {
+    anna.session.leave();
+    const after = await converged([ben, kenji], 2);
+    expect(after.epoch).toBeGreaterThan(before.epoch);
+    expect(after.securityCode).not.toBe(before.securityCode);
+    expect(latest(kenji)?.members.map((m) => m.name).sort()).toEqual(['Ben', 'Kenji']);
+  });
+});

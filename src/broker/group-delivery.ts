@@ -1,0 +1,162 @@
+/**
+ * The MLS delivery service of cascaded meetings (`serve --cascade`,
+ * docs/cascading.md#end-to-end-encryption-across-bridges). A meeting held on
+ * one bridge has its group's delivery service in that bridge; a cascaded
+ * meeting spans bridges, and its one group needs one place that orders
+ * commits for all of them: the broker, which already sees every admission
+ * and departure. Bridges pass their participants' MLS messages here
+ * (POST /v1/bridges/mls) and get what the rule of src/mls/relay.ts sends
+ * back as `mls` control commands, so what reaches a bridge arrives in the
+ * order it was decided.
+ *
+ * Like a bridge, the broker sees public framing only, never a key. The
+ * chat's ciphertext goes only to participants on bridges that may carry
+ * its sender's media (the fence of every hop, docs/cascading.md#the-rules).
+ *
+ * State is per broker and in memory, as the cascade's plan is: a broker
+ * that restarts starts each group's ordering afresh (members that carry
+ * the group go on in it; docs/cascading.md says what is not built).
+ */
+import { GeobridgeError } from '../core/errors.js';
+import { compilePolicy } from '../core/policy/compile.js';
+import { mayCarry } from '../core/plan/plan.js';
+import { MlsRelay, type MlsEntry, type Outgoing } from '../mls/relay.js';
+import type { ControlCommand } from '../protocol/control-commands.js';
+import type { GroupDeliveryMessage, GroupMember, MlsHolding, MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
+import type { BrokerContext } from './context.js';
+
+/** A participant admitted to a cascaded meeting, where, and under which session. */
+export interface GroupArrival {
+  readonly id: string;
+  readonly name: string;
+  readonly country: string;
+  readonly datacenter: string;
+  /** The route decision of the admitted ticket: a departure of another session leaves this one in. */
+  readonly session: string;
+}
+
+interface Member extends GroupArrival {
+  readonly since: number;
+}
+
+interface Group {
+  readonly relay: MlsRelay;
+  /** In order of admission (a re-admitted participant moves to the end). */
+  readonly members: Map<string, Member>;
+}
+
+interface State {
+  readonly groups: Map<string, Group>;
+  /** Admissions so far: each member's `since`. */
+  admissions: number;
+}
+
+const states = new WeakMap<BrokerContext, State>();
+
+function stateOf(ctx: BrokerContext): State {
+  let state = states.get(ctx);
+  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: 0 }));
+  return state;
+}
+
+function groupOf(ctx: BrokerContext, meeting: string): Group {
+  const { groups } = stateOf(ctx);
+  let group = groups.get(meeting);
+  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map() }));
+  return group;
+}
+
+/** The members as participants are told of them. */
+function scope(group: Group): GroupMember[] {
+  return [...group.members.values()].map((m) => ({ id: m.id, name: m.name, since: m.since }));
+}
+
+/**
+ * A participant was admitted to a cascaded meeting: how it enters the group
+ * (it founds it, goes on in the group it carries, or joins with a key
+ * package) and the group's members now, for its `admitted`. The other
+ * members hear of it (`mls-members`).
+ */
+export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, carried?: MlsHolding): { entry: MlsEntry; members: GroupMember[] } {
+  const state = stateOf(ctx);
+  const group = groupOf(ctx, meeting);
+  group.members.delete(arrival.id);
+  const entry = group.relay.admit(arrival.id, group.members.size, carried);
+  group.members.set(arrival.id, { ...arrival, since: ++state.admissions });
+  const members = scope(group);
+  send(ctx, meeting, group, [...group.members.keys()].filter((id) => id !== arrival.id).map((to) => ({ to, message: { type: 'mls-members', members } })));
+  return { entry, members };
+}
+
+/**
+ * A session left a cascaded meeting (or its bridge was lost). Another
+ * session of the same participant (it joined again elsewhere) stays. When
+ * nobody left holds the group, the earliest admitted of those waiting
+ * founds a new one.
+ */
+export function leaveGroup(ctx: BrokerContext, meeting: string, participant: string, session: string): void {
+  const group = stateOf(ctx).groups.get(meeting);
+  if (group?.members.get(participant)?.session !== session) return;
+  group.members.delete(participant);
+  if (group.members.size === 0) {
+    stateOf(ctx).groups.delete(meeting);
+    return;
+  }
+  const members = scope(group);
+  // The scope first: a member told to found a new group adds whoever it then knows to be waiting.
+  send(ctx, meeting, group, [...[...group.members.keys()].map((to): Outgoing => ({ to, message: { type: 'mls-members', members } })), ...group.relay.left(participant, [...group.members.keys()])]);
+}
+
+/**
+ * A participant's MLS message, as its bridge passed it on: ordered and
+ * relayed to the meeting's other members on every bridge. Only the session
+ * the bridge of `datacenter` admitted may speak for the participant.
+ */
+export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: string, participant: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage): void {
+  const group = stateOf(ctx).groups.get(meeting);
+  const member = group?.members.get(participant);
+  if (!group || member?.datacenter !== datacenter || member.session !== session) {
+    throw new GeobridgeError('NOT_A_MEMBER', `participant '${participant}' is not admitted to meeting '${meeting}' in ${datacenter} under this session; its MLS messages are not relayed.`);
+  }
+  if (message.type === 'mls-joined') {
+    group.relay.joined(participant, message.epoch, message.tag);
+    return;
+  }
+  let others = [...group.members.keys()].filter((id) => id !== participant);
+  // The chat is the sender's content: its ciphertext goes only where the sender's media may go.
+  if (message.kind === 'application') others = others.filter((id) => reaches(ctx, member, group.members.get(id)));
+  send(ctx, meeting, group, group.relay.submit(participant, message, others));
+}
+
+/** Whether the receiver's bridge may carry the sender's media (the plan's rule, without `transit`: the broker does not know that the meeting encrypts). */
+function reaches(ctx: BrokerContext, sender: Member, receiver: Member | undefined): boolean {
+  if (!receiver) return false;
+  const { manifest } = ctx.policy.current;
+  const jurisdiction = compilePolicy(manifest).datacenterById.get(receiver.datacenter)?.jurisdiction;
+  return jurisdiction !== undefined && mayCarry(manifest, sender.country, jurisdiction, { e2ee: false });
+}
+
+/** The members of a cascaded meeting's group as the broker knows them (for tests and the console). */
+export function groupMembers(ctx: BrokerContext, meeting: string): readonly GroupMember[] {
+  const group = stateOf(ctx).groups.get(meeting);
+  return group ? scope(group) : [];
+}
+
+/** Sends each bridge its participants' messages, in order, as one `mls` command (consecutive equal messages share one delivery). */
+function send(ctx: BrokerContext, meeting: string, group: Group, outgoing: readonly Outgoing[]): void {
+  const byBridge = new Map<string, { to: string[]; message: GroupDeliveryMessage; text: string }[]>();
+  for (const { to, message } of outgoing) {
+    const datacenter = group.members.get(to)?.datacenter;
+    if (datacenter === undefined) continue;
+    let deliveries = byBridge.get(datacenter);
+    if (!deliveries) byBridge.set(datacenter, (deliveries = []));
+    const text = JSON.stringify(message);
+    const last = deliveries.at(-1);
+    if (last?.text === text) last.to.push(to);
+    else deliveries.push({ to: [to], message, text });
+  }
+  for (const [datacenter, deliveries] of byBridge) {
+    const command: Omit<Extract<ControlCommand, { type: 'mls' }>, 'type'> = { meeting, deliveries: deliveries.map(({ to, message }) => ({ to, message })) };
+    void ctx.control.mls(datacenter, command);
+  }
+}
