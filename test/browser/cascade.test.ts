@@ -9,13 +9,18 @@
  * all along, not once. Then eu-central dies: she comes back on eu-south and
  * the Japanese page decodes her video again; the time is printed.
  *
- * E2EE across the bridges of a cascade is not built yet (docs/cascading.md),
- * so the pages run with the dev-only switch `?e2ee=off`.
+ * End to end encrypted, as the page is by default: the three pages are one
+ * MLS group across the three bridges (the broker orders it), show one
+ * security code, and decrypt one another's SFrame frames, which cross the
+ * hops unchanged; after the failover Dora goes on in the same group.
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
-import { checkE2eeVariant, launchChromium, openInvite, pageState, until } from './chromium.fixture.js';
+import { parseKid } from '../../src/mls/kid.js';
+import { decodeHeader } from '../../src/sframe/header.js';
+import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
+import { checkE2eeVariant, launchChromium, openInvite, pageState, until, type PageState } from './chromium.fixture.js';
 
 /** Each page's country and the bridge it must land on. */
 const DE = { name: 'Dora', country: 'DE', datacenter: 'eu-central' } as const;
@@ -157,6 +162,23 @@ const SEES: Readonly<Record<string, readonly string[]>> = {
   [JP.name]: [DE.name, US.name],
 };
 
+type Group = Extract<PageState['e2ee'], { securityCode: string }>;
+let groupBefore: Group;
+
+/** Waits until the pages of `who` show one E2EE epoch and code with all three members, and returns it. */
+async function oneGroup(who: readonly { name: string }[]): Promise<Group> {
+  const groups = async (): Promise<PageState['e2ee'][]> => Promise.all(who.map(async (w) => (await pageState(page(w.name))).e2ee));
+  await until(
+    async () => {
+      const all = await groups();
+      return all.every((g) => g !== undefined && 'securityCode' in g && g.members === 3 && JSON.stringify(g) === JSON.stringify(all[0]));
+    },
+    MEDIA_MS,
+    `one group of three on every page (${JSON.stringify(await groups())})`,
+  );
+  return (await groups())[0] as Group;
+}
+
 async function decodesAll(name: string): Promise<boolean> {
   const decoded = await decodedByName(page(name));
   return (SEES[name] ?? []).every((peer) => (decoded[peer] ?? 0) >= FRAMES);
@@ -168,7 +190,7 @@ describe('a cascaded meeting in Chromium', () => {
     expect(res.status).toBe(201);
     const link = ((await res.json()) as { invite: string }).invite;
     for (const who of [DE, US, JP]) {
-      const { page: p } = await openInvite(context, cluster.broker.url, link, who.name, who.country, '?e2ee=off');
+      const { page: p } = await openInvite(context, cluster.broker.url, link, who.name, who.country);
       await p.click('#join');
       pages.set(who.name, p);
     }
@@ -184,7 +206,13 @@ describe('a cascaded meeting in Chromium', () => {
       for (const peer of SEES[who.name] ?? []) expect(decoded[peer] ?? 0, `${who.name} decodes ${peer}`).toBeGreaterThanOrEqual(FRAMES);
       // Nothing decoded that is not one of the peers it may see.
       expect(await decodedOutside(page(who.name), SEES[who.name] ?? [])).toEqual([]);
-      await checkE2eeVariant(page(who.name), false);
+      await checkE2eeVariant(page(who.name), true);
+    }
+    // One group across the three bridges: one epoch, one code, three members on every page.
+    groupBefore = await oneGroup([DE, US, JP]);
+    // What Dora's bridge forwards is SFrame ciphertext under that epoch's keys, and it crosses the hop to Tokyo as it is.
+    for (const frame of await tapVideoFrames(cluster, DE.datacenter, meeting, DE.name, 10)) {
+      expect(parseKid(decodeHeader(frame.subarray(vp8ClearBytes(frame))).kid).epochBits).toBe(BigInt(groupBefore.epoch) & 0xfn);
     }
     // Uma's page never even hears of Dora.
     const uma = await pageState(page(US.name));
@@ -205,7 +233,7 @@ describe('a cascaded meeting in Chromium', () => {
     expect(violations).toEqual([]);
   });
 
-  it('moves Dora to eu-south when eu-central dies, and Jun decodes her video again', async () => {
+  it('moves Dora to eu-south when eu-central dies, Jun decodes her video again, and the group and its code go on', async () => {
     const dora = page(DE.name);
     const jun = page(JP.name);
     const killed = Date.now();
@@ -237,6 +265,8 @@ describe('a cascaded meeting in Chromium', () => {
     expect(where.filter((w) => w.startsWith(`${SPARE}:out:relay:`))).toEqual([`${SPARE}:out:relay:${JP.datacenter}`]);
     expect(await decodedOutside(page(US.name), [JP.name])).toEqual([]);
     expect(violations).toEqual([]);
+    // Dora carried the group to eu-south and went on in it: the code the three compared still holds.
+    expect(await oneGroup([DE, US, JP])).toEqual(groupBefore);
     await Promise.all([...pages.values()].map((p) => p.close()));
     pages.clear();
   }, 150_000);
