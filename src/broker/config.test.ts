@@ -41,6 +41,13 @@ describe('parseServeSettings', () => {
     }
   });
 
+  it('cascades with one broker only: --cascade with --bus is refused, naming both', () => {
+    expect(parseServeSettings({ manifest: 'm.yaml', cascade: 'true' }, {}).settings?.cascade).toBe(true);
+    const { settings, problems } = parseServeSettings({ manifest: 'm.yaml', cascade: 'true', store: 'postgres://db/gb' }, { GEOBRIDGE_BUS: 'redis://127.0.0.1:6379' });
+    expect(settings).toBeUndefined();
+    expect(problems).toEqual([expect.stringMatching(/--cascade \(GEOBRIDGE_CASCADE\) runs with one broker.*drop --bus \(GEOBRIDGE_BUS\) or --cascade/)]);
+  });
+
   it('reads the per-address rate limits, defaults first, and rejects ones that are not whole numbers', () => {
     expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.rateLimits).toEqual(DEFAULT_RATE_LIMITS);
     const { settings } = parseServeSettings({ manifest: 'm.yaml', rateLimitFailures: '10' }, { GEOBRIDGE_RATE_LIMIT_FAILURES: '99', GEOBRIDGE_RATE_LIMIT_PRESENCE: '5' });

@@ -143,6 +143,8 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   const busPrefix = get('busPrefix') ?? 'geobridge';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(busPrefix)) problems.push(`--bus-prefix (${ENV_NAMES.busPrefix}) is '${busPrefix}'; use 1–64 letters, digits, '_', '.' or '-'.`);
   const recordStores = parseRecordStores(get('recordStores'), problems);
+  // Fail closed rather than split a meeting: a broker keeps each cascaded meeting's plan and MLS group in memory.
+  if (cascade && busUrl !== undefined) problems.push(`--cascade (${ENV_NAMES.cascade}) runs with one broker: each cascaded meeting's plan and MLS group live in its memory, not yet in the shared store; drop --bus (${ENV_NAMES.bus}) or --cascade.`);
   if (busUrl !== undefined && storeUrl === undefined) problems.push(`--bus (${ENV_NAMES.bus}) needs --store postgres://…: brokers that share a bus must share their store and audit log too.`);
   const trustedProxies = (get('trustedProxies') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   try {

@@ -45,8 +45,8 @@ then the config file):
                            datacenters without a bridge count as up                [${ENV_NAMES.dev}]
   --cascade                meetings cascade: each participant on its own nearest
                            in-fence bridge, bridges relaying what the fences
-                           allow, every hop audited (docs/cascading.md); E2EE
-                           across bridges is not built yet                         [${ENV_NAMES.cascade}]
+                           allow, every hop audited, one E2EE group across the
+                           bridges (docs/cascading.md); one broker only (no --bus) [${ENV_NAMES.cascade}]
   --trusted-proxies LIST   peers whose X-Forwarded-For is believed (IPs, CIDRs)     [${ENV_NAMES.trustedProxies}]
   --bridge-keys FILE       YAML map datacenter → bridge Ed25519 public key, or
                            → { key, url } to bind its signalling URL               [${ENV_NAMES.bridgeKeys}]

@@ -64,9 +64,9 @@ Options:
   --bus-prefix NAME   what the bus's keys start with (default geobridge), so that
                       deployments can share one Redis
   --cascade           meetings cascade: each participant on its own nearest
-                      in-fence bridge, the bridges relaying what the fences allow
-                      (docs/cascading.md). E2EE across bridges is not built yet:
-                      turn it off on the page to see media from other bridges
+                      in-fence bridge, the bridges relaying what the fences allow,
+                      one E2EE group across them (docs/cascading.md); one broker
+                      only (not with --replicas or --bus)
   --record-stores LIST  a database for each record store the manifest declares
                       (stores:), as serve takes them: ID=postgres://… or ID=sqlite
                       (DATA/records-ID.sqlite; one broker only)
