@@ -42,8 +42,8 @@ describe('parseServeSettings', () => {
   });
 
   it('cascades with one broker only: --cascade with --bus is refused, naming both', () => {
-    expect(parseServeSettings({ manifest: 'm.yaml', cascade: 'true' }, {}).settings?.cascade).toBe(true);
-    const { settings, problems } = parseServeSettings({ manifest: 'm.yaml', cascade: 'true', store: 'postgres://db/gb' }, { GEOBRIDGE_BUS: 'redis://127.0.0.1:6379' });
+    expect(parseServeSettings({ manifest: 'm.yaml', cascade: true }, {}).settings?.cascade).toBe(true);
+    const { settings, problems } = parseServeSettings({ manifest: 'm.yaml', cascade: true, store: 'postgres://db/gb' }, { GEOBRIDGE_BUS: 'redis://127.0.0.1:6379' });
     expect(settings).toBeUndefined();
     expect(problems).toEqual([expect.stringMatching(/--cascade \(GEOBRIDGE_CASCADE\) runs with one broker.*drop --bus \(GEOBRIDGE_BUS\) or --cascade/)]);
   });
