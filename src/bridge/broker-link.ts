@@ -190,8 +190,8 @@ export class BrokerLink {
     await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'refused', reason: reason.slice(0, 200) });
   }
 
-  /** Reports a session gone: it left, or (with `code`) the bridge removed it and why. */
-  async left(participant: string, meeting: string, session: string, code?: string, reason?: string): Promise<void> {
+  /** Reports a session gone: it left (`byChoice`: it said so), or (with `code`) the bridge removed it and why. */
+  async left(participant: string, meeting: string, session: string, code?: string, reason?: string, byChoice = false): Promise<void> {
     await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', {
       kind: 'admission',
       participant,
@@ -200,6 +200,7 @@ export class BrokerLink {
       session,
       ...(code !== undefined ? { code } : {}),
       ...(reason !== undefined ? { reason: reason.slice(0, 200) } : {}),
+      ...(byChoice ? { byChoice } : {}),
     });
   }
 

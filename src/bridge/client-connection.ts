@@ -47,7 +47,8 @@ export interface AdmissionHost extends RelayHost {
   holdGroupMessages(meeting: string, participant: string): { release(admission?: Admission): void };
   /** Registers the session under the meeting's policy; false when the policy in force rules it out (then it has been ended). */
   enter(admission: Admission, policy: MeetingPolicy): boolean;
-  end(admission: Admission, code: string | undefined, message: string): void;
+  /** `byChoice`: the participant said it leaves (`leave`), so it is not coming back on another connection. */
+  end(admission: Admission, code: string | undefined, message: string, byChoice?: boolean): void;
   /** In a cascaded meeting, tells the participant whom it cannot exchange media with (sent once it is in the room). */
   tellUnreachable(admission: Admission): void;
   /** A relay to another bridge was admitted, or its connection closed. */
@@ -299,7 +300,7 @@ export class ClientConnection {
         room.tell(participant.id, { type: 'peer-updated', peer: participant.info() });
         return;
       case 'leave':
-        this.#host.end(admission, undefined, 'left');
+        this.#host.end(admission, undefined, 'left', true);
         return;
       case 'mls':
       case 'mls-joined':

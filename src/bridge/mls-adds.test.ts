@@ -208,6 +208,30 @@ describe('MeetingKeys', () => {
     expect(room.commits).toEqual(['ada', 'ada']);
     room.close();
   });
+
+  it('in a cascaded meeting, keeps the leaf of a member no longer listed for the grace, and removes one that says it is gone at once', async () => {
+    const room = new Room();
+    // A grace longer than the test: a member kept for it is not removed while the test runs.
+    for (const id of ['ada', 'bo', 'cy']) room.admit(id, 50, undefined, 3_600_000);
+    const epoch = await room.agreed();
+    const commits = room.commits.length;
+    const scope = (ids: readonly string[]): { id: string; name: string; since: number }[] => ids.map((id, i) => ({ id, name: id.toUpperCase(), since: i + 1 }));
+    for (const k of room.keys.values()) k.setMembers(scope(['ada', 'bo', 'cy']));
+    // Cy's bridge failed: no longer listed, not gone. Nobody commits; her leaf stays.
+    for (const id of ['ada', 'bo']) room.keys.get(id)?.setMembers(scope(['ada', 'bo']));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(room.commits).toHaveLength(commits);
+    expect([...room.epochs.values()].map((e) => [e.epoch, e.members.length])).toEqual([[epoch, 3], [epoch, 3], [epoch, 3]]);
+    // Cy comes back (a new since) going on in the group, then leaves for good: her leaf goes with the next commit.
+    for (const id of ['ada', 'bo']) room.keys.get(id)?.setMembers([...scope(['ada', 'bo']), { id: 'cy', name: 'CY', since: 9 }]);
+    room.keys.get('cy')?.close();
+    room.keys.delete('cy');
+    room.epochs.delete('cy');
+    for (const id of ['ada', 'bo']) room.keys.get(id)?.setMembers(scope(['ada', 'bo']), ['cy']);
+    expect(await room.agreed()).toBe(epoch + 1n);
+    expect(room.commits).toHaveLength(commits + 1);
+    room.close();
+  });
 });
 
 async function waitFor(condition: () => boolean, limitMs = 20_000): Promise<void> {

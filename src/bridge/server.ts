@@ -330,7 +330,7 @@ class Bridge implements RunningBridge, AdmissionHost {
    * told why (or to move, for `MOVED`), and the broker hears who left and
    * why. Idempotent.
    */
-  end(admission: Admission, code: string | undefined, message: string): void {
+  end(admission: Admission, code: string | undefined, message: string, byChoice = false): void {
     const { meeting, sub } = admission.claims;
     const inMeeting = this.#admissions.get(meeting);
     if (inMeeting?.get(sub) !== admission) return;
@@ -352,7 +352,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     }
     admission.close(code, message);
     // A session that left by itself has no code; one the bridge removed is audited with its reason.
-    void this.#link.left(sub, meeting, admission.claims.decision, code === 'MOVED' ? undefined : code, message).catch(() => undefined);
+    void this.#link.left(sub, meeting, admission.claims.decision, code === 'MOVED' ? undefined : code, message, byChoice).catch(() => undefined);
     this.#log({ level: 'info', msg: code === undefined ? 'left' : 'removed', participant: sub, meeting, ...(code !== undefined ? { code } : {}) });
   }
 

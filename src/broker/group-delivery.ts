@@ -90,11 +90,12 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
 
 /**
  * A session left a cascaded meeting (or its bridge was lost). Another
- * session of the same participant (it joined again elsewhere) stays. When
- * nobody left holds the group, the earliest admitted of those waiting
- * founds a new one.
+ * session of the same participant (it joined again elsewhere) stays. One
+ * that left `byChoice` is named `gone`, so members remove its leaf at once
+ * rather than keep it for the grace of a moving member. When nobody left
+ * holds the group, the earliest admitted of those waiting founds a new one.
  */
-export function leaveGroup(ctx: BrokerContext, meeting: string, participant: string, session: string): void {
+export function leaveGroup(ctx: BrokerContext, meeting: string, participant: string, session: string, byChoice = false): void {
   const group = stateOf(ctx).groups.get(meeting);
   if (group?.members.get(participant)?.session !== session) return;
   group.members.delete(participant);
@@ -104,7 +105,8 @@ export function leaveGroup(ctx: BrokerContext, meeting: string, participant: str
   }
   const members = scope(group);
   // The scope first: a member told to found a new group adds whoever it then knows to be waiting.
-  send(ctx, meeting, group, [...[...group.members.keys()].map((to): Outgoing => ({ to, message: { type: 'mls-members', members } })), ...group.relay.left(participant, [...group.members.keys()])]);
+  const message = { type: 'mls-members' as const, members, ...(byChoice ? { gone: [participant] } : {}) };
+  send(ctx, meeting, group, [...[...group.members.keys()].map((to): Outgoing => ({ to, message })), ...group.relay.left(participant, [...group.members.keys()])]);
 }
 
 /**

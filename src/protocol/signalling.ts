@@ -309,6 +309,8 @@ export interface GroupMember {
 export interface MlsMembersMessage {
   readonly type: 'mls-members';
   readonly members: readonly GroupMember[];
+  /** Those who just left and said so: not moving to another bridge, so their leaves go at once. */
+  readonly gone?: readonly string[];
 }
 /** What the MLS delivery service sends a participant: relayed bytes, its answer, a call to found, the group's scope. */
 export type GroupDeliveryMessage = MlsRelayMessage | MlsResultMessage | MlsFoundMessage | MlsMembersMessage;
@@ -380,7 +382,7 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome', 'application'), from: nonEmpty(ID_MAX), data: mlsBytes },
   'mls-result': { accepted: bool, reason: str(64), epoch: count, kind: optional(oneOf('application')) },
   'mls-found': {},
-  'mls-members': { members: groupMembers },
+  'mls-members': { members: groupMembers, gone: optional(arrayOf(nonEmpty(ID_MAX), 10_000)) },
 };
 
 const GROUP_DELIVERY_SCHEMAS: Readonly<Record<GroupDeliveryMessage['type'], Schema>> = {

@@ -337,16 +337,18 @@ export class MeetingKeys {
    * A cascaded meeting's members on every bridge (`admitted.mlsMembers`,
    * `mls-members`): the group keeps these, including those whose media never
    * reaches this bridge. A member admitted again (a new `since`) is back
-   * from another connection, as a participant announced again is.
+   * from another connection, as a participant announced again is. A member
+   * that is no longer listed keeps its leaf for the grace (its bridge may
+   * have failed), unless it is `gone`: it said it leaves.
    */
-  setMembers(list: readonly GroupMember[]): void {
+  setMembers(list: readonly GroupMember[], gone: readonly string[] = []): void {
     const since = (this.#since ??= new Map<string, number>());
     const others = list.filter((m) => m.id !== this.#options.participant);
     const ids = new Set(others.map((m) => m.id));
     for (const id of [...this.#present.keys()]) {
       if (ids.has(id)) continue;
       since.delete(id);
-      this.#departed(id);
+      this.#departed(id, gone.includes(id));
     }
     for (const m of others) {
       if (this.#present.has(m.id) && since.get(m.id) === m.since) continue;
@@ -369,7 +371,7 @@ export class MeetingKeys {
     });
   }
 
-  #departed(participant: string): void {
+  #departed(participant: string, forGood = false): void {
     const name = this.#present.get(participant);
     if (name === undefined) return;
     this.#present.delete(participant);
@@ -377,7 +379,7 @@ export class MeetingKeys {
     this.#waiting.delete(participant);
     // In a cascade the others stay where they are while one member's bridge fails: it keeps its leaf for the
     // grace, as members of a moved group do, and goes on in the group when it is back (no commit, same code).
-    if (this.#since) this.#awaitReturn(participant);
+    if (this.#since && !forGood) this.#awaitReturn(participant);
     this.#run(async () => {
       this.#publishRoster();
       await this.#commitIfCommitter();

@@ -621,7 +621,7 @@ export class Session<Track> {
         link.keys?.found();
         return;
       case 'mls-members':
-        link.keys?.setMembers(message.members);
+        link.keys?.setMembers(message.members, message.gone);
         return;
       case 'redirect':
         link.done = true;

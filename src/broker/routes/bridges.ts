@@ -88,6 +88,8 @@ const Admission = Type.Object(
     session: Type.Optional(Id),
     /** For `left`: why the bridge removed it, when it did (a code such as TICKET_OUTSIDE_FENCE); absent when the participant left. */
     code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** For `left`: the participant said it leaves, so it is not coming back on another connection (its group leaf goes at once). */
+    byChoice: Type.Optional(Type.Literal(true)),
     /** For `admitted`: the MLS group the participant carries from its last bridge (`join.mls`); a cascaded meeting's group lives here. */
     mls: Type.Optional(Type.Object({ epoch: Type.Integer({ minimum: 0 }), tag: GroupTag }, { additionalProperties: false })),
   },
@@ -257,7 +259,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         // Only the bridge that admitted this session removes it: another bridge's word, or an older session's, removes nothing.
         const removed = await ctx.store.removeParticipant(body.meeting, body.participant, { session: body.session, datacenter });
         if (removed) {
-          leaveGroup(ctx, body.meeting, body.participant, body.session);
+          leaveGroup(ctx, body.meeting, body.participant, body.session, body.byChoice === true);
           void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
         }
         if (body.code !== undefined) {
