@@ -2,11 +2,11 @@
  * Properties of the cascade plan (docs/cascading.md), over random manifests ×
  * meetings × live states, E2EE or not. Whether a bridge may carry a stream is
  * judged by the reference model in arbitraries.ts (`mayCarry`),
- * never by compile.ts. 10,000 cases in all.
+ * never by compile.ts. 12,000 cases in all.
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { isRefusal, planMeeting, selectRoute, type LiveState, type Manifest, type MeetingParticipant, type MeetingPlan } from '../src/core/index.js';
+import { isRefusal, planMeeting, planRelays, selectRoute, type LiveState, type Manifest, type MeetingParticipant, type MeetingPlan } from '../src/core/index.js';
 import { JURISDICTIONS, liveEntriesArb, manifestArb, mayCarry, pointArb, REQUEST_COUNTRIES, toLiveState, type LiveEntries } from './arbitraries.js';
 
 /** A meeting of one to six participants against a manifest, with live state and E2EE on or off. */
@@ -155,6 +155,42 @@ describe('planMeeting: completeness and honesty of the graph', () => {
         ensure(m.plan.isolated.join() === expectedIsolated.join(), () => `isolated ${m.plan.isolated.join()} ≠ ${expectedIsolated.join()}`);
       }),
       { numRuns: 3_000 },
+    );
+  });
+});
+
+describe('planRelays: senders that do not encrypt', () => {
+  it('(d) carries a stream through a transit bridge only when both the meeting and its sender encrypt, and every other allowed pair still talks', () => {
+    fc.assert(
+      fc.property(
+        meetingArb.chain((m) => fc.tuple(fc.constant(m), fc.array(fc.boolean(), { minLength: m.participants.length, maxLength: m.participants.length }))),
+        ([m, encrypts]) => {
+          const members = m.plan.participants.map((p, i) => ({ ...p, e2ee: encrypts[i] ?? true }));
+          const plan = planRelays(m.manifest, members, { e2ee: m.e2ee });
+          const byName = new Map(members.map((p) => [p.name, p]));
+          // The reference model, per sender: transit only for one that encrypts in an encrypted meeting.
+          const allowed = (sender: (typeof members)[number], receiver: (typeof members)[number]): boolean =>
+            sender.datacenter !== null &&
+            receiver.datacenter !== null &&
+            (sender.datacenter === receiver.datacenter || mayCarry(m.manifest, sender.country, jurisdictionOf(m.manifest, receiver.datacenter), m.e2ee && sender.e2ee));
+          for (const relay of plan.relays) {
+            for (const name of relay.streams) {
+              const sender = byName.get(name);
+              ensure(sender !== undefined && mayCarry(m.manifest, sender.country, jurisdictionOf(m.manifest, relay.to), m.e2ee && sender.e2ee), () => `${name} (encrypts: ${String(sender?.e2ee)}) is relayed to ${relay.to} outside its fences`);
+            }
+          }
+          const unreachable = new Set(plan.unreachable.map((u) => `${u.from}\u0000${u.to}`));
+          for (const s of members) {
+            for (const r of members) {
+              if (s === r) continue;
+              const may = allowed(s, r);
+              ensure(may !== unreachable.has(`${s.name}\u0000${r.name}`), () => `${s.name} → ${r.name}: allowed ${String(may)}, reported unreachable ${String(!may)}`);
+              if (may && s.datacenter !== r.datacenter) ensure(plan.relays.some((x) => x.from === s.datacenter && x.to === r.datacenter && x.streams.includes(s.name)), () => `${s.name} not relayed to ${String(r.datacenter)}`);
+            }
+          }
+        },
+      ),
+      { numRuns: 2_000 },
     );
   });
 });

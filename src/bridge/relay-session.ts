@@ -62,7 +62,8 @@ export class RelaySession {
     const admission = this.#host.admission(claims.meeting, participant);
     const jurisdiction = manifest.datacenters.find((d) => d.id === claims.to)?.jurisdiction;
     if (admission === undefined || jurisdiction === undefined) return false;
-    return mayCarry(manifest, admission.claims.country, jurisdiction, { e2ee: claims.e2ee }) && insideMeetingPolicy(admission.claims.policy, jurisdiction);
+    // Transit carries ciphertext only: never the stream of a sender the ticket says does not encrypt.
+    return mayCarry(manifest, admission.claims.country, jurisdiction, { e2ee: claims.e2ee && claims.clear?.includes(participant) !== true }) && insideMeetingPolicy(admission.claims.policy, jurisdiction);
   }
 
   /** Checks the ticket and the relaying bridge's proof, then starts sending. Throws why not. */

@@ -10,6 +10,7 @@
 import { compareStrings } from '../core/order.js';
 import { planRelays, type UnreachablePair } from '../core/plan/plan.js';
 import type { BrokerContext } from './context.js';
+import { encryptingMembers } from './group-delivery.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
 import type { Participant } from './store/store.js';
 
@@ -101,25 +102,30 @@ export function hopsOf(ctx: BrokerContext, meeting: string): readonly Hop[] {
 async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
   const members = await ctx.store.listParticipants(meeting);
   const { manifest } = ctx.policy.current;
-  // The broker does not know whether a meeting's clients encrypt end to end, so no fence's `transit: e2ee` is taken.
-  const e2ee = false;
+  // A fence's `transit: e2ee` carries only the streams of members who showed they are in the meeting's group (their SDK encrypts).
+  const encrypting = encryptingMembers(ctx, meeting);
   const plan = planRelays(
     manifest,
-    members.map((m) => ({ name: m.id, country: m.country, datacenter: m.datacenter === '' ? null : m.datacenter })),
-    { e2ee },
+    members.map((m) => ({ name: m.id, country: m.country, datacenter: m.datacenter === '' ? null : m.datacenter, e2ee: encrypting.has(m.id) })),
+    { e2ee: true },
   );
   await tellUnreachable(ctx, meeting, members, plan.unreachable);
   const { hops } = stateOf(ctx);
   const before: Hops = hops.get(meeting) ?? new Map<string, Hop>();
   const countries = Object.fromEntries(members.map((m) => [m.id, m.country]));
   const pick = (ids: readonly string[]): Record<string, string> => Object.fromEntries(ids.flatMap((id) => (countries[id] === undefined ? [] : [[id, countries[id]]])));
-  const after: Hops = new Map(plan.relays.map((r) => [`${r.from} → ${r.to}`, { meeting, from: r.from, to: r.to, streams: r.streams, countries: pick(r.streams), e2ee }]));
+  const after: Hops = new Map(
+    plan.relays.map((r) => {
+      const clear = r.streams.filter((s) => !encrypting.has(s));
+      return [`${r.from} → ${r.to}`, { meeting, from: r.from, to: r.to, streams: r.streams, countries: pick(r.streams), e2ee: clear.length < r.streams.length, clear }];
+    }),
+  );
   if (after.size === 0) hops.delete(meeting);
   else hops.set(meeting, after);
   for (const [key, hop] of before) if (!after.has(key)) await closeRelay(ctx, hop, 'the plan no longer needs this hop');
   for (const [key, hop] of after) {
     const was = before.get(key);
-    if (was !== undefined && sameStreams(was.streams, hop.streams)) continue;
+    if (was !== undefined && sameStreams(was.streams, hop.streams) && sameStreams(was.clear, hop.clear)) continue;
     // Streams no longer carried are audited as closed; the new ticket (or a new hop) carries the rest.
     if (was) {
       const gone = was.streams.filter((s) => !hop.streams.includes(s));

@@ -37,6 +37,12 @@ export interface GroupArrival {
 
 interface Member extends GroupArrival {
   readonly since: number;
+  /**
+   * It showed it is in the group — it said it holds it, a commit of its was
+   * accepted, or it went on in the group it carried — so its SDK encrypts
+   * its media: only then may a fence's `transit: e2ee` carry its streams.
+   */
+  encrypts: boolean;
 }
 
 interface Group {
@@ -82,7 +88,7 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
   const group = groupOf(ctx, meeting);
   group.members.delete(arrival.id);
   const entry = group.relay.admit(arrival.id, group.members.size, carried);
-  group.members.set(arrival.id, { ...arrival, since: ++state.admissions });
+  group.members.set(arrival.id, { ...arrival, since: ++state.admissions, encrypts: entry === 'continue' });
   const members = scope(group);
   send(ctx, meeting, group, [...group.members.keys()].filter((id) => id !== arrival.id).map((to) => ({ to, message: { type: 'mls-members', members } })));
   return { entry, members };
@@ -112,22 +118,35 @@ export function leaveGroup(ctx: BrokerContext, meeting: string, participant: str
 /**
  * A participant's MLS message, as its bridge passed it on: ordered and
  * relayed to the meeting's other members on every bridge. Only the session
- * the bridge of `datacenter` admitted may speak for the participant.
+ * the bridge of `datacenter` admitted may speak for the participant. True
+ * when it showed for the first time that it is in the group (its streams may
+ * now transit: the meeting's plan is due again).
  */
-export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: string, participant: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage): void {
+export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: string, participant: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage): boolean {
   const group = stateOf(ctx).groups.get(meeting);
   const member = group?.members.get(participant);
   if (!group || member?.datacenter !== datacenter || member.session !== session) {
     throw new GeobridgeError('NOT_A_MEMBER', `participant '${participant}' is not admitted to meeting '${meeting}' in ${datacenter} under this session; its MLS messages are not relayed.`);
   }
+  const before = member.encrypts;
   if (message.type === 'mls-joined') {
     group.relay.joined(participant, message.epoch, message.tag);
-    return;
+    member.encrypts = true;
+    return !before;
   }
   let others = [...group.members.keys()].filter((id) => id !== participant);
   // The chat is the sender's content: its ciphertext goes only where the sender's media may go.
   if (message.kind === 'application') others = others.filter((id) => reaches(ctx, member, group.members.get(id)));
-  send(ctx, meeting, group, group.relay.submit(participant, message, others));
+  const outgoing = group.relay.submit(participant, message, others);
+  if (outgoing.some((o) => o.to === participant && o.message.type === 'mls-result' && o.message.accepted)) member.encrypts = true;
+  send(ctx, meeting, group, outgoing);
+  return member.encrypts && !before;
+}
+
+/** The members of a cascaded meeting whose media is end-to-end encrypted (they showed they are in its group). */
+export function encryptingMembers(ctx: BrokerContext, meeting: string): ReadonlySet<string> {
+  const group = stateOf(ctx).groups.get(meeting);
+  return new Set([...(group?.members.values() ?? [])].filter((m) => m.encrypts).map((m) => m.id));
 }
 
 /** Whether the receiver's bridge may carry the sender's media (the plan's rule, without `transit`: the broker does not know that the meeting encrypts). */

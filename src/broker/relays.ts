@@ -23,6 +23,8 @@ export interface Hop {
   readonly countries: Readonly<Record<string, string>>;
   /** Whether the meeting is end-to-end encrypted (a fence's `transit: e2ee` applies only then). */
   readonly e2ee: boolean;
+  /** Carried participants whose media is not end-to-end encrypted (not, or not yet, in the meeting's group). */
+  readonly clear: readonly string[];
 }
 
 /**
@@ -47,6 +49,7 @@ export async function openRelay(ctx: BrokerContext, hop: Hop, carried: readonly 
     manifest: ctx.policy.current.sha256,
     e2ee: hop.e2ee,
     streams: hop.streams,
+    clear: hop.clear,
     expiresInSeconds: config.routeTicketSeconds,
   });
   await auditHop(ctx, 'relay.opened', { ...hop, streams: hop.streams.filter((s) => !carried.includes(s)) });
@@ -68,7 +71,7 @@ async function auditHop(ctx: BrokerContext, type: 'relay.opened' | 'relay.closed
   const manifest = ctx.policy.current.manifest;
   for (const participant of hop.streams) {
     const country = hop.countries[participant];
-    const data = { meeting: hop.meeting, from: hop.from, to: hop.to, participant, e2ee: hop.e2ee, ...(reason === undefined ? {} : { reason }) };
+    const data = { meeting: hop.meeting, from: hop.from, to: hop.to, participant, e2ee: hop.e2ee && !hop.clear.includes(participant), ...(reason === undefined ? {} : { reason }) };
     // Whose country is unknown has no record store to go to; the record stays in the broker's own log without their id.
     if (country === undefined) await recordAudit(ctx, type, { ...data, participant: null });
     else await recordAudit(ctx, type, data, await memberSubject(ctx.store, manifest, hop.meeting, country, ctx.config.cascade));

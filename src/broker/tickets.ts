@@ -56,7 +56,7 @@ export interface RouteTicketInput {
 }
 
 /** A planned cascade hop, to be put in a relay ticket: its claims but the registered ones, and who issues it. */
-export type RelayTicketInput = Pick<RelayTicketClaims, 'meeting' | 'from' | 'to' | 'fromKey' | 'toKey' | 'manifest' | 'e2ee' | 'streams'> & {
+export type RelayTicketInput = Pick<RelayTicketClaims, 'meeting' | 'from' | 'to' | 'fromKey' | 'toKey' | 'manifest' | 'e2ee' | 'streams' | 'clear'> & {
   readonly issuer: string;
   /** Default 120. */
   readonly expiresInSeconds?: number;
@@ -150,6 +150,7 @@ export function issueRelayTicket(keys: KeyRing, input: RelayTicketInput): Promis
       manifest: input.manifest,
       e2ee: input.e2ee,
       streams: [...input.streams].sort(),
+      ...(input.clear !== undefined && input.clear.length > 0 ? { clear: [...input.clear].sort() } : {}),
     },
     { audience: RELAY_TICKET_AUDIENCE, subject: input.to, type: RELAY_TICKET_TYPE, issuer: input.issuer, expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.relayTicket },
     parseRelayTicket,

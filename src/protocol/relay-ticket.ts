@@ -45,6 +45,8 @@ export interface RelayTicketClaims extends BaseClaims {
   readonly e2ee: boolean;
   /** The participants whose streams may cross, sorted, at most MAX_RELAY_STREAMS. */
   readonly streams: readonly string[];
+  /** Those of `streams` whose senders do not (yet) encrypt end to end: `transit: e2ee` never carries them. Absent when none. */
+  readonly clear?: readonly string[];
 }
 
 /** Options of `verifyRelayTicket`. */
@@ -64,6 +66,8 @@ export function parseRelayTicket(payload: JWTPayload): ClaimsResult<RelayTicketC
   if (new Set(streams).size !== streams.length) r.problems.push(`claim 'streams' names a participant twice`);
   const e2ee = payload.e2ee;
   if (typeof e2ee !== 'boolean') r.problems.push(`claim 'e2ee' must be true or false`);
+  const clear = payload.clear === undefined ? undefined : r.list('clear', ID);
+  if (clear?.some((id) => !streams.includes(id)) === true) r.problems.push(`claim 'clear' names a participant that 'streams' does not`);
   const base = r.base();
   const from = r.text('from', ID);
   const to = r.text('to', ID);
@@ -81,6 +85,7 @@ export function parseRelayTicket(payload: JWTPayload): ClaimsResult<RelayTicketC
     manifest: r.text('manifest', SHA256_HEX),
     e2ee: e2ee === true,
     streams,
+    ...(clear === undefined ? {} : { clear }),
   });
 }
 

@@ -260,13 +260,22 @@ describe('relay tickets', () => {
     expect((await refusal(verifyRelayTicket(keys, token, { now: T0, datacenter: { id: 'ap-tyo', side: 'to' } }))).code).toBe('RELAY_TICKET_WRONG_DATACENTER');
   });
 
-  it('refuses a subject other than the receiving bridge, a hop to itself, a stream named twice and a missing e2ee', async () => {
+  it('names the streams whose senders do not encrypt (`clear`), none when absent', async () => {
+    expect((await verifyRelayTicket(keys, await sign(base, RELAY_TICKET_TYPE), { now: T0 })).clear).toBeUndefined();
+    const streams = (base.streams as string[] | undefined) ?? [];
+    const clear = streams.slice(0, 1);
+    expect((await verifyRelayTicket(keys, await sign({ ...base, clear }, RELAY_TICKET_TYPE), { now: T0 })).clear).toEqual(clear);
+  });
+
+  it('refuses a subject other than the receiving bridge, a hop to itself, a stream named twice, a missing e2ee and a clear stream it does not carry', async () => {
     const cases: readonly [JWTPayload, string][] = [
       [{ sub: 'eu-fra' }, "'sub'"],
       [{ to: 'eu-fra', sub: 'eu-fra' }, "'from' and 'to'"],
       [{ streams: ['p-1', 'p-1'] }, 'twice'],
       [{ e2ee: 'yes' }, "'e2ee'"],
       [{ streams: [] }, "'streams'"],
+      [{ clear: ['someone-else'] }, "'clear'"],
+      [{ clear: [] }, "'clear'"],
     ];
     for (const [claims, names] of cases) {
       const error = await refusal(verifyRelayTicket(keys, await sign({ ...base, ...claims }, RELAY_TICKET_TYPE), { now: T0 }));

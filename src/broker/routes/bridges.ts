@@ -342,7 +342,8 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     async (request) => {
       const { datacenter, body } = await verified(ctx, request, GroupSubmission);
       if (ctx.config.cascade !== true) throw new GeobridgeError('VALIDATION', 'this broker does not cascade meetings: a bridge is the delivery service of its own rooms.');
-      submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, body.message);
+      // A member now known to encrypt may have its streams carried where a fence allows E2EE transit.
+      if (submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, body.message)) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
       return { relayed: true as const };
     },
   );

@@ -104,6 +104,16 @@ export function planMeeting(manifest: Manifest, participants: readonly MeetingPa
   return { participants: placed, ...planRelays(manifest, placed, options), routes };
 }
 
+/** A participant where its bridge admitted it, for `planRelays`. */
+export interface RelayMember extends PlannedParticipant {
+  /**
+   * Whether this participant's own media is end-to-end encrypted; absent:
+   * as the meeting (`PlanOptions.e2ee`). A fence's `transit: e2ee` carries a
+   * stream outside it only when both the meeting and its sender encrypt.
+   */
+  readonly e2ee?: boolean;
+}
+
 /** The relays and unreachable pairs of a meeting whose participants are where they are (`planMeeting` without the routing). */
 export interface RelayPlan {
   readonly relays: readonly PlannedRelay[];
@@ -117,7 +127,7 @@ export interface RelayPlan {
  * bridge, and what the broker does for a live meeting, whose participants
  * are where their bridges admitted them.
  */
-export function planRelays(manifest: Manifest, participants: readonly PlannedParticipant[], options: PlanOptions = {}): RelayPlan {
+export function planRelays(manifest: Manifest, participants: readonly RelayMember[], options: PlanOptions = {}): RelayPlan {
   const policy = compilePolicy(manifest);
   const e2ee = options.e2ee ?? true;
   const bridges = participants.map((p) => p.datacenter);
@@ -129,7 +139,7 @@ export function planRelays(manifest: Manifest, participants: readonly PlannedPar
   const receives = new Array<boolean>(participants.length).fill(false);
   participants.forEach((sender, s) => {
     const from = bridges[s] ?? null;
-    const carries = carrier(policy, sender.country, e2ee);
+    const carries = carrier(policy, sender.country, e2ee && sender.e2ee !== false);
     participants.forEach((receiver, r) => {
       if (r === s) return;
       const to = bridges[r] ?? null;
