@@ -149,12 +149,12 @@ export function encryptingMembers(ctx: BrokerContext, meeting: string): Readonly
   return new Set([...(group?.members.values() ?? [])].filter((m) => m.encrypts).map((m) => m.id));
 }
 
-/** Whether the receiver's bridge may carry the sender's media (the plan's rule, without `transit`: the broker does not know that the meeting encrypts). */
+/** Whether the receiver's bridge may carry the sender's media: the plan's rule, with `transit: e2ee` as for the sender's streams. */
 function reaches(ctx: BrokerContext, sender: Member, receiver: Member | undefined): boolean {
   if (!receiver) return false;
   const { manifest } = ctx.policy.current;
   const jurisdiction = compilePolicy(manifest).datacenterById.get(receiver.datacenter)?.jurisdiction;
-  return jurisdiction !== undefined && mayCarry(manifest, sender.country, jurisdiction, { e2ee: false });
+  return jurisdiction !== undefined && mayCarry(manifest, sender.country, jurisdiction, { e2ee: sender.encrypts });
 }
 
 /** The members of a cascaded meeting's group as the broker knows them (for tests and the console). */
