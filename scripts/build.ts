@@ -1,5 +1,5 @@
 /**
- * `npm run build`: compiles the CLI into dist/cli/ and the meeting page's
+ * `npm run build`: compiles the CLI into dist/cli/ and the meeting page's (and the console's)
  * scripts into dist/web/, then stamps dist/ (scripts/dist-stamp.js) so that
  * bin/geobridge.js runs it, not the TypeScript through tsx, until a source
  * changes.
@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { bundlePageScripts } from '../src/broker/page-bundle.js';
+import { bundleConsoleScript, bundlePageScripts } from '../src/broker/page-bundle.js';
 import { newestMtimeMs, removeStamp, writeStamp } from './dist-stamp.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -58,7 +58,7 @@ export async function buildDist(): Promise<number> {
   removeStamp(ROOT);
   rmSync(CLI, { recursive: true, force: true });
   rmSync(WEB, { recursive: true, force: true });
-  const [cli, page] = await Promise.all([
+  const [cli, page, consoleScript] = await Promise.all([
     build({
       entryPoints: { main: join(SRC, 'cli', 'main.ts') },
       outdir: CLI,
@@ -76,11 +76,13 @@ export async function buildDist(): Promise<number> {
       logLevel: 'warning',
     }),
     bundlePageScripts(),
+    bundleConsoleScript(),
   ]);
   checkBundledPackages(cli.metafile);
   mkdirSync(WEB, { recursive: true });
   writeFileSync(join(WEB, 'app.js'), page.js);
   writeFileSync(join(WEB, 'e2ee-worker.js'), page.worker);
+  writeFileSync(join(WEB, 'console.js'), consoleScript);
   writeStamp(ROOT, inputsMtimeMs);
   return (performance.now() - started) / 1000;
 }

@@ -28,6 +28,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   sdk: ['core', 'protocol', 'mls', 'sframe', 'sdk'],
   // The meeting page is an application of the public SDK, and nothing else (ENTRY_ONLY).
   web: ['sdk', 'web'],
+  // The operator console reads the broker's console API (its answers are protocol's) and draws with the report kit.
+  console: ['protocol', 'report', 'console'],
   cli: ['core', 'sim', 'node', 'translog', 'protocol', 'report', 'broker', 'bridge', 'cli'],
 };
 /**
@@ -40,9 +42,9 @@ const ENTRY_ONLY: Readonly<Record<string, Readonly<Record<string, string>>>> = {
 /** npm packages each pure layer may use (exact specifiers): isomorphic, no I/O. Other layers may use any. */
 const PURE_PACKAGES: Readonly<Record<string, ReadonlySet<string>>> = {
   core: new Set(['yaml']),
-  sim: new Set(['yaml', 'd3-geo', 'topojson-client', 'topojson-specification']),
+  sim: new Set(['yaml']),
   sframe: new Set(),
-  report: new Set(),
+  report: new Set(['d3-geo', 'topojson-client', 'topojson-specification']),
   translog: new Set(['@noble/hashes/sha2.js']),
   protocol: new Set(['jose', 'typebox', 'typebox/value', 'typebox/error']),
 };

@@ -15,6 +15,8 @@ import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
 import { registerRateLimits } from './rate-limits.js';
 import { bridgeRoutes } from './routes/bridges.js';
+import { consoleRoutes } from './routes/console.js';
+import { consolePageRoutes } from './routes/console-page.js';
 import { logRoutes } from './routes/log.js';
 import { manifestRoutes } from './routes/manifest.js';
 import { identityRoutes } from './routes/identity.js';
@@ -79,6 +81,8 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   manifestRoutes(typed, ctx);
   logRoutes(typed, ctx);
   webRoutes(typed, ctx);
+  consoleRoutes(typed, ctx);
+  consolePageRoutes(typed, ctx);
   return app;
 }
 

@@ -167,3 +167,10 @@ async function tellUnreachable(ctx: BrokerContext, meeting: string, members: rea
 function sameStreams(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((s, i) => s === b[i]);
 }
+
+/** Every meeting's hops the bridges were told to hold, by meeting, then from, then to (for the console). */
+export function allHops(ctx: BrokerContext): readonly Hop[] {
+  return [...stateOf(ctx).hops.values()]
+    .flatMap((hops) => [...hops.values()])
+    .sort((a, b) => compareStrings(a.meeting, b.meeting) || compareStrings(a.from, b.from) || compareStrings(a.to, b.to));
+}

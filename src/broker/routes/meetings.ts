@@ -92,10 +92,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.delete('/v1/meetings/:id', { schema: { tags: ['meetings'], summary: 'End a meeting', security: BEARER, params: MeetingParams, response: { 204: Type.Null() } } }, async (request, reply) => {
     const account = await requireAccount(ctx, request);
     const meeting = await ownMeeting(ctx, account, request.params.id);
-    await ctx.store.endMeeting(meeting.id, ctx.now().toISOString(), 'ended by host');
-    await recordAudit(ctx, 'meeting.ended', { meeting: meeting.id, reason: 'ended by host' });
-    // Ended everywhere: the bridges close it before they forward another packet.
-    await ctx.control.end(meeting.id, 'ended by host');
+    await endMeeting(ctx, meeting.id, 'ended by host');
     return reply.status(204).send(null);
   });
 
@@ -164,6 +161,14 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
       return reply.status(201).send({ ...(await joinToken(ctx, meeting, request.body.name)), meeting: meeting.id, title: meeting.title });
     },
   );
+}
+
+/** Ends a meeting: marked ended in the store, audited, and closed by every bridge (its host's DELETE, and the operator's console). */
+export async function endMeeting(ctx: BrokerContext, meeting: string, reason: string): Promise<void> {
+  await ctx.store.endMeeting(meeting, ctx.now().toISOString(), reason);
+  await recordAudit(ctx, 'meeting.ended', { meeting, reason });
+  // Ended everywhere: the bridges close it before they forward another packet.
+  await ctx.control.end(meeting, reason);
 }
 
 /** A fresh participant id and its join token for `meeting`. */

@@ -169,7 +169,9 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     const invite = await demoMeeting(first);
     running = true;
     const brokerLines = replicated ? `Brokers (one deployment: one store, one bus):\n${brokersUp.map((b, i) => `  broker-${i + 1}  ${b.url}  (${settingsOf[i]?.dataDir ?? '?'})`).join('\n')}\n\n` : '';
-    io.out(`\ngeobridge is up (${((performance.now() - started) / 1000).toFixed(1)} s). ${brokerLines}Open this link in two browser tabs to start a call:\n\n  ${first.url}/join#invite=${invite}\n\nCtrl-C stops everything.\n`);
+    // The token's file, never the token: terminal output ends up in scrollback and logs.
+    const tokenFrom = first.adminTokenFile ?? 'GEOBRIDGE_ADMIN_TOKEN';
+    io.out(`\ngeobridge is up (${((performance.now() - started) / 1000).toFixed(1)} s). ${brokerLines}Open this link in two browser tabs to start a call:\n\n  ${first.url}/join#invite=${invite}\n\nThe operator console (log in with the admin token in ${tokenFrom}):\n\n  ${first.url}/console\n\nCtrl-C stops everything.\n`);
     await stopSignal;
   } finally {
     stopping = true;

@@ -11,10 +11,11 @@ import { formatCompact, formatFixed, formatInteger, formatMinutes, formatMs, for
 import { REPORT_CSS } from './style.js';
 import { barChart, histogramChart, seriesMax, timeChart, utilizationHeatmap, type TimeSeries } from './svg-charts.js';
 import { cascadeTable, incidentTable, shortfallTable } from './tables.js';
-import { createMapBase, pickFlows, worldMap, type MapBase, type MapScale, type WorldTopology } from './world-map.js';
+import { createMapBase, type MapBase, type WorldTopology } from '../../report/world-base.js';
+import { pickFlows, worldMap, type MapScale } from './world-map.js';
 
-export type { WorldTopology } from './world-map.js';
-export { isWorldTopology } from './world-map.js';
+export type { WorldTopology } from '../../report/world-base.js';
+export { isWorldTopology } from '../../report/world-base.js';
 
 const COLOR = {
   demand: '#94a3b8',

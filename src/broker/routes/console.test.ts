@@ -1,0 +1,359 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBrokerApp } from '../app.js';
+import { brokerApi } from '../broker-api.fixture.js';
+import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../test-broker.fixture.js';
+
+let broker: TestBroker;
+const api = brokerApi(() => broker);
+
+beforeAll(async () => {
+  broker = await startTestBroker();
+});
+afterAll(async () => {
+  await broker.close();
+});
+
+interface Session {
+  readonly cookie: string;
+  readonly csrf: string;
+}
+
+async function login(on: TestBroker = broker): Promise<Session> {
+  const res = await on.app.inject({ method: 'POST', url: '/v1/console/login', payload: { token: ADMIN_TOKEN } });
+  expect(res.statusCode, res.body).toBe(200);
+  const setCookie = String(res.headers['set-cookie']);
+  return { cookie: setCookie.split(';')[0] ?? '', csrf: res.json<{ csrf: string }>().csrf };
+}
+
+async function heartbeat(on: TestBroker, datacenter: string, draining = false): Promise<void> {
+  const res = await on.app.inject({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await on.signAs(datacenter, { kind: 'heartbeat', participants: 0, cpu: 0.1, draining }) } });
+  expect(res.statusCode, res.body).toBe(200);
+}
+
+interface Overview {
+  policyVersion: number;
+  datacenters: { id: string; state: string; participants: number; capacity: number; utilization: number; meetings: number }[];
+  relays: unknown[];
+}
+
+/** An open /v1/console/events stream over a real socket. */
+interface EventStream {
+  /** The next `overview` event's data, parsed. */
+  next(timeoutMs?: number): Promise<Overview>;
+  readonly ended: Promise<void>;
+  readonly response: IncomingMessage;
+  close(): void;
+}
+
+async function openEvents(on: TestBroker, cookie: string): Promise<EventStream> {
+  const address = on.app.server.address() as AddressInfo | null;
+  const port = address?.port ?? ((await on.app.listen({ port: 0, host: '127.0.0.1' })) && (on.app.server.address() as AddressInfo).port);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/v1/console/events', headers: { cookie } }, (response) => {
+      let buffer = '';
+      const events: Overview[] = [];
+      const waiters: ((o: Overview) => void)[] = [];
+      const ended = new Promise<void>((done) => response.on('end', done).on('close', done));
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        buffer += chunk;
+        for (let at = buffer.indexOf('\n\n'); at >= 0; at = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, at);
+          buffer = buffer.slice(at + 2);
+          const data = /^event: overview\ndata: (.*)$/.exec(block)?.[1];
+          if (data === undefined) continue;
+          const overview = JSON.parse(data) as Overview;
+          const waiter = waiters.shift();
+          if (waiter) waiter(overview);
+          else events.push(overview);
+        }
+      });
+      resolve({
+        response,
+        ended,
+        next: (timeoutMs = 3000) =>
+          new Promise((done, fail) => {
+            const queued = events.shift();
+            if (queued) {
+              done(queued);
+              return;
+            }
+            const timer = setTimeout(() => {
+              fail(new Error('no overview event'));
+            }, timeoutMs);
+            waiters.push((o) => {
+              clearTimeout(timer);
+              done(o);
+            });
+          }),
+        close: () => {
+          req.destroy();
+        },
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const withinMs = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+  Promise.race([promise, new Promise<never>((_done, fail) => {
+      setTimeout(() => {
+        fail(new Error(`not within ${String(ms)} ms`));
+      }, ms);
+    })]);
+
+describe('console sessions', () => {
+  it('signs in with the admin token: an HttpOnly, SameSite=Strict cookie on /, 8 h, not Secure on an http issuer', async () => {
+    const res = await broker.app.inject({ method: 'POST', url: '/v1/console/login', payload: { token: ADMIN_TOKEN } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).toMatch(/^geobridge_console=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=28800$/);
+    expect(cookie).not.toContain('Secure');
+    const { csrf } = res.json<{ csrf: string }>();
+    expect(csrf.length).toBeGreaterThanOrEqual(32);
+    const session = await broker.app.inject({ method: 'GET', url: '/v1/console/session', headers: { cookie: cookie.split(';')[0] } });
+    expect(session.statusCode).toBe(200);
+    expect(session.json()).toEqual({ csrf, expiresAt: new Date(broker.ctx.now().getTime() + 8 * 3600_000).toISOString() });
+    expect((await broker.ctx.audit.read()).some((r) => r.type === 'admin.action' && r.data.action === 'console.login')).toBe(true);
+  });
+
+  it('adds Secure on an https issuer', async () => {
+    const other = await startTestBroker({ config: { issuer: 'https://broker.example' } });
+    try {
+      const res = await other.app.inject({ method: 'POST', url: '/v1/console/login', payload: { token: ADMIN_TOKEN } });
+      expect(String(res.headers['set-cookie'])).toMatch(/; Secure$/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a wrong token with 401 and no cookie, never echoing it, and counts it as a failure of the address', async () => {
+    const other = await startTestBroker({ config: { rateLimits: { requests: 600, invites: 120, failures: 2, presence: 120 } } });
+    try {
+      for (let i = 0; i < 2; i += 1) {
+        const res = await other.app.inject({ method: 'POST', url: '/v1/console/login', payload: { token: 'wrong-token-secret-123' } });
+        expect(res.statusCode).toBe(401);
+        expect(res.json<{ code: string }>().code).toBe('UNAUTHORIZED');
+        expect(res.headers['set-cookie']).toBeUndefined();
+        expect(res.body).not.toContain('wrong-token-secret-123');
+      }
+      const limited = await other.app.inject({ method: 'POST', url: '/v1/console/login', payload: { token: ADMIN_TOKEN } });
+      expect(limited.statusCode).toBe(429);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('logs neither the token of a sign-in nor the session cookie', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = { level: 'trace', stream };
+    const other = await startTestBroker();
+    const logged = await buildBrokerApp(other.ctx, { logger });
+    try {
+      const ok = await logged.inject({ method: 'POST', url: '/v1/console/login', payload: { token: ADMIN_TOKEN } });
+      expect(ok.statusCode).toBe(200);
+      const id = String(ok.headers['set-cookie']).split(';')[0]?.split('=')[1] ?? '';
+      await logged.inject({ method: 'GET', url: '/v1/console/session', headers: { cookie: `geobridge_console=${id}` } });
+      await logged.inject({ method: 'POST', url: '/v1/console/login', payload: { token: 'wrong-token-secret-456' } });
+      const text = lines.join('');
+      expect(text).toContain('/v1/console/login'); // the capture works
+      expect(text).not.toContain(ADMIN_TOKEN);
+      expect(text).not.toContain('wrong-token-secret-456');
+      expect(text).not.toContain(id);
+    } finally {
+      await logged.close();
+      await other.close();
+    }
+  });
+
+  it('answers 401 on every console route without a valid session cookie', async () => {
+    const routes = [
+      ['POST', '/v1/console/logout'],
+      ['GET', '/v1/console/session'],
+      ['GET', '/v1/console/overview'],
+      ['GET', '/v1/console/events'],
+      ['GET', '/v1/console/meetings'],
+      ['POST', '/v1/console/meetings/mtg_x/end'],
+    ] as const;
+    for (const cookie of [undefined, 'geobridge_console=forged', 'other=1']) {
+      for (const [method, url] of routes) {
+        const res = await broker.app.inject({ method, url, headers: cookie === undefined ? {} : { cookie } });
+        expect(res.statusCode, `${method} ${url} with ${String(cookie)}`).toBe(401);
+        expect(res.json<{ code: string }>().code).toBe('UNAUTHORIZED');
+      }
+    }
+  });
+
+  it('refuses a POST with the cookie but without the right x-csrf-token (CSRF_INVALID), and logout ends the session', async () => {
+    const { cookie, csrf } = await login();
+    for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }, { cookie, 'x-csrf-token': `${csrf}x` }]) {
+      for (const url of ['/v1/console/logout', '/v1/console/meetings/mtg_x/end']) {
+        const res = await broker.app.inject({ method: 'POST', url, headers });
+        expect(res.statusCode, url).toBe(403);
+        expect(res.json<{ code: string }>().code).toBe('CSRF_INVALID');
+      }
+    }
+    expect((await broker.app.inject({ method: 'GET', url: '/v1/console/session', headers: { cookie } })).statusCode).toBe(200);
+    const out = await broker.app.inject({ method: 'POST', url: '/v1/console/logout', headers: { cookie, 'x-csrf-token': csrf } });
+    expect(out.statusCode).toBe(200);
+    expect(out.json()).toEqual({ loggedOut: true });
+    expect(String(out.headers['set-cookie'])).toMatch(/^geobridge_console=; HttpOnly; SameSite=Strict; Path=\/; Max-Age=0$/);
+    expect((await broker.app.inject({ method: 'GET', url: '/v1/console/session', headers: { cookie } })).statusCode).toBe(401);
+  });
+
+  it('a session expires 8 h after sign-in', async () => {
+    const { cookie } = await login();
+    broker.advance(8 * 3600_000 - 1);
+    expect((await broker.app.inject({ method: 'GET', url: '/v1/console/session', headers: { cookie } })).statusCode).toBe(200);
+    broker.advance(1);
+    expect((await broker.app.inject({ method: 'GET', url: '/v1/console/session', headers: { cookie } })).statusCode).toBe(401);
+  });
+});
+
+describe('the console overview', () => {
+  it('lists the datacenters of the manifest: up when its bridge reports, down when it never did, draining when it says so', async () => {
+    const other = await startTestBroker({ config: { dev: true } }); // dev routes to silent datacenters; the console still shows them down
+    try {
+      const { cookie } = await login(other);
+      const [first, second] = other.ctx.policy.current.manifest.datacenters;
+      await heartbeat(other, first?.id ?? '');
+      await heartbeat(other, second?.id ?? '', true);
+      const res = await other.app.inject({ method: 'GET', url: '/v1/console/overview', headers: { cookie } });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['cache-control']).toBe('no-store');
+      const overview = res.json<Overview>();
+      expect(overview.policyVersion).toBe(other.ctx.policy.current.version);
+      expect(overview.datacenters.map((d) => d.id)).toEqual(other.ctx.policy.current.manifest.datacenters.map((d) => d.id));
+      expect(overview.datacenters[0]).toMatchObject({ id: first?.id, state: 'up', participants: 0, utilization: 0, meetings: 0, capacity: first?.capacity });
+      expect(overview.datacenters[1]).toMatchObject({ state: 'draining' });
+      expect(overview.datacenters.slice(2).every((d) => d.state === 'down')).toBe(true);
+      expect(overview.relays).toEqual([]);
+      // Silent past the heartbeat timeout: down again.
+      other.advance(5001);
+      const later = (await other.app.inject({ method: 'GET', url: '/v1/console/overview', headers: { cookie } })).json<Overview>();
+      expect(later.datacenters[0]?.state).toBe('down');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('counts admitted participants and their meetings per datacenter', async () => {
+    await api.allBridgesUp();
+    const { apiKey } = await api.account();
+    const m = await api.meeting(apiKey, { title: 'Counted' });
+    const { datacenter } = await api.routeAndAdmit(apiKey, m);
+    const { cookie } = await login();
+    const overview = (await broker.app.inject({ method: 'GET', url: '/v1/console/overview', headers: { cookie } })).json<Overview>();
+    const dc = overview.datacenters.find((d) => d.id === datacenter);
+    expect(dc).toMatchObject({ state: 'up', participants: 1, meetings: 1 });
+    expect(dc?.utilization).toBeCloseTo(1 / (dc?.capacity ?? 1));
+  });
+});
+
+describe('the console event stream', () => {
+  it('sends the overview on connect and on every change, and closes on logout', async () => {
+    const other = await startTestBroker();
+    try {
+      const { cookie, csrf } = await login(other);
+      const events = await openEvents(other, cookie);
+      expect(events.response.statusCode).toBe(200);
+      expect(events.response.headers['content-type']).toContain('text/event-stream');
+      expect(events.response.headers['cache-control']).toBe('no-store');
+      const first = await events.next();
+      const id = first.datacenters[0]?.id ?? '';
+      expect(first.datacenters[0]?.state).toBe('down');
+      await heartbeat(other, id);
+      expect((await events.next()).datacenters[0]?.state).toBe('up');
+      await heartbeat(other, id, true);
+      expect((await events.next()).datacenters[0]?.state).toBe('draining');
+      // Nothing changed: nothing sent.
+      await expect(events.next(600)).rejects.toThrow('no overview event');
+      const out = await other.app.inject({ method: 'POST', url: '/v1/console/logout', headers: { cookie, 'x-csrf-token': csrf } });
+      expect(out.statusCode).toBe(200);
+      await withinMs(events.ended, 2000);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('closes when the session expires', async () => {
+    const other = await startTestBroker();
+    try {
+      const { cookie } = await login(other);
+      const events = await openEvents(other, cookie);
+      await events.next();
+      other.advance(8 * 3600_000);
+      await withinMs(events.ended, 2000);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('does not hold up the broker closing', async () => {
+    const other = await startTestBroker();
+    const { cookie } = await login(other);
+    const events = await openEvents(other, cookie);
+    await events.next();
+    await withinMs(other.close(), 3000);
+    await withinMs(events.ended, 1000);
+  });
+});
+
+describe('console meetings', () => {
+  it('lists live meetings with admitted participants, ends one as the host would, audited', async () => {
+    await api.allBridgesUp();
+    const { id: accountId, apiKey } = await api.account({ name: 'Console Co', homeCountry: 'US' });
+    const m = await api.meeting(apiKey, { title: 'AAA console meeting' });
+    const { participant, datacenter } = await api.routeAndAdmit(apiKey, m);
+    const { cookie, csrf } = await login();
+    const res = await broker.app.inject({ method: 'GET', url: '/v1/console/meetings', headers: { cookie } });
+    expect(res.statusCode).toBe(200);
+    const { meetings } = res.json<{ meetings: { id: string; title: string }[] }>();
+    expect(meetings.map((x) => x.title)).toEqual([...meetings.map((x) => x.title)].sort());
+    expect(meetings.find((x) => x.id === m)).toEqual({
+      id: m,
+      title: 'AAA console meeting',
+      account: accountId,
+      datacenter,
+      participants: [{ id: participant, country: 'US', datacenter }],
+      relays: [],
+      cascade: false,
+    });
+
+    const ended = await broker.app.inject({ method: 'POST', url: `/v1/console/meetings/${m}/end`, headers: { cookie, 'x-csrf-token': csrf } });
+    expect(ended.statusCode, ended.body).toBe(200);
+    expect(ended.json()).toEqual({ ended: true });
+    const shown = await broker.app.inject({ method: 'GET', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${apiKey}` } });
+    expect(shown.json()).toMatchObject({ endedReason: 'ended by the operator in the console' });
+    const records = await broker.ctx.audit.read();
+    expect(records.some((r) => r.type === 'meeting.ended' && r.data.meeting === m && r.data.reason === 'ended by the operator in the console')).toBe(true);
+    expect(records.some((r) => r.type === 'admin.action' && r.data.action === 'console.end-meeting' && r.data.target === m)).toBe(true);
+    const after = (await broker.app.inject({ method: 'GET', url: '/v1/console/meetings', headers: { cookie } })).json<{ meetings: { id: string }[] }>();
+    expect(after.meetings.some((x) => x.id === m)).toBe(false);
+  });
+
+  it('ends a meeting nobody joined, and answers 404 for an unknown one', async () => {
+    const { apiKey } = await api.account();
+    const m = await api.meeting(apiKey, { title: 'Empty' });
+    const { cookie, csrf } = await login();
+    const list = (await broker.app.inject({ method: 'GET', url: '/v1/console/meetings', headers: { cookie } })).json<{ meetings: { id: string }[] }>();
+    expect(list.meetings.some((x) => x.id === m)).toBe(false);
+    const ended = await broker.app.inject({ method: 'POST', url: `/v1/console/meetings/${m}/end`, headers: { cookie, 'x-csrf-token': csrf } });
+    expect(ended.statusCode).toBe(200);
+    expect((await broker.ctx.store.getMeeting(m))?.endedAt).toBeDefined();
+    const unknown = await broker.app.inject({ method: 'POST', url: '/v1/console/meetings/mtg_nope/end', headers: { cookie, 'x-csrf-token': csrf } });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json<{ code: string }>().code).toBe('NOT_FOUND');
+  });
+});

@@ -1,0 +1,321 @@
+/**
+ * The operator console's API (/v1/console/*): a session opened with the
+ * admin token (an HttpOnly cookie, and a CSRF token for every POST), the
+ * live overview of datacenters and relays (JSON, and as server-sent events),
+ * the live meetings, and ending one. Sessions and event streams are this
+ * broker's own: brokers that share a store share neither (an operator behind
+ * a load balancer needs sticky sessions).
+ */
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { GeobridgeError } from '../../core/errors.js';
+import { ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
+import { compareStrings } from '../../core/order.js';
+import { allHops, hopsOf } from '../cascade.js';
+import { CONSOLE_COOKIE, ConsoleSessions, cookieValue, isAdminToken, sameSecret, SESSION_MS, sessionCookie, type ConsoleSession } from '../console/sessions.js';
+import { recordAudit, type BrokerContext } from '../context.js';
+import type { Participant } from '../store/store.js';
+import type { BrokerApp } from './broker-app.js';
+import { endMeeting } from './meetings.js';
+
+/** How often an open event stream's overview is computed again (sent only when it changed). */
+export const OVERVIEW_EVERY_MS = 250;
+/** How often an open event stream gets a comment, so proxies keep it open. */
+export const PING_EVERY_MS = 15_000;
+/** Why a meeting the operator ends has ended. */
+export const OPERATOR_END_REASON = 'ended by the operator in the console';
+
+/** Answers of the console are the operator's live view: never kept by a cache. */
+function noStore(_request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  void reply.header('cache-control', 'no-store');
+  done();
+}
+
+/** Routes checked by the session are left to the failure limit, as routes with a bearer token are (rate-limits.ts). */
+const BY_SESSION = { onRequest: noStore, config: { rateLimit: false as const } };
+
+/** POST /v1/console/login and /logout, GET /v1/console/session, /overview, /events, /meetings, POST /v1/console/meetings/:id/end. */
+export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
+  // In this broker's memory only (see the module comment).
+  const sessions = new ConsoleSessions();
+  const streams = new OverviewStreams(
+    () => overviewOf(ctx),
+    (key) => sessions.isOpen(key, ctx.now().getTime()),
+  );
+  sessions.onEnd((key) => {
+    streams.endSession(key);
+  });
+  // Before the server closes: it would otherwise wait for every open stream.
+  app.addHook('preClose', (done) => {
+    streams.close();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    streams.close();
+    done();
+  });
+  const secure = ctx.config.issuer.startsWith('https://');
+
+  const sessionOf = (request: FastifyRequest): ConsoleSession => {
+    const session = sessions.find(cookieValue(request.headers.cookie, CONSOLE_COOKIE), ctx.now().getTime());
+    if (!session) throw new GeobridgeError('UNAUTHORIZED', 'no valid console session: sign in with the admin token at POST /v1/console/login.');
+    return session;
+  };
+  const checkCsrf = (request: FastifyRequest, session: ConsoleSession): void => {
+    const given = request.headers['x-csrf-token'];
+    if (typeof given !== 'string' || !sameSecret(given, session.csrf)) throw new GeobridgeError('CSRF_INVALID', 'send the CSRF token of the console session in `x-csrf-token`.');
+  };
+
+  app.post(
+    '/v1/console/login',
+    {
+      onRequest: noStore,
+      schema: {
+        tags: ['console'],
+        summary: 'Open a console session with the admin token: a session cookie (HttpOnly, SameSite=Strict, 8 h) and the CSRF token for POSTs',
+        body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+        response: { 200: ConsoleLoginAnswer },
+      },
+    },
+    async (request, reply) => {
+      // A wrong token answers 401, which the failure limit counts per address (rate-limits.ts).
+      if (!isAdminToken(request.body.token, ctx.config.adminTokenHash)) throw new GeobridgeError('UNAUTHORIZED', 'the admin token is not valid.');
+      const { id, session } = sessions.open(ctx.now().getTime());
+      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'console.login' });
+      return reply.header('set-cookie', sessionCookie(id, SESSION_MS / 1000, secure)).send({ csrf: session.csrf });
+    },
+  );
+
+  app.post(
+    '/v1/console/logout',
+    { ...BY_SESSION, schema: { tags: ['console'], summary: 'End the console session (needs x-csrf-token); its event streams close', response: { 200: Type.Object({ loggedOut: Type.Literal(true) }, { additionalProperties: false }) } } },
+    async (request, reply) => {
+      const session = sessionOf(request);
+      checkCsrf(request, session);
+      sessions.end(session.key);
+      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'console.logout' });
+      return reply.header('set-cookie', sessionCookie('', 0, secure)).send({ loggedOut: true as const });
+    },
+  );
+
+  app.get('/v1/console/session', { ...BY_SESSION, schema: { tags: ['console'], summary: 'The console session: its CSRF token and when it expires', response: { 200: ConsoleSessionAnswer } } }, (request) => {
+    const session = sessionOf(request);
+    return { csrf: session.csrf, expiresAt: new Date(session.expiresAtMs).toISOString() };
+  });
+
+  app.get('/v1/console/overview', { ...BY_SESSION, schema: { tags: ['console'], summary: 'Datacenters (state, load) and relays, as the broker sees them now', response: { 200: ConsoleOverview } } }, async (request) => {
+    sessionOf(request);
+    return overviewOf(ctx);
+  });
+
+  app.get(
+    '/v1/console/events',
+    {
+      ...BY_SESSION,
+      schema: {
+        tags: ['console'],
+        summary: 'The overview as server-sent events: `event: overview` on connect and whenever it changes, `: ping` every 15 s; ends with the session',
+        response: { 200: Type.String({ description: 'text/event-stream' }) },
+      },
+    },
+    async (request, reply) => {
+      const session = sessionOf(request);
+      // Computed before the reply is taken over, so a failing store still answers with the error body.
+      const first = JSON.stringify(await overviewOf(ctx));
+      reply.hijack();
+      streams.add(session.key, reply.raw, first);
+    },
+  );
+
+  app.get('/v1/console/meetings', { ...BY_SESSION, schema: { tags: ['console'], summary: 'Live meetings with admitted participants: where they are, who, and their relays', response: { 200: ConsoleMeetingsAnswer } } }, async (request) => {
+    sessionOf(request);
+    return { meetings: await meetingsOf(ctx) };
+  });
+
+  app.post(
+    '/v1/console/meetings/:id/end',
+    {
+      ...BY_SESSION,
+      schema: {
+        tags: ['console'],
+        summary: 'End a meeting as its host would (needs x-csrf-token); audited as an admin action',
+        params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
+        response: { 200: Type.Object({ ended: Type.Literal(true) }, { additionalProperties: false }) },
+      },
+    },
+    async (request) => {
+      const session = sessionOf(request);
+      checkCsrf(request, session);
+      const meeting = await ctx.store.getMeeting(request.params.id);
+      if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${request.params.id}'.`);
+      await endMeeting(ctx, meeting.id, OPERATOR_END_REASON);
+      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'console.end-meeting', target: meeting.id });
+      return { ended: true as const };
+    },
+  );
+}
+
+/** Participants admitted at each datacenter of the manifest in force, by datacenter id. */
+async function participantsByDatacenter(ctx: BrokerContext): Promise<Map<string, Participant[]>> {
+  const { datacenters } = ctx.policy.current.manifest;
+  const lists = await Promise.all(datacenters.map((dc) => ctx.store.listParticipantsAt(dc.id)));
+  return new Map(datacenters.map((dc, i) => [dc.id, lists[i] ?? []]));
+}
+
+/**
+ * The overview. A datacenter's state is the registry's truth, not what
+ * routing assumes: `--dev` routes to datacenters without a bridge, but here
+ * one whose bridge never reported, went silent past the heartbeat timeout,
+ * or dropped its presence is down (and all are while the bus is away).
+ */
+export async function overviewOf(ctx: BrokerContext): Promise<ConsoleOverview> {
+  const { manifest, version } = ctx.policy.current;
+  const nowMs = ctx.monotonicMs();
+  const present = await participantsByDatacenter(ctx);
+  return {
+    policyVersion: version,
+    datacenters: manifest.datacenters.map((dc) => {
+      const members = present.get(dc.id) ?? [];
+      const state = !ctx.registry.isLive(dc.id, nowMs) ? 'down' : ctx.registry.isServing(dc.id, nowMs) ? 'up' : 'draining';
+      return {
+        id: dc.id,
+        jurisdiction: dc.jurisdiction,
+        location: { lat: dc.location.lat, lon: dc.location.lon },
+        state,
+        participants: members.length,
+        capacity: dc.capacity,
+        utilization: dc.capacity > 0 ? members.length / dc.capacity : 0,
+        meetings: new Set(members.map((m) => m.meetingId)).size,
+      };
+    }),
+    relays: allHops(ctx).map((h) => ({ meeting: h.meeting, from: h.from, to: h.to, streams: h.streams.length })),
+  };
+}
+
+/** Live meetings with at least one admitted participant, by title then id. */
+async function meetingsOf(ctx: BrokerContext): Promise<ConsoleMeeting[]> {
+  const byMeeting = new Map<string, Participant[]>();
+  for (const members of (await participantsByDatacenter(ctx)).values()) {
+    for (const p of members) byMeeting.set(p.meetingId, [...(byMeeting.get(p.meetingId) ?? []), p]);
+  }
+  const meetings = await Promise.all(
+    [...byMeeting].map(async ([id, members]) => {
+      const meeting = await ctx.store.getMeeting(id);
+      // An ended meeting's rows are departures in flight: it is no longer live.
+      if (!meeting || meeting.endedAt !== undefined) return [];
+      const placement = await ctx.store.getPlacement(id);
+      return [
+        {
+          id,
+          title: meeting.title,
+          account: meeting.accountId,
+          datacenter: placement?.datacenter ?? null,
+          participants: [...members].sort((a, b) => compareStrings(a.id, b.id)).map((p) => ({ id: p.id, country: p.country, datacenter: p.datacenter })),
+          relays: [...hopsOf(ctx, id)].sort((a, b) => compareStrings(a.from, b.from) || compareStrings(a.to, b.to)).map((h) => ({ from: h.from, to: h.to, streams: h.streams.length })),
+          cascade: ctx.config.cascade === true,
+        },
+      ];
+    }),
+  );
+  return meetings.flat().sort((a, b) => compareStrings(a.title, b.title) || compareStrings(a.id, b.id));
+}
+
+interface Stream {
+  readonly key: string;
+  readonly raw: ServerResponse;
+  last: string;
+}
+
+/**
+ * The open event streams. While any is open, the overview is computed every
+ * OVERVIEW_EVERY_MS (once for all of them) and sent to each stream whose last
+ * event differs; a stream whose session ended is closed. `close()` ends them
+ * all and refuses new ones (the broker is closing).
+ */
+class OverviewStreams {
+  readonly #streams = new Set<Stream>();
+  readonly #compute: () => Promise<ConsoleOverview>;
+  readonly #isOpen: (key: string) => boolean;
+  #tick: NodeJS.Timeout | undefined;
+  #ping: NodeJS.Timeout | undefined;
+  #busy = false;
+  #closed = false;
+
+  constructor(compute: () => Promise<ConsoleOverview>, isOpen: (key: string) => boolean) {
+    this.#compute = compute;
+    this.#isOpen = isOpen;
+  }
+
+  /** Opens a stream on `raw` for the session `key`, starting with the overview `first` (JSON). */
+  add(key: string, raw: ServerResponse, first: string): void {
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    if (this.#closed) {
+      raw.end();
+      return;
+    }
+    const stream: Stream = { key, raw, last: first };
+    raw.write(event(first));
+    this.#streams.add(stream);
+    raw.on('close', () => {
+      this.#drop(stream);
+    });
+    this.#tick ??= setInterval(() => void this.#refresh(), OVERVIEW_EVERY_MS);
+    this.#ping ??= setInterval(() => {
+      for (const s of this.#streams) s.raw.write(': ping\n\n');
+    }, PING_EVERY_MS);
+  }
+
+  /** Ends the streams of a session (signed out, expired, dropped). */
+  endSession(key: string): void {
+    for (const stream of this.#streams) if (stream.key === key) this.#end(stream);
+  }
+
+  /** Ends every stream and stops the timers; idempotent. */
+  close(): void {
+    this.#closed = true;
+    for (const stream of this.#streams) this.#end(stream);
+    this.#stop();
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      for (const stream of this.#streams) if (!this.#isOpen(stream.key)) this.#end(stream);
+      if (this.#streams.size === 0) return;
+      const json = JSON.stringify(await this.#compute());
+      for (const stream of this.#streams) {
+        if (stream.last === json) continue;
+        stream.last = json;
+        stream.raw.write(event(json));
+      }
+    } catch {
+      // The store did not answer: the streams keep their last overview, and the next tick asks again.
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #end(stream: Stream): void {
+    this.#drop(stream);
+    stream.raw.end();
+  }
+
+  #drop(stream: Stream): void {
+    this.#streams.delete(stream);
+    if (this.#streams.size === 0) this.#stop();
+  }
+
+  #stop(): void {
+    clearInterval(this.#tick);
+    clearInterval(this.#ping);
+    this.#tick = undefined;
+    this.#ping = undefined;
+  }
+}
+
+/** One server-sent event (the JSON has no line breaks). */
+function event(json: string): string {
+  return `event: overview\ndata: ${json}\n\n`;
+}

@@ -1,0 +1,161 @@
+/**
+ * The operator console (docs/console.md), served by the broker at /console.
+ * The operator logs in with the admin token, which the broker exchanges for
+ * an http-only session cookie and a CSRF token; every page then reads the
+ * console API (/v1/console/*, in /docs), and the map follows the broker's
+ * live view through server-sent events rather than polling.
+ */
+import type { ConsoleBaseMap, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
+import { call, ConsoleApiError, useCsrf } from './api.js';
+import { renderMap } from './map-view.js';
+import { renderMeetings } from './meetings-view.js';
+
+type Page = 'map' | 'meetings';
+const PAGES: readonly Page[] = ['map', 'meetings'];
+
+function element<T extends Element>(id: string, type: abstract new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`the console page has no #${id} of the expected kind`);
+  return found;
+}
+
+let base: ConsoleBaseMap | undefined;
+let overview: ConsoleOverview | undefined;
+let events: EventSource | undefined;
+
+function currentPage(): Page {
+  const name = location.hash.slice(1);
+  return (PAGES as readonly string[]).includes(name) ? (name as Page) : 'map';
+}
+
+function showLogin(message?: string): void {
+  events?.close();
+  events = undefined;
+  useCsrf(undefined);
+  element('nav', HTMLElement).hidden = true;
+  element('logout', HTMLElement).hidden = true;
+  element('live', HTMLElement).textContent = '';
+  for (const p of PAGES) element(`page-${p}`, HTMLElement).hidden = true;
+  element('login', HTMLElement).hidden = false;
+  const error = element('login-error', HTMLElement);
+  error.hidden = message === undefined;
+  error.textContent = message ?? '';
+  element('token', HTMLInputElement).focus();
+}
+
+function showApp(): void {
+  element('login', HTMLElement).hidden = true;
+  element('nav', HTMLElement).hidden = false;
+  element('logout', HTMLElement).hidden = false;
+  showPage();
+  follow();
+}
+
+function showPage(): void {
+  const page = currentPage();
+  for (const p of PAGES) element(`page-${p}`, HTMLElement).hidden = p !== page;
+  for (const link of element('nav', HTMLElement).querySelectorAll('a')) {
+    if (link.dataset.page === page) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  document.title = `${page === 'map' ? 'Datacenters' : 'Live meetings'} · geobridge console`;
+  if (page === 'meetings') void refreshMeetings();
+  else drawMap();
+}
+
+/** Any failure of a call: a lost session goes back to the login, the rest is said where the operator looks. */
+function failed(error: unknown): void {
+  if (error instanceof ConsoleApiError && error.status === 401) {
+    showLogin('Your session ended. Log in again.');
+    return;
+  }
+  element('live', HTMLElement).textContent = error instanceof Error ? error.message : String(error);
+}
+
+/** Server-sent events: a new overview whenever the broker's view changes. */
+function follow(): void {
+  events?.close();
+  const source = new EventSource('/v1/console/events');
+  events = source;
+  source.addEventListener('overview', (event) => {
+    overview = JSON.parse((event as MessageEvent<string>).data) as ConsoleOverview;
+    element('live', HTMLElement).textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
+    if (currentPage() === 'map') drawMap();
+    else void refreshMeetings();
+  });
+  source.addEventListener('error', () => {
+    if (source.readyState !== EventSource.CLOSED) {
+      element('live', HTMLElement).textContent = 'Reconnecting to the broker…';
+      return;
+    }
+    // The broker closed the stream for good: the session may be over.
+    call<ConsoleSessionAnswer>('/v1/console/session').then(() => {
+      if (events === source) follow();
+    }, failed);
+  });
+}
+
+function drawMap(): void {
+  if (!overview) return;
+  if (!base) {
+    void call<ConsoleBaseMap>('/console/base-map.json').then((b) => {
+      base = b;
+      drawMap();
+    }, failed);
+    return;
+  }
+  renderMap(element('world', SVGSVGElement), element('datacenters', HTMLTableElement).tBodies[0] as HTMLTableSectionElement, base, overview);
+}
+
+async function refreshMeetings(): Promise<void> {
+  try {
+    const { meetings } = await call<ConsoleMeetingsAnswer>('/v1/console/meetings');
+    renderMeetings(element('meetings', HTMLElement), element('meetings-empty', HTMLElement), meetings, (m) => void endMeeting(m));
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function endMeeting(meeting: ConsoleMeeting): Promise<void> {
+  try {
+    await call(`/v1/console/meetings/${encodeURIComponent(meeting.id)}/end`, { method: 'POST', body: {} });
+    element('live', HTMLElement).textContent = `Ended “${meeting.title}”.`;
+  } catch (error) {
+    failed(error);
+  }
+  await refreshMeetings();
+}
+
+async function start(): Promise<void> {
+  element('login-form', HTMLFormElement).addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = element('token', HTMLInputElement);
+    call<ConsoleLoginAnswer>('/v1/console/login', { method: 'POST', body: { token: input.value } }).then(
+      (session) => {
+        input.value = '';
+        useCsrf(session.csrf);
+        showApp();
+      },
+      (error: unknown) => {
+        input.value = '';
+        showLogin(error instanceof ConsoleApiError && error.status === 401 ? 'That is not the admin token of this broker.' : error instanceof Error ? error.message : String(error));
+      },
+    );
+  });
+  element('logout', HTMLButtonElement).addEventListener('click', () => {
+    void call('/v1/console/logout', { method: 'POST', body: {} }).finally(() => {
+      showLogin();
+    });
+  });
+  window.addEventListener('hashchange', showPage);
+  try {
+    const session = await call<ConsoleSessionAnswer>('/v1/console/session');
+    useCsrf(session.csrf);
+    showApp();
+  } catch (error) {
+    if (error instanceof ConsoleApiError && error.status === 401) showLogin();
+    else failed(error);
+  }
+}
+
+void start();

@@ -1,0 +1,74 @@
+/**
+ * The operator console's API answers (docs/console.md): defined once,
+ * declared by the broker's console routes, read by the console page.
+ */
+import { Type, type Static } from 'typebox';
+
+/** GET /v1/console/session: the session's CSRF token (the session itself is an http-only cookie) and when it expires. */
+export const ConsoleSessionAnswer = Type.Object({ csrf: Type.String(), expiresAt: Type.String() }, { additionalProperties: false });
+
+/** POST /v1/console/login: the new session's CSRF token. */
+export const ConsoleLoginAnswer = Type.Object({ csrf: Type.String() }, { additionalProperties: false });
+
+/** A datacenter as the console shows it: the manifest's, with the broker's live view of its bridge. */
+export const ConsoleDatacenter = Type.Object(
+  {
+    id: Type.String(),
+    jurisdiction: Type.String(),
+    location: Type.Object({ lat: Type.Number(), lon: Type.Number() }, { additionalProperties: false }),
+    state: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('draining')], {
+      description: 'up: its bridge reported within the heartbeat timeout; draining: it did and said it drains; down: it never reported, stopped, or its presence dropped (even in --dev, where routing counts it up)',
+    }),
+    participants: Type.Integer({ description: 'Participants admitted there' }),
+    capacity: Type.Number(),
+    utilization: Type.Number({ description: 'participants ÷ capacity (0 when capacity is 0)' }),
+    meetings: Type.Integer({ description: 'Distinct meetings among its participants' }),
+  },
+  { additionalProperties: false },
+);
+
+/** A cascade hop the broker holds. */
+export const ConsoleRelay = Type.Object({ meeting: Type.String(), from: Type.String(), to: Type.String(), streams: Type.Integer({ description: 'Participants whose streams the hop carries' }) }, { additionalProperties: false });
+
+/** GET /v1/console/overview, and each `overview` event of GET /v1/console/events. */
+export const ConsoleOverview = Type.Object(
+  {
+    policyVersion: Type.Integer({ description: 'Version of the manifest in force' }),
+    datacenters: Type.Array(ConsoleDatacenter, { description: 'Every datacenter of the manifest in force, in its order' }),
+    relays: Type.Array(ConsoleRelay, { description: 'The cascade hops the broker holds (empty unless it runs with --cascade)' }),
+  },
+  { additionalProperties: false },
+);
+
+/** A live meeting: where it is held, who is where, its relays. */
+export const ConsoleMeeting = Type.Object(
+  {
+    id: Type.String(),
+    title: Type.String(),
+    account: Type.String(),
+    datacenter: Type.Union([Type.String(), Type.Null()], { description: 'Where it is placed; null when unplaced (a cascaded meeting has no home)' }),
+    participants: Type.Array(Type.Object({ id: Type.String(), country: Type.String(), datacenter: Type.String() }, { additionalProperties: false })),
+    relays: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), streams: Type.Integer() }, { additionalProperties: false })),
+    cascade: Type.Boolean({ description: 'The broker cascades meetings (serve --cascade)' }),
+  },
+  { additionalProperties: false },
+);
+
+/** GET /v1/console/meetings. */
+export const ConsoleMeetingsAnswer = Type.Object({ meetings: Type.Array(ConsoleMeeting, { description: 'Live meetings with at least one admitted participant, by title then id' }) }, { additionalProperties: false });
+
+/** GET /console/base-map.json: the world map (src/report/world-base.ts) and where each datacenter of the manifest in force is on it. */
+export const ConsoleBaseMap = Type.Object({
+  width: Type.Number(),
+  height: Type.Number(),
+  /** SVG markup of the country outlines. */
+  countries: Type.String(),
+  datacenters: Type.Array(Type.Object({ id: Type.String(), x: Type.Number(), y: Type.Number() })),
+});
+
+export type ConsoleOverview = Static<typeof ConsoleOverview>;
+export type ConsoleMeeting = Static<typeof ConsoleMeeting>;
+export type ConsoleMeetingsAnswer = Static<typeof ConsoleMeetingsAnswer>;
+export type ConsoleSessionAnswer = Static<typeof ConsoleSessionAnswer>;
+export type ConsoleLoginAnswer = Static<typeof ConsoleLoginAnswer>;
+export type ConsoleBaseMap = Static<typeof ConsoleBaseMap>;

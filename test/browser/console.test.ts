@@ -1,0 +1,137 @@
+/**
+ * The operator console in real Chromium (issue 17): the login form takes the
+ * admin token and nothing of it stays in the URL or the page; the map shows
+ * the broker's datacenters with their state, live (server-sent events), and
+ * a bridge that dies turns down on it without a reload; the meetings page
+ * lists a live meeting with its participants by country and datacenter, and
+ * ends it after a confirmation, audited. Without the session the console's
+ * API answers 401.
+ *
+ * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png
+ * and console-meetings.png (docs/console.md shows them).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
+import { joinCall, until as untilTrue, type Caller } from '../../src/bridge/participant.fixture.js';
+import { launchChromium, until } from './chromium.fixture.js';
+
+const SHOTS = process.env.SCREENSHOTS === '1' ? join(import.meta.dirname, '../../docs/images') : undefined;
+const DCS = ['us-east', 'eu-central', 'ap-tokyo'];
+/** A loaded 2-core machine runs other test files beside this one. */
+const WAIT_MS = 20_000;
+
+let cluster: Cluster;
+let context: BrowserContext;
+let closeChromium: () => Promise<void>;
+let page: Page;
+
+beforeAll(async () => {
+  let chromium;
+  [cluster, chromium] = await Promise.all([startCluster(DCS, DCS), launchChromium()]);
+  ({ context, close: closeChromium } = chromium);
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+}, 90_000);
+
+afterAll(async () => {
+  await closeChromium();
+  await cluster.close();
+}, 60_000);
+
+/** The state the map shows for a datacenter ('' while it is not drawn). */
+function stateOnMap(dc: string): Promise<string> {
+  return page.evaluate((id) => document.querySelector(`#world [data-datacenter="${id}"]`)?.getAttribute('data-state') ?? '', dc);
+}
+
+describe('the operator console', () => {
+  it('answers 401 on its API without a session', async () => {
+    for (const path of ['/v1/console/session', '/v1/console/overview', '/v1/console/meetings']) {
+      const res = await fetch(new URL(path, cluster.broker.url));
+      expect(res.status, path).toBe(401);
+    }
+  });
+
+  it('logs in with the admin token, refusing a wrong one in words, and keeps the token out of the URL and the page', async () => {
+    page = await context.newPage();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(new URL('/console', cluster.broker.url).href);
+    await page.waitForSelector('#login-form', { state: 'visible' });
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-login.png') });
+    await page.fill('#token', 'not-the-token-at-all');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#login-error:not([hidden])');
+    expect(await page.textContent('#login-error')).toContain('not the admin token');
+    await page.fill('#token', cluster.adminToken);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#page-map:not([hidden])');
+    expect(page.url()).not.toContain(cluster.adminToken);
+    expect(await page.content()).not.toContain(cluster.adminToken);
+    expect(await page.inputValue('#token')).toBe('');
+    // The session is an http-only cookie: the page's script cannot read it.
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    const cookies = await context.cookies(cluster.broker.url);
+    expect(cookies.find((c) => c.name === 'geobridge_console')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+  });
+
+  it('shows every datacenter on the map and in the table, with its state', async () => {
+    await until(async () => (await stateOnMap('us-east')) === 'up', WAIT_MS, 'us-east to show up on the map');
+    for (const dc of DCS) expect(await stateOnMap(dc), dc).toBe('up');
+    // A datacenter of the manifest without a bridge is down, in words as well as on the map.
+    expect(await stateOnMap('cn-beijing')).toBe('down');
+    expect(await page.textContent('#datacenters tr[data-datacenter="cn-beijing"] .state')).toBe('down');
+    expect(await page.textContent('#datacenters tr[data-datacenter="us-east"] .state')).toBe('up');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-map.png'), fullPage: true });
+  });
+
+  it('turns a datacenter down on the map when its bridge dies, without a reload', async () => {
+    const before = await page.evaluate(() => performance.timeOrigin);
+    const killed = Date.now();
+    await cluster.bridges.get('ap-tokyo')?.close();
+    cluster.bridges.delete('ap-tokyo');
+    await until(async () => (await stateOnMap('ap-tokyo')) === 'down', WAIT_MS, 'ap-tokyo to turn down');
+    const ms = Date.now() - killed;
+    console.log(JSON.stringify({ consoleBridgeDown: { datacenter: 'ap-tokyo', shownDownMs: ms } }));
+    expect(await page.evaluate(() => performance.timeOrigin)).toBe(before);
+    expect(await page.textContent('#live')).toMatch(/^Live · updated/);
+  });
+
+  it('lists a live meeting with its participants by country and datacenter, and ends it after a confirmation, audited', async () => {
+    const meeting = await cluster.meeting('Board meeting');
+    let caller: Caller | undefined;
+    try {
+      caller = await joinCall(cluster, meeting, 'Una', 'US');
+      await untilTrue(() => caller?.datacenter() === 'us-east', WAIT_MS);
+      await page.click('nav a[data-page="meetings"]');
+      await page.waitForSelector(`article[data-meeting="${meeting}"]`, { timeout: WAIT_MS });
+      const card = page.locator(`article[data-meeting="${meeting}"]`);
+      expect(await card.locator('h2').textContent()).toBe('Board meeting');
+      expect(await card.locator('.where').textContent()).toContain('held in us-east');
+      expect(await card.locator('li').allTextContents()).toEqual(['US → us-east: 1']);
+      if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-meetings.png'), fullPage: true });
+      const said: string[] = [];
+      page.once('dialog', (dialog) => {
+        said.push(dialog.message());
+        void dialog.accept();
+      });
+      await card.locator('button', { hasText: 'End meeting' }).click();
+      await page.waitForSelector(`article[data-meeting="${meeting}"]`, { state: 'detached', timeout: WAIT_MS });
+      expect(said[0]).toContain('Board meeting');
+      expect(said[0]).toContain('audit log');
+      await untilTrue(() => caller?.events.some((e) => e.type === 'refused' || e.type === 'bridge-refused' || e.type === 'failed') === true, WAIT_MS);
+      const records = await cluster.broker.context.audit.read();
+      expect(records.some((r) => r.type === 'admin.action' && JSON.stringify(r.data).includes(meeting))).toBe(true);
+    } finally {
+      caller?.leave();
+    }
+  });
+
+  it('logs out: the session is gone, and the API answers 401 again', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login-form', { state: 'visible' });
+    const status = await page.evaluate(async () => (await fetch('/v1/console/overview')).status);
+    expect(status).toBe(401);
+    await page.close();
+  });
+});
