@@ -218,9 +218,12 @@ describe('a cascaded meeting', () => {
     expect(hopsOf(ctx, meeting).some((h) => h.streams.includes(ids.get('Anna') ?? ''))).toBe(false);
     await until(() => cluster.bridges.get('ap-tokyo')?.rooms.get(meeting)?.remotes.has(ids.get('Anna') ?? '') === false, MEDIA_MS);
     expect(cluster.bridges.get('ap-tokyo')?.rooms.get(meeting)?.remotes.has(ids.get('Anna') ?? '')).toBe(false);
-    const closed = (await ctx.audit.read()).filter((r) => r.type === 'relay.closed' && r.data.participant === ids.get('Anna'));
+    // The broker tells the bridge before it writes the record: wait for the record, not the bridge.
+    const closedHops = async (): Promise<string[]> => (await ctx.audit.read()).filter((r) => r.type === 'relay.closed' && r.data.participant === ids.get('Anna')).map((r) => `${String(r.data.from)}→${String(r.data.to)}`);
+    const deadline = Date.now() + MEDIA_MS;
+    while ((await closedHops()).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     // Her first hop closed when eu-central died, her second when she left.
-    expect(closed.map((r) => `${String(r.data.from)}→${String(r.data.to)}`)).toEqual(['eu-central→ap-tokyo', `${anna.datacenter() ?? ''}→ap-tokyo`]);
+    expect(await closedHops()).toEqual(['eu-central→ap-tokyo', `${anna.datacenter() ?? ''}→ap-tokyo`]);
   });
 });
 

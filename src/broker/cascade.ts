@@ -10,7 +10,7 @@
 import { compareStrings } from '../core/order.js';
 import { planRelays, type UnreachablePair } from '../core/plan/plan.js';
 import type { BrokerContext } from './context.js';
-import { encryptingMembers } from './group-delivery.js';
+import { encryptingMembers, groupMembers } from './group-delivery.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
 import type { Participant } from './store/store.js';
 
@@ -20,8 +20,6 @@ type Hops = Map<string, Hop>;
 interface State {
   readonly hops: Map<string, Hops>;
   readonly queues: Map<string, Promise<void>>;
-  /** Display names from the admitted tickets, by meeting and participant: what a participant who cannot see someone is told. */
-  readonly names: Map<string, Map<string, string>>;
   /** The unreachable pairs each bridge was last told, by meeting and datacenter (JSON), so an unchanged list is not sent again. */
   readonly told: Map<string, Map<string, string>>;
 }
@@ -30,7 +28,7 @@ const states = new WeakMap<BrokerContext, State>();
 
 function stateOf(ctx: BrokerContext): State {
   let state = states.get(ctx);
-  if (!state) states.set(ctx, (state = { hops: new Map(), queues: new Map(), names: new Map(), told: new Map() }));
+  if (!state) states.set(ctx, (state = { hops: new Map(), queues: new Map(), told: new Map() }));
   return state;
 }
 
@@ -78,15 +76,6 @@ function inTurn(ctx: BrokerContext, meeting: string, work: () => Promise<void>, 
     if (queues.get(meeting) === next) queues.delete(meeting);
   });
   return next;
-}
-
-/** Remembers an admitted participant's display name (from its ticket), for the notices of those who cannot see them. */
-export function noteName(ctx: BrokerContext, meeting: string, participant: string, name: string): void {
-  if (ctx.config.cascade !== true) return;
-  const { names } = stateOf(ctx);
-  let inMeeting = names.get(meeting);
-  if (!inMeeting) names.set(meeting, (inMeeting = new Map<string, string>()));
-  inMeeting.set(participant, name);
 }
 
 /** Plans every cascaded meeting with hops again (after a policy change). */
@@ -142,11 +131,10 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
  */
 async function tellUnreachable(ctx: BrokerContext, meeting: string, members: readonly Participant[], pairs: readonly UnreachablePair[]): Promise<void> {
   const state = stateOf(ctx);
-  const names = state.names.get(meeting) ?? new Map<string, string>();
-  const present = new Set(members.map((m) => m.id));
-  for (const id of names.keys()) if (!present.has(id)) names.delete(id);
+  // Display names from the admitted tickets, as the meeting's group keeps them (group-delivery.ts): kept with each
+  // admission and departure, so a plan made from an older view of the store cannot lose a newer member's name.
+  const names = new Map(groupMembers(ctx, meeting).map((m) => [m.id, m.name]));
   if (members.length === 0) {
-    state.names.delete(meeting);
     state.told.delete(meeting);
     return;
   }

@@ -15,7 +15,7 @@ import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
-import { noteName, replanMeeting } from '../cascade.js';
+import { replanMeeting } from '../cascade.js';
 import { admitToGroup, leaveGroup, submitToGroup } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
@@ -309,7 +309,6 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
       });
       await recordAdmission(ctx, datacenter, ticket, subject);
-      noteName(ctx, meeting.id, body.participant, ticket.name);
       // A cascaded meeting's one MLS group is ordered here, for all its bridges.
       const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls) : undefined;
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
