@@ -5,13 +5,15 @@
  * console API (/v1/console/*, in /docs), and the map follows the broker's
  * live view through server-sent events rather than polling.
  */
-import type { ConsoleBaseMap, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
+import type { ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
 import { call, ConsoleApiError, useCsrf } from './api.js';
+import { mapCountries, renderFences, type FenceView } from './fences-view.js';
 import { renderMap } from './map-view.js';
 import { renderMeetings } from './meetings-view.js';
 
-type Page = 'map' | 'meetings';
-const PAGES: readonly Page[] = ['map', 'meetings'];
+type Page = 'map' | 'meetings' | 'fences';
+const PAGES: readonly Page[] = ['map', 'meetings', 'fences'];
+const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences' };
 
 function element<T extends Element>(id: string, type: abstract new () => T): T {
   const found = document.getElementById(id);
@@ -58,8 +60,9 @@ function showPage(): void {
     if (link.dataset.page === page) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  document.title = `${page === 'map' ? 'Datacenters' : 'Live meetings'} · geobridge console`;
+  document.title = `${TITLES[page]} · geobridge console`;
   if (page === 'meetings') void refreshMeetings();
+  else if (page === 'fences') void showFences();
   else drawMap();
 }
 
@@ -81,7 +84,7 @@ function follow(): void {
     overview = JSON.parse((event as MessageEvent<string>).data) as ConsoleOverview;
     element('live', HTMLElement).textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
     if (currentPage() === 'map') drawMap();
-    else void refreshMeetings();
+    else if (currentPage() === 'meetings') void refreshMeetings();
   });
   source.addEventListener('error', () => {
     if (source.readyState !== EventSource.CLOSED) {
@@ -95,13 +98,16 @@ function follow(): void {
   });
 }
 
+/** The world map, fetched once per page load. */
+async function baseMap(): Promise<ConsoleBaseMap> {
+  base ??= await call<ConsoleBaseMap>('/console/base-map.json');
+  return base;
+}
+
 function drawMap(): void {
   if (!overview) return;
   if (!base) {
-    void call<ConsoleBaseMap>('/console/base-map.json').then((b) => {
-      base = b;
-      drawMap();
-    }, failed);
+    baseMap().then(drawMap, failed);
     return;
   }
   renderMap(element('world', SVGSVGElement), element('datacenters', HTMLTableElement).tBodies[0] as HTMLTableSectionElement, base, overview);
@@ -126,7 +132,44 @@ async function endMeeting(meeting: ConsoleMeeting): Promise<void> {
   await refreshMeetings();
 }
 
+let fenceView: FenceView | undefined;
+
+/** The fences page: fills the pickers once, and draws the last answer. */
+async function showFences(): Promise<void> {
+  try {
+    const map = await baseMap();
+    const countries = element('fence-country', HTMLSelectElement);
+    const datacenters = element('fence-datacenter', HTMLSelectElement);
+    if (countries.options.length === 1) {
+      countries.append(...mapCountries(map).map((c) => new Option(`${c.name} (${c.code})`, c.code)));
+      datacenters.append(...map.datacenters.map((d) => new Option(d.id, d.id)));
+    }
+    drawFences(map);
+  } catch (error) {
+    failed(error);
+  }
+}
+
+function drawFences(map: ConsoleBaseMap): void {
+  renderFences(element('fence-map', SVGSVGElement), element('fence-answer', HTMLElement), map, fenceView);
+}
+
+async function pickFence(kind: 'country' | 'datacenter', value: string): Promise<void> {
+  // One question at a time: picking a country clears the datacenter, and the other way round.
+  element(kind === 'country' ? 'fence-datacenter' : 'fence-country', HTMLSelectElement).value = '';
+  try {
+    if (value === '') fenceView = undefined;
+    else if (kind === 'country') fenceView = { kind, answer: await call<ConsoleCountryFences>(`/v1/console/fences/countries/${encodeURIComponent(value)}`) };
+    else fenceView = { kind, answer: await call<ConsoleDatacenterFences>(`/v1/console/fences/datacenters/${encodeURIComponent(value)}`) };
+    drawFences(await baseMap());
+  } catch (error) {
+    failed(error);
+  }
+}
+
 async function start(): Promise<void> {
+  element('fence-country', HTMLSelectElement).addEventListener('change', (event) => void pickFence('country', (event.target as HTMLSelectElement).value));
+  element('fence-datacenter', HTMLSelectElement).addEventListener('change', (event) => void pickFence('datacenter', (event.target as HTMLSelectElement).value));
   element('login-form', HTMLFormElement).addEventListener('submit', (event) => {
     event.preventDefault();
     const input = element('token', HTMLInputElement);

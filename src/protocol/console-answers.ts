@@ -57,6 +57,24 @@ export const ConsoleMeeting = Type.Object(
 /** GET /v1/console/meetings. */
 export const ConsoleMeetingsAnswer = Type.Object({ meetings: Type.Array(ConsoleMeeting, { description: 'Live meetings with at least one admitted participant, by title then id' }) }, { additionalProperties: false });
 
+/** GET /v1/console/fences/countries/:code: where a country's participants may be, and under which fences (the decider's own answer). */
+export const ConsoleCountryFences = Type.Object(
+  {
+    country: Type.String(),
+    name: Type.String(),
+    fences: Type.Array(Type.Object({ name: Type.String(), transit: Type.Union([Type.Literal('never'), Type.Literal('e2ee')]) }), { description: 'The fences that bind its participants, in manifest order' }),
+    jurisdictions: Type.Array(Type.String(), { description: 'The jurisdictions its participants may reach: every binding fence allows them (sorted)' }),
+    datacenters: Type.Array(Type.Object({ id: Type.String(), jurisdiction: Type.String() }), { description: 'The datacenters in those jurisdictions' }),
+  },
+  { additionalProperties: false },
+);
+
+/** GET /v1/console/fences/datacenters/:id: which countries' participants may use a datacenter. */
+export const ConsoleDatacenterFences = Type.Object(
+  { datacenter: Type.String(), jurisdiction: Type.String(), countries: Type.Array(Type.String(), { description: 'Every country whose fences allow the jurisdiction (sorted)' }) },
+  { additionalProperties: false },
+);
+
 /** GET /console/base-map.json: the world map (src/report/world-base.ts) and where each datacenter of the manifest in force is on it. */
 export const ConsoleBaseMap = Type.Object({
   width: Type.Number(),
@@ -72,3 +90,5 @@ export type ConsoleMeetingsAnswer = Static<typeof ConsoleMeetingsAnswer>;
 export type ConsoleSessionAnswer = Static<typeof ConsoleSessionAnswer>;
 export type ConsoleLoginAnswer = Static<typeof ConsoleLoginAnswer>;
 export type ConsoleBaseMap = Static<typeof ConsoleBaseMap>;
+export type ConsoleCountryFences = Static<typeof ConsoleCountryFences>;
+export type ConsoleDatacenterFences = Static<typeof ConsoleDatacenterFences>;

@@ -30,8 +30,12 @@ export interface MapBase {
   readonly countries: string;
 }
 
-/** Projects the countries into a `width`-wide map (Natural Earth, cropped below 58°S: no one joins from Antarctica). */
-export function createMapBase(world: WorldTopology, width = 640): MapBase {
+/**
+ * Projects the countries into a `width`-wide map (Natural Earth, cropped below
+ * 58°S: no one joins from Antarctica). `codeOf` names a country's path
+ * (`data-country`) from its feature id, for maps that colour countries.
+ */
+export function createMapBase(world: WorldTopology, width = 640, codeOf?: (id: string) => string | undefined): MapBase {
   const all = feature(world, world.objects.countries);
   const features = all.features.filter((f) => String(f.id) !== ANTARCTICA);
   const sphere = { type: 'Sphere' as const };
@@ -47,7 +51,8 @@ export function createMapBase(world: WorldTopology, width = 640): MapBase {
     if (d === null || d === '') continue;
     const props = f.properties as { name?: unknown } | null;
     const name = typeof props?.name === 'string' ? props.name : '';
-    countries += `<path d="${d}">${name === '' ? '' : `<title>${escapeXml(name)}</title>`}</path>`;
+    const code = f.id === undefined ? undefined : codeOf?.(String(f.id));
+    countries += `<path d="${d}"${code === undefined ? '' : ` data-country="${escapeXml(code)}"`}>${name === '' ? '' : `<title>${escapeXml(name)}</title>`}</path>`;
   }
   countries += '</g>';
   return {

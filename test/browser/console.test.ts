@@ -4,11 +4,12 @@
  * the broker's datacenters with their state, live (server-sent events), and
  * a bridge that dies turns down on it without a reload; the meetings page
  * lists a live meeting with its participants by country and datacenter, and
- * ends it after a confirmation, audited. Without the session the console's
- * API answers 401.
+ * ends it after a confirmation, audited; the fences page lights what the
+ * decider allows a German participant, and who may use a Chinese datacenter.
+ * Without the session the console's API answers 401.
  *
- * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png
- * and console-meetings.png (docs/console.md shows them).
+ * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png,
+ * console-meetings.png and console-fences.png (docs/console.md shows them).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
 import { joinCall, until as untilTrue, type Caller } from '../../src/bridge/participant.fixture.js';
+import { allowedJurisdictions } from '../../src/core/select/select.js';
 import { launchChromium, until } from './chromium.fixture.js';
 
 const SHOTS = process.env.SCREENSHOTS === '1' ? join(import.meta.dirname, '../../docs/images') : undefined;
@@ -125,6 +127,31 @@ describe('the operator console', () => {
     } finally {
       caller?.leave();
     }
+  });
+
+  it('lights only the jurisdictions a German participant may reach, as the decider says, and only China for a Chinese datacenter', async () => {
+    await page.click('nav a[data-page="fences"]');
+    await page.waitForSelector('#fence-country option[value="DE"]', { state: 'attached', timeout: WAIT_MS });
+    await page.selectOption('#fence-country', 'DE');
+    await page.waitForSelector('#fence-answer h2', { timeout: WAIT_MS });
+    const shown = (): Promise<{ lit: string[]; chosen: string[]; onMap: string[] }> =>
+      page.evaluate(() => {
+        const codes = (selector: string): string[] => [...new Set([...document.querySelectorAll(selector)].map((p) => p.getAttribute('data-country') ?? ''))].sort();
+        return { lit: codes('#fence-map path.lit'), chosen: codes('#fence-map path.chosen'), onMap: codes('#fence-map path[data-country]') };
+      });
+    const de = await shown();
+    const allowed = allowedJurisdictions(cluster.broker.context.policy.current.manifest, { country: 'DE' });
+    expect(de.chosen).toEqual(['DE']);
+    expect(de.lit).toEqual(allowed.filter((j) => j !== 'DE' && de.onMap.includes(j)));
+    expect(de.lit).toEqual(expect.arrayContaining(['FR', 'GB', 'JP']));
+    expect(de.lit).not.toContain('US');
+    expect(await page.textContent('#fence-answer')).toContain('eea-stays-in-eea-or-adequate');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-fences.png'), fullPage: true });
+    await page.selectOption('#fence-datacenter', 'cn-beijing');
+    await until(async () => (await page.textContent('#fence-answer h2')) === 'cn-beijing (CN)', WAIT_MS, 'the answer for cn-beijing');
+    const beijing = await shown();
+    expect([beijing.lit, beijing.chosen]).toEqual([['CN'], []]);
+    expect(await page.inputValue('#fence-country')).toBe('');
   });
 
   it('logs out: the session is gone, and the API answers 401 again', async () => {

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { countryOfNumeric } from '../../core/geo/countries.js';
 import { ConsoleBaseMap } from '../../protocol/console-answers.js';
 import { createMapBase, isWorldTopology, type MapBase } from '../../report/world-base.js';
 import type { BrokerApp } from './broker-app.js';
@@ -53,7 +54,7 @@ function worldBase(): MapBase {
   if (!mapBase) {
     const world: unknown = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('world-atlas/countries-110m.json'), 'utf8'));
     if (!isWorldTopology(world)) throw new Error('world-atlas/countries-110m.json is not a TopoJSON topology; run npm ci to restore it');
-    mapBase = createMapBase(world, MAP_WIDTH);
+    mapBase = createMapBase(world, MAP_WIDTH, countryOfNumeric);
   }
   return mapBase;
 }

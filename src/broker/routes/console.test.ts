@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allowedJurisdictions } from '../../core/select/select.js';
 import { buildBrokerApp } from '../app.js';
 import { brokerApi } from '../broker-api.fixture.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../test-broker.fixture.js';
@@ -185,6 +186,8 @@ describe('console sessions', () => {
       ['GET', '/v1/console/events'],
       ['GET', '/v1/console/meetings'],
       ['POST', '/v1/console/meetings/mtg_x/end'],
+      ['GET', '/v1/console/fences/countries/DE'],
+      ['GET', '/v1/console/fences/datacenters/eu-central'],
     ] as const;
     for (const cookie of [undefined, 'geobridge_console=forged', 'other=1']) {
       for (const [method, url] of routes) {
@@ -357,3 +360,27 @@ describe('console meetings', () => {
     expect(unknown.json<{ code: string }>().code).toBe('NOT_FOUND');
   });
 });
+
+describe('console fences', () => {
+  it('answer where a country may be with the decider’s own jurisdictions, and which countries may use a datacenter', async () => {
+    const { cookie } = await login();
+    const manifest = broker.ctx.policy.current.manifest;
+    const de = (await broker.app.inject({ method: 'GET', url: '/v1/console/fences/countries/de', headers: { cookie } })).json<{ country: string; fences: { name: string }[]; jurisdictions: string[]; datacenters: { id: string }[] }>();
+    expect(de.country).toBe('DE');
+    expect(de.jurisdictions).toEqual(allowedJurisdictions(manifest, { country: 'DE' }));
+    expect(de.jurisdictions).toEqual(expect.arrayContaining(['DE', 'FR', 'GB', 'JP']));
+    expect(de.jurisdictions).not.toContain('US');
+    expect(de.fences.map((f) => f.name)).toEqual(['nobody-else-into-china', 'eea-stays-in-eea-or-adequate']);
+    expect(de.datacenters.map((d) => d.id)).toContain('eu-central');
+    expect(de.datacenters.map((d) => d.id)).not.toContain('us-east');
+    const beijing = (await broker.app.inject({ method: 'GET', url: '/v1/console/fences/datacenters/cn-beijing', headers: { cookie } })).json<{ countries: string[] }>();
+    expect(beijing.countries).toEqual(['CN']);
+    const tokyo = (await broker.app.inject({ method: 'GET', url: '/v1/console/fences/datacenters/ap-tokyo', headers: { cookie } })).json<{ countries: string[] }>();
+    expect(tokyo.countries).toEqual(expect.arrayContaining(['DE', 'JP', 'US']));
+    expect(tokyo.countries).not.toContain('CN');
+    expect((await broker.app.inject({ method: 'GET', url: '/v1/console/fences/datacenters/nowhere', headers: { cookie } })).statusCode).toBe(404);
+    const bad = await broker.app.inject({ method: 'GET', url: '/v1/console/fences/countries/ZZ', headers: { cookie } });
+    expect([bad.statusCode, bad.json<{ code: string }>().code]).toEqual([400, 'INVALID_COUNTRY']);
+  });
+});
+

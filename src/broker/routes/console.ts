@@ -10,7 +10,10 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
-import { ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
+import { ALL_COUNTRY_CODES, countryName } from '../../core/geo/countries.js';
+import { compilePolicy } from '../../core/policy/compile.js';
+import { allowedJurisdictions } from '../../core/select/select.js';
+import { ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
 import { compareStrings } from '../../core/order.js';
 import { allHops, hopsOf } from '../cascade.js';
 import { CONSOLE_COOKIE, ConsoleSessions, cookieValue, isAdminToken, sameSecret, SESSION_MS, sessionCookie, type ConsoleSession } from '../console/sessions.js';
@@ -132,6 +135,42 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     sessionOf(request);
     return { meetings: await meetingsOf(ctx) };
   });
+
+  app.get(
+    '/v1/console/fences/countries/:code',
+    {
+      ...BY_SESSION,
+      schema: { tags: ['console'], summary: "Where a country's participants may be under the manifest in force: its binding fences and the jurisdictions and datacenters they allow (as `geobridge route`)", params: Type.Object({ code: Type.String({ maxLength: 8 }) }), response: { 200: ConsoleCountryFences } },
+    },
+    (request) => {
+      sessionOf(request);
+      const { manifest } = ctx.policy.current;
+      const country = request.params.code.toUpperCase();
+      // The decider's own rule: it refuses a code it does not know (INVALID_COUNTRY).
+      const jurisdictions = allowedJurisdictions(manifest, { country });
+      const fences = compilePolicy(manifest)
+        .fencesFor(country)
+        .map((f) => ({ name: f.fence.name, transit: f.fence.transit ?? ('never' as const) }));
+      const datacenters = manifest.datacenters.filter((d) => jurisdictions.includes(d.jurisdiction)).map((d) => ({ id: d.id, jurisdiction: d.jurisdiction }));
+      return { country, name: countryName(country) ?? country, fences, jurisdictions: [...jurisdictions], datacenters };
+    },
+  );
+
+  app.get(
+    '/v1/console/fences/datacenters/:id',
+    {
+      ...BY_SESSION,
+      schema: { tags: ['console'], summary: "Which countries' participants may use a datacenter under the manifest in force", params: Type.Object({ id: Type.String({ maxLength: 100 }) }), response: { 200: ConsoleDatacenterFences } },
+    },
+    (request) => {
+      sessionOf(request);
+      const { manifest } = ctx.policy.current;
+      const dc = manifest.datacenters.find((d) => d.id === request.params.id);
+      if (!dc) throw new GeobridgeError('NOT_FOUND', `'${request.params.id}' is not a datacenter of the manifest in force.`);
+      const countries = ALL_COUNTRY_CODES.filter((country) => allowedJurisdictions(manifest, { country }).includes(dc.jurisdiction));
+      return { datacenter: dc.id, jurisdiction: dc.jurisdiction, countries };
+    },
+  );
 
   app.post(
     '/v1/console/meetings/:id/end',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_COUNTRY_CODES, countryName, countryPoint, isCountryCode } from './countries.js';
+import { ALL_COUNTRY_CODES, countryName, countryOfNumeric, countryPoint, isCountryCode } from './countries.js';
 
 describe('countries', () => {
   it('knows all 250 world-countries entries, sorted and unique', () => {
@@ -12,6 +12,12 @@ describe('countries', () => {
     for (const code of ['US', 'CN', 'DE', 'XK']) expect(isCountryCode(code)).toBe(true);
     expect(countryName('XK')).toBe('Kosovo');
     expect(countryName('DE')).toBe('Germany');
+  });
+
+  it('names a country by its ISO numeric code, as world maps do, and nothing for an unknown one', () => {
+    expect([countryOfNumeric('276'), countryOfNumeric('840'), countryOfNumeric('156'), countryOfNumeric('036')]).toEqual(['DE', 'US', 'CN', 'AU']);
+    expect(countryOfNumeric('999')).toBeUndefined();
+    expect(countryOfNumeric('')).toBeUndefined();
   });
 
   it('accepts only exact uppercase two-letter codes', () => {
