@@ -5,15 +5,16 @@
  * console API (/v1/console/*, in /docs), and the map follows the broker's
  * live view through server-sent events rather than polling.
  */
-import type { ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
+import type { ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
 import { call, ConsoleApiError, useCsrf } from './api.js';
+import { renderIntegrity, renderRecords, renderReport } from './audit-page.js';
 import { mapCountries, renderFences, type FenceView } from './fences-view.js';
 import { renderMap } from './map-view.js';
 import { renderMeetings } from './meetings-view.js';
 
-type Page = 'map' | 'meetings' | 'fences';
-const PAGES: readonly Page[] = ['map', 'meetings', 'fences'];
-const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences' };
+type Page = 'map' | 'meetings' | 'fences' | 'audit';
+const PAGES: readonly Page[] = ['map', 'meetings', 'fences', 'audit'];
+const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences', audit: 'Audit' };
 
 function element<T extends Element>(id: string, type: abstract new () => T): T {
   const found = document.getElementById(id);
@@ -63,6 +64,7 @@ function showPage(): void {
   document.title = `${TITLES[page]} · geobridge console`;
   if (page === 'meetings') void refreshMeetings();
   else if (page === 'fences') void showFences();
+  else if (page === 'audit') void showAudit();
   else drawMap();
 }
 
@@ -110,7 +112,7 @@ function drawMap(): void {
     baseMap().then(drawMap, failed);
     return;
   }
-  renderMap(element('world', SVGSVGElement), element('datacenters', HTMLTableElement).tBodies[0] as HTMLTableSectionElement, base, overview);
+  renderMap(element('world', SVGSVGElement), tableBody('datacenters'), base, overview);
 }
 
 async function refreshMeetings(): Promise<void> {
@@ -167,7 +169,70 @@ async function pickFence(kind: 'country' | 'datacenter', value: string): Promise
   }
 }
 
+/** A date input's value, `days` from today (UTC). */
+function dayFromToday(days: number): string {
+  return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** The audit page: the report, the records under the filters, and the logs' integrity, for the period in the form (the last 7 days at first). */
+async function showAudit(): Promise<void> {
+  const from = element('audit-from', HTMLInputElement);
+  const to = element('audit-to', HTMLInputElement);
+  if (from.value === '') from.value = dayFromToday(-6);
+  if (to.value === '') to.value = dayFromToday(1);
+  const error = element('audit-error', HTMLElement);
+  const query = new URLSearchParams({ from: from.value, to: to.value });
+  const filters = new URLSearchParams(query);
+  for (const name of ['type', 'country', 'jurisdiction', 'datacenter'] as const) {
+    const value = document.getElementById(`audit-${name}`) as HTMLInputElement | HTMLSelectElement | null;
+    if (value && value.value.trim() !== '') filters.set(name, value.value.trim());
+  }
+  try {
+    const [report, found, integrity] = await Promise.all([
+      call<ConsoleAuditReport>(`/v1/console/audit/report?${query.toString()}`),
+      call<ConsoleAuditRecords>(`/v1/console/audit/records?${filters.toString()}`),
+      call<ConsoleAuditIntegrity>('/v1/console/audit/integrity'),
+    ]);
+    error.hidden = true;
+    renderReport(report, { totals: element('audit-totals', HTMLElement), days: element('audit-days', SVGSVGElement), types: tableBody('audit-types'), typePicker: element('audit-type', HTMLSelectElement) });
+    renderRecords(found, tableBody('audit-records'), element('audit-count', HTMLElement));
+    renderIntegrity(integrity, tableBody('audit-integrity'));
+  } catch (e) {
+    if (e instanceof ConsoleApiError && e.status === 401) {
+      failed(e);
+      return;
+    }
+    error.hidden = false;
+    error.textContent = e instanceof Error ? e.message : String(e);
+  }
+}
+
+function tableBody(id: string): HTMLTableSectionElement {
+  const body = element(id, HTMLTableElement).tBodies[0];
+  if (!body) throw new Error(`#${id} has no body`);
+  return body;
+}
+
+async function verifyLogs(): Promise<void> {
+  const said = element('audit-verified', HTMLElement);
+  said.textContent = 'Checking every record, the Merkle tree and every signed tree head…';
+  try {
+    const integrity = await call<ConsoleAuditIntegrity>('/v1/console/audit/verify', { method: 'POST', body: {} });
+    renderIntegrity(integrity, tableBody('audit-integrity'));
+    const bad = integrity.logs.filter((l) => l.verified?.ok !== true);
+    said.textContent = bad.length === 0 ? `Every log is intact (${integrity.logs.length} checked).` : `${bad.length} log${bad.length === 1 ? ' is' : 's are'} NOT intact: see the table.`;
+  } catch (e) {
+    said.textContent = '';
+    failed(e);
+  }
+}
+
 async function start(): Promise<void> {
+  element('audit-form', HTMLFormElement).addEventListener('submit', (event) => {
+    event.preventDefault();
+    void showAudit();
+  });
+  element('audit-verify', HTMLButtonElement).addEventListener('click', () => void verifyLogs());
   element('fence-country', HTMLSelectElement).addEventListener('change', (event) => void pickFence('country', (event.target as HTMLSelectElement).value));
   element('fence-datacenter', HTMLSelectElement).addEventListener('change', (event) => void pickFence('datacenter', (event.target as HTMLSelectElement).value));
   element('login-form', HTMLFormElement).addEventListener('submit', (event) => {

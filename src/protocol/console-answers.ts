@@ -75,6 +75,40 @@ export const ConsoleDatacenterFences = Type.Object(
   { additionalProperties: false },
 );
 
+/** One day's or the whole range's aggregates of `geobridge audit report` (its `report.total` and `report.days[]`), without the rows. */
+const ConsoleAuditSection = Type.Object({
+  records: Type.Object({ total: Type.Integer(), byType: Type.Array(Type.Object({ type: Type.String(), count: Type.Integer() })) }),
+  connections: Type.Object({ total: Type.Integer() }),
+  outOfZone: Type.Object({ total: Type.Integer() }),
+  routeDecisions: Type.Object({ total: Type.Integer() }),
+  refusals: Type.Object({ total: Type.Integer() }),
+  placements: Type.Object({ claimed: Type.Integer(), rehomed: Type.Integer(), released: Type.Integer(), ended: Type.Integer() }),
+  manifests: Type.Object({ changed: Type.Integer(), rejected: Type.Integer() }),
+});
+
+/** GET /v1/console/audit/report: the report of every log over [from, to), as `geobridge audit report --json` makes it. */
+export const ConsoleAuditReport = Type.Object({ from: Type.String(), to: Type.String(), total: ConsoleAuditSection, days: Type.Array(Type.Intersect([ConsoleAuditSection, Type.Object({ date: Type.String() })])) });
+
+/** GET /v1/console/audit/records: the newest records that pass the filter, newest first, and how many pass in all. */
+export const ConsoleAuditRecords = Type.Object({
+  total: Type.Integer(),
+  records: Type.Array(Type.Object({ seq: Type.Integer(), at: Type.String(), type: Type.String(), log: Type.Union([Type.String(), Type.Null()], { description: "The record store whose log holds it; null: the broker's own" }), data: Type.Record(Type.String(), Type.Unknown()) })),
+});
+
+/** GET /v1/console/audit/integrity, POST /v1/console/audit/verify: each log's latest signed tree head, and (verify) the check of the whole log. */
+export const ConsoleAuditIntegrity = Type.Object({
+  logs: Type.Array(
+    Type.Object({
+      log: Type.Union([Type.String(), Type.Null()]),
+      size: Type.Integer({ description: 'Records the latest signed tree head covers' }),
+      signedAt: Type.Union([Type.String(), Type.Null()]),
+      rootHash: Type.Union([Type.String(), Type.Null()]),
+      keyId: Type.Union([Type.String(), Type.Null()]),
+      verified: Type.Optional(Type.Object({ ok: Type.Boolean(), count: Type.Optional(Type.Integer()), reason: Type.Optional(Type.String()) })),
+    }),
+  ),
+});
+
 /** GET /console/base-map.json: the world map (src/report/world-base.ts) and where each datacenter of the manifest in force is on it. */
 export const ConsoleBaseMap = Type.Object({
   width: Type.Number(),
@@ -91,4 +125,7 @@ export type ConsoleSessionAnswer = Static<typeof ConsoleSessionAnswer>;
 export type ConsoleLoginAnswer = Static<typeof ConsoleLoginAnswer>;
 export type ConsoleBaseMap = Static<typeof ConsoleBaseMap>;
 export type ConsoleCountryFences = Static<typeof ConsoleCountryFences>;
+export type ConsoleAuditReport = Static<typeof ConsoleAuditReport>;
+export type ConsoleAuditRecords = Static<typeof ConsoleAuditRecords>;
+export type ConsoleAuditIntegrity = Static<typeof ConsoleAuditIntegrity>;
 export type ConsoleDatacenterFences = Static<typeof ConsoleDatacenterFences>;

@@ -5,20 +5,39 @@
  * a bridge that dies turns down on it without a reload; the meetings page
  * lists a live meeting with its participants by country and datacenter, and
  * ends it after a confirmation, audited; the fences page lights what the
- * decider allows a German participant, and who may use a Chinese datacenter.
+ * decider allows a German participant, and who may use a Chinese datacenter;
+ * the audit page's counts are those of `geobridge audit report --json` for
+ * the same period, and its check finds the log intact.
  * Without the session the console's API answers 401.
  *
  * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png,
- * console-meetings.png and console-fences.png (docs/console.md shows them).
+ * console-meetings.png, console-fences.png and console-audit.png
+ * (docs/console.md shows them).
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
 import { joinCall, until as untilTrue, type Caller } from '../../src/bridge/participant.fixture.js';
 import { allowedJurisdictions } from '../../src/core/select/select.js';
 import { launchChromium, until } from './chromium.fixture.js';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '../../bin/geobridge.js');
+
+/** The totals of `geobridge audit report --json` the console shows. */
+interface CliTotals {
+  readonly records: { readonly total: number; readonly byType: { type: string; count: number }[] };
+  readonly connections: { readonly total: number };
+  readonly routeDecisions: { readonly total: number };
+  readonly refusals: { readonly total: number };
+  readonly outOfZone: { readonly total: number };
+  readonly placements: { readonly rehomed: number };
+  readonly manifests: { readonly changed: number };
+}
 
 const SHOTS = process.env.SCREENSHOTS === '1' ? join(import.meta.dirname, '../../docs/images') : undefined;
 const DCS = ['us-east', 'eu-central', 'ap-tokyo'];
@@ -153,6 +172,40 @@ describe('the operator console', () => {
     expect([beijing.lit, beijing.chosen]).toEqual([['CN'], []]);
     expect(await page.inputValue('#fence-country')).toBe('');
   });
+
+  it('shows the audit report of a period with the counts `geobridge audit report --json` gives, and the log intact', async () => {
+    await page.click('nav a[data-page="audit"]');
+    await page.waitForSelector('#audit-totals .stat', { timeout: WAIT_MS });
+    const from = await page.inputValue('#audit-from');
+    const to = await page.inputValue('#audit-to');
+    type Totals = Record<string, number>;
+    const shown = (): Promise<Totals> =>
+      page.evaluate(() => Object.fromEntries([...document.querySelectorAll<HTMLElement>('#audit-totals .stat')].map((t) => [t.dataset.total ?? '', Number((t.querySelector('b')?.textContent ?? '').replace(/,/g, ''))])));
+    const fromCli = async (): Promise<{ totals: Totals; byType: { type: string; count: number }[] }> => {
+      const { stdout } = await run(process.execPath, [BIN, 'audit', 'report', '--data', cluster.dataDir, '--from', from, '--to', to, '--json']);
+      const t = (JSON.parse(stdout) as { report: { total: CliTotals } }).report.total;
+      return {
+        totals: { records: t.records.total, connections: t.connections.total, 'route decisions': t.routeDecisions.total, refusals: t.refusals.total, 'out of zone': t.outOfZone.total, 'meetings re-homed': t.placements.rehomed, 'manifest changes': t.manifests.changed },
+        byType: t.records.byType,
+      };
+    };
+    // The broker may append a record between the two reads: read both again until they agree on one moment.
+    let cli = await fromCli();
+    for (let i = 0; i < 5 && JSON.stringify(await shown()) !== JSON.stringify(cli.totals); i++) {
+      await page.click('#audit-form button[type=submit]');
+      await new Promise((r) => setTimeout(r, 500));
+      cli = await fromCli();
+    }
+    expect(await shown()).toEqual(cli.totals);
+    expect(cli.totals.records).toBeGreaterThan(0);
+    const types = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#audit-types tbody tr')].map((r) => ({ type: r.dataset.type ?? '', count: Number((r.children[1]?.textContent ?? '').replace(/,/g, '')) })));
+    expect(types).toEqual(cli.byType);
+    expect(await page.locator('#audit-records tbody tr').count()).toBeGreaterThan(0);
+    await page.click('#audit-verify');
+    await page.waitForSelector('#audit-integrity [data-verified="true"]', { timeout: WAIT_MS });
+    expect(await page.textContent('#audit-verified')).toContain('Every log is intact');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
+  }, 60_000);
 
   it('logs out: the session is gone, and the API answers 401 again', async () => {
     await page.click('#logout');

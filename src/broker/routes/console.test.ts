@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedJurisdictions } from '../../core/select/select.js';
+import { buildAuditReport } from '../audit/report.js';
 import { buildBrokerApp } from '../app.js';
 import { brokerApi } from '../broker-api.fixture.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../test-broker.fixture.js';
@@ -188,6 +189,10 @@ describe('console sessions', () => {
       ['POST', '/v1/console/meetings/mtg_x/end'],
       ['GET', '/v1/console/fences/countries/DE'],
       ['GET', '/v1/console/fences/datacenters/eu-central'],
+      ['GET', '/v1/console/audit/report?from=2020-01-01&to=2030-01-01'],
+      ['GET', '/v1/console/audit/records?from=2020-01-01&to=2030-01-01'],
+      ['GET', '/v1/console/audit/integrity'],
+      ['POST', '/v1/console/audit/verify'],
     ] as const;
     for (const cookie of [undefined, 'geobridge_console=forged', 'other=1']) {
       for (const [method, url] of routes) {
@@ -381,6 +386,28 @@ describe('console fences', () => {
     expect((await broker.app.inject({ method: 'GET', url: '/v1/console/fences/datacenters/nowhere', headers: { cookie } })).statusCode).toBe(404);
     const bad = await broker.app.inject({ method: 'GET', url: '/v1/console/fences/countries/ZZ', headers: { cookie } });
     expect([bad.statusCode, bad.json<{ code: string }>().code]).toEqual([400, 'INVALID_COUNTRY']);
+  });
+});
+
+describe('console audit', () => {
+  it('reports a period as `audit report` does, finds records by type and datacenter, and verifies the log (CSRF required)', async () => {
+    const { cookie, csrf } = await login();
+    await heartbeat(broker, 'eu-central');
+    const range = 'from=2000-01-01&to=2100-01-01';
+    const report = (await broker.app.inject({ method: 'GET', url: `/v1/console/audit/report?${range}`, headers: { cookie } })).json<{ total: { records: { total: number; byType: { type: string; count: number }[] } } }>();
+    const expected = buildAuditReport(await broker.ctx.audit.read(), { from: '2000-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' });
+    expect(report.total.records).toEqual({ total: expected.total.records.total, byType: expected.total.records.byType });
+    expect(report.total.records.total).toBeGreaterThan(0);
+    const enrolled = (await broker.app.inject({ method: 'GET', url: `/v1/console/audit/records?${range}&type=bridge.enrolled&datacenter=eu-central`, headers: { cookie } })).json<{ total: number; records: { type: string; data: { datacenter: string } }[] }>();
+    expect(enrolled.total).toBeGreaterThan(0);
+    expect(enrolled.records.every((r) => r.type === 'bridge.enrolled' && r.data.datacenter === 'eu-central')).toBe(true);
+    const none = (await broker.app.inject({ method: 'GET', url: `/v1/console/audit/records?${range}&type=bridge.enrolled&datacenter=nowhere`, headers: { cookie } })).json<{ total: number }>();
+    expect(none.total).toBe(0);
+    const badRange = await broker.app.inject({ method: 'GET', url: '/v1/console/audit/report?from=2030-01-01&to=2020-01-01', headers: { cookie } });
+    expect(badRange.statusCode).toBe(400);
+    expect((await broker.app.inject({ method: 'POST', url: '/v1/console/audit/verify', headers: { cookie } })).statusCode).toBe(403);
+    const verified = (await broker.app.inject({ method: 'POST', url: '/v1/console/audit/verify', headers: { cookie, 'x-csrf-token': csrf } })).json<{ logs: { log: string | null; verified?: { ok: boolean; count?: number } }[] }>();
+    expect(verified.logs[0]).toMatchObject({ log: null, verified: { ok: true } });
   });
 });
 

@@ -13,7 +13,9 @@ import { GeobridgeError } from '../../core/errors.js';
 import { ALL_COUNTRY_CODES, countryName } from '../../core/geo/countries.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { allowedJurisdictions } from '../../core/select/select.js';
-import { ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
+import { normalizeAuditTime } from '../audit/report.js';
+import { auditReportOf, findRecords, integrityOf } from '../console/audit-view.js';
+import { ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
 import { compareStrings } from '../../core/order.js';
 import { allHops, hopsOf } from '../cascade.js';
 import { CONSOLE_COOKIE, ConsoleSessions, cookieValue, isAdminToken, sameSecret, SESSION_MS, sessionCookie, type ConsoleSession } from '../console/sessions.js';
@@ -169,6 +171,65 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (!dc) throw new GeobridgeError('NOT_FOUND', `'${request.params.id}' is not a datacenter of the manifest in force.`);
       const countries = ALL_COUNTRY_CODES.filter((country) => allowedJurisdictions(manifest, { country }).includes(dc.jurisdiction));
       return { datacenter: dc.id, jurisdiction: dc.jurisdiction, countries };
+    },
+  );
+
+  const Range = { from: Type.String({ minLength: 1, maxLength: 64, description: 'ISO date or date-time (UTC unless an offset is given)' }), to: Type.String({ minLength: 1, maxLength: 64, description: 'exclusive' }) };
+  const rangeOf = (q: { from: string; to: string }): { from: string; to: string } => {
+    const from = normalizeAuditTime(q.from, 'from');
+    const to = normalizeAuditTime(q.to, 'to');
+    if (from >= to) throw new GeobridgeError('VALIDATION', `'from' (${from}) must be before 'to' (${to}); 'to' is exclusive.`);
+    return { from, to };
+  };
+
+  app.get(
+    '/v1/console/audit/report',
+    { ...BY_SESSION, schema: { tags: ['console'], summary: 'The audit report of every log over [from, to): the totals `geobridge audit report --json` gives, per day and in all', querystring: Type.Object(Range), response: { 200: ConsoleAuditReport } } },
+    async (request) => {
+      sessionOf(request);
+      const { from, to } = rangeOf(request.query);
+      return auditReportOf(ctx, from, to);
+    },
+  );
+
+  app.get(
+    '/v1/console/audit/records',
+    {
+      ...BY_SESSION,
+      schema: {
+        tags: ['console'],
+        summary: 'The audit records of every log over [from, to) that are of `type` and name `country`, `jurisdiction` or `datacenter` (when given): the newest `limit`, newest first',
+        querystring: Type.Object({
+          ...Range,
+          type: Type.Optional(Type.String({ maxLength: 64 })),
+          country: Type.Optional(Type.String({ maxLength: 8 })),
+          jurisdiction: Type.Optional(Type.String({ maxLength: 8 })),
+          datacenter: Type.Optional(Type.String({ maxLength: 100 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+        }),
+        response: { 200: ConsoleAuditRecords },
+      },
+    },
+    async (request) => {
+      sessionOf(request);
+      const { from, to } = rangeOf(request.query);
+      const q = request.query;
+      const blank = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+      return findRecords(ctx, from, to, { type: blank(q.type), country: blank(q.country)?.toUpperCase(), jurisdiction: blank(q.jurisdiction)?.toUpperCase(), datacenter: blank(q.datacenter) }, q.limit ?? 100);
+    },
+  );
+
+  app.get('/v1/console/audit/integrity', { ...BY_SESSION, schema: { tags: ['console'], summary: "Each log's latest signed tree head (the broker's own, and each record store's)", response: { 200: ConsoleAuditIntegrity } } }, async (request) => {
+    sessionOf(request);
+    return { logs: await integrityOf(ctx, false) };
+  });
+
+  app.post(
+    '/v1/console/audit/verify',
+    { ...BY_SESSION, schema: { tags: ['console'], summary: 'Check every log as `geobridge audit verify` does: the hash chain, the Merkle tree and every signed tree head (needs x-csrf-token)', response: { 200: ConsoleAuditIntegrity } } },
+    async (request) => {
+      checkCsrf(request, sessionOf(request));
+      return { logs: await integrityOf(ctx, true) };
     },
   );
 
