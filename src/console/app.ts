@@ -5,16 +5,17 @@
  * console API (/v1/console/*, in /docs), and the map follows the broker's
  * live view through server-sent events rather than polling.
  */
-import type { ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
+import type { ConsoleManifestApplied, ConsoleManifestHistory, ConsoleManifestReview, ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
 import { call, ConsoleApiError, useCsrf } from './api.js';
 import { renderIntegrity, renderRecords, renderReport } from './audit-page.js';
 import { mapCountries, renderFences, type FenceView } from './fences-view.js';
+import { confirmText, renderHistory, renderReview } from './manifest-page.js';
 import { renderMap } from './map-view.js';
 import { renderMeetings } from './meetings-view.js';
 
-type Page = 'map' | 'meetings' | 'fences' | 'audit';
-const PAGES: readonly Page[] = ['map', 'meetings', 'fences', 'audit'];
-const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences', audit: 'Audit' };
+type Page = 'map' | 'meetings' | 'fences' | 'audit' | 'manifest';
+const PAGES: readonly Page[] = ['map', 'meetings', 'fences', 'audit', 'manifest'];
+const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences', audit: 'Audit', manifest: 'Manifest review' };
 
 function element<T extends Element>(id: string, type: abstract new () => T): T {
   const found = document.getElementById(id);
@@ -65,6 +66,7 @@ function showPage(): void {
   if (page === 'meetings') void refreshMeetings();
   else if (page === 'fences') void showFences();
   else if (page === 'audit') void showAudit();
+  else if (page === 'manifest') void refreshHistory();
   else drawMap();
 }
 
@@ -227,7 +229,69 @@ async function verifyLogs(): Promise<void> {
   }
 }
 
+/** The manifest text last reviewed, and its review: apply sends exactly that text. */
+let reviewed: { text: string; review: ConsoleManifestReview } | undefined;
+
+async function refreshHistory(): Promise<void> {
+  try {
+    renderHistory(await call<ConsoleManifestHistory>('/v1/console/manifest/history'), tableBody('manifest-history'));
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function reviewManifest(): Promise<void> {
+  const text = element('manifest-text', HTMLTextAreaElement).value;
+  const apply = element('manifest-apply', HTMLButtonElement);
+  const status = element('manifest-status', HTMLElement);
+  apply.disabled = true;
+  reviewed = undefined;
+  if (text.trim() === '') {
+    status.textContent = 'Paste a manifest or choose a file first.';
+    return;
+  }
+  try {
+    const review = await call<ConsoleManifestReview>('/v1/console/manifest/review', { method: 'POST', body: { text } });
+    reviewed = { text, review };
+    renderReview(text, review, { section: element('manifest-result', HTMLElement), verdict: element('manifest-verdict', HTMLElement), diagnostics: element('manifest-diagnostics', HTMLElement), diff: element('manifest-diff', HTMLElement), lines: element('manifest-lines', HTMLElement) });
+    apply.disabled = !review.clean;
+    status.textContent = review.clean ? '' : 'Fix the errors and review it again.';
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function applyReviewed(): Promise<void> {
+  const status = element('manifest-status', HTMLElement);
+  if (!reviewed?.review.clean || !window.confirm(confirmText(reviewed.review.diff))) return;
+  try {
+    const applied = await call<ConsoleManifestApplied>('/v1/console/manifest/apply', { method: 'POST', body: { text: reviewed.text } });
+    status.textContent = `Version ${applied.version} is in force.`;
+    element('manifest-apply', HTMLButtonElement).disabled = true;
+    reviewed = undefined;
+  } catch (error) {
+    if (error instanceof ConsoleApiError && error.status === 422) status.textContent = error.message;
+    else failed(error);
+  }
+  await refreshHistory();
+}
+
 async function start(): Promise<void> {
+  element('manifest-file', HTMLInputElement).addEventListener('change', (event) => {
+    const file = (event.target as HTMLInputElement).files?.[0];
+    if (!file) return;
+    void file.text().then((text) => {
+      element('manifest-text', HTMLTextAreaElement).value = text;
+      return reviewManifest();
+    });
+  });
+  element('manifest-text', HTMLTextAreaElement).addEventListener('input', () => {
+    // An edit after the review is not what was reviewed.
+    element('manifest-apply', HTMLButtonElement).disabled = true;
+    reviewed = undefined;
+  });
+  element('manifest-review', HTMLButtonElement).addEventListener('click', () => void reviewManifest());
+  element('manifest-apply', HTMLButtonElement).addEventListener('click', () => void applyReviewed());
   element('audit-form', HTMLFormElement).addEventListener('submit', (event) => {
     event.preventDefault();
     void showAudit();

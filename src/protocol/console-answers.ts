@@ -109,6 +109,32 @@ export const ConsoleAuditIntegrity = Type.Object({
   ),
 });
 
+/** A diagnostic of `geobridge check`, where it is in the manifest. */
+const ConsoleDiagnostic = Type.Object({ line: Type.Integer(), column: Type.Integer(), severity: Type.String(), code: Type.String(), path: Type.String(), message: Type.String() });
+
+/** POST /v1/console/manifest/review: what `check` says of a manifest, and (when it parses) its exposure diff against the one in force. */
+export const ConsoleManifestReview = Type.Object({
+  clean: Type.Boolean({ description: 'No error: it may be applied' }),
+  diagnostics: Type.Array(ConsoleDiagnostic),
+  diff: Type.Union([
+    Type.Object({
+      exposure: Type.Array(Type.Object({ countries: Type.Array(Type.String()), gained: Type.Array(Type.String()), lost: Type.Array(Type.String()) })),
+      crossings: Type.Array(Type.Object({ change: Type.String(), zone: Type.String(), datacenter: Type.String(), jurisdiction: Type.String(), fence: Type.String() })),
+      fences: Type.Array(Type.Object({ fence: Type.String(), change: Type.String(), capacityBefore: Type.Number(), capacityAfter: Type.Number() })),
+    }),
+    Type.Null(),
+  ]),
+});
+
+/** POST /v1/console/manifest/apply: the version now in force. */
+export const ConsoleManifestApplied = Type.Object({ version: Type.Integer(), sha256: Type.String() });
+
+/** GET /v1/console/manifest/history: every manifest applied, newest first. */
+export const ConsoleManifestHistory = Type.Object({
+  current: Type.Integer(),
+  manifests: Type.Array(Type.Object({ version: Type.Integer(), sha256: Type.String(), actor: Type.String(), at: Type.String() })),
+});
+
 /** GET /console/base-map.json: the world map (src/report/world-base.ts) and where each datacenter of the manifest in force is on it. */
 export const ConsoleBaseMap = Type.Object({
   width: Type.Number(),
@@ -126,6 +152,9 @@ export type ConsoleLoginAnswer = Static<typeof ConsoleLoginAnswer>;
 export type ConsoleBaseMap = Static<typeof ConsoleBaseMap>;
 export type ConsoleCountryFences = Static<typeof ConsoleCountryFences>;
 export type ConsoleAuditReport = Static<typeof ConsoleAuditReport>;
+export type ConsoleManifestReview = Static<typeof ConsoleManifestReview>;
+export type ConsoleManifestApplied = Static<typeof ConsoleManifestApplied>;
+export type ConsoleManifestHistory = Static<typeof ConsoleManifestHistory>;
 export type ConsoleAuditRecords = Static<typeof ConsoleAuditRecords>;
 export type ConsoleAuditIntegrity = Static<typeof ConsoleAuditIntegrity>;
 export type ConsoleDatacenterFences = Static<typeof ConsoleDatacenterFences>;

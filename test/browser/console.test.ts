@@ -7,26 +7,32 @@
  * ends it after a confirmation, audited; the fences page lights what the
  * decider allows a German participant, and who may use a Chinese datacenter;
  * the audit page's counts are those of `geobridge audit report --json` for
- * the same period, and its check finds the log intact.
+ * the same period, and its check finds the log intact; the 2020 incident's
+ * manifest shows its fence errors on their lines and cannot be applied,
+ * while the fixed one is applied and the history grows.
  * Without the session the console's API answers 401.
  *
  * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png,
- * console-meetings.png, console-fences.png and console-audit.png
+ * console-meetings.png, console-fences.png, console-audit.png and
+ * console-manifest.png
  * (docs/console.md shows them).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
 import { joinCall, until as untilTrue, type Caller } from '../../src/bridge/participant.fixture.js';
+import { parseManifest } from '../../src/core/manifest/parse.js';
 import { allowedJurisdictions } from '../../src/core/select/select.js';
+import { checkManifest } from '../../src/core/verify/check.js';
 import { launchChromium, until } from './chromium.fixture.js';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/geobridge.js');
+const EXAMPLES = join(import.meta.dirname, '../../examples');
 
 /** The totals of `geobridge audit report --json` the console shows. */
 interface CliTotals {
@@ -206,6 +212,35 @@ describe('the operator console', () => {
     expect(await page.textContent('#audit-verified')).toContain('Every log is intact');
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
   }, 60_000);
+
+  it('reviews the 2020 incident: its fence errors on their lines and apply refused; then applies the fixed manifest, and the history grows', async () => {
+    await page.click('nav a[data-page="manifest"]');
+    await page.waitForSelector('#manifest-history tbody tr', { timeout: WAIT_MS });
+    const versions = await page.locator('#manifest-history tbody tr').count();
+    const incident = join(EXAMPLES, 'incident-2020.yaml');
+    await page.setInputFiles('#manifest-file', incident);
+    await page.waitForSelector('#manifest-result:not([hidden])', { timeout: WAIT_MS });
+    const errors = checkManifest(parseManifest(readFileSync(incident, 'utf8'), 'manifest.yaml')).filter((d) => d.severity === 'error');
+    expect(errors.map((d) => d.code)).toContain('GB_FENCE_CROSSED');
+    const marked = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#manifest-lines span.error')].map((s) => Number(s.dataset.line)));
+    expect(marked).toEqual([...new Set(errors.map((d) => d.line))].sort((a, b) => a - b));
+    expect(await page.textContent('#manifest-verdict')).toContain('cannot be applied');
+    expect(await page.isDisabled('#manifest-apply')).toBe(true);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-manifest.png'), fullPage: true });
+    await page.setInputFiles('#manifest-file', join(EXAMPLES, 'incident-2020-fixed.yaml'));
+    await page.waitForSelector('#manifest-apply:not([disabled])', { timeout: WAIT_MS });
+    expect(await page.textContent('#manifest-verdict')).toContain('Clean');
+    const said: string[] = [];
+    page.once('dialog', (dialog) => {
+      said.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.click('#manifest-apply');
+    await until(async () => (await page.locator('#manifest-history tbody tr').count()) === versions + 1, WAIT_MS, 'the history to grow');
+    expect(said[0]).toContain('Apply this manifest?');
+    expect(await page.textContent('#manifest-status')).toMatch(/^Version \d+ is in force\.$/);
+    expect(await page.textContent('#manifest-history tbody tr:first-child')).toContain('admin (console)');
+  });
 
   it('logs out: the session is gone, and the API answers 401 again', async () => {
     await page.click('#logout');

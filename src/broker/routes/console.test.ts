@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +195,9 @@ describe('console sessions', () => {
       ['GET', '/v1/console/audit/records?from=2020-01-01&to=2030-01-01'],
       ['GET', '/v1/console/audit/integrity'],
       ['POST', '/v1/console/audit/verify'],
+      ['POST', '/v1/console/manifest/review'],
+      ['POST', '/v1/console/manifest/apply'],
+      ['GET', '/v1/console/manifest/history'],
     ] as const;
     for (const cookie of [undefined, 'geobridge_console=forged', 'other=1']) {
       for (const [method, url] of routes) {
@@ -408,6 +413,31 @@ describe('console audit', () => {
     expect((await broker.app.inject({ method: 'POST', url: '/v1/console/audit/verify', headers: { cookie } })).statusCode).toBe(403);
     const verified = (await broker.app.inject({ method: 'POST', url: '/v1/console/audit/verify', headers: { cookie, 'x-csrf-token': csrf } })).json<{ logs: { log: string | null; verified?: { ok: boolean; count?: number } }[] }>();
     expect(verified.logs[0]).toMatchObject({ log: null, verified: { ok: true } });
+  });
+});
+
+describe('console manifest review', () => {
+  it('reviews a manifest without changing anything, refuses to apply one with errors, applies a clean one, and lists the history', async () => {
+    const { cookie, csrf } = await login();
+    const read = (name: string): string => readFileSync(join(import.meta.dirname, '../../../examples', name), 'utf8');
+    const post = (url: string, text: string, token = csrf) => broker.app.inject({ method: 'POST', url, headers: { cookie, 'x-csrf-token': token }, payload: { text } });
+    const before = broker.ctx.policy.current.version;
+    const incident = (await post('/v1/console/manifest/review', read('incident-2020.yaml'))).json<{ clean: boolean; diagnostics: { severity: string; code: string; line: number }[] }>();
+    expect(incident.clean).toBe(false);
+    expect(incident.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code)).toContain('GB_FENCE_CROSSED');
+    expect((await post('/v1/console/manifest/review', read('incident-2020.yaml'), 'wrong')).statusCode).toBe(403);
+    const refused = await post('/v1/console/manifest/apply', read('incident-2020.yaml'));
+    expect([refused.statusCode, refused.json<{ code: string }>().code]).toEqual([422, 'MANIFEST_REJECTED']);
+    expect(broker.ctx.policy.current.version).toBe(before);
+    const fixed = (await post('/v1/console/manifest/review', read('incident-2020-fixed.yaml'))).json<{ clean: boolean; diff: unknown }>();
+    expect(fixed.clean).toBe(true);
+    expect(fixed.diff).not.toBeNull();
+    expect(broker.ctx.policy.current.version).toBe(before);
+    const applied = (await post('/v1/console/manifest/apply', read('incident-2020-fixed.yaml'))).json<{ version: number }>();
+    expect(applied.version).toBe(before + 1);
+    const history = (await broker.app.inject({ method: 'GET', url: '/v1/console/manifest/history', headers: { cookie } })).json<{ current: number; manifests: { version: number; actor: string }[] }>();
+    expect(history.current).toBe(before + 1);
+    expect(history.manifests[0]).toMatchObject({ version: before + 1, actor: 'admin (console)' });
   });
 });
 

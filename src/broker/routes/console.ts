@@ -15,7 +15,11 @@ import { compilePolicy } from '../../core/policy/compile.js';
 import { allowedJurisdictions } from '../../core/select/select.js';
 import { normalizeAuditTime } from '../audit/report.js';
 import { auditReportOf, findRecords, integrityOf } from '../console/audit-view.js';
-import { ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
+import { parseManifest } from '../../core/manifest/parse.js';
+import { checkManifest } from '../../core/verify/check.js';
+import { diffManifests } from '../../core/verify/diff.js';
+import { applyManifest } from './manifest.js';
+import { ConsoleManifestApplied, ConsoleManifestHistory, ConsoleManifestReview, ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
 import { compareStrings } from '../../core/order.js';
 import { allHops, hopsOf } from '../cascade.js';
 import { CONSOLE_COOKIE, ConsoleSessions, cookieValue, isAdminToken, sameSecret, SESSION_MS, sessionCookie, type ConsoleSession } from '../console/sessions.js';
@@ -232,6 +236,59 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       return { logs: await integrityOf(ctx, true) };
     },
   );
+
+  const ManifestText = Type.Object({ text: Type.String({ minLength: 1, maxLength: 1024 * 1024 }) }, { additionalProperties: false });
+  // Session and CSRF before the body is even validated: without a session every console call is 401, whatever it sends.
+  const guarded = {
+    ...BY_SESSION,
+    preValidation: (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void => {
+      try {
+        checkCsrf(request, sessionOf(request));
+        done();
+      } catch (error) {
+        done(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+  };
+
+  app.post(
+    '/v1/console/manifest/review',
+    { ...guarded, schema: { tags: ['console'], summary: "A manifest's review before it ships: `geobridge check`'s diagnostics with their places, and its exposure diff against the manifest in force (needs x-csrf-token); changes nothing", body: ManifestText, response: { 200: ConsoleManifestReview } } },
+    (request) => {
+      const parsed = parseManifest(request.body.text, 'manifest.yaml');
+      const diagnostics = checkManifest(parsed).map((d) => ({ line: d.line, column: d.column, severity: d.severity, code: d.code, path: d.path, message: d.message }));
+      const diff = parsed.manifest ? diffManifests(ctx.policy.current.manifest, parsed.manifest) : undefined;
+      return {
+        clean: parsed.manifest !== undefined && diagnostics.every((d) => d.severity !== 'error'),
+        diagnostics,
+        diff: diff ? { exposure: diff.exposure.map((e) => ({ countries: [...e.countries], gained: [...e.gained], lost: [...e.lost] })), crossings: diff.crossings.map((c) => ({ ...c })), fences: diff.fences.map((f) => ({ ...f })) } : null,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/console/manifest/apply',
+    {
+      ...guarded,
+      schema: {
+        tags: ['console'],
+        summary: 'Put a manifest in force, as PUT /v1/manifest does: refused with its diagnostics unless `check` finds no error; versioned, audited with its exposure diff, live meetings re-checked, bridges told (needs x-csrf-token)',
+        body: ManifestText,
+        response: { 200: ConsoleManifestApplied, 422: Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String(), diagnostics: Type.Optional(Type.Array(Type.Unknown())) }) },
+      },
+    },
+    async (request, reply) => {
+      const outcome = await applyManifest(ctx, request.body.text, 'admin (console)');
+      if (!outcome.ok) return reply.status(422).send(outcome.refusal);
+      return { version: outcome.applied.version, sha256: outcome.applied.sha256 };
+    },
+  );
+
+  app.get('/v1/console/manifest/history', { ...BY_SESSION, schema: { tags: ['console'], summary: 'Every manifest applied, newest first: version, SHA-256, who and when', response: { 200: ConsoleManifestHistory } } }, async (request) => {
+    sessionOf(request);
+    const manifests = (await ctx.store.listManifests()).map((m) => ({ version: m.version, sha256: m.sha256, actor: m.actor, at: m.createdAt })).sort((a, b) => b.version - a.version);
+    return { current: ctx.policy.current.version, manifests };
+  });
 
   app.post(
     '/v1/console/meetings/:id/end',

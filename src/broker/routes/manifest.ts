@@ -8,7 +8,8 @@ import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import { checkManifest } from '../../core/verify/check.js';
-import { diffManifests } from '../../core/verify/diff.js';
+import type { Diagnostic } from '../../core/diagnostics.js';
+import { diffManifests, type ManifestDiff } from '../../core/verify/diff.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
@@ -58,41 +59,56 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
       requireAdmin(ctx, request);
       const text = request.body;
       if (typeof text !== 'string') throw new GeobridgeError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as YAML text with Content-Type: application/yaml.');
-      const parsed = parseManifest(text, 'manifest.yaml');
-      const diagnostics = checkManifest(parsed);
-      const errors = diagnostics.filter((d) => d.severity === 'error');
-      if (!parsed.manifest || errors.length > 0) {
-        await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: errors.map((d) => `${d.line}:${d.column} ${d.code}`) });
-        return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest has ${errors.length} error(s); nothing was changed. Run 'geobridge check' on it.`), diagnostics });
-      }
-      const manifest = parsed.manifest;
-      // Accounts keep their plan across manifests: a manifest that drops a plan in use is refused.
-      const plans = new Set(manifest.plans.map((p) => p.id));
-      const orphaned = (await ctx.store.listAccounts()).filter((a) => a.plan !== undefined && !plans.has(a.plan));
-      if (orphaned.length > 0) {
-        const names = [...new Set(orphaned.map((a) => a.plan))].join(', ');
-        await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: [`plans in use: ${names}`] });
-        return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest drops plan(s) ${names}, which ${orphaned.length} account(s) use; move those accounts to another plan first. Nothing was changed.`), diagnostics });
-      }
-      // A store without a database here would leave its participants unroutable: declared stores need one first.
-      const unserved = storesWithoutDatabase(manifest, ctx.storeLogs.names);
-      if (unserved.length > 0) {
-        await recordAudit(ctx, 'manifest.rejected', { actor: 'admin', sha256: sha256Hex(text), errors: [`record stores without a database: ${unserved.join(', ')}`] });
-        return reply.status(422).send({ ...errorBody('MANIFEST_REJECTED', `the manifest declares record store(s) ${unserved.join(', ')}, which have no database on this broker; add them to --record-stores on every broker and restart them first. Nothing was changed.`), diagnostics });
-      }
-      const sha256 = sha256Hex(text);
-      return ctx.policy.exclusive(async () => {
-        const before = ctx.policy.current;
-        const diff = diffManifests(before.manifest, manifest);
-        const saved = await ctx.store.saveManifest(text, sha256, 'admin', ctx.now().toISOString());
-        ctx.policy.replace({ manifest, version: saved.version, sha256, text });
-        await recordAudit(ctx, 'manifest.changed', { actor: 'admin', version: saved.version, sha256, previous: before.version, diff });
-        const recheck = await recheckLiveMeetings(ctx, manifest);
-        // The bridges re-check their participants against the new manifest, then move or close what the broker re-homed or ended.
-        await ctx.control.broadcastPolicy();
-        await announceRecheck(ctx, recheck);
-        return { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff: diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } };
-      });
+      const outcome = await applyManifest(ctx, text, 'admin');
+      return outcome.ok ? outcome.applied : reply.status(422).send(outcome.refusal);
     },
   );
+}
+
+/** What applying a manifest gave: the new version, or the refusal (422 body, with the diagnostics). */
+export type ManifestOutcome =
+  | { readonly ok: true; readonly applied: { version: number; sha256: string; warnings: Diagnostic[]; diff: ManifestDiff; recheck: { checked: number; rehomed: { meeting: string; from: string; to: string }[]; ended: { meeting: string; reason: string }[] } } }
+  | { readonly ok: false; readonly refusal: ReturnType<typeof errorBody> & { diagnostics: Diagnostic[] } };
+
+/**
+ * Verifies a manifest and, when it is clean, puts it in force: versioned,
+ * audited with its exposure diff and `actor`, every live meeting re-checked,
+ * every bridge told. A refusal is audited too and changes nothing. The one
+ * path for `PUT /v1/manifest` and the console's apply.
+ */
+export async function applyManifest(ctx: BrokerContext, text: string, actor: string): Promise<ManifestOutcome> {
+  const parsed = parseManifest(text, 'manifest.yaml');
+  const diagnostics = checkManifest(parsed);
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  const refuse = async (reason: readonly string[], message: string): Promise<ManifestOutcome> => {
+    await recordAudit(ctx, 'manifest.rejected', { actor, sha256: sha256Hex(text), errors: reason });
+    return { ok: false, refusal: { ...errorBody('MANIFEST_REJECTED', message), diagnostics } };
+  };
+  if (!parsed.manifest || errors.length > 0) return refuse(errors.map((d) => `${d.line}:${d.column} ${d.code}`), `the manifest has ${errors.length} error(s); nothing was changed. Run 'geobridge check' on it.`);
+  const manifest = parsed.manifest;
+  // Accounts keep their plan across manifests: a manifest that drops a plan in use is refused.
+  const plans = new Set(manifest.plans.map((p) => p.id));
+  const orphaned = (await ctx.store.listAccounts()).filter((a) => a.plan !== undefined && !plans.has(a.plan));
+  if (orphaned.length > 0) {
+    const names = [...new Set(orphaned.map((a) => a.plan))].join(', ');
+    return refuse([`plans in use: ${names}`], `the manifest drops plan(s) ${names}, which ${orphaned.length} account(s) use; move those accounts to another plan first. Nothing was changed.`);
+  }
+  // A store without a database here would leave its participants unroutable: declared stores need one first.
+  const unserved = storesWithoutDatabase(manifest, ctx.storeLogs.names);
+  if (unserved.length > 0) {
+    return refuse([`record stores without a database: ${unserved.join(', ')}`], `the manifest declares record store(s) ${unserved.join(', ')}, which have no database on this broker; add them to --record-stores on every broker and restart them first. Nothing was changed.`);
+  }
+  const sha256 = sha256Hex(text);
+  return ctx.policy.exclusive(async () => {
+    const before = ctx.policy.current;
+    const diff = diffManifests(before.manifest, manifest);
+    const saved = await ctx.store.saveManifest(text, sha256, actor, ctx.now().toISOString());
+    ctx.policy.replace({ manifest, version: saved.version, sha256, text });
+    await recordAudit(ctx, 'manifest.changed', { actor, version: saved.version, sha256, previous: before.version, diff });
+    const recheck = await recheckLiveMeetings(ctx, manifest);
+    // The bridges re-check their participants against the new manifest, then move or close what the broker re-homed or ended.
+    await ctx.control.broadcastPolicy();
+    await announceRecheck(ctx, recheck);
+    return { ok: true as const, applied: { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } } };
+  });
 }
