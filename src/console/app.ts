@@ -5,17 +5,18 @@
  * console API (/v1/console/*, in /docs), and the map follows the broker's
  * live view through server-sent events rather than polling.
  */
-import type { ConsoleManifestApplied, ConsoleManifestHistory, ConsoleManifestReview, ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
+import type { ConsoleWhatIf, ConsoleManifestApplied, ConsoleManifestHistory, ConsoleManifestReview, ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeeting, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer } from '../protocol/console-answers.js';
 import { call, ConsoleApiError, useCsrf } from './api.js';
 import { renderIntegrity, renderRecords, renderReport } from './audit-page.js';
 import { mapCountries, renderFences, type FenceView } from './fences-view.js';
 import { confirmText, renderHistory, renderReview } from './manifest-page.js';
+import { fillDatacenters, renderWhatIf } from './whatif-page.js';
 import { renderMap } from './map-view.js';
 import { renderMeetings } from './meetings-view.js';
 
-type Page = 'map' | 'meetings' | 'fences' | 'audit' | 'manifest';
-const PAGES: readonly Page[] = ['map', 'meetings', 'fences', 'audit', 'manifest'];
-const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences', audit: 'Audit', manifest: 'Manifest review' };
+type Page = 'map' | 'meetings' | 'fences' | 'audit' | 'manifest' | 'whatif';
+const PAGES: readonly Page[] = ['map', 'meetings', 'fences', 'audit', 'manifest', 'whatif'];
+const TITLES: Readonly<Record<Page, string>> = { map: 'Datacenters', meetings: 'Live meetings', fences: 'Fences', audit: 'Audit', manifest: 'Manifest review', whatif: 'What if' };
 
 function element<T extends Element>(id: string, type: abstract new () => T): T {
   const found = document.getElementById(id);
@@ -67,6 +68,7 @@ function showPage(): void {
   else if (page === 'fences') void showFences();
   else if (page === 'audit') void showAudit();
   else if (page === 'manifest') void refreshHistory();
+  else if (page === 'whatif') baseMap().then((map) => { fillDatacenters(element('whatif-down', HTMLFieldSetElement), map); }, failed);
   else drawMap();
 }
 
@@ -276,7 +278,18 @@ async function applyReviewed(): Promise<void> {
   await refreshHistory();
 }
 
+async function runWhatIf(): Promise<void> {
+  const down = [...element('whatif-down', HTMLFieldSetElement).querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value);
+  try {
+    const [map, whatIf] = await Promise.all([baseMap(), call<ConsoleWhatIf>(`/v1/console/what-if?${new URLSearchParams({ down: down.join(',') }).toString()}`)]);
+    renderWhatIf(element('whatif-map', SVGSVGElement), element('whatif-answer', HTMLElement), map, whatIf);
+  } catch (error) {
+    failed(error);
+  }
+}
+
 async function start(): Promise<void> {
+  element('whatif-run', HTMLButtonElement).addEventListener('click', () => void runWhatIf());
   element('manifest-file', HTMLInputElement).addEventListener('change', (event) => {
     const file = (event.target as HTMLInputElement).files?.[0];
     if (!file) return;

@@ -135,6 +135,20 @@ export const ConsoleManifestHistory = Type.Object({
   manifests: Type.Array(Type.Object({ version: Type.Integer(), sha256: Type.String(), actor: Type.String(), at: Type.String() })),
 });
 
+/** GET /v1/console/what-if: each country whose route the decider would change with these datacenters down, against every datacenter up. */
+export const ConsoleWhatIf = Type.Object({
+  down: Type.Array(Type.String()),
+  countries: Type.Array(
+    Type.Object({
+      country: Type.String(),
+      before: Type.Union([Type.String(), Type.Null()], { description: 'First datacenter with every datacenter up (null: refused even then)' }),
+      after: Type.Union([Type.String(), Type.Null()], { description: 'First datacenter with `down` down (null: refused)' }),
+      refusal: Type.Optional(Type.String({ description: 'The refusal code after, e.g. NO_CAPACITY_IN_FENCE' })),
+    }),
+  ),
+  load: Type.Array(Type.Object({ datacenter: Type.String(), before: Type.Integer(), after: Type.Integer() }), { description: 'Countries whose first choice each datacenter is, before and after' }),
+});
+
 /** GET /console/base-map.json: the world map (src/report/world-base.ts) and where each datacenter of the manifest in force is on it. */
 export const ConsoleBaseMap = Type.Object({
   width: Type.Number(),
@@ -152,6 +166,7 @@ export type ConsoleLoginAnswer = Static<typeof ConsoleLoginAnswer>;
 export type ConsoleBaseMap = Static<typeof ConsoleBaseMap>;
 export type ConsoleCountryFences = Static<typeof ConsoleCountryFences>;
 export type ConsoleAuditReport = Static<typeof ConsoleAuditReport>;
+export type ConsoleWhatIf = Static<typeof ConsoleWhatIf>;
 export type ConsoleManifestReview = Static<typeof ConsoleManifestReview>;
 export type ConsoleManifestApplied = Static<typeof ConsoleManifestApplied>;
 export type ConsoleManifestHistory = Static<typeof ConsoleManifestHistory>;

@@ -9,12 +9,13 @@
  * the audit page's counts are those of `geobridge audit report --json` for
  * the same period, and its check finds the log intact; the 2020 incident's
  * manifest shows its fence errors on their lines and cannot be applied,
- * while the fixed one is applied and the history grows.
+ * while the fixed one is applied and the history grows; and what-if shows
+ * China refused with both its datacenters down.
  * Without the session the console's API answers 401.
  *
  * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png,
- * console-meetings.png, console-fences.png, console-audit.png and
- * console-manifest.png
+ * console-meetings.png, console-fences.png, console-audit.png,
+ * console-manifest.png and console-whatif.png
  * (docs/console.md shows them).
  */
 import { execFile } from 'node:child_process';
@@ -212,6 +213,25 @@ describe('the operator console', () => {
     expect(await page.textContent('#audit-verified')).toContain('Every log is intact');
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
   }, 60_000);
+
+  it('shows what taking datacenters down would do: China refused when both its datacenters are down, Germany moved off eu-central', async () => {
+    await page.click('nav a[data-page="whatif"]');
+    await page.waitForSelector('#whatif-down input[value="cn-beijing"]', { state: 'attached', timeout: WAIT_MS });
+    for (const dc of ['cn-beijing', 'cn-shanghai', 'eu-central']) await page.check(`#whatif-down input[value="${dc}"]`);
+    await page.click('#whatif-run');
+    await page.waitForSelector('#whatif-answer:not([hidden])', { timeout: WAIT_MS });
+    const painted = await page.evaluate(() => ({
+      refused: [...new Set([...document.querySelectorAll('#whatif-map path.refused')].map((p) => p.getAttribute('data-country') ?? ''))].sort(),
+      moved: [...new Set([...document.querySelectorAll('#whatif-map path.moved')].map((p) => p.getAttribute('data-country') ?? ''))],
+    }));
+    expect(painted.refused).toContain('CN');
+    expect(painted.moved).toContain('DE');
+    expect(painted.refused).not.toContain('US');
+    const heading = (await page.textContent('#whatif-answer h2')) ?? '';
+    expect(heading).toMatch(/^With .+ down: \d+ countr(y|ies) refused, \d+ moved/);
+    for (const dc of ['cn-beijing', 'cn-shanghai', 'eu-central']) expect(heading).toContain(dc);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-whatif.png'), fullPage: true });
+  });
 
   it('reviews the 2020 incident: its fence errors on their lines and apply refused; then applies the fixed manifest, and the history grows', async () => {
     await page.click('nav a[data-page="manifest"]');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowedJurisdictions } from '../../core/select/select.js';
+import { allowedJurisdictions, isRefusal, selectRoute } from '../../core/select/select.js';
 import { buildAuditReport } from '../audit/report.js';
 import { buildBrokerApp } from '../app.js';
 import { brokerApi } from '../broker-api.fixture.js';
@@ -198,6 +198,7 @@ describe('console sessions', () => {
       ['POST', '/v1/console/manifest/review'],
       ['POST', '/v1/console/manifest/apply'],
       ['GET', '/v1/console/manifest/history'],
+      ['GET', '/v1/console/what-if?down=cn-beijing'],
     ] as const;
     for (const cookie of [undefined, 'geobridge_console=forged', 'other=1']) {
       for (const [method, url] of routes) {
@@ -438,6 +439,30 @@ describe('console manifest review', () => {
     const history = (await broker.app.inject({ method: 'GET', url: '/v1/console/manifest/history', headers: { cookie } })).json<{ current: number; manifests: { version: number; actor: string }[] }>();
     expect(history.current).toBe(before + 1);
     expect(history.manifests[0]).toMatchObject({ version: before + 1, actor: 'admin (console)' });
+  });
+});
+
+describe('console what-if', () => {
+  it('says, from the decider, who would be refused or moved with datacenters down, and changes nothing', async () => {
+    const { cookie } = await login();
+    const manifest = broker.ctx.policy.current.manifest;
+    const down = ['cn-beijing', 'cn-shanghai', 'eu-central'];
+    const answer = (await broker.app.inject({ method: 'GET', url: `/v1/console/what-if?down=${down.join(',')}`, headers: { cookie } })).json<{ countries: { country: string; before: string | null; after: string | null; refusal?: string }[]; load: { datacenter: string; before: number; after: number }[] }>();
+    const first = (country: string, off: readonly string[]): string | null => {
+      const route = selectRoute(manifest, { country }, { down: new Set(off) });
+      return isRefusal(route) ? null : (route.candidates[0]?.datacenter ?? null);
+    };
+    const cn = answer.countries.find((c) => c.country === 'CN');
+    expect(cn).toMatchObject({ before: first('CN', []), after: null });
+    expect(cn?.refusal).toBeDefined();
+    expect(answer.countries.find((c) => c.country === 'DE')).toEqual({ country: 'DE', before: 'eu-central', after: first('DE', down) });
+    // Exactly the countries whose first datacenter the decider changes.
+    const changed = ['CN', 'DE', 'US', 'FR', 'JP'].filter((c) => first(c, []) !== first(c, down));
+    for (const c of changed) expect(answer.countries.map((x) => x.country)).toContain(c);
+    expect(answer.countries.map((x) => x.country)).not.toContain('US');
+    expect(answer.load.find((l) => l.datacenter === 'eu-central')?.after).toBe(0);
+    const bad = await broker.app.inject({ method: 'GET', url: '/v1/console/what-if?down=atlantis', headers: { cookie } });
+    expect(bad.statusCode).toBe(400);
   });
 });
 

@@ -12,14 +12,14 @@ import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { ALL_COUNTRY_CODES, countryName } from '../../core/geo/countries.js';
 import { compilePolicy } from '../../core/policy/compile.js';
-import { allowedJurisdictions } from '../../core/select/select.js';
+import { allowedJurisdictions, isRefusal, selectRoute, type LiveState } from '../../core/select/select.js';
 import { normalizeAuditTime } from '../audit/report.js';
 import { auditReportOf, findRecords, integrityOf } from '../console/audit-view.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import { checkManifest } from '../../core/verify/check.js';
 import { diffManifests } from '../../core/verify/diff.js';
 import { applyManifest } from './manifest.js';
-import { ConsoleManifestApplied, ConsoleManifestHistory, ConsoleManifestReview, ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
+import { ConsoleWhatIf, ConsoleManifestApplied, ConsoleManifestHistory, ConsoleManifestReview, ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport, ConsoleCountryFences, ConsoleDatacenterFences, ConsoleLoginAnswer, ConsoleMeetingsAnswer, ConsoleOverview, ConsoleSessionAnswer, type ConsoleMeeting } from '../../protocol/console-answers.js';
 import { compareStrings } from '../../core/order.js';
 import { allHops, hopsOf } from '../cascade.js';
 import { CONSOLE_COOKIE, ConsoleSessions, cookieValue, isAdminToken, sameSecret, SESSION_MS, sessionCookie, type ConsoleSession } from '../console/sessions.js';
@@ -289,6 +289,41 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     const manifests = (await ctx.store.listManifests()).map((m) => ({ version: m.version, sha256: m.sha256, actor: m.actor, at: m.createdAt })).sort((a, b) => b.version - a.version);
     return { current: ctx.policy.current.version, manifests };
   });
+
+  app.get(
+    '/v1/console/what-if',
+    {
+      ...BY_SESSION,
+      schema: {
+        tags: ['console'],
+        summary: "What the decider would do with these datacenters down, against every datacenter up: each country whose first datacenter moves or that would be refused, and each datacenter's count of countries before and after. Changes nothing",
+        querystring: Type.Object({ down: Type.Optional(Type.String({ maxLength: 4000, description: 'Datacenter ids, comma-separated' })) }),
+        response: { 200: ConsoleWhatIf },
+      },
+    },
+    (request) => {
+      sessionOf(request);
+      const { manifest } = ctx.policy.current;
+      const known = new Set(manifest.datacenters.map((d) => d.id));
+      const down = [...new Set((request.query.down ?? '').split(',').map((s) => s.trim()).filter(Boolean))];
+      const unknown = down.filter((d) => !known.has(d));
+      if (unknown.length > 0) throw new GeobridgeError('VALIDATION', `not datacenters of the manifest in force: ${unknown.join(', ')}.`);
+      const first = (country: string, live: LiveState): { datacenter: string | null; refusal?: string } => {
+        const route = selectRoute(manifest, { country }, live);
+        return isRefusal(route) ? { datacenter: null, refusal: route.error.code } : { datacenter: route.candidates[0]?.datacenter ?? null };
+      };
+      const load = new Map(manifest.datacenters.map((d) => [d.id, { datacenter: d.id, before: 0, after: 0 }]));
+      const countries: { country: string; before: string | null; after: string | null; refusal?: string }[] = [];
+      for (const country of ALL_COUNTRY_CODES) {
+        const before = first(country, {});
+        const after = first(country, { down: new Set(down) });
+        if (before.datacenter !== null) (load.get(before.datacenter) ?? { before: 0 }).before++;
+        if (after.datacenter !== null) (load.get(after.datacenter) ?? { after: 0 }).after++;
+        if (before.datacenter !== after.datacenter) countries.push({ country, before: before.datacenter, after: after.datacenter, ...(after.refusal !== undefined ? { refusal: after.refusal } : {}) });
+      }
+      return { down, countries, load: [...load.values()] };
+    },
+  );
 
   app.post(
     '/v1/console/meetings/:id/end',
