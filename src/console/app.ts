@@ -9,7 +9,7 @@ import type { ConsoleWhatIf, ConsoleManifestApplied, ConsoleManifestHistory, Con
 import { call, ConsoleApiError, useCsrf } from './api.js';
 import { renderIntegrity, renderRecords, renderReport } from './audit-page.js';
 import { mapCountries, renderFences, type FenceView } from './fences-view.js';
-import { confirmText, renderHistory, renderReview } from './manifest-page.js';
+import { confirmText, renderExposureMap, renderHistory, renderReview } from './manifest-page.js';
 import { fillDatacenters, renderWhatIf } from './whatif-page.js';
 import { renderMap } from './map-view.js';
 import { renderMeetings } from './meetings-view.js';
@@ -256,6 +256,9 @@ async function reviewManifest(): Promise<void> {
     const review = await call<ConsoleManifestReview>('/v1/console/manifest/review', { method: 'POST', body: { text } });
     reviewed = { text, review };
     renderReview(text, review, { section: element('manifest-result', HTMLElement), verdict: element('manifest-verdict', HTMLElement), diagnostics: element('manifest-diagnostics', HTMLElement), diff: element('manifest-diff', HTMLElement), lines: element('manifest-lines', HTMLElement) });
+    const figure = element('manifest-map-figure', HTMLElement);
+    figure.hidden = review.diff === null;
+    if (review.diff) renderExposureMap(element('manifest-map', SVGSVGElement), await baseMap(), review.diff);
     apply.disabled = !review.clean;
     status.textContent = review.clean ? '' : 'Fix the errors and review it again.';
   } catch (error) {

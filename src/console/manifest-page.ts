@@ -1,11 +1,12 @@
 /**
  * The manifest review page: `geobridge check`'s diagnostics on a manifest's
- * own lines, its exposure diff against the manifest in force in words, apply
+ * own lines, its exposure diff against the manifest in force in words and on
+ * the map, apply
  * only when it is clean (after a confirmation that names what changes), and
  * the history of applied manifests. The broker checks again when applying:
  * the page's review is a preview, never the gate.
  */
-import type { ConsoleManifestHistory, ConsoleManifestReview } from '../protocol/console-answers.js';
+import type { ConsoleBaseMap, ConsoleManifestHistory, ConsoleManifestReview } from '../protocol/console-answers.js';
 
 type Diff = NonNullable<ConsoleManifestReview['diff']>;
 
@@ -20,6 +21,28 @@ export function diffLines(diff: Diff): string[] {
   for (const c of diff.crossings) lines.push(`${c.change === 'added' ? 'NEW' : 'no longer'}: zone ${c.zone} lists ${c.datacenter} (${c.jurisdiction}), outside fence ${c.fence}`);
   for (const f of diff.fences) if (f.change !== 'unchanged' || f.capacityBefore !== f.capacityAfter) lines.push(`fence ${f.fence} (${f.change}): capacity ${f.capacityBefore.toLocaleString('en-US')} → ${f.capacityAfter.toLocaleString('en-US')}`);
   return lines;
+}
+
+/** Countries whose exposure changes: those that may newly reach somewhere, and those that only lose reach. */
+export function exposureChanges(diff: Diff): { gains: ReadonlySet<string>; loses: ReadonlySet<string> } {
+  const gains = new Set<string>();
+  const loses = new Set<string>();
+  for (const e of diff.exposure) for (const c of e.countries) (e.gained.length > 0 ? gains : loses).add(c);
+  for (const c of gains) loses.delete(c);
+  return { gains, loses };
+}
+
+/** Paints the countries whose exposure changes on the world map. */
+export function renderExposureMap(svg: SVGSVGElement, base: ConsoleBaseMap, diff: Diff): void {
+  const { gains, loses } = exposureChanges(diff);
+  svg.setAttribute('viewBox', `0 0 ${base.width} ${base.height}`);
+  const title = svg.querySelector('title')?.outerHTML ?? '';
+  svg.innerHTML = `${title}${base.countries}`;
+  for (const path of svg.querySelectorAll<SVGPathElement>('path[data-country]')) {
+    const code = path.dataset.country ?? '';
+    if (gains.has(code)) path.classList.add('gains');
+    else if (loses.has(code)) path.classList.add('loses');
+  }
 }
 
 /** What the confirmation names before applying. */

@@ -246,6 +246,9 @@ describe('the operator console', () => {
     expect(marked).toEqual([...new Set(errors.map((d) => d.line))].sort((a, b) => a - b));
     expect(await page.textContent('#manifest-verdict')).toContain('cannot be applied');
     expect(await page.isDisabled('#manifest-apply')).toBe(true);
+    // The 2020 change sends North American participants to China: the map paints them as gaining reach.
+    const gains = await page.evaluate(() => [...new Set([...document.querySelectorAll('#manifest-map path.gains')].map((p) => p.getAttribute('data-country') ?? ''))]);
+    expect(gains).toEqual(expect.arrayContaining(['US', 'CA', 'MX']));
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-manifest.png'), fullPage: true });
     await page.setInputFiles('#manifest-file', join(EXAMPLES, 'incident-2020-fixed.yaml'));
     await page.waitForSelector('#manifest-apply:not([disabled])', { timeout: WAIT_MS });
