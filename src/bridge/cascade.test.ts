@@ -17,6 +17,7 @@ import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { hopsOf, refreshHops } from '../broker/cascade.js';
+import { overviewOf } from '../broker/routes/console.js';
 import { issueRelayTicket } from '../broker/tickets.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
 import { parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage } from '../protocol/signalling.js';
@@ -86,6 +87,9 @@ describe('a cascaded meeting', () => {
       `us-east→ap-tokyo:${ids.get('Ben')}`,
       `us-east→eu-central:${ids.get('Ben')}`,
     ]);
+    // The operator console draws the same hops, with the number of streams each carries.
+    const overview = await overviewOf(cluster.broker.context);
+    expect(overview.relays.map((r) => `${r.from}→${r.to}:${r.streams}`).sort()).toEqual(hopsOf(cluster.broker.context, meeting).map((h) => `${h.from}→${h.to}:${h.streams.length}`).sort());
   });
 
   it('never lets Anna\u2019s media reach the US: no hop carries it, and Ben gets none of it', () => {

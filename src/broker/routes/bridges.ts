@@ -308,9 +308,10 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         session: ticket.decision,
         ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
       });
-      await recordAdmission(ctx, datacenter, ticket, subject);
-      // A cascaded meeting's one MLS group is ordered here, for all its bridges.
+      // A cascaded meeting's one MLS group is ordered here, for all its bridges. Taken in with the member row, with
+      // nothing awaited between: a plan made meanwhile names every member it reads (the names are the group's).
       const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls) : undefined;
+      await recordAdmission(ctx, datacenter, ticket, subject);
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
       if (replaced && (body.replaced === true || replaced.datacenter !== datacenter || replaced.session !== ticket.decision)) {
