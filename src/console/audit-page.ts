@@ -7,6 +7,7 @@
  */
 import type { ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport } from '../protocol/console-answers.js';
 import { escapeXml } from '../report/text.js';
+import { drawSvg } from './svg.js';
 
 /** The bar chart of records per day: one bar per day that has records, its count above it. */
 export function dayBarsSvg(days: ConsoleAuditReport['days'], width = 900, height = 160): string {
@@ -67,9 +68,7 @@ export function renderReport(report: ConsoleAuditReport, where: { totals: HTMLEl
       return tile;
     }),
   );
-  where.days.setAttribute('viewBox', '0 0 900 160');
-  const title = where.days.querySelector('title')?.outerHTML ?? '';
-  where.days.innerHTML = `${title}${dayBarsSvg(report.days)}`;
+  drawSvg(where.days, 900, 160, dayBarsSvg(report.days));
   const all = report.total.records.total || 1;
   where.types.replaceChildren(
     ...report.total.records.byType.map((b) => {

@@ -7,6 +7,7 @@
  */
 import type { ConsoleBaseMap, ConsoleCountryFences, ConsoleDatacenterFences } from '../protocol/console-answers.js';
 import { escapeXml } from '../report/text.js';
+import { paintWorld } from './svg.js';
 
 /** What the map shows: the chosen country or datacenter, and what is lit for it. */
 export type FenceView = { readonly kind: 'country'; readonly answer: ConsoleCountryFences } | { readonly kind: 'datacenter'; readonly answer: ConsoleDatacenterFences };
@@ -39,14 +40,7 @@ export function renderFences(svg: SVGSVGElement, answer: HTMLElement, base: Cons
     const at = spots.get(id);
     return at ? [`<g class="dc" data-datacenter="${escapeXml(id)}"><circle cx="${at.x}" cy="${at.y}" r="4"><title>${escapeXml(id)}</title></circle></g>`] : [];
   });
-  svg.setAttribute('viewBox', `0 0 ${base.width} ${base.height}`);
-  const title = svg.querySelector('title')?.outerHTML ?? '';
-  svg.innerHTML = `${title}${base.countries}<g class="dcs">${marks.join('')}</g>`;
-  for (const path of svg.querySelectorAll<SVGPathElement>('path[data-country]')) {
-    const code = path.dataset.country ?? '';
-    if (code === chosen) path.classList.add('chosen');
-    else if (lit.has(code)) path.classList.add('lit');
-  }
+  paintWorld(svg, base, (code) => (code === chosen ? 'chosen' : lit.has(code) ? 'lit' : undefined), `<g class="dcs">${marks.join('')}</g>`);
   if (view === undefined) {
     answer.replaceChildren();
     return;

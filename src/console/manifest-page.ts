@@ -7,6 +7,7 @@
  * the page's review is a preview, never the gate.
  */
 import type { ConsoleBaseMap, ConsoleManifestHistory, ConsoleManifestReview } from '../protocol/console-answers.js';
+import { paintWorld } from './svg.js';
 
 type Diff = NonNullable<ConsoleManifestReview['diff']>;
 
@@ -35,14 +36,7 @@ export function exposureChanges(diff: Diff): { gains: ReadonlySet<string>; loses
 /** Paints the countries whose exposure changes on the world map. */
 export function renderExposureMap(svg: SVGSVGElement, base: ConsoleBaseMap, diff: Diff): void {
   const { gains, loses } = exposureChanges(diff);
-  svg.setAttribute('viewBox', `0 0 ${base.width} ${base.height}`);
-  const title = svg.querySelector('title')?.outerHTML ?? '';
-  svg.innerHTML = `${title}${base.countries}`;
-  for (const path of svg.querySelectorAll<SVGPathElement>('path[data-country]')) {
-    const code = path.dataset.country ?? '';
-    if (gains.has(code)) path.classList.add('gains');
-    else if (loses.has(code)) path.classList.add('loses');
-  }
+  paintWorld(svg, base, (code) => (gains.has(code) ? 'gains' : loses.has(code) ? 'loses' : undefined));
 }
 
 /** What the confirmation names before applying. */

@@ -7,6 +7,7 @@
  */
 import type { ConsoleBaseMap, ConsoleOverview } from '../protocol/console-answers.js';
 import { escapeXml } from '../report/text.js';
+import { drawSvg } from './svg.js';
 
 /** SVG markup of the relays and datacenter marks over the base map, for an overview. */
 export function marksSvg(base: ConsoleBaseMap, overview: ConsoleOverview): string {
@@ -54,10 +55,8 @@ export function loadText(utilization: number): string {
 
 /** Draws the map and fills the table. */
 export function renderMap(svg: SVGSVGElement, table: HTMLTableSectionElement, base: ConsoleBaseMap, overview: ConsoleOverview): void {
-  svg.setAttribute('viewBox', `0 0 ${base.width} ${base.height}`);
-  const title = svg.querySelector('title')?.outerHTML ?? '';
   // The base map is the broker's own markup; the marks are escaped above.
-  svg.innerHTML = `${title}${base.countries}${marksSvg(base, overview)}`;
+  drawSvg(svg, base.width, base.height, `${base.countries}${marksSvg(base, overview)}`);
   table.replaceChildren(
     ...overview.datacenters.map((d) => {
       const row = document.createElement('tr');

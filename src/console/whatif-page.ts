@@ -5,6 +5,7 @@
  * countries each datacenter would take first — on the map and in words.
  */
 import type { ConsoleBaseMap, ConsoleWhatIf } from '../protocol/console-answers.js';
+import { paintWorld } from './svg.js';
 
 /** The countries refused and moved, for colouring the map. */
 export function outcomes(whatIf: ConsoleWhatIf): { refused: ReadonlySet<string>; moved: ReadonlySet<string> } {
@@ -41,14 +42,7 @@ export function fillDatacenters(fieldset: HTMLFieldSetElement, base: ConsoleBase
 /** Colours the map and says the outcome. */
 export function renderWhatIf(svg: SVGSVGElement, answer: HTMLElement, base: ConsoleBaseMap, whatIf: ConsoleWhatIf): void {
   const { refused, moved } = outcomes(whatIf);
-  svg.setAttribute('viewBox', `0 0 ${base.width} ${base.height}`);
-  const title = svg.querySelector('title')?.outerHTML ?? '';
-  svg.innerHTML = `${title}${base.countries}`;
-  for (const path of svg.querySelectorAll<SVGPathElement>('path[data-country]')) {
-    const code = path.dataset.country ?? '';
-    if (refused.has(code)) path.classList.add('refused');
-    else if (moved.has(code)) path.classList.add('moved');
-  }
+  paintWorld(svg, base, (code) => (refused.has(code) ? 'refused' : moved.has(code) ? 'moved' : undefined));
   answer.hidden = false;
   const lines = whatIfLines(whatIf);
   const heading = document.createElement('h2');

@@ -10,11 +10,11 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { countryOfNumeric } from '../../core/geo/countries.js';
 import { ConsoleBaseMap } from '../../protocol/console-answers.js';
 import { createMapBase, isWorldTopology, type MapBase } from '../../report/world-base.js';
 import type { BrokerApp } from './broker-app.js';
+import { HIDDEN, pageFiles } from './page-files.js';
 import type { BrokerContext } from '../context.js';
 
 /** True in the compiled CLI (scripts/build.ts); undefined under tsx, where the script is bundled here. */
@@ -68,16 +68,9 @@ const PAGE_HEADERS = {
   'x-frame-options': 'DENY',
 };
 
-const HIDDEN = { hide: true } as const;
-
 /** GET /console, /console/app.js, /console/style.css, /console/base-map.json. */
 export function consolePageRoutes(app: BrokerApp, ctx: BrokerContext): void {
-  // Bundle while the broker starts, not on the first visitor; a failure surfaces on the page's requests.
-  loadAssets().catch(() => undefined);
-  const serve =
-    (type: string, pick: (a: ConsoleAssets) => string) =>
-    async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
-      reply.headers(PAGE_HEADERS).type(type).send(pick(await loadAssets()));
+  const serve = pageFiles(loadAssets, PAGE_HEADERS);
   app.get('/console', { schema: HIDDEN }, serve('text/html; charset=utf-8', (a) => a.html));
   app.get('/console/app.js', { schema: HIDDEN }, serve('text/javascript; charset=utf-8', (a) => a.js));
   app.get('/console/style.css', { schema: HIDDEN }, serve('text/css; charset=utf-8', (a) => a.css));

@@ -317,8 +317,8 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       for (const country of ALL_COUNTRY_CODES) {
         const before = first(country, {});
         const after = first(country, { down: new Set(down) });
-        if (before.datacenter !== null) (load.get(before.datacenter) ?? { before: 0 }).before++;
-        if (after.datacenter !== null) (load.get(after.datacenter) ?? { after: 0 }).after++;
+        countIn(load, before.datacenter, 'before');
+        countIn(load, after.datacenter, 'after');
         if (before.datacenter !== after.datacenter) countries.push({ country, before: before.datacenter, after: after.datacenter, ...(after.refusal !== undefined ? { refusal: after.refusal } : {}) });
       }
       return { down, countries, load: [...load.values()] };
@@ -510,4 +510,10 @@ class OverviewStreams {
 /** One server-sent event (the JSON has no line breaks). */
 function event(json: string): string {
   return `event: overview\ndata: ${json}\n\n`;
+}
+
+/** Counts one more country on a datacenter's `before` or `after` (what-if). */
+function countIn(load: ReadonlyMap<string, { before: number; after: number }>, datacenter: string | null, when: 'before' | 'after'): void {
+  const entry = datacenter === null ? undefined : load.get(datacenter);
+  if (entry) entry[when]++;
 }

@@ -8,10 +8,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import type { BrokerApp } from './broker-app.js';
+import { HIDDEN, pageFiles } from './page-files.js';
 import type { BrokerContext } from '../context.js';
 import { BrokerInfoAnswer, InvitePreviewAnswer } from '../../protocol/answers.js';
 import { verifyInvite } from '../../protocol/invite.js';
@@ -62,17 +62,9 @@ const PAGE_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-const HIDDEN = { hide: true } as const;
-
 /** GET / and /join, /app.js, /e2ee-worker.js, /style.css, /favicon.svg; GET /v1/info; POST /v1/invites/preview. */
 export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
-  // Bundle while the broker starts, not on the first visitor; a failure surfaces on the page's requests.
-  loadAssets().catch(() => undefined);
-
-  const serve =
-    (type: string, pick: (a: WebAssets) => string) =>
-    async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> =>
-      reply.headers(PAGE_HEADERS).type(type).send(pick(await loadAssets()));
+  const serve = pageFiles(loadAssets, PAGE_HEADERS);
   const html = serve('text/html; charset=utf-8', (a) => a.html);
   app.get('/', { schema: HIDDEN }, html);
   app.get('/join', { schema: HIDDEN }, html);
