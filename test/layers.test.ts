@@ -21,7 +21,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   mls: ['core', 'sframe', 'protocol', 'mls'],
   node: ['core', 'sframe', 'node'],
   // The audit log is a transparency log: its Merkle tree is translog's. The broker is a cascaded meeting's MLS delivery service (mls).
-  broker: ['core', 'node', 'translog', 'protocol', 'mls', 'report', 'broker'],
+  broker: ['core', 'node', 'translog', 'protocol', 'mls', 'report', 'sim', 'broker'],
   // The bridge meets the broker in protocol only, never in its internals.
   bridge: ['core', 'node', 'protocol', 'mls', 'bridge'],
   // The SDK holds the participant's side of the MLS group (mls) and its media keys (sframe).

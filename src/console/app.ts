@@ -10,7 +10,7 @@ import { call, ConsoleApiError, useCsrf } from './api.js';
 import { renderIntegrity, renderRecords, renderReport } from './audit-page.js';
 import { mapCountries, renderFences, type FenceView } from './fences-view.js';
 import { confirmText, renderExposureMap, renderHistory, renderReview } from './manifest-page.js';
-import { fillDatacenters, renderWhatIf } from './whatif-page.js';
+import { demandQuery, fillInputs, renderWhatIf } from './whatif-page.js';
 import { renderMap } from './map-view.js';
 import { renderMeetings } from './meetings-view.js';
 
@@ -68,7 +68,7 @@ function showPage(): void {
   else if (page === 'fences') void showFences();
   else if (page === 'audit') void showAudit();
   else if (page === 'manifest') void refreshHistory();
-  else if (page === 'whatif') baseMap().then((map) => { fillDatacenters(element('whatif-down', HTMLFieldSetElement), map); }, failed);
+  else if (page === 'whatif') void showWhatIf();
   else drawMap();
 }
 
@@ -281,13 +281,34 @@ async function applyReviewed(): Promise<void> {
   await refreshHistory();
 }
 
-async function runWhatIf(): Promise<void> {
-  const down = [...element('whatif-down', HTMLFieldSetElement).querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value);
+/** The inputs, once: the datacenters from the map, the zones and their forecasts from a what-if of nothing. */
+async function showWhatIf(): Promise<void> {
+  const demand = element('whatif-demand', HTMLFieldSetElement);
+  if (demand.querySelector('input')) return;
   try {
-    const [map, whatIf] = await Promise.all([baseMap(), call<ConsoleWhatIf>(`/v1/console/what-if?${new URLSearchParams({ down: down.join(',') }).toString()}`)]);
-    renderWhatIf(element('whatif-map', SVGSVGElement), element('whatif-answer', HTMLElement), map, whatIf);
+    const [map, nothing] = await Promise.all([baseMap(), call<ConsoleWhatIf>('/v1/console/what-if')]);
+    fillInputs(element('whatif-down', HTMLFieldSetElement), demand, map, nothing.zones);
   } catch (error) {
     failed(error);
+  }
+}
+
+async function runWhatIf(): Promise<void> {
+  const down = [...element('whatif-down', HTMLFieldSetElement).querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value);
+  const demand = demandQuery(element('whatif-demand', HTMLFieldSetElement).querySelectorAll<HTMLInputElement>('input'));
+  const button = element('whatif-run', HTMLButtonElement);
+  button.disabled = true;
+  try {
+    const [map, whatIf] = await Promise.all([baseMap(), call<ConsoleWhatIf>(`/v1/console/what-if?${new URLSearchParams({ down: down.join(','), demand }).toString()}`)]);
+    renderWhatIf(element('whatif-map', SVGSVGElement), element('whatif-answer', HTMLElement), map, whatIf);
+  } catch (error) {
+    if (error instanceof ConsoleApiError && error.status === 400) {
+      const answer = element('whatif-answer', HTMLElement);
+      answer.hidden = false;
+      answer.textContent = error.message;
+    } else failed(error);
+  } finally {
+    button.disabled = false;
   }
 }
 

@@ -1,57 +1,165 @@
 /**
- * The what-if page: datacenters taken down on paper, and what the decider
- * would then do for every country (the broker runs `selectRoute`, the one
- * rule, for each): who would be refused, who would move where, and how many
- * countries each datacenter would take first — on the map and in words.
+ * The what-if page: datacenters taken down and zones' demand changed, on
+ * paper. The broker answers with the decider's first choice for every
+ * country and the simulator's steady state (src/sim/steady-state.ts): each
+ * zone at its forecast with everything up, against the what-if. The page
+ * shows who would be refused, who would move, and where the load goes — on
+ * the map, in a table and in words.
  */
 import type { ConsoleBaseMap, ConsoleWhatIf } from '../protocol/console-answers.js';
+import { escapeXml } from '../report/text.js';
+import { countText, loadText } from './map-view.js';
 import { paintWorld } from './svg.js';
 
-/** The countries refused and moved, for colouring the map. */
+/** Refused countries: by the decider (no datacenter at all) or by the simulator (some joins find no room). */
 export function outcomes(whatIf: ConsoleWhatIf): { refused: ReadonlySet<string>; moved: ReadonlySet<string> } {
-  return {
-    refused: new Set(whatIf.countries.filter((c) => c.after === null).map((c) => c.country)),
-    moved: new Set(whatIf.countries.filter((c) => c.after !== null).map((c) => c.country)),
-  };
+  const refused = new Set([...whatIf.countries.filter((c) => c.after === null).map((c) => c.country), ...whatIf.simulation.after.refused.map((r) => r.country)]);
+  return { refused, moved: new Set(whatIf.countries.filter((c) => c.after !== null && !refused.has(c.country)).map((c) => c.country)) };
 }
 
-/** The outcome in sentences. */
+/** One datacenter's load at the zones' forecast with everything up, and under the what-if. */
+export interface LoadRow {
+  readonly datacenter: string;
+  readonly capacity: number;
+  readonly before: number;
+  readonly after: number;
+  readonly down: boolean;
+}
+
+export function loadRows(whatIf: ConsoleWhatIf): LoadRow[] {
+  const before = new Map(whatIf.simulation.before.datacenters.map((d) => [d.datacenter, d.participants]));
+  const down = new Set(whatIf.down);
+  return whatIf.simulation.after.datacenters.map((d) => ({ datacenter: d.datacenter, capacity: d.capacity, before: before.get(d.datacenter) ?? 0, after: d.participants, down: down.has(d.datacenter) }));
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${countText(n)} ${n === 1 ? one : many}`;
+}
+
+/** The outcome in sentences: the summary first, then each refusal, shortfall and move. */
 export function whatIfLines(whatIf: ConsoleWhatIf): string[] {
   const { refused, moved } = outcomes(whatIf);
-  const lines = [`With ${whatIf.down.length === 0 ? 'nothing' : whatIf.down.join(', ')} down: ${refused.size} countr${refused.size === 1 ? 'y' : 'ies'} refused, ${moved.size} moved to another datacenter.`];
+  const changed = whatIf.zones.filter((z) => z.demand !== z.forecast);
+  const what = [
+    ...(whatIf.down.length > 0 ? [`${whatIf.down.join(', ')} down`] : []),
+    ...changed.map((z) => `${z.zone} at ${countText(z.demand)} (forecast ${countText(z.forecast)})`),
+  ];
+  const lines = [`With ${what.length === 0 ? 'everything as forecast' : what.join(' and ')}: ${plural(refused.size, 'country', 'countries')} refused, ${countText(moved.size)} moved to another datacenter.`];
   for (const c of whatIf.countries.filter((x) => x.after === null)) lines.push(`${c.country} refused (${c.refusal ?? 'no datacenter'}); it used ${c.before ?? 'none'}.`);
+  for (const r of whatIf.simulation.after.refused) lines.push(`${r.country}: ${Math.round(r.share * 100)} % of joins refused (${r.code}), of ${countText(r.wanted)} wanting to be connected.`);
+  for (const s of whatIf.simulation.after.shortfall) lines.push(`${s.zone} would need ${countText(s.extraCapacityNeeded)} more participants of capacity inside its fences.`);
   for (const c of whatIf.countries.filter((x) => x.after !== null)) lines.push(`${c.country}: ${c.before ?? 'refused'} → ${c.after ?? ''}`);
-  for (const l of whatIf.load.filter((x) => x.before !== x.after)) lines.push(`${l.datacenter} takes ${l.after} countr${l.after === 1 ? 'y' : 'ies'} first, not ${l.before}.`);
   return lines;
 }
 
-/** The datacenter checkboxes, once. */
-export function fillDatacenters(fieldset: HTMLFieldSetElement, base: ConsoleBaseMap): void {
-  if (fieldset.querySelector('input')) return;
-  for (const d of base.datacenters) {
-    const label = document.createElement('label');
-    const box = document.createElement('input');
-    box.type = 'checkbox';
-    box.value = d.id;
-    box.name = 'down';
-    label.append(box, d.id);
-    fieldset.append(label);
+/** The datacenter checkboxes and the zones' demand inputs, once. */
+export function fillInputs(downSet: HTMLFieldSetElement, demandSet: HTMLFieldSetElement, base: ConsoleBaseMap, zones: ConsoleWhatIf['zones']): void {
+  if (!downSet.querySelector('input')) {
+    for (const d of base.datacenters) {
+      const label = document.createElement('label');
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.value = d.id;
+      box.name = 'down';
+      label.append(box, d.id);
+      downSet.append(label);
+    }
+  }
+  if (!demandSet.querySelector('input')) {
+    for (const z of zones) {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'number';
+      input.min = '0';
+      input.step = '1000';
+      input.name = z.zone;
+      input.value = String(z.demand);
+      input.dataset.forecast = String(z.forecast);
+      label.append(z.zone, input);
+      demandSet.append(label);
+    }
   }
 }
 
-/** Colours the map and says the outcome. */
+/** The `demand` query value: every zone whose input differs from its forecast, as zone:participants. */
+export function demandQuery(inputs: Iterable<{ name: string; value: string; dataset: { forecast?: string } }>): string {
+  const pairs: string[] = [];
+  for (const input of inputs) if (input.value.trim() !== '' && input.value.trim() !== input.dataset.forecast) pairs.push(`${input.name}:${input.value.trim()}`);
+  return pairs.join(',');
+}
+
+/** Each datacenter's mark: its load under the what-if (the ring's size), dashed when down. */
+export function loadMarks(base: ConsoleBaseMap, rows: readonly LoadRow[]): string {
+  const at = new Map(base.datacenters.map((d) => [d.id, d]));
+  let svg = '<g class="dcs">';
+  for (const row of rows) {
+    const spot = at.get(row.datacenter);
+    if (!spot) continue;
+    const utilization = row.capacity > 0 ? row.after / row.capacity : 0;
+    const r = 4 + Math.min(1, utilization) * 8;
+    const label = row.down
+      ? `${row.datacenter}: down (carried ${countText(row.before)} at forecast)`
+      : `${row.datacenter}: ${countText(row.after)} of ${countText(row.capacity)} (${loadText(utilization)}), ${countText(row.before)} at forecast`;
+    svg += `<g class="dc ${row.down ? 'down' : 'up'}" data-datacenter="${escapeXml(row.datacenter)}"><circle cx="${spot.x.toFixed(1)}" cy="${spot.y.toFixed(1)}" r="${r.toFixed(1)}"><title>${escapeXml(label)}</title></circle></g>`;
+  }
+  return `${svg}</g>`;
+}
+
+function cellsRow(cells: readonly [string, string?][]): HTMLTableRowElement {
+  const row = document.createElement('tr');
+  for (const [text, cls] of cells) {
+    const cell = document.createElement('td');
+    cell.textContent = text;
+    if (cls !== undefined) cell.className = cls;
+    row.append(cell);
+  }
+  return row;
+}
+
+function table(caption: string, headings: readonly string[], rows: HTMLTableRowElement[]): HTMLTableElement {
+  const t = document.createElement('table');
+  const c = t.createCaption();
+  c.textContent = caption;
+  const head = t.createTHead().insertRow();
+  headings.forEach((h, i) => {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = h;
+    if (i > 0) th.className = 'num';
+    head.append(th);
+  });
+  t.createTBody().append(...rows);
+  return t;
+}
+
+/** Colours the map, marks the datacenters and says the outcome. */
 export function renderWhatIf(svg: SVGSVGElement, answer: HTMLElement, base: ConsoleBaseMap, whatIf: ConsoleWhatIf): void {
   const { refused, moved } = outcomes(whatIf);
-  paintWorld(svg, base, (code) => (refused.has(code) ? 'refused' : moved.has(code) ? 'moved' : undefined));
+  const rows = loadRows(whatIf);
+  paintWorld(svg, base, (code) => (refused.has(code) ? 'refused' : moved.has(code) ? 'moved' : undefined), loadMarks(base, rows));
   answer.hidden = false;
   const lines = whatIfLines(whatIf);
   const heading = document.createElement('h2');
   heading.textContent = lines[0] ?? '';
+  const note = document.createElement('p');
+  note.className = 'muted';
+  const sim = whatIf.simulation;
+  note.textContent = `The simulator fills the datacenters for ${sim.warmupMinutes} minutes, then measures ${sim.measuredMinutes} (sessions last ${sim.sessionMinutes} minutes on average); a zone's countries share its demand equally.`;
+  const load = table(
+    'Participants per datacenter',
+    ['Datacenter', 'Capacity', 'At forecast', 'What if', 'Load'],
+    rows.map((r) => {
+      const row = cellsRow([[r.datacenter], [countText(r.capacity), 'num'], [countText(r.before), 'num'], [r.down ? 'down' : countText(r.after), r.down ? 'num state down' : 'num'], [r.down ? '—' : loadText(r.capacity > 0 ? r.after / r.capacity : 0), 'num']]);
+      row.dataset.datacenter = r.datacenter;
+      if (r.after !== r.before || r.down) row.className = 'changed';
+      return row;
+    }),
+  );
   const list = document.createElement('ul');
   for (const line of lines.slice(1, 200)) {
     const li = document.createElement('li');
     li.textContent = line;
     list.append(li);
   }
-  answer.replaceChildren(heading, list);
+  answer.replaceChildren(heading, note, list, load);
 }

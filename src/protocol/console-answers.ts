@@ -135,7 +135,25 @@ export const ConsoleManifestHistory = Type.Object({
   manifests: Type.Array(Type.Object({ version: Type.Integer(), sha256: Type.String(), actor: Type.String(), at: Type.String() })),
 });
 
-/** GET /v1/console/what-if: each country whose route the decider would change with these datacenters down, against every datacenter up. */
+/** A steady state the simulator reached (src/sim/steady-state.ts). */
+const SteadyState = Type.Object({
+  datacenters: Type.Array(Type.Object({ datacenter: Type.String(), capacity: Type.Number(), participants: Type.Integer({ description: 'Connected at the end' }) })),
+  refused: Type.Array(
+    Type.Object({
+      country: Type.String(),
+      wanted: Type.Integer({ description: 'Its participants wanting to be connected at once' }),
+      share: Type.Number({ description: 'Share of its joins refused, 0 … 1' }),
+      code: Type.String({ description: 'The reason most got, e.g. NO_CAPACITY_IN_FENCE' }),
+    }),
+    { description: 'Countries with refused joins, the largest share first' },
+  ),
+  shortfall: Type.Array(Type.Object({ zone: Type.String(), peakRefusedConcurrent: Type.Integer(), extraCapacityNeeded: Type.Integer() }), { description: 'Capacity each zone would need inside its fences so that nobody is refused' }),
+});
+
+/**
+ * GET /v1/console/what-if: with these datacenters down (and these zones' demand), each country whose route the
+ * decider would change, and the simulator's steady state at each zone's forecast with everything up against the what-if.
+ */
 export const ConsoleWhatIf = Type.Object({
   down: Type.Array(Type.String()),
   countries: Type.Array(
@@ -146,7 +164,15 @@ export const ConsoleWhatIf = Type.Object({
       refusal: Type.Optional(Type.String({ description: 'The refusal code after, e.g. NO_CAPACITY_IN_FENCE' })),
     }),
   ),
-  load: Type.Array(Type.Object({ datacenter: Type.String(), before: Type.Integer(), after: Type.Integer() }), { description: 'Countries whose first choice each datacenter is, before and after' }),
+  firstChoices: Type.Array(Type.Object({ datacenter: Type.String(), before: Type.Integer(), after: Type.Integer() }), { description: 'Countries whose first choice each datacenter is, before and after' }),
+  zones: Type.Array(Type.Object({ zone: Type.String(), forecast: Type.Integer({ description: "The manifest's `demand`: concurrent participants at peak (0 when not given)" }), demand: Type.Integer({ description: 'What the what-if simulated' }) })),
+  simulation: Type.Object({
+    sessionMinutes: Type.Number(),
+    warmupMinutes: Type.Number(),
+    measuredMinutes: Type.Number(),
+    before: SteadyState,
+    after: SteadyState,
+  }),
 });
 
 /** GET /console/base-map.json: the world map (src/report/world-base.ts) and where each datacenter of the manifest in force is on it. */

@@ -4,7 +4,7 @@
  * incident table.
  */
 import { compareStrings } from '../core/order.js';
-import type { Flow, Histogram, IncidentRow, RunTotals, StepSeries } from './result.js';
+import type { Flow, Histogram, IncidentRow, Refusal, RunTotals, StepSeries } from './result.js';
 
 /** Most points a series gets; longer runs merge consecutive steps. */
 const MAX_POINTS = 1500;
@@ -35,6 +35,7 @@ export class RunMetrics {
   readonly #utilization: Map<string, number[]>;
   readonly #totals = { joins: 0, served: 0, servedPrimary: 0, servedSecondary: 0, outOfZone: 0, violations: 0 };
   readonly #refused = new Map<string, number>();
+  readonly #refusals = new Map<string, { country: string; code: string; participants: number }>();
   readonly #rtt: number[] = new Array<number>(RTT_BOUNDS.length + 1).fill(0);
   readonly #connect: number[] = new Array<number>(CONNECT_BOUNDS.length + 1).fill(0);
   readonly #incident = new Map<string, { country: string; jurisdiction: string; participants: number; violation: boolean }>();
@@ -103,9 +104,13 @@ export class RunMetrics {
     this.#flows.set(fk, flow);
   }
 
-  refused(code: string, amount: number): void {
+  refused(country: string, code: string, amount: number): void {
     this.#refused.set(code, (this.#refused.get(code) ?? 0) + amount);
     this.#bump('refused', amount);
+    const key = `${country}|${code}`;
+    const row = this.#refusals.get(key) ?? { country, code, participants: 0 };
+    row.participants += amount;
+    this.#refusals.set(key, row);
   }
 
   /** Records the state at the end of a step (the last step of a point wins). */
@@ -168,6 +173,13 @@ export class RunMetrics {
       .map((r) => ({ ...r, participants: Math.round(r.participants) }))
       .filter((r) => r.participants > 0)
       .sort((a, b) => b.participants - a.participants || compareStrings(a.country, b.country) || compareStrings(a.jurisdiction, b.jurisdiction));
+  }
+
+  refusals(): Refusal[] {
+    return [...this.#refusals.values()]
+      .map((r) => ({ ...r, participants: Math.round(r.participants) }))
+      .filter((r) => r.participants > 0)
+      .sort((a, b) => b.participants - a.participants || compareStrings(a.country, b.country) || compareStrings(a.code, b.code));
   }
 
   flows(): Flow[] {

@@ -63,6 +63,14 @@ export interface Flow {
   readonly violation: boolean;
 }
 
+/** Joins from one country refused for one reason. */
+export interface Refusal {
+  readonly country: string;
+  /** NO_CAPACITY_IN_FENCE, NO_ZONE, ATTEMPTS_EXHAUSTED, … */
+  readonly code: string;
+  readonly participants: number;
+}
+
 /** A datacenter as the report draws it. */
 export interface DatacenterInfo {
   readonly id: string;
@@ -128,6 +136,8 @@ export interface RunResult {
   readonly connectMs: Histogram;
   readonly incident: readonly IncidentRow[];
   readonly flows: readonly Flow[];
+  /** Refused joins by country and reason, most first. */
+  readonly refusals: readonly Refusal[];
   readonly datacenters: readonly DatacenterInfo[];
   readonly shortfall: readonly CapacityShortfall[];
   /** Sampled meetings as cascades vs one home each. */

@@ -23,6 +23,8 @@ describe('parseScenario', () => {
     expect(scenario?.step).toBe(5);
     expect(scenario?.mode).toBe('fluid');
     expect(scenario?.sessionMinutes).toBe(40);
+    expect(scenario?.warmup).toBe(0);
+    expect(parseScenario(GOOD.replace('step: 5m', 'step: 5m\nwarmup: 2h')).scenario?.warmup).toBe(120);
     expect(scenario?.demand[0]?.countries).toEqual({ US: 0.75, CA: 0.25 });
     expect(scenario?.demand[1]?.diurnal).toHaveLength(24);
     expect(scenario?.events[0]).toEqual({ at: 120, duration: 30, datacenter: 'a', kind: 'outage' });
@@ -36,6 +38,7 @@ describe('parseScenario', () => {
     ['a congestion without probability', GOOD.replace(', failProbability: 0.5', ''), 'GB_MISSING_FIELD', 11],
     ['an unknown event kind', GOOD.replace('kind: outage', 'kind: meteor'), 'GB_INVALID_VALUE', 10],
     ['a bad diurnal preset', GOOD.replace('diurnal: flat', 'diurnal: weekend'), 'GB_INVALID_VALUE', 8],
+    ['a warm-up as long as the run', GOOD.replace('step: 5m', 'step: 5m\nwarmup: 30h'), 'GB_INVALID_VALUE', 6],
     ['YAML syntax', GOOD.replace('demand:', 'demand: ['), 'GB_YAML_SYNTAX', 0],
     ['a missing manifest', GOOD.replace('manifest: m.yaml\n', ''), 'GB_MISSING_FIELD', 1],
   ])('rejects %s with a located error', (_name, text, code, line) => {

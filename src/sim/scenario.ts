@@ -83,6 +83,8 @@ export interface Scenario {
   readonly mode: 'fluid' | 'agent';
   readonly seed: number;
   readonly duration: number;
+  /** Minutes simulated but not counted, from minute 0: the datacenters fill up to a steady state first. */
+  readonly warmup: number;
   readonly step: number;
   /** Mean length of a participant's session, minutes. */
   readonly sessionMinutes: number;
@@ -125,6 +127,7 @@ function readScenario(r: SourceReader, root: Node | null): Scenario | undefined 
     mode: false,
     seed: false,
     duration: true,
+    warmup: false,
     step: false,
     sessionMinutes: false,
     demand: true,
@@ -143,6 +146,8 @@ function readScenario(r: SourceReader, root: Node | null): Scenario | undefined 
   const step = f.has('step') ? readDuration(r, f.get('step'), 'step') : 1;
   if (step > 0 && duration > 0 && step > duration) r.report('GB_INVALID_VALUE', 'step', f.get('step'), `\`step\` (${step} min) is longer than \`duration\` (${duration} min).`);
   if (step > 0 && duration / step > 1_000_000) r.report('GB_INVALID_VALUE', 'step', f.get('step'), `${Math.ceil(duration / step)} steps is too many; use a longer \`step\` (at most 1,000,000 steps).`);
+  const warmup = f.has('warmup') ? readDuration(r, f.get('warmup'), 'warmup', true) : 0;
+  if (duration > 0 && warmup >= duration) r.report('GB_INVALID_VALUE', 'warmup', f.get('warmup'), `\`warmup\` (${warmup} min) must be shorter than \`duration\` (${duration} min): nothing would be counted.`);
   const mode = f.has('mode') ? readEnum(r, f.get('mode'), 'mode', ['fluid', 'agent'] as const) : 'fluid';
   const changes = f.has('changes') ? readList(r, f.get('changes'), 'changes', readChange) : [];
   return {
@@ -153,6 +158,7 @@ function readScenario(r: SourceReader, root: Node | null): Scenario | undefined 
     mode: mode ?? 'fluid',
     seed: f.has('seed') ? readNumber(r, f.get('seed'), 'seed', { min: 0, max: 2 ** 32 - 1, integer: true }) : 1,
     duration,
+    warmup,
     step,
     sessionMinutes: f.has('sessionMinutes') ? readNumber(r, f.get('sessionMinutes'), 'sessionMinutes', { min: 1, max: 24 * 60 }) : 40,
     demand: readList(r, f.get('demand'), 'demand', readDemand),

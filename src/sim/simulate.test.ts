@@ -74,6 +74,28 @@ describe('simulate', () => {
     expect(r.totals.servedPrimary + r.totals.servedSecondary).toBe(r.totals.served);
   });
 
+  it('names who was refused: the refusals by country add up to the totals by code', () => {
+    const r = run(scenario('', 'agent'));
+    const byCode: Record<string, number> = {};
+    for (const row of r.refusals) byCode[row.code] = (byCode[row.code] ?? 0) + row.participants;
+    expect(r.refusals.length).toBeGreaterThan(0);
+    expect(byCode).toEqual(r.totals.refused);
+    expect(r.refusals.map((x) => x.participants)).toEqual([...r.refusals.map((x) => x.participants)].sort((a, b) => b - a));
+  });
+
+  it.each(['fluid', 'agent'] as const)('counts nothing of the warm-up, and the warm-up changes nothing that follows (%s)', (mode) => {
+    const cold = run(scenario('', mode));
+    const warm = run({ ...scenario('', mode), warmup: 180 });
+    const from = 180; // step is 1 minute: one series point per step
+    expect(warm.series.t[0]).toBe(180);
+    expect(warm.series.concurrent).toEqual(cold.series.concurrent.slice(from));
+    expect(warm.series.refused).toEqual(cold.series.refused.slice(from));
+    expect(warm.series.utilization).toEqual(Object.fromEntries(Object.entries(cold.series.utilization).map(([d, xs]) => [d, xs.slice(from)])));
+    const tail = cold.series.arrivals.slice(from).reduce((a, b) => a + b, 0);
+    expect(Math.abs(warm.totals.joins - tail)).toBeLessThanOrEqual(from); // the series rounds each point
+    expect(warm.totals.joins).toBeLessThan(cold.totals.joins);
+  });
+
   it('conserves joins in fluid mode (up to rounding of the totals)', () => {
     const r = run(scenario());
     expect(Math.abs(r.totals.served + refusedTotal(r) - (r.totals.joins + r.totals.reconnects))).toBeLessThanOrEqual(3);

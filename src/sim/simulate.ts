@@ -112,7 +112,10 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
   const dcs = new Map<string, DcState>();
   for (const m of allManifests) for (const dc of m.datacenters) if (!dcs.has(dc.id)) dcs.set(dc.id, { dc, capacityFactor: 1, failProbability: 0, down: false, load: new Map(), total: 0 });
   const steps = Math.max(1, Math.ceil(scenario.duration / scenario.step));
-  const metrics = new RunMetrics(steps, [...dcs.keys()]);
+  const warmupSteps = Math.min(steps - 1, Math.ceil(scenario.warmup / scenario.step));
+  // The warm-up's observations go to metrics of their own, dropped when counting starts.
+  const warmupMetrics = new RunMetrics(warmupSteps, [...dcs.keys()]);
+  let metrics = warmupSteps > 0 ? warmupMetrics : new RunMetrics(steps, [...dcs.keys()]);
   const stay = Math.exp(-scenario.step / scenario.sessionMinutes);
   const refusedConcurrent = new Map<string, number>();
   const peakRefused = new Map<string, number>();
@@ -173,7 +176,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
     for (let round = 0; remaining > EPSILON && round <= dcs.size; round++) {
       const result = decide(country, live);
       if (isRefusal(result)) {
-        refuse(result.error.code, remaining, zone?.id);
+        refuse(country, result.error.code, remaining, zone?.id);
         return;
       }
       let reach = remaining;
@@ -212,21 +215,25 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
         }
         if (reach <= EPSILON) break;
       }
-      if (reach > EPSILON) refuse('ATTEMPTS_EXHAUSTED', reach, zone?.id);
+      if (reach > EPSILON) refuse(country, 'ATTEMPTS_EXHAUSTED', reach, zone?.id);
       carriedMs = overflow > EPSILON ? overflowMs / overflow : 0;
       remaining = overflow;
     }
-    if (remaining > EPSILON) refuse('NO_CAPACITY_IN_FENCE', remaining, zone?.id);
+    if (remaining > EPSILON) refuse(country, 'NO_CAPACITY_IN_FENCE', remaining, zone?.id);
   };
 
-  const refuse = (code: string, amount: number, zone: string | undefined): void => {
-    metrics.refused(code, amount);
+  const refuse = (country: string, code: string, amount: number, zone: string | undefined): void => {
+    metrics.refused(country, code, amount);
     if (code === 'NO_CAPACITY_IN_FENCE' && zone) refusedConcurrent.set(zone, (refusedConcurrent.get(zone) ?? 0) + amount);
   };
 
   for (let stepIndex = 0; stepIndex < steps; stepIndex++) {
     const t = stepIndex * scenario.step;
-    metrics.beginStep(stepIndex, t);
+    if (stepIndex === warmupSteps && warmupSteps > 0) {
+      metrics = new RunMetrics(steps - warmupSteps, [...dcs.keys()]);
+      peakRefused.clear();
+    }
+    metrics.beginStep(stepIndex - (metrics === warmupMetrics ? 0 : warmupSteps), t);
     while (nextChange < changes.length && (changes[nextChange]?.at ?? Infinity) <= t) {
       policy = policyFor(lookup(manifests, changes[nextChange]?.manifest ?? ''), spec.enforceFences);
       cohorts = expandDemand(scenario, policy.compiled);
@@ -273,7 +280,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
       else join(cohort.country, n, live);
     }
 
-    if (t >= nextSample) {
+    if (t >= nextSample && metrics !== warmupMetrics) {
       // Meetings of the demand of this minute, planned on the live state the step's joins left.
       const weights = cohorts.map((c) => ({ country: c.country, weight: arrivalRate(scenario, c, t) }));
       for (const meeting of drawMeetings(meetingRandom, weights, sample)) cascade.add(policy.compiled, policy.decider, meeting, live);
@@ -305,6 +312,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
     connectMs: metrics.connectMs(),
     incident: metrics.incident(),
     flows: metrics.flows(),
+    refusals: metrics.refusals(),
     datacenters: [...dcs.values()].map((s) => ({
       id: s.dc.id,
       jurisdiction: s.dc.jurisdiction,
@@ -314,7 +322,7 @@ function runOnce(input: SimulateInput, spec: RunSpec, index: number): RunResult 
       peakUtilization: metrics.peakUtilization(s.dc.id),
     })),
     shortfall,
-    decisions: metrics.decisions,
+    decisions: metrics.decisions + (metrics === warmupMetrics ? 0 : warmupMetrics.decisions),
     ...(clock ? { deciderMs } : {}),
     cascade: cascade.figures(),
   };

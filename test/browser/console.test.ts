@@ -10,7 +10,9 @@
  * the same period, and its check finds the log intact; the 2020 incident's
  * manifest shows its fence errors on their lines and cannot be applied,
  * while the fixed one is applied and the history grows; and what-if shows
- * China refused with both its datacenters down.
+ * China refused with both its datacenters down, and Europeans refused in
+ * part and the load moving when eu-central is down and Europe's demand
+ * triples.
  * Without the session the console's API answers 401.
  *
  * SCREENSHOTS=1 also writes docs/images/console-login.png, console-map.png,
@@ -214,22 +216,37 @@ describe('the operator console', () => {
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-audit.png'), fullPage: true });
   }, 60_000);
 
-  it('shows what taking datacenters down would do: China refused when both its datacenters are down, Germany moved off eu-central', async () => {
+  it("shows what taking datacenters down and tripling Europe's demand would do: China refused, Europeans refused in part, Germany moved off eu-central, the load per datacenter", async () => {
     await page.click('nav a[data-page="whatif"]');
+    await page.waitForSelector('#whatif-demand input[name="europe"]', { state: 'attached', timeout: WAIT_MS });
     await page.waitForSelector('#whatif-down input[value="cn-beijing"]', { state: 'attached', timeout: WAIT_MS });
+    const forecast = Number(await page.getAttribute('#whatif-demand input[name="europe"]', 'data-forecast'));
+    expect(forecast).toBeGreaterThan(0);
+    expect(Number(await page.inputValue('#whatif-demand input[name="europe"]'))).toBe(forecast);
     for (const dc of ['cn-beijing', 'cn-shanghai', 'eu-central']) await page.check(`#whatif-down input[value="${dc}"]`);
+    await page.fill('#whatif-demand input[name="europe"]', String(forecast * 3));
     await page.click('#whatif-run');
-    await page.waitForSelector('#whatif-answer:not([hidden])', { timeout: WAIT_MS });
+    await page.waitForSelector('#whatif-answer:not([hidden]) table', { timeout: WAIT_MS });
     const painted = await page.evaluate(() => ({
       refused: [...new Set([...document.querySelectorAll('#whatif-map path.refused')].map((p) => p.getAttribute('data-country') ?? ''))].sort(),
       moved: [...new Set([...document.querySelectorAll('#whatif-map path.moved')].map((p) => p.getAttribute('data-country') ?? ''))],
+      down: [...document.querySelectorAll('#whatif-map .dc.down')].map((g) => g.getAttribute('data-datacenter')).sort(),
     }));
     expect(painted.refused).toContain('CN');
-    expect(painted.moved).toContain('DE');
+    expect(painted.refused.filter((c) => ['DE', 'FR', 'IT', 'ES', 'PL', 'NL', 'SE', 'AT'].includes(c)).length).toBeGreaterThan(0);
     expect(painted.refused).not.toContain('US');
+    expect(painted.down).toEqual(['cn-beijing', 'cn-shanghai', 'eu-central']);
     const heading = (await page.textContent('#whatif-answer h2')) ?? '';
-    expect(heading).toMatch(/^With .+ down: \d+ countr(y|ies) refused, \d+ moved/);
+    expect(heading).toMatch(/^With .+ down and europe at [\d,]+ \(forecast [\d,]+\): \d+ countr(y|ies) refused, \d+ moved/);
     for (const dc of ['cn-beijing', 'cn-shanghai', 'eu-central']) expect(heading).toContain(dc);
+    const lines = await page.locator('#whatif-answer li').allTextContents();
+    expect(lines.some((l) => /^DE: eu-central → /.test(l))).toBe(true);
+    expect(lines.some((l) => /^europe would need [\d,]+ more participants of capacity inside its fences\.$/.test(l))).toBe(true);
+    const row = async (dc: string): Promise<string[]> => page.locator(`#whatif-answer tr[data-datacenter="${dc}"] td`).allTextContents();
+    expect((await row('eu-central'))[3]).toBe('down');
+    const count = (text: string | undefined): number => Number((text ?? '').replaceAll(',', ''));
+    const euWest = await row('eu-west');
+    expect(count(euWest[3])).toBeGreaterThan(count(euWest[2])); // the load went there
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-whatif.png'), fullPage: true });
   });
 

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compilePolicy } from '../../core/policy/compile.js';
 import { allowedJurisdictions, isRefusal, selectRoute } from '../../core/select/select.js';
+import type { ConsoleWhatIf } from '../../protocol/console-answers.js';
 import { buildAuditReport } from '../audit/report.js';
 import { buildBrokerApp } from '../app.js';
 import { brokerApi } from '../broker-api.fixture.js';
@@ -447,7 +449,7 @@ describe('console what-if', () => {
     const { cookie } = await login();
     const manifest = broker.ctx.policy.current.manifest;
     const down = ['cn-beijing', 'cn-shanghai', 'eu-central'];
-    const answer = (await broker.app.inject({ method: 'GET', url: `/v1/console/what-if?down=${down.join(',')}`, headers: { cookie } })).json<{ countries: { country: string; before: string | null; after: string | null; refusal?: string }[]; load: { datacenter: string; before: number; after: number }[] }>();
+    const answer = (await broker.app.inject({ method: 'GET', url: `/v1/console/what-if?down=${down.join(',')}`, headers: { cookie } })).json<ConsoleWhatIf>();
     const first = (country: string, off: readonly string[]): string | null => {
       const route = selectRoute(manifest, { country }, { down: new Set(off) });
       return isRefusal(route) ? null : (route.candidates[0]?.datacenter ?? null);
@@ -460,9 +462,55 @@ describe('console what-if', () => {
     const changed = ['CN', 'DE', 'US', 'FR', 'JP'].filter((c) => first(c, []) !== first(c, down));
     for (const c of changed) expect(answer.countries.map((x) => x.country)).toContain(c);
     expect(answer.countries.map((x) => x.country)).not.toContain('US');
-    expect(answer.load.find((l) => l.datacenter === 'eu-central')?.after).toBe(0);
-    const bad = await broker.app.inject({ method: 'GET', url: '/v1/console/what-if?down=atlantis', headers: { cookie } });
+    expect(answer.firstChoices.find((l) => l.datacenter === 'eu-central')?.after).toBe(0);
+    expect(answer.simulation.after.datacenters.filter((d) => down.includes(d.datacenter)).map((d) => d.participants)).toEqual([0, 0, 0]);
+    expect(answer.simulation.after.refused.map((r) => r.country)).toContain('CN');
+  });
+
+  it("runs the simulator at each zone's forecast, and with a zone's demand raised shows the load spill, who is refused and the capacity missing", async () => {
+    const { cookie } = await login();
+    const manifest = broker.ctx.policy.current.manifest;
+    const get = async (query: string): Promise<ConsoleWhatIf> => {
+      const res = await broker.app.inject({ method: 'GET', url: `/v1/console/what-if${query}`, headers: { cookie } });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<ConsoleWhatIf>();
+    };
+    const nothing = await get('');
+    expect(nothing.zones).toEqual(manifest.zones.map((z) => ({ zone: z.id, forecast: z.demand ?? 0, demand: z.demand ?? 0 })));
+    expect(nothing.simulation.after).toEqual(nothing.simulation.before); // the same inputs, the same deterministic run
+    expect(nothing.simulation.before.refused).toEqual([]); // world.yaml carries its forecasts
+    const europe = manifest.zones.find((z) => z.id === 'europe');
+    if (!europe) throw new Error('the manifest in force has no europe zone');
+    const raised = (europe.demand ?? 0) * 3;
+    const answer = await get(`?down=eu-central&demand=europe:${raised}`);
+    expect(answer.zones.find((z) => z.zone === 'europe')).toEqual({ zone: 'europe', forecast: europe.demand, demand: raised });
+    const dc = (s: ConsoleWhatIf['simulation']['before'], id: string) => s.datacenters.find((d) => d.datacenter === id)?.participants ?? 0;
+    expect(dc(answer.simulation.after, 'eu-central')).toBe(0);
+    expect(dc(answer.simulation.after, 'eu-west')).toBeGreaterThan(dc(answer.simulation.before, 'eu-west'));
+    // Full, never past maxUtilization.
+    for (const d of answer.simulation.after.datacenters) expect(d.participants).toBeLessThanOrEqual(Math.ceil(d.capacity * manifest.selection.maxUtilization));
+    const europeans = new Set([...compilePolicy(manifest).countriesOf(europe)]);
+    // Europeans are refused (others may be too: Europe's neighbours spill into datacenters other zones need).
+    expect(answer.simulation.after.refused.filter((r) => europeans.has(r.country)).length).toBeGreaterThan(0);
+    for (const r of answer.simulation.after.refused) expect(r.code).toBe('NO_CAPACITY_IN_FENCE');
+    expect(answer.simulation.after.shortfall.map((s) => s.zone)).toContain('europe');
+    // The what-if is read-only: the forecast run after it is what it was.
+    expect((await get('')).simulation).toEqual(nothing.simulation);
+  });
+
+  it.each([
+    ['down=atlantis', /down: not datacenters of the manifest in force: atlantis/],
+    ['demand=europe', /demand: 'europe' is not zone:participants/],
+    ['demand=europe:-5', /demand: 'europe:-5' is not zone:participants/],
+    ['demand=atlantis:5', /demand: 'atlantis' is not a zone of the manifest in force/],
+    ['demand=europe:99999999999', /more than 1,000,000,000/],
+  ])('refuses %s with a 400 that names the mistake', async (query, message) => {
+    const { cookie } = await login();
+    const bad = await broker.app.inject({ method: 'GET', url: `/v1/console/what-if?${query}`, headers: { cookie } });
     expect(bad.statusCode).toBe(400);
+    const error = bad.json<{ code: string; message: string }>();
+    expect(error.code).toBe('VALIDATION');
+    expect(error.message).toMatch(message);
   });
 });
 

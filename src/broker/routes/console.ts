@@ -12,9 +12,10 @@ import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { ALL_COUNTRY_CODES, countryName } from '../../core/geo/countries.js';
 import { compilePolicy } from '../../core/policy/compile.js';
-import { allowedJurisdictions, isRefusal, selectRoute, type LiveState } from '../../core/select/select.js';
+import { allowedJurisdictions } from '../../core/select/select.js';
 import { normalizeAuditTime } from '../audit/report.js';
 import { auditReportOf, findRecords, integrityOf } from '../console/audit-view.js';
+import { whatIf } from '../console/what-if.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import { checkManifest } from '../../core/verify/check.js';
 import { diffManifests } from '../../core/verify/diff.js';
@@ -296,32 +297,18 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       ...BY_SESSION,
       schema: {
         tags: ['console'],
-        summary: "What the decider would do with these datacenters down, against every datacenter up: each country whose first datacenter moves or that would be refused, and each datacenter's count of countries before and after. Changes nothing",
-        querystring: Type.Object({ down: Type.Optional(Type.String({ maxLength: 4000, description: 'Datacenter ids, comma-separated' })) }),
+        summary:
+          "What would happen with these datacenters down and these zones' demand, on the manifest in force: each country whose first datacenter the decider would change, and the simulator's steady state (load per datacenter, who is refused, the capacity missing) against every zone at its forecast with everything up. Changes nothing",
+        querystring: Type.Object({
+          down: Type.Optional(Type.String({ maxLength: 4000, description: 'Datacenter ids, comma-separated' })),
+          demand: Type.Optional(Type.String({ maxLength: 4000, description: 'zone:participants pairs, comma-separated (concurrent participants); a zone not named keeps its forecast' })),
+        }),
         response: { 200: ConsoleWhatIf },
       },
     },
     (request) => {
       sessionOf(request);
-      const { manifest } = ctx.policy.current;
-      const known = new Set(manifest.datacenters.map((d) => d.id));
-      const down = [...new Set((request.query.down ?? '').split(',').map((s) => s.trim()).filter(Boolean))];
-      const unknown = down.filter((d) => !known.has(d));
-      if (unknown.length > 0) throw new GeobridgeError('VALIDATION', `not datacenters of the manifest in force: ${unknown.join(', ')}.`);
-      const first = (country: string, live: LiveState): { datacenter: string | null; refusal?: string } => {
-        const route = selectRoute(manifest, { country }, live);
-        return isRefusal(route) ? { datacenter: null, refusal: route.error.code } : { datacenter: route.candidates[0]?.datacenter ?? null };
-      };
-      const load = new Map(manifest.datacenters.map((d) => [d.id, { datacenter: d.id, before: 0, after: 0 }]));
-      const countries: { country: string; before: string | null; after: string | null; refusal?: string }[] = [];
-      for (const country of ALL_COUNTRY_CODES) {
-        const before = first(country, {});
-        const after = first(country, { down: new Set(down) });
-        countIn(load, before.datacenter, 'before');
-        countIn(load, after.datacenter, 'after');
-        if (before.datacenter !== after.datacenter) countries.push({ country, before: before.datacenter, after: after.datacenter, ...(after.refusal !== undefined ? { refusal: after.refusal } : {}) });
-      }
-      return { down, countries, load: [...load.values()] };
+      return whatIf(ctx.policy.current.manifest, request.query);
     },
   );
 
@@ -510,10 +497,4 @@ class OverviewStreams {
 /** One server-sent event (the JSON has no line breaks). */
 function event(json: string): string {
   return `event: overview\ndata: ${json}\n\n`;
-}
-
-/** Counts one more country on a datacenter's `before` or `after` (what-if). */
-function countIn(load: ReadonlyMap<string, { before: number; after: number }>, datacenter: string | null, when: 'before' | 'after'): void {
-  const entry = datacenter === null ? undefined : load.get(datacenter);
-  if (entry) entry[when]++;
 }

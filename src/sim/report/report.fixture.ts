@@ -113,6 +113,12 @@ function run(enforce: boolean): RunResult {
     connectMs: { bounds: [100, 200, 400, 800, 1500, 3000, 6000], counts: enforce ? [8200, 17400, 8600, 2900, 900, 600, 300, 40] : [8600, 18100, 9200, 3100, 800, 700, 150, 10] },
     incident,
     flows,
+    refusals: enforce
+      ? [
+          { country: 'DE', code: 'NO_CAPACITY_IN_FENCE', participants: Math.round(sum(refused) * 0.9) },
+          { country: 'US', code: 'ATTEMPTS_EXHAUSTED', participants: sum(refused) - Math.round(sum(refused) * 0.9) },
+        ]
+      : [],
     datacenters: DCS.map((d) => ({ ...d, peakUtilization: peak(d.id) })),
     shortfall: enforce ? [{ zone: 'europe', peakRefusedConcurrent: 1240, extraCapacityNeeded: 1240 / MAX_UTIL }] : [],
     decisions: sum(arrivals) + (enforce ? 3120 : 0),
