@@ -14,6 +14,12 @@
  *       simulatorToDeciderRatio = wall ms / deciderMs     (1 = all decider)
  *
  *     One untimed warm-up run, then the median of 5 runs (3 quick).
+ * (c) The console's what-if (src/broker/console/what-if.ts) on world.yaml
+ *     with eu-central down and Europe's demand tripled: ms per answer (it
+ *     runs on the broker's event loop), against the decider's pass over
+ *     every country alone, which is what the what-if did before it ran the
+ *     simulator (whatIfToDeciderPassRatio). The forecast steady state is
+ *     cached per manifest, as in the broker. Median of 15 (5 quick), after 3.
  *
  * Inputs (scenario and manifest parsing) are built before timing.
  */
@@ -25,6 +31,7 @@ import type { Manifest } from '../src/core/manifest/types.js';
 import type { RunResult } from '../src/sim/result.js';
 import { parseScenario, type Scenario } from '../src/sim/scenario.js';
 import { scenarioReferenceProblems, simulate } from '../src/sim/simulate.js';
+import { firstChoices, whatIf } from '../src/broker/console/what-if.js';
 import type { BenchOptions } from './harness.js';
 
 const WORLD_DAY = new URL('../examples/scenarios/world-day.yaml', import.meta.url);
@@ -77,7 +84,30 @@ export function run(opts: BenchOptions): Promise<Record<string, unknown>> {
   }
   const joins = agentTimes[0]?.run.totals.joins ?? 0;
   const agentMs = opts.median(agentTimes.map((t) => t.ms));
+
+  // (c) The console's what-if, against the decider's pass alone; interleaved, so that both see the same machine.
+  const europe = (world.zones.find((z) => z.id === 'europe')?.demand ?? 0) * 3;
+  const whatIfTimes: number[] = [];
+  const passTimes: number[] = [];
+  const rounds = opts.quick ? 5 : 15;
+  for (let i = -3; i < rounds; i++) {
+    const a = performance.now();
+    // A new demand each round: nothing of the what-if's own answer is cached.
+    whatIf(world, { down: 'eu-central', demand: `europe:${europe + i + 3}` });
+    const b = performance.now();
+    firstChoices(world, ['eu-central']);
+    const c = performance.now();
+    if (i < 0) continue;
+    whatIfTimes.push(b - a);
+    passTimes.push(c - b);
+  }
+  const whatIfMs = opts.median(whatIfTimes);
+  const passMs = opts.median(passTimes);
+  opts.log(`what-if: ${whatIfMs.toFixed(1)} ms per answer, the decider's pass ${passMs.toFixed(1)} ms`);
   return Promise.resolve({
+    whatIfMs,
+    whatIfDeciderPassMs: passMs,
+    whatIfToDeciderPassRatio: whatIfMs / passMs,
     fluidWorldDaySeconds: fluidMs / 1000,
     fluidDecisions: fluidRun.decisions,
     fluidSimulatorToDeciderRatio: opts.median(fluid.map((t) => t.ms / t.deciderMs)),

@@ -23,20 +23,58 @@ export interface LoadRow {
   readonly capacity: number;
   readonly before: number;
   readonly after: number;
-  readonly down: boolean;
+  /** Under the what-if: taken down, at maxUtilization (the decider skips it), or with room. */
+  readonly state: 'down' | 'full' | 'up';
 }
 
 export function loadRows(whatIf: ConsoleWhatIf): LoadRow[] {
   const before = new Map(whatIf.simulation.before.datacenters.map((d) => [d.datacenter, d.participants]));
   const down = new Set(whatIf.down);
-  return whatIf.simulation.after.datacenters.map((d) => ({ datacenter: d.datacenter, capacity: d.capacity, before: before.get(d.datacenter) ?? 0, after: d.participants, down: down.has(d.datacenter) }));
+  const { maxUtilization } = whatIf.simulation.after;
+  return whatIf.simulation.after.datacenters.map((d) => ({
+    datacenter: d.datacenter,
+    capacity: d.capacity,
+    before: before.get(d.datacenter) ?? 0,
+    after: d.participants,
+    // Participants are rounded: within one of the limit is at it.
+    state: down.has(d.datacenter) ? 'down' : d.capacity > 0 && d.participants >= d.capacity * maxUtilization - 1 ? 'full' : 'up',
+  }));
+}
+
+/** A zone whose participants the simulator refused in part: its share of joins refused, over its countries. */
+export interface ZoneRefusal {
+  readonly zone: string;
+  readonly share: number;
+  readonly wanted: number;
+  readonly countries: number;
+  readonly code: string;
+  /** Capacity to add inside its fences so that nobody is refused (0 when too little to say). */
+  readonly extraCapacityNeeded: number;
+}
+
+/** The simulator's refusals by zone (its countries share the zone's demand equally, so their shares average). */
+export function zoneRefusals(whatIf: ConsoleWhatIf): ZoneRefusal[] {
+  const { refused, shortfall } = whatIf.simulation.after;
+  const zones = new Map<string, { refused: number; wanted: number; countries: number; codes: Map<string, number> }>();
+  for (const r of refused) {
+    const z = zones.get(r.zone) ?? { refused: 0, wanted: 0, countries: 0, codes: new Map<string, number>() };
+    z.refused += r.share * r.wanted;
+    z.countries += 1;
+    z.codes.set(r.code, (z.codes.get(r.code) ?? 0) + r.share * r.wanted);
+    zones.set(r.zone, z);
+  }
+  return [...zones].map(([zone, z]) => {
+    const wanted = whatIf.zones.find((x) => x.zone === zone)?.demand ?? 0;
+    const code = [...z.codes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
+    return { zone, share: wanted > 0 ? z.refused / wanted : 0, wanted, countries: z.countries, code, extraCapacityNeeded: shortfall.find((s) => s.zone === zone)?.extraCapacityNeeded ?? 0 };
+  });
 }
 
 function plural(n: number, one: string, many: string): string {
   return `${countText(n)} ${n === 1 ? one : many}`;
 }
 
-/** The outcome in sentences: the summary first, then each refusal, shortfall and move. */
+/** The outcome in sentences: the summary first, then who the decider refuses, each zone the simulator refuses in part, and each move. */
 export function whatIfLines(whatIf: ConsoleWhatIf): string[] {
   const { refused, moved } = outcomes(whatIf);
   const changed = whatIf.zones.filter((z) => z.demand !== z.forecast);
@@ -44,10 +82,12 @@ export function whatIfLines(whatIf: ConsoleWhatIf): string[] {
     ...(whatIf.down.length > 0 ? [`${whatIf.down.join(', ')} down`] : []),
     ...changed.map((z) => `${z.zone} at ${countText(z.demand)} (forecast ${countText(z.forecast)})`),
   ];
-  const lines = [`With ${what.length === 0 ? 'everything as forecast' : what.join(' and ')}: ${plural(refused.size, 'country', 'countries')} refused, ${countText(moved.size)} moved to another datacenter.`];
+  const lines = [`With ${what.length === 0 ? 'everything as forecast' : what.join(' and ')}: ${plural(refused.size, 'country', 'countries')} with joins refused, ${countText(moved.size)} moved to another datacenter.`];
   for (const c of whatIf.countries.filter((x) => x.after === null)) lines.push(`${c.country} refused (${c.refusal ?? 'no datacenter'}); it used ${c.before ?? 'none'}.`);
-  for (const r of whatIf.simulation.after.refused) lines.push(`${r.country}: ${Math.round(r.share * 100)} % of joins refused (${r.code}), of ${countText(r.wanted)} wanting to be connected.`);
-  for (const s of whatIf.simulation.after.shortfall) lines.push(`${s.zone} would need ${countText(s.extraCapacityNeeded)} more participants of capacity inside its fences.`);
+  for (const z of zoneRefusals(whatIf)) {
+    const need = z.extraCapacityNeeded > 0 ? `; it would need ${countText(z.extraCapacityNeeded)} more participants of capacity inside its fences` : '';
+    lines.push(`${z.zone}: ${Math.round(z.share * 100)} % of joins refused (${z.code}) in ${plural(z.countries, 'country', 'countries')}, of ${countText(z.wanted)} wanting to be connected${need}.`);
+  }
   for (const c of whatIf.countries.filter((x) => x.after !== null)) lines.push(`${c.country}: ${c.before ?? 'refused'} → ${c.after ?? ''}`);
   return lines;
 }
@@ -88,7 +128,7 @@ export function demandQuery(inputs: Iterable<{ name: string; value: string; data
   return pairs.join(',');
 }
 
-/** Each datacenter's mark: its load under the what-if (the ring's size), dashed when down. */
+/** Each datacenter's mark under the what-if: its load (the ring's size), dashed when down, amber when full. */
 export function loadMarks(base: ConsoleBaseMap, rows: readonly LoadRow[]): string {
   const at = new Map(base.datacenters.map((d) => [d.id, d]));
   let svg = '<g class="dcs">';
@@ -96,11 +136,12 @@ export function loadMarks(base: ConsoleBaseMap, rows: readonly LoadRow[]): strin
     const spot = at.get(row.datacenter);
     if (!spot) continue;
     const utilization = row.capacity > 0 ? row.after / row.capacity : 0;
-    const r = 4 + Math.min(1, utilization) * 8;
-    const label = row.down
-      ? `${row.datacenter}: down (carried ${countText(row.before)} at forecast)`
-      : `${row.datacenter}: ${countText(row.after)} of ${countText(row.capacity)} (${loadText(utilization)}), ${countText(row.before)} at forecast`;
-    svg += `<g class="dc ${row.down ? 'down' : 'up'}" data-datacenter="${escapeXml(row.datacenter)}"><circle cx="${spot.x.toFixed(1)}" cy="${spot.y.toFixed(1)}" r="${r.toFixed(1)}"><title>${escapeXml(label)}</title></circle></g>`;
+    const r = row.state === 'down' ? 6 : 4 + Math.min(1, utilization) * 8;
+    const label =
+      row.state === 'down'
+        ? `${row.datacenter}: down (carried ${countText(row.before)} at forecast)`
+        : `${row.datacenter}: ${countText(row.after)} of ${countText(row.capacity)} (${loadText(utilization)}${row.state === 'full' ? ', full' : ''}), ${countText(row.before)} at forecast`;
+    svg += `<g class="dc ${row.state}" data-datacenter="${escapeXml(row.datacenter)}"><circle cx="${spot.x.toFixed(1)}" cy="${spot.y.toFixed(1)}" r="${r.toFixed(1)}"><title>${escapeXml(label)}</title></circle></g>`;
   }
   return `${svg}</g>`;
 }
@@ -149,9 +190,11 @@ export function renderWhatIf(svg: SVGSVGElement, answer: HTMLElement, base: Cons
     'Participants per datacenter',
     ['Datacenter', 'Capacity', 'At forecast', 'What if', 'Load'],
     rows.map((r) => {
-      const row = cellsRow([[r.datacenter], [countText(r.capacity), 'num'], [countText(r.before), 'num'], [r.down ? 'down' : countText(r.after), r.down ? 'num state down' : 'num'], [r.down ? '—' : loadText(r.capacity > 0 ? r.after / r.capacity : 0), 'num']]);
+      const down = r.state === 'down';
+      const load = down ? '—' : `${loadText(r.capacity > 0 ? r.after / r.capacity : 0)}${r.state === 'full' ? ' (full)' : ''}`;
+      const row = cellsRow([[r.datacenter], [countText(r.capacity), 'num'], [countText(r.before), 'num'], [down ? 'down' : countText(r.after), down ? 'num state down' : 'num'], [load, 'num']]);
       row.dataset.datacenter = r.datacenter;
-      if (r.after !== r.before || r.down) row.className = 'changed';
+      if (r.after !== r.before || down) row.className = 'changed';
       return row;
     }),
   );

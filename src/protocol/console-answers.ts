@@ -137,10 +137,12 @@ export const ConsoleManifestHistory = Type.Object({
 
 /** A steady state the simulator reached (src/sim/steady-state.ts). */
 const SteadyState = Type.Object({
+  maxUtilization: Type.Number({ description: "The manifest's selection.maxUtilization: a datacenter at it is full" }),
   datacenters: Type.Array(Type.Object({ datacenter: Type.String(), capacity: Type.Number(), participants: Type.Integer({ description: 'Connected at the end' }) })),
   refused: Type.Array(
     Type.Object({
       country: Type.String(),
+      zone: Type.String({ description: 'The zone whose demand it is' }),
       wanted: Type.Integer({ description: 'Its participants wanting to be connected at once' }),
       share: Type.Number({ description: 'Share of its joins refused, 0 … 1' }),
       code: Type.String({ description: 'The reason most got, e.g. NO_CAPACITY_IN_FENCE' }),

@@ -37,10 +37,11 @@ describe('steadyState', () => {
     expect(load(s, 'u')).toBeLessThanOrEqual(1000); // the US datacenter, a secondary of eu, carries only the US
     // 2,000 want in, 1,350 fit: 32.5 % of each country's joins refused.
     for (const r of s.refused) expect(r.share).toBeCloseTo(650 / 2000, 2);
-    expect(s.refused.map((r) => [r.country, r.wanted, r.code])).toEqual([
-      ['DE', 1000, 'NO_CAPACITY_IN_FENCE'],
-      ['FR', 1000, 'NO_CAPACITY_IN_FENCE'],
+    expect(s.refused.map((r) => [r.country, r.zone, r.wanted, r.code])).toEqual([
+      ['DE', 'eu', 1000, 'NO_CAPACITY_IN_FENCE'],
+      ['FR', 'eu', 1000, 'NO_CAPACITY_IN_FENCE'],
     ]);
+    expect(s.maxUtilization).toBe(0.9);
     // 650 refused at once need 650 / 0.9 = 722 more; the simulator's peak is an estimate a few % under.
     const extra = s.shortfall.find((x) => x.zone === 'eu')?.extraCapacityNeeded ?? 0;
     expect(extra).toBeGreaterThan(650);

@@ -31,6 +31,8 @@ export interface SteadyStateSpec {
 /** A country some of whose participants were refused. */
 export interface CountryRefusal {
   readonly country: string;
+  /** The zone whose demand it is. */
+  readonly zone: string;
   /** Its participants wanting to be connected at once. */
   readonly wanted: number;
   /** Share of its joins refused while measured, 0 … 1. */
@@ -40,6 +42,8 @@ export interface CountryRefusal {
 }
 
 export interface SteadyState {
+  /** The manifest's `selection.maxUtilization`: a datacenter at it is full. */
+  readonly maxUtilization: number;
   /** Participants connected at each datacenter of the manifest at the end, with its capacity. */
   readonly datacenters: readonly { readonly datacenter: string; readonly capacity: number; readonly participants: number }[];
   /** Countries with refused joins, the largest share first. */
@@ -75,7 +79,7 @@ export function steadyState(manifest: Manifest, spec: SteadyStateSpec): SteadySt
     capacity: d.capacity,
     participants: Math.round((run.series.utilization[d.id]?.at(-1) ?? 0) * d.capacity),
   }));
-  return { datacenters, refused: countryRefusals(manifest, spec.demand, run.refusals, run.flows), shortfall: run.shortfall };
+  return { maxUtilization: manifest.selection.maxUtilization, datacenters, refused: countryRefusals(manifest, spec.demand, run.refusals, run.flows), shortfall: run.shortfall };
 }
 
 /**
@@ -111,7 +115,7 @@ function countryRefusals(
     byCountry.set(r.country, entry);
   }
   return [...byCountry]
-    .map(([country, e]) => ({ country, wanted: Math.round(wanted.get(country) ?? 0), share: round3(e.refused / (e.refused + (served.get(country) ?? 0))), code: e.code }))
+    .map(([country, e]) => ({ country, zone: policy.zoneFor(country)?.id ?? '', wanted: Math.round(wanted.get(country) ?? 0), share: round3(e.refused / (e.refused + (served.get(country) ?? 0))), code: e.code }))
     .filter((r) => r.share > 0)
     .sort((a, b) => b.share - a.share || b.wanted - a.wanted || compareStrings(a.country, b.country));
 }

@@ -237,13 +237,14 @@ describe('the operator console', () => {
     expect(painted.refused).not.toContain('US');
     expect(painted.down).toEqual(['cn-beijing', 'cn-shanghai', 'eu-central']);
     const heading = (await page.textContent('#whatif-answer h2')) ?? '';
-    expect(heading).toMatch(/^With .+ down and europe at [\d,]+ \(forecast [\d,]+\): \d+ countr(y|ies) refused, \d+ moved/);
+    expect(heading).toMatch(/^With .+ down and europe at [\d,]+ \(forecast [\d,]+\): \d+ countr(y|ies) with joins refused, \d+ moved/);
     for (const dc of ['cn-beijing', 'cn-shanghai', 'eu-central']) expect(heading).toContain(dc);
     const lines = await page.locator('#whatif-answer li').allTextContents();
     expect(lines.some((l) => /^DE: eu-central → /.test(l))).toBe(true);
-    expect(lines.some((l) => /^europe would need [\d,]+ more participants of capacity inside its fences\.$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^europe: \d+ % of joins refused \(NO_CAPACITY_IN_FENCE\) in \d+ countries, of [\d,]+ wanting to be connected; it would need [\d,]+ more participants of capacity inside its fences\.$/.test(l))).toBe(true);
     const row = async (dc: string): Promise<string[]> => page.locator(`#whatif-answer tr[data-datacenter="${dc}"] td`).allTextContents();
     expect((await row('eu-central'))[3]).toBe('down');
+    expect((await row('eu-west'))[4]).toMatch(/^\d+ % \(full\)$/);
     const count = (text: string | undefined): number => Number((text ?? '').replaceAll(',', ''));
     const euWest = await row('eu-west');
     expect(count(euWest[3])).toBeGreaterThan(count(euWest[2])); // the load went there

@@ -52,7 +52,7 @@ export function whatIf(manifest: Manifest, query: WhatIfQuery): ConsoleWhatIf {
 }
 
 function answerOf(s: SteadyState): ConsoleWhatIf['simulation']['before'] {
-  return { datacenters: [...s.datacenters], refused: [...s.refused], shortfall: [...s.shortfall] };
+  return { maxUtilization: s.maxUtilization, datacenters: [...s.datacenters], refused: [...s.refused], shortfall: [...s.shortfall] };
 }
 
 function readDown(manifest: Manifest, text: string): string[] {
@@ -79,7 +79,7 @@ function readDemand(manifest: Manifest, text: string): Map<string, number> {
 }
 
 /** Each country whose first datacenter changes with `down` down, and how many countries each datacenter takes first. */
-function firstChoices(manifest: Manifest, down: readonly string[]): Pick<ConsoleWhatIf, 'countries' | 'firstChoices'> {
+export function firstChoices(manifest: Manifest, down: readonly string[]): Pick<ConsoleWhatIf, 'countries' | 'firstChoices'> {
   const first = (country: string, live: LiveState): { datacenter: string | null; refusal?: string } => {
     const route = selectRoute(manifest, { country }, live);
     return isRefusal(route) ? { datacenter: null, refusal: route.error.code } : { datacenter: route.candidates[0]?.datacenter ?? null };
