@@ -28,11 +28,13 @@ describe('the map marks', () => {
     const relays = [
       { meeting: 'm1', from: 'eu-central', to: 'us-east', streams: 2 },
       { meeting: 'm2', from: 'us-east', to: 'eu-central', streams: 1 },
+      { meeting: 'm2', from: 'eu-central', to: 'us-east', streams: 4 },
       { meeting: 'm3', from: 'eu-central', to: 'nowhere', streams: 1 },
     ];
     const svg = marksSvg(base, { policyVersion: 1, datacenters: [], relays });
     expect(svg.match(/class="relay"/g)).toHaveLength(1);
-    expect(svg).toContain('eu-central ↔ us-east: 3 streams in 2 meetings');
+    // m2 relays both ways: two hops, one meeting.
+    expect(svg).toContain('eu-central ↔ us-east: 7 streams in 2 meetings');
   });
 
   it('draw live datacenters over down ones, and say load and counts in words', () => {

@@ -13,11 +13,12 @@ import { drawSvg } from './svg.js';
 export function marksSvg(base: ConsoleBaseMap, overview: ConsoleOverview): string {
   const at = new Map(base.datacenters.map((d) => [d.id, d]));
   // One curve per pair of bridges, however many meetings share it.
-  const pairs = new Map<string, { from: string; to: string; meetings: number; streams: number }>();
+  const pairs = new Map<string, { from: string; to: string; meetings: Set<string>; streams: number }>();
   for (const r of overview.relays) {
     const key = [r.from, r.to].sort().join('\u0000');
-    const pair = pairs.get(key) ?? { from: r.from, to: r.to, meetings: 0, streams: 0 };
-    pair.meetings += 1;
+    const pair = pairs.get(key) ?? { from: r.from, to: r.to, meetings: new Set<string>(), streams: 0 };
+    // A meeting relaying both ways between two bridges has two hops there: it is still one meeting.
+    pair.meetings.add(r.meeting);
     pair.streams += r.streams;
     pairs.set(key, pair);
   }
@@ -28,7 +29,7 @@ export function marksSvg(base: ConsoleBaseMap, overview: ConsoleOverview): strin
     if (!a || !b) continue;
     const mx = (a.x + b.x) / 2;
     const my = (a.y + b.y) / 2 - Math.hypot(b.x - a.x, b.y - a.y) / 5;
-    svg += `<path class="relay" d="M${a.x.toFixed(1)},${a.y.toFixed(1)} Q${mx.toFixed(1)},${my.toFixed(1)} ${b.x.toFixed(1)},${b.y.toFixed(1)}"><title>${escapeXml(`${p.from} ↔ ${p.to}: ${p.streams} stream${p.streams === 1 ? '' : 's'} in ${p.meetings} meeting${p.meetings === 1 ? '' : 's'}`)}</title></path>`;
+    svg += `<path class="relay" d="M${a.x.toFixed(1)},${a.y.toFixed(1)} Q${mx.toFixed(1)},${my.toFixed(1)} ${b.x.toFixed(1)},${b.y.toFixed(1)}"><title>${escapeXml(`${p.from} ↔ ${p.to}: ${p.streams} stream${p.streams === 1 ? '' : 's'} in ${p.meetings.size} meeting${p.meetings.size === 1 ? '' : 's'}`)}</title></path>`;
   }
   svg += '</g><g class="dcs">';
   // Live ones last, so that where marks crowd (Europe) they are drawn on top.

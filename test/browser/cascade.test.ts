@@ -13,10 +13,15 @@
  * MLS group across the three bridges (the broker orders it), show one
  * security code, and decrypt one another's SFrame frames, which cross the
  * hops unchanged; after the failover Dora goes on in the same group.
+ *
+ * The operator console's map draws the meeting's relays, one curve per pair
+ * of bridges with the streams it carries, as the broker holds them.
  */
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../src/bridge/cluster.fixture.js';
+import { hopsOf } from '../../src/broker/cascade.js';
 import { parseKid } from '../../src/mls/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
 import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
@@ -34,6 +39,8 @@ const MEDIA_MS = 60_000;
 const FAILOVER_LIMIT_MS = 20_000;
 /** Frames a page must decode from a peer to count as seeing them. */
 const FRAMES = 5;
+/** SCREENSHOTS=1 also writes docs/images/console-relays.png (docs/console.md shows it). */
+const SHOTS = process.env.SCREENSHOTS === '1' ? join(import.meta.dirname, '../../docs/images') : undefined;
 
 let cluster: Cluster;
 let context: BrowserContext;
@@ -232,6 +239,35 @@ describe('a cascaded meeting in Chromium', () => {
     expect(where.filter((w) => w.startsWith(`${DE.datacenter}:out:relay:`))).toEqual([`${DE.datacenter}:out:relay:${JP.datacenter}`]);
     expect(violations).toEqual([]);
   });
+
+  it('draws the meeting\u2019s relays between its bridges on the operator console\u2019s map, one curve per pair of bridges', async () => {
+    const hops = hopsOf(cluster.broker.context, meeting);
+    const pairs = [...new Set(hops.map((h) => [h.from, h.to].sort().join(' ↔ ')))].sort();
+    expect(pairs.length).toBeGreaterThan(0);
+    const consolePage = await context.newPage();
+    try {
+      await consolePage.goto(new URL('/console', cluster.broker.url).href);
+      await consolePage.fill('#token', cluster.adminToken);
+      await consolePage.click('#login-form button[type=submit]');
+      // The map follows the broker's events; the relays are there once the overview has them.
+      await consolePage.waitForFunction((n) => document.querySelectorAll('#world path.relay').length === n, pairs.length, { timeout: MEDIA_MS });
+      // Each title reads "a ↔ b: N streams in M meetings".
+      const drawn = new Map(
+        (await consolePage.$$eval('#world path.relay title', (titles) => titles.map((t) => t.textContent))).map((t) => {
+          const [pair = '', rest = ''] = t.split(': ');
+          return [pair.split(' ↔ ').sort().join(' ↔ '), rest];
+        }),
+      );
+      expect([...drawn.keys()].sort()).toEqual(pairs);
+      for (const pair of pairs) {
+        const streams = hops.filter((h) => [h.from, h.to].sort().join(' ↔ ') === pair).reduce((n, h) => n + h.streams.length, 0);
+        expect(drawn.get(pair), pair).toBe(`${streams} stream${streams === 1 ? '' : 's'} in 1 meeting`);
+      }
+      if (SHOTS) await consolePage.screenshot({ path: join(SHOTS, 'console-relays.png') });
+    } finally {
+      await consolePage.close();
+    }
+  }, 90_000);
 
   it('moves Dora to eu-south when eu-central dies, Jun decodes her video again, and the group and its code go on', async () => {
     const dora = page(DE.name);
