@@ -3,7 +3,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { allowedJurisdictions, isRefusal, selectRoute } from '../../core/select/select.js';
 import type { ConsoleWhatIf } from '../../protocol/console-answers.js';
@@ -274,6 +274,19 @@ describe('the console overview', () => {
     const dc = overview.datacenters.find((d) => d.id === datacenter);
     expect(dc).toMatchObject({ state: 'up', participants: 1, meetings: 1 });
     expect(dc?.utilization).toBeCloseTo(1 / (dc?.capacity ?? 1));
+  });
+
+  it('reads the store once per overview, however many datacenters the manifest has (the event streams ask 4 times a second)', async () => {
+    const { cookie } = await login();
+    const counted = vi.spyOn(broker.ctx.store, 'countParticipants');
+    const listed = vi.spyOn(broker.ctx.store, 'listParticipantsAt');
+    try {
+      expect((await broker.app.inject({ method: 'GET', url: '/v1/console/overview', headers: { cookie } })).statusCode).toBe(200);
+      expect([counted.mock.calls.length, listed.mock.calls.length]).toEqual([1, 0]);
+    } finally {
+      counted.mockRestore();
+      listed.mockRestore();
+    }
   });
 });
 

@@ -7,7 +7,7 @@
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import type { ParticipantRows } from './participant-rows.js';
-import type { Participant, ParticipantSession } from './store.js';
+import { mergeCounts, type AdmittedCount, type Participant, type ParticipantSession } from './store.js';
 
 /** Copies a row, dropping an absent plan (the same shape the SQL adapters return). */
 function copy(p: Participant): Participant {
@@ -47,6 +47,10 @@ export class MemoryParticipantRows implements ParticipantRows {
       if (inMeeting.size === 0) this.#rows.delete(meetingId);
       return true;
     });
+  }
+
+  countParticipants(): Promise<AdmittedCount[]> {
+    return this.#run(() => mergeCounts([...this.#rows.values()].flatMap((inMeeting) => [...inMeeting.values()].map((p) => ({ datacenter: p.datacenter, meetingId: p.meetingId, participants: 1 })))));
   }
 
   listParticipantsAt(datacenter: string): Promise<Participant[]> {

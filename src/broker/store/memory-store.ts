@@ -6,7 +6,7 @@
  */
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { mergeCounts, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
 
 /** Copies an account, dropping absent optional fields (the same shape SQLite returns). */
 function copyAccount(a: Account): Account {
@@ -205,6 +205,10 @@ export class MemoryStore implements Store {
       const row = inMeeting?.get(participantId);
       return row?.session === of.session && row.datacenter === of.datacenter && inMeeting !== undefined && inMeeting.delete(participantId);
     });
+  }
+
+  countParticipants(): Promise<AdmittedCount[]> {
+    return this.#run(() => mergeCounts([...this.#participants.values()].flatMap((inMeeting) => [...inMeeting.values()].map((p) => ({ datacenter: p.datacenter, meetingId: p.meetingId, participants: 1 })))));
   }
 
   listParticipantsAt(datacenter: string): Promise<Participant[]> {

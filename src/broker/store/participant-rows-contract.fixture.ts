@@ -5,6 +5,7 @@
  * fresh, empty rows on every call; the suite closes them.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { compareStrings } from '../../core/order.js';
 import type { ParticipantRows } from './participant-rows.js';
 import type { Participant } from './store.js';
 
@@ -94,6 +95,16 @@ export function describeParticipantRowsContract(name: string, open: () => Promis
       expect(await rows.listParticipants('m2')).toEqual([]);
       expect(await rows.removeParticipantsAt('us-east')).toEqual([]);
       expect(await rows.listParticipantsAt('us-west')).toStrictEqual([c]);
+    });
+
+    it('counts rows per datacenter and meeting', async () => {
+      expect(await rows.countParticipants()).toEqual([]);
+      for (const p of [participant('p-a', 'm1', { datacenter: 'us-east' }), participant('p-b', 'm1', { datacenter: 'us-east' }), participant('p-c', 'm2', { datacenter: 'eu-central' })]) await rows.addParticipant(p);
+      const counts = (await rows.countParticipants()).sort((x, y) => compareStrings(x.datacenter, y.datacenter));
+      expect(counts).toStrictEqual([
+        { datacenter: 'eu-central', meetingId: 'm2', participants: 1 },
+        { datacenter: 'us-east', meetingId: 'm1', participants: 2 },
+      ]);
     });
 
     it('gives each of 20 simultaneous adds of one participant the row before it: one row remains, every other session returned once', async () => {

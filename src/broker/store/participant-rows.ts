@@ -9,4 +9,4 @@
 import type { Store } from './store.js';
 
 /** Participant rows without their meetings: what a record store's database keeps of connected participants (resident-store.ts). Same semantics as Store's participant methods, except that a row's meeting need not exist here. */
-export type ParticipantRows = Pick<Store, 'addParticipant' | 'removeParticipant' | 'listParticipantsAt' | 'removeParticipantsAt' | 'listParticipants' | 'close'>;
+export type ParticipantRows = Pick<Store, 'addParticipant' | 'removeParticipant' | 'listParticipantsAt' | 'removeParticipantsAt' | 'listParticipants' | 'countParticipants' | 'close'>;

@@ -12,8 +12,8 @@ import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import { describeUrl, isUnavailable, migrate, openPool, queryOn, type Migrations } from '../pg.js';
 import type { ParticipantRows } from './participant-rows.js';
-import type { Participant, ParticipantSession } from './store.js';
-import { rowToParticipant, type ParticipantRow } from './sql-rows.js';
+import type { AdmittedCount, Participant, ParticipantSession } from './store.js';
+import { rowToCount, rowToParticipant, type CountRow, type ParticipantRow } from './sql-rows.js';
 
 /** The advisory lock the migrations run under: 'gbprows1' in ASCII; neither the store's nor the audit log's. */
 const MIGRATION_LOCK = '7449640370422903601';
@@ -141,6 +141,10 @@ export class PostgresParticipantRows implements ParticipantRows {
       [meetingId, participantId, of.session, of.datacenter],
     );
     return (rowCount ?? 0) > 0;
+  }
+
+  async countParticipants(): Promise<AdmittedCount[]> {
+    return (await this.#query<CountRow>('count participants', `SELECT datacenter, meeting_id, COUNT(*) AS participants FROM ${this.#table} GROUP BY datacenter, meeting_id`)).rows.map(rowToCount);
   }
 
   async listParticipantsAt(datacenter: string): Promise<Participant[]> {

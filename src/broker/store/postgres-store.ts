@@ -11,8 +11,8 @@ import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import { describeUrl, isForeignKeyViolation, isUnavailable, isUniqueViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
-import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
-import { rowToManifest, rowToParticipant, rowToPlacement, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
+import type { AdmittedCount, Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long to wait for a connection (a new one, or a free one of the pool) before STORE_UNAVAILABLE. */
 export { CONNECT_TIMEOUT_MS } from '../pg.js';
@@ -370,6 +370,10 @@ export class PostgresStore implements Store {
       [meetingId, participantId, of.session, of.datacenter],
     );
     return (rowCount ?? 0) > 0;
+  }
+
+  async countParticipants(): Promise<AdmittedCount[]> {
+    return (await this.#query<CountRow>('count participants', 'SELECT datacenter, meeting_id, COUNT(*) AS participants FROM participants GROUP BY datacenter, meeting_id')).rows.map(rowToCount);
   }
 
   async listParticipantsAt(datacenter: string): Promise<Participant[]> {

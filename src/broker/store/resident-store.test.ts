@@ -45,6 +45,8 @@ describe('ResidentStore', () => {
     expect((await us.listParticipants('m1')).map((p) => p.id)).toEqual(['bo']);
     expect((await own.listParticipants('m1')).map((p) => p.id)).toEqual(['cy']);
     expect((await store.listParticipants('m1')).map((p) => p.id)).toEqual(['ada', 'bo', 'cy']);
+    // Counted from the three stores, as one meeting at one datacenter.
+    expect(await store.countParticipants()).toEqual([{ datacenter: 'dc', meetingId: 'm1', participants: 3 }]);
     // Ada reconnects as a US participant: her row moves, and the old one is what was replaced.
     expect(await store.addParticipant(row('ada', 'US', 's-2'))).toEqual(row('ada', 'DE'));
     expect(await eu.listParticipants('m1')).toEqual([]);

@@ -11,7 +11,7 @@
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import type { ParticipantRows } from './participant-rows.js';
-import type { ClaimResult, Participant, ParticipantSession, Store } from './store.js';
+import { mergeCounts, type AdmittedCount, type ClaimResult, type Participant, type ParticipantSession, type Store } from './store.js';
 
 /** Which record store holds a participant's row; undefined: the broker's own store (no stores declared). Throws rather than guess. */
 export type RowPlacement = (participant: Participant) => Promise<string | undefined>;
@@ -47,6 +47,10 @@ export class ResidentStore implements Store {
 
   async removeParticipant(meetingId: string, participantId: string, of: ParticipantSession): Promise<boolean> {
     return (await this.#each((s) => s.removeParticipant(meetingId, participantId, of))).some(Boolean);
+  }
+
+  async countParticipants(): Promise<AdmittedCount[]> {
+    return mergeCounts((await this.#each((s) => s.countParticipants())).flat());
   }
 
   async listParticipantsAt(datacenter: string): Promise<Participant[]> {

@@ -3,7 +3,7 @@
  * these three the same way), and their records. Accounts, meetings and
  * signing keys differ: SQLite keeps their JSON as text, PostgreSQL as JSONB.
  */
-import type { ManifestVersion, Participant, Placement } from './store.js';
+import type { AdmittedCount, ManifestVersion, Participant, Placement } from './store.js';
 
 export interface PlacementRow {
   meeting_id: string;
@@ -32,6 +32,17 @@ export interface ManifestRow {
 
 export function rowToPlacement(r: PlacementRow): Placement {
   return { meetingId: r.meeting_id, datacenter: r.datacenter, epoch: r.epoch, since: r.since };
+}
+
+/** A row of `GROUP BY datacenter, meeting_id` (PostgreSQL's COUNT is a bigint, which pg gives as text). */
+export interface CountRow {
+  datacenter: string;
+  meeting_id: string;
+  participants: number | string;
+}
+
+export function rowToCount(r: CountRow): AdmittedCount {
+  return { datacenter: r.datacenter, meetingId: r.meeting_id, participants: Number(r.participants) };
 }
 
 export function rowToParticipant(r: ParticipantRow): Participant {

@@ -11,8 +11,8 @@ import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import type { ParticipantRows } from './participant-rows.js';
-import type { Participant, ParticipantSession } from './store.js';
-import { rowToParticipant, type ParticipantRow } from './sql-rows.js';
+import type { AdmittedCount, Participant, ParticipantSession } from './store.js';
+import { rowToCount, rowToParticipant, type CountRow, type ParticipantRow } from './sql-rows.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -66,6 +66,7 @@ function prepareStatements(db: Database.Database) {
     remove: db.prepare<[string, string, string, string]>('DELETE FROM participant_rows WHERE meeting_id = ? AND id = ? AND session = ? AND datacenter = ?'),
     removeAt: db.prepare<[string], ParticipantRow>('DELETE FROM participant_rows WHERE datacenter = ? RETURNING *'),
     listAt: db.prepare<[string], ParticipantRow>('SELECT * FROM participant_rows WHERE datacenter = ? ORDER BY meeting_id, id'),
+    count: db.prepare<[], CountRow>('SELECT datacenter, meeting_id, COUNT(*) AS participants FROM participant_rows GROUP BY datacenter, meeting_id'),
     list: db.prepare<[string], ParticipantRow>('SELECT * FROM participant_rows WHERE meeting_id = ? ORDER BY joined_at, id'),
   };
 }
@@ -131,6 +132,10 @@ export class SqliteParticipantRows implements ParticipantRows {
 
   removeParticipant(meetingId: string, participantId: string, of: ParticipantSession): Promise<boolean> {
     return this.#run(`remove participant ${participantId} from meeting ${meetingId}`, () => this.#s.remove.run(meetingId, participantId, of.session, of.datacenter).changes > 0);
+  }
+
+  countParticipants(): Promise<AdmittedCount[]> {
+    return this.#run('count participants', () => this.#s.count.all().map(rowToCount));
   }
 
   listParticipantsAt(datacenter: string): Promise<Participant[]> {

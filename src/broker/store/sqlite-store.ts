@@ -9,8 +9,8 @@
 import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import type { Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
-import { rowToManifest, rowToParticipant, rowToPlacement, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
+import type { AdmittedCount, Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -277,6 +277,7 @@ function prepareStatements(db: Database.Database) {
     deleteParticipant: db.prepare<[string, string, string, string]>('DELETE FROM participants WHERE meeting_id = ? AND id = ? AND session = ? AND datacenter = ?'),
     deleteParticipantsAt: db.prepare<[string], ParticipantRow>('DELETE FROM participants WHERE datacenter = ? RETURNING *'),
     listParticipantsAt: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE datacenter = ? ORDER BY meeting_id, id'),
+    countParticipants: db.prepare<[], CountRow>('SELECT datacenter, meeting_id, COUNT(*) AS participants FROM participants GROUP BY datacenter, meeting_id'),
     listParticipants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at, id'),
     insertManifest: db.prepare<Omit<ManifestRow, 'version'>, ManifestRow>(
       `INSERT INTO manifests (version, text, sha256, created_at, actor)
@@ -486,6 +487,10 @@ export class SqliteStore implements Store {
 
   addParticipant(participant: Participant): Promise<Participant | undefined> {
     return this.#write(`add participant ${participant.id} to meeting ${participant.meetingId}`, () => this.#addParticipant(participant));
+  }
+
+  countParticipants(): Promise<AdmittedCount[]> {
+    return this.#run('count participants', () => this.#s.countParticipants.all().map(rowToCount));
   }
 
   listParticipantsAt(datacenter: string): Promise<Participant[]> {

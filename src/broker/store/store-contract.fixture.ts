@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { compareStrings } from '../../core/order.js';
 import type { Account, Meeting, Participant, SigningKey, Store } from './store.js';
 
 /** A fixed ISO time `n` seconds after the epoch of the suite, so ordering tests are deterministic. */
@@ -356,6 +357,30 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect(await store.listParticipants('m1')).toStrictEqual([c]);
         expect(await store.listParticipants('m2')).toEqual([]);
         expect(await store.removeParticipantsAt('us-east')).toEqual([]);
+      });
+
+      it('counts participants per datacenter and meeting, and a removal counts at once', async () => {
+        expect(await store.countParticipants()).toEqual([]);
+        await seedMeeting('m1');
+        await seedMeeting('m2');
+        for (const p of [
+          participant('p-a', 'm1', { datacenter: 'us-east' }),
+          participant('p-b', 'm1', { datacenter: 'us-east' }),
+          participant('p-c', 'm1', { datacenter: 'us-west' }),
+          participant('p-d', 'm2', { datacenter: 'us-east' }),
+        ]) {
+          await store.addParticipant(p);
+        }
+        // A reconnect replaces a row: still one participant.
+        await store.addParticipant(participant('p-a', 'm1', { datacenter: 'us-east', session: 'dec-again' }));
+        const sorted = async () => (await store.countParticipants()).sort((x, y) => compareStrings(x.datacenter, y.datacenter) || compareStrings(x.meetingId, y.meetingId));
+        expect(await sorted()).toStrictEqual([
+          { datacenter: 'us-east', meetingId: 'm1', participants: 2 },
+          { datacenter: 'us-east', meetingId: 'm2', participants: 1 },
+          { datacenter: 'us-west', meetingId: 'm1', participants: 1 },
+        ]);
+        await store.removeParticipantsAt('us-east');
+        expect(await sorted()).toStrictEqual([{ datacenter: 'us-west', meetingId: 'm1', participants: 1 }]);
       });
 
       it('keeps a meeting’s allowed jurisdictions', async () => {

@@ -54,6 +54,23 @@ export interface Participant {
   readonly session: string;
 }
 
+/** How many participants a meeting has admitted at a datacenter. */
+export interface AdmittedCount {
+  readonly datacenter: string;
+  readonly meetingId: string;
+  readonly participants: number;
+}
+
+/** Sums counts of the same datacenter and meeting (rows of several stores, or one per participant). */
+export function mergeCounts(counts: Iterable<AdmittedCount>): AdmittedCount[] {
+  const merged = new Map<string, AdmittedCount>();
+  for (const c of counts) {
+    const key = `${c.datacenter}\u0000${c.meetingId}`;
+    merged.set(key, { ...c, participants: (merged.get(key)?.participants ?? 0) + c.participants });
+  }
+  return [...merged.values()];
+}
+
 /** Which admission of a participant: the bridge that admitted it and the decision of its ticket. */
 export interface ParticipantSession {
   readonly datacenter: string;
@@ -135,6 +152,8 @@ export interface Store {
   /** Removes every participant admitted at `datacenter` (its bridge is gone, or restarted empty); returns them. */
   removeParticipantsAt(datacenter: string): Promise<Participant[]>;
   listParticipants(meetingId: string): Promise<Participant[]>;
+  /** How many participants each meeting has admitted at each datacenter, in no promised order: the console's live overview in one read. */
+  countParticipants(): Promise<AdmittedCount[]>;
 
   /** Stores a manifest as the next version (1, 2, …) and returns it. */
   saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion>;
