@@ -21,7 +21,7 @@ import { GeobridgeError } from '../core/errors.js';
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import type { MlsEntry } from '../mls/relay.js';
+import type { GroupStatus, MlsEntry } from '../mls/relay.js';
 import { signBridgeMessage } from '../protocol/bridge-message.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
 import { verifyControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
@@ -36,6 +36,8 @@ export interface Load {
   readonly participants: number;
   readonly cpu: number;
   readonly draining: boolean;
+  /** The MLS groups this bridge orders that someone showed they hold (the operator console shows them). */
+  readonly groups?: readonly ({ readonly meeting: string } & GroupStatus)[];
 }
 
 /** The broker's answer to a placement claim: where the meeting lives now. */

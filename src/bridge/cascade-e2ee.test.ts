@@ -10,7 +10,7 @@
  */
 import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { groupMembers } from '../broker/group-delivery.js';
+import { groupMembers, groupStatus } from '../broker/group-delivery.js';
 import { nodeSession, type SessionEvent } from '../sdk/node.js';
 import type { Session } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
@@ -85,6 +85,14 @@ describe('E2EE across the bridges of a cascade', () => {
     expect(latest(ben)?.members.map((m) => m.name).sort()).toEqual(['Anna', 'Ben', 'Kenji']);
     // Ordered by the broker: no bridge's own delivery service holds the meeting's group.
     expect(groupMembers(cluster.broker.context, meeting).map((m) => m.name)).toEqual(['Anna', 'Ben', 'Kenji']);
+    // What the operator console shows: the broker's group, its epoch, the three in it; no bridge reports one of its own.
+    const ctx = cluster.broker.context;
+    await until(
+      () => groupStatus(ctx, meeting)?.members === 3,
+      () => JSON.stringify(groupStatus(ctx, meeting)),
+    );
+    expect(groupStatus(ctx, meeting)).toEqual({ epoch: Number(before.epoch), members: 3 });
+    for (const dc of DCS) expect(ctx.registry.groupAt(dc, meeting, ctx.monotonicMs()), dc).toBeUndefined();
     // Every roster accounts for every member: the group's scope is the meeting on every bridge, not the peers whose media reaches one.
     await until(
       () => [anna, ben, kenji].every((m) => m.events.findLast((e) => e.type === 'roster')?.members.length === 3),

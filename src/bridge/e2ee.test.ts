@@ -5,10 +5,12 @@
  * And the roster: every member sees the group's members checked against the
  * meeting. A ghost that a colluding broker vouches for and a colluding bridge
  * relays is on every roster, flagged, while every member shows the same
- * security code — the code alone would not have shown it.
+ * security code — the code alone would not have shown it. The operator
+ * console shows the group's epoch and members as the bridge reports them.
  */
 import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConsoleMeetingsAnswer } from '../protocol/console-answers.js';
 import { nodeSession, type SessionEvent } from '../sdk/node.js';
 import type { Session } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
@@ -98,6 +100,21 @@ function leaveAll(members: readonly Member[]): void {
   for (const m of members) m.session.leave();
 }
 
+/** The meeting's E2EE state on the console once it shows `epoch` (the bridge reports it with its heartbeats). */
+async function consoleE2ee(meeting: string, epoch: number): Promise<unknown> {
+  const login = await cluster.broker.app.inject({ method: 'POST', url: '/v1/console/login', payload: { token: cluster.adminToken } });
+  const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const res = await cluster.broker.app.inject({ method: 'GET', url: '/v1/console/meetings', headers: { cookie } });
+    if (res.statusCode !== 200) throw new Error(res.body);
+    const { meetings } = res.json<ConsoleMeetingsAnswer>();
+    const e2ee = meetings.find((m) => m.id === meeting)?.e2ee ?? null;
+    if (e2ee?.epoch === epoch || Date.now() > deadline) return e2ee;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe('MLS group over the bridge', () => {
   it('three members share one epoch and security code; a leaver is removed; a newcomer joins by Welcome', async () => {
     const meeting = await cluster.meeting();
@@ -119,6 +136,8 @@ describe('MLS group over the bridge', () => {
       expect(roster?.joining).toEqual([]);
       expect(roster?.securityCode).toBe(code);
     }
+    // The operator console shows the group as the bridge orders it (from its next heartbeat): the epoch, all three in it.
+    expect(await consoleE2ee(meeting, Number(three[0]?.epoch))).toEqual({ epoch: Number(three[0]?.epoch), members: 3 });
 
     // Bo leaves: Ada and Cy move to an epoch Bo is not in, with a new code and key.
     const boLast = latest(bo);

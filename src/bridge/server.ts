@@ -524,7 +524,9 @@ class Bridge implements RunningBridge, AdmissionHost {
     this.#cpuAt = performance.now();
     const cpu = elapsed > 0 ? (used.user + used.system) / 1000 / elapsed : 0;
     const participants = [...this.#rooms.values()].reduce((n, r) => n + r.participants.size, 0);
-    const brokerVersion = await this.#link.heartbeat({ participants, cpu: Math.round(cpu * 1000) / 1000, draining: this.#draining });
+    // A cascaded meeting's group is the broker's to order: its rooms' own relays stay empty.
+    const groups = [...this.#rooms.values()].map((r) => ({ meeting: r.meeting, ...r.mls.status })).filter((g) => g.members > 0);
+    const brokerVersion = await this.#link.heartbeat({ participants, cpu: Math.round(cpu * 1000) / 1000, draining: this.#draining, ...(groups.length > 0 ? { groups } : {}) });
     // The broker has been on a newer policy than the channel delivered for a while: the channel is stuck, not
     // merely a moment behind (a change is announced right after it takes effect; resetting then would lose it).
     const ours = this.#control.policy?.version;

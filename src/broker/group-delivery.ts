@@ -20,7 +20,7 @@
 import { GeobridgeError } from '../core/errors.js';
 import { compilePolicy } from '../core/policy/compile.js';
 import { mayCarry } from '../core/plan/plan.js';
-import { MlsRelay, type MlsEntry, type Outgoing } from '../mls/relay.js';
+import { MlsRelay, type GroupStatus, type MlsEntry, type Outgoing } from '../mls/relay.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import type { GroupDeliveryMessage, GroupMember, MlsHolding, MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
@@ -70,6 +70,12 @@ function groupOf(ctx: BrokerContext, meeting: string): Group {
   let group = groups.get(meeting);
   if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map() }));
   return group;
+}
+
+/** The group of a cascaded meeting as the broker orders it; undefined when nobody showed they hold it. */
+export function groupStatus(ctx: BrokerContext, meeting: string): GroupStatus | undefined {
+  const status = stateOf(ctx).groups.get(meeting)?.relay.status;
+  return status && status.members > 0 ? status : undefined;
 }
 
 /** The members as participants are told of them. */

@@ -15,6 +15,8 @@ export interface BridgeReport {
   readonly draining: boolean;
   /** Where clients reach the bridge's signalling (ws: or wss:), as the bridge announces it. */
   readonly url?: string;
+  /** The MLS groups it orders that someone holds, by meeting (the console's E2EE state). */
+  readonly groups?: readonly { readonly meeting: string; readonly epoch: number; readonly members: number }[];
 }
 
 interface Entry extends BridgeReport {
@@ -54,6 +56,12 @@ export class BridgeRegistry {
     // Kept as an entry that is infinitely stale: a datacenter that never reported counts as up in dev mode.
     if (e) this.#entries.set(datacenter, { ...e, lastSeenMs: Number.NEGATIVE_INFINITY });
     this.#cached = undefined;
+  }
+
+  /** The MLS group of `meeting` as the live bridge of `datacenter` last reported it. */
+  groupAt(datacenter: string, meeting: string, nowMs: number): { readonly epoch: number; readonly members: number } | undefined {
+    if (!this.isLive(datacenter, nowMs)) return undefined;
+    return this.#entries.get(datacenter)?.groups?.find((g) => g.meeting === meeting);
   }
 
   /** True when the datacenter's bridge reported within the timeout (and the registry is not suspended). */

@@ -1,6 +1,7 @@
 /**
  * The meetings page: every meeting with someone in it, where it is held,
- * its participants by country and datacenter, its relays; and ending one,
+ * its participants by country and datacenter, its end-to-end encryption
+ * (MLS epoch, members holding the group), its relays; and ending one,
  * after a confirmation that says what it does (the broker audits it).
  */
 import type { ConsoleMeeting } from '../protocol/console-answers.js';
@@ -10,6 +11,15 @@ export function participantLines(meeting: ConsoleMeeting): string[] {
   const counts = new Map<string, number>();
   for (const p of meeting.participants) counts.set(`${p.country} → ${p.datacenter}`, (counts.get(`${p.country} → ${p.datacenter}`) ?? 0) + 1);
   return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([where, n]) => `${where}: ${n}`);
+}
+
+/** The meeting's end-to-end encryption in words: its MLS epoch and how many of its participants hold the group. */
+export function e2eeText(meeting: ConsoleMeeting): string {
+  const { e2ee } = meeting;
+  const n = meeting.participants.length;
+  if (e2ee === null) return 'not end-to-end encrypted: nobody holds an MLS group';
+  const all = e2ee.members >= n ? (n === 1 ? 'its participant holds' : `all ${n} participants hold`) : `${e2ee.members} of ${n} participants hold`;
+  return `end-to-end encrypted: MLS epoch ${e2ee.epoch}, ${all} the group`;
 }
 
 /** Renders the list; `onEnd` is called when the operator confirmed ending a meeting. */
@@ -38,6 +48,9 @@ export function renderMeetings(container: HTMLElement, empty: HTMLElement, meeti
         if (window.confirm(`End “${m.title}”? Its ${count} participant${count === 1 ? '' : 's'} will be disconnected, and the end is recorded in the audit log.`)) onEnd(m);
       });
       header.append(title, where, spacer, end);
+      const e2ee = document.createElement('p');
+      e2ee.className = `e2ee ${m.e2ee === null ? 'off' : m.e2ee.members >= m.participants.length ? 'on' : 'partial'}`;
+      e2ee.textContent = e2eeText(m);
       const list = document.createElement('ul');
       for (const line of participantLines(m)) {
         const item = document.createElement('li');
@@ -49,7 +62,7 @@ export function renderMeetings(container: HTMLElement, empty: HTMLElement, meeti
         item.textContent = `relay ${r.from} → ${r.to}: ${r.streams} stream${r.streams === 1 ? '' : 's'}`;
         list.append(item);
       }
-      card.append(header, list);
+      card.append(header, e2ee, list);
       return card;
     }),
   );

@@ -58,6 +58,26 @@ describe('the MLS relay on admission', () => {
     expect(relay.admit('carol', 1, { epoch: 0, tag: TAG_A })).toBe('join');
     expect(relay.admit('dan', 2, { epoch: 1, tag: TAG_B })).toBe('continue');
   });
+
+  it('says its epoch and the members that showed they hold the group: a founder that never speaks (its page does not encrypt) is none', async () => {
+    const silent = new MlsRelay(MEETING);
+    silent.admit('ada', 0);
+    silent.admit('bo', 1);
+    expect(silent.status).toEqual({ epoch: 0, members: 0 });
+    const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
+    if (a === undefined || b === undefined) throw new Error('unreachable');
+    const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
+    const relay = new MlsRelay(MEETING);
+    relay.admit('alice', 0);
+    relay.joined('alice', 0, TAG_A);
+    expect(relay.status).toEqual({ epoch: 0, members: 1 });
+    relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), tag: TAG_B }, ['bob']);
+    relay.joined('bob', 1, TAG_B);
+    expect(relay.admit('carol', 2, { epoch: 1, tag: TAG_B })).toBe('continue');
+    expect(relay.status).toEqual({ epoch: 1, members: 3 });
+    relay.left('bob', ['alice', 'carol']);
+    expect(relay.status).toEqual({ epoch: 1, members: 2 });
+  });
 });
 
 /** A relay at epoch 1 (Alice added Bob), and Alice's group. */

@@ -39,6 +39,12 @@ export interface Outgoing {
 export const APPLICATION_BURST = 10;
 export const APPLICATION_PER_SECOND = 2;
 
+/** A meeting's group as its delivery service sees it (the console shows it). */
+export interface GroupStatus {
+  readonly epoch: number;
+  readonly members: number;
+}
+
 /** How a participant enters the room's group: founds it, goes on in the group it carries, or joins with a key package. */
 export type MlsEntry = 'found' | 'continue' | 'join';
 
@@ -56,6 +62,8 @@ export class MlsRelay {
   readonly #buckets = new Map<string, Bucket>();
   /** Participants who hold the group, as far as the relay has seen. */
   readonly #holders = new Set<string>();
+  /** Holders that showed it (said so, committed, or carried the group in): a founder is a holder before it says a word, and one whose page does not encrypt never will. */
+  readonly #shown = new Set<string>();
   /** The current epoch's `groupTag`, as its committer or members gave it; undefined while unknown. */
   #tag: string | undefined;
 
@@ -74,6 +82,7 @@ export class MlsRelay {
     }
     if (carried && this.#holders.size > 0 && this.#tag === carried.tag && this.#state.epoch === BigInt(carried.epoch)) {
       this.#holders.add(participant);
+      this.#shown.add(participant);
       return 'continue';
     }
     return 'join';
@@ -82,12 +91,14 @@ export class MlsRelay {
   /** The participant says it holds the group now, at `epoch` (whose tag it may give). */
   joined(participant: string, epoch: number, tag?: string): void {
     this.#holders.add(participant);
+    this.#shown.add(participant);
     if (tag !== undefined && BigInt(epoch) === this.#state.epoch) this.#tag = tag;
   }
 
   /** `participant` left; `remaining` are those still in the room, earliest admitted first. */
   left(participant: string, remaining: readonly string[]): Outgoing[] {
     this.#holders.delete(participant);
+    this.#shown.delete(participant);
     const founder = remaining[0];
     if (this.#holders.size > 0 || founder === undefined) return [];
     this.#refound(founder);
@@ -101,6 +112,13 @@ export class MlsRelay {
     this.#buckets.clear();
     this.#holders.clear();
     this.#holders.add(founder);
+    this.#shown.clear();
+    if (carried) this.#shown.add(founder);
+  }
+
+  /** The group as the relay sees it: its epoch, and how many participants showed they hold it (0: nobody encrypts). */
+  get status(): GroupStatus {
+    return { epoch: Number(this.#state.epoch), members: [...this.#holders].filter((h) => this.#shown.has(h)).length };
   }
 
   /** What to send, and to whom, for a participant's submission; `everyone` are the room's other participants. */
@@ -126,6 +144,7 @@ export class MlsRelay {
         return toAll(result.what, message.data);
       case 'commit-accepted':
         this.#holders.add(from);
+        this.#shown.add(from);
         this.#tag = message.tag;
         // Members apply the commit; those still waiting to join try the Welcome (it opens only for the members it adds).
         return [

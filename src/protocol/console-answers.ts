@@ -50,6 +50,10 @@ export const ConsoleMeeting = Type.Object(
     participants: Type.Array(Type.Object({ id: Type.String(), country: Type.String(), datacenter: Type.String() }, { additionalProperties: false })),
     relays: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), streams: Type.Integer() }, { additionalProperties: false })),
     cascade: Type.Boolean({ description: 'The broker cascades meetings (serve --cascade)' }),
+    e2ee: Type.Union([Type.Object({ epoch: Type.Integer(), members: Type.Integer() }, { additionalProperties: false }), Type.Null()], {
+      description:
+        "Its MLS group as its delivery service sees it (the bridge's last heartbeat; the broker's own in a cascade): the epoch, and how many participants showed they hold it. null: nobody does, so nothing is end-to-end encrypted",
+    }),
   },
   { additionalProperties: false },
 );

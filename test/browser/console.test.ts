@@ -138,6 +138,8 @@ describe('the operator console', () => {
       const card = page.locator(`article[data-meeting="${meeting}"]`);
       expect(await card.locator('h2').textContent()).toBe('Board meeting');
       expect(await card.locator('.where').textContent()).toContain('held in us-east');
+      // A Node participant without E2EE: the console says the meeting is not encrypted, in words.
+      expect(await card.locator('.e2ee').textContent()).toBe('not end-to-end encrypted: nobody holds an MLS group');
       expect(await card.locator('li').allTextContents()).toEqual(['US → us-east: 1']);
       if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-meetings.png'), fullPage: true });
       const said: string[] = [];

@@ -70,6 +70,12 @@ const Heartbeat = Type.Object(
     cpu: Type.Number({ minimum: 0 }),
     draining: Type.Boolean(),
     url: Type.Optional(Type.String({ pattern: '^wss?://\\S+$', maxLength: 2048, description: "Where clients reach the bridge's signalling" })),
+    groups: Type.Optional(
+      Type.Array(Type.Object({ meeting: Id, epoch: Type.Integer({ minimum: 0 }), members: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), {
+        maxItems: 100_000,
+        description: 'The MLS groups the bridge orders that someone showed they hold: epoch and members, for the console',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -358,7 +358,19 @@ describe('console meetings', () => {
       participants: [{ id: participant, country: 'US', datacenter }],
       relays: [],
       cascade: false,
+      e2ee: null,
     });
+    // Its bridge reports the group it orders: the console shows the epoch and members; a report without it, nothing.
+    const e2eeNow = async (groups?: { meeting: string; epoch: number; members: number }[]) => {
+      const beat = await broker.app.inject({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(datacenter, { kind: 'heartbeat', participants: 1, cpu: 0.1, draining: false, ...(groups ? { groups } : {}) }) } });
+      expect(beat.statusCode, beat.body).toBe(200);
+      const list = (await broker.app.inject({ method: 'GET', url: '/v1/console/meetings', headers: { cookie } })).json<{ meetings: { id: string; e2ee: unknown }[] }>();
+      return list.meetings.find((x) => x.id === m)?.e2ee;
+    };
+    expect(await e2eeNow([{ meeting: 'mtg_other', epoch: 9, members: 2 }, { meeting: m, epoch: 4, members: 1 }])).toEqual({ epoch: 4, members: 1 });
+    expect(await e2eeNow()).toBeNull();
+    const bad = await broker.app.inject({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(datacenter, { kind: 'heartbeat', participants: 1, cpu: 0.1, draining: false, groups: [{ meeting: m, epoch: -1, members: 1 }] }) } });
+    expect(bad.statusCode).toBe(400);
 
     const ended = await broker.app.inject({ method: 'POST', url: `/v1/console/meetings/${m}/end`, headers: { cookie, 'x-csrf-token': csrf } });
     expect(ended.statusCode, ended.body).toBe(200);

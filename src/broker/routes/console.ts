@@ -28,6 +28,7 @@ import { recordAudit, type BrokerContext } from '../context.js';
 import type { Participant } from '../store/store.js';
 import type { BrokerApp } from './broker-app.js';
 import { endMeeting } from './meetings.js';
+import { groupStatus } from '../group-delivery.js';
 
 /** How often an open event stream's overview is computed again (sent only when it changed). */
 export const OVERVIEW_EVERY_MS = 250;
@@ -395,6 +396,7 @@ async function meetingsOf(ctx: BrokerContext): Promise<ConsoleMeeting[]> {
           participants: [...members].sort((a, b) => compareStrings(a.id, b.id)).map((p) => ({ id: p.id, country: p.country, datacenter: p.datacenter })),
           relays: [...hopsOf(ctx, id)].sort((a, b) => compareStrings(a.from, b.from) || compareStrings(a.to, b.to)).map((h) => ({ from: h.from, to: h.to, streams: h.streams.length })),
           cascade: ctx.config.cascade === true,
+          e2ee: e2eeOf(ctx.config.cascade === true ? groupStatus(ctx, id) : placement ? ctx.registry.groupAt(placement.datacenter, id, ctx.monotonicMs()) : undefined),
         },
       ];
     }),
@@ -499,4 +501,9 @@ class OverviewStreams {
 /** One server-sent event (the JSON has no line breaks). */
 function event(json: string): string {
   return `event: overview\ndata: ${json}\n\n`;
+}
+
+/** A group's status as the console answers it: epoch and members, nothing more; null when nobody holds it. */
+function e2eeOf(group: { readonly epoch: number; readonly members: number } | undefined): ConsoleMeeting['e2ee'] {
+  return group ? { epoch: group.epoch, members: group.members } : null;
 }
