@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConsoleAuditReport } from '../protocol/console-answers.js';
-import { dataLine, dayBarsSvg, totals } from './audit-page.js';
+import { dataLine, recordsPerDay, totals } from './audit-page.js';
 
 const section = (records: number): ConsoleAuditReport['total'] => ({
   records: { total: records, byType: [{ type: 'route.decision', count: records }] },
@@ -13,16 +13,16 @@ const section = (records: number): ConsoleAuditReport['total'] => ({
 });
 
 describe('the audit page', () => {
-  it('draws one bar per day, the highest the tallest, each with its count and date in words', () => {
-    const svg = dayBarsSvg([
+  it('draws one bar per day with the audit report\u2019s chart, the highest the tallest, each with its count and date in words', () => {
+    const { markup } = recordsPerDay([
       { date: '2026-12-01', ...section(5) },
       { date: '2026-12-02', ...section(10) },
     ]);
-    expect(svg.match(/<rect /g)).toHaveLength(2);
-    const heights = [...svg.matchAll(/height="(\d+)"/g)].map((m) => Number(m[1]));
+    expect(markup.match(/<rect /g)).toHaveLength(2);
+    const heights = [...markup.matchAll(/<rect [^>]*height="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(heights[1]).toBeGreaterThan(heights[0] ?? 0);
-    expect(svg).toContain('<title>2026-12-02: 10 records</title>');
-    expect(dayBarsSvg([])).toContain('No records in this period.');
+    expect(markup).toContain('<title>2026-12-02: 10 records</title>');
+    expect(recordsPerDay([]).markup).toContain('No records in this period.');
   });
 
   it('tiles the totals the CLI report gives', () => {

@@ -6,24 +6,20 @@
  * demand, as `geobridge audit verify` makes it.
  */
 import type { ConsoleAuditIntegrity, ConsoleAuditRecords, ConsoleAuditReport } from '../protocol/console-answers.js';
-import { escapeXml } from '../report/text.js';
+import { dayBars } from '../report/day-bars.js';
 import { drawSvg } from './svg.js';
 
-/** The bar chart of records per day: one bar per day that has records, its count above it. */
-export function dayBarsSvg(days: ConsoleAuditReport['days'], width = 900, height = 160): string {
-  if (days.length === 0) return `<text x="8" y="20">No records in this period.</text>`;
-  const max = Math.max(...days.map((d) => d.records.total), 1);
-  const step = width / days.length;
-  const bar = Math.max(2, Math.min(48, step * 0.7));
-  const base = height - 18;
-  return days
-    .map((d, i) => {
-      const h = Math.round((d.records.total / max) * (base - 16));
-      const x = i * step + (step - bar) / 2;
-      const label = `${d.date}: ${d.records.total} record${d.records.total === 1 ? '' : 's'}`;
-      return `<g data-date="${escapeXml(d.date)}"><rect x="${x.toFixed(1)}" y="${base - h}" width="${bar.toFixed(1)}" height="${h}"><title>${escapeXml(label)}</title></rect><text x="${(x + bar / 2).toFixed(1)}" y="${base - h - 3}" text-anchor="middle">${d.records.total}</text><text x="${(x + bar / 2).toFixed(1)}" y="${height - 4}" text-anchor="middle">${escapeXml(d.date.slice(5))}</text></g>`;
-    })
-    .join('');
+/** Records per day: the audit report's chart (src/report/day-bars.ts), one bar per day that has records. */
+export function recordsPerDay(days: ConsoleAuditReport['days']): { width: number; height: number; markup: string } {
+  if (days.length === 0) return { width: 900, height: 40, markup: '<text x="8" y="24">No records in this period.</text>' };
+  return dayBars({
+    days: days.map((d) => ({ date: d.date, segments: [{ series: '', value: d.records.total }] })),
+    unit: 'records',
+    colorOf: () => '#2563eb', // the console's --accent
+    format: (n) => n.toLocaleString('en-US'),
+    width: 900,
+    height: 200,
+  });
 }
 
 /** The period's totals, as tiles: what each counts, and how many. */
@@ -68,7 +64,8 @@ export function renderReport(report: ConsoleAuditReport, where: { totals: HTMLEl
       return tile;
     }),
   );
-  drawSvg(where.days, 900, 160, dayBarsSvg(report.days));
+  const chart = recordsPerDay(report.days);
+  drawSvg(where.days, chart.width, chart.height, chart.markup);
   const all = report.total.records.total || 1;
   where.types.replaceChildren(
     ...report.total.records.byType.map((b) => {

@@ -8,7 +8,8 @@ import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import { formatCount } from '../../core/verify/format.js';
 import { BASE_CSS, OTHER_COLOR, PALETTE } from '../../report/style.js';
-import { escapeXml, niceTicks } from '../../report/text.js';
+import { dayBars } from '../../report/day-bars.js';
+import { escapeXml } from '../../report/text.js';
 import type { AuditRecord } from './audit-log.js';
 
 /** Admissions by client country × datacenter jurisdiction × role. */
@@ -502,7 +503,6 @@ ${sections.map(([heading, body]) => `<section><h2>${escapeXml(heading)}</h2>\n${
 
 /** Stacked bars: one per day, one segment per country → jurisdiction pair (the 8 largest; the rest as "other"). */
 function connectionChart(report: AuditReport): string {
-  const days = report.days;
   const pairTotals = new Map<string, number>();
   for (const r of report.total.connections.rows) {
     const pair = `${r.country} → ${r.jurisdiction}`;
@@ -513,48 +513,22 @@ function connectionChart(report: AuditReport): string {
   const shown = ranked.slice(0, PALETTE.length);
   const series = ranked.length > shown.length ? [...shown, 'other'] : shown;
   const colorOf = (s: string): string => PALETTE[shown.indexOf(s)] ?? OTHER_COLOR;
-  const perDay = days.map((d) => {
-    const values = new Map<string, number>();
-    for (const r of d.connections.rows) {
-      const pair = `${r.country} → ${r.jurisdiction}`;
-      const s = shown.includes(pair) ? pair : 'other';
-      values.set(s, (values.get(s) ?? 0) + r.connections);
-    }
-    return { date: d.date, values, total: d.connections.total };
+  const chart = dayBars({
+    days: report.days.map((d) => {
+      const values = new Map<string, number>();
+      for (const r of d.connections.rows) {
+        const pair = `${r.country} → ${r.jurisdiction}`;
+        const s = shown.includes(pair) ? pair : 'other';
+        values.set(s, (values.get(s) ?? 0) + r.connections);
+      }
+      return { date: d.date, segments: series.map((s) => ({ series: s, value: values.get(s) ?? 0 })) };
+    }),
+    unit: 'connections',
+    colorOf,
+    format: formatCount,
   });
-  const max = Math.max(1, ...perDay.map((d) => d.total));
-  const ticks = niceTicks(max, 5, true);
-  const top = ticks[ticks.length - 1] ?? max;
-  const [width, height, left, right, upper, lower] = [880, 280, 56, 12, 12, 36];
-  const plotW = width - left - right;
-  const plotH = height - upper - lower;
-  const slot = plotW / Math.max(1, perDay.length);
-  const barW = Math.max(1, Math.min(48, slot * 0.7));
-  const labelEvery = Math.max(1, Math.ceil(72 / slot));
-  const y = (v: number): number => upper + plotH - (v / top) * plotH;
-  const parts: string[] = [];
-  for (const tick of ticks) {
-    parts.push(`<line x1="${left}" x2="${width - right}" y1="${fix(y(tick))}" y2="${fix(y(tick))}" stroke="#edf0f4"/>`);
-    parts.push(`<text x="${left - 6}" y="${fix(y(tick) + 4)}" text-anchor="end">${escapeXml(formatCount(tick))}</text>`);
-  }
-  perDay.forEach((d, i) => {
-    const x = left + i * slot + (slot - barW) / 2;
-    let base = 0;
-    for (const s of series) {
-      const v = d.values.get(s) ?? 0;
-      if (v === 0) continue;
-      parts.push(`<rect x="${fix(x)}" y="${fix(y(base + v))}" width="${fix(barW)}" height="${fix(y(base) - y(base + v))}" fill="${colorOf(s)}"><title>${escapeXml(`${d.date} ${s}: ${formatCount(v)} connections`)}</title></rect>`);
-      base += v;
-    }
-    if (i % labelEvery === 0) parts.push(`<text x="${fix(left + i * slot + slot / 2)}" y="${height - lower + 16}" text-anchor="middle">${escapeXml(d.date)}</text>`);
-  });
-  parts.push(`<line x1="${left}" x2="${width - right}" y1="${fix(y(0))}" y2="${fix(y(0))}" stroke="#a0aab8"/>`);
   const legend = series.map((s) => `<li><i style="background:${colorOf(s)}"></i>${escapeXml(s)} ${escapeXml(formatCount(s === 'other' ? sum(ranked.slice(shown.length).map((p) => pairTotals.get(p) ?? 0)) : (pairTotals.get(s) ?? 0)))}</li>`).join('');
   const title = 'Connections per UTC day, stacked by client country → datacenter jurisdiction';
-  return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" xmlns="http://www.w3.org/2000/svg"><title>${escapeXml(title)}</title>${parts.join('')}</svg>\n<ul class="legend">${legend}</ul>`;
+  return `<svg viewBox="0 0 ${chart.width} ${chart.height}" width="${chart.width}" height="${chart.height}" role="img" xmlns="http://www.w3.org/2000/svg"><title>${escapeXml(title)}</title>${chart.markup}</svg>\n<ul class="legend">${legend}</ul>`;
 }
 
-function fix(value: number): string {
-  const text = value.toFixed(1);
-  return text.endsWith('.0') ? text.slice(0, -2) : text;
-}
