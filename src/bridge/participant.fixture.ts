@@ -69,7 +69,7 @@ export interface Caller {
 }
 
 /** Joins `meeting` as `name` from `country` (dev-mode broker), publishing synthetic video when `publish`. */
-export async function joinCall(cluster: Cluster, meeting: string, name: string, country: string, options: { publish?: boolean; joinToken?: string } = {}): Promise<Caller> {
+export async function joinCall(cluster: Cluster, meeting: string, name: string, country: string, options: { publish?: boolean; joinToken?: string; e2ee?: boolean } = {}): Promise<Caller> {
   const video = options.publish ? syntheticVideo() : undefined;
   const events: Event[] = [];
   const counts = new Map<string, number>();
@@ -78,6 +78,7 @@ export async function joinCall(cluster: Cluster, meeting: string, name: string, 
     broker: cluster.broker.url,
     joinToken: options.joinToken ?? (await cluster.joinToken(meeting, name)),
     country,
+    ...(options.e2ee === true ? { e2ee: true } : {}),
     ...(video ? { tracks: { video: video.track } } : {}),
     onEvent: (e) => {
       events.push(e);

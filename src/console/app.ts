@@ -27,6 +27,13 @@ function element<T extends Element>(id: string, type: abstract new () => T): T {
 let base: ConsoleBaseMap | undefined;
 let overview: ConsoleOverview | undefined;
 let events: EventSource | undefined;
+/**
+ * While the meetings page is shown it also asks again every few seconds: a
+ * group's epoch arrives with its bridge's next heartbeat, which changes
+ * nothing on the overview the event stream carries.
+ */
+const MEETINGS_EVERY_MS = 3000;
+let meetingsTimer: ReturnType<typeof setInterval> | undefined;
 
 function currentPage(): Page {
   const name = location.hash.slice(1);
@@ -36,6 +43,8 @@ function currentPage(): Page {
 function showLogin(message?: string): void {
   events?.close();
   events = undefined;
+  clearInterval(meetingsTimer);
+  meetingsTimer = undefined;
   useCsrf(undefined);
   element('nav', HTMLElement).hidden = true;
   element('logout', HTMLElement).hidden = true;
@@ -64,6 +73,8 @@ function showPage(): void {
     else link.removeAttribute('aria-current');
   }
   document.title = `${TITLES[page]} · geobridge console`;
+  clearInterval(meetingsTimer);
+  meetingsTimer = page === 'meetings' ? setInterval(() => void refreshMeetings(), MEETINGS_EVERY_MS) : undefined;
   if (page === 'meetings') void refreshMeetings();
   else if (page === 'fences') void showFences();
   else if (page === 'audit') void showAudit();

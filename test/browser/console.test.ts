@@ -127,19 +127,20 @@ describe('the operator console', () => {
     expect(await page.textContent('#live')).toMatch(/^Live · updated/);
   });
 
-  it('lists a live meeting with its participants by country and datacenter, and ends it after a confirmation, audited', async () => {
+  it('lists a live meeting with its participants by country and datacenter and its end-to-end encryption, and ends it after a confirmation, audited', async () => {
     const meeting = await cluster.meeting('Board meeting');
     let caller: Caller | undefined;
     try {
-      caller = await joinCall(cluster, meeting, 'Una', 'US');
+      caller = await joinCall(cluster, meeting, 'Una', 'US', { e2ee: true });
       await untilTrue(() => caller?.datacenter() === 'us-east', WAIT_MS);
       await page.click('nav a[data-page="meetings"]');
       await page.waitForSelector(`article[data-meeting="${meeting}"]`, { timeout: WAIT_MS });
       const card = page.locator(`article[data-meeting="${meeting}"]`);
       expect(await card.locator('h2').textContent()).toBe('Board meeting');
       expect(await card.locator('.where').textContent()).toContain('held in us-east');
-      // A Node participant without E2EE: the console says the meeting is not encrypted, in words.
-      expect(await card.locator('.e2ee').textContent()).toBe('not end-to-end encrypted: nobody holds an MLS group');
+      // Una's SDK founds the meeting's MLS group; the bridge reports it with its next heartbeat, and the page shows it in words.
+      await page.waitForFunction((id) => document.querySelector(`article[data-meeting="${id}"] .e2ee.on`) !== null, meeting, { timeout: WAIT_MS });
+      expect(await card.locator('.e2ee').textContent()).toBe('end-to-end encrypted: MLS epoch 0, its participant holds the group');
       expect(await card.locator('li').allTextContents()).toEqual(['US → us-east: 1']);
       if (SHOTS) await page.screenshot({ path: join(SHOTS, 'console-meetings.png'), fullPage: true });
       const said: string[] = [];
