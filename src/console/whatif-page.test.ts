@@ -78,6 +78,7 @@ describe('the what-if page', () => {
     expect(svg).toContain('<g class="dc full" data-datacenter="eu-west">');
     expect(svg).toContain('<title>eu-west: 900 of 1,000 (90 %, full), 500 at forecast</title>');
     expect(svg).not.toContain('ap-tokyo'); // not on the base map
+    expect(svg.indexOf('data-datacenter="cn-beijing"')).toBeGreaterThan(svg.indexOf('data-datacenter="eu-west"')); // down on top
   });
 
   it('asks only for the zones whose demand differs from the forecast', () => {

@@ -132,7 +132,9 @@ export function demandQuery(inputs: Iterable<{ name: string; value: string; data
 export function loadMarks(base: ConsoleBaseMap, rows: readonly LoadRow[]): string {
   const at = new Map(base.datacenters.map((d) => [d.id, d]));
   let svg = '<g class="dcs">';
-  for (const row of rows) {
+  // Down ones last, so that where marks crowd (Europe) the what-if's point is on top.
+  const order = { up: 0, full: 1, down: 2 } as const;
+  for (const row of [...rows].sort((a, b) => order[a.state] - order[b.state])) {
     const spot = at.get(row.datacenter);
     if (!spot) continue;
     const utilization = row.capacity > 0 ? row.after / row.capacity : 0;
