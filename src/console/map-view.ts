@@ -54,21 +54,26 @@ export function loadText(utilization: number): string {
   return `${Math.round(utilization * 100)} %`;
 }
 
+/** A table row of text cells, each with its class if given. */
+export function tableRow(cells: readonly (readonly [text: string, cls?: string])[]): HTMLTableRowElement {
+  const row = document.createElement('tr');
+  for (const [text, cls] of cells) {
+    const cell = document.createElement('td');
+    cell.textContent = text;
+    if (cls !== undefined) cell.className = cls;
+    row.append(cell);
+  }
+  return row;
+}
+
 /** Draws the map and fills the table. */
 export function renderMap(svg: SVGSVGElement, table: HTMLTableSectionElement, base: ConsoleBaseMap, overview: ConsoleOverview): void {
   // The base map is the broker's own markup; the marks are escaped above.
   drawSvg(svg, base.width, base.height, `${base.countries}${marksSvg(base, overview)}`);
   table.replaceChildren(
     ...overview.datacenters.map((d) => {
-      const row = document.createElement('tr');
+      const row = tableRow([[d.id], [d.jurisdiction], [d.state, `state ${d.state}`], [countText(d.participants), 'num'], [countText(d.capacity), 'num'], [loadText(d.utilization), 'num'], [countText(d.meetings), 'num']]);
       row.dataset.datacenter = d.id;
-      const cells: [string, string?][] = [[d.id], [d.jurisdiction], [d.state, `state ${d.state}`], [countText(d.participants), 'num'], [countText(d.capacity), 'num'], [loadText(d.utilization), 'num'], [countText(d.meetings), 'num']];
-      for (const [text, cls] of cells) {
-        const cell = document.createElement('td');
-        cell.textContent = text;
-        if (cls !== undefined) cell.className = cls;
-        row.append(cell);
-      }
       return row;
     }),
   );

@@ -8,7 +8,7 @@
  */
 import type { ConsoleBaseMap, ConsoleWhatIf } from '../protocol/console-answers.js';
 import { escapeXml } from '../report/text.js';
-import { countText, loadText } from './map-view.js';
+import { countText, loadText, tableRow } from './map-view.js';
 import { paintWorld } from './svg.js';
 
 /** Refused countries: by the decider (no datacenter at all) or by the simulator (some joins find no room). */
@@ -148,17 +148,6 @@ export function loadMarks(base: ConsoleBaseMap, rows: readonly LoadRow[]): strin
   return `${svg}</g>`;
 }
 
-function cellsRow(cells: readonly [string, string?][]): HTMLTableRowElement {
-  const row = document.createElement('tr');
-  for (const [text, cls] of cells) {
-    const cell = document.createElement('td');
-    cell.textContent = text;
-    if (cls !== undefined) cell.className = cls;
-    row.append(cell);
-  }
-  return row;
-}
-
 function table(caption: string, headings: readonly string[], rows: HTMLTableRowElement[]): HTMLTableElement {
   const t = document.createElement('table');
   const c = t.createCaption();
@@ -194,7 +183,7 @@ export function renderWhatIf(svg: SVGSVGElement, answer: HTMLElement, base: Cons
     rows.map((r) => {
       const down = r.state === 'down';
       const load = down ? '—' : `${loadText(r.capacity > 0 ? r.after / r.capacity : 0)}${r.state === 'full' ? ' (full)' : ''}`;
-      const row = cellsRow([[r.datacenter], [countText(r.capacity), 'num'], [countText(r.before), 'num'], [down ? 'down' : countText(r.after), down ? 'num state down' : 'num'], [load, 'num']]);
+      const row = tableRow([[r.datacenter], [countText(r.capacity), 'num'], [countText(r.before), 'num'], [down ? 'down' : countText(r.after), down ? 'num state down' : 'num'], [load, 'num']]);
       row.dataset.datacenter = r.datacenter;
       if (r.after !== r.before || down) row.className = 'changed';
       return row;

@@ -48,13 +48,8 @@ describe('the MLS relay on admission', () => {
   });
 
   it('takes the tag of an accepted commit\'s epoch, and forgets the old one', async () => {
-    const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
-    if (a === undefined || b === undefined) throw new Error('unreachable');
-    const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
-    const relay = new MlsRelay(MEETING);
-    relay.admit('alice', 0);
-    relay.joined('alice', 0, TAG_A);
-    relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), tag: TAG_B }, ['bob']);
+    const { relay, commit } = await aliceAboutToAddBob();
+    relay.submit('alice', { type: 'mls', kind: 'commit', data: commit, tag: TAG_B }, ['bob']);
     expect(relay.admit('carol', 1, { epoch: 0, tag: TAG_A })).toBe('join');
     expect(relay.admit('dan', 2, { epoch: 1, tag: TAG_B })).toBe('continue');
   });
@@ -64,14 +59,9 @@ describe('the MLS relay on admission', () => {
     silent.admit('ada', 0);
     silent.admit('bo', 1);
     expect(silent.status).toEqual({ epoch: 0, members: 0 });
-    const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
-    if (a === undefined || b === undefined) throw new Error('unreachable');
-    const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
-    const relay = new MlsRelay(MEETING);
-    relay.admit('alice', 0);
-    relay.joined('alice', 0, TAG_A);
+    const { relay, commit } = await aliceAboutToAddBob();
     expect(relay.status).toEqual({ epoch: 0, members: 1 });
-    relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), tag: TAG_B }, ['bob']);
+    relay.submit('alice', { type: 'mls', kind: 'commit', data: commit, tag: TAG_B }, ['bob']);
     relay.joined('bob', 1, TAG_B);
     expect(relay.admit('carol', 2, { epoch: 1, tag: TAG_B })).toBe('continue');
     expect(relay.status).toEqual({ epoch: 1, members: 3 });
@@ -79,6 +69,17 @@ describe('the MLS relay on admission', () => {
     expect(relay.status).toEqual({ epoch: 1, members: 2 });
   });
 });
+
+/** A relay whose group Alice founded and said she holds (epoch 0, tag A), and her commit adding Bob, not yet sent. */
+async function aliceAboutToAddBob(): Promise<{ relay: MlsRelay; commit: string }> {
+  const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
+  if (a === undefined || b === undefined) throw new Error('unreachable');
+  const draft = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
+  const relay = new MlsRelay(MEETING);
+  relay.admit('alice', 0);
+  relay.joined('alice', 0, TAG_A);
+  return { relay, commit: b64(draft.commit) };
+}
 
 /** A relay at epoch 1 (Alice added Bob), and Alice's group. */
 async function relayAtEpoch1(now: () => number): Promise<{ relay: MlsRelay; alice: MeetingGroup }> {
