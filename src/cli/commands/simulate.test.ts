@@ -57,7 +57,7 @@ describe('geobridge simulate: cascade figures', () => {
     expect((await simulate('--json', file)).code).toBe(0);
     const result = JSON.parse(readFileSync(file, 'utf8')) as SimulationResult;
     const run = result.runs[0];
-    expect(Object.keys(run ?? {})).toEqual(['name', 'enforceFences', 'maxUtilization', 'totals', 'series', 'rttMs', 'connectMs', 'incident', 'flows', 'datacenters', 'shortfall', 'decisions', 'cascade']);
+    expect(Object.keys(run ?? {})).toEqual(['name', 'enforceFences', 'maxUtilization', 'totals', 'series', 'rttMs', 'connectMs', 'incident', 'flows', 'refusals', 'datacenters', 'shortfall', 'decisions', 'cascade']);
     const c = run?.cascade;
     expect(Object.keys(c ?? {})).toEqual(['sample', 'meetings', 'participants', 'distanceKm', 'distanceRatio', 'relayHops', 'unreachable', 'unrouted']);
     expect(c?.distanceRatio).toBeLessThan(1);
