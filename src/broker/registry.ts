@@ -21,6 +21,8 @@ export interface BridgeReport {
 
 interface Entry extends BridgeReport {
   readonly lastSeenMs: number;
+  /** `groups` by meeting: the console looks up each meeting's. */
+  readonly groupByMeeting: ReadonlyMap<string, { readonly epoch: number; readonly members: number }>;
 }
 
 /** Live bridges by datacenter. */
@@ -45,7 +47,7 @@ export class BridgeRegistry {
   /** Records a heartbeat; returns true when this is the datacenter's first since it was down or unknown. */
   report(datacenter: string, report: BridgeReport, nowMs: number): boolean {
     const before = this.#entries.get(datacenter);
-    this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs });
+    this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs, groupByMeeting: new Map((report.groups ?? []).map((g) => [g.meeting, g])) });
     this.#cached = undefined;
     return !before || nowMs - before.lastSeenMs > this.#timeoutMs;
   }
@@ -61,7 +63,7 @@ export class BridgeRegistry {
   /** The MLS group of `meeting` as the live bridge of `datacenter` last reported it. */
   groupAt(datacenter: string, meeting: string, nowMs: number): { readonly epoch: number; readonly members: number } | undefined {
     if (!this.isLive(datacenter, nowMs)) return undefined;
-    return this.#entries.get(datacenter)?.groups?.find((g) => g.meeting === meeting);
+    return this.#entries.get(datacenter)?.groupByMeeting.get(meeting);
   }
 
   /** True when the datacenter's bridge reported within the timeout (and the registry is not suspended). */

@@ -62,7 +62,7 @@ export class MlsRelay {
   readonly #buckets = new Map<string, Bucket>();
   /** Participants who hold the group, as far as the relay has seen. */
   readonly #holders = new Set<string>();
-  /** Holders that showed it (said so, committed, or carried the group in): a founder is a holder before it says a word, and one whose page does not encrypt never will. */
+  /** Holders that showed it (said so, committed, or carried the group in), a subset of #holders: a founder is a holder before it says a word, and one whose page does not encrypt never will. */
   readonly #shown = new Set<string>();
   /** The current epoch's `groupTag`, as its committer or members gave it; undefined while unknown. */
   #tag: string | undefined;
@@ -118,7 +118,7 @@ export class MlsRelay {
 
   /** The group as the relay sees it: its epoch, and how many participants showed they hold it (0: nobody encrypts). */
   get status(): GroupStatus {
-    return { epoch: Number(this.#state.epoch), members: [...this.#holders].filter((h) => this.#shown.has(h)).length };
+    return { epoch: Number(this.#state.epoch), members: this.#shown.size };
   }
 
   /** What to send, and to whom, for a participant's submission; `everyone` are the room's other participants. */

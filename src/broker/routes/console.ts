@@ -46,7 +46,7 @@ function noStore(_request: FastifyRequest, reply: FastifyReply, done: () => void
 /** Routes checked by the session are left to the failure limit, as routes with a bearer token are (rate-limits.ts). */
 const BY_SESSION = { onRequest: noStore, config: { rateLimit: false as const } };
 
-/** POST /v1/console/login and /logout, GET /v1/console/session, /overview, /events, /meetings, POST /v1/console/meetings/:id/end. */
+/** Every /v1/console/* route: the session, the overview and its events, meetings, fences, audit, manifest review and what-if (docs/console.md#the-console-api). */
 export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
   // In this broker's memory only (see the module comment).
   const sessions = new ConsoleSessions();
@@ -353,12 +353,17 @@ export async function overviewOf(ctx: BrokerContext): Promise<ConsoleOverview> {
   const { manifest, version } = ctx.policy.current;
   const nowMs = ctx.monotonicMs();
   // One read of the store, however many datacenters: the event streams ask four times a second.
-  const counts = await ctx.store.countParticipants();
+  const byDatacenter = new Map<string, { participants: number; meetings: number }>();
+  for (const c of await ctx.store.countParticipants()) {
+    const at = byDatacenter.get(c.datacenter) ?? { participants: 0, meetings: 0 };
+    at.participants += c.participants;
+    at.meetings += 1;
+    byDatacenter.set(c.datacenter, at);
+  }
   return {
     policyVersion: version,
     datacenters: manifest.datacenters.map((dc) => {
-      const here = counts.filter((c) => c.datacenter === dc.id);
-      const participants = here.reduce((n, c) => n + c.participants, 0);
+      const { participants, meetings } = byDatacenter.get(dc.id) ?? { participants: 0, meetings: 0 };
       const state = !ctx.registry.isLive(dc.id, nowMs) ? 'down' : ctx.registry.isServing(dc.id, nowMs) ? 'up' : 'draining';
       return {
         id: dc.id,
@@ -368,7 +373,7 @@ export async function overviewOf(ctx: BrokerContext): Promise<ConsoleOverview> {
         participants,
         capacity: dc.capacity,
         utilization: dc.capacity > 0 ? participants / dc.capacity : 0,
-        meetings: here.length,
+        meetings,
       };
     }),
     relays: allHops(ctx).map((h) => ({ meeting: h.meeting, from: h.from, to: h.to, streams: h.streams.length })),
