@@ -110,6 +110,10 @@ export async function transaction<T>(pool: pg.Pool, fn: (query: Query) => Promis
   } catch (error) {
     throw mapError(error);
   }
+  // A connection cut while we hold it fails the statement in flight, and the client also emits 'error':
+  // the pool listens only to idle clients, so without this the process would crash on an outage.
+  const ignore = (): void => undefined;
+  client.on('error', ignore);
   const query = queryOn(client, mapError);
   let broken = false;
   try {
@@ -124,6 +128,7 @@ export async function transaction<T>(pool: pg.Pool, fn: (query: Query) => Promis
     throw error;
   } finally {
     // A connection that cannot even roll back is dropped, not handed to the next caller.
+    client.off('error', ignore);
     client.release(broken);
   }
 }
