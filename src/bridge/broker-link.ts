@@ -168,19 +168,29 @@ export class BrokerLink {
   }
 
   /**
-   * Reports an admission with its ticket (and the MLS group the participant
-   * carries); the broker re-checks it against the policy in force and may
+   * Reports an admission with its ticket (and, in a cascaded meeting, the MLS
+   * group the participant carries, or that it takes no part); the broker re-checks it against the policy in force and may
    * refuse. Answers the policy the meeting is held to and, in a cascaded
    * meeting, how the participant enters the group the broker orders.
    */
-  async admitted(participant: string, meeting: string, ticket: string, replaced: boolean, carried?: MlsHolding): Promise<Admitted> {
-    const answer = await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket, ...(replaced ? { replaced } : {}), ...(carried ? { mls: carried } : {}) });
+  async admitted(participant: string, meeting: string, ticket: string, replaced: boolean, group?: { carried: MlsHolding | undefined; encrypts: boolean }): Promise<Admitted> {
+    const carried = group?.carried;
+    const answer = await this.#send(`${meeting} ${participant}`, '/v1/bridges/admissions', {
+      kind: 'admission',
+      participant,
+      meeting,
+      outcome: 'admitted',
+      ticket,
+      ...(replaced ? { replaced } : {}),
+      ...(carried ? { mls: carried } : {}),
+      ...(group?.encrypts === false ? { e2ee: false } : {}),
+    });
     const policy = answer.policy as MeetingPolicy | undefined;
     if (policy?.hostCountry === undefined) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer carries no meeting policy");
-    const group = answer.group as Admitted['group'];
+    const entered = answer.group as Admitted['group'];
     if (policy.cascade !== true) return { policy };
-    if (group === undefined || !['found', 'continue', 'join'].includes(group.entry) || !Array.isArray(group.members)) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer to a cascaded meeting says nothing of its MLS group");
-    return { policy, group };
+    if (entered === undefined || !['found', 'continue', 'join', 'none'].includes(entered.entry) || !Array.isArray(entered.members)) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer to a cascaded meeting says nothing of its MLS group");
+    return { policy, group: entered };
   }
 
   /** Passes a participant's MLS message in a cascaded meeting to the broker, which orders the meeting's one group; after its admission, in order. */

@@ -36,9 +36,9 @@ let anna: Member;
 let ben: Member;
 let kenji: Member;
 
-async function join(name: string, country: string): Promise<Member> {
+async function join(name: string, country: string, e2ee = true, into = meeting): Promise<Member> {
   const events: Event[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country, e2ee: true, onEvent: (e) => events.push(e) });
+  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(into, name), country, e2ee, onEvent: (e) => events.push(e) });
   session.join();
   return { name, session, events };
 }
@@ -138,5 +138,23 @@ describe('E2EE across the bridges of a cascade', () => {
     expect(after.epoch).toBeGreaterThan(before.epoch);
     expect(after.securityCode).not.toBe(before.securityCode);
     expect(latest(kenji)?.members.map((m) => m.name).sort()).toEqual(['Ben', 'Kenji']);
+  });
+});
+
+describe('a participant that does not encrypt in a cascaded meeting', () => {
+  it('is not made the group’s founder when it comes first: those that encrypt, on other bridges, agree keys without it', async () => {
+    const other = await cluster.meeting('Cascade, one participant without E2EE');
+    const pat = await join('Pat', 'US', false, other);
+    await until(() => datacenterOf(pat) !== undefined, () => 'Pat connected');
+    const ken = await join('Ken', 'JP', true, other);
+    const ute = await join('Ute', 'DE', true, other);
+    try {
+      const agreed = await converged([ken, ute], 2);
+      expect(latest(ute)?.securityCode).toBe(agreed.securityCode);
+      expect(latest(pat)).toBeUndefined();
+      expect(groupMembers(cluster.broker.context, other).map((m) => m.name)).toEqual(['Pat', 'Ken', 'Ute']);
+    } finally {
+      for (const m of [pat, ken, ute]) m.session.leave();
+    }
   });
 });

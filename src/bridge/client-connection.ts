@@ -10,7 +10,7 @@
 import type { WebSocket } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type MlsHolding } from '../protocol/signalling.js';
+import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type JoinMessage } from '../protocol/signalling.js';
 import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BrokerLink } from './broker-link.js';
 import { RelaySession, type RelayHost } from './relay-session.js';
@@ -131,7 +131,7 @@ export class ClientConnection {
           return;
         }
         this.#joining = true;
-        this.#applied = this.#join(message.ticket, message.challenge, message.mls, message.sends ?? [])
+        this.#applied = this.#join(message)
           .catch((error: unknown) => {
             const code = isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR';
             this.#refuse(code, isGeobridgeError(error) ? error.message : 'the bridge failed to admit you; try again');
@@ -171,7 +171,8 @@ export class ClientConnection {
   }
 
   /** Admits the participant, or redirects it, or throws why not. */
-  async #join(token: string, challenge: string, carried: MlsHolding | undefined, sends: readonly ('audio' | 'video')[]): Promise<void> {
+  async #join(join: JoinMessage): Promise<void> {
+    const { ticket: token, challenge } = join;
     const host = this.#host;
     const { link } = host;
     const closed = host.closedReason();
@@ -200,20 +201,22 @@ export class ClientConnection {
     const earlier = host.admission(meeting, sub);
     const held = host.holdGroupMessages(meeting, sub);
     try {
-      await this.#admit(claims, token, signedProof, earlier, carried, sends, held);
+      await this.#admit(claims, signedProof, earlier, join, held);
     } finally {
       held.release();
     }
   }
 
   /** The broker's admission, then the participant into the room. */
-  async #admit(claims: RouteTicketClaims, token: string, signedProof: string, earlier: Admission | undefined, carried: MlsHolding | undefined, sends: readonly ('audio' | 'video')[], held: { release(admission?: Admission): void }): Promise<void> {
+  async #admit(claims: RouteTicketClaims, signedProof: string, earlier: Admission | undefined, join: JoinMessage, held: { release(admission?: Admission): void }): Promise<void> {
+    const { ticket: token, mls: carried, sends = [] } = join;
+    const encrypts = join.e2ee !== false;
     const host = this.#host;
     const { link } = host;
     const { meeting, sub } = claims;
     // The broker re-checks the ticket against the policy in force before the participant gets media, and records the member
     // (and, in a cascaded meeting, takes it into the group it orders: only there is the carried group the broker's business).
-    const { policy, group } = await link.admitted(sub, meeting, token, earlier !== undefined, claims.policy.cascade === true ? carried : undefined);
+    const { policy, group } = await link.admitted(sub, meeting, token, earlier !== undefined, claims.policy.cascade === true ? { carried, encrypts } : undefined);
     if (this.#closed) {
       await this.#rollBack(claims, earlier);
       return;
@@ -244,7 +247,7 @@ export class ClientConnection {
     };
     this.#admission = admission;
     if (!host.enter(admission, policy)) return;
-    const entry = group?.entry ?? room.mls.admit(sub, room.participants.size, carried);
+    const entry = group?.entry ?? room.mls.admit(sub, room.participants.size, carried, encrypts);
     this.#send({
       type: 'admitted',
       participant: sub,

@@ -46,10 +46,10 @@ function rosters(m: Member): Roster[] {
   return m.events.filter((e): e is Roster => e.type === 'roster');
 }
 
-/** Joins with E2EE; `joinToken` reuses one (a second connection of the same participant). */
-async function join(meeting: string, name: string, joinToken?: string): Promise<Member> {
+/** Joins with E2EE (or, `e2ee` false, without); `joinToken` reuses one (a second connection of the same participant). */
+async function join(meeting: string, name: string, joinToken?: string, e2ee = true): Promise<Member> {
   const events: SessionEvent<MediaStreamTrack>[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: joinToken ?? (await cluster.joinToken(meeting, name)), country: 'US', e2ee: true, onEvent: (e) => events.push(e) });
+  const session = nodeSession({ broker: cluster.broker.url, joinToken: joinToken ?? (await cluster.joinToken(meeting, name)), country: 'US', e2ee, onEvent: (e) => events.push(e) });
   session.join();
   return { name, session, events };
 }
@@ -161,6 +161,24 @@ describe('MLS group over the bridge', () => {
     expect(rosters(ada).some((r) => r.joining.some((a) => a.name === 'Dee'))).toBe(true);
     expect([ada, cy, dee].every((m) => rosters(m).every((r) => r.members.every((e) => e.flags.length === 0)))).toBe(true);
     for (const m of [ada, cy, dee]) m.session.leave();
+  }, 60_000);
+
+  it('a participant that does not encrypt, first into the meeting, is not made its founder: those that encrypt agree keys without it', async () => {
+    const meeting = await cluster.meeting();
+    const plain = await join(meeting, 'Pat', undefined, false);
+    await until(() => plain.events.some((e) => e.type === 'connected'), "Pat's connection");
+    const ada = await join(meeting, 'Ada');
+    const bo = await join(meeting, 'Bo');
+    const two = await converged([ada, bo], 2);
+    expect(new Set(two.map((e) => e.securityCode)).size).toBe(1);
+    // Pat is in the meeting, not in the group: "joining" on the rosters, never a member, and no keys of its own.
+    expect(latestRoster(ada)?.joining.map((a) => a.name)).toEqual(['Pat']);
+    expect(latest(plain)).toBeUndefined();
+    // The founder leaves: the one left that encrypts founds anew, not Pat, who came before her.
+    ada.session.leave();
+    const [alone] = await converged([bo], 1);
+    expect(alone?.epoch).toBeGreaterThan(two[0]?.epoch ?? 0n);
+    leaveAll([plain, bo]);
   }, 60_000);
 });
 

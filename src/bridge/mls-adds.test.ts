@@ -35,6 +35,7 @@ class Room {
   admit(id: string, addBatchMs?: number, carried?: CarriedGroup, rejoinGraceMs?: number): MeetingKeys {
     const others = [...this.keys.keys()];
     const entry = this.relay.admit(id, others.length, carried ? holdingOf(carried) : undefined);
+    if (entry === 'none') throw new Error('every participant here encrypts');
     const keys = new MeetingKeys({
       broker: 'http://127.0.0.1:9',
       joinToken: 'unused',

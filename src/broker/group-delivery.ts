@@ -85,15 +85,15 @@ function scope(group: Group): GroupMember[] {
 
 /**
  * A participant was admitted to a cascaded meeting: how it enters the group
- * (it founds it, goes on in the group it carries, or joins with a key
- * package) and the group's members now, for its `admitted`. The other
+ * (it founds it, goes on in the group it carries, joins with a key
+ * package, or, `encrypts` false, takes no part) and the group's members now, for its `admitted`. The other
  * members hear of it (`mls-members`).
  */
-export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, carried?: MlsHolding): { entry: MlsEntry; members: GroupMember[] } {
+export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, carried?: MlsHolding, encrypts = true): { entry: MlsEntry; members: GroupMember[] } {
   const state = stateOf(ctx);
   const group = groupOf(ctx, meeting);
   group.members.delete(arrival.id);
-  const entry = group.relay.admit(arrival.id, group.members.size, carried);
+  const entry = group.relay.admit(arrival.id, group.members.size, carried, encrypts);
   group.members.set(arrival.id, { ...arrival, since: ++state.admissions, encrypts: entry === 'continue' });
   const members = scope(group);
   send(ctx, meeting, group, [...group.members.keys()].filter((id) => id !== arrival.id).map((to) => ({ to, message: { type: 'mls-members', members } })));

@@ -68,6 +68,29 @@ describe('the MLS relay on admission', () => {
     relay.left('bob', ['alice', 'carol']);
     expect(relay.status).toEqual({ epoch: 1, members: 2 });
   });
+
+  it('never makes a participant that does not encrypt the founder: the first that encrypts founds the group, whoever came before', () => {
+    const relay = new MlsRelay(MEETING);
+    expect(relay.admit('plain', 0, undefined, false)).toBe('none');
+    expect(relay.admit('ada', 1)).toBe('found');
+    expect(relay.admit('bo', 2)).toBe('join');
+    // A carried group goes on where only participants that do not encrypt are.
+    const carriedIn = new MlsRelay(MEETING);
+    carriedIn.admit('plain', 0, undefined, false);
+    expect(carriedIn.admit('ada', 1, { epoch: 4, tag: TAG_A })).toBe('continue');
+    expect(carriedIn.status).toEqual({ epoch: 4, members: 1 });
+  });
+
+  it('when the last holder leaves, asks the earliest of those that encrypt to found a new group, passing over those that do not', () => {
+    const relay = new MlsRelay(MEETING);
+    relay.admit('ada', 0);
+    relay.admit('plain', 1, undefined, false);
+    relay.admit('bo', 2);
+    expect(relay.left('ada', ['plain', 'bo'])).toEqual([{ to: 'bo', message: { type: 'mls-found' } }]);
+    // Nobody left who encrypts: nobody is asked, and the next that encrypts founds.
+    expect(relay.left('bo', ['plain'])).toEqual([]);
+    expect(relay.admit('cy', 1)).toBe('found');
+  });
 });
 
 /** A relay whose group Alice founded and said she holds (epoch 0, tag A), and her commit adding Bob, not yet sent. */

@@ -24,7 +24,9 @@
  * accepted, each member that says it joined — and when the last holder
  * leaves while others still wait to be added, it asks the earliest of them
  * to found a new group (`mls-found`): without that they would wait forever
- * for a Welcome nobody can send.
+ * for a Welcome nobody can send. A participant that takes no part in the
+ * group (its `join` says `e2ee: false`) is never asked to found it: the
+ * first participant that encrypts founds it, whoever came before.
  */
 import { MAX_MLS_APPLICATION_BYTES, type GroupDeliveryMessage, type MlsHolding, type MlsSubmitMessage } from '../protocol/signalling.js';
 import { deliver, openDelivery, type DeliveryState } from './delivery.js';
@@ -45,8 +47,8 @@ export interface GroupStatus {
   readonly members: number;
 }
 
-/** How a participant enters the room's group: founds it, goes on in the group it carries, or joins with a key package. */
-export type MlsEntry = 'found' | 'continue' | 'join';
+/** How a participant enters the room's group: founds it, goes on in the group it carries, joins with a key package, or takes no part (it does not encrypt). */
+export type MlsEntry = 'found' | 'continue' | 'join' | 'none';
 
 /** A token bucket's level at a time. */
 interface Bucket {
@@ -64,6 +66,8 @@ export class MlsRelay {
   readonly #holders = new Set<string>();
   /** Holders that showed it (said so, committed, or carried the group in), a subset of #holders: a founder is a holder before it says a word, and one whose page does not encrypt never will. */
   readonly #shown = new Set<string>();
+  /** Participants that take no part in the group: never asked to found it. */
+  readonly #outside = new Set<string>();
   /** The current epoch's `groupTag`, as its committer or members gave it; undefined while unknown. */
   #tag: string | undefined;
 
@@ -74,9 +78,20 @@ export class MlsRelay {
     this.#state = openDelivery(meeting);
   }
 
-  /** Called when `participant` is admitted into a room of `others` participants, with the group it carries if any: how it enters the group. */
-  admit(participant: string, others: number, carried?: MlsHolding): MlsEntry {
-    if (others === 0) {
+  /**
+   * Called when `participant` is admitted into a room of `others` participants, with the group it carries if any, or
+   * `encrypts` false when it takes no part in the group: how it enters the group.
+   */
+  admit(participant: string, others: number, carried?: MlsHolding, encrypts = true): MlsEntry {
+    this.#outside.delete(participant);
+    if (!encrypts) {
+      this.#outside.add(participant);
+      this.#holders.delete(participant);
+      this.#shown.delete(participant);
+      return 'none';
+    }
+    // Nobody holds the group (an empty room, or only participants that do not encrypt): this one founds it.
+    if (others === 0 || this.#holders.size === 0) {
       this.#refound(participant, carried);
       return carried ? 'continue' : 'found';
     }
@@ -99,7 +114,8 @@ export class MlsRelay {
   left(participant: string, remaining: readonly string[]): Outgoing[] {
     this.#holders.delete(participant);
     this.#shown.delete(participant);
-    const founder = remaining[0];
+    this.#outside.delete(participant);
+    const founder = remaining.find((id) => !this.#outside.has(id));
     if (this.#holders.size > 0 || founder === undefined) return [];
     this.#refound(founder);
     return [{ to: founder, message: { type: 'mls-found' } }];

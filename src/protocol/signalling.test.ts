@@ -17,7 +17,7 @@ const stream = fc.oneof(
   fc.record({ mid: id, peer: id, kind: fc.constant('video' as const), source: fc.constantFrom('camera' as const, 'screen' as const) }),
 );
 const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
-  fc.record({ type: fc.constant('join' as const), ticket: id, challenge, mls: fc.record({ epoch: fc.nat(), tag: groupTag }), sends: fc.subarray(['audio', 'video'] as ('audio' | 'video')[]) }, { requiredKeys: ['type', 'ticket', 'challenge'] }),
+  fc.record({ type: fc.constant('join' as const), ticket: id, challenge, mls: fc.record({ epoch: fc.nat(), tag: groupTag }), sends: fc.subarray(['audio', 'video'] as ('audio' | 'video')[]), e2ee: fc.boolean() }, { requiredKeys: ['type', 'ticket', 'challenge'] }),
   fc.record({ type: fc.constant('answer' as const), sdp: id }),
   fc.record({ type: fc.constant('candidate' as const), candidate: id, sdpMid: fc.string({ maxLength: 3 }), sdpMLineIndex: fc.nat(8) }, { requiredKeys: ['type', 'candidate'] }),
   fc.record({ type: fc.constant('state' as const), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() }, { requiredKeys: ['type', 'audio', 'video'] }),
@@ -92,6 +92,9 @@ describe('signalling protocol', () => {
     const sending = (sends: unknown): string => JSON.stringify({ type: 'join', ticket: 't', challenge: 'c'.repeat(43), sends });
     for (const ok of [[], ['audio'], ['video', 'audio']]) expect(parseClientMessage(sending(ok)).ok).toBe(true);
     for (const bad of [['audio', 'audio'], ['screen'], ['audio', 'video', 'audio'], 'audio', [1]]) expect(parseClientMessage(sending(bad))).toEqual({ ok: false, error: "'join' message: field 'sends' is malformed" });
+    const outside = (e2ee: unknown): string => JSON.stringify({ type: 'join', ticket: 't', challenge: 'c'.repeat(43), e2ee });
+    expect(parseClientMessage(outside(false))).toMatchObject({ ok: true, message: { e2ee: false } });
+    expect(parseClientMessage(outside('no'))).toEqual({ ok: false, error: "'join' message: field 'e2ee' is malformed" });
     // An empty candidate would be end-of-candidates, which the protocol leaves out.
     expect(parseClientMessage('{"type":"candidate","candidate":""}')).toEqual({ ok: false, error: "'candidate' message: field 'candidate' is malformed" });
     expect(parseClientMessage(JSON.stringify({ type: 'candidate', candidate: 'c'.repeat(513) })).ok).toBe(false);

@@ -116,6 +116,12 @@ export interface JoinMessage {
    * waits for the answer.
    */
   readonly sends?: readonly ('audio' | 'video')[];
+  /**
+   * False: this client takes no part in the meeting's MLS group (it does not
+   * encrypt), so the bridge never asks it to found the group; the first
+   * participant that encrypts does. Absent means true.
+   */
+  readonly e2ee?: boolean;
 }
 /** An MLS group a participant holds: its epoch and `groupTag` (src/mls/security-code.ts), which names the epoch without revealing a key. */
 export interface MlsHolding {
@@ -356,7 +362,7 @@ const sends: Check = (v) => arrayOf(oneOf('audio', 'video'), 2)(v) && new Set(v 
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
-  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends) },
+  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool) },
   answer: { sdp: nonEmpty(SDP_MAX) },
   candidate: { candidate: nonEmpty(CANDIDATE_MAX), sdpMid: optional(str(32)), sdpMLineIndex: optional(count) },
   state: { audio: bool, video: bool, screen: optional(bool) },

@@ -201,7 +201,7 @@ interface Link {
   done: boolean;
   /** The bridge was told we share a screen (`state.screen`) on this connection. */
   screenAnnounced: boolean;
-  /** Our `join` had fields a bridge from before them refuses (`mls`, `sends`). */
+  /** Our `join` had fields a bridge from before them refuses (`mls`, `sends`, `e2ee`). */
   extendedJoin?: boolean;
   /** Candidates gathered before the first answer went out: the bridge applies them after it. */
   candidates?: TrickledCandidate[] | undefined;
@@ -449,8 +449,10 @@ export class Session<Track> {
     socket.onopen = (): void => {
       const carried = this.#options.e2ee ? this.#carried : undefined;
       const sends = this.#bareJoin ? [] : (this.#options.platform.sends?.() ?? []);
-      link.extendedJoin = carried !== undefined || sends.length > 0;
-      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}), ...(sends.length > 0 ? { sends } : {}) });
+      // A client that does not encrypt says so, or the bridge could make it the group's founder and leave the others without keys.
+      const outside = this.#options.e2ee === true || this.#bareJoin ? {} : { e2ee: false };
+      link.extendedJoin = carried !== undefined || sends.length > 0 || 'e2ee' in outside;
+      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}), ...(sends.length > 0 ? { sends } : {}), ...outside });
       this.#dispatch({ type: 'reached', attemptId });
     };
     socket.onerror = (): void => {
@@ -629,7 +631,7 @@ export class Session<Track> {
         this.#dispatch({ type: 'redirect', attemptId, datacenter: message.datacenter });
         return;
       case 'refused':
-        // A bridge from before `join.mls` and `join.sends` refuses them: later attempts send a bare join (and join the group anew).
+        // A bridge from before `join.mls`, `join.sends` and `join.e2ee` refuses them: later attempts send a bare join (and join the group anew).
         if (!link.admitted && link.extendedJoin === true && message.code === 'BAD_MESSAGE') {
           this.#carried = undefined;
           this.#bareJoin = true;

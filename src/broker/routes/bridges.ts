@@ -59,7 +59,7 @@ const GroupSubmission = Type.Object(
   { additionalProperties: false },
 );
 const GroupEntry = Type.Object({
-  entry: Type.Union([Type.Literal('found'), Type.Literal('continue'), Type.Literal('join')]),
+  entry: Type.Union([Type.Literal('found'), Type.Literal('continue'), Type.Literal('join'), Type.Literal('none')]),
   members: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), since: Type.Integer() })),
 });
 
@@ -98,6 +98,8 @@ const Admission = Type.Object(
     byChoice: Type.Optional(Type.Literal(true)),
     /** For `admitted`: the MLS group the participant carries from its last bridge (`join.mls`); a cascaded meeting's group lives here. */
     mls: Type.Optional(Type.Object({ epoch: Type.Integer({ minimum: 0 }), tag: GroupTag }, { additionalProperties: false })),
+    /** For `admitted`: false when the participant takes no part in the MLS group (`join.e2ee`), so it is never asked to found it. */
+    e2ee: Type.Optional(Type.Literal(false)),
   },
   { additionalProperties: false },
 );
@@ -316,7 +318,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       });
       // A cascaded meeting's one MLS group is ordered here, for all its bridges. Taken in with the member row, with
       // nothing awaited between: a plan made meanwhile names every member it reads (the names are the group's).
-      const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls) : undefined;
+      const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false) : undefined;
       await recordAdmission(ctx, datacenter, ticket, subject);
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
