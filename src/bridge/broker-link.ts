@@ -35,6 +35,8 @@ import { Lanes } from './lanes.js';
 export interface Load {
   readonly participants: number;
   readonly cpu: number;
+  /** The share of the time since the last heartbeat that the event loop was busy (0–1). */
+  readonly loop?: number;
   readonly draining: boolean;
   /** The MLS groups this bridge orders that someone showed they hold (the operator console shows them). */
   readonly groups?: readonly ({ readonly meeting: string } & GroupStatus)[];

@@ -16,6 +16,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { JWK } from 'jose';
 import { WebSocketServer } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
@@ -141,6 +142,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   #behindSince: number | undefined;
   #cpuBefore = process.cpuUsage();
   #cpuAt = performance.now();
+  /** The event loop's busy time up to the last heartbeat: the broker sheds load from a bridge whose loop cannot keep up. */
+  #loopBefore = performance.eventLoopUtilization();
 
   constructor(options: BridgeOptions, url: string, link: BrokerLink, http: ReturnType<typeof createServer>) {
     this.#options = options;
@@ -523,10 +526,13 @@ class Bridge implements RunningBridge, AdmissionHost {
     this.#cpuBefore = process.cpuUsage();
     this.#cpuAt = performance.now();
     const cpu = elapsed > 0 ? (used.user + used.system) / 1000 / elapsed : 0;
+    const loopNow = performance.eventLoopUtilization();
+    const loop = performance.eventLoopUtilization(loopNow, this.#loopBefore).utilization;
+    this.#loopBefore = loopNow;
     const participants = [...this.#rooms.values()].reduce((n, r) => n + r.participants.size, 0);
     // A cascaded meeting's group is the broker's to order: its rooms' own relays stay empty.
     const groups = [...this.#rooms.values()].map((r) => ({ meeting: r.meeting, ...r.mls.status })).filter((g) => g.members > 0);
-    const brokerVersion = await this.#link.heartbeat({ participants, cpu: Math.round(cpu * 1000) / 1000, draining: this.#draining, ...(groups.length > 0 ? { groups } : {}) });
+    const brokerVersion = await this.#link.heartbeat({ participants, cpu: Math.round(cpu * 1000) / 1000, loop: Math.min(1, Math.round(loop * 1000) / 1000), draining: this.#draining, ...(groups.length > 0 ? { groups } : {}) });
     // The broker has been on a newer policy than the channel delivered for a while: the channel is stuck, not
     // merely a moment behind (a change is announced right after it takes effect; resetting then would lose it).
     const ours = this.#control.policy?.version;

@@ -313,6 +313,43 @@ describe('bridges', () => {
     expect(broker.ctx.registry.isLive('us-east', broker.ctx.monotonicMs())).toBe(false);
   });
 
+  it('sheds load from a bridge whose event loop cannot keep up (--shed-at): new meetings go to the next datacenter inside the fence, and each change is audited', async () => {
+    await broker.close();
+    broker = await startTestBroker({ config: { shedAt: 0.9 } });
+    await allBridgesUp();
+    const { apiKey } = await account();
+    const routed = async (): Promise<{ datacenter: string; jurisdiction: string }[]> => {
+      const res = await route((await joinToken(apiKey, await meeting(apiKey))).token);
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<{ candidates: { datacenter: string; jurisdiction: string }[] }>().candidates;
+    };
+    const before = await routed();
+    const busy = before[0]?.datacenter ?? '';
+    const beat = async (loop: number): Promise<void> => {
+      const res = await call({ method: 'POST', url: '/v1/bridges/heartbeat', payload: { message: await broker.signAs(busy, { kind: 'heartbeat', participants: 0, cpu: 1, loop, draining: false }) } });
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    const sheds = async (): Promise<unknown[]> => (await broker.ctx.audit.read()).filter((r) => r.type === 'bridge.load-shed').map((r) => r.data);
+    // The loop average climbs 0.5, 0.75, 0.875: not yet.
+    for (let i = 0; i < 3; i++) await beat(1);
+    expect((await routed())[0]?.datacenter).toBe(busy);
+    await beat(1);
+    const after = await routed();
+    expect(after.map((c) => c.datacenter)).not.toContain(busy);
+    expect(after[0]).toEqual(before[1]);
+    expect(await sheds()).toEqual([{ datacenter: busy, shedding: true, loop: 0.938, threshold: 0.9 }]);
+    expect((await call({ method: 'GET', url: '/metrics' })).body).toContain(`geobridge_bridge_load_sheds_total{datacenter="${busy}",shedding="true"} 1`);
+    // Just under the threshold (average 0.819) it still sheds; well under it (0.509), it takes new meetings again.
+    await beat(0.7);
+    expect((await routed())[0]?.datacenter).not.toBe(busy);
+    await beat(0.2);
+    expect((await routed())[0]?.datacenter).toBe(busy);
+    expect(await sheds()).toEqual([
+      { datacenter: busy, shedding: true, loop: 0.938, threshold: 0.9 },
+      { datacenter: busy, shedding: false, loop: 0.509, threshold: 0.9 },
+    ]);
+  });
+
   it('lets exactly one of concurrent placement claims win', async () => {
     await allBridgesUp();
     const { apiKey } = await account();

@@ -26,6 +26,15 @@ describe('parseServeSettings', () => {
     expect(problems.join('\n')).toMatch(/GEOBRIDGE_ADMIN_TOKEN/);
   });
 
+  it('sheds load only when --shed-at gives a share from 0.5 to 1', () => {
+    expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.shedAt).toBeUndefined();
+    expect(parseServeSettings({ manifest: 'm.yaml', shedAt: '0.9' }, {}).settings?.shedAt).toBe(0.9);
+    expect(parseServeSettings({ manifest: 'm.yaml' }, { GEOBRIDGE_SHED_AT: '1' }).settings?.shedAt).toBe(1);
+    for (const bad of ['0.2', '90', 'busy', '']) {
+      expect(parseServeSettings({ manifest: 'm.yaml', shedAt: bad }, {}).problems, bad).toEqual([`--shed-at (GEOBRIDGE_SHED_AT) is '${bad}'; it must be a share from 0.5 to 1, e.g. 0.9 (a bridge whose event loop is busy 90 % of the time takes no new participants).`]);
+    }
+  });
+
   it('keeps the store in SQLite unless --store names a PostgreSQL URL, and never echoes a bad one', () => {
     expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.storeUrl).toBeUndefined();
     expect(parseServeSettings({ manifest: 'm.yaml', store: 'sqlite' }, {}).settings?.storeUrl).toBeUndefined();

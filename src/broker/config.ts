@@ -26,6 +26,7 @@ export interface ServeFlags {
   readonly geoip?: string | undefined;
   readonly issuer?: string | undefined;
   readonly heartbeatTimeoutMs?: string | undefined;
+  readonly shedAt?: string | undefined;
   readonly ticketTtl?: string | undefined;
   readonly joinTokenTtl?: string | undefined;
   readonly placementReleaseMs?: string | undefined;
@@ -72,6 +73,8 @@ export interface ServeSettings {
   /** From GEOBRIDGE_ADMIN_TOKEN; when absent one is generated into the data directory. */
   readonly adminToken: string | undefined;
   readonly heartbeatTimeoutMs: number;
+  /** Load shedding: a bridge whose event loop is busy this share of the time (averaged over heartbeats) takes no new participants; off when absent. */
+  readonly shedAt?: number | undefined;
   readonly routeTicketSeconds: number;
   readonly joinTokenSeconds: number;
   /** How long a placed meeting may stay empty before its placement is released. */
@@ -97,6 +100,7 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   geoip: 'GEOBRIDGE_GEOIP',
   issuer: 'GEOBRIDGE_ISSUER',
   heartbeatTimeoutMs: 'GEOBRIDGE_HEARTBEAT_TIMEOUT_MS',
+  shedAt: 'GEOBRIDGE_SHED_AT',
   ticketTtl: 'GEOBRIDGE_TICKET_TTL',
   joinTokenTtl: 'GEOBRIDGE_JOIN_TOKEN_TTL',
   placementReleaseMs: 'GEOBRIDGE_PLACEMENT_RELEASE_MS',
@@ -157,6 +161,10 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
   const adminToken = env.GEOBRIDGE_ADMIN_TOKEN;
   if (adminToken !== undefined && adminToken.length < 16) problems.push('GEOBRIDGE_ADMIN_TOKEN must be at least 16 characters (a random secret).');
   const heartbeatTimeoutMs = integer('heartbeatTimeoutMs', 5000, 500, 600_000);
+  const shedText = get('shedAt');
+  const shedAt = shedText === undefined ? undefined : Number(shedText);
+  // Below half, a bridge would shed in ordinary operation; 1 sheds only a loop that never rests.
+  if (shedAt !== undefined && !(shedAt >= 0.5 && shedAt <= 1)) problems.push(`--shed-at (${ENV_NAMES.shedAt}) is '${String(shedText)}'; it must be a share from 0.5 to 1, e.g. 0.9 (a bridge whose event loop is busy 90 % of the time takes no new participants).`);
   const routeTicketSeconds = integer('ticketTtl', 120, 5, 3600);
   const joinTokenSeconds = integer('joinTokenTtl', 600, 10, 86_400);
   const placementReleaseMs = integer('placementReleaseMs', 30_000, 100, 86_400_000);
@@ -187,6 +195,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       issuer,
       adminToken,
       heartbeatTimeoutMs,
+      shedAt,
       routeTicketSeconds,
       joinTokenSeconds,
       placementReleaseMs,

@@ -16,6 +16,8 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
   readonly liveBridges = new Gauge({ name: 'geobridge_live_bridges', help: 'Datacenters whose bridge sent a heartbeat within the timeout', registers: [this.registry] });
+  readonly bridgeLoop = new Gauge({ name: 'geobridge_bridge_loop_utilization', help: "Share of the time a bridge's event loop was busy, as its last heartbeat reported it", labelNames: ['datacenter'], registers: [this.registry] });
+  readonly loadSheds = new Counter({ name: 'geobridge_bridge_load_sheds_total', help: 'Bridges that started (shedding="true") or stopped (shedding="false") shedding load (serve --shed-at)', labelNames: ['datacenter', 'shedding'], registers: [this.registry] });
   readonly bridgeRejections = new Counter({
     name: 'geobridge_bridge_rejections_total',
     help: 'Bridge messages that failed authentication (bad signature, unknown, stale, replayed, malformed), by code and the path they came in on',

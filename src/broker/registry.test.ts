@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SELECTION, type Manifest } from '../core/manifest/types.js';
-import { BridgeRegistry } from './registry.js';
+import { BridgeRegistry, SHED_HYSTERESIS } from './registry.js';
 
 const TIMEOUT_MS = 5000;
 const IDS = ['a', 'b', 'c', 'd'] as const;
@@ -72,5 +72,60 @@ describe('BridgeRegistry.liveState', () => {
     const first = registry.liveState(manifest, 10);
     expect(registry.liveState(manifest, 20)).toBe(first);
     expect(registry.liveState({ ...manifest }, 20)).not.toBe(first);
+  });
+
+  describe('load shedding', () => {
+    const report = (loop: number | undefined, participants = 10) => ({ participants, cpu: 0, draining: false, ...(loop === undefined ? {} : { loop }) });
+
+    it('makes a bridge whose loop average passes the threshold full to the decider, and takes it back only well below it', () => {
+      const registry = new BridgeRegistry(TIMEOUT_MS, false, { at: 0.9 });
+      const utilization = (now: number): number | undefined => registry.liveState(manifest, now).utilization?.get('a');
+      registry.report('a', report(0.5), 0);
+      expect(utilization(0)).toBe(0.1);
+      // Busy seconds shed only once the average passes 0.9: 0.75, 0.875, then 0.9375.
+      registry.report('a', report(1), 1000);
+      registry.report('a', report(1), 2000);
+      expect(registry.isShedding('a', 2000)).toBe(false);
+      registry.report('a', report(1), 3000);
+      expect(registry.isShedding('a', 3000)).toBe(true);
+      expect(utilization(3000)).toBe(1);
+      // Just under the threshold (0.89) it goes on shedding; well under (0.695), it takes participants again.
+      registry.report('a', report(0.85), 4000);
+      expect(registry.isShedding('a', 4000)).toBe(true);
+      registry.report('a', report(0.5), 5000);
+      expect(registry.isShedding('a', 5000)).toBe(false);
+      expect(utilization(5000)).toBe(0.1);
+      expect(registry.loopAverage('a', 5000)).toBeCloseTo(0.695);
+    });
+
+    it('sheds nothing when off, for a bridge that does not report its loop, or for one that is down', () => {
+      const off = new BridgeRegistry(TIMEOUT_MS, false);
+      for (let t = 0; t < 5; t++) off.report('a', report(1), t * 1000);
+      expect(off.isShedding('a', 5000)).toBe(false);
+      const on = new BridgeRegistry(TIMEOUT_MS, false, { at: 0.9 });
+      for (let t = 0; t < 5; t++) on.report('a', report(undefined), t * 1000);
+      expect(on.isShedding('a', 5000)).toBe(false);
+      on.report('b', report(1), 0);
+      on.lost('b');
+      expect(on.isShedding('b', 1)).toBe(false);
+    });
+
+    it('property: sheds exactly when the loop average, with hysteresis, says so, and is full to the decider while it does', () => {
+      fc.assert(
+        fc.property(fc.double({ min: 0.5, max: 1, noNaN: true }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 40 }), (at, loops) => {
+          const registry = new BridgeRegistry(TIMEOUT_MS, false, { at });
+          let average: number | undefined;
+          let shedding = false;
+          loops.forEach((loop, i) => {
+            registry.report('a', report(loop), i * 1000);
+            average = average === undefined ? loop : (loop + average) / 2;
+            shedding = shedding ? average >= at - SHED_HYSTERESIS : average >= at;
+            expect(registry.isShedding('a', i * 1000)).toBe(shedding);
+            expect(registry.liveState(manifest, i * 1000).utilization?.get('a')).toBe(shedding ? 1 : 0.1);
+          });
+        }),
+        { numRuns: 500 },
+      );
+    });
   });
 });

@@ -4,6 +4,13 @@
  * timeout (or that is draining) is down; utilization is load ÷ the capacity
  * the manifest gives — a bridge never reports its own jurisdiction, location
  * or capacity.
+ *
+ * Load shedding (`serve --shed-at`): a bridge also reports how busy its event
+ * loop was since its last heartbeat. One whose average passes the threshold
+ * is full to the decider, whatever its seat count, until the average falls
+ * SHED_HYSTERESIS below it: a saturated bridge takes no new participants (they
+ * go to the next datacenter inside their fences, or are refused), rather than
+ * admitting people it cannot serve.
  */
 import type { Manifest } from '../core/manifest/types.js';
 import type { LiveState } from '../core/select/select.js';
@@ -17,12 +24,27 @@ export interface BridgeReport {
   readonly url?: string;
   /** The MLS groups it orders that someone holds, by meeting (the console's E2EE state). */
   readonly groups?: readonly { readonly meeting: string; readonly epoch: number; readonly members: number }[];
+  /** The share of the time since its last heartbeat that its event loop was busy (0–1); bridges before it say nothing. */
+  readonly loop?: number;
 }
+
+/** Load shedding: the loop average at which a bridge counts as full. */
+export interface ShedOptions {
+  readonly at: number;
+}
+
+/** A shedding bridge takes participants again once its loop average is this far below the threshold. */
+export const SHED_HYSTERESIS = 0.1;
+/** The weight of the newest heartbeat in the loop average: a single busy second does not shed. */
+const LOOP_WEIGHT = 0.5;
 
 interface Entry extends BridgeReport {
   readonly lastSeenMs: number;
   /** `groups` by meeting: the console looks up each meeting's. */
   readonly groupByMeeting: ReadonlyMap<string, { readonly epoch: number; readonly members: number }>;
+  /** `loop`, averaged over recent heartbeats. */
+  readonly loopAverage: number;
+  readonly shedding: boolean;
 }
 
 /** Live bridges by datacenter. */
@@ -34,22 +56,42 @@ export class BridgeRegistry {
   #cached: { readonly manifest: Manifest; readonly state: LiveState; readonly untilMs: number } | undefined;
   /** Set while this broker cannot hear the others (their bus is away): every datacenter counts as down. */
   #suspended = false;
+  readonly #shed: ShedOptions | undefined;
 
   /**
    * @param timeoutMs heartbeats older than this mark a datacenter down
    * @param assumeUp  treat datacenters that never reported as up and idle (local demos without bridges)
+   * @param shed      load shedding by event-loop load; off when absent
    */
-  constructor(timeoutMs: number, assumeUp: boolean) {
+  constructor(timeoutMs: number, assumeUp: boolean, shed?: ShedOptions) {
     this.#timeoutMs = timeoutMs;
     this.#assumeUp = assumeUp;
+    this.#shed = shed;
   }
 
   /** Records a heartbeat; returns true when this is the datacenter's first since it was down or unknown. */
   report(datacenter: string, report: BridgeReport, nowMs: number): boolean {
     const before = this.#entries.get(datacenter);
-    this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs, groupByMeeting: new Map((report.groups ?? []).map((g) => [g.meeting, g])) });
+    const first = !before || nowMs - before.lastSeenMs > this.#timeoutMs;
+    const loop = report.loop ?? 0;
+    const loopAverage = first ? loop : LOOP_WEIGHT * loop + (1 - LOOP_WEIGHT) * before.loopAverage;
+    const wasShedding = before?.shedding === true;
+    const at = this.#shed?.at;
+    // A bridge back from down starts afresh; one that sheds goes on until its average is well below the threshold.
+    const shedding = at !== undefined && (wasShedding && !first ? loopAverage >= at - SHED_HYSTERESIS : loopAverage >= at);
+    this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs, groupByMeeting: new Map((report.groups ?? []).map((g) => [g.meeting, g])), loopAverage, shedding });
     this.#cached = undefined;
-    return !before || nowMs - before.lastSeenMs > this.#timeoutMs;
+    return first;
+  }
+
+  /** Whether the datacenter's bridge sheds load now (a stale report sheds nothing: the bridge is down). */
+  isShedding(datacenter: string, nowMs: number): boolean {
+    return this.isLive(datacenter, nowMs) && this.#entries.get(datacenter)?.shedding === true;
+  }
+
+  /** The bridge's event-loop load averaged over its recent heartbeats (0–1); undefined when it is not live. */
+  loopAverage(datacenter: string, nowMs: number): number | undefined {
+    return this.isLive(datacenter, nowMs) ? this.#entries.get(datacenter)?.loopAverage : undefined;
   }
 
   /** The bridge's presence connection dropped: down now, until its next heartbeat. */
@@ -135,7 +177,8 @@ export class BridgeRegistry {
       const staleAtMs = e.lastSeenMs + this.#timeoutMs;
       if (nowMs > staleAtMs || e.draining) down.add(dc.id);
       else untilMs = Math.min(untilMs, staleAtMs);
-      utilization.set(dc.id, dc.capacity > 0 ? e.participants / dc.capacity : 1);
+      const seats = dc.capacity > 0 ? e.participants / dc.capacity : 1;
+      utilization.set(dc.id, e.shedding ? Math.max(seats, 1) : seats);
     }
     const state = { down, utilization };
     this.#cached = { manifest, state, untilMs };

@@ -108,7 +108,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     storeLogs: new StoreLogs(new Map(recordStores.map((id) => [id, new MemoryAuditLog()])), logKey),
     keys,
     geoip: await openGeoIp(),
-    registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false),
+    registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false, options.config?.shedAt === undefined ? undefined : { at: options.config.shedAt }),
     control: new BridgeControl(keys, policy),
     policy,
     metrics: new BrokerMetrics(),

@@ -27,6 +27,8 @@ export type AuditType =
   | 'bridge.refusal'
   | 'bridge.eviction'
   | 'bridge.url-changed'
+  /** A bridge's event loop passed the shedding threshold (it takes no new participants), or fell back below it (registry.ts). */
+  | 'bridge.load-shed'
   | 'participant.replaced'
   | 'ticket.renewal-refused'
   | 'placement.claimed'

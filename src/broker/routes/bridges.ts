@@ -69,6 +69,7 @@ const Heartbeat = Type.Object(
     participants: Type.Integer({ minimum: 0 }),
     cpu: Type.Number({ minimum: 0 }),
     draining: Type.Boolean(),
+    loop: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "Share of the time since the last heartbeat that the bridge's event loop was busy (load shedding, serve --shed-at)" })),
     url: Type.Optional(Type.String({ pattern: '^wss?://\\S+$', maxLength: 2048, description: "Where clients reach the bridge's signalling" })),
     groups: Type.Optional(
       Type.Array(Type.Object({ meeting: Id, epoch: Type.Integer({ minimum: 0 }), members: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), {
@@ -237,11 +238,19 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (moved && ctx.registry.isServing(datacenter, nowMs)) {
         await refuseUrl(datacenter, url, 'BRIDGE_URL_CHANGED', `'${datacenter}' enrolled with ${before}; a bridge changes its signalling URL only by enrolling again (restart it, or drain the old one first).`);
       }
+      const wasShedding = ctx.registry.isShedding(datacenter, nowMs);
       const first = ctx.registry.report(datacenter, body, nowMs) || moved;
-      ctx.cluster?.reported(datacenter, { participants: body.participants, cpu: body.cpu, draining: body.draining, ...(body.url === undefined ? {} : { url: body.url }) });
+      ctx.cluster?.reported(datacenter, { participants: body.participants, cpu: body.cpu, draining: body.draining, ...(body.url === undefined ? {} : { url: body.url }), ...(body.loop === undefined ? {} : { loop: body.loop }) });
+      if (body.loop !== undefined) ctx.metrics.bridgeLoop.set({ datacenter }, body.loop);
       if (first) {
         await recordAudit(ctx, 'bridge.enrolled', { datacenter, url: body.url ?? null });
         if (moved) await recordAudit(ctx, 'bridge.url-changed', { datacenter, from: before, to: url });
+      }
+      // Audited by the broker that heard the heartbeat (others on the bus follow in their registries without writing it again).
+      const shedding = ctx.registry.isShedding(datacenter, nowMs);
+      if (shedding !== wasShedding) {
+        ctx.metrics.loadSheds.inc({ datacenter, shedding: String(shedding) });
+        await recordAudit(ctx, 'bridge.load-shed', { datacenter, shedding, loop: Math.round((ctx.registry.loopAverage(datacenter, nowMs) ?? 0) * 1000) / 1000, threshold: ctx.config.shedAt ?? null });
       }
       // The bridge learns its jurisdiction from the manifest in force, never the other way round.
       return { accepted: true, jurisdiction, policyVersion: ctx.policy.current.version };

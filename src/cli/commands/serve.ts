@@ -53,6 +53,11 @@ then the config file):
   --geoip FILE             GeoLite2/GeoIP2 Country .mmdb instead of DB-IP Lite      [${ENV_NAMES.geoip}]
   --issuer URL             broker URL put in tickets (default http://LISTEN)        [${ENV_NAMES.issuer}]
   --heartbeat-timeout-ms N a bridge silent this long is down (default 5000)         [${ENV_NAMES.heartbeatTimeoutMs}]
+  --shed-at SHARE          load shedding: a bridge whose event loop is busy this
+                           share of the time (0.5–1, e.g. 0.9, averaged over its
+                           heartbeats) takes no new participants until it is 0.1
+                           below; they go to the next datacenter inside their
+                           fences, or are refused (default: off)                   [${ENV_NAMES.shedAt}]
   --ticket-ttl S           route ticket lifetime, seconds (default 120)             [${ENV_NAMES.ticketTtl}]
   --join-token-ttl S       join token lifetime, seconds (default 600)               [${ENV_NAMES.joinTokenTtl}]
   --placement-release-ms N a meeting empty this long loses its datacenter (30000)  [${ENV_NAMES.placementReleaseMs}]
@@ -90,6 +95,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     geoip: { type: 'string' },
     issuer: { type: 'string' },
     'heartbeat-timeout-ms': { type: 'string' },
+    'shed-at': { type: 'string' },
     'ticket-ttl': { type: 'string' },
     'join-token-ttl': { type: 'string' },
     'placement-release-ms': { type: 'string' },
@@ -119,6 +125,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       geoip: values.geoip,
       issuer: values.issuer,
       heartbeatTimeoutMs: values['heartbeat-timeout-ms'],
+      shedAt: values['shed-at'],
       ticketTtl: values['ticket-ttl'],
       joinTokenTtl: values['join-token-ttl'],
       placementReleaseMs: values['placement-release-ms'],

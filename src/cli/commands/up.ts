@@ -70,6 +70,9 @@ Options:
   --record-stores LIST  a database for each record store the manifest declares
                       (stores:), as serve takes them: ID=postgres://… or ID=sqlite
                       (DATA/records-ID.sqlite; one broker only)
+  --shed-at SHARE     load shedding, as serve takes it: a bridge whose event loop
+                      is busy this share of the time (e.g. 0.9) takes no new
+                      participants until it is 0.1 below (default: off)
 
 Two brokers, with PostgreSQL and Redis running on this machine:
   createdb geobridge
@@ -104,6 +107,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     bus: { type: 'string' },
     'bus-prefix': { type: 'string' },
     'record-stores': { type: 'string' },
+    'shed-at': { type: 'string' },
   });
   if (values.help) {
     io.out(UP_HELP);
@@ -128,7 +132,7 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   const keysFile = await bridgeKeys(join(dataDir, 'bridges'), all);
   const settingsOf = brokers.replicas.map((replica) => {
     const { settings, problems } = parseServeSettings(
-      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'], recordStores: values['record-stores'], cascade: values.cascade },
+      { manifest: manifestPath, listen: replica.listen, data: replica.dataDir, dev: true, bridgeKeys: keysFile, heartbeatTimeoutMs: String(HEARTBEAT_TIMEOUT_MS), store: values.store, bus: values.bus, busPrefix: values['bus-prefix'], recordStores: values['record-stores'], cascade: values.cascade, shedAt: values['shed-at'] },
       { GEOBRIDGE_ADMIN_TOKEN: env.GEOBRIDGE_ADMIN_TOKEN },
     );
     if (!settings) throw new GeobridgeError('USAGE', `up: ${problems.join(' ')}`);
@@ -240,6 +244,10 @@ function eventLine(type: string, data: Readonly<Record<string, unknown>>): strin
       return `datacenter ${text('datacenter')} down: its bridge's connection to the broker dropped`;
     case 'bridge.enrolled':
       return `datacenter ${text('datacenter')} up: its bridge enrolled at ${text('url')}`;
+    case 'bridge.load-shed':
+      return data.shedding === true
+        ? `datacenter ${text('datacenter')} full: its bridge's event loop is busy ${Math.round(Number(data.loop) * 100)} % of the time; new participants go elsewhere in their fences`
+        : `datacenter ${text('datacenter')} takes participants again: its bridge's event loop is busy ${Math.round(Number(data.loop) * 100)} % of the time`;
     case 'placement.rehomed':
       return `meeting ${text('meeting')} moved from ${text('from')} to ${text('datacenter')}${typeof data.reason === 'string' ? ` (${data.reason})` : ''}`;
     case 'meeting.ended':
