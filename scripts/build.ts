@@ -60,7 +60,8 @@ export async function buildDist(): Promise<number> {
   rmSync(WEB, { recursive: true, force: true });
   const [cli, page, consoleScript] = await Promise.all([
     build({
-      entryPoints: { main: join(SRC, 'cli', 'main.ts') },
+      // The console's what-if runs in a worker thread of its own (src/broker/console/what-if-runner.ts).
+      entryPoints: { main: join(SRC, 'cli', 'main.ts'), 'what-if-worker': join(SRC, 'broker', 'console', 'what-if-worker.ts') },
       outdir: CLI,
       bundle: true,
       splitting: true,

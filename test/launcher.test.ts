@@ -124,6 +124,13 @@ describe('the built CLI (npm run build)', () => {
       });
       for (const file of ['app.js', 'e2ee-worker.js']) expect(await (await fetch(`${url}/${file}`)).text()).toBe(readFileSync(join(ROOT, 'dist/web', file), 'utf8'));
       expect((await fetch(`${url}/join`)).status).toBe(200);
+      // The console's what-if runs in the worker the build put beside the CLI.
+      const login = await fetch(`${url}/v1/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: readFileSync(join(data, 'admin-token'), 'utf8').trim() }) });
+      expect(login.status).toBe(200);
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      const whatIf = await fetch(`${url}/v1/console/what-if?down=us-east`, { headers: { cookie } });
+      expect(whatIf.status, await whatIf.clone().text()).toBe(200);
+      expect(((await whatIf.json()) as { down: string[] }).down).toEqual(['us-east']);
     } finally {
       up.kill('SIGINT');
       await exited;

@@ -15,7 +15,7 @@ import { compilePolicy } from '../../core/policy/compile.js';
 import { allowedJurisdictions } from '../../core/select/select.js';
 import { normalizeAuditTime } from '../audit/report.js';
 import { auditReportOf, findRecords, integrityOf } from '../console/audit-view.js';
-import { whatIf } from '../console/what-if.js';
+import { WhatIfRunner } from '../console/what-if-runner.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import { checkManifest } from '../../core/verify/check.js';
 import { diffManifests } from '../../core/verify/diff.js';
@@ -62,9 +62,11 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     streams.close();
     done();
   });
-  app.addHook('onClose', (_instance, done) => {
+  // The simulator runs beside the event loop, not on it: routes and heartbeats go on while it answers.
+  const whatIfs = new WhatIfRunner();
+  app.addHook('onClose', async () => {
     streams.close();
-    done();
+    await whatIfs.close();
   });
   const secure = ctx.config.issuer.startsWith('https://');
 
@@ -309,7 +311,8 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     (request) => {
       sessionOf(request);
-      return whatIf(ctx.policy.current.manifest, request.query);
+      const { sha256, text } = ctx.policy.current;
+      return whatIfs.run(sha256, text, request.query);
     },
   );
 
