@@ -387,14 +387,18 @@ export async function overviewOf(ctx: BrokerContext): Promise<ConsoleOverview> {
 async function meetingsOf(ctx: BrokerContext): Promise<ConsoleMeeting[]> {
   const byMeeting = new Map<string, Participant[]>();
   for (const members of (await participantsByDatacenter(ctx)).values()) {
-    for (const p of members) byMeeting.set(p.meetingId, [...(byMeeting.get(p.meetingId) ?? []), p]);
+    for (const p of members) {
+      const list = byMeeting.get(p.meetingId);
+      if (list) list.push(p);
+      else byMeeting.set(p.meetingId, [p]);
+    }
   }
   const meetings = await Promise.all(
     [...byMeeting].map(async ([id, members]) => {
-      const meeting = await ctx.store.getMeeting(id);
+      const context = await ctx.store.getMeetingContext(id);
       // An ended meeting's rows are departures in flight: it is no longer live.
-      if (!meeting || meeting.endedAt !== undefined) return [];
-      const placement = await ctx.store.getPlacement(id);
+      if (!context || context.meeting.endedAt !== undefined) return [];
+      const { meeting, placement } = context;
       return [
         {
           id,

@@ -66,15 +66,15 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     async (request) => {
       const started = process.hrtime.bigint();
       const claims = await requireJoinToken(ctx, request);
-      const meeting = await ctx.store.getMeeting(claims.meeting);
-      if (!meeting) throw new GeobridgeError('NOT_FOUND', `meeting '${claims.meeting}' no longer exists.`);
+      // The meeting, its account and its placement in one read (one round trip on PostgreSQL).
+      const context = await ctx.store.getMeetingContext(claims.meeting);
+      if (!context) throw new GeobridgeError('NOT_FOUND', `meeting '${claims.meeting}' no longer exists.`);
+      const { meeting, account, placement } = context;
       if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
-      const account = await ctx.store.getAccount(meeting.accountId);
       if (!account) throw new GeobridgeError('NOT_FOUND', `the meeting's account no longer exists.`);
 
       const country = locate(ctx, request.body.country, request.socket.remoteAddress, request.headers['x-forwarded-for']);
       const { manifest, version, sha256 } = ctx.policy.current;
-      const placement = await ctx.store.getPlacement(meeting.id);
       const policy = meetingPolicyOf(account, meeting, ctx.config.cascade);
       // The hot path decides from the zone's lists; explaining walks every datacenter of the manifest.
       const explain = request.query.explain === 'true';

@@ -6,7 +6,7 @@
  */
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import { mergeCounts, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
+import { mergeCounts, readMeetingContext, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
 
 /** Copies an account, dropping absent optional fields (the same shape SQLite returns). */
 function copyAccount(a: Account): Account {
@@ -161,6 +161,10 @@ export class MemoryStore implements Store {
       const p = this.#placements.get(meetingId);
       return p && { ...p };
     });
+  }
+
+  getMeetingContext(meetingId: string): Promise<MeetingContext | undefined> {
+    return readMeetingContext(this, meetingId);
   }
 
   claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> {

@@ -86,6 +86,7 @@ export class ResidentStore implements Store {
   endMeeting: Store['endMeeting'] = (id, at, reason) => this.#own.endMeeting(id, at, reason);
   listLiveMeetings: Store['listLiveMeetings'] = () => this.#own.listLiveMeetings();
   getPlacement: Store['getPlacement'] = (meetingId) => this.#own.getPlacement(meetingId);
+  getMeetingContext: Store['getMeetingContext'] = (meetingId) => this.#own.getMeetingContext(meetingId);
   claimPlacement = (meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> => this.#own.claimPlacement(meetingId, datacenter, expectedEpoch, at);
   releasePlacement: Store['releasePlacement'] = (meetingId, epoch) => this.#own.releasePlacement(meetingId, epoch);
   listPlacements: Store['listPlacements'] = () => this.#own.listPlacements();

@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import type { AdmittedCount, Account, ClaimResult, ManifestVersion, Meeting, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { readMeetingContext, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
 import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
@@ -471,6 +471,10 @@ export class SqliteStore implements Store {
       const row = this.#cached(this.#placements, meetingId, () => this.#s.getPlacement.get(meetingId));
       return row && rowToPlacement(row);
     });
+  }
+
+  getMeetingContext(meetingId: string): Promise<MeetingContext | undefined> {
+    return readMeetingContext(this, meetingId);
   }
 
   claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> {

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compareStrings } from '../../core/order.js';
-import type { Account, Meeting, Participant, SigningKey, Store } from './store.js';
+import type { Account, Meeting, Participant, Placement, SigningKey, Store } from './store.js';
 
 /** A fixed ISO time `n` seconds after the epoch of the suite, so ordering tests are deterministic. */
 function at(n: number): string {
@@ -179,6 +179,21 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         await store.createMeeting(meeting('m-ended', 'a1', { createdAt: at(2) }));
         await store.endMeeting('m-ended', at(4), 'host');
         expect((await store.listLiveMeetings()).map((m) => m.id)).toEqual(['m-first', 'm-a', 'm-b', 'm-late']);
+      });
+    });
+
+    describe('a meeting with its account and placement (getMeetingContext)', () => {
+      it('reads what the single reads give, before and after a claim; nothing for an unknown meeting', async () => {
+        const owner = account('a1', { plan: 'gov', allowedJurisdictions: ['DE', 'FR'] });
+        const board = meeting('m1', 'a1', { title: 'Board', createdAt: at(5), allowedJurisdictions: ['DE'] });
+        await store.createAccount(owner);
+        await store.createMeeting(board);
+        expect(await store.getMeetingContext('m1')).toStrictEqual({ meeting: board, account: owner, placement: undefined });
+        const { placement } = (await store.claimPlacement('m1', 'fra1', 0, at(6))) as { placement: Placement };
+        await store.endMeeting('m1', at(7), 'host');
+        expect(await store.getMeetingContext('m1')).toStrictEqual({ meeting: await store.getMeeting('m1'), account: await store.getAccount('a1'), placement });
+        expect((await store.getMeetingContext('m1'))?.meeting.endedReason).toBe('host');
+        expect(await store.getMeetingContext('nope')).toBeUndefined();
       });
     });
 

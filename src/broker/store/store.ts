@@ -115,6 +115,21 @@ export interface ClaimResult {
   readonly placement: Placement;
 }
 
+/** A meeting, its account (undefined only if the account is gone) and where it is placed (undefined: nowhere yet). */
+export interface MeetingContext {
+  readonly meeting: Meeting;
+  readonly account: Account | undefined;
+  readonly placement: Placement | undefined;
+}
+
+/** getMeetingContext from the three single reads, for stores whose reads cost no round trip. */
+export async function readMeetingContext(store: Pick<Store, 'getMeeting' | 'getAccount' | 'getPlacement'>, meetingId: string): Promise<MeetingContext | undefined> {
+  const meeting = await store.getMeeting(meetingId);
+  if (!meeting) return undefined;
+  const [account, placement] = await Promise.all([store.getAccount(meeting.accountId), store.getPlacement(meetingId)]);
+  return { meeting, account, placement };
+}
+
 /** The storage port. Errors are thrown as GeobridgeError with code STORE_* (see docs/errors.md). */
 export interface Store {
   createAccount(account: Account): Promise<void>;
@@ -132,6 +147,8 @@ export interface Store {
   listLiveMeetings(): Promise<Meeting[]>;
 
   getPlacement(meetingId: string): Promise<Placement | undefined>;
+  /** A meeting with its account and its placement, as a route needs them: one read (one round trip on PostgreSQL); undefined for an unknown meeting. */
+  getMeetingContext(meetingId: string): Promise<MeetingContext | undefined>;
   /**
    * Atomically places a meeting on `datacenter` if its current epoch is
    * `expectedEpoch` (0 = not placed yet). Of concurrent claims with the same
