@@ -1,6 +1,6 @@
 /**
- * The host candidates of the bridge's offers name the address its sockets
- * are bound to.
+ * The host candidates of the bridge's offers (and of its answers on a
+ * cascade hop, relay-link.ts) name the address its sockets are bound to.
  *
  * werift binds every ICE socket to the bind address (`--bind-address`, its
  * `iceInterfaceAddresses.udp4`), but when that address is not one of the

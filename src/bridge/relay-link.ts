@@ -15,6 +15,7 @@ import { verifyBridgeProof } from '../protocol/bridge-proof.js';
 import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type StreamInfo } from '../protocol/signalling.js';
 import type { BrokerLink } from './broker-link.js';
+import { bridgeOfferSdp } from './offer-sdp.js';
 import type { Room, Slot } from './sfu.js';
 
 /** Options of a relay link. */
@@ -29,7 +30,18 @@ export interface RelayLinkOptions {
   readonly log: (line: Readonly<Record<string, unknown>>) => void;
   /** Called once when the link is gone (closed by either end, refused, or failed). */
   readonly onClosed: (why: string) => void;
+  /** How long the media path may take to come up once offered (default RELAY_CONNECT_TIMEOUT_MS). */
+  readonly connectTimeoutMs?: number;
 }
+
+/**
+ * How long a hop's media path (ICE, then DTLS) may take to come up once the
+ * sender offered media. werift never gives up on a path by itself, so a hop
+ * could stay set up and carry nothing (docs/cascading.md); closed instead,
+ * it is opened again with the broker's next ticket (HOP_REFRESH_MS). Ample
+ * for loopback or a datacenter network on a loaded machine.
+ */
+export const RELAY_CONNECT_TIMEOUT_MS = 10_000;
 
 /** One hop into this bridge. */
 export class RelayLink {
@@ -49,10 +61,16 @@ export class RelayLink {
   #closed = false;
   /** Offers are answered one after another. */
   #applied: Promise<void> = Promise.resolve();
+  /** Runs from the first answer to an offer with media until the path is up. */
+  #watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: RelayLinkOptions) {
     this.#options = options;
     this.#pc = new RTCPeerConnection(options.room.peerConfig());
+    this.#pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') clearTimeout(this.#watchdog);
+      if (state === 'failed') this.close("the hop's media path failed (ICE or DTLS)");
+    });
     this.#pc.onTransceiverAdded.subscribe((transceiver) => {
       transceiver.onTrack.subscribe((track) => {
         this.#arrived(transceiver, track);
@@ -105,6 +123,7 @@ export class RelayLink {
   close(why: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#watchdog);
     const { room, log, claims, onClosed } = this.#options;
     for (const id of this.#peers) room.removeRemote(id, this);
     this.#peers.clear();
@@ -179,7 +198,16 @@ export class RelayLink {
     for (const t of this.#pc.dtlsTransports) if (t.state === 'new') t.role = 'server';
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
     for (const t of this.#pc.getTransceivers()) t.usedForSender = true;
-    this.#sendMessage({ type: 'answer', sdp: this.#pc.localDescription?.sdp ?? '' });
+    // Host candidates on the address the sockets are bound to, as in the bridge's offers: the sender's checks must reach them.
+    const config = room.peerConfig();
+    this.#sendMessage({ type: 'answer', sdp: bridgeOfferSdp(this.#pc.localDescription?.sdp ?? '', { bindAddress: config.iceInterfaceAddresses?.udp4, announced: config.iceAdditionalHostAddresses }) });
+    // An offer without media opens no path (a hop for participants who send nothing): nothing to wait for.
+    if (this.#watchdog === undefined && this.#pc.getTransceivers().length > 0 && this.#pc.connectionState !== 'connected') {
+      const ms = this.#options.connectTimeoutMs ?? RELAY_CONNECT_TIMEOUT_MS;
+      this.#watchdog = setTimeout(() => {
+        if (this.#pc.connectionState !== 'connected') this.close(`the hop's media path did not come up within ${ms / 1000} s (ICE and DTLS); the broker's next ticket opens it again`);
+      }, ms);
+    }
   }
 
   #arrived(transceiver: RTCRtpTransceiver, track: Parameters<Room['publishRemote']>[2]): void {
