@@ -10,7 +10,7 @@ import { ephemeralLogKey } from './log-key.js';
 import { KeyRing } from './keys.js';
 import { MemoryStore } from './store/memory-store.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
-import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
+import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { issueJoinToken } from './tickets.js';
 
@@ -339,6 +339,12 @@ describe('bridges', () => {
     expect(after[0]).toEqual(before[1]);
     expect(await sheds()).toEqual([{ datacenter: busy, shedding: true, loop: 0.938, threshold: 0.9 }]);
     expect((await call({ method: 'GET', url: '/metrics' })).body).toContain(`geobridge_bridge_load_sheds_total{datacenter="${busy}",shedding="true"} 1`);
+    // The operator console shows it: too busy, with its loop's average.
+    const login = await call({ method: 'POST', url: '/v1/console/login', payload: { token: ADMIN_TOKEN } });
+    const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
+    const shown = (await call({ method: 'GET', url: '/v1/console/overview', headers: { cookie } })).json<{ datacenters: { id: string; loop: number | null; shedding: boolean }[] }>().datacenters;
+    expect(shown.find((d) => d.id === busy)).toMatchObject({ shedding: true, loop: 0.9375 });
+    expect(shown.find((d) => d.id === after[0]?.datacenter)).toMatchObject({ shedding: false, loop: 0 });
     // Just under the threshold (average 0.819) it still sheds; well under it (0.509), it takes new meetings again.
     await beat(0.7);
     expect((await routed())[0]?.datacenter).not.toBe(busy);

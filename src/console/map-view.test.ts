@@ -12,7 +12,7 @@ const base: ConsoleBaseMap = {
     { id: 'ap-<tokyo>', x: 90, y: 18 },
   ],
 };
-const dc = (id: string, state: 'up' | 'down' | 'draining', participants = 0): ConsoleOverview['datacenters'][number] => ({ id, jurisdiction: 'DE', location: { lat: 0, lon: 0 }, state, participants, capacity: 10, utilization: participants / 10, meetings: participants > 0 ? 1 : 0 });
+const dc = (id: string, state: 'up' | 'down' | 'draining', participants = 0, loop: number | null = null, shedding = false): ConsoleOverview['datacenters'][number] => ({ id, jurisdiction: 'DE', location: { lat: 0, lon: 0 }, state, participants, capacity: 10, utilization: participants / 10, meetings: participants > 0 ? 1 : 0, loop, shedding });
 
 describe('the map marks', () => {
   it('mark each datacenter with its state in a class, a data attribute and words, and escape what they show', () => {
@@ -22,6 +22,13 @@ describe('the map marks', () => {
     expect(svg).toContain('<title>eu-central (DE): up, 3 of 10 participants, 1 meeting</title>');
     expect(svg).toContain('ap-&lt;tokyo&gt;');
     expect(svg).not.toContain('<tokyo>');
+  });
+
+  it('mark a bridge that sheds load, saying in words that it is too busy for new participants', () => {
+    const svg = marksSvg(base, { policyVersion: 1, datacenters: [dc('eu-central', 'up', 3, 0.93, true), dc('us-east', 'up', 1, 0.2)], relays: [] });
+    expect(svg).toContain('<g class="dc up shedding" data-datacenter="eu-central" data-state="up">');
+    expect(svg).toContain('<title>eu-central (DE): up, 3 of 10 participants, 1 meeting, too busy for new participants (event loop 93 %)</title>');
+    expect(svg).toContain('<g class="dc up" data-datacenter="us-east"');
   });
 
   it('draw one curve per pair of bridges, counting its meetings and streams, and skip a datacenter the map does not place', () => {

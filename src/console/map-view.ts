@@ -38,8 +38,9 @@ export function marksSvg(base: ConsoleBaseMap, overview: ConsoleOverview): strin
     const spot = at.get(d.id);
     if (!spot) continue;
     const r = 4 + Math.min(1, d.utilization) * 8;
-    const label = `${d.id} (${d.jurisdiction}): ${d.state}, ${countText(d.participants)} of ${countText(d.capacity)} participants, ${d.meetings} meeting${d.meetings === 1 ? '' : 's'}`;
-    svg += `<g class="dc ${d.state}" data-datacenter="${escapeXml(d.id)}" data-state="${d.state}"><circle cx="${spot.x.toFixed(1)}" cy="${spot.y.toFixed(1)}" r="${r.toFixed(1)}"><title>${escapeXml(label)}</title></circle><text x="${(spot.x + r + 2).toFixed(1)}" y="${(spot.y + 3).toFixed(1)}">${escapeXml(d.id)}</text></g>`;
+    const busy = d.shedding ? `, too busy for new participants (event loop ${loadText(d.loop ?? 1)})` : '';
+    const label = `${d.id} (${d.jurisdiction}): ${d.state}, ${countText(d.participants)} of ${countText(d.capacity)} participants, ${d.meetings} meeting${d.meetings === 1 ? '' : 's'}${busy}`;
+    svg += `<g class="dc ${d.state}${d.shedding ? ' shedding' : ''}" data-datacenter="${escapeXml(d.id)}" data-state="${d.state}"><circle cx="${spot.x.toFixed(1)}" cy="${spot.y.toFixed(1)}" r="${r.toFixed(1)}"><title>${escapeXml(label)}</title></circle><text x="${(spot.x + r + 2).toFixed(1)}" y="${(spot.y + 3).toFixed(1)}">${escapeXml(d.id)}</text></g>`;
   }
   return `${svg}</g>`;
 }
@@ -72,7 +73,8 @@ export function renderMap(svg: SVGSVGElement, table: HTMLTableSectionElement, ba
   drawSvg(svg, base.width, base.height, `${base.countries}${marksSvg(base, overview)}`);
   table.replaceChildren(
     ...overview.datacenters.map((d) => {
-      const row = tableRow([[d.id], [d.jurisdiction], [d.state, `state ${d.state}`], [countText(d.participants), 'num'], [countText(d.capacity), 'num'], [loadText(d.utilization), 'num'], [countText(d.meetings), 'num']]);
+      const state = d.shedding ? [`${d.state}, too busy: event loop ${loadText(d.loop ?? 1)}`, `state ${d.state} shedding`] : [d.state, `state ${d.state}`];
+      const row = tableRow([[d.id], [d.jurisdiction], state as [string, string], [countText(d.participants), 'num'], [countText(d.capacity), 'num'], [loadText(d.utilization), 'num'], [countText(d.meetings), 'num']]);
       row.dataset.datacenter = d.id;
       return row;
     }),

@@ -23,6 +23,8 @@ export const ConsoleDatacenter = Type.Object(
     capacity: Type.Number(),
     utilization: Type.Number({ description: 'participants ÷ capacity (0 when capacity is 0)' }),
     meetings: Type.Integer({ description: 'Distinct meetings among its participants' }),
+    loop: Type.Union([Type.Number(), Type.Null()], { description: "How busy its bridge's event loop is, averaged over recent heartbeats (0–1); null when down" }),
+    shedding: Type.Boolean({ description: 'Its bridge is too busy to take new participants (serve --shed-at): routing counts it full' }),
   },
   { additionalProperties: false },
 );

@@ -377,6 +377,8 @@ export async function overviewOf(ctx: BrokerContext): Promise<ConsoleOverview> {
         capacity: dc.capacity,
         utilization: dc.capacity > 0 ? participants / dc.capacity : 0,
         meetings,
+        loop: ctx.registry.loopAverage(dc.id, nowMs) ?? null,
+        shedding: ctx.registry.isShedding(dc.id, nowMs),
       };
     }),
     relays: allHops(ctx).map((h) => ({ meeting: h.meeting, from: h.from, to: h.to, streams: h.streams.length })),
