@@ -171,9 +171,10 @@ export class BrokerLink {
 
   /**
    * Reports an admission with its ticket (and, in a cascaded meeting, the MLS
-   * group the participant carries, or that it takes no part); the broker re-checks it against the policy in force and may
-   * refuse. Answers the policy the meeting is held to and, in a cascaded
-   * meeting, how the participant enters the group the broker orders.
+   * group the participant carries, or that it takes no part); the broker
+   * re-checks it against the policy in force and may refuse. Answers the
+   * policy the meeting is held to and, in a cascaded meeting, how the
+   * participant enters the group the broker orders.
    */
   async admitted(participant: string, meeting: string, ticket: string, replaced: boolean, group?: { carried: MlsHolding | undefined; encrypts: boolean }): Promise<Admitted> {
     const carried = group?.carried;

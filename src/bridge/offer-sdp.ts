@@ -12,12 +12,19 @@
  * addresses (a public address in front of NAT) are kept as they are.
  */
 
+import type { PeerConfig } from 'werift';
+
 /** Where the bridge's media sockets are. */
 export interface OfferNetwork {
   /** The address every ICE socket is bound to; a wildcard (or none) leaves candidates as werift found them. */
   readonly bindAddress?: string | undefined;
   /** Addresses announced on purpose (iceAdditionalHostAddresses): never rewritten. */
   readonly announced?: readonly string[] | undefined;
+}
+
+/** The network of a peer connection made with `config` (sfu.ts's peer configuration). */
+export function offerNetworkOf(config: Partial<PeerConfig>): OfferNetwork {
+  return { bindAddress: config.iceInterfaceAddresses?.udp4, announced: config.iceAdditionalHostAddresses };
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);

@@ -15,7 +15,7 @@ import { verifyBridgeProof } from '../protocol/bridge-proof.js';
 import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type StreamInfo } from '../protocol/signalling.js';
 import type { BrokerLink } from './broker-link.js';
-import { bridgeOfferSdp } from './offer-sdp.js';
+import { bridgeOfferSdp, offerNetworkOf, type OfferNetwork } from './offer-sdp.js';
 import type { Room, Slot } from './sfu.js';
 
 /** Options of a relay link. */
@@ -48,6 +48,8 @@ export class RelayLink {
   readonly #options: RelayLinkOptions;
   readonly #socket: WebSocket;
   readonly #pc: RTCPeerConnection;
+  /** Where its sockets are, for the candidates of its answers. */
+  readonly #network: OfferNetwork;
   readonly #challenge = randomBytes(32).toString('base64url');
   /** The streams of the sender's latest offer, by mid. */
   #streams = new Map<string, StreamInfo>();
@@ -66,7 +68,9 @@ export class RelayLink {
 
   constructor(options: RelayLinkOptions) {
     this.#options = options;
-    this.#pc = new RTCPeerConnection(options.room.peerConfig());
+    const config = options.room.peerConfig();
+    this.#pc = new RTCPeerConnection(config);
+    this.#network = offerNetworkOf(config);
     this.#pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') clearTimeout(this.#watchdog);
       if (state === 'failed') this.close("the hop's media path failed (ICE or DTLS)");
@@ -199,8 +203,7 @@ export class RelayLink {
     await this.#pc.setLocalDescription(await this.#pc.createAnswer());
     for (const t of this.#pc.getTransceivers()) t.usedForSender = true;
     // Host candidates on the address the sockets are bound to, as in the bridge's offers: the sender's checks must reach them.
-    const config = room.peerConfig();
-    this.#sendMessage({ type: 'answer', sdp: bridgeOfferSdp(this.#pc.localDescription?.sdp ?? '', { bindAddress: config.iceInterfaceAddresses?.udp4, announced: config.iceAdditionalHostAddresses }) });
+    this.#sendMessage({ type: 'answer', sdp: bridgeOfferSdp(this.#pc.localDescription?.sdp ?? '', this.#network) });
     // An offer without media opens no path (a hop for participants who send nothing): nothing to wait for.
     if (this.#watchdog === undefined && this.#pc.getTransceivers().length > 0 && this.#pc.connectionState !== 'connected') {
       const ms = this.#options.connectTimeoutMs ?? RELAY_CONNECT_TIMEOUT_MS;

@@ -43,7 +43,7 @@ import {
 } from 'werift';
 import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
 import { MlsRelay } from '../mls/relay.js';
-import { bridgeOfferSdp, type OfferNetwork } from './offer-sdp.js';
+import { bridgeOfferSdp, offerNetworkOf, type OfferNetwork } from './offer-sdp.js';
 import { startsVp8KeyFrame } from './vp8.js';
 
 type Kind = 'audio' | 'video';
@@ -173,7 +173,7 @@ export class Participant implements Publisher {
     this.id = id;
     this.name = name;
     this.pc = new RTCPeerConnection(config);
-    this.#network = { bindAddress: config.iceInterfaceAddresses?.udp4, announced: config.iceAdditionalHostAddresses };
+    this.#network = offerNetworkOf(config);
     this.#signals = signals;
   }
 

@@ -315,7 +315,7 @@ describe('bridges', () => {
 
   it('sheds load from a bridge whose event loop cannot keep up (--shed-at): new meetings go to the next datacenter inside the fence, and each change is audited', async () => {
     await broker.close();
-    broker = await startTestBroker({ config: { shedAt: 0.9 } });
+    broker = await startTestBroker({ shedAt: 0.9 });
     await allBridgesUp();
     const { apiKey } = await account();
     const routed = async (): Promise<{ datacenter: string; jurisdiction: string }[]> => {

@@ -37,8 +37,6 @@ export interface BrokerConfig {
   /** Signalling URLs the operator bound to datacenters; a bridge may announce no other. */
   readonly bridgeUrls: ReadonlyMap<string, string>;
   readonly heartbeatTimeoutMs: number;
-  /** Load shedding's threshold (serve --shed-at), for the audit record of each change; absent when off. */
-  readonly shedAt?: number;
   readonly routeTicketSeconds: number;
   readonly joinTokenSeconds: number;
   /** How long a placed meeting may stay empty before its placement is released. */

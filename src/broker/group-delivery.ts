@@ -86,8 +86,8 @@ function scope(group: Group): GroupMember[] {
 /**
  * A participant was admitted to a cascaded meeting: how it enters the group
  * (it founds it, goes on in the group it carries, joins with a key
- * package, or, `encrypts` false, takes no part) and the group's members now, for its `admitted`. The other
- * members hear of it (`mls-members`).
+ * package, or, `encrypts` false, takes no part) and the group's members
+ * now, for its `admitted`. The other members hear of it (`mls-members`).
  */
 export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, carried?: MlsHolding, encrypts = true): { entry: MlsEntry; members: GroupMember[] } {
   const state = stateOf(ctx);

@@ -78,7 +78,7 @@ describe('BridgeRegistry.liveState', () => {
     const report = (loop: number | undefined, participants = 10) => ({ participants, cpu: 0, draining: false, ...(loop === undefined ? {} : { loop }) });
 
     it('makes a bridge whose loop average passes the threshold full to the decider, and takes it back only well below it', () => {
-      const registry = new BridgeRegistry(TIMEOUT_MS, false, { at: 0.9 });
+      const registry = new BridgeRegistry(TIMEOUT_MS, false, 0.9);
       const utilization = (now: number): number | undefined => registry.liveState(manifest, now).utilization?.get('a');
       registry.report('a', report(0.5), 0);
       expect(utilization(0)).toBe(0.1);
@@ -102,7 +102,7 @@ describe('BridgeRegistry.liveState', () => {
       const off = new BridgeRegistry(TIMEOUT_MS, false);
       for (let t = 0; t < 5; t++) off.report('a', report(1), t * 1000);
       expect(off.isShedding('a', 5000)).toBe(false);
-      const on = new BridgeRegistry(TIMEOUT_MS, false, { at: 0.9 });
+      const on = new BridgeRegistry(TIMEOUT_MS, false, 0.9);
       for (let t = 0; t < 5; t++) on.report('a', report(undefined), t * 1000);
       expect(on.isShedding('a', 5000)).toBe(false);
       on.report('b', report(1), 0);
@@ -113,7 +113,7 @@ describe('BridgeRegistry.liveState', () => {
     it('property: sheds exactly when the loop average, with hysteresis, says so, and is full to the decider while it does', () => {
       fc.assert(
         fc.property(fc.double({ min: 0.5, max: 1, noNaN: true }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 40 }), (at, loops) => {
-          const registry = new BridgeRegistry(TIMEOUT_MS, false, { at });
+          const registry = new BridgeRegistry(TIMEOUT_MS, false, at);
           let average: number | undefined;
           let shedding = false;
           loops.forEach((loop, i) => {

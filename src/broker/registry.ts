@@ -28,11 +28,6 @@ export interface BridgeReport {
   readonly loop?: number;
 }
 
-/** Load shedding: the loop average at which a bridge counts as full. */
-export interface ShedOptions {
-  readonly at: number;
-}
-
 /** A shedding bridge takes participants again once its loop average is this far below the threshold. */
 export const SHED_HYSTERESIS = 0.1;
 /** The weight of the newest heartbeat in the loop average: a single busy second does not shed. */
@@ -56,17 +51,18 @@ export class BridgeRegistry {
   #cached: { readonly manifest: Manifest; readonly state: LiveState; readonly untilMs: number } | undefined;
   /** Set while this broker cannot hear the others (their bus is away): every datacenter counts as down. */
   #suspended = false;
-  readonly #shed: ShedOptions | undefined;
+  /** Load shedding's threshold: the loop average at which a bridge counts as full; undefined when off. */
+  readonly shedAt: number | undefined;
 
   /**
    * @param timeoutMs heartbeats older than this mark a datacenter down
    * @param assumeUp  treat datacenters that never reported as up and idle (local demos without bridges)
-   * @param shed      load shedding by event-loop load; off when absent
+   * @param shedAt    load shedding's threshold (serve --shed-at); off when absent
    */
-  constructor(timeoutMs: number, assumeUp: boolean, shed?: ShedOptions) {
+  constructor(timeoutMs: number, assumeUp: boolean, shedAt?: number) {
     this.#timeoutMs = timeoutMs;
     this.#assumeUp = assumeUp;
-    this.#shed = shed;
+    this.shedAt = shedAt;
   }
 
   /** Records a heartbeat; returns true when this is the datacenter's first since it was down or unknown. */
@@ -76,7 +72,7 @@ export class BridgeRegistry {
     const loop = report.loop ?? 0;
     const loopAverage = first ? loop : LOOP_WEIGHT * loop + (1 - LOOP_WEIGHT) * before.loopAverage;
     const wasShedding = before?.shedding === true;
-    const at = this.#shed?.at;
+    const at = this.shedAt;
     // A bridge back from down starts afresh; one that sheds goes on until its average is well below the threshold.
     const shedding = at !== undefined && (wasShedding && !first ? loopAverage >= at - SHED_HYSTERESIS : loopAverage >= at);
     this.#entries.set(datacenter, { ...report, lastSeenMs: nowMs, groupByMeeting: new Map((report.groups ?? []).map((g) => [g.meeting, g])), loopAverage, shedding });

@@ -137,7 +137,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       const own = store;
       store = new ResidentStore(own, records.rows, (participant) => rowStoreOf(own, policy.current.manifest, participant, settings.cascade === true));
     }
-    const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp, settings.shedAt === undefined ? undefined : { at: settings.shedAt });
+    const registry = new BridgeRegistry(settings.heartbeatTimeoutMs, settings.assumeBridgesUp, settings.shedAt);
     const control = new BridgeControl(keys, policy);
     bus = settings.busUrl === undefined ? undefined : await RedisBus.connect(settings.busUrl, { broker: `${holder}-${randomUUID().slice(0, 8)}`, ...(settings.busPrefix === undefined ? {} : { prefix: settings.busPrefix }) });
     const cluster = bus && new Cluster(bus, { registry, control, policy, keys, store, cascade: settings.cascade === true, monotonicMs: () => performance.now(), wallMs: Date.now, log: (level, message, detail) => { app.log[level](detail ?? {}, message); } });
@@ -152,7 +152,6 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         bridgePublicJwks: bridges.jwks,
         bridgeUrls: bridges.urls,
         heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
-        ...(settings.shedAt === undefined ? {} : { shedAt: settings.shedAt }),
         routeTicketSeconds: settings.routeTicketSeconds,
         joinTokenSeconds: settings.joinTokenSeconds,
         placementReleaseMs: settings.placementReleaseMs,

@@ -52,6 +52,8 @@ export interface TestBrokerOptions {
   readonly bridges?: readonly string[];
   /** Record stores given an in-memory log (default: every store the manifest declares). */
   readonly recordStores?: readonly string[];
+  /** Load shedding's threshold (serve --shed-at); off when absent. */
+  readonly shedAt?: number;
 }
 
 /** Starts a broker on memory adapters and examples/world.yaml (or the given manifest). */
@@ -108,7 +110,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     storeLogs: new StoreLogs(new Map(recordStores.map((id) => [id, new MemoryAuditLog()])), logKey),
     keys,
     geoip: await openGeoIp(),
-    registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false, options.config?.shedAt === undefined ? undefined : { at: options.config.shedAt }),
+    registry: new BridgeRegistry(options.config?.heartbeatTimeoutMs ?? 5000, options.config?.dev ?? false, options.shedAt),
     control: new BridgeControl(keys, policy),
     policy,
     metrics: new BrokerMetrics(),

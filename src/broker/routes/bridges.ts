@@ -250,7 +250,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const shedding = ctx.registry.isShedding(datacenter, nowMs);
       if (shedding !== wasShedding) {
         ctx.metrics.loadSheds.inc({ datacenter, shedding: String(shedding) });
-        await recordAudit(ctx, 'bridge.load-shed', { datacenter, shedding, loop: Math.round((ctx.registry.loopAverage(datacenter, nowMs) ?? 0) * 1000) / 1000, threshold: ctx.config.shedAt ?? null });
+        await recordAudit(ctx, 'bridge.load-shed', { datacenter, shedding, loop: Math.round((ctx.registry.loopAverage(datacenter, nowMs) ?? 0) * 1000) / 1000, threshold: ctx.registry.shedAt ?? null });
       }
       // The bridge learns its jurisdiction from the manifest in force, never the other way round.
       return { accepted: true, jurisdiction, policyVersion: ctx.policy.current.version };
