@@ -4,12 +4,12 @@ import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SFrameContext, WebCryptoBackend, deriveKeySalt, getCipherSuite, DEFAULT_CIPHER_SUITE } from '../sframe/index.js';
 import {
-  addMembers, commitPending, createMeetingGroup, encodeKeyPackage, epochKeys, epochOf, exportSframeBaseKey, joinFromWelcome, loadCipherSuite, members,
+  addMembers, commitPending, createMeetingGroup, encodeKeyPackage, epochKeys, epochOf, exportSframeBaseKey, frameLayout, joinFromWelcome, loadCipherSuite, members,
   ownLeafIndex, processHandshake, removeMembers, type CommitDraft, type MeetingGroup,
 } from './group.js';
 import { installEpochKeys, kid } from './kid.js';
 import { securityCode } from './security-code.js';
-import { codeOf, createTestBroker, newMember, policyOf, type TestBroker } from './test-broker.fixture.js';
+import { codeOf, createTestBroker, memberBeforeWholeFrames, newMember, policyOf, type TestBroker } from './test-broker.fixture.js';
 
 let cs: CiphersuiteImpl;
 let broker: TestBroker;
@@ -66,6 +66,33 @@ describe('a meeting group', () => {
     expect(await view(carol)).toEqual(second);
     expect(epochOf(bob)).toBe(2n);
     expect(securityCode(bob)).not.toBe((first as { code: string }).code);
+  });
+
+  it("agrees on the frame layout from the members' signed leaves: 'whole' while every member reads it, 'split' from the epoch one does not, 'whole' again once it left", async () => {
+    const policy = policyOf(broker);
+    let [alice, bob, carol] = await threeMembers();
+    for (const g of [alice, bob, carol]) expect((await epochKeys(g)).layout).toBe('whole');
+
+    const old = await memberBeforeWholeFrames(cs, broker, 'dave');
+    const add = await addMembers(alice, [encodeKeyPackage(old)]);
+    alice = add.group;
+    bob = (await processHandshake(bob, add.commit)).group;
+    carol = (await processHandshake(carol, add.commit)).group;
+    const dave = await joinFromWelcome(policy, welcomeOf(add), old, cs);
+    for (const g of [alice, bob, carol, dave]) expect(frameLayout(g)).toBe('split');
+
+    // A path update keeps each committer's capabilities: still split while Dave is in.
+    const update = await commitPending(bob);
+    bob = update.group;
+    alice = (await processHandshake(alice, update.commit)).group;
+    carol = (await processHandshake(carol, update.commit)).group;
+    for (const g of [alice, bob, carol]) expect(frameLayout(g)).toBe('split');
+
+    const remove = await removeMembers(alice, [3]);
+    alice = remove.group;
+    bob = (await processHandshake(bob, remove.commit)).group;
+    carol = (await processHandshake(carol, remove.commit)).group;
+    for (const g of [alice, bob, carol]) expect((await epochKeys(g)).layout).toBe('whole');
   });
 
   it('gives each member its own SFrame key: one base key, distinct KIDs, distinct derived keys; frames flow between members', async () => {

@@ -19,10 +19,18 @@ import { GeobridgeError } from '../core/errors.js';
 import { sameBytes } from './bytes.js';
 import { DEFAULT_CIPHER_SUITE, getCipherSuite } from '../sframe/index.js';
 import { credentialProblem, identityOf, keyFingerprint, withCredentialCheck, type CredentialPolicy, type MemberIdentity } from './identity.js';
-import type { EpochKeys } from './kid.js';
+import type { EpochKeys, FrameLayout } from './kid.js';
 
 /** The MLS cipher suite of every meeting group. */
 export const MLS_CIPHER_SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+
+/**
+ * An MLS extension type from the private-use range (RFC 9420 §17.3,
+ * 0xF000–0xFFFF) that a member lists among its leaf's capabilities to say
+ * that it reads SFrame video frames in the 'whole' layout (kid.ts
+ * `FrameLayout`). It is never sent as an extension, only advertised.
+ */
+export const WHOLE_FRAME_CAPABILITY = 0xf9b1;
 
 /** RFC 9605 §5.2's exporter label for the SFrame base key. */
 export const SFRAME_EXPORTER_LABEL = 'SFrame 1.0 Base Key';
@@ -133,7 +141,8 @@ export function checkActive(group: MeetingGroup): void {
 
 /** Makes a key package for `identity`, with its own signature key pair (the one the broker's assertion names). */
 export function createKeyPackage(identity: MemberIdentity, cs: CiphersuiteImpl): Promise<KeyPackageBundle> {
-  return generateKeyPackageWithKey(identity.credential, defaultCapabilities(), defaultLifetime, [], identity.signatureKeyPair, cs);
+  const capabilities = defaultCapabilities();
+  return generateKeyPackageWithKey(identity.credential, { ...capabilities, extensions: [...capabilities.extensions, WHOLE_FRAME_CAPABILITY] }, defaultLifetime, [], identity.signatureKeyPair, cs);
 }
 
 /** The key package as an MLSMessage, for the delivery service to relay to a member who adds it. */
@@ -278,12 +287,24 @@ export async function exportSframeBaseKey(group: MeetingGroup, sframeSuite = DEF
   return mlsExporter(group.state.keySchedule.exporterSecret, SFRAME_EXPORTER_LABEL, new Uint8Array(0), getCipherSuite(sframeSuite).nk, group.cs);
 }
 
-/** This epoch's SFrame material for `installEpochKeys` (kid.ts). */
+/**
+ * The frame layout of this epoch (kid.ts `FrameLayout`): 'whole' when every
+ * member's leaf lists WHOLE_FRAME_CAPABILITY, else 'split'. Every member
+ * computes it from the same signed leaves, so all agree, and a bridge cannot
+ * change it without breaking the members' signatures.
+ */
+export function frameLayout(group: MeetingGroup): FrameLayout {
+  const readsWhole = group.state.ratchetTree.every((node) => node?.nodeType !== 'leaf' || node.leaf.capabilities.extensions.includes(WHOLE_FRAME_CAPABILITY));
+  return readsWhole ? 'whole' : 'split';
+}
+
+/** This epoch's SFrame material for `installEpochKeys` (kid.ts), and its frame layout. */
 export async function epochKeys(group: MeetingGroup, sframeSuite = DEFAULT_CIPHER_SUITE): Promise<EpochKeys> {
   return {
     epoch: epochOf(group),
     baseKey: await exportSframeBaseKey(group, sframeSuite),
     ownIndex: ownLeafIndex(group),
     memberIndices: memberLeafIndices(group),
+    layout: frameLayout(group),
   };
 }

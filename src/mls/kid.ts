@@ -63,6 +63,15 @@ export function parseKid(value: bigint): KidParts {
   };
 }
 
+/**
+ * How an epoch's video frames carry the codec's clear prefix
+ * (src/sdk/sframe-transform.ts): 'split' encrypts the rest of the frame,
+ * 'whole' the whole frame, prefix included, so that a receiver's AEAD output
+ * is the frame itself. Every member of an epoch uses the same one: 'whole'
+ * when every member's leaf says it reads it (group.ts `frameLayout`).
+ */
+export type FrameLayout = 'split' | 'whole';
+
 /** One epoch's SFrame material as one member sees it (see `epochKeys` in group.ts). */
 export interface EpochKeys {
   readonly epoch: bigint;
@@ -79,6 +88,8 @@ export interface EpochKeys {
    * `firstCounter(n)` puts the n-th connection in the epoch above them.
    */
   readonly firstCounter?: bigint;
+  /** The epoch's frame layout (default 'split'). */
+  readonly layout?: FrameLayout;
 }
 
 /** CTRs each connection of a member may use in one epoch: 2^40 frames, 350 years at 100 frames/s. */

@@ -4,7 +4,7 @@
 // verifier checks signature, audience, typ and expiry. It deliberately does
 // not check the meeting, so the tests show the group's own check catches it.
 import { SignJWT, generateKeyPair, jwtVerify, type CryptoKey } from 'jose';
-import type { CiphersuiteImpl } from 'ts-mls';
+import { defaultCapabilities, defaultLifetime, generateKeyPackageWithKey, type CiphersuiteImpl } from 'ts-mls';
 import { createKeyPackage, type KeyPackageBundle } from './group.js';
 import { createMemberIdentity, generateSignatureKeyPair, signatureKeyClaim, type CredentialPolicy, type IdentityVerifier, type SignatureKeyPair } from './identity.js';
 
@@ -65,6 +65,14 @@ export async function newMember(cs: CiphersuiteImpl, broker: TestBroker, partici
   const keys = await generateSignatureKeyPair(cs);
   const token = await broker.assert({ participant, meeting: MEETING, name: participant.toUpperCase(), signatureKey: signatureKeyClaim((assertion.keys ?? keys).publicKey), ...assertion });
   return createKeyPackage(createMemberIdentity(keys, token), cs);
+}
+
+/** newMember as a client from before WHOLE_FRAME_CAPABILITY makes it: ts-mls's default capabilities, nothing of ours. */
+export async function memberBeforeWholeFrames(cs: CiphersuiteImpl, broker: TestBroker, participant: string): Promise<KeyPackageBundle> {
+  const keys = await generateSignatureKeyPair(cs);
+  const token = await broker.assert({ participant, meeting: MEETING, name: participant.toUpperCase(), signatureKey: signatureKeyClaim(keys.publicKey) });
+  const identity = createMemberIdentity(keys, token);
+  return generateKeyPackageWithKey(identity.credential, defaultCapabilities(), defaultLifetime, [], identity.signatureKeyPair, cs);
 }
 
 /** The `code` a promise rejects with ('resolved' if it does not). */

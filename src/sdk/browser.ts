@@ -234,7 +234,8 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
 
   setKeys(epoch: E2eeEpoch): void {
     if (!this.worker) return;
-    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: epoch.keys.baseKey, ownLeaf: epoch.keys.ownIndex, senders: epoch.keys.memberIndices, ...(epoch.keys.firstCounter !== undefined ? { firstCounter: epoch.keys.firstCounter } : {}) }).catch(() => undefined);
+    const { keys } = epoch;
+    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownIndex, senders: keys.memberIndices, ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}), ...(keys.layout !== undefined ? { layout: keys.layout } : {}) }).catch(() => undefined);
   }
 
   /** Remote tracks still carried, and decoded video frames plus audio samples that were not concealment (undecryptable frames never decode). */

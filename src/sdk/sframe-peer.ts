@@ -14,7 +14,7 @@
  *   allows it only on a peer connection created with
  *   `{ encodedInsertableStreams: true }`, and only once per sender/receiver.
  */
-import type { E2eeReply, E2eeStats, KeysResult, MediaKind, TransformSide } from './sframe-transform.js';
+import type { E2eeReply, E2eeStats, FrameLayout, KeysResult, MediaKind, TransformSide } from './sframe-transform.js';
 
 export type { E2eeStats, KeysResult, DropReason, UnsentReason } from './sframe-transform.js';
 
@@ -33,6 +33,8 @@ export interface E2eeKeys {
   readonly senders: readonly number[];
   /** The CTR of this member's first frame in the epoch (default 0; see src/mls/kid.ts `firstCounter`). */
   readonly firstCounter?: bigint;
+  /** The epoch's video frame layout (default 'split'; src/mls/kid.ts `FrameLayout`). */
+  readonly layout?: FrameLayout;
 }
 
 /** What the worker reports on its own: a key switch (request a key frame then), or an unexpected error. */
@@ -137,7 +139,7 @@ function channel(worker: Worker): Channel {
  * the current one; rejects on malformed keys (a bug in the caller).
  */
 export async function setKeys(worker: Worker, keys: E2eeKeys): Promise<KeysResult> {
-  const reply = await channel(worker).request({ type: 'keys', epoch: keys.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownLeaf, senders: [...keys.senders], ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}) });
+  const reply = await channel(worker).request({ type: 'keys', epoch: keys.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownLeaf, senders: [...keys.senders], ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}), ...(keys.layout !== undefined ? { layout: keys.layout } : {}) });
   if (reply.type !== 'keys') throw new Error(`unexpected reply ${reply.type} from the E2EE worker`);
   if (reply.result === 'invalid') throw new TypeError(`the E2EE worker refused the keys of epoch ${String(keys.epoch)}: ${reply.message ?? ''}`);
   return reply.result;

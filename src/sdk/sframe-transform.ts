@@ -3,9 +3,18 @@
  * encoded transform (`RTCRtpScriptTransform`, or the frames of
  * `createEncodedStreams` posted to the worker where that is missing).
  *
- * Frame layout on the wire (what the RTP packetizer and the bridge see):
+ * Frame layouts on the wire (what the RTP packetizer and the bridge see),
+ * one per MLS epoch (FrameLayout):
  *
- *   frame = clearPrefix ‖ SFrame header ‖ AEAD(key, nonce, header ‖ clearPrefix, rest)
+ *   'split': frame = clearPrefix ‖ SFrame header ‖ AEAD(key, nonce, header ‖ clearPrefix, rest)
+ *   'whole': frame = clearPrefix ‖ SFrame header ‖ AEAD(key, nonce, header ‖ clearPrefix, clearPrefix ‖ rest)
+ *
+ * 'whole' carries the prefix twice (3 bytes more per delta frame, 10 per key
+ * frame) so that the receiver's AEAD output is the frame the decoder wants,
+ * with nothing to join: in a browser each new ArrayBuffer costs about as
+ * much as SFrame's own work (docs/benchmarks.md, `sframe`). The receiver
+ * checks that the two copies agree. Every member of an epoch uses the same
+ * layout: 'whole' when all of them can read it (src/mls/group.ts).
  *
  * - VP8: clearPrefix is the uncompressed data chunk of RFC 6386 §9.1, which
  *   the receiver's depacketizer parses for the key-frame flag and size: 10
@@ -20,7 +29,7 @@
  * The SFrame part itself is a standard RFC 9605 ciphertext (suite 0x0004,
  * AES_128_GCM_SHA256_128) and KIDs follow src/mls/kid.ts.
  */
-import { installEpochKeys, KID_EPOCH_BITS, parseKid, removeEpochKeys, type InstalledKids } from '../mls/kid.js';
+import { installEpochKeys, KID_EPOCH_BITS, parseKid, removeEpochKeys, type FrameLayout, type InstalledKids } from '../mls/kid.js';
 import { concatBytes } from '../sframe/bytes.js';
 import { decodeHeader, isSFrameError, SFrameContext, WebCryptoBackend, type SFrameCrypto, type SFrameErrorCode, type SubtleCryptoLike } from '../sframe/index.js';
 
@@ -49,6 +58,8 @@ export const DEFAULT_GRACE_MS = 2000;
 export const DEFAULT_HOLD_MS = 1000;
 /** Epochs mod 16 up to this far ahead of the newest installed one count as newer (the rest as older). */
 const AHEAD_EPOCHS = 8n;
+/** The epoch bits of a KID. */
+const EPOCH_MASK = (1n << BigInt(KID_EPOCH_BITS)) - 1n;
 
 /** Why a received frame was dropped. */
 export type DropReason = 'unknownKid' | 'authFailed' | 'replay' | 'badHeader' | 'malformed' | 'internal';
@@ -84,7 +95,11 @@ export interface KeysMessage {
   readonly senders: readonly number[];
   /** The CTR of this member's first frame in the epoch (default 0): above every CTR an earlier connection used in it (src/mls/kid.ts `firstCounter`). */
   readonly firstCounter?: bigint;
+  /** How this epoch's video frames are laid out (default 'split'; see the file comment). Audio frames, with no clear prefix, are the same in both. */
+  readonly layout?: FrameLayout;
 }
+
+export type { FrameLayout } from '../mls/kid.js';
 
 /** What `setKeys` did: installed, or refused an epoch not newer than the current one (re-installing would reuse nonces). */
 export type KeysResult = 'installed' | 'stale';
@@ -101,11 +116,17 @@ export function clearPrefixLength(kind: MediaKind, frame: Uint8Array): number {
   return (tag & 0x01) === 0 ? VP8_KEY_FRAME_PREFIX : VP8_DELTA_FRAME_PREFIX;
 }
 
-/** Splits a frame into its clear prefix and the rest (views, no copy); undefined when the frame is shorter than its prefix. */
-export function splitClearPrefix(kind: MediaKind, frame: Uint8Array): { readonly prefix: Uint8Array; readonly rest: Uint8Array } | undefined {
-  const length = clearPrefixLength(kind, frame);
-  if (frame.length < length) return undefined;
-  return { prefix: frame.subarray(0, length), rest: frame.subarray(length) };
+/** Whether `bytes` begins with `prefix`. */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** `bytes` over a buffer of its own, as `frame.data` takes it: itself when it already is (WebCrypto's output), else a copy. */
+function ownWhole(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes as Uint8Array<ArrayBuffer>;
+  return bytes.slice();
 }
 
 const DROP_REASONS: Readonly<Partial<Record<SFrameErrorCode, DropReason>>> = {
@@ -127,6 +148,7 @@ function signal(): { readonly promise: Promise<void>; readonly resolve: () => vo
 interface Epoch {
   readonly epoch: bigint;
   readonly installed: InstalledKids;
+  readonly layout: FrameLayout;
 }
 
 /** How to build a FrameCrypter. */
@@ -199,7 +221,7 @@ export class FrameCrypter {
     for (const e of this.#epochs) if (e !== keep) this.#retire(e);
     const members = [...new Set([...keys.senders, keys.ownLeaf])];
     const installed = await installEpochKeys(this.#ctx, { epoch, baseKey: keys.baseKey, ownIndex: keys.ownLeaf, memberIndices: members, ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}) });
-    const entry: Epoch = { epoch, installed };
+    const entry: Epoch = { epoch, installed, layout: keys.layout ?? 'split' };
     this.#epochs = keep ? [keep, entry] : [entry];
     this.#gaveUp.clear();
     this.#nextInstall.resolve();
@@ -239,13 +261,13 @@ export class FrameCrypter {
       this.#unsent.noKey++;
       return undefined;
     }
-    const parts = splitClearPrefix(kind, frame);
-    if (!parts) {
+    const prefix = clearPrefixLength(kind, frame);
+    if (frame.length < prefix) {
       this.#unsent.malformed++;
       return undefined;
     }
     try {
-      const sent = await this.#ctx.encryptWithPrefix(send.installed.send, parts.prefix, parts.rest);
+      const sent = await this.#ctx.encryptWithPrefix(send.installed.send, frame.subarray(0, prefix), send.layout === 'whole' ? frame : frame.subarray(prefix));
       this.#encrypted[kind]++;
       return sent;
     } catch (error) {
@@ -263,20 +285,31 @@ export class FrameCrypter {
    * the frames behind it wait too and stay in order. Throws only on bugs.
    */
   async decrypt(kind: MediaKind, frame: Uint8Array): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    const parts = splitClearPrefix(kind, frame);
-    if (!parts || parts.rest.length === 0) {
+    const length = clearPrefixLength(kind, frame);
+    if (frame.length <= length) {
       this.#dropped.malformed++;
       return undefined;
     }
+    const prefix = frame.subarray(0, length);
+    const sframe = frame.subarray(length);
     let timedOut: Promise<'timeout'> | undefined;
     for (;;) {
       try {
-        const { plaintext } = await this.#ctx.decrypt(parts.prefix, parts.rest);
+        const { kid, plaintext } = await this.#ctx.decrypt(prefix, sframe);
+        if (this.#layoutOf(kid) === 'split') {
+          this.#decrypted[kind]++;
+          return concatBytes(prefix, plaintext);
+        }
+        // The whole frame was encrypted: its own prefix must be the one the depacketizer saw.
+        if (!startsWith(plaintext, prefix)) {
+          this.#dropped.malformed++;
+          return undefined;
+        }
         this.#decrypted[kind]++;
-        return concatBytes(parts.prefix, plaintext);
+        return ownWhole(plaintext);
       } catch (error) {
         if (!isSFrameError(error)) throw error;
-        const epochBits = error.code === 'SFRAME_UNKNOWN_KID' ? this.#newerEpochBits(parts.rest) : undefined;
+        const epochBits = error.code === 'SFRAME_UNKNOWN_KID' ? this.#newerEpochBits(sframe) : undefined;
         if (epochBits !== undefined) {
           if (timedOut === undefined) {
             this.#held++;
@@ -295,13 +328,21 @@ export class FrameCrypter {
     }
   }
 
+  /** The layout of the epoch whose key decrypted a frame under `kid`. */
+  #layoutOf(kid: bigint): FrameLayout {
+    const [first, second] = this.#epochs;
+    if (first === undefined) return 'split';
+    if (second === undefined || first.layout === second.layout) return first.layout;
+    return parseKid(kid).epochBits === (second.epoch & EPOCH_MASK) ? second.layout : first.layout;
+  }
+
   /** The epoch bits of `sframe`'s KID when they name an epoch newer than any installed whose keys may still come; else undefined. */
   #newerEpochBits(sframe: Uint8Array): bigint | undefined {
     const parts = parseKid(decodeHeader(sframe).kid);
     if (parts.context !== 0n || this.#gaveUp.has(parts.epochBits)) return undefined;
     const newest = this.#epochs.at(-1);
     if (newest === undefined) return parts.epochBits; // no keys yet: the first ones are on their way
-    const ahead = (parts.epochBits - newest.epoch) & ((1n << BigInt(KID_EPOCH_BITS)) - 1n);
+    const ahead = (parts.epochBits - newest.epoch) & EPOCH_MASK;
     return ahead >= 1n && ahead <= AHEAD_EPOCHS ? parts.epochBits : undefined;
   }
 
@@ -356,7 +397,7 @@ export function frameTransform<F extends EncodedFrameLike>(crypter: FrameCrypter
         return;
       }
       if (output === undefined) return;
-      // concatBytes returns a fresh array over a whole buffer.
+      // The crypter returns arrays over whole buffers of their own.
       frame.data = output.buffer;
       controller.enqueue(frame);
     },
@@ -417,7 +458,7 @@ export function parseTransformOptions(value: unknown): TransformOptions | undefi
 
 /** Checks a keys message's shape; a string saying what is wrong, or undefined. */
 export function checkKeysMessage(value: Record<string, unknown>): string | undefined {
-  const { epoch, baseKey, ownLeaf, senders, firstCounter } = value;
+  const { epoch, baseKey, ownLeaf, senders, firstCounter, layout } = value;
   const epochOk = (typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0) || (typeof epoch === 'bigint' && epoch >= 0n);
   if (!epochOk) return 'epoch must be a non-negative integer';
   if (!(baseKey instanceof Uint8Array) || baseKey.length < 16) return 'baseKey must be a Uint8Array of at least 16 bytes';
@@ -425,6 +466,7 @@ export function checkKeysMessage(value: Record<string, unknown>): string | undef
   if (!leaf(ownLeaf)) return 'ownLeaf must be a leaf index (0..65535)';
   if (!Array.isArray(senders) || !senders.every(leaf)) return 'senders must be an array of leaf indices';
   if (firstCounter !== undefined && !(typeof firstCounter === 'bigint' && firstCounter >= 0n && firstCounter < 1n << 64n)) return 'firstCounter must be a bigint in 0..2^64-1';
+  if (layout !== undefined && layout !== 'split' && layout !== 'whole') return "layout must be 'split' or 'whole'";
   return undefined;
 }
 

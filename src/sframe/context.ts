@@ -181,12 +181,12 @@ export class SFrameContext {
     aad.set(metadata, length);
     const nonce = writeFrameNonce(entry.nonce, entry.salt, ctrHi, ctrLo);
     const sealed = aeadSeal(this.#crypto, this.suite, entry.aead, nonce, aad, plaintext);
-    // Nonce and AAD are read by now; the AAD buffer is the next frame's once we await, so copy out of it first.
-    const lead = prefixed ? metadata.length : 0;
-    const frame = new Uint8Array(lead + length + plaintext.length + this.suite.nt);
-    if (prefixed) frame.set(metadata);
-    frame.set(aad.subarray(0, length), lead);
-    frame.set(await sealed, lead + length);
+    // Nonce and AAD are read by now, and the AAD buffer is the next frame's once we await: the header is written again below.
+    const lead = prefixed ? metadata.slice() : undefined;
+    const front = (lead?.length ?? 0) + length;
+    const frame = withRoomInFront(await sealed, front);
+    if (lead) frame.set(lead);
+    writeHeader(frame, entry.kidNibble, entry.kidField, ctrHi, ctrLo, front - length);
     return frame;
   }
 
@@ -220,7 +220,7 @@ export class SFrameContext {
     readHeader(frame, h);
     const entry = this.#freshDecryptionKey(h);
     const nonce = writeFrameNonce(entry.nonce, entry.salt, h.ctrHi, h.ctrLo);
-    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, this.#joinAad(frame.subarray(0, h.length), metadata), frame.subarray(h.length));
+    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, this.#aadOf(frame, h.length, metadata), frame.subarray(h.length));
     return accepted(entry, h, plaintext);
   }
 
@@ -235,7 +235,7 @@ export class SFrameContext {
     readHeader(frame, h);
     const entry = this.#freshDecryptionKey(h);
     const nonce = writeFrameNonce(entry.nonce, entry.salt, h.ctrHi, h.ctrLo);
-    const plaintext = aeadOpenSync(sync, this.suite, prepared(entry), nonce, this.#joinAad(frame.subarray(0, h.length), metadata), frame.subarray(h.length));
+    const plaintext = aeadOpenSync(sync, this.suite, prepared(entry), nonce, this.#aadOf(frame, h.length, metadata), frame.subarray(h.length));
     return accepted(entry, h, plaintext);
   }
 
@@ -269,6 +269,15 @@ export class SFrameContext {
     const aad = this.#aadBuffer(header.length + metadata.length);
     aad.set(header);
     aad.set(metadata, header.length);
+    return aad;
+  }
+
+  /** The AAD of a received frame whose header is its first `length` bytes: #joinAad without a view of the header. */
+  #aadOf(frame: Uint8Array, length: number, metadata: Uint8Array): Uint8Array {
+    if (metadata.length === 0) return frame.subarray(0, length);
+    const aad = this.#aadBuffer(length + metadata.length);
+    for (let i = 0; i < length; i++) aad[i] = frame[i] ?? 0;
+    aad.set(metadata, length);
     return aad;
   }
 
@@ -310,6 +319,30 @@ export class SFrameContext {
   }
 }
 
+/** ArrayBuffer.prototype.transfer (ES2024: Chromium 114, Firefox 122, Safari 17.4, Node 21), which lib es2023 does not declare. */
+type Transferable = ArrayBuffer & { transfer(length: number): ArrayBuffer };
+const canTransfer = typeof (ArrayBuffer.prototype as Partial<Transferable>).transfer === 'function';
+
+/**
+ * `body` moved `front` bytes up in an array `front` bytes longer, for the
+ * caller to fill. When `body` spans a buffer of its own (an AEAD result,
+ * crypto.ts), that buffer grows into the frame through
+ * ArrayBuffer.prototype.transfer instead of a new one being made and filled:
+ * in a browser every new ArrayBuffer costs microseconds (docs/sframe.md).
+ */
+function withRoomInFront(body: Uint8Array, front: number): Uint8Array<ArrayBuffer> {
+  const { buffer, length } = body;
+  if (canTransfer && buffer instanceof ArrayBuffer && body.byteOffset === 0 && length === buffer.byteLength) {
+    // `body` is detached from here on: its length reads 0.
+    const frame = new Uint8Array((buffer as Transferable).transfer(front + length));
+    frame.copyWithin(front, 0, length);
+    return frame;
+  }
+  const frame = new Uint8Array(front + length);
+  frame.set(body, front);
+  return frame;
+}
+
 /** Moves an encryption key to its next CTR: +1 on the halves, with the carry. */
 function advance(entry: EncryptionKey): void {
   if (entry.ctrLo === 0xffffffff) {
@@ -326,11 +359,6 @@ function prepared(entry: KeyState): PreparedAeadKey {
   return entry.prepared;
 }
 
-/**
- * The end of decryption: SFRAME_AUTH_FAILED when the AEAD refused the frame,
- * else the CTR goes into the replay window (again checked: a concurrent
- * decrypt of the same frame may have got there first) and the frame out.
- */
 /** A copy of `bytes` on an ArrayBuffer of its own (never on V8's heap; see SFrameContext's #aad). */
 function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const copy = new Uint8Array(new ArrayBuffer(bytes.length));
@@ -338,6 +366,11 @@ function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return copy;
 }
 
+/**
+ * The end of decryption: SFRAME_AUTH_FAILED when the AEAD refused the frame,
+ * else the CTR goes into the replay window (again checked: a concurrent
+ * decrypt of the same frame may have got there first) and the frame out.
+ */
 function accepted(entry: DecryptionKey, h: HeaderHalves, plaintext: Uint8Array | undefined): DecryptedFrame {
   if (plaintext === undefined) {
     throw new SFrameError('SFRAME_AUTH_FAILED', `The frame with KID ${entry.kid.toString()} and CTR ${joinU64(h.ctrHi, h.ctrLo).toString()} does not authenticate: altered, truncated, or encrypted under another key or metadata.`);

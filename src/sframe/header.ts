@@ -83,15 +83,15 @@ export function readHeader(frame: Uint8Array, out: HeaderHalves): void {
 /**
  * The header for a KID given as its already-encoded part (`kidNibble`, the K
  * bits with X, and `kidField`, its bytes: see encodeHeader) and a CTR as halves,
- * written at the start of `out`; returns its length. Callers precompute the
+ * written into `out` at `at` (default 0); returns its length. Callers precompute the
  * KID part once per key.
  */
-export function writeHeader(out: Uint8Array, kidNibble: number, kidField: Uint8Array, ctrHi: number, ctrLo: number): number {
+export function writeHeader(out: Uint8Array, kidNibble: number, kidField: Uint8Array, ctrHi: number, ctrLo: number, at = 0): number {
   const small = ctrHi === 0 && ctrLo < 8;
   const ctrLen = small ? 0 : u64ByteLength(ctrHi, ctrLo);
-  out[0] = (kidNibble << 4) | (small ? ctrLo : 0x08 | (ctrLen - 1));
-  out.set(kidField, 1);
-  if (ctrLen > 0) writeU64(out, 1 + kidField.length, ctrLen, ctrHi, ctrLo);
+  out[at] = (kidNibble << 4) | (small ? ctrLo : 0x08 | (ctrLen - 1));
+  out.set(kidField, at + 1);
+  if (ctrLen > 0) writeU64(out, at + 1 + kidField.length, ctrLen, ctrHi, ctrLo);
   return 1 + kidField.length + ctrLen;
 }
 

@@ -48,8 +48,19 @@ function own(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
 }
 
-function isOperationError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'OperationError';
+function toBytes(buffer: ArrayBuffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(buffer);
+}
+
+/** AES-GCM with SFrame's 16-byte tag. */
+function gcmParams(iv: Uint8Array<ArrayBuffer>, additionalData: Uint8Array<ArrayBuffer>): AesGcmParamsLike {
+  return { name: 'AES-GCM', iv, additionalData, tagLength: GCM_TAG_LENGTH * 8 };
+}
+
+/** A rejected AES-GCM decryption: OperationError is how WebCrypto says the tag did not verify (undefined); anything else is a bug. */
+function unverified(error: unknown): undefined {
+  if (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'OperationError') return undefined;
+  throw error;
 }
 
 /** A key's import: its promise, and the key itself once it resolved. */
@@ -90,24 +101,17 @@ export class WebCryptoBackend implements SFrameCrypto {
   }
 
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.#with(key, 'AES-GCM', [nonce, aad, plaintext], async (cryptoKey, [iv, additionalData, data]) => {
-      const params: AesGcmParamsLike = { name: 'AES-GCM', iv, additionalData, tagLength: GCM_TAG_LENGTH * 8 };
-      return new Uint8Array(await this.#subtle.encrypt(params, cryptoKey, data));
-    });
+    // Every frame comes here: once the key is imported, one WebCrypto call and one `then`, nothing else made per frame.
+    const cryptoKey = this.#key(key, 'AES-GCM').key;
+    if (cryptoKey !== undefined) return this.#subtle.encrypt(gcmParams(own(nonce), own(aad)), cryptoKey, own(plaintext)).then(toBytes);
+    return this.#with(key, 'AES-GCM', [nonce, aad, plaintext], (k, [iv, additionalData, data]) => this.#subtle.encrypt(gcmParams(iv, additionalData), k, data).then(toBytes));
   }
 
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
     if (ciphertext.length < GCM_TAG_LENGTH) return Promise.resolve(undefined);
-    return this.#with(key, 'AES-GCM', [nonce, aad, ciphertext], async (cryptoKey, [iv, additionalData, data]) => {
-      const params: AesGcmParamsLike = { name: 'AES-GCM', iv, additionalData, tagLength: GCM_TAG_LENGTH * 8 };
-      try {
-        return new Uint8Array(await this.#subtle.decrypt(params, cryptoKey, data));
-      } catch (error) {
-        // OperationError is how WebCrypto says the tag did not verify; anything else is a bug.
-        if (isOperationError(error)) return undefined;
-        throw error;
-      }
-    });
+    const cryptoKey = this.#key(key, 'AES-GCM').key;
+    if (cryptoKey !== undefined) return this.#subtle.decrypt(gcmParams(own(nonce), own(aad)), cryptoKey, own(ciphertext)).then(toBytes, unverified);
+    return this.#with(key, 'AES-GCM', [nonce, aad, ciphertext], (k, [iv, additionalData, data]) => this.#subtle.decrypt(gcmParams(iv, additionalData), k, data).then(toBytes, unverified));
   }
 
   aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
