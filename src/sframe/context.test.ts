@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { NodeSFrameCrypto } from '../node/sframe-node-crypto.js';
 import { concatBytes } from './bytes.js';
 import { SFrameContext } from './context.js';
-import type { SFrameCrypto } from './crypto.js';
+import type { ImportingSFrameCrypto, SFrameCrypto } from './crypto.js';
 import { isSFrameError } from './errors.js';
 import { decodeHeader, encodeHeader, MAX_U64 } from './header.js';
 import { CIPHER_SUITES } from './suites.js';
@@ -188,6 +188,33 @@ describe.each(backends)('hostile input on $name', (crypto) => {
       const { receiver } = await pair(crypto, suite);
       expect(await codeOf(receiver.decrypt(META, concatBytes(encodeHeader(7n, 0n), Uint8Array.of(1, 2, 3))))).toBe('SFRAME_AUTH_FAILED');
     }
+  });
+});
+
+describe('WebCrypto through imported keys', () => {
+  it('a decryption the platform refuses for another reason than the tag is a bug, passed on as it is, and the window is left alone', async () => {
+    const web = new WebCryptoBackend(globalThis.crypto.subtle);
+    const { sender } = await pair(web, 4);
+    let broken = true;
+    const flaky: ImportingSFrameCrypto = {
+      name: 'flaky webcrypto',
+      hkdfExtract: (...a) => web.hkdfExtract(...a),
+      hkdfExpand: (...a) => web.hkdfExpand(...a),
+      hmac: (...a) => web.hmac(...a),
+      aesCtr: (...a) => web.aesCtr(...a),
+      aesGcmSeal: (...a) => web.aesGcmSeal(...a),
+      aesGcmOpen: (...a) => web.aesGcmOpen(...a),
+      importGcmKey: (key) => web.importGcmKey(key),
+      gcmSeal: (...a) => web.gcmSeal(...a),
+      gcmOpen: (...a) => (broken ? Promise.reject(new TypeError('the platform broke')) : web.gcmOpen(...a)),
+      isAuthFailure: (error) => web.isAuthFailure(error),
+    };
+    const receiver = new SFrameContext({ crypto: flaky });
+    await receiver.addDecryptionKey(7n, KEY_A);
+    const frame = await sender.encrypt(7n, META, Uint8Array.of(1, 2, 3));
+    await expect(receiver.decrypt(META, frame)).rejects.toThrow(TypeError);
+    broken = false;
+    expect((await receiver.decrypt(META, frame)).plaintext).toEqual(Uint8Array.of(1, 2, 3));
   });
 });
 

@@ -16,7 +16,7 @@
  */
 import { aeadOpen, aeadOpenSync, aeadSeal, aeadSealInto, prepareAeadKey, splitAeadKey, type AeadKey, type PreparedAeadKey } from './aead.js';
 import { joinU64, splitU64, TWO_32 } from './bytes.js';
-import { isSyncSFrameCrypto, type SFrameCrypto, type SyncSFrameCrypto } from './crypto.js';
+import { isImportingSFrameCrypto, isSyncSFrameCrypto, type ImportedGcmKey, type ImportingSFrameCrypto, type SFrameCrypto, type SyncSFrameCrypto } from './crypto.js';
 import { SFrameError } from './errors.js';
 import { encodeHeader, headerLength, isU64, readHeader, writeHeader, type HeaderHalves } from './header.js';
 import { deriveKeySalt, writeFrameNonce } from './keys.js';
@@ -52,6 +52,8 @@ interface KeyState {
   readonly kidField: Uint8Array;
   /** The AEAD key imported once into a synchronous backend; undefined without one. */
   readonly prepared: PreparedAeadKey | undefined;
+  /** The AES-GCM key imported once into an importing backend (WebCrypto); undefined without one, and for the other AEADs. */
+  readonly imported: ImportedGcmKey | undefined;
   /** A copy of the salt whose last 8 bytes each call sets to salt XOR CTR (on an ArrayBuffer of its own, as #aad). */
   readonly nonce: Uint8Array;
 }
@@ -94,6 +96,7 @@ export class SFrameContext {
   readonly suite: CipherSuite;
   readonly #crypto: SFrameCrypto;
   readonly #sync: SyncSFrameCrypto | undefined;
+  readonly #importing: ImportingSFrameCrypto | undefined;
   readonly #windowSize: number;
   readonly #keys = new Map<number | bigint, Entry>();
   /** The header decryptSync reads into, reused across frames. */
@@ -109,6 +112,7 @@ export class SFrameContext {
   constructor(options: SFrameContextOptions) {
     this.#crypto = options.crypto;
     this.#sync = isSyncSFrameCrypto(options.crypto) ? options.crypto : undefined;
+    this.#importing = isImportingSFrameCrypto(options.crypto) ? options.crypto : undefined;
     this.suite = getCipherSuite(options.suite ?? DEFAULT_CIPHER_SUITE, { allowDraft: options.allowDraftSuites === true });
     this.#windowSize = options.replayWindow ?? DEFAULT_REPLAY_WINDOW;
     new ReplayWindow(this.#windowSize); // validates the size now rather than at the first key
@@ -180,7 +184,7 @@ export class SFrameContext {
     writeHeader(aad, entry.kidNibble, entry.kidField, ctrHi, ctrLo);
     aad.set(metadata, length);
     const nonce = writeFrameNonce(entry.nonce, entry.salt, ctrHi, ctrLo);
-    const sealed = aeadSeal(this.#crypto, this.suite, entry.aead, nonce, aad, plaintext);
+    const sealed = entry.imported && this.#importing ? this.#importing.gcmSeal(entry.imported, nonce, aad, plaintext) : aeadSeal(this.#crypto, this.suite, entry.aead, nonce, aad, plaintext);
     // Nonce and AAD are read by now, and the AAD buffer is the next frame's once we await: the header is written again below.
     const lead = prefixed ? metadata.slice() : undefined;
     const front = (lead?.length ?? 0) + length;
@@ -220,7 +224,17 @@ export class SFrameContext {
     readHeader(frame, h);
     const entry = this.#freshDecryptionKey(h);
     const nonce = writeFrameNonce(entry.nonce, entry.salt, h.ctrHi, h.ctrLo);
-    const plaintext = await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, this.#aadOf(frame, h.length, metadata), frame.subarray(h.length));
+    const aad = this.#aadOf(frame, h.length, metadata);
+    const ciphertext = frame.subarray(h.length);
+    const importing = this.#importing;
+    if (entry.imported === undefined || importing === undefined) return accepted(entry, h, await aeadOpen(this.#crypto, this.suite, entry.aead, nonce, aad, ciphertext));
+    if (ciphertext.length < this.suite.nt) return accepted(entry, h, undefined);
+    let plaintext: Uint8Array | undefined;
+    try {
+      plaintext = new Uint8Array(await importing.gcmOpen(entry.imported, nonce, aad, ciphertext));
+    } catch (error) {
+      if (!importing.isAuthFailure(error)) throw error;
+    }
     return accepted(entry, h, plaintext);
   }
 
@@ -304,6 +318,7 @@ export class SFrameContext {
       kidNibble: (kidOnly[0] ?? 0) >> 4,
       kidField: kidOnly.slice(1),
       prepared: this.#sync && prepareAeadKey(this.#sync, this.suite, aead),
+      imported: this.#importing && this.suite.aead === 'AES-GCM' ? await this.#importing.importGcmKey(aead.encKey) : undefined,
       nonce: ownBuffer(salt),
     };
   }
@@ -324,21 +339,22 @@ type Transferable = ArrayBuffer & { transfer(length: number): ArrayBuffer };
 const canTransfer = typeof (ArrayBuffer.prototype as Partial<Transferable>).transfer === 'function';
 
 /**
- * `body` moved `front` bytes up in an array `front` bytes longer, for the
- * caller to fill. When `body` spans a buffer of its own (an AEAD result,
- * crypto.ts), that buffer grows into the frame through
- * ArrayBuffer.prototype.transfer instead of a new one being made and filled:
- * in a browser every new ArrayBuffer costs microseconds (docs/sframe.md).
+ * The AEAD's output moved `front` bytes up in an array `front` bytes longer,
+ * for the caller to fill. When the output is a buffer of its own (crypto.ts),
+ * that buffer grows into the frame through ArrayBuffer.prototype.transfer
+ * instead of a new one being made and filled: in a browser every new
+ * ArrayBuffer costs microseconds (docs/benchmarks.md, `sframe`).
  */
-function withRoomInFront(body: Uint8Array, front: number): Uint8Array<ArrayBuffer> {
-  const { buffer, length } = body;
-  if (canTransfer && buffer instanceof ArrayBuffer && body.byteOffset === 0 && length === buffer.byteLength) {
-    // `body` is detached from here on: its length reads 0.
-    const frame = new Uint8Array((buffer as Transferable).transfer(front + length));
+function withRoomInFront(sealed: Uint8Array | ArrayBuffer, front: number): Uint8Array<ArrayBuffer> {
+  const own = sealed instanceof ArrayBuffer ? sealed : sealed.buffer instanceof ArrayBuffer && sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength ? sealed.buffer : undefined;
+  if (canTransfer && own !== undefined) {
+    const length = own.byteLength; // the buffer is detached from here on, and reads 0
+    const frame = new Uint8Array((own as Transferable).transfer(front + length));
     frame.copyWithin(front, 0, length);
     return frame;
   }
-  const frame = new Uint8Array(front + length);
+  const body = sealed instanceof ArrayBuffer ? new Uint8Array(sealed) : sealed;
+  const frame = new Uint8Array(front + body.length);
   frame.set(body, front);
   return frame;
 }

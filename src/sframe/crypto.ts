@@ -3,7 +3,8 @@
  * (webcrypto.ts, browsers, workers and Node) and node:crypto
  * (src/node/sframe-node-crypto.ts). Everything is async so that WebCrypto fits;
  * bytes are Uint8Array in and out. A backend that can do better, node:crypto,
- * also offers SyncSFrameCrypto: the per-frame primitives without a promise.
+ * also offers SyncSFrameCrypto: the per-frame primitives without a promise;
+ * WebCrypto offers ImportingSFrameCrypto: AES-GCM keys imported once.
  */
 import type { HashName } from './suites.js';
 
@@ -66,6 +67,39 @@ export interface SyncSFrameCrypto extends SFrameCrypto {
   aesCtrSync(key: PreparedKey, counter: Uint8Array, data: Uint8Array): Uint8Array;
   /** HMAC(key, parts[0] ‖ parts[1] ‖ …), full length, without concatenating the parts first. */
   hmacSync(hash: HashName, key: PreparedKey, parts: readonly Uint8Array[]): Uint8Array;
+}
+
+declare const importedKey: unique symbol;
+
+/** An AES-GCM key an importing backend imported once (WebCrypto: a CryptoKey); opaque to SFrame. */
+export interface ImportedGcmKey {
+  readonly [importedKey]: true;
+}
+
+/**
+ * The optional capability of an asynchronous backend to import an AES-GCM
+ * key once and use it for every frame (WebCrypto has it). SFrameContext
+ * imports each AES-GCM key when it is added, so a frame costs the platform's
+ * call alone: no lookup of the key by its bytes, no promise around the
+ * platform's, whose ArrayBuffer comes back as it is. In a browser each of
+ * those shows per frame (docs/benchmarks.md, `sframe`). Inputs are read
+ * before a call returns, as for SFrameCrypto.
+ */
+export interface ImportingSFrameCrypto extends SFrameCrypto {
+  /** Imports a raw AES key (16 or 32 bytes) for AES-GCM. */
+  importGcmKey(key: Uint8Array): Promise<ImportedGcmKey>;
+  /** AES-GCM encryption: ciphertext ‖ 16-byte tag, in a buffer that is the caller's. */
+  gcmSeal(key: ImportedGcmKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<ArrayBuffer>;
+  /** AES-GCM decryption of ciphertext ‖ tag: the plaintext; rejects with an error `isAuthFailure` knows when the tag does not verify. */
+  gcmOpen(key: ImportedGcmKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<ArrayBuffer>;
+  /** Whether gcmOpen rejected with `error` because the tag did not verify (anything else is a bug). */
+  isAuthFailure(error: unknown): boolean;
+}
+
+/** True when `crypto` offers the importing capability. */
+export function isImportingSFrameCrypto(crypto: SFrameCrypto): crypto is ImportingSFrameCrypto {
+  const c = crypto as Partial<ImportingSFrameCrypto>;
+  return typeof c.importGcmKey === 'function' && typeof c.gcmSeal === 'function' && typeof c.gcmOpen === 'function' && typeof c.isAuthFailure === 'function';
 }
 
 /** True when `crypto` offers the synchronous capability. */

@@ -4,7 +4,7 @@
  * so the few SubtleCrypto members used are declared here structurally and the
  * caller passes `crypto.subtle` in.
  */
-import { GCM_TAG_LENGTH, type HashName, type SFrameCrypto } from './crypto.js';
+import { GCM_TAG_LENGTH, type HashName, type ImportedGcmKey, type ImportingSFrameCrypto } from './crypto.js';
 import { hkdfExpandWith, nonEmptyHmacKey } from './hkdf.js';
 
 /** A WebCrypto CryptoKey, opaque to us. */
@@ -57,9 +57,14 @@ function gcmParams(iv: Uint8Array<ArrayBuffer>, additionalData: Uint8Array<Array
   return { name: 'AES-GCM', iv, additionalData, tagLength: GCM_TAG_LENGTH * 8 };
 }
 
-/** A rejected AES-GCM decryption: OperationError is how WebCrypto says the tag did not verify (undefined); anything else is a bug. */
+/** OperationError is how WebCrypto says the tag did not verify. */
+function isOperationError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'OperationError';
+}
+
+/** A rejected AES-GCM decryption: undefined when the tag did not verify; anything else is a bug. */
 function unverified(error: unknown): undefined {
-  if (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'OperationError') return undefined;
+  if (isOperationError(error)) return undefined;
   throw error;
 }
 
@@ -76,7 +81,7 @@ interface Imported {
  * call itself; before (a key's first frames), the inputs are copied and the
  * call waits for the import.
  */
-export class WebCryptoBackend implements SFrameCrypto {
+export class WebCryptoBackend implements ImportingSFrameCrypto {
   readonly name = 'webcrypto';
   readonly #subtle: SubtleCryptoLike;
   readonly #keys = new WeakMap<Uint8Array, Map<KeyKind, Imported>>();
@@ -101,17 +106,29 @@ export class WebCryptoBackend implements SFrameCrypto {
   }
 
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    // Every frame comes here: once the key is imported, one WebCrypto call and one `then`, nothing else made per frame.
-    const cryptoKey = this.#key(key, 'AES-GCM').key;
-    if (cryptoKey !== undefined) return this.#subtle.encrypt(gcmParams(own(nonce), own(aad)), cryptoKey, own(plaintext)).then(toBytes);
     return this.#with(key, 'AES-GCM', [nonce, aad, plaintext], (k, [iv, additionalData, data]) => this.#subtle.encrypt(gcmParams(iv, additionalData), k, data).then(toBytes));
   }
 
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined> {
     if (ciphertext.length < GCM_TAG_LENGTH) return Promise.resolve(undefined);
-    const cryptoKey = this.#key(key, 'AES-GCM').key;
-    if (cryptoKey !== undefined) return this.#subtle.decrypt(gcmParams(own(nonce), own(aad)), cryptoKey, own(ciphertext)).then(toBytes, unverified);
     return this.#with(key, 'AES-GCM', [nonce, aad, ciphertext], (k, [iv, additionalData, data]) => this.#subtle.decrypt(gcmParams(iv, additionalData), k, data).then(toBytes, unverified));
+  }
+
+  /** AES-GCM keys for SFrameContext's per-frame path (ImportingSFrameCrypto): imported once, used without a lookup. */
+  async importGcmKey(key: Uint8Array): Promise<ImportedGcmKey> {
+    return (await this.#subtle.importKey('raw', new Uint8Array(key), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt'])) as unknown as ImportedGcmKey;
+  }
+
+  gcmSeal(key: ImportedGcmKey, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<ArrayBuffer> {
+    return this.#subtle.encrypt(gcmParams(own(nonce), own(aad)), key as unknown as CryptoKeyLike, own(plaintext));
+  }
+
+  gcmOpen(key: ImportedGcmKey, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<ArrayBuffer> {
+    return this.#subtle.decrypt(gcmParams(own(nonce), own(aad)), key as unknown as CryptoKeyLike, own(ciphertext));
+  }
+
+  isAuthFailure(error: unknown): boolean {
+    return isOperationError(error);
   }
 
   aesCtr(key: Uint8Array, counter: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
