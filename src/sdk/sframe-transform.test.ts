@@ -153,7 +153,9 @@ describe('FrameCrypter', () => {
     const before = await sender.encrypt('video', frame);
     await sender.setKeys(keys(2, 0, KEY, [0, 1], 'whole'));
     await receiver.setKeys(keys(2, 1, KEY, [0, 1], 'whole'));
+    expect(sender.stats()).toMatchObject({ sendEpoch: 1, sendLayout: 'split' });
     clock.advance(100); // past the switch delay: the sender is on epoch 2
+    expect(sender.stats()).toMatchObject({ sendEpoch: 2, sendLayout: 'whole' });
     const after = await sender.encrypt('video', frame);
     if (!before || !after) throw new Error('not sent');
     expect(after.length).toBe(before.length + 10);

@@ -78,6 +78,8 @@ export interface E2eeStats {
   readonly held: number;
   /** The epoch senders encrypt under, or null before the first keys. */
   readonly sendEpoch: number | null;
+  /** That epoch's frame layout ('whole' when every member reads it), or null before the first keys. */
+  readonly sendLayout: FrameLayout | null;
   /** Epochs with receive keys installed, oldest first. */
   readonly receiveEpochs: readonly number[];
 }
@@ -361,6 +363,7 @@ export class FrameCrypter {
       unsent: { ...this.#unsent },
       held: this.#held,
       sendEpoch: this.#send === undefined ? null : Number(this.#send.epoch),
+      sendLayout: this.#send?.layout ?? null,
       receiveEpochs: this.#epochs.map((e) => Number(e.epoch)),
     };
   }

@@ -81,6 +81,7 @@ describe('the meeting page in Chromium', () => {
     const crypto = await bo.page.evaluate(() => window.geobridge.e2eeStats());
     expect(crypto?.decrypted.video).toBeGreaterThan(0);
     expect(crypto?.dropped.authFailed).toBe(0);
+    expect(crypto?.sendLayout).toBe('whole'); // both members' leaves say they read it (docs/sframe.md, "Frame layouts")
 
     // The bridge forwards only ciphertext: after VP8's clear payload header, every frame starts with an SFrame header
     // whose KID names the epoch and sender, and a frame does not decode without the key.

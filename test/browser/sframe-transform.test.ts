@@ -5,7 +5,8 @@
  * the worker bundle the broker serves (buildE2eeWorker), from a tiny local
  * HTTP server (getUserMedia needs a secure context; 127.0.0.1 is one).
  *
- * - same keys on both sides: the receiver decodes video and audio;
+ * - same keys on both sides: the receiver decodes video and audio, in either
+ *   frame layout (src/sdk/sframe-transform.ts);
  * - a wrong key on the receiver: no frame decoded, drops counted as authFailed;
  * - an observer with no keys taps the frames it receives: each is the VP8
  *   clear prefix (10 bytes on key frames, 3 on delta) followed by an SFrame
@@ -53,6 +54,8 @@ interface Scenario {
   /** The receiver's key; null for an observer without keys that taps what it receives. */
   readonly receiverKey: number[] | null;
   readonly api?: 'script-transform' | 'encoded-streams';
+  /** Both sides' frame layout (default 'split'). */
+  readonly layout?: 'split' | 'whole';
   /** Wait until video decodes, or this long. */
   readonly ms: number;
 }
@@ -109,7 +112,7 @@ afterAll(async () => {
 
 /** Runs one loopback call in the page: sender A (leaf 0) → receiver B (leaf 1, or a keyless observer). */
 function call(scenario: Scenario): Promise<Outcome> {
-  return page.evaluate(async ({ senderKey, receiverKey, api, ms }) => {
+  return page.evaluate(async ({ senderKey, receiverKey, api, layout = 'split', ms }) => {
     const { enableE2ee, setKeys, e2eeStats } = window.e2ee;
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240, frameRate: 15 } });
     // Chromium's insertable streams need this flag at construction (not in the DOM lib's RTCConfiguration).
@@ -127,7 +130,7 @@ function call(scenario: Scenario): Promise<Outcome> {
     const wa = new Worker('/e2ee-worker.js');
     workers.push(wa);
     enableE2ee(a, wa, options);
-    await setKeys(wa, { epoch: 1, baseKey: new Uint8Array(senderKey), ownLeaf: 0, senders: [0, 1] });
+    await setKeys(wa, { epoch: 1, baseKey: new Uint8Array(senderKey), ownLeaf: 0, senders: [0, 1], layout });
     let wb: Worker | undefined;
     const tapped: Outcome['tapped'] = [];
     if (receiverKey) {
@@ -142,7 +145,7 @@ function call(scenario: Scenario): Promise<Outcome> {
         sink.srcObject = new MediaStream([e.track]);
         void sink.play().catch(() => undefined);
       });
-      await setKeys(wb, { epoch: 1, baseKey: new Uint8Array(receiverKey), ownLeaf: 1, senders: [0, 1] });
+      await setKeys(wb, { epoch: 1, baseKey: new Uint8Array(receiverKey), ownLeaf: 1, senders: [0, 1], layout });
     } else {
       const tap = new Worker('/tap-worker.js');
       workers.push(tap);
@@ -187,10 +190,10 @@ const KEY = Array.from({ length: 16 }, (_, i) => i + 1);
 const WRONG_KEY = Array.from({ length: 16 }, (_, i) => 200 - i);
 
 describe('the E2EE transform in Chromium (loopback, no bridge)', () => {
-  it('with the same keys on both sides, the receiver decodes video and audio (RTCRtpScriptTransform)', async () => {
+  it.each(['whole', 'split'] as const)('with the same keys on both sides, the receiver decodes video and audio (RTCRtpScriptTransform, %s layout)', async (layout) => {
     expect(await page.evaluate(() => window.e2ee.encodedTransformApi())).toBe('script-transform');
-    const out = await call({ senderKey: KEY, receiverKey: KEY, ms: 15_000 });
-    console.log('same keys:', JSON.stringify({ video: out.video, audio: out.audio, sender: out.sender, receiver: out.receiver }));
+    const out = await call({ senderKey: KEY, receiverKey: KEY, layout, ms: 15_000 });
+    console.log(`same keys, ${layout}:`, JSON.stringify({ video: out.video, audio: out.audio, sender: out.sender, receiver: out.receiver }));
     expect(out.video.framesDecoded).toBeGreaterThan(10);
     expect(out.audio.totalSamplesReceived).toBeGreaterThan(0);
     expect(out.audio.concealedSamples).toBeLessThan(out.audio.totalSamplesReceived / 2);
@@ -205,7 +208,7 @@ describe('the E2EE transform in Chromium (loopback, no bridge)', () => {
   }, 30_000);
 
   it('also through the createEncodedStreams fallback', async () => {
-    const out = await call({ senderKey: KEY, receiverKey: KEY, api: 'encoded-streams', ms: 15_000 });
+    const out = await call({ senderKey: KEY, receiverKey: KEY, api: 'encoded-streams', layout: 'whole', ms: 15_000 });
     console.log('same keys, encoded streams:', JSON.stringify({ video: out.video, audio: out.audio, receiver: out.receiver?.decrypted }));
     expect(out.video.framesDecoded).toBeGreaterThan(10);
     expect(out.audio.totalSamplesReceived).toBeGreaterThan(0);
