@@ -9,8 +9,10 @@ import {
   frameKind,
   frameTransform,
   FrameCrypter,
+  runSFrameWorker,
   VP8_DELTA_FRAME_PREFIX,
   VP8_KEY_FRAME_PREFIX,
+  type E2eeReply,
   type EncodedFrameLike,
   type FrameLayout,
   type KeysMessage,
@@ -302,7 +304,7 @@ describe('FrameCrypter', () => {
         controller.close();
       },
     })
-      .pipeThrough(frameTransform(bob, 'receive', 'audio'))
+      .pipeThrough(frameTransform(bob, 'receive', { kind: 'audio' }))
       .pipeTo(new WritableStream({ write: (f) => void out.push(...new Uint8Array(f.data)) }));
     await until(() => bob.stats().held === 1);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -438,5 +440,96 @@ describe('frameTransform', () => {
       .pipeTo(new WritableStream({ write: (f) => void out.push(new Uint8Array(f.data)) }));
     expect(out).toEqual(expected);
     expect(receiver.stats().dropped.authFailed).toBe(2);
+  });
+});
+
+/** Video frames as the receive side of an encoded transform gets them: the sender's wire bytes, with the encoder's frame type. */
+async function receivedVideo(sender: FrameCrypter, types: readonly ('key' | 'delta')[]): Promise<EncodedFrameLike[]> {
+  const frames: EncodedFrameLike[] = [];
+  for (const type of types) {
+    const wire = await sender.encrypt('video', type === 'key' ? vp8KeyFrame() : vp8DeltaFrame());
+    if (!wire) throw new Error('not sent');
+    frames.push({ data: wire.slice().buffer, type });
+  }
+  return frames;
+}
+
+/** Pipes `frames` through `transform`; resolves with the types passed on. */
+async function through(frames: readonly EncodedFrameLike[], transform: TransformStream<EncodedFrameLike, EncodedFrameLike>): Promise<(string | undefined)[]> {
+  const out: (string | undefined)[] = [];
+  await new ReadableStream<EncodedFrameLike>({
+    start(controller) {
+      for (const f of frames) controller.enqueue(f);
+      controller.close();
+    },
+  })
+    .pipeThrough(transform)
+    .pipeTo(new WritableStream({ write: (f) => void out.push(f.type) }));
+  return out;
+}
+
+describe('key frame requests of a receive pipeline', () => {
+  it('asks when a delta frame would reach the decoder with no key frame before it: at the start, and after a dropped frame', async () => {
+    const { sender, receiver } = await pair();
+    const frames = await receivedVideo(sender, ['delta', 'key', 'delta', 'delta', 'delta', 'key', 'delta']);
+    // The fourth frame is lost to tampering: the decoder misses a reference from there on.
+    const tampered = new Uint8Array(frames[3]?.data ?? new ArrayBuffer(0));
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
+    let asked = 0;
+    const transform = frameTransform<EncodedFrameLike>(receiver, 'receive', { onKeyFrameNeeded: () => void asked++ });
+    const writer = transform.writable.getWriter();
+    const reader = transform.readable.getReader();
+    const askedAfterEach: number[] = [];
+    // A read pending before each write: the transform runs only when its output is wanted.
+    let next = reader.read();
+    for (const [i, frame] of frames.entries()) {
+      const written = writer.write(frame);
+      if (i !== 3) {
+        expect((await next).value?.type).toBe(frame.type);
+        next = reader.read();
+      }
+      await written;
+      askedAfterEach.push(asked);
+    }
+    expect(askedAfterEach).toEqual([1, 1, 1, 1, 2, 2, 2]); // the first delta, and the first delta after the lost frame
+    // Audio and the send side never ask.
+    const never = (): never => {
+      throw new Error('asked for a key frame');
+    };
+    const audio = await sender.encrypt('audio', Uint8Array.of(1, 2, 3));
+    expect(await through([{ data: (audio ?? new Uint8Array(0)).slice().buffer }], frameTransform(receiver, 'receive', { onKeyFrameNeeded: never }))).toEqual([undefined]);
+    expect(await through([{ data: vp8DeltaFrame().slice().buffer, type: 'delta' }], frameTransform(sender, 'send', { onKeyFrameNeeded: never }))).toEqual(['delta']);
+  });
+
+  it('the worker sends the request through its transformer, at most every 500 ms, and counts it', async () => {
+    const { sender } = await pair();
+    const replies: E2eeReply[] = [];
+    const scope: Parameters<typeof runSFrameWorker>[0] = { postMessage: (m) => void replies.push(m as E2eeReply), onmessage: null, onrtctransform: null };
+    runSFrameWorker(scope, globalThis.crypto.subtle);
+    scope.onmessage?.({ data: { ...keys(1, 1), id: 1 } });
+    await until(() => replies.some((r) => r.type === 'keys'));
+    let requests = 0;
+    const source = new TransformStream<EncodedFrameLike, EncodedFrameLike>();
+    const out: (string | undefined)[] = [];
+    scope.onrtctransform?.({
+      transformer: {
+        readable: source.readable,
+        writable: new WritableStream({ write: (f) => void out.push(f.type) }),
+        options: { side: 'receive', kind: 'video' },
+        sendKeyFrameRequest: () => {
+          requests++;
+          return Promise.resolve();
+        },
+      },
+    });
+    const writer = source.writable.getWriter();
+    for (const f of await receivedVideo(sender, ['delta', 'delta', 'delta', 'key', 'delta'])) await writer.write(f);
+    await until(() => out.length === 5);
+    expect(requests).toBe(1); // three undecodable deltas in a few ms: one request
+    scope.onmessage?.({ data: { type: 'stats', id: 2 } });
+    await until(() => replies.some((r) => r.type === 'stats'));
+    const stats = replies.find((r): r is Extract<E2eeReply, { type: 'stats' }> => r.type === 'stats')?.stats;
+    expect(stats?.keyFrameRequests).toBe(1);
+    await writer.close();
   });
 });

@@ -56,6 +56,12 @@ export const DEFAULT_GRACE_MS = 2000;
  * is still being processed), and dropping the frame would cost a key frame.
  */
 export const DEFAULT_HOLD_MS = 1000;
+/**
+ * Least time between two key frame requests of one receive pipeline: a
+ * request and its key frame take a round trip to the sender and an encode,
+ * so one lost is asked again after this, while undecodable frames go on.
+ */
+export const KEY_FRAME_REQUEST_INTERVAL_MS = 500;
 /** Epochs mod 16 up to this far ahead of the newest installed one count as newer (the rest as older). */
 const AHEAD_EPOCHS = 8n;
 /** The epoch bits of a KID. */
@@ -76,6 +82,8 @@ export interface E2eeStats {
   readonly unsent: Record<UnsentReason, number>;
   /** Received frames that waited for the keys of a newer epoch (then decrypted, or dropped after DEFAULT_HOLD_MS). */
   readonly held: number;
+  /** Key frames the receive pipelines asked their senders for, because the decoder had none to start from (frameTransform). */
+  readonly keyFrameRequests: number;
   /** The epoch senders encrypt under, or null before the first keys. */
   readonly sendEpoch: number | null;
   /** That epoch's frame layout ('whole' when every member reads it), or null before the first keys. */
@@ -188,6 +196,7 @@ export class FrameCrypter {
   /** Epochs (mod 16) whose keys did not come in time since the last install: their frames drop at once. */
   readonly #gaveUp = new Set<bigint>();
   #held = 0;
+  #keyFrameRequests = 0;
   readonly #encrypted: Record<MediaKind, number> = { audio: 0, video: 0 };
   readonly #decrypted: Record<MediaKind, number> = { audio: 0, video: 0 };
   readonly #dropped: Record<DropReason, number> = { unknownKid: 0, authFailed: 0, replay: 0, badHeader: 0, malformed: 0, internal: 0 };
@@ -348,6 +357,11 @@ export class FrameCrypter {
     return ahead >= 1n && ahead <= AHEAD_EPOCHS ? parts.epochBits : undefined;
   }
 
+  /** Counts a key frame request of a receive pipeline (see frameTransform). */
+  countKeyFrameRequest(): void {
+    this.#keyFrameRequests++;
+  }
+
   /** Counts a frame lost to an unexpected error in the pipeline (see frameTransform). */
   countInternal(side: TransformSide): void {
     if (side === 'send') this.#unsent.internal++;
@@ -362,6 +376,7 @@ export class FrameCrypter {
       dropped: { ...this.#dropped },
       unsent: { ...this.#unsent },
       held: this.#held,
+      keyFrameRequests: this.#keyFrameRequests,
       sendEpoch: this.#send === undefined ? null : Number(this.#send.epoch),
       sendLayout: this.#send?.layout ?? null,
       receiveEpochs: this.#epochs.map((e) => Number(e.epoch)),
@@ -380,13 +395,32 @@ export function frameKind(frame: EncodedFrameLike): MediaKind {
   return 'type' in frame && typeof frame.type === 'string' ? 'video' : 'audio';
 }
 
+/** How a frameTransform runs, beyond its crypter and side. */
+export interface FrameTransformOptions {
+  /** The media kind of every frame (default: from each frame, frameKind). */
+  readonly kind?: MediaKind;
+  /** Called with an unexpected error that cost a frame. */
+  readonly onError?: (error: unknown) => void;
+  /**
+   * Receive side, video: called when a delta frame is passed on that the
+   * decoder cannot use, because no key frame was passed since the pipeline
+   * started or since a frame was dropped (its keys were not there, or it did
+   * not authenticate). The worker asks the sender for a key frame then,
+   * rather than leave it to the decoder's own request hundreds of ms later.
+   */
+  readonly onKeyFrameNeeded?: () => void;
+}
+
 /**
  * A TransformStream that encrypts (send) or decrypts (receive) every frame
  * through `crypter`. Frames that fail are dropped, never passed on; an
  * unexpected error drops the frame too (the stream must not error, as that
  * would stop the media for good) and goes to `onError`.
  */
-export function frameTransform<F extends EncodedFrameLike>(crypter: FrameCrypter, side: TransformSide, kind?: MediaKind, onError?: (error: unknown) => void): TransformStream<F, F> {
+export function frameTransform<F extends EncodedFrameLike>(crypter: FrameCrypter, side: TransformSide, options: FrameTransformOptions = {}): TransformStream<F, F> {
+  const { kind, onError, onKeyFrameNeeded } = options;
+  /** Receive side: no key frame passed since the start or the last dropped frame. */
+  let needKey = true;
   return new TransformStream<F, F>({
     async transform(frame, controller) {
       const k = kind ?? frameKind(frame);
@@ -397,9 +431,16 @@ export function frameTransform<F extends EncodedFrameLike>(crypter: FrameCrypter
       } catch (error) {
         crypter.countInternal(side);
         onError?.(error);
+        output = undefined;
+      }
+      if (output === undefined) {
+        needKey = true;
         return;
       }
-      if (output === undefined) return;
+      if (side === 'receive' && k === 'video') {
+        if (frame.type === 'key') needKey = false;
+        else if (needKey && frame.type === 'delta') onKeyFrameNeeded?.();
+      }
       // The crypter returns arrays over whole buffers of their own.
       frame.data = output.buffer;
       controller.enqueue(frame);
@@ -417,6 +458,8 @@ export interface ScriptTransformerLike {
   readonly writable: WritableStream<EncodedFrameLike>;
   readonly options?: unknown;
   generateKeyFrame?(rid?: string): Promise<unknown>;
+  /** Receive side: asks the sender for a key frame (a PLI or FIR from this receiver). */
+  sendKeyFrameRequest?(): Promise<unknown>;
 }
 
 /** The worker's global scope, as used here (`self` in the bundle). */
@@ -497,8 +540,16 @@ export function runSFrameWorker(scope: E2eeWorkerScope, subtle: SubtleCryptoLike
 
   const pipe = (options: TransformOptions, readable: ReadableStream<EncodedFrameLike>, writable: WritableStream<EncodedFrameLike>, transformer?: ScriptTransformerLike): void => {
     if (transformer && options.side === 'send' && options.kind === 'video') videoSenders.add(transformer);
+    let requested = -Infinity;
+    const onKeyFrameNeeded = (): void => {
+      const now = performance.now();
+      if (transformer?.sendKeyFrameRequest === undefined || now - requested < KEY_FRAME_REQUEST_INTERVAL_MS) return;
+      requested = now;
+      crypter.countKeyFrameRequest();
+      transformer.sendKeyFrameRequest().catch(() => undefined);
+    };
     readable
-      .pipeThrough(frameTransform(crypter, options.side, options.kind, onError))
+      .pipeThrough(frameTransform(crypter, options.side, { kind: options.kind, onError, onKeyFrameNeeded }))
       .pipeTo(writable)
       .catch(() => undefined) // the pipeline ends with its sender or receiver
       .finally(() => {

@@ -7,6 +7,8 @@
  *
  * - same keys on both sides: the receiver decodes video and audio, in either
  *   frame layout (src/sdk/sframe-transform.ts);
+ * - a receiver whose keys come late asks for a key frame (sendKeyFrameRequest)
+ *   once it can decrypt, and decodes;
  * - a wrong key on the receiver: no frame decoded, drops counted as authFailed;
  * - an observer with no keys taps the frames it receives: each is the VP8
  *   clear prefix (10 bytes on key frames, 3 on delta) followed by an SFrame
@@ -56,6 +58,8 @@ interface Scenario {
   readonly api?: 'script-transform' | 'encoded-streams';
   /** Both sides' frame layout (default 'split'). */
   readonly layout?: 'split' | 'whole';
+  /** The receiver gets its keys this long after the call starts (default at once): its first frames cannot be decrypted. */
+  readonly receiverKeysAfterMs?: number;
   /** Wait until video decodes, or this long. */
   readonly ms: number;
 }
@@ -112,7 +116,7 @@ afterAll(async () => {
 
 /** Runs one loopback call in the page: sender A (leaf 0) → receiver B (leaf 1, or a keyless observer). */
 function call(scenario: Scenario): Promise<Outcome> {
-  return page.evaluate(async ({ senderKey, receiverKey, api, layout = 'split', ms }) => {
+  return page.evaluate(async ({ senderKey, receiverKey, api, layout = 'split', receiverKeysAfterMs = 0, ms }) => {
     const { enableE2ee, setKeys, e2eeStats } = window.e2ee;
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240, frameRate: 15 } });
     // Chromium's insertable streams need this flag at construction (not in the DOM lib's RTCConfiguration).
@@ -145,7 +149,10 @@ function call(scenario: Scenario): Promise<Outcome> {
         sink.srcObject = new MediaStream([e.track]);
         void sink.play().catch(() => undefined);
       });
-      await setKeys(wb, { epoch: 1, baseKey: new Uint8Array(receiverKey), ownLeaf: 1, senders: [0, 1], layout });
+      const worker = wb;
+      const install = (): Promise<unknown> => setKeys(worker, { epoch: 1, baseKey: new Uint8Array(receiverKey), ownLeaf: 1, senders: [0, 1], layout });
+      if (receiverKeysAfterMs === 0) await install();
+      else setTimeout(() => void install(), receiverKeysAfterMs);
     } else {
       const tap = new Worker('/tap-worker.js');
       workers.push(tap);
@@ -213,6 +220,14 @@ describe('the E2EE transform in Chromium (loopback, no bridge)', () => {
     expect(out.video.framesDecoded).toBeGreaterThan(10);
     expect(out.audio.totalSamplesReceived).toBeGreaterThan(0);
     expect(out.receiver?.decrypted.audio).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('a receiver whose keys come late asks the sender for a key frame once it can decrypt, and decodes', async () => {
+    const out = await call({ senderKey: KEY, receiverKey: KEY, layout: 'whole', receiverKeysAfterMs: 2500, ms: 15_000 });
+    console.log('late keys:', JSON.stringify({ video: out.video, receiver: out.receiver }));
+    expect(out.receiver?.dropped.unknownKid).toBeGreaterThan(0); // held for the first keys, then given up
+    expect(out.receiver?.keyFrameRequests).toBeGreaterThan(0);
+    expect(out.video.framesDecoded).toBeGreaterThan(10);
   }, 30_000);
 
   it('with a wrong key on the receiver, no frame is decoded and the drops are counted', async () => {
