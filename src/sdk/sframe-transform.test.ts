@@ -476,7 +476,7 @@ describe('key frame requests of a receive pipeline', () => {
     const tampered = new Uint8Array(frames[3]?.data ?? new ArrayBuffer(0));
     tampered[tampered.length - 1] = (tampered[tampered.length - 1] ?? 0) ^ 1;
     let asked = 0;
-    const transform = frameTransform<EncodedFrameLike>(receiver, 'receive', { onKeyFrameNeeded: () => void asked++ });
+    const transform = frameTransform<EncodedFrameLike>(receiver, 'receive', { onKeyFrameNeeded: () => { asked++; } });
     const writer = transform.writable.getWriter();
     const reader = transform.readable.getReader();
     const askedAfterEach: number[] = [];
