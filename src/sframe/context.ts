@@ -9,10 +9,11 @@
  * change per frame is computed once per key (the KID's header bytes, the
  * imported AEAD key, the nonce buffer), and KID and CTR stay off BigInt.
  * Both kinds write each frame's nonce and AAD into buffers they reuse (the
- * backend reads them before it returns, crypto.ts) and allocate one array
- * per frame beside the backend's own: in a browser, where every new
- * ArrayBuffer costs microseconds, that is most of what SFrame adds to the
- * AES-GCM call (docs/benchmarks.md, `sframe`).
+ * backend reads them before it returns, crypto.ts); the async kind grows the
+ * backend's output into the frame rather than copy it into a new one, and on
+ * WebCrypto uses each AES-GCM key imported once: in a browser, where every
+ * new ArrayBuffer and every promise shows, that is most of what SFrame
+ * would add to the AES-GCM call (docs/benchmarks.md, `sframe`).
  */
 import { aeadOpen, aeadOpenSync, aeadSeal, aeadSealInto, prepareAeadKey, splitAeadKey, type AeadKey, type PreparedAeadKey } from './aead.js';
 import { joinU64, splitU64, TWO_32 } from './bytes.js';

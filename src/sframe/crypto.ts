@@ -34,7 +34,7 @@ export interface SFrameCrypto {
   hkdfExpand(hash: HashName, prk: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;
   /** HMAC(key, data) of RFC 2104, full length. */
   hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
-  /** AES-GCM encryption (16- or 32-byte key, 12-byte nonce): ciphertext ‖ 16-byte tag. */
+  /** AES-GCM encryption (16- or 32-byte key, 12-byte nonce): ciphertext ‖ 16-byte tag, in an array that is the caller's (SFrameContext may move its buffer into the frame). */
   aesGcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array>;
   /** AES-GCM decryption of ciphertext ‖ tag; undefined when the tag does not verify. */
   aesGcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array | undefined>;
