@@ -523,13 +523,18 @@ describe('key frame requests of a receive pipeline', () => {
       },
     });
     const writer = source.writable.getWriter();
-    for (const f of await receivedVideo(sender, ['delta', 'delta', 'delta', 'key', 'delta'])) await writer.write(f);
+    const frames = await receivedVideo(sender, ['delta', 'delta', 'delta', 'key', 'delta']);
+    const started = performance.now();
+    for (const f of frames) await writer.write(f);
     await until(() => out.length === 5);
-    expect(requests).toBe(1); // three undecodable deltas in a few ms: one request
+    // Three undecodable deltas, usually within a few ms: one request (one more per 500 ms a loaded machine took over them).
+    const allowed = 1 + Math.floor((performance.now() - started) / 500);
+    expect(requests).toBeGreaterThanOrEqual(1);
+    expect(requests).toBeLessThanOrEqual(Math.min(allowed, 3));
     scope.onmessage?.({ data: { type: 'stats', id: 2 } });
     await until(() => replies.some((r) => r.type === 'stats'));
     const stats = replies.find((r): r is Extract<E2eeReply, { type: 'stats' }> => r.type === 'stats')?.stats;
-    expect(stats?.keyFrameRequests).toBe(1);
+    expect(stats?.keyFrameRequests).toBe(requests);
     await writer.close();
   });
 });
