@@ -16,6 +16,7 @@ import {
   type EncodedFrameLike,
   type FrameLayout,
   type KeysMessage,
+  type MediaKind,
 } from './sframe-transform.js';
 
 const crypto = new WebCryptoBackend(globalThis.crypto.subtle);
@@ -34,6 +35,15 @@ function vp8DeltaFrame(size = 80): Uint8Array {
   const f = Uint8Array.from({ length: size }, (_, i) => (i * 13) & 0xff);
   f.set([0x31, 0x02, 0x00]);
   return f;
+}
+
+/** One frame of each kind and its clear prefix length: a VP8 key frame, a VP8 delta frame, an audio frame. */
+function sampleFrames(): readonly (readonly [MediaKind, Uint8Array, number])[] {
+  return [
+    ['video', vp8KeyFrame(), 10],
+    ['video', vp8DeltaFrame(), 3],
+    ['audio', Uint8Array.from({ length: 60 }, (_, i) => i), 0],
+  ];
 }
 
 const keys = (epoch: number, ownLeaf: number, baseKey = KEY, senders = [0, 1, 2], layout?: FrameLayout): KeysMessage => ({ type: 'keys', epoch, baseKey, ownLeaf, senders, ...(layout ? { layout } : {}) });
@@ -83,11 +93,7 @@ describe('the clear prefix (RFC 6386 §9.1)', () => {
 describe('FrameCrypter', () => {
   it('sends clearPrefix ‖ SFrame(header ‖ ciphertext) under its own KID, and the receiver restores the frame', async () => {
     const { sender, receiver } = await pair();
-    for (const [kind, frame, prefix] of [
-      ['video', vp8KeyFrame(), 10],
-      ['video', vp8DeltaFrame(), 3],
-      ['audio', Uint8Array.from({ length: 60 }, (_, i) => i), 0],
-    ] as const) {
+    for (const [kind, frame, prefix] of sampleFrames()) {
       const wire = await sender.encrypt(kind, frame);
       if (!wire) throw new Error('not sent');
       expect(wire.subarray(0, prefix)).toEqual(frame.subarray(0, prefix));
@@ -105,11 +111,7 @@ describe('FrameCrypter', () => {
   it("in the 'whole' layout, encrypts the clear prefix too: clearPrefix ‖ SFrame(header ‖ AEAD(prefix ‖ rest)), and hands back the AEAD's output as the frame", async () => {
     const { sender, receiver } = await pair(KEY, KEY, 'whole');
     const plain = await pair();
-    for (const [kind, frame, prefix] of [
-      ['video', vp8KeyFrame(), 10],
-      ['video', vp8DeltaFrame(), 3],
-      ['audio', Uint8Array.from({ length: 60 }, (_, i) => i), 0],
-    ] as const) {
+    for (const [kind, frame, prefix] of sampleFrames()) {
       const wire = await sender.encrypt(kind, frame);
       if (!wire) throw new Error('not sent');
       expect(wire.subarray(0, prefix)).toEqual(frame.subarray(0, prefix));

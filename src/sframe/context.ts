@@ -210,7 +210,7 @@ export class SFrameContext {
     const frame = new Uint8Array(length + plaintext.length + this.suite.nt);
     writeHeader(frame, entry.kidNibble, entry.kidField, ctrHi, ctrLo);
     const nonce = writeFrameNonce(entry.nonce, entry.salt, ctrHi, ctrLo);
-    aeadSealInto(sync, this.suite, prepared(entry), nonce, this.#joinAad(frame.subarray(0, length), metadata), plaintext, frame, length);
+    aeadSealInto(sync, this.suite, prepared(entry), nonce, this.#aadOf(frame, length, metadata), plaintext, frame, length);
     return frame;
   }
 
@@ -278,16 +278,11 @@ export class SFrameContext {
     return entry;
   }
 
-  /** header ‖ metadata: the header itself when there is no metadata, else joined in the reused AAD buffer. */
-  #joinAad(header: Uint8Array, metadata: Uint8Array): Uint8Array {
-    if (metadata.length === 0) return header;
-    const aad = this.#aadBuffer(header.length + metadata.length);
-    aad.set(header);
-    aad.set(metadata, header.length);
-    return aad;
-  }
-
-  /** The AAD of a received frame whose header is its first `length` bytes: #joinAad without a view of the header. */
+  /**
+   * header ‖ metadata for a frame whose header is its first `length` bytes:
+   * the header itself when there is no metadata, else joined in the reused
+   * AAD buffer (copied byte by byte, without a view of the header).
+   */
   #aadOf(frame: Uint8Array, length: number, metadata: Uint8Array): Uint8Array {
     if (metadata.length === 0) return frame.subarray(0, length);
     const aad = this.#aadBuffer(length + metadata.length);
