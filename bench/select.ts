@@ -35,6 +35,7 @@
 import { readFile } from 'node:fs/promises';
 import {
   compilePolicy,
+  indexLiveState,
   isRefusal,
   parseManifest,
   selectDatacenters,
@@ -197,7 +198,8 @@ function workload(manifest: Manifest, rand: Random): Case[] {
     const down = new Set(ids.filter(() => rand() < 0.03));
     // 80 % report a load; about 7 % of those are at or above maxUtilization 0.9.
     const utilization = new Map(ids.filter(() => rand() < 0.8).map((id) => [id, Math.round(rand() * 97) / 100]));
-    return { down, utilization };
+    // Indexed by datacenter position once per state, as the broker's registry hands it to the decider.
+    return indexLiveState(manifest, { down, utilization });
   });
   return Array.from({ length: REQUESTS }, (): Case => {
     const country = pick(rand, countries);

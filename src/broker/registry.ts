@@ -13,7 +13,7 @@
  * admitting people it cannot serve.
  */
 import type { Manifest } from '../core/manifest/types.js';
-import type { LiveState } from '../core/select/select.js';
+import { indexLiveState, type LiveState } from '../core/select/select.js';
 
 /** What a bridge reports in a heartbeat. */
 export interface BridgeReport {
@@ -176,7 +176,8 @@ export class BridgeRegistry {
       const seats = dc.capacity > 0 ? e.participants / dc.capacity : 1;
       utilization.set(dc.id, e.shedding ? Math.max(seats, 1) : seats);
     }
-    const state = { down, utilization };
+    // Indexed once per state: every route until the next change reads it by datacenter position.
+    const state = indexLiveState(manifest, { down, utilization });
     this.#cached = { manifest, state, untilMs };
     return state;
   }

@@ -33,7 +33,7 @@ describe('refusal messages', () => {
   });
 
   it('says, for NO_CAPACITY_IN_FENCE, which datacenters the participant needed: the broker names those down or full', () => {
-    const message = 'no datacenter inside the fence of DE participants (zone europe) is up and below its utilization limit (16 FENCE, 2 DOWN; down: eu-west, eu-central); refusing rather than leaving the fence.';
+    const message = 'no datacenter inside the fence of DE participants (zone europe) is up and below its utilization limit (of the 3 the zone lists: 2 DOWN, 1 FENCE; down: eu-west, eu-central); refusing rather than leaving the fence.';
     const text = refusalText('NO_CAPACITY_IN_FENCE', message, DATACENTERS);
     expect(text).toMatch(/^No datacenter your connection may use is available right now/);
     expect(text).toContain('down: eu-west, eu-central');

@@ -228,7 +228,7 @@ describe('POST /v1/route?explain=true', () => {
     }
   });
 
-  it('refuses as before either way: the same code and message, the explanation in the audit record', async () => {
+  it('refuses the same either way (code and message); the audit record explains what the decision examined, or every datacenter when asked', async () => {
     const { apiKey } = await account({ name: 'Acme China', homeCountry: 'CN' });
     const m = await meeting(apiKey);
     broker.advance(60_000); // every bridge silent: China has nowhere to go
@@ -242,7 +242,13 @@ describe('POST /v1/route?explain=true', () => {
     expect(refusals[0]?.code).toBe('NO_CAPACITY_IN_FENCE');
     const records = (await broker.ctx.audit.read()).filter((r) => r.type === 'route.refusal');
     expect(records).toHaveLength(2);
-    for (const r of records) expect((r.data as { excluded: unknown[] }).excluded).toHaveLength(manifest.datacenters.length);
+    const excluded = records.map((r) => (r.data as { excluded: { datacenter: string; reason: string }[] }).excluded);
+    // The hot path: the datacenters China's zone lists, both down; the rest are fixed by the manifest and the request.
+    expect(excluded[0]).toEqual([
+      { datacenter: 'cn-beijing', reason: 'DOWN' },
+      { datacenter: 'cn-shanghai', reason: 'DOWN' },
+    ]);
+    expect(excluded[1]).toHaveLength(manifest.datacenters.length);
   });
 
   it('documents the query in the OpenAPI document', async () => {

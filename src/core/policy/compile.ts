@@ -34,6 +34,10 @@ export interface CompiledPolicy {
   readonly fences: readonly CompiledFence[];
   /** The datacenters in id order (code units), so decisions list exclusions without sorting. */
   readonly datacentersById: readonly Datacenter[];
+  /** Each datacenter id's position in `datacentersById`. */
+  readonly positionById: ReadonlyMap<string, number>;
+  /** Every jurisdiction some datacenter is in. */
+  readonly jurisdictionsInUse: ReadonlySet<string>;
   /** `claimsOn` of each datacenter of `datacentersById`, at the same position (no map lookup per datacenter). */
   readonly claimsById: readonly (readonly Plan[])[];
   /** The zone serving a country: the zone naming it, else the '*' zone. */
@@ -125,16 +129,21 @@ function compile(manifest: Manifest): CompiledPolicy {
     return list;
   };
 
-  // Countries bound by the same fences share one set (a manifest has few distinct combinations).
+  // Countries bound by the same fences share one set (a manifest has few distinct combinations); each country
+  // remembers its own, so a decision looks it up without building the key.
   const allowedByFences = new Map<string, ReadonlySet<string>>();
+  const allowedByCountry = new Map<string, ReadonlySet<string>>();
   const fenceAllowed = (country: string): ReadonlySet<string> => {
+    let allowed = allowedByCountry.get(country);
+    if (allowed) return allowed;
     const binding = fencesFor(country);
     const key = binding.map((f) => f.index).join(',');
-    let allowed = allowedByFences.get(key);
+    allowed = allowedByFences.get(key);
     if (!allowed) {
       allowed = new Set(ALL_COUNTRY_CODES.filter((j) => binding.every((f) => f.permitted.has(j))));
       allowedByFences.set(key, allowed);
     }
+    allowedByCountry.set(country, allowed);
     return allowed;
   };
 
@@ -203,6 +212,8 @@ function compile(manifest: Manifest): CompiledPolicy {
     planById: new Map(manifest.plans.map((p) => [p.id, p])),
     fences,
     datacentersById,
+    positionById: new Map(datacentersById.map((d, i) => [d.id, i])),
+    jurisdictionsInUse: new Set(manifest.datacenters.map((d) => d.jurisdiction)),
     claimsById,
     zoneFor: (country) => zoneByCountry.get(country) ?? (named.has(country) ? undefined : wildcard),
     countriesOf,

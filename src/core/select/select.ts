@@ -6,11 +6,11 @@
  * code over the zone's lists only. The scoring is in docs/selection.md.
  */
 import { GeobridgeError } from '../errors.js';
-import { estimateRttMs, greatCircleKm } from '../geo/distance.js';
-import { countryPoint, isCountryCode } from '../geo/countries.js';
+import { isCountryCode } from '../geo/countries.js';
 import type { Datacenter, GeoPoint, Manifest, Plan, Zone } from '../manifest/types.js';
 import { compareStrings } from '../order.js';
 import { compilePolicy, type CompiledPolicy, type ListedDatacenter } from '../policy/compile.js';
+import { fenceByIndex, listedView, type ListedFrom } from './listed-view.js';
 
 /** Who is asking, from where, under which policies. */
 export interface RouteRequest {
@@ -48,6 +48,38 @@ export interface LiveState {
   readonly down?: ReadonlySet<string>;
   /** Share of capacity in use, 0..1, by datacenter id; absent means idle. */
   readonly utilization?: ReadonlyMap<string, number>;
+  /** The same two facts by datacenter position for one manifest (`indexLiveState`); ignored on any other manifest. */
+  readonly byIndex?: LiveByIndex;
+}
+
+/**
+ * `down` and `utilization` as arrays in `compilePolicy(manifest).datacentersById`
+ * order: a decision reads each listed datacenter's state at its position
+ * instead of hashing its id into maps the size of the manifest, whose misses
+ * in the CPU's caches are most of a decision's cost on a large manifest.
+ */
+export interface LiveByIndex {
+  readonly manifest: Manifest;
+  /** 1 where the datacenter is down. */
+  readonly down: Uint8Array;
+  /** The utilization, 0 where none is reported (idle), NaN kept as NaN (full: unknown load fails closed). */
+  readonly utilization: Float64Array;
+}
+
+/**
+ * The live state with its `byIndex` form for `manifest`: a snapshot, built
+ * once per state by whoever decides many routes from it (the broker's
+ * registry); the maps stay the truth, and a change means a new state.
+ */
+export function indexLiveState(manifest: Manifest, live: LiveState): LiveState {
+  const datacenters = compilePolicy(manifest).datacentersById;
+  const down = new Uint8Array(datacenters.length);
+  const utilization = new Float64Array(datacenters.length);
+  datacenters.forEach((dc, i) => {
+    down[i] = live.down?.has(dc.id) === true ? 1 : 0;
+    utilization[i] = live.utilization?.get(dc.id) ?? 0;
+  });
+  return { ...(live.down ? { down: live.down } : {}), ...(live.utilization ? { utilization: live.utilization } : {}), byIndex: { manifest, down, utilization } };
 }
 
 /** Why a datacenter was not offered, in the order the checks run. */
@@ -125,20 +157,21 @@ const NONE_LISTED: readonly ListedDatacenter[] = [];
  * Never returns a datacenter outside the participant's effective allowed set.
  */
 export function selectDatacenters(manifest: Manifest, request: RouteRequest, live: LiveState = {}): RouteResult {
-  return explain(resolve(manifest, request, live));
+  return explain(resolve(manifest, request, live), true);
 }
 
 /**
  * The same decision as `selectDatacenters` without `excluded`: it looks only
  * at the datacenters the participant's zone lists (or the placed meeting's),
- * so its cost grows with the candidates, not the manifest. A refusal is
- * explained in full, as `selectDatacenters` gives it.
+ * so its cost grows with the candidates, not the manifest. A refusal is the
+ * same refusal (code, message) explaining only the datacenters it examined:
+ * the rest are fixed by the manifest and the request, and `selectDatacenters`
+ * names them.
  */
 export function selectRoute(manifest: Manifest, request: RouteRequest, live: LiveState = {}): RouteChoice {
   const inputs = resolve(manifest, request, live);
   const outcome = decide(inputs, undefined);
-  // A refusal lists and counts its reasons: that rare path walks the manifest.
-  return isRefused(outcome) ? explain(inputs) : outcome;
+  return isRefused(outcome) ? explain(inputs, false) : outcome;
 }
 
 /** Everything one decision reads, resolved once. */
@@ -148,9 +181,9 @@ interface Inputs {
   readonly plan: Plan | undefined;
   readonly allowed: Allowed;
   readonly zone: Zone | null;
-  readonly where: GeoPoint;
   readonly down: ReadonlySet<string>;
   readonly utilization: ReadonlyMap<string, number>;
+  readonly byIndex: LiveByIndex | undefined;
   readonly maxUtilization: number;
 }
 
@@ -169,9 +202,9 @@ function resolve(manifest: Manifest, request: RouteRequest, live: LiveState): In
     plan,
     allowed: effectiveJurisdictions(policy, request),
     zone: policy.zoneFor(request.country) ?? null,
-    where: request.location ?? countryPoint(request.country) ?? { lat: 0, lon: 0 },
     down: live.down ?? EMPTY_SET,
     utilization: live.utilization ?? EMPTY_MAP,
+    byIndex: live.byIndex?.manifest === manifest ? live.byIndex : undefined,
     maxUtilization: manifest.selection.maxUtilization,
   };
 }
@@ -187,75 +220,153 @@ function isRefused(outcome: Route | Refused): outcome is Refused {
   return 'refused' in outcome;
 }
 
-/**
- * One reason slot per datacenter of `policy.datacentersById` when the caller
- * asked why; undefined on the hot path, which looks at listed datacenters only.
- */
+/** One reason slot per datacenter of `policy.datacentersById`. */
 type Reasons = (ExclusionReason | undefined)[];
 
-/** The one decision, with or without its explanation written into `reasons`. */
-function decide(inputs: Inputs, reasons: Reasons | undefined): Route | Refused {
-  const placedAt = inputs.request.placedAt;
-  return (placedAt === undefined ? undefined : joinPlaced(inputs, placedAt, reasons)) ?? rankListed(inputs, reasons);
+/**
+ * An explanation being written: every datacenter of the manifest gets its
+ * reason (`all`), or only those the decision examines (the zone's listed
+ * ones and the placed meeting's). Undefined on the hot path, which writes none.
+ */
+interface Why {
+  readonly reasons: Reasons;
+  readonly all: boolean;
 }
 
-/** The decision with `excluded` (in id order, so it needs no sort), or the refusal it explains. */
-function explain(inputs: Inputs): RouteResult {
-  const datacenters = inputs.policy.datacentersById;
-  const reasons: Reasons = new Array<ExclusionReason | undefined>(datacenters.length);
-  const outcome = decide(inputs, reasons);
-  const excluded: Exclusion[] = [];
-  reasons.forEach((reason, i) => {
-    if (reason) excluded.push({ datacenter: datacenters[i]?.id ?? '', reason });
-  });
-  if (isRefused(outcome)) return refusal(inputs, outcome, excluded);
+/** The one decision, with or without its explanation. */
+function decide(inputs: Inputs, why: Why | undefined): Route | Refused {
+  const placedAt = inputs.request.placedAt;
+  return (placedAt === undefined ? undefined : joinPlaced(inputs, placedAt, why)) ?? rankListed(inputs, why);
+}
+
+/** The decision with `excluded` (in id order, so it needs no sort), or the refusal it explains; `all`: every datacenter, else those examined. */
+function explain(inputs: Inputs, all: boolean): RouteResult {
+  const { policy } = inputs;
+  const reasons: Reasons = new Array<ExclusionReason | undefined>(policy.datacentersById.length);
+  const outcome = decide(inputs, { reasons, all });
+  if (isRefused(outcome)) {
+    const examined = exclusionsAt(policy, reasons, examinedBy(inputs, outcome));
+    return refusal(inputs, outcome, all ? exclusionsAt(policy, reasons, reasons.keys()) : examined, examined);
+  }
   const { zone, country, allowedJurisdictions, candidates, attempts } = outcome;
   // The key order `geobridge route --json` has always printed.
-  return { zone, country, allowedJurisdictions, excluded, candidates, attempts };
+  return { zone, country, allowedJurisdictions, excluded: exclusionsAt(policy, reasons, reasons.keys()), candidates, attempts };
+}
+
+/** The exclusions written at `positions` (in the order given), as shared frozen objects. */
+function exclusionsAt(policy: CompiledPolicy, reasons: Reasons, positions: Iterable<number>): Exclusion[] {
+  const shared = exclusionsOf(policy);
+  const excluded: Exclusion[] = [];
+  for (const i of positions) {
+    const reason = reasons[i];
+    if (reason) excluded.push(shared[i]?.get(reason) ?? newExclusion(shared, i, policy.datacentersById[i]?.id ?? '', reason));
+  }
+  return excluded;
+}
+
+/** Positions, in id order, of the datacenters a refused decision examined: the zone's listed ones, or the placed meeting's. */
+function examinedBy(inputs: Inputs, why: Refused): readonly number[] {
+  switch (why.refused) {
+    case 'NO_ZONE':
+      return [];
+    case 'NOTHING_LEFT':
+      return inputs.policy.listedIn(why.zone).map((e) => e.index);
+    case 'PLACED_ELSEWHERE':
+    case 'PLACED_FULL':
+      return [inputs.policy.positionById.get(why.home.id) ?? -1];
+  }
+}
+
+/** Per datacenter position, its exclusions by reason: frozen, and shared by every explanation that names them. */
+type SharedExclusions = Map<ExclusionReason, Exclusion>[];
+const exclusionsByPolicy = new WeakMap<CompiledPolicy, SharedExclusions>();
+
+function exclusionsOf(policy: CompiledPolicy): SharedExclusions {
+  let shared = exclusionsByPolicy.get(policy);
+  if (!shared) exclusionsByPolicy.set(policy, (shared = []));
+  return shared;
+}
+
+function newExclusion(shared: SharedExclusions, index: number, datacenter: string, reason: ExclusionReason): Exclusion {
+  const exclusion = Object.freeze({ datacenter, reason });
+  (shared[index] ??= new Map()).set(reason, exclusion);
+  return exclusion;
 }
 
 /**
- * Ranks the datacenters the zone lists. Explaining, it walks every datacenter
- * instead, through the same check, so the unlisted ones get their reason.
+ * Ranks the datacenters the zone lists, nearest first as the country sees
+ * them (listed-view.ts). Explaining, it checks every one (and with `all`
+ * gives each unlisted datacenter its reason); on the hot path it stops
+ * walking the secondaries once no further one can be cheaper than those it keeps.
  */
-function rankListed(inputs: Inputs, reasons: Reasons | undefined): Route | Refused {
+function rankListed(inputs: Inputs, why: Why | undefined): Route | Refused {
   const { policy, zone } = inputs;
+  const reasons = why?.reasons;
+  if (why?.all) explainUnlisted(inputs, why.reasons);
+  if (!zone) return { refused: 'NO_ZONE' };
+  const view = listedView(policy, inputs.request.country, inputs.request.location);
   const primaries: Ranked[] = [];
-  const secondaries: Ranked[] = [];
-  const consider = (dc: Datacenter, index: number, role: 'primary' | 'secondary' | undefined, claims: readonly Plan[]): void => {
-    const ruledOut = policyReason(inputs, dc, claims) ?? (role === undefined ? 'NOT_LISTED' : inputs.down.has(dc.id) ? 'DOWN' : undefined);
-    if (ruledOut !== undefined) {
-      if (reasons) reasons[index] = ruledOut;
-      return;
-    }
-    // The load is read last: only a datacenter that passed every other check needs it.
-    const u = inputs.utilization.get(dc.id) ?? 0;
-    // `!(u < max)` also treats NaN as full: unknown load fails closed.
-    if (u < inputs.maxUtilization) (role === 'primary' ? primaries : secondaries).push(rank(dc, index, inputs.where, u));
-    else if (reasons) reasons[index] = 'FULL';
-  };
-  const listed = zone ? policy.listedIn(zone) : NONE_LISTED;
-  if (reasons) {
-    // Both lists are in id order: walk them together, so the listed ones are known without a lookup.
-    let next = 0;
-    policy.datacentersById.forEach((dc, i) => {
-      const entry = listed[next]?.index === i ? listed[next++] : undefined;
-      consider(dc, i, entry?.role, policy.claimsById[i] ?? []);
-    });
-  } else {
-    for (const entry of listed) consider(entry.datacenter, entry.index, entry.role, entry.claims);
+  for (const entry of view.primaries) {
+    const ranked = offer(inputs, entry, reasons);
+    if (ranked) primaries.push(ranked);
   }
   primaries.sort(compareRanked);
-  secondaries.sort(compareRanked);
-  // Secondaries past the limit are on the backup list but not on this decision's list.
-  const cut = secondaries.splice(policy.manifest.selection.secondaries);
-  if (reasons) for (const r of cut) reasons[r.index] = 'NOT_LISTED';
-  if (!zone) return { refused: 'NO_ZONE' };
+  const limit = policy.manifest.selection.secondaries;
+  // The `limit` cheapest so far, in order.
+  const secondaries: Ranked[] = [];
+  for (const entry of view.secondaries) {
+    // A load only adds to the RTT, and the rest are farther: none of them could displace a kept one.
+    if (!why && secondaries.length === limit && (limit === 0 || entry.rttMs > (secondaries[limit - 1]?.cost ?? Infinity))) break;
+    const ranked = offer(inputs, entry, reasons);
+    if (!ranked) continue;
+    let at = secondaries.length;
+    while (at > 0 && compareRanked(ranked, secondaries[at - 1] as Ranked) < 0) at--;
+    secondaries.splice(at, 0, ranked);
+    // Past the limit: on the backup list but not on this decision's list.
+    const cut = secondaries.length > limit ? secondaries.pop() : undefined;
+    if (cut && reasons) reasons[cut.index] = 'NOT_LISTED';
+  }
   if (primaries.length + secondaries.length === 0) return { refused: 'NOTHING_LEFT', zone };
-  return route(inputs, [
-    ...primaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'primary', jurisdiction: r.dc.jurisdiction })),
-    ...secondaries.map((r): Candidate => ({ datacenter: r.dc.id, role: 'secondary', jurisdiction: r.dc.jurisdiction })),
-  ]);
+  return route(inputs, [...primaries.map((r) => r.candidate), ...secondaries.map((r) => r.candidate)]);
+}
+
+/** A listed datacenter ranked for this decision, or undefined with its reason written when it is ruled out. */
+function offer(inputs: Inputs, entry: ListedFrom, reasons: Reasons | undefined): Ranked | undefined {
+  const { datacenter: dc, index, claims } = entry.listed;
+  const byIndex = inputs.byIndex;
+  const down = byIndex ? byIndex.down[index] === 1 : inputs.down.has(dc.id);
+  const ruledOut = (entry.inFence ? narrowingReason(inputs, dc, claims) : 'FENCE') ?? (down ? 'DOWN' : undefined);
+  if (ruledOut !== undefined) {
+    if (reasons) reasons[index] = ruledOut;
+    return undefined;
+  }
+  // The load is read last: only a datacenter that passed every other check needs it.
+  const u = byIndex ? (byIndex.utilization[index] ?? 0) : (inputs.utilization.get(dc.id) ?? 0);
+  // `!(u < max)` also treats NaN as full: unknown load fails closed.
+  if (u < inputs.maxUtilization) return rank(entry, u);
+  if (reasons) reasons[index] = 'FULL';
+  return undefined;
+}
+
+/** Explaining a join of the meeting at position `home`: every other datacenter is ruled out by policy, else simply not that one. */
+function explainAllButHome(inputs: Inputs, home: number, reasons: Reasons): void {
+  const { policy } = inputs;
+  policy.datacentersById.forEach((dc, i) => {
+    if (i !== home) reasons[i] = policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED';
+  });
+}
+
+/** Explaining: every datacenter the zone does not list gets the first policy rule against it, else NOT_LISTED. */
+function explainUnlisted(inputs: Inputs, reasons: Reasons): void {
+  const { policy, zone } = inputs;
+  const listed = zone ? policy.listedIn(zone) : NONE_LISTED;
+  const inFence = fenceByIndex(policy, inputs.request.country);
+  // Both lists are in id order: walk them together, so the listed ones are known without a lookup.
+  let next = 0;
+  policy.datacentersById.forEach((dc, i) => {
+    if (listed[next]?.index === i) next++;
+    else reasons[i] = (inFence[i] === 1 ? narrowingReason(inputs, dc, policy.claimsById[i] ?? []) : 'FENCE') ?? 'NOT_LISTED';
+  });
 }
 
 /**
@@ -268,33 +379,27 @@ function rankListed(inputs: Inputs, reasons: Reasons | undefined): Route | Refus
  * Returns undefined when that datacenter is down or gone, so the caller
  * decides as usual and the meeting re-homes.
  */
-function joinPlaced(inputs: Inputs, placedAt: string, reasons: Reasons | undefined): Route | Refused | undefined {
+function joinPlaced(inputs: Inputs, placedAt: string, why: Why | undefined): Route | Refused | undefined {
   const { policy } = inputs;
   const home = policy.datacenterById.get(placedAt);
   if (!home || inputs.down.has(placedAt)) return undefined;
+  const at = policy.positionById.get(placedAt) ?? -1;
   const reason = policyReason(inputs, home, policy.claimsOn(home));
   const full = !((inputs.utilization.get(placedAt) ?? 0) < inputs.maxUtilization);
   if (reason || full) {
     // Zone lists do not apply to joining someone else's meeting: every other datacenter is simply not this one.
-    if (reasons) {
-      policy.datacentersById.forEach((dc, i) => {
-        reasons[i] = dc === home ? (reason ?? 'FULL') : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
-      });
-    }
+    if (why?.all) explainAllButHome(inputs, at, why.reasons);
+    if (why) why.reasons[at] = reason ?? 'FULL';
     return reason ? { refused: 'PLACED_ELSEWHERE', home, reason } : { refused: 'PLACED_FULL', home };
   }
   const role = inputs.zone && policy.rolesIn(inputs.zone).get(placedAt) === 'primary' ? 'primary' : 'secondary';
   const placed: Candidate = { datacenter: home.id, role, jurisdiction: home.jurisdiction };
   if (inputs.request.placedOnly === true) {
-    if (reasons) {
-      policy.datacentersById.forEach((dc, i) => {
-        reasons[i] = dc === home ? undefined : (policyReason(inputs, dc, policy.claimsById[i] ?? []) ?? 'NOT_LISTED');
-      });
-    }
+    if (why?.all) explainAllButHome(inputs, at, why.reasons);
     return route(inputs, [placed]);
   }
-  const ranked = rankListed(inputs, reasons);
-  if (reasons) reasons[policy.datacentersById.indexOf(home)] = undefined;
+  const ranked = rankListed(inputs, why);
+  if (why) why.reasons[at] = undefined;
   const fallbacks = isRefused(ranked) ? [] : ranked.candidates.filter((c) => c.datacenter !== home.id);
   return route(inputs, [placed, ...fallbacks]);
 }
@@ -311,8 +416,8 @@ function route(inputs: Inputs, candidates: readonly Candidate[]): Route {
   };
 }
 
-/** The refusal for `why`, carrying its explanation. */
-function refusal(inputs: Inputs, why: Refused, excluded: readonly Exclusion[]): Refusal {
+/** The refusal for `why`, carrying its explanation; its message counts the reasons of the datacenters it `examined`. */
+function refusal(inputs: Inputs, why: Refused, excluded: readonly Exclusion[], examined: readonly Exclusion[]): Refusal {
   const { request, zone, policy } = inputs;
   const country = request.country;
   const error = (code: RefusalCode, message: string): Refusal => ({ error: { code, message }, zone: zone?.id ?? null, country, allowedJurisdictions: inputs.allowed.sorted, excluded });
@@ -334,7 +439,7 @@ function refusal(inputs: Inputs, why: Refused, excluded: readonly Exclusion[]): 
           `this meeting is held only where participants from its host's country (${request.hostCountry}) may go, and no such datacenter is inside the fence of ${country} participants; a guest never takes a meeting across its host's fence.`,
         );
       }
-      return error('NO_CAPACITY_IN_FENCE', refusalMessage(country, why.zone.id, excluded));
+      return error('NO_CAPACITY_IN_FENCE', refusalMessage(country, why.zone.id, examined));
   }
 }
 
@@ -354,25 +459,29 @@ function effectiveJurisdictions(policy: CompiledPolicy, request: RouteRequest): 
   const host = hostCountry === undefined ? undefined : policy.fenceAllowed(hostCountry);
   // The host's fences narrow where the meeting may be held: a guest never takes it outside them.
   const sorted = hostCountry === undefined ? policy.fenceAllowedSorted(request.country) : policy.fenceAllowedSortedWithHost(request.country, hostCountry);
-  if (!request.accountJurisdictions && !request.meetingJurisdictions) return { fence, host, sorted };
-  const account = request.accountJurisdictions && new Set(request.accountJurisdictions);
-  const meeting = request.meetingJurisdictions && new Set(request.meetingJurisdictions);
-  return { fence, host, sorted: sorted.filter((j) => (!account || account.has(j)) && (!meeting || meeting.has(j))) };
+  const { accountJurisdictions: account, meetingJurisdictions: meeting } = request;
+  if (!account && !meeting) return { fence, host, sorted };
+  // The restriction names a few jurisdictions and the fence ~250: walk the short list, keep what every rule permits.
+  const short = account && meeting ? (account.length <= meeting.length ? account : meeting) : (account ?? meeting ?? []);
+  const kept = new Set(short.filter((j) => fence.has(j) && (!host || host.has(j)) && (!account || account.includes(j)) && (!meeting || meeting.includes(j))));
+  return { fence, host, sorted: [...kept].sort(compareStrings) };
 }
 
 /** No datacenter of the manifest is inside both the participant's fences and the host's. */
 function disjointFromHost(policy: CompiledPolicy, country: string, host: string): boolean {
-  const own = policy.fenceAllowed(country);
-  const hosts = policy.fenceAllowed(host);
-  return policy.datacentersById.every((dc) => !own.has(dc.jurisdiction) || !hosts.has(dc.jurisdiction));
+  return !policy.fenceAllowedSortedWithHost(country, host).some((j) => policy.jurisdictionsInUse.has(j));
 }
 
 /** The first policy rule (fence, plan, account, meeting) that rules a datacenter out; `claims` are the exclusive plans claiming it. */
-function policyReason({ request, plan, allowed }: Inputs, dc: Datacenter, claims: readonly Plan[]): ExclusionReason | undefined {
-  if (!allowed.fence.has(dc.jurisdiction)) return 'FENCE';
+function policyReason(inputs: Inputs, dc: Datacenter, claims: readonly Plan[]): ExclusionReason | undefined {
+  return inputs.allowed.fence.has(dc.jurisdiction) ? narrowingReason(inputs, dc, claims) : 'FENCE';
+}
+
+/** The rules after the fence: what the plan, the account and the meeting take away from it. */
+function narrowingReason({ request, plan, allowed }: Inputs, dc: Datacenter, claims: readonly Plan[]): ExclusionReason | undefined {
   if (plan && !plan.tags.every((t) => dc.tags.includes(t))) return 'PLAN';
   // An exclusive plan's datacenters serve nobody else: the enclave works both ways.
-  if (claims.some((p) => p !== plan)) return 'PLAN';
+  if (claims.length > 0 && claims.some((p) => p !== plan)) return 'PLAN';
   if (request.accountJurisdictions && !request.accountJurisdictions.includes(dc.jurisdiction)) return 'ACCOUNT';
   if (request.meetingJurisdictions && !request.meetingJurisdictions.includes(dc.jurisdiction)) return 'MEETING';
   if (allowed.host && !allowed.host.has(dc.jurisdiction)) return 'MEETING';
@@ -380,7 +489,7 @@ function policyReason({ request, plan, allowed }: Inputs, dc: Datacenter, claims
 }
 
 interface Ranked {
-  readonly dc: Datacenter;
+  readonly candidate: Candidate;
   /** Position in `policy.datacentersById`. */
   readonly index: number;
   readonly km: number;
@@ -388,28 +497,29 @@ interface Ranked {
   readonly cost: number;
 }
 
-function rank(dc: Datacenter, index: number, from: GeoPoint, utilization: number): Ranked {
-  const km = greatCircleKm(from, dc.location);
+function rank(entry: ListedFrom, utilization: number): Ranked {
   // The cap keeps the penalty finite; ties are still broken on the real load.
   const u = Math.min(Math.max(utilization, 0), 0.999);
-  return { dc, index, km, utilization, cost: estimateRttMs(km) + (LOAD_PENALTY_MS * u) / (1 - u) };
+  return { candidate: entry.candidate, index: entry.listed.index, km: entry.km, utilization, cost: entry.rttMs + (LOAD_PENALTY_MS * u) / (1 - u) };
 }
 
 /** Cost first; distance, load and id break ties, so the order is total and deterministic. */
 function compareRanked(a: Ranked, b: Ranked): number {
-  return a.cost - b.cost || a.km - b.km || a.utilization - b.utilization || compareStrings(a.dc.id, b.dc.id);
+  return a.cost - b.cost || a.km - b.km || a.utilization - b.utilization || compareStrings(a.candidate.datacenter, b.candidate.datacenter);
 }
 
-function refusalMessage(country: string, zone: string, excluded: readonly Exclusion[]): string {
+/** Why nothing the zone lists can serve: each listed datacenter's reason, counted, and the ones an operator has to bring back. */
+function refusalMessage(country: string, zone: string, listed: readonly Exclusion[]): string {
   const counts = new Map<ExclusionReason, number>();
-  for (const e of excluded) counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
+  for (const e of listed) counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
   const parts = [...counts].map(([reason, n]) => `${n} ${reason}`).join(', ');
-  // The ones that would serve if they were up or had room: what an operator has to bring back.
-  const named = (reason: ExclusionReason): string[] => excluded.filter((e) => e.reason === reason).map((e) => e.datacenter);
+  // The ones that would serve if they were up or had room.
+  const named = (reason: ExclusionReason): string[] => listed.filter((e) => e.reason === reason).map((e) => e.datacenter);
   const down = named('DOWN');
   const full = named('FULL');
   const wanted = [...(down.length > 0 ? [`down: ${down.join(', ')}`] : []), ...(full.length > 0 ? [`full: ${full.join(', ')}`] : [])].join('; ');
-  return `no datacenter inside the fence of ${country} participants (zone ${zone}) is up and below its utilization limit (${parts}${wanted === '' ? '' : `; ${wanted}`}); refusing rather than leaving the fence.`;
+  const lists = listed.length === 0 ? 'the zone lists none' : `of the ${listed.length} the zone lists: ${parts}`;
+  return `no datacenter inside the fence of ${country} participants (zone ${zone}) is up and below its utilization limit (${lists}${wanted === '' ? '' : `; ${wanted}`}); refusing rather than leaving the fence.`;
 }
 
 /**
