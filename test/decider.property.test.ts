@@ -15,6 +15,7 @@ import {
   parseManifest,
   printManifest,
   selectDatacenters,
+  indexLiveState,
   selectRoute,
   type Candidate,
   type Datacenter,
@@ -397,6 +398,10 @@ describe('manifest round trip (h)', () => {
 function expectRouteIsDecisionUnexplained(manifest: Manifest, request: RouteRequest, live: LiveState): void {
   const explained = selectDatacenters(manifest, request, live);
   const fast = selectRoute(manifest, request, live);
+  // The live state indexed by datacenter position (as the broker's registry hands it over) decides the same, both ways.
+  const indexed = indexLiveState(manifest, live);
+  expect(selectRoute(manifest, request, indexed)).toStrictEqual(fast);
+  expect(selectDatacenters(manifest, request, indexed)).toStrictEqual(explained);
   if (isRefusal(explained)) {
     if (!isRefusal(fast)) throw new Error(`the explained decider refuses ${JSON.stringify(request)} and the hot path does not`);
     const zone = zoneOf(manifest, request.country);

@@ -7,13 +7,14 @@ const TIMEOUT_MS = 5000;
 const IDS = ['a', 'b', 'c', 'd'] as const;
 const manifest = {
   version: 1,
-  groups: {},
+  groups: [],
   datacenters: IDS.map((id) => ({ id, jurisdiction: 'US', location: { lat: 0, lon: 0 }, capacity: 100, tags: [], ice: [] })),
+  stores: [],
   zones: [],
   fences: [],
   plans: [],
   selection: DEFAULT_SELECTION,
-} as unknown as Manifest;
+} satisfies Manifest;
 
 /** The live state as the registry defines it, built from scratch from what it was told. */
 function expected(told: ReadonlyMap<string, { lastSeenMs: number; participants: number; draining: boolean }>, nowMs: number, assumeUp: boolean): { down: string[]; utilization: [string, number][] } {
@@ -71,6 +72,8 @@ describe('BridgeRegistry.liveState', () => {
     registry.report('a', { participants: 1, cpu: 0, draining: false }, 0);
     const first = registry.liveState(manifest, 10);
     expect(registry.liveState(manifest, 20)).toBe(first);
+    // Indexed for that manifest: every route until the next change reads it by position.
+    expect(first.byIndex?.manifest).toBe(manifest);
     expect(registry.liveState({ ...manifest }, 20)).not.toBe(first);
   });
 

@@ -5,7 +5,7 @@ import type { Manifest } from '../manifest/types.js';
 import type { Datacenter } from '../manifest/types.js';
 import { compilePolicy } from '../policy/compile.js';
 import { routeRequestFor, whyNotHeldAt } from './meeting-policy.js';
-import { isRefusal, selectDatacenters, selectRoute } from './select.js';
+import { indexLiveState, isRefusal, selectDatacenters, selectRoute } from './select.js';
 
 const m = parseManifest(`version: 1
 datacenters:
@@ -157,5 +157,24 @@ describe('selectRoute looks only at what can be a candidate', () => {
       expect(fast.excluded.map((e) => e.datacenter)).toEqual(examined[i]);
       expect(fast).toStrictEqual({ ...explained, excluded: explained.excluded.filter((e) => examined[i]?.includes(e.datacenter)) });
     });
+  });
+});
+
+describe('indexLiveState', () => {
+  const live = { down: new Set(['us-east']), utilization: new Map([['us-west', 0.95]]) };
+
+  it('decides as the maps do, and is ignored on another manifest (its positions would name other datacenters)', () => {
+    const indexed = indexLiveState(m, live);
+    expect(selectRoute(m, { country: 'US' }, indexed)).toStrictEqual(selectRoute(m, { country: 'US' }, live));
+    const other = { ...m, datacenters: [...m.datacenters].reverse() };
+    // Indexed for `other`, whose positions are the same ids in another order: a decision on `m` must not read it.
+    const foreign = { ...indexLiveState(other, live), down: new Set<string>(), utilization: new Map<string, number>() };
+    expect(selectRoute(m, { country: 'US' }, foreign)).toStrictEqual(selectRoute(m, { country: 'US' }, {}));
+  });
+
+  it('keeps an unknown (NaN) load as full: it fails closed', () => {
+    const unknown = indexLiveState(m, { utilization: new Map([['us-east', Number.NaN]]) });
+    const route = selectRoute(m, { country: 'US' }, unknown);
+    expect(isRefusal(route) ? [] : route.candidates.map((c) => c.datacenter)).not.toContain('us-east');
   });
 });
