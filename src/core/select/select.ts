@@ -185,6 +185,8 @@ interface Inputs {
   readonly utilization: ReadonlyMap<string, number>;
   readonly byIndex: LiveByIndex | undefined;
   readonly maxUtilization: number;
+  /** A plan, an account or meeting restriction, or a host narrows the fence (else only exclusive plans' claims can). */
+  readonly narrows: boolean;
 }
 
 function resolve(manifest: Manifest, request: RouteRequest, live: LiveState): Inputs {
@@ -196,16 +198,18 @@ function resolve(manifest: Manifest, request: RouteRequest, live: LiveState): In
   if (request.plan !== undefined && !plan) {
     throw new GeobridgeError('UNKNOWN_PLAN', `plan '${request.plan}' is not defined in the manifest (plans: ${[...policy.planById.keys()].join(', ') || 'none'}).`);
   }
+  const allowed = effectiveJurisdictions(policy, request);
   return {
     policy,
     request,
     plan,
-    allowed: effectiveJurisdictions(policy, request),
+    allowed,
     zone: policy.zoneFor(request.country) ?? null,
     down: live.down ?? EMPTY_SET,
     utilization: live.utilization ?? EMPTY_MAP,
     byIndex: live.byIndex?.manifest === manifest ? live.byIndex : undefined,
     maxUtilization: manifest.selection.maxUtilization,
+    narrows: plan !== undefined || request.accountJurisdictions !== undefined || request.meetingJurisdictions !== undefined || allowed.host !== undefined,
   };
 }
 
@@ -327,7 +331,10 @@ function rankListed(inputs: Inputs, why: Why | undefined): Route | Refused {
     if (cut && reasons) reasons[cut.index] = 'NOT_LISTED';
   }
   if (primaries.length + secondaries.length === 0) return { refused: 'NOTHING_LEFT', zone };
-  return route(inputs, [...primaries.map((r) => r.candidate), ...secondaries.map((r) => r.candidate)]);
+  const candidates: Candidate[] = [];
+  for (const r of primaries) candidates.push(r.candidate);
+  for (const r of secondaries) candidates.push(r.candidate);
+  return route(inputs, candidates);
 }
 
 /** A listed datacenter ranked for this decision, or undefined with its reason written when it is ruled out. */
@@ -335,7 +342,8 @@ function offer(inputs: Inputs, entry: ListedFrom, reasons: Reasons | undefined):
   const { datacenter: dc, index, claims } = entry.listed;
   const byIndex = inputs.byIndex;
   const down = byIndex ? byIndex.down[index] === 1 : inputs.down.has(dc.id);
-  const ruledOut = (entry.inFence ? narrowingReason(inputs, dc, claims) : 'FENCE') ?? (down ? 'DOWN' : undefined);
+  const policy = !entry.inFence ? 'FENCE' : inputs.narrows || claims.length > 0 ? narrowingReason(inputs, dc, claims) : undefined;
+  const ruledOut = policy ?? (down ? 'DOWN' : undefined);
   if (ruledOut !== undefined) {
     if (reasons) reasons[index] = ruledOut;
     return undefined;
