@@ -15,6 +15,10 @@ describe('decision ids', () => {
     );
   });
 
+  it('differ within one millisecond: 74 random bits each', () => {
+    expect(new Set(Array.from({ length: 10_000 }, () => newDecisionId(5))).size).toBe(10_000);
+  });
+
   it('never calls an id of unknown form, or a tie, newer', () => {
     const now = newDecisionId(Date.now());
     expect(isNewerDecision('dec_older', now)).toBe(false);

