@@ -1,20 +1,20 @@
 /**
  * `npm run bench -- audit-pg`: durable appends per second to the PostgreSQL
- * audit log (`PostgresAuditLog.append`: group commit, one transaction per
- * batch that locks audit_log, reads the last record and the tree's frontier,
- * hashes the records and inserts them with their Merkle nodes), as a ratio to
- * raw inserts of the same rows into a table of the same shape in the same
- * database, with the same durability (`synchronous_commit=on`, checked) and
- * the same transactions: one per batch, through the same pool and
- * transaction helper (src/broker/pg.ts), at the same concurrency:
+ * audit log (`PostgresAuditLog.append`: group commit; while the log knows the
+ * chain's end from its own last commit, one prepared statement per batch that
+ * inserts the hashed records and their Merkle nodes, else a transaction that
+ * locks audit_log and reads the end first), as a ratio to raw inserts of the
+ * same rows into a table of the same shape in the same database, with the
+ * same durability (`synchronous_commit=on`, checked) and the same commits:
+ * one per batch, one prepared statement each, at the same concurrency:
  *
  *   ratio = appendsPerSec / rawInsertsPerSec      (goal: ≥ 0.7)
  *
  * Concurrency 8: `Promise.all` over batches of 8 appends, which the adapter
  * commits as one batch of 8; the baseline inserts the same 8 rows with one
- * `INSERT … SELECT FROM unnest(…)` in one transaction (BEGIN, INSERT,
- * COMMIT), as the adapter inserts its records. Sequential (one in flight):
- * each append its own commit, against one single-row transaction each.
+ * `INSERT … SELECT FROM unnest(…)`, as the adapter inserts its records.
+ * Sequential (one in flight): each append its own commit, against one
+ * single-row insert each.
  *
  * The records are bench/audit.ts's realistic route.decision records (1,024
  * distinct). A fresh database gb_bench_<random> per run, dropped at the end.
@@ -25,7 +25,7 @@
 import { performance } from 'node:perf_hooks';
 import { canonicalJson, verifyChain } from '../src/broker/audit/audit-log.js';
 import { PostgresAuditLog } from '../src/broker/audit/postgres-audit-log.js';
-import { openPool, transaction } from '../src/broker/pg.js';
+import { openPool } from '../src/broker/pg.js';
 import { decisionRecords } from './audit.js';
 import type { BenchOptions } from './harness.js';
 import { countPgQueries, withFreshDatabase } from './pg-bench.js';
@@ -76,23 +76,16 @@ async function measure(opts: BenchOptions, url: string): Promise<Record<string, 
       await Promise.all(Array.from({ length: n }, () => audit.append('route.decision', next(), new Date().toISOString())));
       return n;
     };
-    // The baseline: the rows the adapter inserts (seq, time, type, canonical JSON, two 64-hex-digit hashes), n per transaction.
+    // The baseline: the rows the adapter inserts (seq, time, type, canonical JSON, two 64-hex-digit hashes), n per
+    // commit, written as the adapter writes a batch: one prepared statement, committed on its own.
     const rawBatch = (n: number) => async (): Promise<number> => {
       const at = new Date().toISOString();
       const rows = Array.from({ length: n }, () => ({ seq: ++seq, data: texts[i++ % texts.length] ?? '{}' }));
-      await transaction(
-        rawPool,
-        (query) =>
-          query('INSERT INTO raw_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])', [
-            rows.map((r) => r.seq),
-            rows.map(() => at),
-            rows.map(() => 'route.decision'),
-            rows.map((r) => r.data),
-            rows.map(() => hash),
-            rows.map(() => hash),
-          ]),
-        (error) => error,
-      );
+      await rawPool.query({
+        name: 'bench-raw-insert',
+        text: 'INSERT INTO raw_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])',
+        values: [rows.map((r) => r.seq), rows.map(() => at), rows.map(() => 'route.decision'), rows.map((r) => r.data), rows.map(() => hash), rows.map(() => hash)],
+      });
       return n;
     };
     const steps: Readonly<Record<Kind, () => Promise<number>>> = {

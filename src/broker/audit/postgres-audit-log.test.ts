@@ -95,6 +95,40 @@ describe('PostgresAuditLog', () => {
     }
   });
 
+  it('commits in one statement while it knows the chain’s end from its own last commit, and under the lock once another broker appended', async () => {
+    const schema = newSchema();
+    const [a, b] = await Promise.all([PostgresAuditLog.open(URL_, { schema }), PostgresAuditLog.open(URL_, { schema })]);
+    // Statements sent by any pg client of this process (the spy calls through), while only `a` or `b` works.
+    const query = vi.spyOn(pg.Client.prototype, 'query');
+    const counted = async (fn: () => Promise<unknown>): Promise<number> => {
+      query.mockClear();
+      await fn();
+      return query.mock.calls.length;
+    };
+    try {
+      // The first commit reads the end under the lock (BEGIN … COMMIT); the next ones assume it.
+      expect(await counted(() => a.append('admin.action', { n: 1 }, '2024-03-01'))).toBeGreaterThan(3);
+      expect(await counted(() => a.append('admin.action', { n: 2 }, '2024-03-01'))).toBe(1);
+      expect(await counted(() => Promise.all([3, 4, 5].map((n) => a.append('admin.action', { n }, '2024-03-01'))))).toBe(1);
+      // `b` appends: `a`'s next statement finds seq 7 taken, fails whole, and the batch goes under the lock.
+      expect((await b.append('admin.action', { n: 6 }, '2024-03-01')).seq).toBe(6);
+      const collided = await counted(() => a.append('admin.action', { n: 7 }, '2024-03-01'));
+      expect(collided).toBeGreaterThan(4);
+      // For a second after, `a` takes the lock at once rather than collide again.
+      expect(await counted(() => a.append('admin.action', { n: 8 }, '2024-03-01'))).toBe(collided - 1);
+      query.mockRestore();
+      const records = await a.read();
+      expect(records.map((r) => (r.data as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(verifyChain(records)).toEqual({ ok: true, count: 8 });
+      const reference = new MerkleTree();
+      for (const r of records) reference.append(leafEntry(r.hash));
+      expect(await b.treeHead()).toEqual(reference.head());
+    } finally {
+      query.mockRestore();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('shares a schema with a second log opened later, which continues the chain', async () => {
     const schema = newSchema();
     const first = await PostgresAuditLog.open(URL_, { schema });

@@ -4,12 +4,15 @@
  * schema rather than through search_path, so the log can share a schema, and
  * even a pool's URL, with the PostgreSQL store. Appends are group-committed as
  * in the SQLite adapter: the appends that queue up while a commit is under
- * way go in the next one, one transaction that takes an EXCLUSIVE lock on
- * audit_log (readers are not blocked), then reads the last record and the
- * tree's frontier, and inserts the records, their Merkle nodes and pending
- * signed heads; so any number of brokers appending to one schema form one
- * gap-free chain. Data is kept in a `json` column, which stores the text
- * verbatim (jsonb would re-encode it, and refuses \u0000).
+ * way go in the next one. A commit is one transaction that takes an
+ * EXCLUSIVE lock on audit_log (readers are not blocked), then reads the last
+ * record and the tree's frontier, and inserts the records, their Merkle
+ * nodes and pending signed heads; or, while the log knows that end from its
+ * own last commit, one statement that inserts them after it, which fails
+ * whole on the records' primary key if another broker appended meanwhile.
+ * So any number of brokers appending to one schema form one gap-free chain.
+ * Data is kept in a `json` column, which stores the text verbatim (jsonb
+ * would re-encode it, and refuses \u0000).
  */
 import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
@@ -18,7 +21,7 @@ import { ENV_NAMES } from '../config.js';
 import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
 import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
-import { frontier, insertNodes, nodeTable, readNodes, treeSize, type NodeQuery } from './postgres-node-store.js';
+import { frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, treeSize, type AppendTree, type NodeQuery } from './postgres-node-store.js';
 import { normalizeAuditTime } from './report.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
@@ -175,6 +178,10 @@ export class PostgresAuditLog implements AuditLog {
   #closing: Promise<void> | undefined;
   /** Set once the pool has ended; reads go on until then, as in the SQLite adapter. */
   #closed = false;
+  /** The chain's end and the tree's frontier as this log's last commit left them; unknown after a failure. */
+  #tail: Tail | undefined;
+  /** Until when (performance.now()) commits take the lock: another broker appended lately. */
+  #lockUntilMs = 0;
 
   private constructor(pool: pg.Pool, where: string, schema: string) {
     this.#pool = pool;
@@ -346,11 +353,64 @@ export class PostgresAuditLog implements AuditLog {
   /**
    * One group commit. Durable when it resolves provided the server's
    * synchronous_commit is not `off` (with `off`, a crash loses the last
-   * commits although they were acknowledged), so the transaction turns it
+   * commits although they were acknowledged), so each commit turns it
    * back on when it finds it off; `local`, `on` and the replica levels are
    * kept as configured.
+   *
+   * While this log knows the chain's end from its own last commit, the batch
+   * goes in one statement that assumes that end (`#appendAfter`): one round
+   * trip where the locked transaction takes nine. If another broker appended
+   * meanwhile, the records' sequence numbers are taken and the statement
+   * fails whole (unique violation); the batch then takes the lock, as every
+   * commit does for a second after.
    */
-  async #write(records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<{ seq: number; prevHash: string; hash: string }[]> {
+  async #write(records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<Written[]> {
+    const tail = this.#tail;
+    // Whatever happens next, the end is known again only from a commit that succeeded.
+    this.#tail = undefined;
+    // A batch of heads alone has no sequence number to collide on, which is what orders commits without the lock.
+    if (tail !== undefined && records.length > 0 && performance.now() >= this.#lockUntilMs) {
+      try {
+        return await this.#appendAfter(tail, records, heads);
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        this.#lockUntilMs = performance.now() + LOCKED_AFTER_COLLISION_MS;
+      }
+    }
+    return this.#appendLocked(records, heads);
+  }
+
+  /** The batch in one statement after `tail`: fails whole with a unique violation if the chain has grown since. */
+  async #appendAfter(tail: Tail, records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<Written[]> {
+    const q = this.#q;
+    const grown = treeOnFrontier(tail.seq, tail.frontier);
+    const written = chain(records, tail.seq === 0 ? undefined : tail, grown);
+    await this.#pool.query({
+      // Prepared once per connection: the statement is parsed and planned once, not per commit.
+      name: `geobridge-audit-append ${this.#q}`,
+      text: `WITH durable AS (SELECT set_config('synchronous_commit', 'on', true) WHERE current_setting('synchronous_commit') = 'off'),
+        records AS (INSERT INTO ${q}.audit_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])),
+        nodes AS (INSERT INTO ${q}.translog_node (level, idx, hash) SELECT * FROM unnest($7::int[], $8::bigint[], $9::bytea[])),
+        heads AS (INSERT INTO ${q}.translog_head (size, timestamp, root_hash, key_id, signature) SELECT * FROM unnest($10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[]))
+      SELECT count(*) FROM durable`,
+      values: [
+        ...recordColumns(records, written),
+        grown.written.map((w) => w[0]),
+        grown.written.map((w) => w[1]),
+        grown.written.map((w) => Buffer.from(w[2])),
+        heads.map((h) => h.size),
+        heads.map((h) => h.timestamp),
+        heads.map((h) => h.rootHash),
+        heads.map((h) => h.keyId),
+        heads.map((h) => h.signature),
+      ],
+    });
+    this.#tail = tailAfter(written, grown, tail);
+    return written;
+  }
+
+  /** The batch in a transaction that takes the append lock and reads the chain's end and the tree's frontier first. */
+  async #appendLocked(records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<Written[]> {
     const q = this.#q;
     return this.#transaction(async (query) => {
       await query("SELECT set_config('synchronous_commit', 'on', true) WHERE current_setting('synchronous_commit') = 'off'");
@@ -358,34 +418,23 @@ export class PostgresAuditLog implements AuditLog {
       // after it see the last appender's commit, so the tail and the frontier read below are current.
       await query(`LOCK TABLE ${q}.audit_log IN EXCLUSIVE MODE`);
       const [last] = (await query(`SELECT seq, hash FROM ${q}.audit_log ORDER BY seq DESC LIMIT 1`)).rows as { seq: string; hash: string }[];
-      let previous = last === undefined ? undefined : { seq: Number(last.seq), hash: last.hash };
+      const previous = last === undefined ? undefined : { seq: Number(last.seq), hash: last.hash };
       const size = await treeSize(query, this.#nodes);
       if (size !== (previous?.seq ?? 0)) {
         throw new GeobridgeError('AUDIT_CORRUPT', `audit log at ${this.#where} has ${String(previous?.seq ?? 0)} records but ${String(size)} tree leaves: it was altered outside geobridge; restore it from a backup.`);
       }
-      const { tree, written: nodes } = await frontier(query, this.#nodes, size);
-      const written = records.map((record) => {
-        const seq = (previous?.seq ?? 0) + 1;
-        const prevHash = previous?.hash ?? GENESIS_HASH;
-        const hash = hashCanonicalJson(fillRecordJson(recordJsonTemplate(record.at, record.type, record.dataJson), prevHash, seq));
-        tree.append(leafEntry(hash));
-        previous = { seq, hash };
-        return { seq, prevHash, hash };
-      });
+      const grown = await frontier(query, this.#nodes, size);
+      const written = chain(records, previous, grown);
       if (written.length > 0) {
-        await query(`INSERT INTO ${q}.audit_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])`, [
-          written.map((w) => w.seq),
-          records.map((r) => r.at),
-          records.map((r) => r.type),
-          records.map((r) => r.dataJson),
-          written.map((w) => w.prevHash),
-          written.map((w) => w.hash),
-        ]);
+        await query(`INSERT INTO ${q}.audit_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])`, recordColumns(records, written));
       }
-      await insertNodes(query, this.#nodes, nodes);
+      await insertNodes(query, this.#nodes, grown.written);
       for (const h of heads) {
         await query(`INSERT INTO ${q}.translog_head (size, timestamp, root_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)`, [h.size, h.timestamp, h.rootHash, h.keyId, h.signature]);
       }
+      return { written, tail: () => tailAfter(written, grown, previous) };
+    }).then(({ written, tail }) => {
+      this.#tail = tail();
       return written;
     });
   }
@@ -409,6 +458,52 @@ export class PostgresAuditLog implements AuditLog {
     // Kept as read, even when not an object: verifyChain then reports the record as altered.
     return { seq: Number(row.seq), at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
   }
+}
+
+/** A record's place in the chain, as a commit wrote it. */
+interface Written {
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Where a commit left the chain and the tree: all the next commit needs to append without reading them. */
+interface Tail {
+  /** 0 for an empty log. */
+  readonly seq: number;
+  readonly hash: string;
+  readonly frontier: ReadonlyMap<string, Uint8Array>;
+}
+
+/** A commit of another broker was seen this long ago: until then, commits take the lock rather than collide again. */
+const LOCKED_AFTER_COLLISION_MS = 1000;
+
+/** Chains `records` after `previous` (none: the log is empty) and appends their leaves to `grown`. */
+function chain(records: readonly PreparedRecord[], previous: { readonly seq: number; readonly hash: string } | undefined, grown: AppendTree): Written[] {
+  let last = previous;
+  return records.map((record) => {
+    const seq = (last?.seq ?? 0) + 1;
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    const hash = hashCanonicalJson(fillRecordJson(recordJsonTemplate(record.at, record.type, record.dataJson), prevHash, seq));
+    grown.tree.append(leafEntry(hash));
+    last = { seq, hash };
+    return { seq, prevHash, hash };
+  });
+}
+
+/** The audit_log columns of a batch, as the unnest of both commit paths takes them ($1…$6). */
+function recordColumns(records: readonly PreparedRecord[], written: readonly Written[]): unknown[][] {
+  return [written.map((w) => w.seq), records.map((r) => r.at), records.map((r) => r.type), records.map((r) => r.dataJson), written.map((w) => w.prevHash), written.map((w) => w.hash)];
+}
+
+function tailAfter(written: readonly Written[], grown: AppendTree, before: { readonly seq: number; readonly hash: string } | undefined): Tail {
+  const end = written.at(-1) ?? before;
+  return { seq: end?.seq ?? 0, hash: end?.hash ?? GENESIS_HASH, frontier: grown.frontier() };
+}
+
+/** A commit that found its sequence numbers taken: another broker appended since this one's last commit. */
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.code === '23505';
 }
 
 /**

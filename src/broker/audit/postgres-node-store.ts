@@ -91,6 +91,14 @@ export async function readNodes<T>(query: NodeQuery, table: string, fn: (tree: M
   return fn(new MerkleTree(new LoadedNodeStore(size, await fetchNodes(query, table, misses))));
 }
 
+/** The tree ready for appends, over the nodes loaded for it; `written` collects what the appends write. */
+export interface AppendTree {
+  readonly tree: MerkleTree;
+  readonly written: NodeWrite[];
+  /** The frontier after the appends made so far: all a later append reads (`treeOnFrontier`). */
+  frontier(): Map<string, Uint8Array>;
+}
+
 /**
  * The tree in `table` ready for appends: the roots of the perfect subtrees
  * that tile its `size` leaves are the only stored nodes an append reads (the
@@ -98,7 +106,29 @@ export async function readNodes<T>(query: NodeQuery, table: string, fn: (tree: M
  * appending transaction, after taking the append lock; insert
  * `written` before committing (`insertNodes`).
  */
-export async function frontier(query: NodeQuery, table: string, size: number): Promise<{ tree: MerkleTree; written: NodeWrite[] }> {
+export async function frontier(query: NodeQuery, table: string, size: number): Promise<AppendTree> {
+  return treeOnFrontier(size, await fetchNodes(query, table, frontierKeys(size)));
+}
+
+/** The tree of `size` leaves ready for appends, over its frontier as a writer remembers it from its last append. */
+export function treeOnFrontier(size: number, nodes: ReadonlyMap<string, Uint8Array>): AppendTree {
+  const store = new LoadedNodeStore(size, new Map(nodes));
+  return {
+    tree: new MerkleTree(store),
+    written: store.written,
+    frontier: () => {
+      const next = new Map<string, Uint8Array>();
+      for (const [level, index] of frontierKeys(store.size())) {
+        const hash = store.get(level, index);
+        if (hash !== undefined) next.set(key(level, index), hash);
+      }
+      return next;
+    },
+  };
+}
+
+/** Where the roots of the perfect subtrees tiling `size` leaves are, left to right. */
+function frontierKeys(size: number): NodeKey[] {
   const keys: NodeKey[] = [];
   for (let start = 0, rest = size; rest > 0; ) {
     let width = 1;
@@ -111,8 +141,7 @@ export async function frontier(query: NodeQuery, table: string, size: number): P
     start += width;
     rest -= width;
   }
-  const store = new LoadedNodeStore(size, await fetchNodes(query, table, keys));
-  return { tree: new MerkleTree(store), written: store.written };
+  return keys;
 }
 
 /** Inserts the nodes an append wrote, in one statement (INSERT, never upsert: a node is immutable). */
