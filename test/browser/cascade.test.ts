@@ -33,8 +33,8 @@ const US = { name: 'Uma', country: 'US', datacenter: 'us-east' } as const;
 const JP = { name: 'Jun', country: 'JP', datacenter: 'ap-tokyo' } as const;
 /** Where Dora goes when eu-central dies: the nearest other primary of her zone. */
 const SPARE = 'eu-south';
-/** A loaded 2-core machine runs other test files beside this one. */
-const MEDIA_MS = 60_000;
+/** A loaded 2-core machine runs other test files beside this one (on a slow day, three E2EE pages took over 60 s there). */
+const MEDIA_MS = 90_000;
 /** The bound of the failover (issue 16's goal is 3 s; the figure is printed). */
 const FAILOVER_LIMIT_MS = 20_000;
 /** Frames a page must decode from a peer to count as seeing them. */
@@ -225,7 +225,7 @@ describe('a cascaded meeting in Chromium', () => {
     const uma = await pageState(page(US.name));
     expect((uma.participants ?? []).map((p) => p.name).sort()).toEqual([JP.name, US.name]);
     expect(violations).toEqual([]);
-  }, 150_000);
+  }, 210_000);
 
   it('keeps Dora\u2019s streams on eu-central and ap-tokyo only, never on us-east', () => {
     const ids = doraIds();
@@ -305,5 +305,5 @@ describe('a cascaded meeting in Chromium', () => {
     expect(await oneGroup([DE, US, JP])).toEqual(groupBefore);
     await Promise.all([...pages.values()].map((p) => p.close()));
     pages.clear();
-  }, 150_000);
+  }, 210_000);
 });
