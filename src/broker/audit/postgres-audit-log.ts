@@ -432,9 +432,10 @@ export class PostgresAuditLog implements AuditLog {
       for (const h of heads) {
         await query(`INSERT INTO ${q}.translog_head (size, timestamp, root_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)`, [h.size, h.timestamp, h.rootHash, h.keyId, h.signature]);
       }
-      return { written, tail: () => tailAfter(written, grown, previous) };
+      return { written, tail: tailAfter(written, grown, previous) };
     }).then(({ written, tail }) => {
-      this.#tail = tail();
+      // Known only once the transaction has committed.
+      this.#tail = tail;
       return written;
     });
   }
