@@ -129,6 +129,79 @@ describe('PostgresAuditLog', () => {
     }
   });
 
+  it('stores no node below level 4: roots and proofs of every size come from the records’ hashes, and equal the reference tree', async () => {
+    const schema = newSchema();
+    const log = await PostgresAuditLog.open(URL_, { schema });
+    try {
+      // Batches of several sizes, so that commits end on every kind of frontier.
+      let n = 0;
+      for (const size of [1, 3, 7, 2, 16, 1, 5, 2, 4]) await Promise.all(Array.from({ length: size }, () => log.append('admin.action', { n: ++n }, '2024-03-01')));
+      const records = await log.read();
+      expect(records).toHaveLength(41);
+      const reference = new MerkleTree();
+      for (const r of records) reference.append(leafEntry(r.hash));
+      const q = pg.escapeIdentifier(schema);
+      // Levels 4 and 5 only: 41 leaves hold two perfect subtrees of 16 and one of 32.
+      expect(await sql(URL_, `SELECT level, idx FROM ${q}.translog_node ORDER BY level, idx`)).toEqual([
+        { level: 4, idx: '0' },
+        { level: 4, idx: '1' },
+        { level: 5, idx: '0' },
+      ]);
+      for (let size = 1; size <= 41; size++) {
+        expect(await log.treeHead(size)).toEqual(reference.head(size));
+        for (const seq of new Set([1, Math.ceil(size / 2), size])) expect(await log.inclusionProof(seq, size)).toEqual(reference.inclusionProof(seq - 1, size));
+        expect(await log.consistencyProof(Math.ceil(size / 3), size)).toEqual(reference.consistencyProof(Math.ceil(size / 3), size));
+      }
+      // A broker of an earlier version would still write the lower levels: its commit fails rather than land.
+      await expect(sql(URL_, `INSERT INTO ${q}.translog_node (level, idx, hash) VALUES (0, 41, $1)`, [Buffer.alloc(32)])).rejects.toMatchObject({ code: '23514' });
+      // A record's hash is a leaf: changing it outside geobridge changes the tree, which signed heads then contradict.
+      await sql(URL_, `UPDATE ${q}.audit_log SET hash = $1 WHERE seq = 40`, ['0'.repeat(64)]);
+      expect((await log.treeHead()).rootHash).not.toEqual(reference.head().rootHash);
+      expect(await log.treeHead(32)).toEqual(reference.head(32));
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('migrates a log of schema 1, which stored every level: the rows below level 4 go, and the tree is the same', async () => {
+    const schema = newSchema();
+    const q = pg.escapeIdentifier(schema);
+    const log = await PostgresAuditLog.open(URL_, { schema });
+    const reference = new MerkleTree();
+    const entries: Uint8Array[] = [];
+    try {
+      for (let n = 1; n <= 21; n++) entries.push(leafEntry((await log.append('admin.action', { n }, '2024-03-01')).hash));
+    } finally {
+      await log.close();
+    }
+    for (const entry of entries) reference.append(entry);
+    // Back to schema 1, as a broker of that version left it: every perfect subtree stored, no CHECK.
+    await sql(URL_, `ALTER TABLE ${q}.translog_node DROP CONSTRAINT translog_node_stored_level`);
+    await sql(URL_, `DELETE FROM ${q}.audit_migrations WHERE version = 2`);
+    const nodes: [level: number, idx: number, hash: Buffer][] = [];
+    // Level 4 is stored already.
+    for (let level = 0; level < 4; level++) {
+      for (let idx = 0; (idx + 1) * 2 ** level <= 21; idx++) {
+        const subtree = new MerkleTree();
+        for (const entry of entries.slice(idx * 2 ** level, (idx + 1) * 2 ** level)) subtree.append(entry);
+        nodes.push([level, idx, Buffer.from(subtree.head().rootHash)]);
+      }
+    }
+    await sql(URL_, `INSERT INTO ${q}.translog_node (level, idx, hash) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])`, [nodes.map((x) => x[0]), nodes.map((x) => x[1]), nodes.map((x) => x[2])]);
+    expect((await sql<{ n: string }>(URL_, `SELECT count(*) AS n FROM ${q}.translog_node`))[0]?.n).toBe(String(21 * 2 - 3));
+    const migrated = await PostgresAuditLog.open(URL_, { schema });
+    try {
+      expect(await sql(URL_, `SELECT level, idx FROM ${q}.translog_node ORDER BY level, idx`)).toEqual([{ level: 4, idx: '0' }]);
+      expect(await sql(URL_, `SELECT max(version) AS v FROM ${q}.audit_migrations`)).toEqual([{ v: AUDIT_SCHEMA_VERSION }]);
+      expect(await migrated.treeHead()).toEqual(reference.head());
+      expect(await migrated.inclusionProof(5, 21)).toEqual(reference.inclusionProof(4, 21));
+      reference.append(leafEntry((await migrated.append('admin.action', { n: 22 }, '2024-03-01')).hash));
+      expect(await migrated.treeHead()).toEqual(reference.head());
+    } finally {
+      await migrated.close();
+    }
+  });
+
   it('shares a schema with a second log opened later, which continues the chain', async () => {
     const schema = newSchema();
     const first = await PostgresAuditLog.open(URL_, { schema });

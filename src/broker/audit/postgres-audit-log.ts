@@ -11,7 +11,8 @@
  * own last commit, one statement that inserts them after it, which fails
  * whole on the records' primary key if another broker appended meanwhile.
  * So any number of brokers appending to one schema form one gap-free chain.
- * Data is kept in a `json` column, which stores the text verbatim (jsonb
+ * The node table keeps only the upper levels of the tree; the lower ones
+ * are computed from the records' hashes (postgres-node-store.ts). Data is kept in a `json` column, which stores the text verbatim (jsonb
  * would re-encode it, and refuses \u0000).
  */
 import pg from 'pg';
@@ -21,7 +22,7 @@ import { ENV_NAMES } from '../config.js';
 import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
 import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
-import { frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, treeSize, type AppendTree, type NodeQuery } from './postgres-node-store.js';
+import { FIRST_STORED_LEVEL, frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, type AppendTree, type NodeQuery, type TreeTables } from './postgres-node-store.js';
 import { normalizeAuditTime } from './report.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
@@ -59,6 +60,12 @@ const MIGRATIONS: readonly ((q: string) => string)[] = [
     key_id TEXT NOT NULL,
     signature TEXT NOT NULL
   );
+  `,
+  // The nodes below FIRST_STORED_LEVEL are computed from audit_log's hashes (postgres-node-store.ts). The CHECK
+  // makes a broker of an earlier version, which would still write them, fail its commit rather than land it.
+  (q) => `
+  DELETE FROM ${q}.translog_node WHERE level < ${String(FIRST_STORED_LEVEL)};
+  ALTER TABLE ${q}.translog_node ADD CONSTRAINT translog_node_stored_level CHECK (level >= ${String(FIRST_STORED_LEVEL)});
   `,
 ];
 
@@ -170,6 +177,7 @@ export class PostgresAuditLog implements AuditLog {
   readonly #where: string;
   /** The schema, escaped as an identifier. */
   readonly #q: string;
+  readonly #tree: TreeTables;
   #pending: PendingAppend[] = [];
   #pendingHeads: PendingHead[] = [];
   /** The batch being committed, if any; the next one waits for it. */
@@ -187,6 +195,7 @@ export class PostgresAuditLog implements AuditLog {
     this.#pool = pool;
     this.#where = where;
     this.#q = pg.escapeIdentifier(schema);
+    this.#tree = { nodes: `${this.#q}.translog_node`, records: `${this.#q}.audit_log` };
   }
 
   /**
@@ -236,15 +245,15 @@ export class PostgresAuditLog implements AuditLog {
   }
 
   treeHead(size?: number): Promise<TreeHead> {
-    return this.#read('read', (query) => readNodes(query, this.#nodes, (tree) => tree.head(size)));
+    return this.#read('read', (query) => readNodes(query, this.#tree, (tree) => tree.head(size)));
   }
 
   inclusionProof(seq: number, size: number): Promise<Uint8Array[]> {
-    return this.#read('read', (query) => readNodes(query, this.#nodes, (tree) => tree.inclusionProof(seq - 1, size)));
+    return this.#read('read', (query) => readNodes(query, this.#tree, (tree) => tree.inclusionProof(seq - 1, size)));
   }
 
   consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
-    return this.#read('read', (query) => readNodes(query, this.#nodes, (tree) => tree.consistencyProof(first, second)));
+    return this.#read('read', (query) => readNodes(query, this.#tree, (tree) => tree.consistencyProof(first, second)));
   }
 
   treeHeads(): Promise<SignedTreeHead[]> {
@@ -290,10 +299,6 @@ export class PostgresAuditLog implements AuditLog {
       await this.#pool.end().catch(() => undefined);
     })();
     return this.#closing;
-  }
-
-  get #nodes(): string {
-    return `${this.#q}.translog_node`;
   }
 
   async #records(action: string, where: string, values: readonly unknown[]): Promise<AuditRecord[]> {
@@ -419,16 +424,13 @@ export class PostgresAuditLog implements AuditLog {
       await query(`LOCK TABLE ${q}.audit_log IN EXCLUSIVE MODE`);
       const [last] = (await query(`SELECT seq, hash FROM ${q}.audit_log ORDER BY seq DESC LIMIT 1`)).rows as { seq: string; hash: string }[];
       const previous = last === undefined ? undefined : { seq: Number(last.seq), hash: last.hash };
-      const size = await treeSize(query, this.#nodes);
-      if (size !== (previous?.seq ?? 0)) {
-        throw new GeobridgeError('AUDIT_CORRUPT', `audit log at ${this.#where} has ${String(previous?.seq ?? 0)} records but ${String(size)} tree leaves: it was altered outside geobridge; restore it from a backup.`);
-      }
-      const grown = await frontier(query, this.#nodes, size);
+      // The records are the tree's leaves: it has as many as the last seq says.
+      const grown = await frontier(query, this.#tree, previous?.seq ?? 0);
       const written = chain(records, previous, grown);
       if (written.length > 0) {
         await query(`INSERT INTO ${q}.audit_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])`, recordColumns(records, written));
       }
-      await insertNodes(query, this.#nodes, grown.written);
+      await insertNodes(query, this.#tree.nodes, grown.written);
       for (const h of heads) {
         await query(`INSERT INTO ${q}.translog_head (size, timestamp, root_hash, key_id, signature) VALUES ($1, $2, $3, $4, $5)`, [h.size, h.timestamp, h.rootHash, h.keyId, h.signature]);
       }

@@ -1,14 +1,34 @@
 /**
  * The transparency log's nodes in PostgreSQL: the table node-store.ts
- * describes (BIGINT index, BYTEA hash), one row per perfect subtree. NodeStore
- * is synchronous and node-postgres is not, so, as node-store.ts suggests, the
- * nodes a call needs are read first and MerkleTree runs on them in memory:
- * which nodes a root, a proof or an append reads depends only on the sizes and
- * indices, never on the hashes, so a first run on placeholder hashes lists
- * them (`readNodes`), and an append needs only the frontier (`frontier`).
+ * describes (BIGINT index, BYTEA hash), one row per perfect subtree of
+ * FIRST_STORED_LEVEL or above. The nodes below are not stored: each is
+ * computed from the hashes of at most 2^(FIRST_STORED_LEVEL − 1) records,
+ * which audit_log holds anyway (leaf i is record i + 1, its entry the
+ * record's hash). So a record costs 1/8 of a node row instead of two, and
+ * the log's size is its last record's seq. NodeStore is synchronous and
+ * node-postgres is not, so, as node-store.ts suggests, the nodes a call
+ * needs are read first and MerkleTree runs on them in memory: which nodes a
+ * root, a proof or an append reads depends only on the sizes and indices,
+ * never on the hashes, so a first run on placeholder hashes lists them
+ * (`readNodes`), and an append needs only the frontier (`frontier`).
  */
 import type pg from 'pg';
-import { MerkleTree, type NodeStore } from '../../translog/index.js';
+import { hashChildren, hashLeaf, MerkleTree, type NodeStore } from '../../translog/index.js';
+import { leafEntry } from './audit-log.js';
+
+/**
+ * The lowest level with rows in the node table. A lower node is computed
+ * from ≤ 8 record hashes; a proof or a root reads ≤ 15 of them. Set by the
+ * audit schema's migration 2, which deleted the rows below: changing it
+ * takes another migration.
+ */
+export const FIRST_STORED_LEVEL = 4;
+
+/** Where a tree's hashes are: its node table and the audit_log whose record hashes are its leaves (escaped, schema-qualified names). */
+export interface TreeTables {
+  readonly nodes: string;
+  readonly records: string;
+}
 
 /** The node table of the schema `q` (an escaped identifier). Nodes are written once and never changed. */
 export function nodeTable(q: string): string {
@@ -31,7 +51,7 @@ type NodeKey = readonly [level: number, index: number];
 
 const key = (level: number, index: number): string => `${String(level)}/${String(index)}`;
 
-/** A NodeStore over the nodes read for one call, plus the nodes that call writes (kept in `written`, to be inserted). */
+/** A NodeStore over the nodes read for one call, plus the nodes that call writes (those to be stored kept in `written`, to be inserted). */
 class LoadedNodeStore implements NodeStore {
   readonly #nodes: Map<string, Uint8Array>;
   #size: number;
@@ -54,7 +74,7 @@ class LoadedNodeStore implements NodeStore {
 
   put(level: number, index: number, hash: Uint8Array): void {
     this.#nodes.set(key(level, index), hash);
-    this.written.push([level, index, hash]);
+    if (level >= FIRST_STORED_LEVEL) this.written.push([level, index, hash]);
     if (level === 0) this.#size = index + 1;
   }
 
@@ -63,32 +83,60 @@ class LoadedNodeStore implements NodeStore {
   }
 }
 
-/** Reads the nodes at `keys` of table `table`. */
-async function fetchNodes(query: NodeQuery, table: string, keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
+/**
+ * Reads the nodes at `keys` in one statement: the stored ones from the node
+ * table, the others computed from the record hashes they cover. A node whose
+ * rows are missing is left out (MerkleTree then throws TRANSLOG_MISSING_NODE).
+ */
+async function fetchNodes(query: NodeQuery, tables: TreeTables, keys: readonly NodeKey[]): Promise<Map<string, Uint8Array>> {
   const nodes = new Map<string, Uint8Array>();
   if (keys.length === 0) return nodes;
-  const { rows } = await query(`SELECT level, idx, hash FROM ${table} WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))`, [keys.map((k) => k[0]), keys.map((k) => k[1])]);
-  for (const row of rows as { level: number; idx: string; hash: Buffer }[]) nodes.set(key(row.level, Number(row.idx)), Uint8Array.from(row.hash));
+  const stored = keys.filter(([level]) => level >= FIRST_STORED_LEVEL);
+  const computed = keys.filter(([level]) => level < FIRST_STORED_LEVEL);
+  const seqs = new Set<number>();
+  for (const [level, index] of computed) for (let leaf = index * 2 ** level; leaf < (index + 1) * 2 ** level; leaf++) seqs.add(leaf + 1);
+  const { rows } = await query(
+    `SELECT level, idx, hash, NULL AS record_hash FROM ${tables.nodes} WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))
+     UNION ALL SELECT -1, seq - 1, NULL, hash FROM ${tables.records} WHERE seq = ANY($3::bigint[])`,
+    [stored.map((k) => k[0]), stored.map((k) => k[1]), [...seqs]],
+  );
+  const leaves = new Map<number, Uint8Array>();
+  for (const row of rows as { level: number; idx: string; hash: Buffer | null; record_hash: string | null }[]) {
+    if (row.hash !== null) nodes.set(key(row.level, Number(row.idx)), Uint8Array.from(row.hash));
+    else if (row.record_hash !== null) leaves.set(Number(row.idx), hashLeaf(leafEntry(row.record_hash)));
+  }
+  for (const [level, index] of computed) {
+    const hash = subtreeHash(leaves, level, index);
+    if (hash !== undefined) nodes.set(key(level, index), hash);
+  }
   return nodes;
 }
 
-/** The number of leaves in the node table `table`. */
-export async function treeSize(query: NodeQuery, table: string): Promise<number> {
-  const { rows } = await query(`SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ${table} WHERE level = 0`);
+/** Node (level, index) from its 2^level leaf hashes (RFC 9162 §2.1.1: a perfect subtree splits in halves), or undefined if one is missing. */
+function subtreeHash(leaves: ReadonlyMap<number, Uint8Array>, level: number, index: number): Uint8Array | undefined {
+  if (level === 0) return leaves.get(index);
+  const left = subtreeHash(leaves, level - 1, 2 * index);
+  const right = subtreeHash(leaves, level - 1, 2 * index + 1);
+  return left === undefined || right === undefined ? undefined : hashChildren(left, right);
+}
+
+/** The number of leaves of the tree: the records, numbered 1 to the last seq without gaps. */
+export async function treeSize(query: NodeQuery, tables: TreeTables): Promise<number> {
+  const { rows } = await query(`SELECT COALESCE(MAX(seq), 0) AS n FROM ${tables.records}`);
   return Number((rows[0] as { n: string } | undefined)?.n ?? 0);
 }
 
 /**
- * Runs `fn` on the tree in `table`: first on placeholder hashes, to learn
+ * Runs `fn` on the tree in `tables`: first on placeholder hashes, to learn
  * which nodes it reads (and to throw TRANSLOG_OUT_OF_RANGE before any read),
  * then on those nodes, read in one statement. Nodes never change, so the
  * reads need no transaction.
  */
-export async function readNodes<T>(query: NodeQuery, table: string, fn: (tree: MerkleTree) => T): Promise<T> {
-  const size = await treeSize(query, table);
+export async function readNodes<T>(query: NodeQuery, tables: TreeTables, fn: (tree: MerkleTree) => T): Promise<T> {
+  const size = await treeSize(query, tables);
   const misses: NodeKey[] = [];
   fn(new MerkleTree(new LoadedNodeStore(size, new Map(), misses)));
-  return fn(new MerkleTree(new LoadedNodeStore(size, await fetchNodes(query, table, misses))));
+  return fn(new MerkleTree(new LoadedNodeStore(size, await fetchNodes(query, tables, misses))));
 }
 
 /** The tree ready for appends, over the nodes loaded for it; `written` collects what the appends write. */
@@ -100,14 +148,14 @@ export interface AppendTree {
 }
 
 /**
- * The tree in `table` ready for appends: the roots of the perfect subtrees
+ * The tree in `tables` ready for appends: the roots of the perfect subtrees
  * that tile its `size` leaves are the only stored nodes an append reads (the
  * left siblings it climbs past); the rest it writes itself. Call inside the
  * appending transaction, after taking the append lock; insert
  * `written` before committing (`insertNodes`).
  */
-export async function frontier(query: NodeQuery, table: string, size: number): Promise<AppendTree> {
-  return treeOnFrontier(size, await fetchNodes(query, table, frontierKeys(size)));
+export async function frontier(query: NodeQuery, tables: TreeTables, size: number): Promise<AppendTree> {
+  return treeOnFrontier(size, await fetchNodes(query, tables, frontierKeys(size)));
 }
 
 /** The tree of `size` leaves ready for appends, over its frontier as a writer remembers it from its last append. */
