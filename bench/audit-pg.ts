@@ -18,6 +18,8 @@
  *
  * The records are bench/audit.ts's realistic route.decision records (1,024
  * distinct). A fresh database gb_bench_<random> per run, dropped at the end.
+ * After the rounds, the disk a record takes (`diskBytesPerRecord`: the log's
+ * tables and indexes over its records) and a raw row (`diskBytesPerRawRow`).
  * Windows of 2 s (0.3 s quick) after a warm-up of each loop, 5 rounds (3
  * quick), each round starting one loop later; medians. The pg statements per
  * commit of each side are counted (each is one round trip to the server).
@@ -114,6 +116,10 @@ async function measure(opts: BenchOptions, url: string): Promise<Record<string, 
     const check = verifyChain(all);
     if (!check.ok) throw new Error(`the audit chain breaks at record ${check.seq}: ${check.reason}`);
     opts.log(`audit log: ${all.length} records, chain verified; raw_log: ${seq} rows`);
+    // What a record takes on disk, its share of the tree's nodes and all indexes included, against a raw row.
+    const sizes = (await rawPool.query<{ log: string; raw: string }>(
+      "SELECT pg_total_relation_size('audit_log') + pg_total_relation_size('translog_node') + pg_total_relation_size('translog_head') AS log, pg_total_relation_size('raw_log') AS raw",
+    )).rows[0];
     const m = (kind: Kind): number => opts.median(samples[kind]);
     const ratio = m('append') / m('raw');
     return {
@@ -127,6 +133,8 @@ async function measure(opts: BenchOptions, url: string): Promise<Record<string, 
       sequentialRawInsertsPerSec: m('sequentialRaw'),
       statementsPerCommit: { append: opts.median(statements.append), raw: opts.median(statements.raw), sequentialAppend: opts.median(statements.sequentialAppend), sequentialRaw: opts.median(statements.sequentialRaw) },
       recordBytes: texts[0]?.length ?? 0,
+      diskBytesPerRecord: Math.round(Number(sizes?.log ?? 0) / all.length),
+      diskBytesPerRawRow: Math.round(Number(sizes?.raw ?? 0) / seq),
       concurrency: CONCURRENCY,
       rounds,
       windowSeconds: windowMs / 1000,
