@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import { readMeetingContext, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
+import { type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
 import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
@@ -413,8 +413,8 @@ export class SqliteStore implements Store {
 
   getAccount(id: string): Promise<Account | undefined> {
     return this.#run(`get account ${id}`, () => {
-      const row = this.#cached(this.#accounts, id, () => this.#s.getAccount.get(id));
-      return row && rowToAccount(row);
+      this.#checkCachedRows();
+      return this.#account(id);
     });
   }
 
@@ -449,8 +449,8 @@ export class SqliteStore implements Store {
 
   getMeeting(id: string): Promise<Meeting | undefined> {
     return this.#run(`get meeting ${id}`, () => {
-      const row = this.#cached(this.#meetings, id, () => this.#s.getMeeting.get(id));
-      return row && rowToMeeting(row);
+      this.#checkCachedRows();
+      return this.#meeting(id);
     });
   }
 
@@ -468,13 +468,18 @@ export class SqliteStore implements Store {
 
   getPlacement(meetingId: string): Promise<Placement | undefined> {
     return this.#run(`get placement of meeting ${meetingId}`, () => {
-      const row = this.#cached(this.#placements, meetingId, () => this.#s.getPlacement.get(meetingId));
-      return row && rowToPlacement(row);
+      this.#checkCachedRows();
+      return this.#placement(meetingId);
     });
   }
 
   getMeetingContext(meetingId: string): Promise<MeetingContext | undefined> {
-    return readMeetingContext(this, meetingId);
+    return this.#run(`get meeting ${meetingId} with its account and placement`, () => {
+      // One check of the database's version for the three rows (it is most of a cached read's cost).
+      this.#checkCachedRows();
+      const meeting = this.#meeting(meetingId);
+      return meeting && { meeting, account: this.#account(meeting.accountId), placement: this.#placement(meetingId) };
+    });
   }
 
   claimPlacement(meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> {
@@ -623,13 +628,32 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The row `read` gives for `id`, from `cache` while the database has not changed since it was read. */
-  #cached<Row>(cache: Map<string, Row | undefined>, id: string, read: () => Row | undefined): Row | undefined {
+  #account(id: string): Account | undefined {
+    const row = this.#cached(this.#accounts, id, () => this.#s.getAccount.get(id));
+    return row && rowToAccount(row);
+  }
+
+  #meeting(id: string): Meeting | undefined {
+    const row = this.#cached(this.#meetings, id, () => this.#s.getMeeting.get(id));
+    return row && rowToMeeting(row);
+  }
+
+  #placement(meetingId: string): Placement | undefined {
+    const row = this.#cached(this.#placements, meetingId, () => this.#s.getPlacement.get(meetingId));
+    return row && rowToPlacement(row);
+  }
+
+  /** Drops the cached rows if another connection (another process) has written the database since they were read. */
+  #checkCachedRows(): void {
     const version = this.#s.dataVersion.get();
     if (version !== this.#rowsVersion) {
       this.#dropCachedRows();
       this.#rowsVersion = version;
     }
+  }
+
+  /** The row `read` gives for `id`, from `cache` (call #checkCachedRows first, in the same synchronous step). */
+  #cached<Row>(cache: Map<string, Row | undefined>, id: string, read: () => Row | undefined): Row | undefined {
     if (cache.has(id)) return cache.get(id);
     const row = read();
     // Bounded: a busy broker re-reads after a clear, nothing worse.

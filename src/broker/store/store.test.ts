@@ -187,12 +187,17 @@ describe('SqliteStore', () => {
         expect(await broker.getPlacement('m1')).toBeUndefined();
         expect((await broker.getMeeting('m1'))?.endedAt).toBeUndefined();
         expect((await broker.getAccount('a1'))?.allowedJurisdictions).toBeUndefined();
+        expect(await broker.getMeetingContext('m1')).toMatchObject({ meeting: { id: 'm1' }, account: { id: 'a1' }, placement: undefined });
       }
       await other.claimPlacement('m1', 'fra1', 0, '2026-01-01T00:00:02.000Z');
+      // The route's read (the three rows, one version check) sees it first, then the single reads.
+      expect((await broker.getMeetingContext('m1'))?.placement?.datacenter).toBe('fra1');
       expect(await broker.getPlacement('m1')).toStrictEqual({ meetingId: 'm1', datacenter: 'fra1', epoch: 1, since: '2026-01-01T00:00:02.000Z' });
       await other.updateAccountPolicy('a1', { plan: 'government', allowedJurisdictions: ['DE'] });
+      expect((await broker.getMeetingContext('m1'))?.account).toMatchObject({ plan: 'government', allowedJurisdictions: ['DE'] });
       expect(await broker.getAccount('a1')).toMatchObject({ plan: 'government', allowedJurisdictions: ['DE'] });
       await other.endMeeting('m1', '2026-01-01T00:00:03.000Z', 'host');
+      expect((await broker.getMeetingContext('m1'))?.meeting.endedAt).toBe('2026-01-01T00:00:03.000Z');
       expect(await broker.getMeeting('m1')).toMatchObject({ endedAt: '2026-01-01T00:00:03.000Z', endedReason: 'host' });
       // And its own writes, which data_version does not count.
       await broker.claimPlacement('m1', 'ams1', 1, '2026-01-01T00:00:04.000Z');
