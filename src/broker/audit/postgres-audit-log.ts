@@ -364,7 +364,7 @@ export class PostgresAuditLog implements AuditLog {
    *
    * While this log knows the chain's end from its own last commit, the batch
    * goes in one statement that assumes that end (`#appendAfter`): one round
-   * trip where the locked transaction takes nine. If another broker appended
+   * trip where the locked transaction takes seven or eight. If another broker appended
    * meanwhile, the records' sequence numbers are taken and the statement
    * fails whole (unique violation); the batch then takes the lock, as every
    * commit does for a second after.
