@@ -12,8 +12,9 @@
  * whole on the records' primary key if another broker appended meanwhile.
  * So any number of brokers appending to one schema form one gap-free chain.
  * The node table keeps only the upper levels of the tree; the lower ones
- * are computed from the records' hashes (postgres-node-store.ts). Data is kept in a `json` column, which stores the text verbatim (jsonb
- * would re-encode it, and refuses \u0000).
+ * are computed from the records' hashes (postgres-node-store.ts). Data is
+ * kept in a `json` column, which stores the text verbatim (jsonb would
+ * re-encode it, and refuses \u0000).
  */
 import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
@@ -364,10 +365,10 @@ export class PostgresAuditLog implements AuditLog {
    *
    * While this log knows the chain's end from its own last commit, the batch
    * goes in one statement that assumes that end (`#appendAfter`): one round
-   * trip where the locked transaction takes seven or eight. If another broker appended
-   * meanwhile, the records' sequence numbers are taken and the statement
-   * fails whole (unique violation); the batch then takes the lock, as every
-   * commit does for a second after.
+   * trip where the locked transaction takes seven or eight. If another
+   * broker appended meanwhile, the records' sequence numbers are taken and
+   * the statement fails whole (unique violation); the batch then takes the
+   * lock, as every commit does for a second after.
    */
   async #write(records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<Written[]> {
     const tail = this.#tail;

@@ -18,7 +18,8 @@ import { leafEntry } from './audit-log.js';
 
 /**
  * The lowest level with rows in the node table. A lower node is computed
- * from ≤ 8 record hashes; a proof or a root reads ≤ 15 of them. Set by the
+ * from ≤ 8 record hashes; a root reads ≤ 15 of them, a proof ≤ 31 (its path's
+ * lower siblings, and the small subtrees at the tree's right edge). Set by the
  * audit schema's migration 2, which deleted the rows below: changing it
  * takes another migration.
  */
