@@ -153,7 +153,7 @@ export function canonicalRecordJson(fields: Omit<AuditRecord, 'hash' | 'data'>, 
   return fillRecordJson(recordJsonTemplate(fields.at, fields.type, dataJson), fields.prevHash, fields.seq);
 }
 
-/** SHA-256 (hex) of a record's canonical JSON; the one-shot `hash` takes half the time of a Hash object (~0.9 against ~1.9 µs for a route decision). */
+/** SHA-256 (hex) of a record's canonical JSON; the one-shot `hash` takes half the time of a Hash object (~0.9 against ~1.9 µs for a route decision's 760 bytes). */
 export function hashCanonicalJson(text: string): string {
   return hash('sha256', text);
 }
