@@ -74,7 +74,6 @@ const WRITER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash, hash: oneShotHash } = require('node:crypto');
-const sha256Hex = (text) => oneShotHash('sha256', text);
 let append;
 try {
   const Database = require(workerData.sqlite);
@@ -104,7 +103,7 @@ try {
       const seq = (previous === undefined ? 0 : previous.seq) + 1;
       const prevHash = previous === undefined ? workerData.genesis : previous.hash;
       const text = row.before + JSON.stringify(prevHash) + workerData.between + JSON.stringify(seq) + row.after;
-      const hash = sha256Hex(text);
+      const hash = oneShotHash('sha256', text);
       insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
       appendLeaf(seq - 1, hash);
       previous = { seq, hash };

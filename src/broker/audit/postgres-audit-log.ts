@@ -21,7 +21,7 @@ import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import type { TreeHead } from '../../translog/index.js';
 import { ENV_NAMES } from '../config.js';
 import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
-import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
 import { FIRST_STORED_LEVEL, frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, type AppendTree, type NodeQuery, type TreeTables } from './postgres-node-store.js';
 import { normalizeAuditTime } from './report.js';
@@ -390,7 +390,7 @@ export class PostgresAuditLog implements AuditLog {
   async #appendAfter(tail: Tail, records: readonly PreparedRecord[], heads: readonly SignedTreeHead[]): Promise<Written[]> {
     const q = this.#q;
     const grown = treeOnFrontier(tail.seq, tail.frontier);
-    const written = chain(records, tail.seq === 0 ? undefined : tail, grown);
+    const written = chain(records, tail, grown);
     await this.#pool.query({
       // Prepared once per connection: the statement is parsed and planned once, not per commit.
       name: `geobridge-audit-append ${this.#q}`,
@@ -482,13 +482,13 @@ interface Tail {
 /** A commit of another broker was seen this long ago: until then, commits take the lock rather than collide again. */
 const LOCKED_AFTER_COLLISION_MS = 1000;
 
-/** Chains `records` after `previous` (none: the log is empty) and appends their leaves to `grown`. */
+/** Chains `records` after `previous` (none, or seq 0: the log is empty) and appends their leaves to `grown`. */
 function chain(records: readonly PreparedRecord[], previous: { readonly seq: number; readonly hash: string } | undefined, grown: AppendTree): Written[] {
   let last = previous;
   return records.map((record) => {
     const seq = (last?.seq ?? 0) + 1;
     const prevHash = last?.hash ?? GENESIS_HASH;
-    const hash = hashCanonicalJson(fillRecordJson(recordJsonTemplate(record.at, record.type, record.dataJson), prevHash, seq));
+    const hash = hashCanonicalJson(canonicalRecordJson({ seq, at: record.at, type: record.type, prevHash }, record.dataJson));
     grown.tree.append(leafEntry(hash));
     last = { seq, hash };
     return { seq, prevHash, hash };
