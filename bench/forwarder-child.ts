@@ -45,7 +45,12 @@ async function startOurs(subscribers: number, offer: SendOffer): Promise<Forward
   const room = new Room('bench', { bindAddress: '127.0.0.1', videoBitrate: 1_500_000 });
   const people = new Map<string, Participant>();
   const add = async (id: string): Promise<void> => {
-    const p = new Participant(id, id, room.peerConfig(), { offer: (sdp, streams) => { offer(id, sdp, streams); }, notify: () => undefined });
+    const p = new Participant(id, id, room.peerConfig(), {
+      offer: (sdp, streams) => { offer(id, sdp, streams); },
+      notify: () => undefined,
+      // A figure measured over a dead connection means nothing: stop loudly.
+      failed: () => { process.stderr.write(`forwarder: ${id}'s connection failed\n`); process.exit(1); },
+    });
     people.set(id, p);
     await room.add(p);
   };

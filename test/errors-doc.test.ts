@@ -26,6 +26,8 @@ function codesInSource(): Set<string> {
     for (const m of text.matchAll(/code: '([A-Z][A-Z0-9_]+)'/g)) codes.add(m[1] ?? '');
     // The simulator's own outcome codes.
     for (const m of text.matchAll(/refuse\('([A-Z][A-Z0-9_]+)'/g)) codes.add(m[1] ?? '');
+    // A bridge ending a session or a relay with a code (MOVED is no error: the client is sent `move`).
+    for (const m of text.matchAll(/\bend\((?:\w+, )?'([A-Z][A-Z0-9_]+)'/g)) if (m[1] !== 'MOVED') codes.add(m[1] ?? '');
   }
   return codes;
 }
@@ -46,5 +48,6 @@ describe('docs/errors.md', () => {
     expect(inSource.has('NO_CAPACITY_IN_FENCE')).toBe(true);
     expect(inSource.has('USAGE')).toBe(true);
     expect(inSource.has('SFRAME_AUTH_FAILED')).toBe(true);
+    expect(inSource.has('RELAY_FAILED')).toBe(true);
   });
 });

@@ -58,6 +58,67 @@ describe('bridge with Node participants', () => {
     video.stop();
   }, 30_000);
 
+  it("labels each forwarded packet with the subscriber's own m-line (MID), never the publisher's", async () => {
+    // A browser routes a packet by its MID header extension before its SSRC: the publisher's MID (or a
+    // relay hop's) on the subscriber's connection points at another m-line there, and the stream is lost.
+    const meeting = await cluster.meeting();
+    const video = syntheticVideo();
+    const aEvents: SessionEvent<MediaStreamTrack>[] = [];
+    const bEvents: SessionEvent<MediaStreamTrack>[] = [];
+    const a = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', tracks: { video: video.track }, onEvent: (e) => aEvents.push(e) });
+    const b = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Bo'), country: 'US', onEvent: (e) => bEvents.push(e) });
+    try {
+      a.join();
+      await waitFor(aEvents, (e) => (e.type === 'connected' ? e : undefined));
+      b.join();
+      await waitFor(bEvents, (e) => (e.type === 'connected' ? e : undefined));
+      const track = await waitFor(bEvents, (e) => (e.type === 'track-added' && e.kind === 'video' ? e.track : undefined));
+      const mids = new Set<string>();
+      track.onReceiveRtp.subscribe((rtp) => {
+        // The only header extension the bridge negotiates is the MID.
+        for (const e of rtp.header.extensions) mids.add(e.payload.toString('utf8'));
+      });
+      await until(() => mids.size > 0, 5000);
+      await new Promise((r) => setTimeout(r, 300));
+      const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
+      const ada = [...(room?.participants.values() ?? [])].find((p) => p.name === 'Ada');
+      const bo = [...(room?.participants.values() ?? [])].find((p) => p.name === 'Bo');
+      const sent = bo?.outgoing.find((o) => o.publisher === ada?.id && o.slot === 'video')?.transceiver.mid;
+      const published = ada?.incoming.get('video')?.transceiver.mid;
+      expect(sent).toBeDefined();
+      expect(sent).not.toBe(published);
+      expect([...mids]).toEqual([sent]);
+    } finally {
+      a.leave();
+      b.leave();
+      video.stop();
+    }
+  }, 30_000);
+
+  it("ends a session whose media path failed on the bridge's side, and the SDK reconnects at once", async () => {
+    const meeting = await cluster.meeting();
+    const events: SessionEvent<MediaStreamTrack>[] = [];
+    const a = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', onEvent: (e) => events.push(e) });
+    try {
+      a.join();
+      await waitFor(events, (e) => (e.type === 'connected' ? e : undefined));
+      const room = cluster.bridges.get('us-east')?.rooms.get(meeting);
+      const first = [...(room?.participants.values() ?? [])][0];
+      expect(first).toBeDefined();
+      // As werift reports a path whose consent expired or whose DTLS handshake failed: the client's side may
+      // still say connected (its handshake completed), and would wait on a connection that carries nothing.
+      first?.pc.connectionStateChange.execute('failed');
+      const refused = await waitFor(events, (e) => (e.type === 'bridge-refused' ? e : undefined));
+      expect(refused).toMatchObject({ datacenter: 'us-east', code: 'MEDIA_PATH_FAILED' });
+      await until(() => events.filter((e) => e.type === 'connected').length === 2, 10_000);
+      const again = [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])];
+      expect(again).toHaveLength(1);
+      expect(again[0]).not.toBe(first);
+    } finally {
+      a.leave();
+    }
+  }, 30_000);
+
   it('is the DTLS client of every connection, and the SDK answers as the server', async () => {
     // A browser's ClientHello sent before werift's ICE agent had nominated a pair was dropped and resent a
     // second later; as the client the bridge starts the handshake itself once ICE is up (sfu.ts).

@@ -193,6 +193,25 @@ describe('a cascaded meeting', () => {
     expect(opened).toHaveLength(1);
   });
 
+  it('ends a hop whose media path failed on the sending side, and the next refresh opens it again', async () => {
+    const ctx = cluster.broker.context;
+    const tokyo = (): Room | undefined => cluster.bridges.get('ap-tokyo')?.rooms.get(meeting);
+    const sending = cluster.bridges.get('eu-central')?.rooms.get(meeting);
+    const annaId = ids.get('Anna') ?? '';
+    const relay = sending?.relays.get('relay:ap-tokyo');
+    expect(relay).toBeDefined();
+    // As werift reports a path whose consent expired or whose DTLS handshake failed; the receiving side
+    // (here, its handshake done) may still say connected, and would go on holding a hop that carries nothing.
+    relay?.pc.connectionStateChange.execute('failed');
+    await until(() => tokyo()?.remotes.has(annaId) === false && sending?.relays.get('relay:ap-tokyo') !== relay, MEDIA_MS);
+    expect(tokyo()?.remotes.has(annaId)).toBe(false);
+    expect(sending?.relays.get('relay:ap-tokyo')).not.toBe(relay);
+    await refreshHops(ctx);
+    const base = got(kenji, anna);
+    await until(() => got(kenji, anna) > base + 20, MEDIA_MS);
+    expect(got(kenji, anna)).toBeGreaterThan(base + 20);
+  });
+
   it('rebuilds the hops when a bridge dies: its participant moves inside her fence, and the others get her media again', async () => {
     const ctx = cluster.broker.context;
     const annaId = ids.get('Anna') ?? '';

@@ -94,9 +94,15 @@ export class ClientConnection {
       const message = parsed.message;
       if (message.type === 'relay' && !this.#joining) {
         this.#joining = true;
-        const session = new RelaySession(this.#host, (m) => {
-          this.#send(m);
-        });
+        const session = new RelaySession(
+          this.#host,
+          (m) => {
+            this.#send(m);
+          },
+          (code, why) => {
+            this.#refuse(code, why);
+          },
+        );
         this.#relay = session;
         this.#applied = session
           .open(message)
@@ -230,6 +236,9 @@ export class ClientConnection {
       },
       notify: (m) => {
         this.#send(m);
+      },
+      failed: () => {
+        host.end(admission, 'MEDIA_PATH_FAILED', 'the media connection to this bridge failed (ICE or DTLS); reconnect with a fresh route.');
       },
     });
     const admission: Admission = {

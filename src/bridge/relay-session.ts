@@ -43,15 +43,18 @@ export const relayId = (to: string): string => `relay:${to}`;
 export class RelaySession {
   readonly #host: RelayHost;
   readonly #send: (message: BridgeMessage) => void;
+  /** Ends the relay's connection with a code: the receiving bridge closes the hop and the broker's next ticket opens it again. */
+  readonly #end: (code: string, message: string) => void;
   #claims: RelayTicketClaims | undefined;
   #relay: Participant | undefined;
   #room: Room | undefined;
   /** The peers the relay has been told of (peer-joined), so that one it no longer carries is said to leave. */
   readonly #told = new Set<string>();
 
-  constructor(host: RelayHost, send: (message: BridgeMessage) => void) {
+  constructor(host: RelayHost, send: (message: BridgeMessage) => void, end: (code: string, message: string) => void) {
     this.#host = host;
     this.#send = send;
+    this.#end = end;
   }
 
   /** The ticket's participant streams this relay may be sent now (a filter for the room). */
@@ -85,6 +88,10 @@ export class RelaySession {
       },
       notify: (m) => {
         this.#notify(m);
+      },
+      failed: () => {
+        host.log({ level: 'warn', msg: 'relay media path failed', meeting: claims.meeting, to: claims.to });
+        this.#end('RELAY_FAILED', "the hop's media path failed (ICE or DTLS); the broker's next ticket opens it again.");
       },
     });
     relay.accepts = (participant): boolean => this.accepts(participant);

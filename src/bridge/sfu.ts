@@ -93,6 +93,12 @@ export interface PeerSignals {
   offer(sdp: string, streams: readonly StreamInfo[]): void;
   /** Any other message to the client (peer joined, left, updated). */
   notify(message: BridgeMessage): void;
+  /**
+   * The media path failed for good (ICE consent lost, or DTLS failed): werift
+   * does not restart it, and the other end may not know (its side of the
+   * handshake completed), so the connection is ended for the client to make anew.
+   */
+  failed(): void;
 }
 
 /**
@@ -175,6 +181,9 @@ export class Participant implements Publisher {
     this.pc = new RTCPeerConnection(config);
     this.#network = offerNetworkOf(config);
     this.#signals = signals;
+    this.pc.connectionStateChange.subscribe((state) => {
+      if (state === 'failed' && !this.#closed) signals.failed();
+    });
   }
 
   notify(message: BridgeMessage): void {
@@ -498,6 +507,10 @@ export class Room {
       const keyframe = kind === 'video' && startsVp8KeyFrame(rtp.payload);
       if (keyframe) published.keyframes++;
       if (published.outlets.size === 0 && (kind !== 'video' || (!keyframe && published.replay === undefined))) return;
+      // The publisher's header extensions name its own m-line (the MID of its connection, or of the hop that relayed it);
+      // werift's sender would copy them over the subscriber's, and a browser routes a packet by its MID before its SSRC.
+      rtp.header.extension = false;
+      rtp.header.extensions = [];
       const bytes = rtp.serialize();
       if (kind === 'video') keepForReplay(published, bytes, keyframe);
       for (const outlet of published.outlets.values()) outlet.writeRtp(bytes);
