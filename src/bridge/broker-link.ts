@@ -219,6 +219,11 @@ export class BrokerLink {
     });
   }
 
+  /** Tells the broker this bridge lost the hop `from` → here while both bridges live: the broker sends a fresh ticket if its plan still holds the hop. */
+  async relayLost(meeting: string, from: string, reason: string): Promise<void> {
+    await this.#send(`relay ${meeting} ${from}`, '/v1/bridges/relays/lost', { kind: 'relay-lost', meeting, from, reason: reason.slice(0, 200) });
+  }
+
   /** Asks the broker to renew the tickets of participants still connected. */
   async renew(tickets: readonly string[]): Promise<RenewalResult[]> {
     const answer = await this.#send('renewals', '/v1/bridges/renewals', { kind: 'renewal', tickets });

@@ -28,8 +28,8 @@ export interface RelayLinkOptions {
   /** This bridge's link to the broker: its proof of identity. */
   readonly link: Pick<BrokerLink, 'prove'>;
   readonly log: (line: Readonly<Record<string, unknown>>) => void;
-  /** Called once when the link is gone (closed by either end, refused, or failed). */
-  readonly onClosed: (why: string) => void;
+  /** Called once when the link is gone: `lost` when it was not closed here on purpose (the path failed, the sending bridge refused or ended it). */
+  readonly onClosed: (why: string, lost: boolean) => void;
   /** How long the media path may take to come up once offered (default RELAY_CONNECT_TIMEOUT_MS). */
   readonly connectTimeoutMs?: number;
 }
@@ -73,7 +73,7 @@ export class RelayLink {
     this.#network = offerNetworkOf(config);
     this.#pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') clearTimeout(this.#watchdog);
-      if (state === 'failed') this.close("the hop's media path failed (ICE or DTLS)");
+      if (state === 'failed') this.#end("the hop's media path failed (ICE or DTLS)", true);
     });
     this.#pc.onTransceiverAdded.subscribe((transceiver) => {
       transceiver.onTrack.subscribe((track) => {
@@ -87,18 +87,18 @@ export class RelayLink {
     this.#socket.on('message', (data, isBinary) => {
       const parsed = isBinary || !Buffer.isBuffer(data) ? undefined : parseBridgeMessage(data.toString('utf8'));
       if (!parsed?.ok) {
-        this.close(`the sending bridge sent a bad frame${parsed ? `: ${parsed.error}` : ''}`);
+        this.#end(`the sending bridge sent a bad frame${parsed ? `: ${parsed.error}` : ''}`, true);
         return;
       }
       const message = parsed.message;
       this.#applied = this.#applied
         .then(() => this.#handle(message))
         .catch((error: unknown) => {
-          this.close(error instanceof Error ? error.message : String(error));
+          this.#end(error instanceof Error ? error.message : String(error), true);
         });
     });
     this.#socket.on('close', (code, reason) => {
-      this.close(`the sending bridge closed the relay (${code}${reason.length > 0 ? ` ${reason.toString('utf8')}` : ''})`);
+      this.#end(`the sending bridge closed the relay (${code}${reason.length > 0 ? ` ${reason.toString('utf8')}` : ''})`, true);
     });
     this.#socket.on('error', () => undefined);
   }
@@ -123,8 +123,12 @@ export class RelayLink {
     else this.#newer = ticket;
   }
 
-  /** Ends the hop: its peers leave this bridge's room. Idempotent. */
+  /** Ends the hop on purpose (the plan, the room, the bridge): its peers leave this bridge's room. Idempotent. */
   close(why: string): void {
+    this.#end(why, false);
+  }
+
+  #end(why: string, lost: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#watchdog);
@@ -133,8 +137,8 @@ export class RelayLink {
     this.#peers.clear();
     this.#socket.close(1000, 'relay closed');
     void this.#pc.close().catch(() => undefined);
-    log({ level: 'info', msg: 'relay closed', meeting: claims.meeting, from: claims.from, why });
-    onClosed(why);
+    log({ level: lost ? 'warn' : 'info', msg: lost ? 'relay lost' : 'relay closed', meeting: claims.meeting, from: claims.from, why });
+    onClosed(why, lost);
   }
 
   async #hello(): Promise<void> {
@@ -208,7 +212,7 @@ export class RelayLink {
     if (this.#watchdog === undefined && this.#pc.getTransceivers().length > 0 && this.#pc.connectionState !== 'connected') {
       const ms = this.#options.connectTimeoutMs ?? RELAY_CONNECT_TIMEOUT_MS;
       this.#watchdog = setTimeout(() => {
-        if (this.#pc.connectionState !== 'connected') this.close(`the hop's media path did not come up within ${ms / 1000} s (ICE and DTLS); the broker's next ticket opens it again`);
+        if (this.#pc.connectionState !== 'connected') this.#end(`the hop's media path did not come up within ${ms / 1000} s (ICE and DTLS); the broker's next ticket opens it again`, true);
       }, ms);
     }
   }

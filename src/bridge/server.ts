@@ -475,8 +475,14 @@ class Bridge implements RunningBridge, AdmissionHost {
       claims,
       link: this.#link,
       log: this.#log,
-      onClosed: () => {
+      onClosed: (why, lost) => {
         if (this.#relayLinks.get(key) === link) this.#relayLinks.delete(key);
+        // Lost while both bridges live: the broker sends a fresh ticket at once if its plan still holds the hop.
+        if (lost && !this.closedReason()) {
+          void this.#link.relayLost(meeting, from, why).catch((error: unknown) => {
+            this.#log({ level: 'warn', msg: 'relay loss not reported', meeting, from, error: error instanceof Error ? error.message : String(error) });
+          });
+        }
         const room = this.#rooms.get(meeting);
         if (room?.empty === true) this.#rooms.delete(meeting);
       },

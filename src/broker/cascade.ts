@@ -19,6 +19,8 @@ type Hops = Map<string, Hop>;
 
 interface State {
   readonly hops: Map<string, Hops>;
+  /** When each hop (`meeting from → to`) was last opened again on its receiving bridge's word, so that a hop failing over and over waits for the refresh. */
+  readonly reopened: Map<string, number>;
   readonly queues: Map<string, Promise<void>>;
   /** The unreachable pairs each bridge was last told, by meeting and datacenter (JSON), so an unchanged list is not sent again. */
   readonly told: Map<string, Map<string, string>>;
@@ -28,7 +30,7 @@ const states = new WeakMap<BrokerContext, State>();
 
 function stateOf(ctx: BrokerContext): State {
   let state = states.get(ctx);
-  if (!state) states.set(ctx, (state = { hops: new Map(), queues: new Map(), told: new Map() }));
+  if (!state) states.set(ctx, (state = { hops: new Map(), reopened: new Map(), queues: new Map(), told: new Map() }));
   return state;
 }
 
@@ -60,6 +62,37 @@ export function refreshHops(ctx: BrokerContext, log: (line: Readonly<Record<stri
       ),
     ),
   ).then(() => undefined);
+}
+
+/** How soon a hop its receiving bridge lost may be opened again on that bridge's word; sooner, the next refresh does it. */
+export const HOP_REOPEN_MIN_MS = 3_000;
+
+/**
+ * The receiving bridge lost a hop the plan still holds (its media path
+ * failed, or the sending bridge ended it): a fresh ticket at once, rather
+ * than at the next refresh. Nothing new is audited: the hop carries what it
+ * carried. Whether a ticket was sent: not for a hop the plan no longer holds
+ * (this broker's plan; another broker's refresh keeps its own hops), nor
+ * one opened again less than HOP_REOPEN_MIN_MS ago.
+ */
+export async function reopenHop(ctx: BrokerContext, meeting: string, from: string, to: string, log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<boolean> {
+  const state = stateOf(ctx);
+  const key = `${from} → ${to}`;
+  let sent = false;
+  await inTurn(
+    ctx,
+    meeting,
+    async () => {
+      const hop = state.hops.get(meeting)?.get(key);
+      const last = state.reopened.get(`${meeting} ${key}`);
+      if (hop === undefined || (last !== undefined && ctx.now().getTime() - last < HOP_REOPEN_MIN_MS)) return;
+      state.reopened.set(`${meeting} ${key}`, ctx.now().getTime());
+      await openRelay(ctx, hop, hop.streams);
+      sent = true;
+    },
+    log,
+  );
+  return sent;
 }
 
 /** Runs `work` on a meeting's hops after whatever was asked of them before. */
@@ -111,6 +144,7 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
   );
   if (after.size === 0) hops.delete(meeting);
   else hops.set(meeting, after);
+  for (const key of stateOf(ctx).reopened.keys()) if (key.startsWith(`${meeting} `) && !after.has(key.slice(meeting.length + 1))) stateOf(ctx).reopened.delete(key);
   for (const [key, hop] of before) if (!after.has(key)) await closeRelay(ctx, hop, 'the plan no longer needs this hop');
   for (const [key, hop] of after) {
     const was = before.get(key);

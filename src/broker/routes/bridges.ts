@@ -15,7 +15,7 @@ import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
-import { replanMeeting } from '../cascade.js';
+import { reopenHop, replanMeeting } from '../cascade.js';
 import { admitToGroup, leaveGroup, submitToGroup } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
@@ -106,6 +106,7 @@ const Admission = Type.Object(
 );
 const Claim = Type.Object({ kind: Type.Literal('claim'), meeting: Id, ticket: TicketText }, { additionalProperties: false });
 const Renewal = Type.Object({ kind: Type.Literal('renewal'), tickets: Type.Array(TicketText, { minItems: 1, maxItems: 500 }) }, { additionalProperties: false });
+const RelayLost = Type.Object({ kind: Type.Literal('relay-lost'), meeting: Id, from: Id, reason: Type.String({ maxLength: 200 }) }, { additionalProperties: false });
 
 const MeetingPolicySchema = Type.Object({
   hostCountry: Type.String(),
@@ -362,6 +363,24 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       // A member now known to encrypt may have its streams carried where a fence allows E2EE transit.
       if (submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, body.message)) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
       return { relayed: true as const };
+    },
+  );
+
+  app.post(
+    '/v1/bridges/relays/lost',
+    {
+      schema: {
+        tags: ['bridges'],
+        summary: "Signed word from a receiving bridge that it lost a cascade hop while both bridges live (its media path failed, or the sending bridge ended it): if the plan still holds the hop, the broker sends a fresh relay ticket at once rather than at the next refresh (at most once every 3 s per hop)",
+        body: Signed,
+        response: { 200: Type.Object({ reopened: Type.Boolean() }) },
+      },
+    },
+    async (request) => {
+      const { datacenter, body } = await verified(ctx, request, RelayLost);
+      const reopened = await reopenHop(ctx, body.meeting, body.from, datacenter, (line) => { request.log.warn(line); });
+      request.log.info({ meeting: body.meeting, from: body.from, to: datacenter, reason: body.reason, reopened }, 'relay lost');
+      return { reopened };
     },
   );
 
