@@ -37,10 +37,11 @@ const SPARE = 'eu-south';
 /** A loaded 2-core machine runs other test files beside this one (on a slow day, three E2EE pages took over 60 s there). */
 const MEDIA_MS = 90_000;
 /**
- * The bound of the failover: no stall (issue 16's goal is 3 s; the figure is printed). With one core burnt beside
- * this file, it took 5–11 s, and 21 s when a hop failed meanwhile and was opened again.
+ * The bound of the failover: no stall (issue 16's goal is 3 s; the figure is printed: 2–3 s on a quiet machine).
+ * With a core burnt beside this file, Jun decoded Dora again 5–37 s after the kill (median 14 s of 13 runs);
+ * before session 24 the call could stall for good.
  */
-const FAILOVER_LIMIT_MS = 30_000;
+const FAILOVER_LIMIT_MS = 45_000;
 /** Frames a page must decode from a peer to count as seeing them. */
 const FRAMES = 5;
 /** SCREENSHOTS=1 also writes docs/images/console-relays.png (docs/console.md shows it). */
@@ -340,8 +341,18 @@ describe('a cascaded meeting in Chromium', () => {
         );
       // The map follows the broker's events: it draws the hops once the overview has them (and again if a
       // page reconnected on a loaded machine and the broker planned the hops anew meanwhile).
-      await until(async () => JSON.stringify(await drawn()) === JSON.stringify(sorted(planned())), MEDIA_MS, 'the map to draw the broker\u2019s hops');
-      expect(await drawn()).toEqual(sorted(planned()));
+      let seen: { drawn: [string, string][]; planned: [string, string][] } = { drawn: [], planned: [] };
+      await until(
+        async () => {
+          seen = { drawn: await drawn(), planned: sorted(planned()) };
+          return JSON.stringify(seen.drawn) === JSON.stringify(seen.planned);
+        },
+        MEDIA_MS,
+        'the map to draw the broker\u2019s hops',
+      ).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}: ${JSON.stringify(seen)}`, { cause: e });
+      });
+      expect(seen.drawn).toEqual(seen.planned);
       if (SHOTS) await consolePage.screenshot({ path: join(SHOTS, 'console-relays.png') });
     } finally {
       await consolePage.close();
