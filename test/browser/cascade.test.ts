@@ -38,7 +38,7 @@ const SPARE = 'eu-south';
 const MEDIA_MS = 90_000;
 /**
  * The bound of the failover: no stall (issue 16's goal is 3 s; the figure is printed: 2–3 s on a quiet machine).
- * With a core burnt beside this file, Jun decoded Dora again 5–37 s after the kill (median 14 s of 13 runs);
+ * With a core burnt beside this file, Jun decoded Dora again 5–33 s after the kill (median 11 s of 11 runs);
  * before session 24 the call could stall for good.
  */
 const FAILOVER_LIMIT_MS = 45_000;
