@@ -196,9 +196,14 @@ export class BrokerLink {
     return { policy, group: entered };
   }
 
-  /** Passes a participant's MLS message in a cascaded meeting to the broker, which orders the meeting's one group; after its admission, in order. */
-  async mls(participant: string, meeting: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage): Promise<void> {
-    await this.#send(`${meeting} ${participant}`, '/v1/bridges/mls', { kind: 'mls', meeting, participant, session, message });
+  /**
+   * Passes a participant's MLS message in a cascaded meeting to the broker,
+   * which orders the meeting's one group; after its admission, in order. Its
+   * word that it holds the group goes with its route ticket: a broker that
+   * restarted learns from it who the member is (name, country) again.
+   */
+  async mls(participant: string, meeting: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage, ticket: string): Promise<void> {
+    await this.#send(`${meeting} ${participant}`, '/v1/bridges/mls', { kind: 'mls', meeting, participant, session, message, ...(message.type === 'mls-joined' ? { ticket } : {}) });
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {

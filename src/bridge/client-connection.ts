@@ -318,7 +318,7 @@ export class ClientConnection {
       case 'mls-joined':
         if (admission.cascaded) {
           // The broker orders a cascaded meeting's group; its answers come back as control commands. Not awaited: answers and candidates do not wait for it.
-          void this.#host.link.mls(participant.id, admission.claims.meeting, admission.claims.decision, message).catch((error: unknown) => {
+          void this.#host.link.mls(participant.id, admission.claims.meeting, admission.claims.decision, message, admission.ticket).catch((error: unknown) => {
             this.#host.log({ level: 'warn', msg: 'MLS message not passed to the broker', participant: participant.id, code: isGeobridgeError(error) ? error.code : 'BRIDGE_ERROR', error: error instanceof Error ? error.message : String(error) });
           });
         } else if (message.type === 'mls') {

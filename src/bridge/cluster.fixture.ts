@@ -14,6 +14,7 @@ import { startBroker, type RunningBroker } from '../broker/server.js';
 import { startBridge, type BridgeOptions, type RunningBridge } from './server.js';
 
 export interface Cluster {
+  /** The broker now (`restartBroker` replaces it). */
   readonly broker: RunningBroker;
   readonly bridges: Map<string, RunningBridge>;
   readonly identities: ReadonlyMap<string, JWK>;
@@ -21,6 +22,8 @@ export interface Cluster {
   readonly dataDir: string;
   readonly apiKey: string;
   startBridge(datacenter: string, overrides?: Partial<BridgeOptions>): Promise<RunningBridge>;
+  /** Stops the broker and starts it again on the same port and data directory, as a restarted process: its memory starts empty. */
+  restartBroker(): Promise<RunningBroker>;
   meeting(title?: string): Promise<string>;
   joinToken(meeting: string, name: string): Promise<string>;
   close(): Promise<void>;
@@ -57,27 +60,25 @@ export async function startCluster(keyed: readonly string[], running: readonly s
   const keysFile = join(dataDir, 'bridge-keys.yaml');
   writeFileSync(keysFile, `${lines.join('\n')}\n`);
   const adminToken = randomBytes(24).toString('base64url');
-  const broker = await startBroker(
-    {
-      manifestPath: options.manifestPath ?? WORLD,
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      dev: true,
-      assumeBridgesUp: true,
-      trustedProxies: [],
-      bridgeKeysPath: keysFile,
-      geoipPath: undefined,
-      issuer: 'http://127.0.0.1',
-      adminToken,
-      heartbeatTimeoutMs,
-      routeTicketSeconds: options.routeTicketSeconds ?? 120,
-      joinTokenSeconds: 600,
-      placementReleaseMs: options.placementReleaseMs ?? 30_000,
-      ...(options.cascade === true ? { cascade: true } : {}),
-    },
-    options.brokerLogger ?? false,
-  );
+  const settings = {
+    manifestPath: options.manifestPath ?? WORLD,
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    dev: true,
+    assumeBridgesUp: true,
+    trustedProxies: [],
+    bridgeKeysPath: keysFile,
+    geoipPath: undefined,
+    issuer: 'http://127.0.0.1',
+    adminToken,
+    heartbeatTimeoutMs,
+    routeTicketSeconds: options.routeTicketSeconds ?? 120,
+    joinTokenSeconds: 600,
+    placementReleaseMs: options.placementReleaseMs ?? 30_000,
+    ...(options.cascade === true ? { cascade: true } : {}),
+  };
+  let broker = await startBroker(settings, options.brokerLogger ?? false);
   const api = async (path: string, token: string, body: unknown): Promise<Record<string, unknown>> => {
     const res = await fetch(new URL(path, broker.url), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const json = (await res.json()) as Record<string, unknown>;
@@ -96,13 +97,21 @@ export async function startCluster(keyed: readonly string[], running: readonly s
   };
   for (const dc of running) await start(dc);
   return {
-    broker,
+    get broker() {
+      return broker;
+    },
     bridges,
     identities,
     adminToken,
     dataDir,
     apiKey,
     startBridge: start,
+    restartBroker: async () => {
+      const port = Number(new URL(broker.url).port);
+      await broker.close();
+      broker = await startBroker({ ...settings, port }, options.brokerLogger ?? false);
+      return broker;
+    },
     meeting: async (title = 'Test meeting') => String((await api('/v1/meetings', apiKey, { title })).id),
     joinToken: async (meeting, name) => String((await api(`/v1/meetings/${meeting}/join-tokens`, apiKey, { name })).token),
     close: async () => {

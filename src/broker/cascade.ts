@@ -10,7 +10,7 @@
 import { compareStrings } from '../core/order.js';
 import { planRelays, type UnreachablePair } from '../core/plan/plan.js';
 import type { BrokerContext } from './context.js';
-import { encryptingMembers, groupMembers } from './group-delivery.js';
+import { encryptingMembers, groupMembers, resyncMembers } from './group-delivery.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
 import type { Participant } from './store/store.js';
 
@@ -39,7 +39,14 @@ export const HOP_REFRESH_MS = 15_000;
 
 /** Plans the meeting's hops again (after the ones asked before); a no-op unless the broker cascades. Never rejects: a hop that could not be ordered is logged. */
 export function replanMeeting(ctx: BrokerContext, meeting: string, log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<void> {
-  return inTurn(ctx, meeting, () => replan(ctx, meeting), log);
+  return inTurn(
+    ctx,
+    meeting,
+    async () => {
+      await replan(ctx, meeting);
+    },
+    log,
+  );
 }
 
 /**
@@ -111,6 +118,28 @@ function inTurn(ctx: BrokerContext, meeting: string, work: () => Promise<void>, 
   return next;
 }
 
+/**
+ * The bridge of `datacenter` is back in touch (this broker restarted, or
+ * the bridge's control channel broke and the commands sent meanwhile were
+ * lost). Its members there (`present`) that the meeting's group does not
+ * know are asked what they hold (group-delivery.ts); the meeting is planned
+ * again from the store, and every hop into that bridge that the plan did
+ * not just open gets a fresh ticket, which the bridge hands on to a hop it
+ * still holds or opens again.
+ */
+export function catchUpCascade(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[], log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<void> {
+  resyncMembers(ctx, meeting, datacenter, present);
+  return inTurn(
+    ctx,
+    meeting,
+    async () => {
+      const opened = await replan(ctx, meeting);
+      for (const [key, hop] of stateOf(ctx).hops.get(meeting) ?? []) if (hop.to === datacenter && !opened.has(key)) await openRelay(ctx, hop, hop.streams);
+    },
+    log,
+  );
+}
+
 /** Plans every cascaded meeting with hops again (after a policy change). */
 export async function replanCascades(ctx: BrokerContext, log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
   await Promise.all([...stateOf(ctx).hops.keys()].map((meeting) => replanMeeting(ctx, meeting, log)));
@@ -121,7 +150,8 @@ export function hopsOf(ctx: BrokerContext, meeting: string): readonly Hop[] {
   return [...(stateOf(ctx).hops.get(meeting)?.values() ?? [])];
 }
 
-async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
+/** Plans the meeting and brings the bridges' hops to the plan; the hops (`from → to`) it sent a ticket. */
+async function replan(ctx: BrokerContext, meeting: string): Promise<Set<string>> {
   const members = await ctx.store.listParticipants(meeting);
   const { manifest } = ctx.policy.current;
   // A fence's `transit: e2ee` carries only the streams of members who showed they are in the meeting's group (their SDK encrypts).
@@ -146,6 +176,7 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
   else hops.set(meeting, after);
   for (const key of stateOf(ctx).reopened.keys()) if (key.startsWith(`${meeting} `) && !after.has(key.slice(meeting.length + 1))) stateOf(ctx).reopened.delete(key);
   for (const [key, hop] of before) if (!after.has(key)) await closeRelay(ctx, hop, 'the plan no longer needs this hop');
+  const opened = new Set<string>();
   for (const [key, hop] of after) {
     const was = before.get(key);
     if (was !== undefined && sameStreams(was.streams, hop.streams) && sameStreams(was.clear, hop.clear)) continue;
@@ -155,7 +186,9 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<void> {
       if (gone.length > 0) await closeRelay(ctx, { ...was, streams: gone }, 'the plan no longer carries these streams', { keepOpen: true });
     }
     await openRelay(ctx, hop, was?.streams ?? []);
+    opened.add(key);
   }
+  return opened;
 }
 
 /**

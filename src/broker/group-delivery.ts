@@ -13,9 +13,14 @@
  * chat's ciphertext goes only to participants on bridges that may carry
  * its sender's media (the fence of every hop, docs/cascading.md#the-rules).
  *
- * State is per broker and in memory, as the cascade's plan is: a broker
- * that restarts starts each group's ordering afresh (members that carry
- * the group go on in it; docs/cascading.md says what is not built).
+ * State is per broker and in memory, as the cascade's plan is. A broker
+ * that restarts learns each group again from its members: the store still
+ * lists them, so as each bridge comes back it asks the members there that
+ * the group does not know to say what they hold (`mls-resync`); each
+ * answers with the epoch and tag it holds (`mls-joined`, passed on with its
+ * route ticket: `rejoinGroup`), and the group goes on at that epoch as it
+ * does for members that carry it to a new bridge. Meanwhile no newcomer
+ * founds a group of its own (for RESYNC_MS at most).
  */
 import { GeobridgeError } from '../core/errors.js';
 import { compilePolicy } from '../core/policy/compile.js';
@@ -24,6 +29,7 @@ import { MlsRelay, type GroupStatus, type MlsEntry, type Outgoing } from '../mls
 import type { ControlCommand } from '../protocol/control-commands.js';
 import type { GroupDeliveryMessage, GroupMember, MlsHolding, MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
+import type { Participant } from './store/store.js';
 
 /** A participant admitted to a cascaded meeting, where, and under which session. */
 export interface GroupArrival {
@@ -49,7 +55,12 @@ interface Group {
   readonly relay: MlsRelay;
   /** In order of admission (a re-admitted participant moves to the end). */
   readonly members: Map<string, Member>;
+  /** Set while members the store lists may hold the group without having said so (after a restart): ends the wait. */
+  resync: ReturnType<typeof setTimeout> | undefined;
 }
+
+/** How long a restarted broker waits for a cascaded meeting's members to say they hold its group before a newcomer may found a new one. */
+export const RESYNC_MS = 10_000;
 
 interface State {
   readonly groups: Map<string, Group>;
@@ -68,7 +79,7 @@ function stateOf(ctx: BrokerContext): State {
 function groupOf(ctx: BrokerContext, meeting: string): Group {
   const { groups } = stateOf(ctx);
   let group = groups.get(meeting);
-  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map() }));
+  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined }));
   return group;
 }
 
@@ -101,6 +112,61 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
 }
 
 /**
+ * The members of a cascaded meeting the store lists (`stored`) whose group
+ * membership this broker does not know, because it restarted since they
+ * were admitted. Until one says it holds the group (`rejoinGroup`), for
+ * RESYNC_MS at most, no newcomer founds a new one: it waits to be added, as
+ * it would for any holder.
+ */
+export function unknownMembers(ctx: BrokerContext, meeting: string, stored: readonly Participant[]): Participant[] {
+  const unknown = stored.filter((p) => stateOf(ctx).groups.get(meeting)?.members.get(p.id)?.session !== p.session);
+  if (unknown.length === 0) return [];
+  const group = groupOf(ctx, meeting);
+  group.relay.awaitHolders();
+  group.resync ??= setTimeout(() => {
+    group.resync = undefined;
+    send(ctx, meeting, group, group.relay.settle([...group.members.keys()]));
+  }, RESYNC_MS);
+  group.resync.unref();
+  return unknown;
+}
+
+/**
+ * The bridge of `datacenter` is back in touch (after this broker restarted,
+ * or its control channel broke): each participant there that the meeting's
+ * group does not know is asked what it holds (`mls-resync`).
+ */
+export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[]): void {
+  const unknown = unknownMembers(ctx, meeting, present).map((p) => p.id);
+  if (unknown.length > 0) void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
+}
+
+/** Whether the participant's session is a member of the meeting's group as this broker knows it. */
+export function isGroupMember(ctx: BrokerContext, meeting: string, participant: string, session: string): boolean {
+  return stateOf(ctx).groups.get(meeting)?.members.get(participant)?.session === session;
+}
+
+/**
+ * A member the group did not know (this broker restarted since it was
+ * admitted; its ticket and the store vouch for it) says it holds the group
+ * at `holding`: it goes on in it, as a member carrying the group to a new
+ * bridge does. The first to say so ends the wait: those waiting to be added
+ * meanwhile send their key packages again.
+ */
+export function rejoinGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, holding: MlsHolding): MlsEntry {
+  const group = groupOf(ctx, meeting);
+  const first = !group.relay.held;
+  const { entry } = admitToGroup(ctx, meeting, arrival, holding);
+  if (first && entry === 'continue') {
+    clearTimeout(group.resync);
+    group.resync = undefined;
+    const waiting = group.relay.waitingAmong([...group.members.keys()]);
+    send(ctx, meeting, group, waiting.map((to) => ({ to, message: { type: 'mls-resync' } })));
+  }
+  return entry;
+}
+
+/**
  * A session left a cascaded meeting (or its bridge was lost). Another
  * session of the same participant (it joined again elsewhere) stays. One
  * that left `byChoice` is named `gone`, so members remove its leaf at once
@@ -112,6 +178,7 @@ export function leaveGroup(ctx: BrokerContext, meeting: string, participant: str
   if (group?.members.get(participant)?.session !== session) return;
   group.members.delete(participant);
   if (group.members.size === 0) {
+    clearTimeout(group.resync);
     stateOf(ctx).groups.delete(meeting);
     return;
   }

@@ -122,7 +122,9 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           graces.set(dc, said.graceMs);
           // Commands sent while it was away were lost with the old connection. If they cannot be worked out, the
           // bridge must not carry on as if it had heard everything: it reconnects, and fails closed meanwhile.
-          await catchUpBridge(ctx, dc).catch((error: unknown) => {
+          await catchUpBridge(ctx, dc, (line) => {
+            app.log.warn(line);
+          }).catch((error: unknown) => {
             app.log.error({ datacenter: dc, err: error }, 'could not catch a bridge up on missed commands');
             ws.close(1011, 'catch-up failed');
           });

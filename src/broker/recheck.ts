@@ -10,7 +10,7 @@
 import type { Manifest } from '../core/manifest/types.js';
 import { routeRequestFor, whyNotHeldAt } from '../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters, type LiveState, type RouteRequest } from '../core/select/select.js';
-import { replanCascades } from './cascade.js';
+import { catchUpCascade, replanCascades } from './cascade.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { meetingPolicyOf } from './route-request.js';
 import type { Meeting } from './store/store.js';
@@ -91,19 +91,24 @@ export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcom
 /**
  * Tells a bridge that has just (re)connected its control channel what it may
  * have missed while it was away: meetings it still carries members of that
- * have since moved elsewhere or ended. (The manifest in force it gets on
- * connect, and re-checks everyone against it.)
+ * have since moved elsewhere or ended; in a cascade, its hops and its
+ * members' MLS group (`catchUpCascade`: also all a restarted broker knows
+ * again of them). (The manifest in force it gets on connect, and re-checks
+ * everyone against it.)
  */
-export async function catchUpBridge(ctx: BrokerContext, datacenter: string): Promise<void> {
-  const meetings = new Set((await ctx.store.listParticipantsAt(datacenter)).map((p) => p.meetingId));
-  for (const id of meetings) {
+export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
+  const present = await ctx.store.listParticipantsAt(datacenter);
+  for (const id of new Set(present.map((p) => p.meetingId))) {
     const meeting = await ctx.store.getMeeting(id);
     if (!meeting || meeting.endedAt !== undefined) {
       await ctx.control.end(id, meeting?.endedReason ?? 'the meeting no longer exists', datacenter);
       continue;
     }
     // A cascaded meeting has no home: its members stay on their own bridges.
-    if (ctx.config.cascade === true) continue;
+    if (ctx.config.cascade === true) {
+      await catchUpCascade(ctx, id, datacenter, present.filter((p) => p.meetingId === id), log);
+      continue;
+    }
     const placement = await ctx.store.getPlacement(id);
     if (placement?.datacenter !== datacenter) await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
   }

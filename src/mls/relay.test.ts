@@ -93,6 +93,44 @@ describe('the MLS relay on admission', () => {
   });
 });
 
+describe('the MLS relay awaiting holders (a delivery service that restarted)', () => {
+  it('founds nothing while members may hold the group: a newcomer waits, and the first member to carry the group in holds it at its epoch', () => {
+    const relay = new MlsRelay(MEETING);
+    relay.awaitHolders();
+    expect(relay.admit('ben', 0)).toBe('join');
+    expect(relay.held).toBe(false);
+    // A departure while awaiting asks nobody to found.
+    relay.admit('cy', 1);
+    expect(relay.left('cy', ['ben'])).toEqual([]);
+    expect(relay.waitingAmong(['ben'])).toEqual(['ben']);
+    expect(relay.admit('anna', 1, { epoch: 5, tag: TAG_A })).toBe('continue');
+    expect(relay.admit('kenji', 2, { epoch: 5, tag: TAG_A })).toBe('continue');
+    expect(relay.held).toBe(true);
+    expect(relay.status).toEqual({ epoch: 5, members: 2 });
+    expect(relay.waitingAmong(['ben', 'anna', 'kenji'])).toEqual(['ben']);
+    // Over: nothing to found, someone holds it.
+    expect(relay.settle(['ben', 'anna', 'kenji'])).toEqual([]);
+  });
+
+  it('when the wait ends with no holder, asks the earliest that encrypts to found; until then nobody does', () => {
+    const relay = new MlsRelay(MEETING);
+    relay.awaitHolders();
+    relay.admit('plain', 0, undefined, false);
+    expect(relay.admit('ben', 1)).toBe('join');
+    expect(relay.admit('cy', 2)).toBe('join');
+    expect(relay.settle(['plain', 'ben', 'cy'])).toEqual([{ to: 'ben', message: { type: 'mls-found' } }]);
+    expect(relay.held).toBe(true);
+    expect(relay.admit('dee', 3)).toBe('join');
+  });
+
+  it('does not wait while someone holds the group', () => {
+    const relay = new MlsRelay(MEETING);
+    expect(relay.admit('ada', 0)).toBe('found');
+    relay.awaitHolders();
+    expect(relay.left('ada', ['bo'])).toEqual([{ to: 'bo', message: { type: 'mls-found' } }]);
+  });
+});
+
 /** A relay whose group Alice founded and said she holds (epoch 0, tag A), and her commit adding Bob, not yet sent. */
 async function aliceAboutToAddBob(): Promise<{ relay: MlsRelay; commit: string }> {
   const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));

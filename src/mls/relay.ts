@@ -70,6 +70,8 @@ export class MlsRelay {
   readonly #outside = new Set<string>();
   /** The current epoch's `groupTag`, as its committer or members gave it; undefined while unknown. */
   #tag: string | undefined;
+  /** Members may hold the group although none said so here yet (a delivery service that restarted): nobody founds one meanwhile. */
+  #awaiting = false;
 
   /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
   constructor(meeting: string, now: () => number = () => performance.now()) {
@@ -90,8 +92,10 @@ export class MlsRelay {
       this.#shown.delete(participant);
       return 'none';
     }
-    // Nobody holds the group (an empty room, or only participants that do not encrypt): this one founds it.
+    // Nobody holds the group (an empty room, or only participants that do not encrypt): this one founds it,
+    // unless members who may hold it are yet to say so: then it waits for them, as for any holder.
     if (others === 0 || this.#holders.size === 0) {
+      if (this.#awaiting && !carried) return 'join';
       this.#refound(participant, carried);
       return carried ? 'continue' : 'found';
     }
@@ -115,14 +119,39 @@ export class MlsRelay {
     this.#holders.delete(participant);
     this.#shown.delete(participant);
     this.#outside.delete(participant);
+    return this.#foundIfNoHolder(remaining);
+  }
+
+  /**
+   * Members may hold the group without having said so here (this delivery
+   * service restarted and asked them): until one says so (`admit` with the
+   * group it carries) or `settle` is called, nobody founds a new one.
+   */
+  awaitHolders(): void {
+    if (this.#holders.size === 0) this.#awaiting = true;
+  }
+
+  /** The wait for holders is over: if none spoke, the earliest of `remaining` (earliest admitted first) that encrypts founds a new group. */
+  settle(remaining: readonly string[]): Outgoing[] {
+    this.#awaiting = false;
+    return this.#foundIfNoHolder(remaining);
+  }
+
+  /** Of `participants`, those waiting to be added to the group: neither holding it nor outside it. */
+  waitingAmong(participants: readonly string[]): string[] {
+    return participants.filter((id) => !this.#holders.has(id) && !this.#outside.has(id));
+  }
+
+  #foundIfNoHolder(remaining: readonly string[]): Outgoing[] {
     const founder = remaining.find((id) => !this.#outside.has(id));
-    if (this.#holders.size > 0 || founder === undefined) return [];
+    if (this.#holders.size > 0 || this.#awaiting || founder === undefined) return [];
     this.#refound(founder);
     return [{ to: founder, message: { type: 'mls-found' } }];
   }
 
   /** A new group from epoch 0, or the group `carried` names going on at its epoch, held by `founder` alone. */
   #refound(founder: string, carried?: MlsHolding): void {
+    this.#awaiting = false;
     this.#state = openDelivery(this.#meeting, BigInt(carried?.epoch ?? 0));
     this.#tag = carried?.tag;
     this.#buckets.clear();
@@ -130,6 +159,11 @@ export class MlsRelay {
     this.#holders.add(founder);
     this.#shown.clear();
     if (carried) this.#shown.add(founder);
+  }
+
+  /** Whether anyone holds the group, as far as the relay has seen. */
+  get held(): boolean {
+    return this.#holders.size > 0;
   }
 
   /** The group as the relay sees it: its epoch, and how many participants showed they hold it (0: nobody encrypts). */

@@ -8,7 +8,7 @@
  *   client → bridge: join, answer, candidate, state, leave, mls, mls-joined
  *   bridge → client: admitted, offer, peer-joined, peer-updated, peer-left,
  *                    redirect, refused, move, ticket, mls, mls-result,
- *                    mls-found, unreachable
+ *                    mls-found, mls-resync, mls-members, unreachable
  *
  * Another bridge may connect instead of a participant, to relay a cascaded
  * meeting (docs/cascading.md): it sends `relay` first, with the relay ticket
@@ -49,6 +49,10 @@
  * So that a group can never be lost while participants wait for it, members
  * say when they hold it (`mls-joined`), and when the last holder leaves the
  * bridge asks one of those still waiting to found a new one (`mls-found`).
+ * A delivery service that lost what it knew of the group (a cascading
+ * broker that restarted) asks each participant what it holds
+ * (`mls-resync`): a member says so again (`mls-joined`), one still waiting
+ * sends its key package again.
  * A participant that held the group on its last bridge names it in `join`
  * (`mls`: epoch and tag); a bridge whose room has no group yet, or that one,
  * lets it go on in it (`admitted.mlsContinues`), so a meeting that moves
@@ -305,6 +309,10 @@ export interface MlsResultMessage {
 export interface MlsFoundMessage {
   readonly type: 'mls-found';
 }
+/** The delivery service lost what it knew of the group (a cascading broker restarted): say again whether you hold it (`mls-joined`), or send your key package again. */
+export interface MlsResyncMessage {
+  readonly type: 'mls-resync';
+}
 /** A participant in a cascaded meeting's group scope: `since` changes each time it is admitted again (a new connection). */
 export interface GroupMember {
   readonly id: string;
@@ -319,10 +327,11 @@ export interface MlsMembersMessage {
   readonly gone?: readonly string[];
 }
 /** What the MLS delivery service sends a participant: relayed bytes, its answer, a call to found, the group's scope. */
-export type GroupDeliveryMessage = MlsRelayMessage | MlsResultMessage | MlsFoundMessage | MlsMembersMessage;
+export type GroupDeliveryMessage = MlsRelayMessage | MlsResultMessage | MlsFoundMessage | MlsResyncMessage | MlsMembersMessage;
 export type BridgeMessage =
   | MlsRelayMessage
   | MlsFoundMessage
+  | MlsResyncMessage
   | MlsResultMessage
   | MlsMembersMessage
   | AdmittedMessage
@@ -388,6 +397,7 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome', 'application'), from: nonEmpty(ID_MAX), data: mlsBytes },
   'mls-result': { accepted: bool, reason: str(64), epoch: count, kind: optional(oneOf('application')) },
   'mls-found': {},
+  'mls-resync': {},
   'mls-members': { members: groupMembers, gone: optional(arrayOf(nonEmpty(ID_MAX), 10_000)) },
 };
 
@@ -395,6 +405,7 @@ const GROUP_DELIVERY_SCHEMAS: Readonly<Record<GroupDeliveryMessage['type'], Sche
   mls: BRIDGE_SCHEMAS.mls,
   'mls-result': BRIDGE_SCHEMAS['mls-result'],
   'mls-found': BRIDGE_SCHEMAS['mls-found'],
+  'mls-resync': BRIDGE_SCHEMAS['mls-resync'],
   'mls-members': BRIDGE_SCHEMAS['mls-members'],
 };
 

@@ -19,9 +19,10 @@
  *
  * Liveness: a member joined by Welcome tells the bridge it holds the group
  * (`mls-joined`); when no holder is left the bridge asks one participant to
- * found a new group (`found`); and the session calls `retry` when keys are
- * slow, which sends the key package again (one may have gone to a committer
- * that left before adding it).
+ * found a new group (`found`); a delivery service that lost the group's
+ * state asks again (`resync`: a cascading broker restarted); and the session
+ * calls `retry` when keys are slow, which sends the key package again (one
+ * may have gone to a committer that left before adding it).
  *
  * The chat rides in the group as MLS application messages (docs/e2ee.md#chat):
  * encrypted to the current epoch; read in the epoch they were sent in while
@@ -277,7 +278,7 @@ export class MeetingKeys {
         this.#announceHeld();
         await this.#entered();
       } else {
-        this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
+        this.#offerKeyPackage();
       }
     });
   }
@@ -487,12 +488,26 @@ export class MeetingKeys {
     });
   }
 
+  /** The delivery service lost what it knew of the group (a cascading broker restarted): say that we hold it, or send our key package again. */
+  resync(): void {
+    this.#run(() => {
+      if (this.#group) this.#announceHeld();
+      else this.#offerKeyPackage();
+      return Promise.resolve();
+    });
+  }
+
   /** Keys are slow to come: if still waiting to be added, send the key package again. */
   retry(): void {
     this.#run(() => {
-      if (!this.#group && this.#bundle) this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
+      if (!this.#group) this.#offerKeyPackage();
       return Promise.resolve();
     });
+  }
+
+  /** Asks to be added: our key package, to whoever commits. */
+  #offerKeyPackage(): void {
+    if (this.#bundle) this.#options.send({ type: 'mls', kind: 'key-package', data: base64url(encodeKeyPackage(this.#bundle)) });
   }
 
   close(): void {

@@ -622,6 +622,9 @@ export class Session<Track> {
       case 'mls-found':
         link.keys?.found();
         return;
+      case 'mls-resync':
+        link.keys?.resync();
+        return;
       case 'mls-members':
         link.keys?.setMembers(message.members, message.gone);
         return;

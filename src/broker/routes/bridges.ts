@@ -15,8 +15,9 @@ import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
+import type { MlsHolding } from '../../protocol/signalling.js';
 import { reopenHop, replanMeeting } from '../cascade.js';
-import { admitToGroup, leaveGroup, submitToGroup } from '../group-delivery.js';
+import { admitToGroup, isGroupMember, leaveGroup, rejoinGroup, submitToGroup, unknownMembers } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
@@ -55,6 +56,8 @@ const GroupSubmission = Type.Object(
       ),
       Type.Object({ type: Type.Literal('mls-joined'), epoch: Type.Integer({ minimum: 0 }), tag: Type.Optional(GroupTag) }, { additionalProperties: false }),
     ]),
+    /** With `mls-joined`: the route ticket the bridge admitted, by which a broker that restarted knows the member again. */
+    ticket: Type.Optional(TicketText),
   },
   { additionalProperties: false },
 );
@@ -311,7 +314,8 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
       }
       // An attempt the client already gave up on can finish after the one it kept: the later route wins.
-      const current = (await ctx.store.listParticipants(meeting.id)).find((p) => p.id === body.participant);
+      const stored = await ctx.store.listParticipants(meeting.id);
+      const current = stored.find((p) => p.id === body.participant);
       if (current && isNewerDecision(current.session, ticket.decision)) {
         await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `stale admission: session ${ticket.decision} is older than ${current.session}, admitted in ${current.datacenter}` }, subject);
         throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} holds a newer session (in ${current.datacenter}); this older route is not admitted.`);
@@ -328,6 +332,8 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       });
       // A cascaded meeting's one MLS group is ordered here, for all its bridges. Taken in with the member row, with
       // nothing awaited between: a plan made meanwhile names every member it reads (the names are the group's).
+      // Members this broker does not know (it restarted since they came) may hold the group: a newcomer waits for them.
+      if (ctx.config.cascade === true) unknownMembers(ctx, meeting.id, stored.filter((p) => p.id !== body.participant));
       const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false) : undefined;
       await recordAdmission(ctx, datacenter, ticket, subject);
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
@@ -360,8 +366,12 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
     async (request) => {
       const { datacenter, body } = await verified(ctx, request, GroupSubmission);
       if (ctx.config.cascade !== true) throw new GeobridgeError('VALIDATION', 'this broker does not cascade meetings: a bridge is the delivery service of its own rooms.');
+      const { message } = body;
+      // A member this broker does not know (it restarted since) says it holds the group: it goes on in it.
+      const rejoins = message.type === 'mls-joined' && message.tag !== undefined && body.ticket !== undefined && !isGroupMember(ctx, body.meeting, body.participant, body.session);
       // A member now known to encrypt may have its streams carried where a fence allows E2EE transit.
-      if (submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, body.message)) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
+      const encrypts = rejoins ? await rejoin(ctx, datacenter, body, { epoch: message.epoch, tag: message.tag ?? '' }) : submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, message);
+      if (encrypts) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
       return { relayed: true as const };
     },
   );
@@ -516,6 +526,30 @@ function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> 
 }
 
 /** Whose records a ticket's participant's are: their country, narrowed to what the decider allows them now (records obey what media obeys). */
+/**
+ * A member of a cascaded meeting this broker does not know (it restarted
+ * since the member was admitted) says it holds the group. Its route ticket
+ * says who it is, and the store must still list that session at this
+ * bridge; then it goes on in the group (`rejoinGroup`), or, when the group
+ * moved on without it (a commit was accepted before it spoke), is sent to
+ * reconnect (`GROUP_MOVED_ON`) and is added anew. Whether it now shows it
+ * encrypts (the meeting's plan is due again).
+ */
+async function rejoin(ctx: BrokerContext, datacenter: string, body: Static<typeof GroupSubmission>, holding: MlsHolding): Promise<boolean> {
+  const notMember = (why: string): GeobridgeError => new GeobridgeError('NOT_A_MEMBER', `participant '${body.participant}' is not admitted to meeting '${body.meeting}' in ${datacenter} under this session (${why}); its MLS messages are not relayed.`);
+  const ticket = await verifyRouteTicket(ctx.keys, body.ticket ?? '', { now: ctx.now(), datacenter, jurisdiction: fenceCheck(ctx, datacenter) });
+  if (ticket.sub !== body.participant || ticket.meeting !== body.meeting || ticket.decision !== body.session) throw notMember('its ticket names another participant, meeting or session');
+  const stored = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
+  if (stored?.session !== body.session || stored.datacenter !== datacenter) throw notMember('the store does not list it here');
+  // Awaited above: it may have become a member meanwhile (its word twice, or a new admission).
+  if (isGroupMember(ctx, body.meeting, body.participant, body.session)) return submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, { type: 'mls-joined', ...holding });
+  const entry = rejoinGroup(ctx, body.meeting, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, holding);
+  if (entry === 'continue') return true;
+  // The group moved on without it (others committed before it spoke): it reconnects, and is added with a key package.
+  await ctx.control.evict(datacenter, { meeting: body.meeting, participant: body.participant, session: body.session, code: 'GROUP_MOVED_ON', reason: `the meeting's group moved on from epoch ${holding.epoch} while the broker restarted; reconnect to be added to it` });
+  return false;
+}
+
 function subjectOfTicket(ctx: BrokerContext, ticket: RouteTicketClaims): RecordSubject {
   const { manifest } = ctx.policy.current;
   return { country: ticket.country, ...(manifest.stores.length > 0 ? { accountJurisdictions: ticketJurisdictions(manifest, ticket) } : {}) };

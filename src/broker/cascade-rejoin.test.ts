@@ -1,0 +1,102 @@
+// A cascading broker that restarted knows a meeting's members from its store
+// but not its MLS group: a bridge passes a member's word that it holds the
+// group (`mls-joined`) with the member's route ticket, and the broker takes
+// the member back in at that epoch. The ticket must be that member's, for
+// that meeting and session, and the store must list it at that bridge; a
+// member whose group moved on without it is sent to reconnect.
+import { decodeJwt } from 'jose';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ControlCommand } from '../protocol/control-commands.js';
+import { verifyControlMessage } from '../protocol/control-message.js';
+import { brokerApi } from './broker-api.fixture.js';
+import { groupMembers, groupStatus } from './group-delivery.js';
+import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
+
+const TAG = 'AAAAAAAAAAAAAAAAAAAAAA';
+const OTHER_TAG = 'BBBBBBBBBBBBBBBBBBBBBB';
+
+let broker: TestBroker;
+
+beforeEach(async () => {
+  broker = await startTestBroker({ config: { cascade: true } });
+});
+afterEach(async () => {
+  await broker.close();
+});
+
+const { call, account, meeting, allBridgesUp, ticketAt } = brokerApi(() => broker);
+
+/** The commands a bridge's control socket received, verified as the bridge verifies them. */
+function controlSocket(datacenter: string): () => Promise<ControlCommand[]> {
+  const nonce = `nonce-${datacenter}-0123456789`;
+  const frames: string[] = [];
+  broker.ctx.control.attach(datacenter, { send: (frame) => frames.push(frame) }, nonce);
+  return async () => {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const out: ControlCommand[] = [];
+    for (const frame of frames) out.push((await verifyControlMessage(broker.ctx.keys, (JSON.parse(frame) as { control: string }).control, { now: broker.ctx.now(), datacenter, nonce })).command);
+    return out;
+  };
+}
+
+/** A member admitted at `datacenter` before the broker restarted: in the store, with its ticket; the group knows nothing of it. */
+async function memberFromBefore(m: string, datacenter: string, country: string): Promise<{ id: string; session: string; ticket: string }> {
+  const ticket = await ticketAt(datacenter, m, country);
+  const claims = decodeJwt(ticket) as { sub: string; decision: string };
+  await broker.ctx.store.addParticipant({ id: claims.sub, meetingId: m, country, joinedAt: broker.ctx.now().toISOString(), datacenter, session: claims.decision });
+  return { id: claims.sub, session: claims.decision, ticket };
+}
+
+async function holds(datacenter: string, m: string, member: { id: string; session: string }, epoch: number, tag: string, ticket: string): Promise<{ status: number; code?: string }> {
+  const res = await call({
+    method: 'POST',
+    url: '/v1/bridges/mls',
+    payload: { message: await broker.signAs(datacenter, { kind: 'mls', meeting: m, participant: member.id, session: member.session, message: { type: 'mls-joined', epoch, tag }, ticket }) },
+  });
+  return { status: res.statusCode, ...(res.statusCode === 200 ? {} : { code: res.json<{ code: string }>().code }) };
+}
+
+describe('a member a restarted broker does not know says it holds the group', () => {
+  it('goes on in the group at the epoch it names, under the name its ticket gives', async () => {
+    await allBridgesUp();
+    const m = await meeting((await account()).apiKey);
+    const anna = await memberFromBefore(m, 'eu-central', 'DE');
+    const kenji = await memberFromBefore(m, 'ap-tokyo', 'JP');
+    expect(await holds('eu-central', m, anna, 5, TAG, anna.ticket)).toEqual({ status: 200 });
+    expect(await holds('ap-tokyo', m, kenji, 5, TAG, kenji.ticket)).toEqual({ status: 200 });
+    expect(groupStatus(broker.ctx, m)).toEqual({ epoch: 5, members: 2 });
+    expect(groupMembers(broker.ctx, m).map((g) => [g.id, g.name])).toEqual([
+      [anna.id, 'Claimant'],
+      [kenji.id, 'Claimant'],
+    ]);
+  });
+
+  it('sends one whose group moved on without it to reconnect (GROUP_MOVED_ON)', async () => {
+    await allBridgesUp();
+    const m = await meeting((await account()).apiKey);
+    const anna = await memberFromBefore(m, 'eu-central', 'DE');
+    const kenji = await memberFromBefore(m, 'ap-tokyo', 'JP');
+    const tokyo = controlSocket('ap-tokyo');
+    expect(await holds('eu-central', m, anna, 6, TAG, anna.ticket)).toEqual({ status: 200 });
+    // Kenji still holds epoch 5: a commit was accepted before he spoke.
+    expect(await holds('ap-tokyo', m, kenji, 5, TAG, kenji.ticket)).toEqual({ status: 200 });
+    expect((await tokyo()).filter((c) => c.type === 'evict')).toEqual([expect.objectContaining({ type: 'evict', meeting: m, participant: kenji.id, session: kenji.session, code: 'GROUP_MOVED_ON' })]);
+    expect(groupStatus(broker.ctx, m)).toEqual({ epoch: 6, members: 1 });
+  });
+
+  it('refuses a ticket of another participant or session, and a member the store does not list at that bridge', async () => {
+    await allBridgesUp();
+    const m = await meeting((await account()).apiKey);
+    const anna = await memberFromBefore(m, 'eu-central', 'DE');
+    const dora = await memberFromBefore(m, 'eu-central', 'DE');
+    expect(await holds('eu-central', m, anna, 5, TAG, dora.ticket)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
+    expect(await holds('eu-central', m, { ...anna, session: dora.session }, 5, TAG, anna.ticket)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
+    // A ticket the bridge of eu-central holds, for a participant the store does not list.
+    const stranger = await ticketAt('eu-central', m, 'DE');
+    const claims = decodeJwt(stranger) as { sub: string; decision: string };
+    expect(await holds('eu-central', m, { id: claims.sub, session: claims.decision }, 5, OTHER_TAG, stranger)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
+    // Another bridge cannot speak for Anna: her ticket does not name it.
+    expect((await holds('eu-west', m, anna, 5, TAG, anna.ticket)).code).toBe('TICKET_WRONG_DATACENTER');
+    expect(groupStatus(broker.ctx, m)).toBeUndefined();
+  });
+});

@@ -1,0 +1,80 @@
+// The cascade's MLS delivery service after the broker restarted: its store
+// still lists the meeting's members, its memory no longer knows their group.
+// The members are asked what they hold; a newcomer waits for them instead of
+// founding a group nobody else is in; the first to say it holds the group
+// takes it on at its epoch and those waiting send their key packages again;
+// and when nobody speaks within RESYNC_MS, the earliest newcomer founds one.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { GroupDeliveryMessage } from '../protocol/signalling.js';
+import type { BrokerContext } from './context.js';
+import { admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, unknownMembers } from './group-delivery.js';
+import type { Participant } from './store/store.js';
+
+const MEETING = 'mtg_restart';
+const TAG = 'AAAAAAAAAAAAAAAAAAAAAA';
+
+/** What the broker sent each bridge: `datacenter: to → message type`. */
+function restartedBroker(): { ctx: BrokerContext; sent: string[] } {
+  const sent: string[] = [];
+  const control = {
+    mls: (datacenter: string, command: { deliveries: readonly { to: readonly string[]; message: GroupDeliveryMessage }[] }): Promise<void> => {
+      for (const d of command.deliveries) sent.push(`${datacenter}: ${d.to.join(',')} → ${d.message.type}`);
+      return Promise.resolve();
+    },
+  };
+  // The delivery service needs only the control channel here (the chat's fence reads the policy).
+  return { ctx: { control } as unknown as BrokerContext, sent };
+}
+
+const stored = (id: string, datacenter: string): Participant => ({ id, meetingId: MEETING, country: 'DE', joinedAt: '2026-12-05T10:00:00.000Z', datacenter, session: `dec_${id}` });
+const arrival = (p: Participant): { id: string; name: string; country: string; datacenter: string; session: string } => ({ id: p.id, name: p.id, country: p.country, datacenter: p.datacenter, session: p.session });
+
+const anna = stored('anna', 'eu-central');
+const kenji = stored('kenji', 'ap-tokyo');
+const ben = stored('ben', 'us-east');
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the cascade’s group after the broker restarted', () => {
+  it('asks the members it does not know what they hold; a newcomer waits for them, and the first that holds the group takes it on at its epoch', () => {
+    const { ctx, sent } = restartedBroker();
+    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    expect(sent).toEqual(['eu-central: anna → mls-resync']);
+    // Ben's admission: the store lists Anna and Kenji, whom the group does not know.
+    expect(unknownMembers(ctx, MEETING, [anna, kenji]).map((p) => p.id)).toEqual(['anna', 'kenji']);
+    expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('join');
+    expect(groupStatus(ctx, MEETING)).toBeUndefined();
+    sent.length = 0;
+    expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 5, tag: TAG })).toBe('continue');
+    // Ben hears of Anna, and sends his key package again: it may have gone to nobody.
+    expect(sent).toEqual(['us-east: ben → mls-members', 'us-east: ben → mls-resync']);
+    expect(groupStatus(ctx, MEETING)).toEqual({ epoch: 5, members: 1 });
+    sent.length = 0;
+    expect(rejoinGroup(ctx, MEETING, arrival(kenji), { epoch: 5, tag: TAG })).toBe('continue');
+    expect(sent).toEqual(['us-east: ben → mls-members', 'eu-central: anna → mls-members']);
+    expect(groupStatus(ctx, MEETING)).toEqual({ epoch: 5, members: 2 });
+    expect(groupMembers(ctx, MEETING).map((m) => m.id)).toEqual(['ben', 'anna', 'kenji']);
+    expect(isGroupMember(ctx, MEETING, 'kenji', kenji.session)).toBe(true);
+    expect(unknownMembers(ctx, MEETING, [anna, kenji])).toEqual([]);
+  });
+
+  it('lets the earliest newcomer found a group when nobody says it holds one within RESYNC_MS', () => {
+    vi.useFakeTimers();
+    const { ctx, sent } = restartedBroker();
+    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('join');
+    vi.advanceTimersByTime(RESYNC_MS - 1);
+    expect(sent).toEqual(['eu-central: anna → mls-resync']);
+    vi.advanceTimersByTime(1);
+    expect(sent).toEqual(['eu-central: anna → mls-resync', 'us-east: ben → mls-found']);
+  });
+
+  it('knows a member by its session: the same participant admitted again elsewhere is unknown until it speaks', () => {
+    const { ctx } = restartedBroker();
+    expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 2, tag: TAG })).toBe('continue');
+    expect(unknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    expect(unknownMembers(ctx, MEETING, [{ ...anna, session: 'dec_later' }]).map((p) => p.session)).toEqual(['dec_later']);
+  });
+});
