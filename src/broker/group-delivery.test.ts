@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GroupDeliveryMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
-import { admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, unknownMembers } from './group-delivery.js';
+import { admissionUnderWay, admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, unknownMembers } from './group-delivery.js';
 import type { Participant } from './store/store.js';
 
 const MEETING = 'mtg_restart';
@@ -69,6 +69,20 @@ describe('the cascade’s group after the broker restarted', () => {
     expect(sent).toEqual(['eu-central: anna → mls-resync']);
     vi.advanceTimersByTime(1);
     expect(sent).toEqual(['eu-central: anna → mls-resync', 'us-east: ben → mls-found']);
+  });
+
+  it('takes a member row whose admission is under way for no sign of a restart: two first arrivals at once do not wait for each other', () => {
+    const { ctx, sent } = restartedBroker();
+    // Anna's row is in the store, her admission not yet in the group, when Ben's admission reads the store.
+    const annaUnderWay = admissionUnderWay(ctx, anna.session);
+    expect(unknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('found');
+    expect(admitToGroup(ctx, MEETING, arrival(anna)).entry).toBe('join');
+    annaUnderWay.done();
+    expect(unknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    // Kenji's row, with no admission under way and unknown to the group: from before a restart.
+    expect(unknownMembers(ctx, MEETING, [kenji]).map((p) => p.id)).toEqual(['kenji']);
+    expect(sent).toEqual(['us-east: ben → mls-members']);
   });
 
   it('knows a member by its session: the same participant admitted again elsewhere is unknown until it speaks', () => {

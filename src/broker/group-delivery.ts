@@ -66,13 +66,15 @@ interface State {
   readonly groups: Map<string, Group>;
   /** Admissions so far: each member's `since`. */
   admissions: number;
+  /** Sessions whose admission is under way: their member rows may be in the store before they are in the group. */
+  readonly admitting: Map<string, number>;
 }
 
 const states = new WeakMap<BrokerContext, State>();
 
 function stateOf(ctx: BrokerContext): State {
   let state = states.get(ctx);
-  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: 0 }));
+  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: 0, admitting: new Map() }));
   return state;
 }
 
@@ -119,7 +121,8 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
  * it would for any holder.
  */
 export function unknownMembers(ctx: BrokerContext, meeting: string, stored: readonly Participant[]): Participant[] {
-  const unknown = stored.filter((p) => stateOf(ctx).groups.get(meeting)?.members.get(p.id)?.session !== p.session);
+  const { groups, admitting } = stateOf(ctx);
+  const unknown = stored.filter((p) => groups.get(meeting)?.members.get(p.id)?.session !== p.session && !admitting.has(p.session));
   if (unknown.length === 0) return [];
   const group = groupOf(ctx, meeting);
   group.relay.awaitHolders();
@@ -129,6 +132,23 @@ export function unknownMembers(ctx: BrokerContext, meeting: string, stored: read
   }, RESYNC_MS);
   group.resync.unref();
   return unknown;
+}
+
+/**
+ * Marks an admission under way from before its member row is written until
+ * it is in the group (`done`): in between, the store lists a member the
+ * group does not know, which is no sign of a restart.
+ */
+export function admissionUnderWay(ctx: BrokerContext, session: string): { done(): void } {
+  const { admitting } = stateOf(ctx);
+  admitting.set(session, (admitting.get(session) ?? 0) + 1);
+  return {
+    done: () => {
+      const left = (admitting.get(session) ?? 1) - 1;
+      if (left > 0) admitting.set(session, left);
+      else admitting.delete(session);
+    },
+  };
 }
 
 /**
