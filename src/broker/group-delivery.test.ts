@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GroupDeliveryMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
-import { admissionUnderWay, admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, unknownMembers } from './group-delivery.js';
+import { admissionUnderWay, admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, awaitUnknownMembers } from './group-delivery.js';
 import type { Participant } from './store/store.js';
 
 const MEETING = 'mtg_restart';
@@ -43,7 +43,7 @@ describe('the cascade’s group after the broker restarted', () => {
     resyncMembers(ctx, MEETING, 'eu-central', [anna]);
     expect(sent).toEqual(['eu-central: anna → mls-resync']);
     // Ben's admission: the store lists Anna and Kenji, whom the group does not know.
-    expect(unknownMembers(ctx, MEETING, [anna, kenji]).map((p) => p.id)).toEqual(['anna', 'kenji']);
+    expect(awaitUnknownMembers(ctx, MEETING, [anna, kenji]).map((p) => p.id)).toEqual(['anna', 'kenji']);
     expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('join');
     expect(groupStatus(ctx, MEETING)).toBeUndefined();
     sent.length = 0;
@@ -57,7 +57,7 @@ describe('the cascade’s group after the broker restarted', () => {
     expect(groupStatus(ctx, MEETING)).toEqual({ epoch: 5, members: 2 });
     expect(groupMembers(ctx, MEETING).map((m) => m.id)).toEqual(['ben', 'anna', 'kenji']);
     expect(isGroupMember(ctx, MEETING, 'kenji', kenji.session)).toBe(true);
-    expect(unknownMembers(ctx, MEETING, [anna, kenji])).toEqual([]);
+    expect(awaitUnknownMembers(ctx, MEETING, [anna, kenji])).toEqual([]);
   });
 
   it('lets the earliest newcomer found a group when nobody says it holds one within RESYNC_MS', () => {
@@ -75,20 +75,20 @@ describe('the cascade’s group after the broker restarted', () => {
     const { ctx, sent } = restartedBroker();
     // Anna's row is in the store, her admission not yet in the group, when Ben's admission reads the store.
     const annaUnderWay = admissionUnderWay(ctx, anna.session);
-    expect(unknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    expect(awaitUnknownMembers(ctx, MEETING, [anna])).toEqual([]);
     expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('found');
     expect(admitToGroup(ctx, MEETING, arrival(anna)).entry).toBe('join');
     annaUnderWay.done();
-    expect(unknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    expect(awaitUnknownMembers(ctx, MEETING, [anna])).toEqual([]);
     // Kenji's row, with no admission under way and unknown to the group: from before a restart.
-    expect(unknownMembers(ctx, MEETING, [kenji]).map((p) => p.id)).toEqual(['kenji']);
+    expect(awaitUnknownMembers(ctx, MEETING, [kenji]).map((p) => p.id)).toEqual(['kenji']);
     expect(sent).toEqual(['us-east: ben → mls-members']);
   });
 
   it('knows a member by its session: the same participant admitted again elsewhere is unknown until it speaks', () => {
     const { ctx } = restartedBroker();
     expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 2, tag: TAG })).toBe('continue');
-    expect(unknownMembers(ctx, MEETING, [anna])).toEqual([]);
-    expect(unknownMembers(ctx, MEETING, [{ ...anna, session: 'dec_later' }]).map((p) => p.session)).toEqual(['dec_later']);
+    expect(awaitUnknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    expect(awaitUnknownMembers(ctx, MEETING, [{ ...anna, session: 'dec_later' }]).map((p) => p.session)).toEqual(['dec_later']);
   });
 });

@@ -120,7 +120,7 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
  * RESYNC_MS at most, no newcomer founds a new one: it waits to be added, as
  * it would for any holder.
  */
-export function unknownMembers(ctx: BrokerContext, meeting: string, stored: readonly Participant[]): Participant[] {
+export function awaitUnknownMembers(ctx: BrokerContext, meeting: string, stored: readonly Participant[]): Participant[] {
   const { groups, admitting } = stateOf(ctx);
   const unknown = stored.filter((p) => groups.get(meeting)?.members.get(p.id)?.session !== p.session && !admitting.has(p.session));
   if (unknown.length === 0) return [];
@@ -157,7 +157,7 @@ export function admissionUnderWay(ctx: BrokerContext, session: string): { done()
  * group does not know is asked what it holds (`mls-resync`).
  */
 export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[]): void {
-  const unknown = unknownMembers(ctx, meeting, present).map((p) => p.id);
+  const unknown = awaitUnknownMembers(ctx, meeting, present).map((p) => p.id);
   if (unknown.length > 0) void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
 }
 

@@ -17,7 +17,7 @@ import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
 import type { MlsHolding } from '../../protocol/signalling.js';
 import { reopenHop, replanMeeting } from '../cascade.js';
-import { admissionUnderWay, admitToGroup, isGroupMember, leaveGroup, rejoinGroup, submitToGroup, unknownMembers } from '../group-delivery.js';
+import { admissionUnderWay, admitToGroup, isGroupMember, leaveGroup, rejoinGroup, submitToGroup, awaitUnknownMembers } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
@@ -339,7 +339,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         // nothing awaited between: a plan made meanwhile names every member it reads (the names are the group's).
         // Members this broker does not know (it restarted since they came) may hold the group: a newcomer waits for them.
         if (ctx.config.cascade === true) {
-          unknownMembers(ctx, meeting.id, stored.filter((p) => p.id !== body.participant));
+          awaitUnknownMembers(ctx, meeting.id, stored.filter((p) => p.id !== body.participant));
           group = admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false);
         }
       } finally {
