@@ -19,8 +19,8 @@ type Hops = Map<string, Hop>;
 
 interface State {
   readonly hops: Map<string, Hops>;
-  /** When each hop (`meeting from → to`) was last opened again on its receiving bridge's word, so that a hop failing over and over waits for the refresh. */
-  readonly reopened: Map<string, number>;
+  /** When each hop (by meeting, then `from → to`) was last opened again on its receiving bridge's word, so that a hop failing over and over waits for the refresh. */
+  readonly reopened: Map<string, Map<string, number>>;
   readonly queues: Map<string, Promise<void>>;
   /** The unreachable pairs each bridge was last told, by meeting and datacenter (JSON), so an unchanged list is not sent again. */
   readonly told: Map<string, Map<string, string>>;
@@ -91,9 +91,10 @@ export async function reopenHop(ctx: BrokerContext, meeting: string, from: strin
     meeting,
     async () => {
       const hop = state.hops.get(meeting)?.get(key);
-      const last = state.reopened.get(`${meeting} ${key}`);
+      const reopened = state.reopened.get(meeting) ?? new Map<string, number>();
+      const last = reopened.get(key);
       if (hop === undefined || (last !== undefined && ctx.now().getTime() - last < HOP_REOPEN_MIN_MS)) return;
-      state.reopened.set(`${meeting} ${key}`, ctx.now().getTime());
+      state.reopened.set(meeting, reopened.set(key, ctx.now().getTime()));
       await openRelay(ctx, hop, hop.streams);
       sent = true;
     },
@@ -174,7 +175,9 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<Set<string>>
   );
   if (after.size === 0) hops.delete(meeting);
   else hops.set(meeting, after);
-  for (const key of stateOf(ctx).reopened.keys()) if (key.startsWith(`${meeting} `) && !after.has(key.slice(meeting.length + 1))) stateOf(ctx).reopened.delete(key);
+  const reopened = stateOf(ctx).reopened.get(meeting);
+  for (const key of reopened?.keys() ?? []) if (!after.has(key)) reopened?.delete(key);
+  if (reopened?.size === 0) stateOf(ctx).reopened.delete(meeting);
   for (const [key, hop] of before) if (!after.has(key)) await closeRelay(ctx, hop, 'the plan no longer needs this hop');
   const opened = new Set<string>();
   for (const [key, hop] of after) {
