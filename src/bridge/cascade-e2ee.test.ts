@@ -8,27 +8,14 @@
  * the group she had — same epoch, same code, no commit; and when she leaves,
  * the others commit her out.
  */
-import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupMembers, groupStatus } from '../broker/group-delivery.js';
-import { nodeSession, type SessionEvent } from '../sdk/node.js';
-import type { Session } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-
-type Event = SessionEvent<MediaStreamTrack>;
-type Epoch = Extract<Event, { type: 'e2ee' }>;
+import { converged, datacenterOf, joinMember, latest, until, type Epoch, type Member } from './e2ee-members.fixture.js';
 
 const DCS = ['eu-central', 'us-east', 'ap-tokyo'];
 /** Where Anna goes when eu-central dies. */
 const SPARE = ['eu-south', 'eu-west'];
-/** A loaded 2-core machine runs other test files beside this one. */
-const WAIT_MS = 30_000;
-
-interface Member {
-  readonly name: string;
-  readonly session: Session<MediaStreamTrack>;
-  readonly events: Event[];
-}
 
 let cluster: Cluster;
 let meeting: string;
@@ -36,31 +23,8 @@ let anna: Member;
 let ben: Member;
 let kenji: Member;
 
-async function join(name: string, country: string, e2ee = true, into = meeting): Promise<Member> {
-  const events: Event[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(into, name), country, e2ee, onEvent: (e) => events.push(e) });
-  session.join();
-  return { name, session, events };
-}
-
-const latest = (m: Member): Epoch | undefined => m.events.findLast((e): e is Epoch => e.type === 'e2ee');
-const datacenterOf = (m: Member): string | undefined => m.events.findLast((e) => e.type === 'connected')?.datacenter;
+const join = (name: string, country: string, e2ee = true, into = meeting): Promise<Member> => joinMember(cluster, into, name, country, { e2ee });
 const chats = (m: Member): string[] => m.events.flatMap((e) => (e.type === 'chat' && !e.self ? [`${e.name}: ${e.text}`] : []));
-
-async function until(condition: () => boolean, what: () => string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Every member in one epoch of `size` members. */
-async function converged(members: readonly Member[], size: number): Promise<Epoch> {
-  const state = (): string => JSON.stringify(members.map((m) => ({ name: m.name, at: datacenterOf(m), epoch: String(latest(m)?.epoch), size: latest(m)?.members.length, errors: m.events.filter((e) => e.type === 'e2ee-error') })));
-  await until(() => members.every((m) => latest(m) !== undefined && latest(m)?.epoch === latest(members[0] as Member)?.epoch && latest(m)?.members.length === size), state);
-  return latest(members[0] as Member) as Epoch;
-}
 
 beforeAll(async () => {
   cluster = await startCluster([...DCS, ...SPARE], [...DCS, ...SPARE], { cascade: true });

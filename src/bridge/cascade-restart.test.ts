@@ -7,26 +7,13 @@
  * one epoch, one security code for the three — rather than founding a second
  * one that nobody else is in.
  */
-import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hopsOf } from '../broker/cascade.js';
 import { groupMembers } from '../broker/group-delivery.js';
-import { nodeSession, type SessionEvent } from '../sdk/node.js';
-import type { Session } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-
-type Event = SessionEvent<MediaStreamTrack>;
-type Epoch = Extract<Event, { type: 'e2ee' }>;
+import { converged, datacenterOf, joinMember, latest, until, type Epoch, type Member } from './e2ee-members.fixture.js';
 
 const DCS = ['eu-central', 'us-east', 'ap-tokyo'];
-/** A loaded 2-core machine runs other test files beside this one. */
-const WAIT_MS = 30_000;
-
-interface Member {
-  readonly name: string;
-  readonly session: Session<MediaStreamTrack>;
-  readonly events: Event[];
-}
 
 let cluster: Cluster;
 let meeting: string;
@@ -34,31 +21,7 @@ let anna: Member;
 let kenji: Member;
 let ben: Member | undefined;
 
-async function join(name: string, country: string, joinToken?: string): Promise<Member> {
-  const events: Event[] = [];
-  const session = nodeSession({ broker: cluster.broker.url, joinToken: joinToken ?? (await cluster.joinToken(meeting, name)), country, e2ee: true, onEvent: (e) => events.push(e) });
-  session.join();
-  return { name, session, events };
-}
-
-const latest = (m: Member): Epoch | undefined => m.events.findLast((e): e is Epoch => e.type === 'e2ee');
-const datacenterOf = (m: Member): string | undefined => m.events.findLast((e) => e.type === 'connected')?.datacenter;
-
-async function until(condition: () => boolean, what: () => string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Every member in one epoch of `size` members. */
-async function converged(members: readonly Member[], size: number): Promise<Epoch> {
-  const state = (): string => JSON.stringify(members.map((m) => ({ name: m.name, at: datacenterOf(m), epoch: String(latest(m)?.epoch), size: latest(m)?.members.length, code: latest(m)?.securityCode, errors: m.events.filter((e) => e.type === 'e2ee-error') })));
-  await until(() => members.every((m) => latest(m) !== undefined && latest(m)?.epoch === latest(members[0] as Member)?.epoch && latest(m)?.members.length === size), state);
-  return latest(members[0] as Member) as Epoch;
-}
-
+const join = (name: string, country: string, joinToken?: string): Promise<Member> => joinMember(cluster, meeting, name, country, joinToken === undefined ? {} : { joinToken });
 const hops = (): string[] => hopsOf(cluster.broker.context, meeting).map((h) => `${h.from}→${h.to}`).sort();
 
 beforeAll(async () => {
