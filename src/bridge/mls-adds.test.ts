@@ -31,6 +31,8 @@ class Room {
   readonly commits: string[] = [];
   /** The last key package each participant sent. */
   readonly keyPackages = new Map<string, string>();
+  /** Commits sent while set are lost on the way (a delivery service that went down before it answered). */
+  losing = false;
 
   admit(id: string, addBatchMs?: number, carried?: CarriedGroup, rejoinGraceMs?: number): MeetingKeys {
     const others = [...this.keys.keys()];
@@ -67,6 +69,7 @@ class Room {
       return;
     }
     if (m.kind === 'commit') this.commits.push(from);
+    if (m.kind === 'commit' && this.losing) return;
     if (m.kind === 'key-package') this.keyPackages.set(from, m.data);
     this.#deliver(this.relay.submit(from, m, [...this.keys.keys()].filter((p) => p !== from)));
   }
@@ -114,6 +117,24 @@ class Room {
 }
 
 describe('MeetingKeys', () => {
+  it('makes a commit lost with a delivery service that restarted again when asked what it holds (resync)', async () => {
+    const room = new Room();
+    const ada = room.admit('ada', 0);
+    expect(await room.agreed()).toBe(0n);
+    room.losing = true;
+    room.admit('bo', 0);
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && room.commits.length === 0) await new Promise((r) => setTimeout(r, 10));
+    expect(room.commits).toEqual(['ada']);
+    // Without an answer Ada waits for hers and commits nothing more: Bo is never added.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(room.epochs.get('bo')).toBeUndefined();
+    room.losing = false;
+    ada.resync();
+    expect(await room.agreed()).toBe(1n);
+    expect(room.commits).toEqual(['ada', 'ada']);
+  });
+
   it('adds participants announced together with one commit, waiting for the key package still on its way', async () => {
     const room = new Room();
     room.admit('ada', 60_000);

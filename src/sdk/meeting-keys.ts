@@ -488,12 +488,21 @@ export class MeetingKeys {
     });
   }
 
-  /** The delivery service lost what it knew of the group (a cascading broker restarted): say that we hold it, or send our key package again. */
+  /**
+   * The delivery service lost what it knew of the group (a cascading broker
+   * restarted): say that we hold it, or send our key package again. A commit
+   * of ours still awaiting its answer was lost with it: dropped, and made
+   * again if we are still the committer.
+   */
   resync(): void {
-    this.#run(() => {
-      if (this.#group) this.#announceHeld();
-      else this.#offerKeyPackage();
-      return Promise.resolve();
+    this.#run(async () => {
+      this.#draft = undefined;
+      if (!this.#group) {
+        this.#offerKeyPackage();
+        return;
+      }
+      this.#announceHeld();
+      await this.#commitIfCommitter();
     });
   }
 
