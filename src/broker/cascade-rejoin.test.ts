@@ -43,7 +43,8 @@ function controlSocket(datacenter: string): () => Promise<ControlCommand[]> {
 async function memberFromBefore(m: string, datacenter: string, country: string): Promise<{ id: string; session: string; ticket: string }> {
   const ticket = await ticketAt(datacenter, m, country);
   const claims = decodeJwt(ticket) as { sub: string; decision: string };
-  await broker.ctx.store.addParticipant({ id: claims.sub, meetingId: m, country, joinedAt: broker.ctx.now().toISOString(), datacenter, session: claims.decision });
+  const joinedAt = new Date(Date.parse(broker.ctx.startedAt) - 3_600_000).toISOString();
+  await broker.ctx.store.addParticipant({ id: claims.sub, meetingId: m, country, joinedAt, datacenter, session: claims.decision });
   return { id: claims.sub, session: claims.decision, ticket };
 }
 

@@ -85,6 +85,8 @@ export interface BrokerContext {
   readonly rejections: RejectionSummary;
   /** The clock: every time the broker uses comes from here. */
   readonly now: () => Date;
+  /** When this broker process started, on that clock (ISO): a member admitted before it is one whose MLS group this process never saw. */
+  readonly startedAt: string;
   /** Milliseconds that never step back (bridge liveness must not revive a dead datacenter when the wall clock is adjusted). */
   readonly monotonicMs: () => number;
   /** Told of every audited event once it is durable (`geobridge up` prints bridges going down and up, and re-homes). */

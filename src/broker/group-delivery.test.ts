@@ -7,10 +7,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GroupDeliveryMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
-import { admissionUnderWay, admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, awaitUnknownMembers } from './group-delivery.js';
+import { admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, awaitUnknownMembers } from './group-delivery.js';
 import type { Participant } from './store/store.js';
 
 const MEETING = 'mtg_restart';
+/** When the broker process under test started: the members below were admitted an hour before, by the last one. */
+const STARTED_AT = '2026-12-05T11:00:00.000Z';
 const TAG = 'AAAAAAAAAAAAAAAAAAAAAA';
 
 /** What the broker sent each bridge: `datacenter: to → message type`. */
@@ -22,8 +24,8 @@ function restartedBroker(): { ctx: BrokerContext; sent: string[] } {
       return Promise.resolve();
     },
   };
-  // The delivery service needs only the control channel here (the chat's fence reads the policy).
-  return { ctx: { control } as unknown as BrokerContext, sent };
+  // The delivery service needs only the control channel and the process's start here (the chat's fence reads the policy).
+  return { ctx: { control, startedAt: STARTED_AT } as unknown as BrokerContext, sent };
 }
 
 const stored = (id: string, datacenter: string): Participant => ({ id, meetingId: MEETING, country: 'DE', joinedAt: '2026-12-05T10:00:00.000Z', datacenter, session: `dec_${id}` });
@@ -71,18 +73,28 @@ describe('the cascade’s group after the broker restarted', () => {
     expect(sent).toEqual(['eu-central: anna → mls-resync', 'us-east: ben → mls-found']);
   });
 
-  it('takes a member row whose admission is under way for no sign of a restart: two first arrivals at once do not wait for each other', () => {
+  it('takes a member admitted since this process started for no sign of a restart: two first arrivals at once do not wait', () => {
     const { ctx, sent } = restartedBroker();
     // Anna's row is in the store, her admission not yet in the group, when Ben's admission reads the store.
-    const annaUnderWay = admissionUnderWay(ctx, anna.session);
-    expect(awaitUnknownMembers(ctx, MEETING, [anna])).toEqual([]);
+    const since = { ...anna, joinedAt: '2026-12-05T11:00:01.000Z' };
+    expect(awaitUnknownMembers(ctx, MEETING, [since])).toEqual([]);
     expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('found');
     expect(admitToGroup(ctx, MEETING, arrival(anna)).entry).toBe('join');
-    annaUnderWay.done();
-    expect(awaitUnknownMembers(ctx, MEETING, [anna])).toEqual([]);
-    // Kenji's row, with no admission under way and unknown to the group: from before a restart.
-    expect(awaitUnknownMembers(ctx, MEETING, [kenji]).map((p) => p.id)).toEqual(['kenji']);
     expect(sent).toEqual(['us-east: ben → mls-members']);
+  });
+
+  it('waits once per meeting, and forgets a group nobody came to', () => {
+    vi.useFakeTimers();
+    const { ctx, sent } = restartedBroker();
+    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    vi.advanceTimersByTime(RESYNC_MS);
+    expect(groupMembers(ctx, MEETING)).toEqual([]);
+    expect(groupStatus(ctx, MEETING)).toBeUndefined();
+    // Anna never answered (her client does not encrypt): she is still unknown, but a newcomer no longer waits for her.
+    expect(awaitUnknownMembers(ctx, MEETING, [anna]).map((p) => p.id)).toEqual(['anna']);
+    expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('found');
+    vi.advanceTimersByTime(RESYNC_MS);
+    expect(sent).toEqual(['eu-central: anna → mls-resync']);
   });
 
   it('knows a member by its session: the same participant admitted again elsewhere is unknown until it speaks', () => {

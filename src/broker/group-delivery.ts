@@ -66,15 +66,15 @@ interface State {
   readonly groups: Map<string, Group>;
   /** Admissions so far: each member's `since`. */
   admissions: number;
-  /** Sessions whose admission is under way: their member rows may be in the store before they are in the group. */
-  readonly admitting: Map<string, number>;
+  /** Meetings whose newcomers waited for the members from before this process started (once each). */
+  readonly resynced: Set<string>;
 }
 
 const states = new WeakMap<BrokerContext, State>();
 
 function stateOf(ctx: BrokerContext): State {
   let state = states.get(ctx);
-  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: 0, admitting: new Map() }));
+  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: 0, resynced: new Set() }));
   return state;
 }
 
@@ -114,41 +114,28 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
 }
 
 /**
- * The members of a cascaded meeting the store lists (`stored`) whose group
- * membership this broker does not know, because it restarted since they
- * were admitted. Until one says it holds the group (`rejoinGroup`), for
- * RESYNC_MS at most, no newcomer founds a new one: it waits to be added, as
- * it would for any holder.
+ * The members of a cascaded meeting the store lists (`stored`) that were
+ * admitted before this broker process started and that its group does not
+ * know: their group membership was lost with the last process. The first
+ * time a meeting has any, and until one says it holds the group
+ * (`rejoinGroup`) or RESYNC_MS pass, no newcomer founds a new group: it
+ * waits to be added, as it would for any holder.
  */
 export function awaitUnknownMembers(ctx: BrokerContext, meeting: string, stored: readonly Participant[]): Participant[] {
-  const { groups, admitting } = stateOf(ctx);
-  const unknown = stored.filter((p) => groups.get(meeting)?.members.get(p.id)?.session !== p.session && !admitting.has(p.session));
-  if (unknown.length === 0) return [];
+  const { groups, resynced } = stateOf(ctx);
+  const unknown = stored.filter((p) => p.joinedAt < ctx.startedAt && groups.get(meeting)?.members.get(p.id)?.session !== p.session);
+  if (unknown.length === 0 || resynced.has(meeting)) return unknown;
+  resynced.add(meeting);
   const group = groupOf(ctx, meeting);
   group.relay.awaitHolders();
-  group.resync ??= setTimeout(() => {
+  group.resync = setTimeout(() => {
     group.resync = undefined;
-    send(ctx, meeting, group, group.relay.settle([...group.members.keys()]));
+    // Nobody came of those it waited for, nor anyone else: nothing to keep.
+    if (group.members.size === 0 && groups.get(meeting) === group) groups.delete(meeting);
+    else send(ctx, meeting, group, group.relay.settle([...group.members.keys()]));
   }, RESYNC_MS);
   group.resync.unref();
   return unknown;
-}
-
-/**
- * Marks an admission under way from before its member row is written until
- * it is in the group (`done`): in between, the store lists a member the
- * group does not know, which is no sign of a restart.
- */
-export function admissionUnderWay(ctx: BrokerContext, session: string): { done(): void } {
-  const { admitting } = stateOf(ctx);
-  admitting.set(session, (admitting.get(session) ?? 0) + 1);
-  return {
-    done: () => {
-      const left = (admitting.get(session) ?? 1) - 1;
-      if (left > 0) admitting.set(session, left);
-      else admitting.delete(session);
-    },
-  };
 }
 
 /**

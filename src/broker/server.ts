@@ -183,6 +183,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         },
       }),
       now,
+      startedAt: now().toISOString(),
       monotonicMs: () => performance.now(),
       ...(observe ? { observe } : {}),
     };

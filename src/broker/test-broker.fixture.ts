@@ -128,6 +128,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
       },
     }),
     now,
+    startedAt: now().toISOString(),
     monotonicMs: () => nowMs,
   };
   const app = await buildBrokerApp(ctx);

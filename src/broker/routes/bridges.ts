@@ -17,14 +17,14 @@ import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
 import type { MlsHolding } from '../../protocol/signalling.js';
 import { reopenHop, replanMeeting } from '../cascade.js';
-import { admissionUnderWay, admitToGroup, isGroupMember, leaveGroup, rejoinGroup, submitToGroup, awaitUnknownMembers } from '../group-delivery.js';
+import { admitToGroup, isGroupMember, leaveGroup, rejoinGroup, submitToGroup, awaitUnknownMembers } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
 import { memberSubject } from '../record-subject.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
-import type { Meeting, Participant } from '../store/store.js';
+import type { Meeting } from '../store/store.js';
 import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
 import { ticketJurisdictions, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
 import { issueRouteTicket } from '../tickets.js';
@@ -320,31 +320,21 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `stale admission: session ${ticket.decision} is older than ${current.session}, admitted in ${current.datacenter}` }, subject);
         throw new GeobridgeError('SESSION_REPLACED', `participant ${ticket.sub} holds a newer session (in ${current.datacenter}); this older route is not admitted.`);
       }
-      // Admitted participants are the meeting's members: a policy change re-checks them. Until it is in the group as
-      // well, its row is an admission under way, not a member this broker forgot in a restart.
-      const underWay = ctx.config.cascade === true ? admissionUnderWay(ctx, ticket.decision) : undefined;
-      let replaced: Participant | undefined;
-      let group: ReturnType<typeof admitToGroup> | undefined;
-      try {
-        replaced = await ctx.store.addParticipant({
-          id: body.participant,
-          meetingId: meeting.id,
-          country: ticket.country,
-          joinedAt: ctx.now().toISOString(),
-          datacenter,
-          session: ticket.decision,
-          ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
-        });
-        // A cascaded meeting's one MLS group is ordered here, for all its bridges. Taken in with the member row, with
-        // nothing awaited between: a plan made meanwhile names every member it reads (the names are the group's).
-        // Members this broker does not know (it restarted since they came) may hold the group: a newcomer waits for them.
-        if (ctx.config.cascade === true) {
-          awaitUnknownMembers(ctx, meeting.id, stored.filter((p) => p.id !== body.participant));
-          group = admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false);
-        }
-      } finally {
-        underWay?.done();
-      }
+      // Admitted participants are the meeting's members: a policy change re-checks them.
+      const replaced = await ctx.store.addParticipant({
+        id: body.participant,
+        meetingId: meeting.id,
+        country: ticket.country,
+        joinedAt: ctx.now().toISOString(),
+        datacenter,
+        session: ticket.decision,
+        ...(policy?.plan !== undefined ? { plan: policy.plan } : {}),
+      });
+      // A cascaded meeting's one MLS group is ordered here, for all its bridges. Taken in with the member row, with
+      // nothing awaited between: a plan made meanwhile names every member it reads (the names are the group's).
+      // Members from before this broker restarted may hold the group: a newcomer waits for them.
+      if (ctx.config.cascade === true) awaitUnknownMembers(ctx, meeting.id, stored.filter((p) => p.id !== body.participant));
+      const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false) : undefined;
       await recordAdmission(ctx, datacenter, ticket, subject);
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
