@@ -132,7 +132,8 @@ export class ControlChannel {
     /** Frames are handled one after another: verification is async, and commands must apply in order. */
     let applying: Promise<void> = Promise.resolve();
     ws.on('open', () => {
-      this.#options.link.signed({ kind: 'presence', nonce, boot: this.#boot, graceMs: this.#options.graceMs }).then(
+      // mlsResync: this bridge passes the broker's `mls-resync` on (a broker sends it only to bridges that say so).
+      this.#options.link.signed({ kind: 'presence', nonce, boot: this.#boot, graceMs: this.#options.graceMs, mlsResync: true }).then(
         (hello) => {
           ws.send(hello);
         },

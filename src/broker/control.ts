@@ -21,9 +21,16 @@ export interface ControlSocket {
   send(frame: string): void;
 }
 
+/** What a bridge said in its hello it can be sent, beyond what every bridge takes. */
+export interface BridgeAbilities {
+  /** `mls-resync` for its participants (bridges from before it refuse the whole command and reconnect). */
+  readonly mlsResync?: boolean;
+}
+
 interface Connection {
   readonly socket: ControlSocket;
   readonly nonce: string;
+  readonly abilities: BridgeAbilities;
   seq: number;
   /** Commands are signed and sent one after another, so `seq` leaves in order. */
   queue: Promise<void>;
@@ -68,8 +75,8 @@ export class BridgeControl {
    * must refuse), then the manifest in force — which lets it admit — at
    * once, then every command for it.
    */
-  attach(datacenter: string, socket: ControlSocket, nonce: string): void {
-    this.#connections.set(datacenter, { socket, nonce, seq: 0, queue: Promise.resolve() });
+  attach(datacenter: string, socket: ControlSocket, nonce: string, abilities: BridgeAbilities = {}): void {
+    this.#connections.set(datacenter, { socket, nonce, abilities, seq: 0, queue: Promise.resolve() });
     void this.#sendKeys(datacenter);
     void this.#sendPolicy(datacenter);
   }
@@ -82,6 +89,11 @@ export class BridgeControl {
   /** Sends what this broker cannot deliver to the other brokers. */
   relayThrough(relay: ControlRelay): void {
     this.#relay = relay;
+  }
+
+  /** True when the datacenter's bridge, connected here, said it passes `mls-resync` on to its participants. */
+  passesResync(datacenter: string): boolean {
+    return this.#connections.get(datacenter)?.abilities.mlsResync === true;
   }
 
   /** True when the datacenter's bridge has a control channel here. */

@@ -16,9 +16,10 @@ const STARTED_AT = '2026-12-05T11:00:00.000Z';
 const TAG = 'AAAAAAAAAAAAAAAAAAAAAA';
 
 /** What the broker sent each bridge: `datacenter: to → message type`. */
-function restartedBroker(): { ctx: BrokerContext; sent: string[] } {
+function restartedBroker(oldBridges: readonly string[] = []): { ctx: BrokerContext; sent: string[] } {
   const sent: string[] = [];
   const control = {
+    passesResync: (datacenter: string): boolean => !oldBridges.includes(datacenter),
     mls: (datacenter: string, command: { deliveries: readonly { to: readonly string[]; message: GroupDeliveryMessage }[] }): Promise<void> => {
       for (const d of command.deliveries) sent.push(`${datacenter}: ${d.to.join(',')} → ${d.message.type}`);
       return Promise.resolve();
@@ -95,6 +96,13 @@ describe('the cascade’s group after the broker restarted', () => {
     expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('found');
     vi.advanceTimersByTime(RESYNC_MS);
     expect(sent).toEqual(['eu-central: anna → mls-resync']);
+  });
+
+  it('does not ask the members on a bridge from before mls-resync (it would refuse the command and reconnect, over and over)', () => {
+    const { ctx, sent } = restartedBroker(['eu-central']);
+    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
+    expect(sent).toEqual(['ap-tokyo: kenji → mls-resync']);
   });
 
   it('knows a member by its session: the same participant admitted again elsewhere is unknown until it speaks', () => {

@@ -145,7 +145,8 @@ export function awaitUnknownMembers(ctx: BrokerContext, meeting: string, stored:
  */
 export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[]): void {
   const unknown = awaitUnknownMembers(ctx, meeting, present).map((p) => p.id);
-  if (unknown.length > 0) void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
+  // A bridge from before `mls-resync` would refuse the command and reconnect, to be asked again: its members are left to reconnect.
+  if (unknown.length > 0 && ctx.control.passesResync(datacenter)) void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
 }
 
 /** Whether the participant's session is a member of the meeting's group as this broker knows it. */

@@ -24,6 +24,7 @@ import { verifyBridgeMessage } from '../protocol/bridge-message.js';
 import { replanMeeting } from './cascade.js';
 import { leaveGroup } from './group-delivery.js';
 import { recordAudit, type BrokerContext } from './context.js';
+import type { BridgeAbilities } from './control.js';
 import { catchUpBridge } from './recheck.js';
 import type { PresenceLimits } from './rate-limits.js';
 import { rejectBridgeMessage } from './rejection-summary.js';
@@ -39,18 +40,19 @@ interface Hello {
   readonly nonce: string;
   readonly boot: string;
   readonly graceMs: number;
+  readonly abilities: BridgeAbilities;
 }
 
 function helloOf(payload: unknown): Hello {
   const body = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
-  const { kind, nonce, boot, graceMs } = body;
+  const { kind, nonce, boot, graceMs, mlsResync } = body;
   if (kind !== 'presence') throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', 'the first message must be a signed presence hello');
   if (typeof nonce !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(nonce)) throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', 'the presence hello needs a nonce of 16–64 base64url characters');
   if (typeof boot !== 'string' || boot.length === 0 || boot.length > 64) throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', 'the presence hello needs a boot id');
   if (typeof graceMs !== 'number' || !Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_BRIDGE_GRACE_MS) {
     throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', `the presence hello needs graceMs, a whole number of ms up to ${MAX_BRIDGE_GRACE_MS}`);
   }
-  return { nonce, boot, graceMs };
+  return { nonce, boot, graceMs, abilities: { mlsResync: mlsResync === true } };
 }
 
 /** Serves presence connections on the app's HTTP server. */
@@ -117,7 +119,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           current.get(dc)?.close(1000, 'replaced');
           current.set(dc, ws);
           ws.send(JSON.stringify({ present: true }));
-          ctx.control.attach(dc, ws, said.nonce);
+          ctx.control.attach(dc, ws, said.nonce, said.abilities);
           ctx.cluster?.present(dc, said.boot);
           graces.set(dc, said.graceMs);
           // Commands sent while it was away were lost with the old connection. If they cannot be worked out, the
