@@ -10,7 +10,7 @@
 import { compareStrings } from '../core/order.js';
 import { planRelays, type UnreachablePair } from '../core/plan/plan.js';
 import type { BrokerContext } from './context.js';
-import { encryptingMembers, groupMembers, resyncMembers } from './group-delivery.js';
+import { encryptingMembers, groupMembers } from './group-delivery.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
 import type { Participant } from './store/store.js';
 
@@ -122,14 +122,11 @@ function inTurn(ctx: BrokerContext, meeting: string, work: () => Promise<void>, 
 /**
  * The bridge of `datacenter` is back in touch (this broker restarted, or
  * the bridge's control channel broke and the commands sent meanwhile were
- * lost). Its members there (`present`) that the meeting's group does not
- * know are asked what they hold (group-delivery.ts); the meeting is planned
- * again from the store, and every hop into that bridge that the plan did
- * not just open gets a fresh ticket, which the bridge hands on to a hop it
- * still holds or opens again.
+ * lost): the meeting is planned again from the store, and every hop into
+ * that bridge that the plan did not just open gets a fresh ticket, which
+ * the bridge hands on to a hop it still holds or opens again.
  */
-export function catchUpCascade(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[], log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<void> {
-  resyncMembers(ctx, meeting, datacenter, present);
+export function catchUpHops(ctx: BrokerContext, meeting: string, datacenter: string, log: (line: Readonly<Record<string, unknown>>) => void = () => undefined): Promise<void> {
   return inTurn(
     ctx,
     meeting,

@@ -10,8 +10,9 @@
 import type { Manifest } from '../core/manifest/types.js';
 import { routeRequestFor, whyNotHeldAt } from '../core/select/meeting-policy.js';
 import { isRefusal, selectDatacenters, type LiveState, type RouteRequest } from '../core/select/select.js';
-import { catchUpCascade, replanCascades } from './cascade.js';
+import { catchUpHops, replanCascades } from './cascade.js';
 import { recordAudit, type BrokerContext } from './context.js';
+import { resyncMembers } from './group-delivery.js';
 import { meetingPolicyOf } from './route-request.js';
 import type { Meeting } from './store/store.js';
 
@@ -91,14 +92,18 @@ export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcom
 /**
  * Tells a bridge that has just (re)connected its control channel what it may
  * have missed while it was away: meetings it still carries members of that
- * have since moved elsewhere or ended; in a cascade, its hops and its
- * members' MLS group (`catchUpCascade`: also all a restarted broker knows
- * again of them). (The manifest in force it gets on connect, and re-checks
- * everyone against it.)
+ * have since moved elsewhere or ended; in a cascade, its hops
+ * (`catchUpHops`), and its members a restarted broker forgot are asked what
+ * MLS group they hold (`resyncMembers`). (The manifest in force it gets on
+ * connect, and re-checks everyone against it.)
  */
 export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
   const present = await ctx.store.listParticipantsAt(datacenter);
-  for (const id of new Set(present.map((p) => p.meetingId))) {
+  const meetings = new Set(present.map((p) => p.meetingId));
+  // Members a restart made the broker forget are asked what they hold before any plan is made: others wait on their word.
+  if (ctx.config.cascade === true) for (const id of meetings) resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id));
+  const plans: Promise<void>[] = [];
+  for (const id of meetings) {
     const meeting = await ctx.store.getMeeting(id);
     if (!meeting || meeting.endedAt !== undefined) {
       await ctx.control.end(id, meeting?.endedReason ?? 'the meeting no longer exists', datacenter);
@@ -106,10 +111,11 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?
     }
     // A cascaded meeting has no home: its members stay on their own bridges.
     if (ctx.config.cascade === true) {
-      await catchUpCascade(ctx, id, datacenter, present.filter((p) => p.meetingId === id), log);
+      plans.push(catchUpHops(ctx, id, datacenter, log));
       continue;
     }
     const placement = await ctx.store.getPlacement(id);
     if (placement?.datacenter !== datacenter) await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
   }
+  await Promise.all(plans);
 }
