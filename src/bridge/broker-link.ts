@@ -199,11 +199,13 @@ export class BrokerLink {
   /**
    * Passes a participant's MLS message in a cascaded meeting to the broker,
    * which orders the meeting's one group; after its admission, in order. Its
-   * word that it holds the group goes with its route ticket: a broker that
-   * restarted learns from it who the member is (name, country) again.
+   * word that it holds the group and its key package go with its route
+   * ticket: a broker that restarted learns from it who the member is (name,
+   * country) again.
    */
   async mls(participant: string, meeting: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage, ticket: string): Promise<void> {
-    await this.#send(`${meeting} ${participant}`, '/v1/bridges/mls', { kind: 'mls', meeting, participant, session, message, ...(message.type === 'mls-joined' ? { ticket } : {}) });
+    const speaksAgain = message.type === 'mls-joined' || message.kind === 'key-package';
+    await this.#send(`${meeting} ${participant}`, '/v1/bridges/mls', { kind: 'mls', meeting, participant, session, message, ...(speaksAgain ? { ticket } : {}) });
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {

@@ -1,11 +1,16 @@
 // A cascading broker that restarted knows a meeting's members from its store
 // but not its MLS group: a bridge passes a member's word that it holds the
 // group (`mls-joined`) with the member's route ticket, and the broker takes
-// the member back in at that epoch. The ticket must be that member's, for
-// that meeting and session, and the store must list it at that bridge; a
-// member whose group moved on without it is sent to reconnect.
+// the member back in at that epoch; one still waiting to be added sends its
+// key package with its ticket, and is taken back in to wait. The ticket must
+// be that member's, for that meeting and session, and the store must list it
+// at that bridge; a member whose group moved on without it is sent to
+// reconnect.
 import { decodeJwt } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CiphersuiteImpl } from 'ts-mls';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
+import { createTestBroker, newMember, type TestBroker as MlsTestBroker } from '../mls/test-broker.fixture.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import { verifyControlMessage } from '../protocol/control-message.js';
 import { brokerApi } from './broker-api.fixture.js';
@@ -16,6 +21,13 @@ const TAG = 'AAAAAAAAAAAAAAAAAAAAAA';
 const OTHER_TAG = 'BBBBBBBBBBBBBBBBBBBBBB';
 
 let broker: TestBroker;
+let cs: CiphersuiteImpl;
+let mls: MlsTestBroker;
+
+beforeAll(async () => {
+  cs = await loadCipherSuite();
+  mls = await createTestBroker();
+});
 
 beforeEach(async () => {
   broker = await startTestBroker({ config: { cascade: true } });
@@ -48,14 +60,17 @@ async function memberFromBefore(m: string, datacenter: string, country: string):
   return { id: claims.sub, session: claims.decision, ticket };
 }
 
-async function holds(datacenter: string, m: string, member: { id: string; session: string }, epoch: number, tag: string, ticket: string): Promise<{ status: number; code?: string }> {
+/** The bridge passes a member's MLS message on, with the member's ticket; the answer's status and code. */
+async function passes(datacenter: string, m: string, member: { id: string; session: string }, message: Readonly<Record<string, unknown>>, ticket: string): Promise<{ status: number; code?: string }> {
   const res = await call({
     method: 'POST',
     url: '/v1/bridges/mls',
-    payload: { message: await broker.signAs(datacenter, { kind: 'mls', meeting: m, participant: member.id, session: member.session, message: { type: 'mls-joined', epoch, tag }, ticket }) },
+    payload: { message: await broker.signAs(datacenter, { kind: 'mls', meeting: m, participant: member.id, session: member.session, message, ticket }) },
   });
   return { status: res.statusCode, ...(res.statusCode === 200 ? {} : { code: res.json<{ code: string }>().code }) };
 }
+
+const holds = (datacenter: string, m: string, member: { id: string; session: string }, epoch: number, tag: string, ticket: string): Promise<{ status: number; code?: string }> => passes(datacenter, m, member, { type: 'mls-joined', epoch, tag }, ticket);
 
 describe('a member a restarted broker does not know says it holds the group', () => {
   it('goes on in the group at the epoch it names, under the name its ticket gives', async () => {
@@ -83,6 +98,21 @@ describe('a member a restarted broker does not know says it holds the group', ()
     expect(await holds('ap-tokyo', m, kenji, 5, TAG, kenji.ticket)).toEqual({ status: 200 });
     expect((await tokyo()).filter((c) => c.type === 'evict')).toEqual([expect.objectContaining({ type: 'evict', meeting: m, participant: kenji.id, session: kenji.session, code: 'GROUP_MOVED_ON' })]);
     expect(groupStatus(broker.ctx, m)).toEqual({ epoch: 6, members: 1 });
+  });
+
+  it('takes one still waiting to be added back in with its key package, which goes to those who hold the group', async () => {
+    await allBridgesUp();
+    const m = await meeting((await account()).apiKey);
+    const anna = await memberFromBefore(m, 'eu-central', 'DE');
+    const kenji = await memberFromBefore(m, 'ap-tokyo', 'JP');
+    const frankfurt = controlSocket('eu-central');
+    expect(await holds('eu-central', m, anna, 5, TAG, anna.ticket)).toEqual({ status: 200 });
+    const keyPackage = Buffer.from(encodeKeyPackage(await newMember(cs, mls, 'kenji'))).toString('base64url');
+    expect(await passes('ap-tokyo', m, kenji, { type: 'mls', kind: 'key-package', data: keyPackage }, kenji.ticket)).toEqual({ status: 200 });
+    expect(groupMembers(broker.ctx, m).map((g) => g.id)).toEqual([anna.id, kenji.id]);
+    expect(groupStatus(broker.ctx, m)).toEqual({ epoch: 5, members: 1 });
+    const relayed = (await frankfurt()).filter((c) => c.type === 'mls').flatMap((c) => c.deliveries.filter((d) => d.message.type === 'mls' && d.message.kind === 'key-package'));
+    expect(relayed).toEqual([{ to: [anna.id], message: { type: 'mls', kind: 'key-package', from: kenji.id, data: keyPackage } }]);
   });
 
   it('refuses a ticket of another participant or session, and a member the store does not list at that bridge', async () => {

@@ -64,7 +64,7 @@ export const RESYNC_MS = 10_000;
 
 interface State {
   readonly groups: Map<string, Group>;
-  /** Admissions so far: each member's `since`. */
+  /** The last member's `since`: counted from this process's start time, so that no value repeats one from before a restart. */
   admissions: number;
   /** Meetings whose newcomers waited for the members from before this process started (once each). */
   readonly resynced: Set<string>;
@@ -74,7 +74,7 @@ const states = new WeakMap<BrokerContext, State>();
 
 function stateOf(ctx: BrokerContext): State {
   let state = states.get(ctx);
-  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: 0, resynced: new Set() }));
+  if (!state) states.set(ctx, (state = { groups: new Map(), admissions: Date.parse(ctx.startedAt), resynced: new Set() }));
   return state;
 }
 
@@ -156,15 +156,18 @@ export function isGroupMember(ctx: BrokerContext, meeting: string, participant: 
 
 /**
  * A member the group did not know (this broker restarted since it was
- * admitted; its ticket and the store vouch for it) says it holds the group
- * at `holding`: it goes on in it, as a member carrying the group to a new
- * bridge does. The first to say so ends the wait: those waiting to be added
- * meanwhile send their key packages again.
+ * admitted; its ticket and the store vouch for it) speaks again. One that
+ * says it holds the group at `holding` goes on in it, as a member carrying
+ * the group to a new bridge does; the first to say so ends the wait, and
+ * those waiting to be added meanwhile send their key packages again. One
+ * still waiting to be added (no `holding`) waits as a newcomer does, or
+ * founds the group when nobody holds it.
  */
-export function rejoinGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, holding: MlsHolding): MlsEntry {
+export function rejoinGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, holding?: MlsHolding): MlsEntry {
   const group = groupOf(ctx, meeting);
   const first = !group.relay.held;
   const { entry } = admitToGroup(ctx, meeting, arrival, holding);
+  if (entry === 'found') send(ctx, meeting, group, [{ to: arrival.id, message: { type: 'mls-found' } }]);
   if (first && entry === 'continue') {
     clearTimeout(group.resync);
     group.resync = undefined;

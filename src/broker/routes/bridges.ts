@@ -15,9 +15,8 @@ import { isRefusal, selectRoute } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { BridgeKeysAnswer } from '../../protocol/answers.js';
 import { verifyBridgeMessage, type VerifiedBridgeMessage } from '../../protocol/bridge-message.js';
-import type { MlsHolding } from '../../protocol/signalling.js';
 import { reopenHop, replanMeeting } from '../cascade.js';
-import { admitToGroup, isGroupMember, leaveGroup, rejoinGroup, submitToGroup, awaitUnknownMembers } from '../group-delivery.js';
+import { admitToGroup, awaitUnknownMembers, groupMembers, isGroupMember, leaveGroup, rejoinGroup, submitToGroup } from '../group-delivery.js';
 import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } from '../context.js';
 import type { AuditType } from '../audit/audit-log.js';
 import { isNewerDecision } from '../decision-id.js';
@@ -56,7 +55,7 @@ const GroupSubmission = Type.Object(
       ),
       Type.Object({ type: Type.Literal('mls-joined'), epoch: Type.Integer({ minimum: 0 }), tag: Type.Optional(GroupTag) }, { additionalProperties: false }),
     ]),
-    /** With `mls-joined`: the route ticket the bridge admitted, by which a broker that restarted knows the member again. */
+    /** With `mls-joined` and key packages: the route ticket the bridge admitted, by which a broker that restarted knows the member again. */
     ticket: Type.Optional(TicketText),
   },
   { additionalProperties: false },
@@ -368,9 +367,10 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (ctx.config.cascade !== true) throw new GeobridgeError('VALIDATION', 'this broker does not cascade meetings: a bridge is the delivery service of its own rooms.');
       const { message } = body;
       // A member this broker does not know (it restarted since) says it holds the group: it goes on in it.
-      const rejoins = message.type === 'mls-joined' && message.tag !== undefined && body.ticket !== undefined && !isGroupMember(ctx, body.meeting, body.participant, body.session);
+      // A member this broker does not know (it restarted since) says it holds the group, or sends its key package again.
+      const rejoins = body.ticket !== undefined && !isGroupMember(ctx, body.meeting, body.participant, body.session);
       // A member now known to encrypt may have its streams carried where a fence allows E2EE transit.
-      const encrypts = rejoins ? await rejoin(ctx, datacenter, body, { epoch: message.epoch, tag: message.tag ?? '' }) : submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, message);
+      const encrypts = rejoins ? await rejoin(ctx, datacenter, body) : submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, message);
       if (encrypts) void replanMeeting(ctx, body.meeting, (line) => { request.log.warn(line); });
       return { relayed: true as const };
     },
@@ -525,31 +525,40 @@ function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> 
   };
 }
 
-/** Whose records a ticket's participant's are: their country, narrowed to what the decider allows them now (records obey what media obeys). */
 /**
  * A member of a cascaded meeting this broker does not know (it restarted
- * since the member was admitted) says it holds the group. Its route ticket
- * says who it is, and the store must still list that session at this
- * bridge; then it goes on in the group (`rejoinGroup`), or, when the group
- * moved on without it (a commit was accepted before it spoke), is sent to
- * reconnect (`GROUP_MOVED_ON`) and is added anew. Whether it now shows it
- * encrypts (the meeting's plan is due again).
+ * since the member was admitted) speaks: it says it holds the group, or,
+ * still waiting to be added, sends its key package again. Its route ticket
+ * says who it is, the store must still list that session at this bridge,
+ * and no other session of it may be in the group. Then it is taken back in
+ * (`rejoinGroup`): one that holds the group goes on in it; one whose group
+ * moved on without it (a commit was accepted before it spoke) is sent to
+ * reconnect (`GROUP_MOVED_ON`) and is added anew. Its message is then
+ * handled as any member's.
  */
-async function rejoin(ctx: BrokerContext, datacenter: string, body: Static<typeof GroupSubmission>, holding: MlsHolding): Promise<boolean> {
+async function rejoin(ctx: BrokerContext, datacenter: string, body: Static<typeof GroupSubmission>): Promise<boolean> {
+  const { message } = body;
   const notMember = (why: string): GeobridgeError => new GeobridgeError('NOT_A_MEMBER', `participant '${body.participant}' is not admitted to meeting '${body.meeting}' in ${datacenter} under this session (${why}); its MLS messages are not relayed.`);
+  const holding = message.type === 'mls-joined' && message.tag !== undefined ? { epoch: message.epoch, tag: message.tag } : undefined;
+  if (holding === undefined && !(message.type === 'mls' && message.kind === 'key-package')) throw notMember('only its word that it holds the group, or its key package, takes it back in');
   const ticket = await verifyRouteTicket(ctx.keys, body.ticket ?? '', { now: ctx.now(), datacenter, jurisdiction: fenceCheck(ctx, datacenter) });
   if (ticket.sub !== body.participant || ticket.meeting !== body.meeting || ticket.decision !== body.session) throw notMember('its ticket names another participant, meeting or session');
   const stored = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
   if (stored?.session !== body.session || stored.datacenter !== datacenter) throw notMember('the store does not list it here');
-  // Awaited above: it may have become a member meanwhile (its word twice, or a new admission).
-  if (isGroupMember(ctx, body.meeting, body.participant, body.session)) return submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, { type: 'mls-joined', ...holding });
+  // Awaited above: it may have been admitted again meanwhile, under this session or a newer one.
+  const handled = (): boolean => submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, message);
+  if (isGroupMember(ctx, body.meeting, body.participant, body.session)) return handled();
+  if (groupMembers(ctx, body.meeting).some((m) => m.id === body.participant)) throw notMember('another session of it is in the group');
   const entry = rejoinGroup(ctx, body.meeting, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, holding);
+  // Its key package goes to those who hold the group, as any newcomer's.
+  if (holding === undefined) return handled();
   if (entry === 'continue') return true;
   // The group moved on without it (others committed before it spoke): it reconnects, and is added with a key package.
   await ctx.control.evict(datacenter, { meeting: body.meeting, participant: body.participant, session: body.session, code: 'GROUP_MOVED_ON', reason: `the meeting's group moved on from epoch ${holding.epoch} while the broker restarted; reconnect to be added to it` });
   return false;
 }
 
+/** Whose records a ticket's participant's are: their country, narrowed to what the decider allows them now (records obey what media obeys). */
 function subjectOfTicket(ctx: BrokerContext, ticket: RouteTicketClaims): RecordSubject {
   const { manifest } = ctx.policy.current;
   return { country: ticket.country, ...(manifest.stores.length > 0 ? { accountJurisdictions: ticketJurisdictions(manifest, ticket) } : {}) };
