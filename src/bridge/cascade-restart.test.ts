@@ -67,6 +67,9 @@ describe('a cascading broker that restarts', () => {
     expect(new Set([anna, kenji, ben].map((m) => latest(m)?.securityCode)).size).toBe(1);
     expect(latest(kenji)?.members.map((m) => m.name).sort()).toEqual(['Anna', 'Ben', 'Kenji']);
     for (const m of [anna, kenji, ben]) expect(m.events.filter((e) => e.type === 'e2ee-error'), m.name).toEqual([]);
+    // Every roster accounts for every leaf, and flags nobody: no false alarm from the restart.
+    const rosters = (): string[][] => [anna, kenji, ben].map((m) => (m?.events.findLast((e) => e.type === 'roster')?.members ?? []).map((e) => `${e.name}${e.flags.length > 0 ? ` ${e.flags.join(',')}` : ''}`).sort());
+    await until(() => rosters().every((r) => JSON.stringify(r) === JSON.stringify(['Anna', 'Ben', 'Kenji'])), () => JSON.stringify(rosters()));
     // The bridges kept carrying the hops all along, and hold Ben's too (never Anna's media into the US).
     await until(() => hops().length === 5, () => JSON.stringify(hops()));
     expect(hops()).toEqual(['ap-tokyo→eu-central', 'ap-tokyo→us-east', 'eu-central→ap-tokyo', 'us-east→ap-tokyo', 'us-east→eu-central']);

@@ -51,12 +51,12 @@ describe('the cascade’s group after the broker restarted', () => {
     expect(groupStatus(ctx, MEETING)).toBeUndefined();
     sent.length = 0;
     expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 5, tag: TAG })).toBe('continue');
-    // Ben hears of Anna, and sends his key package again: it may have gone to nobody.
-    expect(sent).toEqual(['us-east: ben → mls-members', 'us-east: ben → mls-resync']);
+    // Ben hears of Anna, Anna of Ben (whom she is to add), and Ben sends his key package again: it may have gone to nobody.
+    expect(sent).toEqual(['us-east: ben → mls-members', 'eu-central: anna → mls-members', 'us-east: ben → mls-resync']);
     expect(groupStatus(ctx, MEETING)).toEqual({ epoch: 5, members: 1 });
     sent.length = 0;
     expect(rejoinGroup(ctx, MEETING, arrival(kenji), { epoch: 5, tag: TAG })).toBe('continue');
-    expect(sent).toEqual(['us-east: ben → mls-members', 'eu-central: anna → mls-members']);
+    expect(sent).toEqual(['us-east: ben → mls-members', 'eu-central: anna → mls-members', 'ap-tokyo: kenji → mls-members']);
     expect(groupStatus(ctx, MEETING)).toEqual({ epoch: 5, members: 2 });
     expect(groupMembers(ctx, MEETING).map((m) => m.id)).toEqual(['ben', 'anna', 'kenji']);
     expect(isGroupMember(ctx, MEETING, 'kenji', kenji.session)).toBe(true);

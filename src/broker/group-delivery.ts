@@ -161,12 +161,16 @@ export function isGroupMember(ctx: BrokerContext, meeting: string, participant: 
  * the group to a new bridge does; the first to say so ends the wait, and
  * those waiting to be added meanwhile send their key packages again. One
  * still waiting to be added (no `holding`) waits as a newcomer does, or
- * founds the group when nobody holds it.
+ * founds the group when nobody holds it. Either is told the members as this
+ * broker knows them now, newcomers since the restart among them (whom it
+ * would otherwise not add).
  */
 export function rejoinGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, holding?: MlsHolding): MlsEntry {
   const group = groupOf(ctx, meeting);
   const first = !group.relay.held;
-  const { entry } = admitToGroup(ctx, meeting, arrival, holding);
+  const { entry, members } = admitToGroup(ctx, meeting, arrival, holding);
+  // It gets no `admitted`: the members as this broker knows them now (newcomers since the restart among them), unless it is to reconnect.
+  if (holding === undefined || entry === 'continue') send(ctx, meeting, group, [{ to: arrival.id, message: { type: 'mls-members', members } }]);
   if (entry === 'found') send(ctx, meeting, group, [{ to: arrival.id, message: { type: 'mls-found' } }]);
   if (first && entry === 'continue') {
     clearTimeout(group.resync);
