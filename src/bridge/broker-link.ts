@@ -100,6 +100,8 @@ export class BrokerLink {
   #seq = Date.now() * 1000;
   readonly #lanes = new Lanes(MESSAGES_IN_FLIGHT);
   #jurisdiction: string | undefined;
+  /** The broker said, on the presence socket, that it takes a member's route ticket with its MLS messages (one from before would refuse them). */
+  #takesMlsTickets = false;
   /** The manifests the broker has sent, by SHA-256, newest last: a ticket names the one it was issued under. */
   readonly #manifests = new RecentManifests(RECENT_MANIFESTS);
 
@@ -200,12 +202,17 @@ export class BrokerLink {
    * Passes a participant's MLS message in a cascaded meeting to the broker,
    * which orders the meeting's one group; after its admission, in order. Its
    * word that it holds the group and its key package go with its route
-   * ticket: a broker that restarted learns from it who the member is (name,
-   * country) again.
+   * ticket, to a broker that takes it: a broker that restarted learns from
+   * it who the member is (name, country) again.
    */
   async mls(participant: string, meeting: string, session: string, message: MlsSubmitMessage | MlsJoinedMessage, ticket: string): Promise<void> {
-    const speaksAgain = message.type === 'mls-joined' || message.kind === 'key-package';
+    const speaksAgain = this.#takesMlsTickets && (message.type === 'mls-joined' || message.kind === 'key-package');
     await this.#send(`${meeting} ${participant}`, '/v1/bridges/mls', { kind: 'mls', meeting, participant, session, message, ...(speaksAgain ? { ticket } : {}) });
+  }
+
+  /** What the broker said it takes, when it accepted this bridge's presence. */
+  brokerTakes(abilities: { readonly mlsTickets: boolean }): void {
+    this.#takesMlsTickets = abilities.mlsTickets;
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {

@@ -172,8 +172,11 @@ export class ControlChannel {
 
   /** Applies one frame; returns its `seq`. Throws on anything that is not a fresh, valid command for this connection. */
   async #apply(text: string, nonce: string, lastSeq: number): Promise<number> {
-    const frame = JSON.parse(text) as { present?: unknown; control?: unknown; manifest?: unknown };
-    if (frame.present === true) return lastSeq;
+    const frame = JSON.parse(text) as { present?: unknown; mlsTickets?: unknown; control?: unknown; manifest?: unknown };
+    if (frame.present === true) {
+      this.#options.link.brokerTakes({ mlsTickets: frame.mlsTickets === true });
+      return lastSeq;
+    }
     if (typeof frame.control !== 'string') throw new Error('a control frame carries a signed `control` token');
     const claims = await this.#options.link.verifyControl(frame.control, nonce);
     if (claims.seq <= lastSeq) throw new Error(`control seq ${claims.seq} is not above ${lastSeq}: a replay`);

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GroupDeliveryMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
-import { admitToGroup, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, awaitUnknownMembers } from './group-delivery.js';
+import { admitToGroup, awaitUnknownMembers, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, submitToGroup } from './group-delivery.js';
 import type { Participant } from './store/store.js';
 
 const MEETING = 'mtg_restart';
@@ -41,9 +41,9 @@ afterEach(() => {
 });
 
 describe('the cascade’s group after the broker restarted', () => {
-  it('asks the members it does not know what they hold; a newcomer waits for them, and the first that holds the group takes it on at its epoch', () => {
+  it('asks the members it does not know what they hold; a newcomer waits for them, and the first that holds the group takes it on at its epoch', async () => {
     const { ctx, sent } = restartedBroker();
-    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    const answered = resyncMembers(ctx, MEETING, 'eu-central', [anna]);
     expect(sent).toEqual(['eu-central: anna → mls-resync']);
     // Ben's admission: the store lists Anna and Kenji, whom the group does not know.
     expect(awaitUnknownMembers(ctx, MEETING, [anna, kenji]).map((p) => p.id)).toEqual(['anna', 'kenji']);
@@ -54,6 +54,7 @@ describe('the cascade’s group after the broker restarted', () => {
     // Ben hears of Anna, Anna of Ben (whom she is to add), and Ben sends his key package again: it may have gone to nobody.
     expect(sent).toEqual(['us-east: ben → mls-members', 'eu-central: anna → mls-members', 'us-east: ben → mls-resync']);
     expect(groupStatus(ctx, MEETING)).toEqual({ epoch: 5, members: 1 });
+    await answered;
     sent.length = 0;
     expect(rejoinGroup(ctx, MEETING, arrival(kenji), { epoch: 5, tag: TAG })).toBe('continue');
     expect(sent).toEqual(['us-east: ben → mls-members', 'eu-central: anna → mls-members', 'ap-tokyo: kenji → mls-members']);
@@ -63,10 +64,30 @@ describe('the cascade’s group after the broker restarted', () => {
     expect(awaitUnknownMembers(ctx, MEETING, [anna, kenji])).toEqual([]);
   });
 
+  it('holds a newcomer’s key package until every member asked has answered: no commit leaves one of them behind', async () => {
+    const { ctx, sent } = restartedBroker();
+    const fromFrankfurt = resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    const fromTokyo = resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
+    expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('join');
+    expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 5, tag: TAG })).toBe('continue');
+    sent.length = 0;
+    // Ben's key package (its bytes are never read while held): Anna would add him now, and Kenji would be left in epoch 5.
+    expect(submitToGroup(ctx, MEETING, 'us-east', 'ben', ben.session, { type: 'mls', kind: 'key-package', data: 'AAAA' })).toBe(false);
+    expect(sent).toEqual([]);
+    let tokyoAnswered = false;
+    void fromTokyo.then(() => (tokyoAnswered = true));
+    await Promise.resolve();
+    expect(tokyoAnswered).toBe(false);
+    expect(rejoinGroup(ctx, MEETING, arrival(kenji), { epoch: 5, tag: TAG })).toBe('continue');
+    await Promise.all([fromFrankfurt, fromTokyo]);
+    // Now Ben is asked to send it again.
+    expect(sent.filter((line) => line.endsWith('mls-resync'))).toEqual(['us-east: ben → mls-resync']);
+  });
+
   it('lets the earliest newcomer found a group when nobody says it holds one within RESYNC_MS', () => {
     vi.useFakeTimers();
     const { ctx, sent } = restartedBroker();
-    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    void resyncMembers(ctx, MEETING, 'eu-central', [anna]);
     expect(admitToGroup(ctx, MEETING, arrival(ben)).entry).toBe('join');
     vi.advanceTimersByTime(RESYNC_MS - 1);
     expect(sent).toEqual(['eu-central: anna → mls-resync']);
@@ -87,7 +108,7 @@ describe('the cascade’s group after the broker restarted', () => {
   it('waits once per meeting, and forgets a group nobody came to', () => {
     vi.useFakeTimers();
     const { ctx, sent } = restartedBroker();
-    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    void resyncMembers(ctx, MEETING, 'eu-central', [anna]);
     vi.advanceTimersByTime(RESYNC_MS);
     expect(groupMembers(ctx, MEETING)).toEqual([]);
     expect(groupStatus(ctx, MEETING)).toBeUndefined();
@@ -100,8 +121,8 @@ describe('the cascade’s group after the broker restarted', () => {
 
   it('does not ask the members on a bridge from before mls-resync (it would refuse the command and reconnect, over and over)', () => {
     const { ctx, sent } = restartedBroker(['eu-central']);
-    resyncMembers(ctx, MEETING, 'eu-central', [anna]);
-    resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
+    void resyncMembers(ctx, MEETING, 'eu-central', [anna]);
+    void resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
     expect(sent).toEqual(['ap-tokyo: kenji → mls-resync']);
   });
 

@@ -57,6 +57,14 @@ interface Group {
   readonly members: Map<string, Member>;
   /** Set while members the store lists may hold the group without having said so (after a restart): ends the wait. */
   resync: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Members asked what they hold (`mls-resync`) that have neither answered
+   * nor left, for RESYNC_MS at most. Meanwhile no key package is relayed: a
+   * commit adding its sender could leave them in an epoch the group left.
+   */
+  readonly asked: Set<string>;
+  /** Called once nobody is left to answer. */
+  answered: (() => void)[];
 }
 
 /** How long a restarted broker waits for a cascaded meeting's members to say they hold its group before a newcomer may found a new one. */
@@ -81,7 +89,7 @@ function stateOf(ctx: BrokerContext): State {
 function groupOf(ctx: BrokerContext, meeting: string): Group {
   const { groups } = stateOf(ctx);
   let group = groups.get(meeting);
-  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined }));
+  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined, asked: new Set(), answered: [] }));
   return group;
 }
 
@@ -141,12 +149,40 @@ export function awaitUnknownMembers(ctx: BrokerContext, meeting: string, stored:
 /**
  * The bridge of `datacenter` is back in touch (after this broker restarted,
  * or its control channel broke): each participant there that the meeting's
- * group does not know is asked what it holds (`mls-resync`).
+ * group forgot is asked what it holds (`mls-resync`). Resolves once every
+ * member asked has answered or left, or RESYNC_MS have passed.
  */
-export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[]): void {
+export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[]): Promise<void> {
   const unknown = awaitUnknownMembers(ctx, meeting, present).map((p) => p.id);
   // A bridge from before `mls-resync` would refuse the command and reconnect, to be asked again: its members are left to reconnect.
-  if (unknown.length > 0 && ctx.control.passesResync(datacenter)) void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
+  if (unknown.length === 0 || !ctx.control.passesResync(datacenter)) return Promise.resolve();
+  const group = groupOf(ctx, meeting);
+  for (const id of unknown) group.asked.add(id);
+  void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
+  // Whoever has not answered by then is not waited for any longer.
+  setTimeout(() => {
+    heard(ctx, meeting, group, unknown);
+  }, RESYNC_MS).unref();
+  return new Promise((resolve) => {
+    if (group.asked.size === 0) resolve();
+    else group.answered.push(resolve);
+  });
+}
+
+/**
+ * Members asked what they hold answered, left, or were waited for long
+ * enough. When none is left to answer, those waiting for the answers go on,
+ * and the members waiting to be added send their key packages again (held
+ * meanwhile, or sent to nobody).
+ */
+function heard(ctx: BrokerContext, meeting: string, group: Group, ids: readonly string[]): void {
+  const before = group.asked.size;
+  for (const id of ids) group.asked.delete(id);
+  if (before === 0 || group.asked.size > 0) return;
+  const answered = group.answered;
+  group.answered = [];
+  for (const go of answered) go();
+  if (group.relay.held) send(ctx, meeting, group, group.relay.waitingAmong([...group.members.keys()]).map((to) => ({ to, message: { type: 'mls-resync' } })));
 }
 
 /** Whether the participant's session is a member of the meeting's group as this broker knows it. */
@@ -158,26 +194,24 @@ export function isGroupMember(ctx: BrokerContext, meeting: string, participant: 
  * A member the group did not know (this broker restarted since it was
  * admitted; its ticket and the store vouch for it) speaks again. One that
  * says it holds the group at `holding` goes on in it, as a member carrying
- * the group to a new bridge does; the first to say so ends the wait, and
- * those waiting to be added meanwhile send their key packages again. One
- * still waiting to be added (no `holding`) waits as a newcomer does, or
- * founds the group when nobody holds it. Either is told the members as this
- * broker knows them now, newcomers since the restart among them (whom it
- * would otherwise not add).
+ * the group to a new bridge does; the first to say so ends the wait for a
+ * holder. One still waiting to be added (no `holding`) waits as a newcomer
+ * does, or founds the group when nobody holds it. Either is told the
+ * members as this broker knows them now, newcomers since the restart among
+ * them (whom it would otherwise not add). Once every member asked has
+ * answered, those waiting to be added send their key packages again.
  */
 export function rejoinGroup(ctx: BrokerContext, meeting: string, arrival: GroupArrival, holding?: MlsHolding): MlsEntry {
   const group = groupOf(ctx, meeting);
-  const first = !group.relay.held;
   const { entry, members } = admitToGroup(ctx, meeting, arrival, holding);
   // It gets no `admitted`: the members as this broker knows them now (newcomers since the restart among them), unless it is to reconnect.
   if (holding === undefined || entry === 'continue') send(ctx, meeting, group, [{ to: arrival.id, message: { type: 'mls-members', members } }]);
   if (entry === 'found') send(ctx, meeting, group, [{ to: arrival.id, message: { type: 'mls-found' } }]);
-  if (first && entry === 'continue') {
+  if (group.relay.held) {
     clearTimeout(group.resync);
     group.resync = undefined;
-    const waiting = group.relay.waitingAmong([...group.members.keys()]);
-    send(ctx, meeting, group, waiting.map((to) => ({ to, message: { type: 'mls-resync' } })));
   }
+  heard(ctx, meeting, group, [arrival.id]);
   return entry;
 }
 
@@ -190,6 +224,8 @@ export function rejoinGroup(ctx: BrokerContext, meeting: string, arrival: GroupA
  */
 export function leaveGroup(ctx: BrokerContext, meeting: string, participant: string, session: string, byChoice = false): void {
   const group = stateOf(ctx).groups.get(meeting);
+  // One asked what it holds that left is not waited for.
+  if (group) heard(ctx, meeting, group, [participant]);
   if (group?.members.get(participant)?.session !== session) return;
   group.members.delete(participant);
   if (group.members.size === 0) {
@@ -222,6 +258,8 @@ export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: s
     member.encrypts = true;
     return !before;
   }
+  // Held while members asked what they hold have not answered: its sender is asked again once they have (`heard`).
+  if (message.kind === 'key-package' && group.asked.size > 0) return false;
   let others = [...group.members.keys()].filter((id) => id !== participant);
   // The chat is the sender's content: its ciphertext goes only where the sender's media may go.
   if (message.kind === 'application') others = others.filter((id) => reaches(ctx, member, group.members.get(id)));

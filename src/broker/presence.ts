@@ -118,7 +118,8 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
           datacenter = dc;
           current.get(dc)?.close(1000, 'replaced');
           current.set(dc, ws);
-          ws.send(JSON.stringify({ present: true }));
+          // mlsTickets: a member's route ticket may come with its MLS messages (a cascading broker that restarted takes members back by it).
+          ws.send(JSON.stringify({ present: true, mlsTickets: true }));
           ctx.control.attach(dc, ws, said.nonce, said.abilities);
           ctx.cluster?.present(dc, said.boot);
           graces.set(dc, said.graceMs);

@@ -100,8 +100,9 @@ export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcom
 export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
   const present = await ctx.store.listParticipantsAt(datacenter);
   const meetings = new Set(present.map((p) => p.meetingId));
-  // Members a restart made the broker forget are asked what they hold before any plan is made: others wait on their word.
-  if (ctx.config.cascade === true) for (const id of meetings) resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id));
+  // Members a restart made the broker forget are asked what they hold, and each meeting is planned once they have
+  // answered: a plan made before would hold their streams to `transit: never` until then.
+  const answers = new Map(ctx.config.cascade === true ? [...meetings].map((id) => [id, resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id))] as const) : []);
   const plans: Promise<void>[] = [];
   for (const id of meetings) {
     const meeting = await ctx.store.getMeeting(id);
@@ -111,7 +112,7 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?
     }
     // A cascaded meeting has no home: its members stay on their own bridges.
     if (ctx.config.cascade === true) {
-      plans.push(catchUpHops(ctx, id, datacenter, log));
+      plans.push((answers.get(id) ?? Promise.resolve()).then(() => catchUpHops(ctx, id, datacenter, log)));
       continue;
     }
     const placement = await ctx.store.getPlacement(id);
