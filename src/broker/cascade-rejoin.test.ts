@@ -126,6 +126,11 @@ describe('a member a restarted broker does not know says it holds the group', ()
     const stranger = await ticketAt('eu-central', m, 'DE');
     const claims = decodeJwt(stranger) as { sub: string; decision: string };
     expect(await holds('eu-central', m, { id: claims.sub, session: claims.decision }, 5, OTHER_TAG, stranger)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
+    // A member this process admitted itself was never forgotten.
+    const recent = await ticketAt('eu-central', m, 'DE');
+    const recentClaims = decodeJwt(recent) as { sub: string; decision: string };
+    await broker.ctx.store.addParticipant({ id: recentClaims.sub, meetingId: m, country: 'DE', joinedAt: broker.ctx.startedAt, datacenter: 'eu-central', session: recentClaims.decision });
+    expect(await holds('eu-central', m, { id: recentClaims.sub, session: recentClaims.decision }, 5, TAG, recent)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
     // Another bridge cannot speak for Anna: her ticket does not name it.
     expect((await holds('eu-west', m, anna, 5, TAG, anna.ticket)).code).toBe('TICKET_WRONG_DATACENTER');
     expect(groupStatus(broker.ctx, m)).toBeUndefined();

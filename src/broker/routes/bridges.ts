@@ -530,7 +530,8 @@ function mutableCopy(policy: MeetingPolicy): Static<typeof MeetingPolicySchema> 
  * since the member was admitted) speaks: it says it holds the group, or,
  * still waiting to be added, sends its key package again. Its route ticket
  * says who it is, the store must still list that session at this bridge,
- * and no other session of it may be in the group. Then it is taken back in
+ * admitted before this process started, and no other session of it may be
+ * in the group. Then it is taken back in
  * (`rejoinGroup`): one that holds the group goes on in it; one whose group
  * moved on without it (a commit was accepted before it spoke) is sent to
  * reconnect (`GROUP_MOVED_ON`) and is added anew. Its message is then
@@ -545,6 +546,7 @@ async function rejoin(ctx: BrokerContext, datacenter: string, body: Static<typeo
   if (ticket.sub !== body.participant || ticket.meeting !== body.meeting || ticket.decision !== body.session) throw notMember('its ticket names another participant, meeting or session');
   const stored = (await ctx.store.listParticipants(body.meeting)).find((p) => p.id === body.participant);
   if (stored?.session !== body.session || stored.datacenter !== datacenter) throw notMember('the store does not list it here');
+  if (stored.joinedAt >= ctx.startedAt) throw notMember('this broker admitted it itself, so it never forgot it');
   // Awaited above: it may have been admitted again meanwhile, under this session or a newer one.
   const handled = (): boolean => submitToGroup(ctx, body.meeting, datacenter, body.participant, body.session, message);
   if (isGroupMember(ctx, body.meeting, body.participant, body.session)) return handled();
