@@ -70,14 +70,18 @@ async function passes(datacenter: string, m: string, member: { id: string; sessi
   return { status: res.statusCode, ...(res.statusCode === 200 ? {} : { code: res.json<{ code: string }>().code }) };
 }
 
+/** A meeting with Anna (eu-central) and Kenji (ap-tokyo) from before the restart. */
+async function annaAndKenji(): Promise<{ m: string; anna: Awaited<ReturnType<typeof memberFromBefore>>; kenji: Awaited<ReturnType<typeof memberFromBefore>> }> {
+  await allBridgesUp();
+  const m = await meeting((await account()).apiKey);
+  return { m, anna: await memberFromBefore(m, 'eu-central', 'DE'), kenji: await memberFromBefore(m, 'ap-tokyo', 'JP') };
+}
+
 const holds = (datacenter: string, m: string, member: { id: string; session: string }, epoch: number, tag: string, ticket: string): Promise<{ status: number; code?: string }> => passes(datacenter, m, member, { type: 'mls-joined', epoch, tag }, ticket);
 
 describe('a member a restarted broker does not know says it holds the group', () => {
   it('goes on in the group at the epoch it names, under the name its ticket gives', async () => {
-    await allBridgesUp();
-    const m = await meeting((await account()).apiKey);
-    const anna = await memberFromBefore(m, 'eu-central', 'DE');
-    const kenji = await memberFromBefore(m, 'ap-tokyo', 'JP');
+    const { m, anna, kenji } = await annaAndKenji();
     expect(await holds('eu-central', m, anna, 5, TAG, anna.ticket)).toEqual({ status: 200 });
     expect(await holds('ap-tokyo', m, kenji, 5, TAG, kenji.ticket)).toEqual({ status: 200 });
     expect(groupStatus(broker.ctx, m)).toEqual({ epoch: 5, members: 2 });
@@ -88,10 +92,7 @@ describe('a member a restarted broker does not know says it holds the group', ()
   });
 
   it('sends one whose group moved on without it to reconnect (GROUP_MOVED_ON)', async () => {
-    await allBridgesUp();
-    const m = await meeting((await account()).apiKey);
-    const anna = await memberFromBefore(m, 'eu-central', 'DE');
-    const kenji = await memberFromBefore(m, 'ap-tokyo', 'JP');
+    const { m, anna, kenji } = await annaAndKenji();
     const tokyo = controlSocket('ap-tokyo');
     expect(await holds('eu-central', m, anna, 6, TAG, anna.ticket)).toEqual({ status: 200 });
     // Kenji still holds epoch 5: a commit was accepted before he spoke.
@@ -101,10 +102,7 @@ describe('a member a restarted broker does not know says it holds the group', ()
   });
 
   it('takes one still waiting to be added back in with its key package, which goes to those who hold the group', async () => {
-    await allBridgesUp();
-    const m = await meeting((await account()).apiKey);
-    const anna = await memberFromBefore(m, 'eu-central', 'DE');
-    const kenji = await memberFromBefore(m, 'ap-tokyo', 'JP');
+    const { m, anna, kenji } = await annaAndKenji();
     const frankfurt = controlSocket('eu-central');
     expect(await holds('eu-central', m, anna, 5, TAG, anna.ticket)).toEqual({ status: 200 });
     const keyPackage = Buffer.from(encodeKeyPackage(await newMember(cs, mls, 'kenji'))).toString('base64url');

@@ -102,7 +102,8 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?
   const meetings = new Set(present.map((p) => p.meetingId));
   // Members a restart made the broker forget are asked what they hold, and each meeting is planned once they have
   // answered: a plan made before would hold their streams to `transit: never` until then.
-  const answers = new Map(ctx.config.cascade === true ? [...meetings].map((id) => [id, resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id))] as const) : []);
+  const answers = new Map<string, Promise<void>>();
+  if (ctx.config.cascade === true) for (const id of meetings) answers.set(id, resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id)));
   const plans: Promise<void>[] = [];
   for (const id of meetings) {
     const meeting = await ctx.store.getMeeting(id);

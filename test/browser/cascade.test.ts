@@ -231,14 +231,10 @@ function outgoingState(outgoing: Participant['outgoing']): string[] {
   return outgoing.map((o) => `${o.publisher}:${o.slot}:${o.transceiver.mid ?? '-'}:${o.transceiver.direction}:${o.transceiver.sender.dtlsTransport.state}:sent=${(o.transceiver.sender as unknown as { packetCount: number }).packetCount}`);
 }
 
-/** A wait for media; if it times out, the error says what the pages of `names` and the bridges held. */
-async function explained(wait: Promise<void>, names: readonly string[]): Promise<void> {
-  try {
-    await wait;
-  } catch (e) {
-    const states = await Promise.all(names.map((name) => mediaState(name).catch((error: unknown) => `${name}: ${String(error)}`)));
-    throw new Error(`${(e as Error).message}: ${states.join('\n')}`, { cause: e });
-  }
+/** What the pages of `names` and the bridges hold, for a wait for media that timed out. */
+async function mediaStates(names: readonly string[]): Promise<string> {
+  const states = await Promise.all(names.map((name) => mediaState(name).catch((error: unknown) => `${name}: ${String(error)}`)));
+  return states.join('\n');
 }
 
 async function decodesAll(name: string): Promise<boolean> {
@@ -264,16 +260,14 @@ describe('a cascaded meeting in Chromium', () => {
     // All three pages at one moment: a page that reconnected meanwhile (a media path that failed on a loaded
     // machine is ended, and the page comes back at once) counts its new tiles' frames afresh.
     let decoded: Record<string, Record<string, number>> = {};
-    await explained(
-      until(
-        async () => {
-          decoded = Object.fromEntries(await Promise.all([DE, US, JP].map(async (w) => [w.name, await decodedByName(page(w.name))] as const)));
-          return [DE, US, JP].every((w) => (SEES[w.name] ?? []).every((peer) => (decoded[w.name]?.[peer] ?? 0) >= FRAMES));
-        },
-        MEDIA_MS,
-        'every page to decode every peer it may',
-      ),
-      [DE.name, US.name, JP.name],
+    await until(
+      async () => {
+        decoded = Object.fromEntries(await Promise.all([DE, US, JP].map(async (w) => [w.name, await decodedByName(page(w.name))] as const)));
+        return [DE, US, JP].every((w) => (SEES[w.name] ?? []).every((peer) => (decoded[w.name]?.[peer] ?? 0) >= FRAMES));
+      },
+      MEDIA_MS,
+      'every page to decode every peer it may',
+      () => mediaStates([DE.name, US.name, JP.name]),
     );
     console.log(`cascade in Chromium: every page decodes every peer it may ${Date.now() - started} ms after all three connected`);
     for (const who of [DE, US, JP]) {
@@ -302,9 +296,7 @@ describe('a cascaded meeting in Chromium', () => {
     expect(ids.size).toBe(1);
     // Never on us-east: the sampler looks every 20 ms. Where they are now: eu-central and Tokyo, once a hop that
     // failed on a loaded machine is open again.
-    await until(() => Promise.resolve(laidOut(doraOnBridges(ids), DE.datacenter)), MEDIA_MS, "Dora's streams on eu-central and ap-tokyo").catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}: they are on ${JSON.stringify(doraOnBridges(ids))}`, { cause: e });
-    });
+    await until(() => Promise.resolve(laidOut(doraOnBridges(ids), DE.datacenter)), MEDIA_MS, "Dora's streams on eu-central and ap-tokyo", () => `they are on ${JSON.stringify(doraOnBridges(ids))}`);
     const where = doraOnBridges(ids);
     const dcs = new Set(where.map((w) => w.split(':')[0]));
     expect([...dcs].sort()).toEqual([JP.datacenter, DE.datacenter].sort());
@@ -349,9 +341,8 @@ describe('a cascaded meeting in Chromium', () => {
         },
         MEDIA_MS,
         'the map to draw the broker\u2019s hops',
-      ).catch((e: unknown) => {
-        throw new Error(`${(e as Error).message}: ${JSON.stringify(seen)}`, { cause: e });
-      });
+        () => JSON.stringify(seen),
+      );
       expect(seen.drawn).toEqual(seen.planned);
       if (SHOTS) await consolePage.screenshot({ path: join(SHOTS, 'console-relays.png') });
     } finally {
@@ -370,28 +361,24 @@ describe('a cascaded meeting in Chromium', () => {
     // Every frame of hers Jun decodes from now on came through eu-south: eu-central is gone, and her page has been on eu-south since.
     let last = (await decodedByName(jun))[DE.name] ?? 0;
     let fresh = 0;
-    await explained(
-      until(
-        async () => {
-          const now = (await decodedByName(jun))[DE.name] ?? 0;
-          // A new stream starts counting from zero.
-          fresh += now >= last ? now - last : now;
-          last = now;
-          return fresh >= FRAMES;
-        },
-        FAILOVER_LIMIT_MS + 10_000,
-        'Jun to decode Dora again',
-      ),
-      [JP.name],
+    await until(
+      async () => {
+        const now = (await decodedByName(jun))[DE.name] ?? 0;
+        // A new stream starts counting from zero.
+        fresh += now >= last ? now - last : now;
+        last = now;
+        return fresh >= FRAMES;
+      },
+      FAILOVER_LIMIT_MS + 10_000,
+      'Jun to decode Dora again',
+      () => mediaStates([JP.name]),
     );
     const backMs = Date.now() - killed;
     console.log(JSON.stringify({ cascadeFailoverChromium: { killed: DE.datacenter, movedTo: SPARE, reconnectedMs: movedMs, decodedAgainMs: backMs } }));
     expect(backMs).toBeLessThan(FAILOVER_LIMIT_MS);
     // Dora sees the others again on eu-south, and the fences still hold.
-    await explained(until(() => decodesAll(DE.name), MEDIA_MS, 'Dora to decode Uma and Jun on eu-south'), [DE.name]);
-    await until(() => Promise.resolve(laidOut(doraOnBridges(), SPARE)), MEDIA_MS, `Dora's streams on ${SPARE} and ap-tokyo`).catch((e: unknown) => {
-      throw new Error(`${(e as Error).message}: they are on ${JSON.stringify(doraOnBridges())}`, { cause: e });
-    });
+    await until(() => decodesAll(DE.name), MEDIA_MS, 'Dora to decode Uma and Jun on eu-south', () => mediaStates([DE.name]));
+    await until(() => Promise.resolve(laidOut(doraOnBridges(), SPARE)), MEDIA_MS, `Dora's streams on ${SPARE} and ap-tokyo`, () => `they are on ${JSON.stringify(doraOnBridges())}`);
     const where = doraOnBridges();
     expect([...new Set(where.map((w) => w.split(':')[0]))].sort()).toEqual([JP.datacenter, SPARE].sort());
     expect(where.filter((w) => w.startsWith(`${SPARE}:out:relay:`))).toEqual([`${SPARE}:out:relay:${JP.datacenter}`]);

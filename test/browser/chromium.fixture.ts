@@ -115,10 +115,11 @@ export async function untilMediaFlows(page: Page, ms: number): Promise<Inbound[]
   throw new Error(`no decoded media within ${ms} ms: ${JSON.stringify(stats)}; state ${JSON.stringify(await pageState(page))}; e2ee ${JSON.stringify(crypto)}`);
 }
 
-export async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+/** Waits for `check`; on timeout, throws naming `what`, and what there was when `seen` is given. */
+export async function until(check: () => Promise<boolean>, ms: number, what: string, seen?: () => string | Promise<string>): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${seen ? `: ${await seen()}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
