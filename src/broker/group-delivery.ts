@@ -20,7 +20,9 @@
  * answers with the epoch and tag it holds (`mls-joined`, passed on with its
  * route ticket: `rejoinGroup`), and the group goes on at that epoch as it
  * does for members that carry it to a new bridge. Meanwhile no newcomer
- * founds a group of its own (for RESYNC_MS at most).
+ * founds a group of its own (for RESYNC_MS at most). A bridge whose control
+ * channel broke lost what was sent to it meanwhile: the members there that
+ * the group knows are asked too, and one that missed a commit reconnects.
  */
 import { GeobridgeError } from '../core/errors.js';
 import { compilePolicy } from '../core/policy/compile.js';
@@ -65,6 +67,14 @@ interface Group {
   readonly asked: Set<string>;
   /** Called once nobody is left to answer. */
   answered: (() => void)[];
+  /**
+   * Members it knows, asked what they hold when their bridge came back (its
+   * control channel broke, and what was sent meanwhile was lost), with the
+   * group's epoch then: one that answers an older epoch missed a commit.
+   */
+  readonly checked: Map<string, number>;
+  /** The last commit accepted: who made it, and the epoch it began. */
+  lastCommit: { readonly by: string; readonly epoch: number } | undefined;
 }
 
 /** How long a restarted broker waits for a cascaded meeting's members to say they hold its group before a newcomer may found a new one. */
@@ -89,7 +99,7 @@ function stateOf(ctx: BrokerContext): State {
 function groupOf(ctx: BrokerContext, meeting: string): Group {
   const { groups } = stateOf(ctx);
   let group = groups.get(meeting);
-  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined, asked: new Set(), answered: [] }));
+  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined, asked: new Set(), answered: [], checked: new Map(), lastCommit: undefined }));
   return group;
 }
 
@@ -114,6 +124,7 @@ export function admitToGroup(ctx: BrokerContext, meeting: string, arrival: Group
   const state = stateOf(ctx);
   const group = groupOf(ctx, meeting);
   group.members.delete(arrival.id);
+  group.checked.delete(arrival.id);
   const entry = group.relay.admit(arrival.id, group.members.size, carried, encrypts);
   group.members.set(arrival.id, { ...arrival, since: ++state.admissions, encrypts: entry === 'continue' });
   const members = scope(group);
@@ -149,18 +160,28 @@ export function awaitUnknownMembers(ctx: BrokerContext, meeting: string, stored:
 /**
  * The bridge of `datacenter` is back in touch (after this broker restarted,
  * or its control channel broke): each participant there that the meeting's
- * group forgot is asked what it holds (`mls-resync`). Resolves once every
- * member asked has answered or left, or RESYNC_MS have passed.
+ * group forgot is asked what it holds (`mls-resync`). So is each member
+ * there that it knows and that takes part in the group: what was sent while
+ * the channel was down was lost, a commit among it, and a member that
+ * missed one would stay in an epoch the others left, unable to read or be
+ * read, for the rest of the call. Resolves once every forgotten member asked
+ * has answered or left, or RESYNC_MS have passed.
  */
 export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: string, present: readonly Participant[]): Promise<void> {
   const unknown = awaitUnknownMembers(ctx, meeting, present).map((p) => p.id);
+  const existing = stateOf(ctx).groups.get(meeting);
+  const here = [...(existing?.members.values() ?? [])].filter((m) => m.datacenter === datacenter && !unknown.includes(m.id)).map((m) => m.id);
+  const known = existing?.relay.takingPart(here) ?? [];
   // A bridge from before `mls-resync` would refuse the command and reconnect, to be asked again: its members are left to reconnect.
-  if (unknown.length === 0 || !ctx.control.passesResync(datacenter)) return Promise.resolve();
+  if (unknown.length + known.length === 0 || !ctx.control.passesResync(datacenter)) return Promise.resolve();
   const group = groupOf(ctx, meeting);
+  const { epoch } = group.relay.status;
+  for (const id of known) group.checked.set(id, epoch);
   for (const id of unknown) group.asked.add(id);
-  void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: unknown, message: { type: 'mls-resync' } }] });
+  void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: [...unknown, ...known], message: { type: 'mls-resync' } }] });
   // Whoever has not answered by then is not waited for any longer.
   setTimeout(() => {
+    for (const id of known) if (group.checked.get(id) === epoch) group.checked.delete(id);
     heard(ctx, meeting, group, unknown);
   }, RESYNC_MS).unref();
   return new Promise((resolve) => {
@@ -228,6 +249,7 @@ export function leaveGroup(ctx: BrokerContext, meeting: string, participant: str
   if (group) heard(ctx, meeting, group, [participant]);
   if (group?.members.get(participant)?.session !== session) return;
   group.members.delete(participant);
+  group.checked.delete(participant);
   if (group.members.size === 0) {
     clearTimeout(group.resync);
     stateOf(ctx).groups.delete(meeting);
@@ -254,6 +276,11 @@ export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: s
   }
   const before = member.encrypts;
   if (message.type === 'mls-joined') {
+    if (missedCommit(group, participant, message.epoch)) {
+      // It missed a commit while its bridge was out of touch: it reconnects, and is added with a key package.
+      void ctx.control.evict(datacenter, { meeting, participant, session, code: 'GROUP_MOVED_ON', reason: `the meeting's group moved on from epoch ${String(message.epoch)} while your bridge was out of touch with the broker; reconnect to be added to it` });
+      return false;
+    }
     group.relay.joined(participant, message.epoch, message.tag);
     member.encrypts = true;
     return !before;
@@ -264,9 +291,26 @@ export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: s
   // The chat is the sender's content: its ciphertext goes only where the sender's media may go.
   if (message.kind === 'application') others = others.filter((id) => reaches(ctx, member, group.members.get(id)));
   const outgoing = group.relay.submit(participant, message, others);
-  if (outgoing.some((o) => o.to === participant && o.message.type === 'mls-result' && o.message.accepted)) member.encrypts = true;
+  if (outgoing.some((o) => o.to === participant && o.message.type === 'mls-result' && o.message.accepted)) {
+    member.encrypts = true;
+    group.lastCommit = { by: participant, epoch: group.relay.status.epoch };
+  }
   send(ctx, meeting, group, outgoing);
   return member.encrypts && !before;
+}
+
+/**
+ * Whether a member asked what it holds (its bridge came back), saying it
+ * holds `epoch`, missed a commit: one accepted before it was asked, or its
+ * own, accepted after, whose answer crossed the question (the SDK drops a
+ * commit still awaiting its answer when asked, and says the epoch before
+ * it). A commit of another's that crossed the question reaches it next.
+ */
+function missedCommit(group: Group, participant: string, epoch: number): boolean {
+  const asked = group.checked.get(participant);
+  group.checked.delete(participant);
+  if (asked === undefined) return false;
+  return epoch < asked || (group.lastCommit?.by === participant && epoch < group.lastCommit.epoch);
 }
 
 /** The members of a cascaded meeting whose media is end-to-end encrypted (they showed they are in its group). */

@@ -118,6 +118,7 @@ describe('the MLS relay awaiting holders (a delivery service that restarted)', (
     relay.admit('plain', 0, undefined, false);
     expect(relay.admit('ben', 1)).toBe('join');
     expect(relay.admit('cy', 2)).toBe('join');
+    expect(relay.takingPart(['plain', 'ben', 'cy'])).toEqual(['ben', 'cy']);
     expect(relay.settle(['plain', 'ben', 'cy'])).toEqual([{ to: 'ben', message: { type: 'mls-found' } }]);
     expect(relay.held).toBe(true);
     expect(relay.admit('dee', 3)).toBe('join');

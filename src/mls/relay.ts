@@ -137,6 +137,11 @@ export class MlsRelay {
     return this.#foundIfNoHolder(remaining);
   }
 
+  /** Of `participants`, those that take part in the group: they hold it or wait to be added to it. */
+  takingPart(participants: readonly string[]): string[] {
+    return participants.filter((id) => !this.#outside.has(id));
+  }
+
   /** Of `participants`, those waiting to be added to the group: neither holding it nor outside it. */
   waitingAmong(participants: readonly string[]): string[] {
     return participants.filter((id) => !this.#holders.has(id) && !this.#outside.has(id));

@@ -50,7 +50,8 @@
  * say when they hold it (`mls-joined`), and when the last holder leaves the
  * bridge asks one of those still waiting to found a new one (`mls-found`).
  * A delivery service that lost what it knew of the group (a cascading
- * broker that restarted) asks each participant what it holds
+ * broker that restarted), or whose messages to a bridge were lost (its
+ * control channel broke), asks each participant there what it holds
  * (`mls-resync`): a member says so again (`mls-joined`), one still waiting
  * sends its key package again.
  * A participant that held the group on its last bridge names it in `join`
@@ -309,7 +310,7 @@ export interface MlsResultMessage {
 export interface MlsFoundMessage {
   readonly type: 'mls-found';
 }
-/** The delivery service lost what it knew of the group (a cascading broker restarted): say again whether you hold it (`mls-joined`), or send your key package again. */
+/** The delivery service lost what it knew of the group (a cascading broker restarted), or its messages to this bridge were lost: say again whether you hold it (`mls-joined`), or send your key package again. */
 export interface MlsResyncMessage {
   readonly type: 'mls-resync';
 }

@@ -490,9 +490,11 @@ export class MeetingKeys {
 
   /**
    * The delivery service lost what it knew of the group (a cascading broker
-   * restarted): say that we hold it, or send our key package again. A commit
-   * of ours still awaiting its answer was lost with it: dropped, and made
-   * again if we are still the committer.
+   * restarted), or its messages to our bridge were lost: say that we hold it
+   * (the epoch tells it whether we missed a commit), or send our key package
+   * again. A commit of ours still awaiting its answer was lost with it, or
+   * its answer was: dropped, and made again if we are still the committer
+   * (if it had been accepted, the delivery service sends us to reconnect).
    */
   resync(): void {
     this.#run(async () => {
