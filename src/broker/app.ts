@@ -7,13 +7,14 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { isGeobridgeError } from '../core/errors.js';
 import type { BrokerContext } from './context.js';
 import { errorBody, RETRY_AFTER_SECONDS } from './http-errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
 import { registerRateLimits } from './rate-limits.js';
+import { answerClientError } from './raw-answers.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { consoleRoutes } from './routes/console.js';
 import { consolePageRoutes } from './routes/console-page.js';
@@ -39,6 +40,11 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
     bodyLimit: 1024 * 1024,
     trustProxy: false, // X-Forwarded-For is honoured only from configured proxies (client-ip.ts)
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // What fails before a route (a malformed %-escape in the URL, bytes that are not HTTP/1.1) gets the error body too.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).status(400).send(errorBody('BAD_REQUEST', `${error.message}; check the URL (a % must start a valid escape such as %20).`));
+    },
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
 
@@ -50,7 +56,9 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
   app.setErrorHandler((error: unknown, request, reply) => {
     const { code, message } = classify(error);
     const body = errorBody(code, message);
-    if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    // A refusal for want of capacity inside the fence is an answer, audited as a decision: not a failure of the broker.
+    if (code === 'NO_CAPACITY_IN_FENCE' || code === 'NO_ZONE') request.log.info({ code }, 'route refused');
+    else if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
     const retry = RETRY_AFTER_SECONDS[code];
     if (retry !== undefined) void reply.header('retry-after', String(retry));
     return reply.status(body.statusCode).send(body);

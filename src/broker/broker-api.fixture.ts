@@ -55,8 +55,8 @@ export function brokerApi(current: () => TestBroker) {
     return call({ method: 'POST', url: '/v1/route', headers: { authorization: `Bearer ${token}` }, remoteAddress: ip, payload: {}, ...extra });
   }
 
-  /** A route ticket the broker could have issued to a participant from `country`, naming only `datacenter`. */
-  async function ticketAt(datacenter: string, meetingId: string, country = 'US'): Promise<string> {
+  /** A route ticket the broker could have issued to a participant from `country`, naming only `datacenter` (and the manifest in force, unless given). */
+  async function ticketAt(datacenter: string, meetingId: string, country = 'US', manifestSha256?: string): Promise<string> {
     const { ctx } = current();
     const { manifest, sha256 } = ctx.policy.current;
     const jurisdiction = compilePolicy(manifest).datacenterById.get(datacenter)?.jurisdiction ?? 'US';
@@ -73,7 +73,7 @@ export function brokerApi(current: () => TestBroker) {
       decision: `dec-${participant}`,
       country,
       name: 'Claimant',
-      manifest: sha256,
+      manifest: manifestSha256 ?? sha256,
       policy,
       ice: iceAllowanceDigest({ [datacenter]: [] }),
     });

@@ -27,6 +27,7 @@ import { recordAudit, type BrokerContext } from './context.js';
 import type { BridgeAbilities } from './control.js';
 import { catchUpBridge } from './recheck.js';
 import type { PresenceLimits } from './rate-limits.js';
+import { answerWithoutUpgrade } from './raw-answers.js';
 import { rejectBridgeMessage } from './rejection-summary.js';
 
 export const PRESENCE_PATH = '/v1/bridges/presence';
@@ -69,7 +70,7 @@ export function servePresence(app: FastifyInstance, ctx: BrokerContext, limits: 
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(request.url ?? '/', 'http://broker').pathname !== PRESENCE_PATH) {
-      socket.destroy();
+      answerWithoutUpgrade(app.server, request, socket, head);
       return;
     }
     limits.gateUpgrade(request, socket, () => {

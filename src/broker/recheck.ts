@@ -61,7 +61,8 @@ export async function recheckLiveMeetings(ctx: BrokerContext, manifest: Manifest
   const ended: { meeting: string; reason: string }[] = [];
   const meetings = (await ctx.store.listLiveMeetings()).filter((m) => onlyAccount === undefined || m.accountId === onlyAccount);
   const end = async (meeting: Meeting, reason: string): Promise<void> => {
-    await ctx.store.endMeeting(meeting.id, ctx.now().toISOString(), reason);
+    // Its host may have ended it meanwhile: that end stands, and was audited.
+    if (!(await ctx.store.endMeeting(meeting.id, ctx.now().toISOString(), reason))) return;
     ended.push({ meeting: meeting.id, reason });
     await recordAudit(ctx, 'meeting.ended', { meeting: meeting.id, reason });
   };

@@ -16,7 +16,8 @@ export const IDENTITY_AUDIENCE = 'geobridge:identity';
 export const IDENTITY_TYPE = 'gb-identity+jwt';
 
 /** A raw 32-byte Ed25519 public key in base64url without padding: 43 characters, the last one carrying 2 bits. */
-const ED25519_PUBLIC_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+export const ED25519_PUBLIC_KEY_PATTERN = '^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$';
+const ED25519_PUBLIC_KEY = new RegExp(ED25519_PUBLIC_KEY_PATTERN);
 
 /** Claims of an identity assertion (`sub`: the participant). */
 export interface IdentityAssertionClaims extends BaseClaims {

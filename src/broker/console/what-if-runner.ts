@@ -27,10 +27,14 @@ export type WhatIfReply = { readonly id: number; readonly answer: ConsoleWhatIf 
 const SOURCE = new URL('./what-if-worker.ts', import.meta.url);
 const BUILT = new URL('../../../dist/cli/what-if-worker.js', import.meta.url);
 
-/** The worker: the built one, or the source through tsx (registered in the worker, as bin/geobridge.js does in the process). */
+/**
+ * The worker: the built one, or the source through tsx (registered in the
+ * worker, as bin/geobridge.js does in the process). tsx is found from here:
+ * an eval'd worker would look for it from the working directory.
+ */
 function startWorker(): Worker {
   if (typeof GEOBRIDGE_BUILT === 'boolean') return new Worker(BUILT);
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(SOURCE.href)}); });`;
+  const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(SOURCE.href)}); });`;
   return new Worker(boot, { eval: true });
 }
 

@@ -126,6 +126,8 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     '/v1/console/events',
     {
       ...BY_SESSION,
+      // A stream has no headers to answer HEAD with: Node would hold them until the stream ends.
+      exposeHeadRoute: false,
       schema: {
         tags: ['console'],
         summary: 'The overview as server-sent events: `event: overview` on connect and whenever it changes, `: ping` every 15 s; ends with the session',
@@ -332,8 +334,7 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       checkCsrf(request, session);
       const meeting = await ctx.store.getMeeting(request.params.id);
       if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${request.params.id}'.`);
-      await endMeeting(ctx, meeting.id, OPERATOR_END_REASON);
-      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'console.end-meeting', target: meeting.id });
+      if (await endMeeting(ctx, meeting.id, OPERATOR_END_REASON)) await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'console.end-meeting', target: meeting.id });
       return { ended: true as const };
     },
   );

@@ -13,6 +13,7 @@ import type { BrokerApp } from './broker-app.js';
 import { requireJoinToken } from '../auth.js';
 import type { BrokerContext } from '../context.js';
 import { IdentityAnswer } from '../../protocol/answers.js';
+import { ED25519_PUBLIC_KEY_PATTERN } from '../../protocol/identity-assertion.js';
 import { issueIdentityAssertion } from '../tickets.js';
 import { BEARER } from './schemas.js';
 
@@ -27,7 +28,7 @@ export function identityRoutes(app: BrokerApp, ctx: BrokerContext): void {
         tags: ['route'],
         summary: "Bind the participant's MLS signature key to its identity: a broker-signed identity assertion (join token as bearer)",
         security: BEARER,
-        body: Type.Object({ signatureKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'Raw Ed25519 public key, base64url without padding' }) }, { additionalProperties: false }),
+        body: Type.Object({ signatureKey: Type.String({ pattern: ED25519_PUBLIC_KEY_PATTERN, description: 'Raw 32-byte Ed25519 public key, base64url without padding (43 characters)' }) }, { additionalProperties: false }),
         response: { 201: IdentityAnswer },
       },
     },

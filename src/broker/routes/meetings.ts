@@ -163,12 +163,19 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
   );
 }
 
-/** Ends a meeting: marked ended in the store, audited, and closed by every bridge (its host's DELETE, and the operator's console). */
-export async function endMeeting(ctx: BrokerContext, meeting: string, reason: string): Promise<void> {
-  await ctx.store.endMeeting(meeting, ctx.now().toISOString(), reason);
+/**
+ * Ends a meeting: marked ended in the store, audited, and closed by every
+ * bridge (its host's DELETE, and the operator's console). A meeting already
+ * ended stays as it was, with its first reason: nothing is audited or sent
+ * again (a bridge that missed the end hears of it when it reconnects). True
+ * when this call ended it.
+ */
+export async function endMeeting(ctx: BrokerContext, meeting: string, reason: string): Promise<boolean> {
+  if (!(await ctx.store.endMeeting(meeting, ctx.now().toISOString(), reason))) return false;
   await recordAudit(ctx, 'meeting.ended', { meeting, reason });
   // Ended everywhere: the bridges close it before they forward another packet.
   await ctx.control.end(meeting, reason);
+  return true;
 }
 
 /** A fresh participant id and its join token for `meeting`. */

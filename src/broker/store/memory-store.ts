@@ -138,12 +138,13 @@ export class MemoryStore implements Store {
     });
   }
 
-  endMeeting(id: string, at: string, reason: string): Promise<void> {
+  endMeeting(id: string, at: string, reason: string): Promise<boolean> {
     return this.#run(() => {
       const m = this.#meetings.get(id);
       if (!m) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${id} does not exist`);
-      if (m.endedAt !== undefined) return;
+      if (m.endedAt !== undefined) return false;
       this.#meetings.set(id, { ...m, endedAt: at, endedReason: reason });
+      return true;
     });
   }
 

@@ -282,13 +282,14 @@ export class PostgresStore implements Store {
     return row && rowToMeeting(row);
   }
 
-  async endMeeting(id: string, at: string, reason: string): Promise<void> {
+  async endMeeting(id: string, at: string, reason: string): Promise<boolean> {
     const what = `end meeting ${id}`;
     // `ended_at IS NULL` keeps the first reason; meetings are never deleted, so the follow-up check is race-free.
     const { rowCount } = await this.#query(what, 'UPDATE meetings SET ended_at = $2, ended_reason = $3 WHERE id = $1 AND ended_at IS NULL', [id, at, reason]);
     if (rowCount === 0 && (await this.#query(what, 'SELECT 1 FROM meetings WHERE id = $1', [id])).rowCount === 0) {
       throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${id} does not exist`);
     }
+    return rowCount === 1;
   }
 
   async listLiveMeetings(): Promise<Meeting[]> {

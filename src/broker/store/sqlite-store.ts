@@ -454,11 +454,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  endMeeting(id: string, at: string, reason: string): Promise<void> {
+  endMeeting(id: string, at: string, reason: string): Promise<boolean> {
     return this.#write(`end meeting ${id}`, () => {
       // `ended_at IS NULL` in the UPDATE keeps the first reason; meetings are never deleted, so the follow-up check is race-free.
       const { changes } = this.#s.endMeeting.run({ id, at, reason });
       if (changes === 0 && !this.#s.meetingExists.get(id)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${id} does not exist`);
+      return changes === 1;
     });
   }
 

@@ -161,8 +161,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
 
       it('ends a meeting; a second end is a no-op that keeps the first time and reason', async () => {
         await seedMeeting('m1');
-        await store.endMeeting('m1', at(10), 'host');
-        await store.endMeeting('m1', at(20), 'policy');
+        expect(await store.endMeeting('m1', at(10), 'host')).toBe(true);
+        expect(await store.endMeeting('m1', at(20), 'policy')).toBe(false);
         expect(await store.getMeeting('m1')).toStrictEqual(meeting('m1', 'a1', { endedAt: at(10), endedReason: 'host' }));
       });
 

@@ -141,8 +141,8 @@ export interface Store {
 
   createMeeting(meeting: Meeting): Promise<void>;
   getMeeting(id: string): Promise<Meeting | undefined>;
-  /** Marks a meeting ended; idempotent (a second call keeps the first reason). */
-  endMeeting(id: string, at: string, reason: string): Promise<void>;
+  /** Marks a meeting ended; idempotent (a second call keeps the first time and reason). True when this call ended it. */
+  endMeeting(id: string, at: string, reason: string): Promise<boolean>;
   /** Meetings not ended, oldest first. */
   listLiveMeetings(): Promise<Meeting[]>;
 
