@@ -343,7 +343,7 @@ describe('geobridge receipt verify', () => {
       writeFileSync(file, JSON.stringify(answer));
       const r = await run('receipt', 'verify', file, '--broker', broker.url);
       expect(r.code, r.err).toBe(0);
-      expect(r.out).toMatch(/^record 3 is in the log: the tree head of 3 records signed \S+ holds it \(an inclusion proof of 1 hash, checked here\)\nthe route: US → us-east \(US\), then .*; decided \S+, decision dec_\S+, under manifest [0-9a-f]{64}\nlog key \S+, fetched from the broker/);
+      expect(r.out).toMatch(/^record 3 is in the log: the tree head of 3 records signed \S+ holds it \(an inclusion proof of 1 hash, checked here\)\nthe route ticket is the broker's, for decision dec_\S+ under manifest [0-9a-f]{12}…, for US → us-east \(US\), [^\n]+\nthe route: US → us-east \(US\), then .*; decided \S+, decision dec_\S+, under manifest [0-9a-f]{64}\nlog key \S+, fetched from the broker/);
       // Pinned key and a head kept now.
       const keyFile = join(base, `key-${String(++dirs)}.json`);
       writeFileSync(keyFile, await (await fetch(new URL('/v1/log/key', broker.url))).text());

@@ -63,10 +63,11 @@ afterAll(async () => {
 }, 30_000);
 
 describe('geobridge receipt verify FILE (a routing receipt file)', () => {
-  it('verifies offline under the pinned key, and names country → datacenter (jurisdiction), when, and the manifest', async () => {
+  it('verifies offline under the pinned key, and names country → datacenter (jurisdiction), when, and the manifest, as the file’s word', async () => {
     const r = await run('receipt', 'verify', goodPath, '--log-key', keyPath);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/^US → us-east \(US\), connected \S+Z; decided \S+Z, decision dec_\S+, under manifest [0-9a-f]{64}\nrecord \d+ is in the log: the file's tree head of \d+ records, signed \S+, holds it \(an inclusion proof of \d+ hash(es)?, checked here\)\n$/);
+    // The log key signs the record's hash, not what was decided: offline, the route is what the file says.
+    expect(r.out).toMatch(/^the file says: US → us-east \(US\), connected \S+Z; decided \S+Z, decision dec_\S+, under manifest [0-9a-f]{64} \(not checked offline: [^\n]+\)\nrecord \d+ is in the log: the file's tree head of \d+ records, signed \S+, holds it \(an inclusion proof of \d+ hash(es)?, checked here\)\n$/);
     const json = JSON.parse((await run('receipt', 'verify', goodPath, '--log-key', keyPath, '--json')).out) as { ok: boolean; keyPinned: boolean; routes: { ok: boolean }[] };
     expect(json).toMatchObject({ ok: true, keyPinned: true, routes: [{ ok: true, seq: good.routes[0]?.receipt.index !== undefined ? good.routes[0].receipt.index + 1 : -1 }] });
   });
@@ -78,6 +79,11 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     expect(r.out).toContain(") extends the file's and holds the same record");
     expect(r.out).toContain('the bridge of us-east proved it was reached');
     expect(r.out).toMatch(/log key \S+, fetched from the broker: pin it/);
+    expect(r.out).toMatch(/^US → us-east \(US\), connected/);
+    // A route whose country and datacenters were changed to another's: its ticket says what the broker decided.
+    const moved = edited((route) => ({ ...route, country: 'CN', candidates: [{ datacenter: 'cn-beijing', jurisdiction: 'CN' }] }));
+    const forged = await run('receipt', 'verify', moved, '--broker', cluster.broker.url);
+    expect([forged.code, forged.out]).toEqual([1, expect.stringMatching(/^not verified: the route ticket says the broker decided US → us-east \(US\)[^\n]*, not CN → cn-beijing \(CN\) as the receipt says: the receipt was altered\n$/) as unknown]);
     const bogus = edited((route) => ({ ...route, connections: route.connections.map((c) => ({ ...c, challenge: `${c.challenge}x` })) }));
     const replayed = await run('receipt', 'verify', bogus, '--broker', cluster.broker.url, '--log-key', keyPath);
     expect([replayed.code, replayed.out]).toEqual([1, expect.stringMatching(/^not verified: the bridge proof for us-east does not hold: the proof is for us-east, another challenge or another participant\n$/) as unknown]);

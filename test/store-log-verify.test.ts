@@ -9,7 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { leafEntry, type AuditRecord } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
 import { checkInclusionPromise, signInclusionPromise, signTreeHead, verifyTreeHead, type InclusionPromise, type LogKey, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
+import { KeyRing } from '../src/broker/keys.js';
 import { ephemeralLogKey, loadLogKey, logPublicJwk } from '../src/broker/log-key.js';
+import { MemoryStore } from '../src/broker/store/memory-store.js';
+import { issueRouteTicket } from '../src/broker/tickets.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type ReceiptFileRoute, type RoutingReceiptFile } from '../src/core/receipt-file.js';
 import { BrokerClient } from '../src/sdk/broker-client.js';
 import { buildReceiptFile, RouteReceipts, type RouteReceipt } from '../src/sdk/receipts.js';
@@ -83,11 +86,25 @@ function keyFile(key: LogKey): string {
   return save(logPublicJwk(key));
 }
 
-/** A broker's log API over the log in `dir` as record store `store`'s (`?store=`); `ignoresStore`: a broker from before record stores. */
+/** The broker's ticket keys, and the route ticket of the decisions above (dec_2: DE → eu-central), as /v1/route answers it. */
+const tickets = KeyRing.load(new MemoryStore(), () => new Date());
+async function ticketOfDecision(): Promise<string> {
+  const keys = await tickets;
+  const policy = { hostCountry: 'DE' };
+  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_2', country: 'DE', name: 'Anna', manifest: MANIFEST, policy, ice: 'x'.repeat(43) });
+  return issued.token;
+}
+
+/** A broker's log API over the log in `dir` as record store `store`'s (`?store=`), and its ticket keys; `ignoresStore`: a broker from before record stores. */
 async function logServer(dir: string, store: string, options: { ignoresStore?: boolean } = {}): Promise<{ url: string; asked: string[]; server: Server }> {
   const asked: string[] = [];
+  const keys = await tickets;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/.well-known/jwks.json') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(keys.jwks()));
+      return;
+    }
     asked.push(`${url.pathname}${url.search}`);
     const named = url.searchParams.get('store');
     void (async () => {
@@ -224,7 +241,7 @@ describe('geobridge receipt verify, a decision in a record store’s log', () =>
       const { dir, key, route } = await storeLog('eu');
       const broker = await logServer(dir, 'eu');
       try {
-        const answer = save({ decisionId: 'dec_2', country: 'DE', candidates: route.candidates, receipt: route.receipt });
+        const answer = save({ decisionId: 'dec_2', country: 'DE', candidates: route.candidates, ticket: await ticketOfDecision(), receipt: route.receipt });
         const r = await run('receipt', 'verify', answer, '--broker', broker.url, '--log-key', keyFile(key));
         expect(r.code, r.out + r.err).toBe(0);
         expect(r.out).toMatch(/^record 3 is in the log of record store eu: the tree head of 3 records signed \S+ holds it/);
@@ -238,6 +255,26 @@ describe('geobridge receipt verify, a decision in a record store’s log', () =>
         const kept = save({ ...route.sth, log: 'us' });
         const other = await run('receipt', 'verify', answer, '--broker', broker.url, '--log-key', keyFile(key), '--sth', kept);
         expect([other.code, other.out]).toEqual([1, 'not verified: the tree head you kept is of the log of record store us, but the receipt is for the log of record store eu: give --sth a head of that log (GET /v1/log/sth?store=eu)\n']);
+      } finally {
+        broker.server.close();
+      }
+    });
+
+    it('refuses an answer whose country or candidates were altered: by its ticket with --broker, by the record with --log and in audit prove (exit 1)', async () => {
+      const { dir, key, route } = await storeLog('eu');
+      const broker = await logServer(dir, 'eu');
+      try {
+        const forged = save({ decisionId: 'dec_2', country: 'CN', candidates: [{ datacenter: 'cn-beijing', role: 'primary', jurisdiction: 'CN' }], ticket: await ticketOfDecision(), receipt: route.receipt });
+        const byTicket = await run('receipt', 'verify', forged, '--broker', broker.url, '--log-key', keyFile(key));
+        expect([byTicket.code, byTicket.out]).toEqual([1, 'not verified: the route ticket says the broker decided DE → eu-central (DE), not CN → cn-beijing (CN) as the receipt says: the receipt was altered\n']);
+        const byRecord = await run('receipt', 'verify', forged, '--log', dir, '--log-key', keyFile(key));
+        expect([byRecord.code, byRecord.out]).toEqual([1, expect.stringMatching(/^not verified: the log in \S+: record 3 decided DE → eu-central \(DE\), not CN → cn-beijing \(CN\) as the receipt says: the receipt was altered\n$/) as unknown]);
+        const proved = await run('audit', 'prove', forged, '--data', dir, '--log-key', keyFile(key));
+        expect([proved.code, proved.out]).toEqual([1, 'not proven: record 3 decided DE → eu-central (DE), not CN → cn-beijing (CN) as the receipt says: the receipt was altered\n']);
+        // Without its ticket, what an answer says was decided has nothing signed to stand on but the record.
+        const bare = save({ decisionId: 'dec_2', country: 'DE', candidates: route.candidates, receipt: route.receipt });
+        const unsigned = await run('receipt', 'verify', bare, '--broker', broker.url, '--log-key', keyFile(key));
+        expect([unsigned.code, unsigned.out]).toEqual([1, expect.stringContaining('not verified: the answer lacks its route ticket') as unknown]);
       } finally {
         broker.server.close();
       }

@@ -28,7 +28,7 @@ export function receiptsOf(input: ReturnType<typeof readReceiptInput>): AnswerRe
   if (input.kind === 'answer') return [input.answer];
   return input.file.routes.map((route) => {
     const { manifestSha256, ...promise } = route.receipt;
-    return { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth, answer: { ...route } };
+    return { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth, route: { country: route.country, candidates: route.candidates }, answer: { ...route } };
   });
 }
 
@@ -42,7 +42,7 @@ function readJson(path: string): unknown {
 }
 
 function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
-  const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown } | null;
+  const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown; country?: unknown; candidates?: unknown } | null;
   const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
   if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
     throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
@@ -51,6 +51,7 @@ function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
   return {
     promise,
     answer: v as Record<string, unknown>,
+    route: { country: v?.country, candidates: v?.candidates },
     ...(typeof v?.decisionId === 'string' ? { decisionId: v.decisionId } : {}),
     ...(typeof r.manifestSha256 === 'string' ? { manifestSha256: r.manifestSha256 } : {}),
     ...(v?.sth !== undefined ? { sth: treeHeadFrom(v.sth, path) } : {}),

@@ -95,6 +95,29 @@ export interface Receipt {
   /** The manifest the receipt says the decision was made under (the promise does not sign it; the record does). */
   readonly manifestSha256?: string;
   readonly sth?: SignedTreeHead;
+  /** What the receipt says was decided: the participant's country and the candidates, in order (the promise signs neither; the record holds both). */
+  readonly route?: ClaimedRoute;
+}
+
+/** A route as a receipt tells it, read from untrusted JSON. */
+export interface ClaimedRoute {
+  readonly country: unknown;
+  readonly candidates: unknown;
+}
+
+/** A route's candidates as [datacenter, jurisdiction] pairs (none when it has no list). */
+function pairsOf(route: ClaimedRoute): [unknown, unknown][] {
+  return Array.isArray(route.candidates) ? (route.candidates as unknown[]).map((c) => [(c as { datacenter?: unknown } | null)?.datacenter, (c as { jurisdiction?: unknown } | null)?.jurisdiction]) : [];
+}
+
+/** Whether two routes name the same country and the same candidates, in the same order, with the same jurisdictions. */
+export function sameRoute(a: ClaimedRoute, b: ClaimedRoute): boolean {
+  return JSON.stringify([a.country, pairsOf(a)]) === JSON.stringify([b.country, pairsOf(b)]);
+}
+
+/** "DE → eu-central (DE), eu-south (IT)": a route's country and candidates, for people. */
+export function routeWords(route: ClaimedRoute): string {
+  return `${String(route.country)} → ${pairsOf(route).map(([dc, jurisdiction]) => `${String(dc)} (${String(jurisdiction)})`).join(', ')}`;
 }
 
 /** The outcome of proving a receipt against a log. */
@@ -124,6 +147,10 @@ export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, 
   const manifest = record.data.manifestSha256;
   if (receipt.manifestSha256 !== undefined && typeof manifest === 'string' && manifest !== receipt.manifestSha256) {
     return { ok: false, reason: `wrong manifest: record ${String(seq)} was decided under manifest ${manifest}, the receipt names ${receipt.manifestSha256}` };
+  }
+  if (receipt.route !== undefined) {
+    const logged = { country: record.data.country, candidates: record.data.candidates };
+    if (!sameRoute(receipt.route, logged)) return { ok: false, reason: `record ${String(seq)} decided ${routeWords(logged)}, not ${routeWords(receipt.route)} as the receipt says: the receipt was altered` };
   }
   const tree = treeOf(records);
   if (receipt.sth !== undefined) {

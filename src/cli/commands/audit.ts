@@ -40,9 +40,9 @@ DIR/keys/log.pem either way. Never creates the log or changes its records.
   prove    checks a receipt — the meeting page's routing receipt file (every
            route in it), or a /v1/route answer saved as JSON, which is
            enough on its own — against the log: the log's signed promise,
-           the same record at the promised place, the decision and the
-           manifest it names,
-           and (if the file has an "sth") the tree head kept with it.
+           the same record at the promised place, the decision, the
+           manifest, the country and the candidates it names, and (if
+           the file has an "sth") the tree head kept with it.
            A receipt whose promise names a record store ("log") is proven
            only in that store's log.
   witness  watches a broker's log from outside: pins its key, keeps every

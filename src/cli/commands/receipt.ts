@@ -12,7 +12,7 @@
 import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../../translog/index.js';
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import { describeLog, proveReceipt, type LogPublicKey } from '../../broker/audit/verify-log.js';
+import { describeLog, proveReceipt, routeWords, type LogPublicKey } from '../../broker/audit/verify-log.js';
 import type { JwksDocument } from '../../protocol/jwt.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
@@ -46,12 +46,15 @@ key you pinned):
   2. the head covers the route's record (the index is inside the log);
   3. the inclusion proof leads from that record to the root the head signs.
 
+The log key signs the record's hash, not what was decided: offline, the
+route's country and datacenters are printed as the file's word.
+
 With --broker the log key comes from the broker unless pinned, and also:
 the broker's latest head is not older than the file's (no rollback), a
 consistency proof shows it extends the file's head, the record is proven
 again in it, the route ticket is the broker's (signed by a key it still
-publishes: not revoked) for the file's decision and under the manifest the
-file names, and each bridge's proof that it was reached is checked under
+publishes: not revoked) for the file's decision, under the manifest, and
+for the country and datacenters the file names, and each bridge's proof that it was reached is checked under
 the key the broker publishes for its datacenter. With --log DIR (a broker's
 data directory; its key DIR/keys/log.pem unless pinned) the log itself must
 hold the record promised, as the decision the file names, for the country,
@@ -60,8 +63,9 @@ For a broker on a PostgreSQL store, add --store URL: the log is read from
 that database, the key still from DIR/keys/log.pem.
 
 A bare /v1/route answer has no head or proof: it needs --broker (the
-broker's latest head and inclusion proof; with --sth, that head extends one
-you kept) or --log.
+broker's latest head and inclusion proof, and its route ticket for the
+answer's decision, manifest, country and candidates; with --sth, that head
+extends one you kept) or --log (the record itself).
 
 A decision recorded in a record store's log (manifest stores:, the
 promise's "log") is checked in that log: its head and proofs with
@@ -84,7 +88,8 @@ Options:
   -h, --help      show this help
 
 Exit codes: 0 verified · 1 a signature, head or proof that fails, a rollback,
-a record not in the log, a wrong manifest, a revoked ticket key · 2 bad
+a record not in the log, a wrong manifest, a route other than the one
+decided, a revoked ticket key · 2 bad
 input, or the broker or log cannot be read
 
 Examples:
@@ -173,7 +178,8 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
   if (route.sth.size <= promise.index) return { ok: false, reason: `index beyond the log: the file's tree head holds ${String(route.sth.size)} records, not record ${String(seq)}` };
   const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, route.inclusionProof.map(fromBase64), signed.head);
   if (!proved.ok) return { ok: false, reason: `the file's inclusion proof does not lead to the root its tree head signs (${proved.message})` };
-  const lines = [plainWords(route), `record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  // What the route says (its country, datacenters) is its own word until the broker's ticket or the log confirms it.
+  const lines = [plainWords(route, sources.broker !== undefined || sources.log !== undefined), `record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
   if (sources.broker !== undefined) {
     const latest = await latestHead(sources.broker, key, promise.log);
     if (!latest.ok) return latest;
@@ -182,9 +188,10 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     const again = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!again.ok) return again;
     lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
-    const ticket = await ticketProblem(route.ticket, { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256 }, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
+    const expected = { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256, route: { country: route.country, candidates: route.candidates } };
+    const ticket = await ticketProblem(route.ticket, expected, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
     if (ticket !== undefined) return { ok: false, reason: ticket };
-    lines.push(`the route ticket is the broker's, for decision ${route.decisionId} under manifest ${promise.manifestSha256.slice(0, 12)}…`);
+    lines.push(`the route ticket is the broker's, for decision ${route.decisionId} under manifest ${promise.manifestSha256.slice(0, 12)}…, for ${routeWords(expected.route)}`);
     const keys = parseAnswer(BridgeKeysAnswer, await getJson(sources.broker, '/v1/bridges/keys'), 'GET /v1/bridges/keys').keys;
     for (const c of route.connections) {
       const problem = await bridgeProofProblem(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
@@ -220,6 +227,14 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
     const proven = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!proven.ok) return proven;
     lines.push(`record ${String(seq)} is in ${theLog(promise.log)}: the tree head of ${String(latest.sth.size)} records signed ${iso(latest.sth.timestamp)} holds it (${proven.line})`);
+    // The promise signs the record's hash, not what was decided: the route ticket does.
+    const ticket = typeof receipt.answer.ticket === 'string' ? receipt.answer.ticket : undefined;
+    if (ticket === undefined || receipt.decisionId === undefined || receipt.manifestSha256 === undefined || receipt.route === undefined) {
+      return { ok: false, reason: 'the answer lacks its route ticket, decision id or manifest, so what it says was decided cannot be checked against the broker\'s signature: give --log DIR to check it against the record' };
+    }
+    const problem = await ticketProblem(ticket, { decisionId: receipt.decisionId, manifestSha256: receipt.manifestSha256, route: receipt.route }, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
+    if (problem !== undefined) return { ok: false, reason: problem };
+    lines.push(`the route ticket is the broker's, for decision ${receipt.decisionId} under manifest ${receipt.manifestSha256.slice(0, 12)}…, for ${routeWords(receipt.route)}`);
     if (sources.kept !== undefined) {
       if (sources.kept.log !== promise.log) return { ok: false, reason: `the tree head you kept is of ${describeLog(sources.kept.log)}, but the receipt is for ${describeLog(promise.log)}: give --sth a head of that log (GET /v1/log/sth${storeQuery(promise.log)})` };
       const keptSigned = verifyTreeHead(sources.kept, key.publicKey, key.keyId);
@@ -272,13 +287,10 @@ async function provenAtBroker(broker: URL, index: number, recordHash: string, la
 function againstLog(route: ReceiptFileRoute, log: NonNullable<Sources['log']>, key: LogPublicKey): { ok: true; line: string } | { ok: false; reason: string } {
   const { read, where } = log;
   const { manifestSha256, ...promise } = route.receipt;
-  const check = read.ok ? proveReceipt(read.records, { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
+  const claimed = { country: route.country, candidates: route.candidates };
+  const check = read.ok ? proveReceipt(read.records, { promise, decisionId: route.decisionId, manifestSha256, sth: route.sth, route: claimed }, key) : { ok: false as const, reason: `the log cannot be read as written: ${read.reason}` };
   if (!check.ok) return { ok: false, reason: `the log in ${where}: ${check.reason}` };
-  const data = check.record.data as { country?: unknown; candidates?: unknown };
-  const logged = Array.isArray(data.candidates) ? (data.candidates as { datacenter?: unknown }[]).map((c) => String(c.datacenter)).join(',') : '';
-  const filed = route.candidates.map((c) => c.datacenter).join(',');
-  if (data.country !== route.country || logged !== filed) return { ok: false, reason: `the log in ${where} records decision ${route.decisionId} for ${String(data.country)} → ${logged}, not ${route.country} → ${filed} as the file says` };
-  return { ok: true, line: `${theLog(promise.log)} in ${where} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${route.country} → ${filed}` };
+  return { ok: true, line: `${theLog(promise.log)} in ${where} holds it: record ${String(check.record.seq)} (${check.record.type} ${route.decisionId}, ${check.record.at}), for ${routeWords(claimed)}` };
 }
 
 /** The log of the broker whose data directory is `dir`: DIR/audit.sqlite, or in its PostgreSQL store. */
@@ -287,13 +299,19 @@ async function readLogOf(dir: string, storeUrl: string | undefined): Promise<Non
   return { dir, where: describeAuditSource(source), read: await readAll(source) };
 }
 
-/** "US → us-east (US), connected 2026-…; decided 2026-…, decision dec_…, under manifest 9f2c…": a file's route, for people. */
-function plainWords(route: ReceiptFileRoute): string {
+/**
+ * "US → us-east (US), connected 2026-…; decided 2026-…, decision dec_…,
+ * under manifest 9f2c…": a file's route, for people; `checked` when the
+ * broker's ticket or the log confirmed it, and said to be the file's word
+ * when nothing did.
+ */
+function plainWords(route: ReceiptFileRoute, checked: boolean): string {
   const jurisdiction = new Map(route.candidates.map((c) => [c.datacenter, c.jurisdiction]));
   const reached = route.connections.map((c) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), connected ${c.connectedAt}`);
   const offered = route.candidates.map((c) => `${c.datacenter} (${c.jurisdiction})`).join(', ');
   const where = reached.length > 0 ? reached.join('; then ') : `${route.country}, offered ${offered}, not connected on this route`;
-  return `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
+  const words = `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
+  return checked ? words : `the file says: ${words} (not checked offline: the log key signs the record's hash, not what was decided; --broker checks the route ticket, --log DIR the record)`;
 }
 
 /** "the route: DE → eu-central (DE), …; decided …": a bare answer, which says where it was sent, not where it connected. */
