@@ -65,10 +65,9 @@ describe('geobridge manifest log|show', () => {
     expect((await run('manifest', 'show', sha256(withoutBrazil), '--data', data)).out).toBe(withoutBrazil);
   }, 60_000);
 
-  it('refuses an unknown, ambiguous or malformed REF, and a directory without a broker (exit 2)', async () => {
-    // v1 and v3 are the same text: a prefix of their hash names two.
-    const both = await run('manifest', 'show', sha256(WORLD).slice(0, 8), '--data', data);
-    expect([both.code, both.err]).toEqual([2, expect.stringContaining('2 manifests have SHA-256s starting') as unknown]);
+  it('shows a text applied twice by its hash, and refuses an unknown or malformed REF, and a directory without a broker (exit 2)', async () => {
+    // v1 and v3 are the same text: its hash names one manifest, applied twice (a receipt names it so).
+    for (const ref of [sha256(WORLD).slice(0, 8), sha256(WORLD)]) expect(await run('manifest', 'show', ref, '--data', data)).toMatchObject({ code: 0, out: WORLD });
     expect((await run('manifest', 'show', 'v9', '--data', data)).err).toContain('no manifest version 9');
     expect((await run('manifest', 'show', 'ffffffff', '--data', data)).err).toContain('no manifest with SHA-256 ffffffff');
     expect((await run('manifest', 'show', 'nothex!', '--data', data)).code).toBe(2);
@@ -85,5 +84,15 @@ describe('geobridge manifest log|show', () => {
     expect(log.code).toBe(1);
     expect(log.out).toContain(`PROBLEM: the stored text hashes to ${sha256(WORLD).slice(0, 12)}…, not ${sha256(withoutBrazil).slice(0, 12)}…`);
     expect(log.out).toContain('1 of 3 manifest(s) disagree with the transparency log');
+  });
+
+  it('catches a manifest whose stored text was deleted after it was applied (exit 1)', async () => {
+    const db = new Database(join(data, 'broker.sqlite'));
+    db.prepare('DELETE FROM manifests').run();
+    db.close();
+    const log = await run('manifest', 'log', '--data', data);
+    expect(log.code).toBe(1);
+    expect(log.out.match(/PROBLEM: the transparency log records it as applied, but the store has no text of it/g)).toHaveLength(3);
+    expect(log.out).toContain('3 of 3 manifest(s) disagree with the transparency log');
   });
 });

@@ -32,6 +32,7 @@ import { RelayLink } from './relay-link.js';
 import type { RelaySession } from './relay-session.js';
 import { Room, warmUp, type MediaOptions } from './sfu.js';
 import { TicketRenewals } from './ticket-renewals.js';
+import { listenFailure } from '../node/listen-failure.js';
 
 /** Options of `startBridge` (the `geobridge bridge` flags). */
 export interface BridgeOptions {
@@ -96,7 +97,9 @@ export const DEFAULT_CONTROL_GRACE_MS = 10_000;
 export async function startBridge(options: BridgeOptions): Promise<RunningBridge> {
   const http = createServer();
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
+    http.once('error', (error) => {
+      reject(listenFailure(error, options.host, options.port));
+    });
     http.listen(options.port, options.host, resolve);
   });
   const port = (http.address() as AddressInfo).port;

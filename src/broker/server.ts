@@ -49,6 +49,7 @@ import { SqliteParticipantRows } from './store/sqlite-participant-rows.js';
 import { rowStoreOf } from './record-subject.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { ManifestVersion, Store } from './store/store.js';
+import { listenFailure } from '../node/listen-failure.js';
 
 /**
  * The manifest a broker starts with: its file, unless the store is shared and the file is an older version
@@ -92,7 +93,11 @@ export interface RunningBroker {
 /** Opens everything, builds the app and listens. */
 export async function startBroker(settings: ServeSettings, logger: boolean | { readonly level: string } = true, observe?: AuditObserver): Promise<RunningBroker> {
   // The data directory holds the signing keys and the admin token: it is this user's alone (narrowed below if it exists).
-  mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(settings.dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `--data '${settings.dataDir}' cannot be the broker's data directory (${(error as NodeJS.ErrnoException).code ?? String(error)}): give a directory, new or one a broker used before, that this user may write.`, { cause: error });
+  }
   const now = (): Date => new Date();
   const fileText = readText(settings.manifestPath, 'manifest');
   const parsed = parseManifest(fileText, settings.manifestPath);
@@ -218,7 +223,9 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
       );
     }
     if (settings.dev) app.log.warn(`DEV MODE: requests may name their country${settings.assumeBridgesUp ? ' and datacenters without a bridge count as up' : ''}. Never run this in production.`);
-    await app.listen({ host: settings.host, port: settings.port });
+    await app.listen({ host: settings.host, port: settings.port }).catch((error: unknown) => {
+      throw listenFailure(error, settings.host, settings.port);
+    });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : settings.port;
     const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;

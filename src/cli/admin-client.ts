@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { GeobridgeError } from '../core/errors.js';
+import { parseBrokerJson } from './broker-client.js';
 
 /** How long one request may take. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -27,6 +28,8 @@ export function adminToken(file: string | undefined, env: Readonly<Record<string
   if (token === undefined || token === '') {
     throw new GeobridgeError('USAGE', `${command}: needs the broker's admin token: --admin-token-file DATA/admin-token, or GEOBRIDGE_ADMIN_TOKEN; see 'geobridge ${command} --help'.`);
   }
+  // An HTTP header carries visible ASCII only; the broker's tokens are base64url.
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new GeobridgeError('USAGE', `${command}: the admin token ${file === undefined ? 'in GEOBRIDGE_ADMIN_TOKEN' : `in '${file}'`} holds spaces or characters no token has; give the file the broker wrote (DATA/admin-token).`);
   return token;
 }
 
@@ -48,7 +51,7 @@ export async function adminRequest(broker: URL, method: 'GET' | 'POST', path: st
     throw new GeobridgeError('BROKER_UNREACHABLE', `cannot reach ${url.href} (${error instanceof Error ? error.message : String(error)})`);
   }
   const text = await res.text();
-  if (res.ok) return { ok: true, body: JSON.parse(text) as unknown };
+  if (res.ok) return { ok: true, body: parseBrokerJson(url, text) };
   if (res.status >= 500 || res.status < 400) throw new GeobridgeError('BROKER_UNREACHABLE', `${url.href} answered ${String(res.status)}: ${text.slice(0, 200)}`);
   const error = parseError(text);
   return { ok: false, status: res.status, code: error.code ?? `HTTP_${String(res.status)}`, message: error.message ?? text.slice(0, 200) };

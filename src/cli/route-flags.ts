@@ -26,9 +26,9 @@ export function buildLiveState(manifest: Manifest, down: string | undefined, uti
   };
   const loads = new Map<string, number>();
   for (const pair of splitList(utilization)) {
-    const [id = '', value = ''] = pair.split('=');
+    const [id = '', value = '', ...more] = pair.split('=');
     const u = Number(value);
-    if (value.trim() === '' || !Number.isFinite(u) || u < 0) throw new GeobridgeError('INVALID_UTILIZATION', `--utilization: '${pair}' must be DC=U with U a number ≥ 0, e.g. us-east=0.95.`);
+    if (more.length > 0 || value.trim() === '' || !Number.isFinite(u) || u < 0) throw new GeobridgeError('INVALID_UTILIZATION', `--utilization: '${pair}' must be DC=U with U a number ≥ 0, e.g. us-east=0.95.`);
     loads.set(known('--utilization', id.trim()), u);
   }
   return { down: new Set(splitList(down).map((id) => known('--down', id))), utilization: loads };

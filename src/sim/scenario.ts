@@ -113,7 +113,7 @@ export const DIURNAL_PRESETS: Readonly<Record<string, readonly number[]>> = {
 
 /** Parses a scenario file; `file` only labels diagnostics. */
 export function parseScenario(text: string, file = 'scenario.yaml'): ScenarioParseResult {
-  const { reader, root } = readYaml(text, file);
+  const { reader, root } = readYaml(text, file, 'the scenario');
   const scenario = root === undefined ? undefined : readScenario(reader, root);
   return { scenario: reader.failed ? undefined : scenario, diagnostics: reader.diagnostics };
 }

@@ -51,6 +51,17 @@ export function scenarioReferenceProblems(scenario: Scenario, manifests: Readonl
   return problems;
 }
 
+/** Joins an agent-mode run may sample (about three minutes at the `simulate` benchmark's 283,000 joins/s); fluid mode has no such bound. */
+export const AGENT_JOINS_MAX = 50_000_000;
+
+/** Why agent mode would not finish in reasonable time: its base demand asks for more joins per run than AGENT_JOINS_MAX (growth and spikes come on top). */
+export function agentModeProblem(scenario: Scenario): string | undefined {
+  if (scenario.mode !== 'agent') return undefined;
+  const joins = (scenario.demand.reduce((sum, d) => sum + d.daily, 0) * scenario.duration) / (24 * 60);
+  if (joins <= AGENT_JOINS_MAX) return undefined;
+  return `agent mode samples every join, and this scenario's demand asks for about ${Math.round(joins).toLocaleString('en-US')} joins per run (the demand's daily sum × duration), more than ${AGENT_JOINS_MAX.toLocaleString('en-US')}: use mode: fluid (or --mode fluid), or less demand or a shorter duration.`;
+}
+
 /** Amounts below this are rounding noise in fluid mode. */
 const EPSILON = 1e-9;
 /** A connection takes about three round trips (ICE check, DTLS, signalling) once an attempt succeeds. */

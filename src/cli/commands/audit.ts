@@ -6,7 +6,8 @@
  * a record store's log (its own database) reads the same way, and names
  * itself in its first record.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeOutputFile } from '../output-file.js';
 import { verifyChain, type AuditLog, type AuditRecord, type ChainCheck } from '../../broker/audit/audit-log.js';
 import { recordStoreFile } from '../../broker/audit/open-store-log.js';
 import { buildAuditReport, logShare, normalizeAuditTime, renderAuditReportHtml, renderAuditReportText, renderLogSharesText } from '../../broker/audit/report.js';
@@ -67,7 +68,7 @@ Options:
                   all and says where the records live      [${ENV_NAMES.recordStores}]
   --sth FILE      a signed tree head kept outside the broker (the body of
                   GET /v1/log/sth, saved earlier): the log must still hold
-                  exactly the records it signed, and more after them; give
+                  exactly the records it signed (and any after them); give
                   it once per head
   --log-key FILE  the log key you pinned (the body of GET /v1/log/key),
                   instead of the one in DIR/keys
@@ -165,7 +166,10 @@ async function verifyOne(source: AuditSource, expected: { readonly name?: string
   if (last) lines.push(`head: record ${last.seq}, ${last.at}, hash ${last.hash}`);
   lines.push(read.stored.head ? `Merkle tree: ${count(check.count, 'leaf', 'leaves')}, root ${check.rootHash}, as the records give it` : 'Merkle tree: none (written before the transparency log; a broker builds it when it next starts)');
   if (key) lines.push(`signed tree heads: ${formatCount(check.headsChecked)} kept, each signed by log key ${key.keyId}${check.log === undefined ? '' : ` for record store ${check.log}`} over the records it covers`);
-  for (const p of check.pinned) lines.push(`your tree head (${count(p.size, 'record')}, signed ${new Date(p.timestamp).toISOString()}): the log still holds exactly those records, and more after them`);
+  for (const p of check.pinned) {
+    const after = check.count - p.size;
+    lines.push(`your tree head (${count(p.size, 'record')}, signed ${new Date(p.timestamp).toISOString()}): the log still holds exactly those records${after > 0 ? `, and ${count(after, 'record')} after them` : ', and none after them yet'}`);
+  }
   if (check.pinned.length === 0) lines.push('Keep a signed tree head outside the broker (GET /v1/log/sth) and check against it with --sth: only that shows a log rewritten by whoever holds its data directory.');
   return { ok: true, json, text: `${lines.join('\n')}\n` };
 }
@@ -256,11 +260,7 @@ async function runReport(argv: readonly string[], io: Io, env: Env): Promise<num
   if (values.json) {
     io.out(`${JSON.stringify({ chain, report, ...(logs.length > 1 ? { logs: where } : {}) }, null, 2)}\n`);
   } else if (values.html !== undefined) {
-    try {
-      writeFileSync(values.html, renderAuditReportHtml(report, logs.length > 1 ? where : []));
-    } catch (error) {
-      throw new GeobridgeError('UNWRITABLE_FILE', `cannot write '${values.html}': ${error instanceof Error ? error.message : String(error)}. Check the directory exists and is writable.`, { cause: error });
-    }
+    writeOutputFile(values.html, renderAuditReportHtml(report, logs.length > 1 ? where : []), '--html');
     const t = report.total;
     io.out(`wrote ${values.html}: ${count(t.records.total, 'record')}, ${count(t.connections.total, 'connection')}, ${count(t.routeDecisions.total, 'route decision')}, ${count(t.refusals.total, 'refusal')} over ${count(report.days.length, 'day')}\n`);
   } else {

@@ -83,7 +83,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     'heartbeat-ms': { type: 'string' },
     'drain-ms': { type: 'string' },
     'control-grace-ms': { type: 'string' },
-  });
+  }, 0);
   if (values.help) {
     io.out(BRIDGE_HELP);
     return EXIT.ok;

@@ -17,7 +17,8 @@ countries without an in-fence primary, one-way enclaves, N-1 capacity.
 Without a file it checks the bundled examples/world.yaml.
 
 Options:
-  --json     print {"diagnostics": [...], "errors": N, "warnings": N}
+  --json     print {"diagnostics": [...], "errors": N, "warnings": N}, and
+             "unreadable": [{"file", "code", "message"}] for files not read
   --strict   fail on warnings too
   -h, --help show this help
 
@@ -38,25 +39,30 @@ export function runCheck(argv: readonly string[], io: Io): number {
   }
   const files = positionals.length > 0 ? positionals : [DEFAULT_MANIFEST];
   const diagnostics: Diagnostic[] = [];
-  let unreadable = false;
+  /** Files that could not be read: nothing was checked in them, which a summary of 0 errors must not hide. */
+  const unreadable: { file: string; code: string; message: string }[] = [];
   for (const file of files) {
     try {
       diagnostics.push(...checkManifest(loadManifest(file)));
     } catch (error) {
       if (!isGeobridgeError(error)) throw error;
-      unreadable = true;
+      unreadable.push({ file, code: error.code, message: error.message });
       io.err(`error ${error.code}: ${error.message}\n`);
     }
   }
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = diagnostics.length - errors;
   if (values.json) {
-    io.out(`${JSON.stringify({ diagnostics, errors, warnings }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ diagnostics, errors, warnings, ...(unreadable.length > 0 ? { unreadable } : {}) }, null, 2)}\n`);
   } else {
     for (const d of diagnostics) io.out(formatDiagnostic(d));
-    io.out(`${files.length === 1 ? displayPath(files[0] ?? '') : `${files.length} manifests`}: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}\n`);
+    const notRead = unreadable.length > 0 ? `, ${String(unreadable.length)} not read` : '';
+    const summary = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}${notRead}`;
+    // One file that could not be read has no summary: it was not checked.
+    if (files.length > 1) io.out(`${files.length} manifests: ${summary}\n`);
+    else if (unreadable.length === 0) io.out(`${displayPath(files[0] ?? '')}: ${summary}\n`);
   }
-  if (unreadable) return EXIT.badInput;
+  if (unreadable.length > 0) return EXIT.badInput;
   return errors > 0 || (values.strict && warnings > 0) ? EXIT.violations : EXIT.ok;
 }
 

@@ -3,12 +3,11 @@
  * lists and per-fence capacity — what a reviewer reads before approving it.
  */
 import { GeobridgeError } from '../../core/errors.js';
-import type { Manifest } from '../../core/manifest/types.js';
 import { diffManifests, type ListChange, type ManifestDiff } from '../../core/verify/diff.js';
 import { formatCount, listCountries } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
-import { loadManifest } from '../manifest-file.js';
+import { requireManifest } from '../manifest-file.js';
 
 export const DIFF_HELP = `Usage: geobridge diff [--json] OLD.yaml NEW.yaml
 
@@ -25,6 +24,12 @@ Shows what a manifest change does to where participants' data may go:
   - fences whose \`transit\` changed: whether E2EE media of their clients may
     transit a bridge outside them in a cascaded meeting (never or e2ee);
   - the capacity inside each fence, before and after.
+
+Options:
+  --json      print the diff as JSON: exposure, crossings, iceCrossings,
+              zones, datacenters, transit and capacity, each a list of
+              changes (the same facts as the text)
+  -h, --help  show this help
 
 Exit codes: 0 compared · 2 a file is unreadable or does not parse
 
@@ -43,17 +48,9 @@ export function runDiff(argv: readonly string[], io: Io): number {
   if (oldFile === undefined || newFile === undefined || rest.length > 0) {
     throw new GeobridgeError('USAGE', "diff: give exactly two manifests, OLD and NEW; see 'geobridge diff --help'.");
   }
-  const diff = diffManifests(load(oldFile), load(newFile));
+  const diff = diffManifests(requireManifest(oldFile), requireManifest(newFile));
   io.out(values.json ? `${JSON.stringify(diff, null, 2)}\n` : formatDiff(diff));
   return EXIT.ok;
-}
-
-function load(file: string): Manifest {
-  const parsed = loadManifest(file);
-  if (parsed.manifest) return parsed.manifest;
-  const first = parsed.diagnostics[0];
-  const where = first ? `${first.file}:${first.line}:${first.column}: ${first.code}: ${first.message}` : parsed.file;
-  throw new GeobridgeError('INVALID_MANIFEST', `${parsed.file} does not parse (${where}); run 'geobridge check ${parsed.file}'.`);
 }
 
 function formatDiff(diff: ManifestDiff): string {

@@ -119,7 +119,20 @@ export async function manifestHistory(dataDir: string, storeUrl?: string): Promi
   const logged = await log.readType('manifest.changed').finally(() => log.close());
   const byVersion = new Map<number, AuditRecord>();
   for (const r of logged) if (typeof r.data.version === 'number') byVersion.set(r.data.version, r);
-  return stored.map((m): ManifestHistoryEntry => {
+  const kept = new Set(stored.map((m) => m.version));
+  // Logged as applied, yet the store has no text of it: deleted since, which the history must show.
+  const missing = [...byVersion.values()]
+    .filter((r) => !kept.has(Number(r.data.version)))
+    .map((r): ManifestHistoryEntry => ({
+      version: Number(r.data.version),
+      sha256: String(r.data.sha256),
+      appliedAt: r.at,
+      actor: typeof r.data.actor === 'string' ? r.data.actor : 'unknown',
+      record: r.seq,
+      change: changeOf(r),
+      problem: 'the transparency log records it as applied, but the store has no text of it: it was deleted after it was applied',
+    }));
+  const present = stored.map((m): ManifestHistoryEntry => {
     const record = byVersion.get(m.version);
     const actual = createHash('sha256').update(m.text).digest('hex');
     const problem =
@@ -140,6 +153,7 @@ export async function manifestHistory(dataDir: string, storeUrl?: string): Promi
       ...(problem === undefined ? {} : { problem }),
     };
   });
+  return [...present, ...missing].sort((a, b) => a.version - b.version);
 }
 
 function changeOf(record: AuditRecord | undefined): string {
@@ -175,8 +189,9 @@ function pick(stored: readonly ManifestVersion[], ref: string): ManifestVersion 
   const prefix = ref.toLowerCase();
   if (!/^[0-9a-f]{8,64}$/.test(prefix)) throw new GeobridgeError('USAGE', `'${ref}' is neither a SHA-256 (8 to 64 hex digits) nor a version such as v3.`);
   const matches = stored.filter((m) => m.sha256.startsWith(prefix));
-  const only = matches[0];
-  if (matches.length === 1 && only) return only;
+  const latest = matches.at(-1);
+  // The same text applied again (a new version, the same hash) is one manifest: print it.
+  if (latest !== undefined && matches.every((m) => m.sha256 === latest.sha256)) return latest;
   if (matches.length === 0) throw new GeobridgeError('NOT_FOUND', `no manifest with SHA-256 ${prefix}…; see 'geobridge manifest log'.`);
   throw new GeobridgeError('USAGE', `${matches.length} manifests have SHA-256s starting ${prefix} (versions ${matches.map((m) => m.version).join(', ')}); give more digits.`);
 }

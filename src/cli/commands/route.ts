@@ -60,7 +60,7 @@ export async function runRoute(argv: readonly string[], io: Io): Promise<number>
     down: { type: 'string' },
     utilization: { type: 'string' },
     json: { type: 'boolean' },
-  });
+  }, 0);
   if (values.help) {
     io.out(ROUTE_HELP);
     return EXIT.ok;

@@ -14,7 +14,7 @@ at it with a first line in the manifest:
 
 /** Runs `schema`. */
 export function runSchema(argv: readonly string[], io: Io): number {
-  const { values } = parseCommandArgs('schema', argv, {});
+  const { values } = parseCommandArgs('schema', argv, {}, 0);
   io.out(values.help ? SCHEMA_HELP : `${JSON.stringify(MANIFEST_JSON_SCHEMA, null, 2)}\n`);
   return EXIT.ok;
 }

@@ -103,7 +103,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     'rate-limit-invites': { type: 'string' },
     'rate-limit-failures': { type: 'string' },
     'rate-limit-presence': { type: 'string' },
-  });
+  }, 0);
   if (values.help) {
     io.out(SERVE_HELP);
     return EXIT.ok;

@@ -3,7 +3,7 @@
  * outages through the real decider and reports what happened, with numbers
  * and (with --report) a self-contained HTML page of charts and a map.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { GeobridgeError } from '../../core/errors.js';
@@ -13,9 +13,10 @@ import { formatCount } from '../../core/verify/format.js';
 import { isWorldTopology, renderReport, type WorldTopology } from '../../sim/report/html.js';
 import type { CascadeFigures, RunResult, SimulationResult } from '../../sim/result.js';
 import { parseScenario, type Scenario } from '../../sim/scenario.js';
-import { scenarioReferenceProblems, simulate } from '../../sim/simulate.js';
+import { agentModeProblem, scenarioReferenceProblems, simulate } from '../../sim/simulate.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type Io } from '../io.js';
+import { checkOutputFile, writeOutputFile } from '../output-file.js';
 import { displayPath, loadManifest } from '../manifest-file.js';
 import { formatDiagnostic } from './check.js';
 
@@ -61,6 +62,11 @@ export function runSimulate(argv: readonly string[], io: Io): number {
   const [file, ...rest] = positionals;
   if (file === undefined || rest.length > 0) throw new GeobridgeError('USAGE', "simulate: give one scenario file; see 'geobridge simulate --help'.");
   const scenario = withOverrides(loadScenario(file, io), values.seed, values.mode);
+  const tooLarge = agentModeProblem(scenario);
+  if (tooLarge !== undefined) throw new GeobridgeError('INVALID_SCENARIO', tooLarge);
+  // Before the run: a path that cannot be written would lose it.
+  if (values.json) checkOutputFile(values.json, '--json');
+  if (values.report) checkOutputFile(values.report, '--report');
   const manifests = loadManifests(scenario, dirname(resolve(file)), io);
   let lastShown = '';
   // A terminal gets one redrawn line; a log gets a line every 25 %.
@@ -71,8 +77,8 @@ export function runSimulate(argv: readonly string[], io: Io): number {
     lastShown = line;
   };
   const result = simulate({ scenario, manifests, ...(values.quiet ? {} : { onProgress: progress }) });
-  if (values.json) writeFileSync(values.json, `${JSON.stringify(result)}\n`);
-  if (values.report) writeFileSync(values.report, renderReport(result, loadWorld()));
+  if (values.json) writeOutputFile(values.json, `${JSON.stringify(result)}\n`, '--json');
+  if (values.report) writeOutputFile(values.report, renderReport(result, loadWorld()), '--report');
   io.out(summarize(result));
   if (values.json) io.out(`wrote ${values.json}\n`);
   if (values.report) io.out(`wrote ${values.report}\n`);
@@ -95,7 +101,7 @@ function loadScenario(file: string, io: Io): Scenario {
 function withOverrides(scenario: Scenario, seed: string | undefined, mode: string | undefined): Scenario {
   let out = scenario;
   if (seed !== undefined) {
-    const n = Number(seed);
+    const n = seed.trim() === '' ? Number.NaN : Number(seed);
     if (!Number.isInteger(n) || n < 0 || n > 2 ** 32 - 1) throw new GeobridgeError('USAGE', `simulate: --seed '${seed}' must be a whole number from 0 to 4294967295.`);
     out = { ...out, seed: n };
   }

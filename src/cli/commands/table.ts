@@ -2,19 +2,30 @@
  * `geobridge table [manifest]`: each zone's candidates under normal load, as
  * seen from a representative country of the zone. `npm start` prints it.
  */
-import { GeobridgeError } from '../../core/errors.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import { compilePolicy } from '../../core/policy/compile.js';
 import { compareStrings } from '../../core/order.js';
 import { parseCommandArgs } from '../args.js';
 import { DEFAULT_MANIFEST, EXIT, type Io } from '../io.js';
-import { loadManifest } from '../manifest-file.js';
+import { displayPath, requireManifest } from '../manifest-file.js';
 
 export const TABLE_HELP = `Usage: geobridge table [--json] [manifest.yaml]
 
 Prints the routing table: for each zone, the datacenters a participant from one
 of its countries would try under normal load (primaries, then backups), and how
 many datacenters each fence keeps out of reach. Default: examples/world.yaml.
+
+Options:
+  --json      print the rows as JSON: zone, countries, from (the country
+              asked for), candidates, outsideFence, and refused (a refusal's
+              code) when the zone's country gets no candidate
+  -h, --help  show this help
+
+Exit codes: 0 printed · 2 the manifest is unreadable or does not parse
+
+Examples:
+  geobridge table
+  geobridge table --json examples/incident-2020.yaml | jq '.[] | select(.zone == "north-america")'
 `;
 
 /** One row of the routing table. */
@@ -29,14 +40,13 @@ interface Row {
 
 /** Runs `table`. */
 export function runTable(argv: readonly string[], io: Io): number {
-  const { values, positionals } = parseCommandArgs('table', argv, { json: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('table', argv, { json: { type: 'boolean' } }, 1);
   if (values.help) {
     io.out(TABLE_HELP);
     return EXIT.ok;
   }
-  const parsed = loadManifest(positionals[0] ?? DEFAULT_MANIFEST);
-  const manifest = parsed.manifest;
-  if (!manifest) throw new GeobridgeError('INVALID_MANIFEST', `${parsed.file} does not parse; run 'geobridge check ${parsed.file}'.`);
+  const file = positionals[0] ?? DEFAULT_MANIFEST;
+  const manifest = requireManifest(file);
   const policy = compilePolicy(manifest);
   const rows: Row[] = [];
   for (const zone of manifest.zones) {
@@ -56,7 +66,7 @@ export function runTable(argv: readonly string[], io: Io): number {
     io.out(`${JSON.stringify(rows, null, 2)}\n`);
     return EXIT.ok;
   }
-  io.out(`Routing table for ${parsed.file} (normal load; * = backup)\n\n`);
+  io.out(`Routing table for ${displayPath(file)} (normal load; * = backup)\n\n`);
   const width = Math.max(4, ...rows.map((r) => r.zone.length));
   io.out(`${'zone'.padEnd(width)}  from  countries  fenced-out  try in order\n`);
   for (const r of rows) {

@@ -15,7 +15,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeobridgeError } from '../../core/errors.js';
-import { parseManifest } from '../../core/manifest/parse.js';
+import { loadManifest } from '../manifest-file.js';
 import { generateBridgeIdentity } from '../../broker/attestation.js';
 import { parseBusUrl, parseServeSettings, parseStoreUrl, type ServeSettings } from '../../broker/config.js';
 import { startBroker, type RunningBroker } from '../../broker/server.js';
@@ -108,14 +108,14 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
     'bus-prefix': { type: 'string' },
     'record-stores': { type: 'string' },
     'shed-at': { type: 'string' },
-  });
+  }, 0);
   if (values.help) {
     io.out(UP_HELP);
     return EXIT.ok;
   }
   const manifestPath = values.manifest ?? DEFAULT_MANIFEST;
   const dataDir = values.data ?? './data';
-  const parsed = parseManifest(readFileSync(manifestPath, 'utf8'), manifestPath);
+  const parsed = loadManifest(manifestPath);
   if (!parsed.manifest) throw new GeobridgeError('INVALID_MANIFEST', `${manifestPath} does not parse; run 'geobridge check ${manifestPath}'.`);
   const all = parsed.manifest.datacenters.map((d) => d.id);
   if (values.all === true && values.datacenters !== undefined) throw new GeobridgeError('USAGE', 'up: give --datacenters or --all, not both.');

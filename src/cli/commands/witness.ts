@@ -63,14 +63,18 @@ export async function runWitness(argv: readonly string[], io: Io): Promise<numbe
   const broker = brokerUrl(values.broker, 'audit witness');
   const intervalS = Number(values.interval ?? '10');
   if (!Number.isFinite(intervalS) || intervalS < 0.1) throw new GeobridgeError('USAGE', `audit witness: --interval '${values.interval ?? ''}' is not a number of seconds ≥ 0.1.`);
-  mkdirSync(values.state, { recursive: true });
+  try {
+    mkdirSync(values.state, { recursive: true });
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `audit witness: --state '${values.state}' cannot be the witness's directory (${(error as NodeJS.ErrnoException).code ?? String(error)}): give a directory, new or one a witness kept before.`);
+  }
   if (values.store !== undefined && !ID.test(values.store)) throw new GeobridgeError('USAGE', `audit witness: --store '${values.store}' is not a record store's id (GET /v1/log/stores lists them).`);
   const watch = await openWatch(values.state, values.store);
 
   for (;;) {
     let outcome: number | undefined;
     try {
-      outcome = await poll(broker, watch, io);
+      outcome = await poll(broker, watch, io, values.once === true);
     } catch (error) {
       if (!(error instanceof GeobridgeError) || error.code !== 'BROKER_UNREACHABLE' || values.once) throw error;
       io.err(`warning: ${error.message}; retrying in ${String(intervalS)} s\n`);
@@ -93,12 +97,21 @@ interface Watch {
 async function openWatch(state: string, store: string | undefined): Promise<Watch> {
   const keyFile = join(state, 'log-key.json');
   const headsFile = join(state, 'heads.jsonl');
-  const pinned = existsSync(keyFile) ? await logPublicKeyFromJwk(JSON.parse(readFileSync(keyFile, 'utf8'))) : undefined;
-  return { store, keyFile, headsFile, pinned, last: lastHead(headsFile) };
+  const pinned = existsSync(keyFile) ? await logPublicKeyFromJwk(readKept(keyFile, (text) => JSON.parse(text) as unknown)) : undefined;
+  return { store, keyFile, headsFile, pinned, last: readKept(headsFile, lastHead) };
+}
+
+/** What the witness kept in `file`, read by `read`; USAGE naming the file when it is not what a witness writes. */
+function readKept<T>(file: string, read: (text: string) => T): T {
+  try {
+    return read(existsSync(file) ? readFileSync(file, 'utf8') : '');
+  } catch (error) {
+    throw new GeobridgeError('USAGE', `audit witness: ${file} is not what a witness keeps (${error instanceof Error ? error.message : String(error)}): restore it from a copy, or start a new --state directory (the heads in it are your evidence: keep the file).`);
+  }
 }
 
 /** One poll: exit code when it ends the watch (a violation), undefined to go on. */
-async function poll(broker: URL, watch: Watch, io: Io): Promise<number | undefined> {
+async function poll(broker: URL, watch: Watch, io: Io, once: boolean): Promise<number | undefined> {
   const servedKey = await getJson(broker, '/v1/log/key');
   const served = await logPublicKeyFromJwk(servedKey);
   if (watch.pinned === undefined) {
@@ -128,6 +141,8 @@ async function poll(broker: URL, watch: Watch, io: Io): Promise<number | undefin
       io.out(`${new Date(next.timestamp).toISOString()}: ${records(next.size)}${last ? ` (+${formatCount(next.size - last.size)}), consistent with the ${formatCount(last.size)} seen before` : ', first head kept'}\n`);
       return undefined;
     case 'same':
+      // Watching, an unchanged log is not news; asked once, it is the answer.
+      if (once) io.out(`${new Date(next.timestamp).toISOString()}: ${records(next.size)}, the head seen before\n`);
       return undefined;
     default:
       io.out(`ALARM (${verdict.kind}): ${verdict.reason}. Keep ${watch.headsFile} as evidence.\n`);
@@ -139,9 +154,8 @@ function records(n: number): string {
   return `${formatCount(n)} record${n === 1 ? '' : 's'}`;
 }
 
-function lastHead(file: string): SignedTreeHead | undefined {
-  if (!existsSync(file)) return undefined;
-  const lines = readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '');
-  const line = lines.at(-1);
+/** The last head of a heads.jsonl text, if any. */
+function lastHead(text: string): SignedTreeHead | undefined {
+  const line = text.trim().split('\n').filter((l) => l !== '').at(-1);
   return line === undefined ? undefined : (JSON.parse(line) as SignedTreeHead);
 }

@@ -47,6 +47,12 @@ export interface ParseResult {
 }
 
 const TAG = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/**
+ * The most participants a capacity or a demand may count: a trillion, far
+ * beyond any datacenter or zone, and low enough that sums over thousands of
+ * datacenters stay exact integers (doubles are exact up to 2^53).
+ */
+const COUNT_MAX = 1_000_000_000_000;
 
 /** How a list of countries may be written at a given place. */
 type CountryListKind = 'zone' | 'clients' | 'jurisdictions' | 'members';
@@ -93,9 +99,10 @@ function readManifest(ctx: ManifestReader, root: Node | null): Manifest | undefi
   ctx.groupNames = new Set(groupEntries.map((e) => e.key));
   const groups = groupEntries.map((e) => readGroup(ctx, e));
   checkGroupCycles(ctx, groups);
-  const datacenters = readIdMap(ctx, top.get('datacenters') ?? null, 'datacenters', 'datacenter').map((e) => readDatacenter(ctx, e));
+  // A missing required map is reported once, as missing: not again as the wrong type.
+  const datacenters = top.has('datacenters') ? readIdMap(ctx, top.get('datacenters') ?? null, 'datacenters', 'datacenter').map((e) => readDatacenter(ctx, e)) : [];
   const stores = top.has('stores') ? readIdMap(ctx, top.get('stores') ?? null, 'stores', 'store').map((e) => readStore(ctx, e)) : [];
-  const zones = readIdMap(ctx, top.get('zones') ?? null, 'zones', 'zone').map((e) => readZone(ctx, e));
+  const zones = top.has('zones') ? readIdMap(ctx, top.get('zones') ?? null, 'zones', 'zone').map((e) => readZone(ctx, e)) : [];
   const fences = top.has('fences') ? readFences(ctx, top.get('fences') ?? null) : [];
   const plans = top.has('plans') ? readIdMap(ctx, top.get('plans') ?? null, 'plans', 'plan').map((e) => readPlan(ctx, e)) : [];
   const selection = top.has('selection') ? readSelection(ctx, top.get('selection') ?? null) : DEFAULT_SELECTION;
@@ -130,7 +137,7 @@ function readDatacenter(ctx: ManifestReader, e: Entry): Datacenter {
   const f = readFields(ctx, e.value, e.path, { jurisdiction: true, location: true, capacity: true, tags: false, ice: false }, e.keyNode);
   const jurisdiction = readCode(ctx, f?.get('jurisdiction'), `${e.path}.jurisdiction`);
   const location = readLocation(ctx, f?.get('location'), `${e.path}.location`);
-  const capacity = readNumber(ctx, f?.get('capacity'), `${e.path}.capacity`, { min: 0, integer: true });
+  const capacity = readNumber(ctx, f?.get('capacity'), `${e.path}.capacity`, { min: 0, max: COUNT_MAX, integer: true });
   const tags = f?.has('tags') ? readTags(ctx, f.get('tags'), `${e.path}.tags`) : [];
   const ice = f?.has('ice') ? readIce(ctx, f.get('ice') ?? null, `${e.path}.ice`, jurisdiction) : [];
   return { id: e.key, jurisdiction, location, capacity, tags, ice };
@@ -195,7 +202,7 @@ function readZone(ctx: ManifestReader, e: Entry): Zone {
   const primaries = readIdList(ctx, f?.get('primaries'), `${e.path}.primaries`);
   const secondaries = f?.has('secondaries') ? readIdList(ctx, f.get('secondaries'), `${e.path}.secondaries`) : [];
   const zone: Zone = { id: e.key, countries, primaries, secondaries };
-  if (f?.has('demand')) return { ...zone, demand: readNumber(ctx, f.get('demand'), `${e.path}.demand`, { min: 0, integer: true }) };
+  if (f?.has('demand')) return { ...zone, demand: readNumber(ctx, f.get('demand'), `${e.path}.demand`, { min: 0, max: COUNT_MAX, integer: true }) };
   return zone;
 }
 

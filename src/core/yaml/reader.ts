@@ -13,9 +13,9 @@ export type PositionIndex = ReadonlyMap<string, SourcePosition>;
 export const ID = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /** Parses YAML text; syntax errors are reported on the reader and give `root: undefined`. */
-export function readYaml(text: string, file: string): { reader: SourceReader; root: Node | null | undefined } {
+export function readYaml(text: string, file: string, document = 'the manifest'): { reader: SourceReader; root: Node | null | undefined } {
   const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
-  const reader = new SourceReader(file, lineStarts(text));
+  const reader = new SourceReader(file, lineStarts(text), document);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) reader.reportAt('GB_YAML_SYNTAX', '', e.pos[0], `${e.message}.`);
     return { reader, root: undefined };
@@ -48,10 +48,13 @@ export class SourceReader {
   readonly file: string;
   /** Offset of the first character of each line. */
   readonly lines: readonly number[];
+  /** What the document is, in messages about its top level ('the manifest', 'the scenario'). */
+  readonly document: string;
 
-  constructor(file: string, lines: readonly number[]) {
+  constructor(file: string, lines: readonly number[], document = 'the manifest') {
     this.file = file;
     this.lines = lines;
+    this.document = document;
   }
 
   get failed(): boolean {
@@ -134,7 +137,7 @@ export function readFields(
   owner: Node | null = node,
 ): Map<string, Node | null> | undefined {
   if (!isMap(node)) {
-    ctx.report('GB_INVALID_TYPE', path, node ?? owner, `\`${path || 'the manifest'}\` must be a map with fields ${Object.keys(fields).join(', ')}.`);
+    ctx.report('GB_INVALID_TYPE', path, node ?? owner, `\`${path || ctx.document}\` must be a map with fields ${Object.keys(fields).join(', ')}.`);
     return undefined;
   }
   const out = new Map<string, Node | null>();
@@ -143,11 +146,11 @@ export function readFields(
     const fieldPath = path ? `${path}.${key}` : key;
     if (!(key in fields)) {
       const hint = closest(key, Object.keys(fields));
-      ctx.report('GB_UNKNOWN_FIELD', fieldPath, pair.key, `unknown field '${key}' in \`${path || 'the manifest'}\`${hint ? `; did you mean '${hint}'?` : `; expected one of ${Object.keys(fields).join(', ')}`}.`);
+      ctx.report('GB_UNKNOWN_FIELD', fieldPath, pair.key, `unknown field '${key}' in \`${path || ctx.document}\`${hint ? `; did you mean '${hint}'?` : `; expected one of ${Object.keys(fields).join(', ')}`}.`);
       continue;
     }
     if (out.has(key)) {
-      ctx.report('GB_DUPLICATE_ID', fieldPath, pair.key, `field '${key}' is given twice in \`${path || 'the manifest'}\`; keep one.`);
+      ctx.report('GB_DUPLICATE_ID', fieldPath, pair.key, `field '${key}' is given twice in \`${path || ctx.document}\`; keep one.`);
       continue;
     }
     ctx.record(fieldPath, isScalar(pair.value) || pair.value === null ? (pair.value ?? pair.key) : pair.key);
@@ -155,7 +158,7 @@ export function readFields(
   }
   for (const [name, required] of Object.entries(fields)) {
     if (required && !out.has(name)) {
-      ctx.report('GB_MISSING_FIELD', path, owner, `\`${path || 'the manifest'}\` is missing the required field '${name}'.`);
+      ctx.report('GB_MISSING_FIELD', path, owner, `\`${path || ctx.document}\` is missing the required field '${name}'.`);
     }
   }
   return out;
