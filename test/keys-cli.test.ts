@@ -115,7 +115,7 @@ describe('geobridge keys', () => {
       [['keys', 'list', '--broker', broker.url], 'GEOBRIDGE_ADMIN_TOKEN'],
       [['keys', 'list', '--broker', broker.url, '--admin-token-file', join(data, 'missing')], 'cannot read the admin token file'],
       [['keys', 'list', '--admin-token-file', tokenFile], 'give --broker URL'],
-      [['keys', 'list', '--broker', 'not a url', '--admin-token-file', tokenFile], 'is not a URL'],
+      [['keys', 'list', '--broker', 'not a url', '--admin-token-file', tokenFile], 'is not an http(s) URL'],
       [['keys', 'revoke', '--broker', broker.url, '--admin-token-file', tokenFile], 'give exactly one KID'],
       [['keys', 'rotate', 'extra', '--broker', broker.url, '--admin-token-file', tokenFile], "unexpected argument 'extra'"],
       [['keys', 'forget', '--broker', broker.url], "unknown subcommand 'forget'"],
