@@ -96,6 +96,9 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     expect(r.out).toContain(`from ${join(cluster.dataDir, 'keys', 'log.pem')}`);
     const moved = edited((route) => ({ ...route, country: 'DE' }));
     expect(await run('receipt', 'verify', moved, '--log', cluster.dataDir)).toMatchObject({ code: 1, out: expect.stringContaining(', not DE → us-east') as unknown });
+    // The log holds the decision, not where the participant connected: that only the bridges' proofs show, with --broker.
+    const elsewhere = await run('receipt', 'verify', edited((route) => ({ ...route, connections: route.connections.map((c) => ({ ...c, datacenter: 'ca-central' })) })), '--log', cluster.dataDir);
+    expect([elsewhere.code, elsewhere.out]).toEqual([0, expect.stringMatching(/^US, offered us-east \(US\)[^\n]*; the file says it connected to ca-central \(--broker checks each bridge's proof\)/) as unknown]);
     const otherDecision = edited((route) => ({ ...route, decisionId: 'dec_forged' }));
     expect((await run('receipt', 'verify', otherDecision, '--log', cluster.dataDir)).out).toMatch(/^not verified: the log in \S+: record \d+ is not decision dec_forged\n$/);
   });
@@ -158,7 +161,7 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     });
     expect(res.status, await res.text()).toBe(200);
     const r = await run('receipt', 'verify', goodPath, '--broker', cluster.broker.url, '--log-key', keyPath);
-    expect([r.code, r.out]).toEqual([1, `not verified: the route ticket is signed with key ${String(kid)}, which the broker no longer publishes (revoked, or retired more than a day ago)\n`]);
+    expect([r.code, r.out]).toEqual([1, `not verified: the route ticket is signed with key ${String(kid)}, which the broker no longer publishes (revoked, or retired more than a day ago), so it cannot vouch for the route: check the route against the log itself with --log DIR\n`]);
     // The log key is not the ticket key: what the log committed to stands.
     expect((await run('receipt', 'verify', goodPath, '--log-key', keyPath)).code).toBe(0);
   });

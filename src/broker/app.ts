@@ -10,7 +10,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { isGeobridgeError } from '../core/errors.js';
 import type { BrokerContext } from './context.js';
-import { errorBody, RETRY_AFTER_SECONDS } from './http-errors.js';
+import { errorBody, RETRY_AFTER_SECONDS, type ErrorBody } from './http-errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
 import { registerRateLimits } from './rate-limits.js';
@@ -33,6 +33,14 @@ export interface AppOptions {
   readonly logger?: boolean | { readonly level: string };
 }
 
+/** What Fastify refused before any route ran, as the broker's error body, with Fastify's own status. */
+function frameworkErrorBody(error: FastifyError): ErrorBody {
+  const status = error.statusCode ?? 500;
+  if (error.code === 'FST_ERR_BAD_URL') return errorBody('BAD_REQUEST', `${error.message}; check the URL (a % must start a valid escape such as %20).`, status);
+  if (status === 414) return errorBody('URI_TOO_LONG', 'a part of the URL is longer than the broker takes; send a shorter one.', status);
+  return errorBody(status < 500 ? 'BAD_REQUEST' : 'INTERNAL', error.message, status);
+}
+
 /** Builds the broker app; call `ready()` or `listen()` on the result. */
 export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -42,7 +50,7 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // What fails before a route (a malformed %-escape in the URL, bytes that are not HTTP/1.1) gets the error body too.
     frameworkErrors: (error, _request, reply) => {
-      void (reply as FastifyReply).status(400).send(errorBody('BAD_REQUEST', `${error.message}; check the URL (a % must start a valid escape such as %20).`));
+      void (reply as FastifyReply).status(error.statusCode ?? 500).send(frameworkErrorBody(error));
     },
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();

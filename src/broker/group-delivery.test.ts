@@ -9,7 +9,7 @@ import { commitPending, createMeetingGroup, loadCipherSuite } from '../mls/group
 import { createTestBroker, MEETING as MLS_MEETING, newMember, policyOf } from '../mls/test-broker.fixture.js';
 import type { GroupDeliveryMessage } from '../protocol/signalling.js';
 import type { BrokerContext } from './context.js';
-import { admitToGroup, awaitUnknownMembers, groupMembers, groupStatus, isGroupMember, rejoinGroup, RESYNC_MS, resyncMembers, submitToGroup } from './group-delivery.js';
+import { admitToGroup, awaitUnknownMembers, groupMembers, groupStatus, isGroupMember, leaveGroup, rejoinGroup, RESYNC_MS, resyncMembers, submitToGroup } from './group-delivery.js';
 import type { Participant } from './store/store.js';
 
 const MEETING = 'mtg_restart';
@@ -174,6 +174,34 @@ describe('the cascade’s group when a bridge’s control channel comes back', (
     expect(sent).toEqual([]);
     // Asked once: a later word of an older epoch (a member that just took a Welcome) is not taken for one left behind.
     submitToGroup(ctx, MEETING, 'eu-central', 'anna', anna.session, { type: 'mls-joined', epoch: 4 });
+    expect(sent).toEqual([]);
+  });
+
+  it('asks anew when the channel breaks again: the first question’s time running out does not end the second', () => {
+    vi.useFakeTimers();
+    const { ctx, sent } = restartedBroker();
+    expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 5, tag: TAG })).toBe('continue');
+    expect(rejoinGroup(ctx, MEETING, arrival(kenji), { epoch: 5, tag: TAG })).toBe('continue');
+    void resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
+    vi.advanceTimersByTime(RESYNC_MS - 100);
+    void resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
+    vi.advanceTimersByTime(200);
+    sent.length = 0;
+    submitToGroup(ctx, MEETING, 'ap-tokyo', 'kenji', kenji.session, { type: 'mls-joined', epoch: 4, tag: TAG });
+    expect(sent).toEqual(['ap-tokyo: kenji → evict GROUP_MOVED_ON']);
+  });
+
+  it('takes no answer for one left behind when the group was founded anew since the question (epochs start again)', () => {
+    const { ctx, sent } = restartedBroker();
+    expect(rejoinGroup(ctx, MEETING, arrival(anna), { epoch: 5, tag: TAG })).toBe('continue');
+    expect(admitToGroup(ctx, MEETING, arrival(kenji)).entry).toBe('join');
+    // Kenji, waiting to be added, is asked at epoch 5; then Anna, the only holder, leaves, and he founds a new group at epoch 0.
+    void resyncMembers(ctx, MEETING, 'ap-tokyo', [kenji]);
+    sent.length = 0;
+    leaveGroup(ctx, MEETING, 'anna', anna.session);
+    expect(sent).toContain('ap-tokyo: kenji → mls-found');
+    sent.length = 0;
+    submitToGroup(ctx, MEETING, 'ap-tokyo', 'kenji', kenji.session, { type: 'mls-joined', epoch: 0 });
     expect(sent).toEqual([]);
   });
 

@@ -69,12 +69,17 @@ interface Group {
   answered: (() => void)[];
   /**
    * Members it knows, asked what they hold when their bridge came back (its
-   * control channel broke, and what was sent meanwhile was lost), with the
-   * group's epoch then: one that answers an older epoch missed a commit.
+   * control channel broke, and what was sent meanwhile was lost): the
+   * question, one per member, with the epoch an up-to-date answer holds at
+   * least. One that answers an older epoch of the same group missed a commit.
    */
-  readonly checked: Map<string, number>;
-  /** The last commit accepted: who made it, and the epoch it began. */
-  lastCommit: { readonly by: string; readonly epoch: number } | undefined;
+  readonly checked: Map<string, Question>;
+}
+
+/** A member asked what it holds: it is up to date at `epoch` or later, in the relay's group `generation`. */
+interface Question {
+  epoch: number;
+  readonly generation: number;
 }
 
 /** How long a restarted broker waits for a cascaded meeting's members to say they hold its group before a newcomer may found a new one. */
@@ -99,7 +104,7 @@ function stateOf(ctx: BrokerContext): State {
 function groupOf(ctx: BrokerContext, meeting: string): Group {
   const { groups } = stateOf(ctx);
   let group = groups.get(meeting);
-  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined, asked: new Set(), answered: [], checked: new Map(), lastCommit: undefined }));
+  if (!group) groups.set(meeting, (group = { relay: new MlsRelay(meeting), members: new Map(), resync: undefined, asked: new Set(), answered: [], checked: new Map() }));
   return group;
 }
 
@@ -175,13 +180,14 @@ export function resyncMembers(ctx: BrokerContext, meeting: string, datacenter: s
   // A bridge from before `mls-resync` would refuse the command and reconnect, to be asked again: its members are left to reconnect.
   if (unknown.length + known.length === 0 || !ctx.control.passesResync(datacenter)) return Promise.resolve();
   const group = groupOf(ctx, meeting);
-  const { epoch } = group.relay.status;
-  for (const id of known) group.checked.set(id, epoch);
+  const questions = new Map(known.map((id) => [id, { epoch: group.relay.status.epoch, generation: group.relay.generation }]));
+  for (const [id, question] of questions) group.checked.set(id, question);
   for (const id of unknown) group.asked.add(id);
   void ctx.control.mls(datacenter, { meeting, deliveries: [{ to: [...unknown, ...known], message: { type: 'mls-resync' } }] });
   // Whoever has not answered by then is not waited for any longer.
   setTimeout(() => {
-    for (const id of known) if (group.checked.get(id) === epoch) group.checked.delete(id);
+    // Only this question: a newer one (the channel broke again meanwhile) waits its own time.
+    for (const [id, question] of questions) if (group.checked.get(id) === question) group.checked.delete(id);
     heard(ctx, meeting, group, unknown);
   }, RESYNC_MS).unref();
   return new Promise((resolve) => {
@@ -293,7 +299,10 @@ export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: s
   const outgoing = group.relay.submit(participant, message, others);
   if (outgoing.some((o) => o.to === participant && o.message.type === 'mls-result' && o.message.accepted)) {
     member.encrypts = true;
-    group.lastCommit = { by: participant, epoch: group.relay.status.epoch };
+    // Its own commit, accepted after the question: an up-to-date answer now holds the epoch it began (the SDK, asked,
+    // drops a commit still awaiting its answer and says the epoch before it).
+    const question = group.checked.get(participant);
+    if (question !== undefined) question.epoch = group.relay.status.epoch;
   }
   send(ctx, meeting, group, outgoing);
   return member.encrypts && !before;
@@ -302,15 +311,14 @@ export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: s
 /**
  * Whether a member asked what it holds (its bridge came back), saying it
  * holds `epoch`, missed a commit: one accepted before it was asked, or its
- * own, accepted after, whose answer crossed the question (the SDK drops a
- * commit still awaiting its answer when asked, and says the epoch before
- * it). A commit of another's that crossed the question reaches it next.
+ * own, accepted after. A commit of another's that crossed the question
+ * reaches it next; a group founded anew since (epochs from 0) makes the
+ * question moot.
  */
 function missedCommit(group: Group, participant: string, epoch: number): boolean {
-  const asked = group.checked.get(participant);
+  const question = group.checked.get(participant);
   group.checked.delete(participant);
-  if (asked === undefined) return false;
-  return epoch < asked || (group.lastCommit?.by === participant && epoch < group.lastCommit.epoch);
+  return question !== undefined && question.generation === group.relay.generation && epoch < question.epoch;
 }
 
 /** The members of a cascaded meeting whose media is end-to-end encrypted (they showed they are in its group). */

@@ -46,6 +46,10 @@ describe('requests no route expects', () => {
     expect(status(h2c.text), h2c.text).toBe(200);
     const ws = await raw('GET /v1/info HTTP/1.1\r\nHost: broker\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     expect(status(ws.text), ws.text).toBe(200);
+    // Pipelined behind another request: the connection is closed, and the broker goes on.
+    const pipelined = await raw('GET /v1/info HTTP/1.1\r\nHost: broker\r\n\r\nGET /healthz HTTP/1.1\r\nHost: broker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+    expect(pipelined.closed).toBe(true);
+    expect((await broker.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     // One with a body is refused: Node hands its body over with the upgrade.
     const post = await raw('POST /v1/admin/keys/rotate HTTP/1.1\r\nHost: broker\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
     expect([status(post.text), body(post.text).code]).toEqual([400, 'BAD_REQUEST']);
@@ -58,6 +62,8 @@ describe('requests no route expects', () => {
     expect([status(huge.text), body(huge.text).code]).toEqual([431, 'HEADERS_TOO_LARGE']);
     const escape = await broker.app.inject({ method: 'GET', url: '/v1/meetings/%ZZ' });
     expect([escape.statusCode, escape.json<{ code: string }>().code]).toEqual([400, 'BAD_REQUEST']);
+    const long = await broker.app.inject({ method: 'GET', url: `/v1/meetings/${'m'.repeat(200)}` });
+    expect([long.statusCode, long.json<{ code: string }>().code]).toEqual([414, 'URI_TOO_LONG']);
   });
 
   it('answers HEAD on the console’s event stream at once rather than holding it open', async () => {

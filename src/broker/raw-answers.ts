@@ -42,7 +42,8 @@ export function answerClientError(error: Error & { readonly code?: string }, soc
  * server may ignore Upgrade (RFC 9110 §7.8): one without a body is served as
  * the plain HTTP/1.1 request it also is, and the connection then closed. One
  * with a body is refused, since Node hands its body over with the upgrade
- * instead of to the request.
+ * instead of to the request. One pipelined behind a request still being
+ * answered closes the connection.
  */
 export function answerWithoutUpgrade(server: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
   const length = request.headers['content-length'];
@@ -52,7 +53,13 @@ export function answerWithoutUpgrade(server: Server, request: IncomingMessage, s
   }
   const response = new ServerResponse(request);
   response.shouldKeepAlive = false;
-  response.assignSocket(socket);
+  try {
+    response.assignSocket(socket);
+  } catch {
+    // Pipelined behind a request still being answered (ERR_HTTP_SOCKET_ASSIGNED): no answer can go in order.
+    socket.destroy();
+    return;
+  }
   response.on('finish', () => {
     response.detachSocket(socket);
     socket.end();

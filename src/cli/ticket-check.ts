@@ -34,7 +34,9 @@ export async function ticketProblem(ticket: string, expected: ExpectedTicket, jw
     return 'the route ticket is not a JWT';
   }
   if (typeof iat !== 'number') return 'the route ticket has no issue time';
-  if (!jwks.keys.some((k) => k.kid === kid)) return `the route ticket is signed with key ${String(kid)}, which the broker no longer publishes (revoked, or retired more than a day ago)`;
+  if (!jwks.keys.some((k) => k.kid === kid)) {
+    return `the route ticket is signed with key ${String(kid)}, which the broker no longer publishes (revoked, or retired more than a day ago), so it cannot vouch for the route: check the route against the log itself with --log DIR`;
+  }
   try {
     const claims = await verifyRouteTicket(jwks, ticket, { now: new Date(iat * 1000) });
     if (claims.decision !== expected.decisionId || (expected.participant !== undefined && claims.sub !== expected.participant)) {

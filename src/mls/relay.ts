@@ -72,6 +72,8 @@ export class MlsRelay {
   #tag: string | undefined;
   /** Members may hold the group although none said so here yet (a delivery service that restarted): nobody founds one meanwhile. */
   #awaiting = false;
+  /** How many groups were founded (or carried in) here: epochs start again in each. */
+  #generation = 0;
 
   /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
   constructor(meeting: string, now: () => number = () => performance.now()) {
@@ -156,6 +158,7 @@ export class MlsRelay {
 
   /** A new group from epoch 0, or the group `carried` names going on at its epoch, held by `founder` alone. */
   #refound(founder: string, carried?: MlsHolding): void {
+    this.#generation++;
     this.#awaiting = false;
     this.#state = openDelivery(this.#meeting, BigInt(carried?.epoch ?? 0));
     this.#tag = carried?.tag;
@@ -164,6 +167,11 @@ export class MlsRelay {
     this.#holders.add(founder);
     this.#shown.clear();
     if (carried) this.#shown.add(founder);
+  }
+
+  /** Counts the groups founded or carried in since this relay started: an epoch means something only within one. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Whether anyone holds the group, as far as the relay has seen. */

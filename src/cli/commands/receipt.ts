@@ -179,7 +179,7 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
   const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, route.inclusionProof.map(fromBase64), signed.head);
   if (!proved.ok) return { ok: false, reason: `the file's inclusion proof does not lead to the root its tree head signs (${proved.message})` };
   // What the route says (its country, datacenters) is its own word until the broker's ticket or the log confirms it.
-  const lines = [plainWords(route, sources.broker !== undefined || sources.log !== undefined), `record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  const lines = [plainWords(route, { route: sources.broker !== undefined || sources.log !== undefined, connections: sources.broker !== undefined }), `record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
   if (sources.broker !== undefined) {
     const latest = await latestHead(sources.broker, key, promise.log);
     if (!latest.ok) return latest;
@@ -301,17 +301,24 @@ async function readLogOf(dir: string, storeUrl: string | undefined): Promise<Non
 
 /**
  * "US → us-east (US), connected 2026-…; decided 2026-…, decision dec_…,
- * under manifest 9f2c…": a file's route, for people; `checked` when the
- * broker's ticket or the log confirmed it, and said to be the file's word
- * when nothing did.
+ * under manifest 9f2c…": a file's route, for people. Its country and
+ * datacenters are the file's word until the broker's ticket or the log
+ * confirms them (`checked.route`: all of it is then the file's word);
+ * where it connected, until the broker's keys confirm each bridge's proof
+ * (`checked.connections`).
  */
-function plainWords(route: ReceiptFileRoute, checked: boolean): string {
+function plainWords(route: ReceiptFileRoute, checked: { readonly route: boolean; readonly connections: boolean }): string {
   const jurisdiction = new Map(route.candidates.map((c) => [c.datacenter, c.jurisdiction]));
   const reached = route.connections.map((c) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), connected ${c.connectedAt}`);
-  const offered = route.candidates.map((c) => `${c.datacenter} (${c.jurisdiction})`).join(', ');
-  const where = reached.length > 0 ? reached.join('; then ') : `${route.country}, offered ${offered}, not connected on this route`;
+  const offered = `${route.country}, offered ${route.candidates.map((c) => `${c.datacenter} (${c.jurisdiction})`).join(', ')}`;
+  const where =
+    reached.length === 0
+      ? `${offered}, not connected on this route`
+      : checked.connections || !checked.route
+        ? reached.join('; then ')
+        : `${offered}; the file says it connected to ${route.connections.map((c) => c.datacenter).join(', then ')} (--broker checks each bridge's proof)`;
   const words = `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
-  return checked ? words : `the file says: ${words} (not checked offline: the log key signs the record's hash, not what was decided; --broker checks the route ticket, --log DIR the record)`;
+  return checked.route ? words : `the file says: ${words} (not checked offline: the log key signs the record's hash, not what was decided; --broker checks the route ticket, --log DIR the record)`;
 }
 
 /** "the route: DE → eu-central (DE), …; decided …": a bare answer, which says where it was sent, not where it connected. */

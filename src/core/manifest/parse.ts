@@ -8,6 +8,7 @@ import type { Diagnostic, SourcePosition } from '../diagnostics.js';
 import { isCountryCode } from '../geo/countries.js';
 import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl } from '../ice/rules.js';
 import {
+  COUNT_MAX,
   DEFAULT_SELECTION,
   type CountryGroup,
   type Datacenter,
@@ -47,12 +48,6 @@ export interface ParseResult {
 }
 
 const TAG = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/**
- * The most participants a capacity or a demand may count: a trillion, far
- * beyond any datacenter or zone, and low enough that sums over thousands of
- * datacenters stay exact integers (doubles are exact up to 2^53).
- */
-const COUNT_MAX = 1_000_000_000_000;
 
 /** How a list of countries may be written at a given place. */
 type CountryListKind = 'zone' | 'clients' | 'jurisdictions' | 'members';

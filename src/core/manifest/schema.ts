@@ -7,7 +7,7 @@
  * module by scripts/write-schema.ts; a test keeps the two equal.
  */
 import { ICE_SERVERS_MAX, ICE_URL_MAX_LENGTH, ICE_URL_PATTERN, ICE_URLS_PER_SERVER_MAX } from '../ice/rules.js';
-import { DEFAULT_SELECTION } from './types.js';
+import { COUNT_MAX, DEFAULT_SELECTION } from './types.js';
 
 // The patterns mirror parse.ts. They use only plain groups and alternation (no
 // lookahead), the regex subset JSON Schema recommends for portability.
@@ -76,9 +76,10 @@ export const MANIFEST_JSON_SCHEMA = {
           },
           capacity: {
             title: 'Capacity',
-            description: 'Concurrent participants the datacenter can carry (a whole number, 0 or more).',
+            description: 'Concurrent participants the datacenter can carry (a whole number, 0 to 10^12).',
             type: 'integer',
             minimum: 0,
+            maximum: COUNT_MAX,
           },
           tags: {
             title: 'Tags',
@@ -158,9 +159,10 @@ export const MANIFEST_JSON_SCHEMA = {
           },
           demand: {
             title: 'Demand',
-            description: 'Optional forecast peak of concurrent participants, for capacity checks.',
+            description: 'Optional forecast peak of concurrent participants, for capacity checks (0 to 10^12).',
             type: 'integer',
             minimum: 0,
+            maximum: COUNT_MAX,
           },
         },
       },

@@ -124,3 +124,10 @@ export const DEFAULT_SELECTION: SelectionConfig = Object.freeze({
   attemptTimeoutMs: 1500,
   maxUtilization: 0.9,
 });
+
+/**
+ * The most participants a capacity or a demand may count: a trillion, far
+ * beyond any datacenter or zone, and low enough that sums over thousands of
+ * datacenters stay exact integers (doubles are exact up to 2^53).
+ */
+export const COUNT_MAX = 1_000_000_000_000;
