@@ -201,6 +201,20 @@ describe('tokens', () => {
     expect(jwks.keys).toHaveLength(2);
     await expect(verifyRouteTicket(jwks as never, ticket, { now: broker.ctx.now() })).resolves.toMatchObject({ aud: 'geobridge:bridge' });
   });
+
+  it('publishes every key’s public half and life, for receipts checked after the JWKS dropped their key', async () => {
+    const before = (await call({ method: 'GET', url: '/v1/keys/history' })).json<{ keys: { jwk: { kid: string }; state: string }[] }>().keys;
+    const kid = broker.ctx.keys.currentKid;
+    expect(before.find((k) => k.jwk.kid === kid)?.state).toBe('current');
+    const revoked = await call({ method: 'POST', url: '/v1/admin/keys/revoke', headers: admin, payload: { kid } });
+    expect(revoked.statusCode, revoked.body).toBe(200);
+    const after = (await call({ method: 'GET', url: '/v1/keys/history' })).json<{ keys: { jwk: { kid: string; x: string }; state: string; revokedAt?: string }[] }>().keys;
+    expect(after.length).toBe(before.length + 1);
+    expect(after.find((k) => k.jwk.kid === kid)).toMatchObject({ state: 'revoked', revokedAt: expect.any(String) as unknown });
+    // The revoked key left the JWKS at once; the history keeps its public half, never a private one.
+    expect((await call({ method: 'GET', url: '/.well-known/jwks.json' })).json<{ keys: { kid: string }[] }>().keys.map((k) => k.kid)).not.toContain(kid);
+    expect(Object.keys(after[0]?.jwk ?? {}).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x']);
+  });
 });
 
 describe('admin and account APIs', () => {

@@ -37,6 +37,15 @@ export interface PublicJwks {
   readonly keys: readonly PublicJwk[];
 }
 
+/** A key the broker ever signed with, public half and life: what a receipt's ticket is checked against long after. */
+export interface KeyHistoryEntry {
+  readonly jwk: PublicJwk;
+  readonly state: KeyState;
+  readonly createdAt: string;
+  readonly retiredAt?: string;
+  readonly revokedAt?: string;
+}
+
 /** Options of `KeyRing.sign`. */
 export interface SignOptions {
   readonly audience: string;
@@ -284,6 +293,22 @@ export class KeyRing implements KeySource {
         ...(until === undefined ? {} : { verifiesUntil: until }),
       };
     });
+  }
+
+  /**
+   * Every key and its life, newest first, with its public half: a routing
+   * receipt outlives its ticket and the JWKS grace, and whoever checks it
+   * later must tell a key since retired (its tickets stand) from one revoked
+   * (none does).
+   */
+  history(): KeyHistoryEntry[] {
+    return this.#keys.map(({ stored, publicJwk }) => ({
+      jwk: publicJwk,
+      state: stateOf(stored),
+      createdAt: stored.createdAt,
+      ...(stored.retiredAt === undefined ? {} : { retiredAt: stored.retiredAt }),
+      ...(stored.revokedAt === undefined ? {} : { revokedAt: stored.revokedAt }),
+    }));
   }
 
   /** The public keys that verify tokens now: active keys and keys retired less than the grace period ago, never revoked ones. */

@@ -11,6 +11,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { JwksDocument } from '../protocol/jwt.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { isGeobridgeError } from '../core/errors.js';
+import { getJson } from './broker-client.js';
 import { routeWords, sameRoute, type ClaimedRoute } from '../broker/audit/verify-log.js';
 
 /** What the ticket must say. */
@@ -23,8 +24,33 @@ export interface ExpectedTicket {
   readonly route: ClaimedRoute;
 }
 
-/** Why `ticket` is not the broker's ticket for that decision under that manifest, or undefined when it is. */
-export async function ticketProblem(ticket: string, expected: ExpectedTicket, jwks: JwksDocument): Promise<string | undefined> {
+/** A key of the broker's history (GET /v1/keys/history), as far as this check reads it. */
+interface HistoryKey {
+  readonly jwk: { readonly kid?: unknown };
+  readonly state: string;
+  readonly retiredAt?: string;
+  readonly revokedAt?: string;
+}
+
+/** The broker's keys since ever, or undefined from a broker without GET /v1/keys/history (or one that answers it with no list). */
+async function keyHistory(broker: URL): Promise<readonly HistoryKey[] | undefined> {
+  try {
+    const body = (await getJson(broker, '/v1/keys/history')) as { keys?: unknown };
+    return Array.isArray(body.keys) ? (body.keys as HistoryKey[]) : undefined;
+  } catch (error) {
+    if (isGeobridgeError(error) && error.code === 'BROKER_UNREACHABLE' && / answered 404:/.test(error.message)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Why `ticket` is not the broker's ticket for that decision under that
+ * manifest, or undefined when it is. Its key is looked up in the JWKS, and
+ * when the JWKS no longer lists it (retired more than a day ago: a receipt
+ * outlives that), in the broker's key history: a key retired since still
+ * vouches for what it signed before, a revoked one for nothing.
+ */
+export async function ticketProblem(ticket: string, expected: ExpectedTicket, broker: URL): Promise<string | undefined> {
   let kid: unknown;
   let iat: unknown;
   try {
@@ -34,8 +60,15 @@ export async function ticketProblem(ticket: string, expected: ExpectedTicket, jw
     return 'the route ticket is not a JWT';
   }
   if (typeof iat !== 'number') return 'the route ticket has no issue time';
+  let jwks = (await getJson(broker, '/.well-known/jwks.json')) as JwksDocument;
   if (!jwks.keys.some((k) => k.kid === kid)) {
-    return `the route ticket is signed with key ${String(kid)}, which the broker no longer publishes (revoked, or retired more than a day ago), so it cannot vouch for the route: check the route against the log itself with --log DIR`;
+    const known = (await keyHistory(broker))?.find((k) => k.jwk.kid === kid);
+    if (known === undefined || known.state === 'revoked') {
+      const why = known?.state === 'revoked' ? `was revoked${known.revokedAt === undefined ? '' : ` at ${known.revokedAt}`}: a ticket it signed may be a forgery` : 'the broker no longer publishes (revoked, or retired more than a day ago), so it cannot vouch for the route: check the route against the log itself with --log DIR';
+      return `the route ticket is signed with key ${String(kid)}, which ${why}`;
+    }
+    if (known.retiredAt !== undefined && iat * 1000 > Date.parse(known.retiredAt)) return `the route ticket says it was issued at ${new Date(iat * 1000).toISOString()}, after its key ${String(kid)} was retired (${known.retiredAt}): no broker signed it`;
+    jwks = { keys: [known.jwk] } as unknown as JwksDocument;
   }
   try {
     const claims = await verifyRouteTicket(jwks, ticket, { now: new Date(iat * 1000) });

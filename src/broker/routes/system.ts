@@ -6,7 +6,7 @@ import type { BrokerApp } from './broker-app.js';
 import type { BrokerContext } from '../context.js';
 import { PublicJwkSchema } from './schemas.js';
 
-/** /healthz, /readyz, /.well-known/jwks.json, /metrics. */
+/** /healthz, /readyz, /.well-known/jwks.json, /v1/keys/history, /metrics. */
 export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness: the process answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, () => ({ status: 'ok' as const }));
 
@@ -27,17 +27,46 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
   );
 
+  // Another broker may have rotated or revoked a key: the store is re-read at most every 30 s, not per request.
   let lastRefresh = ctx.now().getTime();
+  const refreshed = async (): Promise<void> => {
+    if (ctx.now().getTime() - lastRefresh <= 30_000) return;
+    lastRefresh = ctx.now().getTime();
+    await ctx.keys.refresh();
+  };
   app.get(
     '/.well-known/jwks.json',
     { schema: { tags: ['system'], summary: 'Public keys (Ed25519) that verify route tickets and join tokens', response: { 200: Type.Object({ keys: Type.Array(PublicJwkSchema) }) } } },
     async (_request, reply) => {
-      // Another broker may have rotated the key; re-read the store at most every 30 s, not per request.
-      if (ctx.now().getTime() - lastRefresh > 30_000) {
-        lastRefresh = ctx.now().getTime();
-        await ctx.keys.refresh();
-      }
+      await refreshed();
       return reply.header('cache-control', 'public, max-age=60').send({ keys: ctx.keys.jwks().keys.map((k) => ({ ...k })) });
+    },
+  );
+
+  app.get(
+    '/v1/keys/history',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Every key that ever signed tickets, its public half and its life (current, retired, revoked): for checking a routing receipt after the JWKS has dropped its key',
+        response: {
+          200: Type.Object({
+            keys: Type.Array(
+              Type.Object({
+                jwk: PublicJwkSchema,
+                state: Type.Union([Type.Literal('current'), Type.Literal('retired'), Type.Literal('revoked')]),
+                createdAt: Type.String(),
+                retiredAt: Type.Optional(Type.String()),
+                revokedAt: Type.Optional(Type.String()),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      await refreshed();
+      return reply.header('cache-control', 'public, max-age=60').send({ keys: ctx.keys.history().map((k) => ({ ...k, jwk: { ...k.jwk } })) });
     },
   );
 

@@ -13,7 +13,6 @@ import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { describeLog, proveReceipt, routeWords, type LogPublicKey } from '../../broker/audit/verify-log.js';
-import type { JwksDocument } from '../../protocol/jwt.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import { GeobridgeError } from '../../core/errors.js';
@@ -52,8 +51,9 @@ route's country and datacenters are printed as the file's word.
 With --broker the log key comes from the broker unless pinned, and also:
 the broker's latest head is not older than the file's (no rollback), a
 consistency proof shows it extends the file's head, the record is proven
-again in it, the route ticket is the broker's (signed by a key it still
-publishes: not revoked) for the file's decision, under the manifest, and
+again in it, the route ticket is the broker's (signed by a key it
+publishes, or one its key history says was retired after the ticket was
+issued; never a revoked one) for the file's decision, under the manifest, and
 for the country and datacenters the file names, and each bridge's proof that it was reached is checked under
 the key the broker publishes for its datacenter. With --log DIR (a broker's
 data directory; its key DIR/keys/log.pem unless pinned) the log itself must
@@ -189,7 +189,7 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     if (!again.ok) return again;
     lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
     const expected = { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256, route: { country: route.country, candidates: route.candidates } };
-    const ticket = await ticketProblem(route.ticket, expected, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
+    const ticket = await ticketProblem(route.ticket, expected, sources.broker);
     if (ticket !== undefined) return { ok: false, reason: ticket };
     lines.push(`the route ticket is the broker's, for decision ${route.decisionId} under manifest ${promise.manifestSha256.slice(0, 12)}…, for ${routeWords(expected.route)}`);
     const keys = parseAnswer(BridgeKeysAnswer, await getJson(sources.broker, '/v1/bridges/keys'), 'GET /v1/bridges/keys').keys;
@@ -232,7 +232,7 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
     if (ticket === undefined || receipt.decisionId === undefined || receipt.manifestSha256 === undefined || receipt.route === undefined) {
       return { ok: false, reason: 'the answer lacks its route ticket, decision id or manifest, so what it says was decided cannot be checked against the broker\'s signature: give --log DIR to check it against the record' };
     }
-    const problem = await ticketProblem(ticket, { decisionId: receipt.decisionId, manifestSha256: receipt.manifestSha256, route: receipt.route }, (await getJson(sources.broker, '/.well-known/jwks.json')) as JwksDocument);
+    const problem = await ticketProblem(ticket, { decisionId: receipt.decisionId, manifestSha256: receipt.manifestSha256, route: receipt.route }, sources.broker);
     if (problem !== undefined) return { ok: false, reason: problem };
     lines.push(`the route ticket is the broker's, for decision ${receipt.decisionId} under manifest ${receipt.manifestSha256.slice(0, 12)}…, for ${routeWords(receipt.route)}`);
     if (sources.kept !== undefined) {
