@@ -94,14 +94,15 @@ export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcom
  * Tells a bridge that has just (re)connected its control channel what it may
  * have missed while it was away: meetings it still carries members of that
  * have since moved elsewhere or ended; in a cascade, its hops
- * (`catchUpHops`), and its members a restarted broker forgot are asked what
- * MLS group they hold (`resyncMembers`). (The manifest in force it gets on
+ * (`catchUpHops`), and its members are asked what MLS group they hold
+ * (`resyncMembers`: those a restarted broker forgot, and those it knows,
+ * who may have missed a commit). (The manifest in force it gets on
  * connect, and re-checks everyone against it.)
  */
 export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
   const present = await ctx.store.listParticipantsAt(datacenter);
   const meetings = new Set(present.map((p) => p.meetingId));
-  // Members a restart made the broker forget are asked what they hold, and each meeting is planned once they have
+  // Members are asked what they hold, and each meeting is planned once those a restart made the broker forget have
   // answered: a plan made before would hold their streams to `transit: never` until then.
   const answers = new Map<string, Promise<void>>();
   if (ctx.config.cascade === true) for (const id of meetings) answers.set(id, resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id)));

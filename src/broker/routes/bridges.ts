@@ -366,7 +366,6 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const { datacenter, body } = await verified(ctx, request, GroupSubmission);
       if (ctx.config.cascade !== true) throw new GeobridgeError('VALIDATION', 'this broker does not cascade meetings: a bridge is the delivery service of its own rooms.');
       const { message } = body;
-      // A member this broker does not know (it restarted since) says it holds the group: it goes on in it.
       // A member this broker does not know (it restarted since) says it holds the group, or sends its key package again.
       const rejoins = body.ticket !== undefined && !isGroupMember(ctx, body.meeting, body.participant, body.session);
       // A member now known to encrypt may have its streams carried where a fence allows E2EE transit.

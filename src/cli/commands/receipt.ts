@@ -23,7 +23,7 @@ import { parseAnswer } from '../../protocol/parse-answer.js';
 import { bridgeProofProblem } from '../bridge-proof-check.js';
 import { brokerUrl, getJson } from '../broker-client.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
-import { ticketProblem } from '../ticket-check.js';
+import { ticketProblem, type ExpectedTicket } from '../ticket-check.js';
 import { EXIT, type Io } from '../io.js';
 import { ENV_NAMES } from '../../broker/config.js';
 import { readAll, type ReadResult } from './audit.js';
@@ -188,10 +188,9 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     const again = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!again.ok) return again;
     lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
-    const expected = { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256, route: { country: route.country, candidates: route.candidates } };
-    const ticket = await ticketProblem(route.ticket, expected, sources.broker);
-    if (ticket !== undefined) return { ok: false, reason: ticket };
-    lines.push(`the route ticket is the broker's, for decision ${route.decisionId} under manifest ${promise.manifestSha256.slice(0, 12)}…, for ${routeWords(expected.route)}`);
+    const vouched = await ticketVouches(sources.broker, route.ticket, { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256, route: { country: route.country, candidates: route.candidates } });
+    if (!vouched.ok) return vouched;
+    lines.push(vouched.line);
     const keys = parseAnswer(BridgeKeysAnswer, await getJson(sources.broker, '/v1/bridges/keys'), 'GET /v1/bridges/keys').keys;
     for (const c of route.connections) {
       const problem = await bridgeProofProblem(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
@@ -232,9 +231,9 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
     if (ticket === undefined || receipt.decisionId === undefined || receipt.manifestSha256 === undefined || receipt.route === undefined) {
       return { ok: false, reason: 'the answer lacks its route ticket, decision id or manifest, so what it says was decided cannot be checked against the broker\'s signature: give --log DIR to check it against the record' };
     }
-    const problem = await ticketProblem(ticket, { decisionId: receipt.decisionId, manifestSha256: receipt.manifestSha256, route: receipt.route }, sources.broker);
-    if (problem !== undefined) return { ok: false, reason: problem };
-    lines.push(`the route ticket is the broker's, for decision ${receipt.decisionId} under manifest ${receipt.manifestSha256.slice(0, 12)}…, for ${routeWords(receipt.route)}`);
+    const vouched = await ticketVouches(sources.broker, ticket, { decisionId: receipt.decisionId, manifestSha256: receipt.manifestSha256, route: receipt.route });
+    if (!vouched.ok) return vouched;
+    lines.push(vouched.line);
     if (sources.kept !== undefined) {
       if (sources.kept.log !== promise.log) return { ok: false, reason: `the tree head you kept is of ${describeLog(sources.kept.log)}, but the receipt is for ${describeLog(promise.log)}: give --sth a head of that log (GET /v1/log/sth${storeQuery(promise.log)})` };
       const keptSigned = verifyTreeHead(sources.kept, key.publicKey, key.keyId);
@@ -272,6 +271,13 @@ async function extendsHead(broker: URL, older: SignedTreeHead, olderHead: TreeHe
   const consistency = (await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`)) as { proof: string[] };
   const extended = verifyConsistency(olderHead, latest.head, consistency.proof.map(fromBase64));
   return extended.ok ? undefined : `the log does not extend the tree head ${whose} (${was}): ${extended.message}`;
+}
+
+/** The route ticket checked against the broker's keys (ticket-check.ts): the line saying what it vouches for, or why it does not. */
+async function ticketVouches(broker: URL, ticket: string, expected: ExpectedTicket): Promise<{ ok: true; line: string } | { ok: false; reason: string }> {
+  const problem = await ticketProblem(ticket, expected, broker);
+  if (problem !== undefined) return { ok: false, reason: problem };
+  return { ok: true, line: `the route ticket is the broker's, for decision ${expected.decisionId} under manifest ${expected.manifestSha256.slice(0, 12)}…, for ${routeWords(expected.route)}` };
 }
 
 /** The record at `index` proven again in the broker's latest head (of the log it names), through the broker's inclusion proof. */

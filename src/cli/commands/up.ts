@@ -15,7 +15,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GeobridgeError } from '../../core/errors.js';
-import { loadManifest } from '../manifest-file.js';
+import { requireManifest } from '../manifest-file.js';
 import { generateBridgeIdentity } from '../../broker/attestation.js';
 import { parseBusUrl, parseServeSettings, parseStoreUrl, type ServeSettings } from '../../broker/config.js';
 import { startBroker, type RunningBroker } from '../../broker/server.js';
@@ -115,9 +115,8 @@ export async function runUp(argv: readonly string[], io: Io, env: Readonly<Recor
   }
   const manifestPath = values.manifest ?? DEFAULT_MANIFEST;
   const dataDir = values.data ?? './data';
-  const parsed = loadManifest(manifestPath);
-  if (!parsed.manifest) throw new GeobridgeError('INVALID_MANIFEST', `${manifestPath} does not parse; run 'geobridge check ${manifestPath}'.`);
-  const all = parsed.manifest.datacenters.map((d) => d.id);
+  const manifest = requireManifest(manifestPath);
+  const all = manifest.datacenters.map((d) => d.id);
   if (values.all === true && values.datacenters !== undefined) throw new GeobridgeError('USAGE', 'up: give --datacenters or --all, not both.');
   const showcase = SHOWCASE.every((d) => all.includes(d)) ? SHOWCASE : all;
   const wanted = values.all === true ? all : values.datacenters === undefined ? showcase : splitList(values.datacenters);

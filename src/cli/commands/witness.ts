@@ -97,14 +97,15 @@ interface Watch {
 async function openWatch(state: string, store: string | undefined): Promise<Watch> {
   const keyFile = join(state, 'log-key.json');
   const headsFile = join(state, 'heads.jsonl');
-  const pinned = existsSync(keyFile) ? await logPublicKeyFromJwk(readKept(keyFile, (text) => JSON.parse(text) as unknown)) : undefined;
-  return { store, keyFile, headsFile, pinned, last: readKept(headsFile, lastHead) };
+  const jwk = readKept(keyFile, (text) => JSON.parse(text) as unknown);
+  return { store, keyFile, headsFile, pinned: jwk === undefined ? undefined : await logPublicKeyFromJwk(jwk), last: readKept(headsFile, lastHead) };
 }
 
 /** What the witness kept in `file`, read by `read`; USAGE naming the file when it is not what a witness writes. */
-function readKept<T>(file: string, read: (text: string) => T): T {
+function readKept<T>(file: string, read: (text: string) => T): T | undefined {
+  if (!existsSync(file)) return undefined;
   try {
-    return read(existsSync(file) ? readFileSync(file, 'utf8') : '');
+    return read(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new GeobridgeError('USAGE', `audit witness: ${file} is not what a witness keeps (${error instanceof Error ? error.message : String(error)}): restore it from a copy, or start a new --state directory (the heads in it are your evidence: keep the file).`);
   }
