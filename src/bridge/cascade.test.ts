@@ -207,12 +207,16 @@ describe('a cascaded meeting', () => {
     const sending = cluster.bridges.get('eu-central')?.rooms.get(meeting);
     const annaId = ids.get('Anna') ?? '';
     const relay = sending?.relays.get('relay:ap-tokyo');
+    const remote = tokyo()?.remotes.get(annaId);
     expect(relay).toBeDefined();
+    expect(remote).toBeDefined();
     // As werift reports a path whose consent expired or whose DTLS handshake failed; the receiving side
     // (here, its handshake done) may still say connected, and would go on holding a hop that carries nothing.
     relay?.pc.connectionStateChange.execute('failed');
-    await until(() => tokyo()?.remotes.has(annaId) === false && sending?.relays.get('relay:ap-tokyo') !== relay, MEDIA_MS);
-    expect(tokyo()?.remotes.has(annaId)).toBe(false);
+    // Tokyo drops Anna and the broker opens the hop again at once, so on a loaded box Anna may already be
+    // back when this looks: a new remote (not the one the dead hop fed) is what shows the old one went.
+    await until(() => tokyo()?.remotes.get(annaId) !== remote && sending?.relays.get('relay:ap-tokyo') !== relay, MEDIA_MS);
+    expect(tokyo()?.remotes.get(annaId)).not.toBe(remote);
     expect(sending?.relays.get('relay:ap-tokyo')).not.toBe(relay);
     // Tokyo told the broker, which sent a fresh ticket then and there (not at its next refresh, up to 15 s later).
     const told = (): Record<string, unknown>[] => brokerLog.filter((l) => l.msg === 'relay lost' && l.meeting === meeting && l.from === 'eu-central' && l.to === 'ap-tokyo');
