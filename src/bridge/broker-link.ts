@@ -2,8 +2,9 @@
  * A bridge's side of the broker's bridge API: signed heartbeats, placement
  * claims, admission reports and ticket renewals (src/broker/routes/bridges.ts),
  * route ticket and control message checks against the broker's published
- * keys (minus those the broker revoked), and the proof of identity the
- * bridge gives its clients.
+ * keys (minus those the broker revoked), relay ticket checks against the
+ * bridge keys the broker publishes, and the proof of identity the bridge
+ * gives its clients.
  *
  * The broker refuses a message whose `seq` it has seen (a window of 1,024
  * below the highest it accepted), so up to 16 messages are in flight at once.
@@ -16,16 +17,19 @@
  * `seq` and sent there: the brokers share one replay guard, and the dead one
  * may have accepted the old `seq` before it died.
  */
+import { performance } from 'node:perf_hooks';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import { RecentManifests } from '../core/manifest/recent.js';
 import type { Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { GroupStatus, MlsEntry } from '../mls/relay.js';
+import { BridgeKeysAnswer } from '../protocol/answers.js';
 import { signBridgeMessage } from '../protocol/bridge-message.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
 import { verifyControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
 import { keyRevokedError } from '../protocol/jwt.js';
+import { parseAnswer } from '../protocol/parse-answer.js';
 import { verifyRelayTicket, type RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { ticketJurisdictions, verifyRouteTicket, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { GroupMember, MlsHolding, MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
@@ -86,6 +90,8 @@ export function brokerList(broker: string | readonly string[]): readonly string[
 const RECENT_MANIFESTS = 8;
 /** Messages to the broker at once: far inside its replay window (1,024 seqs), which takes them out of order. */
 const MESSAGES_IN_FLIGHT = 16;
+/** How soon the broker's bridge keys are fetched again for a key they lack (a bridge added or re-keyed since): a ticket cannot make the bridge ask more often. */
+const BRIDGE_KEYS_COOLDOWN_MS = 30_000;
 
 export class BrokerLink {
   readonly #options: BrokerLinkOptions;
@@ -104,6 +110,8 @@ export class BrokerLink {
   #takesMlsTickets = false;
   /** The manifests the broker has sent, by SHA-256, newest last: a ticket names the one it was issued under. */
   readonly #manifests = new RecentManifests(RECENT_MANIFESTS);
+  /** Every datacenter's bridge key (`x`) as the broker publishes it (GET /v1/bridges/keys), and when it was fetched (monotonic ms). */
+  #bridgeKeys: { readonly at: number; readonly keys: Promise<ReadonlyMap<string, string>> } | undefined;
 
   private constructor(options: BrokerLinkOptions, key: CryptoKey) {
     this.#options = options;
@@ -310,7 +318,10 @@ export class BrokerLink {
 
   /**
    * Verifies a relay ticket: the broker's signature, unexpired, with this
-   * datacenter at the given end of the hop, and its bridge key this bridge's.
+   * datacenter at the given end of the hop, its bridge key this bridge's,
+   * and the other end's the key the broker publishes for that datacenter —
+   * so a ticket signed with a stolen broker key cannot name a bridge key of
+   * the thief's choosing.
    */
   async verifyRelayTicket(token: string, side: 'from' | 'to'): Promise<RelayTicketClaims> {
     const claims = await verifyRelayTicket(this.#keys, token, { now: new Date(), datacenter: { id: this.#options.datacenter, side } });
@@ -318,7 +329,50 @@ export class BrokerLink {
     if (ours !== this.#options.privateJwk.x) {
       throw new GeobridgeError('RELAY_TICKET_INVALID', `The relay ticket names another key for ${this.#options.datacenter} than this bridge holds; check the broker's bridge key for it.`);
     }
+    const [other, theirs] = side === 'from' ? [claims.to, claims.toKey] : [claims.from, claims.fromKey];
+    const published = await this.#publishedBridgeKey(other, theirs);
+    if (published !== theirs) {
+      throw new GeobridgeError(
+        'RELAY_TICKET_INVALID',
+        published === undefined
+          ? `The relay ticket is for a hop with ${other}, for which the broker publishes no bridge key (GET /v1/bridges/keys).`
+          : `The relay ticket names another key for ${other} than the broker publishes for it (GET /v1/bridges/keys): it was not made for that datacenter's bridge.`,
+      );
+    }
     return claims;
+  }
+
+  /** The key the broker publishes for `datacenter`; fetched again when it is not `expected`, unless fetched within the cooldown. */
+  async #publishedBridgeKey(datacenter: string, expected: string): Promise<string | undefined> {
+    const cached = this.#bridgeKeys;
+    if (cached !== undefined) {
+      const key = (await cached.keys).get(datacenter);
+      if (key === expected || performance.now() - cached.at < BRIDGE_KEYS_COOLDOWN_MS) return key;
+    }
+    // Another check may have started a fetch meanwhile: share it.
+    const fetching = this.#bridgeKeys !== cached && this.#bridgeKeys !== undefined ? this.#bridgeKeys : { at: performance.now(), keys: this.#fetchBridgeKeys() };
+    this.#bridgeKeys = fetching;
+    try {
+      return (await fetching.keys).get(datacenter);
+    } catch (error) {
+      // Not cached: the next ticket asks again.
+      if (this.#bridgeKeys === fetching) this.#bridgeKeys = undefined;
+      throw error;
+    }
+  }
+
+  async #fetchBridgeKeys(): Promise<ReadonlyMap<string, string>> {
+    const url = new URL('/v1/bridges/keys', this.broker);
+    let answer: unknown;
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(this.#options.timeoutMs ?? 5000) });
+      if (!response.ok) throw new Error(`it answered ${response.status}`);
+      answer = await response.json();
+    } catch (error) {
+      throw new GeobridgeError('BRIDGE_KEYS_UNAVAILABLE', `The broker's bridge keys (${url.href}) could not be fetched (${transportFailure(error)}), so a relay ticket's bridge keys cannot be checked; check that the bridge reaches the broker.`, { cause: error });
+    }
+    const { keys } = parseAnswer(BridgeKeysAnswer, answer, 'GET /v1/bridges/keys');
+    return new Map(Object.entries(keys).map(([dc, jwk]) => [dc, jwk.x]));
   }
 
   /** A manifest the broker put in force (from the control channel, which checked its hash). */

@@ -8,13 +8,16 @@
  * media reach the receiving datacenter's jurisdiction under the policy in
  * force: the core's `mayCarry`, checked again on every new ticket, new
  * policy and new participant, so a hop never carries what policy forbids
- * even if the broker's plan is stale.
+ * even if the broker's plan is stale. A hop lives only as long as its
+ * ticket: the bridge ends it when the ticket expires without a newer one,
+ * or when the broker revokes the key that signed it.
  */
 import { GeobridgeError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { mayCarry } from '../core/plan/plan.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import { verifyBridgeProof } from '../protocol/bridge-proof.js';
+import { CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BridgeMessage, RelayMessage } from '../protocol/signalling.js';
@@ -31,10 +34,15 @@ export interface RelayHost {
   room(meeting: string): Room;
   /** A participant's admitted session here: its ticket's claims say whose fences bind its media. */
   admission(meeting: string, participant: string): { readonly claims: RouteTicketClaims } | undefined;
+  /** The meeting's policy as the broker last sent it (admission answer, `meeting-policy`), if this bridge has one. */
+  meetingPolicy(meeting: string): MeetingPolicy | undefined;
   /** Whether a relay ticket's `jti` is new (remembered until the ticket expires): each is good for one connection. */
   firstUse(jti: string, exp: number): boolean;
   log(line: Readonly<Record<string, unknown>>): void;
 }
+
+/** What the relaying bridge is told when the key that signed its ticket is revoked. */
+const REVOKED_MESSAGE = "the broker revoked the key that signed this hop's relay ticket; the broker's next ticket opens it again.";
 
 /** The id of the subscriber a relay is in the room: no participant id has a colon-prefixed `relay:`. */
 export const relayId = (to: string): string => `relay:${to}`;
@@ -46,6 +54,8 @@ export class RelaySession {
   /** Ends the relay's connection with a code: the receiving bridge closes the hop and the broker's next ticket opens it again. */
   readonly #end: (code: string, message: string) => void;
   #claims: RelayTicketClaims | undefined;
+  /** The ticket `#claims` came from: the broker may revoke the key that signed it. */
+  #ticket: string | undefined;
   #relay: Participant | undefined;
   #room: Room | undefined;
   /** The peers the relay has been told of (peer-joined), so that one it no longer carries is said to leave. */
@@ -65,8 +75,35 @@ export class RelaySession {
     const admission = this.#host.admission(claims.meeting, participant);
     const jurisdiction = manifest.datacenters.find((d) => d.id === claims.to)?.jurisdiction;
     if (admission === undefined || jurisdiction === undefined) return false;
+    // The policy in force, not the one the route ticket was issued under: a narrowed account or meeting stops the hop at once.
+    const policy = this.#host.meetingPolicy(claims.meeting) ?? admission.claims.policy;
     // Transit carries ciphertext only: never the stream of a sender the ticket says does not encrypt.
-    return mayCarry(manifest, admission.claims.country, jurisdiction, { e2ee: claims.e2ee && claims.clear?.includes(participant) !== true }) && insideMeetingPolicy(admission.claims.policy, jurisdiction);
+    return mayCarry(manifest, admission.claims.country, jurisdiction, { e2ee: claims.e2ee && claims.clear?.includes(participant) !== true }) && insideMeetingPolicy(policy, jurisdiction);
+  }
+
+  /**
+   * Ends the hop when its ticket expired (plus the clock tolerance every
+   * token gets) and no newer one came: the broker renews a hop it still
+   * plans every HOP_REFRESH_MS (15 s; a third of a shorter ticket life), well inside it.
+   */
+  endIfExpired(nowMs: number): void {
+    const claims = this.#claims;
+    if (claims === undefined || this.#relay === undefined || nowMs < (claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000) return;
+    this.end('RELAY_TICKET_EXPIRED', "the hop's relay ticket expired and the broker sent no newer one; the broker's next ticket opens it again.");
+  }
+
+  /** Ends the hop when the broker revoked the key that signed its ticket (the first, or the latest `relay-update`): it may be a forgery. */
+  endIfRevoked(): void {
+    if (this.#ticket === undefined || this.#relay === undefined || !this.#host.link.signedByRevokedKey(this.#ticket)) return;
+    this.end('KEY_REVOKED', REVOKED_MESSAGE);
+  }
+
+  /** Stops sending at once and closes the relay's connection with `code` (the receiving bridge tells the broker it lost the hop). */
+  end(code: string, message: string): void {
+    const claims = this.#claims;
+    this.#host.log({ level: 'warn', msg: 'relay ended', code, meeting: claims?.meeting, to: claims?.to, jti: claims?.jti });
+    void this.close();
+    this.#end(code, message);
   }
 
   /** Checks the ticket and the relaying bridge's proof, then starts sending. Throws why not. */
@@ -78,6 +115,7 @@ export class RelaySession {
     await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.toKey }, message.proof, { datacenter: claims.to, challenge: message.challenge, participant: claims.jti });
     if (!host.firstUse(claims.jti, claims.exp)) throw new GeobridgeError('RELAY_TICKET_REUSED', 'this relay ticket was already used for a connection; the broker sends a fresh one.');
     this.#claims = claims;
+    this.#ticket = message.ticket;
     const room = host.room(claims.meeting);
     const id = relayId(claims.to);
     // One relay per hop: a newer connection of the same receiving bridge replaces the old one.
@@ -107,11 +145,14 @@ export class RelaySession {
   /** A newer ticket for the same hop: the streams it names from now on. */
   async update(ticket: string): Promise<void> {
     const claims = await this.#host.link.verifyRelayTicket(ticket, 'from');
+    // Revoked while it was being verified (its key was still good when asked for): the bridge dropped the hops it knew of then.
+    if (this.#host.link.signedByRevokedKey(ticket)) throw new GeobridgeError('KEY_REVOKED', REVOKED_MESSAGE);
     const old = this.#claims;
     if (old === undefined || claims.meeting !== old.meeting || claims.to !== old.to || claims.toKey !== old.toKey) {
       throw new GeobridgeError('RELAY_TICKET_INVALID', 'a relay update must be for the same meeting, receiving bridge and key');
     }
     this.#claims = claims;
+    this.#ticket = ticket;
     this.recheck();
   }
 

@@ -121,7 +121,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #rooms = new Map<string, Room>();
   /** Admitted sessions, by participant, per meeting. */
   readonly #admissions = new Map<string, Map<string, Admission>>();
-  /** The policy each meeting's participants are held to, as the broker gave it at admission. */
+  /** The policy each meeting's participants and hops are held to, as the broker last gave it (admission answers, `meeting-policy`). */
   readonly #meetingPolicies = new Map<string, MeetingPolicy>();
   readonly #control: ControlChannel;
   readonly #renewals: TicketRenewals<Admission>;
@@ -224,8 +224,10 @@ class Bridge implements RunningBridge, AdmissionHost {
       });
     }, this.#options.heartbeatMs);
     this.#tick = setInterval(() => {
+      const now = Date.now();
       for (const room of this.#rooms.values()) room.tick();
-      this.#renewals.tick(this.#allAdmissions(), Date.now());
+      this.#renewals.tick(this.#allAdmissions(), now);
+      for (const session of [...this.#relaySessions]) session.endIfExpired(now);
     }, 1000);
   }
 
@@ -267,6 +269,8 @@ class Bridge implements RunningBridge, AdmissionHost {
 
   relayOpened(session: RelaySession): void {
     this.#relaySessions.add(session);
+    // Revoked while the hop was being admitted: #dropRevoked did not know of it yet.
+    session.endIfRevoked();
   }
 
   relayClosed(session: RelaySession): void {
@@ -294,6 +298,10 @@ class Bridge implements RunningBridge, AdmissionHost {
       this.#rooms.set(meeting, room);
     }
     return room;
+  }
+
+  meetingPolicy(meeting: string): MeetingPolicy | undefined {
+    return this.#meetingPolicies.get(meeting);
   }
 
   /** The session of a participant in a meeting, if admitted here. */
@@ -388,10 +396,13 @@ class Bridge implements RunningBridge, AdmissionHost {
   /**
    * The broker revoked a signing key: whoever holds a ticket it signed leaves
    * at once, since that ticket may be a forgery. The client takes a fresh
-   * route with its join token (or needs a new link, if that key signed it).
+   * route with its join token (or needs a new link, if that key signed it);
+   * a hop's receiving bridge tells the broker, which opens the hop again
+   * with a ticket of its new key.
    */
   #dropRevoked(): void {
     for (const admission of [...this.#allAdmissions()]) if (this.#link.signedByRevokedKey(admission.ticket)) this.end(admission, 'KEY_REVOKED', REVOKED_MESSAGE);
+    for (const session of [...this.#relaySessions]) session.endIfRevoked();
   }
 
   #obey(command: Exclude<ControlCommand, { type: 'policy' | 'keys' }>): void {

@@ -215,7 +215,9 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     });
     const releaser = new PlacementReleaser(ctx);
     releaser.start(Math.max(100, Math.min(5000, Math.floor(settings.placementReleaseMs / 4))));
-    const hopRefresh = settings.cascade === true ? setInterval(() => void refreshHops(ctx, (line) => { app.log.warn(line); }), HOP_REFRESH_MS) : undefined;
+    // A hop lives only as long as its ticket (the bridge ends it at expiry): a short --ticket-ttl is renewed three times a life.
+    const hopRefreshMs = Math.min(HOP_REFRESH_MS, (settings.routeTicketSeconds * 1000) / 3);
+    const hopRefresh = settings.cascade === true ? setInterval(() => void refreshHops(ctx, (line) => { app.log.warn(line); }), hopRefreshMs) : undefined;
     if (stale) {
       app.log.warn(
         { file: settings.manifestPath, fileVersion: stale.version, inForce: version.version },
