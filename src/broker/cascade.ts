@@ -6,12 +6,17 @@
  * opens, updates or closes hops until the bridges carry exactly that plan.
  * Plans of one meeting run one after another; each is made from the store
  * as it is when it runs, so a burst of joins ends with the plan of them all.
+ * A member the meeting's policy in force no longer allows where it is (its
+ * eviction under way) is planned as having no bridge: no hop carries media
+ * to or from it.
  */
 import { compareStrings } from '../core/order.js';
 import { planRelays, type UnreachablePair } from '../core/plan/plan.js';
+import { whyNotHeldAt } from '../core/select/meeting-policy.js';
 import type { BrokerContext } from './context.js';
 import { encryptingMembers, groupMembers } from './group-delivery.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
+import { meetingPolicyOf } from './route-request.js';
 import type { Participant } from './store/store.js';
 
 /** A meeting's hops as the bridges were last told, by `from → to`. */
@@ -138,9 +143,9 @@ export function catchUpHops(ctx: BrokerContext, meeting: string, datacenter: str
   );
 }
 
-/** Plans every cascaded meeting with hops again (after a policy change). */
-export async function replanCascades(ctx: BrokerContext, log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
-  await Promise.all([...stateOf(ctx).hops.keys()].map((meeting) => replanMeeting(ctx, meeting, log)));
+/** Plans every cascaded meeting with hops again, and the meetings `also` names (after a policy change). */
+export async function replanCascades(ctx: BrokerContext, also: Iterable<string> = [], log?: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
+  await Promise.all([...new Set([...stateOf(ctx).hops.keys(), ...also])].map((meeting) => replanMeeting(ctx, meeting, log)));
 }
 
 /** The hops of a meeting the bridges were told to hold (for tests and the console). */
@@ -150,13 +155,18 @@ export function hopsOf(ctx: BrokerContext, meeting: string): readonly Hop[] {
 
 /** Plans the meeting and brings the bridges' hops to the plan; the hops (`from → to`) it sent a ticket. */
 async function replan(ctx: BrokerContext, meeting: string): Promise<Set<string>> {
+  const context = await ctx.store.getMeetingContext(meeting);
   const members = await ctx.store.listParticipants(meeting);
   const { manifest } = ctx.policy.current;
+  // The plan's rule knows fences only: the account's and the meeting's narrowing are applied here, so a relay ticket
+  // never names a datacenter they rule out, even before an evicted member's bridge reports it gone.
+  const policy = context && meetingPolicyOf(context.account, context.meeting, true);
+  const held = (m: Participant): boolean => m.datacenter !== '' && policy !== undefined && whyNotHeldAt(manifest, m.datacenter, m.country, policy) === undefined;
   // A fence's `transit: e2ee` carries only the streams of members who showed they are in the meeting's group (their SDK encrypts).
   const encrypting = encryptingMembers(ctx, meeting);
   const plan = planRelays(
     manifest,
-    members.map((m) => ({ name: m.id, country: m.country, datacenter: m.datacenter === '' ? null : m.datacenter, e2ee: encrypting.has(m.id) })),
+    members.map((m) => ({ name: m.id, country: m.country, datacenter: held(m) ? m.datacenter : null, e2ee: encrypting.has(m.id) })),
     { e2ee: true },
   );
   await tellUnreachable(ctx, meeting, members, plan.unreachable);

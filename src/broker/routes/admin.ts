@@ -12,7 +12,7 @@ import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
-import { announceRecheck, recheckLiveMeetings } from '../recheck.js';
+import { announceRecheck, holdersOf, recheckLiveMeetings } from '../recheck.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Account } from '../store/store.js';
 import { AccountSchema, BEARER, CountryCode } from './schemas.js';
@@ -142,14 +142,14 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
       const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
       await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
-      // The account's live meetings move (or end) if the new policy excludes where they are; their bridges re-check everyone.
+      // The account's live meetings move (or end) if the new policy excludes where they are, and cascaded ones lose the
+      // members it excludes; every bridge holding their media re-checks everyone (a cascade's sending bridges, their hops).
       await ctx.policy.exclusive(async () => {
         const recheck = await recheckLiveMeetings(ctx, ctx.policy.current.manifest, existing.id);
         for (const meeting of await ctx.store.listLiveMeetings()) {
           if (meeting.accountId !== existing.id) continue;
-          const placement = await ctx.store.getPlacement(meeting.id);
           const policy = meetingPolicyOf(updated, meeting, ctx.config.cascade);
-          if (placement) await ctx.control.meetingPolicy(placement.datacenter, meeting.id, policy);
+          for (const datacenter of await holdersOf(ctx, meeting.id)) await ctx.control.meetingPolicy(datacenter, meeting.id, policy);
         }
         await announceRecheck(ctx, recheck);
       });

@@ -23,7 +23,7 @@ import { isNewerDecision } from '../decision-id.js';
 import { memberSubject } from '../record-subject.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
-import type { Meeting } from '../store/store.js';
+import type { Meeting, Participant } from '../store/store.js';
 import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
 import { ticketJurisdictions, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
 import { issueRouteTicket } from '../tickets.js';
@@ -163,6 +163,57 @@ async function meetingWithPolicy(ctx: BrokerContext, id: string): Promise<{ meet
 }
 
 /**
+ * The meeting of an admission and the policy it is held to, as the store and
+ * the policy in force stand now; or the error a fresh admission gets: the
+ * meeting ended, is held elsewhere (unless it cascades), or the policy in
+ * force (whatever the ticket was issued under) does not allow the
+ * participant here, which is audited. `when` says the admission was already
+ * recorded, for the audit record.
+ */
+async function admissible(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims, subject: RecordSubject, when?: string): Promise<{ meeting: Meeting; policy: MeetingPolicy | undefined }> {
+  // One read for meeting, account and placement: this runs twice on the join path.
+  const context = await ctx.store.getMeetingContext(ticket.meeting);
+  if (!context) throw new GeobridgeError('NOT_FOUND', `no meeting '${ticket.meeting}'.`);
+  const { meeting, account, placement } = context;
+  if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.id}' has ended (${meeting.endedReason ?? 'ended'}).`);
+  if (ctx.config.cascade !== true && placement?.datacenter !== datacenter) {
+    throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'}, not ${datacenter}; claim it first.`);
+  }
+  const policy = meetingPolicyOf(account, meeting, ctx.config.cascade);
+  const reason = whyNotHeldAt(ctx.policy.current.manifest, datacenter, ticket.country, policy);
+  if (reason) {
+    const under = when === undefined ? 'the manifest in force' : `the policy in force, which changed ${when}`;
+    await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: ticket.sub, meeting: meeting.id, reason: `admission outside the fence under ${under} (${reason})` }, subject);
+    throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
+  }
+  return { meeting, policy };
+}
+
+/**
+ * Takes back an admission refused after its row was written: the row and
+ * its place in the meeting's group go. The session that row replaced lost
+ * its row too, and the participant had moved on from it to this one: it is
+ * evicted as a replaced session is (or with `code`, when it was this very
+ * session), so no session is left live without a member row.
+ */
+async function withdrawAdmission(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims, replaced: Participant | undefined, code: string, log: (line: Readonly<Record<string, unknown>>) => void): Promise<void> {
+  const { meeting, sub: participant, decision: session } = ticket;
+  if (await ctx.store.removeParticipant(meeting, participant, { session, datacenter })) {
+    if (ctx.config.cascade === true) leaveGroup(ctx, meeting, participant, session);
+    void replanMeeting(ctx, meeting, log);
+  }
+  if (replaced === undefined || replaced.datacenter === '') return;
+  const same = replaced.session === session && replaced.datacenter === datacenter;
+  await ctx.control.evict(replaced.datacenter, {
+    meeting,
+    participant,
+    session: replaced.session,
+    code: same ? code : 'SESSION_REPLACED',
+    reason: same ? 'the policy changed while this session was being admitted again; ask for a fresh route' : 'this participant joined again from another connection',
+  });
+}
+
+/**
  * Why a meeting may not live in `datacenter`, if it may not: the host's own
  * participants (home country, plan, data routing control, the meeting's
  * narrowing) may not go there, or the claimant, or a participant already
@@ -299,19 +350,8 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       if (ticket.sub !== body.participant || ticket.meeting !== body.meeting) {
         throw new GeobridgeError('TICKET_INVALID', `the ticket is for participant ${ticket.sub} in meeting ${ticket.meeting}, not the one reported.`);
       }
-      const { meeting, policy } = await meetingWithPolicy(ctx, body.meeting);
       const subject = subjectOfTicket(ctx, ticket);
-      const placement = await ctx.store.getPlacement(meeting.id);
-      if (ctx.config.cascade !== true && placement?.datacenter !== datacenter) {
-        throw new GeobridgeError('PLACED_ELSEWHERE', `meeting '${meeting.id}' is held in ${placement?.datacenter ?? 'no datacenter'}, not ${datacenter}; claim it first.`);
-      }
-      // A ticket issued under an older manifest is held to the policy in force.
-      const manifest = ctx.policy.current.manifest;
-      const reason = whyNotHeldAt(manifest, datacenter, ticket.country, policy);
-      if (reason) {
-        await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: body.participant, meeting: body.meeting, reason: `admission outside the fence under the manifest in force (${reason})` }, subject);
-        throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
-      }
+      const { meeting, policy } = await admissible(ctx, datacenter, ticket, subject);
       // An attempt the client already gave up on can finish after the one it kept: the later route wins.
       const stored = await ctx.store.listParticipants(meeting.id);
       const current = stored.find((p) => p.id === body.participant);
@@ -334,6 +374,16 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       // Members from before this broker restarted may hold the group: a newcomer waits for them.
       if (ctx.config.cascade === true) awaitUnknownMembers(ctx, meeting.id, stored.filter((p) => p.id !== body.participant));
       const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false) : undefined;
+      // Checked again now that the row is written: a policy change that listed the members before it did not see this
+      // one, and a bridge applies that change's commands only to sessions it already holds. Either the change is seen
+      // here, or the change sees the row. The answer carries the policy read now.
+      let held: MeetingPolicy | undefined;
+      try {
+        held = (await admissible(ctx, datacenter, ticket, subject, 'while it was being recorded')).policy;
+      } catch (error) {
+        await withdrawAdmission(ctx, datacenter, ticket, replaced, isGeobridgeError(error) ? error.code : 'TICKET_OUTSIDE_FENCE', (line) => { request.log.warn(line); });
+        throw error;
+      }
       await recordAdmission(ctx, datacenter, ticket, subject);
       void replanMeeting(ctx, meeting.id, (line) => { request.log.warn(line); });
       // One join token, one live session: a second use replaces the first, wherever that one is.
@@ -348,7 +398,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
           await ctx.control.evict(replaced.datacenter, { meeting: meeting.id, participant: body.participant, session: replaced.session, code: 'SESSION_REPLACED', reason: 'this participant joined again from another connection' });
         }
       }
-      return { recorded: true, ...(policy ? { policy: mutableCopy(policy) } : {}), ...(group ? { group } : {}) };
+      return { recorded: true, ...(held ? { policy: mutableCopy(held) } : {}), ...(group ? { group } : {}) };
     },
   );
 
