@@ -8,6 +8,7 @@
  * say whose media crossed into which jurisdiction, and when.
  */
 import { GeobridgeError } from '../core/errors.js';
+import { compilePolicy } from '../core/policy/compile.js';
 import { recordAudit, type BrokerContext } from './context.js';
 import { memberSubject } from './record-subject.js';
 import { issueRelayTicket } from './tickets.js';
@@ -66,12 +67,31 @@ export async function closeRelay(ctx: BrokerContext, hop: Hop, reason: string, o
   await auditHop(ctx, 'relay.closed', hop, reason);
 }
 
-/** One record per participant carried, in their own record store's log: a record names only its own subject. */
+/**
+ * One record per participant carried, in their own record store's log: a
+ * record names only its own subject. It says whose media (`country`) went
+ * into which jurisdiction (`jurisdiction`, of `to`, as an admission's names
+ * where media is held) from which (`fromJurisdiction`), under the manifest in
+ * force: the audit report reads it without the manifest of the day.
+ */
 async function auditHop(ctx: BrokerContext, type: 'relay.opened' | 'relay.closed', hop: Hop, reason?: string): Promise<void> {
   const manifest = ctx.policy.current.manifest;
+  const { datacenterById } = compilePolicy(manifest);
+  const jurisdiction = datacenterById.get(hop.to)?.jurisdiction ?? null;
+  const fromJurisdiction = datacenterById.get(hop.from)?.jurisdiction ?? null;
   for (const participant of hop.streams) {
     const country = hop.countries[participant];
-    const data = { meeting: hop.meeting, from: hop.from, to: hop.to, participant, e2ee: hop.e2ee && !hop.clear.includes(participant), ...(reason === undefined ? {} : { reason }) };
+    const data = {
+      meeting: hop.meeting,
+      from: hop.from,
+      to: hop.to,
+      participant,
+      e2ee: hop.e2ee && !hop.clear.includes(participant),
+      country: country ?? null,
+      jurisdiction,
+      fromJurisdiction,
+      ...(reason === undefined ? {} : { reason }),
+    };
     // Whose country is unknown has no record store to go to; the record stays in the broker's own log without their id.
     if (country === undefined) await recordAudit(ctx, type, { ...data, participant: null });
     else await recordAudit(ctx, type, data, await memberSubject(ctx.store, manifest, hop.meeting, country, ctx.config.cascade));

@@ -32,6 +32,23 @@ export interface OutOfZoneRow {
   readonly participants: number;
 }
 
+/**
+ * Cascade hops opened carrying a participant's media (`relay.opened`), by
+ * client country × jurisdiction of the datacenter relayed into × whether that
+ * media was end-to-end encrypted (a fence's `transit: e2ee` lets only such
+ * media out).
+ */
+export interface RelayRow {
+  readonly country: string;
+  readonly jurisdiction: string;
+  /** null when the record does not say. */
+  readonly e2ee: boolean | null;
+  /** Hops opened (a hop planned again after a restart or a plan change counts again). */
+  readonly hops: number;
+  /** Distinct participant ids among those hops. */
+  readonly participants: number;
+}
+
 /** Route decisions for one client country and the jurisdictions they offered. */
 export interface RouteDecisionRow {
   readonly country: string;
@@ -69,6 +86,7 @@ export interface AuditReportSection {
   readonly records: { readonly total: number; readonly byType: readonly { readonly type: string; readonly count: number }[] };
   readonly connections: { readonly total: number; readonly rows: readonly ConnectionRow[] };
   readonly outOfZone: { readonly total: number; readonly rows: readonly OutOfZoneRow[] };
+  readonly relays: { readonly total: number; readonly rows: readonly RelayRow[] };
   readonly routeDecisions: { readonly total: number; readonly rows: readonly RouteDecisionRow[] };
   readonly refusals: { readonly total: number; readonly rows: readonly RefusalRow[] };
   readonly placements: { readonly claimed: number; readonly rehomed: number; readonly released: number; readonly ended: number; readonly rehomes: readonly RehomeRow[] };
@@ -144,14 +162,16 @@ export function buildAuditReport(records: readonly AuditRecord[], range: { reado
   const to = normalizeAuditTime(range.to, 'to');
   const total = new Tally();
   const days = new Map<string, Tally>();
+  const facts = new LogFacts(records);
   for (const record of records) {
     const at = parseAuditTime(record.at);
     if (at === undefined || at < from || at >= to) continue;
     const date = at.slice(0, 10);
     let day = days.get(date);
     if (!day) days.set(date, (day = new Tally()));
-    total.add(record, at);
-    day.add(record, at);
+    const relay = record.type === 'relay.opened' ? facts.relay(record.data, at) : undefined;
+    total.add(record, at, relay);
+    day.add(record, at, relay);
   }
   return {
     from,
@@ -159,6 +179,114 @@ export function buildAuditReport(records: readonly AuditRecord[], range: { reado
     total: total.section(),
     days: [...days.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([date, tally]) => ({ date, ...tally.section() })),
   };
+}
+
+/** What a `relay.opened` record adds to the report, its gaps filled from the log. */
+interface RelayFacts {
+  readonly key: { readonly country: string; readonly jurisdiction: string; readonly e2ee: boolean | null };
+  readonly participant: string | undefined;
+}
+
+/**
+ * Relay records written before they carried `country` and `jurisdiction`
+ * (or whose datacenter the manifest in force did not know) are completed
+ * from what the rest of the log says: the participant's country from their
+ * records in that meeting (route decisions, admissions), the datacenter's
+ * jurisdiction from records that name it (admissions, decisions' candidates)
+ * — each as last recorded at or before the hop, so a datacenter the
+ * manifest later moved is judged by the manifest of the day. Built on first
+ * need: logs of complete records never pay for it.
+ */
+class LogFacts {
+  readonly #records: readonly AuditRecord[];
+  #timelines: { readonly countries: Timeline; readonly jurisdictions: Timeline } | undefined;
+
+  constructor(records: readonly AuditRecord[]) {
+    this.#records = records;
+  }
+
+  relay(d: Readonly<Record<string, unknown>>, at: string): RelayFacts {
+    const participant = optionalField(d, 'participant');
+    const meeting = optionalField(d, 'meeting');
+    const to = optionalField(d, 'to');
+    const country = optionalField(d, 'country') ?? (participant === undefined || meeting === undefined ? undefined : this.#build().countries.at(participantKey(meeting, participant), at));
+    const jurisdiction = optionalField(d, 'jurisdiction') ?? (to === undefined ? undefined : this.#build().jurisdictions.at(to, at));
+    return { key: { country: country ?? UNKNOWN, jurisdiction: jurisdiction ?? UNKNOWN, e2ee: typeof d.e2ee === 'boolean' ? d.e2ee : null }, participant };
+  }
+
+  #build(): { readonly countries: Timeline; readonly jurisdictions: Timeline } {
+    if (this.#timelines) return this.#timelines;
+    const countries = new Timeline();
+    const jurisdictions = new Timeline();
+    for (const record of this.#records) {
+      const at = parseAuditTime(record.at);
+      if (at === undefined) continue;
+      const d = record.data;
+      const noteCountry = (): void => {
+        const [meeting, participant, country] = [optionalField(d, 'meeting'), optionalField(d, 'participant'), optionalField(d, 'country')];
+        if (meeting !== undefined && participant !== undefined && country !== undefined) countries.note(participantKey(meeting, participant), at, country);
+      };
+      const noteDatacenter = (data: Readonly<Record<string, unknown>>, idKey: string, jurisdictionKey: string): void => {
+        const [id, jurisdiction] = [optionalField(data, idKey), optionalField(data, jurisdictionKey)];
+        if (id !== undefined && jurisdiction !== undefined) jurisdictions.note(id, at, jurisdiction);
+      };
+      switch (record.type) {
+        case 'bridge.admission':
+          noteCountry();
+          noteDatacenter(d, 'datacenter', 'jurisdiction');
+          break;
+        case 'route.decision':
+          noteCountry();
+          for (const c of Array.isArray(d.candidates) ? (d.candidates as unknown[]) : []) if (isRecord(c)) noteDatacenter(c, 'datacenter', 'jurisdiction');
+          break;
+        case 'relay.opened':
+        case 'relay.closed':
+          noteCountry();
+          noteDatacenter(d, 'to', 'jurisdiction');
+          noteDatacenter(d, 'from', 'fromJurisdiction');
+          break;
+        default:
+          break;
+      }
+    }
+    return (this.#timelines = { countries: countries.seal(), jurisdictions: jurisdictions.seal() });
+  }
+}
+
+function participantKey(meeting: string, participant: string): string {
+  return `${meeting}\u0000${participant}`;
+}
+
+/** Values a key took over time; `at` answers the one last noted at or before a time (ties: the greatest value, for a total order). */
+class Timeline {
+  readonly #entries = new Map<string, { readonly at: string; readonly value: string }[]>();
+
+  note(key: string, at: string, value: string): void {
+    let list = this.#entries.get(key);
+    if (!list) this.#entries.set(key, (list = []));
+    list.push({ at, value });
+  }
+
+  /** Sorts each key's entries by time, keeping only where the value changes. */
+  seal(): this {
+    for (const [key, list] of this.#entries) {
+      list.sort((a, b) => compareStrings(a.at, b.at) || compareStrings(a.value, b.value));
+      this.#entries.set(key, list.filter((e, i) => e.value !== list[i - 1]?.value));
+    }
+    return this;
+  }
+
+  at(key: string, at: string): string | undefined {
+    const list = this.#entries.get(key) ?? [];
+    // The last entry at or before `at`, by binary search over the sorted times.
+    let [lo, hi] = [0, list.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((list[mid]?.at ?? '') <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return list[lo - 1]?.value;
+  }
 }
 
 /** Counts and distinct participants under one key. */
@@ -191,6 +319,7 @@ class Tally {
   readonly #types = new Buckets<string>();
   readonly #connections = new Buckets<{ country: string; jurisdiction: string; role: string }>();
   readonly #outOfZone = new Buckets<{ country: string; zone: string; datacenter: string; jurisdiction: string }>();
+  readonly #relays = new Buckets<RelayFacts['key']>();
   readonly #decisions = new Buckets<string>();
   readonly #offers = new Buckets<{ country: string; jurisdiction: string }>();
   readonly #refusals = new Buckets<{ type: string; code: string }>();
@@ -202,7 +331,8 @@ class Tally {
   #ended = 0;
   #rejectedManifests = 0;
 
-  add(record: AuditRecord, at: string): void {
+  /** `relay`: what a `relay.opened` record says, completed from the log (LogFacts). */
+  add(record: AuditRecord, at: string, relay?: RelayFacts): void {
     const d = record.data;
     this.#records++;
     this.#types.add([record.type], record.type);
@@ -220,6 +350,9 @@ class Tally {
         }
         break;
       }
+      case 'relay.opened':
+        if (relay) this.#relays.add([relay.key.country, relay.key.jurisdiction, yesNo(relay.key.e2ee)], relay.key, relay.participant);
+        break;
       case 'route.decision': {
         const country = field(d, 'country');
         this.#decisions.add([country], country);
@@ -266,6 +399,7 @@ class Tally {
         break;
       case 'bridge.enrolled':
       case 'bridge.lost':
+      case 'relay.closed':
       case 'bridge.url-changed':
       case 'participant.replaced':
       case 'admin.action':
@@ -276,6 +410,7 @@ class Tally {
   section(): AuditReportSection {
     const connections = this.#connections.sorted().map((b) => ({ ...b.key, connections: b.count, participants: b.participants.size }));
     const outOfZone = this.#outOfZone.sorted().map((b) => ({ ...b.key, connections: b.count, participants: b.participants.size }));
+    const relays = this.#relays.sorted().map((b) => ({ ...b.key, hops: b.count, participants: b.participants.size }));
     const offers = this.#offers.sorted();
     const refusals = this.#refusals.sorted().map((b) => ({ ...b.key, count: b.count }));
     const byOrder = <T extends { at: string }>(rows: T[], tie: (r: T) => string): T[] => rows.sort((a, b) => compareStrings(a.at, b.at) || compareStrings(tie(a), tie(b)));
@@ -283,6 +418,7 @@ class Tally {
       records: { total: this.#records, byType: this.#types.sorted().map((b) => ({ type: b.key, count: b.count })) },
       connections: { total: sum(connections.map((r) => r.connections)), rows: connections },
       outOfZone: { total: sum(outOfZone.map((r) => r.connections)), rows: outOfZone },
+      relays: { total: sum(relays.map((r) => r.hops)), rows: relays },
       routeDecisions: {
         total: sum(this.#decisions.sorted().map((b) => b.count)),
         rows: this.#decisions.sorted().map((b) => ({
@@ -318,6 +454,11 @@ function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
+/** Whether media was end-to-end encrypted, in words. */
+function yesNo(e2ee: boolean | null): string {
+  return e2ee === null ? UNKNOWN : e2ee ? 'yes' : 'no';
+}
+
 // ——— text ———
 
 /** The report as aligned plain-text tables. Control characters in record fields are shown escaped, never sent to the terminal. */
@@ -338,6 +479,7 @@ export function renderAuditReportText(report: AuditReport): string {
     `Out-of-zone connections (${formatCount(t.outOfZone.total)})`,
     table(['COUNTRY', 'ZONE', 'DATACENTER', 'JURISDICTION', '#CONNECTIONS', '#PARTICIPANTS'], t.outOfZone.rows.map((r) => [r.country, r.zone, r.datacenter, r.jurisdiction, formatCount(r.connections), formatCount(r.participants)])),
   );
+  section(`${RELAYS_TITLE} (${formatCount(t.relays.total)})`, table(RELAY_HEADERS, t.relays.rows.map(relayCells)));
   section(
     `Route decisions by client country × jurisdictions offered (${formatCount(t.routeDecisions.total)})`,
     table(['COUNTRY', '#DECISIONS', 'OFFERED (jurisdiction decisions)'], t.routeDecisions.rows.map((r) => [r.country, formatCount(r.decisions), offeredText(r)])),
@@ -353,13 +495,22 @@ export function renderAuditReportText(report: AuditReport): string {
   );
   section(
     'By day',
-    table(['DATE', '#RECORDS', '#CONNECTIONS', '#OUT-OF-ZONE', '#DECISIONS', '#REFUSALS', '#CLAIMED', '#RE-HOMED', '#MANIFESTS'], report.days.map((d) => [d.date, ...[d.records.total, d.connections.total, d.outOfZone.total, d.routeDecisions.total, d.refusals.total, d.placements.claimed, d.placements.rehomed, d.manifests.changed].map(formatCount)])),
+    table(['DATE', '#RECORDS', '#CONNECTIONS', '#OUT-OF-ZONE', '#RELAYED', '#DECISIONS', '#REFUSALS', '#CLAIMED', '#RE-HOMED', '#MANIFESTS'], report.days.map((d) => [d.date, ...[d.records.total, d.connections.total, d.outOfZone.total, d.relays.total, d.routeDecisions.total, d.refusals.total, d.placements.claimed, d.placements.rehomed, d.manifests.changed].map(formatCount)])),
   );
   section(
     'Connections by day',
     table(['DATE', 'COUNTRY', 'JURISDICTION', 'ROLE', '#CONNECTIONS', '#PARTICIPANTS'], report.days.flatMap((d) => d.connections.rows.map((r) => [d.date, r.country, r.jurisdiction, r.role, formatCount(r.connections), formatCount(r.participants)]))),
   );
+  section('Media relayed by day', table(['DATE', ...RELAY_HEADERS], report.days.flatMap((d) => d.relays.rows.map((r) => [d.date, ...relayCells(r)]))));
   return `${out.join('\n')}\n`;
+}
+
+/** Connections say where a participant's media entered; relays, where a cascade carried it on to. */
+const RELAYS_TITLE = 'Media relayed between datacenters (cascade hops opened) by client country × jurisdiction relayed into × end-to-end encrypted';
+const RELAY_HEADERS = ['COUNTRY', 'RELAYED INTO', 'END-TO-END ENCRYPTED', '#HOPS OPENED', '#PARTICIPANTS'];
+
+function relayCells(r: RelayRow): string[] {
+  return [r.country, r.jurisdiction, yesNo(r.e2ee), formatCount(r.hops), formatCount(r.participants)];
 }
 
 function offeredText(row: RouteDecisionRow): string {
@@ -459,6 +610,7 @@ export function renderAuditReportHtml(report: AuditReport, shares: readonly LogS
       `Out-of-zone connections (${n(t.outOfZone.total)})`,
       htmlTable([{ title: 'Country' }, { title: 'Zone' }, { title: 'Datacenter' }, { title: 'Jurisdiction' }, num('Connections'), num('Participants')], t.outOfZone.rows.map((r) => [r.country, r.zone, r.datacenter, r.jurisdiction, n(r.connections), n(r.participants)])),
     ],
+    [`${RELAYS_TITLE} (${n(t.relays.total)})`, htmlTable([{ title: 'Country' }, { title: 'Relayed into' }, { title: 'End-to-end encrypted' }, num('Hops opened'), num('Participants')], t.relays.rows.map(relayCells))],
     [
       `Route decisions by client country × jurisdictions offered (${n(t.routeDecisions.total)})`,
       htmlTable([{ title: 'Country' }, num('Decisions'), { title: 'Offered (jurisdiction decisions)' }], t.routeDecisions.rows.map((r) => [r.country, n(r.decisions), offeredText(r)])),
@@ -475,8 +627,8 @@ export function renderAuditReportHtml(report: AuditReport, shares: readonly LogS
     [
       'By day',
       htmlTable(
-        [{ title: 'Date' }, num('Records'), num('Connections'), num('Out of zone'), num('Decisions'), num('Refusals'), num('Claimed'), num('Re-homed'), num('Manifests')],
-        report.days.map((d) => [d.date, ...[d.records.total, d.connections.total, d.outOfZone.total, d.routeDecisions.total, d.refusals.total, d.placements.claimed, d.placements.rehomed, d.manifests.changed].map(n)]),
+        [{ title: 'Date' }, num('Records'), num('Connections'), num('Out of zone'), num('Relayed'), num('Decisions'), num('Refusals'), num('Claimed'), num('Re-homed'), num('Manifests')],
+        report.days.map((d) => [d.date, ...[d.records.total, d.connections.total, d.outOfZone.total, d.relays.total, d.routeDecisions.total, d.refusals.total, d.placements.claimed, d.placements.rehomed, d.manifests.changed].map(n)]),
       ),
     ],
   ] as const;
