@@ -1,5 +1,5 @@
 // `geobridge audit verify|prove|witness|report` and `receipt verify` through main(): exit codes, output, files.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,6 +10,10 @@ import { signInclusionPromise, TreeHeadSigner, type LogKey, type SignedTreeHead 
 import { ephemeralLogKey, loadLogKey, logKeyPath, logPublicJwk } from '../src/broker/log-key.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
+import { startCluster, WORLD } from '../src/bridge/cluster.fixture.js';
+import { joinCall, until, type Caller } from '../src/bridge/participant.fixture.js';
+import { hopsOf } from '../src/broker/cascade.js';
+import { encryptingMembers } from '../src/broker/group-delivery.js';
 import { runCli as run } from './run-cli.fixture.js';
 import { rewriteLog } from './rewrite-log.fixture.js';
 
@@ -193,9 +197,9 @@ describe('geobridge audit prove', () => {
     const answers: string[] = [];
     for (const decisionId of ['d2', 'd3', 'd4']) {
       const record = await log.append('route.decision', { decisionId, participant: 'p9', meeting: 'm1', country: 'DE', candidates: [] }, '2024-03-03T09:00:00Z');
-      const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(key, record.seq - 1, record.hash, Date.parse('2024-03-03T09:00:00Z')) };
+      const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(key, record.seq - 1, record.hash, { decisionId, manifestSha256: 'ab'.repeat(32), country: 'DE', candidates: [] }, Date.parse('2024-03-03T09:00:00Z')) };
       const file = join(dir, '..', `answer-${String(++dirs)}.json`);
-      writeFileSync(file, JSON.stringify({ country: 'DE', decisionId, ticket: 'eyJ…', receipt }));
+      writeFileSync(file, JSON.stringify({ country: 'DE', candidates: [], decisionId, ticket: 'eyJ…', receipt }));
       answers.push(file);
     }
     await log.close();
@@ -225,15 +229,20 @@ describe('geobridge audit prove', () => {
   });
 
   it("refuses a receipt from another log, one edited, or one for another decision (exit 1)", async () => {
-    const { dir, first } = await withReceipts();
-    const answer = JSON.parse(readFileSync(first, 'utf8')) as { decisionId: string; receipt: { index: number; signature: string } };
+    const { dir, first, key } = await withReceipts();
+    const answer = JSON.parse(readFileSync(first, 'utf8')) as { decisionId: string; receipt: { index: number; recordHash: string; signature: string } };
     const other = await ephemeralLogKey();
     const foreign = join(dir, '..', `foreign-${String(++dirs)}.json`);
-    writeFileSync(foreign, JSON.stringify({ ...answer, receipt: { ...answer.receipt, ...signInclusionPromise(other, answer.receipt.index, 'cd'.repeat(32), 1) } }));
+    const d2 = { decisionId: 'd2', manifestSha256: 'ab'.repeat(32), country: 'DE', candidates: [] };
+    writeFileSync(foreign, JSON.stringify({ ...answer, receipt: { ...answer.receipt, ...signInclusionPromise(other, answer.receipt.index, 'cd'.repeat(32), d2, 1) } }));
     expect((await run('audit', 'prove', foreign, '--data', dir)).out).toMatch(/^not proven: the receipt is not this log's promise: signed with key '[^']+', not the log key/);
     writeFileSync(foreign, JSON.stringify({ ...answer, receipt: { ...answer.receipt, index: answer.receipt.index - 1 } }));
     expect((await run('audit', 'prove', foreign, '--data', dir)).out).toContain('the signature does not verify under the log key');
+    // The promise names the decision: the same promise given to another decision does not verify…
     writeFileSync(foreign, JSON.stringify({ ...answer, decisionId: 'd9' }));
+    expect((await run('audit', 'prove', foreign, '--data', dir)).out).toContain('the signature does not verify under the log key for the decision, manifest, country and candidates the receipt names');
+    // …and a log that promised decision d9 at record 6, which holds d2, signed its own lie.
+    writeFileSync(foreign, JSON.stringify({ ...answer, decisionId: 'd9', receipt: { ...answer.receipt, ...signInclusionPromise(key, answer.receipt.index, answer.receipt.recordHash, { ...d2, decisionId: 'd9' }, 1) } }));
     const r = await run('audit', 'prove', foreign, '--data', dir);
     expect([r.code, r.out]).toEqual([1, 'not proven: record 6 is not decision d9\n']);
   });
@@ -287,6 +296,15 @@ describe('geobridge audit witness', () => {
       expect((await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once')).out).toMatch(/^\S+: 3 records, the head seen before\n$/);
       expect(readFileSync(join(state, 'heads.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
 
+      // Each attack below is shown to a copy of the witness as it stands now: an alarm ends a state directory.
+      const copyOfState = (name: string): string => {
+        const copy = `${state}-${name}`;
+        cpSync(state, copy, { recursive: true });
+        return copy;
+      };
+      const beforeRollback = copyOfState('rollback');
+      const beforeRekey = copyOfState('rekey');
+
       // Fork: record 2 changed, everything re-hashed and re-signed, and one more record so the log is longer.
       await broker.close();
       await rewriteLog(data, () => true, (r) => (r.seq === 2 ? { ...r.data, name: 'Someone else' } : r.data));
@@ -294,21 +312,28 @@ describe('geobridge audit witness', () => {
       await oneMoreRecord(broker, data);
       const fork = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
       expect(fork.code).toBe(1);
-      expect(fork.out).toMatch(/^ALARM \(fork\): the tree of 4 records does not extend the one of 3 seen before/);
+      expect(fork.out).toMatch(/^ALARM \(fork\): the tree of 4 records does not extend the one of 3 records seen before/);
+      // What it was shown is kept as evidence, and the witness does not go on past it.
+      const [alarm, more] = readFileSync(join(state, 'alarms.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; head: { size: number }; proof: { proof: string[] }; lastKept: { size: number } });
+      expect(more).toBeUndefined();
+      expect(alarm).toMatchObject({ kind: 'fork', head: { size: 4 }, lastKept: { size: 3 } });
+      expect(alarm?.proof.proof.length).toBeGreaterThan(0);
+      const after = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      expect([after.code, after.out]).toEqual([1, expect.stringMatching(/^ALARM kept from before: fork at \S+: the tree of 4 records/) as unknown]);
 
       // Rollback: the last two records cut.
       await broker.close();
       await rewriteLog(data, (r) => r.seq <= 2);
       broker = await serve(data);
-      const rollback = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
+      const rollback = await run('audit', 'witness', '--broker', broker.url, '--state', beforeRollback, '--once');
       expect(rollback.out).toMatch(/^ALARM \(rollback\): the log shrank from 3 to 2 records/);
 
       // A new log key: nothing it signs speaks for the log the witness watched.
       await broker.close();
       rmSync(logKeyPath(data));
       broker = await serve(data);
-      const rekeyed = await run('audit', 'witness', '--broker', broker.url, '--state', state, '--once');
-      expect([rekeyed.code, rekeyed.out]).toEqual([1, expect.stringMatching(/^ALARM: the broker now publishes log key \S+, not the pinned /) as unknown]);
+      const rekeyed = await run('audit', 'witness', '--broker', broker.url, '--state', beforeRekey, '--once');
+      expect([rekeyed.code, rekeyed.out]).toEqual([1, expect.stringMatching(/^ALARM \(changed key\): the broker now publishes log key \S+, not the pinned /) as unknown]);
     } finally {
       await broker.close();
     }
@@ -443,6 +468,55 @@ describe('geobridge audit report', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err, args.join(' ')).toContain(`error ${code}:`);
     }
+  });
+});
+
+describe('geobridge audit report, cascade relays', () => {
+  it('says a German participant’s media was relayed into the US, from a live cascade (serve --cascade, transit: e2ee)', async () => {
+    // world.yaml with the EEA fence letting its clients' encrypted media transit bridges outside it (as src/bridge/cascade-transit.test.ts).
+    const text = readFileSync(WORLD, 'utf8').replace('    clients: [EEA]\n    allow: [EEA, GB, JP]\n', '    clients: [EEA]\n    allow: [EEA, GB, JP]\n    transit: e2ee\n');
+    expect(text).toContain('transit: e2ee');
+    const manifestPath = join(base, `world-transit-${String(++dirs)}.yaml`);
+    writeFileSync(manifestPath, text);
+    const cluster = await startCluster(['eu-central', 'us-east'], ['eu-central', 'us-east'], { cascade: true, manifestPath });
+    const callers: Caller[] = [];
+    try {
+      const ctx = cluster.broker.context;
+      const meeting = await cluster.meeting('Transit');
+      callers.push(await joinCall(cluster, meeting, 'Anna', 'DE', { publish: true, e2ee: true }));
+      callers.push(await joinCall(cluster, meeting, 'Ben', 'US', { publish: true, e2ee: true }));
+      await until(() => encryptingMembers(ctx, meeting).size === 2 && hopsOf(ctx, meeting).some((h) => h.to === 'us-east'), 30_000);
+      // The plan holds the hop a moment before its record is durable.
+      const relayedToUs = async (): Promise<boolean> => (await ctx.audit.read()).some((r) => r.type === 'relay.opened' && r.data.to === 'us-east');
+      for (let i = 0; i < 100 && !(await relayedToUs()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      const from = new Date(Date.now() - 3_600_000).toISOString();
+      const to = new Date(Date.now() + 3_600_000).toISOString();
+      const json = await run('audit', 'report', '--data', cluster.dataDir, '--from', from, '--to', to, '--json');
+      expect(json.code, json.err).toBe(0);
+      const report = (JSON.parse(json.out) as { report: { total: { connections: { rows: { country: string; jurisdiction: string }[] }; relays: { rows: { country: string; jurisdiction: string; e2ee: boolean | null }[] } } } }).report;
+      // Connections are where each participant's media entered; the relays, where the cascade carried it on to.
+      expect(report.total.connections.rows.map((r) => `${r.country}->${r.jurisdiction}`)).toEqual(['DE->DE', 'US->US']);
+      expect(report.total.relays.rows).toContainEqual(expect.objectContaining({ country: 'DE', jurisdiction: 'US', e2ee: true }));
+      const out = (await run('audit', 'report', '--data', cluster.dataDir, '--from', from, '--to', to)).out;
+      expect(out).toMatch(/Media relayed between datacenters \(cascade hops opened\) by client country × jurisdiction relayed into × end-to-end encrypted \(\d+\)\n {2}COUNTRY {2}RELAYED INTO {2}END-TO-END ENCRYPTED {2}HOPS OPENED {2}PARTICIPANTS\n {2}DE {7}US {12}yes {29}1 {13}1\n/);
+    } finally {
+      for (const c of callers) c.leave();
+      await cluster.close();
+    }
+  }, 90_000);
+
+  it('reads relay records written before they named the country and jurisdictions', async () => {
+    const dir = join(base, `data-${String(++dirs)}`);
+    mkdirSync(dir);
+    const log = SqliteAuditLog.open(join(dir, 'audit.sqlite'));
+    await log.append('bridge.admission', { participant: 'anna', meeting: 'm1', datacenter: 'eu-central', jurisdiction: 'DE', role: 'primary', country: 'DE', zone: 'eu', outOfZone: false }, '2024-03-01T09:00:00Z');
+    await log.append('bridge.admission', { participant: 'ben', meeting: 'm1', datacenter: 'us-east', jurisdiction: 'US', role: 'primary', country: 'US', zone: 'na', outOfZone: false }, '2024-03-01T09:00:01Z');
+    await log.append('relay.opened', { meeting: 'm1', from: 'eu-central', to: 'us-east', participant: 'anna', e2ee: true }, '2024-03-01T09:00:02Z');
+    await log.append('relay.opened', { meeting: 'm1', from: 'eu-central', to: 'ap-gone', participant: null, e2ee: true }, '2024-03-01T09:00:02Z');
+    await log.close();
+    const r = await run('audit', 'report', '--data', dir, '--from', '2024-03-01', '--to', '2024-03-02');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('end-to-end encrypted (2)\n  COUNTRY  RELAYED INTO  END-TO-END ENCRYPTED  HOPS OPENED  PARTICIPANTS\n  ?        ?             yes                             1             0\n  DE       US            yes                             1             1\n');
   });
 });
 

@@ -83,9 +83,9 @@ async function savedAnswer(dir: string, decisionId: string): Promise<string> {
   try {
     const at = new Date().toISOString();
     const record = await log.append('route.decision', { decisionId, participant: 'p9', meeting: 'm1', country: 'DE', candidates: [] }, at);
-    const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(key, record.seq - 1, record.hash, Date.parse(at)) };
+    const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(key, record.seq - 1, record.hash, { decisionId, manifestSha256: 'ab'.repeat(32), country: 'DE', candidates: [] }, Date.parse(at)) };
     const file = join(base, `answer-${decisionId}.json`);
-    writeFileSync(file, JSON.stringify({ country: 'DE', decisionId, ticket: 'eyJ…', receipt }));
+    writeFileSync(file, JSON.stringify({ country: 'DE', candidates: [], decisionId, ticket: 'eyJ…', receipt }));
     return file;
   } finally {
     await log.close();
@@ -196,7 +196,7 @@ describe('the commands that read the log, on a database without one', () => {
     await loadLogKey(dir, true);
     const where = urlOf(emptyDatabase);
     const answer = join(base, 'answer-empty.json');
-    writeFileSync(answer, JSON.stringify({ country: 'DE', decisionId: 'd1', ticket: 'eyJ…', receipt: { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(await loadLogKey(dir, false), 0, 'cd'.repeat(32), 1) } }));
+    writeFileSync(answer, JSON.stringify({ country: 'DE', decisionId: 'd1', ticket: 'eyJ…', receipt: { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(await loadLogKey(dir, false), 0, 'cd'.repeat(32), { decisionId: 'd1', manifestSha256: 'ab'.repeat(32), country: 'DE', candidates: [] }, 1) } }));
     const runs = {
       verify: await run('audit', 'verify', '--data', dir, '--store', emptyUrl),
       report: await run('audit', 'report', '--store', emptyUrl, '--from', '2024-01-01', '--to', '2024-02-01'),

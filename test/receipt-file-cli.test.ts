@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signTreeHead } from '../src/broker/audit/tree-heads.js';
-import { ephemeralLogKey, logPublicJwk } from '../src/broker/log-key.js';
+import { signInclusionPromise, signTreeHead } from '../src/broker/audit/tree-heads.js';
+import { decidedRouteOfFile } from '../src/broker/audit/verify-log.js';
+import { ephemeralLogKey, loadLogKey, logPublicJwk } from '../src/broker/log-key.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { startCluster, type Cluster } from '../src/bridge/cluster.fixture.js';
@@ -40,6 +41,16 @@ function edited(edit: (route: RoutingReceiptFile['routes'][number]) => object): 
   return save({ ...good, routes: [edit(first), ...rest] });
 }
 
+/** The file with its first route changed by `edit`, and its promise signed again for what it now says with the log's own key: a log vouching for a lie. */
+async function editedAndSigned(edit: (route: RoutingReceiptFile['routes'][number]) => RoutingReceiptFile['routes'][number]): Promise<string> {
+  const key = await loadLogKey(cluster.dataDir, false);
+  return edited((route) => {
+    const changed = edit(route);
+    const { index, recordHash, timestamp, log } = changed.receipt;
+    return { ...changed, receipt: { manifestSha256: changed.receipt.manifestSha256, ...signInclusionPromise(key, index, recordHash, decidedRouteOfFile(changed), timestamp, log) } };
+  });
+}
+
 /** `b64` with its first character changed to another base64 character: still base64, another hash. */
 function flipped(b64: string): string {
   return `${b64.startsWith('A') ? 'B' : 'A'}${b64.slice(1)}`;
@@ -63,11 +74,16 @@ afterAll(async () => {
 }, 30_000);
 
 describe('geobridge receipt verify FILE (a routing receipt file)', () => {
-  it('verifies offline under the pinned key, and names country → datacenter (jurisdiction), when, and the manifest, as the file’s word', async () => {
+  it('verifies offline under the pinned key, and names the country, the datacenters offered (jurisdiction), when, and the manifest; where it connected as the file’s word', async () => {
     const r = await run('receipt', 'verify', goodPath, '--log-key', keyPath);
     expect(r.code, r.err).toBe(0);
-    // The log key signs the record's hash, not what was decided: offline, the route is what the file says.
-    expect(r.out).toMatch(/^the file says: US → us-east \(US\), connected \S+Z; decided \S+Z, decision dec_\S+, under manifest [0-9a-f]{64} \(not checked offline: [^\n]+\)\nrecord \d+ is in the log: the file's tree head of \d+ records, signed \S+, holds it \(an inclusion proof of \d+ hash(es)?, checked here\)\n$/);
+    // The promise signs what was decided; where the participant connected only the bridges' proofs show, with --broker.
+    expect(r.out).toMatch(/^US, offered us-east \(US\)[^\n]*; the file says it connected to us-east at \S+Z \(--broker checks each bridge's proof\); decided \S+Z, decision dec_\S+, under manifest [0-9a-f]{64}\nrecord \d+ is in the log: the file's tree head of \d+ records, signed \S+, holds it \(an inclusion proof of \d+ hash(es)?, checked here\)\n$/);
+    // A route, decision or manifest changed in the file is no longer the one the log promised.
+    for (const edit of [(route: RoutingReceiptFile['routes'][number]) => ({ ...route, country: 'CN' }), (route: RoutingReceiptFile['routes'][number]) => ({ ...route, decisionId: 'dec_other' }), (route: RoutingReceiptFile['routes'][number]) => ({ ...route, receipt: { ...route.receipt, manifestSha256: 'f'.repeat(64) } })]) {
+      const refused = await run('receipt', 'verify', edited(edit), '--log-key', keyPath);
+      expect([refused.code, refused.out]).toEqual([1, "not verified: bad signature: the receipt is not the log's promise: the signature does not verify under the log key for the decision, manifest, country and candidates the receipt names\n"]);
+    }
     const json = JSON.parse((await run('receipt', 'verify', goodPath, '--log-key', keyPath, '--json')).out) as { ok: boolean; keyPinned: boolean; routes: { ok: boolean }[] };
     expect(json).toMatchObject({ ok: true, keyPinned: true, routes: [{ ok: true, seq: good.routes[0]?.receipt.index !== undefined ? good.routes[0].receipt.index + 1 : -1 }] });
   });
@@ -79,9 +95,10 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     expect(r.out).toContain(") extends the file's and holds the same record");
     expect(r.out).toContain('the bridge of us-east proved it was reached');
     expect(r.out).toMatch(/log key \S+, fetched from the broker: pin it/);
-    expect(r.out).toMatch(/^US → us-east \(US\), connected/);
-    // A route whose country and datacenters were changed to another's: its ticket says what the broker decided.
-    const moved = edited((route) => ({ ...route, country: 'CN', candidates: [{ datacenter: 'cn-beijing', jurisdiction: 'CN' }] }));
+    // Where it connected, and when, as each bridge's signed proof says.
+    expect(r.out).toMatch(/^US → us-east \(US\), admitted \S+Z; decided/);
+    // A route whose country and datacenters were changed to another's, even with a promise the log signed for it: its ticket says what the broker decided.
+    const moved = await editedAndSigned((route) => ({ ...route, country: 'CN', candidates: [{ datacenter: 'cn-beijing', jurisdiction: 'CN' }] }));
     const forged = await run('receipt', 'verify', moved, '--broker', cluster.broker.url);
     expect([forged.code, forged.out]).toEqual([1, expect.stringMatching(/^not verified: the route ticket says the broker decided US → us-east \(US\)[^\n]*, not CN → cn-beijing \(CN\) as the receipt says: the receipt was altered\n$/) as unknown]);
     const bogus = edited((route) => ({ ...route, connections: route.connections.map((c) => ({ ...c, challenge: `${c.challenge}x` })) }));
@@ -94,18 +111,19 @@ describe('geobridge receipt verify FILE (a routing receipt file)', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/the log in \S+ holds it: record \d+ \(route\.decision dec_\S+, \S+\), for US → us-east/);
     expect(r.out).toContain(`from ${join(cluster.dataDir, 'keys', 'log.pem')}`);
-    const moved = edited((route) => ({ ...route, country: 'DE' }));
+    // A log that signed a promise for what it did not record is caught by its own records.
+    const moved = await editedAndSigned((route) => ({ ...route, country: 'DE' }));
     expect(await run('receipt', 'verify', moved, '--log', cluster.dataDir)).toMatchObject({ code: 1, out: expect.stringContaining(', not DE → us-east') as unknown });
     // The log holds the decision, not where the participant connected: that only the bridges' proofs show, with --broker.
     const elsewhere = await run('receipt', 'verify', edited((route) => ({ ...route, connections: route.connections.map((c) => ({ ...c, datacenter: 'ca-central' })) })), '--log', cluster.dataDir);
-    expect([elsewhere.code, elsewhere.out]).toEqual([0, expect.stringMatching(/^US, offered us-east \(US\)[^\n]*; the file says it connected to ca-central \(--broker checks each bridge's proof\)/) as unknown]);
-    const otherDecision = edited((route) => ({ ...route, decisionId: 'dec_forged' }));
+    expect([elsewhere.code, elsewhere.out]).toEqual([0, expect.stringMatching(/^US, offered us-east \(US\)[^\n]*; the file says it connected to ca-central at \S+Z \(--broker checks each bridge's proof\)/) as unknown]);
+    const otherDecision = await editedAndSigned((route) => ({ ...route, decisionId: 'dec_forged' }));
     expect((await run('receipt', 'verify', otherDecision, '--log', cluster.dataDir)).out).toMatch(/^not verified: the log in \S+: record \d+ is not decision dec_forged\n$/);
   });
 
   it('refuses a receipt that names another manifest than the one its decision was made under, through the ticket and through the log (exit 1)', async () => {
-    // The promise does not sign the manifest's hash: the broker's ticket and the log's record do.
-    const other = edited((route) => ({ ...route, receipt: { ...route.receipt, manifestSha256: 'f'.repeat(64) } }));
+    // Even with a promise the log signed for it, the broker's ticket and the log's record name the manifest in force.
+    const other = await editedAndSigned((route) => ({ ...route, receipt: { ...route.receipt, manifestSha256: 'f'.repeat(64) } }));
     const viaBroker = await run('receipt', 'verify', other, '--broker', cluster.broker.url, '--log-key', keyPath);
     expect([viaBroker.code, viaBroker.out]).toEqual([1, expect.stringMatching(/^not verified: wrong manifest: the ticket was issued under manifest [0-9a-f]{64}, the receipt names f{64}\n$/) as unknown]);
     const viaLog = await run('receipt', 'verify', other, '--log', cluster.dataDir);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { leafEntry, type AuditRecord } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
-import { checkInclusionPromise, signInclusionPromise, signTreeHead, verifyTreeHead, type InclusionPromise, type LogKey, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
+import { checkInclusionPromise, signInclusionPromise, signTreeHead, verifyTreeHead, type DecidedRoute, type InclusionPromise, type LogKey, type SignedTreeHead } from '../src/broker/audit/tree-heads.js';
+import { decidedRouteOfFile } from '../src/broker/audit/verify-log.js';
 import { KeyRing } from '../src/broker/keys.js';
 import { ephemeralLogKey, loadLogKey, logPublicJwk } from '../src/broker/log-key.js';
 import { MemoryStore } from '../src/broker/store/memory-store.js';
@@ -59,7 +60,7 @@ async function storeLog(store: string | undefined): Promise<{ dir: string; key: 
     const record = await log.append('route.decision', decision('dec_2'), '2026-03-01T09:00:00Z');
     const sth = signTreeHead(key, await log.treeHead(), AT + 500, store);
     await log.saveTreeHead(sth);
-    const receipt = { manifestSha256: MANIFEST, ...signInclusionPromise(key, record.seq - 1, record.hash, AT, store) };
+    const receipt = { manifestSha256: MANIFEST, ...signInclusionPromise(key, record.seq - 1, record.hash, record.data as unknown as DecidedRoute, AT, store) };
     const route: ReceiptFileRoute = {
       ticket: 'eyJ.a.b',
       decisionId: 'dec_2',
@@ -113,7 +114,10 @@ async function logServer(dir: string, store: string, options: { ignoresStore?: b
         if (!options.ignoresStore && named !== store) return { status: 404, body: { code: 'NOT_FOUND' } };
         const sth = (await log.latestTreeHead()) as SignedTreeHead;
         if (url.pathname === '/v1/log/sth') return { status: 200, body: options.ignoresStore ? sth : { ...sth, log: store } };
-      if (url.pathname === '/v1/log/consistency') return { status: 200, body: { proof: base64(await log.consistencyProof(Number(url.searchParams.get('from')), Number(url.searchParams.get('to')))) } };
+      if (url.pathname === '/v1/log/consistency') {
+        const [from, to] = [Number(url.searchParams.get('from')), Number(url.searchParams.get('to'))];
+        return { status: 200, body: { from, to, proof: base64(await log.consistencyProof(from, to)) } };
+      }
         const index = Number(url.searchParams.get('index'));
         const size = Number(url.searchParams.get('size'));
         const [record] = await log.read({ from: index + 1, to: index + 1 });
@@ -145,13 +149,15 @@ describe('a record store names its log in what the log key signs', () => {
   it('a promise made for eu verifies as eu only, both directions', async () => {
     const key = await ephemeralLogKey();
     const hash = 'cd'.repeat(32);
-    const eu = signInclusionPromise(key, 4, hash, AT, 'eu');
-    expect(checkInclusionPromise(eu, key.publicKey, key.keyId)).toBeUndefined();
+    const decided = decision('dec_4') as unknown as DecidedRoute;
+    const refused = 'the signature does not verify under the log key for the decision, manifest, country and candidates the receipt names';
+    const eu = signInclusionPromise(key, 4, hash, decided, AT, 'eu');
+    expect(checkInclusionPromise(eu, decided, key.publicKey, key.keyId)).toBeUndefined();
     const own: InclusionPromise = { index: eu.index, recordHash: eu.recordHash, timestamp: eu.timestamp, keyId: eu.keyId, signature: eu.signature };
-    expect(checkInclusionPromise({ ...eu, log: 'us' }, key.publicKey, key.keyId)).toBe('the signature does not verify under the log key');
-    expect(checkInclusionPromise(own, key.publicKey, key.keyId)).toBe('the signature does not verify under the log key');
-    const ownPromise = signInclusionPromise(key, 4, hash, AT);
-    expect(checkInclusionPromise({ ...ownPromise, log: 'eu' }, key.publicKey, key.keyId)).toBe('the signature does not verify under the log key');
+    expect(checkInclusionPromise({ ...eu, log: 'us' }, decided, key.publicKey, key.keyId)).toBe(refused);
+    expect(checkInclusionPromise(own, decided, key.publicKey, key.keyId)).toBe(refused);
+    const ownPromise = signInclusionPromise(key, 4, hash, decided, AT);
+    expect(checkInclusionPromise({ ...ownPromise, log: 'eu' }, decided, key.publicKey, key.keyId)).toBe(refused);
   });
 
   it('the receipt file keeps a promise’s and a head’s log, and refuses one that is not a name', async () => {
@@ -199,7 +205,7 @@ describe('geobridge audit verify|prove on a record store’s log', () => {
     const inUs = await run('audit', 'prove', file, '--data', us.dir, '--log-key', keyFile(eu.key));
     expect([inUs.code, inUs.out]).toEqual([1, 'not proven: the receipt is for the log of record store eu, and this is the log of record store us: check it against the log it names\n']);
     const own = await storeLog(undefined);
-    const answer = save({ decisionId: 'dec_2', receipt: eu.route.receipt });
+    const answer = save({ decisionId: 'dec_2', country: 'DE', candidates: eu.route.candidates, receipt: eu.route.receipt });
     const inOwn = await run('audit', 'prove', answer, '--data', own.dir, '--log-key', keyFile(eu.key));
     expect([inOwn.code, inOwn.out]).toEqual([1, "not proven: the receipt is for the log of record store eu, and this is the broker's own log: check it against the log it names\n"]);
   });
@@ -264,7 +270,13 @@ describe('geobridge receipt verify, a decision in a record store’s log', () =>
       const { dir, key, route } = await storeLog('eu');
       const broker = await logServer(dir, 'eu');
       try {
-        const forged = save({ decisionId: 'dec_2', country: 'CN', candidates: [{ datacenter: 'cn-beijing', role: 'primary', jurisdiction: 'CN' }], ticket: await ticketOfDecision(), receipt: route.receipt });
+        const cn = { decisionId: 'dec_2', country: 'CN', candidates: [{ datacenter: 'cn-beijing', role: 'primary', jurisdiction: 'CN' }] };
+        // Altered by whoever holds the answer: the log's promise no longer verifies for it.
+        const altered = await run('receipt', 'verify', save({ ...cn, ticket: await ticketOfDecision(), receipt: route.receipt }), '--broker', broker.url, '--log-key', keyFile(key));
+        expect([altered.code, altered.out]).toEqual([1, "not verified: the receipt is not the log's promise: the signature does not verify under the log key for the decision, manifest, country and candidates the receipt names\n"]);
+        // With a promise the log signed for it (a log vouching for what it did not record), the ticket and the record still say otherwise.
+        const { index, recordHash, timestamp, log } = route.receipt;
+        const forged = save({ ...cn, ticket: await ticketOfDecision(), receipt: { manifestSha256: MANIFEST, ...signInclusionPromise(key, index, recordHash, { ...cn, manifestSha256: MANIFEST }, timestamp, log) } });
         const byTicket = await run('receipt', 'verify', forged, '--broker', broker.url, '--log-key', keyFile(key));
         expect([byTicket.code, byTicket.out]).toEqual([1, 'not verified: the route ticket says the broker decided DE → eu-central (DE), not CN → cn-beijing (CN) as the receipt says: the receipt was altered\n']);
         const byRecord = await run('receipt', 'verify', forged, '--log', dir, '--log-key', keyFile(key));
@@ -284,7 +296,7 @@ describe('geobridge receipt verify, a decision in a record store’s log', () =>
       const { dir, key, route } = await storeLog('eu');
       const broker = await logServer(dir, 'eu', { ignoresStore: true });
       try {
-        const r = await run('receipt', 'verify', save({ decisionId: 'dec_2', receipt: route.receipt }), '--broker', broker.url, '--log-key', keyFile(key));
+        const r = await run('receipt', 'verify', save({ decisionId: 'dec_2', country: 'DE', candidates: route.candidates, receipt: route.receipt }), '--broker', broker.url, '--log-key', keyFile(key));
         expect([r.code, r.out]).toEqual([1, "not verified: asked for the log of record store eu, the broker answered with a tree head of the broker's own log: it does not serve the log that holds this decision\n"]);
       } finally {
         broker.server.close();
@@ -305,7 +317,7 @@ describe('the SDK’s routing receipt file over two logs', () => {
     const kept = new RouteReceipts();
     const keep = async (log: SqliteAuditLog, name: string | undefined, decisionId: string): Promise<void> => {
       const record = await log.append('route.decision', decision(decisionId), '2026-03-01T09:00:00Z');
-      const receipt = { manifestSha256: MANIFEST, ...signInclusionPromise(key, record.seq - 1, record.hash, AT, name) };
+      const receipt = { manifestSha256: MANIFEST, ...signInclusionPromise(key, record.seq - 1, record.hash, { decisionId, manifestSha256: MANIFEST, country: 'DE', candidates: [] }, AT, name) };
       kept.keep({ ticket: 'eyJ.a.b', decisionId, country: 'DE', candidates: [], receipt }, 'p1', new Date(AT));
     };
     await keep(own, undefined, 'dec_own_1');
@@ -347,7 +359,7 @@ describe('the SDK’s routing receipt file over two logs', () => {
         ['dec_eu_2', 'eu', 3],
       ]);
       for (const route of file.routes) {
-        expect(checkInclusionPromise(route.receipt, key.publicKey, key.keyId)).toBeUndefined();
+        expect(checkInclusionPromise(route.receipt, decidedRouteOfFile(route), key.publicKey, key.keyId)).toBeUndefined();
         const head = verifyTreeHead(route.sth, key.publicKey, key.keyId);
         if (!head.ok) throw new Error(head.reason);
         const proof = route.inclusionProof.map((h) => Uint8Array.from(Buffer.from(h, 'base64')));

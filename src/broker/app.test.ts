@@ -64,16 +64,20 @@ describe('route decisions', () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const { token } = await joinToken(apiKey, await meeting(apiKey));
-    const body = (await route(token)).json<{ decisionId: string; receipt: InclusionPromise & { manifestSha256: string } }>();
+    const body = (await route(token)).json<{ decisionId: string; country: string; candidates: { datacenter: string; jurisdiction: string }[]; receipt: InclusionPromise & { manifestSha256: string } }>();
     const { receipt } = body;
-    expect(checkInclusionPromise(receipt, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toBeUndefined();
+    const decided = { decisionId: body.decisionId, manifestSha256: receipt.manifestSha256, country: body.country, candidates: body.candidates };
+    expect(checkInclusionPromise(receipt, decided, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toBeUndefined();
     expect(receipt.manifestSha256).toBe(broker.ctx.policy.current.sha256);
     const [record] = await broker.ctx.audit.read({ from: receipt.index + 1, to: receipt.index + 1 });
     expect(record).toMatchObject({ type: 'route.decision', hash: receipt.recordHash, data: { decisionId: body.decisionId } });
-    // A promise over another index or hash, or from another log, is not this one.
-    expect(checkInclusionPromise({ ...receipt, index: receipt.index + 1 }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    // A promise over another index or hash, for another decision or route, or from another log, is not this one.
+    expect(checkInclusionPromise({ ...receipt, index: receipt.index + 1 }, decided, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(receipt, { ...decided, decisionId: 'dec_other' }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(receipt, { ...decided, country: 'CN' }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(receipt, { ...decided, candidates: [...decided.candidates].reverse() }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
     const other = await ephemeralLogKey();
-    expect(checkInclusionPromise(receipt, other.publicKey, other.keyId)).toMatch(/not the log key/);
+    expect(checkInclusionPromise(receipt, decided, other.publicKey, other.keyId)).toMatch(/not the log key/);
     // The next signed head covers it, and the log proves it there.
     const sth = await broker.ctx.treeHeads.refresh();
     const proof = (await call({ method: 'GET', url: `/v1/log/proof?index=${String(receipt.index)}` })).json<{ proof: string[] }>();

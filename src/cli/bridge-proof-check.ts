@@ -8,17 +8,16 @@
 import type { Static } from 'typebox';
 import { isGeobridgeError } from '../core/errors.js';
 import type { BridgeKeysAnswer } from '../protocol/answers.js';
-import { verifyBridgeProof, type ExpectedBridgeProof } from '../protocol/bridge-proof.js';
+import { verifyBridgeProof, type BridgeProof, type ExpectedBridgeProof } from '../protocol/bridge-proof.js';
 
-/** Why `proof` is not the bridge of `expected.datacenter` answering that challenge for that participant, or undefined when it is. */
-export async function bridgeProofProblem(proof: string, expected: ExpectedBridgeProof, keys: Static<typeof BridgeKeysAnswer>['keys']): Promise<string | undefined> {
+/** The proof checked: what it signs (its `at`, when the bridge admitted), or why it is not the bridge of `expected.datacenter` answering that challenge for that participant. */
+export async function checkBridgeProof(proof: string, expected: ExpectedBridgeProof, keys: Static<typeof BridgeKeysAnswer>['keys']): Promise<{ readonly ok: true; readonly proof: BridgeProof } | { readonly ok: false; readonly reason: string }> {
   const jwk = Object.hasOwn(keys, expected.datacenter) ? keys[expected.datacenter] : undefined;
-  if (jwk === undefined) return `the broker publishes no key for datacenter ${expected.datacenter}`;
+  if (jwk === undefined) return { ok: false, reason: `the broker publishes no key for datacenter ${expected.datacenter}` };
   try {
-    await verifyBridgeProof(jwk, proof, expected);
-    return undefined;
+    return { ok: true, proof: await verifyBridgeProof(jwk, proof, expected) };
   } catch (error) {
-    if (isGeobridgeError(error)) return error.message;
+    if (isGeobridgeError(error)) return { ok: false, reason: error.message };
     throw error;
   }
 }

@@ -33,4 +33,7 @@ export const BridgeKeysAnswer = Type.Object({ keys: Type.Record(Type.String(), T
 export const TreeHeadAnswer = Type.Object({ size: Type.Integer({ minimum: 0 }), rootHash: Type.String(), timestamp: Type.Integer({ minimum: 0 }), keyId: Type.String(), signature: Type.String(), log: Type.Optional(Type.String()) });
 
 /** GET /v1/log/proof: the inclusion proof (RFC 9162 §2.1.3) of one leaf in a tree of `size` leaves. */
-export const InclusionProofAnswer = Type.Object({ index: Type.Integer(), size: Type.Integer(), proof: Type.Array(Type.String()) });
+export const InclusionProofAnswer = Type.Object({ index: Type.Integer(), size: Type.Integer(), recordHash: Type.String(), proof: Type.Array(Type.String()) });
+
+/** GET /v1/log/consistency: the consistency proof (RFC 9162 §2.1.4) from the tree of `from` leaves to that of `to`. */
+export const ConsistencyProofAnswer = Type.Object({ from: Type.Integer(), to: Type.Integer(), proof: Type.Array(Type.String()) });

@@ -17,6 +17,12 @@ export function parseAnswer<Schema extends TSchema>(schema: Schema, value: unkno
   throw new GeobridgeError('BROKER_ANSWER_INVALID', `The broker's answer to ${what} does not match the protocol: ${problemOf(Value.Errors(schema, value))}.`);
 }
 
+/** The answer as `schema` types it, or why it is not one (as `parseAnswer` would throw it): for a caller to whom a malformed answer is itself a finding. */
+export function answerOrWhy<Schema extends TSchema>(schema: Schema, value: unknown, what: string): { readonly ok: true; readonly value: Static<Schema> } | { readonly ok: false; readonly reason: string } {
+  if (Value.Check(schema, value)) return { ok: true, value };
+  return { ok: false, reason: `The broker's answer to ${what} does not match the protocol: ${problemOf(Value.Errors(schema, value))}` };
+}
+
 /** The first problem, said of the field it is about. */
 function problemOf(errors: readonly TLocalizedValidationError[]): string {
   const first = errors[0];

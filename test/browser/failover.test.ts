@@ -11,7 +11,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcessCluster, type ProcessCluster } from '../../src/bridge/processes.fixture.js';
-import { launchChromium, pageState } from './chromium.fixture.js';
+import { launchChromium, pageState, until } from './chromium.fixture.js';
 import { burnCpu, joinPages, killAndTime, type Round } from './failover.fixture.js';
 
 const DATACENTERS = ['us-east', 'us-west', 'ca-central'];
@@ -37,7 +37,10 @@ async function fiveKills(pages: readonly Page[], label: string): Promise<Round[]
   const rounds: Round[] = [];
   for (let i = 1; i <= KILLS; i++) {
     const codeOf = (s: Awaited<ReturnType<typeof pageState>>): string | undefined => (s.e2ee && 'securityCode' in s.e2ee ? s.e2ee.securityCode : undefined);
-    const before = (await Promise.all(pages.map(pageState))).map(codeOf);
+    // The pages agree on one code before the kill: a commit still on its way (a late joiner, the last restart) settles first.
+    const codes = async (): Promise<(string | undefined)[]> => (await Promise.all(pages.map(pageState))).map(codeOf);
+    await until(async () => new Set(await codes()).size === 1 && (await codes())[0] !== undefined, 30_000, 'the three pages to agree on one security code');
+    const before = await codes();
     const round = await killAndTime(cluster, pages);
     rounds.push(round);
     console.log(`failover ${label} ${i}/${KILLS}: ${round.from} → ${round.to}, every page decoding everyone after ${round.ms} ms (${round.perPageMs.join(', ')}); slowest page: ${JSON.stringify(round.phases)}`);

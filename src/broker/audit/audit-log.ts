@@ -164,6 +164,25 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
   return hashCanonicalJson(canonicalJson({ seq, at, type, data, prevHash }));
 }
 
+/**
+ * Whether a stored record's data text (`dataText`, parsed as `record.data`)
+ * is not the canonical JSON its hash was made from, though what it parses
+ * to is: two texts that read alike to geobridge (key order, spacing,
+ * escapes, 1e2 for 100, a key given twice) must not both verify, or a
+ * database's own JSON functions could read in the same record another
+ * meaning than the one geobridge checked. Cheap when the text is the
+ * canonical one (one SHA-256 of it); only a mismatch canonicalizes.
+ */
+export function storedNonCanonically(record: AuditRecord, dataText: string): boolean {
+  if (hashCanonicalJson(canonicalRecordJson(record, dataText)) === record.hash) return false;
+  try {
+    return hashRecord(record) === record.hash;
+  } catch {
+    // What canonicalJson refuses (a number JSON cannot hold, read as Infinity) is no canonical text.
+    return true;
+  }
+}
+
 /** The outcome of checking a chain. */
 export type ChainCheck = { readonly ok: true; readonly count: number } | { readonly ok: false; readonly seq: number; readonly reason: string };
 

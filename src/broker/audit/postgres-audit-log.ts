@@ -21,7 +21,7 @@ import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import type { TreeHead } from '../../translog/index.js';
 import { ENV_NAMES } from '../config.js';
 import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
-import { canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, storedNonCanonically, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
 import { FIRST_STORED_LEVEL, frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, type AppendTree, type NodeQuery, type TreeTables } from './postgres-node-store.js';
 import { normalizeAuditTime } from './report.js';
@@ -460,7 +460,9 @@ export class PostgresAuditLog implements AuditLog {
       throw new GeobridgeError('AUDIT_CORRUPT', `record ${row.seq} of audit log at ${this.#where} holds data that is not JSON: it was altered outside geobridge.`);
     }
     // Kept as read, even when not an object: verifyChain then reports the record as altered.
-    return { seq: Number(row.seq), at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
+    const record = { seq: Number(row.seq), at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
+    if (storedNonCanonically(record, row.data)) throw new GeobridgeError('AUDIT_CORRUPT', `record ${row.seq} of audit log at ${this.#where} holds data that reads as the record hashed but is not the canonical JSON it was hashed as, so other tools may read it otherwise: it was altered outside geobridge.`);
+    return record;
   }
 }
 

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
 import { MerkleTree, type TreeHead } from '../../translog/index.js';
-import { leafEntry, recordJsonTemplate, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
+import { leafEntry, recordJsonTemplate, storedNonCanonically, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { InlineWriter, ThreadWriter, type AuditWriter, type HeadToWrite } from './audit-writer.js';
 import { placeRecord, prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
@@ -305,7 +305,9 @@ export class SqliteAuditLog implements AuditLog {
       throw new GeobridgeError('AUDIT_CORRUPT', `record ${row.seq} of audit log '${this.#path}' holds data that is not JSON: the file was altered outside geobridge.`);
     }
     // Kept as read, even when not an object: verifyChain then reports the record as altered.
-    return { seq: row.seq, at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
+    const record = { seq: row.seq, at: row.at, type: row.type as AuditType, data: data as Record<string, unknown>, prevHash: row.prev_hash, hash: row.hash };
+    if (storedNonCanonically(record, row.data)) throw new GeobridgeError('AUDIT_CORRUPT', `record ${row.seq} of audit log '${this.#path}' holds data that reads as the record hashed but is not the canonical JSON it was hashed as, so other tools may read it otherwise: the file was altered outside geobridge.`);
+    return record;
   }
 }
 

@@ -6,7 +6,7 @@
  * cut since (RFC 9162 §2.1.4, §4.10). `TreeHeadSigner` signs one at least
  * once a second while records arrive.
  */
-import { sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { ID } from '../../core/yaml/reader.js';
 import { equalBytes, hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
 
@@ -40,7 +40,8 @@ export interface LogKey {
  * one log never verifies as another's.
  */
 function domain(kind: 'tree head' | 'inclusion promise', log: string | undefined): Uint8Array {
-  return new TextEncoder().encode(`geobridge ${kind} v1${log === undefined ? '' : ` store=${log}`}\0`);
+  // v2 of the promise binds the route it decided; a v1 promise (no route) never verifies as one.
+  return new TextEncoder().encode(`geobridge ${kind} ${kind === 'tree head' ? 'v1' : 'v2'}${log === undefined ? '' : ` store=${log}`}\0`);
 }
 
 /**
@@ -98,10 +99,36 @@ function decodeBase64(text: unknown): Uint8Array | undefined {
 }
 
 /**
+ * What a route decided, as a receipt tells it (read from untrusted JSON):
+ * the decision, the manifest it was made under, the participant's country
+ * and the candidates in order, with their jurisdictions.
+ */
+export interface DecidedRoute {
+  readonly decisionId: unknown;
+  readonly manifestSha256: unknown;
+  readonly country: unknown;
+  readonly candidates: unknown;
+}
+
+/**
+ * SHA-256 of what a route decided, in one fixed JSON layout (strings and
+ * arrays only, which JSON.stringify writes one way): what an inclusion
+ * promise binds, so a promise for one decision never vouches for another.
+ */
+export function routeDigest(route: DecidedRoute): Uint8Array {
+  const candidates = Array.isArray(route.candidates) ? (route.candidates as unknown[]).map((c) => [(c as { datacenter?: unknown } | null)?.datacenter ?? null, (c as { jurisdiction?: unknown } | null)?.jurisdiction ?? null]) : null;
+  const layout = JSON.stringify(['geobridge route v1', route.decisionId ?? null, route.manifestSha256 ?? null, route.country ?? null, candidates]);
+  return Uint8Array.from(createHash('sha256').update(layout).digest());
+}
+
+/**
  * A signed promise that record `index + 1` (leaf `index`), with chain hash
  * `recordHash`, is in the log, and in a signed tree head by `timestamp` plus
  * one interval: what a route answer carries, as a CT log's SCT does, because
- * the head that covers the record is signed after the answer leaves.
+ * the head that covers the record is signed after the answer leaves. The
+ * signature also covers the route the record decided (`routeDigest`, which
+ * a verifier recomputes from the answer): the log vouches that this
+ * decision, not merely some record, is at that index.
  */
 export interface InclusionPromise {
   /** Leaf index: the record's seq − 1. */
@@ -111,32 +138,38 @@ export interface InclusionPromise {
   /** When the log made the promise, ms since 1970. */
   readonly timestamp: number;
   readonly keyId: string;
-  /** Ed25519 over `inclusionPromiseMessage(index, recordHash, timestamp, log)`, base64. */
+  /** Ed25519 over `inclusionPromiseMessage(index, recordHash, timestamp, routeDigest(route), log)`, base64. */
   readonly signature: string;
   /** The record store whose log holds the record; absent for the broker's own log. */
   readonly log?: string;
 }
 
-/** The bytes a promise's signature covers: its domain (naming `log`, a record store's), timestamp, leaf index and record hash. */
-export function inclusionPromiseMessage(index: number, recordHash: Uint8Array, timestamp: number, log?: string): Uint8Array {
-  return signedLayout(domain('inclusion promise', log), timestamp, index, recordHash);
+/** The bytes a promise's signature covers: its domain (naming `log`, a record store's), timestamp, leaf index, record hash and the route's digest. */
+export function inclusionPromiseMessage(index: number, recordHash: Uint8Array, timestamp: number, route: Uint8Array, log?: string): Uint8Array {
+  const head = signedLayout(domain('inclusion promise', log), timestamp, index, recordHash);
+  const out = new Uint8Array(head.length + route.length);
+  out.set(head, 0);
+  out.set(route, head.length);
+  return out;
 }
 
-/** Promises that the record with `recordHash` (hex) is leaf `index` of the broker's log, or of record store `log`'s. */
-export function signInclusionPromise(key: LogKey, index: number, recordHash: string, timestamp: number, log?: string): InclusionPromise {
-  const signature = sign(null, inclusionPromiseMessage(index, Buffer.from(recordHash, 'hex'), timestamp, log), key.privateKey);
+/** Promises that the record with `recordHash` (hex), deciding `route`, is leaf `index` of the broker's log, or of record store `log`'s. */
+export function signInclusionPromise(key: LogKey, index: number, recordHash: string, route: DecidedRoute, timestamp: number, log?: string): InclusionPromise {
+  const signature = sign(null, inclusionPromiseMessage(index, Buffer.from(recordHash, 'hex'), timestamp, routeDigest(route), log), key.privateKey);
   return { index, recordHash, timestamp, keyId: key.keyId, signature: signature.toString('base64'), ...(log === undefined ? {} : { log }) };
 }
 
-/** Why `promise` is not the log's under `publicKey`, or undefined when it is. */
-export function checkInclusionPromise(promise: InclusionPromise, publicKey: KeyObject, keyId: string): string | undefined {
+/** Why `promise` is not the log's promise, under `publicKey`, of a record deciding `route`; undefined when it is. */
+export function checkInclusionPromise(promise: InclusionPromise, route: DecidedRoute, publicKey: KeyObject, keyId: string): string | undefined {
   if (!Number.isSafeInteger(promise.index) || promise.index < 0) return `index ${String(promise.index)} is not a leaf index`;
   if (!Number.isSafeInteger(promise.timestamp) || promise.timestamp < 0) return `timestamp ${String(promise.timestamp)} is not milliseconds since 1970`;
   if (typeof promise.recordHash !== 'string' || !/^[0-9a-f]{64}$/.test(promise.recordHash)) return 'recordHash is not 64 hex digits';
   if (promise.keyId !== keyId) return `signed with key '${promise.keyId}', not the log key '${keyId}'`;
   if (promise.log !== undefined && !isLogName(promise.log)) return 'log is not the id of a record store';
   const signature = decodeBase64(promise.signature);
-  if (signature === undefined || !verify(null, inclusionPromiseMessage(promise.index, Buffer.from(promise.recordHash, 'hex'), promise.timestamp, promise.log), publicKey, signature)) return 'the signature does not verify under the log key';
+  if (signature === undefined || !verify(null, inclusionPromiseMessage(promise.index, Buffer.from(promise.recordHash, 'hex'), promise.timestamp, routeDigest(route), promise.log), publicKey, signature)) {
+    return 'the signature does not verify under the log key for the decision, manifest, country and candidates the receipt names';
+  }
   return undefined;
 }
 

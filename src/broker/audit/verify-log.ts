@@ -9,10 +9,11 @@
  * and its heads are signed under that name: a head of one log never passes
  * as another's.
  */
+import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import type { KeyObject } from 'node:crypto';
 import { equalBytes, MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
 import { leafEntry, logNameOf, verifyChain, type AuditRecord } from './audit-log.js';
-import { checkInclusionPromise, verifyTreeHead, type InclusionPromise, type SignedTreeHead } from './tree-heads.js';
+import { checkInclusionPromise, verifyTreeHead, type DecidedRoute, type InclusionPromise, type SignedTreeHead } from './tree-heads.js';
 
 /** What the log holds beside its records. */
 export interface StoredTree {
@@ -92,11 +93,21 @@ function againstRecords(sth: SignedTreeHead, tree: MerkleTree, key: LogPublicKey
 export interface Receipt {
   readonly promise: InclusionPromise;
   readonly decisionId?: string;
-  /** The manifest the receipt says the decision was made under (the promise does not sign it; the record does). */
+  /** The manifest the receipt says the decision was made under (the promise signs it, and the record holds it). */
   readonly manifestSha256?: string;
   readonly sth?: SignedTreeHead;
-  /** What the receipt says was decided: the participant's country and the candidates, in order (the promise signs neither; the record holds both). */
+  /** What the receipt says was decided: the participant's country and the candidates, in order (the promise signs both, and the record holds both). */
   readonly route?: ClaimedRoute;
+}
+
+/** The route a receipt file's route names, as its promise signs it. */
+export function decidedRouteOfFile(route: Pick<ReceiptFileRoute, 'decisionId' | 'country' | 'candidates' | 'receipt'>): DecidedRoute {
+  return { decisionId: route.decisionId, manifestSha256: route.receipt.manifestSha256, country: route.country, candidates: route.candidates };
+}
+
+/** The route a receipt names, as its promise signs it (`routeDigest`): whatever the receipt lacks is signed as null, and does not verify. */
+export function decidedRouteOf(receipt: Omit<Receipt, 'promise' | 'sth'>): DecidedRoute {
+  return { decisionId: receipt.decisionId, manifestSha256: receipt.manifestSha256, country: receipt.route?.country, candidates: receipt.route?.candidates };
 }
 
 /** A route as a receipt tells it, read from untrusted JSON. */
@@ -132,7 +143,7 @@ export type ReceiptCheck = { readonly ok: true; readonly record: AuditRecord; re
  */
 export function proveReceipt(records: readonly AuditRecord[], receipt: Receipt, key: LogPublicKey): ReceiptCheck {
   const { promise } = receipt;
-  const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
+  const unsigned = checkInclusionPromise(promise, decidedRouteOf(receipt), key.publicKey, key.keyId);
   if (unsigned !== undefined) return { ok: false, reason: `the receipt is not this log's promise: ${unsigned}` };
   const chain = verifyChain(records);
   if (!chain.ok) return { ok: false, reason: `the log itself is broken at record ${String(chain.seq)}: ${chain.reason}` };

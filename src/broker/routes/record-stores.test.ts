@@ -82,15 +82,17 @@ describe('records about participants under record stores', () => {
     const { token } = await joinToken(apiKey, await meeting(apiKey));
     const res = await route(token, '8.8.8.8', { payload: { country: 'DE' } });
     expect(res.statusCode, res.body).toBe(200);
-    const { receipt } = res.json<{ receipt: Receipt }>();
+    const answer = res.json<{ receipt: Receipt; decisionId: string; country: string; candidates: unknown }>();
+    const { receipt } = answer;
+    const decided = { decisionId: answer.decisionId, manifestSha256: receipt.manifestSha256, country: answer.country, candidates: answer.candidates };
     const key = broker.ctx.logKey;
     expect(receipt.log).toBe('eu');
-    expect(checkInclusionPromise(receipt, key.publicKey, key.keyId)).toBeUndefined();
+    expect(checkInclusionPromise(receipt, decided, key.publicKey, key.keyId)).toBeUndefined();
     // The signature covers the log's name: the same promise as another log's, or the broker's own, does not verify.
-    expect(checkInclusionPromise({ ...receipt, log: 'us' }, key.publicKey, key.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise({ ...receipt, log: 'us' }, decided, key.publicKey, key.keyId)).toMatch(/does not verify/);
     const unnamed: Record<string, unknown> = { ...receipt };
     delete unnamed.log;
-    expect(checkInclusionPromise(unnamed as unknown as InclusionPromise, key.publicKey, key.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(unnamed as unknown as InclusionPromise, decided, key.publicKey, key.keyId)).toMatch(/does not verify/);
 
     const sth = (await call({ method: 'GET', url: '/v1/log/sth?store=eu' })).json<SignedTreeHead>();
     expect(sth.log).toBe('eu');

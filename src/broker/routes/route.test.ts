@@ -82,7 +82,7 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
     policy: { hostCountry: request.hostCountry ?? request.country },
     ice: iceAllowanceDigest(iceServers),
   });
-  const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(logKey, 41, 'cd'.repeat(32), 1_700_000_000_000) };
+  const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(logKey, 41, 'cd'.repeat(32), { decisionId: 'dec_1', manifestSha256: 'ab'.repeat(32), country: request.country, candidates: result.candidates }, 1_700_000_000_000) };
   const { allowedJurisdictions, ...route } = result;
   return { ...route, ...(explain ? { allowedJurisdictions } : {}), decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers, receipt };
 }

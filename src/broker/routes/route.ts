@@ -129,7 +129,7 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
         iceServers,
-        receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, decision.record.seq - 1, decision.record.hash, ctx.now().getTime(), decision.log) },
+        receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, decision.record.seq - 1, decision.record.hash, { decisionId, manifestSha256: sha256, country, candidates: result.candidates }, ctx.now().getTime(), decision.log) },
       };
     },
   );

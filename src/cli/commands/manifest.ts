@@ -107,7 +107,12 @@ async function runShow(argv: readonly string[], io: Io, env: Env): Promise<numbe
   if (ref === undefined || extra !== undefined) throw new GeobridgeError('USAGE', `manifest show: give one REF (a SHA-256, a prefix of 8+ hex digits, or a version such as v3); see 'geobridge manifest --help'.`);
   const stored = await storedManifests(values.data ?? 'data', storeUrlOf(values.store, env, 'manifest show'));
   const found = pick(stored, ref);
-  // Printed exactly as applied: its hash is the one that tickets and receipts name.
+  // Printed only when it is exactly what was applied: its hash is the one that tickets and receipts name.
+  const actual = createHash('sha256').update(found.text).digest('hex');
+  if (actual !== found.sha256) {
+    io.err(`manifest show: the stored text of version ${String(found.version)} hashes to ${actual}, not ${found.sha256}: it was changed after it was applied, so it is not the manifest that decisions name. 'geobridge manifest log' lists what the transparency log records.\n`);
+    return EXIT.violations;
+  }
   io.out(found.text);
   return EXIT.ok;
 }
@@ -117,11 +122,13 @@ export async function manifestHistory(dataDir: string, storeUrl?: string): Promi
   const stored = await storedManifests(dataDir, storeUrl);
   const log = await openAuditLog(auditSource(dataDir, storeUrl));
   const logged = await log.readType('manifest.changed').finally(() => log.close());
-  const byVersion = new Map<number, AuditRecord>();
-  for (const r of logged) if (typeof r.data.version === 'number') byVersion.set(r.data.version, r);
+  // Every record counts: one appended later for a version already logged must not hide the first.
+  const byVersion = new Map<number, AuditRecord[]>();
+  for (const r of logged) if (typeof r.data.version === 'number') byVersion.set(r.data.version, [...(byVersion.get(r.data.version) ?? []), r]);
   const kept = new Set(stored.map((m) => m.version));
   // Logged as applied, yet the store has no text of it: deleted since, which the history must show.
   const missing = [...byVersion.values()]
+    .flat()
     .filter((r) => !kept.has(Number(r.data.version)))
     .map((r): ManifestHistoryEntry => ({
       version: Number(r.data.version),
@@ -133,20 +140,25 @@ export async function manifestHistory(dataDir: string, storeUrl?: string): Promi
       problem: 'the transparency log records it as applied, but the store has no text of it: it was deleted after it was applied',
     }));
   const present = stored.map((m): ManifestHistoryEntry => {
-    const record = byVersion.get(m.version);
+    const records = byVersion.get(m.version) ?? [];
+    const record = records[0];
     const actual = createHash('sha256').update(m.text).digest('hex');
+    const hashes = [...new Set(records.map((r) => String(r.data.sha256)))];
     const problem =
       actual !== m.sha256
         ? `the stored text hashes to ${actual.slice(0, 12)}…, not ${m.sha256.slice(0, 12)}…: it was changed after it was applied`
         : record === undefined
           ? 'the transparency log has no record of it being applied'
-          : record.data.sha256 !== m.sha256
-            ? `the transparency log says version ${m.version} was ${String(record.data.sha256).slice(0, 12)}…, not this text`
-            : undefined;
+          : hashes.length > 1
+            ? `the transparency log records version ${m.version} ${String(records.length)} times, as ${records.map((r) => `${String(r.data.sha256).slice(0, 12)}… (record ${String(r.seq)})`).join(' and ')}: a record was added later to change what was applied`
+            : record.data.sha256 !== m.sha256
+              ? `the transparency log says version ${m.version} was ${String(record.data.sha256).slice(0, 12)}…, not this text`
+              : undefined;
     return {
       version: m.version,
       sha256: m.sha256,
-      appliedAt: m.createdAt,
+      // When it was applied is the log's word; the store's is only where the log has none.
+      appliedAt: record?.at ?? m.createdAt,
       actor: typeof record?.data.actor === 'string' ? record.data.actor : m.actor,
       ...(record ? { record: record.seq } : {}),
       change: changeOf(record),

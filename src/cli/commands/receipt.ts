@@ -12,15 +12,15 @@
 import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../../translog/index.js';
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
-import { describeLog, proveReceipt, routeWords, type LogPublicKey } from '../../broker/audit/verify-log.js';
+import { decidedRouteOf, decidedRouteOfFile, describeLog, proveReceipt, routeWords, type LogPublicKey } from '../../broker/audit/verify-log.js';
 import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
-import { GeobridgeError } from '../../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { parseCommandArgs } from '../args.js';
 import { auditSource, describeAuditSource, storeUrlOf, type Env } from '../audit-source.js';
-import { BridgeKeysAnswer } from '../../protocol/answers.js';
+import { BridgeKeysAnswer, ConsistencyProofAnswer, InclusionProofAnswer, TreeHeadAnswer } from '../../protocol/answers.js';
 import { parseAnswer } from '../../protocol/parse-answer.js';
-import { bridgeProofProblem } from '../bridge-proof-check.js';
+import { checkBridgeProof } from '../bridge-proof-check.js';
 import { brokerUrl, getJson } from '../broker-client.js';
 import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
 import { ticketProblem, type ExpectedTicket } from '../ticket-check.js';
@@ -41,12 +41,15 @@ promise, a signed tree head that covers it and the inclusion proof up to
 that head's root, so it verifies OFFLINE under the log key (--log-key, the
 key you pinned):
 
-  1. the promise and the head are signed by the log key;
+  1. the promise and the head are signed by the log key; the promise names
+     the record's hash and what it decided (the decision, its manifest,
+     the country and the datacenters offered, in order), so a promise for
+     one decision never vouches for another;
   2. the head covers the route's record (the index is inside the log);
   3. the inclusion proof leads from that record to the root the head signs.
 
-The log key signs the record's hash, not what was decided: offline, the
-route's country and datacenters are printed as the file's word.
+Offline, where the participant connected is the file's word: --broker
+checks each bridge's signed proof that it was reached, and when.
 
 With --broker the log key comes from the broker unless pinned, and also:
 the broker's latest head is not older than the file's (no rollback), a
@@ -148,7 +151,7 @@ export async function runReceipt(argv: readonly string[], io: Io, env: Env = pro
   const keyNote = log !== undefined ? `log key ${key.keyId}, from ${logKeyPath(log.dir)}` : `log key ${key.keyId}, fetched from the broker: pin it (--log-key) to check against the key you trust`;
   const sources: Sources = { key, broker, log, kept: values.sth === undefined ? undefined : readTreeHeadFile(values.sth) };
 
-  const outcomes = input.kind === 'file' ? await Promise.all(input.file.routes.map((route) => checkRoute(route, sources))) : [await checkAnswer(input.answer, sources)];
+  const outcomes = await Promise.all(input.kind === 'file' ? input.file.routes.map((route) => answered(checkRoute(route, sources))) : [answered(checkAnswer(input.answer, sources))]);
   const ok = outcomes.every((o) => o.ok);
   if (values.json) {
     io.out(`${JSON.stringify({ file, ok, routes: outcomes.map((o) => (o.ok ? { ok: true, seq: o.seq, ...logField(o.log) } : o)), keyId: key.keyId, keyPinned: pinned !== undefined }, null, 2)}\n`);
@@ -165,12 +168,22 @@ export async function runReceipt(argv: readonly string[], io: Io, env: Env = pro
   return ok ? EXIT.ok : EXIT.violations;
 }
 
+/** An outcome, or why not when the broker's answers are not the protocol's: a log that cannot show its proofs proves nothing. */
+async function answered(check: Promise<Outcome>): Promise<Outcome> {
+  try {
+    return await check;
+  } catch (error) {
+    if (isGeobridgeError(error) && error.code === 'BROKER_ANSWER_INVALID') return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
 /** A route of a receipt file: offline against its own head, then against the broker and the log when given. */
 async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Outcome> {
   const { key } = sources;
   const promise = route.receipt;
   const seq = promise.index + 1;
-  const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
+  const unsigned = checkInclusionPromise(promise, decidedRouteOfFile(route), key.publicKey, key.keyId);
   if (unsigned !== undefined) return { ok: false, reason: `bad signature: the receipt is not the log's promise: ${unsigned}` };
   if (route.sth.log !== promise.log) return { ok: false, reason: `the file's tree head is of ${describeLog(route.sth.log)}, but the promise is for ${describeLog(promise.log)}: a head proves only the records of its own log` };
   const signed = verifyTreeHead(route.sth, key.publicKey, key.keyId);
@@ -178,10 +191,11 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
   if (route.sth.size <= promise.index) return { ok: false, reason: `index beyond the log: the file's tree head holds ${String(route.sth.size)} records, not record ${String(seq)}` };
   const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, route.inclusionProof.map(fromBase64), signed.head);
   if (!proved.ok) return { ok: false, reason: `the file's inclusion proof does not lead to the root its tree head signs (${proved.message})` };
-  // What the route says (its country, datacenters) is its own word until the broker's ticket or the log confirms it.
-  const lines = [plainWords(route, { route: sources.broker !== undefined || sources.log !== undefined, connections: sources.broker !== undefined }), `record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  const lines = [`record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  // Where it connected is the file's word until the bridges' proofs are checked: then their signed times are.
+  let admitted: readonly number[] | undefined;
   if (sources.broker !== undefined) {
-    const latest = await latestHead(sources.broker, key, promise.log);
+    const latest = await latestHead(sources.broker, key, promise.log, route.sth.size);
     if (!latest.ok) return latest;
     const extended = await extendsHead(sources.broker, route.sth, signed.head, latest, 'in the file');
     if (extended !== undefined) return { ok: false, reason: extended };
@@ -192,18 +206,21 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     if (!vouched.ok) return vouched;
     lines.push(vouched.line);
     const keys = parseAnswer(BridgeKeysAnswer, await getJson(sources.broker, '/v1/bridges/keys'), 'GET /v1/bridges/keys').keys;
+    const at: number[] = [];
     for (const c of route.connections) {
-      const problem = await bridgeProofProblem(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
-      if (problem !== undefined) return { ok: false, reason: `the bridge proof for ${c.datacenter} does not hold: ${problem}` };
+      const checked = await checkBridgeProof(c.bridgeProof, { datacenter: c.datacenter, challenge: c.challenge, participant: route.participant }, keys);
+      if (!checked.ok) return { ok: false, reason: `the bridge proof for ${c.datacenter} does not hold: ${checked.reason}` };
+      at.push(checked.proof.at);
       lines.push(`the bridge of ${c.datacenter} proved it was reached: its proof is signed by the key the broker publishes for ${c.datacenter}`);
     }
+    admitted = at;
   }
   if (sources.log !== undefined) {
     const inLog = againstLog(route, sources.log, key);
     if (!inLog.ok) return inLog;
     lines.push(inLog.line);
   }
-  return { ok: true, seq, ...logField(promise.log), lines };
+  return { ok: true, seq, ...logField(promise.log), lines: [plainWords(route, admitted), ...lines] };
 }
 
 /** A bare /v1/route answer: the broker's latest head and proof (and a kept head), or the log's record. */
@@ -211,22 +228,17 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
   const { key } = sources;
   const { promise } = receipt;
   const seq = promise.index + 1;
-  const unsigned = checkInclusionPromise(promise, key.publicKey, key.keyId);
+  const unsigned = checkInclusionPromise(promise, decidedRouteOf(receipt), key.publicKey, key.keyId);
   if (unsigned !== undefined) return { ok: false, reason: `the receipt is not the log's promise: ${unsigned}` };
   const lines: string[] = [];
   if (sources.broker !== undefined) {
-    let latest = await latestHead(sources.broker, key, promise.log);
-    // A head covers a record within an interval of its promise; wait that long, no longer.
-    for (const deadline = Date.now() + COVER_WAIT_MS; latest.ok && latest.sth.size <= promise.index && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      latest = await latestHead(sources.broker, key, promise.log);
-    }
+    const latest = await latestHead(sources.broker, key, promise.log, Math.max(promise.index + 1, sources.kept?.size ?? 0));
     if (!latest.ok) return latest;
     if (latest.sth.size <= promise.index) return { ok: false, reason: `the broker's latest signed tree head (${String(latest.sth.size)} records) does not hold record ${String(seq)}, promised ${iso(promise.timestamp)}: the log lost it, or broke its promise` };
     const proven = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!proven.ok) return proven;
     lines.push(`record ${String(seq)} is in ${theLog(promise.log)}: the tree head of ${String(latest.sth.size)} records signed ${iso(latest.sth.timestamp)} holds it (${proven.line})`);
-    // The promise signs the record's hash, not what was decided: the route ticket does.
+    // The route ticket is the broker's word for the same decision, under its ticket key.
     const ticket = typeof receipt.answer.ticket === 'string' ? receipt.answer.ticket : undefined;
     if (ticket === undefined || receipt.decisionId === undefined || receipt.manifestSha256 === undefined || receipt.route === undefined) {
       return { ok: false, reason: 'the answer lacks its route ticket, decision id or manifest, so what it says was decided cannot be checked against the broker\'s signature: give --log DIR to check it against the record' };
@@ -255,20 +267,34 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
 
 type LatestHead = { readonly ok: true; readonly sth: SignedTreeHead; readonly head: TreeHead } | { readonly ok: false; readonly reason: string };
 
-/** The broker's latest signed tree head of `log` (its own when undefined), checked under the key. */
-async function latestHead(broker: URL, key: LogPublicKey, log: string | undefined): Promise<LatestHead> {
-  const sth = (await getJson(broker, `/v1/log/sth${storeQuery(log)}`)) as SignedTreeHead;
+/**
+ * The broker's latest signed tree head of `log` (its own when undefined),
+ * checked under the key, once it holds `atLeast` records or COVER_WAIT_MS
+ * passed: a head covers a record within an interval of its promise, and
+ * brokers sharing a log each serve their own newest head, which may be an
+ * interval behind the one a receipt holds.
+ */
+async function latestHead(broker: URL, key: LogPublicKey, log: string | undefined, atLeast: number): Promise<LatestHead> {
+  let sth = await servedHead(broker, log);
+  for (const deadline = Date.now() + COVER_WAIT_MS; sth.size < atLeast && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    sth = await servedHead(broker, log);
+  }
   // A broker that ignores `store` answers with its own log's head, which proves nothing of a store's record.
   if (sth.log !== log) return { ok: false, reason: `asked for ${describeLog(log)}, the broker answered with a tree head of ${describeLog(sth.log)}: it does not serve the log that holds this decision` };
   const signed = verifyTreeHead(sth, key.publicKey, key.keyId);
   return signed.ok ? { ok: true, sth, head: signed.head } : { ok: false, reason: `the broker's tree head is not signed by the log key: ${signed.reason}` };
 }
 
+function servedHead(broker: URL, log: string | undefined): Promise<SignedTreeHead> {
+  return getJson(broker, `/v1/log/sth${storeQuery(log)}`).then((body) => parseAnswer(TreeHeadAnswer, body, 'GET /v1/log/sth'));
+}
+
 /** Why the broker's latest head does not extend `older` (the head `whose`: 'in the file', 'you kept'): a rollback, or a fork. */
 async function extendsHead(broker: URL, older: SignedTreeHead, olderHead: TreeHead, latest: Extract<LatestHead, { ok: true }>, whose: string): Promise<string | undefined> {
   const was = `${String(older.size)} records, signed ${iso(older.timestamp)}`;
   if (latest.sth.size < older.size) return `rollback: the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) is older than the one ${whose} (${was}): the log was cut back`;
-  const consistency = (await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`)) as { proof: string[] };
+  const consistency = parseAnswer(ConsistencyProofAnswer, await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`), 'GET /v1/log/consistency');
   const extended = verifyConsistency(olderHead, latest.head, consistency.proof.map(fromBase64));
   return extended.ok ? undefined : `the log does not extend the tree head ${whose} (${was}): ${extended.message}`;
 }
@@ -282,7 +308,7 @@ async function ticketVouches(broker: URL, ticket: string, expected: ExpectedTick
 
 /** The record at `index` proven again in the broker's latest head (of the log it names), through the broker's inclusion proof. */
 async function provenAtBroker(broker: URL, index: number, recordHash: string, latest: Extract<LatestHead, { ok: true }>): Promise<{ ok: true; line: string } | { ok: false; reason: string }> {
-  const inclusion = (await getJson(broker, `/v1/log/proof?index=${String(index)}&size=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`)) as { recordHash: string; proof: string[] };
+  const inclusion = parseAnswer(InclusionProofAnswer, await getJson(broker, `/v1/log/proof?index=${String(index)}&size=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`), 'GET /v1/log/proof');
   if (inclusion.recordHash !== recordHash) return { ok: false, reason: `the log now holds another record ${String(index + 1)} (hash ${inclusion.recordHash}, promised ${recordHash}): it was rewritten` };
   const proved = verifyInclusion(hashLeaf(leafEntry(recordHash)), index, inclusion.proof.map(fromBase64), latest.head);
   if (!proved.ok) return { ok: false, reason: `the broker's inclusion proof does not lead to the root its head signs (${proved.message})` };
@@ -306,25 +332,22 @@ async function readLogOf(dir: string, storeUrl: string | undefined): Promise<Non
 }
 
 /**
- * "US → us-east (US), connected 2026-…; decided 2026-…, decision dec_…,
- * under manifest 9f2c…": a file's route, for people. Its country and
- * datacenters are the file's word until the broker's ticket or the log
- * confirms them (`checked.route`: all of it is then the file's word);
- * where it connected, until the broker's keys confirm each bridge's proof
- * (`checked.connections`).
+ * "US → us-east (US), admitted 2026-…; decided 2026-…, decision dec_…,
+ * under manifest 9f2c…": a file's route, for people. The route is the
+ * promise's (its signature covers it); where it connected is the file's
+ * word until each bridge's proof is checked (`admitted`: the times the
+ * proofs sign, one per connection).
  */
-function plainWords(route: ReceiptFileRoute, checked: { readonly route: boolean; readonly connections: boolean }): string {
+function plainWords(route: ReceiptFileRoute, admitted: readonly number[] | undefined): string {
   const jurisdiction = new Map(route.candidates.map((c) => [c.datacenter, c.jurisdiction]));
-  const reached = route.connections.map((c) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), connected ${c.connectedAt}`);
   const offered = `${route.country}, offered ${route.candidates.map((c) => `${c.datacenter} (${c.jurisdiction})`).join(', ')}`;
   const where =
-    reached.length === 0
+    route.connections.length === 0
       ? `${offered}, not connected on this route`
-      : checked.connections || !checked.route
-        ? reached.join('; then ')
-        : `${offered}; the file says it connected to ${route.connections.map((c) => c.datacenter).join(', then ')} (--broker checks each bridge's proof)`;
-  const words = `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
-  return checked.route ? words : `the file says: ${words} (not checked offline: the log key signs the record's hash, not what was decided; --broker checks the route ticket, --log DIR the record)`;
+      : admitted !== undefined
+        ? route.connections.map((c, i) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), admitted ${iso(admitted[i] ?? 0)}`).join('; then ')
+        : `${offered}; the file says it connected to ${route.connections.map((c) => `${c.datacenter} at ${c.connectedAt}`).join(', then ')} (--broker checks each bridge's proof)`;
+  return `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
 }
 
 /** "the route: DE → eu-central (DE), …; decided …": a bare answer, which says where it was sent, not where it connected. */

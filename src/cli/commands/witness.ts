@@ -2,16 +2,20 @@
  * `geobridge audit witness`: watches a broker's transparency log from
  * outside. It pins the log key on its first run, keeps every head it
  * accepts in STATE/heads.jsonl, and on each poll asks for the latest head
- * and the proof that it extends the last one kept. A rollback, a fork or a
- * changed key ends it with exit 1 and says which.
+ * and the proof that it extends the last one kept. A rollback, a fork, a
+ * head signed out of time, a missing proof or a changed key ends it with
+ * exit 1, says which, and keeps what it was shown in STATE/alarms.jsonl;
+ * while that file holds an alarm, the witness does not go on.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { describeLog, type LogPublicKey } from '../../broker/audit/verify-log.js';
-import { judgeTreeHead } from '../../broker/audit/witness.js';
+import { judgeTreeHead, proofNeeded } from '../../broker/audit/witness.js';
 import { logPublicKeyFromJwk } from '../../broker/log-key.js';
 import { GeobridgeError } from '../../core/errors.js';
+import { ConsistencyProofAnswer, TreeHeadAnswer } from '../../protocol/answers.js';
+import { answerOrWhy } from '../../protocol/parse-answer.js';
 import { ID } from '../../core/yaml/reader.js';
 import { formatCount } from '../../core/verify/format.js';
 import { parseCommandArgs } from '../args.js';
@@ -30,7 +34,17 @@ It stops with exit 1, saying which, when the log
   - shrank (a rollback: records were cut),
   - signed two roots for one size, or a tree that does not contain the one
     it showed before (a fork: records were changed, removed or reordered),
+  - signed a head in the future, or a grown head before the one it extends,
+  - showed a head it cannot prove consistent (no proof, or not a proof),
   - or signs with another key than the one pinned.
+What it was shown (the head, the proof, the verdict) goes to
+DIR/alarms.jsonl, and while that file holds an alarm the witness refuses to
+go on in DIR: keep the directory as evidence, and watch again in a new one.
+
+An older, smaller head than the last one kept, signed less than 30 s
+before it, is not a rollback when the log proves it a prefix of the last
+one: brokers sharing a log each serve their own newest head, so behind a
+load balancer one may answer with a head a second older than another's.
 
 Options:
   --broker URL   the broker (http://host:port)
@@ -42,7 +56,7 @@ Options:
   --once         poll once and exit (0 when the log is consistent), for cron
   -h, --help     show this help
 
-Exit codes: 0 consistent (--once) · 1 rollback, fork or changed key · 2 bad
+Exit codes: 0 consistent (--once) · 1 an alarm, now or kept from before · 2 bad
 input, or the broker cannot be reached (--once; otherwise it retries)
 
 Examples:
@@ -70,6 +84,10 @@ export async function runWitness(argv: readonly string[], io: Io): Promise<numbe
   }
   if (values.store !== undefined && !ID.test(values.store)) throw new GeobridgeError('USAGE', `audit witness: --store '${values.store}' is not a record store's id (GET /v1/log/stores lists them).`);
   const watch = await openWatch(values.state, values.store);
+  if (watch.alarm !== undefined) {
+    io.out(`ALARM kept from before: ${watch.alarm}. The witness does not go on past an alarm: keep ${watch.alarmsFile} as evidence, and watch again with a new --state directory.\n`);
+    return EXIT.violations;
+  }
 
   for (;;) {
     let outcome: number | undefined;
@@ -90,15 +108,19 @@ interface Watch {
   readonly store: string | undefined;
   readonly keyFile: string;
   readonly headsFile: string;
+  readonly alarmsFile: string;
   pinned: LogPublicKey | undefined;
   last: SignedTreeHead | undefined;
+  /** The first alarm kept in alarmsFile, in words, if any. */
+  readonly alarm: string | undefined;
 }
 
 async function openWatch(state: string, store: string | undefined): Promise<Watch> {
   const keyFile = join(state, 'log-key.json');
   const headsFile = join(state, 'heads.jsonl');
+  const alarmsFile = join(state, 'alarms.jsonl');
   const jwk = readKept(keyFile, (text) => JSON.parse(text) as unknown);
-  return { store, keyFile, headsFile, pinned: jwk === undefined ? undefined : await logPublicKeyFromJwk(jwk), last: readKept(headsFile, lastHead) };
+  return { store, keyFile, headsFile, alarmsFile, pinned: jwk === undefined ? undefined : await logPublicKeyFromJwk(jwk), last: readKept(headsFile, lastHead), alarm: readKept(alarmsFile, firstAlarm) };
 }
 
 /** What the witness kept in `file`, read by `read`; USAGE naming the file when it is not what a witness writes. */
@@ -121,38 +143,58 @@ async function poll(broker: URL, watch: Watch, io: Io, once: boolean): Promise<n
     io.out(`pinned log key ${served.keyId} (${watch.keyFile})\n`);
   }
   const pinned = watch.pinned;
-  if (pinned.keyId !== served.keyId) {
-    io.out(`ALARM: the broker now publishes log key ${served.keyId}, not the pinned ${pinned.keyId}: heads signed with it prove nothing about the log you watched.\n`);
+  const alarm = (kind: string, reason: string, shown: Readonly<Record<string, unknown>>): number => {
+    appendFileSync(watch.alarmsFile, `${JSON.stringify({ at: new Date().toISOString(), kind, reason, broker: broker.href, ...shown, lastKept: watch.last ?? null })}\n`);
+    io.out(`ALARM (${kind}): ${reason}. What the broker showed is kept in ${watch.alarmsFile}; keep it and ${watch.headsFile} as evidence.\n`);
     return EXIT.violations;
-  }
+  };
+  if (pinned.keyId !== served.keyId) return alarm('changed key', `the broker now publishes log key ${served.keyId}, not the pinned ${pinned.keyId}: heads signed with it prove nothing about the log you watched`, { key: servedKey });
   const last = watch.last;
   const store = watch.store === undefined ? '' : `store=${encodeURIComponent(watch.store)}`;
-  const next = (await getJson(broker, `/v1/log/sth${store === '' ? '' : `?${store}`}`)) as SignedTreeHead;
-  if (next.log !== watch.store) {
-    io.out(`ALARM (wrong log): asked for ${describeLog(watch.store)}, the broker answered with a head of ${describeLog(next.log)}.\n`);
-    return EXIT.violations;
+  const body = await getJson(broker, `/v1/log/sth${store === '' ? '' : `?${store}`}`);
+  const next = answerOrWhy(TreeHeadAnswer, body, 'GET /v1/log/sth');
+  if (!next.ok) return alarm('not a tree head', next.reason, { answer: body });
+  const head: SignedTreeHead = next.value;
+  if (head.log !== watch.store) return alarm('wrong log', `asked for ${describeLog(watch.store)}, the broker answered with a head of ${describeLog(head.log)}`, { head });
+  const needed = proofNeeded(last, head);
+  let proof: readonly string[] | undefined;
+  let proofBody: unknown;
+  if (needed !== undefined) {
+    proofBody = await getJson(broker, `/v1/log/consistency?from=${String(needed.from)}&to=${String(needed.to)}${store === '' ? '' : `&${store}`}`);
+    const parsed = answerOrWhy(ConsistencyProofAnswer, proofBody, 'GET /v1/log/consistency');
+    proof = parsed.ok ? parsed.value.proof : undefined;
   }
-  const proof = last !== undefined && next.size > last.size ? ((await getJson(broker, `/v1/log/consistency?from=${String(last.size)}&to=${String(next.size)}${store === '' ? '' : `&${store}`}`)) as { proof: string[] }).proof : [];
-  const verdict = judgeTreeHead(last, next, proof, pinned);
+  const verdict = judgeTreeHead(last, head, proof, pinned, Date.now());
+  const at = new Date(head.timestamp).toISOString();
   switch (verdict.kind) {
     case 'first':
     case 'grew':
-      appendFileSync(watch.headsFile, `${JSON.stringify(next)}\n`);
-      watch.last = next;
-      io.out(`${new Date(next.timestamp).toISOString()}: ${records(next.size)}${last ? ` (+${formatCount(next.size - last.size)}), consistent with the ${formatCount(last.size)} seen before` : ', first head kept'}\n`);
+      appendFileSync(watch.headsFile, `${JSON.stringify(head)}\n`);
+      watch.last = head;
+      io.out(`${at}: ${records(head.size)}${last ? ` (+${formatCount(head.size - last.size)}), consistent with the ${formatCount(last.size)} seen before` : ', first head kept'}\n`);
       return undefined;
     case 'same':
       // Watching, an unchanged log is not news; asked once, it is the answer.
-      if (once) io.out(`${new Date(next.timestamp).toISOString()}: ${records(next.size)}, the head seen before\n`);
+      if (once) io.out(`${at}: ${records(head.size)}, the head seen before\n`);
+      return undefined;
+    case 'stale':
+      io.out(`${at}: ${records(head.size)}, an older head than the ${formatCount(last?.size ?? 0)} kept (served late, as by another broker of the log); the log proves it a prefix of that one\n`);
       return undefined;
     default:
-      io.out(`ALARM (${verdict.kind}): ${verdict.reason}. Keep ${watch.headsFile} as evidence.\n`);
-      return EXIT.violations;
+      return alarm(verdict.kind, verdict.reason, { head, ...(needed === undefined ? {} : { proofAsked: needed, proof: proofBody ?? null }) });
   }
 }
 
 function records(n: number): string {
   return `${formatCount(n)} record${n === 1 ? '' : 's'}`;
+}
+
+/** The first alarm of an alarms.jsonl text, in words, if any. */
+function firstAlarm(text: string): string | undefined {
+  const line = text.split('\n').find((l) => l.trim() !== '');
+  if (line === undefined) return undefined;
+  const kept = JSON.parse(line) as { at?: unknown; kind?: unknown; reason?: unknown };
+  return `${String(kept.kind)} at ${String(kept.at)}: ${String(kept.reason)}`;
 }
 
 /** The last head of a heads.jsonl text, if any. */
