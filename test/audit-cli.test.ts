@@ -79,6 +79,24 @@ describe('geobridge audit verify', () => {
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, code: 'AUDIT_CORRUPT' });
   });
 
+  it('refuses data that reads as the record hashed but is not its canonical text (exit 1, AUDIT_CORRUPT), which SQL would read otherwise', async () => {
+    // Record 3 admits p2 in CN. A key given twice reads, to JSON.parse, as the last value; to SQLite's json_extract, as the first.
+    for (const [seq, edit] of [
+      [3, (data: string) => data.replace('{', '{"datacenter":"us-1","jurisdiction":"US",')],
+      [3, (data: string) => data.replace('"role":"secondary"', '"role" : "secondary"')],
+      [5, (data: string) => data.replace('"policyVersion":1', '"policyVersion":1e0')],
+    ] as const) {
+      const dir = await dataDir();
+      const db = new Database(join(dir, 'audit.sqlite'));
+      const row = db.prepare('SELECT data FROM audit_log WHERE seq = ?').get(seq) as { data: string };
+      db.prepare('UPDATE audit_log SET data = ? WHERE seq = ?').run(edit(row.data), seq);
+      db.close();
+      const r = await run('audit', 'verify', '--data', dir, '--json');
+      expect(r.code, r.out).toBe(1);
+      expect(JSON.parse(r.out)).toMatchObject({ ok: false, code: 'AUDIT_CORRUPT', reason: expect.stringContaining(`record ${String(seq)} `) as unknown });
+    }
+  });
+
   it('exits 2 with AUDIT_UNAVAILABLE when the data directory or log is missing', async () => {
     const missing = join(base, 'nope');
     const r = await run('audit', 'verify', '--data', missing);

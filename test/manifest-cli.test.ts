@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
 import { parseServeSettings } from '../src/broker/config.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { runCli as run } from './run-cli.fixture.js';
@@ -84,6 +85,26 @@ describe('geobridge manifest log|show', () => {
     expect(log.code).toBe(1);
     expect(log.out).toContain(`PROBLEM: the stored text hashes to ${sha256(WORLD).slice(0, 12)}…, not ${sha256(withoutBrazil).slice(0, 12)}…`);
     expect(log.out).toContain('1 of 3 manifest(s) disagree with the transparency log');
+    // Not printed as the manifest that decisions name: it is not that text any more.
+    const show = await run('manifest', 'show', 'v2', '--data', data);
+    expect([show.code, show.out]).toEqual([1, '']);
+    expect(show.err).toContain(`the stored text of version 2 hashes to ${sha256(WORLD)}, not ${sha256(withoutBrazil)}: it was changed after it was applied`);
+  });
+
+  it('catches a version logged a second time to hide what was applied, though the chain is intact (exit 1)', async () => {
+    // The operator swaps v2's text for another and appends a record saying v2 was that: a pure append keeps every hash valid.
+    const other = `${withoutBrazil}# nothing to see here\n`;
+    const db = new Database(join(data, 'broker.sqlite'));
+    db.prepare('UPDATE manifests SET text = ?, sha256 = ? WHERE version = 2').run(other, sha256(other));
+    db.close();
+    const log = SqliteAuditLog.open(join(data, 'audit.sqlite'));
+    const [first] = (await log.read()).filter((r) => r.type === 'manifest.changed' && r.data.version === 2);
+    await log.append('manifest.changed', { ...first?.data, sha256: sha256(other) }, new Date().toISOString());
+    await log.close();
+    expect((await run('audit', 'verify', '--data', data)).code).toBe(0);
+    const listed = await run('manifest', 'log', '--data', data);
+    expect(listed.code).toBe(1);
+    expect(listed.out).toMatch(new RegExp(`PROBLEM: the transparency log records version 2 2 times, as ${sha256(withoutBrazil).slice(0, 12)}… \\(record \\d+\\) and ${sha256(other).slice(0, 12)}… \\(record \\d+\\): a record was added later to change what was applied`));
   });
 
   it('catches a manifest whose stored text was deleted after it was applied (exit 1)', async () => {
@@ -92,7 +113,8 @@ describe('geobridge manifest log|show', () => {
     db.close();
     const log = await run('manifest', 'log', '--data', data);
     expect(log.code).toBe(1);
-    expect(log.out.match(/PROBLEM: the transparency log records it as applied, but the store has no text of it/g)).toHaveLength(3);
-    expect(log.out).toContain('3 of 3 manifest(s) disagree with the transparency log');
+    // Every record the log holds, the one appended above too.
+    expect(log.out.match(/PROBLEM: the transparency log records it as applied, but the store has no text of it/g)).toHaveLength(4);
+    expect(log.out).toContain('4 of 4 manifest(s) disagree with the transparency log');
   });
 });
