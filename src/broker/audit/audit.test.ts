@@ -11,7 +11,8 @@ import { MerkleTree, type TreeHead } from '../../translog/index.js';
 import { canonicalJson, leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.fixture.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
-import { buildAuditReport, normalizeAuditTime, parseAuditTime, renderAuditReportHtml, renderAuditReportText } from './report.js';
+import { buildAuditReport, normalizeAuditTime, parseAuditTime } from './report.js';
+import { renderAuditReportHtml, renderAuditReportText } from './report-render.js';
 import { SqliteAuditLog } from './sqlite-audit-log.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');

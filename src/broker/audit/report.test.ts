@@ -2,7 +2,8 @@
 // jurisdiction, from records as relays.ts writes them and as older brokers did.
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord, AuditType } from './audit-log.js';
-import { buildAuditReport, renderAuditReportHtml, renderAuditReportText } from './report.js';
+import { buildAuditReport } from './report.js';
+import { renderAuditReportHtml, renderAuditReportText } from './report-render.js';
 
 let seq = 0;
 function record(type: AuditType, data: Record<string, unknown>, at: string): AuditRecord {
