@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyChain, type AuditRecord } from '../src/broker/audit/audit-log.js';
 import type { InclusionPromise } from '../src/broker/audit/tree-heads.js';
-import { proveReceipt } from '../src/broker/audit/verify-log.js';
+import { proveReceipt, type ClaimedRoute } from '../src/broker/audit/verify-log.js';
 import { loadLogKey } from '../src/broker/log-key.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
 
@@ -179,7 +179,7 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
       }
 
       // The burst: WORKERS loops of POST /v1/route until the kill.
-      const received: { decisionId: string; participant: string; receipt: InclusionPromise }[] = [];
+      const received: { decisionId: string; participant: string; receipt: InclusionPromise & { manifestSha256: string }; route: ClaimedRoute }[] = [];
       const unexpected: string[] = [];
       let failedByKill = 0;
       let killedAfterMs: number | undefined;
@@ -206,7 +206,8 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
               unexpected.push(`${res.status} ${JSON.stringify(res.body)}`);
               return;
             }
-            received.push({ decisionId: stringField(res.body, 'decisionId'), participant: join.participant, receipt: (res.body as { receipt: InclusionPromise }).receipt });
+            const body = res.body as { receipt: InclusionPromise & { manifestSha256: string }; country: unknown; candidates: unknown };
+            received.push({ decisionId: stringField(res.body, 'decisionId'), participant: join.participant, receipt: body.receipt, route: { country: body.country, candidates: body.candidates } });
           } catch (error) {
             // In flight when the broker died: reset connection, cut body, refused.
             if (killed()) failedByKill++;
@@ -238,7 +239,7 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
       expect(missing, `received decisions missing from the log (${summary})`).toEqual([]);
       // (2b) Every answer's receipt is the log's signed promise of that very record, kept through the crash.
       const key = await loadLogKey(dataDir, false);
-      const unproven = received.map((r) => ({ r, check: proveReceipt(records, { promise: r.receipt, decisionId: r.decisionId }, key) })).filter((x) => !x.check.ok);
+      const unproven = received.map((r) => ({ r, check: proveReceipt(records, { promise: r.receipt, decisionId: r.decisionId, manifestSha256: r.receipt.manifestSha256, route: r.route }, key) })).filter((x) => !x.check.ok);
       expect(unproven.map((x) => `${x.r.decisionId}: ${x.check.ok ? '' : x.check.reason}`), summary).toEqual([]);
       // Nothing logged that no request asked for: at most one record per request that died in flight.
       expect(decisions - received.length, summary).toBeGreaterThanOrEqual(0);

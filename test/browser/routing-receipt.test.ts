@@ -61,11 +61,11 @@ describe('the routing receipt in Chromium', () => {
     const offline = await run('receipt', 'verify', path, '--log', cluster.dataDir);
     expect(offline.code, offline.err + offline.out).toBe(0);
     // The log confirms the route; where it connected only the bridges' proofs do, which need the broker's keys.
-    expect(offline.out).toMatch(/^US, offered us-east \(US\)[^;]*; the file says it connected to us-east \(--broker checks each bridge's proof\)/);
+    expect(offline.out).toMatch(/^US, offered us-east \(US\)[^;]*; the file says it connected to us-east at \S+Z \(--broker checks each bridge's proof\)/);
     expect(offline.out).toContain('the log in ');
     const online = await run('receipt', 'verify', path, '--broker', cluster.broker.url);
     expect(online.code, online.err + online.out).toBe(0);
-    expect(online.out).toMatch(/^US → us-east \(US\), connected /);
+    expect(online.out).toMatch(/^US → us-east \(US\), admitted /);
     expect(online.out).toContain('the bridge of us-east proved it was reached');
 
     // One byte of the first proof hash changed (still base64): the proof no longer leads to the head's root.
