@@ -20,8 +20,9 @@
 import { performance } from 'node:perf_hooks';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import { allowedIceServers } from '../core/ice/allowed.js';
 import { RecentManifests } from '../core/manifest/recent.js';
-import type { Manifest } from '../core/manifest/types.js';
+import type { DeclaredIceServer, Manifest } from '../core/manifest/types.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 import type { GroupStatus, MlsEntry } from '../mls/relay.js';
 import { BridgeKeysAnswer } from '../protocol/answers.js';
@@ -384,6 +385,17 @@ export class BrokerLink {
   ticketJurisdictions(claims: RouteTicketClaims): readonly string[] {
     const manifest = this.#manifests.bySha256(claims.manifest);
     return manifest ? ticketJurisdictions(manifest, claims) : [];
+  }
+
+  /**
+   * The servers a verified ticket's allowance lists for this datacenter: the
+   * broker's list, under the ticket's manifest and policy, whose hash its
+   * `ice` claim signs and which the SDK holds a handout to (empty if its
+   * manifest has since been forgotten: fail closed).
+   */
+  ticketIceAllowance(claims: RouteTicketClaims): readonly DeclaredIceServer[] {
+    const manifest = this.#manifests.bySha256(claims.manifest);
+    return manifest ? allowedIceServers(manifest, this.#options.datacenter, ticketJurisdictions(manifest, claims)) : [];
   }
 
   #sign(body: Readonly<Record<string, unknown>>): Promise<string> {

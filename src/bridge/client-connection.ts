@@ -9,7 +9,9 @@
  */
 import type { WebSocket } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
-import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import { checkIceServers } from '../core/ice/allowed.js';
+import { routeRequestFor, type MeetingPolicy } from '../core/select/meeting-policy.js';
+import { allowedJurisdictions } from '../core/select/select.js';
 import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type JoinMessage } from '../protocol/signalling.js';
 import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BrokerLink } from './broker-link.js';
@@ -32,7 +34,7 @@ export interface Admission extends Renewable {
 export interface AdmissionHost extends RelayHost {
   readonly datacenter: string;
   readonly link: BrokerLink;
-  /** The STUN/TURN servers for a participant with these allowed jurisdictions (the route ticket's). */
+  /** The STUN/TURN servers of the manifest in force for a participant with these allowed jurisdictions. */
   iceServersFor(allowedJurisdictions: readonly string[]): readonly IceServer[];
   closedReason(): { code: string; message: string } | undefined;
   log(line: Readonly<Record<string, unknown>>): void;
@@ -267,7 +269,7 @@ export class ClientConnection {
       mlsFounder: entry === 'found',
       mlsContinues: entry === 'continue',
       ...(group ? { mlsMembers: group.members } : {}),
-      iceServers: host.iceServersFor(link.ticketJurisdictions(claims)),
+      iceServers: this.#iceServers(claims, policy),
       trickle: true,
       name: claims.name,
       proof: signedProof,
@@ -277,6 +279,21 @@ export class ClientConnection {
     await room.add(participant, sends);
     if (host.admission(meeting, sub) === admission) host.tellUnreachable(admission);
     host.log({ level: 'info', msg: 'admitted', participant: sub, meeting, country: claims.country });
+  }
+
+  /**
+   * What `admitted` hands out: the servers of the manifest in force inside
+   * the jurisdictions the ticket allows and the policy the broker just
+   * answered still allows (a narrowing since the route applies at this
+   * admission), and of those only the URLs the ticket's allowance lists
+   * (what its `ice` signs; the SDK would refuse any other).
+   */
+  #iceServers(claims: RouteTicketClaims, policy: MeetingPolicy): readonly IceServer[] {
+    const { link, manifest } = this.#host;
+    if (!manifest) return [];
+    const now = new Set(allowedJurisdictions(manifest, routeRequestFor(claims.country, policy)));
+    const handed = this.#host.iceServersFor(link.ticketJurisdictions(claims).filter((j) => now.has(j)));
+    return checkIceServers(handed, link.ticketIceAllowance(claims)).accepted;
   }
 
   /**

@@ -6,7 +6,8 @@
  * - the manifest in force (from the broker, over the control channel) says
  *   which servers this datacenter may hand out and where they are; the core's
  *   `allowedIceServers` keeps those inside the participant's allowed
- *   jurisdictions (the route ticket's `jurisdictions`);
+ *   jurisdictions (at admission, those both its route ticket and the policy
+ *   in force allow: client-connection.ts);
  * - the bridge's own configuration (`--ice-servers`, `--turn-username`,
  *   `--turn-credential`) says which of them this bridge actually uses, with
  *   the credentials — which never go into the manifest.

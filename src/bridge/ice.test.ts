@@ -10,11 +10,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt } from 'jose';
 import type { MediaStreamTrack } from 'werift';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SIGNALLING_SUBPROTOCOL, type AdmittedMessage, type IceServer } from '../protocol/signalling.js';
 import { newChallenge } from '../sdk/bridge-proof.js';
+import { screenIceServers, signedIceAllowance } from '../sdk/ice-servers.js';
 import { nodePlatform, type SessionEvent } from '../sdk/node.js';
 import { Session, type Platform, type SocketLike } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
@@ -67,11 +69,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A meeting, narrowed to `allowedJurisdictions` if given. */
-async function meeting(allowedJurisdictions?: readonly string[]): Promise<string> {
+/** A meeting of the account with `apiKey` (the cluster's by default), narrowed to `allowedJurisdictions` if given. */
+async function meeting(allowedJurisdictions?: readonly string[], apiKey = cluster.apiKey): Promise<string> {
   const res = await fetch(new URL('/v1/meetings', cluster.broker.url), {
     method: 'POST',
-    headers: { authorization: `Bearer ${cluster.apiKey}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
     body: JSON.stringify({ title: 'ICE', ...(allowedJurisdictions ? { allowedJurisdictions } : {}) }),
   });
   expect(res.status).toBe(201);
@@ -85,11 +87,11 @@ interface RouteAnswer {
   readonly iceServers: Record<string, { urls: string[]; jurisdiction: string }[]>;
 }
 
-/** The answer, explained (with its allowed jurisdictions). */
-async function route(meetingId: string): Promise<RouteAnswer> {
+/** The answer, explained (with its allowed jurisdictions); `joinToken` for a meeting of another account than the cluster's. */
+async function route(meetingId: string, joinToken?: string): Promise<RouteAnswer> {
   const res = await fetch(new URL('/v1/route?explain=true', cluster.broker.url), {
     method: 'POST',
-    headers: { authorization: `Bearer ${await cluster.joinToken(meetingId, 'Probe')}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${joinToken ?? (await cluster.joinToken(meetingId, 'Probe'))}`, 'content-type': 'application/json' },
     body: JSON.stringify({ country: 'US' }),
   });
   expect(res.status).toBe(200);
@@ -205,6 +207,57 @@ describe('the SDK', () => {
       [ROGUE, 'NOT_DECLARED'],
       [YUL, 'NOT_DECLARED'],
     ]);
+  }, 30_000);
+});
+
+describe('a policy or manifest changed between the route and the join', () => {
+  /** Admin calls. */
+  async function admin(method: string, path: string, body: string | object, type = 'application/json'): Promise<Response> {
+    return fetch(new URL(path, cluster.broker.url), { method, headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  }
+
+  /** What the SDK makes of a handout under the route answer and its ticket: the handout must pass whole. */
+  async function screened(answer: RouteAnswer, handed: readonly IceServer[]): Promise<ReturnType<typeof screenIceServers>> {
+    return screenIceServers(handed, await signedIceAllowance(answer.iceServers, decodeJwt(answer.ticket).ice), 'us-east');
+  }
+
+  it('an account narrowed to the US after the route: the join hands out no Canadian relay, and the SDK takes the rest', async () => {
+    // An account of its own: a policy only narrows, and the other tests' account allows Canada.
+    const created = (await (await admin('POST', '/v1/accounts', { name: 'Narrowed', homeCountry: 'US' })).json()) as { account: { id: string }; apiKey: string };
+    const id = await meeting(undefined, created.apiKey);
+    const token = await fetch(new URL(`/v1/meetings/${id}/join-tokens`, cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${created.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Ada' }) });
+    const answer = await route(id, ((await token.json()) as { token: string }).token);
+    expect(answer.iceServers['us-east']?.map((s) => s.jurisdiction)).toEqual(['US', 'US', 'CA']);
+
+    expect((await admin('PUT', `/v1/accounts/${created.account.id}/policy`, { allowedJurisdictions: ['US'] })).status).toBe(200);
+    const handed = (await admitted(answer.bridges['us-east'] ?? '', answer.ticket)).iceServers;
+    expect(handed).toEqual([{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]);
+    // Narrower than the route answer's list, which the ticket signs: still inside it, so nothing is refused.
+    expect(await screened(answer, handed)).toEqual({ accepted: handed, refused: [] });
+  }, 30_000);
+
+  it('a relay the manifest in force places inside the fence since the route is not handed out: the ticket’s allowance does not list it', async () => {
+    const answer = await route(await meeting(['US']));
+    expect(answer.iceServers['us-east']?.flatMap((s) => s.urls)).toEqual([STUN, TURN, TURNS]);
+    // The relay declared in the US now: under the manifest in force it is inside a US-only meeting's fence.
+    const moved = MANIFEST.replace('        jurisdiction: CA\n', '');
+    expect(moved).not.toBe(MANIFEST);
+    expect((await admin('PUT', '/v1/manifest', moved, 'application/yaml')).status).toBe(200);
+    try {
+      // Until the bridge holds the new manifest, a fresh route's join is not handed the moved relay.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const fresh = await route(await meeting(['US']));
+        if ((await admitted(fresh.bridges['us-east'] ?? '', fresh.ticket)).iceServers.some((s) => s.urls.includes(YUL))) break;
+        if (Date.now() > deadline) throw new Error('the bridge never put the new manifest in force');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const handed = (await admitted(answer.bridges['us-east'] ?? '', answer.ticket)).iceServers;
+      expect(handed).toEqual([{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]);
+      expect(await screened(answer, handed)).toEqual({ accepted: handed, refused: [] });
+    } finally {
+      expect((await admin('PUT', '/v1/manifest', MANIFEST, 'application/yaml')).status).toBe(200);
+    }
   }, 30_000);
 });
 
