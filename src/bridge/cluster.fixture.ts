@@ -26,6 +26,8 @@ export interface Cluster {
   restartBroker(): Promise<RunningBroker>;
   meeting(title?: string): Promise<string>;
   joinToken(meeting: string, name: string): Promise<string>;
+  /** POSTs to an admin route (`/v1/admin/keys/rotate`, …) with the admin token: its status and JSON body. */
+  admin(path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -114,6 +116,14 @@ export async function startCluster(keyed: readonly string[], running: readonly s
     },
     meeting: async (title = 'Test meeting') => String((await api('/v1/meetings', apiKey, { title })).id),
     joinToken: async (meeting, name) => String((await api(`/v1/meetings/${meeting}/join-tokens`, apiKey, { name })).token),
+    admin: async (path, body) => {
+      const res = await fetch(new URL(path, broker.url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    },
     close: async () => {
       for (const b of bridges.values()) await b.close();
       await broker.close();

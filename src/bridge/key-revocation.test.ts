@@ -62,22 +62,13 @@ async function presented(ticket: string): Promise<{ type: string; code?: string 
   return p.messages[0] ?? { type: 'nothing' };
 }
 
-async function admin(path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(new URL(path, cluster.broker.url), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${cluster.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
 const kidOf = (token: string): string | undefined => decodeProtectedHeader(token).kid;
 
 describe('the broker rotates its key', () => {
   it('a ticket signed before is still admitted, and one signed after is admitted at once', async () => {
     const meeting = await cluster.meeting();
     const before = await ticketFor(meeting);
-    const rotated = await admin('/v1/admin/keys/rotate');
+    const rotated = await cluster.admin('/v1/admin/keys/rotate');
     expect(rotated.status).toBe(200);
     const after = await ticketFor(meeting);
     expect(kidOf(after)).toBe(rotated.json.kid);
@@ -98,7 +89,7 @@ describe('the broker revokes a key', () => {
     const unused = await ticketFor(meeting);
     const revoked = kidOf(admittedTicket);
 
-    const res = await admin('/v1/admin/keys/revoke', { kid: revoked });
+    const res = await cluster.admin('/v1/admin/keys/revoke', { kid: revoked });
     expect(res.status).toBe(200);
     expect(res.json.rotatedTo).toBeDefined();
     // Told over the control channel: the participant leaves with the code, long before any 30 s cooldown could pass.

@@ -45,7 +45,7 @@ beforeAll(async () => {
   const kid = cluster.broker.context.keys.currentKid;
   stolen = { kid, key: createPrivateKey(readFileSync(join(cluster.dataDir, 'keys', `ticket-${kid}.pem`))) };
   // A rotation on schedule: the old key is retired (it still verifies), Anna's ticket is the new key's.
-  const rotated = await admin('/v1/admin/keys/rotate');
+  const rotated = await cluster.admin('/v1/admin/keys/rotate');
   expect(rotated.status).toBe(200);
   meeting = await cluster.meeting('Relay tickets');
   anna = await joinCall(cluster, meeting, 'Anna', 'DE', { publish: true });
@@ -133,15 +133,6 @@ async function privateKey(jwk: JWK | undefined): Promise<CryptoKey> {
 async function strangerKey(): Promise<{ key: CryptoKey; x: string }> {
   const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
   return { key: pair.privateKey, x: String((await exportJWK(pair.publicKey)).x) };
-}
-
-async function admin(path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(new URL(path, cluster.broker.url), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${cluster.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
 const ended = (code: string): Readonly<Record<string, unknown>>[] => bridgeLog.filter((l) => l.msg === 'relay ended' && l.code === code);
@@ -260,7 +251,7 @@ describe('the broker revokes a key', () => {
       await until(() => thief.packets() > 20 && honest.packets() > 20, MEDIA_MS);
       expect([thief.packets(), honest.packets()].map((n) => n > 20), 'both hops carry Anna’s video').toEqual([true, true]);
 
-      const revoked = await admin('/v1/admin/keys/revoke', { kid: stolen.kid });
+      const revoked = await cluster.admin('/v1/admin/keys/revoke', { kid: stolen.kid });
       expect(revoked.status).toBe(200);
       await until(() => thief.closed() !== undefined, MEDIA_MS);
       expect(thief.closed()?.why ?? 'still open').toContain('KEY_REVOKED');
