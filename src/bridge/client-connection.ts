@@ -155,9 +155,10 @@ export class ClientConnection {
         return;
       }
       this.#applied = this.#applied.then(async () => {
-        // A failed or redirected admission has already closed the socket.
+        // A failed or redirected admission has already closed the socket; so has a session that ended (left, replaced,
+        // moved, evicted): what its client sends after that, until the close completes, is not applied.
         const admission = this.#admission;
-        if (!admission) return;
+        if (!admission || this.#socket.readyState !== this.#socket.OPEN) return;
         await this.#handle(admission, message).catch((error: unknown) => {
           this.#host.log({ level: 'warn', msg: 'signalling failed', participant: admission.claims.sub, error: error instanceof Error ? error.message : String(error) });
           this.#refuse('BAD_MESSAGE', 'the message could not be applied');

@@ -28,6 +28,7 @@
  *   streams a relay brings in are published by remote peers, which only this
  *   bridge's participants receive (a stream crosses one hop, never two).
  */
+import { boundAnswerCandidates } from './answer-candidates.js';
 import {
   MediaStreamTrack,
   ReceiverEstimatedMaxBitrate,
@@ -172,6 +173,8 @@ export class Participant implements Publisher {
   #closed = false;
   /** Candidates the client trickled so far. */
   #candidates = 0;
+  /** The distinct candidates its answers brought (at most MAX_ANSWER_CANDIDATES). */
+  readonly #answerCandidates = new Set<string>();
   /** Where this connection's sockets are, for the candidates of its offers. */
   readonly #network: OfferNetwork;
 
@@ -239,10 +242,10 @@ export class Participant implements Publisher {
     }
   }
 
-  /** Applies the client's answer; sends the next offer if one was asked for meanwhile. */
+  /** Applies the client's answer (its candidates bounded: answer-candidates.ts); sends the next offer if one was asked for meanwhile. */
   async answer(sdp: string): Promise<void> {
     if (!this.#offering || this.#closed) return;
-    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: boundAnswerCandidates(sdp, this.#answerCandidates) });
     this.#offering = false;
     this.#watchKeyframeRequests();
     this.onAnswered?.();

@@ -1,0 +1,66 @@
+// What a client sends after its session ended (here, after `leave`, while the socket's close is under way) is not
+// applied: it re-announced the departed participant, relayed an MLS key package from it, and, with `mls-joined`,
+// made it a holder of the group again, so when the real founder left the one waiting for a Welcome was never
+// asked to found a new group.
+import WebSocket from 'ws';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createKeyPackage, encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
+import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
+import { newChallenge } from '../sdk/bridge-proof.js';
+import { startCluster, type Cluster } from './cluster.fixture.js';
+import { until } from './participant.fixture.js';
+
+type Message = { readonly type: string; readonly [field: string]: unknown };
+let cluster: Cluster;
+
+beforeAll(async () => {
+  cluster = await startCluster(['us-east'], ['us-east']);
+}, 60_000);
+
+afterAll(async () => {
+  await cluster.close();
+}, 30_000);
+
+/** A raw signalling socket admitted to `meeting` as `name`, and every message it got. */
+async function joined(meeting: string, name: string): Promise<{ ws: WebSocket; got: Message[]; id: string }> {
+  const res = await fetch(new URL('/v1/route', cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${await cluster.joinToken(meeting, name)}`, 'content-type': 'application/json' }, body: JSON.stringify({ country: 'US' }) });
+  const { ticket } = (await res.json()) as { ticket: string };
+  const ws = new WebSocket(cluster.bridges.get('us-east')?.url ?? '', SIGNALLING_SUBPROTOCOL);
+  const got: Message[] = [];
+  ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as Message));
+  ws.on('error', () => undefined);
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+  await until(() => got.some((m) => m.type === 'offer' || m.type === 'refused'), 20_000);
+  const admitted = got.find((m) => m.type === 'admitted');
+  expect(admitted, JSON.stringify(got)).toBeDefined();
+  return { ws, got, id: String(admitted?.participant) };
+}
+
+it('applies nothing a client sends after its leave: the others see it go, and are asked to found a group when the founder goes', async () => {
+  const cs = await loadCipherSuite();
+  const keyPackage = Buffer.from(encodeKeyPackage(await createKeyPackage({ signatureKeyPair: await cs.signature.keygen(), credential: { credentialType: 'basic', identity: new Uint8Array(8) } } as never, cs))).toString('base64url');
+  const meeting = await cluster.meeting('After leave');
+  const bo = await joined(meeting, 'Bo');
+  const ada = await joined(meeting, 'Ada');
+  const cy = await joined(meeting, 'Cy');
+  try {
+    const mark = cy.got.length;
+    // Ada leaves, and her client goes on in the same breath.
+    ada.ws.send(JSON.stringify({ type: 'leave' }));
+    ada.ws.send(JSON.stringify({ type: 'state', audio: false, video: false }));
+    ada.ws.send(JSON.stringify({ type: 'mls', kind: 'key-package', data: keyPackage }));
+    ada.ws.send(JSON.stringify({ type: 'mls-joined', epoch: 0 }));
+    await until(() => cy.got.slice(mark).some((m) => m.type === 'peer-left' && m.id === ada.id), 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const fromAda = cy.got.slice(mark).filter((m) => m.type !== 'offer' && (m.id === ada.id || m.from === ada.id || (m.peer as { id?: string } | undefined)?.id === ada.id));
+    expect(fromAda.map((m) => m.type)).toEqual(['peer-left']);
+    // The founder goes: Cy, alone and waiting for a Welcome, founds the group anew.
+    const beforeBo = cy.got.length;
+    bo.ws.send(JSON.stringify({ type: 'leave' }));
+    await until(() => cy.got.slice(beforeBo).some((m) => m.type === 'mls-found'), 10_000);
+    expect(cy.got.slice(beforeBo).map((m) => m.type)).toContain('mls-found');
+  } finally {
+    for (const s of [ada, bo, cy]) s.ws.terminate();
+  }
+}, 60_000);
