@@ -109,8 +109,14 @@ export class ClientConnection {
         this.#applied = session
           .open(message)
           .then(() => {
-            if (this.#closed) void session.close();
-            else this.#host.relayOpened(session);
+            if (!this.#closed) {
+              this.#host.relayOpened(session);
+              return;
+            }
+            // Closed while its ticket was checked: the room it made goes with it.
+            void session.close().finally(() => {
+              this.#host.relayClosed(session);
+            });
           })
           .catch((error: unknown) => {
             this.#relay = undefined;
@@ -172,8 +178,10 @@ export class ClientConnection {
       const relay = this.#relay;
       if (relay) {
         this.#relay = undefined;
-        this.#host.relayClosed(relay);
-        void relay.close();
+        // Told once the relay has left its room, so that a room it leaves empty is dropped.
+        void relay.close().finally(() => {
+          this.#host.relayClosed(relay);
+        });
       }
     });
     socket.on('error', () => undefined);

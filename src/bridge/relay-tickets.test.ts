@@ -62,12 +62,12 @@ afterAll(async () => {
 const euRoom = (): Room | undefined => cluster.bridges.get('eu-central')?.rooms.get(meeting);
 const keyOf = (dc: string): string => String(cluster.broker.context.config.bridgePublicJwks[dc]?.x);
 
-/** A relay ticket for a hop of Anna's meeting, signed by the broker's current key. */
-async function ticket(from: string, to: string, options: { expiresInSeconds?: number; fromKey?: string; toKey?: string; streams?: string[] } = {}): Promise<{ token: string; exp: number }> {
+/** A relay ticket for a hop of Anna's meeting (or `options.meeting`), signed by the broker's current key. */
+async function ticket(from: string, to: string, options: { expiresInSeconds?: number; fromKey?: string; toKey?: string; streams?: string[]; meeting?: string } = {}): Promise<{ token: string; exp: number }> {
   const ctx = cluster.broker.context;
   const issued = await issueRelayTicket(ctx.keys, {
     issuer: ctx.config.issuer,
-    meeting,
+    meeting: options.meeting ?? meeting,
     from,
     to,
     fromKey: options.fromKey ?? keyOf(from),
@@ -175,6 +175,19 @@ describe('a hop lives as long as its relay ticket', () => {
     } finally {
       hop.link.close('test done');
     }
+  }, 90_000);
+});
+
+describe('a hop leaves nothing behind', () => {
+  it('takes away, when it closes, the room it made for a meeting with nobody on the sending bridge', async () => {
+    const nobody = await cluster.meeting('Nobody here');
+    const rooms = (): ReadonlyMap<string, Room> | undefined => cluster.bridges.get('eu-central')?.rooms;
+    const hop = await tap('ap-tokyo', (await ticket('eu-central', 'ap-tokyo', { meeting: nobody })).token, await bridgeKey('ap-tokyo'));
+    await until(() => rooms()?.get(nobody)?.relays.has('relay:ap-tokyo') === true, MEDIA_MS);
+    expect(rooms()?.get(nobody)?.relays.has('relay:ap-tokyo')).toBe(true);
+    hop.link.close('test done');
+    await until(() => rooms()?.has(nobody) === false, MEDIA_MS);
+    expect(rooms()?.has(nobody)).toBe(false);
   }, 90_000);
 });
 
