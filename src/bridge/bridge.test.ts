@@ -367,6 +367,11 @@ describe('bridge admission', () => {
     const [head, payload, signature] = ticket.split('.');
     const flipped = `${signature?.startsWith('A') ? 'B' : 'A'}${signature?.slice(1) ?? ''}`;
     expect(await present(usEast, `${head ?? ''}.${payload ?? ''}.${flipped}`)).toMatchObject({ type: 'refused', code: 'TICKET_INVALID' });
+    // The client is refused at once; the broker still audits the refusal of a ticket it could not tie to anyone.
+    const forgedRefusals = async (): Promise<number> => (await cluster.broker.context.audit.read()).filter((r) => r.type === 'bridge.refusal' && r.data.reason === 'TICKET_INVALID').length;
+    const deadline = Date.now() + 10_000;
+    while ((await forgedRefusals()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await forgedRefusals()).toBeGreaterThan(0);
 
     // The broker's own key, on a clock an hour behind: a genuine ticket that expired long ago.
     const store = SqliteStore.open(join(cluster.dataDir, 'broker.sqlite'));

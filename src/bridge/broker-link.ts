@@ -93,6 +93,8 @@ const RECENT_MANIFESTS = 8;
 const MESSAGES_IN_FLIGHT = 16;
 /** How soon the broker's bridge keys are fetched again for a key they lack (a bridge added or re-keyed since): a ticket cannot make the bridge ask more often. */
 const BRIDGE_KEYS_COOLDOWN_MS = 30_000;
+/** Reports of refused unverifiable tickets sent at once (`refusedUnverified`). */
+const UNVERIFIED_IN_FLIGHT = 16;
 
 export class BrokerLink {
   readonly #options: BrokerLinkOptions;
@@ -113,6 +115,8 @@ export class BrokerLink {
   readonly #manifests = new RecentManifests(RECENT_MANIFESTS);
   /** Every datacenter's bridge key (`x`) as the broker publishes it (GET /v1/bridges/keys), and when it was fetched (monotonic ms). */
   #bridgeKeys: { readonly at: number; readonly keys: Promise<ReadonlyMap<string, string>> } | undefined;
+  #unverifiedInFlight = 0;
+  #unverifiedDropped = 0;
 
   private constructor(options: BrokerLinkOptions, key: CryptoKey) {
     this.#options = options;
@@ -222,6 +226,31 @@ export class BrokerLink {
   /** What the broker said it takes, when it accepted this bridge's presence. */
   brokerTakes(abilities: { readonly mlsTickets: boolean }): void {
     this.#takesMlsTickets = abilities.mlsTickets;
+  }
+
+  /**
+   * Reports a join whose ticket did not verify (who presented it is
+   * unknown), without keeping the client waiting: these reports share one
+   * lane, so a flood of forged tickets had each refusal wait for all before
+   * it. At most UNVERIFIED_IN_FLIGHT are sent at once; past that a report is
+   * dropped and counted in the next one's log line, so a flood neither
+   * queues without end nor writes the audit log at its own pace.
+   */
+  refusedUnverified(reason: string): void {
+    if (this.#unverifiedInFlight >= UNVERIFIED_IN_FLIGHT) {
+      this.#unverifiedDropped++;
+      return;
+    }
+    if (this.#unverifiedDropped > 0) {
+      this.#options.log?.({ level: 'warn', msg: 'refusals of unverified tickets not reported to the broker (too many at once)', dropped: this.#unverifiedDropped });
+      this.#unverifiedDropped = 0;
+    }
+    this.#unverifiedInFlight++;
+    void this.refused('unknown', 'unknown', reason)
+      .catch(() => undefined)
+      .finally(() => {
+        this.#unverifiedInFlight--;
+      });
   }
 
   async refused(participant: string, meeting: string, reason: string): Promise<void> {

@@ -198,8 +198,8 @@ export class ClientConnection {
     try {
       claims = await link.verifyTicket(token);
     } catch (error) {
-      // Who presented it is unknown until the ticket verifies; the audit still records the refusal.
-      await link.refused('unknown', 'unknown', isGeobridgeError(error) ? error.code : 'TICKET_INVALID').catch(() => undefined);
+      // Who presented it is unknown until the ticket verifies; the audit still records the refusal, without the client waiting for it.
+      link.refusedUnverified(isGeobridgeError(error) ? error.code : 'TICKET_INVALID');
       throw error;
     }
     const { meeting, sub } = claims;
