@@ -167,7 +167,9 @@ export class ClientConnection {
         if (!admission || this.#socket.readyState !== this.#socket.OPEN) return;
         await this.#handle(admission, message).catch((error: unknown) => {
           this.#host.log({ level: 'warn', msg: 'signalling failed', participant: admission.claims.sub, error: error instanceof Error ? error.message : String(error) });
-          this.#refuse('BAD_MESSAGE', 'the message could not be applied');
+          // The bridge's own refusals keep their code; what werift could not take names the message and why, for the client's developer.
+          if (isGeobridgeError(error)) this.#refuse(error.code, error.message);
+          else this.#refuse('BAD_MESSAGE', `the '${message.type}' message could not be applied${error instanceof Error ? ` (${error.message.slice(0, 160)})` : ''}; check it against the signalling protocol (docs/media.md).`);
         });
       });
     });

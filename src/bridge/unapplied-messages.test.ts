@@ -1,7 +1,8 @@
-// What a client sends after its session ended (here, after `leave`, while the socket's close is under way) is not
-// applied: it re-announced the departed participant, relayed an MLS key package from it, and, with `mls-joined`,
-// made it a holder of the group again, so when the real founder left the one waiting for a Welcome was never
-// asked to found a new group.
+// Messages a bridge does not apply. What a client sends after its session ended (here, after `leave`, while the
+// socket's close is under way): it used to re-announce the departed participant, relay an MLS key package from it,
+// and, with `mls-joined`, make it a holder of the group again, so when the real founder left the one waiting for a
+// Welcome was never asked to found a new group. And a message a participant may not send, refused in the bridge's
+// own words.
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeyPackage, encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
@@ -62,5 +63,17 @@ it('applies nothing a client sends after its leave: the others see it go, and ar
     expect(cy.got.slice(beforeBo).map((m) => m.type)).toContain('mls-found');
   } finally {
     for (const s of [ada, bo, cy]) s.ws.terminate();
+  }
+}, 60_000);
+
+it('refuses a message a participant may not send with the bridge’s own code and words, not a vague one', async () => {
+  const meeting = await cluster.meeting('Wrong message');
+  const ada = await joined(meeting, 'Ada');
+  try {
+    ada.ws.send(JSON.stringify({ type: 'relay-update', ticket: 'x.y.z' }));
+    await until(() => ada.got.some((m) => m.type === 'refused'), 10_000);
+    expect(ada.got.find((m) => m.type === 'refused')).toEqual({ type: 'refused', code: 'BAD_MESSAGE', message: 'relay-update is for bridges that relay, not for participants' });
+  } finally {
+    ada.ws.terminate();
   }
 }, 60_000);
