@@ -110,14 +110,19 @@ export interface DecidedRoute {
   readonly candidates: unknown;
 }
 
+/** A route's candidates as [datacenter, jurisdiction] pairs, read from untrusted JSON; undefined when it has no list. */
+export function candidatePairs(candidates: unknown): [unknown, unknown][] | undefined {
+  return Array.isArray(candidates) ? (candidates as unknown[]).map((c) => [(c as { datacenter?: unknown } | null)?.datacenter, (c as { jurisdiction?: unknown } | null)?.jurisdiction]) : undefined;
+}
+
 /**
  * SHA-256 of what a route decided, in one fixed JSON layout (strings and
  * arrays only, which JSON.stringify writes one way): what an inclusion
  * promise binds, so a promise for one decision never vouches for another.
  */
 export function routeDigest(route: DecidedRoute): Uint8Array {
-  const candidates = Array.isArray(route.candidates) ? (route.candidates as unknown[]).map((c) => [(c as { datacenter?: unknown } | null)?.datacenter ?? null, (c as { jurisdiction?: unknown } | null)?.jurisdiction ?? null]) : null;
-  const layout = JSON.stringify(['geobridge route v1', route.decisionId ?? null, route.manifestSha256 ?? null, route.country ?? null, candidates]);
+  // JSON.stringify writes a missing value inside an array as null.
+  const layout = JSON.stringify(['geobridge route v1', route.decisionId, route.manifestSha256, route.country, candidatePairs(route.candidates) ?? null]);
   return Uint8Array.from(createHash('sha256').update(layout).digest());
 }
 

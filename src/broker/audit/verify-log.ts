@@ -13,7 +13,7 @@ import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import type { KeyObject } from 'node:crypto';
 import { equalBytes, MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
 import { leafEntry, logNameOf, verifyChain, type AuditRecord } from './audit-log.js';
-import { checkInclusionPromise, verifyTreeHead, type DecidedRoute, type InclusionPromise, type SignedTreeHead } from './tree-heads.js';
+import { candidatePairs, checkInclusionPromise, verifyTreeHead, type DecidedRoute, type InclusionPromise, type SignedTreeHead } from './tree-heads.js';
 
 /** What the log holds beside its records. */
 export interface StoredTree {
@@ -118,7 +118,7 @@ export interface ClaimedRoute {
 
 /** A route's candidates as [datacenter, jurisdiction] pairs (none when it has no list). */
 function pairsOf(route: ClaimedRoute): [unknown, unknown][] {
-  return Array.isArray(route.candidates) ? (route.candidates as unknown[]).map((c) => [(c as { datacenter?: unknown } | null)?.datacenter, (c as { jurisdiction?: unknown } | null)?.jurisdiction]) : [];
+  return candidatePairs(route.candidates) ?? [];
 }
 
 /** Whether two routes name the same country and the same candidates, in the same order, with the same jurisdictions. */
