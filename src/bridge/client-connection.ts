@@ -41,13 +41,15 @@ export interface AdmissionHost extends RelayHost {
   room(meeting: string): Room;
   admission(meeting: string, participant: string): Admission | undefined;
   /**
-   * Holds what the broker sends for this participant's group (a cascaded
-   * meeting) while its admission is under way: the broker may send it before
-   * the bridge has told the participant it is in. `release` sends it to the
-   * admitted session, or drops it.
+   * Holds what the broker sends about this participant while its admission
+   * is under way, since it may arrive before the broker's answer: its
+   * group's messages (a cascaded meeting), which `release` sends to the
+   * admitted session or drops, and the commands that change what the
+   * meeting's sessions may do (`meeting-policy`, `move`, `end`, `evict`),
+   * which `enter` applies to it.
    */
-  holdGroupMessages(meeting: string, participant: string): { release(admission?: Admission): void };
-  /** Registers the session under the meeting's policy; false when the policy in force rules it out (then it has been ended). */
+  holdForAdmission(meeting: string, participant: string): { release(admission?: Admission): void };
+  /** Registers the session under the meeting's policy; false when the policy in force or a held command rules it out (then it has been ended). */
   enter(admission: Admission, policy: MeetingPolicy): boolean;
   /** `byChoice`: the participant said it leaves (`leave`), so it is not coming back on another connection. */
   end(admission: Admission, code: string | undefined, message: string, byChoice?: boolean): void;
@@ -218,7 +220,7 @@ export class ClientConnection {
     }
     const signedProof = await proof;
     const earlier = host.admission(meeting, sub);
-    const held = host.holdGroupMessages(meeting, sub);
+    const held = host.holdForAdmission(meeting, sub);
     try {
       await this.#admit(claims, signedProof, earlier, join, held);
     } finally {

@@ -132,8 +132,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #relayLinks = new Map<string, RelayLink>();
   /** Who cannot exchange media with whom in each cascaded meeting here, as the broker last said. */
   readonly #unreachable = new Map<string, Extract<ControlCommand, { type: 'unreachable' }>>();
-  /** Group messages for participants whose admission is under way, by meeting and participant (`holdGroupMessages`). */
-  readonly #heldGroupMessages = new Map<string, GroupDeliveryMessage[]>();
+  /** What the broker sent for participants whose admission is under way, by meeting and participant (`holdForAdmission`). */
+  readonly #held = new Map<string, HeldForAdmission>();
   /** Relay tickets used for a connection, with their expiry (s): each is good once. */
   readonly #usedRelayTickets = new Map<string, number>();
   readonly #log: (line: Readonly<Record<string, unknown>>) => void;
@@ -309,34 +309,44 @@ class Bridge implements RunningBridge, AdmissionHost {
     return this.#admissions.get(meeting)?.get(participant);
   }
 
-  holdGroupMessages(meeting: string, participant: string): { release(admission?: Admission): void } {
+  holdForAdmission(meeting: string, participant: string): { release(admission?: Admission): void } {
     const key = meetingKey(meeting, participant);
-    const held: GroupDeliveryMessage[] = [];
-    this.#heldGroupMessages.set(key, held);
+    const held: HeldForAdmission = { meeting, participant, messages: [], commands: [] };
+    this.#held.set(key, held);
     return {
       release: (admission) => {
-        if (this.#heldGroupMessages.get(key) === held) this.#heldGroupMessages.delete(key);
-        const messages = held.splice(0);
+        if (this.#held.get(key) === held) this.#held.delete(key);
+        const messages = held.messages.splice(0);
         if (admission) for (const message of messages) admission.send(message);
       },
     };
   }
 
-  /** Records an admitted session and the policy its meeting is held to, unless the policy in force already rules it out. */
+  /**
+   * Records an admitted session and the policy its meeting is held to, unless
+   * the policy in force already rules it out, or a command the broker sent
+   * while it answered does (`holdForAdmission`): then it has been ended.
+   */
   enter(admission: Admission, policy: MeetingPolicy): boolean {
-    this.#meetingPolicies.set(admission.claims.meeting, policy);
-    let inMeeting = this.#admissions.get(admission.claims.meeting);
-    if (!inMeeting) this.#admissions.set(admission.claims.meeting, (inMeeting = new Map<string, Admission>()));
-    inMeeting.set(admission.claims.sub, admission);
+    const { meeting, sub } = admission.claims;
+    this.#meetingPolicies.set(meeting, policy);
+    let inMeeting = this.#admissions.get(meeting);
+    if (!inMeeting) this.#admissions.set(meeting, (inMeeting = new Map<string, Admission>()));
+    inMeeting.set(sub, admission);
     // Revoked while the broker was answering this admission.
     if (this.#link.signedByRevokedKey(admission.ticket)) {
       this.end(admission, 'KEY_REVOKED', REVOKED_MESSAGE);
       return false;
     }
     const reason = this.#outOfPolicy(admission);
-    if (reason === undefined) return true;
-    this.end(admission, 'TICKET_OUTSIDE_FENCE', `under the policy in force, your participants may not use ${this.datacenter} (${reason}); ask for a fresh route.`);
-    return false;
+    if (reason !== undefined) {
+      this.end(admission, 'TICKET_OUTSIDE_FENCE', `under the policy in force, your participants may not use ${this.datacenter} (${reason}); ask for a fresh route.`);
+      return false;
+    }
+    // Sent after the broker's answer was made (a change that saw this member's row), but arrived before it.
+    const held = this.#held.get(meetingKey(meeting, sub));
+    for (const command of held?.commands.splice(0) ?? []) this.#obeyFor(admission, command);
+    return this.admission(meeting, sub) === admission;
   }
 
   /**
@@ -409,21 +419,23 @@ class Bridge implements RunningBridge, AdmissionHost {
     // A cascaded meeting's group messages are many and say nothing an operator needs.
     if (command.type !== 'mls') this.#log({ level: 'info', msg: 'control', command: command.type, meeting: command.meeting });
     const inMeeting = [...(this.#admissions.get(command.meeting)?.values() ?? [])];
+    if (isAdmissionCommand(command)) {
+      // Also for sessions being admitted: the broker's answer to their admission may come after this.
+      for (const held of this.#held.values()) {
+        if (held.meeting === command.meeting && (command.type !== 'evict' || held.participant === command.participant)) held.commands.push(command);
+      }
+    }
     switch (command.type) {
       case 'meeting-policy':
-        if (inMeeting.length === 0) return;
-        this.#meetingPolicies.set(command.meeting, command.policy);
-        for (const admission of inMeeting) {
-          const reason = this.#outOfPolicy(admission);
-          if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: this meeting may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
-        }
+        for (const admission of inMeeting) this.#obeyFor(admission, command);
         for (const session of this.#relaySessions) if (session.room?.meeting === command.meeting) session.recheck();
         return;
       case 'move':
-        for (const admission of inMeeting) this.end(admission, 'MOVED', command.reason);
+      case 'evict':
+        for (const admission of inMeeting) this.#obeyFor(admission, command);
         return;
       case 'end':
-        for (const admission of inMeeting) this.end(admission, 'MEETING_ENDED', `the meeting has ended (${command.reason}).`);
+        for (const admission of inMeeting) this.#obeyFor(admission, command);
         this.#closeRelays(command.meeting, `the meeting has ended (${command.reason})`);
         return;
       case 'relay':
@@ -437,8 +449,8 @@ class Bridge implements RunningBridge, AdmissionHost {
       case 'mls':
         for (const { to, message } of command.deliveries) {
           for (const id of to) {
-            const held = this.#heldGroupMessages.get(meetingKey(command.meeting, id));
-            if (held) held.push(message);
+            const held = this.#held.get(meetingKey(command.meeting, id));
+            if (held) held.messages.push(message);
             else this.admission(command.meeting, id)?.send(message);
           }
         }
@@ -448,11 +460,27 @@ class Bridge implements RunningBridge, AdmissionHost {
         else this.#unreachable.set(command.meeting, command);
         for (const admission of inMeeting) this.tellUnreachable(admission, true);
         return;
-      case 'evict': {
-        const admission = this.admission(command.meeting, command.participant);
-        if (admission?.claims.decision === command.session) this.end(admission, command.code, command.reason);
+    }
+  }
+
+  /** What a command about its meeting does to one of its sessions (`meeting-policy` also holds the meeting to the policy). */
+  #obeyFor(admission: Admission, command: AdmissionCommand): void {
+    switch (command.type) {
+      case 'meeting-policy': {
+        this.#meetingPolicies.set(command.meeting, command.policy);
+        const reason = this.#outOfPolicy(admission);
+        if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: this meeting may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
         return;
       }
+      case 'move':
+        this.end(admission, 'MOVED', command.reason);
+        return;
+      case 'end':
+        this.end(admission, 'MEETING_ENDED', `the meeting has ended (${command.reason}).`);
+        return;
+      case 'evict':
+        if (admission.claims.sub === command.participant && admission.claims.decision === command.session) this.end(admission, command.code, command.reason);
+        return;
     }
   }
 
@@ -604,6 +632,23 @@ class Bridge implements RunningBridge, AdmissionHost {
 }
 
 /** Something of a meeting, by id: a hop into this bridge by its sending datacenter, a participant by its id. */
+/** The commands that change what a meeting's sessions may do: they reach a session being admitted once it is in. */
+type AdmissionCommand = Extract<ControlCommand, { type: 'meeting-policy' | 'move' | 'end' | 'evict' }>;
+
+function isAdmissionCommand(command: ControlCommand): command is AdmissionCommand {
+  return command.type === 'meeting-policy' || command.type === 'move' || command.type === 'end' || command.type === 'evict';
+}
+
+/** What the broker sent about a participant while the broker answered its admission. */
+interface HeldForAdmission {
+  readonly meeting: string;
+  readonly participant: string;
+  /** Its group's messages (a cascaded meeting), sent to it once it is told it is in. */
+  readonly messages: GroupDeliveryMessage[];
+  /** Applied to it as it enters. */
+  readonly commands: AdmissionCommand[];
+}
+
 function meetingKey(meeting: string, id: string): string {
   return `${meeting}\u0000${id}`;
 }
