@@ -5,7 +5,8 @@
  * answer with thousands of candidates froze the bridge's event loop (every
  * meeting on it) for tens of seconds, and made it send checks to addresses
  * the client chose. A browser's answer carries a handful; the same ones come
- * again with each later answer.
+ * again with each later answer. A hop's receiving end bounds the sending
+ * bridge's offers the same way (relay-link.ts).
  */
 
 /** Distinct candidates a participant's answers may bring in a connection's life (trickled ones have their own budget). */

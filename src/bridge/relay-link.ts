@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { verifyBridgeProof } from '../protocol/bridge-proof.js';
 import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type StreamInfo } from '../protocol/signalling.js';
+import { boundAnswerCandidates } from './answer-candidates.js';
 import type { BrokerLink } from './broker-link.js';
 import { bridgeOfferSdp, offerNetworkOf, type OfferNetwork } from './offer-sdp.js';
 import type { Room, Slot } from './sfu.js';
@@ -65,6 +66,8 @@ export class RelayLink {
   #applied: Promise<void> = Promise.resolve();
   /** Runs from the first answer to an offer with media until the path is up. */
   #watchdog: NodeJS.Timeout | undefined;
+  /** The sending bridge's candidates its offers brought, bounded as a participant's answers are (answer-candidates.ts). */
+  readonly #offerCandidates = new Set<string>();
 
   constructor(options: RelayLinkOptions) {
     this.#options = options;
@@ -200,7 +203,7 @@ export class RelayLink {
       const remote = room.remotes.get(was.peer);
       if (remote?.via === this) room.unpublishRemote(remote, was.slot);
     }
-    await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+    await this.#pc.setRemoteDescription({ type: 'offer', sdp: boundAnswerCandidates(sdp, this.#offerCandidates) });
     for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
     // The sender offers to be the DTLS client (sfu.ts).
     for (const t of this.#pc.dtlsTransports) if (t.state === 'new') t.role = 'server';
