@@ -60,11 +60,17 @@ export interface AdmissionHost extends RelayHost {
   relayClosed(session: RelaySession): void;
 }
 
+/** How long a connection may take to say who it is, and an admitted participant's media path to come up (ms). */
+export interface ConnectionTimeouts {
+  readonly joinMs: number;
+  readonly connectMs: number;
+}
+
 export class ClientConnection {
   readonly #socket: WebSocket;
   readonly #remote: string;
   readonly #host: AdmissionHost;
-  readonly #joinTimeoutMs: number;
+  readonly #timeouts: ConnectionTimeouts;
   #admission: Admission | undefined;
   /** Set when another bridge connected to relay (`relay` instead of `join`). */
   #relay: RelaySession | undefined;
@@ -73,11 +79,11 @@ export class ClientConnection {
   /** Messages are applied one after another, the join included: a client may answer or send MLS as soon as `admitted` arrives. */
   #applied: Promise<void> = Promise.resolve();
 
-  constructor(socket: WebSocket, remote: string, host: AdmissionHost, joinTimeoutMs: number) {
+  constructor(socket: WebSocket, remote: string, host: AdmissionHost, timeouts: ConnectionTimeouts) {
     this.#socket = socket;
     this.#remote = remote;
     this.#host = host;
-    this.#joinTimeoutMs = joinTimeoutMs;
+    this.#timeouts = timeouts;
   }
 
   serve(): void {
@@ -88,7 +94,7 @@ export class ClientConnection {
     }
     const joinTimer = setTimeout(() => {
       if (!this.#admission) this.#refuse('JOIN_TIMEOUT', 'send a join message with your route ticket first');
-    }, this.#joinTimeoutMs);
+    }, this.#timeouts.joinMs);
     socket.on('message', (data, isBinary) => {
       const parsed = isBinary ? { ok: false as const, error: 'binary frames are not part of the protocol' } : parseClientMessage(rawText(data));
       if (!parsed.ok) {
@@ -252,8 +258,8 @@ export class ClientConnection {
       notify: (m) => {
         this.#send(m);
       },
-      failed: () => {
-        host.end(admission, 'MEDIA_PATH_FAILED', 'the media connection to this bridge failed (ICE or DTLS); reconnect with a fresh route.');
+      failed: (why) => {
+        host.end(admission, 'MEDIA_PATH_FAILED', `${why ?? 'the media connection to this bridge failed (ICE or DTLS)'}; reconnect with a fresh route.`);
       },
     });
     const admission: Admission = {
@@ -289,6 +295,7 @@ export class ClientConnection {
     });
     held.release(admission);
     room.tell(sub, { type: 'peer-joined', peer: participant.info() });
+    participant.expectConnected(this.#timeouts.connectMs);
     await room.add(participant, sends);
     if (host.admission(meeting, sub) === admission) host.tellUnreachable(admission);
     host.log({ level: 'info', msg: 'admitted', participant: sub, meeting, country: claims.country });

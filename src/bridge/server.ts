@@ -61,6 +61,8 @@ export interface BridgeOptions {
   readonly controlGraceMs?: number;
   /** How long a client has to send `join` after connecting (ms). */
   readonly joinTimeoutMs?: number;
+  /** How long an admitted participant's media path has to come up (ms; default 30 s): then the session ends (MEDIA_PATH_FAILED). */
+  readonly connectTimeoutMs?: number;
   readonly log?: (line: Readonly<Record<string, unknown>>) => void;
 }
 
@@ -85,6 +87,8 @@ const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILAB
 const STUCK_CHANNEL_MS = 5000;
 
 /** What a participant whose ticket was signed by a revoked key is told. */
+/** How long an admitted participant's media path may take to come up: about as long as a browser's ICE takes to give up. */
+const CONNECT_TIMEOUT_MS = 30_000;
 const REVOKED_MESSAGE = 'the broker revoked the key that signed your route ticket; ask the broker for a fresh route.';
 
 /** How long `close` waits for peer connections to shut. */
@@ -166,7 +170,7 @@ class Bridge implements RunningBridge, AdmissionHost {
       handleProtocols: (protocols) => (protocols.has(SIGNALLING_SUBPROTOCOL) ? SIGNALLING_SUBPROTOCOL : false),
     });
     this.#wss.on('connection', (socket, request) => {
-      new ClientConnection(socket, request.socket.remoteAddress ?? '', this, options.joinTimeoutMs ?? 10_000).serve();
+      new ClientConnection(socket, request.socket.remoteAddress ?? '', this, { joinMs: options.joinTimeoutMs ?? 10_000, connectMs: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS }).serve();
     });
     this.#control = new ControlChannel(
       { link, graceMs: options.controlGraceMs ?? DEFAULT_CONTROL_GRACE_MS },

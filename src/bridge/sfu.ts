@@ -97,9 +97,10 @@ export interface PeerSignals {
   /**
    * The media path failed for good (ICE consent lost, or DTLS failed): werift
    * does not restart it, and the other end may not know (its side of the
-   * handshake completed), so the connection is ended for the client to make anew.
+   * handshake completed), so the connection is ended for the client to make
+   * anew. Also when it never came up (`expectConnected`), saying so in `why`.
    */
-  failed(): void;
+  failed(why?: string): void;
 }
 
 /**
@@ -171,6 +172,8 @@ export class Participant implements Publisher {
   /** The outgoing streams the offer in flight carries. */
   #offered: readonly Outgoing[] = [];
   #closed = false;
+  #connected = false;
+  #connectTimer: NodeJS.Timeout | undefined;
   /** Candidates the client trickled so far. */
   #candidates = 0;
   /** The distinct candidates its answers brought (at most MAX_ANSWER_CANDIDATES). */
@@ -185,8 +188,22 @@ export class Participant implements Publisher {
     this.#network = offerNetworkOf(config);
     this.#signals = signals;
     this.pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') this.#connected = true;
       if (state === 'failed' && !this.#closed) signals.failed();
     });
+  }
+
+  /**
+   * The media path must come up within `ms`, or `failed` is called: a client
+   * that never answers the bridge's offer, or whose checks never succeed,
+   * would otherwise hold its place in the room, and count in the bridge's
+   * load, for as long as its socket stays open.
+   */
+  expectConnected(ms: number): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => {
+      if (!this.#closed && !this.#connected) this.#signals.failed(`the media connection did not come up within ${String(ms / 1000)} s of admission (no answer to the bridge's offer, or no ICE check succeeded)`);
+    }, ms);
   }
 
   notify(message: BridgeMessage): void {
@@ -287,6 +304,7 @@ export class Participant implements Publisher {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#connectTimer);
     await this.pc.close().catch(() => undefined);
   }
 }

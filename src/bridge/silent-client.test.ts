@@ -1,0 +1,72 @@
+/**
+ * A client admitted to a meeting must bring its media path up: one that
+ * never answers the bridge's offer (or whose ICE checks never succeed) is
+ * ended after the bridge's `connectTimeoutMs` with MEDIA_PATH_FAILED, and
+ * leaves the room and the broker's member list. Before, it held its place,
+ * and counted in the bridge's load, for as long as it kept the socket open.
+ * A participant whose path came up stays.
+ */
+import WebSocket from 'ws';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
+import { newChallenge } from '../sdk/bridge-proof.js';
+import { startCluster, type Cluster } from './cluster.fixture.js';
+import { joinCall, until, type Caller } from './participant.fixture.js';
+
+type Message = { readonly type: string; readonly [field: string]: unknown };
+
+/** Short for a test; a loaded 2-core machine still connects a real participant well inside it. */
+const CONNECT_MS = 4000;
+let cluster: Cluster;
+let ada: Caller | undefined;
+
+beforeAll(async () => {
+  cluster = await startCluster(['us-east'], ['us-east'], { bridge: { connectTimeoutMs: CONNECT_MS } });
+}, 60_000);
+
+afterAll(async () => {
+  ada?.leave();
+  await cluster.close();
+}, 30_000);
+
+it('ends a session whose media path never comes up, and keeps one whose path did', async () => {
+  const meeting = await cluster.meeting('Silent');
+  ada = await joinCall(cluster, meeting, 'Ada', 'US', { publish: true });
+  await until(() => ada?.datacenter() === 'us-east', 30_000);
+
+  const res = await fetch(new URL('/v1/route', cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${await cluster.joinToken(meeting, 'Sid')}`, 'content-type': 'application/json' }, body: JSON.stringify({ country: 'US' }) });
+  const { ticket } = (await res.json()) as { ticket: string };
+  const ws = new WebSocket(cluster.bridges.get('us-east')?.url ?? '', SIGNALLING_SUBPROTOCOL);
+  const got: Message[] = [];
+  ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as Message));
+  ws.on('error', () => undefined);
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+  try {
+    await until(() => got.some((m) => m.type === 'admitted'), 20_000);
+    const sid = String(got.find((m) => m.type === 'admitted')?.participant);
+    const room = (): ReadonlyMap<string, unknown> | undefined => cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants;
+    expect(room()?.has(sid), 'Sid is in the room once admitted').toBe(true);
+
+    // Sid never answers the offer.
+    await until(() => got.some((m) => m.type === 'refused'), CONNECT_MS + 20_000);
+    const refused = got.find((m) => m.type === 'refused');
+    expect(refused?.code).toBe('MEDIA_PATH_FAILED');
+    expect(String(refused?.message)).toMatch(/did not come up within 4 s of admission/);
+    expect(room()?.has(sid), 'Sid is no longer in the room').toBe(false);
+    const members = async (): Promise<string[]> => (await cluster.broker.context.store.listParticipants(meeting)).map((p) => p.id);
+    let listed = await members();
+    for (let i = 0; i < 100 && listed.includes(sid); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      listed = await members();
+    }
+    expect(listed, 'the broker’s member list').not.toContain(sid);
+
+    // Ada's path came up long before her deadline passed: she stays, well past it.
+    expect(ada.events.filter((e) => e.type === 'bridge-refused')).toEqual([]);
+    expect(room()?.size).toBe(1);
+    expect(listed).toHaveLength(1);
+  } finally {
+    ws.terminate();
+  }
+}, 90_000);
