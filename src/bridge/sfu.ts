@@ -29,6 +29,8 @@
  *   bridge's participants receive (a stream crosses one hop, never two).
  */
 import { boundAnswerCandidates } from './answer-candidates.js';
+import { answerProblem } from './answer-check.js';
+import { GeobridgeError } from '../core/errors.js';
 import {
   MediaStreamTrack,
   ReceiverEstimatedMaxBitrate,
@@ -262,6 +264,8 @@ export class Participant implements Publisher {
   /** Applies the client's answer (its candidates bounded: answer-candidates.ts); sends the next offer if one was asked for meanwhile. */
   async answer(sdp: string): Promise<void> {
     if (!this.#offering || this.#closed) return;
+    const problem = answerProblem(sdp, this.pc.localDescription?.sdp ?? '');
+    if (problem !== undefined) throw new GeobridgeError('BAD_MESSAGE', `the answer is not an SDP answer to the bridge's offer: ${problem}.`);
     await this.pc.setRemoteDescription({ type: 'answer', sdp: boundAnswerCandidates(sdp, this.#answerCandidates) });
     this.#offering = false;
     this.#watchKeyframeRequests();

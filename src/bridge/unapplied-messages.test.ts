@@ -2,7 +2,7 @@
 // socket's close is under way): it used to re-announce the departed participant, relay an MLS key package from it,
 // and, with `mls-joined`, make it a holder of the group again, so when the real founder left the one waiting for a
 // Welcome was never asked to found a new group. And a message a participant may not send, refused in the bridge's
-// own words.
+// own words. And an answer that is no answer to the offer, refused as the client's mistake rather than failing the media path.
 import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeyPackage, encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
@@ -73,6 +73,18 @@ it('refuses a message a participant may not send with the bridge’s own code an
     ada.ws.send(JSON.stringify({ type: 'relay-update', ticket: 'x.y.z' }));
     await until(() => ada.got.some((m) => m.type === 'refused'), 10_000);
     expect(ada.got.find((m) => m.type === 'refused')).toEqual({ type: 'refused', code: 'BAD_MESSAGE', message: 'relay-update is for bridges that relay, not for participants' });
+  } finally {
+    ada.ws.terminate();
+  }
+}, 60_000);
+
+it('refuses an answer that is not an SDP answer to its offer as the client’s mistake, naming what it lacks', async () => {
+  const meeting = await cluster.meeting('Bad answer');
+  const ada = await joined(meeting, 'Ada');
+  try {
+    ada.ws.send(JSON.stringify({ type: 'answer', sdp: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n' }));
+    await until(() => ada.got.some((m) => m.type === 'refused'), 10_000);
+    expect(ada.got.find((m) => m.type === 'refused')).toEqual({ type: 'refused', code: 'BAD_MESSAGE', message: "the answer is not an SDP answer to the bridge's offer: it has 0 m-lines, and the offer it answers 3." });
   } finally {
     ada.ws.terminate();
   }
