@@ -1,14 +1,15 @@
 // The bridge's MLS relay: who founds, goes on in or joins the group on
 // admission; application messages relayed to the others, bounded in size and
 // rate per sender, and a kind that does not match the framing refused
-// without touching the delivery state.
+// without touching the delivery state; key packages and proposals bounded in
+// rate per sender.
 import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MLS_APPLICATION_BYTES, type MlsSubmitMessage } from '../protocol/signalling.js';
 import { encryptApplication } from './application.js';
 import { addMembers, commitPending, createMeetingGroup, encodeKeyPackage, loadCipherSuite, type MeetingGroup } from './group.js';
 import { createTestBroker, MEETING, newMember, policyOf, type TestBroker } from './test-broker.fixture.js';
-import { APPLICATION_BURST, APPLICATION_PER_SECOND, MlsRelay } from './relay.js';
+import { APPLICATION_BURST, APPLICATION_PER_SECOND, HANDSHAKE_BURST, HANDSHAKE_PER_SECOND, MlsRelay } from './relay.js';
 
 let cs: CiphersuiteImpl;
 let broker: TestBroker;
@@ -186,5 +187,25 @@ describe('the MLS relay and application messages', () => {
     expect(relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(commit.commit) }, ['bob'])[0]?.message).toMatchObject({ type: 'mls-result', accepted: true, epoch: 2 });
     const app = await encryptApplication(commit.group, new Uint8Array([1]));
     expect(relay.submit('alice', { type: 'mls', kind: 'proposal', data: b64(app.message) }, ['bob'])).toEqual([{ to: 'alice', message: { type: 'mls-result', accepted: false, reason: 'unsupported', epoch: 2 } }]);
+  });
+});
+
+describe('the MLS relay and handshake floods', () => {
+  it('relays a participant’s key packages up to the burst, drops the rest unanswered, and refills over time; commits are not counted', async () => {
+    let t = 0;
+    const { relay, alice } = await relayAtEpoch1(() => t);
+    const carol = b64(encodeKeyPackage(await newMember(cs, broker, 'carol')));
+    const keyPackage = (): ReturnType<MlsRelay['submit']> => relay.submit('carol', { type: 'mls', kind: 'key-package', data: carol }, ['alice', 'bob']);
+    for (let i = 0; i < HANDSHAKE_BURST; i++) expect(keyPackage().map((o) => o.to)).toEqual(['alice', 'bob']);
+    expect(keyPackage()).toEqual([]);
+    t += 1000 / HANDSHAKE_PER_SECOND;
+    expect(keyPackage().map((o) => o.to)).toEqual(['alice', 'bob']);
+    expect(keyPackage()).toEqual([]);
+    // Another participant's budget is its own, and Alice's commit (adding Carol) is taken whatever Carol sent.
+    const dave = b64(encodeKeyPackage(await newMember(cs, broker, 'dave')));
+    expect(relay.submit('dave', { type: 'mls', kind: 'key-package', data: dave }, ['alice', 'bob']).map((o) => o.to)).toEqual(['alice', 'bob']);
+    const draft = await addMembers(alice, [Buffer.from(carol, 'base64url')]);
+    const out = relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), ...(draft.welcome ? { welcome: b64(draft.welcome) } : {}) }, ['bob', 'carol']);
+    expect(out[0]?.message).toMatchObject({ type: 'mls-result', accepted: true, epoch: 2 });
   });
 });

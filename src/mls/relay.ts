@@ -40,6 +40,15 @@ export interface Outgoing {
 /** Application messages a participant may send in a burst, and how many more per second after it. */
 export const APPLICATION_BURST = 10;
 export const APPLICATION_PER_SECOND = 2;
+/**
+ * Key packages and proposals a participant may send in a burst, and how many
+ * more per second: each is relayed to every other participant, so a flood of
+ * them multiplies by the room. A participant sends one key package each time
+ * it joins or is asked to resync. Commits are not counted: only one per
+ * epoch is accepted and relayed, and a refused one must be made again.
+ */
+export const HANDSHAKE_BURST = 10;
+export const HANDSHAKE_PER_SECOND = 1;
 
 /** A meeting's group as its delivery service sees it (the console shows it). */
 export interface GroupStatus {
@@ -62,6 +71,8 @@ export class MlsRelay {
   readonly #now: () => number;
   /** Application-message budget per participant. */
   readonly #buckets = new Map<string, Bucket>();
+  /** Key-package and proposal budget per participant. */
+  readonly #handshakeBuckets = new Map<string, Bucket>();
   /** Participants who hold the group, as far as the relay has seen. */
   readonly #holders = new Set<string>();
   /** Holders that showed it (said so, committed, or carried the group in), a subset of #holders: a founder is a holder before it says a word, and one whose page does not encrypt never will. */
@@ -191,8 +202,10 @@ export class MlsRelay {
     if (message.kind === 'application') {
       const dropped = (reason: string): Outgoing[] => [{ to: from, message: { type: 'mls-result', accepted: false, reason, epoch: Number(this.#state.epoch), kind: 'application' } }];
       if (bytes.length > MAX_MLS_APPLICATION_BYTES) return dropped('too-large');
-      if (!this.#spend(from, now)) return dropped('rate-limited');
+      if (!spend(this.#buckets, from, now, APPLICATION_BURST, APPLICATION_PER_SECOND)) return dropped('rate-limited');
     }
+    // Dropped unanswered: an answer without `kind` is about the sender's commit.
+    if ((message.kind === 'key-package' || message.kind === 'proposal') && !spend(this.#handshakeBuckets, from, now, HANDSHAKE_BURST, HANDSHAKE_PER_SECOND)) return [];
     const result = deliver(this.#state, { message: bytes, ...(message.welcome !== undefined ? { welcome: Buffer.from(message.welcome, 'base64url') } : {}) }, now);
     const application = message.kind === 'application';
     const refuse = (reason: string, epoch: bigint): Outgoing[] => [{ to: from, message: { type: 'mls-result', accepted: false, reason, epoch: Number(epoch), ...(application ? { kind: 'application' as const } : {}) } }];
@@ -217,15 +230,15 @@ export class MlsRelay {
         ];
     }
   }
+}
 
-  /** Takes one token from the participant's bucket, if it has one. */
-  #spend(participant: string, now: number): boolean {
-    const bucket = this.#buckets.get(participant) ?? { tokens: APPLICATION_BURST, at: now };
-    bucket.tokens = Math.min(APPLICATION_BURST, bucket.tokens + ((now - bucket.at) / 1000) * APPLICATION_PER_SECOND);
-    bucket.at = now;
-    this.#buckets.set(participant, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
-  }
+/** Takes one token from the participant's bucket (`burst` deep, refilled at `perSecond`), if it has one. */
+function spend(buckets: Map<string, Bucket>, participant: string, now: number, burst: number, perSecond: number): boolean {
+  const bucket = buckets.get(participant) ?? { tokens: burst, at: now };
+  bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+  bucket.at = now;
+  buckets.set(participant, bucket);
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
 }
