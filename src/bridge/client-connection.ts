@@ -12,9 +12,10 @@ import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { checkIceServers } from '../core/ice/allowed.js';
 import { routeRequestFor, type MeetingPolicy } from '../core/select/meeting-policy.js';
 import { allowedJurisdictions } from '../core/select/select.js';
-import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type JoinMessage } from '../protocol/signalling.js';
+import { encodeMessage, parseClientMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type IceServer, type JoinMessage, type StateMessage } from '../protocol/signalling.js';
 import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BrokerLink } from './broker-link.js';
+import { LatestWins } from './latest-wins.js';
 import { RelaySession, type RelayHost } from './relay-session.js';
 import { Participant, type Room } from './sfu.js';
 import type { Renewable } from './ticket-renewals.js';
@@ -66,6 +67,18 @@ export interface ConnectionTimeouts {
   readonly connectMs: number;
 }
 
+/** `state` messages a participant may have applied in a burst, then per second (latest-wins.ts): mute and share are human acts. */
+export const STATE_BURST = 10;
+export const STATE_PER_SECOND = 1;
+
+/**
+ * What the bridge may hold unsent for one connection: far more than a
+ * healthy client ever lets build up (an offer is at most 256 KiB). A client
+ * that stops reading its socket would otherwise have the bridge keep every
+ * message for it, without end.
+ */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+
 export class ClientConnection {
   readonly #socket: WebSocket;
   readonly #remote: string;
@@ -76,6 +89,8 @@ export class ClientConnection {
   #relay: RelaySession | undefined;
   #joining = false;
   #closed = false;
+  /** The participant's `state` messages, rate-bounded. */
+  #state: LatestWins<StateMessage> | undefined;
   /** Messages are applied one after another, the join included: a client may answer or send MLS as soon as `admitted` arrives. */
   #applied: Promise<void> = Promise.resolve();
 
@@ -184,6 +199,7 @@ export class ClientConnection {
     socket.on('close', () => {
       this.#closed = true;
       clearTimeout(joinTimer);
+      this.#state?.close();
       if (this.#admission) this.#host.end(this.#admission, undefined, 'left');
       const relay = this.#relay;
       if (relay) {
@@ -343,10 +359,7 @@ export class ClientConnection {
         });
         return;
       case 'state':
-        participant.audio = message.audio;
-        participant.video = message.video;
-        room.setScreen(participant, message.screen ?? false);
-        room.tell(participant.id, { type: 'peer-updated', peer: participant.info() });
+        (this.#state ??= new LatestWins((state) => { this.#applyState(admission, state); }, STATE_BURST, STATE_PER_SECOND)).submit(message);
         return;
       case 'leave':
         this.#host.end(admission, undefined, 'left', true);
@@ -373,6 +386,16 @@ export class ClientConnection {
     }
   }
 
+  /** Tells the others a participant's mute and screen-share state (unless its session ended while the state waited). */
+  #applyState(admission: Admission, state: StateMessage): void {
+    const { participant, room } = admission;
+    if (this.#host.admission(admission.claims.meeting, admission.claims.sub) !== admission) return;
+    participant.audio = state.audio;
+    participant.video = state.video;
+    room.setScreen(participant, state.screen ?? false);
+    room.tell(participant.id, { type: 'peer-updated', peer: participant.info() });
+  }
+
   /** A relaying bridge's messages after `relay`: answers, candidates and newer tickets only. */
   async #handleRelay(session: RelaySession, message: ClientMessage): Promise<void> {
     const relay = session.participant;
@@ -392,7 +415,17 @@ export class ClientConnection {
   }
 
   #send(message: BridgeMessage): void {
-    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.send(encodeMessage(message));
+    const socket = this.#socket;
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount <= MAX_UNSENT_BYTES) {
+      socket.send(encodeMessage(message));
+      return;
+    }
+    // Not read for long: the session ends with its code (the broker hears it), and the socket goes without a goodbye it would not read.
+    const admission = this.#admission;
+    this.#host.log({ level: 'warn', msg: 'client not reading its socket', remote: this.#remote, unsentBytes: socket.bufferedAmount, ...(admission ? { participant: admission.claims.sub } : {}) });
+    socket.terminate();
+    if (admission) this.#host.end(admission, 'CLIENT_TOO_SLOW', `the bridge held more than ${String(MAX_UNSENT_BYTES / 1024 / 1024)} MiB your client did not read; reconnect.`);
   }
 
   #refuse(code: string, message: string): void {
