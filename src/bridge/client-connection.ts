@@ -278,6 +278,7 @@ export class ClientConnection {
         host.end(admission, 'MEDIA_PATH_FAILED', `${why ?? 'the media connection to this bridge failed (ICE or DTLS)'}; reconnect with a fresh route.`);
       },
     });
+    participant.recycles = join.recycles === true;
     const admission: Admission = {
       participant,
       room,

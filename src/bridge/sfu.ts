@@ -167,6 +167,10 @@ export class Participant implements Publisher {
   /** Called after each of its answers is applied (the room withdraws announced streams it does not send). */
   onAnswered: (() => void) | undefined;
   readonly outgoing: Outgoing[] = [];
+  /** Its client takes a reused m-line as a new stream (`join.recycles`): a stream that ended leaves its m-line here for the next. */
+  recycles = false;
+  /** Sending m-lines of streams that ended, inactive, for the next stream of their kind (only when it `recycles`). */
+  readonly parked: RTCRtpTransceiver[] = [];
   readonly #signals: PeerSignals;
   #offering = false;
   #again = false;
@@ -473,6 +477,7 @@ export class Room {
         await o.transceiver.sender.replaceTrack(null);
         o.transceiver.setDirection('inactive');
         other.outgoing.splice(other.outgoing.indexOf(o), 1);
+        park(other, o.transceiver);
       }
       void other.renegotiate().catch(() => undefined);
     }
@@ -655,8 +660,7 @@ export class Room {
   #subscribe(subscriber: Participant, publisher: string, slot: Slot, published: Published): void {
     const kind = kindOf(slot);
     const outlet = new MediaStreamTrack({ kind });
-    const transceiver = subscriber.pc.addTransceiver(outlet, { direction: 'sendonly' });
-    transceiver.usedForSender = true;
+    const transceiver = addSending(subscriber, outlet);
     let retrying = false;
     const connected = (): boolean => transceiver.sender.dtlsTransport.state === 'connected';
     const ask = (tries: number): void => {
@@ -729,11 +733,34 @@ function unsubscribe(subscriber: Participant, which: (o: Outgoing) => boolean): 
   for (const o of gone) {
     subscriber.outgoing.splice(subscriber.outgoing.indexOf(o), 1);
     o.transceiver.setDirection('inactive');
+    park(subscriber, o.transceiver);
   }
   void Promise.all(gone.map((o) => o.transceiver.sender.replaceTrack(null)))
     .then(() => subscriber.renegotiate())
     .catch(() => undefined);
   return true;
+}
+
+/** Keeps the m-line of a stream that ended for the subscriber's next stream of its kind, if its client takes reused m-lines. */
+function park(subscriber: Participant, transceiver: RTCRtpTransceiver): void {
+  if (subscriber.recycles) subscriber.parked.push(transceiver);
+}
+
+/**
+ * A sending m-line for `outlet`: a parked one of its kind if there is one
+ * whose going inactive the client has answered (so it has seen the old
+ * stream end), else a new one. werift reuses the first inactive m-line not
+ * marked `usedForSender`, of any kind, for the next transceiver added: every
+ * m-line of ours is marked, but the one chosen here, for this call only.
+ */
+function addSending(subscriber: Participant, outlet: MediaStreamTrack): RTCRtpTransceiver {
+  const reusable = subscriber.parked.findIndex((t) => t.kind === outlet.kind && t.currentDirection === 'inactive');
+  const [reused] = reusable === -1 ? [] : subscriber.parked.splice(reusable, 1);
+  if (reused) reused.usedForSender = false;
+  const transceiver = subscriber.pc.addTransceiver(outlet, { direction: 'sendonly' });
+  transceiver.usedForSender = true;
+  if (reused) reused.usedForSender = true;
+  return transceiver;
 }
 
 /** Keeps a video packet for replay: a key frame starts the run afresh; a run past MAX_REPLAY_PACKETS is dropped. */

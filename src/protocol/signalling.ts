@@ -127,6 +127,14 @@ export interface JoinMessage {
    * participant that encrypts does. Absent means true.
    */
   readonly e2ee?: boolean;
+  /**
+   * True: this client takes a receiving m-line the bridge reuses for another
+   * stream (a mid an offer stopped labelling, labelled again by a later one,
+   * is a new stream). The bridge then reuses the m-lines of streams that
+   * ended, and a long meeting's offers stay the size of what it carries.
+   * Absent: every stream gets an m-line of its own for the connection's life.
+   */
+  readonly recycles?: boolean;
 }
 /** An MLS group a participant holds: its epoch and `groupTag` (src/mls/security-code.ts), which names the epoch without revealing a key. */
 export interface MlsHolding {
@@ -372,7 +380,7 @@ const sends: Check = (v) => arrayOf(oneOf('audio', 'video'), 2)(v) && new Set(v 
 const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
-  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool) },
+  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool), recycles: optional(bool) },
   answer: { sdp: nonEmpty(SDP_MAX) },
   candidate: { candidate: nonEmpty(CANDIDATE_MAX), sdpMid: optional(str(32)), sdpMLineIndex: optional(count) },
   state: { audio: bool, video: bool, screen: optional(bool) },

@@ -39,6 +39,7 @@ export function browserPlatform(localStream: MediaStream, observe?: PeerObserver
       observe?.(peer.pc, peer.worker);
       return peer;
     },
+    recycles: true,
     sends: () => [...(localStream.getAudioTracks().length > 0 ? ['audio' as const] : []), ...(localStream.getVideoTracks().length > 0 ? ['video' as const] : [])],
   };
 }
@@ -107,7 +108,7 @@ class BrowserSocket implements SocketLike {
 class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   readonly pc: RTCPeerConnection;
   readonly #local: MediaStream;
-  /** Mids whose receiver track was already handed out: a receiver keeps one track for its life. */
+  /** Mids whose receiver track was handed out for the stream they carry now: a receiver keeps one track for its life, handed out again for each stream the bridge puts on its m-line. */
   readonly #emitted = new Set<string>();
   #connected = false;
   /** Mids that carry our own media, fixed by the first offer. */
@@ -166,6 +167,8 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
         }
         continue;
       }
+      // Its stream ended: the bridge may label the m-line again for another (`recycles`).
+      this.#emitted.delete(mid);
       // Our own media goes on the unlabelled m-lines of the first offer; one unlabelled later is a
       // departed peer's, now inactive, and must stay so.
       const kind = t.receiver.track.kind;

@@ -22,6 +22,7 @@ export function nodePlatform(tracks: NodeTracks = {}): Platform<MediaStreamTrack
   return {
     openSocket: (url, protocol) => new NodeSocket(url, protocol),
     createPeer: (iceServers) => new NodePeer(tracks, iceServers),
+    recycles: true,
     sends: () => [...(tracks.audio ? ['audio' as const] : []), ...(tracks.video ? ['video' as const] : [])],
   };
 }
@@ -41,6 +42,7 @@ export function nodeMedia(): NodeMedia {
     platform: {
       openSocket: (url, protocol) => new NodeSocket(url, protocol),
       createPeer: (iceServers) => new NodePeer(tracks, iceServers, peers),
+      recycles: true,
       sends: () => [...(tracks.audio ? ['audio' as const] : []), ...(tracks.video ? ['video' as const] : [])],
     },
     setOwn: async (kind, track) => {
@@ -99,8 +101,12 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   get screenReady(): boolean {
     return this.#screenMid !== undefined;
   }
-  /** One steady track per received stream, whatever SSRCs the bridge's sender goes through. */
+  /** One steady track per received stream, whatever SSRCs the bridge's sender goes through, by the mid that carries it now. */
   readonly #received = new Map<string, MediaStreamTrack>();
+  /** Mids on which werift has given a remote track. */
+  readonly #tracked = new Set<string>();
+  /** werift's remote tracks whose packets are passed on. */
+  readonly #tapped = new WeakSet<MediaStreamTrack>();
   onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
   onFailed: (() => void) | null = null;
 
@@ -128,17 +134,14 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     this.#pc.onTransceiverAdded.subscribe((transceiver) => {
       transceiver.onTrack.subscribe((track) => {
         const mid = transceiver.mid;
-        const stream = mid === null ? undefined : this.#streams.get(mid);
-        if (mid === null || !stream) return;
-        let steady = this.#received.get(mid);
-        if (!steady) {
-          steady = new MediaStreamTrack({ kind: stream.kind });
-          this.#received.set(mid, steady);
-          this.onTrack?.(stream, steady);
-        }
-        const out = steady;
+        if (mid === null) return;
+        this.#tracked.add(mid);
+        this.#emit(mid);
+        if (this.#tapped.has(track)) return;
+        this.#tapped.add(track);
+        // Into the steady track of the stream the m-line carries now: none between an offer that ends it and one that labels it again.
         track.onReceiveRtp.subscribe((rtp) => {
-          out.writeRtp(rtp);
+          this.#received.get(mid)?.writeRtp(rtp);
         });
       });
     });
@@ -155,7 +158,10 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
 
   async answer(sdp: string, streams: readonly StreamInfo[]): Promise<string> {
     this.#streams = new Map(streams.map((s) => [s.mid, s]));
+    // A stream the offer no longer labels has ended; the bridge may put another on its m-line (`recycles`).
+    for (const mid of [...this.#received.keys()]) if (!this.#streams.has(mid)) this.#received.delete(mid);
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
+    for (const mid of this.#tracked) this.#emit(mid);
     if (!this.#stun) for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
     // The bridge offers to be the DTLS client (sfu.ts); werift would answer `active` to any offer.
     if (/^a=setup:active\r?$/m.test(sdp)) for (const t of this.#pc.dtlsTransports) if (t.state === 'new') t.role = 'server';
@@ -185,6 +191,15 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     // werift would recycle an inactive m-line for the next one the bridge offers, mixing up mids.
     for (const t of this.#pc.getTransceivers()) t.usedForSender = true;
     return this.#pc.localDescription?.sdp ?? '';
+  }
+
+  /** Hands out a steady track for the stream labelled on `mid`, once per stream. */
+  #emit(mid: string): void {
+    const stream = this.#streams.get(mid);
+    if (!stream || this.#received.has(mid)) return;
+    const steady = new MediaStreamTrack({ kind: stream.kind });
+    this.#received.set(mid, steady);
+    this.onTrack?.(stream, steady);
   }
 
   /** Our camera or microphone from now on, on the m-lines already publishing that kind (a kind not published at the first answer waits for the next connection). */

@@ -65,6 +65,12 @@ export interface Platform<Track> {
   createPeer(iceServers: readonly IceServer[]): PeerHandle<Track>;
   /** What its peers will send on the microphone and camera m-lines, told to the bridge in `join` so the others negotiate them one round sooner. */
   sends?(): readonly ('audio' | 'video')[];
+  /**
+   * Its peers take an m-line an offer stopped labelling, and a later offer
+   * labels again, as a new stream (`onTrack` again), so the bridge may reuse
+   * the m-lines of streams that ended (`join.recycles`).
+   */
+  readonly recycles?: boolean;
 }
 
 /**
@@ -451,8 +457,9 @@ export class Session<Track> {
       const sends = this.#bareJoin ? [] : (this.#options.platform.sends?.() ?? []);
       // A client that does not encrypt says so, or the bridge could make it the group's founder and leave the others without keys.
       const outside = this.#options.e2ee === true || this.#bareJoin ? {} : { e2ee: false };
-      link.extendedJoin = carried !== undefined || sends.length > 0 || 'e2ee' in outside;
-      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}), ...(sends.length > 0 ? { sends } : {}), ...outside });
+      const recycles = this.#options.platform.recycles === true && !this.#bareJoin;
+      link.extendedJoin = carried !== undefined || sends.length > 0 || 'e2ee' in outside || recycles;
+      this.#send(link, { type: 'join', ticket: route.ticket, challenge: link.challenge, ...(carried ? { mls: holdingOf(carried) } : {}), ...(sends.length > 0 ? { sends } : {}), ...outside, ...(recycles ? { recycles } : {}) });
       this.#dispatch({ type: 'reached', attemptId });
     };
     socket.onerror = (): void => {

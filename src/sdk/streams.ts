@@ -1,8 +1,10 @@
 /**
  * The remote streams a connection delivered, as the SDK's shell tracks them
  * across the bridge's offers: each offer labels every stream still carried,
- * so one it no longer labels has ended (m-lines are never recycled, so a mid
- * names one stream for the connection's life).
+ * so one it no longer labels has ended. The bridge may label its m-line
+ * again for another stream (`join.recycles`), but only in a later offer: a
+ * mid names one stream from the offer that labels it to the first that does
+ * not.
  */
 import { streamSource, type StreamInfo, type StreamSource } from '../protocol/signalling.js';
 

@@ -1,0 +1,84 @@
+/**
+ * A subscriber whose client takes reused m-lines (`join.recycles`, both SDK
+ * platforms) keeps an offer the size of what it carries: six participants
+ * come one after another, each sending its own marked video, and leave. Ada,
+ * there throughout, gets each one's video as a new track on the m-line the
+ * one before left, with only that participant's packets on it, and her
+ * connection at the bridge holds as many m-lines at the end as after the
+ * first. Before, each left two m-lines behind in every subscriber's offers
+ * for good (~490 bytes each: past ~530 of them an offer no longer fits a
+ * 256 KiB frame).
+ */
+import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { SessionEvent } from '../sdk/node.js';
+import { nodeSession } from '../sdk/node.js';
+import { startCluster, type Cluster } from './cluster.fixture.js';
+import { until, waitFor } from './participant.fixture.js';
+
+type Event = SessionEvent<MediaStreamTrack>;
+
+/** A loaded 2-core machine runs other test files beside this one. */
+const WAIT_MS = 30_000;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  cluster = await startCluster(['us-east'], ['us-east']);
+}, 30_000);
+afterAll(async () => {
+  await cluster.close();
+});
+
+/** A werift video track whose payloads start `fill, ~fill`, so a receiver can tell whose they are. */
+function markedVideo(fill: number): { track: MediaStreamTrack; stop: () => void } {
+  const track = new MediaStreamTrack({ kind: 'video' });
+  let seq = 0;
+  const timer = setInterval(() => {
+    seq = (seq + 1) & 0xffff;
+    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 7000 + fill, marker: true }), Buffer.concat([Buffer.from([fill, ~fill & 0xff]), Buffer.alloc(198, fill)])));
+  }, 20);
+  return { track, stop: () => { clearInterval(timer); } };
+}
+
+it('puts each newcomer’s video on an m-line a departed participant left, and the subscriber’s m-lines stay as many', async () => {
+  const meeting = await cluster.meeting('Churn');
+  const adaEvents: Event[] = [];
+  const ada = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, 'Ada'), country: 'US', onEvent: (e) => adaEvents.push(e) });
+  ada.join();
+  try {
+    await waitFor(adaEvents, (e) => (e.type === 'connected' ? e : undefined), WAIT_MS);
+    const mLines: number[] = [];
+    for (let fill = 1; fill <= 6; fill++) {
+      const video = markedVideo(fill);
+      const name = `Bo ${String(fill)}`;
+      const bo = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', tracks: { video: video.track }, onEvent: () => undefined });
+      bo.join();
+      try {
+        const boId = await waitFor(adaEvents, (e) => (e.type === 'participant-joined' && e.peer.name === name ? e.peer.id : undefined), WAIT_MS);
+        const added = await waitFor(adaEvents, (e) => (e.type === 'track-added' && e.peer === boId && e.kind === 'video' ? e : undefined), WAIT_MS);
+        let mine = 0;
+        let others = 0;
+        added.track.onReceiveRtp.subscribe((rtp) => {
+          if (rtp.payload[0] === fill && rtp.payload[1] === (~fill & 0xff)) mine++;
+          else others++;
+        });
+        await until(() => mine > 10, WAIT_MS);
+        expect(mine, `${name}'s packets on the track Ada was given`).toBeGreaterThan(10);
+        expect(others, `other packets on ${name}'s track`).toBe(0);
+      } finally {
+        bo.leave();
+        video.stop();
+      }
+      const left = name;
+      await waitFor(adaEvents, (e) => (e.type === 'participant-left' && adaEvents.some((j) => j.type === 'participant-joined' && j.peer.id === e.id && j.peer.name === left) ? e : undefined), WAIT_MS);
+      // Ada's connection at the bridge once the departure has been negotiated away.
+      const adaAtBridge = (): { pc: { getTransceivers(): unknown[] }; outgoing: unknown[] } | undefined => [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])].find((p) => p.name === 'Ada');
+      await until(() => adaAtBridge()?.outgoing.length === 0, WAIT_MS);
+      mLines.push(adaAtBridge()?.pc.getTransceivers().length ?? -1);
+    }
+    // Her own three, and the one video m-line each newcomer took over in turn.
+    expect(mLines).toEqual([4, 4, 4, 4, 4, 4]);
+  } finally {
+    ada.leave();
+  }
+}, 180_000);
