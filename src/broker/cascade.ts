@@ -68,7 +68,7 @@ export function refreshHops(ctx: BrokerContext, log: (line: Readonly<Record<stri
         ctx,
         meeting,
         async () => {
-          for (const hop of hops.get(meeting)?.values() ?? []) await openRelay(ctx, hop, hop.streams);
+          for (const hop of hops.get(meeting)?.values() ?? []) await openRelay(ctx, hop, hop);
         },
         log,
       ),
@@ -100,7 +100,7 @@ export async function reopenHop(ctx: BrokerContext, meeting: string, from: strin
       const last = reopened.get(key);
       if (hop === undefined || (last !== undefined && ctx.now().getTime() - last < HOP_REOPEN_MIN_MS)) return;
       state.reopened.set(meeting, reopened.set(key, ctx.now().getTime()));
-      await openRelay(ctx, hop, hop.streams);
+      await openRelay(ctx, hop, hop);
       sent = true;
     },
     log,
@@ -137,7 +137,7 @@ export function catchUpHops(ctx: BrokerContext, meeting: string, datacenter: str
     meeting,
     async () => {
       const opened = await replan(ctx, meeting);
-      for (const [key, hop] of stateOf(ctx).hops.get(meeting) ?? []) if (hop.to === datacenter && !opened.has(key)) await openRelay(ctx, hop, hop.streams);
+      for (const [key, hop] of stateOf(ctx).hops.get(meeting) ?? []) if (hop.to === datacenter && !opened.has(key)) await openRelay(ctx, hop, hop);
     },
     log,
   );
@@ -195,7 +195,7 @@ async function replan(ctx: BrokerContext, meeting: string): Promise<Set<string>>
       const gone = was.streams.filter((s) => !hop.streams.includes(s));
       if (gone.length > 0) await closeRelay(ctx, { ...was, streams: gone }, 'the plan no longer carries these streams', { keepOpen: true });
     }
-    await openRelay(ctx, hop, was?.streams ?? []);
+    await openRelay(ctx, hop, was);
     opened.add(key);
   }
   return opened;

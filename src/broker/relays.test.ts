@@ -1,4 +1,5 @@
-// What a cascade hop's audit records say: whose media, from which jurisdiction into which.
+// What a cascade hop's audit records say: whose media, from which jurisdiction into which, and whether end-to-end
+// encrypted, said again when that changes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from './audit/audit-log.js';
 import { closeRelay, openRelay, type Hop } from './relays.js';
@@ -40,6 +41,16 @@ describe('relay audit records', () => {
     ]);
     await closeRelay(broker.ctx, { ...hop, streams: ['anna'] }, 'PLAN_CHANGED', { keepOpen: true });
     expect(await relayRecords('relay.closed')).toEqual([{ ...base, participant: 'anna', country: 'DE', e2ee: true, reason: 'PLAN_CHANGED' }]);
+  });
+
+  it('say again, on a hop re-ticketed, whose media it now carries end-to-end encrypted or no longer does; nothing of the others', async () => {
+    const before = (await relayRecords('relay.opened')).length;
+    // Ben's SDK joined the meeting's group: the hop's next ticket carries his media encrypted.
+    await openRelay(broker.ctx, { ...hop, clear: [] }, hop);
+    expect((await relayRecords('relay.opened')).slice(before)).toEqual([{ meeting: 'm1', from: 'eu-central', to: 'us-east', fromJurisdiction: 'DE', jurisdiction: 'US', participant: 'ben', country: 'DE', e2ee: true }]);
+    // The same hop, ticket renewed: nothing new.
+    await openRelay(broker.ctx, hop, hop);
+    expect(await relayRecords('relay.opened')).toHaveLength(before + 1);
   });
 
   it('say null for a datacenter the manifest in force does not have', async () => {

@@ -31,9 +31,11 @@ export interface Hop {
 /**
  * Signs the hop's relay ticket and tells the receiving bridge to open it (or
  * to take the new ticket); audited per participant carried, except those the
- * hop already carried (`carried`).
+ * hop already carried as it was (`was`) with the same protection: a
+ * participant whose media the hop now carries end-to-end encrypted, or no
+ * longer does, gets a record saying so.
  */
-export async function openRelay(ctx: BrokerContext, hop: Hop, carried: readonly string[] = []): Promise<void> {
+export async function openRelay(ctx: BrokerContext, hop: Hop, was?: Hop): Promise<void> {
   const { config } = ctx;
   const fromKey = config.bridgePublicJwks[hop.from]?.x;
   const toKey = config.bridgePublicJwks[hop.to]?.x;
@@ -53,7 +55,8 @@ export async function openRelay(ctx: BrokerContext, hop: Hop, carried: readonly 
     clear: hop.clear,
     expiresInSeconds: config.routeTicketSeconds,
   });
-  await auditHop(ctx, 'relay.opened', { ...hop, streams: hop.streams.filter((s) => !carried.includes(s)) });
+  const unchanged = (s: string): boolean => was !== undefined && was.streams.includes(s) && encrypted(was, s) === encrypted(hop, s);
+  await auditHop(ctx, 'relay.opened', { ...hop, streams: hop.streams.filter((s) => !unchanged(s)) });
   await ctx.control.relay(hop.to, { meeting: hop.meeting, from: hop.from, url, ticket: token });
 }
 
@@ -86,7 +89,7 @@ async function auditHop(ctx: BrokerContext, type: 'relay.opened' | 'relay.closed
       from: hop.from,
       to: hop.to,
       participant,
-      e2ee: hop.e2ee && !hop.clear.includes(participant),
+      e2ee: encrypted(hop, participant),
       country: country ?? null,
       jurisdiction,
       fromJurisdiction,
@@ -96,4 +99,9 @@ async function auditHop(ctx: BrokerContext, type: 'relay.opened' | 'relay.closed
     if (country === undefined) await recordAudit(ctx, type, { ...data, participant: null });
     else await recordAudit(ctx, type, data, await memberSubject(ctx.store, manifest, hop.meeting, country, ctx.config.cascade));
   }
+}
+
+/** Whether the hop carries the participant's media end-to-end encrypted. */
+function encrypted(hop: Hop, participant: string): boolean {
+  return hop.e2ee && !hop.clear.includes(participant);
 }
