@@ -8,6 +8,7 @@ const section = (records: number): ConsoleAuditReport['total'] => ({
   outOfZone: { total: 0 },
   routeDecisions: { total: records },
   refusals: { total: 1 },
+  relays: { total: 5, unencrypted: 2 },
   placements: { claimed: 1, rehomed: 3, released: 0, ended: 0 },
   manifests: { changed: 4, rejected: 0 },
 });
@@ -32,6 +33,8 @@ describe('the audit page', () => {
       ['route decisions', 7],
       ['refusals', 1],
       ['out of zone', 0],
+      ['media relayed', 5],
+      ['relayed unencrypted', 2],
       ['meetings re-homed', 3],
       ['manifest changes', 4],
     ]);

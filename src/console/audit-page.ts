@@ -31,6 +31,8 @@ export function totals(report: ConsoleAuditReport): [label: string, value: numbe
     ['route decisions', t.routeDecisions.total],
     ['refusals', t.refusals.total],
     ['out of zone', t.outOfZone.total],
+    ['media relayed', t.relays.total],
+    ['relayed unencrypted', t.relays.unencrypted],
     ['meetings re-homed', t.placements.rehomed],
     ['manifest changes', t.manifests.changed],
   ];

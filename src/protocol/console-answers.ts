@@ -88,6 +88,10 @@ const ConsoleAuditSection = Type.Object({
   outOfZone: Type.Object({ total: Type.Integer() }),
   routeDecisions: Type.Object({ total: Type.Integer() }),
   refusals: Type.Object({ total: Type.Integer() }),
+  relays: Type.Object({
+    total: Type.Integer({ description: "Cascade hops opened carrying a participant's media (`relay.opened`)" }),
+    unencrypted: Type.Integer({ description: 'Of those, the ones whose record says the media was not end-to-end encrypted' }),
+  }),
   placements: Type.Object({ claimed: Type.Integer(), rehomed: Type.Integer(), released: Type.Integer(), ended: Type.Integer() }),
   manifests: Type.Object({ changed: Type.Integer(), rejected: Type.Integer() }),
 });

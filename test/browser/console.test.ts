@@ -42,6 +42,7 @@ interface CliTotals {
   readonly records: { readonly total: number; readonly byType: { type: string; count: number }[] };
   readonly connections: { readonly total: number };
   readonly routeDecisions: { readonly total: number };
+  readonly relays: { readonly total: number; readonly rows: { readonly e2ee: boolean | null; readonly hops: number }[] };
   readonly refusals: { readonly total: number };
   readonly outOfZone: { readonly total: number };
   readonly placements: { readonly rehomed: number };
@@ -197,7 +198,7 @@ describe('the operator console', () => {
       const { stdout } = await run(process.execPath, [BIN, 'audit', 'report', '--data', cluster.dataDir, '--from', from, '--to', to, '--json']);
       const t = (JSON.parse(stdout) as { report: { total: CliTotals } }).report.total;
       return {
-        totals: { records: t.records.total, connections: t.connections.total, 'route decisions': t.routeDecisions.total, refusals: t.refusals.total, 'out of zone': t.outOfZone.total, 'meetings re-homed': t.placements.rehomed, 'manifest changes': t.manifests.changed },
+        totals: { records: t.records.total, connections: t.connections.total, 'route decisions': t.routeDecisions.total, refusals: t.refusals.total, 'out of zone': t.outOfZone.total, 'media relayed': t.relays.total, 'relayed unencrypted': t.relays.rows.filter((r) => r.e2ee === false).reduce((n, r) => n + r.hops, 0), 'meetings re-homed': t.placements.rehomed, 'manifest changes': t.manifests.changed },
         byType: t.records.byType,
       };
     };

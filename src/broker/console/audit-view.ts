@@ -50,6 +50,7 @@ function totalsOf(s: AuditReportSection): ConsoleAuditReport['total'] {
     outOfZone: { total: s.outOfZone.total },
     routeDecisions: { total: s.routeDecisions.total },
     refusals: { total: s.refusals.total },
+    relays: { total: s.relays.total, unencrypted: s.relays.rows.filter((r) => r.e2ee === false).reduce((n, r) => n + r.hops, 0) },
     placements: { claimed, rehomed, released, ended },
     manifests: { changed: s.manifests.changed, rejected: s.manifests.rejected },
   };

@@ -9,6 +9,7 @@ import { allowedJurisdictions, isRefusal, selectRoute } from '../../core/select/
 import type { ConsoleWhatIf } from '../../protocol/console-answers.js';
 import { buildAuditReport } from '../audit/report.js';
 import { buildBrokerApp } from '../app.js';
+import { recordAudit } from '../context.js';
 import { brokerApi } from '../broker-api.fixture.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from '../test-broker.fixture.js';
 
@@ -426,11 +427,17 @@ describe('console audit', () => {
   it('reports a period as `audit report` does, finds records by type and datacenter, and verifies the log (CSRF required)', async () => {
     const { cookie, csrf } = await login();
     await heartbeat(broker, 'eu-central');
+    // Media relayed between datacenters, one participant's encrypted and one's not.
+    const hop = { meeting: 'm-relayed', from: 'eu-central', to: 'us-east', fromJurisdiction: 'DE', jurisdiction: 'US', country: null, participant: null };
+    await recordAudit(broker.ctx, 'relay.opened', { ...hop, e2ee: true });
+    await recordAudit(broker.ctx, 'relay.opened', { ...hop, e2ee: false });
     const range = 'from=2000-01-01&to=2100-01-01';
-    const report = (await broker.app.inject({ method: 'GET', url: `/v1/console/audit/report?${range}`, headers: { cookie } })).json<{ total: { records: { total: number; byType: { type: string; count: number }[] } } }>();
+    const report = (await broker.app.inject({ method: 'GET', url: `/v1/console/audit/report?${range}`, headers: { cookie } })).json<{ total: { records: { total: number; byType: { type: string; count: number }[] }; relays: { total: number; unencrypted: number } } }>();
     const expected = buildAuditReport(await broker.ctx.audit.read(), { from: '2000-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' });
     expect(report.total.records).toEqual({ total: expected.total.records.total, byType: expected.total.records.byType });
     expect(report.total.records.total).toBeGreaterThan(0);
+    expect(report.total.relays).toEqual({ total: expected.total.relays.total, unencrypted: 1 });
+    expect(report.total.relays.total).toBe(2);
     const enrolled = (await broker.app.inject({ method: 'GET', url: `/v1/console/audit/records?${range}&type=bridge.enrolled&datacenter=eu-central`, headers: { cookie } })).json<{ total: number; records: { type: string; data: { datacenter: string } }[] }>();
     expect(enrolled.total).toBeGreaterThan(0);
     expect(enrolled.records.every((r) => r.type === 'bridge.enrolled' && r.data.datacenter === 'eu-central')).toBe(true);
