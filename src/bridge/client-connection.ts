@@ -26,6 +26,8 @@ export interface Admission extends Renewable {
   readonly room: Room;
   /** A cascaded meeting: its MLS group spans bridges and the broker is its delivery service, not this room. */
   readonly cascaded: boolean;
+  /** The STUN/TURN servers it was handed at admission: a policy that no longer allows one's jurisdiction ends the session. */
+  iceServers: readonly IceServer[];
   send(message: BridgeMessage): void;
   /** Closes the socket: told to move (`MOVED`), refused with `code`, or simply closed (no code). */
   close(code: string | undefined, message: string): void;
@@ -283,6 +285,7 @@ export class ClientConnection {
       participant,
       room,
       cascaded: group !== undefined,
+      iceServers: [],
       ticket: token,
       claims,
       send: (m) => {
@@ -294,6 +297,8 @@ export class ClientConnection {
     };
     this.#admission = admission;
     if (!host.enter(admission, policy)) return;
+    // Under the meeting's policy as it is now: a command held during the admission may have narrowed it.
+    admission.iceServers = this.#iceServers(claims, host.meetingPolicy(meeting) ?? policy);
     const entry = group?.entry ?? room.mls.admit(sub, room.participants.size, carried, encrypts);
     this.#send({
       type: 'admitted',
@@ -305,7 +310,7 @@ export class ClientConnection {
       mlsFounder: entry === 'found',
       mlsContinues: entry === 'continue',
       ...(group ? { mlsMembers: group.members } : {}),
-      iceServers: this.#iceServers(claims, policy),
+      iceServers: admission.iceServers,
       trickle: true,
       name: claims.name,
       proof: signedProof,

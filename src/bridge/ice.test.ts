@@ -5,7 +5,9 @@
  * that it is configured for, with its credentials; it refuses to start with
  * a server its datacenter does not declare; and the SDK uses only what the
  * route answer allows, and only an allowance whose hash the signed ticket
- * holds, whatever a bridge (or a tampered answer) says, and reports the rest.
+ * holds, whatever a bridge (or a tampered answer) says, and reports the rest;
+ * and a policy that no longer allows a relay a participant was handed ends
+ * its session.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -234,6 +236,32 @@ describe('a policy or manifest changed between the route and the join', () => {
     expect(handed).toEqual([{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]);
     // Narrower than the route answer's list, which the ticket signs: still inside it, so nothing is refused.
     expect(await screened(answer, handed)).toEqual({ accepted: handed, refused: [] });
+  }, 30_000);
+
+  it('an account narrowed during the call: a participant handed the Canadian relay at its join leaves, since its media may go through Canada', async () => {
+    const created = (await (await admin('POST', '/v1/accounts', { name: 'Narrowed later', homeCountry: 'US' })).json()) as { account: { id: string }; apiKey: string };
+    const id = await meeting(undefined, created.apiKey);
+    const token = await fetch(new URL(`/v1/meetings/${id}/join-tokens`, cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${created.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Ada' }) });
+    const answer = await route(id, ((await token.json()) as { token: string }).token);
+    const ws = new WebSocket(answer.bridges['us-east'] ?? '', SIGNALLING_SUBPROTOCOL);
+    const got: { type: string; code?: string; message?: string; iceServers?: IceServer[] }[] = [];
+    ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as (typeof got)[number]));
+    ws.on('error', () => undefined);
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'join', ticket: answer.ticket, challenge: newChallenge() }));
+    try {
+      await vi.waitFor(() => { expect(got.find((m) => m.type === 'admitted')).toBeDefined(); }, { timeout: 15_000 });
+      expect(got.find((m) => m.type === 'admitted')?.iceServers?.flatMap((s) => s.urls)).toContain(YUL);
+
+      // us-east stays inside the account's new policy; the Canadian relay does not.
+      expect((await admin('PUT', `/v1/accounts/${created.account.id}/policy`, { allowedJurisdictions: ['US'] })).status).toBe(200);
+      await vi.waitFor(() => { expect(got.find((m) => m.type === 'refused')).toBeDefined(); }, { timeout: 15_000 });
+      const refused = got.find((m) => m.type === 'refused');
+      expect(refused?.code).toBe('TICKET_OUTSIDE_FENCE');
+      expect(refused?.message).toContain(`the STUN/TURN servers you were handed (${YUL})`);
+    } finally {
+      ws.terminate();
+    }
   }, 30_000);
 
   it('a relay the manifest in force places inside the fence since the route is not handed out: the ticket’s allowance does not list it', async () => {

@@ -21,7 +21,9 @@ import type { JWK } from 'jose';
 import { WebSocketServer } from 'ws';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest/types.js';
-import { whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
+import { routeRequestFor, whyNotHeldAt, type MeetingPolicy } from '../core/select/meeting-policy.js';
+import { allowedJurisdictions } from '../core/select/select.js';
+import { allowedIceServers } from '../core/ice/allowed.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type GroupDeliveryMessage, type IceServer, type UnreachablePeer } from '../protocol/signalling.js';
 import { BrokerLink } from './broker-link.js';
@@ -344,7 +346,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     }
     const reason = this.#outOfPolicy(admission);
     if (reason !== undefined) {
-      this.end(admission, 'TICKET_OUTSIDE_FENCE', `under the policy in force, your participants may not use ${this.datacenter} (${reason}); ask for a fresh route.`);
+      this.end(admission, 'TICKET_OUTSIDE_FENCE', `under the policy in force, ${reason}; ask for a fresh route.`);
       return false;
     }
     // Sent after the broker's answer was made (a change that saw this member's row), but arrived before it.
@@ -393,18 +395,29 @@ class Bridge implements RunningBridge, AdmissionHost {
     if (undeclared.length > 0) this.#log({ level: 'warn', msg: 'configured STUN/TURN servers the manifest does not declare for this datacenter are not handed out', code: 'ICE_SERVER_NOT_DECLARED', urls: undeclared });
     for (const admission of [...this.#allAdmissions()]) {
       const reason = this.#outOfPolicy(admission);
-      if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `the policy changed: your participants may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
+      if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `the policy changed: ${reason}; ask for a fresh route.`);
     }
     // Every hop from here is held to the new fences before another packet crosses it.
     for (const session of this.#relaySessions) session.recheck();
   }
 
-  /** Why the policy in force no longer allows this session here, if it does not. */
+  /**
+   * Why the policy in force no longer allows this session here, if it does
+   * not: this datacenter, or a STUN/TURN server it was handed at admission
+   * (its media may be relayed there), is outside what the participant may use.
+   */
   #outOfPolicy(admission: Admission): string | undefined {
     const manifest = this.#control.policy?.manifest;
     // No manifest yet means no admission either (closedReason); fail closed all the same.
-    if (!manifest) return 'no policy known';
-    return whyNotHeldAt(manifest, this.datacenter, admission.claims.country, this.#meetingPolicies.get(admission.claims.meeting));
+    if (!manifest) return `no policy is known for ${this.datacenter}`;
+    const { country, meeting } = admission.claims;
+    const policy = this.#meetingPolicies.get(meeting);
+    const why = whyNotHeldAt(manifest, this.datacenter, country, policy);
+    if (why !== undefined) return `${this.datacenter} is outside what your participants may use (${why})`;
+    if (admission.iceServers.length === 0) return undefined;
+    const still = new Set(allowedIceServers(manifest, this.datacenter, allowedJurisdictions(manifest, routeRequestFor(country, policy))).flatMap((server) => server.urls));
+    const outside = admission.iceServers.flatMap((server) => server.urls).filter((url) => !still.has(url));
+    return outside.length === 0 ? undefined : `the STUN/TURN servers you were handed (${outside.join(', ')}) are outside what your participants may use (your media may be relayed there)`;
   }
 
   /**
@@ -473,7 +486,7 @@ class Bridge implements RunningBridge, AdmissionHost {
       case 'meeting-policy': {
         this.#meetingPolicies.set(command.meeting, command.policy);
         const reason = this.#outOfPolicy(admission);
-        if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: this meeting may no longer use ${this.datacenter} (${reason}); ask for a fresh route.`);
+        if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: ${reason}; ask for a fresh route.`);
         return;
       }
       case 'move':
