@@ -4,6 +4,9 @@
  * counted per datacenter; plus polling helpers. Everything on 127.0.0.1.
  */
 import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
+import WebSocket from 'ws';
+import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
+import { newChallenge } from '../sdk/bridge-proof.js';
 import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import type { Session } from '../sdk/session.js';
@@ -54,6 +57,43 @@ export function syntheticVideo(ssrc = 1234): { track: MediaStreamTrack; stop: ()
       clearInterval(timer);
     },
   };
+}
+
+/** A werift video track whose payloads start `fill, ~fill` (syntheticVideo's are uniform), so a receiver can tell whose they are. */
+export function markedVideo(fill: number): { track: MediaStreamTrack; stop: () => void } {
+  const track = new MediaStreamTrack({ kind: 'video' });
+  let seq = 0;
+  const timer = setInterval(() => {
+    seq = (seq + 1) & 0xffff;
+    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 9000 + fill, marker: true }), Buffer.concat([Buffer.from([fill, ~fill & 0xff]), Buffer.alloc(198, fill)])));
+  }, 20);
+  return { track, stop: () => { clearInterval(timer); } };
+}
+
+/** Whether an RTP payload is one of markedVideo(fill)'s. */
+export function isMarked(payload: Buffer, fill: number): boolean {
+  return payload[0] === fill && payload[1] === (~fill & 0xff);
+}
+
+/** A message a raw signalling socket got. */
+export type RawMessage = { readonly type: string; readonly [field: string]: unknown };
+
+/**
+ * A bare signalling socket (no SDK, no media) that routes as `name` from
+ * `country` and joins `datacenter`'s bridge with its ticket: every message
+ * it gets, once the bridge has answered the join (`admitted`, or `refused`).
+ */
+export async function rawJoin(cluster: Cluster, meeting: string, name: string, datacenter: string, country = 'US'): Promise<{ ws: WebSocket; got: RawMessage[] }> {
+  const res = await fetch(new URL('/v1/route', cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${await cluster.joinToken(meeting, name)}`, 'content-type': 'application/json' }, body: JSON.stringify({ country }) });
+  const { ticket } = (await res.json()) as { ticket: string };
+  const ws = new WebSocket(cluster.bridges.get(datacenter)?.url ?? '', SIGNALLING_SUBPROTOCOL);
+  const got: RawMessage[] = [];
+  ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as RawMessage));
+  ws.on('error', () => undefined);
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+  await until(() => got.some((m) => m.type === 'admitted' || m.type === 'refused'), 20_000);
+  return { ws, got };
 }
 
 /** A participant: its session, its events, and the video packets it received from each peer, per datacenter. */

@@ -9,12 +9,12 @@
  * for good (~490 bytes each: past ~530 of them an offer no longer fits a
  * 256 KiB frame).
  */
-import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
+import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { until, waitFor } from './participant.fixture.js';
+import { isMarked, markedVideo, until, waitFor } from './participant.fixture.js';
 
 type Event = SessionEvent<MediaStreamTrack>;
 
@@ -28,17 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.close();
 });
-
-/** A werift video track whose payloads start `fill, ~fill`, so a receiver can tell whose they are. */
-function markedVideo(fill: number): { track: MediaStreamTrack; stop: () => void } {
-  const track = new MediaStreamTrack({ kind: 'video' });
-  let seq = 0;
-  const timer = setInterval(() => {
-    seq = (seq + 1) & 0xffff;
-    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 7000 + fill, marker: true }), Buffer.concat([Buffer.from([fill, ~fill & 0xff]), Buffer.alloc(198, fill)])));
-  }, 20);
-  return { track, stop: () => { clearInterval(timer); } };
-}
 
 it('puts each newcomer’s video on an m-line a departed participant left, and the subscriber’s m-lines stay as many', async () => {
   const meeting = await cluster.meeting('Churn');
@@ -59,7 +48,7 @@ it('puts each newcomer’s video on an m-line a departed participant left, and t
         let mine = 0;
         let others = 0;
         added.track.onReceiveRtp.subscribe((rtp) => {
-          if (rtp.payload[0] === fill && rtp.payload[1] === (~fill & 0xff)) mine++;
+          if (isMarked(rtp.payload, fill)) mine++;
           else others++;
         });
         await until(() => mine > 10, WAIT_MS);

@@ -4,12 +4,12 @@
  * joiner gets it with a keyframe request on its behalf, and it ends for
  * everyone when the sharer stops (and can start again).
  */
-import { MediaStreamTrack, RtpHeader, RtpPacket } from 'werift';
+import type { MediaStreamTrack } from 'werift';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { syntheticVideo, until, waitFor } from './participant.fixture.js';
+import { isMarked, markedVideo, syntheticVideo, until, waitFor } from './participant.fixture.js';
 
 type Event = SessionEvent<MediaStreamTrack>;
 
@@ -22,24 +22,13 @@ afterAll(async () => {
   await cluster.close();
 });
 
-/** A werift video track whose payloads start `fill, ~fill`: the camera's (syntheticVideo) are uniform, so a receiver can tell them apart. */
-function markedVideo(fill: number): { track: MediaStreamTrack; stop: () => void } {
-  const track = new MediaStreamTrack({ kind: 'video' });
-  let seq = 0;
-  const timer = setInterval(() => {
-    seq = (seq + 1) & 0xffff;
-    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 9000 + fill, marker: true }), Buffer.concat([Buffer.from([fill, ~fill & 0xff]), Buffer.alloc(198, fill)])));
-  }, 20);
-  return { track, stop: () => { clearInterval(timer); } };
-}
-
 /** Counts the packets a received track delivers, and those marked by markedVideo(fill). */
 function count(track: MediaStreamTrack, fill: number): { all: () => number; marked: () => number } {
   let all = 0;
   let marked = 0;
   track.onReceiveRtp.subscribe((rtp) => {
     all++;
-    if (rtp.payload[0] === fill && rtp.payload[1] === (~fill & 0xff)) marked++;
+    if (isMarked(rtp.payload, fill)) marked++;
   });
   return { all: () => all, marked: () => marked };
 }

@@ -6,14 +6,9 @@
  * and counted in the bridge's load, for as long as it kept the socket open.
  * A participant whose path came up stays.
  */
-import WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
-import { newChallenge } from '../sdk/bridge-proof.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { joinCall, until, type Caller } from './participant.fixture.js';
-
-type Message = { readonly type: string; readonly [field: string]: unknown };
+import { joinCall, rawJoin, until, type Caller } from './participant.fixture.js';
 
 /** Short for a test; a loaded 2-core machine still connects a real participant well inside it. */
 const CONNECT_MS = 4000;
@@ -34,16 +29,8 @@ it('ends a session whose media path never comes up, and keeps one whose path did
   ada = await joinCall(cluster, meeting, 'Ada', 'US', { publish: true });
   await until(() => ada?.datacenter() === 'us-east', 30_000);
 
-  const res = await fetch(new URL('/v1/route', cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${await cluster.joinToken(meeting, 'Sid')}`, 'content-type': 'application/json' }, body: JSON.stringify({ country: 'US' }) });
-  const { ticket } = (await res.json()) as { ticket: string };
-  const ws = new WebSocket(cluster.bridges.get('us-east')?.url ?? '', SIGNALLING_SUBPROTOCOL);
-  const got: Message[] = [];
-  ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as Message));
-  ws.on('error', () => undefined);
-  await new Promise((resolve) => ws.once('open', resolve));
-  ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+  const { ws, got } = await rawJoin(cluster, meeting, 'Sid', 'us-east');
   try {
-    await until(() => got.some((m) => m.type === 'admitted'), 20_000);
     const sid = String(got.find((m) => m.type === 'admitted')?.participant);
     const room = (): ReadonlyMap<string, unknown> | undefined => cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants;
     expect(room()?.has(sid), 'Sid is in the room once admitted').toBe(true);

@@ -3,15 +3,12 @@
 // and, with `mls-joined`, make it a holder of the group again, so when the real founder left the one waiting for a
 // Welcome was never asked to found a new group. And a message a participant may not send, refused in the bridge's
 // own words. And an answer that is no answer to the offer, refused as the client's mistake rather than failing the media path.
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeyPackage, encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
-import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
-import { newChallenge } from '../sdk/bridge-proof.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { until } from './participant.fixture.js';
+import { rawJoin, until, type RawMessage } from './participant.fixture.js';
 
-type Message = { readonly type: string; readonly [field: string]: unknown };
 let cluster: Cluster;
 
 beforeAll(async () => {
@@ -22,16 +19,9 @@ afterAll(async () => {
   await cluster.close();
 }, 30_000);
 
-/** A raw signalling socket admitted to `meeting` as `name`, and every message it got. */
-async function joined(meeting: string, name: string): Promise<{ ws: WebSocket; got: Message[]; id: string }> {
-  const res = await fetch(new URL('/v1/route', cluster.broker.url), { method: 'POST', headers: { authorization: `Bearer ${await cluster.joinToken(meeting, name)}`, 'content-type': 'application/json' }, body: JSON.stringify({ country: 'US' }) });
-  const { ticket } = (await res.json()) as { ticket: string };
-  const ws = new WebSocket(cluster.bridges.get('us-east')?.url ?? '', SIGNALLING_SUBPROTOCOL);
-  const got: Message[] = [];
-  ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as Message));
-  ws.on('error', () => undefined);
-  await new Promise((resolve) => ws.once('open', resolve));
-  ws.send(JSON.stringify({ type: 'join', ticket, challenge: newChallenge() }));
+/** A raw signalling socket admitted to `meeting` as `name`, every message it got, and its participant id. */
+async function joined(meeting: string, name: string): Promise<{ ws: WebSocket; got: RawMessage[]; id: string }> {
+  const { ws, got } = await rawJoin(cluster, meeting, name, 'us-east');
   await until(() => got.some((m) => m.type === 'offer' || m.type === 'refused'), 20_000);
   const admitted = got.find((m) => m.type === 'admitted');
   expect(admitted, JSON.stringify(got)).toBeDefined();
