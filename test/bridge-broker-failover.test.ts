@@ -26,6 +26,8 @@ const database = uniqueName('failover');
 const prefix = uniqueName('failover_bus');
 const store = databaseUrl(database);
 const adminToken = randomBytes(24).toString('base64url');
+/** Its participants are bare signalling sockets that never bring a media path up: the bridge's 30 s for that must not end them. */
+const RAW_SOCKETS_MS = 600_000;
 /** Sized for a loaded 2-core machine: A's loss seen, the channel moved, a heartbeat on B. */
 const FAILOVER_WITHIN_MS = 15_000;
 
@@ -138,6 +140,7 @@ describe('a bridge with two brokers on one store and bus', () => {
         media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 },
         heartbeatMs: 300,
         drainMs: 1000,
+        connectTimeoutMs: RAW_SOCKETS_MS,
         log: (line) => logs.push(line),
       });
       const running = bridge;
@@ -197,7 +200,7 @@ describe('a network drop between a bridge and its broker', () => {
       const meeting = String((await post(b.url, '/v1/meetings', apiKey, { title: 'drop' })).json.id);
       // The bridge keeps forwarding for 8 s without a channel: longer than a move to B takes on a loaded machine,
       // so only A's own timer (8 s + its margin) could drop the participant.
-      const bridge = await startBridge({ datacenter: 'us-east', broker: [viaProxy, b.url], privateJwk: identity.privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 1000, controlGraceMs: 8000 });
+      const bridge = await startBridge({ datacenter: 'us-east', broker: [viaProxy, b.url], privateJwk: identity.privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 1000, controlGraceMs: 8000, connectTimeoutMs: RAW_SOCKETS_MS });
       cleanups.push(() => bridge.close());
       expect(await within(10_000, async () => bridge.broker === viaProxy && ((await (await fetch(new URL('/readyz', b.url))).json()) as { liveBridges: number }).liveBridges === 1)).toBe(true);
       const token = String((await post(b.url, `/v1/meetings/${meeting}/join-tokens`, apiKey, { name: 'Stays' })).json.token);

@@ -28,6 +28,8 @@ let storeUrl = '';
 /** A broker process loads TypeScript through tsx: slow on a loaded 2-core machine. */
 const START_LIMIT_MS = 60_000;
 const MEETINGS = 6;
+/** Its participants are bare signalling sockets that never bring a media path up: the bridge's 30 s for that must not end them. */
+const RAW_SOCKETS_MS = 600_000;
 const root = mkdtempSync(join(tmpdir(), 'geobridge-kill-'));
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -83,7 +85,7 @@ beforeAll(async () => {
   mkdirSync(join(root, 'b', 'keys'), { recursive: true, mode: 0o700 });
   copyFileSync(join(root, 'a', 'keys', 'log.pem'), join(root, 'b', 'keys', 'log.pem'));
   b = await serve('b');
-  bridge = await startBridge({ datacenter: 'us-east', broker: [a.url, b.url], privateJwk: identity.privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 1000 });
+  bridge = await startBridge({ datacenter: 'us-east', broker: [a.url, b.url], privateJwk: identity.privateJwk, host: '127.0.0.1', port: 0, media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }, heartbeatMs: 300, drainMs: 1000, connectTimeoutMs: RAW_SOCKETS_MS });
   cleanups.push(() => bridge.close());
   apiKey = String((await call(a.url, 'POST', '/v1/accounts', ADMIN, { name: 'Kill', homeCountry: 'US' })).json.apiKey);
   for (let i = 0; i < MEETINGS; i++) meetings.push(String((await call(a.url, 'POST', '/v1/meetings', apiKey, { title: `m${String(i)}` })).json.id));

@@ -105,6 +105,8 @@ beforeAll(async () => {
     media: { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 },
     heartbeatMs: 300,
     drainMs: 1000,
+    // Its participants are bare signalling sockets that never bring a media path up.
+    connectTimeoutMs: 600_000,
     log: (line) => {
       bridgeLog.push(line);
     },

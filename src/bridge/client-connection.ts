@@ -33,6 +33,14 @@ export interface Admission extends Renewable {
   close(code: string | undefined, message: string): void;
 }
 
+/** What the bridge holds for one admission under way (`AdmissionHost.holdForAdmission`). */
+export interface AdmissionHold {
+  /** Registers the session under the meeting's policy; false when the policy in force or a held command rules it out (then it has been ended). */
+  enter(admission: Admission, policy: MeetingPolicy): boolean;
+  /** Sends the held group messages to the admitted session, or drops them. */
+  release(admission?: Admission): void;
+}
+
 /** What a connection needs of its bridge (a relay's, too). */
 export interface AdmissionHost extends RelayHost {
   readonly datacenter: string;
@@ -51,9 +59,7 @@ export interface AdmissionHost extends RelayHost {
    * meeting's sessions may do (`meeting-policy`, `move`, `end`, `evict`),
    * which `enter` applies to it.
    */
-  holdForAdmission(meeting: string, participant: string): { release(admission?: Admission): void };
-  /** Registers the session under the meeting's policy; false when the policy in force or a held command rules it out (then it has been ended). */
-  enter(admission: Admission, policy: MeetingPolicy): boolean;
+  holdForAdmission(meeting: string, participant: string): AdmissionHold;
   /** `byChoice`: the participant said it leaves (`leave`), so it is not coming back on another connection. */
   end(admission: Admission, code: string | undefined, message: string, byChoice?: boolean): void;
   /** In a cascaded meeting, tells the participant whom it cannot exchange media with (sent once it is in the room). */
@@ -253,7 +259,7 @@ export class ClientConnection {
   }
 
   /** The broker's admission, then the participant into the room. */
-  async #admit(claims: RouteTicketClaims, signedProof: string, earlier: Admission | undefined, join: JoinMessage, held: { release(admission?: Admission): void }): Promise<void> {
+  async #admit(claims: RouteTicketClaims, signedProof: string, earlier: Admission | undefined, join: JoinMessage, held: AdmissionHold): Promise<void> {
     const { ticket: token, mls: carried, sends = [] } = join;
     const encrypts = join.e2ee !== false;
     const host = this.#host;
@@ -296,7 +302,7 @@ export class ClientConnection {
       },
     };
     this.#admission = admission;
-    if (!host.enter(admission, policy)) return;
+    if (!held.enter(admission, policy)) return;
     // Under the meeting's policy as it is now: a command held during the admission may have narrowed it.
     admission.iceServers = this.#iceServers(claims, host.meetingPolicy(meeting) ?? policy);
     const entry = group?.entry ?? room.mls.admit(sub, room.participants.size, carried, encrypts);

@@ -15,6 +15,7 @@ import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { isMarked, markedVideo, until, waitFor } from './participant.fixture.js';
+import type { Participant } from './sfu.js';
 
 type Event = SessionEvent<MediaStreamTrack>;
 
@@ -61,8 +62,11 @@ it('puts each newcomer’s video on an m-line a departed participant left, and t
       const left = name;
       await waitFor(adaEvents, (e) => (e.type === 'participant-left' && adaEvents.some((j) => j.type === 'participant-joined' && j.peer.id === e.id && j.peer.name === left) ? e : undefined), WAIT_MS);
       // Ada's connection at the bridge once the departure has been negotiated away.
-      const adaAtBridge = (): { pc: { getTransceivers(): unknown[] }; outgoing: unknown[] } | undefined => [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])].find((p) => p.name === 'Ada');
-      await until(() => adaAtBridge()?.outgoing.length === 0, WAIT_MS);
+      const adaAtBridge = (): Participant | undefined => [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])].find((p) => p.name === 'Ada');
+      // Her answer to the offer without Bo's stream is in: only then may the next newcomer take his m-line.
+      const negotiated = (): boolean => adaAtBridge()?.outgoing.length === 0 && (adaAtBridge()?.parked ?? []).every((t) => t.currentDirection === 'inactive');
+      await until(negotiated, WAIT_MS);
+      expect(negotiated(), 'Ada answered the offer that ended Bo’s stream').toBe(true);
       mLines.push(adaAtBridge()?.pc.getTransceivers().length ?? -1);
     }
     // Her own three, and the one video m-line each newcomer took over in turn.

@@ -27,7 +27,7 @@ import { allowedIceServers } from '../core/ice/allowed.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type GroupDeliveryMessage, type IceServer, type UnreachablePeer } from '../protocol/signalling.js';
 import { BrokerLink } from './broker-link.js';
-import { ClientConnection, type Admission, type AdmissionHost } from './client-connection.js';
+import { ClientConnection, type Admission, type AdmissionHold, type AdmissionHost } from './client-connection.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
 import { IceConfiguration } from './ice-servers.js';
 import { RelayLink } from './relay-link.js';
@@ -138,8 +138,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   readonly #relayLinks = new Map<string, RelayLink>();
   /** Who cannot exchange media with whom in each cascaded meeting here, as the broker last said. */
   readonly #unreachable = new Map<string, Extract<ControlCommand, { type: 'unreachable' }>>();
-  /** What the broker sent for participants whose admission is under way, by meeting and participant (`holdForAdmission`). */
-  readonly #held = new Map<string, HeldForAdmission>();
+  /** What the broker sent for participants whose admission is under way (`holdForAdmission`), one per admission, oldest first. */
+  readonly #held = new Set<HeldForAdmission>();
   /** Relay tickets used for a connection, with their expiry (s): each is good once. */
   readonly #usedRelayTickets = new Map<string, number>();
   readonly #log: (line: Readonly<Record<string, unknown>>) => void;
@@ -315,13 +315,13 @@ class Bridge implements RunningBridge, AdmissionHost {
     return this.#admissions.get(meeting)?.get(participant);
   }
 
-  holdForAdmission(meeting: string, participant: string): { release(admission?: Admission): void } {
-    const key = meetingKey(meeting, participant);
+  holdForAdmission(meeting: string, participant: string): AdmissionHold {
     const held: HeldForAdmission = { meeting, participant, messages: [], commands: [] };
-    this.#held.set(key, held);
+    this.#held.add(held);
     return {
+      enter: (admission, policy) => this.#enter(admission, policy, held),
       release: (admission) => {
-        if (this.#held.get(key) === held) this.#held.delete(key);
+        this.#held.delete(held);
         const messages = held.messages.splice(0);
         if (admission) for (const message of messages) admission.send(message);
       },
@@ -331,9 +331,9 @@ class Bridge implements RunningBridge, AdmissionHost {
   /**
    * Records an admitted session and the policy its meeting is held to, unless
    * the policy in force already rules it out, or a command the broker sent
-   * while it answered does (`holdForAdmission`): then it has been ended.
+   * while it answered does (`held`): then it has been ended.
    */
-  enter(admission: Admission, policy: MeetingPolicy): boolean {
+  #enter(admission: Admission, policy: MeetingPolicy, held: HeldForAdmission): boolean {
     const { meeting, sub } = admission.claims;
     this.#meetingPolicies.set(meeting, policy);
     let inMeeting = this.#admissions.get(meeting);
@@ -350,8 +350,7 @@ class Bridge implements RunningBridge, AdmissionHost {
       return false;
     }
     // Sent after the broker's answer was made (a change that saw this member's row), but arrived before it.
-    const held = this.#held.get(meetingKey(meeting, sub));
-    for (const command of held?.commands.splice(0) ?? []) this.#obeyFor(admission, command);
+    for (const command of held.commands.splice(0)) this.#obeyFor(admission, command);
     return this.admission(meeting, sub) === admission;
   }
 
@@ -417,7 +416,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     if (admission.iceServers.length === 0) return undefined;
     const still = new Set(allowedIceServers(manifest, this.datacenter, allowedJurisdictions(manifest, routeRequestFor(country, policy))).flatMap((server) => server.urls));
     const outside = admission.iceServers.flatMap((server) => server.urls).filter((url) => !still.has(url));
-    return outside.length === 0 ? undefined : `the STUN/TURN servers you were handed (${outside.join(', ')}) are outside what your participants may use (your media may be relayed there)`;
+    return outside.length === 0 ? undefined : `the STUN/TURN servers you were handed (${outside.join(', ')}) are outside what your participants may use`;
   }
 
   /**
@@ -466,7 +465,8 @@ class Bridge implements RunningBridge, AdmissionHost {
       case 'mls':
         for (const { to, message } of command.deliveries) {
           for (const id of to) {
-            const held = this.#held.get(meetingKey(command.meeting, id));
+            // The participant's latest admission under way, if any: an earlier one is being replaced.
+            const held = [...this.#held].findLast((h) => h.meeting === command.meeting && h.participant === id);
             if (held) held.messages.push(message);
             else this.admission(command.meeting, id)?.send(message);
           }

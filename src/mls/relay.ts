@@ -174,6 +174,7 @@ export class MlsRelay {
     this.#state = openDelivery(this.#meeting, BigInt(carried?.epoch ?? 0));
     this.#tag = carried?.tag;
     this.#buckets.clear();
+    this.#handshakeBuckets.clear();
     this.#holders.clear();
     this.#holders.add(founder);
     this.#shown.clear();

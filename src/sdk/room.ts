@@ -79,7 +79,7 @@ export type RoomEvent<Track> =
   | { readonly type: 'unreachable'; readonly peers: readonly UnreachablePeer[] }
   /** A remote track, decrypted under E2EE, ready to play. */
   | { readonly type: 'track-added'; readonly participant: string; readonly kind: 'audio' | 'video'; readonly source: TrackSource; readonly track: Track }
-  /** A remote track ended (its participant left or stopped sharing, or the connection carrying it ended). */
+  /** A remote track ended (its participant left or stopped sharing, or the connection carrying it ended); in a browser a later `track-added` may hand the same object out for another stream. */
   | { readonly type: 'track-removed'; readonly participant: string; readonly kind: 'audio' | 'video'; readonly source: TrackSource }
   /** The meeting's MLS group moved to a new epoch: its keys are installed; show the security code. */
   | ({ readonly type: 'e2ee' } & E2eeState)

@@ -122,7 +122,12 @@ export type SessionEvent<Track> =
   /** In a cascaded meeting: whom we cannot exchange media with and why (the whole list; empty: nobody). */
   | { readonly type: 'unreachable'; readonly peers: readonly UnreachablePeer[] }
   | { readonly type: 'track-added'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly source: StreamSource; readonly track: Track }
-  /** The peer left, stopped sharing its screen (`source: 'screen'`), or the connection carrying its media ended: the track ends. */
+  /**
+   * The peer left, stopped sharing its screen (`source: 'screen'`), or the
+   * connection carrying its media ended: its stream ends. A browser's track is
+   * its receiver's, and a later `track-added` may hand the same object out
+   * for another stream (the bridge reuses m-lines): follow the events.
+   */
   | { readonly type: 'track-removed'; readonly peer: string; readonly kind: 'audio' | 'video'; readonly source: StreamSource }
   /** The meeting's MLS group moved to a new epoch on this connection: its SFrame keys and security code. */
   | ({ readonly type: 'e2ee' } & E2eeEpoch)
