@@ -133,6 +133,9 @@ export class RelaySession {
       },
     });
     relay.accepts = (participant): boolean => this.accepts(participant);
+    // A hop's receiving end takes a mid an offer stopped labelling and a later one labels again as a new stream
+    // (relay-link.ts, since hops exist): a long cascaded meeting's hop offers stay the size of what they carry.
+    relay.recycles = true;
     this.#relay = relay;
     this.#room = room;
     const peers = [...room.participants.values()].filter((p) => this.accepts(p.id)).map((p) => p.info());
