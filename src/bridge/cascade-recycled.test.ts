@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { isMarked, markedVideo, until, waitFor } from './participant.fixture.js';
+import { markedVideo, publishOnce, until, waitFor } from './participant.fixture.js';
 import type { Participant } from './sfu.js';
 
 type Event = SessionEvent<MediaStreamTrack>;
@@ -48,26 +48,10 @@ it('puts each newcomer’s video on the hop’s m-line a departed participant le
     const hopEnd = (): Participant | undefined => [...(cluster.bridges.get('eu-central')?.rooms.get(meeting)?.relays.values() ?? [])][0];
     const mLines: number[] = [];
     for (let fill = 1; fill <= 4; fill++) {
-      const video = markedVideo(fill);
       const name = `Greta ${String(fill)}`;
-      const greta = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'DE', tracks: { video: video.track }, onEvent: () => undefined });
-      greta.join();
-      try {
-        const id = await waitFor(kenjiEvents, (e) => (e.type === 'participant-joined' && e.peer.name === name ? e.peer.id : undefined), WAIT_MS);
-        const added = await waitFor(kenjiEvents, (e) => (e.type === 'track-added' && e.peer === id && e.kind === 'video' ? e : undefined), WAIT_MS);
-        let mine = 0;
-        let others = 0;
-        added.track.onReceiveRtp.subscribe((rtp) => {
-          if (isMarked(rtp.payload, fill)) mine++;
-          else others++;
-        });
-        await until(() => mine > 10, WAIT_MS);
-        expect(mine, `${name}'s packets on the track Kenji was given`).toBeGreaterThan(10);
-        expect(others, `other packets on ${name}'s track`).toBe(0);
-      } finally {
-        greta.leave();
-        video.stop();
-      }
+      const seen = await publishOnce(cluster, meeting, kenjiEvents, name, 'DE', fill, WAIT_MS);
+      expect(seen.mine, `${name}'s packets on the track Kenji was given`).toBeGreaterThan(10);
+      expect(seen.others, `other packets on ${name}'s track`).toBe(0);
       // The hop's answer to the offer without her stream is in: only then may the next one take her m-line.
       const negotiated = (): boolean => hopEnd()?.outgoing.every((o) => o.publisher === annaId) === true && (hopEnd()?.parked ?? []).every((t) => t.currentDirection === 'inactive');
       await until(negotiated, WAIT_MS);

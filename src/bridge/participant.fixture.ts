@@ -75,6 +75,34 @@ export function isMarked(payload: Buffer, fill: number): boolean {
   return payload[0] === fill && payload[1] === (~fill & 0xff);
 }
 
+/**
+ * A publisher that joins `meeting` as `name` from `country` sending
+ * markedVideo(fill), stays until the observer (whose events are
+ * `observed`) has had more than 10 of its packets on the video track it was
+ * given, then leaves: how many of those packets were its own and how many
+ * anyone else's, counted until it left.
+ */
+export async function publishOnce(cluster: Cluster, meeting: string, observed: readonly Event[], name: string, country: string, fill: number, ms: number): Promise<{ mine: number; others: number }> {
+  const video = markedVideo(fill);
+  const session = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country, tracks: { video: video.track }, onEvent: () => undefined });
+  session.join();
+  let mine = 0;
+  let others = 0;
+  try {
+    const id = await waitFor(observed, (e) => (e.type === 'participant-joined' && e.peer.name === name ? e.peer.id : undefined), ms);
+    const added = await waitFor(observed, (e) => (e.type === 'track-added' && e.peer === id && e.kind === 'video' ? e : undefined), ms);
+    added.track.onReceiveRtp.subscribe((rtp) => {
+      if (isMarked(rtp.payload, fill)) mine++;
+      else others++;
+    });
+    await until(() => mine > 10, ms);
+    return { mine, others };
+  } finally {
+    session.leave();
+    video.stop();
+  }
+}
+
 /** A message a raw signalling socket got. */
 export type RawMessage = { readonly type: string; readonly [field: string]: unknown };
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SessionEvent } from '../sdk/node.js';
 import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
-import { isMarked, markedVideo, until, waitFor } from './participant.fixture.js';
+import { publishOnce, until, waitFor } from './participant.fixture.js';
 import type { Participant } from './sfu.js';
 
 type Event = SessionEvent<MediaStreamTrack>;
@@ -39,28 +39,11 @@ it('puts each newcomer’s video on an m-line a departed participant left, and t
     await waitFor(adaEvents, (e) => (e.type === 'connected' ? e : undefined), WAIT_MS);
     const mLines: number[] = [];
     for (let fill = 1; fill <= 6; fill++) {
-      const video = markedVideo(fill);
       const name = `Bo ${String(fill)}`;
-      const bo = nodeSession({ broker: cluster.broker.url, joinToken: await cluster.joinToken(meeting, name), country: 'US', tracks: { video: video.track }, onEvent: () => undefined });
-      bo.join();
-      try {
-        const boId = await waitFor(adaEvents, (e) => (e.type === 'participant-joined' && e.peer.name === name ? e.peer.id : undefined), WAIT_MS);
-        const added = await waitFor(adaEvents, (e) => (e.type === 'track-added' && e.peer === boId && e.kind === 'video' ? e : undefined), WAIT_MS);
-        let mine = 0;
-        let others = 0;
-        added.track.onReceiveRtp.subscribe((rtp) => {
-          if (isMarked(rtp.payload, fill)) mine++;
-          else others++;
-        });
-        await until(() => mine > 10, WAIT_MS);
-        expect(mine, `${name}'s packets on the track Ada was given`).toBeGreaterThan(10);
-        expect(others, `other packets on ${name}'s track`).toBe(0);
-      } finally {
-        bo.leave();
-        video.stop();
-      }
-      const left = name;
-      await waitFor(adaEvents, (e) => (e.type === 'participant-left' && adaEvents.some((j) => j.type === 'participant-joined' && j.peer.id === e.id && j.peer.name === left) ? e : undefined), WAIT_MS);
+      const seen = await publishOnce(cluster, meeting, adaEvents, name, 'US', fill, WAIT_MS);
+      expect(seen.mine, `${name}'s packets on the track Ada was given`).toBeGreaterThan(10);
+      expect(seen.others, `other packets on ${name}'s track`).toBe(0);
+      await waitFor(adaEvents, (e) => (e.type === 'participant-left' && adaEvents.some((j) => j.type === 'participant-joined' && j.peer.id === e.id && j.peer.name === name) ? e : undefined), WAIT_MS);
       // Ada's connection at the bridge once the departure has been negotiated away.
       const adaAtBridge = (): Participant | undefined => [...(cluster.bridges.get('us-east')?.rooms.get(meeting)?.participants.values() ?? [])].find((p) => p.name === 'Ada');
       // Her answer to the offer without Bo's stream is in: only then may the next newcomer take his m-line.
