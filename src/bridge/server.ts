@@ -88,9 +88,9 @@ const RETRYABLE_ENROLMENT_CODES = new Set(['STORE_UNAVAILABLE', 'AUDIT_UNAVAILAB
 /** How long the channel may lag the broker's policy version before the bridge resets it. */
 const STUCK_CHANNEL_MS = 5000;
 
-/** What a participant whose ticket was signed by a revoked key is told. */
 /** How long an admitted participant's media path may take to come up: about as long as a browser's ICE takes to give up. */
 const CONNECT_TIMEOUT_MS = 30_000;
+/** What a participant whose ticket was signed by a revoked key is told. */
 const REVOKED_MESSAGE = 'the broker revoked the key that signed your route ticket; ask the broker for a fresh route.';
 
 /** How long `close` waits for peer connections to shut. */
@@ -648,7 +648,6 @@ class Bridge implements RunningBridge, AdmissionHost {
   }
 }
 
-/** Something of a meeting, by id: a hop into this bridge by its sending datacenter, a participant by its id. */
 /** The commands that change what a meeting's sessions may do: they reach a session being admitted once it is in. */
 type AdmissionCommand = Extract<ControlCommand, { type: 'meeting-policy' | 'move' | 'end' | 'evict' }>;
 
@@ -666,6 +665,7 @@ interface HeldForAdmission {
   readonly commands: AdmissionCommand[];
 }
 
+/** Something of a meeting, by id: a hop into this bridge by its sending datacenter, a participant by its id. */
 function meetingKey(meeting: string, id: string): string {
   return `${meeting}\u0000${id}`;
 }

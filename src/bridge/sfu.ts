@@ -28,9 +28,6 @@
  *   streams a relay brings in are published by remote peers, which only this
  *   bridge's participants receive (a stream crosses one hop, never two).
  */
-import { boundAnswerCandidates } from './answer-candidates.js';
-import { answerProblem } from './answer-check.js';
-import { GeobridgeError } from '../core/errors.js';
 import {
   MediaStreamTrack,
   ReceiverEstimatedMaxBitrate,
@@ -44,8 +41,11 @@ import {
   type RTCRtpTransceiver,
   type RtpPacket,
 } from 'werift';
+import { GeobridgeError } from '../core/errors.js';
 import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
 import { MlsRelay } from '../mls/relay.js';
+import { boundAnswerCandidates } from './answer-candidates.js';
+import { answerProblem } from './answer-check.js';
 import { bridgeOfferSdp, offerNetworkOf, type OfferNetwork } from './offer-sdp.js';
 import { startsVp8KeyFrame } from './vp8.js';
 

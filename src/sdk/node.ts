@@ -103,8 +103,6 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   }
   /** One steady track per received stream, whatever SSRCs the bridge's sender goes through, by the mid that carries it now. */
   readonly #received = new Map<string, MediaStreamTrack>();
-  /** Mids on which werift has given a remote track. */
-  readonly #tracked = new Set<string>();
   /** werift's remote tracks whose packets are passed on. */
   readonly #tapped = new WeakSet<MediaStreamTrack>();
   onTrack: ((stream: StreamInfo, track: MediaStreamTrack) => void) | null = null;
@@ -135,7 +133,7 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
       transceiver.onTrack.subscribe((track) => {
         const mid = transceiver.mid;
         if (mid === null) return;
-        this.#tracked.add(mid);
+        // werift gives a track per remote SSRC, during the offer that names it: a stream on a reused m-line comes with its own.
         this.#emit(mid);
         if (this.#tapped.has(track)) return;
         this.#tapped.add(track);
@@ -161,7 +159,6 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
     // A stream the offer no longer labels has ended; the bridge may put another on its m-line (`recycles`).
     for (const mid of [...this.#received.keys()]) if (!this.#streams.has(mid)) this.#received.delete(mid);
     await this.#pc.setRemoteDescription({ type: 'offer', sdp });
-    for (const mid of this.#tracked) this.#emit(mid);
     if (!this.#stun) for (const t of this.#pc.iceTransports) Object.assign(t.connection, { stunServer: undefined });
     // The bridge offers to be the DTLS client (sfu.ts); werift would answer `active` to any offer.
     if (/^a=setup:active\r?$/m.test(sdp)) for (const t of this.#pc.dtlsTransports) if (t.state === 'new') t.role = 'server';
