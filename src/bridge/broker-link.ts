@@ -75,6 +75,8 @@ export interface BrokerLinkOptions {
 /** The broker's answer to an admission. */
 export interface Admitted {
   readonly policy: MeetingPolicy;
+  /** The host account's policy revision the broker read it at (absent from an older broker): meeting-policies.ts. */
+  readonly revision?: number;
   /** In a cascaded meeting: how the participant enters the meeting's one MLS group, and its members on every bridge. */
   readonly group?: { readonly entry: MlsEntry; readonly members: readonly GroupMember[] };
 }
@@ -206,9 +208,10 @@ export class BrokerLink {
     const policy = answer.policy as MeetingPolicy | undefined;
     if (policy?.hostCountry === undefined) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer carries no meeting policy");
     const entered = answer.group as Admitted['group'];
-    if (policy.cascade !== true) return { policy };
+    const revision = typeof answer.policyRevision === 'number' && Number.isSafeInteger(answer.policyRevision) && answer.policyRevision >= 0 ? { revision: answer.policyRevision } : {};
+    if (policy.cascade !== true) return { policy, ...revision };
     if (entered === undefined || !['found', 'continue', 'join', 'none'].includes(entered.entry) || !Array.isArray(entered.members)) throw new GeobridgeError('BRIDGE_ERROR', "the broker's admission answer to a cascaded meeting says nothing of its MLS group");
-    return { policy, group: entered };
+    return { policy, ...revision, group: entered };
   }
 
   /**

@@ -52,7 +52,7 @@ it('stops a hop carrying media into a jurisdiction the meeting’s policy no lon
   const row = await ctx.store.getMeeting(meeting);
   const account = await ctx.store.getAccount(row?.accountId ?? '');
   if (account === undefined) throw new Error('the meeting has no account');
-  await ctx.control.meetingPolicy('eu-central', meeting, { ...meetingPolicyOf(account, row, true), accountJurisdictions: ['DE'] });
+  await ctx.control.meetingPolicy('eu-central', meeting, { ...meetingPolicyOf(account, row, true), accountJurisdictions: ['DE'] }, (account.policyRevision ?? 0) + 1);
 
   const tokyo = (): Room | undefined => cluster.bridges.get('ap-tokyo')?.rooms.get(meeting);
   await until(() => tokyo()?.remotes.has(annaId) === false, MEDIA_MS);

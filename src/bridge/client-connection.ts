@@ -36,7 +36,7 @@ export interface Admission extends Renewable {
 /** What the bridge holds for one admission under way (`AdmissionHost.holdForAdmission`). */
 export interface AdmissionHold {
   /** Registers the session under the meeting's policy; false when the policy in force or a held command rules it out (then it has been ended). */
-  enter(admission: Admission, policy: MeetingPolicy): boolean;
+  enter(admission: Admission, policy: MeetingPolicy, revision: number | undefined): boolean;
   /** Sends the held group messages to the admitted session, or drops them. */
   release(admission?: Admission): void;
 }
@@ -267,7 +267,7 @@ export class ClientConnection {
     const { meeting, sub } = claims;
     // The broker re-checks the ticket against the policy in force before the participant gets media, and records the member
     // (and, in a cascaded meeting, takes it into the group it orders: only there is the carried group the broker's business).
-    const { policy, group } = await link.admitted(sub, meeting, token, earlier !== undefined, claims.policy.cascade === true ? { carried, encrypts } : undefined);
+    const { policy, revision, group } = await link.admitted(sub, meeting, token, earlier !== undefined, claims.policy.cascade === true ? { carried, encrypts } : undefined);
     if (this.#closed) {
       await this.#rollBack(claims, earlier);
       return;
@@ -302,7 +302,7 @@ export class ClientConnection {
       },
     };
     this.#admission = admission;
-    if (!held.enter(admission, policy)) return;
+    if (!held.enter(admission, policy, revision)) return;
     // Under the meeting's policy as it is now: a command held during the admission may have narrowed it.
     admission.iceServers = this.#iceServers(claims, host.meetingPolicy(meeting) ?? policy);
     const entry = group?.entry ?? room.mls.admit(sub, room.participants.size, carried, encrypts);

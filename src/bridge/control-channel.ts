@@ -132,8 +132,9 @@ export class ControlChannel {
     /** Frames are handled one after another: verification is async, and commands must apply in order. */
     let applying: Promise<void> = Promise.resolve();
     ws.on('open', () => {
-      // mlsResync: this bridge passes the broker's `mls-resync` on (a broker sends it only to bridges that say so).
-      this.#options.link.signed({ kind: 'presence', nonce, boot: this.#boot, graceMs: this.#options.graceMs, mlsResync: true }).then(
+      // mlsResync: this bridge passes the broker's `mls-resync` on; policyRevisions: it takes `meeting-policy` with its
+      // `revision` (a broker sends each only to bridges that say so).
+      this.#options.link.signed({ kind: 'presence', nonce, boot: this.#boot, graceMs: this.#options.graceMs, mlsResync: true, policyRevisions: true }).then(
         (hello) => {
           ws.send(hello);
         },

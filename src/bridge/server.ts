@@ -28,6 +28,7 @@ import type { ControlCommand } from '../protocol/control-commands.js';
 import { MAX_SIGNALLING_FRAME_BYTES, SIGNALLING_SUBPROTOCOL, type GroupDeliveryMessage, type IceServer, type UnreachablePeer } from '../protocol/signalling.js';
 import { BrokerLink } from './broker-link.js';
 import { ClientConnection, type Admission, type AdmissionHold, type AdmissionHost } from './client-connection.js';
+import { MeetingPolicies } from './meeting-policies.js';
 import { ControlChannel, type PolicyInForce } from './control-channel.js';
 import { IceConfiguration } from './ice-servers.js';
 import { RelayLink } from './relay-link.js';
@@ -128,7 +129,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   /** Admitted sessions, by participant, per meeting. */
   readonly #admissions = new Map<string, Map<string, Admission>>();
   /** The policy each meeting's participants and hops are held to, as the broker last gave it (admission answers, `meeting-policy`). */
-  readonly #meetingPolicies = new Map<string, MeetingPolicy>();
+  readonly #meetingPolicies = new MeetingPolicies();
   readonly #control: ControlChannel;
   readonly #renewals: TicketRenewals<Admission>;
   readonly #ice: IceConfiguration;
@@ -319,7 +320,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     const held: HeldForAdmission = { meeting, participant, messages: [], commands: [] };
     this.#held.add(held);
     return {
-      enter: (admission, policy) => this.#enter(admission, policy, held),
+      enter: (admission, policy, revision) => this.#enter(admission, policy, revision, held),
       release: (admission) => {
         this.#held.delete(held);
         const messages = held.messages.splice(0);
@@ -333,9 +334,10 @@ class Bridge implements RunningBridge, AdmissionHost {
    * the policy in force already rules it out, or a command the broker sent
    * while it answered does (`held`): then it has been ended.
    */
-  #enter(admission: Admission, policy: MeetingPolicy, held: HeldForAdmission): boolean {
+  #enter(admission: Admission, policy: MeetingPolicy, revision: number | undefined, held: HeldForAdmission): boolean {
     const { meeting, sub } = admission.claims;
-    this.#meetingPolicies.set(meeting, policy);
+    // Unless a later revision came first (a command, or another admission's answer): then that one holds.
+    this.#meetingPolicies.take(meeting, policy, revision);
     let inMeeting = this.#admissions.get(meeting);
     if (!inMeeting) this.#admissions.set(meeting, (inMeeting = new Map<string, Admission>()));
     inMeeting.set(sub, admission);
@@ -366,7 +368,7 @@ class Bridge implements RunningBridge, AdmissionHost {
     inMeeting.delete(sub);
     if (inMeeting.size === 0) {
       this.#admissions.delete(meeting);
-      this.#meetingPolicies.delete(meeting);
+      this.#meetingPolicies.forget(meeting);
     }
     this.#renewals.forget(admission);
     const room = this.#rooms.get(meeting);
@@ -443,7 +445,12 @@ class Bridge implements RunningBridge, AdmissionHost {
     }
     switch (command.type) {
       case 'meeting-policy':
-        for (const admission of inMeeting) this.#obeyFor(admission, command);
+        // Held to it while someone here attends the meeting; a revision older than the one held changes nothing.
+        if (inMeeting.length > 0 && !this.#meetingPolicies.take(command.meeting, command.policy, command.revision)) {
+          this.#log({ level: 'warn', msg: 'a meeting policy older than the one held was not taken', meeting: command.meeting, revision: command.revision });
+          return;
+        }
+        for (const admission of inMeeting) this.#recheckPolicy(admission);
         for (const session of this.#relaySessions) if (session.room?.meeting === command.meeting) session.recheck();
         return;
       case 'move':
@@ -483,12 +490,9 @@ class Bridge implements RunningBridge, AdmissionHost {
   /** What a command about its meeting does to one of its sessions (`meeting-policy` also holds the meeting to the policy). */
   #obeyFor(admission: Admission, command: AdmissionCommand): void {
     switch (command.type) {
-      case 'meeting-policy': {
-        this.#meetingPolicies.set(command.meeting, command.policy);
-        const reason = this.#outOfPolicy(admission);
-        if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: ${reason}; ask for a fresh route.`);
+      case 'meeting-policy':
+        if (this.#meetingPolicies.take(command.meeting, command.policy, command.revision)) this.#recheckPolicy(admission);
         return;
-      }
       case 'move':
         this.end(admission, 'MOVED', command.reason);
         return;
@@ -499,6 +503,12 @@ class Bridge implements RunningBridge, AdmissionHost {
         if (admission.claims.sub === command.participant && admission.claims.decision === command.session) this.end(admission, command.code, command.reason);
         return;
     }
+  }
+
+  /** Ends a session its meeting's new policy rules out. */
+  #recheckPolicy(admission: Admission): void {
+    const reason = this.#outOfPolicy(admission);
+    if (reason !== undefined) this.end(admission, 'TICKET_OUTSIDE_FENCE', `your organisation's policy changed: ${reason}; ask for a fresh route.`);
   }
 
   /** Tells a participant of a cascaded meeting whom it cannot exchange media with, and why (the whole list; with `clear`, also an empty one). */

@@ -25,6 +25,8 @@ export interface ControlSocket {
 export interface BridgeAbilities {
   /** `mls-resync` for its participants (bridges from before it refuse the whole command and reconnect). */
   readonly mlsResync?: boolean;
+  /** `meeting-policy` with its `revision` (bridges from before it refuse the unknown field, and with it the change). */
+  readonly policyRevisions?: boolean;
 }
 
 interface Connection {
@@ -134,9 +136,9 @@ export class BridgeControl {
     return this.#settled(to.map((dc) => this.#send(dc, command)));
   }
 
-  /** A meeting's host policy changed: the bridge holding it re-checks its participants. */
-  meetingPolicy(datacenter: string, meeting: string, policy: MeetingPolicy): Promise<void> {
-    return this.#command(datacenter, { type: 'meeting-policy', meeting, policy });
+  /** A meeting's host policy changed (to the account's policy `revision`): the bridge holding it re-checks its participants. */
+  meetingPolicy(datacenter: string, meeting: string, policy: MeetingPolicy, revision: number): Promise<void> {
+    return this.#command(datacenter, { type: 'meeting-policy', meeting, policy, revision });
   }
 
   /** The meeting moved away from `from`: its bridge sends everyone to a fresh route. */
@@ -193,9 +195,11 @@ export class BridgeControl {
   #send(datacenter: string, command: ControlCommand, manifest?: string): Promise<void> {
     const connection = this.#connections.get(datacenter);
     if (!connection) return Promise.resolve();
+    const said = connection.abilities;
+    const spoken = command.type === 'meeting-policy' && said.policyRevisions !== true ? { type: command.type, meeting: command.meeting, policy: command.policy } : command;
     const sent = connection.queue.then(async () => {
       const seq = ++connection.seq;
-      const { token } = await issueControlMessage(this.#keys, { datacenter, nonce: connection.nonce, seq, command: { ...command } });
+      const { token } = await issueControlMessage(this.#keys, { datacenter, nonce: connection.nonce, seq, command: { ...spoken } });
       connection.socket.send(JSON.stringify(manifest === undefined ? { control: token } : { control: token, manifest }));
     });
     connection.queue = sent.catch((error: unknown) => {

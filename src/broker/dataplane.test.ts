@@ -8,6 +8,7 @@ import type { ControlCommand } from '../protocol/control-commands.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
 import { PlacementReleaser } from './placement-release.js';
 import { canadaStaysInCanada } from './policy-edits.fixture.js';
+import type { BridgeAbilities } from './control.js';
 import { catchUpBridge } from './recheck.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
 import { verifyControlMessage } from '../protocol/control-message.js';
@@ -25,10 +26,10 @@ afterEach(async () => {
 const { call, account, meeting, joinToken, allBridgesUp, route, ticketAt, claimWith, claim, admission, routeAndAdmit } = brokerApi(() => broker);
 
 /** What a bridge's control socket received (from the `from`th frame on): each frame verified as the bridge verifies it, then parsed. */
-function controlSocket(datacenter: string): { commands: (from?: number) => Promise<(ControlCommand & { seq: number })[]> } {
+function controlSocket(datacenter: string, abilities: BridgeAbilities = {}): { commands: (from?: number) => Promise<(ControlCommand & { seq: number })[]> } {
   const nonce = `nonce-${datacenter}-0123456789`;
   const frames: string[] = [];
-  broker.ctx.control.attach(datacenter, { send: (frame) => frames.push(frame) }, nonce);
+  broker.ctx.control.attach(datacenter, { send: (frame) => frames.push(frame) }, nonce, abilities);
   return {
     commands: async (from = 0) => {
       // Commands leave one after another on a promise chain: let it drain.
@@ -253,6 +254,35 @@ describe('policy changes reach the bridges', () => {
     expect((await call({ method: 'DELETE', url: `/v1/meetings/${m}`, headers: { authorization: `Bearer ${apiKey}` } })).statusCode).toBe(204);
     for (const socket of [usEast, caCentral]) expect((await socket.commands()).at(-1)).toMatchObject({ type: 'end', meeting: m });
     expect(await auditTypes()).toEqual(expect.arrayContaining(['placement.rehomed', 'meeting.ended']));
+  });
+});
+
+describe('an account’s policy revisions', () => {
+  it('number every change: the meeting’s bridge hears the revision if it said it takes one, and an admission answer carries it', async () => {
+    await allBridgesUp();
+    // A bridge from before revisions: the command it can parse, without the field.
+    const older = controlSocket('ca-central');
+    const { apiKey, id } = await account();
+    const m = await meeting(apiKey);
+    await routeAndAdmit(apiKey, m);
+    const put = async (allowedJurisdictions: string[]): Promise<void> => {
+      const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions } });
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    await put(['CA']);
+    expect((await older.commands()).slice(2)).toEqual([{ type: 'meeting-policy', meeting: m, policy: { hostCountry: 'US', accountJurisdictions: ['CA'] }, seq: 3 }]);
+
+    const newer = controlSocket('ca-central', { policyRevisions: true });
+    await put(['CA', 'US']);
+    await put(['CA']);
+    expect((await newer.commands()).slice(2).map((c) => c.type === 'meeting-policy' && [c.revision, c.policy.accountJurisdictions])).toEqual([
+      [2, ['CA', 'US']],
+      [3, ['CA']],
+    ]);
+    const ticket = await ticketAt('ca-central', m, 'CA');
+    const res = await admission('ca-central', { participant: decodeJwt(ticket).sub, meeting: m, outcome: 'admitted', ticket });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json<{ policyRevision?: number }>().policyRevision).toBe(3);
   });
 });
 

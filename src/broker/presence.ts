@@ -46,14 +46,14 @@ interface Hello {
 
 function helloOf(payload: unknown): Hello {
   const body = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
-  const { kind, nonce, boot, graceMs, mlsResync } = body;
+  const { kind, nonce, boot, graceMs, mlsResync, policyRevisions } = body;
   if (kind !== 'presence') throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', 'the first message must be a signed presence hello');
   if (typeof nonce !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(nonce)) throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', 'the presence hello needs a nonce of 16–64 base64url characters');
   if (typeof boot !== 'string' || boot.length === 0 || boot.length > 64) throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', 'the presence hello needs a boot id');
   if (typeof graceMs !== 'number' || !Number.isInteger(graceMs) || graceMs < 0 || graceMs > MAX_BRIDGE_GRACE_MS) {
     throw new GeobridgeError('BRIDGE_MESSAGE_INVALID', `the presence hello needs graceMs, a whole number of ms up to ${MAX_BRIDGE_GRACE_MS}`);
   }
-  return { nonce, boot, graceMs, abilities: { mlsResync: mlsResync === true } };
+  return { nonce, boot, graceMs, abilities: { mlsResync: mlsResync === true, policyRevisions: policyRevisions === true } };
 }
 
 /** Serves presence connections on the app's HTTP server. */

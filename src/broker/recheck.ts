@@ -170,9 +170,10 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?
     // A cascaded meeting has no home: its members stay on their own bridges, held to the policy in force (a change of
     // it sent while the bridge was away was lost), and its hops are planned again.
     if (ctx.config.cascade === true) {
-      const policy = meetingPolicyOf(await ctx.store.getAccount(meeting.accountId), meeting, true);
+      const account = await ctx.store.getAccount(meeting.accountId);
+      const policy = meetingPolicyOf(account, meeting, true);
       if (policy) {
-        await ctx.control.meetingPolicy(datacenter, id, policy);
+        await ctx.control.meetingPolicy(datacenter, id, policy, account?.policyRevision ?? 0);
         const here = present.filter((p) => p.meetingId === id);
         for (const e of outOfPolicy(ctx.policy.current.manifest, policy, here)) await ctx.control.evict(datacenter, { meeting: id, participant: e.participant, session: e.session, code: 'TICKET_OUTSIDE_FENCE', reason: e.reason });
       }

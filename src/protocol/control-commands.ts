@@ -41,6 +41,15 @@ export interface MeetingPolicyCommand {
   readonly type: 'meeting-policy';
   readonly meeting: string;
   readonly policy: MeetingPolicy;
+  /**
+   * The host account's policy revision (`Account.policyRevision`, 0 before
+   * the first change): a bridge keeps the highest it heard, so an older
+   * policy, read before a newer change or sent by another broker, that
+   * arrives late changes nothing. Only to bridges that said `policyRevisions`
+   * in their hello (older ones refuse an unknown field); absent from an
+   * older broker.
+   */
+  readonly revision?: number;
 }
 export interface MoveCommand {
   readonly type: 'move';
@@ -118,7 +127,7 @@ const meetingPolicy = objectOf({ hostCountry: (v) => typeof v === 'string' && /^
 
 const SCHEMAS: Readonly<Record<ControlCommand['type'], Schema>> = {
   policy: { version: count, sha256: (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) },
-  'meeting-policy': { meeting: ID, policy: meetingPolicy },
+  'meeting-policy': { meeting: ID, policy: meetingPolicy, revision: optional(count) },
   move: { meeting: ID, to: ID, reason: str(500) },
   end: { meeting: ID, reason: str(500) },
   evict: { meeting: ID, participant: ID, session: ID, code: nonEmpty(64), reason: str(500) },

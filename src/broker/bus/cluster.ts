@@ -187,8 +187,9 @@ export class Cluster implements ControlRelay {
     switch (command.type) {
       case 'meeting-policy': {
         const meeting = await store.getMeeting(command.meeting);
-        const policy = meeting && meetingPolicyOf(await store.getAccount(meeting.accountId), meeting, this.#parts.cascade);
-        return policy && { type: 'meeting-policy', meeting: command.meeting, policy };
+        const account = meeting && (await store.getAccount(meeting.accountId));
+        const policy = meeting && meetingPolicyOf(account, meeting, this.#parts.cascade);
+        return policy && { type: 'meeting-policy', meeting: command.meeting, policy, revision: account?.policyRevision ?? 0 };
       }
       case 'end': {
         const meeting = await store.getMeeting(command.meeting);

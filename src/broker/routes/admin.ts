@@ -149,7 +149,7 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
         for (const meeting of await ctx.store.listLiveMeetings()) {
           if (meeting.accountId !== existing.id) continue;
           const policy = meetingPolicyOf(updated, meeting, ctx.config.cascade);
-          for (const datacenter of await holdersOf(ctx, meeting.id)) await ctx.control.meetingPolicy(datacenter, meeting.id, policy);
+          for (const datacenter of await holdersOf(ctx, meeting.id)) await ctx.control.meetingPolicy(datacenter, meeting.id, policy, updated.policyRevision ?? 0);
         }
         await announceRecheck(ctx, recheck);
       });

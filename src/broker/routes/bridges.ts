@@ -170,7 +170,7 @@ async function meetingWithPolicy(ctx: BrokerContext, id: string): Promise<{ meet
  * participant here, which is audited. `when` says the admission was already
  * recorded, for the audit record.
  */
-async function admissible(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims, subject: RecordSubject, when?: string): Promise<{ meeting: Meeting; policy: MeetingPolicy | undefined }> {
+async function admissible(ctx: BrokerContext, datacenter: string, ticket: RouteTicketClaims, subject: RecordSubject, when?: string): Promise<{ meeting: Meeting; policy: MeetingPolicy | undefined; revision: number }> {
   // One read for meeting, account and placement: this runs twice on the join path.
   const context = await ctx.store.getMeetingContext(ticket.meeting);
   if (!context) throw new GeobridgeError('NOT_FOUND', `no meeting '${ticket.meeting}'.`);
@@ -186,7 +186,7 @@ async function admissible(ctx: BrokerContext, datacenter: string, ticket: RouteT
     await recordAudit(ctx, 'bridge.refusal', { datacenter, participant: ticket.sub, meeting: meeting.id, reason: `admission outside the fence under ${under} (${reason})` }, subject);
     throw new GeobridgeError('TICKET_OUTSIDE_FENCE', `under the policy in force, ${ticket.country} participants of this meeting may not use ${datacenter} (${reason}); the participant must ask for a fresh route.`);
   }
-  return { meeting, policy };
+  return { meeting, policy, revision: account?.policyRevision ?? 0 };
 }
 
 /**
@@ -318,7 +318,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
         tags: ['bridges'],
         summary: 'Signed report of a participant admitted, refused or gone; an admission is answered with the policy the meeting is held to (and, in a cascaded meeting, how the participant enters its MLS group)',
         body: Signed,
-        response: { 200: Type.Object({ recorded: Type.Boolean(), policy: Type.Optional(MeetingPolicySchema), group: Type.Optional(GroupEntry) }) },
+        response: { 200: Type.Object({ recorded: Type.Boolean(), policy: Type.Optional(MeetingPolicySchema), policyRevision: Type.Optional(Type.Integer({ minimum: 0 })), group: Type.Optional(GroupEntry) }) },
       },
     },
     async (request) => {
@@ -376,10 +376,11 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const group = ctx.config.cascade === true ? admitToGroup(ctx, meeting.id, { id: body.participant, name: ticket.name, country: ticket.country, datacenter, session: ticket.decision }, body.mls, body.e2ee !== false) : undefined;
       // Checked again now that the row is written: a policy change that listed the members before it did not see this
       // one, and a bridge applies that change's commands only to sessions it already holds. Either the change is seen
-      // here, or the change sees the row. The answer carries the policy read now.
-      let held: MeetingPolicy | undefined;
+      // here, or the change sees the row. The answer carries the policy read now, with its revision: a bridge that has
+      // heard a later one keeps that.
+      let held: { policy: MeetingPolicy | undefined; revision: number };
       try {
-        held = (await admissible(ctx, datacenter, ticket, subject, 'while it was being recorded')).policy;
+        held = await admissible(ctx, datacenter, ticket, subject, 'while it was being recorded');
       } catch (error) {
         await withdrawAdmission(ctx, datacenter, ticket, replaced, isGeobridgeError(error) ? error.code : 'TICKET_OUTSIDE_FENCE', (line) => { request.log.warn(line); });
         throw error;
@@ -398,7 +399,7 @@ export function bridgeRoutes(app: BrokerApp, ctx: BrokerContext): void {
           await ctx.control.evict(replaced.datacenter, { meeting: meeting.id, participant: body.participant, session: replaced.session, code: 'SESSION_REPLACED', reason: 'this participant joined again from another connection' });
         }
       }
-      return { recorded: true, ...(held ? { policy: mutableCopy(held) } : {}), ...(group ? { group } : {}) };
+      return { recorded: true, ...(held.policy ? { policy: mutableCopy(held.policy), policyRevision: held.revision } : {}), ...(group ? { group } : {}) };
     },
   );
 

@@ -16,6 +16,7 @@ function copyAccount(a: Account): Account {
     homeCountry: a.homeCountry,
     ...(a.plan === undefined ? {} : { plan: a.plan }),
     ...(a.allowedJurisdictions === undefined ? {} : { allowedJurisdictions: [...a.allowedJurisdictions] }),
+    ...(a.policyRevision === undefined ? {} : { policyRevision: a.policyRevision }),
     apiKeyHash: a.apiKeyHash,
     createdAt: a.createdAt,
   };
@@ -111,6 +112,7 @@ export class MemoryStore implements Store {
         homeCountry: current.homeCountry,
         ...(policy.plan === undefined ? {} : { plan: policy.plan }),
         ...(policy.allowedJurisdictions === undefined ? {} : { allowedJurisdictions: policy.allowedJurisdictions }),
+        policyRevision: (current.policyRevision ?? 0) + 1,
         apiKeyHash: current.apiKeyHash,
         createdAt: current.createdAt,
       });

@@ -84,6 +84,10 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE signing_keys ADD COLUMN holder TEXT;
   `,
+  // Account.policyRevision: every change of an account's policy counts up (the row lock orders concurrent changes).
+  `
+  ALTER TABLE accounts ADD COLUMN policy_revision INTEGER NOT NULL DEFAULT 0 CHECK (policy_revision >= 0);
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -107,6 +111,7 @@ interface AccountRow {
   allowed_jurisdictions: string[] | null;
   api_key_hash: string;
   created_at: string;
+  policy_revision?: number;
 }
 interface MeetingRow {
   id: string;
@@ -138,6 +143,7 @@ function rowToAccount(r: AccountRow): Account {
     homeCountry: r.home_country,
     ...(r.plan === null ? {} : { plan: r.plan }),
     ...(r.allowed_jurisdictions === null ? {} : { allowedJurisdictions: r.allowed_jurisdictions }),
+    ...(r.policy_revision ? { policyRevision: r.policy_revision } : {}),
     apiKeyHash: r.api_key_hash,
     createdAt: r.created_at,
   };
@@ -255,7 +261,7 @@ export class PostgresStore implements Store {
 
   async updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account> {
     const [row] = (
-      await this.#query<AccountRow>(`update policy of account ${id}`, 'UPDATE accounts SET plan = $2, allowed_jurisdictions = $3 WHERE id = $1 RETURNING *', [
+      await this.#query<AccountRow>(`update policy of account ${id}`, 'UPDATE accounts SET plan = $2, allowed_jurisdictions = $3, policy_revision = policy_revision + 1 WHERE id = $1 RETURNING *', [
         id,
         policy.plan ?? null,
         jsonParam(policy.allowedJurisdictions),

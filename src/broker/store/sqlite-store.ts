@@ -93,6 +93,10 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE signing_keys ADD COLUMN holder TEXT;
   `,
+  // Account.policyRevision: every change of an account's policy counts up.
+  `
+  ALTER TABLE accounts ADD COLUMN policy_revision INTEGER NOT NULL DEFAULT 0 CHECK (policy_revision >= 0);
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -106,6 +110,7 @@ interface AccountRow {
   allowed_jurisdictions: string | null;
   api_key_hash: string;
   created_at: string;
+  policy_revision?: number;
 }
 interface MeetingRow {
   id: string;
@@ -150,6 +155,7 @@ function rowToAccount(r: AccountRow): Account {
     homeCountry: r.home_country,
     ...(r.plan === null ? {} : { plan: r.plan }),
     ...(r.allowed_jurisdictions === null ? {} : { allowedJurisdictions: JSON.parse(r.allowed_jurisdictions) as string[] }),
+    ...(r.policy_revision ? { policyRevision: r.policy_revision } : {}),
     apiKeyHash: r.api_key_hash,
     createdAt: r.created_at,
   };
@@ -248,7 +254,7 @@ function prepareStatements(db: Database.Database) {
     getAccount: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
     findAccountByApiKeyHash: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE api_key_hash = ?'),
     updateAccountPolicy: db.prepare<{ id: string; plan: string | null; allowed_jurisdictions: string | null }, AccountRow>(
-      'UPDATE accounts SET plan = @plan, allowed_jurisdictions = @allowed_jurisdictions WHERE id = @id RETURNING *',
+      'UPDATE accounts SET plan = @plan, allowed_jurisdictions = @allowed_jurisdictions, policy_revision = policy_revision + 1 WHERE id = @id RETURNING *',
     ),
     listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, id'),
     insertMeeting: db.prepare<MeetingRow>(

@@ -88,15 +88,26 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect((await store.listAccounts()).map((a) => a.id)).toEqual(['c', 'a', 'b']);
       });
 
-      it('replaces the policy (absent fields are cleared) and returns the updated account', async () => {
+      it('replaces the policy (absent fields are cleared), counts its revisions and returns the updated account', async () => {
         await store.createAccount(account('a1', { plan: 'standard', allowedJurisdictions: ['DE'] }));
+        expect((await store.getAccount('a1'))?.policyRevision, 'a new account').toBeUndefined();
         const narrowed = await store.updateAccountPolicy('a1', { plan: 'government', allowedJurisdictions: ['DE', 'AT'] });
-        expect(narrowed).toStrictEqual(account('a1', { plan: 'government', allowedJurisdictions: ['DE', 'AT'] }));
+        expect(narrowed).toStrictEqual(account('a1', { plan: 'government', allowedJurisdictions: ['DE', 'AT'], policyRevision: 1 }));
         expect(await store.getAccount('a1')).toStrictEqual(narrowed);
 
         const cleared = await store.updateAccountPolicy('a1', {});
-        expect(cleared).toStrictEqual(account('a1'));
-        expect(await store.getAccount('a1')).toStrictEqual(account('a1'));
+        expect(cleared).toStrictEqual(account('a1', { policyRevision: 2 }));
+        expect(await store.getAccount('a1')).toStrictEqual(cleared);
+        await store.createMeeting(meeting('m1', 'a1'));
+        expect((await store.getMeetingContext('m1'))?.account, 'the account a route reads').toStrictEqual(cleared);
+      });
+
+      it('gives concurrent policy changes distinct revisions, the last written the highest', async () => {
+        await store.createAccount(account('a1'));
+        const changes = await Promise.all(['DE', 'FR', 'IT', 'ES'].map((code) => store.updateAccountPolicy('a1', { allowedJurisdictions: [code] })));
+        expect(changes.map((a) => a.policyRevision).sort()).toEqual([1, 2, 3, 4]);
+        const last = changes.find((a) => a.policyRevision === 4);
+        expect(await store.getAccount('a1')).toStrictEqual(last);
       });
 
       it('rejects a policy update for an unknown account with STORE_NOT_FOUND', async () => {

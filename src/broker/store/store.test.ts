@@ -110,7 +110,7 @@ describe('SqliteStore', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.prepare('SELECT max(version) AS v FROM schema_version').get()).toEqual({ v: SCHEMA_VERSION });
-      expect(SCHEMA_VERSION).toBe(4);
+      expect(SCHEMA_VERSION).toBe(5);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();
@@ -135,6 +135,9 @@ describe('SqliteStore', () => {
     const store = SqliteStore.open(path);
     try {
       expect(await store.listParticipants('m1')).toStrictEqual([{ id: 'p1', meetingId: 'm1', country: 'US', joinedAt: 'then', datacenter: '', session: '' }]);
+      // Its accounts start counting policy revisions from the upgrade.
+      expect((await store.getAccount('a1'))?.policyRevision).toBeUndefined();
+      expect((await store.updateAccountPolicy('a1', { allowedJurisdictions: ['US'] })).policyRevision).toBe(1);
     } finally {
       await store.close();
     }

@@ -15,6 +15,12 @@ export interface Account {
   readonly plan?: string;
   /** Data routing control: the jurisdictions its meetings may use (ISO codes); absent = no narrowing. */
   readonly allowedJurisdictions?: readonly string[];
+  /**
+   * How many times `updateAccountPolicy` changed the policy (absent: never).
+   * Bridges keep a meeting's policy of the highest revision they hear, so
+   * changes made at once on two brokers cannot reach a bridge out of order.
+   */
+  readonly policyRevision?: number;
   /** SHA-256 (hex) of the account's API key; the key itself is shown once and never stored. */
   readonly apiKeyHash: string;
   readonly createdAt: string;
