@@ -7,7 +7,8 @@ import type { CiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MlsJoinedMessage, MlsSubmitMessage } from '../protocol/signalling.js';
 import { MlsRelay, type Outgoing } from '../mls/relay.js';
-import { loadCipherSuite } from '../mls/group.js';
+import { createKeyPackage, encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
+import { createMemberIdentity, generateSignatureKeyPair } from '../mls/identity.js';
 import { firstCounter } from '../mls/kid.js';
 import { createTestBroker, MEETING, newMember, type TestBroker } from '../mls/test-broker.fixture.js';
 import { holdingOf, MeetingKeys, type CarriedGroup, type E2eeEpoch } from '../sdk/meeting-keys.js';
@@ -33,6 +34,9 @@ class Room {
   readonly keyPackages = new Map<string, string>();
   /** Commits sent while set are lost on the way (a delivery service that went down before it answered). */
   losing = false;
+  /** Errors the participants report, kept while set (a test that expects them); thrown otherwise. */
+  collecting = false;
+  readonly errors: string[] = [];
 
   admit(id: string, addBatchMs?: number, carried?: CarriedGroup, rejoinGraceMs?: number): MeetingKeys {
     const others = [...this.keys.keys()];
@@ -51,7 +55,8 @@ class Room {
       onEpoch: (epoch) => this.epochs.set(id, epoch),
       onRoster: () => undefined,
       onError: (error) => {
-        throw error;
+        if (!this.collecting) throw error;
+        this.errors.push(`${id}: ${error instanceof Error ? error.message : String(error)}`);
       },
       ...(addBatchMs !== undefined ? { addBatchMs } : {}),
       ...(carried ? { carried } : {}),
@@ -104,6 +109,13 @@ class Room {
     return next;
   }
 
+  /** A participant with no MeetingKeys (a hostile client) is admitted and announced, and sends `message`. */
+  intruder(id: string, message: MlsSubmitMessage): void {
+    this.relay.admit(id, this.keys.size);
+    for (const keys of this.keys.values()) keys.peerJoined({ id, name: id.toUpperCase() });
+    this.#submit(id, message);
+  }
+
   /** Relays `from`'s last key package again, as a retry that crossed its Welcome would. */
   resend(from: string): void {
     const data = this.keyPackages.get(from);
@@ -115,6 +127,45 @@ class Room {
     for (const k of this.keys.values()) k.close();
   }
 }
+
+describe('MeetingKeys against a hostile participant or bridge', () => {
+  it('drops a key package that cannot be added, so it holds up no newcomer after it', async () => {
+    const room = new Room();
+    room.collecting = true;
+    room.admit('ada', 0);
+    expect(await room.agreed()).toBe(0n);
+    // Mallory's credential names no identity the broker signed: every commit carrying it fails the credential check.
+    const forged = await createKeyPackage(createMemberIdentity(await generateSignatureKeyPair(cs), 'not an identity assertion'), cs);
+    room.intruder('mallory', { type: 'mls', kind: 'key-package', data: Buffer.from(encodeKeyPackage(forged)).toString('base64url') });
+    room.admit('bo', 0);
+    room.admit('cy', 0);
+    await room.agreed();
+    expect([...room.epochs.values()].map((e) => e.members.map((m) => m.participant).sort())).toEqual([['ada', 'bo', 'cy'], ['ada', 'bo', 'cy'], ['ada', 'bo', 'cy']]);
+    expect(room.errors.some((e) => e.startsWith('ada: The key package of participant mallory cannot be added, and was dropped'))).toBe(true);
+    room.close();
+  });
+
+  it('stays in the group it holds when a bridge asks it to found a new one, and follows the group on', async () => {
+    const room = new Room();
+    room.collecting = true;
+    room.admit('ada', 0);
+    room.admit('bo', 0);
+    room.admit('cy', 0);
+    const agreed = await room.agreed();
+    const code = room.epochs.get('bo')?.securityCode;
+    room.keys.get('bo')?.found();
+    await new Promise((r) => setTimeout(r, 300));
+    expect([room.epochs.get('bo')?.epoch, room.epochs.get('bo')?.securityCode, room.epochs.get('bo')?.generation]).toEqual([agreed, code, 1]);
+    expect(room.errors).toEqual(['bo: The bridge asked this member to found a new group while it holds the meeting’s group; it stays in the group it holds.']);
+    // Cy leaves: Ada removes her, and Bo, still in the group, takes the epoch Cy cannot read.
+    room.keys.get('cy')?.close();
+    room.keys.delete('cy');
+    room.relay.left('cy', [...room.keys.keys()]);
+    for (const k of room.keys.values()) k.peerLeft('cy');
+    expect(await room.agreed()).toBe(agreed + 1n);
+    room.close();
+  });
+});
 
 describe('MeetingKeys', () => {
   it('makes a commit lost with a delivery service that restarted again when asked what it holds (resync)', async () => {

@@ -238,7 +238,7 @@ class BrowserPeer implements PeerHandle<MediaStreamTrack> {
   setKeys(epoch: E2eeEpoch): void {
     if (!this.worker) return;
     const { keys } = epoch;
-    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownIndex, senders: keys.memberIndices, ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}), ...(keys.layout !== undefined ? { layout: keys.layout } : {}) }).catch(() => undefined);
+    void setKeys(this.worker, { epoch: epoch.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownIndex, senders: keys.memberIndices, ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}), ...(keys.layout !== undefined ? { layout: keys.layout } : {}), generation: epoch.generation }).catch(() => undefined);
   }
 
   /** Remote tracks still carried, and decoded video frames plus audio samples that were not concealment (undecryptable frames never decode). */

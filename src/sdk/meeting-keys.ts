@@ -76,6 +76,13 @@ import {
 /** A new epoch: its SFrame keys, the code members compare, and who is in it. */
 export interface E2eeEpoch {
   readonly epoch: bigint;
+  /**
+   * Which group of this connection the epoch is of: 1 for the first, one
+   * more for each group entered since (founded, joined from a Welcome after
+   * being pushed out). Epochs start again at 0 in a new group, so the frame
+   * crypter takes a higher generation as new keys whatever its epoch.
+   */
+  readonly generation: number;
   readonly securityCode: string;
   readonly keys: EpochKeys;
   /** Every leaf: its index, the participant and name its broker-signed credential names, and its key's fingerprint. */
@@ -232,6 +239,8 @@ export class MeetingKeys {
   readonly #departures = new Map<string, ReturnType<typeof setTimeout>>();
   /** The carried epoch and how many connections sent in it before this one, for our first CTR. */
   #carriedEpoch: { readonly epoch: bigint; readonly connections: number } | undefined;
+  /** Groups entered on this connection (E2eeEpoch.generation). */
+  #generation = 0;
 
   constructor(options: MeetingKeysOptions) {
     this.#options = options;
@@ -275,6 +284,7 @@ export class MeetingKeys {
       this.#bundle = await (this.#options.prepared ?? prepareMember(this.#client, this.#options.joinToken));
       if (entry === 'found') {
         this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
+        this.#generation++;
         this.#announceHeld();
         await this.#entered();
       } else {
@@ -304,6 +314,7 @@ export class MeetingKeys {
     this.#joinedEpoch = carried.joinedEpoch;
     this.#run(async () => {
       this.#group = group;
+      this.#generation++;
       await this.#entered();
       // Only for a fallback (found, retry): the group we carry needs no key package.
       this.#bundle = await (this.#options.prepared ?? prepareMember(this.#client, this.#options.joinToken));
@@ -421,6 +432,7 @@ export class MeetingKeys {
           } catch {
             return; // A Welcome for other newcomers: it opens only for the key packages it adds.
           }
+          this.#generation++;
           this.#announceHeld();
           this.#joinedEpoch = undefined; // set by #entered: this group's first epoch
           await this.#entered();
@@ -477,12 +489,19 @@ export class MeetingKeys {
   found(): void {
     this.#run(async () => {
       if (!this.#bundle) return;
+      if (this.#group) {
+        // We hold it: founding another would leave the members we share keys with. Say so (an honest bridge missed
+        // it) and go on; a bridge that asks again gains nothing.
+        this.#announceHeld();
+        throw new GeobridgeError('MLS_MESSAGE_REJECTED', 'The bridge asked this member to found a new group while it holds the meeting’s group; it stays in the group it holds.');
+      }
       this.#draft = undefined;
       this.#replaced.clear();
       // A new group (same group id, epochs from 0): chat held for the old one can never be read in it.
       this.#held = [];
       this.#joinedEpoch = undefined;
       this.#group = await createMeetingGroup(this.#policy, this.#bundle, await (suite ??= loadCipherSuite()));
+      this.#generation++;
       this.#announceHeld();
       await this.#entered();
     });
@@ -579,7 +598,7 @@ export class MeetingKeys {
     for (const k of this.#replaced) if (!keys.has(k)) this.#replaced.delete(k);
     const sframe = await epochKeys(group);
     const before = this.#carriedEpoch?.epoch === sframe.epoch ? this.#carriedEpoch.connections : 0;
-    this.#options.onEpoch({ epoch: sframe.epoch, securityCode: securityCode(group), keys: before > 0 ? { ...sframe, firstCounter: firstCounter(before) } : sframe, members: current });
+    this.#options.onEpoch({ epoch: sframe.epoch, generation: this.#generation, securityCode: securityCode(group), keys: before > 0 ? { ...sframe, firstCounter: firstCounter(before) } : sframe, members: current });
     this.#publishRoster();
     await this.#releaseHeld();
     await this.#commitIfCommitter();
@@ -611,7 +630,7 @@ export class MeetingKeys {
     const live = current.filter(stays);
     if (Math.min(...live.map((m) => m.leafIndex)) !== me) return;
     const gone = current.filter((m) => !stays(m)).map((m) => m.leafIndex);
-    const adds = [...this.#waiting.entries()].filter(([p]) => this.#present.has(p)).map(([, kp]) => kp);
+    const adds = [...this.#waiting.entries()].filter(([p]) => this.#present.has(p));
     if (gone.length === 0 && adds.length === 0) return;
     if (gone.length === 0 && !this.#batchDue && this.#keyPackagesExpected(current)) {
       this.#batchTimer ??= setTimeout(() => {
@@ -624,9 +643,36 @@ export class MeetingKeys {
     clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
     this.#batchDue = false;
-    const draft = gone.length > 0 ? await removeMembers(group, gone) : await addMembers(group, adds);
+    const draft = gone.length > 0 ? await removeMembers(group, gone) : await this.#addWaiting(group, adds);
+    if (draft === undefined) return;
     this.#draft = draft;
     this.#options.send({ type: 'mls', kind: 'commit', data: base64url(draft.commit), ...(draft.welcome ? { welcome: base64url(draft.welcome) } : {}), tag: groupTag(draft.group) });
+  }
+
+  /**
+   * Commits adding the waiting participants' key packages. One that cannot be
+   * added (its credential fails, it is malformed) would fail every commit
+   * that carries it, and so hold up every newcomer after it: when the whole
+   * batch fails, each is tried alone, and those that fail alone are dropped
+   * (their senders time out and join again with a fresh one).
+   */
+  async #addWaiting(group: MeetingGroup, adds: readonly (readonly [string, Uint8Array])[]): Promise<CommitDraft | undefined> {
+    try {
+      return await addMembers(group, adds.map(([, kp]) => kp));
+    } catch (error) {
+      const fine: Uint8Array[] = [];
+      for (const [participant, kp] of adds) {
+        try {
+          await addMembers(group, [kp]);
+          fine.push(kp);
+        } catch (alone) {
+          this.#waiting.delete(participant);
+          this.#options.onError(new GeobridgeError('MLS_CREDENTIAL_REJECTED', `The key package of participant ${participant} cannot be added, and was dropped: ${alone instanceof Error ? alone.message : String(alone)}`));
+        }
+      }
+      if (fine.length === 0) throw error;
+      return addMembers(group, fine);
+    }
   }
 }
 

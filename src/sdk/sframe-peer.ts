@@ -35,6 +35,8 @@ export interface E2eeKeys {
   readonly firstCounter?: bigint;
   /** The epoch's video frame layout (default 'split'; src/mls/kid.ts `FrameLayout`). */
   readonly layout?: FrameLayout;
+  /** Which group of the connection the epoch is of (E2eeEpoch.generation): a higher one replaces every key at once. */
+  readonly generation?: number;
 }
 
 /** What the worker reports on its own: a key switch (request a key frame then), or an unexpected error. */
@@ -139,7 +141,7 @@ function channel(worker: Worker): Channel {
  * the current one; rejects on malformed keys (a bug in the caller).
  */
 export async function setKeys(worker: Worker, keys: E2eeKeys): Promise<KeysResult> {
-  const reply = await channel(worker).request({ type: 'keys', epoch: keys.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownLeaf, senders: [...keys.senders], ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}), ...(keys.layout !== undefined ? { layout: keys.layout } : {}) });
+  const reply = await channel(worker).request({ type: 'keys', epoch: keys.epoch, baseKey: keys.baseKey, ownLeaf: keys.ownLeaf, senders: [...keys.senders], ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}), ...(keys.layout !== undefined ? { layout: keys.layout } : {}), ...(keys.generation !== undefined ? { generation: keys.generation } : {}) });
   if (reply.type !== 'keys') throw new Error(`unexpected reply ${reply.type} from the E2EE worker`);
   if (reply.result === 'invalid') throw new TypeError(`the E2EE worker refused the keys of epoch ${String(keys.epoch)}: ${reply.message ?? ''}`);
   return reply.result;

@@ -372,6 +372,27 @@ describe('FrameCrypter', () => {
     expect(c.stats()).toMatchObject({ sendEpoch: 3, receiveEpochs: [3] });
   });
 
+  it('takes a new group’s keys whatever their epoch, drops every key of the old one at once, and refuses an older group’s', async () => {
+    const OTHER = new Uint8Array(16).fill(9);
+    const c = new FrameCrypter({ crypto, holdMs: 0 });
+    expect(await c.setKeys({ ...keys(7, 0), generation: 1 })).toBe('installed');
+    const oldMember = new FrameCrypter({ crypto });
+    await oldMember.setKeys({ ...keys(7, 1), generation: 1 });
+    // A new group (founded, or joined after being pushed out): epoch 0 again, another base key.
+    expect(await c.setKeys({ ...keys(0, 0, OTHER), generation: 2 })).toBe('installed');
+    expect(c.stats()).toMatchObject({ sendEpoch: 0, receiveEpochs: [0] });
+    const sent = await c.encrypt('audio', Uint8Array.of(1, 2, 3));
+    if (!sent) throw new Error('not sent');
+    // Nothing sent now opens under the old group's keys, and nothing of the old group opens here.
+    expect(await oldMember.decrypt('audio', sent)).toBeUndefined();
+    const fromOld = await oldMember.encrypt('audio', Uint8Array.of(4));
+    if (!fromOld) throw new Error('not sent');
+    expect(await c.decrypt('audio', fromOld)).toBeUndefined();
+    expect(await c.setKeys({ ...keys(9, 0), generation: 1 })).toBe('stale');
+    expect(await c.setKeys({ ...keys(0, 0, OTHER), generation: 2 })).toBe('stale');
+    expect(await c.setKeys({ ...keys(1, 0, OTHER), generation: 2 })).toBe('installed');
+  });
+
   it('keeps at most the previous epoch, and replaces one whose KIDs an epoch 16 later would reuse', async () => {
     const clock = fakeClock();
     const c = new FrameCrypter({ crypto, schedule: clock.schedule });

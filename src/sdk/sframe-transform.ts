@@ -107,6 +107,12 @@ export interface KeysMessage {
   readonly firstCounter?: bigint;
   /** How this epoch's video frames are laid out (default 'split'; see the file comment). Audio frames, with no clear prefix, are the same in both. */
   readonly layout?: FrameLayout;
+  /**
+   * Which group the epoch is of (default 0): a higher one is a new group,
+   * whose epochs start again at 0, and replaces every key held at once; a
+   * lower one is stale. Within one group, only a newer epoch is taken.
+   */
+  readonly generation?: number;
 }
 
 export type { FrameLayout } from '../mls/kid.js';
@@ -157,6 +163,7 @@ function signal(): { readonly promise: Promise<void>; readonly resolve: () => vo
 
 interface Epoch {
   readonly epoch: bigint;
+  readonly generation: number;
   readonly installed: InstalledKids;
   readonly layout: FrameLayout;
 }
@@ -225,14 +232,17 @@ export class FrameCrypter {
 
   async #install(keys: KeysMessage): Promise<KeysResult> {
     const epoch = BigInt(keys.epoch);
+    const generation = keys.generation ?? 0;
     const newest = this.#epochs.at(-1);
-    if (newest !== undefined && epoch <= newest.epoch) return 'stale';
+    if (newest !== undefined && (generation < newest.generation || (generation === newest.generation && epoch <= newest.epoch))) return 'stale';
+    // A new group: nothing of the old one is kept, nor sent with (its members may include someone the new one left out).
+    const sameGroup = newest !== undefined && generation === newest.generation;
     // Keep only the current epoch as "previous"; the KID holds epoch mod 16, so one exactly 16k later would collide with it.
-    const keep = newest !== undefined && (epoch - newest.epoch) % 16n !== 0n ? newest : undefined;
+    const keep = sameGroup && (epoch - newest.epoch) % 16n !== 0n ? newest : undefined;
     for (const e of this.#epochs) if (e !== keep) this.#retire(e);
     const members = [...new Set([...keys.senders, keys.ownLeaf])];
     const installed = await installEpochKeys(this.#ctx, { epoch, baseKey: keys.baseKey, ownIndex: keys.ownLeaf, memberIndices: members, ...(keys.firstCounter !== undefined ? { firstCounter: keys.firstCounter } : {}) });
-    const entry: Epoch = { epoch, installed, layout: keys.layout ?? 'split' };
+    const entry: Epoch = { epoch, generation, installed, layout: keys.layout ?? 'split' };
     this.#epochs = keep ? [keep, entry] : [entry];
     this.#gaveUp.clear();
     this.#nextInstall.resolve();
@@ -504,7 +514,7 @@ export function parseTransformOptions(value: unknown): TransformOptions | undefi
 
 /** Checks a keys message's shape; a string saying what is wrong, or undefined. */
 export function checkKeysMessage(value: Record<string, unknown>): string | undefined {
-  const { epoch, baseKey, ownLeaf, senders, firstCounter, layout } = value;
+  const { epoch, baseKey, ownLeaf, senders, firstCounter, layout, generation } = value;
   const epochOk = (typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0) || (typeof epoch === 'bigint' && epoch >= 0n);
   if (!epochOk) return 'epoch must be a non-negative integer';
   if (!(baseKey instanceof Uint8Array) || baseKey.length < 16) return 'baseKey must be a Uint8Array of at least 16 bytes';
@@ -513,6 +523,7 @@ export function checkKeysMessage(value: Record<string, unknown>): string | undef
   if (!Array.isArray(senders) || !senders.every(leaf)) return 'senders must be an array of leaf indices';
   if (firstCounter !== undefined && !(typeof firstCounter === 'bigint' && firstCounter >= 0n && firstCounter < 1n << 64n)) return 'firstCounter must be a bigint in 0..2^64-1';
   if (layout !== undefined && layout !== 'split' && layout !== 'whole') return "layout must be 'split' or 'whole'";
+  if (generation !== undefined && !(typeof generation === 'number' && Number.isSafeInteger(generation) && generation >= 0)) return 'generation must be a non-negative integer';
   return undefined;
 }
 
