@@ -37,6 +37,8 @@ let a: RunningBroker;
 let b: RunningBroker;
 let bridge: RunningBridge;
 let proxy: TcpProxy;
+/** Between broker A and Redis. */
+let proxyA: TcpProxy;
 /** What afterAll undoes, last first: only what beforeAll got to start. */
 const cleanups: (() => Promise<unknown>)[] = [];
 let privateJwk: JWK;
@@ -62,6 +64,7 @@ async function api(broker: RunningBroker, method: string, path: string, token: s
 }
 
 let apiKey = '';
+let accountId = '';
 let meeting = '';
 
 /** A route for a participant in the US asked of `broker`, with a join token `issuer` minted. */
@@ -83,7 +86,9 @@ beforeAll(async () => {
   const identity = await generateBridgeIdentity();
   privateJwk = identity.privateJwk;
   writeFileSync(join(root, 'bridge-keys.yaml'), `us-east: ${identity.publicKey}\n`);
-  a = await startOn('a', REDIS_URL);
+  proxyA = await startTcpProxy('127.0.0.1', Number(new URL(REDIS_URL).port || 6379));
+  cleanups.push(() => proxyA.close());
+  a = await startOn('a', `redis://127.0.0.1:${String(proxyA.port)}`);
   cleanups.push(() => a.close());
   // One log, one log key: B starts with A's.
   const bKeys = join(root, 'b', 'keys');
@@ -95,6 +100,7 @@ beforeAll(async () => {
   cleanups.push(() => b.close());
   const account = await api(a, 'POST', '/v1/accounts', ADMIN, { name: 'Cluster', homeCountry: 'US' });
   apiKey = String(account.json.apiKey);
+  accountId = String(account.json.id);
   meeting = String((await api(a, 'POST', '/v1/meetings', apiKey, { title: 'Across brokers' })).json.id);
   bridge = await startBridge({
     datacenter: 'us-east',
@@ -176,6 +182,46 @@ describe('two brokers, one PostgreSQL, one Redis', () => {
     expect(res.status).toBe(204);
     await eventually('the bridge on A ends it', ended, 10_000);
   });
+
+  it('a change made on a broker that cannot hear the bus is refused; one made on another reaches its bridges once it hears again', async () => {
+    const held = String((await api(a, 'POST', '/v1/meetings', apiKey, { title: 'Ended while A was deaf' })).json.id);
+    const route = await api(a, 'POST', '/v1/route', String((await api(a, 'POST', `/v1/meetings/${held}/join-tokens`, apiKey, { name: 'Ann' })).json.token), { country: 'US' });
+    const ws = new WebSocket(bridge.url, SIGNALLING_SUBPROTOCOL);
+    const heard: { type: string; code?: string }[] = [];
+    ws.on('message', (data: Buffer) => heard.push(JSON.parse(data.toString('utf8')) as { type: string; code?: string }));
+    ws.on('error', () => undefined);
+    cleanups.push(() => {
+      ws.terminate();
+      return Promise.resolve();
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'join', ticket: route.json.ticket, challenge: newChallenge() }));
+    await eventually('Ann admitted on the bridge present on A', () => heard.some((m) => m.type === 'admitted'), 15_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}; route ${String(route.status)}, heard ${JSON.stringify(heard)}`);
+    });
+    const ended = (): boolean => bridgeLog.some((l) => l.msg === 'control' && l.command === 'end' && l.meeting === held);
+
+    await proxyA.cut();
+    await eventually('A not ready', async () => (await readyz(a)).status === 503, 15_000);
+    // On A, what the other brokers' bridges would not hear is refused, not half done.
+    const refusals = [
+      await api(a, 'DELETE', `/v1/meetings/${held}`, apiKey),
+      await api(a, 'PUT', `/v1/accounts/${accountId}/policy`, ADMIN, { allowedJurisdictions: ['US'] }),
+      await api(a, 'PUT', '/v1/manifest', ADMIN, `${readFileSync(WORLD, 'utf8')}\n# refused on A\n`),
+      await api(a, 'POST', '/v1/admin/keys/rotate', ADMIN),
+    ];
+    expect(refusals.map((r) => [r.status, r.json.code])).toEqual(Array.from({ length: 4 }, () => [503, 'BUS_UNAVAILABLE']));
+    // Ended on B: B tells A over the bus, which A does not hear.
+    const res = await fetch(new URL(`/v1/meetings/${held}`, b.url), { method: 'DELETE', headers: { authorization: `Bearer ${apiKey}` } });
+    expect(res.status).toBe(204);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(ended(), 'the bridge heard of the end while A was deaf').toBe(false);
+
+    await proxyA.restore();
+    await eventually('A catches its bridge up: the meeting ends there', ended, 15_000);
+    await eventually('Ann is told', () => heard.some((m) => m.code === 'MEETING_ENDED'), 10_000);
+    expect(heard.filter((m) => m.type === 'refused' || m.type === 'error').map((m) => m.code)).toContain('MEETING_ENDED');
+  }, 60_000);
 
   it('a heartbeat broker A accepted is refused by broker B as a replay', async () => {
     const message = await signBridgeMessage(privateJwk, 'us-east', { kind: 'heartbeat', participants: 0, cpu: 0, draining: false, url: bridge.url }, { now: new Date(), seq: Date.now() * 1000 + 999_999 });

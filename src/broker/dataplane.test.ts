@@ -287,7 +287,7 @@ describe('an account’s policy revisions', () => {
 });
 
 describe('a bridge that reconnects is caught up', () => {
-  it('is told to move the meetings it still carries that moved while it was away, and to close those that ended', async () => {
+  it('is told to move the meetings it still carries that moved while it was away, to close those that ended, and the policy of the one it holds', async () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const moved = await meeting(apiKey);
@@ -302,8 +302,8 @@ describe('a bridge that reconnects is caught up', () => {
     const usEast = controlSocket('us-east');
     await catchUpBridge(broker.ctx, 'us-east');
     const missed = (await usEast.commands()).slice(2).map((c) => ({ type: c.type, meeting: 'meeting' in c ? c.meeting : undefined }));
-    expect(missed).toEqual(expect.arrayContaining([{ type: 'move', meeting: moved }, { type: 'end', meeting: ended }]));
-    expect(missed).toHaveLength(2);
+    expect(missed).toEqual(expect.arrayContaining([{ type: 'move', meeting: moved }, { type: 'end', meeting: ended }, { type: 'meeting-policy', meeting: stays }]));
+    expect(missed).toHaveLength(3);
   });
 });
 

@@ -147,7 +147,8 @@ export async function announceRecheck(ctx: BrokerContext, outcome: RecheckOutcom
 /**
  * Tells a bridge that has just (re)connected its control channel what it may
  * have missed while it was away: meetings it still carries members of that
- * have since moved elsewhere or ended; in a cascade, its hops
+ * have since moved elsewhere or ended, the policy of each it still holds
+ * (with its revision: an older one is ignored); in a cascade, its hops
  * (`catchUpHops`), and its members are asked what MLS group they hold
  * (`resyncMembers`: those a restarted broker forgot, and those it knows,
  * who may have missed a commit). (The manifest in force it gets on
@@ -181,7 +182,14 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?
       continue;
     }
     const placement = await ctx.store.getPlacement(id);
-    if (placement?.datacenter !== datacenter) await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
+    if (placement?.datacenter !== datacenter) {
+      await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
+      continue;
+    }
+    // Still held here: under the policy in force (a narrowing that left it here, sent while the bridge was away).
+    const account = await ctx.store.getAccount(meeting.accountId);
+    const policy = meetingPolicyOf(account, meeting);
+    if (policy) await ctx.control.meetingPolicy(datacenter, id, policy, account?.policyRevision ?? 0);
   }
   await Promise.all(plans);
 }

@@ -34,7 +34,7 @@ import { BridgeControl } from './control.js';
 import { KeyRing } from './keys.js';
 import { assertSameLogKey, loadLogKey } from './log-key.js';
 import { BrokerMetrics } from './metrics.js';
-import { recheckLiveMeetings } from './recheck.js';
+import { catchUpBridge, recheckLiveMeetings } from './recheck.js';
 import { HOP_REFRESH_MS, refreshHops } from './cascade.js';
 import { PlacementReleaser } from './placement-release.js';
 import { BridgeRegistry } from './registry.js';
@@ -203,6 +203,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
     const app = await buildBrokerApp(ctx, { logger });
     if (cluster) {
       control.relayThrough(cluster);
+      cluster.catchUpBridgesWith((datacenter) => catchUpBridge(ctx, datacenter, (line) => { app.log.warn(line); }));
       await cluster.start();
       // A manifest this broker put in force at start reaches the others, as one applied through the API does.
       if (latest?.sha256 !== sha256) cluster.announce('policy');

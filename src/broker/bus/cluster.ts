@@ -52,6 +52,8 @@ export class Cluster implements ControlRelay {
   readonly #boots = new Map<string, string>();
   /** Work started by events, in order: a manifest re-read must not overtake the command that follows it. */
   #queue: Promise<void> = Promise.resolve();
+  /** Catches a bridge here up from the store (recheck.ts `catchUpBridge`), once the bus is back. */
+  #catchUpBridge: ((datacenter: string) => Promise<void>) | undefined;
 
   constructor(bus: RedisBus, parts: ClusterParts) {
     this.#bus = bus;
@@ -72,12 +74,24 @@ export class Cluster implements ControlRelay {
         this.#parts.registry.loseAllExcept(new Set(this.#parts.control.connected()));
         this.#holders.clear();
         await this.#catchUp();
+        // Commands other brokers sent the bridges here while this one did not hear the bus were lost: each bridge
+        // hears the store's view again (meetings ended or moved, each live meeting's policy), as when it reconnects.
+        for (const datacenter of this.#parts.control.connected()) {
+          await this.#catchUpBridge?.(datacenter).catch((error: unknown) => {
+            this.#parts.log('error', 'could not catch a bridge up on commands lost while the bus was away', { datacenter, err: error });
+          });
+        }
         this.#parts.log('info', 'the bus (Redis) is back: caught up with the other brokers');
       });
     });
     await this.#catchUp();
     // The others learn this broker's signing key before it serves, so before they are shown anything it signed.
     await this.#bus.publish({ kind: 'keys', broker: this.#bus.broker });
+  }
+
+  /** How to catch a bridge here up from the store, once the bus is back (set once the broker's context exists). */
+  catchUpBridgesWith(catchUp: (datacenter: string) => Promise<void>): void {
+    this.#catchUpBridge = catchUp;
   }
 
   /** True while this broker hears the others. */
@@ -95,9 +109,13 @@ export class Cluster implements ControlRelay {
     return this.#bus.key(name);
   }
 
-  /** Throws BUS_UNAVAILABLE unless the bus is up (readiness). */
-  assertReady(): void {
-    if (!this.#bus.ready) throw new GeobridgeError('BUS_UNAVAILABLE', 'this broker cannot reach the bus (Redis) it shares with the other brokers; it refuses routes until Redis is back.');
+  /**
+   * Throws BUS_UNAVAILABLE unless the bus is up: for readiness, and before a
+   * change the other brokers' bridges must hear (a policy, a manifest, keys,
+   * a meeting ended), which would otherwise reach only the bridges here.
+   */
+  assertReady(refused = 'routes'): void {
+    if (!this.#bus.ready) throw new GeobridgeError('BUS_UNAVAILABLE', `this broker cannot reach the bus (Redis) it shares with the other brokers; it refuses ${refused} until Redis is back.`);
   }
 
   /** A bridge said hello on this broker, as process `boot`. */

@@ -136,6 +136,8 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     async (request) => {
       requireAdmin(ctx, request);
+      // The bridges other brokers hold hear of the change only over the bus: refused rather than heard by some.
+      ctx.cluster?.assertReady('policy changes');
       const existing = await ctx.store.getAccount(request.params.id);
       if (!existing) throw new GeobridgeError('NOT_FOUND', `no account '${request.params.id}'.`);
       const { plan } = request.body;
@@ -166,6 +168,7 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
 
   app.post('/v1/admin/keys/rotate', { schema: { tags: ['admin'], summary: 'Rotate the ticket signing key; tickets in flight stay valid', security: BEARER, response: { 200: Type.Object({ kid: Type.String() }) } } }, async (request) => {
     requireAdmin(ctx, request);
+    ctx.cluster?.assertReady('key changes');
     const kid = await ctx.keys.rotate();
     await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'keys.rotate', target: kid });
     // Bridges fetch the new key now, not when the first ticket it signed surprises them.
@@ -186,6 +189,8 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     async (request) => {
       requireAdmin(ctx, request);
+      // A revocation that reached only the bridges here would leave the others accepting the key.
+      ctx.cluster?.assertReady('key changes');
       await ctx.keys.refresh();
       const revocation = await ctx.keys.revoke(request.body.kid);
       await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'keys.revoke', target: revocation.kid, rotatedTo: revocation.rotatedTo ?? null });

@@ -334,6 +334,7 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       checkCsrf(request, session);
       const meeting = await ctx.store.getMeeting(request.params.id);
       if (!meeting) throw new GeobridgeError('NOT_FOUND', `no meeting '${request.params.id}'.`);
+      ctx.cluster?.assertReady('to end a meeting');
       if (await endMeeting(ctx, meeting.id, OPERATOR_END_REASON)) await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'console.end-meeting', target: meeting.id });
       return { ended: true as const };
     },

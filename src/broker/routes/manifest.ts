@@ -77,6 +77,8 @@ export type ManifestOutcome =
  * path for `PUT /v1/manifest` and the console's apply.
  */
 export async function applyManifest(ctx: BrokerContext, text: string, actor: string): Promise<ManifestOutcome> {
+  // The other brokers, and through them their bridges, hear of a new manifest only over the bus.
+  ctx.cluster?.assertReady('manifest changes');
   const parsed = parseManifest(text, 'manifest.yaml');
   const diagnostics = checkManifest(parsed);
   const errors = diagnostics.filter((d) => d.severity === 'error');

@@ -92,6 +92,8 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.delete('/v1/meetings/:id', { schema: { tags: ['meetings'], summary: 'End a meeting', security: BEARER, params: MeetingParams, response: { 204: Type.Null() } } }, async (request, reply) => {
     const account = await requireAccount(ctx, request);
     const meeting = await ownMeeting(ctx, account, request.params.id);
+    // Bridges held by other brokers hear of the end only over the bus.
+    ctx.cluster?.assertReady('to end a meeting');
     await endMeeting(ctx, meeting.id, 'ended by host');
     return reply.status(204).send(null);
   });
