@@ -143,7 +143,13 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
       const { plan } = request.body;
       const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
       const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
-      await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
+      try {
+        await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
+      } catch (error) {
+        // Not in force unless audited: the policy before it comes back (its revision counts on, so bridges take it).
+        await ctx.store.updateAccountPolicy(existing.id, { ...(existing.plan !== undefined ? { plan: existing.plan } : {}), ...(existing.allowedJurisdictions ? { allowedJurisdictions: existing.allowedJurisdictions } : {}) }).catch(() => undefined);
+        throw error;
+      }
       // The account's live meetings move (or end) if the new policy excludes where they are, and cascaded ones lose the
       // members it excludes; every bridge holding their media re-checks everyone (a cascade's sending bridges, their hops).
       await ctx.policy.exclusive(async () => {

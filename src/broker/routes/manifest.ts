@@ -7,6 +7,7 @@
 import { Type } from 'typebox';
 import { GeobridgeError } from '../../core/errors.js';
 import { parseManifest } from '../../core/manifest/parse.js';
+import type { Manifest } from '../../core/manifest/types.js';
 import { checkManifest } from '../../core/verify/check.js';
 import type { Diagnostic } from '../../core/diagnostics.js';
 import { diffManifests, type ManifestDiff } from '../../core/verify/diff.js';
@@ -102,15 +103,31 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
   }
   const sha256 = sha256Hex(text);
   return ctx.policy.exclusive(async () => {
-    const before = ctx.policy.current;
-    const diff = diffManifests(before.manifest, manifest);
     const saved = await ctx.store.saveManifest(text, sha256, actor, ctx.now().toISOString());
+    // Diffed against the version before it in the store: another broker may have saved one since ours came into force.
+    const before = saved.version === ctx.policy.current.version + 1 ? ctx.policy.current : await storedVersion(ctx, saved.version - 1);
+    const diff = diffManifests(before.manifest, manifest);
+    try {
+      await recordAudit(ctx, 'manifest.changed', { actor, version: saved.version, sha256, previous: before.version, diff });
+    } catch (error) {
+      // In force nowhere unless audited: other brokers take the newest version in the store, so it goes.
+      await ctx.store.discardManifest(saved.version).catch(() => false);
+      throw error;
+    }
+    // In force here only once audited.
     ctx.policy.replace({ manifest, version: saved.version, sha256, text });
-    await recordAudit(ctx, 'manifest.changed', { actor, version: saved.version, sha256, previous: before.version, diff });
     const recheck = await recheckLiveMeetings(ctx, manifest);
     // The bridges re-check their participants against the new manifest, then move or close what the broker re-homed or ended.
     await ctx.control.broadcastPolicy();
     await announceRecheck(ctx, recheck);
     return { ok: true as const, applied: { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } } };
   });
+}
+
+/** Version `version` of the store's manifests, parsed: what a version saved after it is diffed against. */
+async function storedVersion(ctx: BrokerContext, version: number): Promise<{ readonly manifest: Manifest; readonly version: number }> {
+  const stored = (await ctx.store.listManifests()).find((m) => m.version === version);
+  const manifest = stored && parseManifest(stored.text, `manifest v${String(version)}`).manifest;
+  // Every stored version was checked when it was applied; one that no longer parses is diffed against the one in force.
+  return manifest ? { manifest, version } : ctx.policy.current;
 }

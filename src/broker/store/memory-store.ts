@@ -257,6 +257,14 @@ export class MemoryStore implements Store {
     });
   }
 
+  discardManifest(version: number): Promise<boolean> {
+    return this.#run(() => {
+      if (this.#manifests.at(-1)?.version !== version) return false;
+      this.#manifests.pop();
+      return true;
+    });
+  }
+
   latestManifest(): Promise<ManifestVersion | undefined> {
     return this.#run(() => {
       const last = this.#manifests.at(-1);

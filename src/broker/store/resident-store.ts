@@ -91,6 +91,7 @@ export class ResidentStore implements Store {
   releasePlacement: Store['releasePlacement'] = (meetingId, epoch) => this.#own.releasePlacement(meetingId, epoch);
   listPlacements: Store['listPlacements'] = () => this.#own.listPlacements();
   saveManifest: Store['saveManifest'] = (text, sha256, actor, at) => this.#own.saveManifest(text, sha256, actor, at);
+  discardManifest: Store['discardManifest'] = (version) => this.#own.discardManifest(version);
   latestManifest: Store['latestManifest'] = () => this.#own.latestManifest();
   listManifests: Store['listManifests'] = () => this.#own.listManifests();
   saveSigningKey: Store['saveSigningKey'] = (key) => this.#own.saveSigningKey(key);

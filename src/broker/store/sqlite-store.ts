@@ -285,6 +285,7 @@ function prepareStatements(db: Database.Database) {
     listParticipantsAt: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE datacenter = ? ORDER BY meeting_id, id'),
     countParticipants: db.prepare<[], CountRow>('SELECT datacenter, meeting_id, COUNT(*) AS participants FROM participants GROUP BY datacenter, meeting_id'),
     listParticipants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at, id'),
+    discardManifest: db.prepare<[number]>('DELETE FROM manifests WHERE version = ? AND version = (SELECT max(version) FROM manifests)'),
     insertManifest: db.prepare<Omit<ManifestRow, 'version'>, ManifestRow>(
       `INSERT INTO manifests (version, text, sha256, created_at, actor)
        SELECT coalesce(max(version), 0) + 1, @text, @sha256, @created_at, @actor FROM manifests
@@ -532,6 +533,10 @@ export class SqliteStore implements Store {
 
   saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion> {
     return this.#write('save manifest', () => this.#saveManifest({ text, sha256, created_at: at, actor }));
+  }
+
+  discardManifest(version: number): Promise<boolean> {
+    return this.#write(`discard manifest version ${String(version)}`, () => this.#s.discardManifest.run(version).changes === 1);
   }
 
   latestManifest(): Promise<ManifestVersion | undefined> {

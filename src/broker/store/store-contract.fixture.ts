@@ -441,6 +441,15 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect(saved.map((m) => m.version).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         expect((await store.latestManifest())?.version).toBe(10);
       });
+
+      it('discards the newest version only, and numbers the next save in its place', async () => {
+        for (const n of [1, 2]) await store.saveManifest(`m${String(n)}`, `s${String(n)}`, 'admin', at(n));
+        expect(await store.discardManifest(1)).toBe(false);
+        expect(await store.discardManifest(2)).toBe(true);
+        expect(await store.discardManifest(2)).toBe(false);
+        expect((await store.listManifests()).map((m) => m.version)).toEqual([1]);
+        expect((await store.saveManifest('m3', 's3', 'admin', at(3))).version).toBe(2);
+      });
     });
 
     describe('signing keys', () => {

@@ -180,6 +180,12 @@ export interface Store {
 
   /** Stores a manifest as the next version (1, 2, …) and returns it. */
   saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion>;
+  /**
+   * Removes version `version` if it is still the newest, and says whether it
+   * did: a manifest whose audit record could not be written must come into
+   * force nowhere (another broker takes the newest version in the store).
+   */
+  discardManifest(version: number): Promise<boolean>;
   latestManifest(): Promise<ManifestVersion | undefined>;
   /** Every manifest ever saved, oldest first: the broker's manifest history (`geobridge manifest log`). */
   listManifests(): Promise<ManifestVersion[]>;

@@ -1,0 +1,83 @@
+/**
+ * An administrator's change is in force only once its audit record is
+ * durable. A manifest or an account policy written to the store, whose
+ * record then failed (the audit log's database dropped in between), used
+ * to stay in force unaudited: on this broker at once, on the others at
+ * their next catch-up, while the operator was told 503 and believed
+ * nothing had changed. And a manifest saved after another broker's is
+ * diffed against that one, not against the version this broker had.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GeobridgeError } from '../../core/errors.js';
+import type { AuditType } from '../audit/audit-log.js';
+import { admin, brokerApi } from '../broker-api.fixture.js';
+import { startTestBroker, type TestBroker } from '../test-broker.fixture.js';
+
+let broker: TestBroker;
+
+beforeEach(async () => {
+  broker = await startTestBroker();
+});
+afterEach(async () => {
+  await broker.close();
+});
+
+const { call, account } = brokerApi(() => broker);
+
+/** The next append of a record of `type` fails, as when the audit log's database drops. */
+function failNextAppend(type: AuditType): void {
+  const log = broker.ctx.audit;
+  const append = log.append.bind(log);
+  let failed = false;
+  log.append = (...args: Parameters<typeof append>) => {
+    if (!failed && args[0] === type) {
+      failed = true;
+      return Promise.reject(new GeobridgeError('AUDIT_UNAVAILABLE', 'the audit log is away (test)'));
+    }
+    return append(...args);
+  };
+}
+
+async function putManifest(text: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml' }, payload: text });
+  return { status: res.statusCode, body: res.json() };
+}
+
+describe('a change whose audit record cannot be written', () => {
+  it('a manifest: 503, and in force nowhere: this broker keeps the one before, and the store no longer holds it', async () => {
+    const before = broker.ctx.policy.current;
+    failNextAppend('manifest.changed');
+    const refused = await putManifest(`${before.text}\n# not audited\n`);
+    expect([refused.status, refused.body.code]).toEqual([503, 'AUDIT_UNAVAILABLE']);
+    expect(broker.ctx.policy.current.version).toBe(before.version);
+    expect((await broker.ctx.store.latestManifest())?.version ?? 0).toBeLessThanOrEqual(before.version);
+    // Tried again, it takes the version the refused one had.
+    const applied = await putManifest(`${before.text}\n# audited\n`);
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    expect(applied.body.version).toBe(before.version + 1);
+  });
+
+  it('an account policy: 503, and the policy before it is back in the store, at a later revision', async () => {
+    const { id } = await account();
+    failNextAppend('admin.action');
+    const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
+    expect([res.statusCode, res.json<{ code: string }>().code]).toEqual([503, 'AUDIT_UNAVAILABLE']);
+    const stored = await broker.ctx.store.getAccount(id);
+    expect(stored?.allowedJurisdictions).toBeUndefined();
+    expect(stored?.policyRevision).toBe(2);
+  });
+});
+
+it('diffs a manifest against the version before it in the store, which another broker may have saved', async () => {
+  const before = broker.ctx.policy.current;
+  // Another broker saved a version this one has not taken yet: us-east can no longer take anyone.
+  const elsewhere = before.text.replace('capacity: 1200000', 'capacity: 1');
+  expect(elsewhere).not.toBe(before.text);
+  await broker.ctx.store.saveManifest(elsewhere, 'sha-of-another-broker', 'admin (another broker)', new Date().toISOString());
+  const applied = await putManifest(`${before.text}\n# edited here\n`);
+  expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+  const [record] = (await broker.ctx.audit.read()).filter((r) => r.type === 'manifest.changed').slice(-1);
+  expect(record?.data).toMatchObject({ version: before.version + 2, previous: before.version + 1 });
+  // Against the other broker's version, this one gives us-east its capacity back: the diff says so.
+  expect(JSON.stringify(record?.data.diff)).toContain('us-east');
+});
