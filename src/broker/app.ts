@@ -13,7 +13,7 @@ import type { BrokerContext } from './context.js';
 import { errorBody, RETRY_AFTER_SECONDS, type ErrorBody } from './http-errors.js';
 import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
-import { registerRateLimits } from './rate-limits.js';
+import { registerRateLimits, type PresenceLimits } from './rate-limits.js';
 import { answerClientError } from './raw-answers.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { consoleRoutes } from './routes/console.js';
@@ -27,10 +27,30 @@ import { systemRoutes } from './routes/system.js';
 import { webRoutes } from './routes/web.js';
 import type { BrokerApp } from './routes/broker-app.js';
 
+/**
+ * How long a request may take to arrive whole, headers and body; past it Node
+ * answers 408 REQUEST_TIMEOUT (raw-answers.ts) and closes the connection.
+ * Fastify 5 turns Node's own request timeout off, so a body that never comes
+ * would hold its socket for good. Upgraded (presence) sockets leave Node's
+ * request accounting at the upgrade.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * A connection with no bytes either way for this long is closed without an
+ * answer (Node's server timeout): a handler that never answers, a client that
+ * stops reading. Longer than a stalled request takes to get its 408, and than
+ * the console stream's pings (15 s); ws switches it off on WebSockets.
+ */
+const IDLE_TIMEOUT_MS = 120_000;
+
 /** Options of the HTTP layer itself. */
 export interface AppOptions {
   /** Pino options (JSON logs), `true` for defaults, or `false` (tests). */
   readonly logger?: boolean | { readonly level: string };
+  /** How long a request may take to arrive whole (default REQUEST_TIMEOUT_MS); tests shorten it. */
+  readonly requestTimeoutMs?: number;
+  /** How long a connection may stay silent (default IDLE_TIMEOUT_MS); tests shorten it. */
+  readonly idleTimeoutMs?: number;
 }
 
 /** What Fastify refused before any route ran, as the broker's error body, with Fastify's own status. */
@@ -43,14 +63,25 @@ function frameworkErrorBody(error: FastifyError): ErrorBody {
 
 /** Builds the broker app; call `ready()` or `listen()` on the result. */
 export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  /** Set once the limits are registered (before the app can serve anything). */
+  let limits: PresenceLimits | undefined = undefined;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: 1024 * 1024,
+    requestTimeout,
+    // Node holds the headers to the shorter of its headers and request timeouts and the whole request to the longer,
+    // so both are set; it looks for late requests every tenth of that (not every 30 s), so each is answered near its deadline.
+    http: { headersTimeout: requestTimeout, requestTimeout, connectionsCheckingInterval: Math.ceil(requestTimeout / 10) },
+    connectionTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
     trustProxy: false, // X-Forwarded-For is honoured only from configured proxies (client-ip.ts)
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // What fails before a route (a malformed %-escape in the URL, bytes that are not HTTP/1.1) gets the error body too.
-    frameworkErrors: (error, _request, reply) => {
-      void (reply as FastifyReply).status(error.statusCode ?? 500).send(frameworkErrorBody(error));
+    frameworkErrors: (error, request, reply) => {
+      const body = frameworkErrorBody(error);
+      // Fastify answers these before any hook runs: a malformed URL (400) or one too long (414) is counted as a failure here.
+      if (body.statusCode < 500) limits?.countFailure(request.raw);
+      void (reply as FastifyReply).status(body.statusCode).send(body);
     },
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -71,10 +102,13 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
     if (retry !== undefined) void reply.header('retry-after', String(retry));
     return reply.status(body.statusCode).send(body);
   });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url}; see /docs for the API.`)));
 
   // Before every route (the docs' too): the limits attach to routes as they are added.
-  const limits = await registerRateLimits(app, ctx);
+  limits = await registerRateLimits(app, ctx);
+  // No route means no credential: a 404 spends the `requests` budget like any public route.
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, (request, reply) =>
+    reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url}; see /docs for the API.`)),
+  );
   // Whatever rejections were counted reach the audit log before the broker closes it.
   app.addHook('onClose', () => ctx.rejections.close());
 

@@ -3,7 +3,10 @@
 // it also is, and never a 500, a cut connection or a stream that hangs.
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { buildBrokerApp } from './app.js';
 import { brokerApi } from './broker-api.fixture.js';
+import { presenceHello } from './presence-client.fixture.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
 
 let broker: TestBroker;
@@ -20,9 +23,9 @@ afterAll(async () => {
 });
 
 /** Sends raw bytes; what came back before the server closed (or `ms` passed). */
-function raw(bytes: string, ms = 5000): Promise<{ text: string; closed: boolean }> {
+function raw(bytes: string, ms = 5000, to = port): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    const socket = connect(to, '127.0.0.1', () => socket.write(bytes));
     let text = '';
     const timer = setTimeout(() => {
       socket.destroy();
@@ -116,5 +119,59 @@ describe('requests no route expects', () => {
     expect(await ends()).toEqual(['ended by host']);
     expect((await broker.ctx.audit.read()).filter((r) => r.type === 'admin.action' && r.data.target === meeting)).toEqual([]);
     expect((await api.call({ method: 'GET', url: `/v1/meetings/${meeting}`, headers: host })).json<{ endedReason?: string }>()).toMatchObject({ endedReason: 'ended by host' });
+  });
+});
+
+describe('slow clients', () => {
+  it('answers a body that never arrives 408 REQUEST_TIMEOUT and closes it, serves whole requests, and leaves presence sockets open', async () => {
+    // A broker of its own: the bridge messages the tests above signed must not make its hello look like a replay.
+    const own = await startTestBroker();
+    const app = await buildBrokerApp(own.ctx, { requestTimeoutMs: 300, idleTimeoutMs: 600 });
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const at = (app.server.address() as AddressInfo).port;
+      // A bridge present before the slow clients come, silent for longer than both timeouts.
+      const presence = new WebSocket(`ws://127.0.0.1:${String(at)}/v1/bridges/presence`);
+      const hello = await own.signAs('us-east', presenceHello());
+      await new Promise<void>((resolve, reject) => {
+        presence.once('open', () => {
+          presence.send(hello);
+        });
+        presence.once('message', () => {
+          resolve();
+        });
+        presence.once('error', reject);
+        presence.once('close', (code: number, reason: Buffer) => {
+          reject(new Error(`the presence socket closed: ${String(code)} ${reason.toString()}`));
+        });
+      });
+      const started = performance.now();
+      const stalled = await Promise.all(
+        Array.from({ length: 4 }, () => raw('POST /v1/route HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{', 3000, at)),
+      );
+      for (const s of stalled) {
+        expect(s.closed, s.text).toBe(true);
+        expect([status(s.text), body(s.text).code, body(s.text).statusCode]).toEqual([408, 'REQUEST_TIMEOUT', 408]);
+      }
+      expect(performance.now() - started).toBeLessThan(2000);
+      // Requests sent whole are served; a body that comes in time reaches its handler.
+      expect(status((await raw('GET /healthz HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n', 3000, at)).text)).toBe(200);
+      const whole = await raw('POST /v1/invites/preview HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{"invite":"x"}\n', 3000, at);
+      expect([status(whole.text), body(whole.text).code]).toEqual([401, 'INVITE_INVALID']);
+      // The presence socket has been silent for longer than both timeouts, and still answers.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(presence.readyState).toBe(WebSocket.OPEN);
+      const pong = new Promise<void>((resolve) => {
+        presence.once('pong', () => {
+          resolve();
+        });
+      });
+      presence.ping();
+      await pong;
+      presence.close();
+    } finally {
+      await app.close();
+      await own.close();
+    }
   });
 });

@@ -96,6 +96,34 @@ describe('rate limits', () => {
     expect(await rateLimited(b, 'failures')).toBe(5);
   });
 
+  it('limits the public bridge keys like any route without a credential; the signed bridge routes stay unlimited', async () => {
+    const b = await start({ requests: 3 });
+    const keys = (method: 'GET' | 'HEAD'): InjectOptions => ({ method, url: '/v1/bridges/keys', remoteAddress: '198.51.100.30' });
+    expect(await codes(b, 2, keys('GET'))).toEqual(['200', '200']);
+    // A HEAD answer has no body to read the code from.
+    expect((await b.app.inject(keys('HEAD'))).statusCode).toBe(200);
+    expect((await b.app.inject(keys('HEAD'))).statusCode).toBe(429);
+    expect(codeOf(await b.app.inject(keys('GET')))).toBe('RATE_LIMITED');
+    expect((await heartbeat(b, '198.51.100.30')).statusCode).toBe(200);
+  });
+
+  it('limits requests for routes that do not exist, under /v1/bridges/ too', async () => {
+    const b = await start({ requests: 3 });
+    const from = '198.51.100.31';
+    expect(await codes(b, 2, { method: 'GET', url: '/nope', remoteAddress: from })).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    expect(await codes(b, 2, { method: 'POST', url: '/v1/bridges/nope', remoteAddress: from, payload: {} })).toEqual(['NOT_FOUND', 'RATE_LIMITED']);
+    expect(codeOf(await b.app.inject({ method: 'GET', url: '/healthz', remoteAddress: from }))).toBe('RATE_LIMITED');
+  });
+
+  it('counts URLs refused before routing (a malformed escape, a part too long) as failures', async () => {
+    const b = await start({ failures: 2 });
+    const from = '198.51.100.32';
+    expect(codeOf(await b.app.inject({ method: 'GET', url: '/v1/meetings/%ZZ', remoteAddress: from }))).toBe('BAD_REQUEST');
+    expect(codeOf(await b.app.inject({ method: 'GET', url: `/v1/meetings/${'m'.repeat(200)}`, remoteAddress: from }))).toBe('URI_TOO_LONG');
+    expect(codeOf(await b.app.inject({ method: 'GET', url: '/healthz', remoteAddress: from }))).toBe('RATE_LIMITED');
+    expect(await rateLimited(b, 'failures')).toBe(1);
+  });
+
   it('keys on the client behind a trusted proxy, and ignores X-Forwarded-For from anyone else', async () => {
     const b = await start({ requests: 2 }, ['10.0.0.1']);
     const via = (peer: string, client: string): InjectOptions => ({ method: 'GET', url: '/healthz', remoteAddress: peer, headers: { 'x-forwarded-for': client } });

@@ -7,7 +7,8 @@
  * Each limit is per address and minute (`RateLimits`):
  *
  * - `requests`: routes that take no credential (the page and its files,
- *   /v1/info, health, metrics, the API docs), one budget across them.
+ *   /v1/info, health, metrics, the API docs, the bridges' public keys,
+ *   and URLs no route serves), one budget across them.
  *   Routes that check a credential — a bearer token (their schema's
  *   `security`) or a bridge's signature — are left to `failures`, so a bridge
  *   or a participant's routes are never slowed by how busy they are.
@@ -15,7 +16,8 @@
  *   is a credential that everyone holding the link has, and it mints join
  *   tokens without end.
  * - `failures`: answers 400, 401, 413 and 415 (malformed, or failing
- *   authentication) on any route, and failed presence hellos. Once an
+ *   authentication) on any route, URLs refused before routing (400, 414;
+ *   counted in app.ts), and failed presence hellos. Once an
  *   address has spent them, every route and the presence socket answer 429
  *   before doing any work, until its minute is over. They are counted when
  *   the answer leaves, so concurrent requests can overshoot by their number.
@@ -44,6 +46,9 @@ const MAX_SUSPECTS = 10_000;
 /** Answers that mean "malformed, or not who it claims to be". */
 const FAILURE_STATUSES: ReadonlySet<number> = new Set([400, 401, 413, 415]);
 
+/** The bridge API's routes, each of which checks the signature of the message it carries (routes/bridges.ts); `GET /v1/bridges/keys` is public. */
+const SIGNED_BY_BRIDGE: ReadonlySet<string> = new Set(['heartbeat', 'admissions', 'mls', 'relays/lost', 'placements', 'renewals'].map((path) => `POST /v1/bridges/${path}`));
+
 const COUNTED: Readonly<Record<keyof RateLimits, string>> = {
   requests: 'requests to routes without a credential',
   invites: 'invite requests to this route',
@@ -51,11 +56,11 @@ const COUNTED: Readonly<Record<keyof RateLimits, string>> = {
   presence: 'presence connections',
 };
 
-/** What the presence socket needs from the limits. */
+/** What the presence socket, and the answers Fastify gives before any hook, need from the limits. */
 export interface PresenceLimits {
   /** Calls `admit` unless the address is over its presence or failure limit; then answers 429 on the raw socket. */
   gateUpgrade(request: IncomingMessage, socket: Duplex, admit: () => void): void;
-  /** Counts a failed presence hello against its address. */
+  /** Counts a failure against the address of a request no route answers: a failed presence hello, a URL refused before routing. */
   countFailure(request: IncomingMessage): void;
 }
 
@@ -184,8 +189,8 @@ export function inviteRateLimit(ctx: BrokerContext): RateLimitOptions {
 }
 
 /** Routes that check a credential of their own: a bearer token (declared in the schema's `security`) or a bridge's signature. */
-function checksCredential(route: { readonly schema?: { readonly security?: unknown } | undefined; readonly url?: string | undefined }): boolean {
-  return route.schema?.security !== undefined || route.url?.startsWith('/v1/bridges/') === true;
+function checksCredential(route: { readonly schema?: { readonly security?: unknown } | undefined; readonly method?: string | readonly string[] | undefined; readonly url?: string | undefined }): boolean {
+  return route.schema?.security !== undefined || (typeof route.method === 'string' && SIGNED_BY_BRIDGE.has(`${route.method} ${route.url ?? ''}`));
 }
 
 /** The error a limited request is answered with (429 through the error table; `Retry-After` is set beside it), counted. */
