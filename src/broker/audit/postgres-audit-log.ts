@@ -20,15 +20,23 @@ import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import type { TreeHead } from '../../translog/index.js';
 import { ENV_NAMES } from '../config.js';
-import { describeUrl, isConnectionFailure, isIntegrityViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
+import { describeUrl, isConnectionFailure, isIntegrityViolation, LONG_QUERY_TIMEOUT_MS, migrate, openPool, queryOn, transaction, withTimeout, type Migrations, type Query } from '../pg.js';
 import { canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, storedNonCanonically, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
 import { FIRST_STORED_LEVEL, frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, type AppendTree, type NodeQuery, type TreeTables } from './postgres-node-store.js';
 import { normalizeAuditTime } from './report.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
-/** How long to wait for a connection (a new one, or a free one of the pool) before AUDIT_UNAVAILABLE. */
-export { CONNECT_TIMEOUT_MS } from '../pg.js';
+/** How long to wait for a connection (a new one, or a free one of the pool), and for a statement's answer, before AUDIT_UNAVAILABLE. */
+export { CONNECT_TIMEOUT_MS, QUERY_TIMEOUT_MS } from '../pg.js';
+
+/**
+ * Reads of more records than this (a whole log for audit verify, a report's
+ * time range, every record of a type) run with LONG_QUERY_TIMEOUT_MS: their
+ * size, not the server, sets how long they take. Fewer (a route's one record)
+ * come back in far less than QUERY_TIMEOUT_MS.
+ */
+const BULK_READ_RECORDS = 1000;
 
 /**
  * The advisory lock audit migrations run under: a constant of its own (it
@@ -170,6 +178,8 @@ export interface PostgresAuditLogOptions {
    * AUDIT_SCHEMA_VERSION, and a missing log is an error, not an empty one.
    */
   readonly create?: boolean;
+  /** How long a statement may go unanswered before AUDIT_UNAVAILABLE (default QUERY_TIMEOUT_MS; tests make it short). */
+  readonly queryTimeoutMs?: number;
 }
 
 /** An AuditLog in one schema of a PostgreSQL database, safe to share between brokers. */
@@ -204,12 +214,14 @@ export class PostgresAuditLog implements AuditLog {
    * in `options.schema`, creating and migrating it if needed; with `create:
    * false`, only if it exists at this version, creating nothing and taking no
    * lock. Throws AUDIT_UNAVAILABLE, within CONNECT_TIMEOUT_MS when the server
-   * does not answer.
+   * does not answer. Later, a statement not answered within
+   * `options.queryTimeoutMs` (default QUERY_TIMEOUT_MS) fails with
+   * AUDIT_UNAVAILABLE, and so does the append or read that sent it.
    */
   static async open(url: string, options: PostgresAuditLogOptions = {}): Promise<PostgresAuditLog> {
     const schema = options.schema ?? 'public';
     const where = `${describeUrl(url)} (schema ${schema})`;
-    const pool = openPool(url, { application_name: 'geobridge-audit' });
+    const pool = openPool(url, { application_name: 'geobridge-audit' }, options.queryTimeoutMs);
     const create = options.create ?? true;
     const mapError = (error: unknown): unknown => toAuditError(error, where, 'open', create ? 'create and write' : 'read');
     try {
@@ -274,7 +286,9 @@ export class PostgresAuditLog implements AuditLog {
 
   /** Records with from ≤ seq ≤ to (all by default), in order. */
   read(range: { from?: number; to?: number } = {}): Promise<AuditRecord[]> {
-    return this.#records('read', `WHERE seq >= $1 AND seq <= $2`, [range.from ?? Number.MIN_SAFE_INTEGER, range.to ?? Number.MAX_SAFE_INTEGER]);
+    const from = range.from ?? Number.MIN_SAFE_INTEGER;
+    const to = range.to ?? Number.MAX_SAFE_INTEGER;
+    return this.#records('read', `WHERE seq >= $1 AND seq <= $2`, [from, to], to - from >= BULK_READ_RECORDS ? LONG_QUERY_TIMEOUT_MS : undefined);
   }
 
   /** Records whose time is within [from, to), in seq order (the index on `at` finds them). */
@@ -282,13 +296,13 @@ export class PostgresAuditLog implements AuditLog {
     return this.#read('read', () => {
       const start = normalizeAuditTime(from, 'from');
       const end = normalizeAuditTime(to, 'to');
-      return this.#records('read', 'WHERE at >= $1 AND at < $2', [start, end]);
+      return this.#records('read', 'WHERE at >= $1 AND at < $2', [start, end], LONG_QUERY_TIMEOUT_MS);
     });
   }
 
   /** Records of one type, in seq order. */
   readType(type: AuditType): Promise<AuditRecord[]> {
-    return this.#records('read', 'WHERE type = $1', [type]);
+    return this.#records('read', 'WHERE type = $1', [type], LONG_QUERY_TIMEOUT_MS);
   }
 
   /** Commits the appends already accepted, then closes the pool; later calls reject with AUDIT_UNAVAILABLE. Idempotent. */
@@ -302,18 +316,28 @@ export class PostgresAuditLog implements AuditLog {
     return this.#closing;
   }
 
-  async #records(action: string, where: string, values: readonly unknown[]): Promise<AuditRecord[]> {
-    return this.#read(action, async (query) => {
-      const { rows } = await query(`SELECT ${COLUMNS} FROM ${this.#q}.audit_log ${where} ORDER BY seq`, values);
-      return (rows as Row[]).map((row) => this.#toRecord(row));
-    });
+  /** Records `where` says, in seq order; within `timeoutMs` when given (a bulk read), else the pool's deadline. */
+  async #records(action: string, where: string, values: readonly unknown[], timeoutMs?: number): Promise<AuditRecord[]> {
+    return this.#read(
+      action,
+      async (query) => {
+        const { rows } = await query(`SELECT ${COLUMNS} FROM ${this.#q}.audit_log ${where} ORDER BY seq`, values);
+        return (rows as Row[]).map((row) => this.#toRecord(row));
+      },
+      timeoutMs,
+    );
   }
 
-  /** Runs `fn` with autocommitted statements on the pool, mapping pg's errors. */
-  async #read<T>(action: string, fn: (query: NodeQuery) => Promise<T> | T): Promise<T> {
+  /**
+   * Runs `fn` with autocommitted statements on the pool, each within
+   * `timeoutMs` when given, else the pool's deadline, mapping pg's errors. A
+   * statement that fails releases its connection with the error, so pg-pool
+   * closes it: one that timed out is never reused.
+   */
+  async #read<T>(action: string, fn: (query: NodeQuery) => Promise<T> | T, timeoutMs?: number): Promise<T> {
     if (this.#closed) throw this.#closedError(action);
     try {
-      return await fn((text, values = []) => this.#pool.query(text, [...values]));
+      return await fn((text, values = []) => this.#pool.query(withTimeout(text, values, timeoutMs)));
     } catch (error) {
       throw toAuditError(error, this.#where, action);
     }

@@ -2,9 +2,50 @@
  * Health, readiness, the public keys that verify tickets, and metrics.
  */
 import { Type } from 'typebox';
+import { GeobridgeError } from '../../core/errors.js';
 import type { BrokerApp } from './broker-app.js';
 import type { BrokerContext } from '../context.js';
 import { PublicJwkSchema } from './schemas.js';
+
+/**
+ * How long /readyz waits for the store and the audit log together before it
+ * answers 503: below the 5 s a load balancer's health check commonly waits,
+ * so the answer is ours and names what is away, and below the adapters' own
+ * statement deadline (QUERY_TIMEOUT_MS), which also includes waiting for a
+ * free connection; a store that takes longer than this for one small read is
+ * not ready for traffic.
+ */
+export const READY_TIMEOUT_MS = 3000;
+
+/** Settles as `work` does, or rejects with `timeout()` once `ms` have passed; `work`'s later failure is ignored. */
+async function within<T>(work: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(timeout());
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Asks the store and the audit log at once, each within READY_TIMEOUT_MS;
+ * throws the store's failure if both fail (a fixed order, whichever came
+ * first), so a hung adapter is a 503 with its code, never a hung probe.
+ */
+async function checkStorage(ctx: BrokerContext): Promise<void> {
+  const seconds = String(READY_TIMEOUT_MS / 1000);
+  const [store, audit] = await Promise.allSettled([
+    within(ctx.store.latestManifest(), READY_TIMEOUT_MS, () => new GeobridgeError('STORE_UNAVAILABLE', `the store did not answer within ${seconds} s; check that it is up and reachable`)),
+    within(ctx.audit.read({ from: 1, to: 1 }), READY_TIMEOUT_MS, () => new GeobridgeError('AUDIT_UNAVAILABLE', `the audit log did not answer within ${seconds} s; check that it is up and reachable`)),
+  ]);
+  if (store.status === 'rejected') throw store.reason;
+  if (audit.status === 'rejected') throw audit.reason;
+}
 
 /** /healthz, /readyz, /.well-known/jwks.json, /v1/keys/history, /metrics. */
 export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
@@ -21,8 +62,7 @@ export function systemRoutes(app: BrokerApp, ctx: BrokerContext): void {
     },
     async () => {
       ctx.cluster?.assertReady();
-      await ctx.store.latestManifest();
-      await ctx.audit.read({ from: 1, to: 1 });
+      await checkStorage(ctx);
       return { status: 'ready' as const, manifestVersion: ctx.policy.current.version, liveBridges: ctx.registry.liveCount(ctx.monotonicMs()) };
     },
   );

@@ -14,8 +14,8 @@ import { describeUrl, isForeignKeyViolation, isUnavailable, isUniqueViolation, m
 import type { AdmittedCount, Account, ClaimResult, ManifestVersion, Meeting, MeetingContext, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
 import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
-/** How long to wait for a connection (a new one, or a free one of the pool) before STORE_UNAVAILABLE. */
-export { CONNECT_TIMEOUT_MS } from '../pg.js';
+/** How long to wait for a connection (a new one, or a free one of the pool), and for a statement's answer, before STORE_UNAVAILABLE. */
+export { CONNECT_TIMEOUT_MS, QUERY_TIMEOUT_MS } from '../pg.js';
 
 /** The advisory lock migrations run under: 'geobridg' in ASCII, the same for every broker and schema of a database. */
 const MIGRATION_LOCK = '7450483627171341415';
@@ -215,16 +215,17 @@ export class PostgresStore implements Store {
   /**
    * Opens the store at `url` (`postgres://user:password@host:port/database`)
    * in `options.schema` (default `public`), creating and migrating it if
-   * needed.
+   * needed. A statement not answered within `options.queryTimeoutMs` (default
+   * QUERY_TIMEOUT_MS; tests make it short) fails with STORE_UNAVAILABLE.
    */
-  static async open(url: string, options: { schema?: string } = {}): Promise<PostgresStore> {
+  static async open(url: string, options: { schema?: string; queryTimeoutMs?: number } = {}): Promise<PostgresStore> {
     const schema = options.schema ?? 'public';
     const where = `${describeUrl(url)} (schema ${schema})`;
     // pg lets the URL's own `options` replace the ones given here, which would drop the search_path.
     if (URL.canParse(url) && new URL(url).searchParams.has('options')) {
       throw new GeobridgeError('STORE_UNAVAILABLE', `cannot open the store at ${where}: the URL sets 'options', which would replace the store's search_path; remove it from the URL`);
     }
-    const pool = openPool(url, { application_name: 'geobridge', options: searchPathOption(schema) });
+    const pool = openPool(url, { application_name: 'geobridge', options: searchPathOption(schema) }, options.queryTimeoutMs);
     const what = `open the store at ${where}`;
     try {
       await migrate(pool, schema, storeMigrations(schema), (error) => toStoreError(error, what));
@@ -427,6 +428,11 @@ export class PostgresStore implements Store {
       if (!saved) throw new Error('INSERT … RETURNING returned no row');
       return rowToManifest(saved);
     });
+  }
+
+  async discardManifest(version: number): Promise<boolean> {
+    const { rowCount } = await this.#query('discard manifest', 'DELETE FROM manifests WHERE version = $1 AND version = (SELECT max(version) FROM manifests)', [version]);
+    return rowCount === 1;
   }
 
   async latestManifest(): Promise<ManifestVersion | undefined> {
