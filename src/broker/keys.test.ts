@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { isCanonicalCompactJws } from '../protocol/compact-jws.js';
 import { checkJwt } from '../protocol/jwt.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
-import { KeyRing } from './keys.js';
+import { verifyInvite } from '../protocol/invite.js';
+import { issueInvite } from './invites.js';
+import { INVITE_MAX_SECONDS, KeyRing } from './keys.js';
 import { MemorySigningKeySecrets } from './signing-key-secrets.js';
 import { MemoryStore } from './store/memory-store.js';
 import { issueJoinToken, issueRouteTicket, verifyJoinTokenOnce } from './tickets.js';
@@ -222,6 +224,23 @@ describe('KeyRing.rotate', () => {
     advance(1);
     expect(ring.jwks().keys.map((k) => k.kid)).toEqual([newKid]);
     expect(await codeOf(verify(ring, longLived, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
+  });
+
+  it('lets a retired key verify the invites it signed for as long as an invite may live, and nothing else past the grace', async () => {
+    const { clock, advance } = manualClock();
+    const ring = await freshRing(clock);
+    const { token: invite } = await issueInvite(ring, 'm1', INVITE_MAX_SECONDS, clock());
+    const joinToken = await ring.sign({}, { ...signOpts, expiresInSeconds: INVITE_MAX_SECONDS });
+    advance(1);
+    await ring.rotate();
+    // A day and an hour after the rotation: past the 24 h grace.
+    advance(25 * 3600);
+    expect(await verifyInvite(ring.inviteKeys(), invite, clock())).toBe('m1');
+    expect(await codeOf(verify(ring, joinToken, { audience: 'test:aud' }))).toBe('TOKEN_INVALID');
+    expect(await codeOf(verifyInvite(ring, invite, clock())), 'invites checked with the tokens’ keys').toBe('INVITE_INVALID');
+    // Past an invite's longest life the key verifies nothing, and the link says so rather than blame the copying.
+    advance(INVITE_MAX_SECONDS);
+    await expect(verifyInvite(ring.inviteKeys(), invite, clock())).rejects.toMatchObject({ code: 'INVITE_INVALID', message: expect.stringContaining('signed by a key the broker no longer verifies with') as unknown });
   });
 
   it('converges when two instances raced to create the first key: the newest active key signs, both verify', async () => {

@@ -98,6 +98,13 @@ export interface Revocation {
 
 const DEFAULT_GRACE_SECONDS = 24 * 60 * 60;
 
+/**
+ * The longest an invite link may live (`POST /v1/meetings/:id/invites`). A
+ * key retired that long ago still verifies the invites it signed, and
+ * nothing else: a host's 30-day link must not die at the next rotation.
+ */
+export const INVITE_MAX_SECONDS = 30 * 86_400;
+
 /** A loaded key: its stored form and public JWK, and its private key if it is the current one. */
 interface LoadedKey {
   readonly stored: SigningKey;
@@ -159,7 +166,8 @@ export class KeyRing implements KeySource {
   #keys: readonly LoadedKey[] = [];
   #current: CurrentKey | undefined;
   #revoked: ReadonlySet<string> = new Set();
-  #resolver: { readonly kids: string; readonly getKey: JWTVerifyGetKey } | undefined;
+  /** Key resolvers by the kids they cover: one for tokens, one for invites. */
+  readonly #resolvers = new Map<string, JWTVerifyGetKey>();
 
   private constructor(store: KeyStore, secrets: SigningKeySecrets, clock: () => Date, graceSeconds: number, holder: string) {
     this.#store = store;
@@ -217,7 +225,7 @@ export class KeyRing implements KeySource {
     this.#keys = keys;
     this.#current = current;
     this.#revoked = new Set(keys.filter((k) => k.stored.revokedAt !== undefined).map((k) => k.stored.kid));
-    this.#resolver = undefined;
+    this.#resolvers.clear();
   }
 
   /** Creates a new key, makes it current here and retires this broker's others (they still verify during the grace period); answers its kid. */
@@ -318,18 +326,29 @@ export class KeyRing implements KeySource {
 
   /** A jose key resolver over `jwks()`, for src/protocol's verifiers; a revoked kid throws KEY_REVOKED. */
   keyResolver(): JWTVerifyGetKey {
-    const live = this.jwks();
-    const kids = live.keys.map((k) => k.kid).join(',');
-    if (this.#resolver?.kids !== kids) {
-      const local = createLocalJWKSet({ keys: live.keys.map((k) => ({ ...k })) } satisfies JSONWebKeySet);
+    return this.#resolverOver(this.#liveKeys());
+  }
+
+  /** The keys that verify invites: as `keyResolver`, but a retired key verifies for INVITE_MAX_SECONDS (or the grace, if longer). */
+  inviteKeys(): KeySource {
+    return { keyResolver: () => this.#resolverOver(this.#liveKeys(Math.max(this.#graceMs, INVITE_MAX_SECONDS * 1000))) };
+  }
+
+  #resolverOver(live: readonly LoadedKey[]): JWTVerifyGetKey {
+    const kids = live.map((k) => k.stored.kid).join(',');
+    let getKey = this.#resolvers.get(kids);
+    if (getKey === undefined) {
+      const local = createLocalJWKSet({ keys: live.map((k) => ({ ...k.publicJwk })) } satisfies JSONWebKeySet);
       const revoked = this.#revoked;
-      const getKey: JWTVerifyGetKey = (header, token) => {
+      getKey = (header, token) => {
         if (header.kid !== undefined && revoked.has(header.kid)) throw keyRevokedError(header.kid);
         return local(header, token);
       };
-      this.#resolver = { kids, getKey };
+      // Key sets change only with rotations and revocations: the two current ones are all worth keeping.
+      if (this.#resolvers.size >= 2) this.#resolvers.clear();
+      this.#resolvers.set(kids, getKey);
     }
-    return this.#resolver.getKey;
+    return getKey;
   }
 
   /** Signs `claims` as a JWT with the current key; sets `aud`, `sub`, `iat`, `exp`, `jti` (and `iss` if given). */
@@ -374,10 +393,10 @@ export class KeyRing implements KeySource {
     return { signingKey: key.signingKey, signingInput: `${encodedHeader(key, options.type)}.${base64url(objectToJson(payload))}`, payload };
   }
 
-  /** Keys neither revoked nor past their grace period, newest first. */
-  #liveKeys(): readonly LoadedKey[] {
+  /** Keys neither revoked nor retired `graceMs` ago (default: the grace period), newest first. */
+  #liveKeys(graceMs = this.#graceMs): readonly LoadedKey[] {
     const now = this.#clock().getTime();
-    return this.#keys.filter((k) => k.stored.revokedAt === undefined && (k.stored.retiredAt === undefined || Date.parse(k.stored.retiredAt) + this.#graceMs > now));
+    return this.#keys.filter((k) => k.stored.revokedAt === undefined && (k.stored.retiredAt === undefined || Date.parse(k.stored.retiredAt) + graceMs > now));
   }
 
   /** Private halves of keys that will never sign again are destroyed: a copy of the disk taken later holds no key that verifies. */

@@ -5,7 +5,7 @@
  * of their own. Stateless — ending the meeting revokes every invite to it —
  * and it carries no personal data. The broker issues and checks it.
  */
-import type { JWTPayload } from 'jose';
+import { errors, type JWTPayload } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import { ClaimReader, type BaseClaims, type ClaimsResult } from './claims.js';
 import { checkJwt, type TokenKeys } from './jwt.js';
@@ -38,6 +38,8 @@ export async function verifyInvite(keys: TokenKeys, token: string, now: Date): P
   const check = await checkJwt(token, keys, { audience: INVITE_AUDIENCE, type: INVITE_TYPE, now });
   if (!check.ok) {
     if (check.reason === 'expired') throw new GeobridgeError('INVITE_EXPIRED', 'The invite link has expired; ask the meeting host for a new one.');
+    // A well-formed link whose key is gone was not mangled in copying: the broker no longer holds (or trusts) its key.
+    if (check.reason === 'revoked' || check.cause instanceof errors.JWKSNoMatchingKey) throw new GeobridgeError('INVITE_INVALID', 'The invite link was signed by a key the broker no longer verifies with (rotated long ago, or revoked); ask the meeting host for a new one.');
     throw new GeobridgeError('INVITE_INVALID', `The invite link does not verify (${check.detail}); check that it was copied whole.`);
   }
   const result = parseInvite(check.payload);

@@ -10,6 +10,7 @@ import { compilePolicy } from '../../core/policy/compile.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireAccount } from '../auth.js';
 import { recordAudit, type BrokerContext } from '../context.js';
+import { INVITE_MAX_SECONDS } from '../keys.js';
 import type { Account, Meeting } from '../store/store.js';
 import { InviteAcceptAnswer, JoinTokenAnswer } from '../../protocol/answers.js';
 import { verifyInvite } from '../../protocol/invite.js';
@@ -126,7 +127,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
         summary: 'Sign an invite link: anyone holding it may join this meeting under their own name (until it expires or the meeting ends)',
         security: BEARER,
         params: MeetingParams,
-        body: Type.Object({ expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 86_400 })) }, { additionalProperties: false }),
+        body: Type.Object({ expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: INVITE_MAX_SECONDS })) }, { additionalProperties: false }),
         response: { 201: Type.Object({ invite: Type.String(), expiresAt: Type.String() }) },
       },
       // `curl -X POST` without a body means "the default lifetime".
@@ -156,7 +157,7 @@ export function meetingRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request, reply) => {
-      const meetingId = await verifyInvite(ctx.keys, request.body.invite, ctx.now());
+      const meetingId = await verifyInvite(ctx.keys.inviteKeys(), request.body.invite, ctx.now());
       const meeting = await ctx.store.getMeeting(meetingId);
       if (!meeting) throw new GeobridgeError('NOT_FOUND', `the meeting of this invite no longer exists.`);
       if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.title}' has ended (${meeting.endedReason ?? 'ended'}).`);

@@ -100,7 +100,7 @@ export function webRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request) => {
-      const meetingId = await verifyInvite(ctx.keys, request.body.invite, ctx.now());
+      const meetingId = await verifyInvite(ctx.keys.inviteKeys(), request.body.invite, ctx.now());
       const meeting = await ctx.store.getMeeting(meetingId);
       if (!meeting) throw new GeobridgeError('NOT_FOUND', 'the meeting of this invite no longer exists.');
       if (meeting.endedAt) throw new GeobridgeError('MEETING_ENDED', `meeting '${meeting.title}' has ended (${meeting.endedReason ?? 'ended'}).`);
