@@ -156,6 +156,31 @@ async function relayAtEpoch1(now: () => number): Promise<{ relay: MlsRelay; alic
   return { relay, alice: draft.group };
 }
 
+describe('the MLS relay and commits from participants that hold no group', () => {
+  it('refuses a commit from a participant that does not hold the group, so it wins no epoch, and the holder’s commit is taken', async () => {
+    const [a, b] = await Promise.all(['alice', 'bob'].map((p) => newMember(cs, broker, p)));
+    if (a === undefined || b === undefined) throw new Error('unreachable');
+    const group = await createMeetingGroup(policyOf(broker), a, cs);
+    const relay = new MlsRelay(MEETING);
+    expect(relay.admit('alice', 0)).toBe('found');
+    relay.joined('alice', 0, TAG_A);
+    expect(relay.admit('mallory', 1)).toBe('join');
+    // Random bytes framed as a commit for the current epoch (the relay cannot read a commit), sent before Alice's.
+    const junk = await commitPending(await createMeetingGroup(policyOf(broker), await newMember(cs, broker, 'mallory'), cs));
+    expect(relay.submit('mallory', { type: 'mls', kind: 'commit', data: b64(junk.commit) }, ['alice'])).toEqual([{ to: 'mallory', message: { type: 'mls-result', accepted: false, reason: 'not-a-member', epoch: 0 } }]);
+    // Saying it holds the group does not make it a holder without the epoch's tag, which only members can compute.
+    relay.joined('mallory', 0, TAG_B);
+    expect(relay.submit('mallory', { type: 'mls', kind: 'commit', data: b64(junk.commit) }, ['alice'])[0]?.message).toMatchObject({ accepted: false, reason: 'not-a-member' });
+    expect(relay.status.epoch).toBe(0);
+    const draft = await addMembers(group, [encodeKeyPackage(b)]);
+    expect(relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(draft.commit), tag: TAG_B }, ['mallory', 'bob'])[0]?.message).toMatchObject({ type: 'mls-result', accepted: true, epoch: 1 });
+    // Bob, added by it, names epoch 1's tag and holds the group; a claim of epoch 0's (now old) with another tag does not.
+    relay.joined('bob', 1, TAG_B);
+    relay.joined('mallory', 0, TAG_B);
+    expect(relay.waitingAmong(['alice', 'bob', 'mallory'])).toEqual(['mallory']);
+  });
+});
+
 describe('the MLS relay and application messages', () => {
   it('relays to every other participant; past the burst it drops with rate-limited, and refills over time', async () => {
     let t = 0;

@@ -49,6 +49,8 @@ export const APPLICATION_PER_SECOND = 2;
  */
 export const HANDSHAKE_BURST = 10;
 export const HANDSHAKE_PER_SECOND = 1;
+/** Epochs whose tags the relay keeps: a member that joined by Welcome says so one or two epochs late at most. */
+const TAGS_KEPT = 32n;
 
 /** A meeting's group as its delivery service sees it (the console shows it). */
 export interface GroupStatus {
@@ -81,6 +83,13 @@ export class MlsRelay {
   readonly #outside = new Set<string>();
   /** The current epoch's `groupTag`, as its committer or members gave it; undefined while unknown. */
   #tag: string | undefined;
+  /**
+   * Recent epochs' tags, as their committers (or the holders that founded or
+   * carried the group in) gave them. A tag comes from the epoch's
+   * authenticator, which only members hold: once the relay knows an epoch's,
+   * a participant that says it holds the group must name it (`joined`).
+   */
+  readonly #tags = new Map<bigint, string>();
   /** Members may hold the group although none said so here yet (a delivery service that restarted): nobody founds one meanwhile. */
   #awaiting = false;
   /** How many groups were founded (or carried in) here: epochs start again in each. */
@@ -120,11 +129,31 @@ export class MlsRelay {
     return 'join';
   }
 
-  /** The participant says it holds the group now, at `epoch` (whose tag it may give). */
+  /**
+   * The participant says it holds the group now, at `epoch` (whose tag it may
+   * give). Taken on its word while the relay knows no tag (a group founded
+   * here says nothing of its tags until its first commit, or a delivery
+   * service that restarted); after that, only with the tag of an epoch the
+   * relay knows: a participant that is no member cannot become a holder, and
+   * so cannot commit (`submit`).
+   */
   joined(participant: string, epoch: number, tag?: string): void {
+    const known = this.#tags.get(BigInt(epoch));
+    // An epoch whose committer gave no tag (an older client) can only be taken on the word of who says it holds it.
+    if (this.#tags.size > 0 && (known === undefined ? BigInt(epoch) !== this.#state.epoch : tag !== known)) return;
+    const holder = this.#holders.has(participant);
     this.#holders.add(participant);
     this.#shown.add(participant);
-    if (tag !== undefined && BigInt(epoch) === this.#state.epoch) this.#tag = tag;
+    // Only a holder teaches the relay a tag (the founder saying so): a participant's word must not set what others must name.
+    if (holder && tag !== undefined && BigInt(epoch) === this.#state.epoch && known === undefined) this.#learnTag(this.#state.epoch, tag);
+  }
+
+  /** The tag of `epoch` (the current one), kept with the last TAGS_KEPT epochs'. */
+  #learnTag(epoch: bigint, tag: string | undefined): void {
+    this.#tag = tag;
+    if (tag === undefined) return;
+    this.#tags.set(epoch, tag);
+    for (const old of this.#tags.keys()) if (old <= epoch - TAGS_KEPT) this.#tags.delete(old);
   }
 
   /** `participant` left; `remaining` are those still in the room, earliest admitted first. */
@@ -178,7 +207,11 @@ export class MlsRelay {
     this.#holders.clear();
     this.#holders.add(founder);
     this.#shown.clear();
-    if (carried) this.#shown.add(founder);
+    this.#tags.clear();
+    if (carried) {
+      this.#shown.add(founder);
+      this.#learnTag(BigInt(carried.epoch), carried.tag);
+    }
   }
 
   /** Counts the groups founded or carried in since this relay started: an epoch means something only within one. */
@@ -207,6 +240,9 @@ export class MlsRelay {
     }
     // Dropped unanswered: an answer without `kind` is about the sender's commit.
     if ((message.kind === 'key-package' || message.kind === 'proposal') && !spend(this.#handshakeBuckets, from, now, HANDSHAKE_BURST, HANDSHAKE_PER_SECOND)) return [];
+    // The first commit of an epoch wins it, and the relay cannot read a commit: one from a participant that does not
+    // hold the group (random bytes framed as a commit) would win an epoch no member can enter, and stall the group.
+    if (message.kind === 'commit' && !this.#holders.has(from)) return [{ to: from, message: { type: 'mls-result', accepted: false, reason: 'not-a-member', epoch: Number(this.#state.epoch) } }];
     const result = deliver(this.#state, { message: bytes, ...(message.welcome !== undefined ? { welcome: Buffer.from(message.welcome, 'base64url') } : {}) }, now);
     const application = message.kind === 'application';
     const refuse = (reason: string, epoch: bigint): Outgoing[] => [{ to: from, message: { type: 'mls-result', accepted: false, reason, epoch: Number(epoch), ...(application ? { kind: 'application' as const } : {}) } }];
@@ -222,7 +258,7 @@ export class MlsRelay {
       case 'commit-accepted':
         this.#holders.add(from);
         this.#shown.add(from);
-        this.#tag = message.tag;
+        this.#learnTag(result.state.epoch, message.tag);
         // Members apply the commit; those still waiting to join try the Welcome (it opens only for the members it adds).
         return [
           { to: from, message: { type: 'mls-result', accepted: true, reason: 'accepted', epoch: Number(result.state.epoch) } },
