@@ -2,41 +2,23 @@
 // the TCP connections open and forwards nothing): a statement on a warm pooled connection fails with
 // the adapter's unavailable code within its deadline instead of hanging, the connection it ran on
 // is closed rather than pooled again, and once packets flow the same adapter works, not reopened.
-import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import pg from 'pg';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { verifyChain } from './audit/audit-log.js';
 import { PostgresAuditLog } from './audit/postgres-audit-log.js';
 import { PostgresStore } from './store/postgres-store.js';
+import { TEST_POSTGRES_URL, testSchemas } from './pg-schemas.fixture.js';
 
 // Sized for a loaded 2-core machine running test files in parallel.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
-const URL_ = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+const URL_ = TEST_POSTGRES_URL;
 /** The adapters' statement deadline in these tests (QUERY_TIMEOUT_MS is 5 s). */
-const TIMEOUT_MS = 800;
+const TIMEOUT_MS = 1500;
 /** One deadline, with room for a loaded machine's timers, and less than two: a ROLLBACK sent after the timeout would wait a second one. */
-const WITHIN_MS = TIMEOUT_MS * 1.75;
+const WITHIN_MS = TIMEOUT_MS * 1.8;
 const T0 = '2026-01-01T00:00:00.000Z';
-const schemas: string[] = [];
-
-/** A new, unique schema name, dropped after the suite. */
-function newSchema(): string {
-  const name = `gb_timeout_${String(process.pid)}_${String(schemas.length)}_${randomBytes(4).toString('hex')}`;
-  schemas.push(name);
-  return name;
-}
-
-afterAll(async () => {
-  const client = new pg.Client({ connectionString: URL_ });
-  await client.connect();
-  try {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-  } finally {
-    await client.end();
-  }
-});
+const newSchema = testSchemas('gb_timeout');
 
 /** A proxy to the test server; while `blackhole(true)`, it drops what either side sends and keeps the connections open. */
 interface BlackholeProxy {

@@ -3,7 +3,8 @@
 // when the server cannot be reached, and the read-only open (`create: false`) of the CLI.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { TEST_POSTGRES_URL, testSchemas } from '../pg-schemas.fixture.js';
 import { MerkleTree } from '../../translog/index.js';
 import { leafEntry, verifyChain } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.fixture.js';
@@ -17,25 +18,8 @@ import { verifyLog } from './verify-log.js';
 // Sized for a loaded 2-core machine running test files in parallel.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 });
 
-const URL_ = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schemas: string[] = [];
-
-/** A new, unique schema name, dropped after the suite. */
-function newSchema(): string {
-  const name = `gb_audit_${String(process.pid)}_${String(schemas.length)}_${randomBytes(4).toString('hex')}`;
-  schemas.push(name);
-  return name;
-}
-
-afterAll(async () => {
-  const client = new pg.Client({ connectionString: URL_ });
-  await client.connect();
-  try {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-  } finally {
-    await client.end();
-  }
-});
+const URL_ = TEST_POSTGRES_URL;
+const newSchema = testSchemas('gb_audit');
 
 /** Runs `sql` on `url` in a connection of its own. */
 async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {

@@ -1,10 +1,10 @@
 // The PostgreSQL adapter against a real server: the Store contract, each test in a fresh schema, and the
 // properties that only a shared server can break (concurrent migrations, claims and manifest saves
 // from separate pools), and how it fails when the server cannot be reached.
-import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { TEST_POSTGRES_URL, testSchemas } from '../pg-schemas.fixture.js';
 import { CONNECT_TIMEOUT_MS, PostgresStore, SCHEMA_VERSION } from './postgres-store.js';
 import { startTcpProxy, type TcpProxy } from '../../node/tcp-proxy.fixture.js';
 import { describeStoreContract } from './store-contract.fixture.js';
@@ -12,15 +12,8 @@ import { describeStoreContract } from './store-contract.fixture.js';
 // Sized for a loaded 2-core machine running test files in parallel.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
-const URL_ = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schemas: string[] = [];
-
-/** A new, unique schema name, dropped after the suite. */
-function newSchema(): string {
-  const name = `gb_test_${String(process.pid)}_${String(schemas.length)}_${randomBytes(4).toString('hex')}`;
-  schemas.push(name);
-  return name;
-}
+const URL_ = TEST_POSTGRES_URL;
+const newSchema = testSchemas('gb_test');
 
 /** Runs `fn` on a client of its own, outside any store. */
 async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -33,11 +26,6 @@ async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> 
   }
 }
 
-afterAll(async () => {
-  await withClient(async (client) => {
-    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-  });
-});
 
 describeStoreContract('postgres', () => PostgresStore.open(URL_, { schema: newSchema() }));
 
@@ -107,8 +95,7 @@ describe('PostgresStore', () => {
   });
 
   it('quotes the schema name: one with quotes, spaces and a backslash holds the tables', async () => {
-    const schema = `${newSchema()} "odd" \\ name`;
-    schemas.push(schema);
+    const schema = newSchema(' "odd" \\ name');
     const store = await PostgresStore.open(URL_, { schema });
     try {
       await store.saveManifest('text', 'sha', 'admin', T0);
