@@ -36,6 +36,9 @@ class Room {
   losing = false;
   /** Errors the participants report, kept while set (a test that expects them); thrown otherwise. */
   collecting = false;
+  /** Participants whose `mls-joined` is on its way until `arrive()`. */
+  readonly slow = new Set<string>();
+  readonly late: [string, MlsJoinedMessage][] = [];
   readonly errors: string[] = [];
 
   admit(id: string, addBatchMs?: number, carried?: CarriedGroup, rejoinGraceMs?: number): MeetingKeys {
@@ -70,7 +73,8 @@ class Room {
 
   #submit(from: string, m: MlsSubmitMessage | MlsJoinedMessage): void {
     if (m.type === 'mls-joined') {
-      this.relay.joined(from, m.epoch, m.tag);
+      if (this.slow.has(from)) this.late.push([from, m]);
+      else this.relay.joined(from, m.epoch, m.tag);
       return;
     }
     if (m.kind === 'commit') this.commits.push(from);
@@ -109,11 +113,30 @@ class Room {
     return next;
   }
 
-  /** A participant with no MeetingKeys (a hostile client) is admitted and announced, and sends `message`. */
-  intruder(id: string, message: MlsSubmitMessage): void {
+  /** A participant with no MeetingKeys (a hostile client) is admitted and announced, and sends `message` if given. */
+  intruder(id: string, message?: MlsSubmitMessage): void {
     this.relay.admit(id, this.keys.size);
     for (const keys of this.keys.values()) keys.peerJoined({ id, name: id.toUpperCase() });
-    this.#submit(id, message);
+    if (message) this.sendAs(id, message);
+  }
+
+  /** The `mls-joined` of the slow participants reaches the relay. */
+  arrive(): void {
+    this.slow.clear();
+    for (const [from, m] of this.late.splice(0)) this.relay.joined(from, m.epoch, m.tag);
+  }
+
+  /** `participant` leaves: the relay hears of it (and may ask someone to found), then the others. */
+  leave(participant: string): void {
+    this.keys.get(participant)?.close();
+    this.keys.delete(participant);
+    this.#deliver(this.relay.left(participant, [...this.keys.keys()]));
+    for (const k of this.keys.values()) k.peerLeft(participant);
+  }
+
+  /** `from` sends `message` to the relay (an intruder's next message). */
+  sendAs(from: string, message: MlsSubmitMessage): void {
+    this.#submit(from, message);
   }
 
   /** Relays `from`'s last key package again, as a retry that crossed its Welcome would. */
@@ -142,6 +165,44 @@ describe('MeetingKeys against a hostile participant or bridge', () => {
     await room.agreed();
     expect([...room.epochs.values()].map((e) => e.members.map((m) => m.participant).sort())).toEqual([['ada', 'bo', 'cy'], ['ada', 'bo', 'cy'], ['ada', 'bo', 'cy']]);
     expect(room.errors.some((e) => e.startsWith('ada: The key package of participant mallory cannot be added, and was dropped'))).toBe(true);
+    room.close();
+  });
+
+  it('drops a key package replayed under another participant’s name, and adds the one it copied', async () => {
+    const room = new Room();
+    room.collecting = true;
+    room.admit('ada', 60_000);
+    expect(await room.agreed()).toBe(0n);
+    // Mallory is announced first, so Ada waits for her key package before adding Bo; hers is a copy of Bo's.
+    room.intruder('mallory');
+    room.admit('bo', 60_000);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !room.keyPackages.has('bo')) await new Promise((r) => setTimeout(r, 10));
+    room.sendAs('mallory', { type: 'mls', kind: 'key-package', data: room.keyPackages.get('bo') ?? '' });
+    expect(await room.agreed()).toBe(1n);
+    expect(room.epochs.get('ada')?.members.map((m) => m.participant)).toEqual(['ada', 'bo']);
+    expect(room.errors.some((e) => e.startsWith('ada: The key package of participant mallory cannot be added, and was dropped'))).toBe(true);
+    room.close();
+  });
+
+  it('goes on in the group when its holder leaves before the member it added by Welcome has said so', async () => {
+    const room = new Room();
+    room.collecting = true;
+    room.admit('ada', 0);
+    expect(await room.agreed()).toBe(0n);
+    room.slow.add('bo');
+    room.admit('bo', 0);
+    expect(await room.agreed()).toBe(1n);
+    // Ada leaves: the relay, which has not heard Bo say he holds the group, asks him to found one.
+    room.leave('ada');
+    await new Promise((r) => setTimeout(r, 100));
+    room.arrive();
+    // Bo stays in epoch 1, the relay goes on there, and Bo removes Ada (epoch 2), with no newcomer to set it off.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && room.epochs.get('bo')?.epoch !== 2n) await new Promise((r) => setTimeout(r, 20));
+    expect([room.relay.status.epoch, room.epochs.get('bo')?.epoch, room.epochs.get('bo')?.members.map((m) => m.participant)]).toEqual([2, 2n, ['bo']]);
+    room.admit('cy', 0);
+    expect(await room.agreed()).toBe(3n);
     room.close();
   });
 

@@ -287,7 +287,8 @@ export function submitToGroup(ctx: BrokerContext, meeting: string, datacenter: s
       void ctx.control.evict(datacenter, { meeting, participant, session, code: 'GROUP_MOVED_ON', reason: `the meeting's group moved on from epoch ${String(message.epoch)} while your bridge was out of touch with the broker; reconnect to be added to it` });
       return false;
     }
-    group.relay.joined(participant, message.epoch, message.tag);
+    // A claim the relay does not take (a tag that is not the epoch's) makes no member of the group.
+    if (!group.relay.joined(participant, message.epoch, message.tag)) return false;
     member.encrypts = true;
     return !before;
   }

@@ -181,6 +181,26 @@ describe('the MLS relay and commits from participants that hold no group', () =>
   });
 });
 
+describe('the MLS relay when the last holder leaves', () => {
+  it('goes on at the epoch a member it asked to found says it holds: one added by Welcome whose word came after the holder left', async () => {
+    const [a, b, c] = await Promise.all(['alice', 'bob', 'carol'].map((p) => newMember(cs, broker, p)));
+    if (a === undefined || b === undefined || c === undefined) throw new Error('unreachable');
+    const relay = new MlsRelay(MEETING);
+    relay.admit('alice', 0);
+    relay.joined('alice', 0, TAG_A);
+    expect(relay.admit('bob', 1)).toBe('join');
+    const added = await addMembers(await createMeetingGroup(policyOf(broker), a, cs), [encodeKeyPackage(b)]);
+    expect(relay.submit('alice', { type: 'mls', kind: 'commit', data: b64(added.commit), tag: TAG_B }, ['bob'])[0]?.message).toMatchObject({ accepted: true, epoch: 1 });
+    // Alice leaves before Bob's `mls-joined` (epoch 1) is in: the relay asks Bob, the one left waiting, to found.
+    expect(relay.left('alice', ['bob'])).toEqual([{ to: 'bob', message: { type: 'mls-found' } }]);
+    expect(relay.joined('bob', 1, TAG_B)).toBe(true);
+    // Bob holds epoch 1 (and refuses to found): the group goes on there, and his commit adding Carol wins epoch 1.
+    expect(relay.status.epoch).toBe(1);
+    const next = await addMembers(added.group, [encodeKeyPackage(c)]);
+    expect(relay.submit('bob', { type: 'mls', kind: 'commit', data: b64(next.commit), tag: TAG_A }, ['carol'])[0]?.message).toMatchObject({ accepted: true, epoch: 2 });
+  });
+});
+
 describe('the MLS relay and application messages', () => {
   it('relays to every other participant; past the burst it drops with rate-limited, and refills over time', async () => {
     let t = 0;

@@ -94,6 +94,8 @@ export class MlsRelay {
   #awaiting = false;
   /** How many groups were founded (or carried in) here: epochs start again in each. */
   #generation = 0;
+  /** The participant last asked to found a group, until it says what it holds (see `joined`). */
+  #asked: string | undefined;
 
   /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
   constructor(meeting: string, now: () => number = () => performance.now()) {
@@ -137,15 +139,26 @@ export class MlsRelay {
    * relay knows: a participant that is no member cannot become a holder, and
    * so cannot commit (`submit`).
    */
-  joined(participant: string, epoch: number, tag?: string): void {
+  joined(participant: string, epoch: number, tag?: string): boolean {
+    // Asked to found a group (the last holder left) while it already held one, its word not yet in (a member added by
+    // Welcome just before): the group goes on in the epoch it holds, as if it had carried it in.
+    if (this.#asked === participant && epoch !== 0) {
+      this.#refound(participant);
+      this.#state = openDelivery(this.#meeting, BigInt(epoch));
+      this.#shown.add(participant);
+      this.#learnTag(BigInt(epoch), tag);
+      return true;
+    }
+    if (this.#asked === participant) this.#asked = undefined;
     const known = this.#tags.get(BigInt(epoch));
     // An epoch whose committer gave no tag (an older client) can only be taken on the word of who says it holds it.
-    if (this.#tags.size > 0 && (known === undefined ? BigInt(epoch) !== this.#state.epoch : tag !== known)) return;
+    if (this.#tags.size > 0 && (known === undefined ? BigInt(epoch) !== this.#state.epoch : tag !== known)) return false;
     const holder = this.#holders.has(participant);
     this.#holders.add(participant);
     this.#shown.add(participant);
     // Only a holder teaches the relay a tag (the founder saying so): a participant's word must not set what others must name.
     if (holder && tag !== undefined && BigInt(epoch) === this.#state.epoch && known === undefined) this.#learnTag(this.#state.epoch, tag);
+    return true;
   }
 
   /** The tag of `epoch` (the current one), kept with the last TAGS_KEPT epochs'. */
@@ -193,12 +206,14 @@ export class MlsRelay {
     const founder = remaining.find((id) => !this.#outside.has(id));
     if (this.#holders.size > 0 || this.#awaiting || founder === undefined) return [];
     this.#refound(founder);
+    this.#asked = founder;
     return [{ to: founder, message: { type: 'mls-found' } }];
   }
 
   /** A new group from epoch 0, or the group `carried` names going on at its epoch, held by `founder` alone. */
   #refound(founder: string, carried?: MlsHolding): void {
     this.#generation++;
+    this.#asked = undefined;
     this.#awaiting = false;
     this.#state = openDelivery(this.#meeting, BigInt(carried?.epoch ?? 0));
     this.#tag = carried?.tag;

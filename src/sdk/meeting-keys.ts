@@ -176,6 +176,9 @@ export interface MeetingKeysOptions {
  */
 export const ADD_BATCH_MS = 150;
 
+/** How soon a commit refused with no winner to wait for (`not-a-member`, `future-epoch`) is made again. */
+const RECOMMIT_MS = 500;
+
 let suite: Promise<CiphersuiteImpl> | undefined;
 
 /** The broker's identity assertions, checked against its published keys (the group checks the meeting itself). */
@@ -241,6 +244,8 @@ export class MeetingKeys {
   #carriedEpoch: { readonly epoch: bigint; readonly connections: number } | undefined;
   /** Groups entered on this connection (E2eeEpoch.generation). */
   #generation = 0;
+  /** Makes a commit again that the delivery service refused with no winner to wait for. */
+  #recommitTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: MeetingKeysOptions) {
     this.#options = options;
@@ -475,8 +480,17 @@ export class MeetingKeys {
       if (message.accepted) {
         this.#group = draft.group;
         await this.#entered();
+        return;
       }
-      // A refused commit lost its epoch: the winner arrives as a relayed commit, and we commit again after it.
+      // A commit that lost its epoch: the winner arrives as a relayed commit, and we commit again after it. One refused
+      // because the delivery service does not yet know we hold the group, or is behind us (it asked us to found while
+      // our word that we hold it was on its way), has no winner to wait for: made again shortly.
+      if (message.reason === 'not-a-member' || message.reason === 'future-epoch') {
+        clearTimeout(this.#recommitTimer);
+        this.#recommitTimer = setTimeout(() => {
+          this.#run(() => this.#commitIfCommitter());
+        }, RECOMMIT_MS);
+      }
     });
   }
 
@@ -544,6 +558,7 @@ export class MeetingKeys {
     this.#closed = true;
     clearTimeout(this.#batchTimer);
     clearTimeout(this.#graceTimer);
+    clearTimeout(this.#recommitTimer);
     for (const timer of this.#departures.values()) clearTimeout(timer);
   }
 
@@ -651,27 +666,35 @@ export class MeetingKeys {
 
   /**
    * Commits adding the waiting participants' key packages. One that cannot be
-   * added (its credential fails, it is malformed) would fail every commit
-   * that carries it, and so hold up every newcomer after it: when the whole
-   * batch fails, each is tried alone, and those that fail alone are dropped
-   * (their senders time out and join again with a fresh one).
+   * added (its credential fails, it is malformed, it repeats another's) would
+   * fail every commit that carries it, and so hold up every newcomer after
+   * it: when the whole batch fails, the batch is built again one package at
+   * a time, each kept if the commit still succeeds with it, and those that
+   * fail it are dropped (their senders time out and join again with a fresh
+   * one). When none succeeds the cause may be ours (the broker's keys out of
+   * reach), and nothing is dropped.
    */
   async #addWaiting(group: MeetingGroup, adds: readonly (readonly [string, Uint8Array])[]): Promise<CommitDraft | undefined> {
     try {
       return await addMembers(group, adds.map(([, kp]) => kp));
     } catch (error) {
       const fine: Uint8Array[] = [];
+      const failed: [string, unknown][] = [];
+      let draft: CommitDraft | undefined;
       for (const [participant, kp] of adds) {
         try {
-          await addMembers(group, [kp]);
+          draft = await addMembers(group, [...fine, kp]);
           fine.push(kp);
         } catch (alone) {
-          this.#waiting.delete(participant);
-          this.#options.onError(new GeobridgeError('MLS_CREDENTIAL_REJECTED', `The key package of participant ${participant} cannot be added, and was dropped: ${alone instanceof Error ? alone.message : String(alone)}`));
+          failed.push([participant, alone]);
         }
       }
-      if (fine.length === 0) throw error;
-      return addMembers(group, fine);
+      if (draft === undefined) throw error;
+      for (const [participant, why] of failed) {
+        this.#waiting.delete(participant);
+        this.#options.onError(new GeobridgeError('MLS_CREDENTIAL_REJECTED', `The key package of participant ${participant} cannot be added, and was dropped: ${why instanceof Error ? why.message : String(why)}`));
+      }
+      return draft;
     }
   }
 }

@@ -198,6 +198,7 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     async (request) => {
       sessionOf(request);
       const { from, to } = rangeOf(request.query);
+      readsWholeLog(request);
       return auditReportOf(ctx, from, to);
     },
   );
@@ -239,6 +240,7 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     { ...BY_SESSION, schema: { tags: ['console'], summary: 'Check every log as `geobridge audit verify` does: the hash chain, the Merkle tree and every signed tree head (needs x-csrf-token)', response: { 200: ConsoleAuditIntegrity } } },
     async (request) => {
       checkCsrf(request, sessionOf(request));
+      readsWholeLog(request);
       return { logs: await integrityOf(ctx, true) };
     },
   );
@@ -339,6 +341,15 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       return { ended: true as const };
     },
   );
+}
+
+/**
+ * A route that reads every log sends nothing until it is done, which on a
+ * large log takes longer than the idle timeout (app.ts) that closes a silent
+ * connection: its socket waits as long as the reads do.
+ */
+function readsWholeLog(request: FastifyRequest): void {
+  request.raw.socket.setTimeout(0);
 }
 
 /** Participants admitted at each datacenter of the manifest in force, by datacenter id. */
