@@ -349,7 +349,9 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
  * connection: its socket waits as long as the reads do.
  */
 function readsWholeLog(request: FastifyRequest): void {
-  request.raw.socket.setTimeout(0);
+  // (A request injected in a test has a socket of light-my-request's, without timers.)
+  const socket: { setTimeout?: (ms: number) => unknown } = request.raw.socket;
+  socket.setTimeout?.(0);
 }
 
 /** Participants admitted at each datacenter of the manifest in force, by datacenter id. */
