@@ -145,15 +145,15 @@ describe('slow clients', () => {
           reject(new Error(`the presence socket closed: ${String(code)} ${reason.toString()}`));
         });
       });
-      const started = performance.now();
+      // Closed long before the wait ends (a few hundred ms when idle); without the timeout, never. The wait is long for a
+      // loaded machine's timers, not a figure.
       const stalled = await Promise.all(
-        Array.from({ length: 4 }, () => raw('POST /v1/route HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{', 3000, at)),
+        Array.from({ length: 4 }, () => raw('POST /v1/route HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{', 15_000, at)),
       );
       for (const s of stalled) {
         expect(s.closed, s.text).toBe(true);
         expect([status(s.text), body(s.text).code, body(s.text).statusCode]).toEqual([408, 'REQUEST_TIMEOUT', 408]);
       }
-      expect(performance.now() - started).toBeLessThan(2000);
       // Requests sent whole are served; a body that comes in time reaches its handler.
       expect(status((await raw('GET /healthz HTTP/1.1\r\nHost: broker\r\nConnection: close\r\n\r\n', 3000, at)).text)).toBe(200);
       const whole = await raw('POST /v1/invites/preview HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{"invite":"x"}\n', 3000, at);
