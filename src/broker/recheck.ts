@@ -163,33 +163,32 @@ export async function catchUpBridge(ctx: BrokerContext, datacenter: string, log?
   if (ctx.config.cascade === true) for (const id of meetings) answers.set(id, resyncMembers(ctx, id, datacenter, present.filter((p) => p.meetingId === id)));
   const plans: Promise<void>[] = [];
   for (const id of meetings) {
-    const meeting = await ctx.store.getMeeting(id);
-    if (!meeting || meeting.endedAt !== undefined) {
+    // One read for the meeting, its account and its placement.
+    const context = await ctx.store.getMeetingContext(id);
+    const meeting = context?.meeting;
+    if (!context || !meeting || meeting.endedAt !== undefined) {
       await ctx.control.end(id, meeting?.endedReason ?? 'the meeting no longer exists', datacenter);
       continue;
     }
+    const policy = meetingPolicyOf(context.account, meeting, ctx.config.cascade);
+    const revision = context.account?.policyRevision ?? 0;
     // A cascaded meeting has no home: its members stay on their own bridges, held to the policy in force (a change of
     // it sent while the bridge was away was lost), and its hops are planned again.
     if (ctx.config.cascade === true) {
-      const account = await ctx.store.getAccount(meeting.accountId);
-      const policy = meetingPolicyOf(account, meeting, true);
       if (policy) {
-        await ctx.control.meetingPolicy(datacenter, id, policy, account?.policyRevision ?? 0);
+        await ctx.control.meetingPolicy(datacenter, id, policy, revision);
         const here = present.filter((p) => p.meetingId === id);
         for (const e of outOfPolicy(ctx.policy.current.manifest, policy, here)) await ctx.control.evict(datacenter, { meeting: id, participant: e.participant, session: e.session, code: 'TICKET_OUTSIDE_FENCE', reason: e.reason });
       }
       plans.push((answers.get(id) ?? Promise.resolve()).then(() => catchUpHops(ctx, id, datacenter, log)));
       continue;
     }
-    const placement = await ctx.store.getPlacement(id);
-    if (placement?.datacenter !== datacenter) {
-      await ctx.control.move(datacenter, id, placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
+    if (context.placement?.datacenter !== datacenter) {
+      await ctx.control.move(datacenter, id, context.placement?.datacenter ?? 'nowhere yet', 'the meeting is held elsewhere now');
       continue;
     }
     // Still held here: under the policy in force (a narrowing that left it here, sent while the bridge was away).
-    const account = await ctx.store.getAccount(meeting.accountId);
-    const policy = meetingPolicyOf(account, meeting);
-    if (policy) await ctx.control.meetingPolicy(datacenter, id, policy, account?.policyRevision ?? 0);
+    if (policy) await ctx.control.meetingPolicy(datacenter, id, policy, revision);
   }
   await Promise.all(plans);
 }
