@@ -484,6 +484,45 @@ zones:
     expect(broker.ctx.policy.current.version).toBe(2);
   });
 
+  it('applies a change sent with If-Match only on the version it names: two admins editing one version cannot undo each other', async () => {
+    await smallBroker();
+    const read = await call({ method: 'GET', url: '/v1/manifest', headers: admin });
+    expect(read.headers.etag).toBe('"1"');
+    const putOn = (text: string, ifMatch: string) => call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml', 'if-match': ifMatch }, payload: text });
+    // Alice and Bob both read version 1; Alice fences the US in, Bob adds a datacenter.
+    const alice = SMALL.concat('fences:\n  - { name: us-stays-close, clients: [US], allow: [US, CA, IE] }\n');
+    const bob = SMALL.replace('datacenters:\n', 'datacenters:\n  mx-central: { jurisdiction: MX, location: { lat: 19.43, lon: -99.13 }, capacity: 1000 }\n');
+    const first = await putOn(alice, '"1"');
+    expect([first.statusCode, first.headers.etag]).toEqual([200, '"2"']);
+    const second = await putOn(bob, '"1"');
+    expect([second.statusCode, second.json<{ code: string }>().code]).toEqual([412, 'MANIFEST_CHANGED']);
+    expect(second.json<{ message: string }>().message).toContain('version 2 is in force');
+    expect(broker.ctx.policy.current.text).toBe(alice);
+    expect((await broker.ctx.store.listManifests()).map((m) => m.version)).toEqual([1, 2]);
+    // Nothing of the refused change was audited as applied.
+    expect((await broker.ctx.audit.read()).filter((r) => r.type === 'manifest.changed').map((r) => r.data.version)).toEqual([2]);
+    // Bob redoes his change on version 2; `*` and no header replace whatever is in force.
+    expect((await putOn(alice.replace('datacenters:\n', 'datacenters:\n  mx-central: { jurisdiction: MX, location: { lat: 19.43, lon: -99.13 }, capacity: 1000 }\n'), '"2"')).statusCode).toBe(200);
+    expect((await putOn(alice, '*')).statusCode).toBe(200);
+    for (const bad of ['2', 'W/"3"', '"3", "4"', '"abc"']) {
+      const refused = await putOn(alice, bad);
+      expect([refused.statusCode, refused.json<{ code: string }>().code], bad).toEqual([400, 'BAD_REQUEST']);
+      expect(refused.json<{ message: string }>().message).toContain('If-Match');
+    }
+    expect(broker.ctx.policy.current.version).toBe(4);
+  });
+
+  it('refuses If-Match on the version in force here when another broker has saved a newer one to the store', async () => {
+    await smallBroker();
+    // What another broker on the same store does; this broker has not caught up with it yet.
+    await broker.ctx.store.saveManifest(SMALL.concat('# elsewhere\n'), 'x'.repeat(64), 'admin', new Date().toISOString());
+    const res = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml', 'if-match': '"1"' }, payload: SMALL.concat('# here\n') });
+    expect([res.statusCode, res.json<{ code: string }>().code]).toEqual([412, 'MANIFEST_CHANGED']);
+    expect(res.json<{ message: string }>().message).toContain('the newest manifest is version 2, not version 1');
+    expect((await broker.ctx.store.listManifests()).map((m) => m.version)).toEqual([1, 2]);
+    expect(broker.ctx.policy.current.version).toBe(1);
+  });
+
   it('ends a meeting that no datacenter can hold for all its participants', async () => {
     const apiKey = await smallBroker();
     const m = await meeting(apiKey);

@@ -281,13 +281,18 @@ async function applyReviewed(): Promise<void> {
   const status = element('manifest-status', HTMLElement);
   if (!reviewed?.review.clean || !window.confirm(confirmText(reviewed.review.diff))) return;
   try {
-    const applied = await call<ConsoleManifestApplied>('/v1/console/manifest/apply', { method: 'POST', body: { text: reviewed.text } });
+    const applied = await call<ConsoleManifestApplied>('/v1/console/manifest/apply', { method: 'POST', body: { text: reviewed.text, version: reviewed.review.version } });
     status.textContent = `Version ${applied.version} is in force.`;
     element('manifest-apply', HTMLButtonElement).disabled = true;
     reviewed = undefined;
   } catch (error) {
     if (error instanceof ConsoleApiError && error.status === 422) status.textContent = error.message;
-    else failed(error);
+    else if (error instanceof ConsoleApiError && error.status === 412) {
+      // Another admin applied a manifest since this review: its diff is no longer what would change.
+      element('manifest-apply', HTMLButtonElement).disabled = true;
+      reviewed = undefined;
+      status.textContent = 'Another manifest came into force since your review, so its exposure diff is out of date. Nothing was changed: review again, then apply.';
+    } else failed(error);
   }
   await refreshHistory();
 }

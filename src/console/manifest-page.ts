@@ -56,7 +56,9 @@ function item(text: string, cls?: string): HTMLLIElement {
 export function renderReview(text: string, review: ConsoleManifestReview, where: { section: HTMLElement; verdict: HTMLElement; diagnostics: HTMLElement; diff: HTMLElement; lines: HTMLElement }): void {
   where.section.hidden = false;
   const errors = review.diagnostics.filter((d) => d.severity === 'error').length;
-  where.verdict.textContent = review.clean ? `Clean: it may be applied${review.diagnostics.length > 0 ? ` (${review.diagnostics.length} warning${review.diagnostics.length === 1 ? '' : 's'})` : ''}.` : `${errors} error${errors === 1 ? '' : 's'}: it cannot be applied.`;
+  where.verdict.textContent = review.clean
+    ? `Clean: it may be applied on version ${review.version}, against which its diff is${review.diagnostics.length > 0 ? ` (${review.diagnostics.length} warning${review.diagnostics.length === 1 ? '' : 's'})` : ''}.`
+    : `${errors} error${errors === 1 ? '' : 's'}: it cannot be applied.`;
   where.diagnostics.replaceChildren(...review.diagnostics.map((d) => item(`line ${d.line}:${d.column} ${d.severity} ${d.code} (${d.path}): ${d.message}`, d.severity)));
   const diff = review.diff ? diffLines(review.diff) : [];
   const list = document.createElement('ul');

@@ -125,6 +125,7 @@ const ConsoleDiagnostic = Type.Object({ line: Type.Integer(), column: Type.Integ
 /** POST /v1/console/manifest/review: what `check` says of a manifest, and (when it parses) its exposure diff against the one in force. */
 export const ConsoleManifestReview = Type.Object({
   clean: Type.Boolean({ description: 'No error: it may be applied' }),
+  version: Type.Integer({ description: 'The version in force that the diff is against: apply sends it back, and lands only on it' }),
   diagnostics: Type.Array(ConsoleDiagnostic),
   diff: Type.Union([
     Type.Object({

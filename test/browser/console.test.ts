@@ -287,6 +287,25 @@ describe('the operator console', () => {
     expect(await page.textContent('#manifest-history tbody tr:first-child')).toContain('admin (console)');
   });
 
+  it('applies a review only on the version it was made against: another admin applied one since, so nothing changes and the page asks for a new review', async () => {
+    const url = new URL('/v1/manifest', cluster.broker.url);
+    const admin = { authorization: `Bearer ${cluster.adminToken}` };
+    const current = (await (await fetch(url, { headers: admin })).json()) as { version: number; text: string };
+    await page.fill('#manifest-text', `${current.text}\n# reviewed in the console\n`);
+    await page.click('#manifest-review');
+    await page.waitForSelector('#manifest-apply:not([disabled])', { timeout: WAIT_MS });
+    expect(await page.textContent('#manifest-verdict')).toContain(`on version ${String(current.version)}`);
+    // Another admin's change lands between the review and the apply.
+    const put = await fetch(url, { method: 'PUT', headers: { ...admin, 'content-type': 'application/yaml' }, body: `${current.text}\n# another admin\n` });
+    expect(put.status).toBe(200);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click('#manifest-apply');
+    await until(async () => ((await page.textContent('#manifest-status')) ?? '').includes('review again'), WAIT_MS, 'the page to ask for a new review');
+    expect(await page.isDisabled('#manifest-apply')).toBe(true);
+    const after = (await (await fetch(url, { headers: admin })).json()) as { version: number; text: string };
+    expect([after.version, after.text]).toEqual([current.version + 1, `${current.text}\n# another admin\n`]);
+  });
+
   it('logs out: the session is gone, and the API answers 401 again', async () => {
     await page.click('#logout');
     await page.waitForSelector('#login-form', { state: 'visible' });

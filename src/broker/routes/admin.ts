@@ -4,7 +4,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Type } from 'typebox';
-import { GeobridgeError } from '../../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { isCountryCode } from '../../core/geo/countries.js';
 import type { Manifest } from '../../core/manifest/types.js';
 import { compilePolicy } from '../../core/policy/compile.js';
@@ -15,6 +15,7 @@ import { recordAudit, type BrokerContext } from '../context.js';
 import { announceRecheck, holdersOf, recheckLiveMeetings } from '../recheck.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Account } from '../store/store.js';
+import { etagOf, ifMatchVersion } from './if-match.js';
 import { AccountSchema, BEARER, CountryCode } from './schemas.js';
 
 const PolicyBody = {
@@ -31,6 +32,7 @@ export function publicAccount(a: Account): Record<string, unknown> {
     createdAt: a.createdAt,
     ...(a.plan !== undefined ? { plan: a.plan } : {}),
     ...(a.allowedJurisdictions ? { allowedJurisdictions: a.allowedJurisdictions } : {}),
+    policyRevision: a.policyRevision ?? 0,
   };
 }
 
@@ -113,11 +115,12 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
 
   app.get(
     '/v1/accounts/:id',
-    { schema: { tags: ['admin'], summary: 'One account', security: BEARER, params: Type.Object({ id: Type.String({ maxLength: 100 }) }), response: { 200: AccountSchema } } },
-    async (request) => {
+    { schema: { tags: ['admin'], summary: "One account; its `ETag` is its policy's revision, for `If-Match` on PUT …/policy", security: BEARER, params: Type.Object({ id: Type.String({ maxLength: 100 }) }), response: { 200: AccountSchema } } },
+    async (request, reply) => {
       requireAdmin(ctx, request);
       const account = await ctx.store.getAccount(request.params.id);
       if (!account) throw new GeobridgeError('NOT_FOUND', `no account '${request.params.id}'.`);
+      void reply.header('etag', etagOf(account.policyRevision ?? 0));
       return publicAccount(account) as never;
     },
   );
@@ -127,28 +130,33 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['admin'],
-        summary: 'Set the plan and data routing control (allowed jurisdictions) of an account; it narrows, never widens',
+        summary:
+          'Set the plan and data routing control (allowed jurisdictions) of an account; it narrows, never widens. With `If-Match: "N"` (the ETag of GET /v1/accounts/:id), only while the policy is at revision N: 412 ACCOUNT_POLICY_CHANGED otherwise',
         security: BEARER,
         params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
+        headers: Type.Object({ 'if-match': Type.Optional(Type.String({ description: "The ETag of GET /v1/accounts/:id: the policy revision this change was made on" })) }),
         body: Type.Object(PolicyBody, { additionalProperties: false }),
         response: { 200: AccountSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       requireAdmin(ctx, request);
       // The bridges other brokers hold hear of the change only over the bus: refused rather than heard by some.
       ctx.cluster?.assertReady('policy changes');
       const existing = await ctx.store.getAccount(request.params.id);
       if (!existing) throw new GeobridgeError('NOT_FOUND', `no account '${request.params.id}'.`);
+      const after = ifMatchVersion(request.headers['if-match'], `GET /v1/accounts/${existing.id}`);
+      if (after !== undefined && after !== (existing.policyRevision ?? 0)) throw policyChanged(existing.id, after, `it is at revision ${String(existing.policyRevision ?? 0)}`);
       const { plan } = request.body;
       const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
-      const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) });
+      const updated = await ctx.store.updateAccountPolicy(existing.id, { ...(plan !== undefined ? { plan } : {}), ...(allowedJurisdictions ? { allowedJurisdictions } : {}) }, after).catch((error: unknown) => {
+        // Changed through another broker, or by another request here, since this one read it.
+        throw isGeobridgeError(error) && error.code === 'STORE_CONFLICT' && after !== undefined ? policyChanged(existing.id, after, error.message) : error;
+      });
       try {
         await recordAudit(ctx, 'admin.action', { actor: 'admin', action: 'account.policy', target: existing.id, plan: plan ?? null, allowedJurisdictions: allowedJurisdictions ?? null });
       } catch (error) {
-        // Not in force unless audited: the policy before it comes back (its revision counts on, so bridges take it).
-        await ctx.store.updateAccountPolicy(existing.id, { ...(existing.plan !== undefined ? { plan: existing.plan } : {}), ...(existing.allowedJurisdictions ? { allowedJurisdictions: existing.allowedJurisdictions } : {}) }).catch(() => undefined);
-        throw error;
+        throw await withdrawUnaudited(ctx, existing, updated.policyRevision ?? 0, error, (line) => { request.log.error(line); });
       }
       // The account's live meetings move (or end) if the new policy excludes where they are, and cascaded ones lose the
       // members it excludes; every bridge holding their media re-checks everyone (a cascade's sending bridges, their hops).
@@ -161,6 +169,7 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
         }
         await announceRecheck(ctx, recheck);
       });
+      void reply.header('etag', etagOf(updated.policyRevision ?? 0));
       return publicAccount(updated) as never;
     },
   );
@@ -205,4 +214,38 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
       return revocation;
     },
   );
+}
+
+function policyChanged(id: string, after: number, what: string): GeobridgeError {
+  return new GeobridgeError(
+    'ACCOUNT_POLICY_CHANGED',
+    `the policy of account ${id} changed since revision ${String(after)}, which this change was made on (${what}); nothing was changed. Read the account again (GET /v1/accounts/${id}), redo the change on it and send it with its new ETag.`,
+  );
+}
+
+/**
+ * A policy change whose audit record could not be written must not stay in
+ * force: the policy before it comes back (its revision counts on, so bridges
+ * take it), unless another change has landed on it since, which then stands.
+ * Returns the error to answer with: the audit's, or one that says the
+ * change is in force unaudited when the old policy could not be put back.
+ */
+async function withdrawUnaudited(ctx: BrokerContext, existing: Account, revision: number, auditError: unknown, log: (line: string) => void): Promise<unknown> {
+  const previous = { ...(existing.plan !== undefined ? { plan: existing.plan } : {}), ...(existing.allowedJurisdictions ? { allowedJurisdictions: existing.allowedJurisdictions } : {}) };
+  try {
+    await ctx.store.updateAccountPolicy(existing.id, previous, revision);
+    return auditError;
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    if (isGeobridgeError(error) && error.code === 'STORE_CONFLICT') {
+      log(`account ${existing.id}: the policy change at revision ${String(revision)} could not be audited; another change has landed on it since and stands (${why})`);
+      return auditError;
+    }
+    log(`account ${existing.id}: the policy change at revision ${String(revision)} could not be audited, nor withdrawn (${why}); it is in force unaudited`);
+    return new GeobridgeError(
+      isGeobridgeError(auditError) ? auditError.code : 'AUDIT_UNAVAILABLE',
+      `${auditError instanceof Error ? auditError.message : String(auditError)}; and the policy before it could not be put back (${why}), so the change is in force but not in the audit log. Send the same change again once the log is back: it is then audited.`,
+      { cause: auditError },
+    );
+  }
 }

@@ -66,6 +66,83 @@ describe('a change whose audit record cannot be written', () => {
     expect(stored?.allowedJurisdictions).toBeUndefined();
     expect(stored?.policyRevision).toBe(2);
   });
+
+  it('an account policy changed again while its audit failed: the later change stands, and is not rolled back over', async () => {
+    const { id } = await account();
+    const log = broker.ctx.audit;
+    const append = log.append.bind(log);
+    log.append = async (...args: Parameters<typeof append>) => {
+      if (args[0] !== 'admin.action' || args[1].action !== 'account.policy') return append(...args);
+      log.append = append;
+      // Another admin's change lands (and is audited) while this one's record fails.
+      await broker.ctx.store.updateAccountPolicy(id, { allowedJurisdictions: ['US'] });
+      throw new GeobridgeError('AUDIT_UNAVAILABLE', 'the audit log is away (test)');
+    };
+    const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
+    expect([res.statusCode, res.json<{ code: string }>().code]).toEqual([503, 'AUDIT_UNAVAILABLE']);
+    const stored = await broker.ctx.store.getAccount(id);
+    expect([stored?.allowedJurisdictions, stored?.policyRevision]).toEqual([['US'], 2]);
+  });
+
+  it('says so when the change could not be withdrawn either: in force, unaudited, and how to mend it', async () => {
+    const { id } = await account();
+    failNextAppend('admin.action');
+    const store = broker.ctx.store;
+    const update = store.updateAccountPolicy.bind(store);
+    store.updateAccountPolicy = async (...args: Parameters<typeof update>) => {
+      const updated = await update(...args);
+      store.updateAccountPolicy = () => Promise.reject(new GeobridgeError('STORE_UNAVAILABLE', 'the store is away (test)'));
+      return updated;
+    };
+    const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: admin, payload: { allowedJurisdictions: ['CA'] } });
+    const body = res.json<{ code: string; message: string }>();
+    expect([res.statusCode, body.code]).toEqual([503, 'AUDIT_UNAVAILABLE']);
+    expect(body.message).toContain('in force but not in the audit log');
+    store.updateAccountPolicy = update;
+  });
+
+  it('a manifest that could not be taken out of the store either: said so', async () => {
+    const before = broker.ctx.policy.current;
+    failNextAppend('manifest.changed');
+    broker.ctx.store.discardManifest = () => Promise.reject(new GeobridgeError('STORE_UNAVAILABLE', 'the store is away (test)'));
+    const refused = await putManifest(`${before.text}\n# not audited\n`);
+    expect([refused.status, refused.body.code]).toEqual([503, 'AUDIT_UNAVAILABLE']);
+    expect(refused.body.message).toContain(`manifest version ${String(before.version + 1)} could not be taken out of the store`);
+    expect(broker.ctx.policy.current.version).toBe(before.version);
+  });
+});
+
+describe('a change made on a version another admin has changed since (If-Match)', () => {
+  it('an account policy: 412 ACCOUNT_POLICY_CHANGED, and the change in force is the other one', async () => {
+    const { id } = await account();
+    const read = await call({ method: 'GET', url: `/v1/accounts/${id}`, headers: admin });
+    expect([read.headers.etag, read.json<{ policyRevision: number }>().policyRevision]).toEqual(['"0"', 0]);
+    const put = (jurisdictions: string[], ifMatch: string) => call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: { ...admin, 'if-match': ifMatch }, payload: { allowedJurisdictions: jurisdictions } });
+    const first = await put(['US'], '"0"');
+    expect([first.statusCode, first.headers.etag]).toEqual([200, '"1"']);
+    const second = await put(['CA'], '"0"');
+    expect([second.statusCode, second.json<{ code: string }>().code]).toEqual([412, 'ACCOUNT_POLICY_CHANGED']);
+    expect((await broker.ctx.store.getAccount(id))?.allowedJurisdictions).toEqual(['US']);
+    expect((await put(['CA'], '"1"')).statusCode).toBe(200);
+    expect((await put(['US'], 'nonsense')).statusCode).toBe(400);
+  });
+
+  it('an account policy changed through another broker since this one read it: refused by the store', async () => {
+    const { id } = await account();
+    const store = broker.ctx.store;
+    const get = store.getAccount.bind(store);
+    // This broker reads revision 0; another broker's change lands before this one writes.
+    store.getAccount = async (...args: Parameters<typeof get>) => {
+      const read = await get(...args);
+      store.getAccount = get;
+      await store.updateAccountPolicy(id, { allowedJurisdictions: ['US'] });
+      return read;
+    };
+    const res = await call({ method: 'PUT', url: `/v1/accounts/${id}/policy`, headers: { ...admin, 'if-match': '"0"' }, payload: { allowedJurisdictions: ['CA'] } });
+    expect([res.statusCode, res.json<{ code: string }>().code]).toEqual([412, 'ACCOUNT_POLICY_CHANGED']);
+    expect(res.json<{ message: string }>().message).toContain('is at revision 1, not revision 0');
+    expect((await get(id))?.allowedJurisdictions).toEqual(['US']);
+  });
 });
 
 it('diffs a manifest against the version before it in the store, which another broker may have saved', async () => {

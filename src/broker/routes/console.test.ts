@@ -455,21 +455,28 @@ describe('console manifest review', () => {
   it('reviews a manifest without changing anything, refuses to apply one with errors, applies a clean one, and lists the history', async () => {
     const { cookie, csrf } = await login();
     const read = (name: string): string => readFileSync(join(import.meta.dirname, '../../../examples', name), 'utf8');
-    const post = (url: string, text: string, token = csrf) => broker.app.inject({ method: 'POST', url, headers: { cookie, 'x-csrf-token': token }, payload: { text } });
+    const post = (url: string, text: string, token = csrf, version?: number) => broker.app.inject({ method: 'POST', url, headers: { cookie, 'x-csrf-token': token }, payload: { text, ...(version === undefined ? {} : { version }) } });
     const before = broker.ctx.policy.current.version;
-    const incident = (await post('/v1/console/manifest/review', read('incident-2020.yaml'))).json<{ clean: boolean; diagnostics: { severity: string; code: string; line: number }[] }>();
+    const incident = (await post('/v1/console/manifest/review', read('incident-2020.yaml'))).json<{ clean: boolean; version: number; diagnostics: { severity: string; code: string; line: number }[] }>();
+    expect(incident.version).toBe(before);
     expect(incident.clean).toBe(false);
     expect(incident.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code)).toContain('GB_FENCE_CROSSED');
     expect((await post('/v1/console/manifest/review', read('incident-2020.yaml'), 'wrong')).statusCode).toBe(403);
-    const refused = await post('/v1/console/manifest/apply', read('incident-2020.yaml'));
+    const refused = await post('/v1/console/manifest/apply', read('incident-2020.yaml'), csrf, before);
     expect([refused.statusCode, refused.json<{ code: string }>().code]).toEqual([422, 'MANIFEST_REJECTED']);
     expect(broker.ctx.policy.current.version).toBe(before);
-    const fixed = (await post('/v1/console/manifest/review', read('incident-2020-fixed.yaml'))).json<{ clean: boolean; diff: unknown }>();
+    const fixed = (await post('/v1/console/manifest/review', read('incident-2020-fixed.yaml'))).json<{ clean: boolean; version: number; diff: unknown }>();
     expect(fixed.clean).toBe(true);
     expect(fixed.diff).not.toBeNull();
     expect(broker.ctx.policy.current.version).toBe(before);
-    const applied = (await post('/v1/console/manifest/apply', read('incident-2020-fixed.yaml'))).json<{ version: number }>();
+    // Apply says which review it applies: without it, nothing is applied.
+    expect((await post('/v1/console/manifest/apply', read('incident-2020-fixed.yaml'))).statusCode).toBe(400);
+    const applied = (await post('/v1/console/manifest/apply', read('incident-2020-fixed.yaml'), csrf, fixed.version)).json<{ version: number }>();
     expect(applied.version).toBe(before + 1);
+    // A second apply of that review would land on the version the first made, not the one its diff was against.
+    const stale = await post('/v1/console/manifest/apply', read('incident-2020-fixed.yaml'), csrf, fixed.version);
+    expect([stale.statusCode, stale.json<{ code: string }>().code]).toEqual([412, 'MANIFEST_CHANGED']);
+    expect(broker.ctx.policy.current.version).toBe(before + 1);
     const history = (await broker.app.inject({ method: 'GET', url: '/v1/console/manifest/history', headers: { cookie } })).json<{ current: number; manifests: { version: number; actor: string }[] }>();
     expect(history.current).toBe(before + 1);
     expect(history.manifests[0]).toMatchObject({ version: before + 1, actor: 'admin (console)' });

@@ -246,6 +246,7 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
   );
 
   const ManifestText = Type.Object({ text: Type.String({ minLength: 1, maxLength: 1024 * 1024 }) }, { additionalProperties: false });
+  const ReviewedManifest = Type.Object({ ...ManifestText.properties, version: Type.Integer({ minimum: 0, description: "The `version` of the manifest's review" }) }, { additionalProperties: false });
   // Session and CSRF before the body is even validated: without a session every console call is 401, whatever it sends.
   const guarded = {
     ...BY_SESSION,
@@ -265,9 +266,11 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
     (request) => {
       const parsed = parseManifest(request.body.text, 'manifest.yaml');
       const diagnostics = checkManifest(parsed).map((d) => ({ line: d.line, column: d.column, severity: d.severity, code: d.code, path: d.path, message: d.message }));
-      const diff = parsed.manifest ? diffManifests(ctx.policy.current.manifest, parsed.manifest) : undefined;
+      const current = ctx.policy.current;
+      const diff = parsed.manifest ? diffManifests(current.manifest, parsed.manifest) : undefined;
       return {
         clean: parsed.manifest !== undefined && diagnostics.every((d) => d.severity !== 'error'),
+        version: current.version,
         diagnostics,
         diff: diff ? { exposure: diff.exposure.map((e) => ({ countries: [...e.countries], gained: [...e.gained], lost: [...e.lost] })), crossings: diff.crossings.map((c) => ({ ...c })), fences: diff.fences.map((f) => ({ ...f })) } : null,
       };
@@ -280,13 +283,14 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       ...guarded,
       schema: {
         tags: ['console'],
-        summary: 'Put a manifest in force, as PUT /v1/manifest does: refused with its diagnostics unless `check` finds no error; versioned, audited with its exposure diff, live meetings re-checked, bridges told (needs x-csrf-token)',
-        body: ManifestText,
+        summary:
+          "Put a reviewed manifest in force, as PUT /v1/manifest does: refused with its diagnostics unless `check` finds no error, and with 412 MANIFEST_CHANGED unless the version its review was against (`version`) is still in force; versioned, audited with its exposure diff, live meetings re-checked, bridges told (needs x-csrf-token)",
+        body: ReviewedManifest,
         response: { 200: ConsoleManifestApplied, 422: Type.Object({ statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String(), diagnostics: Type.Optional(Type.Array(Type.Unknown())) }) },
       },
     },
     async (request, reply) => {
-      const outcome = await applyManifest(ctx, request.body.text, 'admin (console)');
+      const outcome = await applyManifest(ctx, request.body.text, 'admin (console)', request.body.version);
       if (!outcome.ok) return reply.status(422).send(outcome.refusal);
       return { version: outcome.applied.version, sha256: outcome.applied.sha256 };
     },

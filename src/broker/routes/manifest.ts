@@ -5,7 +5,7 @@
  * meeting is re-checked against it, and every bridge gets it at once.
  */
 import { Type } from 'typebox';
-import { GeobridgeError } from '../../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import type { Manifest } from '../../core/manifest/types.js';
 import { checkManifest } from '../../core/verify/check.js';
@@ -17,16 +17,18 @@ import { recordAudit, type BrokerContext } from '../context.js';
 import { storesWithoutDatabase } from '../audit/record-logs.js';
 import { errorBody } from '../http-errors.js';
 import { announceRecheck, recheckLiveMeetings } from '../recheck.js';
+import { etagOf, ifMatchVersion } from './if-match.js';
 import { BEARER } from './schemas.js';
 
 /** GET and PUT /v1/manifest. */
 export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
   app.get(
     '/v1/manifest',
-    { schema: { tags: ['manifest'], summary: 'The manifest in force', security: BEARER, response: { 200: Type.Object({ version: Type.Integer(), sha256: Type.String(), text: Type.String() }) } } },
-    (request) => {
+    { schema: { tags: ['manifest'], summary: 'The manifest in force; its `ETag` is its version, for `If-Match` on PUT', security: BEARER, response: { 200: Type.Object({ version: Type.Integer(), sha256: Type.String(), text: Type.String() }) } } },
+    (request, reply) => {
       requireAdmin(ctx, request);
       const { version, sha256, text } = ctx.policy.current;
+      void reply.header('etag', etagOf(version));
       return { version, sha256, text };
     },
   );
@@ -36,8 +38,9 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
     {
       schema: {
         tags: ['manifest'],
-        summary: 'Replace the manifest (YAML body); rejected with diagnostics when `check` finds errors',
+        summary: 'Replace the manifest (YAML body); rejected with diagnostics when `check` finds errors. With `If-Match: "N"` (the ETag of GET), only while version N is in force: 412 MANIFEST_CHANGED otherwise',
         security: BEARER,
+        headers: Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'The ETag of GET /v1/manifest: the version this change was made on' })) }),
         consumes: ['application/yaml'],
         body: Type.String({ minLength: 1, maxLength: 1024 * 1024 }),
         response: {
@@ -60,8 +63,10 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
       requireAdmin(ctx, request);
       const text = request.body;
       if (typeof text !== 'string') throw new GeobridgeError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as YAML text with Content-Type: application/yaml.');
-      const outcome = await applyManifest(ctx, text, 'admin');
-      return outcome.ok ? outcome.applied : reply.status(422).send(outcome.refusal);
+      const outcome = await applyManifest(ctx, text, 'admin', ifMatchVersion(request.headers['if-match'], 'GET /v1/manifest'));
+      if (!outcome.ok) return reply.status(422).send(outcome.refusal);
+      void reply.header('etag', etagOf(outcome.applied.version));
+      return outcome.applied;
     },
   );
 }
@@ -76,10 +81,17 @@ export type ManifestOutcome =
  * audited with its exposure diff and `actor`, every live meeting re-checked,
  * every bridge told. A refusal is audited too and changes nothing. The one
  * path for `PUT /v1/manifest` and the console's apply.
+ *
+ * With `after` (the version the change was read or reviewed against), it
+ * lands only on that version, on this broker and in the store: otherwise
+ * MANIFEST_CHANGED, and nothing changes. Two admins editing the same
+ * version cannot silently undo each other, and an exposure diff approved in
+ * the console is the one that comes into force.
  */
-export async function applyManifest(ctx: BrokerContext, text: string, actor: string): Promise<ManifestOutcome> {
+export async function applyManifest(ctx: BrokerContext, text: string, actor: string, after?: number): Promise<ManifestOutcome> {
   // The other brokers, and through them their bridges, hear of a new manifest only over the bus.
   ctx.cluster?.assertReady('manifest changes');
+  if (after !== undefined) assertInForce(ctx, after);
   const parsed = parseManifest(text, 'manifest.yaml');
   const diagnostics = checkManifest(parsed);
   const errors = diagnostics.filter((d) => d.severity === 'error');
@@ -103,7 +115,11 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
   }
   const sha256 = sha256Hex(text);
   return ctx.policy.exclusive(async () => {
-    const saved = await ctx.store.saveManifest(text, sha256, actor, ctx.now().toISOString());
+    if (after !== undefined) assertInForce(ctx, after);
+    const saved = await ctx.store.saveManifest(text, sha256, actor, ctx.now().toISOString(), after).catch((error: unknown) => {
+      // Another broker saved a version this one has not caught up with yet.
+      throw isGeobridgeError(error) && error.code === 'STORE_CONFLICT' && after !== undefined ? manifestChanged(after, `${error.message}, saved through another broker`) : error;
+    });
     // Diffed against the version before it in the store: another broker may have saved one since ours came into force.
     const before = saved.version === ctx.policy.current.version + 1 ? ctx.policy.current : await storedVersion(ctx, saved.version - 1);
     const diff = diffManifests(before.manifest, manifest);
@@ -111,8 +127,7 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
       await recordAudit(ctx, 'manifest.changed', { actor, version: saved.version, sha256, previous: before.version, diff });
     } catch (error) {
       // In force nowhere unless audited: other brokers take the newest version in the store, so it goes.
-      await ctx.store.discardManifest(saved.version).catch(() => false);
-      throw error;
+      throw await discardUnaudited(ctx, saved.version, error);
     }
     // In force here only once audited.
     ctx.policy.replace({ manifest, version: saved.version, sha256, text });
@@ -122,6 +137,38 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
     await announceRecheck(ctx, recheck);
     return { ok: true as const, applied: { version: saved.version, sha256, warnings: diagnostics.filter((d) => d.severity === 'warning'), diff, recheck: { checked: recheck.checked, rehomed: [...recheck.rehomed], ended: [...recheck.ended] } } };
   });
+}
+
+/**
+ * Takes an unaudited version out of the store again (unless a newer one was
+ * saved on it, which then is the one other brokers take); returns the error
+ * to answer with: the audit's, or one that says the version stays newest in
+ * the store, where other brokers may take it, when it could not be taken out.
+ */
+async function discardUnaudited(ctx: BrokerContext, version: number, auditError: unknown): Promise<unknown> {
+  const why = await ctx.store.discardManifest(version).then(
+    () => undefined,
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+  if (why === undefined) return auditError;
+  return new GeobridgeError(
+    isGeobridgeError(auditError) ? auditError.code : 'AUDIT_UNAVAILABLE',
+    `${auditError instanceof Error ? auditError.message : String(auditError)}; and manifest version ${String(version)} could not be taken out of the store again (${why}), so other brokers may put it in force unaudited. Apply the same manifest again once the log is back: it is then audited.`,
+    { cause: auditError },
+  );
+}
+
+/** The version in force here must be `after`. */
+function assertInForce(ctx: BrokerContext, after: number): void {
+  const current = ctx.policy.current.version;
+  if (current !== after) throw manifestChanged(after, `version ${String(current)} is in force`);
+}
+
+function manifestChanged(after: number, what: string): GeobridgeError {
+  return new GeobridgeError(
+    'MANIFEST_CHANGED',
+    `the manifest changed since version ${String(after)}, which this change was made against (${what}); nothing was changed. Read the manifest in force (GET /v1/manifest, or review again in the console), redo the change on it and apply it again.`,
+  );
 }
 
 /** Version `version` of the store's manifests, parsed: what a version saved after it is diffed against. */

@@ -17,6 +17,7 @@ export const AccountSchema = Type.Object(
     homeCountry: Type.String(),
     plan: Type.Optional(Type.String()),
     allowedJurisdictions: Type.Optional(Type.Array(Type.String())),
+    policyRevision: Type.Integer({ minimum: 0, description: "How many times the policy changed: the account's ETag, for If-Match on PUT …/policy" }),
     createdAt: Type.String(),
   },
   { additionalProperties: false },

@@ -6,7 +6,7 @@
  */
 import { GeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import { mergeCounts, readMeetingContext, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
+import { mergeCounts, readMeetingContext, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store, manifestMoved, policyMoved } from './store.js';
 
 /** Copies an account, dropping absent optional fields (the same shape SQLite returns). */
 function copyAccount(a: Account): Account {
@@ -101,10 +101,11 @@ export class MemoryStore implements Store {
     });
   }
 
-  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account> {
+  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }, after?: number): Promise<Account> {
     return this.#run(() => {
       const current = this.#accounts.get(id);
       if (!current) throw new GeobridgeError('STORE_NOT_FOUND', `account ${id} does not exist`);
+      if (after !== undefined && after !== (current.policyRevision ?? 0)) throw policyMoved(id, after, current.policyRevision ?? 0);
       // Replace, not merge: a field absent from `policy` is cleared.
       const next = copyAccount({
         id: current.id,
@@ -249,8 +250,9 @@ export class MemoryStore implements Store {
     );
   }
 
-  saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion> {
+  saveManifest(text: string, sha256: string, actor: string, at: string, after?: number): Promise<ManifestVersion> {
     return this.#run(() => {
+      if (after !== undefined && after !== this.#manifests.length) throw manifestMoved(after, this.#manifests.length);
       const saved: ManifestVersion = { version: this.#manifests.length + 1, text, sha256, createdAt: at, actor };
       this.#manifests.push(saved);
       return { ...saved };

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
 import { describeUrl, isForeignKeyViolation, isUnavailable, isUniqueViolation, migrate, openPool, queryOn, transaction, type Migrations, type Query } from '../pg.js';
-import type { AdmittedCount, Account, ClaimResult, ManifestVersion, Meeting, MeetingContext, Participant, ParticipantSession, Placement, SigningKey, Store } from './store.js';
+import { manifestMoved, policyMoved, type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
 import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long to wait for a connection (a new one, or a free one of the pool), and for a statement's answer, before STORE_UNAVAILABLE. */
@@ -260,16 +260,18 @@ export class PostgresStore implements Store {
     return row && rowToAccount(row);
   }
 
-  async updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account> {
+  async updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }, after?: number): Promise<Account> {
     const [row] = (
-      await this.#query<AccountRow>(`update policy of account ${id}`, 'UPDATE accounts SET plan = $2, allowed_jurisdictions = $3, policy_revision = policy_revision + 1 WHERE id = $1 RETURNING *', [
-        id,
-        policy.plan ?? null,
-        jsonParam(policy.allowedJurisdictions),
-      ])
+      await this.#query<AccountRow>(
+        `update policy of account ${id}`,
+        'UPDATE accounts SET plan = $2, allowed_jurisdictions = $3, policy_revision = policy_revision + 1 WHERE id = $1 AND ($4::integer IS NULL OR policy_revision = $4) RETURNING *',
+        [id, policy.plan ?? null, jsonParam(policy.allowedJurisdictions), after ?? null],
+      )
     ).rows;
-    if (!row) throw new GeobridgeError('STORE_NOT_FOUND', `account ${id} does not exist`);
-    return rowToAccount(row);
+    if (row) return rowToAccount(row);
+    const current = after === undefined ? undefined : await this.getAccount(id);
+    if (current) throw policyMoved(id, after ?? 0, current.policyRevision ?? 0);
+    throw new GeobridgeError('STORE_NOT_FOUND', `account ${id} does not exist`);
   }
 
   async listAccounts(): Promise<Account[]> {
@@ -413,10 +415,14 @@ export class PostgresStore implements Store {
     ).rows.map(rowToParticipant);
   }
 
-  saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion> {
+  saveManifest(text: string, sha256: string, actor: string, at: string, after?: number): Promise<ManifestVersion> {
     return this.#transaction('save manifest', async (query) => {
       // Savers queue on the table lock (readers do not), and the INSERT's snapshot, taken after it, sees the last saver's row: no duplicate, no gap.
       await query('LOCK TABLE manifests IN SHARE ROW EXCLUSIVE MODE');
+      if (after !== undefined) {
+        const newest = (await query<{ version: number | null }>('SELECT max(version) AS version FROM manifests')).rows[0]?.version ?? 0;
+        if (newest !== after) throw manifestMoved(after, newest);
+      }
       const [saved] = (
         await query<ManifestRow>(
           `INSERT INTO manifests (version, text, sha256, created_at, actor)

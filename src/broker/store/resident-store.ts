@@ -79,7 +79,7 @@ export class ResidentStore implements Store {
   createAccount: Store['createAccount'] = (account) => this.#own.createAccount(account);
   getAccount: Store['getAccount'] = (id) => this.#own.getAccount(id);
   findAccountByApiKeyHash: Store['findAccountByApiKeyHash'] = (hash) => this.#own.findAccountByApiKeyHash(hash);
-  updateAccountPolicy: Store['updateAccountPolicy'] = (id, policy) => this.#own.updateAccountPolicy(id, policy);
+  updateAccountPolicy: Store['updateAccountPolicy'] = (id, policy, after) => this.#own.updateAccountPolicy(id, policy, after);
   listAccounts: Store['listAccounts'] = () => this.#own.listAccounts();
   createMeeting: Store['createMeeting'] = (meeting) => this.#own.createMeeting(meeting);
   getMeeting: Store['getMeeting'] = (id) => this.#own.getMeeting(id);
@@ -90,7 +90,7 @@ export class ResidentStore implements Store {
   claimPlacement = (meetingId: string, datacenter: string, expectedEpoch: number, at: string): Promise<ClaimResult> => this.#own.claimPlacement(meetingId, datacenter, expectedEpoch, at);
   releasePlacement: Store['releasePlacement'] = (meetingId, epoch) => this.#own.releasePlacement(meetingId, epoch);
   listPlacements: Store['listPlacements'] = () => this.#own.listPlacements();
-  saveManifest: Store['saveManifest'] = (text, sha256, actor, at) => this.#own.saveManifest(text, sha256, actor, at);
+  saveManifest: Store['saveManifest'] = (text, sha256, actor, at, after) => this.#own.saveManifest(text, sha256, actor, at, after);
   discardManifest: Store['discardManifest'] = (version) => this.#own.discardManifest(version);
   latestManifest: Store['latestManifest'] = () => this.#own.latestManifest();
   listManifests: Store['listManifests'] = () => this.#own.listManifests();

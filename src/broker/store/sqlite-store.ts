@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { compareStrings } from '../../core/order.js';
-import { type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store } from './store.js';
+import { type AdmittedCount, type Account, type ClaimResult, type ManifestVersion, type Meeting, type MeetingContext, type Participant, type ParticipantSession, type Placement, type SigningKey, type Store, manifestMoved, policyMoved } from './store.js';
 import { rowToCount, rowToManifest, rowToParticipant, rowToPlacement, type CountRow, type ManifestRow, type ParticipantRow, type PlacementRow } from './sql-rows.js';
 
 /** How long a statement waits for another connection's write lock before failing with STORE_UNAVAILABLE. */
@@ -253,8 +253,8 @@ function prepareStatements(db: Database.Database) {
     dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
     getAccount: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
     findAccountByApiKeyHash: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE api_key_hash = ?'),
-    updateAccountPolicy: db.prepare<{ id: string; plan: string | null; allowed_jurisdictions: string | null }, AccountRow>(
-      'UPDATE accounts SET plan = @plan, allowed_jurisdictions = @allowed_jurisdictions, policy_revision = policy_revision + 1 WHERE id = @id RETURNING *',
+    updateAccountPolicy: db.prepare<{ id: string; plan: string | null; allowed_jurisdictions: string | null; after: number | null }, AccountRow>(
+      'UPDATE accounts SET plan = @plan, allowed_jurisdictions = @allowed_jurisdictions, policy_revision = policy_revision + 1 WHERE id = @id AND (@after IS NULL OR policy_revision = @after) RETURNING *',
     ),
     listAccounts: db.prepare<[], AccountRow>('SELECT * FROM accounts ORDER BY created_at, id'),
     insertMeeting: db.prepare<MeetingRow>(
@@ -340,7 +340,7 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #s: ReturnType<typeof prepareStatements>;
   readonly #claim: (meetingId: string, datacenter: string, expectedEpoch: number, at: string) => ClaimResult;
-  readonly #saveManifest: (row: Omit<ManifestRow, 'version'>) => ManifestVersion;
+  readonly #saveManifest: (row: Omit<ManifestRow, 'version'>, after: number | undefined) => ManifestVersion;
   readonly #addParticipant: (participant: Participant) => Participant | undefined;
   #closed = false;
   /**
@@ -374,12 +374,14 @@ export class SqliteStore implements Store {
       return { won: true, placement: rowToPlacement(written) };
     });
     this.#claim = (...args) => claim.immediate(...args);
-    const saveManifest = db.transaction((row: Omit<ManifestRow, 'version'>): ManifestVersion => {
+    const saveManifest = db.transaction((row: Omit<ManifestRow, 'version'>, after: number | undefined): ManifestVersion => {
+      const newest = s.latestManifest.get()?.version ?? 0;
+      if (after !== undefined && after !== newest) throw manifestMoved(after, newest);
       const saved = s.insertManifest.get(row);
       if (!saved) throw new Error('INSERT … RETURNING returned no row');
       return rowToManifest(saved);
     });
-    this.#saveManifest = (row) => saveManifest.immediate(row);
+    this.#saveManifest = (row, after) => saveManifest.immediate(row, after);
     const addParticipant = db.transaction((participant: Participant): Participant | undefined => {
       if (!s.meetingExists.get(participant.meetingId)) throw new GeobridgeError('STORE_NOT_FOUND', `meeting ${participant.meetingId} does not exist`);
       const replaced = s.getParticipant.get(participant.meetingId, participant.id);
@@ -432,15 +434,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account> {
+  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }, after?: number): Promise<Account> {
     return this.#write(`update policy of account ${id}`, () => {
       const row = this.#s.updateAccountPolicy.get({
         id,
         plan: policy.plan ?? null,
         allowed_jurisdictions: policy.allowedJurisdictions === undefined ? null : JSON.stringify(policy.allowedJurisdictions),
+        after: after ?? null,
       });
-      if (!row) throw new GeobridgeError('STORE_NOT_FOUND', `account ${id} does not exist`);
-      return rowToAccount(row);
+      if (row) return rowToAccount(row);
+      const current = this.#s.getAccount.get(id);
+      if (current && after !== undefined) throw policyMoved(id, after, current.policy_revision ?? 0);
+      throw new GeobridgeError('STORE_NOT_FOUND', `account ${id} does not exist`);
     });
   }
 
@@ -531,8 +536,8 @@ export class SqliteStore implements Store {
     return this.#run(`list participants of meeting ${meetingId}`, () => this.#s.listParticipants.all(meetingId).map(rowToParticipant));
   }
 
-  saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion> {
-    return this.#write('save manifest', () => this.#saveManifest({ text, sha256, created_at: at, actor }));
+  saveManifest(text: string, sha256: string, actor: string, at: string, after?: number): Promise<ManifestVersion> {
+    return this.#write('save manifest', () => this.#saveManifest({ text, sha256, created_at: at, actor }, after));
   }
 
   discardManifest(version: number): Promise<boolean> {

@@ -110,8 +110,20 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect(await store.getAccount('a1')).toStrictEqual(last);
       });
 
+      it('changes a policy after a named revision only while it is at it, and of simultaneous such changes exactly one wins', async () => {
+        await store.createAccount(account('a1', { allowedJurisdictions: ['DE'] }));
+        await expectCode(store.updateAccountPolicy('a1', { allowedJurisdictions: ['FR'] }, 1), 'STORE_CONFLICT');
+        const race = await Promise.allSettled(['FR', 'IT', 'ES', 'AT'].map((code) => store.updateAccountPolicy('a1', { allowedJurisdictions: [code] }, 0)));
+        const won = race.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        expect(won.map((a) => a.policyRevision)).toEqual([1]);
+        for (const r of race) if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('STORE_CONFLICT');
+        expect(await store.getAccount('a1')).toStrictEqual(won[0]);
+        expect((await store.updateAccountPolicy('a1', {}, 1)).policyRevision).toBe(2);
+      });
+
       it('rejects a policy update for an unknown account with STORE_NOT_FOUND', async () => {
         await expectCode(store.updateAccountPolicy('nope', { plan: 'government' }), 'STORE_NOT_FOUND');
+        await expectCode(store.updateAccountPolicy('nope', { plan: 'government' }, 0), 'STORE_NOT_FOUND');
       });
 
       it('rejects a duplicate id with STORE_CONFLICT and keeps the original', async () => {
@@ -440,6 +452,18 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         const saved = await Promise.all(Array.from({ length: 10 }, (_, i) => store.saveManifest(`m${String(i)}`, `s${String(i)}`, 'admin', at(i))));
         expect(saved.map((m) => m.version).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         expect((await store.latestManifest())?.version).toBe(10);
+      });
+
+      it('saves after a named version only while it is the newest, and of simultaneous such saves exactly one wins', async () => {
+        expect((await store.saveManifest('m1', 's1', 'admin', at(1), 0)).version).toBe(1);
+        await expectCode(store.saveManifest('m-late', 's', 'admin', at(2), 0), 'STORE_CONFLICT');
+        const race = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.saveManifest(`m2-${String(i)}`, `s2-${String(i)}`, 'admin', at(2), 1)));
+        const won = race.filter((r) => r.status === 'fulfilled');
+        expect(won.map((r) => r.value.version)).toEqual([2]);
+        for (const r of race) if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('STORE_CONFLICT');
+        expect((await store.listManifests()).map((m) => m.version)).toEqual([1, 2]);
+        // Without `after`, a save takes the next version whatever it is.
+        expect((await store.saveManifest('m3', 's3', 'admin', at(3))).version).toBe(3);
       });
 
       it('discards the newest version only, and numbers the next save in its place', async () => {

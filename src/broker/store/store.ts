@@ -4,6 +4,7 @@
  * (store-contract.fixture.ts) runs against every adapter. All methods are async so
  * that networked adapters fit the same shape.
  */
+import { GeobridgeError } from '../../core/errors.js';
 
 /** An organisation using geobridge; its policy narrows, never widens, the fences. */
 export interface Account {
@@ -83,6 +84,16 @@ export interface ParticipantSession {
   readonly session: string;
 }
 
+/** `saveManifest`'s refusal when the newest stored version is not the one the change was made against. */
+export function manifestMoved(after: number, newest: number): GeobridgeError {
+  return new GeobridgeError('STORE_CONFLICT', `the newest manifest is version ${String(newest)}, not version ${String(after)}`);
+}
+
+/** `updateAccountPolicy`'s refusal when the policy is not at the revision the change was made against. */
+export function policyMoved(id: string, after: number, revision: number): GeobridgeError {
+  return new GeobridgeError('STORE_CONFLICT', `the policy of account ${id} is at revision ${String(revision)}, not revision ${String(after)}`);
+}
+
 /** A manifest accepted by the broker. */
 export interface ManifestVersion {
   readonly version: number;
@@ -141,8 +152,12 @@ export interface Store {
   createAccount(account: Account): Promise<void>;
   getAccount(id: string): Promise<Account | undefined>;
   findAccountByApiKeyHash(hash: string): Promise<Account | undefined>;
-  /** Replaces plan and allowed jurisdictions; throws STORE_NOT_FOUND for an unknown id. */
-  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }): Promise<Account>;
+  /**
+   * Replaces plan and allowed jurisdictions; throws STORE_NOT_FOUND for an
+   * unknown id. With `after`, only while the policy is at revision `after`
+   * (0: never changed), in the same statement; otherwise STORE_CONFLICT.
+   */
+  updateAccountPolicy(id: string, policy: { plan?: string; allowedJurisdictions?: readonly string[] }, after?: number): Promise<Account>;
   listAccounts(): Promise<Account[]>;
 
   createMeeting(meeting: Meeting): Promise<void>;
@@ -178,8 +193,13 @@ export interface Store {
   /** How many participants each meeting has admitted at each datacenter, in no promised order: the console's live overview in one read. */
   countParticipants(): Promise<AdmittedCount[]>;
 
-  /** Stores a manifest as the next version (1, 2, …) and returns it. */
-  saveManifest(text: string, sha256: string, actor: string, at: string): Promise<ManifestVersion>;
+  /**
+   * Stores a manifest as the next version (1, 2, …) and returns it. With
+   * `after`, only if the newest version is `after` (0: none yet), in the same
+   * transaction; otherwise STORE_CONFLICT, naming the newest: a change
+   * reviewed against one version never lands on top of another.
+   */
+  saveManifest(text: string, sha256: string, actor: string, at: string, after?: number): Promise<ManifestVersion>;
   /**
    * Removes version `version` if it is still the newest, and says whether it
    * did: a manifest whose audit record could not be written must come into
