@@ -15,6 +15,8 @@ import { adminRoutes } from './routes/admin.js';
 import { servePresence } from './presence.js';
 import { registerRateLimits, type PresenceLimits } from './rate-limits.js';
 import { answerClientError } from './raw-answers.js';
+import { isTrustedProxy } from './client-ip.js';
+import { limitConnectionsPerAddress } from './connection-limit.js';
 import { bridgeRoutes } from './routes/bridges.js';
 import { consoleRoutes } from './routes/console.js';
 import { consolePageRoutes } from './routes/console-page.js';
@@ -86,6 +88,8 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
     clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  const { maxConnectionsPerAddress, trustedProxies } = ctx.config;
+  limitConnectionsPerAddress(app.server, maxConnectionsPerAddress, (address) => isTrustedProxy(address, trustedProxies), () => { ctx.metrics.rateLimited.inc({ limit: 'connections' }); });
 
   // Manifests are uploaded as YAML text.
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {

@@ -106,6 +106,13 @@ export function checkTrustedProxies(trustedProxies: readonly string[]): void {
   trustedSet(trustedProxies);
 }
 
+/** Whether a peer (a socket's remote address) is one of the trusted proxies. */
+export function isTrustedProxy(remoteAddress: string, trustedProxies: readonly string[]): boolean {
+  if (trustedProxies.length === 0) return false;
+  const peer = parseIp(remoteAddress.split('%')[0] ?? '');
+  return peer !== null && trustedSet(trustedProxies).check(peer.address, peer.family);
+}
+
 /**
  * The client's address: the peer, or — when the peer is a trusted proxy — the
  * first untrusted address of `X-Forwarded-For` from the right. A malformed

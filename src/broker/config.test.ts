@@ -62,6 +62,9 @@ describe('parseServeSettings', () => {
     const { settings } = parseServeSettings({ manifest: 'm.yaml', rateLimitFailures: '10' }, { GEOBRIDGE_RATE_LIMIT_FAILURES: '99', GEOBRIDGE_RATE_LIMIT_PRESENCE: '5' });
     expect(settings?.rateLimits).toEqual({ ...DEFAULT_RATE_LIMITS, failures: 10, presence: 5 });
     expect(Object.isFrozen(settings?.rateLimits)).toBe(true);
+    expect(parseServeSettings({ manifest: 'm.yaml' }, {}).settings?.maxConnectionsPerAddress).toBe(1024);
+    expect(parseServeSettings({ manifest: 'm.yaml' }, { GEOBRIDGE_MAX_CONNECTIONS_PER_ADDRESS: '64' }).settings?.maxConnectionsPerAddress).toBe(64);
+    expect(parseServeSettings({ manifest: 'm.yaml', maxConnectionsPerAddress: '0' }, {}).problems.join('\n')).toMatch(/--max-connections-per-address \(GEOBRIDGE_MAX_CONNECTIONS_PER_ADDRESS\) is '0'/);
     const bad = parseServeSettings({ manifest: 'm.yaml', rateLimitRequests: '0', rateLimitInvites: 'lots' }, {});
     expect(bad.settings).toBeUndefined();
     expect(bad.problems.join('\n')).toMatch(/--rate-limit-requests \(GEOBRIDGE_RATE_LIMIT_REQUESTS\)/);

@@ -5,6 +5,7 @@
  */
 import { isGeobridgeError } from '../core/errors.js';
 import { checkTrustedProxies } from './client-ip.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './connection-limit.js';
 import { readConfigFile } from './config-file.js';
 import type { RateLimits } from './context.js';
 
@@ -34,6 +35,7 @@ export interface ServeFlags {
   readonly rateLimitInvites?: string | undefined;
   readonly rateLimitFailures?: string | undefined;
   readonly rateLimitPresence?: string | undefined;
+  readonly maxConnectionsPerAddress?: string | undefined;
 }
 
 /**
@@ -81,6 +83,8 @@ export interface ServeSettings {
   readonly placementReleaseMs: number;
   /** DEFAULT_RATE_LIMITS when absent. */
   readonly rateLimits?: RateLimits;
+  /** Connections open at once from one address (trusted proxies exempt); DEFAULT_MAX_CONNECTIONS_PER_ADDRESS when absent. */
+  readonly maxConnectionsPerAddress?: number;
 }
 
 /** Every flag with its environment variable (flags win). */
@@ -108,6 +112,7 @@ export const ENV_NAMES: Readonly<Record<keyof ServeFlags, string>> = {
   rateLimitInvites: 'GEOBRIDGE_RATE_LIMIT_INVITES',
   rateLimitFailures: 'GEOBRIDGE_RATE_LIMIT_FAILURES',
   rateLimitPresence: 'GEOBRIDGE_RATE_LIMIT_PRESENCE',
+  maxConnectionsPerAddress: 'GEOBRIDGE_MAX_CONNECTIONS_PER_ADDRESS',
 };
 
 /** What a config file may set: every flag but --config itself. */
@@ -174,6 +179,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
     failures: integer('rateLimitFailures', DEFAULT_RATE_LIMITS.failures, 1, 1_000_000),
     presence: integer('rateLimitPresence', DEFAULT_RATE_LIMITS.presence, 1, 1_000_000),
   });
+  const maxConnectionsPerAddress = integer('maxConnectionsPerAddress', DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1, 1_000_000);
   if (problems.length > 0 || !manifestPath) return { problems };
   return {
     problems,
@@ -200,6 +206,7 @@ export function parseServeSettings(flags: ServeFlags, env: Readonly<Record<strin
       joinTokenSeconds,
       placementReleaseMs,
       rateLimits,
+      maxConnectionsPerAddress,
     }),
   };
 }

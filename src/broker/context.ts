@@ -42,6 +42,8 @@ export interface BrokerConfig {
   /** How long a placed meeting may stay empty before its placement is released. */
   readonly placementReleaseMs: number;
   readonly rateLimits: RateLimits;
+  /** Connections open at once from one address, trusted proxies exempt (connection-limit.ts). */
+  readonly maxConnectionsPerAddress: number;
 }
 
 /** Per-address limits, each per minute (rate-limits.ts says what each one counts). */

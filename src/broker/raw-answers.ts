@@ -14,7 +14,7 @@ import { errorBody } from './http-errors.js';
 const TOO_LARGE = new Set(['HPE_HEADER_OVERFLOW', 'HPE_URI_TOO_LONG']);
 
 /** Writes an error answer on a connection no route holds, then closes it. */
-function writeError(socket: Duplex, status: number, code: string, message: string): void {
+export function writeError(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify(errorBody(code, message, status));
   socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`);
 }

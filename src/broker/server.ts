@@ -28,6 +28,7 @@ import { sha256Hex } from './auth.js';
 import { Cluster } from './bus/cluster.js';
 import { RedisBus } from './bus/redis-bus.js';
 import { DEFAULT_RATE_LIMITS, type ServeSettings } from './config.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './connection-limit.js';
 import { recordAudit, type AuditObserver, type BrokerContext } from './context.js';
 import { PolicyHolder } from './policy-holder.js';
 import { BridgeControl } from './control.js';
@@ -161,6 +162,7 @@ export async function startBroker(settings: ServeSettings, logger: boolean | { r
         joinTokenSeconds: settings.joinTokenSeconds,
         placementReleaseMs: settings.placementReleaseMs,
         rateLimits: settings.rateLimits ?? DEFAULT_RATE_LIMITS,
+        maxConnectionsPerAddress: settings.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
       },
       store,
       audit,

@@ -16,6 +16,7 @@ import { TreeHeadSigner } from './audit/tree-heads.js';
 import { ephemeralLogKey } from './log-key.js';
 import { sha256Hex } from './auth.js';
 import { DEFAULT_RATE_LIMITS } from './config.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './connection-limit.js';
 import { recordAudit, type BrokerConfig, type BrokerContext } from './context.js';
 import { PolicyHolder } from './policy-holder.js';
 import { BridgeControl } from './control.js';
@@ -99,6 +100,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
       joinTokenSeconds: 600,
       placementReleaseMs: 30_000,
       rateLimits: DEFAULT_RATE_LIMITS,
+      maxConnectionsPerAddress: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
       ...options.config,
     },
     // With record stores, participant rows go to each one's own memory store, as `serve --record-stores` puts them in each one's database.

@@ -3,6 +3,7 @@
  */
 import { GeobridgeError } from '../../core/errors.js';
 import { DEFAULT_RATE_LIMITS, parseServeSettings, ENV_NAMES } from '../../broker/config.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from '../../broker/connection-limit.js';
 import { startBroker } from '../../broker/server.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, untilStopSignal, type Io } from '../io.js';
@@ -66,6 +67,10 @@ Per-address limits, per minute (a limited request gets 429 RATE_LIMITED):
   --rate-limit-invites N   invite accepts; invite previews (default ${DEFAULT_RATE_LIMITS.invites})            [${ENV_NAMES.rateLimitInvites}]
   --rate-limit-failures N  malformed or unauthenticated requests (default ${DEFAULT_RATE_LIMITS.failures})       [${ENV_NAMES.rateLimitFailures}]
   --rate-limit-presence N  bridge presence connections (default ${DEFAULT_RATE_LIMITS.presence})                [${ENV_NAMES.rateLimitPresence}]
+and at once (the connection over it gets 429 and is closed):
+  --max-connections-per-address N
+                           connections open from one address, trusted proxies
+                           exempt (default ${DEFAULT_MAX_CONNECTIONS_PER_ADDRESS})     [${ENV_NAMES.maxConnectionsPerAddress}]
 The admin token comes from GEOBRIDGE_ADMIN_TOKEN; without it one is generated
 into DATA/admin-token (mode 600) and its path is printed.
 
@@ -103,6 +108,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
     'rate-limit-invites': { type: 'string' },
     'rate-limit-failures': { type: 'string' },
     'rate-limit-presence': { type: 'string' },
+    'max-connections-per-address': { type: 'string' },
   }, 0);
   if (values.help) {
     io.out(SERVE_HELP);
@@ -133,6 +139,7 @@ export async function runServe(argv: readonly string[], io: Io, env: Readonly<Re
       rateLimitInvites: values['rate-limit-invites'],
       rateLimitFailures: values['rate-limit-failures'],
       rateLimitPresence: values['rate-limit-presence'],
+      maxConnectionsPerAddress: values['max-connections-per-address'],
     },
     env,
   );
