@@ -95,6 +95,12 @@ const RECENT_MANIFESTS = 8;
 const MESSAGES_IN_FLIGHT = 16;
 /** How soon the broker's bridge keys are fetched again for a key they lack (a bridge added or re-keyed since): a ticket cannot make the bridge ask more often. */
 const BRIDGE_KEYS_COOLDOWN_MS = 30_000;
+/**
+ * How long the broker's bridge keys are believed even when a ticket's key
+ * matches them: a bridge the operator re-keyed (its old key lost or stolen)
+ * is refused by the other bridges within this, not at their next restart.
+ */
+const BRIDGE_KEYS_MAX_AGE_MS = 60_000;
 /** Reports of refused unverifiable tickets sent at once (`refusedUnverified`). */
 const UNVERIFIED_IN_FLIGHT = 16;
 
@@ -375,12 +381,13 @@ export class BrokerLink {
     return claims;
   }
 
-  /** The key the broker publishes for `datacenter`; fetched again when it is not `expected`, unless fetched within the cooldown. */
+  /** The key the broker publishes for `datacenter`; fetched again when it is not `expected` (unless fetched within the cooldown), or older than the maximum age. */
   async #publishedBridgeKey(datacenter: string, expected: string): Promise<string | undefined> {
     const cached = this.#bridgeKeys;
     if (cached !== undefined) {
       const key = (await cached.keys).get(datacenter);
-      if (key === expected || performance.now() - cached.at < BRIDGE_KEYS_COOLDOWN_MS) return key;
+      const age = performance.now() - cached.at;
+      if ((key === expected && age < BRIDGE_KEYS_MAX_AGE_MS) || age < BRIDGE_KEYS_COOLDOWN_MS) return key;
     }
     // Another check may have started a fetch meanwhile: share it.
     const fetching = this.#bridgeKeys !== cached && this.#bridgeKeys !== undefined ? this.#bridgeKeys : { at: performance.now(), keys: this.#fetchBridgeKeys() };
