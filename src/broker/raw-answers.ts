@@ -13,10 +13,11 @@ import { errorBody } from './http-errors.js';
 /** Node's codes for a request line or headers over its limit (16 KB). */
 const TOO_LARGE = new Set(['HPE_HEADER_OVERFLOW', 'HPE_URI_TOO_LONG']);
 
-/** Writes an error answer on a connection no route holds, then closes it. */
-export function writeError(socket: Duplex, status: number, code: string, message: string): void {
+/** Writes an error answer (with `headers` besides the usual ones) on a connection no route holds, then closes it. */
+export function writeError(socket: Duplex, status: number, code: string, message: string, headers: Readonly<Record<string, string>> = {}): void {
   const body = JSON.stringify(errorBody(code, message, status));
-  socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`);
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\n${extra}Connection: close\r\n\r\n${body}`);
 }
 
 /** Node could not parse a request (Fastify's `clientErrorHandler`): a 4xx with a code, or nothing on a connection already gone. */

@@ -57,7 +57,7 @@ export function renderReview(text: string, review: ConsoleManifestReview, where:
   where.section.hidden = false;
   const errors = review.diagnostics.filter((d) => d.severity === 'error').length;
   where.verdict.textContent = review.clean
-    ? `Clean: it may be applied on version ${review.version}, against which its diff is${review.diagnostics.length > 0 ? ` (${review.diagnostics.length} warning${review.diagnostics.length === 1 ? '' : 's'})` : ''}.`
+    ? `Clean${review.diagnostics.length > 0 ? ` but for ${review.diagnostics.length} warning${review.diagnostics.length === 1 ? '' : 's'}` : ''}: the diff below is against version ${review.version}, and it applies only on that version.`
     : `${errors} error${errors === 1 ? '' : 's'}: it cannot be applied.`;
   where.diagnostics.replaceChildren(...review.diagnostics.map((d) => item(`line ${d.line}:${d.column} ${d.severity} ${d.code} (${d.path}): ${d.message}`, d.severity)));
   const diff = review.diff ? diffLines(review.diff) : [];

@@ -294,7 +294,7 @@ describe('the operator console', () => {
     await page.fill('#manifest-text', `${current.text}\n# reviewed in the console\n`);
     await page.click('#manifest-review');
     await page.waitForSelector('#manifest-apply:not([disabled])', { timeout: WAIT_MS });
-    expect(await page.textContent('#manifest-verdict')).toContain(`on version ${String(current.version)}`);
+    expect(await page.textContent('#manifest-verdict')).toContain(`against version ${String(current.version)}`);
     // Another admin's change lands between the review and the apply.
     const put = await fetch(url, { method: 'PUT', headers: { ...admin, 'content-type': 'application/yaml' }, body: `${current.text}\n# another admin\n` });
     expect(put.status).toBe(200);

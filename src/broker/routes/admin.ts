@@ -145,7 +145,7 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
       ctx.cluster?.assertReady('policy changes');
       const existing = await ctx.store.getAccount(request.params.id);
       if (!existing) throw new GeobridgeError('NOT_FOUND', `no account '${request.params.id}'.`);
-      const after = ifMatchVersion(request.headers['if-match'], `GET /v1/accounts/${existing.id}`);
+      const after = ifMatchVersion(request.headers['if-match'], existing.policyRevision ?? 0, `GET /v1/accounts/${existing.id}`);
       if (after !== undefined && after !== (existing.policyRevision ?? 0)) throw policyChanged(existing.id, after, `it is at revision ${String(existing.policyRevision ?? 0)}`);
       const { plan } = request.body;
       const allowedJurisdictions = checkAccountPolicy(ctx.policy.current.manifest, existing.homeCountry, plan, request.body.allowedJurisdictions);
@@ -217,9 +217,10 @@ export function adminRoutes(app: BrokerApp, ctx: BrokerContext): void {
 }
 
 function policyChanged(id: string, after: number, what: string): GeobridgeError {
+  const since = after < 0 ? 'the revision the If-Match header names (none of its tags is one GET gives)' : `revision ${String(after)}, which this change was made on`;
   return new GeobridgeError(
     'ACCOUNT_POLICY_CHANGED',
-    `the policy of account ${id} changed since revision ${String(after)}, which this change was made on (${what}); nothing was changed. Read the account again (GET /v1/accounts/${id}), redo the change on it and send it with its new ETag.`,
+    `the policy of account ${id} changed since ${since} (${what}); nothing was changed. Read the account again (GET /v1/accounts/${id}), redo the change on it and send it with its new ETag.`,
   );
 }
 

@@ -246,7 +246,8 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
   );
 
   const ManifestText = Type.Object({ text: Type.String({ minLength: 1, maxLength: 1024 * 1024 }) }, { additionalProperties: false });
-  const ReviewedManifest = Type.Object({ ...ManifestText.properties, version: Type.Integer({ minimum: 0, description: "The `version` of the manifest's review" }) }, { additionalProperties: false });
+  // `version` is checked in the handler, so that a console page from before it was needed is told what to do.
+  const ReviewedManifest = Type.Object({ ...ManifestText.properties, version: Type.Optional(Type.Integer({ minimum: 0, description: "The `version` of the manifest's review: required" })) }, { additionalProperties: false });
   // Session and CSRF before the body is even validated: without a session every console call is 401, whatever it sends.
   const guarded = {
     ...BY_SESSION,
@@ -290,7 +291,9 @@ export function consoleRoutes(app: BrokerApp, ctx: BrokerContext): void {
       },
     },
     async (request, reply) => {
-      const outcome = await applyManifest(ctx, request.body.text, 'admin (console)', request.body.version);
+      const { version } = request.body;
+      if (version === undefined) throw new GeobridgeError('BAD_REQUEST', 'this apply does not say which review it applies (its version); reload the console page, review the manifest again, then apply.');
+      const outcome = await applyManifest(ctx, request.body.text, 'admin (console)', version);
       if (!outcome.ok) return reply.status(422).send(outcome.refusal);
       return { version: outcome.applied.version, sha256: outcome.applied.sha256 };
     },

@@ -63,7 +63,7 @@ export function manifestRoutes(app: BrokerApp, ctx: BrokerContext): void {
       requireAdmin(ctx, request);
       const text = request.body;
       if (typeof text !== 'string') throw new GeobridgeError('UNSUPPORTED_MEDIA_TYPE', 'send the manifest as YAML text with Content-Type: application/yaml.');
-      const outcome = await applyManifest(ctx, text, 'admin', ifMatchVersion(request.headers['if-match'], 'GET /v1/manifest'));
+      const outcome = await applyManifest(ctx, text, 'admin', ifMatchVersion(request.headers['if-match'], ctx.policy.current.version, 'GET /v1/manifest'));
       if (!outcome.ok) return reply.status(422).send(outcome.refusal);
       void reply.header('etag', etagOf(outcome.applied.version));
       return outcome.applied;
@@ -83,15 +83,16 @@ export type ManifestOutcome =
  * path for `PUT /v1/manifest` and the console's apply.
  *
  * With `after` (the version the change was read or reviewed against), it
- * lands only on that version, on this broker and in the store: otherwise
- * MANIFEST_CHANGED, and nothing changes. Two admins editing the same
- * version cannot silently undo each other, and an exposure diff approved in
- * the console is the one that comes into force.
+ * lands only on that version, checked in the store's transaction (a version
+ * newer than this broker's may have been read through another broker):
+ * otherwise MANIFEST_CHANGED, and nothing changes. Two admins editing the
+ * same version cannot silently undo each other, and an exposure diff
+ * approved in the console is the one that comes into force.
  */
 export async function applyManifest(ctx: BrokerContext, text: string, actor: string, after?: number): Promise<ManifestOutcome> {
   // The other brokers, and through them their bridges, hear of a new manifest only over the bus.
   ctx.cluster?.assertReady('manifest changes');
-  if (after !== undefined) assertInForce(ctx, after);
+  if (after !== undefined) assertNotBehind(ctx, after);
   const parsed = parseManifest(text, 'manifest.yaml');
   const diagnostics = checkManifest(parsed);
   const errors = diagnostics.filter((d) => d.severity === 'error');
@@ -115,10 +116,10 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
   }
   const sha256 = sha256Hex(text);
   return ctx.policy.exclusive(async () => {
-    if (after !== undefined) assertInForce(ctx, after);
+    if (after !== undefined) assertNotBehind(ctx, after);
+    await retryDiscard(ctx);
     const saved = await ctx.store.saveManifest(text, sha256, actor, ctx.now().toISOString(), after).catch((error: unknown) => {
-      // Another broker saved a version this one has not caught up with yet.
-      throw isGeobridgeError(error) && error.code === 'STORE_CONFLICT' && after !== undefined ? manifestChanged(after, `${error.message}, saved through another broker`) : error;
+      throw isGeobridgeError(error) && error.code === 'STORE_CONFLICT' && after !== undefined ? manifestChanged(after, error.message) : error;
     });
     // Diffed against the version before it in the store: another broker may have saved one since ours came into force.
     const before = saved.version === ctx.policy.current.version + 1 ? ctx.policy.current : await storedVersion(ctx, saved.version - 1);
@@ -139,17 +140,35 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
   });
 }
 
+/** Unaudited versions this broker saved and could not take out of the store again; it tries at each change until it can. */
+const undiscarded = new WeakMap<BrokerContext, number>();
+
+/** Takes a version out of the store again (unless a newer one was saved on it, which then is the one other brokers take); why not, if it failed. */
+async function discard(ctx: BrokerContext, version: number): Promise<string | undefined> {
+  try {
+    await ctx.store.discardManifest(version);
+    undiscarded.delete(ctx);
+    return undefined;
+  } catch (error) {
+    undiscarded.set(ctx, version);
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** An unaudited version left in the store goes before anything lands on it (and before the version check, which it would fail). */
+async function retryDiscard(ctx: BrokerContext): Promise<void> {
+  const version = undiscarded.get(ctx);
+  if (version !== undefined) await discard(ctx, version);
+}
+
 /**
- * Takes an unaudited version out of the store again (unless a newer one was
- * saved on it, which then is the one other brokers take); returns the error
- * to answer with: the audit's, or one that says the version stays newest in
- * the store, where other brokers may take it, when it could not be taken out.
+ * Takes an unaudited version out of the store again; returns the error to
+ * answer with: the audit's, or one that says the version stays newest in
+ * the store, where other brokers may take it, when it could not be taken
+ * out (this broker tries again at the next change).
  */
 async function discardUnaudited(ctx: BrokerContext, version: number, auditError: unknown): Promise<unknown> {
-  const why = await ctx.store.discardManifest(version).then(
-    () => undefined,
-    (error: unknown) => (error instanceof Error ? error.message : String(error)),
-  );
+  const why = await discard(ctx, version);
   if (why === undefined) return auditError;
   return new GeobridgeError(
     isGeobridgeError(auditError) ? auditError.code : 'AUDIT_UNAVAILABLE',
@@ -158,16 +177,17 @@ async function discardUnaudited(ctx: BrokerContext, version: number, auditError:
   );
 }
 
-/** The version in force here must be `after`. */
-function assertInForce(ctx: BrokerContext, after: number): void {
+/** This broker must not already have a newer version than `after` in force; the store checks that `after` is its newest. */
+function assertNotBehind(ctx: BrokerContext, after: number): void {
   const current = ctx.policy.current.version;
-  if (current !== after) throw manifestChanged(after, `version ${String(current)} is in force`);
+  if (after < current) throw manifestChanged(after, `version ${String(current)} is in force`);
 }
 
 function manifestChanged(after: number, what: string): GeobridgeError {
+  const since = after < 0 ? 'the version the If-Match header names (none of its tags is one GET /v1/manifest gives)' : `version ${String(after)}, which this change was made against`;
   return new GeobridgeError(
     'MANIFEST_CHANGED',
-    `the manifest changed since version ${String(after)}, which this change was made against (${what}); nothing was changed. Read the manifest in force (GET /v1/manifest, or review again in the console), redo the change on it and apply it again.`,
+    `the manifest changed since ${since} (${what}); nothing was changed. Read the manifest in force (GET /v1/manifest, or review again in the console), redo the change on it and apply it again.`,
   );
 }
 
