@@ -130,9 +130,10 @@ describe('slow clients', () => {
     try {
       await app.listen({ port: 0, host: '127.0.0.1' });
       const at = (app.server.address() as AddressInfo).port;
-      // A bridge present before the slow clients come, silent for longer than both timeouts.
-      const presence = new WebSocket(`ws://127.0.0.1:${String(at)}/v1/bridges/presence`);
+      // A bridge present before the slow clients come, silent for longer than both timeouts. Its hello is signed
+      // before it connects: signed meanwhile, under load, it came after the socket opened, and was never sent.
       const hello = await own.signAs('us-east', presenceHello());
+      const presence = new WebSocket(`ws://127.0.0.1:${String(at)}/v1/bridges/presence`);
       await new Promise<void>((resolve, reject) => {
         presence.once('open', () => {
           presence.send(hello);
