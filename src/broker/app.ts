@@ -85,7 +85,10 @@ export async function buildBrokerApp(ctx: BrokerContext, options: AppOptions = {
       if (body.statusCode < 500) limits?.countFailure(request.raw);
       void (reply as FastifyReply).status(body.statusCode).send(body);
     },
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (error, socket) => {
+      // Bytes that are not HTTP, or a request that never arrived whole, spend the address's failures like any malformed request.
+      if (answerClientError(error, socket)) limits?.countConnectionFailure(socket);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   const { maxConnectionsPerAddress, trustedProxies } = ctx.config;

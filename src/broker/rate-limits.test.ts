@@ -1,6 +1,7 @@
 // Per-address rate limits: what each limit counts, what it leaves alone
 // (authenticated traffic), how the address is found (trusted proxies, IPv6
 // per /64), and the 429 every limited request gets.
+import { connect } from 'node:net';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RATE_LIMITS } from './config.js';
@@ -121,6 +122,25 @@ describe('rate limits', () => {
     expect(codeOf(await b.app.inject({ method: 'GET', url: '/v1/meetings/%ZZ', remoteAddress: from }))).toBe('BAD_REQUEST');
     expect(codeOf(await b.app.inject({ method: 'GET', url: `/v1/meetings/${'m'.repeat(200)}`, remoteAddress: from }))).toBe('URI_TOO_LONG');
     expect(codeOf(await b.app.inject({ method: 'GET', url: '/healthz', remoteAddress: from }))).toBe('RATE_LIMITED');
+    expect(await rateLimited(b, 'failures')).toBe(1);
+  });
+
+  it('counts what Node answers before any route (bytes that are not HTTP, headers too large) as failures', async () => {
+    const b = await start({ failures: 2 });
+    await b.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (b.app.server.address() as { port: number }).port;
+    const send = (bytes: string): Promise<string> =>
+      new Promise((resolve) => {
+        let text = '';
+        const socket = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.5' }, () => socket.end(bytes));
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+      });
+    expect(await send('NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await send(`GET /healthz HTTP/1.1\r\nhost: b\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    expect(await send('GET /healthz HTTP/1.1\r\nhost: b\r\nconnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 429 /);
     expect(await rateLimited(b, 'failures')).toBe(1);
   });
 

@@ -17,6 +17,8 @@
  *   tokens without end.
  * - `failures`: answers 400, 401, 413 and 415 (malformed, or failing
  *   authentication) on any route, URLs refused before routing (400, 414;
+ *   counted in app.ts), what Node answers itself (bytes that are not HTTP,
+ *   400; headers too large, 431; a request that never arrived whole, 408;
  *   counted in app.ts), and failed presence hellos. Once an
  *   address has spent them, every route and the presence socket answer 429
  *   before doing any work, until its minute is over. They are counted when
@@ -31,11 +33,12 @@
  * then anyway (bus/cluster.ts).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import rateLimit, { normalizeIP, type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GeobridgeError } from '../core/errors.js';
-import { resolveClientAddress } from './client-ip.js';
+import { isTrustedProxy, resolveClientAddress } from './client-ip.js';
 import type { BrokerContext, RateLimits } from './context.js';
 import { errorBody } from './http-errors.js';
 
@@ -62,6 +65,12 @@ export interface PresenceLimits {
   gateUpgrade(request: IncomingMessage, socket: Duplex, admit: () => void): void;
   /** Counts a failure against the address of a request no route answers: a failed presence hello, a URL refused before routing. */
   countFailure(request: IncomingMessage): void;
+  /**
+   * Counts a failure against the peer of a connection Node answered itself
+   * (bytes that are not HTTP, headers too large, a request that never
+   * arrived whole); not a trusted proxy's, whose client is unknown then.
+   */
+  countConnectionFailure(socket: Socket): void;
 }
 
 /** What the limiter's key is read from: a Fastify request or a raw upgrade request. */
@@ -179,6 +188,11 @@ export async function registerRateLimits(app: FastifyInstance, ctx: BrokerContex
     },
     countFailure(request) {
       failed(limiterRequest(request)).catch(() => undefined);
+    },
+    countConnectionFailure(socket) {
+      if (isTrustedProxy(socket.remoteAddress ?? '', trustedProxies)) return;
+      const source: AddressSource & { readonly routeOptions: { readonly config: object } } = { socket, headers: {}, routeOptions: { config: {} } };
+      failed(source as unknown as FastifyRequest).catch(() => undefined);
     },
   };
 }

@@ -20,21 +20,24 @@ export function writeError(socket: Duplex, status: number, code: string, message
   socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\n${extra}Connection: close\r\n\r\n${body}`);
 }
 
-/** Node could not parse a request (Fastify's `clientErrorHandler`): a 4xx with a code, or nothing on a connection already gone. */
-export function answerClientError(error: Error & { readonly code?: string }, socket: Socket): void {
+/**
+ * Node could not parse a request (Fastify's `clientErrorHandler`): a 4xx with
+ * a code, or nothing on a connection already gone. Says whether it answered
+ * (the client's failure, which the rate limits count).
+ */
+export function answerClientError(error: Error & { readonly code?: string }, socket: Socket): boolean {
   if (!socket.writable || error.code === 'ECONNRESET') {
     socket.destroy();
-    return;
+    return false;
   }
   if (TOO_LARGE.has(error.code ?? '')) {
     writeError(socket, 431, 'HEADERS_TOO_LARGE', 'the request line and headers are larger than the broker takes (16 KB in all); send a shorter URL or fewer headers.');
-    return;
-  }
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     writeError(socket, 408, 'REQUEST_TIMEOUT', 'the request did not arrive in time; send it again.');
-    return;
+  } else {
+    writeError(socket, 400, 'BAD_REQUEST', `the request is not valid HTTP/1.1 (${error.code ?? error.message}); check the request line, the headers and Content-Length.`);
   }
-  writeError(socket, 400, 'BAD_REQUEST', `the request is not valid HTTP/1.1 (${error.code ?? error.message}); check the request line, the headers and Content-Length.`);
+  return true;
 }
 
 /**
