@@ -135,8 +135,8 @@ describe('rate limits', () => {
         const socket = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.5' }, () => socket.end(bytes));
         socket.setEncoding('utf8');
         socket.on('data', (chunk: string) => (text += chunk));
-        socket.on('close', () => resolve(text));
-        socket.on('error', () => resolve(text));
+        socket.on('close', () => { resolve(text); });
+        socket.on('error', () => { resolve(text); });
       });
     expect(await send('NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
     expect(await send(`GET /healthz HTTP/1.1\r\nhost: b\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
