@@ -268,7 +268,8 @@ export class Cluster implements ControlRelay {
     const { policy, store } = this.#parts;
     return policy.exclusive(async () => {
       const latest = await store.latestManifest();
-      if (!latest || latest.version <= policy.current.version) return false;
+      const current = policy.current;
+      if (!latest || !storeMovedFrom(current, latest)) return false;
       const parsed = parseManifest(latest.text, `manifest v${latest.version}`);
       // The broker that applied it checked it; one that does not parse here is a different code version's.
       if (!parsed.manifest) {
@@ -276,7 +277,10 @@ export class Cluster implements ControlRelay {
         return false;
       }
       policy.replace({ manifest: parsed.manifest, version: latest.version, sha256: latest.sha256, text: latest.text });
-      this.#parts.log('info', `manifest v${latest.version} applied by another broker is in force here`);
+      this.#parts.log(
+        latest.version > current.version ? 'info' : 'warn',
+        latest.version > current.version ? `manifest v${latest.version} applied by another broker is in force here` : `manifest v${current.version} (${current.sha256.slice(0, 12)}) was taken out of the store, its audit record never written; v${latest.version} (${latest.sha256.slice(0, 12)}) is in force here`,
+      );
       return true;
     });
   }
@@ -292,4 +296,15 @@ export class Cluster implements ControlRelay {
       this.#parts.log('error', 'an event from another broker could not be applied', { err: error });
     });
   }
+}
+
+/**
+ * Whether the store's newest manifest is another than the one in force here:
+ * newer, or the same number with another text, or older. The last two
+ * happen to a broker that took a version whose audit record then failed:
+ * its broker took it out of the store again, and the next save may reuse its
+ * number. The store's newest is what every broker runs.
+ */
+export function storeMovedFrom(current: { readonly version: number; readonly sha256: string }, latest: { readonly version: number; readonly sha256: string }): boolean {
+  return latest.version !== current.version || latest.sha256 !== current.sha256;
 }

@@ -148,6 +148,8 @@ async function discard(ctx: BrokerContext, version: number): Promise<string | un
   try {
     await ctx.store.discardManifest(version);
     undiscarded.delete(ctx);
+    // A broker that caught up with it in the meantime goes back to the store's newest.
+    ctx.cluster?.announce('policy');
     return undefined;
   } catch (error) {
     undiscarded.set(ctx, version);
