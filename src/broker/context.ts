@@ -3,6 +3,7 @@
  * the app factory: configuration, ports (store, audit), keys, GeoIP, the
  * bridge registry, the manifest in force, the clock and the metrics.
  */
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import type { GeoIpResolver } from '../node/geoip.js';
 import type { SeqGuard } from '../protocol/bridge-message.js';
 import type { AuditLog, AuditRecord, AuditType } from './audit/audit-log.js';
@@ -105,6 +106,16 @@ export type RecordSubject = StoreRequest;
 export interface Recorded {
   readonly record: AuditRecord;
   readonly log: string | undefined;
+}
+
+/**
+ * The error to answer a change with whose audit record failed, when taking
+ * the change back failed too: the audit's code, its words, then `sequel`
+ * (what stays in force unaudited, and how to mend it).
+ */
+export function unauditedAndKept(auditError: unknown, sequel: string): GeobridgeError {
+  const code = isGeobridgeError(auditError) ? auditError.code : 'AUDIT_UNAVAILABLE';
+  return new GeobridgeError(code, `${auditError instanceof Error ? auditError.message : String(auditError)}; ${sequel}`, { cause: auditError });
 }
 
 /**

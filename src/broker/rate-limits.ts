@@ -191,8 +191,7 @@ export async function registerRateLimits(app: FastifyInstance, ctx: BrokerContex
     },
     countConnectionFailure(socket) {
       if (isTrustedProxy(socket.remoteAddress ?? '', trustedProxies)) return;
-      const source: AddressSource & { readonly routeOptions: { readonly config: object } } = { socket, headers: {}, routeOptions: { config: {} } };
-      failed(source as unknown as FastifyRequest).catch(() => undefined);
+      failed(limiterRequest({ socket, headers: {} })).catch(() => undefined);
     },
   };
 }
@@ -215,11 +214,12 @@ function refusal(ctx: BrokerContext, limit: keyof RateLimits, max: number, ttlMs
 }
 
 /**
- * A raw upgrade request as the limiter reads a Fastify one: the key comes
- * from its socket and headers, and the plugin looks for a group id in the
- * route's config, which an upgrade has none of.
+ * A raw request (an upgrade, or a connection whose bytes never made one) as
+ * the limiter reads a Fastify one: the key comes from its socket and
+ * headers, and the plugin looks for a group id in the route's config, which
+ * a raw request has none of.
  */
-function limiterRequest(request: IncomingMessage): FastifyRequest {
+function limiterRequest(request: AddressSource): FastifyRequest {
   const source: AddressSource & { readonly routeOptions: { readonly config: object } } = { socket: request.socket, headers: request.headers, routeOptions: { config: {} } };
   return source as unknown as FastifyRequest;
 }

@@ -11,7 +11,7 @@ import { compilePolicy } from '../../core/policy/compile.js';
 import { isRefusal, selectDatacenters } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
-import { recordAudit, type BrokerContext } from '../context.js';
+import { recordAudit, unauditedAndKept, type BrokerContext } from '../context.js';
 import { announceRecheck, holdersOf, recheckLiveMeetings } from '../recheck.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Account } from '../store/store.js';
@@ -243,10 +243,6 @@ async function withdrawUnaudited(ctx: BrokerContext, existing: Account, revision
       return auditError;
     }
     log(`account ${existing.id}: the policy change at revision ${String(revision)} could not be audited, nor withdrawn (${why}); it is in force unaudited`);
-    return new GeobridgeError(
-      isGeobridgeError(auditError) ? auditError.code : 'AUDIT_UNAVAILABLE',
-      `${auditError instanceof Error ? auditError.message : String(auditError)}; and the policy before it could not be put back (${why}), so the change is in force but not in the audit log. Send the same change again once the log is back: it is then audited.`,
-      { cause: auditError },
-    );
+    return unauditedAndKept(auditError, `and the policy before it could not be put back (${why}), so the change is in force but not in the audit log. Send the same change again once the log is back: it is then audited.`);
   }
 }

@@ -13,7 +13,7 @@ import type { Diagnostic } from '../../core/diagnostics.js';
 import { diffManifests, type ManifestDiff } from '../../core/verify/diff.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireAdmin, sha256Hex } from '../auth.js';
-import { recordAudit, type BrokerContext } from '../context.js';
+import { recordAudit, unauditedAndKept, type BrokerContext } from '../context.js';
 import { storesWithoutDatabase } from '../audit/record-logs.js';
 import { errorBody } from '../http-errors.js';
 import { announceRecheck, recheckLiveMeetings } from '../recheck.js';
@@ -172,10 +172,9 @@ async function retryDiscard(ctx: BrokerContext): Promise<void> {
 async function discardUnaudited(ctx: BrokerContext, version: number, auditError: unknown): Promise<unknown> {
   const why = await discard(ctx, version);
   if (why === undefined) return auditError;
-  return new GeobridgeError(
-    isGeobridgeError(auditError) ? auditError.code : 'AUDIT_UNAVAILABLE',
-    `${auditError instanceof Error ? auditError.message : String(auditError)}; and manifest version ${String(version)} could not be taken out of the store again (${why}), so other brokers may put it in force unaudited. Apply the same manifest again once the log is back: it is then audited.`,
-    { cause: auditError },
+  return unauditedAndKept(
+    auditError,
+    `and manifest version ${String(version)} could not be taken out of the store again (${why}), so other brokers may put it in force unaudited. Apply the same manifest again once the log is back: it is then audited.`,
   );
 }
 
