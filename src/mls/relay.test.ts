@@ -181,6 +181,31 @@ describe('the MLS relay and commits from participants that hold no group', () =>
   });
 });
 
+describe('the MLS relay before the founder has spoken', () => {
+  it('takes no one else’s word that it holds the new group, so nobody can win its first epoch with junk before the founder says its tag', async () => {
+    const relay = new MlsRelay(MEETING);
+    expect(relay.admit('alice', 0)).toBe('found');
+    expect(relay.admit('mallory', 1)).toBe('join');
+    // Mallory claims epoch 0 in the moment between Alice's admission and her word (no tag known yet), with a tag or without.
+    expect(relay.joined('mallory', 0)).toBe(false);
+    expect(relay.joined('mallory', 0, TAG_B)).toBe(false);
+    const junk = await commitPending(await createMeetingGroup(policyOf(broker), await newMember(cs, broker, 'mallory'), cs));
+    expect(relay.submit('mallory', { type: 'mls', kind: 'commit', data: b64(junk.commit) }, ['alice'])[0]?.message).toMatchObject({ accepted: false, reason: 'not-a-member' });
+    expect(relay.status.epoch).toBe(0);
+    // The founder's word sets the tag; a wrong one from anyone else is still not taken.
+    expect(relay.joined('alice', 0, TAG_A)).toBe(true);
+    expect(relay.joined('mallory', 0, TAG_B)).toBe(false);
+    expect(relay.waitingAmong(['alice', 'mallory'])).toEqual(['mallory']);
+  });
+
+  it('still takes a member’s word at an epoch an older client’s commit made without a tag', async () => {
+    const { relay } = await relayAtEpoch1(() => 0);
+    expect(relay.joined('bob', 1)).toBe(true);
+    expect(relay.joined('mallory', 0)).toBe(false);
+    expect(relay.waitingAmong(['bob', 'mallory'])).toEqual(['mallory']);
+  });
+});
+
 describe('the MLS relay when the last holder leaves', () => {
   it('goes on at the epoch a member it asked to found says it holds: one added by Welcome whose word came after the holder left', async () => {
     const [a, b, c] = await Promise.all(['alice', 'bob', 'carol'].map((p) => newMember(cs, broker, p)));

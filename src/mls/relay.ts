@@ -96,6 +96,8 @@ export class MlsRelay {
   #generation = 0;
   /** The participant last asked to found a group, until it says what it holds (see `joined`). */
   #asked: string | undefined;
+  /** The current epoch when a commit that gave no tag made it (an older client's): its members can only give their word. */
+  #untagged: bigint | undefined;
 
   /** `now` is a monotonic clock in ms: it times application messages' rate and ended epochs' grace. */
   constructor(meeting: string, now: () => number = () => performance.now()) {
@@ -133,11 +135,13 @@ export class MlsRelay {
 
   /**
    * The participant says it holds the group now, at `epoch` (whose tag it may
-   * give). Taken on its word while the relay knows no tag (a group founded
-   * here says nothing of its tags until its first commit, or a delivery
-   * service that restarted); after that, only with the tag of an epoch the
-   * relay knows: a participant that is no member cannot become a holder, and
-   * so cannot commit (`submit`).
+   * give). A holder (the founder saying so, a member whose commit won) is
+   * taken on its word while the relay knows no tag. Anyone else becomes a
+   * holder only by naming the tag of an epoch the relay knows, or, at an
+   * epoch made by a commit that gave no tag (an older client), on its word:
+   * a participant that is no member cannot become a holder, and so cannot
+   * commit (`submit`), not even in the moment between a founder's admission
+   * and its word.
    */
   joined(participant: string, epoch: number, tag?: string): boolean {
     // Asked to found a group (the last holder left) while it already held one, its word not yet in (a member added by
@@ -150,14 +154,20 @@ export class MlsRelay {
       return true;
     }
     if (this.#asked === participant) this.#asked = undefined;
-    const known = this.#tags.get(BigInt(epoch));
-    // An epoch whose committer gave no tag (an older client) can only be taken on the word of who says it holds it.
-    if (this.#tags.size > 0 && (known === undefined ? BigInt(epoch) !== this.#state.epoch : tag !== known)) return false;
+    const at = BigInt(epoch);
+    const known = this.#tags.get(at);
     const holder = this.#holders.has(participant);
+    if (holder) {
+      // An epoch whose committer gave no tag (an older client) can only be taken on the word of who says it holds it.
+      if (this.#tags.size > 0 && (known === undefined ? at !== this.#state.epoch : tag !== known)) return false;
+    } else if (known === undefined ? at !== this.#untagged : tag !== known) {
+      // Nobody was added to an epoch the relay knows no tag of, unless a commit without a tag made it.
+      return false;
+    }
     this.#holders.add(participant);
     this.#shown.add(participant);
     // Only a holder teaches the relay a tag (the founder saying so): a participant's word must not set what others must name.
-    if (holder && tag !== undefined && BigInt(epoch) === this.#state.epoch && known === undefined) this.#learnTag(this.#state.epoch, tag);
+    if (holder && tag !== undefined && at === this.#state.epoch && known === undefined) this.#learnTag(this.#state.epoch, tag);
     return true;
   }
 
@@ -217,6 +227,7 @@ export class MlsRelay {
     this.#awaiting = false;
     this.#state = openDelivery(this.#meeting, BigInt(carried?.epoch ?? 0));
     this.#tag = carried?.tag;
+    this.#untagged = undefined;
     this.#buckets.clear();
     this.#handshakeBuckets.clear();
     this.#holders.clear();
@@ -274,6 +285,7 @@ export class MlsRelay {
         this.#holders.add(from);
         this.#shown.add(from);
         this.#learnTag(result.state.epoch, message.tag);
+        this.#untagged = message.tag === undefined ? result.state.epoch : undefined;
         // Members apply the commit; those still waiting to join try the Welcome (it opens only for the members it adds).
         return [
           { to: from, message: { type: 'mls-result', accepted: true, reason: 'accepted', epoch: Number(result.state.epoch) } },
