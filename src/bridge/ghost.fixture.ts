@@ -2,8 +2,9 @@
  * Test fixture: a ghost MLS member, as a colluding broker and bridge make
  * one. The broker's own key ring (opened from its store, as a broker would
  * use it) vouches for a signature key the test holds; the bridge relays the
- * ghost's key package to a meeting's members as if a participant had sent it,
- * so the committer adds it like any other.
+ * ghost's key package to a meeting's members as if a participant had sent it:
+ * one naming that participant is added like any other (a second leaf), one
+ * naming anyone else is dropped as it arrives.
  */
 import { join } from 'node:path';
 import { KeyRing } from '../broker/keys.js';

@@ -278,6 +278,16 @@ export function hasKeyPackage(group: MeetingGroup, keyPackage: Uint8Array): bool
 }
 
 /**
+ * The participant a key package's credential names, read without verifying
+ * it (adding it verifies it), or undefined if it names none: a key package
+ * must be its sender's own.
+ */
+export function keyPackageParticipant(keyPackage: Uint8Array): string | undefined {
+  const message = decodeWholeMessage(keyPackage);
+  return message?.wireformat === 'mls_key_package' ? identityOf(message.keyPackage.leafNode.credential)?.participant : undefined;
+}
+
+/**
  * MLS-Exporter("SFrame 1.0 Base Key", "", Nk) for this epoch (RFC 9605 §5.2),
  * Nk of the SFrame suite (16 for the default AES_128_GCM_SHA256_128).
  * Throws MLS_NOT_A_MEMBER once removed.

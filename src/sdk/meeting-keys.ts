@@ -55,6 +55,7 @@ import {
   groupTag,
   hasKeyPackage,
   joinFromWelcome,
+  keyPackageParticipant,
   loadCipherSuite,
   members,
   ownLeafIndex,
@@ -421,15 +422,23 @@ export class MeetingKeys {
     this.#run(async () => {
       const bytes = fromBase64url(message.data);
       switch (message.kind) {
-        case 'key-package':
+        case 'key-package': {
           // Sent again (a retry that crossed its Welcome) by a member we already added: nothing to do.
           if (this.#group && hasKeyPackage(this.#group, bytes)) return;
+          // A key package is its sender's own. Another's (every member saw it when its owner joined), sent again by
+          // someone else, would add that leaf in the sender's place: its owner, gone perhaps, would hold the keys.
+          const owner = keyPackageParticipant(bytes);
+          if (owner !== message.from) {
+            this.#options.onError(new GeobridgeError('MLS_CREDENTIAL_REJECTED', `Participant ${message.from} sent a key package that is not its own (it names ${owner ?? 'no participant'}); it was dropped.`));
+            return;
+          }
           // A participant back from another connection asks for a new leaf: the bridge admitted it in place of
           // the old one without announcing a departure, or it carried a group that is not this one.
           if (this.#returning.delete(message.from)) for (const m of this.#group ? members(this.#group) : []) if (m.participant === message.from) this.#replaced.add(leafKey(m));
           this.#waiting.set(message.from, bytes);
           await this.#commitIfCommitter();
           return;
+        }
         case 'welcome':
           if (this.#group || !this.#bundle) return;
           try {

@@ -86,7 +86,7 @@ export type RoomEvent<Track> =
   /** The group's members checked against the meeting's participants; a flagged member is one nobody accounts for. */
   | ({ readonly type: 'roster' } & E2eeRoster)
   /** The group could not be joined or kept (media stays encrypted; it may not play until keys come). */
-  | { readonly type: 'e2ee-error'; readonly message: string }
+  | { readonly type: 'e2ee-error'; readonly code: string; readonly message: string }
   /** A chat message read from the group, or our own once sent (`self`). */
   | ({ readonly type: 'chat' } & ChatMessage)
   | { readonly type: 'chat-undelivered'; readonly reason: string }

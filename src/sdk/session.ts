@@ -12,7 +12,7 @@ import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
 import { screenIceServers, signedIceAllowance, type IceServerRefused } from './ice-servers.js';
 import { holdingOf, MeetingKeys, prepareMember, type CarriedGroup, type ChatMessage, type E2eeEpoch, type E2eeRoster, type GroupEntry } from './meeting-keys.js';
-import { GeobridgeError } from '../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { chatTextProblem } from '../mls/chat.js';
 import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
@@ -134,7 +134,7 @@ export type SessionEvent<Track> =
   /** The group's members checked against the meeting's participants: on every epoch, and whenever a participant comes or goes. */
   | ({ readonly type: 'roster' } & E2eeRoster)
   /** The MLS group could not be joined or kept (the call goes on; its media keys do not change). */
-  | { readonly type: 'e2ee-error'; readonly message: string }
+  | { readonly type: 'e2ee-error'; readonly code: string; readonly message: string }
   /** A chat message read from the encryption group (sender named by its credential there), or our own once sent (`self`). */
   | ({ readonly type: 'chat' } & ChatMessage)
   /** One of our chat messages did not reach the others (`reason`: the bridge's, e.g. `rate-limited`, or why it could not be encrypted). */
@@ -570,7 +570,8 @@ export class Session<Track> {
                 if (this.#current === attemptId) this.#setCallState({ keys: 'agreeing' });
                 if (link.keysTimers.length === 0) this.#watchKeys(link, fail);
               }
-              emit({ type: 'e2ee-error', message: error instanceof Error ? error.message : String(error) });
+              const failure = isGeobridgeError(error) ? error : new GeobridgeError('E2EE_FAILED', error instanceof Error ? error.message : String(error), { cause: error });
+              emit({ type: 'e2ee-error', code: failure.code, message: failure.message });
             },
             onChat: (chat) => {
               emit({ type: 'chat', ...chat });

@@ -319,6 +319,11 @@ function startCall(options: { token: string; participant: string; name: string; 
         return;
       }
       case 'e2ee-error':
+        // Someone else's key package refused: our group and keys are as they were.
+        if (e.code === 'MLS_CREDENTIAL_REJECTED' && state.e2ee !== undefined && 'securityCode' in state.e2ee) {
+          showE2ee(`End-to-end encrypted · security code ${state.e2ee.securityCode} · a key that was not its sender's own was refused, not added (${e.message})`, 'on', state.e2ee.securityCode);
+          return;
+        }
         state.e2ee = { error: e.message };
         showE2ee(`Encryption keys could not be agreed; media stays encrypted and may not play (${e.message})`, 'error');
         return;
