@@ -51,10 +51,14 @@ describe('a change whose audit record cannot be written', () => {
     expect([refused.status, refused.body.code]).toEqual([503, 'AUDIT_UNAVAILABLE']);
     expect(broker.ctx.policy.current.version).toBe(before.version);
     expect((await broker.ctx.store.latestManifest())?.version ?? 0).toBeLessThanOrEqual(before.version);
-    // Tried again, it takes the version the refused one had.
+    // Tried again, it is the next version: the refused one's number is never given to another text ...
     const applied = await putManifest(`${before.text}\n# audited\n`);
     expect(applied.status, JSON.stringify(applied.body)).toBe(200);
-    expect(applied.body.version).toBe(before.version + 1);
+    expect(applied.body.version).toBe(before.version + 2);
+    expect((await broker.ctx.store.listManifests()).map((m) => m.version)).toEqual([...Array.from({ length: before.version }, (_, i) => i + 1), before.version + 2]);
+    // ... so a change made on an ETag read while the refused one was newest (another admin's GET in between) lands on nothing later.
+    const onRefused = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml', 'if-match': `"${String(before.version + 1)}"` }, payload: `${before.text}\n# read then\n` });
+    expect([onRefused.statusCode, onRefused.json<{ code: string }>().code]).toEqual([412, 'MANIFEST_CHANGED']);
   });
 
   it('an account policy: 503, and the policy before it is back in the store, at a later revision', async () => {
@@ -115,7 +119,7 @@ describe('a change whose audit record cannot be written', () => {
     // The store is back: a change made on the version in force lands on it, the unaudited one gone first.
     store.discardManifest = discard;
     const res = await call({ method: 'PUT', url: '/v1/manifest', headers: { ...admin, 'content-type': 'application/yaml', 'if-match': `"${String(before.version)}"` }, payload: `${before.text}\n# audited\n` });
-    expect([res.statusCode, res.json<{ version: number }>().version]).toEqual([200, before.version + 1]);
+    expect([res.statusCode, res.json<{ version: number }>().version]).toEqual([200, before.version + 2]);
     expect((await store.listManifests()).map((m) => m.text.endsWith('# audited\n'))).toEqual([...Array.from({ length: before.version }, () => false), true]);
   });
 });

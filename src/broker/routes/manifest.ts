@@ -122,7 +122,7 @@ export async function applyManifest(ctx: BrokerContext, text: string, actor: str
       throw isGeobridgeError(error) && error.code === 'STORE_CONFLICT' && after !== undefined ? manifestChanged(after, error.message) : error;
     });
     // Diffed against the version before it in the store: another broker may have saved one since ours came into force.
-    const before = saved.version === ctx.policy.current.version + 1 ? ctx.policy.current : await storedVersion(ctx, saved.version - 1);
+    const before = saved.version === ctx.policy.current.version + 1 ? ctx.policy.current : await storedBefore(ctx, saved.version);
     const diff = diffManifests(before.manifest, manifest);
     try {
       await recordAudit(ctx, 'manifest.changed', { actor, version: saved.version, sha256, previous: before.version, diff });
@@ -192,10 +192,11 @@ function manifestChanged(after: number, what: string): GeobridgeError {
   );
 }
 
-/** Version `version` of the store's manifests, parsed: what a version saved after it is diffed against. */
-async function storedVersion(ctx: BrokerContext, version: number): Promise<{ readonly manifest: Manifest; readonly version: number }> {
-  const stored = (await ctx.store.listManifests()).find((m) => m.version === version);
-  const manifest = stored && parseManifest(stored.text, `manifest v${String(version)}`).manifest;
+/** The store's newest manifest before version `version` (numbers of discarded ones stay unused), parsed: what `version` is diffed against. */
+async function storedBefore(ctx: BrokerContext, version: number): Promise<{ readonly manifest: Manifest; readonly version: number }> {
+  const stored = (await ctx.store.listManifests()).findLast((m) => m.version < version);
+  if (stored?.version === ctx.policy.current.version) return ctx.policy.current;
+  const manifest = stored && parseManifest(stored.text, `manifest v${String(stored.version)}`).manifest;
   // Every stored version was checked when it was applied; one that no longer parses is diffed against the one in force.
-  return manifest ? { manifest, version } : ctx.policy.current;
+  return stored && manifest ? { manifest, version: stored.version } : ctx.policy.current;
 }

@@ -74,6 +74,8 @@ export class MemoryStore implements Store {
   /** meetingId → participantId → participant. */
   readonly #participants = new Map<string, Map<string, Participant>>();
   readonly #manifests: ManifestVersion[] = [];
+  /** The highest version ever saved, discarded ones included: a number is never given to another text. */
+  #lastManifestVersion = 0;
   readonly #signingKeys = new Map<string, SigningKey>();
   #closed = false;
 
@@ -252,8 +254,9 @@ export class MemoryStore implements Store {
 
   saveManifest(text: string, sha256: string, actor: string, at: string, after?: number): Promise<ManifestVersion> {
     return this.#run(() => {
-      if (after !== undefined && after !== this.#manifests.length) throw manifestMoved(after, this.#manifests.length);
-      const saved: ManifestVersion = { version: this.#manifests.length + 1, text, sha256, createdAt: at, actor };
+      const newest = this.#manifests.at(-1)?.version ?? 0;
+      if (after !== undefined && after !== newest) throw manifestMoved(after, newest);
+      const saved: ManifestVersion = { version: ++this.#lastManifestVersion, text, sha256, createdAt: at, actor };
       this.#manifests.push(saved);
       return { ...saved };
     });

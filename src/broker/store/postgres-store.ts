@@ -88,6 +88,10 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE accounts ADD COLUMN policy_revision INTEGER NOT NULL DEFAULT 0 CHECK (policy_revision >= 0);
   `,
+  // A discarded (unaudited) manifest keeps its row, so its version number is never given to another text.
+  `
+  ALTER TABLE manifests ADD COLUMN discarded BOOLEAN NOT NULL DEFAULT false;
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -420,14 +424,14 @@ export class PostgresStore implements Store {
       // Savers queue on the table lock (readers do not), and the INSERT's snapshot, taken after it, sees the last saver's row: no duplicate, no gap.
       await query('LOCK TABLE manifests IN SHARE ROW EXCLUSIVE MODE');
       if (after !== undefined) {
-        const newest = (await query<{ version: number | null }>('SELECT max(version) AS version FROM manifests')).rows[0]?.version ?? 0;
+        const newest = (await query<{ version: number | null }>('SELECT max(version) AS version FROM manifests WHERE NOT discarded')).rows[0]?.version ?? 0;
         if (newest !== after) throw manifestMoved(after, newest);
       }
       const [saved] = (
         await query<ManifestRow>(
           `INSERT INTO manifests (version, text, sha256, created_at, actor)
            SELECT coalesce(max(version), 0) + 1, $1, $2, $3, $4 FROM manifests
-           RETURNING *`,
+           RETURNING version, text, sha256, created_at, actor`,
           [text, sha256, at, actor],
         )
       ).rows;
@@ -437,17 +441,17 @@ export class PostgresStore implements Store {
   }
 
   async discardManifest(version: number): Promise<boolean> {
-    const { rowCount } = await this.#query('discard manifest', 'DELETE FROM manifests WHERE version = $1 AND version = (SELECT max(version) FROM manifests)', [version]);
+    const { rowCount } = await this.#query('discard manifest', 'UPDATE manifests SET discarded = true WHERE version = $1 AND version = (SELECT max(version) FROM manifests WHERE NOT discarded)', [version]);
     return rowCount === 1;
   }
 
   async latestManifest(): Promise<ManifestVersion | undefined> {
-    const [row] = (await this.#query<ManifestRow>('read latest manifest', 'SELECT * FROM manifests ORDER BY version DESC LIMIT 1')).rows;
+    const [row] = (await this.#query<ManifestRow>('read latest manifest', 'SELECT version, text, sha256, created_at, actor FROM manifests WHERE NOT discarded ORDER BY version DESC LIMIT 1')).rows;
     return row && rowToManifest(row);
   }
 
   async listManifests(): Promise<ManifestVersion[]> {
-    return (await this.#query<ManifestRow>('list manifests', 'SELECT * FROM manifests ORDER BY version')).rows.map(rowToManifest);
+    return (await this.#query<ManifestRow>('list manifests', 'SELECT version, text, sha256, created_at, actor FROM manifests WHERE NOT discarded ORDER BY version')).rows.map(rowToManifest);
   }
 
   async saveSigningKey(key: SigningKey): Promise<void> {

@@ -97,6 +97,10 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE accounts ADD COLUMN policy_revision INTEGER NOT NULL DEFAULT 0 CHECK (policy_revision >= 0);
   `,
+  // A discarded (unaudited) manifest keeps its row, so its version number is never given to another text.
+  `
+  ALTER TABLE manifests ADD COLUMN discarded INTEGER NOT NULL DEFAULT 0 CHECK (discarded IN (0, 1));
+  `,
 ];
 
 /** The schema version this code reads and writes. */
@@ -285,14 +289,14 @@ function prepareStatements(db: Database.Database) {
     listParticipantsAt: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE datacenter = ? ORDER BY meeting_id, id'),
     countParticipants: db.prepare<[], CountRow>('SELECT datacenter, meeting_id, COUNT(*) AS participants FROM participants GROUP BY datacenter, meeting_id'),
     listParticipants: db.prepare<[string], ParticipantRow>('SELECT * FROM participants WHERE meeting_id = ? ORDER BY joined_at, id'),
-    discardManifest: db.prepare<[number]>('DELETE FROM manifests WHERE version = ? AND version = (SELECT max(version) FROM manifests)'),
+    discardManifest: db.prepare<[number]>('UPDATE manifests SET discarded = 1 WHERE version = ? AND version = (SELECT max(version) FROM manifests WHERE discarded = 0)'),
     insertManifest: db.prepare<Omit<ManifestRow, 'version'>, ManifestRow>(
       `INSERT INTO manifests (version, text, sha256, created_at, actor)
        SELECT coalesce(max(version), 0) + 1, @text, @sha256, @created_at, @actor FROM manifests
        RETURNING *`,
     ),
-    latestManifest: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version DESC LIMIT 1'),
-    listManifests: db.prepare<[], ManifestRow>('SELECT * FROM manifests ORDER BY version'),
+    latestManifest: db.prepare<[], ManifestRow>('SELECT version, text, sha256, created_at, actor FROM manifests WHERE discarded = 0 ORDER BY version DESC LIMIT 1'),
+    listManifests: db.prepare<[], ManifestRow>('SELECT version, text, sha256, created_at, actor FROM manifests WHERE discarded = 0 ORDER BY version'),
     insertSigningKey: db.prepare<SigningKeyRow>(
       'INSERT INTO signing_keys (kid, public_jwk, created_at, holder, retired_at, revoked_at) VALUES (@kid, @public_jwk, @created_at, @holder, @retired_at, @revoked_at)',
     ),

@@ -466,13 +466,21 @@ export function describeStoreContract(name: string, open: () => Promise<Store> |
         expect((await store.saveManifest('m3', 's3', 'admin', at(3))).version).toBe(3);
       });
 
-      it('discards the newest version only, and numbers the next save in its place', async () => {
+      it('discards the newest version only, and never gives its number to another text', async () => {
         for (const n of [1, 2]) await store.saveManifest(`m${String(n)}`, `s${String(n)}`, 'admin', at(n));
         expect(await store.discardManifest(1)).toBe(false);
         expect(await store.discardManifest(2)).toBe(true);
         expect(await store.discardManifest(2)).toBe(false);
         expect((await store.listManifests()).map((m) => m.version)).toEqual([1]);
-        expect((await store.saveManifest('m3', 's3', 'admin', at(3))).version).toBe(2);
+        expect((await store.latestManifest())?.version).toBe(1);
+        // A change read against the discarded version 2 lands nowhere; one read against 1 lands as 3.
+        await expect(store.saveManifest('m3', 's3', 'admin', at(3), 2)).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+        const saved = await store.saveManifest('m3', 's3', 'admin', at(3), 1);
+        expect(saved.version).toBe(3);
+        expect((await store.listManifests()).map((m) => [m.version, m.text])).toEqual([[1, 'm1'], [3, 'm3']]);
+        // Discarding 3 leaves 1 the newest again; the next save is 4.
+        expect(await store.discardManifest(3)).toBe(true);
+        expect((await store.saveManifest('m4', 's4', 'admin', at(4), 1)).version).toBe(4);
       });
     });
 

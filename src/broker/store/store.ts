@@ -194,16 +194,19 @@ export interface Store {
   countParticipants(): Promise<AdmittedCount[]>;
 
   /**
-   * Stores a manifest as the next version (1, 2, …) and returns it. With
+   * Stores a manifest as the next version (1, 2, …; never the number of a
+   * discarded one, so a version names one text for good) and returns it. With
    * `after`, only if the newest version is `after` (0: none yet), in the same
    * transaction; otherwise STORE_CONFLICT, naming the newest: a change
    * reviewed against one version never lands on top of another.
    */
   saveManifest(text: string, sha256: string, actor: string, at: string, after?: number): Promise<ManifestVersion>;
   /**
-   * Removes version `version` if it is still the newest, and says whether it
-   * did: a manifest whose audit record could not be written must come into
-   * force nowhere (another broker takes the newest version in the store).
+   * Takes version `version` out of the history if it is still the newest, and
+   * says whether it did: a manifest whose audit record could not be written
+   * must come into force nowhere (another broker takes the newest version in
+   * the store). Its number stays used: an `ETag` read while it was newest can
+   * never match another text saved later.
    */
   discardManifest(version: number): Promise<boolean>;
   latestManifest(): Promise<ManifestVersion | undefined>;
