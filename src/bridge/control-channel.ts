@@ -19,6 +19,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import { isObject } from '../core/fields.js';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { MAX_CONTROL_FRAME_BYTES, type ControlCommand } from '../protocol/control-commands.js';
@@ -173,7 +174,10 @@ export class ControlChannel {
 
   /** Applies one frame; returns its `seq`. Throws on anything that is not a fresh, valid command for this connection. */
   async #apply(text: string, nonce: string, lastSeq: number): Promise<number> {
-    const frame = JSON.parse(text) as { present?: unknown; mlsTickets?: unknown; control?: unknown; manifest?: unknown };
+    const parsed: unknown = JSON.parse(text);
+    // `null` or a number is JSON too: refused as such, not with the TypeError of reading a field of it.
+    if (!isObject(parsed)) throw new Error('a control frame is a JSON object');
+    const frame = parsed as { present?: unknown; mlsTickets?: unknown; control?: unknown; manifest?: unknown };
     if (frame.present === true) {
       this.#options.link.brokerTakes({ mlsTickets: frame.mlsTickets === true });
       return lastSeq;

@@ -76,7 +76,18 @@ export type Parsed<M> = { readonly ok: true; readonly message: M } | { readonly 
 export function parseTagged<M>(value: unknown, schemas: Readonly<Record<string, Schema>>, what: string): Parsed<M> {
   if (!isObject(value)) return { ok: false, error: `the ${what} is not a JSON object` };
   const type = value.type;
-  if (typeof type !== 'string' || !Object.hasOwn(schemas, type)) return { ok: false, error: `unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(schemas).join(', ')}` };
+  if (typeof type !== 'string' || !Object.hasOwn(schemas, type)) return { ok: false, error: `unknown message type ${shownType(type)}; expected one of ${Object.keys(schemas).join(', ')}` };
   const problem = fieldsOk(value, { type: () => true, ...(schemas[type] ?? {}) });
   return problem === undefined ? { ok: true, message: value as M } : { ok: false, error: `'${type}' message: ${problem}` };
+}
+
+/**
+ * A message's `type` as an error names it: a string quoted (cut short), any
+ * other value by its kind. Never `JSON.stringify` of the value itself, which
+ * throws (RangeError) on a type nested some thousand levels deep, sent by
+ * whoever wants the parser, and the server reading with it, to fall over.
+ */
+function shownType(type: unknown): string {
+  if (typeof type === 'string') return JSON.stringify(type.length > 40 ? `${type.slice(0, 40)}…` : type);
+  return `(${type === null ? 'null' : Array.isArray(type) ? 'a list' : typeof type === 'object' ? 'an object' : `a ${typeof type}`})`;
 }

@@ -7,6 +7,9 @@
 /** The longest chat text, in Unicode code points (what a person counts as characters). */
 export const CHAT_TEXT_MAX = 2000;
 
+/** The latest time a `Date` holds (ECMA-262 §21.4.1.1): a later `sentAt` makes `toISOString()` throw where it is shown. */
+const MAX_TIME_MS = 8.64e15;
+
 /** One chat message as its sender wrote it. */
 export interface ChatPayload {
   readonly v: 1;
@@ -43,10 +46,11 @@ export function parseChat(bytes: Uint8Array): { readonly ok: true; readonly chat
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, error: 'the chat payload is not a JSON object' };
   const { v, text, sentAt, ...rest } = value as Record<string, unknown>;
-  if (v !== 1) return { ok: false, error: `unknown chat payload version ${JSON.stringify(v)}` };
+  // Named by its type unless a number: JSON.stringify of a deeply nested value throws (RangeError).
+  if (v !== 1) return { ok: false, error: `unknown chat payload version ${typeof v === 'number' ? v : typeof v}` };
   const problem = chatTextProblem(text);
   if (problem !== undefined || typeof text !== 'string') return { ok: false, error: problem ?? 'the chat text is not a string' };
-  if (!Number.isSafeInteger(sentAt) || (sentAt as number) < 0) return { ok: false, error: 'the chat payload has no valid sentAt' };
+  if (!Number.isSafeInteger(sentAt) || (sentAt as number) < 0 || (sentAt as number) > MAX_TIME_MS) return { ok: false, error: 'the chat payload has no valid sentAt' };
   const unknown = Object.keys(rest)[0];
   if (unknown !== undefined) return { ok: false, error: `the chat payload has an unknown field '${unknown}'` };
   return { ok: true, chat: { v: 1, text, sentAt: sentAt as number } };

@@ -74,6 +74,16 @@ describe('signalling protocol', () => {
     );
   });
 
+  it('answers a type nested 10,000 deep, or one a megabyte long, instead of throwing: any client could end a bridge with one such frame', () => {
+    // Before: naming the unknown type with JSON.stringify overflowed the stack (RangeError), uncaught in the bridge's socket listener.
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    expect(parseClientMessage(`{"type":${deep}}`)).toMatchObject({ ok: false, error: expect.stringMatching(/^unknown message type \(a list\); expected one of /) as unknown });
+    expect(parseBridgeMessage(`{"type":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`)).toMatchObject({ ok: false, error: expect.stringMatching(/^unknown message type \(an object\)/) as unknown });
+    // A long type is named cut short, not echoed whole.
+    const long = parseClientMessage(JSON.stringify({ type: 'x'.repeat(1_000_000) }));
+    expect(long.ok ? 0 : long.error.length).toBeLessThan(400);
+  });
+
   it('names what is wrong', () => {
     expect(parseClientMessage('{')).toEqual({ ok: false, error: 'the frame is not JSON' });
     expect(parseClientMessage('[]')).toEqual({ ok: false, error: 'the frame is not a JSON object' });
