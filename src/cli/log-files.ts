@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { SignedTreeHead } from '../broker/audit/tree-heads.js';
 import type { LogPublicKey, Receipt } from '../broker/audit/verify-log.js';
 import { logPublicKeyFromJwk } from '../broker/log-key.js';
-import { GeobridgeError } from '../core/errors.js';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { isTime, TIME_MAX_MS } from '../core/time.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../core/receipt-file.js';
 
 /** A saved /v1/route answer as a receipt: its `receipt`, `decisionId`, and the answer itself. */
@@ -41,11 +42,15 @@ function readJson(path: string): unknown {
   }
 }
 
+/** How deep a /v1/route answer may nest (it nests 4 levels): deeper JSON would overflow the stack where its route is written out (routeDigest's JSON.stringify). */
+const ANSWER_DEPTH_MAX = 32;
+
 function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
+  if (nestedDeeperThan(value, ANSWER_DEPTH_MAX)) throw new GeobridgeError('USAGE', `${path} nests deeper than ${String(ANSWER_DEPTH_MAX)} levels, which no /v1/route answer does; give the receipt file or the /v1/route answer as it was saved.`);
   const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown; country?: unknown; candidates?: unknown } | null;
   const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
-  if (typeof r !== 'object' || r === null || typeof r.index !== 'number' || typeof r.recordHash !== 'string' || typeof r.timestamp !== 'number' || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
-    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index, recordHash, timestamp, keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
+  if (typeof r !== 'object' || r === null || !isCount(r.index) || typeof r.recordHash !== 'string' || !isTime(r.timestamp) || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
+    throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index (a leaf index), recordHash, timestamp (milliseconds since 1970, at most ${String(TIME_MAX_MS)}), keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
   }
   const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature, ...logOf(r) };
   return {
@@ -72,10 +77,28 @@ export function readTreeHeadFile(path: string): SignedTreeHead {
 
 function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
   const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
-  if (typeof v !== 'object' || v === null || typeof v.size !== 'number' || typeof v.rootHash !== 'string' || typeof v.timestamp !== 'number' || typeof v.keyId !== 'string' || typeof v.signature !== 'string' || !optionalString(v.log)) {
-    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size, rootHash, timestamp, keyId and signature (and log, a record store's id, when it names one), as GET /v1/log/sth answers.`);
+  if (typeof v !== 'object' || v === null || !isCount(v.size) || typeof v.rootHash !== 'string' || !isTime(v.timestamp) || typeof v.keyId !== 'string' || typeof v.signature !== 'string' || !optionalString(v.log)) {
+    throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size (a count of records), rootHash, timestamp (milliseconds since 1970, at most ${String(TIME_MAX_MS)}), keyId and signature (and log, a record store's id, when it names one), as GET /v1/log/sth answers.`);
   }
   return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature, ...logOf(v) };
+}
+
+/** A count or index up to 2^53 − 1, as the log's proofs take one. */
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+
+/** Whether `value` nests arrays or objects deeper than `limit`; walked without recursion, so any depth JSON.parse gives is safe. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [v, depth] = next;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function optionalString(value: unknown): boolean {
@@ -90,11 +113,36 @@ function logOf(value: { readonly log?: unknown }): { log?: string } {
 /** The log's public key as pinned (the JSON of GET /v1/log/key). */
 export async function readLogKeyFile(path: string): Promise<LogPublicKey> {
   const text = readInput(path, 'log key');
+  let jwk: unknown;
   try {
-    return await logPublicKeyFromJwk(JSON.parse(text));
-  } catch (error) {
-    if (error instanceof GeobridgeError) throw new GeobridgeError(error.code, `--log-key ${path}: ${error.message}`);
+    jwk = JSON.parse(text);
+  } catch {
     throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `--log-key ${path} is not JSON; save the body of GET /v1/log/key as it is.`);
+  }
+  const key = await logKeyFromJson(jwk);
+  if (!key.ok) throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `--log-key ${path}: ${key.reason}`);
+  return key.key;
+}
+
+/** An Ed25519 public JWK's `x`: 32 bytes, base64url without padding. */
+const JWK_X = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+/**
+ * The log key a JWK holds (a --log-key file, a witness's pinned key, or a
+ * broker's answer to GET /v1/log/key), or why it holds none: never throws,
+ * whatever the JSON (an `x` node:crypto refuses, a `kid` nested too deep to
+ * print).
+ */
+export async function logKeyFromJson(jwk: unknown): Promise<{ readonly ok: true; readonly key: LogPublicKey } | { readonly ok: false; readonly reason: string }> {
+  const j = jwk as { x?: unknown; kid?: unknown } | null;
+  if (typeof j === 'object' && j !== null && ((typeof j.x === 'string' && !JWK_X.test(j.x)) || (j.kid !== undefined && typeof j.kid !== 'string'))) {
+    return { ok: false, reason: 'the log key is not an Ed25519 public JWK: its "x" must be 32 bytes of base64url, and its "kid", if any, a string' };
+  }
+  try {
+    return { ok: true, key: await logPublicKeyFromJwk(jwk) };
+  } catch (error) {
+    if (isGeobridgeError(error)) return { ok: false, reason: error.message };
+    return { ok: false, reason: `the log key is not an Ed25519 public JWK (${error instanceof Error ? error.message : String(error)})` };
   }
 }
 

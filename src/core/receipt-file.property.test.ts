@@ -9,13 +9,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { TIME_MAX_MS } from './time.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type ReceiptFileRoute, type RoutingReceiptFile } from './receipt-file.js';
 
 // The format's bounds (receipt-file.ts): names and countries, tokens and hashes, lists.
 const TEXT_MAX = 100;
 const TOKEN_MAX = 16_384;
-/** The last instant a Date holds (ECMA-262 §21.4.1.1). */
-const TIME_MAX_MS = 8.64e15;
 
 type Path = readonly (string | number)[];
 /** What a field must be: the parser's check for it, named. */

@@ -9,7 +9,8 @@
  * both of the one log that holds the decision: the broker's own, or a
  * record store's (`log`).
  */
-import { arrayOf, count, fieldsOk, isObject, nonEmpty, objectOf, optional, str, type Check, type Schema } from './fields.js';
+import { arrayOf, count, fieldsOk, isObject, nonEmpty, objectOf, optional, str, type Schema } from './fields.js';
+import { isTime } from './time.js';
 
 /** The `format` field of a routing receipt file. */
 export const ROUTING_RECEIPT_FORMAT = 'geobridge-routing-receipt/1';
@@ -83,12 +84,8 @@ export interface RoutingReceiptFile {
 const TEXT_MAX = 100;
 const TOKEN_MAX = 16_384;
 const string = str(TOKEN_MAX);
-/** The last instant a Date holds (ECMA-262 §21.4.1.1, 8.64e15 ms): `receipt verify` prints every timestamp, and `toISOString` throws beyond it. */
-const TIME_MAX_MS = 8.64e15;
-/** Milliseconds since 1970 that a Date can show. */
-const time: Check = (v) => count(v) && (v as number) <= TIME_MAX_MS;
-const PROMISE: Schema = { manifestSha256: string, index: count, recordHash: string, timestamp: time, keyId: string, signature: string, log: optional(nonEmpty(TEXT_MAX)) };
-const HEAD: Schema = { size: count, rootHash: string, timestamp: time, keyId: string, signature: string, log: optional(nonEmpty(TEXT_MAX)) };
+const PROMISE: Schema = { manifestSha256: string, index: count, recordHash: string, timestamp: isTime, keyId: string, signature: string, log: optional(nonEmpty(TEXT_MAX)) };
+const HEAD: Schema = { size: count, rootHash: string, timestamp: isTime, keyId: string, signature: string, log: optional(nonEmpty(TEXT_MAX)) };
 const CONNECTION: Schema = { datacenter: nonEmpty(TEXT_MAX), connectedAt: string, challenge: string, bridgeProof: string };
 const CANDIDATE: Schema = { datacenter: nonEmpty(TEXT_MAX), jurisdiction: nonEmpty(TEXT_MAX) };
 const ROUTE: Schema = {

@@ -3,12 +3,10 @@
  * inside an MLS application message (application.ts), so only the group's
  * members read it. Both ends check it; parsing never throws.
  */
+import { isTime } from '../core/time.js';
 
 /** The longest chat text, in Unicode code points (what a person counts as characters). */
 export const CHAT_TEXT_MAX = 2000;
-
-/** The latest time a `Date` holds (ECMA-262 §21.4.1.1): a later `sentAt` makes `toISOString()` throw where it is shown. */
-const MAX_TIME_MS = 8.64e15;
 
 /** One chat message as its sender wrote it. */
 export interface ChatPayload {
@@ -50,8 +48,8 @@ export function parseChat(bytes: Uint8Array): { readonly ok: true; readonly chat
   if (v !== 1) return { ok: false, error: `unknown chat payload version ${typeof v === 'number' ? v : typeof v}` };
   const problem = chatTextProblem(text);
   if (problem !== undefined || typeof text !== 'string') return { ok: false, error: problem ?? 'the chat text is not a string' };
-  if (!Number.isSafeInteger(sentAt) || (sentAt as number) < 0 || (sentAt as number) > MAX_TIME_MS) return { ok: false, error: 'the chat payload has no valid sentAt' };
+  if (!isTime(sentAt)) return { ok: false, error: 'the chat payload has no valid sentAt' };
   const unknown = Object.keys(rest)[0];
   if (unknown !== undefined) return { ok: false, error: `the chat payload has an unknown field '${unknown}'` };
-  return { ok: true, chat: { v: 1, text, sentAt: sentAt as number } };
+  return { ok: true, chat: { v: 1, text, sentAt } };
 }

@@ -4,6 +4,7 @@
  * by the SDK and the meeting page (parse-answer.ts).
  */
 import { Type } from 'typebox';
+import { TIME_MAX_MS } from '../core/time.js';
 
 /** POST /v1/identity: the broker's identity assertion for the participant's MLS signature key (identity-assertion.ts). */
 export const IdentityAnswer = Type.Object({ assertion: Type.String(), expiresAt: Type.String() });
@@ -29,8 +30,15 @@ export const BrokerInfoAnswer = Type.Object({ dev: Type.Boolean(), datacenters: 
 /** GET /v1/bridges/keys: each datacenter's bridge public key (an Ed25519 JWK), which its proofs of identity verify against (bridge-proof.ts). */
 export const BridgeKeysAnswer = Type.Object({ keys: Type.Record(Type.String(), Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String() })) });
 
-/** GET /v1/log/sth: the transparency log's latest signed tree head (docs/security.md). */
-export const TreeHeadAnswer = Type.Object({ size: Type.Integer({ minimum: 0 }), rootHash: Type.String(), timestamp: Type.Integer({ minimum: 0 }), keyId: Type.String(), signature: Type.String(), log: Type.Optional(Type.String()) });
+/** GET /v1/log/sth: the transparency log's latest signed tree head (docs/security.md). Size and time are bounded as verifiers read them: a count of leaves, a time a Date holds. */
+export const TreeHeadAnswer = Type.Object({
+  size: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  rootHash: Type.String(),
+  timestamp: Type.Integer({ minimum: 0, maximum: TIME_MAX_MS }),
+  keyId: Type.String(),
+  signature: Type.String(),
+  log: Type.Optional(Type.String()),
+});
 
 /** GET /v1/log/proof: the inclusion proof (RFC 9162 §2.1.3) of one leaf in a tree of `size` leaves. */
 export const InclusionProofAnswer = Type.Object({ index: Type.Integer(), size: Type.Integer(), recordHash: Type.String(), proof: Type.Array(Type.String()) });

@@ -8,16 +8,14 @@
  */
 import { CompactSign, compactVerify, type CryptoKey, type JWK } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
-import { count, fieldsOk, isObject, nonEmpty, type Check, type Parsed } from '../core/fields.js';
+import { fieldsOk, isObject, nonEmpty, type Parsed } from '../core/fields.js';
+import { isTime } from '../core/time.js';
 import { isChallenge } from './signalling.js';
 
 /** The JWS `typ` of a bridge's proof of identity. */
 export const BRIDGE_PROOF_TYPE = 'gb-bridge-proof+jws';
 
 const ID_MAX = 100;
-/** The latest time a `Date` holds (ECMA-262 §21.4.1.1): `receipt verify` prints `at` with `toISOString()`, which throws past it. */
-const MAX_TIME_MS = 8.64e15;
-const time: Check = (v) => count(v) && (v as number) <= MAX_TIME_MS;
 
 /** What a bridge signs to prove to a client that it holds its datacenter's key. */
 export interface BridgeProof {
@@ -36,7 +34,7 @@ export type ExpectedBridgeProof = Pick<BridgeProof, 'datacenter' | 'challenge' |
 /** Parses the payload of a bridge proof. */
 export function parseBridgeProof(value: unknown): Parsed<BridgeProof> {
   if (!isObject(value)) return { ok: false, error: 'the proof payload is not a JSON object' };
-  const problem = fieldsOk(value, { datacenter: nonEmpty(ID_MAX), challenge: isChallenge, participant: nonEmpty(ID_MAX), at: time });
+  const problem = fieldsOk(value, { datacenter: nonEmpty(ID_MAX), challenge: isChallenge, participant: nonEmpty(ID_MAX), at: isTime });
   return problem === undefined ? { ok: true, message: value as unknown as BridgeProof } : { ok: false, error: `bridge proof: ${problem}` };
 }
 

@@ -10,6 +10,7 @@
  */
 import { verifyConsistency, type TreeHead } from '../../translog/index.js';
 import { verifyTreeHead, type SignedTreeHead } from './tree-heads.js';
+import { isoTime } from '../../core/time.js';
 import type { LogPublicKey } from './verify-log.js';
 
 /** How far the clocks of a log's brokers and of a witness may disagree: a head signed up to this much "in the future", or before the last, is not a lie. */
@@ -52,13 +53,13 @@ export function judgeTreeHead(last: SignedTreeHead | undefined, next: SignedTree
   const signed = verifyTreeHead(next, key.publicKey, key.keyId);
   if (!signed.ok) return { kind: 'bad-signature', reason: `the new tree head (${String(next.size)} records): ${signed.reason}` };
   const records = `${String(next.size)} records`;
-  if (next.timestamp > nowMs + CLOCK_SKEW_MS) return { kind: 'time', reason: `the tree head of ${records} is signed ${iso(next.timestamp)}, in the future (the witness's clock says ${iso(nowMs)})` };
+  if (next.timestamp > nowMs + CLOCK_SKEW_MS) return { kind: 'time', reason: `the tree head of ${records} is signed ${isoTime(next.timestamp)}, in the future (the witness's clock says ${isoTime(nowMs)})` };
   if (last === undefined) return { kind: 'first', head: signed.head };
   const previous = { size: last.size, rootHash: Uint8Array.from(Buffer.from(last.rootHash, 'base64')) };
   const proofHashes = proof?.map((p) => Uint8Array.from(Buffer.from(p, 'base64')));
-  const seen = `the one of ${String(last.size)} records seen before (signed ${iso(last.timestamp)})`;
+  const seen = `the one of ${String(last.size)} records seen before (signed ${isoTime(last.timestamp)})`;
   if (next.size < last.size) {
-    if (!isStale(last, next)) return { kind: 'rollback', reason: `the log shrank from ${String(last.size)} to ${String(next.size)} records since the head signed ${iso(last.timestamp)}` };
+    if (!isStale(last, next)) return { kind: 'rollback', reason: `the log shrank from ${String(last.size)} to ${String(next.size)} records since the head signed ${isoTime(last.timestamp)}` };
     if (proofHashes === undefined) return { kind: 'unproven', reason: `the log showed an older head of ${records} and gave no consistency proof that ${seen} extends it` };
     const check = verifyConsistency(signed.head, previous, proofHashes);
     return check.ok ? { kind: 'stale', head: signed.head } : { kind: 'fork', reason: `the older head of ${records} it showed is not a prefix of ${seen} (${check.message}): two histories were signed` };
@@ -66,13 +67,10 @@ export function judgeTreeHead(last: SignedTreeHead | undefined, next: SignedTree
   if (next.size === last.size) {
     return next.rootHash === last.rootHash ? { kind: 'same', head: signed.head } : { kind: 'fork', reason: `two different roots signed for ${records}: the log was rewritten` };
   }
-  if (next.timestamp < last.timestamp - CLOCK_SKEW_MS) return { kind: 'time', reason: `the tree head of ${records} is signed ${iso(next.timestamp)}, before ${seen}, which it extends: a log signs its heads in order` };
+  if (next.timestamp < last.timestamp - CLOCK_SKEW_MS) return { kind: 'time', reason: `the tree head of ${records} is signed ${isoTime(next.timestamp)}, before ${seen}, which it extends: a log signs its heads in order` };
   if (proofHashes === undefined) return { kind: 'unproven', reason: `the log showed a head of ${records} and gave no consistency proof that it extends ${seen}` };
   const check = verifyConsistency(previous, signed.head, proofHashes);
   if (!check.ok) return { kind: 'fork', reason: `the tree of ${records} does not extend ${seen} (${check.message}): records before then were changed` };
   return { kind: 'grew', head: signed.head };
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}

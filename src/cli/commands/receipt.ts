@@ -13,16 +13,17 @@ import { hashLeaf, verifyConsistency, verifyInclusion, type TreeHead } from '../
 import { leafEntry } from '../../broker/audit/audit-log.js';
 import { checkInclusionPromise, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { decidedRouteOf, decidedRouteOfFile, describeLog, proveReceipt, routeWords, type LogPublicKey } from '../../broker/audit/verify-log.js';
-import { loadLogKey, logKeyPath, logPublicKeyFromJwk } from '../../broker/log-key.js';
+import { loadLogKey, logKeyPath } from '../../broker/log-key.js';
 import type { ReceiptFileRoute } from '../../core/receipt-file.js';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { parseCommandArgs } from '../args.js';
 import { auditSource, describeAuditSource, storeUrlOf, type Env } from '../audit-source.js';
 import { BridgeKeysAnswer, ConsistencyProofAnswer, InclusionProofAnswer, TreeHeadAnswer } from '../../protocol/answers.js';
+import { isoTime } from '../../core/time.js';
 import { parseAnswer } from '../../protocol/parse-answer.js';
 import { checkBridgeProof } from '../bridge-proof-check.js';
 import { brokerUrl, getJson } from '../broker-client.js';
-import { readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
+import { logKeyFromJson, readLogKeyFile, readReceiptInput, readTreeHeadFile, type AnswerReceipt } from '../log-files.js';
 import { ticketProblem, type ExpectedTicket } from '../ticket-check.js';
 import { EXIT, type Io } from '../io.js';
 import { ENV_NAMES } from '../../broker/config.js';
@@ -147,7 +148,7 @@ export async function runReceipt(argv: readonly string[], io: Io, env: Env = pro
   const log = values.log === undefined ? undefined : await readLogOf(values.log, storeUrlOf(values.store, env, 'receipt verify'));
   const pinned = values['log-key'] !== undefined ? await readLogKeyFile(values['log-key']) : undefined;
   // Without a pinned key, the data directory's is the operator's own; the broker's is only what it says today.
-  const key = pinned ?? (log !== undefined ? await loadLogKey(log.dir, false) : await logPublicKeyFromJwk(await getJson(brokerUrl(values.broker ?? '', 'receipt verify'), '/v1/log/key')));
+  const key = pinned ?? (log !== undefined ? await loadLogKey(log.dir, false) : await brokerLogKey(brokerUrl(values.broker ?? '', 'receipt verify')));
   const keyNote = log !== undefined ? `log key ${key.keyId}, from ${logKeyPath(log.dir)}` : `log key ${key.keyId}, fetched from the broker: pin it (--log-key) to check against the key you trust`;
   const sources: Sources = { key, broker, log, kept: values.sth === undefined ? undefined : readTreeHeadFile(values.sth) };
 
@@ -166,6 +167,13 @@ export async function runReceipt(argv: readonly string[], io: Io, env: Env = pro
     io.out(`${lines.join('\n')}\n`);
   }
   return ok ? EXIT.ok : EXIT.violations;
+}
+
+/** The log key the broker publishes (GET /v1/log/key); LOG_KEY_UNAVAILABLE, naming the answer, when it is not one. */
+async function brokerLogKey(broker: URL): Promise<LogPublicKey> {
+  const key = await logKeyFromJson(await getJson(broker, '/v1/log/key'));
+  if (!key.ok) throw new GeobridgeError('LOG_KEY_UNAVAILABLE', `the broker's answer to GET /v1/log/key is not a log key (${key.reason}): pin the key you trust with --log-key.`);
+  return key.key;
 }
 
 /** An outcome, or why not when the broker's answers are not the protocol's: a log that cannot show its proofs proves nothing. */
@@ -191,7 +199,7 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
   if (route.sth.size <= promise.index) return { ok: false, reason: `index beyond the log: the file's tree head holds ${String(route.sth.size)} records, not record ${String(seq)}` };
   const proved = verifyInclusion(hashLeaf(leafEntry(promise.recordHash)), promise.index, route.inclusionProof.map(fromBase64), signed.head);
   if (!proved.ok) return { ok: false, reason: `the file's inclusion proof does not lead to the root its tree head signs (${proved.message})` };
-  const lines = [`record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${iso(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
+  const lines = [`record ${String(seq)} is in ${theLog(promise.log)}: the file's tree head of ${String(route.sth.size)} records, signed ${isoTime(route.sth.timestamp)}, holds it (an inclusion proof of ${hashes(route.inclusionProof.length)}, checked here)`];
   // Where it connected is the file's word until the bridges' proofs are checked: then their signed times are.
   let admitted: readonly number[] | undefined;
   if (sources.broker !== undefined) {
@@ -201,7 +209,7 @@ async function checkRoute(route: ReceiptFileRoute, sources: Sources): Promise<Ou
     if (extended !== undefined) return { ok: false, reason: extended };
     const again = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!again.ok) return again;
-    lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
+    lines.push(`the broker's latest tree head (${String(latest.sth.size)} records, signed ${isoTime(latest.sth.timestamp)}) extends the file's and holds the same record (${again.line})`);
     const vouched = await ticketVouches(sources.broker, route.ticket, { decisionId: route.decisionId, participant: route.participant, manifestSha256: promise.manifestSha256, route: { country: route.country, candidates: route.candidates } });
     if (!vouched.ok) return vouched;
     lines.push(vouched.line);
@@ -234,10 +242,10 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
   if (sources.broker !== undefined) {
     const latest = await latestHead(sources.broker, key, promise.log, Math.max(promise.index + 1, sources.kept?.size ?? 0));
     if (!latest.ok) return latest;
-    if (latest.sth.size <= promise.index) return { ok: false, reason: `the broker's latest signed tree head (${String(latest.sth.size)} records) does not hold record ${String(seq)}, promised ${iso(promise.timestamp)}: the log lost it, or broke its promise` };
+    if (latest.sth.size <= promise.index) return { ok: false, reason: `the broker's latest signed tree head (${String(latest.sth.size)} records) does not hold record ${String(seq)}, promised ${isoTime(promise.timestamp)}: the log lost it, or broke its promise` };
     const proven = await provenAtBroker(sources.broker, promise.index, promise.recordHash, latest);
     if (!proven.ok) return proven;
-    lines.push(`record ${String(seq)} is in ${theLog(promise.log)}: the tree head of ${String(latest.sth.size)} records signed ${iso(latest.sth.timestamp)} holds it (${proven.line})`);
+    lines.push(`record ${String(seq)} is in ${theLog(promise.log)}: the tree head of ${String(latest.sth.size)} records signed ${isoTime(latest.sth.timestamp)} holds it (${proven.line})`);
     // The route ticket is the broker's word for the same decision, under its ticket key.
     const ticket = typeof receipt.answer.ticket === 'string' ? receipt.answer.ticket : undefined;
     if (ticket === undefined || receipt.decisionId === undefined || receipt.manifestSha256 === undefined || receipt.route === undefined) {
@@ -252,7 +260,7 @@ async function checkAnswer(receipt: AnswerReceipt, sources: Sources): Promise<Ou
       if (!keptSigned.ok) return { ok: false, reason: `the tree head you kept: ${keptSigned.reason}` };
       const extended = await extendsHead(sources.broker, sources.kept, keptSigned.head, latest, 'you kept');
       if (extended !== undefined) return { ok: false, reason: extended };
-      lines.push(`and that log extends the head you kept (${String(sources.kept.size)} records, signed ${iso(sources.kept.timestamp)})`);
+      lines.push(`and that log extends the head you kept (${String(sources.kept.size)} records, signed ${isoTime(sources.kept.timestamp)})`);
     }
   }
   if (sources.log !== undefined) {
@@ -292,8 +300,8 @@ function servedHead(broker: URL, log: string | undefined): Promise<SignedTreeHea
 
 /** Why the broker's latest head does not extend `older` (the head `whose`: 'in the file', 'you kept'): a rollback, or a fork. */
 async function extendsHead(broker: URL, older: SignedTreeHead, olderHead: TreeHead, latest: Extract<LatestHead, { ok: true }>, whose: string): Promise<string | undefined> {
-  const was = `${String(older.size)} records, signed ${iso(older.timestamp)}`;
-  if (latest.sth.size < older.size) return `rollback: the broker's latest tree head (${String(latest.sth.size)} records, signed ${iso(latest.sth.timestamp)}) is older than the one ${whose} (${was}): the log was cut back`;
+  const was = `${String(older.size)} records, signed ${isoTime(older.timestamp)}`;
+  if (latest.sth.size < older.size) return `rollback: the broker's latest tree head (${String(latest.sth.size)} records, signed ${isoTime(latest.sth.timestamp)}) is older than the one ${whose} (${was}): the log was cut back`;
   const consistency = parseAnswer(ConsistencyProofAnswer, await getJson(broker, `/v1/log/consistency?from=${String(older.size)}&to=${String(latest.sth.size)}${storeQuery(latest.sth.log, '&')}`), 'GET /v1/log/consistency');
   const extended = verifyConsistency(olderHead, latest.head, consistency.proof.map(fromBase64));
   return extended.ok ? undefined : `the log does not extend the tree head ${whose} (${was}): ${extended.message}`;
@@ -345,9 +353,9 @@ function plainWords(route: ReceiptFileRoute, admitted: readonly number[] | undef
     route.connections.length === 0
       ? `${offered}, not connected on this route`
       : admitted !== undefined
-        ? route.connections.map((c, i) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), admitted ${iso(admitted[i] ?? 0)}`).join('; then ')
+        ? route.connections.map((c, i) => `${route.country} → ${c.datacenter} (${jurisdiction.get(c.datacenter) ?? '?'}), admitted ${isoTime(admitted[i] ?? 0)}`).join('; then ')
         : `${offered}; the file says it connected to ${route.connections.map((c) => `${c.datacenter} at ${c.connectedAt}`).join(', then ')} (--broker checks each bridge's proof)`;
-  return `${where}; decided ${iso(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
+  return `${where}; decided ${isoTime(route.receipt.timestamp)}, decision ${route.decisionId}, under manifest ${route.receipt.manifestSha256}`;
 }
 
 /** "the route: DE → eu-central (DE), …; decided …": a bare answer, which says where it was sent, not where it connected. */
@@ -357,7 +365,7 @@ function answerWords(answer: Readonly<Record<string, unknown>>, manifest: string
   const country = typeof answer.country === 'string' ? answer.country : '?';
   const path = first ? `${country} → ${String(first.datacenter)} (${String(first.jurisdiction)})` : country;
   const more = candidates.length > 1 ? `, then ${candidates.slice(1).map((c) => `${String(c.datacenter)} (${String(c.jurisdiction)})`).join(', ')}` : '';
-  return `the route: ${path}${more}; decided ${iso(at)}${typeof answer.decisionId === 'string' ? `, decision ${answer.decisionId}` : ''}${manifest ? `, under manifest ${manifest}` : ''}`;
+  return `the route: ${path}${more}; decided ${isoTime(at)}${typeof answer.decisionId === 'string' ? `, decision ${answer.decisionId}` : ''}${manifest ? `, under manifest ${manifest}` : ''}`;
 }
 
 /** The query that asks the broker for record store `log`'s log (after `separator`); nothing for its own. */
@@ -375,9 +383,6 @@ function logField(log: string | undefined): { log?: string } {
   return log === undefined ? {} : { log };
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
 
 function hashes(n: number): string {
   return `${String(n)} hash${n === 1 ? '' : 'es'}`;
