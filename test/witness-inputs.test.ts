@@ -51,7 +51,7 @@ interface Answer {
   readonly text: string;
 }
 /** What the fake broker serves at each endpoint; unset: the honest answer (the log's key, `head`, and honest proofs). */
-const served: { key?: Answer; sth?: Answer; consistency?: ProofRecipe; proof?: Answer } = {};
+const served: { key?: Answer; sth?: Answer; consistency?: ProofRecipe; proof?: Answer; jwks?: Answer | 'stall' } = {};
 /** The honest head served at /v1/log/sth. */
 let head: SignedTreeHead;
 /** A consistency answer: whole, or the honest proof edited. */
@@ -85,6 +85,7 @@ beforeAll(async () => {
       if (u.pathname === '/v1/log/key') return served.key ?? { text: JSON.stringify(logPublicJwk(key)) };
       if (u.pathname === '/v1/log/sth') return served.sth ?? { text: JSON.stringify(head) };
       if (u.pathname === '/v1/log/consistency') return answerConsistency(u);
+      if (u.pathname === '/.well-known/jwks.json' && served.jwks !== undefined) return served.jwks === 'stall' ? { status: 0, text: '' } : served.jwks;
       if (u.pathname === '/v1/log/proof') {
         if (served.proof) return served.proof;
         const [index, size] = [Number(u.searchParams.get('index')), Number(u.searchParams.get('size'))];
@@ -96,15 +97,18 @@ beforeAll(async () => {
       }
       return { status: 404, text: '{}' };
     })();
-    res.statusCode = answer.status ?? 200;
+    res.statusCode = answer.status === 0 ? 200 : (answer.status ?? 200);
     res.setHeader('content-type', 'application/json');
-    res.end(answer.text);
+    // Status 0: the headers go, then the body stalls for good.
+    if (answer.status === 0) res.flushHeaders();
+    else res.end(answer.text);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${String((server.address() as { port: number }).port)}`;
 });
 
 afterAll(() => {
+  server.closeAllConnections();
   server.close();
   rmSync(base, { recursive: true, force: true });
 });
@@ -503,6 +507,21 @@ describe('receipt verify ANSWER --broker, shown anything', () => {
     writeFileSync(keyFile, JSON.stringify({ ...jwk, x: 'abc' }));
     expect((await verify(file, '--log-key', keyFile)).err).toMatch(/^error LOG_KEY_UNAVAILABLE: --log-key \S+: the log key is not an Ed25519 public JWK/);
   });
+
+  it('says a JWKS that is not one, or a ticket issued at no time a date holds, does not vouch for the route; a stalled JWKS is BROKER_UNREACHABLE (were: exit 70)', async () => {
+    const jwt = (iat: number): string => [{ alg: 'EdDSA', kid: 'k1', typ: 'gb-route+jwt' }, { iat }, 'sig'].map((part) => Buffer.from(typeof part === 'string' ? part : JSON.stringify(part)).toString('base64url')).join('.');
+    serveHonestly();
+    for (const text of ['null', '{}', '{"keys":[null]}', '{"keys":"k1"}']) {
+      served.jwks = { text };
+      const r = await verify(answerFile(NOW - 1000, { ticket: jwt(Math.floor(NOW / 1000)) }));
+      expect([r.code, r.out], text).toEqual([1, expect.stringMatching(/^not verified: The broker's answer to GET \/\.well-known\/jwks\.json does not match the protocol: .*so it cannot vouch for the route ticket/) as unknown]);
+    }
+    served.jwks = { text: '{"keys":[]}' };
+    expect((await verify(answerFile(NOW - 1000, { ticket: jwt(9e12) }))).out).toMatch(/^not verified: the route ticket has no issue time/);
+    served.jwks = 'stall';
+    const stalled = await verify(answerFile(NOW - 1000, { ticket: jwt(Math.floor(NOW / 1000)) }));
+    expect([stalled.code, stalled.err]).toEqual([2, expect.stringMatching(/^error BROKER_UNREACHABLE: cannot reach \S+\/\.well-known\/jwks\.json/) as unknown]);
+  }, 60_000);
 
   it('says a head the broker signed past the last instant a Date holds is not the protocol (was: exit 70)', async () => {
     const file = answerFile(NOW - 1000);

@@ -25,12 +25,14 @@ export function brokerUrl(text: string, command: string): URL {
 export async function getJson(broker: URL, path: string): Promise<unknown> {
   const url = new URL(path, broker);
   let res: Response;
+  let text: string;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    // The timeout holds for the body too: a broker that sends its headers, then stalls, is as unreachable.
+    text = await res.text();
   } catch (error) {
     throw new GeobridgeError('BROKER_UNREACHABLE', `cannot reach ${url.href} (${error instanceof Error ? error.message : String(error)})`);
   }
-  const text = await res.text();
   if (!res.ok) throw new GeobridgeError('BROKER_UNREACHABLE', `${url.href} answered ${String(res.status)}: ${text.slice(0, 200)}`);
   return parseBrokerJson(url, text);
 }

@@ -8,9 +8,13 @@
  * agree.
  */
 import { decodeJwt, decodeProtectedHeader } from 'jose';
+import type { Static } from 'typebox';
+import { JwksAnswer, KeyHistoryAnswer } from '../protocol/answers.js';
 import type { JwksDocument } from '../protocol/jwt.js';
+import { answerOrWhy } from '../protocol/parse-answer.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { isGeobridgeError } from '../core/errors.js';
+import { isoTime, isTime } from '../core/time.js';
 import { getJson } from './broker-client.js';
 import { routeWords, sameRoute, type ClaimedRoute } from '../broker/audit/verify-log.js';
 
@@ -24,19 +28,14 @@ export interface ExpectedTicket {
   readonly route: ClaimedRoute;
 }
 
-/** A key of the broker's history (GET /v1/keys/history), as far as this check reads it. */
-interface HistoryKey {
-  readonly jwk: { readonly kid?: unknown };
-  readonly state: string;
-  readonly retiredAt?: string;
-  readonly revokedAt?: string;
-}
+/** A key of the broker's history (GET /v1/keys/history). */
+type HistoryKey = Static<typeof KeyHistoryAnswer>['keys'][number];
 
-/** The broker's keys since ever, or undefined from a broker without GET /v1/keys/history (or one that answers it with no list). */
+/** The broker's keys since ever, or undefined from a broker without GET /v1/keys/history (or one that answers it with no list of keys). */
 async function keyHistory(broker: URL): Promise<readonly HistoryKey[] | undefined> {
   try {
-    const body = (await getJson(broker, '/v1/keys/history')) as { keys?: unknown };
-    return Array.isArray(body.keys) ? (body.keys as HistoryKey[]) : undefined;
+    const body = answerOrWhy(KeyHistoryAnswer, await getJson(broker, '/v1/keys/history'), 'GET /v1/keys/history');
+    return body.ok ? body.value.keys : undefined;
   } catch (error) {
     if (isGeobridgeError(error) && error.code === 'BROKER_UNREACHABLE' && / answered 404:/.test(error.message)) return undefined;
     throw error;
@@ -59,16 +58,19 @@ export async function ticketProblem(ticket: string, expected: ExpectedTicket, br
   } catch {
     return 'the route ticket is not a JWT';
   }
-  if (typeof iat !== 'number') return 'the route ticket has no issue time';
-  let jwks = (await getJson(broker, '/.well-known/jwks.json')) as JwksDocument;
+  // In seconds; a time no date holds is none (and would make the checks below throw).
+  if (typeof iat !== 'number' || !isTime(iat * 1000)) return 'the route ticket has no issue time';
+  const published = answerOrWhy(JwksAnswer, await getJson(broker, '/.well-known/jwks.json'), 'GET /.well-known/jwks.json');
+  if (!published.ok) return `${published.reason}, so it cannot vouch for the route ticket`;
+  let jwks: JwksDocument = published.value;
   if (!jwks.keys.some((k) => k.kid === kid)) {
     const known = (await keyHistory(broker))?.find((k) => k.jwk.kid === kid);
     if (known === undefined || known.state === 'revoked') {
       const why = known?.state === 'revoked' ? `was revoked${known.revokedAt === undefined ? '' : ` at ${known.revokedAt}`}: a ticket it signed may be a forgery` : 'the broker no longer publishes (revoked, or retired more than a day ago), so it cannot vouch for the route: check the route against the log itself with --log DIR';
       return `the route ticket is signed with key ${String(kid)}, which ${why}`;
     }
-    if (known.retiredAt !== undefined && iat * 1000 > Date.parse(known.retiredAt)) return `the route ticket says it was issued at ${new Date(iat * 1000).toISOString()}, after its key ${String(kid)} was retired (${known.retiredAt}): no broker signed it`;
-    jwks = { keys: [known.jwk] } as unknown as JwksDocument;
+    if (known.retiredAt !== undefined && iat * 1000 > Date.parse(known.retiredAt)) return `the route ticket says it was issued at ${isoTime(iat * 1000)}, after its key ${String(kid)} was retired (${known.retiredAt}): no broker signed it`;
+    jwks = { keys: [known.jwk] };
   }
   try {
     const claims = await verifyRouteTicket(jwks, ticket, { now: new Date(iat * 1000) });

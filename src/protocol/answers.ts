@@ -40,6 +40,15 @@ export const TreeHeadAnswer = Type.Object({
   log: Type.Optional(Type.String()),
 });
 
+/** A ticket key as the broker publishes it (the JWKS, the key history), as far as a verifier reads it. */
+const PublishedJwk = Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String(), kid: Type.String() });
+
+/** GET /.well-known/jwks.json: the keys that verify route tickets today. */
+export const JwksAnswer = Type.Object({ keys: Type.Array(PublishedJwk) });
+
+/** GET /v1/keys/history: every key that ever signed tickets, and its life (a receipt outlives its ticket's key in the JWKS). */
+export const KeyHistoryAnswer = Type.Object({ keys: Type.Array(Type.Object({ jwk: PublishedJwk, state: Type.String(), retiredAt: Type.Optional(Type.String()), revokedAt: Type.Optional(Type.String()) })) });
+
 /** GET /v1/log/proof: the inclusion proof (RFC 9162 §2.1.3) of one leaf in a tree of `size` leaves. */
 export const InclusionProofAnswer = Type.Object({ index: Type.Integer(), size: Type.Integer(), recordHash: Type.String(), proof: Type.Array(Type.String()) });
 
