@@ -43,8 +43,8 @@ async function olderDatabase(path: string): Promise<{ current: Awaited<ReturnTyp
   const retired = await legacyKey();
   const db = new Database(path);
   // Back to version 2: the old signing_keys table, with private keys, as the broker before this one wrote it.
-  // (Schema 5's policy revisions go too, so that the migrations after 2 run again.)
-  db.exec(`DROP TABLE signing_keys; ALTER TABLE legacy_signing_keys RENAME TO signing_keys; ALTER TABLE accounts DROP COLUMN policy_revision; DELETE FROM schema_version WHERE version >= 3;`);
+  // (Schema 5's policy revisions and schema 6's discarded manifests go too, so that the migrations after 2 run again.)
+  db.exec(`DROP TABLE signing_keys; ALTER TABLE legacy_signing_keys RENAME TO signing_keys; ALTER TABLE accounts DROP COLUMN policy_revision; ALTER TABLE manifests DROP COLUMN discarded; DELETE FROM schema_version WHERE version >= 3;`);
   const insert = db.prepare('INSERT INTO signing_keys (kid, public_jwk, private_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?)');
   insert.run(retired.kid, JSON.stringify(retired.publicJwk), JSON.stringify(retired.privateJwk), '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z');
   insert.run(current.kid, JSON.stringify(current.publicJwk), JSON.stringify(current.privateJwk), '2026-01-02T00:00:00.000Z', null);
