@@ -30,6 +30,9 @@ export async function importBridgePublicKey(datacenter: string, config: BridgePu
     }
     jwk = { kty: 'OKP', crv: 'Ed25519', x: config };
   } else {
+    // YAML gives null for `us-east:` with no value, numbers and lists for typos.
+    const shape: unknown = config;
+    if (typeof shape !== 'object' || shape === null || Array.isArray(shape)) throw keyError(datacenter, 'it is neither a base64url public key nor an Ed25519 (OKP) JWK');
     // A private key in the broker's configuration is a leak waiting to happen.
     if (config.d !== undefined) throw keyError(datacenter, 'the JWK contains a private key (d); configure the public part only');
     if (config.kty !== 'OKP' || config.crv !== 'Ed25519' || typeof config.x !== 'string') throw keyError(datacenter, 'not an Ed25519 (OKP) JWK');
@@ -66,10 +69,11 @@ export async function importBridgeIdentities(config: Readonly<Record<string, Bri
   const jwks: Record<string, JWK> = {};
   const urls = new Map<string, string>();
   for (const [dc, entry] of Object.entries(config)) {
-    const key = typeof entry === 'object' && 'key' in entry ? entry.key : entry;
+    // The file's YAML may give null (`us-east:` with no value): not an object with a key.
+    const key = isBound(entry) ? entry.key : entry;
     keys.set(dc, await importBridgePublicKey(dc, key));
     jwks[dc] = { kty: 'OKP', crv: 'Ed25519', x: typeof key === 'string' ? key : String(key.x) };
-    const url = typeof entry === 'object' && 'key' in entry ? entry.url : undefined;
+    const url = isBound(entry) ? entry.url : undefined;
     if (url === undefined) continue;
     if (typeof url !== 'string' || !/^wss?:\/\/\S+$/.test(url) || !URL.canParse(url)) {
       throw new GeobridgeError('BRIDGE_URL_INVALID', `The signalling URL configured for datacenter '${dc}' is not a ws:// or wss:// URL: ${JSON.stringify(url)}.`);
@@ -77,6 +81,12 @@ export async function importBridgeIdentities(config: Readonly<Record<string, Bri
     urls.set(dc, url);
   }
   return { keys, jwks, urls };
+}
+
+/** Whether a configured entry is `{ key, url }` rather than the key alone (null, from YAML's `us-east:`, is neither). */
+function isBound(entry: BridgeIdentityConfig): entry is Extract<BridgeIdentityConfig, { readonly key: BridgePublicKeyConfig }> {
+  const value: unknown = entry;
+  return typeof value === 'object' && value !== null && 'key' in value;
 }
 
 /** Generates a bridge identity: the public key to configure on the broker, and the private JWK the bridge keeps. */

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml';
 
 /** The settings a config file gave, as flag values, and what was wrong with it. */
 export interface ConfigFile {
@@ -46,13 +46,23 @@ export function readConfigFile(path: string, known: readonly string[]): ConfigFi
   const values: Record<string, string> = {};
   const problems: string[] = [];
   const names = new Set<string>(known);
+  const seen = new Map<string, string>();
   for (const pair of doc.contents.items) {
     const keyNode = isScalar(pair.key) ? pair.key : undefined;
     const name = keyNode ? camel(String(keyNode.value)) : '';
     if (!keyNode || !names.has(name)) {
-      problems.push(`${at(keyNode?.range[0])}: unknown setting '${String(keyNode?.value)}'; the settings are serve's flags without '--' (see 'geobridge serve --help').`);
+      // A key that is not a scalar (`? [a]`, an alias) has no name to print; its place is enough.
+      const place = isNode(pair.key) ? pair.key.range[0] : undefined;
+      problems.push(`${at(place)}: unknown setting ${keyNode ? `'${String(keyNode.value)}'` : '(a key that is not a name)'}; the settings are serve's flags without '--' (see 'geobridge serve --help').`);
       continue;
     }
+    // YAML's own duplicate check compares keys as written: 'rate-limit-requests' and 'rateLimitRequests' are one setting.
+    const earlier = seen.get(name);
+    if (earlier !== undefined) {
+      problems.push(`${at(keyNode.range[0])}: '${String(keyNode.value)}' sets '${earlier}' again; keep one of them.`);
+      continue;
+    }
+    seen.set(name, String(keyNode.value));
     const value = isScalar(pair.value) ? pair.value.value : undefined;
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       problems.push(`${at(keyNode.range[0])}: '${String(keyNode.value)}' needs a single value (text, a number or true/false).`);

@@ -8,8 +8,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { parse as parseYaml } from 'yaml';
-import { GeobridgeError } from '../core/errors.js';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest/parse.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { diffManifests } from '../core/verify/diff.js';
@@ -343,13 +343,31 @@ function loadAdminToken(settings: ServeSettings): { adminToken: string; adminTok
  * key or JWK>`, or `datacenter: { key: …, url: wss://… }` to bind the
  * signalling URL the bridge must announce.
  */
-async function loadBridgeIdentities(path: string | undefined, datacenters: ReadonlySet<string>): Promise<BridgeIdentities> {
+export async function loadBridgeIdentities(path: string | undefined, datacenters: ReadonlySet<string>): Promise<BridgeIdentities> {
   if (path === undefined) return { keys: new Map(), jwks: {}, urls: new Map() };
-  const raw: unknown = parseYaml(readText(path, 'bridge keys file'));
+  const raw = parseBridgeKeys(path, readText(path, 'bridge keys file'));
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path} must map datacenter ids to bridge public keys, e.g. "us-east: 3q2-7w…".`);
   }
   const unknown = Object.keys(raw).filter((id) => !datacenters.has(id));
   if (unknown.length > 0) throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path} names datacenters the manifest does not define: ${unknown.join(', ')}.`);
-  return importBridgeIdentities(raw as Record<string, BridgeIdentityConfig>);
+  try {
+    return await importBridgeIdentities(raw as Record<string, BridgeIdentityConfig>);
+  } catch (error) {
+    // The key's problem names its datacenter; the operator also needs the file.
+    if (isGeobridgeError(error)) throw new GeobridgeError(error.code, `${path}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+/** The bridge keys file as YAML; a syntax error, a duplicate key or an alias bomb is INVALID_BRIDGE_KEYS at its line:col. */
+function parseBridgeKeys(path: string, text: string): unknown {
+  try {
+    // yaml refuses an alias bomb (past its default alias budget) with an error like any other: caught below.
+    return parseYaml(text);
+  } catch (error) {
+    const at = error instanceof YAMLParseError ? error.linePos?.[0] : undefined;
+    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? '';
+    throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path}${at ? `:${String(at.line)}:${String(at.col)}` : ''}: ${first}; fix the YAML (a map of datacenter id to public key, e.g. "us-east: 3q2-7w…").`, { cause: error });
+  }
 }

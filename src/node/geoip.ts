@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import maxmind from 'maxmind';
 import { GeobridgeError } from '../core/errors.js';
+import { isTime } from '../core/time.js';
 
 /** Resolves IP addresses to countries. */
 export interface GeoIpResolver {
@@ -45,9 +46,10 @@ function countryCodeOf(record: unknown): string | null {
   return typeof code === 'string' && COUNTRY_CODE.test(code) ? code.toUpperCase() : null;
 }
 
-/** Formats an MMDB build epoch as YYYY-MM-DD. */
+/** Formats an MMDB build epoch as YYYY-MM-DD; the file's metadata may hold one no Date holds (`toISOString` throws past 8.64e15 ms). */
 function buildDate(epoch: Date): string {
-  return epoch.toISOString().slice(0, 10);
+  const ms = epoch.getTime();
+  return isTime(ms) ? epoch.toISOString().slice(0, 10) : 'of unknown build date';
 }
 
 /**

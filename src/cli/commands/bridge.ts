@@ -4,7 +4,7 @@
  * exit when empty or after --drain-ms).
  */
 import { readFileSync } from 'node:fs';
-import type { JWK } from 'jose';
+import { importJWK, type JWK } from 'jose';
 import { GeobridgeError } from '../../core/errors.js';
 import { isIceUrl, isRelayUrl } from '../../core/ice/rules.js';
 import type { IceServer } from '../../protocol/signalling.js';
@@ -116,15 +116,7 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
   const heartbeatMs = int('heartbeat-ms', values['heartbeat-ms'], 1000, 100, 60_000);
   const drainMs = int('drain-ms', values['drain-ms'], 10_000, 0, 600_000);
   const controlGraceMs = int('control-grace-ms', values['control-grace-ms'], DEFAULT_CONTROL_GRACE_MS, 0, MAX_BRIDGE_GRACE_MS);
-  let privateJwk: JWK | undefined;
-  if (keyFile) {
-    try {
-      privateJwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK;
-      if (privateJwk.kty !== 'OKP' || privateJwk.crv !== 'Ed25519' || typeof privateJwk.d !== 'string') problems.push(`--key ${keyFile} is not an Ed25519 private JWK ({"kty":"OKP","crv":"Ed25519","x":…,"d":…})`);
-    } catch {
-      problems.push(`--key ${keyFile} cannot be read as JSON; it must hold the bridge's Ed25519 private JWK`);
-    }
-  }
+  const privateJwk = keyFile ? await readPrivateJwk(keyFile, problems) : undefined;
   if (problems.length > 0 || !privateJwk || !match) {
     for (const p of problems) io.err(`error: ${p}.\n`);
     throw new GeobridgeError('USAGE', `bridge: ${problems.length} configuration problem(s) above; see 'geobridge bridge --help'.`);
@@ -160,6 +152,33 @@ export async function runBridge(argv: readonly string[], io: Io): Promise<number
     await bridge.close();
   }
   return EXIT.ok;
+}
+
+/**
+ * The bridge's private key from `--key`, checked to import (as the broker link will) before anything
+ * listens: a key that passes a shape check but not the import would fail after the bridge opened its port.
+ */
+async function readPrivateJwk(keyFile: string, problems: string[]): Promise<JWK | undefined> {
+  const shape = `it must hold the bridge's Ed25519 private JWK ({"kty":"OKP","crv":"Ed25519","x":…,"d":…}), as 'geobridge up' writes it`;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(keyFile, 'utf8'));
+  } catch {
+    problems.push(`--key ${keyFile} cannot be read as JSON; ${shape}`);
+    return undefined;
+  }
+  const jwk = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JWK) : undefined;
+  if (jwk?.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string' || typeof jwk.x !== 'string') {
+    problems.push(`--key ${keyFile} is not an Ed25519 private JWK; ${shape}`);
+    return undefined;
+  }
+  try {
+    await importJWK(jwk, 'EdDSA');
+  } catch {
+    problems.push(`--key ${keyFile} does not import as an Ed25519 private key (its "x" or "d" is not base64url of 32 bytes, or they do not match); ${shape}`);
+    return undefined;
+  }
+  return jwk;
 }
 
 /**
