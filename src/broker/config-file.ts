@@ -40,7 +40,9 @@ export function readConfigFile(path: string, known: readonly string[]): ConfigFi
     return `${path}:${String(line)}:${String(col)}`;
   };
   const syntax = doc.errors[0];
-  if (syntax) return { values: {}, problems: [`${at(syntax.pos[0])}: ${syntax.message.split('\n')[0] ?? 'not YAML'}; fix the YAML.`] };
+  // Nesting past the parser's stack comes back as its own exhaustion: said as what it is, not as a stack overflow.
+  const what = syntax?.code === 'RESOURCE_EXHAUSTION' ? 'it nests too deep (each setting is a single value)' : syntax?.message.split('\n')[0];
+  if (syntax) return { values: {}, problems: [`${at(syntax.pos[0])}: ${what ?? 'not YAML'}; fix the YAML.`] };
   if (doc.contents === null) return { values: {}, problems: [] };
   if (!isMap(doc.contents)) return { values: {}, problems: [`${at(doc.contents.range[0])}: the config file must be a mapping of settings, e.g. "store: postgres://…".`] };
   const values: Record<string, string> = {};

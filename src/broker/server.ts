@@ -367,7 +367,7 @@ function parseBridgeKeys(path: string, text: string): unknown {
     return parseYaml(text);
   } catch (error) {
     const at = error instanceof YAMLParseError ? error.linePos?.[0] : undefined;
-    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? '';
+    const first = error instanceof YAMLParseError && error.code === 'RESOURCE_EXHAUSTION' ? 'it nests too deep' : ((error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? '');
     throw new GeobridgeError('INVALID_BRIDGE_KEYS', `${path}${at ? `:${String(at.line)}:${String(at.col)}` : ''}: ${first}; fix the YAML (a map of datacenter id to public key, e.g. "us-east: 3q2-7w…").`, { cause: error });
   }
 }
