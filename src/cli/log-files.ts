@@ -5,10 +5,11 @@
  * with errors that name the file and say what it should hold.
  */
 import { readFileSync } from 'node:fs';
-import type { SignedTreeHead } from '../broker/audit/tree-heads.js';
+import { signedTreeHead, type SignedTreeHead } from '../broker/audit/tree-heads.js';
 import type { LogPublicKey, Receipt } from '../broker/audit/verify-log.js';
 import { logPublicKeyFromJwk } from '../broker/log-key.js';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { count } from '../core/fields.js';
 import { isTime, TIME_MAX_MS } from '../core/time.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../core/receipt-file.js';
 
@@ -49,7 +50,7 @@ function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
   if (nestedDeeperThan(value, ANSWER_DEPTH_MAX)) throw new GeobridgeError('USAGE', `${path} nests deeper than ${String(ANSWER_DEPTH_MAX)} levels, which no /v1/route answer does; give the receipt file or the /v1/route answer as it was saved.`);
   const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown; country?: unknown; candidates?: unknown } | null;
   const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
-  if (typeof r !== 'object' || r === null || !isCount(r.index) || typeof r.recordHash !== 'string' || !isTime(r.timestamp) || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
+  if (typeof r !== 'object' || r === null || !count(r.index) || typeof r.recordHash !== 'string' || !isTime(r.timestamp) || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
     throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index (a leaf index), recordHash, timestamp (milliseconds since 1970, at most ${String(TIME_MAX_MS)}), keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
   }
   const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature, ...logOf(r) };
@@ -77,15 +78,11 @@ export function readTreeHeadFile(path: string): SignedTreeHead {
 
 function treeHeadFrom(value: unknown, where: string): SignedTreeHead {
   const v = value as Partial<Record<keyof SignedTreeHead, unknown>> | null;
-  if (typeof v !== 'object' || v === null || !isCount(v.size) || typeof v.rootHash !== 'string' || !isTime(v.timestamp) || typeof v.keyId !== 'string' || typeof v.signature !== 'string' || !optionalString(v.log)) {
+  if (typeof v !== 'object' || v === null || !count(v.size) || typeof v.rootHash !== 'string' || !isTime(v.timestamp) || typeof v.keyId !== 'string' || typeof v.signature !== 'string' || !optionalString(v.log)) {
     throw new GeobridgeError('USAGE', `${where} is not a signed tree head: it needs size (a count of records), rootHash, timestamp (milliseconds since 1970, at most ${String(TIME_MAX_MS)}), keyId and signature (and log, a record store's id, when it names one), as GET /v1/log/sth answers.`);
   }
-  return { size: v.size, rootHash: v.rootHash, timestamp: v.timestamp, keyId: v.keyId, signature: v.signature, ...logOf(v) };
-}
-
-/** A count or index up to 2^53 − 1, as the log's proofs take one. */
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  // Checked field by field above: the signed fields, nothing else the file held.
+  return signedTreeHead(v as SignedTreeHead);
 }
 
 

@@ -31,7 +31,9 @@ export const nonEmpty =
 export const bool: Check = (v) => typeof v === 'boolean';
 
 /** A safe integer ≥ 0. */
-export const count: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+export function count(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
 
 /** One of the given strings. */
 export const oneOf =

@@ -1,3 +1,5 @@
+import { count } from './fields.js';
+
 /**
  * Times as the protocol carries them: milliseconds since 1970. A time read
  * from a peer is bounded by what a Date holds, because whoever reads it
@@ -9,7 +11,7 @@ export const TIME_MAX_MS = 8.64e15;
 
 /** Whether `value` is milliseconds since 1970 that a Date holds (an integer from 0 to TIME_MAX_MS). */
 export function isTime(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= TIME_MAX_MS;
+  return count(value) && value <= TIME_MAX_MS;
 }
 
 /** `ms` as an ISO 8601 time; in plain milliseconds when no Date holds it (what a signature covers is shown as it is). */

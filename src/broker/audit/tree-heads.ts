@@ -26,6 +26,12 @@ export interface SignedTreeHead {
   readonly log?: string;
 }
 
+/** The fields a head's signature covers, without whatever else an answer or a file held beside them. */
+export function signedTreeHead(head: SignedTreeHead): SignedTreeHead {
+  const { size, rootHash, timestamp, keyId, signature, log } = head;
+  return { size, rootHash, timestamp, keyId, signature, ...(log === undefined ? {} : { log }) };
+}
+
 /** The log's signing key: private for the broker, public for everyone. */
 export interface LogKey {
   readonly keyId: string;

@@ -10,7 +10,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Value } from 'typebox/value';
-import { verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
+import { signedTreeHead, verifyTreeHead, type SignedTreeHead } from '../../broker/audit/tree-heads.js';
 import { describeLog, type LogPublicKey } from '../../broker/audit/verify-log.js';
 import { judgeTreeHead, proofNeeded } from '../../broker/audit/witness.js';
 import { logPublicJwk } from '../../broker/log-key.js';
@@ -184,7 +184,7 @@ async function poll(broker: URL, watch: Watch, io: Io, once: boolean): Promise<n
   const body = await getJson(broker, `/v1/log/sth${store === '' ? '' : `?${store}`}`);
   const next = answerOrWhy(TreeHeadAnswer, body, 'GET /v1/log/sth');
   if (!next.ok) return alarm('not a tree head', next.reason, { answer: body });
-  const head = signedFields(next.value);
+  const head = signedTreeHead(next.value);
   if (head.log !== watch.store) return alarm('wrong log', `asked for ${describeLog(watch.store)}, the broker answered with a head of ${describeLog(head.log)}`, { head });
   // A head the pinned key did not sign, or signed in the future, is an alarm whatever the log proves: judged before the proof is asked for, which the broker may refuse.
   const alone = judgeTreeHead(undefined, head, undefined, pinned, Date.now());
@@ -233,12 +233,6 @@ function keepable(value: unknown): unknown {
   }
 }
 
-/** The fields a head's signature covers, without whatever else the answer held. */
-function signedFields(head: SignedTreeHead): SignedTreeHead {
-  const { size, rootHash, timestamp, keyId, signature, log } = head;
-  return { size, rootHash, timestamp, keyId, signature, ...(log === undefined ? {} : { log }) };
-}
-
 /** The first alarm of an alarms.jsonl text, in words, if any. */
 function firstAlarm(text: string): string | undefined {
   const line = text.split('\n').find((l) => l.trim() !== '');
@@ -257,5 +251,5 @@ function lastHead(text: string): SignedTreeHead | undefined {
     const first = Value.Errors(TreeHeadAnswer, value)[0];
     throw new Error(`its last line is not a signed tree head${first === undefined ? '' : `: ${first.instancePath === '' ? 'the line' : `field '${first.instancePath.slice(1)}'`} ${first.message}`}`);
   }
-  return signedFields(value);
+  return signedTreeHead(value);
 }
