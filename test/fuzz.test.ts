@@ -216,6 +216,13 @@ describe('fuzz: mutated manifests', () => {
     }
   });
 
+  it('says a manifest nested past the parser\'s stack nests too deep, at its line:col', () => {
+    const text = `version: 1\nzones: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`;
+    const diagnostics = checkManifest(parseManifest(text, 'deep.yaml'));
+    expect(diagnostics.map((d) => [d.code, d.line])).toEqual([['GB_YAML_SYNTAX', 2]]);
+    expect(diagnostics[0]?.message).toMatch(/nests too deep/);
+  });
+
   // Known bug, found by this fuzzer: after error recovery the `yaml` package's LineCounter misses a
   // newline (lineStarts [0, 3] for this text), so every later syntax error is a line too early, with a
   // column past that line's end. Minimal input below; positions should come from the text itself.

@@ -17,7 +17,8 @@ export function readYaml(text: string, file: string, document = 'the manifest'):
   const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
   const reader = new SourceReader(file, lineStarts(text), document);
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) reader.reportAt('GB_YAML_SYNTAX', '', e.pos[0], `${e.message}.`);
+    // Nesting past the parser's stack comes back as its own exhaustion: said as what it is, not as a stack overflow.
+    for (const e of doc.errors) reader.reportAt('GB_YAML_SYNTAX', '', e.pos[0], e.code === 'RESOURCE_EXHAUSTION' ? `It nests too deep; ${document} needs only a few levels.` : `${e.message}.`);
     return { reader, root: undefined };
   }
   // Aliases and merge keys would let one edit silently change many entries; ask for the values written out.
