@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
 import { MerkleTree } from '../../translog/index.js';
 import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, RECORD_JSON_BETWEEN } from './audit-log.js';
-import { SqliteNodeStore } from './sqlite-node-store.js';
+import { FIRST_STORED_LEVEL, SqliteNodeStore } from './sqlite-node-store.js';
 
 /** One record to append: its fields and the canonical JSON around the prevHash and seq that the writer fills in (`recordJsonTemplate`). */
 export interface RowToWrite {
@@ -49,6 +49,7 @@ interface WriterData {
   readonly between: string;
   readonly insertRecord: string;
   readonly insertHead: string;
+  readonly firstStoredLevel: number;
 }
 
 /** The caller of the batch in flight. */
@@ -65,8 +66,11 @@ const INSERT_HEAD = 'INSERT INTO translog_head (size, timestamp, root_hash, key_
 // Plain JavaScript, evaluated in the worker: a worker does not inherit this
 // process's TypeScript loader. It is InlineWriter's transaction, with
 // fillRecordJson and MerkleTree.append (src/translog/tree.ts: the leaf, then
-// the parent of every perfect subtree it completes, stored top down) written
-// out; audit.test.ts holds the tree it writes to MerkleTree's. IMMEDIATE
+// the parent of every perfect subtree it completes) over SqliteNodeStore
+// written out; audit.test.ts holds the tree it writes to MerkleTree's. The
+// nodes below FIRST_STORED_LEVEL, which are not stored, are kept in memory
+// for the block of 2^FIRST_STORED_LEVEL leaves being filled (read back from
+// the records when another writer moved on, or a batch failed). IMMEDIATE
 // takes the write lock before reading the last hash, so writers in other
 // connections and processes cannot fork the chain; a failed insert aborts
 // the whole batch, records, tree nodes and heads alike.
@@ -86,16 +90,38 @@ try {
   const insertHead = db.prepare(workerData.insertHead);
   const node = db.prepare('SELECT hash FROM translog_node WHERE level = ? AND idx = ?').pluck();
   const putNode = db.prepare('INSERT INTO translog_node (level, idx, hash) VALUES (?, ?, ?)');
+  const recordHashes = db.prepare('SELECT hash FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq').pluck();
   const LEAF = Buffer.from([0]);
   const INTERIOR = Buffer.from([1]);
-  const appendLeaf = (index, recordHash) => {
-    let hash = createHash('sha256').update(LEAF).update(Buffer.from(recordHash, 'hex')).digest();
-    const writes = [[0, index, hash]];
-    for (let level = 0, i = index; i % 2 === 1; level++, i = (i - 1) / 2) {
-      hash = createHash('sha256').update(INTERIOR).update(node.get(level, i - 1)).update(hash).digest();
-      writes.push([level + 1, (i - 1) / 2, hash]);
+  const FIRST = workerData.firstStoredLevel;
+  const BLOCK = 2 ** FIRST;
+  const leafHash = (recordHash) => createHash('sha256').update(LEAF).update(Buffer.from(recordHash, 'hex')).digest();
+  const parent = (left, right) => createHash('sha256').update(INTERIOR).update(left).update(right).digest();
+  let block;
+  // Adds a leaf to the block's levels; returns the block's root when the leaf completes it.
+  const addLeaf = (leaf) => {
+    let hash = leaf;
+    for (let level = 0; level < FIRST; level++) {
+      const row = block.levels[level];
+      row.push(hash);
+      if (row.length % 2 === 1) return undefined;
+      hash = parent(row[row.length - 2], hash);
     }
-    for (let w = writes.length - 1; w >= 0; w--) putNode.run(writes[w][0], writes[w][1], writes[w][2]);
+    return hash;
+  };
+  const appendLeaf = (index, recordHash) => {
+    const first = index - (index % BLOCK);
+    if (block === undefined || block.first !== first || block.levels[0].length !== index - first) {
+      block = { first, levels: Array.from({ length: FIRST }, () => []) };
+      for (const hash of recordHashes.all(first, index)) addLeaf(leafHash(hash));
+    }
+    let hash = addLeaf(leafHash(recordHash));
+    if (hash === undefined) return;
+    putNode.run(FIRST, first / BLOCK, hash);
+    for (let level = FIRST, i = first / BLOCK; i % 2 === 1; level++, i = (i - 1) / 2) {
+      hash = parent(node.get(level, i - 1), hash);
+      putNode.run(level + 1, (i - 1) / 2, hash);
+    }
   };
   const batch = db.transaction((rows, heads) => {
     let previous = last.get();
@@ -104,15 +130,23 @@ try {
       const prevHash = previous === undefined ? workerData.genesis : previous.hash;
       const text = row.before + JSON.stringify(prevHash) + workerData.between + JSON.stringify(seq) + row.after;
       const hash = oneShotHash('sha256', text);
-      insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
       appendLeaf(seq - 1, hash);
+      insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
       previous = { seq, hash };
       return { seq, prevHash, hash };
     });
     for (const h of heads) insertHead.run(h.size, h.timestamp, h.rootHash, h.keyId, h.signature);
     return written;
   });
-  append = (message) => batch.immediate(message.rows, message.heads);
+  append = (message) => {
+    try {
+      return batch.immediate(message.rows, message.heads);
+    } catch (error) {
+      // Rolled back: the block may hold leaves that were never committed.
+      block = undefined;
+      throw error;
+    }
+  };
 } catch (error) {
   append = () => { throw error; };
 }
@@ -147,8 +181,9 @@ export class InlineWriter implements AuditWriter {
         const seq = (previous?.seq ?? 0) + 1;
         const prevHash = previous?.hash ?? GENESIS_HASH;
         const hash = hashCanonicalJson(fillRecordJson(row, prevHash, seq));
-        insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
+        // The tree's size is the records': the leaf goes in before its record (sqlite-node-store.ts).
         tree.append(leafEntry(hash));
+        insert.run(seq, row.at, row.type, row.dataJson, prevHash, hash);
         previous = { seq, hash };
         return { seq, prevHash, hash };
       });
@@ -176,7 +211,7 @@ export class ThreadWriter implements AuditWriter {
   #failure: Error | undefined;
 
   constructor(path: string, busyTimeoutMs: number) {
-    const workerData: WriterData = { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path, busyTimeoutMs, genesis: GENESIS_HASH, between: RECORD_JSON_BETWEEN, insertRecord: INSERT_RECORD, insertHead: INSERT_HEAD };
+    const workerData: WriterData = { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path, busyTimeoutMs, genesis: GENESIS_HASH, between: RECORD_JSON_BETWEEN, insertRecord: INSERT_RECORD, insertHead: INSERT_HEAD, firstStoredLevel: FIRST_STORED_LEVEL };
     this.#worker = new Worker(WRITER_SOURCE, { eval: true, workerData, execArgv: [] });
     // Idle, the writer does not keep the process alive; a batch in flight does.
     this.#worker.unref();

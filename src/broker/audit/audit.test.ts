@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MerkleTree, type TreeHead } from '../../translog/index.js';
+import { MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
 import { canonicalJson, leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.fixture.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
@@ -41,8 +41,15 @@ describe('SqliteAuditLog', () => {
     expect(verifyChain(await log.read())).toEqual({ ok: true, count: 1 });
     other.exec('DROP TRIGGER fail_third');
     other.close();
-    await log.append('admin.action', { n: 5 }, '2026-11-29T12:00:02.000Z');
-    expect(verifyChain(await log.read())).toEqual({ ok: true, count: 2 });
+    // Another writer takes seq 2 and 3 first: the failed batch's leaves, which the first writer had in memory, are not these.
+    const second = SqliteAuditLog.open(file);
+    await Promise.all([6, 7].map((n) => second.append('admin.action', { n }, '2026-11-29T12:00:02.000Z')));
+    await second.close();
+    // Enough to complete the first 16 leaves, whose node is stored.
+    await Promise.all(Array.from({ length: 14 }, (_, n) => log.append('admin.action', { n: n + 8 }, '2026-11-29T12:00:02.000Z')));
+    const records = await log.read();
+    expect(verifyChain(records)).toEqual({ ok: true, count: 17 });
+    expect(await log.treeHead()).toEqual(referenceHead(records));
     await log.close();
   });
 
@@ -197,6 +204,37 @@ describe('SqliteAuditLog transparency log', () => {
     expect(records).toHaveLength(78);
     for (const size of [0, 1, 2, 3, 4, 7, 8, 9, 63, 64, 65, 77, 78]) expect(await log.treeHead(size)).toEqual(referenceHead(records.slice(0, size)));
     await log.close();
+    // Only the perfect subtrees of 16 leaves and more are stored: 78 leaves make 4 + 2 + 1 of them.
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare('SELECT MIN(level) AS low, COUNT(*) AS n FROM translog_node').get()).toEqual({ low: 4, n: 7 });
+    db.close();
+  });
+
+  it('drops the stored nodes below level 4 of a schema 2 log when a broker opens it, and goes on from there', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => log.append('admin.action', { i }, '2024-03-01')));
+    await log.close();
+    // The schema 2 table: every node stored, from the leaves up.
+    const memory = new MemoryNodeStore();
+    const tree = new MerkleTree(memory);
+    const db = new Database(file);
+    for (const hash of db.prepare<[], string>('SELECT hash FROM audit_log ORDER BY seq').pluck().all()) tree.append(leafEntry(hash));
+    db.exec('DROP TABLE translog_node; CREATE TABLE translog_node (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) STRICT, WITHOUT ROWID;');
+    const put = db.prepare('INSERT INTO translog_node (level, idx, hash) VALUES (?, ?, ?)');
+    for (let level = 0; 2 ** level <= 40; level++) for (let index = 0; (index + 1) * 2 ** level <= 40; index++) put.run(level, index, memory.get(level, index));
+    db.pragma('user_version = 2');
+    db.close();
+    const upgraded = SqliteAuditLog.open(file);
+    await upgraded.append('admin.action', { i: 40 }, '2024-03-02');
+    const records = await upgraded.read();
+    expect(await upgraded.treeHead()).toEqual(referenceHead(records));
+    expect(await upgraded.treeHead(33)).toEqual(referenceHead(records.slice(0, 33)));
+    await upgraded.close();
+    const after = new Database(file, { readonly: true });
+    expect(after.prepare('SELECT MIN(level) AS low, COUNT(*) AS n FROM translog_node').get()).toEqual({ low: 4, n: 3 });
+    expect(after.pragma('user_version', { simple: true })).toBe(3);
+    after.close();
   });
 
   it('builds the tree of a log written before it (schema 1) when a broker opens it, and goes on from there', async () => {

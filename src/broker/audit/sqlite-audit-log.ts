@@ -11,20 +11,21 @@
  */
 import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
-import { MerkleTree, type TreeHead } from '../../translog/index.js';
+import { MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
 import { leafEntry, recordJsonTemplate, storedNonCanonically, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { InlineWriter, ThreadWriter, type AuditWriter, type HeadToWrite } from './audit-writer.js';
 import { placeRecord, prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
-import { NODE_TABLE, SqliteNodeStore } from './sqlite-node-store.js';
+import { FIRST_STORED_LEVEL, NODE_TABLE, SqliteNodeStore } from './sqlite-node-store.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
 /**
  * Bumped on every incompatible schema change; a newer file is refused rather
  * than misread. 2: the Merkle tree and its signed heads (a version 1 file
- * gets its tree built from its records when a broker next opens it).
+ * gets its tree built from its records when a broker next opens it). 3: no
+ * stored nodes below FIRST_STORED_LEVEL (a version 2 file's are deleted).
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** How long an append waits for another writer's lock before giving up (SQLite busy timeout). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -147,6 +148,7 @@ export class SqliteAuditLog implements AuditLog {
         handle.transaction(() => {
           handle.exec(SCHEMA);
           if (version < 2) buildTree(handle);
+          else if (version === 2) handle.prepare('DELETE FROM translog_node WHERE level < ?').run(FIRST_STORED_LEVEL);
           handle.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
       } else if (!hasTable('audit_log')) {
@@ -315,12 +317,19 @@ function toHead(r: HeadRow): SignedTreeHead {
   return { size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature };
 }
 
-/** Appends the leaves of the records the tree lacks (a version 1 file's, all of them), inside the opening transaction. */
+/** Stores the nodes of a version 1 file's tree (built in memory from all its records), inside the opening transaction. */
 function buildTree(db: Database.Database): void {
-  const tree = new MerkleTree(new SqliteNodeStore(db));
-  const hashes = db.prepare<[number], string>('SELECT hash FROM audit_log WHERE seq > ? ORDER BY seq').pluck();
+  const memory = new MemoryNodeStore();
+  const tree = new MerkleTree(memory);
   // All first: the connection cannot write while a statement iterates.
-  for (const hash of hashes.all(tree.size)) tree.append(leafEntry(hash));
+  for (const hash of db.prepare<[], string>('SELECT hash FROM audit_log ORDER BY seq').pluck().all()) tree.append(leafEntry(hash));
+  const store = new SqliteNodeStore(db);
+  for (let level = FIRST_STORED_LEVEL; 2 ** level <= tree.size; level++) {
+    for (let index = 0; (index + 1) * 2 ** level <= tree.size; index++) {
+      const hash = memory.get(level, index);
+      if (hash !== undefined) store.put(level, index, hash);
+    }
+  }
 }
 
 /** SQLite failures as GeobridgeErrors naming the file; programming errors pass through. */
