@@ -364,7 +364,8 @@ export async function loadBridgeIdentities(path: string | undefined, datacenters
 function parseBridgeKeys(path: string, text: string): unknown {
   try {
     // yaml refuses an alias bomb (past its default alias budget) with an error like any other: caught below.
-    return parseYaml(text);
+    // Its warnings (an unknown %YAML version) would reach the operator as a Node process warning with a stack hint: not ours to print.
+    return parseYaml(text, { logLevel: 'error' });
   } catch (error) {
     const at = error instanceof YAMLParseError ? error.linePos?.[0] : undefined;
     const first = error instanceof YAMLParseError && error.code === 'RESOURCE_EXHAUSTION' ? 'it nests too deep' : ((error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? '');
