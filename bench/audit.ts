@@ -9,7 +9,15 @@
  *   ratio = appendsPerSec / rawInsertsPerSec
  *
  * so the ratio shows what the hash chain and the adapter cost over a durable
- * insert (both pay one fsync per commit). The record is a realistic
+ * insert (both pay one fsync per commit). The log commits in a writer thread,
+ * so that no fsync stalls the event loop; a second baseline does the raw
+ * insert in such a thread too, the main thread waiting for its answer:
+ *
+ *   threadRatio = appendsPerSec / threadRawInsertsPerSec
+ *
+ * is then what the chain and the tree cost over a durable insert made the
+ * way a server must make it, and `usPerThreadHop` (thread raw − raw) what
+ * the hop to the thread and back costs. The record is a realistic
  * `route.decision`: what POST /v1/route writes for a participant in the US
  * on examples/world.yaml, with a fresh decision id each time.
  *
@@ -28,6 +36,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '../src/broker/audit/audit-log.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
@@ -66,6 +76,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const memoryAudit = SqliteAuditLog.open(':memory:');
   const raw = openRaw(join(dir, 'raw.sqlite'));
   const memoryRaw = openRaw(':memory:');
+  const threadRaw = openThreadRaw(join(dir, 'thread-raw.sqlite'));
   try {
     let i = 0;
     const next = (): Record<string, unknown> => records[i++ % RECORDS] ?? {};
@@ -82,6 +93,11 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     const loops: Readonly<Record<Kind, (ms: number) => Promise<number>>> = {
       append: appendLoop(audit),
       raw: rawLoop(raw.insert),
+      threadRaw: (ms) =>
+        timed(ms, async () => {
+          await threadRaw.insert(texts[i++ % RECORDS] ?? '{}');
+          return 1;
+        }),
       concurrent: (ms) =>
         timed(ms, async () => {
           await Promise.all(Array.from({ length: CONCURRENCY }, () => audit.append('route.decision', next(), new Date().toISOString())));
@@ -93,7 +109,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     const kinds = Object.keys(loops) as Kind[];
     const window = (kind: Kind): number => (kind.startsWith('memory') ? memoryWindowMs : windowMs);
     for (const kind of kinds) opts.log(`${kind}: warm-up ${(await loops[kind](warmupMs)).toFixed(0)}/s`);
-    const samples: Record<Kind, number[]> = { append: [], raw: [], concurrent: [], memoryAppend: [], memoryRaw: [] };
+    const samples: Record<Kind, number[]> = { append: [], raw: [], threadRaw: [], concurrent: [], memoryAppend: [], memoryRaw: [] };
     for (let r = 0; r < rounds; r++) {
       // Each round starts one kind later, so that none always follows the same one.
       for (let k = 0; k < kinds.length; k++) {
@@ -114,6 +130,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
       concurrentVsSequentialRatio: m('concurrent') / m('append'),
       usPerAppend: 1e6 / m('append'),
       usPerRawInsert: 1e6 / m('raw'),
+      threadRatio: m('append') / m('threadRaw'),
+      threadRawInsertsPerSec: m('threadRaw'),
+      usPerThreadHop: 1e6 / m('threadRaw') - 1e6 / m('raw'),
       memoryRatio: m('memoryAppend') / m('memoryRaw'),
       memoryAppendsPerSec: m('memoryAppend'),
       memoryRawInsertsPerSec: m('memoryRaw'),
@@ -129,11 +148,12 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
     await memoryAudit.close();
     raw.db.close();
     memoryRaw.db.close();
+    await threadRaw.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-type Kind = 'append' | 'raw' | 'concurrent' | 'memoryAppend' | 'memoryRaw';
+type Kind = 'append' | 'raw' | 'threadRaw' | 'concurrent' | 'memoryAppend' | 'memoryRaw';
 
 /** The baseline: a table like the audit log's, and one single-row IMMEDIATE transaction per insert. */
 function openRaw(path: string): { db: Database.Database; insert: (data: string) => void } {
@@ -154,6 +174,41 @@ function openRaw(path: string): { db: Database.Database; insert: (data: string) 
     insert: (data) => {
       transaction.immediate(data);
     },
+  };
+}
+
+/** The raw insert of `openRaw`, made by a worker thread with its own connection, as the audit log's writer thread makes its commits. */
+function openThreadRaw(path: string): { insert: (data: string) => Promise<void>; close: () => Promise<number> } {
+  const source = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.sqlite);
+const db = new Database(workerData.path);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+db.exec(workerData.schema);
+const statement = db.prepare('INSERT INTO raw_log (seq, at, type, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)');
+const hash = 'f'.repeat(64);
+let seq = 0;
+const transaction = db.transaction((data) => {
+  seq++;
+  statement.run(seq, new Date().toISOString(), 'route.decision', data, hash, hash);
+});
+parentPort.on('message', (data) => {
+  transaction.immediate(data);
+  parentPort.postMessage(seq);
+});
+`;
+  const worker = new Worker(source, { eval: true, workerData: { sqlite: createRequire(import.meta.url).resolve('better-sqlite3'), path, schema: RAW_SCHEMA }, execArgv: [] });
+  return {
+    insert: (data) =>
+      new Promise((resolve, reject) => {
+        worker.once('message', () => {
+          resolve();
+        });
+        worker.once('error', reject);
+        worker.postMessage(data);
+      }),
+    close: () => worker.terminate(),
   };
 }
 
