@@ -14,6 +14,10 @@
  *   put:  INSERT INTO translog_node (level, idx, hash) VALUES (?, ?, ?)   -- never REPLACE: a node is immutable
  *   size: SELECT COALESCE(MAX(idx) + 1, 0) FROM translog_node WHERE level = 0   -- one seek on the key
  *
+ * (The audit logs go further: they keep no row below level 4, computing
+ * those nodes from the records' hashes, and count the size by the records:
+ * src/broker/audit/sqlite-node-store.ts.)
+ *
  * PostgreSQL takes the same table (BYTEA, BIGINT). The adapter runs each
  * `MerkleTree.append` in one transaction, with appends serialised (one
  * writer, or a lock), so a crash keeps all of an append's nodes or none;

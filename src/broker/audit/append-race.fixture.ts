@@ -1,7 +1,8 @@
 /**
  * A child process for the multi-process append test (audit.test.ts):
- * `node --import tsx append-race.fixture.ts FILE COUNT WRITER`. It opens the
- * log, prints "ready", waits for "go" on stdin (so both writers start
+ * `node --import tsx append-race.fixture.ts FILE COUNT WRITER`. It prints
+ * "opening", opens the log (waiting for the write lock if another holds it,
+ * as a broker upgrading the file must), prints "ready", waits for "go" on stdin (so both writers start
  * together), appends COUNT records and prints "done".
  */
 import { createInterface } from 'node:readline';
@@ -12,6 +13,7 @@ if (file === undefined || countText === undefined || writer === undefined) {
   process.stderr.write('usage: append-race.fixture.ts FILE COUNT WRITER\n');
   process.exit(2);
 }
+process.stdout.write('opening\n');
 const log = SqliteAuditLog.open(file);
 const lines = createInterface({ input: process.stdin });
 process.stdout.write('ready\n');

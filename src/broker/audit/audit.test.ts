@@ -175,7 +175,7 @@ describe('SqliteAuditLog', () => {
       while (!outputs.every((o) => o.ready()) && children.every((c) => c.exitCode === null)) await new Promise((r) => setTimeout(r, 20));
       for (const c of children) c.stdin.end('go\n');
       const results = await Promise.all(outputs.map((o) => o.result));
-      for (const r of results) expect(r, r.err).toMatchObject({ code: 0, out: 'ready\ndone\n' });
+      for (const r of results) expect(r, r.err).toMatchObject({ code: 0, out: 'opening\nready\ndone\n' });
     } finally {
       clearTimeout(timer);
     }
@@ -210,6 +210,43 @@ describe('SqliteAuditLog transparency log', () => {
     db.close();
   });
 
+  it('upgrades a schema 1 log once when two brokers open it at the same moment, both then opening it', async () => {
+    const file = tempFile();
+    const log = SqliteAuditLog.open(file);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => log.append('admin.action', { i }, '2024-03-01')));
+    await log.close();
+    const db = new Database(file);
+    db.exec('DROP TABLE translog_node; DROP TABLE translog_head;');
+    db.pragma('user_version = 1');
+    // Both read the version while another connection holds the write lock; the second to get it must read it again.
+    db.exec('BEGIN IMMEDIATE');
+    const fixture = join(import.meta.dirname, 'append-race.fixture.ts');
+    const children = ['a', 'b'].map((writer) => spawn(process.execPath, ['--import', 'tsx', fixture, file, '0', writer], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const timer = setTimeout(() => {
+      for (const c of children) c.kill('SIGKILL');
+    }, 40_000);
+    try {
+      const results = children.map((c) => {
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        c.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        return { opening: () => out.startsWith('opening'), done: new Promise<{ code: number | null; out: string; err: string }>((resolve) => c.on('close', (code) => { resolve({ code, out, err }); })) };
+      });
+      while (!results.every((r) => r.opening()) && children.every((c) => c.exitCode === null)) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300));
+      db.exec('ROLLBACK');
+      db.close();
+      for (const c of children) c.stdin.end('go\n');
+      for (const r of await Promise.all(results.map((x) => x.done))) expect(r, r.err).toMatchObject({ code: 0, out: 'opening\nready\ndone\n' });
+    } finally {
+      clearTimeout(timer);
+    }
+    const upgraded = SqliteAuditLog.open(file, { create: false });
+    expect(await upgraded.treeHead()).toEqual(referenceHead(await upgraded.read()));
+    await upgraded.close();
+  }, 60_000);
+
   it('drops the stored nodes below level 4 of a schema 2 log when a broker opens it, and goes on from there', async () => {
     const file = tempFile();
     const log = SqliteAuditLog.open(file);
@@ -231,9 +268,11 @@ describe('SqliteAuditLog transparency log', () => {
     expect(await upgraded.treeHead()).toEqual(referenceHead(records));
     expect(await upgraded.treeHead(33)).toEqual(referenceHead(records.slice(0, 33)));
     await upgraded.close();
-    const after = new Database(file, { readonly: true });
+    const after = new Database(file);
     expect(after.prepare('SELECT MIN(level) AS low, COUNT(*) AS n FROM translog_node').get()).toEqual({ low: 4, n: 3 });
     expect(after.pragma('user_version', { simple: true })).toBe(3);
+    // A broker of schema 2 still running on the file has its commits refused, not landed beside the new tree.
+    expect(() => after.prepare('INSERT INTO translog_node (level, idx, hash) VALUES (0, 41, ?)').run(Buffer.alloc(32))).toThrow(/CHECK constraint failed/);
     after.close();
   });
 

@@ -16,14 +16,15 @@ import { leafEntry, recordJsonTemplate, storedNonCanonically, type AuditLog, typ
 import { InlineWriter, ThreadWriter, type AuditWriter, type HeadToWrite } from './audit-writer.js';
 import { placeRecord, prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
-import { FIRST_STORED_LEVEL, NODE_TABLE, SqliteNodeStore } from './sqlite-node-store.js';
+import { FIRST_STORED_LEVEL, nodeTable, SqliteNodeStore } from './sqlite-node-store.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
 /**
  * Bumped on every incompatible schema change; a newer file is refused rather
  * than misread. 2: the Merkle tree and its signed heads (a version 1 file
  * gets its tree built from its records when a broker next opens it). 3: no
- * stored nodes below FIRST_STORED_LEVEL (a version 2 file's are deleted).
+ * stored nodes below FIRST_STORED_LEVEL (a version 2 file's node table is
+ * made anew without them, and with the CHECK that refuses them).
  */
 const SCHEMA_VERSION = 3;
 
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
   hash TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
-${NODE_TABLE}
+${nodeTable('translog_node')}
 CREATE TABLE IF NOT EXISTS translog_head (
   id INTEGER PRIMARY KEY,
   size INTEGER NOT NULL,
@@ -138,17 +139,22 @@ export class SqliteAuditLog implements AuditLog {
       db.pragma('synchronous = FULL');
       // macOS only: fsync does not flush the drive's cache; F_FULLFSYNC does.
       db.pragma('fullfsync = ON');
-      const version = Number(db.pragma('user_version', { simple: true }));
-      if (version > SCHEMA_VERSION) {
-        throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log '${path}' has schema version ${version}, newer than this geobridge understands (${SCHEMA_VERSION}); upgrade geobridge.`);
-      }
+      const version = (): number => Number(db?.pragma('user_version', { simple: true }));
+      const refuseNewer = (found: number): void => {
+        if (found > SCHEMA_VERSION) throw new GeobridgeError('AUDIT_UNAVAILABLE', `audit log '${path}' has schema version ${found}, newer than this geobridge understands (${SCHEMA_VERSION}); upgrade geobridge.`);
+      };
+      refuseNewer(version());
       const hasTable = (name: string): boolean => db?.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
       if (create) {
         const handle = db;
         handle.transaction(() => {
+          // Read again under the write lock: another process may have upgraded the file meanwhile.
+          const current = version();
+          refuseNewer(current);
+          if (current === SCHEMA_VERSION) return;
+          if (current === 2) keepStoredLevels(handle);
           handle.exec(SCHEMA);
-          if (version < 2) buildTree(handle);
-          else if (version === 2) handle.prepare('DELETE FROM translog_node WHERE level < ?').run(FIRST_STORED_LEVEL);
+          if (current < 2) buildTree(handle);
           handle.pragma(`user_version = ${SCHEMA_VERSION}`);
         }).immediate();
       } else if (!hasTable('audit_log')) {
@@ -315,6 +321,13 @@ export class SqliteAuditLog implements AuditLog {
 
 function toHead(r: HeadRow): SignedTreeHead {
   return { size: r.size, rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature };
+}
+
+/** A version 2 file's node table made anew with only the levels now stored, and the CHECK that refuses the others. */
+function keepStoredLevels(db: Database.Database): void {
+  db.exec(nodeTable('translog_node_3'));
+  db.prepare('INSERT INTO translog_node_3 (level, idx, hash) SELECT level, idx, hash FROM translog_node WHERE level >= ?').run(FIRST_STORED_LEVEL);
+  db.exec('DROP TABLE translog_node; ALTER TABLE translog_node_3 RENAME TO translog_node;');
 }
 
 /** Stores the nodes of a version 1 file's tree (built in memory from all its records), inside the opening transaction. */

@@ -5,8 +5,8 @@
  * computed from the hashes of at most 2^(FIRST_STORED_LEVEL − 1) records,
  * which audit_log holds anyway (leaf i is record i + 1, its entry the
  * record's hash), so a record costs 1/8 of a node row instead of two. The
- * tree's size is its last record's seq: an append reads its left siblings
- * from the records before it, so the record itself is inserted after.
+ * tree's size is its last record's seq, and `MerkleTree.append` numbers the
+ * new leaf by the size: a record is inserted after its leaf is appended.
  * Synchronous, as NodeStore is, so MerkleTree runs on it unchanged; writes
  * happen inside the audit writer's transaction, reads on any connection.
  */
@@ -20,14 +20,17 @@ import { leafEntry } from './audit-log.js';
  */
 export const FIRST_STORED_LEVEL = 4;
 
-export const NODE_TABLE = `
-CREATE TABLE IF NOT EXISTS translog_node (
+/** The node table, named `name`: a broker of schema 2, which writes every level, has its commits fail here rather than land. */
+export function nodeTable(name: string): string {
+  return `
+CREATE TABLE IF NOT EXISTS ${name} (
   level INTEGER NOT NULL CHECK (level >= ${String(FIRST_STORED_LEVEL)}),
   idx INTEGER NOT NULL,
   hash BLOB NOT NULL CHECK (length(hash) = 32),
   PRIMARY KEY (level, idx)
 ) STRICT, WITHOUT ROWID;
 `;
+}
 
 /** A NodeStore over `translog_node` and `audit_log` of one connection. */
 export class SqliteNodeStore implements NodeStore {
