@@ -334,9 +334,9 @@ export class BrokerLink {
     }
   };
 
-  /** Signs the proof a client asked for with its `challenge`: this bridge holds the datacenter's key. */
-  prove(challenge: string, participant: string): Promise<string> {
-    return signBridgeProof(this.#key, { datacenter: this.#options.datacenter, challenge, participant, at: Date.now() });
+  /** Signs the proof a client asked for with its `challenge`: this bridge holds the datacenter's key (and, to another bridge, runs its media over the DTLS certificate of `fingerprint`). */
+  prove(challenge: string, participant: string, fingerprint?: string): Promise<string> {
+    return signBridgeProof(this.#key, { datacenter: this.#options.datacenter, challenge, participant, at: Date.now(), fingerprint });
   }
 
   /** Signs `body` with this link's next `seq` without sending it (the presence hello). */

@@ -21,6 +21,7 @@ import { hopsOf, refreshHops } from '../broker/cascade.js';
 import { overviewOf } from '../broker/routes/console.js';
 import { issueRelayTicket } from '../broker/tickets.js';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
+import { localDtlsFingerprint } from './dtls-fingerprint.js';
 import { parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage } from '../protocol/signalling.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { joinCall, participantIdOf, until, type Caller } from './participant.fixture.js';
@@ -33,6 +34,8 @@ const SPARE = ['eu-south', 'eu-west'];
 const ENCLAVE = ['cn-beijing'];
 /** A loaded 2-core machine runs other test files beside this one. */
 const MEDIA_MS = 30_000;
+/** The DTLS certificate this process's peer connections run over, which a relaying bridge signs in its proof. */
+const DTLS = await localDtlsFingerprint();
 
 let cluster: Cluster;
 let meeting: string;
@@ -166,6 +169,8 @@ describe('a cascaded meeting', () => {
     // Signed by us-east's key: the ticket names ap-tokyo's.
     expect(await relayAnswer(url, good.token, await proofBy(usKey, 'ap-tokyo', good.jti))).toMatchObject({ type: 'refused', code: 'BRIDGE_PROOF_INVALID' });
     // The refused attempt did not spend the ticket; the first proper use does.
+    // A bridge of a geobridge before hops were bound to a DTLS certificate signs none.
+    expect(await relayAnswer(url, good.token, await proofBy(tokyoKey, 'ap-tokyo', good.jti, null))).toMatchObject({ type: 'refused', code: 'BRIDGE_PROOF_INVALID' });
     expect(await relayAnswer(url, good.token, await proofBy(tokyoKey, 'ap-tokyo', good.jti))).toMatchObject({ type: 'relay-admitted' });
     expect(await relayAnswer(url, good.token, await proofBy(tokyoKey, 'ap-tokyo', good.jti))).toMatchObject({ type: 'refused', code: 'RELAY_TICKET_REUSED' });
     const elsewhere = await ticket('us-east', 'ap-tokyo');
@@ -273,9 +278,9 @@ async function signingKey(jwk: JWK | undefined): Promise<CryptoKey> {
 }
 
 /** A relaying bridge's proof: `BridgeProof` by `datacenter`, over `challenge`, for the ticket's jti. */
-async function proofBy(key: CryptoKey, datacenter: string, jti: string): Promise<{ challenge: string; proof: string }> {
+async function proofBy(key: CryptoKey, datacenter: string, jti: string, fingerprint: string | null = DTLS): Promise<{ challenge: string; proof: string }> {
   const challenge = randomBytes(32).toString('base64url');
-  return { challenge, proof: await signBridgeProof(key, { datacenter, challenge, participant: jti, at: Date.now() }) };
+  return { challenge, proof: await signBridgeProof(key, { datacenter, challenge, participant: jti, at: Date.now(), fingerprint: fingerprint ?? undefined }) };
 }
 
 /** The first answer a bridge gives to a `relay` message. */

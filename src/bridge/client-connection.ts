@@ -410,13 +410,12 @@ export class ClientConnection {
 
   /** A relaying bridge's messages after `relay`: answers, candidates and newer tickets only. */
   async #handleRelay(session: RelaySession, message: ClientMessage): Promise<void> {
-    const relay = session.participant;
     switch (message.type) {
       case 'answer':
-        await relay?.answer(message.sdp);
+        await session.answer(message.sdp);
         return;
       case 'candidate':
-        void relay?.addCandidate(message);
+        void session.participant?.addCandidate(message);
         return;
       case 'relay-update':
         await session.update(message.ticket);

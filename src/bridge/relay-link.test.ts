@@ -14,6 +14,7 @@ import { RTCPeerConnection, useVP8 } from 'werift';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { signBridgeProof } from '../protocol/bridge-proof.js';
+import { localDtlsFingerprint } from './dtls-fingerprint.js';
 import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { parseClientMessage, SIGNALLING_SUBPROTOCOL, type ClientMessage } from '../protocol/signalling.js';
 import { RelayLink } from './relay-link.js';
@@ -40,7 +41,7 @@ async function sender(key: CryptoKey, delayMs: number): Promise<{ url: string; r
       if (parsed.message.type !== 'relay') return;
       const { challenge } = parsed.message;
       setTimeout(() => {
-        void signBridgeProof(key, { datacenter: 'eu-central', challenge, participant: 'ap-tokyo', at: Date.now() }).then((proof) => {
+        void localDtlsFingerprint().then((fingerprint) => signBridgeProof(key, { datacenter: 'eu-central', challenge, participant: 'ap-tokyo', at: Date.now(), fingerprint })).then((proof) => {
           ws.send(JSON.stringify({ type: 'relay-admitted', proof, peers: [] }));
         });
       }, delayMs);
@@ -73,7 +74,7 @@ async function offeringSender(key: CryptoKey, deadPath: boolean): Promise<{ url:
       if (message.type === 'answer' && !deadPath) void pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
       if (message.type !== 'relay') return;
       void (async () => {
-        const proof = await signBridgeProof(key, { datacenter: 'eu-central', challenge: message.challenge, participant: 'ap-tokyo', at: Date.now() });
+        const proof = await signBridgeProof(key, { datacenter: 'eu-central', challenge: message.challenge, participant: 'ap-tokyo', at: Date.now(), fingerprint: await localDtlsFingerprint() });
         ws.send(JSON.stringify({ type: 'relay-admitted', proof, peers: [{ id: 'p-1', name: 'Pia', audio: false, video: true }] }));
         const transceiver = pc.addTransceiver('video', { direction: 'sendonly' });
         await pc.setLocalDescription(await pc.createOffer());

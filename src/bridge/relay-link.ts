@@ -16,6 +16,7 @@ import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type BridgeMessage, type ClientMessage, type StreamInfo } from '../protocol/signalling.js';
 import { boundAnswerCandidates } from './answer-candidates.js';
 import type { BrokerLink } from './broker-link.js';
+import { expectFingerprint, localDtlsFingerprint } from './dtls-fingerprint.js';
 import { bridgeOfferSdp, offerNetworkOf, type OfferNetwork } from './offer-sdp.js';
 import type { Room, Slot } from './sfu.js';
 
@@ -59,6 +60,8 @@ export class RelayLink {
   /** The peers this hop brought in. */
   readonly #peers = new Set<string>();
   #admitted = false;
+  /** The DTLS certificate the sending bridge signed for in its proof: the only one its offers may name. */
+  #senderFingerprint: string | undefined;
   /** A newer ticket that came before the sending bridge admitted the hop: handed on once it has (the sender takes only `relay` first). */
   #newer: string | undefined;
   #closed = false;
@@ -146,7 +149,7 @@ export class RelayLink {
 
   async #hello(): Promise<void> {
     const { link, claims, ticket } = this.#options;
-    const proof = await link.prove(this.#challenge, claims.jti);
+    const proof = await link.prove(this.#challenge, claims.jti, await localDtlsFingerprint());
     this.#sendMessage({ type: 'relay', ticket, challenge: this.#challenge, proof });
   }
 
@@ -159,14 +162,18 @@ export class RelayLink {
     }
     switch (message.type) {
       case 'relay-admitted':
-        // An impostor at the sender's URL cannot sign for its datacenter.
-        await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.fromKey }, message.proof, { datacenter: claims.from, challenge: this.#challenge, participant: claims.to });
+      {
+        // An impostor at the sender's URL cannot sign for its datacenter, nor make offers over the certificate it signed for.
+        const proved = await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.fromKey }, message.proof, { datacenter: claims.from, challenge: this.#challenge, participant: claims.to });
+        if (proved.fingerprint === undefined) throw new Error(`the proof of ${claims.from} names no DTLS certificate: its bridge is of a geobridge before hops were bound to one; upgrade it`);
+        this.#senderFingerprint = proved.fingerprint;
         this.#admitted = true;
         if (this.#newer !== undefined) this.#sendMessage({ type: 'relay-update', ticket: this.#newer });
         this.#newer = undefined;
         for (const peer of message.peers) this.#join(peer.id, () => room.remote(peer, this));
         this.#options.log({ level: 'info', msg: 'relay open', meeting: claims.meeting, from: claims.from, peers: message.peers.length });
         return;
+      }
       case 'offer':
         await this.#answer(message.sdp, message.streams);
         return;
@@ -195,6 +202,7 @@ export class RelayLink {
 
   async #answer(sdp: string, streams: readonly StreamInfo[]): Promise<void> {
     const { room } = this.#options;
+    expectFingerprint(sdp, this.#senderFingerprint ?? '', 'offer of the sending bridge');
     this.#streams = new Map(streams.map((s) => [s.mid, s]));
     // A stream the offer no longer labels has ended (its publisher left, or the hop no longer carries it).
     for (const [mid, was] of this.#published) {

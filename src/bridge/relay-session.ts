@@ -22,6 +22,7 @@ import type { RelayTicketClaims } from '../protocol/relay-ticket.js';
 import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { BridgeMessage, RelayMessage } from '../protocol/signalling.js';
 import type { BrokerLink } from './broker-link.js';
+import { expectFingerprint, localDtlsFingerprint } from './dtls-fingerprint.js';
 import { Participant, type Room } from './sfu.js';
 
 /** What a relay session needs of its bridge. */
@@ -57,6 +58,8 @@ export class RelaySession {
   /** The ticket `#claims` came from: the broker may revoke the key that signed it. */
   #ticket: string | undefined;
   #relay: Participant | undefined;
+  /** The DTLS certificate the receiving bridge signed for: the only one its answers may name. */
+  #peerFingerprint: string | undefined;
   #room: Room | undefined;
   /** The peers the relay has been told of (peer-joined), so that one it no longer carries is said to leave. */
   readonly #told = new Set<string>();
@@ -112,9 +115,12 @@ export class RelaySession {
     const closed = host.closedReason();
     if (closed) throw new GeobridgeError(closed.code, closed.message);
     const claims = await host.link.verifyRelayTicket(message.ticket, 'from');
-    await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.toKey }, message.proof, { datacenter: claims.to, challenge: message.challenge, participant: claims.jti });
+    const proved = await verifyBridgeProof({ kty: 'OKP', crv: 'Ed25519', x: claims.toKey }, message.proof, { datacenter: claims.to, challenge: message.challenge, participant: claims.jti });
+    // The challenge is the connecting side's: only the certificate it signed keeps a relay in the middle from answering the offers.
+    if (proved.fingerprint === undefined) throw new GeobridgeError('BRIDGE_PROOF_INVALID', `the proof of ${claims.to} names no DTLS certificate: its bridge is of a geobridge before hops were bound to one; upgrade it.`);
     if (!host.firstUse(claims.jti, claims.exp)) throw new GeobridgeError('RELAY_TICKET_REUSED', 'this relay ticket was already used for a connection; the broker sends a fresh one.');
     this.#claims = claims;
+    this.#peerFingerprint = proved.fingerprint;
     this.#ticket = message.ticket;
     const room = host.room(claims.meeting);
     const id = relayId(claims.to);
@@ -140,9 +146,16 @@ export class RelaySession {
     this.#room = room;
     const peers = [...room.participants.values()].filter((p) => this.accepts(p.id)).map((p) => p.info());
     for (const p of peers) this.#told.add(p.id);
-    this.#send({ type: 'relay-admitted', proof: await host.link.prove(message.challenge, claims.to), peers });
+    this.#send({ type: 'relay-admitted', proof: await host.link.prove(message.challenge, claims.to, await localDtlsFingerprint()), peers });
     await room.addRelay(relay);
     host.log({ level: 'info', msg: 'relay admitted', meeting: claims.meeting, to: claims.to, streams: peers.map((p) => p.id) });
+  }
+
+  /** The receiving bridge's answer to an offer: taken only over the DTLS certificate it signed for. */
+  async answer(sdp: string): Promise<void> {
+    if (this.#peerFingerprint === undefined || this.#relay === undefined) return;
+    expectFingerprint(sdp, this.#peerFingerprint, 'answer of the receiving bridge');
+    await this.#relay.answer(sdp);
   }
 
   /** A newer ticket for the same hop: the streams it names from now on. */

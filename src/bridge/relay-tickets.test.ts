@@ -109,7 +109,7 @@ async function tap(to: string, token: string, key: CryptoKey): Promise<Tap> {
     url: cluster.bridges.get('eu-central')?.url ?? '',
     ticket: token,
     claims,
-    link: { prove: (challenge, participant) => signBridgeProof(key, { datacenter: to, challenge, participant, at: Date.now() }) },
+    link: { prove: (challenge, participant, fingerprint) => signBridgeProof(key, { datacenter: to, challenge, participant, at: Date.now(), fingerprint }) },
     log: () => undefined,
     onClosed: (why) => {
       closed = { why, at: Date.now() };

@@ -8,7 +8,7 @@
  */
 import { CompactSign, compactVerify, type CryptoKey, type JWK } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
-import { fieldsOk, isObject, nonEmpty, type Parsed } from '../core/fields.js';
+import { fieldsOk, isObject, nonEmpty, optional, type Parsed } from '../core/fields.js';
 import { isTime } from '../core/time.js';
 import { isChallenge } from './signalling.js';
 
@@ -16,6 +16,8 @@ import { isChallenge } from './signalling.js';
 export const BRIDGE_PROOF_TYPE = 'gb-bridge-proof+jws';
 
 const ID_MAX = 100;
+/** `sha-512` and 64 colon-separated bytes, with room to spare. */
+const FINGERPRINT_MAX = 256;
 
 /** What a bridge signs to prove to a client that it holds its datacenter's key. */
 export interface BridgeProof {
@@ -26,6 +28,12 @@ export interface BridgeProof {
   readonly participant: string;
   /** When it signed, ms since the epoch (for logs; the challenge makes it fresh). */
   readonly at: number;
+  /**
+   * Between bridges (a cascade hop): the fingerprint of the DTLS certificate
+   * its media runs over, as SDP writes it (`sha-256 AB:…`). The other bridge
+   * takes only SDP naming it, so a relay in the middle carries no media.
+   */
+  readonly fingerprint?: string | undefined;
 }
 
 /** What the proof must say. */
@@ -34,7 +42,7 @@ export type ExpectedBridgeProof = Pick<BridgeProof, 'datacenter' | 'challenge' |
 /** Parses the payload of a bridge proof. */
 export function parseBridgeProof(value: unknown): Parsed<BridgeProof> {
   if (!isObject(value)) return { ok: false, error: 'the proof payload is not a JSON object' };
-  const problem = fieldsOk(value, { datacenter: nonEmpty(ID_MAX), challenge: isChallenge, participant: nonEmpty(ID_MAX), at: isTime });
+  const problem = fieldsOk(value, { datacenter: nonEmpty(ID_MAX), challenge: isChallenge, participant: nonEmpty(ID_MAX), at: isTime, fingerprint: optional(nonEmpty(FINGERPRINT_MAX)) });
   return problem === undefined ? { ok: true, message: value as unknown as BridgeProof } : { ok: false, error: `bridge proof: ${problem}` };
 }
 

@@ -1,0 +1,39 @@
+/**
+ * The DTLS certificate a cascade hop's media runs over, bound into the
+ * bridges' proofs (docs/security.md, "Cascade hops"). A challenge answered
+ * over a plain signalling socket proves who signed, not who is on the other
+ * end of the socket: a relay in the middle can pass both bridges' messages
+ * on. Each bridge therefore also signs the fingerprint of its DTLS
+ * certificate, and the other accepts only SDP that names that fingerprint,
+ * so DTLS-SRTP runs between the two bridges' keys whoever carries the
+ * messages. werift makes one certificate per process for every peer
+ * connection (RTCDtlsTransport.SetupCertificate), so the fingerprint is the
+ * bridge's own.
+ */
+import { RTCDtlsTransport } from 'werift';
+import { GeobridgeError } from '../core/errors.js';
+
+/** This process's DTLS certificate fingerprint as SDP writes it: `sha-256 AB:CD:…`. */
+export async function localDtlsFingerprint(): Promise<string> {
+  const certificate = await RTCDtlsTransport.SetupCertificate();
+  const sha256 = certificate.getFingerprints().find((f) => f.algorithm.toLowerCase() === 'sha-256');
+  if (sha256 === undefined) throw new Error('werift gave its DTLS certificate no sha-256 fingerprint');
+  return normalize(sha256.algorithm, sha256.value);
+}
+
+/** Every `a=fingerprint` an SDP names, session and media level, normalized. */
+export function sdpFingerprints(sdp: string): string[] {
+  return [...sdp.matchAll(/^a=fingerprint:(\S+) (\S+)\s*$/gm)].map((m) => normalize(m[1] ?? '', m[2] ?? ''));
+}
+
+/** Throws DTLS_FINGERPRINT_MISMATCH unless `sdp` names a fingerprint and each one is `expected`. */
+export function expectFingerprint(sdp: string, expected: string, what: string): void {
+  const named = sdpFingerprints(sdp);
+  if (named.length === 0 || named.some((f) => f !== expected)) {
+    throw new GeobridgeError('DTLS_FINGERPRINT_MISMATCH', `the ${what} names a DTLS certificate (${named.join(', ') || 'none'}) other than the one the bridge signed for (${expected}): a relay in the middle, not the bridge, made it`);
+  }
+}
+
+function normalize(algorithm: string, value: string): string {
+  return `${algorithm.toLowerCase()} ${value.toUpperCase()}`;
+}

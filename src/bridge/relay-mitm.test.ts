@@ -1,0 +1,121 @@
+/**
+ * A relay in the middle of a cascade hop's signalling (a path or DNS
+ * attacker on ws://) holds no bridge key, but can pass each bridge's
+ * messages on to the other: the receiving bridge's `relay`, proof and all,
+ * gets the middle admitted by the sending bridge. What keeps the media from
+ * it is the DTLS certificate each bridge signs in its proof
+ * (dtls-fingerprint.ts): the sending bridge takes no answer over another
+ * certificate, and the receiving bridge no offer.
+ */
+import { importJWK, type CryptoKey } from 'jose';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { CipherContext, HashAlgorithm, NamedCurveAlgorithm, RTCCertificate, RTCPeerConnection, SignatureAlgorithm } from 'werift';
+import WebSocket, { WebSocketServer } from 'ws';
+import { issueRelayTicket } from '../broker/tickets.js';
+import { signBridgeProof } from '../protocol/bridge-proof.js';
+import { verifyRelayTicket } from '../protocol/relay-ticket.js';
+import { SIGNALLING_SUBPROTOCOL } from '../protocol/signalling.js';
+import { boundAnswerCandidates } from './answer-candidates.js';
+import { startCluster, type Cluster } from './cluster.fixture.js';
+import { bridgeOfferSdp, offerNetworkOf } from './offer-sdp.js';
+import { joinCall, until, type Caller } from './participant.fixture.js';
+import { RelayLink } from './relay-link.js';
+import { Room } from './sfu.js';
+
+const MEDIA_MS = 30_000;
+let cluster: Cluster;
+let meeting: string;
+let anna: Caller;
+let annaId: string;
+
+beforeAll(async () => {
+  cluster = await startCluster(['eu-central', 'ap-tokyo'], ['eu-central'], { cascade: true });
+  meeting = await cluster.meeting('Relay in the middle');
+  anna = await joinCall(cluster, meeting, 'Anna', 'DE', { publish: true });
+  const euRoom = (): Room | undefined => cluster.bridges.get('eu-central')?.rooms.get(meeting);
+  await until(() => anna.datacenter() !== undefined && (euRoom()?.participants.size ?? 0) === 1, MEDIA_MS);
+  annaId = [...(euRoom()?.participants.keys() ?? [])][0] ?? '';
+}, 120_000);
+
+afterAll(async () => {
+  anna.leave();
+  await cluster.close();
+}, 60_000);
+
+/** A peer connection over a DTLS certificate of its own: the middle's (this process's bridges share werift's one certificate). */
+async function impostorPeer(room: Room): Promise<RTCPeerConnection> {
+  const { certPem, keyPem, signatureHash } = await CipherContext.createSelfSignedCertificateWithKey({ signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 }, NamedCurveAlgorithm.secp256r1_23);
+  return new RTCPeerConnection({ ...room.peerConfig(), certificates: [new RTCCertificate(keyPem, certPem, signatureHash)] });
+}
+
+it('gets a relay in the middle no media: the sending bridge refuses its answer, the receiving bridge its offer', async () => {
+  const ctx = cluster.broker.context;
+  const keyOf = (dc: string): string => String(ctx.config.bridgePublicJwks[dc]?.x);
+  const issued = await issueRelayTicket(ctx.keys, { issuer: ctx.config.issuer, meeting, from: 'eu-central', to: 'ap-tokyo', fromKey: keyOf('eu-central'), toKey: keyOf('ap-tokyo'), manifest: ctx.policy.current.sha256, e2ee: false, streams: [annaId] });
+  const realUrl = cluster.bridges.get('eu-central')?.url ?? '';
+
+  // The middle: where ap-tokyo was told eu-central is; it passes ap-tokyo's `relay` on and answers eu-central's offers itself.
+  const room = new Room(meeting, { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 });
+  const network = offerNetworkOf(room.peerConfig());
+  const toSender = await impostorPeer(room);
+  const toReceiver = await impostorPeer(room);
+  let packets = 0;
+  toSender.onTransceiverAdded.subscribe((t) => t.onTrack.subscribe((track) => track.onReceiveRtp.subscribe(() => { packets++; })));
+  const refusals: string[] = [];
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => SIGNALLING_SUBPROTOCOL });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const address = wss.address();
+  const middleUrl = `ws://127.0.0.1:${typeof address === 'object' && address !== null ? String(address.port) : '0'}/signal`;
+  wss.on('connection', (victim) => {
+    victim.once('message', (first: Buffer) => {
+      const upstream = new WebSocket(realUrl, SIGNALLING_SUBPROTOCOL);
+      upstream.on('open', () => { upstream.send(first.toString('utf8')); });
+      upstream.on('message', (data: Buffer) => {
+        void (async () => {
+          const m = JSON.parse(data.toString('utf8')) as { type: string; sdp?: string; code?: string };
+          if (m.type === 'refused') refusals.push(m.code ?? '');
+          if (m.type === 'relay-admitted') {
+            victim.send(data.toString('utf8'));
+            // Its own offer to the receiving bridge, over its own certificate.
+            toReceiver.addTransceiver('video', { direction: 'sendonly' });
+            await toReceiver.setLocalDescription(await toReceiver.createOffer());
+            victim.send(JSON.stringify({ type: 'offer', sdp: bridgeOfferSdp(toReceiver.localDescription?.sdp ?? '', network), streams: [] }));
+          } else if (m.type === 'offer' && m.sdp !== undefined) {
+            await toSender.setRemoteDescription({ type: 'offer', sdp: boundAnswerCandidates(m.sdp, new Set()) });
+            await toSender.setLocalDescription(await toSender.createAnswer());
+            upstream.send(JSON.stringify({ type: 'answer', sdp: bridgeOfferSdp(toSender.localDescription?.sdp ?? '', network) }));
+          }
+        })();
+      });
+    });
+  });
+
+  // The genuine ap-tokyo, with its own key, connects to the URL it was given: the middle's.
+  const tokyoKey = (await importJWK(cluster.identities.get('ap-tokyo') ?? {}, 'EdDSA')) as CryptoKey;
+  const claims = await verifyRelayTicket(ctx.keys.keyResolver(), issued.token, { now: new Date() });
+  let lost: string | undefined;
+  const link = new RelayLink({
+    room: new Room(meeting, { bindAddress: '127.0.0.1', videoBitrate: 1_000_000 }),
+    url: middleUrl,
+    ticket: issued.token,
+    claims,
+    link: { prove: (challenge, participant, fingerprint) => signBridgeProof(tokyoKey, { datacenter: 'ap-tokyo', challenge, participant, at: Date.now(), fingerprint }) },
+    log: () => undefined,
+    onClosed: (why) => {
+      lost = why;
+    },
+  });
+  try {
+    await until(() => refusals.length > 0 && lost !== undefined, MEDIA_MS);
+    expect(refusals).toEqual(['DTLS_FINGERPRINT_MISMATCH']);
+    expect(lost).toMatch(/DTLS certificate/);
+    // Long enough for media to have flowed had the answer been taken (it did within a second before the fix).
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(packets).toBe(0);
+  } finally {
+    link.close('test done');
+    await toSender.close().catch(() => undefined);
+    await toReceiver.close().catch(() => undefined);
+    await new Promise((resolve) => { wss.close(resolve); });
+  }
+}, 90_000);
