@@ -151,34 +151,10 @@ describe('SqliteAuditLog', () => {
   it('two processes appending 200 records each to one file form one valid chain', async () => {
     const file = tempFile();
     await SqliteAuditLog.open(file).close();
-    const fixture = join(import.meta.dirname, 'append-race.fixture.ts');
-    const children = ['a', 'b'].map((writer) => spawn(process.execPath, ['--import', 'tsx', fixture, file, '200', writer], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] }));
-    const timer = setTimeout(() => {
-      for (const c of children) c.kill('SIGKILL');
-    }, 30_000);
-    try {
-      const outputs = children.map((c) => {
-        let out = '';
-        let err = '';
-        c.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        c.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-        return {
-          ready: () => out.includes('ready'),
-          result: new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-            c.on('close', (code) => {
-              resolve({ code, out, err });
-            });
-          }),
-        };
-      });
-      // Start both writers together, once both have loaded and opened the file.
-      while (!outputs.every((o) => o.ready()) && children.every((c) => c.exitCode === null)) await new Promise((r) => setTimeout(r, 20));
-      for (const c of children) c.stdin.end('go\n');
-      const results = await Promise.all(outputs.map((o) => o.result));
-      for (const r of results) expect(r, r.err).toMatchObject({ code: 0, out: 'opening\nready\ndone\n' });
-    } finally {
-      clearTimeout(timer);
-    }
+    // Start both writers together, once both have loaded and opened the file.
+    await raceWriters(file, 200, async (writers) => {
+      await writers.said('ready');
+    });
     const log = SqliteAuditLog.open(file, { create: false });
     const records = await log.read();
     const stored = await log.treeHead();
@@ -220,28 +196,12 @@ describe('SqliteAuditLog transparency log', () => {
     db.pragma('user_version = 1');
     // Both read the version while another connection holds the write lock; the second to get it must read it again.
     db.exec('BEGIN IMMEDIATE');
-    const fixture = join(import.meta.dirname, 'append-race.fixture.ts');
-    const children = ['a', 'b'].map((writer) => spawn(process.execPath, ['--import', 'tsx', fixture, file, '0', writer], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] }));
-    const timer = setTimeout(() => {
-      for (const c of children) c.kill('SIGKILL');
-    }, 40_000);
-    try {
-      const results = children.map((c) => {
-        let out = '';
-        let err = '';
-        c.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        c.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-        return { opening: () => out.startsWith('opening'), done: new Promise<{ code: number | null; out: string; err: string }>((resolve) => c.on('close', (code) => { resolve({ code, out, err }); })) };
-      });
-      while (!results.every((r) => r.opening()) && children.every((c) => c.exitCode === null)) await new Promise((r) => setTimeout(r, 20));
+    await raceWriters(file, 0, async (writers) => {
+      await writers.said('opening');
       await new Promise((r) => setTimeout(r, 300));
       db.exec('ROLLBACK');
       db.close();
-      for (const c of children) c.stdin.end('go\n');
-      for (const r of await Promise.all(results.map((x) => x.done))) expect(r, r.err).toMatchObject({ code: 0, out: 'opening\nready\ndone\n' });
-    } finally {
-      clearTimeout(timer);
-    }
+    });
     const upgraded = SqliteAuditLog.open(file, { create: false });
     expect(await upgraded.treeHead()).toEqual(referenceHead(await upgraded.read()));
     await upgraded.close();
@@ -455,6 +415,40 @@ describe('audit report', () => {
 });
 
 /** The head of MerkleTree over the records' leaf entries: what every adapter's tree must be. */
+/**
+ * Two writer processes (append-race.fixture.ts, writers 'a' and 'b') on `file`, `count` records each: `before` runs
+ * until they may go (it waits for what they print with `said`); both must then end well.
+ */
+async function raceWriters(file: string, count: number, before: (writers: { said: (line: string) => Promise<void> }) => Promise<void>): Promise<void> {
+  const fixture = join(import.meta.dirname, 'append-race.fixture.ts');
+  const children = ['a', 'b'].map((writer) => spawn(process.execPath, ['--import', 'tsx', fixture, file, String(count), writer], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] }));
+  const timer = setTimeout(() => {
+    for (const c of children) c.kill('SIGKILL');
+  }, 40_000);
+  try {
+    const outputs = children.map((c) => {
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      c.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const result = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        c.on('close', (code) => {
+          resolve({ code, out, err });
+        });
+      });
+      return { printed: () => out, result };
+    });
+    const said = async (line: string): Promise<void> => {
+      while (!outputs.every((o) => o.printed().includes(line)) && children.every((c) => c.exitCode === null)) await new Promise((r) => setTimeout(r, 20));
+    };
+    await before({ said });
+    for (const c of children) c.stdin.end('go\n');
+    for (const r of await Promise.all(outputs.map((o) => o.result))) expect(r, r.err).toMatchObject({ code: 0, out: 'opening\nready\ndone\n' });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function referenceHead(records: readonly AuditRecord[]): TreeHead {
   const tree = new MerkleTree();
   for (const r of records) tree.append(leafEntry(r.hash));
