@@ -87,6 +87,10 @@ describe('transit: e2ee in a live cascade', () => {
     expect(cluster.bridges.get('us-east')?.rooms.get(meeting)?.remotes.has(carlaId)).toBe(false);
     const euRoom = cluster.bridges.get('eu-central')?.rooms.get(meeting);
     expect([...(euRoom?.relays.values() ?? [])].flatMap((s) => s.outgoing.filter((o) => o.publisher === carlaId))).toEqual([]);
+    expect(cluster.bridges.get('us-east')?.unreachableOf(meeting)).toBeDefined();
+    // Both leave at once: the broker's plan then has nobody to tell, and each bridge forgets the meeting whole.
     for (const m of [carla, dan]) m.session.leave();
+    await until(() => DCS.every((dc) => !cluster.bridges.get(dc)?.rooms.has(meeting)), WAIT_MS);
+    expect(DCS.map((dc) => cluster.bridges.get(dc)?.unreachableOf(meeting))).toEqual([undefined, undefined]);
   });
 });

@@ -77,6 +77,8 @@ export interface RunningBridge {
   readonly broker: string;
   /** Participants by meeting, for tests and heartbeats. */
   readonly rooms: ReadonlyMap<string, Room>;
+  /** What it keeps to tell a cascaded meeting's newcomers of the peers they cannot exchange media with. */
+  unreachableOf(meeting: string): Extract<ControlCommand, { type: 'unreachable' }> | undefined;
   /** Stops admitting, tells every client to move, and closes when they are gone or after `drainMs`. */
   drain(): Promise<void>;
   /** Closes at once. */
@@ -208,6 +210,22 @@ class Bridge implements RunningBridge, AdmissionHost {
     return this.#rooms;
   }
 
+  /** What this bridge keeps to tell a cascaded meeting's newcomers of the peers they cannot exchange media with, if anything. */
+  unreachableOf(meeting: string): Extract<ControlCommand, { type: 'unreachable' }> | undefined {
+    return this.#unreachable.get(meeting);
+  }
+
+  /**
+   * A meeting nobody here attends any more, nor relays: its room goes, and
+   * what was kept for its newcomers (the broker tells a bridge again when a
+   * newcomer's list differs, and a meeting everyone left at once is never
+   * told an empty one).
+   */
+  #forgetRoom(meeting: string): void {
+    this.#rooms.delete(meeting);
+    this.#unreachable.delete(meeting);
+  }
+
   get broker(): string {
     return this.#link.broker;
   }
@@ -283,7 +301,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   relayClosed(session: RelaySession): void {
     this.#relaySessions.delete(session);
     const room = session.room;
-    if (room?.empty === true && this.#rooms.get(room.meeting) === room) this.#rooms.delete(room.meeting);
+    if (room?.empty === true && this.#rooms.get(room.meeting) === room) this.#forgetRoom(room.meeting);
   }
 
   /** Why nobody may be admitted now, if so. */
@@ -379,7 +397,7 @@ class Bridge implements RunningBridge, AdmissionHost {
       if (!admission.cascaded) for (const out of room.mls.left(sub, [...room.participants.keys()])) room.participants.get(out.to)?.notify(out.message);
       // Hops into a meeting nobody here attends any more carry nothing anyone receives.
       if (room.participants.size === 0) for (const [key, link] of this.#relayLinks) if (key.startsWith(meetingKey(meeting, ''))) link.close('nobody here attends the meeting any more');
-      if (room.empty) this.#rooms.delete(meeting);
+      if (room.empty) this.#forgetRoom(meeting);
     }
     admission.close(code, message);
     // A session that left by itself has no code; one the bridge removed is audited with its reason.
@@ -513,7 +531,7 @@ class Bridge implements RunningBridge, AdmissionHost {
 
   /** Tells a participant of a cascaded meeting whom it cannot exchange media with, and why (the whole list; with `clear`, also an empty one). */
   tellUnreachable(admission: Admission, clear = false): void {
-    const command = this.#unreachable.get(admission.claims.meeting);
+    const command = this.unreachableOf(admission.claims.meeting);
     // Only a cascaded meeting's participants hear of it (an older client refuses a message it does not know).
     if (command === undefined && !clear) return;
     const id = admission.claims.sub;
@@ -553,7 +571,7 @@ class Bridge implements RunningBridge, AdmissionHost {
           });
         }
         const room = this.#rooms.get(meeting);
-        if (room?.empty === true) this.#rooms.delete(meeting);
+        if (room?.empty === true) this.#forgetRoom(meeting);
       },
     });
     this.#relayLinks.set(key, link);
