@@ -26,7 +26,7 @@ import type { SignedTreeHead } from './tree-heads.js';
  * stored nodes below FIRST_STORED_LEVEL (a version 2 file's node table is
  * made anew without them, and with the CHECK that refuses them).
  */
-const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 3;
 
 /** How long an append waits for another writer's lock before giving up (SQLite busy timeout). */
 const BUSY_TIMEOUT_MS = 10_000;

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { isGeobridgeError } from '../../core/errors.js';
 import { PostgresAuditLog } from '../audit/postgres-audit-log.js';
-import { SqliteAuditLog } from '../audit/sqlite-audit-log.js';
+import { SCHEMA_VERSION as AUDIT_SCHEMA_VERSION, SqliteAuditLog } from '../audit/sqlite-audit-log.js';
 import { MemoryParticipantRows } from './memory-participant-rows.js';
 import { describeParticipantRowsContract } from './participant-rows-contract.fixture.js';
 import type { ParticipantRows } from './participant-rows.js';
@@ -102,7 +102,7 @@ describe('SqliteParticipantRows', () => {
       return [SqliteAuditLog.open(path), rows];
     };
     const [audit, rows] = openBoth();
-    expect(userVersion(path)).toBe(2);
+    expect(userVersion(path)).toBe(AUDIT_SCHEMA_VERSION);
     await audit.append('store.opened', { store: 'eu' }, T0);
     await rows.addParticipant(ROW);
     await closeAll([audit, rows]);
@@ -117,7 +117,7 @@ describe('SqliteParticipantRows', () => {
     } finally {
       await closeAll([again, rowsAgain]);
     }
-    expect(userVersion(path)).toBe(2);
+    expect(userVersion(path)).toBe(AUDIT_SCHEMA_VERSION);
     const db = new Database(path, { readonly: true });
     try {
       expect(db.prepare<[], { version: number }>('SELECT version FROM participant_rows_version ORDER BY version').all().map((r) => r.version)).toEqual(
