@@ -4,11 +4,18 @@
  * over a plain signalling socket proves who signed, not who is on the other
  * end of the socket: a relay in the middle can pass both bridges' messages
  * on. Each bridge therefore also signs the fingerprint of its DTLS
- * certificate, and the other accepts only SDP that names that fingerprint,
- * so DTLS-SRTP runs between the two bridges' keys whoever carries the
- * messages. werift makes one certificate per process for every peer
- * connection (RTCDtlsTransport.SetupCertificate), so the fingerprint is the
- * bridge's own.
+ * certificate, and the other accepts only SDP that names that fingerprint
+ * and no other, so a middle answering or offering with a WebRTC stack of
+ * its own is refused. werift makes one certificate per process for every
+ * peer connection (RTCDtlsTransport.SetupCertificate), so the fingerprint
+ * is the bridge's own.
+ *
+ * What this does not stop: werift 0.24 never checks that a DTLS peer holds
+ * the private key of the certificate it presents (it checks neither the
+ * ServerKeyExchange nor the CertificateVerify signature), so a middle that
+ * presents the bridge's own certificate, which every DTLS handshake shows,
+ * with a key of its own passes. docs/security.md#known-limits says what
+ * protects a hop until werift does.
  */
 import { RTCDtlsTransport } from 'werift';
 import { GeobridgeError } from '../core/errors.js';
@@ -21,9 +28,16 @@ export async function localDtlsFingerprint(): Promise<string> {
   return normalize(sha256.algorithm, sha256.value);
 }
 
-/** Every `a=fingerprint` an SDP names, session and media level, normalized. */
+/**
+ * Every `a=fingerprint` an SDP names, session and media level, normalized.
+ * A line that is not exactly an algorithm and a value is given as written,
+ * so it matches nothing: werift would read its first two words.
+ */
 export function sdpFingerprints(sdp: string): string[] {
-  return [...sdp.matchAll(/^a=fingerprint:(\S+) (\S+)\s*$/gm)].map((m) => normalize(m[1] ?? '', m[2] ?? ''));
+  return [...sdp.matchAll(/^a=fingerprint:(.*?)\r?$/gm)].map((m) => {
+    const words = (m[1] ?? '').trim().split(/\s+/);
+    return words.length === 2 ? normalize(words[0] ?? '', words[1] ?? '') : m[0];
+  });
 }
 
 /** Throws DTLS_FINGERPRINT_MISMATCH unless `sdp` names a fingerprint and each one is `expected`. */
