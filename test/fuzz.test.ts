@@ -219,8 +219,10 @@ describe('fuzz: mutated manifests', () => {
   it('says a manifest nested past the parser\'s stack nests too deep, at its line:col', () => {
     const text = `version: 1\nzones: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`;
     const diagnostics = checkManifest(parseManifest(text, 'deep.yaml'));
-    expect(diagnostics.map((d) => [d.code, d.line])).toEqual([['GB_YAML_SYNTAX', 2]]);
-    expect(diagnostics[0]?.message).toMatch(/nests too deep/);
+    // Where the parser's stack runs out varies with what V8 has compiled, so it may also report what follows; all of it on line 2.
+    expect(diagnostics.length).toBeGreaterThan(0);
+    for (const d of diagnostics) expect([d.code, d.line]).toEqual(['GB_YAML_SYNTAX', 2]);
+    expect(diagnostics.some((d) => d.message.includes('nests too deep'))).toBe(true);
   });
 
   // Known bug, found by this fuzzer: after error recovery the `yaml` package's LineCounter misses a
