@@ -80,7 +80,8 @@ it('keeps the latest revision against an older command and an older admission an
 
   // Revision 6 rules Germany out: both leave.
   await tell(meeting, 6, ['US', 'JP']);
-  await until(() => (cluster.bridges.get('eu-central')?.rooms.get(meeting)?.participants.size ?? 0) === 0, WAIT_MS);
+  // The refusal reaches Anna's socket after the bridge has taken her out of the room: wait for both.
+  await until(() => (cluster.bridges.get('eu-central')?.rooms.get(meeting)?.participants.size ?? 0) === 0 && anna.some((m) => m.type === 'refused'), WAIT_MS);
   expect(anna.filter((m) => m.type === 'refused').map((m) => m.code)).toEqual(['TICKET_OUTSIDE_FENCE']);
   expect(cluster.bridges.get('eu-central')?.rooms.get(meeting)?.participants.size ?? 0).toBe(0);
 }, 120_000);
