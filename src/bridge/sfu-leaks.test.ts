@@ -42,6 +42,8 @@ it('stops every sending m-line werift replaces, and keeps no departed publisher 
     await until(() => anchor.received(participantIdOf(anchor, name) ?? '', 'us-east') > 0, MEDIA_MS);
     visitor.leave();
     await until(() => room()?.participants.size === 1, MEDIA_MS);
+    // Once the client has answered the m-line going inactive, the next visitor's video reuses it.
+    await until(() => stays.parked.some((t) => t.kind === 'video' && t.currentDirection === 'inactive'), MEDIA_MS);
   }
   const current = new Set(stays.pc.getTransceivers());
   const replaced = added.filter((t) => !current.has(t));
