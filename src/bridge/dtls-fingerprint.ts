@@ -10,12 +10,9 @@
  * peer connection (RTCDtlsTransport.SetupCertificate), so the fingerprint
  * is the bridge's own.
  *
- * What this does not stop: werift 0.24 never checks that a DTLS peer holds
- * the private key of the certificate it presents (it checks neither the
- * ServerKeyExchange nor the CertificateVerify signature), so a middle that
- * presents the bridge's own certificate, which every DTLS handshake shows,
- * with a key of its own passes. docs/security.md#known-limits says what
- * protects a hop until werift does.
+ * A middle presenting the bridge's own certificate, which every DTLS
+ * handshake shows, with a key of its own passes this check; the DTLS
+ * handshake then fails it (src/node/dtls-key-proof.ts).
  */
 import { RTCDtlsTransport } from 'werift';
 import { GeobridgeError } from '../core/errors.js';

@@ -35,6 +35,7 @@ import { RelayLink } from './relay-link.js';
 import type { RelaySession } from './relay-session.js';
 import { Room, warmUp, type MediaOptions } from './sfu.js';
 import { TicketRenewals } from './ticket-renewals.js';
+import { onDtlsKeyRefused } from '../node/dtls-key-proof.js';
 import { listenFailure } from '../node/listen-failure.js';
 
 /** Options of `startBridge` (the `geobridge bridge` flags). */
@@ -150,6 +151,8 @@ class Bridge implements RunningBridge, AdmissionHost {
   #tick: ReturnType<typeof setInterval> | undefined;
   #draining = false;
   #closed = false;
+  /** Stops logging DTLS peers that did not prove their certificate's key (process-wide: werift has one DTLS stack). */
+  readonly #stopDtlsLog: () => void;
   /** Since when the broker's policy version has been ahead of the channel's (monotonic ms). */
   #behindSince: number | undefined;
   #cpuBefore = process.cpuUsage();
@@ -164,6 +167,9 @@ class Bridge implements RunningBridge, AdmissionHost {
     this.#link = link;
     this.#http = http;
     this.#log = options.log ?? ((): void => undefined);
+    this.#stopDtlsLog = onDtlsKeyRefused((reason) => {
+      this.#log({ level: 'warn', msg: 'a DTLS peer did not prove it holds its certificate key; its connection failed', reason });
+    });
     this.#ice = new IceConfiguration(options.iceServers);
     http.on('request', (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ datacenter: this.datacenter, status: this.#draining ? 'draining' : this.#control.ready ? 'ok' : 'cut-off' }));
@@ -652,6 +658,7 @@ class Bridge implements RunningBridge, AdmissionHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopDtlsLog();
     clearInterval(this.#beat);
     clearInterval(this.#tick);
     this.#control.close();

@@ -42,6 +42,7 @@ import {
   type RtpPacket,
 } from 'werift';
 import { GeobridgeError } from '../core/errors.js';
+import { requireDtlsKeyProof } from '../node/dtls-key-proof.js';
 import type { BridgeMessage, CandidateMessage, PeerInfo, StreamInfo, StreamSource } from '../protocol/signalling.js';
 import { MlsRelay } from '../mls/relay.js';
 import { boundAnswerCandidates } from './answer-candidates.js';
@@ -326,7 +327,9 @@ export class Participant implements Publisher {
  */
 const OPUS = useOPUS({ parameters: 'minptime=10;useinbandfec=1' });
 
+/** The settings of every peer connection this bridge makes (participants' and hops'): werift made to check a DTLS peer's key first. */
 function peerConfigOf(o: MediaOptions): Partial<PeerConfig> {
+  requireDtlsKeyProof();
   return {
     codecs: { audio: [OPUS], video: [useVP8()] },
     headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },

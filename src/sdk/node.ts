@@ -6,6 +6,7 @@
  */
 import { MediaStreamTrack, RTCPeerConnection, useOPUS, useSdesMid, useVP8 } from 'werift';
 import WebSocket from 'ws';
+import { requireDtlsKeyProof } from '../node/dtls-key-proof.js';
 import type { IceServer, StreamInfo } from '../protocol/signalling.js';
 import { Session, type PeerHandle, type Platform, type SessionOptions, type SocketLike } from './session.js';
 
@@ -121,6 +122,8 @@ class NodePeer implements PeerHandle<MediaStreamTrack> {
   constructor(tracks: NodeTracks, iceServers: readonly IceServer[], live?: Set<NodePeer>) {
     this.#live = live;
     live?.add(this);
+    // The bridge must prove it holds its certificate's key, not only show the certificate.
+    requireDtlsKeyProof();
     this.#pc = new RTCPeerConnection({
       codecs: { audio: [useOPUS()], video: [useVP8()] },
       headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
