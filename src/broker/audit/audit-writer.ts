@@ -14,7 +14,8 @@ import Database from 'better-sqlite3';
 import { GeobridgeError } from '../../core/errors.js';
 import { MerkleTree } from '../../translog/index.js';
 import { fillRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, RECORD_JSON_BETWEEN } from './audit-log.js';
-import { FIRST_STORED_LEVEL, SqliteNodeStore } from './sqlite-node-store.js';
+import { SqliteNodeStore } from './sqlite-node-store.js';
+import { FIRST_STORED_LEVEL } from './stored-levels.js';
 
 /** One record to append: its fields and the canonical JSON around the prevHash and seq that the writer fills in (`recordJsonTemplate`). */
 export interface RowToWrite {

@@ -23,7 +23,8 @@ import { ENV_NAMES } from '../config.js';
 import { describeUrl, isConnectionFailure, isIntegrityViolation, LONG_QUERY_TIMEOUT_MS, migrate, openPool, queryOn, transaction, withTimeout, type Migrations, type Query } from '../pg.js';
 import { canonicalRecordJson, GENESIS_HASH, hashCanonicalJson, leafEntry, storedNonCanonically, type AuditLog, type AuditRecord, type AuditType } from './audit-log.js';
 import { placeRecord, prepareRecord, type PreparedRecord } from './memory-audit-log.js';
-import { FIRST_STORED_LEVEL, frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, type AppendTree, type NodeQuery, type TreeTables } from './postgres-node-store.js';
+import { FIRST_STORED_LEVEL } from './stored-levels.js';
+import { frontier, insertNodes, nodeTable, readNodes, treeOnFrontier, type AppendTree, type NodeQuery, type TreeTables } from './postgres-node-store.js';
 import { normalizeAuditTime } from './report.js';
 import type { SignedTreeHead } from './tree-heads.js';
 

@@ -1,11 +1,9 @@
 /**
  * The transparency log's nodes in PostgreSQL: the table node-store.ts
  * describes (BIGINT index, BYTEA hash), one row per perfect subtree of
- * FIRST_STORED_LEVEL or above. The nodes below are not stored: each is
- * computed from the hashes of at most 2^(FIRST_STORED_LEVEL − 1) records,
- * which audit_log holds anyway (leaf i is record i + 1, its entry the
- * record's hash). So a record costs 1/8 of a node row instead of two, and
- * the log's size is its last record's seq. NodeStore is synchronous and
+ * FIRST_STORED_LEVEL or above; the nodes below are computed from
+ * audit_log's hashes (stored-levels.ts). The log's size is its last
+ * record's seq. NodeStore is synchronous and
  * node-postgres is not, so, as node-store.ts suggests, the nodes a call
  * needs are read first and MerkleTree runs on them in memory: which nodes a
  * root, a proof or an append reads depends only on the sizes and indices,
@@ -13,17 +11,8 @@
  * (`readNodes`), and an append needs only the frontier (`frontier`).
  */
 import type pg from 'pg';
-import { hashChildren, hashLeaf, MerkleTree, type NodeStore } from '../../translog/index.js';
-import { leafEntry } from './audit-log.js';
-
-/**
- * The lowest level with rows in the node table. A lower node is computed
- * from ≤ 8 record hashes; a root reads ≤ 15 of them, a proof ≤ 31 (its path's
- * lower siblings, and the small subtrees at the tree's right edge). Set by the
- * audit schema's migration 2, which deleted the rows below: changing it
- * takes another migration.
- */
-export const FIRST_STORED_LEVEL = 4;
+import { MerkleTree, type NodeStore } from '../../translog/index.js';
+import { FIRST_STORED_LEVEL, recordLeaf, subtreeHash } from './stored-levels.js';
 
 /** Where a tree's hashes are: its node table and the audit_log whose record hashes are its leaves (escaped, schema-qualified names). */
 export interface TreeTables {
@@ -104,21 +93,13 @@ async function fetchNodes(query: NodeQuery, tables: TreeTables, keys: readonly N
   const leaves = new Map<number, Uint8Array>();
   for (const row of rows as { level: number; idx: string; hash: Buffer | null; record_hash: string | null }[]) {
     if (row.hash !== null) nodes.set(key(row.level, Number(row.idx)), Uint8Array.from(row.hash));
-    else if (row.record_hash !== null) leaves.set(Number(row.idx), hashLeaf(leafEntry(row.record_hash)));
+    else if (row.record_hash !== null) leaves.set(Number(row.idx), recordLeaf(row.record_hash));
   }
   for (const [level, index] of computed) {
-    const hash = subtreeHash(leaves, level, index);
+    const hash = subtreeHash((leaf) => leaves.get(leaf), level, index);
     if (hash !== undefined) nodes.set(key(level, index), hash);
   }
   return nodes;
-}
-
-/** Node (level, index) from its 2^level leaf hashes (RFC 9162 §2.1.1: a perfect subtree splits in halves), or undefined if one is missing. */
-function subtreeHash(leaves: ReadonlyMap<number, Uint8Array>, level: number, index: number): Uint8Array | undefined {
-  if (level === 0) return leaves.get(index);
-  const left = subtreeHash(leaves, level - 1, 2 * index);
-  const right = subtreeHash(leaves, level - 1, 2 * index + 1);
-  return left === undefined || right === undefined ? undefined : hashChildren(left, right);
 }
 
 /** The number of leaves of the tree: the records, numbered 1 to the last seq without gaps. */

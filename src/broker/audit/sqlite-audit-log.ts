@@ -16,7 +16,8 @@ import { leafEntry, recordJsonTemplate, storedNonCanonically, type AuditLog, typ
 import { InlineWriter, ThreadWriter, type AuditWriter, type HeadToWrite } from './audit-writer.js';
 import { placeRecord, prepareRecord, settle, type PreparedRecord } from './memory-audit-log.js';
 import { normalizeAuditTime } from './report.js';
-import { FIRST_STORED_LEVEL, nodeTable, SqliteNodeStore } from './sqlite-node-store.js';
+import { nodeTable, SqliteNodeStore } from './sqlite-node-store.js';
+import { FIRST_STORED_LEVEL } from './stored-levels.js';
 import type { SignedTreeHead } from './tree-heads.js';
 
 /**

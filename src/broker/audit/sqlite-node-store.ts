@@ -1,24 +1,16 @@
 /**
  * The transparency log's node store in the audit log's SQLite file: the
  * table node-store.ts describes, holding only the perfect subtrees of
- * FIRST_STORED_LEVEL or above, as the PostgreSQL log does. A lower node is
- * computed from the hashes of at most 2^(FIRST_STORED_LEVEL − 1) records,
- * which audit_log holds anyway (leaf i is record i + 1, its entry the
- * record's hash), so a record costs 1/8 of a node row instead of two. The
+ * FIRST_STORED_LEVEL or above, as the PostgreSQL log does (stored-levels.ts
+ * says why; the lower nodes are computed from audit_log's hashes). The
  * tree's size is its last record's seq, and `MerkleTree.append` numbers the
  * new leaf by the size: a record is inserted after its leaf is appended.
  * Synchronous, as NodeStore is, so MerkleTree runs on it unchanged; writes
  * happen inside the audit writer's transaction, reads on any connection.
  */
 import type Database from 'better-sqlite3';
-import { hashChildren, hashLeaf, type NodeStore } from '../../translog/index.js';
-import { leafEntry } from './audit-log.js';
-
-/**
- * The lowest level with rows in the node table. Set by the audit schema's
- * version 3, which deleted the rows below: changing it takes another version.
- */
-export const FIRST_STORED_LEVEL = 4;
+import type { NodeStore } from '../../translog/index.js';
+import { FIRST_STORED_LEVEL, recordLeaf, subtreeHash } from './stored-levels.js';
 
 /** The node table, named `name`: a broker of schema 2, which writes every level, has its commits fail here rather than land. */
 export function nodeTable(name: string): string {
@@ -48,9 +40,9 @@ export class SqliteNodeStore implements NodeStore {
 
   get(level: number, index: number): Uint8Array | undefined {
     if (level < FIRST_STORED_LEVEL) {
-      const width = 2 ** level;
-      const leaves = this.#records.all(index * width, (index + 1) * width).map((hash) => hashLeaf(leafEntry(hash)));
-      return leaves.length === width ? subtreeHash(leaves) : undefined;
+      const first = index * 2 ** level;
+      const leaves = this.#records.all(first, first + 2 ** level).map(recordLeaf);
+      return subtreeHash((leaf) => leaves[leaf - first], level, index);
     }
     const hash = this.#get.get(level, index);
     return hash === undefined ? undefined : Uint8Array.from(hash);
@@ -64,11 +56,4 @@ export class SqliteNodeStore implements NodeStore {
   size(): number {
     return this.#size.get() ?? 0;
   }
-}
-
-/** The hash of a perfect subtree from its leaf hashes (a power of two of them; RFC 9162 §2.1.1 splits in halves). */
-function subtreeHash(leaves: readonly Uint8Array[]): Uint8Array {
-  let level = leaves;
-  while (level.length > 1) level = Array.from({ length: level.length / 2 }, (_, i) => hashChildren(level[2 * i] as Uint8Array, level[2 * i + 1] as Uint8Array));
-  return level[0] as Uint8Array;
 }
