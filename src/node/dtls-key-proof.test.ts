@@ -71,6 +71,17 @@ describe('a werift DTLS peer', () => {
     expect(reasons).toHaveLength(1);
   });
 
+  it('still refuses, and tells every listener, when a listener throws', async () => {
+    const heard: string[] = [];
+    const stops = [onDtlsKeyRefused(() => { throw new Error('a broken logger'); }), onDtlsKeyRefused((reason) => heard.push(reason))];
+    try {
+      expect((await connect(await impostor(), await certificate())).answerer).toBe('failed');
+      expect(heard).toHaveLength(1);
+    } finally {
+      for (const stop of stops) stop();
+    }
+  });
+
   it('refuses a DTLS client that presents another’s certificate (its CertificateVerify does not verify)', async () => {
     const { offerer } = await connect(await certificate(), await impostor());
     expect(offerer).toBe('failed');

@@ -12,11 +12,22 @@
  * the handshake and before any SRTP key is derived or any media flows; the
  * wrapper then checks the peer's signature (RFC 5246 sections 7.4.3 and
  * 7.4.8) and throws when it does not verify, so werift fails the transport
- * as it does on a wrong fingerprint. Every process that makes werift peer
- * connections (bridge, Node SDK) calls it once before the first.
+ * as it does on a wrong fingerprint. Two more holes in werift would undo
+ * the check, so it closes them too (found by a review, session 33):
+ * - werift derives keys from every copy of a handshake message it receives
+ *   but caches, and so checks, only the first: a middle on the path passing
+ *   the genuine handshake on and injecting a second key exchange of its own
+ *   read the media. werift now sees only the first copy (`firstCopiesOnly`).
+ * - Once connected, werift takes a plaintext ClientHello as a renegotiation
+ *   (no fingerprint or key check) and a plaintext alert as the end, from
+ *   any address: one datagram stopped a peer's media while its connection
+ *   still said "connected". A connected socket now takes only records under
+ *   its keys (`lockAfterHandshake`).
+ * Every process that makes werift peer connections (bridge, Node SDK) calls
+ * it once before the first.
  */
 import { X509Certificate, verify, type KeyObject } from 'node:crypto';
-import { RTCDtlsTransport } from 'werift';
+import { DtlsSocket, RTCDtlsTransport } from 'werift';
 
 /** The part of a werift DTLS socket the check reads (werift's types mark it internal). */
 interface DtlsSocketView {
@@ -66,21 +77,33 @@ export function onDtlsKeyRefused(listener: (reason: string) => void): () => void
 /** Installs the check into werift, once per process. */
 export function requireDtlsKeyProof(): void {
   if (installed) return;
-  installed = true;
-  const proto = RTCDtlsTransport.prototype as unknown as { verifyRemoteCertificateFingerprint: (this: { dtls?: DtlsSocketView }) => void };
+  const proto = RTCDtlsTransport.prototype as unknown as { verifyRemoteCertificateFingerprint: (this: { dtls?: DtlsSocketView & LockableSocket }) => void };
   const fingerprintCheck = proto.verifyRemoteCertificateFingerprint;
   if (typeof fingerprintCheck !== 'function') throw new Error('werift no longer has RTCDtlsTransport.verifyRemoteCertificateFingerprint: update src/node/dtls-key-proof.ts for this werift');
+  firstCopiesOnly();
   proto.verifyRemoteCertificateFingerprint = function verifyFingerprintAndKey() {
     fingerprintCheck.call(this);
     try {
       if (this.dtls === undefined) throw new DtlsKeyProofError('DTLS finished without a socket');
       proveRemoteKey(this.dtls);
+      lockAfterHandshake(this.dtls);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      for (const listener of refusalListeners) listener(reason);
+      for (const listener of refusalListeners) tell(listener, reason);
       throw error;
     }
   };
+  // Only once werift is patched: a failed install must not leave later calls believing it done.
+  installed = true;
+}
+
+/** A listener that throws must neither replace the refusal nor keep the others from hearing of it. */
+function tell(listener: (reason: string) => void, reason: string): void {
+  try {
+    listener(reason);
+  } catch {
+    // The refusal stands; a broken logger is not the handshake's concern.
+  }
 }
 
 /** Throws DtlsKeyProofError unless the peer's handshake signature verifies with its certificate's key. */
@@ -154,6 +177,89 @@ function check(key: KeyObject, signed: Signed, data: Buffer, what: string): void
 function verifies(hash: string, data: Buffer, key: KeyObject, signature: Buffer): boolean {
   try {
     return verify(hash, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** Handshake messages whose handlers change werift's key state: ServerHello, Certificate, ServerKeyExchange, CertificateRequest, CertificateVerify, ClientKeyExchange. */
+const KEY_MESSAGES = new Set([2, 11, 12, 13, 15, 16]);
+/** The key messages each handshake (a werift DtlsContext) has taken. */
+const taken = new WeakMap<object, Set<number>>();
+
+/**
+ * werift runs its handler on every copy of a handshake message (a
+ * retransmission, or a second one a middle injects) but caches, and so signs
+ * and checks, only the first. It now sees only the first copy of each key
+ * message, so the keys it derives come from the messages the check verifies.
+ * Repeated ServerHelloDone and Finished still pass: they make werift resend
+ * its own flight when the peer lost it.
+ */
+function firstCopiesOnly(): void {
+  type Message = { readonly msg_type: number };
+  const proto = DtlsSocket.prototype as unknown as { handleFragmentHandshake: (this: { readonly dtls: object }, messages: Message[]) => Message[] };
+  const assemble = proto.handleFragmentHandshake;
+  if (typeof assemble !== 'function') throw new Error('werift no longer has DtlsSocket.handleFragmentHandshake: update src/node/dtls-key-proof.ts for this werift');
+  proto.handleFragmentHandshake = function firstKeyMessagesOnly(messages) {
+    let seen = taken.get(this.dtls);
+    if (seen === undefined) taken.set(this.dtls, (seen = new Set()));
+    const kept = assemble.call(this, messages).filter((m) => !KEY_MESSAGES.has(m.msg_type) || !seen.has(m.msg_type));
+    for (const m of kept) if (KEY_MESSAGES.has(m.msg_type)) seen.add(m.msg_type);
+    return kept;
+  };
+}
+
+/** The part of a werift DTLS socket `lockAfterHandshake` rewires. */
+interface LockableSocket {
+  readonly transport: { readonly socket: { onData: (data: Buffer) => void } };
+  onHandleHandshakes: (assembled: { readonly msg_type: number }[]) => Promise<void>;
+  readonly cipher: { decryptPacket(packet: unknown): Buffer };
+}
+
+const ALERT = 21;
+const HANDSHAKE = 22;
+const APPLICATION_DATA = 23;
+const CLIENT_HELLO = 1;
+const RECORD_HEADER = 13;
+
+/**
+ * Once the peer has proved its key, nothing unauthenticated may touch the
+ * session. werift's ICE hands it datagrams from any address, and werift
+ * would restart the handshake on a plaintext ClientHello, or close or fail
+ * the transport on a plaintext alert or a ClientHello it rejects, after which
+ * its RTP senders drop every packet. Records under the session's keys
+ * (epoch > 0) pass (werift drops those that do not decrypt), an alert only if
+ * it decrypts (werift reads one it cannot decrypt as plaintext), and no
+ * ClientHello at all.
+ */
+function lockAfterHandshake(socket: LockableSocket): void {
+  const ice = socket.transport.socket;
+  const deliver = ice.onData;
+  ice.onData = (data: Buffer): void => {
+    const kept: Buffer[] = [];
+    for (let at = 0; at + RECORD_HEADER <= data.length; ) {
+      const end = at + RECORD_HEADER + data.readUInt16BE(at + 11);
+      if (end > data.length) break;
+      const record = data.subarray(at, end);
+      at = end;
+      const type = record[0];
+      if (record.readUInt16BE(3) === 0) continue;
+      if (type === ALERT ? authentic(socket, record) : type === HANDSHAKE || type === APPLICATION_DATA) kept.push(record);
+    }
+    if (kept.length > 0) deliver(Buffer.concat(kept));
+  };
+  const handle = socket.onHandleHandshakes;
+  socket.onHandleHandshakes = (assembled) => handle(assembled.filter((h) => h.msg_type !== CLIENT_HELLO));
+}
+
+/** Whether an alert record decrypts under the session's keys. */
+function authentic(socket: LockableSocket, record: Buffer): boolean {
+  try {
+    socket.cipher.decryptPacket({
+      recordLayerHeader: { contentType: record[0], protocolVersion: { major: record[1], minor: record[2] }, epoch: record.readUInt16BE(3), sequenceNumber: record.readUIntBE(5, 6), contentLen: record.readUInt16BE(11) },
+      fragment: record.subarray(RECORD_HEADER),
+    });
+    return true;
   } catch {
     return false;
   }
