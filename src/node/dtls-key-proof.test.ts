@@ -25,20 +25,16 @@ type Outcome = 'connected' | 'failed';
 async function connect(offererCertificate: RTCCertificate, answererCertificate: RTCCertificate): Promise<{ offerer: Outcome; answerer: Outcome }> {
   const offerer = new RTCPeerConnection({ certificates: [offererCertificate] });
   const answerer = new RTCPeerConnection({ certificates: [answererCertificate] });
+  // Polled rather than subscribed: a transport werift fails may leave the peer connection "connecting", while its DTLS says "failed".
   const outcome = (pc: RTCPeerConnection): Promise<Outcome> =>
     new Promise((resolve) => {
-      const settle = (): void => {
-        if (pc.connectionState === 'connected' || pc.connectionState === 'failed') resolve(pc.connectionState);
-      };
-      pc.connectionStateChange.subscribe(settle);
-      // A transport werift fails may leave the peer connection "connecting": its DTLS says so first.
+      const started = Date.now();
       const watch = setInterval(() => {
-        const dtls = pc.getTransceivers()[0]?.dtlsTransport;
-        if (dtls?.state === 'failed') resolve('failed');
-        settle();
+        const failed = pc.connectionState === 'failed' || pc.getTransceivers()[0]?.dtlsTransport.state === 'failed' || Date.now() - started > 30_000;
+        if (!failed && pc.connectionState !== 'connected') return;
+        clearInterval(watch);
+        resolve(failed ? 'failed' : 'connected');
       }, 50);
-      void Promise.resolve().then(() => watch.unref());
-      setTimeout(() => { clearInterval(watch); resolve('failed'); }, 30_000).unref();
     });
   try {
     offerer.addTransceiver('audio', { direction: 'sendrecv' });

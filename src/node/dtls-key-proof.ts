@@ -47,8 +47,14 @@ interface CachedHandshake {
 /** werift's SessionType. */
 const CLIENT = 1;
 const SERVER = 2;
+/** Handshake message types (RFC 5246 7.4). */
+const CLIENT_HELLO = 1;
+const SERVER_HELLO = 2;
+const CERTIFICATE = 11;
 const SERVER_KEY_EXCHANGE = 12;
+const CERTIFICATE_REQUEST = 13;
 const CERTIFICATE_VERIFY = 15;
+const CLIENT_KEY_EXCHANGE = 16;
 const NAMED_CURVE = 3;
 
 /** TLS 1.2 HashAlgorithm codes (RFC 5246 7.4.1.4.1) allowed here: SHA-1 and MD5 are not. */
@@ -182,8 +188,8 @@ function verifies(hash: string, data: Buffer, key: KeyObject, signature: Buffer)
   }
 }
 
-/** Handshake messages whose handlers change werift's key state: ServerHello, Certificate, ServerKeyExchange, CertificateRequest, CertificateVerify, ClientKeyExchange. */
-const KEY_MESSAGES = new Set([2, 11, 12, 13, 15, 16]);
+/** Handshake messages whose handlers change werift's key state. */
+const KEY_MESSAGES = new Set([SERVER_HELLO, CERTIFICATE, SERVER_KEY_EXCHANGE, CERTIFICATE_REQUEST, CERTIFICATE_VERIFY, CLIENT_KEY_EXCHANGE]);
 /** The key messages each handshake (a werift DtlsContext) has taken. */
 const taken = new WeakMap<object, Set<number>>();
 
@@ -219,7 +225,6 @@ interface LockableSocket {
 const ALERT = 21;
 const HANDSHAKE = 22;
 const APPLICATION_DATA = 23;
-const CLIENT_HELLO = 1;
 const RECORD_HEADER = 13;
 
 /**

@@ -246,17 +246,22 @@ function keyInjectingMiddle(toClient: (datagram: Buffer) => void, toServer: (dat
     return srtp;
   }
 
+  /** What the middle cannot decrypt is counted, not relayed. */
+  function opened<T>(decrypt: () => T): T | undefined {
+    try {
+      return decrypt();
+    } catch {
+      stats.undecryptable++;
+      return undefined;
+    }
+  }
+
   /** RTP is read and re-encrypted on; RTCP is dropped (not needed to read the media). */
   function relaySrtp(datagram: Buffer, fromClientSide: boolean): void {
     const s = srtpSessions();
     if (s === undefined || isRtcp(datagram)) return;
-    let rtp: RtpPacket;
-    try {
-      rtp = RtpPacket.deSerialize((fromClientSide ? s.withClient : s.withServer).decrypt(datagram));
-    } catch {
-      stats.undecryptable++;
-      return;
-    }
+    const rtp = opened(() => RtpPacket.deSerialize((fromClientSide ? s.withClient : s.withServer).decrypt(datagram)));
+    if (rtp === undefined) return;
     if (fromClientSide) stats.rtpClientToServer++;
     else stats.rtpServerToClient++;
     if (fromClientSide) toServer(s.withServer.encrypt(rtp.payload, rtp.header));
@@ -287,13 +292,9 @@ function keyInjectingMiddle(toClient: (datagram: Buffer) => void, toServer: (dat
           stats.injectedClientKeyExchange = true;
         }
       } else if (r.epoch > 0 && (r.type === HANDSHAKE || r.type === APPLICATION_DATA) && session !== undefined) {
-        let plain: Buffer;
-        try {
-          plain = session.withClient.decrypt(CLIENT, r);
-        } catch {
-          stats.undecryptable++;
-          continue;
-        }
+        const { withClient } = session;
+        const plain = opened(() => withClient.decrypt(CLIENT, r));
+        if (plain === undefined) continue;
         const [finished] = r.type === HANDSHAKE ? parseHandshakes(plain) : [];
         if (finished !== undefined && certificateVerify !== undefined) {
           // The server checks the client's Finished: the middle computes it for its own session with the server.
@@ -340,13 +341,9 @@ function keyInjectingMiddle(toClient: (datagram: Buffer) => void, toServer: (dat
           stats.injectedServerKeyExchange = true;
         }
       } else if (r.epoch > 0 && (r.type === HANDSHAKE || r.type === APPLICATION_DATA) && session !== undefined) {
-        let plain: Buffer;
-        try {
-          plain = session.withServer.decrypt(SERVER, r);
-        } catch {
-          stats.undecryptable++;
-          continue;
-        }
+        const { withServer } = session;
+        const plain = opened(() => withServer.decrypt(SERVER, r));
+        if (plain === undefined) continue;
         const [finished] = r.type === HANDSHAKE ? parseHandshakes(plain) : [];
         // werift's client does not check the server's Finished: any 12 bytes do.
         toClient(session.withClient.encrypt(SERVER, r, finished === undefined ? plain : serializeHandshake(FINISHED, finished.seq, Buffer.alloc(12))));
