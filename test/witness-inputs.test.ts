@@ -16,6 +16,8 @@ import { signInclusionPromise, signTreeHead, TreeHeadSigner, verifyTreeHead, typ
 import { ephemeralLogKey, loadLogKey, logPublicJwk } from '../src/broker/log-key.js';
 import { TIME_MAX_MS } from '../src/core/time.js';
 import { MerkleTree } from '../src/translog/index.js';
+import { encodeCbor } from '../src/protocol/cbor.js';
+import { ROUTE_TICKET_TYPE } from '../src/protocol/route-ticket.js';
 import { runCli as run, type CliRun } from './run-cli.fixture.js';
 
 const base = mkdtempSync(join(tmpdir(), 'geobridge-witness-inputs-'));
@@ -509,7 +511,7 @@ describe('receipt verify ANSWER --broker, shown anything', () => {
   });
 
   it('says a JWKS that is not one, or a ticket issued at no time a date holds, does not vouch for the route; a stalled JWKS is BROKER_UNREACHABLE (were: exit 70)', async () => {
-    const jwt = (iat: number): string => [{ alg: 'EdDSA', kid: 'k1', typ: 'gb-route+jwt' }, { iat }, 'sig'].map((part) => Buffer.from(typeof part === 'string' ? part : JSON.stringify(part)).toString('base64url')).join('.');
+    const jwt = (iat: number): string => [JSON.stringify({ alg: 'EdDSA', kid: 'k1', typ: ROUTE_TICKET_TYPE }), encodeCbor(new Map([[6, iat]])), 'sig'].map((part) => Buffer.from(part).toString('base64url')).join('.');
     serveHonestly();
     for (const text of ['null', '{}', '{"keys":[null]}', '{"keys":"k1"}']) {
       served.jwks = { text };

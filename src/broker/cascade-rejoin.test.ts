@@ -6,7 +6,6 @@
 // be that member's, for that meeting and session, and the store must list it
 // at that bridge; a member whose group moved on without it is sent to
 // reconnect.
-import { decodeJwt } from 'jose';
 import type { CiphersuiteImpl } from 'ts-mls';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeKeyPackage, loadCipherSuite } from '../mls/group.js';
@@ -16,6 +15,7 @@ import { verifyControlMessage } from '../protocol/control-message.js';
 import { brokerApi } from './broker-api.fixture.js';
 import { groupMembers, groupStatus } from './group-delivery.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
+import { readRouteTicketUnverified } from '../protocol/route-ticket.js';
 
 const TAG = 'AAAAAAAAAAAAAAAAAAAAAA';
 const OTHER_TAG = 'BBBBBBBBBBBBBBBBBBBBBB';
@@ -54,7 +54,7 @@ function controlSocket(datacenter: string): () => Promise<ControlCommand[]> {
 /** A member admitted at `datacenter` before the broker restarted: in the store, with its ticket; the group knows nothing of it. */
 async function memberFromBefore(m: string, datacenter: string, country: string): Promise<{ id: string; session: string; ticket: string }> {
   const ticket = await ticketAt(datacenter, m, country);
-  const claims = decodeJwt(ticket) as { sub: string; decision: string };
+  const claims = readRouteTicketUnverified(ticket);
   const joinedAt = new Date(Date.parse(broker.ctx.startedAt) - 3_600_000).toISOString();
   await broker.ctx.store.addParticipant({ id: claims.sub, meetingId: m, country, joinedAt, datacenter, session: claims.decision });
   return { id: claims.sub, session: claims.decision, ticket };
@@ -122,11 +122,11 @@ describe('a member a restarted broker does not know says it holds the group', ()
     expect(await holds('eu-central', m, { ...anna, session: dora.session }, 5, TAG, anna.ticket)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
     // A ticket the bridge of eu-central holds, for a participant the store does not list.
     const stranger = await ticketAt('eu-central', m, 'DE');
-    const claims = decodeJwt(stranger) as { sub: string; decision: string };
+    const claims = readRouteTicketUnverified(stranger);
     expect(await holds('eu-central', m, { id: claims.sub, session: claims.decision }, 5, OTHER_TAG, stranger)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
     // A member this process admitted itself was never forgotten.
     const recent = await ticketAt('eu-central', m, 'DE');
-    const recentClaims = decodeJwt(recent) as { sub: string; decision: string };
+    const recentClaims = readRouteTicketUnverified(recent);
     await broker.ctx.store.addParticipant({ id: recentClaims.sub, meetingId: m, country: 'DE', joinedAt: broker.ctx.startedAt, datacenter: 'eu-central', session: recentClaims.decision });
     expect(await holds('eu-central', m, { id: recentClaims.sub, session: recentClaims.decision }, 5, TAG, recent)).toEqual({ status: 409, code: 'NOT_A_MEMBER' });
     // Another bridge cannot speak for Anna: her ticket does not name it.

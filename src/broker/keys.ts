@@ -62,6 +62,12 @@ export interface SignedJwt {
   readonly payload: Readonly<Record<string, unknown>>;
 }
 
+/** A compact JWS over a binary payload, and that payload. */
+export interface SignedPayload {
+  readonly token: string;
+  readonly payload: Uint8Array;
+}
+
 /** Options of `KeyRing.load`. */
 export interface KeyRingOptions {
   /** How long a retired key stays in the JWKS and verifies tokens (default 24 h; must exceed every token lifetime). */
@@ -367,6 +373,20 @@ export class KeyRing implements KeySource {
       // with route-http, interleaved: 384 µs of CPU per route at 2,933/s signing
       // here, 448 µs at 2,811/s on the pool.
       resolve({ token: `${signingInput}.${signBytes(null, Buffer.from(signingInput), signingKey).toString('base64url')}`, payload });
+    });
+  }
+
+  /**
+   * Signs `build(iat)` as the payload of a compact JWS with the current key
+   * and `typ` `type`: tokens whose claims are CBOR (route tickets), issued at
+   * `iat` seconds on the key ring's clock.
+   */
+  signPayload(type: string, build: (iat: number) => Uint8Array): Promise<SignedPayload> {
+    return new Promise((resolve) => {
+      const key = this.#currentKey();
+      const payload = build(Math.floor(this.#clock().getTime() / 1000));
+      const signingInput = `${encodedHeader(key, type)}.${Buffer.from(payload).toString('base64url')}`;
+      resolve({ token: `${signingInput}.${signBytes(null, Buffer.from(signingInput), key.signingKey).toString('base64url')}`, payload });
     });
   }
 

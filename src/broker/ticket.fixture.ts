@@ -3,14 +3,13 @@
  * another datacenter) start from a genuine one: its manifest, policy inputs
  * and allowance are the broker's, so only what the test changes differs.
  */
-import { decodeJwt } from 'jose';
 import type { KeyRing } from './keys.js';
-import type { RouteTicketClaims } from '../protocol/route-ticket.js';
+import { readRouteTicketUnverified, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import { issueRouteTicket, type Issued, type RouteTicketInput } from './tickets.js';
 
 /** A route ticket with `genuine`'s claims, `changes` applied, signed by `keys` (on the key ring's clock). */
 export function reissueRouteTicket(keys: KeyRing, genuine: string, changes: Partial<RouteTicketInput>): Promise<Issued<RouteTicketClaims>> {
-  const c = decodeJwt(genuine) as unknown as RouteTicketClaims;
+  const c = readRouteTicketUnverified(genuine);
   return issueRouteTicket(keys, {
     issuer: c.iss,
     participant: c.sub,

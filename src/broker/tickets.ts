@@ -15,6 +15,7 @@
  *   streams of a meeting from another (a cascade hop);
  * - invite (invite.ts, issued by invites.ts).
  */
+import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
@@ -25,7 +26,8 @@ import { IDENTITY_AUDIENCE, IDENTITY_TYPE, parseIdentityAssertion, type Identity
 import { checkJoinToken, checkJoinTokenMeeting, JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_TYPE, joinTokenExpired, parseJoinToken, type JoinTokenClaims, type VerifyJoinTokenOptions } from '../protocol/join-token.js';
 import { CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import { parseRelayTicket, RELAY_TICKET_AUDIENCE, RELAY_TICKET_TYPE, type RelayTicketClaims } from '../protocol/relay-ticket.js';
-import { parseRouteTicket, ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, type RouteTicketClaims } from '../protocol/route-ticket.js';
+import { decodeCbor } from '../protocol/cbor.js';
+import { encodeRouteTicketClaims, parseRouteTicket, ROUTE_TICKET_TYPE, routeTicketPayload, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { KeyRing } from './keys.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
@@ -111,11 +113,21 @@ async function issue<Claims>(
   return { token, claims: result.claims };
 }
 
-/** Issues a route ticket for a routing decision (default lifetime 120 s). */
-export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promise<Issued<RouteTicketClaims>> {
-  return issue(
-    keys,
-    {
+/**
+ * Issues a route ticket for a routing decision (default lifetime 120 s): its
+ * claims as CBOR (route-ticket.ts), read back through the verifier's own
+ * decoder and parser, so we never hand out a ticket we would refuse.
+ */
+export async function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promise<Issued<RouteTicketClaims>> {
+  const lifetime = input.expiresInSeconds ?? DEFAULT_LIFETIMES.routeTicket;
+  if (!Number.isInteger(lifetime) || lifetime <= 0) throw new GeobridgeError('INVALID_TOKEN_REQUEST', `expiresInSeconds must be a positive integer, got ${lifetime}.`);
+  const { token, payload } = await keys.signPayload(ROUTE_TICKET_TYPE, (iat) =>
+    encodeRouteTicketClaims({
+      iss: input.issuer,
+      sub: input.participant,
+      iat,
+      exp: iat + lifetime,
+      jti: randomUUID(),
       meeting: input.meeting,
       candidates: input.candidates,
       candidateJurisdictions: input.candidateJurisdictions,
@@ -125,16 +137,12 @@ export function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): Promis
       manifest: input.manifest,
       policy: input.policy,
       ice: input.ice,
-    },
-    {
-      audience: ROUTE_TICKET_AUDIENCE,
-      subject: input.participant,
-      type: ROUTE_TICKET_TYPE,
-      issuer: input.issuer,
-      expiresInSeconds: input.expiresInSeconds ?? DEFAULT_LIFETIMES.routeTicket,
-    },
-    parseRouteTicket,
+    }),
   );
+  const decoded = decodeCbor(payload);
+  const result = parseRouteTicket(decoded instanceof Map ? routeTicketPayload(decoded) : {});
+  if (!result.ok) throw new GeobridgeError('INVALID_TOKEN_REQUEST', `Cannot issue a ${ROUTE_TICKET_TYPE} token: ${result.problems.join('; ')}.`);
+  return { token, claims: result.claims };
 }
 
 /** Issues a relay ticket for one hop of a meeting's cascade (default lifetime 120 s); its streams are sorted. */

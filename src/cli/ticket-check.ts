@@ -7,12 +7,12 @@
  * ticket says what the broker decided under which rules, so the two must
  * agree.
  */
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { decodeProtectedHeader } from 'jose';
 import type { Static } from 'typebox';
 import { JwksAnswer, KeyHistoryAnswer } from '../protocol/answers.js';
-import type { JwksDocument } from '../protocol/jwt.js';
 import { answerOrWhy } from '../protocol/parse-answer.js';
-import { verifyRouteTicket } from '../protocol/route-ticket.js';
+import { CWT, type JwksDocument } from '../protocol/jwt.js';
+import { routeTicketMapUnverified, verifyRouteTicket } from '../protocol/route-ticket.js';
 import { isGeobridgeError } from '../core/errors.js';
 import { isoTime, isTime } from '../core/time.js';
 import { getJson } from './broker-client.js';
@@ -54,9 +54,9 @@ export async function ticketProblem(ticket: string, expected: ExpectedTicket, br
   let iat: unknown;
   try {
     kid = decodeProtectedHeader(ticket).kid;
-    iat = decodeJwt(ticket).iat;
+    iat = routeTicketMapUnverified(ticket).get(CWT.iat);
   } catch {
-    return 'the route ticket is not a JWT';
+    return 'the route ticket is not a route ticket (a compact JWS with CBOR claims)';
   }
   // In seconds; a time no date holds is none (and would make the checks below throw).
   if (typeof iat !== 'number' || !isTime(iat * 1000)) return 'the route ticket has no issue time';

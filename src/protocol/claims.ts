@@ -4,7 +4,6 @@
  * naming the claim, so a verifier refuses a malformed token with every
  * field that is wrong.
  */
-import type { JWTPayload } from 'jose';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
 
 /** Registered claims every broker token carries. */
@@ -27,9 +26,9 @@ const POLICY_INPUTS: ReadonlySet<string> = new Set(['hostCountry', 'plan', 'acco
 /** Reads typed claims from a verified payload, collecting what is missing or malformed. */
 export class ClaimReader {
   readonly problems: string[] = [];
-  readonly #payload: JWTPayload;
+  readonly #payload: Readonly<Record<string, unknown>>;
 
-  constructor(payload: JWTPayload) {
+  constructor(payload: Readonly<Record<string, unknown>>) {
     this.#payload = payload;
   }
 

@@ -2,10 +2,14 @@
  * Checking the broker's JWTs, for every party that reads them: EdDSA only,
  * explicit `typ` (RFC 8725 §3.11) and audience per token kind, a little clock
  * tolerance, and every failure classified so that an expired token, a
- * revoked key and an unreachable key set are each said as such.
+ * revoked key and an unreachable key set are each said as such. Route
+ * tickets are the same JWS with a CBOR payload (`checkCborJws`): its claims
+ * under CWT's integer keys (RFC 8392 §3.1), and its `typ` alone tells its
+ * kind.
  */
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { compactVerify, createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
+import { CborError, decodeCbor, type CborMap } from './cbor.js';
 import { isCanonicalCompactJws } from './compact-jws.js';
 
 /** Seconds of clock skew tolerated between broker, bridges and clients. */
@@ -78,6 +82,51 @@ export async function checkJwt(token: string, keys: TokenKeys, options: CheckJwt
   } catch (cause) {
     return { ok: false, reason: classify(cause), detail: cause instanceof Error ? cause.message : String(cause), cause };
   }
+}
+
+/** Outcome of checking a JWS whose payload is a CBOR map of claims. */
+export type CborJwsCheck = { readonly ok: true; readonly claims: CborMap; readonly kid: string | undefined } | JwtFailure;
+
+/** Options of `checkCborJws`: as `checkJwt`'s, without an audience (the `typ` names the kind). */
+export type CheckCborJwsOptions = Omit<CheckJwtOptions, 'audience'>;
+
+/** The CWT keys (RFC 8392 §3.1) that `checkCborJws` reads: issuer, subject, expiry, issued-at, token id. */
+export const CWT = { iss: 1, sub: 2, exp: 4, iat: 6, cti: 7 } as const;
+
+/**
+ * Verifies a compact JWS signed with EdDSA whose payload is one deterministic
+ * CBOR map (cbor.ts) holding `sub`, `exp`, `iat` and `cti` under their CWT
+ * keys, as `checkJwt` checks a JWT: `typ`, expiry with the same tolerance,
+ * issuer when given. Never throws.
+ */
+export async function checkCborJws(token: string, keys: TokenKeys, options: CheckCborJwsOptions): Promise<CborJwsCheck> {
+  if (!isCanonicalCompactJws(token)) return { ok: false, reason: 'invalid', detail: 'not a compact JWS in canonical base64url', cause: undefined };
+  let verified: Awaited<ReturnType<typeof compactVerify>>;
+  try {
+    verified = await compactVerify(token, resolverOf(keys), { algorithms: ['EdDSA'] });
+  } catch (cause) {
+    return { ok: false, reason: classify(cause), detail: cause instanceof Error ? cause.message : String(cause), cause };
+  }
+  const invalid = (detail: string, cause?: unknown): JwtFailure => ({ ok: false, reason: 'invalid', detail, cause });
+  if (verified.protectedHeader.typ !== options.type) return invalid(`unexpected "typ" header value (want ${options.type})`);
+  let claims: unknown;
+  try {
+    claims = decodeCbor(verified.payload);
+  } catch (cause) {
+    if (cause instanceof CborError) return invalid(`the payload is not deterministic CBOR: ${cause.message}`, cause);
+    throw cause;
+  }
+  if (!(claims instanceof Map)) return invalid('the payload is not a CBOR map');
+  const map = claims as CborMap;
+  const exp = map.get(CWT.exp);
+  const iat = map.get(CWT.iat);
+  const missing = (['sub', 'exp', 'iat', 'cti'] as const).filter((name) => !map.has(CWT[name]));
+  if (missing.length > 0) return invalid(`missing required claim(s) ${missing.map((name) => (name === 'cti' ? 'jti (cti)' : name)).join(', ')}`);
+  if (typeof exp !== 'number' || typeof iat !== 'number') return invalid('claims exp and iat must be integers');
+  // As jose's jwtVerify: expired once exp is at or before now, less the tolerance.
+  if (exp <= Math.floor(options.now.getTime() / 1000) - CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'expired', detail: '"exp" claim timestamp check failed', cause: undefined };
+  if (options.issuer !== undefined && map.get(CWT.iss) !== options.issuer) return invalid('unexpected "iss" claim value');
+  return { ok: true, claims: map, kid: verified.protectedHeader.kid };
 }
 
 /**

@@ -5,7 +5,7 @@
  * claim is refused naming the claim. Tokens are signed here with jose, not
  * with the broker's key ring, so these tests fix the contract itself.
  */
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import { CompactSign, SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { CONTROL_AUDIENCE, CONTROL_TYPE, verifyControlMessage } from './control-message.js';
@@ -14,7 +14,8 @@ import { INVITE_AUDIENCE, INVITE_TYPE, verifyInvite } from './invite.js';
 import { JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_TYPE, verifyJoinToken } from './join-token.js';
 import type { JwksDocument } from './jwt.js';
 import { RELAY_TICKET_AUDIENCE, RELAY_TICKET_TYPE, verifyRelayTicket } from './relay-ticket.js';
-import { ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, verifyRouteTicket } from './route-ticket.js';
+import { decodeCbor, encodeCbor, type CborMap } from './cbor.js';
+import { encodeRouteTicketClaims, ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, verifyRouteTicket, type RouteTicketClaims } from './route-ticket.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');
 const IAT = Math.floor(T0.getTime() / 1000);
@@ -34,6 +35,15 @@ interface Kind {
   readonly expired: string;
   /** A claim set to a malformed value, and the claim the error must name. */
   readonly malformed: { readonly claims: JWTPayload; readonly names: string };
+  /** The payload's bytes when they are not the claims' JSON (route tickets: CBOR, whose `typ` alone names the kind, so no audience). */
+  readonly encode?: (payload: JWTPayload) => Uint8Array;
+}
+
+/** A route ticket's CBOR for these named claims, as the broker writes it; a claim left out is left out of the map. */
+function routeTicketCbor(payload: JWTPayload): Uint8Array {
+  const map = new Map(decodeCbor(encodeRouteTicketClaims({ jti: 'none', ...payload } as unknown as RouteTicketClaims)) as CborMap);
+  if (payload.jti === undefined) map.delete(7);
+  return encodeCbor(map);
 }
 
 const withRegistered = (kind: Pick<Kind, 'audience' | 'subject'>, claims: JWTPayload): JWTPayload => ({
@@ -61,13 +71,14 @@ const KINDS: readonly Kind[] = [
       name: 'Ada Lovelace',
       manifest: 'a'.repeat(64),
       policy: { hostCountry: 'DE', accountJurisdictions: ['DE', 'NL'] },
-      ice: 'b'.repeat(43),
+      ice: `${'b'.repeat(42)}Y`,
     },
     verify: (keys, token, now) => verifyRouteTicket(keys, token, { now }),
     verified: (payload) => payload,
     invalid: 'TICKET_INVALID',
     expired: 'TICKET_EXPIRED',
     malformed: { claims: { candidateJurisdictions: ['DE', 'nl'] }, names: "'candidateJurisdictions'" },
+    encode: routeTicketCbor,
   },
   {
     name: 'join token',
@@ -154,8 +165,10 @@ beforeAll(async () => {
   keys = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k-1', alg: 'EdDSA', use: 'sig' }] };
 });
 
-function sign(payload: JWTPayload, type: string, key: CryptoKey = signingKey): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: type }).sign(key);
+/** `payload` signed with `typ` `type`, its bytes as `kind` writes them (JSON unless it says otherwise). */
+function sign(payload: JWTPayload, type: string, key: CryptoKey = signingKey, kind?: Pick<Kind, 'encode'>): Promise<string> {
+  const header = { alg: 'EdDSA', kid: 'k-1', typ: type };
+  return kind?.encode === undefined ? new SignJWT(payload).setProtectedHeader(header).sign(key) : new CompactSign(kind.encode(payload)).setProtectedHeader(header).sign(key);
 }
 
 /** The error a promise rejects with (a GeobridgeError, or the test fails). */
@@ -174,34 +187,34 @@ describe.each(KINDS)('$name', (kind) => {
   const verifyAt = (token: string, now = T0): Promise<unknown> => kind.verify(keys, token, now);
 
   it('verifies a good token to its claims', async () => {
-    expect(await verifyAt(await sign(good, kind.type))).toEqual(kind.verified(good));
+    expect(await verifyAt(await sign(good, kind.type, signingKey, kind))).toEqual(kind.verified(good));
   });
 
   it('refuses another `typ`, also that of another kind', async () => {
     for (const type of ['JWT', 'gb-other+jwt', ...KINDS.filter((k) => k !== kind).map((k) => k.type)]) {
-      expect((await refusal(verifyAt(await sign(good, type)))).code, type).toBe(kind.invalid);
+      expect((await refusal(verifyAt(await sign(good, type, signingKey, kind)))).code, type).toBe(kind.invalid);
     }
   });
 
-  it('refuses another audience, also that of another kind', async () => {
+  it.runIf(kind.encode === undefined)('refuses another audience, also that of another kind', async () => {
     for (const audience of ['geobridge:other', ...KINDS.filter((k) => k.audience !== kind.audience).map((k) => k.audience)]) {
-      expect((await refusal(verifyAt(await sign({ ...good, aud: audience }, kind.type)))).code, audience).toBe(kind.invalid);
+      expect((await refusal(verifyAt(await sign({ ...good, aud: audience }, kind.type, signingKey, kind)))).code, audience).toBe(kind.invalid);
     }
   });
 
   it('refuses it once expired (past the clock tolerance), not before', async () => {
-    const token = await sign(good, kind.type);
+    const token = await sign(good, kind.type, signingKey, kind);
     const after = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
     await expect(verifyAt(token, after(LIFETIME + 4))).resolves.toBeDefined();
     expect((await refusal(verifyAt(token, after(LIFETIME + 5)))).code).toBe(kind.expired);
   });
 
   it('refuses a token signed by another key', async () => {
-    expect((await refusal(verifyAt(await sign(good, kind.type, otherKey)))).code).toBe(kind.invalid);
+    expect((await refusal(verifyAt(await sign(good, kind.type, otherKey, kind)))).code).toBe(kind.invalid);
   });
 
   it('refuses a malformed claim, naming it', async () => {
-    const error = await refusal(verifyAt(await sign({ ...good, ...kind.malformed.claims }, kind.type)));
+    const error = await refusal(verifyAt(await sign({ ...good, ...kind.malformed.claims }, kind.type, signingKey, kind)));
     expect(error.code).toBe(kind.invalid);
     expect(error.message).toContain(kind.malformed.names);
   });
@@ -209,31 +222,39 @@ describe.each(KINDS)('$name', (kind) => {
   it('refuses a token missing a registered claim, naming it', async () => {
     const withoutJti: JWTPayload = { ...good };
     delete withoutJti.jti;
-    const error = await refusal(verifyAt(await sign(withoutJti, kind.type)));
+    const error = await refusal(verifyAt(await sign(withoutJti, kind.type, signingKey, kind)));
     expect(error.code).toBe(kind.invalid);
     expect(error.message).toContain('jti');
   });
 });
 
+const ROUTE = { encode: routeTicketCbor };
+
 describe('route ticket claims', () => {
   const base = withRegistered({ audience: ROUTE_TICKET_AUDIENCE, subject: 'p-42' }, KINDS[0]?.claims ?? {});
 
-  it('needs one jurisdiction per candidate, and refuses a policy input it does not know rather than widen the fence', async () => {
-    const uneven = await refusal(verifyRouteTicket(keys, await sign({ ...base, candidateJurisdictions: ['DE'] }, ROUTE_TICKET_TYPE), { now: T0 }));
-    expect(uneven.message).toContain("'candidateJurisdictions' must have one jurisdiction per candidate");
-    const unknown = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', region: 'eu' } }, ROUTE_TICKET_TYPE), { now: T0 }));
+  it('pairs each candidate with its jurisdiction, and refuses a policy input it does not know rather than widen the fence', async () => {
+    const map = new Map(decodeCbor(routeTicketCbor(base)) as CborMap);
+    map.set(10, [['eu-fra', 'DE', 'NL']]);
+    const uneven = await refusal(verifyRouteTicket(keys, await new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey), { now: T0 }));
+    expect([uneven.code, uneven.message]).toEqual(['TICKET_INVALID', expect.stringContaining("claim 'candidates'") as unknown]);
+    const unknown = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', region: 'eu' } }, ROUTE_TICKET_TYPE, signingKey, ROUTE), { now: T0 }));
     expect([unknown.code, unknown.message]).toEqual(['TICKET_INVALID', expect.stringContaining("'policy' has unknown input(s) region") as unknown]);
+    map.set(10, [['eu-fra', 'DE']]);
+    map.set(99, 'narrower');
+    const extra = await refusal(verifyRouteTicket(keys, await new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey), { now: T0 }));
+    expect([extra.code, extra.message]).toEqual(['TICKET_INVALID', expect.stringContaining('unknown claim key(s) 99') as unknown]);
   });
 
   it('carries a cascaded meeting’s policy, and refuses a cascade claim that is not plainly true', async () => {
-    const cascaded = await verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', cascade: true } }, ROUTE_TICKET_TYPE), { now: T0 });
+    const cascaded = await verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', cascade: true } }, ROUTE_TICKET_TYPE, signingKey, ROUTE), { now: T0 });
     expect(cascaded.policy).toEqual({ hostCountry: 'DE', cascade: true });
-    const odd = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', cascade: 'yes' } }, ROUTE_TICKET_TYPE), { now: T0 }));
+    const odd = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', cascade: 'yes' } }, ROUTE_TICKET_TYPE, signingKey, ROUTE), { now: T0 }));
     expect([odd.code, odd.message]).toEqual(['TICKET_INVALID', expect.stringContaining("'policy.cascade' must be true") as unknown]);
   });
 
   it('checks the issuer when asked, and the datacenter', async () => {
-    const token = await sign(base, ROUTE_TICKET_TYPE);
+    const token = await sign(base, ROUTE_TICKET_TYPE, signingKey, ROUTE);
     expect((await refusal(verifyRouteTicket(keys, token, { now: T0, issuer: 'https://other.example' }))).code).toBe('TICKET_INVALID');
     expect((await refusal(verifyRouteTicket(keys, token, { now: T0, datacenter: 'us-east' }))).code).toBe('TICKET_WRONG_DATACENTER');
     await expect(verifyRouteTicket(keys, token, { now: T0, issuer: 'https://broker.example', datacenter: 'eu-ams' })).resolves.toBeDefined();
