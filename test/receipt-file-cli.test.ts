@@ -16,6 +16,7 @@ import { runCli as run } from './run-cli.fixture.js';
 import { ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../src/core/receipt-file.js';
 import { buildReceiptFile, RouteReceipts } from '../src/sdk/receipts.js';
 import { rewriteLog } from './rewrite-log.fixture.js';
+import { readRouteTicketUnverified } from '../src/protocol/route-ticket.js';
 
 const root = join(import.meta.dirname, '..');
 const base = mkdtempSync(join(tmpdir(), 'geobridge-receipt-file-'));
@@ -207,9 +208,10 @@ describe('geobridge receipt verify FILE, a log cut back under the file', () => {
       const admin = readFileSync(join(data, 'admin-token'), 'utf8').trim();
       const { apiKey } = (await post(broker, '/v1/accounts', admin, { name: 'Acme', homeCountry: 'US' })) as { apiKey: string };
       const { id } = (await post(broker, '/v1/meetings', apiKey, { title: 'Standup' })) as { id: string };
-      const { token, participant } = (await post(broker, `/v1/meetings/${id}/join-tokens`, apiKey, { name: 'Ada' })) as { token: string; participant: string };
+      const { token } = (await post(broker, `/v1/meetings/${id}/join-tokens`, apiKey, { name: 'Ada' })) as { token: string };
       const kept = new RouteReceipts();
-      kept.keep(await post(broker, '/v1/route', token, { country: 'US' }), participant, new Date());
+      const answer = (await post(broker, '/v1/route', token, { country: 'US' })) as { ticket: string; receipt: unknown };
+      kept.keep(answer, readRouteTicketUnverified(answer.ticket), new Date());
       // Two more records after the route, so that the file's head is longer than what is kept below.
       await post(broker, '/v1/accounts', admin, { name: 'Later 1', homeCountry: 'US' });
       await post(broker, '/v1/accounts', admin, { name: 'Later 2', homeCountry: 'US' });

@@ -88,19 +88,31 @@ describe('routing receipts in the SDK', () => {
 });
 
 describe('RouteReceipts', () => {
-  const answer = { ticket: 'eyJ.a.b', decisionId: 'dec_1', country: 'DE', candidates: [{ datacenter: 'eu-central', role: 'primary', jurisdiction: 'DE' }, { bogus: true }], receipt: { manifestSha256: 'ab'.repeat(32), index: 4, recordHash: 'cd'.repeat(32), timestamp: 1, keyId: 'k', signature: 's' } };
+  const answer = { ticket: 'eyJ.a.b', receipt: { index: 4, recordHash: 'cd'.repeat(32), timestamp: 1, keyId: 'k', signature: 's' } };
+  const claims = { sub: 'p1', decision: 'dec_1', country: 'DE', candidates: ['eu-central', 'eu-west'], candidateJurisdictions: ['DE', 'IE'], manifest: 'ab'.repeat(32) };
 
-  it('keeps a route answer with its candidates, and the connections made on it', () => {
+  it('keeps a route answer with what its ticket signs (decision, country, candidates, manifest), and the connections made on it', () => {
     const kept = new RouteReceipts();
-    const handle = kept.keep(answer, 'p1', new Date('2026-03-01T09:00:00Z'));
+    const handle = kept.keep(answer, claims, new Date('2026-03-01T09:00:00Z'));
     handle?.connected({ datacenter: 'eu-central', connectedAt: '2026-03-01T09:00:01.000Z', challenge: 'c', bridgeProof: 'x.y.z' });
-    expect(kept.list()).toEqual([{ ticket: 'eyJ.a.b', decisionId: 'dec_1', participant: 'p1', country: 'DE', candidates: [{ datacenter: 'eu-central', jurisdiction: 'DE' }], receipt: answer.receipt, receivedAt: '2026-03-01T09:00:00.000Z', connections: [{ datacenter: 'eu-central', connectedAt: '2026-03-01T09:00:01.000Z', challenge: 'c', bridgeProof: 'x.y.z' }] }]);
+    expect(kept.list()).toEqual([
+      {
+        ticket: 'eyJ.a.b',
+        decisionId: 'dec_1',
+        participant: 'p1',
+        country: 'DE',
+        candidates: [{ datacenter: 'eu-central', jurisdiction: 'DE' }, { datacenter: 'eu-west', jurisdiction: 'IE' }],
+        receipt: { manifestSha256: 'ab'.repeat(32), ...answer.receipt },
+        receivedAt: '2026-03-01T09:00:00.000Z',
+        connections: [{ datacenter: 'eu-central', connectedAt: '2026-03-01T09:00:01.000Z', challenge: 'c', bridgeProof: 'x.y.z' }],
+      },
+    ]);
   });
 
   it('keeps nothing of an answer without a log promise (a broker before the transparency log)', () => {
     const kept = new RouteReceipts();
-    expect(kept.keep({ ...answer, receipt: undefined }, 'p1', new Date())).toBeUndefined();
-    expect(kept.keep({ ...answer, receipt: { ...answer.receipt, index: '4' } }, 'p1', new Date())).toBeUndefined();
+    expect(kept.keep({ ...answer, receipt: undefined }, claims, new Date())).toBeUndefined();
+    expect(kept.keep({ ...answer, receipt: { ...answer.receipt, index: '4' } }, claims, new Date())).toBeUndefined();
     expect(kept.list()).toEqual([]);
   });
 

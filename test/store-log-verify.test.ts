@@ -92,7 +92,7 @@ const tickets = KeyRing.load(new MemoryStore(), () => new Date());
 async function ticketOfDecision(): Promise<string> {
   const keys = await tickets;
   const policy = { hostCountry: 'DE' };
-  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_2', country: 'DE', name: 'Anna', manifest: MANIFEST, policy, ice: 'x'.repeat(43) });
+  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_2', country: 'DE', name: 'Anna', manifest: MANIFEST, policy, ice: {}, primaries: 1, attempts: { perPrimary: 2, timeoutMs: 1500 } });
   return issued.token;
 }
 
@@ -317,8 +317,8 @@ describe('the SDK’s routing receipt file over two logs', () => {
     const kept = new RouteReceipts();
     const keep = async (log: SqliteAuditLog, name: string | undefined, decisionId: string): Promise<void> => {
       const record = await log.append('route.decision', decision(decisionId), '2026-03-01T09:00:00Z');
-      const receipt = { manifestSha256: MANIFEST, ...signInclusionPromise(key, record.seq - 1, record.hash, { decisionId, manifestSha256: MANIFEST, country: 'DE', candidates: [] }, AT, name) };
-      kept.keep({ ticket: 'eyJ.a.b', decisionId, country: 'DE', candidates: [], receipt }, 'p1', new Date(AT));
+      const receipt = signInclusionPromise(key, record.seq - 1, record.hash, { decisionId, manifestSha256: MANIFEST, country: 'DE', candidates: [] }, AT, name);
+      kept.keep({ ticket: 'eyJ.a.b', receipt }, { sub: 'p1', decision: decisionId, country: 'DE', candidates: [], candidateJurisdictions: [], manifest: MANIFEST }, new Date(AT));
     };
     await keep(own, undefined, 'dec_own_1');
     await keep(eu, 'eu', 'dec_eu_1');
@@ -403,9 +403,10 @@ describe('the SDK’s routing receipt file over two logs', () => {
 
   it('keeps nothing of a promise whose log is not a string', () => {
     const kept = new RouteReceipts();
-    const receipt = { manifestSha256: MANIFEST, index: 1, recordHash: 'cd'.repeat(32), timestamp: 1, keyId: 'k', signature: 's' };
-    expect(kept.keep({ ticket: 't', decisionId: 'd', receipt: { ...receipt, log: 7 } }, 'p1', new Date())).toBeUndefined();
-    kept.keep({ ticket: 't', decisionId: 'd', receipt: { ...receipt, log: 'eu' } }, 'p1', new Date());
-    expect(kept.list().map((r) => r.receipt)).toEqual([{ ...receipt, log: 'eu' }]);
+    const receipt = { index: 1, recordHash: 'cd'.repeat(32), timestamp: 1, keyId: 'k', signature: 's' };
+    const claims = { sub: 'p1', decision: 'd', country: 'DE', candidates: [], candidateJurisdictions: [], manifest: MANIFEST };
+    expect(kept.keep({ ticket: 't', receipt: { ...receipt, log: 7 } }, claims, new Date())).toBeUndefined();
+    kept.keep({ ticket: 't', receipt: { ...receipt, log: 'eu' } }, claims, new Date());
+    expect(kept.list().map((r) => r.receipt)).toEqual([{ manifestSha256: MANIFEST, ...receipt, log: 'eu' }]);
   });
 });

@@ -12,7 +12,6 @@ import type { ControlCommand } from '../protocol/control-commands.js';
 import { verifyControlMessage } from '../protocol/control-message.js';
 import { admin, brokerApi } from './broker-api.fixture.js';
 import { groupMembers } from './group-delivery.js';
-import { iceAllowanceDigest } from './route-ice.js';
 import { meetingPolicyOf } from './route-request.js';
 import type { Participant } from './store/store.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
@@ -46,7 +45,9 @@ async function ticketOf(b: TestBroker, m: string, participant: string, decision:
     name: 'Carla',
     manifest: sha256,
     policy,
-    ice: iceAllowanceDigest({ [datacenter]: [] }),
+    ice: {},
+    primaries: 1,
+    attempts: { perPrimary: 2, timeoutMs: 1500 },
   });
   return issued.token;
 }

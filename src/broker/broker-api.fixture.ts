@@ -8,7 +8,6 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { compilePolicy } from '../core/policy/compile.js';
 import { ADMIN_TOKEN, type TestBroker } from './test-broker.fixture.js';
-import { iceAllowanceDigest } from './route-ice.js';
 import { meetingPolicyOf } from './route-request.js';
 import { issueRouteTicket } from './tickets.js';
 
@@ -75,7 +74,9 @@ export function brokerApi(current: () => TestBroker) {
       name: 'Claimant',
       manifest: manifestSha256 ?? sha256,
       policy,
-      ice: iceAllowanceDigest({ [datacenter]: [] }),
+      ice: {},
+      primaries: 1,
+      attempts: { perPrimary: 2, timeoutMs: 1500 },
     });
     return issued.token;
   }

@@ -384,7 +384,9 @@ describe('KeyRing.revoke', () => {
       name: 'P',
       manifest: 'a'.repeat(64),
       policy: { hostCountry: 'US' },
-      ice: 'A'.repeat(43),
+      ice: {},
+      primaries: 1,
+      attempts: { perPrimary: 2, timeoutMs: 1500 },
     });
     const join = await issueJoinToken(ring, { participant: 'p', meeting: 'm', account: 'a', name: 'P' });
     // Verified once: its signature is remembered while its key is active.

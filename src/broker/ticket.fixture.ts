@@ -22,6 +22,8 @@ export function reissueRouteTicket(keys: KeyRing, genuine: string, changes: Part
     manifest: c.manifest,
     policy: c.policy,
     ice: c.ice,
+    primaries: c.primaries,
+    attempts: c.attempts,
     ...changes,
   });
 }

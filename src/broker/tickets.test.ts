@@ -53,7 +53,9 @@ const ticketInput: RouteTicketInput = {
   country: 'DE',
   manifest: WORLD_SHA256,
   policy: { hostCountry: 'DE' },
-  ice: createHash('sha256').update('{}').digest('base64url'),
+  ice: { 'eu-fra': [{ urls: ['turn:turn.fra.example:3478'], jurisdiction: 'DE' }] },
+  primaries: 1,
+  attempts: { perPrimary: 2, timeoutMs: 1500 },
 };
 
 let ring: KeyRing;
@@ -191,7 +193,8 @@ describe('route tickets', () => {
       { manifest: 'AB'.repeat(32) },
       { policy: { hostCountry: 'de' } },
       { policy: { hostCountry: 'DE', meetingJurisdictions: [] } },
-      { ice: 'short' },
+      { ice: { 'eu-fra': [] } },
+      { ice: { 'eu-fra': [{ urls: [], jurisdiction: 'DE' }] } },
     ];
     for (const bad of badInputs) {
       expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, ...bad }))).toBe('INVALID_TOKEN_REQUEST');
@@ -399,9 +402,11 @@ describe('properties', () => {
       { hostCountry: country, plan: id, accountJurisdictions: fc.array(country, { minLength: 1, maxLength: 4 }), meetingJurisdictions: fc.array(country, { minLength: 1, maxLength: 4 }) },
       { requiredKeys: ['hostCountry'] },
     ),
-    ice: fc.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    ice: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), fc.array(fc.record({ urls: fc.array(fc.webUrl(), { minLength: 1, maxLength: 3 }), jurisdiction: country }), { minLength: 1, maxLength: 2 }), { maxKeys: 3 }),
+    primaries: fc.nat(6),
+    attempts: fc.record({ perPrimary: fc.integer({ min: 1, max: 10 }), timeoutMs: fc.integer({ min: 1, max: 60_000 }) }),
     expiresInSeconds: fc.integer({ min: 1, max: 86_400 }),
-  }).map(({ candidates, ...rest }) => ({ ...rest, candidates: candidates.map(([c]) => c), candidateJurisdictions: candidates.map(([, j]) => j) }));
+  }).map(({ candidates, primaries, ...rest }) => ({ ...rest, candidates: candidates.map(([c]) => c), candidateJurisdictions: candidates.map(([, j]) => j), primaries: Math.min(primaries, candidates.length) }));
 
   it('issue → verify returns the same claims', async () => {
     await fc.assert(
@@ -419,6 +424,9 @@ describe('properties', () => {
           manifest: input.manifest,
           policy: input.policy,
           country: input.country,
+          ice: input.ice,
+          primaries: input.primaries,
+          attempts: input.attempts,
           exp: verified.iat + (input.expiresInSeconds ?? 0),
         });
       }),

@@ -18,7 +18,9 @@
 import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
+import type { IceAllowance } from '../core/ice/allowed.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import type { AttemptPolicy } from '../core/select/select.js';
 import type { ClaimsResult } from '../protocol/claims.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import { CONTROL_AUDIENCE, CONTROL_TYPE, parseControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
@@ -52,7 +54,11 @@ export interface RouteTicketInput {
   readonly name: string;
   readonly manifest: string;
   readonly policy: MeetingPolicy;
-  readonly ice: string;
+  /** The STUN/TURN servers allowed per candidate (`routeIceAllowance`). */
+  readonly ice: IceAllowance;
+  /** How many of `candidates`, from the first, are primaries. */
+  readonly primaries: number;
+  readonly attempts: AttemptPolicy;
   /** Default 120. */
   readonly expiresInSeconds?: number;
 }
@@ -137,6 +143,8 @@ export async function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): 
       manifest: input.manifest,
       policy: input.policy,
       ice: input.ice,
+      primaries: input.primaries,
+      attempts: input.attempts,
     }),
   );
   const decoded = decodeCbor(payload);

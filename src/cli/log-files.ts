@@ -12,8 +12,9 @@ import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { count } from '../core/fields.js';
 import { isTime, TIME_MAX_MS } from '../core/time.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type RoutingReceiptFile } from '../core/receipt-file.js';
+import { readRouteTicketUnverified } from '../protocol/route-ticket.js';
 
-/** A saved /v1/route answer as a receipt: its `receipt`, `decisionId`, and the answer itself. */
+/** A saved /v1/route answer as a receipt: its `receipt`, the decision its ticket names, and the answer itself. */
 export type AnswerReceipt = Receipt & { readonly answer: Readonly<Record<string, unknown>> };
 
 /** What `receipt verify` reads: a routing receipt file (the meeting page's download, src/core/receipt-file.ts), or a bare /v1/route answer. */
@@ -48,20 +49,38 @@ const ANSWER_DEPTH_MAX = 32;
 
 function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
   if (nestedDeeperThan(value, ANSWER_DEPTH_MAX)) throw new GeobridgeError('USAGE', `${path} nests deeper than ${String(ANSWER_DEPTH_MAX)} levels, which no /v1/route answer does; give the receipt file or the /v1/route answer as it was saved.`);
-  const v = value as { receipt?: Record<string, unknown> | null; decisionId?: unknown; sth?: unknown; country?: unknown; candidates?: unknown } | null;
+  const v = value as { receipt?: Record<string, unknown> | null; ticket?: unknown; decisionId?: unknown; sth?: unknown; country?: unknown; candidates?: unknown } | null;
   const r = typeof v === 'object' && v !== null ? v.receipt : undefined;
   if (typeof r !== 'object' || r === null || !count(r.index) || typeof r.recordHash !== 'string' || !isTime(r.timestamp) || typeof r.keyId !== 'string' || typeof r.signature !== 'string' || !optionalString(r.log)) {
     throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index (a leaf index), recordHash, timestamp (milliseconds since 1970, at most ${String(TIME_MAX_MS)}), keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
   }
   const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature, ...logOf(r) };
+  // The route is in the ticket (the answer repeats it only when explained, or came from an older broker): the signed word wins.
+  const signed = typeof v?.ticket === 'string' ? ticketRoute(v.ticket) : undefined;
+  const decided = {
+    country: signed?.country ?? v?.country,
+    candidates: signed?.candidates ?? v?.candidates,
+    decisionId: signed?.decisionId ?? v?.decisionId,
+    manifestSha256: signed?.manifestSha256 ?? r.manifestSha256,
+  };
   return {
     promise,
-    answer: v as Record<string, unknown>,
-    route: { country: v?.country, candidates: v?.candidates },
-    ...(typeof v?.decisionId === 'string' ? { decisionId: v.decisionId } : {}),
-    ...(typeof r.manifestSha256 === 'string' ? { manifestSha256: r.manifestSha256 } : {}),
+    answer: { ...(v as Record<string, unknown>), country: decided.country, candidates: decided.candidates, decisionId: decided.decisionId },
+    route: { country: decided.country, candidates: decided.candidates },
+    ...(typeof decided.decisionId === 'string' ? { decisionId: decided.decisionId } : {}),
+    ...(typeof decided.manifestSha256 === 'string' ? { manifestSha256: decided.manifestSha256 } : {}),
     ...(v?.sth !== undefined ? { sth: treeHeadFrom(v.sth, path) } : {}),
   };
+}
+
+/** The route a ticket names, read without its signature (checked later, against the broker's keys); undefined for a ticket that is not a route ticket. */
+function ticketRoute(ticket: string): { country: string; candidates: { datacenter: string; jurisdiction: string }[]; decisionId: string; manifestSha256: string } | undefined {
+  try {
+    const claims = readRouteTicketUnverified(ticket);
+    return { country: claims.country, candidates: claims.candidates.map((datacenter, i) => ({ datacenter, jurisdiction: claims.candidateJurisdictions[i] ?? '' })), decisionId: claims.decision, manifestSha256: claims.manifest };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A signed tree head saved from GET /v1/log/sth. */

@@ -5,6 +5,9 @@
  * field that is wrong.
  */
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
+import type { IceAllowance } from '../core/ice/allowed.js';
+import type { DeclaredIceServer } from '../core/manifest/types.js';
+import type { AttemptPolicy } from '../core/select/select.js';
 
 /** Registered claims every broker token carries. */
 export interface BaseClaims {
@@ -63,6 +66,33 @@ export class ClaimReader {
     return 0;
   }
 
+  /** An integer from 0 to `max`. */
+  count(name: string, max: number): number {
+    const v = this.#payload[name];
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max) return v;
+    this.problems.push(`claim '${name}' must be an integer from 0 to ${String(max)}`);
+    return 0;
+  }
+
+  /** A route's attempt rules: `perPrimary` and `timeoutMs`, positive integers. */
+  attempts(name: string): AttemptPolicy {
+    const v = this.#payload[name];
+    if (isRecord(v) && isPositiveInteger(v.perPrimary) && isPositiveInteger(v.timeoutMs)) return { perPrimary: v.perPrimary, timeoutMs: v.timeoutMs };
+    this.problems.push(`claim '${name}' must hold perPrimary and timeoutMs, positive integers`);
+    return { perPrimary: 1, timeoutMs: 1 };
+  }
+
+  /** A route ticket's STUN/TURN allowance: datacenter → non-empty list of `{ urls, jurisdiction }`, each with URLs. */
+  iceAllowance(name: string): IceAllowance {
+    const v = this.#payload[name];
+    if (isRecord(v) && Object.values(v).every((servers) => Array.isArray(servers) && servers.length > 0 && servers.every(isDeclaredServer))) {
+      // fromEntries defines own properties: a `__proto__` datacenter stays a key.
+      return Object.fromEntries(Object.entries(v as Record<string, DeclaredIceServer[]>).map(([id, servers]) => [id, servers.map((s) => ({ urls: [...s.urls], jurisdiction: s.jurisdiction }))]));
+    }
+    this.problems.push(`claim '${name}' must map datacenters to lists of { urls, jurisdiction }`);
+    return {};
+  }
+
   /** The meeting policy a route ticket carries (`MeetingPolicy`). */
   policy(name: string): MeetingPolicy {
     const v = this.#payload[name];
@@ -98,6 +128,16 @@ export class ClaimReader {
     this.problems.push(`claim '${name}' must be a non-empty list of ${pattern === COUNTRY ? 'ISO country codes' : 'non-empty strings'}`);
     return undefined;
   }
+}
+
+function isDeclaredServer(v: unknown): v is DeclaredIceServer {
+  if (!isRecord(v)) return false;
+  const { urls, jurisdiction } = v;
+  return Array.isArray(urls) && urls.length > 0 && urls.every((u) => typeof u === 'string' && u !== '') && typeof jurisdiction === 'string' && jurisdiction !== '';
+}
+
+function isPositiveInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
 
 function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {

@@ -15,7 +15,7 @@ import type { RouteTicket } from '../core/connection/types.js';
 import { GeobridgeError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest/types.js';
 import { routeRequestFor, type MeetingPolicy } from '../core/select/meeting-policy.js';
-import { allowedJurisdictions } from '../core/select/select.js';
+import { allowedJurisdictions, type AttemptPolicy, type Candidate } from '../core/select/select.js';
 import { decodeCbor, encodeCbor, type CborMap, type CborValue } from './cbor.js';
 import { ClaimReader, COUNTRY, type BaseClaims, type ClaimsResult } from './claims.js';
 import { checkCborJws, CWT, keyRevoked, keysUnavailable, type TokenKeys } from './jwt.js';
@@ -26,14 +26,13 @@ export const ROUTE_TICKET_AUDIENCE = 'geobridge:bridge';
 export const ROUTE_TICKET_TYPE = 'gb-route+cbor';
 
 /** The CBOR key of each claim: CWT's registered ones (RFC 8392), then the ticket's own. */
-const KEY = { ...CWT, meeting: 8, decision: 9, candidates: 10, country: 11, name: 12, manifest: 13, policy: 14, ice: 15 } as const;
+const KEY = { ...CWT, meeting: 8, decision: 9, candidates: 10, country: 11, name: 12, manifest: 13, policy: 14, ice: 15, primaries: 16, attempts: 17 } as const;
 const KNOWN_KEYS: ReadonlySet<number | string> = new Set(Object.values(KEY));
 /** The prefix of each id claim sent as its UUID's 16 bytes (`ptc_…`, `mtg_…`, `dec_…`; the token id is a bare UUID). */
 const ID_PREFIX = { sub: 'ptc_', meeting: 'mtg_', decision: 'dec_', jti: '' } as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const SHA256_BASE64URL = /^[A-Za-z0-9_-]{43}$/;
 
 /** Claims of a route ticket: what the client's connection machine reads (`RouteTicket`), and what the bridges need besides. */
 export interface RouteTicketClaims extends RouteTicket, BaseClaims {
@@ -46,6 +45,10 @@ export interface RouteTicketClaims extends RouteTicket, BaseClaims {
   readonly manifest: string;
   /** The meeting's policy inputs which, with the manifest and `country`, fix the jurisdictions the media may be in. */
   readonly policy: MeetingPolicy;
+  /** How many of the candidates, from the first, are primaries (the rest are secondaries, tried once each). */
+  readonly primaries: number;
+  /** How often to try each primary, and how long an attempt may take (the manifest's `selection`). */
+  readonly attempts: AttemptPolicy;
 }
 
 /** A verifier's jurisdiction, and the manifests it knows by SHA-256 (hex). */
@@ -87,7 +90,9 @@ export function encodeRouteTicketClaims(claims: Omit<RouteTicketClaims, 'aud'>):
       // A malformed digest goes as text, which no reader takes: the issuer's own check then refuses it.
       [KEY.manifest, SHA256_HEX.test(claims.manifest) ? hexToBytes(claims.manifest) : claims.manifest],
       [KEY.policy, policy],
-      [KEY.ice, SHA256_BASE64URL.test(claims.ice) ? base64url.decode(claims.ice) : claims.ice],
+      [KEY.ice, new Map(Object.entries(claims.ice).map(([datacenter, servers]) => [datacenter, servers.map((s) => [[...s.urls], s.jurisdiction])]))],
+      [KEY.primaries, claims.primaries],
+      [KEY.attempts, [claims.attempts.perPrimary, claims.attempts.timeoutMs]],
     ]),
   );
 }
@@ -102,6 +107,7 @@ export function routeTicketPayload(map: CborMap): Readonly<Record<string, unknow
   const pairs = at(KEY.candidates);
   const list = Array.isArray(pairs) && pairs.every((p) => Array.isArray(p) && p.length === 2) ? (pairs as readonly (readonly CborValue[])[]) : undefined;
   const policy = at(KEY.policy);
+  const attempts = pairOf(at(KEY.attempts));
   const unknownKeys = [...map.keys()].filter((k) => !KNOWN_KEYS.has(k));
   return {
     iss: at(KEY.iss),
@@ -117,7 +123,9 @@ export function routeTicketPayload(map: CborMap): Readonly<Record<string, unknow
     name: at(KEY.name),
     manifest: bytesText(at(KEY.manifest), 32, bytesToHex),
     policy: policy instanceof Map ? Object.fromEntries(policy) : policy,
-    ice: bytesText(at(KEY.ice), 32, (b) => base64url.encode(b)),
+    ice: allowanceOf(at(KEY.ice)),
+    primaries: at(KEY.primaries),
+    attempts: attempts ? { perPrimary: attempts[0], timeoutMs: attempts[1] } : at(KEY.attempts),
     ...(unknownKeys.length > 0 ? { unknownClaims: unknownKeys } : {}),
   };
 }
@@ -142,6 +150,24 @@ export function routeTicketMapUnverified(token: string): CborMap {
   } catch (cause) {
     throw new GeobridgeError('TICKET_INVALID', `The route ticket cannot be read: ${cause instanceof Error ? cause.message : String(cause)}.`, { cause });
   }
+}
+
+/** The `ice` claim back as an allowance (datacenter → `{ urls, jurisdiction }` list); anything else as it came, for the reader to refuse. */
+function allowanceOf(value: unknown): unknown {
+  if (!(value instanceof Map)) return value;
+  const entries: [unknown, unknown][] = [...(value as CborMap)].map(([datacenter, servers]) => [
+    datacenter,
+    Array.isArray(servers) ? (servers as readonly unknown[]).map((s) => {
+          const server = pairOf(s);
+          return server ? { urls: server[0], jurisdiction: server[1] } : s;
+        }) : servers,
+  ]);
+  return entries.every(([datacenter]) => typeof datacenter === 'string') ? Object.fromEntries(entries) : value;
+}
+
+/** A CBOR array of two, or undefined. */
+function pairOf(value: unknown): readonly [unknown, unknown] | undefined {
+  return Array.isArray(value) && value.length === 2 ? (value as [unknown, unknown]) : undefined;
 }
 
 function encodeId(id: string, prefix: string): CborValue {
@@ -192,8 +218,15 @@ export function parseRouteTicket(payload: Readonly<Record<string, unknown>>): Cl
     name: r.text('name'),
     manifest: r.text('manifest', SHA256_HEX),
     policy: r.policy('policy'),
-    ice: r.text('ice', SHA256_BASE64URL),
+    ice: r.iceAllowance('ice'),
+    primaries: r.count('primaries', candidates.length),
+    attempts: r.attempts('attempts'),
   });
+}
+
+/** The route a ticket signs, as the decider's candidates: its datacenters in order, each with its jurisdiction and role. */
+export function ticketCandidates(claims: Pick<RouteTicketClaims, 'candidates' | 'candidateJurisdictions' | 'primaries'>): readonly Candidate[] {
+  return claims.candidates.map((datacenter, i) => ({ datacenter, jurisdiction: claims.candidateJurisdictions[i] ?? '', role: i < claims.primaries ? 'primary' : 'secondary' }));
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import { GeobridgeError } from '../core/errors.js';
 import { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
+import type { RouteTicketClaims } from '../protocol/route-ticket.js';
 import { BrokerClient } from './broker-client.js';
 
 export { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type RouteConnection, type RouteReceipt, type RoutingReceiptFile, type TreeHeadJson } from '../core/receipt-file.js';
@@ -25,13 +26,17 @@ export { ROUTING_RECEIPT_FORMAT, type LogPromise, type ReceiptFileRoute, type Ro
 export class RouteReceipts {
   readonly #routes: { route: Omit<RouteReceipt, 'connections'>; connections: RouteConnection[] }[] = [];
 
-  /** Keeps a route answer; undefined (nothing kept) when it carries no log promise, as from a broker before the transparency log. */
-  keep(answer: Readonly<Record<string, unknown>>, participant: string, receivedAt: Date): RouteReceiptHandle | undefined {
-    const receipt = logPromiseOf(answer.receipt);
-    if (receipt === undefined || typeof answer.ticket !== 'string' || typeof answer.decisionId !== 'string') return undefined;
-    const candidates = Array.isArray(answer.candidates) ? (answer.candidates as unknown[]).flatMap(candidateOf) : [];
+  /**
+   * Keeps a route answer, with what its verified ticket says (`claims`: the
+   * decision, participant, country, candidates and manifest the log's promise
+   * covers); undefined (nothing kept) when it carries no log promise.
+   */
+  keep(answer: { readonly ticket: string; readonly receipt?: unknown }, claims: ReceiptClaims, receivedAt: Date): RouteReceiptHandle | undefined {
+    const receipt = logPromiseOf(typeof answer.receipt === 'object' && answer.receipt !== null ? { ...answer.receipt, manifestSha256: claims.manifest } : undefined);
+    if (receipt === undefined) return undefined;
+    const candidates = claims.candidates.map((datacenter, i) => ({ datacenter, jurisdiction: claims.candidateJurisdictions[i] ?? '' }));
     const entry = {
-      route: { ticket: answer.ticket, decisionId: answer.decisionId, participant, country: typeof answer.country === 'string' ? answer.country : '', candidates, receipt, receivedAt: receivedAt.toISOString() },
+      route: { ticket: answer.ticket, decisionId: claims.decision, participant: claims.sub, country: claims.country, candidates, receipt, receivedAt: receivedAt.toISOString() },
       connections: [] as RouteConnection[],
     };
     this.#routes.push(entry);
@@ -44,14 +49,12 @@ export class RouteReceipts {
   }
 }
 
+/** What a route's receipt takes from its verified ticket. */
+export type ReceiptClaims = Pick<RouteTicketClaims, 'sub' | 'decision' | 'country' | 'candidates' | 'candidateJurisdictions' | 'manifest'>;
+
 /** Where a kept route records its connections. */
 export interface RouteReceiptHandle {
   connected(connection: RouteConnection): void;
-}
-
-function candidateOf(value: unknown): { datacenter: string; jurisdiction: string }[] {
-  const c = value as { datacenter?: unknown; jurisdiction?: unknown } | null;
-  return typeof c === 'object' && c !== null && typeof c.datacenter === 'string' && typeof c.jurisdiction === 'string' ? [{ datacenter: c.datacenter, jurisdiction: c.jurisdiction }] : [];
 }
 
 function logPromiseOf(value: unknown): LogPromise | undefined {

@@ -10,10 +10,10 @@ import { encodeMessage, parseBridgeMessage, SIGNALLING_SUBPROTOCOL, type Admitte
 import { endedStreams, trackOf, type ReceivedTrack } from './streams.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import { BridgeKeys, newChallenge } from './bridge-proof.js';
-import { screenIceServers, signedIceAllowance, type IceServerRefused } from './ice-servers.js';
+import { screenIceServers, type IceServerRefused } from './ice-servers.js';
 import { holdingOf, MeetingKeys, prepareMember, type CarriedGroup, type ChatMessage, type E2eeEpoch, type E2eeRoster, type GroupEntry } from './meeting-keys.js';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
-import { verifyRouteTicket } from '../protocol/route-ticket.js';
+import { ROUTE_TICKET_AUDIENCE, ticketCandidates, verifyRouteTicket, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import { chatTextProblem } from '../mls/chat.js';
 import { RouteReceipts, type RouteReceipt, type RouteReceiptHandle } from './receipts.js';
 import { BrokerClient, BrokerError } from './broker-client.js';
@@ -231,6 +231,27 @@ function routeError(requestId: number, error: unknown): ConnectionEvent {
 }
 
 /** A participant's session in one meeting: join, stay connected across failures, leave. */
+/** The claims of a ticket that did not verify: a route to nowhere, which the machine refuses. */
+const UNVERIFIED: RouteTicketClaims = {
+  iss: '',
+  aud: ROUTE_TICKET_AUDIENCE,
+  sub: '',
+  iat: 0,
+  exp: 0,
+  jti: '',
+  meeting: '',
+  candidates: [],
+  candidateJurisdictions: [],
+  primaries: 0,
+  attempts: { perPrimary: 1, timeoutMs: 1 },
+  decision: '',
+  country: '',
+  name: '',
+  manifest: '',
+  policy: { hostCountry: '' },
+  ice: {},
+};
+
 export class Session<Track> {
   readonly #options: SessionOptions<Track>;
   /** The broker's API, and its published keys (`jwks`), which verify route tickets and identity assertions. */
@@ -415,11 +436,12 @@ export class Session<Track> {
       // An answer that does not match the protocol is no answer: it throws, and the machine hears routeFailed.
       const answer = await this.#broker.route(this.#options.joinToken, this.#options.country !== undefined ? { country: this.#options.country } : {}, { signal: abort.signal });
       const verified = await this.#verifyTicket(answer.ticket);
-      const iceServers = await signedIceAllowance(answer.iceServers, verified.claims.ice);
+      const { claims } = verified;
       // Only a ticket that verifies is a route worth a receipt; the machine refuses the others.
-      const receipt = verified.ok ? this.#receipts.keep(answer, verified.claims.sub, new Date()) : undefined;
-      this.#routes.set(requestId, { ticket: answer.ticket, claims: verified.claims, bridges: answer.bridges, iceServers, receipt });
-      event = { type: 'routeReceived', requestId, decision: answer, ticket: verified.claims, ticketVerified: verified.ok };
+      const receipt = verified.ok ? this.#receipts.keep(answer, claims, new Date()) : undefined;
+      this.#routes.set(requestId, { ticket: answer.ticket, claims, bridges: answer.bridges, iceServers: claims.ice, receipt });
+      // The route is what the ticket signs: the answer does not repeat it (unless explained), and is not signed.
+      event = { type: 'routeReceived', requestId, decision: { candidates: ticketCandidates(claims), attempts: claims.attempts }, ticket: claims, ticketVerified: verified.ok };
     } catch (error) {
       if (abort.signal.aborted) return;
       event = routeError(requestId, error);
@@ -430,12 +452,11 @@ export class Session<Track> {
   }
 
   /** Verifies the ticket against the broker's published keys (signature, `typ`, audience, expiry, claims); the machine checks it against the route. */
-  async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicket }> {
+  async #verifyTicket(token: string): Promise<{ ok: boolean; claims: RouteTicketClaims }> {
     try {
       return { ok: true, claims: await verifyRouteTicket(this.#broker.jwks, token, { now: new Date() }) };
     } catch {
-      const empty: RouteTicket = { sub: '', meeting: '', candidates: [], candidateJurisdictions: [], decision: '', country: '', exp: 0, ice: '' };
-      return { ok: false, claims: empty };
+      return { ok: false, claims: UNVERIFIED };
     }
   }
 

@@ -24,7 +24,7 @@ import { memberSubject } from '../record-subject.js';
 import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting, Participant } from '../store/store.js';
-import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
+import { routeIceAllowance } from '../route-ice.js';
 import { ticketJurisdictions, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
 import { issueRouteTicket } from '../tickets.js';
 
@@ -553,7 +553,10 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
     meeting: meeting.id,
     candidates,
     candidateJurisdictions: candidates.map((dc) => jurisdictionOf(ctx, dc)),
-    ice: iceAllowanceDigest(routeIceAllowance(manifest, candidates, decision.allowedJurisdictions)),
+    ice: routeIceAllowance(manifest, candidates, decision.allowedJurisdictions),
+    // The candidates keep their order, so the primaries kept are still first.
+    primaries: candidates.filter((dc) => ticket.candidates.indexOf(dc) < ticket.primaries).length,
+    attempts: ticket.attempts,
     decision: ticket.decision,
     country: ticket.country,
     name: ticket.name,

@@ -10,14 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_COUNTRY_CODES } from '../../core/geo/countries.js';
 import { parseManifest } from '../../core/manifest/parse.js';
 import type { Manifest } from '../../core/manifest/types.js';
-import { isRefusal, selectDatacenters, selectRoute, type RouteRequest } from '../../core/select/select.js';
+import { isRefusal, selectDatacenters, selectRoute, type Decision, type RouteRequest } from '../../core/select/select.js';
 import { KeyRing, type KeyStore } from '../keys.js';
 import { issueRouteTicket } from '../tickets.js';
 import { signInclusionPromise } from '../audit/tree-heads.js';
 import { ephemeralLogKey } from '../log-key.js';
 import type { SigningKey } from '../store/store.js';
 import { iceAllowance } from '../../core/ice/allowed.js';
-import { iceAllowanceDigest, routeIceAllowance } from '../route-ice.js';
+import { routeIceAllowance } from '../route-ice.js';
+import { readRouteTicketUnverified, ticketCandidates } from '../../protocol/route-ticket.js';
 import { brokerApi } from '../broker-api.fixture.js';
 import { startTestBroker, type TestBroker } from '../test-broker.fixture.js';
 import { RouteAnswer } from '../../protocol/route-answer.js';
@@ -68,23 +69,25 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
   const result = (explain ? selectDatacenters : selectRoute)(manifest, request, {});
   if (isRefusal(result)) return undefined;
   const candidates = result.candidates.map((c) => c.datacenter);
-  const iceServers = routeIceAllowance(manifest, candidates, result.allowedJurisdictions);
   const ticket = await issueRouteTicket(ring, {
     issuer: 'http://broker.test',
     participant: 'p-1',
     meeting: 'm-1',
     candidates,
     candidateJurisdictions: result.candidates.map((c) => c.jurisdiction),
+    primaries: result.candidates.filter((c) => c.role === 'primary').length,
+    attempts: result.attempts,
     decision: 'dec_1',
     country: request.country,
     name: 'Ada',
     manifest: 'ab'.repeat(32),
     policy: { hostCountry: request.hostCountry ?? request.country },
-    ice: iceAllowanceDigest(iceServers),
+    ice: routeIceAllowance(manifest, candidates, result.allowedJurisdictions),
   });
-  const receipt = { manifestSha256: 'ab'.repeat(32), ...signInclusionPromise(logKey, 41, 'cd'.repeat(32), { decisionId: 'dec_1', manifestSha256: 'ab'.repeat(32), country: request.country, candidates: result.candidates }, 1_700_000_000_000) };
-  const { allowedJurisdictions, ...route } = result;
-  return { ...route, ...(explain ? { allowedJurisdictions } : {}), decisionId: 'dec_1', policyVersion: 3, ticket: ticket.token, ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(), bridges, iceServers, receipt };
+  const receipt = signInclusionPromise(logKey, 41, 'cd'.repeat(32), { decisionId: 'dec_1', manifestSha256: 'ab'.repeat(32), country: request.country, candidates: result.candidates }, 1_700_000_000_000);
+  const compact = { ticket: ticket.token, bridges, receipt };
+  if (!explain) return compact;
+  return { ...compact, zone: result.zone, country: request.country, decisionId: 'dec_1', policyVersion: 3, allowedJurisdictions: result.allowedJurisdictions, candidates: result.candidates, ...('excluded' in result ? { excluded: (result as Decision).excluded } : {}) };
 }
 
 describe('routeResponseJson', () => {
@@ -102,8 +105,7 @@ describe('routeResponseJson', () => {
         for (const explain of [false, true]) {
           const body = await answer(request, { [placedAt]: 'wss://bridge.example/signal' }, explain);
           if (body === undefined) continue;
-          expect('excluded' in body).toBe(explain);
-          expect('allowedJurisdictions' in body).toBe(explain);
+          for (const key of ['zone', 'country', 'decisionId', 'policyVersion', 'allowedJurisdictions', 'candidates', 'excluded']) expect(key in body, key).toBe(explain);
           expect(routeResponseJson(body)).toBe(await bySchema(body));
           compared++;
         }
@@ -119,46 +121,48 @@ describe('routeResponseJson', () => {
     expect(routeResponseJson(body)).toBe(routeResponseJson({ ...body, allowedJurisdictions: [...body.allowedJurisdictions] }));
   });
 
-  it('carries the STUN/TURN allowance of every candidate: the core rule, remembered only for frozen lists', async () => {
+  it('signs the route in the ticket: candidates with roles, attempts, and the STUN/TURN allowance of each candidate that has one (the core rule, remembered only for frozen lists)', async () => {
     const de = await answer({ country: 'DE' }, {}, true);
-    if (de?.allowedJurisdictions === undefined) throw new Error('DE is refused');
+    if (de?.allowedJurisdictions === undefined || de.candidates === undefined) throw new Error('DE is refused');
+    const claims = readRouteTicketUnverified(de.ticket);
+    expect(ticketCandidates(claims)).toEqual(de.candidates);
+    expect(claims.attempts).toEqual({ perPrimary: 2, timeoutMs: 1500 });
     const ids = de.candidates.map((c) => c.datacenter);
-    expect(Object.keys(de.iceServers)).toEqual(ids);
-    expect(de.iceServers).toEqual(iceAllowance(manifest, ids, de.allowedJurisdictions));
-    expect(de.iceServers['eu-central']?.flatMap((s) => s.urls)).toEqual(['stun:stun.fra.example.com:3478', 'turn:turn.fra.example.com:3478', 'turns:turn.fra.example.com:5349']);
+    const everyOne = iceAllowance(manifest, ids, de.allowedJurisdictions);
+    expect(claims.ice).toEqual(Object.fromEntries(Object.entries(everyOne).filter(([, servers]) => servers.length > 0)));
+    expect(claims.ice['eu-central']?.flatMap((s) => s.urls)).toEqual(['stun:stun.fra.example.com:3478', 'turn:turn.fra.example.com:3478', 'turns:turn.fra.example.com:5349']);
     // The same frozen fence list gives the same (frozen) lists; a narrowed, unfrozen one is computed afresh and narrows.
-    expect(routeIceAllowance(manifest, ids, de.allowedJurisdictions)['eu-central']).toBe(de.iceServers['eu-central']);
-    expect(routeIceAllowance(manifest, ids, ['IE'])).toEqual(iceAllowance(manifest, ids, ['IE']));
-    expect(routeIceAllowance(manifest, ids, ['IE'])['eu-central']).toEqual([]);
-    expect(JSON.parse(routeResponseJson(de))).toMatchObject({ iceServers: JSON.parse(JSON.stringify(de.iceServers)) as unknown });
+    expect(routeIceAllowance(manifest, ids, de.allowedJurisdictions)['eu-central']).toBe(routeIceAllowance(manifest, ids, de.allowedJurisdictions)['eu-central']);
+    expect(routeIceAllowance(manifest, ids, ['IE'])).toEqual({});
+    expect(routeIceAllowance(manifest, ids, ['DE'])['eu-central']).toEqual(everyOne['eu-central']);
   });
 
   it('property: escapes every string as the schema serializer does', async () => {
     // Quotes, backslashes, control characters, lone surrogates and line separators among ordinary text.
     const text = fc.string({ unit: fc.oneof(fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\ud800', '\udfff', '\u2028', 'é', '😀'), fc.string({ minLength: 1, maxLength: 1 })), maxLength: 12 });
     const base64url = fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/);
-    const body = fc.record({
+    const explained = fc.record({
       zone: fc.option(text, { nil: null }),
       country: text,
-      allowedJurisdictions: fc.option(fc.array(text, { maxLength: 5 }), { nil: undefined }),
-      candidates: fc.array(fc.record({ datacenter: text, role: fc.constantFrom('primary' as const, 'secondary' as const), jurisdiction: text }), { maxLength: 4 }),
-      excluded: fc.option(fc.array(fc.record({ datacenter: text, reason: text }), { maxLength: 4 }), { nil: undefined }),
-      attempts: fc.record({ perPrimary: fc.integer(), timeoutMs: fc.integer({ min: 0 }) }),
       decisionId: text,
       policyVersion: fc.nat(),
+      allowedJurisdictions: fc.array(text, { maxLength: 5 }),
+      candidates: fc.array(fc.record({ datacenter: text, role: fc.constantFrom('primary' as const, 'secondary' as const), jurisdiction: text }), { maxLength: 4 }),
+      excluded: fc.array(fc.record({ datacenter: text, reason: text }), { maxLength: 4 }),
+    });
+    const body = fc.record({
       // The ticket is a compact JWS: three base64url segments.
       ticket: fc.tuple(base64url, base64url, base64url).map((parts) => parts.join('.')),
-      ticketExpiresAt: text,
       // Keys are datacenter ids (the manifest's ID pattern). The schema's record is `patternProperties: {'^.*$'}`,
       // whose serializer would drop a key holding a line terminator; an id never holds one.
       bridges: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), text, { maxKeys: 3 }),
-      iceServers: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), fc.array(fc.record({ urls: fc.array(text, { maxLength: 3 }), jurisdiction: text }), { maxLength: 3 }), { maxKeys: 3 }),
-      receipt: fc.record({ manifestSha256: text, index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text, log: text }, { requiredKeys: ['manifestSha256', 'index', 'recordHash', 'timestamp', 'keyId', 'signature'] }),
+      receipt: fc.record({ index: fc.nat(), recordHash: text, timestamp: fc.nat(), keyId: text, signature: text, log: text }, { requiredKeys: ['index', 'recordHash', 'timestamp', 'keyId', 'signature'] }),
+      // An explained answer has some of these (all, from the broker); the plain one none. Absent is no key at all, not `"zone":undefined`.
+      explained: fc.option(explained.chain((e) => fc.subarray(Object.keys(e)).map((keys) => Object.fromEntries(keys.map((k) => [k, e[k as keyof typeof e]])) as Partial<typeof e>)), { nil: undefined }),
     });
     await fc.assert(
-      // An absent `excluded` or `allowedJurisdictions` (the unexplained answer) is no key at all, not `"excluded":undefined`.
-      fc.asyncProperty(body, async ({ excluded, allowedJurisdictions, ...rest }) => {
-        const b: Body = { ...rest, ...(allowedJurisdictions === undefined ? {} : { allowedJurisdictions }), ...(excluded === undefined ? {} : { excluded }) };
+      fc.asyncProperty(body, async ({ explained: more, ...rest }) => {
+        const b: Body = { ...rest, ...more };
         expect(routeResponseJson(b)).toBe(await bySchema(b));
       }),
       { numRuns: 200 },
@@ -177,12 +181,13 @@ describe('POST /v1/route?explain=true', () => {
   const { call, account, meeting, joinToken, allBridgesUp, route } = brokerApi(() => broker);
 
   interface Answer {
-    candidates: { datacenter: string }[];
+    ticket: string;
+    candidates?: { datacenter: string }[];
     allowedJurisdictions?: string[];
     excluded?: { datacenter: string; reason: string }[];
   }
 
-  it('answers from the hot path without excluded; explains every other datacenter only when asked', async () => {
+  it('answers from the hot path with the route in the ticket alone; explains it, and every other datacenter, only when asked', async () => {
     await allBridgesUp();
     const { apiKey } = await account({ name: 'Acme', homeCountry: 'US', allowedJurisdictions: ['US'] });
     const m = await meeting(apiKey);
@@ -193,13 +198,12 @@ describe('POST /v1/route?explain=true', () => {
     };
     const plain = await ask('');
     const explained = await ask('?explain=true');
-    expect(plain).not.toHaveProperty('excluded');
-    expect(plain).not.toHaveProperty('allowedJurisdictions');
+    expect(Object.keys(plain).sort()).toEqual(['bridges', 'receipt', 'ticket']);
+    expect(Object.keys(await ask('?explain=false')).sort()).toEqual(['bridges', 'receipt', 'ticket']);
     expect(explained.allowedJurisdictions).toEqual(['US']);
-    expect(await ask('?explain=false')).not.toHaveProperty('excluded');
-    expect(explained.candidates).toEqual(plain.candidates);
+    expect(explained.candidates).toEqual(ticketCandidates(readRouteTicketUnverified(plain.ticket)));
     expect(explained.excluded).toContainEqual({ datacenter: 'ca-central', reason: 'ACCOUNT' });
-    const named = [...explained.candidates, ...(explained.excluded ?? [])].map((e) => e.datacenter).sort();
+    const named = [...(explained.candidates ?? []), ...(explained.excluded ?? [])].map((e) => e.datacenter).sort();
     expect(named).toEqual(manifest.datacenters.map((d) => d.id).sort());
   });
 
@@ -213,9 +217,9 @@ describe('POST /v1/route?explain=true', () => {
       expect(res.statusCode, res.body).toBe(200);
       sizes.push(Buffer.byteLength(res.body));
     }
-    // ~2.1 kB for five candidates (the ticket ~1 kB, the receipt ~0.3 kB): it was ~5 kB with the fence list, twice.
-    expect(Math.max(...sizes)).toBeLessThan(2400);
-    expect(Math.abs((sizes[0] ?? 0) - (sizes[1] ?? 0))).toBeLessThan(400);
+    // Under 1 kB for five candidates (the ticket ~0.6 kB, the receipt ~0.3 kB): it was ~2.1 kB with the route said twice and a JSON ticket, ~5 kB with the fence list.
+    expect(Math.max(...sizes)).toBeLessThan(1000);
+    expect(Math.abs((sizes[0] ?? 0) - (sizes[1] ?? 0))).toBeLessThan(150);
   });
 
   it('rejects any other explain value or query parameter with 400 VALIDATION', async () => {

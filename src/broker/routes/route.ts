@@ -6,7 +6,7 @@
 import { Type, type Static } from 'typebox';
 import { GeobridgeError, isGeobridgeError } from '../../core/errors.js';
 import { routeRequestFor } from '../../core/select/meeting-policy.js';
-import { allowedJurisdictions as jurisdictionsAllowed, isRefusal, selectDatacenters, selectRoute } from '../../core/select/select.js';
+import { allowedJurisdictions as jurisdictionsAllowed, isRefusal, selectDatacenters, selectRoute, type Decision } from '../../core/select/select.js';
 import type { BrokerApp } from './broker-app.js';
 import { requireJoinToken } from '../auth.js';
 import { resolveClientAddress } from '../client-ip.js';
@@ -15,7 +15,7 @@ import { recordAudit, type BrokerContext, type RecordSubject, type Recorded } fr
 import type { AuditType } from '../audit/audit-log.js';
 import { newDecisionId } from '../decision-id.js';
 import { toJson } from '../frozen-json.js';
-import { iceAllowanceDigest, iceServersJson, routeIceAllowance } from '../route-ice.js';
+import { routeIceAllowance } from '../route-ice.js';
 import { meetingPolicyOf } from '../route-request.js';
 import { issueRouteTicket } from '../tickets.js';
 import { RouteAnswer } from '../../protocol/route-answer.js';
@@ -34,7 +34,7 @@ const RouteQuery = Type.Object(
     explain: Type.Optional(
       Type.Union([Type.Literal('true'), Type.Literal('false')], {
         description:
-          'true: also list the jurisdictions the participant may use (`allowedJurisdictions`) and every datacenter not offered with its reason (`excluded`), as `geobridge route --json` shows them; the default answer leaves both out (the ticket carries what fixes them, compactly)',
+          'true: also give the decision as `geobridge route --json` shows it (zone, country, candidates, the jurisdictions the participant may use and every datacenter not offered with its reason), with its id and the manifest version; the default answer leaves them out (the ticket signs the route, compactly)',
       }),
     ),
   },
@@ -99,38 +99,37 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       }
       const decisionId = newDecisionId();
       const datacenters = result.candidates.map((c) => c.datacenter);
-      const iceServers = routeIceAllowance(manifest, datacenters, result.allowedJurisdictions);
+      const secondary = result.candidates.findIndex((c) => c.role !== 'primary');
       const ticket = await issueRouteTicket(ctx.keys, {
         issuer: ctx.config.issuer,
         participant: claims.sub,
         meeting: meeting.id,
         candidates: datacenters,
         candidateJurisdictions: result.candidates.map((c) => c.jurisdiction),
+        // The decider lists primaries first.
+        primaries: secondary < 0 ? result.candidates.length : secondary,
+        attempts: result.attempts,
         decision: decisionId,
         country,
         name: claims.name,
         manifest: sha256,
         policy,
-        ice: iceAllowanceDigest(iceServers),
+        ice: routeIceAllowance(manifest, datacenters, result.allowedJurisdictions),
         expiresInSeconds: ctx.config.routeTicketSeconds,
       });
       // Durable before the answer leaves: every route a client holds is in the audit log.
       const decision = await record('route.decision', { decisionId, candidates: result.candidates, manifestSha256: sha256 });
       ctx.metrics.decisions.inc({ zone: result.zone ?? 'none', role: result.candidates[0]?.role ?? 'none' });
       ctx.metrics.routeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      // The fence list (~250 codes for most countries) goes out only when asked: the ticket names what fixes it.
-      const { allowedJurisdictions, ...route } = result;
-      return {
-        ...route,
-        ...(explain ? { allowedJurisdictions } : {}),
-        decisionId,
-        policyVersion: version,
+      const answer = {
         ticket: ticket.token,
-        ticketExpiresAt: new Date(ticket.claims.exp * 1000).toISOString(),
         bridges: ctx.registry.endpoints(ticket.claims.candidates, ctx.monotonicMs()),
-        iceServers,
-        receipt: { manifestSha256: sha256, ...signInclusionPromise(ctx.logKey, decision.record.seq - 1, decision.record.hash, { decisionId, manifestSha256: sha256, country, candidates: result.candidates }, ctx.now().getTime(), decision.log) },
+        receipt: signInclusionPromise(ctx.logKey, decision.record.seq - 1, decision.record.hash, { decisionId, manifestSha256: sha256, country, candidates: result.candidates }, ctx.now().getTime(), decision.log),
       };
+      if (!explain) return answer;
+      // The fence list is ~250 codes for most countries: it goes out only when asked.
+      const { zone, allowedJurisdictions, candidates } = result;
+      return { ...answer, zone, country, decisionId, policyVersion: version, allowedJurisdictions, candidates, ...('excluded' in result ? { excluded: (result as Decision).excluded } : {}) };
     },
   );
 }
@@ -154,38 +153,37 @@ async function recordInFence(ctx: BrokerContext, type: AuditType, data: Readonly
 
 /**
  * The 200 body, byte for byte as Fastify's serializer of `RouteAnswer`
- * writes it (route.test.ts holds the two to the same bytes): the schema's
- * fields in its order, strings through JSON.stringify, numbers as they are
- * (integers: the manifest parser and the store see to it). An explained
- * answer's fence list is ~250 codes and the same frozen list for every
- * participant of a country, so its JSON comes from the cache (frozen-json.ts).
+ * writes it (route.test.ts holds the two to the same bytes): the required
+ * fields in the schema's order, then the optional ones present (an explained
+ * answer's); strings through JSON.stringify, numbers as they are (integers:
+ * the store and the clock see to it). An explained answer's fence list is
+ * ~250 codes and the same frozen list for every participant of a country, so
+ * its JSON comes from the cache (frozen-json.ts).
  */
 export function routeResponseJson(body: Static<typeof RouteAnswer>): string {
-  let candidates = '';
-  for (const c of body.candidates) candidates += `${candidates === '' ? '' : ','}{"datacenter":${JSON.stringify(c.datacenter)},"role":${JSON.stringify(c.role)},"jurisdiction":${JSON.stringify(c.jurisdiction)}}`;
-  // Only an explained answer (?explain=true) has `allowedJurisdictions` and `excluded`. The schema serializer leaves
-  // an absent optional key out and writes a present one after the required ones, whatever its place in the schema: so last.
-  const allowed = body.allowedJurisdictions ? `,"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'}` : '';
-  let excluded = '';
-  if (body.excluded) {
-    let list = '';
-    for (const e of body.excluded) list += `${list === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
-    excluded = `,"excluded":[${list}]`;
-  }
   let bridges = '';
   for (const [id, url] of Object.entries(body.bridges)) bridges += `${bridges === '' ? '' : ','}${JSON.stringify(id)}:${JSON.stringify(url)}`;
   const r = body.receipt;
-  let iceServers = '';
-  for (const [id, servers] of Object.entries(body.iceServers)) iceServers += `${iceServers === '' ? '' : ','}${JSON.stringify(id)}:${iceServersJson(servers)}`;
-  return (
-    `{"zone":${body.zone === null ? 'null' : JSON.stringify(body.zone)},"country":${JSON.stringify(body.country)},` +
-    `"candidates":[${candidates}],` +
-    `"attempts":{"perPrimary":${body.attempts.perPrimary},"timeoutMs":${body.attempts.timeoutMs}},` +
-    // A compact JWS is base64url and dots, which JSON never escapes: the ticket goes in without a scan.
-    `"decisionId":${JSON.stringify(body.decisionId)},"policyVersion":${body.policyVersion},"ticket":"${body.ticket}",` +
-    `"ticketExpiresAt":${JSON.stringify(body.ticketExpiresAt)},"bridges":{${bridges}},"iceServers":{${iceServers}},` +
-    `"receipt":{"manifestSha256":${JSON.stringify(r.manifestSha256)},"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}${r.log === undefined ? '' : `,"log":${JSON.stringify(r.log)}`}}${allowed}${excluded}}`
-  );
+  // A compact JWS is base64url and dots, which JSON never escapes: the ticket goes in without a scan.
+  let json =
+    `{"ticket":"${body.ticket}","bridges":{${bridges}},` +
+    `"receipt":{"index":${r.index},"recordHash":${JSON.stringify(r.recordHash)},"timestamp":${r.timestamp},"keyId":${JSON.stringify(r.keyId)},"signature":${JSON.stringify(r.signature)}${r.log === undefined ? '' : `,"log":${JSON.stringify(r.log)}`}}`;
+  if (body.zone !== undefined) json += `,"zone":${body.zone === null ? 'null' : JSON.stringify(body.zone)}`;
+  if (body.country !== undefined) json += `,"country":${JSON.stringify(body.country)}`;
+  if (body.decisionId !== undefined) json += `,"decisionId":${JSON.stringify(body.decisionId)}`;
+  if (body.policyVersion !== undefined) json += `,"policyVersion":${body.policyVersion}`;
+  if (body.allowedJurisdictions !== undefined) json += `,"allowedJurisdictions":${toJson(body.allowedJurisdictions) ?? '[]'}`;
+  if (body.candidates !== undefined) {
+    let list = '';
+    for (const c of body.candidates) list += `${list === '' ? '' : ','}{"datacenter":${JSON.stringify(c.datacenter)},"role":${JSON.stringify(c.role)},"jurisdiction":${JSON.stringify(c.jurisdiction)}}`;
+    json += `,"candidates":[${list}]`;
+  }
+  if (body.excluded !== undefined) {
+    let list = '';
+    for (const e of body.excluded) list += `${list === '' ? '' : ','}{"datacenter":${JSON.stringify(e.datacenter)},"reason":${JSON.stringify(e.reason)}}`;
+    json += `,"excluded":[${list}]`;
+  }
+  return `${json}}`;
 }
 
 /** The participant's country: from the connection's address through GeoIP; a named country only in --dev. */

@@ -59,7 +59,7 @@ const routeArb: fc.Arbitrary<RouteSpec> = fc
       decision: 'dec',
       country: 'DE',
       exp: r.expInS, // seconds from delivery: made absolute when the route is delivered
-      ice: '',
+      ice: {},
     };
     return { decision, ticket, verified: r.verified };
   });

@@ -26,7 +26,7 @@ function ticket(d: Decision, overrides: Partial<RouteTicket> = {}): RouteTicket 
     decision: 'dec_1',
     country: 'DE',
     exp: T0 / 1000 + 120,
-    ice: '',
+    ice: {},
     ...overrides,
   };
 }

@@ -5,6 +5,7 @@
  * that expects an answer carries a fresh one, and an answer whose id is no
  * longer current is ignored.
  */
+import type { IceAllowance } from '../ice/allowed.js';
 import type { AttemptPolicy, Candidate, Route } from '../select/select.js';
 import type { RandomSource, RetryPolicy } from './retry.js';
 
@@ -27,8 +28,8 @@ export interface RouteTicket {
   readonly country: string;
   /** Expiry, in seconds since the epoch (a JWT NumericDate, RFC 7519 §4.1.4). */
   readonly exp: number;
-  /** Base64url SHA-256 of the route answer's `iceServers` JSON: the allowance the ticket signs (src/sdk/ice-servers.ts). */
-  readonly ice: string;
+  /** The STUN/TURN servers the participant may accept from each candidate's bridge (none for a datacenter not listed): the allowance the ticket signs (src/sdk/ice-servers.ts). */
+  readonly ice: IceAllowance;
 }
 
 /** What the machine needs of a route answer's decision (the default answer leaves `allowedJurisdictions` out). */
