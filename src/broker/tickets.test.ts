@@ -83,9 +83,10 @@ describe('route tickets', () => {
       manifest: WORLD_SHA256,
       policy: { hostCountry: 'DE' },
       ice: ticketInput.ice,
+      primaries: 1,
+      attempts: { perPrimary: 2, timeoutMs: 1500 },
       iat,
       exp: iat + 120,
-      jti: claims.jti,
     });
     for (const keys of [ring, ring.jwks(), createLocalJWKSet({ keys: ring.jwks().keys.map((k) => ({ ...k })) })]) {
       expect(await verifyRouteTicket(keys, token, { now: T0, datacenter: 'eu-ams', jurisdiction: fence('NL'), issuer: 'https://broker.example' })).toEqual(claims);

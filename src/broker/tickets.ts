@@ -15,7 +15,6 @@
  *   streams of a meeting from another (a cascade hop);
  * - invite (invite.ts, issued by invites.ts).
  */
-import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
@@ -133,7 +132,6 @@ export async function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): 
       sub: input.participant,
       iat,
       exp: iat + lifetime,
-      jti: randomUUID(),
       meeting: input.meeting,
       candidates: input.candidates,
       candidateJurisdictions: input.candidateJurisdictions,

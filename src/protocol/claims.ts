@@ -10,11 +10,15 @@ import type { DeclaredIceServer } from '../core/manifest/types.js';
 import type { AttemptPolicy } from '../core/select/select.js';
 
 /** Registered claims every broker token carries. */
-export interface BaseClaims {
+export interface RegisteredClaims {
   /** The subject: a participant id (a datacenter id for control messages, a meeting id for invites). */
   readonly sub: string;
   readonly iat: number;
   readonly exp: number;
+}
+
+/** The registered claims of the broker's JWTs: a token id too. */
+export interface BaseClaims extends RegisteredClaims {
   readonly jti: string;
 }
 
@@ -118,9 +122,14 @@ export class ClaimReader {
     };
   }
 
+  /** `sub`, `iat` and `exp`. */
+  registered(): RegisteredClaims {
+    return { sub: this.text('sub'), iat: this.integer('iat'), exp: this.integer('exp') };
+  }
+
   /** `sub`, `iat`, `exp` and `jti`. */
   base(): BaseClaims {
-    return { sub: this.text('sub'), iat: this.integer('iat'), exp: this.integer('exp'), jti: this.text('jti') };
+    return { ...this.registered(), jti: this.text('jti') };
   }
 
   #listOf(name: string, v: unknown, pattern?: RegExp): readonly string[] | undefined {
@@ -140,6 +149,9 @@ function isPositiveInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
 
+/** A plain object, as JSON or a decoded ticket gives them: not an array, a Map or bytes. */
 function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (typeof v !== 'object' || v === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(v);
+  return prototype === Object.prototype || prototype === null;
 }

@@ -90,14 +90,15 @@ export type CborJwsCheck = { readonly ok: true; readonly claims: CborMap; readon
 /** Options of `checkCborJws`: as `checkJwt`'s, without an audience (the `typ` names the kind). */
 export type CheckCborJwsOptions = Omit<CheckJwtOptions, 'audience'>;
 
-/** The CWT keys (RFC 8392 §3.1) that `checkCborJws` reads: issuer, subject, expiry, issued-at, token id. */
-export const CWT = { iss: 1, sub: 2, exp: 4, iat: 6, cti: 7 } as const;
+/** The CWT keys (RFC 8392 §3.1) that `checkCborJws` reads: issuer, subject, expiry, issued-at. */
+export const CWT = { iss: 1, sub: 2, exp: 4, iat: 6 } as const;
 
 /**
  * Verifies a compact JWS signed with EdDSA whose payload is one deterministic
- * CBOR map (cbor.ts) holding `sub`, `exp`, `iat` and `cti` under their CWT
- * keys, as `checkJwt` checks a JWT: `typ`, expiry with the same tolerance,
- * issuer when given. Never throws.
+ * CBOR map (cbor.ts) holding `sub`, `exp` and `iat` under their CWT keys,
+ * as `checkJwt` checks a JWT: `typ`, expiry with the same tolerance, issuer
+ * when given. No token id: such tokens are not used once (a route ticket is
+ * shown to every bridge it names). Never throws.
  */
 export async function checkCborJws(token: string, keys: TokenKeys, options: CheckCborJwsOptions): Promise<CborJwsCheck> {
   if (!isCanonicalCompactJws(token)) return { ok: false, reason: 'invalid', detail: 'not a compact JWS in canonical base64url', cause: undefined };
@@ -120,8 +121,8 @@ export async function checkCborJws(token: string, keys: TokenKeys, options: Chec
   const map = claims as CborMap;
   const exp = map.get(CWT.exp);
   const iat = map.get(CWT.iat);
-  const missing = (['sub', 'exp', 'iat', 'cti'] as const).filter((name) => !map.has(CWT[name]));
-  if (missing.length > 0) return invalid(`missing required claim(s) ${missing.map((name) => (name === 'cti' ? 'jti (cti)' : name)).join(', ')}`);
+  const missing = (['sub', 'exp', 'iat'] as const).filter((name) => !map.has(CWT[name]));
+  if (missing.length > 0) return invalid(`missing required claim(s) ${missing.join(', ')}`);
   if (typeof exp !== 'number' || typeof iat !== 'number') return invalid('claims exp and iat must be integers');
   // As jose's jwtVerify: expired once exp is at or before now, less the tolerance.
   if (exp <= Math.floor(options.now.getTime() / 1000) - CLOCK_TOLERANCE_SECONDS) return { ok: false, reason: 'expired', detail: '"exp" claim timestamp check failed', cause: undefined };

@@ -17,7 +17,7 @@ import type { Manifest } from '../core/manifest/types.js';
 import { routeRequestFor, type MeetingPolicy } from '../core/select/meeting-policy.js';
 import { allowedJurisdictions, type AttemptPolicy, type Candidate } from '../core/select/select.js';
 import { decodeCbor, encodeCbor, type CborMap, type CborValue } from './cbor.js';
-import { ClaimReader, COUNTRY, type BaseClaims, type ClaimsResult } from './claims.js';
+import { ClaimReader, COUNTRY, type ClaimsResult, type RegisteredClaims } from './claims.js';
 import { checkCborJws, CWT, keyRevoked, keysUnavailable, type TokenKeys } from './jwt.js';
 
 /** Audience of route tickets: bridges (and clients reading them). The `typ` says it on the wire; the claims keep the name. */
@@ -28,14 +28,14 @@ export const ROUTE_TICKET_TYPE = 'gb-route+cbor';
 /** The CBOR key of each claim: CWT's registered ones (RFC 8392), then the ticket's own. */
 const KEY = { ...CWT, meeting: 8, decision: 9, candidates: 10, country: 11, name: 12, manifest: 13, policy: 14, ice: 15, primaries: 16, attempts: 17 } as const;
 const KNOWN_KEYS: ReadonlySet<number | string> = new Set(Object.values(KEY));
-/** The prefix of each id claim sent as its UUID's 16 bytes (`ptc_…`, `mtg_…`, `dec_…`; the token id is a bare UUID). */
-const ID_PREFIX = { sub: 'ptc_', meeting: 'mtg_', decision: 'dec_', jti: '' } as const;
+/** The prefix of each id claim sent as its UUID's 16 bytes (`ptc_…`, `mtg_…`, `dec_…`). */
+const ID_PREFIX = { sub: 'ptc_', meeting: 'mtg_', decision: 'dec_' } as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Claims of a route ticket: what the client's connection machine reads (`RouteTicket`), and what the bridges need besides. */
-export interface RouteTicketClaims extends RouteTicket, BaseClaims {
+export interface RouteTicketClaims extends RouteTicket, RegisteredClaims {
   /** The broker that decided (its URL). */
   readonly iss: string;
   readonly aud: typeof ROUTE_TICKET_AUDIENCE;
@@ -81,7 +81,6 @@ export function encodeRouteTicketClaims(claims: Omit<RouteTicketClaims, 'aud'>):
       [KEY.sub, encodeId(claims.sub, ID_PREFIX.sub)],
       [KEY.exp, claims.exp],
       [KEY.iat, claims.iat],
-      [KEY.cti, encodeId(claims.jti, ID_PREFIX.jti)],
       [KEY.meeting, encodeId(claims.meeting, ID_PREFIX.meeting)],
       [KEY.decision, encodeId(claims.decision, ID_PREFIX.decision)],
       [KEY.candidates, claims.candidates.map((datacenter, i) => [datacenter, claims.candidateJurisdictions[i] ?? ''])],
@@ -114,7 +113,6 @@ export function routeTicketPayload(map: CborMap): Readonly<Record<string, unknow
     sub: decodeId(at(KEY.sub), ID_PREFIX.sub),
     exp: at(KEY.exp),
     iat: at(KEY.iat),
-    jti: decodeId(at(KEY.cti), ID_PREFIX.jti),
     meeting: decodeId(at(KEY.meeting), ID_PREFIX.meeting),
     decision: decodeId(at(KEY.decision), ID_PREFIX.decision),
     candidates: list?.map((p) => p[0]),
@@ -162,7 +160,7 @@ function allowanceOf(value: unknown): unknown {
           return server ? { urls: server[0], jurisdiction: server[1] } : s;
         }) : servers,
   ]);
-  return entries.every(([datacenter]) => typeof datacenter === 'string') ? Object.fromEntries(entries) : value;
+  return entries.every(([datacenter]) => typeof datacenter === 'string') ? Object.fromEntries(entries) : null;
 }
 
 /** A CBOR array of two, or undefined. */
@@ -208,7 +206,7 @@ export function parseRouteTicket(payload: Readonly<Record<string, unknown>>): Cl
   if (candidateJurisdictions.length !== candidates.length) r.problems.push(`claim 'candidateJurisdictions' must have one jurisdiction per candidate`);
   return r.result({
     iss: r.text('iss'),
-    ...r.base(),
+    ...r.registered(),
     aud: ROUTE_TICKET_AUDIENCE,
     meeting: r.text('meeting'),
     candidates,

@@ -6,15 +6,16 @@
  * with the broker's key ring, so these tests fix the contract itself.
  */
 import { CompactSign, SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GeobridgeError, isGeobridgeError } from '../core/errors.js';
 import { CONTROL_AUDIENCE, CONTROL_TYPE, verifyControlMessage } from './control-message.js';
 import { IDENTITY_AUDIENCE, IDENTITY_TYPE, verifyIdentityAssertion } from './identity-assertion.js';
 import { INVITE_AUDIENCE, INVITE_TYPE, verifyInvite } from './invite.js';
 import { JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_TYPE, verifyJoinToken } from './join-token.js';
-import type { JwksDocument } from './jwt.js';
+import { CWT, type JwksDocument } from './jwt.js';
 import { RELAY_TICKET_AUDIENCE, RELAY_TICKET_TYPE, verifyRelayTicket } from './relay-ticket.js';
-import { decodeCbor, encodeCbor, type CborMap } from './cbor.js';
+import { decodeCbor, encodeCbor, type CborMap, type CborValue } from './cbor.js';
 import { encodeRouteTicketClaims, ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, verifyRouteTicket, type RouteTicketClaims } from './route-ticket.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');
@@ -37,12 +38,14 @@ interface Kind {
   readonly malformed: { readonly claims: JWTPayload; readonly names: string };
   /** The payload's bytes when they are not the claims' JSON (route tickets: CBOR, whose `typ` alone names the kind, so no audience). */
   readonly encode?: (payload: JWTPayload) => Uint8Array;
+  /** A registered claim the kind requires (default `jti`; route tickets have none). */
+  readonly required?: string;
 }
 
-/** A route ticket's CBOR for these named claims, as the broker writes it; a claim left out is left out of the map. */
+/** A route ticket's CBOR for these named claims, as the broker writes it; a registered claim left out is left out of the map. */
 function routeTicketCbor(payload: JWTPayload): Uint8Array {
-  const map = new Map(decodeCbor(encodeRouteTicketClaims({ jti: 'none', ...payload } as unknown as RouteTicketClaims)) as CborMap);
-  if (payload.jti === undefined) map.delete(7);
+  const map = new Map(decodeCbor(encodeRouteTicketClaims({ sub: 'none', iat: 0, exp: 0, ...payload } as unknown as RouteTicketClaims)) as CborMap);
+  for (const [name, key] of Object.entries(CWT)) if (payload[name] === undefined) map.delete(key);
   return encodeCbor(map);
 }
 
@@ -71,14 +74,17 @@ const KINDS: readonly Kind[] = [
       name: 'Ada Lovelace',
       manifest: 'a'.repeat(64),
       policy: { hostCountry: 'DE', accountJurisdictions: ['DE', 'NL'] },
-      ice: `${'b'.repeat(42)}Y`,
+      ice: { 'eu-fra': [{ urls: ['turn:turn.fra.example:3478'], jurisdiction: 'DE' }] },
+      primaries: 1,
+      attempts: { perPrimary: 2, timeoutMs: 1500 },
     },
     verify: (keys, token, now) => verifyRouteTicket(keys, token, { now }),
-    verified: (payload) => payload,
+    verified: ({ jti: _, ...claims }) => claims,
     invalid: 'TICKET_INVALID',
     expired: 'TICKET_EXPIRED',
     malformed: { claims: { candidateJurisdictions: ['DE', 'nl'] }, names: "'candidateJurisdictions'" },
     encode: routeTicketCbor,
+    required: 'sub',
   },
   {
     name: 'join token',
@@ -220,11 +226,11 @@ describe.each(KINDS)('$name', (kind) => {
   });
 
   it('refuses a token missing a registered claim, naming it', async () => {
-    const withoutJti: JWTPayload = { ...good };
-    delete withoutJti.jti;
-    const error = await refusal(verifyAt(await sign(withoutJti, kind.type, signingKey, kind)));
+    const required = kind.required ?? 'jti';
+    const without: JWTPayload = Object.fromEntries(Object.entries(good).filter(([name]) => name !== required));
+    const error = await refusal(verifyAt(await sign(without, kind.type, signingKey, kind)));
     expect(error.code).toBe(kind.invalid);
-    expect(error.message).toContain('jti');
+    expect(error.message).toContain(required);
   });
 });
 
@@ -244,6 +250,40 @@ describe('route ticket claims', () => {
     map.set(99, 'narrower');
     const extra = await refusal(verifyRouteTicket(keys, await new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey), { now: T0 }));
     expect([extra.code, extra.message]).toEqual(['TICKET_INVALID', expect.stringContaining('unknown claim key(s) 99') as unknown]);
+  });
+
+  it('signs the STUN/TURN allowance, and refuses one that is not datacenter → servers with URLs; a `__proto__` datacenter stays a key', async () => {
+    const signed = (map: CborMap): Promise<string> => new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey);
+    const map = new Map(decodeCbor(routeTicketCbor(base)) as CborMap);
+    for (const ice of ['turn:x', [], new Map([['eu-fra', []]]), new Map([['eu-fra', [[[], 'DE']]]]), new Map([['eu-fra', [[['turn:x'], 'DE', 'extra']]]]), new Map([[7, [[['turn:x'], 'DE']]]])] as CborValue[]) {
+      map.set(15, ice);
+      const refused = await refusal(verifyRouteTicket(keys, await signed(map), { now: T0 }));
+      expect([refused.code, refused.message]).toEqual(['TICKET_INVALID', expect.stringContaining("claim 'ice'") as unknown]);
+    }
+    map.set(15, new Map([['__proto__', [[['turn:a.example:3478'], 'DE']]]]));
+    const claims = await verifyRouteTicket(keys, await signed(map), { now: T0 });
+    expect(Object.getPrototypeOf(claims.ice)).toBe(Object.prototype);
+    expect(Object.hasOwn(claims.ice, '__proto__')).toBe(true);
+  });
+
+  it('fuzzed: any CBOR payload, or a genuine one with any claim replaced, verifies or is TICKET_INVALID; nothing else is thrown', async () => {
+    const genuine = new Map(decodeCbor(routeTicketCbor(base)) as CborMap);
+    const leaf = fc.oneof(fc.integer(), fc.boolean(), fc.string({ maxLength: 8 }), fc.uint8Array({ maxLength: 33 }));
+    const value: fc.Arbitrary<CborValue> = fc.letrec<{ v: CborValue }>((tie) => ({
+      v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 3 }), fc.array(fc.tuple(fc.oneof(fc.integer({ min: -2, max: 20 }), fc.string({ maxLength: 4 })), tie('v')), { maxLength: 4 }).map((e) => new Map(e))),
+    })).v;
+    const payload = fc.oneof(value, fc.tuple(fc.integer({ min: 1, max: 18 }), value).map(([key, v]) => new Map(genuine).set(key, v)));
+    await fc.assert(
+      fc.asyncProperty(payload, async (p) => {
+        const token = await new CompactSign(encodeCbor(p)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey);
+        try {
+          await verifyRouteTicket(keys, token, { now: T0 });
+        } catch (error) {
+          expect(isGeobridgeError(error) && ['TICKET_INVALID', 'TICKET_EXPIRED'].includes(error.code), String(error)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('carries a cascaded meeting’s policy, and refuses a cascade claim that is not plainly true', async () => {

@@ -238,7 +238,6 @@ const UNVERIFIED: RouteTicketClaims = {
   sub: '',
   iat: 0,
   exp: 0,
-  jti: '',
   meeting: '',
   candidates: [],
   candidateJurisdictions: [],
