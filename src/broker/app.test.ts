@@ -13,6 +13,7 @@ import { admin, brokerApi } from './broker-api.fixture.js';
 import { ADMIN_TOKEN, startTestBroker, type TestBroker } from './test-broker.fixture.js';
 import { verifyRouteTicket } from '../protocol/route-ticket.js';
 import { issueJoinToken } from './tickets.js';
+import { decided } from './route-answer.fixture.js';
 
 let broker: TestBroker;
 
@@ -51,7 +52,7 @@ describe('route decisions', () => {
     const { token, participant } = await joinToken(apiKey, m);
     const res = await route(token);
     expect(res.statusCode, res.body).toBe(200);
-    const body = res.json<{ country: string; candidates: { datacenter: string; jurisdiction: string }[]; ticket: string; decisionId: string }>();
+    const body = decided(res.json<{ ticket: string }>());
     expect(body.country).toBe('US');
     expect(body.candidates.map((c) => c.jurisdiction)).not.toContain('CN');
     const claims = await verifyRouteTicket(broker.ctx.keys, body.ticket, { now: broker.ctx.now(), datacenter: body.candidates[0]?.datacenter ?? '', jurisdiction: { code: 'US', manifests: broker.ctx.policy.manifestBySha256 } });
@@ -64,20 +65,20 @@ describe('route decisions', () => {
     await allBridgesUp();
     const { apiKey } = await account();
     const { token } = await joinToken(apiKey, await meeting(apiKey));
-    const body = (await route(token)).json<{ decisionId: string; country: string; candidates: { datacenter: string; jurisdiction: string }[]; receipt: InclusionPromise & { manifestSha256: string } }>();
+    const body = decided((await route(token)).json<{ ticket: string; receipt: InclusionPromise }>());
     const { receipt } = body;
-    const decided = { decisionId: body.decisionId, manifestSha256: receipt.manifestSha256, country: body.country, candidates: body.candidates };
-    expect(checkInclusionPromise(receipt, decided, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toBeUndefined();
-    expect(receipt.manifestSha256).toBe(broker.ctx.policy.current.sha256);
+    const decision = { decisionId: body.decisionId, manifestSha256: body.manifestSha256, country: body.country, candidates: body.candidates };
+    expect(checkInclusionPromise(receipt, decision, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toBeUndefined();
+    expect(body.manifestSha256).toBe(broker.ctx.policy.current.sha256);
     const [record] = await broker.ctx.audit.read({ from: receipt.index + 1, to: receipt.index + 1 });
     expect(record).toMatchObject({ type: 'route.decision', hash: receipt.recordHash, data: { decisionId: body.decisionId } });
     // A promise over another index or hash, for another decision or route, or from another log, is not this one.
-    expect(checkInclusionPromise({ ...receipt, index: receipt.index + 1 }, decided, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
-    expect(checkInclusionPromise(receipt, { ...decided, decisionId: 'dec_other' }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
-    expect(checkInclusionPromise(receipt, { ...decided, country: 'CN' }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
-    expect(checkInclusionPromise(receipt, { ...decided, candidates: [...decided.candidates].reverse() }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise({ ...receipt, index: receipt.index + 1 }, decision, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(receipt, { ...decision, decisionId: 'dec_other' }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(receipt, { ...decision, country: 'CN' }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
+    expect(checkInclusionPromise(receipt, { ...decision, candidates: [...decision.candidates].reverse() }, broker.ctx.logKey.publicKey, broker.ctx.logKey.keyId)).toMatch(/does not verify/);
     const other = await ephemeralLogKey();
-    expect(checkInclusionPromise(receipt, decided, other.publicKey, other.keyId)).toMatch(/not the log key/);
+    expect(checkInclusionPromise(receipt, decision, other.publicKey, other.keyId)).toMatch(/not the log key/);
     // The next signed head covers it, and the log proves it there.
     const sth = await broker.ctx.treeHeads.refresh();
     const proof = (await call({ method: 'GET', url: `/v1/log/proof?index=${String(receipt.index)}` })).json<{ proof: string[] }>();
@@ -116,11 +117,11 @@ describe('route decisions', () => {
     expect((await claim('us-west', m)).won).toBe(true);
     const first = await route((await joinToken(apiKey, m)).token);
     // The meeting's datacenter first; the participant's own ranked candidates behind it, for when it vanishes.
-    expect(first.json<{ candidates: { datacenter: string }[] }>().candidates.map((c) => c.datacenter)).toEqual(['us-west', 'us-east', 'ca-central', 'eu-west', 'uk-south']);
+    expect(decided(first.json<{ ticket: string }>()).candidates.map((c) => c.datacenter)).toEqual(['us-west', 'us-east', 'ca-central', 'eu-west', 'uk-south']);
     broker.advance(6000);
     await allBridgesUp(['us-west']);
     const second = await route((await joinToken(apiKey, m)).token);
-    expect(second.json<{ candidates: { datacenter: string }[] }>().candidates[0]?.datacenter).not.toBe('us-west');
+    expect(decided(second.json<{ ticket: string }>()).candidates[0]?.datacenter).not.toBe('us-west');
     const moved = await claim('us-east', m);
     expect(moved).toEqual({ won: true, datacenter: 'us-east', epoch: 2 });
     expect((await broker.ctx.audit.read()).map((r) => r.type)).toContain('placement.rehomed');
@@ -147,14 +148,14 @@ zones:
     const m = await meeting(apiKey);
     const token = (await joinToken(apiKey, m)).token;
     const untrusted = await call({ method: 'POST', url: '/v1/route', remoteAddress: '8.8.8.8', headers: { authorization: `Bearer ${token}`, 'x-forwarded-for': '217.160.0.1' }, payload: {} });
-    expect(untrusted.json<{ country: string }>().country).toBe('US');
+    expect(decided(untrusted.json<{ ticket: string }>()).country).toBe('US');
     await broker.close();
     broker = await startTestBroker({ config: { trustedProxies: ['10.0.0.0/8'] } });
     await allBridgesUp();
     const second = await account();
     const token2 = (await joinToken(second.apiKey, await meeting(second.apiKey))).token;
     const trusted = await call({ method: 'POST', url: '/v1/route', remoteAddress: '10.1.2.3', headers: { authorization: `Bearer ${token2}`, 'x-forwarded-for': '217.160.0.1' }, payload: {} });
-    expect(trusted.json<{ country: string }>().country).toBe('DE');
+    expect(decided(trusted.json<{ ticket: string }>()).country).toBe('DE');
   });
 
   it('lets a request name its country only in dev mode', async () => {
@@ -336,10 +337,10 @@ describe('bridges', () => {
     broker = await startTestBroker({ shedAt: 0.9 });
     await allBridgesUp();
     const { apiKey } = await account();
-    const routed = async (): Promise<{ datacenter: string; jurisdiction: string }[]> => {
+    const routed = async (): Promise<readonly { datacenter: string; jurisdiction: string }[]> => {
       const res = await route((await joinToken(apiKey, await meeting(apiKey))).token);
       expect(res.statusCode, res.body).toBe(200);
-      return res.json<{ candidates: { datacenter: string; jurisdiction: string }[] }>().candidates;
+      return decided(res.json<{ ticket: string }>()).candidates;
     };
     const before = await routed();
     const busy = before[0]?.datacenter ?? '';
@@ -407,7 +408,7 @@ describe('bridges', () => {
     const { apiKey } = await account();
     const m = await meeting(apiKey);
     const { token, participant } = await joinToken(apiKey, m);
-    const { ticket, decisionId } = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    const { ticket, decisionId } = decided((await route(token)).json<{ ticket: string }>());
     await claim('ca-central', m);
     const report = (dc: string, outcome: 'admitted' | 'left'): Promise<LightMyRequestResponse> => admission(dc, { participant, meeting: m, outcome, ...(outcome === 'admitted' ? { ticket } : { session: decisionId }) });
     expect((await report('ca-central', 'admitted')).statusCode).toBe(200);

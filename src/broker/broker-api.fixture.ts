@@ -10,6 +10,7 @@ import { compilePolicy } from '../core/policy/compile.js';
 import { ADMIN_TOKEN, type TestBroker } from './test-broker.fixture.js';
 import { meetingPolicyOf } from './route-request.js';
 import { issueRouteTicket } from './tickets.js';
+import { decided } from './route-answer.fixture.js';
 
 /** The admin token as a header. */
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -103,7 +104,7 @@ export function brokerApi(current: () => TestBroker) {
     const { token, participant } = await joinToken(apiKey, m);
     const res = await route(token, ip, extra);
     expect(res.statusCode, res.body).toBe(200);
-    const { ticket, decisionId, candidates } = res.json<{ ticket: string; decisionId: string; candidates: { datacenter: string }[] }>();
+    const { ticket, decisionId, candidates } = decided(res.json<{ ticket: string }>());
     const datacenter = candidates[0]?.datacenter ?? '';
     const claimed = await claimWith(datacenter, m, ticket);
     expect(claimed.statusCode, claimed.body).toBe(200);

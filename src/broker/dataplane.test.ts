@@ -13,6 +13,7 @@ import { catchUpBridge } from './recheck.js';
 import { startTestBroker, type TestBroker } from './test-broker.fixture.js';
 import { verifyControlMessage } from '../protocol/control-message.js';
 import { readRouteTicketUnverified, verifyRouteTicket } from '../protocol/route-ticket.js';
+import { decided } from './route-answer.fixture.js';
 
 let broker: TestBroker;
 
@@ -123,13 +124,13 @@ describe('membership is exact', () => {
     const { apiKey } = await account();
     const m = await meeting(apiKey);
     const { token, participant } = await joinToken(apiKey, m);
-    const first = (await route(token)).json<{ ticket: string; decisionId: string }>();
+    const first = decided((await route(token)).json<{ ticket: string }>());
     await claimWith('us-east', m, first.ticket);
     await admission('us-east', { participant, meeting: m, outcome: 'admitted', ticket: first.ticket });
     // us-east dies; the same join token routes again and is admitted at us-west.
     broker.advance(6000);
     await allBridgesUp(['us-east']);
-    const second = (await route(token)).json<{ ticket: string; decisionId: string; candidates: { datacenter: string }[] }>();
+    const second = decided((await route(token)).json<{ ticket: string }>());
     const elsewhere = second.candidates[0]?.datacenter ?? '';
     expect(elsewhere).not.toBe('us-east');
     expect((await claimWith(elsewhere, m, second.ticket)).json()).toMatchObject({ won: true });

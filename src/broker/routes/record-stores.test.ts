@@ -10,6 +10,7 @@ import { hashLeaf, verifyInclusion } from '../../translog/index.js';
 import { leafEntry } from '../audit/audit-log.js';
 import { admin, brokerApi } from '../broker-api.fixture.js';
 import { startTestBroker, type TestBroker } from '../test-broker.fixture.js';
+import { decided as decidedRoute } from '../route-answer.fixture.js';
 
 const world = readFileSync(new URL('../../../examples/world.yaml', import.meta.url), 'utf8');
 // EEA participants may only be recorded in eu (DE); China's only in cn; the rest go to the nearest they may use.
@@ -39,7 +40,6 @@ async function records(name: string | undefined): Promise<AuditRecord[]> {
   return log.read();
 }
 
-type Receipt = InclusionPromise & { manifestSha256: string };
 
 describe('records about participants under record stores', () => {
   it('go to the store inside their fences: route decisions and admissions of DE and FR to eu, US to us, CN to cn; none to the broker’s own log', async () => {
@@ -82,9 +82,9 @@ describe('records about participants under record stores', () => {
     const { token } = await joinToken(apiKey, await meeting(apiKey));
     const res = await route(token, '8.8.8.8', { payload: { country: 'DE' } });
     expect(res.statusCode, res.body).toBe(200);
-    const answer = res.json<{ receipt: Receipt; decisionId: string; country: string; candidates: unknown }>();
+    const answer = decidedRoute(res.json<{ ticket: string; receipt: InclusionPromise }>());
     const { receipt } = answer;
-    const decided = { decisionId: answer.decisionId, manifestSha256: receipt.manifestSha256, country: answer.country, candidates: answer.candidates };
+    const decided = { decisionId: answer.decisionId, manifestSha256: answer.manifestSha256, country: answer.country, candidates: answer.candidates };
     const key = broker.ctx.logKey;
     expect(receipt.log).toBe('eu');
     expect(checkInclusionPromise(receipt, decided, key.publicKey, key.keyId)).toBeUndefined();
