@@ -428,9 +428,9 @@ export class BrokerLink {
 
   /**
    * The servers a verified ticket's allowance lists for this datacenter: the
-   * broker's list, under the ticket's manifest and policy, whose hash its
-   * `ice` claim signs and which the SDK holds a handout to (empty if its
-   * manifest has since been forgotten: fail closed).
+   * broker's list, under the ticket's manifest and policy, which its `ice`
+   * claim carries and the SDK holds a handout to (empty if its manifest has
+   * since been forgotten: fail closed).
    */
   ticketIceAllowance(claims: RouteTicketClaims): readonly DeclaredIceServer[] {
     const manifest = this.#manifests.bySha256(claims.manifest);

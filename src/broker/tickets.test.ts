@@ -10,7 +10,7 @@ import { verifyControlMessage } from '../protocol/control-message.js';
 import { IDENTITY_AUDIENCE, verifyIdentityAssertion } from '../protocol/identity-assertion.js';
 import { JOIN_TOKEN_AUDIENCE, verifyJoinToken } from '../protocol/join-token.js';
 import { decodeCbor, encodeCbor, type CborMap } from '../protocol/cbor.js';
-import { encodeRouteTicketClaims, ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_TYPE, ticketJurisdictions, verifyRouteTicket } from '../protocol/route-ticket.js';
+import { encodeRouteTicketClaims, ROUTE_TICKET_AUDIENCE, ROUTE_TICKET_MAX_CHARS, ROUTE_TICKET_TYPE, ticketJurisdictions, verifyRouteTicket } from '../protocol/route-ticket.js';
 import { issueControlMessage, issueIdentityAssertion, issueJoinToken, issueRouteTicket, verifyJoinTokenOnce, type RouteTicketInput } from './tickets.js';
 import type { SigningKey } from './store/store.js';
 import { parseManifest } from '../core/manifest/parse.js';
@@ -201,6 +201,14 @@ describe('route tickets', () => {
       expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, ...bad }))).toBe('INVALID_TOKEN_REQUEST');
     }
     expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, participant: '' }))).toBe('INVALID_TOKEN_REQUEST');
+  });
+
+  it('refuses to issue a ticket no bridge would take (ROUTE_TICKET_TOO_LARGE): an allowance past its limit, as a manifest may declare', async () => {
+    const servers = Array.from({ length: 16 }, (_, s) => ({ urls: Array.from({ length: 8 }, (_, u) => `turn:${'r'.repeat(400)}${String(s)}-${String(u)}.example:3478`), jurisdiction: 'DE' }));
+    expect(await codeOf(issueRouteTicket(ring, { ...ticketInput, ice: { 'eu-fra': servers, 'eu-ams': servers } }))).toBe('ROUTE_TICKET_TOO_LARGE');
+    const { token } = await issueRouteTicket(ring, { ...ticketInput, ice: { 'eu-fra': servers.slice(0, 8) } });
+    expect(token.length).toBeGreaterThan(30_000);
+    expect(token.length).toBeLessThanOrEqual(ROUTE_TICKET_MAX_CHARS);
   });
 
   it('refuses policy inputs it does not know: one could narrow the fence on the broker and be ignored here', async () => {

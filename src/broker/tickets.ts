@@ -28,7 +28,7 @@ import { checkJoinToken, checkJoinTokenMeeting, JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_
 import { CLOCK_TOLERANCE_SECONDS } from '../protocol/jwt.js';
 import { parseRelayTicket, RELAY_TICKET_AUDIENCE, RELAY_TICKET_TYPE, type RelayTicketClaims } from '../protocol/relay-ticket.js';
 import { decodeCbor } from '../protocol/cbor.js';
-import { encodeRouteTicketClaims, parseRouteTicket, ROUTE_TICKET_TYPE, routeTicketPayload, type RouteTicketClaims } from '../protocol/route-ticket.js';
+import { encodeRouteTicketClaims, parseRouteTicket, ROUTE_TICKET_MAX_CHARS, ROUTE_TICKET_TYPE, routeTicketPayload, type RouteTicketClaims } from '../protocol/route-ticket.js';
 import type { KeyRing } from './keys.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
@@ -145,6 +145,13 @@ export async function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): 
       attempts: input.attempts,
     }),
   );
+  if (token.length > ROUTE_TICKET_MAX_CHARS) {
+    const declaring = Object.keys(input.ice).join(', ');
+    throw new GeobridgeError(
+      'ROUTE_TICKET_TOO_LARGE',
+      `The route ticket would be ${String(token.length)} characters, more than the ${String(ROUTE_TICKET_MAX_CHARS)} a bridge takes: the manifest declares too many STUN/TURN URLs for this route's candidates (${declaring || 'none'}). Declare fewer in their \`ice\` lists.`,
+    );
+  }
   const decoded = decodeCbor(payload);
   const result = parseRouteTicket(decoded instanceof Map ? routeTicketPayload(decoded) : {});
   if (!result.ok) throw new GeobridgeError('INVALID_TOKEN_REQUEST', `Cannot issue a ${ROUTE_TICKET_TYPE} token: ${result.problems.join('; ')}.`);

@@ -25,6 +25,14 @@ export const ROUTE_TICKET_AUDIENCE = 'geobridge:bridge';
 /** The `typ` header of route tickets. */
 export const ROUTE_TICKET_TYPE = 'gb-route+cbor';
 
+/**
+ * The longest route ticket a bridge takes (in a join, a renewal, a claim):
+ * its allowance grows with the STUN/TURN URLs the manifest declares for the
+ * candidates, and the broker refuses to issue a longer one
+ * (ROUTE_TICKET_TOO_LARGE) rather than hand out one no bridge would take.
+ */
+export const ROUTE_TICKET_MAX_CHARS = 65_536;
+
 /** The CBOR key of each claim: CWT's registered ones (RFC 8392), then the ticket's own. */
 const KEY = { ...CWT, meeting: 8, decision: 9, candidates: 10, country: 11, name: 12, manifest: 13, policy: 14, ice: 15, primaries: 16, attempts: 17 } as const;
 const KNOWN_KEYS: ReadonlySet<number | string> = new Set(Object.values(KEY));

@@ -63,6 +63,7 @@
  */
 import { arrayOf, bool, count, isObject, nonEmpty, objectOf, oneOf, optional, parseTagged, str, type Check, type Parsed, type Schema } from '../core/fields.js';
 import { ICE_SERVERS_MAX, ICE_URLS_PER_SERVER_MAX, isIceUrl, type IceServer } from '../core/ice/rules.js';
+import { ROUTE_TICKET_MAX_CHARS } from './route-ticket.js';
 
 export type { Parsed } from '../core/fields.js';
 // The ICE server shape is core's (its rules judge it); messages carry it.
@@ -377,10 +378,13 @@ const mlsHolding = objectOf({ epoch: count, tag: groupTag });
 const groupMembers: Check = arrayOf(objectOf({ id: nonEmpty(ID_MAX), name: str(ID_MAX), since: count }), 10_000);
 /** `join.sends`: 'audio' and 'video', each at most once. */
 const sends: Check = (v) => arrayOf(oneOf('audio', 'video'), 2)(v) && new Set(v as unknown[]).size === (v as unknown[]).length;
-const jws: Check = (v) => typeof v === 'string' && v.length <= 16_384 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
+const jwsOf = (max: number): Check => (v) => typeof v === 'string' && v.length <= max && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v);
+const jws = jwsOf(16_384);
+/** A route ticket carries its STUN/TURN allowance, so it may be longer than the other tokens. */
+const routeTicket = jwsOf(ROUTE_TICKET_MAX_CHARS);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
-  join: { ticket: nonEmpty(16_384), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool), recycles: optional(bool) },
+  join: { ticket: routeTicket, challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool), recycles: optional(bool) },
   answer: { sdp: nonEmpty(SDP_MAX) },
   candidate: { candidate: nonEmpty(CANDIDATE_MAX), sdpMid: optional(str(32)), sdpMLineIndex: optional(count) },
   state: { audio: bool, video: bool, screen: optional(bool) },
@@ -402,7 +406,7 @@ const BRIDGE_SCHEMAS: Readonly<Record<BridgeMessage['type'], Schema>> = {
   redirect: { datacenter: nonEmpty(ID_MAX) },
   refused: { code: nonEmpty(64), message: str(1000) },
   move: { reason: str(200) },
-  ticket: { ticket: jws },
+  ticket: { ticket: routeTicket },
   mls: { kind: oneOf('key-package', 'commit', 'proposal', 'welcome', 'application'), from: nonEmpty(ID_MAX), data: mlsBytes },
   'mls-result': { accepted: bool, reason: str(64), epoch: count, kind: optional(oneOf('application')) },
   'mls-found': {},

@@ -25,11 +25,11 @@ import { rejectBridgeMessage } from '../rejection-summary.js';
 import { meetingPolicyOf } from '../route-request.js';
 import type { Meeting, Participant } from '../store/store.js';
 import { routeIceAllowance } from '../route-ice.js';
-import { ticketJurisdictions, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
+import { ROUTE_TICKET_MAX_CHARS, ticketJurisdictions, verifyRouteTicket, type FenceCheck, type RouteTicketClaims } from '../../protocol/route-ticket.js';
 import { issueRouteTicket } from '../tickets.js';
 
 const Signed = Type.Object({ message: Type.String({ minLength: 1, maxLength: 1_048_576, description: 'Compact JWS signed by the bridge (attestation.ts)' }) }, { additionalProperties: false });
-const TicketText = Type.String({ minLength: 1, maxLength: 16_384 });
+const TicketText = Type.String({ minLength: 1, maxLength: ROUTE_TICKET_MAX_CHARS });
 const Id = Type.String({ minLength: 1, maxLength: 100 });
 const GroupTag = Type.String({ pattern: '^[A-Za-z0-9_-]{22}$' });
 /** Base64url of MLS bytes, as a participant's `mls` message carries them. */
