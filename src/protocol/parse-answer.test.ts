@@ -8,18 +8,18 @@ import { BridgeKeysAnswer, InviteAcceptAnswer } from './answers.js';
 import { parseAnswer } from './parse-answer.js';
 import { RouteAnswer } from './route-answer.js';
 
+/** An explained answer (?explain=true): the compact one and the decision. */
 const route = {
+  ticket: 'a.b.c',
+  bridges: { 'eu-fra': 'wss://fra.example/signal' },
+  receipt: { index: 0, recordHash: 'e'.repeat(64), timestamp: 1, keyId: 'k', signature: 's' },
   zone: 'europe',
   country: 'DE',
-  candidates: [{ datacenter: 'eu-fra', role: 'primary', jurisdiction: 'DE' }],
-  attempts: { perPrimary: 2, timeoutMs: 3000 },
   decisionId: 'd-1',
   policyVersion: 3,
-  ticket: 'a.b.c',
-  ticketExpiresAt: '2026-03-01T12:02:00.000Z',
-  bridges: { 'eu-fra': 'wss://fra.example/signal' },
-  iceServers: { 'eu-fra': [{ urls: ['stun:stun.fra.example'], jurisdiction: 'DE' }] },
-  receipt: { manifestSha256: 'f'.repeat(64), index: 0, recordHash: 'e'.repeat(64), timestamp: 1, keyId: 'k', signature: 's' },
+  allowedJurisdictions: ['DE'],
+  candidates: [{ datacenter: 'eu-fra', role: 'primary', jurisdiction: 'DE' }],
+  excluded: [],
 };
 
 /** A copy of `value` without `key`. */
@@ -39,8 +39,10 @@ function problem(schema: Parameters<typeof parseAnswer>[0], value: unknown): str
 }
 
 describe('parseAnswer', () => {
-  it('gives back a good answer as it is (the ticket digest is over the same JSON)', () => {
+  it('gives back a good answer as it is, explained or not', () => {
     expect(parseAnswer(RouteAnswer, route, 'POST /v1/route')).toBe(route);
+    const compact = { ticket: route.ticket, bridges: route.bridges, receipt: route.receipt };
+    expect(parseAnswer(RouteAnswer, compact, 'POST /v1/route')).toBe(compact);
     expect(problem(RouteAnswer, { ...route, comingLater: true })).toBe('parsed');
   });
 

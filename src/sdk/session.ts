@@ -173,8 +173,6 @@ interface Route {
   ticket: string;
   claims: RouteTicket;
   readonly bridges: Readonly<Record<string, string>>;
-  /** The STUN/TURN servers the broker allows from each candidate's bridge. */
-  readonly iceServers: IceAllowance;
   /** Where its receipt records the connections made on it (none: the answer had no receipt). */
   readonly receipt: RouteReceiptHandle | undefined;
 }
@@ -189,7 +187,7 @@ interface Link {
   /** The route ticket this connection holds (renewed by the bridge while connected), and its claims. */
   ticket: string;
   claims: RouteTicket;
-  /** What the route answer allows this bridge to hand out. */
+  /** What the route ticket allows this bridge to hand out (its `ice` claim when the link opened). */
   readonly iceAllowance: IceAllowance;
   /** The route's receipt, told once this bridge has proved itself. */
   readonly receipt: RouteReceiptHandle | undefined;
@@ -438,7 +436,7 @@ export class Session<Track> {
       const { claims } = verified;
       // Only a ticket that verifies is a route worth a receipt; the machine refuses the others.
       const receipt = verified.ok ? this.#receipts.keep(answer, claims, new Date()) : undefined;
-      this.#routes.set(requestId, { ticket: answer.ticket, claims, bridges: answer.bridges, iceServers: claims.ice, receipt });
+      this.#routes.set(requestId, { ticket: answer.ticket, claims, bridges: answer.bridges, receipt });
       // The route is what the ticket signs: the answer does not repeat it (unless explained), and is not signed.
       event = { type: 'routeReceived', requestId, decision: { candidates: ticketCandidates(claims), attempts: claims.attempts }, ticket: claims, ticketVerified: verified.ok };
     } catch (error) {
@@ -469,7 +467,7 @@ export class Session<Track> {
       return;
     }
     const socket = this.#options.platform.openSocket(url, SIGNALLING_SUBPROTOCOL);
-    const link: Link = { requestId, socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.iceServers, receipt: route.receipt, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
+    const link: Link = { requestId, socket, challenge: newChallenge(), ticket: route.ticket, claims: route.claims, iceAllowance: route.claims.ice, receipt: route.receipt, inbox: Promise.resolve(), admitted: false, done: false, tracks: [], screenAnnounced: false, keysTimers: [], decoded: 0, stalls: 0 };
     this.#links.set(attemptId, link);
     /** `lost`: the socket ended without a word from the bridge (the machine may go on with the same route). */
     const fail = (reason: string, code?: string, lost = false): void => {
@@ -697,6 +695,7 @@ export class Session<Track> {
         const taken = this.#state.status === 'connected' && this.#state.route.requestId === link.requestId && this.#state.route.ticket === claims;
         if (route && taken) {
           route.ticket = message.ticket;
+          // With its STUN/TURN allowance, under the policy in force: the route's next bridge is held to that.
           route.claims = claims;
         }
         return;

@@ -62,9 +62,8 @@ export function iceAllowance(manifest: Manifest, datacenters: readonly string[],
 /**
  * The client's check of the servers a bridge handed it: a URL is used only if
  * the allowance for that datacenter declares it. The broker allows only
- * servers inside the participant's jurisdictions, and the route ticket signs
- * the allowance's hash, so the unsigned answer cannot widen it
- * (src/sdk/ice-servers.ts). A URL the allowance places in two jurisdictions
+ * servers inside the participant's jurisdictions, and the allowance is a
+ * claim of the signed route ticket (src/sdk/ice-servers.ts). A URL the allowance places in two jurisdictions
  * is somewhere unknown, and unknown fails closed.
  */
 export function checkIceServers(handed: readonly IceServer[], allowance: readonly DeclaredIceServer[]): IceCheck {
