@@ -138,8 +138,8 @@ export function routeTicketPayload(map: CborMap): Readonly<Record<string, unknow
 
 /**
  * A route ticket's claims without checking its signature: for tools that
- * show or re-sign a ticket they hold (tests, `geobridge ticket-check`), never
- * for a decision. Throws TICKET_INVALID when it cannot be read.
+ * read a ticket they hold before checking it (the CLI reading a saved
+ * answer, whose ticket it verifies next) and tests, never for a decision. Throws TICKET_INVALID when it cannot be read.
  */
 export function readRouteTicketUnverified(token: string): RouteTicketClaims {
   const result = parseRouteTicket(routeTicketPayload(routeTicketMapUnverified(token)));
@@ -161,14 +161,14 @@ export function routeTicketMapUnverified(token: string): CborMap {
 /** The `ice` claim back as an allowance (datacenter → `{ urls, jurisdiction }` list); anything else as it came, for the reader to refuse. */
 function allowanceOf(value: unknown): unknown {
   if (!(value instanceof Map)) return value;
-  const entries: [unknown, unknown][] = [...(value as CborMap)].map(([datacenter, servers]) => [
-    datacenter,
-    Array.isArray(servers) ? (servers as readonly unknown[]).map((s) => {
-          const server = pairOf(s);
-          return server ? { urls: server[0], jurisdiction: server[1] } : s;
-        }) : servers,
-  ]);
+  const entries: [unknown, unknown][] = [...(value as CborMap)].map(([datacenter, servers]) => [datacenter, Array.isArray(servers) ? (servers as readonly unknown[]).map(serverOf) : servers]);
   return entries.every(([datacenter]) => typeof datacenter === 'string') ? Object.fromEntries(entries) : null;
+}
+
+/** `[urls, jurisdiction]` back as `{ urls, jurisdiction }`; anything else as it came. */
+function serverOf(value: unknown): unknown {
+  const server = pairOf(value);
+  return server ? { urls: server[0], jurisdiction: server[1] } : value;
 }
 
 /** A CBOR array of two, or undefined. */
