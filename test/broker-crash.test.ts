@@ -14,6 +14,7 @@ import type { InclusionPromise } from '../src/broker/audit/tree-heads.js';
 import { proveReceipt, type ClaimedRoute } from '../src/broker/audit/verify-log.js';
 import { loadLogKey } from '../src/broker/log-key.js';
 import { SqliteAuditLog } from '../src/broker/audit/sqlite-audit-log.js';
+import { decided } from '../src/broker/route-answer.fixture.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const HOST = '127.0.0.1';
@@ -179,7 +180,7 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
       }
 
       // The burst: WORKERS loops of POST /v1/route until the kill.
-      const received: { decisionId: string; participant: string; receipt: InclusionPromise & { manifestSha256: string }; route: ClaimedRoute }[] = [];
+      const received: { decisionId: string; participant: string; receipt: InclusionPromise; manifestSha256: string; route: ClaimedRoute }[] = [];
       const unexpected: string[] = [];
       let failedByKill = 0;
       let killedAfterMs: number | undefined;
@@ -206,8 +207,9 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
               unexpected.push(`${res.status} ${JSON.stringify(res.body)}`);
               return;
             }
-            const body = res.body as { receipt: InclusionPromise & { manifestSha256: string }; country: unknown; candidates: unknown };
-            received.push({ decisionId: stringField(res.body, 'decisionId'), participant: join.participant, receipt: body.receipt, route: { country: body.country, candidates: body.candidates } });
+            // The route is the ticket's: the answer does not repeat it.
+            const body = decided(res.body as { ticket: string; receipt: InclusionPromise });
+            received.push({ decisionId: body.decisionId, participant: join.participant, receipt: body.receipt, manifestSha256: body.manifestSha256, route: { country: body.country, candidates: body.candidates } });
           } catch (error) {
             // In flight when the broker died: reset connection, cut body, refused.
             if (killed()) failedByKill++;
@@ -239,7 +241,7 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
       expect(missing, `received decisions missing from the log (${summary})`).toEqual([]);
       // (2b) Every answer's receipt is the log's signed promise of that very record, kept through the crash.
       const key = await loadLogKey(dataDir, false);
-      const unproven = received.map((r) => ({ r, check: proveReceipt(records, { promise: r.receipt, decisionId: r.decisionId, manifestSha256: r.receipt.manifestSha256, route: r.route }, key) })).filter((x) => !x.check.ok);
+      const unproven = received.map((r) => ({ r, check: proveReceipt(records, { promise: r.receipt, decisionId: r.decisionId, manifestSha256: r.manifestSha256, route: r.route }, key) })).filter((x) => !x.check.ok);
       expect(unproven.map((x) => `${x.r.decisionId}: ${x.check.ok ? '' : x.check.reason}`), summary).toEqual([]);
       // Nothing logged that no request asked for: at most one record per request that died in flight.
       expect(decisions - received.length, summary).toBeGreaterThanOrEqual(0);
@@ -263,7 +265,7 @@ describe('broker killed (SIGKILL) in the middle of a route burst', () => {
       // A join token issued before the crash still routes: the signing keys outlived it.
       const join = crashed.tokens[0];
       if (!join) throw new Error('no join token');
-      const decisionId = stringField(await expectPost(`${broker.url}/v1/route`, join.token, { country: 'US' }, 200), 'decisionId');
+      const { decisionId } = decided((await expectPost(`${broker.url}/v1/route`, join.token, { country: 'US' }, 200)) as { ticket: string });
 
       broker.child.kill('SIGTERM');
       expect(await exitOf(broker), broker.output()).toEqual({ code: 0, signal: null });

@@ -19,6 +19,7 @@ import { startBridge, type RunningBridge } from '../src/bridge/server.js';
 import { SIGNALLING_SUBPROTOCOL } from '../src/protocol/signalling.js';
 import { newChallenge } from '../src/sdk/bridge-proof.js';
 import { deleteRedisKeys, eventually, freePort, freshDatabase, onDatabase, REDIS_URL, uniqueName } from './services.fixture.js';
+import { decided } from '../src/broker/route-answer.fixture.js';
 
 const BIN = fileURLToPath(new URL('../bin/geobridge.js', import.meta.url));
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
@@ -140,7 +141,7 @@ describe('a broker SIGKILLed during a burst of joins', () => {
         try {
           const token = String((await call(via.url, 'POST', `/v1/meetings/${meeting}/join-tokens`, apiKey, { name: `p${String(n)}-${String(i)}` })).json.token);
           const route = await call(via.url, 'POST', '/v1/route', token, { country: 'US' });
-          if (route.status === 200) received.push(String(route.json.decisionId));
+          if (route.status === 200) received.push(decided(route.json as { ticket: string }).decisionId);
           else failures.push(`${String(route.status)} ${String(route.json.code)}`);
         } catch {
           // No answer: the load balancer would send the next request to the survivor.

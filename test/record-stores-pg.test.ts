@@ -24,6 +24,7 @@ import { signBridgeMessage } from '../src/protocol/bridge-message.js';
 import { parseManifest } from '../src/core/manifest/parse.js';
 import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { runCli as run } from './run-cli.fixture.js';
+import { decided as decidedRoute } from '../src/broker/route-answer.fixture.js';
 
 const SERVER = process.env.GEOBRIDGE_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const suffix = `${String(process.pid)}_${Date.now().toString(36)}`;
@@ -135,14 +136,14 @@ describe('record stores on PostgreSQL', () => {
           if (!meeting) throw new Error('no meeting');
           const { token, participant } = await post<{ token: string; participant: string }>(broker, `/v1/meetings/${meeting.id}/join-tokens`, meeting.key, { name: `From ${cc}` });
           country.set(participant, cc);
-          const answer = await post<{ ticket: string; candidates: { datacenter: string }[]; receipt: { log?: string } }>(broker, '/v1/route', token, { country: cc });
+          const answer = await post<{ ticket: string; receipt: { log?: string } }>(broker, '/v1/route', token, { country: cc });
           return { cc, participant, meeting: meeting.id, answer };
         }),
       );
       for (const { cc, answer } of answers) expect(answer.receipt.log, cc).toBe(EEA.has(cc) ? 'eu' : cc === 'CN' ? 'cn' : answer.receipt.log === 'eu' ? 'eu' : 'us');
       // Each bridge claims its meeting and admits its participants (one at a time: a bridge's messages are numbered).
       for (const { participant, meeting, answer } of answers) {
-        const datacenter = answer.candidates[0]?.datacenter ?? '';
+        const datacenter = decidedRoute(answer).candidates[0]?.datacenter ?? '';
         await fromBridge(broker, datacenter, '/v1/bridges/placements', { kind: 'claim', meeting, ticket: answer.ticket });
         await fromBridge(broker, datacenter, '/v1/bridges/admissions', { kind: 'admission', participant, meeting, outcome: 'admitted', ticket: answer.ticket });
       }

@@ -18,6 +18,7 @@ import { nodeSession } from '../sdk/node.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { MAX_REPLAY_PACKETS } from './sfu.js';
 import { syntheticVideo, until, waitFor } from './participant.fixture.js';
+import { readRouteTicketUnverified } from '../protocol/route-ticket.js';
 
 let cluster: Cluster;
 
@@ -338,8 +339,8 @@ async function route(meeting: string, country = 'US'): Promise<{ ticket: string;
     headers: { authorization: `Bearer ${await cluster.joinToken(meeting, 'Probe')}`, 'content-type': 'application/json' },
     body: JSON.stringify({ country }),
   });
-  const body = (await res.json()) as { ticket: string; candidates: { datacenter: string }[]; bridges: Record<string, string> };
-  return { ticket: body.ticket, candidates: body.candidates.map((c) => c.datacenter), bridges: body.bridges };
+  const body = (await res.json()) as { ticket: string; bridges: Record<string, string> };
+  return { ticket: body.ticket, candidates: [...readRouteTicketUnverified(body.ticket).candidates], bridges: body.bridges };
 }
 
 /** What a bridge answers to `join` with `ticket`: its first message. */

@@ -24,6 +24,7 @@ import { Session } from '../sdk/session.js';
 import { startCluster, WORLD, type Cluster } from './cluster.fixture.js';
 import { joinCall, lastForwardedAt, participantIdOf, until, waitFor, type Caller } from './participant.fixture.js';
 import type { Room } from './sfu.js';
+import { readRouteTicketUnverified } from '../protocol/route-ticket.js';
 
 /** The bound: the forbidden bridge forwards nothing more than this long after the change. */
 const ENFORCEMENT_MS = 1000;
@@ -286,7 +287,7 @@ async function startImpostor(): Promise<{ url: string; joins: () => number; clos
       const hello = JSON.parse(data.toString('utf8')) as { type: string; ticket: string; challenge: string };
       if (hello.type !== 'join') return;
       joins++;
-      const sub = (JSON.parse(Buffer.from(hello.ticket.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string; meeting: string }).sub;
+      const { sub } = readRouteTicketUnverified(hello.ticket);
       void new CompactSign(new TextEncoder().encode(JSON.stringify({ datacenter: 'us-east', challenge: hello.challenge, participant: sub, at: Date.now() })))
         .setProtectedHeader({ alg: 'EdDSA', typ: BRIDGE_PROOF_TYPE, kid: 'us-east' })
         .sign(privateKey)

@@ -22,6 +22,7 @@ import { nodePlatform, type SessionEvent } from '../sdk/node.js';
 import { Session, type Platform, type SocketLike } from '../sdk/session.js';
 import { startCluster, type Cluster } from './cluster.fixture.js';
 import { readRouteTicketUnverified } from '../protocol/route-ticket.js';
+import type { IceAllowance } from '../core/ice/allowed.js';
 
 const STUN = 'stun:stun.use1.example.com:3478';
 const TURN = 'turn:turn.use1.example.com:3478';
@@ -86,10 +87,11 @@ interface RouteAnswer {
   readonly ticket: string;
   readonly allowedJurisdictions: string[];
   readonly bridges: Record<string, string>;
-  readonly iceServers: Record<string, { urls: string[]; jurisdiction: string }[]>;
+  /** The STUN/TURN allowance its ticket signs (its `ice` claim). */
+  readonly iceServers: IceAllowance;
 }
 
-/** The answer, explained (with its allowed jurisdictions); `joinToken` for a meeting of another account than the cluster's. */
+/** The answer, explained (with its allowed jurisdictions), and its ticket's allowance; `joinToken` for a meeting of another account than the cluster's. */
 async function route(meetingId: string, joinToken?: string): Promise<RouteAnswer> {
   const res = await fetch(new URL('/v1/route?explain=true', cluster.broker.url), {
     method: 'POST',
@@ -97,7 +99,8 @@ async function route(meetingId: string, joinToken?: string): Promise<RouteAnswer
     body: JSON.stringify({ country: 'US' }),
   });
   expect(res.status).toBe(200);
-  return (await res.json()) as RouteAnswer;
+  const body = (await res.json()) as Omit<RouteAnswer, 'iceServers'>;
+  return { ...body, iceServers: readRouteTicketUnverified(body.ticket).ice };
 }
 
 /** Joins with `ticket` and returns the bridge's `admitted`. */
@@ -154,16 +157,16 @@ describe('the broker and the bridge', () => {
 describe('the SDK', () => {
   const ROGUE = 'turn:relay.elsewhere.example.net:3478';
 
-  /** A call on a US-only meeting whose bridge's `admitted` is rewritten on the way, the route answer widened too if `widen`. */
+  /** A call on a US-only meeting whose bridge's `admitted` is rewritten on the way, and the route answer given a wider allowance beside its ticket if `widen`. */
   async function tamperedCall(widen: boolean): Promise<{ handedToPeer: (readonly IceServer[])[]; refused: SessionEvent<MediaStreamTrack>[] }> {
     const id = await meeting(['US']);
     const realFetch = globalThis.fetch;
     const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
       const res = await realFetch(input, init);
       if (!widen || !String(input instanceof Request ? input.url : input).endsWith('/v1/route') || !res.ok) return res;
-      const body = (await res.json()) as RouteAnswer;
-      body.iceServers['us-east']?.push({ urls: [YUL], jurisdiction: 'US' });
-      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+      const body = (await res.json()) as { ticket: string };
+      const wider = { 'us-east': [...(readRouteTicketUnverified(body.ticket).ice['us-east'] ?? []), { urls: [ROGUE, YUL], jurisdiction: 'US' }] };
+      return new Response(JSON.stringify({ ...body, iceServers: wider }), { status: res.status, headers: res.headers });
     });
     const node = nodePlatform();
     const handedToPeer: (readonly IceServer[])[] = [];
@@ -191,7 +194,7 @@ describe('the SDK', () => {
     }
   }
 
-  it('uses only what the route answer allows, and reports every other URL a bridge hands it', async () => {
+  it('uses only what the route ticket allows, and reports every other URL a bridge hands it', async () => {
     const { handedToPeer, refused } = await tamperedCall(false);
     expect(handedToPeer).toEqual([[{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]]);
     expect(refused).toEqual([
@@ -200,12 +203,10 @@ describe('the SDK', () => {
     ]);
   }, 30_000);
 
-  it('takes no allowance the ticket does not sign: a widened answer allows nothing', async () => {
+  it('takes no allowance the ticket does not sign: a wider one beside it in the answer changes nothing', async () => {
     const { handedToPeer, refused } = await tamperedCall(true);
-    expect(handedToPeer).toEqual([[]]);
+    expect(handedToPeer).toEqual([[{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]]);
     expect(refused.map((e) => (e.type === 'ice-server-refused' ? [e.url, e.reason] : []))).toEqual([
-      [STUN, 'NOT_DECLARED'],
-      [TURN, 'NOT_DECLARED'],
       [ROGUE, 'NOT_DECLARED'],
       [YUL, 'NOT_DECLARED'],
     ]);
@@ -218,7 +219,7 @@ describe('a policy or manifest changed between the route and the join', () => {
     return fetch(new URL(path, cluster.broker.url), { method, headers: { authorization: `Bearer ${cluster.adminToken}`, 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   }
 
-  /** What the SDK makes of a handout under the route answer and its ticket: the handout must pass whole. */
+  /** What the SDK makes of a handout under the route's ticket: the handout must pass whole. */
   function screened(answer: RouteAnswer, handed: readonly IceServer[]): ReturnType<typeof screenIceServers> {
     return screenIceServers(handed, readRouteTicketUnverified(answer.ticket).ice, 'us-east');
   }
@@ -234,7 +235,7 @@ describe('a policy or manifest changed between the route and the join', () => {
     expect((await admin('PUT', `/v1/accounts/${created.account.id}/policy`, { allowedJurisdictions: ['US'] })).status).toBe(200);
     const handed = (await admitted(answer.bridges['us-east'] ?? '', answer.ticket)).iceServers;
     expect(handed).toEqual([{ urls: [STUN] }, { urls: [TURN], ...CREDENTIALS }]);
-    // Narrower than the route answer's list, which the ticket signs: still inside it, so nothing is refused.
+    // Narrower than the list the ticket signs: still inside it, so nothing is refused.
     expect(screened(answer, handed)).toEqual({ accepted: handed, refused: [] });
   }, 30_000);
 

@@ -22,7 +22,8 @@ export function reissueRouteTicket(keys: KeyRing, genuine: string, changes: Part
     manifest: c.manifest,
     policy: c.policy,
     ice: c.ice,
-    primaries: c.primaries,
+    // The primaries come first: as many of them as the new list keeps.
+    primaries: Math.min(c.primaries, (changes.candidates ?? c.candidates).length),
     attempts: c.attempts,
     ...changes,
   });

@@ -55,13 +55,15 @@ function answerReceiptFrom(value: unknown, path: string): AnswerReceipt {
     throw new GeobridgeError('USAGE', `${path} holds no receipt: it needs a "receipt" object with index (a leaf index), recordHash, timestamp (milliseconds since 1970, at most ${String(TIME_MAX_MS)}), keyId and signature (and log, a record store's id, when it names one), as a /v1/route answer has.`);
   }
   const promise = { index: r.index, recordHash: r.recordHash, timestamp: r.timestamp, keyId: r.keyId, signature: r.signature, ...logOf(r) };
-  // The route is in the ticket (the answer repeats it only when explained, or came from an older broker): the signed word wins.
+  // A compact answer says its route only in its ticket. An explained one (or one from an older broker) says it
+  // too, and that is what it claims: the checks hold it to the log's promise and to the ticket, which a changed
+  // route beside a genuine ticket then fails.
   const signed = typeof v?.ticket === 'string' ? ticketRoute(v.ticket) : undefined;
   const decided = {
-    country: signed?.country ?? v?.country,
-    candidates: signed?.candidates ?? v?.candidates,
-    decisionId: signed?.decisionId ?? v?.decisionId,
-    manifestSha256: signed?.manifestSha256 ?? r.manifestSha256,
+    country: v?.country ?? signed?.country,
+    candidates: v?.candidates ?? signed?.candidates,
+    decisionId: v?.decisionId ?? signed?.decisionId,
+    manifestSha256: r.manifestSha256 ?? signed?.manifestSha256,
   };
   return {
     promise,
