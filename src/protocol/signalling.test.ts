@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ROUTE_TICKET_MAX_CHARS } from './route-ticket.js';
 import { encodeMessage, MAX_SIGNALLING_FRAME_BYTES, parseBridgeMessage, parseClientMessage, streamSource, type BridgeMessage, type ClientMessage } from './signalling.js';
 
 const id = fc.string({ minLength: 1, maxLength: 20 });
@@ -39,6 +40,15 @@ const bridgeMessage: fc.Arbitrary<BridgeMessage> = fc.oneof(
 );
 
 describe('signalling protocol', () => {
+  it('takes a route ticket up to ROUTE_TICKET_MAX_CHARS (it carries its STUN/TURN allowance), other tokens up to 16 KiB', () => {
+    const token = (length: number): string => `${'a'.repeat(length - 4)}.b.c`;
+    expect(parseBridgeMessage(JSON.stringify({ type: 'ticket', ticket: token(ROUTE_TICKET_MAX_CHARS) })).ok).toBe(true);
+    expect(parseBridgeMessage(JSON.stringify({ type: 'ticket', ticket: token(ROUTE_TICKET_MAX_CHARS + 1) })).ok).toBe(false);
+    expect(parseClientMessage(JSON.stringify({ type: 'join', ticket: token(ROUTE_TICKET_MAX_CHARS), challenge: 'c'.repeat(43) })).ok).toBe(true);
+    expect(parseClientMessage(JSON.stringify({ type: 'join', ticket: token(ROUTE_TICKET_MAX_CHARS + 1), challenge: 'c'.repeat(43) })).ok).toBe(false);
+    expect(parseClientMessage(JSON.stringify({ type: 'relay-update', ticket: token(16_385) })).ok).toBe(false);
+  });
+
   it('labels screens, and reads messages from before screen sharing as camera-only', () => {
     const offer = (streams: unknown): ReturnType<typeof parseBridgeMessage> => parseBridgeMessage(JSON.stringify({ type: 'offer', sdp: 'v=0', streams }));
     const old = offer([{ mid: '3', peer: 'a', kind: 'video' }]);

@@ -384,7 +384,7 @@ const jws = jwsOf(16_384);
 const routeTicket = jwsOf(ROUTE_TICKET_MAX_CHARS);
 
 const CLIENT_SCHEMAS: Readonly<Record<ClientMessage['type'], Schema>> = {
-  join: { ticket: routeTicket, challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool), recycles: optional(bool) },
+  join: { ticket: nonEmpty(ROUTE_TICKET_MAX_CHARS), challenge: isChallenge, mls: optional(mlsHolding), sends: optional(sends), e2ee: optional(bool), recycles: optional(bool) },
   answer: { sdp: nonEmpty(SDP_MAX) },
   candidate: { candidate: nonEmpty(CANDIDATE_MAX), sdpMid: optional(str(32)), sdpMLineIndex: optional(count) },
   state: { audio: bool, video: bool, screen: optional(bool) },
