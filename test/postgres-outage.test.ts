@@ -18,6 +18,7 @@ import { startBroker, type RunningBroker } from '../src/broker/server.js';
 import { PostgresStore } from '../src/broker/store/postgres-store.js';
 import { startTcpProxy, type TcpProxy } from '../src/node/tcp-proxy.fixture.js';
 import { freshDatabase, onDatabase, PG_SERVER } from './services.fixture.js';
+import { readRouteTicketUnverified } from '../src/protocol/route-ticket.js';
 
 const WORLD = fileURLToPath(new URL('../examples/world.yaml', import.meta.url));
 const ADMIN = 'outage-test-admin-token-0123456789';
@@ -70,7 +71,7 @@ describe('PostgreSQL away for 10 s', () => {
       while (!run.stop) {
         const { status, json } = await api('POST', '/v1/route', token, { country: 'DE' });
         // The phase when the answer came: one asked before the cut may be answered after it.
-        answers.push({ phase, status, ...(typeof json.code === 'string' ? { code: json.code } : {}), ...(typeof json.decisionId === 'string' ? { decisionId: json.decisionId } : {}) });
+        answers.push({ phase, status, ...(typeof json.code === 'string' ? { code: json.code } : {}), ...(status === 200 ? { decisionId: readRouteTicketUnverified(String(json.ticket)).decision } : {}) });
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -99,6 +100,7 @@ describe('PostgreSQL away for 10 s', () => {
     expect(answers.filter((a) => a.phase === 'after').at(-1)?.status, summary.join(' ')).toBe(200);
 
     const granted = answers.flatMap((a) => (a.decisionId === undefined ? [] : [a.decisionId]));
+    expect(granted.length).toBe(answers.filter((a) => a.status === 200).length);
     const logged = await onDatabase(direct, async (db) => new Set((await db.query<{ id: string }>("SELECT data->>'decisionId' AS id FROM audit_log WHERE type = 'route.decision'")).rows.map((r) => r.id)));
     expect(granted.filter((id) => !logged.has(id))).toEqual([]);
   }, 90_000);

@@ -92,7 +92,7 @@ const tickets = KeyRing.load(new MemoryStore(), () => new Date());
 async function ticketOfDecision(): Promise<string> {
   const keys = await tickets;
   const policy = { hostCountry: 'DE' };
-  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_2', country: 'DE', name: 'Anna', manifest: MANIFEST, policy, ice: {}, primaries: 1, attempts: { perPrimary: 2, timeoutMs: 1500 } });
+  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_2', country: 'DE', name: 'Anna', manifest: MANIFEST, policy, ice: {}, candidateRoles: ['primary'], attempts: { perPrimary: 2, timeoutMs: 1500 } });
   return issued.token;
 }
 

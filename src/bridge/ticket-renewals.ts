@@ -27,6 +27,13 @@ export interface RenewalHandlers<S extends Renewable> {
 
 /** Tickets per renewal request (the broker accepts at most 500). */
 const BATCH = 500;
+/**
+ * Characters of tickets per renewal request: the broker takes a signed message
+ * of at most 1 MiB, and signing writes its JSON as base64url (4/3 as long). A
+ * ticket grows with the STUN/TURN URLs it allows, so a batch is bounded by
+ * its length too, not only by its count.
+ */
+const BATCH_CHARS = 600_000;
 
 /** Renews the tickets of a bridge's sessions; call `tick()` every second. */
 export class TicketRenewals<S extends Renewable> {
@@ -50,7 +57,7 @@ export class TicketRenewals<S extends Renewable> {
       }
       if (!this.#inFlight.has(session) && nowMs >= ((iat + exp) / 2) * 1000) due.push(session);
     }
-    for (let i = 0; i < due.length; i += BATCH) void this.#renew(due.slice(i, i + BATCH));
+    for (const batch of batches(due)) void this.#renew(batch);
   }
 
   /** Forgets a session that ended. */
@@ -83,4 +90,22 @@ export class TicketRenewals<S extends Renewable> {
       for (const s of batch) this.#inFlight.delete(s);
     }
   }
+}
+
+/** `due` in order, cut into batches of at most BATCH tickets and BATCH_CHARS characters of them. */
+function batches<S extends Renewable>(due: readonly S[]): S[][] {
+  const out: S[][] = [];
+  let batch: S[] = [];
+  let chars = 0;
+  for (const session of due) {
+    if (batch.length > 0 && (batch.length === BATCH || chars + session.ticket.length > BATCH_CHARS)) {
+      out.push(batch);
+      batch = [];
+      chars = 0;
+    }
+    batch.push(session);
+    chars += session.ticket.length;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
 }

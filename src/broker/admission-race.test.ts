@@ -46,7 +46,7 @@ async function ticketOf(b: TestBroker, m: string, participant: string, decision:
     manifest: sha256,
     policy,
     ice: {},
-    primaries: 1,
+    candidateRoles: ['primary'],
     attempts: { perPrimary: 2, timeoutMs: 1500 },
   });
   return issued.token;

@@ -76,7 +76,7 @@ export function brokerApi(current: () => TestBroker) {
       manifest: manifestSha256 ?? sha256,
       policy,
       ice: {},
-      primaries: 1,
+      candidateRoles: ['primary'],
       attempts: { perPrimary: 2, timeoutMs: 1500 },
     });
     return issued.token;

@@ -385,7 +385,7 @@ describe('KeyRing.revoke', () => {
       manifest: 'a'.repeat(64),
       policy: { hostCountry: 'US' },
       ice: {},
-      primaries: 1,
+      candidateRoles: ['primary'],
       attempts: { perPrimary: 2, timeoutMs: 1500 },
     });
     const join = await issueJoinToken(ring, { participant: 'p', meeting: 'm', account: 'a', name: 'P' });

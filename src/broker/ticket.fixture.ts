@@ -22,8 +22,8 @@ export function reissueRouteTicket(keys: KeyRing, genuine: string, changes: Part
     manifest: c.manifest,
     policy: c.policy,
     ice: c.ice,
-    // The primaries come first: as many of them as the new list keeps.
-    primaries: Math.min(c.primaries, (changes.candidates ?? c.candidates).length),
+    // A candidate keeps its role; one the genuine ticket did not name is a primary.
+    candidateRoles: (changes.candidates ?? c.candidates).map((dc) => c.candidateRoles[c.candidates.indexOf(dc)] ?? 'primary'),
     attempts: c.attempts,
     ...changes,
   });

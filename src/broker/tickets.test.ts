@@ -54,7 +54,7 @@ const ticketInput: RouteTicketInput = {
   manifest: WORLD_SHA256,
   policy: { hostCountry: 'DE' },
   ice: { 'eu-fra': [{ urls: ['turn:turn.fra.example:3478'], jurisdiction: 'DE' }] },
-  primaries: 1,
+  candidateRoles: ['primary', 'secondary'],
   attempts: { perPrimary: 2, timeoutMs: 1500 },
 };
 
@@ -83,7 +83,7 @@ describe('route tickets', () => {
       manifest: WORLD_SHA256,
       policy: { hostCountry: 'DE' },
       ice: ticketInput.ice,
-      primaries: 1,
+      candidateRoles: ['primary', 'secondary'],
       attempts: { perPrimary: 2, timeoutMs: 1500 },
       iat,
       exp: iat + 120,
@@ -402,7 +402,7 @@ describe('properties', () => {
     issuer: fc.webUrl(),
     participant: id,
     meeting: id,
-    candidates: fc.array(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), country), { minLength: 1, maxLength: 6 }),
+    candidates: fc.array(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), country, fc.constantFrom('primary' as const, 'secondary' as const)), { minLength: 1, maxLength: 6 }),
     name: id,
     decision: id,
     country,
@@ -412,10 +412,9 @@ describe('properties', () => {
       { requiredKeys: ['hostCountry'] },
     ),
     ice: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/), fc.array(fc.record({ urls: fc.array(fc.webUrl(), { minLength: 1, maxLength: 3 }), jurisdiction: country }), { minLength: 1, maxLength: 2 }), { maxKeys: 3 }),
-    primaries: fc.nat(6),
     attempts: fc.record({ perPrimary: fc.integer({ min: 1, max: 10 }), timeoutMs: fc.integer({ min: 1, max: 60_000 }) }),
     expiresInSeconds: fc.integer({ min: 1, max: 86_400 }),
-  }).map(({ candidates, primaries, ...rest }) => ({ ...rest, candidates: candidates.map(([c]) => c), candidateJurisdictions: candidates.map(([, j]) => j), primaries: Math.min(primaries, candidates.length) }));
+  }).map(({ candidates, ...rest }) => ({ ...rest, candidates: candidates.map(([c]) => c), candidateJurisdictions: candidates.map(([, j]) => j), candidateRoles: candidates.map(([, , role]) => role) }));
 
   it('issue → verify returns the same claims', async () => {
     await fc.assert(
@@ -434,7 +433,7 @@ describe('properties', () => {
           policy: input.policy,
           country: input.country,
           ice: input.ice,
-          primaries: input.primaries,
+          candidateRoles: input.candidateRoles,
           attempts: input.attempts,
           exp: verified.iat + (input.expiresInSeconds ?? 0),
         });

@@ -19,7 +19,7 @@ import type { JWTPayload } from 'jose';
 import { GeobridgeError } from '../core/errors.js';
 import type { IceAllowance } from '../core/ice/allowed.js';
 import type { MeetingPolicy } from '../core/select/meeting-policy.js';
-import type { AttemptPolicy } from '../core/select/select.js';
+import type { AttemptPolicy, Candidate } from '../core/select/select.js';
 import type { ClaimsResult } from '../protocol/claims.js';
 import type { ControlCommand } from '../protocol/control-commands.js';
 import { CONTROL_AUDIENCE, CONTROL_TYPE, parseControlMessage, type ControlMessageClaims } from '../protocol/control-message.js';
@@ -55,8 +55,8 @@ export interface RouteTicketInput {
   readonly policy: MeetingPolicy;
   /** The STUN/TURN servers allowed per candidate (`routeIceAllowance`). */
   readonly ice: IceAllowance;
-  /** How many of `candidates`, from the first, are primaries. */
-  readonly primaries: number;
+  /** The role of each of `candidates`, in order. */
+  readonly candidateRoles: readonly Candidate['role'][];
   readonly attempts: AttemptPolicy;
   /** Default 120. */
   readonly expiresInSeconds?: number;
@@ -141,7 +141,7 @@ export async function issueRouteTicket(keys: KeyRing, input: RouteTicketInput): 
       manifest: input.manifest,
       policy: input.policy,
       ice: input.ice,
-      primaries: input.primaries,
+      candidateRoles: input.candidateRoles,
       attempts: input.attempts,
     }),
   );

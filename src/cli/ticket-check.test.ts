@@ -35,7 +35,7 @@ afterAll(() => {
 async function ringWithTicket(at: number): Promise<{ keys: KeyRing; ticket: string; clock: { now: number } }> {
   const clock = { now: at };
   const keys = await KeyRing.load(new MemoryStore(), () => new Date(clock.now), { retiredGraceSeconds: 0 });
-  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_1', country: 'DE', name: 'Anna', manifest: MANIFEST, policy: { hostCountry: 'DE' }, ice: {}, primaries: 1, attempts: { perPrimary: 2, timeoutMs: 1500 } });
+  const issued = await issueRouteTicket(keys, { issuer: 'http://broker.test', participant: 'p1', meeting: 'm1', candidates: ['eu-central'], candidateJurisdictions: ['DE'], decision: 'dec_1', country: 'DE', name: 'Anna', manifest: MANIFEST, policy: { hostCountry: 'DE' }, ice: {}, candidateRoles: ['primary'], attempts: { perPrimary: 2, timeoutMs: 1500 } });
   return { keys, ticket: issued.token, clock };
 }
 

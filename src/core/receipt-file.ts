@@ -11,6 +11,7 @@
  */
 import { arrayOf, count, fieldsOk, isObject, nonEmpty, objectOf, optional, str, type Schema } from './fields.js';
 import { isTime } from './time.js';
+import { ROUTE_TICKET_MAX_CHARS } from './connection/types.js';
 
 /** The `format` field of a routing receipt file. */
 export const ROUTING_RECEIPT_FORMAT = 'geobridge-routing-receipt/1';
@@ -89,7 +90,7 @@ const HEAD: Schema = { size: count, rootHash: string, timestamp: isTime, keyId: 
 const CONNECTION: Schema = { datacenter: nonEmpty(TEXT_MAX), connectedAt: string, challenge: string, bridgeProof: string };
 const CANDIDATE: Schema = { datacenter: nonEmpty(TEXT_MAX), jurisdiction: nonEmpty(TEXT_MAX) };
 const ROUTE: Schema = {
-  ticket: string,
+  ticket: str(ROUTE_TICKET_MAX_CHARS),
   decisionId: nonEmpty(TEXT_MAX),
   participant: string,
   country: str(TEXT_MAX),

@@ -25,22 +25,20 @@ export const ROUTE_TICKET_AUDIENCE = 'geobridge:bridge';
 /** The `typ` header of route tickets. */
 export const ROUTE_TICKET_TYPE = 'gb-route+cbor';
 
-/**
- * The longest route ticket a bridge takes (in a join, a renewal, a claim):
- * its allowance grows with the STUN/TURN URLs the manifest declares for the
- * candidates, and the broker refuses to issue a longer one
- * (ROUTE_TICKET_TOO_LARGE) rather than hand out one no bridge would take.
- */
-export const ROUTE_TICKET_MAX_CHARS = 65_536;
+export { ROUTE_TICKET_MAX_CHARS } from '../core/connection/types.js';
 
 /** The CBOR key of each claim: CWT's registered ones (RFC 8392), then the ticket's own. */
-const KEY = { ...CWT, meeting: 8, decision: 9, candidates: 10, country: 11, name: 12, manifest: 13, policy: 14, ice: 15, primaries: 16, attempts: 17 } as const;
+const KEY = { ...CWT, meeting: 8, decision: 9, candidates: 10, country: 11, name: 12, manifest: 13, policy: 14, ice: 15, attempts: 16 } as const;
 const KNOWN_KEYS: ReadonlySet<number | string> = new Set(Object.values(KEY));
 /** The prefix of each id claim sent as its UUID's 16 bytes (`ptc_…`, `mtg_…`, `dec_…`). */
 const ID_PREFIX = { sub: 'ptc_', meeting: 'mtg_', decision: 'dec_' } as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const ROLE = /^(primary|secondary)$/;
+
+/** A candidate's role in the route. */
+type CandidateRole = Candidate['role'];
 
 /** Claims of a route ticket: what the client's connection machine reads (`RouteTicket`), and what the bridges need besides. */
 export interface RouteTicketClaims extends RouteTicket, RegisteredClaims {
@@ -53,8 +51,8 @@ export interface RouteTicketClaims extends RouteTicket, RegisteredClaims {
   readonly manifest: string;
   /** The meeting's policy inputs which, with the manifest and `country`, fix the jurisdictions the media may be in. */
   readonly policy: MeetingPolicy;
-  /** How many of the candidates, from the first, are primaries (the rest are secondaries, tried once each). */
-  readonly primaries: number;
+  /** The role of each candidate, in the same order: a primary is tried `attempts.perPrimary` times, a secondary once. */
+  readonly candidateRoles: readonly CandidateRole[];
   /** How often to try each primary, and how long an attempt may take (the manifest's `selection`). */
   readonly attempts: AttemptPolicy;
 }
@@ -91,14 +89,13 @@ export function encodeRouteTicketClaims(claims: Omit<RouteTicketClaims, 'aud'>):
       [KEY.iat, claims.iat],
       [KEY.meeting, encodeId(claims.meeting, ID_PREFIX.meeting)],
       [KEY.decision, encodeId(claims.decision, ID_PREFIX.decision)],
-      [KEY.candidates, claims.candidates.map((datacenter, i) => [datacenter, claims.candidateJurisdictions[i] ?? ''])],
+      [KEY.candidates, claims.candidates.map((datacenter, i) => [datacenter, claims.candidateJurisdictions[i] ?? '', claims.candidateRoles[i] === 'primary'])],
       [KEY.country, claims.country],
       [KEY.name, claims.name],
       // A malformed digest goes as text, which no reader takes: the issuer's own check then refuses it.
       [KEY.manifest, SHA256_HEX.test(claims.manifest) ? hexToBytes(claims.manifest) : claims.manifest],
       [KEY.policy, policy],
       [KEY.ice, new Map(Object.entries(claims.ice).map(([datacenter, servers]) => [datacenter, servers.map((s) => [[...s.urls], s.jurisdiction])]))],
-      [KEY.primaries, claims.primaries],
       [KEY.attempts, [claims.attempts.perPrimary, claims.attempts.timeoutMs]],
     ]),
   );
@@ -112,7 +109,7 @@ export function encodeRouteTicketClaims(claims: Omit<RouteTicketClaims, 'aud'>):
 export function routeTicketPayload(map: CborMap): Readonly<Record<string, unknown>> {
   const at = (key: number): unknown => map.get(key);
   const pairs = at(KEY.candidates);
-  const list = Array.isArray(pairs) && pairs.every((p) => Array.isArray(p) && p.length === 2) ? (pairs as readonly (readonly CborValue[])[]) : undefined;
+  const list = Array.isArray(pairs) && pairs.every((p) => Array.isArray(p) && p.length === 3) ? (pairs as readonly (readonly CborValue[])[]) : undefined;
   const policy = at(KEY.policy);
   const attempts = pairOf(at(KEY.attempts));
   const unknownKeys = [...map.keys()].filter((k) => !KNOWN_KEYS.has(k));
@@ -125,12 +122,12 @@ export function routeTicketPayload(map: CborMap): Readonly<Record<string, unknow
     decision: decodeId(at(KEY.decision), ID_PREFIX.decision),
     candidates: list?.map((p) => p[0]),
     candidateJurisdictions: list?.map((p) => p[1]),
+    candidateRoles: list?.map((p) => (p[2] === true ? 'primary' : p[2] === false ? 'secondary' : undefined)),
     country: at(KEY.country),
     name: at(KEY.name),
     manifest: bytesText(at(KEY.manifest), 32, bytesToHex),
     policy: policy instanceof Map ? Object.fromEntries(policy) : policy,
     ice: allowanceOf(at(KEY.ice)),
-    primaries: at(KEY.primaries),
     attempts: attempts ? { perPrimary: attempts[0], timeoutMs: attempts[1] } : at(KEY.attempts),
     ...(unknownKeys.length > 0 ? { unknownClaims: unknownKeys } : {}),
   };
@@ -182,6 +179,8 @@ function encodeId(id: string, prefix: string): CborValue {
 }
 
 function decodeId(value: unknown, prefix: string): unknown {
+  // One spelling per id: one the broker would have sent as bytes is refused as text.
+  if (typeof value === 'string') return encodeId(value, prefix) === value ? value : undefined;
   if (!(value instanceof Uint8Array)) return value;
   if (value.length !== 16) return undefined;
   const h = bytesToHex(value);
@@ -210,8 +209,10 @@ export function parseRouteTicket(payload: Readonly<Record<string, unknown>>): Cl
   if (Array.isArray(payload.unknownClaims)) r.problems.push(`unknown claim key(s) ${payload.unknownClaims.map(String).join(', ')}`);
   const candidates = r.list('candidates');
   const candidateJurisdictions = r.list('candidateJurisdictions', COUNTRY);
-  // The client's machine reads the two lists by index.
+  const candidateRoles = r.list('candidateRoles', ROLE) as readonly CandidateRole[];
+  // The client's machine reads the three lists by index.
   if (candidateJurisdictions.length !== candidates.length) r.problems.push(`claim 'candidateJurisdictions' must have one jurisdiction per candidate`);
+  if (candidateRoles.length !== candidates.length) r.problems.push(`claim 'candidateRoles' must have one role per candidate`);
   return r.result({
     iss: r.text('iss'),
     ...r.registered(),
@@ -225,14 +226,14 @@ export function parseRouteTicket(payload: Readonly<Record<string, unknown>>): Cl
     manifest: r.text('manifest', SHA256_HEX),
     policy: r.policy('policy'),
     ice: r.iceAllowance('ice'),
-    primaries: r.count('primaries', candidates.length),
+    candidateRoles,
     attempts: r.attempts('attempts'),
   });
 }
 
 /** The route a ticket signs, as the decider's candidates: its datacenters in order, each with its jurisdiction and role. */
-export function ticketCandidates(claims: Pick<RouteTicketClaims, 'candidates' | 'candidateJurisdictions' | 'primaries'>): readonly Candidate[] {
-  return claims.candidates.map((datacenter, i) => ({ datacenter, jurisdiction: claims.candidateJurisdictions[i] ?? '', role: i < claims.primaries ? 'primary' : 'secondary' }));
+export function ticketCandidates(claims: Pick<RouteTicketClaims, 'candidates' | 'candidateJurisdictions' | 'candidateRoles'>): readonly Candidate[] {
+  return claims.candidates.map((datacenter, i) => ({ datacenter, jurisdiction: claims.candidateJurisdictions[i] ?? '', role: claims.candidateRoles[i] ?? 'secondary' }));
 }
 
 /**

@@ -75,7 +75,7 @@ const KINDS: readonly Kind[] = [
       manifest: 'a'.repeat(64),
       policy: { hostCountry: 'DE', accountJurisdictions: ['DE', 'NL'] },
       ice: { 'eu-fra': [{ urls: ['turn:turn.fra.example:3478'], jurisdiction: 'DE' }] },
-      primaries: 1,
+      candidateRoles: ['primary', 'secondary'],
       attempts: { perPrimary: 2, timeoutMs: 1500 },
     },
     verify: (keys, token, now) => verifyRouteTicket(keys, token, { now }),
@@ -241,12 +241,15 @@ describe('route ticket claims', () => {
 
   it('pairs each candidate with its jurisdiction, and refuses a policy input it does not know rather than widen the fence', async () => {
     const map = new Map(decodeCbor(routeTicketCbor(base)) as CborMap);
-    map.set(10, [['eu-fra', 'DE', 'NL']]);
+    map.set(10, [['eu-fra', 'DE']]);
     const uneven = await refusal(verifyRouteTicket(keys, await new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey), { now: T0 }));
     expect([uneven.code, uneven.message]).toEqual(['TICKET_INVALID', expect.stringContaining("claim 'candidates'") as unknown]);
     const unknown = await refusal(verifyRouteTicket(keys, await sign({ ...base, policy: { hostCountry: 'DE', region: 'eu' } }, ROUTE_TICKET_TYPE, signingKey, ROUTE), { now: T0 }));
     expect([unknown.code, unknown.message]).toEqual(['TICKET_INVALID', expect.stringContaining("'policy' has unknown input(s) region") as unknown]);
-    map.set(10, [['eu-fra', 'DE']]);
+    map.set(10, [['eu-fra', 'DE', 'primary']]);
+    const role = await refusal(verifyRouteTicket(keys, await new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey), { now: T0 }));
+    expect([role.code, role.message]).toEqual(['TICKET_INVALID', expect.stringContaining("claim 'candidateRoles'") as unknown]);
+    map.set(10, [['eu-fra', 'DE', true]]);
     map.set(99, 'narrower');
     const extra = await refusal(verifyRouteTicket(keys, await new CompactSign(encodeCbor(map)).setProtectedHeader({ alg: 'EdDSA', kid: 'k-1', typ: ROUTE_TICKET_TYPE }).sign(signingKey), { now: T0 }));
     expect([extra.code, extra.message]).toEqual(['TICKET_INVALID', expect.stringContaining('unknown claim key(s) 99') as unknown]);

@@ -239,7 +239,7 @@ const UNVERIFIED: RouteTicketClaims = {
   meeting: '',
   candidates: [],
   candidateJurisdictions: [],
-  primaries: 0,
+  candidateRoles: [],
   attempts: { perPrimary: 1, timeoutMs: 1 },
   decision: '',
   country: '',

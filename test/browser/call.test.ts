@@ -13,6 +13,7 @@ import { parseKid } from '../../src/mls/kid.js';
 import { decodeHeader } from '../../src/sframe/header.js';
 import { tapVideoFrames, vp8ClearBytes } from './bridge-tap.fixture.js';
 import { launchChromium, openInvite as open, pageState, until, untilMediaFlows, videoBitrate, type Inbound, type RouteBody } from './chromium.fixture.js';
+import { readRouteTicketUnverified } from '../../src/protocol/route-ticket.js';
 
 let cluster: Cluster;
 let context: BrowserContext;
@@ -122,9 +123,11 @@ describe('the meeting page in Chromium', () => {
     expect((await pageState(us.page)).connected?.jurisdiction).toBe('US');
     expect(us.routes.length).toBeGreaterThan(0);
     for (const route of us.routes) {
-      const named = [...(route.candidates ?? []).map((c) => c.datacenter), ...Object.keys(route.bridges ?? {})];
+      const candidates = readRouteTicketUnverified(route.ticket).candidates;
+      expect(candidates.length).toBeGreaterThan(0);
+      const named = [...candidates, ...Object.keys(route.bridges ?? {})];
       expect(named.filter((d) => chinese.has(d))).toEqual([]);
-      expect((route.candidates ?? []).map((c) => c.jurisdiction)).not.toContain('CN');
+      expect(readRouteTicketUnverified(route.ticket).candidateJurisdictions).not.toContain('CN');
     }
 
     const cn = await openInvite(link, 'Chen', 'CN');

@@ -45,8 +45,9 @@ export interface PageState {
   participants?: { id: string; name: string; audio: boolean; video: boolean; inGroup: boolean }[];
   activeSpeaker?: string;
 }
+/** A route answer the page received: the route is in its ticket. */
 export interface RouteBody {
-  candidates?: { datacenter: string; jurisdiction: string }[];
+  ticket: string;
   bridges?: Record<string, string>;
 }
 

@@ -554,9 +554,9 @@ async function renew(ctx: BrokerContext, datacenter: string, ticket: RouteTicket
     candidates,
     candidateJurisdictions: candidates.map((dc) => jurisdictionOf(ctx, dc)),
     ice: routeIceAllowance(manifest, candidates, decision.allowedJurisdictions),
-    // The candidates keep their order, so the primaries kept are still first.
-    primaries: candidates.filter((dc) => ticket.candidates.indexOf(dc) < ticket.primaries).length,
-    attempts: ticket.attempts,
+    // Each keeps the role the route gave it; the attempt rules are the manifest's in force.
+    candidateRoles: candidates.map((dc) => ticket.candidateRoles[ticket.candidates.indexOf(dc)] ?? 'secondary'),
+    attempts: decision.attempts,
     decision: ticket.decision,
     country: ticket.country,
     name: ticket.name,

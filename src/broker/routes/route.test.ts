@@ -75,7 +75,7 @@ async function answer(request: RouteRequest, bridges: Record<string, string> = {
     meeting: 'm-1',
     candidates,
     candidateJurisdictions: result.candidates.map((c) => c.jurisdiction),
-    primaries: result.candidates.filter((c) => c.role === 'primary').length,
+    candidateRoles: result.candidates.map((c) => c.role),
     attempts: result.attempts,
     decision: 'dec_1',
     country: request.country,
@@ -106,6 +106,8 @@ describe('routeResponseJson', () => {
           const body = await answer(request, { [placedAt]: 'wss://bridge.example/signal' }, explain);
           if (body === undefined) continue;
           for (const key of ['zone', 'country', 'decisionId', 'policyVersion', 'allowedJurisdictions', 'candidates', 'excluded']) expect(key in body, key).toBe(explain);
+          // The ticket signs the decision's candidates, roles and all, also when a placed meeting's datacenter comes first as a secondary.
+          if (explain) expect(ticketCandidates(readRouteTicketUnverified(body.ticket)), `${country} ${JSON.stringify(request)}`).toEqual(body.candidates);
           expect(routeResponseJson(body)).toBe(await bySchema(body));
           compared++;
         }

@@ -99,15 +99,13 @@ export function routeRoutes(app: BrokerApp, ctx: BrokerContext): void {
       }
       const decisionId = newDecisionId();
       const datacenters = result.candidates.map((c) => c.datacenter);
-      const secondary = result.candidates.findIndex((c) => c.role !== 'primary');
       const ticket = await issueRouteTicket(ctx.keys, {
         issuer: ctx.config.issuer,
         participant: claims.sub,
         meeting: meeting.id,
         candidates: datacenters,
         candidateJurisdictions: result.candidates.map((c) => c.jurisdiction),
-        // The decider lists primaries first.
-        primaries: secondary < 0 ? result.candidates.length : secondary,
+        candidateRoles: result.candidates.map((c) => c.role),
         attempts: result.attempts,
         decision: decisionId,
         country,

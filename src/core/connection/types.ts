@@ -32,6 +32,15 @@ export interface RouteTicket {
   readonly ice: IceAllowance;
 }
 
+/**
+ * The longest route ticket a bridge takes (in a join, a renewal, a claim) and
+ * a receipt file keeps: its allowance grows with the STUN/TURN URLs the
+ * manifest declares for the candidates, and the broker refuses to issue a
+ * longer one (ROUTE_TICKET_TOO_LARGE) rather than hand out one no bridge
+ * would take.
+ */
+export const ROUTE_TICKET_MAX_CHARS = 65_536;
+
 /** What the machine needs of a route answer's decision (the default answer leaves `allowedJurisdictions` out). */
 export type RouteOffer = Pick<Route, 'candidates' | 'attempts'>;
 
