@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TIME_MAX_MS } from './time.js';
 import { parseRoutingReceiptFile, ROUTING_RECEIPT_FORMAT, type ReceiptFileRoute, type RoutingReceiptFile } from './receipt-file.js';
+import { ROUTE_TICKET_MAX_CHARS } from './connection/types.js';
 
 // The format's bounds (receipt-file.ts): names and countries, tokens and hashes, lists.
 const TEXT_MAX = 100;
@@ -18,7 +19,7 @@ const TOKEN_MAX = 16_384;
 
 type Path = readonly (string | number)[];
 /** What a field must be: the parser's check for it, named. */
-type Kind = 'format' | 'token' | 'name' | 'short' | 'count' | 'time' | 'object' | 'objects' | 'tokens' | 'routes';
+type Kind = 'format' | 'ticket' | 'token' | 'name' | 'short' | 'count' | 'time' | 'object' | 'objects' | 'tokens' | 'routes';
 
 const KINDS: Readonly<Record<string, Kind>> = {
   format: 'format',
@@ -26,7 +27,7 @@ const KINDS: Readonly<Record<string, Kind>> = {
   meeting: 'token',
   createdAt: 'token',
   routes: 'routes',
-  ticket: 'token',
+  ticket: 'ticket',
   decisionId: 'name',
   participant: 'token',
   country: 'short',
@@ -94,12 +95,15 @@ const DEEP_OBJECT = Array.from({ length: 10_000 }).reduce<unknown>((inner) => ({
 const DEEP_ARRAY = Array.from({ length: 10_000 }).reduce<unknown>((inner) => [inner], []);
 const LONG_TOKEN = 'x'.repeat(TOKEN_MAX + 1);
 const LONG_TEXT = 'x'.repeat(TEXT_MAX + 1);
+/** A route ticket carries its STUN/TURN allowance: it may be longer than the other tokens. */
+const LONG_TICKET = 'x'.repeat(ROUTE_TICKET_MAX_CHARS + 1);
 /** Every other JSON type, and what JSON.parse makes of "1e400". */
 const notString = fc.oneof(fc.constantFrom<unknown>(null, true, false, 0, -1, 0.5, 2 ** 53, Infinity, -Infinity, [], [''], {}, { '': '' }, DEEP_OBJECT, DEEP_ARRAY), fc.double({ noNaN: true }), fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }));
 const notNumber = fc.oneof(fc.constantFrom<unknown>(null, true, '0', '1', 'NaN', 'nan', 'Infinity', '-Infinity', '1e400', '0x10', '-0', '', [], [0], {}, { valueOf: 1 }, DEEP_OBJECT, DEEP_ARRAY), fc.string({ maxLength: 4 }));
 const badCount = fc.oneof(notNumber, fc.constantFrom(-1, -0.5, 0.5, 2 ** 53, 2 ** 64, Number.MAX_VALUE, Infinity, -Infinity, -Number.MIN_VALUE), fc.integer({ max: -1 }), fc.double({ noNaN: true }).filter((x) => !Number.isSafeInteger(x) || x < 0));
 const BAD: Readonly<Record<Kind, fc.Arbitrary<unknown>>> = {
   format: fc.oneof(notString, fc.constantFrom('', `${ROUTING_RECEIPT_FORMAT} `, ROUTING_RECEIPT_FORMAT.toUpperCase(), 'geobridge-routing-receipt/2', 'geobridge-routing-receipt/01')),
+  ticket: fc.oneof(notString, fc.constant(LONG_TICKET)),
   token: fc.oneof(notString, fc.constant(LONG_TOKEN)),
   name: fc.oneof(notString, fc.constantFrom('', LONG_TEXT)),
   short: fc.oneof(notString, fc.constant(LONG_TEXT)),
