@@ -134,6 +134,11 @@ function encodedHeader(key: LoadedKey, type: string | undefined): string {
   return header;
 }
 
+/** The compact JWS of `signingInput` (RFC 7515 §7.1): it, a dot, and its Ed25519 signature. */
+function compactJws(signingInput: string, key: KeyObject): string {
+  return `${signingInput}.${signBytes(null, Buffer.from(signingInput), key).toString('base64url')}`;
+}
+
 function base64url(text: string): string {
   return Buffer.from(text).toString('base64url');
 }
@@ -372,7 +377,7 @@ export class KeyRing implements KeySource {
       // competed with the audit writer and the clients for the other CPU. Measured
       // with route-http, interleaved: 384 µs of CPU per route at 2,933/s signing
       // here, 448 µs at 2,811/s on the pool.
-      resolve({ token: `${signingInput}.${signBytes(null, Buffer.from(signingInput), signingKey).toString('base64url')}`, payload });
+      resolve({ token: compactJws(signingInput, signingKey), payload });
     });
   }
 
@@ -386,7 +391,7 @@ export class KeyRing implements KeySource {
       const key = this.#currentKey();
       const payload = build(Math.floor(this.#clock().getTime() / 1000));
       const signingInput = `${encodedHeader(key, type)}.${Buffer.from(payload).toString('base64url')}`;
-      resolve({ token: `${signingInput}.${signBytes(null, Buffer.from(signingInput), key.signingKey).toString('base64url')}`, payload });
+      resolve({ token: compactJws(signingInput, key.signingKey), payload });
     });
   }
 

@@ -70,14 +70,6 @@ export class ClaimReader {
     return 0;
   }
 
-  /** An integer from 0 to `max`. */
-  count(name: string, max: number): number {
-    const v = this.#payload[name];
-    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max) return v;
-    this.problems.push(`claim '${name}' must be an integer from 0 to ${String(max)}`);
-    return 0;
-  }
-
   /** A route's attempt rules: `perPrimary` and `timeoutMs`, positive integers. */
   attempts(name: string): AttemptPolicy {
     const v = this.#payload[name];
