@@ -281,6 +281,15 @@ describe('canonical JSON and records', () => {
     expect(canonicalJson({ b: 1, '10': 2, '9': 3, B: 4, é: 5, '': 6 })).toBe('{"":6,"10":2,"9":3,"B":4,"b":1,"é":5}');
   });
 
+  it('quotes keys the same before and after its cache of quoted keys is full', () => {
+    // Keys that need escaping, more of them than the cache holds, then the first ones again (cached) beside new ones (not).
+    const keys = Array.from({ length: 6000 }, (_, i) => `k${String(i)}"\\\u2028\u0001${String.fromCharCode(0xd800 + (i % 3))}`);
+    const object = Object.fromEntries(keys.map((k, i) => [k, i]));
+    expect(canonicalJson(object)).toBe(reference(object));
+    const again = Object.fromEntries([...keys.slice(0, 50), ...keys.slice(-50), 'fresh\n'].map((k) => [k, { [k]: k }]));
+    expect(canonicalJson(again)).toBe(reference(again));
+  });
+
   it('refuses data that is not an object, on every adapter', async () => {
     for (const log of [new MemoryAuditLog(), SqliteAuditLog.open(':memory:')]) {
       for (const data of [[], null, 'text', 7]) await expect(log.append('admin.action', data as never, '2024-03-01')).rejects.toThrow(TypeError);
@@ -308,6 +317,9 @@ describe('audit time', () => {
     expect(parseAuditTime('2024-03-01 00:30+0100')).toBe('2024-02-29T23:30:00.000Z');
     expect(parseAuditTime('0001-01-01')).toBe('0001-01-01T00:00:00.000Z');
     expect(parseAuditTime('2024-02-29T23:59:59.999Z')).toBe('2024-02-29T23:59:59.999Z');
+    // The last canonical time is remembered: the same again passes, and a neighbour is still checked.
+    expect(parseAuditTime('2024-02-29T23:59:59.999Z')).toBe('2024-02-29T23:59:59.999Z');
+    expect(parseAuditTime('2024-02-30T23:59:59.999Z')).toBeUndefined();
     // Already in canonical shape, yet not a real time: the fast path must not let them through.
     for (const bad of ['2024-02-30T00:00:00.000Z', '2023-02-29T12:00:00.000Z', '2024-13-01T00:00:00.000Z', '2024-03-01T24:00:00.000Z', '2024-03-01T12:00:60.000Z']) {
       expect(parseAuditTime(bad), bad).toBeUndefined();

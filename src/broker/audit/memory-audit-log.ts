@@ -38,17 +38,29 @@ export function prepareRecord(type: AuditType, data: Readonly<Record<string, unk
   const dataJson = canonicalJson(data);
   // canonicalJson writes every object, and nothing else, as `{…}` (it never calls toJSON).
   if (!dataJson.startsWith('{')) throw new TypeError('audit data must be a JSON object');
-  const time = normalizeAuditTime(at, 'audit record time');
-  // Parsed back only when someone reads it: most appends (a route decision) only wait for durability.
-  let normalized: Readonly<Record<string, unknown>> | undefined;
-  return {
-    type,
-    at: time,
-    dataJson,
-    get data() {
-      return (normalized ??= deepFreeze(JSON.parse(dataJson) as Record<string, unknown>));
-    },
-  };
+  return new Prepared(type, normalizeAuditTime(at, 'audit record time'), dataJson);
+}
+
+/**
+ * A PreparedRecord whose data is parsed back only when someone reads it: most
+ * appends (a route decision) only wait for durability. A class, not an
+ * object literal with a getter, which V8 builds several times slower.
+ */
+class Prepared implements PreparedRecord {
+  readonly type: AuditType;
+  readonly at: string;
+  readonly dataJson: string;
+  #data: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(type: AuditType, at: string, dataJson: string) {
+    this.type = type;
+    this.at = at;
+    this.dataJson = dataJson;
+  }
+
+  get data(): Readonly<Record<string, unknown>> {
+    return (this.#data ??= deepFreeze(JSON.parse(this.dataJson) as Record<string, unknown>));
+  }
 }
 
 /** The record that puts `prepared` after `last` in the chain. */

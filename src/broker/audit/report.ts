@@ -102,6 +102,8 @@ export const UNKNOWN = '?';
 
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** The last time parseAuditTime found canonical. */
+let lastCanonicalTime = '';
 
 /**
  * Parses an ISO 8601 date (`2024-03-01`, UTC midnight) or date-time (offset
@@ -110,10 +112,12 @@ const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  * it is not one.
  */
 export function parseAuditTime(text: string): string | undefined {
-  // Fast path for every appended record: a time from toISOString() is already canonical, as its round trip shows.
+  // Fast path for every appended record: a time from toISOString() is already canonical, as its round trip shows;
+  // the records of one busy millisecond share their time, so the last one that passed is remembered.
+  if (text === lastCanonicalTime) return text;
   if (CANONICAL_TIME.test(text)) {
     const ms = Date.parse(text);
-    if (!Number.isNaN(ms) && new Date(ms).toISOString() === text) return text;
+    if (!Number.isNaN(ms) && new Date(ms).toISOString() === text) return (lastCanonicalTime = text);
   }
   const m = ISO_TIME.exec(text.trim());
   if (!m) return undefined;
