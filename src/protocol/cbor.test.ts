@@ -98,9 +98,24 @@ describe('CBOR (RFC 8949, the deterministic subset)', () => {
       fc.string({ unit: 'binary' }),
       fc.uint8Array({ maxLength: 40 }),
       fc.array(tie('v'), { maxLength: 4 }),
-      fc.uniqueArray(fc.tuple(fc.oneof(fc.integer(), fc.string()), tie('v')), { maxLength: 4, selector: ([k]) => k }).map((entries) => new Map(entries)),
+      fc.uniqueArray(fc.tuple(fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.string(), fc.string({ unit: 'binary', maxLength: 30 })), tie('v')), { maxLength: 4, selector: ([k]) => k }).map((entries) => new Map(entries)),
     ),
   })).v;
+
+  it('round-trips values larger than the encoder’s first buffer, in every head length', () => {
+    const big: CborValue[] = [
+      'é'.repeat(400),
+      new Uint8Array(70_000).map((_, i) => i % 251),
+      Array.from({ length: 300 }, (_, i) => `datacenter-${String(i)}`),
+      new Map<number | string, CborValue>(Array.from({ length: 200 }, (_, i) => [i % 2 === 0 ? i * 1000 : `k${'é'.repeat(i % 5)}${String(i)}`, 'x'.repeat(i)])),
+      [2 ** 40, -(2 ** 40), 2 ** 32, 0xffff, 0x10000, 255, 256, -24, -25],
+    ];
+    for (const v of big) {
+      const encoded = encodeCbor(v);
+      expect(decodeCbor(encoded)).toEqual(v);
+      expect(toHex(encodeCbor(decodeCbor(encoded)))).toBe(toHex(encoded));
+    }
+  });
 
   it('round-trips any value, to one encoding', () => {
     fc.assert(
