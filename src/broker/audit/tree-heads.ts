@@ -6,7 +6,7 @@
  * cut since (RFC 9162 §2.1.4, §4.10). `TreeHeadSigner` signs one at least
  * once a second while records arrive.
  */
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { hash, sign, verify, type KeyObject } from 'node:crypto';
 import { ID } from '../../core/yaml/reader.js';
 import { equalBytes, hashEmptyTree, isHash, type TreeHead } from '../../translog/index.js';
 
@@ -129,7 +129,7 @@ export function candidatePairs(candidates: unknown): [unknown, unknown][] | unde
 export function routeDigest(route: DecidedRoute): Uint8Array {
   // JSON.stringify writes a missing value inside an array as null.
   const layout = JSON.stringify(['geobridge route v1', route.decisionId, route.manifestSha256, route.country, candidatePairs(route.candidates) ?? null]);
-  return Uint8Array.from(createHash('sha256').update(layout).digest());
+  return new Uint8Array(hash('sha256', layout, 'buffer'));
 }
 
 /**
