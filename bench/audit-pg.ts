@@ -4,8 +4,9 @@
  * chain's end from its own last commit, one prepared statement per batch that
  * inserts the hashed records and their Merkle nodes, else a transaction that
  * locks audit_log and reads the end first), as a ratio to raw inserts of the
- * same rows into a table of the same shape in the same database, with the
- * same durability (`synchronous_commit=on`, checked) and the same commits:
+ * same rows (each record serialized with JSON.stringify and stamped with its
+ * time, as any logger must; no key sorting, no hashes) into a table of the
+ * same shape in the same database, with the same durability (`synchronous_commit=on`, checked) and the same commits:
  * one per batch, one prepared statement each, at the same concurrency:
  *
  *   ratio = appendsPerSec / rawInsertsPerSec      (goal: ≥ 0.7)
@@ -62,7 +63,7 @@ async function measure(opts: BenchOptions, url: string): Promise<Record<string, 
   const warmupMs = opts.quick ? 200 : 1000;
   const rounds = opts.quick ? 3 : 5;
   const records = decisionRecords();
-  const texts = records.map((r) => canonicalJson(r));
+  const recordBytes = canonicalJson(records[0]).length;
   const queries = countPgQueries();
   const audit = await PostgresAuditLog.open(url);
   const rawPool = openPool(url, { application_name: RAW_APP });
@@ -78,15 +79,15 @@ async function measure(opts: BenchOptions, url: string): Promise<Record<string, 
       await Promise.all(Array.from({ length: n }, () => audit.append('route.decision', next(), new Date().toISOString())));
       return n;
     };
-    // The baseline: the rows the adapter inserts (seq, time, type, canonical JSON, two 64-hex-digit hashes), n per
-    // commit, written as the adapter writes a batch: one prepared statement, committed on its own.
+    // The baseline: the rows the adapter inserts (seq, time, type, JSON, two 64-hex-digit hashes), n per commit,
+    // written as the adapter writes a batch: one prepared statement, committed on its own. Each record is serialized
+    // and stamped with its time, as the appends are and as any logger must (JSON.stringify: key order is the chain's).
     const rawBatch = (n: number) => async (): Promise<number> => {
-      const at = new Date().toISOString();
-      const rows = Array.from({ length: n }, () => ({ seq: ++seq, data: texts[i++ % texts.length] ?? '{}' }));
+      const rows = Array.from({ length: n }, () => ({ seq: ++seq, at: new Date().toISOString(), data: JSON.stringify(next()) }));
       await rawPool.query({
         name: 'bench-raw-insert',
         text: 'INSERT INTO raw_log (seq, at, type, data, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::json[], $5::text[], $6::text[])',
-        values: [rows.map((r) => r.seq), rows.map(() => at), rows.map(() => 'route.decision'), rows.map((r) => r.data), rows.map(() => hash), rows.map(() => hash)],
+        values: [rows.map((r) => r.seq), rows.map((r) => r.at), rows.map(() => 'route.decision'), rows.map((r) => r.data), rows.map(() => hash), rows.map(() => hash)],
       });
       return n;
     };
@@ -132,7 +133,7 @@ async function measure(opts: BenchOptions, url: string): Promise<Record<string, 
       sequentialAppendsPerSec: m('sequentialAppend'),
       sequentialRawInsertsPerSec: m('sequentialRaw'),
       statementsPerCommit: { append: opts.median(statements.append), raw: opts.median(statements.raw), sequentialAppend: opts.median(statements.sequentialAppend), sequentialRaw: opts.median(statements.sequentialRaw) },
-      recordBytes: texts[0]?.length ?? 0,
+      recordBytes,
       diskBytesPerRecord: Math.round(Number(sizes?.log ?? 0) / all.length),
       diskBytesPerRawRow: Math.round(Number(sizes?.raw ?? 0) / seq),
       concurrency: CONCURRENCY,
