@@ -88,6 +88,8 @@ describe('CBOR (RFC 8949, the deterministic subset)', () => {
   it('encodes only what it can decode: unsafe integers and repeated keys are refused', () => {
     expect(() => encodeCbor(2 ** 53)).toThrow(RangeError);
     expect(() => encodeCbor(1.5)).toThrow(RangeError);
+    expect(() => encodeCbor(new Map([[1.5, 1]]))).toThrow('a CBOR map key here is a safe integer or a text string, not 1.5');
+    expect(() => encodeCbor(new Map([[true as unknown as number, 1]]))).toThrow('not boolean');
   });
 
   const value: fc.Arbitrary<CborValue> = fc.letrec<{ v: CborValue }>((tie) => ({

@@ -148,7 +148,7 @@ function mapEntry(key: number | string, value: CborValue): MapEntry {
     const text = utf8.encode(key);
     return { key, value, major: 3, argument: text.length, text };
   }
-  if (!Number.isSafeInteger(key)) throw new RangeError(`CBOR here carries safe integers only, not ${key}`);
+  if (!Number.isSafeInteger(key)) throw new RangeError(`a CBOR map key here is a safe integer or a text string, not ${typeof key === 'number' ? String(key) : typeof key}`);
   return key >= 0 ? { key, value, major: 0, argument: key } : { key, value, major: 1, argument: -1 - key };
 }
 

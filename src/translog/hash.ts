@@ -19,9 +19,14 @@ type NodeHash = (algorithm: 'sha256', data: Uint8Array, encoding: 'buffer') => U
  * elsewhere (a browser, an older Node).
  */
 function nodeHash(): NodeHash | undefined {
-  const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const crypto = runtime?.getBuiltinModule?.('node:crypto') as { hash?: NodeHash } | undefined;
-  return typeof crypto?.hash === 'function' ? crypto.hash : undefined;
+  try {
+    const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const crypto = runtime?.getBuiltinModule?.('node:crypto') as { hash?: NodeHash } | undefined;
+    return typeof crypto?.hash === 'function' ? crypto.hash : undefined;
+  } catch {
+    // A `process` shim whose getBuiltinModule throws: not Node, so noble's.
+    return undefined;
+  }
 }
 
 const fastHash = nodeHash();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MemoryNodeStore, MerkleTree, type TreeHead } from '../../translog/index.js';
 import { canonicalJson, leafEntry, verifyChain, type AuditRecord } from './audit-log.js';
 import { describeAuditContract } from './audit-contract.fixture.js';
@@ -310,6 +310,13 @@ describe('canonical JSON and records', () => {
 });
 
 describe('audit time', () => {
+  it('refuses an empty time in a fresh process, before any canonical time was remembered', async () => {
+    vi.resetModules();
+    const fresh = await import('./report.js');
+    expect(fresh.parseAuditTime('')).toBeUndefined();
+    expect(() => fresh.normalizeAuditTime('', 'audit record time')).toThrow(expect.objectContaining({ code: 'INVALID_TIME' }));
+  });
+
   it('normalizes ISO dates and date-times to canonical UTC', () => {
     expect(parseAuditTime('2024-03-01')).toBe('2024-03-01T00:00:00.000Z');
     expect(parseAuditTime('2024-03-01T09:30')).toBe('2024-03-01T09:30:00.000Z');

@@ -102,8 +102,8 @@ export const UNKNOWN = '?';
 
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-/** The last time parseAuditTime found canonical. */
-let lastCanonicalTime = '';
+/** The last time parseAuditTime found canonical (none yet: an empty string must not match it). */
+let lastCanonicalTime: string | undefined;
 
 /**
  * Parses an ISO 8601 date (`2024-03-01`, UTC midnight) or date-time (offset
