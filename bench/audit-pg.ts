@@ -6,8 +6,9 @@
  * locks audit_log and reads the end first), as a ratio to raw inserts of the
  * same rows (each record serialized with JSON.stringify and stamped with its
  * time, as any logger must; no key sorting, no hashes) into a table of the
- * same shape in the same database, with the same durability (`synchronous_commit=on`, checked) and the same commits:
- * one per batch, one prepared statement each, at the same concurrency:
+ * same shape in the same database, with the same durability
+ * (`synchronous_commit=on`, checked) and the same commits: one per batch, one
+ * prepared statement each, at the same concurrency:
  *
  *   ratio = appendsPerSec / rawInsertsPerSec      (goal: ≥ 0.7)
  *

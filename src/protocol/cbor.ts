@@ -76,14 +76,18 @@ class Writer {
       }
     }
     if (!ascii) {
-      const bytes = utf8.encode(text);
-      head(this, 3, bytes.length);
-      this.append(bytes);
+      this.utf8(utf8.encode(text));
       return;
     }
     head(this, 3, text.length);
     const at = this.reserve(text.length);
     for (let i = 0; i < text.length; i += 1) this.#buffer[at + i] = text.charCodeAt(i);
+  }
+
+  /** Writes a text string already encoded as UTF-8. */
+  utf8(bytes: Uint8Array): void {
+    head(this, 3, bytes.length);
+    this.append(bytes);
   }
 
   /** A copy of the bytes written, in a buffer of their own. */
@@ -112,11 +116,9 @@ function write(out: Writer, value: CborValue): void {
     for (let i = 0; i < entries.length; i += 1) {
       const entry = entries[i] as MapEntry;
       if (i > 0 && compareKeys(entries[i - 1] as MapEntry, entry) === 0) throw new RangeError('a CBOR map key appears twice');
+      // A text key's UTF-8 is at hand from ordering it.
       if (entry.text === undefined) write(out, entry.key);
-      else {
-        head(out, 3, entry.text.length);
-        out.append(entry.text);
-      }
+      else out.utf8(entry.text);
       write(out, entry.value);
     }
   } else {
